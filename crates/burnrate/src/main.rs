@@ -1,0 +1,117 @@
+//! The `burnrate` binary: parses the command line and the settings, wires the crates together.
+//! Exit status: 0 on success, 2 on bad usage or configuration (the message names the setting),
+//! 1 on other failures.
+
+mod commands;
+mod settings;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "burnrate", version, about = "Self-hosted AI-spend platform")]
+struct Cli {
+    /// TOML settings file; `BURNRATE_*` environment variables override it.
+    #[arg(long, global = true, value_name = "FILE")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server: web UI and API, and the background workers.
+    Serve {
+        /// Serve plain HTTP on a non-loopback address because a TLS-terminating proxy is in front.
+        #[arg(long)]
+        behind_tls_proxy: bool,
+    },
+    /// Try burnrate on this machine: embedded database, a demo organization and login.
+    Demo {
+        /// Where the demo keeps its database and keys (reused by the next run).
+        #[arg(long, value_name = "DIR")]
+        data_dir: Option<PathBuf>,
+    },
+    /// Apply database migrations (PostgreSQL: as BURNRATE_DATABASE_ADMIN_URL).
+    Migrate,
+    /// Master keys.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
+    /// User accounts.
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
+    },
+    /// The audit log.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Print a new random master key as `kid:base64`, for BURNRATE_MASTER_KEYS.
+    Generate,
+    /// Re-wrap every data key under the first (active) key of BURNRATE_MASTER_KEYS.
+    Rotate,
+}
+
+#[derive(Subcommand)]
+enum UserCommand {
+    /// Create an account (the first password of a new account; nobody can set an existing one).
+    Create {
+        /// Organization name or id; created when it does not exist and the role is owner.
+        #[arg(long)]
+        org: String,
+        #[arg(long)]
+        email: String,
+        #[arg(long, default_value = "owner")]
+        role: String,
+        /// Read the password from the first line of standard input.
+        #[arg(long, required = true)]
+        password_stdin: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Check every organization's hash chain (or one) and name the first entry that fails.
+    Verify {
+        #[arg(long)]
+        org: Option<String>,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info,sqlx=warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    match runtime.block_on(commands::run(cli.config.as_deref(), cli.command)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(commands::Failure::Config(e)) => {
+            eprintln!("configuration error: {e}");
+            ExitCode::from(2)
+        }
+        Err(commands::Failure::Other(e)) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}

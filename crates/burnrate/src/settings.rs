@@ -1,0 +1,437 @@
+//! Settings: a TOML file (`--config`) overridden by `BURNRATE_*` environment variables.
+//!
+//! Secrets (master keys, database, Redis, SMTP and Sentry URLs) come only from the environment or
+//! from a file named by `BURNRATE_<NAME>_FILE` (as container platforms mount secrets): a secret in
+//! the TOML file is an error, so it cannot end up in a repository by accident. Every error names
+//! the setting; the binary exits with status 2 on them.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use burnrate_web::SignupMode;
+use secrecy::SecretString;
+
+#[derive(Debug, thiserror::Error)]
+#[error("{setting}: {message}")]
+pub struct ConfigError {
+    pub setting: String,
+    pub message: String,
+}
+
+fn err(setting: &str, message: impl Into<String>) -> ConfigError {
+    ConfigError {
+        setting: format!("BURNRATE_{setting}"),
+        message: message.into(),
+    }
+}
+
+const SECRETS: &[&str] = &[
+    "MASTER_KEYS",
+    "DATABASE_URL",
+    "DATABASE_ADMIN_URL",
+    "REDIS_URL",
+    "SMTP_URL",
+    "SENTRY_DSN",
+];
+const PLAIN: &[&str] = &[
+    "DATA_DIR",
+    "LAKE_URL",
+    "PUBLIC_URL",
+    "HTTPS_ADDR",
+    "TLS_CERT",
+    "TLS_KEY",
+    "HTTP_ADDR",
+    "BEHIND_TLS_PROXY",
+    "PG_ADDR",
+    "PG_TLS_CERT",
+    "PG_TLS_KEY",
+    "MAIL_FROM",
+    "QUERY_MEMORY_LIMIT",
+    "SPILL_DIR",
+    "SIGNUP",
+    "STATEMENT_TIMEOUT",
+    "SPILL_MAX",
+    "EGRESS_ALLOW",
+    "LOGIN_RATE_PER_IP",
+    "BCRYPT_COST",
+];
+
+/// Where raw values come from: the environment first, then the file.
+pub struct Sources {
+    env: BTreeMap<String, String>,
+    file: BTreeMap<String, String>,
+}
+
+impl Sources {
+    pub fn load(config_file: Option<&Path>) -> Result<Self, ConfigError> {
+        let env = std::env::vars()
+            .filter(|(k, _)| k.starts_with("BURNRATE_"))
+            .collect();
+        let mut file = BTreeMap::new();
+        if let Some(path) = config_file {
+            let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+                setting: "--config".into(),
+                message: format!("cannot read {}: {e}", path.display()),
+            })?;
+            let table: toml::Table = text.parse().map_err(|e| ConfigError {
+                setting: "--config".into(),
+                message: format!("{} is not valid TOML: {e}", path.display()),
+            })?;
+            for (key, value) in table {
+                let name = key.to_ascii_uppercase();
+                if SECRETS.contains(&name.as_str()) {
+                    return Err(err(
+                        &name,
+                        format!(
+                            "secrets may only come from the environment (or BURNRATE_{name}_FILE), not from {}",
+                            path.display()
+                        ),
+                    ));
+                }
+                if !PLAIN.contains(&name.as_str()) {
+                    return Err(ConfigError {
+                        setting: "--config".into(),
+                        message: format!("unknown setting `{key}` in {}", path.display()),
+                    });
+                }
+                let text = match value {
+                    toml::Value::String(s) => s,
+                    toml::Value::Integer(i) => i.to_string(),
+                    toml::Value::Boolean(b) => b.to_string(),
+                    toml::Value::Array(items) => items
+                        .iter()
+                        .map(|v| {
+                            v.as_str()
+                                .map(str::to_owned)
+                                .unwrap_or_else(|| v.to_string())
+                        })
+                        .collect::<Vec<_>>()
+                        .join(","),
+                    other => {
+                        return Err(err(
+                            &name,
+                            format!("expected a string, number or boolean, got {other}"),
+                        ));
+                    }
+                };
+                file.insert(name, text);
+            }
+        }
+        Ok(Self { env, file })
+    }
+
+    fn plain(&self, name: &str) -> Option<String> {
+        self.env
+            .get(&format!("BURNRATE_{name}"))
+            .cloned()
+            .or_else(|| self.file.get(name).cloned())
+            .filter(|v| !v.trim().is_empty())
+    }
+
+    fn secret(&self, name: &str) -> Result<Option<SecretString>, ConfigError> {
+        if let Some(v) = self
+            .env
+            .get(&format!("BURNRATE_{name}"))
+            .filter(|v| !v.trim().is_empty())
+        {
+            return Ok(Some(SecretString::from(v.trim().to_owned())));
+        }
+        if let Some(path) = self.env.get(&format!("BURNRATE_{name}_FILE")) {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| err(&format!("{name}_FILE"), format!("cannot read {path}: {e}")))?;
+            return Ok(Some(SecretString::from(text.trim().to_owned())));
+        }
+        Ok(None)
+    }
+}
+
+fn parse_addr(name: &str, v: &str) -> Result<SocketAddr, ConfigError> {
+    v.trim().parse().map_err(|_| {
+        err(
+            name,
+            format!("{v:?} is not an address of the form 127.0.0.1:8080 or [::1]:8080"),
+        )
+    })
+}
+
+fn parse_bool(name: &str, v: &str) -> Result<bool, ConfigError> {
+    match v.trim().to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" | "on" => Ok(true),
+        "false" | "0" | "no" | "off" => Ok(false),
+        _ => Err(err(name, format!("{v:?} is not true or false"))),
+    }
+}
+
+/// `512MiB`, `10GiB`, `1000000` (bytes).
+pub fn parse_bytes(name: &str, v: &str) -> Result<u64, ConfigError> {
+    let s = v.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let n: u64 = num
+        .parse()
+        .map_err(|_| err(name, format!("{v:?} is not a size such as 512MiB")))?;
+    let mult: u64 = match unit.trim() {
+        "" | "B" => 1,
+        "KiB" => 1 << 10,
+        "MiB" => 1 << 20,
+        "GiB" => 1 << 30,
+        "TiB" => 1 << 40,
+        "KB" => 1_000,
+        "MB" => 1_000_000,
+        "GB" => 1_000_000_000,
+        other => {
+            return Err(err(
+                name,
+                format!("unknown size unit {other:?}; use B, KiB, MiB, GiB or TiB"),
+            ));
+        }
+    };
+    n.checked_mul(mult)
+        .filter(|b| *b > 0)
+        .ok_or_else(|| err(name, format!("{v:?} is out of range")))
+}
+
+/// `60s`, `5m`, `1h`, `250ms`.
+pub fn parse_duration(name: &str, v: &str) -> Result<Duration, ConfigError> {
+    let s = v.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let n: u64 = num
+        .parse()
+        .map_err(|_| err(name, format!("{v:?} is not a duration such as 60s")))?;
+    let d = match unit {
+        "ms" => Duration::from_millis(n),
+        "s" | "" => Duration::from_secs(n),
+        "m" => Duration::from_secs(n * 60),
+        "h" => Duration::from_secs(n * 3600),
+        other => {
+            return Err(err(
+                name,
+                format!("unknown duration unit {other:?}; use ms, s, m or h"),
+            ));
+        }
+    };
+    if d.is_zero() {
+        return Err(err(name, "must be greater than zero"));
+    }
+    Ok(d)
+}
+
+// Settings of features still being built (lake, SQL endpoint, Redis, Sentry, egress) are parsed and
+// validated already, so a bad value fails at start rather than when the feature lands.
+#[allow(dead_code)]
+#[derive(Debug)]
+pub struct Settings {
+    pub data_dir: PathBuf,
+    pub database_url: Option<SecretString>,
+    pub database_admin_url: Option<SecretString>,
+    pub master_keys: Option<SecretString>,
+    pub lake_url: String,
+    pub public_url: url::Url,
+    pub https_addr: Option<SocketAddr>,
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
+    pub http_addr: SocketAddr,
+    pub behind_tls_proxy: bool,
+    pub pg_addr: SocketAddr,
+    pub smtp_url: Option<SecretString>,
+    pub mail_from: String,
+    pub redis_url: Option<SecretString>,
+    pub sentry_dsn: Option<SecretString>,
+    pub query_memory_limit: u64,
+    pub spill_dir: PathBuf,
+    pub spill_max: u64,
+    pub statement_timeout: Duration,
+    pub signup: SignupMode,
+    pub egress_allow: Vec<String>,
+    pub login_rate_per_ip: u32,
+    pub bcrypt_cost: u32,
+}
+
+impl Settings {
+    pub fn from_sources(src: &Sources, default_data_dir: &str) -> Result<Self, ConfigError> {
+        let data_dir = PathBuf::from(
+            src.plain("DATA_DIR")
+                .unwrap_or_else(|| default_data_dir.to_owned()),
+        );
+        let public_url = src
+            .plain("PUBLIC_URL")
+            .unwrap_or_else(|| "http://127.0.0.1:8080".into());
+        let public_url = url::Url::parse(&public_url)
+            .ok()
+            .filter(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some() && u.username().is_empty() && u.password().is_none())
+            .ok_or_else(|| err("PUBLIC_URL", format!("{public_url:?} is not an http(s) origin such as https://burnrate.example.com")))?;
+        let https_addr = src
+            .plain("HTTPS_ADDR")
+            .map(|v| parse_addr("HTTPS_ADDR", &v))
+            .transpose()?;
+        let tls_cert = src.plain("TLS_CERT").map(PathBuf::from);
+        let tls_key = src.plain("TLS_KEY").map(PathBuf::from);
+        if https_addr.is_some() && (tls_cert.is_none() || tls_key.is_none()) {
+            return Err(err(
+                "HTTPS_ADDR",
+                "HTTPS needs BURNRATE_TLS_CERT and BURNRATE_TLS_KEY (PEM files)",
+            ));
+        }
+        let http_addr = parse_addr(
+            "HTTP_ADDR",
+            &src.plain("HTTP_ADDR")
+                .unwrap_or_else(|| "127.0.0.1:8080".into()),
+        )?;
+        let behind_tls_proxy = src
+            .plain("BEHIND_TLS_PROXY")
+            .map(|v| parse_bool("BEHIND_TLS_PROXY", &v))
+            .transpose()?
+            .unwrap_or(false);
+        let signup = match src.plain("SIGNUP").as_deref().map(str::trim) {
+            None | Some("open") => SignupMode::Open,
+            Some("invite") => SignupMode::Invite,
+            Some("closed") => SignupMode::Closed,
+            Some(other) => {
+                return Err(err(
+                    "SIGNUP",
+                    format!("{other:?} is not one of open, invite, closed"),
+                ));
+            }
+        };
+        let database_url = src.secret("DATABASE_URL")?;
+        if let Some(u) = &database_url {
+            use secrecy::ExposeSecret;
+            let u = u.expose_secret();
+            if !(u.starts_with("sqlite:")
+                || u.starts_with("postgres://")
+                || u.starts_with("postgresql://"))
+            {
+                return Err(err(
+                    "DATABASE_URL",
+                    "expected a sqlite:// or postgres:// URL",
+                ));
+            }
+        }
+        let login_rate_per_ip = match src.plain("LOGIN_RATE_PER_IP") {
+            Some(v) => v.trim().parse().ok().filter(|n| *n > 0).ok_or_else(|| {
+                err(
+                    "LOGIN_RATE_PER_IP",
+                    format!("{v:?} is not a positive number of logins per minute"),
+                )
+            })?,
+            None => 30,
+        };
+        let bcrypt_cost = match src.plain("BCRYPT_COST") {
+            // Only the safer direction: 10 is the floor (S4).
+            Some(v) => v
+                .trim()
+                .parse()
+                .ok()
+                .filter(|n| (10..=16).contains(n))
+                .ok_or_else(|| {
+                    err(
+                        "BCRYPT_COST",
+                        format!("{v:?} is not a bcrypt cost from 10 to 16"),
+                    )
+                })?,
+            None => 10,
+        };
+        Ok(Settings {
+            lake_url: src
+                .plain("LAKE_URL")
+                .unwrap_or_else(|| format!("file://{}", data_dir.join("lake").display())),
+            spill_dir: src
+                .plain("SPILL_DIR")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| data_dir.join("spill")),
+            query_memory_limit: parse_bytes(
+                "QUERY_MEMORY_LIMIT",
+                &src.plain("QUERY_MEMORY_LIMIT")
+                    .unwrap_or_else(|| "512MiB".into()),
+            )?,
+            spill_max: parse_bytes(
+                "SPILL_MAX",
+                &src.plain("SPILL_MAX").unwrap_or_else(|| "10GiB".into()),
+            )?,
+            statement_timeout: parse_duration(
+                "STATEMENT_TIMEOUT",
+                &src.plain("STATEMENT_TIMEOUT")
+                    .unwrap_or_else(|| "60s".into()),
+            )?,
+            pg_addr: parse_addr(
+                "PG_ADDR",
+                &src.plain("PG_ADDR")
+                    .unwrap_or_else(|| "127.0.0.1:5433".into()),
+            )?,
+            egress_allow: src
+                .plain("EGRESS_ALLOW")
+                .map(|v| {
+                    v.split(',')
+                        .map(|s| s.trim().to_owned())
+                        .filter(|s| !s.is_empty())
+                        .collect()
+                })
+                .unwrap_or_default(),
+            mail_from: src
+                .plain("MAIL_FROM")
+                .unwrap_or_else(|| "burnrate <burnrate@localhost>".into()),
+            database_admin_url: src.secret("DATABASE_ADMIN_URL")?,
+            master_keys: src.secret("MASTER_KEYS")?,
+            smtp_url: src.secret("SMTP_URL")?,
+            redis_url: src.secret("REDIS_URL")?,
+            sentry_dsn: src.secret("SENTRY_DSN")?,
+            data_dir,
+            database_url,
+            public_url,
+            https_addr,
+            tls_cert,
+            tls_key,
+            http_addr,
+            behind_tls_proxy,
+            signup,
+            login_rate_per_ip,
+            bcrypt_cost,
+        })
+    }
+
+    /// The application's database URL: the configured one or a SQLite file in the data dir.
+    pub fn database_url(&self) -> String {
+        use secrecy::ExposeSecret;
+        match &self.database_url {
+            Some(u) => u.expose_secret().to_owned(),
+            None => format!("sqlite://{}", self.data_dir.join("burnrate.db").display()),
+        }
+    }
+
+    /// Plain HTTP serves the app only on loopback or behind a TLS-terminating proxy (S7).
+    pub fn check_plain_http(&self) -> Result<(), ConfigError> {
+        if self.https_addr.is_none() && !self.behind_tls_proxy && !self.http_addr.ip().is_loopback()
+        {
+            return Err(err(
+                "HTTP_ADDR",
+                format!(
+                    "{} is not a loopback address; plain HTTP is served only on loopback. Configure BURNRATE_HTTPS_ADDR with BURNRATE_TLS_CERT and BURNRATE_TLS_KEY, or set BURNRATE_BEHIND_TLS_PROXY=true",
+                    self.http_addr
+                ),
+            ));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_and_durations_parse_with_units() {
+        assert_eq!(parse_bytes("X", "512MiB").unwrap(), 512 << 20);
+        assert_eq!(parse_bytes("X", "10GiB").unwrap(), 10 << 30);
+        assert!(
+            parse_bytes("X", "12 parsecs")
+                .unwrap_err()
+                .to_string()
+                .contains("BURNRATE_X")
+        );
+        assert_eq!(parse_duration("X", "60s").unwrap(), Duration::from_secs(60));
+        assert!(parse_duration("X", "0s").is_err());
+    }
+}

@@ -1,0 +1,17 @@
+//! Domain types of burnrate that every other crate shares.
+//!
+//! This crate does no IO. Its types can only be built valid: an [`EmailAddress`] is normalized on
+//! construction, a [`NewPassword`] has passed the password policy, ids are UUIDv7 newtypes that
+//! cannot be mixed up with one another.
+
+mod email;
+mod ids;
+mod names;
+mod password;
+mod role;
+
+pub use email::{EmailAddress, EmailError};
+pub use ids::{ApiKeyId, InvitationId, OrgId, UserId};
+pub use names::{NameError, OrgName};
+pub use password::{NewPassword, PASSWORD_MAX_CHARS, PASSWORD_MIN_CHARS, PasswordError};
+pub use role::{ApiScope, ParseRoleError, Role};

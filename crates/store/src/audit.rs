@@ -1,0 +1,246 @@
+//! The append-only, hash-chained audit log (S16).
+//!
+//! Each organization has its own chain: entry `n` stores the hash of entry `n-1` and its own hash
+//! over every field, so changing, removing or reordering any entry breaks the chain from there on,
+//! and `burnrate audit verify` names the first broken entry. The database refuses UPDATE and DELETE
+//! (triggers in both backends; on PostgreSQL the application role also lacks the privilege).
+//! Appends are serialized per organization (SQLite: the write lock; PostgreSQL: an advisory lock).
+//! Details never contain secrets or email addresses: callers pass ids.
+
+use burnrate_core::OrgId;
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+use crate::accounts::now;
+use crate::{Backend, Result, StoreError, TenantTx, on};
+
+const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ActorType {
+    User,
+    ApiKey,
+    Operator,
+    System,
+    /// Someone not logged in (a failed login, a password reset request).
+    Anonymous,
+}
+
+impl ActorType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ActorType::User => "user",
+            ActorType::ApiKey => "api_key",
+            ActorType::Operator => "operator",
+            ActorType::System => "system",
+            ActorType::Anonymous => "anonymous",
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Actor {
+    pub kind: ActorType,
+    pub id: Option<String>,
+    /// What a person reading the log sees for the actor; never an email or a secret.
+    pub label: String,
+}
+
+impl Actor {
+    pub fn system(label: &str) -> Self {
+        Self {
+            kind: ActorType::System,
+            id: None,
+            label: label.to_owned(),
+        }
+    }
+}
+
+/// An entry to append.
+#[derive(Clone, Debug)]
+pub struct NewAuditEntry {
+    pub actor: Actor,
+    pub action: &'static str,
+    pub target_type: Option<&'static str>,
+    pub target_id: Option<String>,
+    pub details: Value,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+}
+
+pub type AuditEntry = NewAuditEntry;
+
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct AuditRecord {
+    pub org_id: Uuid,
+    pub seq: i64,
+    pub at: DateTime<Utc>,
+    pub actor_type: String,
+    pub actor_id: Option<String>,
+    pub actor_label: String,
+    pub action: String,
+    pub target_type: Option<String>,
+    pub target_id: Option<String>,
+    pub details: String,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+    pub prev_hash: String,
+    pub hash: String,
+}
+
+/// The first entry of an organization's chain that does not verify.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AuditBreak {
+    pub org_id: OrgId,
+    pub seq: i64,
+    pub reason: String,
+}
+
+impl std::fmt::Display for AuditBreak {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "organization {}: audit entry {} {}",
+            self.org_id, self.seq, self.reason
+        )
+    }
+}
+
+impl AuditRecord {
+    /// SHA-256 over the previous hash and every field, each length-prefixed so that no two
+    /// different entries hash the same input.
+    pub fn compute_hash(&self) -> String {
+        let at = self.at.to_rfc3339_opts(SecondsFormat::Micros, true);
+        let seq = self.seq.to_string();
+        let org = self.org_id.to_string();
+        let fields: [Option<&str>; 14] = [
+            Some(&self.prev_hash),
+            Some(&org),
+            Some(&seq),
+            Some(&at),
+            Some(&self.actor_type),
+            self.actor_id.as_deref(),
+            Some(&self.actor_label),
+            Some(&self.action),
+            self.target_type.as_deref(),
+            self.target_id.as_deref(),
+            Some(&self.details),
+            self.ip.as_deref(),
+            self.user_agent.as_deref(),
+            Some("v1"),
+        ];
+        let mut h = Sha256::new();
+        for field in fields {
+            match field {
+                None => h.update([0u8]),
+                Some(s) => {
+                    h.update([1u8]);
+                    h.update((s.len() as u64).to_be_bytes());
+                    h.update(s.as_bytes());
+                }
+            }
+        }
+        hex::encode(h.finalize())
+    }
+}
+
+impl TenantTx {
+    /// Appends an entry to this organization's chain, in the caller's transaction: the action and
+    /// its audit entry commit together or not at all.
+    pub async fn audit(&mut self, entry: NewAuditEntry) -> Result<i64> {
+        let org = self.scope.org_id().as_uuid();
+        if self.inner.tx.backend() == Backend::Postgres {
+            on!(&mut self.inner.tx, c => sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1::text, 16))")
+                .bind(org.to_string()).execute(c).await.map(|_| ()))?;
+        }
+        let last: Option<(i64, String)> = on!(&mut self.inner.tx, c => sqlx::query_as(
+            "SELECT seq, hash FROM audit_log WHERE org_id = $1 ORDER BY seq DESC LIMIT 1")
+            .bind(org).fetch_optional(c).await)?;
+        let (seq, prev_hash) = match last {
+            Some((seq, hash)) => (seq + 1, hash),
+            None => (1, GENESIS.to_owned()),
+        };
+        let mut record = AuditRecord {
+            org_id: org,
+            seq,
+            at: now(),
+            actor_type: entry.actor.kind.as_str().to_owned(),
+            actor_id: entry.actor.id,
+            actor_label: entry.actor.label,
+            action: entry.action.to_owned(),
+            target_type: entry.target_type.map(str::to_owned),
+            target_id: entry.target_id,
+            details: entry.details.to_string(),
+            ip: entry.ip,
+            user_agent: entry.user_agent.map(|ua| ua.chars().take(512).collect()),
+            prev_hash,
+            hash: String::new(),
+        };
+        record.hash = record.compute_hash();
+        let r = &record;
+        on!(&mut self.inner.tx, c => sqlx::query("INSERT INTO audit_log (org_id, seq, at, actor_type, actor_id, actor_label, action, target_type, target_id, details, ip, user_agent, prev_hash, hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)")
+            .bind(r.org_id).bind(r.seq).bind(r.at).bind(&r.actor_type).bind(&r.actor_id).bind(&r.actor_label).bind(&r.action)
+            .bind(&r.target_type).bind(&r.target_id).bind(&r.details).bind(&r.ip).bind(&r.user_agent).bind(&r.prev_hash).bind(&r.hash)
+            .execute(c).await.map(|_| ()))?;
+        Ok(seq)
+    }
+
+    /// The newest `limit` entries, newest first.
+    pub async fn audit_entries(&mut self, limit: i64) -> Result<Vec<AuditRecord>> {
+        let rows: Vec<AuditRecord> = on!(&mut self.inner.tx, c => sqlx::query_as(
+            "SELECT org_id, seq, at, actor_type, actor_id, actor_label, action, target_type, target_id, details, ip, user_agent, prev_hash, hash FROM audit_log WHERE org_id = $1 ORDER BY seq DESC LIMIT $2")
+            .bind(self.scope.org_id().as_uuid()).bind(limit).fetch_all(c).await)?;
+        Ok(rows)
+    }
+
+    /// Walks this organization's whole chain; `Ok(None)` when every entry verifies.
+    pub async fn verify_audit_chain(&mut self) -> Result<(u64, Option<AuditBreak>)> {
+        let org = self.scope.org_id();
+        let rows: Vec<AuditRecord> = on!(&mut self.inner.tx, c => sqlx::query_as(
+            "SELECT org_id, seq, at, actor_type, actor_id, actor_label, action, target_type, target_id, details, ip, user_agent, prev_hash, hash FROM audit_log WHERE org_id = $1 ORDER BY seq")
+            .bind(org.as_uuid()).fetch_all(c).await)?;
+        let mut expected_prev = GENESIS.to_owned();
+        let mut count = 0u64;
+        for (i, row) in rows.iter().enumerate() {
+            let brk = |reason: String| {
+                Ok((
+                    count,
+                    Some(AuditBreak {
+                        org_id: org,
+                        seq: row.seq,
+                        reason,
+                    }),
+                ))
+            };
+            let want_seq = i as i64 + 1;
+            if row.seq != want_seq {
+                return brk(format!(
+                    "is out of sequence: expected entry {want_seq} (entries missing?)"
+                ));
+            }
+            if row.prev_hash != expected_prev {
+                return brk(
+                    "does not link to the entry before it (that entry was changed or removed)"
+                        .into(),
+                );
+            }
+            if row.compute_hash() != row.hash {
+                return brk(
+                    "was changed after it was written (its hash does not match its contents)"
+                        .into(),
+                );
+            }
+            expected_prev = row.hash.clone();
+            count += 1;
+        }
+        Ok((count, None))
+    }
+}
+
+impl From<serde_json::Error> for StoreError {
+    fn from(e: serde_json::Error) -> Self {
+        StoreError::Corrupt(e.to_string())
+    }
+}

@@ -1,0 +1,299 @@
+//! The relational store: SQLite by default, PostgreSQL for several instances.
+//!
+//! One API over two concrete backends. Each operation is written once as SQL both databases
+//! accept (`$n` placeholders, `RETURNING`, `ON CONFLICT`) and compiled against each driver's own
+//! types through the [`on!`] macro, so nothing goes through sqlx's type-poor `Any` driver; where
+//! the dialects differ, the code matches on the backend explicitly. Each backend has its own
+//! migrations.
+//!
+//! Tenancy: tenant rows are reached only through a [`TenantTx`], which exists only for an
+//! [`OrgScope`]; on PostgreSQL the transaction also sets `app.org_id`, which the row-level security
+//! policies of every tenant table check. Instance-wide rows (organizations, users, sessions, the
+//! outbox) are reached through an [`InstanceTx`].
+//!
+//! Times are stored in UTC. Expiry is compared in Rust, not SQL: SQLite keeps times as text.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use burnrate_core::OrgId;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
+use sqlx::{PgPool, Postgres, Sqlite, SqlitePool, Transaction};
+
+mod accounts;
+mod api_keys;
+mod audit;
+mod invitations;
+mod migrate;
+mod outbox;
+mod vault;
+
+pub use accounts::{Member, Organization, SessionRecord, TokenPurpose, UserRecord};
+pub use api_keys::ApiKeyRecord;
+pub use audit::{Actor, ActorType, AuditBreak, AuditEntry, AuditRecord, NewAuditEntry};
+pub use invitations::InvitationRecord;
+pub use outbox::{OutboxMessage, QueuedMail};
+pub use vault::Vault;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("{0}")]
+    Crypto(#[from] burnrate_crypto::CryptoError),
+    #[error("{0} already exists")]
+    Conflict(&'static str),
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    #[error("invalid database URL: {0}")]
+    Url(String),
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+impl StoreError {
+    /// True for a violated unique constraint, in either database.
+    pub(crate) fn is_unique_violation(err: &sqlx::Error) -> bool {
+        matches!(err, sqlx::Error::Database(db) if db.is_unique_violation())
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+#[derive(Clone, Debug)]
+enum Pool {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+/// Handle to the database; cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Store {
+    pool: Pool,
+}
+
+/// A transaction on either backend.
+pub(crate) enum Tx {
+    Sqlite(Transaction<'static, Sqlite>),
+    Postgres(Transaction<'static, Postgres>),
+}
+
+/// Runs `$body` with `$c` bound to the transaction's connection of whichever backend it is on.
+/// The body is compiled once per backend, with that backend's types.
+macro_rules! on {
+    ($tx:expr, $c:ident => $body:expr) => {
+        match $tx {
+            $crate::Tx::Sqlite(t) => {
+                let $c = &mut **t;
+                $body
+            }
+            $crate::Tx::Postgres(t) => {
+                let $c = &mut **t;
+                $body
+            }
+        }
+    };
+}
+pub(crate) use on;
+
+impl Tx {
+    async fn commit(self) -> Result<()> {
+        match self {
+            Tx::Sqlite(t) => t.commit().await?,
+            Tx::Postgres(t) => t.commit().await?,
+        }
+        Ok(())
+    }
+
+    pub(crate) fn backend(&self) -> Backend {
+        match self {
+            Tx::Sqlite(_) => Backend::Sqlite,
+            Tx::Postgres(_) => Backend::Postgres,
+        }
+    }
+
+    async fn set_local(&mut self, name: &'static str, value: &str) -> Result<()> {
+        if let Tx::Postgres(t) = self {
+            sqlx::query("SELECT set_config($1, $2, true)")
+                .bind(name)
+                .bind(value)
+                .execute(&mut **t)
+                .await?;
+        }
+        Ok(())
+    }
+}
+
+/// Proof that the holder may act inside one organization: obtained from a membership check, from
+/// a credential that belongs to the organization, or by trusted instance code (CLI, jobs).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct OrgScope {
+    org_id: OrgId,
+}
+
+impl OrgScope {
+    pub fn org_id(&self) -> OrgId {
+        self.org_id
+    }
+
+    /// For instance-level code that has established the organization by other means: the CLI
+    /// (run by the operator on the server), background jobs, and credential lookups whose token
+    /// names its organization (a wrong org simply finds no matching credential).
+    pub fn trusted(org_id: OrgId) -> Self {
+        Self { org_id }
+    }
+}
+
+/// A transaction over instance-wide tables.
+pub struct InstanceTx {
+    pub(crate) tx: Tx,
+}
+
+/// A transaction scoped to one organization. It is also an instance transaction (through
+/// `Deref`), so an action that touches both kinds of table commits atomically — and, on SQLite,
+/// never needs a second transaction that would wait on the first's write lock.
+pub struct TenantTx {
+    pub(crate) inner: InstanceTx,
+    pub(crate) scope: OrgScope,
+}
+
+impl std::ops::Deref for TenantTx {
+    type Target = InstanceTx;
+    fn deref(&self) -> &InstanceTx {
+        &self.inner
+    }
+}
+
+impl std::ops::DerefMut for TenantTx {
+    fn deref_mut(&mut self) -> &mut InstanceTx {
+        &mut self.inner
+    }
+}
+
+impl InstanceTx {
+    pub async fn commit(self) -> Result<()> {
+        self.tx.commit().await
+    }
+
+    /// Continues this transaction inside `scope`'s organization.
+    pub async fn into_tenant(mut self, scope: OrgScope) -> Result<TenantTx> {
+        self.tx
+            .set_local("app.org_id", &scope.org_id.to_string())
+            .await?;
+        Ok(TenantTx { inner: self, scope })
+    }
+
+    /// Makes the user's own memberships visible to this transaction (PostgreSQL RLS).
+    pub async fn act_as_user(&mut self, user: burnrate_core::UserId) -> Result<()> {
+        self.tx.set_local("app.user_id", &user.to_string()).await
+    }
+}
+
+impl TenantTx {
+    pub fn scope(&self) -> OrgScope {
+        self.scope
+    }
+
+    pub fn org_id(&self) -> OrgId {
+        self.scope.org_id
+    }
+
+    pub async fn commit(self) -> Result<()> {
+        self.inner.commit().await
+    }
+
+    /// Leaves the organization's scope, keeping the transaction (to enter another with
+    /// [`InstanceTx::into_tenant`], e.g. to record one event in each of a user's organizations).
+    pub fn into_instance(self) -> InstanceTx {
+        self.inner
+    }
+}
+
+impl Store {
+    /// Connects to `sqlite://…` or `postgres://…`. SQLite files are created when missing and run in
+    /// WAL mode with foreign keys on.
+    pub async fn connect(url: &str) -> Result<Self> {
+        if url.starts_with("sqlite:") {
+            let opts = SqliteConnectOptions::from_str(url)
+                .map_err(|e| StoreError::Url(e.to_string()))?
+                .create_if_missing(true)
+                .journal_mode(SqliteJournalMode::Wal)
+                .foreign_keys(true)
+                .busy_timeout(Duration::from_secs(10));
+            let pool = SqlitePoolOptions::new()
+                .max_connections(8)
+                .connect_with(opts)
+                .await?;
+            Ok(Self {
+                pool: Pool::Sqlite(pool),
+            })
+        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            let opts =
+                PgConnectOptions::from_str(url).map_err(|e| StoreError::Url(e.to_string()))?;
+            let pool = PgPoolOptions::new()
+                .max_connections(16)
+                .acquire_timeout(Duration::from_secs(10))
+                .connect_with(opts)
+                .await?;
+            Ok(Self {
+                pool: Pool::Postgres(pool),
+            })
+        } else {
+            Err(StoreError::Url(
+                "expected a sqlite:// or postgres:// URL".into(),
+            ))
+        }
+    }
+
+    pub fn backend(&self) -> Backend {
+        match self.pool {
+            Pool::Sqlite(_) => Backend::Sqlite,
+            Pool::Postgres(_) => Backend::Postgres,
+        }
+    }
+
+    async fn begin(&self) -> Result<Tx> {
+        Ok(match &self.pool {
+            // IMMEDIATE takes the write lock up front, so two writers never deadlock upgrading.
+            Pool::Sqlite(p) => Tx::Sqlite(p.begin_with("BEGIN IMMEDIATE").await?),
+            Pool::Postgres(p) => Tx::Postgres(p.begin().await?),
+        })
+    }
+
+    pub async fn instance(&self) -> Result<InstanceTx> {
+        Ok(InstanceTx {
+            tx: self.begin().await?,
+        })
+    }
+
+    pub async fn tenant(&self, scope: OrgScope) -> Result<TenantTx> {
+        self.instance().await?.into_tenant(scope).await
+    }
+
+    /// A cheap round trip, for `/readyz`.
+    pub async fn ping(&self) -> Result<()> {
+        match &self.pool {
+            Pool::Sqlite(p) => sqlx::query("SELECT 1").execute(p).await.map(|_| ())?,
+            Pool::Postgres(p) => sqlx::query("SELECT 1").execute(p).await.map(|_| ())?,
+        }
+        Ok(())
+    }
+
+    pub async fn close(&self) {
+        match &self.pool {
+            Pool::Sqlite(p) => p.close().await,
+            Pool::Postgres(p) => p.close().await,
+        }
+    }
+}
+
+pub use migrate::{migrate_postgres, migrate_sqlite};

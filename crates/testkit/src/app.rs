@@ -1,0 +1,208 @@
+//! The application under test, on random loopback ports.
+
+use std::sync::Arc;
+
+use burnrate_core::{EmailAddress, OrgName, Role, UserId};
+use burnrate_crypto::{MasterKey, MasterKeyRing, PasswordHasher, PasswordHasherConfig};
+use burnrate_store::{OrgScope, Store, Vault};
+use burnrate_web::{AppState, Listeners, Quota, RunningServer, SignupMode, TlsFiles, WebConfig};
+
+use crate::{GOOD_PASSWORD, SmtpSink, TestClient, TestDb};
+
+#[derive(Clone, Debug)]
+pub struct AppOptions {
+    /// Serve over HTTPS (self-signed certificate) with the HTTP listener redirecting.
+    pub https: bool,
+    pub signup: SignupMode,
+    pub login_per_ip: Option<Quota>,
+    pub login_per_account: Option<Quota>,
+    pub api_per_key: Option<Quota>,
+}
+
+impl Default for AppOptions {
+    fn default() -> Self {
+        Self {
+            https: false,
+            signup: SignupMode::Open,
+            login_per_ip: None,
+            login_per_account: None,
+            api_per_key: None,
+        }
+    }
+}
+
+pub struct TestApp {
+    /// The origin clients use: `https://…` when serving HTTPS.
+    pub url: String,
+    /// The plain HTTP listener (the app itself, or the redirector when HTTPS is on).
+    pub http_url: String,
+    pub db: TestDb,
+    pub store: Store,
+    pub vault: Arc<Vault>,
+    pub smtp: SmtpSink,
+    /// `BURNRATE_MASTER_KEYS` of this instance.
+    pub master_keys: String,
+    pub hasher: PasswordHasher,
+    _server: RunningServer,
+    _mail: tokio::task::JoinHandle<()>,
+    _tls: Option<tempfile::TempDir>,
+}
+
+impl TestApp {
+    pub async fn spawn() -> Self {
+        Self::spawn_with(AppOptions::default()).await
+    }
+
+    pub async fn spawn_with(opts: AppOptions) -> Self {
+        let db = TestDb::new().await;
+        let store = Store::connect(&db.app_url)
+            .await
+            .expect("connect to the test database");
+        if db.admin_url.is_none() {
+            burnrate_store::migrate_sqlite(&store)
+                .await
+                .expect("migrate SQLite");
+        }
+        let master_keys = MasterKey::generate("test").export().to_string();
+        let vault = Arc::new(Vault::new(
+            MasterKeyRing::parse(&master_keys).expect("key ring"),
+        ));
+        let smtp = SmtpSink::start().await;
+
+        let http = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind HTTP");
+        let http_port = http.local_addr().expect("addr").port();
+        let (https, url, tls_dir) = if opts.https {
+            let l = tokio::net::TcpListener::bind("127.0.0.1:0")
+                .await
+                .expect("bind HTTPS");
+            let port = l.local_addr().expect("addr").port();
+            let dir = tempfile::tempdir().expect("tls dir");
+            let cert =
+                rcgen::generate_simple_self_signed(vec!["127.0.0.1".into(), "localhost".into()])
+                    .expect("self-signed certificate");
+            let (cert_path, key_path) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+            std::fs::write(&cert_path, cert.cert.pem()).expect("write cert");
+            std::fs::write(&key_path, cert.key_pair.serialize_pem()).expect("write key");
+            (
+                Some((
+                    l,
+                    TlsFiles {
+                        cert: cert_path,
+                        key: key_path,
+                    },
+                )),
+                format!("https://127.0.0.1:{port}"),
+                Some(dir),
+            )
+        } else {
+            (None, format!("http://127.0.0.1:{http_port}"), None)
+        };
+
+        let mut config = WebConfig::new(url::Url::parse(&url).expect("url"));
+        config.signup = opts.signup;
+        config.hsts = opts.https;
+        config.smtp_url = Some(smtp.url());
+        config.mail_from = "burnrate <noreply@burnrate.test>".into();
+        if let Some(q) = opts.login_per_ip {
+            config.login_per_ip = q;
+        }
+        if let Some(q) = opts.login_per_account {
+            config.login_per_account = q;
+        }
+        if let Some(q) = opts.api_per_key {
+            config.api_per_key = q;
+        }
+        let hasher = PasswordHasher::new(PasswordHasherConfig {
+            cost: 10,
+            threads: 2,
+        });
+        let state = AppState::new(config, store.clone(), Arc::clone(&vault), hasher.clone())
+            .expect("app state");
+        let mail = state.mailer().spawn_worker();
+        let server = burnrate_web::serve(state, Listeners { http, https })
+            .await
+            .expect("serve");
+        TestApp {
+            url,
+            http_url: format!("http://127.0.0.1:{http_port}"),
+            db,
+            store,
+            vault,
+            smtp,
+            master_keys,
+            hasher,
+            _server: server,
+            _mail: mail,
+            _tls: tls_dir,
+        }
+    }
+
+    pub fn client(&self) -> TestClient {
+        TestClient::new(&self.url)
+    }
+
+    /// Creates an organization whose owner is `email` (verified, password [`GOOD_PASSWORD`]).
+    pub async fn create_org(&self, name: &str, owner_email: &str) -> (OrgScope, UserId) {
+        let hash = self.hasher.hash(GOOD_PASSWORD).await.expect("hash");
+        let mut tx = self.store.instance().await.expect("tx");
+        let scope = tx
+            .create_org(&OrgName::parse(name).expect("org name"))
+            .await
+            .expect("create org");
+        let user = tx
+            .create_user(
+                &self.vault,
+                &EmailAddress::parse(owner_email).expect("email"),
+                &hash,
+                true,
+            )
+            .await
+            .expect("create user");
+        let mut t = tx.into_tenant(scope).await.expect("tenant");
+        t.add_member(user, Role::Owner).await.expect("membership");
+        t.commit().await.expect("commit");
+        (scope, user)
+    }
+
+    /// Adds a verified member with [`GOOD_PASSWORD`].
+    pub async fn add_member(&self, scope: OrgScope, email: &str, role: Role) -> UserId {
+        let hash = self.hasher.hash(GOOD_PASSWORD).await.expect("hash");
+        let mut t = self.store.tenant(scope).await.expect("tx");
+        let user = t
+            .create_user(
+                &self.vault,
+                &EmailAddress::parse(email).expect("email"),
+                &hash,
+                true,
+            )
+            .await
+            .expect("create user");
+        t.add_member(user, role).await.expect("membership");
+        t.commit().await.expect("commit");
+        user
+    }
+
+    /// A client logged in as `email` with [`GOOD_PASSWORD`].
+    pub async fn login(&self, email: &str) -> TestClient {
+        let c = self.client();
+        let r = c
+            .post_form("/login", &[("email", email), ("password", GOOD_PASSWORD)])
+            .await;
+        assert_eq!(r.status, 303, "login of {email} failed: {}", r.text);
+        c
+    }
+
+    /// Environment for running the `burnrate` binary against this instance's database.
+    pub fn cli_env(&self) -> Vec<(String, String)> {
+        let mut env = vec![
+            ("BURNRATE_DATABASE_URL".to_owned(), self.db.app_url.clone()),
+            ("BURNRATE_MASTER_KEYS".to_owned(), self.master_keys.clone()),
+        ];
+        if let Some(admin) = &self.db.admin_url {
+            env.push(("BURNRATE_DATABASE_ADMIN_URL".to_owned(), admin.clone()));
+        }
+        env
+    }
+}

@@ -1,0 +1,302 @@
+//! Who is calling: a logged-in browser session ([`Authed`]) or a public API key ([`ApiCaller`]).
+//! Both end in an `OrgScope`, the only way to tenant data.
+
+use axum::extract::FromRequestParts;
+use axum::http::header;
+use axum::http::request::Parts;
+use axum::response::{IntoResponse, Redirect, Response};
+use burnrate_core::{ApiKeyId, ApiScope, EmailAddress, Role, UserId};
+use burnrate_crypto::{ScopedToken, token_hash};
+use burnrate_store::{Actor, ActorType, NewAuditEntry, OrgScope};
+use chrono::Utc;
+use serde_json::Value;
+use uuid::Uuid;
+
+use crate::AppState;
+use crate::error::{ApiError, AppError};
+use crate::security::{ClientInfo, CsrfToken, SESSION_COOKIE, clear_cookie, cookie};
+
+pub const API_KEY_PREFIX: &str = "brk_";
+
+/// A logged-in member acting in one organization.
+#[derive(Clone, Debug)]
+pub struct Authed {
+    pub user_id: UserId,
+    pub scope: OrgScope,
+    pub role: Role,
+    pub org_name: String,
+    pub email: EmailAddress,
+    pub session_handle: Uuid,
+    pub csrf: String,
+    pub client: ClientInfo,
+}
+
+pub fn user_actor(user: UserId) -> Actor {
+    Actor {
+        kind: ActorType::User,
+        id: Some(user.to_string()),
+        label: format!("user {}", &user.to_string()[..8]),
+    }
+}
+
+impl Authed {
+    pub fn actor(&self) -> Actor {
+        user_actor(self.user_id)
+    }
+
+    pub fn require_admin(&self) -> Result<(), AppError> {
+        if self.role.is_admin() {
+            Ok(())
+        } else {
+            Err(AppError::Forbidden(format!(
+                "This needs the admin or owner role; you are {}.",
+                self.role
+            )))
+        }
+    }
+
+    pub fn audit(
+        &self,
+        action: &'static str,
+        target_type: &'static str,
+        target_id: String,
+        details: Value,
+    ) -> NewAuditEntry {
+        NewAuditEntry {
+            actor: self.actor(),
+            action,
+            target_type: Some(target_type),
+            target_id: Some(target_id),
+            details,
+            ip: Some(self.client.ip.clone()),
+            user_agent: self.client.user_agent.clone(),
+        }
+    }
+}
+
+/// Not logged in (or the session ended): back to the login page.
+pub struct LoginRedirect;
+
+impl IntoResponse for LoginRedirect {
+    fn into_response(self) -> Response {
+        let mut resp = Redirect::to("/login").into_response();
+        resp.headers_mut()
+            .append(header::SET_COOKIE, clear_cookie(SESSION_COOKIE));
+        resp
+    }
+}
+
+impl From<AppError> for LoginRedirectOr {
+    fn from(e: AppError) -> Self {
+        LoginRedirectOr::Error(e)
+    }
+}
+
+pub enum LoginRedirectOr {
+    Login,
+    Error(AppError),
+}
+
+impl IntoResponse for LoginRedirectOr {
+    fn into_response(self) -> Response {
+        match self {
+            LoginRedirectOr::Login => LoginRedirect.into_response(),
+            LoginRedirectOr::Error(e) => e.into_response(),
+        }
+    }
+}
+
+impl FromRequestParts<AppState> for Authed {
+    type Rejection = LoginRedirectOr;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let client = ClientInfo::from_request_parts(parts, state)
+            .await
+            .unwrap_or_else(|e| match e {});
+        let csrf = CsrfToken::from_request_parts(parts, state)
+            .await
+            .map(|t| t.0)
+            .unwrap_or_default();
+        let token = cookie(&parts.headers, SESSION_COOKIE).ok_or(LoginRedirectOr::Login)?;
+        let hash = token_hash(&token);
+        let mut tx = state.store.instance().await.map_err(AppError::from)?;
+        let Some(session) = tx.session(&hash).await.map_err(AppError::from)? else {
+            return Err(LoginRedirectOr::Login);
+        };
+        let now = Utc::now();
+        let idle = chrono::Duration::from_std(state.config.session_idle)
+            .unwrap_or(chrono::Duration::hours(2));
+        if now >= session.expires_at || now - session.last_seen_at > idle {
+            tx.delete_session(&hash).await.map_err(AppError::from)?;
+            tx.commit().await.map_err(AppError::from)?;
+            return Err(LoginRedirectOr::Login);
+        }
+        // The role is read on every request, so a demotion or removal takes effect at once.
+        let Some((scope, role)) = tx
+            .membership(session.user_id, session.org_id)
+            .await
+            .map_err(AppError::from)?
+        else {
+            tx.delete_session(&hash).await.map_err(AppError::from)?;
+            tx.commit().await.map_err(AppError::from)?;
+            return Err(LoginRedirectOr::Login);
+        };
+        let org_name = tx
+            .org(session.org_id)
+            .await
+            .map_err(AppError::from)?
+            .map(|o| o.name)
+            .unwrap_or_default();
+        let email = tx
+            .user_email(&state.vault, session.user_id)
+            .await
+            .map_err(AppError::from)?;
+        if now - session.last_seen_at > chrono::Duration::seconds(60) {
+            tx.touch_session(&hash, now).await.map_err(AppError::from)?;
+        }
+        tx.commit().await.map_err(AppError::from)?;
+        Ok(Authed {
+            user_id: session.user_id,
+            scope,
+            role,
+            org_name,
+            email,
+            session_handle: session.handle,
+            csrf,
+            client,
+        })
+    }
+}
+
+/// A caller of `/api/v1` with a valid API key.
+#[derive(Clone, Debug)]
+pub struct ApiCaller {
+    pub scope: OrgScope,
+    pub key_id: ApiKeyId,
+    pub key_name: String,
+    /// The key's scope, capped by the current role of the member who created it.
+    pub allowed: ApiScope,
+    pub created_by: UserId,
+    pub client: ClientInfo,
+}
+
+impl ApiCaller {
+    pub fn require(&self, needed: ApiScope) -> Result<(), ApiError> {
+        if self.allowed.allows(needed) {
+            Ok(())
+        } else {
+            Err(ApiError(AppError::Forbidden(format!(
+                "This API key may {} only; this endpoint needs the {needed} scope.",
+                match self.allowed {
+                    ApiScope::Read => "read",
+                    ApiScope::Write => "read and write",
+                    ApiScope::Admin => "administer",
+                }
+            ))))
+        }
+    }
+
+    pub fn actor(&self) -> Actor {
+        Actor {
+            kind: ActorType::ApiKey,
+            id: Some(self.key_id.to_string()),
+            label: format!("API key {}", self.key_name),
+        }
+    }
+
+    pub fn audit(
+        &self,
+        action: &'static str,
+        target_type: &'static str,
+        target_id: String,
+        details: Value,
+    ) -> NewAuditEntry {
+        NewAuditEntry {
+            actor: self.actor(),
+            action,
+            target_type: Some(target_type),
+            target_id: Some(target_id),
+            details,
+            ip: Some(self.client.ip.clone()),
+            user_agent: self.client.user_agent.clone(),
+        }
+    }
+}
+
+impl FromRequestParts<AppState> for ApiCaller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let client = ClientInfo::from_request_parts(parts, state)
+            .await
+            .unwrap_or_else(|e| match e {});
+        state
+            .limiter
+            .check(&format!("api-ip:{}", client.ip), state.config.api_per_ip)
+            .map_err(|w| {
+                state
+                    .metrics
+                    .rate_limited
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                AppError::rate_limited(w)
+            })?;
+        let token = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(str::trim)
+            .ok_or(AppError::Unauthorized)?;
+        let org = ScopedToken::org(API_KEY_PREFIX, token).ok_or(AppError::Unauthorized)?;
+        let mut tx = state.store.tenant(OrgScope::trusted(org)).await?;
+        let key = tx
+            .api_key_by_hash(&token_hash(token))
+            .await?
+            .ok_or(AppError::Unauthorized)?;
+        if key.revoked_at.is_some() {
+            return Err(AppError::Unauthorized.into());
+        }
+        let Some(creator_role) = tx.member_role(key.created_by).await? else {
+            // The member who made the key has left: the key dies with the membership.
+            return Err(AppError::Unauthorized.into());
+        };
+        state
+            .limiter
+            .check(&format!("api-key:{}", key.id), state.config.api_per_key)
+            .map_err(|w| {
+                state
+                    .metrics
+                    .rate_limited
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                AppError::rate_limited(w)
+            })?;
+        let ceiling = ApiScope::ceiling_for(creator_role).unwrap_or(ApiScope::Read);
+        let allowed = if key.scope.allows(ceiling) {
+            ceiling
+        } else {
+            key.scope
+        };
+        if key
+            .last_used_at
+            .is_none_or(|t| Utc::now() - t > chrono::Duration::seconds(60))
+        {
+            tx.touch_api_key(key.id).await?;
+        }
+        let scope = tx.scope();
+        tx.commit().await?;
+        Ok(ApiCaller {
+            scope,
+            key_id: key.id,
+            key_name: key.name,
+            allowed,
+            created_by: key.created_by,
+            client,
+        })
+    }
+}

@@ -1,0 +1,64 @@
+//! What the web layer needs to know of the instance's configuration. The binary parses settings
+//! and their errors; this is the validated result.
+
+use std::time::Duration;
+
+use crate::ratelimit::Quota;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SignupMode {
+    /// Anyone may sign up and create an organization.
+    Open,
+    /// Only invited addresses may create accounts.
+    Invite,
+    /// Accounts are created by the operator (`burnrate user create`) only.
+    Closed,
+}
+
+#[derive(Clone, Debug)]
+pub struct WebConfig {
+    /// The origin users reach (`BURNRATE_PUBLIC_URL`): links in mail, CORS, CSRF origin check.
+    pub public_url: url::Url,
+    pub signup: SignupMode,
+    /// Send `Strict-Transport-Security`: the app is reached over HTTPS (ours or a proxy's).
+    pub hsts: bool,
+    /// Trust the last `X-Forwarded-For` hop for the client address (behind a TLS proxy).
+    pub trust_forwarded_for: bool,
+    pub smtp_url: Option<String>,
+    pub mail_from: String,
+    pub session_idle: Duration,
+    pub session_absolute: Duration,
+    pub login_per_ip: Quota,
+    pub login_per_account: Quota,
+    pub api_per_key: Quota,
+    pub api_per_ip: Quota,
+}
+
+impl WebConfig {
+    /// Defaults for everything but the origin.
+    pub fn new(public_url: url::Url) -> Self {
+        Self {
+            public_url,
+            signup: SignupMode::Open,
+            hsts: false,
+            trust_forwarded_for: false,
+            smtp_url: None,
+            mail_from: "burnrate <burnrate@localhost>".into(),
+            session_idle: Duration::from_secs(2 * 3600),
+            session_absolute: Duration::from_secs(12 * 3600),
+            login_per_ip: Quota::per_minute(30, 30),
+            login_per_account: Quota::per_minute(10, 10),
+            api_per_key: Quota::per_minute(600, 100),
+            api_per_ip: Quota::per_minute(1200, 200),
+        }
+    }
+
+    /// `scheme://host[:port]` of the public URL, as browsers send it in `Origin`.
+    pub fn origin(&self) -> String {
+        self.public_url.origin().ascii_serialization()
+    }
+
+    pub fn link(&self, path: &str) -> String {
+        format!("{}{}", self.origin(), path)
+    }
+}

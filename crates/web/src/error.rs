@@ -1,0 +1,114 @@
+//! One error type for handlers, mapped to statuses in one place: an HTML page for the UI, a JSON
+//! body `{"error": {"code", "message"}}` for the API. Internal errors are logged with a reference
+//! and shown without detail.
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use burnrate_store::StoreError;
+
+use crate::pages;
+
+#[derive(Debug)]
+pub enum AppError {
+    NotFound,
+    Unauthorized,
+    Forbidden(String),
+    BadRequest(String),
+    Validation(String),
+    Conflict(String),
+    RateLimited { retry_after_secs: u64 },
+    PayloadTooLarge,
+    Csrf,
+    Internal(String),
+}
+
+impl AppError {
+    fn status_code_message(&self) -> (StatusCode, &'static str, String) {
+        match self {
+            AppError::NotFound => (StatusCode::NOT_FOUND, "not_found", "Not found.".into()),
+            AppError::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized", "Missing, invalid or revoked credentials.".into()),
+            AppError::Forbidden(m) => (StatusCode::FORBIDDEN, "forbidden", m.clone()),
+            AppError::BadRequest(m) => (StatusCode::BAD_REQUEST, "bad_request", m.clone()),
+            AppError::Validation(m) => (StatusCode::UNPROCESSABLE_ENTITY, "validation_failed", m.clone()),
+            AppError::Conflict(m) => (StatusCode::CONFLICT, "conflict", m.clone()),
+            AppError::RateLimited { retry_after_secs } => (
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate_limited",
+                format!("Too many requests; try again in {retry_after_secs} seconds."),
+            ),
+            AppError::PayloadTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", "The request body is larger than 64 KiB.".into()),
+            AppError::Csrf => (
+                StatusCode::FORBIDDEN,
+                "csrf_failed",
+                "This form did not come from this site, or it has expired. Reload the page and try again.".into(),
+            ),
+            AppError::Internal(reference) => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                format!("Something went wrong on our side. The error was logged with reference {reference}."),
+            ),
+        }
+    }
+
+    fn with_retry_after(&self, mut resp: Response) -> Response {
+        if let AppError::RateLimited { retry_after_secs } = self {
+            if let Ok(v) = HeaderValue::from_str(&retry_after_secs.to_string()) {
+                resp.headers_mut().insert(header::RETRY_AFTER, v);
+            }
+        }
+        resp
+    }
+
+    pub fn rate_limited(wait: std::time::Duration) -> Self {
+        AppError::RateLimited {
+            retry_after_secs: wait.as_secs().max(1),
+        }
+    }
+}
+
+impl From<StoreError> for AppError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::NotFound(_) => AppError::NotFound,
+            StoreError::Conflict(what) => AppError::Conflict(format!("{what} already exists.")),
+            other => {
+                let reference = uuid::Uuid::new_v4().simple().to_string()[..12].to_owned();
+                tracing::error!(reference, error = %other, "store error");
+                AppError::Internal(reference)
+            }
+        }
+    }
+}
+
+impl From<burnrate_crypto::CryptoError> for AppError {
+    fn from(e: burnrate_crypto::CryptoError) -> Self {
+        StoreError::Crypto(e).into()
+    }
+}
+
+impl IntoResponse for AppError {
+    fn into_response(self) -> Response {
+        let (status, _, message) = self.status_code_message();
+        let resp = (status, pages::error_page(status, &message)).into_response();
+        self.with_retry_after(resp)
+    }
+}
+
+/// The same errors, as the JSON API answers them.
+#[derive(Debug)]
+pub struct ApiError(pub AppError);
+
+impl<E: Into<AppError>> From<E> for ApiError {
+    fn from(e: E) -> Self {
+        ApiError(e.into())
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, code, message) = self.0.status_code_message();
+        let body = serde_json::json!({ "error": { "code": code, "message": message } });
+        let resp = (status, axum::Json(body)).into_response();
+        self.0.with_retry_after(resp)
+    }
+}

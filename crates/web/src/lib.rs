@@ -1,0 +1,73 @@
+//! burnrate's HTTP front end.
+//!
+//! Owns everything HTTP: the server-rendered UI (askama templates, no inline script), the JSON API
+//! under `/api/v1`, sessions and CSRF, security headers, CORS, rate limits, outgoing mail and the
+//! HTTP/HTTPS listeners. It never talks SQL: every read and write goes through `burnrate-store`,
+//! tenant data through an `OrgScope` obtained from a membership check or an API key.
+
+mod auth;
+mod config;
+mod error;
+mod mail;
+mod metrics;
+mod pages;
+mod ratelimit;
+mod routes;
+mod security;
+mod server;
+
+use std::sync::Arc;
+
+use burnrate_crypto::PasswordHasher;
+use burnrate_store::{Store, Vault};
+
+pub use config::{SignupMode, WebConfig};
+pub use mail::Mailer;
+pub use ratelimit::{Quota, RateLimiter};
+pub use server::{Listeners, RunningServer, TlsFiles, serve};
+
+/// Everything a request handler needs; cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    pub(crate) store: Store,
+    pub(crate) vault: Arc<Vault>,
+    pub(crate) hasher: PasswordHasher,
+    pub(crate) config: Arc<WebConfig>,
+    pub(crate) limiter: RateLimiter,
+    pub(crate) mailer: Mailer,
+    pub(crate) metrics: Arc<metrics::Metrics>,
+}
+
+impl AppState {
+    pub fn new(
+        config: WebConfig,
+        store: Store,
+        vault: Arc<Vault>,
+        hasher: PasswordHasher,
+    ) -> Result<Self, String> {
+        let mailer = Mailer::new(
+            store.clone(),
+            Arc::clone(&vault),
+            config.smtp_url.as_deref(),
+            &config.mail_from,
+        )?;
+        Ok(Self {
+            store,
+            vault,
+            hasher,
+            config: Arc::new(config),
+            limiter: RateLimiter::new(),
+            mailer,
+            metrics: Arc::new(metrics::Metrics::default()),
+        })
+    }
+
+    pub fn mailer(&self) -> &Mailer {
+        &self.mailer
+    }
+}
+
+/// The whole application as an axum router.
+pub fn router(state: AppState) -> axum::Router {
+    routes::router(state)
+}

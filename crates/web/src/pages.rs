@@ -1,0 +1,227 @@
+//! Page types, one per template. Templates are escaped HTML (askama, `.html`); none of them holds
+//! inline script, so the CSP can forbid it.
+
+use askama::Template;
+use axum::http::StatusCode;
+use axum::response::{Html, IntoResponse, Response};
+
+use crate::auth::Authed;
+
+/// What the navigation bar of a logged-in page shows.
+pub struct Nav {
+    pub org_name: String,
+    pub email: String,
+    pub role: String,
+    pub csrf: String,
+    pub is_admin: bool,
+    pub active: &'static str,
+}
+
+impl Nav {
+    pub fn new(who: &Authed, active: &'static str) -> Self {
+        Self {
+            org_name: who.org_name.clone(),
+            email: who.email.to_string(),
+            role: who.role.to_string(),
+            csrf: who.csrf.clone(),
+            is_admin: who.role.is_admin(),
+            active,
+        }
+    }
+}
+
+/// Renders a page; a template error is a bug, logged and shown as a plain 500.
+pub fn render<T: Template>(page: &T) -> Response {
+    match page.render() {
+        Ok(html) => Html(html).into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "template rendering failed");
+            (StatusCode::INTERNAL_SERVER_ERROR, "internal error").into_response()
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "message.html")]
+pub struct MessagePage {
+    pub nav: Option<Nav>,
+    pub title: String,
+    pub message: String,
+    /// `notice`, `error` or `ok`.
+    pub tone: &'static str,
+    pub link: Option<(String, String)>,
+}
+
+impl MessagePage {
+    pub fn new(title: &str, message: &str) -> Self {
+        Self {
+            nav: None,
+            title: title.into(),
+            message: message.into(),
+            tone: "notice",
+            link: None,
+        }
+    }
+
+    pub fn link(mut self, href: &str, label: &str) -> Self {
+        self.link = Some((href.into(), label.into()));
+        self
+    }
+
+    pub fn tone(mut self, tone: &'static str) -> Self {
+        self.tone = tone;
+        self
+    }
+}
+
+pub fn error_page(status: StatusCode, message: &str) -> Response {
+    let title = status.canonical_reason().unwrap_or("Error");
+    let page = MessagePage::new(title, message)
+        .tone("error")
+        .link("/", "Back to burnrate");
+    render(&page)
+}
+
+#[derive(Template)]
+#[template(path = "login.html")]
+pub struct LoginPage {
+    pub nav: Option<Nav>,
+    pub csrf: String,
+    pub email: String,
+    pub error: Option<String>,
+    pub notice: Option<String>,
+    pub signup_open: bool,
+}
+
+#[derive(Template)]
+#[template(path = "signup.html")]
+pub struct SignupPage {
+    pub nav: Option<Nav>,
+    pub csrf: String,
+    pub org_name: String,
+    pub email: String,
+    pub errors: Vec<String>,
+    pub closed_message: Option<String>,
+}
+
+/// A small form reached through a one-time link or asking for one.
+#[derive(Template)]
+#[template(path = "token_form.html")]
+pub struct TokenFormPage {
+    pub nav: Option<Nav>,
+    pub title: String,
+    pub intro: Option<String>,
+    pub error: Option<String>,
+    pub action: String,
+    pub csrf: String,
+    pub ask_email: bool,
+    pub ask_password: bool,
+    pub password_label: &'static str,
+    pub password_autocomplete: &'static str,
+    pub button: &'static str,
+}
+
+#[derive(Template)]
+#[template(path = "overview.html")]
+pub struct OverviewPage {
+    pub nav: Option<Nav>,
+    pub org_name: String,
+    pub member_count: usize,
+    pub is_admin: bool,
+    pub sole_admin: bool,
+}
+
+#[derive(Template)]
+#[template(path = "placeholder.html")]
+pub struct PlaceholderPage {
+    pub nav: Option<Nav>,
+    pub title: &'static str,
+    pub text: &'static str,
+}
+
+pub struct MemberRow {
+    pub user_id: String,
+    pub email: String,
+    pub role: String,
+    pub since: String,
+    pub is_you: bool,
+}
+
+pub struct InvitationRow {
+    pub id: String,
+    pub email: String,
+    pub role: String,
+    pub expires: String,
+}
+
+#[derive(Template)]
+#[template(path = "members.html")]
+pub struct MembersPage {
+    pub nav: Option<Nav>,
+    pub csrf: String,
+    pub members: Vec<MemberRow>,
+    pub invitations: Vec<InvitationRow>,
+    pub can_manage: bool,
+    pub grantable: Vec<String>,
+    pub notice: Option<String>,
+    pub error: Option<String>,
+}
+
+pub struct SessionRow {
+    pub handle: String,
+    pub created: String,
+    pub last_seen: String,
+    pub ip: String,
+    pub user_agent: String,
+    pub current: bool,
+}
+
+#[derive(Template)]
+#[template(path = "sessions.html")]
+pub struct SessionsPage {
+    pub nav: Option<Nav>,
+    pub csrf: String,
+    pub sessions: Vec<SessionRow>,
+}
+
+pub struct ApiKeyRow {
+    pub id: String,
+    pub name: String,
+    pub prefix: String,
+    pub scope: String,
+    pub created: String,
+    pub last_used: String,
+    pub revoked: bool,
+}
+
+#[derive(Template)]
+#[template(path = "api_keys.html")]
+pub struct ApiKeysPage {
+    pub nav: Option<Nav>,
+    pub csrf: String,
+    pub keys: Vec<ApiKeyRow>,
+    pub new_key: Option<String>,
+    pub error: Option<String>,
+}
+
+pub struct AuditRow {
+    pub seq: i64,
+    pub at: String,
+    pub actor: String,
+    pub action: String,
+    pub target: String,
+    pub details: String,
+    pub ip: String,
+}
+
+#[derive(Template)]
+#[template(path = "audit.html")]
+pub struct AuditPage {
+    pub nav: Option<Nav>,
+    pub entries: Vec<AuditRow>,
+}
+
+/// UTC timestamps as people read them.
+pub fn when(t: chrono::DateTime<chrono::Utc>) -> String {
+    t.format("%Y-%m-%d %H:%M UTC").to_string()
+}

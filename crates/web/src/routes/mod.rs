@@ -1,0 +1,93 @@
+//! The route table: UI pages (with the CSRF cookie), the JSON API (with CORS for our own origin
+//! only), and the operational endpoints. Security headers and the body limit cover everything.
+
+mod account;
+mod actions;
+mod api;
+mod ops;
+mod org;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::{HeaderValue, Method, header};
+use axum::middleware::{from_fn, from_fn_with_state};
+use axum::routing::{get, post};
+use tower_http::cors::{AllowOrigin, CorsLayer};
+
+use crate::AppState;
+use crate::security::{csrf_cookie, security_headers};
+
+/// Forms and API bodies are small; anything larger is refused before it is read.
+pub const BODY_LIMIT: usize = 64 * 1024;
+
+pub fn router(state: AppState) -> Router {
+    let ui = Router::new()
+        .route("/login", get(account::login_page).post(account::login))
+        .route("/logout", post(account::logout))
+        .route("/signup", get(account::signup_page).post(account::signup))
+        .route(
+            "/verify-email/{token}",
+            get(account::verify_page).post(account::verify),
+        )
+        .route(
+            "/password-reset",
+            get(account::reset_request_page).post(account::reset_request),
+        )
+        .route(
+            "/password-reset/{token}",
+            get(account::reset_page).post(account::reset),
+        )
+        .route(
+            "/invitations/{token}",
+            get(account::invitation_page).post(account::accept_invitation),
+        )
+        .route("/", get(org::overview))
+        .route("/sources", get(org::sources))
+        .route("/budgets", get(org::budgets))
+        .route("/sql", get(org::sql))
+        .route("/members", get(org::members))
+        .route("/members/invite", post(org::invite))
+        .route("/members/{user_id}/role", post(org::change_role))
+        .route("/members/{user_id}/remove", post(org::remove_member))
+        .route(
+            "/members/invitations/{id}/revoke",
+            post(org::revoke_invitation),
+        )
+        .route("/sessions", get(org::sessions))
+        .route("/sessions/end-others", post(org::end_other_sessions))
+        .route("/sessions/{handle}/end", post(org::end_session))
+        .route("/api-keys", get(org::api_keys).post(org::create_api_key))
+        .route("/api-keys/{id}/revoke", post(org::revoke_api_key))
+        .route("/audit", get(org::audit))
+        .fallback(ops::not_found)
+        .layer(from_fn(csrf_cookie));
+
+    let origin =
+        HeaderValue::from_str(&state.config.origin()).expect("an origin is a valid header value");
+    let cors = CorsLayer::new()
+        .allow_origin(AllowOrigin::exact(origin))
+        .allow_methods([Method::GET, Method::POST, Method::PATCH, Method::DELETE])
+        .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE]);
+    let api = Router::new()
+        .route("/org", get(api::org))
+        .route("/members", get(api::members).post(api::invite))
+        .route(
+            "/members/{user_id}",
+            axum::routing::patch(api::change_role).delete(api::remove_member),
+        )
+        .route("/api-keys", get(api::api_keys).post(api::create_api_key))
+        .route("/api-keys/{id}", axum::routing::delete(api::revoke_api_key))
+        .fallback(api::not_found)
+        .layer(cors);
+
+    Router::new()
+        .merge(ui)
+        .nest("/api/v1", api)
+        .route("/healthz", get(ops::healthz))
+        .route("/readyz", get(ops::readyz))
+        .route("/metrics", get(ops::metrics))
+        .route("/static/app.css", get(ops::stylesheet))
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(from_fn_with_state(state.clone(), security_headers))
+        .with_state(state)
+}

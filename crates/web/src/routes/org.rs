@@ -1,0 +1,378 @@
+//! Pages inside an organization: overview, members, sessions, API keys, audit log, and the
+//! placeholders of features still being built.
+
+use axum::extract::{Path, Query, State};
+use axum::http::header;
+use axum::response::{IntoResponse, Redirect, Response};
+use burnrate_core::{ApiKeyId, ApiScope, InvitationId, Role, UserId};
+use serde::Deserialize;
+
+use super::account::NoFields;
+use super::actions;
+use crate::AppState;
+use crate::auth::Authed;
+use crate::error::AppError;
+use crate::pages::{
+    ApiKeyRow, ApiKeysPage, AuditPage, AuditRow, InvitationRow, MemberRow, MembersPage, Nav,
+    OverviewPage, PlaceholderPage, SessionRow, SessionsPage, render, when,
+};
+use crate::security::{CsrfForm, SESSION_COOKIE, clear_cookie};
+
+fn see_other(to: &str) -> Response {
+    let mut r = Redirect::to(to).into_response();
+    *r.status_mut() = axum::http::StatusCode::SEE_OTHER;
+    r
+}
+
+/// Ids in paths: anything that is not a well-formed id cannot name a row, so it is a 404.
+fn parse_id<T: std::str::FromStr>(raw: &str) -> Result<T, AppError> {
+    raw.parse().map_err(|_| AppError::NotFound)
+}
+
+pub async fn overview(State(state): State<AppState>, who: Authed) -> Result<Response, AppError> {
+    let mut tx = state.store.tenant(who.scope).await?;
+    let members = tx.members(&state.vault).await?;
+    let admins = tx.count_admins().await?;
+    tx.commit().await?;
+    Ok(render(&OverviewPage {
+        nav: Some(Nav::new(&who, "overview")),
+        org_name: who.org_name.clone(),
+        member_count: members.len(),
+        is_admin: who.role.is_admin(),
+        sole_admin: who.role.is_admin() && admins == 1,
+    }))
+}
+
+pub async fn sources(who: Authed) -> Response {
+    render(&PlaceholderPage {
+        nav: Some(Nav::new(&who, "sources")),
+        title: "Sources",
+        text: "No providers connected yet. Connecting OpenAI, Anthropic, AWS Bedrock, Azure OpenAI, Google Vertex and OpenRouter with sealed credentials is the next feature to land.",
+    })
+}
+
+pub async fn budgets(who: Authed) -> Response {
+    render(&PlaceholderPage {
+        nav: Some(Nav::new(&who, "budgets")),
+        title: "Budgets",
+        text: "No budgets yet. Budgets with 50/80/100 % and forecast alerts, email and signed webhooks come once spend is synced.",
+    })
+}
+
+pub async fn sql(who: Authed) -> Response {
+    render(&PlaceholderPage {
+        nav: Some(Nav::new(&who, "sql")),
+        title: "SQL",
+        text: "The SQL console and Postgres-wire credentials for psql, Metabase or Grafana come with the query engine.",
+    })
+}
+
+#[derive(Deserialize)]
+pub struct Done {
+    done: Option<String>,
+}
+
+fn notice_for(done: Option<&str>) -> Option<String> {
+    Some(
+        match done? {
+            "invited" => "Invitation sent.",
+            "role" => "Role changed.",
+            "removed" => "Member removed.",
+            "revoked" => "Invitation revoked.",
+            _ => return None,
+        }
+        .into(),
+    )
+}
+
+async fn members_page(
+    state: &AppState,
+    who: &Authed,
+    notice: Option<String>,
+    error: Option<String>,
+) -> Result<Response, AppError> {
+    let mut tx = state.store.tenant(who.scope).await?;
+    let members = tx.members(&state.vault).await?;
+    let invitations = if who.role.is_admin() {
+        tx.open_invitations(&state.vault).await?
+    } else {
+        vec![]
+    };
+    tx.commit().await?;
+    let grantable = Role::ALL
+        .iter()
+        .filter(|r| who.role.may_grant(**r))
+        .map(|r| r.to_string())
+        .collect();
+    let page = MembersPage {
+        nav: Some(Nav::new(who, "members")),
+        csrf: who.csrf.clone(),
+        members: members
+            .into_iter()
+            .map(|m| MemberRow {
+                user_id: m.user_id.to_string(),
+                email: m.email.to_string(),
+                role: m.role.to_string(),
+                since: when(m.since),
+                is_you: m.user_id == who.user_id,
+            })
+            .collect(),
+        invitations: invitations
+            .into_iter()
+            .map(|i| InvitationRow {
+                id: i.id.to_string(),
+                email: i.email.to_string(),
+                role: i.role.to_string(),
+                expires: when(i.expires_at),
+            })
+            .collect(),
+        can_manage: who.role.is_admin(),
+        grantable,
+        notice,
+        error,
+    };
+    let status = if page.error.is_some() {
+        axum::http::StatusCode::UNPROCESSABLE_ENTITY
+    } else {
+        axum::http::StatusCode::OK
+    };
+    Ok((status, render(&page)).into_response())
+}
+
+pub async fn members(
+    State(state): State<AppState>,
+    who: Authed,
+    Query(q): Query<Done>,
+) -> Result<Response, AppError> {
+    members_page(&state, &who, notice_for(q.done.as_deref()), None).await
+}
+
+#[derive(Deserialize)]
+pub struct InviteForm {
+    email: String,
+    role: String,
+}
+
+pub async fn invite(
+    State(state): State<AppState>,
+    who: Authed,
+    CsrfForm(form): CsrfForm<InviteForm>,
+) -> Result<Response, AppError> {
+    let role: Role = form
+        .role
+        .parse()
+        .map_err(|e| AppError::Validation(format!("Role: {e}.")))?;
+    match actions::invite(&state, &who, &form.email, role).await {
+        Ok(_) => Ok(see_other("/members?done=invited")),
+        Err(AppError::Validation(m)) | Err(AppError::Conflict(m)) => {
+            members_page(&state, &who, None, Some(m)).await
+        }
+        Err(e) => Err(e),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct RoleForm {
+    role: String,
+}
+
+pub async fn change_role(
+    State(state): State<AppState>,
+    who: Authed,
+    Path(user): Path<String>,
+    CsrfForm(form): CsrfForm<RoleForm>,
+) -> Result<Response, AppError> {
+    let target: UserId = parse_id(&user)?;
+    let role: Role = form
+        .role
+        .parse()
+        .map_err(|e| AppError::Validation(format!("Role: {e}.")))?;
+    match actions::change_role(&state, &who, target, role).await {
+        Ok(()) => Ok(see_other("/members?done=role")),
+        Err(AppError::Conflict(m)) => members_page(&state, &who, None, Some(m)).await,
+        Err(e) => Err(e),
+    }
+}
+
+pub async fn remove_member(
+    State(state): State<AppState>,
+    who: Authed,
+    Path(user): Path<String>,
+    CsrfForm(_): CsrfForm<NoFields>,
+) -> Result<Response, AppError> {
+    let target: UserId = parse_id(&user)?;
+    match actions::remove_member(&state, &who, target).await {
+        Ok(()) => Ok(see_other("/members?done=removed")),
+        Err(AppError::Conflict(m)) => members_page(&state, &who, None, Some(m)).await,
+        Err(e) => Err(e),
+    }
+}
+
+pub async fn revoke_invitation(
+    State(state): State<AppState>,
+    who: Authed,
+    Path(id): Path<String>,
+    CsrfForm(_): CsrfForm<NoFields>,
+) -> Result<Response, AppError> {
+    let id: InvitationId = parse_id(&id)?;
+    actions::revoke_invitation(&state, &who, id).await?;
+    Ok(see_other("/members?done=revoked"))
+}
+
+pub async fn sessions(State(state): State<AppState>, who: Authed) -> Result<Response, AppError> {
+    let mut tx = state.store.instance().await?;
+    let sessions = tx.user_sessions(who.user_id).await?;
+    tx.commit().await?;
+    Ok(render(&SessionsPage {
+        nav: Some(Nav::new(&who, "sessions")),
+        csrf: who.csrf.clone(),
+        sessions: sessions
+            .into_iter()
+            .map(|s| SessionRow {
+                handle: s.handle.to_string(),
+                created: when(s.created_at),
+                last_seen: when(s.last_seen_at),
+                ip: s.ip.unwrap_or_default(),
+                user_agent: s.user_agent.unwrap_or_default(),
+                current: s.handle == who.session_handle,
+            })
+            .collect(),
+    }))
+}
+
+pub async fn end_session(
+    State(state): State<AppState>,
+    who: Authed,
+    Path(handle): Path<String>,
+    CsrfForm(_): CsrfForm<NoFields>,
+) -> Result<Response, AppError> {
+    let handle: uuid::Uuid = parse_id(&handle)?;
+    let mut tx = state.store.instance().await?;
+    if !tx.end_user_session(who.user_id, handle).await? {
+        return Err(AppError::NotFound);
+    }
+    tx.commit().await?;
+    if handle == who.session_handle {
+        let mut r = see_other("/login");
+        r.headers_mut()
+            .append(header::SET_COOKIE, clear_cookie(SESSION_COOKIE));
+        return Ok(r);
+    }
+    Ok(see_other("/sessions"))
+}
+
+pub async fn end_other_sessions(
+    State(state): State<AppState>,
+    who: Authed,
+    CsrfForm(_): CsrfForm<NoFields>,
+) -> Result<Response, AppError> {
+    let mut tx = state.store.instance().await?;
+    for s in tx.user_sessions(who.user_id).await? {
+        if s.handle != who.session_handle {
+            tx.end_user_session(who.user_id, s.handle).await?;
+        }
+    }
+    tx.commit().await?;
+    Ok(see_other("/sessions"))
+}
+
+async fn api_keys_page(
+    state: &AppState,
+    who: &Authed,
+    new_key: Option<String>,
+    error: Option<String>,
+) -> Result<Response, AppError> {
+    let mut tx = state.store.tenant(who.scope).await?;
+    let keys = tx.api_keys().await?;
+    tx.commit().await?;
+    let status = if error.is_some() {
+        axum::http::StatusCode::UNPROCESSABLE_ENTITY
+    } else {
+        axum::http::StatusCode::OK
+    };
+    let page = ApiKeysPage {
+        nav: Some(Nav::new(who, "api-keys")),
+        csrf: who.csrf.clone(),
+        keys: keys
+            .into_iter()
+            .map(|k| ApiKeyRow {
+                id: k.id.to_string(),
+                name: k.name,
+                prefix: k.prefix,
+                scope: k.scope.to_string(),
+                created: when(k.created_at),
+                last_used: k.last_used_at.map(when).unwrap_or_else(|| "never".into()),
+                revoked: k.revoked_at.is_some(),
+            })
+            .collect(),
+        new_key,
+        error,
+    };
+    Ok((status, render(&page)).into_response())
+}
+
+pub async fn api_keys(State(state): State<AppState>, who: Authed) -> Result<Response, AppError> {
+    who.require_admin()?;
+    api_keys_page(&state, &who, None, None).await
+}
+
+#[derive(Deserialize)]
+pub struct NewKeyForm {
+    name: String,
+    scope: String,
+}
+
+pub async fn create_api_key(
+    State(state): State<AppState>,
+    who: Authed,
+    CsrfForm(form): CsrfForm<NewKeyForm>,
+) -> Result<Response, AppError> {
+    who.require_admin()?;
+    let scope: ApiScope = form
+        .scope
+        .parse()
+        .map_err(|_| AppError::Validation("Scope: expected read, write or admin.".into()))?;
+    match actions::create_api_key(&state, &who, &form.name, scope).await {
+        Ok((_, token, _)) => api_keys_page(&state, &who, Some(token), None).await,
+        Err(AppError::Validation(m)) => api_keys_page(&state, &who, None, Some(m)).await,
+        Err(e) => Err(e),
+    }
+}
+
+pub async fn revoke_api_key(
+    State(state): State<AppState>,
+    who: Authed,
+    Path(id): Path<String>,
+    CsrfForm(_): CsrfForm<NoFields>,
+) -> Result<Response, AppError> {
+    let id: ApiKeyId = parse_id(&id)?;
+    actions::revoke_api_key(&state, &who, id).await?;
+    Ok(see_other("/api-keys"))
+}
+
+pub async fn audit(State(state): State<AppState>, who: Authed) -> Result<Response, AppError> {
+    who.require_admin()?;
+    let mut tx = state.store.tenant(who.scope).await?;
+    let entries = tx.audit_entries(200).await?;
+    tx.commit().await?;
+    Ok(render(&AuditPage {
+        nav: Some(Nav::new(&who, "audit")),
+        entries: entries
+            .into_iter()
+            .map(|e| AuditRow {
+                seq: e.seq,
+                at: e.at.format("%Y-%m-%d %H:%M:%S").to_string(),
+                actor: e.actor_label,
+                action: e.action,
+                target: match (e.target_type, e.target_id) {
+                    (Some(t), Some(id)) => {
+                        format!("{t} {}", id.chars().take(8).collect::<String>())
+                    }
+                    _ => String::new(),
+                },
+                details: e.details,
+                ip: e.ip.unwrap_or_default(),
+            })
+            .collect(),
+    }))
+}
