@@ -8,8 +8,7 @@ use std::sync::Arc;
 use anyhow::{Context, anyhow};
 use burnrate_core::{ApiScope, EmailAddress, NewPassword, OrgName, Role};
 use burnrate_crypto::{
-    MasterKey, MasterKeyRing, PasswordHasher, PasswordHasherConfig, ScopedToken, random_token,
-    token_hash,
+    MasterKey, MasterKeyRing, PasswordHasher, PasswordHasherConfig, ScopedToken, random_token, token_hash,
 };
 use burnrate_store::{Actor, NewAuditEntry, OrgScope, Store, Vault};
 use burnrate_web::{AppState, Listeners, Quota, TlsFiles, WebConfig};
@@ -37,10 +36,7 @@ impl From<anyhow::Error> for Failure {
 }
 
 fn config_error(setting: &str, message: impl Into<String>) -> Failure {
-    Failure::Config(ConfigError {
-        setting: setting.into(),
-        message: message.into(),
-    })
+    Failure::Config(ConfigError { setting: setting.into(), message: message.into() })
 }
 
 pub async fn run(config: Option<&Path>, command: Command) -> Result<(), Failure> {
@@ -59,41 +55,19 @@ pub async fn run(config: Option<&Path>, command: Command) -> Result<(), Failure>
             demo(settings).await
         }
         Command::Migrate => migrate(&Settings::from_sources(&sources, "./burnrate-data")?).await,
-        Command::Keys {
-            command: KeysCommand::Generate,
-        } => {
+        Command::Keys { command: KeysCommand::Generate } => {
             let kid = format!("k{}", chrono::Utc::now().format("%Y%m%d%H%M%S"));
             println!("{}", MasterKey::generate(&kid).export().as_str());
             Ok(())
         }
-        Command::Keys {
-            command: KeysCommand::Rotate,
-        } => rotate(&Settings::from_sources(&sources, "./burnrate-data")?).await,
-        Command::User {
-            command:
-                UserCommand::Create {
-                    org,
-                    email,
-                    role,
-                    password_stdin: _,
-                },
-        } => {
-            user_create(
-                &Settings::from_sources(&sources, "./burnrate-data")?,
-                &org,
-                &email,
-                &role,
-            )
-            .await
+        Command::Keys { command: KeysCommand::Rotate } => {
+            rotate(&Settings::from_sources(&sources, "./burnrate-data")?).await
         }
-        Command::Audit {
-            command: AuditCommand::Verify { org },
-        } => {
-            audit_verify(
-                &Settings::from_sources(&sources, "./burnrate-data")?,
-                org.as_deref(),
-            )
-            .await
+        Command::User { command: UserCommand::Create { org, email, role, password_stdin: _ } } => {
+            user_create(&Settings::from_sources(&sources, "./burnrate-data")?, &org, &email, &role).await
+        }
+        Command::Audit { command: AuditCommand::Verify { org } } => {
+            audit_verify(&Settings::from_sources(&sources, "./burnrate-data")?, org.as_deref()).await
         }
     }
 }
@@ -105,12 +79,8 @@ fn master_keys(settings: &Settings) -> Result<MasterKeyRing, Failure> {
             "not set: this command seals or opens secrets and needs a master key (generate one with `burnrate keys generate`)",
         ));
     };
-    MasterKeyRing::parse(keys.expose_secret()).map_err(|e| {
-        config_error(
-            "BURNRATE_MASTER_KEYS",
-            e.to_string().trim_start_matches("BURNRATE_MASTER_KEYS: "),
-        )
-    })
+    MasterKeyRing::parse(keys.expose_secret())
+        .map_err(|e| config_error("BURNRATE_MASTER_KEYS", e.to_string().trim_start_matches("BURNRATE_MASTER_KEYS: ")))
 }
 
 /// Connects as the application and applies migrations where that is this process's job: always
@@ -120,22 +90,14 @@ async fn open_store(settings: &Settings) -> Result<Store, Failure> {
         .with_context(|| format!("creating data dir {}", settings.data_dir.display()))?;
     let url = settings.database_url();
     if url.starts_with("sqlite:") {
-        let store = Store::connect(&url)
-            .await
-            .context("opening the SQLite database")?;
-        burnrate_store::migrate_sqlite(&store)
-            .await
-            .context("migrating the SQLite database")?;
+        let store = Store::connect(&url).await.context("opening the SQLite database")?;
+        burnrate_store::migrate_sqlite(&store).await.context("migrating the SQLite database")?;
         return Ok(store);
     }
     if let Some(admin) = &settings.database_admin_url {
-        burnrate_store::migrate_postgres(admin.expose_secret(), Some(&url))
-            .await
-            .context("migrating PostgreSQL")?;
+        burnrate_store::migrate_postgres(admin.expose_secret(), Some(&url)).await.context("migrating PostgreSQL")?;
     }
-    Ok(Store::connect(&url)
-        .await
-        .context("connecting to PostgreSQL (BURNRATE_DATABASE_URL)")?)
+    Ok(Store::connect(&url).await.context("connecting to PostgreSQL (BURNRATE_DATABASE_URL)")?)
 }
 
 /// For `audit verify` and `keys rotate`: the owner role on PostgreSQL when configured.
@@ -153,10 +115,7 @@ async fn migrate(settings: &Settings) -> Result<(), Failure> {
     let url = settings.database_url();
     if url.starts_with("sqlite:") {
         open_store(settings).await?.close().await;
-        println!(
-            "SQLite database migrated: {}",
-            url.trim_start_matches("sqlite://")
-        );
+        println!("SQLite database migrated: {}", url.trim_start_matches("sqlite://"));
         return Ok(());
     }
     let Some(admin) = &settings.database_admin_url else {
@@ -165,9 +124,7 @@ async fn migrate(settings: &Settings) -> Result<(), Failure> {
             "not set: migrating PostgreSQL needs the owner role's URL",
         ));
     };
-    burnrate_store::migrate_postgres(admin.expose_secret(), Some(&url))
-        .await
-        .context("migrating PostgreSQL")?;
+    burnrate_store::migrate_postgres(admin.expose_secret(), Some(&url)).await.context("migrating PostgreSQL")?;
     println!("PostgreSQL migrated; the application role has been granted its rights.");
     Ok(())
 }
@@ -177,10 +134,7 @@ async fn rotate(settings: &Settings) -> Result<(), Failure> {
     let active = ring.active_kid().to_owned();
     let store = open_admin_store(settings).await?;
     let vault = Vault::new(ring);
-    let n = vault
-        .rewrap_all(&store)
-        .await
-        .context("re-wrapping data keys")?;
+    let n = vault.rewrap_all(&store).await.context("re-wrapping data keys")?;
     println!(
         "{n} data key(s) re-wrapped under master key {active}. Keys no longer listed first may now be removed from BURNRATE_MASTER_KEYS."
     );
@@ -203,14 +157,8 @@ async fn audit_verify(settings: &Settings, org: Option<&str>) -> Result<(), Fail
     tx.commit().await.context("reading organizations")?;
     let mut broken = 0;
     for org in orgs {
-        let mut t = store
-            .tenant(OrgScope::trusted(org))
-            .await
-            .context("reading the audit log")?;
-        let (count, brk) = t
-            .verify_audit_chain()
-            .await
-            .context("reading the audit log")?;
+        let mut t = store.tenant(OrgScope::trusted(org)).await.context("reading the audit log")?;
+        let (count, brk) = t.verify_audit_chain().await.context("reading the audit log")?;
         t.commit().await.context("reading the audit log")?;
         match brk {
             None => println!("ok: organization {org}: {count} entries verified"),
@@ -221,50 +169,30 @@ async fn audit_verify(settings: &Settings, org: Option<&str>) -> Result<(), Fail
         }
     }
     if broken > 0 {
-        return Err(
-            anyhow!("the audit log of {broken} organization(s) failed verification").into(),
-        );
+        return Err(anyhow!("the audit log of {broken} organization(s) failed verification").into());
     }
     Ok(())
 }
 
-async fn user_create(
-    settings: &Settings,
-    org: &str,
-    email: &str,
-    role: &str,
-) -> Result<(), Failure> {
+async fn user_create(settings: &Settings, org: &str, email: &str, role: &str) -> Result<(), Failure> {
     let ring = master_keys(settings)?;
-    let role: Role = role
-        .parse()
-        .map_err(|e| config_error("--role", format!("{e}")))?;
+    let role: Role = role.parse().map_err(|e| config_error("--role", format!("{e}")))?;
     let email = EmailAddress::parse(email).map_err(|e| config_error("--email", e.to_string()))?;
     let mut line = String::new();
-    std::io::stdin()
-        .lock()
-        .read_line(&mut line)
-        .context("reading the password from standard input")?;
+    std::io::stdin().lock().read_line(&mut line).context("reading the password from standard input")?;
     let password = line.trim_end_matches(['\n', '\r']);
     let password = NewPassword::parse(password, &[email.as_str(), org])
         .map_err(|e| config_error("--password-stdin", e.to_string()))?;
     let store = open_store(settings).await?;
     let vault = Vault::new(ring);
-    let hasher = PasswordHasher::new(PasswordHasherConfig {
-        cost: settings.bcrypt_cost,
-        ..Default::default()
-    });
-    let hash = hasher
-        .hash(password.expose())
-        .await
-        .context("hashing the password")?;
+    let hasher = PasswordHasher::new(PasswordHasherConfig { cost: settings.bcrypt_cost, ..Default::default() });
+    let hash = hasher.hash(password.expose()).await.context("hashing the password")?;
     let mut tx = store.instance().await.context("opening a transaction")?;
     let scope = match tx.find_org(org).await.context("finding the organization")? {
         Some(found) => OrgScope::trusted(found.id),
         None if role == Role::Owner => {
             let name = OrgName::parse(org).map_err(|e| config_error("--org", e.to_string()))?;
-            tx.create_org(&name)
-                .await
-                .context("creating the organization")?
+            tx.create_org(&name).await.context("creating the organization")?
         }
         None => {
             return Err(config_error(
@@ -275,17 +203,9 @@ async fn user_create(
             ));
         }
     };
-    let user = tx
-        .create_user(&vault, &email, &hash, true)
-        .await
-        .map_err(|e| anyhow!("{e}"))?;
-    let mut t = tx
-        .into_tenant(scope)
-        .await
-        .context("entering the organization")?;
-    t.add_member(user, role)
-        .await
-        .context("adding the membership")?;
+    let user = tx.create_user(&vault, &email, &hash, true).await.map_err(|e| anyhow!("{e}"))?;
+    let mut t = tx.into_tenant(scope).await.context("entering the organization")?;
+    t.add_member(user, role).await.context("adding the membership")?;
     t.audit(NewAuditEntry {
         actor: Actor::system("burnrate user create"),
         action: "member_joined",
@@ -298,10 +218,7 @@ async fn user_create(
     .await
     .context("writing the audit log")?;
     t.commit().await.context("committing")?;
-    println!(
-        "created user {user} as {role} of organization {}",
-        scope.org_id()
-    );
+    println!("created user {user} as {role} of organization {}", scope.org_id());
     Ok(())
 }
 
@@ -310,10 +227,7 @@ fn web_config(settings: &Settings) -> WebConfig {
     cfg.signup = settings.signup;
     cfg.hsts = settings.https_addr.is_some() || settings.behind_tls_proxy;
     cfg.trust_forwarded_for = settings.behind_tls_proxy;
-    cfg.smtp_url = settings
-        .smtp_url
-        .as_ref()
-        .map(|s| s.expose_secret().to_owned());
+    cfg.smtp_url = settings.smtp_url.as_ref().map(|s| s.expose_secret().to_owned());
     cfg.mail_from = settings.mail_from.clone();
     cfg.login_per_ip = Quota::per_minute(settings.login_rate_per_ip, settings.login_rate_per_ip);
     cfg
@@ -326,59 +240,35 @@ struct Running {
 }
 
 async fn start(settings: &Settings, store: Store, vault: Arc<Vault>) -> Result<Running, Failure> {
-    let hasher = PasswordHasher::new(PasswordHasherConfig {
-        cost: settings.bcrypt_cost,
-        ..Default::default()
-    });
-    let state = AppState::new(web_config(settings), store, vault, hasher)
-        .map_err(|e| config_error("BURNRATE_SMTP_URL", e))?;
+    let hasher = PasswordHasher::new(PasswordHasherConfig { cost: settings.bcrypt_cost, ..Default::default() });
+    let state =
+        AppState::new(web_config(settings), store, vault, hasher).map_err(|e| config_error("BURNRATE_SMTP_URL", e))?;
     let http = tokio::net::TcpListener::bind(settings.http_addr)
         .await
-        .map_err(|e| {
-            config_error(
-                "BURNRATE_HTTP_ADDR",
-                format!("cannot listen on {}: {e}", settings.http_addr),
-            )
-        })?;
+        .map_err(|e| config_error("BURNRATE_HTTP_ADDR", format!("cannot listen on {}: {e}", settings.http_addr)))?;
     let https = match (settings.https_addr, &settings.tls_cert, &settings.tls_key) {
         (Some(addr), Some(cert), Some(key)) => {
-            let l = tokio::net::TcpListener::bind(addr).await.map_err(|e| {
-                config_error(
-                    "BURNRATE_HTTPS_ADDR",
-                    format!("cannot listen on {addr}: {e}"),
-                )
-            })?;
-            Some((
-                l,
-                TlsFiles {
-                    cert: cert.clone(),
-                    key: key.clone(),
-                },
-            ))
+            let l = tokio::net::TcpListener::bind(addr)
+                .await
+                .map_err(|e| config_error("BURNRATE_HTTPS_ADDR", format!("cannot listen on {addr}: {e}")))?;
+            Some((l, TlsFiles { cert: cert.clone(), key: key.clone() }))
         }
         _ => None,
     };
     let mail = state.mailer().spawn_worker();
-    let server = burnrate_web::serve(state, Listeners { http, https })
-        .await
-        .map_err(|e| config_error("TLS", e))?;
+    let server = burnrate_web::serve(state, Listeners { http, https }).await.map_err(|e| config_error("TLS", e))?;
     let http = server.http_addr;
-    Ok(Running {
-        _server: server,
-        _mail: mail,
-        http,
-    })
+    Ok(Running { _server: server, _mail: mail, http })
 }
 
 async fn wait_for_shutdown() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
-        let mut term =
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(s) => s,
-                Err(_) => return ctrl_c.await.unwrap_or(()),
-            };
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(_) => return ctrl_c.await.unwrap_or(()),
+        };
         tokio::select! {
             _ = ctrl_c => {}
             _ = term.recv() => {}
@@ -421,22 +311,19 @@ fn demo_master_key(dir: &Path) -> anyhow::Result<MasterKeyRing> {
     let path = dir.join("master.key");
     if !path.exists() {
         let key = MasterKey::generate("demo");
-        std::fs::write(&path, key.export().as_bytes())
-            .with_context(|| format!("writing {}", path.display()))?;
+        std::fs::write(&path, key.export().as_bytes()).with_context(|| format!("writing {}", path.display()))?;
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
             std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
         }
     }
-    let text =
-        std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+    let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
     Ok(MasterKeyRing::parse(text.trim())?)
 }
 
 async fn demo(mut settings: Settings) -> Result<(), Failure> {
-    std::fs::create_dir_all(&settings.data_dir)
-        .with_context(|| format!("creating {}", settings.data_dir.display()))?;
+    std::fs::create_dir_all(&settings.data_dir).with_context(|| format!("creating {}", settings.data_dir.display()))?;
     let ring = demo_master_key(&settings.data_dir)?;
     let url = format!("http://{}", settings.http_addr);
     if settings.public_url.as_str() == "http://127.0.0.1:8080/" {
@@ -452,23 +339,14 @@ async fn demo(mut settings: Settings) -> Result<(), Failure> {
         Err(_) => create_demo_org(&store, &vault, &settings).await?,
     };
     creds.url = settings.public_url.origin().ascii_serialization();
-    std::fs::write(
-        &demo_path,
-        serde_json::to_string_pretty(&creds).map_err(|e| anyhow!("{e}"))?,
-    )
-    .with_context(|| format!("writing {}", demo_path.display()))?;
+    std::fs::write(&demo_path, serde_json::to_string_pretty(&creds).map_err(|e| anyhow!("{e}"))?)
+        .with_context(|| format!("writing {}", demo_path.display()))?;
     let running = start(&settings, store.clone(), vault).await?;
-    println!(
-        "burnrate demo is running at {}  (listening on {})",
-        creds.url, running.http
-    );
+    println!("burnrate demo is running at {}  (listening on {})", creds.url, running.http);
     println!("  log in as   {}", creds.email);
     println!("  password    {}", creds.password);
     println!("  API key     {}", creds.api_key);
-    println!(
-        "  try         curl -H 'Authorization: Bearer {}' {}/api/v1/org",
-        creds.api_key, creds.url
-    );
+    println!("  try         curl -H 'Authorization: Bearer {}' {}/api/v1/org", creds.api_key, creds.url);
     println!("  psql        (the Postgres wire endpoint is not built yet)");
     println!(
         "Data, the throw-away master key and these credentials are in {} (demo.json).",
@@ -480,56 +358,28 @@ async fn demo(mut settings: Settings) -> Result<(), Failure> {
     Ok(())
 }
 
-async fn create_demo_org(
-    store: &Store,
-    vault: &Vault,
-    settings: &Settings,
-) -> Result<DemoFile, Failure> {
+async fn create_demo_org(store: &Store, vault: &Vault, settings: &Settings) -> Result<DemoFile, Failure> {
     let password = random_token()[..24].to_owned();
-    let hasher = PasswordHasher::new(PasswordHasherConfig {
-        cost: settings.bcrypt_cost,
-        ..Default::default()
-    });
-    let hash = hasher
-        .hash(&password)
-        .await
-        .context("hashing the demo password")?;
+    let hasher = PasswordHasher::new(PasswordHasherConfig { cost: settings.bcrypt_cost, ..Default::default() });
+    let hash = hasher.hash(&password).await.context("hashing the demo password")?;
     let email = EmailAddress::parse(DEMO_EMAIL).map_err(|e| anyhow!("{e}"))?;
     let mut tx = store.instance().await.context("opening a transaction")?;
     let scope = tx
         .create_org(&OrgName::parse("Demo Org").map_err(|e| anyhow!("{e}"))?)
         .await
         .context("creating the demo organization")?;
-    let user = tx
-        .create_user(vault, &email, &hash, true)
-        .await
-        .context("creating the demo user")?;
-    let mut t = tx
-        .into_tenant(scope)
-        .await
-        .context("entering the organization")?;
-    t.add_member(user, Role::Owner)
-        .await
-        .context("adding the demo user")?;
+    let user = tx.create_user(vault, &email, &hash, true).await.context("creating the demo user")?;
+    let mut t = tx.into_tenant(scope).await.context("entering the organization")?;
+    t.add_member(user, Role::Owner).await.context("adding the demo user")?;
     let api_key = ScopedToken::generate("brk_", scope.org_id());
-    let prefix = format!(
-        "brk_{}",
-        &api_key.rsplit('_').next().unwrap_or_default()[..6]
-    );
+    let prefix = format!("brk_{}", &api_key.rsplit('_').next().unwrap_or_default()[..6]);
     let key_id = t
-        .create_api_key(
-            "demo",
-            &prefix,
-            &token_hash(&api_key),
-            ApiScope::Admin,
-            user,
-        )
+        .create_api_key("demo", &prefix, &token_hash(&api_key), ApiScope::Admin, user)
         .await
         .context("creating the demo API key")?;
-    for (action, target_type, target) in [
-        ("member_joined", "user", user.to_string()),
-        ("api_key_created", "api_key", key_id.to_string()),
-    ] {
+    for (action, target_type, target) in
+        [("member_joined", "user", user.to_string()), ("api_key_created", "api_key", key_id.to_string())]
+    {
         t.audit(NewAuditEntry {
             actor: Actor::system("burnrate demo"),
             action,
@@ -542,14 +392,6 @@ async fn create_demo_org(
         .await
         .context("writing the audit log")?;
     }
-    t.commit()
-        .await
-        .context("committing the demo organization")?;
-    Ok(DemoFile {
-        url: String::new(),
-        email: DEMO_EMAIL.into(),
-        password,
-        api_key,
-        postgres_url: None,
-    })
+    t.commit().await.context("committing the demo organization")?;
+    Ok(DemoFile { url: String::new(), email: DEMO_EMAIL.into(), password, api_key, postgres_url: None })
 }

@@ -21,20 +21,10 @@ pub struct ConfigError {
 }
 
 fn err(setting: &str, message: impl Into<String>) -> ConfigError {
-    ConfigError {
-        setting: format!("BURNRATE_{setting}"),
-        message: message.into(),
-    }
+    ConfigError { setting: format!("BURNRATE_{setting}"), message: message.into() }
 }
 
-const SECRETS: &[&str] = &[
-    "MASTER_KEYS",
-    "DATABASE_URL",
-    "DATABASE_ADMIN_URL",
-    "REDIS_URL",
-    "SMTP_URL",
-    "SENTRY_DSN",
-];
+const SECRETS: &[&str] = &["MASTER_KEYS", "DATABASE_URL", "DATABASE_ADMIN_URL", "REDIS_URL", "SMTP_URL", "SENTRY_DSN"];
 const PLAIN: &[&str] = &[
     "DATA_DIR",
     "LAKE_URL",
@@ -66,9 +56,7 @@ pub struct Sources {
 
 impl Sources {
     pub fn load(config_file: Option<&Path>) -> Result<Self, ConfigError> {
-        let env = std::env::vars()
-            .filter(|(k, _)| k.starts_with("BURNRATE_"))
-            .collect();
+        let env = std::env::vars().filter(|(k, _)| k.starts_with("BURNRATE_")).collect();
         let mut file = BTreeMap::new();
         if let Some(path) = config_file {
             let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
@@ -102,18 +90,11 @@ impl Sources {
                     toml::Value::Boolean(b) => b.to_string(),
                     toml::Value::Array(items) => items
                         .iter()
-                        .map(|v| {
-                            v.as_str()
-                                .map(str::to_owned)
-                                .unwrap_or_else(|| v.to_string())
-                        })
+                        .map(|v| v.as_str().map(str::to_owned).unwrap_or_else(|| v.to_string()))
                         .collect::<Vec<_>>()
                         .join(","),
                     other => {
-                        return Err(err(
-                            &name,
-                            format!("expected a string, number or boolean, got {other}"),
-                        ));
+                        return Err(err(&name, format!("expected a string, number or boolean, got {other}")));
                     }
                 };
                 file.insert(name, text);
@@ -131,11 +112,7 @@ impl Sources {
     }
 
     fn secret(&self, name: &str) -> Result<Option<SecretString>, ConfigError> {
-        if let Some(v) = self
-            .env
-            .get(&format!("BURNRATE_{name}"))
-            .filter(|v| !v.trim().is_empty())
-        {
+        if let Some(v) = self.env.get(&format!("BURNRATE_{name}")).filter(|v| !v.trim().is_empty()) {
             return Ok(Some(SecretString::from(v.trim().to_owned())));
         }
         if let Some(path) = self.env.get(&format!("BURNRATE_{name}_FILE")) {
@@ -148,12 +125,7 @@ impl Sources {
 }
 
 fn parse_addr(name: &str, v: &str) -> Result<SocketAddr, ConfigError> {
-    v.trim().parse().map_err(|_| {
-        err(
-            name,
-            format!("{v:?} is not an address of the form 127.0.0.1:8080 or [::1]:8080"),
-        )
-    })
+    v.trim().parse().map_err(|_| err(name, format!("{v:?} is not an address of the form 127.0.0.1:8080 or [::1]:8080")))
 }
 
 fn parse_bool(name: &str, v: &str) -> Result<bool, ConfigError> {
@@ -169,9 +141,7 @@ pub fn parse_bytes(name: &str, v: &str) -> Result<u64, ConfigError> {
     let s = v.trim();
     let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
     let (num, unit) = s.split_at(split);
-    let n: u64 = num
-        .parse()
-        .map_err(|_| err(name, format!("{v:?} is not a size such as 512MiB")))?;
+    let n: u64 = num.parse().map_err(|_| err(name, format!("{v:?} is not a size such as 512MiB")))?;
     let mult: u64 = match unit.trim() {
         "" | "B" => 1,
         "KiB" => 1 << 10,
@@ -182,15 +152,10 @@ pub fn parse_bytes(name: &str, v: &str) -> Result<u64, ConfigError> {
         "MB" => 1_000_000,
         "GB" => 1_000_000_000,
         other => {
-            return Err(err(
-                name,
-                format!("unknown size unit {other:?}; use B, KiB, MiB, GiB or TiB"),
-            ));
+            return Err(err(name, format!("unknown size unit {other:?}; use B, KiB, MiB, GiB or TiB")));
         }
     };
-    n.checked_mul(mult)
-        .filter(|b| *b > 0)
-        .ok_or_else(|| err(name, format!("{v:?} is out of range")))
+    n.checked_mul(mult).filter(|b| *b > 0).ok_or_else(|| err(name, format!("{v:?} is out of range")))
 }
 
 /// `60s`, `5m`, `1h`, `250ms`.
@@ -198,19 +163,14 @@ pub fn parse_duration(name: &str, v: &str) -> Result<Duration, ConfigError> {
     let s = v.trim();
     let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
     let (num, unit) = s.split_at(split);
-    let n: u64 = num
-        .parse()
-        .map_err(|_| err(name, format!("{v:?} is not a duration such as 60s")))?;
+    let n: u64 = num.parse().map_err(|_| err(name, format!("{v:?} is not a duration such as 60s")))?;
     let d = match unit {
         "ms" => Duration::from_millis(n),
         "s" | "" => Duration::from_secs(n),
         "m" => Duration::from_secs(n * 60),
         "h" => Duration::from_secs(n * 3600),
         other => {
-            return Err(err(
-                name,
-                format!("unknown duration unit {other:?}; use ms, s, m or h"),
-            ));
+            return Err(err(name, format!("unknown duration unit {other:?}; use ms, s, m or h")));
         }
     };
     if d.is_zero() {
@@ -252,70 +212,50 @@ pub struct Settings {
 
 impl Settings {
     pub fn from_sources(src: &Sources, default_data_dir: &str) -> Result<Self, ConfigError> {
-        let data_dir = PathBuf::from(
-            src.plain("DATA_DIR")
-                .unwrap_or_else(|| default_data_dir.to_owned()),
-        );
-        let public_url = src
-            .plain("PUBLIC_URL")
-            .unwrap_or_else(|| "http://127.0.0.1:8080".into());
+        let data_dir = PathBuf::from(src.plain("DATA_DIR").unwrap_or_else(|| default_data_dir.to_owned()));
+        let public_url = src.plain("PUBLIC_URL").unwrap_or_else(|| "http://127.0.0.1:8080".into());
         let public_url = url::Url::parse(&public_url)
             .ok()
-            .filter(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some() && u.username().is_empty() && u.password().is_none())
-            .ok_or_else(|| err("PUBLIC_URL", format!("{public_url:?} is not an http(s) origin such as https://burnrate.example.com")))?;
-        let https_addr = src
-            .plain("HTTPS_ADDR")
-            .map(|v| parse_addr("HTTPS_ADDR", &v))
-            .transpose()?;
+            .filter(|u| {
+                matches!(u.scheme(), "http" | "https")
+                    && u.host().is_some()
+                    && u.username().is_empty()
+                    && u.password().is_none()
+            })
+            .ok_or_else(|| {
+                err(
+                    "PUBLIC_URL",
+                    format!("{public_url:?} is not an http(s) origin such as https://burnrate.example.com"),
+                )
+            })?;
+        let https_addr = src.plain("HTTPS_ADDR").map(|v| parse_addr("HTTPS_ADDR", &v)).transpose()?;
         let tls_cert = src.plain("TLS_CERT").map(PathBuf::from);
         let tls_key = src.plain("TLS_KEY").map(PathBuf::from);
         if https_addr.is_some() && (tls_cert.is_none() || tls_key.is_none()) {
-            return Err(err(
-                "HTTPS_ADDR",
-                "HTTPS needs BURNRATE_TLS_CERT and BURNRATE_TLS_KEY (PEM files)",
-            ));
+            return Err(err("HTTPS_ADDR", "HTTPS needs BURNRATE_TLS_CERT and BURNRATE_TLS_KEY (PEM files)"));
         }
-        let http_addr = parse_addr(
-            "HTTP_ADDR",
-            &src.plain("HTTP_ADDR")
-                .unwrap_or_else(|| "127.0.0.1:8080".into()),
-        )?;
-        let behind_tls_proxy = src
-            .plain("BEHIND_TLS_PROXY")
-            .map(|v| parse_bool("BEHIND_TLS_PROXY", &v))
-            .transpose()?
-            .unwrap_or(false);
+        let http_addr = parse_addr("HTTP_ADDR", &src.plain("HTTP_ADDR").unwrap_or_else(|| "127.0.0.1:8080".into()))?;
+        let behind_tls_proxy =
+            src.plain("BEHIND_TLS_PROXY").map(|v| parse_bool("BEHIND_TLS_PROXY", &v)).transpose()?.unwrap_or(false);
         let signup = match src.plain("SIGNUP").as_deref().map(str::trim) {
             None | Some("open") => SignupMode::Open,
             Some("invite") => SignupMode::Invite,
             Some("closed") => SignupMode::Closed,
             Some(other) => {
-                return Err(err(
-                    "SIGNUP",
-                    format!("{other:?} is not one of open, invite, closed"),
-                ));
+                return Err(err("SIGNUP", format!("{other:?} is not one of open, invite, closed")));
             }
         };
         let database_url = src.secret("DATABASE_URL")?;
         if let Some(u) = &database_url {
             use secrecy::ExposeSecret;
             let u = u.expose_secret();
-            if !(u.starts_with("sqlite:")
-                || u.starts_with("postgres://")
-                || u.starts_with("postgresql://"))
-            {
-                return Err(err(
-                    "DATABASE_URL",
-                    "expected a sqlite:// or postgres:// URL",
-                ));
+            if !(u.starts_with("sqlite:") || u.starts_with("postgres://") || u.starts_with("postgresql://")) {
+                return Err(err("DATABASE_URL", "expected a sqlite:// or postgres:// URL"));
             }
         }
         let login_rate_per_ip = match src.plain("LOGIN_RATE_PER_IP") {
             Some(v) => v.trim().parse().ok().filter(|n| *n > 0).ok_or_else(|| {
-                err(
-                    "LOGIN_RATE_PER_IP",
-                    format!("{v:?} is not a positive number of logins per minute"),
-                )
+                err("LOGIN_RATE_PER_IP", format!("{v:?} is not a positive number of logins per minute"))
             })?,
             None => 30,
         };
@@ -326,53 +266,27 @@ impl Settings {
                 .parse()
                 .ok()
                 .filter(|n| (10..=16).contains(n))
-                .ok_or_else(|| {
-                    err(
-                        "BCRYPT_COST",
-                        format!("{v:?} is not a bcrypt cost from 10 to 16"),
-                    )
-                })?,
+                .ok_or_else(|| err("BCRYPT_COST", format!("{v:?} is not a bcrypt cost from 10 to 16")))?,
             None => 10,
         };
         Ok(Settings {
-            lake_url: src
-                .plain("LAKE_URL")
-                .unwrap_or_else(|| format!("file://{}", data_dir.join("lake").display())),
-            spill_dir: src
-                .plain("SPILL_DIR")
-                .map(PathBuf::from)
-                .unwrap_or_else(|| data_dir.join("spill")),
+            lake_url: src.plain("LAKE_URL").unwrap_or_else(|| format!("file://{}", data_dir.join("lake").display())),
+            spill_dir: src.plain("SPILL_DIR").map(PathBuf::from).unwrap_or_else(|| data_dir.join("spill")),
             query_memory_limit: parse_bytes(
                 "QUERY_MEMORY_LIMIT",
-                &src.plain("QUERY_MEMORY_LIMIT")
-                    .unwrap_or_else(|| "512MiB".into()),
+                &src.plain("QUERY_MEMORY_LIMIT").unwrap_or_else(|| "512MiB".into()),
             )?,
-            spill_max: parse_bytes(
-                "SPILL_MAX",
-                &src.plain("SPILL_MAX").unwrap_or_else(|| "10GiB".into()),
-            )?,
+            spill_max: parse_bytes("SPILL_MAX", &src.plain("SPILL_MAX").unwrap_or_else(|| "10GiB".into()))?,
             statement_timeout: parse_duration(
                 "STATEMENT_TIMEOUT",
-                &src.plain("STATEMENT_TIMEOUT")
-                    .unwrap_or_else(|| "60s".into()),
+                &src.plain("STATEMENT_TIMEOUT").unwrap_or_else(|| "60s".into()),
             )?,
-            pg_addr: parse_addr(
-                "PG_ADDR",
-                &src.plain("PG_ADDR")
-                    .unwrap_or_else(|| "127.0.0.1:5433".into()),
-            )?,
+            pg_addr: parse_addr("PG_ADDR", &src.plain("PG_ADDR").unwrap_or_else(|| "127.0.0.1:5433".into()))?,
             egress_allow: src
                 .plain("EGRESS_ALLOW")
-                .map(|v| {
-                    v.split(',')
-                        .map(|s| s.trim().to_owned())
-                        .filter(|s| !s.is_empty())
-                        .collect()
-                })
+                .map(|v| v.split(',').map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()).collect())
                 .unwrap_or_default(),
-            mail_from: src
-                .plain("MAIL_FROM")
-                .unwrap_or_else(|| "burnrate <burnrate@localhost>".into()),
+            mail_from: src.plain("MAIL_FROM").unwrap_or_else(|| "burnrate <burnrate@localhost>".into()),
             database_admin_url: src.secret("DATABASE_ADMIN_URL")?,
             master_keys: src.secret("MASTER_KEYS")?,
             smtp_url: src.secret("SMTP_URL")?,
@@ -403,8 +317,7 @@ impl Settings {
 
     /// Plain HTTP serves the app only on loopback or behind a TLS-terminating proxy (S7).
     pub fn check_plain_http(&self) -> Result<(), ConfigError> {
-        if self.https_addr.is_none() && !self.behind_tls_proxy && !self.http_addr.ip().is_loopback()
-        {
+        if self.https_addr.is_none() && !self.behind_tls_proxy && !self.http_addr.ip().is_loopback() {
             return Err(err(
                 "HTTP_ADDR",
                 format!(
@@ -425,12 +338,7 @@ mod tests {
     fn sizes_and_durations_parse_with_units() {
         assert_eq!(parse_bytes("X", "512MiB").unwrap(), 512 << 20);
         assert_eq!(parse_bytes("X", "10GiB").unwrap(), 10 << 30);
-        assert!(
-            parse_bytes("X", "12 parsecs")
-                .unwrap_err()
-                .to_string()
-                .contains("BURNRATE_X")
-        );
+        assert!(parse_bytes("X", "12 parsecs").unwrap_err().to_string().contains("BURNRATE_X"));
         assert_eq!(parse_duration("X", "60s").unwrap(), Duration::from_secs(60));
         assert!(parse_duration("X", "0s").is_err());
     }

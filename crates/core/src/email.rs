@@ -84,16 +84,10 @@ mod tests {
         assert_eq!(EmailAddress::parse(""), Err(EmailError::Empty));
         assert_eq!(EmailAddress::parse("no-at-sign"), Err(EmailError::Shape));
         assert_eq!(EmailAddress::parse("a@b@c.com"), Err(EmailError::Shape));
-        assert_eq!(
-            EmailAddress::parse("a b@c.com"),
-            Err(EmailError::BadCharacter)
-        );
+        assert_eq!(EmailAddress::parse("a b@c.com"), Err(EmailError::BadCharacter));
         assert_eq!(EmailAddress::parse("a@localhost"), Err(EmailError::Domain));
         assert_eq!(EmailAddress::parse("a@-x.com"), Err(EmailError::Domain));
-        assert_eq!(
-            EmailAddress::parse(&format!("{}@x.com", "a".repeat(300))),
-            Err(EmailError::TooLong)
-        );
+        assert_eq!(EmailAddress::parse(&format!("{}@x.com", "a".repeat(300))), Err(EmailError::TooLong));
     }
 
     #[test]

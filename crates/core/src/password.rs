@@ -36,11 +36,7 @@ impl NewPassword {
         }
         let estimate = zxcvbn::zxcvbn(raw, context);
         if estimate.score() < Score::Three {
-            let hint = estimate
-                .feedback()
-                .and_then(|f| f.warning())
-                .map(|w| format!(" ({w})"))
-                .unwrap_or_default();
+            let hint = estimate.feedback().and_then(|f| f.warning()).map(|w| format!(" ({w})")).unwrap_or_default();
             return Err(PasswordError::Weak(hint));
         }
         Ok(Self(raw.to_owned()))
@@ -63,28 +59,16 @@ mod tests {
 
     #[test]
     fn enforces_length_in_characters() {
-        assert_eq!(
-            NewPassword::parse("short", &[]).unwrap_err(),
-            PasswordError::TooShort
-        );
-        assert_eq!(
-            NewPassword::parse(&"x".repeat(200), &[]).unwrap_err(),
-            PasswordError::TooLong
-        );
+        assert_eq!(NewPassword::parse("short", &[]).unwrap_err(), PasswordError::TooShort);
+        assert_eq!(NewPassword::parse(&"x".repeat(200), &[]).unwrap_err(), PasswordError::TooLong);
         // 40 characters of a non-Latin script are 120 bytes: allowed, no truncation concern here.
         assert!(NewPassword::parse("ключевая фраза для проверки длины пароля", &[]).is_ok());
     }
 
     #[test]
     fn refuses_guessable_passwords() {
-        assert!(matches!(
-            NewPassword::parse("password1234", &[]),
-            Err(PasswordError::Weak(_))
-        ));
-        assert!(matches!(
-            NewPassword::parse("alice@example.com", &["alice@example.com"]),
-            Err(PasswordError::Weak(_))
-        ));
+        assert!(matches!(NewPassword::parse("password1234", &[]), Err(PasswordError::Weak(_))));
+        assert!(matches!(NewPassword::parse("alice@example.com", &["alice@example.com"]), Err(PasswordError::Weak(_))));
         assert!(NewPassword::parse("correct horse battery staple", &[]).is_ok());
     }
 }

@@ -60,11 +60,7 @@ impl Role {
     /// The weaker of two roles: what a credential created by a member may do once that member's
     /// own role has dropped.
     pub fn min(self, other: Role) -> Role {
-        if self.rank() <= other.rank() {
-            self
-        } else {
-            other
-        }
+        if self.rank() <= other.rank() { self } else { other }
     }
 }
 

@@ -30,9 +30,7 @@ impl DataKey {
     }
 
     pub(crate) fn from_slice(bytes: &[u8]) -> Result<Self, CryptoError> {
-        let key: [u8; 32] = bytes
-            .try_into()
-            .map_err(|_| CryptoError::Malformed("data key is not 32 bytes"))?;
+        let key: [u8; 32] = bytes.try_into().map_err(|_| CryptoError::Malformed("data key is not 32 bytes"))?;
         Ok(Self(Zeroizing::new(key)))
     }
 
@@ -47,13 +45,7 @@ impl DataKey {
         rand::rngs::OsRng.fill_bytes(&mut nonce);
         let aad = context.aad(version);
         let ct = cipher
-            .encrypt(
-                Nonce::from_slice(&nonce),
-                Payload {
-                    msg: plaintext,
-                    aad: &aad,
-                },
-            )
+            .encrypt(Nonce::from_slice(&nonce), Payload { msg: plaintext, aad: &aad })
             .expect("AES-GCM encryption");
         let mut out = Vec::with_capacity(HEADER + ct.len());
         out.push(FORMAT);
@@ -64,23 +56,13 @@ impl DataKey {
     }
 
     /// Opens a value sealed by this key for exactly this `context`.
-    pub fn open(
-        &self,
-        context: &SealContext<'_>,
-        sealed: &SealedSecret,
-    ) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
+    pub fn open(&self, context: &SealContext<'_>, sealed: &SealedSecret) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
         let version = sealed.key_version()?;
         let bytes = &sealed.0;
         let cipher = Aes256Gcm::new_from_slice(self.bytes()).expect("32-byte key");
         let aad = context.aad(version);
         cipher
-            .decrypt(
-                Nonce::from_slice(&bytes[5..HEADER]),
-                Payload {
-                    msg: &bytes[HEADER..],
-                    aad: &aad,
-                },
-            )
+            .decrypt(Nonce::from_slice(&bytes[5..HEADER]), Payload { msg: &bytes[HEADER..], aad: &aad })
             .map(Zeroizing::new)
             .map_err(|_| CryptoError::Open)
     }
@@ -89,8 +71,7 @@ impl DataKey {
     pub fn blind_index_key(&self) -> BlindIndexKey {
         let hk = Hkdf::<Sha256>::new(Some(b"burnrate"), self.bytes());
         let mut key = Zeroizing::new([0u8; 32]);
-        hk.expand(b"blind-index/v1", key.as_mut())
-            .expect("32 bytes is a valid HKDF length");
+        hk.expand(b"blind-index/v1", key.as_mut()).expect("32 bytes is a valid HKDF length");
         BlindIndexKey(key)
     }
 }
@@ -146,9 +127,7 @@ impl SealedSecret {
         if self.0[0] != FORMAT {
             return Err(CryptoError::Malformed("unknown sealed-value format"));
         }
-        Ok(u32::from_be_bytes(
-            self.0[1..5].try_into().expect("4 bytes"),
-        ))
+        Ok(u32::from_be_bytes(self.0[1..5].try_into().expect("4 bytes")))
     }
 }
 
@@ -163,8 +142,7 @@ pub struct BlindIndexKey(Zeroizing<[u8; 32]>);
 
 impl BlindIndexKey {
     pub fn index(&self, normalized: &str) -> Vec<u8> {
-        let mut mac =
-            <Hmac<Sha256> as Mac>::new_from_slice(self.0.as_ref()).expect("any key length");
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(self.0.as_ref()).expect("any key length");
         mac.update(normalized.as_bytes());
         mac.finalize().into_bytes().to_vec()
     }
@@ -175,12 +153,7 @@ mod tests {
     use super::*;
 
     fn ctx<'a>(owner: &'a str, row: &'a str) -> SealContext<'a> {
-        SealContext {
-            owner,
-            table: "sources",
-            column: "secret",
-            row,
-        }
+        SealContext { owner, table: "sources", column: "secret", row }
     }
 
     #[test]
@@ -189,28 +162,16 @@ mod tests {
         let sealed = key.seal(3, &ctx("org-a", "row-1"), b"sk-live-secret");
         assert_eq!(sealed.key_version().unwrap(), 3);
         assert!(!sealed.as_bytes().windows(6).any(|w| w == b"sk-liv"));
-        assert_eq!(
-            &key.open(&ctx("org-a", "row-1"), &sealed).unwrap()[..],
-            b"sk-live-secret"
-        );
+        assert_eq!(&key.open(&ctx("org-a", "row-1"), &sealed).unwrap()[..], b"sk-live-secret");
     }
 
     #[test]
     fn a_value_moved_to_another_row_or_org_does_not_open() {
         let key = DataKey::generate();
         let sealed = key.seal(1, &ctx("org-a", "row-1"), b"secret");
-        assert!(matches!(
-            key.open(&ctx("org-a", "row-2"), &sealed),
-            Err(CryptoError::Open)
-        ));
-        assert!(matches!(
-            key.open(&ctx("org-b", "row-1"), &sealed),
-            Err(CryptoError::Open)
-        ));
-        let other = SealContext {
-            column: "other",
-            ..ctx("org-a", "row-1")
-        };
+        assert!(matches!(key.open(&ctx("org-a", "row-2"), &sealed), Err(CryptoError::Open)));
+        assert!(matches!(key.open(&ctx("org-b", "row-1"), &sealed), Err(CryptoError::Open)));
+        let other = SealContext { column: "other", ..ctx("org-a", "row-1") };
         assert!(matches!(key.open(&other, &sealed), Err(CryptoError::Open)));
     }
 

@@ -23,10 +23,7 @@ impl MasterKey {
     pub fn generate(kid: &str) -> Self {
         let mut key = Zeroizing::new([0u8; 32]);
         rand::rngs::OsRng.fill_bytes(key.as_mut());
-        Self {
-            kid: kid.to_owned(),
-            key,
-        }
+        Self { kid: kid.to_owned(), key }
     }
 
     pub fn kid(&self) -> &str {
@@ -35,11 +32,7 @@ impl MasterKey {
 
     /// The `kid:base64` form, for the operator to put in the environment.
     pub fn export(&self) -> Zeroizing<String> {
-        Zeroizing::new(format!(
-            "{}:{}",
-            self.kid,
-            STANDARD.encode(self.key.as_ref())
-        ))
+        Zeroizing::new(format!("{}:{}", self.kid, STANDARD.encode(self.key.as_ref())))
     }
 }
 
@@ -65,9 +58,7 @@ pub struct WrappedKey {
 fn valid_kid(kid: &str) -> bool {
     !kid.is_empty()
         && kid.len() <= 64
-        && kid
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.')
+        && kid.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.')
 }
 
 impl MasterKeyRing {
@@ -80,32 +71,26 @@ impl MasterKeyRing {
             if entry.is_empty() {
                 return Err(CryptoError::MasterKeys(format!("entry {n} is empty")));
             }
-            let (kid, b64) = entry.split_once(':').ok_or_else(|| {
-                CryptoError::MasterKeys(format!("entry {n} is not of the form kid:base64"))
-            })?;
+            let (kid, b64) = entry
+                .split_once(':')
+                .ok_or_else(|| CryptoError::MasterKeys(format!("entry {n} is not of the form kid:base64")))?;
             if !valid_kid(kid) {
                 return Err(CryptoError::MasterKeys(format!(
                     "entry {n}: key id must be 1-64 characters of letters, digits, '-', '_' or '.'"
                 )));
             }
-            let raw = Zeroizing::new(STANDARD.decode(b64.trim()).map_err(|_| {
-                CryptoError::MasterKeys(format!("entry {n} ({kid}): key is not valid base64"))
-            })?);
+            let raw = Zeroizing::new(
+                STANDARD
+                    .decode(b64.trim())
+                    .map_err(|_| CryptoError::MasterKeys(format!("entry {n} ({kid}): key is not valid base64")))?,
+            );
             let key: [u8; 32] = raw.as_slice().try_into().map_err(|_| {
-                CryptoError::MasterKeys(format!(
-                    "entry {n} ({kid}): key must be 32 bytes, got {}",
-                    raw.len()
-                ))
+                CryptoError::MasterKeys(format!("entry {n} ({kid}): key must be 32 bytes, got {}", raw.len()))
             })?;
             if keys.iter().any(|k: &MasterKey| k.kid == kid) {
-                return Err(CryptoError::MasterKeys(format!(
-                    "key id {kid:?} appears twice"
-                )));
+                return Err(CryptoError::MasterKeys(format!("key id {kid:?} appears twice")));
             }
-            keys.push(MasterKey {
-                kid: kid.to_owned(),
-                key: Zeroizing::new(key),
-            });
+            keys.push(MasterKey { kid: kid.to_owned(), key: Zeroizing::new(key) });
         }
         Ok(Self { keys })
     }
@@ -133,29 +118,15 @@ impl MasterKeyRing {
         rand::rngs::OsRng.fill_bytes(&mut nonce);
         let aad = Self::aad(owner, version);
         let ct = cipher
-            .encrypt(
-                Nonce::from_slice(&nonce),
-                Payload {
-                    msg: key.bytes(),
-                    aad: &aad,
-                },
-            )
+            .encrypt(Nonce::from_slice(&nonce), Payload { msg: key.bytes(), aad: &aad })
             // Encryption with a valid key and nonce cannot fail for inputs of this size.
             .expect("AES-GCM encryption of a data key");
         let mut blob = nonce.to_vec();
         blob.extend_from_slice(&ct);
-        WrappedKey {
-            kid: master.kid.clone(),
-            blob,
-        }
+        WrappedKey { kid: master.kid.clone(), blob }
     }
 
-    pub fn unwrap(
-        &self,
-        wrapped: &WrappedKey,
-        owner: &str,
-        version: u32,
-    ) -> Result<DataKey, CryptoError> {
+    pub fn unwrap(&self, wrapped: &WrappedKey, owner: &str, version: u32) -> Result<DataKey, CryptoError> {
         let master = self
             .keys
             .iter()
@@ -168,9 +139,7 @@ impl MasterKeyRing {
         let cipher = Aes256Gcm::new_from_slice(master.key.as_ref()).expect("32-byte key");
         let aad = Self::aad(owner, version);
         let plain = Zeroizing::new(
-            cipher
-                .decrypt(Nonce::from_slice(nonce), Payload { msg: ct, aad: &aad })
-                .map_err(|_| CryptoError::Open)?,
+            cipher.decrypt(Nonce::from_slice(nonce), Payload { msg: ct, aad: &aad }).map_err(|_| CryptoError::Open)?,
         );
         DataKey::from_slice(&plain)
     }
@@ -209,10 +178,7 @@ mod tests {
         let rewrapped = both.wrap(&opened, "org-1", 1);
         assert_eq!(rewrapped.kid, "new");
         assert!(ring(&[&new]).unwrap(&rewrapped, "org-1", 1).is_ok());
-        assert!(matches!(
-            ring(&[&new]).unwrap(&wrapped, "org-1", 1),
-            Err(CryptoError::UnknownKeyId(_))
-        ));
+        assert!(matches!(ring(&[&new]).unwrap(&wrapped, "org-1", 1), Err(CryptoError::UnknownKeyId(_))));
     }
 
     #[test]
@@ -220,9 +186,6 @@ mod tests {
         let k = MasterKey::generate("k");
         let r = ring(&[&k]);
         let wrapped = r.wrap(&DataKey::generate(), "org-a", 1);
-        assert!(matches!(
-            r.unwrap(&wrapped, "org-b", 1),
-            Err(CryptoError::Open)
-        ));
+        assert!(matches!(r.unwrap(&wrapped, "org-b", 1), Err(CryptoError::Open)));
     }
 }

@@ -24,9 +24,7 @@ pub enum CryptoError {
     MasterKeys(String),
     #[error("no master key with id {0:?} is configured in BURNRATE_MASTER_KEYS")]
     UnknownKeyId(String),
-    #[error(
-        "sealed value could not be opened: wrong key, or it was moved from another row or organization"
-    )]
+    #[error("sealed value could not be opened: wrong key, or it was moved from another row or organization")]
     Open,
     #[error("sealed value is malformed: {0}")]
     Malformed(&'static str),

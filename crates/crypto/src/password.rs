@@ -27,13 +27,8 @@ pub struct PasswordHasherConfig {
 
 impl Default for PasswordHasherConfig {
     fn default() -> Self {
-        let cores = thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(1);
-        Self {
-            cost: 10,
-            threads: (cores / 2).max(1),
-        }
+        let cores = thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+        Self { cost: 10, threads: (cores / 2).max(1) }
     }
 }
 
@@ -74,35 +69,24 @@ impl PasswordHasher {
                 })
                 .expect("spawn bcrypt thread");
         }
-        let dummy = bcrypt::hash(prehash(&crate::random_token()).as_str(), cost)
-            .expect("bcrypt of a fixed-size input");
-        Self {
-            jobs: tx,
-            cost,
-            dummy: Arc::new(dummy),
-        }
+        let dummy = bcrypt::hash(prehash(&crate::random_token()).as_str(), cost).expect("bcrypt of a fixed-size input");
+        Self { jobs: tx, cost, dummy: Arc::new(dummy) }
     }
 
-    async fn run<T: Send + 'static>(
-        &self,
-        f: impl FnOnce() -> T + Send + 'static,
-    ) -> Result<T, CryptoError> {
+    async fn run<T: Send + 'static>(&self, f: impl FnOnce() -> T + Send + 'static) -> Result<T, CryptoError> {
         let (tx, rx) = oneshot::channel();
         self.jobs
             .send(Box::new(move || {
                 let _ = tx.send(f());
             }))
             .map_err(|_| CryptoError::Hashing("hashing pool stopped".into()))?;
-        rx.await
-            .map_err(|_| CryptoError::Hashing("hashing job dropped".into()))
+        rx.await.map_err(|_| CryptoError::Hashing("hashing job dropped".into()))
     }
 
     pub async fn hash(&self, password: &str) -> Result<String, CryptoError> {
         let input = prehash(password);
         let cost = self.cost;
-        self.run(move || bcrypt::hash(input.as_str(), cost))
-            .await?
-            .map_err(|e| CryptoError::Hashing(e.to_string()))
+        self.run(move || bcrypt::hash(input.as_str(), cost)).await?.map_err(|e| CryptoError::Hashing(e.to_string()))
     }
 
     /// Verifies `password` against `stored`, or against a dummy hash when there is no account,
@@ -113,10 +97,7 @@ impl PasswordHasher {
             Some(h) => (h.to_owned(), true),
             None => (self.dummy.as_ref().clone(), false),
         };
-        let ok = self
-            .run(move || bcrypt::verify(input.as_str(), &hash).unwrap_or(false))
-            .await
-            .unwrap_or(false);
+        let ok = self.run(move || bcrypt::verify(input.as_str(), &hash).unwrap_or(false)).await.unwrap_or(false);
         ok && real
     }
 }
@@ -127,10 +108,7 @@ mod tests {
 
     #[tokio::test]
     async fn long_passwords_are_not_truncated() {
-        let hasher = PasswordHasher::new(PasswordHasherConfig {
-            cost: 10,
-            threads: 1,
-        });
+        let hasher = PasswordHasher::new(PasswordHasherConfig { cost: 10, threads: 1 });
         let base = "a".repeat(80);
         let hash = hasher.hash(&format!("{base}1")).await.unwrap();
         assert!(hasher.verify(&format!("{base}1"), Some(&hash)).await);

@@ -46,6 +46,13 @@ impl ScopedToken {
         format!("{prefix}{}_{}", org.as_uuid().simple(), random_token())
     }
 
+    /// What is shown of a token so people can tell tokens apart: the prefix and the first six
+    /// characters of the secret (never enough to guess the rest).
+    pub fn display_prefix(prefix: &str, token: &str) -> String {
+        let secret = &token[token.len().saturating_sub(43)..];
+        format!("{prefix}{}", secret.chars().take(6).collect::<String>())
+    }
+
     /// The organization a token claims, if it has the shape of a token with `prefix`.
     pub fn org(prefix: &str, token: &str) -> Option<burnrate_core::OrgId> {
         let rest = token.strip_prefix(prefix)?;
@@ -53,9 +60,7 @@ impl ScopedToken {
         if org.len() != 32 || secret.len() != 43 {
             return None;
         }
-        uuid::Uuid::try_parse(org)
-            .ok()
-            .map(burnrate_core::OrgId::from_uuid)
+        uuid::Uuid::try_parse(org).ok().map(burnrate_core::OrgId::from_uuid)
     }
 }
 

@@ -22,11 +22,7 @@ struct OrgRow {
 
 impl From<OrgRow> for Organization {
     fn from(r: OrgRow) -> Self {
-        Self {
-            id: OrgId::from_uuid(r.id),
-            name: r.name,
-            created_at: r.created_at,
-        }
+        Self { id: OrgId::from_uuid(r.id), name: r.name, created_at: r.created_at }
     }
 }
 
@@ -159,11 +155,7 @@ impl InstanceTx {
         Ok(ids.into_iter().map(OrgId::from_uuid).collect())
     }
 
-    pub async fn find_user_by_email(
-        &mut self,
-        vault: &Vault,
-        email: &EmailAddress,
-    ) -> Result<Option<UserRecord>> {
+    pub async fn find_user_by_email(&mut self, vault: &Vault, email: &EmailAddress) -> Result<Option<UserRecord>> {
         let index = vault.email_index(&mut self.tx, email).await?;
         let row: Option<UserRow> = on!(&mut self.tx, c => sqlx::query_as("SELECT id, password_hash, email_verified_at FROM users WHERE email_index = $1")
             .bind(index).fetch_optional(c).await)?;
@@ -186,23 +178,13 @@ impl InstanceTx {
     ) -> Result<UserId> {
         let id = UserId::generate();
         let index = vault.email_index(&mut self.tx, email).await?;
-        let sealed = vault
-            .seal_instance(
-                self,
-                "users",
-                "email",
-                &id.to_string(),
-                email.as_str().as_bytes(),
-            )
-            .await?;
+        let sealed = vault.seal_instance(self, "users", "email", &id.to_string(), email.as_str().as_bytes()).await?;
         let now = now();
         let verified_at = verified.then_some(now);
         let res = on!(&mut self.tx, c => sqlx::query("INSERT INTO users (id, email_sealed, email_index, email_index_version, password_hash, email_verified_at, created_at) VALUES ($1, $2, $3, 1, $4, $5, $6)")
             .bind(id.as_uuid()).bind(sealed).bind(index).bind(password_hash).bind(verified_at).bind(now).execute(c).await.map(|_| ()));
         match res {
-            Err(e) if StoreError::is_unique_violation(&e) => {
-                Err(StoreError::Conflict("an account with this email"))
-            }
+            Err(e) if StoreError::is_unique_violation(&e) => Err(StoreError::Conflict("an account with this email")),
             other => Ok(other.map(|_| id)?),
         }
     }
@@ -211,11 +193,8 @@ impl InstanceTx {
         let sealed: Option<Vec<u8>> = on!(&mut self.tx, c => sqlx::query_scalar("SELECT email_sealed FROM users WHERE id = $1")
             .bind(id.as_uuid()).fetch_optional(c).await)?;
         let sealed = sealed.ok_or(StoreError::NotFound("user"))?;
-        let plain = vault
-            .open_instance(self, "users", "email", &id.to_string(), sealed)
-            .await?;
-        let text = std::str::from_utf8(&plain)
-            .map_err(|_| StoreError::Corrupt("email is not UTF-8".into()))?;
+        let plain = vault.open_instance(self, "users", "email", &id.to_string(), sealed).await?;
+        let text = std::str::from_utf8(&plain).map_err(|_| StoreError::Corrupt("email is not UTF-8".into()))?;
         EmailAddress::parse(text).map_err(|e| StoreError::Corrupt(e.to_string()))
     }
 
@@ -239,29 +218,17 @@ impl InstanceTx {
             .bind(user.as_uuid()).fetch_all(c).await)?;
         rows.into_iter()
             .map(|(id, name, created_at, role)| {
-                Ok((
-                    Organization {
-                        id: OrgId::from_uuid(id),
-                        name,
-                        created_at,
-                    },
-                    parse_role(&role)?,
-                ))
+                Ok((Organization { id: OrgId::from_uuid(id), name, created_at }, parse_role(&role)?))
             })
             .collect()
     }
 
     /// The membership check that yields an [`OrgScope`]: `None` when `user` is not a member.
-    pub async fn membership(
-        &mut self,
-        user: UserId,
-        org: OrgId,
-    ) -> Result<Option<(OrgScope, Role)>> {
+    pub async fn membership(&mut self, user: UserId, org: OrgId) -> Result<Option<(OrgScope, Role)>> {
         self.act_as_user(user).await?;
         let role: Option<String> = on!(&mut self.tx, c => sqlx::query_scalar("SELECT role FROM memberships WHERE user_id = $1 AND org_id = $2")
             .bind(user.as_uuid()).bind(org.as_uuid()).fetch_optional(c).await)?;
-        role.map(|r| Ok((OrgScope::trusted(org), parse_role(&r)?)))
-            .transpose()
+        role.map(|r| Ok((OrgScope::trusted(org), parse_role(&r)?))).transpose()
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -331,26 +298,16 @@ impl InstanceTx {
 
     /// Uses a one-time token: marks it used (so it can never work twice) and returns its user if
     /// it was unused and unexpired.
-    pub async fn use_one_time_token(
-        &mut self,
-        purpose: TokenPurpose,
-        token_hash: &[u8],
-    ) -> Result<Option<UserId>> {
+    pub async fn use_one_time_token(&mut self, purpose: TokenPurpose, token_hash: &[u8]) -> Result<Option<UserId>> {
         let at = now();
         let row: Option<(Uuid, DateTime<Utc>)> = on!(&mut self.tx, c => sqlx::query_as(
             "UPDATE one_time_tokens SET used_at = $1 WHERE token_hash = $2 AND purpose = $3 AND used_at IS NULL RETURNING user_id, expires_at")
             .bind(at).bind(token_hash).bind(purpose.as_str()).fetch_optional(c).await)?;
-        Ok(row
-            .filter(|(_, expires)| *expires > at)
-            .map(|(u, _)| UserId::from_uuid(u)))
+        Ok(row.filter(|(_, expires)| *expires > at).map(|(u, _)| UserId::from_uuid(u)))
     }
 
     /// Whether a one-time token would be accepted now, without using it (to show the form).
-    pub async fn one_time_token_valid(
-        &mut self,
-        purpose: TokenPurpose,
-        token_hash: &[u8],
-    ) -> Result<bool> {
+    pub async fn one_time_token_valid(&mut self, purpose: TokenPurpose, token_hash: &[u8]) -> Result<bool> {
         let row: Option<(Option<DateTime<Utc>>, DateTime<Utc>)> = on!(&mut self.tx, c => sqlx::query_as(
             "SELECT used_at, expires_at FROM one_time_tokens WHERE token_hash = $1 AND purpose = $2")
             .bind(token_hash).bind(purpose.as_str()).fetch_optional(c).await)?;
@@ -363,9 +320,7 @@ impl TenantTx {
         let res = on!(&mut self.inner.tx, c => sqlx::query("INSERT INTO memberships (org_id, user_id, role, created_at) VALUES ($1, $2, $3, $4)")
             .bind(self.scope.org_id().as_uuid()).bind(user.as_uuid()).bind(role.as_str()).bind(now()).execute(c).await.map(|_| ()));
         match res {
-            Err(e) if StoreError::is_unique_violation(&e) => {
-                Err(StoreError::Conflict("this membership"))
-            }
+            Err(e) if StoreError::is_unique_violation(&e) => Err(StoreError::Conflict("this membership")),
             other => Ok(other?),
         }
     }
@@ -384,12 +339,7 @@ impl TenantTx {
         for (user, role, since) in rows {
             let user_id = UserId::from_uuid(user);
             let email = self.user_email(vault, user_id).await?;
-            members.push(Member {
-                user_id,
-                email,
-                role: parse_role(&role)?,
-                since,
-            });
+            members.push(Member { user_id, email, role: parse_role(&role)?, since });
         }
         Ok(members)
     }

@@ -39,10 +39,7 @@ impl TryFrom<ApiKeyRow> for ApiKeyRecord {
             id: ApiKeyId::from_uuid(r.id),
             name: r.name,
             prefix: r.prefix,
-            scope: r
-                .scope
-                .parse()
-                .map_err(|e| StoreError::Corrupt(format!("{e}")))?,
+            scope: r.scope.parse().map_err(|e| StoreError::Corrupt(format!("{e}")))?,
             created_by: UserId::from_uuid(r.created_by),
             created_at: r.created_at,
             last_used_at: r.last_used_at,

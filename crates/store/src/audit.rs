@@ -50,11 +50,7 @@ pub struct Actor {
 
 impl Actor {
     pub fn system(label: &str) -> Self {
-        Self {
-            kind: ActorType::System,
-            id: None,
-            label: label.to_owned(),
-        }
+        Self { kind: ActorType::System, id: None, label: label.to_owned() }
     }
 }
 
@@ -100,11 +96,7 @@ pub struct AuditBreak {
 
 impl std::fmt::Display for AuditBreak {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "organization {}: audit entry {} {}",
-            self.org_id, self.seq, self.reason
-        )
+        write!(f, "organization {}: audit entry {} {}", self.org_id, self.seq, self.reason)
     }
 }
 
@@ -204,33 +196,16 @@ impl TenantTx {
         let mut expected_prev = GENESIS.to_owned();
         let mut count = 0u64;
         for (i, row) in rows.iter().enumerate() {
-            let brk = |reason: String| {
-                Ok((
-                    count,
-                    Some(AuditBreak {
-                        org_id: org,
-                        seq: row.seq,
-                        reason,
-                    }),
-                ))
-            };
+            let brk = |reason: String| Ok((count, Some(AuditBreak { org_id: org, seq: row.seq, reason })));
             let want_seq = i as i64 + 1;
             if row.seq != want_seq {
-                return brk(format!(
-                    "is out of sequence: expected entry {want_seq} (entries missing?)"
-                ));
+                return brk(format!("is out of sequence: expected entry {want_seq} (entries missing?)"));
             }
             if row.prev_hash != expected_prev {
-                return brk(
-                    "does not link to the entry before it (that entry was changed or removed)"
-                        .into(),
-                );
+                return brk("does not link to the entry before it (that entry was changed or removed)".into());
             }
             if row.compute_hash() != row.hash {
-                return brk(
-                    "was changed after it was written (its hash does not match its contents)"
-                        .into(),
-                );
+                return brk("was changed after it was written (its hash does not match its contents)".into());
             }
             expected_prev = row.hash.clone();
             count += 1;

@@ -39,20 +39,8 @@ struct InvitationRow {
 }
 
 impl TenantTx {
-    async fn invitation_from_row(
-        &mut self,
-        vault: &Vault,
-        row: InvitationRow,
-    ) -> Result<InvitationRecord> {
-        let plain = vault
-            .open_org(
-                self,
-                "invitations",
-                "email",
-                &row.id.to_string(),
-                row.email_sealed,
-            )
-            .await?;
+    async fn invitation_from_row(&mut self, vault: &Vault, row: InvitationRow) -> Result<InvitationRecord> {
+        let plain = vault.open_org(self, "invitations", "email", &row.id.to_string(), row.email_sealed).await?;
         let email = std::str::from_utf8(&plain)
             .ok()
             .and_then(|s| EmailAddress::parse(s).ok())
@@ -79,15 +67,7 @@ impl TenantTx {
         expires_at: DateTime<Utc>,
     ) -> Result<InvitationId> {
         let id = InvitationId::generate();
-        let sealed = vault
-            .seal_org(
-                self,
-                "invitations",
-                "email",
-                &id.to_string(),
-                email.as_str().as_bytes(),
-            )
-            .await?;
+        let sealed = vault.seal_org(self, "invitations", "email", &id.to_string(), email.as_str().as_bytes()).await?;
         // Keyed per organization, so the same address invited to two organizations is unlinkable.
         let index = vault.org_index(self, email.as_str()).await?;
         on!(&mut self.inner.tx, c => sqlx::query("INSERT INTO invitations (id, org_id, token_hash, email_sealed, email_index, role, invited_by, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)")
@@ -96,13 +76,10 @@ impl TenantTx {
         Ok(id)
     }
 
-    pub async fn invitation_by_token(
-        &mut self,
-        vault: &Vault,
-        token_hash: &[u8],
-    ) -> Result<Option<InvitationRecord>> {
+    pub async fn invitation_by_token(&mut self, vault: &Vault, token_hash: &[u8]) -> Result<Option<InvitationRecord>> {
         let sql = "SELECT id, email_sealed, role, invited_by, created_at, expires_at, accepted_at, revoked_at FROM invitations WHERE token_hash = $1";
-        let row: Option<InvitationRow> = on!(&mut self.inner.tx, c => sqlx::query_as(sql).bind(token_hash).fetch_optional(c).await)?;
+        let row: Option<InvitationRow> =
+            on!(&mut self.inner.tx, c => sqlx::query_as(sql).bind(token_hash).fetch_optional(c).await)?;
         match row {
             Some(row) => Ok(Some(self.invitation_from_row(vault, row).await?)),
             None => Ok(None),

@@ -123,11 +123,7 @@ impl Tx {
 
     async fn set_local(&mut self, name: &'static str, value: &str) -> Result<()> {
         if let Tx::Postgres(t) = self {
-            sqlx::query("SELECT set_config($1, $2, true)")
-                .bind(name)
-                .bind(value)
-                .execute(&mut **t)
-                .await?;
+            sqlx::query("SELECT set_config($1, $2, true)").bind(name).bind(value).execute(&mut **t).await?;
         }
         Ok(())
     }
@@ -186,9 +182,7 @@ impl InstanceTx {
 
     /// Continues this transaction inside `scope`'s organization.
     pub async fn into_tenant(mut self, scope: OrgScope) -> Result<TenantTx> {
-        self.tx
-            .set_local("app.org_id", &scope.org_id.to_string())
-            .await?;
+        self.tx.set_local("app.org_id", &scope.org_id.to_string()).await?;
         Ok(TenantTx { inner: self, scope })
     }
 
@@ -229,28 +223,18 @@ impl Store {
                 .journal_mode(SqliteJournalMode::Wal)
                 .foreign_keys(true)
                 .busy_timeout(Duration::from_secs(10));
-            let pool = SqlitePoolOptions::new()
-                .max_connections(8)
-                .connect_with(opts)
-                .await?;
-            Ok(Self {
-                pool: Pool::Sqlite(pool),
-            })
+            let pool = SqlitePoolOptions::new().max_connections(8).connect_with(opts).await?;
+            Ok(Self { pool: Pool::Sqlite(pool) })
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
-            let opts =
-                PgConnectOptions::from_str(url).map_err(|e| StoreError::Url(e.to_string()))?;
+            let opts = PgConnectOptions::from_str(url).map_err(|e| StoreError::Url(e.to_string()))?;
             let pool = PgPoolOptions::new()
                 .max_connections(16)
                 .acquire_timeout(Duration::from_secs(10))
                 .connect_with(opts)
                 .await?;
-            Ok(Self {
-                pool: Pool::Postgres(pool),
-            })
+            Ok(Self { pool: Pool::Postgres(pool) })
         } else {
-            Err(StoreError::Url(
-                "expected a sqlite:// or postgres:// URL".into(),
-            ))
+            Err(StoreError::Url("expected a sqlite:// or postgres:// URL".into()))
         }
     }
 
@@ -270,9 +254,7 @@ impl Store {
     }
 
     pub async fn instance(&self) -> Result<InstanceTx> {
-        Ok(InstanceTx {
-            tx: self.begin().await?,
-        })
+        Ok(InstanceTx { tx: self.begin().await? })
     }
 
     pub async fn tenant(&self, scope: OrgScope) -> Result<TenantTx> {

@@ -29,9 +29,7 @@ const APP_TABLES: &[&str] = &[
 pub async fn migrate_sqlite(store: &Store) -> Result<()> {
     match &store.pool {
         Pool::Sqlite(p) => Ok(SQLITE.run(p).await?),
-        Pool::Postgres(_) => Err(StoreError::Url(
-            "migrate_sqlite called on a PostgreSQL store".into(),
-        )),
+        Pool::Postgres(_) => Err(StoreError::Url("migrate_sqlite called on a PostgreSQL store".into())),
     }
 }
 
@@ -45,19 +43,13 @@ fn quote_ident(name: &str) -> String {
 pub async fn migrate_postgres(admin_url: &str, app_url: Option<&str>) -> Result<()> {
     let admin = Store::connect(admin_url).await?;
     let Pool::Postgres(pool) = &admin.pool else {
-        return Err(StoreError::Url(
-            "BURNRATE_DATABASE_ADMIN_URL must be a postgres:// URL".into(),
-        ));
+        return Err(StoreError::Url("BURNRATE_DATABASE_ADMIN_URL must be a postgres:// URL".into()));
     };
     POSTGRES.run(pool).await?;
     if let Some(app_url) = app_url {
-        let app_user = PgConnectOptions::from_str(app_url)
-            .map_err(|e| StoreError::Url(e.to_string()))?
-            .get_username()
-            .to_owned();
-        let owner: String = sqlx::query_scalar("SELECT current_user::text")
-            .fetch_one(pool)
-            .await?;
+        let app_user =
+            PgConnectOptions::from_str(app_url).map_err(|e| StoreError::Url(e.to_string()))?.get_username().to_owned();
+        let owner: String = sqlx::query_scalar("SELECT current_user::text").fetch_one(pool).await?;
         if app_user == owner {
             return Err(StoreError::Url(format!(
                 "BURNRATE_DATABASE_URL connects as {app_user:?}, the owner of the schema; use a separate non-owner role so that row-level security applies"
@@ -65,29 +57,15 @@ pub async fn migrate_postgres(admin_url: &str, app_url: Option<&str>) -> Result<
         }
         let role = quote_ident(&app_user);
         let mut tx = pool.begin().await?;
-        sqlx::query(AssertSqlSafe(format!(
-            "GRANT USAGE ON SCHEMA public TO {role}"
-        )))
-        .execute(&mut *tx)
-        .await?;
+        sqlx::query(AssertSqlSafe(format!("GRANT USAGE ON SCHEMA public TO {role}"))).execute(&mut *tx).await?;
         for table in APP_TABLES {
-            sqlx::query(AssertSqlSafe(format!(
-                "GRANT SELECT, INSERT, UPDATE, DELETE ON {table} TO {role}"
-            )))
-            .execute(&mut *tx)
-            .await?;
+            sqlx::query(AssertSqlSafe(format!("GRANT SELECT, INSERT, UPDATE, DELETE ON {table} TO {role}")))
+                .execute(&mut *tx)
+                .await?;
         }
         // Append-only (S16): no UPDATE, DELETE or TRUNCATE for the application.
-        sqlx::query(AssertSqlSafe(format!(
-            "REVOKE ALL ON audit_log FROM {role}"
-        )))
-        .execute(&mut *tx)
-        .await?;
-        sqlx::query(AssertSqlSafe(format!(
-            "GRANT SELECT, INSERT ON audit_log TO {role}"
-        )))
-        .execute(&mut *tx)
-        .await?;
+        sqlx::query(AssertSqlSafe(format!("REVOKE ALL ON audit_log FROM {role}"))).execute(&mut *tx).await?;
+        sqlx::query(AssertSqlSafe(format!("GRANT SELECT, INSERT ON audit_log TO {role}"))).execute(&mut *tx).await?;
         tx.commit().await?;
     }
     admin.close().await;

@@ -27,9 +27,7 @@ impl InstanceTx {
     pub async fn enqueue_mail(&mut self, vault: &Vault, message: &OutboxMessage) -> Result<Uuid> {
         let id = Uuid::now_v7();
         let plain = zeroize::Zeroizing::new(serde_json::to_vec(message)?);
-        let sealed = vault
-            .seal_instance(self, "outbox", "message", &id.to_string(), &plain)
-            .await?;
+        let sealed = vault.seal_instance(self, "outbox", "message", &id.to_string(), &plain).await?;
         on!(&mut self.tx, c => sqlx::query("INSERT INTO outbox (id, sealed, created_at) VALUES ($1, $2, $3)")
             .bind(id).bind(sealed).bind(now()).execute(c).await.map(|_| ()))?;
         Ok(id)
@@ -42,17 +40,10 @@ impl InstanceTx {
             .bind(limit).fetch_all(c).await)?;
         let mut out = Vec::with_capacity(rows.len());
         for (id, sealed, attempts, created_at) in rows {
-            let plain = vault
-                .open_instance(self, "outbox", "message", &id.to_string(), sealed)
-                .await?;
+            let plain = vault.open_instance(self, "outbox", "message", &id.to_string(), sealed).await?;
             let message: OutboxMessage =
                 serde_json::from_slice(&plain).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-            out.push(QueuedMail {
-                id,
-                message,
-                attempts,
-                created_at,
-            });
+            out.push(QueuedMail { id, message, attempts, created_at });
         }
         Ok(out)
     }

@@ -30,10 +30,7 @@ struct KeyRow {
 
 impl Vault {
     pub fn new(ring: MasterKeyRing) -> Self {
-        Self {
-            ring,
-            cache: Mutex::new(HashMap::new()),
-        }
+        Self { ring, cache: Mutex::new(HashMap::new()) }
     }
 
     pub fn ring(&self) -> &MasterKeyRing {
@@ -41,30 +38,18 @@ impl Vault {
     }
 
     fn cached(&self, owner: &str, version: u32) -> Option<Arc<DataKey>> {
-        self.cache
-            .lock()
-            .expect("vault cache lock")
-            .get(&(owner.to_owned(), version))
-            .cloned()
+        self.cache.lock().expect("vault cache lock").get(&(owner.to_owned(), version)).cloned()
     }
 
     fn remember(&self, owner: &str, version: u32, key: DataKey) -> Arc<DataKey> {
         let key = Arc::new(key);
-        self.cache
-            .lock()
-            .expect("vault cache lock")
-            .insert((owner.to_owned(), version), Arc::clone(&key));
+        self.cache.lock().expect("vault cache lock").insert((owner.to_owned(), version), Arc::clone(&key));
         key
     }
 
     /// The data key of `owner` (an org id or `instance`) at `version`, or the newest when `None`,
     /// creating version 1 when the owner has none yet.
-    async fn key(
-        &self,
-        tx: &mut Tx,
-        owner: &str,
-        version: Option<u32>,
-    ) -> Result<(u32, Arc<DataKey>)> {
+    async fn key(&self, tx: &mut Tx, owner: &str, version: Option<u32>) -> Result<(u32, Arc<DataKey>)> {
         if let Some(v) = version {
             if let Some(k) = self.cached(owner, v) {
                 return Ok((v, k));
@@ -88,25 +73,15 @@ impl Vault {
         let row = match (row, version) {
             (Some(row), _) => row,
             (None, Some(v)) => {
-                return Err(StoreError::Corrupt(format!(
-                    "data key version {v} of {owner} is missing (shredded?)"
-                )));
+                return Err(StoreError::Corrupt(format!("data key version {v} of {owner} is missing (shredded?)")));
             }
             (None, None) => self.create(tx, owner).await?,
         };
-        let version = u32::try_from(row.version)
-            .map_err(|_| StoreError::Corrupt("negative key version".into()))?;
+        let version = u32::try_from(row.version).map_err(|_| StoreError::Corrupt("negative key version".into()))?;
         if let Some(k) = self.cached(owner, version) {
             return Ok((version, k));
         }
-        let key = self.ring.unwrap(
-            &WrappedKey {
-                kid: row.kid,
-                blob: row.wrapped,
-            },
-            owner,
-            version,
-        )?;
+        let key = self.ring.unwrap(&WrappedKey { kid: row.kid, blob: row.wrapped }, owner, version)?;
         Ok((version, self.remember(owner, version, key)))
     }
 
@@ -119,9 +94,7 @@ impl Vault {
                 .bind(&wrapped.kid).bind(&wrapped.blob).bind(now).execute(c).await.map(|_| ()))?;
             on!(tx, c => sqlx::query_as("SELECT version, kid, wrapped FROM instance_keys WHERE version = 1").fetch_one(c).await).map_err(Into::into)
         } else {
-            let org: uuid::Uuid = owner
-                .parse()
-                .map_err(|_| StoreError::Corrupt(format!("bad key owner {owner}")))?;
+            let org: uuid::Uuid = owner.parse().map_err(|_| StoreError::Corrupt(format!("bad key owner {owner}")))?;
             on!(tx, c => sqlx::query("INSERT INTO org_keys (org_id, version, kid, wrapped, created_at) VALUES ($1, 1, $2, $3, $4) ON CONFLICT DO NOTHING")
                 .bind(org).bind(&wrapped.kid).bind(&wrapped.blob).bind(now).execute(c).await.map(|_| ()))?;
             on!(tx, c => sqlx::query_as("SELECT version, kid, wrapped FROM org_keys WHERE org_id = $1 AND version = 1").bind(org).fetch_one(c).await).map_err(Into::into)
@@ -137,12 +110,7 @@ impl Vault {
         plain: &[u8],
     ) -> Result<Vec<u8>> {
         let (version, key) = self.key(&mut tx.tx, INSTANCE, None).await?;
-        let ctx = SealContext {
-            owner: INSTANCE,
-            table,
-            column,
-            row,
-        };
+        let ctx = SealContext { owner: INSTANCE, table, column, row };
         Ok(key.seal(version, &ctx, plain).as_bytes().to_vec())
     }
 
@@ -155,15 +123,8 @@ impl Vault {
         sealed: Vec<u8>,
     ) -> Result<Zeroizing<Vec<u8>>> {
         let sealed = SealedSecret::from_bytes(sealed)?;
-        let (_, key) = self
-            .key(&mut tx.tx, INSTANCE, Some(sealed.key_version()?))
-            .await?;
-        let ctx = SealContext {
-            owner: INSTANCE,
-            table,
-            column,
-            row,
-        };
+        let (_, key) = self.key(&mut tx.tx, INSTANCE, Some(sealed.key_version()?)).await?;
+        let ctx = SealContext { owner: INSTANCE, table, column, row };
         Ok(key.open(&ctx, &sealed)?)
     }
 
@@ -177,12 +138,7 @@ impl Vault {
     ) -> Result<Vec<u8>> {
         let owner = tx.org_id().to_string();
         let (version, key) = self.key(&mut tx.inner.tx, &owner, None).await?;
-        let ctx = SealContext {
-            owner: &owner,
-            table,
-            column,
-            row,
-        };
+        let ctx = SealContext { owner: &owner, table, column, row };
         Ok(key.seal(version, &ctx, plain).as_bytes().to_vec())
     }
 
@@ -196,15 +152,8 @@ impl Vault {
     ) -> Result<Zeroizing<Vec<u8>>> {
         let owner = tx.org_id().to_string();
         let sealed = SealedSecret::from_bytes(sealed)?;
-        let (_, key) = self
-            .key(&mut tx.inner.tx, &owner, Some(sealed.key_version()?))
-            .await?;
-        let ctx = SealContext {
-            owner: &owner,
-            table,
-            column,
-            row,
-        };
+        let (_, key) = self.key(&mut tx.inner.tx, &owner, Some(sealed.key_version()?)).await?;
+        let ctx = SealContext { owner: &owner, table, column, row };
         Ok(key.open(&ctx, &sealed)?)
     }
 
@@ -222,17 +171,11 @@ impl Vault {
         let active = self.ring.active_kid().to_owned();
         let mut count = 0;
         let mut tx = store.instance().await?;
-        let rows: Vec<KeyRow> = on!(&mut tx.tx, c => sqlx::query_as("SELECT version, kid, wrapped FROM instance_keys").fetch_all(c).await)?;
+        let rows: Vec<KeyRow> =
+            on!(&mut tx.tx, c => sqlx::query_as("SELECT version, kid, wrapped FROM instance_keys").fetch_all(c).await)?;
         for row in rows.into_iter().filter(|r| r.kid != active) {
             let version = row.version as u32;
-            let key = self.ring.unwrap(
-                &WrappedKey {
-                    kid: row.kid,
-                    blob: row.wrapped,
-                },
-                INSTANCE,
-                version,
-            )?;
+            let key = self.ring.unwrap(&WrappedKey { kid: row.kid, blob: row.wrapped }, INSTANCE, version)?;
             let w = self.ring.wrap(&key, INSTANCE, version);
             on!(&mut tx.tx, c => sqlx::query("UPDATE instance_keys SET kid = $1, wrapped = $2 WHERE version = $3")
                 .bind(&w.kid).bind(&w.blob).bind(row.version).execute(c).await.map(|_| ()))?;
@@ -246,14 +189,7 @@ impl Vault {
             let rows: Vec<KeyRow> = on!(&mut t.inner.tx, c => sqlx::query_as("SELECT version, kid, wrapped FROM org_keys").fetch_all(c).await)?;
             for row in rows.into_iter().filter(|r| r.kid != active) {
                 let version = row.version as u32;
-                let key = self.ring.unwrap(
-                    &WrappedKey {
-                        kid: row.kid,
-                        blob: row.wrapped,
-                    },
-                    &owner,
-                    version,
-                )?;
+                let key = self.ring.unwrap(&WrappedKey { kid: row.kid, blob: row.wrapped }, &owner, version)?;
                 let w = self.ring.wrap(&key, &owner, version);
                 on!(&mut t.inner.tx, c => sqlx::query("UPDATE org_keys SET kid = $1, wrapped = $2 WHERE org_id = $3 AND version = $4")
                     .bind(&w.kid).bind(&w.blob).bind(org.as_uuid()).bind(row.version).execute(c).await.map(|_| ()))?;

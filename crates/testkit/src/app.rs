@@ -21,13 +21,7 @@ pub struct AppOptions {
 
 impl Default for AppOptions {
     fn default() -> Self {
-        Self {
-            https: false,
-            signup: SignupMode::Open,
-            login_per_ip: None,
-            login_per_account: None,
-            api_per_key: None,
-        }
+        Self { https: false, signup: SignupMode::Open, login_per_ip: None, login_per_account: None, api_per_key: None }
     }
 }
 
@@ -54,48 +48,28 @@ impl TestApp {
     }
 
     pub async fn spawn_with(opts: AppOptions) -> Self {
+        burnrate_web::install_crypto_provider();
         let db = TestDb::new().await;
-        let store = Store::connect(&db.app_url)
-            .await
-            .expect("connect to the test database");
+        let store = Store::connect(&db.app_url).await.expect("connect to the test database");
         if db.admin_url.is_none() {
-            burnrate_store::migrate_sqlite(&store)
-                .await
-                .expect("migrate SQLite");
+            burnrate_store::migrate_sqlite(&store).await.expect("migrate SQLite");
         }
         let master_keys = MasterKey::generate("test").export().to_string();
-        let vault = Arc::new(Vault::new(
-            MasterKeyRing::parse(&master_keys).expect("key ring"),
-        ));
+        let vault = Arc::new(Vault::new(MasterKeyRing::parse(&master_keys).expect("key ring")));
         let smtp = SmtpSink::start().await;
 
-        let http = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind HTTP");
+        let http = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind HTTP");
         let http_port = http.local_addr().expect("addr").port();
         let (https, url, tls_dir) = if opts.https {
-            let l = tokio::net::TcpListener::bind("127.0.0.1:0")
-                .await
-                .expect("bind HTTPS");
+            let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind HTTPS");
             let port = l.local_addr().expect("addr").port();
             let dir = tempfile::tempdir().expect("tls dir");
-            let cert =
-                rcgen::generate_simple_self_signed(vec!["127.0.0.1".into(), "localhost".into()])
-                    .expect("self-signed certificate");
+            let cert = rcgen::generate_simple_self_signed(vec!["127.0.0.1".into(), "localhost".into()])
+                .expect("self-signed certificate");
             let (cert_path, key_path) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
             std::fs::write(&cert_path, cert.cert.pem()).expect("write cert");
             std::fs::write(&key_path, cert.key_pair.serialize_pem()).expect("write key");
-            (
-                Some((
-                    l,
-                    TlsFiles {
-                        cert: cert_path,
-                        key: key_path,
-                    },
-                )),
-                format!("https://127.0.0.1:{port}"),
-                Some(dir),
-            )
+            (Some((l, TlsFiles { cert: cert_path, key: key_path })), format!("https://127.0.0.1:{port}"), Some(dir))
         } else {
             (None, format!("http://127.0.0.1:{http_port}"), None)
         };
@@ -114,16 +88,10 @@ impl TestApp {
         if let Some(q) = opts.api_per_key {
             config.api_per_key = q;
         }
-        let hasher = PasswordHasher::new(PasswordHasherConfig {
-            cost: 10,
-            threads: 2,
-        });
-        let state = AppState::new(config, store.clone(), Arc::clone(&vault), hasher.clone())
-            .expect("app state");
+        let hasher = PasswordHasher::new(PasswordHasherConfig { cost: 10, threads: 2 });
+        let state = AppState::new(config, store.clone(), Arc::clone(&vault), hasher.clone()).expect("app state");
         let mail = state.mailer().spawn_worker();
-        let server = burnrate_web::serve(state, Listeners { http, https })
-            .await
-            .expect("serve");
+        let server = burnrate_web::serve(state, Listeners { http, https }).await.expect("serve");
         TestApp {
             url,
             http_url: format!("http://127.0.0.1:{http_port}"),
@@ -147,17 +115,9 @@ impl TestApp {
     pub async fn create_org(&self, name: &str, owner_email: &str) -> (OrgScope, UserId) {
         let hash = self.hasher.hash(GOOD_PASSWORD).await.expect("hash");
         let mut tx = self.store.instance().await.expect("tx");
-        let scope = tx
-            .create_org(&OrgName::parse(name).expect("org name"))
-            .await
-            .expect("create org");
+        let scope = tx.create_org(&OrgName::parse(name).expect("org name")).await.expect("create org");
         let user = tx
-            .create_user(
-                &self.vault,
-                &EmailAddress::parse(owner_email).expect("email"),
-                &hash,
-                true,
-            )
+            .create_user(&self.vault, &EmailAddress::parse(owner_email).expect("email"), &hash, true)
             .await
             .expect("create user");
         let mut t = tx.into_tenant(scope).await.expect("tenant");
@@ -171,12 +131,7 @@ impl TestApp {
         let hash = self.hasher.hash(GOOD_PASSWORD).await.expect("hash");
         let mut t = self.store.tenant(scope).await.expect("tx");
         let user = t
-            .create_user(
-                &self.vault,
-                &EmailAddress::parse(email).expect("email"),
-                &hash,
-                true,
-            )
+            .create_user(&self.vault, &EmailAddress::parse(email).expect("email"), &hash, true)
             .await
             .expect("create user");
         t.add_member(user, role).await.expect("membership");
@@ -187,9 +142,7 @@ impl TestApp {
     /// A client logged in as `email` with [`GOOD_PASSWORD`].
     pub async fn login(&self, email: &str) -> TestClient {
         let c = self.client();
-        let r = c
-            .post_form("/login", &[("email", email), ("password", GOOD_PASSWORD)])
-            .await;
+        let r = c.post_form("/login", &[("email", email), ("password", GOOD_PASSWORD)]).await;
         assert_eq!(r.status, 303, "login of {email} failed: {}", r.text);
         c
     }

@@ -10,41 +10,27 @@ pub struct Browser {
 }
 
 fn find(env: &str, candidates: &[&str]) -> Option<String> {
-    std::env::var(env).ok().or_else(|| {
-        candidates
-            .iter()
-            .find(|p| std::path::Path::new(p).exists())
-            .map(|p| (*p).to_owned())
-    })
+    std::env::var(env)
+        .ok()
+        .or_else(|| candidates.iter().find(|p| std::path::Path::new(p).exists()).map(|p| (*p).to_owned()))
 }
 
 impl Browser {
     /// Starts chromedriver and a headless Chromium. `None` when they are not installed — unless
     /// `BURNRATE_TEST_REQUIRE_BROWSER=1` (as `scripts/test` sets), when that is a failure.
     pub async fn start() -> Option<Browser> {
+        burnrate_web::install_crypto_provider();
         let required = std::env::var("BURNRATE_TEST_REQUIRE_BROWSER").is_ok_and(|v| v == "1");
-        let driver = find(
-            "BURNRATE_TEST_CHROMEDRIVER",
-            &["/usr/bin/chromedriver", "/usr/lib/chromium/chromedriver"],
-        );
-        let chromium = find(
-            "BURNRATE_TEST_CHROMIUM",
-            &["/usr/bin/chromium", "/usr/bin/chromium-browser"],
-        );
+        let driver = find("BURNRATE_TEST_CHROMEDRIVER", &["/usr/bin/chromedriver", "/usr/lib/chromium/chromedriver"]);
+        let chromium = find("BURNRATE_TEST_CHROMIUM", &["/usr/bin/chromium", "/usr/bin/chromium-browser"]);
         let (Some(driver), Some(chromium)) = (driver, chromium) else {
             if required {
-                panic!(
-                    "chromium and chromedriver are required (BURNRATE_TEST_REQUIRE_BROWSER=1) but not installed"
-                );
+                panic!("chromium and chromedriver are required (BURNRATE_TEST_REQUIRE_BROWSER=1) but not installed");
             }
             eprintln!("SKIPPED: chromium/chromedriver not installed; scripts/test installs them");
             return None;
         };
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .expect("free port")
-            .local_addr()
-            .expect("addr")
-            .port();
+        let port = std::net::TcpListener::bind("127.0.0.1:0").expect("free port").local_addr().expect("addr").port();
         let child = Command::new(&driver)
             .arg(format!("--port={port}"))
             .stdout(Stdio::null())
@@ -67,18 +53,10 @@ impl Browser {
         let url = format!("http://127.0.0.1:{port}");
         let mut last_err = None;
         for _ in 0..50 {
-            match fantoccini::ClientBuilder::rustls()
-                .expect("TLS roots")
-                .capabilities(caps.clone())
-                .connect(&url)
-                .await
+            match fantoccini::ClientBuilder::rustls().expect("TLS roots").capabilities(caps.clone()).connect(&url).await
             {
                 Ok(client) => {
-                    return Some(Browser {
-                        client,
-                        driver: child,
-                        _profile: profile,
-                    });
+                    return Some(Browser { client, driver: child, _profile: profile });
                 }
                 Err(e) => {
                     last_err = Some(e);

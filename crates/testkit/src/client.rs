@@ -23,19 +23,11 @@ pub struct Response {
 
 impl Response {
     pub fn header(&self, name: &str) -> Option<String> {
-        self.headers
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned)
+        self.headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned)
     }
 
     pub fn set_cookies(&self) -> Vec<String> {
-        self.headers
-            .get_all(header::SET_COOKIE)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .map(str::to_owned)
-            .collect()
+        self.headers.get_all(header::SET_COOKIE).iter().filter_map(|v| v.to_str().ok()).map(str::to_owned).collect()
     }
 
     pub fn location(&self) -> Option<String> {
@@ -55,11 +47,7 @@ impl TestClient {
             .no_proxy()
             .build()
             .expect("HTTP client");
-        Self {
-            base: base.trim_end_matches('/').to_owned(),
-            http,
-            jar: Arc::default(),
-        }
+        Self { base: base.trim_end_matches('/').to_owned(), http, jar: Arc::default() }
     }
 
     pub fn base(&self) -> &str {
@@ -71,10 +59,7 @@ impl TestClient {
     }
 
     pub fn set_cookie(&self, name: &str, value: &str) {
-        self.jar
-            .lock()
-            .expect("jar")
-            .insert(name.into(), value.into());
+        self.jar.lock().expect("jar").insert(name.into(), value.into());
     }
 
     pub fn clear_cookies(&self) {
@@ -83,12 +68,7 @@ impl TestClient {
 
     fn cookie_header(&self) -> Option<String> {
         let jar = self.jar.lock().expect("jar");
-        (!jar.is_empty()).then(|| {
-            jar.iter()
-                .map(|(k, v)| format!("{k}={v}"))
-                .collect::<Vec<_>>()
-                .join("; ")
-        })
+        (!jar.is_empty()).then(|| jar.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("; "))
     }
 
     fn absorb(&self, resp: &reqwest::Response) {
@@ -112,19 +92,11 @@ impl TestClient {
         let status = resp.status().as_u16();
         let headers = resp.headers().clone();
         let text = resp.text().await.unwrap_or_default();
-        Response {
-            status,
-            headers,
-            text,
-        }
+        Response { status, headers, text }
     }
 
     pub fn url(&self, path: &str) -> String {
-        if path.starts_with("http") {
-            path.to_owned()
-        } else {
-            format!("{}{}", self.base, path)
-        }
+        if path.starts_with("http") { path.to_owned() } else { format!("{}{}", self.base, path) }
     }
 
     pub async fn send(&self, req: reqwest::RequestBuilder) -> Response {
@@ -145,8 +117,7 @@ impl TestClient {
         if self.cookie("__Host-burnrate_csrf").is_none() {
             self.get("/login").await;
         }
-        self.cookie("__Host-burnrate_csrf")
-            .expect("the server sets a CSRF cookie on pages")
+        self.cookie("__Host-burnrate_csrf").expect("the server sets a CSRF cookie on pages")
     }
 
     /// Submits a form as the site's own page would: with the CSRF token and our `Origin`.
@@ -154,17 +125,11 @@ impl TestClient {
         let csrf = self.ensure_csrf().await;
         let mut all: Vec<(&str, &str)> = fields.to_vec();
         all.push(("csrf", &csrf));
-        self.post_form_raw(path, &all, Some(&self.base.clone()))
-            .await
+        self.post_form_raw(path, &all, Some(&self.base.clone())).await
     }
 
     /// Submits exactly `fields`, with `origin` as the `Origin` header (or none).
-    pub async fn post_form_raw(
-        &self,
-        path: &str,
-        fields: &[(&str, &str)],
-        origin: Option<&str>,
-    ) -> Response {
+    pub async fn post_form_raw(&self, path: &str, fields: &[(&str, &str)], origin: Option<&str>) -> Response {
         let mut req = self.http.post(self.url(path)).form(fields);
         if let Some(o) = origin {
             req = req.header(header::ORIGIN, o);

@@ -52,36 +52,22 @@ impl TestDb {
                 let su = std::env::var("BURNRATE_TEST_PG_URL")
                     .expect("BURNRATE_TEST_BACKEND=postgres needs BURNRATE_TEST_PG_URL (a superuser URL of a throw-away cluster)");
                 let id = uuid::Uuid::new_v4().simple().to_string()[..12].to_owned();
-                let (owner, app, db) =
-                    (format!("own_{id}"), format!("app_{id}"), format!("db_{id}"));
-                let mut conn = PgConnection::connect(&su)
-                    .await
-                    .expect("connect to the test cluster as superuser");
+                let (owner, app, db) = (format!("own_{id}"), format!("app_{id}"), format!("db_{id}"));
+                let mut conn = PgConnection::connect(&su).await.expect("connect to the test cluster as superuser");
                 for sql in [
                     format!("CREATE ROLE {owner} LOGIN"),
                     // Not an owner, not a superuser, no BYPASSRLS: row-level security applies.
                     format!("CREATE ROLE {app} LOGIN"),
                     format!("CREATE DATABASE {db} OWNER {owner}"),
                 ] {
-                    sqlx::query(AssertSqlSafe(sql))
-                        .execute(&mut conn)
-                        .await
-                        .expect("create test roles and database");
+                    sqlx::query(AssertSqlSafe(sql)).execute(&mut conn).await.expect("create test roles and database");
                 }
                 conn.close().await.ok();
                 let base = PgConnectOptions::from_str(&su).expect("superuser URL");
-                let url_for = |user: &str| {
-                    format!(
-                        "postgres://{user}@{}:{}/{db}",
-                        base.get_host(),
-                        base.get_port()
-                    )
-                };
+                let url_for = |user: &str| format!("postgres://{user}@{}:{}/{db}", base.get_host(), base.get_port());
                 let admin_url = url_for(&owner);
                 let app_url = url_for(&app);
-                burnrate_store::migrate_postgres(&admin_url, Some(&app_url))
-                    .await
-                    .expect("migrate the test database");
+                burnrate_store::migrate_postgres(&admin_url, Some(&app_url)).await.expect("migrate the test database");
                 TestDb {
                     kind: BackendKind::Postgres,
                     app_url,
@@ -101,8 +87,6 @@ impl TestDb {
         let opts = PgConnectOptions::from_str(&su)
             .expect("superuser URL")
             .database(self.database.as_deref().expect("postgres backend"));
-        PgConnection::connect_with(&opts)
-            .await
-            .expect("superuser connection")
+        PgConnection::connect_with(&opts).await.expect("superuser connection")
     }
 }

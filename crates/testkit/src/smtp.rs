@@ -20,9 +20,7 @@ impl ReceivedMail {
     pub fn header(&self, name: &str) -> Option<String> {
         let head = self.data.split("\r\n\r\n").next()?;
         let prefix = format!("{}:", name.to_ascii_lowercase());
-        head.lines()
-            .find(|l| l.to_ascii_lowercase().starts_with(&prefix))
-            .map(|l| l[prefix.len()..].trim().to_owned())
+        head.lines().find(|l| l.to_ascii_lowercase().starts_with(&prefix)).map(|l| l[prefix.len()..].trim().to_owned())
     }
 
     pub fn subject(&self) -> String {
@@ -31,25 +29,12 @@ impl ReceivedMail {
 
     /// The body, decoded from quoted-printable or base64 as its headers say.
     pub fn body(&self) -> String {
-        let raw = self
-            .data
-            .split_once("\r\n\r\n")
-            .map(|(_, b)| b)
-            .unwrap_or("");
-        match self
-            .header("Content-Transfer-Encoding")
-            .unwrap_or_default()
-            .to_ascii_lowercase()
-            .as_str()
-        {
+        let raw = self.data.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("");
+        match self.header("Content-Transfer-Encoding").unwrap_or_default().to_ascii_lowercase().as_str() {
             "base64" => {
                 let joined: String = raw.split_whitespace().collect();
-                String::from_utf8_lossy(
-                    &base64::engine::general_purpose::STANDARD
-                        .decode(joined)
-                        .unwrap_or_default(),
-                )
-                .into_owned()
+                String::from_utf8_lossy(&base64::engine::general_purpose::STANDARD.decode(joined).unwrap_or_default())
+                    .into_owned()
             }
             "quoted-printable" => decode_qp(raw),
             _ => raw.to_owned(),
@@ -59,9 +44,7 @@ impl ReceivedMail {
     /// The first link in the body whose path starts with `path_prefix`.
     pub fn link(&self, path_prefix: &str) -> Option<String> {
         let body = self.body();
-        body.split_whitespace()
-            .find(|w| w.starts_with("http") && w.contains(path_prefix))
-            .map(str::to_owned)
+        body.split_whitespace().find(|w| w.starts_with("http") && w.contains(path_prefix)).map(str::to_owned)
     }
 }
 
@@ -93,15 +76,9 @@ pub struct SmtpSink {
 
 impl SmtpSink {
     pub async fn start() -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind SMTP sink");
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind SMTP sink");
         let port = listener.local_addr().expect("addr").port();
-        let sink = SmtpSink {
-            port,
-            mail: Arc::default(),
-            arrived: Arc::new(Notify::new()),
-        };
+        let sink = SmtpSink { port, mail: Arc::default(), arrived: Arc::new(Notify::new()) };
         let s = sink.clone();
         tokio::spawn(async move {
             while let Ok((stream, _)) = listener.accept().await {
@@ -132,13 +109,8 @@ impl SmtpSink {
             let cmd = line.trim_end().to_owned();
             let upper = cmd.to_ascii_uppercase();
             if upper.starts_with("EHLO") {
-                write
-                    .write_all(b"250-sink.test\r\n250 8BITMIME\r\n")
-                    .await?;
-            } else if upper.starts_with("HELO")
-                || upper.starts_with("RSET")
-                || upper.starts_with("NOOP")
-            {
+                write.write_all(b"250-sink.test\r\n250 8BITMIME\r\n").await?;
+            } else if upper.starts_with("HELO") || upper.starts_with("RSET") || upper.starts_with("NOOP") {
                 if upper.starts_with("RSET") {
                     from.clear();
                     to.clear();
@@ -162,11 +134,7 @@ impl SmtpSink {
                         break;
                     }
                     // Dot-stuffing (RFC 5321 4.5.2).
-                    data.push_str(
-                        line.strip_prefix('.')
-                            .filter(|_| line.starts_with(".."))
-                            .unwrap_or(&line),
-                    );
+                    data.push_str(line.strip_prefix('.').filter(|_| line.starts_with("..")).unwrap_or(&line));
                 }
                 self.mail.lock().expect("sink lock").push(ReceivedMail {
                     from: std::mem::take(&mut from),
@@ -208,10 +176,7 @@ impl SmtpSink {
             if tokio::time::timeout_at(deadline, notified).await.is_err() {
                 panic!(
                     "no mail to {to} with subject containing {subject:?} arrived within 15 s; got: {:?}",
-                    self.all()
-                        .iter()
-                        .map(|m| (m.to.clone(), m.subject()))
-                        .collect::<Vec<_>>()
+                    self.all().iter().map(|m| (m.to.clone(), m.subject())).collect::<Vec<_>>()
                 );
             }
         }

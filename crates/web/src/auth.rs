@@ -32,11 +32,7 @@ pub struct Authed {
 }
 
 pub fn user_actor(user: UserId) -> Actor {
-    Actor {
-        kind: ActorType::User,
-        id: Some(user.to_string()),
-        label: format!("user {}", &user.to_string()[..8]),
-    }
+    Actor { kind: ActorType::User, id: Some(user.to_string()), label: format!("user {}", &user.to_string()[..8]) }
 }
 
 impl Authed {
@@ -48,10 +44,7 @@ impl Authed {
         if self.role.is_admin() {
             Ok(())
         } else {
-            Err(AppError::Forbidden(format!(
-                "This needs the admin or owner role; you are {}.",
-                self.role
-            )))
+            Err(AppError::Forbidden(format!("This needs the admin or owner role; you are {}.", self.role)))
         }
     }
 
@@ -80,8 +73,7 @@ pub struct LoginRedirect;
 impl IntoResponse for LoginRedirect {
     fn into_response(self) -> Response {
         let mut resp = Redirect::to("/login").into_response();
-        resp.headers_mut()
-            .append(header::SET_COOKIE, clear_cookie(SESSION_COOKIE));
+        resp.headers_mut().append(header::SET_COOKIE, clear_cookie(SESSION_COOKIE));
         resp
     }
 }
@@ -109,17 +101,9 @@ impl IntoResponse for LoginRedirectOr {
 impl FromRequestParts<AppState> for Authed {
     type Rejection = LoginRedirectOr;
 
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &AppState,
-    ) -> Result<Self, Self::Rejection> {
-        let client = ClientInfo::from_request_parts(parts, state)
-            .await
-            .unwrap_or_else(|e| match e {});
-        let csrf = CsrfToken::from_request_parts(parts, state)
-            .await
-            .map(|t| t.0)
-            .unwrap_or_default();
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let client = ClientInfo::from_request_parts(parts, state).await.unwrap_or_else(|e| match e {});
+        let csrf = CsrfToken::from_request_parts(parts, state).await.map(|t| t.0).unwrap_or_default();
         let token = cookie(&parts.headers, SESSION_COOKIE).ok_or(LoginRedirectOr::Login)?;
         let hash = token_hash(&token);
         let mut tx = state.store.instance().await.map_err(AppError::from)?;
@@ -127,33 +111,20 @@ impl FromRequestParts<AppState> for Authed {
             return Err(LoginRedirectOr::Login);
         };
         let now = Utc::now();
-        let idle = chrono::Duration::from_std(state.config.session_idle)
-            .unwrap_or(chrono::Duration::hours(2));
+        let idle = chrono::Duration::from_std(state.config.session_idle).unwrap_or(chrono::Duration::hours(2));
         if now >= session.expires_at || now - session.last_seen_at > idle {
             tx.delete_session(&hash).await.map_err(AppError::from)?;
             tx.commit().await.map_err(AppError::from)?;
             return Err(LoginRedirectOr::Login);
         }
         // The role is read on every request, so a demotion or removal takes effect at once.
-        let Some((scope, role)) = tx
-            .membership(session.user_id, session.org_id)
-            .await
-            .map_err(AppError::from)?
-        else {
+        let Some((scope, role)) = tx.membership(session.user_id, session.org_id).await.map_err(AppError::from)? else {
             tx.delete_session(&hash).await.map_err(AppError::from)?;
             tx.commit().await.map_err(AppError::from)?;
             return Err(LoginRedirectOr::Login);
         };
-        let org_name = tx
-            .org(session.org_id)
-            .await
-            .map_err(AppError::from)?
-            .map(|o| o.name)
-            .unwrap_or_default();
-        let email = tx
-            .user_email(&state.vault, session.user_id)
-            .await
-            .map_err(AppError::from)?;
+        let org_name = tx.org(session.org_id).await.map_err(AppError::from)?.map(|o| o.name).unwrap_or_default();
+        let email = tx.user_email(&state.vault, session.user_id).await.map_err(AppError::from)?;
         if now - session.last_seen_at > chrono::Duration::seconds(60) {
             tx.touch_session(&hash, now).await.map_err(AppError::from)?;
         }
@@ -229,23 +200,12 @@ impl ApiCaller {
 impl FromRequestParts<AppState> for ApiCaller {
     type Rejection = ApiError;
 
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &AppState,
-    ) -> Result<Self, Self::Rejection> {
-        let client = ClientInfo::from_request_parts(parts, state)
-            .await
-            .unwrap_or_else(|e| match e {});
-        state
-            .limiter
-            .check(&format!("api-ip:{}", client.ip), state.config.api_per_ip)
-            .map_err(|w| {
-                state
-                    .metrics
-                    .rate_limited
-                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                AppError::rate_limited(w)
-            })?;
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let client = ClientInfo::from_request_parts(parts, state).await.unwrap_or_else(|e| match e {});
+        state.limiter.check(&format!("api-ip:{}", client.ip), state.config.api_per_ip).map_err(|w| {
+            state.metrics.rate_limited.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            AppError::rate_limited(w)
+        })?;
         let token = parts
             .headers
             .get(header::AUTHORIZATION)
@@ -255,10 +215,7 @@ impl FromRequestParts<AppState> for ApiCaller {
             .ok_or(AppError::Unauthorized)?;
         let org = ScopedToken::org(API_KEY_PREFIX, token).ok_or(AppError::Unauthorized)?;
         let mut tx = state.store.tenant(OrgScope::trusted(org)).await?;
-        let key = tx
-            .api_key_by_hash(&token_hash(token))
-            .await?
-            .ok_or(AppError::Unauthorized)?;
+        let key = tx.api_key_by_hash(&token_hash(token)).await?.ok_or(AppError::Unauthorized)?;
         if key.revoked_at.is_some() {
             return Err(AppError::Unauthorized.into());
         }
@@ -266,37 +223,17 @@ impl FromRequestParts<AppState> for ApiCaller {
             // The member who made the key has left: the key dies with the membership.
             return Err(AppError::Unauthorized.into());
         };
-        state
-            .limiter
-            .check(&format!("api-key:{}", key.id), state.config.api_per_key)
-            .map_err(|w| {
-                state
-                    .metrics
-                    .rate_limited
-                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                AppError::rate_limited(w)
-            })?;
+        state.limiter.check(&format!("api-key:{}", key.id), state.config.api_per_key).map_err(|w| {
+            state.metrics.rate_limited.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            AppError::rate_limited(w)
+        })?;
         let ceiling = ApiScope::ceiling_for(creator_role).unwrap_or(ApiScope::Read);
-        let allowed = if key.scope.allows(ceiling) {
-            ceiling
-        } else {
-            key.scope
-        };
-        if key
-            .last_used_at
-            .is_none_or(|t| Utc::now() - t > chrono::Duration::seconds(60))
-        {
+        let allowed = if key.scope.allows(ceiling) { ceiling } else { key.scope };
+        if key.last_used_at.is_none_or(|t| Utc::now() - t > chrono::Duration::seconds(60)) {
             tx.touch_api_key(key.id).await?;
         }
         let scope = tx.scope();
         tx.commit().await?;
-        Ok(ApiCaller {
-            scope,
-            key_id: key.id,
-            key_name: key.name,
-            allowed,
-            created_by: key.created_by,
-            client,
-        })
+        Ok(ApiCaller { scope, key_id: key.id, key_name: key.name, allowed, created_by: key.created_by, client })
     }
 }

@@ -26,7 +26,9 @@ impl AppError {
     fn status_code_message(&self) -> (StatusCode, &'static str, String) {
         match self {
             AppError::NotFound => (StatusCode::NOT_FOUND, "not_found", "Not found.".into()),
-            AppError::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized", "Missing, invalid or revoked credentials.".into()),
+            AppError::Unauthorized => {
+                (StatusCode::UNAUTHORIZED, "unauthorized", "Missing, invalid or revoked credentials.".into())
+            }
             AppError::Forbidden(m) => (StatusCode::FORBIDDEN, "forbidden", m.clone()),
             AppError::BadRequest(m) => (StatusCode::BAD_REQUEST, "bad_request", m.clone()),
             AppError::Validation(m) => (StatusCode::UNPROCESSABLE_ENTITY, "validation_failed", m.clone()),
@@ -36,7 +38,9 @@ impl AppError {
                 "rate_limited",
                 format!("Too many requests; try again in {retry_after_secs} seconds."),
             ),
-            AppError::PayloadTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", "The request body is larger than 64 KiB.".into()),
+            AppError::PayloadTooLarge => {
+                (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", "The request body is larger than 64 KiB.".into())
+            }
             AppError::Csrf => (
                 StatusCode::FORBIDDEN,
                 "csrf_failed",
@@ -60,9 +64,7 @@ impl AppError {
     }
 
     pub fn rate_limited(wait: std::time::Duration) -> Self {
-        AppError::RateLimited {
-            retry_after_secs: wait.as_secs().max(1),
-        }
+        AppError::RateLimited { retry_after_secs: wait.as_secs().max(1) }
     }
 }
 

@@ -39,18 +39,8 @@ pub struct AppState {
 }
 
 impl AppState {
-    pub fn new(
-        config: WebConfig,
-        store: Store,
-        vault: Arc<Vault>,
-        hasher: PasswordHasher,
-    ) -> Result<Self, String> {
-        let mailer = Mailer::new(
-            store.clone(),
-            Arc::clone(&vault),
-            config.smtp_url.as_deref(),
-            &config.mail_from,
-        )?;
+    pub fn new(config: WebConfig, store: Store, vault: Arc<Vault>, hasher: PasswordHasher) -> Result<Self, String> {
+        let mailer = Mailer::new(store.clone(), Arc::clone(&vault), config.smtp_url.as_deref(), &config.mail_from)?;
         Ok(Self {
             store,
             vault,
@@ -65,6 +55,12 @@ impl AppState {
     pub fn mailer(&self) -> &Mailer {
         &self.mailer
     }
+}
+
+/// Selects aws-lc-rs as the process's TLS crypto provider (the one the listeners use), so that
+/// libraries calling rustls's defaults agree with it. Call once at start; later calls do nothing.
+pub fn install_crypto_provider() {
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
 }
 
 /// The whole application as an axum router.

@@ -43,25 +43,10 @@ fn transport(url: &str) -> Result<AsyncSmtpTransport<Tokio1Executor>, String> {
 }
 
 impl Mailer {
-    pub fn new(
-        store: Store,
-        vault: Arc<Vault>,
-        smtp_url: Option<&str>,
-        from: &str,
-    ) -> Result<Self, String> {
+    pub fn new(store: Store, vault: Arc<Vault>, smtp_url: Option<&str>, from: &str) -> Result<Self, String> {
         let transport = smtp_url.map(transport).transpose()?;
-        let from: Mailbox = from
-            .parse()
-            .map_err(|e| format!("BURNRATE_MAIL_FROM: {e}"))?;
-        Ok(Self {
-            inner: Arc::new(Inner {
-                store,
-                vault,
-                transport,
-                from,
-                wake: Notify::new(),
-            }),
-        })
+        let from: Mailbox = from.parse().map_err(|e| format!("BURNRATE_MAIL_FROM: {e}"))?;
+        Ok(Self { inner: Arc::new(Inner { store, vault, transport, from, wake: Notify::new() }) })
     }
 
     /// Queues a message inside the caller's transaction; call [`Mailer::wake`] after commit.
@@ -72,11 +57,7 @@ impl Mailer {
         subject: &str,
         body: String,
     ) -> Result<(), StoreError> {
-        let msg = OutboxMessage {
-            to: to.as_str().to_owned(),
-            subject: subject.to_owned(),
-            body,
-        };
+        let msg = OutboxMessage { to: to.as_str().to_owned(), subject: subject.to_owned(), body };
         tx.enqueue_mail(&self.inner.vault, &msg).await?;
         Ok(())
     }
@@ -120,13 +101,11 @@ impl Mailer {
         let mut sent = 0;
         for mail in queued {
             let result = match build(&inner.from, &mail.message) {
-                Ok(message) => {
-                    match tokio::time::timeout(SEND_TIMEOUT, transport.send(message)).await {
-                        Ok(Ok(_)) => Ok(()),
-                        Ok(Err(e)) => Err(format!("SMTP: {e}")),
-                        Err(_) => Err("SMTP: timed out".to_owned()),
-                    }
-                }
+                Ok(message) => match tokio::time::timeout(SEND_TIMEOUT, transport.send(message)).await {
+                    Ok(Ok(_)) => Ok(()),
+                    Ok(Err(e)) => Err(format!("SMTP: {e}")),
+                    Err(_) => Err("SMTP: timed out".to_owned()),
+                },
                 Err(e) => Err(e),
             };
             let mut tx = inner.store.instance().await?;

@@ -22,35 +22,15 @@ impl Metrics {
         out.push_str("# HELP burnrate_http_responses_total HTTP responses by status class.\n");
         out.push_str("# TYPE burnrate_http_responses_total counter\n");
         for (i, c) in self.requests.iter().enumerate() {
-            let _ = writeln!(
-                out,
-                "burnrate_http_responses_total{{class=\"{}xx\"}} {}",
-                i + 1,
-                c.load(Ordering::Relaxed)
-            );
+            let _ =
+                writeln!(out, "burnrate_http_responses_total{{class=\"{}xx\"}} {}", i + 1, c.load(Ordering::Relaxed));
         }
         for (name, help, v) in [
-            (
-                "burnrate_logins_total",
-                "Successful logins.",
-                &self.logins_ok,
-            ),
-            (
-                "burnrate_login_failures_total",
-                "Failed logins.",
-                &self.logins_failed,
-            ),
-            (
-                "burnrate_rate_limited_total",
-                "Requests refused by a rate limit.",
-                &self.rate_limited,
-            ),
+            ("burnrate_logins_total", "Successful logins.", &self.logins_ok),
+            ("burnrate_login_failures_total", "Failed logins.", &self.logins_failed),
+            ("burnrate_rate_limited_total", "Requests refused by a rate limit.", &self.rate_limited),
         ] {
-            let _ = writeln!(
-                out,
-                "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}",
-                v.load(Ordering::Relaxed)
-            );
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}", v.load(Ordering::Relaxed));
         }
         out
     }

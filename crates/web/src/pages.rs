@@ -54,13 +54,7 @@ pub struct MessagePage {
 
 impl MessagePage {
     pub fn new(title: &str, message: &str) -> Self {
-        Self {
-            nav: None,
-            title: title.into(),
-            message: message.into(),
-            tone: "notice",
-            link: None,
-        }
+        Self { nav: None, title: title.into(), message: message.into(), tone: "notice", link: None }
     }
 
     pub fn link(mut self, href: &str, label: &str) -> Self {
@@ -76,9 +70,7 @@ impl MessagePage {
 
 pub fn error_page(status: StatusCode, message: &str) -> Response {
     let title = status.canonical_reason().unwrap_or("Error");
-    let page = MessagePage::new(title, message)
-        .tone("error")
-        .link("/", "Back to burnrate");
+    let page = MessagePage::new(title, message).tone("error").link("/", "Back to burnrate");
     render(&page)
 }
 

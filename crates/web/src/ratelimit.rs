@@ -16,10 +16,7 @@ pub struct Quota {
 
 impl Quota {
     pub fn per_minute(rate: u32, burst: u32) -> Self {
-        Self {
-            interval: Duration::from_secs(60) / rate.max(1),
-            burst: burst.max(1),
-        }
+        Self { interval: Duration::from_secs(60) / rate.max(1), burst: burst.max(1) }
     }
 }
 
@@ -66,10 +63,7 @@ mod tests {
             assert!(limiter.check("k", quota).is_ok());
         }
         let wait = limiter.check("k", quota).unwrap_err();
-        assert!(
-            wait > Duration::from_secs(9) && wait <= Duration::from_secs(10),
-            "{wait:?}"
-        );
+        assert!(wait > Duration::from_secs(9) && wait <= Duration::from_secs(10), "{wait:?}");
         assert!(limiter.check("other", quota).is_ok());
     }
 }

@@ -49,11 +49,7 @@ pub fn clear_cookie(name: &str) -> HeaderValue {
 
 /// The client's address: the peer, or the last `X-Forwarded-For` hop when configured to sit behind
 /// a proxy (the proxy appends the address it saw; earlier hops are the client's claim).
-pub fn client_ip(
-    parts_headers: &HeaderMap,
-    peer: Option<SocketAddr>,
-    trust_forwarded_for: bool,
-) -> String {
+pub fn client_ip(parts_headers: &HeaderMap, peer: Option<SocketAddr>, trust_forwarded_for: bool) -> String {
     if trust_forwarded_for {
         if let Some(last) = parts_headers
             .get("x-forwarded-for")
@@ -65,8 +61,7 @@ pub fn client_ip(
             return last.to_owned();
         }
     }
-    peer.map(|a| a.ip().to_string())
-        .unwrap_or_else(|| "unknown".into())
+    peer.map(|a| a.ip().to_string()).unwrap_or_else(|| "unknown".into())
 }
 
 /// Where a request came from, for rate limits and the audit log.
@@ -78,14 +73,8 @@ pub struct ClientInfo {
 
 impl FromRequestParts<AppState> for ClientInfo {
     type Rejection = std::convert::Infallible;
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &AppState,
-    ) -> Result<Self, Self::Rejection> {
-        let peer = parts
-            .extensions
-            .get::<ConnectInfo<SocketAddr>>()
-            .map(|c| c.0);
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let peer = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0);
         Ok(ClientInfo {
             ip: client_ip(&parts.headers, peer, state.config.trust_forwarded_for),
             user_agent: parts
@@ -103,39 +92,22 @@ pub async fn security_headers(State(state): State<AppState>, req: Request, next:
     let mut resp = next.run(req).await;
     state.metrics.count_status(resp.status().as_u16());
     let h = resp.headers_mut();
-    h.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(CSP),
-    );
-    h.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    );
+    h.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CSP));
+    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    // Reset and invitation links carry tokens in the path: never leak them as a referrer.
-    h.insert(
-        header::REFERRER_POLICY,
-        HeaderValue::from_static("no-referrer"),
-    );
-    h.insert(
-        "cross-origin-opener-policy",
-        HeaderValue::from_static("same-origin"),
-    );
+    // Reset and invitation links carry tokens in the path: never send them to another site.
+    // (`no-referrer` would also make browsers send `Origin: null` on our own forms.)
+    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("same-origin"));
+    h.insert("cross-origin-opener-policy", HeaderValue::from_static("same-origin"));
     h.insert(
         "permissions-policy",
         HeaderValue::from_static("camera=(), microphone=(), geolocation=(), interest-cohort=()"),
     );
     if state.config.hsts {
-        h.insert(
-            header::STRICT_TRANSPORT_SECURITY,
-            HeaderValue::from_static("max-age=31536000; includeSubDomains"),
-        );
+        h.insert(header::STRICT_TRANSPORT_SECURITY, HeaderValue::from_static("max-age=31536000; includeSubDomains"));
     }
     if is_static {
-        h.insert(
-            header::CACHE_CONTROL,
-            HeaderValue::from_static("public, max-age=3600"),
-        );
+        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=3600"));
     } else {
         h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     }
@@ -147,9 +119,7 @@ pub async fn security_headers(State(state): State<AppState>, req: Request, next:
 pub struct CsrfToken(pub String);
 
 fn valid_token_shape(t: &str) -> bool {
-    t.len() == 43
-        && t.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    t.len() == 43 && t.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
 /// Gives every browser a CSRF token cookie (on pages, not the API, which uses no cookies).
@@ -162,8 +132,7 @@ pub async fn csrf_cookie(mut req: Request, next: Next) -> Response {
     req.extensions_mut().insert(CsrfToken(token.clone()));
     let mut resp = next.run(req).await;
     if fresh {
-        resp.headers_mut()
-            .append(header::SET_COOKIE, set_cookie(CSRF_COOKIE, &token, None));
+        resp.headers_mut().append(header::SET_COOKIE, set_cookie(CSRF_COOKIE, &token, None));
     }
     resp
 }
@@ -171,20 +140,33 @@ pub async fn csrf_cookie(mut req: Request, next: Next) -> Response {
 impl<S: Send + Sync> FromRequestParts<S> for CsrfToken {
     type Rejection = AppError;
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        parts
-            .extensions
-            .get::<CsrfToken>()
-            .cloned()
-            .ok_or(AppError::Csrf)
+        parts.extensions.get::<CsrfToken>().cloned().ok_or(AppError::Csrf)
     }
 }
 
 /// A form body that has passed the CSRF checks, deserialized into `T`.
 pub struct CsrfForm<T>(pub T);
 
+/// Loopback names: a page served there is the person's own machine (the demo, development), where
+/// `localhost` and `127.0.0.1` are the same site to them; DNS rebinding cannot forge these names.
+fn is_loopback_host(authority: &str) -> bool {
+    let host = authority
+        .rsplit_once(':')
+        .map(|(h, p)| if p.chars().all(|c| c.is_ascii_digit()) { h } else { authority })
+        .unwrap_or(authority);
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    host == "localhost" || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
+}
+
 fn origin_allowed(headers: &HeaderMap, own_origin: &str) -> bool {
     if let Some(origin) = headers.get(header::ORIGIN) {
-        return origin.to_str().map(|o| o == own_origin).unwrap_or(false);
+        let Ok(origin) = origin.to_str() else { return false };
+        if origin == own_origin {
+            return true;
+        }
+        let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("");
+        let authority = origin.strip_prefix("http://").or_else(|| origin.strip_prefix("https://")).unwrap_or("");
+        return is_loopback_host(host) && authority == host;
     }
     match headers.get("sec-fetch-site").and_then(|v| v.to_str().ok()) {
         Some(site) => site == "same-origin" || site == "none",
@@ -201,13 +183,10 @@ impl<T: DeserializeOwned> FromRequest<AppState> for CsrfForm<T> {
             return Err(AppError::BadRequest("forms are submitted with POST".into()));
         }
         if !origin_allowed(req.headers(), &state.config.origin()) {
+            tracing::debug!(origin = ?req.headers().get(header::ORIGIN), "CSRF check failed: cross-origin form post");
             return Err(AppError::Csrf);
         }
-        let expected = req
-            .extensions()
-            .get::<CsrfToken>()
-            .cloned()
-            .ok_or(AppError::Csrf)?;
+        let expected = req.extensions().get::<CsrfToken>().cloned().ok_or(AppError::Csrf)?;
         let body = Bytes::from_request(req, state).await.map_err(|rejection| {
             if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
                 AppError::PayloadTooLarge
@@ -217,12 +196,9 @@ impl<T: DeserializeOwned> FromRequest<AppState> for CsrfForm<T> {
         })?;
         let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(&body)
             .map_err(|e| AppError::BadRequest(format!("the form is malformed: {e}")))?;
-        let sent = pairs
-            .iter()
-            .find(|(k, _)| k == "csrf")
-            .map(|(_, v)| v.as_str())
-            .unwrap_or("");
+        let sent = pairs.iter().find(|(k, _)| k == "csrf").map(|(_, v)| v.as_str()).unwrap_or("");
         if !bool::from(sent.as_bytes().ct_eq(expected.0.as_bytes())) {
+            tracing::debug!("CSRF check failed: the form's token does not match the browser's cookie");
             return Err(AppError::Csrf);
         }
         let form = serde_urlencoded::from_bytes::<T>(&body)

@@ -59,39 +59,26 @@ impl Drop for RunningServer {
 }
 
 fn tls_acceptor(files: &TlsFiles) -> Result<TlsAcceptor, String> {
-    let cert_pem = std::fs::read(&files.cert).map_err(|e| {
-        format!(
-            "BURNRATE_TLS_CERT: cannot read {}: {e}",
-            files.cert.display()
-        )
-    })?;
-    let key_pem = std::fs::read(&files.key)
-        .map_err(|e| format!("BURNRATE_TLS_KEY: cannot read {}: {e}", files.key.display()))?;
+    let cert_pem = std::fs::read(&files.cert)
+        .map_err(|e| format!("BURNRATE_TLS_CERT: cannot read {}: {e}", files.cert.display()))?;
+    let key_pem =
+        std::fs::read(&files.key).map_err(|e| format!("BURNRATE_TLS_KEY: cannot read {}: {e}", files.key.display()))?;
     let certs = rustls_pemfile::certs(&mut cert_pem.as_slice())
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| format!("BURNRATE_TLS_CERT: not a PEM certificate chain: {e}"))?;
     if certs.is_empty() {
-        return Err(format!(
-            "BURNRATE_TLS_CERT: {} holds no certificate",
-            files.cert.display()
-        ));
+        return Err(format!("BURNRATE_TLS_CERT: {} holds no certificate", files.cert.display()));
     }
     let key = rustls_pemfile::private_key(&mut key_pem.as_slice())
         .map_err(|e| format!("BURNRATE_TLS_KEY: not a PEM private key: {e}"))?
-        .ok_or_else(|| {
-            format!(
-                "BURNRATE_TLS_KEY: {} holds no private key",
-                files.key.display()
-            )
-        })?;
-    let mut config = rustls::ServerConfig::builder_with_provider(Arc::new(
-        rustls::crypto::aws_lc_rs::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .map_err(|e| format!("TLS: {e}"))?
-    .with_no_client_auth()
-    .with_single_cert(certs, key)
-    .map_err(|e| format!("BURNRATE_TLS_KEY: does not match the certificate: {e}"))?;
+        .ok_or_else(|| format!("BURNRATE_TLS_KEY: {} holds no private key", files.key.display()))?;
+    let mut config =
+        rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::aws_lc_rs::default_provider()))
+            .with_safe_default_protocol_versions()
+            .map_err(|e| format!("TLS: {e}"))?
+            .with_no_client_auth()
+            .with_single_cert(certs, key)
+            .map_err(|e| format!("BURNRATE_TLS_KEY: does not match the certificate: {e}"))?;
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(TlsAcceptor::from(Arc::new(config)))
 }
@@ -112,25 +99,13 @@ pub async fn serve(state: AppState, listeners: Listeners) -> Result<RunningServe
             let target = if public.scheme() == "https" {
                 public.origin().ascii_serialization()
             } else {
-                format!(
-                    "https://{}:{}",
-                    public.host_str().unwrap_or("localhost"),
-                    addr.port()
-                )
+                format!("https://{}:{}", public.host_str().unwrap_or("localhost"), addr.port())
             };
-            tasks.push(tokio::spawn(accept_loop(
-                listeners.http,
-                redirect_router(target),
-                None,
-            )));
+            tasks.push(tokio::spawn(accept_loop(listeners.http, redirect_router(target), None)));
         }
         None => tasks.push(tokio::spawn(accept_loop(listeners.http, app, None))),
     }
-    Ok(RunningServer {
-        http_addr,
-        https_addr,
-        tasks,
-    })
+    Ok(RunningServer { http_addr, https_addr, tasks })
 }
 
 fn redirect_router(target_origin: String) -> Router {
@@ -142,7 +117,8 @@ fn redirect_router(target_origin: String) -> Router {
 
 fn redirect_to_https(target_origin: &str, uri: &Uri) -> Response {
     if uri.path().starts_with("/api/") {
-        let body = serde_json::json!({"error": {"code": "https_required", "message": "The API is served over HTTPS only."}});
+        let body =
+            serde_json::json!({"error": {"code": "https_required", "message": "The API is served over HTTPS only."}});
         return (StatusCode::FORBIDDEN, axum::Json(body)).into_response();
     }
     let path = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
@@ -169,35 +145,20 @@ async fn accept_loop(listener: TcpListener, app: Router, tls: Option<TlsAcceptor
             });
             let svc = TowerToHyperService::new(svc);
             let mut builder = hyper::server::conn::http1::Builder::new();
-            builder
-                .timer(TokioTimer::new())
-                .header_read_timeout(HEADER_READ_TIMEOUT);
+            builder.timer(TokioTimer::new()).header_read_timeout(HEADER_READ_TIMEOUT);
             let result = match tls {
-                Some(acceptor) => {
-                    match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await
-                    {
-                        Ok(Ok(tls_stream)) => {
-                            builder
-                                .serve_connection(TokioIo::new(tls_stream), svc)
-                                .with_upgrades()
-                                .await
-                        }
-                        Ok(Err(e)) => {
-                            tracing::debug!(%peer, error = %e, "TLS handshake failed");
-                            return;
-                        }
-                        Err(_) => {
-                            tracing::debug!(%peer, "TLS handshake timed out");
-                            return;
-                        }
+                Some(acceptor) => match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+                    Ok(Ok(tls_stream)) => builder.serve_connection(TokioIo::new(tls_stream), svc).with_upgrades().await,
+                    Ok(Err(e)) => {
+                        tracing::debug!(%peer, error = %e, "TLS handshake failed");
+                        return;
                     }
-                }
-                None => {
-                    builder
-                        .serve_connection(TokioIo::new(stream), svc)
-                        .with_upgrades()
-                        .await
-                }
+                    Err(_) => {
+                        tracing::debug!(%peer, "TLS handshake timed out");
+                        return;
+                    }
+                },
+                None => builder.serve_connection(TokioIo::new(stream), svc).with_upgrades().await,
             };
             if let Err(e) = result {
                 tracing::debug!(%peer, error = %e, "connection ended with an error");

@@ -7,9 +7,7 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use burnrate_core::{EmailAddress, NewPassword, OrgName, Role, UserId};
 use burnrate_crypto::{ScopedToken, random_token, token_hash};
-use burnrate_store::{
-    Actor, ActorType, InstanceTx, NewAuditEntry, OrgScope, StoreError, TokenPurpose,
-};
+use burnrate_store::{Actor, ActorType, InstanceTx, NewAuditEntry, OrgScope, StoreError, TokenPurpose};
 use chrono::{Duration, Utc};
 use serde::Deserialize;
 use serde_json::json;
@@ -18,9 +16,7 @@ use super::actions::INVITATION_PREFIX;
 use crate::auth::user_actor;
 use crate::error::AppError;
 use crate::pages::{LoginPage, MessagePage, SignupPage, TokenFormPage, render};
-use crate::security::{
-    ClientInfo, CsrfForm, CsrfToken, SESSION_COOKIE, clear_cookie, cookie, set_cookie,
-};
+use crate::security::{ClientInfo, CsrfForm, CsrfToken, SESSION_COOKIE, clear_cookie, cookie, set_cookie};
 use crate::{AppState, SignupMode};
 
 const RESET_MINUTES: i64 = 30;
@@ -47,11 +43,7 @@ fn entry(
 }
 
 /// Records a user-level event (failed login, reset) in every organization the user belongs to.
-async fn audit_user_orgs(
-    mut tx: InstanceTx,
-    user: UserId,
-    e: NewAuditEntry,
-) -> Result<InstanceTx, StoreError> {
+async fn audit_user_orgs(mut tx: InstanceTx, user: UserId, e: NewAuditEntry) -> Result<InstanceTx, StoreError> {
     for (org, _) in tx.user_orgs(user).await? {
         let mut t = tx.into_tenant(OrgScope::trusted(org.id)).await?;
         t.audit(e.clone()).await?;
@@ -62,10 +54,7 @@ async fn audit_user_orgs(
 
 fn rate_limit(state: &AppState, key: String, quota: crate::Quota) -> Result<(), AppError> {
     state.limiter.check(&key, quota).map_err(|wait| {
-        state
-            .metrics
-            .rate_limited
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        state.metrics.rate_limited.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         AppError::rate_limited(wait)
     })
 }
@@ -77,14 +66,7 @@ fn login_form(
     error: Option<String>,
     notice: Option<String>,
 ) -> LoginPage {
-    LoginPage {
-        nav: None,
-        csrf,
-        email,
-        error,
-        notice,
-        signup_open: state.config.signup == SignupMode::Open,
-    }
+    LoginPage { nav: None, csrf, email, error, notice, signup_open: state.config.signup == SignupMode::Open }
 }
 
 pub async fn login_page(State(state): State<AppState>, CsrfToken(csrf): CsrfToken) -> Response {
@@ -104,29 +86,12 @@ pub async fn login(
     CsrfToken(csrf): CsrfToken,
     CsrfForm(form): CsrfForm<LoginForm>,
 ) -> Result<Response, AppError> {
-    rate_limit(
-        &state,
-        format!("login-ip:{}", client.ip),
-        state.config.login_per_ip,
-    )?;
+    rate_limit(&state, format!("login-ip:{}", client.ip), state.config.login_per_ip)?;
     let typed = form.email.trim().to_lowercase();
-    rate_limit(
-        &state,
-        format!("login-account:{typed}"),
-        state.config.login_per_account,
-    )?;
+    rate_limit(&state, format!("login-account:{typed}"), state.config.login_per_account)?;
     let failed = |state: &AppState| {
-        state
-            .metrics
-            .logins_failed
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let page = login_form(
-            state,
-            csrf.clone(),
-            form.email.clone(),
-            Some(LOGIN_FAILED.into()),
-            None,
-        );
+        state.metrics.logins_failed.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let page = login_form(state, csrf.clone(), form.email.clone(), Some(LOGIN_FAILED.into()), None);
         Ok((StatusCode::UNAUTHORIZED, render(&page)).into_response())
     };
     let Ok(email) = EmailAddress::parse(&form.email) else {
@@ -137,22 +102,12 @@ pub async fn login(
     let mut tx = state.store.instance().await?;
     let user = tx.find_user_by_email(&state.vault, &email).await?;
     tx.commit().await?;
-    let ok = state
-        .hasher
-        .verify(
-            &form.password,
-            user.as_ref().map(|u| u.password_hash.as_str()),
-        )
-        .await;
+    let ok = state.hasher.verify(&form.password, user.as_ref().map(|u| u.password_hash.as_str())).await;
     let Some(user) = user.filter(|_| ok) else {
         if let Some(user) = user_if_known(&state, &email).await? {
             let tx = state.store.instance().await?;
             let e = entry(
-                Actor {
-                    kind: ActorType::Anonymous,
-                    id: None,
-                    label: "unknown".into(),
-                },
+                Actor { kind: ActorType::Anonymous, id: None, label: "unknown".into() },
                 "login_failed",
                 Some(("user", user.to_string())),
                 &client,
@@ -195,34 +150,19 @@ pub async fn login(
     )
     .await?;
     let mut t = tx.into_tenant(OrgScope::trusted(org.id)).await?;
-    t.audit(entry(
-        user_actor(user.id),
-        "login",
-        Some(("user", user.id.to_string())),
-        &client,
-        json!({}),
-    ))
-    .await?;
+    t.audit(entry(user_actor(user.id), "login", Some(("user", user.id.to_string())), &client, json!({}))).await?;
     t.commit().await?;
-    state
-        .metrics
-        .logins_ok
-        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    state.metrics.logins_ok.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let mut resp = Redirect::to("/").into_response();
     *resp.status_mut() = StatusCode::SEE_OTHER;
-    resp.headers_mut().append(
-        header::SET_COOKIE,
-        set_cookie(SESSION_COOKIE, &token, Some(absolute.num_seconds() as u64)),
-    );
+    resp.headers_mut()
+        .append(header::SET_COOKIE, set_cookie(SESSION_COOKIE, &token, Some(absolute.num_seconds() as u64)));
     Ok(resp)
 }
 
 async fn user_if_known(state: &AppState, email: &EmailAddress) -> Result<Option<UserId>, AppError> {
     let mut tx = state.store.instance().await?;
-    let user = tx
-        .find_user_by_email(&state.vault, email)
-        .await?
-        .map(|u| u.id);
+    let user = tx.find_user_by_email(&state.vault, email).await?.map(|u| u.id);
     tx.commit().await?;
     Ok(user)
 }
@@ -255,15 +195,16 @@ pub async fn logout(
     }
     let mut resp = Redirect::to("/login").into_response();
     *resp.status_mut() = StatusCode::SEE_OTHER;
-    resp.headers_mut()
-        .append(header::SET_COOKIE, clear_cookie(SESSION_COOKIE));
+    resp.headers_mut().append(header::SET_COOKIE, clear_cookie(SESSION_COOKIE));
     Ok(resp)
 }
 
 fn signup_closed_message(mode: SignupMode) -> Option<String> {
     match mode {
         SignupMode::Open => None,
-        SignupMode::Invite => Some("Sign-up on this instance is by invitation only. Ask an admin of your organization to invite you.".into()),
+        SignupMode::Invite => Some(
+            "Sign-up on this instance is by invitation only. Ask an admin of your organization to invite you.".into(),
+        ),
         SignupMode::Closed => Some("Sign-up is closed on this instance. Accounts are created by its operator.".into()),
     }
 }
@@ -295,11 +236,7 @@ pub async fn signup(
     if let Some(message) = signup_closed_message(state.config.signup) {
         return Err(AppError::Forbidden(message));
     }
-    rate_limit(
-        &state,
-        format!("signup-ip:{}", client.ip),
-        state.config.login_per_ip,
-    )?;
+    rate_limit(&state, format!("signup-ip:{}", client.ip), state.config.login_per_ip)?;
     let org_name = OrgName::parse(&form.org_name);
     let email = EmailAddress::parse(&form.email);
     let context: Vec<&str> = [form.email.as_str(), form.org_name.as_str(), "burnrate"].into();
@@ -340,10 +277,7 @@ pub async fn signup(
             state.config.link("/login"),
             state.config.link("/password-reset")
         );
-        state
-            .mailer
-            .enqueue(&mut tx, &email, "You already have a burnrate account", body)
-            .await?;
+        state.mailer.enqueue(&mut tx, &email, "You already have a burnrate account", body).await?;
         tx.commit().await?;
         state.mailer.wake();
         return Ok(render(&check_inbox));
@@ -394,17 +328,10 @@ async fn queue_verification(
          The link works once and expires in {VERIFY_HOURS} hours. If you did not sign up, ignore this message.",
         state.config.link(&format!("/verify-email/{token}"))
     );
-    state
-        .mailer
-        .enqueue(tx, email, "Confirm your email for burnrate", body)
-        .await
+    state.mailer.enqueue(tx, email, "Confirm your email for burnrate", body).await
 }
 
-async fn send_verification(
-    state: &AppState,
-    user: UserId,
-    email: &EmailAddress,
-) -> Result<(), AppError> {
+async fn send_verification(state: &AppState, user: UserId, email: &EmailAddress) -> Result<(), AppError> {
     let mut tx = state.store.instance().await?;
     queue_verification(state, &mut tx, user, email).await?;
     tx.commit().await?;
@@ -413,19 +340,13 @@ async fn send_verification(
 }
 
 fn token_shape_ok(token: &str) -> bool {
-    token.len() <= 200
-        && token
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    token.len() <= 200 && token.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
 fn link_expired(what: &str) -> Response {
-    let page = MessagePage::new(
-        "Link expired",
-        &format!("This {what} link has expired or has already been used."),
-    )
-    .tone("error")
-    .link("/login", "Go to login");
+    let page = MessagePage::new("Link expired", &format!("This {what} link has expired or has already been used."))
+        .tone("error")
+        .link("/login", "Go to login");
     (StatusCode::GONE, render(&page)).into_response()
 }
 
@@ -454,9 +375,7 @@ pub async fn verify_page(
         return Ok(link_expired("confirmation"));
     }
     let mut tx = state.store.instance().await?;
-    let valid = tx
-        .one_time_token_valid(TokenPurpose::EmailVerification, &token_hash(&token))
-        .await?;
+    let valid = tx.one_time_token_valid(TokenPurpose::EmailVerification, &token_hash(&token)).await?;
     tx.commit().await?;
     if !valid {
         return Ok(link_expired("confirmation"));
@@ -475,42 +394,28 @@ pub async fn verify(
     CsrfForm(_): CsrfForm<NoFields>,
 ) -> Result<Response, AppError> {
     let mut tx = state.store.instance().await?;
-    let Some(user) = tx
-        .use_one_time_token(TokenPurpose::EmailVerification, &token_hash(&token))
-        .await?
-    else {
+    let Some(user) = tx.use_one_time_token(TokenPurpose::EmailVerification, &token_hash(&token)).await? else {
         return Ok(link_expired("confirmation"));
     };
     tx.mark_email_verified(user).await?;
     let tx = audit_user_orgs(
         tx,
         user,
-        entry(
-            user_actor(user),
-            "email_verified",
-            Some(("user", user.to_string())),
-            &client,
-            json!({}),
-        ),
+        entry(user_actor(user), "email_verified", Some(("user", user.to_string())), &client, json!({})),
     )
     .await?;
     tx.commit().await?;
     Ok(render(
-        &MessagePage::new(
-            "Email confirmed",
-            "Your email address is confirmed. You can log in now.",
-        )
-        .tone("ok")
-        .link("/login", "Log in"),
+        &MessagePage::new("Email confirmed", "Your email address is confirmed. You can log in now.")
+            .tone("ok")
+            .link("/login", "Log in"),
     ))
 }
 
 pub async fn reset_request_page(CsrfToken(csrf): CsrfToken) -> Response {
     let mut page = token_form("Reset your password", "/password-reset".into(), csrf);
-    page.intro = Some(
-        "Enter your account's email address and we will send you a link to choose a new password."
-            .into(),
-    );
+    page.intro =
+        Some("Enter your account's email address and we will send you a link to choose a new password.".into());
     page.ask_email = true;
     page.button = "Send link";
     render(&page)
@@ -526,20 +431,12 @@ pub async fn reset_request(
     client: ClientInfo,
     CsrfForm(form): CsrfForm<EmailForm>,
 ) -> Result<Response, AppError> {
-    rate_limit(
-        &state,
-        format!("reset-ip:{}", client.ip),
-        state.config.login_per_ip,
-    )?;
+    rate_limit(&state, format!("reset-ip:{}", client.ip), state.config.login_per_ip)?;
     let sent = || Ok(render(&MessagePage::new("Check your inbox", RESET_SENT)));
     let Ok(email) = EmailAddress::parse(&form.email) else {
         return Err(AppError::Validation("Enter a valid email address.".into()));
     };
-    rate_limit(
-        &state,
-        format!("reset-account:{email}"),
-        state.config.login_per_account,
-    )?;
+    rate_limit(&state, format!("reset-account:{email}"), state.config.login_per_account)?;
     let mut tx = state.store.instance().await?;
     let Some(user) = tx.find_user_by_email(&state.vault, &email).await? else {
         tx.commit().await?;
@@ -559,25 +456,12 @@ pub async fn reset_request(
          If you did not ask for this, ignore this message: your password stays as it is.",
         state.config.link(&format!("/password-reset/{token}"))
     );
-    state
-        .mailer
-        .enqueue(&mut tx, &email, "Reset your burnrate password", body)
-        .await?;
-    let anon = Actor {
-        kind: ActorType::Anonymous,
-        id: None,
-        label: "unknown".into(),
-    };
+    state.mailer.enqueue(&mut tx, &email, "Reset your burnrate password", body).await?;
+    let anon = Actor { kind: ActorType::Anonymous, id: None, label: "unknown".into() };
     let tx = audit_user_orgs(
         tx,
         user.id,
-        entry(
-            anon,
-            "password_reset_requested",
-            Some(("user", user.id.to_string())),
-            &client,
-            json!({}),
-        ),
+        entry(anon, "password_reset_requested", Some(("user", user.id.to_string())), &client, json!({})),
     )
     .await?;
     tx.commit().await?;
@@ -586,11 +470,7 @@ pub async fn reset_request(
 }
 
 fn reset_form(token: &str, csrf: String, error: Option<String>) -> TokenFormPage {
-    let mut page = token_form(
-        "Choose a new password",
-        format!("/password-reset/{token}"),
-        csrf,
-    );
+    let mut page = token_form("Choose a new password", format!("/password-reset/{token}"), csrf);
     page.ask_password = true;
     page.password_label = "New password";
     page.button = "Set password";
@@ -607,9 +487,7 @@ pub async fn reset_page(
         return Ok(link_expired("password reset"));
     }
     let mut tx = state.store.instance().await?;
-    let valid = tx
-        .one_time_token_valid(TokenPurpose::PasswordReset, &token_hash(&token))
-        .await?;
+    let valid = tx.one_time_token_valid(TokenPurpose::PasswordReset, &token_hash(&token)).await?;
     tx.commit().await?;
     if !valid {
         return Ok(link_expired("password reset"));
@@ -631,10 +509,7 @@ pub async fn reset(
 ) -> Result<Response, AppError> {
     let hash = token_hash(&token);
     let mut tx = state.store.instance().await?;
-    if !tx
-        .one_time_token_valid(TokenPurpose::PasswordReset, &hash)
-        .await?
-    {
+    if !tx.one_time_token_valid(TokenPurpose::PasswordReset, &hash).await? {
         return Ok(link_expired("password reset"));
     }
     tx.commit().await?;
@@ -651,10 +526,7 @@ pub async fn reset(
     };
     let new_hash = state.hasher.hash(password.expose()).await?;
     let mut tx = state.store.instance().await?;
-    let Some(user) = tx
-        .use_one_time_token(TokenPurpose::PasswordReset, &hash)
-        .await?
-    else {
+    let Some(user) = tx.use_one_time_token(TokenPurpose::PasswordReset, &hash).await? else {
         return Ok(link_expired("password reset"));
     };
     tx.set_password_hash(user, &new_hash).await?;
@@ -675,9 +547,15 @@ pub async fn reset(
     )
     .await?;
     tx.commit().await?;
-    let mut resp = render(&MessagePage::new("Password changed", "Your password has been changed and all your sessions have ended. Log in with the new password.").tone("ok").link("/login", "Log in"));
-    resp.headers_mut()
-        .append(header::SET_COOKIE, clear_cookie(SESSION_COOKIE));
+    let mut resp = render(
+        &MessagePage::new(
+            "Password changed",
+            "Your password has been changed and all your sessions have ended. Log in with the new password.",
+        )
+        .tone("ok")
+        .link("/login", "Log in"),
+    );
+    resp.headers_mut().append(header::SET_COOKIE, clear_cookie(SESSION_COOKIE));
     Ok(resp)
 }
 
@@ -690,20 +568,14 @@ async fn open_invitation(
         return Ok(None);
     };
     let mut tx = state.store.tenant(OrgScope::trusted(org)).await?;
-    let Some(inv) = tx
-        .invitation_by_token(&state.vault, &token_hash(token))
-        .await?
-    else {
+    let Some(inv) = tx.invitation_by_token(&state.vault, &token_hash(token)).await? else {
         return Ok(None);
     };
     if !inv.is_open(Utc::now()) {
         return Ok(None);
     }
     let org_name = tx.org(org).await?.map(|o| o.name).unwrap_or_default();
-    let existing = tx
-        .find_user_by_email(&state.vault, &inv.email)
-        .await?
-        .is_some();
+    let existing = tx.find_user_by_email(&state.vault, &inv.email).await?.is_some();
     let scope = tx.scope();
     tx.commit().await?;
     Ok(Some((scope, inv, org_name, existing)))
@@ -717,11 +589,7 @@ fn invitation_form(
     existing: bool,
     error: Option<String>,
 ) -> TokenFormPage {
-    let mut page = token_form(
-        &format!("Join {org_name}"),
-        format!("/invitations/{token}"),
-        csrf,
-    );
+    let mut page = token_form(&format!("Join {org_name}"), format!("/invitations/{token}"), csrf);
     page.ask_password = true;
     page.error = error;
     if existing {
@@ -751,13 +619,10 @@ pub async fn invitation_page(
     };
     if !existing && state.config.signup == SignupMode::Closed {
         return Err(AppError::Forbidden(
-            "Accounts on this instance are created by its operator; ask them to create yours."
-                .into(),
+            "Accounts on this instance are created by its operator; ask them to create yours.".into(),
         ));
     }
-    Ok(render(&invitation_form(
-        &token, csrf, &org_name, &inv, existing, None,
-    )))
+    Ok(render(&invitation_form(&token, csrf, &org_name, &inv, existing, None)))
 }
 
 pub async fn accept_invitation(
@@ -767,11 +632,7 @@ pub async fn accept_invitation(
     Path(token): Path<String>,
     CsrfForm(form): CsrfForm<PasswordForm>,
 ) -> Result<Response, AppError> {
-    rate_limit(
-        &state,
-        format!("login-ip:{}", client.ip),
-        state.config.login_per_ip,
-    )?;
+    rate_limit(&state, format!("login-ip:{}", client.ip), state.config.login_per_ip)?;
     let Some((scope, inv, org_name, existing)) = open_invitation(&state, &token).await? else {
         return Ok(link_expired("invitation"));
     };
@@ -781,24 +642,15 @@ pub async fn accept_invitation(
     };
     let (user, new_hash) = if existing {
         let mut tx = state.store.instance().await?;
-        let user = tx
-            .find_user_by_email(&state.vault, &inv.email)
-            .await?
-            .ok_or(AppError::NotFound)?;
+        let user = tx.find_user_by_email(&state.vault, &inv.email).await?.ok_or(AppError::NotFound)?;
         tx.commit().await?;
-        if !state
-            .hasher
-            .verify(&form.password, Some(&user.password_hash))
-            .await
-        {
+        if !state.hasher.verify(&form.password, Some(&user.password_hash)).await {
             return refuse("That password is not correct for this account.".into());
         }
         (Some(user.id), None)
     } else {
         if state.config.signup == SignupMode::Closed {
-            return Err(AppError::Forbidden(
-                "Accounts on this instance are created by its operator.".into(),
-            ));
+            return Err(AppError::Forbidden("Accounts on this instance are created by its operator.".into()));
         }
         let password = match NewPassword::parse(&form.password, &[inv.email.as_str(), &org_name]) {
             Ok(p) => p,
@@ -810,10 +662,7 @@ pub async fn accept_invitation(
     let user = match (user, new_hash) {
         (Some(user), _) => user,
         // Following the emailed link proves the address.
-        (None, Some(hash)) => {
-            tx.create_user(&state.vault, &inv.email, &hash, true)
-                .await?
-        }
+        (None, Some(hash)) => tx.create_user(&state.vault, &inv.email, &hash, true).await?,
         (None, None) => unreachable!("a new account always has a password hash"),
     };
     if !tx.accept_invitation(inv.id).await? {
@@ -829,11 +678,8 @@ pub async fn accept_invitation(
     ))
     .await?;
     tx.commit().await?;
-    let page = MessagePage::new(
-        "Welcome",
-        &format!("You are now a member of {org_name}. Log in to continue."),
-    )
-    .tone("ok")
-    .link("/login", "Log in");
+    let page = MessagePage::new("Welcome", &format!("You are now a member of {org_name}. Log in to continue."))
+        .tone("ok")
+        .link("/login", "Log in");
     Ok(render(&page))
 }

@@ -81,10 +81,7 @@ fn require_admin(caller: &impl Caller) -> Result<(), AppError> {
     if caller.role().is_admin() {
         Ok(())
     } else {
-        Err(AppError::Forbidden(format!(
-            "This needs the admin or owner role; you act as {}.",
-            caller.role()
-        )))
+        Err(AppError::Forbidden(format!("This needs the admin or owner role; you act as {}.", caller.role())))
     }
 }
 
@@ -92,9 +89,7 @@ fn require_may_grant(caller: &impl Caller, role: Role) -> Result<(), AppError> {
     if caller.role().may_grant(role) {
         Ok(())
     } else {
-        Err(AppError::Forbidden(
-            "Only an owner can make owners or change an owner's role.".into(),
-        ))
+        Err(AppError::Forbidden("Only an owner can make owners or change an owner's role.".into()))
     }
 }
 
@@ -106,88 +101,43 @@ pub async fn invite(
 ) -> Result<(InvitationId, DateTime<Utc>), AppError> {
     require_admin(caller)?;
     require_may_grant(caller, role)?;
-    let email =
-        EmailAddress::parse(email).map_err(|e| AppError::Validation(format!("Email: {e}.")))?;
+    let email = EmailAddress::parse(email).map_err(|e| AppError::Validation(format!("Email: {e}.")))?;
     let scope = caller.scope();
     let token = ScopedToken::generate(INVITATION_PREFIX, scope.org_id());
     let expires = Utc::now() + Duration::days(INVITATION_DAYS);
     let mut tx = state.store.tenant(scope).await?;
     if let Some(user) = tx.find_user_by_email(&state.vault, &email).await? {
         if tx.member_role(user.id).await?.is_some() {
-            return Err(AppError::Conflict(
-                "That address is already a member of this organization.".into(),
-            ));
+            return Err(AppError::Conflict("That address is already a member of this organization.".into()));
         }
     }
-    let id = tx
-        .create_invitation(
-            &state.vault,
-            &email,
-            role,
-            caller.member(),
-            &token_hash(&token),
-            expires,
-        )
-        .await?;
-    let org_name = tx
-        .org(scope.org_id())
-        .await?
-        .map(|o| o.name)
-        .unwrap_or_default();
+    let id = tx.create_invitation(&state.vault, &email, role, caller.member(), &token_hash(&token), expires).await?;
+    let org_name = tx.org(scope.org_id()).await?.map(|o| o.name).unwrap_or_default();
     let link = state.config.link(&format!("/invitations/{token}"));
     let body = format!(
         "You have been invited to join {org_name} on burnrate as {role}.\n\n\
          Accept the invitation here:\n{link}\n\n\
          The link works once and expires in {INVITATION_DAYS} days. If you were not expecting this, ignore this message."
     );
-    state
-        .mailer
-        .enqueue(
-            &mut tx,
-            &email,
-            &format!("Invitation to {org_name} on burnrate"),
-            body,
-        )
-        .await?;
-    tx.audit(caller.entry(
-        "invitation_created",
-        "invitation",
-        id.to_string(),
-        json!({ "role": role }),
-    ))
-    .await?;
+    state.mailer.enqueue(&mut tx, &email, &format!("Invitation to {org_name} on burnrate"), body).await?;
+    tx.audit(caller.entry("invitation_created", "invitation", id.to_string(), json!({ "role": role }))).await?;
     tx.commit().await?;
     state.mailer.wake();
     Ok((id, expires))
 }
 
-pub async fn revoke_invitation(
-    state: &AppState,
-    caller: &impl Caller,
-    id: InvitationId,
-) -> Result<(), AppError> {
+pub async fn revoke_invitation(state: &AppState, caller: &impl Caller, id: InvitationId) -> Result<(), AppError> {
     require_admin(caller)?;
     let mut tx = state.store.tenant(caller.scope()).await?;
     if !tx.revoke_invitation(id).await? {
         return Err(AppError::NotFound);
     }
-    tx.audit(caller.entry(
-        "invitation_revoked",
-        "invitation",
-        id.to_string(),
-        json!({}),
-    ))
-    .await?;
+    tx.audit(caller.entry("invitation_revoked", "invitation", id.to_string(), json!({}))).await?;
     tx.commit().await?;
     Ok(())
 }
 
-pub async fn change_role(
-    state: &AppState,
-    caller: &impl Caller,
-    target: UserId,
-    role: Role,
-) -> Result<(), AppError> {
+pub async fn change_role(state: &AppState, caller: &impl Caller, target: UserId, role: Role) -> Result<(), AppError> {
     require_admin(caller)?;
     let mut tx = state.store.tenant(caller.scope()).await?;
     let current = tx.member_role(target).await?.ok_or(AppError::NotFound)?;
@@ -202,40 +152,23 @@ pub async fn change_role(
         ));
     }
     tx.set_member_role(target, role).await?;
-    tx.audit(caller.entry(
-        "member_role_changed",
-        "user",
-        target.to_string(),
-        json!({ "from": current, "to": role }),
-    ))
-    .await?;
+    tx.audit(caller.entry("member_role_changed", "user", target.to_string(), json!({ "from": current, "to": role })))
+        .await?;
     tx.commit().await?;
     Ok(())
 }
 
-pub async fn remove_member(
-    state: &AppState,
-    caller: &impl Caller,
-    target: UserId,
-) -> Result<(), AppError> {
+pub async fn remove_member(state: &AppState, caller: &impl Caller, target: UserId) -> Result<(), AppError> {
     require_admin(caller)?;
     let mut tx = state.store.tenant(caller.scope()).await?;
     let current = tx.member_role(target).await?.ok_or(AppError::NotFound)?;
     require_may_grant(caller, current)?;
     if current == Role::Owner && tx.count_owners().await? <= 1 {
-        return Err(AppError::Conflict(
-            "The last owner cannot be removed; make someone else owner first.".into(),
-        ));
+        return Err(AppError::Conflict("The last owner cannot be removed; make someone else owner first.".into()));
     }
     tx.remove_member(target).await?;
     tx.end_member_sessions(target).await?;
-    tx.audit(caller.entry(
-        "member_removed",
-        "user",
-        target.to_string(),
-        json!({ "role": current }),
-    ))
-    .await?;
+    tx.audit(caller.entry("member_removed", "user", target.to_string(), json!({ "role": current }))).await?;
     tx.commit().await?;
     Ok(())
 }
@@ -243,9 +176,7 @@ pub async fn remove_member(
 pub fn parse_key_name(name: &str) -> Result<String, AppError> {
     let name = name.trim();
     if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
-        return Err(AppError::Validation(
-            "Name: 1 to 100 characters, no control characters.".into(),
-        ));
+        return Err(AppError::Validation("Name: 1 to 100 characters, no control characters.".into()));
     }
     Ok(name.to_owned())
 }
@@ -261,41 +192,26 @@ pub async fn create_api_key(
     let name = parse_key_name(name)?;
     let ceiling = ApiScope::ceiling_for(caller.role()).unwrap_or(ApiScope::Read);
     if !ceiling.allows(scope) {
-        return Err(AppError::Forbidden(format!(
-            "You can create keys up to the {ceiling} scope."
-        )));
+        return Err(AppError::Forbidden(format!("You can create keys up to the {ceiling} scope.")));
     }
     let org = caller.scope();
     let token = ScopedToken::generate(API_KEY_PREFIX, org.org_id());
-    let secret_start = token.rsplit('_').next().unwrap_or_default();
-    let prefix = format!("{API_KEY_PREFIX}{}", &secret_start[..6]);
+    let prefix = ScopedToken::display_prefix(API_KEY_PREFIX, &token);
     let mut tx = state.store.tenant(org).await?;
-    let id = tx
-        .create_api_key(&name, &prefix, &token_hash(&token), scope, caller.member())
+    let id = tx.create_api_key(&name, &prefix, &token_hash(&token), scope, caller.member()).await?;
+    tx.audit(caller.entry("api_key_created", "api_key", id.to_string(), json!({ "name": name, "scope": scope })))
         .await?;
-    tx.audit(caller.entry(
-        "api_key_created",
-        "api_key",
-        id.to_string(),
-        json!({ "name": name, "scope": scope }),
-    ))
-    .await?;
     tx.commit().await?;
     Ok((id, token, prefix))
 }
 
-pub async fn revoke_api_key(
-    state: &AppState,
-    caller: &impl Caller,
-    id: ApiKeyId,
-) -> Result<(), AppError> {
+pub async fn revoke_api_key(state: &AppState, caller: &impl Caller, id: ApiKeyId) -> Result<(), AppError> {
     require_admin(caller)?;
     let mut tx = state.store.tenant(caller.scope()).await?;
     if !tx.revoke_api_key(id).await? {
         return Err(AppError::NotFound);
     }
-    tx.audit(caller.entry("api_key_revoked", "api_key", id.to_string(), json!({})))
-        .await?;
+    tx.audit(caller.entry("api_key_revoked", "api_key", id.to_string(), json!({}))).await?;
     tx.commit().await?;
     Ok(())
 }

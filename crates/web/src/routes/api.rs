@@ -22,16 +22,13 @@ pub struct ApiJson<T>(pub T);
 impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
     type Rejection = ApiError;
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        Json::<T>::from_request(req, state)
-            .await
-            .map(|Json(v)| ApiJson(v))
-            .map_err(|r: JsonRejection| {
-                if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                    ApiError(AppError::PayloadTooLarge)
-                } else {
-                    ApiError(AppError::Validation(r.body_text()))
-                }
-            })
+        Json::<T>::from_request(req, state).await.map(|Json(v)| ApiJson(v)).map_err(|r: JsonRejection| {
+            if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError(AppError::PayloadTooLarge)
+            } else {
+                ApiError(AppError::Validation(r.body_text()))
+            }
+        })
     }
 }
 
@@ -46,21 +43,12 @@ pub async fn not_found() -> ApiError {
 pub async fn org(State(state): State<AppState>, caller: ApiCaller) -> Result<Response, ApiError> {
     caller.require(ApiScope::Read)?;
     let mut tx = state.store.instance().await?;
-    let org = tx
-        .org(caller.scope.org_id())
-        .await?
-        .ok_or(AppError::NotFound)?;
+    let org = tx.org(caller.scope.org_id()).await?.ok_or(AppError::NotFound)?;
     tx.commit().await?;
-    Ok(
-        Json(json!({ "id": org.id, "name": org.name, "created_at": org.created_at }))
-            .into_response(),
-    )
+    Ok(Json(json!({ "id": org.id, "name": org.name, "created_at": org.created_at })).into_response())
 }
 
-pub async fn members(
-    State(state): State<AppState>,
-    caller: ApiCaller,
-) -> Result<Response, ApiError> {
+pub async fn members(State(state): State<AppState>, caller: ApiCaller) -> Result<Response, ApiError> {
     caller.require(ApiScope::Read)?;
     let mut tx = state.store.tenant(caller.scope).await?;
     let members = tx.members(&state.vault).await?;
@@ -85,10 +73,7 @@ pub async fn invite(
 ) -> Result<Response, ApiError> {
     caller.require(ApiScope::Admin)?;
     let (id, expires) = actions::invite(&state, &caller, &body.email, body.role).await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(json!({ "invitation_id": id, "role": body.role, "expires_at": expires })),
-    )
+    Ok((StatusCode::CREATED, Json(json!({ "invitation_id": id, "role": body.role, "expires_at": expires })))
         .into_response())
 }
 
@@ -120,10 +105,7 @@ pub async fn remove_member(
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-pub async fn api_keys(
-    State(state): State<AppState>,
-    caller: ApiCaller,
-) -> Result<Response, ApiError> {
+pub async fn api_keys(State(state): State<AppState>, caller: ApiCaller) -> Result<Response, ApiError> {
     caller.require(ApiScope::Read)?;
     let mut tx = state.store.tenant(caller.scope).await?;
     let keys = tx.api_keys().await?;
@@ -152,12 +134,8 @@ pub async fn create_api_key(
     ApiJson(body): ApiJson<NewKeyBody>,
 ) -> Result<Response, ApiError> {
     caller.require(ApiScope::Admin)?;
-    let (id, key, prefix) =
-        actions::create_api_key(&state, &caller, &body.name, body.scope).await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(json!({ "id": id, "key": key, "prefix": prefix, "scope": body.scope })),
-    )
+    let (id, key, prefix) = actions::create_api_key(&state, &caller, &body.name, body.scope).await?;
+    Ok((StatusCode::CREATED, Json(json!({ "id": id, "key": key, "prefix": prefix, "scope": body.scope })))
         .into_response())
 }
 

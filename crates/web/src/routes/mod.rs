@@ -25,22 +25,10 @@ pub fn router(state: AppState) -> Router {
         .route("/login", get(account::login_page).post(account::login))
         .route("/logout", post(account::logout))
         .route("/signup", get(account::signup_page).post(account::signup))
-        .route(
-            "/verify-email/{token}",
-            get(account::verify_page).post(account::verify),
-        )
-        .route(
-            "/password-reset",
-            get(account::reset_request_page).post(account::reset_request),
-        )
-        .route(
-            "/password-reset/{token}",
-            get(account::reset_page).post(account::reset),
-        )
-        .route(
-            "/invitations/{token}",
-            get(account::invitation_page).post(account::accept_invitation),
-        )
+        .route("/verify-email/{token}", get(account::verify_page).post(account::verify))
+        .route("/password-reset", get(account::reset_request_page).post(account::reset_request))
+        .route("/password-reset/{token}", get(account::reset_page).post(account::reset))
+        .route("/invitations/{token}", get(account::invitation_page).post(account::accept_invitation))
         .route("/", get(org::overview))
         .route("/sources", get(org::sources))
         .route("/budgets", get(org::budgets))
@@ -49,10 +37,7 @@ pub fn router(state: AppState) -> Router {
         .route("/members/invite", post(org::invite))
         .route("/members/{user_id}/role", post(org::change_role))
         .route("/members/{user_id}/remove", post(org::remove_member))
-        .route(
-            "/members/invitations/{id}/revoke",
-            post(org::revoke_invitation),
-        )
+        .route("/members/invitations/{id}/revoke", post(org::revoke_invitation))
         .route("/sessions", get(org::sessions))
         .route("/sessions/end-others", post(org::end_other_sessions))
         .route("/sessions/{handle}/end", post(org::end_session))
@@ -62,19 +47,15 @@ pub fn router(state: AppState) -> Router {
         .fallback(ops::not_found)
         .layer(from_fn(csrf_cookie));
 
-    let origin =
-        HeaderValue::from_str(&state.config.origin()).expect("an origin is a valid header value");
+    let origin = HeaderValue::from_str(&state.config.origin()).expect("an origin is a valid header value");
     let cors = CorsLayer::new()
-        .allow_origin(AllowOrigin::exact(origin))
+        .allow_origin(AllowOrigin::list([origin]))
         .allow_methods([Method::GET, Method::POST, Method::PATCH, Method::DELETE])
         .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE]);
     let api = Router::new()
         .route("/org", get(api::org))
         .route("/members", get(api::members).post(api::invite))
-        .route(
-            "/members/{user_id}",
-            axum::routing::patch(api::change_role).delete(api::remove_member),
-        )
+        .route("/members/{user_id}", axum::routing::patch(api::change_role).delete(api::remove_member))
         .route("/api-keys", get(api::api_keys).post(api::create_api_key))
         .route("/api-keys/{id}", axum::routing::delete(api::revoke_api_key))
         .fallback(api::not_found)

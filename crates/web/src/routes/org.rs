@@ -13,8 +13,8 @@ use crate::AppState;
 use crate::auth::Authed;
 use crate::error::AppError;
 use crate::pages::{
-    ApiKeyRow, ApiKeysPage, AuditPage, AuditRow, InvitationRow, MemberRow, MembersPage, Nav,
-    OverviewPage, PlaceholderPage, SessionRow, SessionsPage, render, when,
+    ApiKeyRow, ApiKeysPage, AuditPage, AuditRow, InvitationRow, MemberRow, MembersPage, Nav, OverviewPage,
+    PlaceholderPage, SessionRow, SessionsPage, render, when,
 };
 use crate::security::{CsrfForm, SESSION_COOKIE, clear_cookie};
 
@@ -93,17 +93,9 @@ async fn members_page(
 ) -> Result<Response, AppError> {
     let mut tx = state.store.tenant(who.scope).await?;
     let members = tx.members(&state.vault).await?;
-    let invitations = if who.role.is_admin() {
-        tx.open_invitations(&state.vault).await?
-    } else {
-        vec![]
-    };
+    let invitations = if who.role.is_admin() { tx.open_invitations(&state.vault).await? } else { vec![] };
     tx.commit().await?;
-    let grantable = Role::ALL
-        .iter()
-        .filter(|r| who.role.may_grant(**r))
-        .map(|r| r.to_string())
-        .collect();
+    let grantable = Role::ALL.iter().filter(|r| who.role.may_grant(**r)).map(|r| r.to_string()).collect();
     let page = MembersPage {
         nav: Some(Nav::new(who, "members")),
         csrf: who.csrf.clone(),
@@ -131,19 +123,12 @@ async fn members_page(
         notice,
         error,
     };
-    let status = if page.error.is_some() {
-        axum::http::StatusCode::UNPROCESSABLE_ENTITY
-    } else {
-        axum::http::StatusCode::OK
-    };
+    let status =
+        if page.error.is_some() { axum::http::StatusCode::UNPROCESSABLE_ENTITY } else { axum::http::StatusCode::OK };
     Ok((status, render(&page)).into_response())
 }
 
-pub async fn members(
-    State(state): State<AppState>,
-    who: Authed,
-    Query(q): Query<Done>,
-) -> Result<Response, AppError> {
+pub async fn members(State(state): State<AppState>, who: Authed, Query(q): Query<Done>) -> Result<Response, AppError> {
     members_page(&state, &who, notice_for(q.done.as_deref()), None).await
 }
 
@@ -158,15 +143,10 @@ pub async fn invite(
     who: Authed,
     CsrfForm(form): CsrfForm<InviteForm>,
 ) -> Result<Response, AppError> {
-    let role: Role = form
-        .role
-        .parse()
-        .map_err(|e| AppError::Validation(format!("Role: {e}.")))?;
+    let role: Role = form.role.parse().map_err(|e| AppError::Validation(format!("Role: {e}.")))?;
     match actions::invite(&state, &who, &form.email, role).await {
         Ok(_) => Ok(see_other("/members?done=invited")),
-        Err(AppError::Validation(m)) | Err(AppError::Conflict(m)) => {
-            members_page(&state, &who, None, Some(m)).await
-        }
+        Err(AppError::Validation(m)) | Err(AppError::Conflict(m)) => members_page(&state, &who, None, Some(m)).await,
         Err(e) => Err(e),
     }
 }
@@ -183,10 +163,7 @@ pub async fn change_role(
     CsrfForm(form): CsrfForm<RoleForm>,
 ) -> Result<Response, AppError> {
     let target: UserId = parse_id(&user)?;
-    let role: Role = form
-        .role
-        .parse()
-        .map_err(|e| AppError::Validation(format!("Role: {e}.")))?;
+    let role: Role = form.role.parse().map_err(|e| AppError::Validation(format!("Role: {e}.")))?;
     match actions::change_role(&state, &who, target, role).await {
         Ok(()) => Ok(see_other("/members?done=role")),
         Err(AppError::Conflict(m)) => members_page(&state, &who, None, Some(m)).await,
@@ -254,8 +231,7 @@ pub async fn end_session(
     tx.commit().await?;
     if handle == who.session_handle {
         let mut r = see_other("/login");
-        r.headers_mut()
-            .append(header::SET_COOKIE, clear_cookie(SESSION_COOKIE));
+        r.headers_mut().append(header::SET_COOKIE, clear_cookie(SESSION_COOKIE));
         return Ok(r);
     }
     Ok(see_other("/sessions"))
@@ -285,11 +261,8 @@ async fn api_keys_page(
     let mut tx = state.store.tenant(who.scope).await?;
     let keys = tx.api_keys().await?;
     tx.commit().await?;
-    let status = if error.is_some() {
-        axum::http::StatusCode::UNPROCESSABLE_ENTITY
-    } else {
-        axum::http::StatusCode::OK
-    };
+    let status =
+        if error.is_some() { axum::http::StatusCode::UNPROCESSABLE_ENTITY } else { axum::http::StatusCode::OK };
     let page = ApiKeysPage {
         nav: Some(Nav::new(who, "api-keys")),
         csrf: who.csrf.clone(),
@@ -328,10 +301,8 @@ pub async fn create_api_key(
     CsrfForm(form): CsrfForm<NewKeyForm>,
 ) -> Result<Response, AppError> {
     who.require_admin()?;
-    let scope: ApiScope = form
-        .scope
-        .parse()
-        .map_err(|_| AppError::Validation("Scope: expected read, write or admin.".into()))?;
+    let scope: ApiScope =
+        form.scope.parse().map_err(|_| AppError::Validation("Scope: expected read, write or admin.".into()))?;
     match actions::create_api_key(&state, &who, &form.name, scope).await {
         Ok((_, token, _)) => api_keys_page(&state, &who, Some(token), None).await,
         Err(AppError::Validation(m)) => api_keys_page(&state, &who, None, Some(m)).await,

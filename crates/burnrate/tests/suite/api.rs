@@ -1,0 +1,109 @@
+use burnrate_core::Role;
+use burnrate_testkit::{AppOptions, TestApp};
+use burnrate_web::Quota;
+use reqwest::Method;
+
+use crate::create_key;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_read_key_reads_is_refused_writes_and_stops_when_revoked() {
+    let app = TestApp::spawn().await;
+    let (scope, _) = app.create_org("Org", "owner@example.com").await;
+    let owner = app.login("owner@example.com").await;
+    let key = create_key(&owner, "reporting", "read").await;
+    assert!(key.starts_with("brk_"));
+    let page = owner.get("/api-keys").await;
+    assert!(!page.text.contains(&key), "a key is shown once");
+    assert!(page.text.contains("reporting"));
+
+    let r = owner.api(Method::GET, "/api/v1/members", &key, None).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.json()["members"][0]["email"], "owner@example.com");
+    assert_eq!(owner.api(Method::GET, "/api/v1/org", &key, None).await.json()["name"], "Org");
+
+    let r = owner
+        .api(Method::POST, "/api/v1/api-keys", &key, Some(serde_json::json!({"name": "x", "scope": "read"})))
+        .await;
+    assert_eq!(r.status, 403);
+    assert_eq!(r.json()["error"]["code"], "forbidden");
+    let r = owner
+        .api(
+            Method::POST,
+            "/api/v1/members",
+            &key,
+            Some(serde_json::json!({"email": "x@example.com", "role": "viewer"})),
+        )
+        .await;
+    assert_eq!(r.status, 403);
+
+    let mut t = app.store.tenant(scope).await.unwrap();
+    let stored = t.api_keys().await.unwrap();
+    t.commit().await.unwrap();
+    assert!(stored[0].last_used_at.is_some(), "last use is recorded");
+    let r = owner.post_form(&format!("/api-keys/{}/revoke", stored[0].id), &[]).await;
+    assert_eq!(r.status, 303);
+    let r = owner.api(Method::GET, "/api/v1/members", &key, None).await;
+    assert_eq!(r.status, 401);
+    assert_eq!(r.json()["error"]["code"], "unauthorized");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_admin_key_manages_members_and_keys_through_the_api() {
+    let app = TestApp::spawn().await;
+    let (scope, _) = app.create_org("Org", "owner@example.com").await;
+    let viewer = app.add_member(scope, "v@example.com", Role::Viewer).await;
+    let owner = app.login("owner@example.com").await;
+    let key = create_key(&owner, "automation", "admin").await;
+
+    let r = owner
+        .api(Method::PATCH, &format!("/api/v1/members/{viewer}"), &key, Some(serde_json::json!({"role": "member"})))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let r = owner
+        .api(Method::POST, "/api/v1/api-keys", &key, Some(serde_json::json!({"name": "ci", "scope": "read"})))
+        .await;
+    assert_eq!(r.status, 201);
+    let new_key = r.json()["key"].as_str().unwrap().to_owned();
+    assert_eq!(owner.api(Method::GET, "/api/v1/org", &new_key, None).await.status, 200);
+    let r = owner
+        .api(
+            Method::POST,
+            "/api/v1/members",
+            &key,
+            Some(serde_json::json!({"email": "invitee@example.com", "role": "viewer"})),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    app.smtp.wait_for("invitee@example.com", "Invitation").await;
+
+    // Bad input answers in the API's error format and changes nothing.
+    let r = owner
+        .api(Method::PATCH, &format!("/api/v1/members/{viewer}"), &key, Some(serde_json::json!({"role": "emperor"})))
+        .await;
+    assert_eq!(r.status, 422);
+    assert_eq!(r.json()["error"]["code"], "validation_failed");
+    assert_eq!(owner.api(Method::GET, "/api/v1/nothing-here", &key, None).await.json()["error"]["code"], "not_found");
+
+    let mut t = app.store.tenant(scope).await.unwrap();
+    assert_eq!(t.member_role(viewer).await.unwrap(), Some(Role::Member));
+    let audit: Vec<(String, String)> =
+        t.audit_entries(50).await.unwrap().into_iter().map(|e| (e.action, e.actor_type)).collect();
+    t.commit().await.unwrap();
+    assert!(audit.contains(&("member_role_changed".into(), "api_key".into())), "{audit:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_api_is_rate_limited_per_key_with_retry_after() {
+    let app =
+        TestApp::spawn_with(AppOptions { api_per_key: Some(Quota::per_minute(60, 3)), ..Default::default() }).await;
+    app.create_org("Org", "owner@example.com").await;
+    let owner = app.login("owner@example.com").await;
+    let key = create_key(&owner, "k", "read").await;
+    for _ in 0..3 {
+        assert_eq!(owner.api(Method::GET, "/api/v1/org", &key, None).await.status, 200);
+    }
+    let r = owner.api(Method::GET, "/api/v1/org", &key, None).await;
+    assert_eq!(r.status, 429);
+    assert_eq!(r.json()["error"]["code"], "rate_limited");
+    assert!(r.header("retry-after").unwrap().parse::<u64>().unwrap() >= 1);
+}

@@ -1,0 +1,243 @@
+use burnrate_core::{EmailAddress, Role};
+use burnrate_crypto::{MasterKey, MasterKeyRing};
+use burnrate_store::{Actor, NewAuditEntry, OrgScope, Vault};
+use burnrate_testkit::{BackendKind, TestApp};
+use sqlx::Connection;
+
+use crate::{burnrate, create_key};
+
+/// Everything a person would fear to find in a stolen database file or dump.
+async fn populate(app: &TestApp) -> (Vec<String>, OrgScope) {
+    let (scope, _) = app.create_org("Org", "first.person@example.com").await;
+    app.add_member(scope, "second.person@example.com", Role::Member).await;
+    let owner = app.login("first.person@example.com").await;
+    let key = create_key(&owner, "k", "read").await;
+    owner.post_form("/members/invite", &[("email", "invited.person@example.com"), ("role", "viewer")]).await;
+    owner.post_form("/password-reset", &[("email", "first.person@example.com")]).await;
+    let reset = app.smtp.wait_for("first.person@example.com", "Reset").await.link("/password-reset/").unwrap();
+    let reset_token = reset.rsplit('/').next().unwrap().to_owned();
+    let session = owner.cookie("__Host-burnrate_session").unwrap();
+    (
+        vec![
+            "first.person@example.com".into(),
+            "second.person@example.com".into(),
+            "invited.person@example.com".into(),
+            key[key.len() - 43..].to_owned(),
+            reset_token,
+            session,
+        ],
+        scope,
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn neither_the_database_file_nor_a_dump_holds_an_email_or_a_secret() {
+    let app = TestApp::spawn().await;
+    let (secrets, _) = populate(&app).await;
+    let bytes: Vec<u8> = match app.db.kind {
+        BackendKind::Sqlite => {
+            let mut conn = sqlx::SqliteConnection::connect(&app.db.app_url).await.unwrap();
+            sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)").execute(&mut conn).await.unwrap();
+            conn.close().await.unwrap();
+            let path = app.db.sqlite_path.clone().unwrap();
+            let mut all = std::fs::read(&path).unwrap();
+            for suffix in ["-wal", "-shm"] {
+                if let Ok(more) = std::fs::read(format!("{}{suffix}", path.display())) {
+                    all.extend(more);
+                }
+            }
+            all
+        }
+        BackendKind::Postgres => {
+            let su = std::env::var("BURNRATE_TEST_PG_URL").unwrap();
+            let mut url = url::Url::parse(&su).unwrap();
+            url.set_path(app.db.database.as_deref().unwrap());
+            let out = tokio::process::Command::new("pg_dump")
+                .arg("--dbname")
+                .arg(url.as_str())
+                .output()
+                .await
+                .expect("run pg_dump");
+            assert!(out.status.success(), "pg_dump: {}", String::from_utf8_lossy(&out.stderr));
+            out.stdout
+        }
+    };
+    assert!(bytes.len() > 10_000, "read the real database");
+    let text = String::from_utf8_lossy(&bytes);
+    for secret in &secrets {
+        assert!(!text.contains(secret.as_str()), "{secret:?} found in plaintext in the {:?} database", app.db.kind);
+    }
+    assert!(!text.contains("@example.com"), "no email address at all");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_audit_log_refuses_update_and_delete() {
+    let app = TestApp::spawn().await;
+    let (_, scope) = populate(&app).await;
+    let org = scope.org_id().as_uuid();
+    match app.db.kind {
+        BackendKind::Sqlite => {
+            let mut conn = sqlx::SqliteConnection::connect(&app.db.app_url).await.unwrap();
+            let e = sqlx::query("UPDATE audit_log SET action = 'nothing' WHERE org_id = $1")
+                .bind(org)
+                .execute(&mut conn)
+                .await
+                .unwrap_err();
+            assert!(e.to_string().contains("append-only"), "{e}");
+            let e = sqlx::query("DELETE FROM audit_log").execute(&mut conn).await.unwrap_err();
+            assert!(e.to_string().contains("append-only"), "{e}");
+        }
+        BackendKind::Postgres => {
+            let mut conn = sqlx::PgConnection::connect(&app.db.app_url).await.unwrap();
+            let mut tx = conn.begin().await.unwrap();
+            sqlx::query("SELECT set_config('app.org_id', $1, true)")
+                .bind(org.to_string())
+                .execute(&mut *tx)
+                .await
+                .unwrap();
+            let visible: i64 = sqlx::query_scalar("SELECT count(*) FROM audit_log").fetch_one(&mut *tx).await.unwrap();
+            assert!(visible > 0);
+            for sql in ["UPDATE audit_log SET action = 'nothing'", "DELETE FROM audit_log", "TRUNCATE audit_log"] {
+                let e = sqlx::query(sqlx::AssertSqlSafe(sql)).execute(&mut *tx).await.unwrap_err();
+                assert!(e.to_string().contains("permission denied"), "{sql}: {e}");
+                tx.rollback().await.unwrap();
+                tx = conn.begin().await.unwrap();
+                sqlx::query("SELECT set_config('app.org_id', $1, true)")
+                    .bind(org.to_string())
+                    .execute(&mut *tx)
+                    .await
+                    .unwrap();
+            }
+            // Even the owner, who has the privilege, is stopped by the trigger.
+            let mut owner = sqlx::PgConnection::connect(app.db.admin_url.as_deref().unwrap()).await.unwrap();
+            let mut tx = owner.begin().await.unwrap();
+            sqlx::query("SELECT set_config('app.org_id', $1, true)")
+                .bind(org.to_string())
+                .execute(&mut *tx)
+                .await
+                .unwrap();
+            let e = sqlx::query("UPDATE audit_log SET action = 'nothing'").execute(&mut *tx).await.unwrap_err();
+            assert!(e.to_string().contains("append-only"), "{e}");
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_application_role_sees_no_tenant_row_without_its_org() {
+    let app = TestApp::spawn().await;
+    if app.db.kind != BackendKind::Postgres {
+        eprintln!("PostgreSQL-only: row-level security");
+        return;
+    }
+    let (_, scope) = populate(&app).await;
+    let (other, _) = app.create_org("Other", "other.owner@example.com").await;
+    let mut conn = sqlx::PgConnection::connect(&app.db.app_url).await.unwrap();
+    for table in ["memberships", "invitations", "api_keys", "audit_log", "org_keys"] {
+        let n: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT count(*) FROM {table}")))
+            .fetch_one(&mut conn)
+            .await
+            .unwrap();
+        assert_eq!(n, 0, "{table} without app.org_id");
+    }
+    let mut tx = conn.begin().await.unwrap();
+    sqlx::query("SELECT set_config('app.org_id', $1, true)")
+        .bind(other.org_id().to_string())
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    let keys: i64 = sqlx::query_scalar("SELECT count(*) FROM api_keys").fetch_one(&mut *tx).await.unwrap();
+    assert_eq!(keys, 0, "the other org sees none of the first org's keys");
+    let e = sqlx::query("INSERT INTO api_keys (id, org_id, name, prefix, key_hash, scope, created_by, created_at) VALUES ($1, $2, 'x', 'x', '\\x00', 'read', $1, now())")
+        .bind(uuid::Uuid::now_v7()).bind(scope.org_id().as_uuid()).execute(&mut *tx).await.unwrap_err();
+    assert!(e.to_string().contains("row-level security"), "writing into another org is refused: {e}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn editing_one_audit_row_makes_audit_verify_fail_naming_it() {
+    let app = TestApp::spawn().await;
+    let (_, scope) = populate(&app).await;
+    let ok = burnrate(&app, &["audit", "verify"], &[], None).await;
+    assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stderr));
+    assert!(String::from_utf8_lossy(&ok.stdout).contains(&format!("ok: organization {}", scope.org_id())));
+
+    let org = scope.org_id().as_uuid();
+    match app.db.kind {
+        BackendKind::Sqlite => {
+            let mut conn = sqlx::SqliteConnection::connect(&app.db.app_url).await.unwrap();
+            // Someone with the file in hand can drop the trigger; the chain still gives it away.
+            sqlx::query("DROP TRIGGER audit_log_no_update").execute(&mut conn).await.unwrap();
+            sqlx::query("UPDATE audit_log SET details = '{\"role\":\"owner\"}' WHERE org_id = $1 AND seq = 2")
+                .bind(org)
+                .execute(&mut conn)
+                .await
+                .unwrap();
+        }
+        BackendKind::Postgres => {
+            let mut su = app.db.superuser().await;
+            sqlx::query("SET session_replication_role = replica").execute(&mut su).await.unwrap();
+            sqlx::query("UPDATE audit_log SET details = '{\"role\":\"owner\"}' WHERE org_id = $1 AND seq = 2")
+                .bind(org)
+                .execute(&mut su)
+                .await
+                .unwrap();
+        }
+    }
+    let out = burnrate(&app, &["audit", "verify"], &[], None).await;
+    assert_eq!(out.status.code(), Some(1));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains(&format!("FAILED: organization {}: audit entry 2 was changed", scope.org_id())),
+        "{stdout}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keys_rotate_rewraps_data_keys_and_the_old_key_opens_until_then() {
+    let app = TestApp::spawn().await;
+    let (scope, user) = app.create_org("Org", "rotate@example.com").await;
+    let mut t = app.store.tenant(scope).await.unwrap();
+    t.audit(NewAuditEntry {
+        actor: Actor::system("test"),
+        action: "test",
+        target_type: None,
+        target_id: None,
+        details: serde_json::json!({}),
+        ip: None,
+        user_agent: None,
+    })
+    .await
+    .unwrap();
+    t.create_invitation(
+        &app.vault,
+        &EmailAddress::parse("sealed@example.com").unwrap(),
+        Role::Viewer,
+        user,
+        b"hash",
+        chrono::Utc::now() + chrono::Duration::days(1),
+    )
+    .await
+    .unwrap();
+    t.commit().await.unwrap();
+
+    let new = MasterKey::generate("new").export().to_string();
+    let both = format!("{new},{}", app.master_keys);
+    let read_with = |spec: String| {
+        let store = app.store.clone();
+        async move {
+            let vault = Vault::new(MasterKeyRing::parse(&spec).unwrap());
+            let mut t = store.tenant(scope).await.unwrap();
+            let r = t.user_email(&vault, user).await.map(|e| e.to_string());
+            let inv = t.open_invitations(&vault).await.map(|i| i.len());
+            t.commit().await.unwrap();
+            r.and(inv.map(|_| ()))
+        }
+    };
+    assert!(read_with(both.clone()).await.is_ok(), "new first, old still listed: the old key opens");
+    assert!(read_with(new.clone()).await.is_err(), "before rotation the new key alone cannot open");
+
+    let out = burnrate(&app, &["keys", "rotate"], &[("BURNRATE_MASTER_KEYS", &both)], None).await;
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("2 data key(s) re-wrapped under master key new"));
+    assert!(read_with(new).await.is_ok(), "after rotation the new key alone opens everything");
+    assert!(read_with(app.master_keys.clone()).await.is_err(), "and the old one alone no longer does");
+}
