@@ -140,10 +140,10 @@ impl InstanceTx {
 
     /// Finds an organization by id or, failing that, by exact name (for `--org NAME|ID`).
     pub async fn find_org(&mut self, name_or_id: &str) -> Result<Option<Organization>> {
-        if let Ok(id) = name_or_id.parse::<OrgId>() {
-            if let Some(org) = self.org(id).await? {
-                return Ok(Some(org));
-            }
+        if let Ok(id) = name_or_id.parse::<OrgId>()
+            && let Some(org) = self.org(id).await?
+        {
+            return Ok(Some(org));
         }
         let rows: Vec<OrgRow> = on!(&mut self.tx, c => sqlx::query_as("SELECT id, name, created_at FROM organizations WHERE name = $1 ORDER BY created_at")
             .bind(name_or_id).fetch_all(c).await)?;

@@ -50,10 +50,10 @@ impl Vault {
     /// The data key of `owner` (an org id or `instance`) at `version`, or the newest when `None`,
     /// creating version 1 when the owner has none yet.
     async fn key(&self, tx: &mut Tx, owner: &str, version: Option<u32>) -> Result<(u32, Arc<DataKey>)> {
-        if let Some(v) = version {
-            if let Some(k) = self.cached(owner, v) {
-                return Ok((v, k));
-            }
+        if let Some(v) = version
+            && let Some(k) = self.cached(owner, v)
+        {
+            return Ok((v, k));
         }
         let is_instance = owner == INSTANCE;
         let row: Option<KeyRow> = match (is_instance, version) {

@@ -50,16 +50,15 @@ pub fn clear_cookie(name: &str) -> HeaderValue {
 /// The client's address: the peer, or the last `X-Forwarded-For` hop when configured to sit behind
 /// a proxy (the proxy appends the address it saw; earlier hops are the client's claim).
 pub fn client_ip(parts_headers: &HeaderMap, peer: Option<SocketAddr>, trust_forwarded_for: bool) -> String {
-    if trust_forwarded_for {
-        if let Some(last) = parts_headers
+    if trust_forwarded_for
+        && let Some(last) = parts_headers
             .get("x-forwarded-for")
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.rsplit(',').next())
             .map(str::trim)
             .filter(|s| s.parse::<std::net::IpAddr>().is_ok())
-        {
-            return last.to_owned();
-        }
+    {
+        return last.to_owned();
     }
     peer.map(|a| a.ip().to_string()).unwrap_or_else(|| "unknown".into())
 }

@@ -15,7 +15,7 @@ CREATE TABLE organizations (
 );
 
 CREATE TABLE instance_keys (
-    version     integer PRIMARY KEY,
+    version     bigint PRIMARY KEY,
     kid         text NOT NULL,
     wrapped     bytea NOT NULL,
     created_at  timestamptz NOT NULL
@@ -23,7 +23,7 @@ CREATE TABLE instance_keys (
 
 CREATE TABLE org_keys (
     org_id      uuid NOT NULL REFERENCES organizations(id) ON DELETE CASCADE,
-    version     integer NOT NULL,
+    version     bigint NOT NULL,
     kid         text NOT NULL,
     wrapped     bytea NOT NULL,
     created_at  timestamptz NOT NULL,
@@ -34,7 +34,7 @@ CREATE TABLE users (
     id                  uuid PRIMARY KEY,
     email_sealed        bytea NOT NULL,
     email_index         bytea NOT NULL UNIQUE,
-    email_index_version integer NOT NULL,
+    email_index_version bigint NOT NULL,
     password_hash       text NOT NULL,
     email_verified_at   timestamptz,
     created_at          timestamptz NOT NULL

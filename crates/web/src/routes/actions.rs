@@ -106,10 +106,10 @@ pub async fn invite(
     let token = ScopedToken::generate(INVITATION_PREFIX, scope.org_id());
     let expires = Utc::now() + Duration::days(INVITATION_DAYS);
     let mut tx = state.store.tenant(scope).await?;
-    if let Some(user) = tx.find_user_by_email(&state.vault, &email).await? {
-        if tx.member_role(user.id).await?.is_some() {
-            return Err(AppError::Conflict("That address is already a member of this organization.".into()));
-        }
+    if let Some(user) = tx.find_user_by_email(&state.vault, &email).await?
+        && tx.member_role(user.id).await?.is_some()
+    {
+        return Err(AppError::Conflict("That address is already a member of this organization.".into()));
     }
     let id = tx.create_invitation(&state.vault, &email, role, caller.member(), &token_hash(&token), expires).await?;
     let org_name = tx.org(scope.org_id()).await?.map(|o| o.name).unwrap_or_default();
