@@ -1,1 +1,231 @@
-fn main() {}
+//! burnrate benchmarks. Run on purpose, never in CI, against a release build:
+//!
+//! ```sh
+//! cargo build --release -p burnrate -p burnrate-bench
+//! target/release/burnrate-bench login-vs-healthz
+//! ```
+//!
+//! `login-vs-healthz`: does a burst of logins starve the server? It starts the real
+//! `burnrate serve` (SQLite, loopback) as its own process, creates 50 accounts with
+//! `burnrate user create`, then measures `/healthz` latency twice in the same run: idle (the
+//! anchor), and while 50 clients log in to 50 distinct accounts in a loop. The per-IP login limit
+//! is raised in this instance's configuration, so logins are not refused (the per-account limit is
+//! not touched and is far from being reached at this rate). bcrypt runs on its own small pool, so
+//! the target is a p99 under 20 ms.
+
+use std::process::Stdio;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+
+const ACCOUNTS: usize = 50;
+const PASSWORD: &str = "bench mark lantern orchard 77";
+const SAMPLE_SECONDS: u64 = 15;
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    let idx = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[idx.min(sorted.len() - 1)]
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+struct Summary {
+    n: usize,
+    p50: Duration,
+    p99: Duration,
+    max: Duration,
+}
+
+fn summarize(mut v: Vec<Duration>) -> Summary {
+    v.sort();
+    Summary {
+        n: v.len(),
+        p50: percentile(&v, 0.50),
+        p99: percentile(&v, 0.99),
+        max: *v.last().unwrap_or(&Duration::ZERO),
+    }
+}
+
+/// Hits /healthz one request after another for `seconds`, returning every latency.
+async fn sample_healthz(client: &reqwest::Client, base: &str, seconds: u64) -> anyhow::Result<Vec<Duration>> {
+    let until = Instant::now() + Duration::from_secs(seconds);
+    let mut out = Vec::new();
+    while Instant::now() < until {
+        let t = Instant::now();
+        let r = client.get(format!("{base}/healthz")).send().await?;
+        r.bytes().await?;
+        out.push(t.elapsed());
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    Ok(out)
+}
+
+fn csrf_cookie(resp: &reqwest::Response) -> Option<String> {
+    resp.headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|c| c.starts_with("__Host-burnrate_csrf="))
+        .and_then(|c| c.split(';').next())
+        .map(|kv| kv.trim_start_matches("__Host-burnrate_csrf=").to_owned())
+}
+
+async fn login_loop(
+    client: reqwest::Client,
+    base: String,
+    email: String,
+    stop: Arc<AtomicBool>,
+    ok: Arc<AtomicU64>,
+    bad: Arc<AtomicU64>,
+) {
+    let Ok(page) = client.get(format!("{base}/login")).send().await else { return };
+    let Some(csrf) = csrf_cookie(&page) else { return };
+    while !stop.load(Ordering::Relaxed) {
+        let r = client
+            .post(format!("{base}/login"))
+            .header("cookie", format!("__Host-burnrate_csrf={csrf}"))
+            .header("origin", &base)
+            .form(&[("email", email.as_str()), ("password", PASSWORD), ("csrf", csrf.as_str())])
+            .send()
+            .await;
+        match r {
+            Ok(r) if r.status().as_u16() == 303 => ok.fetch_add(1, Ordering::Relaxed),
+            _ => bad.fetch_add(1, Ordering::Relaxed),
+        };
+    }
+}
+
+async fn login_vs_healthz(binary: &str) -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+    let base = format!("http://127.0.0.1:{port}");
+    let keys = std::process::Command::new(binary)
+        .args(["keys", "generate"])
+        .output()
+        .context("running burnrate keys generate")?;
+    let keys = String::from_utf8(keys.stdout)?.trim().to_owned();
+    let env = |cmd: &mut tokio::process::Command| {
+        cmd.env("BURNRATE_DATA_DIR", dir.path())
+            .env("BURNRATE_MASTER_KEYS", &keys)
+            .env("BURNRATE_HTTP_ADDR", format!("127.0.0.1:{port}"))
+            .env("BURNRATE_PUBLIC_URL", &base)
+            .env("BURNRATE_LOGIN_RATE_PER_IP", "1000000")
+            .env("RUST_LOG", "warn");
+    };
+    eprintln!("creating {ACCOUNTS} accounts…");
+    for i in 0..ACCOUNTS {
+        let mut cmd = tokio::process::Command::new(binary);
+        // The first account creates the organization; the others join it.
+        let role = if i == 0 { "owner" } else { "member" };
+        cmd.args([
+            "user",
+            "create",
+            "--org",
+            "Bench",
+            "--email",
+            &format!("user{i}@bench.example"),
+            "--role",
+            role,
+            "--password-stdin",
+        ]);
+        env(&mut cmd);
+        let mut child = cmd.stdin(Stdio::piped()).stdout(Stdio::null()).spawn()?;
+        use tokio::io::AsyncWriteExt;
+        child.stdin.take().context("stdin")?.write_all(PASSWORD.as_bytes()).await?;
+        if !child.wait().await?.success() {
+            bail!("burnrate user create failed for account {i}");
+        }
+    }
+    let mut cmd = tokio::process::Command::new(binary);
+    cmd.arg("serve");
+    env(&mut cmd);
+    let mut server = cmd.stdout(Stdio::null()).kill_on_drop(true).spawn()?;
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .no_proxy()
+        .pool_max_idle_per_host(64)
+        .build()?;
+    for _ in 0..100 {
+        if client.get(format!("{base}/healthz")).send().await.is_ok() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    eprintln!("idle: sampling /healthz for {SAMPLE_SECONDS} s…");
+    let idle = summarize(sample_healthz(&client, &base, SAMPLE_SECONDS).await?);
+
+    eprintln!("loaded: {ACCOUNTS} concurrent login loops, sampling /healthz for {SAMPLE_SECONDS} s…");
+    let stop = Arc::new(AtomicBool::new(false));
+    let (ok, bad) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+    let mut loops = Vec::new();
+    for i in 0..ACCOUNTS {
+        let c = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).no_proxy().build()?;
+        loops.push(tokio::spawn(login_loop(
+            c,
+            base.clone(),
+            format!("user{i}@bench.example"),
+            stop.clone(),
+            ok.clone(),
+            bad.clone(),
+        )));
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let started = Instant::now();
+    let ok_before = ok.load(Ordering::Relaxed);
+    let loaded = summarize(sample_healthz(&client, &base, SAMPLE_SECONDS).await?);
+    let logins = ok.load(Ordering::Relaxed) - ok_before;
+    let secs = started.elapsed().as_secs_f64();
+    stop.store(true, Ordering::Relaxed);
+    for l in loops {
+        let _ = l.await;
+    }
+    server.kill().await.ok();
+
+    println!(
+        "login-vs-healthz: {ACCOUNTS} concurrent login loops, {} cores",
+        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0)
+    );
+    println!("{:<28} {:>8} {:>10} {:>10} {:>10}", "/healthz latency", "samples", "p50 ms", "p99 ms", "max ms");
+    println!(
+        "{:<28} {:>8} {:>10.2} {:>10.2} {:>10.2}",
+        "idle (anchor)",
+        idle.n,
+        ms(idle.p50),
+        ms(idle.p99),
+        ms(idle.max)
+    );
+    println!(
+        "{:<28} {:>8} {:>10.2} {:>10.2} {:>10.2}",
+        "during logins",
+        loaded.n,
+        ms(loaded.p50),
+        ms(loaded.p99),
+        ms(loaded.max)
+    );
+    println!("ratio loaded/idle: p50 {:.1}x, p99 {:.1}x", ms(loaded.p50) / ms(idle.p50), ms(loaded.p99) / ms(idle.p99));
+    println!(
+        "logins completed: {logins} in {secs:.1} s ({:.1}/s); failed or refused: {}",
+        logins as f64 / secs,
+        bad.load(Ordering::Relaxed)
+    );
+    println!("target: p99 during logins < 20 ms: {}", if ms(loaded.p99) < 20.0 { "met" } else { "NOT met" });
+    Ok(())
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args: Vec<String> = std::env::args().collect();
+    let which = args.get(1).map(String::as_str).unwrap_or("");
+    let binary = std::env::var("BURNRATE_BIN").unwrap_or_else(|_| "target/release/burnrate".into());
+    match which {
+        "login-vs-healthz" => login_vs_healthz(&binary).await,
+        _ => bail!(
+            "usage: burnrate-bench login-vs-healthz   (BURNRATE_BIN: the burnrate binary, default target/release/burnrate)"
+        ),
+    }
+}

@@ -35,37 +35,7 @@ pub fn user_actor(user: UserId) -> Actor {
     Actor { kind: ActorType::User, id: Some(user.to_string()), label: format!("user {}", &user.to_string()[..8]) }
 }
 
-impl Authed {
-    pub fn actor(&self) -> Actor {
-        user_actor(self.user_id)
-    }
-
-    pub fn require_admin(&self) -> Result<(), AppError> {
-        if self.role.is_admin() {
-            Ok(())
-        } else {
-            Err(AppError::Forbidden(format!("This needs the admin or owner role; you are {}.", self.role)))
-        }
-    }
-
-    pub fn audit(
-        &self,
-        action: &'static str,
-        target_type: &'static str,
-        target_id: String,
-        details: Value,
-    ) -> NewAuditEntry {
-        NewAuditEntry {
-            actor: self.actor(),
-            action,
-            target_type: Some(target_type),
-            target_id: Some(target_id),
-            details,
-            ip: Some(self.client.ip.clone()),
-            user_agent: self.client.user_agent.clone(),
-        }
-    }
-}
+impl Authed {}
 
 /// Not logged in (or the session ended): back to the login page.
 pub struct LoginRedirect;
@@ -169,32 +139,6 @@ impl ApiCaller {
             ))))
         }
     }
-
-    pub fn actor(&self) -> Actor {
-        Actor {
-            kind: ActorType::ApiKey,
-            id: Some(self.key_id.to_string()),
-            label: format!("API key {}", self.key_name),
-        }
-    }
-
-    pub fn audit(
-        &self,
-        action: &'static str,
-        target_type: &'static str,
-        target_id: String,
-        details: Value,
-    ) -> NewAuditEntry {
-        NewAuditEntry {
-            actor: self.actor(),
-            action,
-            target_type: Some(target_type),
-            target_id: Some(target_id),
-            details,
-            ip: Some(self.client.ip.clone()),
-            user_agent: self.client.user_agent.clone(),
-        }
-    }
 }
 
 impl FromRequestParts<AppState> for ApiCaller {
@@ -235,5 +179,88 @@ impl FromRequestParts<AppState> for ApiCaller {
         let scope = tx.scope();
         tx.commit().await?;
         Ok(ApiCaller { scope, key_id: key.id, key_name: key.name, allowed, created_by: key.created_by, client })
+    }
+}
+
+/// Someone acting in an organization: a logged-in member or an API key. The rules of what they may
+/// do (`routes::actions`) and how their actions are audited are written once, against this.
+pub trait Caller {
+    fn scope(&self) -> OrgScope;
+    /// The role this caller acts with (an API key acts with the role its scope corresponds to).
+    fn role(&self) -> Role;
+    /// The member behind the call (for an API key, the member who created it).
+    fn member(&self) -> UserId;
+    fn actor(&self) -> Actor;
+    fn client(&self) -> &ClientInfo;
+
+    fn require_admin(&self) -> Result<(), AppError> {
+        if self.role().is_admin() {
+            Ok(())
+        } else {
+            Err(AppError::Forbidden(format!("This needs the admin or owner role; you act as {}.", self.role())))
+        }
+    }
+
+    /// An audit entry for an action of this caller on a target.
+    fn entry(
+        &self,
+        action: &'static str,
+        target_type: &'static str,
+        target_id: String,
+        details: Value,
+    ) -> NewAuditEntry {
+        NewAuditEntry {
+            actor: self.actor(),
+            action,
+            target_type: Some(target_type),
+            target_id: Some(target_id),
+            details,
+            ip: Some(self.client().ip.clone()),
+            user_agent: self.client().user_agent.clone(),
+        }
+    }
+}
+
+impl Caller for Authed {
+    fn scope(&self) -> OrgScope {
+        self.scope
+    }
+    fn role(&self) -> Role {
+        self.role
+    }
+    fn member(&self) -> UserId {
+        self.user_id
+    }
+    fn actor(&self) -> Actor {
+        user_actor(self.user_id)
+    }
+    fn client(&self) -> &ClientInfo {
+        &self.client
+    }
+}
+
+impl Caller for ApiCaller {
+    fn scope(&self) -> OrgScope {
+        self.scope
+    }
+    fn role(&self) -> Role {
+        match self.allowed {
+            ApiScope::Admin => Role::Admin,
+            ApiScope::Write => Role::Member,
+            ApiScope::Read => Role::Viewer,
+        }
+    }
+    fn member(&self) -> UserId {
+        self.created_by
+    }
+    fn actor(&self) -> Actor {
+        Actor {
+            kind: ActorType::ApiKey,
+            id: Some(self.key_id.to_string()),
+            label: format!("API key {}", self.key_name),
+        }
+    }
+    fn client(&self) -> &ClientInfo {
+        &self.client
     }
 }

@@ -343,6 +343,17 @@ fn token_shape_ok(token: &str) -> bool {
     token.len() <= 200 && token.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
+/// Whether a one-time link would still be accepted, without using it up.
+async fn link_valid(state: &AppState, purpose: TokenPurpose, token: &str) -> Result<bool, AppError> {
+    if !token_shape_ok(token) {
+        return Ok(false);
+    }
+    let mut tx = state.store.instance().await?;
+    let valid = tx.one_time_token_valid(purpose, &token_hash(token)).await?;
+    tx.commit().await?;
+    Ok(valid)
+}
+
 fn link_expired(what: &str) -> Response {
     let page = MessagePage::new("Link expired", &format!("This {what} link has expired or has already been used."))
         .tone("error")
@@ -371,13 +382,7 @@ pub async fn verify_page(
     CsrfToken(csrf): CsrfToken,
     Path(token): Path<String>,
 ) -> Result<Response, AppError> {
-    if !token_shape_ok(&token) {
-        return Ok(link_expired("confirmation"));
-    }
-    let mut tx = state.store.instance().await?;
-    let valid = tx.one_time_token_valid(TokenPurpose::EmailVerification, &token_hash(&token)).await?;
-    tx.commit().await?;
-    if !valid {
+    if !link_valid(&state, TokenPurpose::EmailVerification, &token).await? {
         return Ok(link_expired("confirmation"));
     }
     // A button rather than confirming on GET: mail scanners follow links, people press buttons.
@@ -483,13 +488,7 @@ pub async fn reset_page(
     CsrfToken(csrf): CsrfToken,
     Path(token): Path<String>,
 ) -> Result<Response, AppError> {
-    if !token_shape_ok(&token) {
-        return Ok(link_expired("password reset"));
-    }
-    let mut tx = state.store.instance().await?;
-    let valid = tx.one_time_token_valid(TokenPurpose::PasswordReset, &token_hash(&token)).await?;
-    tx.commit().await?;
-    if !valid {
+    if !link_valid(&state, TokenPurpose::PasswordReset, &token).await? {
         return Ok(link_expired("password reset"));
     }
     Ok(render(&reset_form(&token, csrf, None)))
@@ -507,12 +506,10 @@ pub async fn reset(
     Path(token): Path<String>,
     CsrfForm(form): CsrfForm<PasswordForm>,
 ) -> Result<Response, AppError> {
-    let hash = token_hash(&token);
-    let mut tx = state.store.instance().await?;
-    if !tx.one_time_token_valid(TokenPurpose::PasswordReset, &hash).await? {
+    if !link_valid(&state, TokenPurpose::PasswordReset, &token).await? {
         return Ok(link_expired("password reset"));
     }
-    tx.commit().await?;
+    let hash = token_hash(&token);
     // The policy is checked before the token is used, so a refused password does not burn it.
     let password = match NewPassword::parse(&form.password, &["burnrate"]) {
         Ok(p) => p,

@@ -4,86 +4,15 @@
 
 use burnrate_core::{ApiKeyId, ApiScope, EmailAddress, InvitationId, Role, UserId};
 use burnrate_crypto::{ScopedToken, token_hash};
-use burnrate_store::{NewAuditEntry, OrgScope};
 use chrono::{DateTime, Duration, Utc};
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::AppState;
-use crate::auth::{API_KEY_PREFIX, ApiCaller, Authed};
+use crate::auth::{API_KEY_PREFIX, Caller};
 use crate::error::AppError;
 
 pub const INVITATION_PREFIX: &str = "inv_";
 const INVITATION_DAYS: i64 = 7;
-
-/// Someone acting in an organization: a logged-in member or an API key.
-pub trait Caller {
-    fn scope(&self) -> OrgScope;
-    /// The role this caller acts with (an API key acts with the role its scope corresponds to).
-    fn role(&self) -> Role;
-    /// The member behind the call (for an API key, the member who created it).
-    fn member(&self) -> UserId;
-    fn entry(
-        &self,
-        action: &'static str,
-        target_type: &'static str,
-        target_id: String,
-        details: Value,
-    ) -> NewAuditEntry;
-}
-
-impl Caller for Authed {
-    fn scope(&self) -> OrgScope {
-        self.scope
-    }
-    fn role(&self) -> Role {
-        self.role
-    }
-    fn member(&self) -> UserId {
-        self.user_id
-    }
-    fn entry(
-        &self,
-        action: &'static str,
-        target_type: &'static str,
-        target_id: String,
-        details: Value,
-    ) -> NewAuditEntry {
-        self.audit(action, target_type, target_id, details)
-    }
-}
-
-impl Caller for ApiCaller {
-    fn scope(&self) -> OrgScope {
-        self.scope
-    }
-    fn role(&self) -> Role {
-        match self.allowed {
-            ApiScope::Admin => Role::Admin,
-            ApiScope::Write => Role::Member,
-            ApiScope::Read => Role::Viewer,
-        }
-    }
-    fn member(&self) -> UserId {
-        self.created_by
-    }
-    fn entry(
-        &self,
-        action: &'static str,
-        target_type: &'static str,
-        target_id: String,
-        details: Value,
-    ) -> NewAuditEntry {
-        self.audit(action, target_type, target_id, details)
-    }
-}
-
-fn require_admin(caller: &impl Caller) -> Result<(), AppError> {
-    if caller.role().is_admin() {
-        Ok(())
-    } else {
-        Err(AppError::Forbidden(format!("This needs the admin or owner role; you act as {}.", caller.role())))
-    }
-}
 
 fn require_may_grant(caller: &impl Caller, role: Role) -> Result<(), AppError> {
     if caller.role().may_grant(role) {
@@ -99,7 +28,7 @@ pub async fn invite(
     email: &str,
     role: Role,
 ) -> Result<(InvitationId, DateTime<Utc>), AppError> {
-    require_admin(caller)?;
+    caller.require_admin()?;
     require_may_grant(caller, role)?;
     let email = EmailAddress::parse(email).map_err(|e| AppError::Validation(format!("Email: {e}.")))?;
     let scope = caller.scope();
@@ -127,7 +56,7 @@ pub async fn invite(
 }
 
 pub async fn revoke_invitation(state: &AppState, caller: &impl Caller, id: InvitationId) -> Result<(), AppError> {
-    require_admin(caller)?;
+    caller.require_admin()?;
     let mut tx = state.store.tenant(caller.scope()).await?;
     if !tx.revoke_invitation(id).await? {
         return Err(AppError::NotFound);
@@ -138,7 +67,7 @@ pub async fn revoke_invitation(state: &AppState, caller: &impl Caller, id: Invit
 }
 
 pub async fn change_role(state: &AppState, caller: &impl Caller, target: UserId, role: Role) -> Result<(), AppError> {
-    require_admin(caller)?;
+    caller.require_admin()?;
     let mut tx = state.store.tenant(caller.scope()).await?;
     let current = tx.member_role(target).await?.ok_or(AppError::NotFound)?;
     require_may_grant(caller, role)?;
@@ -159,7 +88,7 @@ pub async fn change_role(state: &AppState, caller: &impl Caller, target: UserId,
 }
 
 pub async fn remove_member(state: &AppState, caller: &impl Caller, target: UserId) -> Result<(), AppError> {
-    require_admin(caller)?;
+    caller.require_admin()?;
     let mut tx = state.store.tenant(caller.scope()).await?;
     let current = tx.member_role(target).await?.ok_or(AppError::NotFound)?;
     require_may_grant(caller, current)?;
@@ -188,7 +117,7 @@ pub async fn create_api_key(
     name: &str,
     scope: ApiScope,
 ) -> Result<(ApiKeyId, String, String), AppError> {
-    require_admin(caller)?;
+    caller.require_admin()?;
     let name = parse_key_name(name)?;
     let ceiling = ApiScope::ceiling_for(caller.role()).unwrap_or(ApiScope::Read);
     if !ceiling.allows(scope) {
@@ -206,7 +135,7 @@ pub async fn create_api_key(
 }
 
 pub async fn revoke_api_key(state: &AppState, caller: &impl Caller, id: ApiKeyId) -> Result<(), AppError> {
-    require_admin(caller)?;
+    caller.require_admin()?;
     let mut tx = state.store.tenant(caller.scope()).await?;
     if !tx.revoke_api_key(id).await? {
         return Err(AppError::NotFound);

@@ -10,7 +10,7 @@ use serde::Deserialize;
 use super::account::NoFields;
 use super::actions;
 use crate::AppState;
-use crate::auth::Authed;
+use crate::auth::{Authed, Caller};
 use crate::error::AppError;
 use crate::pages::{
     ApiKeyRow, ApiKeysPage, AuditPage, AuditRow, InvitationRow, MemberRow, MembersPage, Nav, OverviewPage,
