@@ -6,6 +6,7 @@ mod accounts;
 mod api;
 mod browser;
 mod cli;
+mod demo;
 mod roles;
 mod security;
 mod storage;

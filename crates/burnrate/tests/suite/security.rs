@@ -156,3 +156,21 @@ async fn first_org(app: &TestApp) -> burnrate_core::OrgId {
     tx.commit().await.unwrap();
     id
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_session_ends() {
+    let app = TestApp::spawn().await;
+    app.create_org("Org", "idle@example.com").await;
+    let c = app.login("idle@example.com").await;
+    assert_eq!(c.get("/").await.status, 200);
+    let hash = burnrate_crypto::token_hash(&c.cookie("__Host-burnrate_session").unwrap());
+    let mut tx = app.store.instance().await.unwrap();
+    tx.touch_session(&hash, chrono::Utc::now() - chrono::Duration::hours(3)).await.unwrap();
+    tx.commit().await.unwrap();
+    let r = c.get("/").await;
+    assert_eq!(r.status, 303, "idle for longer than 2 hours");
+    assert_eq!(r.location().as_deref(), Some("/login"));
+    let mut tx = app.store.instance().await.unwrap();
+    assert!(tx.session(&hash).await.unwrap().is_none(), "and it is deleted, not just refused");
+    tx.commit().await.unwrap();
+}

@@ -1,0 +1,95 @@
+use std::process::Stdio;
+use std::time::Duration;
+
+use burnrate_testkit::TestClient;
+use reqwest::Method;
+
+struct Demo {
+    child: tokio::process::Child,
+    url: String,
+}
+
+impl Drop for Demo {
+    fn drop(&mut self) {
+        let _ = self.child.start_kill();
+    }
+}
+
+async fn start_demo(dir: &std::path::Path) -> (Demo, serde_json::Value) {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_burnrate"))
+        .args(["demo", "--data-dir", dir.to_str().unwrap()])
+        .env_clear()
+        .env("BURNRATE_HTTP_ADDR", format!("127.0.0.1:{port}"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("start the demo");
+    let url = format!("http://127.0.0.1:{port}");
+    let demo = Demo { child, url: url.clone() };
+    let client = TestClient::new(&url);
+    for _ in 0..100 {
+        if client.raw().get(format!("{url}/healthz")).send().await.is_ok() {
+            let text = std::fs::read_to_string(dir.join("demo.json")).expect("demo.json is written");
+            return (demo, serde_json::from_str(&text).expect("demo.json is JSON"));
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("the demo did not start listening on {url}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_demo_serves_the_login_page_and_its_printed_credentials_work() {
+    let dir = tempfile::tempdir().unwrap();
+    let (demo, creds) = start_demo(dir.path()).await;
+    assert_eq!(creds["url"], demo.url.as_str());
+    assert!(creds["postgres_url"].is_null(), "no wire endpoint yet");
+    let c = TestClient::new(&demo.url);
+    let page = c.get("/login").await;
+    assert_eq!(page.status, 200);
+    assert!(page.text.contains("Log in"));
+    let r = c
+        .post_form(
+            "/login",
+            &[("email", creds["email"].as_str().unwrap()), ("password", creds["password"].as_str().unwrap())],
+        )
+        .await;
+    assert_eq!(r.status, 303, "{}", r.text);
+    assert!(c.get("/").await.text.contains("Demo Org"));
+    let key = creds["api_key"].as_str().unwrap();
+    assert_eq!(c.api(Method::GET, "/api/v1/org", key, None).await.json()["name"], "Demo Org");
+    assert!(std::fs::metadata(dir.path().join("master.key")).is_ok(), "the throw-away key is kept in the data dir");
+    drop(demo);
+
+    // A second run reuses what is there: same credentials, still working.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let (demo, again) = start_demo(dir.path()).await;
+    assert_eq!(again["password"], creds["password"]);
+    assert_eq!(again["api_key"], creds["api_key"]);
+    let c = TestClient::new(&demo.url);
+    let r = c
+        .post_form(
+            "/login",
+            &[("email", again["email"].as_str().unwrap()), ("password", again["password"].as_str().unwrap())],
+        )
+        .await;
+    assert_eq!(r.status, 303);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_readiness_and_metrics_answer() {
+    let app = burnrate_testkit::TestApp::spawn().await;
+    let c = app.client();
+    let h = c.get("/healthz").await;
+    assert_eq!((h.status, h.text.as_str()), (200, "ok"));
+    let r = c.get("/readyz").await;
+    assert_eq!((r.status, r.text.as_str()), (200, "ready"));
+    c.post_form("/login", &[("email", "nobody@example.com"), ("password", "not a real password")]).await;
+    let m = c.get("/metrics").await;
+    assert_eq!(m.status, 200);
+    assert!(m.header("content-type").unwrap().starts_with("text/plain"));
+    assert!(m.text.contains("burnrate_login_failures_total 1"), "{}", m.text);
+    assert!(m.text.contains("burnrate_http_responses_total{class=\"2xx\"}"));
+    assert_eq!(c.get("/no/such/page").await.status, 404);
+}
