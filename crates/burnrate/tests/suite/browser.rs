@@ -39,11 +39,25 @@ async fn a_person_signs_up_logs_in_sees_the_shell_and_logs_out() {
     for item in ["Overview", "Sources", "Members", "API keys", "Audit log"] {
         assert!(nav.contains(item), "{item} in {nav}");
     }
-    if let Ok(dir) = std::env::var("BURNRATE_TEST_SCREENSHOTS") {
-        let png = b.screenshot().await.unwrap();
-        std::fs::create_dir_all(&dir).unwrap();
-        std::fs::write(format!("{dir}/shell.png"), png).unwrap();
-    }
+    screenshot(b, "overview").await;
+
+    // Invite someone from the members page, as a person would.
+    b.goto(&format!("{}/members", app.url)).await.unwrap();
+    b.find(Locator::Css("form[action='/members/invite'] input[name=email]"))
+        .await
+        .unwrap()
+        .send_keys("colleague@example.com")
+        .await
+        .unwrap();
+    b.find(Locator::Css("form[action='/members/invite'] button")).await.unwrap().click().await.unwrap();
+    b.wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::XPath("//p[text()='Invitation sent.']"))
+        .await
+        .unwrap();
+    let pending = b.find(Locator::Css("main")).await.unwrap().text().await.unwrap();
+    assert!(pending.contains("colleague@example.com"), "{pending}");
+    screenshot(b, "members").await;
 
     b.find(Locator::Id("logout")).await.unwrap().click().await.unwrap();
     b.wait().at_most(Duration::from_secs(10)).for_element(Locator::XPath("//h1[text()='Log in']")).await.unwrap();
@@ -51,4 +65,13 @@ async fn a_person_signs_up_logs_in_sees_the_shell_and_logs_out() {
     let url = b.current_url().await.unwrap();
     assert!(url.path().ends_with("/login"), "after logout a page asks to log in again: {url}");
     browser.close().await;
+}
+
+/// Saves what the page looks like for a person to review, when asked to (`scripts/test` does).
+async fn screenshot(b: &fantoccini::Client, name: &str) {
+    if let Ok(dir) = std::env::var("BURNRATE_TEST_SCREENSHOTS") {
+        let png = b.screenshot().await.unwrap();
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(format!("{dir}/{name}.png"), png).unwrap();
+    }
 }
