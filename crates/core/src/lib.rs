@@ -4,14 +4,18 @@
 //! construction, a [`NewPassword`] has passed the password policy, ids are UUIDv7 newtypes that
 //! cannot be mixed up with one another.
 
+mod cost;
 mod email;
 mod ids;
+mod money;
 mod names;
 mod password;
 mod role;
 
+pub use cost::{ChargeCategory, CostRecord, SyncWindow, WindowError};
 pub use email::{EmailAddress, EmailError};
 pub use ids::{ApiKeyId, InvitationId, OrgId, UserId};
+pub use money::{Currency, MONEY_SCALE, Money, MoneyError, Rounding, parse_decimal};
 pub use names::{NameError, OrgName};
 pub use password::{NewPassword, PASSWORD_MAX_CHARS, PASSWORD_MIN_CHARS, PasswordError};
 pub use role::{ApiScope, ParseRoleError, Role};

@@ -1,0 +1,117 @@
+//! What a provider's billing data becomes: FOCUS-shaped cost records over a sync window.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use chrono::{DateTime, Duration, NaiveDate, Utc};
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+
+use crate::Money;
+
+/// A half-open range of whole UTC days, `[start, end)`: what one sync asks a provider for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct SyncWindow {
+    start: NaiveDate,
+    end: NaiveDate,
+}
+
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+#[error("a sync window must end after it starts ({start}..{end})")]
+pub struct WindowError {
+    start: NaiveDate,
+    end: NaiveDate,
+}
+
+impl SyncWindow {
+    pub fn new(start: NaiveDate, end: NaiveDate) -> Result<Self, WindowError> {
+        if end > start { Ok(Self { start, end }) } else { Err(WindowError { start, end }) }
+    }
+
+    /// The `days` whole days before `today` (exclusive of today, which is not over yet).
+    pub fn trailing_days(today: NaiveDate, days: u32) -> Result<Self, WindowError> {
+        Self::new(today - Duration::days(i64::from(days)), today)
+    }
+
+    pub fn start(&self) -> NaiveDate {
+        self.start
+    }
+
+    pub fn end(&self) -> NaiveDate {
+        self.end
+    }
+
+    pub fn start_time(&self) -> DateTime<Utc> {
+        self.start.and_hms_opt(0, 0, 0).expect("midnight exists").and_utc()
+    }
+
+    pub fn end_time(&self) -> DateTime<Utc> {
+        self.end.and_hms_opt(0, 0, 0).expect("midnight exists").and_utc()
+    }
+
+    pub fn days(&self) -> i64 {
+        (self.end - self.start).num_days()
+    }
+
+    pub fn contains(&self, t: DateTime<Utc>) -> bool {
+        t >= self.start_time() && t < self.end_time()
+    }
+}
+
+impl fmt::Display for SyncWindow {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}..{}", self.start, self.end)
+    }
+}
+
+/// FOCUS `ChargeCategory`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum ChargeCategory {
+    Usage,
+    Purchase,
+    Tax,
+    Credit,
+    Adjustment,
+}
+
+/// One FOCUS-shaped cost row as a connector produces it (column names follow FOCUS 1.2 in
+/// snake case; `model` and `api_key_id` are burnrate's own).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CostRecord {
+    pub charge_period_start: DateTime<Utc>,
+    pub charge_period_end: DateTime<Utc>,
+    pub billed_cost: Money,
+    pub effective_cost: Money,
+    /// What the provider does not expose is estimated as the billed cost, and flagged.
+    pub list_cost: Money,
+    pub list_cost_estimated: bool,
+    pub provider_name: String,
+    pub service_name: String,
+    /// Project, workspace or account; `None` where the provider reports none (a default workspace).
+    pub sub_account_id: Option<String>,
+    pub sku_id: Option<String>,
+    pub model: Option<String>,
+    pub charge_category: ChargeCategory,
+    pub charge_description: Option<String>,
+    pub consumed_quantity: Option<Decimal>,
+    pub consumed_unit: Option<String>,
+    pub api_key_id: Option<String>,
+    pub tags: BTreeMap<String, String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn windows_are_whole_days_and_never_empty() {
+        let d = |s: &str| s.parse::<NaiveDate>().unwrap();
+        let w = SyncWindow::new(d("2026-01-30"), d("2026-02-02")).unwrap();
+        assert_eq!(w.days(), 3);
+        assert_eq!(w.to_string(), "2026-01-30..2026-02-02");
+        assert!(w.contains("2026-02-01T23:59:59Z".parse().unwrap()));
+        assert!(!w.contains("2026-02-02T00:00:00Z".parse().unwrap()), "the end is exclusive");
+        assert!(SyncWindow::new(d("2026-01-02"), d("2026-01-02")).is_err());
+        assert_eq!(SyncWindow::trailing_days(d("2026-03-01"), 3).unwrap().start(), d("2026-02-26"));
+    }
+}

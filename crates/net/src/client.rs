@@ -1,0 +1,202 @@
+//! The one outbound HTTP client.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use rand::Rng;
+use reqwest::header::HeaderMap;
+
+use crate::{EgressError, EgressGuard};
+
+#[derive(Clone, Debug)]
+pub struct ClientOptions {
+    pub connect_timeout: Duration,
+    /// For one attempt, headers and body.
+    pub timeout: Duration,
+    pub max_body_bytes: usize,
+    /// Attempts in all, the first included.
+    pub max_attempts: u32,
+    pub base_backoff: Duration,
+    /// The longest wait between attempts, also for a `Retry-After` that asks for more.
+    pub max_backoff: Duration,
+}
+
+impl Default for ClientOptions {
+    fn default() -> Self {
+        Self {
+            connect_timeout: Duration::from_secs(10),
+            timeout: Duration::from_secs(60),
+            max_body_bytes: 32 << 20,
+            max_attempts: 5,
+            base_backoff: Duration::from_millis(500),
+            max_backoff: Duration::from_secs(60),
+        }
+    }
+}
+
+/// A response, after retries: the caller decides what a status means for its provider.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: u16,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+    /// How many attempts it took.
+    pub attempts: u32,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum FetchError {
+    #[error("{0}")]
+    Egress(#[from] EgressError),
+    #[error("the response is larger than {0} bytes")]
+    TooLarge(usize),
+    #[error("no answer after {attempts} attempts: {last}")]
+    Unreachable { attempts: u32, last: String },
+}
+
+#[derive(Clone)]
+pub struct HttpClient {
+    inner: reqwest::Client,
+    guard: Arc<EgressGuard>,
+    opts: ClientOptions,
+}
+
+/// Resolves names and refuses the whole answer if any address is not allowed: the addresses
+/// checked are the addresses dialled.
+struct GuardedResolver(Arc<EgressGuard>);
+
+impl reqwest::dns::Resolve for GuardedResolver {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let guard = Arc::clone(&self.0);
+        Box::pin(async move {
+            let host = name.as_str().to_owned();
+            let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
+            if addrs.is_empty() {
+                return Err(Box::new(EgressError::Unresolvable(host)) as Box<dyn std::error::Error + Send + Sync>);
+            }
+            for a in &addrs {
+                guard.check_ip(a.ip(), None).map_err(|e| Box::new(e) as Box<dyn std::error::Error + Send + Sync>)?;
+            }
+            Ok(Box::new(addrs.into_iter()) as reqwest::dns::Addrs)
+        })
+    }
+}
+
+fn retryable(status: u16) -> bool {
+    matches!(status, 408 | 429 | 500 | 502 | 503 | 504 | 529)
+}
+
+/// How long the server asked us to wait: `retry-after-ms`, or `Retry-After` in seconds.
+fn asked_wait(headers: &HeaderMap) -> Option<Duration> {
+    let get = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::trim);
+    if let Some(ms) = get("retry-after-ms").and_then(|v| v.parse::<f64>().ok()).filter(|v| v.is_finite() && *v >= 0.0) {
+        return Some(Duration::from_millis(ms as u64));
+    }
+    get("retry-after").and_then(|v| v.parse::<u64>().ok()).map(Duration::from_secs)
+}
+
+impl HttpClient {
+    pub fn new(guard: EgressGuard, opts: ClientOptions) -> Self {
+        let guard = Arc::new(guard);
+        let inner = reqwest::Client::builder()
+            .no_proxy()
+            .redirect(reqwest::redirect::Policy::none())
+            .connect_timeout(opts.connect_timeout)
+            .timeout(opts.timeout)
+            .user_agent(concat!("burnrate/", env!("CARGO_PKG_VERSION")))
+            .dns_resolver(Arc::new(GuardedResolver(Arc::clone(&guard))))
+            .build()
+            .expect("a client with these settings always builds");
+        Self { inner, guard, opts }
+    }
+
+    pub fn guard(&self) -> &EgressGuard {
+        &self.guard
+    }
+
+    fn backoff(&self, attempt: u32, asked: Option<Duration>) -> Duration {
+        let wait = asked.unwrap_or_else(|| {
+            let exp = self.opts.base_backoff.saturating_mul(1 << attempt.min(16));
+            // Full jitter keeps many clients from retrying in step.
+            exp.mul_f64(rand::thread_rng().gen_range(0.5..1.0))
+        });
+        wait.min(self.opts.max_backoff)
+    }
+
+    async fn read_capped(&self, mut resp: reqwest::Response) -> Result<Bytes, String> {
+        if resp.content_length().is_some_and(|n| n as usize > self.opts.max_body_bytes) {
+            return Err("too large".into());
+        }
+        let mut body = BytesMut::new();
+        while let Some(chunk) = resp.chunk().await.map_err(|e| e.to_string())? {
+            if body.len() + chunk.len() > self.opts.max_body_bytes {
+                return Err("too large".into());
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(body.freeze())
+    }
+
+    /// GETs `url` with `headers`, retrying throttling, server errors and broken connections.
+    pub async fn get(&self, url: &url::Url, headers: &[(&str, &str)]) -> Result<Reply, FetchError> {
+        self.guard.check_url(url.as_str())?;
+        let mut last = String::new();
+        for attempt in 0..self.opts.max_attempts {
+            let mut req = self.inner.get(url.clone());
+            for (k, v) in headers {
+                req = req.header(*k, *v);
+            }
+            match req.send().await {
+                Ok(resp) => {
+                    let status = resp.status().as_u16();
+                    let resp_headers = resp.headers().clone();
+                    let body = match self.read_capped(resp).await {
+                        Ok(b) => b,
+                        Err(e) if e == "too large" => return Err(FetchError::TooLarge(self.opts.max_body_bytes)),
+                        Err(e) => {
+                            last = format!("reading the response: {e}");
+                            tokio::time::sleep(self.backoff(attempt, None)).await;
+                            continue;
+                        }
+                    };
+                    if retryable(status) && attempt + 1 < self.opts.max_attempts {
+                        let wait = self.backoff(attempt, asked_wait(&resp_headers));
+                        tracing::info!(%status, attempt = attempt + 1, wait_ms = wait.as_millis() as u64, host = url.host_str().unwrap_or(""), "retrying");
+                        tokio::time::sleep(wait).await;
+                        continue;
+                    }
+                    return Ok(Reply { status, headers: resp_headers, body, attempts: attempt + 1 });
+                }
+                Err(e) => {
+                    // The guard refusing a resolved address is final, not worth retrying.
+                    let refused = std::error::Error::source(&e).and_then(find_egress);
+                    if let Some(egress) = refused {
+                        return Err(FetchError::Egress(egress));
+                    }
+                    last = if e.is_timeout() {
+                        "timed out".into()
+                    } else if e.is_connect() {
+                        "could not connect".into()
+                    } else {
+                        "request failed".into()
+                    };
+                    if attempt + 1 < self.opts.max_attempts {
+                        tokio::time::sleep(self.backoff(attempt, None)).await;
+                    }
+                }
+            }
+        }
+        Err(FetchError::Unreachable { attempts: self.opts.max_attempts, last })
+    }
+}
+
+fn find_egress(mut err: &(dyn std::error::Error + 'static)) -> Option<EgressError> {
+    loop {
+        if let Some(e) = err.downcast_ref::<EgressError>() {
+            return Some(e.clone());
+        }
+        err = err.source()?;
+    }
+}

@@ -1,0 +1,228 @@
+//! The egress guard (S14).
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::str::FromStr;
+
+use ipnet::IpNet;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EgressError {
+    #[error("{0:?} is not a valid URL")]
+    Url(String),
+    #[error("URL scheme {0:?} is not allowed: use https")]
+    Scheme(String),
+    #[error("URLs with a user name or password are not allowed")]
+    Userinfo,
+    #[error("URL has no host")]
+    NoHost,
+    #[error(
+        "{0} is not a public address (private, loopback, link-local or reserved); an operator can allow a private network with BURNRATE_EGRESS_ALLOW"
+    )]
+    NotPublic(IpAddr),
+    #[error("{0:?} did not resolve to any address")]
+    Unresolvable(String),
+    #[error("BURNRATE_EGRESS_ALLOW: {0:?} is not a network such as 10.0.0.0/8 or 127.0.0.1/32:8080")]
+    AllowList(String),
+}
+
+/// A network the operator lets through although it is not public, optionally one port only.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Allowed {
+    net: IpNet,
+    port: Option<u16>,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct EgressGuard {
+    allow: Vec<Allowed>,
+}
+
+/// The IPv4 address an IPv6 address carries inside it (mapped, compatible, NAT64, 6to4, Teredo),
+/// which is where it really goes.
+fn embedded_v4(ip: &Ipv6Addr) -> Option<Ipv4Addr> {
+    let s = ip.segments();
+    let o = ip.octets();
+    if let Some(v4) = ip.to_ipv4_mapped() {
+        return Some(v4);
+    }
+    match s {
+        // ::a.b.c.d (deprecated IPv4-compatible)
+        [0, 0, 0, 0, 0, 0, _, _] if !ip.is_unspecified() && !ip.is_loopback() => {
+            Some(Ipv4Addr::new(o[12], o[13], o[14], o[15]))
+        }
+        // 64:ff9b::/96 (NAT64) and 64:ff9b:1::/48 (local NAT64)
+        [0x64, 0xff9b, ..] => Some(Ipv4Addr::new(o[12], o[13], o[14], o[15])),
+        // 2002::/16 (6to4): the IPv4 address follows the prefix
+        [0x2002, ..] => Some(Ipv4Addr::new(o[2], o[3], o[4], o[5])),
+        // 2001::/32 (Teredo): the client address, inverted, in the last 32 bits
+        [0x2001, 0, ..] => Some(Ipv4Addr::new(!o[12], !o[13], !o[14], !o[15])),
+        _ => None,
+    }
+}
+
+fn v4_is_public(ip: Ipv4Addr) -> bool {
+    let [a, b, c, _] = ip.octets();
+    !(a == 0                                   // 0.0.0.0/8 "this network"
+        || a == 10                             // private
+        || a == 127                            // loopback
+        || (a == 100 && (64..128).contains(&b)) // CGNAT 100.64/10
+        || (a == 169 && b == 254)              // link-local (cloud metadata)
+        || (a == 172 && (16..32).contains(&b)) // private
+        || (a == 192 && b == 0 && c == 0)      // IETF protocol assignments
+        || (a == 192 && b == 0 && c == 2)      // TEST-NET-1
+        || (a == 192 && b == 88 && c == 99)    // 6to4 relay anycast
+        || (a == 192 && b == 168)              // private
+        || (a == 198 && (18..20).contains(&b)) // benchmarking
+        || (a == 198 && b == 51 && c == 100)   // TEST-NET-2
+        || (a == 203 && b == 0 && c == 113)    // TEST-NET-3
+        || a >= 224) // multicast, reserved, broadcast
+}
+
+fn v6_is_public(ip: Ipv6Addr) -> bool {
+    if let Some(v4) = embedded_v4(&ip) {
+        return v4_is_public(v4);
+    }
+    let s0 = ip.segments()[0];
+    !(ip.is_unspecified()
+        || ip.is_loopback()
+        || (s0 & 0xfe00) == 0xfc00 // unique local fc00::/7
+        || (s0 & 0xffc0) == 0xfe80 // link-local fe80::/10
+        || (s0 & 0xffc0) == 0xfec0 // site-local (deprecated)
+        || (s0 & 0xff00) == 0xff00 // multicast
+        || (s0 == 0x2001 && ip.segments()[1] == 0x0db8) // documentation
+        || s0 == 0x0100 // discard-only 100::/64
+        || (s0 & 0xe000) != 0x2000) // only 2000::/3 is global unicast
+}
+
+/// Whether an address is public (globally routable unicast).
+pub fn is_public(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => v4_is_public(v4),
+        IpAddr::V6(v6) => v6_is_public(v6),
+    }
+}
+
+impl EgressGuard {
+    /// `entries` from `BURNRATE_EGRESS_ALLOW`: CIDRs or single addresses, optionally `:port`
+    /// (`10.0.0.0/8`, `127.0.0.1/32:8080`, `[::1]:5432`).
+    pub fn new<S: AsRef<str>>(entries: &[S]) -> Result<Self, EgressError> {
+        let mut allow = Vec::new();
+        for raw in entries {
+            let e = raw.as_ref().trim();
+            let bad = || EgressError::AllowList(e.to_owned());
+            let (net_part, port) = if let Some(rest) = e.strip_prefix('[') {
+                let (inner, after) = rest.split_once(']').ok_or_else(bad)?;
+                let port = after.strip_prefix(':').map(|p| p.parse::<u16>().map_err(|_| bad())).transpose()?;
+                (inner.to_owned(), port)
+            } else if e.matches(':').count() == 1 {
+                let (n, p) = e.split_once(':').ok_or_else(bad)?;
+                (n.to_owned(), Some(p.parse::<u16>().map_err(|_| bad())?))
+            } else {
+                (e.to_owned(), None)
+            };
+            let net = IpNet::from_str(&net_part)
+                .or_else(|_| IpAddr::from_str(&net_part).map(IpNet::from))
+                .map_err(|_| bad())?;
+            allow.push(Allowed { net, port });
+        }
+        Ok(Self { allow })
+    }
+
+    fn allowed(&self, ip: IpAddr, port: Option<u16>) -> bool {
+        self.allow.iter().any(|a| a.net.contains(&ip) && (a.port.is_none() || port.is_none() || a.port == port))
+    }
+
+    /// The check on an address about to be dialled.
+    pub fn check_ip(&self, ip: IpAddr, port: Option<u16>) -> Result<(), EgressError> {
+        if is_public(ip) || self.allowed(ip, port) { Ok(()) } else { Err(EgressError::NotPublic(ip)) }
+    }
+
+    /// The check when a URL is saved: scheme, no userinfo, and an IP-literal host must pass
+    /// [`EgressGuard::check_ip`] (names are checked when they are resolved to dial). `http` is
+    /// accepted only for a literal address inside the allow-list (tests, internal receivers).
+    pub fn check_url(&self, raw: &str) -> Result<url::Url, EgressError> {
+        let url = url::Url::parse(raw).map_err(|_| EgressError::Url(raw.to_owned()))?;
+        if !url.username().is_empty() || url.password().is_some() {
+            return Err(EgressError::Userinfo);
+        }
+        let port = url.port_or_known_default();
+        let literal = match url.host() {
+            None => return Err(EgressError::NoHost),
+            Some(url::Host::Ipv4(ip)) => Some(IpAddr::V4(ip)),
+            Some(url::Host::Ipv6(ip)) => Some(IpAddr::V6(ip)),
+            Some(url::Host::Domain(_)) => None,
+        };
+        match (url.scheme(), literal) {
+            ("https", Some(ip)) => self.check_ip(ip, port)?,
+            ("https", None) => {}
+            ("http", Some(ip)) if self.allowed(ip, port) => {}
+            (scheme, _) => return Err(EgressError::Scheme(scheme.to_owned())),
+        }
+        Ok(url)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn private_loopback_metadata_and_embedded_v4_are_refused() {
+        let g = EgressGuard::default();
+        for bad in [
+            "127.0.0.1",
+            "10.1.2.3",
+            "172.16.0.1",
+            "192.168.1.1",
+            "169.254.169.254",
+            "100.64.0.1",
+            "0.0.0.0",
+            "224.0.0.1",
+            "255.255.255.255",
+            "198.18.0.1",
+            "::1",
+            "::",
+            "fc00::1",
+            "fe80::1",
+            "::ffff:127.0.0.1",
+            "::ffff:169.254.169.254",
+            "64:ff9b::a9fe:a9fe",
+            "2002:7f00:1::1",
+            "::127.0.0.1",
+            "2001:db8::1",
+        ] {
+            let ip: IpAddr = bad.parse().unwrap();
+            assert!(g.check_ip(ip, None).is_err(), "{bad} must be refused");
+        }
+        for good in ["1.1.1.1", "8.8.8.8", "2606:4700:4700::1111", "::ffff:8.8.8.8"] {
+            assert!(g.check_ip(good.parse().unwrap(), None).is_ok(), "{good} is public");
+        }
+    }
+
+    #[test]
+    fn urls_are_checked_for_scheme_userinfo_and_literal_addresses() {
+        let g = EgressGuard::default();
+        assert!(g.check_url("https://api.openai.com/v1").is_ok());
+        assert_eq!(g.check_url("http://api.openai.com").unwrap_err(), EgressError::Scheme("http".into()));
+        assert_eq!(g.check_url("https://user:pw@api.openai.com").unwrap_err(), EgressError::Userinfo);
+        assert!(matches!(g.check_url("https://127.0.0.1/"), Err(EgressError::NotPublic(_))));
+        assert!(
+            matches!(g.check_url("https://2130706433/"), Err(EgressError::NotPublic(_))),
+            "decimal form of 127.0.0.1"
+        );
+        assert!(matches!(g.check_url("https://0x7f.1/"), Err(EgressError::NotPublic(_))), "hex form");
+        assert!(matches!(g.check_url("https://[::ffff:7f00:1]/"), Err(EgressError::NotPublic(_))));
+        assert!(g.check_url("file:///etc/passwd").is_err());
+        assert!(g.check_url("gopher://x/").is_err());
+    }
+
+    #[test]
+    fn the_operator_allow_list_opens_exactly_what_it_names() {
+        let g = EgressGuard::new(&["127.0.0.1/32:8080", "10.0.0.0/8"]).unwrap();
+        assert!(g.check_url("http://127.0.0.1:8080/x").is_ok());
+        assert!(g.check_url("http://127.0.0.1:9090/x").is_err(), "other port");
+        assert!(g.check_ip("10.9.8.7".parse().unwrap(), Some(443)).is_ok());
+        assert!(g.check_ip("192.168.0.1".parse().unwrap(), None).is_err());
+        assert!(EgressGuard::new(&["not-a-network"]).is_err());
+    }
+}

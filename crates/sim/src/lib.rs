@@ -1,0 +1,154 @@
+//! Simulated provider billing APIs, following `providers.md` to the letter: authentication,
+//! parameter validation (both array spellings), bucket alignment, empty buckets, cursor paging,
+//! and error bodies. Tests queue faults (429 with `Retry-After`, 5xx, malformed JSON) and read the
+//! request log; the demo will serve seeded spend from the same servers.
+//!
+//! Money is written into responses from decimal text, never through a float, so a fixture's
+//! amounts reach the connector digit for digit.
+
+mod anthropic;
+mod openai;
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use chrono::NaiveDate;
+use rust_decimal::Decimal;
+
+/// One fixture cost line: a day's spend on one line item.
+#[derive(Clone, Debug)]
+pub struct CostLine {
+    pub day: NaiveDate,
+    /// OpenAI `project_id` / Anthropic `workspace_id` (`None`: the default workspace).
+    pub group: Option<String>,
+    /// OpenAI `line_item` / Anthropic `description`.
+    pub item: String,
+    pub model: Option<String>,
+    /// In currency units (dollars), exact.
+    pub amount: Decimal,
+}
+
+/// What the next response should be instead of a normal answer.
+#[derive(Clone, Debug)]
+pub enum Fault {
+    RateLimited { retry_after_secs: u64 },
+    ServerError(u16),
+    MalformedJson,
+}
+
+#[derive(Clone, Debug)]
+pub struct RecordedRequest {
+    pub at: Instant,
+    pub path_and_query: String,
+}
+
+#[derive(Default)]
+pub(crate) struct State {
+    pub(crate) lines: Vec<CostLine>,
+    pub(crate) faults: VecDeque<Fault>,
+    pub(crate) requests: Vec<RecordedRequest>,
+}
+
+/// A running simulated provider on a loopback port.
+#[derive(Clone)]
+pub struct SimProvider {
+    pub addr: SocketAddr,
+    pub api_key: String,
+    state: Arc<Mutex<State>>,
+}
+
+impl SimProvider {
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub fn set_lines(&self, lines: Vec<CostLine>) {
+        self.state.lock().expect("sim state").lines = lines;
+    }
+
+    /// Changes a past day (a provider restatement): every line of `day` is scaled by `factor`.
+    pub fn restate(&self, day: NaiveDate, factor: Decimal) {
+        for l in self.state.lock().expect("sim state").lines.iter_mut().filter(|l| l.day == day) {
+            l.amount *= factor;
+        }
+    }
+
+    pub fn push_fault(&self, fault: Fault) {
+        self.state.lock().expect("sim state").faults.push_back(fault);
+    }
+
+    pub fn requests(&self) -> Vec<RecordedRequest> {
+        self.state.lock().expect("sim state").requests.clone()
+    }
+
+    async fn start(router: axum::Router, state: Arc<Mutex<State>>, api_key: &str) -> SimProvider {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind a loopback port");
+        let addr = listener.local_addr().expect("local address");
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, router).await;
+        });
+        SimProvider { addr, api_key: api_key.to_owned(), state }
+    }
+
+    /// The OpenAI Costs API (`GET /v1/organization/costs`).
+    pub async fn openai(api_key: &str) -> SimProvider {
+        let state = Arc::new(Mutex::new(State::default()));
+        Self::start(openai::router(Arc::clone(&state), api_key.to_owned()), state, api_key).await
+    }
+
+    /// The Anthropic cost report (`GET /v1/organizations/cost_report`).
+    pub async fn anthropic(api_key: &str) -> SimProvider {
+        let state = Arc::new(Mutex::new(State::default()));
+        Self::start(anthropic::router(Arc::clone(&state), api_key.to_owned()), state, api_key).await
+    }
+}
+
+/// Query pairs with `key[]=` folded into `key`, so both array spellings read the same.
+pub(crate) fn query_pairs(query: Option<&str>) -> Vec<(String, String)> {
+    url_pairs(query.unwrap_or(""))
+        .into_iter()
+        .map(|(k, v)| (k.strip_suffix("[]").map(str::to_owned).unwrap_or(k), v))
+        .collect()
+}
+
+fn url_pairs(q: &str) -> Vec<(String, String)> {
+    q.split('&')
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            let (k, v) = p.split_once('=').unwrap_or((p, ""));
+            (percent_decode(k), percent_decode(v))
+        })
+        .collect()
+}
+
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < bytes.len() => {
+                match std::str::from_utf8(&bytes[i + 1..i + 3]).ok().and_then(|h| u8::from_str_radix(h, 16).ok()) {
+                    Some(b) => {
+                        out.push(b);
+                        i += 2;
+                    }
+                    None => out.push(b'%'),
+                }
+            }
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Takes the next queued fault, recording the request either way.
+pub(crate) fn record(state: &Mutex<State>, path_and_query: String) -> Option<Fault> {
+    let mut s = state.lock().expect("sim state");
+    s.requests.push(RecordedRequest { at: Instant::now(), path_and_query });
+    s.faults.pop_front()
+}

@@ -1,0 +1,96 @@
+//! Provider connectors. Each turns a credential and a [`SyncWindow`] into FOCUS-shaped
+//! [`CostRecord`]s, following `providers.md` exactly: the documented endpoints and parameters,
+//! money parsed from the raw JSON token text, pagination followed until the provider says there
+//! is no more.
+//!
+//! Connectors never store anything and never log a credential: the key is exposed only to build
+//! the request header, and errors carry the provider, endpoint, window and what went wrong — never
+//! the key, and never a provider message that might echo it unredacted.
+
+mod anthropic;
+mod error;
+mod openai;
+
+use burnrate_core::{CostRecord, SyncWindow};
+
+pub use anthropic::AnthropicCosts;
+pub use error::{SourceError, SourceErrorKind};
+pub use openai::OpenAiCosts;
+
+/// What one pull of a window returned.
+#[derive(Debug, Default)]
+pub struct CostPull {
+    pub records: Vec<CostRecord>,
+    /// Pages fetched (for progress and the request budget).
+    pub pages: u32,
+    /// Amounts that had more than 9 decimals and were rounded half-even.
+    pub rounded_values: u32,
+}
+
+/// Stops a provider that keeps saying "more" from looping forever.
+const MAX_PAGES: u32 = 10_000;
+
+/// The endpoint a connector is calling, for errors.
+#[derive(Clone, Copy)]
+pub(crate) struct Call {
+    pub provider: &'static str,
+    pub endpoint: &'static str,
+    pub window: SyncWindow,
+}
+
+impl Call {
+    pub fn error(&self, kind: SourceErrorKind) -> SourceError {
+        SourceError { provider: self.provider, endpoint: self.endpoint, window: self.window, kind }
+    }
+
+    /// GETs one page and returns its body if the provider answered 2xx; `detail` extracts the
+    /// provider's own error message from an error body.
+    pub async fn get(
+        &self,
+        http: &burnrate_net::HttpClient,
+        url: &url::Url,
+        headers: &[(&str, &str)],
+        detail: fn(&[u8]) -> Option<String>,
+    ) -> Result<bytes::Bytes, SourceError> {
+        let reply = http.get(url, headers).await.map_err(|e| self.error(error::fetch_error(e)))?;
+        if (200..300).contains(&reply.status) {
+            return Ok(reply.body);
+        }
+        let text = detail(&reply.body).map(|m| error::sanitize(&m)).unwrap_or_else(|| "no error message".into());
+        Err(self.error(error::classify(reply.status, reply.attempts, text)))
+    }
+
+    /// Refuses a cursor seen before (a provider stuck on one page) and runaway paging.
+    pub fn next_cursor(
+        &self,
+        seen: &mut Vec<String>,
+        next: Option<String>,
+        pages: u32,
+    ) -> Result<Option<String>, SourceError> {
+        let Some(cursor) = next.filter(|c| !c.is_empty()) else { return Ok(None) };
+        if seen.contains(&cursor) || pages >= MAX_PAGES {
+            return Err(self.error(SourceErrorKind::Malformed(format!(
+                "paging does not end (cursor {cursor:?} repeated or over {MAX_PAGES} pages)"
+            ))));
+        }
+        seen.push(cursor.clone());
+        Ok(Some(cursor))
+    }
+}
+
+/// Parses a money token, counting values rounded to 9 decimals.
+pub(crate) fn money(
+    call: &Call,
+    raw: &str,
+    currency: &str,
+    rounded: &mut u32,
+) -> Result<burnrate_core::Money, SourceError> {
+    let currency =
+        burnrate_core::Currency::parse(currency).map_err(|e| call.error(SourceErrorKind::Malformed(e.to_string())))?;
+    let (m, r) = burnrate_core::Money::parse(raw, currency)
+        .map_err(|e| call.error(SourceErrorKind::Malformed(e.to_string())))?;
+    if r == burnrate_core::Rounding::Rounded {
+        *rounded += 1;
+    }
+    Ok(m)
+}

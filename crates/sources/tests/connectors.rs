@@ -1,0 +1,203 @@
+//! The connectors against the simulated providers of `burnrate-sim`, which reproduce the wire
+//! formats of providers.md.
+
+use std::collections::BTreeMap;
+use std::str::FromStr;
+use std::time::Duration;
+
+use burnrate_core::SyncWindow;
+use burnrate_net::{ClientOptions, EgressGuard, HttpClient};
+use burnrate_sim::{CostLine, Fault, SimProvider};
+use burnrate_sources::{AnthropicCosts, CostPull, OpenAiCosts, SourceErrorKind};
+use chrono::{Duration as Days, NaiveDate};
+use rust_decimal::Decimal;
+
+const OPENAI_KEY: &str = "sk-admin-TESTKEY0123456789abcdef";
+const ANTHROPIC_KEY: &str = "sk-ant-admin01-TESTKEY0123456789abcdef";
+
+fn day0() -> NaiveDate {
+    NaiveDate::from_ymd_opt(2026, 1, 1).unwrap()
+}
+
+/// `days` days of spend over two groups and two items, with awkward decimals.
+fn fixture(days: i64, groups: [Option<&str>; 2], items: [(&str, &str); 2]) -> Vec<CostLine> {
+    let mut lines = Vec::new();
+    for d in 0..days {
+        for (gi, group) in groups.iter().enumerate() {
+            for (ii, (item, model)) in items.iter().enumerate() {
+                // Nine decimals at most: exactly representable in the lake.
+                let amount = Decimal::from_str(&format!(
+                    "{}.{:09}",
+                    3 + d % 7 + gi as i64,
+                    (d * 7919 + ii as i64 * 104_729 + 1) % 1_000_000_000
+                ))
+                .unwrap();
+                lines.push(CostLine {
+                    day: day0() + Days::days(d),
+                    group: group.map(str::to_owned),
+                    item: (*item).into(),
+                    model: Some((*model).into()),
+                    amount,
+                });
+            }
+        }
+    }
+    lines
+}
+
+fn client(allow_loopback: bool) -> HttpClient {
+    let guard = if allow_loopback { EgressGuard::new(&["127.0.0.1/32"]).unwrap() } else { EgressGuard::default() };
+    HttpClient::new(
+        guard,
+        ClientOptions { base_backoff: Duration::from_millis(10), max_attempts: 4, ..Default::default() },
+    )
+}
+
+type Key = (NaiveDate, Option<String>, Option<String>);
+
+fn totals_of_pull(pull: &CostPull) -> BTreeMap<Key, Decimal> {
+    let mut t = BTreeMap::new();
+    for r in &pull.records {
+        *t.entry((r.charge_period_start.date_naive(), r.sub_account_id.clone(), r.model.clone())).or_default() +=
+            r.billed_cost.amount();
+    }
+    t
+}
+
+fn totals_of_fixture(lines: &[CostLine], window: &SyncWindow) -> BTreeMap<Key, Decimal> {
+    let mut t = BTreeMap::new();
+    for l in lines.iter().filter(|l| l.day >= window.start() && l.day < window.end()) {
+        *t.entry((l.day, l.group.clone(), l.model.clone())).or_default() += l.amount;
+    }
+    t
+}
+
+#[tokio::test]
+async fn openai_costs_over_several_pages_equal_the_fixture_exactly() {
+    let sim = SimProvider::openai(OPENAI_KEY).await;
+    let lines = fixture(
+        200,
+        [Some("proj_alpha"), Some("proj_beta")],
+        [("gpt-4o-2024-08-06, input", "gpt-4o-2024-08-06"), ("o3-mini, output", "o3-mini")],
+    );
+    sim.set_lines(lines.clone());
+    let window = SyncWindow::new(day0(), day0() + Days::days(200)).unwrap();
+    let source = OpenAiCosts { base_url: sim.base_url().parse().unwrap(), admin_key: OPENAI_KEY.to_owned().into() };
+    let pull = source.pull(&client(true), window).await.unwrap();
+    assert_eq!(pull.pages, 2, "180 daily buckets a page");
+    assert_eq!(pull.rounded_values, 0);
+    assert_eq!(pull.records.len(), 200 * 4);
+    assert_eq!(totals_of_pull(&pull), totals_of_fixture(&lines, &window));
+    let r = &pull.records[0];
+    assert_eq!((r.provider_name.as_str(), r.billed_cost.currency().as_str()), ("OpenAI", "USD"));
+    assert!(
+        sim.requests()[0].path_and_query.contains("group_by%5B%5D=project_id"),
+        "bracket spelling, as OpenAI's SDK sends"
+    );
+}
+
+#[tokio::test]
+async fn anthropic_cents_become_dollars_exactly_over_several_pages() {
+    let sim = SimProvider::anthropic(ANTHROPIC_KEY).await;
+    let lines = fixture(
+        70,
+        [Some("wrkspc_01Jw"), None],
+        [
+            ("Claude Sonnet 4 Usage - Input Tokens", "claude-sonnet-4-20250514"),
+            ("Claude Haiku 4.5 Usage - Output Tokens", "claude-haiku-4-5"),
+        ],
+    );
+    sim.set_lines(lines.clone());
+    let window = SyncWindow::new(day0(), day0() + Days::days(70)).unwrap();
+    let source =
+        AnthropicCosts { base_url: sim.base_url().parse().unwrap(), admin_key: ANTHROPIC_KEY.to_owned().into() };
+    let pull = source.pull(&client(true), window).await.unwrap();
+    assert_eq!(pull.pages, 3, "31 daily buckets a page");
+    assert_eq!(totals_of_pull(&pull), totals_of_fixture(&lines, &window));
+    assert!(pull.records.iter().any(|r| r.sub_account_id.is_none()), "the default workspace has no id");
+}
+
+#[tokio::test]
+async fn retry_after_is_honoured_and_server_errors_are_retried() {
+    let sim = SimProvider::openai(OPENAI_KEY).await;
+    let lines = fixture(3, [Some("p"), None], [("m, input", "m"), ("m, output", "m")]);
+    sim.set_lines(lines.clone());
+    sim.push_fault(Fault::RateLimited { retry_after_secs: 1 });
+    sim.push_fault(Fault::ServerError(503));
+    let window = SyncWindow::new(day0(), day0() + Days::days(3)).unwrap();
+    let source = OpenAiCosts { base_url: sim.base_url().parse().unwrap(), admin_key: OPENAI_KEY.to_owned().into() };
+    let pull = source.pull(&client(true), window).await.unwrap();
+    assert_eq!(totals_of_pull(&pull), totals_of_fixture(&lines, &window));
+    let requests = sim.requests();
+    assert_eq!(requests.len(), 3, "429, 503, then the answer");
+    let waited = requests[1].at - requests[0].at;
+    assert!(waited >= Duration::from_millis(950), "waited {waited:?} after Retry-After: 1");
+}
+
+#[tokio::test]
+async fn malformed_json_fails_the_pull_naming_provider_endpoint_and_window() {
+    let sim = SimProvider::anthropic(ANTHROPIC_KEY).await;
+    sim.set_lines(fixture(3, [None, Some("w")], [("a", "m"), ("b", "m")]));
+    sim.push_fault(Fault::MalformedJson);
+    let window = SyncWindow::new(day0(), day0() + Days::days(3)).unwrap();
+    let source =
+        AnthropicCosts { base_url: sim.base_url().parse().unwrap(), admin_key: ANTHROPIC_KEY.to_owned().into() };
+    let err = source.pull(&client(true), window).await.unwrap_err();
+    assert!(matches!(err.kind, SourceErrorKind::Malformed(_)));
+    let text = err.to_string();
+    assert!(text.starts_with("Anthropic GET /v1/organizations/cost_report for 2026-01-01..2026-01-04: the response is not the documented JSON"), "{text}");
+}
+
+#[tokio::test]
+async fn a_wrong_key_is_a_credential_error_that_never_shows_a_key() {
+    for provider in ["openai", "anthropic"] {
+        let wrong = "sk-admin-WRONGKEY-000000000000000000000000";
+        let window = SyncWindow::new(day0(), day0() + Days::days(1)).unwrap();
+        let err = if provider == "openai" {
+            let sim = SimProvider::openai(OPENAI_KEY).await;
+            OpenAiCosts { base_url: sim.base_url().parse().unwrap(), admin_key: wrong.to_owned().into() }
+                .pull(&client(true), window)
+                .await
+                .unwrap_err()
+        } else {
+            let sim = SimProvider::anthropic(ANTHROPIC_KEY).await;
+            AnthropicCosts { base_url: sim.base_url().parse().unwrap(), admin_key: wrong.to_owned().into() }
+                .pull(&client(true), window)
+                .await
+                .unwrap_err()
+        };
+        assert!(matches!(err.kind, SourceErrorKind::Credential { status: 401, .. }), "{provider}: {err}");
+        let text = format!("{err} {err:?}");
+        assert!(!text.contains("WRONGKEY") && !text.contains("TESTKEY"), "{provider}: {text}");
+        assert!(text.contains("check that it is a valid admin key"));
+    }
+}
+
+#[tokio::test]
+async fn a_loopback_base_url_is_refused_unless_the_operator_allows_it() {
+    let sim = SimProvider::openai(OPENAI_KEY).await;
+    let window = SyncWindow::new(day0(), day0() + Days::days(1)).unwrap();
+    let source = OpenAiCosts { base_url: sim.base_url().parse().unwrap(), admin_key: OPENAI_KEY.to_owned().into() };
+    let err = source.pull(&client(false), window).await.unwrap_err();
+    assert!(matches!(err.kind, SourceErrorKind::Egress(_)), "{err}");
+    assert!(sim.requests().is_empty(), "nothing was sent");
+}
+
+#[tokio::test]
+async fn a_restated_day_comes_back_with_its_new_value() {
+    let sim = SimProvider::openai(OPENAI_KEY).await;
+    let lines = fixture(5, [Some("p"), Some("q")], [("m, input", "m"), ("m, output", "m")]);
+    sim.set_lines(lines);
+    let window = SyncWindow::new(day0(), day0() + Days::days(5)).unwrap();
+    let source = OpenAiCosts { base_url: sim.base_url().parse().unwrap(), admin_key: OPENAI_KEY.to_owned().into() };
+    let before = source.pull(&client(true), window).await.unwrap();
+    let restated_day = day0() + Days::days(2);
+    sim.restate(restated_day, Decimal::TWO);
+    let after = source.pull(&client(true), window).await.unwrap();
+    let day_total = |p: &CostPull, d: NaiveDate| -> Decimal {
+        p.records.iter().filter(|r| r.charge_period_start.date_naive() == d).map(|r| r.billed_cost.amount()).sum()
+    };
+    assert_eq!(day_total(&after, restated_day), day_total(&before, restated_day) * Decimal::TWO);
+    assert_eq!(after.rounded_values, 0);
+    assert_eq!(day_total(&after, day0()), day_total(&before, day0()), "other days unchanged");
+}
