@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
-use chrono::{DateTime, Duration, NaiveDate, Utc};
+use chrono::{DateTime, Datelike, Duration, NaiveDate, Utc};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
@@ -31,6 +31,25 @@ impl SyncWindow {
     /// The `days` whole days before `today` (exclusive of today, which is not over yet).
     pub fn trailing_days(today: NaiveDate, days: u32) -> Result<Self, WindowError> {
         Self::new(today - Duration::days(i64::from(days)), today)
+    }
+
+    /// The smallest window of whole calendar months that contains this one. The lake keeps one
+    /// file per source and month, so a sync always replaces whole months.
+    pub fn whole_months(&self) -> SyncWindow {
+        let first = |d: NaiveDate| NaiveDate::from_ymd_opt(d.year(), d.month(), 1).expect("first of a month");
+        let last_day = self.end - Duration::days(1);
+        let end_month = first(last_day);
+        let end = if end_month.month() == 12 {
+            NaiveDate::from_ymd_opt(end_month.year() + 1, 1, 1)
+        } else {
+            NaiveDate::from_ymd_opt(end_month.year(), end_month.month() + 1, 1)
+        }
+        .expect("first of a month");
+        SyncWindow { start: first(self.start), end }
+    }
+
+    pub fn is_whole_months(&self) -> bool {
+        *self == self.whole_months()
     }
 
     pub fn start(&self) -> NaiveDate {
@@ -113,5 +132,10 @@ mod tests {
         assert!(!w.contains("2026-02-02T00:00:00Z".parse().unwrap()), "the end is exclusive");
         assert!(SyncWindow::new(d("2026-01-02"), d("2026-01-02")).is_err());
         assert_eq!(SyncWindow::trailing_days(d("2026-03-01"), 3).unwrap().start(), d("2026-02-26"));
+        let months = SyncWindow::new(d("2026-01-30"), d("2026-02-02")).unwrap().whole_months();
+        assert_eq!((months.start(), months.end()), (d("2026-01-01"), d("2026-03-01")));
+        assert!(months.is_whole_months() && !w.is_whole_months());
+        let december = SyncWindow::new(d("2026-12-05"), d("2027-01-01")).unwrap().whole_months();
+        assert_eq!((december.start(), december.end()), (d("2026-12-01"), d("2027-01-01")));
     }
 }

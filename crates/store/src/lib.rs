@@ -25,6 +25,7 @@ mod accounts;
 mod api_keys;
 mod audit;
 mod invitations;
+mod lake;
 mod migrate;
 mod outbox;
 mod vault;
@@ -33,6 +34,7 @@ pub use accounts::{Member, Organization, SessionRecord, TokenPurpose, UserRecord
 pub use api_keys::ApiKeyRecord;
 pub use audit::{Actor, ActorType, AuditBreak, AuditEntry, AuditRecord, NewAuditEntry};
 pub use invitations::InvitationRecord;
+pub use lake::{LakeFile, LakeTable};
 pub use outbox::{OutboxMessage, QueuedMail};
 pub use vault::Vault;
 

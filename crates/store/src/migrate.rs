@@ -23,6 +23,7 @@ const APP_TABLES: &[&str] = &[
     "invitations",
     "api_keys",
     "outbox",
+    "lake_files",
 ];
 
 /// Applies the SQLite migrations to `store` (which must be a SQLite store).

@@ -10,6 +10,7 @@ mod demo;
 mod roles;
 mod security;
 mod storage;
+mod sync;
 
 use burnrate_testkit::{TestApp, TestClient};
 

@@ -1,0 +1,191 @@
+//! Provider → connector → lake → reader, on both database backends.
+
+use std::collections::BTreeMap;
+use std::str::FromStr;
+use std::time::Duration;
+
+use burnrate_core::SyncWindow;
+use burnrate_lake::{CostRow, Lake};
+use burnrate_net::{ClientOptions, EgressGuard, HttpClient};
+use burnrate_sim::{CostLine, SimProvider};
+use burnrate_sources::{AnthropicCosts, OpenAiCosts};
+use burnrate_testkit::TestApp;
+use chrono::NaiveDate;
+use rust_decimal::Decimal;
+
+const KEY: &str = "sk-admin-SUITEKEY000000000000000000";
+
+fn d(s: &str) -> NaiveDate {
+    s.parse().unwrap()
+}
+
+fn http() -> HttpClient {
+    HttpClient::new(
+        EgressGuard::new(&["127.0.0.1/32"]).unwrap(),
+        ClientOptions { base_backoff: Duration::from_millis(10), ..Default::default() },
+    )
+}
+
+/// 45 days from 2026-01-01 over two projects and two models.
+fn fixture() -> Vec<CostLine> {
+    let mut lines = Vec::new();
+    for day in 0..45 {
+        for (p, project) in ["proj_a", "proj_b"].iter().enumerate() {
+            for (m, (item, model)) in [("gpt-4o, input", "gpt-4o"), ("o3, output", "o3")].iter().enumerate() {
+                let amount = Decimal::from_str(&format!(
+                    "{}.{:09}",
+                    1 + (day + p + m) % 5,
+                    (day * 104_729 + p * 7 + m * 13) % 1_000_000_000
+                ))
+                .unwrap();
+                lines.push(CostLine {
+                    day: d("2026-01-01") + chrono::Duration::days(day as i64),
+                    group: Some((*project).into()),
+                    item: (*item).into(),
+                    model: Some((*model).into()),
+                    amount,
+                });
+            }
+        }
+    }
+    lines
+}
+
+type Key = (NaiveDate, String, Option<String>, Option<String>);
+
+fn lake_totals(rows: &[CostRow]) -> BTreeMap<Key, Decimal> {
+    let mut t = BTreeMap::new();
+    for r in rows {
+        *t.entry((r.charge_day, r.provider_name.clone(), r.sub_account_id.clone(), r.model.clone())).or_default() +=
+            r.billed_cost;
+    }
+    t
+}
+
+fn fixture_totals(provider: &str, lines: &[CostLine]) -> BTreeMap<Key, Decimal> {
+    let mut t = BTreeMap::new();
+    for l in lines {
+        *t.entry((l.day, provider.to_owned(), l.group.clone(), l.model.clone())).or_default() += l.amount;
+    }
+    t
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lake_totals_by_day_provider_project_and_model_equal_both_fixtures_exactly() {
+    let app = TestApp::spawn().await;
+    let (scope, _) = app.create_org("Org", "o@example.com").await;
+    let dir = tempfile::tempdir().unwrap();
+    let lake = Lake::from_url(&format!("file://{}", dir.path().display())).unwrap();
+    let window = SyncWindow::new(d("2026-01-01"), d("2026-02-15")).unwrap().whole_months();
+    let lines = fixture();
+
+    let openai = SimProvider::openai(KEY).await;
+    openai.set_lines(lines.clone());
+    let pull = OpenAiCosts { base_url: openai.base_url().parse().unwrap(), admin_key: KEY.to_owned().into() }
+        .pull(&http(), window)
+        .await
+        .unwrap();
+    let openai_source = uuid::Uuid::now_v7();
+    let done = lake.replace_costs(&app.store, scope, openai_source, window, &pull.records).await.unwrap();
+    assert_eq!((done.files, done.rows), (2, 45 * 4), "one file per month");
+
+    let anthropic = SimProvider::anthropic(KEY).await;
+    anthropic.set_lines(lines.clone());
+    let pull = AnthropicCosts { base_url: anthropic.base_url().parse().unwrap(), admin_key: KEY.to_owned().into() }
+        .pull(&http(), window)
+        .await
+        .unwrap();
+    lake.replace_costs(&app.store, scope, uuid::Uuid::now_v7(), window, &pull.records).await.unwrap();
+
+    let rows = lake.read_costs(&app.store, scope).await.unwrap();
+    let mut expected = fixture_totals("OpenAI", &lines);
+    expected.extend(fixture_totals("Anthropic", &lines));
+    assert_eq!(lake_totals(&rows), expected);
+    let grand: Decimal = rows.iter().map(|r| r.billed_cost).sum();
+    assert_eq!(grand, lines.iter().map(|l| l.amount).sum::<Decimal>() * Decimal::TWO);
+
+    // Another organization sees none of it.
+    let (other, _) = app.create_org("Other", "x@example.com").await;
+    assert!(lake.read_costs(&app.store, other).await.unwrap().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restated_day_is_counted_once_with_its_new_value() {
+    let app = TestApp::spawn().await;
+    let (scope, _) = app.create_org("Org", "o@example.com").await;
+    let dir = tempfile::tempdir().unwrap();
+    let lake = Lake::from_url(&format!("file://{}", dir.path().display())).unwrap();
+    let sim = SimProvider::openai(KEY).await;
+    sim.set_lines(fixture());
+    let source = OpenAiCosts { base_url: sim.base_url().parse().unwrap(), admin_key: KEY.to_owned().into() };
+    let id = uuid::Uuid::now_v7();
+    let backfill = SyncWindow::new(d("2026-01-01"), d("2026-02-15")).unwrap().whole_months();
+    let pull = source.pull(&http(), backfill).await.unwrap();
+    lake.replace_costs(&app.store, scope, id, backfill, &pull.records).await.unwrap();
+
+    // The provider revises 2026-02-10; the next sync re-pulls the trailing days.
+    sim.restate(d("2026-02-10"), Decimal::TWO);
+    let trailing = SyncWindow::trailing_days(d("2026-02-15"), 3).unwrap().whole_months();
+    let pull = source.pull(&http(), trailing).await.unwrap();
+    let done = lake.replace_costs(&app.store, scope, id, trailing, &pull.records).await.unwrap();
+    assert_eq!(done.superseded, 1, "only February's file is replaced");
+
+    let rows = lake.read_costs(&app.store, scope).await.unwrap();
+    let mut lines = fixture();
+    for l in lines.iter_mut().filter(|l| l.day == d("2026-02-10")) {
+        l.amount *= Decimal::TWO;
+    }
+    assert_eq!(
+        lake_totals(&rows),
+        fixture_totals("OpenAI", &lines),
+        "January intact, February once, with the new value"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sync_killed_between_writing_files_and_committing_leaves_the_previous_data_visible() {
+    let app = TestApp::spawn().await;
+    let (scope, _) = app.create_org("Org", "o@example.com").await;
+    let dir = tempfile::tempdir().unwrap();
+    let lake = Lake::from_url(&format!("file://{}", dir.path().display())).unwrap();
+    let sim = SimProvider::openai(KEY).await;
+    sim.set_lines(fixture());
+    let source = OpenAiCosts { base_url: sim.base_url().parse().unwrap(), admin_key: KEY.to_owned().into() };
+    let id = uuid::Uuid::now_v7();
+    let window = SyncWindow::new(d("2026-01-01"), d("2026-03-01")).unwrap();
+    let pull = source.pull(&http(), window).await.unwrap();
+    lake.replace_costs(&app.store, scope, id, window, &pull.records).await.unwrap();
+    let before = lake_totals(&lake.read_costs(&app.store, scope).await.unwrap());
+
+    // The next run writes its files, then dies before the manifest commit.
+    sim.restate(d("2026-01-05"), Decimal::TWO);
+    let pull = source.pull(&http(), window).await.unwrap();
+    let written = lake.write_costs(&app.store, scope, id, window, &pull.records).await.unwrap();
+    assert_eq!(written.len(), 2);
+    assert!(std::fs::read_dir(dir.path()).unwrap().count() > 0);
+    assert_eq!(
+        lake_totals(&lake.read_costs(&app.store, scope).await.unwrap()),
+        before,
+        "uncommitted files are not data"
+    );
+
+    // The run after completes, and the data is the new version, counted once.
+    let done = lake.replace_costs(&app.store, scope, id, window, &pull.records).await.unwrap();
+    assert_eq!(done.superseded, 2);
+    let after = lake_totals(&lake.read_costs(&app.store, scope).await.unwrap());
+    let jan5 = |t: &BTreeMap<Key, Decimal>| -> Decimal {
+        t.iter().filter(|(k, _)| k.0 == d("2026-01-05")).map(|(_, v)| *v).sum()
+    };
+    assert_eq!(jan5(&after), jan5(&before) * Decimal::TWO);
+    assert_eq!(after.len(), before.len());
+
+    // Windows that are not whole months are refused rather than dropping the rest of a month.
+    let partial = SyncWindow::new(d("2026-01-03"), d("2026-01-06")).unwrap();
+    assert!(
+        lake.write_costs(&app.store, scope, id, partial, &[])
+            .await
+            .unwrap_err()
+            .to_string()
+            .contains("must cover whole months")
+    );
+}

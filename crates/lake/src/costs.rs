@@ -1,0 +1,174 @@
+//! The `costs` table's Parquet encoding.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use arrow_array::{
+    Array, ArrayRef, BooleanArray, Date32Array, Decimal128Array, RecordBatch, StringArray, TimestampMicrosecondArray,
+};
+use arrow_schema::{DataType, Field, Schema, TimeUnit};
+use burnrate_core::{CostRecord, MONEY_SCALE};
+use bytes::Bytes;
+use chrono::{DateTime, Datelike, NaiveDate, Utc};
+use parquet::arrow::ArrowWriter;
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::basic::Compression;
+use parquet::file::properties::WriterProperties;
+use rust_decimal::Decimal;
+use uuid::Uuid;
+
+use crate::LakeError;
+
+const MONEY: DataType = DataType::Decimal128(38, MONEY_SCALE as i8);
+
+fn schema() -> Arc<Schema> {
+    let ts = DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()));
+    Arc::new(Schema::new(vec![
+        Field::new("charge_period_start", ts.clone(), false),
+        Field::new("charge_period_end", ts, false),
+        Field::new("charge_day", DataType::Date32, false),
+        Field::new("billed_cost", MONEY, false),
+        Field::new("effective_cost", MONEY, false),
+        Field::new("list_cost", MONEY, false),
+        Field::new("x_list_cost_estimated", DataType::Boolean, false),
+        Field::new("billing_currency", DataType::Utf8, false),
+        Field::new("provider_name", DataType::Utf8, false),
+        Field::new("service_name", DataType::Utf8, false),
+        Field::new("sub_account_id", DataType::Utf8, true),
+        Field::new("sku_id", DataType::Utf8, true),
+        Field::new("model", DataType::Utf8, true),
+        Field::new("charge_category", DataType::Utf8, false),
+        Field::new("charge_description", DataType::Utf8, true),
+        Field::new("consumed_quantity", MONEY, true),
+        Field::new("consumed_unit", DataType::Utf8, true),
+        Field::new("api_key_id", DataType::Utf8, true),
+        Field::new("source_id", DataType::Utf8, false),
+    ]))
+}
+
+pub(crate) fn next_month(month: NaiveDate) -> NaiveDate {
+    let (y, m) = if month.month() == 12 { (month.year() + 1, 1) } else { (month.year(), month.month() + 1) };
+    NaiveDate::from_ymd_opt(y, m, 1).expect("first of a month")
+}
+
+/// Records grouped by the month of their start, each group sorted by time.
+pub(crate) fn by_month(records: &[CostRecord]) -> BTreeMap<NaiveDate, Vec<&CostRecord>> {
+    let mut months: BTreeMap<NaiveDate, Vec<&CostRecord>> = BTreeMap::new();
+    for r in records {
+        let d = r.charge_period_start.date_naive();
+        months.entry(NaiveDate::from_ymd_opt(d.year(), d.month(), 1).expect("first of a month")).or_default().push(r);
+    }
+    for rows in months.values_mut() {
+        rows.sort_by_key(|r| r.charge_period_start);
+    }
+    months
+}
+
+/// An amount as the 128-bit integer of its value × 10^9.
+fn scaled(d: Decimal) -> Result<i128, LakeError> {
+    let mut v = d;
+    v.rescale(MONEY_SCALE);
+    if v != d {
+        return Err(LakeError::Format(format!("{d} has more than {MONEY_SCALE} decimals")));
+    }
+    Ok(v.mantissa())
+}
+
+fn money_array(values: impl Iterator<Item = Result<Option<i128>, LakeError>>) -> Result<ArrayRef, LakeError> {
+    let v: Vec<Option<i128>> = values.collect::<Result<_, _>>()?;
+    Ok(Arc::new(Decimal128Array::from(v).with_precision_and_scale(38, MONEY_SCALE as i8)?))
+}
+
+fn strings<'a>(v: impl Iterator<Item = Option<&'a str>>) -> ArrayRef {
+    Arc::new(v.collect::<StringArray>())
+}
+
+pub(crate) fn encode(rows: &[&CostRecord], source: Uuid) -> Result<Vec<u8>, LakeError> {
+    let epoch = NaiveDate::from_ymd_opt(1970, 1, 1).expect("epoch");
+    let micros = |t: &DateTime<Utc>| t.timestamp_micros();
+    let source = source.to_string();
+    let category = |r: &CostRecord| format!("{:?}", r.charge_category);
+    let categories: Vec<String> = rows.iter().map(|r| category(r)).collect();
+    let currencies: Vec<String> = rows.iter().map(|r| r.billed_cost.currency().to_string()).collect();
+    let columns: Vec<ArrayRef> = vec![
+        Arc::new(
+            TimestampMicrosecondArray::from(rows.iter().map(|r| micros(&r.charge_period_start)).collect::<Vec<_>>())
+                .with_timezone("UTC"),
+        ),
+        Arc::new(
+            TimestampMicrosecondArray::from(rows.iter().map(|r| micros(&r.charge_period_end)).collect::<Vec<_>>())
+                .with_timezone("UTC"),
+        ),
+        Arc::new(Date32Array::from(
+            rows.iter().map(|r| (r.charge_period_start.date_naive() - epoch).num_days() as i32).collect::<Vec<_>>(),
+        )),
+        money_array(rows.iter().map(|r| scaled(r.billed_cost.amount()).map(Some)))?,
+        money_array(rows.iter().map(|r| scaled(r.effective_cost.amount()).map(Some)))?,
+        money_array(rows.iter().map(|r| scaled(r.list_cost.amount()).map(Some)))?,
+        Arc::new(rows.iter().map(|r| Some(r.list_cost_estimated)).collect::<BooleanArray>()),
+        strings(currencies.iter().map(|c| Some(c.as_str()))),
+        strings(rows.iter().map(|r| Some(r.provider_name.as_str()))),
+        strings(rows.iter().map(|r| Some(r.service_name.as_str()))),
+        strings(rows.iter().map(|r| r.sub_account_id.as_deref())),
+        strings(rows.iter().map(|r| r.sku_id.as_deref())),
+        strings(rows.iter().map(|r| r.model.as_deref())),
+        strings(categories.iter().map(|c| Some(c.as_str()))),
+        strings(rows.iter().map(|r| r.charge_description.as_deref())),
+        money_array(rows.iter().map(|r| r.consumed_quantity.map(scaled).transpose()))?,
+        strings(rows.iter().map(|r| r.consumed_unit.as_deref())),
+        strings(rows.iter().map(|r| r.api_key_id.as_deref())),
+        strings(rows.iter().map(|_| Some(source.as_str()))),
+    ];
+    let batch = RecordBatch::try_new(schema(), columns)?;
+    let props = WriterProperties::builder().set_compression(Compression::SNAPPY).build();
+    let mut writer = ArrowWriter::try_new(Vec::new(), schema(), Some(props))?;
+    writer.write(&batch)?;
+    Ok(writer.into_inner()?)
+}
+
+/// The columns of a cost row that readers of the lake need today (totals by day and dimension).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CostRow {
+    pub charge_day: NaiveDate,
+    pub billed_cost: Decimal,
+    pub billing_currency: String,
+    pub provider_name: String,
+    pub sub_account_id: Option<String>,
+    pub model: Option<String>,
+}
+
+fn column<'a, T: 'static>(batch: &'a RecordBatch, name: &str) -> Result<&'a T, LakeError> {
+    batch
+        .column_by_name(name)
+        .and_then(|c| c.as_any().downcast_ref::<T>())
+        .ok_or_else(|| LakeError::Format(format!("column {name} is missing or of another type")))
+}
+
+fn opt(a: &StringArray, i: usize) -> Option<String> {
+    (!a.is_null(i)).then(|| a.value(i).to_owned())
+}
+
+pub(crate) fn decode(bytes: Bytes) -> Result<Vec<CostRow>, LakeError> {
+    let epoch = NaiveDate::from_ymd_opt(1970, 1, 1).expect("epoch");
+    let mut out = Vec::new();
+    for batch in ParquetRecordBatchReaderBuilder::try_new(bytes)?.build()? {
+        let batch = batch?;
+        let day = column::<Date32Array>(&batch, "charge_day")?;
+        let billed = column::<Decimal128Array>(&batch, "billed_cost")?;
+        let currency = column::<StringArray>(&batch, "billing_currency")?;
+        let provider = column::<StringArray>(&batch, "provider_name")?;
+        let sub = column::<StringArray>(&batch, "sub_account_id")?;
+        let model = column::<StringArray>(&batch, "model")?;
+        for i in 0..batch.num_rows() {
+            out.push(CostRow {
+                charge_day: epoch + chrono::Duration::days(i64::from(day.value(i))),
+                billed_cost: Decimal::from_i128_with_scale(billed.value(i), MONEY_SCALE),
+                billing_currency: currency.value(i).to_owned(),
+                provider_name: provider.value(i).to_owned(),
+                sub_account_id: opt(sub, i),
+                model: opt(model, i),
+            });
+        }
+    }
+    Ok(out)
+}

@@ -1,0 +1,81 @@
+//! The lake manifest: the one source of truth for which Parquet files are an organization's data.
+//!
+//! A query reads the live set taken at its start; a sync changes that set only by
+//! [`TenantTx::commit_lake_files`], atomically. Files written by a sync that died before its commit
+//! stay `pending` and are never read; garbage collection removes them with superseded files.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use uuid::Uuid;
+
+use crate::accounts::now;
+use crate::{Result, StoreError, TenantTx, on};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LakeTable {
+    Costs,
+    Usage,
+}
+
+impl LakeTable {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LakeTable::Costs => "costs",
+            LakeTable::Usage => "usage",
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
+pub struct LakeFile {
+    pub id: Uuid,
+    pub source_id: Uuid,
+    pub window_start: NaiveDate,
+    pub window_end: NaiveDate,
+    pub path: String,
+    pub rows: i64,
+    pub bytes: i64,
+    pub created_at: DateTime<Utc>,
+}
+
+impl TenantTx {
+    /// Records a file about to be written; it is not part of the data until committed.
+    pub async fn add_pending_lake_file(&mut self, table: LakeTable, file: &LakeFile) -> Result<()> {
+        on!(&mut self.inner.tx, c => sqlx::query("INSERT INTO lake_files (id, org_id, table_name, source_id, window_start, window_end, path, rows, bytes, state, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'pending', $10)")
+            .bind(file.id).bind(self.scope.org_id().as_uuid()).bind(table.as_str()).bind(file.source_id).bind(file.window_start).bind(file.window_end)
+            .bind(&file.path).bind(file.rows).bind(file.bytes).bind(now()).execute(c).await.map(|_| ()))?;
+        Ok(())
+    }
+
+    /// Makes `files` (pending, of `source`) the live data of `[window_start, window_end)`: every
+    /// live file of the same source and table overlapping the window is superseded, in this one
+    /// transaction. Returns how many files were superseded.
+    pub async fn commit_lake_files(
+        &mut self,
+        table: LakeTable,
+        source: Uuid,
+        window_start: NaiveDate,
+        window_end: NaiveDate,
+        files: &[Uuid],
+    ) -> Result<u64> {
+        let org = self.scope.org_id().as_uuid();
+        let at = now();
+        let superseded = on!(&mut self.inner.tx, c => sqlx::query("UPDATE lake_files SET state = 'superseded', superseded_at = $1 WHERE org_id = $2 AND table_name = $3 AND source_id = $4 AND state = 'live' AND window_start < $5 AND window_end > $6")
+            .bind(at).bind(org).bind(table.as_str()).bind(source).bind(window_end).bind(window_start).execute(c).await.map(|r| r.rows_affected()))?;
+        for id in files {
+            let n = on!(&mut self.inner.tx, c => sqlx::query("UPDATE lake_files SET state = 'live' WHERE org_id = $1 AND id = $2 AND state = 'pending'")
+                .bind(org).bind(*id).execute(c).await.map(|r| r.rows_affected()))?;
+            if n != 1 {
+                return Err(StoreError::NotFound("pending lake file"));
+            }
+        }
+        Ok(superseded)
+    }
+
+    /// The live files of a table: what a query started now reads.
+    pub async fn live_lake_files(&mut self, table: LakeTable) -> Result<Vec<LakeFile>> {
+        let rows: Vec<LakeFile> = on!(&mut self.inner.tx, c => sqlx::query_as(
+            "SELECT id, source_id, window_start, window_end, path, rows, bytes, created_at FROM lake_files WHERE org_id = $1 AND table_name = $2 AND state = 'live' ORDER BY window_start, path")
+            .bind(self.scope.org_id().as_uuid()).bind(table.as_str()).fetch_all(c).await)?;
+        Ok(rows)
+    }
+}
