@@ -241,8 +241,14 @@ struct Running {
 
 async fn start(settings: &Settings, store: Store, vault: Arc<Vault>) -> Result<Running, Failure> {
     let hasher = PasswordHasher::new(PasswordHasherConfig { cost: settings.bcrypt_cost, ..Default::default() });
-    let state =
-        AppState::new(web_config(settings), store, vault, hasher).map_err(|e| config_error("BURNRATE_SMTP_URL", e))?;
+    let lake = burnrate_lake::Lake::from_url(&settings.lake_url)
+        .map_err(|e| config_error("BURNRATE_LAKE_URL", e.to_string().trim_start_matches("BURNRATE_LAKE_URL: ")))?;
+    let guard = burnrate_net::EgressGuard::new(&settings.egress_allow).map_err(|e| {
+        config_error("BURNRATE_EGRESS_ALLOW", e.to_string().trim_start_matches("BURNRATE_EGRESS_ALLOW: "))
+    })?;
+    let client = burnrate_net::HttpClient::new(guard, burnrate_net::ClientOptions::default());
+    let state = AppState::new(web_config(settings), store, vault, hasher, lake, client)
+        .map_err(|e| config_error("BURNRATE_SMTP_URL", e))?;
     let http = tokio::net::TcpListener::bind(settings.http_addr)
         .await
         .map_err(|e| config_error("BURNRATE_HTTP_ADDR", format!("cannot listen on {}: {e}", settings.http_addr)))?;

@@ -77,9 +77,9 @@ impl TenantTx {
     }
 
     pub async fn invitation_by_token(&mut self, vault: &Vault, token_hash: &[u8]) -> Result<Option<InvitationRecord>> {
-        let sql = "SELECT id, email_sealed, role, invited_by, created_at, expires_at, accepted_at, revoked_at FROM invitations WHERE token_hash = $1";
-        let row: Option<InvitationRow> =
-            on!(&mut self.inner.tx, c => sqlx::query_as(sql).bind(token_hash).fetch_optional(c).await)?;
+        let sql = "SELECT id, email_sealed, role, invited_by, created_at, expires_at, accepted_at, revoked_at FROM invitations WHERE org_id = $1 AND token_hash = $2";
+        let row: Option<InvitationRow> = on!(&mut self.inner.tx, c => sqlx::query_as(sql)
+            .bind(self.scope.org_id().as_uuid()).bind(token_hash).fetch_optional(c).await)?;
         match row {
             Some(row) => Ok(Some(self.invitation_from_row(vault, row).await?)),
             None => Ok(None),

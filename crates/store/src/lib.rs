@@ -28,6 +28,7 @@ mod invitations;
 mod lake;
 mod migrate;
 mod outbox;
+mod sources;
 mod vault;
 
 pub use accounts::{Member, Organization, SessionRecord, TokenPurpose, UserRecord};
@@ -36,6 +37,7 @@ pub use audit::{Actor, ActorType, AuditBreak, AuditEntry, AuditRecord, NewAuditE
 pub use invitations::InvitationRecord;
 pub use lake::{LakeFile, LakeTable};
 pub use outbox::{OutboxMessage, QueuedMail};
+pub use sources::{NewSource, SourceRecord};
 pub use vault::Vault;
 
 #[derive(Debug, thiserror::Error)]

@@ -24,6 +24,7 @@ const APP_TABLES: &[&str] = &[
     "api_keys",
     "outbox",
     "lake_files",
+    "sources",
 ];
 
 /// Applies the SQLite migrations to `store` (which must be a SQLite store).

@@ -55,19 +55,24 @@ impl Vault {
         {
             return Ok((v, k));
         }
-        let is_instance = owner == INSTANCE;
-        let row: Option<KeyRow> = match (is_instance, version) {
-            (true, None) => {
+        // Instance keys have no owner column; an organization's keys are always looked up with
+        // its id (SQLite has no row-level security to fall back on).
+        let org: Option<uuid::Uuid> = match owner {
+            INSTANCE => None,
+            _ => Some(owner.parse().map_err(|_| StoreError::Corrupt(format!("bad key owner {owner}")))?),
+        };
+        let row: Option<KeyRow> = match (org, version) {
+            (None, None) => {
                 on!(tx, c => sqlx::query_as("SELECT version, kid, wrapped FROM instance_keys ORDER BY version DESC LIMIT 1").fetch_optional(c).await)?
             }
-            (true, Some(v)) => {
+            (None, Some(v)) => {
                 on!(tx, c => sqlx::query_as("SELECT version, kid, wrapped FROM instance_keys WHERE version = $1").bind(i64::from(v)).fetch_optional(c).await)?
             }
-            (false, None) => {
-                on!(tx, c => sqlx::query_as("SELECT version, kid, wrapped FROM org_keys ORDER BY version DESC LIMIT 1").fetch_optional(c).await)?
+            (Some(org), None) => {
+                on!(tx, c => sqlx::query_as("SELECT version, kid, wrapped FROM org_keys WHERE org_id = $1 ORDER BY version DESC LIMIT 1").bind(org).fetch_optional(c).await)?
             }
-            (false, Some(v)) => {
-                on!(tx, c => sqlx::query_as("SELECT version, kid, wrapped FROM org_keys WHERE version = $1").bind(i64::from(v)).fetch_optional(c).await)?
+            (Some(org), Some(v)) => {
+                on!(tx, c => sqlx::query_as("SELECT version, kid, wrapped FROM org_keys WHERE org_id = $1 AND version = $2").bind(org).bind(i64::from(v)).fetch_optional(c).await)?
             }
         };
         let row = match (row, version) {
@@ -186,7 +191,7 @@ impl Vault {
         for org in orgs {
             let owner = org.to_string();
             let mut t = store.tenant(OrgScope::trusted(org)).await?;
-            let rows: Vec<KeyRow> = on!(&mut t.inner.tx, c => sqlx::query_as("SELECT version, kid, wrapped FROM org_keys").fetch_all(c).await)?;
+            let rows: Vec<KeyRow> = on!(&mut t.inner.tx, c => sqlx::query_as("SELECT version, kid, wrapped FROM org_keys WHERE org_id = $1").bind(org.as_uuid()).fetch_all(c).await)?;
             for row in rows.into_iter().filter(|r| r.kid != active) {
                 let version = row.version as u32;
                 let key = self.ring.unwrap(&WrappedKey { kid: row.kid, blob: row.wrapped }, &owner, version)?;

@@ -37,6 +37,8 @@ pub struct TestApp {
     /// `BURNRATE_MASTER_KEYS` of this instance.
     pub master_keys: String,
     pub hasher: PasswordHasher,
+    pub lake: burnrate_lake::Lake,
+    _lake_dir: tempfile::TempDir,
     _server: RunningServer,
     _mail: tokio::task::JoinHandle<()>,
     _tls: Option<tempfile::TempDir>,
@@ -89,7 +91,16 @@ impl TestApp {
             config.api_per_key = q;
         }
         let hasher = PasswordHasher::new(PasswordHasherConfig { cost: 10, threads: 2 });
-        let state = AppState::new(config, store.clone(), Arc::clone(&vault), hasher.clone()).expect("app state");
+        let lake_dir = tempfile::tempdir().expect("lake dir");
+        let lake = burnrate_lake::Lake::from_url(&format!("file://{}", lake_dir.path().display())).expect("lake");
+        // The simulated providers listen on loopback: the operator's allow-list opens it.
+        let guard = burnrate_net::EgressGuard::new(&["127.0.0.1/32"]).expect("allow-list");
+        let client = burnrate_net::HttpClient::new(
+            guard,
+            burnrate_net::ClientOptions { base_backoff: std::time::Duration::from_millis(10), ..Default::default() },
+        );
+        let state = AppState::new(config, store.clone(), Arc::clone(&vault), hasher.clone(), lake.clone(), client)
+            .expect("app state");
         let mail = state.mailer().spawn_worker();
         let server = burnrate_web::serve(state, Listeners { http, https }).await.expect("serve");
         TestApp {
@@ -101,6 +112,8 @@ impl TestApp {
             smtp,
             master_keys,
             hasher,
+            lake,
+            _lake_dir: lake_dir,
             _server: server,
             _mail: mail,
             _tls: tls_dir,

@@ -36,24 +36,37 @@ pub struct AppState {
     pub(crate) limiter: RateLimiter,
     pub(crate) mailer: Mailer,
     pub(crate) metrics: Arc<metrics::Metrics>,
+    pub(crate) syncer: burnrate_sync::Syncer,
 }
 
 impl AppState {
-    pub fn new(config: WebConfig, store: Store, vault: Arc<Vault>, hasher: PasswordHasher) -> Result<Self, String> {
+    pub fn new(
+        config: WebConfig,
+        store: Store,
+        vault: Arc<Vault>,
+        hasher: PasswordHasher,
+        lake: burnrate_lake::Lake,
+        http: burnrate_net::HttpClient,
+    ) -> Result<Self, String> {
         let mailer = Mailer::new(store.clone(), Arc::clone(&vault), config.smtp_url.as_deref(), &config.mail_from)?;
         Ok(Self {
-            store,
-            vault,
+            store: store.clone(),
+            vault: Arc::clone(&vault),
             hasher,
             config: Arc::new(config),
             limiter: RateLimiter::new(),
             mailer,
             metrics: Arc::new(metrics::Metrics::default()),
+            syncer: burnrate_sync::Syncer { store, vault, lake, http },
         })
     }
 
     pub fn mailer(&self) -> &Mailer {
         &self.mailer
+    }
+
+    pub fn syncer(&self) -> &burnrate_sync::Syncer {
+        &self.syncer
     }
 }
 

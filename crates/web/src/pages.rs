@@ -117,6 +117,8 @@ pub struct TokenFormPage {
 #[template(path = "overview.html")]
 pub struct OverviewPage {
     pub nav: Option<Nav>,
+    pub spend: Vec<SpendRow>,
+    pub month_to_date: Vec<String>,
     pub org_name: String,
     pub member_count: usize,
     pub is_admin: bool,
@@ -216,4 +218,32 @@ pub struct AuditPage {
 /// UTC timestamps as people read them.
 pub fn when(t: chrono::DateTime<chrono::Utc>) -> String {
     t.format("%Y-%m-%d %H:%M UTC").to_string()
+}
+
+pub struct SourceRow {
+    pub id: String,
+    pub name: String,
+    pub kind: String,
+    pub hint: String,
+    pub paused: bool,
+    pub synced: bool,
+    pub error: Option<String>,
+    pub last_success: String,
+}
+
+#[derive(Template)]
+#[template(path = "sources.html")]
+pub struct SourcesPage {
+    pub nav: Option<Nav>,
+    pub csrf: String,
+    pub sources: Vec<SourceRow>,
+    pub can_manage: bool,
+    pub notice: Option<String>,
+    pub error: Option<String>,
+}
+
+pub struct SpendRow {
+    pub day: String,
+    pub provider: String,
+    pub amount: String,
 }

@@ -17,26 +17,31 @@ impl Drop for Demo {
 
 async fn start_demo(dir: &std::path::Path) -> (Demo, serde_json::Value) {
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_burnrate"))
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_burnrate"))
         .args(["demo", "--data-dir", dir.to_str().unwrap()])
         .env_clear()
         .env("BURNRATE_HTTP_ADDR", format!("127.0.0.1:{port}"))
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stderr(Stdio::piped())
         .kill_on_drop(true)
         .spawn()
         .expect("start the demo");
     let url = format!("http://127.0.0.1:{port}");
-    let demo = Demo { child, url: url.clone() };
     let client = TestClient::new(&url);
-    for _ in 0..100 {
+    // A debug build on a busy two-core machine: allow for a slow start.
+    for _ in 0..300 {
         if client.raw().get(format!("{url}/healthz")).send().await.is_ok() {
             let text = std::fs::read_to_string(dir.join("demo.json")).expect("demo.json is written");
-            return (demo, serde_json::from_str(&text).expect("demo.json is JSON"));
+            return (Demo { child, url }, serde_json::from_str(&text).expect("demo.json is JSON"));
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    panic!("the demo did not start listening on {url}");
+    let _ = child.start_kill();
+    let output = child.wait_with_output();
+    let output = tokio::time::timeout(Duration::from_secs(5), output).await;
+    let said = output
+        .map(|o| o.map(|o| format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))));
+    panic!("the demo did not start listening on {url} within 30 s; it said: {said:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -9,6 +9,7 @@ mod cli;
 mod demo;
 mod roles;
 mod security;
+mod sources;
 mod storage;
 mod sync;
 

@@ -218,6 +218,13 @@ async fn keys_rotate_rewraps_data_keys_and_the_old_key_opens_until_then() {
     .await
     .unwrap();
     t.commit().await.unwrap();
+    // A second organization with its own data key: rotation must re-wrap each under its owner.
+    let (other, other_owner) = app.create_org("Other", "other@example.com").await;
+    let mut t = app.store.tenant(other).await.unwrap();
+    let expires = chrono::Utc::now() + chrono::Duration::days(1);
+    let email = EmailAddress::parse("sealed2@example.com").unwrap();
+    t.create_invitation(&app.vault, &email, Role::Viewer, other_owner, b"hash2", expires).await.unwrap();
+    t.commit().await.unwrap();
 
     let new = MasterKey::generate("new").export().to_string();
     let both = format!("{new},{}", app.master_keys);
@@ -237,7 +244,7 @@ async fn keys_rotate_rewraps_data_keys_and_the_old_key_opens_until_then() {
 
     let out = burnrate(&app, &["keys", "rotate"], &[("BURNRATE_MASTER_KEYS", &both)], None).await;
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    assert!(String::from_utf8_lossy(&out.stdout).contains("2 data key(s) re-wrapped under master key new"));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("3 data key(s) re-wrapped under master key new"));
     assert!(read_with(new).await.is_ok(), "after rotation the new key alone opens everything");
     assert!(read_with(app.master_keys.clone()).await.is_err(), "and the old one alone no longer does");
 }

@@ -6,6 +6,7 @@ mod actions;
 mod api;
 mod ops;
 mod org;
+mod sources;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -30,7 +31,13 @@ pub fn router(state: AppState) -> Router {
         .route("/password-reset/{token}", get(account::reset_page).post(account::reset))
         .route("/invitations/{token}", get(account::invitation_page).post(account::accept_invitation))
         .route("/", get(org::overview))
-        .route("/sources", get(org::sources))
+        .route("/sources", get(sources::list).post(sources::create))
+        .route("/sources/{id}/sync", post(sources::sync_now))
+        .route("/sources/{id}/test", post(sources::test))
+        .route("/sources/{id}/pause", post(sources::pause))
+        .route("/sources/{id}/resume", post(sources::resume))
+        .route("/sources/{id}/rotate", post(sources::rotate))
+        .route("/sources/{id}/delete", post(sources::delete))
         .route("/budgets", get(org::budgets))
         .route("/sql", get(org::sql))
         .route("/members", get(org::members))
@@ -58,6 +65,9 @@ pub fn router(state: AppState) -> Router {
         .route("/members/{user_id}", axum::routing::patch(api::change_role).delete(api::remove_member))
         .route("/api-keys", get(api::api_keys).post(api::create_api_key))
         .route("/api-keys/{id}", axum::routing::delete(api::revoke_api_key))
+        .route("/sources", get(sources::api_list).post(sources::api_create))
+        .route("/sources/{id}", axum::routing::delete(sources::api_delete))
+        .route("/sources/{id}/sync", post(sources::api_sync))
         .fallback(api::not_found)
         .layer(cors);
 

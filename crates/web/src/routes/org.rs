@@ -5,6 +5,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Redirect, Response};
 use burnrate_core::{ApiKeyId, ApiScope, InvitationId, Role, UserId};
+use chrono::Datelike;
 use serde::Deserialize;
 
 use super::account::NoFields;
@@ -14,7 +15,7 @@ use crate::auth::{Authed, Caller};
 use crate::error::AppError;
 use crate::pages::{
     ApiKeyRow, ApiKeysPage, AuditPage, AuditRow, InvitationRow, MemberRow, MembersPage, Nav, OverviewPage,
-    PlaceholderPage, SessionRow, SessionsPage, render, when,
+    PlaceholderPage, SessionRow, SessionsPage, SpendRow, render, when,
 };
 use crate::security::{CsrfForm, SESSION_COOKIE, clear_cookie};
 
@@ -34,8 +35,11 @@ pub async fn overview(State(state): State<AppState>, who: Authed) -> Result<Resp
     let members = tx.members(&state.vault).await?;
     let admins = tx.count_admins().await?;
     tx.commit().await?;
+    let (spend, month_to_date) = spend_summary(&state, &who).await?;
     Ok(render(&OverviewPage {
         nav: Some(Nav::new(&who, "overview")),
+        spend,
+        month_to_date,
         org_name: who.org_name.clone(),
         member_count: members.len(),
         is_admin: who.role.is_admin(),
@@ -43,12 +47,38 @@ pub async fn overview(State(state): State<AppState>, who: Authed) -> Result<Resp
     }))
 }
 
-pub async fn sources(who: Authed) -> Response {
-    render(&PlaceholderPage {
-        nav: Some(Nav::new(&who, "sources")),
-        title: "Sources",
-        text: "No providers connected yet. Connecting OpenAI, Anthropic, AWS Bedrock, Azure OpenAI, Google Vertex and OpenRouter with sealed credentials is the next feature to land.",
-    })
+/// Spend by UTC day and provider for the last 30 days, and month to date per currency — read
+/// from the lake's live files (the SQL engine takes this over when it lands).
+async fn spend_summary(state: &AppState, who: &Authed) -> Result<(Vec<SpendRow>, Vec<String>), AppError> {
+    use std::collections::BTreeMap;
+    let rows = state.syncer.lake.read_costs(&state.store, who.scope).await.map_err(|e| {
+        tracing::error!(error = %e, "reading the lake");
+        AppError::Internal("lake".into())
+    })?;
+    let today = chrono::Utc::now().date_naive();
+    let month_start = today.with_day(1).unwrap_or(today);
+    let mut by_day: BTreeMap<(chrono::NaiveDate, String, String), rust_decimal::Decimal> = BTreeMap::new();
+    let mut mtd: BTreeMap<String, rust_decimal::Decimal> = BTreeMap::new();
+    for r in rows {
+        if r.charge_day > today - chrono::Duration::days(30) {
+            *by_day.entry((r.charge_day, r.provider_name.clone(), r.billing_currency.clone())).or_default() +=
+                r.billed_cost;
+        }
+        if r.charge_day >= month_start {
+            *mtd.entry(r.billing_currency.clone()).or_default() += r.billed_cost;
+        }
+    }
+    let spend = by_day
+        .into_iter()
+        .rev()
+        .map(|((day, provider, currency), amount)| SpendRow {
+            day: day.to_string(),
+            provider,
+            amount: format!("{} {currency}", amount.round_dp(2)),
+        })
+        .collect();
+    let month_to_date = mtd.into_iter().map(|(c, a)| format!("{} {c}", a.round_dp(2))).collect();
+    Ok((spend, month_to_date))
 }
 
 pub async fn budgets(who: Authed) -> Response {

@@ -1,0 +1,190 @@
+//! Connecting providers through the UI and the API.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use burnrate_core::Role;
+use burnrate_sim::{CostLine, SimProvider};
+use burnrate_testkit::{BackendKind, TestApp};
+use chrono::{Datelike, Utc};
+use reqwest::Method;
+use rust_decimal::Decimal;
+
+use crate::create_key;
+
+const KEY: &str = "sk-admin-SOURCEKEY7777777777777777abcd";
+
+/// Ten days of spend ending yesterday, in two projects.
+fn recent_lines() -> Vec<CostLine> {
+    let today = Utc::now().date_naive();
+    (1..=10)
+        .flat_map(|back| {
+            ["proj_a", "proj_b"].into_iter().map(move |p| CostLine {
+                day: today - chrono::Duration::days(back),
+                group: Some(p.into()),
+                item: "gpt-4o, input".into(),
+                model: Some("gpt-4o".into()),
+                amount: Decimal::from_str(&format!("{back}.125000001")).unwrap(),
+            })
+        })
+        .collect()
+}
+
+async fn wait_for_sync(app: &TestApp, scope: burnrate_store::OrgScope) -> burnrate_store::SourceRecord {
+    for _ in 0..100 {
+        let mut tx = app.store.tenant(scope).await.unwrap();
+        let sources = tx.sources().await.unwrap();
+        tx.commit().await.unwrap();
+        if let Some(s) = sources.into_iter().find(|s| s.last_attempt_at.is_some()) {
+            return s;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("the first sync did not finish within 10 s");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connecting_a_source_seals_its_key_syncs_and_shows_spend() {
+    let app = TestApp::spawn().await;
+    let (scope, _) = app.create_org("Org", "o@example.com").await;
+    let sim = SimProvider::openai(KEY).await;
+    let lines = recent_lines();
+    sim.set_lines(lines.clone());
+    let c = app.login("o@example.com").await;
+    assert!(c.get("/sources").await.text.contains("No providers connected yet"));
+    let r = c
+        .post_form(
+            "/sources",
+            &[("kind", "openai"), ("name", "OpenAI prod"), ("secret", KEY), ("base_url", &sim.base_url())],
+        )
+        .await;
+    assert_eq!(r.status, 303, "{}", r.text);
+    let source = wait_for_sync(&app, scope).await;
+    assert_eq!(source.last_error, None);
+    assert_eq!(source.secret_hint, "abcd");
+
+    let page = c.get("/sources").await;
+    assert!(page.text.contains("••••abcd") && page.text.contains(">ok<"), "{}", page.text);
+    let home = c.get("/").await;
+    let this_month: Decimal = lines
+        .iter()
+        .filter(|l| l.day.month() == Utc::now().month() && l.day.year() == Utc::now().year())
+        .map(|l| l.amount)
+        .sum();
+    if this_month > Decimal::ZERO {
+        assert!(
+            home.text.contains(&format!("{} USD", this_month.round_dp(2))),
+            "month to date {this_month} on the overview"
+        );
+    }
+    let yesterday = (Utc::now().date_naive() - chrono::Duration::days(1)).to_string();
+    assert!(home.text.contains(&yesterday) && home.text.contains("OpenAI"), "spend by day and provider");
+
+    let key = create_key(&c, "k", "read").await;
+    let listed = c.api(Method::GET, "/api/v1/sources", &key, None).await;
+    assert_eq!(listed.json()["sources"][0]["secret_last4"], "abcd");
+    for text in [&page.text, &home.text, &listed.text] {
+        assert!(!text.contains(&KEY[..20]), "the key never comes back out");
+    }
+    let mut t = app.store.tenant(scope).await.unwrap();
+    let audit = t.audit_entries(20).await.unwrap();
+    t.commit().await.unwrap();
+    let created = audit.iter().find(|e| e.action == "source_created").expect("audited");
+    assert!(!created.details.contains("SOURCEKEY"));
+    if app.db.kind == BackendKind::Sqlite {
+        let mut conn = <sqlx::SqliteConnection as sqlx::Connection>::connect(&app.db.app_url).await.unwrap();
+        sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)").execute(&mut conn).await.unwrap();
+        let bytes = std::fs::read(app.db.sqlite_path.as_ref().unwrap()).unwrap();
+        assert!(!String::from_utf8_lossy(&bytes).contains("SOURCEKEY"), "the key is sealed at rest");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_source_says_what_to_fix_without_showing_the_key() {
+    let app = TestApp::spawn().await;
+    let (scope, _) = app.create_org("Org", "o@example.com").await;
+    let sim = SimProvider::openai("sk-admin-the-right-one").await;
+    let c = app.login("o@example.com").await;
+    c.post_form(
+        "/sources",
+        &[("kind", "openai"), ("name", "Wrong key"), ("secret", KEY), ("base_url", &sim.base_url())],
+    )
+    .await;
+    let source = wait_for_sync(&app, scope).await;
+    let error = source.last_error.expect("the failure is recorded");
+    assert!(error.starts_with("OpenAI GET /v1/organization/costs for "), "{error}");
+    assert!(error.contains("the credential was refused (401"), "{error}");
+    let page = c.get("/sources").await;
+    assert!(page.text.contains("failing: OpenAI"));
+    assert!(!page.text.contains("SOURCEKEY"));
+    let tested = c.post_form(&format!("/sources/{}/test", source.id), &[]).await;
+    assert!(tested.text.contains("Connection to Wrong key failed"), "{}", tested.text);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn private_and_plain_http_base_urls_are_refused_with_the_reason() {
+    let app = TestApp::spawn().await;
+    let (scope, _) = app.create_org("Org", "o@example.com").await;
+    let c = app.login("o@example.com").await;
+    for (url, reason) in [
+        ("https://169.254.169.254/latest", "169.254.169.254 is not a public address"),
+        ("https://[::ffff:10.0.0.1]/", "is not a public address"),
+        ("http://api.openai.com", "is not allowed: use https"),
+        ("https://user:pw@api.openai.com", "user name or password"),
+    ] {
+        let r = c.post_form("/sources", &[("kind", "openai"), ("name", "x"), ("secret", KEY), ("base_url", url)]).await;
+        assert_eq!(r.status, 422, "{url}");
+        assert!(r.text.contains(reason), "{url}: expected {reason:?}");
+    }
+    let mut t = app.store.tenant(scope).await.unwrap();
+    assert!(t.sources().await.unwrap().is_empty(), "nothing was stored");
+    t.commit().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_admins_manage_sources_and_other_orgs_get_404() {
+    let app = TestApp::spawn().await;
+    let (a, _) = app.create_org("A", "a@example.com").await;
+    app.add_member(a, "viewer@example.com", Role::Viewer).await;
+    let sim = SimProvider::openai(KEY).await;
+    let a_client = app.login("a@example.com").await;
+    a_client
+        .post_form("/sources", &[("kind", "openai"), ("name", "A's"), ("secret", KEY), ("base_url", &sim.base_url())])
+        .await;
+    let source = wait_for_sync(&app, a).await;
+
+    let viewer = app.login("viewer@example.com").await;
+    assert_eq!(viewer.post_form("/sources", &[("kind", "openai"), ("name", "v"), ("secret", KEY)]).await.status, 403);
+    assert_eq!(viewer.post_form(&format!("/sources/{}/pause", source.id), &[]).await.status, 403);
+
+    app.create_org("B", "b@example.com").await;
+    let b = app.login("b@example.com").await;
+    for action in ["pause", "resume", "sync", "test", "delete"] {
+        let fields: &[(&str, &str)] = if action == "delete" { &[("keep_data", "no")] } else { &[] };
+        assert_eq!(
+            b.post_form(&format!("/sources/{}/{action}", source.id), fields).await.status,
+            404,
+            "{action} from org B"
+        );
+    }
+    assert_eq!(
+        b.post_form(&format!("/sources/{}/rotate", source.id), &[("secret", "sk-admin-stolen")]).await.status,
+        404
+    );
+    let b_key = create_key(&b, "b", "admin").await;
+    assert_eq!(b.api(Method::DELETE, &format!("/api/v1/sources/{}", source.id), &b_key, None).await.status, 404);
+    assert_eq!(b.api(Method::POST, &format!("/api/v1/sources/{}/sync", source.id), &b_key, None).await.status, 404);
+    assert_eq!(
+        b.api(Method::GET, "/api/v1/sources", &b_key, None).await.json()["sources"].as_array().unwrap().len(),
+        0
+    );
+
+    // A's source is untouched, and A's admin can remove it with its data.
+    let mut t = app.store.tenant(a).await.unwrap();
+    assert!(!t.source(source.id).await.unwrap().unwrap().paused);
+    t.commit().await.unwrap();
+    let a_key = create_key(&a_client, "a", "admin").await;
+    let r = a_client.api(Method::DELETE, &format!("/api/v1/sources/{}?keep_data=false", source.id), &a_key, None).await;
+    assert_eq!(r.status, 204);
+    assert!(app.lake.read_costs(&app.store, a).await.unwrap().is_empty());
+}

@@ -1,0 +1,121 @@
+//! Connected sources (providers). The credential is sealed with the organization's data key and
+//! bound to this table, column and row (S1); it is opened only by [`TenantTx::open_source_secret`],
+//! which the sync job and "test connection" call at the moment of use (S2).
+
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+use zeroize::Zeroizing;
+
+use crate::accounts::now;
+use crate::{Result, StoreError, TenantTx, Vault, on};
+
+#[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
+pub struct SourceRecord {
+    pub id: Uuid,
+    pub kind: String,
+    pub name: String,
+    /// Non-secret settings as JSON (base URL, backfill depth, interval).
+    pub config: String,
+    /// The last four characters of the credential.
+    pub secret_hint: String,
+    pub secret_set_at: DateTime<Utc>,
+    pub paused: bool,
+    pub created_at: DateTime<Utc>,
+    pub last_attempt_at: Option<DateTime<Utc>>,
+    pub last_success_at: Option<DateTime<Utc>>,
+    pub last_error: Option<String>,
+}
+
+pub struct NewSource<'a> {
+    pub kind: &'a str,
+    pub name: &'a str,
+    pub config: &'a str,
+    pub secret: &'a str,
+}
+
+fn hint(secret: &str) -> String {
+    let chars: Vec<char> = secret.chars().collect();
+    chars[chars.len().saturating_sub(4)..].iter().collect()
+}
+
+impl TenantTx {
+    pub async fn create_source(&mut self, vault: &Vault, new: &NewSource<'_>) -> Result<Uuid> {
+        let id = Uuid::now_v7();
+        let sealed = vault.seal_org(self, "sources", "secret", &id.to_string(), new.secret.as_bytes()).await?;
+        let at = now();
+        let res = on!(&mut self.inner.tx, c => sqlx::query("INSERT INTO sources (id, org_id, kind, name, config, secret_sealed, secret_hint, secret_set_at, paused, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $8)")
+            .bind(id).bind(self.scope.org_id().as_uuid()).bind(new.kind).bind(new.name).bind(new.config).bind(sealed).bind(hint(new.secret)).bind(at).bind(false)
+            .execute(c).await.map(|_| ()));
+        match res {
+            Err(e) if StoreError::is_unique_violation(&e) => Err(StoreError::Conflict("a source with this name")),
+            other => Ok(other.map(|_| id)?),
+        }
+    }
+
+    pub async fn sources(&mut self) -> Result<Vec<SourceRecord>> {
+        let sql = "SELECT id, kind, name, config, secret_hint, secret_set_at, paused, created_at, last_attempt_at, last_success_at, last_error FROM sources WHERE org_id = $1 ORDER BY name";
+        let rows: Vec<SourceRecord> =
+            on!(&mut self.inner.tx, c => sqlx::query_as(sql).bind(self.scope.org_id().as_uuid()).fetch_all(c).await)?;
+        Ok(rows)
+    }
+
+    pub async fn source(&mut self, id: Uuid) -> Result<Option<SourceRecord>> {
+        let row: Option<SourceRecord> = on!(&mut self.inner.tx, c => sqlx::query_as(
+            "SELECT id, kind, name, config, secret_hint, secret_set_at, paused, created_at, last_attempt_at, last_success_at, last_error FROM sources WHERE org_id = $1 AND id = $2")
+            .bind(self.scope.org_id().as_uuid()).bind(id).fetch_optional(c).await)?;
+        Ok(row)
+    }
+
+    /// Opens the credential for the call about to use it; the caller drops it right after.
+    pub async fn open_source_secret(&mut self, vault: &Vault, id: Uuid) -> Result<Zeroizing<String>> {
+        let sealed: Option<Vec<u8>> = on!(&mut self.inner.tx, c => sqlx::query_scalar("SELECT secret_sealed FROM sources WHERE org_id = $1 AND id = $2")
+            .bind(self.scope.org_id().as_uuid()).bind(id).fetch_optional(c).await)?;
+        let plain = vault
+            .open_org(self, "sources", "secret", &id.to_string(), sealed.ok_or(StoreError::NotFound("source"))?)
+            .await?;
+        String::from_utf8(plain.to_vec())
+            .map(Zeroizing::new)
+            .map_err(|_| StoreError::Corrupt("source secret is not UTF-8".into()))
+    }
+
+    pub async fn rotate_source_secret(&mut self, vault: &Vault, id: Uuid, secret: &str) -> Result<bool> {
+        let sealed = vault.seal_org(self, "sources", "secret", &id.to_string(), secret.as_bytes()).await?;
+        let n = on!(&mut self.inner.tx, c => sqlx::query("UPDATE sources SET secret_sealed = $1, secret_hint = $2, secret_set_at = $3, last_error = NULL WHERE org_id = $4 AND id = $5")
+            .bind(sealed).bind(hint(secret)).bind(now()).bind(self.scope.org_id().as_uuid()).bind(id).execute(c).await.map(|r| r.rows_affected()))?;
+        Ok(n > 0)
+    }
+
+    pub async fn set_source_paused(&mut self, id: Uuid, paused: bool) -> Result<bool> {
+        let n = on!(&mut self.inner.tx, c => sqlx::query("UPDATE sources SET paused = $1 WHERE org_id = $2 AND id = $3")
+            .bind(paused).bind(self.scope.org_id().as_uuid()).bind(id).execute(c).await.map(|r| r.rows_affected()))?;
+        Ok(n > 0)
+    }
+
+    /// Records the outcome of a sync or connection test. `error` must already be free of secrets.
+    pub async fn record_source_attempt(&mut self, id: Uuid, error: Option<&str>) -> Result<()> {
+        let at = now();
+        match error {
+            None => {
+                on!(&mut self.inner.tx, c => sqlx::query("UPDATE sources SET last_attempt_at = $1, last_success_at = $1, last_error = NULL WHERE org_id = $2 AND id = $3")
+                .bind(at).bind(self.scope.org_id().as_uuid()).bind(id).execute(c).await.map(|_| ()))?
+            }
+            Some(e) => {
+                on!(&mut self.inner.tx, c => sqlx::query("UPDATE sources SET last_attempt_at = $1, last_error = $2 WHERE org_id = $3 AND id = $4")
+                .bind(at).bind(e).bind(self.scope.org_id().as_uuid()).bind(id).execute(c).await.map(|_| ()))?
+            }
+        }
+        Ok(())
+    }
+
+    /// Deletes a source; with `keep_data` false its lake files leave the live set too.
+    pub async fn delete_source(&mut self, id: Uuid, keep_data: bool) -> Result<bool> {
+        let org = self.scope.org_id().as_uuid();
+        let n = on!(&mut self.inner.tx, c => sqlx::query("DELETE FROM sources WHERE org_id = $1 AND id = $2")
+            .bind(org).bind(id).execute(c).await.map(|r| r.rows_affected()))?;
+        if n > 0 && !keep_data {
+            on!(&mut self.inner.tx, c => sqlx::query("UPDATE lake_files SET state = 'superseded', superseded_at = $1 WHERE org_id = $2 AND source_id = $3 AND state = 'live'")
+                .bind(now()).bind(org).bind(id).execute(c).await.map(|_| ()))?;
+        }
+        Ok(n > 0)
+    }
+}

@@ -1,0 +1,359 @@
+//! Connected sources: UI and API. Credentials go in once and never come out (S1, S2); every
+//! change is audited (S16) without the secret.
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use burnrate_core::ApiScope;
+use burnrate_store::NewSource;
+use burnrate_sync::{SourceConfig, SourceKind, Syncer};
+use serde::Deserialize;
+use serde_json::json;
+use uuid::Uuid;
+
+use super::account::NoFields;
+use super::api::ApiJson;
+use crate::AppState;
+use crate::auth::{ApiCaller, Authed, Caller};
+use crate::error::{ApiError, AppError};
+use crate::pages::{Nav, SourceRow, SourcesPage, render, when};
+use crate::security::CsrfForm;
+
+fn see_other(to: &str) -> Response {
+    let mut r = Redirect::to(to).into_response();
+    *r.status_mut() = StatusCode::SEE_OTHER;
+    r
+}
+
+fn parse_id(raw: &str) -> Result<Uuid, AppError> {
+    raw.parse().map_err(|_| AppError::NotFound)
+}
+
+async fn page(
+    state: &AppState,
+    who: &Authed,
+    notice: Option<String>,
+    error: Option<String>,
+) -> Result<Response, AppError> {
+    let mut tx = state.store.tenant(who.scope).await?;
+    let sources = tx.sources().await?;
+    tx.commit().await?;
+    let status = if error.is_some() { StatusCode::UNPROCESSABLE_ENTITY } else { StatusCode::OK };
+    let page = SourcesPage {
+        nav: Some(Nav::new(who, "sources")),
+        csrf: who.csrf.clone(),
+        sources: sources
+            .into_iter()
+            .map(|s| SourceRow {
+                id: s.id.to_string(),
+                name: s.name,
+                kind: SourceKind::parse(&s.kind).map(|k| k.label().to_owned()).unwrap_or(s.kind),
+                hint: s.secret_hint,
+                paused: s.paused,
+                synced: s.last_success_at.is_some(),
+                error: s.last_error,
+                last_success: s.last_success_at.map(when).unwrap_or_else(|| "never".into()),
+            })
+            .collect(),
+        can_manage: who.role.is_admin(),
+        notice,
+        error,
+    };
+    Ok((status, render(&page)).into_response())
+}
+
+#[derive(Deserialize)]
+pub struct Done {
+    done: Option<String>,
+}
+
+pub async fn list(State(state): State<AppState>, who: Authed, Query(q): Query<Done>) -> Result<Response, AppError> {
+    let notice = match q.done.as_deref() {
+        Some("connected") => Some("Connected. The first sync is running; refresh in a moment.".to_owned()),
+        Some("syncing") => Some("Sync started.".to_owned()),
+        Some("paused") => Some("Paused: no syncs until you resume.".to_owned()),
+        Some("resumed") => Some("Resumed.".to_owned()),
+        Some("rotated") => Some("Key replaced. The old key is no longer stored.".to_owned()),
+        Some("deleted") => Some("Source removed.".to_owned()),
+        _ => None,
+    };
+    page(&state, &who, notice, None).await
+}
+
+/// Starts a sync of the source's next window in the background.
+fn spawn_sync(syncer: &Syncer, scope: burnrate_store::OrgScope, id: Uuid) {
+    let syncer = syncer.clone();
+    tokio::spawn(async move {
+        let mut tx = match syncer.store.tenant(scope).await {
+            Ok(tx) => tx,
+            Err(e) => return tracing::warn!(error = %e, "sync not started"),
+        };
+        let source = tx.source(id).await;
+        let _ = tx.commit().await;
+        if let Ok(Some(source)) = source {
+            let window = Syncer::next_window(&source, chrono::Utc::now().date_naive());
+            let _ = syncer.sync(scope, id, window).await;
+        }
+    });
+}
+
+pub struct NewSourceInput {
+    kind: String,
+    name: String,
+    secret: String,
+    base_url: Option<String>,
+}
+
+/// Validates, seals and stores a new source, audits it, and starts its backfill.
+async fn connect(state: &AppState, caller: &impl Caller, input: NewSourceInput) -> Result<Uuid, AppError> {
+    caller.require_admin()?;
+    let kind = SourceKind::parse(&input.kind)
+        .ok_or_else(|| AppError::Validation("Provider: expected openai or anthropic.".into()))?;
+    let name = super::actions::parse_key_name(&input.name)?;
+    let secret = input.secret.trim();
+    if secret.is_empty() || secret.len() > 1000 || secret.chars().any(char::is_control) {
+        return Err(AppError::Validation("Admin key: paste the key as the provider shows it.".into()));
+    }
+    let base_url = input.base_url.map(|u| u.trim().to_owned()).filter(|u| !u.is_empty());
+    if let Some(u) = &base_url {
+        state.syncer.http.guard().check_url(u).map_err(|e| AppError::Validation(format!("Base URL: {e}.")))?;
+    }
+    let config = serde_json::to_string(&SourceConfig { base_url, ..Default::default() })
+        .map_err(|e| AppError::Internal(e.to_string()))?;
+    let mut tx = state.store.tenant(caller.scope()).await?;
+    let id = tx
+        .create_source(&state.vault, &NewSource { kind: kind.as_str(), name: &name, config: &config, secret })
+        .await?;
+    tx.audit(caller.entry("source_created", "source", id.to_string(), json!({ "kind": kind.as_str(), "name": name })))
+        .await?;
+    tx.commit().await?;
+    spawn_sync(&state.syncer, caller.scope(), id);
+    Ok(id)
+}
+
+#[derive(Deserialize)]
+pub struct NewSourceForm {
+    kind: String,
+    name: String,
+    secret: String,
+    #[serde(default)]
+    base_url: String,
+}
+
+pub async fn create(
+    State(state): State<AppState>,
+    who: Authed,
+    CsrfForm(f): CsrfForm<NewSourceForm>,
+) -> Result<Response, AppError> {
+    let input = NewSourceInput { kind: f.kind, name: f.name, secret: f.secret, base_url: Some(f.base_url) };
+    match connect(&state, &who, input).await {
+        Ok(_) => Ok(see_other("/sources?done=connected")),
+        Err(AppError::Validation(m)) | Err(AppError::Conflict(m)) => page(&state, &who, None, Some(m)).await,
+        Err(e) => Err(e),
+    }
+}
+
+async fn change(
+    state: &AppState,
+    caller: &impl Caller,
+    id: Uuid,
+    action: &'static str,
+    f: impl AsyncFnOnce(&mut burnrate_store::TenantTx) -> Result<bool, AppError>,
+) -> Result<(), AppError> {
+    caller.require_admin()?;
+    let mut tx = state.store.tenant(caller.scope()).await?;
+    if !f(&mut tx).await? {
+        return Err(AppError::NotFound);
+    }
+    tx.audit(caller.entry(action, "source", id.to_string(), json!({}))).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+pub async fn pause(
+    State(state): State<AppState>,
+    who: Authed,
+    Path(id): Path<String>,
+    CsrfForm(_): CsrfForm<NoFields>,
+) -> Result<Response, AppError> {
+    let id = parse_id(&id)?;
+    change(&state, &who, id, "source_paused", async |tx| Ok(tx.set_source_paused(id, true).await?)).await?;
+    Ok(see_other("/sources?done=paused"))
+}
+
+pub async fn resume(
+    State(state): State<AppState>,
+    who: Authed,
+    Path(id): Path<String>,
+    CsrfForm(_): CsrfForm<NoFields>,
+) -> Result<Response, AppError> {
+    let id = parse_id(&id)?;
+    change(&state, &who, id, "source_resumed", async |tx| Ok(tx.set_source_paused(id, false).await?)).await?;
+    Ok(see_other("/sources?done=resumed"))
+}
+
+#[derive(Deserialize)]
+pub struct SecretForm {
+    secret: String,
+}
+
+pub async fn rotate(
+    State(state): State<AppState>,
+    who: Authed,
+    Path(id): Path<String>,
+    CsrfForm(f): CsrfForm<SecretForm>,
+) -> Result<Response, AppError> {
+    let id = parse_id(&id)?;
+    let secret = f.secret.trim().to_owned();
+    if secret.is_empty() || secret.len() > 1000 {
+        return page(&state, &who, None, Some("New key: paste the key as the provider shows it.".into())).await;
+    }
+    let vault = state.vault.clone();
+    change(&state, &who, id, "source_credential_rotated", async move |tx| {
+        Ok(tx.rotate_source_secret(&vault, id, &secret).await?)
+    })
+    .await?;
+    Ok(see_other("/sources?done=rotated"))
+}
+
+#[derive(Deserialize)]
+pub struct DeleteForm {
+    keep_data: String,
+}
+
+pub async fn delete(
+    State(state): State<AppState>,
+    who: Authed,
+    Path(id): Path<String>,
+    CsrfForm(f): CsrfForm<DeleteForm>,
+) -> Result<Response, AppError> {
+    let id = parse_id(&id)?;
+    let keep = f.keep_data != "no";
+    change(
+        &state,
+        &who,
+        id,
+        if keep { "source_deleted_data_kept" } else { "source_deleted_data_removed" },
+        async |tx| Ok(tx.delete_source(id, keep).await?),
+    )
+    .await?;
+    Ok(see_other("/sources?done=deleted"))
+}
+
+pub async fn sync_now(
+    State(state): State<AppState>,
+    who: Authed,
+    Path(id): Path<String>,
+    CsrfForm(_): CsrfForm<NoFields>,
+) -> Result<Response, AppError> {
+    let id = parse_id(&id)?;
+    change(&state, &who, id, "source_sync_requested", async |tx| Ok(tx.source(id).await?.is_some())).await?;
+    spawn_sync(&state.syncer, who.scope, id);
+    Ok(see_other("/sources?done=syncing"))
+}
+
+pub async fn test(
+    State(state): State<AppState>,
+    who: Authed,
+    Path(id): Path<String>,
+    CsrfForm(_): CsrfForm<NoFields>,
+) -> Result<Response, AppError> {
+    who.require_admin()?;
+    let id = parse_id(&id)?;
+    let mut tx = state.store.tenant(who.scope).await?;
+    let source = tx.source(id).await?.ok_or(AppError::NotFound)?;
+    tx.commit().await?;
+    match state.syncer.test_connection(who.scope, &source, chrono::Utc::now().date_naive()).await {
+        Ok(n) => {
+            page(
+                &state,
+                &who,
+                Some(format!(
+                    "Connection to {} works: the key was accepted ({n} cost lines for yesterday).",
+                    source.name
+                )),
+                None,
+            )
+            .await
+        }
+        Err(e) => page(&state, &who, None, Some(format!("Connection to {} failed: {e}", source.name))).await,
+    }
+}
+
+// --- API -------------------------------------------------------------------------------------
+
+pub async fn api_list(State(state): State<AppState>, caller: ApiCaller) -> Result<Response, ApiError> {
+    caller.require(ApiScope::Read)?;
+    let mut tx = state.store.tenant(caller.scope).await?;
+    let sources = tx.sources().await?;
+    tx.commit().await?;
+    let sources: Vec<_> = sources
+        .into_iter()
+        .map(|s| {
+            json!({
+                "id": s.id, "kind": s.kind, "name": s.name, "config": serde_json::from_str::<serde_json::Value>(&s.config).unwrap_or_default(),
+                "secret_last4": s.secret_hint, "secret_set_at": s.secret_set_at, "paused": s.paused,
+                "last_attempt_at": s.last_attempt_at, "last_success_at": s.last_success_at, "last_error": s.last_error,
+            })
+        })
+        .collect();
+    Ok(Json(json!({ "sources": sources })).into_response())
+}
+
+#[derive(Deserialize)]
+pub struct NewSourceBody {
+    kind: String,
+    name: String,
+    secret: String,
+    base_url: Option<String>,
+}
+
+pub async fn api_create(
+    State(state): State<AppState>,
+    caller: ApiCaller,
+    ApiJson(b): ApiJson<NewSourceBody>,
+) -> Result<Response, ApiError> {
+    caller.require(ApiScope::Admin)?;
+    let id =
+        connect(&state, &caller, NewSourceInput { kind: b.kind, name: b.name, secret: b.secret, base_url: b.base_url })
+            .await?;
+    Ok((StatusCode::CREATED, Json(json!({ "id": id }))).into_response())
+}
+
+#[derive(Deserialize)]
+pub struct KeepData {
+    keep_data: Option<bool>,
+}
+
+pub async fn api_delete(
+    State(state): State<AppState>,
+    caller: ApiCaller,
+    Path(id): Path<String>,
+    Query(q): Query<KeepData>,
+) -> Result<Response, ApiError> {
+    caller.require(ApiScope::Admin)?;
+    let id = parse_id(&id)?;
+    let keep = q.keep_data.unwrap_or(true);
+    change(
+        &state,
+        &caller,
+        id,
+        if keep { "source_deleted_data_kept" } else { "source_deleted_data_removed" },
+        async |tx| Ok(tx.delete_source(id, keep).await?),
+    )
+    .await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+pub async fn api_sync(
+    State(state): State<AppState>,
+    caller: ApiCaller,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    caller.require(ApiScope::Admin)?;
+    let id = parse_id(&id)?;
+    change(&state, &caller, id, "source_sync_requested", async |tx| Ok(tx.source(id).await?.is_some())).await?;
+    spawn_sync(&state.syncer, caller.scope, id);
+    Ok((StatusCode::ACCEPTED, Json(json!({ "id": id, "status": "sync started" }))).into_response())
+}
