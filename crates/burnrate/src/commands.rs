@@ -236,7 +236,9 @@ fn web_config(settings: &Settings) -> WebConfig {
 struct Running {
     _server: burnrate_web::RunningServer,
     _mail: tokio::task::JoinHandle<()>,
+    _scheduler: tokio::task::JoinHandle<()>,
     http: std::net::SocketAddr,
+    syncer: burnrate_sync::Syncer,
 }
 
 async fn start(settings: &Settings, store: Store, vault: Arc<Vault>) -> Result<Running, Failure> {
@@ -262,9 +264,11 @@ async fn start(settings: &Settings, store: Store, vault: Arc<Vault>) -> Result<R
         _ => None,
     };
     let mail = state.mailer().spawn_worker();
+    let syncer = state.syncer().clone();
+    let scheduler = burnrate_sync::spawn_scheduler(syncer.clone(), std::time::Duration::from_secs(60));
     let server = burnrate_web::serve(state, Listeners { http, https }).await.map_err(|e| config_error("TLS", e))?;
     let http = server.http_addr;
-    Ok(Running { _server: server, _mail: mail, http })
+    Ok(Running { _server: server, _mail: mail, _scheduler: scheduler, http, syncer })
 }
 
 async fn wait_for_shutdown() {
@@ -311,6 +315,73 @@ struct DemoFile {
 }
 
 const DEMO_EMAIL: &str = "demo@burnrate.example";
+const DEMO_ORG: &str = "Demo Org";
+/// The simulated providers' keys: not secrets, but stored sealed like real ones.
+const DEMO_OPENAI_KEY: &str = "sk-admin-demo-simulated-openai-0001";
+const DEMO_ANTHROPIC_KEY: &str = "sk-ant-admin01-demo-simulated-0001";
+
+struct Sims {
+    openai: burnrate_sim::SimProvider,
+    anthropic: burnrate_sim::SimProvider,
+}
+
+/// OpenAI and Anthropic billing APIs on loopback, seeded with 90 days up to today.
+async fn start_simulated_providers() -> Sims {
+    let today = chrono::Utc::now().date_naive();
+    let openai = burnrate_sim::SimProvider::openai(DEMO_OPENAI_KEY).await;
+    openai.set_lines(burnrate_sim::demo::openai_lines(today, 90));
+    let anthropic = burnrate_sim::SimProvider::anthropic(DEMO_ANTHROPIC_KEY).await;
+    anthropic.set_lines(burnrate_sim::demo::anthropic_lines(today, 90));
+    Sims { openai, anthropic }
+}
+
+/// Connects the demo organization to the simulated providers (once), points the sources at this
+/// run's simulator ports, and syncs them before the UI is announced.
+async fn connect_and_sync_demo_sources(
+    store: &Store,
+    vault: &Vault,
+    syncer: &burnrate_sync::Syncer,
+    sims: &Sims,
+) -> Result<String, Failure> {
+    use burnrate_sync::{SourceConfig, SourceKind, Syncer};
+    let mut tx = store.instance().await.context("opening a transaction")?;
+    let org = tx
+        .find_org(DEMO_ORG)
+        .await
+        .context("finding the demo organization")?
+        .ok_or_else(|| anyhow!("the demo organization is missing from the data dir"))?;
+    tx.commit().await.context("committing")?;
+    let scope = OrgScope::trusted(org.id);
+    let mut rows = 0;
+    for (kind, name, key, sim) in [
+        (SourceKind::OpenAi, "OpenAI (simulated)", DEMO_OPENAI_KEY, &sims.openai),
+        (SourceKind::Anthropic, "Anthropic (simulated)", DEMO_ANTHROPIC_KEY, &sims.anthropic),
+    ] {
+        let config = serde_json::to_string(&SourceConfig { base_url: Some(sim.base_url()), ..Default::default() })
+            .map_err(|e| anyhow!("{e}"))?;
+        let mut t = store.tenant(scope).await.context("opening a transaction")?;
+        let id = match t.sources().await.context("listing sources")?.into_iter().find(|s| s.name == name) {
+            Some(existing) => {
+                t.set_source_config(existing.id, &config).await.context("updating the demo source")?;
+                existing.id
+            }
+            None => t
+                .create_source(
+                    vault,
+                    &burnrate_store::NewSource { kind: kind.as_str(), name, config: &config, secret: key },
+                )
+                .await
+                .context("creating the demo source")?,
+        };
+        let source =
+            t.source(id).await.context("reading the demo source")?.ok_or_else(|| anyhow!("demo source vanished"))?;
+        t.commit().await.context("committing")?;
+        let window = Syncer::next_window(&source, chrono::Utc::now().date_naive());
+        let outcome = syncer.sync(scope, id, window).await.map_err(|e| anyhow!("syncing {name}: {e}"))?;
+        rows += outcome.rows;
+    }
+    Ok(format!("{rows} cost lines synced from simulated OpenAI and Anthropic (about 90 days)"))
+}
 
 /// The demo's throw-away master key, kept in its data dir (S1: never do this in production).
 fn demo_master_key(dir: &Path) -> anyhow::Result<MasterKeyRing> {
@@ -336,8 +407,11 @@ async fn demo(mut settings: Settings) -> Result<(), Failure> {
         settings.public_url = url::Url::parse(&url).map_err(|e| anyhow!("{e}"))?;
     }
     settings.check_plain_http()?;
+    // The simulated providers listen on loopback: the demo, and only the demo, allows it.
+    settings.egress_allow.push("127.0.0.1/32".into());
     let store = open_store(&settings).await?;
     let vault = Arc::new(Vault::new(ring));
+    let sims = start_simulated_providers().await;
     let demo_path = settings.data_dir.join("demo.json");
     let mut creds = match std::fs::read_to_string(&demo_path) {
         Ok(text) => serde_json::from_str::<DemoFile>(&text)
@@ -347,8 +421,10 @@ async fn demo(mut settings: Settings) -> Result<(), Failure> {
     creds.url = settings.public_url.origin().ascii_serialization();
     std::fs::write(&demo_path, serde_json::to_string_pretty(&creds).map_err(|e| anyhow!("{e}"))?)
         .with_context(|| format!("writing {}", demo_path.display()))?;
-    let running = start(&settings, store.clone(), vault).await?;
+    let running = start(&settings, store.clone(), Arc::clone(&vault)).await?;
+    let synced = connect_and_sync_demo_sources(&store, &vault, &running.syncer, &sims).await?;
     println!("burnrate demo is running at {}  (listening on {})", creds.url, running.http);
+    println!("  spend       {synced}");
     println!("  log in as   {}", creds.email);
     println!("  password    {}", creds.password);
     println!("  API key     {}", creds.api_key);
@@ -371,7 +447,7 @@ async fn create_demo_org(store: &Store, vault: &Vault, settings: &Settings) -> R
     let email = EmailAddress::parse(DEMO_EMAIL).map_err(|e| anyhow!("{e}"))?;
     let mut tx = store.instance().await.context("opening a transaction")?;
     let scope = tx
-        .create_org(&OrgName::parse("Demo Org").map_err(|e| anyhow!("{e}"))?)
+        .create_org(&OrgName::parse(DEMO_ORG).map_err(|e| anyhow!("{e}"))?)
         .await
         .context("creating the demo organization")?;
     let user = tx.create_user(vault, &email, &hash, true).await.context("creating the demo user")?;

@@ -7,6 +7,7 @@
 //! amounts reach the connector digit for digit.
 
 mod anthropic;
+pub mod demo;
 mod openai;
 
 use std::collections::VecDeque;

@@ -85,6 +85,12 @@ impl TenantTx {
         Ok(n > 0)
     }
 
+    pub async fn set_source_config(&mut self, id: Uuid, config: &str) -> Result<bool> {
+        let n = on!(&mut self.inner.tx, c => sqlx::query("UPDATE sources SET config = $1 WHERE org_id = $2 AND id = $3")
+            .bind(config).bind(self.scope.org_id().as_uuid()).bind(id).execute(c).await.map(|r| r.rows_affected()))?;
+        Ok(n > 0)
+    }
+
     pub async fn set_source_paused(&mut self, id: Uuid, paused: bool) -> Result<bool> {
         let n = on!(&mut self.inner.tx, c => sqlx::query("UPDATE sources SET paused = $1 WHERE org_id = $2 AND id = $3")
             .bind(paused).bind(self.scope.org_id().as_uuid()).bind(id).execute(c).await.map(|r| r.rows_affected()))?;

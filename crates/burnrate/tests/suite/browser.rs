@@ -68,7 +68,7 @@ async fn a_person_signs_up_logs_in_sees_the_shell_and_logs_out() {
 }
 
 /// Saves what the page looks like for a person to review, when asked to (`scripts/test` does).
-async fn screenshot(b: &fantoccini::Client, name: &str) {
+pub async fn screenshot(b: &fantoccini::Client, name: &str) {
     if let Ok(dir) = std::env::var("BURNRATE_TEST_SCREENSHOTS") {
         let png = b.screenshot().await.unwrap();
         std::fs::create_dir_all(&dir).unwrap();

@@ -65,6 +65,35 @@ async fn the_demo_serves_the_login_page_and_its_printed_credentials_work() {
     let key = creds["api_key"].as_str().unwrap();
     assert_eq!(c.api(Method::GET, "/api/v1/org", key, None).await.json()["name"], "Demo Org");
     assert!(std::fs::metadata(dir.path().join("master.key")).is_ok(), "the throw-away key is kept in the data dir");
+
+    // Spend from both simulated providers is there before the UI is announced.
+    let home = c.get("/").await;
+    assert!(home.text.contains("id=\"month-to-date\""), "month-to-date spend is shown");
+    assert!(home.text.contains("OpenAI") && home.text.contains("Anthropic"), "both providers' spend by day");
+    let sources = c.get("/sources").await;
+    assert_eq!(sources.text.matches(">ok<").count(), 2, "both simulated sources synced");
+    if let Some(browser) = burnrate_testkit::Browser::start().await {
+        let b = &browser.client;
+        b.goto(&format!("{}/login", demo.url)).await.unwrap();
+        b.find(fantoccini::Locator::Css("input[name=email]"))
+            .await
+            .unwrap()
+            .send_keys(creds["email"].as_str().unwrap())
+            .await
+            .unwrap();
+        b.find(fantoccini::Locator::Css("input[name=password]"))
+            .await
+            .unwrap()
+            .send_keys(creds["password"].as_str().unwrap())
+            .await
+            .unwrap();
+        b.find(fantoccini::Locator::Css("button[type=submit]")).await.unwrap().click().await.unwrap();
+        b.wait().at_most(Duration::from_secs(10)).for_element(fantoccini::Locator::Id("month-to-date")).await.unwrap();
+        crate::browser::screenshot(b, "demo-overview").await;
+        b.goto(&format!("{}/sources", demo.url)).await.unwrap();
+        crate::browser::screenshot(b, "demo-sources").await;
+        browser.close().await;
+    }
     drop(demo);
 
     // A second run reuses what is there: same credentials, still working.

@@ -1,0 +1,78 @@
+//! Seeded spend for `burnrate demo`: about 90 days that look like a real team's — several
+//! projects and models, busier weekdays, steady growth, and one spike worth an alert.
+
+use chrono::{Datelike, Duration, NaiveDate, Weekday};
+use rust_decimal::Decimal;
+
+use crate::CostLine;
+
+/// (group, item, model, dollars on an ordinary weekday at the start of the period)
+type Line = (Option<&'static str>, &'static str, &'static str, i64);
+
+const OPENAI: &[Line] = &[
+    (Some("proj_support_bot"), "gpt-4o-2024-08-06, input", "gpt-4o-2024-08-06", 4_200),
+    (Some("proj_support_bot"), "gpt-4o-2024-08-06, output", "gpt-4o-2024-08-06", 6_100),
+    (Some("proj_support_bot"), "gpt-4o-mini, input", "gpt-4o-mini", 650),
+    (Some("proj_search"), "text-embedding-3-large, input", "text-embedding-3-large", 1_150),
+    (Some("proj_search"), "gpt-4o-mini, output", "gpt-4o-mini", 480),
+    (Some("proj_internal_tools"), "o3-mini, input", "o3-mini", 900),
+    (Some("proj_internal_tools"), "o3-mini, output", "o3-mini", 2_300),
+];
+
+const ANTHROPIC: &[Line] = &[
+    (Some("wrkspc_analytics"), "Claude Sonnet 4 Usage - Input Tokens", "claude-sonnet-4-20250514", 3_300),
+    (Some("wrkspc_analytics"), "Claude Sonnet 4 Usage - Output Tokens", "claude-sonnet-4-20250514", 5_800),
+    (None, "Claude Haiku 4.5 Usage - Input Tokens", "claude-haiku-4-5", 700),
+    (None, "Claude Haiku 4.5 Usage - Output Tokens", "claude-haiku-4-5", 1_250),
+    (Some("wrkspc_analytics"), "Web Search Usage", "claude-sonnet-4-20250514", 300),
+];
+
+/// A deterministic jitter in [0.85, 1.15) from the day and line, so runs are reproducible.
+fn jitter(day: NaiveDate, line: usize) -> Decimal {
+    let mut x = (day.num_days_from_ce() as u64)
+        .wrapping_mul(6_364_136_223_846_793_005)
+        .wrapping_add(line as u64 * 1_442_695_040_888_963_407);
+    x ^= x >> 33;
+    Decimal::new(85 + (x % 30) as i64, 2)
+}
+
+fn lines(table: &[Line], today: NaiveDate, days: i64, spike_group: &str) -> Vec<CostLine> {
+    let mut out = Vec::new();
+    for back in 0..days {
+        let day = today - Duration::days(back);
+        let weekend = matches!(day.weekday(), Weekday::Sat | Weekday::Sun);
+        // About 0.6 % growth a day over the period.
+        let growth = Decimal::ONE + Decimal::new(6 * (days - back), 3);
+        for (i, (group, item, model, cents)) in table.iter().enumerate() {
+            let mut amount = Decimal::new(*cents, 2) * growth * jitter(day, i);
+            if weekend {
+                amount *= Decimal::new(35, 2);
+            }
+            if back == 18 && *group == Some(spike_group) {
+                amount *= Decimal::from(4);
+            }
+            // Today is not over: a part of the day so far.
+            if back == 0 {
+                amount *= Decimal::new(40, 2);
+            }
+            out.push(CostLine {
+                day,
+                group: group.map(str::to_owned),
+                item: (*item).into(),
+                model: Some((*model).into()),
+                amount: amount.round_dp(6),
+            });
+        }
+    }
+    out
+}
+
+/// OpenAI spend for the `days` days up to and including `today`.
+pub fn openai_lines(today: NaiveDate, days: i64) -> Vec<CostLine> {
+    lines(OPENAI, today, days, "proj_support_bot")
+}
+
+/// Anthropic spend for the `days` days up to and including `today`.
+pub fn anthropic_lines(today: NaiveDate, days: i64) -> Vec<CostLine> {
+    lines(ANTHROPIC, today, days, "wrkspc_analytics")
+}
