@@ -25,6 +25,7 @@ mod accounts;
 mod api_keys;
 mod audit;
 mod invitations;
+mod jobs;
 mod lake;
 mod migrate;
 mod outbox;
@@ -35,6 +36,7 @@ pub use accounts::{Member, Organization, SessionRecord, TokenPurpose, UserRecord
 pub use api_keys::ApiKeyRecord;
 pub use audit::{Actor, ActorType, AuditBreak, AuditEntry, AuditRecord, NewAuditEntry};
 pub use invitations::InvitationRecord;
+pub use jobs::Job;
 pub use lake::{LakeFile, LakeTable};
 pub use outbox::{OutboxMessage, QueuedMail};
 pub use sources::{NewSource, SourceRecord};

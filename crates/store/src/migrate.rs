@@ -25,6 +25,7 @@ const APP_TABLES: &[&str] = &[
     "outbox",
     "lake_files",
     "sources",
+    "jobs",
 ];
 
 /// Applies the SQLite migrations to `store` (which must be a SQLite store).

@@ -178,28 +178,45 @@ impl Syncer {
     }
 }
 
-/// Syncs every active source when its interval has passed. One loop per process: on several
-/// instances sharing PostgreSQL each would sync the same source (harmless — a sync replaces whole
-/// months atomically — but wasteful); leased jobs that run each sync exactly once come next.
-pub fn spawn_scheduler(syncer: Syncer, every: std::time::Duration) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
-        loop {
-            // Waits first: whoever starts the process decides about an immediate sync.
-            tokio::time::sleep(every).await;
-            if let Err(e) = run_due(&syncer).await {
-                tracing::warn!(error = %e, "scheduler pass failed");
-            }
-        }
-    })
+/// The job kind of a sync.
+pub const SYNC_JOB: &str = "sync";
+const LEASE_MS: i64 = 15 * 60 * 1000;
+const MAX_ATTEMPTS: i32 = 5;
+
+#[derive(Serialize, Deserialize)]
+struct SyncJob {
+    source: Uuid,
+    start: NaiveDate,
+    end: NaiveDate,
 }
 
-/// One scheduler pass: returns how many syncs ran.
-pub async fn run_due(syncer: &Syncer) -> Result<usize, SyncError> {
-    let now = chrono::Utc::now();
+/// Queues a sync of `window` now (`tick`: the schedule tick it belongs to; `None` for a sync a
+/// person asked for, which always runs). Returns false when that tick's sync is already queued.
+pub async fn enqueue_sync(
+    store: &Store,
+    scope: OrgScope,
+    source: Uuid,
+    window: SyncWindow,
+    tick: Option<i64>,
+    now_ms: i64,
+) -> Result<bool, SyncError> {
+    let payload = serde_json::to_string(&SyncJob { source, start: window.start(), end: window.end() })
+        .map_err(|e| SyncError::Config(e.to_string()))?;
+    let key = tick.map(|t| format!("sync:{source}:{t}"));
+    let mut tx = store.instance().await?;
+    let added =
+        tx.enqueue_job(SYNC_JOB, Some(scope.org_id().as_uuid()), &payload, key.as_deref(), now_ms, now_ms).await?;
+    tx.commit().await?;
+    Ok(added)
+}
+
+/// Queues this tick's sync of every active source. Any number of instances may call it: a
+/// source's sync for a tick is one job, whoever queued it first.
+pub async fn enqueue_due(syncer: &Syncer, now: chrono::DateTime<chrono::Utc>) -> Result<usize, SyncError> {
     let mut tx = syncer.store.instance().await?;
     let orgs = tx.list_org_ids().await?;
     tx.commit().await?;
-    let mut ran = 0;
+    let mut queued = 0;
     for org in orgs {
         let scope = OrgScope::trusted(org);
         let mut tx = syncer.store.tenant(scope).await?;
@@ -207,16 +224,66 @@ pub async fn run_due(syncer: &Syncer) -> Result<usize, SyncError> {
         tx.commit().await?;
         for source in sources.into_iter().filter(|s| !s.paused) {
             let config: SourceConfig = serde_json::from_str(&source.config).unwrap_or_default();
-            let due = source
-                .last_attempt_at
-                .is_none_or(|t| now - t >= chrono::Duration::minutes(i64::from(config.interval_minutes.max(1))));
-            if due {
-                let window = Syncer::next_window(&source, now.date_naive());
-                // A failure is recorded on the source; the pass goes on with the others.
-                let _ = syncer.sync(scope, source.id, window).await;
-                ran += 1;
+            let interval_ms = i64::from(config.interval_minutes.max(1)) * 60_000;
+            let tick = now.timestamp_millis() / interval_ms;
+            let window = Syncer::next_window(&source, now.date_naive());
+            // Due now: the tick names the schedule slot, the job runs at once.
+            let run_at = chrono::Utc::now().timestamp_millis();
+            if enqueue_sync(&syncer.store, scope, source.id, window, Some(tick), run_at).await? {
+                queued += 1;
             }
         }
     }
-    Ok(ran)
+    Ok(queued)
+}
+
+/// Claims and runs due jobs until none is left; returns how many ran.
+pub async fn work(syncer: &Syncer, worker: &str) -> Result<usize, SyncError> {
+    let mut ran = 0;
+    loop {
+        let now_ms = chrono::Utc::now().timestamp_millis();
+        let mut tx = syncer.store.instance().await?;
+        let job = tx.claim_job(worker, now_ms, LEASE_MS).await?;
+        tx.commit().await?;
+        let Some(job) = job else { return Ok(ran) };
+        ran += 1;
+        let result = run_job(syncer, &job).await;
+        let mut tx = syncer.store.instance().await?;
+        match result {
+            Ok(()) => tx.complete_job(job.id).await?,
+            Err(e) => {
+                // 1, 2, 4, 8 minutes, then the job is given up (the next tick queues a new one).
+                let retry = chrono::Utc::now().timestamp_millis() + 60_000 * (1 << (job.attempts - 1).clamp(0, 10));
+                tx.fail_job(job.id, &e.to_string(), retry, job.attempts >= MAX_ATTEMPTS).await?
+            }
+        }
+        tx.commit().await?;
+    }
+}
+
+async fn run_job(syncer: &Syncer, job: &burnrate_store::Job) -> Result<(), SyncError> {
+    let org = job.org_id.ok_or_else(|| SyncError::Config("a sync job without an organization".into()))?;
+    let spec: SyncJob = serde_json::from_str(&job.payload).map_err(|e| SyncError::Config(e.to_string()))?;
+    let window = SyncWindow::new(spec.start, spec.end).map_err(|e| SyncError::Config(e.to_string()))?;
+    syncer.sync(OrgScope::trusted(burnrate_core::OrgId::from_uuid(org)), spec.source, window).await.map(|_| ())
+}
+
+/// One scheduler pass: queue this tick's syncs, then work the queue.
+pub async fn run_pass(syncer: &Syncer, worker: &str, now: chrono::DateTime<chrono::Utc>) -> Result<usize, SyncError> {
+    enqueue_due(syncer, now).await?;
+    work(syncer, worker).await
+}
+
+/// The scheduler of one instance: a pass every `every`.
+pub fn spawn_scheduler(syncer: Syncer, every: std::time::Duration) -> tokio::task::JoinHandle<()> {
+    let worker = format!("{}-{}", std::process::id(), Uuid::new_v4().simple());
+    tokio::spawn(async move {
+        loop {
+            // Waits first: whoever starts the process decides about an immediate sync.
+            tokio::time::sleep(every).await;
+            if let Err(e) = run_pass(&syncer, &worker, chrono::Utc::now()).await {
+                tracing::warn!(error = %e, "scheduler pass failed");
+            }
+        }
+    })
 }

@@ -189,3 +189,80 @@ async fn a_sync_killed_between_writing_files_and_committing_leaves_the_previous_
             .contains("must cover whole months")
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_instances_sync_each_source_exactly_once_per_schedule_tick() {
+    use burnrate_sync::{SourceConfig, Syncer, run_pass};
+    let app = TestApp::spawn().await;
+    let (scope, _) = app.create_org("Org", "o@example.com").await;
+    let today = chrono::Utc::now().date_naive();
+    let openai = SimProvider::openai(KEY).await;
+    openai.set_lines(burnrate_sim::demo::openai_lines(today, 20));
+    let anthropic = SimProvider::anthropic(KEY).await;
+    anthropic.set_lines(burnrate_sim::demo::anthropic_lines(today, 20));
+    let mut t = app.store.tenant(scope).await.unwrap();
+    let mut ids = Vec::new();
+    for (kind, sim) in [("openai", &openai), ("anthropic", &anthropic)] {
+        let config =
+            serde_json::to_string(&SourceConfig { base_url: Some(sim.base_url()), ..Default::default() }).unwrap();
+        let new = burnrate_store::NewSource { kind, name: kind, config: &config, secret: KEY };
+        ids.push(t.create_source(&app.vault, &new).await.unwrap());
+    }
+    t.commit().await.unwrap();
+
+    // Two instances: their own pools and workers, one database and one lake.
+    let instance = || async {
+        Syncer {
+            store: burnrate_store::Store::connect(&app.db.app_url).await.unwrap(),
+            vault: std::sync::Arc::new(burnrate_store::Vault::new(
+                burnrate_crypto::MasterKeyRing::parse(&app.master_keys).unwrap(),
+            )),
+            lake: app.lake.clone(),
+            http: http(),
+        }
+    };
+    let (a, b) = (instance().await, instance().await);
+    let anthropic_pages = |w: SyncWindow| (w.days() + 30) / 31;
+    let source = |id| {
+        let store = app.store.clone();
+        async move {
+            let mut t = store.tenant(scope).await.unwrap();
+            let s = t.source(id).await.unwrap().unwrap();
+            t.commit().await.unwrap();
+            s
+        }
+    };
+    let first_window = Syncer::next_window(&source(ids[1]).await, today);
+
+    let now = chrono::Utc::now();
+    for _ in 0..3 {
+        let (ra, rb) = tokio::join!(run_pass(&a, "instance-a", now), run_pass(&b, "instance-b", now));
+        ra.unwrap();
+        rb.unwrap();
+    }
+    assert_eq!(openai.requests().len(), 1, "one sync of one page");
+    assert_eq!(anthropic.requests().len() as i64, anthropic_pages(first_window), "one sync, every page once");
+
+    // The next tick syncs each source once more: the trailing re-pull.
+    let second_window = Syncer::next_window(&source(ids[1]).await, today);
+    assert!(
+        second_window.days() < first_window.days() || first_window.days() <= 62,
+        "after the backfill only the trailing days are re-pulled"
+    );
+    let later = now + chrono::Duration::minutes(60);
+    for _ in 0..3 {
+        let (ra, rb) = tokio::join!(run_pass(&a, "instance-a", later), run_pass(&b, "instance-b", later));
+        ra.unwrap();
+        rb.unwrap();
+    }
+    assert_eq!(openai.requests().len(), 2);
+    assert_eq!(anthropic.requests().len() as i64, anthropic_pages(first_window) + anthropic_pages(second_window));
+
+    let rows = app.lake.read_costs(&app.store, scope).await.unwrap();
+    let expected: Decimal = burnrate_sim::demo::openai_lines(today, 20)
+        .iter()
+        .chain(&burnrate_sim::demo::anthropic_lines(today, 20))
+        .map(|l| l.amount)
+        .sum();
+    assert_eq!(rows.iter().map(|r| r.billed_cost).sum::<Decimal>(), expected, "every cost line once");
+}

@@ -81,19 +81,25 @@ pub async fn list(State(state): State<AppState>, who: Authed, Query(q): Query<Do
     page(&state, &who, notice, None).await
 }
 
-/// Starts a sync of the source's next window in the background.
+/// Queues a sync of the source's next window and works the queue in the background.
 fn spawn_sync(syncer: &Syncer, scope: burnrate_store::OrgScope, id: Uuid) {
     let syncer = syncer.clone();
     tokio::spawn(async move {
-        let mut tx = match syncer.store.tenant(scope).await {
-            Ok(tx) => tx,
-            Err(e) => return tracing::warn!(error = %e, "sync not started"),
-        };
-        let source = tx.source(id).await;
-        let _ = tx.commit().await;
-        if let Ok(Some(source)) = source {
-            let window = Syncer::next_window(&source, chrono::Utc::now().date_naive());
-            let _ = syncer.sync(scope, id, window).await;
+        let result = async {
+            let mut tx = syncer.store.tenant(scope).await?;
+            let source = tx.source(id).await?;
+            tx.commit().await?;
+            if let Some(source) = source {
+                let now = chrono::Utc::now();
+                let window = Syncer::next_window(&source, now.date_naive());
+                burnrate_sync::enqueue_sync(&syncer.store, scope, id, window, None, now.timestamp_millis()).await?;
+                burnrate_sync::work(&syncer, "web").await?;
+            }
+            Ok::<_, burnrate_sync::SyncError>(())
+        }
+        .await;
+        if let Err(e) = result {
+            tracing::warn!(error = %e, "requested sync did not run");
         }
     });
 }
