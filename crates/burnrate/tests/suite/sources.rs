@@ -188,3 +188,59 @@ async fn only_admins_manage_sources_and_other_orgs_get_404() {
     assert_eq!(r.status, 204);
     assert!(app.lake.read_costs(&app.store, a).await.unwrap().is_empty());
 }
+
+/// Everything logged in this test process, at every level.
+fn captured_logs() -> &'static std::sync::Mutex<Vec<u8>> {
+    static LOGS: std::sync::OnceLock<&'static std::sync::Mutex<Vec<u8>>> = std::sync::OnceLock::new();
+    LOGS.get_or_init(|| {
+        let buffer: &'static std::sync::Mutex<Vec<u8>> = Box::leak(Box::new(std::sync::Mutex::new(Vec::new())));
+        struct Sink(&'static std::sync::Mutex<Vec<u8>>);
+        impl std::io::Write for Sink {
+            fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+                self.0.lock().unwrap().extend_from_slice(b);
+                Ok(b.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let _ = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::TRACE)
+            .with_ansi(false)
+            .with_writer(move || Sink(buffer))
+            .try_init();
+        buffer
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_credential_reaches_the_logs_during_syncs_and_failures() {
+    let logs = captured_logs();
+    let app = TestApp::spawn().await;
+    let (scope, _) = app.create_org("Org", "o@example.com").await;
+    let good = SimProvider::openai(KEY).await;
+    good.set_lines(recent_lines());
+    good.push_fault(burnrate_sim::Fault::RateLimited { retry_after_secs: 1 });
+    let refusing = SimProvider::anthropic("sk-ant-admin01-other").await;
+    let c = app.login("o@example.com").await;
+    c.post_form("/sources", &[("kind", "openai"), ("name", "good"), ("secret", KEY), ("base_url", &good.base_url())])
+        .await;
+    c.post_form(
+        "/sources",
+        &[("kind", "anthropic"), ("name", "refused"), ("secret", KEY), ("base_url", &refusing.base_url())],
+    )
+    .await;
+    for _ in 0..100 {
+        let mut t = app.store.tenant(scope).await.unwrap();
+        let done = t.sources().await.unwrap().iter().filter(|s| s.last_attempt_at.is_some()).count();
+        t.commit().await.unwrap();
+        if done == 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let text = String::from_utf8_lossy(&logs.lock().unwrap()).into_owned();
+    assert!(text.contains("sync done") && text.contains("sync failed"), "the capture saw both syncs");
+    assert!(text.contains("retrying"), "and the throttled retry");
+    assert!(!text.contains("SOURCEKEY") && !text.contains(&KEY[..16]), "no credential in the logs");
+}
