@@ -139,3 +139,25 @@ mod tests {
         assert_eq!((december.start(), december.end()), (d("2026-12-01"), d("2027-01-01")));
     }
 }
+
+/// Token usage in one bucket, as the usage APIs report it. The three input classes are disjoint
+/// for every provider — their sum is all input — so nothing is counted twice.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UsageRecord {
+    pub bucket_start: DateTime<Utc>,
+    pub bucket_end: DateTime<Utc>,
+    pub provider_name: String,
+    pub model: Option<String>,
+    /// OpenAI project or Anthropic workspace.
+    pub project_id: Option<String>,
+    pub api_key_id: Option<String>,
+    pub service_tier: Option<String>,
+    pub input_uncached_tokens: i64,
+    pub input_cached_tokens: i64,
+    pub input_cache_write_tokens: i64,
+    pub output_tokens: i64,
+    /// `None` where the provider does not report it (Anthropic's messages report).
+    pub requests: Option<i64>,
+    /// Provider-specific counters (web search requests, …), kept rather than dropped.
+    pub extra: BTreeMap<String, i64>,
+}

@@ -12,7 +12,7 @@ mod names;
 mod password;
 mod role;
 
-pub use cost::{ChargeCategory, CostRecord, SyncWindow, WindowError};
+pub use cost::{ChargeCategory, CostRecord, SyncWindow, UsageRecord, WindowError};
 pub use email::{EmailAddress, EmailError};
 pub use ids::{ApiKeyId, InvitationId, OrgId, UserId};
 pub use money::{Currency, MONEY_SCALE, Money, MoneyError, Rounding, parse_decimal};

@@ -1,5 +1,6 @@
-//! `GET /v1/organizations/cost_report` as providers.md §2 describes it: amounts are decimal
-//! strings in cents, `starting_at` snaps to the start of its UTC day, buckets are days.
+//! The Anthropic Admin API reports of providers.md §2: `GET /v1/organizations/cost_report`
+//! (amounts as decimal strings in cents) and `GET /v1/organizations/usage_report/messages`.
+//! `starting_at` snaps to the start of its UTC day; buckets are days.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -22,23 +23,39 @@ fn error(status: StatusCode, kind: &str, message: &str) -> Response {
     (status, [(header::CONTENT_TYPE, "application/json")], body.to_string()).into_response()
 }
 
+fn bad(message: &str) -> Response {
+    error(StatusCode::BAD_REQUEST, "invalid_request_error", message)
+}
+
 pub(crate) fn router(state: Arc<Mutex<State>>, api_key: String) -> Router {
-    Router::new().route("/v1/organizations/cost_report", get(cost_report)).with_state((state, api_key))
+    Router::new()
+        .route("/v1/organizations/cost_report", get(cost_report))
+        .route("/v1/organizations/usage_report/messages", get(usage_report))
+        .with_state((state, api_key))
 }
 
 fn rfc3339(d: NaiveDate) -> String {
     d.and_hms_opt(0, 0, 0).expect("midnight").and_utc().to_rfc3339_opts(SecondsFormat::Secs, true)
 }
 
-async fn cost_report(AxState((state, api_key)): AxState<(Arc<Mutex<State>>, String)>, req: Request) -> Response {
+struct Query {
+    group_by: Vec<String>,
+    page: Vec<NaiveDate>,
+    next: Option<usize>,
+}
+
+/// Authentication, faults, parameters and paging, common to both reports.
+// The error is the HTTP answer itself, built and returned once per request.
+#[allow(clippy::result_large_err)]
+fn preamble(state: &Mutex<State>, api_key: &str, req: &Request, allowed_groups: &[&str]) -> Result<Query, Response> {
     let pq = req.uri().path_and_query().map(|p| p.to_string()).unwrap_or_default();
-    let fault = record(&state, pq);
+    let fault = record(state, pq);
     let h = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
-    if h("x-api-key").as_deref() != Some(api_key.as_str()) {
-        return error(StatusCode::UNAUTHORIZED, "authentication_error", "invalid x-api-key");
+    if h("x-api-key").as_deref() != Some(api_key) {
+        return Err(error(StatusCode::UNAUTHORIZED, "authentication_error", "invalid x-api-key"));
     }
     if h("anthropic-version").is_none() {
-        return error(StatusCode::BAD_REQUEST, "invalid_request_error", "anthropic-version: header is required");
+        return Err(bad("anthropic-version: header is required"));
     }
     match fault {
         Some(Fault::RateLimited { retry_after_secs }) => {
@@ -48,51 +65,54 @@ async fn cost_report(AxState((state, api_key)): AxState<(Arc<Mutex<State>>, Stri
                 "Number of requests has exceeded your rate limit",
             );
             r.headers_mut().insert("retry-after", retry_after_secs.to_string().parse().expect("digits"));
-            return r;
+            return Err(r);
         }
         Some(Fault::ServerError(code)) => {
             let status = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-            return error(status, if code == 529 { "overloaded_error" } else { "api_error" }, "Internal server error");
+            return Err(error(
+                status,
+                if code == 529 { "overloaded_error" } else { "api_error" },
+                "Internal server error",
+            ));
         }
         Some(Fault::MalformedJson) => {
-            return (
+            return Err((
                 StatusCode::OK,
                 [(header::CONTENT_TYPE, "application/json")],
                 "{\"data\": [{\"starting_at\": \"2025-",
             )
-                .into_response();
+                .into_response());
         }
         None => {}
     }
     let pairs = query_pairs(req.uri().query());
     let one = |k: &str| pairs.iter().find(|(p, _)| p == k).map(|(_, v)| v.clone());
-    let bad = |m: &str| error(StatusCode::BAD_REQUEST, "invalid_request_error", m);
-    let Some(start) = one("starting_at") else { return bad("starting_at: field required") };
+    let Some(start) = one("starting_at") else { return Err(bad("starting_at: field required")) };
     let Ok(start) = DateTime::parse_from_rfc3339(&start).map(|t| t.with_timezone(&Utc)) else {
-        return bad("starting_at: invalid datetime");
+        return Err(bad("starting_at: invalid datetime"));
     };
     let end = match one("ending_at").map(|e| DateTime::parse_from_rfc3339(&e)) {
         None => Utc::now(),
         Some(Ok(e)) if e > start => e.with_timezone(&Utc),
-        Some(_) => return bad("ending_at: must be a datetime after starting_at"),
+        Some(_) => return Err(bad("ending_at: must be a datetime after starting_at")),
     };
-    if one("bucket_width").is_some_and(|w| w != "1d") {
-        return bad("bucket_width: only '1d' is supported for the cost report");
+    match one("bucket_width").as_deref() {
+        None | Some("1d") => {}
+        Some("1h") | Some("1m") => return Err(bad("bucket_width: the simulator serves 1d only")),
+        Some(w) => return Err(bad(&format!("bucket_width: invalid value '{w}'"))),
     }
     let limit = match one("limit").map(|v| v.parse::<usize>()) {
         None => 7,
         Some(Ok(n)) if (1..=31).contains(&n) => n,
-        Some(_) => return bad("limit: must be between 1 and 31"),
+        Some(_) => return Err(bad("limit: must be between 1 and 31")),
     };
-    let mut by_workspace = false;
-    let mut by_description = false;
+    let mut group_by = Vec::new();
     for (k, v) in &pairs {
         if k == "group_by" {
-            match v.as_str() {
-                "workspace_id" => by_workspace = true,
-                "description" => by_description = true,
-                other => return bad(&format!("group_by: invalid value '{other}'")),
+            if !allowed_groups.contains(&v.as_str()) {
+                return Err(bad(&format!("group_by: invalid value '{v}'")));
             }
+            group_by.push(v.clone());
         }
     }
     let mut days = Vec::new();
@@ -105,13 +125,42 @@ async fn cost_report(AxState((state, api_key)): AxState<(Arc<Mutex<State>>, Stri
         None => 0,
         Some(p) => match p.strip_prefix("page_").and_then(|n| n.parse::<usize>().ok()) {
             Some(n) if n <= days.len() => n,
-            _ => return bad("page: invalid page token"),
+            _ => return Err(bad("page: invalid page token")),
         },
     };
-    let lines = state.lock().expect("sim state").lines.clone();
     let page: Vec<NaiveDate> = days.iter().copied().skip(first).take(limit).collect();
+    let next = first + page.len();
+    Ok(Query { group_by, page, next: (next < days.len()).then_some(next) })
+}
+
+fn envelope(buckets: Vec<String>, next: Option<usize>) -> Response {
+    let (has_more, next_page) = match next {
+        Some(n) => (true, format!("\"page_{n}\"")),
+        None => (false, "null".into()),
+    };
+    let body = format!(r#"{{"data":[{}],"has_more":{has_more},"next_page":{next_page}}}"#, buckets.join(","));
+    (StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], body).into_response()
+}
+
+fn bucket(day: NaiveDate, results: Vec<String>) -> String {
+    format!(
+        r#"{{"starting_at":"{}","ending_at":"{}","results":[{}]}}"#,
+        rfc3339(day),
+        rfc3339(day + Duration::days(1)),
+        results.join(",")
+    )
+}
+
+async fn cost_report(AxState((state, api_key)): AxState<(Arc<Mutex<State>>, String)>, req: Request) -> Response {
+    let q = match preamble(&state, &api_key, &req, &["workspace_id", "description"]) {
+        Ok(q) => q,
+        Err(r) => return r,
+    };
+    let by_workspace = q.group_by.iter().any(|g| g == "workspace_id");
+    let by_description = q.group_by.iter().any(|g| g == "description");
+    let lines = state.lock().expect("sim state").lines.clone();
     let mut buckets = Vec::new();
-    for day in &page {
+    for day in &q.page {
         let mut grouped: BTreeMap<GroupKey, Decimal> = BTreeMap::new();
         for l in lines.iter().filter(|l| l.day == *day) {
             let key = (
@@ -121,7 +170,7 @@ async fn cost_report(AxState((state, api_key)): AxState<(Arc<Mutex<State>>, Stri
             );
             *grouped.entry(key).or_default() += l.amount;
         }
-        let results: Vec<String> = grouped
+        let results = grouped
             .into_iter()
             .map(|((workspace, description, model), dollars)| {
                 let cents = (dollars * Decimal::ONE_HUNDRED).normalize();
@@ -135,16 +184,62 @@ async fn cost_report(AxState((state, api_key)): AxState<(Arc<Mutex<State>>, Stri
                 )
             })
             .collect();
-        buckets.push(format!(
-            r#"{{"starting_at":"{}","ending_at":"{}","results":[{}]}}"#,
-            rfc3339(*day),
-            rfc3339(*day + Duration::days(1)),
-            results.join(",")
-        ));
+        buckets.push(bucket(*day, results));
     }
-    let next = first + page.len();
-    let (has_more, next_page) =
-        if next < days.len() { (true, format!("\"page_{next}\"")) } else { (false, "null".into()) };
-    let body = format!(r#"{{"data":[{}],"has_more":{has_more},"next_page":{next_page}}}"#, buckets.join(","));
-    (StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], body).into_response()
+    envelope(buckets, q.next)
+}
+
+async fn usage_report(AxState((state, api_key)): AxState<(Arc<Mutex<State>>, String)>, req: Request) -> Response {
+    let groups = [
+        "api_key_id",
+        "workspace_id",
+        "model",
+        "service_tier",
+        "context_window",
+        "inference_geo",
+        "speed",
+        "account_id",
+        "service_account_id",
+    ];
+    let q = match preamble(&state, &api_key, &req, &groups) {
+        Ok(q) => q,
+        Err(r) => return r,
+    };
+    let by = |g: &str| q.group_by.iter().any(|x| x == g);
+    let usage = state.lock().expect("sim state").usage.clone();
+    let mut buckets = Vec::new();
+    for day in &q.page {
+        // (workspace, api key, model) -> (uncached, cache read, cache write, output, web searches)
+        let mut grouped: BTreeMap<GroupKey, [i64; 5]> = BTreeMap::new();
+        for u in usage.iter().filter(|u| u.day == *day) {
+            let key = (
+                by("workspace_id").then(|| u.group.clone()).flatten(),
+                by("api_key_id").then(|| u.api_key.clone()).flatten(),
+                by("model").then(|| u.model.clone()),
+            );
+            let t = grouped.entry(key).or_default();
+            for (slot, v) in t.iter_mut().zip([u.uncached, u.cached, u.cache_write, u.output, u.web_searches]) {
+                *slot += v;
+            }
+        }
+        let results = grouped
+            .into_iter()
+            .map(|((workspace, key, model), [uncached, read, write, output, searches])| {
+                // Cache writes split between the two cache lifetimes, as the real report does.
+                let one_hour = write / 4;
+                serde_json::json!({
+                    "uncached_input_tokens": uncached,
+                    "cache_creation": { "ephemeral_5m_input_tokens": write - one_hour, "ephemeral_1h_input_tokens": one_hour },
+                    "cache_read_input_tokens": read,
+                    "output_tokens": output,
+                    "server_tool_use": { "web_search_requests": searches },
+                    "api_key_id": key, "workspace_id": workspace, "model": model, "service_tier": null,
+                    "context_window": null, "inference_geo": null, "speed": null, "account_id": null, "service_account_id": null,
+                })
+                .to_string()
+            })
+            .collect();
+        buckets.push(bucket(*day, results));
+    }
+    envelope(buckets, q.next)
 }

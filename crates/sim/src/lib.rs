@@ -48,6 +48,9 @@ pub struct RecordedRequest {
 #[derive(Default)]
 pub(crate) struct State {
     pub(crate) lines: Vec<CostLine>,
+    pub(crate) usage: Vec<UsageLine>,
+    /// Answer usage without the split fields, as responses did before 2026.
+    pub(crate) legacy_usage: bool,
     pub(crate) faults: VecDeque<Fault>,
     pub(crate) requests: Vec<RecordedRequest>,
 }
@@ -152,4 +155,31 @@ pub(crate) fn record(state: &Mutex<State>, path_and_query: String) -> Option<Fau
     let mut s = state.lock().expect("sim state");
     s.requests.push(RecordedRequest { at: Instant::now(), path_and_query });
     s.faults.pop_front()
+}
+
+/// One fixture usage line: a day's tokens for one model (and project / workspace, API key).
+#[derive(Clone, Debug, Default)]
+pub struct UsageLine {
+    pub day: NaiveDate,
+    pub group: Option<String>,
+    pub api_key: Option<String>,
+    pub model: String,
+    pub uncached: i64,
+    pub cached: i64,
+    pub cache_write: i64,
+    pub output: i64,
+    pub requests: i64,
+    pub web_searches: i64,
+}
+
+impl SimProvider {
+    pub fn set_usage(&self, lines: Vec<UsageLine>) {
+        self.state.lock().expect("sim state").usage = lines;
+    }
+
+    /// OpenAI: answer usage in the older shape, without `input_uncached_tokens` and
+    /// `input_cache_write_tokens` (providers.md §1: connectors must treat them as optional).
+    pub fn set_legacy_usage(&self, legacy: bool) {
+        self.state.lock().expect("sim state").legacy_usage = legacy;
+    }
 }

@@ -25,21 +25,40 @@ fn bad(message: &str, param: &str) -> Response {
 }
 
 pub(crate) fn router(state: Arc<Mutex<State>>, api_key: String) -> Router {
-    Router::new().route("/v1/organization/costs", get(costs)).with_state((state, api_key))
+    Router::new()
+        .route("/v1/organization/costs", get(costs))
+        .route("/v1/organization/usage/completions", get(completions))
+        .with_state((state, api_key))
 }
 
-async fn costs(AxState((state, api_key)): AxState<(Arc<Mutex<State>>, String)>, req: Request) -> Response {
+/// What every OpenAI organization endpoint checks and parses before answering.
+struct Query {
+    group_by: Vec<String>,
+    /// This page's buckets and the index of the next page, if any.
+    page: Vec<(i64, i64)>,
+    next: Option<usize>,
+}
+
+// The error is the HTTP answer itself, built and returned once per request.
+#[allow(clippy::result_large_err)]
+fn preamble(
+    state: &Mutex<State>,
+    api_key: &str,
+    req: &Request,
+    allowed_groups: &[&str],
+    max_limit: usize,
+) -> Result<Query, Response> {
     let pq = req.uri().path_and_query().map(|p| p.to_string()).unwrap_or_default();
-    let fault = record(&state, pq);
+    let fault = record(state, pq);
     let auth = req.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).unwrap_or("");
     if auth != format!("Bearer {api_key}") {
-        return error(
+        return Err(error(
             StatusCode::UNAUTHORIZED,
             "Incorrect API key provided.",
             "invalid_request_error",
             None,
             Some("invalid_api_key"),
-        );
+        ));
     }
     match fault {
         Some(Fault::RateLimited { retry_after_secs }) => {
@@ -51,49 +70,59 @@ async fn costs(AxState((state, api_key)): AxState<(Arc<Mutex<State>>, String)>, 
                 Some("rate_limit_exceeded"),
             );
             r.headers_mut().insert("retry-after", retry_after_secs.to_string().parse().expect("digits"));
-            return r;
+            return Err(r);
         }
         Some(Fault::ServerError(code)) => {
-            return error(
+            return Err(error(
                 StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
                 "The server had an error.",
                 "server_error",
                 None,
                 None,
-            );
+            ));
         }
         Some(Fault::MalformedJson) => {
-            return (
+            return Err((
                 StatusCode::OK,
                 [(header::CONTENT_TYPE, "application/json")],
                 "{\"object\": \"page\", \"data\": [{\"object\": \"bucket\", \"start_ti",
             )
-                .into_response();
+                .into_response());
         }
         None => {}
     }
     let pairs = query_pairs(req.uri().query());
     let one = |k: &str| pairs.iter().find(|(p, _)| p == k).map(|(_, v)| v.clone());
-    let Some(start) = one("start_time") else { return bad("Missing required parameter: 'start_time'.", "start_time") };
-    let Ok(start) = start.parse::<i64>() else { return bad("Invalid value for 'start_time'.", "start_time") };
+    let Some(start) = one("start_time") else {
+        return Err(bad("Missing required parameter: 'start_time'.", "start_time"));
+    };
+    let Ok(start) = start.parse::<i64>() else { return Err(bad("Invalid value for 'start_time'.", "start_time")) };
     let end = match one("end_time").map(|v| v.parse::<i64>()) {
         None => Utc::now().timestamp(),
         Some(Ok(e)) if e > start => e,
-        Some(_) => return bad("Invalid value for 'end_time'.", "end_time"),
+        Some(_) => return Err(bad("Invalid value for 'end_time'.", "end_time")),
     };
-    if let Some(w) = one("bucket_width").filter(|w| w != "1d") {
-        return bad(&format!("Invalid value for 'bucket_width': '{w}'. Supported values are: '1d'."), "bucket_width");
+    match one("bucket_width").as_deref() {
+        None | Some("1d") => {}
+        // Real values the simulator does not serve: said plainly rather than answered wrongly.
+        Some("1h") | Some("1m") => return Err(bad("The simulator serves bucket_width=1d only.", "bucket_width")),
+        Some(w) => {
+            return Err(bad(
+                &format!("Invalid value for 'bucket_width': '{w}'. Supported values are: '1m', '1h', '1d'."),
+                "bucket_width",
+            ));
+        }
     }
     let limit = match one("limit").map(|v| v.parse::<usize>()) {
         None => 7,
-        Some(Ok(n)) if (1..=180).contains(&n) => n,
-        Some(_) => return bad("Invalid value for 'limit': must be between 1 and 180.", "limit"),
+        Some(Ok(n)) if (1..=max_limit).contains(&n) => n,
+        Some(_) => return Err(bad(&format!("Invalid value for 'limit': must be between 1 and {max_limit}."), "limit")),
     };
     let mut group_by = Vec::new();
     for (k, v) in &pairs {
         if k == "group_by" {
-            if !matches!(v.as_str(), "project_id" | "line_item" | "api_key_id") {
-                return bad(&format!("Invalid value for 'group_by': '{v}'."), "group_by");
+            if !allowed_groups.contains(&v.as_str()) {
+                return Err(bad(&format!("Invalid value for 'group_by': '{v}'."), "group_by"));
             }
             group_by.push(v.clone());
         }
@@ -110,14 +139,38 @@ async fn costs(AxState((state, api_key)): AxState<(Arc<Mutex<State>>, String)>, 
         None => 0,
         Some(p) => match p.strip_prefix("page_").and_then(|n| n.parse::<usize>().ok()) {
             Some(n) if n <= bounds.len() => n,
-            _ => return bad("Invalid value for 'page'.", "page"),
+            _ => return Err(bad("Invalid value for 'page'.", "page")),
         },
     };
-    let lines = state.lock().expect("sim state").lines.clone();
     let page: Vec<(i64, i64)> = bounds.iter().copied().skip(first).take(limit).collect();
+    let next = first + page.len();
+    Ok(Query { group_by, page, next: (next < bounds.len()).then_some(next) })
+}
+
+fn day_of(bucket_start: i64) -> NaiveDate {
+    Utc.timestamp_opt(bucket_start, 0).single().map(|t: DateTime<Utc>| t.date_naive()).unwrap_or(NaiveDate::MIN)
+}
+
+fn envelope(buckets: Vec<String>, next: Option<usize>) -> Response {
+    let (has_more, next_page) = match next {
+        Some(n) => (true, format!("\"page_{n}\"")),
+        None => (false, "null".into()),
+    };
+    let body =
+        format!(r#"{{"object":"page","data":[{}],"has_more":{has_more},"next_page":{next_page}}}"#, buckets.join(","));
+    (StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], body).into_response()
+}
+
+async fn costs(AxState((state, api_key)): AxState<(Arc<Mutex<State>>, String)>, req: Request) -> Response {
+    let q = match preamble(&state, &api_key, &req, &["project_id", "line_item", "api_key_id"], 180) {
+        Ok(q) => q,
+        Err(r) => return r,
+    };
+    let group_by = &q.group_by;
+    let lines = state.lock().expect("sim state").lines.clone();
     let mut buckets = Vec::new();
-    for (bs, be) in &page {
-        let day = Utc.timestamp_opt(*bs, 0).single().map(|t: DateTime<Utc>| t.date_naive()).unwrap_or(NaiveDate::MIN);
+    for (bs, be) in &q.page {
+        let day = day_of(*bs);
         // A bucket carries the cost of the UTC day it starts in.
         let mut grouped: BTreeMap<(Option<String>, Option<String>), Decimal> = BTreeMap::new();
         for l in lines.iter().filter(|l| l.day == day) {
@@ -143,10 +196,73 @@ async fn costs(AxState((state, api_key)): AxState<(Arc<Mutex<State>>, String)>, 
             results.join(",")
         ));
     }
-    let next = first + page.len();
-    let (has_more, next_page) =
-        if next < bounds.len() { (true, format!("\"page_{next}\"")) } else { (false, "null".into()) };
-    let body =
-        format!(r#"{{"object":"page","data":[{}],"has_more":{has_more},"next_page":{next_page}}}"#, buckets.join(","));
-    (StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], body).into_response()
+    envelope(buckets, q.next)
+}
+
+/// (project, API key, model): the dimensions usage is summed by.
+type UsageKey = (Option<String>, Option<String>, Option<String>);
+
+async fn completions(AxState((state, api_key)): AxState<(Arc<Mutex<State>>, String)>, req: Request) -> Response {
+    let groups = ["project_id", "user_id", "api_key_id", "model", "batch", "service_tier"];
+    let q = match preamble(&state, &api_key, &req, &groups, 31) {
+        Ok(q) => q,
+        Err(r) => return r,
+    };
+    let by = |g: &str| q.group_by.iter().any(|x| x == g);
+    let (usage, legacy) = {
+        let s = state.lock().expect("sim state");
+        (s.usage.clone(), s.legacy_usage)
+    };
+    let mut buckets = Vec::new();
+    for (bs, be) in &q.page {
+        let day = day_of(*bs);
+        // (project, api key, model) -> (uncached, cached, cache write, output, requests)
+        let mut grouped: BTreeMap<UsageKey, [i64; 5]> = BTreeMap::new();
+        for u in usage.iter().filter(|u| u.day == day) {
+            let key = (
+                by("project_id").then(|| u.group.clone()).flatten(),
+                by("api_key_id").then(|| u.api_key.clone()).flatten(),
+                by("model").then(|| u.model.clone()),
+            );
+            let t = grouped.entry(key).or_default();
+            for (slot, v) in t.iter_mut().zip([u.uncached, u.cached, u.cache_write, u.output, u.requests]) {
+                *slot += v;
+            }
+        }
+        let results: Vec<String> = grouped
+            .into_iter()
+            .map(|((project, key, model), [uncached, cached, write, output, requests])| {
+                if legacy {
+                    return serde_json::json!({
+                        "object": "organization.usage.completions.result",
+                        "input_tokens": uncached + cached + write, "output_tokens": output, "input_cached_tokens": cached,
+                        "input_audio_tokens": 0, "output_audio_tokens": 0, "num_model_requests": requests,
+                        "project_id": project, "user_id": null, "api_key_id": key, "model": model, "batch": null,
+                    })
+                    .to_string();
+                }
+                serde_json::json!({
+                    "object": "organization.usage.completions.result",
+                    "input_tokens": uncached + cached + write,
+                    "input_cached_tokens": cached,
+                    "input_cache_write_tokens": write,
+                    "input_uncached_tokens": uncached,
+                    "output_tokens": output,
+                    "input_text_tokens": uncached,
+                    "output_text_tokens": output,
+                    "input_cached_text_tokens": cached,
+                    "input_audio_tokens": 0, "input_cached_audio_tokens": 0, "output_audio_tokens": 0,
+                    "input_image_tokens": 0, "input_cached_image_tokens": 0, "output_image_tokens": 0,
+                    "num_model_requests": requests,
+                    "project_id": project, "user_id": null, "api_key_id": key, "model": model, "batch": null, "service_tier": null,
+                })
+                .to_string()
+            })
+            .collect();
+        buckets.push(format!(
+            r#"{{"object":"bucket","start_time":{bs},"end_time":{be},"results":[{}]}}"#,
+            results.join(",")
+        ));
+    }
+    envelope(buckets, q.next)
 }

@@ -1,40 +1,48 @@
-//! Anthropic cost report: `GET /v1/organizations/cost_report` (providers.md §2), daily buckets
-//! grouped by workspace and description. Amounts are decimal strings in cents.
+//! Anthropic Admin API reports (providers.md §2): the cost report, daily buckets grouped by
+//! workspace and description, with amounts as decimal strings in cents; and the messages usage
+//! report, by workspace, API key and model.
 
-use burnrate_core::{ChargeCategory, CostRecord, SyncWindow};
+use burnrate_core::{ChargeCategory, CostRecord, SyncWindow, UsageRecord};
 use burnrate_net::HttpClient;
 use chrono::{DateTime, SecondsFormat, Utc};
 use rust_decimal::Decimal;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
-use crate::{Call, CostPull, SourceError, SourceErrorKind, money};
+use crate::{Call, CostPull, Paged, SourceError, SourceErrorKind, UsagePull, fetch_all, money, tokens};
 
 pub const PROVIDER: &str = "Anthropic";
-const ENDPOINT: &str = "GET /v1/organizations/cost_report";
+const COST_ENDPOINT: &str = "GET /v1/organizations/cost_report";
+const USAGE_ENDPOINT: &str = "GET /v1/organizations/usage_report/messages";
 const API_VERSION: &str = "2023-06-01";
-/// The most daily buckets one page may hold.
+/// The most daily buckets one page may hold (both reports).
 const PAGE_BUCKETS: u32 = 31;
 
-/// The cost connector of one Anthropic organization (an Admin API key).
-pub struct AnthropicCosts {
+/// One Anthropic organization, reached with an Admin API key.
+pub struct Anthropic {
     /// `https://api.anthropic.com` unless a proxy or a test server stands in.
     pub base_url: url::Url,
     pub admin_key: SecretString,
 }
 
 #[derive(Deserialize)]
-struct Page {
-    data: Vec<Bucket>,
+struct Page<T> {
+    data: Vec<Bucket<T>>,
     has_more: bool,
     next_page: Option<String>,
 }
 
+impl<T> Paged for Page<T> {
+    fn cursor(&self) -> Option<String> {
+        if self.has_more { self.next_page.clone() } else { None }
+    }
+}
+
 #[derive(Deserialize)]
-struct Bucket {
+struct Bucket<T> {
     starting_at: DateTime<Utc>,
     ending_at: DateTime<Utc>,
-    results: Vec<CostItem>,
+    results: Vec<T>,
 }
 
 #[derive(Deserialize)]
@@ -46,6 +54,30 @@ struct CostItem {
     cost_type: Option<String>,
     model: Option<String>,
     token_type: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct UsageItem {
+    uncached_input_tokens: i64,
+    cache_creation: CacheCreation,
+    cache_read_input_tokens: i64,
+    output_tokens: i64,
+    server_tool_use: Option<ServerToolUse>,
+    api_key_id: Option<String>,
+    workspace_id: Option<String>,
+    model: Option<String>,
+    service_tier: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct CacheCreation {
+    ephemeral_5m_input_tokens: i64,
+    ephemeral_1h_input_tokens: i64,
+}
+
+#[derive(Deserialize)]
+struct ServerToolUse {
+    web_search_requests: i64,
 }
 
 #[derive(Deserialize)]
@@ -62,20 +94,21 @@ fn error_detail(body: &[u8]) -> Option<String> {
     serde_json::from_slice::<ErrorBody>(body).ok().map(|b| b.error.message)
 }
 
-impl AnthropicCosts {
-    fn url(&self, window: &SyncWindow, page: Option<&str>) -> url::Url {
+impl Anthropic {
+    fn url(&self, path: &str, window: &SyncWindow, group_by: &[&str], page: Option<&str>) -> url::Url {
         let mut url = self.base_url.clone();
-        let path = format!("{}/v1/organizations/cost_report", url.path().trim_end_matches('/'));
-        url.set_path(&path);
+        let full = format!("{}{path}", url.path().trim_end_matches('/'));
+        url.set_path(&full);
         {
             let mut q = url.query_pairs_mut();
             q.clear()
                 .append_pair("starting_at", &window.start_time().to_rfc3339_opts(SecondsFormat::Secs, true))
                 .append_pair("ending_at", &window.end_time().to_rfc3339_opts(SecondsFormat::Secs, true))
                 .append_pair("bucket_width", "1d")
-                .append_pair("group_by[]", "workspace_id")
-                .append_pair("group_by[]", "description")
                 .append_pair("limit", &PAGE_BUCKETS.to_string());
+            for g in group_by {
+                q.append_pair("group_by[]", g);
+            }
             if let Some(p) = page {
                 q.append_pair("page", p);
             }
@@ -83,60 +116,101 @@ impl AnthropicCosts {
         url
     }
 
-    pub async fn pull(&self, http: &HttpClient, window: SyncWindow) -> Result<CostPull, SourceError> {
-        let call = Call { provider: PROVIDER, endpoint: ENDPOINT, window };
+    pub async fn pull_costs(&self, http: &HttpClient, window: SyncWindow) -> Result<CostPull, SourceError> {
+        let call = Call { provider: PROVIDER, endpoint: COST_ENDPOINT, window };
         let headers = [("x-api-key", self.admin_key.expose_secret()), ("anthropic-version", API_VERSION)];
-        let mut pull = CostPull::default();
-        let mut seen = Vec::new();
-        let mut cursor: Option<String> = None;
-        loop {
-            let body = call.get(http, &self.url(&window, cursor.as_deref()), &headers, error_detail).await?;
-            pull.pages += 1;
-            let page: Page =
-                serde_json::from_slice(&body).map_err(|e| call.error(SourceErrorKind::Malformed(e.to_string())))?;
-            for bucket in page.data {
-                for item in bucket.results {
-                    let cents: Decimal = burnrate_core::parse_decimal(&item.amount)
-                        .map(|(d, _)| d)
-                        .map_err(|e| call.error(SourceErrorKind::Malformed(format!("amount: {e}"))))?;
-                    // Cents to currency units, in decimal arithmetic.
-                    let units = cents / Decimal::ONE_HUNDRED;
-                    let cost = money(&call, &units.to_string(), &item.currency, &mut pull.rounded_values)?;
-                    let service = match item.cost_type.as_deref() {
-                        Some("web_search") => "Claude API Web Search",
-                        Some("code_execution") => "Claude API Code Execution",
-                        _ => "Claude API",
-                    };
-                    let sku = match (&item.model, &item.token_type) {
-                        (Some(m), Some(t)) => Some(format!("{m}:{t}")),
-                        _ => item.description.clone(),
-                    };
-                    pull.records.push(CostRecord {
-                        charge_period_start: bucket.starting_at,
-                        charge_period_end: bucket.ending_at,
-                        billed_cost: cost,
-                        effective_cost: cost,
-                        list_cost: cost,
-                        list_cost_estimated: true,
-                        provider_name: PROVIDER.into(),
-                        service_name: service.into(),
-                        sub_account_id: item.workspace_id,
-                        sku_id: sku,
-                        model: item.model,
-                        charge_category: ChargeCategory::Usage,
-                        charge_description: item.description,
-                        consumed_quantity: None,
-                        consumed_unit: None,
-                        api_key_id: None,
-                        tags: Default::default(),
-                    });
-                }
-            }
-            let next = if page.has_more { page.next_page } else { None };
-            match call.next_cursor(&mut seen, next, pull.pages)? {
-                Some(c) => cursor = Some(c),
-                None => return Ok(pull),
+        let url = |page: Option<&str>| {
+            self.url("/v1/organizations/cost_report", &window, &["workspace_id", "description"], page)
+        };
+        let pages: Vec<Page<CostItem>> = fetch_all(&call, http, &headers, error_detail, url).await?;
+        let mut pull = CostPull { pages: pages.len() as u32, ..Default::default() };
+        for bucket in pages.into_iter().flat_map(|p| p.data) {
+            for item in bucket.results {
+                let cents: Decimal = burnrate_core::parse_decimal(&item.amount)
+                    .map(|(d, _)| d)
+                    .map_err(|e| call.error(SourceErrorKind::Malformed(format!("amount: {e}"))))?;
+                // Cents to currency units, in decimal arithmetic.
+                let units = cents / Decimal::ONE_HUNDRED;
+                let cost = money(&call, &units.to_string(), &item.currency, &mut pull.rounded_values)?;
+                let service = match item.cost_type.as_deref() {
+                    Some("web_search") => "Claude API Web Search",
+                    Some("code_execution") => "Claude API Code Execution",
+                    _ => "Claude API",
+                };
+                let sku = match (&item.model, &item.token_type) {
+                    (Some(m), Some(t)) => Some(format!("{m}:{t}")),
+                    _ => item.description.clone(),
+                };
+                pull.records.push(CostRecord {
+                    charge_period_start: bucket.starting_at,
+                    charge_period_end: bucket.ending_at,
+                    billed_cost: cost,
+                    effective_cost: cost,
+                    list_cost: cost,
+                    list_cost_estimated: true,
+                    provider_name: PROVIDER.into(),
+                    service_name: service.into(),
+                    sub_account_id: item.workspace_id,
+                    sku_id: sku,
+                    model: item.model,
+                    charge_category: ChargeCategory::Usage,
+                    charge_description: item.description,
+                    consumed_quantity: None,
+                    consumed_unit: None,
+                    api_key_id: None,
+                    tags: Default::default(),
+                });
             }
         }
+        Ok(pull)
+    }
+
+    /// Pulls the messages usage of `window`. Cache writes of both lifetimes are one class, cache
+    /// reads another, so the three input classes are disjoint.
+    pub async fn pull_usage(&self, http: &HttpClient, window: SyncWindow) -> Result<UsagePull, SourceError> {
+        let call = Call { provider: PROVIDER, endpoint: USAGE_ENDPOINT, window };
+        let headers = [("x-api-key", self.admin_key.expose_secret()), ("anthropic-version", API_VERSION)];
+        let groups = ["workspace_id", "api_key_id", "model", "service_tier"];
+        let url = |page: Option<&str>| self.url("/v1/organizations/usage_report/messages", &window, &groups, page);
+        let pages: Vec<Page<UsageItem>> = fetch_all(&call, http, &headers, error_detail, url).await?;
+        let mut pull = UsagePull { pages: pages.len() as u32, ..Default::default() };
+        for bucket in pages.into_iter().flat_map(|p| p.data) {
+            for u in bucket.results {
+                let write = tokens(
+                    &call,
+                    "cache_creation.ephemeral_5m_input_tokens",
+                    u.cache_creation.ephemeral_5m_input_tokens,
+                )? + tokens(
+                    &call,
+                    "cache_creation.ephemeral_1h_input_tokens",
+                    u.cache_creation.ephemeral_1h_input_tokens,
+                )?;
+                let mut extra = std::collections::BTreeMap::new();
+                if let Some(tools) = u.server_tool_use {
+                    extra.insert(
+                        "web_search_requests".to_owned(),
+                        tokens(&call, "web_search_requests", tools.web_search_requests)?,
+                    );
+                }
+                extra.insert("cache_write_1h_tokens".to_owned(), u.cache_creation.ephemeral_1h_input_tokens);
+                pull.records.push(UsageRecord {
+                    bucket_start: bucket.starting_at,
+                    bucket_end: bucket.ending_at,
+                    provider_name: PROVIDER.into(),
+                    model: u.model,
+                    project_id: u.workspace_id,
+                    api_key_id: u.api_key_id,
+                    service_tier: u.service_tier,
+                    input_uncached_tokens: tokens(&call, "uncached_input_tokens", u.uncached_input_tokens)?,
+                    input_cached_tokens: tokens(&call, "cache_read_input_tokens", u.cache_read_input_tokens)?,
+                    input_cache_write_tokens: write,
+                    output_tokens: tokens(&call, "output_tokens", u.output_tokens)?,
+                    // The messages report has no request count: unknown, not zero.
+                    requests: None,
+                    extra,
+                });
+            }
+        }
+        Ok(pull)
     }
 }

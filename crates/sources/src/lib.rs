@@ -13,9 +13,8 @@ mod openai;
 
 use burnrate_core::{CostRecord, SyncWindow};
 
-pub use anthropic::AnthropicCosts;
 pub use error::{SourceError, SourceErrorKind};
-pub use openai::OpenAiCosts;
+pub use {anthropic::Anthropic, openai::OpenAi};
 
 /// What one pull of a window returned.
 #[derive(Debug, Default)]
@@ -76,6 +75,51 @@ impl Call {
         seen.push(cursor.clone());
         Ok(Some(cursor))
     }
+}
+
+/// A page of a provider report that says whether another follows.
+pub(crate) trait Paged {
+    /// The cursor of the next page, `None` when the provider says there is no more.
+    fn cursor(&self) -> Option<String>;
+}
+
+/// Fetches every page of a report: `url` builds the request for a cursor.
+pub(crate) async fn fetch_all<P: serde::de::DeserializeOwned + Paged>(
+    call: &Call,
+    http: &burnrate_net::HttpClient,
+    headers: &[(&str, &str)],
+    detail: fn(&[u8]) -> Option<String>,
+    url: impl Fn(Option<&str>) -> url::Url,
+) -> Result<Vec<P>, SourceError> {
+    let mut pages = Vec::new();
+    let mut seen = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let body = call.get(http, &url(cursor.as_deref()), headers, detail).await?;
+        let page: P =
+            serde_json::from_slice(&body).map_err(|e| call.error(SourceErrorKind::Malformed(e.to_string())))?;
+        let next = page.cursor();
+        pages.push(page);
+        match call.next_cursor(&mut seen, next, pages.len() as u32)? {
+            Some(c) => cursor = Some(c),
+            None => return Ok(pages),
+        }
+    }
+}
+
+/// A token count that must not be negative.
+pub(crate) fn tokens(call: &Call, field: &str, n: i64) -> Result<i64, SourceError> {
+    if n < 0 {
+        return Err(call.error(SourceErrorKind::Malformed(format!("{field} is negative ({n})"))));
+    }
+    Ok(n)
+}
+
+/// What one pull of a usage window returned.
+#[derive(Debug, Default)]
+pub struct UsagePull {
+    pub records: Vec<burnrate_core::UsageRecord>,
+    pub pages: u32,
 }
 
 /// Parses a money token, counting values rounded to 9 decimals.

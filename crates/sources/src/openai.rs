@@ -8,7 +8,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
-use crate::{Call, CostPull, SourceError, SourceErrorKind, money};
+use crate::{Call, CostPull, Paged, SourceError, SourceErrorKind, UsagePull, fetch_all, money, tokens};
 
 pub const PROVIDER: &str = "OpenAI";
 const ENDPOINT: &str = "GET /v1/organization/costs";
@@ -16,7 +16,7 @@ const ENDPOINT: &str = "GET /v1/organization/costs";
 const PAGE_BUCKETS: u32 = 180;
 
 /// The costs connector of one OpenAI organization.
-pub struct OpenAiCosts {
+pub struct OpenAi {
     /// `https://api.openai.com` unless a proxy or a test server stands in.
     pub base_url: url::Url,
     pub admin_key: SecretString,
@@ -52,6 +52,49 @@ struct Amount {
     currency: String,
 }
 
+impl Paged for Page {
+    fn cursor(&self) -> Option<String> {
+        if self.has_more { self.next_page.clone() } else { None }
+    }
+}
+
+#[derive(Deserialize)]
+struct UsagePage {
+    data: Vec<UsageBucket>,
+    has_more: bool,
+    next_page: Option<String>,
+}
+
+impl Paged for UsagePage {
+    fn cursor(&self) -> Option<String> {
+        if self.has_more { self.next_page.clone() } else { None }
+    }
+}
+
+#[derive(Deserialize)]
+struct UsageBucket {
+    start_time: i64,
+    end_time: i64,
+    results: Vec<CompletionsResult>,
+}
+
+/// `organization.usage.completions.result`. Older responses lack the split fields; `input_tokens`
+/// always includes cached and cache-write tokens.
+#[derive(Deserialize)]
+struct CompletionsResult {
+    input_tokens: i64,
+    output_tokens: i64,
+    num_model_requests: i64,
+    input_cached_tokens: Option<i64>,
+    input_cache_write_tokens: Option<i64>,
+    input_uncached_tokens: Option<i64>,
+    project_id: Option<String>,
+    api_key_id: Option<String>,
+    model: Option<String>,
+    service_tier: Option<String>,
+    batch: Option<bool>,
+}
+
 #[derive(Deserialize)]
 struct ErrorBody {
     error: ErrorInner,
@@ -71,21 +114,22 @@ fn time(call: &Call, secs: i64) -> Result<DateTime<Utc>, SourceError> {
         .ok_or_else(|| call.error(SourceErrorKind::Malformed(format!("bucket time {secs} is out of range"))))
 }
 
-impl OpenAiCosts {
-    fn url(&self, window: &SyncWindow, page: Option<&str>) -> url::Url {
+impl OpenAi {
+    fn url(&self, path: &str, window: &SyncWindow, group_by: &[&str], limit: u32, page: Option<&str>) -> url::Url {
         let mut url = self.base_url.clone();
-        let path = format!("{}/v1/organization/costs", url.path().trim_end_matches('/'));
-        url.set_path(&path);
+        let full = format!("{}{path}", url.path().trim_end_matches('/'));
+        url.set_path(&full);
         {
             let mut q = url.query_pairs_mut();
             q.clear()
                 .append_pair("start_time", &window.start_time().timestamp().to_string())
                 .append_pair("end_time", &window.end_time().timestamp().to_string())
                 .append_pair("bucket_width", "1d")
-                // The bracket spelling is what OpenAI's own SDK sends.
-                .append_pair("group_by[]", "project_id")
-                .append_pair("group_by[]", "line_item")
-                .append_pair("limit", &PAGE_BUCKETS.to_string());
+                .append_pair("limit", &limit.to_string());
+            // The bracket spelling is what OpenAI's own SDK sends.
+            for g in group_by {
+                q.append_pair("group_by[]", g);
+            }
             if let Some(p) = page {
                 q.append_pair("page", p);
             }
@@ -94,18 +138,17 @@ impl OpenAiCosts {
     }
 
     /// Pulls every cost line of `window`.
-    pub async fn pull(&self, http: &HttpClient, window: SyncWindow) -> Result<CostPull, SourceError> {
+    pub async fn pull_costs(&self, http: &HttpClient, window: SyncWindow) -> Result<CostPull, SourceError> {
         let call = Call { provider: PROVIDER, endpoint: ENDPOINT, window };
         let auth = format!("Bearer {}", self.admin_key.expose_secret());
         let headers = [("authorization", auth.as_str())];
         let mut pull = CostPull::default();
-        let mut seen = Vec::new();
-        let mut cursor: Option<String> = None;
-        loop {
-            let body = call.get(http, &self.url(&window, cursor.as_deref()), &headers, error_detail).await?;
-            pull.pages += 1;
-            let page: Page =
-                serde_json::from_slice(&body).map_err(|e| call.error(SourceErrorKind::Malformed(e.to_string())))?;
+        let url = |page: Option<&str>| {
+            self.url("/v1/organization/costs", &window, &["project_id", "line_item"], PAGE_BUCKETS, page)
+        };
+        let pages: Vec<Page> = fetch_all(&call, http, &headers, error_detail, url).await?;
+        pull.pages = pages.len() as u32;
+        for page in pages {
             for bucket in page.data {
                 let (start, end) = (time(&call, bucket.start_time)?, time(&call, bucket.end_time)?);
                 for r in bucket.results {
@@ -139,11 +182,62 @@ impl OpenAiCosts {
                     });
                 }
             }
-            let next = if page.has_more { page.next_page } else { None };
-            match call.next_cursor(&mut seen, next, pull.pages)? {
-                Some(c) => cursor = Some(c),
-                None => return Ok(pull),
+        }
+        Ok(pull)
+    }
+}
+
+const USAGE_ENDPOINT: &str = "GET /v1/organization/usage/completions";
+/// The most daily buckets one usage page may hold.
+const USAGE_PAGE_BUCKETS: u32 = 31;
+
+impl OpenAi {
+    /// Pulls the completions usage of `window`, by project, API key and model. The three input
+    /// classes come out disjoint: uncached excludes cached and cache-write tokens.
+    pub async fn pull_usage(&self, http: &HttpClient, window: SyncWindow) -> Result<UsagePull, SourceError> {
+        let call = Call { provider: PROVIDER, endpoint: USAGE_ENDPOINT, window };
+        let auth = format!("Bearer {}", self.admin_key.expose_secret());
+        let headers = [("authorization", auth.as_str())];
+        let groups = ["project_id", "api_key_id", "model", "service_tier", "batch"];
+        let url = |page: Option<&str>| {
+            self.url("/v1/organization/usage/completions", &window, &groups, USAGE_PAGE_BUCKETS, page)
+        };
+        let pages: Vec<UsagePage> = fetch_all(&call, http, &headers, error_detail, url).await?;
+        let mut pull = UsagePull { pages: pages.len() as u32, ..Default::default() };
+        for bucket in pages.into_iter().flat_map(|p| p.data) {
+            let (start, end) = (time(&call, bucket.start_time)?, time(&call, bucket.end_time)?);
+            for r in bucket.results {
+                let cached = tokens(&call, "input_cached_tokens", r.input_cached_tokens.unwrap_or(0))?;
+                let write = tokens(&call, "input_cache_write_tokens", r.input_cache_write_tokens.unwrap_or(0))?;
+                let uncached = match r.input_uncached_tokens {
+                    Some(n) => tokens(&call, "input_uncached_tokens", n)?,
+                    None => tokens(
+                        &call,
+                        "input_tokens minus cached and cache-write tokens",
+                        r.input_tokens - cached - write,
+                    )?,
+                };
+                let mut extra = std::collections::BTreeMap::new();
+                if r.batch == Some(true) {
+                    extra.insert("batch".to_owned(), 1);
+                }
+                pull.records.push(burnrate_core::UsageRecord {
+                    bucket_start: start,
+                    bucket_end: end,
+                    provider_name: PROVIDER.into(),
+                    model: r.model,
+                    project_id: r.project_id,
+                    api_key_id: r.api_key_id,
+                    service_tier: r.service_tier,
+                    input_uncached_tokens: uncached,
+                    input_cached_tokens: cached,
+                    input_cache_write_tokens: write,
+                    output_tokens: tokens(&call, "output_tokens", r.output_tokens)?,
+                    requests: Some(tokens(&call, "num_model_requests", r.num_model_requests)?),
+                    extra,
+                });
             }
         }
+        Ok(pull)
     }
 }

@@ -8,7 +8,7 @@ use std::time::Duration;
 use burnrate_core::SyncWindow;
 use burnrate_net::{ClientOptions, EgressGuard, HttpClient};
 use burnrate_sim::{CostLine, Fault, SimProvider};
-use burnrate_sources::{AnthropicCosts, CostPull, OpenAiCosts, SourceErrorKind};
+use burnrate_sources::{Anthropic, CostPull, OpenAi, SourceErrorKind};
 use chrono::{Duration as Days, NaiveDate};
 use rust_decimal::Decimal;
 
@@ -82,8 +82,8 @@ async fn openai_costs_over_several_pages_equal_the_fixture_exactly() {
     );
     sim.set_lines(lines.clone());
     let window = SyncWindow::new(day0(), day0() + Days::days(200)).unwrap();
-    let source = OpenAiCosts { base_url: sim.base_url().parse().unwrap(), admin_key: OPENAI_KEY.to_owned().into() };
-    let pull = source.pull(&client(true), window).await.unwrap();
+    let source = OpenAi { base_url: sim.base_url().parse().unwrap(), admin_key: OPENAI_KEY.to_owned().into() };
+    let pull = source.pull_costs(&client(true), window).await.unwrap();
     assert_eq!(pull.pages, 2, "180 daily buckets a page");
     assert_eq!(pull.rounded_values, 0);
     assert_eq!(pull.records.len(), 200 * 4);
@@ -109,9 +109,8 @@ async fn anthropic_cents_become_dollars_exactly_over_several_pages() {
     );
     sim.set_lines(lines.clone());
     let window = SyncWindow::new(day0(), day0() + Days::days(70)).unwrap();
-    let source =
-        AnthropicCosts { base_url: sim.base_url().parse().unwrap(), admin_key: ANTHROPIC_KEY.to_owned().into() };
-    let pull = source.pull(&client(true), window).await.unwrap();
+    let source = Anthropic { base_url: sim.base_url().parse().unwrap(), admin_key: ANTHROPIC_KEY.to_owned().into() };
+    let pull = source.pull_costs(&client(true), window).await.unwrap();
     assert_eq!(pull.pages, 3, "31 daily buckets a page");
     assert_eq!(totals_of_pull(&pull), totals_of_fixture(&lines, &window));
     assert!(pull.records.iter().any(|r| r.sub_account_id.is_none()), "the default workspace has no id");
@@ -125,8 +124,8 @@ async fn retry_after_is_honoured_and_server_errors_are_retried() {
     sim.push_fault(Fault::RateLimited { retry_after_secs: 1 });
     sim.push_fault(Fault::ServerError(503));
     let window = SyncWindow::new(day0(), day0() + Days::days(3)).unwrap();
-    let source = OpenAiCosts { base_url: sim.base_url().parse().unwrap(), admin_key: OPENAI_KEY.to_owned().into() };
-    let pull = source.pull(&client(true), window).await.unwrap();
+    let source = OpenAi { base_url: sim.base_url().parse().unwrap(), admin_key: OPENAI_KEY.to_owned().into() };
+    let pull = source.pull_costs(&client(true), window).await.unwrap();
     assert_eq!(totals_of_pull(&pull), totals_of_fixture(&lines, &window));
     let requests = sim.requests();
     assert_eq!(requests.len(), 3, "429, 503, then the answer");
@@ -140,9 +139,8 @@ async fn malformed_json_fails_the_pull_naming_provider_endpoint_and_window() {
     sim.set_lines(fixture(3, [None, Some("w")], [("a", "m"), ("b", "m")]));
     sim.push_fault(Fault::MalformedJson);
     let window = SyncWindow::new(day0(), day0() + Days::days(3)).unwrap();
-    let source =
-        AnthropicCosts { base_url: sim.base_url().parse().unwrap(), admin_key: ANTHROPIC_KEY.to_owned().into() };
-    let err = source.pull(&client(true), window).await.unwrap_err();
+    let source = Anthropic { base_url: sim.base_url().parse().unwrap(), admin_key: ANTHROPIC_KEY.to_owned().into() };
+    let err = source.pull_costs(&client(true), window).await.unwrap_err();
     assert!(matches!(err.kind, SourceErrorKind::Malformed(_)));
     let text = err.to_string();
     assert!(text.starts_with("Anthropic GET /v1/organizations/cost_report for 2026-01-01..2026-01-04: the response is not the documented JSON"), "{text}");
@@ -155,14 +153,14 @@ async fn a_wrong_key_is_a_credential_error_that_never_shows_a_key() {
         let window = SyncWindow::new(day0(), day0() + Days::days(1)).unwrap();
         let err = if provider == "openai" {
             let sim = SimProvider::openai(OPENAI_KEY).await;
-            OpenAiCosts { base_url: sim.base_url().parse().unwrap(), admin_key: wrong.to_owned().into() }
-                .pull(&client(true), window)
+            OpenAi { base_url: sim.base_url().parse().unwrap(), admin_key: wrong.to_owned().into() }
+                .pull_costs(&client(true), window)
                 .await
                 .unwrap_err()
         } else {
             let sim = SimProvider::anthropic(ANTHROPIC_KEY).await;
-            AnthropicCosts { base_url: sim.base_url().parse().unwrap(), admin_key: wrong.to_owned().into() }
-                .pull(&client(true), window)
+            Anthropic { base_url: sim.base_url().parse().unwrap(), admin_key: wrong.to_owned().into() }
+                .pull_costs(&client(true), window)
                 .await
                 .unwrap_err()
         };
@@ -177,8 +175,8 @@ async fn a_wrong_key_is_a_credential_error_that_never_shows_a_key() {
 async fn a_loopback_base_url_is_refused_unless_the_operator_allows_it() {
     let sim = SimProvider::openai(OPENAI_KEY).await;
     let window = SyncWindow::new(day0(), day0() + Days::days(1)).unwrap();
-    let source = OpenAiCosts { base_url: sim.base_url().parse().unwrap(), admin_key: OPENAI_KEY.to_owned().into() };
-    let err = source.pull(&client(false), window).await.unwrap_err();
+    let source = OpenAi { base_url: sim.base_url().parse().unwrap(), admin_key: OPENAI_KEY.to_owned().into() };
+    let err = source.pull_costs(&client(false), window).await.unwrap_err();
     assert!(matches!(err.kind, SourceErrorKind::Egress(_)), "{err}");
     assert!(sim.requests().is_empty(), "nothing was sent");
 }
@@ -189,15 +187,128 @@ async fn a_restated_day_comes_back_with_its_new_value() {
     let lines = fixture(5, [Some("p"), Some("q")], [("m, input", "m"), ("m, output", "m")]);
     sim.set_lines(lines);
     let window = SyncWindow::new(day0(), day0() + Days::days(5)).unwrap();
-    let source = OpenAiCosts { base_url: sim.base_url().parse().unwrap(), admin_key: OPENAI_KEY.to_owned().into() };
-    let before = source.pull(&client(true), window).await.unwrap();
+    let source = OpenAi { base_url: sim.base_url().parse().unwrap(), admin_key: OPENAI_KEY.to_owned().into() };
+    let before = source.pull_costs(&client(true), window).await.unwrap();
     let restated_day = day0() + Days::days(2);
     sim.restate(restated_day, Decimal::TWO);
-    let after = source.pull(&client(true), window).await.unwrap();
+    let after = source.pull_costs(&client(true), window).await.unwrap();
     let day_total = |p: &CostPull, d: NaiveDate| -> Decimal {
         p.records.iter().filter(|r| r.charge_period_start.date_naive() == d).map(|r| r.billed_cost.amount()).sum()
     };
     assert_eq!(day_total(&after, restated_day), day_total(&before, restated_day) * Decimal::TWO);
     assert_eq!(after.rounded_values, 0);
     assert_eq!(day_total(&after, day0()), day_total(&before, day0()), "other days unchanged");
+}
+
+fn usage_fixture(days: i64) -> Vec<burnrate_sim::UsageLine> {
+    let mut lines = Vec::new();
+    for d in 0..days {
+        for (g, group) in [Some("proj_a"), None].into_iter().enumerate() {
+            for (m, model) in ["gpt-4o", "o3-mini"].into_iter().enumerate() {
+                let base = 1_000 + d * 37 + g as i64 * 11 + m as i64 * 7;
+                lines.push(burnrate_sim::UsageLine {
+                    day: day0() + Days::days(d),
+                    group: group.map(str::to_owned),
+                    api_key: Some(format!("key_{m}")),
+                    model: model.into(),
+                    uncached: base * 100,
+                    cached: base * 30,
+                    cache_write: base * 8,
+                    output: base * 20,
+                    requests: base / 10,
+                    web_searches: d % 3,
+                });
+            }
+        }
+    }
+    lines
+}
+
+type UsageKey = (NaiveDate, Option<String>, Option<String>);
+
+fn usage_totals_of_fixture(lines: &[burnrate_sim::UsageLine]) -> BTreeMap<UsageKey, [i64; 4]> {
+    let mut t: BTreeMap<UsageKey, [i64; 4]> = BTreeMap::new();
+    for l in lines {
+        let e = t.entry((l.day, l.group.clone(), Some(l.model.clone()))).or_default();
+        for (slot, v) in e.iter_mut().zip([l.uncached, l.cached, l.cache_write, l.output]) {
+            *slot += v;
+        }
+    }
+    t
+}
+
+fn usage_totals_of_pull(records: &[burnrate_core::UsageRecord]) -> BTreeMap<UsageKey, [i64; 4]> {
+    let mut t: BTreeMap<UsageKey, [i64; 4]> = BTreeMap::new();
+    for r in records {
+        let e = t.entry((r.bucket_start.date_naive(), r.project_id.clone(), r.model.clone())).or_default();
+        for (slot, v) in e.iter_mut().zip([
+            r.input_uncached_tokens,
+            r.input_cached_tokens,
+            r.input_cache_write_tokens,
+            r.output_tokens,
+        ]) {
+            *slot += v;
+        }
+    }
+    t
+}
+
+#[tokio::test]
+async fn usage_token_classes_come_out_disjoint_and_exact_for_both_providers() {
+    let lines = usage_fixture(40);
+    let window = SyncWindow::new(day0(), day0() + Days::days(40)).unwrap();
+
+    let openai = SimProvider::openai(OPENAI_KEY).await;
+    openai.set_usage(lines.clone());
+    let pull = OpenAi { base_url: openai.base_url().parse().unwrap(), admin_key: OPENAI_KEY.to_owned().into() }
+        .pull_usage(&client(true), window)
+        .await
+        .unwrap();
+    assert_eq!(pull.pages, 2, "31 daily buckets a page");
+    assert_eq!(usage_totals_of_pull(&pull.records), usage_totals_of_fixture(&lines));
+    let requests: i64 = pull.records.iter().map(|r| r.requests.unwrap()).sum();
+    assert_eq!(requests, lines.iter().map(|l| l.requests).sum::<i64>());
+    assert!(pull.records.iter().all(|r| r.api_key_id.is_some()), "grouped by API key");
+
+    let anthropic = SimProvider::anthropic(ANTHROPIC_KEY).await;
+    anthropic.set_usage(lines.clone());
+    let pull =
+        Anthropic { base_url: anthropic.base_url().parse().unwrap(), admin_key: ANTHROPIC_KEY.to_owned().into() }
+            .pull_usage(&client(true), window)
+            .await
+            .unwrap();
+    assert_eq!(pull.pages, 2);
+    assert_eq!(
+        usage_totals_of_pull(&pull.records),
+        usage_totals_of_fixture(&lines),
+        "5-minute and 1-hour cache writes are one class"
+    );
+    assert!(
+        pull.records.iter().all(|r| r.requests.is_none()),
+        "no request count in the messages report: unknown, not zero"
+    );
+    let searches: i64 = pull.records.iter().map(|r| r.extra["web_search_requests"]).sum();
+    assert_eq!(searches, lines.iter().map(|l| l.web_searches).sum::<i64>(), "server tool use is kept");
+    assert!(
+        anthropic.requests()[0]
+            .path_and_query
+            .starts_with("/v1/organizations/usage_report/messages?starting_at=2026-01-01T00%3A00%3A00Z")
+    );
+}
+
+#[tokio::test]
+async fn usage_of_older_openai_responses_without_split_fields_is_derived_not_zeroed() {
+    // input_tokens includes cached tokens; without input_uncached_tokens the connector subtracts.
+    let sim = SimProvider::openai(OPENAI_KEY).await;
+    let mut line = usage_fixture(1).remove(0);
+    line.cache_write = 0;
+    sim.set_usage(vec![line.clone()]);
+    sim.set_legacy_usage(true);
+    let window = SyncWindow::new(day0(), day0() + Days::days(1)).unwrap();
+    let pull = OpenAi { base_url: sim.base_url().parse().unwrap(), admin_key: OPENAI_KEY.to_owned().into() }
+        .pull_usage(&client(true), window)
+        .await
+        .unwrap();
+    let r = &pull.records[0];
+    assert_eq!((r.input_uncached_tokens, r.input_cached_tokens), (line.uncached, line.cached));
 }

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use burnrate_core::SyncWindow;
 use burnrate_lake::Lake;
 use burnrate_net::HttpClient;
-use burnrate_sources::{AnthropicCosts, CostPull, OpenAiCosts, SourceError};
+use burnrate_sources::{Anthropic, CostPull, OpenAi, SourceError};
 use burnrate_store::{OrgScope, SourceRecord, Store, StoreError, Vault};
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
@@ -120,8 +120,8 @@ impl Syncer {
         let admin_key = secrecy::SecretString::from(secret.as_str().to_owned());
         drop(secret);
         let pull = match kind {
-            SourceKind::OpenAi => OpenAiCosts { base_url, admin_key }.pull(&self.http, window).await?,
-            SourceKind::Anthropic => AnthropicCosts { base_url, admin_key }.pull(&self.http, window).await?,
+            SourceKind::OpenAi => OpenAi { base_url, admin_key }.pull_costs(&self.http, window).await?,
+            SourceKind::Anthropic => Anthropic { base_url, admin_key }.pull_costs(&self.http, window).await?,
         };
         Ok(pull)
     }

@@ -8,7 +8,7 @@ use burnrate_core::SyncWindow;
 use burnrate_lake::{CostRow, Lake};
 use burnrate_net::{ClientOptions, EgressGuard, HttpClient};
 use burnrate_sim::{CostLine, SimProvider};
-use burnrate_sources::{AnthropicCosts, OpenAiCosts};
+use burnrate_sources::{Anthropic, OpenAi};
 use burnrate_testkit::TestApp;
 use chrono::NaiveDate;
 use rust_decimal::Decimal;
@@ -81,8 +81,8 @@ async fn lake_totals_by_day_provider_project_and_model_equal_both_fixtures_exact
 
     let openai = SimProvider::openai(KEY).await;
     openai.set_lines(lines.clone());
-    let pull = OpenAiCosts { base_url: openai.base_url().parse().unwrap(), admin_key: KEY.to_owned().into() }
-        .pull(&http(), window)
+    let pull = OpenAi { base_url: openai.base_url().parse().unwrap(), admin_key: KEY.to_owned().into() }
+        .pull_costs(&http(), window)
         .await
         .unwrap();
     let openai_source = uuid::Uuid::now_v7();
@@ -91,8 +91,8 @@ async fn lake_totals_by_day_provider_project_and_model_equal_both_fixtures_exact
 
     let anthropic = SimProvider::anthropic(KEY).await;
     anthropic.set_lines(lines.clone());
-    let pull = AnthropicCosts { base_url: anthropic.base_url().parse().unwrap(), admin_key: KEY.to_owned().into() }
-        .pull(&http(), window)
+    let pull = Anthropic { base_url: anthropic.base_url().parse().unwrap(), admin_key: KEY.to_owned().into() }
+        .pull_costs(&http(), window)
         .await
         .unwrap();
     lake.replace_costs(&app.store, scope, uuid::Uuid::now_v7(), window, &pull.records).await.unwrap();
@@ -117,16 +117,16 @@ async fn a_restated_day_is_counted_once_with_its_new_value() {
     let lake = Lake::from_url(&format!("file://{}", dir.path().display())).unwrap();
     let sim = SimProvider::openai(KEY).await;
     sim.set_lines(fixture());
-    let source = OpenAiCosts { base_url: sim.base_url().parse().unwrap(), admin_key: KEY.to_owned().into() };
+    let source = OpenAi { base_url: sim.base_url().parse().unwrap(), admin_key: KEY.to_owned().into() };
     let id = uuid::Uuid::now_v7();
     let backfill = SyncWindow::new(d("2026-01-01"), d("2026-02-15")).unwrap().whole_months();
-    let pull = source.pull(&http(), backfill).await.unwrap();
+    let pull = source.pull_costs(&http(), backfill).await.unwrap();
     lake.replace_costs(&app.store, scope, id, backfill, &pull.records).await.unwrap();
 
     // The provider revises 2026-02-10; the next sync re-pulls the trailing days.
     sim.restate(d("2026-02-10"), Decimal::TWO);
     let trailing = SyncWindow::trailing_days(d("2026-02-15"), 3).unwrap().whole_months();
-    let pull = source.pull(&http(), trailing).await.unwrap();
+    let pull = source.pull_costs(&http(), trailing).await.unwrap();
     let done = lake.replace_costs(&app.store, scope, id, trailing, &pull.records).await.unwrap();
     assert_eq!(done.superseded, 1, "only February's file is replaced");
 
@@ -150,16 +150,16 @@ async fn a_sync_killed_between_writing_files_and_committing_leaves_the_previous_
     let lake = Lake::from_url(&format!("file://{}", dir.path().display())).unwrap();
     let sim = SimProvider::openai(KEY).await;
     sim.set_lines(fixture());
-    let source = OpenAiCosts { base_url: sim.base_url().parse().unwrap(), admin_key: KEY.to_owned().into() };
+    let source = OpenAi { base_url: sim.base_url().parse().unwrap(), admin_key: KEY.to_owned().into() };
     let id = uuid::Uuid::now_v7();
     let window = SyncWindow::new(d("2026-01-01"), d("2026-03-01")).unwrap();
-    let pull = source.pull(&http(), window).await.unwrap();
+    let pull = source.pull_costs(&http(), window).await.unwrap();
     lake.replace_costs(&app.store, scope, id, window, &pull.records).await.unwrap();
     let before = lake_totals(&lake.read_costs(&app.store, scope).await.unwrap());
 
     // The next run writes its files, then dies before the manifest commit.
     sim.restate(d("2026-01-05"), Decimal::TWO);
-    let pull = source.pull(&http(), window).await.unwrap();
+    let pull = source.pull_costs(&http(), window).await.unwrap();
     let written = lake.write_costs(&app.store, scope, id, window, &pull.records).await.unwrap();
     assert_eq!(written.len(), 2);
     assert!(std::fs::read_dir(dir.path()).unwrap().count() > 0);
