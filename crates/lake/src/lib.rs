@@ -16,16 +16,18 @@
 //! at all, so a sync that dies half-way leaves the previous version in place.
 
 mod costs;
+mod usage;
 
 use std::sync::Arc;
 
-use burnrate_core::{CostRecord, SyncWindow};
+use burnrate_core::{CostRecord, SyncWindow, UsageRecord};
 use burnrate_store::{LakeFile, LakeTable, OrgScope, Store, StoreError};
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt};
 use uuid::Uuid;
 
 pub use costs::CostRow;
+pub use usage::UsageRow;
 
 #[derive(Debug, thiserror::Error)]
 pub enum LakeError {
@@ -83,15 +85,16 @@ impl Lake {
         &self.objects
     }
 
-    /// Writes the cost records of `window` as pending files (one per month touched) and returns
-    /// them; they become data only through [`Lake::commit`].
-    pub async fn write_costs(
+    /// Writes already-encoded month files of `table` as pending files; they become data only
+    /// through [`Lake::commit`].
+    async fn write_months(
         &self,
         db: &Store,
         scope: OrgScope,
+        table: LakeTable,
         source: Uuid,
         window: SyncWindow,
-        records: &[CostRecord],
+        months: Vec<(chrono::NaiveDate, usize, Vec<u8>)>,
     ) -> Result<Vec<LakeFile>, LakeError> {
         if !window.is_whole_months() {
             // Superseding replaces whole files; a partial month would drop the rest of that month.
@@ -100,31 +103,25 @@ impl Lake {
                 window.whole_months()
             )));
         }
-        if let Some(outside) = records.iter().find(|r| !window.contains(r.charge_period_start)) {
-            return Err(LakeError::Format(format!(
-                "a record of {} lies outside the sync window {window}",
-                outside.charge_period_start
-            )));
-        }
         let mut files = Vec::new();
-        for (month, rows) in costs::by_month(records) {
+        for (month, rows, bytes) in months {
             let id = Uuid::now_v7();
             let month_end = costs::next_month(month);
-            let path = format!("org={}/costs/source={source}/{month}_{month_end}_{id}.parquet", scope.org_id());
-            let bytes = costs::encode(&rows, source)?;
+            let path =
+                format!("org={}/{}/source={source}/{month}_{month_end}_{id}.parquet", scope.org_id(), table.as_str());
             let file = LakeFile {
                 id,
                 source_id: source,
                 window_start: month,
                 window_end: month_end,
                 path: path.clone(),
-                rows: rows.len() as i64,
+                rows: rows as i64,
                 bytes: bytes.len() as i64,
                 created_at: chrono::Utc::now(),
             };
             // Recorded before it exists, so a crash after the write leaves a trace to clean up.
             let mut tx = db.tenant(scope).await?;
-            tx.add_pending_lake_file(LakeTable::Costs, &file).await?;
+            tx.add_pending_lake_file(table, &file).await?;
             tx.commit().await?;
             self.objects.put(&Path::from(path), bytes.into()).await?;
             files.push(file);
@@ -132,18 +129,48 @@ impl Lake {
         Ok(files)
     }
 
+    fn check_inside(
+        window: SyncWindow,
+        starts: impl Iterator<Item = chrono::DateTime<chrono::Utc>>,
+    ) -> Result<(), LakeError> {
+        for t in starts {
+            if !window.contains(t) {
+                return Err(LakeError::Format(format!("a record of {t} lies outside the sync window {window}")));
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes the cost records of `window` as pending files (one per month touched).
+    pub async fn write_costs(
+        &self,
+        db: &Store,
+        scope: OrgScope,
+        source: Uuid,
+        window: SyncWindow,
+        records: &[CostRecord],
+    ) -> Result<Vec<LakeFile>, LakeError> {
+        Self::check_inside(window, records.iter().map(|r| r.charge_period_start))?;
+        let mut months = Vec::new();
+        for (month, rows) in costs::by_month(records) {
+            months.push((month, rows.len(), costs::encode(&rows, source)?));
+        }
+        self.write_months(db, scope, LakeTable::Costs, source, window, months).await
+    }
+
     /// Makes `files` the live data of `window` for `source`, superseding what was there.
     pub async fn commit(
         &self,
         db: &Store,
         scope: OrgScope,
+        table: LakeTable,
         source: Uuid,
         window: SyncWindow,
         files: &[LakeFile],
     ) -> Result<u64, LakeError> {
         let ids: Vec<Uuid> = files.iter().map(|f| f.id).collect();
         let mut tx = db.tenant(scope).await?;
-        let superseded = tx.commit_lake_files(LakeTable::Costs, source, window.start(), window.end(), &ids).await?;
+        let superseded = tx.commit_lake_files(table, source, window.start(), window.end(), &ids).await?;
         tx.commit().await?;
         Ok(superseded)
     }
@@ -158,18 +185,53 @@ impl Lake {
         records: &[CostRecord],
     ) -> Result<Replaced, LakeError> {
         let files = self.write_costs(db, scope, source, window, records).await?;
-        let superseded = self.commit(db, scope, source, window, &files).await?;
+        let superseded = self.commit(db, scope, LakeTable::Costs, source, window, &files).await?;
         Ok(Replaced { files: files.len(), rows: records.len(), superseded })
+    }
+
+    /// The usage counterpart of [`Lake::replace_costs`].
+    pub async fn replace_usage(
+        &self,
+        db: &Store,
+        scope: OrgScope,
+        source: Uuid,
+        window: SyncWindow,
+        records: &[UsageRecord],
+    ) -> Result<Replaced, LakeError> {
+        Self::check_inside(window, records.iter().map(|r| r.bucket_start))?;
+        let mut months = Vec::new();
+        for (month, rows) in usage::by_month(records) {
+            months.push((month, rows.len(), usage::encode(&rows, source)?));
+        }
+        let files = self.write_months(db, scope, LakeTable::Usage, source, window, months).await?;
+        let superseded = self.commit(db, scope, LakeTable::Usage, source, window, &files).await?;
+        Ok(Replaced { files: files.len(), rows: records.len(), superseded })
+    }
+
+    async fn live_bytes(&self, db: &Store, scope: OrgScope, table: LakeTable) -> Result<Vec<bytes::Bytes>, LakeError> {
+        let mut tx = db.tenant(scope).await?;
+        let files = tx.live_lake_files(table).await?;
+        tx.commit().await?;
+        let mut out = Vec::with_capacity(files.len());
+        for f in files {
+            out.push(self.objects.get(&Path::from(f.path.as_str())).await?.bytes().await?);
+        }
+        Ok(out)
+    }
+
+    /// Every live usage row of the organization.
+    pub async fn read_usage(&self, db: &Store, scope: OrgScope) -> Result<Vec<UsageRow>, LakeError> {
+        let mut rows = Vec::new();
+        for bytes in self.live_bytes(db, scope, LakeTable::Usage).await? {
+            rows.extend(usage::decode(bytes)?);
+        }
+        Ok(rows)
     }
 
     /// Every live cost row of the organization (the reader the SQL engine will replace).
     pub async fn read_costs(&self, db: &Store, scope: OrgScope) -> Result<Vec<CostRow>, LakeError> {
-        let mut tx = db.tenant(scope).await?;
-        let files = tx.live_lake_files(LakeTable::Costs).await?;
-        tx.commit().await?;
         let mut rows = Vec::new();
-        for f in files {
-            let bytes = self.objects.get(&Path::from(f.path.as_str())).await?.bytes().await?;
+        for bytes in self.live_bytes(db, scope, LakeTable::Costs).await? {
             rows.extend(costs::decode(bytes)?);
         }
         Ok(rows)

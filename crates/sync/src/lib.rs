@@ -95,7 +95,9 @@ pub enum SyncError {
 pub struct SyncOutcome {
     pub window: SyncWindow,
     pub pages: u32,
+    /// Cost rows written.
     pub rows: usize,
+    pub usage_rows: usize,
     pub rounded_values: u32,
 }
 
@@ -108,7 +110,12 @@ pub struct Syncer {
 }
 
 impl Syncer {
-    async fn pull(&self, scope: OrgScope, source: &SourceRecord, window: SyncWindow) -> Result<CostPull, SyncError> {
+    async fn pull(
+        &self,
+        scope: OrgScope,
+        source: &SourceRecord,
+        window: SyncWindow,
+    ) -> Result<(CostPull, burnrate_sources::UsagePull), SyncError> {
         let kind = SourceKind::parse(&source.kind).ok_or_else(|| SyncError::UnknownKind(source.kind.clone()))?;
         let config: SourceConfig =
             serde_json::from_str(&source.config).map_err(|e| SyncError::Config(e.to_string()))?;
@@ -119,11 +126,18 @@ impl Syncer {
         tx.commit().await?;
         let admin_key = secrecy::SecretString::from(secret.as_str().to_owned());
         drop(secret);
-        let pull = match kind {
-            SourceKind::OpenAi => OpenAi { base_url, admin_key }.pull_costs(&self.http, window).await?,
-            SourceKind::Anthropic => Anthropic { base_url, admin_key }.pull_costs(&self.http, window).await?,
+        // Costs and usage with one opening of the key; it is dropped when both returned.
+        let pulls = match kind {
+            SourceKind::OpenAi => {
+                let api = OpenAi { base_url, admin_key };
+                (api.pull_costs(&self.http, window).await?, api.pull_usage(&self.http, window).await?)
+            }
+            SourceKind::Anthropic => {
+                let api = Anthropic { base_url, admin_key };
+                (api.pull_costs(&self.http, window).await?, api.pull_usage(&self.http, window).await?)
+            }
         };
-        Ok(pull)
+        Ok(pulls)
     }
 
     /// The window the next sync of `source` covers: the whole backfill the first time, the
@@ -144,13 +158,16 @@ impl Syncer {
         let source = tx.source(source_id).await?.ok_or(StoreError::NotFound("source"))?;
         tx.commit().await?;
         let result = async {
-            let pull = self.pull(scope, &source, window).await?;
-            let done = self.lake.replace_costs(&self.store, scope, source.id, window, &pull.records).await?;
+            let (costs, usage) = self.pull(scope, &source, window).await?;
+            // Both pulls succeeded before either table changes.
+            let done = self.lake.replace_costs(&self.store, scope, source.id, window, &costs.records).await?;
+            let used = self.lake.replace_usage(&self.store, scope, source.id, window, &usage.records).await?;
             Ok::<_, SyncError>(SyncOutcome {
                 window,
-                pages: pull.pages,
+                pages: costs.pages + usage.pages,
                 rows: done.rows,
-                rounded_values: pull.rounded_values,
+                usage_rows: used.rows,
+                rounded_values: costs.rounded_values,
             })
         }
         .await;
@@ -174,7 +191,7 @@ impl Syncer {
         today: NaiveDate,
     ) -> Result<usize, SyncError> {
         let window = SyncWindow::trailing_days(today, 1).expect("one day");
-        Ok(self.pull(scope, source, window).await?.records.len())
+        Ok(self.pull(scope, source, window).await?.0.records.len())
     }
 }
 

@@ -200,6 +200,8 @@ async fn two_instances_sync_each_source_exactly_once_per_schedule_tick() {
     openai.set_lines(burnrate_sim::demo::openai_lines(today, 20));
     let anthropic = SimProvider::anthropic(KEY).await;
     anthropic.set_lines(burnrate_sim::demo::anthropic_lines(today, 20));
+    openai.set_usage(usage_lines(today));
+    anthropic.set_usage(usage_lines(today));
     let mut t = app.store.tenant(scope).await.unwrap();
     let mut ids = Vec::new();
     for (kind, sim) in [("openai", &openai), ("anthropic", &anthropic)] {
@@ -223,6 +225,13 @@ async fn two_instances_sync_each_source_exactly_once_per_schedule_tick() {
     };
     let (a, b) = (instance().await, instance().await);
     let anthropic_pages = |w: SyncWindow| (w.days() + 30) / 31;
+    // Requests to one report's endpoint (a sync calls both the cost and the usage report).
+    let calls = |sim: &SimProvider, path: &str| {
+        sim.requests().iter().filter(|r| r.path_and_query.starts_with(path)).count() as i64
+    };
+    let (openai_costs, anthropic_costs) = ("/v1/organization/costs", "/v1/organizations/cost_report");
+    let (openai_usage, anthropic_usage) =
+        ("/v1/organization/usage/completions", "/v1/organizations/usage_report/messages");
     let source = |id| {
         let store = app.store.clone();
         async move {
@@ -240,8 +249,10 @@ async fn two_instances_sync_each_source_exactly_once_per_schedule_tick() {
         ra.unwrap();
         rb.unwrap();
     }
-    assert_eq!(openai.requests().len(), 1, "one sync of one page");
-    assert_eq!(anthropic.requests().len() as i64, anthropic_pages(first_window), "one sync, every page once");
+    assert_eq!(calls(&openai, openai_costs), 1, "one sync of one cost page");
+    assert_eq!(calls(&openai, openai_usage), anthropic_pages(first_window), "usage pages hold 31 days too");
+    assert_eq!(calls(&anthropic, anthropic_costs), anthropic_pages(first_window), "one sync, every page once");
+    assert_eq!(calls(&anthropic, anthropic_usage), anthropic_pages(first_window));
 
     // The next tick syncs each source once more: the trailing re-pull.
     let second_window = Syncer::next_window(&source(ids[1]).await, today);
@@ -255,8 +266,9 @@ async fn two_instances_sync_each_source_exactly_once_per_schedule_tick() {
         ra.unwrap();
         rb.unwrap();
     }
-    assert_eq!(openai.requests().len(), 2);
-    assert_eq!(anthropic.requests().len() as i64, anthropic_pages(first_window) + anthropic_pages(second_window));
+    assert_eq!(calls(&openai, openai_costs), 2);
+    assert_eq!(calls(&anthropic, anthropic_costs), anthropic_pages(first_window) + anthropic_pages(second_window));
+    assert_eq!(calls(&anthropic, anthropic_usage), anthropic_pages(first_window) + anthropic_pages(second_window));
 
     let rows = app.lake.read_costs(&app.store, scope).await.unwrap();
     let expected: Decimal = burnrate_sim::demo::openai_lines(today, 20)
@@ -265,4 +277,25 @@ async fn two_instances_sync_each_source_exactly_once_per_schedule_tick() {
         .map(|l| l.amount)
         .sum();
     assert_eq!(rows.iter().map(|r| r.billed_cost).sum::<Decimal>(), expected, "every cost line once");
+    let usage = app.lake.read_usage(&app.store, scope).await.unwrap();
+    let output: i64 = usage.iter().map(|u| u.output_tokens).sum();
+    let fixture_output: i64 = usage_lines(today).iter().map(|l| l.output).sum::<i64>() * 2;
+    assert_eq!(output, fixture_output, "usage from both providers, once");
+}
+
+fn usage_lines(today: NaiveDate) -> Vec<burnrate_sim::UsageLine> {
+    (0..20)
+        .map(|back| burnrate_sim::UsageLine {
+            day: today - chrono::Duration::days(back),
+            group: Some("proj_a".into()),
+            api_key: Some("key_1".into()),
+            model: "gpt-4o".into(),
+            uncached: 10_000 + back,
+            cached: 2_000,
+            cache_write: 300,
+            output: 4_000 + back * 3,
+            requests: 50,
+            web_searches: 1,
+        })
+        .collect()
 }

@@ -1,0 +1,151 @@
+//! The `usage` table's Parquet encoding: token counts per bucket, the three input classes
+//! disjoint, provider-specific counters kept as JSON.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use arrow_array::{Array, ArrayRef, Date32Array, Int64Array, RecordBatch, StringArray, TimestampMicrosecondArray};
+use arrow_schema::{DataType, Field, Schema, TimeUnit};
+use burnrate_core::UsageRecord;
+use bytes::Bytes;
+use chrono::{Datelike, NaiveDate};
+use parquet::arrow::ArrowWriter;
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::basic::Compression;
+use parquet::file::properties::WriterProperties;
+use uuid::Uuid;
+
+use crate::LakeError;
+
+fn schema() -> Arc<Schema> {
+    let ts = DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()));
+    Arc::new(Schema::new(vec![
+        Field::new("bucket_start", ts.clone(), false),
+        Field::new("bucket_end", ts, false),
+        Field::new("charge_day", DataType::Date32, false),
+        Field::new("source_id", DataType::Utf8, false),
+        Field::new("provider_name", DataType::Utf8, false),
+        Field::new("model", DataType::Utf8, true),
+        Field::new("project_id", DataType::Utf8, true),
+        Field::new("api_key_id", DataType::Utf8, true),
+        Field::new("service_tier", DataType::Utf8, true),
+        Field::new("input_uncached_tokens", DataType::Int64, false),
+        Field::new("input_cached_tokens", DataType::Int64, false),
+        Field::new("input_cache_write_tokens", DataType::Int64, false),
+        Field::new("output_tokens", DataType::Int64, false),
+        Field::new("requests", DataType::Int64, true),
+        Field::new("x_extra", DataType::Utf8, false),
+    ]))
+}
+
+pub(crate) fn by_month(records: &[UsageRecord]) -> BTreeMap<NaiveDate, Vec<&UsageRecord>> {
+    let mut months: BTreeMap<NaiveDate, Vec<&UsageRecord>> = BTreeMap::new();
+    for r in records {
+        let d = r.bucket_start.date_naive();
+        months.entry(NaiveDate::from_ymd_opt(d.year(), d.month(), 1).expect("first of a month")).or_default().push(r);
+    }
+    for rows in months.values_mut() {
+        rows.sort_by_key(|r| r.bucket_start);
+    }
+    months
+}
+
+fn strings<'a>(v: impl Iterator<Item = Option<&'a str>>) -> ArrayRef {
+    Arc::new(v.collect::<StringArray>())
+}
+
+fn ints(v: impl Iterator<Item = Option<i64>>) -> ArrayRef {
+    Arc::new(v.collect::<Int64Array>())
+}
+
+pub(crate) fn encode(rows: &[&UsageRecord], source: Uuid) -> Result<Vec<u8>, LakeError> {
+    let epoch = NaiveDate::from_ymd_opt(1970, 1, 1).expect("epoch");
+    let source = source.to_string();
+    let extra: Vec<String> =
+        rows.iter().map(|r| serde_json::to_string(&r.extra).unwrap_or_else(|_| "{}".into())).collect();
+    let columns: Vec<ArrayRef> = vec![
+        Arc::new(
+            TimestampMicrosecondArray::from(rows.iter().map(|r| r.bucket_start.timestamp_micros()).collect::<Vec<_>>())
+                .with_timezone("UTC"),
+        ),
+        Arc::new(
+            TimestampMicrosecondArray::from(rows.iter().map(|r| r.bucket_end.timestamp_micros()).collect::<Vec<_>>())
+                .with_timezone("UTC"),
+        ),
+        Arc::new(Date32Array::from(
+            rows.iter().map(|r| (r.bucket_start.date_naive() - epoch).num_days() as i32).collect::<Vec<_>>(),
+        )),
+        strings(rows.iter().map(|_| Some(source.as_str()))),
+        strings(rows.iter().map(|r| Some(r.provider_name.as_str()))),
+        strings(rows.iter().map(|r| r.model.as_deref())),
+        strings(rows.iter().map(|r| r.project_id.as_deref())),
+        strings(rows.iter().map(|r| r.api_key_id.as_deref())),
+        strings(rows.iter().map(|r| r.service_tier.as_deref())),
+        ints(rows.iter().map(|r| Some(r.input_uncached_tokens))),
+        ints(rows.iter().map(|r| Some(r.input_cached_tokens))),
+        ints(rows.iter().map(|r| Some(r.input_cache_write_tokens))),
+        ints(rows.iter().map(|r| Some(r.output_tokens))),
+        ints(rows.iter().map(|r| r.requests)),
+        strings(extra.iter().map(|e| Some(e.as_str()))),
+    ];
+    let batch = RecordBatch::try_new(schema(), columns)?;
+    let props = WriterProperties::builder().set_compression(Compression::SNAPPY).build();
+    let mut writer = ArrowWriter::try_new(Vec::new(), schema(), Some(props))?;
+    writer.write(&batch)?;
+    Ok(writer.into_inner()?)
+}
+
+/// The usage columns readers need today.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UsageRow {
+    pub charge_day: NaiveDate,
+    pub provider_name: String,
+    pub project_id: Option<String>,
+    pub model: Option<String>,
+    pub input_uncached_tokens: i64,
+    pub input_cached_tokens: i64,
+    pub input_cache_write_tokens: i64,
+    pub output_tokens: i64,
+    pub requests: Option<i64>,
+}
+
+fn column<'a, T: 'static>(batch: &'a RecordBatch, name: &str) -> Result<&'a T, LakeError> {
+    batch
+        .column_by_name(name)
+        .and_then(|c| c.as_any().downcast_ref::<T>())
+        .ok_or_else(|| LakeError::Format(format!("column {name} is missing or of another type")))
+}
+
+fn opt(a: &StringArray, i: usize) -> Option<String> {
+    (!a.is_null(i)).then(|| a.value(i).to_owned())
+}
+
+pub(crate) fn decode(bytes: Bytes) -> Result<Vec<UsageRow>, LakeError> {
+    let epoch = NaiveDate::from_ymd_opt(1970, 1, 1).expect("epoch");
+    let mut out = Vec::new();
+    for batch in ParquetRecordBatchReaderBuilder::try_new(bytes)?.build()? {
+        let batch = batch?;
+        let day = column::<Date32Array>(&batch, "charge_day")?;
+        let provider = column::<StringArray>(&batch, "provider_name")?;
+        let project = column::<StringArray>(&batch, "project_id")?;
+        let model = column::<StringArray>(&batch, "model")?;
+        let [uncached, cached, write, output, requests] =
+            ["input_uncached_tokens", "input_cached_tokens", "input_cache_write_tokens", "output_tokens", "requests"]
+                .map(|n| column::<Int64Array>(&batch, n));
+        let (uncached, cached, write, output, requests) = (uncached?, cached?, write?, output?, requests?);
+        for i in 0..batch.num_rows() {
+            out.push(UsageRow {
+                charge_day: epoch + chrono::Duration::days(i64::from(day.value(i))),
+                provider_name: provider.value(i).to_owned(),
+                project_id: opt(project, i),
+                model: opt(model, i),
+                input_uncached_tokens: uncached.value(i),
+                input_cached_tokens: cached.value(i),
+                input_cache_write_tokens: write.value(i),
+                output_tokens: output.value(i),
+                requests: (!requests.is_null(i)).then(|| requests.value(i)),
+            });
+        }
+    }
+    Ok(out)
+}
