@@ -219,6 +219,33 @@ impl Lake {
         Ok(out)
     }
 
+    /// Deletes files that no query reads any more: superseded longer ago than `grace` (a query
+    /// that started before the switch may still be reading them) and pending files older than
+    /// `stale` (their sync died). The object goes first, then the manifest row, so a crash between
+    /// the two only leaves a row the next pass removes. Returns how many files went.
+    pub async fn collect_garbage(
+        &self,
+        db: &Store,
+        scope: OrgScope,
+        grace: chrono::Duration,
+        stale: chrono::Duration,
+    ) -> Result<usize, LakeError> {
+        let now = chrono::Utc::now();
+        let mut tx = db.tenant(scope).await?;
+        let files = tx.collectable_lake_files(now - grace, now - stale).await?;
+        tx.commit().await?;
+        for (id, path) in &files {
+            match self.objects.delete(&Path::from(path.as_str())).await {
+                Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
+                Err(e) => return Err(e.into()),
+            }
+            let mut tx = db.tenant(scope).await?;
+            tx.forget_lake_file(*id).await?;
+            tx.commit().await?;
+        }
+        Ok(files.len())
+    }
+
     /// Every live usage row of the organization.
     pub async fn read_usage(&self, db: &Store, scope: OrgScope) -> Result<Vec<UsageRow>, LakeError> {
         let mut rows = Vec::new();

@@ -79,3 +79,32 @@ impl TenantTx {
         Ok(rows)
     }
 }
+
+impl TenantTx {
+    /// Files no query will read again: superseded before `superseded_before`, or still pending
+    /// since before `pending_before` (their sync died). Times are compared here, not in SQL.
+    pub async fn collectable_lake_files(
+        &mut self,
+        superseded_before: DateTime<Utc>,
+        pending_before: DateTime<Utc>,
+    ) -> Result<Vec<(Uuid, String)>> {
+        let rows: Vec<(Uuid, String, String, DateTime<Utc>, Option<DateTime<Utc>>)> = on!(&mut self.inner.tx, c => sqlx::query_as(
+            "SELECT id, path, state, created_at, superseded_at FROM lake_files WHERE org_id = $1 AND state IN ('superseded', 'pending')")
+            .bind(self.scope.org_id().as_uuid()).fetch_all(c).await)?;
+        Ok(rows
+            .into_iter()
+            .filter(|(_, _, state, created, superseded)| match state.as_str() {
+                "superseded" => superseded.is_some_and(|t| t < superseded_before),
+                _ => *created < pending_before,
+            })
+            .map(|(id, path, ..)| (id, path))
+            .collect())
+    }
+
+    /// Drops a collected file from the manifest (after its object was deleted).
+    pub async fn forget_lake_file(&mut self, id: Uuid) -> Result<()> {
+        on!(&mut self.inner.tx, c => sqlx::query("DELETE FROM lake_files WHERE org_id = $1 AND id = $2 AND state <> 'live'")
+            .bind(self.scope.org_id().as_uuid()).bind(id).execute(c).await.map(|_| ()))?;
+        Ok(())
+    }
+}

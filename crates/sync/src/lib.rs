@@ -285,10 +285,31 @@ async fn run_job(syncer: &Syncer, job: &burnrate_store::Job) -> Result<(), SyncE
     syncer.sync(OrgScope::trusted(burnrate_core::OrgId::from_uuid(org)), spec.source, window).await.map(|_| ())
 }
 
-/// One scheduler pass: queue this tick's syncs, then work the queue.
+/// One scheduler pass: queue this tick's syncs, work the queue, then collect the lake's garbage.
 pub async fn run_pass(syncer: &Syncer, worker: &str, now: chrono::DateTime<chrono::Utc>) -> Result<usize, SyncError> {
     enqueue_due(syncer, now).await?;
-    work(syncer, worker).await
+    let ran = work(syncer, worker).await?;
+    collect_garbage(syncer).await?;
+    Ok(ran)
+}
+
+/// Superseded files stay an hour for queries already reading them (statements time out long
+/// before); pending files of a sync that died go after twice the job lease.
+pub async fn collect_garbage(syncer: &Syncer) -> Result<usize, SyncError> {
+    let mut tx = syncer.store.instance().await?;
+    let orgs = tx.list_org_ids().await?;
+    tx.commit().await?;
+    let mut collected = 0;
+    for org in orgs {
+        let grace = chrono::Duration::hours(1);
+        let stale = chrono::Duration::milliseconds(2 * LEASE_MS);
+        collected += syncer.lake.collect_garbage(&syncer.store, OrgScope::trusted(org), grace, stale).await?;
+    }
+    // Finished jobs keep their unique key for a day, well past any tick they could collide with.
+    let mut tx = syncer.store.instance().await?;
+    tx.prune_jobs(chrono::Utc::now().timestamp_millis() - 86_400_000).await?;
+    tx.commit().await?;
+    Ok(collected)
 }
 
 /// The scheduler of one instance: a pass every `every`.

@@ -179,6 +179,20 @@ async fn a_sync_killed_between_writing_files_and_committing_leaves_the_previous_
     assert_eq!(jan5(&after), jan5(&before) * Decimal::TWO);
     assert_eq!(after.len(), before.len());
 
+    // Garbage collection: the superseded files and the dead run's pending files leave the disk;
+    // the live data stays exactly as it was.
+    let files = |dir: &std::path::Path| walk(dir).len();
+    let before_gc = files(dir.path());
+    let collected =
+        lake.collect_garbage(&app.store, scope, chrono::Duration::zero(), chrono::Duration::zero()).await.unwrap();
+    assert_eq!(collected, 4, "two superseded, two orphaned by the killed run");
+    assert_eq!(files(dir.path()), before_gc - 4);
+    assert_eq!(lake_totals(&lake.read_costs(&app.store, scope).await.unwrap()), after);
+    assert_eq!(
+        lake.collect_garbage(&app.store, scope, chrono::Duration::zero(), chrono::Duration::zero()).await.unwrap(),
+        0
+    );
+
     // Windows that are not whole months are refused rather than dropping the rest of a month.
     let partial = SyncWindow::new(d("2026-01-03"), d("2026-01-06")).unwrap();
     assert!(
@@ -298,4 +312,14 @@ fn usage_lines(today: NaiveDate) -> Vec<burnrate_sim::UsageLine> {
             web_searches: 1,
         })
         .collect()
+}
+
+/// Every file below `dir`.
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap().flatten() {
+        let path = entry.path();
+        if path.is_dir() { out.extend(walk(&path)) } else { out.push(path) }
+    }
+    out
 }
