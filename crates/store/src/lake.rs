@@ -80,6 +80,15 @@ impl TenantTx {
     }
 }
 
+#[derive(sqlx::FromRow)]
+struct CollectableRow {
+    id: Uuid,
+    path: String,
+    state: String,
+    created_at: DateTime<Utc>,
+    superseded_at: Option<DateTime<Utc>>,
+}
+
 impl TenantTx {
     /// Files no query will read again: superseded before `superseded_before`, or still pending
     /// since before `pending_before` (their sync died). Times are compared here, not in SQL.
@@ -88,16 +97,16 @@ impl TenantTx {
         superseded_before: DateTime<Utc>,
         pending_before: DateTime<Utc>,
     ) -> Result<Vec<(Uuid, String)>> {
-        let rows: Vec<(Uuid, String, String, DateTime<Utc>, Option<DateTime<Utc>>)> = on!(&mut self.inner.tx, c => sqlx::query_as(
+        let rows: Vec<CollectableRow> = on!(&mut self.inner.tx, c => sqlx::query_as(
             "SELECT id, path, state, created_at, superseded_at FROM lake_files WHERE org_id = $1 AND state IN ('superseded', 'pending')")
             .bind(self.scope.org_id().as_uuid()).fetch_all(c).await)?;
         Ok(rows
             .into_iter()
-            .filter(|(_, _, state, created, superseded)| match state.as_str() {
-                "superseded" => superseded.is_some_and(|t| t < superseded_before),
-                _ => *created < pending_before,
+            .filter(|r| match r.state.as_str() {
+                "superseded" => r.superseded_at.is_some_and(|t| t < superseded_before),
+                _ => r.created_at < pending_before,
             })
-            .map(|(id, path, ..)| (id, path))
+            .map(|r| (r.id, r.path))
             .collect())
     }
 
