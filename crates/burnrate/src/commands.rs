@@ -330,8 +330,10 @@ async fn start_simulated_providers() -> Sims {
     let today = chrono::Utc::now().date_naive();
     let openai = burnrate_sim::SimProvider::openai(DEMO_OPENAI_KEY).await;
     openai.set_lines(burnrate_sim::demo::openai_lines(today, 90));
+    openai.set_usage(burnrate_sim::demo::openai_usage(today, 90));
     let anthropic = burnrate_sim::SimProvider::anthropic(DEMO_ANTHROPIC_KEY).await;
     anthropic.set_lines(burnrate_sim::demo::anthropic_lines(today, 90));
+    anthropic.set_usage(burnrate_sim::demo::anthropic_usage(today, 90));
     Sims { openai, anthropic }
 }
 
@@ -352,7 +354,7 @@ async fn connect_and_sync_demo_sources(
         .ok_or_else(|| anyhow!("the demo organization is missing from the data dir"))?;
     tx.commit().await.context("committing")?;
     let scope = OrgScope::trusted(org.id);
-    let mut rows = 0;
+    let (mut rows, mut usage_rows) = (0, 0);
     for (kind, name, key, sim) in [
         (SourceKind::OpenAi, "OpenAI (simulated)", DEMO_OPENAI_KEY, &sims.openai),
         (SourceKind::Anthropic, "Anthropic (simulated)", DEMO_ANTHROPIC_KEY, &sims.anthropic),
@@ -379,8 +381,11 @@ async fn connect_and_sync_demo_sources(
         let window = Syncer::next_window(&source, chrono::Utc::now().date_naive());
         let outcome = syncer.sync(scope, id, window).await.map_err(|e| anyhow!("syncing {name}: {e}"))?;
         rows += outcome.rows;
+        usage_rows += outcome.usage_rows;
     }
-    Ok(format!("{rows} cost lines synced from simulated OpenAI and Anthropic (about 90 days)"))
+    Ok(format!(
+        "{rows} cost lines and {usage_rows} usage lines synced from simulated OpenAI and Anthropic (about 90 days)"
+    ))
 }
 
 /// The demo's throw-away master key, kept in its data dir (S1: never do this in production).

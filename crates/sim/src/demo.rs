@@ -76,3 +76,41 @@ pub fn openai_lines(today: NaiveDate, days: i64) -> Vec<CostLine> {
 pub fn anthropic_lines(today: NaiveDate, days: i64) -> Vec<CostLine> {
     lines(ANTHROPIC, today, days, "wrkspc_analytics")
 }
+
+/// Token usage consistent with the seeded spend: about a token per 0.0001 dollars of each line's
+/// model, split into the usual shares of cached input, cache writes and output.
+fn usage_from(costs: &[CostLine]) -> Vec<crate::UsageLine> {
+    use rust_decimal::prelude::ToPrimitive;
+    let mut by_key: std::collections::BTreeMap<(NaiveDate, Option<String>, String), Decimal> = Default::default();
+    for c in costs {
+        *by_key.entry((c.day, c.group.clone(), c.model.clone().unwrap_or_default())).or_default() += c.amount;
+    }
+    by_key
+        .into_iter()
+        .map(|((day, group, model), dollars)| {
+            let total = (dollars * Decimal::from(10_000)).to_i64().unwrap_or(0);
+            crate::UsageLine {
+                day,
+                group,
+                api_key: Some("key_demo_prod".into()),
+                model,
+                uncached: total * 55 / 100,
+                cached: total * 20 / 100,
+                cache_write: total * 5 / 100,
+                output: total * 20 / 100,
+                requests: (total / 2_500).max(1),
+                web_searches: 0,
+            }
+        })
+        .collect()
+}
+
+/// OpenAI usage matching [`openai_lines`].
+pub fn openai_usage(today: NaiveDate, days: i64) -> Vec<crate::UsageLine> {
+    usage_from(&openai_lines(today, days))
+}
+
+/// Anthropic usage matching [`anthropic_lines`].
+pub fn anthropic_usage(today: NaiveDate, days: i64) -> Vec<crate::UsageLine> {
+    usage_from(&anthropic_lines(today, days))
+}
