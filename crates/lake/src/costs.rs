@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use arrow_array::{
-    Array, ArrayRef, BooleanArray, Date32Array, Decimal128Array, RecordBatch, StringArray, TimestampMicrosecondArray,
+    ArrayRef, BooleanArray, Date32Array, Decimal128Array, RecordBatch, StringArray, TimestampMicrosecondArray,
 };
 use arrow_schema::{DataType, Field, Schema, TimeUnit};
 use burnrate_core::{CostRecord, MONEY_SCALE};
@@ -17,7 +17,7 @@ use parquet::file::properties::WriterProperties;
 use rust_decimal::Decimal;
 use uuid::Uuid;
 
-use crate::LakeError;
+use crate::{LakeError, column, opt};
 
 const MONEY: DataType = DataType::Decimal128(38, MONEY_SCALE as i8);
 
@@ -135,17 +135,6 @@ pub struct CostRow {
     pub provider_name: String,
     pub sub_account_id: Option<String>,
     pub model: Option<String>,
-}
-
-fn column<'a, T: 'static>(batch: &'a RecordBatch, name: &str) -> Result<&'a T, LakeError> {
-    batch
-        .column_by_name(name)
-        .and_then(|c| c.as_any().downcast_ref::<T>())
-        .ok_or_else(|| LakeError::Format(format!("column {name} is missing or of another type")))
-}
-
-fn opt(a: &StringArray, i: usize) -> Option<String> {
-    (!a.is_null(i)).then(|| a.value(i).to_owned())
 }
 
 pub(crate) fn decode(bytes: Bytes) -> Result<Vec<CostRow>, LakeError> {

@@ -53,6 +53,20 @@ impl From<arrow_schema::ArrowError> for LakeError {
     }
 }
 
+/// A column of a decoded batch, of the type the schema gives it.
+pub(crate) fn column<'a, T: 'static>(batch: &'a arrow_array::RecordBatch, name: &str) -> Result<&'a T, LakeError> {
+    batch
+        .column_by_name(name)
+        .and_then(|c| c.as_any().downcast_ref::<T>())
+        .ok_or_else(|| LakeError::Format(format!("column {name} is missing or of another type")))
+}
+
+/// A nullable string cell.
+pub(crate) fn opt(a: &arrow_array::StringArray, i: usize) -> Option<String> {
+    use arrow_array::Array;
+    (!a.is_null(i)).then(|| a.value(i).to_owned())
+}
+
 #[derive(Clone)]
 pub struct Lake {
     objects: Arc<dyn ObjectStore>,

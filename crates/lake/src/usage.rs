@@ -15,7 +15,7 @@ use parquet::basic::Compression;
 use parquet::file::properties::WriterProperties;
 use uuid::Uuid;
 
-use crate::LakeError;
+use crate::{LakeError, column, opt};
 
 fn schema() -> Arc<Schema> {
     let ts = DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()));
@@ -107,17 +107,6 @@ pub struct UsageRow {
     pub input_cache_write_tokens: i64,
     pub output_tokens: i64,
     pub requests: Option<i64>,
-}
-
-fn column<'a, T: 'static>(batch: &'a RecordBatch, name: &str) -> Result<&'a T, LakeError> {
-    batch
-        .column_by_name(name)
-        .and_then(|c| c.as_any().downcast_ref::<T>())
-        .ok_or_else(|| LakeError::Format(format!("column {name} is missing or of another type")))
-}
-
-fn opt(a: &StringArray, i: usize) -> Option<String> {
-    (!a.is_null(i)).then(|| a.value(i).to_owned())
 }
 
 pub(crate) fn decode(bytes: Bytes) -> Result<Vec<UsageRow>, LakeError> {

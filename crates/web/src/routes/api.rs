@@ -11,7 +11,7 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::json;
 
-use super::actions;
+use super::{actions, parse_id};
 use crate::AppState;
 use crate::auth::ApiCaller;
 use crate::error::{ApiError, AppError};
@@ -30,10 +30,6 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
             }
         })
     }
-}
-
-fn parse_id<T: std::str::FromStr>(raw: &str) -> Result<T, ApiError> {
-    raw.parse().map_err(|_| ApiError(AppError::NotFound))
 }
 
 pub async fn not_found() -> ApiError {

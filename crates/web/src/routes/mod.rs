@@ -18,6 +18,19 @@ use tower_http::cors::{AllowOrigin, CorsLayer};
 use crate::AppState;
 use crate::security::{csrf_cookie, security_headers};
 
+/// The answer to a form post that worked: go and look (303, so a reload does not post again).
+pub(crate) fn see_other(to: &str) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let mut r = axum::response::Redirect::to(to).into_response();
+    *r.status_mut() = axum::http::StatusCode::SEE_OTHER;
+    r
+}
+
+/// Ids in paths: anything that is not a well-formed id cannot name a row, so it is a 404.
+pub(crate) fn parse_id<T: std::str::FromStr>(raw: &str) -> Result<T, crate::error::AppError> {
+    raw.parse().map_err(|_| crate::error::AppError::NotFound)
+}
+
 /// Forms and API bodies are small; anything larger is refused before it is read.
 pub const BODY_LIMIT: usize = 64 * 1024;
 

@@ -3,13 +3,13 @@
 
 use axum::extract::{Path, Query, State};
 use axum::http::header;
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::{IntoResponse, Response};
 use burnrate_core::{ApiKeyId, ApiScope, InvitationId, Role, UserId};
 use chrono::Datelike;
 use serde::Deserialize;
 
 use super::account::NoFields;
-use super::actions;
+use super::{actions, parse_id, see_other};
 use crate::AppState;
 use crate::auth::{Authed, Caller};
 use crate::error::AppError;
@@ -18,17 +18,6 @@ use crate::pages::{
     PlaceholderPage, SessionRow, SessionsPage, SpendRow, render, when,
 };
 use crate::security::{CsrfForm, SESSION_COOKIE, clear_cookie};
-
-fn see_other(to: &str) -> Response {
-    let mut r = Redirect::to(to).into_response();
-    *r.status_mut() = axum::http::StatusCode::SEE_OTHER;
-    r
-}
-
-/// Ids in paths: anything that is not a well-formed id cannot name a row, so it is a 404.
-fn parse_id<T: std::str::FromStr>(raw: &str) -> Result<T, AppError> {
-    raw.parse().map_err(|_| AppError::NotFound)
-}
 
 pub async fn overview(State(state): State<AppState>, who: Authed) -> Result<Response, AppError> {
     let mut tx = state.store.tenant(who.scope).await?;

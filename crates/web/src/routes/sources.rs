@@ -4,7 +4,7 @@
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::{IntoResponse, Response};
 use burnrate_core::ApiScope;
 use burnrate_store::NewSource;
 use burnrate_sync::{SourceConfig, SourceKind, Syncer};
@@ -14,21 +14,12 @@ use uuid::Uuid;
 
 use super::account::NoFields;
 use super::api::ApiJson;
+use super::{parse_id, see_other};
 use crate::AppState;
 use crate::auth::{ApiCaller, Authed, Caller};
 use crate::error::{ApiError, AppError};
 use crate::pages::{Nav, SourceRow, SourcesPage, render, when};
 use crate::security::CsrfForm;
-
-fn see_other(to: &str) -> Response {
-    let mut r = Redirect::to(to).into_response();
-    *r.status_mut() = StatusCode::SEE_OTHER;
-    r
-}
-
-fn parse_id(raw: &str) -> Result<Uuid, AppError> {
-    raw.parse().map_err(|_| AppError::NotFound)
-}
 
 async fn page(
     state: &AppState,
