@@ -459,7 +459,7 @@ async fn create_demo_org(store: &Store, vault: &Vault, settings: &Settings) -> R
     let mut t = tx.into_tenant(scope).await.context("entering the organization")?;
     t.add_member(user, Role::Owner).await.context("adding the demo user")?;
     let api_key = ScopedToken::generate("brk_", scope.org_id());
-    let prefix = format!("brk_{}", &api_key.rsplit('_').next().unwrap_or_default()[..6]);
+    let prefix = ScopedToken::display_prefix("brk_", &api_key);
     let key_id = t
         .create_api_key("demo", &prefix, &token_hash(&api_key), ApiScope::Admin, user)
         .await

@@ -77,3 +77,20 @@ mod scoped_tests {
         assert_eq!(ScopedToken::org("brk_", "brk_nonsense"), None);
     }
 }
+
+#[cfg(test)]
+mod display_tests {
+    use super::*;
+
+    #[test]
+    fn display_prefix_is_safe_for_secrets_that_contain_underscores() {
+        // Base64url secrets contain '_' about one time in three per position: never split on it.
+        let org = burnrate_core::OrgId::generate();
+        for _ in 0..2_000 {
+            let t = ScopedToken::generate("brk_", org);
+            let shown = ScopedToken::display_prefix("brk_", &t);
+            assert_eq!(shown.len(), 4 + 6);
+            assert!(t.ends_with(&t[t.len() - 43..]) && t[t.len() - 43..].starts_with(&shown[4..]));
+        }
+    }
+}

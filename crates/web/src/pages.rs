@@ -229,6 +229,7 @@ pub struct SourceRow {
     pub synced: bool,
     pub error: Option<String>,
     pub last_success: String,
+    pub config: burnrate_sync::SourceConfig,
 }
 
 #[derive(Template)]

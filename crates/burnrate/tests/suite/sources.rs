@@ -244,3 +244,54 @@ async fn no_credential_reaches_the_logs_during_syncs_and_failures() {
     assert!(text.contains("retrying"), "and the throttled retry");
     assert!(!text.contains("SOURCEKEY") && !text.contains(&KEY[..16]), "no credential in the logs");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn source_settings_are_validated_saved_and_audited() {
+    let app = TestApp::spawn().await;
+    let (scope, _) = app.create_org("Org", "o@example.com").await;
+    let sim = SimProvider::openai(KEY).await;
+    let c = app.login("o@example.com").await;
+    c.post_form("/sources", &[("kind", "openai"), ("name", "OpenAI"), ("secret", KEY), ("base_url", &sim.base_url())])
+        .await;
+    let source = wait_for_sync(&app, scope).await;
+    let path = format!("/sources/{}/settings", source.id);
+
+    for (days, minutes, url, reason) in [
+        ("0", "60", sim.base_url(), "Backfill: between 1 and 730 days."),
+        ("90", "5", sim.base_url(), "Sync interval: between 15 and 1440 minutes."),
+        ("ninety", "60", sim.base_url(), "Backfill: a whole number."),
+        ("90", "60", "https://10.1.2.3/".to_owned(), "is not a public address"),
+    ] {
+        let r = c.post_form(&path, &[("base_url", &url), ("backfill_days", days), ("interval_minutes", minutes)]).await;
+        assert_eq!(r.status, 422, "{days} {minutes} {url}");
+        assert!(r.text.contains(reason), "expected {reason:?}");
+    }
+    let r = c
+        .post_form(&path, &[("base_url", &sim.base_url()), ("backfill_days", "30"), ("interval_minutes", "120")])
+        .await;
+    assert_eq!(r.status, 303);
+    let mut t = app.store.tenant(scope).await.unwrap();
+    let config: serde_json::Value = serde_json::from_str(&t.source(source.id).await.unwrap().unwrap().config).unwrap();
+    let audit = t.audit_entries(10).await.unwrap();
+    t.commit().await.unwrap();
+    assert_eq!((config["backfill_days"].as_u64(), config["interval_minutes"].as_u64()), (Some(30), Some(120)));
+    let entry = audit.iter().find(|e| e.action == "source_settings_changed").expect("audited");
+    let details: serde_json::Value = serde_json::from_str(&entry.details).unwrap();
+    assert_eq!(
+        (details["before"]["backfill_days"].as_u64(), details["after"]["backfill_days"].as_u64()),
+        (Some(90), Some(30))
+    );
+
+    let read = create_key(&c, "r", "read").await;
+    let body = Some(serde_json::json!({ "interval_minutes": 30 }));
+    assert_eq!(c.api(Method::PATCH, &format!("/api/v1/sources/{}", source.id), &read, body.clone()).await.status, 403);
+    let admin = create_key(&c, "a", "admin").await;
+    assert_eq!(c.api(Method::PATCH, &format!("/api/v1/sources/{}", source.id), &admin, body.clone()).await.status, 204);
+
+    app.create_org("B", "b@example.com").await;
+    let b = app.login("b@example.com").await;
+    let r = b.post_form(&path, &[("base_url", ""), ("backfill_days", "1"), ("interval_minutes", "15")]).await;
+    assert_eq!(r.status, 404, "another organization's source");
+    let b_key = create_key(&b, "b", "admin").await;
+    assert_eq!(b.api(Method::PATCH, &format!("/api/v1/sources/{}", source.id), &b_key, body).await.status, 404);
+}

@@ -50,6 +50,7 @@ pub fn router(state: AppState) -> Router {
         .route("/sources/{id}/pause", post(sources::pause))
         .route("/sources/{id}/resume", post(sources::resume))
         .route("/sources/{id}/rotate", post(sources::rotate))
+        .route("/sources/{id}/settings", post(sources::settings))
         .route("/sources/{id}/delete", post(sources::delete))
         .route("/budgets", get(org::budgets))
         .route("/sql", get(org::sql))
@@ -79,7 +80,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api-keys", get(api::api_keys).post(api::create_api_key))
         .route("/api-keys/{id}", axum::routing::delete(api::revoke_api_key))
         .route("/sources", get(sources::api_list).post(sources::api_create))
-        .route("/sources/{id}", axum::routing::delete(sources::api_delete))
+        .route("/sources/{id}", axum::routing::delete(sources::api_delete).patch(sources::api_settings))
         .route("/sources/{id}/sync", post(sources::api_sync))
         .fallback(api::not_found)
         .layer(cors);

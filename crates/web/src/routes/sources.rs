@@ -45,6 +45,7 @@ async fn page(
                 synced: s.last_success_at.is_some(),
                 error: s.last_error,
                 last_success: s.last_success_at.map(when).unwrap_or_else(|| "never".into()),
+                config: serde_json::from_str(&s.config).unwrap_or_default(),
             })
             .collect(),
         can_manage: who.role.is_admin(),
@@ -66,6 +67,7 @@ pub async fn list(State(state): State<AppState>, who: Authed, Query(q): Query<Do
         Some("paused") => Some("Paused: no syncs until you resume.".to_owned()),
         Some("resumed") => Some("Resumed.".to_owned()),
         Some("rotated") => Some("Key replaced. The old key is no longer stored.".to_owned()),
+        Some("settings") => Some("Settings saved; they apply from the next sync.".to_owned()),
         Some("deleted") => Some("Source removed.".to_owned()),
         _ => None,
     };
@@ -212,6 +214,114 @@ pub async fn rotate(
     })
     .await?;
     Ok(see_other("/sources?done=rotated"))
+}
+
+/// New settings, validated: the base URL through the egress guard, depth and interval bounded.
+fn checked_settings(
+    state: &AppState,
+    current: &SourceConfig,
+    base_url: Option<String>,
+    backfill_days: Option<u32>,
+    interval_minutes: Option<u32>,
+) -> Result<SourceConfig, AppError> {
+    let mut next = current.clone();
+    if let Some(u) = base_url {
+        let u = u.trim().to_owned();
+        if u.is_empty() {
+            next.base_url = None;
+        } else {
+            state.syncer.http.guard().check_url(&u).map_err(|e| AppError::Validation(format!("Base URL: {e}.")))?;
+            next.base_url = Some(u);
+        }
+    }
+    if let Some(d) = backfill_days {
+        if !(1..=730).contains(&d) {
+            return Err(AppError::Validation("Backfill: between 1 and 730 days.".into()));
+        }
+        next.backfill_days = d;
+    }
+    if let Some(m) = interval_minutes {
+        if !(15..=1440).contains(&m) {
+            return Err(AppError::Validation("Sync interval: between 15 and 1440 minutes.".into()));
+        }
+        next.interval_minutes = m;
+    }
+    Ok(next)
+}
+
+async fn change_settings(
+    state: &AppState,
+    caller: &impl Caller,
+    id: Uuid,
+    base_url: Option<String>,
+    backfill_days: Option<u32>,
+    interval_minutes: Option<u32>,
+) -> Result<(), AppError> {
+    caller.require_admin()?;
+    let mut tx = state.store.tenant(caller.scope()).await?;
+    let source = tx.source(id).await?.ok_or(AppError::NotFound)?;
+    let current: SourceConfig = serde_json::from_str(&source.config).unwrap_or_default();
+    let next = checked_settings(state, &current, base_url, backfill_days, interval_minutes)?;
+    let config = serde_json::to_string(&next).map_err(|e| AppError::Internal(e.to_string()))?;
+    tx.set_source_config(id, &config).await?;
+    tx.audit(caller.entry(
+        "source_settings_changed",
+        "source",
+        id.to_string(),
+        json!({ "before": current, "after": next }),
+    ))
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+#[derive(Deserialize)]
+pub struct SettingsForm {
+    base_url: String,
+    backfill_days: String,
+    interval_minutes: String,
+}
+
+pub async fn settings(
+    State(state): State<AppState>,
+    who: Authed,
+    Path(id): Path<String>,
+    CsrfForm(f): CsrfForm<SettingsForm>,
+) -> Result<Response, AppError> {
+    let id = parse_id(&id)?;
+    let number = |v: &str, what: &str| {
+        v.trim().parse::<u32>().map_err(|_| AppError::Validation(format!("{what}: a whole number.")))
+    };
+    let result = async {
+        let days = number(&f.backfill_days, "Backfill")?;
+        let minutes = number(&f.interval_minutes, "Sync interval")?;
+        change_settings(&state, &who, id, Some(f.base_url.clone()), Some(days), Some(minutes)).await
+    }
+    .await;
+    match result {
+        Ok(()) => Ok(see_other("/sources?done=settings")),
+        Err(AppError::Validation(m)) => page(&state, &who, None, Some(m)).await,
+        Err(e) => Err(e),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct SettingsBody {
+    base_url: Option<String>,
+    backfill_days: Option<u32>,
+    interval_minutes: Option<u32>,
+}
+
+pub async fn api_settings(
+    State(state): State<AppState>,
+    caller: ApiCaller,
+    Path(id): Path<String>,
+    ApiJson(b): ApiJson<SettingsBody>,
+) -> Result<Response, ApiError> {
+    caller.require(ApiScope::Admin)?;
+    let id = parse_id(&id)?;
+    change_settings(&state, &caller, id, b.base_url, b.backfill_days, b.interval_minutes).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
 }
 
 #[derive(Deserialize)]
