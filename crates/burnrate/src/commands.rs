@@ -238,10 +238,10 @@ struct Running {
     _mail: tokio::task::JoinHandle<()>,
     _scheduler: tokio::task::JoinHandle<()>,
     http: std::net::SocketAddr,
-    syncer: burnrate_sync::Syncer,
 }
 
-async fn start(settings: &Settings, store: Store, vault: Arc<Vault>) -> Result<Running, Failure> {
+/// Everything the server runs, built but not yet listening.
+fn build_state(settings: &Settings, store: Store, vault: Arc<Vault>) -> Result<AppState, Failure> {
     let hasher = PasswordHasher::new(PasswordHasherConfig { cost: settings.bcrypt_cost, ..Default::default() });
     let lake = burnrate_lake::Lake::from_url(&settings.lake_url)
         .map_err(|e| config_error("BURNRATE_LAKE_URL", e.to_string().trim_start_matches("BURNRATE_LAKE_URL: ")))?;
@@ -249,8 +249,12 @@ async fn start(settings: &Settings, store: Store, vault: Arc<Vault>) -> Result<R
         config_error("BURNRATE_EGRESS_ALLOW", e.to_string().trim_start_matches("BURNRATE_EGRESS_ALLOW: "))
     })?;
     let client = burnrate_net::HttpClient::new(guard, burnrate_net::ClientOptions::default());
-    let state = AppState::new(web_config(settings), store, vault, hasher, lake, client)
-        .map_err(|e| config_error("BURNRATE_SMTP_URL", e))?;
+    AppState::new(web_config(settings), store, vault, hasher, lake, client)
+        .map_err(|e| config_error("BURNRATE_SMTP_URL", e))
+}
+
+/// Opens the listeners and starts the background workers.
+async fn start(settings: &Settings, state: AppState) -> Result<Running, Failure> {
     let http = tokio::net::TcpListener::bind(settings.http_addr)
         .await
         .map_err(|e| config_error("BURNRATE_HTTP_ADDR", format!("cannot listen on {}: {e}", settings.http_addr)))?;
@@ -268,7 +272,7 @@ async fn start(settings: &Settings, store: Store, vault: Arc<Vault>) -> Result<R
     let scheduler = burnrate_sync::spawn_scheduler(syncer.clone(), std::time::Duration::from_secs(60));
     let server = burnrate_web::serve(state, Listeners { http, https }).await.map_err(|e| config_error("TLS", e))?;
     let http = server.http_addr;
-    Ok(Running { _server: server, _mail: mail, _scheduler: scheduler, http, syncer })
+    Ok(Running { _server: server, _mail: mail, _scheduler: scheduler, http })
 }
 
 async fn wait_for_shutdown() {
@@ -292,7 +296,8 @@ async fn serve(settings: Settings) -> Result<(), Failure> {
     let ring = master_keys(&settings)?;
     settings.check_plain_http()?;
     let store = open_store(&settings).await?;
-    let running = start(&settings, store.clone(), Arc::new(Vault::new(ring))).await?;
+    let state = build_state(&settings, store.clone(), Arc::new(Vault::new(ring)))?;
+    let running = start(&settings, state).await?;
     match settings.https_addr {
         Some(addr) => {
             tracing::info!(https = %addr, http_redirect = %running.http, "burnrate is serving")
@@ -426,8 +431,10 @@ async fn demo(mut settings: Settings) -> Result<(), Failure> {
     creds.url = settings.public_url.origin().ascii_serialization();
     std::fs::write(&demo_path, serde_json::to_string_pretty(&creds).map_err(|e| anyhow!("{e}"))?)
         .with_context(|| format!("writing {}", demo_path.display()))?;
-    let running = start(&settings, store.clone(), Arc::clone(&vault)).await?;
-    let synced = connect_and_sync_demo_sources(&store, &vault, &running.syncer, &sims).await?;
+    let state = build_state(&settings, store.clone(), Arc::clone(&vault))?;
+    // Synced before the listeners open: the first page a person sees already has the spend.
+    let synced = connect_and_sync_demo_sources(&store, &vault, state.syncer(), &sims).await?;
+    let running = start(&settings, state).await?;
     println!("burnrate demo is running at {}  (listening on {})", creds.url, running.http);
     println!("  spend       {synced}");
     println!("  log in as   {}", creds.email);

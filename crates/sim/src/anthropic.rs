@@ -83,7 +83,7 @@ fn preamble(state: &Mutex<State>, api_key: &str, req: &Request, allowed_groups: 
             )
                 .into_response());
         }
-        None => {}
+        Some(Fault::Pass) | None => {}
     }
     let pairs = query_pairs(req.uri().query());
     let one = |k: &str| pairs.iter().find(|(p, _)| p == k).map(|(_, v)| v.clone());

@@ -34,7 +34,11 @@ pub struct CostLine {
 /// What the next response should be instead of a normal answer.
 #[derive(Clone, Debug)]
 pub enum Fault {
-    RateLimited { retry_after_secs: u64 },
+    /// Answer this request normally (to place a fault on a later one).
+    Pass,
+    RateLimited {
+        retry_after_secs: u64,
+    },
     ServerError(u16),
     MalformedJson,
 }

@@ -89,7 +89,7 @@ fn preamble(
             )
                 .into_response());
         }
-        None => {}
+        Some(Fault::Pass) | None => {}
     }
     let pairs = query_pairs(req.uri().query());
     let one = |k: &str| pairs.iter().find(|(p, _)| p == k).map(|(_, v)| v.clone());

@@ -9,7 +9,7 @@ use rust_decimal::Decimal;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
-use crate::{Call, CostPull, Paged, SourceError, SourceErrorKind, UsagePull, fetch_all, money, tokens};
+use crate::{Call, CostPull, Paged, ProgressSink, SourceError, SourceErrorKind, UsagePull, fetch_all, money, tokens};
 
 pub const PROVIDER: &str = "Anthropic";
 const COST_ENDPOINT: &str = "GET /v1/organizations/cost_report";
@@ -35,6 +35,9 @@ struct Page<T> {
 impl<T> Paged for Page<T> {
     fn cursor(&self) -> Option<String> {
         if self.has_more { self.next_page.clone() } else { None }
+    }
+    fn reached(&self) -> Option<DateTime<Utc>> {
+        self.data.last().map(|b| b.ending_at)
     }
 }
 
@@ -117,12 +120,22 @@ impl Anthropic {
     }
 
     pub async fn pull_costs(&self, http: &HttpClient, window: SyncWindow) -> Result<CostPull, SourceError> {
+        self.pull_costs_reporting(http, window, &|_| {}).await
+    }
+
+    /// [`Self::pull_costs`], reporting progress after every page.
+    pub async fn pull_costs_reporting(
+        &self,
+        http: &HttpClient,
+        window: SyncWindow,
+        progress: ProgressSink<'_>,
+    ) -> Result<CostPull, SourceError> {
         let call = Call { provider: PROVIDER, endpoint: COST_ENDPOINT, window };
         let headers = [("x-api-key", self.admin_key.expose_secret()), ("anthropic-version", API_VERSION)];
         let url = |page: Option<&str>| {
             self.url("/v1/organizations/cost_report", &window, &["workspace_id", "description"], page)
         };
-        let pages: Vec<Page<CostItem>> = fetch_all(&call, http, &headers, error_detail, url).await?;
+        let pages: Vec<Page<CostItem>> = fetch_all(&call, http, &headers, error_detail, url, "costs", progress).await?;
         let mut pull = CostPull { pages: pages.len() as u32, ..Default::default() };
         for bucket in pages.into_iter().flat_map(|p| p.data) {
             for item in bucket.results {
@@ -168,11 +181,22 @@ impl Anthropic {
     /// Pulls the messages usage of `window`. Cache writes of both lifetimes are one class, cache
     /// reads another, so the three input classes are disjoint.
     pub async fn pull_usage(&self, http: &HttpClient, window: SyncWindow) -> Result<UsagePull, SourceError> {
+        self.pull_usage_reporting(http, window, &|_| {}).await
+    }
+
+    /// [`Self::pull_usage`], reporting progress after every page.
+    pub async fn pull_usage_reporting(
+        &self,
+        http: &HttpClient,
+        window: SyncWindow,
+        progress: ProgressSink<'_>,
+    ) -> Result<UsagePull, SourceError> {
         let call = Call { provider: PROVIDER, endpoint: USAGE_ENDPOINT, window };
         let headers = [("x-api-key", self.admin_key.expose_secret()), ("anthropic-version", API_VERSION)];
         let groups = ["workspace_id", "api_key_id", "model", "service_tier"];
         let url = |page: Option<&str>| self.url("/v1/organizations/usage_report/messages", &window, &groups, page);
-        let pages: Vec<Page<UsageItem>> = fetch_all(&call, http, &headers, error_detail, url).await?;
+        let pages: Vec<Page<UsageItem>> =
+            fetch_all(&call, http, &headers, error_detail, url, "usage", progress).await?;
         let mut pull = UsagePull { pages: pages.len() as u32, ..Default::default() };
         for bucket in pages.into_iter().flat_map(|p| p.data) {
             for u in bucket.results {

@@ -81,7 +81,42 @@ impl Call {
 pub(crate) trait Paged {
     /// The cursor of the next page, `None` when the provider says there is no more.
     fn cursor(&self) -> Option<String>;
+    /// The end of the last bucket on this page: how far through the window it reached.
+    fn reached(&self) -> Option<chrono::DateTime<chrono::Utc>>;
 }
+
+/// How far a pull has come, reported after every page.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Progress {
+    /// `costs` or `usage`.
+    pub report: &'static str,
+    pub pages: u32,
+    pub window: SyncWindow,
+    /// The last day covered so far.
+    pub reached: Option<chrono::NaiveDate>,
+}
+
+impl Progress {
+    /// For people: "costs: 3 pages, through 2026-09-14 (45 of 122 days)".
+    pub fn describe(&self) -> String {
+        match self.reached {
+            Some(day) => {
+                let done = (day - self.window.start()).num_days().clamp(0, self.window.days());
+                format!(
+                    "{}: {} page{}, through {day} ({done} of {} days)",
+                    self.report,
+                    self.pages,
+                    if self.pages == 1 { "" } else { "s" },
+                    self.window.days()
+                )
+            }
+            None => format!("{}: {} page{}", self.report, self.pages, if self.pages == 1 { "" } else { "s" }),
+        }
+    }
+}
+
+/// Where progress goes; `&|_| {}` when nobody is watching.
+pub type ProgressSink<'a> = &'a (dyn Fn(Progress) + Send + Sync);
 
 /// Fetches every page of a report: `url` builds the request for a cursor.
 pub(crate) async fn fetch_all<P: serde::de::DeserializeOwned + Paged>(
@@ -90,6 +125,8 @@ pub(crate) async fn fetch_all<P: serde::de::DeserializeOwned + Paged>(
     headers: &[(&str, &str)],
     detail: fn(&[u8]) -> Option<String>,
     url: impl Fn(Option<&str>) -> url::Url,
+    report: &'static str,
+    progress: ProgressSink<'_>,
 ) -> Result<Vec<P>, SourceError> {
     let mut pages = Vec::new();
     let mut seen = Vec::new();
@@ -99,7 +136,10 @@ pub(crate) async fn fetch_all<P: serde::de::DeserializeOwned + Paged>(
         let page: P =
             serde_json::from_slice(&body).map_err(|e| call.error(SourceErrorKind::Malformed(e.to_string())))?;
         let next = page.cursor();
+        // A bucket ending at midnight covers the day before it.
+        let reached = page.reached().map(|end| (end - chrono::Duration::seconds(1)).date_naive());
         pages.push(page);
+        progress(Progress { report, pages: pages.len() as u32, window: call.window, reached });
         match call.next_cursor(&mut seen, next, pages.len() as u32)? {
             Some(c) => cursor = Some(c),
             None => return Ok(pages),

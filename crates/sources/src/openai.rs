@@ -8,7 +8,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
-use crate::{Call, CostPull, Paged, SourceError, SourceErrorKind, UsagePull, fetch_all, money, tokens};
+use crate::{Call, CostPull, Paged, ProgressSink, SourceError, SourceErrorKind, UsagePull, fetch_all, money, tokens};
 
 pub const PROVIDER: &str = "OpenAI";
 const ENDPOINT: &str = "GET /v1/organization/costs";
@@ -56,6 +56,9 @@ impl Paged for Page {
     fn cursor(&self) -> Option<String> {
         if self.has_more { self.next_page.clone() } else { None }
     }
+    fn reached(&self) -> Option<DateTime<Utc>> {
+        self.data.last().and_then(|b| DateTime::from_timestamp(b.end_time, 0))
+    }
 }
 
 #[derive(Deserialize)]
@@ -68,6 +71,9 @@ struct UsagePage {
 impl Paged for UsagePage {
     fn cursor(&self) -> Option<String> {
         if self.has_more { self.next_page.clone() } else { None }
+    }
+    fn reached(&self) -> Option<DateTime<Utc>> {
+        self.data.last().and_then(|b| DateTime::from_timestamp(b.end_time, 0))
     }
 }
 
@@ -139,6 +145,16 @@ impl OpenAi {
 
     /// Pulls every cost line of `window`.
     pub async fn pull_costs(&self, http: &HttpClient, window: SyncWindow) -> Result<CostPull, SourceError> {
+        self.pull_costs_reporting(http, window, &|_| {}).await
+    }
+
+    /// [`Self::pull_costs`], reporting progress after every page.
+    pub async fn pull_costs_reporting(
+        &self,
+        http: &HttpClient,
+        window: SyncWindow,
+        progress: ProgressSink<'_>,
+    ) -> Result<CostPull, SourceError> {
         let call = Call { provider: PROVIDER, endpoint: ENDPOINT, window };
         let auth = format!("Bearer {}", self.admin_key.expose_secret());
         let headers = [("authorization", auth.as_str())];
@@ -146,7 +162,7 @@ impl OpenAi {
         let url = |page: Option<&str>| {
             self.url("/v1/organization/costs", &window, &["project_id", "line_item"], PAGE_BUCKETS, page)
         };
-        let pages: Vec<Page> = fetch_all(&call, http, &headers, error_detail, url).await?;
+        let pages: Vec<Page> = fetch_all(&call, http, &headers, error_detail, url, "costs", progress).await?;
         pull.pages = pages.len() as u32;
         for page in pages {
             for bucket in page.data {
@@ -195,6 +211,16 @@ impl OpenAi {
     /// Pulls the completions usage of `window`, by project, API key and model. The three input
     /// classes come out disjoint: uncached excludes cached and cache-write tokens.
     pub async fn pull_usage(&self, http: &HttpClient, window: SyncWindow) -> Result<UsagePull, SourceError> {
+        self.pull_usage_reporting(http, window, &|_| {}).await
+    }
+
+    /// [`Self::pull_usage`], reporting progress after every page.
+    pub async fn pull_usage_reporting(
+        &self,
+        http: &HttpClient,
+        window: SyncWindow,
+        progress: ProgressSink<'_>,
+    ) -> Result<UsagePull, SourceError> {
         let call = Call { provider: PROVIDER, endpoint: USAGE_ENDPOINT, window };
         let auth = format!("Bearer {}", self.admin_key.expose_secret());
         let headers = [("authorization", auth.as_str())];
@@ -202,7 +228,7 @@ impl OpenAi {
         let url = |page: Option<&str>| {
             self.url("/v1/organization/usage/completions", &window, &groups, USAGE_PAGE_BUCKETS, page)
         };
-        let pages: Vec<UsagePage> = fetch_all(&call, http, &headers, error_detail, url).await?;
+        let pages: Vec<UsagePage> = fetch_all(&call, http, &headers, error_detail, url, "usage", progress).await?;
         let mut pull = UsagePull { pages: pages.len() as u32, ..Default::default() };
         for bucket in pages.into_iter().flat_map(|p| p.data) {
             let (start, end) = (time(&call, bucket.start_time)?, time(&call, bucket.end_time)?);

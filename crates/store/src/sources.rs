@@ -24,6 +24,8 @@ pub struct SourceRecord {
     pub last_attempt_at: Option<DateTime<Utc>>,
     pub last_success_at: Option<DateTime<Utc>>,
     pub last_error: Option<String>,
+    /// A running sync's progress, in words.
+    pub progress: Option<String>,
 }
 
 pub struct NewSource<'a> {
@@ -53,7 +55,7 @@ impl TenantTx {
     }
 
     pub async fn sources(&mut self) -> Result<Vec<SourceRecord>> {
-        let sql = "SELECT id, kind, name, config, secret_hint, secret_set_at, paused, created_at, last_attempt_at, last_success_at, last_error FROM sources WHERE org_id = $1 ORDER BY name";
+        let sql = "SELECT id, kind, name, config, secret_hint, secret_set_at, paused, created_at, last_attempt_at, last_success_at, last_error, progress FROM sources WHERE org_id = $1 ORDER BY name";
         let rows: Vec<SourceRecord> =
             on!(&mut self.inner.tx, c => sqlx::query_as(sql).bind(self.scope.org_id().as_uuid()).fetch_all(c).await)?;
         Ok(rows)
@@ -61,7 +63,7 @@ impl TenantTx {
 
     pub async fn source(&mut self, id: Uuid) -> Result<Option<SourceRecord>> {
         let row: Option<SourceRecord> = on!(&mut self.inner.tx, c => sqlx::query_as(
-            "SELECT id, kind, name, config, secret_hint, secret_set_at, paused, created_at, last_attempt_at, last_success_at, last_error FROM sources WHERE org_id = $1 AND id = $2")
+            "SELECT id, kind, name, config, secret_hint, secret_set_at, paused, created_at, last_attempt_at, last_success_at, last_error, progress FROM sources WHERE org_id = $1 AND id = $2")
             .bind(self.scope.org_id().as_uuid()).bind(id).fetch_optional(c).await)?;
         Ok(row)
     }
@@ -91,6 +93,12 @@ impl TenantTx {
         Ok(n > 0)
     }
 
+    pub async fn set_source_progress(&mut self, id: Uuid, progress: Option<&str>) -> Result<()> {
+        on!(&mut self.inner.tx, c => sqlx::query("UPDATE sources SET progress = $1 WHERE org_id = $2 AND id = $3")
+            .bind(progress).bind(self.scope.org_id().as_uuid()).bind(id).execute(c).await.map(|_| ()))?;
+        Ok(())
+    }
+
     pub async fn set_source_paused(&mut self, id: Uuid, paused: bool) -> Result<bool> {
         let n = on!(&mut self.inner.tx, c => sqlx::query("UPDATE sources SET paused = $1 WHERE org_id = $2 AND id = $3")
             .bind(paused).bind(self.scope.org_id().as_uuid()).bind(id).execute(c).await.map(|r| r.rows_affected()))?;
@@ -102,11 +110,11 @@ impl TenantTx {
         let at = now();
         match error {
             None => {
-                on!(&mut self.inner.tx, c => sqlx::query("UPDATE sources SET last_attempt_at = $1, last_success_at = $1, last_error = NULL WHERE org_id = $2 AND id = $3")
+                on!(&mut self.inner.tx, c => sqlx::query("UPDATE sources SET last_attempt_at = $1, last_success_at = $1, last_error = NULL, progress = NULL WHERE org_id = $2 AND id = $3")
                 .bind(at).bind(self.scope.org_id().as_uuid()).bind(id).execute(c).await.map(|_| ()))?
             }
             Some(e) => {
-                on!(&mut self.inner.tx, c => sqlx::query("UPDATE sources SET last_attempt_at = $1, last_error = $2 WHERE org_id = $3 AND id = $4")
+                on!(&mut self.inner.tx, c => sqlx::query("UPDATE sources SET last_attempt_at = $1, last_error = $2, progress = NULL WHERE org_id = $3 AND id = $4")
                 .bind(at).bind(e).bind(self.scope.org_id().as_uuid()).bind(id).execute(c).await.map(|_| ()))?
             }
         }

@@ -115,6 +115,7 @@ impl Syncer {
         scope: OrgScope,
         source: &SourceRecord,
         window: SyncWindow,
+        progress: burnrate_sources::ProgressSink<'_>,
     ) -> Result<(CostPull, burnrate_sources::UsagePull), SyncError> {
         let kind = SourceKind::parse(&source.kind).ok_or_else(|| SyncError::UnknownKind(source.kind.clone()))?;
         let config: SourceConfig =
@@ -130,11 +131,17 @@ impl Syncer {
         let pulls = match kind {
             SourceKind::OpenAi => {
                 let api = OpenAi { base_url, admin_key };
-                (api.pull_costs(&self.http, window).await?, api.pull_usage(&self.http, window).await?)
+                (
+                    api.pull_costs_reporting(&self.http, window, progress).await?,
+                    api.pull_usage_reporting(&self.http, window, progress).await?,
+                )
             }
             SourceKind::Anthropic => {
                 let api = Anthropic { base_url, admin_key };
-                (api.pull_costs(&self.http, window).await?, api.pull_usage(&self.http, window).await?)
+                (
+                    api.pull_costs_reporting(&self.http, window, progress).await?,
+                    api.pull_usage_reporting(&self.http, window, progress).await?,
+                )
             }
         };
         Ok(pulls)
@@ -157,8 +164,32 @@ impl Syncer {
         let mut tx = self.store.tenant(scope).await?;
         let source = tx.source(source_id).await?.ok_or(StoreError::NotFound("source"))?;
         tx.commit().await?;
+        // Progress goes to a slot; a small task writes the slot to the source every second, so a
+        // long backfill shows how far it got without a database write per page.
+        let latest: Arc<std::sync::Mutex<Option<String>>> = Arc::default();
+        let sink_slot = Arc::clone(&latest);
+        let sink = move |p: burnrate_sources::Progress| {
+            *sink_slot.lock().expect("progress slot") = Some(p.describe());
+        };
+        let writer = {
+            let (store, latest, id) = (self.store.clone(), Arc::clone(&latest), source.id);
+            tokio::spawn(async move {
+                let mut written: Option<String> = None;
+                loop {
+                    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                    let now = latest.lock().expect("progress slot").clone();
+                    if now != written {
+                        if let Ok(mut tx) = store.tenant(scope).await {
+                            let _ = tx.set_source_progress(id, now.as_deref()).await;
+                            let _ = tx.commit().await;
+                        }
+                        written = now;
+                    }
+                }
+            })
+        };
         let result = async {
-            let (costs, usage) = self.pull(scope, &source, window).await?;
+            let (costs, usage) = self.pull(scope, &source, window, &sink).await?;
             // Both pulls succeeded before either table changes.
             let done = self.lake.replace_costs(&self.store, scope, source.id, window, &costs.records).await?;
             let used = self.lake.replace_usage(&self.store, scope, source.id, window, &usage.records).await?;
@@ -171,6 +202,7 @@ impl Syncer {
             })
         }
         .await;
+        writer.abort();
         let mut tx = self.store.tenant(scope).await?;
         tx.record_source_attempt(source.id, result.as_ref().err().map(|e| e.to_string()).as_deref()).await?;
         tx.commit().await?;
@@ -191,7 +223,7 @@ impl Syncer {
         today: NaiveDate,
     ) -> Result<usize, SyncError> {
         let window = SyncWindow::trailing_days(today, 1).expect("one day");
-        Ok(self.pull(scope, source, window).await?.0.records.len())
+        Ok(self.pull(scope, source, window, &|_| {}).await?.0.records.len())
     }
 }
 

@@ -230,6 +230,7 @@ pub struct SourceRow {
     pub error: Option<String>,
     pub last_success: String,
     pub config: burnrate_sync::SourceConfig,
+    pub progress: Option<String>,
 }
 
 #[derive(Template)]

@@ -295,3 +295,35 @@ async fn source_settings_are_validated_saved_and_audited() {
     let b_key = create_key(&b, "b", "admin").await;
     assert_eq!(b.api(Method::PATCH, &format!("/api/v1/sources/{}", source.id), &b_key, body).await.status, 404);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_long_backfill_shows_its_progress_while_it_runs() {
+    let app = TestApp::spawn().await;
+    let (scope, _) = app.create_org("Org", "o@example.com").await;
+    let sim = SimProvider::anthropic(KEY).await;
+    sim.set_lines(burnrate_sim::demo::anthropic_lines(Utc::now().date_naive(), 90));
+    // The first page comes at once; the second is throttled for two seconds.
+    sim.push_fault(burnrate_sim::Fault::Pass);
+    sim.push_fault(burnrate_sim::Fault::RateLimited { retry_after_secs: 2 });
+    let c = app.login("o@example.com").await;
+    c.post_form(
+        "/sources",
+        &[("kind", "anthropic"), ("name", "Claude"), ("secret", KEY), ("base_url", &sim.base_url())],
+    )
+    .await;
+    let mut seen = None;
+    for _ in 0..40 {
+        let page = c.get("/sources").await;
+        if let Some(at) = page.text.find("syncing — ") {
+            seen = Some(page.text[at..].split('<').next().unwrap().to_owned());
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let seen = seen.expect("progress is shown while the backfill runs");
+    assert!(seen.starts_with("syncing — costs: 1 page, through "), "{seen}");
+    assert!(seen.contains(" days)"), "days done of the total: {seen}");
+    let source = wait_for_sync(&app, scope).await;
+    assert_eq!(source.last_error, None);
+    assert_eq!(source.progress, None, "cleared when the sync ends");
+}

@@ -46,6 +46,7 @@ async fn page(
                 error: s.last_error,
                 last_success: s.last_success_at.map(when).unwrap_or_else(|| "never".into()),
                 config: serde_json::from_str(&s.config).unwrap_or_default(),
+                progress: s.progress,
             })
             .collect(),
         can_manage: who.role.is_admin(),
@@ -401,7 +402,7 @@ pub async fn api_list(State(state): State<AppState>, caller: ApiCaller) -> Resul
             json!({
                 "id": s.id, "kind": s.kind, "name": s.name, "config": serde_json::from_str::<serde_json::Value>(&s.config).unwrap_or_default(),
                 "secret_last4": s.secret_hint, "secret_set_at": s.secret_set_at, "paused": s.paused,
-                "last_attempt_at": s.last_attempt_at, "last_success_at": s.last_success_at, "last_error": s.last_error,
+                "last_attempt_at": s.last_attempt_at, "last_success_at": s.last_success_at, "last_error": s.last_error, "progress": s.progress,
             })
         })
         .collect();
