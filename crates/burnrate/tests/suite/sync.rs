@@ -323,3 +323,55 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     }
     out
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_json_on_a_later_page_fails_the_sync_and_changes_nothing() {
+    use burnrate_sync::{SourceConfig, Syncer};
+    let app = TestApp::spawn().await;
+    let (scope, _) = app.create_org("Org", "o@example.com").await;
+    let today = chrono::Utc::now().date_naive();
+    let sim = SimProvider::anthropic(KEY).await;
+    sim.set_lines(burnrate_sim::demo::anthropic_lines(today, 90));
+    let config = serde_json::to_string(&SourceConfig { base_url: Some(sim.base_url()), ..Default::default() }).unwrap();
+    let mut t = app.store.tenant(scope).await.unwrap();
+    let id = t
+        .create_source(
+            &app.vault,
+            &burnrate_store::NewSource { kind: "anthropic", name: "a", config: &config, secret: KEY },
+        )
+        .await
+        .unwrap();
+    t.commit().await.unwrap();
+    let syncer = Syncer {
+        store: app.store.clone(),
+        vault: std::sync::Arc::clone(&app.vault),
+        lake: app.lake.clone(),
+        http: http(),
+    };
+    let window =
+        SyncWindow::new(today - chrono::Duration::days(89), today + chrono::Duration::days(1)).unwrap().whole_months();
+    syncer.sync(scope, id, window).await.unwrap();
+    let before = lake_totals(&app.lake.read_costs(&app.store, scope).await.unwrap());
+
+    // The provider revises everything, but its third page comes back truncated.
+    sim.restate(today - chrono::Duration::days(1), Decimal::TWO);
+    sim.push_fault(burnrate_sim::Fault::Pass);
+    sim.push_fault(burnrate_sim::Fault::Pass);
+    sim.push_fault(burnrate_sim::Fault::MalformedJson);
+    let err = syncer.sync(scope, id, window).await.unwrap_err().to_string();
+    assert!(
+        err.starts_with(&format!(
+            "Anthropic GET /v1/organizations/cost_report for {window}: the response is not the documented JSON"
+        )),
+        "{err}"
+    );
+    assert_eq!(
+        lake_totals(&app.lake.read_costs(&app.store, scope).await.unwrap()),
+        before,
+        "no partial data is visible"
+    );
+    let mut t = app.store.tenant(scope).await.unwrap();
+    let source = t.source(id).await.unwrap().unwrap();
+    t.commit().await.unwrap();
+    assert_eq!(source.last_error.as_deref(), Some(err.as_str()), "the source says why");
+}
