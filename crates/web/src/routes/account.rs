@@ -637,14 +637,19 @@ pub async fn accept_invitation(
         let page = invitation_form(&token, csrf.clone(), &org_name, &inv, existing, Some(msg));
         Ok((StatusCode::UNPROCESSABLE_ENTITY, render(&page)).into_response())
     };
-    let (user, new_hash) = if existing {
+    /// Who accepts: an account that exists, or a new one with its password's hash.
+    enum Joiner {
+        Existing(UserId),
+        New(String),
+    }
+    let joiner = if existing {
         let mut tx = state.store.instance().await?;
         let user = tx.find_user_by_email(&state.vault, &inv.email).await?.ok_or(AppError::NotFound)?;
         tx.commit().await?;
         if !state.hasher.verify(&form.password, Some(&user.password_hash)).await {
             return refuse("That password is not correct for this account.".into());
         }
-        (Some(user.id), None)
+        Joiner::Existing(user.id)
     } else {
         if state.config.signup == SignupMode::Closed {
             return Err(AppError::Forbidden("Accounts on this instance are created by its operator.".into()));
@@ -653,14 +658,13 @@ pub async fn accept_invitation(
             Ok(p) => p,
             Err(e) => return refuse(format!("Password: {e}.")),
         };
-        (None, Some(state.hasher.hash(password.expose()).await?))
+        Joiner::New(state.hasher.hash(password.expose()).await?)
     };
     let mut tx = state.store.tenant(scope).await?;
-    let user = match (user, new_hash) {
-        (Some(user), _) => user,
+    let user = match joiner {
+        Joiner::Existing(user) => user,
         // Following the emailed link proves the address.
-        (None, Some(hash)) => tx.create_user(&state.vault, &inv.email, &hash, true).await?,
-        (None, None) => unreachable!("a new account always has a password hash"),
+        Joiner::New(hash) => tx.create_user(&state.vault, &inv.email, &hash, true).await?,
     };
     if !tx.accept_invitation(inv.id).await? {
         return Ok(link_expired("invitation"));
