@@ -312,3 +312,55 @@ async fn usage_of_older_openai_responses_without_split_fields_is_derived_not_zer
     let r = &pull.records[0];
     assert_eq!((r.input_uncached_tokens, r.input_cached_tokens), (line.uncached, line.cached));
 }
+
+/// The simulators answer the way providers.md says the real APIs do: a test against them means
+/// something only if they refuse what the real ones refuse.
+#[tokio::test]
+async fn simulators_accept_both_array_spellings_and_refuse_what_the_apis_refuse() {
+    let http = reqwest::Client::builder().no_proxy().build().unwrap();
+    let openai = SimProvider::openai(OPENAI_KEY).await;
+    openai.set_lines(fixture(3, [Some("p"), None], [("m, input", "m"), ("m, output", "m")]));
+    let get = |path: String| {
+        let req = http.get(format!("{}{path}", openai.base_url())).bearer_auth(OPENAI_KEY);
+        async move {
+            let r = req.send().await.unwrap();
+            (r.status().as_u16(), r.text().await.unwrap())
+        }
+    };
+    let range = "start_time=1767225600&end_time=1767484800";
+    let repeated = get(format!("/v1/organization/costs?{range}&group_by=project_id&group_by=line_item")).await;
+    let brackets =
+        get(format!("/v1/organization/costs?{range}&group_by%5B%5D=project_id&group_by%5B%5D=line_item")).await;
+    assert_eq!(repeated.0, 200);
+    assert_eq!(repeated, brackets, "repeated keys and [] keys mean the same");
+    let (status, body) = get(format!("/v1/organization/costs?{range}&group_by=model")).await;
+    assert_eq!(status, 400, "costs cannot be grouped by model");
+    let error: serde_json::Value = serde_json::from_str(&body).unwrap();
+    for key in ["message", "type", "param", "code"] {
+        assert!(error["error"].get(key).is_some(), "the 4-key error body has {key}");
+    }
+    assert_eq!(get(format!("/v1/organization/costs?{range}&limit=181")).await.0, 400);
+    assert_eq!(
+        get(format!("/v1/organization/usage/completions?{range}&limit=32")).await.0,
+        400,
+        "usage pages hold at most 31 days"
+    );
+    assert_eq!(get("/v1/organization/costs".into()).await.0, 400, "start_time is required");
+
+    let anthropic = SimProvider::anthropic(ANTHROPIC_KEY).await;
+    let url = format!("{}/v1/organizations/cost_report?starting_at=2026-01-01T00:00:00Z", anthropic.base_url());
+    let no_version = http.get(&url).header("x-api-key", ANTHROPIC_KEY).send().await.unwrap();
+    assert_eq!(no_version.status().as_u16(), 400, "anthropic-version is required");
+    let no_key = http.get(&url).header("anthropic-version", "2023-06-01").send().await.unwrap();
+    assert_eq!(no_key.status().as_u16(), 401);
+    let body: serde_json::Value = no_key.json().await.unwrap();
+    assert_eq!((body["type"].as_str(), body["error"]["type"].as_str()), (Some("error"), Some("authentication_error")));
+    let bad_group = http
+        .get(format!("{url}&group_by[]=model"))
+        .header("x-api-key", ANTHROPIC_KEY)
+        .header("anthropic-version", "2023-06-01")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad_group.status().as_u16(), 400, "the cost report groups by workspace and description only");
+}
