@@ -67,6 +67,14 @@ pub(crate) fn opt(a: &arrow_array::StringArray, i: usize) -> Option<String> {
     (!a.is_null(i)).then(|| a.value(i).to_owned())
 }
 
+/// One month of a table, encoded and ready to write.
+struct MonthFile {
+    month: chrono::NaiveDate,
+    rows: usize,
+    bytes: Vec<u8>,
+    max_day: Option<chrono::NaiveDate>,
+}
+
 #[derive(Clone)]
 pub struct Lake {
     objects: Arc<dyn ObjectStore>,
@@ -108,7 +116,7 @@ impl Lake {
         table: LakeTable,
         source: Uuid,
         window: SyncWindow,
-        months: Vec<(chrono::NaiveDate, usize, Vec<u8>)>,
+        months: Vec<MonthFile>,
     ) -> Result<Vec<LakeFile>, LakeError> {
         if !window.is_whole_months() {
             // Superseding replaces whole files; a partial month would drop the rest of that month.
@@ -118,7 +126,7 @@ impl Lake {
             )));
         }
         let mut files = Vec::new();
-        for (month, rows, bytes) in months {
+        for MonthFile { month, rows, bytes, max_day } in months {
             let id = Uuid::now_v7();
             let month_end = costs::next_month(month);
             let path =
@@ -132,6 +140,7 @@ impl Lake {
                 rows: rows as i64,
                 bytes: bytes.len() as i64,
                 created_at: chrono::Utc::now(),
+                max_day,
             };
             // Recorded before it exists, so a crash after the write leaves a trace to clean up.
             let mut tx = db.tenant(scope).await?;
@@ -167,7 +176,8 @@ impl Lake {
         Self::check_inside(window, records.iter().map(|r| r.charge_period_start))?;
         let mut months = Vec::new();
         for (month, rows) in costs::by_month(records) {
-            months.push((month, rows.len(), costs::encode(&rows, source)?));
+            let max_day = rows.iter().map(|r| r.charge_period_start.date_naive()).max();
+            months.push(MonthFile { month, rows: rows.len(), bytes: costs::encode(&rows, source)?, max_day });
         }
         self.write_months(db, scope, LakeTable::Costs, source, window, months).await
     }
@@ -215,7 +225,8 @@ impl Lake {
         Self::check_inside(window, records.iter().map(|r| r.bucket_start))?;
         let mut months = Vec::new();
         for (month, rows) in usage::by_month(records) {
-            months.push((month, rows.len(), usage::encode(&rows, source)?));
+            let max_day = rows.iter().map(|r| r.bucket_start.date_naive()).max();
+            months.push(MonthFile { month, rows: rows.len(), bytes: usage::encode(&rows, source)?, max_day });
         }
         let files = self.write_months(db, scope, LakeTable::Usage, source, window, months).await?;
         let superseded = self.commit(db, scope, LakeTable::Usage, source, window, &files).await?;

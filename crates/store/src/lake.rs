@@ -35,14 +35,16 @@ pub struct LakeFile {
     pub rows: i64,
     pub bytes: i64,
     pub created_at: DateTime<Utc>,
+    /// The last day with data in the file.
+    pub max_day: Option<NaiveDate>,
 }
 
 impl TenantTx {
     /// Records a file about to be written; it is not part of the data until committed.
     pub async fn add_pending_lake_file(&mut self, table: LakeTable, file: &LakeFile) -> Result<()> {
-        on!(&mut self.inner.tx, c => sqlx::query("INSERT INTO lake_files (id, org_id, table_name, source_id, window_start, window_end, path, rows, bytes, state, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'pending', $10)")
+        on!(&mut self.inner.tx, c => sqlx::query("INSERT INTO lake_files (id, org_id, table_name, source_id, window_start, window_end, path, rows, bytes, state, created_at, max_day) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'pending', $10, $11)")
             .bind(file.id).bind(self.scope.org_id().as_uuid()).bind(table.as_str()).bind(file.source_id).bind(file.window_start).bind(file.window_end)
-            .bind(&file.path).bind(file.rows).bind(file.bytes).bind(now()).execute(c).await.map(|_| ()))?;
+            .bind(&file.path).bind(file.rows).bind(file.bytes).bind(now()).bind(file.max_day).execute(c).await.map(|_| ()))?;
         Ok(())
     }
 
@@ -74,7 +76,7 @@ impl TenantTx {
     /// The live files of a table: what a query started now reads.
     pub async fn live_lake_files(&mut self, table: LakeTable) -> Result<Vec<LakeFile>> {
         let rows: Vec<LakeFile> = on!(&mut self.inner.tx, c => sqlx::query_as(
-            "SELECT id, source_id, window_start, window_end, path, rows, bytes, created_at FROM lake_files WHERE org_id = $1 AND table_name = $2 AND state = 'live' ORDER BY window_start, path")
+            "SELECT id, source_id, window_start, window_end, path, rows, bytes, created_at, max_day FROM lake_files WHERE org_id = $1 AND table_name = $2 AND state = 'live' ORDER BY window_start, path")
             .bind(self.scope.org_id().as_uuid()).bind(table.as_str()).fetch_all(c).await)?;
         Ok(rows)
     }
@@ -115,5 +117,18 @@ impl TenantTx {
         on!(&mut self.inner.tx, c => sqlx::query("DELETE FROM lake_files WHERE org_id = $1 AND id = $2 AND state <> 'live'")
             .bind(self.scope.org_id().as_uuid()).bind(id).execute(c).await.map(|_| ()))?;
         Ok(())
+    }
+}
+
+impl TenantTx {
+    /// The last day of data per table in a source's live files (`None`: nothing synced yet).
+    pub async fn source_freshness(&mut self, source: Uuid) -> Result<Vec<(LakeTable, Option<NaiveDate>)>> {
+        let rows: Vec<(String, Option<NaiveDate>)> = on!(&mut self.inner.tx, c => sqlx::query_as(
+            "SELECT table_name, max_day FROM lake_files WHERE org_id = $1 AND source_id = $2 AND state = 'live'")
+            .bind(self.scope.org_id().as_uuid()).bind(source).fetch_all(c).await)?;
+        Ok([LakeTable::Costs, LakeTable::Usage]
+            .into_iter()
+            .map(|t| (t, rows.iter().filter(|(name, _)| name == t.as_str()).filter_map(|(_, d)| *d).max()))
+            .collect())
     }
 }

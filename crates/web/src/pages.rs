@@ -231,6 +231,8 @@ pub struct SourceRow {
     pub last_success: String,
     pub config: burnrate_sync::SourceConfig,
     pub progress: Option<String>,
+    /// The last day of data per table.
+    pub fresh: String,
 }
 
 #[derive(Template)]

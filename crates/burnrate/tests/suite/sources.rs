@@ -65,6 +65,8 @@ async fn connecting_a_source_seals_its_key_syncs_and_shows_spend() {
 
     let page = c.get("/sources").await;
     assert!(page.text.contains("••••abcd") && page.text.contains(">ok<"), "{}", page.text);
+    let yesterday = (Utc::now().date_naive() - chrono::Duration::days(1)).to_string();
+    assert!(page.text.contains(&format!("costs through {yesterday}")), "freshness per table is shown");
     let home = c.get("/").await;
     let this_month: Decimal = lines
         .iter()
@@ -77,12 +79,13 @@ async fn connecting_a_source_seals_its_key_syncs_and_shows_spend() {
             "month to date {this_month} on the overview"
         );
     }
-    let yesterday = (Utc::now().date_naive() - chrono::Duration::days(1)).to_string();
     assert!(home.text.contains(&yesterday) && home.text.contains("OpenAI"), "spend by day and provider");
 
     let key = create_key(&c, "k", "read").await;
     let listed = c.api(Method::GET, "/api/v1/sources", &key, None).await;
     assert_eq!(listed.json()["sources"][0]["secret_last4"], "abcd");
+    assert_eq!(listed.json()["sources"][0]["costs_through"], yesterday.as_str());
+    assert!(listed.json()["sources"][0]["usage_through"].is_null(), "no usage fixture: nothing synced, and it says so");
     for text in [&page.text, &home.text, &listed.text] {
         assert!(!text.contains(&KEY[..20]), "the key never comes back out");
     }

@@ -29,7 +29,12 @@ async fn page(
 ) -> Result<Response, AppError> {
     let mut tx = state.store.tenant(who.scope).await?;
     let sources = tx.sources().await?;
+    let mut fresh = Vec::with_capacity(sources.len());
+    for s in &sources {
+        fresh.push(freshness_text(&tx.source_freshness(s.id).await?));
+    }
     tx.commit().await?;
+    let mut fresh = fresh.into_iter();
     let status = if error.is_some() { StatusCode::UNPROCESSABLE_ENTITY } else { StatusCode::OK };
     let page = SourcesPage {
         nav: Some(Nav::new(who, "sources")),
@@ -47,6 +52,7 @@ async fn page(
                 last_success: s.last_success_at.map(when).unwrap_or_else(|| "never".into()),
                 config: serde_json::from_str(&s.config).unwrap_or_default(),
                 progress: s.progress,
+                fresh: fresh.next().unwrap_or_default(),
             })
             .collect(),
         can_manage: who.role.is_admin(),
@@ -54,6 +60,13 @@ async fn page(
         error,
     };
     Ok((status, render(&page)).into_response())
+}
+
+/// "costs through 2026-11-21 · usage through 2026-11-21", or a dash before the first sync.
+fn freshness_text(fresh: &[(burnrate_store::LakeTable, Option<chrono::NaiveDate>)]) -> String {
+    let parts: Vec<String> =
+        fresh.iter().filter_map(|(t, d)| d.map(|d| format!("{} through {d}", t.as_str()))).collect();
+    if parts.is_empty() { "—".into() } else { parts.join(" · ") }
 }
 
 #[derive(Deserialize)]
@@ -395,11 +408,18 @@ pub async fn api_list(State(state): State<AppState>, caller: ApiCaller) -> Resul
     caller.require(ApiScope::Read)?;
     let mut tx = state.store.tenant(caller.scope).await?;
     let sources = tx.sources().await?;
+    let mut fresh = Vec::with_capacity(sources.len());
+    for s in &sources {
+        fresh.push(tx.source_freshness(s.id).await?);
+    }
     tx.commit().await?;
     let sources: Vec<_> = sources
         .into_iter()
-        .map(|s| {
+        .zip(fresh)
+        .map(|(s, fresh)| {
+            let through = |t: burnrate_store::LakeTable| fresh.iter().find(|(x, _)| *x == t).and_then(|(_, d)| *d);
             json!({
+                "costs_through": through(burnrate_store::LakeTable::Costs), "usage_through": through(burnrate_store::LakeTable::Usage),
                 "id": s.id, "kind": s.kind, "name": s.name, "config": serde_json::from_str::<serde_json::Value>(&s.config).unwrap_or_default(),
                 "secret_last4": s.secret_hint, "secret_set_at": s.secret_set_at, "paused": s.paused,
                 "last_attempt_at": s.last_attempt_at, "last_success_at": s.last_success_at, "last_error": s.last_error, "progress": s.progress,
