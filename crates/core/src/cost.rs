@@ -147,6 +147,9 @@ pub struct UsageRecord {
     pub bucket_start: DateTime<Utc>,
     pub bucket_end: DateTime<Utc>,
     pub provider_name: String,
+    /// Which report it came from: `completions`, `embeddings`, `images`, … (OpenAI), `messages`
+    /// (Anthropic).
+    pub usage_type: String,
     pub model: Option<String>,
     /// OpenAI project or Anthropic workspace.
     pub project_id: Option<String>,

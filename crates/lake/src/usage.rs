@@ -25,6 +25,7 @@ fn schema() -> Arc<Schema> {
         Field::new("charge_day", DataType::Date32, false),
         Field::new("source_id", DataType::Utf8, false),
         Field::new("provider_name", DataType::Utf8, false),
+        Field::new("usage_type", DataType::Utf8, false),
         Field::new("model", DataType::Utf8, true),
         Field::new("project_id", DataType::Utf8, true),
         Field::new("api_key_id", DataType::Utf8, true),
@@ -77,6 +78,7 @@ pub(crate) fn encode(rows: &[&UsageRecord], source: Uuid) -> Result<Vec<u8>, Lak
         )),
         strings(rows.iter().map(|_| Some(source.as_str()))),
         strings(rows.iter().map(|r| Some(r.provider_name.as_str()))),
+        strings(rows.iter().map(|r| Some(r.usage_type.as_str()))),
         strings(rows.iter().map(|r| r.model.as_deref())),
         strings(rows.iter().map(|r| r.project_id.as_deref())),
         strings(rows.iter().map(|r| r.api_key_id.as_deref())),
@@ -100,6 +102,7 @@ pub(crate) fn encode(rows: &[&UsageRecord], source: Uuid) -> Result<Vec<u8>, Lak
 pub struct UsageRow {
     pub charge_day: NaiveDate,
     pub provider_name: String,
+    pub usage_type: String,
     pub project_id: Option<String>,
     pub model: Option<String>,
     pub input_uncached_tokens: i64,
@@ -116,6 +119,7 @@ pub(crate) fn decode(bytes: Bytes) -> Result<Vec<UsageRow>, LakeError> {
         let batch = batch?;
         let day = column::<Date32Array>(&batch, "charge_day")?;
         let provider = column::<StringArray>(&batch, "provider_name")?;
+        let usage_type = column::<StringArray>(&batch, "usage_type")?;
         let project = column::<StringArray>(&batch, "project_id")?;
         let model = column::<StringArray>(&batch, "model")?;
         let [uncached, cached, write, output, requests] =
@@ -126,6 +130,7 @@ pub(crate) fn decode(bytes: Bytes) -> Result<Vec<UsageRow>, LakeError> {
             out.push(UsageRow {
                 charge_day: epoch + chrono::Duration::days(i64::from(day.value(i))),
                 provider_name: provider.value(i).to_owned(),
+                usage_type: usage_type.value(i).to_owned(),
                 project_id: opt(project, i),
                 model: opt(model, i),
                 input_uncached_tokens: uncached.value(i),

@@ -90,6 +90,8 @@ fn usage_from(costs: &[CostLine]) -> Vec<crate::UsageLine> {
         .map(|((day, group, model), dollars)| {
             let total = (dollars * Decimal::from(10_000)).to_i64().unwrap_or(0);
             crate::UsageLine {
+                endpoint: String::new(),
+                units: 0,
                 day,
                 group,
                 api_key: Some("key_demo_prod".into()),

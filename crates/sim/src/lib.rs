@@ -164,6 +164,11 @@ pub(crate) fn record(state: &Mutex<State>, path_and_query: String) -> Option<Fau
 /// One fixture usage line: a day's tokens for one model (and project / workspace, API key).
 #[derive(Clone, Debug, Default)]
 pub struct UsageLine {
+    /// The OpenAI usage endpoint it belongs to (`embeddings`, `images`, …); empty for completions
+    /// (and for Anthropic's messages report).
+    pub endpoint: String,
+    /// The endpoint's own unit: images, characters, seconds, bytes or sessions.
+    pub units: i64,
     pub day: NaiveDate,
     pub group: Option<String>,
     pub api_key: Option<String>,

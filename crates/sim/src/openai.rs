@@ -25,10 +25,129 @@ fn bad(message: &str, param: &str) -> Response {
 }
 
 pub(crate) fn router(state: Arc<Mutex<State>>, api_key: String) -> Router {
-    Router::new()
+    let mut router = Router::new()
         .route("/v1/organization/costs", get(costs))
-        .route("/v1/organization/usage/completions", get(completions))
-        .with_state((state, api_key))
+        .route("/v1/organization/usage/completions", get(completions));
+    for endpoint in OTHER_USAGE {
+        router = router
+            .route(&format!("/v1/organization/usage/{}", endpoint.path), get(move |s, r| other_usage(endpoint, s, r)));
+    }
+    router.with_state((state, api_key))
+}
+
+/// The usage endpoints other than completions (providers.md §1): the result's `object`, the
+/// fields it groups by, and the name of its own unit.
+pub(crate) struct OtherUsage {
+    pub path: &'static str,
+    object: &'static str,
+    groups: &'static [&'static str],
+    /// The field carrying the endpoint's unit; `input_tokens` for token endpoints.
+    unit: &'static str,
+    /// Whether results carry `num_model_requests`.
+    requests: bool,
+}
+
+const USER_GROUPS: &[&str] = &["project_id", "user_id", "api_key_id", "model"];
+
+pub(crate) const OTHER_USAGE: &[OtherUsage] = &[
+    OtherUsage {
+        path: "embeddings",
+        object: "organization.usage.embeddings.result",
+        groups: USER_GROUPS,
+        unit: "input_tokens",
+        requests: true,
+    },
+    OtherUsage {
+        path: "moderations",
+        object: "organization.usage.moderations.result",
+        groups: USER_GROUPS,
+        unit: "input_tokens",
+        requests: true,
+    },
+    OtherUsage {
+        path: "images",
+        object: "organization.usage.images.result",
+        groups: &["project_id", "user_id", "api_key_id", "model", "size", "source"],
+        unit: "images",
+        requests: true,
+    },
+    OtherUsage {
+        path: "audio_speeches",
+        object: "organization.usage.audio_speeches.result",
+        groups: USER_GROUPS,
+        unit: "characters",
+        requests: true,
+    },
+    OtherUsage {
+        path: "audio_transcriptions",
+        object: "organization.usage.audio_transcriptions.result",
+        groups: USER_GROUPS,
+        unit: "seconds",
+        requests: true,
+    },
+    OtherUsage {
+        path: "vector_stores",
+        object: "organization.usage.vector_stores.result",
+        groups: &["project_id"],
+        unit: "usage_bytes",
+        requests: false,
+    },
+    OtherUsage {
+        path: "code_interpreter_sessions",
+        object: "organization.usage.code_interpreter_sessions.result",
+        groups: &["project_id"],
+        unit: "num_sessions",
+        requests: false,
+    },
+];
+
+async fn other_usage(
+    endpoint: &'static OtherUsage,
+    AxState((state, api_key)): AxState<(Arc<Mutex<State>>, String)>,
+    req: Request,
+) -> Response {
+    let q = match preamble(&state, &api_key, &req, endpoint.groups, 31) {
+        Ok(q) => q,
+        Err(r) => return r,
+    };
+    let by = |g: &str| q.group_by.iter().any(|x| x == g);
+    let usage = state.lock().expect("sim state").usage.clone();
+    let mut buckets = Vec::new();
+    for (bs, be) in &q.page {
+        let day = day_of(*bs);
+        let mut grouped: BTreeMap<UsageKey, [i64; 2]> = BTreeMap::new();
+        for u in usage.iter().filter(|u| u.day == day && u.endpoint == endpoint.path) {
+            let key = (
+                by("project_id").then(|| u.group.clone()).flatten(),
+                by("api_key_id").then(|| u.api_key.clone()).flatten(),
+                by("model").then(|| u.model.clone()),
+            );
+            let t = grouped.entry(key).or_default();
+            t[0] += u.units;
+            t[1] += u.requests;
+        }
+        let results: Vec<String> = grouped
+            .into_iter()
+            .map(|((project, key, model), [units, requests])| {
+                let mut r = serde_json::json!({ "object": endpoint.object, "project_id": project });
+                r[endpoint.unit] = units.into();
+                if endpoint.requests {
+                    r["num_model_requests"] = requests.into();
+                }
+                if endpoint.groups.contains(&"model") {
+                    r["user_id"] = serde_json::Value::Null;
+                    r["api_key_id"] = key.into();
+                    r["model"] = model.into();
+                }
+                r.to_string()
+            })
+            .collect();
+        buckets.push(format!(
+            r#"{{"object":"bucket","start_time":{bs},"end_time":{be},"results":[{}]}}"#,
+            results.join(",")
+        ));
+    }
+    envelope(buckets, q.next)
 }
 
 /// What every OpenAI organization endpoint checks and parses before answering.
@@ -218,7 +337,7 @@ async fn completions(AxState((state, api_key)): AxState<(Arc<Mutex<State>>, Stri
         let day = day_of(*bs);
         // (project, api key, model) -> (uncached, cached, cache write, output, requests)
         let mut grouped: BTreeMap<UsageKey, [i64; 5]> = BTreeMap::new();
-        for u in usage.iter().filter(|u| u.day == day) {
+        for u in usage.iter().filter(|u| u.day == day && u.endpoint.is_empty()) {
             let key = (
                 by("project_id").then(|| u.group.clone()).flatten(),
                 by("api_key_id").then(|| u.api_key.clone()).flatten(),

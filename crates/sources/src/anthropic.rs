@@ -221,6 +221,7 @@ impl Anthropic {
                     bucket_start: bucket.starting_at,
                     bucket_end: bucket.ending_at,
                     provider_name: PROVIDER.into(),
+                    usage_type: "messages".into(),
                     model: u.model,
                     project_id: u.workspace_id,
                     api_key_id: u.api_key_id,

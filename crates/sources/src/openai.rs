@@ -251,6 +251,7 @@ impl OpenAi {
                     bucket_start: start,
                     bucket_end: end,
                     provider_name: PROVIDER.into(),
+                    usage_type: "completions".into(),
                     model: r.model,
                     project_id: r.project_id,
                     api_key_id: r.api_key_id,
@@ -264,6 +265,146 @@ impl OpenAi {
                 });
             }
         }
+        for endpoint in OTHER_USAGE {
+            self.pull_other_usage(http, window, progress, endpoint, &mut pull).await?;
+        }
         Ok(pull)
     }
+
+    async fn pull_other_usage(
+        &self,
+        http: &HttpClient,
+        window: SyncWindow,
+        progress: ProgressSink<'_>,
+        endpoint: &OtherUsage,
+        pull: &mut UsagePull,
+    ) -> Result<(), SourceError> {
+        let call = Call { provider: PROVIDER, endpoint: endpoint.endpoint, window };
+        let auth = format!("Bearer {}", self.admin_key.expose_secret());
+        let headers = [("authorization", auth.as_str())];
+        let path = format!("/v1/organization/usage/{}", endpoint.path);
+        let url = |page: Option<&str>| self.url(&path, &window, endpoint.groups, USAGE_PAGE_BUCKETS, page);
+        let pages: Vec<GenericPage> = fetch_all(&call, http, &headers, error_detail, url, "usage", progress).await?;
+        pull.pages += pages.len() as u32;
+        for bucket in pages.into_iter().flat_map(|p| p.data) {
+            let (start, end) = (time(&call, bucket.start_time)?, time(&call, bucket.end_time)?);
+            for r in bucket.results {
+                let int = |field: &str| -> Result<Option<i64>, SourceError> {
+                    match r.get(field) {
+                        None | Some(serde_json::Value::Null) => Ok(None),
+                        Some(v) => match v.as_i64() {
+                            Some(n) => tokens(&call, field, n).map(Some),
+                            None => {
+                                Err(call.error(SourceErrorKind::Malformed(format!("{field} is not a whole number"))))
+                            }
+                        },
+                    }
+                };
+                let text = |field: &str| r.get(field).and_then(|v| v.as_str()).map(str::to_owned);
+                let units = int(endpoint.unit)?
+                    .ok_or_else(|| call.error(SourceErrorKind::Malformed(format!("{} is missing", endpoint.unit))))?;
+                let mut extra = std::collections::BTreeMap::new();
+                let input = if endpoint.unit == "input_tokens" {
+                    units
+                } else {
+                    extra.insert(endpoint.unit.to_owned(), units);
+                    0
+                };
+                pull.records.push(burnrate_core::UsageRecord {
+                    bucket_start: start,
+                    bucket_end: end,
+                    provider_name: PROVIDER.into(),
+                    usage_type: endpoint.path.into(),
+                    model: text("model"),
+                    project_id: text("project_id"),
+                    api_key_id: text("api_key_id"),
+                    service_tier: None,
+                    // These endpoints have no cache: all their input is uncached.
+                    input_uncached_tokens: input,
+                    input_cached_tokens: 0,
+                    input_cache_write_tokens: 0,
+                    output_tokens: 0,
+                    requests: int("num_model_requests")?,
+                    extra,
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A usage endpoint other than completions: what it is grouped by, and its own unit.
+struct OtherUsage {
+    path: &'static str,
+    endpoint: &'static str,
+    groups: &'static [&'static str],
+    unit: &'static str,
+}
+
+const OTHER_USAGE: &[OtherUsage] = &[
+    OtherUsage {
+        path: "embeddings",
+        endpoint: "GET /v1/organization/usage/embeddings",
+        groups: &["project_id", "api_key_id", "model"],
+        unit: "input_tokens",
+    },
+    OtherUsage {
+        path: "moderations",
+        endpoint: "GET /v1/organization/usage/moderations",
+        groups: &["project_id", "api_key_id", "model"],
+        unit: "input_tokens",
+    },
+    OtherUsage {
+        path: "images",
+        endpoint: "GET /v1/organization/usage/images",
+        groups: &["project_id", "api_key_id", "model"],
+        unit: "images",
+    },
+    OtherUsage {
+        path: "audio_speeches",
+        endpoint: "GET /v1/organization/usage/audio_speeches",
+        groups: &["project_id", "api_key_id", "model"],
+        unit: "characters",
+    },
+    OtherUsage {
+        path: "audio_transcriptions",
+        endpoint: "GET /v1/organization/usage/audio_transcriptions",
+        groups: &["project_id", "api_key_id", "model"],
+        unit: "seconds",
+    },
+    OtherUsage {
+        path: "vector_stores",
+        endpoint: "GET /v1/organization/usage/vector_stores",
+        groups: &["project_id"],
+        unit: "usage_bytes",
+    },
+    OtherUsage {
+        path: "code_interpreter_sessions",
+        endpoint: "GET /v1/organization/usage/code_interpreter_sessions",
+        groups: &["project_id"],
+        unit: "num_sessions",
+    },
+];
+
+#[derive(Deserialize)]
+struct GenericPage {
+    data: Vec<GenericBucket>,
+    has_more: bool,
+    next_page: Option<String>,
+}
+
+impl Paged for GenericPage {
+    fn cursor(&self) -> Option<String> {
+        if self.has_more { self.next_page.clone() } else { None }
+    }
+    fn reached(&self) -> Option<DateTime<Utc>> {
+        self.data.last().and_then(|b| DateTime::from_timestamp(b.end_time, 0))
+    }
+}
+
+#[derive(Deserialize)]
+struct GenericBucket {
+    start_time: i64,
+    end_time: i64,
+    results: Vec<serde_json::Map<String, serde_json::Value>>,
 }

@@ -207,6 +207,8 @@ fn usage_fixture(days: i64) -> Vec<burnrate_sim::UsageLine> {
             for (m, model) in ["gpt-4o", "o3-mini"].into_iter().enumerate() {
                 let base = 1_000 + d * 37 + g as i64 * 11 + m as i64 * 7;
                 lines.push(burnrate_sim::UsageLine {
+                    endpoint: String::new(),
+                    units: 0,
                     day: day0() + Days::days(d),
                     group: group.map(str::to_owned),
                     api_key: Some(format!("key_{m}")),
@@ -264,7 +266,7 @@ async fn usage_token_classes_come_out_disjoint_and_exact_for_both_providers() {
         .pull_usage(&client(true), window)
         .await
         .unwrap();
-    assert_eq!(pull.pages, 2, "31 daily buckets a page");
+    assert_eq!(pull.pages, 2 * 8, "31 daily buckets a page, for each of the eight usage endpoints");
     assert_eq!(usage_totals_of_pull(&pull.records), usage_totals_of_fixture(&lines));
     let requests: i64 = pull.records.iter().map(|r| r.requests.unwrap()).sum();
     assert_eq!(requests, lines.iter().map(|l| l.requests).sum::<i64>());
@@ -363,4 +365,63 @@ async fn simulators_accept_both_array_spellings_and_refuse_what_the_apis_refuse(
         .await
         .unwrap();
     assert_eq!(bad_group.status().as_u16(), 400, "the cost report groups by workspace and description only");
+}
+
+#[tokio::test]
+async fn every_openai_usage_endpoint_is_pulled_with_its_own_unit() {
+    let sim = SimProvider::openai(OPENAI_KEY).await;
+    let endpoints = [
+        ("embeddings", "input_tokens", true),
+        ("moderations", "input_tokens", true),
+        ("images", "images", true),
+        ("audio_speeches", "characters", true),
+        ("audio_transcriptions", "seconds", true),
+        ("vector_stores", "usage_bytes", false),
+        ("code_interpreter_sessions", "num_sessions", false),
+    ];
+    let mut lines = Vec::new();
+    for (i, (endpoint, _, _)) in endpoints.iter().enumerate() {
+        for d in 0..3 {
+            lines.push(burnrate_sim::UsageLine {
+                endpoint: (*endpoint).into(),
+                units: 1_000 * (i as i64 + 1) + d,
+                requests: 10 + d,
+                day: day0() + Days::days(d),
+                group: Some("proj_a".into()),
+                api_key: Some("key_1".into()),
+                model: "m".into(),
+                ..Default::default()
+            });
+        }
+    }
+    sim.set_usage(lines.clone());
+    let window = SyncWindow::new(day0(), day0() + Days::days(3)).unwrap();
+    let pull = OpenAi { base_url: sim.base_url().parse().unwrap(), admin_key: OPENAI_KEY.to_owned().into() }
+        .pull_usage(&client(true), window)
+        .await
+        .unwrap();
+    for (endpoint, unit, has_requests) in endpoints {
+        let records: Vec<_> = pull.records.iter().filter(|r| r.usage_type == endpoint).collect();
+        let fixture: Vec<_> = lines.iter().filter(|l| l.endpoint == endpoint).collect();
+        assert_eq!(records.len(), 3, "{endpoint}: a record a day");
+        let expected: i64 = fixture.iter().map(|l| l.units).sum();
+        let got: i64 = if unit == "input_tokens" {
+            records.iter().map(|r| r.input_uncached_tokens).sum()
+        } else {
+            records.iter().map(|r| r.extra[unit]).sum()
+        };
+        assert_eq!(got, expected, "{endpoint}: {unit}");
+        if has_requests {
+            assert_eq!(
+                records.iter().map(|r| r.requests.unwrap()).sum::<i64>(),
+                fixture.iter().map(|l| l.requests).sum::<i64>()
+            );
+        } else {
+            assert!(records.iter().all(|r| r.requests.is_none()), "{endpoint} reports no request count");
+        }
+        assert!(
+            sim.requests().iter().any(|r| r.path_and_query.starts_with(&format!("/v1/organization/usage/{endpoint}?")))
+        );
+    }
+    assert!(pull.records.iter().all(|r| r.usage_type != "completions"), "no completions fixture, no completions rows");
 }

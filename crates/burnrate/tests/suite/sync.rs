@@ -300,6 +300,8 @@ async fn two_instances_sync_each_source_exactly_once_per_schedule_tick() {
 fn usage_lines(today: NaiveDate) -> Vec<burnrate_sim::UsageLine> {
     (0..20)
         .map(|back| burnrate_sim::UsageLine {
+            endpoint: String::new(),
+            units: 0,
             day: today - chrono::Duration::days(back),
             group: Some("proj_a".into()),
             api_key: Some("key_1".into()),
