@@ -1,23 +1,17 @@
 //! The `costs` table's Parquet encoding.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use arrow_array::{
-    ArrayRef, BooleanArray, Date32Array, Decimal128Array, RecordBatch, StringArray, TimestampMicrosecondArray,
-};
+use arrow_array::{ArrayRef, BooleanArray, Date32Array, Decimal128Array, StringArray, TimestampMicrosecondArray};
 use arrow_schema::{DataType, Field, Schema, TimeUnit};
 use burnrate_core::{CostRecord, MONEY_SCALE};
 use bytes::Bytes;
-use chrono::{DateTime, Datelike, NaiveDate, Utc};
-use parquet::arrow::ArrowWriter;
+use chrono::{DateTime, NaiveDate, Utc};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
-use parquet::basic::Compression;
-use parquet::file::properties::WriterProperties;
 use rust_decimal::Decimal;
 use uuid::Uuid;
 
-use crate::{LakeError, column, opt};
+use crate::{LakeError, column, opt, parquet_bytes, strings};
 
 const MONEY: DataType = DataType::Decimal128(38, MONEY_SCALE as i8);
 
@@ -46,24 +40,6 @@ fn schema() -> Arc<Schema> {
     ]))
 }
 
-pub(crate) fn next_month(month: NaiveDate) -> NaiveDate {
-    let (y, m) = if month.month() == 12 { (month.year() + 1, 1) } else { (month.year(), month.month() + 1) };
-    NaiveDate::from_ymd_opt(y, m, 1).expect("first of a month")
-}
-
-/// Records grouped by the month of their start, each group sorted by time.
-pub(crate) fn by_month(records: &[CostRecord]) -> BTreeMap<NaiveDate, Vec<&CostRecord>> {
-    let mut months: BTreeMap<NaiveDate, Vec<&CostRecord>> = BTreeMap::new();
-    for r in records {
-        let d = r.charge_period_start.date_naive();
-        months.entry(NaiveDate::from_ymd_opt(d.year(), d.month(), 1).expect("first of a month")).or_default().push(r);
-    }
-    for rows in months.values_mut() {
-        rows.sort_by_key(|r| r.charge_period_start);
-    }
-    months
-}
-
 /// An amount as the 128-bit integer of its value × 10^9.
 fn scaled(d: Decimal) -> Result<i128, LakeError> {
     let mut v = d;
@@ -77,10 +53,6 @@ fn scaled(d: Decimal) -> Result<i128, LakeError> {
 fn money_array(values: impl Iterator<Item = Result<Option<i128>, LakeError>>) -> Result<ArrayRef, LakeError> {
     let v: Vec<Option<i128>> = values.collect::<Result<_, _>>()?;
     Ok(Arc::new(Decimal128Array::from(v).with_precision_and_scale(38, MONEY_SCALE as i8)?))
-}
-
-fn strings<'a>(v: impl Iterator<Item = Option<&'a str>>) -> ArrayRef {
-    Arc::new(v.collect::<StringArray>())
 }
 
 pub(crate) fn encode(rows: &[&CostRecord], source: Uuid) -> Result<Vec<u8>, LakeError> {
@@ -119,11 +91,7 @@ pub(crate) fn encode(rows: &[&CostRecord], source: Uuid) -> Result<Vec<u8>, Lake
         strings(rows.iter().map(|r| r.api_key_id.as_deref())),
         strings(rows.iter().map(|_| Some(source.as_str()))),
     ];
-    let batch = RecordBatch::try_new(schema(), columns)?;
-    let props = WriterProperties::builder().set_compression(Compression::SNAPPY).build();
-    let mut writer = ArrowWriter::try_new(Vec::new(), schema(), Some(props))?;
-    writer.write(&batch)?;
-    Ok(writer.into_inner()?)
+    parquet_bytes(schema(), columns)
 }
 
 /// The columns of a cost row that readers of the lake need today (totals by day and dimension).

@@ -53,6 +53,53 @@ impl From<arrow_schema::ArrowError> for LakeError {
     }
 }
 
+/// The first day of the month after `month`.
+pub(crate) fn next_month(month: chrono::NaiveDate) -> chrono::NaiveDate {
+    use chrono::Datelike;
+    let (y, m) = if month.month() == 12 { (month.year() + 1, 1) } else { (month.year(), month.month() + 1) };
+    chrono::NaiveDate::from_ymd_opt(y, m, 1).expect("first of a month")
+}
+
+/// Records grouped by the month of their start time, each group sorted by time: a file never
+/// spans two months.
+pub(crate) fn by_month<T>(
+    records: &[T],
+    start: impl Fn(&T) -> chrono::DateTime<chrono::Utc>,
+) -> std::collections::BTreeMap<chrono::NaiveDate, Vec<&T>> {
+    use chrono::Datelike;
+    let mut months: std::collections::BTreeMap<chrono::NaiveDate, Vec<&T>> = Default::default();
+    for r in records {
+        let d = start(r).date_naive();
+        months
+            .entry(chrono::NaiveDate::from_ymd_opt(d.year(), d.month(), 1).expect("first of a month"))
+            .or_default()
+            .push(r);
+    }
+    for rows in months.values_mut() {
+        rows.sort_by_key(|r| start(r));
+    }
+    months
+}
+
+/// A string column.
+pub(crate) fn strings<'a>(v: impl Iterator<Item = Option<&'a str>>) -> arrow_array::ArrayRef {
+    Arc::new(v.collect::<arrow_array::StringArray>())
+}
+
+/// One Parquet file (Snappy-compressed) holding `columns`.
+pub(crate) fn parquet_bytes(
+    schema: Arc<arrow_schema::Schema>,
+    columns: Vec<arrow_array::ArrayRef>,
+) -> Result<Vec<u8>, LakeError> {
+    let batch = arrow_array::RecordBatch::try_new(Arc::clone(&schema), columns)?;
+    let props = parquet::file::properties::WriterProperties::builder()
+        .set_compression(parquet::basic::Compression::SNAPPY)
+        .build();
+    let mut writer = parquet::arrow::ArrowWriter::try_new(Vec::new(), schema, Some(props))?;
+    writer.write(&batch)?;
+    Ok(writer.into_inner()?)
+}
+
 /// A column of a decoded batch, of the type the schema gives it.
 pub(crate) fn column<'a, T: 'static>(batch: &'a arrow_array::RecordBatch, name: &str) -> Result<&'a T, LakeError> {
     batch
@@ -128,7 +175,7 @@ impl Lake {
         let mut files = Vec::new();
         for MonthFile { month, rows, bytes, max_day } in months {
             let id = Uuid::now_v7();
-            let month_end = costs::next_month(month);
+            let month_end = next_month(month);
             let path =
                 format!("org={}/{}/source={source}/{month}_{month_end}_{id}.parquet", scope.org_id(), table.as_str());
             let file = LakeFile {
@@ -175,7 +222,7 @@ impl Lake {
     ) -> Result<Vec<LakeFile>, LakeError> {
         Self::check_inside(window, records.iter().map(|r| r.charge_period_start))?;
         let mut months = Vec::new();
-        for (month, rows) in costs::by_month(records) {
+        for (month, rows) in by_month(records, |r| r.charge_period_start) {
             let max_day = rows.iter().map(|r| r.charge_period_start.date_naive()).max();
             months.push(MonthFile { month, rows: rows.len(), bytes: costs::encode(&rows, source)?, max_day });
         }
@@ -224,7 +271,7 @@ impl Lake {
     ) -> Result<Replaced, LakeError> {
         Self::check_inside(window, records.iter().map(|r| r.bucket_start))?;
         let mut months = Vec::new();
-        for (month, rows) in usage::by_month(records) {
+        for (month, rows) in by_month(records, |r| r.bucket_start) {
             let max_day = rows.iter().map(|r| r.bucket_start.date_naive()).max();
             months.push(MonthFile { month, rows: rows.len(), bytes: usage::encode(&rows, source)?, max_day });
         }

@@ -1,21 +1,17 @@
 //! The `usage` table's Parquet encoding: token counts per bucket, the three input classes
 //! disjoint, provider-specific counters kept as JSON.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use arrow_array::{Array, ArrayRef, Date32Array, Int64Array, RecordBatch, StringArray, TimestampMicrosecondArray};
+use arrow_array::{Array, ArrayRef, Date32Array, Int64Array, StringArray, TimestampMicrosecondArray};
 use arrow_schema::{DataType, Field, Schema, TimeUnit};
 use burnrate_core::UsageRecord;
 use bytes::Bytes;
-use chrono::{Datelike, NaiveDate};
-use parquet::arrow::ArrowWriter;
+use chrono::NaiveDate;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
-use parquet::basic::Compression;
-use parquet::file::properties::WriterProperties;
 use uuid::Uuid;
 
-use crate::{LakeError, column, opt};
+use crate::{LakeError, column, opt, parquet_bytes, strings};
 
 fn schema() -> Arc<Schema> {
     let ts = DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()));
@@ -37,22 +33,6 @@ fn schema() -> Arc<Schema> {
         Field::new("requests", DataType::Int64, true),
         Field::new("x_extra", DataType::Utf8, false),
     ]))
-}
-
-pub(crate) fn by_month(records: &[UsageRecord]) -> BTreeMap<NaiveDate, Vec<&UsageRecord>> {
-    let mut months: BTreeMap<NaiveDate, Vec<&UsageRecord>> = BTreeMap::new();
-    for r in records {
-        let d = r.bucket_start.date_naive();
-        months.entry(NaiveDate::from_ymd_opt(d.year(), d.month(), 1).expect("first of a month")).or_default().push(r);
-    }
-    for rows in months.values_mut() {
-        rows.sort_by_key(|r| r.bucket_start);
-    }
-    months
-}
-
-fn strings<'a>(v: impl Iterator<Item = Option<&'a str>>) -> ArrayRef {
-    Arc::new(v.collect::<StringArray>())
 }
 
 fn ints(v: impl Iterator<Item = Option<i64>>) -> ArrayRef {
@@ -90,11 +70,7 @@ pub(crate) fn encode(rows: &[&UsageRecord], source: Uuid) -> Result<Vec<u8>, Lak
         ints(rows.iter().map(|r| r.requests)),
         strings(extra.iter().map(|e| Some(e.as_str()))),
     ];
-    let batch = RecordBatch::try_new(schema(), columns)?;
-    let props = WriterProperties::builder().set_compression(Compression::SNAPPY).build();
-    let mut writer = ArrowWriter::try_new(Vec::new(), schema(), Some(props))?;
-    writer.write(&batch)?;
-    Ok(writer.into_inner()?)
+    parquet_bytes(schema(), columns)
 }
 
 /// The usage columns readers need today.
