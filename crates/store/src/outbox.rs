@@ -33,11 +33,21 @@ impl InstanceTx {
         Ok(id)
     }
 
-    /// The oldest `limit` queued messages, opened.
-    pub async fn queued_mail(&mut self, vault: &Vault, limit: i64) -> Result<Vec<QueuedMail>> {
-        let rows: Vec<(Uuid, Vec<u8>, i32, DateTime<Utc>)> = on!(&mut self.tx, c => sqlx::query_as(
-            "SELECT id, sealed, attempts, created_at FROM outbox ORDER BY created_at LIMIT $1")
-            .bind(limit).fetch_all(c).await)?;
+    /// Leases the oldest `limit` messages nobody else is sending (until `now_ms + lease_ms`) and
+    /// opens them. Another instance skips leased messages, so a message goes out once at a time.
+    pub async fn claim_mail(
+        &mut self,
+        vault: &Vault,
+        limit: i64,
+        now_ms: i64,
+        lease_ms: i64,
+    ) -> Result<Vec<QueuedMail>> {
+        const PG: &str = "UPDATE outbox SET locked_until_ms = $1 WHERE id IN (SELECT id FROM outbox WHERE locked_until_ms IS NULL OR locked_until_ms < $2 ORDER BY created_at LIMIT $3 FOR UPDATE SKIP LOCKED) RETURNING id, sealed, attempts, created_at";
+        // SQLite: the transaction holds the write lock, which serializes claims.
+        const SQLITE: &str = "UPDATE outbox SET locked_until_ms = $1 WHERE id IN (SELECT id FROM outbox WHERE locked_until_ms IS NULL OR locked_until_ms < $2 ORDER BY created_at LIMIT $3) RETURNING id, sealed, attempts, created_at";
+        let sql = if self.tx.backend() == crate::Backend::Postgres { PG } else { SQLITE };
+        let rows: Vec<(Uuid, Vec<u8>, i32, DateTime<Utc>)> = on!(&mut self.tx, c => sqlx::query_as(sql)
+            .bind(now_ms + lease_ms).bind(now_ms).bind(limit).fetch_all(c).await)?;
         let mut out = Vec::with_capacity(rows.len());
         for (id, sealed, attempts, created_at) in rows {
             let plain = vault.open_instance(self, "outbox", "message", &id.to_string(), sealed).await?;
@@ -54,7 +64,7 @@ impl InstanceTx {
     }
 
     pub async fn mail_failed(&mut self, id: Uuid, error: &str) -> Result<()> {
-        on!(&mut self.tx, c => sqlx::query("UPDATE outbox SET attempts = attempts + 1, last_error = $1 WHERE id = $2")
+        on!(&mut self.tx, c => sqlx::query("UPDATE outbox SET attempts = attempts + 1, last_error = $1, locked_until_ms = NULL WHERE id = $2")
             .bind(error).bind(id).execute(c).await.map(|_| ()))?;
         Ok(())
     }

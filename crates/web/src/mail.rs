@@ -13,6 +13,11 @@ use tokio::sync::Notify;
 
 const SEND_TIMEOUT: Duration = Duration::from_secs(30);
 const RETRY_EVERY: Duration = Duration::from_secs(30);
+/// Messages one delivery pass takes on.
+const BATCH: i64 = 20;
+/// Longer than a pass can take (every message timing out), so a lease never lapses mid-pass;
+/// a crashed instance's messages go out from another one after it.
+const LEASE: Duration = Duration::from_secs(15 * 60);
 
 #[derive(Clone)]
 pub struct Mailer {
@@ -86,7 +91,9 @@ impl Mailer {
     pub async fn deliver_queued(&self) -> Result<usize, StoreError> {
         let inner = &self.inner;
         let mut tx = inner.store.instance().await?;
-        let queued = tx.queued_mail(&inner.vault, 20).await?;
+        let now_ms = chrono::Utc::now().timestamp_millis();
+        let mut queued = tx.claim_mail(&inner.vault, BATCH, now_ms, LEASE.as_millis() as i64).await?;
+        queued.sort_by_key(|m| m.created_at);
         tx.commit().await?;
         if queued.is_empty() {
             return Ok(0);

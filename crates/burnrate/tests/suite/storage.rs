@@ -248,3 +248,42 @@ async fn keys_rotate_rewraps_data_keys_and_the_old_key_opens_until_then() {
     assert!(read_with(new).await.is_ok(), "after rotation the new key alone opens everything");
     assert!(read_with(app.master_keys.clone()).await.is_err(), "and the old one alone no longer does");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn queued_mail_goes_out_exactly_once_with_several_instances_delivering() {
+    let app = TestApp::spawn().await;
+    let mut tx = app.store.instance().await.unwrap();
+    for i in 0..30 {
+        let message = burnrate_store::OutboxMessage {
+            to: format!("person{i}@example.com"),
+            subject: format!("Message {i}"),
+            body: "hello".into(),
+        };
+        tx.enqueue_mail(&app.vault, &message).await.unwrap();
+    }
+    tx.commit().await.unwrap();
+    // Two more instances, with their own connection pools, beside the app's own mail worker.
+    let mailer = || async {
+        let store = burnrate_store::Store::connect(&app.db.app_url).await.unwrap();
+        let vault = std::sync::Arc::new(Vault::new(MasterKeyRing::parse(&app.master_keys).unwrap()));
+        burnrate_web::Mailer::new(store, vault, Some(&app.smtp.url()), "burnrate <noreply@burnrate.test>").unwrap()
+    };
+    let (a, b) = (mailer().await, mailer().await);
+    loop {
+        let (x, y) = tokio::join!(a.deliver_queued(), b.deliver_queued());
+        if x.unwrap() + y.unwrap() == 0 {
+            break;
+        }
+    }
+    app.smtp.wait_for("person29@example.com", "Message 29").await;
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let mut recipients: Vec<String> = app.smtp.all().into_iter().flat_map(|m| m.to).collect();
+    recipients.sort();
+    let before = recipients.len();
+    recipients.dedup();
+    assert_eq!(recipients.len(), 30, "every message arrived");
+    assert_eq!(before, 30, "and none twice");
+    let mut tx = app.store.instance().await.unwrap();
+    assert!(tx.claim_mail(&app.vault, 100, i64::MAX / 2, 0).await.unwrap().is_empty(), "sent mail is deleted");
+    tx.commit().await.unwrap();
+}
