@@ -9,7 +9,9 @@ use rust_decimal::Decimal;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
-use crate::{Call, CostPull, Paged, ProgressSink, SourceError, SourceErrorKind, UsagePull, fetch_all, money, tokens};
+use crate::{
+    Call, CostPull, Paged, ProgressSink, SourceError, SourceErrorKind, UsagePull, fetch_all, money, report_url, tokens,
+};
 
 pub const PROVIDER: &str = "Anthropic";
 const COST_ENDPOINT: &str = "GET /v1/organizations/cost_report";
@@ -99,24 +101,11 @@ fn error_detail(body: &[u8]) -> Option<String> {
 
 impl Anthropic {
     fn url(&self, path: &str, window: &SyncWindow, group_by: &[&str], page: Option<&str>) -> url::Url {
-        let mut url = self.base_url.clone();
-        let full = format!("{}{path}", url.path().trim_end_matches('/'));
-        url.set_path(&full);
-        {
-            let mut q = url.query_pairs_mut();
-            q.clear()
-                .append_pair("starting_at", &window.start_time().to_rfc3339_opts(SecondsFormat::Secs, true))
-                .append_pair("ending_at", &window.end_time().to_rfc3339_opts(SecondsFormat::Secs, true))
-                .append_pair("bucket_width", "1d")
-                .append_pair("limit", &PAGE_BUCKETS.to_string());
-            for g in group_by {
-                q.append_pair("group_by[]", g);
-            }
-            if let Some(p) = page {
-                q.append_pair("page", p);
-            }
-        }
-        url
+        let times = [
+            ("starting_at", window.start_time().to_rfc3339_opts(SecondsFormat::Secs, true)),
+            ("ending_at", window.end_time().to_rfc3339_opts(SecondsFormat::Secs, true)),
+        ];
+        report_url(&self.base_url, path, times, PAGE_BUCKETS, group_by, page)
     }
 
     pub async fn pull_costs(&self, http: &HttpClient, window: SyncWindow) -> Result<CostPull, SourceError> {

@@ -77,6 +77,37 @@ impl Call {
     }
 }
 
+/// A report request: `path` under the base URL (which may carry a proxy's path prefix), the
+/// window's parameters in the provider's spelling, daily buckets, `group_by[]` for each dimension
+/// (the bracket spelling both providers' own clients send) and the cursor of the page wanted.
+pub(crate) fn report_url(
+    base: &url::Url,
+    path: &str,
+    window: [(&str, String); 2],
+    limit: u32,
+    group_by: &[&str],
+    page: Option<&str>,
+) -> url::Url {
+    let mut url = base.clone();
+    let full = format!("{}{path}", url.path().trim_end_matches('/'));
+    url.set_path(&full);
+    {
+        let mut q = url.query_pairs_mut();
+        q.clear();
+        for (k, v) in &window {
+            q.append_pair(k, v);
+        }
+        q.append_pair("bucket_width", "1d").append_pair("limit", &limit.to_string());
+        for g in group_by {
+            q.append_pair("group_by[]", g);
+        }
+        if let Some(p) = page {
+            q.append_pair("page", p);
+        }
+    }
+    url
+}
+
 /// A page of a provider report that says whether another follows.
 pub(crate) trait Paged {
     /// The cursor of the next page, `None` when the provider says there is no more.

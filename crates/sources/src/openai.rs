@@ -8,7 +8,9 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
-use crate::{Call, CostPull, Paged, ProgressSink, SourceError, SourceErrorKind, UsagePull, fetch_all, money, tokens};
+use crate::{
+    Call, CostPull, Paged, ProgressSink, SourceError, SourceErrorKind, UsagePull, fetch_all, money, report_url, tokens,
+};
 
 pub const PROVIDER: &str = "OpenAI";
 const ENDPOINT: &str = "GET /v1/organization/costs";
@@ -122,25 +124,11 @@ fn time(call: &Call, secs: i64) -> Result<DateTime<Utc>, SourceError> {
 
 impl OpenAi {
     fn url(&self, path: &str, window: &SyncWindow, group_by: &[&str], limit: u32, page: Option<&str>) -> url::Url {
-        let mut url = self.base_url.clone();
-        let full = format!("{}{path}", url.path().trim_end_matches('/'));
-        url.set_path(&full);
-        {
-            let mut q = url.query_pairs_mut();
-            q.clear()
-                .append_pair("start_time", &window.start_time().timestamp().to_string())
-                .append_pair("end_time", &window.end_time().timestamp().to_string())
-                .append_pair("bucket_width", "1d")
-                .append_pair("limit", &limit.to_string());
-            // The bracket spelling is what OpenAI's own SDK sends.
-            for g in group_by {
-                q.append_pair("group_by[]", g);
-            }
-            if let Some(p) = page {
-                q.append_pair("page", p);
-            }
-        }
-        url
+        let times = [
+            ("start_time", window.start_time().timestamp().to_string()),
+            ("end_time", window.end_time().timestamp().to_string()),
+        ];
+        report_url(&self.base_url, path, times, limit, group_by, page)
     }
 
     /// Pulls every cost line of `window`.

@@ -120,11 +120,23 @@ async fn user_create_makes_a_verified_member_who_can_log_in() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn keys_generate_prints_a_key_that_serve_accepts() {
+async fn keys_generate_prints_a_key_the_binary_then_seals_with() {
     let app = TestApp::spawn().await;
     let out = burnrate(&app, &["keys", "generate"], &[("BURNRATE_MASTER_KEYS", "")], None).await;
     assert!(out.status.success());
     let key = String::from_utf8(out.stdout).unwrap().trim().to_owned();
     let ring = burnrate_crypto::MasterKeyRing::parse(&key).expect("a kid:base64 key");
     assert!(key.starts_with(ring.active_kid()));
+    // Used as BURNRATE_MASTER_KEYS on a fresh database, it seals a new account's email.
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", dir.path().join("fresh.db").display());
+    let env = [("BURNRATE_MASTER_KEYS", key.as_str()), ("BURNRATE_DATABASE_URL", db.as_str())];
+    let args = ["user", "create", "--org", "Fresh", "--email", "fresh@example.com", "--password-stdin"];
+    let out = burnrate(&app, &args, &env, Some(GOOD_PASSWORD)).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    let verify = burnrate(&app, &["audit", "verify"], &[("BURNRATE_DATABASE_URL", db.as_str())], None).await;
+    assert!(
+        String::from_utf8_lossy(&verify.stdout).contains("1 entries verified"),
+        "the new organization's log was written"
+    );
 }

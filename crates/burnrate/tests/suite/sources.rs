@@ -78,6 +78,9 @@ async fn connecting_a_source_seals_its_key_syncs_and_shows_spend() {
             home.text.contains(&format!("{} USD", this_month.round_dp(2))),
             "month to date {this_month} on the overview"
         );
+    } else {
+        // On the first of a month the fixture (up to yesterday) has nothing in this month.
+        assert!(home.text.contains("No spend yet"), "an empty month says so");
     }
     assert!(home.text.contains(&yesterday) && home.text.contains("OpenAI"), "spend by day and provider");
 
@@ -285,6 +288,10 @@ async fn source_settings_are_validated_saved_and_audited() {
         (Some(90), Some(30))
     );
 
+    // A new key is checked like the first one.
+    let r = c.post_form(&format!("/sources/{}/rotate", source.id), &[("secret", "sk-admin-with\u{7}bell")]).await;
+    assert_eq!(r.status, 422);
+    assert!(r.text.contains("New key: paste the key as the provider shows it."));
     let read = create_key(&c, "r", "read").await;
     let body = Some(serde_json::json!({ "interval_minutes": 30 }));
     assert_eq!(c.api(Method::PATCH, &format!("/api/v1/sources/{}", source.id), &read, body.clone()).await.status, 403);

@@ -103,8 +103,9 @@ pub async fn login(
     let user = tx.find_user_by_email(&state.vault, &email).await?;
     tx.commit().await?;
     let ok = state.hasher.verify(&form.password, user.as_ref().map(|u| u.password_hash.as_str())).await;
+    let known = user.as_ref().map(|u| u.id);
     let Some(user) = user.filter(|_| ok) else {
-        if let Some(user) = user_if_known(&state, &email).await? {
+        if let Some(user) = known {
             let tx = state.store.instance().await?;
             let e = entry(
                 Actor { kind: ActorType::Anonymous, id: None, label: "unknown".into() },
@@ -158,13 +159,6 @@ pub async fn login(
     resp.headers_mut()
         .append(header::SET_COOKIE, set_cookie(SESSION_COOKIE, &token, Some(absolute.num_seconds() as u64)));
     Ok(resp)
-}
-
-async fn user_if_known(state: &AppState, email: &EmailAddress) -> Result<Option<UserId>, AppError> {
-    let mut tx = state.store.instance().await?;
-    let user = tx.find_user_by_email(&state.vault, email).await?.map(|u| u.id);
-    tx.commit().await?;
-    Ok(user)
 }
 
 #[derive(Deserialize)]

@@ -111,6 +111,15 @@ fn spawn_sync(syncer: &Syncer, scope: burnrate_store::OrgScope, id: Uuid) {
     });
 }
 
+/// A provider key as pasted: trimmed, not empty, no control characters, not absurdly long.
+fn parse_secret<'a>(raw: &'a str, field: &str) -> Result<&'a str, AppError> {
+    let secret = raw.trim();
+    if secret.is_empty() || secret.len() > 1000 || secret.chars().any(char::is_control) {
+        return Err(AppError::Validation(format!("{field}: paste the key as the provider shows it.")));
+    }
+    Ok(secret)
+}
+
 pub struct NewSourceInput {
     kind: String,
     name: String,
@@ -124,10 +133,7 @@ async fn connect(state: &AppState, caller: &impl Caller, input: NewSourceInput) 
     let kind = SourceKind::parse(&input.kind)
         .ok_or_else(|| AppError::Validation("Provider: expected openai or anthropic.".into()))?;
     let name = super::actions::parse_key_name(&input.name)?;
-    let secret = input.secret.trim();
-    if secret.is_empty() || secret.len() > 1000 || secret.chars().any(char::is_control) {
-        return Err(AppError::Validation("Admin key: paste the key as the provider shows it.".into()));
-    }
+    let secret = parse_secret(&input.secret, "Admin key")?;
     let base_url = input.base_url.map(|u| u.trim().to_owned()).filter(|u| !u.is_empty());
     if let Some(u) = &base_url {
         state.syncer.http.guard().check_url(u).map_err(|e| AppError::Validation(format!("Base URL: {e}.")))?;
@@ -218,10 +224,11 @@ pub async fn rotate(
     CsrfForm(f): CsrfForm<SecretForm>,
 ) -> Result<Response, AppError> {
     let id = parse_id(&id)?;
-    let secret = f.secret.trim().to_owned();
-    if secret.is_empty() || secret.len() > 1000 {
-        return page(&state, &who, None, Some("New key: paste the key as the provider shows it.".into())).await;
-    }
+    let secret = match parse_secret(&f.secret, "New key") {
+        Ok(s) => s.to_owned(),
+        Err(AppError::Validation(m)) => return page(&state, &who, None, Some(m)).await,
+        Err(e) => return Err(e),
+    };
     let vault = state.vault.clone();
     change(&state, &who, id, "source_credential_rotated", async move |tx| {
         Ok(tx.rotate_source_secret(&vault, id, &secret).await?)
