@@ -120,6 +120,11 @@ impl TestApp {
         }
     }
 
+    /// Where the lake keeps its files, for tests that look at the disk.
+    pub fn lake_path(&self) -> &std::path::Path {
+        self._lake_dir.path()
+    }
+
     pub fn client(&self) -> TestClient {
         TestClient::new(&self.url)
     }

@@ -5,7 +5,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use burnrate_core::SyncWindow;
-use burnrate_lake::{CostRow, Lake};
+use burnrate_lake::CostRow;
 use burnrate_net::{ClientOptions, EgressGuard, HttpClient};
 use burnrate_sim::{CostLine, SimProvider};
 use burnrate_sources::{Anthropic, OpenAi};
@@ -53,6 +53,16 @@ fn fixture() -> Vec<CostLine> {
 
 type Key = (NaiveDate, String, Option<String>, Option<String>);
 
+/// An organization and an OpenAI connection to a simulator serving [`fixture`], with the id the
+/// lake files of that source are written under.
+async fn openai_org(app: &TestApp) -> (burnrate_store::OrgScope, SimProvider, OpenAi, uuid::Uuid) {
+    let (scope, _) = app.create_org("Org", "o@example.com").await;
+    let sim = SimProvider::openai(KEY).await;
+    sim.set_lines(fixture());
+    let source = OpenAi { base_url: sim.base_url().parse().unwrap(), admin_key: KEY.to_owned().into() };
+    (scope, sim, source, uuid::Uuid::now_v7())
+}
+
 fn lake_totals(rows: &[CostRow]) -> BTreeMap<Key, Decimal> {
     let mut t = BTreeMap::new();
     for r in rows {
@@ -74,8 +84,7 @@ fn fixture_totals(provider: &str, lines: &[CostLine]) -> BTreeMap<Key, Decimal> 
 async fn lake_totals_by_day_provider_project_and_model_equal_both_fixtures_exactly() {
     let app = TestApp::spawn().await;
     let (scope, _) = app.create_org("Org", "o@example.com").await;
-    let dir = tempfile::tempdir().unwrap();
-    let lake = Lake::from_url(&format!("file://{}", dir.path().display())).unwrap();
+    let lake = &app.lake;
     let window = SyncWindow::new(d("2026-01-01"), d("2026-02-15")).unwrap().whole_months();
     let lines = fixture();
 
@@ -112,13 +121,8 @@ async fn lake_totals_by_day_provider_project_and_model_equal_both_fixtures_exact
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_restated_day_is_counted_once_with_its_new_value() {
     let app = TestApp::spawn().await;
-    let (scope, _) = app.create_org("Org", "o@example.com").await;
-    let dir = tempfile::tempdir().unwrap();
-    let lake = Lake::from_url(&format!("file://{}", dir.path().display())).unwrap();
-    let sim = SimProvider::openai(KEY).await;
-    sim.set_lines(fixture());
-    let source = OpenAi { base_url: sim.base_url().parse().unwrap(), admin_key: KEY.to_owned().into() };
-    let id = uuid::Uuid::now_v7();
+    let (scope, sim, source, id) = openai_org(&app).await;
+    let lake = &app.lake;
     let backfill = SyncWindow::new(d("2026-01-01"), d("2026-02-15")).unwrap().whole_months();
     let pull = source.pull_costs(&http(), backfill).await.unwrap();
     lake.replace_costs(&app.store, scope, id, backfill, &pull.records).await.unwrap();
@@ -145,13 +149,8 @@ async fn a_restated_day_is_counted_once_with_its_new_value() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_sync_killed_between_writing_files_and_committing_leaves_the_previous_data_visible() {
     let app = TestApp::spawn().await;
-    let (scope, _) = app.create_org("Org", "o@example.com").await;
-    let dir = tempfile::tempdir().unwrap();
-    let lake = Lake::from_url(&format!("file://{}", dir.path().display())).unwrap();
-    let sim = SimProvider::openai(KEY).await;
-    sim.set_lines(fixture());
-    let source = OpenAi { base_url: sim.base_url().parse().unwrap(), admin_key: KEY.to_owned().into() };
-    let id = uuid::Uuid::now_v7();
+    let (scope, sim, source, id) = openai_org(&app).await;
+    let lake = &app.lake;
     let window = SyncWindow::new(d("2026-01-01"), d("2026-03-01")).unwrap();
     let pull = source.pull_costs(&http(), window).await.unwrap();
     lake.replace_costs(&app.store, scope, id, window, &pull.records).await.unwrap();
@@ -162,7 +161,7 @@ async fn a_sync_killed_between_writing_files_and_committing_leaves_the_previous_
     let pull = source.pull_costs(&http(), window).await.unwrap();
     let written = lake.write_costs(&app.store, scope, id, window, &pull.records).await.unwrap();
     assert_eq!(written.len(), 2);
-    assert!(std::fs::read_dir(dir.path()).unwrap().count() > 0);
+    assert!(!walk(app.lake_path()).is_empty());
     assert_eq!(
         lake_totals(&lake.read_costs(&app.store, scope).await.unwrap()),
         before,
@@ -182,11 +181,11 @@ async fn a_sync_killed_between_writing_files_and_committing_leaves_the_previous_
     // Garbage collection: the superseded files and the dead run's pending files leave the disk;
     // the live data stays exactly as it was.
     let files = |dir: &std::path::Path| walk(dir).len();
-    let before_gc = files(dir.path());
+    let before_gc = files(app.lake_path());
     let collected =
         lake.collect_garbage(&app.store, scope, chrono::Duration::zero(), chrono::Duration::zero()).await.unwrap();
     assert_eq!(collected, 4, "two superseded, two orphaned by the killed run");
-    assert_eq!(files(dir.path()), before_gc - 4);
+    assert_eq!(files(app.lake_path()), before_gc - 4);
     assert_eq!(lake_totals(&lake.read_costs(&app.store, scope).await.unwrap()), after);
     assert_eq!(
         lake.collect_garbage(&app.store, scope, chrono::Duration::zero(), chrono::Duration::zero()).await.unwrap(),
