@@ -37,11 +37,6 @@ impl Role {
         self.at_least(Role::Admin)
     }
 
-    /// Viewers change nothing.
-    pub fn can_write(self) -> bool {
-        self.at_least(Role::Member)
-    }
-
     /// Whether a member with this role may give `target` to someone: admins may grant up to admin,
     /// only owners may make owners.
     pub fn may_grant(self, target: Role) -> bool {

@@ -95,13 +95,6 @@ impl MasterKeyRing {
         Ok(Self { keys })
     }
 
-    pub fn from_keys(keys: Vec<MasterKey>) -> Result<Self, CryptoError> {
-        if keys.is_empty() {
-            return Err(CryptoError::MasterKeys("no key given".into()));
-        }
-        Ok(Self { keys })
-    }
-
     pub fn active_kid(&self) -> &str {
         &self.keys[0].kid
     }

@@ -62,10 +62,6 @@ impl TestClient {
         self.jar.lock().expect("jar").insert(name.into(), value.into());
     }
 
-    pub fn clear_cookies(&self) {
-        self.jar.lock().expect("jar").clear();
-    }
-
     fn cookie_header(&self) -> Option<String> {
         let jar = self.jar.lock().expect("jar");
         (!jar.is_empty()).then(|| jar.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("; "))
