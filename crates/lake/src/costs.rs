@@ -2,20 +2,21 @@
 
 use std::sync::Arc;
 
-use arrow_array::{ArrayRef, BooleanArray, Date32Array, Decimal128Array, StringArray, TimestampMicrosecondArray};
+use arrow_array::{
+    ArrayRef, BooleanArray, Date32Array, Decimal128Array, RecordBatch, StringArray, TimestampMicrosecondArray,
+};
 use arrow_schema::{DataType, Field, Schema, TimeUnit};
 use burnrate_core::{CostRecord, MONEY_SCALE};
 use bytes::Bytes;
 use chrono::{DateTime, NaiveDate, Utc};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use rust_decimal::Decimal;
-use uuid::Uuid;
 
-use crate::{LakeError, column, opt, parquet_bytes, strings};
+use crate::{LakeError, column, opt, strings};
 
 const MONEY: DataType = DataType::Decimal128(38, MONEY_SCALE as i8);
 
-fn schema() -> Arc<Schema> {
+pub(crate) fn schema() -> Arc<Schema> {
     let ts = DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()));
     Arc::new(Schema::new(vec![
         Field::new("charge_period_start", ts.clone(), false),
@@ -55,10 +56,10 @@ fn money_array(values: impl Iterator<Item = Result<Option<i128>, LakeError>>) ->
     Ok(Arc::new(Decimal128Array::from(v).with_precision_and_scale(38, MONEY_SCALE as i8)?))
 }
 
-pub(crate) fn encode(rows: &[&CostRecord], source: Uuid) -> Result<Vec<u8>, LakeError> {
+/// `rows` as one record batch of the `costs` schema.
+pub(crate) fn batch(rows: &[&CostRecord], source: &str) -> Result<RecordBatch, LakeError> {
     let epoch = NaiveDate::from_ymd_opt(1970, 1, 1).expect("epoch");
     let micros = |t: &DateTime<Utc>| t.timestamp_micros();
-    let source = source.to_string();
     let category = |r: &CostRecord| format!("{:?}", r.charge_category);
     let categories: Vec<String> = rows.iter().map(|r| category(r)).collect();
     let currencies: Vec<String> = rows.iter().map(|r| r.billed_cost.currency().to_string()).collect();
@@ -89,9 +90,9 @@ pub(crate) fn encode(rows: &[&CostRecord], source: Uuid) -> Result<Vec<u8>, Lake
         money_array(rows.iter().map(|r| r.consumed_quantity.map(scaled).transpose()))?,
         strings(rows.iter().map(|r| r.consumed_unit.as_deref())),
         strings(rows.iter().map(|r| r.api_key_id.as_deref())),
-        strings(rows.iter().map(|_| Some(source.as_str()))),
+        strings(rows.iter().map(|_| Some(source))),
     ];
-    parquet_bytes(schema(), columns)
+    Ok(RecordBatch::try_new(schema(), columns)?)
 }
 
 /// The columns of a cost row that readers of the lake need today (totals by day and dimension).

@@ -17,6 +17,7 @@
 
 mod costs;
 mod usage;
+mod writer;
 
 use std::sync::Arc;
 
@@ -28,6 +29,7 @@ use uuid::Uuid;
 
 pub use costs::CostRow;
 pub use usage::UsageRow;
+pub use writer::TableWriter;
 
 #[derive(Debug, thiserror::Error)]
 pub enum LakeError {
@@ -60,44 +62,44 @@ pub(crate) fn next_month(month: chrono::NaiveDate) -> chrono::NaiveDate {
     chrono::NaiveDate::from_ymd_opt(y, m, 1).expect("first of a month")
 }
 
-/// Records grouped by the month of their start time, each group sorted by time: a file never
-/// spans two months.
-pub(crate) fn by_month<T>(
-    records: &[T],
-    start: impl Fn(&T) -> chrono::DateTime<chrono::Utc>,
-) -> std::collections::BTreeMap<chrono::NaiveDate, Vec<&T>> {
-    use chrono::Datelike;
-    let mut months: std::collections::BTreeMap<chrono::NaiveDate, Vec<&T>> = Default::default();
-    for r in records {
-        let d = start(r).date_naive();
-        months
-            .entry(chrono::NaiveDate::from_ymd_opt(d.year(), d.month(), 1).expect("first of a month"))
-            .or_default()
-            .push(r);
+/// A row type of a lake table: its table, its time, and its Arrow encoding.
+pub trait LakeRow: Send + Sync + 'static {
+    const TABLE: LakeTable;
+    /// The start of the period the row covers: files are sorted by it and split by its month.
+    fn starts_at(&self) -> chrono::DateTime<chrono::Utc>;
+    fn schema() -> Arc<arrow_schema::Schema>;
+    fn batch(rows: &[&Self], source: &str) -> Result<arrow_array::RecordBatch, LakeError>;
+}
+
+impl LakeRow for CostRecord {
+    const TABLE: LakeTable = LakeTable::Costs;
+    fn starts_at(&self) -> chrono::DateTime<chrono::Utc> {
+        self.charge_period_start
     }
-    for rows in months.values_mut() {
-        rows.sort_by_key(|r| start(r));
+    fn schema() -> Arc<arrow_schema::Schema> {
+        costs::schema()
     }
-    months
+    fn batch(rows: &[&Self], source: &str) -> Result<arrow_array::RecordBatch, LakeError> {
+        costs::batch(rows, source)
+    }
+}
+
+impl LakeRow for UsageRecord {
+    const TABLE: LakeTable = LakeTable::Usage;
+    fn starts_at(&self) -> chrono::DateTime<chrono::Utc> {
+        self.bucket_start
+    }
+    fn schema() -> Arc<arrow_schema::Schema> {
+        usage::schema()
+    }
+    fn batch(rows: &[&Self], source: &str) -> Result<arrow_array::RecordBatch, LakeError> {
+        usage::batch(rows, source)
+    }
 }
 
 /// A string column.
 pub(crate) fn strings<'a>(v: impl Iterator<Item = Option<&'a str>>) -> arrow_array::ArrayRef {
     Arc::new(v.collect::<arrow_array::StringArray>())
-}
-
-/// One Parquet file (Snappy-compressed) holding `columns`.
-pub(crate) fn parquet_bytes(
-    schema: Arc<arrow_schema::Schema>,
-    columns: Vec<arrow_array::ArrayRef>,
-) -> Result<Vec<u8>, LakeError> {
-    let batch = arrow_array::RecordBatch::try_new(Arc::clone(&schema), columns)?;
-    let props = parquet::file::properties::WriterProperties::builder()
-        .set_compression(parquet::basic::Compression::SNAPPY)
-        .build();
-    let mut writer = parquet::arrow::ArrowWriter::try_new(Vec::new(), schema, Some(props))?;
-    writer.write(&batch)?;
-    Ok(writer.into_inner()?)
 }
 
 /// A column of a decoded batch, of the type the schema gives it.
@@ -112,14 +114,6 @@ pub(crate) fn column<'a, T: 'static>(batch: &'a arrow_array::RecordBatch, name: 
 pub(crate) fn opt(a: &arrow_array::StringArray, i: usize) -> Option<String> {
     use arrow_array::Array;
     (!a.is_null(i)).then(|| a.value(i).to_owned())
-}
-
-/// One month of a table, encoded and ready to write.
-struct MonthFile {
-    month: chrono::NaiveDate,
-    rows: usize,
-    bytes: Vec<u8>,
-    max_day: Option<chrono::NaiveDate>,
 }
 
 #[derive(Clone)]
@@ -154,61 +148,16 @@ impl Lake {
         &self.objects
     }
 
-    /// Writes already-encoded month files of `table` as pending files; they become data only
-    /// through [`Lake::commit`].
-    async fn write_months(
+    /// A writer of `T` rows for `window` of `source`: rows stream in page by page, files are
+    /// written as pending, and [`Lake::commit`] makes them the data.
+    pub fn writer<T: LakeRow>(
         &self,
         db: &Store,
         scope: OrgScope,
-        table: LakeTable,
         source: Uuid,
         window: SyncWindow,
-        months: Vec<MonthFile>,
-    ) -> Result<Vec<LakeFile>, LakeError> {
-        if !window.is_whole_months() {
-            // Superseding replaces whole files; a partial month would drop the rest of that month.
-            return Err(LakeError::Format(format!(
-                "sync window {window} must cover whole months ({})",
-                window.whole_months()
-            )));
-        }
-        let mut files = Vec::new();
-        for MonthFile { month, rows, bytes, max_day } in months {
-            let id = Uuid::now_v7();
-            let month_end = next_month(month);
-            let path =
-                format!("org={}/{}/source={source}/{month}_{month_end}_{id}.parquet", scope.org_id(), table.as_str());
-            let file = LakeFile {
-                id,
-                source_id: source,
-                window_start: month,
-                window_end: month_end,
-                path: path.clone(),
-                rows: rows as i64,
-                bytes: bytes.len() as i64,
-                created_at: chrono::Utc::now(),
-                max_day,
-            };
-            // Recorded before it exists, so a crash after the write leaves a trace to clean up.
-            let mut tx = db.tenant(scope).await?;
-            tx.add_pending_lake_file(table, &file).await?;
-            tx.commit().await?;
-            self.objects.put(&Path::from(path), bytes.into()).await?;
-            files.push(file);
-        }
-        Ok(files)
-    }
-
-    fn check_inside(
-        window: SyncWindow,
-        starts: impl Iterator<Item = chrono::DateTime<chrono::Utc>>,
-    ) -> Result<(), LakeError> {
-        for t in starts {
-            if !window.contains(t) {
-                return Err(LakeError::Format(format!("a record of {t} lies outside the sync window {window}")));
-            }
-        }
-        Ok(())
+    ) -> Result<TableWriter<T>, LakeError> {
+        TableWriter::new(self.clone(), db.clone(), scope, source, window)
     }
 
     /// Writes the cost records of `window` as pending files (one per month touched).
@@ -220,13 +169,9 @@ impl Lake {
         window: SyncWindow,
         records: &[CostRecord],
     ) -> Result<Vec<LakeFile>, LakeError> {
-        Self::check_inside(window, records.iter().map(|r| r.charge_period_start))?;
-        let mut months = Vec::new();
-        for (month, rows) in by_month(records, |r| r.charge_period_start) {
-            let max_day = rows.iter().map(|r| r.charge_period_start.date_naive()).max();
-            months.push(MonthFile { month, rows: rows.len(), bytes: costs::encode(&rows, source)?, max_day });
-        }
-        self.write_months(db, scope, LakeTable::Costs, source, window, months).await
+        let mut writer = self.writer(db, scope, source, window)?;
+        writer.push(records.to_vec()).await?;
+        writer.finish().await
     }
 
     /// Makes `files` the live data of `window` for `source`, superseding what was there.
@@ -246,37 +191,19 @@ impl Lake {
         Ok(superseded)
     }
 
-    /// The normal path of a sync: write, then commit.
-    pub async fn replace_costs(
+    /// Writes `records` and makes them the data of `window`: what a sync does, in one call.
+    pub async fn replace<T: LakeRow + Clone>(
         &self,
         db: &Store,
         scope: OrgScope,
         source: Uuid,
         window: SyncWindow,
-        records: &[CostRecord],
+        records: &[T],
     ) -> Result<Replaced, LakeError> {
-        let files = self.write_costs(db, scope, source, window, records).await?;
-        let superseded = self.commit(db, scope, LakeTable::Costs, source, window, &files).await?;
-        Ok(Replaced { files: files.len(), rows: records.len(), superseded })
-    }
-
-    /// The usage counterpart of [`Lake::replace_costs`].
-    pub async fn replace_usage(
-        &self,
-        db: &Store,
-        scope: OrgScope,
-        source: Uuid,
-        window: SyncWindow,
-        records: &[UsageRecord],
-    ) -> Result<Replaced, LakeError> {
-        Self::check_inside(window, records.iter().map(|r| r.bucket_start))?;
-        let mut months = Vec::new();
-        for (month, rows) in by_month(records, |r| r.bucket_start) {
-            let max_day = rows.iter().map(|r| r.bucket_start.date_naive()).max();
-            months.push(MonthFile { month, rows: rows.len(), bytes: usage::encode(&rows, source)?, max_day });
-        }
-        let files = self.write_months(db, scope, LakeTable::Usage, source, window, months).await?;
-        let superseded = self.commit(db, scope, LakeTable::Usage, source, window, &files).await?;
+        let mut writer = self.writer(db, scope, source, window)?;
+        writer.push(records.to_vec()).await?;
+        let files = writer.finish().await?;
+        let superseded = self.commit(db, scope, T::TABLE, source, window, &files).await?;
         Ok(Replaced { files: files.len(), rows: records.len(), superseded })
     }
 

@@ -3,17 +3,16 @@
 
 use std::sync::Arc;
 
-use arrow_array::{Array, ArrayRef, Date32Array, Int64Array, StringArray, TimestampMicrosecondArray};
+use arrow_array::{Array, ArrayRef, Date32Array, Int64Array, RecordBatch, StringArray, TimestampMicrosecondArray};
 use arrow_schema::{DataType, Field, Schema, TimeUnit};
 use burnrate_core::UsageRecord;
 use bytes::Bytes;
 use chrono::NaiveDate;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
-use uuid::Uuid;
 
-use crate::{LakeError, column, opt, parquet_bytes, strings};
+use crate::{LakeError, column, opt, strings};
 
-fn schema() -> Arc<Schema> {
+pub(crate) fn schema() -> Arc<Schema> {
     let ts = DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()));
     Arc::new(Schema::new(vec![
         Field::new("bucket_start", ts.clone(), false),
@@ -39,9 +38,9 @@ fn ints(v: impl Iterator<Item = Option<i64>>) -> ArrayRef {
     Arc::new(v.collect::<Int64Array>())
 }
 
-pub(crate) fn encode(rows: &[&UsageRecord], source: Uuid) -> Result<Vec<u8>, LakeError> {
+/// `rows` as one record batch of the `usage` schema.
+pub(crate) fn batch(rows: &[&UsageRecord], source: &str) -> Result<RecordBatch, LakeError> {
     let epoch = NaiveDate::from_ymd_opt(1970, 1, 1).expect("epoch");
-    let source = source.to_string();
     let extra: Vec<String> =
         rows.iter().map(|r| serde_json::to_string(&r.extra).unwrap_or_else(|_| "{}".into())).collect();
     let columns: Vec<ArrayRef> = vec![
@@ -56,7 +55,7 @@ pub(crate) fn encode(rows: &[&UsageRecord], source: Uuid) -> Result<Vec<u8>, Lak
         Arc::new(Date32Array::from(
             rows.iter().map(|r| (r.bucket_start.date_naive() - epoch).num_days() as i32).collect::<Vec<_>>(),
         )),
-        strings(rows.iter().map(|_| Some(source.as_str()))),
+        strings(rows.iter().map(|_| Some(source))),
         strings(rows.iter().map(|r| Some(r.provider_name.as_str()))),
         strings(rows.iter().map(|r| Some(r.usage_type.as_str()))),
         strings(rows.iter().map(|r| r.model.as_deref())),
@@ -70,7 +69,7 @@ pub(crate) fn encode(rows: &[&UsageRecord], source: Uuid) -> Result<Vec<u8>, Lak
         ints(rows.iter().map(|r| r.requests)),
         strings(extra.iter().map(|e| Some(e.as_str()))),
     ];
-    parquet_bytes(schema(), columns)
+    Ok(RecordBatch::try_new(schema(), columns)?)
 }
 
 /// The usage columns readers need today.

@@ -10,7 +10,8 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
 use crate::{
-    Call, CostPull, Paged, ProgressSink, SourceError, SourceErrorKind, UsagePull, fetch_all, money, report_url, tokens,
+    Ask, Call, Paged, Pager, ProgressSink, PullStats, Pulled, RecordSender, SourceError, SourceErrorKind, collect,
+    money, report_url, tokens,
 };
 
 pub const PROVIDER: &str = "Anthropic";
@@ -100,131 +101,143 @@ fn error_detail(body: &[u8]) -> Option<String> {
 }
 
 impl Anthropic {
-    fn url(&self, path: &str, window: &SyncWindow, group_by: &[&str], page: Option<&str>) -> url::Url {
+    fn url(&self, path: &str, group_by: &[&str], ask: &Ask<'_>) -> url::Url {
         let times = [
-            ("starting_at", window.start_time().to_rfc3339_opts(SecondsFormat::Secs, true)),
-            ("ending_at", window.end_time().to_rfc3339_opts(SecondsFormat::Secs, true)),
+            ("starting_at", ask.window.start_time().to_rfc3339_opts(SecondsFormat::Secs, true)),
+            ("ending_at", ask.window.end_time().to_rfc3339_opts(SecondsFormat::Secs, true)),
         ];
-        report_url(&self.base_url, path, times, PAGE_BUCKETS, group_by, page)
+        report_url(&self.base_url, path, times, ask.limit, group_by, ask.page)
     }
 
-    pub async fn pull_costs(&self, http: &HttpClient, window: SyncWindow) -> Result<CostPull, SourceError> {
-        self.pull_costs_reporting(http, window, &|_| {}).await
+    /// Pulls every cost line of `window` into memory.
+    pub async fn pull_costs(&self, http: &HttpClient, window: SyncWindow) -> Result<Pulled<CostRecord>, SourceError> {
+        collect(|tx| async move { self.stream_costs(http, window, &|_| {}, &tx).await }).await
     }
 
-    /// [`Self::pull_costs`], reporting progress after every page.
-    pub async fn pull_costs_reporting(
+    /// Sends the cost lines of `window` to `out` page by page, reporting progress after each.
+    pub async fn stream_costs(
         &self,
         http: &HttpClient,
         window: SyncWindow,
         progress: ProgressSink<'_>,
-    ) -> Result<CostPull, SourceError> {
+        out: &RecordSender<CostRecord>,
+    ) -> Result<PullStats, SourceError> {
         let call = Call { provider: PROVIDER, endpoint: COST_ENDPOINT, window };
         let headers = [("x-api-key", self.admin_key.expose_secret()), ("anthropic-version", API_VERSION)];
-        let url = |page: Option<&str>| {
-            self.url("/v1/organizations/cost_report", &window, &["workspace_id", "description"], page)
-        };
-        let pages: Vec<Page<CostItem>> = fetch_all(&call, http, &headers, error_detail, url, "costs", progress).await?;
-        let mut pull = CostPull { pages: pages.len() as u32, ..Default::default() };
-        for bucket in pages.into_iter().flat_map(|p| p.data) {
-            for item in bucket.results {
-                let cents: Decimal = burnrate_core::parse_decimal(&item.amount)
-                    .map(|(d, _)| d)
-                    .map_err(|e| call.error(SourceErrorKind::Malformed(format!("amount: {e}"))))?;
-                // Cents to currency units, in decimal arithmetic.
-                let units = cents / Decimal::ONE_HUNDRED;
-                let cost = money(&call, &units.to_string(), &item.currency, &mut pull.rounded_values)?;
-                let service = match item.cost_type.as_deref() {
-                    Some("web_search") => "Claude API Web Search",
-                    Some("code_execution") => "Claude API Code Execution",
-                    _ => "Claude API",
-                };
-                let sku = match (&item.model, &item.token_type) {
-                    (Some(m), Some(t)) => Some(format!("{m}:{t}")),
-                    _ => item.description.clone(),
-                };
-                pull.records.push(CostRecord {
-                    charge_period_start: bucket.starting_at,
-                    charge_period_end: bucket.ending_at,
-                    billed_cost: cost,
-                    effective_cost: cost,
-                    list_cost: cost,
-                    list_cost_estimated: true,
-                    provider_name: PROVIDER.into(),
-                    service_name: service.into(),
-                    sub_account_id: item.workspace_id,
-                    sku_id: sku,
-                    model: item.model,
-                    charge_category: ChargeCategory::Usage,
-                    charge_description: item.description,
-                    consumed_quantity: None,
-                    consumed_unit: None,
-                    api_key_id: None,
-                    tags: Default::default(),
-                });
+        let url = |ask: &Ask<'_>| self.url("/v1/organizations/cost_report", &["workspace_id", "description"], ask);
+        let mut pager = Pager::new(call, http, &headers, error_detail, url, "costs", progress, PAGE_BUCKETS);
+        let mut stats = PullStats::default();
+        while let Some(page) = pager.next::<Page<CostItem>>().await? {
+            let mut records = Vec::new();
+            for bucket in page.data {
+                for item in bucket.results {
+                    let cents: Decimal = burnrate_core::parse_decimal(&item.amount)
+                        .map(|(d, _)| d)
+                        .map_err(|e| call.error(SourceErrorKind::Malformed(format!("amount: {e}"))))?;
+                    // Cents to currency units, in decimal arithmetic.
+                    let units = cents / Decimal::ONE_HUNDRED;
+                    let cost = money(&call, &units.to_string(), &item.currency, &mut stats.rounded_values)?;
+                    let service = match item.cost_type.as_deref() {
+                        Some("web_search") => "Claude API Web Search",
+                        Some("code_execution") => "Claude API Code Execution",
+                        _ => "Claude API",
+                    };
+                    let sku = match (&item.model, &item.token_type) {
+                        (Some(m), Some(t)) => Some(format!("{m}:{t}")),
+                        _ => item.description.clone(),
+                    };
+                    records.push(CostRecord {
+                        charge_period_start: bucket.starting_at,
+                        charge_period_end: bucket.ending_at,
+                        billed_cost: cost,
+                        effective_cost: cost,
+                        list_cost: cost,
+                        list_cost_estimated: true,
+                        provider_name: PROVIDER.into(),
+                        service_name: service.into(),
+                        sub_account_id: item.workspace_id,
+                        sku_id: sku,
+                        model: item.model,
+                        charge_category: ChargeCategory::Usage,
+                        charge_description: item.description,
+                        consumed_quantity: None,
+                        consumed_unit: None,
+                        api_key_id: None,
+                        tags: Default::default(),
+                    });
+                }
             }
+            stats.rows += records.len();
+            pager.send(out, records).await?;
         }
-        Ok(pull)
+        stats.pages = pager.pages();
+        Ok(stats)
     }
 
-    /// Pulls the messages usage of `window`. Cache writes of both lifetimes are one class, cache
-    /// reads another, so the three input classes are disjoint.
-    pub async fn pull_usage(&self, http: &HttpClient, window: SyncWindow) -> Result<UsagePull, SourceError> {
-        self.pull_usage_reporting(http, window, &|_| {}).await
+    /// Pulls the messages usage of `window` into memory.
+    pub async fn pull_usage(&self, http: &HttpClient, window: SyncWindow) -> Result<Pulled<UsageRecord>, SourceError> {
+        collect(|tx| async move { self.stream_usage(http, window, &|_| {}, &tx).await }).await
     }
 
-    /// [`Self::pull_usage`], reporting progress after every page.
-    pub async fn pull_usage_reporting(
+    /// Sends the messages usage of `window` to `out` page by page. Cache writes of both lifetimes
+    /// are one class, cache reads another, so the three input classes are disjoint.
+    pub async fn stream_usage(
         &self,
         http: &HttpClient,
         window: SyncWindow,
         progress: ProgressSink<'_>,
-    ) -> Result<UsagePull, SourceError> {
+        out: &RecordSender<UsageRecord>,
+    ) -> Result<PullStats, SourceError> {
         let call = Call { provider: PROVIDER, endpoint: USAGE_ENDPOINT, window };
         let headers = [("x-api-key", self.admin_key.expose_secret()), ("anthropic-version", API_VERSION)];
         let groups = ["workspace_id", "api_key_id", "model", "service_tier"];
-        let url = |page: Option<&str>| self.url("/v1/organizations/usage_report/messages", &window, &groups, page);
-        let pages: Vec<Page<UsageItem>> =
-            fetch_all(&call, http, &headers, error_detail, url, "usage", progress).await?;
-        let mut pull = UsagePull { pages: pages.len() as u32, ..Default::default() };
-        for bucket in pages.into_iter().flat_map(|p| p.data) {
-            for u in bucket.results {
-                let write = tokens(
-                    &call,
-                    "cache_creation.ephemeral_5m_input_tokens",
-                    u.cache_creation.ephemeral_5m_input_tokens,
-                )? + tokens(
-                    &call,
-                    "cache_creation.ephemeral_1h_input_tokens",
-                    u.cache_creation.ephemeral_1h_input_tokens,
-                )?;
-                let mut extra = std::collections::BTreeMap::new();
-                if let Some(tools) = u.server_tool_use {
-                    extra.insert(
-                        "web_search_requests".to_owned(),
-                        tokens(&call, "web_search_requests", tools.web_search_requests)?,
-                    );
+        let url = |ask: &Ask<'_>| self.url("/v1/organizations/usage_report/messages", &groups, ask);
+        let mut pager = Pager::new(call, http, &headers, error_detail, url, "usage", progress, PAGE_BUCKETS);
+        let mut stats = PullStats::default();
+        while let Some(page) = pager.next::<Page<UsageItem>>().await? {
+            let mut records = Vec::new();
+            for bucket in page.data {
+                for u in bucket.results {
+                    let write = tokens(
+                        &call,
+                        "cache_creation.ephemeral_5m_input_tokens",
+                        u.cache_creation.ephemeral_5m_input_tokens,
+                    )? + tokens(
+                        &call,
+                        "cache_creation.ephemeral_1h_input_tokens",
+                        u.cache_creation.ephemeral_1h_input_tokens,
+                    )?;
+                    let mut extra = std::collections::BTreeMap::new();
+                    if let Some(tools) = u.server_tool_use {
+                        extra.insert(
+                            "web_search_requests".to_owned(),
+                            tokens(&call, "web_search_requests", tools.web_search_requests)?,
+                        );
+                    }
+                    extra.insert("cache_write_1h_tokens".to_owned(), u.cache_creation.ephemeral_1h_input_tokens);
+                    records.push(UsageRecord {
+                        bucket_start: bucket.starting_at,
+                        bucket_end: bucket.ending_at,
+                        provider_name: PROVIDER.into(),
+                        usage_type: "messages".into(),
+                        model: u.model,
+                        project_id: u.workspace_id,
+                        api_key_id: u.api_key_id,
+                        service_tier: u.service_tier,
+                        input_uncached_tokens: tokens(&call, "uncached_input_tokens", u.uncached_input_tokens)?,
+                        input_cached_tokens: tokens(&call, "cache_read_input_tokens", u.cache_read_input_tokens)?,
+                        input_cache_write_tokens: write,
+                        output_tokens: tokens(&call, "output_tokens", u.output_tokens)?,
+                        // The messages report has no request count: unknown, not zero.
+                        requests: None,
+                        extra,
+                    });
                 }
-                extra.insert("cache_write_1h_tokens".to_owned(), u.cache_creation.ephemeral_1h_input_tokens);
-                pull.records.push(UsageRecord {
-                    bucket_start: bucket.starting_at,
-                    bucket_end: bucket.ending_at,
-                    provider_name: PROVIDER.into(),
-                    usage_type: "messages".into(),
-                    model: u.model,
-                    project_id: u.workspace_id,
-                    api_key_id: u.api_key_id,
-                    service_tier: u.service_tier,
-                    input_uncached_tokens: tokens(&call, "uncached_input_tokens", u.uncached_input_tokens)?,
-                    input_cached_tokens: tokens(&call, "cache_read_input_tokens", u.cache_read_input_tokens)?,
-                    input_cache_write_tokens: write,
-                    output_tokens: tokens(&call, "output_tokens", u.output_tokens)?,
-                    // The messages report has no request count: unknown, not zero.
-                    requests: None,
-                    extra,
-                });
             }
+            stats.rows += records.len();
+            pager.send(out, records).await?;
         }
-        Ok(pull)
+        stats.pages = pager.pages();
+        Ok(stats)
     }
 }

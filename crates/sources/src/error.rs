@@ -14,6 +14,8 @@ pub enum SourceErrorKind {
     Rejected { status: u16, detail: String },
     /// The body is not the JSON the provider documents.
     Malformed(String),
+    /// A single day's page is larger than the response cap (bytes).
+    TooLarge(usize),
     /// Could not reach the provider at all.
     Network(String),
     /// The address is not allowed (S14).
@@ -46,6 +48,9 @@ fn describe(kind: &SourceErrorKind) -> String {
             format!("the provider refused the request ({status}: {detail})")
         }
         SourceErrorKind::Malformed(detail) => format!("the response is not the documented JSON: {detail}"),
+        SourceErrorKind::TooLarge(cap) => {
+            format!("one day's report is larger than the response limit ({cap} bytes)")
+        }
         SourceErrorKind::Network(detail) => format!("could not reach the provider: {detail}"),
         SourceErrorKind::Egress(detail) => format!("the address is not allowed: {detail}"),
     }
@@ -86,9 +91,7 @@ pub(crate) fn classify(status: u16, attempts: u32, detail: String) -> SourceErro
 pub(crate) fn fetch_error(e: burnrate_net::FetchError) -> SourceErrorKind {
     match e {
         burnrate_net::FetchError::Egress(e) => SourceErrorKind::Egress(e.to_string()),
-        burnrate_net::FetchError::TooLarge(n) => {
-            SourceErrorKind::Malformed(format!("the response is larger than {n} bytes"))
-        }
+        burnrate_net::FetchError::TooLarge(n) => SourceErrorKind::TooLarge(n),
         burnrate_net::FetchError::Unreachable { attempts, last } => {
             SourceErrorKind::Network(format!("{last} ({attempts} attempts)"))
         }

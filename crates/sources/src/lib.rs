@@ -1,7 +1,8 @@
-//! Provider connectors. Each turns a credential and a [`SyncWindow`] into FOCUS-shaped
-//! [`CostRecord`]s, following `providers.md` exactly: the documented endpoints and parameters,
+//! Provider connectors. Each turns a credential and a [`SyncWindow`] into FOCUS-shaped cost and
+//! usage records, following `providers.md` exactly: the documented endpoints and parameters,
 //! money parsed from the raw JSON token text, pagination followed until the provider says there
-//! is no more.
+//! is no more. Records go out a page at a time ([`RecordSender`]), so a pull of any size holds
+//! about a page in memory.
 //!
 //! Connectors never store anything and never log a credential: the key is exposed only to build
 //! the request header, and errors carry the provider, endpoint, window and what went wrong — never
@@ -11,19 +12,57 @@ mod anthropic;
 mod error;
 mod openai;
 
-use burnrate_core::{CostRecord, SyncWindow};
+use burnrate_core::SyncWindow;
 
 pub use error::{SourceError, SourceErrorKind};
 pub use {anthropic::Anthropic, openai::OpenAi};
 
-/// What one pull of a window returned.
-#[derive(Debug, Default)]
-pub struct CostPull {
-    pub records: Vec<CostRecord>,
+/// Where a connector sends each page's records as soon as the page is read, so a pull of any
+/// size holds about a page in memory. The receiver (the lake writer) applies back-pressure.
+pub type RecordSender<T> = tokio::sync::mpsc::Sender<Vec<T>>;
+
+/// What a streamed pull did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PullStats {
     /// Pages fetched (for progress and the request budget).
     pub pages: u32,
+    pub rows: usize,
     /// Amounts that had more than 9 decimals and were rounded half-even.
     pub rounded_values: u32,
+}
+
+impl PullStats {
+    fn add(&mut self, other: PullStats) {
+        self.pages += other.pages;
+        self.rows += other.rows;
+        self.rounded_values += other.rounded_values;
+    }
+}
+
+/// A whole pull collected in memory: for tests, and for a connection test's single day.
+#[derive(Debug, Default)]
+pub struct Pulled<T> {
+    pub records: Vec<T>,
+    pub pages: u32,
+    pub rounded_values: u32,
+}
+
+/// Runs a streamed pull and collects what it sends.
+pub(crate) async fn collect<T, F>(pull: impl FnOnce(RecordSender<T>) -> F) -> Result<Pulled<T>, SourceError>
+where
+    F: std::future::Future<Output = Result<PullStats, SourceError>>,
+{
+    let (tx, mut rx) = tokio::sync::mpsc::channel(4);
+    let gather = async move {
+        let mut records = Vec::new();
+        while let Some(page) = rx.recv().await {
+            records.extend(page);
+        }
+        records
+    };
+    let (stats, records) = tokio::join!(pull(tx), gather);
+    let stats = stats?;
+    Ok(Pulled { records, pages: stats.pages, rounded_values: stats.rounded_values })
 }
 
 /// Stops a provider that keeps saying "more" from looping forever.
@@ -149,32 +188,108 @@ impl Progress {
 /// Where progress goes; `&|_| {}` when nobody is watching.
 pub type ProgressSink<'a> = &'a (dyn Fn(Progress) + Send + Sync);
 
-/// Fetches every page of a report: `url` builds the request for a cursor.
-pub(crate) async fn fetch_all<P: serde::de::DeserializeOwned + Paged>(
-    call: &Call,
-    http: &burnrate_net::HttpClient,
-    headers: &[(&str, &str)],
-    detail: fn(&[u8]) -> Option<String>,
-    url: impl Fn(Option<&str>) -> url::Url,
-    report: &'static str,
-    progress: ProgressSink<'_>,
-) -> Result<Vec<P>, SourceError> {
-    let mut pages = Vec::new();
-    let mut seen = Vec::new();
-    let mut cursor: Option<String> = None;
-    loop {
-        let body = call.get(http, &url(cursor.as_deref()), headers, detail).await?;
+/// One report request: the part of the window still to fetch, buckets per page, and the cursor.
+pub(crate) struct Ask<'a> {
+    pub window: SyncWindow,
+    pub limit: u32,
+    pub page: Option<&'a str>,
+}
+
+/// Walks the pages of one report over a window. Pages hold `limit` daily buckets; a page larger
+/// than the response cap makes the pager ask again from the first day not yet handed over with
+/// half the buckets, down to one day, and keep the smaller size for the rest of the window.
+pub(crate) struct Pager<'a, U> {
+    pub call: Call,
+    pub http: &'a burnrate_net::HttpClient,
+    pub headers: &'a [(&'a str, &'a str)],
+    pub detail: fn(&[u8]) -> Option<String>,
+    pub url: U,
+    pub report: &'static str,
+    pub progress: ProgressSink<'a>,
+    limit: u32,
+    /// The window of the current run of pages (a cursor is only valid with the same parameters);
+    /// `None` when the provider said there is no more.
+    asked: Option<SyncWindow>,
+    /// The first day not handed over yet.
+    resume: chrono::NaiveDate,
+    cursor: Option<String>,
+    seen: Vec<String>,
+    pages: u32,
+}
+
+impl<'a, U: Fn(&Ask<'_>) -> url::Url> Pager<'a, U> {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        call: Call,
+        http: &'a burnrate_net::HttpClient,
+        headers: &'a [(&'a str, &'a str)],
+        detail: fn(&[u8]) -> Option<String>,
+        url: U,
+        report: &'static str,
+        progress: ProgressSink<'a>,
+        limit: u32,
+    ) -> Self {
+        let (asked, resume) = (Some(call.window), call.window.start());
+        Self {
+            call,
+            http,
+            headers,
+            detail,
+            url,
+            report,
+            progress,
+            limit,
+            asked,
+            resume,
+            cursor: None,
+            seen: Vec::new(),
+            pages: 0,
+        }
+    }
+
+    pub fn pages(&self) -> u32 {
+        self.pages
+    }
+
+    /// The next page, or `None` after the last.
+    pub async fn next<P: serde::de::DeserializeOwned + Paged>(&mut self) -> Result<Option<P>, SourceError> {
+        let body = loop {
+            let Some(asked) = self.asked else { return Ok(None) };
+            let ask = Ask { window: asked, limit: self.limit, page: self.cursor.as_deref() };
+            match self.call.get(self.http, &(self.url)(&ask), self.headers, self.detail).await {
+                Err(SourceError { kind: SourceErrorKind::TooLarge(_), .. }) if self.limit > 1 => {
+                    // Ask again from the first day not handed over, without the cursor (it
+                    // belonged to the larger page size).
+                    self.limit = (self.limit / 2).max(1);
+                    self.cursor = None;
+                    self.seen.clear();
+                    self.asked = SyncWindow::new(self.resume, asked.end()).ok();
+                }
+                reply => break reply?,
+            }
+        };
         let page: P =
-            serde_json::from_slice(&body).map_err(|e| call.error(SourceErrorKind::Malformed(e.to_string())))?;
-        let next = page.cursor();
+            serde_json::from_slice(&body).map_err(|e| self.call.error(SourceErrorKind::Malformed(e.to_string())))?;
+        drop(body);
+        self.pages += 1;
         // A bucket ending at midnight covers the day before it.
         let reached = page.reached().map(|end| (end - chrono::Duration::seconds(1)).date_naive());
-        pages.push(page);
-        progress(Progress { report, pages: pages.len() as u32, window: call.window, reached });
-        match call.next_cursor(&mut seen, next, pages.len() as u32)? {
-            Some(c) => cursor = Some(c),
-            None => return Ok(pages),
+        (self.progress)(Progress { report: self.report, pages: self.pages, window: self.call.window, reached });
+        if let Some(day) = reached {
+            self.resume = self.resume.max(day + chrono::Duration::days(1));
         }
+        self.cursor = self.call.next_cursor(&mut self.seen, page.cursor(), self.pages)?;
+        if self.cursor.is_none() {
+            self.asked = None;
+        }
+        Ok(Some(page))
+    }
+
+    /// Hands a page's records to the writer; an error if the writer has stopped.
+    pub async fn send<T>(&self, out: &RecordSender<T>, records: Vec<T>) -> Result<(), SourceError> {
+        out.send(records).await.map_err(|_| {
+            self.call.error(SourceErrorKind::Network("the lake writer stopped before the pull ended".into()))
+        })
     }
 }
 
@@ -184,13 +299,6 @@ pub(crate) fn tokens(call: &Call, field: &str, n: i64) -> Result<i64, SourceErro
         return Err(call.error(SourceErrorKind::Malformed(format!("{field} is negative ({n})"))));
     }
     Ok(n)
-}
-
-/// What one pull of a usage window returned.
-#[derive(Debug, Default)]
-pub struct UsagePull {
-    pub records: Vec<burnrate_core::UsageRecord>,
-    pub pages: u32,
 }
 
 /// Parses a money token, counting values rounded to 9 decimals.

@@ -9,7 +9,8 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 
 use crate::{
-    Call, CostPull, Paged, ProgressSink, SourceError, SourceErrorKind, UsagePull, fetch_all, money, report_url, tokens,
+    Ask, Call, Paged, Pager, ProgressSink, PullStats, Pulled, RecordSender, SourceError, SourceErrorKind, collect,
+    money, report_url, tokens,
 };
 
 pub const PROVIDER: &str = "OpenAI";
@@ -123,40 +124,43 @@ fn time(call: &Call, secs: i64) -> Result<DateTime<Utc>, SourceError> {
 }
 
 impl OpenAi {
-    fn url(&self, path: &str, window: &SyncWindow, group_by: &[&str], limit: u32, page: Option<&str>) -> url::Url {
+    fn url(&self, path: &str, group_by: &[&str], ask: &Ask<'_>) -> url::Url {
         let times = [
-            ("start_time", window.start_time().timestamp().to_string()),
-            ("end_time", window.end_time().timestamp().to_string()),
+            ("start_time", ask.window.start_time().timestamp().to_string()),
+            ("end_time", ask.window.end_time().timestamp().to_string()),
         ];
-        report_url(&self.base_url, path, times, limit, group_by, page)
+        report_url(&self.base_url, path, times, ask.limit, group_by, ask.page)
     }
 
-    /// Pulls every cost line of `window`.
-    pub async fn pull_costs(&self, http: &HttpClient, window: SyncWindow) -> Result<CostPull, SourceError> {
-        self.pull_costs_reporting(http, window, &|_| {}).await
+    fn auth(&self) -> String {
+        format!("Bearer {}", self.admin_key.expose_secret())
     }
 
-    /// [`Self::pull_costs`], reporting progress after every page.
-    pub async fn pull_costs_reporting(
+    /// Pulls every cost line of `window` into memory.
+    pub async fn pull_costs(&self, http: &HttpClient, window: SyncWindow) -> Result<Pulled<CostRecord>, SourceError> {
+        collect(|tx| async move { self.stream_costs(http, window, &|_| {}, &tx).await }).await
+    }
+
+    /// Sends the cost lines of `window` to `out` page by page, reporting progress after each.
+    pub async fn stream_costs(
         &self,
         http: &HttpClient,
         window: SyncWindow,
         progress: ProgressSink<'_>,
-    ) -> Result<CostPull, SourceError> {
+        out: &RecordSender<CostRecord>,
+    ) -> Result<PullStats, SourceError> {
         let call = Call { provider: PROVIDER, endpoint: ENDPOINT, window };
-        let auth = format!("Bearer {}", self.admin_key.expose_secret());
+        let auth = self.auth();
         let headers = [("authorization", auth.as_str())];
-        let mut pull = CostPull::default();
-        let url = |page: Option<&str>| {
-            self.url("/v1/organization/costs", &window, &["project_id", "line_item"], PAGE_BUCKETS, page)
-        };
-        let pages: Vec<Page> = fetch_all(&call, http, &headers, error_detail, url, "costs", progress).await?;
-        pull.pages = pages.len() as u32;
-        for page in pages {
+        let url = |ask: &Ask<'_>| self.url("/v1/organization/costs", &["project_id", "line_item"], ask);
+        let mut pager = Pager::new(call, http, &headers, error_detail, url, "costs", progress, PAGE_BUCKETS);
+        let mut stats = PullStats::default();
+        while let Some(page) = pager.next::<Page>().await? {
+            let mut records = Vec::new();
             for bucket in page.data {
                 let (start, end) = (time(&call, bucket.start_time)?, time(&call, bucket.end_time)?);
                 for r in bucket.results {
-                    let cost = money(&call, r.amount.value.get(), &r.amount.currency, &mut pull.rounded_values)?;
+                    let cost = money(&call, r.amount.value.get(), &r.amount.currency, &mut stats.rounded_values)?;
                     let quantity = r
                         .quantity
                         .map(|q| burnrate_core::parse_decimal(q.get()).map(|(d, _)| d))
@@ -165,7 +169,7 @@ impl OpenAi {
                     // `line_item` is "model, token class" in every example seen; its format is
                     // not documented, so it is kept whole and the model taken best-effort.
                     let model = r.line_item.as_deref().and_then(|l| l.split_once(", ").map(|(m, _)| m.to_owned()));
-                    pull.records.push(CostRecord {
+                    records.push(CostRecord {
                         charge_period_start: start,
                         charge_period_end: end,
                         billed_cost: cost,
@@ -186,8 +190,11 @@ impl OpenAi {
                     });
                 }
             }
+            stats.rows += records.len();
+            pager.send(out, records).await?;
         }
-        Ok(pull)
+        stats.pages = pager.pages();
+        Ok(stats)
     }
 }
 
@@ -196,129 +203,158 @@ const USAGE_ENDPOINT: &str = "GET /v1/organization/usage/completions";
 const USAGE_PAGE_BUCKETS: u32 = 31;
 
 impl OpenAi {
-    /// Pulls the completions usage of `window`, by project, API key and model. The three input
-    /// classes come out disjoint: uncached excludes cached and cache-write tokens.
-    pub async fn pull_usage(&self, http: &HttpClient, window: SyncWindow) -> Result<UsagePull, SourceError> {
-        self.pull_usage_reporting(http, window, &|_| {}).await
+    /// Pulls the usage of `window` from every usage endpoint into memory.
+    pub async fn pull_usage(
+        &self,
+        http: &HttpClient,
+        window: SyncWindow,
+    ) -> Result<Pulled<burnrate_core::UsageRecord>, SourceError> {
+        collect(|tx| async move { self.stream_usage(http, window, &|_| {}, &tx).await }).await
     }
 
-    /// [`Self::pull_usage`], reporting progress after every page.
-    pub async fn pull_usage_reporting(
+    /// Sends the usage of `window` to `out` page by page: completions by project, API key, model,
+    /// service tier and batch, with the three input classes disjoint (uncached excludes cached and
+    /// cache-write tokens); then each other usage endpoint in its own unit.
+    pub async fn stream_usage(
         &self,
         http: &HttpClient,
         window: SyncWindow,
         progress: ProgressSink<'_>,
-    ) -> Result<UsagePull, SourceError> {
+        out: &RecordSender<burnrate_core::UsageRecord>,
+    ) -> Result<PullStats, SourceError> {
         let call = Call { provider: PROVIDER, endpoint: USAGE_ENDPOINT, window };
-        let auth = format!("Bearer {}", self.admin_key.expose_secret());
+        let auth = self.auth();
         let headers = [("authorization", auth.as_str())];
         let groups = ["project_id", "api_key_id", "model", "service_tier", "batch"];
-        let url = |page: Option<&str>| {
-            self.url("/v1/organization/usage/completions", &window, &groups, USAGE_PAGE_BUCKETS, page)
-        };
-        let pages: Vec<UsagePage> = fetch_all(&call, http, &headers, error_detail, url, "usage", progress).await?;
-        let mut pull = UsagePull { pages: pages.len() as u32, ..Default::default() };
-        for bucket in pages.into_iter().flat_map(|p| p.data) {
-            let (start, end) = (time(&call, bucket.start_time)?, time(&call, bucket.end_time)?);
-            for r in bucket.results {
-                let cached = tokens(&call, "input_cached_tokens", r.input_cached_tokens.unwrap_or(0))?;
-                let write = tokens(&call, "input_cache_write_tokens", r.input_cache_write_tokens.unwrap_or(0))?;
-                let uncached = match r.input_uncached_tokens {
-                    Some(n) => tokens(&call, "input_uncached_tokens", n)?,
-                    None => tokens(
-                        &call,
-                        "input_tokens minus cached and cache-write tokens",
-                        r.input_tokens - cached - write,
-                    )?,
-                };
-                let mut extra = std::collections::BTreeMap::new();
-                if r.batch == Some(true) {
-                    extra.insert("batch".to_owned(), 1);
+        let url = |ask: &Ask<'_>| self.url("/v1/organization/usage/completions", &groups, ask);
+        let mut pager = Pager::new(call, http, &headers, error_detail, url, "usage", progress, USAGE_PAGE_BUCKETS);
+        let mut stats = PullStats::default();
+        while let Some(page) = pager.next::<UsagePage>().await? {
+            let mut records = Vec::new();
+            for bucket in page.data {
+                let (start, end) = (time(&call, bucket.start_time)?, time(&call, bucket.end_time)?);
+                for r in bucket.results {
+                    records.push(completions_record(&call, start, end, r)?);
                 }
-                pull.records.push(burnrate_core::UsageRecord {
-                    bucket_start: start,
-                    bucket_end: end,
-                    provider_name: PROVIDER.into(),
-                    usage_type: "completions".into(),
-                    model: r.model,
-                    project_id: r.project_id,
-                    api_key_id: r.api_key_id,
-                    service_tier: r.service_tier,
-                    input_uncached_tokens: uncached,
-                    input_cached_tokens: cached,
-                    input_cache_write_tokens: write,
-                    output_tokens: tokens(&call, "output_tokens", r.output_tokens)?,
-                    requests: Some(tokens(&call, "num_model_requests", r.num_model_requests)?),
-                    extra,
-                });
             }
+            stats.rows += records.len();
+            pager.send(out, records).await?;
         }
+        stats.pages = pager.pages();
         for endpoint in OTHER_USAGE {
-            self.pull_other_usage(http, window, progress, endpoint, &mut pull).await?;
+            stats.add(self.stream_other_usage(http, window, progress, endpoint, out).await?);
         }
-        Ok(pull)
+        Ok(stats)
     }
 
-    async fn pull_other_usage(
+    async fn stream_other_usage(
         &self,
         http: &HttpClient,
         window: SyncWindow,
         progress: ProgressSink<'_>,
         endpoint: &OtherUsage,
-        pull: &mut UsagePull,
-    ) -> Result<(), SourceError> {
+        out: &RecordSender<burnrate_core::UsageRecord>,
+    ) -> Result<PullStats, SourceError> {
         let call = Call { provider: PROVIDER, endpoint: endpoint.endpoint, window };
-        let auth = format!("Bearer {}", self.admin_key.expose_secret());
+        let auth = self.auth();
         let headers = [("authorization", auth.as_str())];
         let path = format!("/v1/organization/usage/{}", endpoint.path);
-        let url = |page: Option<&str>| self.url(&path, &window, endpoint.groups, USAGE_PAGE_BUCKETS, page);
-        let pages: Vec<GenericPage> = fetch_all(&call, http, &headers, error_detail, url, "usage", progress).await?;
-        pull.pages += pages.len() as u32;
-        for bucket in pages.into_iter().flat_map(|p| p.data) {
-            let (start, end) = (time(&call, bucket.start_time)?, time(&call, bucket.end_time)?);
-            for r in bucket.results {
-                let int = |field: &str| -> Result<Option<i64>, SourceError> {
-                    match r.get(field) {
-                        None | Some(serde_json::Value::Null) => Ok(None),
-                        Some(v) => match v.as_i64() {
-                            Some(n) => tokens(&call, field, n).map(Some),
-                            None => {
-                                Err(call.error(SourceErrorKind::Malformed(format!("{field} is not a whole number"))))
-                            }
-                        },
-                    }
-                };
-                let text = |field: &str| r.get(field).and_then(|v| v.as_str()).map(str::to_owned);
-                let units = int(endpoint.unit)?
-                    .ok_or_else(|| call.error(SourceErrorKind::Malformed(format!("{} is missing", endpoint.unit))))?;
-                let mut extra = std::collections::BTreeMap::new();
-                let input = if endpoint.unit == "input_tokens" {
-                    units
-                } else {
-                    extra.insert(endpoint.unit.to_owned(), units);
-                    0
-                };
-                pull.records.push(burnrate_core::UsageRecord {
-                    bucket_start: start,
-                    bucket_end: end,
-                    provider_name: PROVIDER.into(),
-                    usage_type: endpoint.path.into(),
-                    model: text("model"),
-                    project_id: text("project_id"),
-                    api_key_id: text("api_key_id"),
-                    service_tier: None,
-                    // These endpoints have no cache: all their input is uncached.
-                    input_uncached_tokens: input,
-                    input_cached_tokens: 0,
-                    input_cache_write_tokens: 0,
-                    output_tokens: 0,
-                    requests: int("num_model_requests")?,
-                    extra,
-                });
+        let url = |ask: &Ask<'_>| self.url(&path, endpoint.groups, ask);
+        let mut pager = Pager::new(call, http, &headers, error_detail, url, "usage", progress, USAGE_PAGE_BUCKETS);
+        let mut stats = PullStats::default();
+        while let Some(page) = pager.next::<GenericPage>().await? {
+            let mut records = Vec::new();
+            for bucket in page.data {
+                let (start, end) = (time(&call, bucket.start_time)?, time(&call, bucket.end_time)?);
+                for r in bucket.results {
+                    records.push(other_record(&call, endpoint, start, end, &r)?);
+                }
             }
+            stats.rows += records.len();
+            pager.send(out, records).await?;
         }
-        Ok(())
+        stats.pages = pager.pages();
+        Ok(stats)
     }
+}
+
+fn completions_record(
+    call: &Call,
+    start: DateTime<Utc>,
+    end: DateTime<Utc>,
+    r: CompletionsResult,
+) -> Result<burnrate_core::UsageRecord, SourceError> {
+    let cached = tokens(call, "input_cached_tokens", r.input_cached_tokens.unwrap_or(0))?;
+    let write = tokens(call, "input_cache_write_tokens", r.input_cache_write_tokens.unwrap_or(0))?;
+    let uncached = match r.input_uncached_tokens {
+        Some(n) => tokens(call, "input_uncached_tokens", n)?,
+        None => tokens(call, "input_tokens minus cached and cache-write tokens", r.input_tokens - cached - write)?,
+    };
+    let mut extra = std::collections::BTreeMap::new();
+    if r.batch == Some(true) {
+        extra.insert("batch".to_owned(), 1);
+    }
+    Ok(burnrate_core::UsageRecord {
+        bucket_start: start,
+        bucket_end: end,
+        provider_name: PROVIDER.into(),
+        usage_type: "completions".into(),
+        model: r.model,
+        project_id: r.project_id,
+        api_key_id: r.api_key_id,
+        service_tier: r.service_tier,
+        input_uncached_tokens: uncached,
+        input_cached_tokens: cached,
+        input_cache_write_tokens: write,
+        output_tokens: tokens(call, "output_tokens", r.output_tokens)?,
+        requests: Some(tokens(call, "num_model_requests", r.num_model_requests)?),
+        extra,
+    })
+}
+
+fn other_record(
+    call: &Call,
+    endpoint: &OtherUsage,
+    start: DateTime<Utc>,
+    end: DateTime<Utc>,
+    r: &serde_json::Map<String, serde_json::Value>,
+) -> Result<burnrate_core::UsageRecord, SourceError> {
+    let int = |field: &str| -> Result<Option<i64>, SourceError> {
+        match r.get(field) {
+            None | Some(serde_json::Value::Null) => Ok(None),
+            Some(v) => match v.as_i64() {
+                Some(n) => tokens(call, field, n).map(Some),
+                None => Err(call.error(SourceErrorKind::Malformed(format!("{field} is not a whole number")))),
+            },
+        }
+    };
+    let text = |field: &str| r.get(field).and_then(|v| v.as_str()).map(str::to_owned);
+    let units = int(endpoint.unit)?
+        .ok_or_else(|| call.error(SourceErrorKind::Malformed(format!("{} is missing", endpoint.unit))))?;
+    let mut extra = std::collections::BTreeMap::new();
+    let input = if endpoint.unit == "input_tokens" {
+        units
+    } else {
+        extra.insert(endpoint.unit.to_owned(), units);
+        0
+    };
+    Ok(burnrate_core::UsageRecord {
+        bucket_start: start,
+        bucket_end: end,
+        provider_name: PROVIDER.into(),
+        usage_type: endpoint.path.into(),
+        model: text("model"),
+        project_id: text("project_id"),
+        api_key_id: text("api_key_id"),
+        service_tier: None,
+        // These endpoints have no cache: all their input is uncached.
+        input_uncached_tokens: input,
+        input_cached_tokens: 0,
+        input_cache_write_tokens: 0,
+        output_tokens: 0,
+        requests: int("num_model_requests")?,
+        extra,
+    })
 }
 
 /// A usage endpoint other than completions: what it is grouped by, and its own unit.

@@ -5,10 +5,11 @@ use std::collections::BTreeMap;
 use std::str::FromStr;
 use std::time::Duration;
 
+use burnrate_core::CostRecord;
 use burnrate_core::SyncWindow;
 use burnrate_net::{ClientOptions, EgressGuard, HttpClient};
 use burnrate_sim::{CostLine, Fault, SimProvider};
-use burnrate_sources::{Anthropic, CostPull, OpenAi, SourceErrorKind};
+use burnrate_sources::{Anthropic, OpenAi, Pulled, SourceErrorKind};
 use chrono::{Duration as Days, NaiveDate};
 use rust_decimal::Decimal;
 
@@ -55,7 +56,7 @@ fn client(allow_loopback: bool) -> HttpClient {
 
 type Key = (NaiveDate, Option<String>, Option<String>);
 
-fn totals_of_pull(pull: &CostPull) -> BTreeMap<Key, Decimal> {
+fn totals_of_pull(pull: &Pulled<CostRecord>) -> BTreeMap<Key, Decimal> {
     let mut t = BTreeMap::new();
     for r in &pull.records {
         *t.entry((r.charge_period_start.date_naive(), r.sub_account_id.clone(), r.model.clone())).or_default() +=
@@ -192,7 +193,7 @@ async fn a_restated_day_comes_back_with_its_new_value() {
     let restated_day = day0() + Days::days(2);
     sim.restate(restated_day, Decimal::TWO);
     let after = source.pull_costs(&client(true), window).await.unwrap();
-    let day_total = |p: &CostPull, d: NaiveDate| -> Decimal {
+    let day_total = |p: &Pulled<CostRecord>, d: NaiveDate| -> Decimal {
         p.records.iter().filter(|r| r.charge_period_start.date_naive() == d).map(|r| r.billed_cost.amount()).sum()
     };
     assert_eq!(day_total(&after, restated_day), day_total(&before, restated_day) * Decimal::TWO);
@@ -296,6 +297,39 @@ async fn usage_token_classes_come_out_disjoint_and_exact_for_both_providers() {
             .path_and_query
             .starts_with("/v1/organizations/usage_report/messages?starting_at=2026-01-01T00%3A00%3A00Z")
     );
+}
+
+#[tokio::test]
+async fn a_page_over_the_response_limit_is_asked_again_in_smaller_pages_with_the_same_totals() {
+    let lines = usage_fixture(40);
+    let window = SyncWindow::new(day0(), day0() + Days::days(40)).unwrap();
+    let sim = SimProvider::anthropic(ANTHROPIC_KEY).await;
+    sim.set_usage(lines.clone());
+    let api = Anthropic { base_url: sim.base_url().parse().unwrap(), admin_key: ANTHROPIC_KEY.to_owned().into() };
+    let capped = |max_body_bytes| {
+        HttpClient::new(
+            EgressGuard::new(&["127.0.0.1/32"]).unwrap(),
+            ClientOptions { base_backoff: Duration::from_millis(10), max_body_bytes, ..Default::default() },
+        )
+    };
+    let whole = api.pull_usage(&client(true), window).await.unwrap();
+    assert_eq!(sim.requests().len(), 2, "31 days a page without a limit");
+
+    // A limit a few days of this fixture fit in, but not 31.
+    let pull = api.pull_usage(&capped(8 * 1024), window).await.unwrap();
+    assert_eq!(usage_totals_of_pull(&pull.records), usage_totals_of_fixture(&lines));
+    assert_eq!(pull.records.len(), whole.records.len(), "no day twice, none missed");
+    let asked: Vec<String> = sim.requests()[2..].iter().map(|r| r.path_and_query.clone()).collect();
+    let limits: Vec<u32> =
+        asked.iter().map(|q| q.split('&').find_map(|kv| kv.strip_prefix("limit=")).unwrap().parse().unwrap()).collect();
+    assert_eq!(limits[0], 31);
+    assert!(*limits.last().unwrap() < 31, "smaller pages after the first refused one: {limits:?}");
+    assert!(limits.windows(2).all(|w| w[1] <= w[0]), "the smaller size is kept: {limits:?}");
+
+    // A single day over the limit cannot be split further: the error says so.
+    let err = api.pull_usage(&capped(300), window).await.unwrap_err();
+    assert!(matches!(err.kind, SourceErrorKind::TooLarge(300)), "{err:?}");
+    assert!(err.to_string().contains("one day's report is larger than the response limit (300 bytes)"), "{err}");
 }
 
 #[tokio::test]

@@ -48,6 +48,22 @@ impl TenantTx {
         Ok(())
     }
 
+    /// Records the final size of a pending file once it is written.
+    pub async fn seal_pending_lake_file(
+        &mut self,
+        id: Uuid,
+        rows: i64,
+        bytes: i64,
+        max_day: Option<NaiveDate>,
+    ) -> Result<()> {
+        let n = on!(&mut self.inner.tx, c => sqlx::query("UPDATE lake_files SET rows = $1, bytes = $2, max_day = $3 WHERE org_id = $4 AND id = $5 AND state = 'pending'")
+            .bind(rows).bind(bytes).bind(max_day).bind(self.scope.org_id().as_uuid()).bind(id).execute(c).await.map(|r| r.rows_affected()))?;
+        if n != 1 {
+            return Err(StoreError::NotFound("pending lake file"));
+        }
+        Ok(())
+    }
+
     /// Makes `files` (pending, of `source`) the live data of `[window_start, window_end)`: every
     /// live file of the same source and table overlapping the window is superseded, in this one
     /// transaction. Returns how many files were superseded.

@@ -8,11 +8,11 @@
 
 use std::sync::Arc;
 
-use burnrate_core::SyncWindow;
-use burnrate_lake::Lake;
+use burnrate_core::{CostRecord, SyncWindow, UsageRecord};
+use burnrate_lake::{Lake, LakeRow, TableWriter};
 use burnrate_net::HttpClient;
-use burnrate_sources::{Anthropic, CostPull, OpenAi, SourceError};
-use burnrate_store::{OrgScope, SourceRecord, Store, StoreError, Vault};
+use burnrate_sources::{Anthropic, OpenAi, ProgressSink, PullStats, RecordSender, SourceError};
+use burnrate_store::{LakeTable, OrgScope, SourceRecord, Store, StoreError, Vault};
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -109,14 +109,71 @@ pub struct Syncer {
     pub http: HttpClient,
 }
 
-impl Syncer {
-    async fn pull(
+/// A connected provider, its key opened for the length of one sync.
+enum Connector {
+    OpenAi(OpenAi),
+    Anthropic(Anthropic),
+}
+
+impl Connector {
+    async fn stream_costs(
         &self,
-        scope: OrgScope,
-        source: &SourceRecord,
+        http: &HttpClient,
         window: SyncWindow,
-        progress: burnrate_sources::ProgressSink<'_>,
-    ) -> Result<(CostPull, burnrate_sources::UsagePull), SyncError> {
+        progress: ProgressSink<'_>,
+        out: RecordSender<CostRecord>,
+    ) -> Result<PullStats, SourceError> {
+        match self {
+            Connector::OpenAi(api) => api.stream_costs(http, window, progress, &out).await,
+            Connector::Anthropic(api) => api.stream_costs(http, window, progress, &out).await,
+        }
+    }
+
+    async fn stream_usage(
+        &self,
+        http: &HttpClient,
+        window: SyncWindow,
+        progress: ProgressSink<'_>,
+        out: RecordSender<UsageRecord>,
+    ) -> Result<PullStats, SourceError> {
+        match self {
+            Connector::OpenAi(api) => api.stream_usage(http, window, progress, &out).await,
+            Connector::Anthropic(api) => api.stream_usage(http, window, progress, &out).await,
+        }
+    }
+}
+
+/// Pages in flight between a connector and the lake writer: enough to keep both busy, few enough
+/// that memory stays at a few pages.
+const PAGES_IN_FLIGHT: usize = 2;
+
+/// Runs a streamed pull into `writer`. The writer runs as its own task, so parsing the next page
+/// and encoding the last one use both cores.
+async fn stream_into<T: LakeRow, F>(
+    writer: TableWriter<T>,
+    pull: impl FnOnce(RecordSender<T>) -> F,
+) -> Result<(TableWriter<T>, PullStats), SyncError>
+where
+    F: std::future::Future<Output = Result<PullStats, SourceError>>,
+{
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<T>>(PAGES_IN_FLIGHT);
+    let write = tokio::spawn(async move {
+        let mut writer = writer;
+        while let Some(page) = rx.recv().await {
+            writer.push(page).await?;
+        }
+        Ok::<_, burnrate_lake::LakeError>(writer)
+    });
+    let pulled = pull(tx).await;
+    let written = write.await.map_err(|e| SyncError::Config(format!("the lake writer failed: {e}")))?;
+    // When the writer fails the pull sees its pages refused; the writer's error is the cause.
+    let writer = written?;
+    Ok((writer, pulled?))
+}
+
+impl Syncer {
+    /// The source's connector, with its key opened from the vault.
+    async fn connector(&self, scope: OrgScope, source: &SourceRecord) -> Result<Connector, SyncError> {
         let kind = SourceKind::parse(&source.kind).ok_or_else(|| SyncError::UnknownKind(source.kind.clone()))?;
         let config: SourceConfig =
             serde_json::from_str(&source.config).map_err(|e| SyncError::Config(e.to_string()))?;
@@ -127,24 +184,43 @@ impl Syncer {
         tx.commit().await?;
         let admin_key = secrecy::SecretString::from(secret.as_str().to_owned());
         drop(secret);
-        // Costs and usage with one opening of the key; it is dropped when both returned.
-        let pulls = match kind {
-            SourceKind::OpenAi => {
-                let api = OpenAi { base_url, admin_key };
-                (
-                    api.pull_costs_reporting(&self.http, window, progress).await?,
-                    api.pull_usage_reporting(&self.http, window, progress).await?,
-                )
-            }
-            SourceKind::Anthropic => {
-                let api = Anthropic { base_url, admin_key };
-                (
-                    api.pull_costs_reporting(&self.http, window, progress).await?,
-                    api.pull_usage_reporting(&self.http, window, progress).await?,
-                )
-            }
+        Ok(match kind {
+            SourceKind::OpenAi => Connector::OpenAi(OpenAi { base_url, admin_key }),
+            SourceKind::Anthropic => Connector::Anthropic(Anthropic { base_url, admin_key }),
+        })
+    }
+
+    /// Pulls costs and usage of `window` into the lake and makes both live. Nothing becomes
+    /// visible unless both pulls succeed.
+    async fn pull_into_lake(
+        &self,
+        scope: OrgScope,
+        source: &SourceRecord,
+        window: SyncWindow,
+        progress: ProgressSink<'_>,
+    ) -> Result<SyncOutcome, SyncError> {
+        let (costs, usage) = {
+            // One opening of the key for both reports; it is dropped when both returned.
+            let api = self.connector(scope, source).await?;
+            let costs = self.lake.writer::<CostRecord>(&self.store, scope, source.id, window)?;
+            let (costs, cost_stats) =
+                stream_into(costs, |out| api.stream_costs(&self.http, window, progress, out)).await?;
+            let usage = self.lake.writer::<UsageRecord>(&self.store, scope, source.id, window)?;
+            let (usage, usage_stats) =
+                stream_into(usage, |out| api.stream_usage(&self.http, window, progress, out)).await?;
+            ((costs, cost_stats), (usage, usage_stats))
         };
-        Ok(pulls)
+        let cost_files = costs.0.finish().await?;
+        let usage_files = usage.0.finish().await?;
+        self.lake.commit(&self.store, scope, LakeTable::Costs, source.id, window, &cost_files).await?;
+        self.lake.commit(&self.store, scope, LakeTable::Usage, source.id, window, &usage_files).await?;
+        Ok(SyncOutcome {
+            window,
+            pages: costs.1.pages + usage.1.pages,
+            rows: costs.1.rows,
+            usage_rows: usage.1.rows,
+            rounded_values: costs.1.rounded_values,
+        })
     }
 
     /// The window the next sync of `source` covers: the whole backfill the first time, the
@@ -188,20 +264,7 @@ impl Syncer {
                 }
             })
         };
-        let result = async {
-            let (costs, usage) = self.pull(scope, &source, window, &sink).await?;
-            // Both pulls succeeded before either table changes.
-            let done = self.lake.replace_costs(&self.store, scope, source.id, window, &costs.records).await?;
-            let used = self.lake.replace_usage(&self.store, scope, source.id, window, &usage.records).await?;
-            Ok::<_, SyncError>(SyncOutcome {
-                window,
-                pages: costs.pages + usage.pages,
-                rows: done.rows,
-                usage_rows: used.rows,
-                rounded_values: costs.rounded_values,
-            })
-        }
-        .await;
+        let result = self.pull_into_lake(scope, &source, window, &sink).await;
         writer.abort();
         let mut tx = self.store.tenant(scope).await?;
         tx.record_source_attempt(source.id, result.as_ref().err().map(|e| e.to_string()).as_deref()).await?;
@@ -215,7 +278,7 @@ impl Syncer {
         result
     }
 
-    /// A cheap authenticated call: yesterday's costs.
+    /// A cheap authenticated call: yesterday's costs. Returns how many cost lines it had.
     pub async fn test_connection(
         &self,
         scope: OrgScope,
@@ -223,7 +286,11 @@ impl Syncer {
         today: NaiveDate,
     ) -> Result<usize, SyncError> {
         let window = SyncWindow::trailing_days(today, 1).expect("one day");
-        Ok(self.pull(scope, source, window, &|_| {}).await?.0.records.len())
+        let api = self.connector(scope, source).await?;
+        let (tx, mut rx) = tokio::sync::mpsc::channel(PAGES_IN_FLIGHT);
+        let drain = async move { while rx.recv().await.is_some() {} };
+        let (stats, ()) = tokio::join!(api.stream_costs(&self.http, window, &|_| {}, tx), drain);
+        Ok(stats?.rows)
     }
 }
 

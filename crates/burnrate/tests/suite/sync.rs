@@ -95,7 +95,7 @@ async fn lake_totals_by_day_provider_project_and_model_equal_both_fixtures_exact
         .await
         .unwrap();
     let openai_source = uuid::Uuid::now_v7();
-    let done = lake.replace_costs(&app.store, scope, openai_source, window, &pull.records).await.unwrap();
+    let done = lake.replace(&app.store, scope, openai_source, window, &pull.records).await.unwrap();
     assert_eq!((done.files, done.rows), (2, 45 * 4), "one file per month");
 
     let anthropic = SimProvider::anthropic(KEY).await;
@@ -104,7 +104,7 @@ async fn lake_totals_by_day_provider_project_and_model_equal_both_fixtures_exact
         .pull_costs(&http(), window)
         .await
         .unwrap();
-    lake.replace_costs(&app.store, scope, uuid::Uuid::now_v7(), window, &pull.records).await.unwrap();
+    lake.replace(&app.store, scope, uuid::Uuid::now_v7(), window, &pull.records).await.unwrap();
 
     let rows = lake.read_costs(&app.store, scope).await.unwrap();
     let mut expected = fixture_totals("OpenAI", &lines);
@@ -125,13 +125,13 @@ async fn a_restated_day_is_counted_once_with_its_new_value() {
     let lake = &app.lake;
     let backfill = SyncWindow::new(d("2026-01-01"), d("2026-02-15")).unwrap().whole_months();
     let pull = source.pull_costs(&http(), backfill).await.unwrap();
-    lake.replace_costs(&app.store, scope, id, backfill, &pull.records).await.unwrap();
+    lake.replace(&app.store, scope, id, backfill, &pull.records).await.unwrap();
 
     // The provider revises 2026-02-10; the next sync re-pulls the trailing days.
     sim.restate(d("2026-02-10"), Decimal::TWO);
     let trailing = SyncWindow::trailing_days(d("2026-02-15"), 3).unwrap().whole_months();
     let pull = source.pull_costs(&http(), trailing).await.unwrap();
-    let done = lake.replace_costs(&app.store, scope, id, trailing, &pull.records).await.unwrap();
+    let done = lake.replace(&app.store, scope, id, trailing, &pull.records).await.unwrap();
     assert_eq!(done.superseded, 1, "only February's file is replaced");
 
     let rows = lake.read_costs(&app.store, scope).await.unwrap();
@@ -153,7 +153,7 @@ async fn a_sync_killed_between_writing_files_and_committing_leaves_the_previous_
     let lake = &app.lake;
     let window = SyncWindow::new(d("2026-01-01"), d("2026-03-01")).unwrap();
     let pull = source.pull_costs(&http(), window).await.unwrap();
-    lake.replace_costs(&app.store, scope, id, window, &pull.records).await.unwrap();
+    lake.replace(&app.store, scope, id, window, &pull.records).await.unwrap();
     let before = lake_totals(&lake.read_costs(&app.store, scope).await.unwrap());
 
     // The next run writes its files, then dies before the manifest commit.
@@ -169,7 +169,7 @@ async fn a_sync_killed_between_writing_files_and_committing_leaves_the_previous_
     );
 
     // The run after completes, and the data is the new version, counted once.
-    let done = lake.replace_costs(&app.store, scope, id, window, &pull.records).await.unwrap();
+    let done = lake.replace(&app.store, scope, id, window, &pull.records).await.unwrap();
     assert_eq!(done.superseded, 2);
     let after = lake_totals(&lake.read_costs(&app.store, scope).await.unwrap());
     let jan5 = |t: &BTreeMap<Key, Decimal>| -> Decimal {
