@@ -20,6 +20,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 
+mod ingest;
+
 const ACCOUNTS: usize = 50;
 const PASSWORD: &str = "bench mark lantern orchard 77";
 const SAMPLE_SECONDS: u64 = 15;
@@ -222,10 +224,19 @@ async fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().collect();
     let which = args.get(1).map(String::as_str).unwrap_or("");
     let binary = std::env::var("BURNRATE_BIN").unwrap_or_else(|_| "target/release/burnrate".into());
+    let number = |i: usize, default: u64| -> anyhow::Result<u64> {
+        args.get(i)
+            .map(|a| a.replace('_', "").parse::<u64>().with_context(|| format!("{a:?} is not a count")))
+            .unwrap_or(Ok(default))
+    };
     match which {
         "login-vs-healthz" => login_vs_healthz(&binary).await,
+        "ingest" => ingest::ingest(number(2, 1_000_000)?, number(3, 1_000)?).await,
+        // The two halves of `ingest`, each in its own process.
+        "mock-openai" => ingest::mock_openai(number(2, 0)?, number(3, 1)?).await,
+        "ingest-once" => ingest::ingest_once(&args[2], number(3, 0)?, number(4, 1)?).await,
         _ => bail!(
-            "usage: burnrate-bench login-vs-healthz   (BURNRATE_BIN: the burnrate binary, default target/release/burnrate)"
+            "usage: burnrate-bench login-vs-healthz   (BURNRATE_BIN: the burnrate binary, default target/release/burnrate)\n       burnrate-bench ingest [ROWS [ROWS_PER_DAY]]   (default 1_000_000 and 1_000)"
         ),
     }
 }

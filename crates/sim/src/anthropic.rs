@@ -42,14 +42,16 @@ struct Query {
     group_by: Vec<String>,
     page: Vec<NaiveDate>,
     next: Option<usize>,
+    /// The request's path and query: what a remembered answer is filed under.
+    key: String,
 }
 
 /// Authentication, faults, parameters and paging, common to both reports.
 // The error is the HTTP answer itself, built and returned once per request.
 #[allow(clippy::result_large_err)]
 fn preamble(state: &Mutex<State>, api_key: &str, req: &Request, allowed_groups: &[&str]) -> Result<Query, Response> {
-    let pq = req.uri().path_and_query().map(|p| p.to_string()).unwrap_or_default();
-    let fault = record(state, pq);
+    let key = req.uri().path_and_query().map(|p| p.to_string()).unwrap_or_default();
+    let fault = record(state, key.clone());
     let h = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
     if h("x-api-key").as_deref() != Some(api_key) {
         return Err(error(StatusCode::UNAUTHORIZED, "authentication_error", "invalid x-api-key"));
@@ -84,6 +86,9 @@ fn preamble(state: &Mutex<State>, api_key: &str, req: &Request, allowed_groups: 
                 .into_response());
         }
         Some(Fault::Pass) | None => {}
+    }
+    if let Some(remembered) = crate::recall(state, &key) {
+        return Err(remembered);
     }
     let pairs = query_pairs(req.uri().query());
     let one = |k: &str| pairs.iter().find(|(p, _)| p == k).map(|(_, v)| v.clone());
@@ -130,16 +135,16 @@ fn preamble(state: &Mutex<State>, api_key: &str, req: &Request, allowed_groups: 
     };
     let page: Vec<NaiveDate> = days.iter().copied().skip(first).take(limit).collect();
     let next = first + page.len();
-    Ok(Query { group_by, page, next: (next < days.len()).then_some(next) })
+    Ok(Query { group_by, page, next: (next < days.len()).then_some(next), key })
 }
 
-fn envelope(buckets: Vec<String>, next: Option<usize>) -> Response {
+fn envelope(state: &Mutex<State>, key: String, buckets: Vec<String>, next: Option<usize>) -> Response {
     let (has_more, next_page) = match next {
         Some(n) => (true, format!("\"page_{n}\"")),
         None => (false, "null".into()),
     };
     let body = format!(r#"{{"data":[{}],"has_more":{has_more},"next_page":{next_page}}}"#, buckets.join(","));
-    (StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], body).into_response()
+    crate::answer(state, key, body)
 }
 
 fn bucket(day: NaiveDate, results: Vec<String>) -> String {
@@ -158,11 +163,11 @@ async fn cost_report(AxState((state, api_key)): AxState<(Arc<Mutex<State>>, Stri
     };
     let by_workspace = q.group_by.iter().any(|g| g == "workspace_id");
     let by_description = q.group_by.iter().any(|g| g == "description");
-    let lines = state.lock().expect("sim state").lines.clone();
     let mut buckets = Vec::new();
     for day in &q.page {
         let mut grouped: BTreeMap<GroupKey, Decimal> = BTreeMap::new();
-        for l in lines.iter().filter(|l| l.day == *day) {
+        let lines = state.lock().expect("sim state").lines_of(*day);
+        for l in lines {
             let key = (
                 by_workspace.then(|| l.group.clone()).flatten(),
                 by_description.then(|| l.item.clone()),
@@ -186,7 +191,7 @@ async fn cost_report(AxState((state, api_key)): AxState<(Arc<Mutex<State>>, Stri
             .collect();
         buckets.push(bucket(*day, results));
     }
-    envelope(buckets, q.next)
+    envelope(&state, q.key, buckets, q.next)
 }
 
 async fn usage_report(AxState((state, api_key)): AxState<(Arc<Mutex<State>>, String)>, req: Request) -> Response {
@@ -206,12 +211,12 @@ async fn usage_report(AxState((state, api_key)): AxState<(Arc<Mutex<State>>, Str
         Err(r) => return r,
     };
     let by = |g: &str| q.group_by.iter().any(|x| x == g);
-    let usage = state.lock().expect("sim state").usage.clone();
     let mut buckets = Vec::new();
     for day in &q.page {
         // (workspace, api key, model) -> (uncached, cache read, cache write, output, web searches)
         let mut grouped: BTreeMap<GroupKey, [i64; 5]> = BTreeMap::new();
-        for u in usage.iter().filter(|u| u.day == *day) {
+        let usage = state.lock().expect("sim state").usage_of(*day);
+        for u in usage {
             let key = (
                 by("workspace_id").then(|| u.group.clone()).flatten(),
                 by("api_key_id").then(|| u.api_key.clone()).flatten(),
@@ -241,5 +246,5 @@ async fn usage_report(AxState((state, api_key)): AxState<(Arc<Mutex<State>>, Str
             .collect();
         buckets.push(bucket(*day, results));
     }
-    envelope(buckets, q.next)
+    envelope(&state, q.key, buckets, q.next)
 }

@@ -57,6 +57,42 @@ pub(crate) struct State {
     pub(crate) legacy_usage: bool,
     pub(crate) faults: VecDeque<Fault>,
     pub(crate) requests: Vec<RecordedRequest>,
+    /// Answers already rendered, by request path and query (see [`SimProvider::remember_answers`]).
+    pub(crate) remembered: Option<std::collections::HashMap<String, bytes::Bytes>>,
+}
+
+/// The index range of `day` in lines sorted by day.
+fn day_range<T>(v: &[T], day_of: impl Fn(&T) -> NaiveDate, day: NaiveDate) -> std::ops::Range<usize> {
+    v.partition_point(|x| day_of(x) < day)..v.partition_point(|x| day_of(x) <= day)
+}
+
+impl State {
+    /// The cost lines of `day`.
+    pub(crate) fn lines_of(&self, day: NaiveDate) -> Vec<CostLine> {
+        self.lines[day_range(&self.lines, |l| l.day, day)].to_vec()
+    }
+
+    /// The usage lines of `day`.
+    pub(crate) fn usage_of(&self, day: NaiveDate) -> Vec<UsageLine> {
+        self.usage[day_range(&self.usage, |u| u.day, day)].to_vec()
+    }
+}
+
+/// A successful JSON answer; remembered when the simulator was asked to.
+pub(crate) fn answer(state: &Mutex<State>, key: String, body: String) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let body = bytes::Bytes::from(body);
+    if let Some(cache) = state.lock().expect("sim state").remembered.as_mut() {
+        cache.insert(key, body.clone());
+    }
+    (axum::http::StatusCode::OK, [(axum::http::header::CONTENT_TYPE, "application/json")], body).into_response()
+}
+
+/// The remembered answer to `key`, if answers are remembered and this one was given before.
+pub(crate) fn recall(state: &Mutex<State>, key: &str) -> Option<axum::response::Response> {
+    use axum::response::IntoResponse;
+    let body = state.lock().expect("sim state").remembered.as_ref()?.get(key)?.clone();
+    Some((axum::http::StatusCode::OK, [(axum::http::header::CONTENT_TYPE, "application/json")], body).into_response())
 }
 
 /// A running simulated provider on a loopback port.
@@ -72,8 +108,16 @@ impl SimProvider {
         format!("http://{}", self.addr)
     }
 
-    pub fn set_lines(&self, lines: Vec<CostLine>) {
+    pub fn set_lines(&self, mut lines: Vec<CostLine>) {
+        lines.sort_by_key(|l| l.day);
         self.state.lock().expect("sim state").lines = lines;
+    }
+
+    /// Serves each distinct request's answer from memory after rendering it once, so a benchmark
+    /// measures the client rather than the simulator. Faults and the request log work as before;
+    /// fixture changes after an answer was remembered are not seen by that request.
+    pub fn remember_answers(&self) {
+        self.state.lock().expect("sim state").remembered = Some(Default::default());
     }
 
     /// Changes a past day (a provider restatement): every line of `day` is scaled by `factor`.
@@ -182,7 +226,8 @@ pub struct UsageLine {
 }
 
 impl SimProvider {
-    pub fn set_usage(&self, lines: Vec<UsageLine>) {
+    pub fn set_usage(&self, mut lines: Vec<UsageLine>) {
+        lines.sort_by_key(|l| l.day);
         self.state.lock().expect("sim state").usage = lines;
     }
 

@@ -111,12 +111,12 @@ async fn other_usage(
         Err(r) => return r,
     };
     let by = |g: &str| q.group_by.iter().any(|x| x == g);
-    let usage = state.lock().expect("sim state").usage.clone();
     let mut buckets = Vec::new();
     for (bs, be) in &q.page {
         let day = day_of(*bs);
         let mut grouped: BTreeMap<UsageKey, [i64; 2]> = BTreeMap::new();
-        for u in usage.iter().filter(|u| u.day == day && u.endpoint == endpoint.path) {
+        let usage = state.lock().expect("sim state").usage_of(day);
+        for u in usage.iter().filter(|u| u.endpoint == endpoint.path) {
             let key = (
                 by("project_id").then(|| u.group.clone()).flatten(),
                 by("api_key_id").then(|| u.api_key.clone()).flatten(),
@@ -147,7 +147,7 @@ async fn other_usage(
             results.join(",")
         ));
     }
-    envelope(buckets, q.next)
+    envelope(&state, q.key, buckets, q.next)
 }
 
 /// What every OpenAI organization endpoint checks and parses before answering.
@@ -156,6 +156,8 @@ struct Query {
     /// This page's buckets and the index of the next page, if any.
     page: Vec<(i64, i64)>,
     next: Option<usize>,
+    /// The request's path and query: what a remembered answer is filed under.
+    key: String,
 }
 
 // The error is the HTTP answer itself, built and returned once per request.
@@ -167,8 +169,8 @@ fn preamble(
     allowed_groups: &[&str],
     max_limit: usize,
 ) -> Result<Query, Response> {
-    let pq = req.uri().path_and_query().map(|p| p.to_string()).unwrap_or_default();
-    let fault = record(state, pq);
+    let key = req.uri().path_and_query().map(|p| p.to_string()).unwrap_or_default();
+    let fault = record(state, key.clone());
     let auth = req.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).unwrap_or("");
     if auth != format!("Bearer {api_key}") {
         return Err(error(
@@ -209,6 +211,9 @@ fn preamble(
                 .into_response());
         }
         Some(Fault::Pass) | None => {}
+    }
+    if let Some(remembered) = crate::recall(state, &key) {
+        return Err(remembered);
     }
     let pairs = query_pairs(req.uri().query());
     let one = |k: &str| pairs.iter().find(|(p, _)| p == k).map(|(_, v)| v.clone());
@@ -263,21 +268,21 @@ fn preamble(
     };
     let page: Vec<(i64, i64)> = bounds.iter().copied().skip(first).take(limit).collect();
     let next = first + page.len();
-    Ok(Query { group_by, page, next: (next < bounds.len()).then_some(next) })
+    Ok(Query { group_by, page, next: (next < bounds.len()).then_some(next), key })
 }
 
 fn day_of(bucket_start: i64) -> NaiveDate {
     Utc.timestamp_opt(bucket_start, 0).single().map(|t: DateTime<Utc>| t.date_naive()).unwrap_or(NaiveDate::MIN)
 }
 
-fn envelope(buckets: Vec<String>, next: Option<usize>) -> Response {
+fn envelope(state: &Mutex<State>, key: String, buckets: Vec<String>, next: Option<usize>) -> Response {
     let (has_more, next_page) = match next {
         Some(n) => (true, format!("\"page_{n}\"")),
         None => (false, "null".into()),
     };
     let body =
         format!(r#"{{"object":"page","data":[{}],"has_more":{has_more},"next_page":{next_page}}}"#, buckets.join(","));
-    (StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], body).into_response()
+    crate::answer(state, key, body)
 }
 
 async fn costs(AxState((state, api_key)): AxState<(Arc<Mutex<State>>, String)>, req: Request) -> Response {
@@ -286,13 +291,13 @@ async fn costs(AxState((state, api_key)): AxState<(Arc<Mutex<State>>, String)>, 
         Err(r) => return r,
     };
     let group_by = &q.group_by;
-    let lines = state.lock().expect("sim state").lines.clone();
     let mut buckets = Vec::new();
     for (bs, be) in &q.page {
         let day = day_of(*bs);
         // A bucket carries the cost of the UTC day it starts in.
         let mut grouped: BTreeMap<(Option<String>, Option<String>), Decimal> = BTreeMap::new();
-        for l in lines.iter().filter(|l| l.day == day) {
+        let lines = state.lock().expect("sim state").lines_of(day);
+        for l in lines {
             let key = (
                 group_by.iter().any(|g| g == "project_id").then(|| l.group.clone()).flatten(),
                 group_by.iter().any(|g| g == "line_item").then(|| l.item.clone()),
@@ -315,7 +320,7 @@ async fn costs(AxState((state, api_key)): AxState<(Arc<Mutex<State>>, String)>, 
             results.join(",")
         ));
     }
-    envelope(buckets, q.next)
+    envelope(&state, q.key, buckets, q.next)
 }
 
 /// (project, API key, model): the dimensions usage is summed by.
@@ -328,16 +333,14 @@ async fn completions(AxState((state, api_key)): AxState<(Arc<Mutex<State>>, Stri
         Err(r) => return r,
     };
     let by = |g: &str| q.group_by.iter().any(|x| x == g);
-    let (usage, legacy) = {
-        let s = state.lock().expect("sim state");
-        (s.usage.clone(), s.legacy_usage)
-    };
+    let legacy = state.lock().expect("sim state").legacy_usage;
     let mut buckets = Vec::new();
     for (bs, be) in &q.page {
         let day = day_of(*bs);
         // (project, api key, model) -> (uncached, cached, cache write, output, requests)
         let mut grouped: BTreeMap<UsageKey, [i64; 5]> = BTreeMap::new();
-        for u in usage.iter().filter(|u| u.day == day && u.endpoint.is_empty()) {
+        let usage = state.lock().expect("sim state").usage_of(day);
+        for u in usage.iter().filter(|u| u.endpoint.is_empty()) {
             let key = (
                 by("project_id").then(|| u.group.clone()).flatten(),
                 by("api_key_id").then(|| u.api_key.clone()).flatten(),
@@ -383,5 +386,5 @@ async fn completions(AxState((state, api_key)): AxState<(Arc<Mutex<State>>, Stri
             results.join(",")
         ));
     }
-    envelope(buckets, q.next)
+    envelope(&state, q.key, buckets, q.next)
 }

@@ -401,6 +401,29 @@ async fn simulators_accept_both_array_spellings_and_refuse_what_the_apis_refuse(
     assert_eq!(bad_group.status().as_u16(), 400, "the cost report groups by workspace and description only");
 }
 
+/// Benchmarks ask the simulator to remember its answers; the connector must still see exactly the
+/// fixture, and faults and authentication still apply.
+#[tokio::test]
+async fn a_simulator_that_remembers_its_answers_still_serves_the_fixture_and_its_faults() {
+    let lines = fixture(200, [Some("proj_a"), None], [("gpt-4o, input", "gpt-4o"), ("o3, output", "o3")]);
+    let sim = SimProvider::openai(OPENAI_KEY).await;
+    sim.set_lines(lines.clone());
+    sim.remember_answers();
+    let api = OpenAi { base_url: sim.base_url().parse().unwrap(), admin_key: OPENAI_KEY.to_owned().into() };
+    let window = SyncWindow::new(day0(), day0() + Days::days(200)).unwrap();
+    let first = api.pull_costs(&client(true), window).await.unwrap();
+    sim.push_fault(Fault::ServerError(503));
+    let second = api.pull_costs(&client(true), window).await.unwrap();
+    assert_eq!(totals_of_pull(&second), totals_of_pull(&first));
+    assert_eq!(totals_of_pull(&second), totals_of_fixture(&lines, &window));
+    assert_eq!(sim.requests().len(), 2 * first.pages as usize + 1, "the fault was served, then retried");
+    let wrong = OpenAi { base_url: sim.base_url().parse().unwrap(), admin_key: "sk-admin-wrong".to_owned().into() };
+    assert!(matches!(
+        wrong.pull_costs(&client(true), window).await.unwrap_err().kind,
+        SourceErrorKind::Credential { status: 401, .. }
+    ));
+}
+
 #[tokio::test]
 async fn every_openai_usage_endpoint_is_pulled_with_its_own_unit() {
     let sim = SimProvider::openai(OPENAI_KEY).await;
