@@ -94,10 +94,12 @@ async fn the_demo_serves_the_login_page_and_its_printed_credentials_work() {
         crate::browser::screenshot(b, "demo-sources").await;
         browser.close().await;
     }
+    // Gone for good before the second run opens the same data directory.
+    let mut demo = demo;
+    demo.child.kill().await.unwrap();
     drop(demo);
 
     // A second run reuses what is there: same credentials, still working.
-    tokio::time::sleep(Duration::from_millis(300)).await;
     let (demo, again) = start_demo(dir.path()).await;
     assert_eq!(again["password"], creds["password"]);
     assert_eq!(again["api_key"], creds["api_key"]);
@@ -108,7 +110,7 @@ async fn the_demo_serves_the_login_page_and_its_printed_credentials_work() {
             &[("email", again["email"].as_str().unwrap()), ("password", again["password"].as_str().unwrap())],
         )
         .await;
-    assert_eq!(r.status, 303);
+    assert_eq!(r.status, 303, "{}", r.text);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -10,6 +10,7 @@ mod demo;
 mod roles;
 mod security;
 mod sources;
+mod sql;
 mod storage;
 mod sync;
 

@@ -1,0 +1,220 @@
+//! SQL over one organization's data.
+//!
+//! Every query gets a DataFusion session of its own, built at its start:
+//!
+//! ```text
+//!   catalog `burnrate`, schema `public`: costs, usage  ── the live lake files of this org only
+//!   runtime: a greedy memory pool of BURNRATE_QUERY_MEMORY_LIMIT bytes
+//!            a spill directory of its own under BURNRATE_SPILL_DIR, removed when the query ends
+//! ```
+//!
+//! Nothing else is reachable: the session knows no other organization's files, URL tables are
+//! off, and client SQL is planned with DDL, DML (`COPY` included) and statements (`SET`, …)
+//! refused, so a client cannot point the engine at a path or change where it spills.
+
+mod error;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use burnrate_core::{CostRecord, UsageRecord};
+use burnrate_lake::{Lake, LakeRow};
+use burnrate_store::{LakeTable, OrgScope, Store};
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::catalog::TableProvider;
+use datafusion::datasource::empty::EmptyTable;
+use datafusion::datasource::file_format::parquet::ParquetFormat;
+use datafusion::datasource::listing::{ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl};
+use datafusion::execution::SendableRecordBatchStream;
+use datafusion::execution::disk_manager::{DiskManagerBuilder, DiskManagerMode};
+use datafusion::execution::memory_pool::{GreedyMemoryPool, TrackConsumersPool};
+use datafusion::execution::runtime_env::RuntimeEnvBuilder;
+use datafusion::execution::session_state::SessionStateBuilder;
+use datafusion::prelude::{SQLOptions, SessionConfig, SessionContext};
+
+pub use error::EngineError;
+
+/// Where the lake's object store is registered inside a session.
+const LAKE_URL: &str = "lake://files/";
+/// The prefix DataFusion gives each query's spill directory under the spill root.
+const SPILL_PREFIX: &str = "datafusion-";
+
+/// Per-query limits, from the instance's settings.
+#[derive(Clone, Debug)]
+pub struct EngineConfig {
+    /// `BURNRATE_QUERY_MEMORY_LIMIT`: the memory pool of one query, in bytes.
+    pub memory_limit: usize,
+    /// `BURNRATE_SPILL_DIR`: the root under which each query spills into a directory of its own.
+    pub spill_dir: PathBuf,
+    /// The most one query may spill, in bytes.
+    pub max_spill_bytes: u64,
+    /// A statement running longer is cancelled.
+    pub statement_timeout: Duration,
+}
+
+impl EngineConfig {
+    pub fn new(spill_dir: PathBuf) -> Self {
+        Self {
+            memory_limit: 512 << 20,
+            spill_dir,
+            max_spill_bytes: 20 << 30,
+            statement_timeout: Duration::from_secs(300),
+        }
+    }
+}
+
+/// The SQL engine of an instance: shared settings, a session per query.
+#[derive(Clone)]
+pub struct Engine {
+    config: Arc<EngineConfig>,
+    store: Store,
+    lake: Lake,
+}
+
+/// A running query's result stream. Its session — memory pool and spill directory included —
+/// lives exactly as long as the stream: dropping it (the client went away, the statement timed
+/// out) ends the query and removes the directory.
+pub struct QueryStream {
+    pub schema: SchemaRef,
+    pub stream: SendableRecordBatchStream,
+}
+
+/// How a query is planned.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Plan {
+    /// DataFusion's default: two partitions, hash joins (which cannot spill).
+    Fast,
+    /// The retry of a query that ran out of memory: sort-merge joins, which spill, and one
+    /// partition, so one operator has the whole pool rather than competing with its twin.
+    Frugal,
+}
+
+impl Engine {
+    /// Creates the spill root and removes what a killed process left in it.
+    pub fn new(config: EngineConfig, store: Store, lake: Lake) -> Result<Self, EngineError> {
+        std::fs::create_dir_all(&config.spill_dir)
+            .map_err(|e| EngineError::Setup(format!("BURNRATE_SPILL_DIR {}: {e}", config.spill_dir.display())))?;
+        let swept = sweep_spill_root(&config.spill_dir)?;
+        if swept > 0 {
+            tracing::info!(swept, dir = %config.spill_dir.display(), "removed spill directories of earlier processes");
+        }
+        Ok(Self { config: Arc::new(config), store, lake })
+    }
+
+    pub fn config(&self) -> &EngineConfig {
+        &self.config
+    }
+
+    /// A session holding only `scope`'s tables, as they are now.
+    async fn session(&self, scope: OrgScope, plan: Plan) -> Result<SessionContext, EngineError> {
+        let disk = DiskManagerBuilder::default()
+            .with_mode(DiskManagerMode::Directories(vec![self.config.spill_dir.clone()]))
+            .with_max_temp_directory_size(self.config.max_spill_bytes);
+        let pool = TrackConsumersPool::new(
+            GreedyMemoryPool::new(self.config.memory_limit),
+            std::num::NonZeroUsize::new(5).expect("five"),
+        );
+        let runtime =
+            RuntimeEnvBuilder::new().with_memory_pool(Arc::new(pool)).with_disk_manager_builder(disk).build_arc()?;
+        runtime.register_object_store(&url::Url::parse(LAKE_URL).expect("lake URL"), Arc::clone(self.lake.objects()));
+        let mut config = SessionConfig::new()
+            .with_default_catalog_and_schema("burnrate", "public")
+            .with_information_schema(true)
+            .with_target_partitions(if plan == Plan::Fast { 2 } else { 1 })
+            // A batch at most a sixteenth of the pool (and DataFusion's 8,192 rows at most), so a
+            // sort can hold a batch beside its merge reservation however small the pool.
+            .with_batch_size((self.config.memory_limit >> 16).clamp(256, 8192));
+        config.options_mut().optimizer.prefer_hash_join = plan == Plan::Fast;
+        // A sort reserves this much up front for merging its spills; DataFusion's 10 MiB default
+        // would not fit a small pool at all.
+        config.options_mut().execution.sort_spill_reservation_bytes = (self.config.memory_limit / 4).min(10 << 20);
+        let state =
+            SessionStateBuilder::new().with_config(config).with_runtime_env(runtime).with_default_features().build();
+        let ctx = SessionContext::new_with_state(state);
+        let mut tx = self.store.tenant(scope).await?;
+        let costs = tx.live_lake_files(LakeTable::Costs).await?;
+        let usage = tx.live_lake_files(LakeTable::Usage).await?;
+        tx.commit().await?;
+        ctx.register_table("costs", lake_table(<CostRecord as LakeRow>::schema(), &costs)?)?;
+        ctx.register_table("usage", lake_table(<UsageRecord as LakeRow>::schema(), &usage)?)?;
+        Ok(ctx)
+    }
+
+    /// Plans and starts `sql` for `scope`. Client SQL may only read: DDL, DML and statements are
+    /// refused with an error naming what was refused. A query that runs out of memory while
+    /// planning or starting is tried once more the frugal way.
+    pub async fn query(&self, scope: OrgScope, sql: &str) -> Result<QueryStream, EngineError> {
+        match self.start(scope, sql, Plan::Fast).await {
+            Err(e) if e.is_out_of_memory() => {
+                tracing::info!(error = %e, "query ran out of memory; retrying with sort-merge joins on one partition");
+                self.start(scope, sql, Plan::Frugal).await
+            }
+            other => other,
+        }
+    }
+
+    async fn start(&self, scope: OrgScope, sql: &str, plan: Plan) -> Result<QueryStream, EngineError> {
+        let ctx = self.session(scope, plan).await?;
+        let locked = SQLOptions::new().with_allow_ddl(false).with_allow_dml(false).with_allow_statements(false);
+        let frame = ctx.sql_with_options(sql, locked).await.map_err(EngineError::refused_or_plan)?;
+        let schema = Arc::new(frame.schema().as_arrow().clone());
+        let stream = frame.execute_stream().await?;
+        Ok(QueryStream { schema, stream })
+    }
+
+    /// Runs `sql` to the end (within the statement timeout) and returns every batch.
+    pub async fn collect(&self, scope: OrgScope, sql: &str) -> Result<(SchemaRef, Vec<RecordBatch>), EngineError> {
+        let run = async {
+            match self.collect_once(scope, sql, Plan::Fast).await {
+                Err(e) if e.is_out_of_memory() => self.collect_once(scope, sql, Plan::Frugal).await,
+                other => other,
+            }
+        };
+        tokio::time::timeout(self.config.statement_timeout, run)
+            .await
+            .map_err(|_| EngineError::Timeout(self.config.statement_timeout))?
+    }
+
+    async fn collect_once(
+        &self,
+        scope: OrgScope,
+        sql: &str,
+        plan: Plan,
+    ) -> Result<(SchemaRef, Vec<RecordBatch>), EngineError> {
+        use futures::TryStreamExt;
+        let q = self.start(scope, sql, plan).await?;
+        let batches: Vec<RecordBatch> = q.stream.try_collect().await?;
+        Ok((q.schema, batches))
+    }
+}
+
+/// A lake table over exactly `files` (the live set taken at query start).
+fn lake_table(schema: SchemaRef, files: &[burnrate_store::LakeFile]) -> Result<Arc<dyn TableProvider>, EngineError> {
+    if files.is_empty() {
+        return Ok(Arc::new(EmptyTable::new(schema)));
+    }
+    let urls =
+        files.iter().map(|f| ListingTableUrl::parse(format!("{LAKE_URL}{}", f.path))).collect::<Result<Vec<_>, _>>()?;
+    let options = ListingOptions::new(Arc::new(ParquetFormat::default())).with_file_extension(".parquet");
+    let config = ListingTableConfig::new_with_multi_paths(urls).with_listing_options(options).with_schema(schema);
+    Ok(Arc::new(ListingTable::try_new(config)?))
+}
+
+/// Removes every query spill directory under `root` (only ours: they carry DataFusion's prefix).
+/// Called at start, when no query of this process can be running.
+fn sweep_spill_root(root: &Path) -> Result<usize, EngineError> {
+    let mut swept = 0;
+    let entries = std::fs::read_dir(root)
+        .map_err(|e| EngineError::Setup(format!("BURNRATE_SPILL_DIR {}: {e}", root.display())))?;
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        if name.to_string_lossy().starts_with(SPILL_PREFIX) && entry.path().is_dir() {
+            std::fs::remove_dir_all(entry.path())
+                .map_err(|e| EngineError::Setup(format!("cannot remove {}: {e}", entry.path().display())))?;
+            swept += 1;
+        }
+    }
+    Ok(swept)
+}
