@@ -125,52 +125,51 @@ impl Anthropic {
         let call = Call { provider: PROVIDER, endpoint: COST_ENDPOINT, window };
         let headers = [("x-api-key", self.admin_key.expose_secret()), ("anthropic-version", API_VERSION)];
         let url = |ask: &Ask<'_>| self.url("/v1/organizations/cost_report", &["workspace_id", "description"], ask);
-        let mut pager = Pager::new(call, http, &headers, error_detail, url, "costs", progress, PAGE_BUCKETS);
-        let mut stats = PullStats::default();
-        while let Some(page) = pager.next::<Page<CostItem>>().await? {
-            let mut records = Vec::new();
-            for bucket in page.data {
-                for item in bucket.results {
-                    let cents: Decimal = burnrate_core::parse_decimal(&item.amount)
-                        .map(|(d, _)| d)
-                        .map_err(|e| call.error(SourceErrorKind::Malformed(format!("amount: {e}"))))?;
-                    // Cents to currency units, in decimal arithmetic.
-                    let units = cents / Decimal::ONE_HUNDRED;
-                    let cost = money(&call, &units.to_string(), &item.currency, &mut stats.rounded_values)?;
-                    let service = match item.cost_type.as_deref() {
-                        Some("web_search") => "Claude API Web Search",
-                        Some("code_execution") => "Claude API Code Execution",
-                        _ => "Claude API",
-                    };
-                    let sku = match (&item.model, &item.token_type) {
-                        (Some(m), Some(t)) => Some(format!("{m}:{t}")),
-                        _ => item.description.clone(),
-                    };
-                    records.push(CostRecord {
-                        charge_period_start: bucket.starting_at,
-                        charge_period_end: bucket.ending_at,
-                        billed_cost: cost,
-                        effective_cost: cost,
-                        list_cost: cost,
-                        list_cost_estimated: true,
-                        provider_name: PROVIDER.into(),
-                        service_name: service.into(),
-                        sub_account_id: item.workspace_id,
-                        sku_id: sku,
-                        model: item.model,
-                        charge_category: ChargeCategory::Usage,
-                        charge_description: item.description,
-                        consumed_quantity: None,
-                        consumed_unit: None,
-                        api_key_id: None,
-                        tags: Default::default(),
-                    });
+        let pager = Pager::new(call, http, &headers, error_detail, url, "costs", progress, PAGE_BUCKETS);
+        let stats = pager
+            .stream(out, |page: Page<CostItem>, stats| {
+                let mut records = Vec::new();
+                for bucket in page.data {
+                    for item in bucket.results {
+                        let cents: Decimal = burnrate_core::parse_decimal(&item.amount)
+                            .map(|(d, _)| d)
+                            .map_err(|e| call.error(SourceErrorKind::Malformed(format!("amount: {e}"))))?;
+                        // Cents to currency units, in decimal arithmetic.
+                        let units = cents / Decimal::ONE_HUNDRED;
+                        let cost = money(&call, &units.to_string(), &item.currency, &mut stats.rounded_values)?;
+                        let service = match item.cost_type.as_deref() {
+                            Some("web_search") => "Claude API Web Search",
+                            Some("code_execution") => "Claude API Code Execution",
+                            _ => "Claude API",
+                        };
+                        let sku = match (&item.model, &item.token_type) {
+                            (Some(m), Some(t)) => Some(format!("{m}:{t}")),
+                            _ => item.description.clone(),
+                        };
+                        records.push(CostRecord {
+                            charge_period_start: bucket.starting_at,
+                            charge_period_end: bucket.ending_at,
+                            billed_cost: cost,
+                            effective_cost: cost,
+                            list_cost: cost,
+                            list_cost_estimated: true,
+                            provider_name: PROVIDER.into(),
+                            service_name: service.into(),
+                            sub_account_id: item.workspace_id,
+                            sku_id: sku,
+                            model: item.model,
+                            charge_category: ChargeCategory::Usage,
+                            charge_description: item.description,
+                            consumed_quantity: None,
+                            consumed_unit: None,
+                            api_key_id: None,
+                            tags: Default::default(),
+                        });
+                    }
                 }
-            }
-            stats.rows += records.len();
-            pager.send(out, records).await?;
-        }
-        stats.pages = pager.pages();
+                Ok(records)
+            })
+            .await?;
         Ok(stats)
     }
 
@@ -192,52 +191,51 @@ impl Anthropic {
         let headers = [("x-api-key", self.admin_key.expose_secret()), ("anthropic-version", API_VERSION)];
         let groups = ["workspace_id", "api_key_id", "model", "service_tier"];
         let url = |ask: &Ask<'_>| self.url("/v1/organizations/usage_report/messages", &groups, ask);
-        let mut pager = Pager::new(call, http, &headers, error_detail, url, "usage", progress, PAGE_BUCKETS);
-        let mut stats = PullStats::default();
-        while let Some(page) = pager.next::<Page<UsageItem>>().await? {
-            let mut records = Vec::new();
-            for bucket in page.data {
-                for u in bucket.results {
-                    let write = tokens(
-                        &call,
-                        "cache_creation.ephemeral_5m_input_tokens",
-                        u.cache_creation.ephemeral_5m_input_tokens,
-                    )? + tokens(
-                        &call,
-                        "cache_creation.ephemeral_1h_input_tokens",
-                        u.cache_creation.ephemeral_1h_input_tokens,
-                    )?;
-                    let mut extra = std::collections::BTreeMap::new();
-                    if let Some(tools) = u.server_tool_use {
-                        extra.insert(
-                            "web_search_requests".to_owned(),
-                            tokens(&call, "web_search_requests", tools.web_search_requests)?,
-                        );
+        let pager = Pager::new(call, http, &headers, error_detail, url, "usage", progress, PAGE_BUCKETS);
+        let stats = pager
+            .stream(out, |page: Page<UsageItem>, _| {
+                let mut records = Vec::new();
+                for bucket in page.data {
+                    for u in bucket.results {
+                        let write = tokens(
+                            &call,
+                            "cache_creation.ephemeral_5m_input_tokens",
+                            u.cache_creation.ephemeral_5m_input_tokens,
+                        )? + tokens(
+                            &call,
+                            "cache_creation.ephemeral_1h_input_tokens",
+                            u.cache_creation.ephemeral_1h_input_tokens,
+                        )?;
+                        let mut extra = std::collections::BTreeMap::new();
+                        if let Some(tools) = u.server_tool_use {
+                            extra.insert(
+                                "web_search_requests".to_owned(),
+                                tokens(&call, "web_search_requests", tools.web_search_requests)?,
+                            );
+                        }
+                        extra.insert("cache_write_1h_tokens".to_owned(), u.cache_creation.ephemeral_1h_input_tokens);
+                        records.push(UsageRecord {
+                            bucket_start: bucket.starting_at,
+                            bucket_end: bucket.ending_at,
+                            provider_name: PROVIDER.into(),
+                            usage_type: "messages".into(),
+                            model: u.model,
+                            project_id: u.workspace_id,
+                            api_key_id: u.api_key_id,
+                            service_tier: u.service_tier,
+                            input_uncached_tokens: tokens(&call, "uncached_input_tokens", u.uncached_input_tokens)?,
+                            input_cached_tokens: tokens(&call, "cache_read_input_tokens", u.cache_read_input_tokens)?,
+                            input_cache_write_tokens: write,
+                            output_tokens: tokens(&call, "output_tokens", u.output_tokens)?,
+                            // The messages report has no request count: unknown, not zero.
+                            requests: None,
+                            extra,
+                        });
                     }
-                    extra.insert("cache_write_1h_tokens".to_owned(), u.cache_creation.ephemeral_1h_input_tokens);
-                    records.push(UsageRecord {
-                        bucket_start: bucket.starting_at,
-                        bucket_end: bucket.ending_at,
-                        provider_name: PROVIDER.into(),
-                        usage_type: "messages".into(),
-                        model: u.model,
-                        project_id: u.workspace_id,
-                        api_key_id: u.api_key_id,
-                        service_tier: u.service_tier,
-                        input_uncached_tokens: tokens(&call, "uncached_input_tokens", u.uncached_input_tokens)?,
-                        input_cached_tokens: tokens(&call, "cache_read_input_tokens", u.cache_read_input_tokens)?,
-                        input_cache_write_tokens: write,
-                        output_tokens: tokens(&call, "output_tokens", u.output_tokens)?,
-                        // The messages report has no request count: unknown, not zero.
-                        requests: None,
-                        extra,
-                    });
                 }
-            }
-            stats.rows += records.len();
-            pager.send(out, records).await?;
-        }
-        stats.pages = pager.pages();
+                Ok(records)
+            })
+            .await?;
         Ok(stats)
     }
 }

@@ -247,12 +247,8 @@ impl<'a, U: Fn(&Ask<'_>) -> url::Url> Pager<'a, U> {
         }
     }
 
-    pub fn pages(&self) -> u32 {
-        self.pages
-    }
-
     /// The next page, or `None` after the last.
-    pub async fn next<P: serde::de::DeserializeOwned + Paged>(&mut self) -> Result<Option<P>, SourceError> {
+    async fn next<P: serde::de::DeserializeOwned + Paged>(&mut self) -> Result<Option<P>, SourceError> {
         let body = loop {
             let Some(asked) = self.asked else { return Ok(None) };
             let ask = Ask { window: asked, limit: self.limit, page: self.cursor.as_deref() };
@@ -285,11 +281,26 @@ impl<'a, U: Fn(&Ask<'_>) -> url::Url> Pager<'a, U> {
         Ok(Some(page))
     }
 
-    /// Hands a page's records to the writer; an error if the writer has stopped.
-    pub async fn send<T>(&self, out: &RecordSender<T>, records: Vec<T>) -> Result<(), SourceError> {
-        out.send(records).await.map_err(|_| {
-            self.call.error(SourceErrorKind::Network("the lake writer stopped before the pull ended".into()))
-        })
+    /// Fetches every page, turns each into records with `convert` (which may count in the stats,
+    /// rounded amounts say) and sends them to `out` before fetching the next.
+    pub async fn stream<P, T>(
+        mut self,
+        out: &RecordSender<T>,
+        mut convert: impl FnMut(P, &mut PullStats) -> Result<Vec<T>, SourceError>,
+    ) -> Result<PullStats, SourceError>
+    where
+        P: serde::de::DeserializeOwned + Paged,
+    {
+        let mut stats = PullStats::default();
+        while let Some(page) = self.next::<P>().await? {
+            let records = convert(page, &mut stats)?;
+            stats.rows += records.len();
+            out.send(records).await.map_err(|_| {
+                self.call.error(SourceErrorKind::Network("the lake writer stopped before the pull ended".into()))
+            })?;
+        }
+        stats.pages = self.pages;
+        Ok(stats)
     }
 }
 

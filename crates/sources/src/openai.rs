@@ -153,47 +153,46 @@ impl OpenAi {
         let auth = self.auth();
         let headers = [("authorization", auth.as_str())];
         let url = |ask: &Ask<'_>| self.url("/v1/organization/costs", &["project_id", "line_item"], ask);
-        let mut pager = Pager::new(call, http, &headers, error_detail, url, "costs", progress, PAGE_BUCKETS);
-        let mut stats = PullStats::default();
-        while let Some(page) = pager.next::<Page>().await? {
-            let mut records = Vec::new();
-            for bucket in page.data {
-                let (start, end) = (time(&call, bucket.start_time)?, time(&call, bucket.end_time)?);
-                for r in bucket.results {
-                    let cost = money(&call, r.amount.value.get(), &r.amount.currency, &mut stats.rounded_values)?;
-                    let quantity = r
-                        .quantity
-                        .map(|q| burnrate_core::parse_decimal(q.get()).map(|(d, _)| d))
-                        .transpose()
-                        .map_err(|e| call.error(SourceErrorKind::Malformed(format!("quantity: {e}"))))?;
-                    // `line_item` is "model, token class" in every example seen; its format is
-                    // not documented, so it is kept whole and the model taken best-effort.
-                    let model = r.line_item.as_deref().and_then(|l| l.split_once(", ").map(|(m, _)| m.to_owned()));
-                    records.push(CostRecord {
-                        charge_period_start: start,
-                        charge_period_end: end,
-                        billed_cost: cost,
-                        effective_cost: cost,
-                        list_cost: cost,
-                        list_cost_estimated: true,
-                        provider_name: PROVIDER.into(),
-                        service_name: "OpenAI API".into(),
-                        sub_account_id: r.project_id,
-                        sku_id: r.line_item.clone(),
-                        model,
-                        charge_category: ChargeCategory::Usage,
-                        charge_description: r.line_item,
-                        consumed_quantity: quantity,
-                        consumed_unit: r.quantity_unit,
-                        api_key_id: r.api_key_id,
-                        tags: Default::default(),
-                    });
+        let pager = Pager::new(call, http, &headers, error_detail, url, "costs", progress, PAGE_BUCKETS);
+        let stats = pager
+            .stream(out, |page: Page, stats| {
+                let mut records = Vec::new();
+                for bucket in page.data {
+                    let (start, end) = (time(&call, bucket.start_time)?, time(&call, bucket.end_time)?);
+                    for r in bucket.results {
+                        let cost = money(&call, r.amount.value.get(), &r.amount.currency, &mut stats.rounded_values)?;
+                        let quantity = r
+                            .quantity
+                            .map(|q| burnrate_core::parse_decimal(q.get()).map(|(d, _)| d))
+                            .transpose()
+                            .map_err(|e| call.error(SourceErrorKind::Malformed(format!("quantity: {e}"))))?;
+                        // `line_item` is "model, token class" in every example seen; its format is
+                        // not documented, so it is kept whole and the model taken best-effort.
+                        let model = r.line_item.as_deref().and_then(|l| l.split_once(", ").map(|(m, _)| m.to_owned()));
+                        records.push(CostRecord {
+                            charge_period_start: start,
+                            charge_period_end: end,
+                            billed_cost: cost,
+                            effective_cost: cost,
+                            list_cost: cost,
+                            list_cost_estimated: true,
+                            provider_name: PROVIDER.into(),
+                            service_name: "OpenAI API".into(),
+                            sub_account_id: r.project_id,
+                            sku_id: r.line_item.clone(),
+                            model,
+                            charge_category: ChargeCategory::Usage,
+                            charge_description: r.line_item,
+                            consumed_quantity: quantity,
+                            consumed_unit: r.quantity_unit,
+                            api_key_id: r.api_key_id,
+                            tags: Default::default(),
+                        });
+                    }
                 }
-            }
-            stats.rows += records.len();
-            pager.send(out, records).await?;
-        }
-        stats.pages = pager.pages();
+                Ok(records)
+            })
+            .await?;
         Ok(stats)
     }
 }
@@ -227,20 +226,19 @@ impl OpenAi {
         let headers = [("authorization", auth.as_str())];
         let groups = ["project_id", "api_key_id", "model", "service_tier", "batch"];
         let url = |ask: &Ask<'_>| self.url("/v1/organization/usage/completions", &groups, ask);
-        let mut pager = Pager::new(call, http, &headers, error_detail, url, "usage", progress, USAGE_PAGE_BUCKETS);
-        let mut stats = PullStats::default();
-        while let Some(page) = pager.next::<UsagePage>().await? {
-            let mut records = Vec::new();
-            for bucket in page.data {
-                let (start, end) = (time(&call, bucket.start_time)?, time(&call, bucket.end_time)?);
-                for r in bucket.results {
-                    records.push(completions_record(&call, start, end, r)?);
+        let pager = Pager::new(call, http, &headers, error_detail, url, "usage", progress, USAGE_PAGE_BUCKETS);
+        let mut stats = pager
+            .stream(out, |page: UsagePage, _| {
+                let mut records = Vec::new();
+                for bucket in page.data {
+                    let (start, end) = (time(&call, bucket.start_time)?, time(&call, bucket.end_time)?);
+                    for r in bucket.results {
+                        records.push(completions_record(&call, start, end, r)?);
+                    }
                 }
-            }
-            stats.rows += records.len();
-            pager.send(out, records).await?;
-        }
-        stats.pages = pager.pages();
+                Ok(records)
+            })
+            .await?;
         for endpoint in OTHER_USAGE {
             stats.add(self.stream_other_usage(http, window, progress, endpoint, out).await?);
         }
@@ -260,20 +258,19 @@ impl OpenAi {
         let headers = [("authorization", auth.as_str())];
         let path = format!("/v1/organization/usage/{}", endpoint.path);
         let url = |ask: &Ask<'_>| self.url(&path, endpoint.groups, ask);
-        let mut pager = Pager::new(call, http, &headers, error_detail, url, "usage", progress, USAGE_PAGE_BUCKETS);
-        let mut stats = PullStats::default();
-        while let Some(page) = pager.next::<GenericPage>().await? {
-            let mut records = Vec::new();
-            for bucket in page.data {
-                let (start, end) = (time(&call, bucket.start_time)?, time(&call, bucket.end_time)?);
-                for r in bucket.results {
-                    records.push(other_record(&call, endpoint, start, end, &r)?);
+        let pager = Pager::new(call, http, &headers, error_detail, url, "usage", progress, USAGE_PAGE_BUCKETS);
+        let stats = pager
+            .stream(out, |page: GenericPage, _| {
+                let mut records = Vec::new();
+                for bucket in page.data {
+                    let (start, end) = (time(&call, bucket.start_time)?, time(&call, bucket.end_time)?);
+                    for r in bucket.results {
+                        records.push(other_record(&call, endpoint, start, end, &r)?);
+                    }
                 }
-            }
-            stats.rows += records.len();
-            pager.send(out, records).await?;
-        }
-        stats.pages = pager.pages();
+                Ok(records)
+            })
+            .await?;
         Ok(stats)
     }
 }
