@@ -243,7 +243,7 @@ struct Running {
 /// Everything the server runs, built but not yet listening.
 fn build_state(settings: &Settings, store: Store, vault: Arc<Vault>) -> Result<AppState, Failure> {
     let hasher = PasswordHasher::new(PasswordHasherConfig { cost: settings.bcrypt_cost, ..Default::default() });
-    let lake = burnrate_lake::Lake::from_url(&settings.lake_url)
+    let lake = burnrate_lake::Lake::from_url(&settings.lake_url())
         .map_err(|e| config_error("BURNRATE_LAKE_URL", e.to_string().trim_start_matches("BURNRATE_LAKE_URL: ")))?;
     let guard = burnrate_net::EgressGuard::new(&settings.egress_allow).map_err(|e| {
         config_error("BURNRATE_EGRESS_ALLOW", e.to_string().trim_start_matches("BURNRATE_EGRESS_ALLOW: "))

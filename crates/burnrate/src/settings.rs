@@ -188,7 +188,8 @@ pub struct Settings {
     pub database_url: Option<SecretString>,
     pub database_admin_url: Option<SecretString>,
     pub master_keys: Option<SecretString>,
-    pub lake_url: String,
+    /// `BURNRATE_LAKE_URL`; unset: `lake/` in the data directory (see [`Settings::lake_url`]).
+    pub lake_url: Option<String>,
     pub public_url: url::Url,
     pub https_addr: Option<SocketAddr>,
     pub tls_cert: Option<PathBuf>,
@@ -270,7 +271,7 @@ impl Settings {
             None => 10,
         };
         Ok(Settings {
-            lake_url: src.plain("LAKE_URL").unwrap_or_else(|| format!("file://{}", data_dir.join("lake").display())),
+            lake_url: src.plain("LAKE_URL"),
             spill_dir: src.plain("SPILL_DIR").map(PathBuf::from).unwrap_or_else(|| data_dir.join("spill")),
             query_memory_limit: parse_bytes(
                 "QUERY_MEMORY_LIMIT",
@@ -312,6 +313,15 @@ impl Settings {
         match &self.database_url {
             Some(u) => u.expose_secret().to_owned(),
             None => format!("sqlite://{}", self.data_dir.join("burnrate.db").display()),
+        }
+    }
+
+    /// Where the lake lives: the setting, else `lake/` in the data directory (which `demo
+    /// --data-dir` may have moved after the settings were read).
+    pub fn lake_url(&self) -> String {
+        match &self.lake_url {
+            Some(u) => u.clone(),
+            None => format!("file://{}", self.data_dir.join("lake").display()),
         }
     }
 

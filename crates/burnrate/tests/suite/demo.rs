@@ -65,6 +65,8 @@ async fn the_demo_serves_the_login_page_and_its_printed_credentials_work() {
     let key = creds["api_key"].as_str().unwrap();
     assert_eq!(c.api(Method::GET, "/api/v1/org", key, None).await.json()["name"], "Demo Org");
     assert!(std::fs::metadata(dir.path().join("master.key")).is_ok(), "the throw-away key is kept in the data dir");
+    let orgs = std::fs::read_dir(dir.path().join("lake")).expect("the lake is in the data dir").count();
+    assert_eq!(orgs, 1, "one organization's lake");
 
     // Spend from both simulated providers is there before the UI is announced.
     let home = c.get("/").await;
