@@ -103,10 +103,6 @@ impl Engine {
         Ok(Self { config: Arc::new(config), store, lake })
     }
 
-    pub fn config(&self) -> &EngineConfig {
-        &self.config
-    }
-
     /// A session holding only `scope`'s tables, as they are now.
     async fn session(&self, scope: OrgScope, plan: Plan) -> Result<SessionContext, EngineError> {
         let disk = DiskManagerBuilder::default()

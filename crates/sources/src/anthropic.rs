@@ -11,7 +11,7 @@ use serde::Deserialize;
 
 use crate::{
     Ask, Call, Paged, Pager, ProgressSink, PullStats, Pulled, RecordSender, SourceError, SourceErrorKind, collect,
-    money, report_url, tokens,
+    error_message, money, report_url, tokens,
 };
 
 pub const PROVIDER: &str = "Anthropic";
@@ -86,20 +86,6 @@ struct ServerToolUse {
     web_search_requests: i64,
 }
 
-#[derive(Deserialize)]
-struct ErrorBody {
-    error: ErrorInner,
-}
-
-#[derive(Deserialize)]
-struct ErrorInner {
-    message: String,
-}
-
-fn error_detail(body: &[u8]) -> Option<String> {
-    serde_json::from_slice::<ErrorBody>(body).ok().map(|b| b.error.message)
-}
-
 impl Anthropic {
     fn url(&self, path: &str, group_by: &[&str], ask: &Ask<'_>) -> url::Url {
         let times = [
@@ -125,7 +111,7 @@ impl Anthropic {
         let call = Call { provider: PROVIDER, endpoint: COST_ENDPOINT, window };
         let headers = [("x-api-key", self.admin_key.expose_secret()), ("anthropic-version", API_VERSION)];
         let url = |ask: &Ask<'_>| self.url("/v1/organizations/cost_report", &["workspace_id", "description"], ask);
-        let pager = Pager::new(call, http, &headers, error_detail, url, "costs", progress, PAGE_BUCKETS);
+        let pager = Pager::new(call, http, &headers, error_message, url, "costs", progress, PAGE_BUCKETS);
         let stats = pager
             .stream(out, |page: Page<CostItem>, stats| {
                 let mut records = Vec::new();
@@ -191,7 +177,7 @@ impl Anthropic {
         let headers = [("x-api-key", self.admin_key.expose_secret()), ("anthropic-version", API_VERSION)];
         let groups = ["workspace_id", "api_key_id", "model", "service_tier"];
         let url = |ask: &Ask<'_>| self.url("/v1/organizations/usage_report/messages", &groups, ask);
-        let pager = Pager::new(call, http, &headers, error_detail, url, "usage", progress, PAGE_BUCKETS);
+        let pager = Pager::new(call, http, &headers, error_message, url, "usage", progress, PAGE_BUCKETS);
         let stats = pager
             .stream(out, |page: Page<UsageItem>, _| {
                 let mut records = Vec::new();

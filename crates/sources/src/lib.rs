@@ -116,6 +116,20 @@ impl Call {
     }
 }
 
+/// The provider's own message from an error body: both OpenAI and Anthropic answer
+/// `{"error": {"message": …, …}, …}`.
+pub(crate) fn error_message(body: &[u8]) -> Option<String> {
+    #[derive(serde::Deserialize)]
+    struct Body {
+        error: Inner,
+    }
+    #[derive(serde::Deserialize)]
+    struct Inner {
+        message: String,
+    }
+    serde_json::from_slice::<Body>(body).ok().map(|b| b.error.message)
+}
+
 /// A report request: `path` under the base URL (which may carry a proxy's path prefix), the
 /// window's parameters in the provider's spelling, daily buckets, `group_by[]` for each dimension
 /// (the bracket spelling both providers' own clients send) and the cursor of the page wanted.
@@ -199,13 +213,13 @@ pub(crate) struct Ask<'a> {
 /// than the response cap makes the pager ask again from the first day not yet handed over with
 /// half the buckets, down to one day, and keep the smaller size for the rest of the window.
 pub(crate) struct Pager<'a, U> {
-    pub call: Call,
-    pub http: &'a burnrate_net::HttpClient,
-    pub headers: &'a [(&'a str, &'a str)],
-    pub detail: fn(&[u8]) -> Option<String>,
-    pub url: U,
-    pub report: &'static str,
-    pub progress: ProgressSink<'a>,
+    call: Call,
+    http: &'a burnrate_net::HttpClient,
+    headers: &'a [(&'a str, &'a str)],
+    detail: fn(&[u8]) -> Option<String>,
+    url: U,
+    report: &'static str,
+    progress: ProgressSink<'a>,
     limit: u32,
     /// The window of the current run of pages (a cursor is only valid with the same parameters);
     /// `None` when the provider said there is no more.

@@ -10,7 +10,7 @@ use serde_json::value::RawValue;
 
 use crate::{
     Ask, Call, Paged, Pager, ProgressSink, PullStats, Pulled, RecordSender, SourceError, SourceErrorKind, collect,
-    money, report_url, tokens,
+    error_message, money, report_url, tokens,
 };
 
 pub const PROVIDER: &str = "OpenAI";
@@ -25,18 +25,28 @@ pub struct OpenAi {
     pub admin_key: SecretString,
 }
 
+/// A page of any OpenAI organization report: daily buckets of `R` results.
 #[derive(Deserialize)]
-struct Page {
-    data: Vec<Bucket>,
+struct Page<R> {
+    data: Vec<Bucket<R>>,
     has_more: bool,
     next_page: Option<String>,
 }
 
 #[derive(Deserialize)]
-struct Bucket {
+struct Bucket<R> {
     start_time: i64,
     end_time: i64,
-    results: Vec<CostResult>,
+    results: Vec<R>,
+}
+
+impl<R> Paged for Page<R> {
+    fn cursor(&self) -> Option<String> {
+        if self.has_more { self.next_page.clone() } else { None }
+    }
+    fn reached(&self) -> Option<DateTime<Utc>> {
+        self.data.last().and_then(|b| DateTime::from_timestamp(b.end_time, 0))
+    }
 }
 
 #[derive(Deserialize)]
@@ -55,38 +65,6 @@ struct Amount {
     currency: String,
 }
 
-impl Paged for Page {
-    fn cursor(&self) -> Option<String> {
-        if self.has_more { self.next_page.clone() } else { None }
-    }
-    fn reached(&self) -> Option<DateTime<Utc>> {
-        self.data.last().and_then(|b| DateTime::from_timestamp(b.end_time, 0))
-    }
-}
-
-#[derive(Deserialize)]
-struct UsagePage {
-    data: Vec<UsageBucket>,
-    has_more: bool,
-    next_page: Option<String>,
-}
-
-impl Paged for UsagePage {
-    fn cursor(&self) -> Option<String> {
-        if self.has_more { self.next_page.clone() } else { None }
-    }
-    fn reached(&self) -> Option<DateTime<Utc>> {
-        self.data.last().and_then(|b| DateTime::from_timestamp(b.end_time, 0))
-    }
-}
-
-#[derive(Deserialize)]
-struct UsageBucket {
-    start_time: i64,
-    end_time: i64,
-    results: Vec<CompletionsResult>,
-}
-
 /// `organization.usage.completions.result`. Older responses lack the split fields; `input_tokens`
 /// always includes cached and cache-write tokens.
 #[derive(Deserialize)]
@@ -102,20 +80,6 @@ struct CompletionsResult {
     model: Option<String>,
     service_tier: Option<String>,
     batch: Option<bool>,
-}
-
-#[derive(Deserialize)]
-struct ErrorBody {
-    error: ErrorInner,
-}
-
-#[derive(Deserialize)]
-struct ErrorInner {
-    message: String,
-}
-
-fn error_detail(body: &[u8]) -> Option<String> {
-    serde_json::from_slice::<ErrorBody>(body).ok().map(|b| b.error.message)
 }
 
 fn time(call: &Call, secs: i64) -> Result<DateTime<Utc>, SourceError> {
@@ -153,9 +117,9 @@ impl OpenAi {
         let auth = self.auth();
         let headers = [("authorization", auth.as_str())];
         let url = |ask: &Ask<'_>| self.url("/v1/organization/costs", &["project_id", "line_item"], ask);
-        let pager = Pager::new(call, http, &headers, error_detail, url, "costs", progress, PAGE_BUCKETS);
+        let pager = Pager::new(call, http, &headers, error_message, url, "costs", progress, PAGE_BUCKETS);
         let stats = pager
-            .stream(out, |page: Page, stats| {
+            .stream(out, |page: Page<CostResult>, stats| {
                 let mut records = Vec::new();
                 for bucket in page.data {
                     let (start, end) = (time(&call, bucket.start_time)?, time(&call, bucket.end_time)?);
@@ -226,9 +190,9 @@ impl OpenAi {
         let headers = [("authorization", auth.as_str())];
         let groups = ["project_id", "api_key_id", "model", "service_tier", "batch"];
         let url = |ask: &Ask<'_>| self.url("/v1/organization/usage/completions", &groups, ask);
-        let pager = Pager::new(call, http, &headers, error_detail, url, "usage", progress, USAGE_PAGE_BUCKETS);
+        let pager = Pager::new(call, http, &headers, error_message, url, "usage", progress, USAGE_PAGE_BUCKETS);
         let mut stats = pager
-            .stream(out, |page: UsagePage, _| {
+            .stream(out, |page: Page<CompletionsResult>, _| {
                 let mut records = Vec::new();
                 for bucket in page.data {
                     let (start, end) = (time(&call, bucket.start_time)?, time(&call, bucket.end_time)?);
@@ -258,9 +222,9 @@ impl OpenAi {
         let headers = [("authorization", auth.as_str())];
         let path = format!("/v1/organization/usage/{}", endpoint.path);
         let url = |ask: &Ask<'_>| self.url(&path, endpoint.groups, ask);
-        let pager = Pager::new(call, http, &headers, error_detail, url, "usage", progress, USAGE_PAGE_BUCKETS);
+        let pager = Pager::new(call, http, &headers, error_message, url, "usage", progress, USAGE_PAGE_BUCKETS);
         let stats = pager
-            .stream(out, |page: GenericPage, _| {
+            .stream(out, |page: Page<serde_json::Map<String, serde_json::Value>>, _| {
                 let mut records = Vec::new();
                 for bucket in page.data {
                     let (start, end) = (time(&call, bucket.start_time)?, time(&call, bucket.end_time)?);
@@ -406,26 +370,3 @@ const OTHER_USAGE: &[OtherUsage] = &[
         unit: "num_sessions",
     },
 ];
-
-#[derive(Deserialize)]
-struct GenericPage {
-    data: Vec<GenericBucket>,
-    has_more: bool,
-    next_page: Option<String>,
-}
-
-impl Paged for GenericPage {
-    fn cursor(&self) -> Option<String> {
-        if self.has_more { self.next_page.clone() } else { None }
-    }
-    fn reached(&self) -> Option<DateTime<Utc>> {
-        self.data.last().and_then(|b| DateTime::from_timestamp(b.end_time, 0))
-    }
-}
-
-#[derive(Deserialize)]
-struct GenericBucket {
-    start_time: i64,
-    end_time: i64,
-    results: Vec<serde_json::Map<String, serde_json::Value>>,
-}

@@ -136,15 +136,25 @@ impl TenantTx {
     }
 }
 
+/// How far a source's live data reaches in each table (`None`: nothing synced yet).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Freshness {
+    pub costs: Option<NaiveDate>,
+    pub usage: Option<NaiveDate>,
+}
+
 impl TenantTx {
-    /// The last day of data per table in a source's live files (`None`: nothing synced yet).
-    pub async fn source_freshness(&mut self, source: Uuid) -> Result<Vec<(LakeTable, Option<NaiveDate>)>> {
-        let rows: Vec<(String, Option<NaiveDate>)> = on!(&mut self.inner.tx, c => sqlx::query_as(
-            "SELECT table_name, max_day FROM lake_files WHERE org_id = $1 AND source_id = $2 AND state = 'live'")
-            .bind(self.scope.org_id().as_uuid()).bind(source).fetch_all(c).await)?;
-        Ok([LakeTable::Costs, LakeTable::Usage]
-            .into_iter()
-            .map(|t| (t, rows.iter().filter(|(name, _)| name == t.as_str()).filter_map(|(_, d)| *d).max()))
-            .collect())
+    /// The [`Freshness`] of every source of the organization that has live data, in one query.
+    pub async fn lake_freshness(&mut self) -> Result<std::collections::HashMap<Uuid, Freshness>> {
+        let rows: Vec<(Uuid, String, Option<NaiveDate>)> = on!(&mut self.inner.tx, c => sqlx::query_as(
+            "SELECT source_id, table_name, max_day FROM lake_files WHERE org_id = $1 AND state = 'live'")
+            .bind(self.scope.org_id().as_uuid()).fetch_all(c).await)?;
+        let mut out: std::collections::HashMap<Uuid, Freshness> = Default::default();
+        for (source, table, day) in rows {
+            let f = out.entry(source).or_default();
+            let slot = if table == LakeTable::Costs.as_str() { &mut f.costs } else { &mut f.usage };
+            *slot = (*slot).max(day);
+        }
+        Ok(out)
     }
 }

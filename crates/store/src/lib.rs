@@ -37,7 +37,7 @@ pub use api_keys::ApiKeyRecord;
 pub use audit::{Actor, ActorType, AuditBreak, AuditEntry, AuditRecord, NewAuditEntry};
 pub use invitations::InvitationRecord;
 pub use jobs::Job;
-pub use lake::{LakeFile, LakeTable};
+pub use lake::{Freshness, LakeFile, LakeTable};
 pub use outbox::{OutboxMessage, QueuedMail};
 pub use sources::{NewSource, SourceRecord};
 pub use vault::Vault;

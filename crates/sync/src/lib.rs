@@ -199,27 +199,23 @@ impl Syncer {
         window: SyncWindow,
         progress: ProgressSink<'_>,
     ) -> Result<SyncOutcome, SyncError> {
-        let (costs, usage) = {
-            // One opening of the key for both reports; it is dropped when both returned.
-            let api = self.connector(scope, source).await?;
-            let costs = self.lake.writer::<CostRecord>(&self.store, scope, source.id, window)?;
-            let (costs, cost_stats) =
-                stream_into(costs, |out| api.stream_costs(&self.http, window, progress, out)).await?;
-            let usage = self.lake.writer::<UsageRecord>(&self.store, scope, source.id, window)?;
-            let (usage, usage_stats) =
-                stream_into(usage, |out| api.stream_usage(&self.http, window, progress, out)).await?;
-            ((costs, cost_stats), (usage, usage_stats))
-        };
-        let cost_files = costs.0.finish().await?;
-        let usage_files = usage.0.finish().await?;
+        // One opening of the key for both reports; it is dropped when both are written.
+        let api = self.connector(scope, source).await?;
+        let writer = self.lake.writer::<CostRecord>(&self.store, scope, source.id, window)?;
+        let (writer, costs) = stream_into(writer, |out| api.stream_costs(&self.http, window, progress, out)).await?;
+        let cost_files = writer.finish().await?;
+        let writer = self.lake.writer::<UsageRecord>(&self.store, scope, source.id, window)?;
+        let (writer, usage) = stream_into(writer, |out| api.stream_usage(&self.http, window, progress, out)).await?;
+        let usage_files = writer.finish().await?;
+        drop(api);
         self.lake.commit(&self.store, scope, LakeTable::Costs, source.id, window, &cost_files).await?;
         self.lake.commit(&self.store, scope, LakeTable::Usage, source.id, window, &usage_files).await?;
         Ok(SyncOutcome {
             window,
-            pages: costs.1.pages + usage.1.pages,
-            rows: costs.1.rows,
-            usage_rows: usage.1.rows,
-            rounded_values: costs.1.rounded_values,
+            pages: costs.pages + usage.pages,
+            rows: costs.rows,
+            usage_rows: usage.rows,
+            rounded_values: costs.rounded_values,
         })
     }
 

@@ -6,7 +6,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use burnrate_core::ApiScope;
-use burnrate_store::NewSource;
+use burnrate_store::{Freshness, NewSource};
 use burnrate_sync::{SourceConfig, SourceKind, Syncer};
 use serde::Deserialize;
 use serde_json::json;
@@ -29,12 +29,8 @@ async fn page(
 ) -> Result<Response, AppError> {
     let mut tx = state.store.tenant(who.scope).await?;
     let sources = tx.sources().await?;
-    let mut fresh = Vec::with_capacity(sources.len());
-    for s in &sources {
-        fresh.push(freshness_text(&tx.source_freshness(s.id).await?));
-    }
+    let fresh = tx.lake_freshness().await?;
     tx.commit().await?;
-    let mut fresh = fresh.into_iter();
     let status = if error.is_some() { StatusCode::UNPROCESSABLE_ENTITY } else { StatusCode::OK };
     let page = SourcesPage {
         nav: Some(Nav::new(who, "sources")),
@@ -52,7 +48,7 @@ async fn page(
                 last_success: s.last_success_at.map(when).unwrap_or_else(|| "never".into()),
                 config: serde_json::from_str(&s.config).unwrap_or_default(),
                 progress: s.progress,
-                fresh: fresh.next().unwrap_or_default(),
+                fresh: freshness_text(fresh.get(&s.id).copied().unwrap_or_default()),
             })
             .collect(),
         can_manage: who.role.is_admin(),
@@ -63,9 +59,11 @@ async fn page(
 }
 
 /// "costs through 2026-11-21 · usage through 2026-11-21", or a dash before the first sync.
-fn freshness_text(fresh: &[(burnrate_store::LakeTable, Option<chrono::NaiveDate>)]) -> String {
-    let parts: Vec<String> =
-        fresh.iter().filter_map(|(t, d)| d.map(|d| format!("{} through {d}", t.as_str()))).collect();
+fn freshness_text(fresh: Freshness) -> String {
+    let parts: Vec<String> = [("costs", fresh.costs), ("usage", fresh.usage)]
+        .into_iter()
+        .filter_map(|(table, day)| day.map(|d| format!("{table} through {d}")))
+        .collect();
     if parts.is_empty() { "—".into() } else { parts.join(" · ") }
 }
 
@@ -120,6 +118,8 @@ fn parse_secret<'a>(raw: &'a str, field: &str) -> Result<&'a str, AppError> {
     Ok(secret)
 }
 
+/// A new source, from the form or the API body.
+#[derive(Deserialize)]
 pub struct NewSourceInput {
     kind: String,
     name: String,
@@ -134,12 +134,8 @@ async fn connect(state: &AppState, caller: &impl Caller, input: NewSourceInput) 
         .ok_or_else(|| AppError::Validation("Provider: expected openai or anthropic.".into()))?;
     let name = super::actions::parse_key_name(&input.name)?;
     let secret = parse_secret(&input.secret, "Admin key")?;
-    let base_url = input.base_url.map(|u| u.trim().to_owned()).filter(|u| !u.is_empty());
-    if let Some(u) = &base_url {
-        state.syncer.http.guard().check_url(u).map_err(|e| AppError::Validation(format!("Base URL: {e}.")))?;
-    }
-    let config = serde_json::to_string(&SourceConfig { base_url, ..Default::default() })
-        .map_err(|e| AppError::Internal(e.to_string()))?;
+    let config = checked_settings(state, &SourceConfig::default(), input.base_url, None, None)?;
+    let config = serde_json::to_string(&config).map_err(|e| AppError::Internal(e.to_string()))?;
     let mut tx = state.store.tenant(caller.scope()).await?;
     let id = tx
         .create_source(&state.vault, &NewSource { kind: kind.as_str(), name: &name, config: &config, secret })
@@ -171,6 +167,19 @@ pub async fn create(
         Err(AppError::Validation(m)) | Err(AppError::Conflict(m)) => page(&state, &who, None, Some(m)).await,
         Err(e) => Err(e),
     }
+}
+
+/// Deletes a source, keeping its synced data or not (the audit entry says which).
+async fn remove(state: &AppState, caller: &impl Caller, id: Uuid, keep_data: bool) -> Result<(), AppError> {
+    let action = if keep_data { "source_deleted_data_kept" } else { "source_deleted_data_removed" };
+    change(state, caller, id, action, async |tx| Ok(tx.delete_source(id, keep_data).await?)).await
+}
+
+/// Audits a sync someone asked for and starts it.
+async fn request_sync(state: &AppState, caller: &impl Caller, id: Uuid) -> Result<(), AppError> {
+    change(state, caller, id, "source_sync_requested", async |tx| Ok(tx.source(id).await?.is_some())).await?;
+    spawn_sync(&state.syncer, caller.scope(), id);
+    Ok(())
 }
 
 async fn change(
@@ -356,16 +365,7 @@ pub async fn delete(
     Path(id): Path<String>,
     CsrfForm(f): CsrfForm<DeleteForm>,
 ) -> Result<Response, AppError> {
-    let id = parse_id(&id)?;
-    let keep = f.keep_data != "no";
-    change(
-        &state,
-        &who,
-        id,
-        if keep { "source_deleted_data_kept" } else { "source_deleted_data_removed" },
-        async |tx| Ok(tx.delete_source(id, keep).await?),
-    )
-    .await?;
+    remove(&state, &who, parse_id(&id)?, f.keep_data != "no").await?;
     Ok(see_other("/sources?done=deleted"))
 }
 
@@ -375,9 +375,7 @@ pub async fn sync_now(
     Path(id): Path<String>,
     CsrfForm(_): CsrfForm<NoFields>,
 ) -> Result<Response, AppError> {
-    let id = parse_id(&id)?;
-    change(&state, &who, id, "source_sync_requested", async |tx| Ok(tx.source(id).await?.is_some())).await?;
-    spawn_sync(&state.syncer, who.scope, id);
+    request_sync(&state, &who, parse_id(&id)?).await?;
     Ok(see_other("/sources?done=syncing"))
 }
 
@@ -415,18 +413,14 @@ pub async fn api_list(State(state): State<AppState>, caller: ApiCaller) -> Resul
     caller.require(ApiScope::Read)?;
     let mut tx = state.store.tenant(caller.scope).await?;
     let sources = tx.sources().await?;
-    let mut fresh = Vec::with_capacity(sources.len());
-    for s in &sources {
-        fresh.push(tx.source_freshness(s.id).await?);
-    }
+    let fresh = tx.lake_freshness().await?;
     tx.commit().await?;
     let sources: Vec<_> = sources
         .into_iter()
-        .zip(fresh)
-        .map(|(s, fresh)| {
-            let through = |t: burnrate_store::LakeTable| fresh.iter().find(|(x, _)| *x == t).and_then(|(_, d)| *d);
+        .map(|s| {
+            let fresh = fresh.get(&s.id).copied().unwrap_or_default();
             json!({
-                "costs_through": through(burnrate_store::LakeTable::Costs), "usage_through": through(burnrate_store::LakeTable::Usage),
+                "costs_through": fresh.costs, "usage_through": fresh.usage,
                 "id": s.id, "kind": s.kind, "name": s.name, "config": serde_json::from_str::<serde_json::Value>(&s.config).unwrap_or_default(),
                 "secret_last4": s.secret_hint, "secret_set_at": s.secret_set_at, "paused": s.paused,
                 "last_attempt_at": s.last_attempt_at, "last_success_at": s.last_success_at, "last_error": s.last_error, "progress": s.progress,
@@ -436,23 +430,13 @@ pub async fn api_list(State(state): State<AppState>, caller: ApiCaller) -> Resul
     Ok(Json(json!({ "sources": sources })).into_response())
 }
 
-#[derive(Deserialize)]
-pub struct NewSourceBody {
-    kind: String,
-    name: String,
-    secret: String,
-    base_url: Option<String>,
-}
-
 pub async fn api_create(
     State(state): State<AppState>,
     caller: ApiCaller,
-    ApiJson(b): ApiJson<NewSourceBody>,
+    ApiJson(input): ApiJson<NewSourceInput>,
 ) -> Result<Response, ApiError> {
     caller.require(ApiScope::Admin)?;
-    let id =
-        connect(&state, &caller, NewSourceInput { kind: b.kind, name: b.name, secret: b.secret, base_url: b.base_url })
-            .await?;
+    let id = connect(&state, &caller, input).await?;
     Ok((StatusCode::CREATED, Json(json!({ "id": id }))).into_response())
 }
 
@@ -468,16 +452,7 @@ pub async fn api_delete(
     Query(q): Query<KeepData>,
 ) -> Result<Response, ApiError> {
     caller.require(ApiScope::Admin)?;
-    let id = parse_id(&id)?;
-    let keep = q.keep_data.unwrap_or(true);
-    change(
-        &state,
-        &caller,
-        id,
-        if keep { "source_deleted_data_kept" } else { "source_deleted_data_removed" },
-        async |tx| Ok(tx.delete_source(id, keep).await?),
-    )
-    .await?;
+    remove(&state, &caller, parse_id(&id)?, q.keep_data.unwrap_or(true)).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
@@ -488,7 +463,6 @@ pub async fn api_sync(
 ) -> Result<Response, ApiError> {
     caller.require(ApiScope::Admin)?;
     let id = parse_id(&id)?;
-    change(&state, &caller, id, "source_sync_requested", async |tx| Ok(tx.source(id).await?.is_some())).await?;
-    spawn_sync(&state.syncer, caller.scope, id);
+    request_sync(&state, &caller, id).await?;
     Ok((StatusCode::ACCEPTED, Json(json!({ "id": id, "status": "sync started" }))).into_response())
 }
