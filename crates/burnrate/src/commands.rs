@@ -235,6 +235,7 @@ fn web_config(settings: &Settings) -> WebConfig {
 
 struct Running {
     _server: burnrate_web::RunningServer,
+    pg: burnrate_pgwire::PgServer,
     _mail: tokio::task::JoinHandle<()>,
     _scheduler: tokio::task::JoinHandle<()>,
     http: std::net::SocketAddr,
@@ -267,12 +268,40 @@ async fn start(settings: &Settings, state: AppState) -> Result<Running, Failure>
         }
         _ => None,
     };
+    let pg = start_pg(settings, state.syncer()).await?;
     let mail = state.mailer().spawn_worker();
     let syncer = state.syncer().clone();
     let scheduler = burnrate_sync::spawn_scheduler(syncer.clone(), std::time::Duration::from_secs(60));
     let server = burnrate_web::serve(state, Listeners { http, https }).await.map_err(|e| config_error("TLS", e))?;
     let http = server.http_addr;
-    Ok(Running { _server: server, _mail: mail, _scheduler: scheduler, http })
+    Ok(Running { _server: server, pg, _mail: mail, _scheduler: scheduler, http })
+}
+
+/// The SQL engine and the Postgres wire endpoint over it.
+async fn start_pg(settings: &Settings, syncer: &burnrate_sync::Syncer) -> Result<burnrate_pgwire::PgServer, Failure> {
+    settings.check_pg_tls()?;
+    let config = burnrate_engine::EngineConfig {
+        memory_limit: usize::try_from(settings.query_memory_limit)
+            .map_err(|_| config_error("BURNRATE_QUERY_MEMORY_LIMIT", "too large for this machine"))?,
+        spill_dir: settings.spill_dir.clone(),
+        max_spill_bytes: settings.spill_max,
+        statement_timeout: settings.statement_timeout,
+    };
+    let engine = burnrate_engine::Engine::new(config, syncer.store.clone(), syncer.lake.clone())
+        .map_err(|e| config_error("BURNRATE_SPILL_DIR", e.to_string()))?;
+    let tls = match (&settings.pg_tls_cert, &settings.pg_tls_key) {
+        (Some(cert), Some(key)) => Some(
+            burnrate_net::ServerTls::load(cert, key, "BURNRATE_PG_TLS_CERT", "BURNRATE_PG_TLS_KEY")
+                .map_err(|e| config_error("BURNRATE_PG_TLS_CERT", e))?
+                .into(),
+        ),
+        _ => None,
+    };
+    let listener = tokio::net::TcpListener::bind(settings.pg_addr)
+        .await
+        .map_err(|e| config_error("BURNRATE_PG_ADDR", format!("cannot listen on {}: {e}", settings.pg_addr)))?;
+    burnrate_pgwire::PgServer::start(listener, engine, syncer.store.clone(), tls)
+        .map_err(|e| config_error("BURNRATE_PG_ADDR", e.to_string()))
 }
 
 async fn wait_for_shutdown() {
@@ -304,6 +333,7 @@ async fn serve(settings: Settings) -> Result<(), Failure> {
         }
         None => tracing::info!(http = %running.http, "burnrate is serving (plain HTTP)"),
     }
+    tracing::info!(postgres = %running.pg.addr, "SQL clients connect here (database burnrate)");
     wait_for_shutdown().await;
     tracing::info!("shutting down");
     store.close().await;
@@ -435,13 +465,20 @@ async fn demo(mut settings: Settings) -> Result<(), Failure> {
     // Synced before the listeners open: the first page a person sees already has the spend.
     let synced = connect_and_sync_demo_sources(&store, &vault, state.syncer(), &sims).await?;
     let running = start(&settings, state).await?;
+    if creds.postgres_url.is_none() {
+        creds.postgres_url = Some(create_demo_sql_credential(&store, &vault, running.pg.addr).await?);
+        std::fs::write(&demo_path, serde_json::to_string_pretty(&creds).map_err(|e| anyhow!("{e}"))?)
+            .with_context(|| format!("writing {}", demo_path.display()))?;
+    }
     println!("burnrate demo is running at {}  (listening on {})", creds.url, running.http);
     println!("  spend       {synced}");
     println!("  log in as   {}", creds.email);
     println!("  password    {}", creds.password);
     println!("  API key     {}", creds.api_key);
     println!("  try         curl -H 'Authorization: Bearer {}' {}/api/v1/org", creds.api_key, creds.url);
-    println!("  psql        (the Postgres wire endpoint is not built yet)");
+    if let Some(pg) = &creds.postgres_url {
+        println!("  psql        psql '{pg}' -c 'SELECT provider_name, sum(billed_cost) FROM costs GROUP BY 1'");
+    }
     println!(
         "Data, the throw-away master key and these credentials are in {} (demo.json).",
         settings.data_dir.display()
@@ -450,6 +487,44 @@ async fn demo(mut settings: Settings) -> Result<(), Failure> {
     wait_for_shutdown().await;
     store.close().await;
     Ok(())
+}
+
+/// A SQL credential of the demo organization, as a connection string for `addr`.
+async fn create_demo_sql_credential(
+    store: &Store,
+    vault: &Vault,
+    addr: std::net::SocketAddr,
+) -> Result<String, Failure> {
+    let mut tx = store.instance().await.context("opening a transaction")?;
+    let org = tx
+        .find_org(DEMO_ORG)
+        .await
+        .context("finding the demo organization")?
+        .ok_or_else(|| anyhow!("the demo organization is missing from the data dir"))?;
+    let mut t = tx.into_tenant(OrgScope::trusted(org.id)).await.context("entering the organization")?;
+    let owner = t
+        .members(vault)
+        .await
+        .context("listing members")?
+        .into_iter()
+        .next()
+        .ok_or_else(|| anyhow!("the demo organization has no members"))?;
+    let password = burnrate_crypto::random_sql_password();
+    let verifier = burnrate_crypto::ScramVerifier::new(&password).encode();
+    let id = t.create_sql_credential("demo", &verifier, owner.user_id).await.context("creating the SQL credential")?;
+    t.audit(NewAuditEntry {
+        actor: Actor::system("burnrate demo"),
+        action: "sql_credential_created",
+        target_type: Some("sql_credential"),
+        target_id: Some(id.to_string()),
+        details: json!({ "name": "demo", "via": "demo" }),
+        ip: None,
+        user_agent: None,
+    })
+    .await
+    .context("writing the audit log")?;
+    t.commit().await.context("committing the SQL credential")?;
+    Ok(format!("postgresql://{id}:{password}@{addr}/burnrate"))
 }
 
 async fn create_demo_org(store: &Store, vault: &Vault, settings: &Settings) -> Result<DemoFile, Failure> {

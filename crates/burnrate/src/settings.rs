@@ -197,6 +197,9 @@ pub struct Settings {
     pub http_addr: SocketAddr,
     pub behind_tls_proxy: bool,
     pub pg_addr: SocketAddr,
+    /// `BURNRATE_PG_TLS_CERT` / `_KEY`, else the HTTPS certificate and key.
+    pub pg_tls_cert: Option<PathBuf>,
+    pub pg_tls_key: Option<PathBuf>,
     pub smtp_url: Option<SecretString>,
     pub mail_from: String,
     pub redis_url: Option<SecretString>,
@@ -270,7 +273,14 @@ impl Settings {
                 .ok_or_else(|| err("BCRYPT_COST", format!("{v:?} is not a bcrypt cost from 10 to 16")))?,
             None => 10,
         };
+        let (pg_tls_cert, pg_tls_key) = match (src.plain("PG_TLS_CERT"), src.plain("PG_TLS_KEY")) {
+            (Some(c), Some(k)) => (Some(PathBuf::from(c)), Some(PathBuf::from(k))),
+            (None, None) => (tls_cert.clone(), tls_key.clone()),
+            _ => return Err(err("PG_TLS_CERT", "set both BURNRATE_PG_TLS_CERT and BURNRATE_PG_TLS_KEY, or neither")),
+        };
         Ok(Settings {
+            pg_tls_cert,
+            pg_tls_key,
             lake_url: src.plain("LAKE_URL"),
             spill_dir: src.plain("SPILL_DIR").map(PathBuf::from).unwrap_or_else(|| data_dir.join("spill")),
             query_memory_limit: parse_bytes(
@@ -323,6 +333,20 @@ impl Settings {
             Some(u) => u.clone(),
             None => format!("file://{}", self.data_dir.join("lake").display()),
         }
+    }
+
+    /// The Postgres wire endpoint takes passwords: off loopback it needs TLS (S7).
+    pub fn check_pg_tls(&self) -> Result<(), ConfigError> {
+        if self.pg_tls_cert.is_none() && !self.pg_addr.ip().is_loopback() {
+            return Err(err(
+                "PG_ADDR",
+                format!(
+                    "{} is not a loopback address; the Postgres wire endpoint needs TLS there. Set BURNRATE_PG_TLS_CERT and BURNRATE_PG_TLS_KEY (or BURNRATE_TLS_CERT and BURNRATE_TLS_KEY)",
+                    self.pg_addr
+                ),
+            ));
+        }
+        Ok(())
     }
 
     /// Plain HTTP serves the app only on loopback or behind a TLS-terminating proxy (S7).

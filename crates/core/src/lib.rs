@@ -14,7 +14,7 @@ mod role;
 
 pub use cost::{ChargeCategory, CostRecord, SyncWindow, UsageRecord, WindowError};
 pub use email::{EmailAddress, EmailError};
-pub use ids::{ApiKeyId, InvitationId, OrgId, UserId};
+pub use ids::{ApiKeyId, InvitationId, OrgId, SqlCredentialId, SqlCredentialIdError, UserId};
 pub use money::{Currency, MONEY_SCALE, Money, MoneyError, Rounding, parse_decimal};
 pub use names::{NameError, OrgName};
 pub use password::{NewPassword, PASSWORD_MAX_CHARS, PASSWORD_MIN_CHARS, PasswordError};

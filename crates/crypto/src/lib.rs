@@ -11,11 +11,13 @@
 mod envelope;
 mod keyring;
 mod password;
+mod scram;
 mod token;
 
 pub use envelope::{BlindIndexKey, DataKey, SealContext, SealedSecret};
 pub use keyring::{MasterKey, MasterKeyRing, WrappedKey};
 pub use password::{PasswordHasher, PasswordHasherConfig};
+pub use scram::{ScramVerifier, random_sql_password};
 pub use token::{ScopedToken, random_token, sha256, token_hash};
 
 #[derive(Debug, thiserror::Error)]

@@ -13,6 +13,8 @@
 //! refused, so a client cannot point the engine at a path or change where it spills.
 
 mod error;
+mod pg_catalog;
+mod session;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -24,6 +26,7 @@ use burnrate_store::{LakeTable, OrgScope, Store};
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::catalog::TableProvider;
+use datafusion::common::ScalarValue;
 use datafusion::datasource::empty::EmptyTable;
 use datafusion::datasource::file_format::parquet::ParquetFormat;
 use datafusion::datasource::listing::{ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl};
@@ -32,9 +35,12 @@ use datafusion::execution::disk_manager::{DiskManagerBuilder, DiskManagerMode};
 use datafusion::execution::memory_pool::{GreedyMemoryPool, TrackConsumersPool};
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::execution::session_state::SessionStateBuilder;
+use datafusion::logical_expr::LogicalPlan;
 use datafusion::prelude::{SQLOptions, SessionConfig, SessionContext};
+use datafusion::sql::sqlparser::ast::Statement;
 
 pub use error::EngineError;
+pub use session::{Description, Outcome, SERVER_VERSION, SqlSession, SqlStatement};
 
 /// Where the lake's object store is registered inside a session.
 const LAKE_URL: &str = "lake://files/";
@@ -83,7 +89,7 @@ pub struct QueryStream {
 
 /// How a query is planned.
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum Plan {
+pub(crate) enum Plan {
     /// DataFusion's default: two partitions, hash joins (which cannot spill).
     Fast,
     /// The retry of a query that ran out of memory: sort-merge joins, which spill, and one
@@ -103,8 +109,53 @@ impl Engine {
         Ok(Self { config: Arc::new(config), store, lake })
     }
 
-    /// A session holding only `scope`'s tables, as they are now.
-    async fn session(&self, scope: OrgScope, plan: Plan) -> Result<SessionContext, EngineError> {
+    /// The longest a statement may run.
+    pub fn statement_timeout(&self) -> Duration {
+        self.config.statement_timeout
+    }
+
+    /// The long-lived part of a session: the `burnrate` catalog (tables registered per query),
+    /// `information_schema`, `pg_catalog` and the PostgreSQL functions. A client connection keeps
+    /// one for its life, so the object ids `pg_catalog` hands out stay the same from one query to
+    /// the next (psql's `\d` looks a table up by id in a second query).
+    pub(crate) fn base_context(&self) -> Result<SessionContext, EngineError> {
+        let mut config = SessionConfig::new()
+            .with_default_catalog_and_schema("burnrate", "public")
+            .with_information_schema(true)
+            .with_target_partitions(2)
+            // A batch at most a sixteenth of the pool (and DataFusion's 8,192 rows at most), so a
+            // sort can hold a batch beside its merge reservation however small the pool.
+            .with_batch_size((self.config.memory_limit >> 16).clamp(256, 8192));
+        config.options_mut().sql_parser.dialect = datafusion::config::Dialect::PostgreSQL;
+        // A sort reserves this much up front for merging its spills; DataFusion's 10 MiB default
+        // would not fit a small pool at all.
+        config.options_mut().execution.sort_spill_reservation_bytes = (self.config.memory_limit / 4).min(10 << 20);
+        let state = SessionStateBuilder::new().with_config(config).with_default_features().build();
+        let ctx = SessionContext::new_with_state(state);
+        pg_catalog::install(&ctx)?;
+        Ok(ctx)
+    }
+
+    /// A context for one query of `scope` on `base`: the organization's tables as they are now,
+    /// and a runtime of the query's own — memory pool, spill directory — that ends with it.
+    pub(crate) async fn query_context(
+        &self,
+        base: &SessionContext,
+        scope: OrgScope,
+        plan: Plan,
+    ) -> Result<SessionContext, EngineError> {
+        let mut tx = self.store.tenant(scope).await?;
+        let costs = tx.live_lake_files(LakeTable::Costs).await?;
+        let usage = tx.live_lake_files(LakeTable::Usage).await?;
+        tx.commit().await?;
+        for (name, table) in [
+            ("costs", lake_table(<CostRecord as LakeRow>::schema(), &costs)?),
+            ("usage", lake_table(<UsageRecord as LakeRow>::schema(), &usage)?),
+        ] {
+            base.deregister_table(name)?;
+            base.register_table(name, table)?;
+        }
+
         let disk = DiskManagerBuilder::default()
             .with_mode(DiskManagerMode::Directories(vec![self.config.spill_dir.clone()]))
             .with_max_temp_directory_size(self.config.max_spill_bytes);
@@ -115,27 +166,21 @@ impl Engine {
         let runtime =
             RuntimeEnvBuilder::new().with_memory_pool(Arc::new(pool)).with_disk_manager_builder(disk).build_arc()?;
         runtime.register_object_store(&url::Url::parse(LAKE_URL).expect("lake URL"), Arc::clone(self.lake.objects()));
-        let mut config = SessionConfig::new()
-            .with_default_catalog_and_schema("burnrate", "public")
-            .with_information_schema(true)
-            .with_target_partitions(if plan == Plan::Fast { 2 } else { 1 })
-            // A batch at most a sixteenth of the pool (and DataFusion's 8,192 rows at most), so a
-            // sort can hold a batch beside its merge reservation however small the pool.
-            .with_batch_size((self.config.memory_limit >> 16).clamp(256, 8192));
+        let state = base.state();
+        // The catalog already exists: building must not replace it with an empty default one.
+        let mut config = state.config().clone().with_create_default_catalog_and_schema(false);
+        if plan == Plan::Frugal {
+            config = config.with_target_partitions(1);
+        }
         config.options_mut().optimizer.prefer_hash_join = plan == Plan::Fast;
-        // A sort reserves this much up front for merging its spills; DataFusion's 10 MiB default
-        // would not fit a small pool at all.
-        config.options_mut().execution.sort_spill_reservation_bytes = (self.config.memory_limit / 4).min(10 << 20);
-        let state =
-            SessionStateBuilder::new().with_config(config).with_runtime_env(runtime).with_default_features().build();
-        let ctx = SessionContext::new_with_state(state);
-        let mut tx = self.store.tenant(scope).await?;
-        let costs = tx.live_lake_files(LakeTable::Costs).await?;
-        let usage = tx.live_lake_files(LakeTable::Usage).await?;
-        tx.commit().await?;
-        ctx.register_table("costs", lake_table(<CostRecord as LakeRow>::schema(), &costs)?)?;
-        ctx.register_table("usage", lake_table(<UsageRecord as LakeRow>::schema(), &usage)?)?;
-        Ok(ctx)
+        let state = SessionStateBuilder::new_from_existing(state).with_config(config).with_runtime_env(runtime).build();
+        Ok(SessionContext::new_with_state(state))
+    }
+
+    /// A one-off context for `scope` (for callers without a connection).
+    async fn session(&self, scope: OrgScope, plan: Plan) -> Result<SessionContext, EngineError> {
+        let base = self.base_context()?;
+        self.query_context(&base, scope, plan).await
     }
 
     /// Plans and starts `sql` for `scope`. Client SQL may only read: DDL, DML and statements are
@@ -153,11 +198,42 @@ impl Engine {
 
     async fn start(&self, scope: OrgScope, sql: &str, plan: Plan) -> Result<QueryStream, EngineError> {
         let ctx = self.session(scope, plan).await?;
-        let locked = SQLOptions::new().with_allow_ddl(false).with_allow_dml(false).with_allow_statements(false);
-        let frame = ctx.sql_with_options(sql, locked).await.map_err(EngineError::refused_or_plan)?;
+        let frame = ctx.sql_with_options(sql, locked()).await.map_err(EngineError::refused_or_plan)?;
         let schema = Arc::new(frame.schema().as_arrow().clone());
         let stream = frame.execute_stream().await?;
         Ok(QueryStream { schema, stream })
+    }
+
+    /// Plans and starts a parsed client statement with `parameters` bound to `$1…`, retried the
+    /// frugal way if it runs out of memory while starting.
+    pub(crate) async fn query_statement(
+        &self,
+        base: &SessionContext,
+        scope: OrgScope,
+        statement: &Statement,
+        parameters: Vec<ScalarValue>,
+    ) -> Result<QueryStream, EngineError> {
+        let start = |plan: Plan| {
+            let parameters = parameters.clone();
+            async move {
+                let ctx = self.query_context(base, scope, plan).await?;
+                let mut logical = plan_locked(&ctx, statement).await?;
+                if !parameters.is_empty() {
+                    logical = logical.with_param_values(parameters)?;
+                }
+                let frame = ctx.execute_logical_plan(logical).await?;
+                let schema = Arc::new(frame.schema().as_arrow().clone());
+                let stream = frame.execute_stream().await?;
+                Ok::<_, EngineError>(QueryStream { schema, stream })
+            }
+        };
+        match start(Plan::Fast).await {
+            Err(e) if e.is_out_of_memory() => {
+                tracing::info!(error = %e, "query ran out of memory; retrying with sort-merge joins on one partition");
+                start(Plan::Frugal).await
+            }
+            other => other,
+        }
     }
 
     /// Runs `sql` to the end (within the statement timeout) and returns every batch.
@@ -184,6 +260,20 @@ impl Engine {
         let batches: Vec<RecordBatch> = q.stream.try_collect().await?;
         Ok((q.schema, batches))
     }
+}
+
+/// What client SQL may do: read. DDL (`CREATE EXTERNAL TABLE`), DML (`COPY … TO`, `INSERT`) and
+/// statements (`SET` of engine settings) are refused by the planner.
+fn locked() -> SQLOptions {
+    SQLOptions::new().with_allow_ddl(false).with_allow_dml(false).with_allow_statements(false)
+}
+
+/// Plans a parsed statement in `ctx` under the lock.
+pub(crate) async fn plan_locked(ctx: &SessionContext, statement: &Statement) -> Result<LogicalPlan, EngineError> {
+    let wrapped = datafusion::sql::parser::Statement::Statement(Box::new(statement.clone()));
+    let plan = ctx.state().statement_to_plan(wrapped).await.map_err(EngineError::refused_or_plan)?;
+    locked().verify_plan(&plan).map_err(EngineError::refused_or_plan)?;
+    Ok(plan)
 }
 
 /// A lake table over exactly `files` (the live set taken at query start).

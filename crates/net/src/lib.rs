@@ -11,6 +11,8 @@
 
 mod client;
 mod guard;
+mod tls;
 
 pub use client::{ClientOptions, FetchError, HttpClient, Reply};
 pub use guard::{EgressError, EgressGuard};
+pub use tls::ServerTls;

@@ -30,6 +30,7 @@ mod lake;
 mod migrate;
 mod outbox;
 mod sources;
+mod sql_credentials;
 mod vault;
 
 pub use accounts::{Member, Organization, SessionRecord, TokenPurpose, UserRecord};
@@ -40,6 +41,7 @@ pub use jobs::Job;
 pub use lake::{Freshness, LakeFile, LakeTable};
 pub use outbox::{OutboxMessage, QueuedMail};
 pub use sources::{NewSource, SourceRecord};
+pub use sql_credentials::{SqlCredentialRecord, SqlLogin};
 pub use vault::Vault;
 
 #[derive(Debug, thiserror::Error)]
@@ -137,7 +139,7 @@ impl Tx {
 
 /// Proof that the holder may act inside one organization: obtained from a membership check, from
 /// a credential that belongs to the organization, or by trusted instance code (CLI, jobs).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct OrgScope {
     org_id: OrgId,
 }

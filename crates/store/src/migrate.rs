@@ -26,6 +26,7 @@ const APP_TABLES: &[&str] = &[
     "lake_files",
     "sources",
     "jobs",
+    "sql_credentials",
 ];
 
 /// Applies the SQLite migrations to `store` (which must be a SQLite store).

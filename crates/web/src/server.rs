@@ -59,28 +59,9 @@ impl Drop for RunningServer {
 }
 
 fn tls_acceptor(files: &TlsFiles) -> Result<TlsAcceptor, String> {
-    let cert_pem = std::fs::read(&files.cert)
-        .map_err(|e| format!("BURNRATE_TLS_CERT: cannot read {}: {e}", files.cert.display()))?;
-    let key_pem =
-        std::fs::read(&files.key).map_err(|e| format!("BURNRATE_TLS_KEY: cannot read {}: {e}", files.key.display()))?;
-    let certs = rustls_pemfile::certs(&mut cert_pem.as_slice())
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| format!("BURNRATE_TLS_CERT: not a PEM certificate chain: {e}"))?;
-    if certs.is_empty() {
-        return Err(format!("BURNRATE_TLS_CERT: {} holds no certificate", files.cert.display()));
-    }
-    let key = rustls_pemfile::private_key(&mut key_pem.as_slice())
-        .map_err(|e| format!("BURNRATE_TLS_KEY: not a PEM private key: {e}"))?
-        .ok_or_else(|| format!("BURNRATE_TLS_KEY: {} holds no private key", files.key.display()))?;
-    let mut config =
-        rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::aws_lc_rs::default_provider()))
-            .with_safe_default_protocol_versions()
-            .map_err(|e| format!("TLS: {e}"))?
-            .with_no_client_auth()
-            .with_single_cert(certs, key)
-            .map_err(|e| format!("BURNRATE_TLS_KEY: does not match the certificate: {e}"))?;
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
-    Ok(TlsAcceptor::from(Arc::new(config)))
+    let mut tls = burnrate_net::ServerTls::load(&files.cert, &files.key, "BURNRATE_TLS_CERT", "BURNRATE_TLS_KEY")?;
+    tls.config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(TlsAcceptor::from(Arc::new(tls.config)))
 }
 
 /// Starts serving `state` on the given listeners.

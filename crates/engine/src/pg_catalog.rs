@@ -1,0 +1,101 @@
+//! The PostgreSQL catalog clients introspect (`pg_catalog`, and functions such as
+//! `pg_table_is_visible`, `format_type`, `current_schema`), served by `datafusion-pg-catalog`
+//! over the session's own catalog — so `\dt` lists this organization's tables and nothing else.
+//!
+//! Its static tables (a snapshot of a real PostgreSQL's `pg_type`, `pg_proc`, …) are decoded
+//! once per process, not once per query.
+
+use std::sync::{Arc, OnceLock};
+
+use datafusion::arrow::datatypes::DataType;
+use datafusion::common::ScalarValue;
+use datafusion::execution::session_state::SessionStateBuilder;
+use datafusion::logical_expr::{ColumnarValue, Volatility, create_udf};
+use datafusion::prelude::SessionContext;
+use datafusion_pg_catalog::pg_catalog::context::EmptyContextProvider;
+use datafusion_pg_catalog::pg_catalog::{self as pg, PgCatalogSchemaProvider, PgCatalogStaticTables};
+
+use crate::EngineError;
+use crate::session::SERVER_VERSION;
+
+const CATALOG: &str = "burnrate";
+
+static STATIC_TABLES: OnceLock<Arc<PgCatalogStaticTables>> = OnceLock::new();
+
+fn static_tables() -> Result<Arc<PgCatalogStaticTables>, EngineError> {
+    if let Some(t) = STATIC_TABLES.get() {
+        return Ok(Arc::clone(t));
+    }
+    let tables =
+        Arc::new(PgCatalogStaticTables::try_new().map_err(|e| EngineError::Setup(format!("pg_catalog: {e}")))?);
+    Ok(Arc::clone(STATIC_TABLES.get_or_init(|| tables)))
+}
+
+pub(crate) fn install(ctx: &SessionContext) -> Result<(), EngineError> {
+    let statics = static_tables()?;
+    let schema = PgCatalogSchemaProvider::try_new(
+        Arc::clone(ctx.state().catalog_list()),
+        Arc::clone(&statics),
+        EmptyContextProvider,
+    )?;
+    ctx.catalog(CATALOG)
+        .ok_or_else(|| EngineError::Setup("the session has no burnrate catalog".into()))?
+        .register_schema("pg_catalog", Arc::new(schema))?;
+
+    use datafusion_pg_catalog::pg_catalog::{
+        array_bounds_udf, format_type, has_privilege_udf, pg_get_expr_udf, quote_ident_udf,
+    };
+    for udf in [
+        pg::create_current_database_udf(CATALOG),
+        pg::create_current_schema_udf(),
+        pg::create_current_schemas_udf(),
+        pg::create_pg_get_userbyid_udf(),
+        has_privilege_udf::create_has_privilege_udf("has_table_privilege"),
+        has_privilege_udf::create_has_privilege_udf("has_schema_privilege"),
+        has_privilege_udf::create_has_privilege_udf("has_database_privilege"),
+        has_privilege_udf::create_has_privilege_udf("has_any_column_privilege"),
+        pg::create_pg_table_is_visible(),
+        format_type::create_format_type_udf(),
+        pg::create_session_user_udf(),
+        pg_get_expr_udf::create_pg_get_expr_udf(),
+        pg::create_pg_get_partkeydef_udf(),
+        pg::create_pg_relation_is_publishable_udf(),
+        pg::create_pg_get_statisticsobjdef_columns_udf(),
+        pg::create_pg_encoding_to_char_udf(),
+        pg::create_pg_backend_pid_udf(),
+        pg::create_pg_relation_size_udf(),
+        pg::create_pg_total_relation_size_udf(),
+        pg::create_pg_stat_get_numscans(),
+        pg::create_pg_get_constraintdef(),
+        pg::create_pg_get_partition_ancestors_udf(),
+        quote_ident_udf::create_quote_ident_udf(),
+        quote_ident_udf::create_parse_ident_udf(),
+        array_bounds_udf::create_array_upper_udf(),
+        array_bounds_udf::create_array_lower_udf(),
+        version_udf(),
+    ] {
+        ctx.register_udf(udf);
+    }
+    ctx.register_udtf("pg_get_keywords", statics.pg_get_keywords.clone());
+
+    // `regclass`, `regtype`, … as type names, and int4 arguments to `generate_series`.
+    let state = ctx.state_ref();
+    let existing = state.read().clone();
+    *state.write() = SessionStateBuilder::new_from_existing(existing)
+        .with_type_planner(Arc::new(datafusion_pg_catalog::pg_catalog::oid_type_planner::PgOidTypePlanner))
+        .build();
+    datafusion_pg_catalog::pg_catalog::generate_series_arg_coercion::CoerceIntArgsToBigInt::widen(ctx);
+    Ok(())
+}
+
+/// `version()` in PostgreSQL's words, which drivers parse for the server's major version.
+fn version_udf() -> datafusion::logical_expr::ScalarUDF {
+    let text = format!("PostgreSQL {SERVER_VERSION} (burnrate {})", env!("CARGO_PKG_VERSION"));
+    create_udf(
+        "version",
+        vec![],
+        DataType::Utf8,
+        Volatility::Immutable,
+        Arc::new(move |_| Ok(ColumnarValue::Scalar(ScalarValue::Utf8(Some(text.clone()))))),
+    )
+}

@@ -1,0 +1,169 @@
+//! The Postgres wire endpoint: psql, BI tools and drivers reach an organization's SQL here.
+//!
+//! ```text
+//!   client ──TLS (required off loopback)──▶ startup: user = credential id, database `burnrate`
+//!          ──SCRAM-SHA-256 against the stored verifier──▶ a SqlSession of that credential's org
+//!          ──simple / extended protocol──▶ engine ──Arrow batches──▶ rows in text or binary
+//! ```
+//!
+//! Each connection gets handlers of its own, holding its login once authenticated. A watcher
+//! closes the connections of a credential within a fraction of a second of its revocation,
+//! whichever instance revoked it (it reads the store, not a local signal).
+
+mod encode;
+mod handlers;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+use burnrate_core::SqlCredentialId;
+use burnrate_engine::{Engine, SqlSession};
+use burnrate_store::{OrgScope, Store};
+use tokio::net::TcpListener;
+use tokio::sync::Notify;
+use tokio::task::JoinHandle;
+
+/// How often live connections are checked against revocations: well inside the promised second.
+const REVOCATION_POLL: Duration = Duration::from_millis(250);
+
+/// TLS for the endpoint: the rustls configuration and the certificate, which SCRAM-SHA-256-PLUS
+/// binds the login to.
+pub struct PgTls {
+    pub cert_pem: Vec<u8>,
+    pub config: Arc<rustls::ServerConfig>,
+}
+
+impl From<burnrate_net::ServerTls> for PgTls {
+    fn from(t: burnrate_net::ServerTls) -> Self {
+        Self { cert_pem: t.cert_pem, config: Arc::new(t.config) }
+    }
+}
+
+/// What every connection shares.
+struct Shared {
+    engine: Engine,
+    store: Store,
+    tls: Option<PgTls>,
+    connections: Mutex<HashMap<u64, Arc<Connection>>>,
+    next_id: AtomicU64,
+}
+
+/// One client connection.
+struct Connection {
+    shared: Arc<Shared>,
+    login: OnceLock<Login>,
+    /// Notified to close the connection (its credential was revoked).
+    close: Notify,
+}
+
+/// An authenticated connection's identity and session.
+struct Login {
+    credential: SqlCredentialId,
+    session: SqlSession,
+}
+
+/// The running endpoint; dropping it stops accepting and closes every connection.
+pub struct PgServer {
+    pub addr: SocketAddr,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Drop for PgServer {
+    fn drop(&mut self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+    }
+}
+
+impl PgServer {
+    /// Serves on `listener`. Without `tls`, only loopback clients can log in.
+    pub fn start(listener: TcpListener, engine: Engine, store: Store, tls: Option<PgTls>) -> std::io::Result<Self> {
+        let addr = listener.local_addr()?;
+        let shared = Arc::new(Shared {
+            engine,
+            store,
+            tls,
+            connections: Mutex::new(HashMap::new()),
+            next_id: AtomicU64::new(1),
+        });
+        let acceptor = shared.tls.as_ref().map(|t| pgwire::tokio::TlsAcceptor::from(Arc::clone(&t.config)));
+        let accept = tokio::spawn(accept_loop(listener, Arc::clone(&shared), acceptor));
+        let watch = tokio::spawn(watch_revocations(shared));
+        tracing::info!(%addr, "Postgres wire endpoint listening");
+        Ok(Self { addr, tasks: vec![accept, watch] })
+    }
+}
+
+async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, acceptor: Option<pgwire::tokio::TlsAcceptor>) {
+    loop {
+        let (socket, peer) = match listener.accept().await {
+            Ok(s) => s,
+            Err(e) => {
+                // Out of file descriptors and the like: wait rather than spin.
+                tracing::warn!(error = %e, "Postgres wire: accept failed");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        let _ = socket.set_nodelay(true);
+        let id = shared.next_id.fetch_add(1, Ordering::Relaxed);
+        let conn = Arc::new(Connection { shared: Arc::clone(&shared), login: OnceLock::new(), close: Notify::new() });
+        shared.connections.lock().expect("connections lock").insert(id, Arc::clone(&conn));
+        let acceptor = acceptor.clone();
+        let shared = Arc::clone(&shared);
+        tokio::spawn(async move {
+            let handlers = handlers::ConnectionHandlers::new(Arc::clone(&conn));
+            tokio::select! {
+                r = pgwire::tokio::process_socket(socket, acceptor, handlers) => {
+                    if let Err(e) = r {
+                        tracing::debug!(%peer, error = %e, "Postgres wire connection ended with an error");
+                    }
+                }
+                () = conn.close.notified() => {
+                    tracing::info!(%peer, credential = ?conn.login.get().map(|l| l.credential.to_string()), "closed a connection whose SQL credential was revoked");
+                }
+            }
+            shared.connections.lock().expect("connections lock").remove(&id);
+        });
+    }
+}
+
+/// Closes the connections of revoked credentials: per organization with live connections, one
+/// query for its revoked credentials.
+async fn watch_revocations(shared: Arc<Shared>) {
+    let mut tick = tokio::time::interval(REVOCATION_POLL);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let live: Vec<Arc<Connection>> =
+            shared.connections.lock().expect("connections lock").values().cloned().collect();
+        let mut by_org: HashMap<OrgScope, Vec<Arc<Connection>>> = HashMap::new();
+        for c in live {
+            if let Some(login) = c.login.get() {
+                by_org.entry(login.session.scope()).or_default().push(Arc::clone(&c));
+            }
+        }
+        for (scope, conns) in by_org {
+            let revoked = async {
+                let mut tx = shared.store.tenant(scope).await?;
+                let ids = tx.revoked_sql_credentials().await?;
+                tx.commit().await?;
+                Ok::<_, burnrate_store::StoreError>(ids)
+            };
+            match revoked.await {
+                Ok(ids) => {
+                    for c in conns {
+                        if c.login.get().is_some_and(|l| ids.contains(&l.credential)) {
+                            c.close.notify_one();
+                        }
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "Postgres wire: cannot check for revoked credentials"),
+            }
+        }
+    }
+}
