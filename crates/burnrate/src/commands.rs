@@ -230,6 +230,13 @@ fn web_config(settings: &Settings) -> WebConfig {
     cfg.smtp_url = settings.smtp_url.as_ref().map(|s| s.expose_secret().to_owned());
     cfg.mail_from = settings.mail_from.clone();
     cfg.login_per_ip = Quota::per_minute(settings.login_rate_per_ip, settings.login_rate_per_ip);
+    // Bound to every interface: clients reach it by the public host name.
+    let address = if settings.pg_addr.ip().is_unspecified() {
+        format!("{}:{}", settings.public_url.host_str().unwrap_or("localhost"), settings.pg_addr.port())
+    } else {
+        settings.pg_addr.to_string()
+    };
+    cfg.pg_endpoint = Some(burnrate_web::PgEndpoint { address, tls: settings.pg_tls_cert.is_some() });
     cfg
 }
 
@@ -465,8 +472,16 @@ async fn demo(mut settings: Settings) -> Result<(), Failure> {
     // Synced before the listeners open: the first page a person sees already has the spend.
     let synced = connect_and_sync_demo_sources(&store, &vault, state.syncer(), &sims).await?;
     let running = start(&settings, state).await?;
-    if creds.postgres_url.is_none() {
-        creds.postgres_url = Some(create_demo_sql_credential(&store, &vault, running.pg.addr).await?);
+    creds.postgres_url = match creds.postgres_url.as_deref().map(url::Url::parse) {
+        // The same credential; the endpoint may listen elsewhere this run.
+        Some(Ok(mut u)) => {
+            let _ = u.set_ip_host(running.pg.addr.ip());
+            let _ = u.set_port(Some(running.pg.addr.port()));
+            Some(u.to_string())
+        }
+        _ => Some(create_demo_sql_credential(&store, &vault, running.pg.addr).await?),
+    };
+    {
         std::fs::write(&demo_path, serde_json::to_string_pretty(&creds).map_err(|e| anyhow!("{e}"))?)
             .with_context(|| format!("writing {}", demo_path.display()))?;
     }

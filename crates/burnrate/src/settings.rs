@@ -376,4 +376,21 @@ mod tests {
         assert_eq!(parse_duration("X", "60s").unwrap(), Duration::from_secs(60));
         assert!(parse_duration("X", "0s").is_err());
     }
+
+    fn settings(pairs: &[(&str, &str)]) -> Result<Settings, ConfigError> {
+        let env = pairs.iter().map(|(k, v)| (format!("BURNRATE_{k}"), (*v).to_owned())).collect();
+        Settings::from_sources(&Sources { env, file: BTreeMap::new() }, "./burnrate-data")
+    }
+
+    #[test]
+    fn the_postgres_endpoint_needs_tls_off_loopback_and_both_files_or_neither() {
+        let s = settings(&[("PG_ADDR", "0.0.0.0:5433")]).unwrap();
+        let e = s.check_pg_tls().unwrap_err().to_string();
+        assert!(e.contains("BURNRATE_PG_ADDR") && e.contains("TLS"), "{e}");
+        assert!(settings(&[]).unwrap().check_pg_tls().is_ok(), "loopback by default");
+        let s = settings(&[("PG_ADDR", "0.0.0.0:5433"), ("TLS_CERT", "c.pem"), ("TLS_KEY", "k.pem")]).unwrap();
+        assert!(s.check_pg_tls().is_ok(), "the HTTPS certificate serves the endpoint too");
+        let e = settings(&[("PG_TLS_CERT", "c.pem")]).unwrap_err().to_string();
+        assert!(e.contains("BURNRATE_PG_TLS_CERT"), "{e}");
+    }
 }

@@ -113,6 +113,11 @@ const FIXED: &[&str] = &[
     "default_transaction_read_only",
 ];
 
+/// Statements that would change something: refused by name even where they do not parse.
+const WRITES: &[&str] = &[
+    "ALTER", "COPY", "CREATE", "DELETE", "DROP", "GRANT", "INSERT", "MERGE", "REVOKE", "TRUNCATE", "UPDATE", "VACUUM",
+];
+
 fn setting_name(name: &str) -> Option<&'static str> {
     let lower = name.to_ascii_lowercase();
     let lower = match lower.as_str() {
@@ -149,7 +154,16 @@ impl SqlSession {
 
     /// Splits `sql` into statements, refusing at once what is never allowed.
     pub fn parse(&self, sql: &str) -> Result<Vec<SqlStatement>, EngineError> {
-        let statements = PARSER.parse(sql).map_err(|e| EngineError::Plan(format!("syntax error: {e}")))?;
+        let statements = PARSER.parse(sql).map_err(|e| {
+            // DataFusion's own DDL (`CREATE EXTERNAL TABLE`) is not even PostgreSQL syntax; say
+            // what is refused rather than where the parser stumbled.
+            let first = sql.split_whitespace().next().unwrap_or_default().to_ascii_uppercase();
+            if WRITES.contains(&first.as_str()) {
+                EngineError::Refused(format!("{first} statements"))
+            } else {
+                EngineError::Plan(format!("syntax error: {e}"))
+            }
+        })?;
         statements.into_iter().map(classify).collect()
     }
 
@@ -228,9 +242,16 @@ fn classify(statement: Statement) -> Result<SqlStatement, EngineError> {
         Statement::Commit { .. } => Kind::Acknowledge("COMMIT"),
         Statement::Rollback { savepoint: None, .. } => Kind::Acknowledge("ROLLBACK"),
         Statement::Discard { .. } => Kind::Acknowledge("DISCARD ALL"),
-        // Everything else goes to the planner, whose lock refuses DDL, DML, COPY and the rest
-        // with an error naming the statement.
-        other => Kind::Query(Box::new(other)),
+        other => {
+            let text = other.to_string();
+            let first = text.split_whitespace().next().unwrap_or_default().to_ascii_uppercase();
+            if WRITES.contains(&first.as_str()) {
+                return Err(EngineError::Refused(format!("{first} statements")));
+            }
+            // Everything else goes to the planner, whose lock refuses DDL, DML and statements
+            // with an error naming them.
+            Kind::Query(Box::new(other))
+        }
     };
     Ok(SqlStatement { kind })
 }

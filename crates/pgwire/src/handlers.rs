@@ -204,13 +204,20 @@ impl StartupHandler for Startup {
                 Ok(())
             }
             PgWireFrontendMessage::PasswordMessageFamily(message) => {
-                match self.driver.advance_authentication(client, message).await? {
+                let user = client.metadata().get("user").cloned().unwrap_or_default();
+                let outcome = self.driver.advance_authentication(client, message).await.map_err(|e| match e {
+                    // PostgreSQL's words, which clients and people recognise; never which part
+                    // was wrong.
+                    PgWireError::InvalidPassword(_) | PgWireError::InvalidScramMessage(_) => {
+                        fatal("28P01", format!("password authentication failed for user \"{user}\""))
+                    }
+                    other => other,
+                })?;
+                match outcome {
                     AuthOutcome::InProgress => Ok(()),
                     AuthOutcome::Authenticated { identity, final_message } => {
                         let Some(Verified(login)) = identity else {
-                            return Err(PgWireError::InvalidPassword(
-                                client.metadata().get("user").cloned().unwrap_or_default(),
-                            ));
+                            return Err(fatal("28P01", format!("password authentication failed for user \"{user}\"")));
                         };
                         let session = self.conn.shared.engine.connect(login.scope).map_err(engine_error)?;
                         let _ = self.conn.login.set(Login { credential: login.id, session });

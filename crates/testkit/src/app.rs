@@ -40,6 +40,12 @@ pub struct TestApp {
     pub lake: burnrate_lake::Lake,
     _lake_dir: tempfile::TempDir,
     _server: RunningServer,
+    /// The Postgres wire endpoint (TLS with a self-signed certificate; plain also accepted, as
+    /// on any loopback listener).
+    pub pg: burnrate_pgwire::PgServer,
+    pub engine: burnrate_engine::Engine,
+    /// The root under which queries spill.
+    pub spill_dir: tempfile::TempDir,
     _mail: tokio::task::JoinHandle<()>,
     _tls: Option<tempfile::TempDir>,
 }
@@ -90,6 +96,9 @@ impl TestApp {
         if let Some(q) = opts.api_per_key {
             config.api_per_key = q;
         }
+        let pg_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind Postgres wire");
+        let pg_addr = pg_listener.local_addr().expect("addr");
+        config.pg_endpoint = Some(burnrate_web::PgEndpoint { address: pg_addr.to_string(), tls: true });
         let hasher = PasswordHasher::new(PasswordHasherConfig { cost: 10, threads: 2 });
         let lake_dir = tempfile::tempdir().expect("lake dir");
         let lake = burnrate_lake::Lake::from_url(&format!("file://{}", lake_dir.path().display())).expect("lake");
@@ -103,6 +112,26 @@ impl TestApp {
             .expect("app state");
         let mail = state.mailer().spawn_worker();
         let server = burnrate_web::serve(state, Listeners { http, https }).await.expect("serve");
+        let spill_dir = tempfile::tempdir().expect("spill dir");
+        let mut engine_config = burnrate_engine::EngineConfig::new(spill_dir.path().to_path_buf());
+        engine_config.memory_limit = 64 << 20;
+        let engine = burnrate_engine::Engine::new(engine_config, store.clone(), lake.clone()).expect("engine");
+        let pg_cert = rcgen::generate_simple_self_signed(vec!["127.0.0.1".into(), "localhost".into()])
+            .expect("self-signed certificate");
+        let pg_tls = rustls::ServerConfig::builder()
+            .with_no_client_auth()
+            .with_single_cert(
+                vec![pg_cert.cert.der().clone()],
+                rustls::pki_types::PrivateKeyDer::Pkcs8(pg_cert.key_pair.serialize_der().into()),
+            )
+            .expect("TLS config");
+        let pg = burnrate_pgwire::PgServer::start(
+            pg_listener,
+            engine.clone(),
+            store.clone(),
+            Some(burnrate_pgwire::PgTls { cert_pem: pg_cert.cert.pem().into_bytes(), config: Arc::new(pg_tls) }),
+        )
+        .expect("Postgres wire endpoint");
         TestApp {
             url,
             http_url: format!("http://127.0.0.1:{http_port}"),
@@ -115,6 +144,9 @@ impl TestApp {
             lake,
             _lake_dir: lake_dir,
             _server: server,
+            pg,
+            engine,
+            spill_dir,
             _mail: mail,
             _tls: tls_dir,
         }

@@ -32,6 +32,17 @@ pub struct WebConfig {
     pub login_per_account: Quota,
     pub api_per_key: Quota,
     pub api_per_ip: Quota,
+    /// Where SQL clients reach the Postgres wire endpoint, for connection strings.
+    pub pg_endpoint: Option<PgEndpoint>,
+}
+
+/// The Postgres wire endpoint as clients reach it.
+#[derive(Clone, Debug)]
+pub struct PgEndpoint {
+    /// `host:port`.
+    pub address: String,
+    /// The endpoint has a certificate: connection strings ask for `sslmode=require`.
+    pub tls: bool,
 }
 
 impl WebConfig {
@@ -46,6 +57,7 @@ impl WebConfig {
             mail_from: "burnrate <burnrate@localhost>".into(),
             session_idle: Duration::from_secs(2 * 3600),
             session_absolute: Duration::from_secs(12 * 3600),
+            pg_endpoint: None,
             login_per_ip: Quota::per_minute(30, 30),
             login_per_account: Quota::per_minute(10, 10),
             api_per_key: Quota::per_minute(600, 100),

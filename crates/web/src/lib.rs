@@ -21,7 +21,7 @@ use std::sync::Arc;
 use burnrate_crypto::PasswordHasher;
 use burnrate_store::{Store, Vault};
 
-pub use config::{SignupMode, WebConfig};
+pub use config::{PgEndpoint, SignupMode, WebConfig};
 pub use mail::Mailer;
 pub use ratelimit::{Quota, RateLimiter};
 pub use server::{Listeners, RunningServer, TlsFiles, serve};

@@ -198,6 +198,28 @@ pub struct ApiKeysPage {
     pub error: Option<String>,
 }
 
+pub struct SqlCredentialRow {
+    pub id: String,
+    pub name: String,
+    pub created: String,
+    pub last_used: String,
+    pub revoked: bool,
+}
+
+#[derive(Template)]
+#[template(path = "sql.html")]
+pub struct SqlPage {
+    pub nav: Option<Nav>,
+    pub csrf: String,
+    pub is_admin: bool,
+    pub endpoint: Option<String>,
+    pub credentials: Vec<SqlCredentialRow>,
+    pub new_user: Option<String>,
+    pub new_password: Option<String>,
+    pub new_psql: Option<String>,
+    pub error: Option<String>,
+}
+
 pub struct AuditRow {
     pub seq: i64,
     pub at: String,

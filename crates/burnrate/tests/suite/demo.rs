@@ -17,10 +17,12 @@ impl Drop for Demo {
 
 async fn start_demo(dir: &std::path::Path) -> (Demo, serde_json::Value) {
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let pg_port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_burnrate"))
         .args(["demo", "--data-dir", dir.to_str().unwrap()])
         .env_clear()
         .env("BURNRATE_HTTP_ADDR", format!("127.0.0.1:{port}"))
+        .env("BURNRATE_PG_ADDR", format!("127.0.0.1:{pg_port}"))
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .kill_on_drop(true)
@@ -49,7 +51,14 @@ async fn the_demo_serves_the_login_page_and_its_printed_credentials_work() {
     let dir = tempfile::tempdir().unwrap();
     let (demo, creds) = start_demo(dir.path()).await;
     assert_eq!(creds["url"], demo.url.as_str());
-    assert!(creds["postgres_url"].is_null(), "no wire endpoint yet");
+    // The printed connection string works in psql, and sees the synced spend.
+    let pg = creds["postgres_url"].as_str().expect("demo.json holds the Postgres connection string");
+    let out = tokio::process::Command::new("psql")
+        .args([pg, "-X", "-A", "-t", "-c", "SELECT count(DISTINCT provider_name) FROM costs"])
+        .output()
+        .await
+        .expect("psql is installed");
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "2", "{}", String::from_utf8_lossy(&out.stderr));
     let c = TestClient::new(&demo.url);
     let page = c.get("/login").await;
     assert_eq!(page.status, 200);
@@ -105,6 +114,8 @@ async fn the_demo_serves_the_login_page_and_its_printed_credentials_work() {
     let (demo, again) = start_demo(dir.path()).await;
     assert_eq!(again["password"], creds["password"]);
     assert_eq!(again["api_key"], creds["api_key"]);
+    let user = |c: &serde_json::Value| c["postgres_url"].as_str().unwrap().split('@').next().unwrap().to_owned();
+    assert_eq!(user(&again), user(&creds), "the same SQL credential on the next run");
     let c = TestClient::new(&demo.url);
     let r = c
         .post_form(

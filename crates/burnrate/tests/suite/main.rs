@@ -13,6 +13,7 @@ mod sources;
 mod sql;
 mod storage;
 mod sync;
+mod wire;
 
 use burnrate_testkit::{TestApp, TestClient};
 

@@ -42,7 +42,7 @@ fn cost(day: NaiveDate, provider: &str, sku: String, amount: Decimal) -> CostRec
 }
 
 /// `n` cost rows in January, each its own SKU, with amounts of nine decimals.
-fn costs(provider: &str, n: usize) -> Vec<CostRecord> {
+pub(crate) fn costs(provider: &str, n: usize) -> Vec<CostRecord> {
     (0..n)
         .map(|i| {
             let amount = Decimal::from_str(&format!("{}.{:09}", i % 97, (i * 7_919) % 1_000_000_000)).unwrap();
@@ -51,7 +51,7 @@ fn costs(provider: &str, n: usize) -> Vec<CostRecord> {
         .collect()
 }
 
-async fn load(app: &TestApp, scope: OrgScope, records: &[CostRecord]) {
+pub(crate) async fn load(app: &TestApp, scope: OrgScope, records: &[CostRecord]) {
     let window = SyncWindow::new(jan(1), NaiveDate::from_ymd_opt(2026, 2, 1).unwrap()).unwrap();
     app.lake.replace(&app.store, scope, uuid::Uuid::now_v7(), window, records).await.unwrap();
 }

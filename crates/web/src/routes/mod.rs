@@ -7,6 +7,7 @@ mod api;
 mod ops;
 mod org;
 mod sources;
+mod sql;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -53,7 +54,9 @@ pub fn router(state: AppState) -> Router {
         .route("/sources/{id}/settings", post(sources::settings))
         .route("/sources/{id}/delete", post(sources::delete))
         .route("/budgets", get(org::budgets))
-        .route("/sql", get(org::sql))
+        .route("/sql", get(sql::sql_page))
+        .route("/sql/credentials", post(sql::create_form))
+        .route("/sql/credentials/{id}/revoke", post(sql::revoke_form))
         .route("/members", get(org::members))
         .route("/members/invite", post(org::invite))
         .route("/members/{user_id}/role", post(org::change_role))
@@ -79,6 +82,8 @@ pub fn router(state: AppState) -> Router {
         .route("/members/{user_id}", axum::routing::patch(api::change_role).delete(api::remove_member))
         .route("/api-keys", get(api::api_keys).post(api::create_api_key))
         .route("/api-keys/{id}", axum::routing::delete(api::revoke_api_key))
+        .route("/sql-credentials", get(sql::api_list).post(sql::api_create))
+        .route("/sql-credentials/{id}", axum::routing::delete(sql::api_revoke))
         .route("/sources", get(sources::api_list).post(sources::api_create))
         .route("/sources/{id}", axum::routing::delete(sources::api_delete).patch(sources::api_settings))
         .route("/sources/{id}/sync", post(sources::api_sync))

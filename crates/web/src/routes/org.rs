@@ -78,14 +78,6 @@ pub async fn budgets(who: Authed) -> Response {
     })
 }
 
-pub async fn sql(who: Authed) -> Response {
-    render(&PlaceholderPage {
-        nav: Some(Nav::new(&who, "sql")),
-        title: "SQL",
-        text: "The SQL console and Postgres-wire credentials for psql, Metabase or Grafana come with the query engine.",
-    })
-}
-
 #[derive(Deserialize)]
 pub struct Done {
     done: Option<String>,

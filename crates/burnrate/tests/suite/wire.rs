@@ -1,0 +1,210 @@
+//! The Postgres wire endpoint with real clients: psql over TLS and tokio-postgres, logging in
+//! with credentials made through the API.
+
+use std::time::{Duration, Instant};
+
+use burnrate_core::Role;
+use burnrate_testkit::{TestApp, TestClient};
+use reqwest::Method;
+use rust_decimal::Decimal;
+
+use crate::sql::{costs, load};
+
+/// A credential as the API hands it over.
+struct Credential {
+    user: String,
+    password: String,
+    url: String,
+}
+
+async fn create_credential(c: &TestClient, key: &str, name: &str) -> Credential {
+    let r = c.api(Method::POST, "/api/v1/sql-credentials", key, Some(serde_json::json!({ "name": name }))).await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let j = r.json();
+    let url = j["connection_string"].as_str().expect("a connection string").to_owned();
+    assert!(url.ends_with("/burnrate?sslmode=require"), "{url}");
+    Credential { user: j["user"].as_str().unwrap().into(), password: j["password"].as_str().unwrap().into(), url }
+}
+
+/// psql with `args`; returns (succeeded, stdout, stderr).
+async fn psql(url: &str, args: &[&str]) -> (bool, String, String) {
+    let out = tokio::process::Command::new("psql")
+        .arg(url)
+        .args(["-X", "-A", "-t", "-v", "ON_ERROR_STOP=1"])
+        .args(args)
+        .env("PGCONNECT_TIMEOUT", "10")
+        .output()
+        .await
+        .expect("psql is installed (scripts/test installs postgresql-client)");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// An organization with an admin API key and `n` OpenAI and `n / 2` Anthropic cost rows.
+async fn org_with_costs(app: &TestApp, name: &str, n: usize) -> (TestClient, String, Vec<burnrate_core::CostRecord>) {
+    let email = format!("owner@{}.test", name.to_lowercase());
+    let (scope, _) = app.create_org(name, &email).await;
+    let mut records = costs("OpenAI", n);
+    records.extend(costs("Anthropic", n / 2));
+    load(app, scope, &records).await;
+    let c = app.login(&email).await;
+    let key = crate::create_key(&c, "sql admin", "admin").await;
+    (c, key, records)
+}
+
+fn sum_by_provider(records: &[burnrate_core::CostRecord]) -> Vec<String> {
+    let mut sums = std::collections::BTreeMap::<String, Decimal>::new();
+    for r in records {
+        *sums.entry(r.provider_name.clone()).or_default() += r.billed_cost.amount();
+    }
+    sums.into_iter().map(|(p, s)| format!("{p}|{s}")).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn psql_over_tls_lists_describes_and_sums_only_its_own_organizations_costs() {
+    let app = TestApp::spawn().await;
+    let (a, a_key, a_rows) = org_with_costs(&app, "Acme", 120).await;
+    let (b, b_key, b_rows) = org_with_costs(&app, "Globex", 30).await;
+    let cred = create_credential(&a, &a_key, "psql").await;
+
+    let (ok, out, err) = psql(&cred.url, &["-c", "\\conninfo"]).await;
+    assert!(ok, "{err}");
+    assert!(out.contains("SSL connection"), "the session is encrypted: {out}");
+    let (ok, out, err) = psql(&cred.url, &["-c", "\\dt"]).await;
+    assert!(ok, "{err}");
+    let tables: Vec<&str> = out.lines().map(|l| l.split('|').nth(1).unwrap_or("")).collect();
+    assert_eq!(tables, ["costs", "usage"], "{out}");
+    let (ok, out, err) = psql(&cred.url, &["-c", "\\d costs"]).await;
+    assert!(ok, "{err}");
+    assert!(out.lines().any(|l| l.starts_with("billed_cost|numeric|")), "{out}");
+    assert!(out.lines().any(|l| l.starts_with("charge_period_start|timestamp with time zone|")), "{out}");
+
+    let sql = "SELECT provider_name, sum(billed_cost) FROM costs GROUP BY 1 ORDER BY 1";
+    let (ok, out, err) = psql(&cred.url, &["-c", sql]).await;
+    assert!(ok, "{err}");
+    assert_eq!(out.lines().collect::<Vec<_>>(), sum_by_provider(&a_rows), "exact sums, to the last decimal");
+
+    // Organization B's credential sees B's rows only, in every table.
+    let b_cred = create_credential(&b, &b_key, "psql").await;
+    let (ok, out, _) = psql(&b_cred.url, &["-c", sql]).await;
+    assert!(ok);
+    assert_eq!(out.lines().collect::<Vec<_>>(), sum_by_provider(&b_rows));
+    let (_, out, _) = psql(&b_cred.url, &["-c", "SELECT count(*) FROM usage"]).await;
+    assert_eq!(out.trim(), "0");
+
+    // A wrong password, a user that does not exist, and another database are refused.
+    let wrong = cred.url.replace(&cred.password, &"x".repeat(40));
+    let (ok, _, err) = psql(&wrong, &["-c", "SELECT 1"]).await;
+    assert!(!ok && err.contains("password authentication failed"), "{err}");
+    let nobody = cred.url.replace(&cred.user, "brs_00000000000000000000000000000000");
+    let (ok, _, err) = psql(&nobody, &["-c", "SELECT 1"]).await;
+    assert!(
+        !ok && err.contains("password authentication failed"),
+        "an unknown user looks like a wrong password: {err}"
+    );
+    let (ok, _, err) = psql(&cred.url.replace("/burnrate?", "/postgres?"), &["-c", "SELECT 1"]).await;
+    assert!(!ok && err.contains("database \"postgres\" does not exist"), "{err}");
+
+    // Revoked: no more logins, and the list says so.
+    let r = a.api(Method::DELETE, &format!("/api/v1/sql-credentials/{}", cred.user), &a_key, None).await;
+    assert_eq!(r.status, 204, "{}", r.text);
+    let (ok, _, err) = psql(&cred.url, &["-c", "SELECT 1"]).await;
+    assert!(!ok && err.contains("password authentication failed"), "{err}");
+    let list = a.api(Method::GET, "/api/v1/sql-credentials", &a_key, None).await.json();
+    let listed = &list["sql_credentials"][0];
+    assert_eq!(listed["user"], cred.user.as_str());
+    assert!(listed["revoked_at"].is_string() && listed["last_used_at"].is_string(), "{list}");
+    // B cannot see or revoke A's credential.
+    let r = b
+        .api(Method::DELETE, &format!("/api/v1/sql-credentials/{}", b_cred.user.replace('b', "a")), &b_key, None)
+        .await;
+    assert_eq!(r.status, 404);
+    let r = b.api(Method::DELETE, &format!("/api/v1/sql-credentials/{}", cred.user), &b_key, None).await;
+    assert_eq!(r.status, 404, "another organization's credential is not found");
+    let audit = a.get("/audit").await.text;
+    assert!(audit.contains("sql_credential_created") && audit.contains("sql_credential_revoked"));
+}
+
+async fn connect(url_addr: &str, cred: &Credential) -> tokio_postgres::Client {
+    let (host, port) = url_addr.rsplit_once(':').unwrap();
+    let config = format!("host={host} port={port} user={} password={} dbname=burnrate", cred.user, cred.password);
+    let (client, connection) = tokio_postgres::connect(&config, tokio_postgres::NoTls).await.expect("log in");
+    tokio::spawn(connection);
+    client
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn revoking_a_credential_closes_its_live_session_within_a_second() {
+    let app = TestApp::spawn().await;
+    let (a, key, _) = org_with_costs(&app, "Acme", 10).await;
+    let cred = create_credential(&a, &key, "live").await;
+    let client = connect(&app.pg.addr.to_string(), &cred).await;
+    let row = client.query_one("SELECT count(*) FROM costs", &[]).await.unwrap();
+    assert_eq!(row.get::<_, i64>(0), 15);
+
+    let r = a.api(Method::DELETE, &format!("/api/v1/sql-credentials/{}", cred.user), &key, None).await;
+    assert_eq!(r.status, 204);
+    let revoked = Instant::now();
+    while !client.is_closed() && revoked.elapsed() < Duration::from_secs(3) {
+        // A query on a closed connection fails and marks the client closed.
+        let _ = client.simple_query("SELECT 1").await;
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert!(client.is_closed(), "the session is still open after {:?}", revoked.elapsed());
+    assert!(revoked.elapsed() < Duration::from_secs(1), "closed only after {:?}", revoked.elapsed());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tokio_postgres_runs_prepared_statements_with_parameters_and_sees_escapes_refused() {
+    let app = TestApp::spawn().await;
+    let (a, key, rows) = org_with_costs(&app, "Acme", 40).await;
+    let cred = create_credential(&a, &key, "driver").await;
+    let client = connect(&app.pg.addr.to_string(), &cred).await;
+
+    let by_provider = client.prepare("SELECT count(*) FROM costs WHERE provider_name = $1").await.unwrap();
+    for _ in 0..6 {
+        let n: i64 = client.query_one(&by_provider, &[&"OpenAI"]).await.unwrap().get(0);
+        assert_eq!(n, 40);
+    }
+    let day = chrono::NaiveDate::from_ymd_opt(2026, 1, 20).unwrap();
+    let since = client
+        .query_one(
+            "SELECT count(*), max(charge_day) FROM costs WHERE charge_day >= $1 AND billed_cost > $2",
+            &[&day, &Decimal::new(5, 1)],
+        )
+        .await;
+    let expected = rows
+        .iter()
+        .filter(|r| r.charge_period_start.date_naive() >= day && r.billed_cost.amount() > Decimal::new(5, 1))
+        .count() as i64;
+    let since = since.expect("dates and decimals as parameters");
+    assert_eq!(since.get::<_, i64>(0), expected);
+    assert_eq!(since.get::<_, chrono::NaiveDate>(1), chrono::NaiveDate::from_ymd_opt(2026, 1, 31).unwrap());
+    let ts: chrono::DateTime<chrono::Utc> =
+        client.query_one("SELECT min(charge_period_start) FROM costs", &[]).await.unwrap().get(0);
+    assert_eq!(ts.to_rfc3339(), "2026-01-01T00:00:00+00:00");
+
+    // Session statements clients send are answered; engine settings and escapes are refused.
+    client.batch_execute("SET application_name = 'grafana'; BEGIN; COMMIT; DISCARD ALL").await.unwrap();
+    let tz = client.simple_query("SHOW TimeZone").await.unwrap();
+    assert!(matches!(&tz[1], tokio_postgres::SimpleQueryMessage::Row(r) if r.get(0) == Some("UTC")));
+    for (sql, says) in [
+        ("SET datafusion.runtime.temp_directory = '/tmp'", "engine settings are the operator's"),
+        ("CREATE EXTERNAL TABLE x STORED AS CSV LOCATION '/etc/passwd'", "read-only"),
+        ("COPY (SELECT 1) TO '/tmp/out.csv'", "read-only"),
+        ("SELECT * FROM '/etc/passwd'", "not found"),
+        ("SELECT * FROM datafusion.public.costs", "not found"),
+        ("INSERT INTO costs SELECT * FROM costs", "read-only"),
+    ] {
+        let e = client.simple_query(sql).await.expect_err(sql);
+        let message = e.as_db_error().map(|d| d.message().to_owned()).unwrap_or_else(|| e.to_string());
+        assert!(message.contains(says), "{sql}: {message}");
+    }
+    // The connection is still usable after refusals.
+    let n: i64 = client.query_one("SELECT count(*) FROM costs", &[]).await.unwrap().get(0);
+    assert_eq!(n, 60);
+    let _ = Role::Owner;
+}
