@@ -389,13 +389,8 @@ async fn connect_and_sync_demo_sources(
 ) -> Result<String, Failure> {
     use burnrate_sync::{SourceConfig, SourceKind, Syncer};
     let mut tx = store.instance().await.context("opening a transaction")?;
-    let org = tx
-        .find_org(DEMO_ORG)
-        .await
-        .context("finding the demo organization")?
-        .ok_or_else(|| anyhow!("the demo organization is missing from the data dir"))?;
+    let scope = demo_org(&mut tx).await?;
     tx.commit().await.context("committing")?;
-    let scope = OrgScope::trusted(org.id);
     let (mut rows, mut usage_rows) = (0, 0);
     for (kind, name, key, sim) in [
         (SourceKind::OpenAi, "OpenAI (simulated)", DEMO_OPENAI_KEY, &sims.openai),
@@ -504,6 +499,16 @@ async fn demo(mut settings: Settings) -> Result<(), Failure> {
     Ok(())
 }
 
+/// The demo organization of this data directory.
+async fn demo_org(tx: &mut burnrate_store::InstanceTx) -> Result<OrgScope, Failure> {
+    let org = tx
+        .find_org(DEMO_ORG)
+        .await
+        .context("finding the demo organization")?
+        .ok_or_else(|| anyhow!("the demo organization is missing from the data dir"))?;
+    Ok(OrgScope::trusted(org.id))
+}
+
 /// A SQL credential of the demo organization, as a connection string for `addr`.
 async fn create_demo_sql_credential(
     store: &Store,
@@ -511,12 +516,8 @@ async fn create_demo_sql_credential(
     addr: std::net::SocketAddr,
 ) -> Result<String, Failure> {
     let mut tx = store.instance().await.context("opening a transaction")?;
-    let org = tx
-        .find_org(DEMO_ORG)
-        .await
-        .context("finding the demo organization")?
-        .ok_or_else(|| anyhow!("the demo organization is missing from the data dir"))?;
-    let mut t = tx.into_tenant(OrgScope::trusted(org.id)).await.context("entering the organization")?;
+    let scope = demo_org(&mut tx).await?;
+    let mut t = tx.into_tenant(scope).await.context("entering the organization")?;
     let owner = t
         .members(vault)
         .await

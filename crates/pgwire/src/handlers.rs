@@ -137,29 +137,17 @@ impl AuthSource<Verified> for Credentials {
             _ => None,
         };
         let usable = found.filter(|l| !l.revoked).and_then(|l| ScramVerifier::parse(&l.verifier).ok().map(|v| (v, l)));
-        Ok(match usable {
-            Some((v, l)) => (
-                ScramSecret::Verifier {
-                    salt: v.salt,
-                    iterations: v.iterations as usize,
-                    stored_key: v.stored_key.to_vec(),
-                    server_key: v.server_key.to_vec(),
-                },
-                Some(Verified(l)),
-            ),
-            None => {
-                let mock = ScramVerifier::new(&burnrate_crypto::random_sql_password());
-                (
-                    ScramSecret::Verifier {
-                        salt: mock.salt,
-                        iterations: mock.iterations as usize,
-                        stored_key: mock.stored_key.to_vec(),
-                        server_key: mock.server_key.to_vec(),
-                    },
-                    None,
-                )
-            }
-        })
+        let (verifier, identity) = match usable {
+            Some((v, l)) => (v, Some(Verified(l))),
+            None => (ScramVerifier::new(&burnrate_crypto::random_sql_password()), None),
+        };
+        let secret = ScramSecret::Verifier {
+            salt: verifier.salt,
+            iterations: verifier.iterations as usize,
+            stored_key: verifier.stored_key.to_vec(),
+            server_key: verifier.server_key.to_vec(),
+        };
+        Ok((secret, identity))
     }
 }
 
