@@ -356,6 +356,17 @@ struct DemoFile {
     postgres_url: Option<String>,
 }
 
+impl DemoFile {
+    /// Replaces `path` whole (written beside it, then renamed), so a reader never sees half a file.
+    fn write(&self, path: &Path) -> Result<(), Failure> {
+        let text = serde_json::to_string_pretty(self).map_err(|e| anyhow!("{e}"))?;
+        let partial = path.with_extension("json.partial");
+        std::fs::write(&partial, text).with_context(|| format!("writing {}", partial.display()))?;
+        std::fs::rename(&partial, path).with_context(|| format!("replacing {}", path.display()))?;
+        Ok(())
+    }
+}
+
 const DEMO_EMAIL: &str = "demo@burnrate.example";
 const DEMO_ORG: &str = "Demo Org";
 /// The simulated providers' keys: not secrets, but stored sealed like real ones.
@@ -461,8 +472,8 @@ async fn demo(mut settings: Settings) -> Result<(), Failure> {
         Err(_) => create_demo_org(&store, &vault, &settings).await?,
     };
     creds.url = settings.public_url.origin().ascii_serialization();
-    std::fs::write(&demo_path, serde_json::to_string_pretty(&creds).map_err(|e| anyhow!("{e}"))?)
-        .with_context(|| format!("writing {}", demo_path.display()))?;
+    // Kept at once: a new organization's password is not lost if the first sync fails.
+    creds.write(&demo_path)?;
     let state = build_state(&settings, store.clone(), Arc::clone(&vault))?;
     // Synced before the listeners open: the first page a person sees already has the spend.
     let synced = connect_and_sync_demo_sources(&store, &vault, state.syncer(), &sims).await?;
@@ -476,10 +487,7 @@ async fn demo(mut settings: Settings) -> Result<(), Failure> {
         }
         _ => Some(create_demo_sql_credential(&store, &vault, running.pg.addr).await?),
     };
-    {
-        std::fs::write(&demo_path, serde_json::to_string_pretty(&creds).map_err(|e| anyhow!("{e}"))?)
-            .with_context(|| format!("writing {}", demo_path.display()))?;
-    }
+    creds.write(&demo_path)?;
     println!("burnrate demo is running at {}  (listening on {})", creds.url, running.http);
     println!("  spend       {synced}");
     println!("  log in as   {}", creds.email);

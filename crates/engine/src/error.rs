@@ -9,7 +9,10 @@ pub enum EngineError {
     /// The statement is not allowed for clients (DDL, DML, COPY, SET of engine settings, …).
     #[error("not allowed: {0}; burnrate SQL is read-only")]
     Refused(String),
-    /// The query is not valid SQL for this catalog (unknown table or column, syntax).
+    /// The statement does not parse.
+    #[error("syntax error: {0}")]
+    Syntax(String),
+    /// The query is not valid for this catalog (unknown table, column or function, types).
     #[error("{0}")]
     Plan(String),
     #[error("the query needs more memory than its limit allows, even spilling to disk: {0}")]

@@ -118,7 +118,7 @@ impl Engine {
     /// `information_schema`, `pg_catalog` and the PostgreSQL functions. A client connection keeps
     /// one for its life, so the object ids `pg_catalog` hands out stay the same from one query to
     /// the next (psql's `\d` looks a table up by id in a second query).
-    pub(crate) fn base_context(&self) -> Result<SessionContext, EngineError> {
+    pub(crate) fn base_context(&self, pg_settings: Arc<dyn TableProvider>) -> Result<SessionContext, EngineError> {
         let mut config = SessionConfig::new()
             .with_default_catalog_and_schema("burnrate", "public")
             .with_information_schema(true)
@@ -132,7 +132,14 @@ impl Engine {
         config.options_mut().execution.sort_spill_reservation_bytes = (self.config.memory_limit / 4).min(10 << 20);
         let state = SessionStateBuilder::new().with_config(config).with_default_features().build();
         let ctx = SessionContext::new_with_state(state);
-        pg_catalog::install(&ctx)?;
+        pg_catalog::install(&ctx, pg_settings)?;
+        // Empty until a query registers the live files: statements can be described (planned
+        // for their schema) before the first query runs.
+        for (name, schema) in
+            [("costs", <CostRecord as LakeRow>::schema()), ("usage", <UsageRecord as LakeRow>::schema())]
+        {
+            ctx.register_table(name, Arc::new(EmptyTable::new(schema)))?;
+        }
         Ok(ctx)
     }
 
@@ -177,35 +184,39 @@ impl Engine {
         Ok(SessionContext::new_with_state(state))
     }
 
-    /// A one-off context for `scope` (for callers without a connection).
-    async fn session(&self, scope: OrgScope, plan: Plan) -> Result<SessionContext, EngineError> {
-        let base = self.base_context()?;
-        self.query_context(&base, scope, plan).await
-    }
-
-    /// Plans and starts `sql` for `scope`. Client SQL may only read: DDL, DML and statements are
-    /// refused with an error naming what was refused. A query that runs out of memory while
-    /// planning or starting is tried once more the frugal way.
+    /// Plans and starts `sql`, one query, for `scope` (for callers without a connection of their
+    /// own). Client SQL may only read: see [`SqlSession::parse`].
     pub async fn query(&self, scope: OrgScope, sql: &str) -> Result<QueryStream, EngineError> {
-        match self.start(scope, sql, Plan::Fast).await {
-            Err(e) if e.is_out_of_memory() => {
-                tracing::info!(error = %e, "query ran out of memory; retrying with sort-merge joins on one partition");
-                self.start(scope, sql, Plan::Frugal).await
-            }
-            other => other,
-        }
+        self.connect(scope)?.query(sql).await
     }
 
-    async fn start(&self, scope: OrgScope, sql: &str, plan: Plan) -> Result<QueryStream, EngineError> {
-        let ctx = self.session(scope, plan).await?;
-        let frame = ctx.sql_with_options(sql, locked()).await.map_err(EngineError::refused_or_plan)?;
+    /// Runs `sql`, one query, for `scope` to the end and returns every batch.
+    pub async fn collect(&self, scope: OrgScope, sql: &str) -> Result<(SchemaRef, Vec<RecordBatch>), EngineError> {
+        self.connect(scope)?.collect(sql).await
+    }
+
+    /// Plans and starts a parsed client statement with `parameters` bound to `$1…`.
+    async fn start_statement(
+        &self,
+        base: &SessionContext,
+        scope: OrgScope,
+        statement: &Statement,
+        parameters: Vec<ScalarValue>,
+        plan: Plan,
+    ) -> Result<QueryStream, EngineError> {
+        let ctx = self.query_context(base, scope, plan).await?;
+        let mut logical = plan_locked(&ctx, statement).await?;
+        if !parameters.is_empty() {
+            logical = logical.with_param_values(parameters)?;
+        }
+        let frame = ctx.execute_logical_plan(logical).await?;
         let schema = Arc::new(frame.schema().as_arrow().clone());
         let stream = frame.execute_stream().await?;
         Ok(QueryStream { schema, stream })
     }
 
-    /// Plans and starts a parsed client statement with `parameters` bound to `$1…`, retried the
-    /// frugal way if it runs out of memory while starting.
+    /// [`Engine::start_statement`], tried once more the frugal way if it runs out of memory while
+    /// planning or starting.
     pub(crate) async fn query_statement(
         &self,
         base: &SessionContext,
@@ -213,50 +224,25 @@ impl Engine {
         statement: &Statement,
         parameters: Vec<ScalarValue>,
     ) -> Result<QueryStream, EngineError> {
-        let start = |plan: Plan| {
-            let parameters = parameters.clone();
-            async move {
-                let ctx = self.query_context(base, scope, plan).await?;
-                let mut logical = plan_locked(&ctx, statement).await?;
-                if !parameters.is_empty() {
-                    logical = logical.with_param_values(parameters)?;
-                }
-                let frame = ctx.execute_logical_plan(logical).await?;
-                let schema = Arc::new(frame.schema().as_arrow().clone());
-                let stream = frame.execute_stream().await?;
-                Ok::<_, EngineError>(QueryStream { schema, stream })
-            }
-        };
-        match start(Plan::Fast).await {
+        match self.start_statement(base, scope, statement, parameters.clone(), Plan::Fast).await {
             Err(e) if e.is_out_of_memory() => {
                 tracing::info!(error = %e, "query ran out of memory; retrying with sort-merge joins on one partition");
-                start(Plan::Frugal).await
+                self.start_statement(base, scope, statement, parameters, Plan::Frugal).await
             }
             other => other,
         }
     }
 
-    /// Runs `sql` to the end (within the statement timeout) and returns every batch.
-    pub async fn collect(&self, scope: OrgScope, sql: &str) -> Result<(SchemaRef, Vec<RecordBatch>), EngineError> {
-        let run = async {
-            match self.collect_once(scope, sql, Plan::Fast).await {
-                Err(e) if e.is_out_of_memory() => self.collect_once(scope, sql, Plan::Frugal).await,
-                other => other,
-            }
-        };
-        tokio::time::timeout(self.config.statement_timeout, run)
-            .await
-            .map_err(|_| EngineError::Timeout(self.config.statement_timeout))?
-    }
-
-    async fn collect_once(
+    /// Runs a parsed query to the end, planned `plan`'s way.
+    pub(crate) async fn collect_statement(
         &self,
+        base: &SessionContext,
         scope: OrgScope,
-        sql: &str,
+        statement: &Statement,
         plan: Plan,
     ) -> Result<(SchemaRef, Vec<RecordBatch>), EngineError> {
         use futures::TryStreamExt;
-        let q = self.start(scope, sql, plan).await?;
+        let q = self.start_statement(base, scope, statement, Vec::new(), plan).await?;
         let batches: Vec<RecordBatch> = q.stream.try_collect().await?;
         Ok((q.schema, batches))
     }

@@ -7,8 +7,11 @@
 
 use std::sync::{Arc, OnceLock};
 
-use datafusion::arrow::datatypes::DataType;
+use datafusion::arrow::array::StructArray;
+use datafusion::arrow::datatypes::{DataType, Field, Fields, Schema};
+use datafusion::catalog::{SchemaProvider, TableProvider};
 use datafusion::common::ScalarValue;
+use datafusion::datasource::empty::EmptyTable;
 use datafusion::execution::session_state::SessionStateBuilder;
 use datafusion::logical_expr::{ColumnarValue, Volatility, create_udf};
 use datafusion::prelude::SessionContext;
@@ -31,13 +34,15 @@ fn static_tables() -> Result<Arc<PgCatalogStaticTables>, EngineError> {
     Ok(Arc::clone(STATIC_TABLES.get_or_init(|| tables)))
 }
 
-pub(crate) fn install(ctx: &SessionContext) -> Result<(), EngineError> {
+/// Installs `pg_catalog` in `ctx`, with `pg_settings` (the connection's own) in it.
+pub(crate) fn install(ctx: &SessionContext, pg_settings: Arc<dyn TableProvider>) -> Result<(), EngineError> {
     let statics = static_tables()?;
     let schema = PgCatalogSchemaProvider::try_new(
         Arc::clone(ctx.state().catalog_list()),
         Arc::clone(&statics),
         EmptyContextProvider,
     )?;
+    let schema = PgCatalog { inner: Arc::new(schema), constraints: empty_pg_constraint(&statics), pg_settings };
     ctx.catalog(CATALOG)
         .ok_or_else(|| EngineError::Setup("the session has no burnrate catalog".into()))?
         .register_schema("pg_catalog", Arc::new(schema))?;
@@ -73,6 +78,7 @@ pub(crate) fn install(ctx: &SessionContext) -> Result<(), EngineError> {
         array_bounds_udf::create_array_upper_udf(),
         array_bounds_udf::create_array_lower_udf(),
         version_udf(),
+        expandarray_udf(),
     ] {
         ctx.register_udf(udf);
     }
@@ -86,6 +92,71 @@ pub(crate) fn install(ctx: &SessionContext) -> Result<(), EngineError> {
         .build();
     datafusion_pg_catalog::pg_catalog::generate_series_arg_coercion::CoerceIntArgsToBigInt::widen(ctx);
     Ok(())
+}
+
+/// `pg_catalog` as datafusion-pg-catalog serves it, but for two tables:
+/// - `pg_constraint`: empty, with PostgreSQL's column types. burnrate's tables have no
+///   constraints, and drivers index the key arrays (pgJDBC's `getImportedKeys`:
+///   `con.confkey[pos.n]`), which the snapshot holds as text.
+/// - `pg_settings`: the connection's settings, not a fixed list.
+#[derive(Debug)]
+struct PgCatalog {
+    inner: Arc<dyn SchemaProvider>,
+    constraints: Arc<dyn TableProvider>,
+    pg_settings: Arc<dyn TableProvider>,
+}
+
+#[async_trait::async_trait]
+impl SchemaProvider for PgCatalog {
+    fn table_names(&self) -> Vec<String> {
+        self.inner.table_names()
+    }
+
+    async fn table(&self, name: &str) -> datafusion::error::Result<Option<Arc<dyn TableProvider>>> {
+        match name {
+            "pg_constraint" => Ok(Some(Arc::clone(&self.constraints))),
+            "pg_settings" => Ok(Some(Arc::clone(&self.pg_settings))),
+            _ => self.inner.table(name).await,
+        }
+    }
+
+    fn table_exist(&self, name: &str) -> bool {
+        self.inner.table_exist(name)
+    }
+}
+
+fn empty_pg_constraint(statics: &PgCatalogStaticTables) -> Arc<dyn TableProvider> {
+    let fields: Vec<Field> = statics
+        .pg_constraint
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| match f.name().as_str() {
+            "conkey" | "confkey" => {
+                Field::new(f.name(), DataType::List(Arc::new(Field::new("item", DataType::Int16, true))), true)
+            }
+            _ => f.as_ref().clone(),
+        })
+        .collect();
+    Arc::new(EmptyTable::new(Arc::new(Schema::new(fields))))
+}
+
+/// `information_schema._pg_expandarray(array)`, which pgJDBC's `getPrimaryKeys` and
+/// `getIndexInfo` call on `pg_index.indkey`. In PostgreSQL it returns a row `(x, n)` per array
+/// element; burnrate's tables have no indexes, so it answers "no key": a NULL `(x, n)`, which no
+/// attribute number equals.
+fn expandarray_udf() -> datafusion::logical_expr::ScalarUDF {
+    let fields = Fields::from(vec![Field::new("x", DataType::Int64, true), Field::new("n", DataType::Int64, true)]);
+    let row = DataType::Struct(fields.clone());
+    create_udf(
+        "_pg_expandarray",
+        vec![DataType::Utf8],
+        row,
+        Volatility::Immutable,
+        Arc::new(move |_| {
+            Ok(ColumnarValue::Scalar(ScalarValue::Struct(Arc::new(StructArray::new_null(fields.clone(), 1)))))
+        }),
+    )
 }
 
 /// `version()` in PostgreSQL's words, which drivers parse for the server's major version.

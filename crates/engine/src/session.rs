@@ -8,11 +8,15 @@
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
-use datafusion::arrow::array::StringArray;
+use datafusion::arrow::array::{ArrayRef, BooleanArray, Int32Array, StringArray};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::catalog::streaming::StreamingTable;
 use datafusion::common::ScalarValue;
+use datafusion::execution::{SendableRecordBatchStream, TaskContext};
 use datafusion::physical_plan::memory::MemoryStream;
+use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
+use datafusion::physical_plan::streaming::PartitionStream;
 use datafusion::prelude::SessionContext;
 use datafusion::sql::sqlparser::ast::{Expr, Set, Statement, Value};
 use datafusion_pg_catalog::sql::PostgresCompatibilityParser;
@@ -33,8 +37,11 @@ pub struct SqlSession {
     engine: Engine,
     scope: OrgScope,
     base: SessionContext,
-    settings: Mutex<BTreeMap<&'static str, String>>,
+    settings: Settings,
 }
+
+/// The settings a connection has set, by name; the rest have their defaults.
+type Settings = Arc<Mutex<BTreeMap<&'static str, String>>>;
 
 /// A parsed statement, ready to describe or run (any number of times).
 #[derive(Clone, Debug)]
@@ -50,8 +57,17 @@ enum Kind {
     Set { name: &'static str, value: String },
     /// `SHOW name` of a setting clients read.
     Show(&'static str),
-    /// A statement answered with its command tag alone: `BEGIN`, `COMMIT`, `DISCARD ALL`, `SET
-    /// SESSION CHARACTERISTICS …` — transactions are trivially serializable over read-only data.
+    /// `BEGIN` / `START TRANSACTION`. Transactions are trivially serializable over read-only
+    /// data, so they are acknowledged and nothing more.
+    Begin,
+    /// `COMMIT` / `ROLLBACK`, with that tag.
+    End(&'static str),
+    /// `DISCARD ALL`: the settings this connection made go back to their defaults.
+    Discard,
+    /// `DEALLOCATE name` (`None`: `DEALLOCATE ALL`), which drivers send to free what they
+    /// prepared (psycopg, on rollback).
+    Deallocate(Option<String>),
+    /// A statement answered with its command tag alone (`SET SESSION CHARACTERISTICS …`).
     Acknowledge(&'static str),
 }
 
@@ -64,6 +80,8 @@ pub enum Outcome {
     Begin,
     /// `COMMIT` / `ROLLBACK`.
     End(&'static str),
+    /// The client's prepared statement of that name is to be forgotten (`None`: all of them).
+    Deallocate(Option<String>),
 }
 
 /// A statement's parameter types (in `$n` order; `None` where the engine cannot infer one) and
@@ -90,6 +108,7 @@ const SETTINGS: &[(&str, &str)] = &[
     ("lc_numeric", "C"),
     ("lc_time", "C"),
     ("max_identifier_length", "63"),
+    ("max_index_keys", "32"),
     ("search_path", "public"),
     ("server_encoding", "UTF8"),
     ("server_version", SERVER_VERSION),
@@ -105,6 +124,7 @@ const SETTINGS: &[(&str, &str)] = &[
 const FIXED: &[&str] = &[
     "integer_datetimes",
     "max_identifier_length",
+    "max_index_keys",
     "server_encoding",
     "server_version",
     "server_version_num",
@@ -117,6 +137,47 @@ const FIXED: &[&str] = &[
 const WRITES: &[&str] = &[
     "ALTER", "COPY", "CREATE", "DELETE", "DROP", "GRANT", "INSERT", "MERGE", "REVOKE", "TRUNCATE", "UPDATE", "VACUUM",
 ];
+
+/// `(row).field` — PostgreSQL's access to a field of a composite value (pgJDBC:
+/// `(result.KEYS).x`) — as `get_field(row, 'field')`, which DataFusion plans.
+fn dot_field_access_to_get_field(statement: &mut Statement) {
+    use datafusion::sql::sqlparser::ast::{
+        AccessExpr, Function, FunctionArg, FunctionArgExpr, FunctionArgumentList, FunctionArguments, Ident, ObjectName,
+        visit_expressions_mut,
+    };
+    let _ = visit_expressions_mut(statement, |e| {
+        if let Expr::CompoundFieldAccess { root, access_chain } = e
+            && let [AccessExpr::Dot(Expr::Identifier(field))] = access_chain.as_slice()
+        {
+            let arg = |e: Expr| FunctionArg::Unnamed(FunctionArgExpr::Expr(e));
+            let name = Expr::Value(Value::SingleQuotedString(field.value.clone()).into());
+            *e = Expr::Function(Function {
+                name: ObjectName::from(vec![Ident::new("get_field")]),
+                uses_odbc_syntax: false,
+                parameters: FunctionArguments::None,
+                args: FunctionArguments::List(FunctionArgumentList {
+                    duplicate_treatment: None,
+                    args: vec![arg((**root).clone()), arg(name)],
+                    clauses: vec![],
+                }),
+                filter: None,
+                null_treatment: None,
+                over: None,
+                within_group: vec![],
+            });
+        }
+        std::ops::ControlFlow::<()>::Continue(())
+    });
+}
+
+/// Refuses `sql` by name if it starts with a statement that would change something.
+fn refuse_writes(sql: &str) -> Result<(), EngineError> {
+    let first = sql.split_whitespace().next().unwrap_or_default().to_ascii_uppercase();
+    if WRITES.contains(&first.as_str()) {
+        return Err(EngineError::Refused(format!("{first} statements")));
+    }
+    Ok(())
+}
 
 fn setting_name(name: &str) -> Option<&'static str> {
     let lower = name.to_ascii_lowercase();
@@ -131,12 +192,9 @@ fn setting_name(name: &str) -> Option<&'static str> {
 impl Engine {
     /// A connection for `scope`'s organization.
     pub fn connect(&self, scope: OrgScope) -> Result<SqlSession, EngineError> {
-        Ok(SqlSession {
-            engine: self.clone(),
-            scope,
-            base: self.base_context()?,
-            settings: Mutex::new(BTreeMap::new()),
-        })
+        let settings = Settings::default();
+        let pg_settings = Arc::new(SettingsView::table(Arc::clone(&settings))?);
+        Ok(SqlSession { engine: self.clone(), scope, base: self.base_context(pg_settings)?, settings })
     }
 }
 
@@ -149,30 +207,67 @@ impl SqlSession {
     pub fn setting(&self, name: &str) -> Option<String> {
         let name = setting_name(name)?;
         let set = self.settings.lock().expect("settings lock").get(name).cloned();
-        set.or_else(|| SETTINGS.iter().find(|(n, _)| *n == name).map(|(_, v)| (*v).to_owned()))
+        Some(set.unwrap_or_else(|| setting_default(name)))
     }
 
     /// Splits `sql` into statements, refusing at once what is never allowed.
     pub fn parse(&self, sql: &str) -> Result<Vec<SqlStatement>, EngineError> {
-        let statements = PARSER.parse(sql).map_err(|e| {
+        let mut statements = PARSER.parse(sql).map_err(|e| {
             // DataFusion's own DDL (`CREATE EXTERNAL TABLE`) is not even PostgreSQL syntax; say
             // what is refused rather than where the parser stumbled.
-            let first = sql.split_whitespace().next().unwrap_or_default().to_ascii_uppercase();
-            if WRITES.contains(&first.as_str()) {
-                EngineError::Refused(format!("{first} statements"))
-            } else {
-                EngineError::Plan(format!("syntax error: {e}"))
-            }
+            refuse_writes(sql).err().unwrap_or_else(|| EngineError::Syntax(e.to_string()))
         })?;
+        for s in &mut statements {
+            dot_field_access_to_get_field(s);
+        }
         statements.into_iter().map(classify).collect()
+    }
+
+    /// Runs `sql`, one query, and returns its stream (for callers other than the wire
+    /// endpoint: the console, tests).
+    pub async fn query(&self, sql: &str) -> Result<QueryStream, EngineError> {
+        match self.execute(&self.single(sql)?, Vec::new()).await? {
+            Outcome::Rows(q) => Ok(q),
+            _ => Err(EngineError::Plan(format!("not a query: {sql}"))),
+        }
+    }
+
+    /// Runs `sql`, one query, to the end within the statement timeout and returns every batch.
+    /// A run that runs out of memory is tried once more the frugal way.
+    pub async fn collect(&self, sql: &str) -> Result<(SchemaRef, Vec<RecordBatch>), EngineError> {
+        let statement = self.single(sql)?;
+        let Kind::Query(s) = &statement.kind else {
+            return Err(EngineError::Plan(format!("not a query: {sql}")));
+        };
+        let run = async {
+            match self.engine.collect_statement(&self.base, self.scope, s, crate::Plan::Fast).await {
+                Err(e) if e.is_out_of_memory() => {
+                    tracing::info!(error = %e, "query ran out of memory; running it again with sort-merge joins on one partition");
+                    self.engine.collect_statement(&self.base, self.scope, s, crate::Plan::Frugal).await
+                }
+                other => other,
+            }
+        };
+        let timeout = self.engine.statement_timeout();
+        tokio::time::timeout(timeout, run).await.map_err(|_| EngineError::Timeout(timeout))?
+    }
+
+    fn single(&self, sql: &str) -> Result<SqlStatement, EngineError> {
+        let mut statements = self.parse(sql)?;
+        match statements.len() {
+            1 => Ok(statements.remove(0)),
+            0 => Err(EngineError::Syntax("an empty statement".into())),
+            n => Err(EngineError::Syntax(format!("{n} statements where one was expected"))),
+        }
     }
 
     /// The parameters and row schema of `statement`, without running it.
     pub async fn describe(&self, statement: &SqlStatement) -> Result<Description, EngineError> {
         match &statement.kind {
+            // Planned on the long-lived context: the tables' schemas are all a description needs,
+            // not their files or a runtime.
             Kind::Query(s) => {
-                let ctx = self.engine.query_context(&self.base, self.scope, crate::Plan::Fast).await?;
-                let plan = crate::plan_locked(&ctx, s).await?;
+                let plan = crate::plan_locked(&self.base, s).await?;
                 let mut by_name = plan.get_parameter_types()?;
                 let mut parameters = Vec::with_capacity(by_name.len());
                 for n in 1..=by_name.len() {
@@ -181,9 +276,12 @@ impl SqlSession {
                 Ok(Description { parameters, schema: Arc::new(plan.schema().as_arrow().clone()) })
             }
             Kind::Show(name) => Ok(Description { parameters: vec![], schema: show_schema(name) }),
-            Kind::Set { .. } | Kind::Acknowledge(_) => {
-                Ok(Description { parameters: vec![], schema: Arc::new(Schema::empty()) })
-            }
+            Kind::Set { .. }
+            | Kind::Begin
+            | Kind::End(_)
+            | Kind::Discard
+            | Kind::Deallocate(_)
+            | Kind::Acknowledge(_) => Ok(Description { parameters: vec![], schema: Arc::new(Schema::empty()) }),
         }
     }
 
@@ -209,14 +307,92 @@ impl SqlSession {
                 let stream = MemoryStream::try_new(vec![batch], Arc::clone(&schema), None)?;
                 Ok(Outcome::Rows(QueryStream { schema, stream: Box::pin(stream) }))
             }
-            Kind::Acknowledge("BEGIN") => Ok(Outcome::Begin),
-            Kind::Acknowledge(tag @ ("COMMIT" | "ROLLBACK")) => Ok(Outcome::End(tag)),
-            Kind::Acknowledge("DISCARD ALL") => {
+            Kind::Begin => Ok(Outcome::Begin),
+            Kind::End(tag) => Ok(Outcome::End(tag)),
+            Kind::Discard => {
                 self.settings.lock().expect("settings lock").clear();
                 Ok(Outcome::Command("DISCARD ALL"))
             }
+            Kind::Deallocate(name) => Ok(Outcome::Deallocate(name.clone())),
             Kind::Acknowledge(tag) => Ok(Outcome::Command(tag)),
         }
+    }
+}
+
+/// `pg_catalog.pg_settings` as one connection sees it: each setting on the allow-list with its
+/// current value (pgJDBC reads `max_index_keys` here; DBeaver and others list it).
+#[derive(Debug)]
+struct SettingsView {
+    settings: Settings,
+    schema: SchemaRef,
+}
+
+impl SettingsView {
+    fn table(settings: Settings) -> Result<StreamingTable, EngineError> {
+        let text = |name: &str| Field::new(name, DataType::Utf8, true);
+        let schema = Arc::new(Schema::new(vec![
+            text("name"),
+            text("setting"),
+            text("unit"),
+            text("category"),
+            text("short_desc"),
+            text("extra_desc"),
+            text("context"),
+            text("vartype"),
+            text("source"),
+            text("min_val"),
+            text("max_val"),
+            text("enumvals"),
+            text("boot_val"),
+            text("reset_val"),
+            text("sourcefile"),
+            Field::new("sourceline", DataType::Int32, true),
+            Field::new("pending_restart", DataType::Boolean, true),
+        ]));
+        let view = Arc::new(Self { settings, schema: Arc::clone(&schema) });
+        Ok(StreamingTable::try_new(schema, vec![view])?)
+    }
+
+    fn batch(&self) -> datafusion::error::Result<RecordBatch> {
+        let set = self.settings.lock().expect("settings lock").clone();
+        let names: Vec<&str> = SETTINGS.iter().map(|(n, _)| *n).collect();
+        let current: Vec<String> =
+            names.iter().map(|n| set.get(n).cloned().unwrap_or_else(|| setting_default(n))).collect();
+        let defaults: Vec<&str> = SETTINGS.iter().map(|(_, v)| *v).collect();
+        let context: Vec<&str> = names.iter().map(|n| if FIXED.contains(n) { "internal" } else { "user" }).collect();
+        let source: Vec<&str> = names.iter().map(|n| if set.contains_key(n) { "session" } else { "default" }).collect();
+        let nulls = || Arc::new(StringArray::new_null(names.len())) as ArrayRef;
+        let columns: Vec<ArrayRef> = vec![
+            Arc::new(StringArray::from(names.clone())),
+            Arc::new(StringArray::from(current)),
+            nulls(),
+            nulls(),
+            nulls(),
+            nulls(),
+            Arc::new(StringArray::from(context)),
+            Arc::new(StringArray::from(vec!["string"; names.len()])),
+            Arc::new(StringArray::from(source)),
+            nulls(),
+            nulls(),
+            nulls(),
+            Arc::new(StringArray::from(defaults.clone())),
+            Arc::new(StringArray::from(defaults)),
+            nulls(),
+            Arc::new(Int32Array::new_null(names.len())),
+            Arc::new(BooleanArray::from(vec![false; names.len()])),
+        ];
+        Ok(RecordBatch::try_new(Arc::clone(&self.schema), columns)?)
+    }
+}
+
+impl PartitionStream for SettingsView {
+    fn schema(&self) -> &SchemaRef {
+        &self.schema
+    }
+
+    fn execute(&self, _ctx: Arc<TaskContext>) -> SendableRecordBatchStream {
+        let batch = self.batch();
+        Box::pin(RecordBatchStreamAdapter::new(Arc::clone(&self.schema), futures::stream::once(async { batch })))
     }
 }
 
@@ -238,16 +414,16 @@ fn classify(statement: Statement) -> Result<SqlStatement, EngineError> {
                 None => return Err(EngineError::Plan(format!("unrecognized configuration parameter \"{name}\""))),
             }
         }
-        Statement::StartTransaction { .. } => Kind::Acknowledge("BEGIN"),
-        Statement::Commit { .. } => Kind::Acknowledge("COMMIT"),
-        Statement::Rollback { savepoint: None, .. } => Kind::Acknowledge("ROLLBACK"),
-        Statement::Discard { .. } => Kind::Acknowledge("DISCARD ALL"),
+        Statement::StartTransaction { .. } => Kind::Begin,
+        Statement::Commit { .. } => Kind::End("COMMIT"),
+        Statement::Rollback { savepoint: None, .. } => Kind::End("ROLLBACK"),
+        Statement::Discard { .. } => Kind::Discard,
+        Statement::Deallocate { name, .. } => {
+            let all = name.quote_style.is_none() && name.value.eq_ignore_ascii_case("all");
+            Kind::Deallocate((!all).then_some(name.value))
+        }
         other => {
-            let text = other.to_string();
-            let first = text.split_whitespace().next().unwrap_or_default().to_ascii_uppercase();
-            if WRITES.contains(&first.as_str()) {
-                return Err(EngineError::Refused(format!("{first} statements")));
-            }
+            refuse_writes(&other.to_string())?;
             // Everything else goes to the planner, whose lock refuses DDL, DML and statements
             // with an error naming them.
             Kind::Query(Box::new(other))

@@ -6,7 +6,7 @@
 
 use std::sync::Arc;
 
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use datafusion::arrow::array::{
     Array, ArrayRef, AsArray, BinaryArray, BooleanArray, Date32Array, Decimal128Array, Float32Array, Float64Array,
     Int16Array, Int32Array, Int64Array, ListArray, StringArray, TimestampMicrosecondArray,
@@ -32,11 +32,15 @@ fn wire_type(dt: &DataType) -> (DataType, Type) {
         DataType::UInt64 => (DataType::Decimal128(20, 0), Type::NUMERIC),
         DataType::Float16 | DataType::Float32 => (DataType::Float32, Type::FLOAT4),
         DataType::Float64 => (DataType::Float64, Type::FLOAT8),
-        // rust_decimal holds 28 digits; wider decimals go out as text of type numeric.
-        DataType::Decimal32(p, s) | DataType::Decimal64(p, s) | DataType::Decimal128(p, s) if *p <= 28 => {
+        // Encoded value by value through rust_decimal (96-bit mantissa, scale up to 28), which
+        // holds every amount the lake stores (Decimal128(38, 9)) short of 79 billion billion; a
+        // larger value is an error, never a rounded number. What rust_decimal cannot scale goes
+        // out as text, typed text: a numeric column must encode in binary too.
+        DataType::Decimal32(p, s) | DataType::Decimal64(p, s) | DataType::Decimal128(p, s)
+            if (0..=MAX_NUMERIC_SCALE).contains(s) =>
+        {
             (DataType::Decimal128(*p, *s), Type::NUMERIC)
         }
-        DataType::Decimal128(..) | DataType::Decimal256(..) => (DataType::Utf8, Type::NUMERIC),
         DataType::Date32 | DataType::Date64 => (DataType::Date32, Type::DATE),
         DataType::Timestamp(_, Some(_)) => {
             (DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())), Type::TIMESTAMPTZ)
@@ -109,11 +113,19 @@ fn encode_value(e: &mut DataRowEncoder, column: &ArrayRef, row: usize) -> PgWire
             e.encode_field(&v)
         }};
     }
-    // For conversions that can fail (out of chrono's range): such a value goes out as NULL.
-    macro_rules! put_opt {
-        ($array:ty, $value:expr) => {{
+    // For conversions that can fail (beyond rust_decimal's or chrono's range): an error naming
+    // the value, never a NULL or a rounded value in its place.
+    macro_rules! put_checked {
+        ($array:ty, $value:expr, $what:literal) => {{
             let a = column.as_any().downcast_ref::<$array>().expect("cast to the wire type");
-            let v = if null { None } else { $value(a.value(row)) };
+            let v = if null {
+                None
+            } else {
+                let raw = a.value(row);
+                Some($value(raw).ok_or_else(|| {
+                    api_error(format!(concat!($what, " {} cannot be sent to a Postgres client"), raw))
+                })?)
+            };
             e.encode_field(&v)
         }};
     }
@@ -126,20 +138,23 @@ fn encode_value(e: &mut DataRowEncoder, column: &ArrayRef, row: usize) -> PgWire
         DataType::Float64 => put!(Float64Array, |v| v),
         DataType::Utf8 => put!(StringArray, |v: &str| v.to_owned()),
         DataType::Binary => put!(BinaryArray, |v: &[u8]| v.to_vec()),
-        DataType::Date32 => {
-            put_opt!(Date32Array, |v: i32| NaiveDate::from_num_days_from_ce_opt(v + UNIX_EPOCH_DAYS_FROM_CE))
-        }
+        DataType::Date32 => put_checked!(Date32Array, date_from_days, "the date (days since 1970)"),
         DataType::Decimal128(_, s) => {
-            let scale = u32::try_from(*s).map_err(|_| api_error(format!("negative decimal scale {s}")))?;
-            put_opt!(Decimal128Array, |v: i128| Decimal::try_from_i128_with_scale(v, scale).ok())
+            let scale = u32::try_from(*s).expect("wire_type keeps scales in 0..=28");
+            put_checked!(
+                Decimal128Array,
+                |v: i128| Decimal::try_from_i128_with_scale(v, scale).ok(),
+                "the numeric value (unscaled)"
+            )
         }
         DataType::Timestamp(_, Some(_)) => {
-            put_opt!(TimestampMicrosecondArray, DateTime::<Utc>::from_timestamp_micros)
+            put_checked!(TimestampMicrosecondArray, DateTime::<Utc>::from_timestamp_micros, "the timestamp (µs)")
         }
-        DataType::Timestamp(_, None) => {
-            put_opt!(TimestampMicrosecondArray, |v: i64| DateTime::<Utc>::from_timestamp_micros(v)
-                .map(|t| t.naive_utc()))
-        }
+        DataType::Timestamp(_, None) => put_checked!(
+            TimestampMicrosecondArray,
+            |v: i64| DateTime::<Utc>::from_timestamp_micros(v).map(|t| t.naive_utc()),
+            "the timestamp (µs)"
+        ),
         DataType::List(item) => {
             let list = column.as_any().downcast_ref::<ListArray>().expect("list");
             if null {
@@ -162,8 +177,21 @@ fn encode_value(e: &mut DataRowEncoder, column: &ArrayRef, row: usize) -> PgWire
     }
 }
 
+/// The largest scale rust_decimal (and so this encoding) holds.
+const MAX_NUMERIC_SCALE: i8 = 28;
+
 /// Days from 0001-01-01 to 1970-01-01, chrono's and Arrow's day counts apart.
 const UNIX_EPOCH_DAYS_FROM_CE: i32 = 719_163;
+
+/// Arrow's `Date32` (days since 1970-01-01) as a date.
+pub(crate) fn date_from_days(days: i32) -> Option<NaiveDate> {
+    NaiveDate::from_num_days_from_ce_opt(days.checked_add(UNIX_EPOCH_DAYS_FROM_CE)?)
+}
+
+/// A date as Arrow's `Date32`.
+pub(crate) fn days_from_date(date: NaiveDate) -> i32 {
+    date.num_days_from_ce() - UNIX_EPOCH_DAYS_FROM_CE
+}
 
 fn api_error(e: impl std::fmt::Display) -> PgWireError {
     PgWireError::ApiError(e.to_string().into())

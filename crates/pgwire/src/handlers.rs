@@ -8,6 +8,7 @@ use async_trait::async_trait;
 use burnrate_core::SqlCredentialId;
 use burnrate_crypto::ScramVerifier;
 use burnrate_engine::{EngineError, Outcome, SqlStatement};
+use burnrate_store::Store;
 use datafusion::arrow::datatypes::{DataType, SchemaRef};
 use datafusion::common::ScalarValue;
 use futures::{Sink, StreamExt};
@@ -29,22 +30,23 @@ use pgwire::api::{ClientInfo, ClientPortalStore, PgWireServerHandlers, Type};
 use pgwire::error::{ErrorInfo, PgWireError, PgWireResult};
 use pgwire::messages::{PgWireBackendMessage, PgWireFrontendMessage};
 
-use crate::{Connection, Login, encode};
+use crate::{Connection, Login, PgTls, encode};
 
 /// The one database name burnrate serves.
 const DATABASE: &str = "burnrate";
 
-pub(crate) struct ConnectionHandlers {
-    startup: Arc<Startup>,
-    queries: Arc<Queries>,
+/// The login machinery every connection shares: SCRAM over the stored verifiers (bound to the
+/// endpoint's certificate, for SCRAM-SHA-256-PLUS) and the parameters a client is told at startup.
+pub(crate) struct Authenticator {
+    driver: AuthDriver<DefaultServerParameterProvider, Verified>,
+    scram: ScramAuth<Verified>,
 }
 
-impl ConnectionHandlers {
-    pub(crate) fn new(conn: Arc<Connection>) -> Self {
-        let source = Arc::new(Credentials { conn: Arc::clone(&conn) });
-        let mut scram = ScramAuth::new(source);
+impl Authenticator {
+    pub(crate) fn new(store: Store, tls: Option<&PgTls>) -> Self {
+        let mut scram = ScramAuth::new(Arc::new(Credentials { store }));
         scram.set_iterations(ScramVerifier::ITERATIONS as usize);
-        if let Some(tls) = &conn.shared.tls
+        if let Some(tls) = tls
             && let Err(e) = scram.configure_certificate(&tls.cert_pem)
         {
             tracing::warn!(error = %e, "SCRAM channel binding unavailable for this certificate");
@@ -54,7 +56,18 @@ impl ConnectionHandlers {
         params.is_superuser = false;
         params.default_transaction_read_only = true;
         params.time_zone = "UTC".to_owned();
-        let startup = Arc::new(Startup { conn: Arc::clone(&conn), driver: AuthDriver::new(params), scram });
+        Self { driver: AuthDriver::new(params), scram }
+    }
+}
+
+pub(crate) struct ConnectionHandlers {
+    startup: Arc<Startup>,
+    queries: Arc<Queries>,
+}
+
+impl ConnectionHandlers {
+    pub(crate) fn new(conn: Arc<Connection>) -> Self {
+        let startup = Arc::new(Startup { conn: Arc::clone(&conn) });
         let queries = Arc::new(Queries { parser: Arc::new(Parser { conn: Arc::clone(&conn) }), conn });
         Self { startup, queries }
     }
@@ -78,21 +91,29 @@ fn fatal(code: &str, message: impl Into<String>) -> PgWireError {
     PgWireError::UserError(Box::new(ErrorInfo::new("FATAL".into(), code.into(), message.into())))
 }
 
+fn error_info(code: &str, message: impl Into<String>) -> Box<ErrorInfo> {
+    Box::new(ErrorInfo::new("ERROR".into(), code.into(), message.into()))
+}
+
 fn error(code: &str, message: impl Into<String>) -> PgWireError {
-    PgWireError::UserError(Box::new(ErrorInfo::new("ERROR".into(), code.into(), message.into())))
+    PgWireError::UserError(error_info(code, message))
 }
 
 /// An engine error in SQLSTATE terms.
-fn engine_error(e: EngineError) -> PgWireError {
+fn engine_error_info(e: EngineError) -> Box<ErrorInfo> {
     let code = match &e {
         EngineError::Refused(_) => "42501",
-        EngineError::Plan(m) if m.starts_with("syntax error") => "42601",
+        EngineError::Syntax(_) => "42601",
         EngineError::Plan(_) => "42P01",
         EngineError::OutOfMemory(_) => "53200",
         EngineError::Timeout(_) => "57014",
         EngineError::Execution(_) | EngineError::Setup(_) | EngineError::Store(_) => "XX000",
     };
-    error(code, e.to_string())
+    error_info(code, e.to_string())
+}
+
+fn engine_error(e: EngineError) -> PgWireError {
+    PgWireError::UserError(engine_error_info(e))
 }
 
 /// Looks credentials up for SCRAM. An unknown, malformed or revoked user name gets a random
@@ -100,13 +121,7 @@ fn engine_error(e: EngineError) -> PgWireError {
 /// which user names exist.
 #[derive(Debug)]
 struct Credentials {
-    conn: Arc<Connection>,
-}
-
-impl Debug for Connection {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Connection").finish_non_exhaustive()
-    }
+    store: Store,
 }
 
 /// Who a successful SCRAM exchange proved the client to be.
@@ -122,7 +137,7 @@ impl AuthSource<Verified> for Credentials {
     async fn get_scram_secret(&self, login: &LoginInfo) -> PgWireResult<(ScramSecret, Option<Verified>)> {
         let found = match login.user().map(str::parse::<SqlCredentialId>) {
             Some(Ok(id)) => {
-                let store = &self.conn.shared.store;
+                let store = &self.store;
                 let lookup = async {
                     let mut tx = store.instance().await?;
                     let l = tx.sql_login(id).await?;
@@ -153,8 +168,6 @@ impl AuthSource<Verified> for Credentials {
 
 struct Startup {
     conn: Arc<Connection>,
-    driver: AuthDriver<DefaultServerParameterProvider, Verified>,
-    scram: ScramAuth<Verified>,
 }
 
 #[async_trait]
@@ -178,6 +191,7 @@ impl StartupHandler for Startup {
                 let user = client.metadata().get("user").cloned().ok_or(PgWireError::UserNameRequired)?;
                 match client.metadata().get("database").map(String::as_str) {
                     None | Some(DATABASE) => {}
+                    // libpq and most drivers default the database to the user name.
                     Some(db) if db == user => {}
                     Some(other) => {
                         return Err(fatal(
@@ -188,12 +202,14 @@ impl StartupHandler for Startup {
                         ));
                     }
                 }
-                self.driver.begin_authentication(client, self.scram.create()).await?;
+                let auth = &self.conn.shared.auth;
+                auth.driver.begin_authentication(client, auth.scram.create()).await?;
                 Ok(())
             }
             PgWireFrontendMessage::PasswordMessageFamily(message) => {
                 let user = client.metadata().get("user").cloned().unwrap_or_default();
-                let outcome = self.driver.advance_authentication(client, message).await.map_err(|e| match e {
+                let auth = &self.conn.shared.auth;
+                let outcome = auth.driver.advance_authentication(client, message).await.map_err(|e| match e {
                     // PostgreSQL's words, which clients and people recognise; never which part
                     // was wrong.
                     PgWireError::InvalidPassword(_) | PgWireError::InvalidScramMessage(_) => {
@@ -211,7 +227,7 @@ impl StartupHandler for Startup {
                         let _ = self.conn.login.set(Login { credential: login.id, session });
                         touch(&self.conn, login.scope, login.id);
                         tracing::info!(credential = %login.id, org = %login.scope.org_id(), "SQL client logged in");
-                        self.driver.complete_authentication(client, final_message).await
+                        auth.driver.complete_authentication(client, final_message).await
                     }
                 }
             }
@@ -272,12 +288,28 @@ fn response(outcome: Outcome, formats: &Format, timeout: std::time::Duration) ->
         Outcome::Command(tag) => Response::Execution(Tag::new(tag)),
         Outcome::Begin => Response::TransactionStart(Tag::new("BEGIN")),
         Outcome::End(tag) => Response::TransactionEnd(Tag::new(tag)),
+        Outcome::Deallocate(name) => {
+            Response::Execution(Tag::new(if name.is_some() { "DEALLOCATE" } else { "DEALLOCATE ALL" }))
+        }
+    }
+}
+
+/// Carries out what an outcome asks of the connection's protocol state: `DEALLOCATE name` forgets
+/// that prepared statement. `DEALLOCATE ALL` forgets nothing: pgwire's store cannot list its
+/// statements, and a driver that prepares again under a name it used replaces the old one.
+fn apply<C>(client: &C, outcome: &Outcome)
+where
+    C: ClientPortalStore,
+    C::PortalStore: PortalStore,
+{
+    if let Outcome::Deallocate(Some(name)) = outcome {
+        client.portal_store().rm_statement(name);
     }
 }
 
 #[async_trait]
 impl SimpleQueryHandler for Queries {
-    async fn do_query<C>(&self, _client: &mut C, query: &str) -> PgWireResult<Vec<Response>>
+    async fn do_query<C>(&self, client: &mut C, query: &str) -> PgWireResult<Vec<Response>>
     where
         C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
         C::PortalStore: PortalStore,
@@ -291,12 +323,12 @@ impl SimpleQueryHandler for Queries {
         for s in &statements {
             // Like PostgreSQL, the statements after a failed one are not run.
             match login.session.execute(s, Vec::new()).await {
-                Ok(outcome) => responses.push(response(outcome, &Format::UnifiedText, timeout)),
+                Ok(outcome) => {
+                    apply(client, &outcome);
+                    responses.push(response(outcome, &Format::UnifiedText, timeout))
+                }
                 Err(e) => {
-                    let PgWireError::UserError(info) = engine_error(e) else {
-                        unreachable!("engine errors are user errors")
-                    };
-                    responses.push(Response::Error(info));
+                    responses.push(Response::Error(engine_error_info(e)));
                     break;
                 }
             }
@@ -369,15 +401,12 @@ fn parameter(portal: &Portal<Arc<Prepared>>, i: usize) -> PgWireResult<ScalarVal
         Type::INT8 => ScalarValue::Int64(portal.parameter::<i64>(i, &wire)?),
         Type::FLOAT4 => ScalarValue::Float32(portal.parameter::<f32>(i, &wire)?),
         Type::FLOAT8 => ScalarValue::Float64(portal.parameter::<f64>(i, &wire)?),
+        // rust_decimal's 96-bit mantissa fits in 38 digits; its scale is at most 28.
         Type::NUMERIC => match portal.parameter::<rust_decimal::Decimal>(i, &wire)? {
-            Some(d) => ScalarValue::Decimal128(Some(d.mantissa()), 28, d.scale() as i8),
-            None => ScalarValue::Decimal128(None, 28, 0),
+            Some(d) => ScalarValue::Decimal128(Some(d.mantissa()), 38, d.scale() as i8),
+            None => ScalarValue::Decimal128(None, 38, 0),
         },
-        Type::DATE => ScalarValue::Date32(
-            portal
-                .parameter::<chrono::NaiveDate>(i, &wire)?
-                .map(|d| (d - chrono::NaiveDate::from_ymd_opt(1970, 1, 1).expect("epoch")).num_days() as i32),
-        ),
+        Type::DATE => ScalarValue::Date32(portal.parameter::<chrono::NaiveDate>(i, &wire)?.map(encode::days_from_date)),
         Type::TIMESTAMPTZ => ScalarValue::TimestampMicrosecond(
             portal.parameter::<chrono::DateTime<chrono::FixedOffset>>(i, &wire)?.map(|t| t.timestamp_micros()),
             Some("UTC".into()),
@@ -407,7 +436,7 @@ impl ExtendedQueryHandler for Queries {
 
     async fn do_query<C>(
         &self,
-        _client: &mut C,
+        client: &mut C,
         portal: &Portal<Arc<Prepared>>,
         _max_rows: usize,
     ) -> PgWireResult<Response>
@@ -421,6 +450,7 @@ impl ExtendedQueryHandler for Queries {
         let parameters = (0..portal.parameter_len()).map(|i| parameter(portal, i)).collect::<PgWireResult<Vec<_>>>()?;
         let outcome =
             login.session.execute(&portal.statement.statement.statement, parameters).await.map_err(engine_error)?;
+        apply(client, &outcome);
         Ok(response(outcome, &portal.result_column_format, self.conn.shared.engine.statement_timeout()))
     }
 

@@ -47,6 +47,7 @@ struct Shared {
     engine: Engine,
     store: Store,
     tls: Option<PgTls>,
+    auth: handlers::Authenticator,
     connections: Mutex<HashMap<u64, Arc<Connection>>>,
     next_id: AtomicU64,
 }
@@ -83,10 +84,12 @@ impl PgServer {
     /// Serves on `listener`. Without `tls`, only loopback clients can log in.
     pub fn start(listener: TcpListener, engine: Engine, store: Store, tls: Option<PgTls>) -> std::io::Result<Self> {
         let addr = listener.local_addr()?;
+        let auth = handlers::Authenticator::new(store.clone(), tls.as_ref());
         let shared = Arc::new(Shared {
             engine,
             store,
             tls,
+            auth,
             connections: Mutex::new(HashMap::new()),
             next_id: AtomicU64::new(1),
         });

@@ -15,7 +15,11 @@ impl Drop for Demo {
     }
 }
 
+/// The line the demo prints last, once demo.json is final and every listener is open.
+const READY: &str = "Press Ctrl-C to stop.";
+
 async fn start_demo(dir: &std::path::Path) -> (Demo, serde_json::Value) {
+    use tokio::io::{AsyncBufReadExt, BufReader};
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let pg_port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_burnrate"))
@@ -28,22 +32,35 @@ async fn start_demo(dir: &std::path::Path) -> (Demo, serde_json::Value) {
         .kill_on_drop(true)
         .spawn()
         .expect("start the demo");
-    let url = format!("http://127.0.0.1:{port}");
-    let client = TestClient::new(&url);
-    // A debug build on a busy two-core machine: allow for a slow start.
-    for _ in 0..300 {
-        if client.raw().get(format!("{url}/healthz")).send().await.is_ok() {
-            let text = std::fs::read_to_string(dir.join("demo.json")).expect("demo.json is written");
-            return (Demo { child, url }, serde_json::from_str(&text).expect("demo.json is JSON"));
+    // Both pipes are drained for the demo's whole life, so its logging never blocks on them.
+    let said = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let (ready_tx, ready) = tokio::sync::oneshot::channel();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut ready_tx = Some(ready_tx);
+    let out = std::sync::Arc::clone(&said);
+    tokio::spawn(async move {
+        while let Ok(Some(line)) = lines.next_line().await {
+            if line == READY {
+                ready_tx.take().map(|tx| tx.send(()));
+            }
+            out.lock().unwrap().push_str(&format!("{line}\n"));
         }
-        tokio::time::sleep(Duration::from_millis(100)).await;
+    });
+    let mut errors = BufReader::new(child.stderr.take().unwrap()).lines();
+    let err = std::sync::Arc::clone(&said);
+    tokio::spawn(async move {
+        while let Ok(Some(line)) = errors.next_line().await {
+            err.lock().unwrap().push_str(&format!("{line}\n"));
+        }
+    });
+    // A debug build on a busy two-core machine: allow for a slow start.
+    if tokio::time::timeout(Duration::from_secs(60), ready).await.is_ok_and(|r| r.is_ok()) {
+        let text = std::fs::read_to_string(dir.join("demo.json")).expect("demo.json is written");
+        let url = format!("http://127.0.0.1:{port}");
+        return (Demo { child, url }, serde_json::from_str(&text).expect("demo.json is JSON"));
     }
-    let _ = child.start_kill();
-    let output = child.wait_with_output();
-    let output = tokio::time::timeout(Duration::from_secs(5), output).await;
-    let said = output
-        .map(|o| o.map(|o| format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))));
-    panic!("the demo did not start listening on {url} within 30 s; it said: {said:?}");
+    let _ = child.kill().await;
+    panic!("the demo did not say it was ready within 60 s; it said:\n{}", said.lock().unwrap());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -6,6 +6,7 @@ mod accounts;
 mod api;
 mod browser;
 mod cli;
+mod clients;
 mod demo;
 mod roles;
 mod security;

@@ -145,12 +145,12 @@ async fn escapes_from_the_organization_are_refused_with_a_clear_error() {
     tx.commit().await.unwrap();
 
     for (sql, what) in [
-        ("CREATE EXTERNAL TABLE x STORED AS PARQUET LOCATION '/etc/'", "DDL"),
-        ("CREATE TABLE t AS SELECT 1", "DDL"),
-        ("COPY costs TO '/tmp/out.parquet'", "DML"),
-        ("INSERT INTO costs SELECT * FROM costs", "DML"),
-        ("SET datafusion.runtime.temp_directory = '/tmp'", "Statement"),
-        ("SET datafusion.runtime.memory_limit = '100G'", "Statement"),
+        ("CREATE EXTERNAL TABLE x STORED AS PARQUET LOCATION '/etc/'", "CREATE statements"),
+        ("CREATE TABLE t AS SELECT 1", "CREATE statements"),
+        ("COPY costs TO '/tmp/out.parquet'", "COPY statements"),
+        ("INSERT INTO costs SELECT * FROM costs", "INSERT statements"),
+        ("SET datafusion.runtime.temp_directory = '/tmp'", "SET datafusion.runtime.temp_directory"),
+        ("SET datafusion.runtime.memory_limit = '100G'", "SET datafusion.runtime.memory_limit"),
     ] {
         let err = engine.collect(b, sql).await.unwrap_err();
         assert!(matches!(err, EngineError::Refused(_)), "{sql}: {err:?}");

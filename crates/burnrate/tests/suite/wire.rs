@@ -3,7 +3,6 @@
 
 use std::time::{Duration, Instant};
 
-use burnrate_core::Role;
 use burnrate_testkit::{TestApp, TestClient};
 use reqwest::Method;
 use rust_decimal::Decimal;
@@ -11,13 +10,13 @@ use rust_decimal::Decimal;
 use crate::sql::{costs, load};
 
 /// A credential as the API hands it over.
-struct Credential {
-    user: String,
-    password: String,
-    url: String,
+pub struct Credential {
+    pub user: String,
+    pub password: String,
+    pub url: String,
 }
 
-async fn create_credential(c: &TestClient, key: &str, name: &str) -> Credential {
+pub async fn create_credential(c: &TestClient, key: &str, name: &str) -> Credential {
     let r = c.api(Method::POST, "/api/v1/sql-credentials", key, Some(serde_json::json!({ "name": name }))).await;
     assert_eq!(r.status, 201, "{}", r.text);
     let j = r.json();
@@ -44,7 +43,11 @@ async fn psql(url: &str, args: &[&str]) -> (bool, String, String) {
 }
 
 /// An organization with an admin API key and `n` OpenAI and `n / 2` Anthropic cost rows.
-async fn org_with_costs(app: &TestApp, name: &str, n: usize) -> (TestClient, String, Vec<burnrate_core::CostRecord>) {
+pub async fn org_with_costs(
+    app: &TestApp,
+    name: &str,
+    n: usize,
+) -> (TestClient, String, Vec<burnrate_core::CostRecord>) {
     let email = format!("owner@{}.test", name.to_lowercase());
     let (scope, _) = app.create_org(name, &email).await;
     let mut records = costs("OpenAI", n);
@@ -55,7 +58,7 @@ async fn org_with_costs(app: &TestApp, name: &str, n: usize) -> (TestClient, Str
     (c, key, records)
 }
 
-fn sum_by_provider(records: &[burnrate_core::CostRecord]) -> Vec<String> {
+pub fn sum_by_provider(records: &[burnrate_core::CostRecord]) -> Vec<String> {
     let mut sums = std::collections::BTreeMap::<String, Decimal>::new();
     for r in records {
         *sums.entry(r.provider_name.clone()).or_default() += r.billed_cost.amount();
@@ -128,7 +131,7 @@ async fn psql_over_tls_lists_describes_and_sums_only_its_own_organizations_costs
     assert!(audit.contains("sql_credential_created") && audit.contains("sql_credential_revoked"));
 }
 
-async fn connect(url_addr: &str, cred: &Credential) -> tokio_postgres::Client {
+pub async fn connect(url_addr: &str, cred: &Credential) -> tokio_postgres::Client {
     let (host, port) = url_addr.rsplit_once(':').unwrap();
     let config = format!("host={host} port={port} user={} password={} dbname=burnrate", cred.user, cred.password);
     let (client, connection) = tokio_postgres::connect(&config, tokio_postgres::NoTls).await.expect("log in");
@@ -183,6 +186,9 @@ async fn tokio_postgres_runs_prepared_statements_with_parameters_and_sees_escape
     let since = since.expect("dates and decimals as parameters");
     assert_eq!(since.get::<_, i64>(0), expected);
     assert_eq!(since.get::<_, chrono::NaiveDate>(1), chrono::NaiveDate::from_ymd_opt(2026, 1, 31).unwrap());
+    // Results come back in binary: the lake's numeric(38, 9) sums arrive exact.
+    let total: Decimal = client.query_one("SELECT sum(billed_cost) FROM costs", &[]).await.unwrap().get(0);
+    assert_eq!(total, rows.iter().map(|r| r.billed_cost.amount()).sum::<Decimal>());
     let ts: chrono::DateTime<chrono::Utc> =
         client.query_one("SELECT min(charge_period_start) FROM costs", &[]).await.unwrap().get(0);
     assert_eq!(ts.to_rfc3339(), "2026-01-01T00:00:00+00:00");
@@ -206,5 +212,4 @@ async fn tokio_postgres_runs_prepared_statements_with_parameters_and_sees_escape
     // The connection is still usable after refusals.
     let n: i64 = client.query_one("SELECT count(*) FROM costs", &[]).await.unwrap().get(0);
     assert_eq!(n, 60);
-    let _ = Role::Owner;
 }
