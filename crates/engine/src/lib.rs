@@ -14,6 +14,7 @@
 
 mod error;
 mod pg_catalog;
+mod rewrite;
 mod session;
 
 use std::path::{Path, PathBuf};

@@ -7,10 +7,13 @@
 
 use std::sync::{Arc, OnceLock};
 
-use datafusion::arrow::array::StructArray;
+use datafusion::arrow::array::{AsArray, Int32Array, RecordBatch, StructArray};
+use datafusion::arrow::compute::cast;
+use datafusion::arrow::datatypes::Int32Type;
 use datafusion::arrow::datatypes::{DataType, Field, Fields, Schema};
 use datafusion::catalog::{SchemaProvider, TableProvider};
 use datafusion::common::ScalarValue;
+use datafusion::datasource::MemTable;
 use datafusion::datasource::empty::EmptyTable;
 use datafusion::execution::session_state::SessionStateBuilder;
 use datafusion::logical_expr::{ColumnarValue, Volatility, create_udf};
@@ -42,7 +45,12 @@ pub(crate) fn install(ctx: &SessionContext, pg_settings: Arc<dyn TableProvider>)
         Arc::clone(&statics),
         EmptyContextProvider,
     )?;
-    let schema = PgCatalog { inner: Arc::new(schema), constraints: empty_pg_constraint(&statics), pg_settings };
+    let schema = PgCatalog {
+        inner: Arc::new(schema),
+        constraints: empty_pg_constraint(&statics),
+        types: pg_type(&statics)?,
+        pg_settings,
+    };
     ctx.catalog(CATALOG)
         .ok_or_else(|| EngineError::Setup("the session has no burnrate catalog".into()))?
         .register_schema("pg_catalog", Arc::new(schema))?;
@@ -98,11 +106,15 @@ pub(crate) fn install(ctx: &SessionContext, pg_settings: Arc<dyn TableProvider>)
 /// - `pg_constraint`: empty, with PostgreSQL's column types. burnrate's tables have no
 ///   constraints, and drivers index the key arrays (pgJDBC's `getImportedKeys`:
 ///   `con.confkey[pos.n]`), which the snapshot holds as text.
+/// - `pg_type`: `typreceive` as the receive function's oid, as PostgreSQL stores it (a
+///   `regproc`), not the snapshot's function name: npgsql tells arrays apart by joining
+///   `pg_proc.oid = pg_type.typreceive`.
 /// - `pg_settings`: the connection's settings, not a fixed list.
 #[derive(Debug)]
 struct PgCatalog {
     inner: Arc<dyn SchemaProvider>,
     constraints: Arc<dyn TableProvider>,
+    types: Arc<dyn TableProvider>,
     pg_settings: Arc<dyn TableProvider>,
 }
 
@@ -116,6 +128,7 @@ impl SchemaProvider for PgCatalog {
         match name {
             "pg_constraint" => Ok(Some(Arc::clone(&self.constraints))),
             "pg_settings" => Ok(Some(Arc::clone(&self.pg_settings))),
+            "pg_type" => Ok(Some(Arc::clone(&self.types))),
             _ => self.inner.table(name).await,
         }
     }
@@ -123,6 +136,50 @@ impl SchemaProvider for PgCatalog {
     fn table_exist(&self, name: &str) -> bool {
         self.inner.table_exist(name)
     }
+}
+
+static PG_TYPE: OnceLock<Arc<MemTable>> = OnceLock::new();
+
+fn pg_type(statics: &PgCatalogStaticTables) -> Result<Arc<dyn TableProvider>, EngineError> {
+    if let Some(t) = PG_TYPE.get() {
+        return Ok(Arc::clone(t) as Arc<dyn TableProvider>);
+    }
+    let setup = |e: datafusion::error::DataFusionError| EngineError::Setup(format!("pg_catalog.pg_type: {e}"));
+    let mut oid_of = std::collections::HashMap::new();
+    for batch in statics.pg_proc.data() {
+        let (Some(names), Some(oids)) = (batch.column_by_name("proname"), batch.column_by_name("oid")) else {
+            return Err(EngineError::Setup("pg_catalog.pg_proc has no proname or oid".into()));
+        };
+        let oids = cast(oids, &DataType::Int32).map_err(|e| setup(e.into()))?;
+        let names = cast(names, &DataType::Utf8).map_err(|e| setup(e.into()))?;
+        for (name, oid) in names.as_string::<i32>().iter().zip(oids.as_primitive::<Int32Type>().iter()) {
+            if let (Some(name), Some(oid)) = (name, oid) {
+                oid_of.entry(name.to_owned()).or_insert(oid);
+            }
+        }
+    }
+    let source = statics.pg_type.schema();
+    let Some((at, _)) = source.column_with_name("typreceive") else {
+        return Err(EngineError::Setup("pg_catalog.pg_type has no typreceive".into()));
+    };
+    let mut fields: Vec<Field> = source.fields().iter().map(|f| f.as_ref().clone()).collect();
+    fields[at] = Field::new("typreceive", DataType::Int32, false);
+    let schema = Arc::new(Schema::new(fields));
+    let mut batches = Vec::new();
+    for batch in statics.pg_type.data() {
+        let names = cast(batch.column(at), &DataType::Utf8).map_err(|e| setup(e.into()))?;
+        // A type without a receive function has oid 0 there, as in PostgreSQL.
+        let oids: Int32Array = names
+            .as_string::<i32>()
+            .iter()
+            .map(|n| Some(n.and_then(|n| oid_of.get(n).copied()).unwrap_or(0)))
+            .collect();
+        let mut columns = batch.columns().to_vec();
+        columns[at] = Arc::new(oids);
+        batches.push(RecordBatch::try_new(Arc::clone(&schema), columns).map_err(|e| setup(e.into()))?);
+    }
+    let table = Arc::new(MemTable::try_new(schema, vec![batches]).map_err(setup)?);
+    Ok(Arc::clone(PG_TYPE.get_or_init(|| table)) as Arc<dyn TableProvider>)
 }
 
 fn empty_pg_constraint(statics: &PgCatalogStaticTables) -> Arc<dyn TableProvider> {

@@ -14,11 +14,13 @@ use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::catalog::streaming::StreamingTable;
 use datafusion::common::ScalarValue;
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
+use datafusion::logical_expr::{ColumnarValue, ScalarUDF, Volatility, create_udf};
 use datafusion::physical_plan::memory::MemoryStream;
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::streaming::PartitionStream;
 use datafusion::prelude::SessionContext;
 use datafusion::sql::sqlparser::ast::{Expr, Set, Statement, Value};
+use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
 use datafusion_pg_catalog::sql::PostgresCompatibilityParser;
 use std::sync::LazyLock;
 
@@ -138,38 +140,6 @@ const WRITES: &[&str] = &[
     "ALTER", "COPY", "CREATE", "DELETE", "DROP", "GRANT", "INSERT", "MERGE", "REVOKE", "TRUNCATE", "UPDATE", "VACUUM",
 ];
 
-/// `(row).field` — PostgreSQL's access to a field of a composite value (pgJDBC:
-/// `(result.KEYS).x`) — as `get_field(row, 'field')`, which DataFusion plans.
-fn dot_field_access_to_get_field(statement: &mut Statement) {
-    use datafusion::sql::sqlparser::ast::{
-        AccessExpr, Function, FunctionArg, FunctionArgExpr, FunctionArgumentList, FunctionArguments, Ident, ObjectName,
-        visit_expressions_mut,
-    };
-    let _ = visit_expressions_mut(statement, |e| {
-        if let Expr::CompoundFieldAccess { root, access_chain } = e
-            && let [AccessExpr::Dot(Expr::Identifier(field))] = access_chain.as_slice()
-        {
-            let arg = |e: Expr| FunctionArg::Unnamed(FunctionArgExpr::Expr(e));
-            let name = Expr::Value(Value::SingleQuotedString(field.value.clone()).into());
-            *e = Expr::Function(Function {
-                name: ObjectName::from(vec![Ident::new("get_field")]),
-                uses_odbc_syntax: false,
-                parameters: FunctionArguments::None,
-                args: FunctionArguments::List(FunctionArgumentList {
-                    duplicate_treatment: None,
-                    args: vec![arg((**root).clone()), arg(name)],
-                    clauses: vec![],
-                }),
-                filter: None,
-                null_treatment: None,
-                over: None,
-                within_group: vec![],
-            });
-        }
-        std::ops::ControlFlow::<()>::Continue(())
-    });
-}
-
 /// Refuses `sql` by name if it starts with a statement that would change something.
 fn refuse_writes(sql: &str) -> Result<(), EngineError> {
     let first = sql.split_whitespace().next().unwrap_or_default().to_ascii_uppercase();
@@ -177,6 +147,43 @@ fn refuse_writes(sql: &str) -> Result<(), EngineError> {
         return Err(EngineError::Refused(format!("{first} statements")));
     }
     Ok(())
+}
+
+/// The value of setting `name` in `settings`, or its default; `None` for a setting burnrate
+/// does not know.
+fn setting_value(settings: &Settings, name: &str) -> Option<String> {
+    let name = setting_name(name)?;
+    let set = settings.lock().expect("settings lock").get(name).cloned();
+    Some(set.unwrap_or_else(|| setting_default(name)))
+}
+
+/// `current_setting(name)`: a setting as this connection sees it (Grafana reads `search_path`).
+fn current_setting_udf(settings: Settings) -> ScalarUDF {
+    create_udf(
+        "current_setting",
+        vec![DataType::Utf8],
+        DataType::Utf8,
+        Volatility::Stable,
+        Arc::new(move |args: &[ColumnarValue]| {
+            let value = |name: Option<&str>| -> datafusion::error::Result<Option<String>> {
+                let Some(name) = name else { return Ok(None) };
+                setting_value(&settings, name).map(Some).ok_or_else(|| {
+                    datafusion::error::DataFusionError::Plan(format!("unrecognized configuration parameter \"{name}\""))
+                })
+            };
+            match &args[0] {
+                ColumnarValue::Scalar(ScalarValue::Utf8(name)) => {
+                    Ok(ColumnarValue::Scalar(ScalarValue::Utf8(value(name.as_deref())?)))
+                }
+                other => {
+                    let names = other.to_array(1)?;
+                    let names = datafusion::common::cast::as_string_array(&names)?;
+                    let values = names.iter().map(value).collect::<datafusion::error::Result<StringArray>>()?;
+                    Ok(ColumnarValue::Array(Arc::new(values)))
+                }
+            }
+        }),
+    )
 }
 
 fn setting_name(name: &str) -> Option<&'static str> {
@@ -194,7 +201,9 @@ impl Engine {
     pub fn connect(&self, scope: OrgScope) -> Result<SqlSession, EngineError> {
         let settings = Settings::default();
         let pg_settings = Arc::new(SettingsView::table(Arc::clone(&settings))?);
-        Ok(SqlSession { engine: self.clone(), scope, base: self.base_context(pg_settings)?, settings })
+        let base = self.base_context(pg_settings)?;
+        base.register_udf(current_setting_udf(Arc::clone(&settings)));
+        Ok(SqlSession { engine: self.clone(), scope, base, settings })
     }
 }
 
@@ -205,20 +214,28 @@ impl SqlSession {
 
     /// The value of a setting as this connection sees it.
     pub fn setting(&self, name: &str) -> Option<String> {
-        let name = setting_name(name)?;
-        let set = self.settings.lock().expect("settings lock").get(name).cloned();
-        Some(set.unwrap_or_else(|| setting_default(name)))
+        setting_value(&self.settings, name)
     }
 
     /// Splits `sql` into statements, refusing at once what is never allowed.
     pub fn parse(&self, sql: &str) -> Result<Vec<SqlStatement>, EngineError> {
-        let mut statements = PARSER.parse(sql).map_err(|e| {
+        // The parser swaps a few client queries it cannot plan for canned stand-ins, among them
+        // Grafana's search-path subquery (for `''`, as if no schema were on the path), for want
+        // of `current_setting()`. burnrate has that function, so such statements skip the swap
+        // and get the real answer.
+        let parsed = if sql.contains("current_setting(") {
+            datafusion::sql::sqlparser::parser::Parser::parse_sql(&PostgreSqlDialect {}, sql)
+                .map(|statements| statements.into_iter().map(|s| PARSER.rewrite(s)).collect())
+        } else {
+            PARSER.parse(sql)
+        };
+        let mut statements = parsed.map_err(|e| {
             // DataFusion's own DDL (`CREATE EXTERNAL TABLE`) is not even PostgreSQL syntax; say
             // what is refused rather than where the parser stumbled.
             refuse_writes(sql).err().unwrap_or_else(|| EngineError::Syntax(e.to_string()))
         })?;
         for s in &mut statements {
-            dot_field_access_to_get_field(s);
+            crate::rewrite::postgres_idioms(s);
         }
         statements.into_iter().map(classify).collect()
     }

@@ -275,7 +275,19 @@ async fn queued_mail_goes_out_exactly_once_with_several_instances_delivering() {
             break;
         }
     }
-    app.smtp.wait_for("person29@example.com", "Message 29").await;
+    // The app's own worker may still be sending a batch it claimed: wait for every recipient (not
+    // merely the last message, which another worker may have sent first), then a moment more for
+    // any duplicate to show.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let mut arrived: Vec<String> = app.smtp.all().into_iter().flat_map(|m| m.to).collect();
+        arrived.sort();
+        arrived.dedup();
+        if arrived.len() >= 30 || std::time::Instant::now() > deadline {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     let mut recipients: Vec<String> = app.smtp.all().into_iter().flat_map(|m| m.to).collect();
     recipients.sort();
