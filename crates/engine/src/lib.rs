@@ -225,13 +225,7 @@ impl Engine {
         statement: &Statement,
         parameters: Vec<ScalarValue>,
     ) -> Result<QueryStream, EngineError> {
-        match self.start_statement(base, scope, statement, parameters.clone(), Plan::Fast).await {
-            Err(e) if e.is_out_of_memory() => {
-                tracing::info!(error = %e, "query ran out of memory; retrying with sort-merge joins on one partition");
-                self.start_statement(base, scope, statement, parameters, Plan::Frugal).await
-            }
-            other => other,
-        }
+        fast_then_frugal(|plan| self.start_statement(base, scope, statement, parameters.clone(), plan)).await
     }
 
     /// Runs a parsed query to the end, planned `plan`'s way.
@@ -246,6 +240,21 @@ impl Engine {
         let q = self.start_statement(base, scope, statement, Vec::new(), plan).await?;
         let batches: Vec<RecordBatch> = q.stream.try_collect().await?;
         Ok((q.schema, batches))
+    }
+}
+
+/// Runs `run` planned the fast way and, if that runs out of memory, once more the frugal way.
+pub(crate) async fn fast_then_frugal<T, F, Fut>(run: F) -> Result<T, EngineError>
+where
+    F: Fn(Plan) -> Fut,
+    Fut: std::future::Future<Output = Result<T, EngineError>>,
+{
+    match run(Plan::Fast).await {
+        Err(e) if e.is_out_of_memory() => {
+            tracing::info!(error = %e, "query ran out of memory; running it again with sort-merge joins on one partition");
+            run(Plan::Frugal).await
+        }
+        other => other,
     }
 }
 

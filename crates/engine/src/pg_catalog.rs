@@ -106,9 +106,8 @@ pub(crate) fn install(ctx: &SessionContext, pg_settings: Arc<dyn TableProvider>)
 /// - `pg_constraint`: empty, with PostgreSQL's column types. burnrate's tables have no
 ///   constraints, and drivers index the key arrays (pgJDBC's `getImportedKeys`:
 ///   `con.confkey[pos.n]`), which the snapshot holds as text.
-/// - `pg_type`: `typreceive` as the receive function's oid, as PostgreSQL stores it (a
-///   `regproc`), not the snapshot's function name: npgsql tells arrays apart by joining
-///   `pg_proc.oid = pg_type.typreceive`.
+/// - `pg_type`: its function columns (`typinput`, `typreceive`, …) as oids, as PostgreSQL
+///   stores them (`regproc`), not the snapshot's function names.
 /// - `pg_settings`: the connection's settings, not a fixed list.
 #[derive(Debug)]
 struct PgCatalog {
@@ -140,6 +139,11 @@ impl SchemaProvider for PgCatalog {
 
 static PG_TYPE: OnceLock<Arc<MemTable>> = OnceLock::new();
 
+/// `pg_type`'s `regproc` columns: function oids in PostgreSQL, function names in the snapshot.
+/// Drivers join them to `pg_proc.oid` (npgsql: `typreceive`; pgJDBC's type cache: `typinput`).
+const REGPROC_COLUMNS: &[&str] =
+    &["typinput", "typoutput", "typreceive", "typsend", "typmodin", "typmodout", "typanalyze", "typsubscript"];
+
 fn pg_type(statics: &PgCatalogStaticTables) -> Result<Arc<dyn TableProvider>, EngineError> {
     if let Some(t) = PG_TYPE.get() {
         return Ok(Arc::clone(t) as Arc<dyn TableProvider>);
@@ -159,23 +163,26 @@ fn pg_type(statics: &PgCatalogStaticTables) -> Result<Arc<dyn TableProvider>, En
         }
     }
     let source = statics.pg_type.schema();
-    let Some((at, _)) = source.column_with_name("typreceive") else {
-        return Err(EngineError::Setup("pg_catalog.pg_type has no typreceive".into()));
-    };
+    let regprocs: Vec<usize> =
+        REGPROC_COLUMNS.iter().filter_map(|name| source.column_with_name(name).map(|(at, _)| at)).collect();
     let mut fields: Vec<Field> = source.fields().iter().map(|f| f.as_ref().clone()).collect();
-    fields[at] = Field::new("typreceive", DataType::Int32, false);
+    for &at in &regprocs {
+        fields[at] = Field::new(fields[at].name(), DataType::Int32, false);
+    }
     let schema = Arc::new(Schema::new(fields));
     let mut batches = Vec::new();
     for batch in statics.pg_type.data() {
-        let names = cast(batch.column(at), &DataType::Utf8).map_err(|e| setup(e.into()))?;
-        // A type without a receive function has oid 0 there, as in PostgreSQL.
-        let oids: Int32Array = names
-            .as_string::<i32>()
-            .iter()
-            .map(|n| Some(n.and_then(|n| oid_of.get(n).copied()).unwrap_or(0)))
-            .collect();
         let mut columns = batch.columns().to_vec();
-        columns[at] = Arc::new(oids);
+        for &at in &regprocs {
+            let names = cast(batch.column(at), &DataType::Utf8).map_err(|e| setup(e.into()))?;
+            // No function ("-") is oid 0, as in PostgreSQL.
+            let oids: Int32Array = names
+                .as_string::<i32>()
+                .iter()
+                .map(|n| Some(n.and_then(|n| oid_of.get(n).copied()).unwrap_or(0)))
+                .collect();
+            columns[at] = Arc::new(oids);
+        }
         batches.push(RecordBatch::try_new(Arc::clone(&schema), columns).map_err(|e| setup(e.into()))?);
     }
     let table = Arc::new(MemTable::try_new(schema, vec![batches]).map_err(setup)?);

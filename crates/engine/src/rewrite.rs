@@ -6,8 +6,8 @@ use std::ops::ControlFlow;
 
 use datafusion::sql::sqlparser::ast::{
     AccessExpr, Expr, Function, FunctionArg, FunctionArgExpr, FunctionArgumentList, FunctionArguments, GroupByExpr,
-    Ident, ObjectName, Query, Select, SelectItem, SetExpr, Statement, TableAliasColumnDef, TableFactor, Value,
-    VisitMut, VisitorMut, visit_expressions, visit_expressions_mut,
+    Ident, ObjectName, Query, SelectItem, SetExpr, Statement, TableAliasColumnDef, TableFactor, Value, VisitMut,
+    VisitorMut, visit_expressions, visit_expressions_mut,
 };
 
 /// Aggregates a scalar subquery may already use (then it needs no help).
@@ -93,30 +93,16 @@ impl VisitorMut for FunctionsInFrom {
         if !alias.columns.is_empty() || name.0.len() != 1 {
             return ControlFlow::Continue(());
         }
-        let function = name.0[0].as_ident().map(|i| i.value.to_ascii_lowercase()).unwrap_or_default();
-        if TABLE_FUNCTIONS.contains(&function.as_str()) {
+        let called = name.0[0].as_ident().map(|i| i.value.to_ascii_lowercase()).unwrap_or_default();
+        if TABLE_FUNCTIONS.contains(&called.as_str()) {
             alias.columns = vec![TableAliasColumnDef::from_name(alias.name.value.clone())];
             return ControlFlow::Continue(());
         }
-        let value = Expr::Function(Function {
-            name: name.clone(),
-            uses_odbc_syntax: false,
-            parameters: FunctionArguments::None,
-            args: FunctionArguments::List(FunctionArgumentList {
-                duplicate_treatment: None,
-                args: args.args.clone(),
-                clauses: vec![],
-            }),
-            filter: None,
-            null_treatment: None,
-            over: None,
-            within_group: vec![],
-        });
-        let select = Select {
-            projection: vec![SelectItem::ExprWithAlias { expr: value, alias: alias.name.clone() }],
-            ..empty_select()
-        };
-        let subquery = Query { body: Box::new(SetExpr::Select(Box::new(select))), ..empty_query() };
+        let value = function(name.clone(), args.args.clone());
+        let mut subquery = select_one();
+        if let SetExpr::Select(select) = subquery.body.as_mut() {
+            select.projection = vec![SelectItem::ExprWithAlias { expr: value, alias: alias.name.clone() }];
+        }
         *factor = TableFactor::Derived {
             lateral: false,
             subquery: Box::new(subquery),
@@ -145,16 +131,18 @@ fn aggregates(e: &Expr) -> bool {
     .is_break()
 }
 
+/// `name(args…)`.
 fn call(name: &str, args: Vec<Expr>) -> Expr {
+    let args = args.into_iter().map(|a| FunctionArg::Unnamed(FunctionArgExpr::Expr(a))).collect();
+    function(ObjectName::from(vec![Ident::new(name)]), args)
+}
+
+fn function(name: ObjectName, args: Vec<FunctionArg>) -> Expr {
     Expr::Function(Function {
-        name: ObjectName::from(vec![Ident::new(name)]),
+        name,
         uses_odbc_syntax: false,
         parameters: FunctionArguments::None,
-        args: FunctionArguments::List(FunctionArgumentList {
-            duplicate_treatment: None,
-            args: args.into_iter().map(|a| FunctionArg::Unnamed(FunctionArgExpr::Expr(a))).collect(),
-            clauses: vec![],
-        }),
+        args: FunctionArguments::List(FunctionArgumentList { duplicate_treatment: None, args, clauses: vec![] }),
         filter: None,
         null_treatment: None,
         over: None,
@@ -162,16 +150,9 @@ fn call(name: &str, args: Vec<Expr>) -> Expr {
     })
 }
 
-/// `SELECT` with nothing in it, to fill in: parsed rather than spelled out field by field, so a
-/// new field in sqlparser's AST does not break this.
-fn empty_select() -> Select {
-    match empty_query().body.as_ref() {
-        SetExpr::Select(s) => s.as_ref().clone(),
-        _ => unreachable!("SELECT 1 is a select"),
-    }
-}
-
-fn empty_query() -> Query {
+/// `SELECT 1`, to fill in: parsed rather than spelled out field by field, so a new field in
+/// sqlparser's AST does not break this.
+fn select_one() -> Query {
     use datafusion::sql::sqlparser::{dialect::PostgreSqlDialect, parser::Parser};
     match Parser::parse_sql(&PostgreSqlDialect {}, "SELECT 1").expect("SELECT 1 parses").remove(0) {
         Statement::Query(q) => *q,

@@ -153,8 +153,12 @@ fn refuse_writes(sql: &str) -> Result<(), EngineError> {
 /// does not know.
 fn setting_value(settings: &Settings, name: &str) -> Option<String> {
     let name = setting_name(name)?;
-    let set = settings.lock().expect("settings lock").get(name).cloned();
-    Some(set.unwrap_or_else(|| setting_default(name)))
+    Some(value_in(&settings.lock().expect("settings lock"), name))
+}
+
+/// The value of the setting `name` (a name from [`SETTINGS`]) in a connection's `set` values.
+fn value_in(set: &BTreeMap<&'static str, String>, name: &str) -> String {
+    set.get(name).cloned().unwrap_or_else(|| setting_default(name))
 }
 
 /// `current_setting(name)`: a setting as this connection sees it (Grafana reads `search_path`).
@@ -223,7 +227,7 @@ impl SqlSession {
         // Grafana's search-path subquery (for `''`, as if no schema were on the path), for want
         // of `current_setting()`. burnrate has that function, so such statements skip the swap
         // and get the real answer.
-        let parsed = if sql.contains("current_setting(") {
+        let parsed = if sql.to_ascii_lowercase().contains("current_setting(") {
             datafusion::sql::sqlparser::parser::Parser::parse_sql(&PostgreSqlDialect {}, sql)
                 .map(|statements| statements.into_iter().map(|s| PARSER.rewrite(s)).collect())
         } else {
@@ -256,15 +260,7 @@ impl SqlSession {
         let Kind::Query(s) = &statement.kind else {
             return Err(EngineError::Plan(format!("not a query: {sql}")));
         };
-        let run = async {
-            match self.engine.collect_statement(&self.base, self.scope, s, crate::Plan::Fast).await {
-                Err(e) if e.is_out_of_memory() => {
-                    tracing::info!(error = %e, "query ran out of memory; running it again with sort-merge joins on one partition");
-                    self.engine.collect_statement(&self.base, self.scope, s, crate::Plan::Frugal).await
-                }
-                other => other,
-            }
-        };
+        let run = crate::fast_then_frugal(|plan| self.engine.collect_statement(&self.base, self.scope, s, plan));
         let timeout = self.engine.statement_timeout();
         tokio::time::timeout(timeout, run).await.map_err(|_| EngineError::Timeout(timeout))?
     }
@@ -373,8 +369,7 @@ impl SettingsView {
     fn batch(&self) -> datafusion::error::Result<RecordBatch> {
         let set = self.settings.lock().expect("settings lock").clone();
         let names: Vec<&str> = SETTINGS.iter().map(|(n, _)| *n).collect();
-        let current: Vec<String> =
-            names.iter().map(|n| set.get(n).cloned().unwrap_or_else(|| setting_default(n))).collect();
+        let current: Vec<String> = names.iter().map(|n| value_in(&set, n)).collect();
         let defaults: Vec<&str> = SETTINGS.iter().map(|(_, v)| *v).collect();
         let context: Vec<&str> = names.iter().map(|n| if FIXED.contains(n) { "internal" } else { "user" }).collect();
         let source: Vec<&str> = names.iter().map(|n| if set.contains_key(n) { "session" } else { "default" }).collect();

@@ -26,13 +26,13 @@ public class PgJdbcClient {
         try (Connection c = DriverManager.getConnection(args[0], args[1], args[2])) {
             DatabaseMetaData md = c.getMetaData();
             out("product", md.getDatabaseProductName() + " " + md.getDatabaseMajorVersion());
-            out("read_only", c.isReadOnly());
             out("catalogs", rows(md.getCatalogs(), "TABLE_CAT"));
             out("schemas", rows(md.getSchemas(), "TABLE_SCHEM"));
             out("tables", rows(md.getTables(null, "public", "%", new String[] {"TABLE", "VIEW"}), "TABLE_SCHEM", "TABLE_NAME", "TABLE_TYPE"));
             out("columns", rows(md.getColumns(null, "public", "costs", "%"), "COLUMN_NAME", "TYPE_NAME"));
             out("primary_keys", rows(md.getPrimaryKeys(null, "public", "costs"), "COLUMN_NAME"));
             out("imported_keys", rows(md.getImportedKeys(null, "public", "costs"), "FKCOLUMN_NAME"));
+            out("type_info", rows(md.getTypeInfo(), "TYPE_NAME").contains("numeric"));
 
             try (PreparedStatement ps = c.prepareStatement(
                     "SELECT sum(billed_cost), count(*), min(charge_day), min(charge_period_start) FROM costs WHERE provider_name = ?")) {

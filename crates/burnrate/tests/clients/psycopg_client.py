@@ -3,6 +3,7 @@ string and asserts on the JSON it prints. Values that are Decimal or dates go ou
 comparison stays exact."""
 
 import datetime
+import decimal
 import json
 import sys
 
@@ -27,7 +28,7 @@ with psycopg.connect(url) as conn:
     with conn.cursor() as cur:
         cur.execute(
             "SELECT count(*), max(charge_day) FROM costs WHERE charge_day >= %s AND billed_cost > %s",
-            (datetime.date(2026, 1, 20), __import__("decimal").Decimal("0.5")),
+            (datetime.date(2026, 1, 20), decimal.Decimal("0.5")),
         )
         n, day = cur.fetchone()
         seen["since"] = [n, day.isoformat()]

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use chrono::NaiveDate;
 use rust_decimal::Decimal;
 
-use crate::wire::{create_credential, org_with_costs, sum_by_provider};
+use crate::wire::{create_credential, org_with_costs, since_day, sum_by_provider};
 
 fn client_program(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/clients").join(name)
@@ -34,10 +34,6 @@ fn totals(records: &[burnrate_core::CostRecord], provider: &str) -> (Decimal, us
     (sum, rows.len(), first)
 }
 
-fn count_since(records: &[burnrate_core::CostRecord], day: NaiveDate, above: Decimal) -> usize {
-    records.iter().filter(|r| r.charge_period_start.date_naive() >= day && r.billed_cost.amount() > above).count()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn psycopg_runs_simple_server_bound_and_prepared_binary_queries_exactly() {
     let app = burnrate_testkit::TestApp::spawn().await;
@@ -58,8 +54,9 @@ async fn psycopg_runs_simple_server_bound_and_prepared_binary_queries_exactly() 
         .collect();
     assert_eq!(simple, sum_by_provider(&rows), "exact sums over the simple protocol");
     let day = NaiveDate::from_ymd_opt(2026, 1, 20).unwrap();
-    assert_eq!(seen["since"][0], count_since(&rows, day, Decimal::new(5, 1)));
-    assert_eq!(seen["since"][1], "2026-01-31");
+    let (n_since, last) = since_day(&rows, day, Decimal::new(5, 1));
+    assert_eq!(seen["since"][0], n_since);
+    assert_eq!(seen["since"][1], last.to_string());
     let (sum, n, first) = totals(&rows, "OpenAI");
     let runs = seen["binary"].as_array().unwrap();
     assert_eq!(runs.len(), 7);
@@ -108,6 +105,7 @@ async fn pgjdbc_answers_dbeaver_and_metabase_metadata_and_switches_to_binary_exa
     assert!(columns.contains(&"charge_period_start,timestamptz"), "{columns:?}");
     assert_eq!(get("primary_keys"), "");
     assert_eq!(get("imported_keys"), "");
+    assert_eq!(get("type_info"), "true", "getTypeInfo lists numeric");
     let (sum, n, first) = totals(&rows, "OpenAI");
     for i in 0..7 {
         // pgJDBC prepares on the server from the fifth run and then reads results in binary.
@@ -119,6 +117,6 @@ async fn pgjdbc_answers_dbeaver_and_metabase_metadata_and_switches_to_binary_exa
         assert_eq!(fields[3], format!("{first}T00:00:00Z"), "run {i}: {run}");
     }
     let day = NaiveDate::from_ymd_opt(2026, 1, 20).unwrap();
-    assert_eq!(get("since"), count_since(&rows, day, Decimal::new(5, 1)).to_string());
+    assert_eq!(get("since"), since_day(&rows, day, Decimal::new(5, 1)).0.to_string());
     assert!(get("escape").starts_with("42P01 "), "{}", get("escape"));
 }

@@ -58,6 +58,21 @@ pub async fn org_with_costs(
     (c, key, records)
 }
 
+/// How many of `records` are on or after `day` and cost more than `above`, and the last day of
+/// them: what `count(*), max(charge_day) … WHERE charge_day >= $1 AND billed_cost > $2` answers.
+pub fn since_day(
+    records: &[burnrate_core::CostRecord],
+    day: chrono::NaiveDate,
+    above: Decimal,
+) -> (usize, chrono::NaiveDate) {
+    let days: Vec<chrono::NaiveDate> = records
+        .iter()
+        .filter(|r| r.charge_period_start.date_naive() >= day && r.billed_cost.amount() > above)
+        .map(|r| r.charge_period_start.date_naive())
+        .collect();
+    (days.len(), days.into_iter().max().expect("some rows match"))
+}
+
 pub fn sum_by_provider(records: &[burnrate_core::CostRecord]) -> Vec<String> {
     let mut sums = std::collections::BTreeMap::<String, Decimal>::new();
     for r in records {
@@ -179,13 +194,10 @@ async fn tokio_postgres_runs_prepared_statements_with_parameters_and_sees_escape
             &[&day, &Decimal::new(5, 1)],
         )
         .await;
-    let expected = rows
-        .iter()
-        .filter(|r| r.charge_period_start.date_naive() >= day && r.billed_cost.amount() > Decimal::new(5, 1))
-        .count() as i64;
+    let (expected, last) = since_day(&rows, day, Decimal::new(5, 1));
     let since = since.expect("dates and decimals as parameters");
-    assert_eq!(since.get::<_, i64>(0), expected);
-    assert_eq!(since.get::<_, chrono::NaiveDate>(1), chrono::NaiveDate::from_ymd_opt(2026, 1, 31).unwrap());
+    assert_eq!(since.get::<_, i64>(0), expected as i64);
+    assert_eq!(since.get::<_, chrono::NaiveDate>(1), last);
     // Results come back in binary: the lake's numeric(38, 9) sums arrive exact.
     let total: Decimal = client.query_one("SELECT sum(billed_cost) FROM costs", &[]).await.unwrap().get(0);
     assert_eq!(total, rows.iter().map(|r| r.billed_cost.amount()).sum::<Decimal>());
