@@ -13,7 +13,9 @@
 //! refused, so a client cannot point the engine at a path or change where it spills.
 
 mod error;
+mod information_schema;
 mod pg_catalog;
+mod pg_types;
 mod rewrite;
 mod session;
 
@@ -41,6 +43,7 @@ use datafusion::prelude::{SQLOptions, SessionConfig, SessionContext};
 use datafusion::sql::sqlparser::ast::Statement;
 
 pub use error::EngineError;
+pub use pg_types::{MAX_NUMERIC_SCALE, PgType, postgres_type};
 pub use session::{Description, Outcome, SERVER_VERSION, SqlSession, SqlStatement};
 
 /// Where the lake's object store is registered inside a session.
@@ -122,7 +125,8 @@ impl Engine {
     pub(crate) fn base_context(&self, pg_settings: Arc<dyn TableProvider>) -> Result<SessionContext, EngineError> {
         let mut config = SessionConfig::new()
             .with_default_catalog_and_schema("burnrate", "public")
-            .with_information_schema(true)
+            // Served by our own schema, which names types the PostgreSQL way.
+            .with_information_schema(false)
             .with_target_partitions(2)
             // A batch at most a sixteenth of the pool (and DataFusion's 8,192 rows at most), so a
             // sort can hold a batch beside its merge reservation however small the pool.
@@ -134,6 +138,12 @@ impl Engine {
         let state = SessionStateBuilder::new().with_config(config).with_default_features().build();
         let ctx = SessionContext::new_with_state(state);
         pg_catalog::install(&ctx, pg_settings)?;
+        ctx.catalog("burnrate")
+            .ok_or_else(|| EngineError::Setup("the session has no burnrate catalog".into()))?
+            .register_schema(
+                information_schema::INFORMATION_SCHEMA,
+                Arc::new(information_schema::InformationSchema::new(ctx.state().catalog_list())),
+            )?;
         // Empty until a query registers the live files: statements can be described (planned
         // for their schema) before the first query runs.
         for (name, schema) in

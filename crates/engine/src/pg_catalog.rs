@@ -7,7 +7,7 @@
 
 use std::sync::{Arc, OnceLock};
 
-use datafusion::arrow::array::{AsArray, Int32Array, RecordBatch, StructArray};
+use datafusion::arrow::array::{AsArray, BooleanArray, Int32Array, RecordBatch, StructArray};
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::Int32Type;
 use datafusion::arrow::datatypes::{DataType, Field, Fields, Schema};
@@ -16,7 +16,9 @@ use datafusion::common::ScalarValue;
 use datafusion::datasource::MemTable;
 use datafusion::datasource::empty::EmptyTable;
 use datafusion::execution::session_state::SessionStateBuilder;
-use datafusion::logical_expr::{ColumnarValue, Volatility, create_udf};
+use datafusion::logical_expr::{
+    ColumnarValue, ScalarFunctionArgs, ScalarUDFImpl, Signature, TypeSignature, Volatility, create_udf,
+};
 use datafusion::prelude::SessionContext;
 use datafusion_pg_catalog::pg_catalog::context::EmptyContextProvider;
 use datafusion_pg_catalog::pg_catalog::{self as pg, PgCatalogSchemaProvider, PgCatalogStaticTables};
@@ -55,18 +57,17 @@ pub(crate) fn install(ctx: &SessionContext, pg_settings: Arc<dyn TableProvider>)
         .ok_or_else(|| EngineError::Setup("the session has no burnrate catalog".into()))?
         .register_schema("pg_catalog", Arc::new(schema))?;
 
-    use datafusion_pg_catalog::pg_catalog::{
-        array_bounds_udf, format_type, has_privilege_udf, pg_get_expr_udf, quote_ident_udf,
-    };
+    use datafusion_pg_catalog::pg_catalog::{array_bounds_udf, format_type, pg_get_expr_udf, quote_ident_udf};
     for udf in [
         pg::create_current_database_udf(CATALOG),
         pg::create_current_schema_udf(),
         pg::create_current_schemas_udf(),
         pg::create_pg_get_userbyid_udf(),
-        has_privilege_udf::create_has_privilege_udf("has_table_privilege"),
-        has_privilege_udf::create_has_privilege_udf("has_schema_privilege"),
-        has_privilege_udf::create_has_privilege_udf("has_database_privilege"),
-        has_privilege_udf::create_has_privilege_udf("has_any_column_privilege"),
+        HasPrivilege::udf("has_table_privilege"),
+        HasPrivilege::udf("has_schema_privilege"),
+        HasPrivilege::udf("has_database_privilege"),
+        HasPrivilege::udf("has_any_column_privilege"),
+        HasPrivilege::udf("has_column_privilege"),
         pg::create_pg_table_is_visible(),
         format_type::create_format_type_udf(),
         pg::create_session_user_udf(),
@@ -87,6 +88,9 @@ pub(crate) fn install(ctx: &SessionContext, pg_settings: Arc<dyn TableProvider>)
         array_bounds_udf::create_array_lower_udf(),
         version_udf(),
         expandarray_udf(),
+        datafusion::logical_expr::ScalarUDF::new_from_impl(Format::default()),
+        // burnrate's tables have no indexes (Metabase asks for each index's first column).
+        Nothing::udf("pg_get_indexdef"),
     ] {
         ctx.register_udf(udf);
     }
@@ -233,4 +237,183 @@ fn version_udf() -> datafusion::logical_expr::ScalarUDF {
         Volatility::Immutable,
         Arc::new(move |_| Ok(ColumnarValue::Scalar(ScalarValue::Utf8(Some(text.clone()))))),
     )
+}
+
+/// `has_table_privilege([user,] object, privileges)` and its kin, answered as the endpoint is:
+/// read-only. A connection may read (`SELECT`), look up schemas (`USAGE`) and connect; it may not
+/// write, create or grant. Clients ask before offering an action (Metabase syncs only tables it
+/// may select and offers editing only where it may update), so "always true" would mislead them.
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct HasPrivilege {
+    name: &'static str,
+    signature: Signature,
+}
+
+/// What a read-only connection holds.
+const HELD: &[&str] = &["SELECT", "USAGE", "CONNECT"];
+
+impl HasPrivilege {
+    fn udf(name: &'static str) -> datafusion::logical_expr::ScalarUDF {
+        let signature = Signature::one_of(
+            vec![TypeSignature::Any(2), TypeSignature::Any(3), TypeSignature::Any(4)],
+            Volatility::Stable,
+        );
+        datafusion::logical_expr::ScalarUDF::new_from_impl(Self { name, signature })
+    }
+}
+
+/// Whether `privileges` (PostgreSQL's list: `'SELECT, INSERT'`, any one suffices) names one held.
+fn holds_any(privileges: &str) -> bool {
+    privileges.split(',').map(str::trim).any(|p| HELD.iter().any(|h| p.eq_ignore_ascii_case(h)))
+}
+
+impl ScalarUDFImpl for HasPrivilege {
+    fn name(&self) -> &str {
+        self.name
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _: &[DataType]) -> datafusion::error::Result<DataType> {
+        Ok(DataType::Boolean)
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> datafusion::error::Result<ColumnarValue> {
+        let Some(privileges) = args.args.last() else {
+            return datafusion::common::plan_err!("{} needs a privilege argument", self.name);
+        };
+        let privileges = privileges.to_array(args.number_rows)?;
+        let privileges = cast(&privileges, &DataType::Utf8)?;
+        let held: BooleanArray = privileges.as_string::<i32>().iter().map(|p| p.map(holds_any)).collect();
+        Ok(ColumnarValue::Array(Arc::new(held)))
+    }
+}
+
+/// `format(template, args…)`, PostgreSQL's: `%s` a value as text (NULL as nothing), `%I` an
+/// identifier quoted if it needs it, `%L` a literal quoted (NULL as `NULL`), `%%` a percent sign.
+/// Metabase names a table for `::regclass` with `format('%I.%I', schema, table)`.
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct Format {
+    signature: Signature,
+}
+
+impl Default for Format {
+    fn default() -> Self {
+        Self { signature: Signature::variadic_any(Volatility::Immutable) }
+    }
+}
+
+impl ScalarUDFImpl for Format {
+    fn name(&self) -> &str {
+        "format"
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _: &[DataType]) -> datafusion::error::Result<DataType> {
+        Ok(DataType::Utf8)
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> datafusion::error::Result<ColumnarValue> {
+        let columns = args
+            .args
+            .iter()
+            .map(|a| Ok(cast(&a.to_array(args.number_rows)?, &DataType::Utf8)?))
+            .collect::<datafusion::error::Result<Vec<_>>>()?;
+        let Some((template, values)) = columns.split_first() else {
+            return datafusion::common::plan_err!("format needs a template");
+        };
+        let mut out = datafusion::arrow::array::StringBuilder::new();
+        for row in 0..args.number_rows {
+            if template.is_null(row) {
+                out.append_null();
+                continue;
+            }
+            let arg = |i: usize| values.get(i).filter(|v| !v.is_null(row)).map(|v| v.as_string::<i32>().value(row));
+            out.append_value(format_row(template.as_string::<i32>().value(row), arg)?);
+        }
+        Ok(ColumnarValue::Array(Arc::new(out.finish())))
+    }
+}
+
+fn format_row<'a>(template: &str, arg: impl Fn(usize) -> Option<&'a str>) -> datafusion::error::Result<String> {
+    let mut out = String::with_capacity(template.len());
+    let mut chars = template.chars();
+    let mut next = 0;
+    while let Some(c) = chars.next() {
+        if c != '%' {
+            out.push(c);
+            continue;
+        }
+        let spec = chars.next();
+        if spec == Some('%') {
+            out.push('%');
+            continue;
+        }
+        let value = arg(next);
+        next += 1;
+        match spec {
+            Some('s') => out.push_str(value.unwrap_or("")),
+            Some('I') => match value {
+                Some(v) => out.push_str(&quote_identifier(v)),
+                None => return datafusion::common::exec_err!("format: a NULL cannot be an identifier (%I)"),
+            },
+            Some('L') => match value {
+                Some(v) => out.push_str(&format!("'{}'", v.replace('\'', "''"))),
+                None => out.push_str("NULL"),
+            },
+            other => {
+                return datafusion::common::exec_err!(
+                    "format: unsupported conversion %{} (supported: %s, %I, %L, %%)",
+                    other.map(String::from).unwrap_or_default()
+                );
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// An identifier as PostgreSQL's `quote_ident` writes it: bare if it is lower case letters,
+/// digits and underscores not starting with a digit, quoted otherwise.
+fn quote_identifier(name: &str) -> String {
+    let plain = name.chars().next().is_some_and(|c| c.is_ascii_lowercase() || c == '_')
+        && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+    if plain { name.to_owned() } else { format!("\"{}\"", name.replace('"', "\"\"")) }
+}
+
+/// A function about something burnrate's tables never have (indexes, …): NULL text for any
+/// arguments, as PostgreSQL answers for an object that does not exist.
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct Nothing {
+    name: &'static str,
+    signature: Signature,
+}
+
+impl Nothing {
+    fn udf(name: &'static str) -> datafusion::logical_expr::ScalarUDF {
+        let signature = Signature::variadic_any(Volatility::Stable);
+        datafusion::logical_expr::ScalarUDF::new_from_impl(Self { name, signature })
+    }
+}
+
+impl ScalarUDFImpl for Nothing {
+    fn name(&self) -> &str {
+        self.name
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _: &[DataType]) -> datafusion::error::Result<DataType> {
+        Ok(DataType::Utf8)
+    }
+
+    fn invoke_with_args(&self, _: ScalarFunctionArgs) -> datafusion::error::Result<ColumnarValue> {
+        Ok(ColumnarValue::Scalar(ScalarValue::Utf8(None)))
+    }
 }

@@ -5,8 +5,9 @@
 use std::ops::ControlFlow;
 
 use datafusion::sql::sqlparser::ast::{
-    AccessExpr, Expr, Function, FunctionArg, FunctionArgExpr, FunctionArgumentList, FunctionArguments, GroupByExpr,
-    Ident, ObjectName, Query, SelectItem, SetExpr, Statement, TableAliasColumnDef, TableFactor, Value, VisitMut,
+    AccessExpr, CastKind, DataType, ExcludeSelectItem, Expr, Function, FunctionArg, FunctionArgExpr,
+    FunctionArgumentList, FunctionArguments, GroupByExpr, Ident, ObjectName, OrderBy, OrderByExpr, OrderByKind, Query,
+    Select, SelectItem, SetExpr, Statement, TableAliasColumnDef, TableFactor, UnaryOperator, Value, VisitMut,
     VisitorMut, visit_expressions, visit_expressions_mut,
 };
 
@@ -31,6 +32,8 @@ const TABLE_FUNCTIONS: &[&str] = &["generate_series", "range", "unnest", "pg_get
 
 pub(crate) fn postgres_idioms(statement: &mut Statement) {
     let _ = statement.visit(&mut FunctionsInFrom);
+    let _ = statement.visit(&mut SubqueriesInOrderBy);
+    let _ = statement.visit(&mut InSubqueriesInSelectList);
     let _ = visit_expressions_mut(statement, |e| {
         match e {
             // `(row).field` (pgJDBC: `(result.KEYS).x`) → `get_field(row, 'field')`.
@@ -50,6 +53,25 @@ pub(crate) fn postgres_idioms(statement: &mut Statement) {
                         .is_some_and(|i| i.quote_style.is_none() && i.value.eq_ignore_ascii_case("user")) =>
             {
                 *e = call("session_user", vec![]);
+            }
+            // `col_description(table, column)` (Metabase's field sync): burnrate's columns carry
+            // no comments, so it is NULL whatever it is asked — which also spares planning its
+            // argument, `CAST(FORMAT('%I.%I', schema, table) AS REGCLASS)`, a name computed per
+            // row that DataFusion cannot look up.
+            Expr::Function(f)
+                if f.name
+                    .0
+                    .last()
+                    .and_then(|p| p.as_ident())
+                    .is_some_and(|i| i.value.eq_ignore_ascii_case("col_description")) =>
+            {
+                *e = Expr::Cast {
+                    kind: CastKind::Cast,
+                    expr: Box::new(Expr::Value(Value::Null.into())),
+                    data_type: DataType::Text,
+                    array: false,
+                    format: None,
+                };
             }
             // A scalar subquery that selects one plain value (npgsql: `(SELECT rngtypid FROM
             // pg_range WHERE rngmultitypid = typ.oid)`, pgJDBC's `getTypeInfo`): DataFusion only
@@ -99,7 +121,7 @@ impl VisitorMut for FunctionsInFrom {
             return ControlFlow::Continue(());
         }
         let value = function(name.clone(), args.args.clone());
-        let mut subquery = select_one();
+        let mut subquery = parse_query("SELECT 1");
         if let SetExpr::Select(select) = subquery.body.as_mut() {
             select.projection = vec![SelectItem::ExprWithAlias { expr: value, alias: alias.name.clone() }];
         }
@@ -111,6 +133,103 @@ impl VisitorMut for FunctionsInFrom {
         };
         ControlFlow::Continue(())
     }
+}
+
+/// `ORDER BY` expressions holding a subquery (Grafana's table list: `ORDER BY CASE WHEN
+/// quote_ident(table_schema) IN (SELECT …) THEN 0 ELSE 1 END, 1`), which DataFusion refuses in a
+/// sort. Each becomes a hidden column of the select list and the query is wrapped to drop them:
+/// `SELECT * EXCLUDE (__order_1) FROM (SELECT …, <expr> AS __order_1 FROM …) ORDER BY __order_1, 1`.
+/// Positional items (`1`) still name the same column, as the hidden ones come last.
+struct SubqueriesInOrderBy;
+
+impl VisitorMut for SubqueriesInOrderBy {
+    type Break = ();
+
+    fn post_visit_query(&mut self, query: &mut Query) -> ControlFlow<()> {
+        let Some(OrderBy { kind: OrderByKind::Expressions(items), .. }) = &query.order_by else {
+            return ControlFlow::Continue(());
+        };
+        let SetExpr::Select(select) = query.body.as_ref() else {
+            return ControlFlow::Continue(());
+        };
+        // DISTINCT would count the hidden columns as part of the row.
+        if select.distinct.is_some() || !items.iter().any(|item| holds_subquery(&item.expr)) {
+            return ControlFlow::Continue(());
+        }
+        let mut inner = query.clone();
+        let Some(OrderBy { kind: OrderByKind::Expressions(items), .. }) = inner.order_by.take() else {
+            return ControlFlow::Continue(());
+        };
+        let (limit, fetch) = (inner.limit_clause.take(), inner.fetch.take());
+        let SetExpr::Select(select) = inner.body.as_mut() else {
+            return ControlFlow::Continue(());
+        };
+        let mut hidden = Vec::new();
+        let mut outer_items = Vec::new();
+        for (i, item) in items.into_iter().enumerate() {
+            if matches!(item.expr, Expr::Value(_)) {
+                outer_items.push(item);
+                continue;
+            }
+            let name = Ident::new(format!("__order_{}", i + 1));
+            select.projection.push(SelectItem::ExprWithAlias { expr: item.expr.clone(), alias: name.clone() });
+            hidden.push(ObjectName::from(vec![name.clone()]));
+            outer_items.push(OrderByExpr { expr: Expr::Identifier(name), ..item });
+        }
+        let mut outer = parse_query("SELECT * FROM (SELECT 1) AS __ordered");
+        if let SetExpr::Select(wrapper) = outer.body.as_mut() {
+            if let Some(SelectItem::Wildcard(options)) = wrapper.projection.first_mut() {
+                options.opt_exclude = Some(ExcludeSelectItem::Multiple(hidden));
+            }
+            if let Some(TableFactor::Derived { subquery, .. }) = wrapper.from.first_mut().map(|t| &mut t.relation) {
+                **subquery = inner;
+            }
+        }
+        outer.order_by = Some(OrderBy { kind: OrderByKind::Expressions(outer_items), interpolate: None });
+        (outer.limit_clause, outer.fetch) = (limit, fetch);
+        *query = outer;
+        ControlFlow::Continue(())
+    }
+}
+
+/// `x IN (SELECT v …)` in a select list (Grafana's table list), which DataFusion only plans in a
+/// filter → `array_has((SELECT array_agg(v) …), x)`, a scalar subquery it does plan. An empty
+/// subquery gives NULL rather than false, which a `CASE WHEN` treats alike.
+struct InSubqueriesInSelectList;
+
+impl VisitorMut for InSubqueriesInSelectList {
+    type Break = ();
+
+    fn post_visit_select(&mut self, select: &mut Select) -> ControlFlow<()> {
+        for item in &mut select.projection {
+            let (SelectItem::UnnamedExpr(e) | SelectItem::ExprWithAlias { expr: e, .. }) = item else {
+                continue;
+            };
+            let _ = visit_expressions_mut(e, |e| {
+                if let Expr::InSubquery { expr, subquery, negated } = e
+                    && let SetExpr::Select(inner) = subquery.body.as_mut()
+                    && let [SelectItem::UnnamedExpr(v) | SelectItem::ExprWithAlias { expr: v, .. }] =
+                        inner.projection.as_mut_slice()
+                    && matches!(&inner.group_by, GroupByExpr::Expressions(g, _) if g.is_empty())
+                {
+                    *v = call("array_agg", vec![v.clone()]);
+                    let found = call("array_has", vec![Expr::Subquery(subquery.clone()), (**expr).clone()]);
+                    *e = if *negated { Expr::UnaryOp { op: UnaryOperator::Not, expr: Box::new(found) } } else { found };
+                }
+                ControlFlow::<()>::Continue(())
+            });
+        }
+        ControlFlow::Continue(())
+    }
+}
+
+/// Whether `e` holds a subquery anywhere.
+fn holds_subquery(e: &Expr) -> bool {
+    visit_expressions(e, |e| match e {
+        Expr::Subquery(_) | Expr::InSubquery { .. } | Expr::Exists { .. } => ControlFlow::Break(()),
+        _ => ControlFlow::Continue(()),
+    })
+    .is_break()
 }
 
 /// Whether `e` calls an aggregate anywhere.
@@ -150,12 +269,12 @@ fn function(name: ObjectName, args: Vec<FunctionArg>) -> Expr {
     })
 }
 
-/// `SELECT 1`, to fill in: parsed rather than spelled out field by field, so a new field in
-/// sqlparser's AST does not break this.
-fn select_one() -> Query {
+/// A query skeleton to fill in (`SELECT 1`): parsed rather than spelled out field by field, so a
+/// new field in sqlparser's AST does not break this.
+fn parse_query(sql: &str) -> Query {
     use datafusion::sql::sqlparser::{dialect::PostgreSqlDialect, parser::Parser};
-    match Parser::parse_sql(&PostgreSqlDialect {}, "SELECT 1").expect("SELECT 1 parses").remove(0) {
+    match Parser::parse_sql(&PostgreSqlDialect {}, sql).expect("a fixed query parses").remove(0) {
         Statement::Query(q) => *q,
-        _ => unreachable!("SELECT 1 is a query"),
+        _ => unreachable!("a fixed query is a query"),
     }
 }

@@ -6,13 +6,14 @@
 
 use std::sync::Arc;
 
+use burnrate_engine::postgres_type;
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use datafusion::arrow::array::{
     Array, ArrayRef, AsArray, BinaryArray, BooleanArray, Date32Array, Decimal128Array, Float32Array, Float64Array,
     Int16Array, Int32Array, Int64Array, ListArray, StringArray, TimestampMicrosecondArray,
 };
 use datafusion::arrow::compute::cast;
-use datafusion::arrow::datatypes::{DataType, Schema, TimeUnit};
+use datafusion::arrow::datatypes::{DataType, Schema};
 use datafusion::arrow::record_batch::RecordBatch;
 use pgwire::api::Type;
 use pgwire::api::portal::Format;
@@ -23,46 +24,9 @@ use rust_decimal::Decimal;
 
 /// The Arrow type a column is converted to before encoding, and the Postgres type it goes out as.
 fn wire_type(dt: &DataType) -> (DataType, Type) {
-    match dt {
-        DataType::Null | DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => (DataType::Utf8, Type::TEXT),
-        DataType::Boolean => (DataType::Boolean, Type::BOOL),
-        DataType::Int8 | DataType::Int16 | DataType::UInt8 => (DataType::Int16, Type::INT2),
-        DataType::Int32 | DataType::UInt16 => (DataType::Int32, Type::INT4),
-        DataType::Int64 | DataType::UInt32 => (DataType::Int64, Type::INT8),
-        DataType::UInt64 => (DataType::Decimal128(20, 0), Type::NUMERIC),
-        DataType::Float16 | DataType::Float32 => (DataType::Float32, Type::FLOAT4),
-        DataType::Float64 => (DataType::Float64, Type::FLOAT8),
-        // Encoded value by value through rust_decimal (96-bit mantissa, scale up to 28), which
-        // holds every amount the lake stores (Decimal128(38, 9)) short of 79 billion billion; a
-        // larger value is an error, never a rounded number. What rust_decimal cannot scale goes
-        // out as text, typed text: a numeric column must encode in binary too.
-        DataType::Decimal32(p, s) | DataType::Decimal64(p, s) | DataType::Decimal128(p, s)
-            if (0..=MAX_NUMERIC_SCALE).contains(s) =>
-        {
-            (DataType::Decimal128(*p, *s), Type::NUMERIC)
-        }
-        DataType::Date32 | DataType::Date64 => (DataType::Date32, Type::DATE),
-        DataType::Timestamp(_, Some(_)) => {
-            (DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())), Type::TIMESTAMPTZ)
-        }
-        DataType::Timestamp(_, None) => (DataType::Timestamp(TimeUnit::Microsecond, None), Type::TIMESTAMP),
-        DataType::Binary | DataType::LargeBinary | DataType::BinaryView | DataType::FixedSizeBinary(_) => {
-            (DataType::Binary, Type::BYTEA)
-        }
-        DataType::Dictionary(_, value) => wire_type(value),
-        DataType::List(f) | DataType::LargeList(f) | DataType::ListView(f) | DataType::FixedSizeList(f, _) => {
-            match wire_type(f.data_type()).1 {
-                Type::INT2 | Type::INT4 | Type::INT8 => (list_of(DataType::Int64), Type::INT8_ARRAY),
-                Type::BOOL => (list_of(DataType::Boolean), Type::BOOL_ARRAY),
-                _ => (list_of(DataType::Utf8), Type::TEXT_ARRAY),
-            }
-        }
-        _ => (DataType::Utf8, Type::TEXT),
-    }
-}
-
-fn list_of(item: DataType) -> DataType {
-    DataType::List(Arc::new(datafusion::arrow::datatypes::Field::new("item", item, true)))
+    let pg = postgres_type(dt);
+    let ty = Type::from_oid(pg.oid).expect("postgres_type names built-in types");
+    (pg.wire, ty)
 }
 
 /// The Postgres type a column of `dt` is described as.
@@ -176,9 +140,6 @@ fn encode_value(e: &mut DataRowEncoder, column: &ArrayRef, row: usize) -> PgWire
         other => Err(api_error(format!("no Postgres encoding for {other}"))),
     }
 }
-
-/// The largest scale rust_decimal (and so this encoding) holds.
-const MAX_NUMERIC_SCALE: i8 = 28;
 
 /// Days from 0001-01-01 to 1970-01-01, chrono's and Arrow's day counts apart.
 const UNIX_EPOCH_DAYS_FROM_CE: i32 = 719_163;

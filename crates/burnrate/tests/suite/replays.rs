@@ -58,14 +58,16 @@ fn value(v: Option<&str>) -> String {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn connect_time_queries_of_grafana_and_npgsql_replay_as_recorded() {
+async fn connect_time_queries_of_grafana_metabase_and_npgsql_replay_as_recorded() {
     let app = burnrate_testkit::TestApp::spawn().await;
     let (a, key, _) = org_with_costs(&app, "Acme", 10).await;
     let cred = create_credential(&a, &key, "replays").await;
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/replays");
     let mut files: Vec<PathBuf> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).collect();
     files.sort();
-    assert!(files.iter().any(|f| f.ends_with("grafana.slt")) && files.iter().any(|f| f.ends_with("npgsql.slt")));
+    for client in ["grafana.slt", "metabase.slt", "npgsql.slt"] {
+        assert!(files.iter().any(|f| f.ends_with(client)), "{client} is missing");
+    }
     for file in files {
         let name = file.file_name().unwrap().to_string_lossy().into_owned();
         // A fresh connection per file, as each client would open.
