@@ -295,7 +295,8 @@ async fn start_pg(settings: &Settings, syncer: &burnrate_sync::Syncer) -> Result
         statement_timeout: settings.statement_timeout,
     };
     let engine = burnrate_engine::Engine::new(config, syncer.store.clone(), syncer.lake.clone())
-        .map_err(|e| config_error("BURNRATE_SPILL_DIR", e.to_string()))?;
+        .map_err(|e| config_error("BURNRATE_SPILL_DIR", e.to_string()))?
+        .with_database_sources(Arc::clone(&syncer.vault), syncer.http.guard().clone());
     let tls = match (&settings.pg_tls_cert, &settings.pg_tls_key) {
         (Some(cert), Some(key)) => Some(
             burnrate_net::ServerTls::load(cert, key, "BURNRATE_PG_TLS_CERT", "BURNRATE_PG_TLS_KEY")

@@ -13,6 +13,7 @@
 //! refused, so a client cannot point the engine at a path or change where it spills.
 
 mod error;
+mod federated;
 mod information_schema;
 mod pg_catalog;
 mod pg_types;
@@ -25,6 +26,7 @@ use std::time::Duration;
 
 use burnrate_core::{CostRecord, UsageRecord};
 use burnrate_lake::{Lake, LakeRow};
+use burnrate_sources::{DATABASE_KINDS, schema_name};
 use burnrate_store::{LakeTable, OrgScope, Store};
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::record_batch::RecordBatch;
@@ -81,6 +83,15 @@ pub struct Engine {
     config: Arc<EngineConfig>,
     store: Store,
     lake: Lake,
+    databases: Option<Databases>,
+}
+
+/// What reaching an organization's own databases takes: the vault holding their passwords and
+/// the egress guard their hosts must pass.
+#[derive(Clone)]
+struct Databases {
+    vault: Arc<burnrate_store::Vault>,
+    guard: burnrate_net::EgressGuard,
 }
 
 /// A running query's result stream. Its session — memory pool and spill directory included —
@@ -110,7 +121,18 @@ impl Engine {
         if swept > 0 {
             tracing::info!(swept, dir = %config.spill_dir.display(), "removed spill directories of earlier processes");
         }
-        Ok(Self { config: Arc::new(config), store, lake })
+        Ok(Self { config: Arc::new(config), store, lake, databases: None })
+    }
+
+    /// Serves each organization's database sources as `ext_<name>` schemas (without this, only
+    /// the lake's tables are there).
+    pub fn with_database_sources(
+        mut self,
+        vault: Arc<burnrate_store::Vault>,
+        guard: burnrate_net::EgressGuard,
+    ) -> Self {
+        self.databases = Some(Databases { vault, guard });
+        self
     }
 
     /// The longest a statement may run.
@@ -165,7 +187,12 @@ impl Engine {
         let mut tx = self.store.tenant(scope).await?;
         let costs = tx.live_lake_files(LakeTable::Costs).await?;
         let usage = tx.live_lake_files(LakeTable::Usage).await?;
+        let sources = match self.databases {
+            Some(_) => tx.sources().await?,
+            None => Vec::new(),
+        };
         tx.commit().await?;
+        self.register_database_sources(base, scope, &sources)?;
         for (name, table) in [
             ("costs", lake_table(<CostRecord as LakeRow>::schema(), &costs)?),
             ("usage", lake_table(<UsageRecord as LakeRow>::schema(), &usage)?),
@@ -193,6 +220,33 @@ impl Engine {
         config.options_mut().optimizer.prefer_hash_join = plan == Plan::Fast;
         let state = SessionStateBuilder::new_from_existing(state).with_config(config).with_runtime_env(runtime).build();
         Ok(SessionContext::new_with_state(state))
+    }
+
+    /// Replaces the `ext_` schemas of `base` with the organization's database sources as they are.
+    fn register_database_sources(
+        &self,
+        base: &SessionContext,
+        scope: OrgScope,
+        sources: &[burnrate_store::SourceRecord],
+    ) -> Result<(), EngineError> {
+        let catalog =
+            base.catalog("burnrate").ok_or_else(|| EngineError::Setup("the session has no burnrate catalog".into()))?;
+        for name in catalog.schema_names().into_iter().filter(|n| n.starts_with("ext_")) {
+            catalog.deregister_schema(&name, true)?;
+        }
+        let Some(databases) = &self.databases else { return Ok(()) };
+        for source in sources.iter().filter(|s| DATABASE_KINDS.contains(&s.kind.as_str())) {
+            let remote = federated::RemoteSource::new(
+                source,
+                scope,
+                self.store.clone(),
+                Arc::clone(&databases.vault),
+                databases.guard.clone(),
+            )
+            .map_err(EngineError::Setup)?;
+            catalog.register_schema(&schema_name(&source.name), Arc::new(federated::RemoteSchema::new(remote)))?;
+        }
+        Ok(())
     }
 
     /// Plans and starts `sql`, one query, for `scope` (for callers without a connection of their

@@ -137,6 +137,25 @@ impl EgressGuard {
         if is_public(ip) || self.allowed(ip, port) { Ok(()) } else { Err(EgressError::NotPublic(ip)) }
     }
 
+    /// Resolves a tenant-supplied `host` (a name or an IP literal) for a direct connection (a
+    /// database source) and checks every address it resolves to, as S14 asks: the caller dials
+    /// the address returned, never the name again, so a second lookup cannot point elsewhere.
+    pub async fn resolve(&self, host: &str, port: u16) -> Result<std::net::SocketAddr, EgressError> {
+        let literal = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')).unwrap_or(host);
+        let addrs: Vec<std::net::SocketAddr> = match IpAddr::from_str(literal) {
+            Ok(ip) => vec![std::net::SocketAddr::new(ip, port)],
+            Err(_) => tokio::net::lookup_host((host, port))
+                .await
+                .map_err(|_| EgressError::Unresolvable(host.to_owned()))?
+                .collect(),
+        };
+        let first = *addrs.first().ok_or_else(|| EgressError::Unresolvable(host.to_owned()))?;
+        for addr in &addrs {
+            self.check_ip(addr.ip(), Some(port))?;
+        }
+        Ok(first)
+    }
+
     /// The check when a URL is saved: scheme, no userinfo, and an IP-literal host must pass
     /// [`EgressGuard::check_ip`] (names are checked when they are resolved to dial). `http` is
     /// accepted only for a literal address inside the allow-list (tests, internal receivers).

@@ -9,11 +9,13 @@
 //! the key, and never a provider message that might echo it unredacted.
 
 mod anthropic;
+mod database;
 mod error;
 mod openai;
 
 use burnrate_core::SyncWindow;
 
+pub use database::{DATABASE_KINDS, DatabaseConfig, schema_name};
 pub use error::{SourceError, SourceErrorKind};
 pub use {anthropic::Anthropic, openai::OpenAi};
 

@@ -334,7 +334,8 @@ pub async fn enqueue_due(syncer: &Syncer, now: chrono::DateTime<chrono::Utc>) ->
         let mut tx = syncer.store.tenant(scope).await?;
         let sources = tx.sources().await?;
         tx.commit().await?;
-        for source in sources.into_iter().filter(|s| !s.paused) {
+        // Database sources are read at query time, not synced.
+        for source in sources.into_iter().filter(|s| !s.paused && SourceKind::parse(&s.kind).is_some()) {
             let config: SourceConfig = serde_json::from_str(&source.config).unwrap_or_default();
             let interval_ms = i64::from(config.interval_minutes.max(1)) * 60_000;
             let tick = now.timestamp_millis() / interval_ms;

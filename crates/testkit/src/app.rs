@@ -115,7 +115,12 @@ impl TestApp {
         let spill_dir = tempfile::tempdir().expect("spill dir");
         let mut engine_config = burnrate_engine::EngineConfig::new(spill_dir.path().to_path_buf());
         engine_config.memory_limit = 64 << 20;
-        let engine = burnrate_engine::Engine::new(engine_config, store.clone(), lake.clone()).expect("engine");
+        let engine = burnrate_engine::Engine::new(engine_config, store.clone(), lake.clone())
+            .expect("engine")
+            .with_database_sources(
+                Arc::clone(&vault),
+                burnrate_net::EgressGuard::new(&["127.0.0.1/32"]).expect("allow-list"),
+            );
         let pg_cert = rcgen::generate_simple_self_signed(vec!["127.0.0.1".into(), "localhost".into()])
             .expect("self-signed certificate");
         let pg_tls = rustls::ServerConfig::builder()

@@ -8,6 +8,7 @@ mod browser;
 mod cli;
 mod clients;
 mod demo;
+mod federated;
 mod replays;
 mod roles;
 mod security;

@@ -6,6 +6,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use burnrate_core::ApiScope;
+use burnrate_sources::{DATABASE_KINDS, DatabaseConfig, schema_name};
 use burnrate_store::{Freshness, NewSource};
 use burnrate_sync::{SourceConfig, SourceKind, Syncer};
 use serde::Deserialize;
@@ -118,20 +119,29 @@ fn parse_secret<'a>(raw: &'a str, field: &str) -> Result<&'a str, AppError> {
     Ok(secret)
 }
 
-/// A new source, from the form or the API body.
+/// A new source, from the form or the API body. A database source (`kind` `postgres`) has a
+/// host, port, database, user and schema, and its password as `secret`.
 #[derive(Deserialize)]
 pub struct NewSourceInput {
     kind: String,
     name: String,
     secret: String,
     base_url: Option<String>,
+    host: Option<String>,
+    port: Option<u16>,
+    database: Option<String>,
+    user: Option<String>,
+    schema: Option<String>,
 }
 
 /// Validates, seals and stores a new source, audits it, and starts its backfill.
 async fn connect(state: &AppState, caller: &impl Caller, input: NewSourceInput) -> Result<Uuid, AppError> {
     caller.require_admin()?;
+    if DATABASE_KINDS.contains(&input.kind.as_str()) {
+        return connect_database(state, caller, input).await;
+    }
     let kind = SourceKind::parse(&input.kind)
-        .ok_or_else(|| AppError::Validation("Provider: expected openai or anthropic.".into()))?;
+        .ok_or_else(|| AppError::Validation("Provider: expected openai, anthropic or postgres.".into()))?;
     let name = super::actions::parse_key_name(&input.name)?;
     let secret = parse_secret(&input.secret, "Admin key")?;
     let config = checked_settings(state, &SourceConfig::default(), input.base_url, None, None)?;
@@ -144,6 +154,45 @@ async fn connect(state: &AppState, caller: &impl Caller, input: NewSourceInput) 
         .await?;
     tx.commit().await?;
     spawn_sync(&state.syncer, caller.scope(), id);
+    Ok(id)
+}
+
+/// Validates and stores a database source. Its host must pass the egress guard now (and again
+/// at each connection); its password is sealed like any provider key and appears nowhere else.
+async fn connect_database(state: &AppState, caller: &impl Caller, input: NewSourceInput) -> Result<Uuid, AppError> {
+    let name = super::actions::parse_key_name(&input.name)?;
+    let text = |v: Option<String>| v.map(|v| v.trim().to_owned()).unwrap_or_default();
+    let config = DatabaseConfig {
+        host: text(input.host),
+        port: input.port.unwrap_or(5432),
+        database: text(input.database),
+        user: text(input.user),
+        schema: Some(text(input.schema)).filter(|s| !s.is_empty()).unwrap_or_else(|| "public".into()),
+    };
+    config.validate().map_err(AppError::Validation)?;
+    state
+        .syncer
+        .http
+        .guard()
+        .resolve(&config.host, config.port)
+        .await
+        .map_err(|e| AppError::Validation(format!("Host: {e}.")))?;
+    let password = input.secret.as_str();
+    if password.is_empty() || password.len() > 1000 || password.chars().any(char::is_control) {
+        return Err(AppError::Validation("Password: expected the database user's password.".into()));
+    }
+    let schema = schema_name(&name);
+    let mut tx = state.store.tenant(caller.scope()).await?;
+    if tx.sources().await?.iter().any(|s| DATABASE_KINDS.contains(&s.kind.as_str()) && schema_name(&s.name) == schema) {
+        return Err(AppError::Conflict(format!("Name: another database source already appears as {schema}.")));
+    }
+    let stored = serde_json::to_string(&config).map_err(|e| AppError::Internal(e.to_string()))?;
+    let id = tx
+        .create_source(&state.vault, &NewSource { kind: "postgres", name: &name, config: &stored, secret: password })
+        .await?;
+    let details = json!({ "kind": "postgres", "name": name, "schema": schema, "host": config.host, "database": config.database, "user": config.user });
+    tx.audit(caller.entry("source_created", "source", id.to_string(), details)).await?;
+    tx.commit().await?;
     Ok(id)
 }
 
@@ -161,7 +210,17 @@ pub async fn create(
     who: Authed,
     CsrfForm(f): CsrfForm<NewSourceForm>,
 ) -> Result<Response, AppError> {
-    let input = NewSourceInput { kind: f.kind, name: f.name, secret: f.secret, base_url: Some(f.base_url) };
+    let input = NewSourceInput {
+        kind: f.kind,
+        name: f.name,
+        secret: f.secret,
+        base_url: Some(f.base_url),
+        host: None,
+        port: None,
+        database: None,
+        user: None,
+        schema: None,
+    };
     match connect(&state, &who, input).await {
         Ok(_) => Ok(see_other("/sources?done=connected")),
         Err(AppError::Validation(m)) | Err(AppError::Conflict(m)) => page(&state, &who, None, Some(m)).await,

@@ -1,0 +1,139 @@
+//! Database sources: a table in the organization's own PostgreSQL (a real server; scripts/test
+//! starts it, and its pg_hba makes this test's role log in with a password) joined with the
+//! organization's costs over the wire, read with pushdown, and its password kept out of sight.
+
+use burnrate_testkit::TestApp;
+use reqwest::Method;
+use tokio_postgres::{NoTls, SimpleQueryMessage};
+
+use crate::wire::{connect, create_credential, org_with_costs, sum_by_provider};
+
+/// The role the source logs in as; scripts/test's pg_hba asks it for a password (SCRAM).
+const READER: &str = "ext_reader";
+
+/// A fresh database holding `teams`, readable by [`READER`] with `password`; returns its name
+/// and the server's port.
+async fn customer_database(password: &str) -> (String, u16) {
+    let su = std::env::var("BURNRATE_TEST_PG_URL")
+        .expect("BURNRATE_TEST_PG_URL: a PostgreSQL superuser URL (scripts/test starts a server and sets it)");
+    let port = url::Url::parse(&su).unwrap().port().unwrap_or(5432);
+    let admin = superuser(&su).await;
+    let db = format!("shop_{}", uuid::Uuid::new_v4().simple());
+    admin.batch_execute(&format!("CREATE DATABASE {db}")).await.unwrap();
+    admin
+        .batch_execute(&format!(
+            "DO $$ BEGIN CREATE ROLE {READER} LOGIN; EXCEPTION WHEN duplicate_object THEN NULL; END $$;
+             ALTER ROLE {READER} PASSWORD '{password}'"
+        ))
+        .await
+        .unwrap();
+    let mut url = url::Url::parse(&su).unwrap();
+    url.set_path(&db);
+    let shop = superuser(url.as_str()).await;
+    shop.batch_execute(&format!(
+        "CREATE TABLE teams (provider_name text PRIMARY KEY, team text NOT NULL, headcount int, budget numeric(12,2), since date);
+         INSERT INTO teams VALUES ('OpenAI', 'Research', 12, 1500.25, '2025-03-01'),
+                                  ('Anthropic', 'Support', 4, 99.99, '2025-07-15'),
+                                  ('Mistral', 'Unused', NULL, NULL, NULL);
+         GRANT SELECT ON teams TO {READER};"
+    ))
+    .await
+    .unwrap();
+    (db, port)
+}
+
+async fn superuser(url: &str) -> tokio_postgres::Client {
+    let (client, connection) = tokio_postgres::connect(url, NoTls).await.expect("the test PostgreSQL");
+    tokio::spawn(connection);
+    client
+}
+
+fn rows(messages: &[SimpleQueryMessage]) -> Vec<String> {
+    messages
+        .iter()
+        .filter_map(|m| match m {
+            SimpleQueryMessage::Row(r) => {
+                Some((0..r.len()).map(|i| r.get(i).unwrap_or("NULL").to_owned()).collect::<Vec<_>>().join("|"))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn costs_join_a_table_of_the_organizations_own_postgres_and_its_password_stays_sealed() {
+    let app = TestApp::spawn().await;
+    let (a, a_key, records) = org_with_costs(&app, "Acme", 40).await;
+    let password = format!("Pw-{}", uuid::Uuid::new_v4().simple());
+    let (db, port) = customer_database(&password).await;
+
+    let source = |name: &str, host: &str, secret: &str| {
+        serde_json::json!({ "kind": "postgres", "name": name, "host": host, "port": port,
+                            "database": db, "user": READER, "secret": secret })
+    };
+    let r = a.api(Method::POST, "/api/v1/sources", &a_key, Some(source("Shop DB", "127.0.0.1", &password))).await;
+    assert_eq!(r.status, 201, "{}", r.text);
+
+    // Over the wire: the join sums each team's costs exactly (numeric in, numeric out).
+    let cred = create_credential(&a, &a_key, "federated").await;
+    let client = connect(&app.pg.addr.to_string(), &cred).await;
+    let joined = client
+        .simple_query(
+            "SELECT c.provider_name, sum(c.billed_cost) FROM costs c JOIN ext_shop_db.teams t \
+             ON c.provider_name = t.provider_name GROUP BY c.provider_name ORDER BY 1",
+        )
+        .await
+        .unwrap();
+    assert_eq!(rows(&joined), sum_by_provider(&records));
+    let teams = client
+        .simple_query("SELECT team, headcount, budget, since FROM ext_shop_db.teams ORDER BY team")
+        .await
+        .unwrap();
+    assert_eq!(rows(&teams), ["Research|12|1500.25|2025-03-01", "Support|4|99.99|2025-07-15", "Unused|NULL|NULL|NULL"]);
+
+    // Filters, projection and limit go to the remote server, values bound, not spliced.
+    let filtered = "SELECT team FROM ext_shop_db.teams WHERE headcount > 5 AND team <> 'x''; DROP TABLE teams; --'";
+    assert_eq!(rows(&client.simple_query(filtered).await.unwrap()), ["Research"]);
+    let plan = rows(&client.simple_query(&format!("EXPLAIN {filtered}")).await.unwrap()).join("\n");
+    assert!(
+        plan.contains(
+            r#"sql=SELECT "team"::text, "headcount"::int8 FROM "public"."teams" WHERE "headcount" > $1 AND "team" <> $2"#
+        ),
+        "{plan}"
+    );
+    let limited = rows(&client.simple_query("EXPLAIN SELECT team FROM ext_shop_db.teams LIMIT 2").await.unwrap());
+    assert!(limited.join("\n").contains("LIMIT 2"), "{limited:?}");
+
+    // Another organization has no such schema.
+    let (b, b_key, _) = org_with_costs(&app, "Globex", 4).await;
+    let b_cred = create_credential(&b, &b_key, "other").await;
+    let other = connect(&app.pg.addr.to_string(), &b_cred).await;
+    let err = other.simple_query("SELECT * FROM ext_shop_db.teams").await.unwrap_err();
+    let message = err.as_db_error().map(|d| d.message().to_owned()).unwrap_or_default();
+    assert!(message.contains("ext_shop_db"), "{message}");
+
+    // A wrong password: refused with the server's words, which hold no password.
+    let wrong = format!("Wrong-{}", uuid::Uuid::new_v4().simple());
+    let r = a.api(Method::POST, "/api/v1/sources", &a_key, Some(source("Shop Stale", "127.0.0.1", &wrong))).await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let err = client.simple_query("SELECT * FROM ext_shop_stale.teams").await.unwrap_err();
+    let message = err.as_db_error().map(|d| d.message().to_owned()).unwrap_or_default();
+    assert!(message.contains("\"Shop Stale\"") && message.contains("password authentication failed"), "{message}");
+    assert!(!message.contains(&wrong), "{message}");
+
+    // The password appears in no listing or audit entry.
+    let listing = a.api(Method::GET, "/api/v1/sources", &a_key, None).await;
+    assert_eq!(listing.status, 200, "{}", listing.text);
+    assert!(listing.text.contains("Shop DB"), "{}", listing.text);
+    for page in [listing.text, a.get("/sources").await.text, a.get("/audit").await.text] {
+        assert!(!page.contains(&password) && !page.contains(&wrong), "a password is shown: {page}");
+    }
+
+    // Hosts: private addresses outside the operator's allow-list, and values that try to add
+    // connection options, are refused when the source is saved.
+    for (host, expect) in [("10.1.2.3", "not a public address"), ("127.0.0.1 sslmode=disable", "not a host name")] {
+        let r = a.api(Method::POST, "/api/v1/sources", &a_key, Some(source("Bad", host, &password))).await;
+        assert_eq!(r.status, 422, "{host}: {}", r.text);
+        assert!(r.json()["error"]["message"].as_str().unwrap_or_default().contains(expect), "{host}: {}", r.text);
+    }
+}
