@@ -15,6 +15,7 @@
 mod error;
 mod federated;
 mod information_schema;
+mod org_tables;
 mod pg_catalog;
 mod pg_types;
 mod rewrite;
@@ -46,7 +47,7 @@ use datafusion::sql::sqlparser::ast::Statement;
 
 pub use error::EngineError;
 pub use pg_types::{MAX_NUMERIC_SCALE, PgType, postgres_type};
-pub use session::{Description, Outcome, SERVER_VERSION, SqlSession, SqlStatement};
+pub use session::{Description, Outcome, Reader, SERVER_VERSION, SqlSession, SqlStatement};
 
 /// Where the lake's object store is registered inside a session.
 const LAKE_URL: &str = "lake://files/";
@@ -133,6 +134,10 @@ impl Engine {
     ) -> Self {
         self.databases = Some(Databases { vault, guard });
         self
+    }
+
+    pub(crate) fn store(&self) -> &Store {
+        &self.store
     }
 
     /// The longest a statement may run.
@@ -252,12 +257,12 @@ impl Engine {
     /// Plans and starts `sql`, one query, for `scope` (for callers without a connection of their
     /// own). Client SQL may only read: see [`SqlSession::parse`].
     pub async fn query(&self, scope: OrgScope, sql: &str) -> Result<QueryStream, EngineError> {
-        self.connect(scope)?.query(sql).await
+        self.connect(scope, Reader::Member)?.query(sql).await
     }
 
     /// Runs `sql`, one query, for `scope` to the end and returns every batch.
     pub async fn collect(&self, scope: OrgScope, sql: &str) -> Result<(SchemaRef, Vec<RecordBatch>), EngineError> {
-        self.connect(scope)?.collect(sql).await
+        self.connect(scope, Reader::Member)?.collect(sql).await
     }
 
     /// Plans and starts a parsed client statement with `parameters` bound to `$1…`.

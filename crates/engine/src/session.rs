@@ -26,6 +26,7 @@ use std::sync::LazyLock;
 
 use burnrate_store::OrgScope;
 
+use crate::org_tables::{Records, StoreTable};
 use crate::{Engine, EngineError, QueryStream};
 
 /// The version clients are told, in `server_version` and `version()`: PostgreSQL 16's catalog
@@ -200,14 +201,39 @@ fn setting_name(name: &str) -> Option<&'static str> {
     SETTINGS.iter().find(|(n, _)| *n == lower).map(|(n, _)| *n)
 }
 
+/// Who reads through a session: what the organization's tables show depends on it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reader {
+    /// An organization admin (and every SQL credential, which only admins create): the audit log
+    /// is there too.
+    Admin,
+    /// A member: the organization's spend and sources, no audit log.
+    Member,
+}
+
 impl Engine {
-    /// A connection for `scope`'s organization.
-    pub fn connect(&self, scope: OrgScope) -> Result<SqlSession, EngineError> {
+    /// A connection for `scope`'s organization, read by `reader`.
+    pub fn connect(&self, scope: OrgScope, reader: Reader) -> Result<SqlSession, EngineError> {
         let settings = Settings::default();
         let pg_settings = Arc::new(SettingsView::table(Arc::clone(&settings))?);
         let base = self.base_context(pg_settings)?;
         base.register_udf(current_setting_udf(Arc::clone(&settings)));
+        let store = self.store().clone();
+        base.register_table("sources", Arc::new(StoreTable::new(Records::Sources, store.clone(), scope)))?;
+        if reader == Reader::Admin {
+            base.register_table("audit_log", Arc::new(StoreTable::new(Records::AuditLog, store, scope)))?;
+        }
         Ok(SqlSession { engine: self.clone(), scope, base, settings })
+    }
+}
+
+/// `pg_catalog` holds the session's catalog list, which holds `pg_catalog`: the session would
+/// never be freed unless the loop is cut when the connection ends.
+impl Drop for SqlSession {
+    fn drop(&mut self) {
+        if let Some(catalog) = self.base.catalog("burnrate") {
+            let _ = catalog.deregister_schema("pg_catalog", true);
+        }
     }
 }
 

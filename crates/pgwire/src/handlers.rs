@@ -223,7 +223,13 @@ impl StartupHandler for Startup {
                         let Some(Verified(login)) = identity else {
                             return Err(fatal("28P01", format!("password authentication failed for user \"{user}\"")));
                         };
-                        let session = self.conn.shared.engine.connect(login.scope).map_err(engine_error)?;
+                        // Only organization admins create SQL credentials (S11).
+                        let session = self
+                            .conn
+                            .shared
+                            .engine
+                            .connect(login.scope, burnrate_engine::Reader::Admin)
+                            .map_err(engine_error)?;
                         let _ = self.conn.login.set(Login { credential: login.id, session });
                         touch(&self.conn, login.scope, login.id);
                         tracing::info!(credential = %login.id, org = %login.scope.org_id(), "SQL client logged in");

@@ -104,13 +104,26 @@ async fn costs_join_a_table_of_the_organizations_own_postgres_and_its_password_s
     let limited = rows(&client.simple_query("EXPLAIN SELECT team FROM ext_shop_db.teams LIMIT 2").await.unwrap());
     assert!(limited.join("\n").contains("LIMIT 2"), "{limited:?}");
 
-    // Another organization has no such schema.
+    // The organization's own records: its sources (no secret, no settings), and, for a
+    // credential (admins create them), its audit log.
+    let sources = client.simple_query("SELECT name, kind, schema_name FROM sources ORDER BY name").await.unwrap();
+    assert_eq!(rows(&sources), ["Shop DB|postgres|ext_shop_db"]);
+    let audited = client
+        .simple_query("SELECT action, target_type FROM audit_log WHERE action = 'source_created' ORDER BY seq")
+        .await
+        .unwrap();
+    assert_eq!(rows(&audited), ["source_created|source"]);
+
+    // Another organization has no such schema, and sees neither the source nor the entry.
     let (b, b_key, _) = org_with_costs(&app, "Globex", 4).await;
     let b_cred = create_credential(&b, &b_key, "other").await;
     let other = connect(&app.pg.addr.to_string(), &b_cred).await;
     let err = other.simple_query("SELECT * FROM ext_shop_db.teams").await.unwrap_err();
     let message = err.as_db_error().map(|d| d.message().to_owned()).unwrap_or_default();
     assert!(message.contains("ext_shop_db"), "{message}");
+    assert_eq!(rows(&other.simple_query("SELECT name FROM sources").await.unwrap()), Vec::<String>::new());
+    let theirs = other.simple_query("SELECT count(*) FROM audit_log WHERE action = 'source_created'").await.unwrap();
+    assert_eq!(rows(&theirs), ["0"]);
 
     // A wrong password: refused with the server's words, which hold no password.
     let wrong = format!("Wrong-{}", uuid::Uuid::new_v4().simple());
