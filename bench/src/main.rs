@@ -21,6 +21,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 
 mod ingest;
+mod wire;
 
 const ACCOUNTS: usize = 50;
 const PASSWORD: &str = "bench mark lantern orchard 77";
@@ -232,6 +233,7 @@ async fn main() -> anyhow::Result<()> {
     match which {
         "login-vs-healthz" => login_vs_healthz(&binary).await,
         "ingest" => ingest::ingest(number(2, 1_000_000)?, number(3, 1_000)?).await,
+        "wire" => wire::wire(number(2, 10_000_000)?, args.get(3).map(|s| s.parse()).transpose()?).await,
         // The two halves of `ingest`, each in its own process.
         "mock-openai" => ingest::mock_openai(number(2, 0)?, number(3, 1)?).await,
         "ingest-once" => ingest::ingest_once(&args[2], number(3, 0)?, number(4, 1)?).await,

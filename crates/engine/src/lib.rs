@@ -162,7 +162,15 @@ impl Engine {
         // A sort reserves this much up front for merging its spills; DataFusion's 10 MiB default
         // would not fit a small pool at all.
         config.options_mut().execution.sort_spill_reservation_bytes = (self.config.memory_limit / 4).min(10 << 20);
-        let state = SessionStateBuilder::new().with_config(config).with_default_features().build();
+        // Queries that read no table (`SELECT 1`, `SELECT version()`: pools' validation queries,
+        // drivers' start-up) run on this context as it is, without a runtime of their own: a
+        // pool of the query limit, and no disk, so nothing of theirs can spill.
+        let runtime = RuntimeEnvBuilder::new()
+            .with_memory_pool(Arc::new(GreedyMemoryPool::new(self.config.memory_limit)))
+            .with_disk_manager_builder(DiskManagerBuilder::default().with_mode(DiskManagerMode::Disabled))
+            .build_arc()?;
+        let state =
+            SessionStateBuilder::new().with_config(config).with_runtime_env(runtime).with_default_features().build();
         let ctx = SessionContext::new_with_state(state);
         pg_catalog::install(&ctx, pg_settings)?;
         ctx.catalog("burnrate")
@@ -274,7 +282,7 @@ impl Engine {
         parameters: Vec<ScalarValue>,
         plan: Plan,
     ) -> Result<QueryStream, EngineError> {
-        let ctx = self.query_context(base, scope, plan).await?;
+        let ctx = if reads_tables(statement) { self.query_context(base, scope, plan).await? } else { base.clone() };
         let mut logical = plan_locked(&ctx, statement).await?;
         if !parameters.is_empty() {
             logical = logical.with_param_values(parameters)?;
@@ -325,6 +333,12 @@ where
         }
         other => other,
     }
+}
+
+/// Whether `statement` names any table or table function (then it needs the organization's
+/// files and a runtime of its own); `SELECT 1` does not.
+fn reads_tables(statement: &Statement) -> bool {
+    datafusion::sql::sqlparser::ast::visit_relations(statement, |_| std::ops::ControlFlow::Break(())).is_break()
 }
 
 /// What client SQL may do: read. DDL (`CREATE EXTERNAL TABLE`), DML (`COPY … TO`, `INSERT`) and
