@@ -275,7 +275,9 @@ async fn start(settings: &Settings, state: AppState) -> Result<Running, Failure>
         }
         _ => None,
     };
-    let pg = start_pg(settings, state.syncer()).await?;
+    let engine = build_engine(settings, state.syncer())?;
+    let pg = start_pg(settings, engine.clone(), state.syncer()).await?;
+    let state = state.with_engine(engine);
     let mail = state.mailer().spawn_worker();
     let syncer = state.syncer().clone();
     let scheduler = burnrate_sync::spawn_scheduler(syncer.clone(), std::time::Duration::from_secs(60));
@@ -284,9 +286,8 @@ async fn start(settings: &Settings, state: AppState) -> Result<Running, Failure>
     Ok(Running { _server: server, pg, _mail: mail, _scheduler: scheduler, http })
 }
 
-/// The SQL engine and the Postgres wire endpoint over it.
-async fn start_pg(settings: &Settings, syncer: &burnrate_sync::Syncer) -> Result<burnrate_pgwire::PgServer, Failure> {
-    settings.check_pg_tls()?;
+/// The SQL engine, under the wire endpoint and the console.
+fn build_engine(settings: &Settings, syncer: &burnrate_sync::Syncer) -> Result<burnrate_engine::Engine, Failure> {
     let config = burnrate_engine::EngineConfig {
         memory_limit: usize::try_from(settings.query_memory_limit)
             .map_err(|_| config_error("BURNRATE_QUERY_MEMORY_LIMIT", "too large for this machine"))?,
@@ -297,6 +298,16 @@ async fn start_pg(settings: &Settings, syncer: &burnrate_sync::Syncer) -> Result
     let engine = burnrate_engine::Engine::new(config, syncer.store.clone(), syncer.lake.clone())
         .map_err(|e| config_error("BURNRATE_SPILL_DIR", e.to_string()))?
         .with_database_sources(Arc::clone(&syncer.vault), syncer.http.guard().clone());
+    Ok(engine)
+}
+
+/// The Postgres wire endpoint over `engine`.
+async fn start_pg(
+    settings: &Settings,
+    engine: burnrate_engine::Engine,
+    syncer: &burnrate_sync::Syncer,
+) -> Result<burnrate_pgwire::PgServer, Failure> {
+    settings.check_pg_tls()?;
     let tls = match (&settings.pg_tls_cert, &settings.pg_tls_key) {
         (Some(cert), Some(key)) => Some(
             burnrate_net::ServerTls::load(cert, key, "BURNRATE_PG_TLS_CERT", "BURNRATE_PG_TLS_KEY")

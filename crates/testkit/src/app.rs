@@ -108,10 +108,6 @@ impl TestApp {
             guard,
             burnrate_net::ClientOptions { base_backoff: std::time::Duration::from_millis(10), ..Default::default() },
         );
-        let state = AppState::new(config, store.clone(), Arc::clone(&vault), hasher.clone(), lake.clone(), client)
-            .expect("app state");
-        let mail = state.mailer().spawn_worker();
-        let server = burnrate_web::serve(state, Listeners { http, https }).await.expect("serve");
         let spill_dir = tempfile::tempdir().expect("spill dir");
         let mut engine_config = burnrate_engine::EngineConfig::new(spill_dir.path().to_path_buf());
         engine_config.memory_limit = 64 << 20;
@@ -121,6 +117,11 @@ impl TestApp {
                 Arc::clone(&vault),
                 burnrate_net::EgressGuard::new(&["127.0.0.1/32"]).expect("allow-list"),
             );
+        let state = AppState::new(config, store.clone(), Arc::clone(&vault), hasher.clone(), lake.clone(), client)
+            .expect("app state")
+            .with_engine(engine.clone());
+        let mail = state.mailer().spawn_worker();
+        let server = burnrate_web::serve(state, Listeners { http, https }).await.expect("serve");
         let pg_cert = rcgen::generate_simple_self_signed(vec!["127.0.0.1".into(), "localhost".into()])
             .expect("self-signed certificate");
         let pg_tls = rustls::ServerConfig::builder()

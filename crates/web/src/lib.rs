@@ -37,6 +37,8 @@ pub struct AppState {
     pub(crate) mailer: Mailer,
     pub(crate) metrics: Arc<metrics::Metrics>,
     pub(crate) syncer: burnrate_sync::Syncer,
+    /// The SQL engine under the console; `None` in an instance that serves no SQL.
+    pub(crate) engine: Option<burnrate_engine::Engine>,
 }
 
 impl AppState {
@@ -58,7 +60,14 @@ impl AppState {
             mailer,
             metrics: Arc::new(metrics::Metrics::default()),
             syncer: burnrate_sync::Syncer { store, vault, lake, http },
+            engine: None,
         })
+    }
+
+    /// Serves the SQL console over `engine`.
+    pub fn with_engine(mut self, engine: burnrate_engine::Engine) -> Self {
+        self.engine = Some(engine);
+        self
     }
 
     pub fn mailer(&self) -> &Mailer {

@@ -273,3 +273,38 @@ pub struct SpendRow {
     pub provider: String,
     pub amount: String,
 }
+
+pub struct ConsoleColumn {
+    pub name: String,
+    pub kind: String,
+}
+
+pub struct ConsoleTable {
+    /// `costs`, or `ext_shop.teams` outside the default schema.
+    pub name: String,
+    pub columns: Vec<ConsoleColumn>,
+}
+
+/// One page of a query's rows.
+pub struct ConsoleResult {
+    pub columns: Vec<String>,
+    /// Values as text; `None` is NULL.
+    pub rows: Vec<Vec<Option<String>>>,
+    /// Row numbers (from 1) of the first and last row shown.
+    pub first: usize,
+    pub last: usize,
+    pub page: usize,
+    pub more: bool,
+    pub millis: u128,
+}
+
+#[derive(Template)]
+#[template(path = "console.html")]
+pub struct ConsolePage {
+    pub nav: Option<Nav>,
+    pub csrf: String,
+    pub tables: Vec<ConsoleTable>,
+    pub sql: String,
+    pub result: Option<ConsoleResult>,
+    pub error: Option<String>,
+}

@@ -4,6 +4,7 @@
 mod account;
 mod actions;
 mod api;
+mod console;
 mod ops;
 mod org;
 mod sources;
@@ -55,6 +56,8 @@ pub fn router(state: AppState) -> Router {
         .route("/sources/{id}/delete", post(sources::delete))
         .route("/budgets", get(org::budgets))
         .route("/sql", get(sql::sql_page))
+        .route("/sql/console", get(console::console_page).post(console::run))
+        .route("/sql/console.csv", post(console::csv))
         .route("/sql/credentials", post(sql::create_form))
         .route("/sql/credentials/{id}/revoke", post(sql::revoke_form))
         .route("/members", get(org::members))

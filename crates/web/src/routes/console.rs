@@ -1,0 +1,264 @@
+//! The SQL console: a query box, its result a page of rows at a time, the whole result as CSV,
+//! and the organization's tables to browse. Server-rendered (no script): each page runs the
+//! query again and reads past the earlier rows, so pages are stable when the query orders them.
+
+use std::time::Instant;
+
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use burnrate_engine::{EngineError, Reader, SqlSession};
+use datafusion::arrow::array::{Array, RecordBatch};
+use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
+use futures::StreamExt;
+use serde::Deserialize;
+
+use crate::AppState;
+use crate::auth::{Authed, Caller};
+use crate::error::AppError;
+use crate::pages::{ConsoleColumn, ConsolePage, ConsoleResult, ConsoleTable, Nav, render};
+use crate::security::CsrfForm;
+
+/// Rows on one page of a result.
+const PAGE_ROWS: usize = 100;
+/// The most characters of one value the page shows (the CSV has them all).
+const CELL_CHARS: usize = 200;
+
+#[derive(Deserialize)]
+pub struct ConsoleForm {
+    sql: String,
+    #[serde(default)]
+    page: usize,
+}
+
+fn session(state: &AppState, who: &Authed) -> Result<SqlSession, AppError> {
+    let engine = state.engine.as_ref().ok_or(AppError::NotFound)?;
+    let reader = if who.role().is_admin() { Reader::Admin } else { Reader::Member };
+    engine.connect(who.scope(), reader).map_err(|e| AppError::Internal(e.to_string()))
+}
+
+/// An engine error as the console shows it: the user's mistake in full, an internal one not.
+fn shown(e: EngineError) -> Result<String, AppError> {
+    match e {
+        EngineError::Store(_) | EngineError::Setup(_) => Err(AppError::Internal(e.to_string())),
+        other => Ok(other.to_string()),
+    }
+}
+
+/// The tables and columns the organization's session sees (database sources' tables once a
+/// query has named them).
+async fn tables(session: &SqlSession) -> Result<Vec<ConsoleTable>, AppError> {
+    let sql = "SELECT table_schema, table_name, column_name, data_type FROM information_schema.columns \
+               WHERE table_schema NOT IN ('pg_catalog', 'information_schema') \
+               ORDER BY table_schema, table_name, ordinal_position";
+    let (_, batches) = session.collect(sql).await.map_err(|e| AppError::Internal(e.to_string()))?;
+    let mut out: Vec<ConsoleTable> = Vec::new();
+    for batch in &batches {
+        let text = |i: usize| batch.column(i).as_any().downcast_ref::<datafusion::arrow::array::StringArray>().cloned();
+        let (Some(schema), Some(table), Some(column), Some(kind)) = (text(0), text(1), text(2), text(3)) else {
+            continue;
+        };
+        for row in 0..batch.num_rows() {
+            let name = match schema.value(row) {
+                "public" => table.value(row).to_owned(),
+                s => format!("{s}.{}", table.value(row)),
+            };
+            if out.last().is_none_or(|t| t.name != name) {
+                out.push(ConsoleTable { name, columns: Vec::new() });
+            }
+            let column = ConsoleColumn { name: column.value(row).to_owned(), kind: kind.value(row).to_owned() };
+            out.last_mut().expect("pushed").columns.push(column);
+        }
+    }
+    Ok(out)
+}
+
+async fn page(
+    state: &AppState,
+    who: &Authed,
+    sql: String,
+    result: Option<ConsoleResult>,
+    error: Option<String>,
+) -> Result<Response, AppError> {
+    let session = session(state, who)?;
+    let status = if error.is_some() { StatusCode::UNPROCESSABLE_ENTITY } else { StatusCode::OK };
+    let page = ConsolePage {
+        nav: Some(Nav::new(who, "sql")),
+        csrf: who.csrf.clone(),
+        tables: tables(&session).await?,
+        sql,
+        result,
+        error,
+    };
+    Ok((status, render(&page)).into_response())
+}
+
+pub async fn console_page(State(state): State<AppState>, who: Authed) -> Result<Response, AppError> {
+    let sql =
+        "SELECT provider_name, sum(billed_cost) AS spend\nFROM costs\nGROUP BY provider_name\nORDER BY spend DESC";
+    page(&state, &who, sql.into(), None, None).await
+}
+
+/// Runs the query and shows page `form.page` of its rows.
+pub async fn run(
+    State(state): State<AppState>,
+    who: Authed,
+    CsrfForm(form): CsrfForm<ConsoleForm>,
+) -> Result<Response, AppError> {
+    let session = session(&state, &who)?;
+    let started = Instant::now();
+    let timeout = state.engine.as_ref().map(|e| e.statement_timeout()).unwrap_or_default();
+    let skip = form.page.saturating_mul(PAGE_ROWS);
+    let outcome = tokio::time::timeout(timeout, read_page(&session, &form.sql, skip)).await;
+    let outcome = match outcome {
+        Ok(Ok(result)) => Ok(result),
+        Ok(Err(e)) => Err(shown(e)?),
+        Err(_) => Err(EngineError::Timeout(timeout).to_string()),
+    };
+    match outcome {
+        Ok((columns, rows, more)) => {
+            let result = ConsoleResult {
+                first: skip + 1,
+                last: skip + rows.len(),
+                page: form.page,
+                more,
+                columns,
+                rows,
+                millis: started.elapsed().as_millis(),
+            };
+            page(&state, &who, form.sql, Some(result), None).await
+        }
+        Err(message) => page(&state, &who, form.sql, None, Some(message)).await,
+    }
+}
+
+type Page = (Vec<String>, Vec<Vec<Option<String>>>, bool);
+
+/// The column names, the rows after the first `skip` (at most a page), and whether more follow.
+async fn read_page(session: &SqlSession, sql: &str, skip: usize) -> Result<Page, EngineError> {
+    let mut q = session.query(sql).await?;
+    let columns = q.schema.fields().iter().map(|f| f.name().clone()).collect();
+    let (mut seen, mut rows) = (0usize, Vec::new());
+    while let Some(batch) = q.stream.next().await {
+        let batch = batch?;
+        let n = batch.num_rows();
+        let from = skip.saturating_sub(seen).min(n);
+        seen += n;
+        if from == n {
+            continue;
+        }
+        let wanted = (PAGE_ROWS + 1 - rows.len()).min(n - from);
+        rows.extend(texts(&batch, from, wanted, Some(CELL_CHARS))?);
+        if rows.len() > PAGE_ROWS {
+            break;
+        }
+    }
+    let more = rows.len() > PAGE_ROWS;
+    rows.truncate(PAGE_ROWS);
+    Ok((columns, rows, more))
+}
+
+/// Rows `from..from + n` of `batch` as text (NULL as `None`), each value cut to `cut` characters.
+fn texts(
+    batch: &RecordBatch,
+    from: usize,
+    n: usize,
+    cut: Option<usize>,
+) -> Result<Vec<Vec<Option<String>>>, EngineError> {
+    let options = FormatOptions::default();
+    let formatters = batch
+        .columns()
+        .iter()
+        .map(|c| ArrayFormatter::try_new(c.as_ref(), &options))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| EngineError::Plan(e.to_string()))?;
+    Ok((from..from + n)
+        .map(|row| {
+            batch
+                .columns()
+                .iter()
+                .zip(&formatters)
+                .map(|(column, f)| {
+                    (!column.is_null(row)).then(|| {
+                        let text = f.value(row).to_string();
+                        match cut {
+                            Some(max) if text.chars().count() > max => {
+                                format!("{}…", text.chars().take(max).collect::<String>())
+                            }
+                            _ => text,
+                        }
+                    })
+                })
+                .collect()
+        })
+        .collect())
+}
+
+/// A CSV field: quoted when it holds a separator, a quote or a line break; a value a
+/// spreadsheet would take for a formula is prefixed with `'`.
+fn csv_field(value: Option<&str>) -> String {
+    let Some(v) = value else { return String::new() };
+    let v =
+        if v.starts_with(['=', '+', '-', '@']) && v.parse::<f64>().is_err() { format!("'{v}") } else { v.to_owned() };
+    if v.contains([',', '"', '\n', '\r']) { format!("\"{}\"", v.replace('"', "\"\"")) } else { v }
+}
+
+/// The whole result as CSV, streamed as the query produces it.
+pub async fn csv(
+    State(state): State<AppState>,
+    who: Authed,
+    CsrfForm(form): CsrfForm<ConsoleForm>,
+) -> Result<Response, AppError> {
+    let session = session(&state, &who)?;
+    let q = match session.query(&form.sql).await {
+        Ok(q) => q,
+        Err(e) => {
+            let message = shown(e)?;
+            return page(&state, &who, form.sql, None, Some(message)).await;
+        }
+    };
+    let header_line: Vec<String> = q.schema.fields().iter().map(|f| csv_field(Some(f.name()))).collect();
+    let first = format!("{}\r\n", header_line.join(","));
+    // The session lives as long as the stream, and the stream as long as the download.
+    let body = async_body(
+        session,
+        first,
+        move |batch| {
+            let rows = texts(&batch, 0, batch.num_rows(), None)?;
+            let mut out = String::new();
+            for row in rows {
+                let fields: Vec<String> = row.iter().map(|v| csv_field(v.as_deref())).collect();
+                out.push_str(&fields.join(","));
+                out.push_str("\r\n");
+            }
+            Ok(out)
+        },
+        q.stream,
+    );
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
+            (header::CONTENT_DISPOSITION, "attachment; filename=\"burnrate-query.csv\""),
+        ],
+        body,
+    )
+        .into_response())
+}
+
+/// A response body of `first`, then each batch of `stream` rendered by `render`; an error
+/// mid-way ends the download with a last line saying so.
+fn async_body(
+    session: SqlSession,
+    first: String,
+    render: impl Fn(RecordBatch) -> Result<String, EngineError> + Send + 'static,
+    stream: datafusion::execution::SendableRecordBatchStream,
+) -> Body {
+    let head = futures::stream::once(async move { Ok::<_, std::io::Error>(bytes::Bytes::from(first)) });
+    let rest = stream.map(move |batch| {
+        let _keep = &session;
+        let text = batch.map_err(EngineError::from).and_then(&render).unwrap_or_else(|e| format!("error: {e}\r\n"));
+        Ok::<_, std::io::Error>(bytes::Bytes::from(text))
+    });
+    Body::from_stream(head.chain(rest))
+}
