@@ -1,11 +1,15 @@
-//! An organization's own PostgreSQL databases as schemas of its session (`ext_<source name>`),
-//! read at query time (S6: rows live only as long as the query that pulled them).
+//! An organization's own databases (PostgreSQL, MySQL/MariaDB) as schemas of its session
+//! (`ext_<source name>`), read at query time (S6: rows live only as long as the query that
+//! pulled them).
 //!
 //! ```text
 //!   ext_shop.teams ──table()──▶ connect, read the table's columns from information_schema
 //!                  ──scan()───▶ SELECT <projected columns> FROM "public"."teams"
 //!                               WHERE <pushed comparisons, values bound> LIMIT <n>
 //! ```
+//!
+//! The two dialects differ in quoting (`"x"`, `` `x` ``), placeholders (`$1`, `?`), casts and
+//! type names; [`Driver`] holds each difference in one place.
 //!
 //! The password is opened from the vault at the moment of connecting (S2) and goes nowhere but
 //! the connection: errors name the source, never the options. The host is resolved and checked
@@ -38,15 +42,101 @@ use datafusion::physical_plan::execution_plan::{
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::{DisplayAs, DisplayFormatType, ExecutionPlan, Partitioning, PlanProperties};
 use futures::StreamExt;
+use sqlx::mysql::{MySqlConnectOptions, MySqlRow, MySqlSslMode};
 use sqlx::postgres::{PgConnectOptions, PgRow, PgSslMode};
 use sqlx::{Connection, Row};
 
 /// The largest decimal scale a remote numeric column keeps (Arrow's Decimal128 holds 38 digits).
 const MAX_SCALE: i64 = 28;
 
+/// Binds `bound` to a query of either driver, in order.
+macro_rules! bind_all {
+    ($query:expr, $bound:expr) => {{
+        let mut query = $query;
+        for value in $bound {
+            query = match value {
+                Bound::Int(v) => query.bind(v),
+                Bound::Float(v) => query.bind(v),
+                Bound::Bool(v) => query.bind(v),
+                Bound::Text(v) => query.bind(v),
+                Bound::Date(v) => query.bind(v),
+            };
+        }
+        query
+    }};
+}
+
+/// The database a source speaks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Driver {
+    Postgres,
+    MySql,
+}
+
+impl Driver {
+    fn of(kind: &str) -> Option<Self> {
+        match kind {
+            "postgres" => Some(Driver::Postgres),
+            "mysql" => Some(Driver::MySql),
+            _ => None,
+        }
+    }
+
+    /// An identifier quoted, inner quotes doubled.
+    fn quote(self, name: &str) -> String {
+        match self {
+            Driver::Postgres => format!("\"{}\"", name.replace('"', "\"\"")),
+            Driver::MySql => format!("`{}`", name.replace('`', "``")),
+        }
+    }
+
+    /// The placeholder of the `n`th bound value (from 1).
+    fn placeholder(self, n: usize) -> String {
+        match self {
+            Driver::Postgres => format!("${n}"),
+            Driver::MySql => "?".to_owned(),
+        }
+    }
+
+    /// The columns of `schema.table` (name, type, precision, scale, nullable), one query.
+    fn columns_query(self) -> &'static str {
+        match self {
+            Driver::Postgres => {
+                "SELECT column_name::text, data_type::text, numeric_precision::int8, numeric_scale::int8, is_nullable::text \
+                 FROM information_schema.columns WHERE table_schema = $1 AND table_name = $2 ORDER BY ordinal_position"
+            }
+            Driver::MySql => {
+                "SELECT CAST(column_name AS CHAR), CAST(data_type AS CHAR), CAST(numeric_precision AS SIGNED), \
+                 CAST(numeric_scale AS SIGNED), CAST(is_nullable AS CHAR) \
+                 FROM information_schema.columns WHERE table_schema = ? AND table_name = ? ORDER BY ordinal_position"
+            }
+        }
+    }
+
+    /// The select-list expression reading column `quoted` as `kind` decodes it.
+    fn select(self, kind: Kind, quoted: &str) -> String {
+        match (self, kind) {
+            (Driver::Postgres, Kind::Int) => format!("{quoted}::int8"),
+            (Driver::Postgres, Kind::Float) => format!("{quoted}::float8"),
+            (Driver::Postgres, Kind::Decimal(_) | Kind::Text) => format!("{quoted}::text"),
+            (Driver::MySql, Kind::Int) => format!("CAST({quoted} AS SIGNED)"),
+            (Driver::MySql, Kind::Float) => format!("CAST({quoted} AS DOUBLE)"),
+            (Driver::MySql, Kind::Decimal(_) | Kind::Text) => format!("CAST({quoted} AS CHAR)"),
+            (_, Kind::Bool | Kind::Date | Kind::Timestamp | Kind::TimestampTz) => quoted.to_owned(),
+        }
+    }
+}
+
+/// A connection to a source, of its driver.
+enum Remote {
+    Postgres(sqlx::PgConnection),
+    MySql(sqlx::MySqlConnection),
+}
+
 /// What a session needs to reach one database source.
 pub(crate) struct RemoteSource {
     pub(crate) name: String,
+    driver: Driver,
     id: uuid::Uuid,
     config: DatabaseConfig,
     scope: OrgScope,
@@ -71,7 +161,9 @@ impl RemoteSource {
     ) -> std::result::Result<Self, String> {
         let config: DatabaseConfig = serde_json::from_str(&source.config)
             .map_err(|e| format!("database source {:?}: its settings do not read: {e}", source.name))?;
-        Ok(Self { name: source.name.clone(), id: source.id, config, scope, store, vault, guard })
+        let driver =
+            Driver::of(&source.kind).ok_or_else(|| format!("database source {:?}: unknown kind", source.name))?;
+        Ok(Self { name: source.name.clone(), driver, id: source.id, config, scope, store, vault, guard })
     }
 
     fn error(&self, what: impl fmt::Display) -> DataFusionError {
@@ -79,25 +171,54 @@ impl RemoteSource {
     }
 
     /// A connection of its own, to the address the egress guard approved.
-    async fn connect(&self) -> Result<sqlx::PgConnection> {
+    async fn connect(&self) -> Result<Remote> {
         let addr = self.guard.resolve(&self.config.host, self.config.port).await.map_err(|e| self.error(e))?;
         let mut tx = self.store.tenant(self.scope).await.map_err(|e| self.error(e))?;
         let password = tx.open_source_secret(&self.vault, self.id).await.map_err(|e| self.error(e))?;
         tx.commit().await.map_err(|e| self.error(e))?;
-        let options = PgConnectOptions::new_without_pgpass()
-            .host(&addr.ip().to_string())
-            .port(addr.port())
-            .username(&self.config.user)
-            .password(&password)
-            .database(&self.config.database)
-            .ssl_mode(PgSslMode::Prefer)
-            .application_name("burnrate");
+        let (host, port, user, database) =
+            (addr.ip().to_string(), addr.port(), &self.config.user, &self.config.database);
+        let connecting = async {
+            match self.driver {
+                Driver::Postgres => {
+                    let options = PgConnectOptions::new_without_pgpass()
+                        .host(&host)
+                        .port(port)
+                        .username(user)
+                        .password(&password)
+                        .database(database)
+                        .ssl_mode(PgSslMode::Prefer)
+                        .application_name("burnrate");
+                    sqlx::PgConnection::connect_with(&options).await.map(Remote::Postgres)
+                }
+                Driver::MySql => {
+                    // sqlx sets the session's time zone to UTC, so TIMESTAMP columns read as UTC.
+                    let options = MySqlConnectOptions::new()
+                        .host(&host)
+                        .port(port)
+                        .username(user)
+                        .password(&password)
+                        .database(database)
+                        .ssl_mode(MySqlSslMode::Preferred);
+                    sqlx::MySqlConnection::connect_with(&options).await.map(Remote::MySql)
+                }
+            }
+        };
+        let connected = tokio::time::timeout(std::time::Duration::from_secs(10), connecting).await;
         drop(password);
-        let connecting = sqlx::PgConnection::connect_with(&options);
-        match tokio::time::timeout(std::time::Duration::from_secs(10), connecting).await {
+        match connected {
             Ok(Ok(conn)) => Ok(conn),
             Ok(Err(e)) => Err(self.error(format!("cannot connect: {}", describe(&e)))),
             Err(_) => Err(self.error(format!("{}:{} did not answer within 10 s", self.config.host, self.config.port))),
+        }
+    }
+
+    /// The schema the source's tables are read from: the configured one in PostgreSQL; in
+    /// MySQL a schema is the database.
+    fn remote_schema(&self) -> &str {
+        match self.driver {
+            Driver::Postgres => &self.config.schema,
+            Driver::MySql => &self.config.database,
         }
     }
 }
@@ -164,18 +285,19 @@ enum Kind {
 }
 
 impl Kind {
-    /// From `information_schema.columns`: `data_type`, `numeric_precision`, `numeric_scale`.
-    fn of(data_type: &str, precision: Option<i32>, scale: Option<i32>) -> Self {
-        match data_type {
-            "smallint" | "integer" | "bigint" => Kind::Int,
-            "real" | "double precision" => Kind::Float,
+    /// From `information_schema.columns`: `data_type`, `numeric_precision`, `numeric_scale`
+    /// (PostgreSQL's and MySQL's type names).
+    fn of(data_type: &str, precision: Option<i64>, scale: Option<i64>) -> Self {
+        match data_type.to_ascii_lowercase().as_str() {
+            "smallint" | "integer" | "bigint" | "tinyint" | "mediumint" | "int" | "year" => Kind::Int,
+            "real" | "double precision" | "float" | "double" => Kind::Float,
             "boolean" => Kind::Bool,
             "date" => Kind::Date,
-            "timestamp without time zone" => Kind::Timestamp,
-            "timestamp with time zone" => Kind::TimestampTz,
+            "timestamp without time zone" | "datetime" => Kind::Timestamp,
+            "timestamp with time zone" | "timestamp" => Kind::TimestampTz,
             // numeric(p, s) with room in Decimal128; an unconstrained numeric stays exact as text.
-            "numeric" => match (precision, scale) {
-                (Some(p), Some(s)) if p <= 38 && i64::from(s) <= MAX_SCALE => Kind::Decimal(s as i8),
+            "numeric" | "decimal" => match (precision, scale) {
+                (Some(p), Some(s)) if p <= 38 && (0..=MAX_SCALE).contains(&s) => Kind::Decimal(s as i8),
                 _ => Kind::Text,
             },
             _ => Kind::Text,
@@ -194,21 +316,6 @@ impl Kind {
             Kind::Text => DataType::Utf8,
         }
     }
-
-    /// The select-list expression reading column `quoted` as this kind decodes it.
-    fn select(self, quoted: &str) -> String {
-        match self {
-            Kind::Int => format!("{quoted}::int8"),
-            Kind::Float => format!("{quoted}::float8"),
-            Kind::Decimal(_) | Kind::Text => format!("{quoted}::text"),
-            Kind::Bool | Kind::Date | Kind::Timestamp | Kind::TimestampTz => quoted.to_owned(),
-        }
-    }
-}
-
-/// `"name"`, with inner quotes doubled.
-fn quote(name: &str) -> String {
-    format!("\"{}\"", name.replace('"', "\"\""))
 }
 
 #[derive(Debug)]
@@ -224,37 +331,41 @@ impl RemoteTable {
     /// The table's columns as the remote catalog lists them now; `None` if there is no such table.
     async fn look_up(source: &Arc<RemoteSource>, table: &str) -> Result<Option<Self>> {
         let mut conn = source.connect().await?;
-        let rows = sqlx::query(
-            "SELECT column_name::text, data_type::text, numeric_precision::int4, numeric_scale::int4, is_nullable::text \
-             FROM information_schema.columns WHERE table_schema = $1 AND table_name = $2 ORDER BY ordinal_position",
-        )
-        .bind(&source.config.schema)
-        .bind(table)
-        .fetch_all(&mut conn)
-        .await
-        .map_err(|e| source.error(format!("cannot read the columns of {table:?}: {}", describe(&e))))?;
+        let names = vec![Bound::Text(source.remote_schema().to_owned()), Bound::Text(table.to_owned())];
+        let failed = |e: sqlx::Error| source.error(format!("cannot read the columns of {table:?}: {}", describe(&e)));
+        let rows: Vec<Box<dyn Cells>> = match &mut conn {
+            Remote::Postgres(c) => {
+                let query = bind_all!(sqlx::query::<sqlx::Postgres>(source.driver.columns_query()), names);
+                query.fetch_all(c).await.map_err(failed)?.into_iter().map(|r| Box::new(r) as Box<dyn Cells>).collect()
+            }
+            Remote::MySql(c) => {
+                let query = bind_all!(sqlx::query::<sqlx::MySql>(source.driver.columns_query()), names);
+                query.fetch_all(c).await.map_err(failed)?.into_iter().map(|r| Box::new(r) as Box<dyn Cells>).collect()
+            }
+        };
         if rows.is_empty() {
             return Ok(None);
         }
         let mut columns = Vec::new();
         let mut fields = Vec::new();
+        let decode = |e: sqlx::Error| source.error(describe(&e));
         for row in rows {
-            let name: String = row.try_get(0).map_err(|e| source.error(describe(&e)))?;
-            let data_type: String = row.try_get(1).map_err(|e| source.error(describe(&e)))?;
-            let precision: Option<i32> = row.try_get(2).map_err(|e| source.error(describe(&e)))?;
-            let scale: Option<i32> = row.try_get(3).map_err(|e| source.error(describe(&e)))?;
-            let nullable: String = row.try_get(4).map_err(|e| source.error(describe(&e)))?;
-            let kind = Kind::of(&data_type, precision, scale);
-            fields.push(Field::new(&name, kind.arrow(), nullable != "NO"));
+            let name = row.text(0).map_err(decode)?.unwrap_or_default();
+            let data_type = row.text(1).map_err(decode)?.unwrap_or_default();
+            let kind = Kind::of(&data_type, row.int(2).map_err(decode)?, row.int(3).map_err(decode)?);
+            let nullable = row.text(4).map_err(decode)?.is_none_or(|n| n != "NO");
+            fields.push(Field::new(&name, kind.arrow(), nullable));
             columns.push((name, kind));
         }
-        let relation = format!("{}.{}", quote(&source.config.schema), quote(table));
+        let quote = |n: &str| source.driver.quote(n);
+        let relation = format!("{}.{}", quote(source.remote_schema()), quote(table));
         Ok(Some(Self { source: Arc::clone(source), relation, columns, schema: Arc::new(Schema::new(fields)) }))
     }
 
     /// `filter` as a remote condition with its value bound, if it is one this table can push:
     /// a column compared with a literal of the column's own type, or a NULL test.
     fn pushable(&self, filter: &Expr) -> Option<(String, Option<Bound>)> {
+        let quote = |n: &str| self.source.driver.quote(n);
         let column = |e: &Expr| match e {
             Expr::Column(c) => self.columns.iter().find(|(name, _)| *name == c.name).cloned(),
             _ => None,
@@ -349,7 +460,12 @@ impl TableProvider for RemoteTable {
         let select = if picked.is_empty() {
             "1".to_owned()
         } else {
-            picked.iter().map(|&i| self.columns[i].1.select(&quote(&self.columns[i].0))).collect::<Vec<_>>().join(", ")
+            let driver = self.source.driver;
+            picked
+                .iter()
+                .map(|&i| driver.select(self.columns[i].1, &driver.quote(&self.columns[i].0)))
+                .collect::<Vec<_>>()
+                .join(", ")
         };
         let mut sql = format!("SELECT {select} FROM {}", self.relation);
         let mut bound = Vec::new();
@@ -359,7 +475,7 @@ impl TableProvider for RemoteTable {
             .map(|(condition, value)| match value {
                 Some(v) => {
                     bound.push(v);
-                    format!("{condition}${}", bound.len())
+                    format!("{condition}{}", self.source.driver.placeholder(bound.len()))
                 }
                 None => condition,
             })
@@ -469,23 +585,34 @@ async fn read(
     tx: &tokio::sync::mpsc::Sender<Result<RecordBatch>>,
 ) -> Result<()> {
     let mut conn = source.connect().await?;
-    // Identifiers quoted, values bound: nothing of the text comes from the client unquoted.
-    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql.to_owned()));
-    for value in bound {
-        query = match value {
-            Bound::Int(v) => query.bind(v),
-            Bound::Float(v) => query.bind(v),
-            Bound::Bool(v) => query.bind(v),
-            Bound::Text(v) => query.bind(v),
-            Bound::Date(v) => query.bind(v),
-        };
-    }
-    let mut rows = query.fetch(&mut conn);
     let mut batch = Batch::new(kinds, batch_size);
+    // Identifiers quoted, values bound: nothing of the text comes from the client unquoted.
+    let sql = sqlx::AssertSqlSafe(sql.to_owned());
+    match &mut conn {
+        Remote::Postgres(c) => {
+            let query = bind_all!(sqlx::query::<sqlx::Postgres>(sql), bound);
+            pump(query.fetch(c), source, &mut batch, schema, tx).await
+        }
+        Remote::MySql(c) => {
+            let query = bind_all!(sqlx::query::<sqlx::MySql>(sql), bound);
+            pump(query.fetch(c), source, &mut batch, schema, tx).await
+        }
+    }
+}
+
+/// Moves rows from `rows` into batches and the batches into `tx`, until the rows end or the
+/// query stops listening.
+async fn pump<R: Cells>(
+    mut rows: impl futures::Stream<Item = std::result::Result<R, sqlx::Error>> + Unpin,
+    source: &RemoteSource,
+    batch: &mut Batch,
+    schema: &SchemaRef,
+    tx: &tokio::sync::mpsc::Sender<Result<RecordBatch>>,
+) -> Result<()> {
     while let Some(row) = rows.next().await {
         let row = row.map_err(|e| source.error(format!("query failed: {}", describe(&e))))?;
         batch.push(&row).map_err(|e| source.error(e))?;
-        if batch.rows == batch_size && tx.send(batch.finish(schema)).await.is_err() {
+        if batch.rows == batch.capacity && tx.send(batch.finish(schema)).await.is_err() {
             return Ok(());
         }
     }
@@ -494,6 +621,47 @@ async fn read(
     }
     Ok(())
 }
+
+/// A row's values by kind, whichever driver read it.
+trait Cells: Send {
+    fn int(&self, i: usize) -> std::result::Result<Option<i64>, sqlx::Error>;
+    fn float(&self, i: usize) -> std::result::Result<Option<f64>, sqlx::Error>;
+    fn boolean(&self, i: usize) -> std::result::Result<Option<bool>, sqlx::Error>;
+    fn date(&self, i: usize) -> std::result::Result<Option<NaiveDate>, sqlx::Error>;
+    fn naive(&self, i: usize) -> std::result::Result<Option<NaiveDateTime>, sqlx::Error>;
+    fn utc(&self, i: usize) -> std::result::Result<Option<DateTime<Utc>>, sqlx::Error>;
+    fn text(&self, i: usize) -> std::result::Result<Option<String>, sqlx::Error>;
+}
+
+macro_rules! cells {
+    ($row:ty) => {
+        impl Cells for $row {
+            fn int(&self, i: usize) -> std::result::Result<Option<i64>, sqlx::Error> {
+                self.try_get(i)
+            }
+            fn float(&self, i: usize) -> std::result::Result<Option<f64>, sqlx::Error> {
+                self.try_get(i)
+            }
+            fn boolean(&self, i: usize) -> std::result::Result<Option<bool>, sqlx::Error> {
+                self.try_get(i)
+            }
+            fn date(&self, i: usize) -> std::result::Result<Option<NaiveDate>, sqlx::Error> {
+                self.try_get(i)
+            }
+            fn naive(&self, i: usize) -> std::result::Result<Option<NaiveDateTime>, sqlx::Error> {
+                self.try_get(i)
+            }
+            fn utc(&self, i: usize) -> std::result::Result<Option<DateTime<Utc>>, sqlx::Error> {
+                self.try_get(i)
+            }
+            fn text(&self, i: usize) -> std::result::Result<Option<String>, sqlx::Error> {
+                self.try_get(i)
+            }
+        }
+    };
+}
+cells!(PgRow);
+cells!(MySqlRow);
 
 /// Rows being gathered into one batch, a builder per column.
 struct Batch {
@@ -531,40 +699,40 @@ impl Batch {
             .collect()
     }
 
-    fn push(&mut self, row: &PgRow) -> std::result::Result<(), String> {
+    fn push(&mut self, row: &dyn Cells) -> std::result::Result<(), String> {
         let column = |i: usize, e: sqlx::Error| format!("column {i} does not decode: {}", describe(&e));
         for (i, (kind, builder)) in self.kinds.iter().zip(self.builders.iter_mut()).enumerate() {
             let any = builder.as_any_mut();
             match kind {
                 Kind::Int => {
-                    let v: Option<i64> = row.try_get(i).map_err(|e| column(i, e))?;
+                    let v = row.int(i).map_err(|e| column(i, e))?;
                     any.downcast_mut::<Int64Builder>().expect("int builder").append_option(v);
                 }
                 Kind::Float => {
-                    let v: Option<f64> = row.try_get(i).map_err(|e| column(i, e))?;
+                    let v = row.float(i).map_err(|e| column(i, e))?;
                     any.downcast_mut::<Float64Builder>().expect("float builder").append_option(v);
                 }
                 Kind::Bool => {
-                    let v: Option<bool> = row.try_get(i).map_err(|e| column(i, e))?;
+                    let v = row.boolean(i).map_err(|e| column(i, e))?;
                     any.downcast_mut::<BooleanBuilder>().expect("bool builder").append_option(v);
                 }
                 Kind::Date => {
-                    let v: Option<NaiveDate> = row.try_get(i).map_err(|e| column(i, e))?;
+                    let v = row.date(i).map_err(|e| column(i, e))?;
                     let days = v.map(|d| d.signed_duration_since(NaiveDate::default()).num_days() as i32);
                     any.downcast_mut::<Date32Builder>().expect("date builder").append_option(days);
                 }
                 Kind::Timestamp => {
-                    let v: Option<NaiveDateTime> = row.try_get(i).map_err(|e| column(i, e))?;
+                    let v = row.naive(i).map_err(|e| column(i, e))?;
                     let micros = v.map(|t| t.and_utc().timestamp_micros());
                     any.downcast_mut::<TimestampMicrosecondBuilder>().expect("timestamp builder").append_option(micros);
                 }
                 Kind::TimestampTz => {
-                    let v: Option<DateTime<Utc>> = row.try_get(i).map_err(|e| column(i, e))?;
+                    let v = row.utc(i).map_err(|e| column(i, e))?;
                     let micros = v.map(|t| t.timestamp_micros());
                     any.downcast_mut::<TimestampMicrosecondBuilder>().expect("timestamp builder").append_option(micros);
                 }
                 Kind::Decimal(scale) => {
-                    let v: Option<String> = row.try_get(i).map_err(|e| column(i, e))?;
+                    let v = row.text(i).map_err(|e| column(i, e))?;
                     let v = v
                         .map(|text| {
                             scaled(&text, *scale).ok_or_else(|| format!("{text} is not a numeric of scale {scale}"))
@@ -573,7 +741,7 @@ impl Batch {
                     any.downcast_mut::<Decimal128Builder>().expect("decimal builder").append_option(v);
                 }
                 Kind::Text => {
-                    let v: Option<String> = row.try_get(i).map_err(|e| column(i, e))?;
+                    let v = row.text(i).map_err(|e| column(i, e))?;
                     any.downcast_mut::<StringBuilder>().expect("text builder").append_option(v);
                 }
             }

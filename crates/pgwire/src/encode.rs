@@ -34,6 +34,22 @@ pub fn pg_type(dt: &DataType) -> Type {
     wire_type(dt).1
 }
 
+/// A timestamp as PostgreSQL writes it in text (ISO style): seconds' fraction only when there
+/// is one, without trailing zeros (`2025-03-02 10:30:00`, `… 10:30:00.25`), and `+00` for a
+/// zoned one, which burnrate keeps in UTC.
+fn timestamp_text(t: DateTime<Utc>, zoned: bool) -> String {
+    let mut text = t.format("%Y-%m-%d %H:%M:%S").to_string();
+    let micros = t.timestamp_subsec_micros();
+    if micros > 0 {
+        text.push('.');
+        text.push_str(format!("{micros:06}").trim_end_matches('0'));
+    }
+    if zoned {
+        text.push_str("+00");
+    }
+    text
+}
+
 /// Row descriptions for `schema`, each column in the format `formats` asks for.
 pub fn fields(schema: &Schema, formats: &Format) -> Vec<FieldInfo> {
     schema
@@ -59,16 +75,17 @@ pub fn rows(batch: &RecordBatch, fields: &Arc<Vec<FieldInfo>>) -> PgWireResult<V
         .collect::<PgWireResult<Vec<ArrayRef>>>()?;
     let mut out = Vec::with_capacity(batch.num_rows());
     let mut encoder = DataRowEncoder::new(Arc::clone(fields));
+    let binary: Vec<bool> = fields.iter().map(|f| f.format() == FieldFormat::Binary).collect();
     for row in 0..batch.num_rows() {
-        for column in &columns {
-            encode_value(&mut encoder, column, row)?;
+        for (column, binary) in columns.iter().zip(&binary) {
+            encode_value(&mut encoder, column, row, *binary)?;
         }
         out.push(encoder.take_row());
     }
     Ok(out)
 }
 
-fn encode_value(e: &mut DataRowEncoder, column: &ArrayRef, row: usize) -> PgWireResult<()> {
+fn encode_value(e: &mut DataRowEncoder, column: &ArrayRef, row: usize, binary: bool) -> PgWireResult<()> {
     let null = column.is_null(row);
     macro_rules! put {
         ($array:ty, $value:expr) => {{
@@ -111,12 +128,17 @@ fn encode_value(e: &mut DataRowEncoder, column: &ArrayRef, row: usize) -> PgWire
                 "the numeric value (unscaled)"
             )
         }
-        DataType::Timestamp(_, Some(_)) => {
+        DataType::Timestamp(_, Some(_)) if binary => {
             put_checked!(TimestampMicrosecondArray, DateTime::<Utc>::from_timestamp_micros, "the timestamp (µs)")
         }
-        DataType::Timestamp(_, None) => put_checked!(
+        DataType::Timestamp(_, None) if binary => put_checked!(
             TimestampMicrosecondArray,
             |v: i64| DateTime::<Utc>::from_timestamp_micros(v).map(|t| t.naive_utc()),
+            "the timestamp (µs)"
+        ),
+        DataType::Timestamp(_, zone) => put_checked!(
+            TimestampMicrosecondArray,
+            |v: i64| DateTime::<Utc>::from_timestamp_micros(v).map(|t| timestamp_text(t, zone.is_some())),
             "the timestamp (µs)"
         ),
         DataType::List(item) => {

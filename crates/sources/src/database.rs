@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 /// The source kinds that are databases read at query time (the others are billing APIs synced
 /// into the lake).
-pub const DATABASE_KINDS: &[&str] = &["postgres"];
+pub const DATABASE_KINDS: &[&str] = &["postgres", "mysql"];
 
 /// A database source's non-secret settings, stored as the source's JSON config. The password is
 /// the source's sealed secret.

@@ -150,3 +150,78 @@ async fn costs_join_a_table_of_the_organizations_own_postgres_and_its_password_s
         assert!(r.json()["error"]["message"].as_str().unwrap_or_default().contains(expect), "{host}: {}", r.text);
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn costs_join_a_table_of_the_organizations_own_mariadb() {
+    use sqlx::Connection;
+    let app = TestApp::spawn().await;
+    let (a, a_key, records) = org_with_costs(&app, "Acme", 30).await;
+    let admin_url = std::env::var("BURNRATE_TEST_MYSQL_URL")
+        .expect("BURNRATE_TEST_MYSQL_URL: a MariaDB root URL (scripts/test starts a server and sets it)");
+    let port = url::Url::parse(&admin_url).unwrap().port().unwrap_or(3306);
+    let id = uuid::Uuid::new_v4().simple().to_string();
+    let (db, user, password) = (format!("shop_{}", &id[..12]), format!("reader_{}", &id[..8]), format!("Pw-{id}"));
+    let mut admin = sqlx::MySqlConnection::connect(&admin_url).await.expect("the test MariaDB");
+    for sql in [
+        format!("CREATE DATABASE {db}"),
+        // As a connection from loopback is matched: by `localhost` (before any anonymous user).
+        format!("CREATE USER '{user}'@'localhost' IDENTIFIED BY '{password}'"),
+        format!("GRANT SELECT ON {db}.* TO '{user}'@'localhost'"),
+        format!(
+            "CREATE TABLE {db}.teams (provider_name VARCHAR(40) PRIMARY KEY, team VARCHAR(40) NOT NULL, \
+             headcount INT, budget DECIMAL(12,2), since DATE, reviewed DATETIME)"
+        ),
+        format!(
+            "INSERT INTO {db}.teams VALUES ('OpenAI', 'Research', 12, 1500.25, '2025-03-01', '2025-03-02 10:30:00'), \
+             ('Anthropic', 'Support', 4, 99.99, '2025-07-15', NULL), ('Mistral', 'Unused', NULL, NULL, NULL, NULL)"
+        ),
+    ] {
+        sqlx::query(sqlx::AssertSqlSafe(sql)).execute(&mut admin).await.unwrap();
+    }
+
+    let source = |name: &str, secret: &str| {
+        serde_json::json!({ "kind": "mysql", "name": name, "host": "127.0.0.1", "port": port,
+                            "database": db, "user": user, "secret": secret })
+    };
+    let r = a.api(Method::POST, "/api/v1/sources", &a_key, Some(source("Shop Maria", &password))).await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let cred = create_credential(&a, &a_key, "federated").await;
+    let client = connect(&app.pg.addr.to_string(), &cred).await;
+
+    let joined = client
+        .simple_query(
+            "SELECT c.provider_name, sum(c.billed_cost) FROM costs c JOIN ext_shop_maria.teams t \
+             ON c.provider_name = t.provider_name GROUP BY c.provider_name ORDER BY 1",
+        )
+        .await
+        .unwrap();
+    assert_eq!(rows(&joined), sum_by_provider(&records));
+    let teams = client
+        .simple_query("SELECT team, headcount, budget, since, reviewed FROM ext_shop_maria.teams ORDER BY team")
+        .await
+        .unwrap();
+    assert_eq!(
+        rows(&teams),
+        [
+            "Research|12|1500.25|2025-03-01|2025-03-02 10:30:00",
+            "Support|4|99.99|2025-07-15|NULL",
+            "Unused|NULL|NULL|NULL|NULL"
+        ]
+    );
+    let filtered = "SELECT team FROM ext_shop_maria.teams WHERE headcount > 5 AND team <> 'x''; DROP TABLE teams; --'";
+    assert_eq!(rows(&client.simple_query(filtered).await.unwrap()), ["Research"]);
+    let plan = rows(&client.simple_query(&format!("EXPLAIN {filtered}")).await.unwrap()).join("\n");
+    let pushed = format!(
+        "sql=SELECT CAST(`team` AS CHAR), CAST(`headcount` AS SIGNED) FROM `{db}`.`teams` WHERE `headcount` > ? AND `team` <> ?"
+    );
+    assert!(plan.contains(&pushed), "{plan}");
+
+    // A wrong password: MariaDB's refusal, which holds no password.
+    let wrong = format!("Wrong-{id}");
+    let r = a.api(Method::POST, "/api/v1/sources", &a_key, Some(source("Maria Stale", &wrong))).await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let err = client.simple_query("SELECT * FROM ext_maria_stale.teams").await.unwrap_err();
+    let message = err.as_db_error().map(|d| d.message().to_owned()).unwrap_or_default();
+    assert!(message.contains("\"Maria Stale\"") && message.contains("Access denied"), "{message}");
+    assert!(!message.contains(&wrong) && !message.contains(&password), "{message}");
+}

@@ -119,8 +119,9 @@ fn parse_secret<'a>(raw: &'a str, field: &str) -> Result<&'a str, AppError> {
     Ok(secret)
 }
 
-/// A new source, from the form or the API body. A database source (`kind` `postgres`) has a
-/// host, port, database, user and schema, and its password as `secret`.
+/// A new source, from the form or the API body. A database source (`kind` `postgres` or
+/// `mysql`) has a host, port, database, user and (PostgreSQL) schema, and its password as
+/// `secret`.
 #[derive(Deserialize)]
 pub struct NewSourceInput {
     kind: String,
@@ -141,7 +142,7 @@ async fn connect(state: &AppState, caller: &impl Caller, input: NewSourceInput) 
         return connect_database(state, caller, input).await;
     }
     let kind = SourceKind::parse(&input.kind)
-        .ok_or_else(|| AppError::Validation("Provider: expected openai, anthropic or postgres.".into()))?;
+        .ok_or_else(|| AppError::Validation("Kind: expected openai, anthropic, postgres or mysql.".into()))?;
     let name = super::actions::parse_key_name(&input.name)?;
     let secret = parse_secret(&input.secret, "Admin key")?;
     let config = checked_settings(state, &SourceConfig::default(), input.base_url, None, None)?;
@@ -164,7 +165,7 @@ async fn connect_database(state: &AppState, caller: &impl Caller, input: NewSour
     let text = |v: Option<String>| v.map(|v| v.trim().to_owned()).unwrap_or_default();
     let config = DatabaseConfig {
         host: text(input.host),
-        port: input.port.unwrap_or(5432),
+        port: input.port.unwrap_or(if input.kind == "mysql" { 3306 } else { 5432 }),
         database: text(input.database),
         user: text(input.user),
         schema: Some(text(input.schema)).filter(|s| !s.is_empty()).unwrap_or_else(|| "public".into()),
@@ -188,9 +189,9 @@ async fn connect_database(state: &AppState, caller: &impl Caller, input: NewSour
     }
     let stored = serde_json::to_string(&config).map_err(|e| AppError::Internal(e.to_string()))?;
     let id = tx
-        .create_source(&state.vault, &NewSource { kind: "postgres", name: &name, config: &stored, secret: password })
+        .create_source(&state.vault, &NewSource { kind: &input.kind, name: &name, config: &stored, secret: password })
         .await?;
-    let details = json!({ "kind": "postgres", "name": name, "schema": schema, "host": config.host, "database": config.database, "user": config.user });
+    let details = json!({ "kind": input.kind, "name": name, "schema": schema, "host": config.host, "database": config.database, "user": config.user });
     tx.audit(caller.entry("source_created", "source", id.to_string(), details)).await?;
     tx.commit().await?;
     Ok(id)
