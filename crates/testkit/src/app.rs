@@ -17,11 +17,20 @@ pub struct AppOptions {
     pub login_per_ip: Option<Quota>,
     pub login_per_account: Option<Quota>,
     pub api_per_key: Option<Quota>,
+    /// The SQL engine's per-query memory pool (64 MiB unless set).
+    pub query_memory_limit: Option<usize>,
 }
 
 impl Default for AppOptions {
     fn default() -> Self {
-        Self { https: false, signup: SignupMode::Open, login_per_ip: None, login_per_account: None, api_per_key: None }
+        Self {
+            https: false,
+            signup: SignupMode::Open,
+            login_per_ip: None,
+            login_per_account: None,
+            api_per_key: None,
+            query_memory_limit: None,
+        }
     }
 }
 
@@ -110,7 +119,7 @@ impl TestApp {
         );
         let spill_dir = tempfile::tempdir().expect("spill dir");
         let mut engine_config = burnrate_engine::EngineConfig::new(spill_dir.path().to_path_buf());
-        engine_config.memory_limit = 64 << 20;
+        engine_config.memory_limit = opts.query_memory_limit.unwrap_or(64 << 20);
         let engine = burnrate_engine::Engine::new(engine_config, store.clone(), lake.clone())
             .expect("engine")
             .with_database_sources(
