@@ -265,12 +265,12 @@ impl Engine {
     /// Plans and starts `sql`, one query, for `scope` (for callers without a connection of their
     /// own). Client SQL may only read: see [`SqlSession::parse`].
     pub async fn query(&self, scope: OrgScope, sql: &str) -> Result<QueryStream, EngineError> {
-        self.connect(scope, Reader::Member)?.query(sql).await
+        self.connect(scope, Reader::Member, "burnrate")?.query(sql).await
     }
 
     /// Runs `sql`, one query, for `scope` to the end and returns every batch.
     pub async fn collect(&self, scope: OrgScope, sql: &str) -> Result<(SchemaRef, Vec<RecordBatch>), EngineError> {
-        self.connect(scope, Reader::Member)?.collect(sql).await
+        self.connect(scope, Reader::Member, "burnrate")?.collect(sql).await
     }
 
     /// Plans and starts a parsed client statement with `parameters` bound to `$1…`.

@@ -31,6 +31,9 @@ const AGGREGATES: &[&str] = &[
 const TABLE_FUNCTIONS: &[&str] = &["generate_series", "range", "unnest", "pg_get_keywords"];
 
 pub(crate) fn postgres_idioms(statement: &mut Statement) {
+    if let Statement::Query(query) = statement {
+        result_column_names(query);
+    }
     let _ = statement.visit(&mut FunctionsInFrom);
     let _ = statement.visit(&mut SubqueriesInOrderBy);
     let _ = statement.visit(&mut InSubqueriesInSelectList);
@@ -96,6 +99,55 @@ pub(crate) fn postgres_idioms(statement: &mut Statement) {
         }
         ControlFlow::<()>::Continue(())
     });
+}
+
+/// Names the result columns of a query as PostgreSQL does where DataFusion would spell out the
+/// expression: `count(*)` is `count`, `sum(billed_cost)` is `sum`, `x::text` is `x`, `CASE …`
+/// is `case`, and any other expression `?column?`. Clients show these names (psql's headers, a
+/// BI tool's field names). A name two columns would share is left as DataFusion has it, which
+/// refuses duplicate names; so is everything in a select list with `*`.
+fn result_column_names(query: &mut Query) {
+    let mut body = query.body.as_mut();
+    while let SetExpr::SetOperation { left, .. } = body {
+        body = left.as_mut();
+    }
+    let SetExpr::Select(select) = body else { return };
+    if select.projection.iter().any(|i| matches!(i, SelectItem::Wildcard(_) | SelectItem::QualifiedWildcard(..))) {
+        return;
+    }
+    let names: Vec<Option<String>> = select
+        .projection
+        .iter()
+        .map(|item| match item {
+            SelectItem::ExprWithAlias { alias, .. } => Some(alias.value.clone()),
+            SelectItem::UnnamedExpr(e) => Some(postgres_name(e)),
+            _ => None,
+        })
+        .collect();
+    for (item, name) in select.projection.iter_mut().zip(&names) {
+        let (SelectItem::UnnamedExpr(e), Some(name)) = (&*item, name) else { continue };
+        let plain_column = matches!(e, Expr::Identifier(_) | Expr::CompoundIdentifier(_));
+        if plain_column || names.iter().filter(|n| n.as_ref() == Some(name)).count() > 1 {
+            continue;
+        }
+        *item = SelectItem::ExprWithAlias { expr: e.clone(), alias: Ident::with_quote('"', name.clone()) };
+    }
+}
+
+/// The name PostgreSQL gives a result column computed by `e`.
+fn postgres_name(e: &Expr) -> String {
+    match e {
+        Expr::Identifier(i) => i.value.clone(),
+        Expr::CompoundIdentifier(parts) => parts.last().map(|i| i.value.clone()).unwrap_or_default(),
+        Expr::Nested(inner) | Expr::Cast { expr: inner, .. } => postgres_name(inner),
+        Expr::Function(f) => {
+            f.name.0.last().and_then(|p| p.as_ident()).map(|i| i.value.to_lowercase()).unwrap_or_default()
+        }
+        Expr::Case { .. } => "case".into(),
+        Expr::Exists { .. } => "exists".into(),
+        Expr::Array(_) => "array".into(),
+        _ => "?column?".into(),
+    }
 }
 
 /// Functions in `FROM` with an alias but no column names (Grafana: `FROM generate_series(…) AS

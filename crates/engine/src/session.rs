@@ -212,12 +212,14 @@ pub enum Reader {
 }
 
 impl Engine {
-    /// A connection for `scope`'s organization, read by `reader`.
-    pub fn connect(&self, scope: OrgScope, reader: Reader) -> Result<SqlSession, EngineError> {
+    /// A connection for `scope`'s organization, read by `reader`, logged in as `user` (what
+    /// `session_user` and `current_user` answer: the SQL credential's id on the wire).
+    pub fn connect(&self, scope: OrgScope, reader: Reader, user: &str) -> Result<SqlSession, EngineError> {
         let settings = Settings::default();
         let pg_settings = Arc::new(SettingsView::table(Arc::clone(&settings))?);
         let base = self.base_context(pg_settings)?;
         base.register_udf(current_setting_udf(Arc::clone(&settings)));
+        base.register_udf(session_user_udf(user));
         let store = self.store().clone();
         base.register_table("sources", Arc::new(StoreTable::new(Records::Sources, store.clone(), scope)))?;
         if reader == Reader::Admin {
@@ -225,6 +227,22 @@ impl Engine {
         }
         Ok(SqlSession { engine: self.clone(), scope, base, settings })
     }
+}
+
+/// `session_user` (and `current_user`, `user`, which the parser turns into it): who logged in.
+fn session_user_udf(user: &str) -> datafusion::logical_expr::ScalarUDF {
+    let user = user.to_owned();
+    datafusion::logical_expr::create_udf(
+        "session_user",
+        vec![],
+        datafusion::arrow::datatypes::DataType::Utf8,
+        datafusion::logical_expr::Volatility::Stable,
+        Arc::new(move |_| {
+            Ok(datafusion::logical_expr::ColumnarValue::Scalar(datafusion::common::ScalarValue::Utf8(Some(
+                user.clone(),
+            ))))
+        }),
+    )
 }
 
 /// `pg_catalog` holds the session's catalog list, which holds `pg_catalog`: the session would

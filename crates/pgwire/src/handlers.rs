@@ -228,7 +228,7 @@ impl StartupHandler for Startup {
                             .conn
                             .shared
                             .engine
-                            .connect(login.scope, burnrate_engine::Reader::Admin)
+                            .connect(login.scope, burnrate_engine::Reader::Admin, &login.id.to_string())
                             .map_err(engine_error)?;
                         let _ = self.conn.login.set(Login { credential: login.id, session });
                         touch(&self.conn, login.scope, login.id);

@@ -182,6 +182,22 @@ async fn tokio_postgres_runs_prepared_statements_with_parameters_and_sees_escape
     let cred = create_credential(&a, &key, "driver").await;
     let client = connect(&app.pg.addr.to_string(), &cred).await;
 
+    // Result columns are named as PostgreSQL names them.
+    let named = client
+        .prepare(
+            "SELECT count(*), sum(c.billed_cost), c.provider_name, max(sku_id)::text, \
+             CASE WHEN count(*) > 1 THEN 'many' END, 1 + 1 FROM costs c GROUP BY c.provider_name",
+        )
+        .await
+        .unwrap();
+    let names: Vec<&str> = named.columns().iter().map(|c| c.name()).collect();
+    assert_eq!(names, ["count", "sum", "provider_name", "max", "case", "?column?"]);
+    // Logged in as the credential, which is who the session says it is.
+    for sql in ["SELECT current_user", "SELECT session_user"] {
+        let who: String = client.query_one(sql, &[]).await.unwrap().get(0);
+        assert_eq!(who, cred.user, "{sql}");
+    }
+
     let by_provider = client.prepare("SELECT count(*) FROM costs WHERE provider_name = $1").await.unwrap();
     for _ in 0..6 {
         let n: i64 = client.query_one(&by_provider, &[&"OpenAI"]).await.unwrap().get(0);

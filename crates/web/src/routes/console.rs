@@ -35,7 +35,7 @@ pub struct ConsoleForm {
 fn session(state: &AppState, who: &Authed) -> Result<SqlSession, AppError> {
     let engine = state.engine.as_ref().ok_or(AppError::NotFound)?;
     let reader = if who.role().is_admin() { Reader::Admin } else { Reader::Member };
-    engine.connect(who.scope(), reader).map_err(|e| AppError::Internal(e.to_string()))
+    engine.connect(who.scope(), reader, who.email.as_str()).map_err(|e| AppError::Internal(e.to_string()))
 }
 
 /// An engine error as the console shows it: the user's mistake in full, an internal one not.
