@@ -19,6 +19,7 @@ use pgwire::api::auth::{
     AuthDriver, AuthSource, DefaultServerParameterProvider, LoginInfo, Password, StartupHandler, protocol_negotiation,
     save_startup_parameters_to_metadata,
 };
+use pgwire::api::cancel::CancelHandler;
 use pgwire::api::portal::{Format, Portal};
 use pgwire::api::query::{ExtendedQueryHandler, SimpleQueryHandler};
 use pgwire::api::results::{
@@ -26,8 +27,9 @@ use pgwire::api::results::{
 };
 use pgwire::api::stmt::{QueryParser, StoredStatement};
 use pgwire::api::store::PortalStore;
-use pgwire::api::{ClientInfo, ClientPortalStore, PgWireServerHandlers, Type};
+use pgwire::api::{ClientInfo, ClientPortalStore, ConnectionManager, PgWireServerHandlers, Type};
 use pgwire::error::{ErrorInfo, PgWireError, PgWireResult};
+use pgwire::messages::cancel::CancelRequest;
 use pgwire::messages::{PgWireBackendMessage, PgWireFrontendMessage};
 
 use crate::{Connection, Login, PgTls, encode};
@@ -40,6 +42,9 @@ const DATABASE: &str = "burnrate";
 pub(crate) struct Authenticator {
     driver: AuthDriver<DefaultServerParameterProvider, Verified>,
     scram: ScramAuth<Verified>,
+    /// Each logged-in connection's cancel handle, by the key (pid and secret) it was told at
+    /// login: a cancel request (psql's Ctrl-C) arrives on a connection of its own and names it.
+    cancels: Arc<ConnectionManager>,
 }
 
 impl Authenticator {
@@ -56,7 +61,8 @@ impl Authenticator {
         params.is_superuser = false;
         params.default_transaction_read_only = true;
         params.time_zone = "UTC".to_owned();
-        Self { driver: AuthDriver::new(params), scram }
+        let cancels = Arc::new(ConnectionManager::new());
+        Self { driver: AuthDriver::new(params).with_connection_manager(Arc::clone(&cancels)), scram, cancels }
     }
 }
 
@@ -84,6 +90,10 @@ impl PgWireServerHandlers for ConnectionHandlers {
 
     fn extended_query_handler(&self) -> Arc<impl ExtendedQueryHandler> {
         Arc::clone(&self.queries)
+    }
+
+    fn cancel_handler(&self) -> Arc<impl CancelHandler> {
+        Arc::new(Cancels { shared: Arc::clone(&self.queries.conn.shared) })
     }
 }
 
@@ -233,7 +243,11 @@ impl StartupHandler for Startup {
                         let _ = self.conn.login.set(Login { credential: login.id, session });
                         touch(&self.conn, login.scope, login.id);
                         tracing::info!(credential = %login.id, org = %login.scope.org_id(), "SQL client logged in");
-                        auth.driver.complete_authentication(client, final_message).await
+                        auth.driver.complete_authentication(client, final_message).await?;
+                        // The key it was just told, which a cancel request for it will name.
+                        let (pid, secret) = client.pid_and_secret_key();
+                        let _ = self.conn.cancel_key.set((pid, secret.to_bytes().to_vec()));
+                        Ok(())
                     }
                 }
             }
@@ -266,20 +280,54 @@ fn login(conn: &Connection) -> PgWireResult<&Login> {
     conn.login.get().ok_or_else(|| fatal("28000", "not logged in"))
 }
 
-/// The rows (or tag) of one statement's outcome, columns in `formats`.
-fn response(outcome: Outcome, formats: &Format, timeout: std::time::Duration) -> Response {
+/// Answers cancel requests, which arrive on a connection of their own: the statement the named
+/// connection is running stops, whether it is still being planned (pgwire's part) or already
+/// sending rows (ours).
+struct Cancels {
+    shared: Arc<crate::Shared>,
+}
+
+#[async_trait]
+impl CancelHandler for Cancels {
+    async fn on_cancel_request(&self, request: CancelRequest) {
+        self.shared.auth.cancels.cancel(request.pid, &request.secret_key).await;
+        let key = (request.pid, request.secret_key.to_bytes().to_vec());
+        let live: Vec<Arc<Connection>> =
+            self.shared.connections.lock().expect("connections lock").values().cloned().collect();
+        if let Some(conn) = live.iter().find(|c| c.cancel_key.get() == Some(&key)) {
+            conn.cancel.send_modify(|n| *n += 1);
+            tracing::info!(pid = request.pid, "cancelled a statement at the client's request");
+        }
+    }
+}
+
+fn cancelled() -> PgWireError {
+    error("57014", "canceling statement due to user request")
+}
+
+/// The rows (or tag) of one statement's outcome, columns in `formats`; the statement ends with
+/// an error at its timeout or when a cancel request for it arrives (`cancel` changes).
+fn response(
+    outcome: Outcome,
+    formats: &Format,
+    timeout: std::time::Duration,
+    cancel: tokio::sync::watch::Receiver<u64>,
+) -> Response {
     match outcome {
         Outcome::Rows(q) => {
             let fields = Arc::new(encode::fields(&q.schema, formats));
             let deadline = tokio::time::Instant::now() + timeout;
             let row_fields = Arc::clone(&fields);
-            let batches = futures::stream::unfold(Some(q.stream), move |state| async move {
-                let mut stream = state?;
-                match tokio::time::timeout_at(deadline, stream.next()).await {
-                    Err(_) => Some((Err(engine_error(EngineError::Timeout(timeout))), None)),
-                    Ok(None) => None,
-                    Ok(Some(Err(e))) => Some((Err(engine_error(EngineError::from(e))), None)),
-                    Ok(Some(Ok(batch))) => Some((Ok(batch), Some(stream))),
+            let batches = futures::stream::unfold(Some((q.stream, cancel)), move |state| async move {
+                let (mut stream, mut cancel) = state?;
+                tokio::select! {
+                    _ = cancel.changed() => Some((Err(cancelled()), None)),
+                    next = tokio::time::timeout_at(deadline, stream.next()) => match next {
+                        Err(_) => Some((Err(engine_error(EngineError::Timeout(timeout))), None)),
+                        Ok(None) => None,
+                        Ok(Some(Err(e))) => Some((Err(engine_error(EngineError::from(e))), None)),
+                        Ok(Some(Ok(batch))) => Some((Ok(batch), Some((stream, cancel)))),
+                    },
                 }
             });
             let rows = batches.flat_map(move |batch| {
@@ -328,10 +376,11 @@ impl SimpleQueryHandler for Queries {
         let mut responses = Vec::with_capacity(statements.len());
         for s in &statements {
             // Like PostgreSQL, the statements after a failed one are not run.
+            let cancel = self.conn.statement_started();
             match login.session.execute(s, Vec::new()).await {
                 Ok(outcome) => {
                     apply(client, &outcome);
-                    responses.push(response(outcome, &Format::UnifiedText, timeout))
+                    responses.push(response(outcome, &Format::UnifiedText, timeout, cancel))
                 }
                 Err(e) => {
                     responses.push(Response::Error(engine_error_info(e)));
@@ -454,10 +503,11 @@ impl ExtendedQueryHandler for Queries {
     {
         let login = login(&self.conn)?;
         let parameters = (0..portal.parameter_len()).map(|i| parameter(portal, i)).collect::<PgWireResult<Vec<_>>>()?;
+        let cancel = self.conn.statement_started();
         let outcome =
             login.session.execute(&portal.statement.statement.statement, parameters).await.map_err(engine_error)?;
         apply(client, &outcome);
-        Ok(response(outcome, &portal.result_column_format, self.conn.shared.engine.statement_timeout()))
+        Ok(response(outcome, &portal.result_column_format, self.conn.shared.engine.statement_timeout(), cancel))
     }
 
     async fn do_describe_statement<C>(

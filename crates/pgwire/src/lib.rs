@@ -58,6 +58,29 @@ struct Connection {
     login: OnceLock<Login>,
     /// Notified to close the connection (its credential was revoked).
     close: Notify,
+    /// The key (pid, secret) the client was given at login, which its cancel requests name.
+    cancel_key: OnceLock<(i32, Vec<u8>)>,
+    /// Counts cancel requests; a statement stops when it changes while the statement runs.
+    cancel: tokio::sync::watch::Sender<u64>,
+}
+
+impl Connection {
+    fn new(shared: Arc<Shared>) -> Self {
+        Self {
+            shared,
+            login: OnceLock::new(),
+            close: Notify::new(),
+            cancel_key: OnceLock::new(),
+            cancel: tokio::sync::watch::Sender::new(0),
+        }
+    }
+
+    /// Marks a statement's start: the receiver sees only cancel requests made from now on.
+    fn statement_started(&self) -> tokio::sync::watch::Receiver<u64> {
+        let mut rx = self.cancel.subscribe();
+        rx.borrow_and_update();
+        rx
+    }
 }
 
 /// An authenticated connection's identity and session.
@@ -114,7 +137,7 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, acceptor: Optio
         };
         let _ = socket.set_nodelay(true);
         let id = shared.next_id.fetch_add(1, Ordering::Relaxed);
-        let conn = Arc::new(Connection { shared: Arc::clone(&shared), login: OnceLock::new(), close: Notify::new() });
+        let conn = Arc::new(Connection::new(Arc::clone(&shared)));
         shared.connections.lock().expect("connections lock").insert(id, Arc::clone(&conn));
         let acceptor = acceptor.clone();
         let shared = Arc::clone(&shared);

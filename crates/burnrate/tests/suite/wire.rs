@@ -306,3 +306,29 @@ async fn a_sort_spilling_over_the_wire_cleans_up_when_the_client_disconnects() {
     }
     assert_eq!(spill_dirs(app.spill_dir.path()), Vec::<String>::new(), "after the client hung up");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancel_request_stops_the_running_statement_and_the_session_goes_on() {
+    let app = TestApp::spawn().await;
+    let (a, key, _) = org_with_costs(&app, "Acme", 10).await;
+    let cred = create_credential(&a, &key, "cancel").await;
+    let client = connect(&app.pg.addr.to_string(), &cred).await;
+    let token = client.cancel_token();
+    // Minutes of work, were it not cancelled.
+    let long = "SELECT count(*) FROM generate_series(1, 50000000000) AS t(x) WHERE x % 7 = 3";
+    let running = tokio::spawn(async move {
+        let result = client.simple_query(long).await;
+        (client, result)
+    });
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let asked = Instant::now();
+    token.cancel_query(tokio_postgres::NoTls).await.unwrap();
+    let (client, result) = running.await.unwrap();
+    let err = result.unwrap_err();
+    let db = err.as_db_error().expect("an error from the server");
+    assert_eq!(db.code().code(), "57014", "{db:?}");
+    assert_eq!(db.message(), "canceling statement due to user request");
+    assert!(asked.elapsed() < Duration::from_secs(3), "cancelled only after {:?}", asked.elapsed());
+    let n: i64 = client.query_one("SELECT count(*) FROM costs", &[]).await.unwrap().get(0);
+    assert_eq!(n, 15, "the session goes on after a cancel");
+}
