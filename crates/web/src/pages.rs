@@ -257,12 +257,26 @@ pub struct SourceRow {
     pub fresh: String,
 }
 
+/// A connected database, read at query time.
+pub struct DatabaseRow {
+    pub id: String,
+    pub name: String,
+    /// "PostgreSQL" or "MySQL / MariaDB".
+    pub kind: String,
+    /// `ext_<name>`: where its tables appear in SQL.
+    pub schema: String,
+    /// `host:port/database as user`.
+    pub address: String,
+    pub hint: String,
+}
+
 #[derive(Template)]
 #[template(path = "sources.html")]
 pub struct SourcesPage {
     pub nav: Option<Nav>,
     pub csrf: String,
     pub sources: Vec<SourceRow>,
+    pub databases: Vec<DatabaseRow>,
     pub can_manage: bool,
     pub notice: Option<String>,
     pub error: Option<String>,

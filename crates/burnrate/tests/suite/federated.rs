@@ -142,6 +142,31 @@ async fn costs_join_a_table_of_the_organizations_own_postgres_and_its_password_s
         assert!(!page.contains(&password) && !page.contains(&wrong), "a password is shown: {page}");
     }
 
+    // The same from the sources page's form, as an admin would.
+    let port_text = port.to_string();
+    let form = |name: &'static str, host: &'static str| {
+        [
+            ("kind", "postgres"),
+            ("name", name),
+            ("host", host),
+            ("port", port_text.as_str()),
+            ("database", db.as_str()),
+            ("user", READER),
+            ("secret", password.as_str()),
+        ]
+    };
+    let r = a.post_form("/sources/databases", &form("Shop Form", "127.0.0.1")).await;
+    assert_eq!((r.status, r.location().as_deref()), (303, Some("/sources?done=database")), "{}", r.text);
+    let page = a.get("/sources").await.text;
+    assert!(page.contains("<code>ext_shop_form</code>"), "{page}");
+    assert!(page.contains(&format!("127.0.0.1:{port}/{db} as {READER}")), "{page}");
+    assert!(!page.contains(&password), "the sources page shows the password");
+    let r = a.post_form("/sources/databases", &form("Elsewhere", "192.168.1.20")).await;
+    assert_eq!(r.status, 422);
+    assert!(r.text.contains("is not a public address"), "{}", r.text);
+    let form_rows = client.simple_query("SELECT count(*) FROM ext_shop_form.teams").await.unwrap();
+    assert_eq!(rows(&form_rows), ["3"]);
+
     // Hosts: private addresses outside the operator's allow-list, and values that try to add
     // connection options, are refused when the source is saved.
     for (host, expect) in [("10.1.2.3", "not a public address"), ("127.0.0.1 sslmode=disable", "not a host name")] {

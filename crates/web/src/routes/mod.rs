@@ -47,6 +47,7 @@ pub fn router(state: AppState) -> Router {
         .route("/invitations/{token}", get(account::invitation_page).post(account::accept_invitation))
         .route("/", get(org::overview))
         .route("/sources", get(sources::list).post(sources::create))
+        .route("/sources/databases", post(sources::create_database))
         .route("/sources/{id}/sync", post(sources::sync_now))
         .route("/sources/{id}/test", post(sources::test))
         .route("/sources/{id}/pause", post(sources::pause))

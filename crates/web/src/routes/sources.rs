@@ -19,7 +19,7 @@ use super::{parse_id, see_other};
 use crate::AppState;
 use crate::auth::{ApiCaller, Authed, Caller};
 use crate::error::{ApiError, AppError};
-use crate::pages::{Nav, SourceRow, SourcesPage, render, when};
+use crate::pages::{DatabaseRow, Nav, SourceRow, SourcesPage, render, when};
 use crate::security::CsrfForm;
 
 async fn page(
@@ -33,9 +33,27 @@ async fn page(
     let fresh = tx.lake_freshness().await?;
     tx.commit().await?;
     let status = if error.is_some() { StatusCode::UNPROCESSABLE_ENTITY } else { StatusCode::OK };
+    let (databases, sources): (Vec<_>, Vec<_>) =
+        sources.into_iter().partition(|s| DATABASE_KINDS.contains(&s.kind.as_str()));
     let page = SourcesPage {
         nav: Some(Nav::new(who, "sources")),
         csrf: who.csrf.clone(),
+        databases: databases
+            .into_iter()
+            .map(|s| {
+                let config: Option<DatabaseConfig> = serde_json::from_str(&s.config).ok();
+                DatabaseRow {
+                    id: s.id.to_string(),
+                    schema: schema_name(&s.name),
+                    kind: if s.kind == "mysql" { "MySQL / MariaDB" } else { "PostgreSQL" }.into(),
+                    address: config
+                        .map(|c| format!("{}:{}/{} as {}", c.host, c.port, c.database, c.user))
+                        .unwrap_or_default(),
+                    hint: s.secret_hint,
+                    name: s.name,
+                }
+            })
+            .collect(),
         sources: sources
             .into_iter()
             .map(|s| SourceRow {
@@ -76,6 +94,10 @@ pub struct Done {
 pub async fn list(State(state): State<AppState>, who: Authed, Query(q): Query<Done>) -> Result<Response, AppError> {
     let notice = match q.done.as_deref() {
         Some("connected") => Some("Connected. The first sync is running; refresh in a moment.".to_owned()),
+        Some("database") => Some(
+            "Database connected. Its tables appear in SQL under the name shown; they are read when a query names them."
+                .to_owned(),
+        ),
         Some("syncing") => Some("Sync started.".to_owned()),
         Some("paused") => Some("Paused: no syncs until you resume.".to_owned()),
         Some("resumed") => Some("Resumed.".to_owned()),
@@ -195,6 +217,48 @@ async fn connect_database(state: &AppState, caller: &impl Caller, input: NewSour
     tx.audit(caller.entry("source_created", "source", id.to_string(), details)).await?;
     tx.commit().await?;
     Ok(id)
+}
+
+#[derive(Deserialize)]
+pub struct NewDatabaseForm {
+    kind: String,
+    name: String,
+    host: String,
+    port: String,
+    database: String,
+    user: String,
+    #[serde(default)]
+    schema: String,
+    secret: String,
+}
+
+pub async fn create_database(
+    State(state): State<AppState>,
+    who: Authed,
+    CsrfForm(f): CsrfForm<NewDatabaseForm>,
+) -> Result<Response, AppError> {
+    let port = match f.port.trim() {
+        "" => None,
+        p => {
+            Some(p.parse::<u16>().map_err(|_| AppError::Validation("Port: expected a number from 1 to 65535.".into())))
+        }
+    };
+    let input = port.transpose().map(|port| NewSourceInput {
+        kind: f.kind,
+        name: f.name,
+        secret: f.secret,
+        base_url: None,
+        host: Some(f.host),
+        port,
+        database: Some(f.database),
+        user: Some(f.user),
+        schema: Some(f.schema),
+    });
+    match async { connect(&state, &who, input?).await }.await {
+        Ok(_) => Ok(see_other("/sources?done=database")),
+        Err(AppError::Validation(m)) | Err(AppError::Conflict(m)) => page(&state, &who, None, Some(m)).await,
+        Err(e) => Err(e),
+    }
 }
 
 #[derive(Deserialize)]
