@@ -5,7 +5,7 @@
 //! Statements are parsed in PostgreSQL's dialect and rewritten for DataFusion where clients use
 //! PostgreSQL idioms (`OPERATOR(pg_catalog.~)`, `::regclass`, `COLLATE pg_catalog.default`).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 
 use datafusion::arrow::array::{ArrayRef, BooleanArray, Int32Array, StringArray};
@@ -41,6 +41,10 @@ pub struct SqlSession {
     scope: OrgScope,
     base: SessionContext,
     settings: Settings,
+    /// Statements parsed before, by their text: drivers and pools send the same ones again.
+    parsed: Mutex<HashMap<String, Vec<SqlStatement>>>,
+    /// The answers of constant statements ([`is_constant`]), by statement.
+    constants: Mutex<HashMap<String, (SchemaRef, Vec<RecordBatch>)>>,
 }
 
 /// The settings a connection has set, by name; the rest have their defaults.
@@ -225,7 +229,14 @@ impl Engine {
         if reader == Reader::Admin {
             base.register_table("audit_log", Arc::new(StoreTable::new(Records::AuditLog, store, scope)))?;
         }
-        Ok(SqlSession { engine: self.clone(), scope, base, settings })
+        Ok(SqlSession {
+            engine: self.clone(),
+            scope,
+            base,
+            settings,
+            parsed: Mutex::default(),
+            constants: Mutex::default(),
+        })
     }
 }
 
@@ -267,6 +278,19 @@ impl SqlSession {
 
     /// Splits `sql` into statements, refusing at once what is never allowed.
     pub fn parse(&self, sql: &str) -> Result<Vec<SqlStatement>, EngineError> {
+        if let Some(statements) = self.parsed.lock().expect("parse cache").get(sql) {
+            return Ok(statements.clone());
+        }
+        let statements = self.parse_anew(sql)?;
+        let mut cache = self.parsed.lock().expect("parse cache");
+        if cache.len() >= CACHED_STATEMENTS {
+            cache.clear();
+        }
+        cache.insert(sql.to_owned(), statements.clone());
+        Ok(statements)
+    }
+
+    fn parse_anew(&self, sql: &str) -> Result<Vec<SqlStatement>, EngineError> {
         // The parser swaps a few client queries it cannot plan for canned stand-ins, among them
         // Grafana's search-path subquery (for `''`, as if no schema were on the path), for want
         // of `current_setting()`. burnrate has that function, so such statements skip the swap
@@ -349,6 +373,25 @@ impl SqlSession {
         parameters: Vec<ScalarValue>,
     ) -> Result<Outcome, EngineError> {
         match &statement.kind {
+            Kind::Query(s) if parameters.is_empty() && is_constant(s) => {
+                let key = s.to_string();
+                let cached = self.constants.lock().expect("constant results").get(&key).cloned();
+                let (schema, batches) = match cached {
+                    Some(result) => result,
+                    None => {
+                        let result =
+                            self.engine.collect_statement(&self.base, self.scope, s, crate::Plan::Fast).await?;
+                        let mut cache = self.constants.lock().expect("constant results");
+                        if cache.len() >= CACHED_STATEMENTS {
+                            cache.clear();
+                        }
+                        cache.insert(key, result.clone());
+                        result
+                    }
+                };
+                let stream = MemoryStream::try_new(batches, Arc::clone(&schema), None)?;
+                Ok(Outcome::Rows(QueryStream { schema, stream: Box::pin(stream) }))
+            }
             Kind::Query(s) => {
                 Ok(Outcome::Rows(self.engine.query_statement(&self.base, self.scope, s, parameters).await?))
             }
@@ -374,6 +417,34 @@ impl SqlSession {
             Kind::Acknowledge(tag) => Ok(Outcome::Command(tag)),
         }
     }
+}
+
+/// How many parsed statements, and constant results, a session keeps.
+const CACHED_STATEMENTS: usize = 256;
+
+/// Whether `statement` is a `SELECT` of literals only (`SELECT 1`, `SELECT 'ok' AS status`):
+/// what connection pools send to check a connection, many times a second. Its answer never
+/// changes, so a session plans it once and answers from memory after that.
+fn is_constant(statement: &Statement) -> bool {
+    use datafusion::sql::sqlparser::ast::{SelectItem, SetExpr};
+    fn literal(e: &Expr) -> bool {
+        match e {
+            Expr::Value(v) => !matches!(v.value, Value::Placeholder(_)),
+            Expr::UnaryOp { expr, .. } | Expr::Nested(expr) | Expr::Cast { expr, .. } => literal(expr),
+            _ => false,
+        }
+    }
+    let Statement::Query(q) = statement else { return false };
+    let SetExpr::Select(select) = q.body.as_ref() else { return false };
+    q.with.is_none()
+        && select.from.is_empty()
+        && select.selection.is_none()
+        && select.having.is_none()
+        && !select.projection.is_empty()
+        && select.projection.iter().all(|item| match item {
+            SelectItem::UnnamedExpr(e) | SelectItem::ExprWithAlias { expr: e, .. } => literal(e),
+            _ => false,
+        })
 }
 
 /// `pg_catalog.pg_settings` as one connection sees it: each setting on the allow-list with its

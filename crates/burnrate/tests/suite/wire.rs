@@ -193,6 +193,18 @@ async fn tokio_postgres_runs_prepared_statements_with_parameters_and_sees_escape
     let names: Vec<&str> = named.columns().iter().map(|c| c.name()).collect();
     assert_eq!(names, ["count", "sum", "provider_name", "max", "case", "?column?"]);
     // Logged in as the credential, which is who the session says it is.
+    // Constant statements are answered from the session's memory after the first time; each
+    // keeps its own answer.
+    for _ in 0..3 {
+        for (sql, want) in [("SELECT 1", "1"), ("SELECT 2 AS two", "2"), ("SELECT 'ok'::text", "ok")] {
+            let got = client.simple_query(sql).await.unwrap();
+            let row = got.iter().find_map(|m| match m {
+                tokio_postgres::SimpleQueryMessage::Row(r) => Some(r.get(0).unwrap().to_owned()),
+                _ => None,
+            });
+            assert_eq!(row.as_deref(), Some(want), "{sql}");
+        }
+    }
     for sql in ["SELECT current_user", "SELECT session_user"] {
         let who: String = client.query_one(sql, &[]).await.unwrap().get(0);
         assert_eq!(who, cred.user, "{sql}");
