@@ -62,10 +62,13 @@ fn rows(messages: &[SimpleQueryMessage]) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn costs_join_a_table_of_the_organizations_own_postgres_and_its_password_stays_sealed() {
+    let logs = crate::sources::captured_logs();
     let app = TestApp::spawn().await;
     let (a, a_key, records) = org_with_costs(&app, "Acme", 40).await;
     let password = format!("Pw-{}", uuid::Uuid::new_v4().simple());
     let (db, port) = customer_database(&password).await;
+    // From here on, only burnrate handles the password (the set-up above logs its own SQL).
+    let logged_before = logs.lock().unwrap().len();
 
     let source = |name: &str, host: &str, secret: &str| {
         serde_json::json!({ "kind": "postgres", "name": name, "host": host, "port": port,
@@ -134,7 +137,12 @@ async fn costs_join_a_table_of_the_organizations_own_postgres_and_its_password_s
     assert!(message.contains("\"Shop Stale\"") && message.contains("password authentication failed"), "{message}");
     assert!(!message.contains(&wrong), "{message}");
 
-    // The password appears in no listing or audit entry.
+    // The password appears in no log line (every level, the driver's included), listing or
+    // audit entry.
+    let logged = String::from_utf8_lossy(&logs.lock().unwrap()[logged_before..]).into_owned();
+    assert!(logged.contains("SQL client logged in"), "the logs were captured");
+    let leaked: Vec<&str> = logged.lines().filter(|l| l.contains(&password) || l.contains(&wrong)).collect();
+    assert!(leaked.is_empty(), "a password reached the logs: {leaked:#?}");
     let listing = a.api(Method::GET, "/api/v1/sources", &a_key, None).await;
     assert_eq!(listing.status, 200, "{}", listing.text);
     assert!(listing.text.contains("Shop DB"), "{}", listing.text);
@@ -179,6 +187,7 @@ async fn costs_join_a_table_of_the_organizations_own_postgres_and_its_password_s
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn costs_join_a_table_of_the_organizations_own_mariadb() {
     use sqlx::Connection;
+    let logs = crate::sources::captured_logs();
     let app = TestApp::spawn().await;
     let (a, a_key, records) = org_with_costs(&app, "Acme", 30).await;
     let admin_url = std::env::var("BURNRATE_TEST_MYSQL_URL")
@@ -203,6 +212,8 @@ async fn costs_join_a_table_of_the_organizations_own_mariadb() {
     ] {
         sqlx::query(sqlx::AssertSqlSafe(sql)).execute(&mut admin).await.unwrap();
     }
+    // From here on, only burnrate handles the password (the set-up above logs its own SQL).
+    let logged_before = logs.lock().unwrap().len();
 
     let source = |name: &str, secret: &str| {
         serde_json::json!({ "kind": "mysql", "name": name, "host": "127.0.0.1", "port": port,
@@ -249,4 +260,8 @@ async fn costs_join_a_table_of_the_organizations_own_mariadb() {
     let message = err.as_db_error().map(|d| d.message().to_owned()).unwrap_or_default();
     assert!(message.contains("\"Maria Stale\"") && message.contains("Access denied"), "{message}");
     assert!(!message.contains(&wrong) && !message.contains(&password), "{message}");
+    let logged = String::from_utf8_lossy(&logs.lock().unwrap()[logged_before..]).into_owned();
+    assert!(logged.contains("SQL client logged in"), "the logs were captured");
+    let leaked: Vec<&str> = logged.lines().filter(|l| l.contains(&password) || l.contains(&wrong)).collect();
+    assert!(leaked.is_empty(), "a password reached the logs: {leaked:#?}");
 }

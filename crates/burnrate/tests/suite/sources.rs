@@ -196,7 +196,7 @@ async fn only_admins_manage_sources_and_other_orgs_get_404() {
 }
 
 /// Everything logged in this test process, at every level.
-fn captured_logs() -> &'static std::sync::Mutex<Vec<u8>> {
+pub(crate) fn captured_logs() -> &'static std::sync::Mutex<Vec<u8>> {
     static LOGS: std::sync::OnceLock<&'static std::sync::Mutex<Vec<u8>>> = std::sync::OnceLock::new();
     LOGS.get_or_init(|| {
         let buffer: &'static std::sync::Mutex<Vec<u8>> = Box::leak(Box::new(std::sync::Mutex::new(Vec::new())));
