@@ -20,7 +20,7 @@ use std::fmt;
 use std::sync::{Arc, Mutex};
 
 use burnrate_net::EgressGuard;
-use burnrate_sources::DatabaseConfig;
+use burnrate_sources::{DatabaseConfig, DatabaseTls};
 use burnrate_store::{OrgScope, SourceRecord, Store, Vault};
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 use datafusion::arrow::array::{
@@ -187,7 +187,10 @@ impl RemoteSource {
                         .username(user)
                         .password(&password)
                         .database(database)
-                        .ssl_mode(PgSslMode::Prefer)
+                        .ssl_mode(match self.config.tls {
+                            DatabaseTls::Prefer => PgSslMode::Prefer,
+                            DatabaseTls::Require => PgSslMode::Require,
+                        })
                         .application_name("burnrate");
                     sqlx::PgConnection::connect_with(&options).await.map(Remote::Postgres)
                 }
@@ -199,7 +202,10 @@ impl RemoteSource {
                         .username(user)
                         .password(&password)
                         .database(database)
-                        .ssl_mode(MySqlSslMode::Preferred);
+                        .ssl_mode(match self.config.tls {
+                            DatabaseTls::Prefer => MySqlSslMode::Preferred,
+                            DatabaseTls::Require => MySqlSslMode::Required,
+                        });
                     sqlx::MySqlConnection::connect_with(&options).await.map(Remote::MySql)
                 }
             }
@@ -229,7 +235,7 @@ fn describe(e: &sqlx::Error) -> String {
     match e {
         sqlx::Error::Database(db) => db.message().to_owned(),
         sqlx::Error::Io(io) => io.to_string(),
-        sqlx::Error::Tls(_) => "the TLS handshake failed".to_owned(),
+        sqlx::Error::Tls(tls) => format!("TLS: {tls}"),
         sqlx::Error::Protocol(p) => format!("protocol error: {p}"),
         sqlx::Error::ColumnDecode { index, .. } => format!("column {index} does not decode"),
         _ => "the connection failed".to_owned(),

@@ -19,6 +19,30 @@ pub struct DatabaseConfig {
     /// The remote schema whose tables appear under `ext_<name>`.
     #[serde(default = "public")]
     pub schema: String,
+    #[serde(default)]
+    pub tls: DatabaseTls,
+}
+
+/// Whether the connection to a database source must be encrypted.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DatabaseTls {
+    /// TLS when the server offers it, plain otherwise (the drivers' default).
+    #[default]
+    Prefer,
+    /// TLS or no connection. The server's certificate is not checked against a name: the
+    /// connection goes to the address the egress guard approved, not to a name looked up again.
+    Require,
+}
+
+impl DatabaseTls {
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "" | "prefer" => Some(DatabaseTls::Prefer),
+            "require" => Some(DatabaseTls::Require),
+            _ => None,
+        }
+    }
 }
 
 fn public() -> String {

@@ -15,7 +15,7 @@ mod openai;
 
 use burnrate_core::SyncWindow;
 
-pub use database::{DATABASE_KINDS, DatabaseConfig, schema_name};
+pub use database::{DATABASE_KINDS, DatabaseConfig, DatabaseTls, schema_name};
 pub use error::{SourceError, SourceErrorKind};
 pub use {anthropic::Anthropic, openai::OpenAi};
 

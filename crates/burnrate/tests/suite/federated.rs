@@ -48,6 +48,15 @@ async fn superuser(url: &str) -> tokio_postgres::Client {
     client
 }
 
+/// Each provider's costs joined with the source's `teams` table, as `provider|sum` rows.
+async fn spend_of_teams(client: &tokio_postgres::Client, schema: &str) -> Vec<String> {
+    let sql = format!(
+        "SELECT c.provider_name, sum(c.billed_cost) FROM costs c JOIN {schema}.teams t \
+         ON c.provider_name = t.provider_name GROUP BY c.provider_name ORDER BY 1"
+    );
+    rows(&client.simple_query(&sql).await.unwrap())
+}
+
 fn rows(messages: &[SimpleQueryMessage]) -> Vec<String> {
     messages
         .iter()
@@ -80,14 +89,7 @@ async fn costs_join_a_table_of_the_organizations_own_postgres_and_its_password_s
     // Over the wire: the join sums each team's costs exactly (numeric in, numeric out).
     let cred = create_credential(&a, &a_key, "federated").await;
     let client = connect(&app.pg.addr.to_string(), &cred).await;
-    let joined = client
-        .simple_query(
-            "SELECT c.provider_name, sum(c.billed_cost) FROM costs c JOIN ext_shop_db.teams t \
-             ON c.provider_name = t.provider_name GROUP BY c.provider_name ORDER BY 1",
-        )
-        .await
-        .unwrap();
-    assert_eq!(rows(&joined), sum_by_provider(&records));
+    assert_eq!(spend_of_teams(&client, "ext_shop_db").await, sum_by_provider(&records));
     let teams = client
         .simple_query("SELECT team, headcount, budget, since FROM ext_shop_db.teams ORDER BY team")
         .await
@@ -143,6 +145,15 @@ async fn costs_join_a_table_of_the_organizations_own_postgres_and_its_password_s
     assert!(logged.contains("SQL client logged in"), "the logs were captured");
     let leaked: Vec<&str> = logged.lines().filter(|l| l.contains(&password) || l.contains(&wrong)).collect();
     assert!(leaked.is_empty(), "a password reached the logs: {leaked:#?}");
+    // TLS required of a server that offers none (the test server): no connection, and why.
+    let mut strict = source("Shop Strict", "127.0.0.1", &password);
+    strict["tls"] = "require".into();
+    let r = a.api(Method::POST, "/api/v1/sources", &a_key, Some(strict)).await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let err = client.simple_query("SELECT * FROM ext_shop_strict.teams").await.unwrap_err();
+    let message = err.as_db_error().map(|d| d.message().to_owned()).unwrap_or_default();
+    assert!(message.contains("\"Shop Strict\": cannot connect: TLS"), "{message}");
+
     let listing = a.api(Method::GET, "/api/v1/sources", &a_key, None).await;
     assert_eq!(listing.status, 200, "{}", listing.text);
     assert!(listing.text.contains("Shop DB"), "{}", listing.text);
@@ -224,14 +235,7 @@ async fn costs_join_a_table_of_the_organizations_own_mariadb() {
     let cred = create_credential(&a, &a_key, "federated").await;
     let client = connect(&app.pg.addr.to_string(), &cred).await;
 
-    let joined = client
-        .simple_query(
-            "SELECT c.provider_name, sum(c.billed_cost) FROM costs c JOIN ext_shop_maria.teams t \
-             ON c.provider_name = t.provider_name GROUP BY c.provider_name ORDER BY 1",
-        )
-        .await
-        .unwrap();
-    assert_eq!(rows(&joined), sum_by_provider(&records));
+    assert_eq!(spend_of_teams(&client, "ext_shop_maria").await, sum_by_provider(&records));
     let teams = client
         .simple_query("SELECT team, headcount, budget, since, reviewed FROM ext_shop_maria.teams ORDER BY team")
         .await

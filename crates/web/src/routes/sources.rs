@@ -6,7 +6,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use burnrate_core::ApiScope;
-use burnrate_sources::{DATABASE_KINDS, DatabaseConfig, schema_name};
+use burnrate_sources::{DATABASE_KINDS, DatabaseConfig, DatabaseTls, schema_name};
 use burnrate_store::{Freshness, NewSource};
 use burnrate_sync::{SourceConfig, SourceKind, Syncer};
 use serde::Deserialize;
@@ -155,6 +155,8 @@ pub struct NewSourceInput {
     database: Option<String>,
     user: Option<String>,
     schema: Option<String>,
+    /// `prefer` (the default) or `require`.
+    tls: Option<String>,
 }
 
 /// Validates, seals and stores a new source, audits it, and starts its backfill.
@@ -191,6 +193,8 @@ async fn connect_database(state: &AppState, caller: &impl Caller, input: NewSour
         database: text(input.database),
         user: text(input.user),
         schema: Some(text(input.schema)).filter(|s| !s.is_empty()).unwrap_or_else(|| "public".into()),
+        tls: DatabaseTls::parse(&text(input.tls))
+            .ok_or_else(|| AppError::Validation("TLS: expected prefer or require.".into()))?,
     };
     config.validate().map_err(AppError::Validation)?;
     state
@@ -229,6 +233,8 @@ pub struct NewDatabaseForm {
     user: String,
     #[serde(default)]
     schema: String,
+    #[serde(default)]
+    tls: String,
     secret: String,
 }
 
@@ -253,6 +259,7 @@ pub async fn create_database(
         database: Some(f.database),
         user: Some(f.user),
         schema: Some(f.schema),
+        tls: Some(f.tls),
     });
     match async { connect(&state, &who, input?).await }.await {
         Ok(_) => Ok(see_other("/sources?done=database")),
@@ -285,6 +292,7 @@ pub async fn create(
         database: None,
         user: None,
         schema: None,
+        tls: None,
     };
     match connect(&state, &who, input).await {
         Ok(_) => Ok(see_other("/sources?done=connected")),
