@@ -9,6 +9,7 @@ mod cli;
 mod clients;
 mod demo;
 mod federated;
+mod notify;
 mod replays;
 mod roles;
 mod security;
