@@ -139,6 +139,52 @@ impl HttpClient {
         Ok(body.freeze())
     }
 
+    /// POSTs `body` to `url` with `headers`, once: whoever delivers decides about retrying (a
+    /// webhook delivery retries from the job queue, so a restart loses nothing). The URL is
+    /// checked again here, and the address dialled by the resolver.
+    pub async fn post_once(
+        &self,
+        url: &url::Url,
+        headers: &[(&str, &str)],
+        body: Vec<u8>,
+    ) -> Result<Reply, FetchError> {
+        self.guard.check_url(url.as_str())?;
+        let mut req = self.inner.post(url.clone()).body(body);
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        match req.send().await {
+            Ok(resp) => {
+                let status = resp.status().as_u16();
+                let headers = resp.headers().clone();
+                let body = match self.read_capped(resp).await {
+                    Ok(b) => b,
+                    Err(e) if e == "too large" => return Err(FetchError::TooLarge(self.opts.max_body_bytes)),
+                    Err(e) => {
+                        return Err(FetchError::Unreachable {
+                            attempts: 1,
+                            last: format!("reading the response: {e}"),
+                        });
+                    }
+                };
+                Ok(Reply { status, headers, body, attempts: 1 })
+            }
+            Err(e) => {
+                if let Some(egress) = std::error::Error::source(&e).and_then(find_egress) {
+                    return Err(FetchError::Egress(egress));
+                }
+                let last = if e.is_timeout() {
+                    "timed out"
+                } else if e.is_connect() {
+                    "could not connect"
+                } else {
+                    "request failed"
+                };
+                Err(FetchError::Unreachable { attempts: 1, last: last.into() })
+            }
+        }
+    }
+
     /// GETs `url` with `headers`, retrying throttling, server errors and broken connections.
     pub async fn get(&self, url: &url::Url, headers: &[(&str, &str)]) -> Result<Reply, FetchError> {
         self.guard.check_url(url.as_str())?;

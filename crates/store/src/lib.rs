@@ -32,6 +32,7 @@ mod outbox;
 mod sources;
 mod sql_credentials;
 mod vault;
+mod webhooks;
 
 pub use accounts::{Member, Organization, SessionRecord, TokenPurpose, UserRecord};
 pub use api_keys::ApiKeyRecord;
@@ -43,6 +44,7 @@ pub use outbox::{OutboxMessage, QueuedMail};
 pub use sources::{NewSource, SourceRecord};
 pub use sql_credentials::{SqlCredentialRecord, SqlLogin};
 pub use vault::Vault;
+pub use webhooks::{NewWebhook, WebhookRecord};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {

@@ -27,6 +27,7 @@ const APP_TABLES: &[&str] = &[
     "sources",
     "jobs",
     "sql_credentials",
+    "webhooks",
 ];
 
 /// Applies the SQLite migrations to `store` (which must be a SQLite store).

@@ -62,3 +62,106 @@ async fn webhook_signatures_verify_with_the_standard_webhooks_library_and_tamper
         assert!(WebhookSecret::parse(bad).is_err(), "{bad} is no webhook secret");
     }
 }
+
+/// One HTTP request as a receiver saw it.
+struct Received {
+    headers: std::collections::HashMap<String, String>,
+    body: String,
+}
+
+/// A webhook receiver on loopback that answers `204` and hands over each request it gets.
+async fn receiver() -> (String, tokio::sync::mpsc::Receiver<Received>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hooks/burnrate", listener.local_addr().unwrap());
+    let (tx, rx) = tokio::sync::mpsc::channel(8);
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            let mut raw = Vec::new();
+            let mut buf = [0u8; 4096];
+            let (head, body) = loop {
+                let n = socket.read(&mut buf).await.unwrap();
+                raw.extend_from_slice(&buf[..n]);
+                let text = String::from_utf8_lossy(&raw).into_owned();
+                if let Some((head, body)) = text.split_once("\r\n\r\n") {
+                    let length = head
+                        .lines()
+                        .find_map(|l| {
+                            l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().to_owned())
+                        })
+                        .and_then(|v| v.parse::<usize>().ok())
+                        .unwrap_or(0);
+                    if body.len() >= length || n == 0 {
+                        break (head.to_owned(), body.to_owned());
+                    }
+                }
+            };
+            let headers = head
+                .lines()
+                .skip(1)
+                .filter_map(|l| l.split_once(':'))
+                .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
+                .collect();
+            socket.write_all(b"HTTP/1.1 204 No Content\r\ncontent-length: 0\r\n\r\n").await.unwrap();
+            let _ = tx.send(Received { headers, body }).await;
+        }
+    });
+    (url, rx)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_webhook_is_saved_only_for_a_url_the_guard_allows_and_its_test_event_arrives_signed() {
+    use reqwest::Method;
+    let app = burnrate_testkit::TestApp::spawn().await;
+    let (c, key, _) = crate::wire::org_with_costs(&app, "Acme", 2).await;
+    let (url, mut received) = receiver().await;
+
+    let r = c
+        .api(Method::POST, "/api/v1/webhooks", &key, Some(serde_json::json!({ "url": url, "description": "ops" })))
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let created = r.json();
+    let secret = created["secret"].as_str().unwrap().to_owned();
+    assert!(secret.starts_with("whsec_"), "{secret}");
+    let id = created["id"].as_str().unwrap().to_owned();
+    let listed = c.api(Method::GET, "/api/v1/webhooks", &key, None).await;
+    assert!(listed.text.contains(&url) && !listed.text.contains(&secret[6..]), "{}", listed.text);
+
+    // The test event arrives signed, and the reference library verifies it with the secret shown.
+    let r = c.api(Method::POST, &format!("/api/v1/webhooks/{id}/test"), &key, None).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!((r.json()["delivered"].as_bool(), r.json()["status"].as_u64()), (Some(true), Some(204)), "{}", r.text);
+    let got = tokio::time::timeout(std::time::Duration::from_secs(5), received.recv()).await.unwrap().unwrap();
+    let event: serde_json::Value = serde_json::from_str(&got.body).unwrap();
+    assert_eq!(event["type"], "test");
+    let headers: serde_json::Map<String, serde_json::Value> = ["webhook-id", "webhook-timestamp", "webhook-signature"]
+        .into_iter()
+        .map(|h| (h.to_owned(), got.headers.get(h).cloned().unwrap_or_default().into()))
+        .collect();
+    let parsed = WebhookSecret::parse(&secret).unwrap();
+    let answers = verify(&parsed, vec![serde_json::json!({ "headers": headers, "body": got.body })]).await;
+    assert_eq!(answers, ["ok"]);
+
+    // URLs the guard refuses are not saved, and the answer says why.
+    for (bad, why) in [
+        ("http://10.0.0.1/hook", "scheme"),
+        ("https://169.254.169.254/latest/meta-data/", "not a public address"),
+        ("https://[::ffff:127.0.0.1]/hook", "not a public address"),
+        ("https://user:pw@example.com/hook", "user name or password"),
+        ("ftp://example.com/hook", "scheme"),
+        ("not a url", "not a valid URL"),
+    ] {
+        let r = c.api(Method::POST, "/api/v1/webhooks", &key, Some(serde_json::json!({ "url": bad }))).await;
+        assert_eq!(r.status, 422, "{bad}: {}", r.text);
+        let message = r.json()["error"]["message"].as_str().unwrap_or_default().to_owned();
+        assert!(message.starts_with("URL: ") && message.contains(why), "{bad}: {message}");
+    }
+    let listed = c.api(Method::GET, "/api/v1/webhooks", &key, None).await.json();
+    assert_eq!(listed["webhooks"].as_array().unwrap().len(), 1, "only the allowed URL was saved");
+
+    let r = c.api(Method::DELETE, &format!("/api/v1/webhooks/{id}"), &key, None).await;
+    assert_eq!(r.status, 204);
+    let audit = c.get("/audit").await.text;
+    assert!(audit.contains("webhook_created") && audit.contains("webhook_deleted"), "audited");
+    assert!(!audit.contains(&secret[6..]), "the audit log shows no secret");
+}

@@ -9,6 +9,7 @@ mod ops;
 mod org;
 mod sources;
 mod sql;
+mod webhooks;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -88,6 +89,9 @@ pub fn router(state: AppState) -> Router {
         .route("/api-keys/{id}", axum::routing::delete(api::revoke_api_key))
         .route("/sql-credentials", get(sql::api_list).post(sql::api_create))
         .route("/sql-credentials/{id}", axum::routing::delete(sql::api_revoke))
+        .route("/webhooks", get(webhooks::api_list).post(webhooks::api_create))
+        .route("/webhooks/{id}", axum::routing::delete(webhooks::api_delete))
+        .route("/webhooks/{id}/test", post(webhooks::api_test))
         .route("/sources", get(sources::api_list).post(sources::api_create))
         .route("/sources/{id}", axum::routing::delete(sources::api_delete).patch(sources::api_settings))
         .route("/sources/{id}/sync", post(sources::api_sync))
