@@ -169,19 +169,7 @@ impl HttpClient {
                 };
                 Ok(Reply { status, headers, body, attempts: 1 })
             }
-            Err(e) => {
-                if let Some(egress) = std::error::Error::source(&e).and_then(find_egress) {
-                    return Err(FetchError::Egress(egress));
-                }
-                let last = if e.is_timeout() {
-                    "timed out"
-                } else if e.is_connect() {
-                    "could not connect"
-                } else {
-                    "request failed"
-                };
-                Err(FetchError::Unreachable { attempts: 1, last: last.into() })
-            }
+            Err(e) => Err(FetchError::Unreachable { attempts: 1, last: send_failure(&e)?.into() }),
         }
     }
 
@@ -217,17 +205,7 @@ impl HttpClient {
                 }
                 Err(e) => {
                     // The guard refusing a resolved address is final, not worth retrying.
-                    let refused = std::error::Error::source(&e).and_then(find_egress);
-                    if let Some(egress) = refused {
-                        return Err(FetchError::Egress(egress));
-                    }
-                    last = if e.is_timeout() {
-                        "timed out".into()
-                    } else if e.is_connect() {
-                        "could not connect".into()
-                    } else {
-                        "request failed".into()
-                    };
+                    last = send_failure(&e)?.into();
                     if attempt + 1 < self.opts.max_attempts {
                         tokio::time::sleep(self.backoff(attempt, None)).await;
                     }
@@ -236,6 +214,21 @@ impl HttpClient {
         }
         Err(FetchError::Unreachable { attempts: self.opts.max_attempts, last })
     }
+}
+
+/// Why a request got no response: the egress guard refusing the address it resolved to (final),
+/// or a network failure in words.
+fn send_failure(e: &reqwest::Error) -> Result<&'static str, EgressError> {
+    if let Some(egress) = std::error::Error::source(e).and_then(find_egress) {
+        return Err(egress);
+    }
+    Ok(if e.is_timeout() {
+        "timed out"
+    } else if e.is_connect() {
+        "could not connect"
+    } else {
+        "request failed"
+    })
 }
 
 fn find_egress(mut err: &(dyn std::error::Error + 'static)) -> Option<EgressError> {

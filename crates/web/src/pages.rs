@@ -322,3 +322,24 @@ pub struct ConsolePage {
     pub result: Option<ConsoleResult>,
     pub error: Option<String>,
 }
+
+pub struct WebhookRow {
+    pub id: String,
+    pub url: String,
+    pub description: String,
+    pub slack: bool,
+    pub created: String,
+}
+
+#[derive(Template)]
+#[template(path = "webhooks.html")]
+pub struct WebhooksPage {
+    pub nav: Option<Nav>,
+    pub csrf: String,
+    pub can_manage: bool,
+    pub webhooks: Vec<WebhookRow>,
+    /// The signing secret of the destination just added, shown this once.
+    pub new_secret: Option<String>,
+    pub notice: Option<String>,
+    pub error: Option<String>,
+}

@@ -159,6 +159,21 @@ async fn a_webhook_is_saved_only_for_a_url_the_guard_allows_and_its_test_event_a
     let listed = c.api(Method::GET, "/api/v1/webhooks", &key, None).await.json();
     assert_eq!(listed["webhooks"].as_array().unwrap().len(), 1, "only the allowed URL was saved");
 
+    // The same from the webhooks page: the secret shown once, a test event sent with a button.
+    let r = c.post_form("/webhooks", &[("url", url.as_str()), ("description", "from the page")]).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert!(r.text.contains("id=\"new-webhook-secret\" class=\"secret\">whsec_"), "{}", r.text);
+    let listed = c.api(Method::GET, "/api/v1/webhooks", &key, None).await.json();
+    let page_id = listed["webhooks"][1]["id"].as_str().unwrap().to_owned();
+    let r = c.post_form(&format!("/webhooks/{page_id}/test"), &[]).await;
+    assert!(r.text.contains("Test event delivered: the receiver answered 204"), "{}", r.text);
+    tokio::time::timeout(std::time::Duration::from_secs(5), received.recv()).await.unwrap().unwrap();
+    let r = c.post_form("/webhooks", &[("url", "http://192.168.0.7/hook")]).await;
+    assert_eq!(r.status, 422);
+    assert!(r.text.contains("URL: "), "{}", r.text);
+    let page = c.get("/webhooks").await.text;
+    assert!(!page.contains("new-webhook-secret"), "the secret is shown only once");
+
     let r = c.api(Method::DELETE, &format!("/api/v1/webhooks/{id}"), &key, None).await;
     assert_eq!(r.status, 204);
     let audit = c.get("/audit").await.text;

@@ -12,11 +12,14 @@ use burnrate_store::NewWebhook;
 use serde::Deserialize;
 use serde_json::json;
 
+use super::account::NoFields;
 use super::api::ApiJson;
-use super::parse_id;
+use super::{parse_id, see_other};
 use crate::AppState;
-use crate::auth::{ApiCaller, Caller};
+use crate::auth::{ApiCaller, Authed, Caller};
 use crate::error::{ApiError, AppError};
+use crate::pages::{Nav, WebhookRow, WebhooksPage, render, when};
+use crate::security::CsrfForm;
 
 #[derive(Deserialize)]
 pub struct NewWebhookBody {
@@ -28,35 +31,44 @@ pub struct NewWebhookBody {
     slack: bool,
 }
 
+/// Checks, seals and stores a new destination; returns its id and its secret (to show once).
+async fn create(
+    state: &AppState,
+    caller: &impl Caller,
+    url: &str,
+    description: &str,
+    slack: bool,
+) -> Result<(uuid::Uuid, String), AppError> {
+    caller.require_admin()?;
+    let checked =
+        state.syncer.http.guard().check_url(url.trim()).map_err(|e| AppError::Validation(format!("URL: {e}.")))?;
+    let description = description.trim();
+    if description.chars().count() > 200 || description.chars().any(char::is_control) {
+        return Err(AppError::Validation("Description: at most 200 characters, no control characters.".into()));
+    }
+    let shown = WebhookSecret::generate().expose();
+    let mut tx = state.store.tenant(caller.scope()).await?;
+    let new = NewWebhook { url: checked.as_str(), description, slack, secret: &shown, created_by: caller.member() };
+    let id = tx.create_webhook(&state.vault, &new).await?;
+    tx.audit(caller.entry("webhook_created", "webhook", id.to_string(), json!({ "url": checked.as_str() }))).await?;
+    tx.commit().await?;
+    Ok((id, shown))
+}
+
 pub async fn api_create(
     State(state): State<AppState>,
     caller: ApiCaller,
     ApiJson(body): ApiJson<NewWebhookBody>,
 ) -> Result<Response, ApiError> {
     caller.require(ApiScope::Admin)?;
-    let url = body.url.trim();
-    let checked = state.syncer.http.guard().check_url(url).map_err(|e| AppError::Validation(format!("URL: {e}.")))?;
-    let description = body.description.trim();
-    if description.chars().count() > 200 || description.chars().any(char::is_control) {
-        return Err(AppError::Validation("Description: at most 200 characters, no control characters.".into()).into());
-    }
-    let secret = WebhookSecret::generate();
-    let shown = secret.expose();
+    let (id, secret) = create(&state, &caller, &body.url, &body.description, body.slack).await?;
     let mut tx = state.store.tenant(caller.scope()).await?;
-    let new = NewWebhook {
-        url: checked.as_str(),
-        description,
-        slack: body.slack,
-        secret: &shown,
-        created_by: caller.member(),
-    };
-    let id = tx.create_webhook(&state.vault, &new).await?;
-    tx.audit(caller.entry("webhook_created", "webhook", id.to_string(), json!({ "url": checked.as_str() }))).await?;
+    let saved = tx.webhook(id).await?.ok_or(AppError::NotFound)?;
     tx.commit().await?;
     let answer = json!({
-        "id": id, "url": checked.as_str(), "description": description, "slack": body.slack,
+        "id": id, "url": saved.url, "description": saved.description, "slack": saved.slack,
         // Shown once: burnrate keeps it sealed and never shows it again.
-        "secret": shown,
+        "secret": secret,
     });
     Ok((StatusCode::CREATED, Json(answer)).into_response())
 }
@@ -82,39 +94,47 @@ pub async fn api_delete(
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     caller.require(ApiScope::Admin)?;
-    let id = parse_id(&id)?;
-    let mut tx = state.store.tenant(caller.scope()).await?;
-    if !tx.delete_webhook(id).await? {
-        return Err(AppError::NotFound.into());
-    }
-    tx.audit(caller.entry("webhook_deleted", "webhook", id.to_string(), json!({}))).await?;
-    tx.commit().await?;
+    remove(&state, &caller, parse_id(&id)?).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-/// Sends a signed `test` event to the webhook now and says how it went.
-pub async fn api_test(
-    State(state): State<AppState>,
-    caller: ApiCaller,
-    Path(id): Path<String>,
-) -> Result<Response, ApiError> {
-    caller.require(ApiScope::Admin)?;
-    let id = parse_id(&id)?;
+async fn remove(state: &AppState, caller: &impl Caller, id: uuid::Uuid) -> Result<(), AppError> {
+    caller.require_admin()?;
+    let mut tx = state.store.tenant(caller.scope()).await?;
+    if !tx.delete_webhook(id).await? {
+        return Err(AppError::NotFound);
+    }
+    tx.audit(caller.entry("webhook_deleted", "webhook", id.to_string(), json!({}))).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// How a test event went.
+pub(crate) struct TestOutcome {
+    pub delivered: bool,
+    pub status: Option<u16>,
+    pub error: Option<String>,
+    pub latency_ms: u64,
+    pub message_id: String,
+}
+
+/// Sends a signed `test` event to the webhook now, once.
+async fn send_test(state: &AppState, caller: &impl Caller, id: uuid::Uuid) -> Result<TestOutcome, AppError> {
+    caller.require_admin()?;
     let mut tx = state.store.tenant(caller.scope()).await?;
     let webhook = tx.webhook(id).await?.ok_or(AppError::NotFound)?;
     let secret = tx.open_webhook_secret(&state.vault, id).await?;
     tx.commit().await?;
     let secret = WebhookSecret::parse(&secret).map_err(|e| AppError::Internal(format!("webhook {id}: {e}")))?;
     let now = chrono::Utc::now();
-    let event = json!({
-        "type": "test",
-        "timestamp": now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-        "data": { "webhook": id, "message": "A test event from burnrate: this destination receives signed events." },
-    });
     let body = if webhook.slack {
         json!({ "text": "A test event from burnrate: this destination receives burnrate's alerts." })
     } else {
-        event
+        json!({
+            "type": "test",
+            "timestamp": now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            "data": { "webhook": id, "message": "A test event from burnrate: this destination receives signed events." },
+        })
     };
     let body = serde_json::to_vec(&body).map_err(|e| AppError::Internal(e.to_string()))?;
     let message_id = format!("msg_{}", uuid::Uuid::now_v7().simple());
@@ -124,12 +144,117 @@ pub async fn api_test(
     let headers: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let url = url::Url::parse(&webhook.url).map_err(|e| AppError::Internal(format!("stored webhook URL: {e}")))?;
     let started = std::time::Instant::now();
-    let answer = match state.syncer.http.post_once(&url, &headers, body).await {
-        Ok(reply) => json!({
-            "delivered": (200..300).contains(&reply.status), "status": reply.status,
-            "latency_ms": started.elapsed().as_millis() as u64, "webhook_id": message_id,
-        }),
-        Err(e) => json!({ "delivered": false, "error": e.to_string(), "webhook_id": message_id }),
-    };
+    let sent = state.syncer.http.post_once(&url, &headers, body).await;
+    let latency_ms = started.elapsed().as_millis() as u64;
+    Ok(match sent {
+        Ok(reply) => TestOutcome {
+            delivered: (200..300).contains(&reply.status),
+            status: Some(reply.status),
+            error: None,
+            latency_ms,
+            message_id,
+        },
+        Err(e) => TestOutcome { delivered: false, status: None, error: Some(e.to_string()), latency_ms, message_id },
+    })
+}
+
+/// Sends a signed `test` event to the webhook now and says how it went.
+pub async fn api_test(
+    State(state): State<AppState>,
+    caller: ApiCaller,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    caller.require(ApiScope::Admin)?;
+    let t = send_test(&state, &caller, parse_id(&id)?).await?;
+    let answer = json!({
+        "delivered": t.delivered, "status": t.status, "error": t.error,
+        "latency_ms": t.latency_ms, "webhook_id": t.message_id,
+    });
     Ok(Json(answer).into_response())
+}
+
+/// The webhooks page: destinations, with a form to add one (its secret shown once) and a test
+/// button for each.
+async fn page(
+    state: &AppState,
+    who: &Authed,
+    new_secret: Option<String>,
+    notice: Option<String>,
+    error: Option<String>,
+) -> Result<Response, AppError> {
+    let mut tx = state.store.tenant(who.scope).await?;
+    let list = tx.webhooks().await?;
+    tx.commit().await?;
+    let status = if error.is_some() { StatusCode::UNPROCESSABLE_ENTITY } else { StatusCode::OK };
+    let page = WebhooksPage {
+        nav: Some(Nav::new(who, "webhooks")),
+        csrf: who.csrf.clone(),
+        can_manage: who.role().is_admin(),
+        webhooks: list
+            .into_iter()
+            .map(|w| WebhookRow {
+                id: w.id.to_string(),
+                url: w.url,
+                description: w.description,
+                slack: w.slack,
+                created: when(w.created_at),
+            })
+            .collect(),
+        new_secret,
+        notice,
+        error,
+    };
+    Ok((status, render(&page)).into_response())
+}
+
+pub async fn webhooks_page(State(state): State<AppState>, who: Authed) -> Result<Response, AppError> {
+    page(&state, &who, None, None, None).await
+}
+
+#[derive(Deserialize)]
+pub struct NewWebhookForm {
+    url: String,
+    #[serde(default)]
+    description: String,
+    #[serde(default)]
+    slack: Option<String>,
+}
+
+pub async fn create_form(
+    State(state): State<AppState>,
+    who: Authed,
+    CsrfForm(f): CsrfForm<NewWebhookForm>,
+) -> Result<Response, AppError> {
+    match create(&state, &who, &f.url, &f.description, f.slack.is_some()).await {
+        Ok((_, secret)) => page(&state, &who, Some(secret), None, None).await,
+        Err(AppError::Validation(m)) => page(&state, &who, None, None, Some(m)).await,
+        Err(e) => Err(e),
+    }
+}
+
+pub async fn test_form(
+    State(state): State<AppState>,
+    who: Authed,
+    Path(id): Path<String>,
+    CsrfForm(_): CsrfForm<NoFields>,
+) -> Result<Response, AppError> {
+    let t = send_test(&state, &who, parse_id(&id)?).await?;
+    if t.delivered {
+        let status = t.status.map(|s| s.to_string()).unwrap_or_default();
+        let notice = format!("Test event delivered: the receiver answered {status} in {} ms.", t.latency_ms);
+        page(&state, &who, None, Some(notice), None).await
+    } else {
+        let why = t.error.unwrap_or_else(|| format!("the receiver answered {}", t.status.unwrap_or_default()));
+        page(&state, &who, None, None, Some(format!("Test event not delivered: {why}."))).await
+    }
+}
+
+pub async fn delete_form(
+    State(state): State<AppState>,
+    who: Authed,
+    Path(id): Path<String>,
+    CsrfForm(_): CsrfForm<NoFields>,
+) -> Result<Response, AppError> {
+    remove(&state, &who, parse_id(&id)?).await?;
+    Ok(see_other("/webhooks"))
 }
