@@ -72,9 +72,13 @@ impl reqwest::dns::Resolve for GuardedResolver {
         let guard = Arc::clone(&self.0);
         Box::pin(async move {
             let host = name.as_str().to_owned();
-            let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
+            let unresolvable =
+                || Box::new(EgressError::Unresolvable(host.clone())) as Box<dyn std::error::Error + Send + Sync>;
+            // A name that does not resolve is said so, not reported as a failed connection.
+            let addrs: Vec<SocketAddr> =
+                tokio::net::lookup_host((host.as_str(), 0)).await.map_err(|_| unresolvable())?.collect();
             if addrs.is_empty() {
-                return Err(Box::new(EgressError::Unresolvable(host)) as Box<dyn std::error::Error + Send + Sync>);
+                return Err(unresolvable());
             }
             for a in &addrs {
                 guard.check_ip(a.ip(), None).map_err(|e| Box::new(e) as Box<dyn std::error::Error + Send + Sync>)?;

@@ -19,6 +19,9 @@ pub struct AppOptions {
     pub api_per_key: Option<Quota>,
     /// The SQL engine's per-query memory pool (64 MiB unless set).
     pub query_memory_limit: Option<usize>,
+    /// The operator's egress allow-list (`BURNRATE_EGRESS_ALLOW`); loopback unless set, for the
+    /// simulated providers and local receivers.
+    pub egress_allow: Option<Vec<String>>,
 }
 
 impl Default for AppOptions {
@@ -30,6 +33,7 @@ impl Default for AppOptions {
             login_per_account: None,
             api_per_key: None,
             query_memory_limit: None,
+            egress_allow: None,
         }
     }
 }
@@ -112,7 +116,8 @@ impl TestApp {
         let lake_dir = tempfile::tempdir().expect("lake dir");
         let lake = burnrate_lake::Lake::from_url(&format!("file://{}", lake_dir.path().display())).expect("lake");
         // The simulated providers listen on loopback: the operator's allow-list opens it.
-        let guard = burnrate_net::EgressGuard::new(&["127.0.0.1/32"]).expect("allow-list");
+        let allow = opts.egress_allow.clone().unwrap_or_else(|| vec!["127.0.0.1/32".to_owned()]);
+        let guard = burnrate_net::EgressGuard::new(&allow).expect("allow-list");
         let client = burnrate_net::HttpClient::new(
             guard,
             burnrate_net::ClientOptions { base_backoff: std::time::Duration::from_millis(10), ..Default::default() },
@@ -122,10 +127,7 @@ impl TestApp {
         engine_config.memory_limit = opts.query_memory_limit.unwrap_or(64 << 20);
         let engine = burnrate_engine::Engine::new(engine_config, store.clone(), lake.clone())
             .expect("engine")
-            .with_database_sources(
-                Arc::clone(&vault),
-                burnrate_net::EgressGuard::new(&["127.0.0.1/32"]).expect("allow-list"),
-            );
+            .with_database_sources(Arc::clone(&vault), burnrate_net::EgressGuard::new(&allow).expect("allow-list"));
         let state = AppState::new(config, store.clone(), Arc::clone(&vault), hasher.clone(), lake.clone(), client)
             .expect("app state")
             .with_engine(engine.clone());

@@ -180,3 +180,39 @@ async fn a_webhook_is_saved_only_for_a_url_the_guard_allows_and_its_test_event_a
     assert!(audit.contains("webhook_created") && audit.contains("webhook_deleted"), "audited");
     assert!(!audit.contains(&secret[6..]), "the audit log shows no secret");
 }
+
+/// A catalog of SSRF payloads (tests/ssrf_payloads.txt): each is refused when the webhook is
+/// saved, or, for a name the guard cannot judge before it resolves, when the test event dials
+/// it; either way with a message naming why. The operator allows nothing here.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_ssrf_payload_of_the_catalog_is_refused_on_save_or_on_dial() {
+    use reqwest::Method;
+    let opts = burnrate_testkit::AppOptions { egress_allow: Some(Vec::new()), ..Default::default() };
+    let app = burnrate_testkit::TestApp::spawn_with(opts).await;
+    let (c, key, _) = crate::wire::org_with_costs(&app, "Acme", 2).await;
+    let catalog = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/ssrf_payloads.txt")).unwrap();
+    let payloads: Vec<&str> = catalog.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')).collect();
+    assert!(payloads.len() >= 60, "the catalog holds {} payloads", payloads.len());
+    let (mut on_save, mut on_dial) = (0, 0);
+    for url in payloads {
+        let r = c.api(Method::POST, "/api/v1/webhooks", &key, Some(serde_json::json!({ "url": url }))).await;
+        if r.status == 422 {
+            let message = r.json()["error"]["message"].as_str().unwrap_or_default().to_owned();
+            assert!(message.starts_with("URL: ") && message.len() > 10, "{url}: {message}");
+            on_save += 1;
+            continue;
+        }
+        assert_eq!(r.status, 201, "{url}: {}", r.text);
+        let id = r.json()["id"].as_str().unwrap().to_owned();
+        let t = c.api(Method::POST, &format!("/api/v1/webhooks/{id}/test"), &key, None).await.json();
+        assert_eq!(t["delivered"], false, "{url} was delivered: {t}");
+        let error = t["error"].as_str().unwrap_or_default();
+        assert!(
+            error.contains("not a public address") || error.contains("did not resolve"),
+            "{url}: refused for the wrong reason: {t}"
+        );
+        on_dial += 1;
+        c.api(Method::DELETE, &format!("/api/v1/webhooks/{id}"), &key, None).await;
+    }
+    assert!(on_save > 50 && on_dial >= 5, "{on_save} refused on save, {on_dial} on dial");
+}
