@@ -1,6 +1,6 @@
 //! The one outbound HTTP client.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -61,29 +61,51 @@ pub struct HttpClient {
     inner: reqwest::Client,
     guard: Arc<EgressGuard>,
     opts: ClientOptions,
+    lookup: Arc<dyn Lookup>,
+}
+
+/// How names become addresses. The system's resolver in production; tests put in one that
+/// changes its answer between two lookups (DNS rebinding).
+pub trait Lookup: Send + Sync + std::fmt::Debug {
+    fn lookup(&self, host: &str) -> futures::future::BoxFuture<'static, std::io::Result<Vec<IpAddr>>>;
+}
+
+/// The system's resolver.
+#[derive(Debug)]
+struct SystemLookup;
+
+impl Lookup for SystemLookup {
+    fn lookup(&self, host: &str) -> futures::future::BoxFuture<'static, std::io::Result<Vec<IpAddr>>> {
+        let host = host.to_owned();
+        Box::pin(async move { Ok(tokio::net::lookup_host((host.as_str(), 0)).await?.map(|a| a.ip()).collect()) })
+    }
+}
+
+/// `host`'s addresses, each allowed by `guard`, or why not.
+async fn resolve_allowed(lookup: &dyn Lookup, guard: &EgressGuard, host: &str) -> Result<Vec<IpAddr>, EgressError> {
+    // A name that does not resolve is said so, not reported as a failed connection.
+    let addrs = lookup.lookup(host).await.map_err(|_| EgressError::Unresolvable(host.to_owned()))?;
+    if addrs.is_empty() {
+        return Err(EgressError::Unresolvable(host.to_owned()));
+    }
+    for ip in &addrs {
+        guard.check_ip(*ip, None)?;
+    }
+    Ok(addrs)
 }
 
 /// Resolves names and refuses the whole answer if any address is not allowed: the addresses
 /// checked are the addresses dialled.
-struct GuardedResolver(Arc<EgressGuard>);
+struct GuardedResolver(Arc<EgressGuard>, Arc<dyn Lookup>);
 
 impl reqwest::dns::Resolve for GuardedResolver {
     fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
-        let guard = Arc::clone(&self.0);
+        let (guard, lookup) = (Arc::clone(&self.0), Arc::clone(&self.1));
         Box::pin(async move {
-            let host = name.as_str().to_owned();
-            let unresolvable =
-                || Box::new(EgressError::Unresolvable(host.clone())) as Box<dyn std::error::Error + Send + Sync>;
-            // A name that does not resolve is said so, not reported as a failed connection.
-            let addrs: Vec<SocketAddr> =
-                tokio::net::lookup_host((host.as_str(), 0)).await.map_err(|_| unresolvable())?.collect();
-            if addrs.is_empty() {
-                return Err(unresolvable());
-            }
-            for a in &addrs {
-                guard.check_ip(a.ip(), None).map_err(|e| Box::new(e) as Box<dyn std::error::Error + Send + Sync>)?;
-            }
-            Ok(Box::new(addrs.into_iter()) as reqwest::dns::Addrs)
+            let addrs = resolve_allowed(lookup.as_ref(), &guard, name.as_str())
+                .await
+                .map_err(|e| Box::new(e) as Box<dyn std::error::Error + Send + Sync>)?;
+            Ok(Box::new(addrs.into_iter().map(|ip| SocketAddr::new(ip, 0))) as reqwest::dns::Addrs)
         })
     }
 }
@@ -103,6 +125,11 @@ fn asked_wait(headers: &HeaderMap) -> Option<Duration> {
 
 impl HttpClient {
     pub fn new(guard: EgressGuard, opts: ClientOptions) -> Self {
+        Self::with_lookup(guard, opts, Arc::new(SystemLookup))
+    }
+
+    /// A client resolving names through `lookup` (tests).
+    pub fn with_lookup(guard: EgressGuard, opts: ClientOptions, lookup: Arc<dyn Lookup>) -> Self {
         let guard = Arc::new(guard);
         let inner = reqwest::Client::builder()
             .no_proxy()
@@ -110,10 +137,20 @@ impl HttpClient {
             .connect_timeout(opts.connect_timeout)
             .timeout(opts.timeout)
             .user_agent(concat!("burnrate/", env!("CARGO_PKG_VERSION")))
-            .dns_resolver(Arc::new(GuardedResolver(Arc::clone(&guard))))
+            .dns_resolver(Arc::new(GuardedResolver(Arc::clone(&guard), Arc::clone(&lookup))))
             .build()
             .expect("a client with these settings always builds");
-        Self { inner, guard, opts }
+        Self { inner, guard, opts, lookup }
+    }
+
+    /// The check when a destination is saved: the URL's form ([`EgressGuard::check_url`]) and,
+    /// for a name, every address it resolves to now. The dial checks again what it resolves then.
+    pub async fn check_destination(&self, raw: &str) -> Result<url::Url, EgressError> {
+        let url = self.guard.check_url(raw)?;
+        if let Some(url::Host::Domain(name)) = url.host() {
+            resolve_allowed(self.lookup.as_ref(), &self.guard, name).await?;
+        }
+        Ok(url)
     }
 
     pub fn guard(&self) -> &EgressGuard {

@@ -13,6 +13,6 @@ mod client;
 mod guard;
 mod tls;
 
-pub use client::{ClientOptions, FetchError, HttpClient, Reply};
+pub use client::{ClientOptions, FetchError, HttpClient, Lookup, Reply};
 pub use guard::{EgressError, EgressGuard};
 pub use tls::ServerTls;

@@ -22,6 +22,8 @@ pub struct AppOptions {
     /// The operator's egress allow-list (`BURNRATE_EGRESS_ALLOW`); loopback unless set, for the
     /// simulated providers and local receivers.
     pub egress_allow: Option<Vec<String>>,
+    /// How the app's HTTP client resolves names (the system's unless set).
+    pub lookup: Option<Arc<dyn burnrate_net::Lookup>>,
 }
 
 impl Default for AppOptions {
@@ -34,6 +36,7 @@ impl Default for AppOptions {
             api_per_key: None,
             query_memory_limit: None,
             egress_allow: None,
+            lookup: None,
         }
     }
 }
@@ -118,10 +121,12 @@ impl TestApp {
         // The simulated providers listen on loopback: the operator's allow-list opens it.
         let allow = opts.egress_allow.clone().unwrap_or_else(|| vec!["127.0.0.1/32".to_owned()]);
         let guard = burnrate_net::EgressGuard::new(&allow).expect("allow-list");
-        let client = burnrate_net::HttpClient::new(
-            guard,
-            burnrate_net::ClientOptions { base_backoff: std::time::Duration::from_millis(10), ..Default::default() },
-        );
+        let client_options =
+            burnrate_net::ClientOptions { base_backoff: std::time::Duration::from_millis(10), ..Default::default() };
+        let client = match opts.lookup.clone() {
+            Some(lookup) => burnrate_net::HttpClient::with_lookup(guard, client_options, lookup),
+            None => burnrate_net::HttpClient::new(guard, client_options),
+        };
         let spill_dir = tempfile::tempdir().expect("spill dir");
         let mut engine_config = burnrate_engine::EngineConfig::new(spill_dir.path().to_path_buf());
         engine_config.memory_limit = opts.query_memory_limit.unwrap_or(64 << 20);

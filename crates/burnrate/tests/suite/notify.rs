@@ -214,5 +214,42 @@ async fn every_ssrf_payload_of_the_catalog_is_refused_on_save_or_on_dial() {
         on_dial += 1;
         c.api(Method::DELETE, &format!("/api/v1/webhooks/{id}"), &key, None).await;
     }
-    assert!(on_save > 50 && on_dial >= 5, "{on_save} refused on save, {on_dial} on dial");
+    assert!(on_save + on_dial >= 60, "{on_save} refused on save, {on_dial} on dial");
+}
+
+/// A resolver that answers a public address the first time and loopback after that.
+#[derive(Debug)]
+struct Rebinding(std::sync::atomic::AtomicUsize);
+
+impl burnrate_net::Lookup for Rebinding {
+    fn lookup(&self, host: &str) -> futures::future::BoxFuture<'static, std::io::Result<Vec<std::net::IpAddr>>> {
+        let n = self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let answer = match (host, n) {
+            ("rebind.example.com", 0) => Ok(vec!["93.184.215.14".parse().unwrap()]),
+            ("rebind.example.com", _) => Ok(vec!["127.0.0.1".parse().unwrap()]),
+            _ => Err(std::io::Error::other("unknown name")),
+        };
+        Box::pin(async move { answer })
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_name_rebinding_to_loopback_after_the_save_is_refused_when_dialled() {
+    use reqwest::Method;
+    let opts = burnrate_testkit::AppOptions {
+        egress_allow: Some(Vec::new()),
+        lookup: Some(std::sync::Arc::new(Rebinding(std::sync::atomic::AtomicUsize::new(0)))),
+        ..Default::default()
+    };
+    let app = burnrate_testkit::TestApp::spawn_with(opts).await;
+    let (c, key, _) = crate::wire::org_with_costs(&app, "Acme", 2).await;
+    // Saved: the name resolves to a public address now.
+    let body = serde_json::json!({ "url": "https://rebind.example.com/hook" });
+    let r = c.api(Method::POST, "/api/v1/webhooks", &key, Some(body)).await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let id = r.json()["id"].as_str().unwrap().to_owned();
+    // Dialled: it now resolves to loopback, and the address checked is the one dialled.
+    let t = c.api(Method::POST, &format!("/api/v1/webhooks/{id}/test"), &key, None).await.json();
+    assert_eq!(t["delivered"], false, "{t}");
+    assert!(t["error"].as_str().unwrap_or_default().contains("127.0.0.1 is not a public address"), "{t}");
 }

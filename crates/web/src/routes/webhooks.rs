@@ -40,8 +40,12 @@ async fn create(
     slack: bool,
 ) -> Result<(uuid::Uuid, String), AppError> {
     caller.require_admin()?;
-    let checked =
-        state.syncer.http.guard().check_url(url.trim()).map_err(|e| AppError::Validation(format!("URL: {e}.")))?;
+    let checked = state
+        .syncer
+        .http
+        .check_destination(url.trim())
+        .await
+        .map_err(|e| AppError::Validation(format!("URL: {e}.")))?;
     let description = description.trim();
     if description.chars().count() > 200 || description.chars().any(char::is_control) {
         return Err(AppError::Validation("Description: at most 200 characters, no control characters.".into()));
