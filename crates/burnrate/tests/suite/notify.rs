@@ -253,3 +253,92 @@ async fn a_name_rebinding_to_loopback_after_the_save_is_refused_when_dialled() {
     assert_eq!(t["delivered"], false, "{t}");
     assert!(t["error"].as_str().unwrap_or_default().contains("127.0.0.1 is not a public address"), "{t}");
 }
+
+mod fixtures {
+    use burnrate_notify::{DaySpend, anomaly, forecast_period_end};
+    use chrono::{Datelike, NaiveDate};
+    use rust_decimal::Decimal;
+
+    fn date(y: i32, m: u32, d: u32) -> NaiveDate {
+        NaiveDate::from_ymd_opt(y, m, d).unwrap()
+    }
+
+    /// `days` of spend from `first`, `amount(i, day)` each.
+    fn series(first: NaiveDate, days: i64, amount: impl Fn(i64, NaiveDate) -> Decimal) -> Vec<DaySpend> {
+        (0..days)
+            .map(|i| {
+                let day = first + chrono::Duration::days(i);
+                DaySpend { day, amount: amount(i, day) }
+            })
+            .collect()
+    }
+
+    /// A busy-weekday, quiet-weekend rhythm with a little day-to-day noise.
+    fn weekly(i: i64, day: NaiveDate) -> Decimal {
+        let base = if day.weekday().number_from_monday() <= 5 { 100 } else { 10 };
+        Decimal::from(base) + Decimal::new((i * 37) % 11, 0)
+    }
+
+    #[test]
+    fn the_forecast_sees_a_steady_rise_crossing_the_budget_before_the_spend_does() {
+        // Rising half a dollar a day since January; March's budget is what March spends by the 25th.
+        let history = series(date(2026, 1, 1), 90, |i, _| Decimal::from(10) + Decimal::new(i * 5, 1));
+        let (start, end) = (date(2026, 3, 1), date(2026, 4, 1));
+        let march: Vec<&DaySpend> = history.iter().filter(|d| d.day >= start && d.day < end).collect();
+        let budget: Decimal = march.iter().filter(|d| d.day <= date(2026, 3, 25)).map(|d| d.amount).sum();
+        let mut spent = Decimal::ZERO;
+        let (mut forecast_day, mut actual_day) = (None, None);
+        for d in &march {
+            spent += d.amount;
+            if actual_day.is_none() && spent >= budget {
+                actual_day = Some(d.day);
+            }
+            if forecast_day.is_none() && forecast_period_end(&history, start, end, d.day) >= budget {
+                forecast_day = Some(d.day);
+            }
+        }
+        let (forecast_day, actual_day) = (forecast_day.unwrap(), actual_day.unwrap());
+        assert_eq!(actual_day, date(2026, 3, 25));
+        assert!(forecast_day < actual_day, "forecast crossed on {forecast_day}, spend on {actual_day}");
+
+        // A budget 30 % above the month's spend is never forecast to be exceeded.
+        let roomy = march.iter().map(|d| d.amount).sum::<Decimal>() * Decimal::new(13, 1);
+        assert!(march.iter().all(|d| forecast_period_end(&history, start, end, d.day) < roomy));
+    }
+
+    #[test]
+    fn a_weekly_rhythm_is_forecast_by_weekday_and_raises_no_anomaly() {
+        let history = series(date(2026, 1, 5), 70, weekly);
+        for d in &history[28..] {
+            assert_eq!(anomaly(&history, d.day, Decimal::ONE), None, "{} ({})", d.day, d.amount);
+        }
+        // The rest of a month forecast on a Friday: a weekend and two weekdays to come, forecast
+        // by weekday (a flat level would be a third too high) — within 10 % of what comes.
+        let (start, end, last) = (date(2026, 3, 1), date(2026, 4, 1), date(2026, 3, 27));
+        let full = series(date(2026, 1, 5), 86, weekly);
+        let known: Vec<DaySpend> = full.iter().copied().filter(|d| d.day <= last).collect();
+        let spent: Decimal = known.iter().filter(|d| d.day >= start).map(|d| d.amount).sum();
+        let to_come: Decimal = full.iter().filter(|d| d.day > last && d.day < end).map(|d| d.amount).sum();
+        let forecast_to_come = forecast_period_end(&known, start, end, last) - spent;
+        let off = ((forecast_to_come - to_come) / to_come).abs();
+        assert!(off < Decimal::new(10, 2), "forecast {forecast_to_come} for the last days against {to_come}");
+    }
+
+    #[test]
+    fn a_spike_is_an_anomaly_and_small_change_is_not() {
+        let spike_day = date(2026, 3, 11);
+        let history =
+            series(date(2026, 1, 5), 70, |i, day| if day == spike_day { Decimal::from(1_000) } else { weekly(i, day) });
+        let found: Vec<NaiveDate> =
+            history[28..].iter().filter_map(|d| anomaly(&history, d.day, Decimal::ONE)).map(|a| a.day).collect();
+        assert_eq!(found, [spike_day]);
+        let a = anomaly(&history, spike_day, Decimal::ONE).unwrap();
+        assert_eq!(a.amount, Decimal::from(1_000));
+        assert!(a.usual > Decimal::from(99) && a.usual < Decimal::from(112), "{a:?}");
+
+        // Cents on a quiet scope: tripled, but below the floor, is no alert.
+        let quiet = series(date(2026, 1, 5), 35, |i, _| if i == 34 { Decimal::new(9, 2) } else { Decimal::new(3, 2) });
+        assert_eq!(anomaly(&quiet, quiet[34].day, Decimal::ONE), None);
+        assert!(anomaly(&quiet, quiet[34].day, Decimal::new(1, 2)).is_some(), "above a cent's floor it is one");
+    }
+}
