@@ -4,6 +4,7 @@
 //! construction, a [`NewPassword`] has passed the password policy, ids are UUIDv7 newtypes that
 //! cannot be mixed up with one another.
 
+mod budget;
 mod cost;
 mod email;
 mod ids;
@@ -12,6 +13,7 @@ mod names;
 mod password;
 mod role;
 
+pub use budget::{BudgetPeriod, BudgetScope, Thresholds, ThresholdsError};
 pub use cost::{ChargeCategory, CostRecord, SyncWindow, UsageRecord, WindowError};
 pub use email::{EmailAddress, EmailError};
 pub use ids::{ApiKeyId, InvitationId, OrgId, SqlCredentialId, SqlCredentialIdError, UserId};

@@ -28,6 +28,7 @@ const APP_TABLES: &[&str] = &[
     "jobs",
     "sql_credentials",
     "webhooks",
+    "budgets",
 ];
 
 /// Applies the SQLite migrations to `store` (which must be a SQLite store).

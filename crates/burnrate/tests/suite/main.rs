@@ -5,6 +5,7 @@
 mod accounts;
 mod api;
 mod browser;
+mod budgets;
 mod cli;
 mod clients;
 mod demo;

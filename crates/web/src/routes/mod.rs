@@ -4,6 +4,7 @@
 mod account;
 mod actions;
 mod api;
+mod budgets;
 mod console;
 mod ops;
 mod org;
@@ -92,6 +93,8 @@ pub fn router(state: AppState) -> Router {
         .route("/api-keys/{id}", axum::routing::delete(api::revoke_api_key))
         .route("/sql-credentials", get(sql::api_list).post(sql::api_create))
         .route("/sql-credentials/{id}", axum::routing::delete(sql::api_revoke))
+        .route("/budgets", get(budgets::api_list).post(budgets::api_create))
+        .route("/budgets/{id}", axum::routing::delete(budgets::api_delete))
         .route("/webhooks", get(webhooks::api_list).post(webhooks::api_create))
         .route("/webhooks/{id}", axum::routing::delete(webhooks::api_delete))
         .route("/webhooks/{id}/test", post(webhooks::api_test))

@@ -1,0 +1,66 @@
+//! Budgets through `/api/v1/budgets`: exact amounts, validated fields with precise messages, one
+//! organization's budgets only.
+
+use reqwest::Method;
+use serde_json::json;
+
+use crate::wire::org_with_costs;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn budgets_are_created_exactly_refused_precisely_and_kept_per_organization() {
+    let app = burnrate_testkit::TestApp::spawn().await;
+    let (a, key, _) = org_with_costs(&app, "Acme", 2).await;
+    let budget = json!({
+        "name": "Research models", "amount": "1500.10", "currency": "USD", "period": "month",
+        "scope": { "provider": "OpenAI", "model": "gpt-4o*" }, "thresholds": [100, 50, 80, 50],
+    });
+    let r = a.api(Method::POST, "/api/v1/budgets", &key, Some(budget.clone())).await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let created = r.json();
+    assert_eq!(created["amount"], "1500.10", "money stays exact text");
+    assert_eq!(created["thresholds"], json!([50, 80, 100]), "sorted, without repeats");
+    assert_eq!(created["scope"], json!({ "provider": "OpenAI", "model": "gpt-4o*" }));
+    assert_eq!(created["forecast_alert"], true);
+    let r = a.api(Method::POST, "/api/v1/budgets", &key, Some(budget)).await;
+    assert_eq!(r.status, 409, "a second budget of the same name: {}", r.text);
+
+    let defaults = json!({ "name": "Everything", "amount": "20000", "currency": "EUR", "period": "quarter" });
+    let r = a.api(Method::POST, "/api/v1/budgets", &key, Some(defaults)).await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    assert_eq!(r.json()["thresholds"], json!([50, 80, 100]), "50, 80 and 100 % unless told");
+
+    for (field, value, says) in [
+        ("amount", json!("0"), "amount: a positive decimal"),
+        ("amount", json!("-5"), "amount: a positive decimal"),
+        ("amount", json!("1.0000000001"), "at most 9 decimals"),
+        ("amount", json!("ten"), "amount: a positive decimal"),
+        ("amount", json!(1500.5), "amount"),
+        ("currency", json!("dollars"), "currency: a three-letter code"),
+        ("period", json!("week"), "period: month, quarter or year"),
+        ("thresholds", json!([]), "thresholds: 1 to 10 percentages"),
+        ("thresholds", json!([0, 50]), "thresholds: 1 to 10 percentages"),
+        ("thresholds", json!([50, 5000]), "thresholds: 1 to 10 percentages"),
+        ("scope", json!({ "model": "" }), "scope.model"),
+        ("scope", json!({ "team": "x" }), "team"),
+    ] {
+        let mut body = json!({ "name": "Bad", "amount": "10", "currency": "USD", "period": "month" });
+        body[field] = value.clone();
+        let r = a.api(Method::POST, "/api/v1/budgets", &key, Some(body)).await;
+        assert_eq!(r.status, 422, "{field} = {value}: {}", r.text);
+        let message = r.json()["error"]["message"].as_str().unwrap_or_default().to_owned();
+        assert!(message.contains(says), "{field} = {value}: {message}");
+    }
+    let listed = a.api(Method::GET, "/api/v1/budgets", &key, None).await.json();
+    let names: Vec<&str> = listed["budgets"].as_array().unwrap().iter().map(|b| b["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["Everything", "Research models"], "nothing refused was kept");
+
+    // Another organization sees none of them and cannot remove them.
+    let (b, b_key, _) = org_with_costs(&app, "Globex", 2).await;
+    let theirs = b.api(Method::GET, "/api/v1/budgets", &b_key, None).await.json();
+    assert_eq!(theirs["budgets"], json!([]));
+    let id = created["id"].as_str().unwrap();
+    assert_eq!(b.api(Method::DELETE, &format!("/api/v1/budgets/{id}"), &b_key, None).await.status, 404);
+    assert_eq!(a.api(Method::DELETE, &format!("/api/v1/budgets/{id}"), &key, None).await.status, 204);
+    let audit = a.get("/audit").await.text;
+    assert!(audit.contains("budget_created") && audit.contains("budget_deleted"));
+}
