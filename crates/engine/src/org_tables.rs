@@ -1,13 +1,16 @@
 //! The organization's own records as tables: `sources` (what is connected, without secrets or
-//! settings) and, for admins, `audit_log`. Each is read from the store, through the
+//! settings), `budgets`, and, for admins, `audit_log`. Each is read from the store, through the
 //! organization's scope, when a query scans it, so it is as current as the query.
 
 use std::sync::Arc;
 
+use burnrate_core::MONEY_SCALE;
 use burnrate_sources::{DATABASE_KINDS, schema_name};
 use burnrate_store::{OrgScope, Store};
 use chrono::{DateTime, Utc};
-use datafusion::arrow::array::{ArrayRef, BooleanArray, Int64Array, StringArray, TimestampMicrosecondArray};
+use datafusion::arrow::array::{
+    ArrayRef, BooleanArray, Decimal128Array, Int64Array, StringArray, TimestampMicrosecondArray,
+};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::catalog::{Session, TableProvider};
@@ -22,6 +25,7 @@ use datafusion::physical_plan::ExecutionPlan;
 pub(crate) enum Records {
     Sources,
     AuditLog,
+    Budgets,
 }
 
 #[derive(Debug)]
@@ -51,6 +55,19 @@ impl StoreTable {
                 Field::new("last_attempt_at", utc(), true),
                 Field::new("last_success_at", utc(), true),
                 text("last_error", true),
+            ],
+            Records::Budgets => vec![
+                text("id", false),
+                text("name", false),
+                // Exact, as the lake's money columns.
+                Field::new("amount", DataType::Decimal128(38, MONEY_SCALE as i8), false),
+                text("currency", false),
+                text("period", false),
+                // JSON: {"provider": …, "model": …}; an absent field counts all.
+                text("scope", false),
+                text("thresholds", false),
+                Field::new("forecast_alert", DataType::Boolean, false),
+                Field::new("created_at", utc(), false),
             ],
             // The columns of the audit CSV export.
             Records::AuditLog => vec![
@@ -88,6 +105,30 @@ impl StoreTable {
                     times(rows.iter().map(|s| s.last_attempt_at)),
                     times(rows.iter().map(|s| s.last_success_at)),
                     texts(rows.iter().map(|s| s.last_error.clone())),
+                ]
+            }
+            Records::Budgets => {
+                let rows = tx.budgets().await?;
+                let amounts = rows
+                    .iter()
+                    .map(|b| {
+                        let mut a = b.amount.amount();
+                        a.rescale(MONEY_SCALE);
+                        a.mantissa()
+                    })
+                    .collect::<Decimal128Array>()
+                    .with_precision_and_scale(38, MONEY_SCALE as i8)
+                    .map_err(|e| burnrate_store::StoreError::Corrupt(e.to_string()))?;
+                vec![
+                    texts(rows.iter().map(|b| Some(b.id.to_string()))),
+                    texts(rows.iter().map(|b| Some(b.name.clone()))),
+                    Arc::new(amounts) as ArrayRef,
+                    texts(rows.iter().map(|b| Some(b.amount.currency().to_string()))),
+                    texts(rows.iter().map(|b| Some(b.period.as_str().to_owned()))),
+                    texts(rows.iter().map(|b| serde_json::to_string(&b.scope).ok())),
+                    texts(rows.iter().map(|b| serde_json::to_string(&b.thresholds).ok())),
+                    Arc::new(rows.iter().map(|b| Some(b.forecast_alert)).collect::<BooleanArray>()) as ArrayRef,
+                    times(rows.iter().map(|b| Some(b.created_at))),
                 ]
             }
             Records::AuditLog => {

@@ -226,6 +226,7 @@ impl Engine {
         base.register_udf(session_user_udf(user));
         let store = self.store().clone();
         base.register_table("sources", Arc::new(StoreTable::new(Records::Sources, store.clone(), scope)))?;
+        base.register_table("budgets", Arc::new(StoreTable::new(Records::Budgets, store.clone(), scope)))?;
         if reader == Reader::Admin {
             base.register_table("audit_log", Arc::new(StoreTable::new(Records::AuditLog, store, scope)))?;
         }

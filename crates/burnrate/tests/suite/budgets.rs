@@ -54,10 +54,35 @@ async fn budgets_are_created_exactly_refused_precisely_and_kept_per_organization
     let names: Vec<&str> = listed["budgets"].as_array().unwrap().iter().map(|b| b["name"].as_str().unwrap()).collect();
     assert_eq!(names, ["Everything", "Research models"], "nothing refused was kept");
 
+    // In SQL, exact, beside the spend they budget.
+    let cred = crate::wire::create_credential(&a, &key, "budgets").await;
+    let client = crate::wire::connect(&app.pg.addr.to_string(), &cred).await;
+    let rows =
+        client.query("SELECT name, amount, currency, period, scope FROM budgets ORDER BY name", &[]).await.unwrap();
+    let got: Vec<(String, rust_decimal::Decimal, String, String, String)> =
+        rows.iter().map(|r| (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4))).collect();
+    assert_eq!(
+        got,
+        [
+            ("Everything".into(), "20000".parse().unwrap(), "EUR".into(), "quarter".into(), "{}".into()),
+            (
+                "Research models".into(),
+                "1500.10".parse().unwrap(),
+                "USD".into(),
+                "month".into(),
+                r#"{"provider":"OpenAI","model":"gpt-4o*"}"#.into()
+            ),
+        ]
+    );
+
     // Another organization sees none of them and cannot remove them.
     let (b, b_key, _) = org_with_costs(&app, "Globex", 2).await;
     let theirs = b.api(Method::GET, "/api/v1/budgets", &b_key, None).await.json();
     assert_eq!(theirs["budgets"], json!([]));
+    let b_cred = crate::wire::create_credential(&b, &b_key, "budgets").await;
+    let b_client = crate::wire::connect(&app.pg.addr.to_string(), &b_cred).await;
+    let n: i64 = b_client.query_one("SELECT count(*) FROM budgets", &[]).await.unwrap().get(0);
+    assert_eq!(n, 0, "another organization's SQL sees none of them");
     let id = created["id"].as_str().unwrap();
     assert_eq!(b.api(Method::DELETE, &format!("/api/v1/budgets/{id}"), &b_key, None).await.status, 404);
     assert_eq!(a.api(Method::DELETE, &format!("/api/v1/budgets/{id}"), &key, None).await.status, 204);

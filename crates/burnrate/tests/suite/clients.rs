@@ -99,7 +99,10 @@ async fn pgjdbc_answers_dbeaver_and_metabase_metadata_and_switches_to_binary_exa
     assert_eq!(get("product"), "PostgreSQL 16");
     assert_eq!(get("catalogs"), "burnrate");
     assert!(get("schemas").split(';').any(|s| s == "public"), "{}", get("schemas"));
-    assert_eq!(get("tables"), "public,audit_log,TABLE;public,costs,TABLE;public,sources,TABLE;public,usage,TABLE");
+    assert_eq!(
+        get("tables"),
+        "public,audit_log,TABLE;public,budgets,TABLE;public,costs,TABLE;public,sources,TABLE;public,usage,TABLE"
+    );
     let columns: Vec<&str> = get("columns").split(';').collect();
     assert!(columns.contains(&"billed_cost,numeric"), "{columns:?}");
     assert!(columns.contains(&"charge_period_start,timestamptz"), "{columns:?}");
