@@ -125,14 +125,6 @@ pub struct OverviewPage {
     pub sole_admin: bool,
 }
 
-#[derive(Template)]
-#[template(path = "placeholder.html")]
-pub struct PlaceholderPage {
-    pub nav: Option<Nav>,
-    pub title: &'static str,
-    pub text: &'static str,
-}
-
 pub struct MemberRow {
     pub user_id: String,
     pub email: String,
@@ -340,6 +332,28 @@ pub struct WebhooksPage {
     pub webhooks: Vec<WebhookRow>,
     /// The signing secret of the destination just added, shown this once.
     pub new_secret: Option<String>,
+    pub notice: Option<String>,
+    pub error: Option<String>,
+}
+
+pub struct BudgetRow {
+    pub id: String,
+    pub name: String,
+    /// `1500.10 USD`.
+    pub amount: String,
+    pub period: String,
+    pub scope: String,
+    pub thresholds: String,
+    pub forecast: bool,
+}
+
+#[derive(Template)]
+#[template(path = "budgets.html")]
+pub struct BudgetsPage {
+    pub nav: Option<Nav>,
+    pub csrf: String,
+    pub can_manage: bool,
+    pub budgets: Vec<BudgetRow>,
     pub notice: Option<String>,
     pub error: Option<String>,
 }

@@ -89,3 +89,54 @@ async fn budgets_are_created_exactly_refused_precisely_and_kept_per_organization
     let audit = a.get("/audit").await.text;
     assert!(audit.contains("budget_created") && audit.contains("budget_deleted"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_budgets_page_adds_lists_and_removes_budgets_and_names_a_mistake() {
+    let app = burnrate_testkit::TestApp::spawn().await;
+    let (a, _, _) = org_with_costs(&app, "Acme", 2).await;
+    let page = a.get("/budgets").await.text;
+    assert!(page.contains("No budgets yet."), "an empty state says what to do");
+    let form = |amount: &'static str, thresholds: &'static str| {
+        [
+            ("name", "Research"),
+            ("amount", amount),
+            ("currency", "USD"),
+            ("period", "month"),
+            ("provider", "OpenAI"),
+            ("model", "gpt-4o*"),
+            ("thresholds", thresholds),
+            ("forecast_alert", "yes"),
+        ]
+    };
+    let r = a.post_form("/budgets", &form("1500.50", "80%, 50, 100")).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert!(r.text.contains("Budget Research added."), "{}", r.text);
+    assert!(r.text.contains("1500.50 USD") && r.text.contains("provider OpenAI · model gpt-4o*"), "{}", r.text);
+    assert!(r.text.contains("50 %, 80 %, 100 %"), "{}", r.text);
+
+    let r = a.post_form("/budgets", &form("lots", "50")).await;
+    assert_eq!(r.status, 422);
+    assert!(r.text.contains("amount: a positive decimal"), "{}", r.text);
+    let r = a.post_form("/budgets", &form("10", "half")).await;
+    assert_eq!(r.status, 422);
+    assert!(r.text.contains("thresholds: percentages separated by commas"), "{}", r.text);
+
+    // A member sees the budgets but no form and no remove button.
+    let mut tx = app.store.instance().await.unwrap();
+    let org = tx.find_org("Acme").await.unwrap().unwrap();
+    tx.commit().await.unwrap();
+    app.add_member(burnrate_store::OrgScope::trusted(org.id), "viewer@acme.test", burnrate_core::Role::Member).await;
+    let viewer = app.login("viewer@acme.test").await.get("/budgets").await.text;
+    assert!(viewer.contains("1500.50 USD") && !viewer.contains("Add a budget") && !viewer.contains("Remove"));
+
+    let id = page_budget_id(&a.get("/budgets").await.text);
+    let r = a.post_form(&format!("/budgets/{id}/delete"), &[]).await;
+    assert_eq!(r.status, 303);
+    assert!(a.get("/budgets").await.text.contains("No budgets yet."));
+}
+
+/// The id in the first remove form of the budgets page.
+fn page_budget_id(page: &str) -> String {
+    let start = page.find("action=\"/budgets/").expect("a remove form") + "action=\"/budgets/".len();
+    page[start..].split('/').next().unwrap().to_owned()
+}

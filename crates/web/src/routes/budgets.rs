@@ -10,11 +10,14 @@ use burnrate_store::{BudgetRecord, NewBudget};
 use serde::Deserialize;
 use serde_json::json;
 
+use super::account::NoFields;
 use super::api::ApiJson;
-use super::parse_id;
+use super::{parse_id, see_other};
 use crate::AppState;
-use crate::auth::{ApiCaller, Caller};
+use crate::auth::{ApiCaller, Authed, Caller};
 use crate::error::{ApiError, AppError};
+use crate::pages::{BudgetRow, BudgetsPage, Nav, render};
+use crate::security::CsrfForm;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -47,17 +50,14 @@ fn invalid(message: impl Into<String>) -> AppError {
     AppError::Validation(message.into())
 }
 
-pub async fn api_create(
-    State(state): State<AppState>,
-    caller: ApiCaller,
-    ApiJson(body): ApiJson<NewBudgetBody>,
-) -> Result<Response, ApiError> {
-    caller.require(ApiScope::Admin)?;
+/// Validates and stores a budget, audited; returns it as stored.
+async fn create(state: &AppState, caller: &impl Caller, body: NewBudgetBody) -> Result<BudgetRecord, AppError> {
+    caller.require_admin()?;
     let name = super::actions::parse_key_name(&body.name)?;
     let currency = Currency::parse(&body.currency).map_err(|_| invalid("currency: a three-letter code such as USD"))?;
     let amount = match Money::parse(&body.amount, currency) {
         Ok((m, Rounding::Exact)) if m.amount() > rust_decimal::Decimal::ZERO => m,
-        _ => return Err(invalid("amount: a positive decimal such as \"1500.00\", at most 9 decimals").into()),
+        _ => return Err(invalid("amount: a positive decimal such as \"1500.00\", at most 9 decimals")),
     };
     let period = BudgetPeriod::parse(&body.period).ok_or_else(|| invalid("period: month, quarter or year"))?;
     body.scope.validate().map_err(invalid)?;
@@ -80,6 +80,16 @@ pub async fn api_create(
     tx.audit(caller.entry("budget_created", "budget", id.to_string(), details)).await?;
     let created = tx.budgets().await?.into_iter().find(|b| b.id == id).ok_or(AppError::NotFound)?;
     tx.commit().await?;
+    Ok(created)
+}
+
+pub async fn api_create(
+    State(state): State<AppState>,
+    caller: ApiCaller,
+    ApiJson(body): ApiJson<NewBudgetBody>,
+) -> Result<Response, ApiError> {
+    caller.require(ApiScope::Admin)?;
+    let created = create(&state, &caller, body).await?;
     Ok((StatusCode::CREATED, Json(shown(&created))).into_response())
 }
 
@@ -97,12 +107,126 @@ pub async fn api_delete(
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     caller.require(ApiScope::Admin)?;
-    let id = parse_id(&id)?;
+    remove(&state, &caller, parse_id(&id)?).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+async fn remove(state: &AppState, caller: &impl Caller, id: uuid::Uuid) -> Result<(), AppError> {
+    caller.require_admin()?;
     let mut tx = state.store.tenant(caller.scope()).await?;
     if !tx.delete_budget(id).await? {
-        return Err(AppError::NotFound.into());
+        return Err(AppError::NotFound);
     }
     tx.audit(caller.entry("budget_deleted", "budget", id.to_string(), json!({}))).await?;
     tx.commit().await?;
-    Ok(StatusCode::NO_CONTENT.into_response())
+    Ok(())
+}
+
+/// The budgets page: the organization's budgets and, for admins, a form to add one.
+async fn page(
+    state: &AppState,
+    who: &Authed,
+    notice: Option<String>,
+    error: Option<String>,
+) -> Result<Response, AppError> {
+    let mut tx = state.store.tenant(who.scope).await?;
+    let list = tx.budgets().await?;
+    tx.commit().await?;
+    let status = if error.is_some() { StatusCode::UNPROCESSABLE_ENTITY } else { StatusCode::OK };
+    let page = BudgetsPage {
+        nav: Some(Nav::new(who, "budgets")),
+        csrf: who.csrf.clone(),
+        can_manage: who.role().is_admin(),
+        budgets: list
+            .into_iter()
+            .map(|b| BudgetRow {
+                id: b.id.to_string(),
+                name: b.name,
+                amount: format!("{} {}", b.amount.amount(), b.amount.currency()),
+                period: b.period.as_str().to_owned(),
+                scope: scope_text(&b.scope),
+                thresholds: b.thresholds.percents().iter().map(|p| format!("{p} %")).collect::<Vec<_>>().join(", "),
+                forecast: b.forecast_alert,
+            })
+            .collect(),
+        notice,
+        error,
+    };
+    Ok((status, render(&page)).into_response())
+}
+
+/// "provider OpenAI · model gpt-4o*", or "all spend".
+fn scope_text(scope: &BudgetScope) -> String {
+    let parts: Vec<String> = [
+        ("provider", &scope.provider),
+        ("source", &scope.source_id),
+        ("project", &scope.project),
+        ("model", &scope.model),
+        ("API key", &scope.api_key_id),
+    ]
+    .into_iter()
+    .filter_map(|(what, v)| v.as_ref().map(|v| format!("{what} {v}")))
+    .collect();
+    if parts.is_empty() { "all spend".into() } else { parts.join(" · ") }
+}
+
+pub async fn budgets_page(State(state): State<AppState>, who: Authed) -> Result<Response, AppError> {
+    page(&state, &who, None, None).await
+}
+
+#[derive(Deserialize)]
+pub struct NewBudgetForm {
+    name: String,
+    amount: String,
+    currency: String,
+    period: String,
+    #[serde(default)]
+    provider: String,
+    #[serde(default)]
+    model: String,
+    #[serde(default)]
+    thresholds: String,
+    #[serde(default)]
+    forecast_alert: Option<String>,
+}
+
+pub async fn create_form(
+    State(state): State<AppState>,
+    who: Authed,
+    CsrfForm(f): CsrfForm<NewBudgetForm>,
+) -> Result<Response, AppError> {
+    let given = |v: String| Some(v.trim().to_owned()).filter(|v| !v.is_empty());
+    let thresholds = match f.thresholds.trim() {
+        "" => None,
+        text => Some(
+            text.split(',')
+                .map(|p| p.trim().trim_end_matches('%').trim().parse::<u32>())
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|_| invalid("thresholds: percentages separated by commas, such as 50, 80, 100")),
+        ),
+    };
+    let body = thresholds.transpose().map(|thresholds| NewBudgetBody {
+        name: f.name,
+        amount: f.amount,
+        currency: f.currency,
+        period: f.period,
+        scope: BudgetScope { provider: given(f.provider), model: given(f.model), ..Default::default() },
+        thresholds,
+        forecast_alert: f.forecast_alert.is_some(),
+    });
+    match async { create(&state, &who, body?).await }.await {
+        Ok(b) => page(&state, &who, Some(format!("Budget {} added.", b.name)), None).await,
+        Err(AppError::Validation(m)) | Err(AppError::Conflict(m)) => page(&state, &who, None, Some(m)).await,
+        Err(e) => Err(e),
+    }
+}
+
+pub async fn delete_form(
+    State(state): State<AppState>,
+    who: Authed,
+    Path(id): Path<String>,
+    CsrfForm(_): CsrfForm<NoFields>,
+) -> Result<Response, AppError> {
+    remove(&state, &who, parse_id(&id)?).await?;
+    Ok(see_other("/budgets"))
 }

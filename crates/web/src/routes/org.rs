@@ -14,8 +14,8 @@ use crate::AppState;
 use crate::auth::{Authed, Caller};
 use crate::error::AppError;
 use crate::pages::{
-    ApiKeyRow, ApiKeysPage, AuditPage, AuditRow, InvitationRow, MemberRow, MembersPage, Nav, OverviewPage,
-    PlaceholderPage, SessionRow, SessionsPage, SpendRow, render, when,
+    ApiKeyRow, ApiKeysPage, AuditPage, AuditRow, InvitationRow, MemberRow, MembersPage, Nav, OverviewPage, SessionRow,
+    SessionsPage, SpendRow, render, when,
 };
 use crate::security::{CsrfForm, SESSION_COOKIE, clear_cookie};
 
@@ -68,14 +68,6 @@ async fn spend_summary(state: &AppState, who: &Authed) -> Result<(Vec<SpendRow>,
         .collect();
     let month_to_date = mtd.into_iter().map(|(c, a)| format!("{} {c}", a.round_dp(2))).collect();
     Ok((spend, month_to_date))
-}
-
-pub async fn budgets(who: Authed) -> Response {
-    render(&PlaceholderPage {
-        nav: Some(Nav::new(&who, "budgets")),
-        title: "Budgets",
-        text: "No budgets yet. Budgets with 50/80/100 % and forecast alerts, email and signed webhooks come once spend is synced.",
-    })
 }
 
 #[derive(Deserialize)]
