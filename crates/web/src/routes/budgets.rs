@@ -12,7 +12,7 @@ use serde_json::json;
 
 use super::account::NoFields;
 use super::api::ApiJson;
-use super::{parse_id, see_other};
+use super::{change, parse_id, see_other};
 use crate::AppState;
 use crate::auth::{ApiCaller, Authed, Caller};
 use crate::error::{ApiError, AppError};
@@ -112,14 +112,7 @@ pub async fn api_delete(
 }
 
 async fn remove(state: &AppState, caller: &impl Caller, id: uuid::Uuid) -> Result<(), AppError> {
-    caller.require_admin()?;
-    let mut tx = state.store.tenant(caller.scope()).await?;
-    if !tx.delete_budget(id).await? {
-        return Err(AppError::NotFound);
-    }
-    tx.audit(caller.entry("budget_deleted", "budget", id.to_string(), json!({}))).await?;
-    tx.commit().await?;
-    Ok(())
+    change(state, caller, ("budget", id), "budget_deleted", async |tx| Ok(tx.delete_budget(id).await?)).await
 }
 
 /// The budgets page: the organization's budgets and, for admins, a form to add one.

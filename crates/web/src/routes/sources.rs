@@ -15,7 +15,7 @@ use uuid::Uuid;
 
 use super::account::NoFields;
 use super::api::ApiJson;
-use super::{parse_id, see_other};
+use super::{change, parse_id, see_other};
 use crate::AppState;
 use crate::auth::{ApiCaller, Authed, Caller};
 use crate::error::{ApiError, AppError};
@@ -304,30 +304,14 @@ pub async fn create(
 /// Deletes a source, keeping its synced data or not (the audit entry says which).
 async fn remove(state: &AppState, caller: &impl Caller, id: Uuid, keep_data: bool) -> Result<(), AppError> {
     let action = if keep_data { "source_deleted_data_kept" } else { "source_deleted_data_removed" };
-    change(state, caller, id, action, async |tx| Ok(tx.delete_source(id, keep_data).await?)).await
+    change(state, caller, ("source", id), action, async |tx| Ok(tx.delete_source(id, keep_data).await?)).await
 }
 
 /// Audits a sync someone asked for and starts it.
 async fn request_sync(state: &AppState, caller: &impl Caller, id: Uuid) -> Result<(), AppError> {
-    change(state, caller, id, "source_sync_requested", async |tx| Ok(tx.source(id).await?.is_some())).await?;
+    change(state, caller, ("source", id), "source_sync_requested", async |tx| Ok(tx.source(id).await?.is_some()))
+        .await?;
     spawn_sync(&state.syncer, caller.scope(), id);
-    Ok(())
-}
-
-async fn change(
-    state: &AppState,
-    caller: &impl Caller,
-    id: Uuid,
-    action: &'static str,
-    f: impl AsyncFnOnce(&mut burnrate_store::TenantTx) -> Result<bool, AppError>,
-) -> Result<(), AppError> {
-    caller.require_admin()?;
-    let mut tx = state.store.tenant(caller.scope()).await?;
-    if !f(&mut tx).await? {
-        return Err(AppError::NotFound);
-    }
-    tx.audit(caller.entry(action, "source", id.to_string(), json!({}))).await?;
-    tx.commit().await?;
     Ok(())
 }
 
@@ -338,7 +322,7 @@ pub async fn pause(
     CsrfForm(_): CsrfForm<NoFields>,
 ) -> Result<Response, AppError> {
     let id = parse_id(&id)?;
-    change(&state, &who, id, "source_paused", async |tx| Ok(tx.set_source_paused(id, true).await?)).await?;
+    change(&state, &who, ("source", id), "source_paused", async |tx| Ok(tx.set_source_paused(id, true).await?)).await?;
     Ok(see_other("/sources?done=paused"))
 }
 
@@ -349,7 +333,8 @@ pub async fn resume(
     CsrfForm(_): CsrfForm<NoFields>,
 ) -> Result<Response, AppError> {
     let id = parse_id(&id)?;
-    change(&state, &who, id, "source_resumed", async |tx| Ok(tx.set_source_paused(id, false).await?)).await?;
+    change(&state, &who, ("source", id), "source_resumed", async |tx| Ok(tx.set_source_paused(id, false).await?))
+        .await?;
     Ok(see_other("/sources?done=resumed"))
 }
 
@@ -371,7 +356,7 @@ pub async fn rotate(
         Err(e) => return Err(e),
     };
     let vault = state.vault.clone();
-    change(&state, &who, id, "source_credential_rotated", async move |tx| {
+    change(&state, &who, ("source", id), "source_credential_rotated", async move |tx| {
         Ok(tx.rotate_source_secret(&vault, id, &secret).await?)
     })
     .await?;
