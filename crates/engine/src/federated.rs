@@ -15,9 +15,8 @@
 //! the connection: errors name the source, never the options. The host is resolved and checked
 //! by the egress guard (S14), and the address it approved is what is dialled.
 
-use std::collections::BTreeMap;
 use std::fmt;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use burnrate_net::EgressGuard;
 use burnrate_sources::{DatabaseConfig, DatabaseTls};
@@ -242,37 +241,33 @@ fn describe(e: &sqlx::Error) -> String {
     }
 }
 
-/// `ext_<name>`: the remote schema's tables, each looked up when a query names it.
+/// `ext_<name>`: the remote schema's tables, each looked up when a query names it. A listing
+/// (`\dt`, information_schema) would mean connecting for every catalog query, so the schema lists
+/// no tables; a query names them.
 #[derive(Debug)]
 pub(crate) struct RemoteSchema {
     source: Arc<RemoteSource>,
-    /// Tables looked up by queries of this session, for listings (`\dt`), which cannot connect.
-    seen: Mutex<BTreeMap<String, Arc<dyn TableProvider>>>,
 }
 
 impl RemoteSchema {
     pub(crate) fn new(source: RemoteSource) -> Self {
-        Self { source: Arc::new(source), seen: Mutex::default() }
+        Self { source: Arc::new(source) }
     }
 }
 
 #[async_trait::async_trait]
 impl SchemaProvider for RemoteSchema {
     fn table_names(&self) -> Vec<String> {
-        self.seen.lock().expect("tables").keys().cloned().collect()
+        Vec::new()
     }
 
     async fn table(&self, name: &str) -> Result<Option<Arc<dyn TableProvider>>> {
-        let Some(table) = RemoteTable::look_up(&self.source, name).await? else {
-            return Ok(None);
-        };
-        let table: Arc<dyn TableProvider> = Arc::new(table);
-        self.seen.lock().expect("tables").insert(name.to_owned(), Arc::clone(&table));
-        Ok(Some(table))
+        let table = RemoteTable::look_up(&self.source, name).await?;
+        Ok(table.map(|t| Arc::new(t) as Arc<dyn TableProvider>))
     }
 
-    fn table_exist(&self, name: &str) -> bool {
-        self.seen.lock().expect("tables").contains_key(name)
+    fn table_exist(&self, _name: &str) -> bool {
+        false
     }
 }
 

@@ -44,30 +44,34 @@ impl InformationSchema {
 impl SchemaProvider for InformationSchema {
     fn table_names(&self) -> Vec<String> {
         let mut names = self.datafusion().map(|s| s.table_names()).unwrap_or_default();
-        names.extend(["table_constraints", "key_column_usage"].map(String::from));
+        names.extend(EMPTY_TABLES.iter().map(|(name, ..)| (*name).to_owned()));
         names
     }
 
     async fn table(&self, name: &str) -> Result<Option<Arc<dyn TableProvider>>> {
-        match name.to_ascii_lowercase().as_str() {
-            "columns" => return Ok(Some(columns(self.catalogs()?.as_ref()).await?)),
-            "table_constraints" => return Ok(Some(empty(TABLE_CONSTRAINTS, &[]))),
-            "key_column_usage" => {
-                return Ok(Some(empty(KEY_COLUMN_USAGE, &["ordinal_position", "position_in_unique_constraint"])));
-            }
-            _ => {}
+        let name = name.to_ascii_lowercase();
+        if name == "columns" {
+            return Ok(Some(columns(self.catalogs()?.as_ref()).await?));
+        }
+        if let Some((_, columns, integers)) = EMPTY_TABLES.iter().find(|(n, ..)| *n == name) {
+            return Ok(Some(empty(columns, integers)));
         }
         match self.datafusion() {
-            Some(schema) => schema.table(name).await,
+            Some(schema) => schema.table(&name).await,
             None => Ok(None),
         }
     }
 
     fn table_exist(&self, name: &str) -> bool {
-        matches!(name, "table_constraints" | "key_column_usage")
-            || self.datafusion().is_some_and(|s| s.table_exist(name))
+        EMPTY_TABLES.iter().any(|(n, ..)| *n == name) || self.datafusion().is_some_and(|s| s.table_exist(name))
     }
 }
+
+/// Tables served empty, with PostgreSQL's columns (name, columns, the integer ones).
+const EMPTY_TABLES: &[(&str, &[&str], &[&str])] = &[
+    ("table_constraints", TABLE_CONSTRAINTS, &[]),
+    ("key_column_usage", KEY_COLUMN_USAGE, &["ordinal_position", "position_in_unique_constraint"]),
+];
 
 const TABLE_CONSTRAINTS: &[&str] = &[
     "constraint_catalog",

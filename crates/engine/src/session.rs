@@ -42,9 +42,9 @@ pub struct SqlSession {
     base: SessionContext,
     settings: Settings,
     /// Statements parsed before, by their text: drivers and pools send the same ones again.
-    parsed: Mutex<HashMap<String, Vec<SqlStatement>>>,
+    parsed: Remembered<Vec<SqlStatement>>,
     /// The answers of constant statements ([`is_constant`]), by statement.
-    constants: Mutex<HashMap<String, (SchemaRef, Vec<RecordBatch>)>>,
+    constants: Remembered<(SchemaRef, Vec<RecordBatch>)>,
 }
 
 /// The settings a connection has set, by name; the rest have their defaults.
@@ -235,8 +235,8 @@ impl Engine {
             scope,
             base,
             settings,
-            parsed: Mutex::default(),
-            constants: Mutex::default(),
+            parsed: Remembered::default(),
+            constants: Remembered::default(),
         })
     }
 }
@@ -279,15 +279,11 @@ impl SqlSession {
 
     /// Splits `sql` into statements, refusing at once what is never allowed.
     pub fn parse(&self, sql: &str) -> Result<Vec<SqlStatement>, EngineError> {
-        if let Some(statements) = self.parsed.lock().expect("parse cache").get(sql) {
-            return Ok(statements.clone());
+        if let Some(statements) = self.parsed.get(sql) {
+            return Ok(statements);
         }
         let statements = self.parse_anew(sql)?;
-        let mut cache = self.parsed.lock().expect("parse cache");
-        if cache.len() >= CACHED_STATEMENTS {
-            cache.clear();
-        }
-        cache.insert(sql.to_owned(), statements.clone());
+        self.parsed.keep(sql.to_owned(), statements.clone());
         Ok(statements)
     }
 
@@ -376,17 +372,12 @@ impl SqlSession {
         match &statement.kind {
             Kind::Query(s) if parameters.is_empty() && is_constant(s) => {
                 let key = s.to_string();
-                let cached = self.constants.lock().expect("constant results").get(&key).cloned();
-                let (schema, batches) = match cached {
+                let (schema, batches) = match self.constants.get(&key) {
                     Some(result) => result,
                     None => {
                         let result =
                             self.engine.collect_statement(&self.base, self.scope, s, crate::Plan::Fast).await?;
-                        let mut cache = self.constants.lock().expect("constant results");
-                        if cache.len() >= CACHED_STATEMENTS {
-                            cache.clear();
-                        }
-                        cache.insert(key, result.clone());
+                        self.constants.keep(key, result.clone());
                         result
                     }
                 };
@@ -420,8 +411,34 @@ impl SqlSession {
     }
 }
 
-/// How many parsed statements, and constant results, a session keeps.
-const CACHED_STATEMENTS: usize = 256;
+/// What a session remembers by statement text (parsed statements, constant answers): at most
+/// [`Remembered::CAPACITY`] entries, forgotten all at once when full — a client cycling through
+/// more distinct statements than that gains nothing from remembering them.
+struct Remembered<V> {
+    entries: Mutex<HashMap<String, V>>,
+}
+
+impl<V> Default for Remembered<V> {
+    fn default() -> Self {
+        Self { entries: Mutex::default() }
+    }
+}
+
+impl<V: Clone> Remembered<V> {
+    const CAPACITY: usize = 256;
+
+    fn get(&self, key: &str) -> Option<V> {
+        self.entries.lock().expect("remembered statements").get(key).cloned()
+    }
+
+    fn keep(&self, key: String, value: V) {
+        let mut entries = self.entries.lock().expect("remembered statements");
+        if entries.len() >= Self::CAPACITY {
+            entries.clear();
+        }
+        entries.insert(key, value);
+    }
+}
 
 /// Whether `statement` is a `SELECT` of literals only (`SELECT 1`, `SELECT 'ok' AS status`):
 /// what connection pools send to check a connection, many times a second. Its answer never

@@ -89,6 +89,13 @@ impl TenantTx {
         rows.into_iter().map(TryInto::try_into).collect()
     }
 
+    pub async fn budget(&mut self, id: Uuid) -> Result<Option<BudgetRecord>> {
+        let sql = format!("SELECT {COLUMNS} FROM budgets WHERE org_id = $1 AND id = $2");
+        let row: Option<Row> = on!(&mut self.inner.tx, c => sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .bind(self.scope.org_id().as_uuid()).bind(id).fetch_optional(c).await)?;
+        row.map(TryInto::try_into).transpose()
+    }
+
     pub async fn delete_budget(&mut self, id: Uuid) -> Result<bool> {
         let n = on!(&mut self.inner.tx, c => sqlx::query("DELETE FROM budgets WHERE org_id = $1 AND id = $2")
             .bind(self.scope.org_id().as_uuid()).bind(id).execute(c).await.map(|r| r.rows_affected()))?;

@@ -78,7 +78,7 @@ async fn create(state: &AppState, caller: &impl Caller, body: NewBudgetBody) -> 
     let id = tx.create_budget(&new).await?;
     let details = json!({ "name": name, "amount": amount.amount().to_string(), "currency": currency.to_string(), "period": period.as_str() });
     tx.audit(caller.entry("budget_created", "budget", id.to_string(), details)).await?;
-    let created = tx.budgets().await?.into_iter().find(|b| b.id == id).ok_or(AppError::NotFound)?;
+    let created = tx.budget(id).await?.ok_or(AppError::NotFound)?;
     tx.commit().await?;
     Ok(created)
 }

@@ -75,18 +75,17 @@ async fn tables(session: &SqlSession) -> Result<Vec<ConsoleTable>, AppError> {
 }
 
 async fn page(
-    state: &AppState,
+    session: &SqlSession,
     who: &Authed,
     sql: String,
     result: Option<ConsoleResult>,
     error: Option<String>,
 ) -> Result<Response, AppError> {
-    let session = session(state, who)?;
     let status = if error.is_some() { StatusCode::UNPROCESSABLE_ENTITY } else { StatusCode::OK };
     let page = ConsolePage {
         nav: Some(Nav::new(who, "sql")),
         csrf: who.csrf.clone(),
-        tables: tables(&session).await?,
+        tables: tables(session).await?,
         sql,
         result,
         error,
@@ -97,7 +96,7 @@ async fn page(
 pub async fn console_page(State(state): State<AppState>, who: Authed) -> Result<Response, AppError> {
     let sql =
         "SELECT provider_name, sum(billed_cost) AS spend\nFROM costs\nGROUP BY provider_name\nORDER BY spend DESC";
-    page(&state, &who, sql.into(), None, None).await
+    page(&session(&state, &who)?, &who, sql.into(), None, None).await
 }
 
 /// Runs the query and shows page `form.page` of its rows.
@@ -127,9 +126,9 @@ pub async fn run(
                 rows,
                 millis: started.elapsed().as_millis(),
             };
-            page(&state, &who, form.sql, Some(result), None).await
+            page(&session, &who, form.sql, Some(result), None).await
         }
-        Err(message) => page(&state, &who, form.sql, None, Some(message)).await,
+        Err(message) => page(&session, &who, form.sql, None, Some(message)).await,
     }
 }
 
@@ -215,7 +214,7 @@ pub async fn csv(
         Ok(q) => q,
         Err(e) => {
             let message = shown(e)?;
-            return page(&state, &who, form.sql, None, Some(message)).await;
+            return page(&session, &who, form.sql, None, Some(message)).await;
         }
     };
     let header_line: Vec<String> = q.schema.fields().iter().map(|f| csv_field(Some(f.name()))).collect();

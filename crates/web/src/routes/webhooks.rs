@@ -8,7 +8,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use burnrate_core::ApiScope;
 use burnrate_notify::WebhookSecret;
-use burnrate_store::NewWebhook;
+use burnrate_store::{NewWebhook, WebhookRecord};
 use serde::Deserialize;
 use serde_json::json;
 
@@ -31,14 +31,15 @@ pub struct NewWebhookBody {
     slack: bool,
 }
 
-/// Checks, seals and stores a new destination; returns its id and its secret (to show once).
+/// Checks, seals and stores a new destination; returns it as stored, and its secret (to show
+/// once).
 async fn create(
     state: &AppState,
     caller: &impl Caller,
     url: &str,
     description: &str,
     slack: bool,
-) -> Result<(uuid::Uuid, String), AppError> {
+) -> Result<(WebhookRecord, String), AppError> {
     caller.require_admin()?;
     let checked = state
         .syncer
@@ -55,8 +56,9 @@ async fn create(
     let new = NewWebhook { url: checked.as_str(), description, slack, secret: &shown, created_by: caller.member() };
     let id = tx.create_webhook(&state.vault, &new).await?;
     tx.audit(caller.entry("webhook_created", "webhook", id.to_string(), json!({ "url": checked.as_str() }))).await?;
+    let saved = tx.webhook(id).await?.ok_or(AppError::NotFound)?;
     tx.commit().await?;
-    Ok((id, shown))
+    Ok((saved, shown))
 }
 
 pub async fn api_create(
@@ -65,12 +67,9 @@ pub async fn api_create(
     ApiJson(body): ApiJson<NewWebhookBody>,
 ) -> Result<Response, ApiError> {
     caller.require(ApiScope::Admin)?;
-    let (id, secret) = create(&state, &caller, &body.url, &body.description, body.slack).await?;
-    let mut tx = state.store.tenant(caller.scope()).await?;
-    let saved = tx.webhook(id).await?.ok_or(AppError::NotFound)?;
-    tx.commit().await?;
+    let (saved, secret) = create(&state, &caller, &body.url, &body.description, body.slack).await?;
     let answer = json!({
-        "id": id, "url": saved.url, "description": saved.description, "slack": saved.slack,
+        "id": saved.id, "url": saved.url, "description": saved.description, "slack": saved.slack,
         // Shown once: burnrate keeps it sealed and never shows it again.
         "secret": secret,
     });
