@@ -85,12 +85,7 @@ impl Lookup for SystemLookup {
 async fn resolve_allowed(lookup: &dyn Lookup, guard: &EgressGuard, host: &str) -> Result<Vec<IpAddr>, EgressError> {
     // A name that does not resolve is said so, not reported as a failed connection.
     let addrs = lookup.lookup(host).await.map_err(|_| EgressError::Unresolvable(host.to_owned()))?;
-    if addrs.is_empty() {
-        return Err(EgressError::Unresolvable(host.to_owned()));
-    }
-    for ip in &addrs {
-        guard.check_ip(*ip, None)?;
-    }
+    guard.check_answer(host, &addrs, None)?;
     Ok(addrs)
 }
 

@@ -142,18 +142,25 @@ impl EgressGuard {
     /// the address returned, never the name again, so a second lookup cannot point elsewhere.
     pub async fn resolve(&self, host: &str, port: u16) -> Result<std::net::SocketAddr, EgressError> {
         let literal = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')).unwrap_or(host);
-        let addrs: Vec<std::net::SocketAddr> = match IpAddr::from_str(literal) {
-            Ok(ip) => vec![std::net::SocketAddr::new(ip, port)],
+        let addrs: Vec<IpAddr> = match IpAddr::from_str(literal) {
+            Ok(ip) => vec![ip],
             Err(_) => tokio::net::lookup_host((host, port))
                 .await
                 .map_err(|_| EgressError::Unresolvable(host.to_owned()))?
+                .map(|a| a.ip())
                 .collect(),
         };
-        let first = *addrs.first().ok_or_else(|| EgressError::Unresolvable(host.to_owned()))?;
-        for addr in &addrs {
-            self.check_ip(addr.ip(), Some(port))?;
+        self.check_answer(host, &addrs, Some(port))?;
+        Ok(std::net::SocketAddr::new(addrs[0], port))
+    }
+
+    /// The check of what `host` resolved to: something, and every address allowed — the one the
+    /// connection then takes among them is not ours to choose.
+    pub fn check_answer(&self, host: &str, addrs: &[IpAddr], port: Option<u16>) -> Result<(), EgressError> {
+        if addrs.is_empty() {
+            return Err(EgressError::Unresolvable(host.to_owned()));
         }
-        Ok(first)
+        addrs.iter().try_for_each(|ip| self.check_ip(*ip, port))
     }
 
     /// The check when a URL is saved: scheme, no userinfo, and an IP-literal host must pass
