@@ -245,8 +245,12 @@ struct Running {
     pg: burnrate_pgwire::PgServer,
     _mail: tokio::task::JoinHandle<()>,
     _scheduler: tokio::task::JoinHandle<()>,
+    _alerts: Option<tokio::task::JoinHandle<()>>,
     http: std::net::SocketAddr,
 }
+
+/// Webhook deliveries in flight at once per instance.
+const DELIVERERS: usize = 8;
 
 /// Everything the server runs, built but not yet listening.
 fn build_state(settings: &Settings, store: Store, vault: Arc<Vault>) -> Result<AppState, Failure> {
@@ -281,9 +285,10 @@ async fn start(settings: &Settings, state: AppState) -> Result<Running, Failure>
     let mail = state.mailer().spawn_worker();
     let syncer = state.syncer().clone();
     let scheduler = burnrate_sync::spawn_scheduler(syncer.clone(), std::time::Duration::from_secs(60));
+    let alerts = state.notifier().map(|n| n.spawn(DELIVERERS));
     let server = burnrate_web::serve(state, Listeners { http, https }).await.map_err(|e| config_error("TLS", e))?;
     let http = server.http_addr;
-    Ok(Running { _server: server, pg, _mail: mail, _scheduler: scheduler, http })
+    Ok(Running { _server: server, pg, _mail: mail, _scheduler: scheduler, _alerts: alerts, http })
 }
 
 /// The SQL engine, under the wire endpoint and the console.

@@ -12,6 +12,7 @@ mod money;
 mod names;
 mod password;
 mod role;
+mod zone;
 
 pub use budget::{BudgetPeriod, BudgetScope, Thresholds, ThresholdsError};
 pub use cost::{ChargeCategory, CostRecord, SyncWindow, UsageRecord, WindowError};
@@ -21,3 +22,4 @@ pub use money::{Currency, MONEY_SCALE, Money, MoneyError, Rounding, parse_decima
 pub use names::{NameError, OrgName};
 pub use password::{NewPassword, PASSWORD_MAX_CHARS, PASSWORD_MIN_CHARS, PasswordError};
 pub use role::{ApiScope, ParseRoleError, Role};
+pub use zone::{Period, ReportingZone, ZoneError};

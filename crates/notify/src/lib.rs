@@ -1,10 +1,405 @@
-//! Telling people about spend. So far: webhook signatures ([`webhook`]) and the forecast and
-//! anomaly tests alerts will use ([`forecast`]); budget evaluation, alert events, email and
-//! delivery follow.
+//! Telling people about spend: where each budget stands ([`evaluate`]), the alerts that fire from
+//! it — once per budget × threshold × period — and their delivery by email ([`mail`]) and signed
+//! webhooks ([`delivery`], [`webhook`]).
+//!
+//! Evaluation runs after every sync and hourly, as a job; an alert that fires is recorded, and its
+//! deliveries and mail are queued, in one transaction. Deliveries are jobs too, so a restart, a
+//! crash or a receiver that is down loses nothing: the queue retries with backoff until the
+//! attempts run out, then the delivery waits in the dead-letter list for someone to redeliver it.
 
+pub mod delivery;
+pub mod evaluate;
 pub mod forecast;
+pub mod mail;
 pub mod webhook;
 
-pub use forecast::{Anomaly, DaySpend, anomaly, forecast_period_end};
+use std::sync::Arc;
+use std::time::Duration;
 
+use burnrate_core::{Money, ReportingZone};
+use burnrate_engine::{Engine, EngineError};
+use burnrate_net::HttpClient;
+use burnrate_store::{
+    AlertEvent, AlertKind, BudgetRecord, EVALUATE_JOB, OrgScope, OutboxMessage, RateLimiter, Store, StoreError, Vault,
+    WebhookRecord,
+};
+use chrono::{DateTime, Utc};
+use serde_json::json;
+use uuid::Uuid;
+
+pub use delivery::DeliveryPolicy;
+pub use evaluate::{Alert, BudgetStatus, budget_status};
+pub use forecast::{Anomaly, DaySpend, anomaly, forecast_period_end};
+pub use mail::Mailer;
 pub use webhook::{SignedWebhook, WebhookSecret, WebhookSecretError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum NotifyError {
+    #[error("{0}")]
+    Store(#[from] StoreError),
+    #[error("reading spend: {0}")]
+    Engine(#[from] EngineError),
+    #[error("reading spend: {0}")]
+    Arrow(#[from] datafusion::arrow::error::ArrowError),
+    #[error("{0}")]
+    Data(String),
+}
+
+/// The job kind of one webhook delivery.
+pub const DELIVER_JOB: &str = "deliver";
+/// How long a claimed evaluation may take before another worker may take it over.
+const EVALUATE_LEASE: Duration = Duration::from_secs(10 * 60);
+/// How often an idle worker looks for jobs queued by another instance.
+const POLL: Duration = Duration::from_millis(500);
+
+/// How alerts link and pace themselves.
+#[derive(Clone)]
+pub struct NotifierConfig {
+    /// Where links in alerts point: the origin users reach.
+    pub public_url: url::Url,
+    pub policy: DeliveryPolicy,
+    /// The application's one limiter (S15: per destination and per organization).
+    pub limiter: RateLimiter,
+}
+
+/// Everything alerts need; cheap to clone.
+#[derive(Clone)]
+pub struct Notifier {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    store: Store,
+    vault: Arc<Vault>,
+    engine: Engine,
+    http: HttpClient,
+    /// Where links in alerts point: the origin users reach.
+    public_url: url::Url,
+    policy: DeliveryPolicy,
+    limiter: RateLimiter,
+    mailer: Mailer,
+    worker: String,
+}
+
+impl Notifier {
+    pub fn new(
+        store: Store,
+        vault: Arc<Vault>,
+        engine: Engine,
+        http: HttpClient,
+        mailer: Mailer,
+        config: NotifierConfig,
+    ) -> Self {
+        let NotifierConfig { public_url, policy, limiter } = config;
+        let worker = format!("{}-{}", std::process::id(), Uuid::new_v4().simple());
+        Self { inner: Arc::new(Inner { store, vault, engine, http, public_url, policy, limiter, mailer, worker }) }
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.inner.store
+    }
+
+    /// The organization's reporting time zone (UTC if the stored name is no longer known).
+    pub async fn zone(&self, org: OrgScope) -> Result<ReportingZone, NotifyError> {
+        let mut tx = self.inner.store.tenant(org).await?;
+        let name = tx.reporting_tz().await?;
+        tx.commit().await?;
+        Ok(ReportingZone::parse(&name).unwrap_or_default())
+    }
+
+    /// Where each of the organization's budgets stands at `now`.
+    pub async fn statuses(&self, org: OrgScope, now: DateTime<Utc>) -> Result<Vec<BudgetStatus>, NotifyError> {
+        let zone = self.zone(org).await?;
+        let mut tx = self.inner.store.tenant(org).await?;
+        let budgets = tx.budgets().await?;
+        tx.commit().await?;
+        let mut out = Vec::with_capacity(budgets.len());
+        for budget in &budgets {
+            out.push(budget_status(&self.inner.engine, org, zone, budget, now).await?);
+        }
+        Ok(out)
+    }
+
+    /// Evaluates every budget of `org` at `now`, records the alerts that fire for the first time
+    /// in their period, and queues their webhook deliveries and mail, all in one transaction.
+    /// Returns the alerts recorded now.
+    pub async fn evaluate(
+        &self,
+        org: OrgScope,
+        now: DateTime<Utc>,
+        committed_at_ms: i64,
+    ) -> Result<Vec<AlertEvent>, NotifyError> {
+        let statuses = self.statuses(org, now).await?;
+        let mut tx = self.inner.store.tenant(org).await?;
+        let webhooks = tx.webhooks().await?;
+        let mut members = None;
+        let mut fired = Vec::new();
+        for status in &statuses {
+            for alert in status.alerts() {
+                let event = AlertEvent {
+                    id: Uuid::now_v7(),
+                    budget_id: status.budget.id,
+                    kind: alert.kind,
+                    threshold: alert.threshold,
+                    period_start: alert.period.start,
+                    period_end: alert.period.end,
+                    spend: alert.amount.to_string(),
+                    forecast: alert.reference.map(|f| f.round_dp(9).to_string()),
+                    currency: status.budget.amount.currency().as_str().to_owned(),
+                    fired_at: now,
+                };
+                if !tx.record_alert(&event).await? {
+                    continue;
+                }
+                let message = AlertMessage::new(org, status, &alert, &event, &self.inner.public_url);
+                for webhook in &webhooks {
+                    let body = message.body(webhook);
+                    let id = tx.create_delivery(webhook.id, message.event_type(), &body, committed_at_ms).await?;
+                    delivery::queue(&mut tx, org, id, now.timestamp_millis()).await?;
+                }
+                if !status.budget.email_members.is_empty() {
+                    if members.is_none() {
+                        members = Some(tx.members(&self.inner.vault).await?);
+                    }
+                    let (subject, body) = message.email();
+                    for member in members.iter().flatten().filter(|m| status.budget.email_members.contains(&m.user_id))
+                    {
+                        let mail = OutboxMessage {
+                            to: member.email.as_str().to_owned(),
+                            subject: subject.clone(),
+                            body: body.clone(),
+                        };
+                        tx.enqueue_mail(&self.inner.vault, &mail).await?;
+                    }
+                }
+                fired.push(event);
+            }
+        }
+        tx.commit().await?;
+        if !fired.is_empty() {
+            self.inner.store.jobs_queued();
+            self.inner.mailer.wake();
+            tracing::info!(org = %org.org_id(), alerts = fired.len(), "alerts fired");
+        }
+        Ok(fired)
+    }
+
+    /// Queues this hour's evaluation of every organization (once per hour, whichever instance
+    /// gets there first).
+    pub async fn queue_hourly(&self, now: DateTime<Utc>) -> Result<usize, NotifyError> {
+        let mut tx = self.inner.store.instance().await?;
+        let orgs = tx.list_org_ids().await?;
+        let hour = now.timestamp() / 3600;
+        let mut queued = 0;
+        for org in orgs {
+            let key = format!("evaluate:{org}:{hour}");
+            if tx.queue_evaluation(org.as_uuid(), Some(&key), now.timestamp_millis()).await? {
+                queued += 1;
+            }
+        }
+        tx.commit().await?;
+        if queued > 0 {
+            self.inner.store.jobs_queued();
+        }
+        Ok(queued)
+    }
+
+    /// Runs queued evaluations until none is due; returns how many ran.
+    pub async fn evaluate_due(&self) -> Result<usize, NotifyError> {
+        let mut ran = 0;
+        loop {
+            let now_ms = Utc::now().timestamp_millis();
+            let mut tx = self.inner.store.instance().await?;
+            let job = tx.claim_job(EVALUATE_JOB, &self.inner.worker, now_ms, EVALUATE_LEASE.as_millis() as i64).await?;
+            tx.commit().await?;
+            let Some(job) = job else { return Ok(ran) };
+            ran += 1;
+            let result = match (job.org_id, serde_json::from_str::<burnrate_store::EvaluateJob>(&job.payload)) {
+                (Some(org), Ok(spec)) => self
+                    .evaluate(OrgScope::trusted(burnrate_core::OrgId::from_uuid(org)), Utc::now(), spec.committed_at_ms)
+                    .await
+                    .map(|_| ()),
+                _ => Err(NotifyError::Data(format!("evaluation job {} is malformed", job.id))),
+            };
+            let mut tx = self.inner.store.instance().await?;
+            match result {
+                Ok(()) => tx.complete_job(job.id).await?,
+                Err(e) => {
+                    tracing::warn!(job = %job.id, error = %e, "budget evaluation failed");
+                    // The next hour's evaluation covers what this one missed.
+                    let retry = Utc::now().timestamp_millis() + 60_000;
+                    tx.fail_job(job.id, &e.to_string(), retry, job.attempts >= 3).await?
+                }
+            }
+            tx.commit().await?;
+        }
+    }
+
+    /// How long until the next job of `kind` is due, at most [`POLL`].
+    async fn until_next(&self, kind: &str) -> Result<Duration, NotifyError> {
+        let mut tx = self.inner.store.instance().await?;
+        let next = tx.next_job_due(kind).await?;
+        tx.commit().await?;
+        let now = Utc::now().timestamp_millis();
+        // A few milliseconds at least: a job due now that another worker just claimed is not
+        // worth spinning for.
+        Ok(next.map_or(POLL, |at| Duration::from_millis(u64::try_from(at - now).unwrap_or(0).max(5)).min(POLL)))
+    }
+
+    /// Runs the evaluation and delivery workers of this instance until the task is dropped:
+    /// `deliverers` deliveries in flight at once.
+    pub fn spawn(&self, deliverers: usize) -> tokio::task::JoinHandle<()> {
+        let notifier = self.clone();
+        tokio::spawn(async move {
+            let mut tasks = tokio::task::JoinSet::new();
+            for _ in 0..deliverers.max(1) {
+                let n = notifier.clone();
+                tasks.spawn(async move {
+                    loop {
+                        if let Err(e) = n.deliver_due().await {
+                            tracing::warn!(error = %e, "webhook delivery pass failed");
+                        }
+                        // Until the next retry is due, a job is queued here, or the poll interval.
+                        let wait = n.until_next(DELIVER_JOB).await.unwrap_or(POLL);
+                        n.inner.store.wait_for_jobs(wait).await;
+                    }
+                });
+            }
+            let mut last_hourly = None;
+            loop {
+                let now = Utc::now();
+                if last_hourly != Some(now.timestamp() / 60) {
+                    last_hourly = Some(now.timestamp() / 60);
+                    if let Err(e) = notifier.queue_hourly(now).await {
+                        tracing::warn!(error = %e, "queueing the hourly budget evaluation failed");
+                    }
+                }
+                if let Err(e) = notifier.evaluate_due().await {
+                    tracing::warn!(error = %e, "budget evaluation pass failed");
+                }
+                notifier.inner.store.wait_for_jobs(POLL).await;
+            }
+        })
+    }
+}
+
+/// An alert, worded for each channel.
+struct AlertMessage {
+    kind: AlertKind,
+    threshold: u32,
+    data: serde_json::Value,
+    budget: BudgetRecord,
+    headline: String,
+    link: String,
+    timestamp: DateTime<Utc>,
+}
+
+/// `520.00 USD`: cents for people; the exact amount travels in the event's data.
+fn money(amount: rust_decimal::Decimal, like: &Money) -> String {
+    format!("{:.2} {}", amount, like.currency())
+}
+
+impl AlertMessage {
+    fn new(org: OrgScope, status: &BudgetStatus, alert: &Alert, event: &AlertEvent, public_url: &url::Url) -> Self {
+        let budget = &status.budget;
+        let link = public_url.join("/budgets").map(|u| u.to_string()).unwrap_or_default();
+        let amount = &budget.amount;
+        let headline = match alert.kind {
+            AlertKind::Threshold => format!(
+                "Budget \"{}\" reached {} %: {} of {} this {}.",
+                budget.name,
+                alert.threshold,
+                money(alert.amount, amount),
+                money(amount.amount(), amount),
+                budget.period.as_str()
+            ),
+            AlertKind::Forecast => format!(
+                "Budget \"{}\" is forecast to reach {} by {} (spent {} so far).",
+                budget.name,
+                money(alert.reference.unwrap_or_default(), amount),
+                status.period.end.pred_opt().unwrap_or(status.period.end),
+                money(alert.amount, amount)
+            ),
+            AlertKind::Anomaly => format!(
+                "Unusual spend in budget \"{}\": {} on {}, where that weekday usually sees {}.",
+                budget.name,
+                money(alert.amount, amount),
+                alert.period.start,
+                money(alert.reference.unwrap_or_default(), amount)
+            ),
+        };
+        let data = json!({
+            "organization_id": org.org_id().as_uuid(),
+            "alert_id": event.id,
+            "budget": {
+                "id": budget.id,
+                "name": budget.name,
+                "amount": amount.amount().to_string(),
+                "currency": amount.currency().as_str(),
+                "period": budget.period.as_str(),
+            },
+            "scope": budget.scope,
+            "period": {
+                "start": alert.period.start,
+                "end": alert.period.end,
+                "time_zone": status.zone.name(),
+                "resets_at": status.resets_at,
+            },
+            "spend": alert.amount.to_string(),
+            "threshold_percent": (alert.kind != AlertKind::Anomaly).then_some(alert.threshold),
+            "forecast": status.forecast.round_dp(9).to_string(),
+            "usual": (alert.kind == AlertKind::Anomaly).then(|| alert.reference.unwrap_or_default().to_string()),
+            "summary": headline,
+            "links": { "budgets": link },
+        });
+        Self {
+            kind: alert.kind,
+            threshold: alert.threshold,
+            data,
+            budget: budget.clone(),
+            headline,
+            link,
+            timestamp: event.fired_at,
+        }
+    }
+
+    fn event_type(&self) -> &'static str {
+        match self.kind {
+            AlertKind::Threshold => "budget.threshold_crossed",
+            AlertKind::Forecast => "budget.forecast_exceeded",
+            AlertKind::Anomaly => "spend.anomaly",
+        }
+    }
+
+    /// The body sent to `webhook`: the event's JSON, or a Slack-compatible message.
+    fn body(&self, webhook: &WebhookRecord) -> String {
+        let value = if webhook.slack {
+            json!({ "text": format!("{} <{}|Open budgets>", self.headline, self.link) })
+        } else {
+            json!({
+                "type": self.event_type(),
+                "timestamp": self.timestamp.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                "data": self.data,
+            })
+        };
+        value.to_string()
+    }
+
+    fn email(&self) -> (String, String) {
+        // Short enough to stay on one header line.
+        let subject = match self.kind {
+            AlertKind::Threshold => format!("[burnrate] {}: {} % of budget reached", self.budget.name, self.threshold),
+            AlertKind::Forecast => format!("[burnrate] {}: forecast over budget", self.budget.name),
+            AlertKind::Anomaly => format!("[burnrate] {}: unusual spend", self.budget.name),
+        };
+        let body = format!(
+            "{}\n\nBudget: {} ({} per {})\nSee every budget: {}\n\nburnrate cannot stop provider calls: budgets are soft, and alert you only.\n",
+            self.headline,
+            self.budget.name,
+            self.budget.amount,
+            self.budget.period.as_str(),
+            self.link
+        );
+        (subject, body)
+    }
+}

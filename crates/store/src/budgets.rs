@@ -16,6 +16,8 @@ pub struct BudgetRecord {
     pub scope: BudgetScope,
     pub thresholds: Thresholds,
     pub forecast_alert: bool,
+    /// Members who get this budget's alerts by email.
+    pub email_members: Vec<UserId>,
     pub created_by: UserId,
     pub created_at: DateTime<Utc>,
 }
@@ -27,6 +29,7 @@ pub struct NewBudget<'a> {
     pub scope: &'a BudgetScope,
     pub thresholds: &'a Thresholds,
     pub forecast_alert: bool,
+    pub email_members: &'a [UserId],
     pub created_by: UserId,
 }
 
@@ -40,6 +43,7 @@ struct Row {
     scope: String,
     thresholds: String,
     forecast_alert: bool,
+    email_members: String,
     created_by: Uuid,
     created_at: DateTime<Utc>,
 }
@@ -58,23 +62,31 @@ impl TryFrom<Row> for BudgetRecord {
             name: r.name,
             amount,
             forecast_alert: r.forecast_alert,
+            email_members: serde_json::from_str::<Vec<Uuid>>(&r.email_members)
+                .map_err(|_| corrupt("email members"))?
+                .into_iter()
+                .map(UserId::from_uuid)
+                .collect(),
             created_by: UserId::from_uuid(r.created_by),
             created_at: r.created_at,
         })
     }
 }
 
-const COLUMNS: &str = "id, name, amount, currency, period, scope, thresholds, forecast_alert, created_by, created_at";
+const COLUMNS: &str =
+    "id, name, amount, currency, period, scope, thresholds, forecast_alert, email_members, created_by, created_at";
 
 impl TenantTx {
     pub async fn create_budget(&mut self, new: &NewBudget<'_>) -> Result<Uuid> {
         let id = Uuid::now_v7();
         let scope = serde_json::to_string(new.scope).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         let thresholds = serde_json::to_string(new.thresholds).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        let res = on!(&mut self.inner.tx, c => sqlx::query("INSERT INTO budgets (id, org_id, name, amount, currency, period, scope, thresholds, forecast_alert, created_by, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)")
+        let members: Vec<Uuid> = new.email_members.iter().map(|m| m.as_uuid()).collect();
+        let members = serde_json::to_string(&members).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let res = on!(&mut self.inner.tx, c => sqlx::query("INSERT INTO budgets (id, org_id, name, amount, currency, period, scope, thresholds, forecast_alert, email_members, created_by, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)")
             .bind(id).bind(self.scope.org_id().as_uuid()).bind(new.name).bind(new.amount.amount().to_string())
             .bind(new.amount.currency().to_string()).bind(new.period.as_str()).bind(&scope).bind(&thresholds)
-            .bind(new.forecast_alert).bind(new.created_by.as_uuid()).bind(now()).execute(c).await.map(|_| ()));
+            .bind(new.forecast_alert).bind(&members).bind(new.created_by.as_uuid()).bind(now()).execute(c).await.map(|_| ()));
         match res {
             Err(e) if StoreError::is_unique_violation(&e) => Err(StoreError::Conflict("a budget with this name")),
             other => Ok(other.map(|_| id)?),

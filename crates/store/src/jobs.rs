@@ -13,7 +13,26 @@ pub struct Job {
     pub attempts: i32,
 }
 
+/// The job kind of a budget evaluation of one organization. Its payload is an [`EvaluateJob`].
+pub const EVALUATE_JOB: &str = "evaluate";
+
+/// What an evaluation job carries.
+#[derive(Clone, Copy, Debug, serde::Serialize, serde::Deserialize)]
+pub struct EvaluateJob {
+    /// When the change that asked for this evaluation (a sync, the hour) was committed, in ms
+    /// since the epoch: alerts measure their delay from it.
+    pub committed_at_ms: i64,
+}
+
 impl InstanceTx {
+    /// Queues an evaluation of `org`'s budgets: after a sync (`key` `None`), or the hourly one
+    /// (its key names the hour, so every instance queues it once). Call
+    /// [`crate::Store::jobs_queued`] after the commit.
+    pub async fn queue_evaluation(&mut self, org: Uuid, key: Option<&str>, now_ms: i64) -> Result<bool> {
+        let payload = serde_json::to_string(&EvaluateJob { committed_at_ms: now_ms })?;
+        self.enqueue_job(EVALUATE_JOB, Some(org), &payload, key, now_ms, now_ms).await
+    }
+
     /// Adds a job; with a `unique_key` that exists already (pending, done or failed) nothing is
     /// added and `false` is returned.
     pub async fn enqueue_job(
@@ -30,14 +49,14 @@ impl InstanceTx {
         Ok(n == 1)
     }
 
-    /// Claims the next due job for `worker` until `now_ms + lease_ms`. On PostgreSQL rows locked by
-    /// another claimer are skipped, so two instances never claim the same job.
-    pub async fn claim_job(&mut self, worker: &str, now_ms: i64, lease_ms: i64) -> Result<Option<Job>> {
-        const PG: &str = "UPDATE jobs SET locked_by = $1, locked_until_ms = $2, attempts = attempts + 1 WHERE id = (SELECT id FROM jobs WHERE state = 'pending' AND run_at_ms <= $3 AND (locked_until_ms IS NULL OR locked_until_ms < $3) ORDER BY run_at_ms LIMIT 1 FOR UPDATE SKIP LOCKED) RETURNING id, kind, org_id, payload, attempts";
+    /// Claims the next due job of `kind` for `worker` until `now_ms + lease_ms`. On PostgreSQL rows
+    /// locked by another claimer are skipped, so two instances never claim the same job.
+    pub async fn claim_job(&mut self, kind: &str, worker: &str, now_ms: i64, lease_ms: i64) -> Result<Option<Job>> {
+        const PG: &str = "UPDATE jobs SET locked_by = $1, locked_until_ms = $2, attempts = attempts + 1 WHERE id = (SELECT id FROM jobs WHERE kind = $4 AND state = 'pending' AND run_at_ms <= $3 AND (locked_until_ms IS NULL OR locked_until_ms < $3) ORDER BY run_at_ms LIMIT 1 FOR UPDATE SKIP LOCKED) RETURNING id, kind, org_id, payload, attempts";
         // SQLite: the transaction holds the write lock (BEGIN IMMEDIATE), which serializes claims.
-        const SQLITE: &str = "UPDATE jobs SET locked_by = $1, locked_until_ms = $2, attempts = attempts + 1 WHERE id = (SELECT id FROM jobs WHERE state = 'pending' AND run_at_ms <= $3 AND (locked_until_ms IS NULL OR locked_until_ms < $3) ORDER BY run_at_ms LIMIT 1) RETURNING id, kind, org_id, payload, attempts";
+        const SQLITE: &str = "UPDATE jobs SET locked_by = $1, locked_until_ms = $2, attempts = attempts + 1 WHERE id = (SELECT id FROM jobs WHERE kind = $4 AND state = 'pending' AND run_at_ms <= $3 AND (locked_until_ms IS NULL OR locked_until_ms < $3) ORDER BY run_at_ms LIMIT 1) RETURNING id, kind, org_id, payload, attempts";
         let sql = if self.tx.backend() == Backend::Postgres { PG } else { SQLITE };
-        let job: Option<Job> = on!(&mut self.tx, c => sqlx::query_as(sql).bind(worker).bind(now_ms + lease_ms).bind(now_ms).fetch_optional(c).await)?;
+        let job: Option<Job> = on!(&mut self.tx, c => sqlx::query_as(sql).bind(worker).bind(now_ms + lease_ms).bind(now_ms).bind(kind).fetch_optional(c).await)?;
         Ok(job)
     }
 
@@ -52,6 +71,22 @@ impl InstanceTx {
         let state = if give_up { "failed" } else { "pending" };
         on!(&mut self.tx, c => sqlx::query("UPDATE jobs SET state = $1, run_at_ms = $2, locked_by = NULL, locked_until_ms = NULL, last_error = $3 WHERE id = $4")
             .bind(state).bind(retry_at_ms).bind(error).bind(id).execute(c).await.map(|_| ()))?;
+        Ok(())
+    }
+
+    /// When the next pending job of `kind` can be claimed (due, and its lease, if any, over), in
+    /// ms since the epoch; `None` when none is queued.
+    pub async fn next_job_due(&mut self, kind: &str) -> Result<Option<i64>> {
+        let at: Option<i64> = on!(&mut self.tx, c => sqlx::query_scalar("SELECT MIN(CASE WHEN locked_until_ms IS NOT NULL AND locked_until_ms > run_at_ms THEN locked_until_ms ELSE run_at_ms END) FROM jobs WHERE kind = $1 AND state = 'pending'")
+            .bind(kind).fetch_one(c).await)?;
+        Ok(at)
+    }
+
+    /// Puts a claimed job back until `run_at_ms` without counting the claim as an attempt (the
+    /// work was not tried: a rate limit said wait).
+    pub async fn postpone_job(&mut self, id: Uuid, run_at_ms: i64) -> Result<()> {
+        on!(&mut self.tx, c => sqlx::query("UPDATE jobs SET run_at_ms = $1, attempts = attempts - 1, locked_by = NULL, locked_until_ms = NULL WHERE id = $2")
+            .bind(run_at_ms).bind(id).execute(c).await.map(|_| ()))?;
         Ok(())
     }
 

@@ -14,6 +14,7 @@
 //! Times are stored in UTC. Expiry is compared in Rust, not SQL: SQLite keeps times as text.
 
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use burnrate_core::OrgId;
@@ -22,12 +23,14 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
 use sqlx::{PgPool, Postgres, Sqlite, SqlitePool, Transaction};
 
 mod accounts;
+mod alerts;
 mod api_keys;
 mod audit;
 mod budgets;
 mod invitations;
 mod jobs;
 mod lake;
+mod limits;
 mod migrate;
 mod outbox;
 mod sources;
@@ -36,12 +39,14 @@ mod vault;
 mod webhooks;
 
 pub use accounts::{Member, Organization, SessionRecord, TokenPurpose, UserRecord};
+pub use alerts::{AlertEvent, AlertKind, Delivery, DeliveryAttempt, DeliveryState};
 pub use api_keys::ApiKeyRecord;
 pub use audit::{Actor, ActorType, AuditBreak, AuditEntry, AuditRecord, NewAuditEntry};
 pub use budgets::{BudgetRecord, NewBudget};
 pub use invitations::InvitationRecord;
-pub use jobs::Job;
+pub use jobs::{EVALUATE_JOB, EvaluateJob, Job};
 pub use lake::{Freshness, LakeFile, LakeTable};
+pub use limits::{Quota, RateLimiter};
 pub use outbox::{OutboxMessage, QueuedMail};
 pub use sources::{NewSource, SourceRecord};
 pub use sql_credentials::{SqlCredentialRecord, SqlLogin};
@@ -91,6 +96,9 @@ enum Pool {
 #[derive(Clone, Debug)]
 pub struct Store {
     pool: Pool,
+    /// Rung after a commit that queued jobs, so this instance's workers start at once; other
+    /// instances find them when they next poll.
+    jobs_queued: Arc<tokio::sync::Notify>,
 }
 
 /// A transaction on either backend.
@@ -236,7 +244,7 @@ impl Store {
                 .foreign_keys(true)
                 .busy_timeout(Duration::from_secs(10));
             let pool = SqlitePoolOptions::new().max_connections(8).connect_with(opts).await?;
-            Ok(Self { pool: Pool::Sqlite(pool) })
+            Ok(Self { pool: Pool::Sqlite(pool), jobs_queued: Arc::default() })
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
             let opts = PgConnectOptions::from_str(url).map_err(|e| StoreError::Url(e.to_string()))?;
             let pool = PgPoolOptions::new()
@@ -244,7 +252,7 @@ impl Store {
                 .acquire_timeout(Duration::from_secs(10))
                 .connect_with(opts)
                 .await?;
-            Ok(Self { pool: Pool::Postgres(pool) })
+            Ok(Self { pool: Pool::Postgres(pool), jobs_queued: Arc::default() })
         } else {
             Err(StoreError::Url("expected a sqlite:// or postgres:// URL".into()))
         }
@@ -271,6 +279,16 @@ impl Store {
 
     pub async fn tenant(&self, scope: OrgScope) -> Result<TenantTx> {
         self.instance().await?.into_tenant(scope).await
+    }
+
+    /// Tells this instance's workers that jobs were queued (call after the commit).
+    pub fn jobs_queued(&self) {
+        self.jobs_queued.notify_waiters();
+    }
+
+    /// Waits until [`Store::jobs_queued`] is rung or `poll` has passed, whichever comes first.
+    pub async fn wait_for_jobs(&self, poll: Duration) {
+        let _ = tokio::time::timeout(poll, self.jobs_queued.notified()).await;
     }
 
     /// A cheap round trip, for `/readyz`.

@@ -29,6 +29,9 @@ const APP_TABLES: &[&str] = &[
     "sql_credentials",
     "webhooks",
     "budgets",
+    "alert_events",
+    "deliveries",
+    "delivery_attempts",
 ];
 
 /// Applies the SQLite migrations to `store` (which must be a SQLite store).

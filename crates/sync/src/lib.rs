@@ -356,14 +356,20 @@ pub async fn work(syncer: &Syncer, worker: &str) -> Result<usize, SyncError> {
     loop {
         let now_ms = chrono::Utc::now().timestamp_millis();
         let mut tx = syncer.store.instance().await?;
-        let job = tx.claim_job(worker, now_ms, LEASE_MS).await?;
+        let job = tx.claim_job(SYNC_JOB, worker, now_ms, LEASE_MS).await?;
         tx.commit().await?;
         let Some(job) = job else { return Ok(ran) };
         ran += 1;
         let result = run_job(syncer, &job).await;
         let mut tx = syncer.store.instance().await?;
         match result {
-            Ok(()) => tx.complete_job(job.id).await?,
+            Ok(()) => {
+                tx.complete_job(job.id).await?;
+                // Budgets see the new data at once: their evaluation is queued with the sync's end.
+                if let Some(org) = job.org_id {
+                    tx.queue_evaluation(org, None, chrono::Utc::now().timestamp_millis()).await?;
+                }
+            }
             Err(e) => {
                 // 1, 2, 4, 8 minutes, then the job is given up (the next tick queues a new one).
                 let retry = chrono::Utc::now().timestamp_millis() + 60_000 * (1 << (job.attempts - 1).clamp(0, 10));
@@ -371,6 +377,7 @@ pub async fn work(syncer: &Syncer, worker: &str) -> Result<usize, SyncError> {
             }
         }
         tx.commit().await?;
+        syncer.store.jobs_queued();
     }
 }
 

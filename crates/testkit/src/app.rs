@@ -24,6 +24,8 @@ pub struct AppOptions {
     pub egress_allow: Option<Vec<String>>,
     /// How the app's HTTP client resolves names (the system's unless set).
     pub lookup: Option<Arc<dyn burnrate_net::Lookup>>,
+    /// How webhook deliveries are retried (fast retries unless set).
+    pub delivery: Option<burnrate_notify::DeliveryPolicy>,
 }
 
 impl Default for AppOptions {
@@ -37,6 +39,7 @@ impl Default for AppOptions {
             query_memory_limit: None,
             egress_allow: None,
             lookup: None,
+            delivery: None,
         }
     }
 }
@@ -60,6 +63,9 @@ pub struct TestApp {
     /// on any loopback listener).
     pub pg: burnrate_pgwire::PgServer,
     pub engine: burnrate_engine::Engine,
+    /// Budgets and alerts. Its workers are not running: tests evaluate and deliver when they
+    /// choose (or start them with `notifier.spawn`).
+    pub notifier: burnrate_notify::Notifier,
     /// The root under which queries spill.
     pub spill_dir: tempfile::TempDir,
     _mail: tokio::task::JoinHandle<()>,
@@ -112,6 +118,11 @@ impl TestApp {
         if let Some(q) = opts.api_per_key {
             config.api_per_key = q;
         }
+        config.delivery = opts.delivery.unwrap_or(burnrate_notify::DeliveryPolicy {
+            first_retry: std::time::Duration::from_millis(100),
+            max_delay: std::time::Duration::from_secs(2),
+            ..Default::default()
+        });
         let pg_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind Postgres wire");
         let pg_addr = pg_listener.local_addr().expect("addr");
         config.pg_endpoint = Some(burnrate_web::PgEndpoint { address: pg_addr.to_string(), tls: true });
@@ -137,6 +148,7 @@ impl TestApp {
             .expect("app state")
             .with_engine(engine.clone());
         let mail = state.mailer().spawn_worker();
+        let notifier = state.notifier().expect("the engine is set").clone();
         let server = burnrate_web::serve(state, Listeners { http, https }).await.expect("serve");
         let pg_cert = rcgen::generate_simple_self_signed(vec!["127.0.0.1".into(), "localhost".into()])
             .expect("self-signed certificate");
@@ -168,10 +180,37 @@ impl TestApp {
             _server: server,
             pg,
             engine,
+            notifier,
             spill_dir,
             _mail: mail,
             _tls: tls_dir,
         }
+    }
+
+    /// A notifier as a restarted instance would build it: nothing shared with this one but the
+    /// database, the keys and the lake.
+    pub fn notifier_after_restart(&self, delivery: burnrate_notify::DeliveryPolicy) -> burnrate_notify::Notifier {
+        let guard = burnrate_net::EgressGuard::new(&["127.0.0.1/32"]).expect("allow-list");
+        let http = burnrate_net::HttpClient::new(guard, burnrate_net::ClientOptions::default());
+        let mailer = burnrate_notify::Mailer::new(
+            self.store.clone(),
+            Arc::clone(&self.vault),
+            Some(&self.smtp.url()),
+            "burnrate <noreply@burnrate.test>",
+        )
+        .expect("mailer");
+        burnrate_notify::Notifier::new(
+            self.store.clone(),
+            Arc::clone(&self.vault),
+            self.engine.clone(),
+            http,
+            mailer,
+            burnrate_notify::NotifierConfig {
+                public_url: url::Url::parse(&self.url).expect("url"),
+                policy: delivery,
+                limiter: burnrate_store::RateLimiter::new(),
+            },
+        )
     }
 
     /// Where the lake keeps its files, for tests that look at the disk.

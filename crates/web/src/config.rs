@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use crate::ratelimit::Quota;
+use burnrate_store::Quota;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SignupMode {
@@ -34,6 +34,8 @@ pub struct WebConfig {
     pub api_per_ip: Quota,
     /// Where SQL clients reach the Postgres wire endpoint, for connection strings.
     pub pg_endpoint: Option<PgEndpoint>,
+    /// How webhook deliveries are retried and paced.
+    pub delivery: burnrate_notify::DeliveryPolicy,
 }
 
 /// The Postgres wire endpoint as clients reach it.
@@ -62,6 +64,7 @@ impl WebConfig {
             login_per_account: Quota::per_minute(10, 10),
             api_per_key: Quota::per_minute(600, 100),
             api_per_ip: Quota::per_minute(1200, 200),
+            delivery: burnrate_notify::DeliveryPolicy::default(),
         }
     }
 

@@ -1,17 +1,15 @@
 //! burnrate's HTTP front end.
 //!
 //! Owns everything HTTP: the server-rendered UI (askama templates, no inline script), the JSON API
-//! under `/api/v1`, sessions and CSRF, security headers, CORS, rate limits, outgoing mail and the
-//! HTTP/HTTPS listeners. It never talks SQL: every read and write goes through `burnrate-store`,
+//! under `/api/v1`, sessions and CSRF, security headers, CORS, rate limits and the HTTP/HTTPS
+//! listeners. It never talks SQL: every read and write goes through `burnrate-store`,
 //! tenant data through an `OrgScope` obtained from a membership check or an API key.
 
 mod auth;
 mod config;
 mod error;
-mod mail;
 mod metrics;
 mod pages;
-mod ratelimit;
 mod routes;
 mod security;
 mod server;
@@ -21,9 +19,9 @@ use std::sync::Arc;
 use burnrate_crypto::PasswordHasher;
 use burnrate_store::{Store, Vault};
 
+pub use burnrate_notify::{Mailer, Notifier};
+pub use burnrate_store::{Quota, RateLimiter};
 pub use config::{PgEndpoint, SignupMode, WebConfig};
-pub use mail::Mailer;
-pub use ratelimit::{Quota, RateLimiter};
 pub use server::{Listeners, RunningServer, TlsFiles, serve};
 
 /// Everything a request handler needs; cheap to clone.
@@ -39,6 +37,8 @@ pub struct AppState {
     pub(crate) syncer: burnrate_sync::Syncer,
     /// The SQL engine under the console; `None` in an instance that serves no SQL.
     pub(crate) engine: Option<burnrate_engine::Engine>,
+    /// Budgets and alerts, which read spend through the engine (set with it).
+    pub(crate) notifier: Option<Notifier>,
 }
 
 impl AppState {
@@ -61,13 +61,31 @@ impl AppState {
             metrics: Arc::new(metrics::Metrics::default()),
             syncer: burnrate_sync::Syncer { store, vault, lake, http },
             engine: None,
+            notifier: None,
         })
     }
 
     /// Serves the SQL console over `engine`.
     pub fn with_engine(mut self, engine: burnrate_engine::Engine) -> Self {
+        self.notifier = Some(Notifier::new(
+            self.store.clone(),
+            Arc::clone(&self.vault),
+            engine.clone(),
+            self.syncer.http.clone(),
+            self.mailer.clone(),
+            burnrate_notify::NotifierConfig {
+                public_url: self.config.public_url.clone(),
+                policy: self.config.delivery,
+                limiter: self.limiter.clone(),
+            },
+        ));
         self.engine = Some(engine);
         self
+    }
+
+    /// Budgets and alerts; `None` in an instance without the SQL engine.
+    pub fn notifier(&self) -> Option<&Notifier> {
+        self.notifier.as_ref()
     }
 
     pub fn mailer(&self) -> &Mailer {

@@ -321,6 +321,20 @@ pub struct WebhookRow {
     pub description: String,
     pub slack: bool,
     pub created: String,
+    /// The latest deliveries, newest first.
+    pub recent: Vec<DeliveryRow>,
+    /// Deliveries whose every attempt failed: the dead-letter list.
+    pub dead: Vec<DeliveryRow>,
+}
+
+pub struct DeliveryRow {
+    pub id: String,
+    pub event_type: String,
+    pub state: String,
+    pub attempts: u32,
+    pub created: String,
+    /// The last attempt: `204 in 12 ms`, or why it failed.
+    pub last: String,
 }
 
 #[derive(Template)]
@@ -345,6 +359,16 @@ pub struct BudgetRow {
     pub scope: String,
     pub thresholds: String,
     pub forecast: bool,
+    /// Spend this period, `412.50 USD`.
+    pub spend: String,
+    /// The period-end forecast.
+    pub forecast_spend: String,
+    pub percent_used: String,
+    pub over: bool,
+    /// The first day of the next period, and the zone it begins in.
+    pub resets: String,
+    /// In-scope spend billed in other currencies (not counted), or empty.
+    pub other_currencies: String,
 }
 
 #[derive(Template)]

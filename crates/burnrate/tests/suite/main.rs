@@ -3,6 +3,7 @@
 //! application on random ports over its own throw-away database, with a real SMTP sink.
 
 mod accounts;
+mod alerts;
 mod api;
 mod browser;
 mod budgets;

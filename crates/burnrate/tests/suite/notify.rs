@@ -3,14 +3,14 @@
 
 use burnrate_notify::WebhookSecret;
 
-fn delivery(signed: &burnrate_notify::SignedWebhook, body: &str) -> serde_json::Value {
+pub fn delivery(signed: &burnrate_notify::SignedWebhook, body: &str) -> serde_json::Value {
     let headers: serde_json::Map<String, serde_json::Value> =
         signed.headers().into_iter().map(|(k, v)| (k.to_owned(), v.into())).collect();
     serde_json::json!({ "headers": headers, "body": body })
 }
 
 /// What the reference library says of each delivery, signed with `secret`.
-async fn verify(secret: &WebhookSecret, deliveries: Vec<serde_json::Value>) -> Vec<String> {
+pub async fn verify(secret: &WebhookSecret, deliveries: Vec<serde_json::Value>) -> Vec<String> {
     use tokio::io::AsyncWriteExt;
     let python = std::env::var("BURNRATE_TEST_PYTHON")
         .expect("BURNRATE_TEST_PYTHON: a Python with the standardwebhooks package (scripts/test makes one)");
@@ -64,24 +64,43 @@ async fn webhook_signatures_verify_with_the_standard_webhooks_library_and_tamper
 }
 
 /// One HTTP request as a receiver saw it.
-struct Received {
-    headers: std::collections::HashMap<String, String>,
-    body: String,
+pub struct Received {
+    pub headers: std::collections::HashMap<String, String>,
+    pub body: String,
+    pub at: std::time::Instant,
+    /// What the receiver answered.
+    pub status: u16,
 }
 
 /// A webhook receiver on loopback that answers `204` and hands over each request it gets.
-async fn receiver() -> (String, tokio::sync::mpsc::Receiver<Received>) {
+pub async fn receiver() -> (String, tokio::sync::mpsc::Receiver<Received>) {
+    let (url, rx, _) = receiver_answering(204).await;
+    (url, rx)
+}
+
+/// A receiver that answers with the status in the returned cell (change it to take the
+/// receiver down and bring it back).
+pub async fn receiver_answering(
+    status: u16,
+) -> (String, tokio::sync::mpsc::Receiver<Received>, std::sync::Arc<std::sync::atomic::AtomicU16>) {
+    use std::sync::atomic::Ordering;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}/hooks/burnrate", listener.local_addr().unwrap());
-    let (tx, rx) = tokio::sync::mpsc::channel(8);
+    let (tx, rx) = tokio::sync::mpsc::channel(1024);
+    let answer = std::sync::Arc::new(std::sync::atomic::AtomicU16::new(status));
+    let cell = std::sync::Arc::clone(&answer);
     tokio::spawn(async move {
-        while let Ok((mut socket, _)) = listener.accept().await {
+        'accept: while let Ok((mut socket, _)) = listener.accept().await {
             let mut raw = Vec::new();
             let mut buf = [0u8; 4096];
             let (head, body) = loop {
-                let n = socket.read(&mut buf).await.unwrap();
+                let n = socket.read(&mut buf).await.unwrap_or(0);
                 raw.extend_from_slice(&buf[..n]);
+                if n == 0 && !raw.windows(4).any(|w| w == b"\r\n\r\n") {
+                    // A connection closed before it finished asking.
+                    continue 'accept;
+                }
                 let text = String::from_utf8_lossy(&raw).into_owned();
                 if let Some((head, body)) = text.split_once("\r\n\r\n") {
                     let length = head
@@ -102,11 +121,13 @@ async fn receiver() -> (String, tokio::sync::mpsc::Receiver<Received>) {
                 .filter_map(|l| l.split_once(':'))
                 .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
                 .collect();
-            socket.write_all(b"HTTP/1.1 204 No Content\r\ncontent-length: 0\r\n\r\n").await.unwrap();
-            let _ = tx.send(Received { headers, body }).await;
+            let status = cell.load(Ordering::SeqCst);
+            let reply = format!("HTTP/1.1 {status} Answer\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
+            let _ = socket.write_all(reply.as_bytes()).await;
+            let _ = tx.send(Received { headers, body, at: std::time::Instant::now(), status }).await;
         }
     });
-    (url, rx)
+    (url, rx, answer)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -19,7 +19,7 @@ fn d(s: &str) -> NaiveDate {
     s.parse().unwrap()
 }
 
-fn http() -> HttpClient {
+pub fn http() -> HttpClient {
     HttpClient::new(
         EgressGuard::new(&["127.0.0.1/32"]).unwrap(),
         ClientOptions { base_backoff: Duration::from_millis(10), ..Default::default() },

@@ -13,7 +13,7 @@ use serde_json::json;
 
 use super::{actions, parse_id};
 use crate::AppState;
-use crate::auth::ApiCaller;
+use crate::auth::{ApiCaller, Caller as _};
 use crate::error::{ApiError, AppError};
 
 /// A JSON body whose errors answer in the API's error format.
@@ -40,8 +40,36 @@ pub async fn org(State(state): State<AppState>, caller: ApiCaller) -> Result<Res
     caller.require(ApiScope::Read)?;
     let mut tx = state.store.instance().await?;
     let org = tx.org(caller.scope.org_id()).await?.ok_or(AppError::NotFound)?;
+    let mut tx = tx.into_tenant(caller.scope).await?;
+    let zone = tx.reporting_tz().await?;
     tx.commit().await?;
-    Ok(Json(json!({ "id": org.id, "name": org.name, "created_at": org.created_at })).into_response())
+    Ok(Json(json!({ "id": org.id, "name": org.name, "created_at": org.created_at, "reporting_time_zone": zone }))
+        .into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OrgSettingsBody {
+    /// An IANA time zone name: budget periods and days follow it.
+    reporting_time_zone: String,
+}
+
+/// Changes the organization's settings (admins), audited.
+pub async fn update_org(
+    State(state): State<AppState>,
+    caller: ApiCaller,
+    ApiJson(body): ApiJson<OrgSettingsBody>,
+) -> Result<Response, ApiError> {
+    caller.require(ApiScope::Admin)?;
+    let zone = burnrate_core::ReportingZone::parse(&body.reporting_time_zone)
+        .map_err(|e| AppError::Validation(format!("reporting_{e}")))?;
+    let mut tx = state.store.tenant(caller.scope).await?;
+    let before = tx.reporting_tz().await?;
+    tx.set_reporting_tz(zone.name()).await?;
+    let details = json!({ "reporting_time_zone": { "from": before, "to": zone.name() } });
+    tx.audit(caller.entry("org_settings_changed", "organization", caller.scope.org_id().to_string(), details)).await?;
+    tx.commit().await?;
+    Ok(Json(json!({ "reporting_time_zone": zone.name() })).into_response())
 }
 
 pub async fn members(State(state): State<AppState>, caller: ApiCaller) -> Result<Response, ApiError> {

@@ -6,6 +6,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use burnrate_core::{ApiScope, BudgetPeriod, BudgetScope, Currency, Money, Rounding, Thresholds};
+use burnrate_notify::BudgetStatus;
 use burnrate_store::{BudgetRecord, NewBudget};
 use serde::Deserialize;
 use serde_json::json;
@@ -32,6 +33,9 @@ pub struct NewBudgetBody {
     thresholds: Option<Vec<u32>>,
     #[serde(default = "yes")]
     forecast_alert: bool,
+    /// Members (user ids) who get this budget's alerts by email.
+    #[serde(default)]
+    email_members: Vec<String>,
 }
 
 fn yes() -> bool {
@@ -42,8 +46,31 @@ fn shown(b: &BudgetRecord) -> serde_json::Value {
     json!({
         "id": b.id, "name": b.name, "amount": b.amount.amount().to_string(), "currency": b.amount.currency().to_string(),
         "period": b.period.as_str(), "scope": b.scope, "thresholds": b.thresholds, "forecast_alert": b.forecast_alert,
-        "created_by": b.created_by, "created_at": b.created_at,
+        "email_members": b.email_members, "created_by": b.created_by, "created_at": b.created_at,
     })
+}
+
+/// A budget with where it stands now: spend, forecast, percentage used, when it resets.
+fn shown_with_status(s: &BudgetStatus) -> serde_json::Value {
+    let mut v = shown(&s.budget);
+    v["status"] = json!({
+        "period_start": s.period.start,
+        "period_end": s.period.end,
+        "time_zone": s.zone.name(),
+        "resets_at": s.resets_at,
+        "spend": s.spend.to_string(),
+        "forecast": s.forecast.round_dp(9).to_string(),
+        "percent_used": s.percent_used().to_string(),
+        // Spend in scope billed in other currencies, which this budget does not count.
+        "other_currencies": s.other_currencies.iter().map(|(c, a)| json!({ "currency": c, "amount": a.to_string() })).collect::<Vec<_>>(),
+    });
+    v
+}
+
+/// Where every budget of the organization stands now.
+async fn statuses(state: &AppState, scope: burnrate_store::OrgScope) -> Result<Vec<BudgetStatus>, AppError> {
+    let notifier = state.notifier().ok_or_else(|| AppError::Internal("this instance runs no SQL engine".into()))?;
+    notifier.statuses(scope, chrono::Utc::now()).await.map_err(|e| AppError::Internal(e.to_string()))
 }
 
 fn invalid(message: impl Into<String>) -> AppError {
@@ -66,6 +93,15 @@ async fn create(state: &AppState, caller: &impl Caller, body: NewBudgetBody) -> 
         None => Thresholds::default(),
     };
     let mut tx = state.store.tenant(caller.scope()).await?;
+    let members = tx.members(&state.vault).await?;
+    let mut email_members = Vec::with_capacity(body.email_members.len());
+    for raw in &body.email_members {
+        let member = members
+            .iter()
+            .find(|m| m.user_id.to_string() == raw.trim())
+            .ok_or_else(|| invalid(format!("email_members: {raw:?} is not a member of this organization")))?;
+        email_members.push(member.user_id);
+    }
     let new = NewBudget {
         name: &name,
         amount,
@@ -73,6 +109,7 @@ async fn create(state: &AppState, caller: &impl Caller, body: NewBudgetBody) -> 
         scope: &body.scope,
         thresholds: &thresholds,
         forecast_alert: body.forecast_alert,
+        email_members: &email_members,
         created_by: caller.member(),
     };
     let id = tx.create_budget(&new).await?;
@@ -95,10 +132,8 @@ pub async fn api_create(
 
 pub async fn api_list(State(state): State<AppState>, caller: ApiCaller) -> Result<Response, ApiError> {
     caller.require(ApiScope::Read)?;
-    let mut tx = state.store.tenant(caller.scope()).await?;
-    let list = tx.budgets().await?;
-    tx.commit().await?;
-    Ok(Json(json!({ "budgets": list.iter().map(shown).collect::<Vec<_>>() })).into_response())
+    let list = statuses(&state, caller.scope()).await?;
+    Ok(Json(json!({ "budgets": list.iter().map(shown_with_status).collect::<Vec<_>>() })).into_response())
 }
 
 pub async fn api_delete(
@@ -122,9 +157,7 @@ async fn page(
     notice: Option<String>,
     error: Option<String>,
 ) -> Result<Response, AppError> {
-    let mut tx = state.store.tenant(who.scope).await?;
-    let list = tx.budgets().await?;
-    tx.commit().await?;
+    let list = statuses(state, who.scope).await?;
     let status = if error.is_some() { StatusCode::UNPROCESSABLE_ENTITY } else { StatusCode::OK };
     let page = BudgetsPage {
         nav: Some(Nav::new(who, "budgets")),
@@ -132,14 +165,29 @@ async fn page(
         can_manage: who.role().is_admin(),
         budgets: list
             .into_iter()
-            .map(|b| BudgetRow {
-                id: b.id.to_string(),
-                name: b.name,
-                amount: format!("{} {}", b.amount.amount(), b.amount.currency()),
-                period: b.period.as_str().to_owned(),
-                scope: scope_text(&b.scope),
-                thresholds: b.thresholds.percents().iter().map(|p| format!("{p} %")).collect::<Vec<_>>().join(", "),
-                forecast: b.forecast_alert,
+            .map(|s| {
+                let b = &s.budget;
+                let money = |a: rust_decimal::Decimal| format!("{} {}", a.round_dp(2), b.amount.currency());
+                BudgetRow {
+                    id: b.id.to_string(),
+                    name: b.name.clone(),
+                    amount: format!("{} {}", b.amount.amount(), b.amount.currency()),
+                    period: b.period.as_str().to_owned(),
+                    scope: scope_text(&b.scope),
+                    thresholds: b.thresholds.percents().iter().map(|p| format!("{p} %")).collect::<Vec<_>>().join(", "),
+                    forecast: b.forecast_alert,
+                    spend: money(s.spend),
+                    forecast_spend: money(s.forecast),
+                    percent_used: format!("{} %", s.percent_used().round_dp(1)),
+                    over: s.spend >= b.amount.amount(),
+                    resets: format!("{} ({})", s.period.end, s.zone.name()),
+                    other_currencies: s
+                        .other_currencies
+                        .iter()
+                        .map(|(c, a)| format!("{} {c}", a.round_dp(2)))
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                }
             })
             .collect(),
         notice,
@@ -181,6 +229,9 @@ pub struct NewBudgetForm {
     thresholds: String,
     #[serde(default)]
     forecast_alert: Option<String>,
+    /// Email this budget's alerts to the member adding it.
+    #[serde(default)]
+    email_me: Option<String>,
 }
 
 pub async fn create_form(
@@ -206,6 +257,7 @@ pub async fn create_form(
         scope: BudgetScope { provider: given(f.provider), model: given(f.model), ..Default::default() },
         thresholds,
         forecast_alert: f.forecast_alert.is_some(),
+        email_members: f.email_me.map(|_| who.member().to_string()).into_iter().collect(),
     });
     match async { create(&state, &who, body?).await }.await {
         Ok(b) => page(&state, &who, Some(format!("Budget {} added.", b.name)), None).await,

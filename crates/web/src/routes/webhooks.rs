@@ -8,7 +8,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use burnrate_core::ApiScope;
 use burnrate_notify::WebhookSecret;
-use burnrate_store::{NewWebhook, WebhookRecord};
+use burnrate_store::{DeliveryState, NewWebhook, WebhookRecord};
 use serde::Deserialize;
 use serde_json::json;
 
@@ -18,7 +18,7 @@ use super::{change, parse_id, see_other};
 use crate::AppState;
 use crate::auth::{ApiCaller, Authed, Caller};
 use crate::error::{ApiError, AppError};
-use crate::pages::{Nav, WebhookRow, WebhooksPage, render, when};
+use crate::pages::{DeliveryRow, Nav, WebhookRow, WebhooksPage, render, when};
 use crate::security::CsrfForm;
 
 #[derive(Deserialize)]
@@ -169,6 +169,105 @@ pub async fn api_test(
     Ok(Json(answer).into_response())
 }
 
+#[derive(Deserialize)]
+pub struct DeliveriesQuery {
+    /// `pending`, `delivered` or `dead` (the dead-letter list); all when absent.
+    state: Option<String>,
+}
+
+/// How many deliveries a listing shows, newest first.
+const DELIVERIES_SHOWN: i64 = 100;
+
+/// A webhook's deliveries with their attempt log (status, latency, answer code — never the
+/// secret).
+pub async fn api_deliveries(
+    State(state): State<AppState>,
+    caller: ApiCaller,
+    Path(id): Path<String>,
+    axum::extract::Query(q): axum::extract::Query<DeliveriesQuery>,
+) -> Result<Response, ApiError> {
+    caller.require(ApiScope::Admin)?;
+    let webhook: uuid::Uuid = parse_id(&id)?;
+    let wanted = match q.state.as_deref() {
+        None => None,
+        Some("pending") => Some(DeliveryState::Pending),
+        Some("delivered") => Some(DeliveryState::Delivered),
+        Some("dead") => Some(DeliveryState::Dead),
+        Some(other) => {
+            return Err(AppError::Validation(format!("state: {other:?} is not pending, delivered or dead")).into());
+        }
+    };
+    let mut tx = state.store.tenant(caller.scope()).await?;
+    tx.webhook(webhook).await?.ok_or(AppError::NotFound)?;
+    let list = tx.deliveries(webhook, wanted, DELIVERIES_SHOWN).await?;
+    let mut shown = Vec::with_capacity(list.len());
+    for d in list {
+        let attempts: Vec<_> = tx
+            .delivery_attempts(d.id)
+            .await?
+            .into_iter()
+            .map(|a| json!({ "at": a.at, "status": a.status, "latency_ms": a.latency_ms, "error": a.error }))
+            .collect();
+        shown.push(json!({
+            "id": d.id, "event_type": d.event_type, "state": d.state.as_str(), "attempts": d.attempts,
+            "created_at": d.created_at, "finished_at": d.finished_at,
+            "payload": serde_json::from_str::<serde_json::Value>(&d.payload).unwrap_or(serde_json::Value::Null),
+            "log": attempts,
+        }));
+    }
+    tx.commit().await?;
+    Ok(Json(json!({ "deliveries": shown })).into_response())
+}
+
+/// Puts a dead delivery back in the queue (a new round of attempts), audited.
+async fn redeliver(
+    state: &AppState,
+    caller: &impl Caller,
+    webhook: uuid::Uuid,
+    delivery: uuid::Uuid,
+) -> Result<(), AppError> {
+    caller.require_admin()?;
+    let notifier = state.notifier().ok_or_else(|| AppError::Internal("this instance sends no alerts".into()))?;
+    let mut tx = state.store.tenant(caller.scope()).await?;
+    let found = tx.delivery(delivery).await?.filter(|d| d.webhook_id == webhook).ok_or(AppError::NotFound)?;
+    if found.state != DeliveryState::Dead {
+        return Err(AppError::Conflict(format!(
+            "only a dead delivery can be redelivered; this one is {}",
+            found.state.as_str()
+        )));
+    }
+    tx.audit(caller.entry("webhook_redelivered", "webhook", webhook.to_string(), json!({ "delivery": delivery })))
+        .await?;
+    tx.commit().await?;
+    if !notifier.redeliver(caller.scope(), delivery).await.map_err(|e| AppError::Internal(e.to_string()))? {
+        return Err(AppError::Conflict("the delivery is no longer dead".into()));
+    }
+    Ok(())
+}
+
+pub async fn api_redeliver(
+    State(state): State<AppState>,
+    caller: ApiCaller,
+    Path((id, delivery)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    caller.require(ApiScope::Admin)?;
+    redeliver(&state, &caller, parse_id(&id)?, parse_id(&delivery)?).await?;
+    Ok((StatusCode::ACCEPTED, Json(json!({ "state": "pending" }))).into_response())
+}
+
+pub async fn redeliver_form(
+    State(state): State<AppState>,
+    who: Authed,
+    Path((id, delivery)): Path<(String, String)>,
+    CsrfForm(_): CsrfForm<NoFields>,
+) -> Result<Response, AppError> {
+    match redeliver(&state, &who, parse_id(&id)?, parse_id(&delivery)?).await {
+        Ok(()) => page(&state, &who, None, Some("Delivery queued again.".into()), None).await,
+        Err(AppError::Conflict(m)) => page(&state, &who, None, None, Some(m)).await,
+        Err(e) => Err(e),
+    }
+}
+
 /// The webhooks page: destinations, with a form to add one (its secret shown once) and a test
 /// button for each.
 async fn page(
@@ -180,22 +279,47 @@ async fn page(
 ) -> Result<Response, AppError> {
     let mut tx = state.store.tenant(who.scope).await?;
     let list = tx.webhooks().await?;
+    let mut rows = Vec::with_capacity(list.len());
+    for w in list {
+        let recent = tx.deliveries(w.id, None, 10).await?;
+        let dead = tx.deliveries(w.id, Some(DeliveryState::Dead), DELIVERIES_SHOWN).await?;
+        let mut shown = |d: &burnrate_store::Delivery| DeliveryRow {
+            id: d.id.to_string(),
+            event_type: d.event_type.clone(),
+            state: d.state.as_str().to_owned(),
+            attempts: d.attempts,
+            created: when(d.created_at),
+            last: String::new(),
+        };
+        let mut recent_rows = Vec::with_capacity(recent.len());
+        for d in &recent {
+            let mut row = shown(d);
+            if let Some(a) = tx.delivery_attempts(d.id).await?.pop() {
+                row.last = match (a.status, a.error) {
+                    (Some(s), None) => format!("{s} in {} ms", a.latency_ms),
+                    (_, Some(e)) => format!("{e} ({} ms)", a.latency_ms),
+                    (None, None) => String::new(),
+                };
+            }
+            recent_rows.push(row);
+        }
+        rows.push(WebhookRow {
+            id: w.id.to_string(),
+            url: w.url,
+            description: w.description,
+            slack: w.slack,
+            created: when(w.created_at),
+            recent: recent_rows,
+            dead: dead.iter().map(&mut shown).collect(),
+        });
+    }
     tx.commit().await?;
     let status = if error.is_some() { StatusCode::UNPROCESSABLE_ENTITY } else { StatusCode::OK };
     let page = WebhooksPage {
         nav: Some(Nav::new(who, "webhooks")),
         csrf: who.csrf.clone(),
         can_manage: who.role().is_admin(),
-        webhooks: list
-            .into_iter()
-            .map(|w| WebhookRow {
-                id: w.id.to_string(),
-                url: w.url,
-                description: w.description,
-                slack: w.slack,
-                created: when(w.created_at),
-            })
-            .collect(),
+        webhooks: rows,
         new_secret,
         notice,
         error,

@@ -1,4 +1,4 @@
-//! Rate limits (S9, S12): GCRA over named keys.
+//! Rate limits (S9, S12, S15): GCRA over named keys.
 //!
 //! One limiter type for the whole application; today it keeps its state in process. GCRA keeps a
 //! single "theoretical arrival time" per key, which a shared backend can hold in one value too.

@@ -1,0 +1,271 @@
+//! Where each budget stands, read through the SQL engine so a budget counts exactly what a query
+//! over `costs` would, and which alerts that standing calls for.
+
+use std::collections::BTreeMap;
+
+use burnrate_core::{BudgetScope, Period, ReportingZone};
+use burnrate_engine::Engine;
+use burnrate_store::{AlertKind, BudgetRecord, OrgScope};
+use chrono::{DateTime, NaiveDate, Utc};
+use datafusion::arrow::array::{Array, AsArray};
+use datafusion::arrow::compute::cast;
+use datafusion::arrow::datatypes::{DataType, TimestampMicrosecondType};
+use rust_decimal::Decimal;
+
+use crate::NotifyError;
+use crate::forecast::{DaySpend, anomaly, forecast_period_end};
+
+/// Days of history before the period (or the day) that the forecast and the anomaly test read.
+const HISTORY_DAYS: i64 = 35;
+
+/// A budget's standing at one moment.
+#[derive(Clone, Debug)]
+pub struct BudgetStatus {
+    pub budget: BudgetRecord,
+    pub zone: ReportingZone,
+    /// The current period, in the organization's local dates.
+    pub period: Period,
+    /// When the current period ends and the next begins.
+    pub resets_at: DateTime<Utc>,
+    /// In-scope spend this period, in the budget's currency.
+    pub spend: Decimal,
+    /// In-scope spend this period billed in other currencies, which the budget does not count.
+    pub other_currencies: BTreeMap<String, Decimal>,
+    /// Period-end spend, forecast from the days before today.
+    pub forecast: Decimal,
+    /// Local day by local day, in the budget's currency, from [`HISTORY_DAYS`] before the period.
+    pub history: Vec<DaySpend>,
+    /// The last complete local day.
+    pub yesterday: NaiveDate,
+}
+
+impl BudgetStatus {
+    /// Spend as a percentage of the amount, to two places (0 for a zero budget).
+    pub fn percent_used(&self) -> Decimal {
+        let amount = self.budget.amount.amount();
+        if amount.is_zero() {
+            return Decimal::ZERO;
+        }
+        (self.spend * Decimal::ONE_HUNDRED / amount).round_dp(2)
+    }
+
+    /// The alerts this standing calls for. Each is recorded once per budget × kind × threshold ×
+    /// period, so repeating them on later evaluations is harmless.
+    pub fn alerts(&self) -> Vec<Alert> {
+        let amount = self.budget.amount.amount();
+        let mut out = Vec::new();
+        for &percent in self.budget.thresholds.percents() {
+            if self.spend >= amount * Decimal::from(percent) / Decimal::ONE_HUNDRED {
+                out.push(Alert {
+                    kind: AlertKind::Threshold,
+                    threshold: percent,
+                    period: self.period,
+                    amount: self.spend,
+                    reference: None,
+                });
+            }
+        }
+        // A forecast says something only while the budget is not spent yet.
+        if self.budget.forecast_alert && self.spend < amount && self.forecast >= amount {
+            out.push(Alert {
+                kind: AlertKind::Forecast,
+                threshold: 100,
+                period: self.period,
+                amount: self.spend,
+                reference: Some(self.forecast),
+            });
+        }
+        // Cents on a quiet scope are not news: an anomaly must also exceed a tenth of the
+        // budget's average day.
+        let floor = amount / Decimal::from(self.period.days().max(1)) / Decimal::TEN;
+        if let Some(a) = anomaly(&self.history, self.yesterday, floor) {
+            let day = Period { start: a.day, end: a.day.succ_opt().expect("a next day") };
+            out.push(Alert {
+                kind: AlertKind::Anomaly,
+                threshold: 0,
+                period: day,
+                amount: a.amount,
+                reference: Some(a.usual),
+            });
+        }
+        out
+    }
+}
+
+/// An alert a budget's standing calls for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Alert {
+    pub kind: AlertKind,
+    pub threshold: u32,
+    /// The budget period, or the anomalous day.
+    pub period: Period,
+    /// Spend so far (threshold, forecast), or the day's spend (anomaly).
+    pub amount: Decimal,
+    /// The forecast (forecast), or the day's usual spend (anomaly).
+    pub reference: Option<Decimal>,
+}
+
+/// A SQL string literal.
+fn quoted(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "''"))
+}
+
+/// A model pattern (`*` for any run of characters) as a LIKE pattern; `\` escapes.
+fn like_pattern(pattern: &str) -> String {
+    let mut out = String::with_capacity(pattern.len() + 2);
+    for c in pattern.chars() {
+        match c {
+            '*' => out.push('%'),
+            '%' | '_' | '\\' => {
+                out.push('\\');
+                out.push(c);
+            }
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// The scope as SQL conditions on `costs`, joined by AND (none: all spend).
+pub fn scope_conditions(scope: &BudgetScope) -> Vec<String> {
+    let mut conditions = Vec::new();
+    if let Some(p) = &scope.provider {
+        conditions.push(format!("lower(provider_name) = lower({})", quoted(p)));
+    }
+    if let Some(s) = &scope.source_id {
+        conditions.push(format!("source_id = {}", quoted(s)));
+    }
+    if let Some(p) = &scope.project {
+        conditions.push(format!("sub_account_id = {}", quoted(p)));
+    }
+    if let Some(m) = &scope.model {
+        if m.contains('*') {
+            conditions.push(format!("model LIKE {}", quoted(&like_pattern(m))));
+        } else {
+            conditions.push(format!("model = {}", quoted(m)));
+        }
+    }
+    if let Some(k) = &scope.api_key_id {
+        conditions.push(format!("api_key_id = {}", quoted(k)));
+    }
+    conditions
+}
+
+fn timestamp(t: DateTime<Utc>) -> String {
+    format!("CAST('{}' AS TIMESTAMP)", t.format("%Y-%m-%dT%H:%M:%S"))
+}
+
+/// Spend by local day and currency over `[from, to)` local dates, in `scope`.
+async fn daily_spend(
+    engine: &Engine,
+    org: OrgScope,
+    zone: ReportingZone,
+    scope: &BudgetScope,
+    from: NaiveDate,
+    to: NaiveDate,
+) -> Result<BTreeMap<(String, NaiveDate), Decimal>, NotifyError> {
+    let mut conditions = vec![
+        format!("charge_period_start >= {}", timestamp(zone.start_of(from))),
+        format!("charge_period_start < {}", timestamp(zone.start_of(to))),
+    ];
+    conditions.extend(scope_conditions(scope));
+    // Grouped by the bucket's start, not its day: the local day is the zone's, worked out below.
+    let sql = format!(
+        "SELECT charge_period_start, billing_currency, SUM(billed_cost) FROM costs WHERE {} GROUP BY charge_period_start, billing_currency",
+        conditions.join(" AND ")
+    );
+    let (_, batches) = engine.collect(org, &sql).await?;
+    let mut out = BTreeMap::new();
+    for batch in batches {
+        let starts =
+            cast(batch.column(0), &DataType::Timestamp(datafusion::arrow::datatypes::TimeUnit::Microsecond, None))?;
+        let starts = starts.as_primitive::<TimestampMicrosecondType>();
+        let currencies = cast(batch.column(1), &DataType::Utf8)?;
+        let currencies = currencies.as_string::<i32>();
+        let sums = cast(batch.column(2), &DataType::Utf8)?;
+        let sums = sums.as_string::<i32>();
+        for i in 0..batch.num_rows() {
+            if starts.is_null(i) || sums.is_null(i) {
+                continue;
+            }
+            let start = DateTime::from_timestamp_micros(starts.value(i))
+                .ok_or_else(|| NotifyError::Data(format!("a charge period start out of range: {}", starts.value(i))))?;
+            let amount: Decimal = sums
+                .value(i)
+                .parse()
+                .map_err(|e| NotifyError::Data(format!("a spend total {:?}: {e}", sums.value(i))))?;
+            *out.entry((currencies.value(i).to_owned(), zone.date_of(start))).or_default() += amount;
+        }
+    }
+    Ok(out)
+}
+
+/// Where `budget` stands at `now`.
+pub async fn budget_status(
+    engine: &Engine,
+    org: OrgScope,
+    zone: ReportingZone,
+    budget: &BudgetRecord,
+    now: DateTime<Utc>,
+) -> Result<BudgetStatus, NotifyError> {
+    let today = zone.date_of(now);
+    let yesterday = today.pred_opt().expect("a day before");
+    let period = Period::containing(budget.period, today);
+    let from = period.start.min(yesterday) - chrono::Duration::days(HISTORY_DAYS);
+    let spend_by_day = daily_spend(engine, org, zone, &budget.scope, from, period.end).await?;
+    let currency = budget.amount.currency().as_str().to_owned();
+    let mut spend = Decimal::ZERO;
+    let mut other_currencies: BTreeMap<String, Decimal> = BTreeMap::new();
+    let mut history: BTreeMap<NaiveDate, Decimal> = BTreeMap::new();
+    for ((c, day), amount) in &spend_by_day {
+        let counted = *c == currency;
+        if period.contains(*day) {
+            if counted {
+                spend += amount;
+            } else {
+                *other_currencies.entry(c.clone()).or_default() += amount;
+            }
+        }
+        if counted {
+            *history.entry(*day).or_default() += amount;
+        }
+    }
+    // Days without spend since the scope's first spend are days that spent nothing; the norms
+    // need them. Before it there is no history, not a history of zeros (a new scope's first day
+    // is no anomaly).
+    let mut day = history.keys().next().copied().unwrap_or(today);
+    while day < period.end.min(today.succ_opt().expect("a next day")) {
+        history.entry(day).or_default();
+        day = day.succ_opt().expect("a next day");
+    }
+    let history: Vec<DaySpend> = history.into_iter().map(|(day, amount)| DaySpend { day, amount }).collect();
+    // The forecast rests on complete days: today's partial spend would read as a slowdown.
+    let complete: Vec<DaySpend> = history.iter().copied().filter(|d| d.day <= yesterday).collect();
+    let forecast = forecast_period_end(&complete, period.start, period.end, yesterday);
+    Ok(BudgetStatus {
+        budget: budget.clone(),
+        zone,
+        period,
+        resets_at: zone.start_of(period.end),
+        spend,
+        other_currencies,
+        forecast: forecast.max(spend),
+        history,
+        yesterday,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scope_values_cannot_escape_their_literals() {
+        let scope =
+            BudgetScope { provider: Some("Open'AI".into()), model: Some("gpt-4o*_x%".into()), ..Default::default() };
+        assert_eq!(
+            scope_conditions(&scope),
+            vec!["lower(provider_name) = lower('Open''AI')".to_owned(), r"model LIKE 'gpt-4o%\_x\%'".to_owned()]
+        );
+    }
+}
