@@ -253,7 +253,7 @@ struct Running {
 const DELIVERERS: usize = 8;
 
 /// Everything the server runs, built but not yet listening.
-fn build_state(settings: &Settings, store: Store, vault: Arc<Vault>) -> Result<AppState, Failure> {
+async fn build_state(settings: &Settings, store: Store, vault: Arc<Vault>) -> Result<AppState, Failure> {
     let hasher = PasswordHasher::new(PasswordHasherConfig { cost: settings.bcrypt_cost, ..Default::default() });
     let lake = burnrate_lake::Lake::from_url(&settings.lake_url())
         .map_err(|e| config_error("BURNRATE_LAKE_URL", e.to_string().trim_start_matches("BURNRATE_LAKE_URL: ")))?;
@@ -261,7 +261,14 @@ fn build_state(settings: &Settings, store: Store, vault: Arc<Vault>) -> Result<A
         config_error("BURNRATE_EGRESS_ALLOW", e.to_string().trim_start_matches("BURNRATE_EGRESS_ALLOW: "))
     })?;
     let client = burnrate_net::HttpClient::new(guard, burnrate_net::ClientOptions::default());
-    AppState::new(web_config(settings), store, vault, hasher, lake, client)
+    // One limiter for every route and dispatch; shared by all instances when Redis is configured.
+    let limiter = match &settings.redis_url {
+        Some(url) => burnrate_web::RateLimiter::redis(url.expose_secret())
+            .await
+            .map_err(|e| config_error("BURNRATE_REDIS_URL", e.trim_start_matches("BURNRATE_REDIS_URL: ")))?,
+        None => burnrate_web::RateLimiter::new(),
+    };
+    AppState::new(web_config(settings), store, vault, hasher, lake, client, limiter)
         .map_err(|e| config_error("BURNRATE_SMTP_URL", e))
 }
 
@@ -349,7 +356,7 @@ async fn serve(settings: Settings) -> Result<(), Failure> {
     let ring = master_keys(&settings)?;
     settings.check_plain_http()?;
     let store = open_store(&settings).await?;
-    let state = build_state(&settings, store.clone(), Arc::new(Vault::new(ring)))?;
+    let state = build_state(&settings, store.clone(), Arc::new(Vault::new(ring))).await?;
     let running = start(&settings, state).await?;
     match settings.https_addr {
         Some(addr) => {
@@ -491,7 +498,7 @@ async fn demo(mut settings: Settings) -> Result<(), Failure> {
     creds.url = settings.public_url.origin().ascii_serialization();
     // Kept at once: a new organization's password is not lost if the first sync fails.
     creds.write(&demo_path)?;
-    let state = build_state(&settings, store.clone(), Arc::clone(&vault))?;
+    let state = build_state(&settings, store.clone(), Arc::clone(&vault)).await?;
     // Synced before the listeners open: the first page a person sees already has the spend.
     let synced = connect_and_sync_demo_sources(&store, &vault, state.syncer(), &sims).await?;
     let running = start(&settings, state).await?;

@@ -109,10 +109,11 @@ impl Notifier {
         let secret =
             WebhookSecret::parse(&secret).map_err(|e| NotifyError::Data(format!("webhook {}: {e}", webhook.id)))?;
 
-        let per_destination = inner.limiter.check(&format!("webhook:{}", webhook.id), inner.policy.per_destination);
-        let per_org = per_destination
-            .and_then(|()| inner.limiter.check(&format!("webhook-org:{}", org.org_id()), inner.policy.per_org));
-        if let Err(wait) = per_org {
+        let mut paced = inner.limiter.check(&format!("webhook:{}", webhook.id), inner.policy.per_destination).await;
+        if paced.is_ok() {
+            paced = inner.limiter.check(&format!("webhook-org:{}", org.org_id()), inner.policy.per_org).await;
+        }
+        if let Err(wait) = paced {
             let mut tx = inner.store.instance().await?;
             tx.postpone_job(job.id, Utc::now().timestamp_millis() + wait.as_millis() as i64).await?;
             return Ok(tx.commit().await?);

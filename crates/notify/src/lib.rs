@@ -1,6 +1,6 @@
 //! Telling people about spend: where each budget stands ([`evaluate`]), the alerts that fire from
 //! it — once per budget × threshold × period — and their delivery by email ([`mail`]) and signed
-//! webhooks ([`delivery`], [`webhook`]).
+//! webhooks ([`delivery`], [`webhook`]); and the weekly digest to admins ([`digest`]).
 //!
 //! Evaluation runs after every sync and hourly, as a job; an alert that fires is recorded, and its
 //! deliveries and mail are queued, in one transaction. Deliveries are jobs too, so a restart, a
@@ -8,6 +8,7 @@
 //! attempts run out, then the delivery waits in the dead-letter list for someone to redeliver it.
 
 pub mod delivery;
+pub mod digest;
 pub mod evaluate;
 pub mod forecast;
 pub mod mail;
@@ -28,6 +29,7 @@ use serde_json::json;
 use uuid::Uuid;
 
 pub use delivery::DeliveryPolicy;
+pub use digest::Digest;
 pub use evaluate::{Alert, BudgetStatus, budget_status};
 pub use forecast::{Anomaly, DaySpend, anomaly, forecast_period_end};
 pub use mail::Mailer;
@@ -273,9 +275,15 @@ impl Notifier {
                     if let Err(e) = notifier.queue_hourly(now).await {
                         tracing::warn!(error = %e, "queueing the hourly budget evaluation failed");
                     }
+                    if let Err(e) = notifier.queue_digests(now).await {
+                        tracing::warn!(error = %e, "queueing the weekly digests failed");
+                    }
                 }
                 if let Err(e) = notifier.evaluate_due().await {
                     tracing::warn!(error = %e, "budget evaluation pass failed");
+                }
+                if let Err(e) = notifier.digests_due().await {
+                    tracing::warn!(error = %e, "weekly digest pass failed");
                 }
                 notifier.inner.store.wait_for_jobs(POLL).await;
             }

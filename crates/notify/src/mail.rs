@@ -6,13 +6,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use burnrate_core::EmailAddress;
-use burnrate_store::{InstanceTx, OutboxMessage, Store, StoreError, Vault};
+use burnrate_store::{InstanceTx, OutboxMessage, Quota, RateLimiter, Store, StoreError, Vault};
 use lettre::message::Mailbox;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use tokio::sync::Notify;
 
 const SEND_TIMEOUT: Duration = Duration::from_secs(30);
 const RETRY_EVERY: Duration = Duration::from_secs(30);
+/// Mail to one recipient: a burst of 20, then one a minute.
+const PER_RECIPIENT: Quota = Quota { interval: Duration::from_secs(60), burst: 20 };
 /// Messages one delivery pass takes on.
 const BATCH: i64 = 20;
 /// Longer than a pass can take (every message timing out), so a lease never lapses mid-pass;
@@ -27,6 +29,8 @@ pub struct Mailer {
 struct Inner {
     store: Store,
     vault: Arc<Vault>,
+    /// Paces mail per recipient (S15), so an alert storm cannot flood one inbox.
+    limiter: RateLimiter,
     transport: Option<AsyncSmtpTransport<Tokio1Executor>>,
     from: Mailbox,
     wake: Notify,
@@ -48,10 +52,16 @@ fn transport(url: &str) -> Result<AsyncSmtpTransport<Tokio1Executor>, String> {
 }
 
 impl Mailer {
-    pub fn new(store: Store, vault: Arc<Vault>, smtp_url: Option<&str>, from: &str) -> Result<Self, String> {
+    pub fn new(
+        store: Store,
+        vault: Arc<Vault>,
+        limiter: RateLimiter,
+        smtp_url: Option<&str>,
+        from: &str,
+    ) -> Result<Self, String> {
         let transport = smtp_url.map(transport).transpose()?;
         let from: Mailbox = from.parse().map_err(|e| format!("BURNRATE_MAIL_FROM: {e}"))?;
-        Ok(Self { inner: Arc::new(Inner { store, vault, transport, from, wake: Notify::new() }) })
+        Ok(Self { inner: Arc::new(Inner { store, vault, limiter, transport, from, wake: Notify::new() }) })
     }
 
     /// Queues a message inside the caller's transaction; call [`Mailer::wake`] after commit.
@@ -107,6 +117,15 @@ impl Mailer {
         };
         let mut sent = 0;
         for mail in queued {
+            if inner.limiter.check(&format!("mail-to:{}", mail.message.to.to_lowercase()), PER_RECIPIENT).await.is_err()
+            {
+                // Kept, sealed, for a later pass.
+                tracing::info!(mail = %mail.id, "mail to this recipient is paced; kept for a later pass");
+                let mut tx = inner.store.instance().await?;
+                tx.release_mail(mail.id).await?;
+                tx.commit().await?;
+                continue;
+            }
             let result = match build(&inner.from, &mail.message) {
                 Ok(message) => match tokio::time::timeout(SEND_TIMEOUT, transport.send(message)).await {
                     Ok(Ok(_)) => Ok(()),

@@ -63,6 +63,12 @@ impl InstanceTx {
         Ok(())
     }
 
+    /// Gives a leased message back untried (it was paced), for the next pass.
+    pub async fn release_mail(&mut self, id: Uuid) -> Result<()> {
+        on!(&mut self.tx, c => sqlx::query("UPDATE outbox SET locked_until_ms = NULL WHERE id = $1").bind(id).execute(c).await.map(|_| ()))?;
+        Ok(())
+    }
+
     pub async fn mail_failed(&mut self, id: Uuid, error: &str) -> Result<()> {
         on!(&mut self.tx, c => sqlx::query("UPDATE outbox SET attempts = attempts + 1, last_error = $1, locked_until_ms = NULL WHERE id = $2")
             .bind(error).bind(id).execute(c).await.map(|_| ()))?;

@@ -24,6 +24,8 @@ pub struct AppOptions {
     pub egress_allow: Option<Vec<String>>,
     /// How the app's HTTP client resolves names (the system's unless set).
     pub lookup: Option<Arc<dyn burnrate_net::Lookup>>,
+    /// Share rate limits through the Redis server at this URL (in process unless set).
+    pub redis_url: Option<String>,
     /// How webhook deliveries are retried (fast retries unless set).
     pub delivery: Option<burnrate_notify::DeliveryPolicy>,
 }
@@ -40,6 +42,7 @@ impl Default for AppOptions {
             egress_allow: None,
             lookup: None,
             delivery: None,
+            redis_url: None,
         }
     }
 }
@@ -144,9 +147,14 @@ impl TestApp {
         let engine = burnrate_engine::Engine::new(engine_config, store.clone(), lake.clone())
             .expect("engine")
             .with_database_sources(Arc::clone(&vault), burnrate_net::EgressGuard::new(&allow).expect("allow-list"));
-        let state = AppState::new(config, store.clone(), Arc::clone(&vault), hasher.clone(), lake.clone(), client)
-            .expect("app state")
-            .with_engine(engine.clone());
+        let limiter = match &opts.redis_url {
+            Some(url) => burnrate_store::RateLimiter::redis(url).await.expect("Redis"),
+            None => burnrate_store::RateLimiter::new(),
+        };
+        let state =
+            AppState::new(config, store.clone(), Arc::clone(&vault), hasher.clone(), lake.clone(), client, limiter)
+                .expect("app state")
+                .with_engine(engine.clone());
         let mail = state.mailer().spawn_worker();
         let notifier = state.notifier().expect("the engine is set").clone();
         let server = burnrate_web::serve(state, Listeners { http, https }).await.expect("serve");
@@ -195,6 +203,7 @@ impl TestApp {
         let mailer = burnrate_notify::Mailer::new(
             self.store.clone(),
             Arc::clone(&self.vault),
+            burnrate_store::RateLimiter::new(),
             Some(&self.smtp.url()),
             "burnrate <noreply@burnrate.test>",
         )

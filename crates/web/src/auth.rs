@@ -146,7 +146,7 @@ impl FromRequestParts<AppState> for ApiCaller {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
         let client = ClientInfo::from_request_parts(parts, state).await.unwrap_or_else(|e| match e {});
-        state.limiter.check(&format!("api-ip:{}", client.ip), state.config.api_per_ip).map_err(|w| {
+        state.limiter.check(&format!("api-ip:{}", client.ip), state.config.api_per_ip).await.map_err(|w| {
             state.metrics.rate_limited.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             AppError::rate_limited(w)
         })?;
@@ -167,7 +167,7 @@ impl FromRequestParts<AppState> for ApiCaller {
             // The member who made the key has left: the key dies with the membership.
             return Err(AppError::Unauthorized.into());
         };
-        state.limiter.check(&format!("api-key:{}", key.id), state.config.api_per_key).map_err(|w| {
+        state.limiter.check(&format!("api-key:{}", key.id), state.config.api_per_key).await.map_err(|w| {
             state.metrics.rate_limited.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             AppError::rate_limited(w)
         })?;

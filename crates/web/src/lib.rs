@@ -49,14 +49,21 @@ impl AppState {
         hasher: PasswordHasher,
         lake: burnrate_lake::Lake,
         http: burnrate_net::HttpClient,
+        limiter: RateLimiter,
     ) -> Result<Self, String> {
-        let mailer = Mailer::new(store.clone(), Arc::clone(&vault), config.smtp_url.as_deref(), &config.mail_from)?;
+        let mailer = Mailer::new(
+            store.clone(),
+            Arc::clone(&vault),
+            limiter.clone(),
+            config.smtp_url.as_deref(),
+            &config.mail_from,
+        )?;
         Ok(Self {
             store: store.clone(),
             vault: Arc::clone(&vault),
             hasher,
             config: Arc::new(config),
-            limiter: RateLimiter::new(),
+            limiter,
             mailer,
             metrics: Arc::new(metrics::Metrics::default()),
             syncer: burnrate_sync::Syncer { store, vault, lake, http },

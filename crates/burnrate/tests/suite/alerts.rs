@@ -422,8 +422,9 @@ async fn a_receiver_down_for_a_while_gets_growing_retries_and_one_down_for_good_
     let source = uuid::Uuid::now_v7();
     let today = Utc::now().date_naive();
     sync_lines(&app, scope, source, today, today.succ_opt().unwrap(), &[day_cost(today, Decimal::from(60))]).await;
-    let workers = app.notifier.spawn(2);
     assert_eq!(app.notifier.evaluate(scope, Utc::now(), Utc::now().timestamp_millis()).await.unwrap().len(), 1);
+    // The workers evaluate hourly too; started after the first evaluation, they find nothing new.
+    let workers = app.notifier.spawn(2);
 
     // Down for three attempts, then up: each wait longer than the one before, then delivered.
     let mut tries = Vec::new();
@@ -449,7 +450,8 @@ async fn a_receiver_down_for_a_while_gets_growing_retries_and_one_down_for_good_
     // Down for good: four attempts, then the dead-letter list.
     answer.store(503, Ordering::SeqCst);
     sync_lines(&app, scope, source, today, today.succ_opt().unwrap(), &[day_cost(today, Decimal::from(85))]).await;
-    assert_eq!(app.notifier.evaluate(scope, Utc::now(), 0).await.unwrap().len(), 1);
+    app.notifier.evaluate(scope, Utc::now(), 0).await.unwrap();
+    assert_eq!(events(&app, scope).await.len(), 2, "the 80 % crossing fired (here or in an hourly pass)");
     for _ in 0..4 {
         assert_eq!(next(&mut received).await.status, 503);
     }
@@ -509,4 +511,46 @@ async fn a_delivery_waiting_for_its_retry_survives_a_restart() {
     let delivered = wait_for_state(&c, &key, &webhook, "delivered").await;
     assert_eq!(delivered[0]["attempts"], 2);
     workers.abort();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_weekly_digest_reaches_admins_and_reads_well_without_data_too() {
+    let app = TestApp::spawn().await;
+    let monday = noon(d("2026-11-30"));
+
+    // An organization with nothing connected yet.
+    let (quiet, _) = app.create_org("Quiet", "quiet@example.com").await;
+    app.add_member(quiet, "viewer@quiet.test", burnrate_core::Role::Viewer).await;
+    assert_eq!(app.notifier.send_digest(quiet, monday).await.unwrap(), 1, "owners and admins only");
+    let mail = app.smtp.wait_for("quiet@example.com", "Weekly spend digest: 2026-11-23 to 2026-11-29").await;
+    let body = mail.body();
+    assert!(body.contains("No spend was recorded") && body.contains("No budgets yet"), "{body}");
+
+    // One with two weeks of spend, rising, and a budget the forecast says will run over.
+    let (busy, owner) = app.create_org("Busy", "busy@example.com").await;
+    let mut lines = Vec::new();
+    for n in 0..14 {
+        let day = d("2026-11-16") + chrono::Duration::days(n);
+        lines.push(day_cost(day, Decimal::from(if n < 7 { 10 } else { 20 })));
+        if n >= 7 {
+            lines.push(cost(day.and_hms_opt(0, 0, 0).unwrap().and_utc(), 24, Decimal::from(5), "o3"));
+        }
+    }
+    sync_lines(&app, busy, uuid::Uuid::now_v7(), d("2026-11-16"), d("2026-11-30"), &lines).await;
+    add_budget(&app, busy, owner, "260", false).await;
+    app.notifier.send_digest(busy, monday).await.unwrap();
+    let body = app.smtp.wait_for("busy@example.com", "Weekly spend digest").await.body().replace("\r\n", "\n");
+    assert!(body.contains("OpenAI") && body.contains("175.00 USD   +105.00 (+150 %)"), "{body}");
+    assert!(body.contains("Top movers by model:\n  gpt-4o"), "{body}");
+    assert!(body.contains("o3") && body.contains("+35.00"), "{body}");
+    assert!(body.contains("Budgets at risk:\n  Research") && body.contains("forecast 270.00"), "{body}");
+    assert!(app.smtp.all().iter().all(|m| !m.to.iter().any(|t| t.contains("viewer"))), "viewers get no digest");
+
+    // Queued once a week, on Monday from 08:00 in the organization's zone.
+    assert_eq!(app.notifier.queue_digests(noon(d("2026-11-29"))).await.unwrap(), 0, "not on a Sunday");
+    let early = d("2026-11-30").and_hms_opt(7, 0, 0).unwrap().and_utc();
+    assert_eq!(app.notifier.queue_digests(early).await.unwrap(), 0, "not before 08:00");
+    assert_eq!(app.notifier.queue_digests(monday).await.unwrap(), 2);
+    assert_eq!(app.notifier.queue_digests(monday + chrono::Duration::hours(3)).await.unwrap(), 0, "once a week");
+    assert_eq!(app.notifier.digests_due().await.unwrap(), 2);
 }

@@ -150,6 +150,39 @@ async fn repeated_failed_logins_are_rate_limited() {
     assert_eq!(failures, 5, "each failed login is audited");
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_instances_sharing_redis_let_exactly_the_limit_through() {
+    let url = std::env::var("BURNRATE_TEST_REDIS_URL")
+        .expect("BURNRATE_TEST_REDIS_URL: a Redis server for shared limits (scripts/test starts one)");
+    // A fresh count: the limiter's keys from an earlier run are gone.
+    let mut redis = redis::Client::open(url.as_str()).unwrap().get_multiplexed_async_connection().await.unwrap();
+    let stale: Vec<String> = redis::cmd("KEYS").arg("burnrate:rate:*").query_async(&mut redis).await.unwrap();
+    if !stale.is_empty() {
+        let _: () = redis::cmd("DEL").arg(&stale).query_async(&mut redis).await.unwrap();
+    }
+    // Ten sign-in attempts per address, refilled one a minute: nothing refills during the test.
+    let options = || AppOptions {
+        redis_url: Some(url.clone()),
+        login_per_ip: Some(Quota::per_minute(1, 10)),
+        ..Default::default()
+    };
+    let (a, b) = (TestApp::spawn_with(options()).await, TestApp::spawn_with(options()).await);
+    let mut clients = Vec::new();
+    for n in 0..100 {
+        let c = if n % 2 == 0 { a.client() } else { b.client() };
+        c.ensure_csrf().await;
+        clients.push(c);
+    }
+    let attempts = clients.iter().enumerate().map(|(n, c)| async move {
+        let email = format!("someone{n}@example.com");
+        c.post_form("/login", &[("email", email.as_str()), ("password", "not the password at all")]).await.status
+    });
+    let statuses = futures::future::join_all(attempts).await;
+    let limited = statuses.iter().filter(|s| **s == 429).count();
+    assert_eq!(100 - limited, 10, "exactly the limit got through, across both instances: {statuses:?}");
+    assert!(statuses.iter().all(|s| *s == 429 || *s == 401), "{statuses:?}");
+}
+
 async fn first_org(app: &TestApp) -> burnrate_core::OrgId {
     let mut tx = app.store.instance().await.unwrap();
     let id = tx.list_org_ids().await.unwrap()[0];

@@ -52,8 +52,8 @@ async fn audit_user_orgs(mut tx: InstanceTx, user: UserId, e: NewAuditEntry) -> 
     Ok(tx)
 }
 
-fn rate_limit(state: &AppState, key: String, quota: crate::Quota) -> Result<(), AppError> {
-    state.limiter.check(&key, quota).map_err(|wait| {
+async fn rate_limit(state: &AppState, key: String, quota: crate::Quota) -> Result<(), AppError> {
+    state.limiter.check(&key, quota).await.map_err(|wait| {
         state.metrics.rate_limited.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         AppError::rate_limited(wait)
     })
@@ -86,9 +86,9 @@ pub async fn login(
     CsrfToken(csrf): CsrfToken,
     CsrfForm(form): CsrfForm<LoginForm>,
 ) -> Result<Response, AppError> {
-    rate_limit(&state, format!("login-ip:{}", client.ip), state.config.login_per_ip)?;
+    rate_limit(&state, format!("login-ip:{}", client.ip), state.config.login_per_ip).await?;
     let typed = form.email.trim().to_lowercase();
-    rate_limit(&state, format!("login-account:{typed}"), state.config.login_per_account)?;
+    rate_limit(&state, format!("login-account:{typed}"), state.config.login_per_account).await?;
     let failed = |state: &AppState| {
         state.metrics.logins_failed.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let page = login_form(state, csrf.clone(), form.email.clone(), Some(LOGIN_FAILED.into()), None);
@@ -230,7 +230,7 @@ pub async fn signup(
     if let Some(message) = signup_closed_message(state.config.signup) {
         return Err(AppError::Forbidden(message));
     }
-    rate_limit(&state, format!("signup-ip:{}", client.ip), state.config.login_per_ip)?;
+    rate_limit(&state, format!("signup-ip:{}", client.ip), state.config.login_per_ip).await?;
     let org_name = OrgName::parse(&form.org_name);
     let email = EmailAddress::parse(&form.email);
     let context: Vec<&str> = [form.email.as_str(), form.org_name.as_str(), "burnrate"].into();
@@ -430,12 +430,12 @@ pub async fn reset_request(
     client: ClientInfo,
     CsrfForm(form): CsrfForm<EmailForm>,
 ) -> Result<Response, AppError> {
-    rate_limit(&state, format!("reset-ip:{}", client.ip), state.config.login_per_ip)?;
+    rate_limit(&state, format!("reset-ip:{}", client.ip), state.config.login_per_ip).await?;
     let sent = || Ok(render(&MessagePage::new("Check your inbox", RESET_SENT)));
     let Ok(email) = EmailAddress::parse(&form.email) else {
         return Err(AppError::Validation("Enter a valid email address.".into()));
     };
-    rate_limit(&state, format!("reset-account:{email}"), state.config.login_per_account)?;
+    rate_limit(&state, format!("reset-account:{email}"), state.config.login_per_account).await?;
     let mut tx = state.store.instance().await?;
     let Some(user) = tx.find_user_by_email(&state.vault, &email).await? else {
         tx.commit().await?;
@@ -623,7 +623,7 @@ pub async fn accept_invitation(
     Path(token): Path<String>,
     CsrfForm(form): CsrfForm<PasswordForm>,
 ) -> Result<Response, AppError> {
-    rate_limit(&state, format!("login-ip:{}", client.ip), state.config.login_per_ip)?;
+    rate_limit(&state, format!("login-ip:{}", client.ip), state.config.login_per_ip).await?;
     let Some((scope, inv, org_name, existing)) = open_invitation(&state, &token).await? else {
         return Ok(link_expired("invitation"));
     };

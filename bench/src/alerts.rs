@@ -1,0 +1,280 @@
+//! `burnrate-bench alerts [EVENTS]`: alert events from sync commit to a webhook receiver.
+//!
+//! Sets up EVENTS / 10 organizations, each with a webhook to a local receiver, one budget with
+//! ten thresholds and spend already past all of them (written to the lake before timing starts).
+//! Then, at a steady pace, each organization's "sync commits": its evaluation is queued exactly as
+//! the sync worker queues it, stamped with the commit time. The notifier's own workers evaluate,
+//! record ten events, queue ten deliveries, sign each (Standard Webhooks) and post it through the
+//! egress-guarded client. The receiver notes when each delivery arrives.
+//!
+//! Reported: deliveries per second over the run, and the delay from sync commit to arrival
+//! (median, p99; target p99 < 2 s). The anchor, measured in the same run: the same number of
+//! plain POSTs of the same bodies through the same client at the same concurrency, with no queue,
+//! no signing and no evaluation.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use burnrate_core::{BudgetPeriod, BudgetScope, CostRecord, Currency, Money, SyncWindow, Thresholds};
+use burnrate_store::{NewBudget, NewWebhook, OrgScope, Quota, Store, Vault};
+use chrono::Utc;
+use rust_decimal::Decimal;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// Deliveries in flight at once (the `serve` default).
+const DELIVERERS: usize = 8;
+/// One organization's sync commits every this often.
+const PACE: Duration = Duration::from_millis(20);
+
+/// Arrival times by `webhook-id`, in ms since the epoch.
+type Arrivals = Arc<Mutex<HashMap<String, i64>>>;
+
+/// A keep-alive HTTP/1.1 receiver that answers 204 to every POST and notes its `webhook-id`.
+async fn receiver() -> anyhow::Result<(String, Arrivals)> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let url = format!("http://{}/hook", listener.local_addr()?);
+    let arrivals: Arrivals = Arc::default();
+    let seen = Arc::clone(&arrivals);
+    tokio::spawn(async move {
+        while let Ok((socket, _)) = listener.accept().await {
+            let seen = Arc::clone(&seen);
+            tokio::spawn(async move {
+                let _ = serve_connection(socket, seen).await;
+            });
+        }
+    });
+    Ok((url, arrivals))
+}
+
+async fn serve_connection(mut socket: tokio::net::TcpStream, seen: Arrivals) -> std::io::Result<()> {
+    let mut buf: Vec<u8> = Vec::with_capacity(8192);
+    let mut chunk = [0u8; 8192];
+    loop {
+        // One request: headers, then Content-Length bytes of body.
+        let head_end = loop {
+            if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                break i + 4;
+            }
+            let n = socket.read(&mut chunk).await?;
+            if n == 0 {
+                return Ok(());
+            }
+            buf.extend_from_slice(&chunk[..n]);
+        };
+        let head = String::from_utf8_lossy(&buf[..head_end]).to_ascii_lowercase();
+        let header = |name: &str| {
+            head.lines().find_map(|l| l.strip_prefix(name).map(|v| v.trim_start_matches(':').trim().to_owned()))
+        };
+        let length: usize = header("content-length").and_then(|v| v.parse().ok()).unwrap_or(0);
+        while buf.len() < head_end + length {
+            let n = socket.read(&mut chunk).await?;
+            if n == 0 {
+                return Ok(());
+            }
+            buf.extend_from_slice(&chunk[..n]);
+        }
+        if let Some(id) = header("webhook-id") {
+            seen.lock().expect("arrivals").insert(id, Utc::now().timestamp_millis());
+        }
+        buf.drain(..head_end + length);
+        socket.write_all(b"HTTP/1.1 204 No Content\r\ncontent-length: 0\r\n\r\n").await?;
+    }
+}
+
+fn percentile(sorted: &[i64], p: f64) -> i64 {
+    let idx = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[idx.min(sorted.len().saturating_sub(1))]
+}
+
+pub async fn alerts(events: u64) -> anyhow::Result<()> {
+    let orgs = (events / 10).max(1) as usize;
+    let dir = tempfile::tempdir()?;
+    let store = Store::connect(&format!("sqlite://{}/burnrate.sqlite?mode=rwc", dir.path().display())).await?;
+    burnrate_store::migrate_sqlite(&store).await?;
+    let vault = Arc::new(Vault::new(burnrate_crypto::MasterKeyRing::parse(
+        burnrate_crypto::MasterKey::generate("bench").export().as_ref(),
+    )?));
+    let lake = burnrate_lake::Lake::from_url(&dir.path().join("lake").display().to_string())?;
+    let engine = burnrate_engine::Engine::new(
+        burnrate_engine::EngineConfig::new(dir.path().join("spill")),
+        store.clone(),
+        lake.clone(),
+    )?;
+    // The receiver is on loopback: the operator's allow-list lets it through, every dial checked.
+    let http = || {
+        burnrate_net::HttpClient::new(
+            burnrate_net::EgressGuard::new(&["127.0.0.1/32"]).expect("allow-list"),
+            burnrate_net::ClientOptions::default(),
+        )
+    };
+    let (url, arrivals) = receiver().await?;
+
+    eprintln!("setting up {orgs} organizations (a webhook, a budget with ten thresholds, spend past all of them)…");
+    let usd = Currency::parse("USD")?;
+    let today = Utc::now().date_naive();
+    let window = SyncWindow::new(today, today.succ_opt().context("tomorrow")?)?.whole_months();
+    let thresholds = Thresholds::new((1..=10).map(|t| t * 10).collect())?;
+    let mut scopes = Vec::with_capacity(orgs);
+    for n in 0..orgs {
+        let mut tx = store.instance().await?;
+        let scope = tx.create_org(&burnrate_core::OrgName::parse(&format!("Bench {n}"))?).await?;
+        let user = tx
+            .create_user(&vault, &burnrate_core::EmailAddress::parse(&format!("owner{n}@example.com"))?, "unused", true)
+            .await?;
+        let mut t = tx.into_tenant(scope).await?;
+        t.add_member(user, burnrate_core::Role::Owner).await?;
+        let secret = burnrate_notify::WebhookSecret::generate().expose();
+        t.create_webhook(
+            &vault,
+            &NewWebhook { url: &url, description: "bench", slack: false, secret: &secret, created_by: user },
+        )
+        .await?;
+        t.create_budget(&NewBudget {
+            name: "Bench",
+            amount: Money::new(Decimal::from(100), usd)?,
+            period: BudgetPeriod::Month,
+            scope: &BudgetScope::default(),
+            thresholds: &thresholds,
+            forecast_alert: false,
+            email_members: &[],
+            created_by: user,
+        })
+        .await?;
+        t.commit().await?;
+        lake.replace(&store, scope, uuid::Uuid::now_v7(), window, &[cost(today, usd)?]).await?;
+        scopes.push(scope);
+    }
+
+    // The anchor: the same number of plain POSTs, same client, same concurrency.
+    let body = serde_json::json!({ "type": "budget.threshold_crossed", "data": { "budget": "Bench", "spend": "150" } })
+        .to_string()
+        .into_bytes();
+    let plain = http();
+    let target = url::Url::parse(&url)?;
+    let started = Instant::now();
+    let next = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let mut posts = tokio::task::JoinSet::new();
+    for _ in 0..DELIVERERS {
+        let (plain, target, body, next) = (plain.clone(), target.clone(), body.clone(), Arc::clone(&next));
+        let total = (orgs * 10) as u64;
+        posts.spawn(async move {
+            while next.fetch_add(1, std::sync::atomic::Ordering::Relaxed) < total {
+                plain.post_once(&target, &[("content-type", "application/json")], body.clone()).await?;
+            }
+            anyhow::Ok(())
+        });
+    }
+    while let Some(done) = posts.join_next().await {
+        done??;
+    }
+    let anchor = (orgs * 10) as f64 / started.elapsed().as_secs_f64();
+
+    // The run: syncs commit at a steady pace; the notifier's workers do the rest.
+    let mailer = burnrate_notify::Mailer::new(
+        store.clone(),
+        Arc::clone(&vault),
+        burnrate_store::RateLimiter::new(),
+        None,
+        "bench <bench@example.com>",
+    )
+    .map_err(anyhow::Error::msg)?;
+    let unlimited = Quota { interval: Duration::from_micros(1), burst: 1_000_000 };
+    let notifier = burnrate_notify::Notifier::new(
+        store.clone(),
+        Arc::clone(&vault),
+        engine,
+        http(),
+        mailer,
+        burnrate_notify::NotifierConfig {
+            public_url: url::Url::parse("http://127.0.0.1:8080")?,
+            policy: burnrate_notify::DeliveryPolicy {
+                per_destination: unlimited,
+                per_org: unlimited,
+                ..Default::default()
+            },
+            limiter: burnrate_store::RateLimiter::new(),
+        },
+    );
+    let workers = notifier.spawn(DELIVERERS);
+    eprintln!("{orgs} sync commits, one every {} ms, each crossing ten thresholds…", PACE.as_millis());
+    let started = Instant::now();
+    let mut tick = tokio::time::interval(PACE);
+    for scope in &scopes {
+        tick.tick().await;
+        let mut tx = store.instance().await?;
+        tx.queue_evaluation(scope.org_id().as_uuid(), None, Utc::now().timestamp_millis()).await?;
+        tx.commit().await?;
+        store.jobs_queued();
+    }
+    let expected = orgs * 10;
+    let deadline = Instant::now() + Duration::from_secs(600);
+    while arrivals.lock().expect("arrivals").len() < expected {
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "only {} of {expected} deliveries arrived",
+            arrivals.lock().expect("arrivals").len()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let elapsed = started.elapsed();
+    workers.abort();
+
+    let delays = delays(&store, &scopes, &arrivals).await?;
+    let rate = expected as f64 / elapsed.as_secs_f64();
+    println!("alert events delivered: {expected} ({orgs} sync commits × 10 thresholds), signed, egress-checked");
+    println!("{:<40} {:>10.0} deliveries/s", "plain POSTs (anchor)", anchor);
+    println!("{:<40} {:>10.0} deliveries/s   ({:.2}× the anchor)", "alerts, commit to receiver", rate, rate / anchor);
+    println!(
+        "delay from sync commit to delivery: median {} ms, p99 {} ms, max {} ms",
+        percentile(&delays, 0.5),
+        percentile(&delays, 0.99),
+        delays.last().copied().unwrap_or_default()
+    );
+    println!("target: p99 < 2000 ms: {}", if percentile(&delays, 0.99) < 2000 { "met" } else { "NOT met" });
+    Ok(())
+}
+
+/// Every delivery's delay, sorted: its arrival less its sync's commit.
+async fn delays(store: &Store, scopes: &[OrgScope], arrivals: &Arrivals) -> anyhow::Result<Vec<i64>> {
+    let arrivals = arrivals.lock().expect("arrivals").clone();
+    let mut out = Vec::with_capacity(arrivals.len());
+    for scope in scopes {
+        let mut tx = store.tenant(*scope).await?;
+        for webhook in tx.webhooks().await? {
+            for d in tx.deliveries(webhook.id, None, 100).await? {
+                let id = format!("msg_{}", d.id.simple());
+                let arrived = arrivals.get(&id).with_context(|| format!("delivery {id} never arrived"))?;
+                out.push(arrived - d.committed_at_ms);
+            }
+        }
+        tx.commit().await?;
+    }
+    out.sort_unstable();
+    Ok(out)
+}
+
+fn cost(day: chrono::NaiveDate, usd: Currency) -> anyhow::Result<CostRecord> {
+    let money = Money::new(Decimal::from(150), usd)?;
+    let start = day.and_hms_opt(0, 0, 0).context("midnight")?.and_utc();
+    Ok(CostRecord {
+        charge_period_start: start,
+        charge_period_end: start + chrono::Duration::days(1),
+        billed_cost: money,
+        effective_cost: money,
+        list_cost: money,
+        list_cost_estimated: true,
+        provider_name: "OpenAI".into(),
+        service_name: "OpenAI API".into(),
+        sub_account_id: None,
+        sku_id: None,
+        model: Some("gpt-4o".into()),
+        charge_category: burnrate_core::ChargeCategory::Usage,
+        charge_description: None,
+        consumed_quantity: None,
+        consumed_unit: None,
+        api_key_id: None,
+        tags: Default::default(),
+    })
+}
