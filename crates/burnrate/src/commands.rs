@@ -455,9 +455,71 @@ async fn connect_and_sync_demo_sources(
         rows += outcome.rows;
         usage_rows += outcome.usage_rows;
     }
+    let budgets = ensure_demo_budgets(store, syncer, scope).await?;
     Ok(format!(
-        "{rows} cost lines and {usage_rows} usage lines synced from simulated OpenAI and Anthropic (about 90 days)"
+        "{rows} cost lines and {usage_rows} usage lines synced from simulated OpenAI and Anthropic (about 90 days); {budgets}"
     ))
+}
+
+/// Two budgets for the demo organization, sized from its last 30 days so that one is on track and
+/// the other already past its first alerts (which the running instance then sends).
+async fn ensure_demo_budgets(
+    store: &Store,
+    syncer: &burnrate_sync::Syncer,
+    scope: OrgScope,
+) -> Result<String, Failure> {
+    use burnrate_core::{BudgetPeriod, BudgetScope, Currency, Money, Thresholds};
+    let mut t = store.tenant(scope).await.context("opening a transaction")?;
+    let existing = t.budgets().await.context("listing budgets")?;
+    if !existing.is_empty() {
+        t.commit().await.context("committing")?;
+        return Ok(format!("{} budgets", existing.len()));
+    }
+    let owner = t
+        .members(&syncer.vault)
+        .await
+        .context("listing members")?
+        .into_iter()
+        .find(|m| m.role == burnrate_core::Role::Owner)
+        .ok_or_else(|| anyhow!("the demo organization has no owner"))?
+        .user_id;
+    // Committed before the lake is read: on SQLite an open write transaction locks out its reads.
+    t.commit().await.context("committing")?;
+    let since = chrono::Utc::now().date_naive() - chrono::Duration::days(30);
+    let rows = syncer.lake.read_costs(store, scope).await.map_err(|e| anyhow!("reading the demo spend: {e}"))?;
+    let recent = rows.iter().filter(|r| r.charge_day >= since && r.billing_currency == "USD");
+    let all: rust_decimal::Decimal = recent.clone().map(|r| r.billed_cost).sum();
+    let gpt4o: rust_decimal::Decimal =
+        recent.filter(|r| r.model.as_deref().is_some_and(|m| m.starts_with("gpt-4o"))).map(|r| r.billed_cost).sum();
+    let usd = Currency::parse("USD").map_err(|e| anyhow!("{e}"))?;
+    let amount = |d: rust_decimal::Decimal| {
+        Money::new(d.round_dp(0).max(rust_decimal::Decimal::ONE), usd).map_err(|e| anyhow!("{e}"))
+    };
+    let mut t = store.tenant(scope).await.context("opening a transaction")?;
+    for (name, total, scope_of, factor) in [
+        ("All AI spend", all, BudgetScope::default(), rust_decimal::Decimal::new(12, 1)),
+        (
+            "GPT-4o family",
+            gpt4o,
+            BudgetScope { model: Some("gpt-4o*".into()), ..Default::default() },
+            rust_decimal::Decimal::new(6, 1),
+        ),
+    ] {
+        t.create_budget(&burnrate_store::NewBudget {
+            name,
+            amount: amount(total * factor)?,
+            period: BudgetPeriod::Month,
+            scope: &scope_of,
+            thresholds: &Thresholds::default(),
+            forecast_alert: true,
+            email_members: &[owner],
+            created_by: owner,
+        })
+        .await
+        .context("creating a demo budget")?;
+    }
+    t.commit().await.context("committing")?;
+    Ok("2 budgets set".into())
 }
 
 /// The demo's throw-away master key, kept in its data dir (S1: never do this in production).

@@ -165,6 +165,7 @@ impl Notifier {
                 to: member.email.as_str().to_owned(),
                 subject: digest.subject.clone(),
                 body: digest.body.clone(),
+                org: Some(org.org_id().as_uuid()),
             };
             tx.enqueue_mail(&self.inner.vault, &mail).await?;
         }

@@ -170,6 +170,7 @@ impl Notifier {
                             to: member.email.as_str().to_owned(),
                             subject: subject.clone(),
                             body: body.clone(),
+                            org: Some(org.org_id().as_uuid()),
                         };
                         tx.enqueue_mail(&self.inner.vault, &mail).await?;
                     }

@@ -15,6 +15,8 @@ const SEND_TIMEOUT: Duration = Duration::from_secs(30);
 const RETRY_EVERY: Duration = Duration::from_secs(30);
 /// Mail to one recipient: a burst of 20, then one a minute.
 const PER_RECIPIENT: Quota = Quota { interval: Duration::from_secs(60), burst: 20 };
+/// Mail speaking for one organization (alerts, digests): a burst of 200, then 60 a minute.
+const PER_ORG: Quota = Quota { interval: Duration::from_secs(1), burst: 200 };
 /// Messages one delivery pass takes on.
 const BATCH: i64 = 20;
 /// Longer than a pass can take (every message timing out), so a lease never lapses mid-pass;
@@ -72,7 +74,7 @@ impl Mailer {
         subject: &str,
         body: String,
     ) -> Result<(), StoreError> {
-        let msg = OutboxMessage { to: to.as_str().to_owned(), subject: subject.to_owned(), body };
+        let msg = OutboxMessage { to: to.as_str().to_owned(), subject: subject.to_owned(), body, org: None };
         tx.enqueue_mail(&self.inner.vault, &msg).await?;
         Ok(())
     }
@@ -117,10 +119,9 @@ impl Mailer {
         };
         let mut sent = 0;
         for mail in queued {
-            if inner.limiter.check(&format!("mail-to:{}", mail.message.to.to_lowercase()), PER_RECIPIENT).await.is_err()
-            {
+            if !inner.paced(&mail.message).await {
                 // Kept, sealed, for a later pass.
-                tracing::info!(mail = %mail.id, "mail to this recipient is paced; kept for a later pass");
+                tracing::info!(mail = %mail.id, "mail is paced (per recipient or organization); kept for a later pass");
                 let mut tx = inner.store.instance().await?;
                 tx.release_mail(mail.id).await?;
                 tx.commit().await?;
@@ -148,6 +149,20 @@ impl Mailer {
             tx.commit().await?;
         }
         Ok(sent)
+    }
+}
+
+impl Inner {
+    /// Whether `message` may go now: per recipient, and per organization for mail that speaks for
+    /// one (S15).
+    async fn paced(&self, message: &OutboxMessage) -> bool {
+        if self.limiter.check(&format!("mail-to:{}", message.to.to_lowercase()), PER_RECIPIENT).await.is_err() {
+            return false;
+        }
+        match message.org {
+            Some(org) => self.limiter.check(&format!("mail-org:{org}"), PER_ORG).await.is_ok(),
+            None => true,
+        }
     }
 }
 

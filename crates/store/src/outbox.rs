@@ -13,6 +13,10 @@ pub struct OutboxMessage {
     pub to: String,
     pub subject: String,
     pub body: String,
+    /// The organization the message speaks for (alerts, digests), paced per organization (S15);
+    /// `None` for mail to a person about their own account.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub org: Option<Uuid>,
 }
 
 #[derive(Clone, Debug)]

@@ -350,6 +350,14 @@ pub struct WebhooksPage {
     pub error: Option<String>,
 }
 
+pub struct AlertRow {
+    pub when: String,
+    pub budget: String,
+    /// "reached 80 %", "forecast to reach 1200.00 USD", "unusual spend on 2026-11-18".
+    pub what: String,
+    pub spend: String,
+}
+
 pub struct BudgetRow {
     pub id: String,
     pub name: String,
@@ -377,7 +385,13 @@ pub struct BudgetsPage {
     pub nav: Option<Nav>,
     pub csrf: String,
     pub can_manage: bool,
+    /// The organization's reporting time zone.
+    pub zone: String,
     pub budgets: Vec<BudgetRow>,
+    /// The latest alerts, newest first.
+    pub alerts: Vec<AlertRow>,
+    /// The add form's values: defaults, or what was typed when it was refused.
+    pub form: crate::routes::budgets::NewBudgetForm,
     pub notice: Option<String>,
     pub error: Option<String>,
 }

@@ -554,3 +554,40 @@ async fn the_weekly_digest_reaches_admins_and_reads_well_without_data_too() {
     assert_eq!(app.notifier.queue_digests(monday + chrono::Duration::hours(3)).await.unwrap(), 0, "once a week");
     assert_eq!(app.notifier.digests_due().await.unwrap(), 2);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deliveries_to_one_destination_are_paced_not_dropped() {
+    let policy = burnrate_notify::DeliveryPolicy {
+        per_destination: burnrate_store::Quota { interval: Duration::from_millis(500), burst: 2 },
+        ..Default::default()
+    };
+    let app = TestApp::spawn_with(burnrate_testkit::AppOptions { delivery: Some(policy), ..Default::default() }).await;
+    let (url, mut received) = crate::notify::receiver().await;
+    let (scope, c, key, webhook, _) = org_with_webhook(&app, &url).await;
+    api_budget(&c, &key, "100", &[10, 20, 30, 40, 50]).await;
+    let today = Utc::now().date_naive();
+    sync_lines(
+        &app,
+        scope,
+        uuid::Uuid::now_v7(),
+        today,
+        today.succ_opt().unwrap(),
+        &[day_cost(today, Decimal::from(60))],
+    )
+    .await;
+    assert_eq!(app.notifier.evaluate(scope, Utc::now(), 0).await.unwrap().len(), 5);
+
+    // Two at once (the burst), then one per interval; none is dropped or counted as a failure.
+    let started = std::time::Instant::now();
+    let workers = app.notifier.spawn(2);
+    let mut arrived = Vec::new();
+    for _ in 0..5 {
+        arrived.push(next(&mut received).await.at - started);
+    }
+    assert!(arrived[1] < Duration::from_millis(400), "the burst goes at once: {arrived:?}");
+    assert!(arrived[4] >= Duration::from_millis(1400), "the rest wait their turn: {arrived:?}");
+    let delivered = wait_for_state(&c, &key, &webhook, "delivered").await;
+    assert_eq!(delivered.len(), 5);
+    assert!(delivered.iter().all(|d| d["attempts"] == 1), "a paced delivery spends no attempt: {delivered:?}");
+    workers.abort();
+}

@@ -114,9 +114,22 @@ async fn the_budgets_page_adds_lists_and_removes_budgets_and_names_a_mistake() {
     assert!(r.text.contains("1500.50 USD") && r.text.contains("provider OpenAI · model gpt-4o*"), "{}", r.text);
     assert!(r.text.contains("50 %, 80 %, 100 %"), "{}", r.text);
 
+    assert!(r.text.contains("No alerts yet.") && r.text.contains("<th>Used</th>"), "{}", r.text);
+
     let r = a.post_form("/budgets", &form("lots", "50")).await;
     assert_eq!(r.status, 422);
     assert!(r.text.contains("amount: a positive decimal"), "{}", r.text);
+    for typed in [r#"value="Research""#, r#"value="lots""#, r#"value="gpt-4o*""#, r#"value="OpenAI""#] {
+        assert!(r.text.contains(typed), "the refused form keeps {typed}: {}", r.text);
+    }
+
+    // Periods follow the organization's time zone, which an admin sets here.
+    assert!(a.get("/budgets").await.text.contains("<strong>UTC</strong>"));
+    let r = a.post_form("/budgets/time-zone", &[("time_zone", "Mars/Olympus")]).await;
+    assert_eq!(r.status, 422);
+    assert!(r.text.contains("not an IANA time zone name"), "{}", r.text);
+    let r = a.post_form("/budgets/time-zone", &[("time_zone", "Asia/Tokyo")]).await;
+    assert!(r.text.contains("Budget periods now follow Asia/Tokyo.") && r.text.contains("<strong>Asia/Tokyo</strong>"));
     let r = a.post_form("/budgets", &form("10", "half")).await;
     assert_eq!(r.status, 422);
     assert!(r.text.contains("thresholds: percentages separated by commas"), "{}", r.text);
@@ -128,6 +141,10 @@ async fn the_budgets_page_adds_lists_and_removes_budgets_and_names_a_mistake() {
     app.add_member(burnrate_store::OrgScope::trusted(org.id), "viewer@acme.test", burnrate_core::Role::Member).await;
     let viewer = app.login("viewer@acme.test").await.get("/budgets").await.text;
     assert!(viewer.contains("1500.50 USD") && !viewer.contains("Add a budget") && !viewer.contains("Remove"));
+    assert!(!viewer.contains("Reporting time zone"), "members do not change the time zone");
+    let member = app.login("viewer@acme.test").await;
+    let r = member.post_form("/budgets/time-zone", &[("time_zone", "UTC")]).await;
+    assert_eq!(r.status, 403, "{}", r.text);
 
     let id = page_budget_id(&a.get("/budgets").await.text);
     let r = a.post_form(&format!("/budgets/{id}/delete"), &[]).await;

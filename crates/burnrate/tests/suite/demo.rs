@@ -100,6 +100,19 @@ async fn the_demo_serves_the_login_page_and_its_printed_credentials_work() {
     assert!(home.text.contains("OpenAI") && home.text.contains("Anthropic"), "both providers' spend by day");
     let sources = c.get("/sources").await;
     assert_eq!(sources.text.matches(">ok<").count(), 2, "both simulated sources synced");
+    // Budgets are set, and the one sized below its spend has alerted by the time it is looked at.
+    let budgets = c.api(Method::GET, "/api/v1/budgets", key, None).await.json();
+    let names: Vec<&str> = budgets["budgets"].as_array().unwrap().iter().map(|b| b["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["All AI spend", "GPT-4o family"]);
+    let mut alerted = false;
+    for _ in 0..100 {
+        if !c.get("/budgets").await.text.contains("No alerts yet.") {
+            alerted = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(alerted, "the demo's over-spent budget alerts");
     if let Some(browser) = burnrate_testkit::Browser::start().await {
         let b = &browser.client;
         b.goto(&format!("{}/login", demo.url)).await.unwrap();

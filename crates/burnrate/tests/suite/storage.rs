@@ -258,6 +258,7 @@ async fn queued_mail_goes_out_exactly_once_with_several_instances_delivering() {
             to: format!("person{i}@example.com"),
             subject: format!("Message {i}"),
             body: "hello".into(),
+            org: None,
         };
         tx.enqueue_mail(&app.vault, &message).await.unwrap();
     }

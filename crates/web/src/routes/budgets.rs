@@ -7,7 +7,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use burnrate_core::{ApiScope, BudgetPeriod, BudgetScope, Currency, Money, Rounding, Thresholds};
 use burnrate_notify::BudgetStatus;
-use burnrate_store::{BudgetRecord, NewBudget};
+use burnrate_store::{AlertKind, BudgetRecord, NewBudget};
 use serde::Deserialize;
 use serde_json::json;
 
@@ -17,7 +17,7 @@ use super::{change, parse_id, see_other};
 use crate::AppState;
 use crate::auth::{ApiCaller, Authed, Caller};
 use crate::error::{ApiError, AppError};
-use crate::pages::{BudgetRow, BudgetsPage, Nav, render};
+use crate::pages::{AlertRow, BudgetRow, BudgetsPage, Nav, render, when};
 use crate::security::CsrfForm;
 
 #[derive(Deserialize)]
@@ -150,19 +150,57 @@ async fn remove(state: &AppState, caller: &impl Caller, id: uuid::Uuid) -> Resul
     change(state, caller, ("budget", id), "budget_deleted", async |tx| Ok(tx.delete_budget(id).await?)).await
 }
 
-/// The budgets page: the organization's budgets and, for admins, a form to add one.
+/// The budgets page: the organization's budgets with where each stands, the latest alerts and,
+/// for admins, a form to add one (refilled with what was typed when it is refused) and the
+/// reporting time zone.
 async fn page(
     state: &AppState,
     who: &Authed,
     notice: Option<String>,
     error: Option<String>,
+    typed: Option<NewBudgetForm>,
 ) -> Result<Response, AppError> {
     let list = statuses(state, who.scope).await?;
+    let mut tx = state.store.tenant(who.scope).await?;
+    let zone = tx.reporting_tz().await?;
+    let names: std::collections::HashMap<uuid::Uuid, String> =
+        list.iter().map(|s| (s.budget.id, s.budget.name.clone())).collect();
+    let alerts = tx
+        .alert_events(RECENT_ALERTS)
+        .await?
+        .into_iter()
+        .map(|e| AlertRow {
+            when: when(e.fired_at),
+            budget: names.get(&e.budget_id).cloned().unwrap_or_default(),
+            what: match e.kind {
+                AlertKind::Threshold => format!("reached {} %", e.threshold),
+                AlertKind::Forecast => format!(
+                    "forecast to reach {} {}",
+                    e.forecast
+                        .as_deref()
+                        .and_then(|f| f.parse::<rust_decimal::Decimal>().ok())
+                        .unwrap_or_default()
+                        .round_dp(2),
+                    e.currency
+                ),
+                AlertKind::Anomaly => format!("unusual spend on {}", e.period_start),
+            },
+            spend: format!(
+                "{} {}",
+                e.spend.parse::<rust_decimal::Decimal>().unwrap_or_default().round_dp(2),
+                e.currency
+            ),
+        })
+        .collect();
+    tx.commit().await?;
     let status = if error.is_some() { StatusCode::UNPROCESSABLE_ENTITY } else { StatusCode::OK };
     let page = BudgetsPage {
         nav: Some(Nav::new(who, "budgets")),
         csrf: who.csrf.clone(),
         can_manage: who.role().is_admin(),
+        zone,
+        alerts,
+        form: typed.unwrap_or_default(),
         budgets: list
             .into_iter()
             .map(|s| {
@@ -212,26 +250,55 @@ fn scope_text(scope: &BudgetScope) -> String {
 }
 
 pub async fn budgets_page(State(state): State<AppState>, who: Authed) -> Result<Response, AppError> {
-    page(&state, &who, None, None).await
+    page(&state, &who, None, None, None).await
 }
 
-#[derive(Deserialize)]
+/// Alerts the budgets page lists, newest first.
+const RECENT_ALERTS: i64 = 20;
+
+/// The add form as typed (and as first shown: the defaults).
+#[derive(Clone, Deserialize)]
 pub struct NewBudgetForm {
-    name: String,
-    amount: String,
-    currency: String,
-    period: String,
+    pub(crate) name: String,
+    pub(crate) amount: String,
+    pub(crate) currency: String,
+    pub(crate) period: String,
     #[serde(default)]
-    provider: String,
+    pub(crate) provider: String,
     #[serde(default)]
-    model: String,
+    pub(crate) model: String,
     #[serde(default)]
-    thresholds: String,
+    pub(crate) thresholds: String,
     #[serde(default)]
-    forecast_alert: Option<String>,
+    pub(crate) forecast_alert: Option<String>,
     /// Email this budget's alerts to the member adding it.
     #[serde(default)]
-    email_me: Option<String>,
+    pub(crate) email_me: Option<String>,
+}
+
+impl Default for NewBudgetForm {
+    fn default() -> Self {
+        Self {
+            name: String::new(),
+            amount: String::new(),
+            currency: "USD".into(),
+            period: "month".into(),
+            provider: String::new(),
+            model: String::new(),
+            thresholds: "50, 80, 100".into(),
+            forecast_alert: Some("yes".into()),
+            email_me: Some("yes".into()),
+        }
+    }
+}
+
+impl NewBudgetForm {
+    pub fn checked(&self, which: &str) -> bool {
+        match which {
+            "forecast_alert" => self.forecast_alert.is_some(),
+            _ => self.email_me.is_some(),
+        }
+    }
 }
 
 pub async fn create_form(
@@ -249,6 +316,7 @@ pub async fn create_form(
                 .map_err(|_| invalid("thresholds: percentages separated by commas, such as 50, 80, 100")),
         ),
     };
+    let typed = f.clone();
     let body = thresholds.transpose().map(|thresholds| NewBudgetBody {
         name: f.name,
         amount: f.amount,
@@ -260,10 +328,37 @@ pub async fn create_form(
         email_members: f.email_me.map(|_| who.member().to_string()).into_iter().collect(),
     });
     match async { create(&state, &who, body?).await }.await {
-        Ok(b) => page(&state, &who, Some(format!("Budget {} added.", b.name)), None).await,
-        Err(AppError::Validation(m)) | Err(AppError::Conflict(m)) => page(&state, &who, None, Some(m)).await,
+        Ok(b) => page(&state, &who, Some(format!("Budget {} added.", b.name)), None, None).await,
+        Err(AppError::Validation(m)) | Err(AppError::Conflict(m)) => {
+            page(&state, &who, None, Some(m), Some(typed)).await
+        }
         Err(e) => Err(e),
     }
+}
+
+#[derive(Deserialize)]
+pub struct ZoneForm {
+    time_zone: String,
+}
+
+/// Sets the organization's reporting time zone (admins), audited.
+pub async fn zone_form(
+    State(state): State<AppState>,
+    who: Authed,
+    CsrfForm(f): CsrfForm<ZoneForm>,
+) -> Result<Response, AppError> {
+    who.require_admin()?;
+    let zone = match burnrate_core::ReportingZone::parse(&f.time_zone) {
+        Ok(z) => z,
+        Err(e) => return page(&state, &who, None, Some(format!("Reporting {e}.")), None).await,
+    };
+    let mut tx = state.store.tenant(who.scope).await?;
+    let before = tx.reporting_tz().await?;
+    tx.set_reporting_tz(zone.name()).await?;
+    let details = json!({ "reporting_time_zone": { "from": before, "to": zone.name() } });
+    tx.audit(who.entry("org_settings_changed", "organization", who.scope.org_id().to_string(), details)).await?;
+    tx.commit().await?;
+    page(&state, &who, Some(format!("Budget periods now follow {}.", zone.name())), None, None).await
 }
 
 pub async fn delete_form(

@@ -4,7 +4,7 @@
 mod account;
 mod actions;
 mod api;
-mod budgets;
+pub(crate) mod budgets;
 mod console;
 mod ops;
 mod org;
@@ -78,6 +78,7 @@ pub fn router(state: AppState) -> Router {
         .route("/sources/{id}/delete", post(sources::delete))
         .route("/budgets", get(budgets::budgets_page).post(budgets::create_form))
         .route("/budgets/{id}/delete", post(budgets::delete_form))
+        .route("/budgets/time-zone", post(budgets::zone_form))
         .route("/sql", get(sql::sql_page))
         .route("/sql/console", get(console::console_page).post(console::run))
         .route("/webhooks", get(webhooks::webhooks_page).post(webhooks::create_form))
