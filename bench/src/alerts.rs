@@ -17,7 +17,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use burnrate_core::{BudgetPeriod, BudgetScope, CostRecord, Currency, Money, SyncWindow, Thresholds};
+use burnrate_core::{BudgetPeriod, BudgetScope, Currency, Money, SyncWindow, Thresholds};
 use burnrate_store::{NewBudget, NewWebhook, OrgScope, Quota, Store, Vault};
 use chrono::Utc;
 use rust_decimal::Decimal;
@@ -143,7 +143,9 @@ pub async fn alerts(events: u64) -> anyhow::Result<()> {
         })
         .await?;
         t.commit().await?;
-        lake.replace(&store, scope, uuid::Uuid::now_v7(), window, &[cost(today, usd)?]).await?;
+        let midnight = today.and_hms_opt(0, 0, 0).context("midnight")?.and_utc();
+        let spend = burnrate_sim::fixture::usd_cost(midnight, 24, Decimal::from(150), "OpenAI", "gpt-4o");
+        lake.replace(&store, scope, uuid::Uuid::now_v7(), window, &[spend]).await?;
         scopes.push(scope);
     }
 
@@ -253,28 +255,4 @@ async fn delays(store: &Store, scopes: &[OrgScope], arrivals: &Arrivals) -> anyh
     }
     out.sort_unstable();
     Ok(out)
-}
-
-fn cost(day: chrono::NaiveDate, usd: Currency) -> anyhow::Result<CostRecord> {
-    let money = Money::new(Decimal::from(150), usd)?;
-    let start = day.and_hms_opt(0, 0, 0).context("midnight")?.and_utc();
-    Ok(CostRecord {
-        charge_period_start: start,
-        charge_period_end: start + chrono::Duration::days(1),
-        billed_cost: money,
-        effective_cost: money,
-        list_cost: money,
-        list_cost_estimated: true,
-        provider_name: "OpenAI".into(),
-        service_name: "OpenAI API".into(),
-        sub_account_id: None,
-        sku_id: None,
-        model: Some("gpt-4o".into()),
-        charge_category: burnrate_core::ChargeCategory::Usage,
-        charge_description: None,
-        consumed_quantity: None,
-        consumed_unit: None,
-        api_key_id: None,
-        tags: Default::default(),
-    })
 }

@@ -204,31 +204,6 @@ impl Notifier {
 
     /// Sends queued digests; returns how many ran.
     pub async fn digests_due(&self) -> Result<usize, NotifyError> {
-        let mut ran = 0;
-        loop {
-            let now_ms = Utc::now().timestamp_millis();
-            let mut tx = self.inner.store.instance().await?;
-            let job = tx.claim_job(DIGEST_JOB, &self.inner.worker, now_ms, 10 * 60_000).await?;
-            tx.commit().await?;
-            let Some(job) = job else { return Ok(ran) };
-            ran += 1;
-            let result = match job.org_id {
-                Some(org) => self
-                    .send_digest(OrgScope::trusted(burnrate_core::OrgId::from_uuid(org)), Utc::now())
-                    .await
-                    .map(|_| ()),
-                None => Err(NotifyError::Data(format!("digest job {} names no organization", job.id))),
-            };
-            let mut tx = self.inner.store.instance().await?;
-            match result {
-                Ok(()) => tx.complete_job(job.id).await?,
-                Err(e) => {
-                    tracing::warn!(job = %job.id, error = %e, "weekly digest failed");
-                    let retry = Utc::now().timestamp_millis() + 15 * 60_000;
-                    tx.fail_job(job.id, &e.to_string(), retry, job.attempts >= 3).await?
-                }
-            }
-            tx.commit().await?;
-        }
+        self.run_org_jobs(crate::OrgJob::Digest).await
     }
 }

@@ -49,8 +49,8 @@ pub enum NotifyError {
 
 /// The job kind of one webhook delivery.
 pub const DELIVER_JOB: &str = "deliver";
-/// How long a claimed evaluation may take before another worker may take it over.
-const EVALUATE_LEASE: Duration = Duration::from_secs(10 * 60);
+/// How long a claimed evaluation or digest may take before another worker may take it over.
+const JOB_LEASE: Duration = Duration::from_secs(10 * 60);
 /// How often an idle worker looks for jobs queued by another instance.
 const POLL: Duration = Duration::from_millis(500);
 
@@ -62,6 +62,24 @@ pub struct NotifierConfig {
     pub policy: DeliveryPolicy,
     /// The application's one limiter (S15: per destination and per organization).
     pub limiter: RateLimiter,
+}
+
+/// The jobs that work for one organization at a time.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum OrgJob {
+    Evaluate,
+    Digest,
+}
+
+impl OrgJob {
+    /// The job kind, and the wait before a failed one is tried again.
+    fn kind_and_retry(self) -> (&'static str, Duration) {
+        match self {
+            // The next hour's evaluation covers what a failed one missed.
+            OrgJob::Evaluate => (EVALUATE_JOB, Duration::from_secs(60)),
+            OrgJob::Digest => (digest::DIGEST_JOB, Duration::from_secs(15 * 60)),
+        }
+    }
 }
 
 /// Everything alerts need; cheap to clone.
@@ -209,29 +227,46 @@ impl Notifier {
 
     /// Runs queued evaluations until none is due; returns how many ran.
     pub async fn evaluate_due(&self) -> Result<usize, NotifyError> {
+        self.run_org_jobs(OrgJob::Evaluate).await
+    }
+
+    /// Runs one claimed job of `which` for `org`.
+    async fn run_org_job(&self, which: OrgJob, org: OrgScope, job: &burnrate_store::Job) -> Result<(), NotifyError> {
+        match which {
+            OrgJob::Evaluate => {
+                let spec: burnrate_store::EvaluateJob = serde_json::from_str(&job.payload)
+                    .map_err(|e| NotifyError::Data(format!("evaluation job {}: {e}", job.id)))?;
+                self.evaluate(org, Utc::now(), spec.committed_at_ms).await.map(|_| ())
+            }
+            OrgJob::Digest => self.send_digest(org, Utc::now()).await.map(|_| ()),
+        }
+    }
+
+    /// Claims due jobs of `which`, one organization's each, and runs them until none is left:
+    /// done when it succeeds, tried again later when it fails (three times). Returns how many ran.
+    pub(crate) async fn run_org_jobs(&self, which: OrgJob) -> Result<usize, NotifyError> {
+        let (kind, retry) = which.kind_and_retry();
         let mut ran = 0;
         loop {
             let now_ms = Utc::now().timestamp_millis();
             let mut tx = self.inner.store.instance().await?;
-            let job = tx.claim_job(EVALUATE_JOB, &self.inner.worker, now_ms, EVALUATE_LEASE.as_millis() as i64).await?;
+            let job = tx.claim_job(kind, &self.inner.worker, now_ms, JOB_LEASE.as_millis() as i64).await?;
             tx.commit().await?;
             let Some(job) = job else { return Ok(ran) };
             ran += 1;
-            let result = match (job.org_id, serde_json::from_str::<burnrate_store::EvaluateJob>(&job.payload)) {
-                (Some(org), Ok(spec)) => self
-                    .evaluate(OrgScope::trusted(burnrate_core::OrgId::from_uuid(org)), Utc::now(), spec.committed_at_ms)
-                    .await
-                    .map(|_| ()),
-                _ => Err(NotifyError::Data(format!("evaluation job {} is malformed", job.id))),
+            let result = match job.org_id {
+                Some(org) => {
+                    self.run_org_job(which, OrgScope::trusted(burnrate_core::OrgId::from_uuid(org)), &job).await
+                }
+                None => Err(NotifyError::Data(format!("{kind} job {} names no organization", job.id))),
             };
             let mut tx = self.inner.store.instance().await?;
             match result {
                 Ok(()) => tx.complete_job(job.id).await?,
                 Err(e) => {
-                    tracing::warn!(job = %job.id, error = %e, "budget evaluation failed");
-                    // The next hour's evaluation covers what this one missed.
-                    let retry = Utc::now().timestamp_millis() + 60_000;
-                    tx.fail_job(job.id, &e.to_string(), retry, job.attempts >= 3).await?
+                    tracing::warn!(job = %job.id, kind, error = %e, "a notification job failed");
+                    let at = Utc::now().timestamp_millis() + retry.as_millis() as i64;
+                    tx.fail_job(job.id, &e.to_string(), at, job.attempts >= 3).await?
                 }
             }
             tx.commit().await?;

@@ -8,6 +8,7 @@
 
 mod anthropic;
 pub mod demo;
+pub mod fixture;
 mod openai;
 
 use std::collections::VecDeque;

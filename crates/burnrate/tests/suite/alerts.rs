@@ -7,9 +7,7 @@ use std::str::FromStr;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use burnrate_core::{
-    BudgetPeriod, BudgetScope, ChargeCategory, CostRecord, Currency, Money, Period, SyncWindow, Thresholds,
-};
+use burnrate_core::{BudgetPeriod, BudgetScope, CostRecord, Currency, Money, Period, SyncWindow, Thresholds};
 use burnrate_store::{AlertEvent, AlertKind, NewBudget, OrgScope};
 use burnrate_testkit::TestApp;
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
@@ -27,26 +25,7 @@ fn usd(s: &str) -> Money {
 
 /// A cost line of `amount` USD for the hour or day starting at `start`.
 fn cost(start: DateTime<Utc>, hours: i64, amount: Decimal, model: &str) -> CostRecord {
-    let money = Money::new(amount, Currency::parse("USD").unwrap()).unwrap();
-    CostRecord {
-        charge_period_start: start,
-        charge_period_end: start + chrono::Duration::hours(hours),
-        billed_cost: money,
-        effective_cost: money,
-        list_cost: money,
-        list_cost_estimated: true,
-        provider_name: "OpenAI".into(),
-        service_name: "OpenAI API".into(),
-        sub_account_id: Some("proj_research".into()),
-        sku_id: None,
-        model: Some(model.into()),
-        charge_category: ChargeCategory::Usage,
-        charge_description: Some("fixture".into()),
-        consumed_quantity: None,
-        consumed_unit: None,
-        api_key_id: None,
-        tags: Default::default(),
-    }
+    burnrate_sim::fixture::usd_cost(start, hours, amount, "OpenAI", model)
 }
 
 fn day_cost(day: NaiveDate, amount: Decimal) -> CostRecord {
@@ -64,6 +43,12 @@ async fn sync_lines(
 ) {
     let window = SyncWindow::new(from, to).unwrap().whole_months();
     app.lake.replace(&app.store, scope, source, window, lines).await.unwrap();
+}
+
+/// Today's spend of the organization is `amount` USD, as a sync of `source` would leave it.
+async fn spend_today(app: &TestApp, scope: OrgScope, source: uuid::Uuid, amount: i64) {
+    let today = Utc::now().date_naive();
+    sync_lines(app, scope, source, today, today.succ_opt().unwrap(), &[day_cost(today, Decimal::from(amount))]).await;
 }
 
 async fn add_budget(
@@ -420,8 +405,7 @@ async fn a_receiver_down_for_a_while_gets_growing_retries_and_one_down_for_good_
     let (scope, c, key, webhook, secret) = org_with_webhook(&app, &url).await;
     api_budget(&c, &key, "100", &[50, 80]).await;
     let source = uuid::Uuid::now_v7();
-    let today = Utc::now().date_naive();
-    sync_lines(&app, scope, source, today, today.succ_opt().unwrap(), &[day_cost(today, Decimal::from(60))]).await;
+    spend_today(&app, scope, source, 60).await;
     assert_eq!(app.notifier.evaluate(scope, Utc::now(), Utc::now().timestamp_millis()).await.unwrap().len(), 1);
     // The workers evaluate hourly too; started after the first evaluation, they find nothing new.
     let workers = app.notifier.spawn(2);
@@ -449,7 +433,7 @@ async fn a_receiver_down_for_a_while_gets_growing_retries_and_one_down_for_good_
 
     // Down for good: four attempts, then the dead-letter list.
     answer.store(503, Ordering::SeqCst);
-    sync_lines(&app, scope, source, today, today.succ_opt().unwrap(), &[day_cost(today, Decimal::from(85))]).await;
+    spend_today(&app, scope, source, 85).await;
     app.notifier.evaluate(scope, Utc::now(), 0).await.unwrap();
     assert_eq!(events(&app, scope).await.len(), 2, "the 80 % crossing fired (here or in an hourly pass)");
     for _ in 0..4 {
@@ -486,16 +470,7 @@ async fn a_delivery_waiting_for_its_retry_survives_a_restart() {
     let (url, mut received, answer) = crate::notify::receiver_answering(503).await;
     let (scope, c, key, webhook, _) = org_with_webhook(&app, &url).await;
     api_budget(&c, &key, "100", &[50]).await;
-    let today = Utc::now().date_naive();
-    sync_lines(
-        &app,
-        scope,
-        uuid::Uuid::now_v7(),
-        today,
-        today.succ_opt().unwrap(),
-        &[day_cost(today, Decimal::from(60))],
-    )
-    .await;
+    spend_today(&app, scope, uuid::Uuid::now_v7(), 60).await;
     app.notifier.evaluate(scope, Utc::now(), 0).await.unwrap();
     assert_eq!(app.notifier.deliver_due().await.unwrap(), 1);
     let first = next(&mut received).await;
@@ -565,16 +540,7 @@ async fn deliveries_to_one_destination_are_paced_not_dropped() {
     let (url, mut received) = crate::notify::receiver().await;
     let (scope, c, key, webhook, _) = org_with_webhook(&app, &url).await;
     api_budget(&c, &key, "100", &[10, 20, 30, 40, 50]).await;
-    let today = Utc::now().date_naive();
-    sync_lines(
-        &app,
-        scope,
-        uuid::Uuid::now_v7(),
-        today,
-        today.succ_opt().unwrap(),
-        &[day_cost(today, Decimal::from(60))],
-    )
-    .await;
+    spend_today(&app, scope, uuid::Uuid::now_v7(), 60).await;
     assert_eq!(app.notifier.evaluate(scope, Utc::now(), 0).await.unwrap().len(), 5);
 
     // Two at once (the burst), then one per interval; none is dropped or counted as a failure.

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::str::FromStr;
 
-use burnrate_core::{ChargeCategory, CostRecord, Currency, Money, SyncWindow};
+use burnrate_core::{CostRecord, SyncWindow};
 use burnrate_engine::{Engine, EngineConfig, EngineError};
 use burnrate_store::OrgScope;
 use burnrate_testkit::TestApp;
@@ -19,26 +19,7 @@ fn jan(day: u32) -> NaiveDate {
 
 fn cost(day: NaiveDate, provider: &str, sku: String, amount: Decimal) -> CostRecord {
     let start = day.and_hms_opt(0, 0, 0).unwrap().and_utc();
-    let money = Money::new(amount, Currency::USD).unwrap();
-    CostRecord {
-        charge_period_start: start,
-        charge_period_end: start + chrono::Duration::days(1),
-        billed_cost: money,
-        effective_cost: money,
-        list_cost: money,
-        list_cost_estimated: true,
-        provider_name: provider.into(),
-        service_name: format!("{provider} API"),
-        sub_account_id: Some("proj".into()),
-        sku_id: Some(sku),
-        model: Some("m".into()),
-        charge_category: ChargeCategory::Usage,
-        charge_description: None,
-        consumed_quantity: None,
-        consumed_unit: None,
-        api_key_id: None,
-        tags: Default::default(),
-    }
+    CostRecord { sku_id: Some(sku), ..burnrate_sim::fixture::usd_cost(start, 24, amount, provider, "m") }
 }
 
 /// `n` cost rows in January, each its own SKU, with amounts of nine decimals.
