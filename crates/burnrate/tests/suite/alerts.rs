@@ -312,6 +312,11 @@ async fn an_alert_from_a_sync_reaches_its_webhook_signed_with_the_event_data() {
     let app = TestApp::spawn().await;
     let (url, mut received) = crate::notify::receiver().await;
     let (scope, c, key, webhook, secret) = org_with_webhook(&app, &url).await;
+    // A second destination takes Slack-compatible messages.
+    let (slack_url, mut slack) = crate::notify::receiver().await;
+    let r = c.api(Method::POST, "/api/v1/webhooks", &key, Some(json!({ "url": slack_url, "slack": true }))).await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let slack_secret = r.json()["secret"].as_str().unwrap().to_owned();
     api_budget(&c, &key, "0.01", &[50]).await;
     let today = Utc::now().date_naive();
     let sim = burnrate_sim::SimProvider::openai("sk-admin-ALERTS0000000000000000000").await;
@@ -342,7 +347,14 @@ async fn an_alert_from_a_sync_reaches_its_webhook_signed_with_the_event_data() {
     assert_eq!(t.source(source).await.unwrap().unwrap().last_error, None, "the sync succeeded");
     t.commit().await.unwrap();
     assert_eq!(app.notifier.evaluate_due().await.unwrap(), 1, "the sync queued one evaluation");
-    assert_eq!(app.notifier.deliver_due().await.unwrap(), 1);
+    assert_eq!(app.notifier.deliver_due().await.unwrap(), 2, "one delivery per destination");
+
+    let to_slack = next(&mut slack).await;
+    let text: serde_json::Value = serde_json::from_str(&to_slack.body).unwrap();
+    let text = text["text"].as_str().unwrap();
+    assert!(text.starts_with("Budget \"Research\" reached 50 %") && text.contains("/budgets|Open budgets>"), "{text}");
+    let slack_secret = burnrate_notify::WebhookSecret::parse(&slack_secret).unwrap();
+    assert_eq!(crate::notify::verify(&slack_secret, vec![signed(&to_slack)]).await, ["ok"], "signed too");
 
     let got = next(&mut received).await;
     assert_eq!(
