@@ -4,7 +4,7 @@
 
 use std::time::{Duration, Instant};
 
-use burnrate_store::{DeliveryAttempt, DeliveryState, Job, OrgScope, Quota, StoreError, TenantTx};
+use burnrate_store::{DeliveryAttempt, DeliveryState, Job, OrgScope, Quota, StoreError, TenantTx, WebhookRecord};
 use chrono::Utc;
 use rand::Rng;
 use serde::{Deserialize, Serialize};
@@ -62,6 +62,48 @@ struct DeliverJob {
 pub async fn queue(tx: &mut TenantTx, org: OrgScope, delivery: Uuid, now_ms: i64) -> Result<(), StoreError> {
     let payload = serde_json::to_string(&DeliverJob { delivery })?;
     tx.enqueue_job(DELIVER_JOB, Some(org.org_id().as_uuid()), &payload, None, now_ms, now_ms).await?;
+    Ok(())
+}
+
+/// An event on its way to every webhook of an organization.
+pub struct Event {
+    pub event_type: &'static str,
+    pub timestamp: chrono::DateTime<Utc>,
+    /// The event's data, for JSON destinations.
+    pub data: serde_json::Value,
+    /// The event in a sentence, with a link in Slack's `<url|words>` form, for Slack destinations.
+    pub text: String,
+}
+
+impl Event {
+    /// The body sent to `webhook`: the event's JSON, or a Slack-compatible message.
+    fn body(&self, webhook: &WebhookRecord) -> String {
+        let value = if webhook.slack {
+            serde_json::json!({ "text": self.text })
+        } else {
+            serde_json::json!({
+                "type": self.event_type,
+                "timestamp": self.timestamp.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                "data": self.data,
+            })
+        };
+        value.to_string()
+    }
+}
+
+/// Adds a delivery of `event` to each of `webhooks` and queues its first attempt, in the caller's
+/// transaction (call [`burnrate_store::Store::jobs_queued`] after the commit).
+pub async fn queue_to_all(
+    tx: &mut TenantTx,
+    org: OrgScope,
+    webhooks: &[WebhookRecord],
+    event: &Event,
+    committed_at_ms: i64,
+) -> Result<(), StoreError> {
+    for webhook in webhooks {
+        let id = tx.create_delivery(webhook.id, event.event_type, &event.body(webhook), committed_at_ms).await?;
+        queue(tx, org, id, Utc::now().timestamp_millis()).await?;
+    }
     Ok(())
 }
 

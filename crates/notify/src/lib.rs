@@ -22,7 +22,6 @@ use burnrate_engine::{Engine, EngineError};
 use burnrate_net::HttpClient;
 use burnrate_store::{
     AlertEvent, AlertKind, BudgetRecord, EVALUATE_JOB, OrgScope, OutboxMessage, RateLimiter, Store, StoreError, Vault,
-    WebhookRecord,
 };
 use chrono::{DateTime, Utc};
 use serde_json::json;
@@ -69,6 +68,7 @@ pub struct NotifierConfig {
 pub(crate) enum OrgJob {
     Evaluate,
     Digest,
+    SyncFailed,
 }
 
 impl OrgJob {
@@ -78,6 +78,7 @@ impl OrgJob {
             // The next hour's evaluation covers what a failed one missed.
             OrgJob::Evaluate => (EVALUATE_JOB, Duration::from_secs(60)),
             OrgJob::Digest => (digest::DIGEST_JOB, Duration::from_secs(15 * 60)),
+            OrgJob::SyncFailed => (burnrate_store::SYNC_FAILED_JOB, Duration::from_secs(60)),
         }
     }
 }
@@ -172,11 +173,7 @@ impl Notifier {
                     continue;
                 }
                 let message = AlertMessage::new(org, status, &alert, &event, &self.inner.public_url);
-                for webhook in &webhooks {
-                    let body = message.body(webhook);
-                    let id = tx.create_delivery(webhook.id, message.event_type(), &body, committed_at_ms).await?;
-                    delivery::queue(&mut tx, org, id, now.timestamp_millis()).await?;
-                }
+                delivery::queue_to_all(&mut tx, org, &webhooks, &message.event(), committed_at_ms).await?;
                 if !status.budget.email_members.is_empty() {
                     if members.is_none() {
                         members = Some(tx.members(&self.inner.vault).await?);
@@ -227,7 +224,56 @@ impl Notifier {
 
     /// Runs queued evaluations until none is due; returns how many ran.
     pub async fn evaluate_due(&self) -> Result<usize, NotifyError> {
-        self.run_org_jobs(OrgJob::Evaluate).await
+        let evaluated = self.run_org_jobs(OrgJob::Evaluate).await?;
+        Ok(evaluated + self.run_org_jobs(OrgJob::SyncFailed).await?)
+    }
+
+    /// Tells the organization that a source stopped syncing: a `source.sync_failed` event to
+    /// every webhook, and mail to owners and admins.
+    pub async fn announce_sync_failed(
+        &self,
+        org: OrgScope,
+        failed: &burnrate_store::SyncFailedJob,
+    ) -> Result<(), NotifyError> {
+        let now = Utc::now();
+        let mut tx = self.inner.store.tenant(org).await?;
+        let Some(source) = tx.source(failed.source).await? else {
+            // Removed since: nobody needs to hear about it.
+            return Ok(tx.commit().await?);
+        };
+        let link = self.inner.public_url.join("/sources").map(|u| u.to_string()).unwrap_or_default();
+        let headline = format!("Source \"{}\" stopped syncing: {}", source.name, failed.error);
+        let event = delivery::Event {
+            event_type: "source.sync_failed",
+            timestamp: now,
+            data: json!({
+                "organization_id": org.org_id().as_uuid(),
+                "source": { "id": source.id, "name": source.name, "kind": source.kind },
+                "error": failed.error,
+                "last_success_at": source.last_success_at,
+                "summary": headline,
+                "links": { "sources": link },
+            }),
+            text: format!("{headline} <{link}|Open sources>"),
+        };
+        let webhooks = tx.webhooks().await?;
+        delivery::queue_to_all(&mut tx, org, &webhooks, &event, now.timestamp_millis()).await?;
+        let body = format!(
+            "{headline}\n\nSpend from this source is not up to date until it syncs again. Check its credential and settings: {link}\n"
+        );
+        for admin in tx.members(&self.inner.vault).await?.into_iter().filter(|m| m.role.is_admin()) {
+            let mail = OutboxMessage {
+                to: admin.email.as_str().to_owned(),
+                subject: format!("[burnrate] {}: sync failed", source.name),
+                body: body.clone(),
+                org: Some(org.org_id().as_uuid()),
+            };
+            tx.enqueue_mail(&self.inner.vault, &mail).await?;
+        }
+        tx.commit().await?;
+        self.inner.store.jobs_queued();
+        self.inner.mailer.wake();
+        Ok(())
     }
 
     /// Runs one claimed job of `which` for `org`.
@@ -239,6 +285,11 @@ impl Notifier {
                 self.evaluate(org, Utc::now(), spec.committed_at_ms).await.map(|_| ())
             }
             OrgJob::Digest => self.send_digest(org, Utc::now()).await.map(|_| ()),
+            OrgJob::SyncFailed => {
+                let failed: burnrate_store::SyncFailedJob = serde_json::from_str(&job.payload)
+                    .map_err(|e| NotifyError::Data(format!("sync-failed job {}: {e}", job.id)))?;
+                self.announce_sync_failed(org, &failed).await
+            }
         }
     }
 
@@ -415,18 +466,13 @@ impl AlertMessage {
         }
     }
 
-    /// The body sent to `webhook`: the event's JSON, or a Slack-compatible message.
-    fn body(&self, webhook: &WebhookRecord) -> String {
-        let value = if webhook.slack {
-            json!({ "text": format!("{} <{}|Open budgets>", self.headline, self.link) })
-        } else {
-            json!({
-                "type": self.event_type(),
-                "timestamp": self.timestamp.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-                "data": self.data,
-            })
-        };
-        value.to_string()
+    fn event(&self) -> delivery::Event {
+        delivery::Event {
+            event_type: self.event_type(),
+            timestamp: self.timestamp,
+            data: self.data.clone(),
+            text: format!("{} <{}|Open budgets>", self.headline, self.link),
+        }
     }
 
     fn email(&self) -> (String, String) {

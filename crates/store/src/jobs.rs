@@ -24,7 +24,33 @@ pub struct EvaluateJob {
     pub committed_at_ms: i64,
 }
 
+/// The job kind that tells an organization a source stopped syncing. Its payload is a
+/// [`SyncFailedJob`].
+pub const SYNC_FAILED_JOB: &str = "sync_failed";
+
+/// What a sync-failed job carries.
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+pub struct SyncFailedJob {
+    pub source: Uuid,
+    /// The last attempt's error, as recorded on the source (names no secret).
+    pub error: String,
+}
+
 impl InstanceTx {
+    /// Queues the news that `source` of `org` stopped syncing: once per failure streak, the key
+    /// naming the source's last success.
+    pub async fn queue_sync_failed(
+        &mut self,
+        org: Uuid,
+        failed: &SyncFailedJob,
+        last_success_ms: Option<i64>,
+        now_ms: i64,
+    ) -> Result<bool> {
+        let payload = serde_json::to_string(failed)?;
+        let key = format!("sync_failed:{}:{}", failed.source, last_success_ms.unwrap_or(0));
+        self.enqueue_job(SYNC_FAILED_JOB, Some(org), &payload, Some(&key), now_ms, now_ms).await
+    }
+
     /// Queues an evaluation of `org`'s budgets: after a sync (`key` `None`), or the hourly one
     /// (its key names the hour, so every instance queues it once). Call
     /// [`crate::Store::jobs_queued`] after the commit.

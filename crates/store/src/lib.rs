@@ -44,7 +44,7 @@ pub use api_keys::ApiKeyRecord;
 pub use audit::{Actor, ActorType, AuditBreak, AuditEntry, AuditRecord, NewAuditEntry};
 pub use budgets::{BudgetRecord, NewBudget};
 pub use invitations::InvitationRecord;
-pub use jobs::{EVALUATE_JOB, EvaluateJob, Job};
+pub use jobs::{EVALUATE_JOB, EvaluateJob, Job, SYNC_FAILED_JOB, SyncFailedJob};
 pub use lake::{Freshness, LakeFile, LakeTable};
 pub use limits::{Quota, RateLimiter};
 pub use outbox::{OutboxMessage, QueuedMail};

@@ -361,6 +361,11 @@ pub async fn work(syncer: &Syncer, worker: &str) -> Result<usize, SyncError> {
         let Some(job) = job else { return Ok(ran) };
         ran += 1;
         let result = run_job(syncer, &job).await;
+        // Read before the transaction below: SQLite allows one writer, and that one holds it.
+        let news = match &result {
+            Err(e) if job.attempts >= MAX_ATTEMPTS => sync_failed_news(syncer, &job, e).await?,
+            _ => None,
+        };
         let mut tx = syncer.store.instance().await?;
         match result {
             Ok(()) => {
@@ -373,12 +378,32 @@ pub async fn work(syncer: &Syncer, worker: &str) -> Result<usize, SyncError> {
             Err(e) => {
                 // 1, 2, 4, 8 minutes, then the job is given up (the next tick queues a new one).
                 let retry = chrono::Utc::now().timestamp_millis() + 60_000 * (1 << (job.attempts - 1).clamp(0, 10));
-                tx.fail_job(job.id, &e.to_string(), retry, job.attempts >= MAX_ATTEMPTS).await?
+                tx.fail_job(job.id, &e.to_string(), retry, job.attempts >= MAX_ATTEMPTS).await?;
+                if let Some((org, failed, last_success_ms)) = &news {
+                    let now_ms = chrono::Utc::now().timestamp_millis();
+                    tx.queue_sync_failed(*org, failed, *last_success_ms, now_ms).await?;
+                }
             }
         }
         tx.commit().await?;
         syncer.store.jobs_queued();
     }
+}
+
+/// The news of a sync given up (for webhooks `source.sync_failed` and mail to admins): its
+/// organization, what failed, and the source's last success, which keys the news to once per
+/// failure streak.
+async fn sync_failed_news(
+    syncer: &Syncer,
+    job: &burnrate_store::Job,
+    error: &SyncError,
+) -> Result<Option<(Uuid, burnrate_store::SyncFailedJob, Option<i64>)>, SyncError> {
+    let (Some(org), Ok(spec)) = (job.org_id, serde_json::from_str::<SyncJob>(&job.payload)) else { return Ok(None) };
+    let mut t = syncer.store.tenant(OrgScope::trusted(burnrate_core::OrgId::from_uuid(org))).await?;
+    let last_success = t.source(spec.source).await?.and_then(|s| s.last_success_at);
+    t.commit().await?;
+    let failed = burnrate_store::SyncFailedJob { source: spec.source, error: error.to_string() };
+    Ok(Some((org, failed, last_success.map(|t| t.timestamp_millis()))))
 }
 
 async fn run_job(syncer: &Syncer, job: &burnrate_store::Job) -> Result<(), SyncError> {

@@ -569,3 +569,61 @@ async fn deliveries_to_one_destination_are_paced_not_dropped() {
     assert!(delivered.iter().all(|d| d["attempts"] == 1), "a paced delivery spends no attempt: {delivered:?}");
     workers.abort();
 }
+
+/// Makes every queued sync look as if it had failed four times already (the fifth is the last).
+async fn on_last_attempt(app: &TestApp) {
+    let sql = "UPDATE jobs SET attempts = 4 WHERE kind = 'sync'";
+    if app.db.app_url.starts_with("sqlite:") {
+        let pool = sqlx::SqlitePool::connect(&app.db.app_url).await.unwrap();
+        sqlx::query(sql).execute(&pool).await.unwrap();
+    } else {
+        let pool = sqlx::PgPool::connect(&app.db.app_url).await.unwrap();
+        sqlx::query(sql).execute(&pool).await.unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_source_that_stops_syncing_is_announced_once_per_failure_streak() {
+    use burnrate_sync::SourceConfig;
+    let app = TestApp::spawn().await;
+    let (url, mut received) = crate::notify::receiver().await;
+    let (scope, _, _, _, _) = org_with_webhook(&app, &url).await;
+    let sim = burnrate_sim::SimProvider::openai("sk-admin-RIGHTKEY000000000000000000").await;
+    let config = serde_json::to_string(&SourceConfig { base_url: Some(sim.base_url()), ..Default::default() }).unwrap();
+    let mut t = app.store.tenant(scope).await.unwrap();
+    let new = burnrate_store::NewSource {
+        kind: "openai",
+        name: "prod",
+        config: &config,
+        secret: "sk-admin-REVOKED0000000000000000000",
+    };
+    let source = t.create_source(&app.vault, &new).await.unwrap();
+    t.commit().await.unwrap();
+    let syncer = burnrate_sync::Syncer {
+        store: app.store.clone(),
+        vault: app.vault.clone(),
+        lake: app.lake.clone(),
+        http: crate::sync::http(),
+    };
+    let today = Utc::now().date_naive();
+    let window = SyncWindow::new(today, today.succ_opt().unwrap()).unwrap().whole_months();
+
+    // The last attempt of two schedule ticks fails: one announcement for the streak.
+    for tick in [1, 2] {
+        burnrate_sync::enqueue_sync(&app.store, scope, source, window, Some(tick), Utc::now().timestamp_millis())
+            .await
+            .unwrap();
+        on_last_attempt(&app).await;
+        assert_eq!(burnrate_sync::work(&syncer, "sync-worker").await.unwrap(), 1);
+        app.notifier.evaluate_due().await.unwrap();
+    }
+    assert_eq!(app.notifier.deliver_due().await.unwrap(), 1, "announced once");
+    let got = next(&mut received).await;
+    let event: serde_json::Value = serde_json::from_str(&got.body).unwrap();
+    assert_eq!(event["type"], "source.sync_failed");
+    assert_eq!(event["data"]["source"]["name"], "prod");
+    let error = event["data"]["error"].as_str().unwrap();
+    assert!(error.contains("OpenAI") && !error.contains("REVOKED"), "the reason, without the key: {error}");
+    let mail = app.smtp.wait_for("owner@example.com", "prod: sync failed").await;
+    assert!(mail.body().contains("stopped syncing") && mail.body().contains("/sources"), "{}", mail.body());
+}
