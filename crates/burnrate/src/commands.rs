@@ -69,6 +69,10 @@ pub async fn run(config: Option<&Path>, command: Command) -> Result<(), Failure>
         Command::Audit { command: AuditCommand::Verify { org } } => {
             audit_verify(&Settings::from_sources(&sources, "./burnrate-data")?, org.as_deref()).await
         }
+        Command::Audit { command: AuditCommand::Export { org, from, to } } => {
+            let settings = Settings::from_sources(&sources, "./burnrate-data")?;
+            audit_export(&settings, &org, from.as_deref(), to.as_deref()).await
+        }
     }
 }
 
@@ -138,6 +142,56 @@ async fn rotate(settings: &Settings) -> Result<(), Failure> {
     println!(
         "{n} data key(s) re-wrapped under master key {active}. Keys no longer listed first may now be removed from BURNRATE_MASTER_KEYS."
     );
+    Ok(())
+}
+
+/// A bound of `audit export`'s period: a day (its start, or for `to` the next day's) or a time.
+fn export_bound(
+    flag: &str,
+    raw: Option<&str>,
+    day_end: bool,
+) -> Result<Option<chrono::DateTime<chrono::Utc>>, Failure> {
+    let Some(raw) = raw else { return Ok(None) };
+    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(raw) {
+        return Ok(Some(t.with_timezone(&chrono::Utc)));
+    }
+    let day: chrono::NaiveDate = raw
+        .parse()
+        .map_err(|_| anyhow!("--{flag}: {raw:?} is neither a day such as 2026-11-30 nor an RFC 3339 time"))?;
+    let day = if day_end { day.succ_opt().unwrap_or(day) } else { day };
+    Ok(Some(day.and_hms_opt(0, 0, 0).expect("midnight").and_utc()))
+}
+
+async fn audit_export(settings: &Settings, org: &str, from: Option<&str>, to: Option<&str>) -> Result<(), Failure> {
+    use std::io::Write as _;
+    let filter = burnrate_store::AuditFilter {
+        from: export_bound("from", from, false)?,
+        to: export_bound("to", to, true)?,
+        ..Default::default()
+    };
+    let store = open_admin_store(settings).await?;
+    let mut tx = store.instance().await.context("reading organizations")?;
+    let found = tx.find_org(org).await.context("finding the organization")?;
+    tx.commit().await.context("reading organizations")?;
+    let org = found.ok_or_else(|| anyhow!("no organization named or with id {org:?}"))?.id;
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    out.write_all(burnrate_core::csv::record(burnrate_store::AUDIT_CSV_COLUMNS.iter().map(|c| Some(*c))).as_bytes())
+        .context("writing")?;
+    let mut after = 0;
+    loop {
+        let mut t = store.tenant(OrgScope::trusted(org)).await.context("reading the audit log")?;
+        let page = t
+            .audit_search(&filter, burnrate_store::AuditPage::Oldest { after }, 1000)
+            .await
+            .context("reading the audit log")?;
+        t.commit().await.context("reading the audit log")?;
+        let Some(last) = page.last() else { break };
+        after = last.seq;
+        for entry in &page {
+            out.write_all(entry.csv_record().as_bytes()).context("writing")?;
+        }
+    }
+    out.flush().context("writing")?;
     Ok(())
 }
 

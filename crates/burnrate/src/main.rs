@@ -85,6 +85,19 @@ enum AuditCommand {
         #[arg(long)]
         org: Option<String>,
     },
+    /// Write one organization's log as CSV to standard output (the columns of the UI export),
+    /// oldest first.
+    Export {
+        /// Organization name or id.
+        #[arg(long)]
+        org: String,
+        /// From this day (2026-11-01) or time (RFC 3339) on.
+        #[arg(long)]
+        from: Option<String>,
+        /// Through this day, or before this time.
+        #[arg(long)]
+        to: Option<String>,
+    },
 }
 
 fn main() -> ExitCode {

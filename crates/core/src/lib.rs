@@ -6,6 +6,7 @@
 
 mod budget;
 mod cost;
+pub mod csv;
 mod email;
 mod ids;
 mod money;

@@ -100,7 +100,69 @@ impl std::fmt::Display for AuditBreak {
     }
 }
 
+/// Which entries a search returns; every part is optional.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct AuditFilter {
+    /// The actor's label or id, exactly.
+    pub actor: Option<String>,
+    /// The action, exactly (`budget_created`).
+    pub action: Option<String>,
+    /// The target's type or id, exactly.
+    pub target: Option<String>,
+    /// From this time on (included).
+    pub from: Option<DateTime<Utc>>,
+    /// Before this time.
+    pub to: Option<DateTime<Utc>>,
+}
+
+/// Where a page of a search starts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AuditPage {
+    /// Newest first, from before entry `before` (from the newest when `None`).
+    Newest { before: Option<i64> },
+    /// Oldest first, after entry `after` (0: from the first).
+    Oldest { after: i64 },
+}
+
+/// The CSV export's columns, in order.
+pub const AUDIT_CSV_COLUMNS: [&str; 13] = [
+    "seq",
+    "at",
+    "actor_type",
+    "actor_id",
+    "actor_label",
+    "action",
+    "target_type",
+    "target_id",
+    "details",
+    "ip",
+    "user_agent",
+    "prev_hash",
+    "hash",
+];
+
 impl AuditRecord {
+    /// This entry as a CSV record of [`AUDIT_CSV_COLUMNS`] (UTC RFC 3339 time).
+    pub fn csv_record(&self) -> String {
+        let seq = self.seq.to_string();
+        let at = self.at.to_rfc3339_opts(SecondsFormat::Micros, true);
+        burnrate_core::csv::record([
+            Some(seq.as_str()),
+            Some(&at),
+            Some(&self.actor_type),
+            self.actor_id.as_deref(),
+            Some(&self.actor_label),
+            Some(&self.action),
+            self.target_type.as_deref(),
+            self.target_id.as_deref(),
+            Some(&self.details),
+            self.ip.as_deref(),
+            self.user_agent.as_deref(),
+            Some(&self.prev_hash),
+            Some(&self.hash),
+        ])
+    }
+
     /// SHA-256 over the previous hash and every field, each length-prefixed so that no two
     /// different entries hash the same input.
     pub fn compute_hash(&self) -> String {
@@ -181,9 +243,28 @@ impl TenantTx {
 
     /// The newest `limit` entries, newest first.
     pub async fn audit_entries(&mut self, limit: i64) -> Result<Vec<AuditRecord>> {
-        let rows: Vec<AuditRecord> = on!(&mut self.inner.tx, c => sqlx::query_as(
-            "SELECT org_id, seq, at, actor_type, actor_id, actor_label, action, target_type, target_id, details, ip, user_agent, prev_hash, hash FROM audit_log WHERE org_id = $1 ORDER BY seq DESC LIMIT $2")
-            .bind(self.scope.org_id().as_uuid()).bind(limit).fetch_all(c).await)?;
+        self.audit_search(&AuditFilter::default(), AuditPage::Newest { before: None }, limit).await
+    }
+
+    /// Entries matching `filter`, a page at a time: newest first (a listing) or oldest first (an
+    /// export, page after page until one comes back short).
+    pub async fn audit_search(
+        &mut self,
+        filter: &AuditFilter,
+        page: AuditPage,
+        limit: i64,
+    ) -> Result<Vec<AuditRecord>> {
+        let (cursor, order) = match page {
+            AuditPage::Newest { before } => (format!("seq < {}", before.unwrap_or(i64::MAX)), "DESC"),
+            AuditPage::Oldest { after } => (format!("seq > {after}"), "ASC"),
+        };
+        let sql = format!(
+            "SELECT org_id, seq, at, actor_type, actor_id, actor_label, action, target_type, target_id, details, ip, user_agent, prev_hash, hash FROM audit_log WHERE org_id = $1 AND {cursor} AND ($2 IS NULL OR actor_label = $2 OR actor_id = $2) AND ($3 IS NULL OR action = $3) AND ($4 IS NULL OR target_id = $4 OR target_type = $4) AND ($5 IS NULL OR at >= $5) AND ($6 IS NULL OR at < $6) ORDER BY seq {order} LIMIT $7"
+        );
+        let f = filter;
+        let rows: Vec<AuditRecord> = on!(&mut self.inner.tx, c => sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .bind(self.scope.org_id().as_uuid()).bind(&f.actor).bind(&f.action).bind(&f.target).bind(f.from).bind(f.to)
+            .bind(limit).fetch_all(c).await)?;
         Ok(rows)
     }
 

@@ -41,7 +41,9 @@ mod webhooks;
 pub use accounts::{Member, Organization, SessionRecord, TokenPurpose, UserRecord};
 pub use alerts::{AlertEvent, AlertKind, Delivery, DeliveryAttempt, DeliveryState};
 pub use api_keys::ApiKeyRecord;
-pub use audit::{Actor, ActorType, AuditBreak, AuditEntry, AuditRecord, NewAuditEntry};
+pub use audit::{
+    AUDIT_CSV_COLUMNS, Actor, ActorType, AuditBreak, AuditEntry, AuditFilter, AuditPage, AuditRecord, NewAuditEntry,
+};
 pub use budgets::{BudgetRecord, NewBudget};
 pub use invitations::InvitationRecord;
 pub use jobs::{EVALUATE_JOB, EvaluateJob, Job, SYNC_FAILED_JOB, SyncFailedJob};

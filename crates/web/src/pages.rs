@@ -227,6 +227,13 @@ pub struct AuditRow {
 pub struct AuditPage {
     pub nav: Option<Nav>,
     pub entries: Vec<AuditRow>,
+    /// The filters as typed.
+    pub q: crate::routes::audit::AuditFormValues,
+    /// Some filter is set.
+    pub filtered: bool,
+    /// The CSV export of what the filters select.
+    pub export: String,
+    pub error: Option<String>,
 }
 
 /// UTC timestamps as people read them.

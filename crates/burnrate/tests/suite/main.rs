@@ -5,6 +5,7 @@
 mod accounts;
 mod alerts;
 mod api;
+mod audit;
 mod browser;
 mod budgets;
 mod cli;

@@ -194,15 +194,6 @@ fn texts(
         .collect())
 }
 
-/// A CSV field: quoted when it holds a separator, a quote or a line break; a value a
-/// spreadsheet would take for a formula is prefixed with `'`.
-fn csv_field(value: Option<&str>) -> String {
-    let Some(v) = value else { return String::new() };
-    let v =
-        if v.starts_with(['=', '+', '-', '@']) && v.parse::<f64>().is_err() { format!("'{v}") } else { v.to_owned() };
-    if v.contains([',', '"', '\n', '\r']) { format!("\"{}\"", v.replace('"', "\"\"")) } else { v }
-}
-
 /// The whole result as CSV, streamed as the query produces it.
 pub async fn csv(
     State(state): State<AppState>,
@@ -217,8 +208,7 @@ pub async fn csv(
             return page(&session, &who, form.sql, None, Some(message)).await;
         }
     };
-    let header_line: Vec<String> = q.schema.fields().iter().map(|f| csv_field(Some(f.name()))).collect();
-    let first = format!("{}\r\n", header_line.join(","));
+    let first = burnrate_core::csv::record(q.schema.fields().iter().map(|f| Some(f.name().as_str())));
     // The session lives as long as the stream, and the stream as long as the download.
     let body = async_body(
         session,
@@ -227,9 +217,7 @@ pub async fn csv(
             let rows = texts(&batch, 0, batch.num_rows(), None)?;
             let mut out = String::new();
             for row in rows {
-                let fields: Vec<String> = row.iter().map(|v| csv_field(v.as_deref())).collect();
-                out.push_str(&fields.join(","));
-                out.push_str("\r\n");
+                out.push_str(&burnrate_core::csv::record(row.iter().map(|v| v.as_deref())));
             }
             Ok(out)
         },

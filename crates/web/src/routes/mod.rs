@@ -4,6 +4,7 @@
 mod account;
 mod actions;
 mod api;
+pub(crate) mod audit;
 pub(crate) mod budgets;
 mod console;
 mod ops;
@@ -98,7 +99,8 @@ pub fn router(state: AppState) -> Router {
         .route("/sessions/{handle}/end", post(org::end_session))
         .route("/api-keys", get(org::api_keys).post(org::create_api_key))
         .route("/api-keys/{id}/revoke", post(org::revoke_api_key))
-        .route("/audit", get(org::audit))
+        .route("/audit", get(audit::audit_page))
+        .route("/audit.csv", get(audit::audit_csv))
         .fallback(ops::not_found)
         .layer(from_fn(csrf_cookie));
 
@@ -115,6 +117,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api-keys/{id}", axum::routing::delete(api::revoke_api_key))
         .route("/sql-credentials", get(sql::api_list).post(sql::api_create))
         .route("/sql-credentials/{id}", axum::routing::delete(sql::api_revoke))
+        .route("/audit", get(audit::api_audit))
         .route("/budgets", get(budgets::api_list).post(budgets::api_create))
         .route("/budgets/{id}", axum::routing::delete(budgets::api_delete))
         .route("/webhooks", get(webhooks::api_list).post(webhooks::api_create))

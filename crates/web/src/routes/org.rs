@@ -14,8 +14,8 @@ use crate::AppState;
 use crate::auth::{Authed, Caller};
 use crate::error::AppError;
 use crate::pages::{
-    ApiKeyRow, ApiKeysPage, AuditPage, AuditRow, InvitationRow, MemberRow, MembersPage, Nav, OverviewPage, SessionRow,
-    SessionsPage, SpendRow, render, when,
+    ApiKeyRow, ApiKeysPage, InvitationRow, MemberRow, MembersPage, Nav, OverviewPage, SessionRow, SessionsPage,
+    SpendRow, render, when,
 };
 use crate::security::{CsrfForm, SESSION_COOKIE, clear_cookie};
 
@@ -322,31 +322,4 @@ pub async fn revoke_api_key(
     let id: ApiKeyId = parse_id(&id)?;
     actions::revoke_api_key(&state, &who, id).await?;
     Ok(see_other("/api-keys"))
-}
-
-pub async fn audit(State(state): State<AppState>, who: Authed) -> Result<Response, AppError> {
-    who.require_admin()?;
-    let mut tx = state.store.tenant(who.scope).await?;
-    let entries = tx.audit_entries(200).await?;
-    tx.commit().await?;
-    Ok(render(&AuditPage {
-        nav: Some(Nav::new(&who, "audit")),
-        entries: entries
-            .into_iter()
-            .map(|e| AuditRow {
-                seq: e.seq,
-                at: e.at.format("%Y-%m-%d %H:%M:%S").to_string(),
-                actor: e.actor_label,
-                action: e.action,
-                target: match (e.target_type, e.target_id) {
-                    (Some(t), Some(id)) => {
-                        format!("{t} {}", id.chars().take(8).collect::<String>())
-                    }
-                    _ => String::new(),
-                },
-                details: e.details,
-                ip: e.ip.unwrap_or_default(),
-            })
-            .collect(),
-    }))
 }

