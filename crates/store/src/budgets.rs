@@ -108,6 +108,22 @@ impl TenantTx {
         row.map(TryInto::try_into).transpose()
     }
 
+    /// Changes a budget's amount (same currency), percentages and forecast alert; false when it
+    /// no longer exists.
+    pub async fn update_budget(
+        &mut self,
+        id: Uuid,
+        amount: Money,
+        thresholds: &Thresholds,
+        forecast_alert: bool,
+    ) -> Result<bool> {
+        let thresholds = serde_json::to_string(thresholds).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let n = on!(&mut self.inner.tx, c => sqlx::query("UPDATE budgets SET amount = $1, thresholds = $2, forecast_alert = $3 WHERE org_id = $4 AND id = $5 AND currency = $6")
+            .bind(amount.amount().to_string()).bind(&thresholds).bind(forecast_alert).bind(self.scope.org_id().as_uuid())
+            .bind(id).bind(amount.currency().to_string()).execute(c).await.map(|r| r.rows_affected()))?;
+        Ok(n == 1)
+    }
+
     pub async fn delete_budget(&mut self, id: Uuid) -> Result<bool> {
         let n = on!(&mut self.inner.tx, c => sqlx::query("DELETE FROM budgets WHERE org_id = $1 AND id = $2")
             .bind(self.scope.org_id().as_uuid()).bind(id).execute(c).await.map(|r| r.rows_affected()))?;

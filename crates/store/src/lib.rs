@@ -25,6 +25,7 @@ use sqlx::{PgPool, Postgres, Sqlite, SqlitePool, Transaction};
 mod accounts;
 mod alerts;
 mod api_keys;
+mod approvals;
 mod audit;
 mod budgets;
 mod invitations;
@@ -41,6 +42,7 @@ mod webhooks;
 pub use accounts::{Member, Organization, SessionRecord, TokenPurpose, UserRecord};
 pub use alerts::{AlertEvent, AlertKind, Delivery, DeliveryAttempt, DeliveryState};
 pub use api_keys::ApiKeyRecord;
+pub use approvals::{ApprovalRequest, ApprovalState};
 pub use audit::{
     AUDIT_CSV_COLUMNS, Actor, ActorType, AuditBreak, AuditEntry, AuditFilter, AuditPage, AuditRecord, NewAuditEntry,
 };

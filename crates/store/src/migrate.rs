@@ -32,6 +32,7 @@ const APP_TABLES: &[&str] = &[
     "alert_events",
     "deliveries",
     "delivery_attempts",
+    "approval_requests",
 ];
 
 /// Applies the SQLite migrations to `store` (which must be a SQLite store).

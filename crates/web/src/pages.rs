@@ -322,6 +322,37 @@ pub struct ConsolePage {
     pub error: Option<String>,
 }
 
+pub struct ApprovalRow {
+    pub id: String,
+    /// The change in words.
+    pub text: String,
+    /// Values before and after, as JSON (no secrets).
+    pub before: String,
+    pub after: String,
+    /// pending, approved, rejected, failed or expired.
+    pub state: String,
+    pub requested: String,
+    pub expires: String,
+    /// Asked for by the member looking: they cannot decide it.
+    pub mine: bool,
+    /// Still waiting for a decision.
+    pub open: bool,
+    pub comment: String,
+    pub outcome: String,
+}
+
+#[derive(Template)]
+#[template(path = "approvals.html")]
+pub struct ApprovalsPage {
+    pub nav: Option<Nav>,
+    pub csrf: String,
+    pub requests: Vec<ApprovalRow>,
+    /// The organization has one admin: sensitive changes apply at once.
+    pub sole_admin: bool,
+    pub notice: Option<String>,
+    pub error: Option<String>,
+}
+
 pub struct WebhookRow {
     pub id: String,
     pub url: String,

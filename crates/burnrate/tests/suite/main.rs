@@ -5,6 +5,7 @@
 mod accounts;
 mod alerts;
 mod api;
+mod approvals;
 mod audit;
 mod browser;
 mod budgets;

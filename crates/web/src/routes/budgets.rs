@@ -13,6 +13,7 @@ use serde_json::json;
 
 use super::account::NoFields;
 use super::api::ApiJson;
+use super::approvals::{Change, Submitted, queued, submit};
 use super::{change, parse_id, see_other};
 use crate::AppState;
 use crate::auth::{ApiCaller, Authed, Caller};
@@ -134,6 +135,81 @@ pub async fn api_list(State(state): State<AppState>, caller: ApiCaller) -> Resul
     caller.require(ApiScope::Read)?;
     let list = statuses(&state, caller.scope()).await?;
     Ok(Json(json!({ "budgets": list.iter().map(shown_with_status).collect::<Vec<_>>() })).into_response())
+}
+
+/// A change to a budget: any of its amount (same currency), percentages and forecast alert.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BudgetChangeBody {
+    amount: Option<String>,
+    thresholds: Option<Vec<u32>>,
+    forecast_alert: Option<bool>,
+}
+
+/// Whether `new` alerts later than `old` anywhere: some old percentage has no new one at or
+/// below it.
+fn alerts_later(old: &Thresholds, new: &Thresholds) -> bool {
+    old.percents().iter().any(|p| !new.percents().iter().any(|q| q <= p))
+}
+
+/// `PATCH /api/v1/budgets/{id}`. Lowering applies at once; raising the amount or the alert
+/// percentages is sent for approval where the organization asks for it (`202`).
+pub async fn api_update(
+    State(state): State<AppState>,
+    caller: ApiCaller,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<BudgetChangeBody>,
+) -> Result<Response, ApiError> {
+    caller.require(ApiScope::Admin)?;
+    caller.require_admin()?;
+    let id: uuid::Uuid = parse_id(&id)?;
+    let mut tx = state.store.tenant(caller.scope()).await?;
+    let budget = tx.budget(id).await?.ok_or(AppError::NotFound)?;
+    tx.commit().await?;
+    let currency = budget.amount.currency();
+    let amount = match &body.amount {
+        None => budget.amount,
+        Some(raw) => match Money::parse(raw, currency) {
+            Ok((m, Rounding::Exact)) if m.amount() > rust_decimal::Decimal::ZERO => m,
+            _ => return Err(invalid("amount: a positive decimal such as \"1500.00\", at most 9 decimals").into()),
+        },
+    };
+    let thresholds = match body.thresholds {
+        Some(t) => Thresholds::new(t).map_err(|e| invalid(e.to_string()))?,
+        None => budget.thresholds.clone(),
+    };
+    let forecast_alert = body.forecast_alert.unwrap_or(budget.forecast_alert);
+    let before = json!({ "amount": budget.amount.amount().to_string(), "currency": currency.as_str(),
+                         "thresholds": budget.thresholds, "forecast_alert": budget.forecast_alert });
+    let raise = amount.amount() > budget.amount.amount()
+        || alerts_later(&budget.thresholds, &thresholds)
+        || (budget.forecast_alert && !forecast_alert);
+    if raise {
+        let change = Change::BudgetRaise {
+            budget: id,
+            name: budget.name.clone(),
+            amount: amount.amount().to_string(),
+            currency: currency.as_str().to_owned(),
+            thresholds: thresholds.percents().to_vec(),
+            forecast_alert,
+        };
+        if let Submitted::Queued(request) = submit(&state, &caller, change, Some(before)).await? {
+            return Ok(queued(&state, request, json!({})));
+        }
+    } else {
+        let mut tx = state.store.tenant(caller.scope()).await?;
+        if !tx.update_budget(id, amount, &thresholds, forecast_alert).await? {
+            return Err(AppError::NotFound.into());
+        }
+        let after = json!({ "amount": amount.amount().to_string(), "thresholds": thresholds, "forecast_alert": forecast_alert });
+        let details = json!({ "change": { "before": before, "after": after } });
+        tx.audit(caller.entry("budget_updated", "budget", id.to_string(), details)).await?;
+        tx.commit().await?;
+    }
+    let mut tx = state.store.tenant(caller.scope()).await?;
+    let updated = tx.budget(id).await?.ok_or(AppError::NotFound)?;
+    tx.commit().await?;
+    Ok(Json(shown(&updated)).into_response())
 }
 
 pub async fn api_delete(

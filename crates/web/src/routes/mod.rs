@@ -4,6 +4,7 @@
 mod account;
 mod actions;
 mod api;
+pub(crate) mod approvals;
 pub(crate) mod audit;
 pub(crate) mod budgets;
 mod console;
@@ -99,6 +100,9 @@ pub fn router(state: AppState) -> Router {
         .route("/sessions/{handle}/end", post(org::end_session))
         .route("/api-keys", get(org::api_keys).post(org::create_api_key))
         .route("/api-keys/{id}/revoke", post(org::revoke_api_key))
+        .route("/approvals", get(approvals::approvals_page))
+        .route("/approvals/{id}/approve", post(approvals::approve_form))
+        .route("/approvals/{id}/reject", post(approvals::reject_form))
         .route("/audit", get(audit::audit_page))
         .route("/audit.csv", get(audit::audit_csv))
         .fallback(ops::not_found)
@@ -118,8 +122,12 @@ pub fn router(state: AppState) -> Router {
         .route("/sql-credentials", get(sql::api_list).post(sql::api_create))
         .route("/sql-credentials/{id}", axum::routing::delete(sql::api_revoke))
         .route("/audit", get(audit::api_audit))
+        .route("/approvals", get(approvals::api_list))
+        .route("/approvals/{id}", get(approvals::api_get))
+        .route("/approvals/{id}/approve", post(approvals::api_approve))
+        .route("/approvals/{id}/reject", post(approvals::api_reject))
         .route("/budgets", get(budgets::api_list).post(budgets::api_create))
-        .route("/budgets/{id}", axum::routing::delete(budgets::api_delete))
+        .route("/budgets/{id}", axum::routing::delete(budgets::api_delete).patch(budgets::api_update))
         .route("/webhooks", get(webhooks::api_list).post(webhooks::api_create))
         .route("/webhooks/{id}", axum::routing::delete(webhooks::api_delete))
         .route("/webhooks/{id}/test", post(webhooks::api_test))

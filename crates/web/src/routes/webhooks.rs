@@ -8,12 +8,13 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use burnrate_core::ApiScope;
 use burnrate_notify::WebhookSecret;
-use burnrate_store::{DeliveryState, NewWebhook, WebhookRecord};
+use burnrate_store::{DeliveryState, WebhookRecord};
 use serde::Deserialize;
 use serde_json::json;
 
 use super::account::NoFields;
 use super::api::ApiJson;
+use super::approvals::{Change, Submitted, queued, submit};
 use super::{change, parse_id, see_other};
 use crate::AppState;
 use crate::auth::{ApiCaller, Authed, Caller};
@@ -31,15 +32,20 @@ pub struct NewWebhookBody {
     slack: bool,
 }
 
-/// Checks, seals and stores a new destination; returns it as stored, and its secret (to show
-/// once).
+/// A new destination, checked, with its secret (to show once). Stored now, or — where the
+/// organization asks for approval of new destinations — when another admin approves.
+enum Created {
+    Now(WebhookRecord, String),
+    Queued(uuid::Uuid, String),
+}
+
 async fn create(
     state: &AppState,
     caller: &impl Caller,
     url: &str,
     description: &str,
     slack: bool,
-) -> Result<(WebhookRecord, String), AppError> {
+) -> Result<Created, AppError> {
     caller.require_admin()?;
     let checked = state
         .syncer
@@ -52,13 +58,21 @@ async fn create(
         return Err(AppError::Validation("Description: at most 200 characters, no control characters.".into()));
     }
     let shown = WebhookSecret::generate().expose();
-    let mut tx = state.store.tenant(caller.scope()).await?;
-    let new = NewWebhook { url: checked.as_str(), description, slack, secret: &shown, created_by: caller.member() };
-    let id = tx.create_webhook(&state.vault, &new).await?;
-    tx.audit(caller.entry("webhook_created", "webhook", id.to_string(), json!({ "url": checked.as_str() }))).await?;
-    let saved = tx.webhook(id).await?.ok_or(AppError::NotFound)?;
-    tx.commit().await?;
-    Ok((saved, shown))
+    let change = Change::WebhookCreate {
+        url: checked.to_string(),
+        description: description.to_owned(),
+        slack,
+        secret: shown.clone(),
+    };
+    match submit(state, caller, change, None).await? {
+        Submitted::Applied(id) => {
+            let mut tx = state.store.tenant(caller.scope()).await?;
+            let saved = tx.webhook(id).await?.ok_or(AppError::NotFound)?;
+            tx.commit().await?;
+            Ok(Created::Now(saved, shown))
+        }
+        Submitted::Queued(request) => Ok(Created::Queued(request, shown)),
+    }
 }
 
 pub async fn api_create(
@@ -67,13 +81,18 @@ pub async fn api_create(
     ApiJson(body): ApiJson<NewWebhookBody>,
 ) -> Result<Response, ApiError> {
     caller.require(ApiScope::Admin)?;
-    let (saved, secret) = create(&state, &caller, &body.url, &body.description, body.slack).await?;
-    let answer = json!({
-        "id": saved.id, "url": saved.url, "description": saved.description, "slack": saved.slack,
-        // Shown once: burnrate keeps it sealed and never shows it again.
-        "secret": secret,
-    });
-    Ok((StatusCode::CREATED, Json(answer)).into_response())
+    match create(&state, &caller, &body.url, &body.description, body.slack).await? {
+        Created::Now(saved, secret) => {
+            let answer = json!({
+                "id": saved.id, "url": saved.url, "description": saved.description, "slack": saved.slack,
+                // Shown once: burnrate keeps it sealed and never shows it again.
+                "secret": secret,
+            });
+            Ok((StatusCode::CREATED, Json(answer)).into_response())
+        }
+        // The secret is shown now, once: the receiver can be set up while the request waits.
+        Created::Queued(request, secret) => Ok(queued(&state, request, json!({ "secret": secret }))),
+    }
 }
 
 pub async fn api_list(State(state): State<AppState>, caller: ApiCaller) -> Result<Response, ApiError> {
@@ -346,7 +365,12 @@ pub async fn create_form(
     CsrfForm(f): CsrfForm<NewWebhookForm>,
 ) -> Result<Response, AppError> {
     match create(&state, &who, &f.url, &f.description, f.slack.is_some()).await {
-        Ok((_, secret)) => page(&state, &who, Some(secret), None, None).await,
+        Ok(Created::Now(_, secret)) => page(&state, &who, Some(secret), None, None).await,
+        Ok(Created::Queued(_, secret)) => {
+            let notice =
+                "Sent for approval: the destination receives alerts once another admin approves it (see Approvals).";
+            page(&state, &who, Some(secret), Some(notice.into()), None).await
+        }
         Err(AppError::Validation(m)) => page(&state, &who, None, None, Some(m)).await,
         Err(e) => Err(e),
     }

@@ -1,0 +1,174 @@
+//! The approval queue (S17): sensitive changes wait for a second admin, who applies them once;
+//! nobody approves their own; expired requests stay unapplied; a sole admin's changes apply at
+//! once and say so in the audit log.
+
+use burnrate_core::Role;
+use burnrate_testkit::{TestApp, TestClient};
+use reqwest::Method;
+use serde_json::json;
+
+struct Admins {
+    a: TestClient,
+    a_key: String,
+    b_key: String,
+    c_key: String,
+    c: TestClient,
+    scope: burnrate_store::OrgScope,
+}
+
+async fn three_admins(app: &TestApp) -> Admins {
+    let (scope, _) = app.create_org("Acme", "a@acme.test").await;
+    app.add_member(scope, "b@acme.test", Role::Admin).await;
+    app.add_member(scope, "c@acme.test", Role::Admin).await;
+    let (a, b, c) = (app.login("a@acme.test").await, app.login("b@acme.test").await, app.login("c@acme.test").await);
+    let (a_key, b_key, c_key) = (
+        crate::create_key(&a, "a", "admin").await,
+        crate::create_key(&b, "b", "admin").await,
+        crate::create_key(&c, "c", "admin").await,
+    );
+    Admins { a, a_key, b_key, c_key, c, scope }
+}
+
+async fn budget(c: &TestClient, key: &str, amount: &str) -> String {
+    let body = json!({ "name": "Research", "amount": amount, "currency": "USD", "period": "month" });
+    let r = c.api(Method::POST, "/api/v1/budgets", key, Some(body)).await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    r.json()["id"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_raised_budget_waits_for_another_admin_and_is_applied_exactly_once() {
+    let app = TestApp::spawn().await;
+    let x = three_admins(&app).await;
+    let id = budget(&x.a, &x.a_key, "1000").await;
+
+    // Raising waits; lowering does not.
+    let r = x.a.api(Method::PATCH, &format!("/api/v1/budgets/{id}"), &x.a_key, Some(json!({ "amount": "2500" }))).await;
+    assert_eq!(r.status, 202, "{}", r.text);
+    let request = r.json()["approval_id"].as_str().unwrap().to_owned();
+    assert!(r.json()["url"].as_str().unwrap().ends_with(&format!("/api/v1/approvals/{request}")));
+    let shown = x.a.api(Method::GET, "/api/v1/budgets", &x.a_key, None).await.json();
+    assert_eq!(shown["budgets"][0]["amount"], "1000", "nothing changes before approval");
+    let lowered =
+        x.a.api(Method::PATCH, &format!("/api/v1/budgets/{id}"), &x.a_key, Some(json!({ "amount": "900" }))).await;
+    assert_eq!((lowered.status, lowered.json()["amount"].as_str()), (200, Some("900")));
+
+    // The other admins were asked by mail.
+    for to in ["b@acme.test", "c@acme.test"] {
+        let mail = app.smtp.wait_for(to, "A change waits for your approval").await;
+        assert!(mail.body().contains("Change budget Research to 2500 USD") && mail.body().contains("/approvals"));
+    }
+
+    // The requester cannot approve it, by API or by the page.
+    let own = x.a.api(Method::POST, &format!("/api/v1/approvals/{request}/approve"), &x.a_key, None).await;
+    assert_eq!(own.status, 403, "{}", own.text);
+    let own_page = x.a.post_form(&format!("/approvals/{request}/approve"), &[("comment", "mine")]).await;
+    assert_eq!(own_page.status, 403);
+
+    // Two admins approve at the same moment: one applies it, the other is told it is decided.
+    let path = format!("/api/v1/approvals/{request}/approve");
+    let b = app.client();
+    let (rb, rc) = tokio::join!(
+        b.api(Method::POST, &path, &x.b_key, Some(json!({ "comment": "fine" }))),
+        x.c.api(Method::POST, &path, &x.c_key, None)
+    );
+    let mut statuses = [rb.status, rc.status];
+    statuses.sort();
+    assert_eq!(statuses, [200, 409], "{} / {}", rb.text, rc.text);
+    let shown = x.a.api(Method::GET, "/api/v1/budgets", &x.a_key, None).await.json();
+    assert_eq!(shown["budgets"][0]["amount"], "2500");
+    let mut tx = app.store.tenant(x.scope).await.unwrap();
+    let entries = tx.audit_entries(100).await.unwrap();
+    tx.commit().await.unwrap();
+    let applied: Vec<_> =
+        entries.iter().filter(|e| e.action == "budget_updated" && e.details.contains(&request)).collect();
+    assert_eq!(
+        applied.len(),
+        1,
+        "applied exactly once: {:?}",
+        entries.iter().map(|e| (&e.action, &e.details)).collect::<Vec<_>>()
+    );
+    assert_eq!(entries.iter().filter(|e| e.action == "approval_approved").count(), 1);
+    let state = x.a.api(Method::GET, &format!("/api/v1/approvals/{request}"), &x.a_key, None).await.json();
+    assert_eq!(state["state"], "approved");
+    assert!(state["outcome"].as_str().unwrap().starts_with("applied"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_webhook_waits_and_rejected_or_expired_requests_change_nothing() {
+    let app = TestApp::spawn().await;
+    let x = three_admins(&app).await;
+    let (url, _received) = crate::notify::receiver().await;
+    let r = x.a.api(Method::POST, "/api/v1/webhooks", &x.a_key, Some(json!({ "url": url }))).await;
+    assert_eq!(r.status, 202, "{}", r.text);
+    assert!(r.json()["secret"].as_str().unwrap().starts_with("whsec_"), "shown once, now");
+    let request = r.json()["approval_id"].as_str().unwrap().to_owned();
+
+    // The queue shows what would change, without the secret; another admin rejects it.
+    let page = x.c.get("/approvals").await.text;
+    assert!(page.contains(&format!("Add the webhook destination {url}")) && !page.contains("whsec_"), "{page}");
+    assert!(page.contains(&format!("/approvals/{request}/approve")));
+    let r = x.c.post_form(&format!("/approvals/{request}/reject"), &[("comment", "not our receiver")]).await;
+    assert!(r.text.contains("Rejected."), "{}", r.text);
+    let hooks = x.a.api(Method::GET, "/api/v1/webhooks", &x.a_key, None).await.json();
+    assert!(hooks["webhooks"].as_array().unwrap().is_empty(), "a rejected destination is not added");
+    let again = x.c.api(Method::POST, &format!("/api/v1/approvals/{request}/approve"), &x.c_key, None).await;
+    assert_eq!(again.status, 409, "decided once: {}", again.text);
+
+    // An expired request cannot be approved.
+    let mut tx = app.store.tenant(x.scope).await.unwrap();
+    let members = tx.members(&app.vault).await.unwrap();
+    let a = members.iter().find(|m| m.email.as_str() == "a@acme.test").unwrap().user_id;
+    let change =
+        json!({ "action": "webhook_create", "url": url, "description": "", "slack": false, "secret": "whsec_x" });
+    let old = tx
+        .create_approval_request(
+            &app.vault,
+            "webhook_create",
+            &json!({ "text": "old" }),
+            change.to_string().as_bytes(),
+            a,
+            chrono::Utc::now() - chrono::Duration::minutes(1),
+        )
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    let r = x.c.api(Method::POST, &format!("/api/v1/approvals/{old}/approve"), &x.c_key, None).await;
+    assert_eq!(r.status, 409, "{}", r.text);
+    assert!(r.text.contains("expired"), "{}", r.text);
+    let listed = x.c.api(Method::GET, "/api/v1/approvals", &x.b_key, None).await.json();
+    let states: Vec<&str> =
+        listed["approvals"].as_array().unwrap().iter().map(|r| r["state"].as_str().unwrap()).collect();
+    assert_eq!(states, ["expired", "rejected"]);
+    assert!(
+        x.a.api(Method::GET, "/api/v1/webhooks", &x.a_key, None).await.json()["webhooks"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sole_admins_change_applies_at_once_and_the_log_says_so() {
+    let app = TestApp::spawn().await;
+    let (scope, _) = app.create_org("Solo", "solo@solo.test").await;
+    let c = app.login("solo@solo.test").await;
+    let key = crate::create_key(&c, "k", "admin").await;
+    let id = budget(&c, &key, "100").await;
+    let r = c
+        .api(
+            Method::PATCH,
+            &format!("/api/v1/budgets/{id}"),
+            &key,
+            Some(json!({ "amount": "500", "thresholds": [90] })),
+        )
+        .await;
+    assert_eq!((r.status, r.json()["amount"].as_str()), (200, Some("500")), "{}", r.text);
+    let mut tx = app.store.tenant(scope).await.unwrap();
+    let entry = tx.audit_entries(10).await.unwrap().into_iter().find(|e| e.action == "budget_updated").unwrap();
+    tx.commit().await.unwrap();
+    assert!(entry.details.contains("applied without a second approver (sole admin)"), "{}", entry.details);
+    assert!(c.get("/approvals").await.text.contains("single admin"), "the page asks for a second admin");
+    let bad = c.api(Method::PATCH, &format!("/api/v1/budgets/{id}"), &key, Some(json!({ "amount": "lots" }))).await;
+    assert_eq!(bad.status, 422);
+}
