@@ -283,7 +283,8 @@ async fn start_burnrate(rows: u64, dir: &std::path::Path) -> anyhow::Result<(bur
     t.add_member(user, burnrate_core::Role::Owner).await?;
     let password = "bench-wire-password-0123456789";
     let verifier = burnrate_crypto::ScramVerifier::new(password).encode();
-    let credential = t.create_sql_credential("bench", &verifier, user).await?;
+    let credential =
+        t.create_sql_credential(burnrate_core::SqlCredentialId::generate(), "bench", &verifier, user).await?;
     t.commit().await?;
 
     let source = uuid::Uuid::from_str(SOURCE)?;

@@ -675,7 +675,10 @@ async fn create_demo_sql_credential(
         .ok_or_else(|| anyhow!("the demo organization has no members"))?;
     let password = burnrate_crypto::random_sql_password();
     let verifier = burnrate_crypto::ScramVerifier::new(&password).encode();
-    let id = t.create_sql_credential("demo", &verifier, owner.user_id).await.context("creating the SQL credential")?;
+    let id = t
+        .create_sql_credential(burnrate_core::SqlCredentialId::generate(), "demo", &verifier, owner.user_id)
+        .await
+        .context("creating the SQL credential")?;
     t.audit(NewAuditEntry {
         actor: Actor::system("burnrate demo"),
         action: "sql_credential_created",

@@ -55,13 +55,15 @@ impl From<Row> for SqlCredentialRecord {
 const COLUMNS: &str = "id, name, created_by, created_at, last_used_at, revoked_at";
 
 impl TenantTx {
+    /// Stores credential `id` (made with [`SqlCredentialId::generate`] by whoever shows it: a
+    /// credential waiting for approval is shown before it exists).
     pub async fn create_sql_credential(
         &mut self,
+        id: SqlCredentialId,
         name: &str,
         verifier: &str,
         created_by: UserId,
     ) -> Result<SqlCredentialId> {
-        let id = SqlCredentialId::generate();
         on!(&mut self.inner.tx, c => sqlx::query("INSERT INTO sql_credentials (id, org_id, name, verifier, created_by, created_at) VALUES ($1, $2, $3, $4, $5, $6)")
             .bind(id.as_uuid()).bind(self.scope.org_id().as_uuid()).bind(name).bind(verifier).bind(created_by.as_uuid())
             .bind(now()).execute(c).await.map(|_| ()))?;

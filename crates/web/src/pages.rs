@@ -206,6 +206,8 @@ pub struct SqlPage {
     pub is_admin: bool,
     pub endpoint: Option<String>,
     pub credentials: Vec<SqlCredentialRow>,
+    /// The new credential waits for another admin's approval.
+    pub new_waits: bool,
     pub new_user: Option<String>,
     pub new_password: Option<String>,
     pub new_psql: Option<String>,

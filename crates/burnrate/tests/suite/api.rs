@@ -107,3 +107,100 @@ async fn the_api_is_rate_limited_per_key_with_retry_after() {
     assert_eq!(r.json()["error"]["code"], "rate_limited");
     assert!(r.header("retry-after").unwrap().parse::<u64>().unwrap() >= 1);
 }
+
+/// Every endpoint that changes something, with real ids of the organization's own things.
+fn writes(ids: &std::collections::HashMap<&str, String>) -> Vec<(Method, String, Option<serde_json::Value>)> {
+    let id = |k: &str| ids[k].clone();
+    vec![
+        (Method::PATCH, "/api/v1/org".into(), Some(serde_json::json!({ "reporting_time_zone": "Asia/Tokyo" }))),
+        (
+            Method::POST,
+            "/api/v1/members".into(),
+            Some(serde_json::json!({ "email": "x@example.com", "role": "viewer" })),
+        ),
+        (Method::PATCH, format!("/api/v1/members/{}", id("member")), Some(serde_json::json!({ "role": "admin" }))),
+        (Method::DELETE, format!("/api/v1/members/{}", id("member")), None),
+        (Method::POST, "/api/v1/api-keys".into(), Some(serde_json::json!({ "name": "more", "scope": "admin" }))),
+        (Method::DELETE, format!("/api/v1/api-keys/{}", id("admin_key")), None),
+        (Method::POST, "/api/v1/sql-credentials".into(), Some(serde_json::json!({ "name": "bi" }))),
+        (
+            Method::POST,
+            "/api/v1/budgets".into(),
+            Some(serde_json::json!({ "name": "B", "amount": "1", "currency": "USD", "period": "month" })),
+        ),
+        (Method::PATCH, format!("/api/v1/budgets/{}", id("budget")), Some(serde_json::json!({ "amount": "1" }))),
+        (Method::DELETE, format!("/api/v1/budgets/{}", id("budget")), None),
+        (Method::POST, "/api/v1/webhooks".into(), Some(serde_json::json!({ "url": "https://hooks.example.com/x" }))),
+        (Method::DELETE, format!("/api/v1/webhooks/{}", id("webhook")), None),
+        (Method::POST, format!("/api/v1/webhooks/{}/test", id("webhook")), None),
+        (Method::POST, format!("/api/v1/webhooks/{}/deliveries/{}/redeliver", id("webhook"), id("webhook")), None),
+        (Method::POST, format!("/api/v1/approvals/{}/approve", id("webhook")), None),
+        (Method::POST, format!("/api/v1/approvals/{}/reject", id("webhook")), None),
+        (
+            Method::POST,
+            "/api/v1/sources".into(),
+            Some(serde_json::json!({ "kind": "openai", "name": "x", "secret": "sk-admin-x" })),
+        ),
+        (Method::PATCH, format!("/api/v1/sources/{}", id("source")), Some(serde_json::json!({ "paused": true }))),
+        (Method::DELETE, format!("/api/v1/sources/{}", id("source")), None),
+        (Method::POST, format!("/api/v1/sources/{}/sync", id("source")), None),
+    ]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_read_key_is_refused_on_every_endpoint_that_writes_and_changes_nothing() {
+    let app = TestApp::spawn().await;
+    let (scope, _) = app.create_org("Org", "owner@example.com").await;
+    let member = app.add_member(scope, "member@example.com", burnrate_core::Role::Member).await;
+    let owner = app.login("owner@example.com").await;
+    let admin = create_key(&owner, "admin", "admin").await;
+    let read = create_key(&owner, "read", "read").await;
+    let (url, _received) = crate::notify::receiver().await;
+    let budget = serde_json::json!({ "name": "Research", "amount": "100", "currency": "USD", "period": "month" });
+    let budget = owner.api(Method::POST, "/api/v1/budgets", &admin, Some(budget)).await.json()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let webhook =
+        owner.api(Method::POST, "/api/v1/webhooks", &admin, Some(serde_json::json!({ "url": url }))).await.json()["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+    let mut t = app.store.tenant(scope).await.unwrap();
+    let new = burnrate_store::NewSource {
+        kind: "openai",
+        name: "prod",
+        config: "{}",
+        secret: "sk-admin-READONLY0000000000000000",
+    };
+    let source = t.create_source(&app.vault, &new).await.unwrap().to_string();
+    t.commit().await.unwrap();
+    let keys = owner.api(Method::GET, "/api/v1/api-keys", &admin, None).await.json();
+    let admin_key = keys["api_keys"].as_array().unwrap().iter().find(|k| k["name"] == "admin").unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let ids = std::collections::HashMap::from([
+        ("member", member.to_string()),
+        ("admin_key", admin_key),
+        ("budget", budget),
+        ("webhook", webhook),
+        ("source", source),
+    ]);
+
+    let mut tx = app.store.tenant(scope).await.unwrap();
+    let audit_before = tx.audit_entries(1000).await.unwrap().len();
+    tx.commit().await.unwrap();
+    for (method, path, body) in writes(&ids) {
+        let r = owner.api(method.clone(), &path, &read, body).await;
+        assert_eq!(r.status, 403, "{method} {path} with a read key: {}", r.text);
+        assert_eq!(r.json()["error"]["code"], "forbidden", "{method} {path}");
+    }
+    let mut tx = app.store.tenant(scope).await.unwrap();
+    assert_eq!(tx.audit_entries(1000).await.unwrap().len(), audit_before, "nothing was done");
+    assert_eq!(tx.budgets().await.unwrap().len(), 1);
+    assert_eq!(tx.webhooks().await.unwrap().len(), 1);
+    assert_eq!(tx.sources().await.unwrap().len(), 1);
+    assert_eq!(tx.reporting_tz().await.unwrap(), "UTC");
+    tx.commit().await.unwrap();
+}

@@ -172,3 +172,29 @@ async fn a_sole_admins_change_applies_at_once_and_the_log_says_so() {
     let bad = c.api(Method::PATCH, &format!("/api/v1/budgets/{id}"), &key, Some(json!({ "amount": "lots" }))).await;
     assert_eq!(bad.status, 422);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_sql_credential_logs_in_only_once_another_admin_approves_it() {
+    let app = TestApp::spawn().await;
+    let x = three_admins(&app).await;
+    let r = x.a.api(Method::POST, "/api/v1/sql-credentials", &x.a_key, Some(json!({ "name": "bi" }))).await;
+    assert_eq!(r.status, 202, "{}", r.text);
+    let cred = crate::wire::Credential {
+        user: r.json()["user"].as_str().unwrap().to_owned(),
+        password: r.json()["password"].as_str().unwrap().to_owned(),
+        url: String::new(),
+    };
+    let request = r.json()["approval_id"].as_str().unwrap().to_owned();
+    let (host, port) = (app.pg.addr.ip().to_string(), app.pg.addr.port());
+    let config = format!("host={host} port={port} user={} password={} dbname=burnrate", cred.user, cred.password);
+    assert!(tokio_postgres::connect(&config, tokio_postgres::NoTls).await.is_err(), "no login before approval");
+    let page = x.c.get("/approvals").await.text;
+    assert!(
+        page.contains(&format!("Create the SQL credential bi (user {})", cred.user)) && !page.contains(&cred.password)
+    );
+    let r = x.c.api(Method::POST, &format!("/api/v1/approvals/{request}/approve"), &x.c_key, None).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let client = crate::wire::connect(&app.pg.addr.to_string(), &cred).await;
+    let one: i64 = client.query_one("SELECT 1", &[]).await.unwrap().get(0);
+    assert_eq!(one, 1);
+}

@@ -42,34 +42,64 @@ pub async fn org(State(state): State<AppState>, caller: ApiCaller) -> Result<Res
     let org = tx.org(caller.scope.org_id()).await?.ok_or(AppError::NotFound)?;
     let mut tx = tx.into_tenant(caller.scope).await?;
     let zone = tx.reporting_tz().await?;
+    let approval_actions = tx.approval_actions().await?;
     tx.commit().await?;
-    Ok(Json(json!({ "id": org.id, "name": org.name, "created_at": org.created_at, "reporting_time_zone": zone }))
-        .into_response())
+    Ok(Json(json!({ "id": org.id, "name": org.name, "created_at": org.created_at, "reporting_time_zone": zone,
+                    "approval_actions": approval_actions }))
+    .into_response())
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct OrgSettingsBody {
     /// An IANA time zone name: budget periods and days follow it.
-    reporting_time_zone: String,
+    reporting_time_zone: Option<String>,
+    /// The changes that wait for a second admin (S17), from [`super::approvals::APPROVABLE`].
+    approval_actions: Option<Vec<String>>,
 }
 
-/// Changes the organization's settings (admins), audited.
+/// Changes the organization's settings (admins), audited with what each was before.
 pub async fn update_org(
     State(state): State<AppState>,
     caller: ApiCaller,
     ApiJson(body): ApiJson<OrgSettingsBody>,
 ) -> Result<Response, ApiError> {
     caller.require(ApiScope::Admin)?;
-    let zone = burnrate_core::ReportingZone::parse(&body.reporting_time_zone)
+    let zone = body
+        .reporting_time_zone
+        .as_deref()
+        .map(burnrate_core::ReportingZone::parse)
+        .transpose()
         .map_err(|e| AppError::Validation(format!("reporting_{e}")))?;
+    if let Some(actions) = &body.approval_actions
+        && let Some(unknown) = actions.iter().find(|a| !super::approvals::APPROVABLE.contains(&a.as_str()))
+    {
+        return Err(AppError::Validation(format!(
+            "approval_actions: {unknown:?} is not one of {}",
+            super::approvals::APPROVABLE.join(", ")
+        ))
+        .into());
+    }
     let mut tx = state.store.tenant(caller.scope).await?;
-    let before = tx.reporting_tz().await?;
-    tx.set_reporting_tz(zone.name()).await?;
-    let details = json!({ "reporting_time_zone": { "from": before, "to": zone.name() } });
-    tx.audit(caller.entry("org_settings_changed", "organization", caller.scope.org_id().to_string(), details)).await?;
+    let mut details = serde_json::Map::new();
+    if let Some(zone) = zone {
+        let before = tx.reporting_tz().await?;
+        tx.set_reporting_tz(zone.name()).await?;
+        details.insert("reporting_time_zone".into(), json!({ "from": before, "to": zone.name() }));
+    }
+    if let Some(actions) = &body.approval_actions {
+        let before = tx.approval_actions().await?;
+        tx.set_approval_actions(actions).await?;
+        details.insert("approval_actions".into(), json!({ "from": before, "to": actions }));
+    }
+    if !details.is_empty() {
+        let target = caller.scope.org_id().to_string();
+        tx.audit(caller.entry("org_settings_changed", "organization", target, details.into())).await?;
+    }
+    let answer =
+        json!({ "reporting_time_zone": tx.reporting_tz().await?, "approval_actions": tx.approval_actions().await? });
     tx.commit().await?;
-    Ok(Json(json!({ "reporting_time_zone": zone.name() })).into_response())
+    Ok(Json(answer).into_response())
 }
 
 pub async fn members(State(state): State<AppState>, caller: ApiCaller) -> Result<Response, ApiError> {

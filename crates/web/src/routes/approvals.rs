@@ -25,11 +25,18 @@ use crate::error::{ApiError, AppError};
 use crate::pages::{ApprovalRow, ApprovalsPage, Nav, render, when};
 use crate::security::CsrfForm;
 
+/// The changes an organization may send for approval (its policy lists some of these; all by
+/// default). `source_credentials` is named for policies to list already; adding and rotating a
+/// source's credential go through the queue in a later change.
+pub(crate) const APPROVABLE: [&str; 4] =
+    ["budget_raise", "source_credentials", "webhook_create", "sql_credential_create"];
+
 /// How long a request waits for a decision.
 const EXPIRY: chrono::Duration = chrono::Duration::days(7);
 
 /// A change that may wait for a second admin. Held sealed in its request: it may carry a secret.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+// No `Debug`: a change may hold a secret, and nothing should print it.
+#[derive(Clone, Serialize, Deserialize)]
 #[serde(tag = "action", rename_all = "snake_case")]
 pub(crate) enum Change {
     WebhookCreate {
@@ -46,6 +53,12 @@ pub(crate) enum Change {
         thresholds: Vec<u32>,
         forecast_alert: bool,
     },
+    /// The credential's id and password were shown to the requester; this holds its verifier.
+    SqlCredentialCreate {
+        id: burnrate_core::SqlCredentialId,
+        name: String,
+        verifier: String,
+    },
 }
 
 impl Change {
@@ -54,6 +67,7 @@ impl Change {
         match self {
             Change::WebhookCreate { .. } => "webhook_create",
             Change::BudgetRaise { .. } => "budget_raise",
+            Change::SqlCredentialCreate { .. } => "sql_credential_create",
         }
     }
 
@@ -62,6 +76,7 @@ impl Change {
         match self {
             Change::WebhookCreate { .. } => "webhook_created",
             Change::BudgetRaise { .. } => "budget_updated",
+            Change::SqlCredentialCreate { .. } => "sql_credential_created",
         }
     }
 
@@ -71,6 +86,10 @@ impl Change {
             Change::WebhookCreate { url, description, slack, .. } => json!({
                 "text": format!("Add the webhook destination {url}"),
                 "after": { "url": url, "description": description, "slack": slack },
+            }),
+            Change::SqlCredentialCreate { id, name, .. } => json!({
+                "text": format!("Create the SQL credential {name} (user {id})"),
+                "after": { "name": name, "user": id },
             }),
             Change::BudgetRaise { name, amount, currency, thresholds, forecast_alert, .. } => json!({
                 "text": format!("Change budget {name} to {amount} {currency}, alerts at {thresholds:?} %"),
@@ -96,6 +115,9 @@ impl Change {
                     return Err(AppError::Conflict("the budget was removed or changed currency since".into()));
                 }
                 Ok(*budget)
+            }
+            Change::SqlCredentialCreate { id, name, verifier } => {
+                Ok(tx.create_sql_credential(*id, name, verifier, requested_by).await?.as_uuid())
             }
         }
     }
@@ -164,6 +186,7 @@ fn target_type(change: &Change) -> &'static str {
     match change {
         Change::WebhookCreate { .. } => "webhook",
         Change::BudgetRaise { .. } => "budget",
+        Change::SqlCredentialCreate { .. } => "sql_credential",
     }
 }
 

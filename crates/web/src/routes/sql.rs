@@ -13,6 +13,7 @@ use serde_json::json;
 use super::account::NoFields;
 use super::actions::parse_key_name;
 use super::api::ApiJson;
+use super::approvals::{Change, Submitted, queued, submit};
 use super::{parse_id, see_other};
 use crate::AppState;
 use crate::auth::{ApiCaller, Authed, Caller};
@@ -23,6 +24,8 @@ use crate::security::CsrfForm;
 /// A credential as it is handed over, once.
 pub struct NewCredential {
     pub id: SqlCredentialId,
+    /// Waiting for another admin's approval: it works once approved.
+    pub approval: Option<uuid::Uuid>,
     pub password: String,
     /// `postgresql://user:password@host:port/burnrate[?sslmode=require]`.
     pub url: String,
@@ -40,10 +43,12 @@ pub async fn create(state: &AppState, caller: &impl Caller, name: &str) -> Resul
     let name = parse_key_name(name)?;
     let password = random_sql_password();
     let verifier = ScramVerifier::new(&password).encode();
-    let mut tx = state.store.tenant(caller.scope()).await?;
-    let id = tx.create_sql_credential(&name, &verifier, caller.member()).await?;
-    tx.audit(caller.entry("sql_credential_created", "sql_credential", id.to_string(), json!({ "name": name }))).await?;
-    tx.commit().await?;
+    let id = SqlCredentialId::generate();
+    let change = Change::SqlCredentialCreate { id, name, verifier };
+    let approval = match submit(state, caller, change, None).await? {
+        Submitted::Applied(_) => None,
+        Submitted::Queued(request) => Some(request),
+    };
     let (url, psql) = match endpoint(state) {
         Some(e) => {
             let url = format!(
@@ -56,7 +61,7 @@ pub async fn create(state: &AppState, caller: &impl Caller, name: &str) -> Resul
         }
         None => (String::new(), String::new()),
     };
-    Ok(NewCredential { id, password, url, psql })
+    Ok(NewCredential { id, approval, password, url, psql })
 }
 
 pub async fn revoke(state: &AppState, caller: &impl Caller, id: SqlCredentialId) -> Result<(), AppError> {
@@ -100,6 +105,7 @@ async fn page(
                 revoked: c.revoked_at.is_some(),
             })
             .collect(),
+        new_waits: new.as_ref().is_some_and(|n| n.approval.is_some()),
         new_user: new.as_ref().map(|n| n.id.to_string()),
         new_password: new.as_ref().map(|n| n.password.clone()),
         new_psql: new.map(|n| n.psql).filter(|p| !p.is_empty()),
@@ -173,7 +179,11 @@ pub async fn api_create(
         "connection_string": (!new.url.is_empty()).then_some(&new.url),
         "psql": (!new.psql.is_empty()).then_some(&new.psql),
     });
-    Ok((StatusCode::CREATED, Json(body)).into_response())
+    // Shown now, once; it logs in from the moment another admin approves it.
+    Ok(match new.approval {
+        Some(request) => queued(&state, request, body),
+        None => (StatusCode::CREATED, Json(body)).into_response(),
+    })
 }
 
 pub async fn api_revoke(
