@@ -4,7 +4,9 @@
 
 use std::time::{Duration, Instant};
 
-use burnrate_store::{DeliveryAttempt, DeliveryState, Job, OrgScope, Quota, StoreError, TenantTx, WebhookRecord};
+use burnrate_store::{
+    DeliveryAttempt, DeliveryState, InstanceTx, Job, OrgScope, Quota, StoreError, TenantTx, WebhookRecord,
+};
 use chrono::Utc;
 use rand::Rng;
 use serde::{Deserialize, Serialize};
@@ -115,27 +117,35 @@ impl Notifier {
             let now_ms = Utc::now().timestamp_millis();
             let mut tx = self.inner.store.instance().await?;
             let job = tx.claim_job(DELIVER_JOB, &self.inner.worker, now_ms, LEASE.as_millis() as i64).await?;
-            tx.commit().await?;
-            let Some(job) = job else { return Ok(attempted) };
+            let Some(job) = job else {
+                tx.commit().await?;
+                return Ok(attempted);
+            };
             attempted += 1;
-            if let Err(e) = self.attempt(&job).await {
+            if let Err(e) = self.attempt(&job, tx).await {
                 // Not an answer from the receiver but trouble here (the database, a corrupt row):
-                // the job's lease runs out and it is tried again.
+                // tried again in a minute, counted as an attempt.
                 tracing::warn!(job = %job.id, error = %e, "webhook delivery could not be attempted");
+                let mut tx = self.inner.store.instance().await?;
+                let retry = Utc::now().timestamp_millis() + 60_000;
+                tx.fail_job(job.id, &e.to_string(), retry, job.attempts >= self.inner.policy.max_attempts as i32)
+                    .await?;
+                tx.commit().await?;
             }
         }
     }
 
-    /// One attempt at the delivery `job` names, recorded with its outcome.
-    async fn attempt(&self, job: &Job) -> Result<(), NotifyError> {
+    /// One attempt at the delivery `job` names, recorded with its outcome. `claimed` is the
+    /// transaction that claimed the job: the delivery is read in it, one round trip fewer.
+    async fn attempt(&self, job: &Job, claimed: InstanceTx) -> Result<(), NotifyError> {
         let inner = &self.inner;
         let (Some(org), Ok(spec)) = (job.org_id, serde_json::from_str::<DeliverJob>(&job.payload)) else {
-            let mut tx = inner.store.instance().await?;
+            let mut tx = claimed;
             tx.fail_job(job.id, "a malformed delivery job", 0, true).await?;
             return Ok(tx.commit().await?);
         };
         let org = OrgScope::trusted(burnrate_core::OrgId::from_uuid(org));
-        let mut tx = inner.store.tenant(org).await?;
+        let mut tx = claimed.into_tenant(org).await?;
         let delivery = tx.delivery(spec.delivery).await?;
         let webhook = match &delivery {
             Some(d) if d.state == DeliveryState::Pending => tx.webhook(d.webhook_id).await?,

@@ -354,6 +354,16 @@ impl Notifier {
                     }
                 });
             }
+            // A second evaluator: evaluations after a burst of syncs use both cores.
+            let second = notifier.clone();
+            tasks.spawn(async move {
+                loop {
+                    if let Err(e) = second.evaluate_due().await {
+                        tracing::warn!(error = %e, "budget evaluation pass failed");
+                    }
+                    second.inner.store.wait_for_jobs(POLL).await;
+                }
+            });
             let mut last_hourly = None;
             loop {
                 let now = Utc::now();
