@@ -198,3 +198,55 @@ async fn a_new_sql_credential_logs_in_only_once_another_admin_approves_it() {
     let one: i64 = client.query_one("SELECT 1", &[]).await.unwrap().get(0);
     assert_eq!(one, 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn new_and_replaced_source_credentials_wait_for_another_admin() {
+    let app = TestApp::spawn().await;
+    let x = three_admins(&app).await;
+    let sim = burnrate_sim::SimProvider::openai("sk-admin-APPROVED00000000000000000").await;
+    let body = json!({ "kind": "openai", "name": "prod", "secret": "sk-admin-APPROVED00000000000000000", "base_url": sim.base_url() });
+    let r = x.a.api(Method::POST, "/api/v1/sources", &x.a_key, Some(body)).await;
+    assert_eq!(r.status, 202, "{}", r.text);
+    let request = r.json()["approval_id"].as_str().unwrap().to_owned();
+    let listed = x.a.api(Method::GET, "/api/v1/sources", &x.a_key, None).await.json();
+    assert!(listed["sources"].as_array().unwrap().is_empty(), "no source before approval");
+    let page = x.c.get("/approvals").await.text;
+    assert!(
+        page.contains("Connect the openai source prod") && !page.contains("APPROVED"),
+        "the key is not shown: {page}"
+    );
+    assert_eq!(
+        x.c.api(Method::POST, &format!("/api/v1/approvals/{request}/approve"), &x.c_key, None).await.status,
+        200
+    );
+    let listed = x.a.api(Method::GET, "/api/v1/sources", &x.a_key, None).await.json();
+    assert_eq!(listed["sources"][0]["name"], "prod");
+    assert_eq!(listed["sources"][0]["secret_last4"], "0000");
+    let source = listed["sources"][0]["id"].as_str().unwrap().to_owned();
+
+    // Replacing the key waits too; the page says so.
+    let r =
+        x.a.post_form(&format!("/sources/{source}/rotate"), &[("secret", "sk-admin-REPLACED99999999999999999")]).await;
+    assert_eq!(r.status, 303);
+    assert!(x.a.get("/sources?done=queued").await.text.contains("Sent for approval"));
+    let listed = x.a.api(Method::GET, "/api/v1/approvals", &x.a_key, None).await.json();
+    let rotate = listed["approvals"][0]["id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        x.a.api(Method::GET, "/api/v1/sources", &x.a_key, None).await.json()["sources"][0]["secret_last4"],
+        "0000"
+    );
+    let b = app.client();
+    assert_eq!(b.api(Method::POST, &format!("/api/v1/approvals/{rotate}/approve"), &x.b_key, None).await.status, 200);
+    assert_eq!(
+        x.a.api(Method::GET, "/api/v1/sources", &x.a_key, None).await.json()["sources"][0]["secret_last4"],
+        "9999"
+    );
+    let mut tx = app.store.tenant(x.scope).await.unwrap();
+    let entries = tx.audit_entries(100).await.unwrap();
+    tx.commit().await.unwrap();
+    assert!(
+        entries.iter().all(|e| !e.details.contains("APPROVED") && !e.details.contains("REPLACED")),
+        "no key in the log"
+    );
+    assert_eq!(entries.iter().filter(|e| e.action == "source_credential_rotated").count(), 1);
+}

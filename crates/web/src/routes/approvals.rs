@@ -26,8 +26,7 @@ use crate::pages::{ApprovalRow, ApprovalsPage, Nav, render, when};
 use crate::security::CsrfForm;
 
 /// The changes an organization may send for approval (its policy lists some of these; all by
-/// default). `source_credentials` is named for policies to list already; adding and rotating a
-/// source's credential go through the queue in a later change.
+/// default).
 pub(crate) const APPROVABLE: [&str; 4] =
     ["budget_raise", "source_credentials", "webhook_create", "sql_credential_create"];
 
@@ -53,6 +52,22 @@ pub(crate) enum Change {
         thresholds: Vec<u32>,
         forecast_alert: bool,
     },
+    /// A new source with its credential (a provider's admin key, a database's password).
+    SourceCreate {
+        kind: String,
+        name: String,
+        /// The non-secret settings, as stored.
+        config: String,
+        secret: String,
+        /// What the audit entry says of it (no secret).
+        details: serde_json::Value,
+    },
+    /// A source's credential replaced.
+    SourceRotate {
+        source: Uuid,
+        name: String,
+        secret: String,
+    },
     /// The credential's id and password were shown to the requester; this holds its verifier.
     SqlCredentialCreate {
         id: burnrate_core::SqlCredentialId,
@@ -68,6 +83,7 @@ impl Change {
             Change::WebhookCreate { .. } => "webhook_create",
             Change::BudgetRaise { .. } => "budget_raise",
             Change::SqlCredentialCreate { .. } => "sql_credential_create",
+            Change::SourceCreate { .. } | Change::SourceRotate { .. } => "source_credentials",
         }
     }
 
@@ -77,6 +93,8 @@ impl Change {
             Change::WebhookCreate { .. } => "webhook_created",
             Change::BudgetRaise { .. } => "budget_updated",
             Change::SqlCredentialCreate { .. } => "sql_credential_created",
+            Change::SourceCreate { .. } => "source_created",
+            Change::SourceRotate { .. } => "source_credential_rotated",
         }
     }
 
@@ -86,6 +104,13 @@ impl Change {
             Change::WebhookCreate { url, description, slack, .. } => json!({
                 "text": format!("Add the webhook destination {url}"),
                 "after": { "url": url, "description": description, "slack": slack },
+            }),
+            Change::SourceCreate { kind, name, details, .. } => json!({
+                "text": format!("Connect the {kind} source {name}"),
+                "after": details,
+            }),
+            Change::SourceRotate { name, .. } => json!({
+                "text": format!("Replace the credential of source {name}"),
             }),
             Change::SqlCredentialCreate { id, name, .. } => json!({
                 "text": format!("Create the SQL credential {name} (user {id})"),
@@ -115,6 +140,16 @@ impl Change {
                     return Err(AppError::Conflict("the budget was removed or changed currency since".into()));
                 }
                 Ok(*budget)
+            }
+            Change::SourceCreate { kind, name, config, secret, .. } => {
+                let new = burnrate_store::NewSource { kind, name, config, secret };
+                Ok(tx.create_source(&state.vault, &new).await?)
+            }
+            Change::SourceRotate { source, secret, .. } => {
+                if !tx.rotate_source_secret(&state.vault, *source, secret).await? {
+                    return Err(AppError::Conflict("the source was removed since".into()));
+                }
+                Ok(*source)
             }
             Change::SqlCredentialCreate { id, name, verifier } => {
                 Ok(tx.create_sql_credential(*id, name, verifier, requested_by).await?.as_uuid())
@@ -146,7 +181,11 @@ pub(crate) async fn submit(
     let summary = change.summary(before);
     if !needs_approval || tx.count_admins().await? < 2 {
         let id = change.apply(state, &mut tx, caller.member()).await?;
-        let mut details = json!({ "change": summary });
+        let mut details = match &change {
+            // A source's entry keeps the shape it always had.
+            Change::SourceCreate { details, .. } => details.clone(),
+            _ => json!({ "change": summary }),
+        };
         if needs_approval {
             details["approval"] = json!("applied without a second approver (sole admin)");
         }
@@ -187,6 +226,7 @@ fn target_type(change: &Change) -> &'static str {
         Change::WebhookCreate { .. } => "webhook",
         Change::BudgetRaise { .. } => "budget",
         Change::SqlCredentialCreate { .. } => "sql_credential",
+        Change::SourceCreate { .. } | Change::SourceRotate { .. } => "source",
     }
 }
 

@@ -7,7 +7,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use burnrate_core::ApiScope;
 use burnrate_sources::{DATABASE_KINDS, DatabaseConfig, DatabaseTls, schema_name};
-use burnrate_store::{Freshness, NewSource};
+use burnrate_store::Freshness;
 use burnrate_sync::{SourceConfig, SourceKind, Syncer};
 use serde::Deserialize;
 use serde_json::json;
@@ -15,6 +15,7 @@ use uuid::Uuid;
 
 use super::account::NoFields;
 use super::api::ApiJson;
+use super::approvals::{Change, Submitted, queued, submit};
 use super::{change, parse_id, see_other};
 use crate::AppState;
 use crate::auth::{ApiCaller, Authed, Caller};
@@ -104,6 +105,9 @@ pub async fn list(State(state): State<AppState>, who: Authed, Query(q): Query<Do
         Some("rotated") => Some("Key replaced. The old key is no longer stored.".to_owned()),
         Some("settings") => Some("Settings saved; they apply from the next sync.".to_owned()),
         Some("deleted") => Some("Source removed.".to_owned()),
+        Some("queued") => Some(
+            "Sent for approval: the credential takes effect once another admin approves it (see Approvals).".to_owned(),
+        ),
         _ => None,
     };
     page(&state, &who, notice, None).await
@@ -159,8 +163,9 @@ pub struct NewSourceInput {
     tls: Option<String>,
 }
 
-/// Validates, seals and stores a new source, audits it, and starts its backfill.
-async fn connect(state: &AppState, caller: &impl Caller, input: NewSourceInput) -> Result<Uuid, AppError> {
+/// Validates a new source and stores it (sealed, audited, its backfill started) — or, where the
+/// organization asks for approval of new credentials, queues it for another admin.
+async fn connect(state: &AppState, caller: &impl Caller, input: NewSourceInput) -> Result<Submitted, AppError> {
     caller.require_admin()?;
     if DATABASE_KINDS.contains(&input.kind.as_str()) {
         return connect_database(state, caller, input).await;
@@ -171,20 +176,23 @@ async fn connect(state: &AppState, caller: &impl Caller, input: NewSourceInput) 
     let secret = parse_secret(&input.secret, "Admin key")?;
     let config = checked_settings(state, &SourceConfig::default(), input.base_url, None, None)?;
     let config = serde_json::to_string(&config).map_err(|e| AppError::Internal(e.to_string()))?;
-    let mut tx = state.store.tenant(caller.scope()).await?;
-    let id = tx
-        .create_source(&state.vault, &NewSource { kind: kind.as_str(), name: &name, config: &config, secret })
-        .await?;
-    tx.audit(caller.entry("source_created", "source", id.to_string(), json!({ "kind": kind.as_str(), "name": name })))
-        .await?;
-    tx.commit().await?;
-    spawn_sync(&state.syncer, caller.scope(), id);
-    Ok(id)
+    let details = json!({ "kind": kind.as_str(), "name": name });
+    let change = Change::SourceCreate { kind: kind.as_str().into(), name, config, secret: secret.to_owned(), details };
+    let submitted = submit(state, caller, change, None).await?;
+    if let Submitted::Applied(id) = submitted {
+        spawn_sync(&state.syncer, caller.scope(), id);
+    }
+    // An approved source is synced by the next scheduler pass.
+    Ok(submitted)
 }
 
 /// Validates and stores a database source. Its host must pass the egress guard now (and again
 /// at each connection); its password is sealed like any provider key and appears nowhere else.
-async fn connect_database(state: &AppState, caller: &impl Caller, input: NewSourceInput) -> Result<Uuid, AppError> {
+async fn connect_database(
+    state: &AppState,
+    caller: &impl Caller,
+    input: NewSourceInput,
+) -> Result<Submitted, AppError> {
     let name = super::actions::parse_key_name(&input.name)?;
     let text = |v: Option<String>| v.map(|v| v.trim().to_owned()).unwrap_or_default();
     let config = DatabaseConfig {
@@ -213,14 +221,11 @@ async fn connect_database(state: &AppState, caller: &impl Caller, input: NewSour
     if tx.sources().await?.iter().any(|s| DATABASE_KINDS.contains(&s.kind.as_str()) && schema_name(&s.name) == schema) {
         return Err(AppError::Conflict(format!("Name: another database source already appears as {schema}.")));
     }
-    let stored = serde_json::to_string(&config).map_err(|e| AppError::Internal(e.to_string()))?;
-    let id = tx
-        .create_source(&state.vault, &NewSource { kind: &input.kind, name: &name, config: &stored, secret: password })
-        .await?;
-    let details = json!({ "kind": input.kind, "name": name, "schema": schema, "host": config.host, "database": config.database, "user": config.user });
-    tx.audit(caller.entry("source_created", "source", id.to_string(), details)).await?;
     tx.commit().await?;
-    Ok(id)
+    let stored = serde_json::to_string(&config).map_err(|e| AppError::Internal(e.to_string()))?;
+    let details = json!({ "kind": input.kind, "name": name, "schema": schema, "host": config.host, "database": config.database, "user": config.user });
+    let change = Change::SourceCreate { kind: input.kind, name, config: stored, secret: password.to_owned(), details };
+    submit(state, caller, change, None).await
 }
 
 #[derive(Deserialize)]
@@ -262,7 +267,8 @@ pub async fn create_database(
         tls: Some(f.tls),
     });
     match async { connect(&state, &who, input?).await }.await {
-        Ok(_) => Ok(see_other("/sources?done=database")),
+        Ok(Submitted::Applied(_)) => Ok(see_other("/sources?done=database")),
+        Ok(Submitted::Queued(_)) => Ok(see_other("/sources?done=queued")),
         Err(AppError::Validation(m)) | Err(AppError::Conflict(m)) => page(&state, &who, None, Some(m)).await,
         Err(e) => Err(e),
     }
@@ -295,7 +301,8 @@ pub async fn create(
         tls: None,
     };
     match connect(&state, &who, input).await {
-        Ok(_) => Ok(see_other("/sources?done=connected")),
+        Ok(Submitted::Applied(_)) => Ok(see_other("/sources?done=connected")),
+        Ok(Submitted::Queued(_)) => Ok(see_other("/sources?done=queued")),
         Err(AppError::Validation(m)) | Err(AppError::Conflict(m)) => page(&state, &who, None, Some(m)).await,
         Err(e) => Err(e),
     }
@@ -355,12 +362,13 @@ pub async fn rotate(
         Err(AppError::Validation(m)) => return page(&state, &who, None, Some(m)).await,
         Err(e) => return Err(e),
     };
-    let vault = state.vault.clone();
-    change(&state, &who, ("source", id), "source_credential_rotated", async move |tx| {
-        Ok(tx.rotate_source_secret(&vault, id, &secret).await?)
-    })
-    .await?;
-    Ok(see_other("/sources?done=rotated"))
+    let mut tx = state.store.tenant(who.scope).await?;
+    let name = tx.source(id).await?.ok_or(AppError::NotFound)?.name;
+    tx.commit().await?;
+    match submit(&state, &who, Change::SourceRotate { source: id, name, secret }, None).await? {
+        Submitted::Applied(_) => Ok(see_other("/sources?done=rotated")),
+        Submitted::Queued(_) => Ok(see_other("/sources?done=queued")),
+    }
 }
 
 /// New settings, validated: the base URL through the egress guard, depth and interval bounded.
@@ -553,8 +561,10 @@ pub async fn api_create(
     ApiJson(input): ApiJson<NewSourceInput>,
 ) -> Result<Response, ApiError> {
     caller.require(ApiScope::Admin)?;
-    let id = connect(&state, &caller, input).await?;
-    Ok((StatusCode::CREATED, Json(json!({ "id": id }))).into_response())
+    Ok(match connect(&state, &caller, input).await? {
+        Submitted::Applied(id) => (StatusCode::CREATED, Json(json!({ "id": id }))).into_response(),
+        Submitted::Queued(request) => queued(&state, request, json!({})),
+    })
 }
 
 #[derive(Deserialize)]
