@@ -216,8 +216,29 @@ pub(crate) async fn submit(
         };
         tx.enqueue_mail(&state.vault, &mail).await?;
     }
+    // And every webhook destination: an `approval.requested` event, without the change's secret.
+    let webhooks = tx.webhooks().await?;
+    let event = burnrate_notify::delivery::Event {
+        event_type: "approval.requested",
+        timestamp: Utc::now(),
+        data: json!({
+            "organization_id": caller.scope().org_id().as_uuid(),
+            "approval_id": id,
+            "action": change.action(),
+            "summary": summary,
+            "requested_by": caller.member(),
+            "links": { "approvals": link },
+        }),
+        text: format!(
+            "{} — waiting for approval <{link}|Open approvals>",
+            summary["text"].as_str().unwrap_or_default()
+        ),
+    };
+    burnrate_notify::delivery::queue_to_all(&mut tx, caller.scope(), &webhooks, &event, Utc::now().timestamp_millis())
+        .await?;
     tx.commit().await?;
     state.mailer.wake();
+    state.store.jobs_queued();
     Ok(Submitted::Queued(id))
 }
 
