@@ -192,6 +192,19 @@ async fn audit_export(settings: &Settings, org: &str, from: Option<&str>, to: Op
         }
     }
     out.flush().context("writing")?;
+    // Exports are audited (S16), this one too: by the operator's command line.
+    let mut t = store.tenant(OrgScope::trusted(org)).await.context("recording the export")?;
+    let entry = burnrate_store::NewAuditEntry {
+        actor: burnrate_store::Actor::system("burnrate audit export"),
+        action: "audit_exported",
+        target_type: Some("organization"),
+        target_id: Some(org.to_string()),
+        details: serde_json::json!({ "format": "csv", "from": from, "to": to }),
+        ip: None,
+        user_agent: None,
+    };
+    t.audit(entry).await.context("recording the export")?;
+    t.commit().await.context("recording the export")?;
     Ok(())
 }
 

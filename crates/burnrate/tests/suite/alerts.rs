@@ -273,6 +273,28 @@ async fn budget_periods_follow_the_organizations_time_zone_around_a_month_end() 
     assert_eq!(ny.resets_at, at("2026-12-01T05:00:00Z"));
 }
 
+/// A simulated OpenAI that accepts `sk-admin-ALERTS…` and, connected to it, a source whose stored
+/// key is `key`.
+async fn openai_source(app: &TestApp, scope: OrgScope, key: &str) -> (burnrate_sim::SimProvider, uuid::Uuid) {
+    use burnrate_sync::SourceConfig;
+    let sim = burnrate_sim::SimProvider::openai("sk-admin-ALERTS0000000000000000000").await;
+    let config = serde_json::to_string(&SourceConfig { base_url: Some(sim.base_url()), ..Default::default() }).unwrap();
+    let mut t = app.store.tenant(scope).await.unwrap();
+    let new = burnrate_store::NewSource { kind: "openai", name: "prod", config: &config, secret: key };
+    let source = t.create_source(&app.vault, &new).await.unwrap();
+    t.commit().await.unwrap();
+    (sim, source)
+}
+
+fn syncer(app: &TestApp) -> burnrate_sync::Syncer {
+    burnrate_sync::Syncer {
+        store: app.store.clone(),
+        vault: app.vault.clone(),
+        lake: app.lake.clone(),
+        http: crate::sync::http(),
+    }
+}
+
 /// An owner's browser session and admin API key, with a webhook to `url` (its secret).
 async fn org_with_webhook(
     app: &TestApp,
@@ -308,7 +330,6 @@ fn signed(got: &crate::notify::Received) -> serde_json::Value {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_alert_from_a_sync_reaches_its_webhook_signed_with_the_event_data() {
-    use burnrate_sync::SourceConfig;
     let app = TestApp::spawn().await;
     let (url, mut received) = crate::notify::receiver().await;
     let (scope, c, key, webhook, secret) = org_with_webhook(&app, &url).await;
@@ -319,26 +340,11 @@ async fn an_alert_from_a_sync_reaches_its_webhook_signed_with_the_event_data() {
     let slack_secret = r.json()["secret"].as_str().unwrap().to_owned();
     api_budget(&c, &key, "0.01", &[50]).await;
     let today = Utc::now().date_naive();
-    let sim = burnrate_sim::SimProvider::openai("sk-admin-ALERTS0000000000000000000").await;
+    let (sim, source) = openai_source(&app, scope, "sk-admin-ALERTS0000000000000000000").await;
     sim.set_lines(burnrate_sim::demo::openai_lines(today, 3));
-    let config = serde_json::to_string(&SourceConfig { base_url: Some(sim.base_url()), ..Default::default() }).unwrap();
-    let mut t = app.store.tenant(scope).await.unwrap();
-    let new = burnrate_store::NewSource {
-        kind: "openai",
-        name: "prod",
-        config: &config,
-        secret: "sk-admin-ALERTS0000000000000000000",
-    };
-    let source = t.create_source(&app.vault, &new).await.unwrap();
-    t.commit().await.unwrap();
 
     // The sync job, then the evaluation it queued, then the delivery that queued.
-    let syncer = burnrate_sync::Syncer {
-        store: app.store.clone(),
-        vault: app.vault.clone(),
-        lake: app.lake.clone(),
-        http: crate::sync::http(),
-    };
+    let syncer = syncer(&app);
     let window = SyncWindow::new(today - chrono::Duration::days(2), today.succ_opt().unwrap()).unwrap().whole_months();
     let now_ms = Utc::now().timestamp_millis();
     burnrate_sync::enqueue_sync(&app.store, scope, source, window, None, now_ms).await.unwrap();
@@ -585,27 +591,12 @@ async fn on_last_attempt(app: &TestApp) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_source_that_stops_syncing_is_announced_once_per_failure_streak() {
-    use burnrate_sync::SourceConfig;
     let app = TestApp::spawn().await;
     let (url, mut received) = crate::notify::receiver().await;
     let (scope, _, _, _, _) = org_with_webhook(&app, &url).await;
-    let sim = burnrate_sim::SimProvider::openai("sk-admin-RIGHTKEY000000000000000000").await;
-    let config = serde_json::to_string(&SourceConfig { base_url: Some(sim.base_url()), ..Default::default() }).unwrap();
-    let mut t = app.store.tenant(scope).await.unwrap();
-    let new = burnrate_store::NewSource {
-        kind: "openai",
-        name: "prod",
-        config: &config,
-        secret: "sk-admin-REVOKED0000000000000000000",
-    };
-    let source = t.create_source(&app.vault, &new).await.unwrap();
-    t.commit().await.unwrap();
-    let syncer = burnrate_sync::Syncer {
-        store: app.store.clone(),
-        vault: app.vault.clone(),
-        lake: app.lake.clone(),
-        http: crate::sync::http(),
-    };
+    // The simulated provider knows another key than the one stored: every sync fails.
+    let (_sim, source) = openai_source(&app, scope, "sk-admin-REVOKED0000000000000000000").await;
+    let syncer = syncer(&app);
     let today = Utc::now().date_naive();
     let window = SyncWindow::new(today, today.succ_opt().unwrap()).unwrap().whole_months();
 

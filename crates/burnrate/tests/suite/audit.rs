@@ -96,9 +96,18 @@ async fn the_csv_export_parses_into_the_documented_columns_with_hostile_values_d
     let details: serde_json::Value = serde_json::from_str(&planted[8]).unwrap();
     assert_eq!(details["text"], "say \"hi\",\nthen leave — déjà vu ✓", "quotes, commas, newlines and non-ASCII intact");
 
-    // The three exports are the same file.
-    assert_eq!(from_api.text, from_page.text);
-    assert_eq!(from_cli, from_page.text);
+    // The three exports are the same file, each one entry longer: an export is audited too.
+    // (The page and the API record the export before it is read; the CLI after writing it.)
+    assert!(from_api.text.starts_with(&from_page.text));
+    assert!(from_api.text[from_page.text.len()..].contains(",audit_exported,"));
+    assert!(from_page.text.contains(",audit_exported,"), "the export records itself");
+    assert_eq!(from_cli, from_api.text);
+    let mut tx = app.store.tenant(scope).await.unwrap();
+    let exports: Vec<_> =
+        tx.audit_entries(100).await.unwrap().into_iter().filter(|e| e.action == "audit_exported").collect();
+    tx.commit().await.unwrap();
+    assert_eq!(exports.len(), 3);
+    assert_eq!((exports[0].actor_type.as_str(), exports[0].actor_label.as_str()), ("system", "burnrate audit export"));
     // The chain still verifies: reading changed nothing.
     assert!(crate::burnrate(&app, &["audit", "verify"], &[], None).await.status.success());
 }
@@ -151,4 +160,133 @@ async fn the_audit_log_filters_by_action_actor_target_and_time() {
 
 fn urlencode(s: &str) -> String {
     url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
+
+/// Every S16 action of an organization, done once each through the UI or the API; exactly one
+/// entry for each, well formed, and no secret anywhere in the log.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_audited_action_leaves_exactly_one_well_formed_entry_and_no_secret() {
+    let app = TestApp::spawn().await;
+    let (scope, _) = app.create_org("Acme", "owner@acme.test").await;
+    let bystander = app.client();
+    let failed =
+        bystander.post_form("/login", &[("email", "owner@acme.test"), ("password", "not the password at all")]).await;
+    assert_eq!(failed.status, 401);
+    let c = app.login("owner@acme.test").await;
+    let key = crate::create_key(&c, "automation", "admin").await;
+    let spare = crate::create_key(&c, "spare", "read").await;
+    let keys = c.api(Method::GET, "/api/v1/api-keys", &key, None).await.json();
+    let spare_id = keys["api_keys"].as_array().unwrap().iter().find(|k| k["name"] == "spare").unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(c.api(Method::DELETE, &format!("/api/v1/api-keys/{spare_id}"), &key, None).await.status, 204);
+
+    let sim = burnrate_sim::SimProvider::openai("sk-admin-AUDITKEY0000000000000000000").await;
+    let body = json!({ "kind": "openai", "name": "prod", "secret": "sk-admin-AUDITKEY0000000000000000000", "base_url": sim.base_url() });
+    let source =
+        c.api(Method::POST, "/api/v1/sources", &key, Some(body)).await.json()["id"].as_str().unwrap().to_owned();
+    let r = c
+        .api(Method::PATCH, &format!("/api/v1/sources/{source}"), &key, Some(json!({ "interval_minutes": 120 })))
+        .await;
+    assert!(r.status == 200 || r.status == 204, "{}", r.text);
+    let r =
+        c.post_form(&format!("/sources/{source}/rotate"), &[("secret", "sk-admin-ROTATEDKEY00000000000000000")]).await;
+    assert_eq!(r.status, 303);
+
+    let budget = json!({ "name": "Research", "amount": "100", "currency": "USD", "period": "month" });
+    let budget =
+        c.api(Method::POST, "/api/v1/budgets", &key, Some(budget)).await.json()["id"].as_str().unwrap().to_owned();
+    let r =
+        c.api(Method::PATCH, &format!("/api/v1/budgets/{budget}"), &key, Some(json!({ "thresholds": [40, 80] }))).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(c.api(Method::DELETE, &format!("/api/v1/budgets/{budget}"), &key, None).await.status, 204);
+
+    let (url, _received) = crate::notify::receiver().await;
+    let hook = c.api(Method::POST, "/api/v1/webhooks", &key, Some(json!({ "url": url }))).await.json();
+    let (hook_id, hook_secret) = (hook["id"].as_str().unwrap().to_owned(), hook["secret"].as_str().unwrap().to_owned());
+    assert_eq!(c.api(Method::DELETE, &format!("/api/v1/webhooks/{hook_id}"), &key, None).await.status, 204);
+
+    let sql = c.api(Method::POST, "/api/v1/sql-credentials", &key, Some(json!({ "name": "bi" }))).await.json();
+    let (sql_user, sql_password) =
+        (sql["user"].as_str().unwrap().to_owned(), sql["password"].as_str().unwrap().to_owned());
+    assert_eq!(c.api(Method::DELETE, &format!("/api/v1/sql-credentials/{sql_user}"), &key, None).await.status, 204);
+
+    let member = app.add_member(scope, "member@acme.test", burnrate_core::Role::Member).await;
+    let r = c.api(Method::PATCH, &format!("/api/v1/members/{member}"), &key, Some(json!({ "role": "viewer" }))).await;
+    assert!(r.status == 200 || r.status == 204, "{}", r.text);
+    assert_eq!(c.api(Method::DELETE, &format!("/api/v1/members/{member}"), &key, None).await.status, 204);
+    let r =
+        c.api(Method::POST, "/api/v1/members", &key, Some(json!({ "email": "new@acme.test", "role": "viewer" }))).await;
+    assert!(r.status == 201 || r.status == 200, "{}", r.text);
+
+    assert_eq!(
+        c.api(Method::PATCH, "/api/v1/org", &key, Some(json!({ "reporting_time_zone": "Europe/Berlin" }))).await.status,
+        200
+    );
+    bystander.post_form("/password-reset", &[("email", "owner@acme.test")]).await;
+    let mail = app.smtp.wait_for("owner@acme.test", "Reset your burnrate password").await;
+    let link = mail.link("/password-reset/").unwrap();
+    let new_password = "granite lantern meadow sixteen";
+    assert_eq!(bystander.post_form(&link, &[("password", new_password)]).await.status, 200);
+    let again = app.client();
+    let r = again.post_form("/login", &[("email", "owner@acme.test"), ("password", new_password)]).await;
+    assert_eq!(r.status, 303);
+    let export = c.api(Method::GET, "/api/v1/audit?format=csv", &key, None).await;
+    assert_eq!(export.status, 200);
+    assert_eq!(c.api(Method::DELETE, &format!("/api/v1/sources/{source}"), &key, None).await.status, 204);
+
+    let mut tx = app.store.tenant(scope).await.unwrap();
+    let entries = tx.audit_entries(1000).await.unwrap();
+    tx.commit().await.unwrap();
+    let count = |action: &str| entries.iter().filter(|e| e.action == action).count();
+    for (action, times) in [
+        ("login_failed", 1),
+        ("login", 2),
+        ("api_key_created", 2),
+        ("api_key_revoked", 1),
+        ("source_created", 1),
+        ("source_settings_changed", 1),
+        ("source_credential_rotated", 1),
+        ("budget_created", 1),
+        ("budget_updated", 1),
+        ("budget_deleted", 1),
+        ("webhook_created", 1),
+        ("webhook_deleted", 1),
+        ("sql_credential_created", 1),
+        ("sql_credential_revoked", 1),
+        ("member_role_changed", 1),
+        ("member_removed", 1),
+        ("invitation_created", 1),
+        ("org_settings_changed", 1),
+        ("password_reset_requested", 1),
+        ("password_reset_completed", 1),
+        ("audit_exported", 1),
+    ] {
+        assert_eq!(count(action), times, "{action}: {:?}", entries.iter().map(|e| &e.action).collect::<Vec<_>>());
+    }
+    assert_eq!(count("source_deleted_data_kept") + count("source_deleted_data_removed"), 1);
+
+    let secrets = [
+        key.as_str(),
+        spare.as_str(),
+        "sk-admin-AUDITKEY0000000000000000000",
+        "sk-admin-ROTATEDKEY00000000000000000",
+        &hook_secret[6..],
+        sql_password.as_str(),
+        burnrate_testkit::GOOD_PASSWORD,
+        new_password,
+        link.rsplit('/').next().unwrap(),
+    ];
+    let allowed = ["user", "api_key", "operator", "system", "anonymous"];
+    for e in &entries {
+        assert!(allowed.contains(&e.actor_type.as_str()) && !e.action.is_empty(), "{e:?}");
+        assert!(serde_json::from_str::<serde_json::Value>(&e.details).unwrap().is_object(), "{e:?}");
+        let text = format!("{} {} {:?} {} {:?}", e.actor_label, e.details, e.target_id, e.action, e.user_agent);
+        for s in secrets {
+            assert!(!text.contains(s), "a secret in the audit log: {e:?}");
+        }
+        assert!(!e.details.contains("owner@acme.test"), "no email in details: {e:?}");
+    }
+    assert!(crate::burnrate(&app, &["audit", "verify"], &[], None).await.status.success());
 }

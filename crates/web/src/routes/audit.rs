@@ -187,7 +187,18 @@ pub async fn audit_csv(
     Query(q): Query<AuditQuery>,
 ) -> Result<Response, AppError> {
     who.require_admin()?;
-    Ok(csv_download(state.store.clone(), who.scope, q.filter()?))
+    let filter = q.filter()?;
+    exported(&state, &who, &q).await?;
+    Ok(csv_download(state.store.clone(), who.scope, filter))
+}
+
+/// Records an export of the log (S16: exports are audited), with the filters it used.
+async fn exported(state: &AppState, caller: &impl Caller, q: &AuditQuery) -> Result<(), AppError> {
+    let mut tx = state.store.tenant(caller.scope()).await?;
+    let details = json!({ "format": "csv", "filters": q.filters_query() });
+    tx.audit(caller.entry("audit_exported", "organization", caller.scope().org_id().to_string(), details)).await?;
+    tx.commit().await?;
+    Ok(())
 }
 
 fn entry_json(e: &AuditRecord) -> serde_json::Value {
@@ -209,7 +220,10 @@ pub async fn api_audit(
     caller.require(ApiScope::Admin)?;
     let filter = q.filter()?;
     match q.format.as_str() {
-        "csv" => return Ok(csv_download(state.store.clone(), caller.scope(), filter)),
+        "csv" => {
+            exported(&state, &caller, &q).await?;
+            return Ok(csv_download(state.store.clone(), caller.scope(), filter));
+        }
         "" | "json" => {}
         other => return Err(AppError::Validation(format!("format: {other:?} is not csv or json")).into()),
     }

@@ -208,6 +208,12 @@ pub async fn csv(
             return page(&session, &who, form.sql, None, Some(message)).await;
         }
     };
+    // Exports are audited (S16): who took which query's result away.
+    let mut tx = state.store.tenant(who.scope).await?;
+    let statement: String = form.sql.chars().take(1000).collect();
+    let details = serde_json::json!({ "format": "csv", "statement": statement });
+    tx.audit(who.entry("query_exported", "organization", who.scope.org_id().to_string(), details)).await?;
+    tx.commit().await?;
     let first = burnrate_core::csv::record(q.schema.fields().iter().map(|f| Some(f.name().as_str())));
     // The session lives as long as the stream, and the stream as long as the download.
     let body = async_body(
