@@ -92,6 +92,16 @@ async fn a_raised_budget_waits_for_another_admin_and_is_applied_exactly_once() {
     let state = x.a.api(Method::GET, &format!("/api/v1/approvals/{request}"), &x.a_key, None).await.json();
     assert_eq!(state["state"], "approved");
     assert!(state["outcome"].as_str().unwrap().starts_with("applied"));
+
+    // One admin cannot switch four eyes off alone: sending fewer changes for approval waits too.
+    let r = x.a.api(Method::PATCH, "/api/v1/org", &x.a_key, Some(json!({ "approval_actions": [] }))).await;
+    assert_eq!(r.status, 202, "{}", r.text);
+    let policy = r.json()["approval_id"].as_str().unwrap().to_owned();
+    let org = x.a.api(Method::GET, "/api/v1/org", &x.a_key, None).await.json();
+    assert_eq!(org["approval_actions"].as_array().unwrap().len(), 4, "unchanged until approved");
+    assert_eq!(x.c.api(Method::POST, &format!("/api/v1/approvals/{policy}/approve"), &x.c_key, None).await.status, 200);
+    let org = x.a.api(Method::GET, "/api/v1/org", &x.a_key, None).await.json();
+    assert_eq!(org["approval_actions"], json!([]));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -87,15 +87,32 @@ pub async fn update_org(
         tx.set_reporting_tz(zone.name()).await?;
         details.insert("reporting_time_zone".into(), json!({ "from": before, "to": zone.name() }));
     }
+    // Sending fewer changes for approval needs another admin's approval itself.
+    let mut relaxed = None;
     if let Some(actions) = &body.approval_actions {
         let before = tx.approval_actions().await?;
-        tx.set_approval_actions(actions).await?;
-        details.insert("approval_actions".into(), json!({ "from": before, "to": actions }));
+        if before.iter().any(|a| !actions.contains(a)) {
+            relaxed = Some((actions.clone(), before));
+        } else {
+            tx.set_approval_actions(actions).await?;
+            details.insert("approval_actions".into(), json!({ "from": before, "to": actions }));
+        }
     }
     if !details.is_empty() {
         let target = caller.scope.org_id().to_string();
         tx.audit(caller.entry("org_settings_changed", "organization", target, details.into())).await?;
     }
+    tx.commit().await?;
+    if let Some((actions, before)) = relaxed {
+        let change = super::approvals::Change::ApprovalPolicy { actions };
+        let before = json!({ "approval_actions": before });
+        if let super::approvals::Submitted::Queued(request) =
+            super::approvals::submit(&state, &caller, change, Some(before)).await?
+        {
+            return Ok(super::approvals::queued(&state, request, json!({})));
+        }
+    }
+    let mut tx = state.store.tenant(caller.scope).await?;
     let answer =
         json!({ "reporting_time_zone": tx.reporting_tz().await?, "approval_actions": tx.approval_actions().await? });
     tx.commit().await?;

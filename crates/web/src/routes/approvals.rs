@@ -68,6 +68,11 @@ pub(crate) enum Change {
         name: String,
         secret: String,
     },
+    /// Fewer changes sent for approval: itself always approved by another admin, or four eyes
+    /// could be switched off by one.
+    ApprovalPolicy {
+        actions: Vec<String>,
+    },
     /// The credential's id and password were shown to the requester; this holds its verifier.
     SqlCredentialCreate {
         id: burnrate_core::SqlCredentialId,
@@ -84,6 +89,7 @@ impl Change {
             Change::BudgetRaise { .. } => "budget_raise",
             Change::SqlCredentialCreate { .. } => "sql_credential_create",
             Change::SourceCreate { .. } | Change::SourceRotate { .. } => "source_credentials",
+            Change::ApprovalPolicy { .. } => "approval_policy",
         }
     }
 
@@ -95,6 +101,7 @@ impl Change {
             Change::SqlCredentialCreate { .. } => "sql_credential_created",
             Change::SourceCreate { .. } => "source_created",
             Change::SourceRotate { .. } => "source_credential_rotated",
+            Change::ApprovalPolicy { .. } => "org_settings_changed",
         }
     }
 
@@ -108,6 +115,11 @@ impl Change {
             Change::SourceCreate { kind, name, details, .. } => json!({
                 "text": format!("Connect the {kind} source {name}"),
                 "after": details,
+            }),
+            Change::ApprovalPolicy { actions } => json!({
+                "text": format!("Send only these changes for approval: {}", if actions.is_empty() { "none".to_owned() } else { actions.join(", ") }),
+                "before": before,
+                "after": { "approval_actions": actions },
             }),
             Change::SourceRotate { name, .. } => json!({
                 "text": format!("Replace the credential of source {name}"),
@@ -145,6 +157,10 @@ impl Change {
                 let new = burnrate_store::NewSource { kind, name, config, secret };
                 Ok(tx.create_source(&state.vault, &new).await?)
             }
+            Change::ApprovalPolicy { actions } => {
+                tx.set_approval_actions(actions).await?;
+                Ok(tx.scope().org_id().as_uuid())
+            }
             Change::SourceRotate { source, secret, .. } => {
                 if !tx.rotate_source_secret(&state.vault, *source, secret).await? {
                     return Err(AppError::Conflict("the source was removed since".into()));
@@ -177,7 +193,8 @@ pub(crate) async fn submit(
 ) -> Result<Submitted, AppError> {
     caller.require_admin()?;
     let mut tx = state.store.tenant(caller.scope()).await?;
-    let needs_approval = tx.approval_actions().await?.iter().any(|a| a == change.action());
+    let needs_approval = matches!(change, Change::ApprovalPolicy { .. })
+        || tx.approval_actions().await?.iter().any(|a| a == change.action());
     let summary = change.summary(before);
     if !needs_approval || tx.count_admins().await? < 2 {
         let id = change.apply(state, &mut tx, caller.member()).await?;
@@ -248,6 +265,7 @@ fn target_type(change: &Change) -> &'static str {
         Change::BudgetRaise { .. } => "budget",
         Change::SqlCredentialCreate { .. } => "sql_credential",
         Change::SourceCreate { .. } | Change::SourceRotate { .. } => "source",
+        Change::ApprovalPolicy { .. } => "organization",
     }
 }
 
