@@ -130,7 +130,14 @@ pub async fn alerts(events: u64) -> anyhow::Result<()> {
         let secret = burnrate_notify::WebhookSecret::generate().expose();
         t.create_webhook(
             &vault,
-            &NewWebhook { url: &url, description: "bench", slack: false, secret: &secret, created_by: user },
+            &NewWebhook {
+                url: &url,
+                description: "bench",
+                slack: false,
+                events: &[],
+                secret: &secret,
+                created_by: user,
+            },
         )
         .await?;
         t.create_budget(&NewBudget {

@@ -67,7 +67,17 @@ pub async fn queue(tx: &mut TenantTx, org: OrgScope, delivery: Uuid, now_ms: i64
     Ok(())
 }
 
-/// An event on its way to every webhook of an organization.
+/// The event types webhooks carry (a destination may take a subset).
+pub const EVENT_TYPES: [&str; 6] = [
+    "budget.threshold_crossed",
+    "budget.forecast_exceeded",
+    "spend.anomaly",
+    "source.sync_failed",
+    "approval.requested",
+    "test",
+];
+
+/// An event on its way to every webhook of an organization that takes its type.
 pub struct Event {
     pub event_type: &'static str,
     pub timestamp: chrono::DateTime<Utc>,
@@ -93,7 +103,7 @@ impl Event {
     }
 }
 
-/// Adds a delivery of `event` to each of `webhooks` and queues its first attempt, in the caller's
+/// Adds a delivery of `event` to each of `webhooks` that takes its type and queues its first attempt, in the caller's
 /// transaction (call [`burnrate_store::Store::jobs_queued`] after the commit).
 pub async fn queue_to_all(
     tx: &mut TenantTx,
@@ -102,7 +112,7 @@ pub async fn queue_to_all(
     event: &Event,
     committed_at_ms: i64,
 ) -> Result<(), StoreError> {
-    for webhook in webhooks {
+    for webhook in webhooks.iter().filter(|w| w.events.is_empty() || w.events.iter().any(|e| e == event.event_type)) {
         let id = tx.create_delivery(webhook.id, event.event_type, &event.body(webhook), committed_at_ms).await?;
         queue(tx, org, id, Utc::now().timestamp_millis()).await?;
     }

@@ -16,6 +16,8 @@ pub struct WebhookRecord {
     pub description: String,
     /// Deliveries go out as a Slack-compatible message rather than the event's JSON.
     pub slack: bool,
+    /// The event types it takes; empty: every type.
+    pub events: Vec<String>,
     pub created_by: UserId,
     pub created_at: DateTime<Utc>,
 }
@@ -26,6 +28,7 @@ struct Row {
     url: String,
     description: String,
     slack: bool,
+    events: String,
     created_by: Uuid,
     created_at: DateTime<Utc>,
 }
@@ -37,6 +40,8 @@ impl From<Row> for WebhookRecord {
             url: r.url,
             description: r.description,
             slack: r.slack,
+            // Written by this code as a JSON list; anything else reads as "every type".
+            events: serde_json::from_str(&r.events).unwrap_or_default(),
             created_by: UserId::from_uuid(r.created_by),
             created_at: r.created_at,
         }
@@ -47,19 +52,22 @@ pub struct NewWebhook<'a> {
     pub url: &'a str,
     pub description: &'a str,
     pub slack: bool,
+    /// The event types it takes; empty: every type.
+    pub events: &'a [String],
     /// `whsec_…`.
     pub secret: &'a str,
     pub created_by: UserId,
 }
 
-const COLUMNS: &str = "id, url, description, slack, created_by, created_at";
+const COLUMNS: &str = "id, url, description, slack, events, created_by, created_at";
 
 impl TenantTx {
     pub async fn create_webhook(&mut self, vault: &Vault, new: &NewWebhook<'_>) -> Result<Uuid> {
         let id = Uuid::now_v7();
         let sealed = vault.seal_org(self, "webhooks", "secret", &id.to_string(), new.secret.as_bytes()).await?;
-        on!(&mut self.inner.tx, c => sqlx::query("INSERT INTO webhooks (id, org_id, url, description, slack, secret_sealed, created_by, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)")
-            .bind(id).bind(self.scope.org_id().as_uuid()).bind(new.url).bind(new.description).bind(new.slack).bind(sealed)
+        let events = serde_json::to_string(new.events)?;
+        on!(&mut self.inner.tx, c => sqlx::query("INSERT INTO webhooks (id, org_id, url, description, slack, events, secret_sealed, created_by, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)")
+            .bind(id).bind(self.scope.org_id().as_uuid()).bind(new.url).bind(new.description).bind(new.slack).bind(events).bind(sealed)
             .bind(new.created_by.as_uuid()).bind(now()).execute(c).await.map(|_| ()))?;
         Ok(id)
     }

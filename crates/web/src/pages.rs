@@ -360,6 +360,8 @@ pub struct WebhookRow {
     pub url: String,
     pub description: String,
     pub slack: bool,
+    /// The event types it takes, in words.
+    pub events: String,
     pub created: String,
     /// The latest deliveries, newest first.
     pub recent: Vec<DeliveryRow>,

@@ -338,6 +338,17 @@ async fn an_alert_from_a_sync_reaches_its_webhook_signed_with_the_event_data() {
     let r = c.api(Method::POST, "/api/v1/webhooks", &key, Some(json!({ "url": slack_url, "slack": true }))).await;
     assert_eq!(r.status, 201, "{}", r.text);
     let slack_secret = r.json()["secret"].as_str().unwrap().to_owned();
+    // A third takes only anomalies, and hears nothing of a threshold.
+    let (quiet_url, mut quiet) = crate::notify::receiver().await;
+    let body = json!({ "url": quiet_url, "events": ["spend.anomaly"] });
+    let r = c.api(Method::POST, "/api/v1/webhooks", &key, Some(body)).await;
+    assert_eq!((r.status, r.json()["events"].clone()), (201, json!(["spend.anomaly"])), "{}", r.text);
+    let r = c
+        .api(Method::POST, "/api/v1/webhooks", &key, Some(json!({ "url": quiet_url, "events": ["budget.exceeded"] })))
+        .await;
+    assert_eq!(r.status, 422);
+    let message = r.json()["error"]["message"].as_str().unwrap().to_owned();
+    assert!(message.contains("\"budget.exceeded\" is not one of budget.threshold_crossed"), "{message}");
     api_budget(&c, &key, "0.01", &[50]).await;
     let today = Utc::now().date_naive();
     let (sim, source) = openai_source(&app, scope, "sk-admin-ALERTS0000000000000000000").await;
@@ -355,6 +366,7 @@ async fn an_alert_from_a_sync_reaches_its_webhook_signed_with_the_event_data() {
     assert_eq!(app.notifier.evaluate_due().await.unwrap(), 1, "the sync queued one evaluation");
     assert_eq!(app.notifier.deliver_due().await.unwrap(), 2, "one delivery per destination");
 
+    assert!(quiet.try_recv().is_err(), "a destination gets only the types it takes");
     let to_slack = next(&mut slack).await;
     let text: serde_json::Value = serde_json::from_str(&to_slack.body).unwrap();
     let text = text["text"].as_str().unwrap();

@@ -42,6 +42,8 @@ pub(crate) enum Change {
         url: String,
         description: String,
         slack: bool,
+        #[serde(default)]
+        events: Vec<String>,
         secret: String,
     },
     BudgetRaise {
@@ -63,22 +65,12 @@ pub(crate) enum Change {
         details: serde_json::Value,
     },
     /// A source's credential replaced.
-    SourceRotate {
-        source: Uuid,
-        name: String,
-        secret: String,
-    },
+    SourceRotate { source: Uuid, name: String, secret: String },
     /// Fewer changes sent for approval: itself always approved by another admin, or four eyes
     /// could be switched off by one.
-    ApprovalPolicy {
-        actions: Vec<String>,
-    },
+    ApprovalPolicy { actions: Vec<String> },
     /// The credential's id and password were shown to the requester; this holds its verifier.
-    SqlCredentialCreate {
-        id: burnrate_core::SqlCredentialId,
-        name: String,
-        verifier: String,
-    },
+    SqlCredentialCreate { id: burnrate_core::SqlCredentialId, name: String, verifier: String },
 }
 
 impl Change {
@@ -108,9 +100,9 @@ impl Change {
     /// What approvers see: the change in words and values, never the secret.
     fn summary(&self, before: Option<serde_json::Value>) -> serde_json::Value {
         match self {
-            Change::WebhookCreate { url, description, slack, .. } => json!({
+            Change::WebhookCreate { url, description, slack, events, .. } => json!({
                 "text": format!("Add the webhook destination {url}"),
-                "after": { "url": url, "description": description, "slack": slack },
+                "after": { "url": url, "description": description, "slack": slack, "events": events },
             }),
             Change::SourceCreate { kind, name, details, .. } => json!({
                 "text": format!("Connect the {kind} source {name}"),
@@ -140,8 +132,8 @@ impl Change {
     /// A change the world has overtaken (its budget removed) is `NotFound` or `Conflict`.
     async fn apply(&self, state: &AppState, tx: &mut TenantTx, requested_by: UserId) -> Result<Uuid, AppError> {
         match self {
-            Change::WebhookCreate { url, description, slack, secret } => {
-                let new = NewWebhook { url, description, slack: *slack, secret, created_by: requested_by };
+            Change::WebhookCreate { url, description, slack, events, secret } => {
+                let new = NewWebhook { url, description, slack: *slack, events, secret, created_by: requested_by };
                 Ok(tx.create_webhook(&state.vault, &new).await?)
             }
             Change::BudgetRaise { budget, amount, currency, thresholds, forecast_alert, .. } => {

@@ -8,6 +8,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use burnrate_core::ApiScope;
 use burnrate_notify::WebhookSecret;
+use burnrate_notify::delivery::EVENT_TYPES;
 use burnrate_store::{DeliveryState, WebhookRecord};
 use serde::Deserialize;
 use serde_json::json;
@@ -30,6 +31,9 @@ pub struct NewWebhookBody {
     /// Deliver a Slack-compatible message instead of the event's JSON.
     #[serde(default)]
     slack: bool,
+    /// The event types to take (`budget.threshold_crossed`, …); every type when absent or empty.
+    #[serde(default)]
+    events: Vec<String>,
 }
 
 /// A new destination, checked, with its secret (to show once). Stored now, or — where the
@@ -45,8 +49,12 @@ async fn create(
     url: &str,
     description: &str,
     slack: bool,
+    events: Vec<String>,
 ) -> Result<Created, AppError> {
     caller.require_admin()?;
+    if let Some(unknown) = events.iter().find(|e| !EVENT_TYPES.contains(&e.as_str())) {
+        return Err(AppError::Validation(format!("Events: {unknown:?} is not one of {}.", EVENT_TYPES.join(", "))));
+    }
     let checked = state
         .syncer
         .http
@@ -62,6 +70,7 @@ async fn create(
         url: checked.to_string(),
         description: description.to_owned(),
         slack,
+        events,
         secret: shown.clone(),
     };
     match submit(state, caller, change, None).await? {
@@ -81,10 +90,11 @@ pub async fn api_create(
     ApiJson(body): ApiJson<NewWebhookBody>,
 ) -> Result<Response, ApiError> {
     caller.require(ApiScope::Admin)?;
-    match create(&state, &caller, &body.url, &body.description, body.slack).await? {
+    match create(&state, &caller, &body.url, &body.description, body.slack, body.events).await? {
         Created::Now(saved, secret) => {
             let answer = json!({
                 "id": saved.id, "url": saved.url, "description": saved.description, "slack": saved.slack,
+                "events": saved.events,
                 // Shown once: burnrate keeps it sealed and never shows it again.
                 "secret": secret,
             });
@@ -103,7 +113,7 @@ pub async fn api_list(State(state): State<AppState>, caller: ApiCaller) -> Resul
     let list: Vec<_> = list
         .into_iter()
         .map(|w| {
-            json!({ "id": w.id, "url": w.url, "description": w.description, "slack": w.slack,
+            json!({ "id": w.id, "url": w.url, "description": w.description, "slack": w.slack, "events": w.events,
                     "created_by": w.created_by, "created_at": w.created_at })
         })
         .collect();
@@ -327,6 +337,7 @@ async fn page(
             url: w.url,
             description: w.description,
             slack: w.slack,
+            events: if w.events.is_empty() { "all events".into() } else { w.events.join(", ") },
             created: when(w.created_at),
             recent: recent_rows,
             dead: dead.iter().map(&mut shown).collect(),
@@ -357,6 +368,9 @@ pub struct NewWebhookForm {
     description: String,
     #[serde(default)]
     slack: Option<String>,
+    /// Event types separated by commas; every type when empty.
+    #[serde(default)]
+    events: String,
 }
 
 pub async fn create_form(
@@ -364,7 +378,8 @@ pub async fn create_form(
     who: Authed,
     CsrfForm(f): CsrfForm<NewWebhookForm>,
 ) -> Result<Response, AppError> {
-    match create(&state, &who, &f.url, &f.description, f.slack.is_some()).await {
+    let events = f.events.split(',').map(str::trim).filter(|e| !e.is_empty()).map(str::to_owned).collect();
+    match create(&state, &who, &f.url, &f.description, f.slack.is_some(), events).await {
         Ok(Created::Now(_, secret)) => page(&state, &who, Some(secret), None, None).await,
         Ok(Created::Queued(_, secret)) => {
             let notice =

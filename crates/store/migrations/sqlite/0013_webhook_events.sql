@@ -1,0 +1,2 @@
+-- The event types a webhook destination takes (JSON list of names; empty: every type).
+ALTER TABLE webhooks ADD COLUMN events TEXT NOT NULL DEFAULT '[]';
