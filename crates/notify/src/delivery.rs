@@ -89,7 +89,7 @@ pub struct Event {
 
 impl Event {
     /// The body sent to `webhook`: the event's JSON, or a Slack-compatible message.
-    fn body(&self, webhook: &WebhookRecord) -> String {
+    pub fn body(&self, webhook: &WebhookRecord) -> String {
         let value = if webhook.slack {
             serde_json::json!({ "text": self.text })
         } else {
@@ -181,7 +181,8 @@ impl Notifier {
             return Ok(tx.commit().await?);
         }
 
-        let attempt = self.post(&webhook.url, &secret, &delivery.id, delivery.payload.as_bytes()).await;
+        let message_id = format!("msg_{}", delivery.id.simple());
+        let attempt = self.send_signed(&webhook.url, &secret, &message_id, delivery.payload.as_bytes()).await;
         drop(secret);
         let attempts = u32::try_from(job.attempts).unwrap_or(u32::MAX);
         let delivered = attempt.error.is_none();
@@ -216,13 +217,19 @@ impl Notifier {
         Ok(())
     }
 
-    /// Signs and POSTs `body` once. The message id is the delivery's, the same at every attempt,
-    /// so a receiver can tell a retry from a new event; the timestamp is the attempt's.
-    async fn post(&self, url: &str, secret: &WebhookSecret, delivery: &Uuid, body: &[u8]) -> DeliveryAttempt {
+    /// Signs and POSTs `body` once, through the egress-guarded client. A delivery's message id is
+    /// the same at every attempt, so a receiver can tell a retry from a new event; the timestamp
+    /// is the attempt's.
+    pub async fn send_signed(
+        &self,
+        url: &str,
+        secret: &WebhookSecret,
+        message_id: &str,
+        body: &[u8],
+    ) -> DeliveryAttempt {
         let at = Utc::now();
         let started = Instant::now();
-        let message_id = format!("msg_{}", delivery.simple());
-        let signed = secret.sign(&message_id, at.timestamp(), body);
+        let signed = secret.sign(message_id, at.timestamp(), body);
         let mut headers: Vec<(&str, String)> = signed.headers().to_vec();
         headers.push(("content-type", "application/json".into()));
         headers.push(("user-agent", "burnrate-webhooks".into()));

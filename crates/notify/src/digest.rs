@@ -13,6 +13,7 @@ use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::DataType;
 use rust_decimal::Decimal;
 
+use crate::evaluate::{local_days, spend_total};
 use crate::{Notifier, NotifyError};
 
 /// The job kind of one organization's weekly digest.
@@ -49,11 +50,9 @@ impl Notifier {
         from: NaiveDate,
         to: NaiveDate,
     ) -> Result<Totals, NotifyError> {
-        let at = |d: NaiveDate| format!("CAST('{}' AS TIMESTAMP)", zone.start_of(d).format("%Y-%m-%dT%H:%M:%S"));
         let sql = format!(
-            "SELECT coalesce({group}, '(none)'), billing_currency, SUM(billed_cost) FROM costs WHERE charge_period_start >= {} AND charge_period_start < {} GROUP BY 1, 2",
-            at(from),
-            at(to)
+            "SELECT coalesce({group}, '(none)'), billing_currency, SUM(billed_cost) FROM costs WHERE {} GROUP BY 1, 2",
+            local_days(zone, from, to)
         );
         let (_, batches) = self.inner.engine.collect(org, &sql).await?;
         let mut out = Totals::new();
@@ -62,11 +61,8 @@ impl Notifier {
             let (groups, currencies, sums) =
                 (columns[0].as_string::<i32>(), columns[1].as_string::<i32>(), columns[2].as_string::<i32>());
             for i in 0..batch.num_rows() {
-                let amount: Decimal = sums
-                    .value(i)
-                    .parse()
-                    .map_err(|e| NotifyError::Data(format!("a spend total {:?}: {e}", sums.value(i))))?;
-                *out.entry((groups.value(i).to_owned(), currencies.value(i).to_owned())).or_default() += amount;
+                *out.entry((groups.value(i).to_owned(), currencies.value(i).to_owned())).or_default() +=
+                    spend_total(sums.value(i))?;
             }
         }
         Ok(out)

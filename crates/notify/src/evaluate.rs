@@ -151,8 +151,15 @@ pub fn scope_conditions(scope: &BudgetScope) -> Vec<String> {
     conditions
 }
 
-fn timestamp(t: DateTime<Utc>) -> String {
-    format!("CAST('{}' AS TIMESTAMP)", t.format("%Y-%m-%dT%H:%M:%S"))
+/// The SQL condition on `costs` for the local days `[from, to)` of `zone`.
+pub(crate) fn local_days(zone: ReportingZone, from: NaiveDate, to: NaiveDate) -> String {
+    let at = |d: NaiveDate| format!("CAST('{}' AS TIMESTAMP)", zone.start_of(d).format("%Y-%m-%dT%H:%M:%S"));
+    format!("charge_period_start >= {} AND charge_period_start < {}", at(from), at(to))
+}
+
+/// A `SUM(billed_cost)` as the engine returns it (cast to text: exact), as a decimal.
+pub(crate) fn spend_total(text: &str) -> Result<Decimal, NotifyError> {
+    text.parse().map_err(|e| NotifyError::Data(format!("a spend total {text:?}: {e}")))
 }
 
 /// Spend by local day and currency over `[from, to)` local dates, in `scope`.
@@ -164,10 +171,7 @@ async fn daily_spend(
     from: NaiveDate,
     to: NaiveDate,
 ) -> Result<BTreeMap<(String, NaiveDate), Decimal>, NotifyError> {
-    let mut conditions = vec![
-        format!("charge_period_start >= {}", timestamp(zone.start_of(from))),
-        format!("charge_period_start < {}", timestamp(zone.start_of(to))),
-    ];
+    let mut conditions = vec![local_days(zone, from, to)];
     conditions.extend(scope_conditions(scope));
     // Grouped by the bucket's start, not its day: the local day is the zone's, worked out below.
     let sql = format!(
@@ -190,11 +194,8 @@ async fn daily_spend(
             }
             let start = DateTime::from_timestamp_micros(starts.value(i))
                 .ok_or_else(|| NotifyError::Data(format!("a charge period start out of range: {}", starts.value(i))))?;
-            let amount: Decimal = sums
-                .value(i)
-                .parse()
-                .map_err(|e| NotifyError::Data(format!("a spend total {:?}: {e}", sums.value(i))))?;
-            *out.entry((currencies.value(i).to_owned(), zone.date_of(start))).or_default() += amount;
+            *out.entry((currencies.value(i).to_owned(), zone.date_of(start))).or_default() +=
+                spend_total(sums.value(i))?;
         }
     }
     Ok(out)

@@ -130,8 +130,8 @@ impl Notifier {
 
     /// Where each of the organization's budgets stands at `now`.
     pub async fn statuses(&self, org: OrgScope, now: DateTime<Utc>) -> Result<Vec<BudgetStatus>, NotifyError> {
-        let zone = self.zone(org).await?;
         let mut tx = self.inner.store.tenant(org).await?;
+        let zone = ReportingZone::parse(&tx.reporting_tz().await?).unwrap_or_default();
         let budgets = tx.budgets().await?;
         tx.commit().await?;
         let mut out = Vec::with_capacity(budgets.len());
@@ -342,49 +342,62 @@ impl Notifier {
         tokio::spawn(async move {
             let mut tasks = tokio::task::JoinSet::new();
             for _ in 0..deliverers.max(1) {
-                let n = notifier.clone();
-                tasks.spawn(async move {
-                    loop {
-                        if let Err(e) = n.deliver_due().await {
-                            tracing::warn!(error = %e, "webhook delivery pass failed");
-                        }
-                        // Until the next retry is due, a job is queued here, or the poll interval.
-                        let wait = n.until_next(DELIVER_JOB).await.unwrap_or(POLL);
-                        n.inner.store.wait_for_jobs(wait).await;
-                    }
-                });
+                notifier.keep_running(&mut tasks, Worker::Deliver);
             }
-            // A second evaluator: evaluations after a burst of syncs use both cores.
-            let second = notifier.clone();
-            tasks.spawn(async move {
-                loop {
-                    if let Err(e) = second.evaluate_due().await {
-                        tracing::warn!(error = %e, "budget evaluation pass failed");
-                    }
-                    second.inner.store.wait_for_jobs(POLL).await;
-                }
-            });
-            let mut last_hourly = None;
+            // Two evaluators: evaluations after a burst of syncs use both cores.
+            for _ in 0..2 {
+                notifier.keep_running(&mut tasks, Worker::Evaluate);
+            }
+            // Once an hour: every organization's evaluation and, on Mondays, digests (each queued
+            // once per hour or week whichever instance gets there first).
+            let mut queued_hour = None;
             loop {
                 let now = Utc::now();
-                if last_hourly != Some(now.timestamp() / 60) {
-                    last_hourly = Some(now.timestamp() / 60);
-                    if let Err(e) = notifier.queue_hourly(now).await {
-                        tracing::warn!(error = %e, "queueing the hourly budget evaluation failed");
-                    }
-                    if let Err(e) = notifier.queue_digests(now).await {
-                        tracing::warn!(error = %e, "queueing the weekly digests failed");
-                    }
+                if queued_hour != Some(now.timestamp() / 3600) {
+                    queued_hour = Some(now.timestamp() / 3600);
+                    logged(notifier.queue_hourly(now).await, "queueing the hourly budget evaluation");
+                    logged(notifier.queue_digests(now).await, "queueing the weekly digests");
                 }
-                if let Err(e) = notifier.evaluate_due().await {
-                    tracing::warn!(error = %e, "budget evaluation pass failed");
-                }
-                if let Err(e) = notifier.digests_due().await {
-                    tracing::warn!(error = %e, "weekly digest pass failed");
-                }
+                logged(notifier.digests_due().await, "weekly digest pass");
                 notifier.inner.store.wait_for_jobs(POLL).await;
             }
         })
+    }
+
+    /// Runs `worker`'s pass in `tasks` again and again, waiting after each as long as it says (or
+    /// until jobs are queued in this instance).
+    fn keep_running(&self, tasks: &mut tokio::task::JoinSet<()>, worker: Worker) {
+        let n = self.clone();
+        tasks.spawn(async move {
+            loop {
+                let wait = match worker {
+                    Worker::Deliver => {
+                        logged(n.deliver_due().await, "webhook delivery pass");
+                        // Until the next retry is due, a job is queued here, or the poll interval.
+                        n.until_next(DELIVER_JOB).await.unwrap_or(POLL)
+                    }
+                    Worker::Evaluate => {
+                        logged(n.evaluate_due().await, "budget evaluation pass");
+                        POLL
+                    }
+                };
+                n.inner.store.wait_for_jobs(wait).await;
+            }
+        });
+    }
+}
+
+/// The background workers of [`Notifier::spawn`] that run as many copies.
+#[derive(Clone, Copy)]
+enum Worker {
+    Deliver,
+    Evaluate,
+}
+
+/// Logs a failed background pass; the next pass tries again.
+fn logged<T>(result: Result<T, NotifyError>, what: &str) {
+    if let Err(e) = result {
+        tracing::warn!(error = %e, "{what} failed");
     }
 }
 

@@ -230,7 +230,7 @@ pub struct AuditPage {
     pub nav: Option<Nav>,
     pub entries: Vec<AuditRow>,
     /// The filters as typed.
-    pub q: crate::routes::audit::AuditFormValues,
+    pub q: crate::routes::audit::AuditQuery,
     /// Some filter is set.
     pub filtered: bool,
     /// The CSV export of what the filters select.

@@ -27,22 +27,22 @@ const EXPORT_PAGE: i64 = 1000;
 #[derive(Clone, Debug, Default, Deserialize)]
 pub struct AuditQuery {
     #[serde(default)]
-    actor: String,
+    pub(crate) actor: String,
     #[serde(default)]
-    action: String,
+    pub(crate) action: String,
     #[serde(default)]
-    target: String,
+    pub(crate) target: String,
     /// `2026-11-30` (from its start) or an RFC 3339 time.
     #[serde(default)]
-    from: String,
+    pub(crate) from: String,
     /// `2026-11-30` (through its end) or an RFC 3339 time (excluded).
     #[serde(default)]
-    to: String,
+    pub(crate) to: String,
     /// `csv` for the export (API); JSON otherwise.
     #[serde(default)]
-    format: String,
+    pub(crate) format: String,
     /// Entries older than this sequence number (the JSON listing's next page).
-    before: Option<i64>,
+    pub(crate) before: Option<i64>,
 }
 
 /// A bound of the time filter: a date means its first instant (`from`) or the next day's (`to`).
@@ -71,6 +71,11 @@ impl AuditQuery {
             from: instant("from", &self.from, false)?,
             to: instant("to", &self.to, true)?,
         })
+    }
+
+    /// Some filter is set.
+    fn is_filtered(&self) -> bool {
+        [&self.actor, &self.action, &self.target, &self.from, &self.to].iter().any(|v| !v.trim().is_empty())
     }
 
     /// The query string of the filters, for the export link.
@@ -140,19 +145,11 @@ pub async fn audit_page(
         Err(AppError::Validation(m)) => (Vec::new(), Some(m)),
         Err(e) => return Err(e),
     };
-    let filtered = !q.filters_query().split('&').all(|kv| kv.ends_with('='));
     Ok(render(&AuditPage {
         nav: Some(Nav::new(&who, "audit")),
         export: format!("/audit.csv?{}", q.filters_query()),
-        filtered,
+        filtered: q.is_filtered(),
         error,
-        q: AuditFormValues {
-            actor: q.actor.clone(),
-            action: q.action.clone(),
-            target: q.target.clone(),
-            from: q.from.clone(),
-            to: q.to.clone(),
-        },
         entries: entries
             .into_iter()
             .map(|e| AuditRow {
@@ -168,17 +165,9 @@ pub async fn audit_page(
                 ip: e.ip.unwrap_or_default(),
             })
             .collect(),
+        q,
     })
     .into_response())
-}
-
-/// The filters as typed, for the form.
-pub struct AuditFormValues {
-    pub actor: String,
-    pub action: String,
-    pub target: String,
-    pub from: String,
-    pub to: String,
 }
 
 pub async fn audit_csv(

@@ -151,35 +151,22 @@ async fn send_test(state: &AppState, caller: &impl Caller, id: uuid::Uuid) -> Re
     let secret = tx.open_webhook_secret(&state.vault, id).await?;
     tx.commit().await?;
     let secret = WebhookSecret::parse(&secret).map_err(|e| AppError::Internal(format!("webhook {id}: {e}")))?;
-    let now = chrono::Utc::now();
-    let body = if webhook.slack {
-        json!({ "text": "A test event from burnrate: this destination receives burnrate's alerts." })
-    } else {
-        json!({
-            "type": "test",
-            "timestamp": now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-            "data": { "webhook": id, "message": "A test event from burnrate: this destination receives signed events." },
-        })
+    let notifier = state.notifier().ok_or_else(|| AppError::Internal("this instance sends no alerts".into()))?;
+    let event = burnrate_notify::delivery::Event {
+        event_type: "test",
+        timestamp: chrono::Utc::now(),
+        data: json!({ "webhook": id, "message": "A test event from burnrate: this destination receives signed events." }),
+        text: "A test event from burnrate: this destination receives burnrate's alerts.".into(),
     };
-    let body = serde_json::to_vec(&body).map_err(|e| AppError::Internal(e.to_string()))?;
     let message_id = format!("msg_{}", uuid::Uuid::now_v7().simple());
-    let signed = secret.sign(&message_id, now.timestamp(), &body);
-    let mut headers: Vec<(&str, String)> = signed.headers().to_vec();
-    headers.push(("content-type", "application/json".into()));
-    let headers: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    let url = url::Url::parse(&webhook.url).map_err(|e| AppError::Internal(format!("stored webhook URL: {e}")))?;
-    let started = std::time::Instant::now();
-    let sent = state.syncer.http.post_once(&url, &headers, body).await;
-    let latency_ms = started.elapsed().as_millis() as u64;
-    Ok(match sent {
-        Ok(reply) => TestOutcome {
-            delivered: (200..300).contains(&reply.status),
-            status: Some(reply.status),
-            error: None,
-            latency_ms,
-            message_id,
-        },
-        Err(e) => TestOutcome { delivered: false, status: None, error: Some(e.to_string()), latency_ms, message_id },
+    let sent = notifier.send_signed(&webhook.url, &secret, &message_id, event.body(&webhook).as_bytes()).await;
+    Ok(TestOutcome {
+        delivered: sent.error.is_none(),
+        status: sent.status.and_then(|s| u16::try_from(s).ok()),
+        // An answer, even a refusal, is shown as its status code; no answer as why.
+        error: if sent.status.is_some() { None } else { sent.error },
+        latency_ms: u64::try_from(sent.latency_ms).unwrap_or_default(),
+        message_id,
     })
 }
 
