@@ -16,7 +16,7 @@ use secrecy::ExposeSecret;
 use serde_json::json;
 
 use crate::settings::{ConfigError, Settings, Sources};
-use crate::{AuditCommand, Command, KeysCommand, UserCommand};
+use crate::{AuditCommand, Command, KeysCommand, OperatorCommand, OperatorLogin, SupportCommand, UserCommand};
 
 pub enum Failure {
     Config(ConfigError),
@@ -73,6 +73,10 @@ pub async fn run(config: Option<&Path>, command: Command) -> Result<(), Failure>
             let settings = Settings::from_sources(&sources, "./burnrate-data")?;
             audit_export(&settings, &org, from.as_deref(), to.as_deref()).await
         }
+        Command::Operator { command: OperatorCommand::Add { email, name, password_stdin: _ } } => {
+            operator_add(&Settings::from_sources(&sources, "./burnrate-data")?, &email, name.as_deref()).await
+        }
+        Command::Support { command } => support(&Settings::from_sources(&sources, "./burnrate-data")?, command).await,
     }
 }
 
@@ -241,19 +245,128 @@ async fn audit_verify(settings: &Settings, org: Option<&str>) -> Result<(), Fail
     Ok(())
 }
 
+/// The first line of standard input, without its line ending (a password).
+fn password_from_stdin() -> Result<zeroize::Zeroizing<String>, Failure> {
+    let mut line = zeroize::Zeroizing::new(String::new());
+    std::io::stdin().lock().read_line(&mut line).context("reading the password from standard input")?;
+    let end = line.trim_end_matches(['\n', '\r']).len();
+    line.truncate(end);
+    Ok(line)
+}
+
+fn password_hasher(settings: &Settings) -> PasswordHasher {
+    PasswordHasher::new(PasswordHasherConfig { cost: settings.bcrypt_cost, ..Default::default() })
+}
+
+async fn operator_add(settings: &Settings, email: &str, name: Option<&str>) -> Result<(), Failure> {
+    let ring = master_keys(settings)?;
+    let email = EmailAddress::parse(email).map_err(|e| config_error("--email", e.to_string()))?;
+    let name = name.unwrap_or_else(|| email.as_str().split('@').next().unwrap_or_default()).trim().to_owned();
+    if name.is_empty() || name.chars().count() > 80 || name.chars().any(char::is_control) {
+        return Err(config_error("--name", "from 1 to 80 printable characters"));
+    }
+    let password = password_from_stdin()?;
+    let password = NewPassword::parse(&password, &[email.as_str(), &name])
+        .map_err(|e| config_error("--password-stdin", e.to_string()))?;
+    let store = open_store(settings).await?;
+    let vault = Vault::new(ring);
+    let hash = password_hasher(settings).hash(password.expose()).await.context("hashing the password")?;
+    let totp = burnrate_crypto::TotpSecret::generate();
+    let mut tx = store.instance().await.context("opening a transaction")?;
+    let id = tx.create_operator(&vault, &name, &email, &hash, &totp).await.map_err(|e| anyhow!("{e}"))?;
+    tx.commit().await.context("committing")?;
+    println!("added operator {id} ({name})");
+    println!();
+    println!("Add this key to the operator's authenticator app now; it is not shown again:");
+    println!("  secret: {}", totp.base32().as_str());
+    println!("  uri:    {}", totp.provisioning_uri("burnrate", email.as_str()).as_str());
+    println!();
+    println!(
+        "The operator logs in at {}/operator with email, password and the app's current code.",
+        settings.public_url.as_str().trim_end_matches('/')
+    );
+    Ok(())
+}
+
+/// A refusal of the support rules, as the command line reports it: bad input exits 2 naming the
+/// option, anything else 1.
+fn support_failure(e: burnrate_web::AppError) -> Failure {
+    match e {
+        burnrate_web::AppError::Validation(m) => match m.split_once(": ") {
+            Some((field, why)) => config_error(&format!("--{field}"), why),
+            None => config_error("support", m),
+        },
+        other => Failure::Other(anyhow!("{other}")),
+    }
+}
+
+async fn support(settings: &Settings, command: SupportCommand) -> Result<(), Failure> {
+    use burnrate_web::support;
+    let login = match &command {
+        SupportCommand::Request { login, .. }
+        | SupportCommand::Approve { login, .. }
+        | SupportCommand::Revoke { login, .. }
+        | SupportCommand::List { login } => login,
+    };
+    let OperatorLogin { email, code, password_stdin: _ } = login;
+    let ring = master_keys(settings)?;
+    let password = password_from_stdin()?;
+    let store = open_store(settings).await?;
+    let vault = Vault::new(ring);
+    let operator = support::authenticate_operator(&store, &vault, &password_hasher(settings), email, &password, code)
+        .await
+        .map_err(support_failure)?;
+    let grant_id = |raw: &str| raw.parse().map_err(|_| config_error("GRANT", format!("{raw:?} is not a grant id")));
+    let now = chrono::Utc::now();
+    match command {
+        SupportCommand::Request { org, issue, hours, .. } => {
+            let ask = support::AccessRequest { org: &org, issue: &issue, hours };
+            let page = web_config(settings).link("/support");
+            let grant =
+                support::request_access(&store, &vault, &operator, &ask, &page, None).await.map_err(support_failure)?;
+            println!("requested grant {} for organization {}: {}", grant.id, grant.org_id, grant.status(now).as_str());
+            println!("The organization's admins were emailed to consent; a second operator approves with");
+            println!("  burnrate support approve {}", grant.id);
+        }
+        SupportCommand::Approve { grant, .. } => {
+            let grant =
+                support::approve_access(&store, &operator, grant_id(&grant)?, None).await.map_err(support_failure)?;
+            match grant.expires_at {
+                Some(until) => println!("approved grant {}: active until {}", grant.id, until.to_rfc3339()),
+                None => println!("approved grant {}: waiting for the organization's consent", grant.id),
+            }
+        }
+        SupportCommand::Revoke { grant, .. } => {
+            let grant = support::revoke_as_operator(&store, &operator, grant_id(&grant)?, None)
+                .await
+                .map_err(support_failure)?;
+            println!("revoked grant {}", grant.id);
+        }
+        SupportCommand::List { .. } => {
+            let mut tx = store.instance().await.context("reading grants")?;
+            let grants = tx.all_support_grants(500).await.context("reading grants")?;
+            tx.commit().await.context("reading grants")?;
+            for g in &grants {
+                println!("{}", support::grant_json(g, now));
+            }
+            if grants.is_empty() {
+                eprintln!("no support grants yet");
+            }
+        }
+    }
+    Ok(())
+}
+
 async fn user_create(settings: &Settings, org: &str, email: &str, role: &str) -> Result<(), Failure> {
     let ring = master_keys(settings)?;
     let role: Role = role.parse().map_err(|e| config_error("--role", format!("{e}")))?;
     let email = EmailAddress::parse(email).map_err(|e| config_error("--email", e.to_string()))?;
-    let mut line = String::new();
-    std::io::stdin().lock().read_line(&mut line).context("reading the password from standard input")?;
-    let password = line.trim_end_matches(['\n', '\r']);
-    let password = NewPassword::parse(password, &[email.as_str(), org])
+    let password = password_from_stdin()?;
+    let password = NewPassword::parse(&password, &[email.as_str(), org])
         .map_err(|e| config_error("--password-stdin", e.to_string()))?;
     let store = open_store(settings).await?;
     let vault = Vault::new(ring);
-    let hasher = PasswordHasher::new(PasswordHasherConfig { cost: settings.bcrypt_cost, ..Default::default() });
-    let hash = hasher.hash(password.expose()).await.context("hashing the password")?;
+    let hash = password_hasher(settings).hash(password.expose()).await.context("hashing the password")?;
     let mut tx = store.instance().await.context("opening a transaction")?;
     let scope = match tx.find_org(org).await.context("finding the organization")? {
         Some(found) => OrgScope::trusted(found.id),
@@ -321,7 +434,7 @@ const DELIVERERS: usize = 8;
 
 /// Everything the server runs, built but not yet listening.
 async fn build_state(settings: &Settings, store: Store, vault: Arc<Vault>) -> Result<AppState, Failure> {
-    let hasher = PasswordHasher::new(PasswordHasherConfig { cost: settings.bcrypt_cost, ..Default::default() });
+    let hasher = password_hasher(settings);
     let lake = burnrate_lake::Lake::from_url(&settings.lake_url())
         .map_err(|e| config_error("BURNRATE_LAKE_URL", e.to_string().trim_start_matches("BURNRATE_LAKE_URL: ")))?;
     let guard = burnrate_net::EgressGuard::new(&settings.egress_allow).map_err(|e| {
@@ -709,7 +822,7 @@ async fn create_demo_sql_credential(
 
 async fn create_demo_org(store: &Store, vault: &Vault, settings: &Settings) -> Result<DemoFile, Failure> {
     let password = random_token()[..24].to_owned();
-    let hasher = PasswordHasher::new(PasswordHasherConfig { cost: settings.bcrypt_cost, ..Default::default() });
+    let hasher = password_hasher(settings);
     let hash = hasher.hash(&password).await.context("hashing the demo password")?;
     let email = EmailAddress::parse(DEMO_EMAIL).map_err(|e| anyhow!("{e}"))?;
     let mut tx = store.instance().await.context("opening a transaction")?;

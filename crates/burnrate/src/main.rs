@@ -51,6 +51,83 @@ enum Command {
         #[command(subcommand)]
         command: AuditCommand,
     },
+    /// Instance operators (staff who run this instance; members of no organization).
+    Operator {
+        #[command(subcommand)]
+        command: OperatorCommand,
+    },
+    /// Support access to an organization: asked by one operator, consented by the organization,
+    /// approved by a second operator; read-only and time-boxed.
+    Support {
+        #[command(subcommand)]
+        command: SupportCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum OperatorCommand {
+    /// Add an operator; prints the TOTP secret for their authenticator app, once.
+    Add {
+        #[arg(long)]
+        email: String,
+        /// How the operator is named to customers (audit log, support page); the email's local
+        /// part when not given.
+        #[arg(long)]
+        name: Option<String>,
+        /// Read the password from the first line of standard input.
+        #[arg(long, required = true)]
+        password_stdin: bool,
+    },
+}
+
+/// Who runs a `support` command: an operator, with password and authenticator code.
+#[derive(clap::Args)]
+struct OperatorLogin {
+    /// The operator's email.
+    #[arg(long = "operator", value_name = "EMAIL")]
+    email: String,
+    /// The current code of the operator's authenticator app.
+    #[arg(long, value_name = "CODE")]
+    code: String,
+    /// Read the operator's password from the first line of standard input.
+    #[arg(long, required = true)]
+    password_stdin: bool,
+}
+
+#[derive(Subcommand)]
+enum SupportCommand {
+    /// Ask for read-only access to an organization about an issue its people reported.
+    Request {
+        #[command(flatten)]
+        login: OperatorLogin,
+        /// Organization name or id.
+        #[arg(long)]
+        org: String,
+        /// The customer-reported issue (ticket and summary).
+        #[arg(long)]
+        issue: String,
+        /// How long the access lasts once consented and approved (1 to 24; default 4).
+        #[arg(long)]
+        hours: Option<i64>,
+    },
+    /// Approve another operator's request (never your own).
+    Approve {
+        #[command(flatten)]
+        login: OperatorLogin,
+        /// The grant's id.
+        grant: String,
+    },
+    /// End a grant now, or withdraw a request.
+    Revoke {
+        #[command(flatten)]
+        login: OperatorLogin,
+        grant: String,
+    },
+    /// List grants, newest first.
+    List {
+        #[command(flatten)]
+        login: OperatorLogin,
+    },
 }
 
 #[derive(Subcommand)]

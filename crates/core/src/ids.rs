@@ -60,6 +60,14 @@ id_type!(
     /// An invitation of an email address into an organization.
     InvitationId
 );
+id_type!(
+    /// An instance operator (staff of whoever runs the instance); not a member of any organization.
+    OperatorId
+);
+id_type!(
+    /// A support grant: an operator's time-boxed, read-only access to one organization (S18).
+    SupportGrantId
+);
 
 /// A credential for external SQL clients (S11). It is also the Postgres user name the client
 /// logs in with, `brs_` and 32 hex digits: random (UUIDv4, not time-ordered), so a user name

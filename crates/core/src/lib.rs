@@ -18,7 +18,9 @@ mod zone;
 pub use budget::{BudgetPeriod, BudgetScope, Thresholds, ThresholdsError};
 pub use cost::{ChargeCategory, CostRecord, SyncWindow, UsageRecord, WindowError};
 pub use email::{EmailAddress, EmailError};
-pub use ids::{ApiKeyId, InvitationId, OrgId, SqlCredentialId, SqlCredentialIdError, UserId};
+pub use ids::{
+    ApiKeyId, InvitationId, OperatorId, OrgId, SqlCredentialId, SqlCredentialIdError, SupportGrantId, UserId,
+};
 pub use money::{Currency, MONEY_SCALE, Money, MoneyError, Rounding, parse_decimal};
 pub use names::{NameError, OrgName};
 pub use password::{NewPassword, PASSWORD_MAX_CHARS, PASSWORD_MIN_CHARS, PasswordError};

@@ -13,12 +13,14 @@ mod keyring;
 mod password;
 mod scram;
 mod token;
+mod totp;
 
 pub use envelope::{BlindIndexKey, DataKey, SealContext, SealedSecret};
 pub use keyring::{MasterKey, MasterKeyRing, WrappedKey};
 pub use password::{PasswordHasher, PasswordHasherConfig};
 pub use scram::{ScramVerifier, random_sql_password};
 pub use token::{ScopedToken, random_token, sha256, token_hash};
+pub use totp::{TotpSecret, totp_step};
 
 #[derive(Debug, thiserror::Error)]
 pub enum CryptoError {

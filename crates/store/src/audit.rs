@@ -103,7 +103,7 @@ impl std::fmt::Display for AuditBreak {
 /// Which entries a search returns; every part is optional.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct AuditFilter {
-    /// The actor's label or id, exactly.
+    /// The actor's type (`operator`), label or id, exactly.
     pub actor: Option<String>,
     /// The action, exactly (`budget_created`).
     pub action: Option<String>,
@@ -259,7 +259,7 @@ impl TenantTx {
             AuditPage::Oldest { after } => (format!("seq > {after}"), "ASC"),
         };
         let sql = format!(
-            "SELECT org_id, seq, at, actor_type, actor_id, actor_label, action, target_type, target_id, details, ip, user_agent, prev_hash, hash FROM audit_log WHERE org_id = $1 AND {cursor} AND ($2 IS NULL OR actor_label = $2 OR actor_id = $2) AND ($3 IS NULL OR action = $3) AND ($4 IS NULL OR target_id = $4 OR target_type = $4) AND ($5 IS NULL OR at >= $5) AND ($6 IS NULL OR at < $6) ORDER BY seq {order} LIMIT $7"
+            "SELECT org_id, seq, at, actor_type, actor_id, actor_label, action, target_type, target_id, details, ip, user_agent, prev_hash, hash FROM audit_log WHERE org_id = $1 AND {cursor} AND ($2 IS NULL OR actor_type = $2 OR actor_label = $2 OR actor_id = $2) AND ($3 IS NULL OR action = $3) AND ($4 IS NULL OR target_id = $4 OR target_type = $4) AND ($5 IS NULL OR at >= $5) AND ($6 IS NULL OR at < $6) ORDER BY seq {order} LIMIT $7"
         );
         let f = filter;
         let rows: Vec<AuditRecord> = on!(&mut self.inner.tx, c => sqlx::query_as(sqlx::AssertSqlSafe(sql))

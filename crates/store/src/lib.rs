@@ -36,6 +36,7 @@ mod migrate;
 mod outbox;
 mod sources;
 mod sql_credentials;
+mod support;
 mod vault;
 mod webhooks;
 
@@ -54,6 +55,7 @@ pub use limits::{Quota, RateLimiter};
 pub use outbox::{OutboxMessage, QueuedMail};
 pub use sources::{NewSource, SourceRecord};
 pub use sql_credentials::{SqlCredentialRecord, SqlLogin};
+pub use support::{GrantStatus, OperatorRecord, OperatorSession, SUPPORT_REQUEST_LAPSES_AFTER, SupportGrant};
 pub use vault::Vault;
 pub use webhooks::{NewWebhook, WebhookRecord};
 

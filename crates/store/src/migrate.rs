@@ -33,6 +33,8 @@ const APP_TABLES: &[&str] = &[
     "deliveries",
     "delivery_attempts",
     "approval_requests",
+    "operators",
+    "operator_sessions",
 ];
 
 /// Applies the SQLite migrations to `store` (which must be a SQLite store).
@@ -73,6 +75,10 @@ pub async fn migrate_postgres(admin_url: &str, app_url: Option<&str>) -> Result<
                 .execute(&mut *tx)
                 .await?;
         }
+        // Support grants are the organization's record of who could see its data: kept, never deleted.
+        sqlx::query(AssertSqlSafe(format!("GRANT SELECT, INSERT, UPDATE ON support_grants TO {role}")))
+            .execute(&mut *tx)
+            .await?;
         // Append-only (S16): no UPDATE, DELETE or TRUNCATE for the application.
         sqlx::query(AssertSqlSafe(format!("REVOKE ALL ON audit_log FROM {role}"))).execute(&mut *tx).await?;
         sqlx::query(AssertSqlSafe(format!("GRANT SELECT, INSERT ON audit_log TO {role}"))).execute(&mut *tx).await?;

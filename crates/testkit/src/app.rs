@@ -267,6 +267,28 @@ impl TestApp {
         c
     }
 
+    /// Adds an instance operator with [`GOOD_PASSWORD`]; the test holds their authenticator.
+    pub async fn add_operator(&self, email: &str, name: &str) -> TestOperator {
+        let hash = self.hasher.hash(GOOD_PASSWORD).await.expect("hash");
+        let totp = burnrate_crypto::TotpSecret::generate();
+        let mut tx = self.store.instance().await.expect("tx");
+        tx.create_operator(&self.vault, name, &EmailAddress::parse(email).expect("email"), &hash, &totp)
+            .await
+            .expect("create operator");
+        tx.commit().await.expect("commit");
+        TestOperator { email: email.to_owned(), totp, last_step: std::sync::atomic::AtomicI64::new(0) }
+    }
+
+    /// A client logged in at `/operator` as `op`.
+    pub async fn operator_login(&self, op: &TestOperator) -> TestClient {
+        let c = self.client();
+        let code = op.code().await;
+        let r =
+            c.post_form("/operator/login", &[("email", &op.email), ("password", GOOD_PASSWORD), ("code", &code)]).await;
+        assert_eq!(r.status, 303, "operator login of {} failed: {}", op.email, r.text);
+        c
+    }
+
     /// Environment for running the `burnrate` binary against this instance's database.
     pub fn cli_env(&self) -> Vec<(String, String)> {
         let mut env = vec![
@@ -277,5 +299,35 @@ impl TestApp {
             env.push(("BURNRATE_DATABASE_ADMIN_URL".to_owned(), admin.clone()));
         }
         env
+    }
+}
+
+/// An instance operator and the authenticator app the test holds for them.
+pub struct TestOperator {
+    pub email: String,
+    pub totp: burnrate_crypto::TotpSecret,
+    last_step: std::sync::atomic::AtomicI64,
+}
+
+impl TestOperator {
+    /// An operator made elsewhere (the command line), whose secret the test read.
+    pub fn from_secret(email: &str, totp: burnrate_crypto::TotpSecret) -> Self {
+        Self { email: email.to_owned(), totp, last_step: std::sync::atomic::AtomicI64::new(0) }
+    }
+
+    /// A code the server has not seen yet, as the app would show it: each code is accepted once,
+    /// so a second login within one 30-second step uses the next step's code (accepted early for
+    /// clock drift), and a third waits for the clock.
+    pub async fn code(&self) -> String {
+        use std::sync::atomic::Ordering;
+        loop {
+            let now = burnrate_crypto::totp_step(chrono::Utc::now().timestamp());
+            let step = now.max(self.last_step.load(Ordering::SeqCst) + 1);
+            if step <= now + 1 {
+                self.last_step.store(step, Ordering::SeqCst);
+                return self.totp.code_at_step(step);
+            }
+            tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+        }
     }
 }

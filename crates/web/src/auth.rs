@@ -1,5 +1,6 @@
 //! Who is calling: a logged-in browser session ([`Authed`]) or a public API key ([`ApiCaller`]).
-//! Both end in an `OrgScope`, the only way to tenant data.
+//! Both end in an `OrgScope`, the only way to tenant data. An instance operator ([`OperatorAuthed`])
+//! gets no scope of their own; only a support grant leads into an organization.
 
 use axum::extract::FromRequestParts;
 use axum::http::header;
@@ -7,14 +8,14 @@ use axum::http::request::Parts;
 use axum::response::{IntoResponse, Redirect, Response};
 use burnrate_core::{ApiKeyId, ApiScope, EmailAddress, Role, UserId};
 use burnrate_crypto::{ScopedToken, token_hash};
-use burnrate_store::{Actor, ActorType, NewAuditEntry, OrgScope};
+use burnrate_store::{Actor, ActorType, NewAuditEntry, OperatorRecord, OrgScope};
 use chrono::Utc;
 use serde_json::Value;
 use uuid::Uuid;
 
 use crate::AppState;
 use crate::error::{ApiError, AppError};
-use crate::security::{ClientInfo, CsrfToken, SESSION_COOKIE, clear_cookie, cookie};
+use crate::security::{ClientInfo, CsrfToken, OPERATOR_COOKIE, SESSION_COOKIE, clear_cookie, cookie};
 
 pub const API_KEY_PREFIX: &str = "brk_";
 
@@ -262,5 +263,57 @@ impl Caller for ApiCaller {
     }
     fn client(&self) -> &ClientInfo {
         &self.client
+    }
+}
+
+/// A logged-in operator (instance staff, S18). Operators are members of no organization: what
+/// they may see of one comes only through a support grant (`routes::operator`).
+#[derive(Clone, Debug)]
+pub struct OperatorAuthed {
+    pub operator: OperatorRecord,
+    pub csrf: String,
+    pub client: ClientInfo,
+}
+
+/// An operator's session lasts a working day at most, and ends sooner when left idle.
+pub const OPERATOR_SESSION_HOURS: i64 = 8;
+
+/// Not logged in as an operator: to the operator login.
+pub struct OperatorLogin;
+
+impl IntoResponse for OperatorLogin {
+    fn into_response(self) -> Response {
+        let mut resp = Redirect::to("/operator/login").into_response();
+        resp.headers_mut().append(header::SET_COOKIE, clear_cookie(OPERATOR_COOKIE));
+        resp
+    }
+}
+
+impl FromRequestParts<AppState> for OperatorAuthed {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let client = ClientInfo::from_request_parts(parts, state).await.unwrap_or_else(|e| match e {});
+        let csrf = CsrfToken::from_request_parts(parts, state).await.map(|t| t.0).unwrap_or_default();
+        let token = cookie(&parts.headers, OPERATOR_COOKIE).ok_or_else(|| OperatorLogin.into_response())?;
+        let hash = token_hash(&token);
+        let fail = |e: burnrate_store::StoreError| AppError::from(e).into_response();
+        let mut tx = state.store.instance().await.map_err(fail)?;
+        let Some(session) = tx.operator_session(&hash).await.map_err(fail)? else {
+            return Err(OperatorLogin.into_response());
+        };
+        let now = Utc::now();
+        let idle = chrono::Duration::from_std(state.config.session_idle).unwrap_or(chrono::Duration::hours(2));
+        let operator = tx.operator(session.operator_id).await.map_err(fail)?;
+        let Some(operator) = operator.filter(|_| now < session.expires_at && now - session.last_seen_at <= idle) else {
+            tx.delete_operator_session(&hash).await.map_err(fail)?;
+            tx.commit().await.map_err(fail)?;
+            return Err(OperatorLogin.into_response());
+        };
+        if now - session.last_seen_at > chrono::Duration::seconds(60) {
+            tx.touch_operator_session(&hash, now).await.map_err(fail)?;
+        }
+        tx.commit().await.map_err(fail)?;
+        Ok(OperatorAuthed { operator, csrf, client })
     }
 }

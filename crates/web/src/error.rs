@@ -68,6 +68,13 @@ impl AppError {
     }
 }
 
+/// The message a person reads (the command line prints it).
+impl std::fmt::Display for AppError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.status_code_message().2)
+    }
+}
+
 impl From<StoreError> for AppError {
     fn from(e: StoreError) -> Self {
         match e {

@@ -13,6 +13,7 @@ mod pages;
 mod routes;
 mod security;
 mod server;
+pub mod support;
 
 use std::sync::Arc;
 
@@ -22,6 +23,7 @@ use burnrate_store::{Store, Vault};
 pub use burnrate_notify::{Mailer, Notifier};
 pub use burnrate_store::{Quota, RateLimiter};
 pub use config::{PgEndpoint, SignupMode, WebConfig};
+pub use error::AppError;
 pub use server::{Listeners, RunningServer, TlsFiles, serve};
 
 /// Everything a request handler needs; cheap to clone.

@@ -224,6 +224,23 @@ pub struct AuditRow {
     pub ip: String,
 }
 
+impl From<burnrate_store::AuditRecord> for AuditRow {
+    fn from(e: burnrate_store::AuditRecord) -> Self {
+        AuditRow {
+            seq: e.seq,
+            at: e.at.format("%Y-%m-%d %H:%M:%S").to_string(),
+            actor: e.actor_label,
+            action: e.action,
+            target: match (e.target_type, e.target_id) {
+                (Some(t), Some(id)) => format!("{t} {}", id.chars().take(8).collect::<String>()),
+                _ => String::new(),
+            },
+            details: e.details,
+            ip: e.ip.unwrap_or_default(),
+        }
+    }
+}
+
 #[derive(Template)]
 #[template(path = "audit.html")]
 pub struct AuditPage {
@@ -434,6 +451,99 @@ pub struct BudgetsPage {
     pub alerts: Vec<AlertRow>,
     /// The add form's values: defaults, or what was typed when it was refused.
     pub form: crate::routes::budgets::NewBudgetForm,
+    pub notice: Option<String>,
+    pub error: Option<String>,
+}
+
+/// A support grant as the organization's page and the operators' page list it.
+pub struct GrantRow {
+    pub id: String,
+    pub org_id: String,
+    pub org_name: String,
+    pub issue: String,
+    pub hours: i64,
+    pub requested_by: String,
+    pub requested: String,
+    /// `active`, `awaiting_consent`, … with underscores as spaces.
+    pub status: String,
+    pub consent: String,
+    pub approval: String,
+    pub until: String,
+    pub revoked_by: String,
+    pub mine: bool,
+    pub can_consent: bool,
+    pub can_approve: bool,
+    pub can_revoke: bool,
+    pub can_open: bool,
+}
+
+#[derive(Template)]
+#[template(path = "operator_login.html")]
+pub struct OperatorLoginPage {
+    pub nav: Option<Nav>,
+    pub csrf: String,
+    pub email: String,
+    pub error: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "operator.html")]
+pub struct OperatorPage {
+    pub nav: Option<Nav>,
+    pub csrf: String,
+    pub operator: String,
+    pub grants: Vec<GrantRow>,
+    pub default_hours: i64,
+    pub max_hours: i64,
+    pub notice: Option<String>,
+    pub error: Option<String>,
+}
+
+pub struct OrgSourceRow {
+    pub name: String,
+    pub kind: String,
+    pub state: String,
+    pub last_success: String,
+    pub last_error: String,
+}
+
+pub struct OrgBudgetRow {
+    pub name: String,
+    pub amount: String,
+    pub period: String,
+}
+
+/// What an operator sees of an organization under a grant: read-only.
+#[derive(Template)]
+#[template(path = "operator_org.html")]
+pub struct OperatorOrgPage {
+    pub nav: Option<Nav>,
+    pub org_id: String,
+    pub org_name: String,
+    pub issue: String,
+    pub until: String,
+    pub members: Vec<(String, usize)>,
+    pub sources: Vec<OrgSourceRow>,
+    pub budgets: Vec<OrgBudgetRow>,
+}
+
+#[derive(Template)]
+#[template(path = "operator_audit.html")]
+pub struct OperatorAuditPage {
+    pub nav: Option<Nav>,
+    pub org_id: String,
+    pub org_name: String,
+    pub until: String,
+    pub entries: Vec<AuditRow>,
+}
+
+#[derive(Template)]
+#[template(path = "support.html")]
+pub struct SupportPage {
+    pub nav: Option<Nav>,
+    pub csrf: String,
+    pub grants: Vec<GrantRow>,
+    pub is_admin: bool,
     pub notice: Option<String>,
     pub error: Option<String>,
 }

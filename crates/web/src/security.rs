@@ -18,6 +18,8 @@ use crate::error::AppError;
 
 pub const SESSION_COOKIE: &str = "__Host-burnrate_session";
 pub const CSRF_COOKIE: &str = "__Host-burnrate_csrf";
+/// An operator's session (S18): its own cookie, so an operator's login never doubles as a member's.
+pub const OPERATOR_COOKIE: &str = "__Host-burnrate_operator";
 
 const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; font-src 'self'; \
 connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";

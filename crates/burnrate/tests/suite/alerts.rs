@@ -591,14 +591,7 @@ async fn deliveries_to_one_destination_are_paced_not_dropped() {
 
 /// Makes every queued sync look as if it had failed four times already (the fifth is the last).
 async fn on_last_attempt(app: &TestApp) {
-    let sql = "UPDATE jobs SET attempts = 4 WHERE kind = 'sync'";
-    if app.db.app_url.starts_with("sqlite:") {
-        let pool = sqlx::SqlitePool::connect(&app.db.app_url).await.unwrap();
-        sqlx::query(sql).execute(&pool).await.unwrap();
-    } else {
-        let pool = sqlx::PgPool::connect(&app.db.app_url).await.unwrap();
-        sqlx::query(sql).execute(&pool).await.unwrap();
-    }
+    crate::execute_sql(app, "UPDATE jobs SET attempts = 4 WHERE kind = 'sync'").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

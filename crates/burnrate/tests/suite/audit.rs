@@ -232,6 +232,19 @@ async fn every_audited_action_leaves_exactly_one_well_formed_entry_and_no_secret
     let again = app.client();
     let r = again.post_form("/login", &[("email", "owner@acme.test"), ("password", new_password)]).await;
     assert_eq!(r.status, 303);
+    // Support access: asked, consented, approved, used once, ended.
+    let (alice, bob) =
+        (app.add_operator("alice@ops.test", "Alice").await, app.add_operator("bob@ops.test", "Bob").await);
+    let (ops_a, ops_b) = (app.operator_login(&alice).await, app.operator_login(&bob).await);
+    let asked = ops_a.post_form("/operator/grants", &[("org", "Acme"), ("issue", "Ticket 1: sync fails")]).await;
+    assert_eq!(asked.status, 200, "{}", asked.text);
+    let grants = c.api(Method::GET, "/api/v1/support-grants", &key, None).await.json();
+    let grant = grants["support_grants"][0]["id"].as_str().unwrap().to_owned();
+    let consent = c.api(Method::POST, &format!("/api/v1/support-grants/{grant}/consent"), &key, None).await;
+    assert_eq!(consent.status, 200, "{}", consent.text);
+    assert_eq!(ops_b.post_form(&format!("/operator/grants/{grant}/approve"), &[]).await.status, 200);
+    assert_eq!(ops_a.get(&format!("/operator/orgs/{}", scope.org_id())).await.status, 200);
+    assert_eq!(c.api(Method::POST, &format!("/api/v1/support-grants/{grant}/revoke"), &key, None).await.status, 200);
     let export = c.api(Method::GET, "/api/v1/audit?format=csv", &key, None).await;
     assert_eq!(export.status, 200);
     assert_eq!(c.api(Method::DELETE, &format!("/api/v1/sources/{source}"), &key, None).await.status, 204);
@@ -262,6 +275,11 @@ async fn every_audited_action_leaves_exactly_one_well_formed_entry_and_no_secret
         ("password_reset_requested", 1),
         ("password_reset_completed", 1),
         ("audit_exported", 1),
+        ("support_requested", 1),
+        ("support_consented", 1),
+        ("support_approved", 1),
+        ("support_access", 1),
+        ("support_revoked", 1),
     ] {
         assert_eq!(count(action), times, "{action}: {:?}", entries.iter().map(|e| &e.action).collect::<Vec<_>>());
     }
@@ -287,6 +305,7 @@ async fn every_audited_action_leaves_exactly_one_well_formed_entry_and_no_secret
             assert!(!text.contains(s), "a secret in the audit log: {e:?}");
         }
         assert!(!e.details.contains("owner@acme.test"), "no email in details: {e:?}");
+        assert!(!text.contains("ops.test"), "no operator email: {e:?}");
     }
     assert!(crate::burnrate(&app, &["audit", "verify"], &[], None).await.status.success());
 }

@@ -20,6 +20,7 @@ mod security;
 mod sources;
 mod sql;
 mod storage;
+mod support;
 mod sync;
 mod wire;
 
@@ -37,6 +38,18 @@ pub async fn create_key(client: &TestClient, name: &str, scope: &str) -> String 
     let r = client.post_form("/api-keys", &[("name", name), ("scope", scope)]).await;
     assert_eq!(r.status, 200, "{}", r.text);
     shown_api_key(&r.text)
+}
+
+/// Runs one statement on `app`'s database as the application does (to stage a state, such as an
+/// old timestamp, that only time would bring about).
+pub async fn execute_sql(app: &TestApp, sql: &'static str) {
+    if app.db.app_url.starts_with("sqlite:") {
+        let pool = sqlx::SqlitePool::connect(&app.db.app_url).await.unwrap();
+        sqlx::query(sql).execute(&pool).await.unwrap();
+    } else {
+        let pool = sqlx::PgPool::connect(&app.db.app_url).await.unwrap();
+        sqlx::query(sql).execute(&pool).await.unwrap();
+    }
 }
 
 pub async fn org_count(app: &TestApp) -> usize {

@@ -150,21 +150,7 @@ pub async fn audit_page(
         export: format!("/audit.csv?{}", q.filters_query()),
         filtered: q.is_filtered(),
         error,
-        entries: entries
-            .into_iter()
-            .map(|e| AuditRow {
-                seq: e.seq,
-                at: e.at.format("%Y-%m-%d %H:%M:%S").to_string(),
-                actor: e.actor_label,
-                action: e.action,
-                target: match (e.target_type, e.target_id) {
-                    (Some(t), Some(id)) => format!("{t} {}", id.chars().take(8).collect::<String>()),
-                    _ => String::new(),
-                },
-                details: e.details,
-                ip: e.ip.unwrap_or_default(),
-            })
-            .collect(),
+        entries: entries.into_iter().map(AuditRow::from).collect(),
         q,
     })
     .into_response())

@@ -8,10 +8,12 @@ pub(crate) mod approvals;
 pub(crate) mod audit;
 pub(crate) mod budgets;
 mod console;
+mod operator;
 mod ops;
 mod org;
 mod sources;
 mod sql;
+mod support;
 mod webhooks;
 
 use axum::Router;
@@ -105,6 +107,23 @@ pub fn router(state: AppState) -> Router {
         .route("/approvals/{id}/reject", post(approvals::reject_form))
         .route("/audit", get(audit::audit_page))
         .route("/audit.csv", get(audit::audit_csv))
+        .route("/support", get(support::support_page))
+        .route("/support/{id}/consent", post(support::consent_form))
+        .route("/support/{id}/decline", post(support::decline_form))
+        .route("/support/{id}/revoke", post(support::revoke_form))
+        .route("/operator", get(operator::home))
+        .route("/operator/login", get(operator::login_page).post(operator::login))
+        .route("/operator/logout", post(operator::logout))
+        .route("/operator/grants", post(operator::request))
+        .route("/operator/grants/{id}/approve", post(operator::approve))
+        .route("/operator/grants/{id}/revoke", post(operator::revoke))
+        .merge(
+            // Read-only by construction: only GET routes, each behind the grant check.
+            Router::new()
+                .route("/operator/orgs/{org}", get(operator::org_overview))
+                .route("/operator/orgs/{org}/audit", get(operator::org_audit))
+                .route_layer(from_fn_with_state(state.clone(), operator::under_grant)),
+        )
         .fallback(ops::not_found)
         .layer(from_fn(csrf_cookie));
 
@@ -136,6 +155,10 @@ pub fn router(state: AppState) -> Router {
         .route("/sources", get(sources::api_list).post(sources::api_create))
         .route("/sources/{id}", axum::routing::delete(sources::api_delete).patch(sources::api_settings))
         .route("/sources/{id}/sync", post(sources::api_sync))
+        .route("/support-grants", get(support::api_list))
+        .route("/support-grants/{id}/consent", post(support::api_consent))
+        .route("/support-grants/{id}/decline", post(support::api_decline))
+        .route("/support-grants/{id}/revoke", post(support::api_revoke))
         .fallback(api::not_found)
         .layer(cors);
 

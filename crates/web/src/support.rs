@@ -1,0 +1,288 @@
+//! Support access (S18): how an operator signs in, asks for access to an organization, and how a
+//! second operator approves. The web pages and the `burnrate support` commands both act through
+//! these functions, so the rules and the audit entries are written once.
+//!
+//! Everything that happens to a grant is written to the audit log of the organization it is for,
+//! so the customer sees it next to their own actions.
+
+use burnrate_core::{EmailAddress, SupportGrantId};
+use burnrate_crypto::PasswordHasher;
+use burnrate_store::{
+    Actor, ActorType, GrantStatus, NewAuditEntry, OperatorRecord, OrgScope, OutboxMessage, Store, SupportGrant, Vault,
+};
+use chrono::{DateTime, Duration, Utc};
+use serde_json::{Value, json};
+
+use crate::auth::Caller;
+use crate::error::AppError;
+use crate::security::ClientInfo;
+
+/// How long a grant lasts unless the request asks for less or more.
+pub const DEFAULT_GRANT_HOURS: i64 = 4;
+/// The longest a grant may last; a longer investigation asks again.
+pub const MAX_GRANT_HOURS: i64 = 24;
+const ISSUE_MAX_CHARS: usize = 500;
+
+/// How the audit log names an operator: by the name they were added with, never their email.
+pub fn operator_actor(op: &OperatorRecord) -> Actor {
+    Actor { kind: ActorType::Operator, id: Some(op.id.to_string()), label: format!("operator {}", op.name) }
+}
+
+/// Checks an operator's email, password and TOTP code. Any wrong part gives the same answer, and
+/// a code is accepted once: replaying it (or an older one) fails.
+pub async fn authenticate_operator(
+    store: &Store,
+    vault: &Vault,
+    hasher: &PasswordHasher,
+    email: &str,
+    password: &str,
+    code: &str,
+) -> Result<OperatorRecord, AppError> {
+    let refused = || AppError::Forbidden("Wrong email, password or authenticator code.".into());
+    let Ok(email) = EmailAddress::parse(email) else {
+        hasher.verify(password, None).await;
+        return Err(refused());
+    };
+    let mut tx = store.instance().await?;
+    let operator = tx.find_operator_by_email(vault, &email).await?;
+    tx.commit().await?;
+    let ok = hasher.verify(password, operator.as_ref().map(|o| o.password_hash.as_str())).await;
+    let Some(operator) = operator.filter(|_| ok) else {
+        return Err(refused());
+    };
+    let mut tx = store.instance().await?;
+    let secret = tx.operator_totp(vault, operator.id).await?;
+    let Some(step) = secret.verify(code, Utc::now().timestamp()) else {
+        return Err(refused());
+    };
+    if !tx.use_operator_totp_step(operator.id, step).await? {
+        return Err(AppError::Forbidden("This authenticator code was used already; wait for the next one.".into()));
+    }
+    tx.commit().await?;
+    Ok(operator)
+}
+
+/// An operator's entry in an organization's audit log, about one grant.
+fn operator_entry(
+    operator: &OperatorRecord,
+    action: &'static str,
+    grant: SupportGrantId,
+    client: Option<&ClientInfo>,
+    details: Value,
+) -> NewAuditEntry {
+    NewAuditEntry {
+        actor: operator_actor(operator),
+        action,
+        target_type: Some("support_grant"),
+        target_id: Some(grant.to_string()),
+        details,
+        ip: client.map(|c| c.ip.clone()),
+        user_agent: client.and_then(|c| c.user_agent.clone()),
+    }
+}
+
+/// What an operator asks for.
+pub struct AccessRequest<'a> {
+    /// Organization name or id.
+    pub org: &'a str,
+    /// The customer-reported issue, in words (ticket number and summary).
+    pub issue: &'a str,
+    pub hours: Option<i64>,
+}
+
+/// Records a request for access and tells the organization's admins by email (`support_page` is
+/// the link they follow to consent or decline).
+pub async fn request_access(
+    store: &Store,
+    vault: &Vault,
+    operator: &OperatorRecord,
+    request: &AccessRequest<'_>,
+    support_page: &str,
+    client: Option<&ClientInfo>,
+) -> Result<SupportGrant, AppError> {
+    let issue = request.issue.trim();
+    if issue.is_empty() {
+        return Err(AppError::Validation(
+            "issue: name the customer-reported issue this access is for (ticket and summary)".into(),
+        ));
+    }
+    if issue.chars().count() > ISSUE_MAX_CHARS {
+        return Err(AppError::Validation(format!("issue: at most {ISSUE_MAX_CHARS} characters")));
+    }
+    let hours = request.hours.unwrap_or(DEFAULT_GRANT_HOURS);
+    if !(1..=MAX_GRANT_HOURS).contains(&hours) {
+        return Err(AppError::Validation(format!("hours: from 1 to {MAX_GRANT_HOURS}")));
+    }
+    let mut tx = store.instance().await?;
+    let org = tx
+        .find_org(request.org)
+        .await?
+        .ok_or_else(|| AppError::Validation(format!("org: no organization named or with id {:?}", request.org)))?;
+    let id = tx.create_support_grant(org.id, operator.id, issue, Duration::hours(hours)).await?;
+    let grant = tx.support_grant(id).await?.ok_or(AppError::NotFound)?;
+    let mut tx = tx.into_tenant(OrgScope::trusted(org.id)).await?;
+    let details = json!({ "issue": issue, "hours": hours });
+    tx.audit(operator_entry(operator, "support_requested", id, client, details)).await?;
+    for admin in tx.members(vault).await?.into_iter().filter(|m| m.role.is_admin()) {
+        let body = format!(
+            "{} of this burnrate instance asks to see {} read-only for {hours} hours, about:\n\n  {issue}\n\n\
+             Nothing is visible to them unless an admin of your organization consents and a second operator \
+             approves. Consent or decline: {support_page}\nYou can end the access there at any time; everything \
+             done under it appears in your audit log.\n",
+            operator_actor(operator).label,
+            org.name,
+        );
+        let mail = OutboxMessage {
+            to: admin.email.as_str().to_owned(),
+            subject: "[burnrate] Support asks for access to your organization".into(),
+            body,
+            org: Some(org.id.as_uuid()),
+        };
+        tx.enqueue_mail(vault, &mail).await?;
+    }
+    tx.commit().await?;
+    Ok(grant)
+}
+
+/// A second operator's approval. The requester cannot approve their own request.
+pub async fn approve_access(
+    store: &Store,
+    operator: &OperatorRecord,
+    id: SupportGrantId,
+    client: Option<&ClientInfo>,
+) -> Result<SupportGrant, AppError> {
+    let mut tx = store.instance().await?;
+    let grant = tx.support_grant(id).await?.ok_or(AppError::NotFound)?;
+    if grant.requested_by == operator.id {
+        return Err(AppError::Forbidden("You asked for this access: a different operator must approve it.".into()));
+    }
+    let now = Utc::now();
+    if !tx.approve_support_grant(id, operator.id, now).await? {
+        return Err(AppError::Conflict(not_waiting(&grant, now, "approved")));
+    }
+    let started = start_if_complete(&mut tx, id, now).await?;
+    let grant = tx.support_grant(id).await?.ok_or(AppError::NotFound)?;
+    let mut tx = tx.into_tenant(OrgScope::trusted(grant.org_id)).await?;
+    let details = json!({ "active_until": started });
+    tx.audit(operator_entry(operator, "support_approved", id, client, details)).await?;
+    tx.commit().await?;
+    Ok(grant)
+}
+
+/// The organization's consent, given by one of its admins.
+pub(crate) async fn consent_to_access(
+    store: &Store,
+    caller: &impl Caller,
+    id: SupportGrantId,
+) -> Result<SupportGrant, AppError> {
+    caller.require_admin()?;
+    let mut tx = store.tenant(caller.scope()).await?;
+    let grant = tx.org_support_grant(id).await?.ok_or(AppError::NotFound)?;
+    let now = Utc::now();
+    if !tx.consent_support_grant(id, caller.member(), now).await? {
+        return Err(AppError::Conflict(not_waiting(&grant, now, "consented to")));
+    }
+    let started = start_if_complete(&mut tx, id, now).await?;
+    let details = json!({ "active_until": started });
+    tx.audit(caller.entry("support_consented", "support_grant", id.to_string(), details)).await?;
+    let grant = tx.org_support_grant(id).await?.ok_or(AppError::NotFound)?;
+    tx.commit().await?;
+    Ok(grant)
+}
+
+/// The organization says no to a request that has not started.
+pub(crate) async fn decline_access(
+    store: &Store,
+    caller: &impl Caller,
+    id: SupportGrantId,
+) -> Result<SupportGrant, AppError> {
+    caller.require_admin()?;
+    let mut tx = store.tenant(caller.scope()).await?;
+    let grant = tx.org_support_grant(id).await?.ok_or(AppError::NotFound)?;
+    let now = Utc::now();
+    if !tx.decline_support_grant(id, caller.member(), now).await? {
+        return Err(AppError::Conflict(not_waiting(&grant, now, "declined")));
+    }
+    tx.audit(caller.entry("support_declined", "support_grant", id.to_string(), json!({}))).await?;
+    let grant = tx.org_support_grant(id).await?.ok_or(AppError::NotFound)?;
+    tx.commit().await?;
+    Ok(grant)
+}
+
+/// The organization ends a waiting or active grant at once (an admin, or an admin API key).
+pub(crate) async fn revoke_for_org(
+    store: &Store,
+    caller: &impl Caller,
+    id: SupportGrantId,
+) -> Result<SupportGrant, AppError> {
+    caller.require_admin()?;
+    let audit = caller.entry("support_revoked", "support_grant", id.to_string(), json!({}));
+    revoke(store, Some(caller.scope()), audit, id).await
+}
+
+/// An operator ends a grant (their own when the work is done, or any they see misused).
+pub async fn revoke_as_operator(
+    store: &Store,
+    operator: &OperatorRecord,
+    id: SupportGrantId,
+    client: Option<&ClientInfo>,
+) -> Result<SupportGrant, AppError> {
+    revoke(store, None, operator_entry(operator, "support_revoked", id, client, json!({})), id).await
+}
+
+async fn revoke(
+    store: &Store,
+    org: Option<OrgScope>,
+    audit: NewAuditEntry,
+    id: SupportGrantId,
+) -> Result<SupportGrant, AppError> {
+    let mut tx = store.instance().await?;
+    let grant = tx.support_grant(id).await?.ok_or(AppError::NotFound)?;
+    if org.is_some_and(|s| s.org_id() != grant.org_id) {
+        return Err(AppError::NotFound);
+    }
+    let now = Utc::now();
+    if !tx.revoke_support_grant(id, &audit.actor.label, now).await? {
+        return Err(AppError::Conflict(not_waiting(&grant, now, "revoked")));
+    }
+    let grant = tx.support_grant(id).await?.ok_or(AppError::NotFound)?;
+    let mut tx = tx.into_tenant(OrgScope::trusted(grant.org_id)).await?;
+    tx.audit(audit).await?;
+    tx.commit().await?;
+    Ok(grant)
+}
+
+/// Starts the time box when the second of consent and approval has just been given; returns
+/// when it ends.
+async fn start_if_complete(
+    tx: &mut burnrate_store::InstanceTx,
+    id: SupportGrantId,
+    now: DateTime<Utc>,
+) -> Result<Option<DateTime<Utc>>, AppError> {
+    let grant = tx.support_grant(id).await?.ok_or(AppError::NotFound)?;
+    if tx.activate_support_grant(&grant, now).await? { Ok(Some(now + grant.duration)) } else { Ok(None) }
+}
+
+fn not_waiting(grant: &SupportGrant, now: DateTime<Utc>, verb: &str) -> String {
+    let why = match grant.status(now) {
+        GrantStatus::Active => "it is active already".to_owned(),
+        GrantStatus::AwaitingApproval if verb == "consented to" => "it has the organization's consent already".into(),
+        GrantStatus::AwaitingConsent if verb == "approved" => "a second operator approved it already".into(),
+        s => format!("it is {}", s.as_str().replace('_', " ")),
+    };
+    format!("This request cannot be {verb}: {why}.")
+}
+
+/// A grant as the API and the command line show it.
+pub fn grant_json(grant: &SupportGrant, now: DateTime<Utc>) -> Value {
+    json!({
+        "id": grant.id, "organization_id": grant.org_id, "issue": grant.issue,
+        "status": grant.status(now).as_str(), "hours": grant.duration.num_hours(),
+        "requested_by": grant.requested_by, "requested_at": grant.requested_at,
+        "consented_by": grant.consented_by, "consented_at": grant.consented_at,
+        "declined_by": grant.declined_by, "declined_at": grant.declined_at,
+        "approved_by": grant.approved_by, "approved_at": grant.approved_at,
+        "starts_at": grant.starts_at, "expires_at": grant.expires_at,
+        "revoked_at": grant.revoked_at, "revoked_by": grant.revoked_by,
+    })
+}
