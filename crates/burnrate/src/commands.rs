@@ -39,8 +39,7 @@ fn config_error(setting: &str, message: impl Into<String>) -> Failure {
     Failure::Config(ConfigError { setting: setting.into(), message: message.into() })
 }
 
-pub async fn run(config: Option<&Path>, command: Command) -> Result<(), Failure> {
-    let sources = Sources::load(config)?;
+pub async fn run(sources: Sources, command: Command) -> Result<(), Failure> {
     match command {
         Command::Serve { behind_tls_proxy } => {
             let mut settings = Settings::from_sources(&sources, "./burnrate-data")?;

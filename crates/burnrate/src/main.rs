@@ -180,12 +180,6 @@ enum AuditCommand {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     burnrate_web::install_crypto_provider();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info,sqlx=warn".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(e) => {
@@ -193,14 +187,57 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    match runtime.block_on(commands::run(cli.config.as_deref(), cli.command)) {
+    let sources = match settings::Sources::load(cli.config.as_deref()) {
+        Ok(s) => s,
+        Err(e) => return exit(Err(commands::Failure::Config(e))),
+    };
+    // Error reports start before anything can fail or log, and stop (sending what is queued)
+    // before the runtime that sends them: `_reporter` is dropped first.
+    let _reporter = match start_reporting(&sources, runtime.handle().clone()) {
+        Ok(r) => r,
+        Err(e) => return exit(Err(e)),
+    };
+    exit(runtime.block_on(commands::run(sources, cli.command)))
+}
+
+/// Logs go to standard error through the scrubber (S19); with `BURNRATE_SENTRY_DSN`, errors and
+/// warnings also become Sentry events, scrubbed the same way.
+fn start_reporting(
+    sources: &settings::Sources,
+    runtime: tokio::runtime::Handle,
+) -> Result<Option<burnrate_report::Reporter>, commands::Failure> {
+    use secrecy::ExposeSecret as _;
+    use tracing_subscriber::layer::SubscriberExt as _;
+    use tracing_subscriber::util::SubscriberInitExt as _;
+    let reporter = match sources.sentry_dsn()? {
+        Some(dsn) => Some(
+            burnrate_report::Reporter::start(dsn.expose_secret(), env!("CARGO_PKG_VERSION"), runtime).map_err(|e| {
+                commands::Failure::Config(settings::ConfigError {
+                    setting: "BURNRATE_SENTRY_DSN".into(),
+                    message: e.to_string().trim_start_matches("BURNRATE_SENTRY_DSN: ").into(),
+                })
+            })?,
+        ),
+        None => None,
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info,sqlx=warn".into());
+    tracing_subscriber::registry()
+        .with(filter)
+        .with(tracing_subscriber::fmt::layer().with_writer(burnrate_report::ScrubbedStderr))
+        .with(reporter.is_some().then(burnrate_report::sentry_layer))
+        .init();
+    Ok(reporter)
+}
+
+fn exit(result: Result<(), commands::Failure>) -> ExitCode {
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(commands::Failure::Config(e)) => {
-            eprintln!("configuration error: {e}");
+            eprintln!("configuration error: {}", burnrate_report::scrub(&e.to_string()));
             ExitCode::from(2)
         }
         Err(commands::Failure::Other(e)) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", burnrate_report::scrub(&format!("{e:#}")));
             ExitCode::from(1)
         }
     }

@@ -111,6 +111,11 @@ impl Sources {
             .filter(|v| !v.trim().is_empty())
     }
 
+    /// `BURNRATE_SENTRY_DSN`, read before anything else so the first error is reported too.
+    pub fn sentry_dsn(&self) -> Result<Option<SecretString>, ConfigError> {
+        self.secret("SENTRY_DSN")
+    }
+
     fn secret(&self, name: &str) -> Result<Option<SecretString>, ConfigError> {
         if let Some(v) = self.env.get(&format!("BURNRATE_{name}")).filter(|v| !v.trim().is_empty()) {
             return Ok(Some(SecretString::from(v.trim().to_owned())));
@@ -203,7 +208,6 @@ pub struct Settings {
     pub smtp_url: Option<SecretString>,
     pub mail_from: String,
     pub redis_url: Option<SecretString>,
-    pub sentry_dsn: Option<SecretString>,
     pub query_memory_limit: u64,
     pub spill_dir: PathBuf,
     pub spill_max: u64,
@@ -302,7 +306,6 @@ impl Settings {
             master_keys: src.secret("MASTER_KEYS")?,
             smtp_url: src.secret("SMTP_URL")?,
             redis_url: src.secret("REDIS_URL")?,
-            sentry_dsn: src.secret("SENTRY_DSN")?,
             data_dir,
             database_url,
             public_url,

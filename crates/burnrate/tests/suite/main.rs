@@ -15,6 +15,7 @@ mod demo;
 mod federated;
 mod notify;
 mod replays;
+mod reports;
 mod roles;
 mod security;
 mod sources;
