@@ -346,7 +346,8 @@ async fn support(settings: &Settings, command: SupportCommand) -> Result<(), Fai
             let grants = tx.all_support_grants(500).await.context("reading grants")?;
             tx.commit().await.context("reading grants")?;
             for g in &grants {
-                println!("{}", support::grant_json(g, now));
+                let line = serde_json::to_string(&support::SupportGrantView::new(g, now)).context("writing")?;
+                println!("{line}");
             }
             if grants.is_empty() {
                 eprintln!("no support grants yet");

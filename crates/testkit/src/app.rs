@@ -15,6 +15,7 @@ pub struct AppOptions {
     pub https: bool,
     pub signup: SignupMode,
     pub login_per_ip: Option<Quota>,
+    pub api_per_ip: Option<Quota>,
     pub login_per_account: Option<Quota>,
     pub api_per_key: Option<Quota>,
     /// The SQL engine's per-query memory pool (64 MiB unless set).
@@ -36,6 +37,7 @@ impl Default for AppOptions {
             https: false,
             signup: SignupMode::Open,
             login_per_ip: None,
+            api_per_ip: None,
             login_per_account: None,
             api_per_key: None,
             query_memory_limit: None,
@@ -114,6 +116,9 @@ impl TestApp {
         config.mail_from = "burnrate <noreply@burnrate.test>".into();
         if let Some(q) = opts.login_per_ip {
             config.login_per_ip = q;
+        }
+        if let Some(q) = opts.api_per_ip {
+            config.api_per_ip = q;
         }
         if let Some(q) = opts.login_per_account {
             config.login_per_account = q;

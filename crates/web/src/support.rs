@@ -11,7 +11,10 @@ use burnrate_store::{
     Actor, ActorType, GrantStatus, NewAuditEntry, OperatorRecord, OrgScope, OutboxMessage, Store, SupportGrant, Vault,
 };
 use chrono::{DateTime, Duration, Utc};
+use serde::Serialize;
 use serde_json::{Value, json};
+use utoipa::ToSchema;
+use uuid::Uuid;
 
 use crate::auth::Caller;
 use crate::error::AppError;
@@ -274,15 +277,53 @@ fn not_waiting(grant: &SupportGrant, now: DateTime<Utc>, verb: &str) -> String {
 }
 
 /// A grant as the API and the command line show it.
-pub fn grant_json(grant: &SupportGrant, now: DateTime<Utc>) -> Value {
-    json!({
-        "id": grant.id, "organization_id": grant.org_id, "issue": grant.issue,
-        "status": grant.status(now).as_str(), "hours": grant.duration.num_hours(),
-        "requested_by": grant.requested_by, "requested_at": grant.requested_at,
-        "consented_by": grant.consented_by, "consented_at": grant.consented_at,
-        "declined_by": grant.declined_by, "declined_at": grant.declined_at,
-        "approved_by": grant.approved_by, "approved_at": grant.approved_at,
-        "starts_at": grant.starts_at, "expires_at": grant.expires_at,
-        "revoked_at": grant.revoked_at, "revoked_by": grant.revoked_by,
-    })
+#[derive(Serialize, ToSchema)]
+pub struct SupportGrantView {
+    id: Uuid,
+    organization_id: Uuid,
+    /// The customer-reported issue the access is for.
+    issue: String,
+    /// awaiting_consent_and_approval, awaiting_consent, awaiting_approval, active, declined,
+    /// revoked, expired or lapsed.
+    status: &'static str,
+    /// How long the access lasts once it starts.
+    hours: i64,
+    /// The operator who asked (and who sees the organization while it is active).
+    requested_by: Uuid,
+    requested_at: DateTime<Utc>,
+    consented_by: Option<Uuid>,
+    consented_at: Option<DateTime<Utc>>,
+    declined_by: Option<Uuid>,
+    declined_at: Option<DateTime<Utc>>,
+    /// The second operator.
+    approved_by: Option<Uuid>,
+    approved_at: Option<DateTime<Utc>>,
+    starts_at: Option<DateTime<Utc>>,
+    expires_at: Option<DateTime<Utc>>,
+    revoked_at: Option<DateTime<Utc>>,
+    revoked_by: Option<String>,
+}
+
+impl SupportGrantView {
+    pub fn new(grant: &SupportGrant, now: DateTime<Utc>) -> Self {
+        SupportGrantView {
+            id: grant.id.as_uuid(),
+            organization_id: grant.org_id.as_uuid(),
+            issue: grant.issue.clone(),
+            status: grant.status(now).as_str(),
+            hours: grant.duration.num_hours(),
+            requested_by: grant.requested_by.as_uuid(),
+            requested_at: grant.requested_at,
+            consented_by: grant.consented_by.map(|u| u.as_uuid()),
+            consented_at: grant.consented_at,
+            declined_by: grant.declined_by.map(|u| u.as_uuid()),
+            declined_at: grant.declined_at,
+            approved_by: grant.approved_by.map(|o| o.as_uuid()),
+            approved_at: grant.approved_at,
+            starts_at: grant.starts_at,
+            expires_at: grant.expires_at,
+            revoked_at: grant.revoked_at,
+            revoked_by: grant.revoked_by.clone(),
+        }
+    }
 }

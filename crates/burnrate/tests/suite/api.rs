@@ -109,41 +109,40 @@ async fn the_api_is_rate_limited_per_key_with_retry_after() {
 }
 
 /// Every endpoint that changes something, with real ids of the organization's own things.
-fn writes(ids: &std::collections::HashMap<&str, String>) -> Vec<(Method, String, Option<serde_json::Value>)> {
-    let id = |k: &str| ids[k].clone();
+/// Every endpoint that changes something, as the OpenAPI document names it, with a body it
+/// would accept from a key allowed to write.
+fn writes() -> Vec<(Method, &'static str, Option<serde_json::Value>)> {
+    use serde_json::json;
     vec![
-        (Method::PATCH, "/api/v1/org".into(), Some(serde_json::json!({ "reporting_time_zone": "Asia/Tokyo" }))),
-        (
-            Method::POST,
-            "/api/v1/members".into(),
-            Some(serde_json::json!({ "email": "x@example.com", "role": "viewer" })),
-        ),
-        (Method::PATCH, format!("/api/v1/members/{}", id("member")), Some(serde_json::json!({ "role": "admin" }))),
-        (Method::DELETE, format!("/api/v1/members/{}", id("member")), None),
-        (Method::POST, "/api/v1/api-keys".into(), Some(serde_json::json!({ "name": "more", "scope": "admin" }))),
-        (Method::DELETE, format!("/api/v1/api-keys/{}", id("admin_key")), None),
-        (Method::POST, "/api/v1/sql-credentials".into(), Some(serde_json::json!({ "name": "bi" }))),
-        (
-            Method::POST,
-            "/api/v1/budgets".into(),
-            Some(serde_json::json!({ "name": "B", "amount": "1", "currency": "USD", "period": "month" })),
-        ),
-        (Method::PATCH, format!("/api/v1/budgets/{}", id("budget")), Some(serde_json::json!({ "amount": "1" }))),
-        (Method::DELETE, format!("/api/v1/budgets/{}", id("budget")), None),
-        (Method::POST, "/api/v1/webhooks".into(), Some(serde_json::json!({ "url": "https://hooks.example.com/x" }))),
-        (Method::DELETE, format!("/api/v1/webhooks/{}", id("webhook")), None),
-        (Method::POST, format!("/api/v1/webhooks/{}/test", id("webhook")), None),
-        (Method::POST, format!("/api/v1/webhooks/{}/deliveries/{}/redeliver", id("webhook"), id("webhook")), None),
-        (Method::POST, format!("/api/v1/approvals/{}/approve", id("webhook")), None),
-        (Method::POST, format!("/api/v1/approvals/{}/reject", id("webhook")), None),
-        (
-            Method::POST,
-            "/api/v1/sources".into(),
-            Some(serde_json::json!({ "kind": "openai", "name": "x", "secret": "sk-admin-x" })),
-        ),
-        (Method::PATCH, format!("/api/v1/sources/{}", id("source")), Some(serde_json::json!({ "paused": true }))),
-        (Method::DELETE, format!("/api/v1/sources/{}", id("source")), None),
-        (Method::POST, format!("/api/v1/sources/{}/sync", id("source")), None),
+        (Method::PATCH, "/org", Some(json!({ "reporting_time_zone": "Asia/Tokyo" }))),
+        (Method::POST, "/members", Some(json!({ "email": "x@example.com", "role": "viewer" }))),
+        (Method::PATCH, "/members/{user_id}", Some(json!({ "role": "admin" }))),
+        (Method::DELETE, "/members/{user_id}", None),
+        (Method::DELETE, "/invitations/{id}", None),
+        (Method::POST, "/api-keys", Some(json!({ "name": "more", "scope": "admin" }))),
+        (Method::DELETE, "/api-keys/{id}", None),
+        (Method::POST, "/sql-credentials", Some(json!({ "name": "bi" }))),
+        (Method::DELETE, "/sql-credentials/{id}", None),
+        (Method::POST, "/budgets", Some(json!({ "name": "B", "amount": "1", "currency": "USD", "period": "month" }))),
+        (Method::PATCH, "/budgets/{id}", Some(json!({ "amount": "1" }))),
+        (Method::DELETE, "/budgets/{id}", None),
+        (Method::POST, "/webhooks", Some(json!({ "url": "https://hooks.example.com/x" }))),
+        (Method::DELETE, "/webhooks/{id}", None),
+        (Method::POST, "/webhooks/{id}/test", None),
+        (Method::POST, "/webhooks/{id}/deliveries/{delivery}/redeliver", None),
+        (Method::POST, "/approvals/{id}/approve", None),
+        (Method::POST, "/approvals/{id}/reject", None),
+        (Method::POST, "/sources", Some(json!({ "kind": "openai", "name": "x", "secret": "sk-admin-x" }))),
+        (Method::PATCH, "/sources/{id}", Some(json!({ "interval_minutes": 120 }))),
+        (Method::DELETE, "/sources/{id}", None),
+        (Method::POST, "/sources/{id}/sync", None),
+        (Method::POST, "/sources/{id}/test", None),
+        (Method::POST, "/sources/{id}/pause", None),
+        (Method::POST, "/sources/{id}/resume", None),
+        (Method::POST, "/sources/{id}/rotate", Some(json!({ "secret": "sk-admin-ROTATE00000000000000" }))),
+        (Method::POST, "/support-grants/{id}/consent", None),
+        (Method::POST, "/support-grants/{id}/decline", None),
+        (Method::POST, "/support-grants/{id}/revoke", None),
     ]
 }
 
@@ -180,18 +179,39 @@ async fn a_read_key_is_refused_on_every_endpoint_that_writes_and_changes_nothing
         .as_str()
         .unwrap()
         .to_owned();
-    let ids = std::collections::HashMap::from([
-        ("member", member.to_string()),
-        ("admin_key", admin_key),
-        ("budget", budget),
-        ("webhook", webhook),
-        ("source", source),
-    ]);
+    let sql =
+        owner.api(Method::POST, "/api/v1/sql-credentials", &admin, Some(serde_json::json!({ "name": "bi" }))).await;
+    let sql = sql.json()["id"].as_str().unwrap().to_owned();
+    // Each path's ids name a real thing of the organization where there is one to name.
+    let fill = |template: &str| {
+        let id = match template.split('/').nth(1).unwrap() {
+            "api-keys" => admin_key.clone(),
+            "budgets" => budget.clone(),
+            "webhooks" => webhook.clone(),
+            "sources" => source.clone(),
+            "sql-credentials" => sql.clone(),
+            _ => uuid::Uuid::now_v7().to_string(),
+        };
+        let path =
+            template.replace("{user_id}", &member.to_string()).replace("{delivery}", &webhook).replace("{id}", &id);
+        format!("/api/v1{path}")
+    };
+
+    // The list covers every operation of the document that is not a read (`POST /sql` runs a
+    // read-only query).
+    let doc = owner.get("/api/v1/openapi.json").await.json();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for method in item.as_object().unwrap().keys().filter(|m| *m != "get") {
+            let listed = writes().iter().any(|(m, p, _)| m.as_str().eq_ignore_ascii_case(method) && p == path);
+            assert!(listed || (method == "post" && path == "/sql"), "{method} {path} is not tested with a read key");
+        }
+    }
 
     let mut tx = app.store.tenant(scope).await.unwrap();
     let audit_before = tx.audit_entries(1000).await.unwrap().len();
     tx.commit().await.unwrap();
-    for (method, path, body) in writes(&ids) {
+    for (method, template, body) in writes() {
+        let path = fill(template);
         let r = owner.api(method.clone(), &path, &read, body).await;
         assert_eq!(r.status, 403, "{method} {path} with a read key: {}", r.text);
         assert_eq!(r.json()["error"]["code"], "forbidden", "{method} {path}");
@@ -201,6 +221,8 @@ async fn a_read_key_is_refused_on_every_endpoint_that_writes_and_changes_nothing
     assert_eq!(tx.budgets().await.unwrap().len(), 1);
     assert_eq!(tx.webhooks().await.unwrap().len(), 1);
     assert_eq!(tx.sources().await.unwrap().len(), 1);
+    assert!(!tx.sources().await.unwrap()[0].paused);
+    assert_eq!(tx.sql_credentials().await.unwrap().iter().filter(|c| c.revoked_at.is_none()).count(), 1);
     assert_eq!(tx.reporting_tz().await.unwrap(), "UTC");
     tx.commit().await.unwrap();
 }

@@ -14,6 +14,7 @@ mod clients;
 mod demo;
 mod federated;
 mod notify;
+mod openapi;
 mod replays;
 mod reports;
 mod roles;

@@ -183,7 +183,9 @@ async fn operators_work_grants_from_the_command_line_and_organizations_through_t
             .await;
     assert_eq!(again.status.code(), Some(1), "{}", text(&again));
     assert!(text(&again).contains("already exists"), "{}", text(&again));
+    // Each operator runs two commands at most, so no test waits for a fresh authenticator code.
     let dave = app.add_operator("dave@ops.test", "Dave").await;
+    let erin = app.add_operator("erin@ops.test", "Erin").await;
     let carol = TestOperator::from_secret("carol@ops.test", carol_totp);
 
     let support = |op: &'static str, code: String, args: Vec<String>| {
@@ -209,8 +211,8 @@ async fn operators_work_grants_from_the_command_line_and_organizations_through_t
     assert_eq!(wrong.status.code(), Some(1));
     assert!(text(&wrong).contains("Wrong email, password or authenticator code."), "{}", text(&wrong));
     let too_long = support(
-        "carol@ops.test",
-        carol.code().await,
+        "dave@ops.test",
+        dave.code().await,
         args(&["request", "--org", "Acme", "--issue", "x", "--hours", "30"]),
     )
     .await;
@@ -243,16 +245,16 @@ async fn operators_work_grants_from_the_command_line_and_organizations_through_t
     assert_eq!(consented.json()["status"], "active");
     assert_eq!(owner.api(Method::POST, &path, &admin_key, None).await.status, 409);
 
-    let listing = support("dave@ops.test", dave.code().await, args(&["list"])).await;
+    let listing = support("erin@ops.test", erin.code().await, args(&["list"])).await;
     assert!(listing.status.success(), "{}", text(&listing));
     let line: serde_json::Value =
         serde_json::from_str(String::from_utf8_lossy(&listing.stdout).lines().next().unwrap()).unwrap();
     assert_eq!((line["id"].as_str(), line["status"].as_str()), (Some(grant.as_str()), Some("active")));
-    let out = support("carol@ops.test", carol.code().await, args(&["revoke", &grant])).await;
+    let out = support("erin@ops.test", erin.code().await, args(&["revoke", &grant])).await;
     assert!(out.status.success(), "{}", text(&out));
     let revoked = owner.api(Method::GET, "/api/v1/support-grants", &admin_key, None).await.json();
     assert_eq!(revoked["support_grants"][0]["status"], "revoked");
-    assert_eq!(revoked["support_grants"][0]["revoked_by"], "operator Carol");
+    assert_eq!(revoked["support_grants"][0]["revoked_by"], "operator Erin");
     let missing = owner
         .api(Method::POST, &format!("/api/v1/support-grants/{}/revoke", uuid::Uuid::now_v7()), &admin_key, None)
         .await;

@@ -7,10 +7,14 @@ use axum::extract::{FromRequest, Path, Request, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use burnrate_core::{ApiKeyId, ApiScope, Role, UserId};
-use serde::Deserialize;
+use chrono::{DateTime, Utc};
 use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
+use utoipa::ToSchema;
+use uuid::Uuid;
 
+use super::openapi::{BodyRefusals, Conflicting, Missing, Refusals};
 use super::{actions, parse_id};
 use crate::AppState;
 use crate::auth::{ApiCaller, Caller as _};
@@ -32,33 +36,75 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
     }
 }
 
+/// A query string whose errors answer in the API's error format.
+pub struct ApiQuery<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> axum::extract::FromRequestParts<S> for ApiQuery<T> {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut axum::http::request::Parts, state: &S) -> Result<Self, Self::Rejection> {
+        axum::extract::Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|axum::extract::Query(v)| ApiQuery(v))
+            .map_err(|r| ApiError(AppError::Validation(r.body_text())))
+    }
+}
+
 pub async fn not_found() -> ApiError {
     ApiError(AppError::NotFound)
 }
 
+/// The organization of the key.
+#[derive(Serialize, ToSchema)]
+pub struct OrgView {
+    id: Uuid,
+    name: String,
+    created_at: DateTime<Utc>,
+    /// The IANA time zone that budget periods and days follow.
+    reporting_time_zone: String,
+    /// The kinds of change that wait for a second admin's approval.
+    approval_actions: Vec<String>,
+}
+
+#[utoipa::path(get, path = "/org", tag = "organization", responses((status = 200, body = OrgView), Refusals))]
 pub async fn org(State(state): State<AppState>, caller: ApiCaller) -> Result<Response, ApiError> {
     caller.require(ApiScope::Read)?;
     let mut tx = state.store.instance().await?;
     let org = tx.org(caller.scope.org_id()).await?.ok_or(AppError::NotFound)?;
     let mut tx = tx.into_tenant(caller.scope).await?;
-    let zone = tx.reporting_tz().await?;
+    let reporting_time_zone = tx.reporting_tz().await?;
     let approval_actions = tx.approval_actions().await?;
     tx.commit().await?;
-    Ok(Json(json!({ "id": org.id, "name": org.name, "created_at": org.created_at, "reporting_time_zone": zone,
-                    "approval_actions": approval_actions }))
-    .into_response())
+    let view = OrgView {
+        id: org.id.as_uuid(),
+        name: org.name,
+        created_at: org.created_at,
+        reporting_time_zone,
+        approval_actions,
+    };
+    Ok(Json(view).into_response())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OrgSettingsBody {
     /// An IANA time zone name: budget periods and days follow it.
     reporting_time_zone: Option<String>,
-    /// The changes that wait for a second admin (S17), from [`super::approvals::APPROVABLE`].
+    /// The changes that wait for a second admin (S17): any of `budget_raise`,
+    /// `source_credentials`, `webhook_create`, `sql_credential_create`.
     approval_actions: Option<Vec<String>>,
 }
 
-/// Changes the organization's settings (admins), audited with what each was before.
+/// The organization's settings after a change.
+#[derive(Serialize, ToSchema)]
+pub struct OrgSettingsView {
+    reporting_time_zone: String,
+    approval_actions: Vec<String>,
+}
+
+/// Changes the organization's settings (admins), audited with what each was before. Sending
+/// fewer kinds of change for approval waits for another admin (`202`).
+#[utoipa::path(patch, path = "/org", tag = "organization", request_body = OrgSettingsBody,
+    responses((status = 200, body = OrgSettingsView), (status = 202, body = super::approvals::QueuedView), Refusals, BodyRefusals))]
 pub async fn update_org(
     State(state): State<AppState>,
     caller: ApiCaller,
@@ -109,34 +155,67 @@ pub async fn update_org(
         if let super::approvals::Submitted::Queued(request) =
             super::approvals::submit(&state, &caller, change, Some(before)).await?
         {
-            return Ok(super::approvals::queued(&state, request, json!({})));
+            return Ok(super::approvals::queued(&state, request, super::approvals::Nothing {}));
         }
     }
     let mut tx = state.store.tenant(caller.scope).await?;
-    let answer =
-        json!({ "reporting_time_zone": tx.reporting_tz().await?, "approval_actions": tx.approval_actions().await? });
+    let answer = OrgSettingsView {
+        reporting_time_zone: tx.reporting_tz().await?,
+        approval_actions: tx.approval_actions().await?,
+    };
     tx.commit().await?;
     Ok(Json(answer).into_response())
 }
 
+#[derive(Serialize, ToSchema)]
+pub struct MemberView {
+    user_id: Uuid,
+    email: String,
+    /// owner, admin, member or viewer.
+    role: String,
+    since: DateTime<Utc>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct MembersView {
+    members: Vec<MemberView>,
+}
+
+#[utoipa::path(get, path = "/members", tag = "members", responses((status = 200, body = MembersView), Refusals))]
 pub async fn members(State(state): State<AppState>, caller: ApiCaller) -> Result<Response, ApiError> {
     caller.require(ApiScope::Read)?;
     let mut tx = state.store.tenant(caller.scope).await?;
     let members = tx.members(&state.vault).await?;
     tx.commit().await?;
-    let members: Vec<_> = members
+    let members = members
         .into_iter()
-        .map(|m| json!({ "user_id": m.user_id, "email": m.email.as_str(), "role": m.role, "since": m.since }))
+        .map(|m| MemberView {
+            user_id: m.user_id.as_uuid(),
+            email: m.email.as_str().to_owned(),
+            role: m.role.to_string(),
+            since: m.since,
+        })
         .collect();
-    Ok(Json(json!({ "members": members })).into_response())
+    Ok(Json(MembersView { members }).into_response())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 pub struct InviteBody {
     email: String,
+    #[schema(value_type = String, example = "member")]
     role: Role,
 }
 
+#[derive(Serialize, ToSchema)]
+pub struct InvitationView {
+    invitation_id: Uuid,
+    role: String,
+    expires_at: DateTime<Utc>,
+}
+
+/// Invites a person by email (admins); they get a link that lasts 7 days.
+#[utoipa::path(post, path = "/members", tag = "members", request_body = InviteBody,
+    responses((status = 201, body = InvitationView), Refusals, BodyRefusals, Conflicting))]
 pub async fn invite(
     State(state): State<AppState>,
     caller: ApiCaller,
@@ -144,15 +223,25 @@ pub async fn invite(
 ) -> Result<Response, ApiError> {
     caller.require(ApiScope::Admin)?;
     let (id, expires) = actions::invite(&state, &caller, &body.email, body.role).await?;
-    Ok((StatusCode::CREATED, Json(json!({ "invitation_id": id, "role": body.role, "expires_at": expires })))
-        .into_response())
+    let view = InvitationView { invitation_id: id.as_uuid(), role: body.role.to_string(), expires_at: expires };
+    Ok((StatusCode::CREATED, Json(view)).into_response())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 pub struct RoleBody {
+    #[schema(value_type = String, example = "viewer")]
     role: Role,
 }
 
+#[derive(Serialize, ToSchema)]
+pub struct RoleView {
+    user_id: Uuid,
+    role: String,
+}
+
+#[utoipa::path(patch, path = "/members/{user_id}", tag = "members", request_body = RoleBody,
+    params(("user_id" = Uuid, Path, description = "The member's user id")),
+    responses((status = 200, body = RoleView), Refusals, BodyRefusals, Missing, Conflicting))]
 pub async fn change_role(
     State(state): State<AppState>,
     caller: ApiCaller,
@@ -162,9 +251,12 @@ pub async fn change_role(
     caller.require(ApiScope::Admin)?;
     let user: UserId = parse_id(&user)?;
     actions::change_role(&state, &caller, user, body.role).await?;
-    Ok(Json(json!({ "user_id": user, "role": body.role })).into_response())
+    Ok(Json(RoleView { user_id: user.as_uuid(), role: body.role.to_string() }).into_response())
 }
 
+#[utoipa::path(delete, path = "/members/{user_id}", tag = "members",
+    params(("user_id" = Uuid, Path, description = "The member's user id")),
+    responses((status = 204, description = "Removed; their sessions and API keys end"), Refusals, Missing, Conflicting))]
 pub async fn remove_member(
     State(state): State<AppState>,
     caller: ApiCaller,
@@ -176,29 +268,65 @@ pub async fn remove_member(
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
+#[derive(Serialize, ToSchema)]
+pub struct ApiKeyView {
+    id: Uuid,
+    name: String,
+    /// The first characters of the key, to tell keys apart.
+    prefix: String,
+    /// read, write or admin.
+    scope: String,
+    created_by: Uuid,
+    created_at: DateTime<Utc>,
+    last_used_at: Option<DateTime<Utc>>,
+    revoked_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ApiKeysView {
+    api_keys: Vec<ApiKeyView>,
+}
+
+#[utoipa::path(get, path = "/api-keys", tag = "api keys", responses((status = 200, body = ApiKeysView), Refusals))]
 pub async fn api_keys(State(state): State<AppState>, caller: ApiCaller) -> Result<Response, ApiError> {
     caller.require(ApiScope::Read)?;
     let mut tx = state.store.tenant(caller.scope).await?;
     let keys = tx.api_keys().await?;
     tx.commit().await?;
-    let keys: Vec<_> = keys
+    let api_keys = keys
         .into_iter()
-        .map(|k| {
-            json!({
-                "id": k.id, "name": k.name, "prefix": k.prefix, "scope": k.scope, "created_by": k.created_by,
-                "created_at": k.created_at, "last_used_at": k.last_used_at, "revoked_at": k.revoked_at,
-            })
+        .map(|k| ApiKeyView {
+            id: k.id.as_uuid(),
+            name: k.name,
+            prefix: k.prefix,
+            scope: k.scope.to_string(),
+            created_by: k.created_by.as_uuid(),
+            created_at: k.created_at,
+            last_used_at: k.last_used_at,
+            revoked_at: k.revoked_at,
         })
         .collect();
-    Ok(Json(json!({ "api_keys": keys })).into_response())
+    Ok(Json(ApiKeysView { api_keys }).into_response())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 pub struct NewKeyBody {
     name: String,
+    #[schema(value_type = String, example = "read")]
     scope: ApiScope,
 }
 
+/// A new key: `key` is shown this once and never again.
+#[derive(Serialize, ToSchema)]
+pub struct NewKeyView {
+    id: Uuid,
+    key: String,
+    prefix: String,
+    scope: String,
+}
+
+#[utoipa::path(post, path = "/api-keys", tag = "api keys", request_body = NewKeyBody,
+    responses((status = 201, body = NewKeyView), Refusals, BodyRefusals))]
 pub async fn create_api_key(
     State(state): State<AppState>,
     caller: ApiCaller,
@@ -206,10 +334,13 @@ pub async fn create_api_key(
 ) -> Result<Response, ApiError> {
     caller.require(ApiScope::Admin)?;
     let (id, key, prefix) = actions::create_api_key(&state, &caller, &body.name, body.scope).await?;
-    Ok((StatusCode::CREATED, Json(json!({ "id": id, "key": key, "prefix": prefix, "scope": body.scope })))
-        .into_response())
+    let view = NewKeyView { id: id.as_uuid(), key, prefix, scope: body.scope.to_string() };
+    Ok((StatusCode::CREATED, Json(view)).into_response())
 }
 
+#[utoipa::path(delete, path = "/api-keys/{id}", tag = "api keys",
+    params(("id" = Uuid, Path, description = "The key's id")),
+    responses((status = 204, description = "Revoked: the key stops working at once"), Refusals, Missing))]
 pub async fn revoke_api_key(
     State(state): State<AppState>,
     caller: ApiCaller,
@@ -218,5 +349,56 @@ pub async fn revoke_api_key(
     caller.require(ApiScope::Admin)?;
     let id: ApiKeyId = parse_id(&id)?;
     actions::revoke_api_key(&state, &caller, id).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// An invitation that has been neither accepted nor revoked.
+#[derive(Serialize, ToSchema)]
+pub struct OpenInvitationView {
+    id: Uuid,
+    email: String,
+    role: String,
+    invited_by: Uuid,
+    created_at: DateTime<Utc>,
+    expires_at: DateTime<Utc>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct InvitationsView {
+    invitations: Vec<OpenInvitationView>,
+}
+
+/// Invitations waiting to be accepted (admins).
+#[utoipa::path(get, path = "/invitations", tag = "members", responses((status = 200, body = InvitationsView), Refusals))]
+pub async fn invitations(State(state): State<AppState>, caller: ApiCaller) -> Result<Response, ApiError> {
+    caller.require(ApiScope::Admin)?;
+    let mut tx = state.store.tenant(caller.scope).await?;
+    let open = tx.open_invitations(&state.vault).await?;
+    tx.commit().await?;
+    let invitations = open
+        .into_iter()
+        .map(|i| OpenInvitationView {
+            id: i.id.as_uuid(),
+            email: i.email.as_str().to_owned(),
+            role: i.role.to_string(),
+            invited_by: i.invited_by.as_uuid(),
+            created_at: i.created_at,
+            expires_at: i.expires_at,
+        })
+        .collect();
+    Ok(Json(InvitationsView { invitations }).into_response())
+}
+
+/// Revokes an invitation (admins): its link stops working.
+#[utoipa::path(delete, path = "/invitations/{id}", tag = "members",
+    params(("id" = Uuid, Path, description = "The invitation's id")),
+    responses((status = 204, description = "Revoked"), Refusals, Missing))]
+pub async fn revoke_invitation(
+    State(state): State<AppState>,
+    caller: ApiCaller,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    caller.require(ApiScope::Admin)?;
+    actions::revoke_invitation(&state, &caller, parse_id(&id)?).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }

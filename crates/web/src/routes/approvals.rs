@@ -16,8 +16,10 @@ use burnrate_store::{ApprovalRequest, ApprovalState, NewWebhook, OutboxMessage, 
 use chrono::Utc;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
+use utoipa::ToSchema;
 use uuid::Uuid;
 
+use super::openapi::{BodyRefusals, Conflicting, Missing, Refusals};
 use super::parse_id;
 use crate::AppState;
 use crate::auth::{ApiCaller, Authed, Caller};
@@ -261,12 +263,30 @@ fn target_type(change: &Change) -> &'static str {
     }
 }
 
+/// A change that went to the queue, with what was made for it at once (a secret shown now, the
+/// one time it is shown; nothing for most changes).
+#[derive(Serialize, ToSchema)]
+pub struct Queued<T> {
+    /// The approval request to follow.
+    approval_id: Uuid,
+    /// `pending`.
+    state: &'static str,
+    url: String,
+    #[serde(flatten)]
+    made: T,
+}
+
+/// Nothing more to show for a queued change.
+#[derive(Serialize, ToSchema)]
+pub struct Nothing {}
+
+/// The answer `202` to a change that went to the queue.
+pub type QueuedView = Queued<Nothing>;
+
 /// The answer to a change that went to the queue: `202` with where to follow it.
-pub(crate) fn queued(state: &AppState, id: Uuid, mut extra: serde_json::Value) -> Response {
-    extra["approval_id"] = json!(id);
-    extra["state"] = json!("pending");
-    extra["url"] = json!(state.config.link(&format!("/api/v1/approvals/{id}")));
-    (StatusCode::ACCEPTED, Json(extra)).into_response()
+pub(crate) fn queued<T: Serialize>(state: &AppState, id: Uuid, made: T) -> Response {
+    let url = state.config.link(&format!("/api/v1/approvals/{id}"));
+    (StatusCode::ACCEPTED, Json(Queued { approval_id: id, state: "pending", url, made })).into_response()
 }
 
 /// Approves (applying the change) or rejects a request. The requester can never decide their own;
@@ -345,23 +365,64 @@ fn shown_state(r: &ApprovalRequest) -> &'static str {
     if r.state == ApprovalState::Pending && Utc::now() >= r.expires_at { "expired" } else { r.state.as_str() }
 }
 
-fn request_json(r: &ApprovalRequest) -> serde_json::Value {
-    json!({
-        "id": r.id, "action": r.action, "state": shown_state(r),
-        "summary": serde_json::from_str::<serde_json::Value>(&r.summary).unwrap_or_default(),
-        "requested_by": r.requested_by, "requested_at": r.requested_at, "expires_at": r.expires_at,
-        "decided_by": r.decided_by, "decided_at": r.decided_at, "comment": r.comment, "outcome": r.outcome,
-    })
+/// An approval request.
+#[derive(Serialize, ToSchema)]
+pub struct ApprovalView {
+    id: Uuid,
+    /// `budget_raise`, `webhook_create`, `source_credentials`, `sql_credential_create` or
+    /// `approval_policy`.
+    action: String,
+    /// pending, approved, rejected, failed or expired.
+    state: &'static str,
+    /// The change in words (`text`) with before and after values, without secrets.
+    #[schema(value_type = Object)]
+    summary: serde_json::Value,
+    requested_by: Uuid,
+    requested_at: chrono::DateTime<Utc>,
+    expires_at: chrono::DateTime<Utc>,
+    decided_by: Option<Uuid>,
+    decided_at: Option<chrono::DateTime<Utc>>,
+    comment: Option<String>,
+    /// What applying it did, or why it could not.
+    outcome: Option<String>,
 }
 
+impl From<&ApprovalRequest> for ApprovalView {
+    fn from(r: &ApprovalRequest) -> Self {
+        ApprovalView {
+            id: r.id,
+            action: r.action.clone(),
+            state: shown_state(r),
+            summary: serde_json::from_str(&r.summary).unwrap_or_else(|_| json!({})),
+            requested_by: r.requested_by.as_uuid(),
+            requested_at: r.requested_at,
+            expires_at: r.expires_at,
+            decided_by: r.decided_by.map(|u| u.as_uuid()),
+            decided_at: r.decided_at,
+            comment: r.comment.clone(),
+            outcome: r.outcome.clone(),
+        }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ApprovalsView {
+    approvals: Vec<ApprovalView>,
+}
+
+/// The organization's approval requests, newest first (admins).
+#[utoipa::path(get, path = "/approvals", tag = "approvals", responses((status = 200, body = ApprovalsView), Refusals))]
 pub async fn api_list(State(state): State<AppState>, caller: ApiCaller) -> Result<Response, ApiError> {
     caller.require(ApiScope::Admin)?;
     let mut tx = state.store.tenant(caller.scope()).await?;
     let list = tx.approval_requests(200).await?;
     tx.commit().await?;
-    Ok(Json(json!({ "approvals": list.iter().map(request_json).collect::<Vec<_>>() })).into_response())
+    Ok(Json(ApprovalsView { approvals: list.iter().map(ApprovalView::from).collect() }).into_response())
 }
 
+#[utoipa::path(get, path = "/approvals/{id}", tag = "approvals",
+    params(("id" = Uuid, Path, description = "The request's id")),
+    responses((status = 200, body = ApprovalView), Refusals, Missing))]
 pub async fn api_get(
     State(state): State<AppState>,
     caller: ApiCaller,
@@ -371,10 +432,11 @@ pub async fn api_get(
     let mut tx = state.store.tenant(caller.scope()).await?;
     let request = tx.approval_request(parse_id(&id)?).await?.ok_or(AppError::NotFound)?;
     tx.commit().await?;
-    Ok(Json(request_json(&request)).into_response())
+    Ok(Json(ApprovalView::from(&request)).into_response())
 }
 
-#[derive(Default, Deserialize)]
+/// A decision's optional comment; the body itself may be left out.
+#[derive(Default, Deserialize, ToSchema)]
 pub struct DecisionBody {
     #[serde(default)]
     comment: Option<String>,
@@ -396,9 +458,15 @@ async fn api_decide(
     };
     let comment = body.comment;
     let decided = decide(&state, &caller, parse_id(&id)?, approve, comment.as_deref()).await?;
-    Ok(Json(request_json(&decided)).into_response())
+    Ok(Json(ApprovalView::from(&decided)).into_response())
 }
 
+/// Approves a request and applies its change (another admin than the requester). The answer
+/// says whether it was applied (`approved`) or could no longer be (`failed`).
+#[utoipa::path(post, path = "/approvals/{id}/approve", tag = "approvals",
+    params(("id" = Uuid, Path, description = "The request's id")),
+    request_body(content = Option<DecisionBody>, description = "An optional comment"),
+    responses((status = 200, body = ApprovalView), Refusals, BodyRefusals, Missing, Conflicting))]
 pub async fn api_approve(
     State(state): State<AppState>,
     caller: ApiCaller,
@@ -408,6 +476,10 @@ pub async fn api_approve(
     api_decide(state, caller, id, body, true).await
 }
 
+#[utoipa::path(post, path = "/approvals/{id}/reject", tag = "approvals",
+    params(("id" = Uuid, Path, description = "The request's id")),
+    request_body(content = Option<DecisionBody>, description = "An optional comment"),
+    responses((status = 200, body = ApprovalView), Refusals, BodyRefusals, Missing, Conflicting))]
 pub async fn api_reject(
     State(state): State<AppState>,
     caller: ApiCaller,

@@ -10,9 +10,12 @@ use axum::response::{IntoResponse, Response};
 use burnrate_core::ApiScope;
 use burnrate_store::{AUDIT_CSV_COLUMNS, AuditFilter, AuditRecord, OrgScope, Store};
 use chrono::{DateTime, NaiveDate, Utc};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
+use utoipa::{IntoParams, ToSchema};
 
+use super::api::ApiQuery;
+use super::openapi::{BodyRefusals, Refusals};
 use crate::AppState;
 use crate::auth::{ApiCaller, Authed, Caller};
 use crate::error::{ApiError, AppError};
@@ -24,12 +27,16 @@ const SHOWN: i64 = 200;
 const EXPORT_PAGE: i64 = 1000;
 
 /// The filters, as a query string carries them.
-#[derive(Clone, Debug, Default, Deserialize)]
+#[derive(Clone, Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct AuditQuery {
+    /// The actor's type (`operator`), label or id, exactly.
     #[serde(default)]
     pub(crate) actor: String,
+    /// The action, exactly (`budget_created`).
     #[serde(default)]
     pub(crate) action: String,
+    /// The target's type or id, exactly.
     #[serde(default)]
     pub(crate) target: String,
     /// `2026-11-30` (from its start) or an RFC 3339 time.
@@ -176,21 +183,66 @@ async fn exported(state: &AppState, caller: &impl Caller, q: &AuditQuery) -> Res
     Ok(())
 }
 
-fn entry_json(e: &AuditRecord) -> serde_json::Value {
-    let details: serde_json::Value = serde_json::from_str(&e.details).unwrap_or(serde_json::Value::Null);
-    json!({
-        "seq": e.seq, "at": e.at, "actor_type": e.actor_type, "actor_id": e.actor_id, "actor_label": e.actor_label,
-        "action": e.action, "target_type": e.target_type, "target_id": e.target_id, "details": details,
-        "ip": e.ip, "user_agent": e.user_agent, "prev_hash": e.prev_hash, "hash": e.hash,
-    })
+/// One entry of the audit log.
+#[derive(Serialize, ToSchema)]
+pub struct AuditEntryView {
+    seq: i64,
+    at: DateTime<Utc>,
+    /// user, api_key, operator, system or anonymous.
+    actor_type: String,
+    actor_id: Option<String>,
+    actor_label: String,
+    action: String,
+    target_type: Option<String>,
+    target_id: Option<String>,
+    /// What changed, without secrets.
+    #[schema(value_type = Object)]
+    details: serde_json::Value,
+    ip: Option<String>,
+    user_agent: Option<String>,
+    prev_hash: String,
+    hash: String,
+}
+
+impl From<&AuditRecord> for AuditEntryView {
+    fn from(e: &AuditRecord) -> Self {
+        AuditEntryView {
+            seq: e.seq,
+            at: e.at,
+            actor_type: e.actor_type.clone(),
+            actor_id: e.actor_id.clone(),
+            actor_label: e.actor_label.clone(),
+            action: e.action.clone(),
+            target_type: e.target_type.clone(),
+            target_id: e.target_id.clone(),
+            details: serde_json::from_str(&e.details).unwrap_or_else(|_| json!({})),
+            ip: e.ip.clone(),
+            user_agent: e.user_agent.clone(),
+            prev_hash: e.prev_hash.clone(),
+            hash: e.hash.clone(),
+        }
+    }
+}
+
+/// A page of the log, newest first.
+#[derive(Serialize, ToSchema)]
+pub struct AuditPageView {
+    entries: Vec<AuditEntryView>,
+    /// Pass as `before` for the next page; absent on the last.
+    next_before: Option<i64>,
 }
 
 /// `GET /api/v1/audit`: newest first, a page of up to 200 (`before` for the next), filtered like
-/// the page; `format=csv` for the whole export.
+/// the page; `format=csv` for the whole export (admins).
+#[utoipa::path(get, path = "/audit", tag = "audit", params(AuditQuery),
+    responses(
+        (status = 200, description = "A page of entries, or with `format=csv` every selected entry as RFC 4180 CSV",
+         content((AuditPageView = "application/json"), (String = "text/csv"))),
+        Refusals, BodyRefusals))]
 pub async fn api_audit(
     State(state): State<AppState>,
     caller: ApiCaller,
-    Query(q): Query<AuditQuery>,
+    ApiQuery(q): ApiQuery<AuditQuery>,
 ) -> Result<Response, ApiError> {
     caller.require(ApiScope::Admin)?;
     let filter = q.filter()?;
@@ -205,7 +257,6 @@ pub async fn api_audit(
     let mut tx = state.store.tenant(caller.scope()).await?;
     let entries = tx.audit_search(&filter, burnrate_store::AuditPage::Newest { before: q.before }, SHOWN).await?;
     tx.commit().await?;
-    let next = (entries.len() as i64 == SHOWN).then(|| entries.last().map(|e| e.seq)).flatten();
-    Ok(Json(json!({ "entries": entries.iter().map(entry_json).collect::<Vec<_>>(), "next_before": next }))
-        .into_response())
+    let next_before = (entries.len() as i64 == SHOWN).then(|| entries.last().map(|e| e.seq)).flatten();
+    Ok(Json(AuditPageView { entries: entries.iter().map(AuditEntryView::from).collect(), next_before }).into_response())
 }

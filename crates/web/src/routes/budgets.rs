@@ -8,12 +8,14 @@ use axum::response::{IntoResponse, Response};
 use burnrate_core::{ApiScope, BudgetPeriod, BudgetScope, Currency, Money, Rounding, Thresholds};
 use burnrate_notify::BudgetStatus;
 use burnrate_store::{AlertKind, BudgetRecord, NewBudget};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
+use utoipa::ToSchema;
 
 use super::account::NoFields;
 use super::api::ApiJson;
-use super::approvals::{Change, Submitted, queued, submit};
+use super::approvals::{Change, QueuedView, Submitted, queued, submit};
+use super::openapi::{BodyRefusals, Missing, Refusals};
 use super::{change, parse_id, see_other};
 use crate::AppState;
 use crate::auth::{ApiCaller, Authed, Caller};
@@ -21,15 +23,20 @@ use crate::error::{ApiError, AppError};
 use crate::pages::{AlertRow, BudgetRow, BudgetsPage, Nav, render, when};
 use crate::security::CsrfForm;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewBudgetBody {
     name: String,
     /// Decimal text, `"1500.00"`: money never travels as a float.
     amount: String,
+    /// A three-letter code such as `USD`.
     currency: String,
+    /// month, quarter or year.
     period: String,
+    /// What spend counts (all of it by default): any of `provider`, `source_id`, `project`,
+    /// `model` (a family with `*`, such as `gpt-4o*`).
     #[serde(default)]
+    #[schema(value_type = Object)]
     scope: BudgetScope,
     thresholds: Option<Vec<u32>>,
     #[serde(default = "yes")]
@@ -43,29 +50,92 @@ fn yes() -> bool {
     true
 }
 
-fn shown(b: &BudgetRecord) -> serde_json::Value {
-    json!({
-        "id": b.id, "name": b.name, "amount": b.amount.amount().to_string(), "currency": b.amount.currency().to_string(),
-        "period": b.period.as_str(), "scope": b.scope, "thresholds": b.thresholds, "forecast_alert": b.forecast_alert,
-        "email_members": b.email_members, "created_by": b.created_by, "created_at": b.created_at,
-    })
+/// A budget, and (in lists) where it stands now.
+#[derive(Serialize, ToSchema)]
+pub struct BudgetView {
+    id: uuid::Uuid,
+    name: String,
+    /// Decimal text.
+    amount: String,
+    currency: String,
+    period: &'static str,
+    #[schema(value_type = Object)]
+    scope: BudgetScope,
+    /// The percentages of the amount at which alerts fire.
+    thresholds: Vec<u32>,
+    forecast_alert: bool,
+    /// Members who get this budget's alerts by email.
+    email_members: Vec<uuid::Uuid>,
+    created_by: uuid::Uuid,
+    created_at: chrono::DateTime<chrono::Utc>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    status: Option<BudgetStanding>,
+}
+
+/// Where a budget stands in its current period.
+#[derive(Serialize, ToSchema)]
+pub struct BudgetStanding {
+    /// The period's first and last local day, in the organization's time zone.
+    period_start: chrono::NaiveDate,
+    period_end: chrono::NaiveDate,
+    time_zone: String,
+    resets_at: chrono::DateTime<chrono::Utc>,
+    /// In-scope spend so far, decimal text in the budget's currency.
+    spend: String,
+    /// Period-end spend, forecast from the days so far.
+    forecast: String,
+    percent_used: String,
+    /// In-scope spend billed in other currencies, which this budget does not count.
+    other_currencies: Vec<OtherCurrency>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct OtherCurrency {
+    currency: String,
+    amount: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct BudgetsView {
+    budgets: Vec<BudgetView>,
+}
+
+fn shown(b: &BudgetRecord) -> BudgetView {
+    BudgetView {
+        id: b.id,
+        name: b.name.clone(),
+        amount: b.amount.amount().to_string(),
+        currency: b.amount.currency().to_string(),
+        period: b.period.as_str(),
+        scope: b.scope.clone(),
+        thresholds: b.thresholds.percents().to_vec(),
+        forecast_alert: b.forecast_alert,
+        email_members: b.email_members.iter().map(|u| u.as_uuid()).collect(),
+        created_by: b.created_by.as_uuid(),
+        created_at: b.created_at,
+        status: None,
+    }
 }
 
 /// A budget with where it stands now: spend, forecast, percentage used, when it resets.
-fn shown_with_status(s: &BudgetStatus) -> serde_json::Value {
-    let mut v = shown(&s.budget);
-    v["status"] = json!({
-        "period_start": s.period.start,
-        "period_end": s.period.end,
-        "time_zone": s.zone.name(),
-        "resets_at": s.resets_at,
-        "spend": s.spend.to_string(),
-        "forecast": s.forecast.round_dp(9).to_string(),
-        "percent_used": s.percent_used().to_string(),
-        // Spend in scope billed in other currencies, which this budget does not count.
-        "other_currencies": s.other_currencies.iter().map(|(c, a)| json!({ "currency": c, "amount": a.to_string() })).collect::<Vec<_>>(),
-    });
-    v
+fn shown_with_status(s: &BudgetStatus) -> BudgetView {
+    BudgetView {
+        status: Some(BudgetStanding {
+            period_start: s.period.start,
+            period_end: s.period.end,
+            time_zone: s.zone.name().to_owned(),
+            resets_at: s.resets_at,
+            spend: s.spend.to_string(),
+            forecast: s.forecast.round_dp(9).to_string(),
+            percent_used: s.percent_used().to_string(),
+            other_currencies: s
+                .other_currencies
+                .iter()
+                .map(|(c, a)| OtherCurrency { currency: c.clone(), amount: a.to_string() })
+                .collect(),
+        }),
+        ..shown(&s.budget)
+    }
 }
 
 /// Where every budget of the organization stands now.
@@ -121,6 +191,9 @@ async fn create(state: &AppState, caller: &impl Caller, body: NewBudgetBody) -> 
     Ok(created)
 }
 
+/// Sets a budget (admins).
+#[utoipa::path(post, path = "/budgets", tag = "budgets", request_body = NewBudgetBody,
+    responses((status = 201, body = BudgetView), Refusals, BodyRefusals))]
 pub async fn api_create(
     State(state): State<AppState>,
     caller: ApiCaller,
@@ -131,14 +204,16 @@ pub async fn api_create(
     Ok((StatusCode::CREATED, Json(shown(&created))).into_response())
 }
 
+/// Every budget with where it stands now.
+#[utoipa::path(get, path = "/budgets", tag = "budgets", responses((status = 200, body = BudgetsView), Refusals))]
 pub async fn api_list(State(state): State<AppState>, caller: ApiCaller) -> Result<Response, ApiError> {
     caller.require(ApiScope::Read)?;
     let list = statuses(&state, caller.scope()).await?;
-    Ok(Json(json!({ "budgets": list.iter().map(shown_with_status).collect::<Vec<_>>() })).into_response())
+    Ok(Json(BudgetsView { budgets: list.iter().map(shown_with_status).collect() }).into_response())
 }
 
 /// A change to a budget: any of its amount (same currency), percentages and forecast alert.
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BudgetChangeBody {
     amount: Option<String>,
@@ -154,6 +229,9 @@ fn alerts_later(old: &Thresholds, new: &Thresholds) -> bool {
 
 /// `PATCH /api/v1/budgets/{id}`. Lowering applies at once; raising the amount or the alert
 /// percentages is sent for approval where the organization asks for it (`202`).
+#[utoipa::path(patch, path = "/budgets/{id}", tag = "budgets", request_body = BudgetChangeBody,
+    params(("id" = uuid::Uuid, Path, description = "The budget's id")),
+    responses((status = 200, body = BudgetView), (status = 202, body = QueuedView), Refusals, BodyRefusals, Missing))]
 pub async fn api_update(
     State(state): State<AppState>,
     caller: ApiCaller,
@@ -194,7 +272,7 @@ pub async fn api_update(
             forecast_alert,
         };
         if let Submitted::Queued(request) = submit(&state, &caller, change, Some(before)).await? {
-            return Ok(queued(&state, request, json!({})));
+            return Ok(queued(&state, request, super::approvals::Nothing {}));
         }
     } else {
         let mut tx = state.store.tenant(caller.scope()).await?;
@@ -212,6 +290,9 @@ pub async fn api_update(
     Ok(Json(shown(&updated)).into_response())
 }
 
+#[utoipa::path(delete, path = "/budgets/{id}", tag = "budgets",
+    params(("id" = uuid::Uuid, Path, description = "The budget's id")),
+    responses((status = 204, description = "Removed"), Refusals, Missing))]
 pub async fn api_delete(
     State(state): State<AppState>,
     caller: ApiCaller,

@@ -33,9 +33,14 @@ pub struct ConsoleForm {
 }
 
 fn session(state: &AppState, who: &Authed) -> Result<SqlSession, AppError> {
+    session_as(state, who, who.email.as_str())
+}
+
+/// A SQL session for `caller`, named `label` where the engine names its sessions.
+fn session_as(state: &AppState, caller: &impl Caller, label: &str) -> Result<SqlSession, AppError> {
     let engine = state.engine.as_ref().ok_or(AppError::NotFound)?;
-    let reader = if who.role().is_admin() { Reader::Admin } else { Reader::Member };
-    engine.connect(who.scope(), reader, who.email.as_str()).map_err(|e| AppError::Internal(e.to_string()))
+    let reader = if caller.role().is_admin() { Reader::Admin } else { Reader::Member };
+    engine.connect(caller.scope(), reader, label).map_err(|e| AppError::Internal(e.to_string()))
 }
 
 /// An engine error as the console shows it: the user's mistake in full, an internal one not.
@@ -99,6 +104,22 @@ pub async fn console_page(State(state): State<AppState>, who: Authed) -> Result<
     page(&session(&state, &who)?, &who, sql.into(), None, None).await
 }
 
+/// Page `page` of the query's rows within the statement timeout, or what was wrong with it.
+async fn run_page(
+    state: &AppState,
+    session: &SqlSession,
+    sql: &str,
+    page: usize,
+) -> Result<Result<Page, String>, AppError> {
+    let timeout = state.engine.as_ref().map(|e| e.statement_timeout()).unwrap_or_default();
+    let skip = page.saturating_mul(PAGE_ROWS);
+    Ok(match tokio::time::timeout(timeout, read_page(session, sql, skip)).await {
+        Ok(Ok(result)) => Ok(result),
+        Ok(Err(e)) => Err(shown(e)?),
+        Err(_) => Err(EngineError::Timeout(timeout).to_string()),
+    })
+}
+
 /// Runs the query and shows page `form.page` of its rows.
 pub async fn run(
     State(state): State<AppState>,
@@ -107,15 +128,8 @@ pub async fn run(
 ) -> Result<Response, AppError> {
     let session = session(&state, &who)?;
     let started = Instant::now();
-    let timeout = state.engine.as_ref().map(|e| e.statement_timeout()).unwrap_or_default();
     let skip = form.page.saturating_mul(PAGE_ROWS);
-    let outcome = tokio::time::timeout(timeout, read_page(&session, &form.sql, skip)).await;
-    let outcome = match outcome {
-        Ok(Ok(result)) => Ok(result),
-        Ok(Err(e)) => Err(shown(e)?),
-        Err(_) => Err(EngineError::Timeout(timeout).to_string()),
-    };
-    match outcome {
+    match run_page(&state, &session, &form.sql, form.page).await? {
         Ok((columns, rows, more)) => {
             let result = ConsoleResult {
                 first: skip + 1,
@@ -254,4 +268,47 @@ fn async_body(
         Ok::<_, std::io::Error>(bytes::Bytes::from(text))
     });
     Body::from_stream(head.chain(rest))
+}
+
+/// A query over the organization's tables (`costs`, `usage`, its databases' schemas).
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct QueryBody {
+    sql: String,
+    /// Which page of 100 rows, from 0.
+    #[serde(default)]
+    page: usize,
+}
+
+/// A page of a query's result; values as text (money stays exact), `null` for NULL.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct QueryResultView {
+    columns: Vec<String>,
+    rows: Vec<Vec<Option<String>>>,
+    page: usize,
+    /// More rows follow on the next page.
+    more: bool,
+    millis: u128,
+}
+
+/// Runs a read-only SQL query (the console's): a page of up to 100 rows. A query the engine
+/// refuses answers `422` with the reason.
+#[utoipa::path(post, path = "/sql", tag = "sql", request_body = QueryBody,
+    responses((status = 200, body = QueryResultView), super::openapi::Refusals, super::openapi::BodyRefusals))]
+pub async fn api_query(
+    State(state): State<AppState>,
+    caller: crate::auth::ApiCaller,
+    super::api::ApiJson(body): super::api::ApiJson<QueryBody>,
+) -> Result<Response, crate::error::ApiError> {
+    caller.require(burnrate_core::ApiScope::Read)?;
+    let label = caller.actor().label;
+    let session = session_as(&state, &caller, &label)?;
+    let started = Instant::now();
+    match run_page(&state, &session, &body.sql, body.page).await? {
+        Ok((columns, rows, more)) => {
+            let view = QueryResultView { columns, rows, page: body.page, more, millis: started.elapsed().as_millis() };
+            Ok(axum::Json(view).into_response())
+        }
+        Err(message) => Err(AppError::Validation(message).into()),
+    }
 }

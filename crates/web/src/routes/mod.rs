@@ -8,6 +8,7 @@ pub(crate) mod approvals;
 pub(crate) mod audit;
 pub(crate) mod budgets;
 mod console;
+mod openapi;
 mod operator;
 mod ops;
 mod org;
@@ -22,6 +23,8 @@ use axum::http::{HeaderValue, Method, header};
 use axum::middleware::{from_fn, from_fn_with_state};
 use axum::routing::{get, post};
 use tower_http::cors::{AllowOrigin, CorsLayer};
+use utoipa::OpenApi as _;
+use utoipa_axum::routes;
 
 use crate::AppState;
 use crate::security::{csrf_cookie, security_headers};
@@ -132,33 +135,45 @@ pub fn router(state: AppState) -> Router {
         .allow_origin(AllowOrigin::list([origin]))
         .allow_methods([Method::GET, Method::POST, Method::PATCH, Method::DELETE])
         .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE]);
-    let api = Router::new()
-        .route("/org", get(api::org).patch(api::update_org))
-        .route("/members", get(api::members).post(api::invite))
-        .route("/members/{user_id}", axum::routing::patch(api::change_role).delete(api::remove_member))
-        .route("/api-keys", get(api::api_keys).post(api::create_api_key))
-        .route("/api-keys/{id}", axum::routing::delete(api::revoke_api_key))
-        .route("/sql-credentials", get(sql::api_list).post(sql::api_create))
-        .route("/sql-credentials/{id}", axum::routing::delete(sql::api_revoke))
-        .route("/audit", get(audit::api_audit))
-        .route("/approvals", get(approvals::api_list))
-        .route("/approvals/{id}", get(approvals::api_get))
-        .route("/approvals/{id}/approve", post(approvals::api_approve))
-        .route("/approvals/{id}/reject", post(approvals::api_reject))
-        .route("/budgets", get(budgets::api_list).post(budgets::api_create))
-        .route("/budgets/{id}", axum::routing::delete(budgets::api_delete).patch(budgets::api_update))
-        .route("/webhooks", get(webhooks::api_list).post(webhooks::api_create))
-        .route("/webhooks/{id}", axum::routing::delete(webhooks::api_delete))
-        .route("/webhooks/{id}/test", post(webhooks::api_test))
-        .route("/webhooks/{id}/deliveries", get(webhooks::api_deliveries))
-        .route("/webhooks/{id}/deliveries/{delivery}/redeliver", post(webhooks::api_redeliver))
-        .route("/sources", get(sources::api_list).post(sources::api_create))
-        .route("/sources/{id}", axum::routing::delete(sources::api_delete).patch(sources::api_settings))
-        .route("/sources/{id}/sync", post(sources::api_sync))
-        .route("/support-grants", get(support::api_list))
-        .route("/support-grants/{id}/consent", post(support::api_consent))
-        .route("/support-grants/{id}/decline", post(support::api_decline))
-        .route("/support-grants/{id}/revoke", post(support::api_revoke))
+    let (api, doc) = utoipa_axum::router::OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
+        .routes(routes!(api::org, api::update_org))
+        .routes(routes!(api::members, api::invite))
+        .routes(routes!(api::change_role, api::remove_member))
+        .routes(routes!(api::api_keys, api::create_api_key))
+        .routes(routes!(api::revoke_api_key))
+        .routes(routes!(api::invitations))
+        .routes(routes!(api::revoke_invitation))
+        .routes(routes!(approvals::api_list))
+        .routes(routes!(approvals::api_get))
+        .routes(routes!(approvals::api_approve))
+        .routes(routes!(approvals::api_reject))
+        .routes(routes!(sql::api_list, sql::api_create))
+        .routes(routes!(sql::api_revoke))
+        .routes(routes!(audit::api_audit))
+        .routes(routes!(console::api_query))
+        .routes(routes!(budgets::api_list, budgets::api_create))
+        .routes(routes!(budgets::api_delete, budgets::api_update))
+        .routes(routes!(webhooks::api_list, webhooks::api_create))
+        .routes(routes!(webhooks::api_delete))
+        .routes(routes!(webhooks::api_test))
+        .routes(routes!(webhooks::api_deliveries))
+        .routes(routes!(webhooks::api_redeliver))
+        .routes(routes!(sources::api_list, sources::api_create))
+        .routes(routes!(sources::api_delete, sources::api_settings))
+        .routes(routes!(sources::api_sync))
+        .routes(routes!(sources::api_test))
+        .routes(routes!(sources::api_pause))
+        .routes(routes!(sources::api_resume))
+        .routes(routes!(sources::api_rotate))
+        .routes(routes!(support::api_list))
+        .routes(routes!(support::api_consent))
+        .routes(routes!(support::api_decline))
+        .routes(routes!(support::api_revoke))
+        .split_for_parts();
+    // The document, generated once; served without a key, like any API's description.
+    let doc = std::sync::Arc::new(serde_json::to_value(&doc).expect("the OpenAPI document serializes"));
+    let api = api
+        .route("/openapi.json", get(move || async move { axum::Json(doc.as_ref().clone()) }))
         .fallback(api::not_found)
         .layer(cors);
 

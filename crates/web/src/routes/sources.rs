@@ -9,13 +9,16 @@ use burnrate_core::ApiScope;
 use burnrate_sources::{DATABASE_KINDS, DatabaseConfig, DatabaseTls, schema_name};
 use burnrate_store::Freshness;
 use burnrate_sync::{SourceConfig, SourceKind, Syncer};
-use serde::Deserialize;
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
 use serde_json::json;
+use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use super::account::NoFields;
-use super::api::ApiJson;
-use super::approvals::{Change, Submitted, queued, submit};
+use super::api::{ApiJson, ApiQuery};
+use super::approvals::{Change, Nothing, QueuedView, Submitted, queued, submit};
+use super::openapi::{BodyRefusals, Conflicting, Missing, Refusals};
 use super::{change, parse_id, see_other};
 use crate::AppState;
 use crate::auth::{ApiCaller, Authed, Caller};
@@ -148,10 +151,12 @@ fn parse_secret<'a>(raw: &'a str, field: &str) -> Result<&'a str, AppError> {
 /// A new source, from the form or the API body. A database source (`kind` `postgres` or
 /// `mysql`) has a host, port, database, user and (PostgreSQL) schema, and its password as
 /// `secret`.
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 pub struct NewSourceInput {
+    /// openai, anthropic, postgres or mysql.
     kind: String,
     name: String,
+    /// The provider's admin key, or the database password.
     secret: String,
     base_url: Option<String>,
     host: Option<String>,
@@ -322,14 +327,19 @@ async fn request_sync(state: &AppState, caller: &impl Caller, id: Uuid) -> Resul
     Ok(())
 }
 
+/// Pauses or resumes a source's scheduled syncs, audited.
+async fn set_paused(state: &AppState, caller: &impl Caller, id: Uuid, paused: bool) -> Result<(), AppError> {
+    let action = if paused { "source_paused" } else { "source_resumed" };
+    change(state, caller, ("source", id), action, async |tx| Ok(tx.set_source_paused(id, paused).await?)).await
+}
+
 pub async fn pause(
     State(state): State<AppState>,
     who: Authed,
     Path(id): Path<String>,
     CsrfForm(_): CsrfForm<NoFields>,
 ) -> Result<Response, AppError> {
-    let id = parse_id(&id)?;
-    change(&state, &who, ("source", id), "source_paused", async |tx| Ok(tx.set_source_paused(id, true).await?)).await?;
+    set_paused(&state, &who, parse_id(&id)?, true).await?;
     Ok(see_other("/sources?done=paused"))
 }
 
@@ -339,15 +349,25 @@ pub async fn resume(
     Path(id): Path<String>,
     CsrfForm(_): CsrfForm<NoFields>,
 ) -> Result<Response, AppError> {
-    let id = parse_id(&id)?;
-    change(&state, &who, ("source", id), "source_resumed", async |tx| Ok(tx.set_source_paused(id, false).await?))
-        .await?;
+    set_paused(&state, &who, parse_id(&id)?, false).await?;
     Ok(see_other("/sources?done=resumed"))
 }
 
-#[derive(Deserialize)]
+/// A new credential for a source.
+#[derive(Deserialize, ToSchema)]
 pub struct SecretForm {
     secret: String,
+}
+
+/// Replaces a source's credential — at once, or where the organization asks for approval of new
+/// credentials, once another admin approves.
+async fn rotate_secret(state: &AppState, caller: &impl Caller, id: Uuid, secret: &str) -> Result<Submitted, AppError> {
+    caller.require_admin()?;
+    let secret = parse_secret(secret, "New key")?.to_owned();
+    let mut tx = state.store.tenant(caller.scope()).await?;
+    let name = tx.source(id).await?.ok_or(AppError::NotFound)?.name;
+    tx.commit().await?;
+    submit(state, caller, Change::SourceRotate { source: id, name, secret }, None).await
 }
 
 pub async fn rotate(
@@ -356,18 +376,11 @@ pub async fn rotate(
     Path(id): Path<String>,
     CsrfForm(f): CsrfForm<SecretForm>,
 ) -> Result<Response, AppError> {
-    let id = parse_id(&id)?;
-    let secret = match parse_secret(&f.secret, "New key") {
-        Ok(s) => s.to_owned(),
-        Err(AppError::Validation(m)) => return page(&state, &who, None, Some(m)).await,
-        Err(e) => return Err(e),
-    };
-    let mut tx = state.store.tenant(who.scope).await?;
-    let name = tx.source(id).await?.ok_or(AppError::NotFound)?.name;
-    tx.commit().await?;
-    match submit(&state, &who, Change::SourceRotate { source: id, name, secret }, None).await? {
-        Submitted::Applied(_) => Ok(see_other("/sources?done=rotated")),
-        Submitted::Queued(_) => Ok(see_other("/sources?done=queued")),
+    match rotate_secret(&state, &who, parse_id(&id)?, &f.secret).await {
+        Ok(Submitted::Applied(_)) => Ok(see_other("/sources?done=rotated")),
+        Ok(Submitted::Queued(_)) => Ok(see_other("/sources?done=queued")),
+        Err(AppError::Validation(m)) => page(&state, &who, None, Some(m)).await,
+        Err(e) => Err(e),
     }
 }
 
@@ -460,13 +473,17 @@ pub async fn settings(
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 pub struct SettingsBody {
     base_url: Option<String>,
     backfill_days: Option<u32>,
     interval_minutes: Option<u32>,
 }
 
+/// Changes how a source syncs (admins).
+#[utoipa::path(patch, path = "/sources/{id}", tag = "sources", request_body = SettingsBody,
+    params(("id" = Uuid, Path, description = "The source's id")),
+    responses((status = 204, description = "Changed"), Refusals, BodyRefusals, Missing))]
 pub async fn api_settings(
     State(state): State<AppState>,
     caller: ApiCaller,
@@ -504,57 +521,105 @@ pub async fn sync_now(
     Ok(see_other("/sources?done=syncing"))
 }
 
+/// Calls the provider once with the source's credential (yesterday's costs): whether it works,
+/// in words.
+async fn test_connection(state: &AppState, caller: &impl Caller, id: Uuid) -> Result<(bool, String), AppError> {
+    caller.require_admin()?;
+    let mut tx = state.store.tenant(caller.scope()).await?;
+    let source = tx.source(id).await?.ok_or(AppError::NotFound)?;
+    tx.commit().await?;
+    Ok(match state.syncer.test_connection(caller.scope(), &source, chrono::Utc::now().date_naive()).await {
+        Ok(n) => {
+            (true, format!("Connection to {} works: the key was accepted ({n} cost lines for yesterday).", source.name))
+        }
+        Err(e) => (false, format!("Connection to {} failed: {e}", source.name)),
+    })
+}
+
 pub async fn test(
     State(state): State<AppState>,
     who: Authed,
     Path(id): Path<String>,
     CsrfForm(_): CsrfForm<NoFields>,
 ) -> Result<Response, AppError> {
-    who.require_admin()?;
-    let id = parse_id(&id)?;
-    let mut tx = state.store.tenant(who.scope).await?;
-    let source = tx.source(id).await?.ok_or(AppError::NotFound)?;
-    tx.commit().await?;
-    match state.syncer.test_connection(who.scope, &source, chrono::Utc::now().date_naive()).await {
-        Ok(n) => {
-            page(
-                &state,
-                &who,
-                Some(format!(
-                    "Connection to {} works: the key was accepted ({n} cost lines for yesterday).",
-                    source.name
-                )),
-                None,
-            )
-            .await
-        }
-        Err(e) => page(&state, &who, None, Some(format!("Connection to {} failed: {e}", source.name))).await,
+    match test_connection(&state, &who, parse_id(&id)?).await? {
+        (true, message) => page(&state, &who, Some(message), None).await,
+        (false, message) => page(&state, &who, None, Some(message)).await,
     }
 }
 
 // --- API -------------------------------------------------------------------------------------
 
+/// A connected source and how fresh its data is.
+#[derive(Serialize, ToSchema)]
+pub struct SourceView {
+    id: Uuid,
+    /// openai, anthropic, postgres or mysql.
+    kind: String,
+    name: String,
+    /// Settings without secrets: base URL, backfill depth, interval; host and database of a
+    /// database source.
+    #[schema(value_type = Object)]
+    config: serde_json::Value,
+    /// The last four characters of the credential.
+    secret_last4: String,
+    secret_set_at: DateTime<Utc>,
+    paused: bool,
+    last_attempt_at: Option<DateTime<Utc>>,
+    last_success_at: Option<DateTime<Utc>>,
+    last_error: Option<String>,
+    /// A running sync's progress, in words.
+    progress: Option<String>,
+    /// The last day with complete costs in the lake.
+    costs_through: Option<NaiveDate>,
+    usage_through: Option<NaiveDate>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct SourcesView {
+    sources: Vec<SourceView>,
+}
+
+#[utoipa::path(get, path = "/sources", tag = "sources", responses((status = 200, body = SourcesView), Refusals))]
 pub async fn api_list(State(state): State<AppState>, caller: ApiCaller) -> Result<Response, ApiError> {
     caller.require(ApiScope::Read)?;
-    let mut tx = state.store.tenant(caller.scope).await?;
+    let mut tx = state.store.tenant(caller.scope()).await?;
     let sources = tx.sources().await?;
     let fresh = tx.lake_freshness().await?;
     tx.commit().await?;
-    let sources: Vec<_> = sources
+    let sources = sources
         .into_iter()
         .map(|s| {
             let fresh = fresh.get(&s.id).copied().unwrap_or_default();
-            json!({
-                "costs_through": fresh.costs, "usage_through": fresh.usage,
-                "id": s.id, "kind": s.kind, "name": s.name, "config": serde_json::from_str::<serde_json::Value>(&s.config).unwrap_or_default(),
-                "secret_last4": s.secret_hint, "secret_set_at": s.secret_set_at, "paused": s.paused,
-                "last_attempt_at": s.last_attempt_at, "last_success_at": s.last_success_at, "last_error": s.last_error, "progress": s.progress,
-            })
+            SourceView {
+                costs_through: fresh.costs,
+                usage_through: fresh.usage,
+                id: s.id,
+                kind: s.kind,
+                name: s.name,
+                config: serde_json::from_str(&s.config).unwrap_or_else(|_| json!({})),
+                secret_last4: s.secret_hint,
+                secret_set_at: s.secret_set_at,
+                paused: s.paused,
+                last_attempt_at: s.last_attempt_at,
+                last_success_at: s.last_success_at,
+                last_error: s.last_error,
+                progress: s.progress,
+            }
         })
         .collect();
-    Ok(Json(json!({ "sources": sources })).into_response())
+    Ok(Json(SourcesView { sources }).into_response())
 }
 
+#[derive(Serialize, ToSchema)]
+pub struct CreatedView {
+    id: Uuid,
+}
+
+/// Connects a source (admins): its credential is sealed and its backfill starts. Where the
+/// organization asks for approval of new credentials, it waits for another admin (`202`).
+#[utoipa::path(post, path = "/sources", tag = "sources", request_body = NewSourceInput,
+    responses((status = 201, body = CreatedView), (status = 202, body = QueuedView), Refusals, BodyRefusals, Conflicting))]
 pub async fn api_create(
     State(state): State<AppState>,
     caller: ApiCaller,
@@ -562,27 +627,44 @@ pub async fn api_create(
 ) -> Result<Response, ApiError> {
     caller.require(ApiScope::Admin)?;
     Ok(match connect(&state, &caller, input).await? {
-        Submitted::Applied(id) => (StatusCode::CREATED, Json(json!({ "id": id }))).into_response(),
-        Submitted::Queued(request) => queued(&state, request, json!({})),
+        Submitted::Applied(id) => (StatusCode::CREATED, Json(CreatedView { id })).into_response(),
+        Submitted::Queued(request) => queued(&state, request, Nothing {}),
     })
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct KeepData {
+    /// Keep the synced data in the lake (default) or remove it too.
     keep_data: Option<bool>,
 }
 
+/// Removes a source (admins); its data stays unless `keep_data=false`.
+#[utoipa::path(delete, path = "/sources/{id}", tag = "sources",
+    params(("id" = Uuid, Path, description = "The source's id"), KeepData),
+    responses((status = 204, description = "Removed"), Refusals, BodyRefusals, Missing))]
 pub async fn api_delete(
     State(state): State<AppState>,
     caller: ApiCaller,
     Path(id): Path<String>,
-    Query(q): Query<KeepData>,
+    ApiQuery(q): ApiQuery<KeepData>,
 ) -> Result<Response, ApiError> {
     caller.require(ApiScope::Admin)?;
     remove(&state, &caller, parse_id(&id)?, q.keep_data.unwrap_or(true)).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
+#[derive(Serialize, ToSchema)]
+pub struct SyncStarted {
+    id: Uuid,
+    /// `sync started`.
+    status: &'static str,
+}
+
+/// Starts a sync of the source now (admins); follow it in the source's `progress`.
+#[utoipa::path(post, path = "/sources/{id}/sync", tag = "sources",
+    params(("id" = Uuid, Path, description = "The source's id")),
+    responses((status = 202, body = SyncStarted), Refusals, Missing, Conflicting))]
 pub async fn api_sync(
     State(state): State<AppState>,
     caller: ApiCaller,
@@ -591,5 +673,72 @@ pub async fn api_sync(
     caller.require(ApiScope::Admin)?;
     let id = parse_id(&id)?;
     request_sync(&state, &caller, id).await?;
-    Ok((StatusCode::ACCEPTED, Json(json!({ "id": id, "status": "sync started" }))).into_response())
+    Ok((StatusCode::ACCEPTED, Json(SyncStarted { id, status: "sync started" })).into_response())
+}
+
+/// How a connection test went.
+#[derive(Serialize, ToSchema)]
+pub struct ConnectionTestView {
+    ok: bool,
+    /// What happened, in words: the provider's answer when it refused.
+    message: String,
+}
+
+/// Calls the provider once with the source's credential and says whether it works (admins).
+#[utoipa::path(post, path = "/sources/{id}/test", tag = "sources",
+    params(("id" = Uuid, Path, description = "The source's id")),
+    responses((status = 200, body = ConnectionTestView), Refusals, Missing))]
+pub async fn api_test(
+    State(state): State<AppState>,
+    caller: ApiCaller,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    caller.require(ApiScope::Admin)?;
+    let (ok, message) = test_connection(&state, &caller, parse_id(&id)?).await?;
+    Ok(Json(ConnectionTestView { ok, message }).into_response())
+}
+
+/// Stops the source's scheduled syncs until it is resumed (admins); its data stays.
+#[utoipa::path(post, path = "/sources/{id}/pause", tag = "sources",
+    params(("id" = Uuid, Path, description = "The source's id")),
+    responses((status = 204, description = "Paused"), Refusals, Missing))]
+pub async fn api_pause(
+    State(state): State<AppState>,
+    caller: ApiCaller,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    caller.require(ApiScope::Admin)?;
+    set_paused(&state, &caller, parse_id(&id)?, true).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+#[utoipa::path(post, path = "/sources/{id}/resume", tag = "sources",
+    params(("id" = Uuid, Path, description = "The source's id")),
+    responses((status = 204, description = "Resumed: scheduled syncs run again"), Refusals, Missing))]
+pub async fn api_resume(
+    State(state): State<AppState>,
+    caller: ApiCaller,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    caller.require(ApiScope::Admin)?;
+    set_paused(&state, &caller, parse_id(&id)?, false).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// Replaces the source's credential (admins); where the organization asks for approval of new
+/// credentials, it waits for another admin (`202`).
+#[utoipa::path(post, path = "/sources/{id}/rotate", tag = "sources", request_body = SecretForm,
+    params(("id" = Uuid, Path, description = "The source's id")),
+    responses((status = 204, description = "Replaced"), (status = 202, body = QueuedView), Refusals, BodyRefusals, Missing))]
+pub async fn api_rotate(
+    State(state): State<AppState>,
+    caller: ApiCaller,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<SecretForm>,
+) -> Result<Response, ApiError> {
+    caller.require(ApiScope::Admin)?;
+    Ok(match rotate_secret(&state, &caller, parse_id(&id)?, &body.secret).await? {
+        Submitted::Applied(_) => StatusCode::NO_CONTENT.into_response(),
+        Submitted::Queued(request) => queued(&state, request, Nothing {}),
+    })
 }

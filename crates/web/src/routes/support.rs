@@ -10,16 +10,18 @@ use axum::response::{IntoResponse, Response};
 use burnrate_core::{ApiScope, OperatorId, SupportGrantId};
 use burnrate_store::{GrantStatus, InstanceTx, SupportGrant};
 use chrono::{DateTime, Utc};
-use serde_json::json;
+use serde::Serialize;
+use utoipa::ToSchema;
 
 use super::account::NoFields;
+use super::openapi::{Conflicting, Missing, Refusals};
 use super::parse_id;
 use crate::AppState;
 use crate::auth::{ApiCaller, Authed, Caller};
 use crate::error::{ApiError, AppError};
 use crate::pages::{GrantRow, Nav, SupportPage, render, when};
 use crate::security::CsrfForm;
-use crate::support::{consent_to_access, decline_access, grant_json, revoke_for_org};
+use crate::support::{SupportGrantView, consent_to_access, decline_access, revoke_for_org};
 
 /// Who looks at a grant, for which actions a row offers.
 pub(crate) enum Viewer {
@@ -184,21 +186,35 @@ pub async fn revoke_form(
     decide_form(state, who, id, Decision::Revoke).await
 }
 
+#[derive(Serialize, ToSchema)]
+pub struct SupportGrantsView {
+    support_grants: Vec<SupportGrantView>,
+}
+
+/// The organization's support grants (S18), newest first: operators' requests, and the access
+/// given, active and past.
+#[utoipa::path(get, path = "/support-grants", tag = "support access",
+    responses((status = 200, body = SupportGrantsView), Refusals))]
 pub async fn api_list(State(state): State<AppState>, caller: ApiCaller) -> Result<Response, ApiError> {
     caller.require(ApiScope::Read)?;
     let mut tx = state.store.tenant(caller.scope()).await?;
     let grants = tx.support_grants(200).await?;
     tx.commit().await?;
     let now = Utc::now();
-    Ok(Json(json!({ "support_grants": grants.iter().map(|g| grant_json(g, now)).collect::<Vec<_>>() })).into_response())
+    let support_grants = grants.iter().map(|g| SupportGrantView::new(g, now)).collect();
+    Ok(Json(SupportGrantsView { support_grants }).into_response())
 }
 
 async fn api_decide(state: AppState, caller: ApiCaller, id: String, decision: Decision) -> Result<Response, ApiError> {
     caller.require(ApiScope::Admin)?;
     let grant = decide(&state, &caller, parse_id(&id)?, decision).await?;
-    Ok(Json(grant_json(&grant, Utc::now())).into_response())
+    Ok(Json(SupportGrantView::new(&grant, Utc::now())).into_response())
 }
 
+/// Consents to an operator's request (admins): access opens once a second operator approves too.
+#[utoipa::path(post, path = "/support-grants/{id}/consent", tag = "support access",
+    params(("id" = uuid::Uuid, Path, description = "The grant's id")),
+    responses((status = 200, body = SupportGrantView), Refusals, Missing, Conflicting))]
 pub async fn api_consent(
     State(state): State<AppState>,
     caller: ApiCaller,
@@ -207,6 +223,10 @@ pub async fn api_consent(
     api_decide(state, caller, id, Decision::Consent).await
 }
 
+/// Declines an operator's request (admins).
+#[utoipa::path(post, path = "/support-grants/{id}/decline", tag = "support access",
+    params(("id" = uuid::Uuid, Path, description = "The grant's id")),
+    responses((status = 200, body = SupportGrantView), Refusals, Missing, Conflicting))]
 pub async fn api_decline(
     State(state): State<AppState>,
     caller: ApiCaller,
@@ -215,6 +235,10 @@ pub async fn api_decline(
     api_decide(state, caller, id, Decision::Decline).await
 }
 
+/// Ends a grant now, waiting or active (admins).
+#[utoipa::path(post, path = "/support-grants/{id}/revoke", tag = "support access",
+    params(("id" = uuid::Uuid, Path, description = "The grant's id")),
+    responses((status = 200, body = SupportGrantView), Refusals, Missing, Conflicting))]
 pub async fn api_revoke(
     State(state): State<AppState>,
     caller: ApiCaller,

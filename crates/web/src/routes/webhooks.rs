@@ -10,12 +10,16 @@ use burnrate_core::ApiScope;
 use burnrate_notify::WebhookSecret;
 use burnrate_notify::delivery::EVENT_TYPES;
 use burnrate_store::{DeliveryState, WebhookRecord};
-use serde::Deserialize;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
 use serde_json::json;
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
 
 use super::account::NoFields;
-use super::api::ApiJson;
-use super::approvals::{Change, Submitted, queued, submit};
+use super::api::{ApiJson, ApiQuery};
+use super::approvals::{Change, Queued, Submitted, queued, submit};
+use super::openapi::{BodyRefusals, Conflicting, Missing, Refusals};
 use super::{change, parse_id, see_other};
 use crate::AppState;
 use crate::auth::{ApiCaller, Authed, Caller};
@@ -23,7 +27,7 @@ use crate::error::{ApiError, AppError};
 use crate::pages::{DeliveryRow, Nav, WebhookRow, WebhooksPage, render, when};
 use crate::security::CsrfForm;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 pub struct NewWebhookBody {
     url: String,
     #[serde(default)]
@@ -84,6 +88,53 @@ async fn create(
     }
 }
 
+/// A webhook destination.
+#[derive(Serialize, ToSchema)]
+pub struct WebhookView {
+    id: Uuid,
+    url: String,
+    description: String,
+    /// Deliveries go out as a Slack-compatible message instead of the event's JSON.
+    slack: bool,
+    /// The event types it takes; every type when empty.
+    events: Vec<String>,
+    created_by: Uuid,
+    created_at: DateTime<Utc>,
+}
+
+impl From<WebhookRecord> for WebhookView {
+    fn from(w: WebhookRecord) -> Self {
+        WebhookView {
+            id: w.id,
+            url: w.url,
+            description: w.description,
+            slack: w.slack,
+            events: w.events,
+            created_by: w.created_by.as_uuid(),
+            created_at: w.created_at,
+        }
+    }
+}
+
+/// The signing secret of a new destination (`whsec_…`): shown this once, then kept sealed.
+#[derive(Serialize, ToSchema)]
+pub struct SigningSecret {
+    secret: String,
+}
+
+/// A new destination with its signing secret.
+#[derive(Serialize, ToSchema)]
+pub struct NewWebhookView {
+    #[serde(flatten)]
+    webhook: WebhookView,
+    #[serde(flatten)]
+    secret: SigningSecret,
+}
+
+/// Adds a destination (admins). Where the organization asks for approval of new destinations,
+/// it waits for another admin (`202`, with the secret already, to set up the receiver).
+#[utoipa::path(post, path = "/webhooks", tag = "webhooks", request_body = NewWebhookBody,
+    responses((status = 201, body = NewWebhookView), (status = 202, body = Queued<SigningSecret>), Refusals, BodyRefusals))]
 pub async fn api_create(
     State(state): State<AppState>,
     caller: ApiCaller,
@@ -92,34 +143,31 @@ pub async fn api_create(
     caller.require(ApiScope::Admin)?;
     match create(&state, &caller, &body.url, &body.description, body.slack, body.events).await? {
         Created::Now(saved, secret) => {
-            let answer = json!({
-                "id": saved.id, "url": saved.url, "description": saved.description, "slack": saved.slack,
-                "events": saved.events,
-                // Shown once: burnrate keeps it sealed and never shows it again.
-                "secret": secret,
-            });
+            let answer = NewWebhookView { webhook: saved.into(), secret: SigningSecret { secret } };
             Ok((StatusCode::CREATED, Json(answer)).into_response())
         }
         // The secret is shown now, once: the receiver can be set up while the request waits.
-        Created::Queued(request, secret) => Ok(queued(&state, request, json!({ "secret": secret }))),
+        Created::Queued(request, secret) => Ok(queued(&state, request, SigningSecret { secret })),
     }
 }
 
+#[derive(Serialize, ToSchema)]
+pub struct WebhooksView {
+    webhooks: Vec<WebhookView>,
+}
+
+#[utoipa::path(get, path = "/webhooks", tag = "webhooks", responses((status = 200, body = WebhooksView), Refusals))]
 pub async fn api_list(State(state): State<AppState>, caller: ApiCaller) -> Result<Response, ApiError> {
     caller.require(ApiScope::Admin)?;
     let mut tx = state.store.tenant(caller.scope()).await?;
     let list = tx.webhooks().await?;
     tx.commit().await?;
-    let list: Vec<_> = list
-        .into_iter()
-        .map(|w| {
-            json!({ "id": w.id, "url": w.url, "description": w.description, "slack": w.slack, "events": w.events,
-                    "created_by": w.created_by, "created_at": w.created_at })
-        })
-        .collect();
-    Ok(Json(json!({ "webhooks": list })).into_response())
+    Ok(Json(WebhooksView { webhooks: list.into_iter().map(WebhookView::from).collect() }).into_response())
 }
 
+#[utoipa::path(delete, path = "/webhooks/{id}", tag = "webhooks",
+    params(("id" = Uuid, Path, description = "The destination's id")),
+    responses((status = 204, description = "Removed"), Refusals, Missing))]
 pub async fn api_delete(
     State(state): State<AppState>,
     caller: ApiCaller,
@@ -170,7 +218,23 @@ async fn send_test(state: &AppState, caller: &impl Caller, id: uuid::Uuid) -> Re
     })
 }
 
+/// How a test event went.
+#[derive(Serialize, ToSchema)]
+pub struct TestView {
+    delivered: bool,
+    /// The receiver's answer, if it answered.
+    status: Option<u16>,
+    /// Why there was no answer.
+    error: Option<String>,
+    latency_ms: u64,
+    /// The `webhook-id` the event was signed with.
+    webhook_id: String,
+}
+
 /// Sends a signed `test` event to the webhook now and says how it went.
+#[utoipa::path(post, path = "/webhooks/{id}/test", tag = "webhooks",
+    params(("id" = Uuid, Path, description = "The destination's id")),
+    responses((status = 200, body = TestView), Refusals, Missing))]
 pub async fn api_test(
     State(state): State<AppState>,
     caller: ApiCaller,
@@ -178,29 +242,67 @@ pub async fn api_test(
 ) -> Result<Response, ApiError> {
     caller.require(ApiScope::Admin)?;
     let t = send_test(&state, &caller, parse_id(&id)?).await?;
-    let answer = json!({
-        "delivered": t.delivered, "status": t.status, "error": t.error,
-        "latency_ms": t.latency_ms, "webhook_id": t.message_id,
-    });
+    let answer = TestView {
+        delivered: t.delivered,
+        status: t.status,
+        error: t.error,
+        latency_ms: t.latency_ms,
+        webhook_id: t.message_id,
+    };
     Ok(Json(answer).into_response())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct DeliveriesQuery {
     /// `pending`, `delivered` or `dead` (the dead-letter list); all when absent.
     state: Option<String>,
+}
+
+/// One attempt to deliver.
+#[derive(Serialize, ToSchema)]
+pub struct AttemptView {
+    at: DateTime<Utc>,
+    /// The receiver's answer, if it answered.
+    status: Option<i32>,
+    latency_ms: i64,
+    error: Option<String>,
+}
+
+/// A delivery and its attempt log.
+#[derive(Serialize, ToSchema)]
+pub struct DeliveryView {
+    id: Uuid,
+    event_type: String,
+    /// pending, delivered or dead.
+    state: &'static str,
+    attempts: u32,
+    created_at: DateTime<Utc>,
+    finished_at: Option<DateTime<Utc>>,
+    /// The event exactly as signed and sent.
+    #[schema(value_type = Object)]
+    payload: serde_json::Value,
+    log: Vec<AttemptView>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct DeliveriesView {
+    deliveries: Vec<DeliveryView>,
 }
 
 /// How many deliveries a listing shows, newest first.
 const DELIVERIES_SHOWN: i64 = 100;
 
 /// A webhook's deliveries with their attempt log (status, latency, answer code — never the
-/// secret).
+/// secret), newest first.
+#[utoipa::path(get, path = "/webhooks/{id}/deliveries", tag = "webhooks",
+    params(("id" = Uuid, Path, description = "The destination's id"), DeliveriesQuery),
+    responses((status = 200, body = DeliveriesView), Refusals, BodyRefusals, Missing))]
 pub async fn api_deliveries(
     State(state): State<AppState>,
     caller: ApiCaller,
     Path(id): Path<String>,
-    axum::extract::Query(q): axum::extract::Query<DeliveriesQuery>,
+    ApiQuery(q): ApiQuery<DeliveriesQuery>,
 ) -> Result<Response, ApiError> {
     caller.require(ApiScope::Admin)?;
     let webhook: uuid::Uuid = parse_id(&id)?;
@@ -216,23 +318,27 @@ pub async fn api_deliveries(
     let mut tx = state.store.tenant(caller.scope()).await?;
     tx.webhook(webhook).await?.ok_or(AppError::NotFound)?;
     let list = tx.deliveries(webhook, wanted, DELIVERIES_SHOWN).await?;
-    let mut shown = Vec::with_capacity(list.len());
+    let mut deliveries = Vec::with_capacity(list.len());
     for d in list {
-        let attempts: Vec<_> = tx
+        let log = tx
             .delivery_attempts(d.id)
             .await?
             .into_iter()
-            .map(|a| json!({ "at": a.at, "status": a.status, "latency_ms": a.latency_ms, "error": a.error }))
+            .map(|a| AttemptView { at: a.at, status: a.status, latency_ms: a.latency_ms, error: a.error })
             .collect();
-        shown.push(json!({
-            "id": d.id, "event_type": d.event_type, "state": d.state.as_str(), "attempts": d.attempts,
-            "created_at": d.created_at, "finished_at": d.finished_at,
-            "payload": serde_json::from_str::<serde_json::Value>(&d.payload).unwrap_or(serde_json::Value::Null),
-            "log": attempts,
-        }));
+        deliveries.push(DeliveryView {
+            id: d.id,
+            event_type: d.event_type,
+            state: d.state.as_str(),
+            attempts: d.attempts,
+            created_at: d.created_at,
+            finished_at: d.finished_at,
+            payload: serde_json::from_str(&d.payload).unwrap_or_else(|_| json!({})),
+            log,
+        });
     }
     tx.commit().await?;
-    Ok(Json(json!({ "deliveries": shown })).into_response())
+    Ok(Json(DeliveriesView { deliveries }).into_response())
 }
 
 /// Puts a dead delivery back in the queue (a new round of attempts), audited.
@@ -261,6 +367,16 @@ async fn redeliver(
     Ok(())
 }
 
+#[derive(Serialize, ToSchema)]
+pub struct RedeliveryView {
+    /// `pending`: queued for a new round of attempts.
+    state: &'static str,
+}
+
+/// Puts a dead delivery back in the queue (admins).
+#[utoipa::path(post, path = "/webhooks/{id}/deliveries/{delivery}/redeliver", tag = "webhooks",
+    params(("id" = Uuid, Path, description = "The destination's id"), ("delivery" = Uuid, Path, description = "The delivery's id")),
+    responses((status = 202, body = RedeliveryView), Refusals, Missing, Conflicting))]
 pub async fn api_redeliver(
     State(state): State<AppState>,
     caller: ApiCaller,
@@ -268,7 +384,7 @@ pub async fn api_redeliver(
 ) -> Result<Response, ApiError> {
     caller.require(ApiScope::Admin)?;
     redeliver(&state, &caller, parse_id(&id)?, parse_id(&delivery)?).await?;
-    Ok((StatusCode::ACCEPTED, Json(json!({ "state": "pending" }))).into_response())
+    Ok((StatusCode::ACCEPTED, Json(RedeliveryView { state: "pending" })).into_response())
 }
 
 pub async fn redeliver_form(
