@@ -35,6 +35,7 @@ const APP_TABLES: &[&str] = &[
     "approval_requests",
     "operators",
     "operator_sessions",
+    "login_challenges",
 ];
 
 /// Applies the SQLite migrations to `store` (which must be a SQLite store).

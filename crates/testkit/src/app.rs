@@ -281,7 +281,7 @@ impl TestApp {
             .await
             .expect("create operator");
         tx.commit().await.expect("commit");
-        TestOperator { email: email.to_owned(), totp, last_step: std::sync::atomic::AtomicI64::new(0) }
+        TestOperator::new(email, Authenticator::new(totp))
     }
 
     /// A client logged in at `/operator` as `op`.
@@ -307,22 +307,43 @@ impl TestApp {
     }
 }
 
-/// An instance operator and the authenticator app the test holds for them.
-pub struct TestOperator {
-    pub email: String,
+/// An authenticator app: shows the code of the current 30-second step, and a code the server
+/// has not seen yet — each code is accepted once, so a second code within one step is the next
+/// step's (accepted early for clock drift), and a third waits for the clock.
+pub struct Authenticator {
     pub totp: burnrate_crypto::TotpSecret,
     last_step: std::sync::atomic::AtomicI64,
 }
 
-impl TestOperator {
-    /// An operator made elsewhere (the command line), whose secret the test read.
-    pub fn from_secret(email: &str, totp: burnrate_crypto::TotpSecret) -> Self {
-        Self { email: email.to_owned(), totp, last_step: std::sync::atomic::AtomicI64::new(0) }
+impl Authenticator {
+    pub fn new(totp: burnrate_crypto::TotpSecret) -> Self {
+        Self { totp, last_step: std::sync::atomic::AtomicI64::new(0) }
     }
 
-    /// A code the server has not seen yet, as the app would show it: each code is accepted once,
-    /// so a second login within one 30-second step uses the next step's code (accepted early for
-    /// clock drift), and a third waits for the clock.
+    /// Reads a secret as people type it (RFC 4648 base32, as setup pages show it).
+    pub fn from_base32(b32: &str) -> Self {
+        let (mut bytes, mut buffer, mut bits) = (Vec::new(), 0u32, 0);
+        for c in b32.trim().bytes() {
+            let v = match c {
+                b'A'..=b'Z' => c - b'A',
+                b'2'..=b'7' => c - b'2' + 26,
+                _ => panic!("not base32: {b32}"),
+            };
+            buffer = (buffer << 5) | u32::from(v);
+            bits += 5;
+            if bits >= 8 {
+                bits -= 8;
+                bytes.push((buffer >> bits) as u8);
+            }
+        }
+        Self::new(burnrate_crypto::TotpSecret::from_bytes(&bytes))
+    }
+
+    /// The code the app shows now (which the server may have seen already).
+    pub fn current(&self) -> String {
+        self.totp.code_at_step(burnrate_crypto::totp_step(chrono::Utc::now().timestamp()))
+    }
+
     pub async fn code(&self) -> String {
         use std::sync::atomic::Ordering;
         loop {
@@ -334,5 +355,21 @@ impl TestOperator {
             }
             tokio::time::sleep(std::time::Duration::from_secs(1)).await;
         }
+    }
+}
+
+/// An instance operator and the authenticator app the test holds for them.
+pub struct TestOperator {
+    pub email: String,
+    pub app: Authenticator,
+}
+
+impl TestOperator {
+    pub fn new(email: &str, app: Authenticator) -> Self {
+        Self { email: email.to_owned(), app }
+    }
+
+    pub async fn code(&self) -> String {
+        self.app.code().await
     }
 }

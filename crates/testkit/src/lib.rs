@@ -14,7 +14,7 @@ mod client;
 mod db;
 mod smtp;
 
-pub use app::{AppOptions, TestApp, TestOperator};
+pub use app::{AppOptions, Authenticator, TestApp, TestOperator};
 pub use browser::Browser;
 pub use client::{Response, TestClient};
 pub use db::{BackendKind, TestDb};

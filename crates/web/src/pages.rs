@@ -168,6 +168,21 @@ pub struct SessionsPage {
     pub nav: Option<Nav>,
     pub csrf: String,
     pub sessions: Vec<SessionRow>,
+    /// `off`, `pending` or `on`.
+    pub second_factor: &'static str,
+    /// While setting up: the secret to type into the app, and its `otpauth://` URI.
+    pub setup: Option<(String, String)>,
+    pub notice: Option<String>,
+    pub error: Option<String>,
+}
+
+/// The second step of a login: the authenticator code.
+#[derive(Template)]
+#[template(path = "second_factor.html")]
+pub struct SecondFactorPage {
+    pub nav: Option<Nav>,
+    pub csrf: String,
+    pub error: Option<String>,
 }
 
 pub struct ApiKeyRow {

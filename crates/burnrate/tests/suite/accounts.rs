@@ -212,3 +212,54 @@ async fn sign_up_can_be_limited_to_invitations() {
     );
     t.commit().await.unwrap();
 }
+
+/// Two-step login: set up from the sessions page with a code from the app, asked after the
+/// password from then on (each code once), and turned off only with a current code.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_step_login_asks_for_a_fresh_code_after_the_password_once_turned_on() {
+    let app = TestApp::spawn().await;
+    let (scope, _) = app.create_org("Acme", "owner@acme.test").await;
+    let c = app.login("owner@acme.test").await;
+    let page = c.post_form("/account/second-factor/setup", &[]).await;
+    assert_eq!(page.status, 200, "{}", page.text);
+    let secret = page.text.split(r#"id="totp-secret">"#).nth(1).unwrap().split('<').next().unwrap();
+    assert!(page.text.contains("otpauth://totp/burnrate:owner@acme.test?secret="), "{}", page.text);
+    let phone = burnrate_testkit::Authenticator::from_base32(secret);
+    let wrong = c.post_form("/account/second-factor/confirm", &[("code", "000000")]).await;
+    assert_eq!(wrong.status, 422);
+    assert!(c.get("/sessions").await.text.contains(secret), "still being set up: the key is shown again");
+    let first = phone.code().await;
+    let on = c.post_form("/account/second-factor/confirm", &[("code", &first)]).await;
+    assert!(on.text.contains("Two-step login is on."), "{}", on.text);
+    assert!(!on.text.contains(secret), "once on, the key is never shown again");
+
+    // The password alone no longer logs in: it leads to the code step.
+    let login = [("email", "owner@acme.test"), ("password", burnrate_testkit::GOOD_PASSWORD)];
+    let b = app.client();
+    let step = b.post_form("/login", &login).await;
+    assert_eq!(step.status, 200);
+    assert!(step.text.contains("Authenticator code"), "{}", step.text);
+    assert_eq!(b.get("/").await.status, 303, "no session yet");
+    let replayed = b.post_form("/login/code", &[("code", &first)]).await;
+    assert_eq!(replayed.status, 401, "the code that turned it on was used already");
+    let next = phone.code().await;
+    assert_eq!(b.post_form("/login/code", &[("code", &next)]).await.status, 303);
+    assert!(b.get("/").await.text.contains("Acme"), "logged in");
+    // Without a challenge (another browser), a code alone does nothing.
+    assert_eq!(app.client().post_form("/login/code", &[("code", &next)]).await.status, 401);
+
+    // Off only with a current, unused code.
+    let refused = b.post_form("/account/second-factor/disable", &[("code", &next)]).await;
+    assert_eq!(refused.status, 422);
+    let off = b.post_form("/account/second-factor/disable", &[("code", &phone.code().await)]).await;
+    assert!(off.text.contains("Two-step login is off."), "{}", off.text);
+    assert_eq!(app.client().post_form("/login", &login).await.status, 303, "the password is enough again");
+
+    let mut tx = app.store.tenant(scope).await.unwrap();
+    let entries = tx.audit_entries(100).await.unwrap();
+    tx.commit().await.unwrap();
+    let count = |a: &str| entries.iter().filter(|e| e.action == a).count();
+    assert_eq!((count("second_factor_enabled"), count("second_factor_disabled")), (1, 1));
+    assert_eq!(count("login_failed"), 1, "the replayed code");
+    assert!(entries.iter().all(|e| !e.details.contains(secret)), "the key is never in the log");
+}

@@ -52,6 +52,7 @@ async fn the_openapi_document_describes_every_endpoint_and_schemathesis_finds_no
         "/invitations",
         "/invitations/{id}",
         "/sql",
+        "/spend",
         "/sql-credentials",
         "/sql-credentials/{id}",
         "/audit",

@@ -89,6 +89,26 @@ async fn connecting_a_source_seals_its_key_syncs_and_shows_spend() {
     assert_eq!(listed.json()["sources"][0]["secret_last4"], "abcd");
     assert_eq!(listed.json()["sources"][0]["costs_through"], yesterday.as_str());
     assert!(listed.json()["sources"][0]["usage_through"].is_null(), "no usage fixture: nothing synced, and it says so");
+    // The same spend through the API, exact to the last digit.
+    let spend = c.api(Method::GET, "/api/v1/spend", &key, None).await.json();
+    let mtd: Decimal = spend["month_to_date"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["currency"] == "USD")
+        .map(|m| m["amount"].as_str().unwrap().parse::<Decimal>().unwrap())
+        .sum();
+    assert_eq!(mtd, this_month, "month to date by API: {spend}");
+    let last_30: Decimal =
+        lines.iter().filter(|l| l.day > Utc::now().date_naive() - chrono::Duration::days(30)).map(|l| l.amount).sum();
+    let by_day: Decimal = spend["days"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["amount"].as_str().unwrap().parse::<Decimal>().unwrap())
+        .sum();
+    assert_eq!(by_day, last_30, "30 days by day and provider: {spend}");
+    assert_eq!(spend["days"][0]["day"], yesterday.as_str(), "newest first");
     for text in [&page.text, &home.text, &listed.text] {
         assert!(!text.contains(&KEY[..20]), "the key never comes back out");
     }

@@ -2,7 +2,7 @@
 //! organization consented to and a second operator approved; read-only, time-boxed, revocable,
 //! and every request under it is in the organization's audit log.
 
-use burnrate_testkit::{GOOD_PASSWORD, TestApp, TestClient, TestOperator};
+use burnrate_testkit::{Authenticator, GOOD_PASSWORD, TestApp, TestClient, TestOperator};
 use reqwest::Method;
 
 use crate::{burnrate, execute_sql};
@@ -50,8 +50,10 @@ async fn an_operator_sees_an_organization_only_with_consent_and_a_second_operato
     assert_eq!(wrong.status, 401);
     assert!(wrong.text.contains("Wrong email, password or authenticator code."), "{}", wrong.text);
     assert_eq!(stranger.get("/operator").await.status, 303, "no session: back to the login");
-    let ops_a = app.operator_login(&alice).await;
-    let used = alice.totp.code_at_step(burnrate_crypto::totp_step(chrono::Utc::now().timestamp()));
+    let ops_a = app.client();
+    let used = alice.code().await;
+    let login = [("email", "alice@ops.test"), ("password", GOOD_PASSWORD), ("code", used.as_str())];
+    assert_eq!(ops_a.post_form("/operator/login", &login).await.status, 303);
     let replay = app
         .client()
         .post_form("/operator/login", &[("email", "alice@ops.test"), ("password", GOOD_PASSWORD), ("code", &used)])
@@ -134,25 +136,10 @@ async fn an_operator_sees_an_organization_only_with_consent_and_a_second_operato
     assert!(burnrate(&app, &["audit", "verify"], &[], None).await.status.success());
 }
 
-/// Reads the base32 secret `operator add` printed.
-fn printed_secret(stdout: &str) -> burnrate_crypto::TotpSecret {
-    let b32 = stdout.lines().find_map(|l| l.trim().strip_prefix("secret: ")).expect("the secret is printed").trim();
-    let mut bytes = Vec::new();
-    let (mut buffer, mut bits) = (0u32, 0);
-    for c in b32.bytes() {
-        let v = match c {
-            b'A'..=b'Z' => c - b'A',
-            b'2'..=b'7' => c - b'2' + 26,
-            _ => panic!("not base32: {b32}"),
-        };
-        buffer = (buffer << 5) | u32::from(v);
-        bits += 5;
-        if bits >= 8 {
-            bits -= 8;
-            bytes.push((buffer >> bits) as u8);
-        }
-    }
-    burnrate_crypto::TotpSecret::from_bytes(&bytes)
+/// The authenticator for the base32 secret `operator add` printed.
+fn printed_secret(stdout: &str) -> Authenticator {
+    let b32 = stdout.lines().find_map(|l| l.trim().strip_prefix("secret: ")).expect("the secret is printed");
+    Authenticator::from_base32(b32)
 }
 
 fn text(out: &std::process::Output) -> String {
@@ -186,7 +173,7 @@ async fn operators_work_grants_from_the_command_line_and_organizations_through_t
     // Each operator runs two commands at most, so no test waits for a fresh authenticator code.
     let dave = app.add_operator("dave@ops.test", "Dave").await;
     let erin = app.add_operator("erin@ops.test", "Erin").await;
-    let carol = TestOperator::from_secret("carol@ops.test", carol_totp);
+    let carol = TestOperator::new("carol@ops.test", carol_totp);
 
     let support = |op: &'static str, code: String, args: Vec<String>| {
         let app = &app;

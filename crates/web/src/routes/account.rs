@@ -6,16 +6,16 @@ use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use burnrate_core::{EmailAddress, NewPassword, OrgName, Role, UserId};
-use burnrate_crypto::{ScopedToken, random_token, token_hash};
+use burnrate_crypto::{ScopedToken, TotpSecret, random_token, token_hash};
 use burnrate_store::{Actor, ActorType, InstanceTx, NewAuditEntry, OrgScope, StoreError, TokenPurpose};
 use chrono::{Duration, Utc};
 use serde::Deserialize;
 use serde_json::json;
 
 use super::actions::INVITATION_PREFIX;
-use crate::auth::user_actor;
+use crate::auth::{Authed, user_actor};
 use crate::error::AppError;
-use crate::pages::{LoginPage, MessagePage, SignupPage, TokenFormPage, render};
+use crate::pages::{LoginPage, MessagePage, SecondFactorPage, SignupPage, TokenFormPage, render};
 use crate::security::{ClientInfo, CsrfForm, CsrfToken, SESSION_COOKIE, clear_cookie, cookie, set_cookie};
 use crate::{AppState, SignupMode};
 
@@ -127,7 +127,35 @@ pub async fn login(
         return Ok((StatusCode::FORBIDDEN, render(&page)).into_response());
     }
     let mut tx = state.store.instance().await?;
-    let orgs = tx.user_orgs(user.id).await?;
+    if tx.second_factor(user.id).await? == burnrate_store::SecondFactor::On {
+        // The password was right; the session waits for the authenticator code.
+        let token = random_token();
+        let expires = Utc::now() + Duration::minutes(CHALLENGE_MINUTES);
+        tx.create_login_challenge(&token_hash(&token), user.id, expires).await?;
+        tx.commit().await?;
+        let mut resp = render(&SecondFactorPage { nav: None, csrf, error: None });
+        let age = u64::try_from(CHALLENGE_MINUTES * 60).unwrap_or(300);
+        resp.headers_mut().append(header::SET_COOKIE, set_cookie(CHALLENGE_COOKIE, &token, Some(age)));
+        return Ok(resp);
+    }
+    start_session(&state, tx, &headers, &client, user.id).await
+}
+
+/// How long the code step of a login may take.
+const CHALLENGE_MINUTES: i64 = 5;
+/// Names the login waiting for its authenticator code.
+const CHALLENGE_COOKIE: &str = "__Host-burnrate_login";
+
+/// Logs `user` in to their first organization: a fresh session token (no fixation; the browser's
+/// old session ends), audited.
+async fn start_session(
+    state: &AppState,
+    mut tx: InstanceTx,
+    headers: &axum::http::HeaderMap,
+    client: &ClientInfo,
+    user: UserId,
+) -> Result<Response, AppError> {
+    let orgs = tx.user_orgs(user).await?;
     let Some((org, _)) = orgs.into_iter().next() else {
         let page = MessagePage::new(
             "No organization",
@@ -135,15 +163,14 @@ pub async fn login(
         );
         return Ok((StatusCode::FORBIDDEN, render(&page)).into_response());
     };
-    // A fresh token on every login (no session fixation); the old one, if any, ends.
-    if let Some(old) = cookie(&headers, SESSION_COOKIE) {
+    if let Some(old) = cookie(headers, SESSION_COOKIE) {
         tx.delete_session(&token_hash(&old)).await?;
     }
     let token = random_token();
     let absolute = Duration::from_std(state.config.session_absolute).unwrap_or(Duration::hours(12));
     tx.create_session(
         &token_hash(&token),
-        user.id,
+        user,
         org.id,
         Utc::now() + absolute,
         Some(&client.ip),
@@ -151,14 +178,145 @@ pub async fn login(
     )
     .await?;
     let mut t = tx.into_tenant(OrgScope::trusted(org.id)).await?;
-    t.audit(entry(user_actor(user.id), "login", Some(("user", user.id.to_string())), &client, json!({}))).await?;
+    t.audit(entry(user_actor(user), "login", Some(("user", user.to_string())), client, json!({}))).await?;
     t.commit().await?;
     state.metrics.logins_ok.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let mut resp = Redirect::to("/").into_response();
     *resp.status_mut() = StatusCode::SEE_OTHER;
     resp.headers_mut()
         .append(header::SET_COOKIE, set_cookie(SESSION_COOKIE, &token, Some(absolute.num_seconds() as u64)));
+    if cookie(headers, CHALLENGE_COOKIE).is_some() {
+        resp.headers_mut().append(header::SET_COOKIE, clear_cookie(CHALLENGE_COOKIE));
+    }
     Ok(resp)
+}
+
+#[derive(Deserialize)]
+pub struct CodeForm {
+    code: String,
+}
+
+/// The second step of a login: the authenticator code for the challenge the cookie names. A
+/// wrong code may be tried again (within the login limits) until the challenge expires; a right
+/// one is accepted once.
+pub async fn login_code(
+    State(state): State<AppState>,
+    client: ClientInfo,
+    headers: axum::http::HeaderMap,
+    CsrfToken(csrf): CsrfToken,
+    CsrfForm(form): CsrfForm<CodeForm>,
+) -> Result<Response, AppError> {
+    rate_limit(&state, format!("login-ip:{}", client.ip), state.config.login_per_ip).await?;
+    let expired = || {
+        let page = MessagePage::new("Log in again", "This login took too long or was already used. Log in again.")
+            .link("/login", "Log in");
+        Ok((StatusCode::UNAUTHORIZED, render(&page)).into_response())
+    };
+    let Some(token) = cookie(&headers, CHALLENGE_COOKIE) else { return expired() };
+    let hash = token_hash(&token);
+    let mut tx = state.store.instance().await?;
+    let Some(user) = tx.login_challenge(&hash).await? else { return expired() };
+    rate_limit(&state, format!("login-code:{user}"), state.config.login_per_account).await?;
+    let accepted = match tx.user_totp(&state.vault, user, false).await? {
+        Some(secret) => match secret.verify(&form.code, Utc::now().timestamp()) {
+            Some(step) => tx.use_user_totp_step(user, step).await?,
+            None => false,
+        },
+        // Turned off since the password step: the password was enough.
+        None => true,
+    };
+    if !accepted {
+        state.metrics.logins_failed.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let actor = Actor { kind: ActorType::Anonymous, id: None, label: "unknown".into() };
+        let e = entry(actor, "login_failed", Some(("user", user.to_string())), &client, json!({ "step": "code" }));
+        audit_user_orgs(tx, user, e).await?.commit().await?;
+        let error = Some("That code is not right, or was used already. Enter the code the app shows now.".into());
+        return Ok((StatusCode::UNAUTHORIZED, render(&SecondFactorPage { nav: None, csrf, error })).into_response());
+    }
+    tx.delete_login_challenge(&hash).await?;
+    start_session(&state, tx, &headers, &client, user).await
+}
+
+/// Starts setting up two-step login: a new secret, shown on the sessions page until a code
+/// from it confirms it.
+pub async fn second_factor_setup(
+    State(state): State<AppState>,
+    who: Authed,
+    CsrfForm(_): CsrfForm<NoFields>,
+) -> Result<Response, AppError> {
+    let mut tx = state.store.instance().await?;
+    if tx.second_factor(who.user_id).await? == burnrate_store::SecondFactor::On {
+        tx.commit().await?;
+        return super::org::sessions_page(&state, &who, Some("Two-step login is on already.".into()), None).await;
+    }
+    tx.set_pending_totp(&state.vault, who.user_id, &TotpSecret::generate()).await?;
+    tx.commit().await?;
+    super::org::sessions_page(&state, &who, None, None).await
+}
+
+/// Turns two-step login on with the first code of the secret being set up.
+pub async fn second_factor_confirm(
+    State(state): State<AppState>,
+    who: Authed,
+    CsrfForm(form): CsrfForm<CodeForm>,
+) -> Result<Response, AppError> {
+    rate_limit(&state, format!("login-code:{}", who.user_id), state.config.login_per_account).await?;
+    let mut tx = state.store.instance().await?;
+    let Some(secret) = tx.user_totp(&state.vault, who.user_id, true).await? else {
+        tx.commit().await?;
+        return super::org::sessions_page(&state, &who, Some("Nothing to confirm: set it up first.".into()), None)
+            .await;
+    };
+    let Some(step) = secret.verify(&form.code, Utc::now().timestamp()) else {
+        tx.commit().await?;
+        let why = "That code is not the one the app shows for this key. Check the key and the phone's clock.";
+        return super::org::sessions_page(&state, &who, None, Some((StatusCode::UNPROCESSABLE_ENTITY, why.into())))
+            .await;
+    };
+    tx.enable_totp(&state.vault, who.user_id, &secret, step).await?;
+    let e = entry(
+        user_actor(who.user_id),
+        "second_factor_enabled",
+        Some(("user", who.user_id.to_string())),
+        &who.client,
+        json!({}),
+    );
+    audit_user_orgs(tx, who.user_id, e).await?.commit().await?;
+    super::org::sessions_page(&state, &who, Some("Two-step login is on.".into()), None).await
+}
+
+/// Turns two-step login off; it takes a current code, so a borrowed session alone cannot.
+pub async fn second_factor_disable(
+    State(state): State<AppState>,
+    who: Authed,
+    CsrfForm(form): CsrfForm<CodeForm>,
+) -> Result<Response, AppError> {
+    rate_limit(&state, format!("login-code:{}", who.user_id), state.config.login_per_account).await?;
+    let mut tx = state.store.instance().await?;
+    let Some(secret) = tx.user_totp(&state.vault, who.user_id, false).await? else {
+        tx.commit().await?;
+        return super::org::sessions_page(&state, &who, Some("Two-step login is off already.".into()), None).await;
+    };
+    let accepted = match secret.verify(&form.code, Utc::now().timestamp()) {
+        Some(step) => tx.use_user_totp_step(who.user_id, step).await?,
+        None => false,
+    };
+    if !accepted {
+        tx.commit().await?;
+        let why = "That code is not right, or was used already.";
+        return super::org::sessions_page(&state, &who, None, Some((StatusCode::UNPROCESSABLE_ENTITY, why.into())))
+            .await;
+    }
+    tx.disable_totp(who.user_id).await?;
+    let e = entry(
+        user_actor(who.user_id),
+        "second_factor_disabled",
+        Some(("user", who.user_id.to_string())),
+        &who.client,
+        json!({}),
+    );
+    audit_user_orgs(tx, who.user_id, e).await?.commit().await?;
+    super::org::sessions_page(&state, &who, Some("Two-step login is off.".into()), None).await
 }
 
 #[derive(Deserialize)]

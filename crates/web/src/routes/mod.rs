@@ -67,6 +67,10 @@ pub const BODY_LIMIT: usize = 64 * 1024;
 pub fn router(state: AppState) -> Router {
     let ui = Router::new()
         .route("/login", get(account::login_page).post(account::login))
+        .route("/login/code", post(account::login_code))
+        .route("/account/second-factor/setup", post(account::second_factor_setup))
+        .route("/account/second-factor/confirm", post(account::second_factor_confirm))
+        .route("/account/second-factor/disable", post(account::second_factor_disable))
         .route("/logout", post(account::logout))
         .route("/signup", get(account::signup_page).post(account::signup))
         .route("/verify-email/{token}", get(account::verify_page).post(account::verify))
@@ -151,6 +155,7 @@ pub fn router(state: AppState) -> Router {
         .routes(routes!(sql::api_revoke))
         .routes(routes!(audit::api_audit))
         .routes(routes!(console::api_query))
+        .routes(routes!(org::api_spend))
         .routes(routes!(budgets::api_list, budgets::api_create))
         .routes(routes!(budgets::api_delete, budgets::api_update))
         .routes(routes!(webhooks::api_list, webhooks::api_create))

@@ -6,7 +6,8 @@ use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use burnrate_core::{ApiKeyId, ApiScope, InvitationId, Role, UserId};
 use chrono::Datelike;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use super::account::NoFields;
 use super::{actions, parse_id, see_other};
@@ -24,7 +25,18 @@ pub async fn overview(State(state): State<AppState>, who: Authed) -> Result<Resp
     let members = tx.members(&state.vault).await?;
     let admins = tx.count_admins().await?;
     tx.commit().await?;
-    let (spend, month_to_date) = spend_summary(&state, &who).await?;
+    let summary = spend_summary(&state, who.scope).await?;
+    let spend = summary
+        .days
+        .iter()
+        .map(|d| SpendRow {
+            day: d.day.to_string(),
+            provider: d.provider.clone(),
+            amount: format!("{} {}", d.amount.round_dp(2), d.currency),
+        })
+        .collect();
+    let month_to_date =
+        summary.month_to_date.iter().map(|m| format!("{} {}", m.amount.round_dp(2), m.currency)).collect();
     Ok(render(&OverviewPage {
         nav: Some(Nav::new(&who, "overview")),
         spend,
@@ -36,11 +48,53 @@ pub async fn overview(State(state): State<AppState>, who: Authed) -> Result<Resp
     }))
 }
 
+/// Spend of one provider on one UTC day, in one currency.
+#[derive(Serialize, ToSchema)]
+pub struct DaySpend {
+    day: chrono::NaiveDate,
+    /// The FOCUS provider name (`OpenAI`, `Anthropic`, …).
+    provider: String,
+    currency: String,
+    /// Exact decimal text.
+    #[schema(value_type = String, example = "12.345678900")]
+    #[serde(with = "rust_decimal::serde::str")]
+    amount: rust_decimal::Decimal,
+}
+
+/// An amount in one currency.
+#[derive(Serialize, ToSchema)]
+pub struct CurrencyAmount {
+    currency: String,
+    #[schema(value_type = String, example = "1234.5")]
+    #[serde(with = "rust_decimal::serde::str")]
+    amount: rust_decimal::Decimal,
+}
+
+/// What the overview shows: the last 30 days by day and provider, newest first, and the month to
+/// date per currency.
+#[derive(Serialize, ToSchema)]
+pub struct SpendSummary {
+    days: Vec<DaySpend>,
+    month_to_date: Vec<CurrencyAmount>,
+}
+
+/// The overview's spend: the last 30 UTC days by day and provider, and the month to date per
+/// currency, exact.
+#[utoipa::path(get, path = "/spend", tag = "spend",
+    responses((status = 200, body = SpendSummary), super::openapi::Refusals))]
+pub async fn api_spend(
+    State(state): State<AppState>,
+    caller: crate::auth::ApiCaller,
+) -> Result<Response, crate::error::ApiError> {
+    caller.require(ApiScope::Read)?;
+    Ok(axum::Json(spend_summary(&state, caller.scope()).await?).into_response())
+}
+
 /// Spend by UTC day and provider for the last 30 days, and month to date per currency — read
-/// from the lake's live files (the SQL engine takes this over when it lands).
-async fn spend_summary(state: &AppState, who: &Authed) -> Result<(Vec<SpendRow>, Vec<String>), AppError> {
+/// from the lake's live files.
+async fn spend_summary(state: &AppState, scope: burnrate_store::OrgScope) -> Result<SpendSummary, AppError> {
     use std::collections::BTreeMap;
-    let rows = state.syncer.lake.read_costs(&state.store, who.scope).await.map_err(|e| {
+    let rows = state.syncer.lake.read_costs(&state.store, scope).await.map_err(|e| {
         tracing::error!(error = %e, "reading the lake");
         AppError::Internal("lake".into())
     })?;
@@ -57,17 +111,14 @@ async fn spend_summary(state: &AppState, who: &Authed) -> Result<(Vec<SpendRow>,
             *mtd.entry(r.billing_currency.clone()).or_default() += r.billed_cost;
         }
     }
-    let spend = by_day
-        .into_iter()
-        .rev()
-        .map(|((day, provider, currency), amount)| SpendRow {
-            day: day.to_string(),
-            provider,
-            amount: format!("{} {currency}", amount.round_dp(2)),
-        })
-        .collect();
-    let month_to_date = mtd.into_iter().map(|(c, a)| format!("{} {c}", a.round_dp(2))).collect();
-    Ok((spend, month_to_date))
+    Ok(SpendSummary {
+        days: by_day
+            .into_iter()
+            .rev()
+            .map(|((day, provider, currency), amount)| DaySpend { day, provider, currency, amount })
+            .collect(),
+        month_to_date: mtd.into_iter().map(|(currency, amount)| CurrencyAmount { currency, amount }).collect(),
+    })
 }
 
 #[derive(Deserialize)]
@@ -200,11 +251,31 @@ pub async fn revoke_invitation(
 }
 
 pub async fn sessions(State(state): State<AppState>, who: Authed) -> Result<Response, AppError> {
+    sessions_page(&state, &who, None, None).await
+}
+
+/// The person's sessions and two-step login; `notice` and `error` say how an action on it went.
+pub(crate) async fn sessions_page(
+    state: &AppState,
+    who: &Authed,
+    notice: Option<String>,
+    error: Option<(axum::http::StatusCode, String)>,
+) -> Result<Response, AppError> {
+    use burnrate_store::SecondFactor;
     let mut tx = state.store.instance().await?;
     let sessions = tx.user_sessions(who.user_id).await?;
+    let factor = tx.second_factor(who.user_id).await?;
+    let setup = match factor {
+        SecondFactor::Pending => tx.user_totp(&state.vault, who.user_id, true).await?.map(|secret| {
+            let uri = secret.provisioning_uri("burnrate", who.email.as_str());
+            (secret.base32().to_string(), uri.to_string())
+        }),
+        SecondFactor::On | SecondFactor::Off => None,
+    };
     tx.commit().await?;
-    Ok(render(&SessionsPage {
-        nav: Some(Nav::new(&who, "sessions")),
+    let status = error.as_ref().map_or(axum::http::StatusCode::OK, |(s, _)| *s);
+    let page = SessionsPage {
+        nav: Some(Nav::new(who, "sessions")),
         csrf: who.csrf.clone(),
         sessions: sessions
             .into_iter()
@@ -217,7 +288,16 @@ pub async fn sessions(State(state): State<AppState>, who: Authed) -> Result<Resp
                 current: s.handle == who.session_handle,
             })
             .collect(),
-    }))
+        second_factor: match factor {
+            SecondFactor::Off => "off",
+            SecondFactor::Pending => "pending",
+            SecondFactor::On => "on",
+        },
+        setup,
+        notice,
+        error: error.map(|(_, m)| m),
+    };
+    Ok((status, render(&page)).into_response())
 }
 
 pub async fn end_session(
