@@ -80,6 +80,8 @@ pub async fn migrate_postgres(admin_url: &str, app_url: Option<&str>) -> Result<
         sqlx::query(AssertSqlSafe(format!("GRANT SELECT, INSERT, UPDATE ON support_grants TO {role}")))
             .execute(&mut *tx)
             .await?;
+        // Notices are published, never edited or withdrawn.
+        sqlx::query(AssertSqlSafe(format!("GRANT SELECT, INSERT ON notices TO {role}"))).execute(&mut *tx).await?;
         // Append-only (S16): no UPDATE, DELETE or TRUNCATE for the application.
         sqlx::query(AssertSqlSafe(format!("REVOKE ALL ON audit_log FROM {role}"))).execute(&mut *tx).await?;
         sqlx::query(AssertSqlSafe(format!("GRANT SELECT, INSERT ON audit_log TO {role}"))).execute(&mut *tx).await?;

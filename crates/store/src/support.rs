@@ -1,4 +1,5 @@
-//! Operators and support grants (S18): instance-wide rows, reached through the instance scope.
+//! Operators, support grants (S18) and operators' notices (S20): instance-wide rows, reached
+//! through the instance scope.
 //!
 //! A grant moves forward only through conditional UPDATEs (consent, approval, activation,
 //! decline, revocation each happen at most once), and whether it lets its operator in is decided
@@ -6,7 +7,7 @@
 
 use burnrate_core::{EmailAddress, OperatorId, OrgId, SupportGrantId, UserId};
 use burnrate_crypto::TotpSecret;
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Duration, NaiveDate, Utc};
 use uuid::Uuid;
 
 use crate::accounts::now;
@@ -374,5 +375,40 @@ impl TenantTx {
         let n = on!(&mut self.inner.tx, c => sqlx::query("UPDATE support_grants SET declined_by = $1, declined_at = $2 WHERE org_id = $3 AND id = $4 AND starts_at IS NULL AND declined_at IS NULL AND revoked_at IS NULL")
             .bind(by.as_uuid()).bind(at).bind(org).bind(id.as_uuid()).execute(c).await.map(|r| r.rows_affected()))?;
         Ok(n == 1)
+    }
+}
+
+/// A notice from the instance's operators to every organization (S20).
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct Notice {
+    pub id: Uuid,
+    pub title: String,
+    pub body: String,
+    pub effective_on: NaiveDate,
+    pub published_at: DateTime<Utc>,
+}
+
+impl InstanceTx {
+    pub async fn publish_notice(
+        &mut self,
+        title: &str,
+        body: &str,
+        effective_on: NaiveDate,
+        by: OperatorId,
+    ) -> Result<Notice> {
+        let notice =
+            Notice { id: Uuid::now_v7(), title: title.into(), body: body.into(), effective_on, published_at: now() };
+        on!(&mut self.tx, c => sqlx::query("INSERT INTO notices (id, title, body, effective_on, published_by, published_at) VALUES ($1, $2, $3, $4, $5, $6)")
+            .bind(notice.id).bind(title).bind(body).bind(effective_on).bind(by.as_uuid()).bind(notice.published_at)
+            .execute(c).await.map(|_| ()))?;
+        Ok(notice)
+    }
+
+    /// Notices published since `since`, newest first.
+    pub async fn notices_since(&mut self, since: DateTime<Utc>) -> Result<Vec<Notice>> {
+        Ok(
+            on!(&mut self.tx, c => sqlx::query_as("SELECT id, title, body, effective_on, published_at FROM notices WHERE published_at >= $1 ORDER BY published_at DESC")
+            .bind(since).fetch_all(c).await)?,
+        )
     }
 }

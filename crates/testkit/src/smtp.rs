@@ -17,10 +17,17 @@ pub struct ReceivedMail {
 }
 
 impl ReceivedMail {
+    /// A header's value, unfolded (a long header continues on lines that start with white space).
     pub fn header(&self, name: &str) -> Option<String> {
         let head = self.data.split("\r\n\r\n").next()?;
         let prefix = format!("{}:", name.to_ascii_lowercase());
-        head.lines().find(|l| l.to_ascii_lowercase().starts_with(&prefix)).map(|l| l[prefix.len()..].trim().to_owned())
+        let mut lines = head.lines().skip_while(|l| !l.to_ascii_lowercase().starts_with(&prefix));
+        let mut value = lines.next()?[prefix.len()..].trim().to_owned();
+        for more in lines.take_while(|l| l.starts_with([' ', '\t'])) {
+            value.push(' ');
+            value.push_str(more.trim());
+        }
+        Some(value)
     }
 
     pub fn subject(&self) -> String {

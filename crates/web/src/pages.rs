@@ -117,12 +117,22 @@ pub struct TokenFormPage {
 #[template(path = "overview.html")]
 pub struct OverviewPage {
     pub nav: Option<Nav>,
+    /// Recent notices from the instance's operators (S20).
+    pub notices: Vec<NoticeRow>,
     pub spend: Vec<SpendRow>,
     pub month_to_date: Vec<String>,
     pub org_name: String,
     pub member_count: usize,
     pub is_admin: bool,
     pub sole_admin: bool,
+}
+
+pub struct NoticeRow {
+    pub id: String,
+    pub title: String,
+    pub body: String,
+    pub effective_on: String,
+    pub published: String,
 }
 
 pub struct MemberRow {
@@ -508,6 +518,9 @@ pub struct OperatorPage {
     pub csrf: String,
     pub operator: String,
     pub grants: Vec<GrantRow>,
+    pub notices: Vec<NoticeRow>,
+    /// The date a new notice takes effect unless changed.
+    pub default_effective: String,
     pub default_hours: i64,
     pub max_hours: i64,
     pub notice: Option<String>,

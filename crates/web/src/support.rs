@@ -276,6 +276,109 @@ fn not_waiting(grant: &SupportGrant, now: DateTime<Utc>, verb: &str) -> String {
     format!("This request cannot be {verb}: {why}.")
 }
 
+/// How far ahead a notice takes effect unless its publisher says otherwise.
+pub const NOTICE_LEAD_DAYS: i64 = 30;
+
+/// What publishing a notice did.
+pub struct Published {
+    pub notice: burnrate_store::Notice,
+    pub organizations: usize,
+    pub emails: usize,
+}
+
+/// What an operator publishes.
+pub struct NewNotice<'a> {
+    pub title: &'a str,
+    pub body: &'a str,
+    /// [`NOTICE_LEAD_DAYS`] ahead when not given.
+    pub effective_on: Option<chrono::NaiveDate>,
+}
+
+/// Publishes a notice (S20): recorded once, written to every organization's audit log, and
+/// emailed to every organization's admins (`overview` is the link they follow), in one
+/// transaction.
+pub async fn publish_notice(
+    store: &Store,
+    vault: &Vault,
+    operator: &OperatorRecord,
+    new: &NewNotice<'_>,
+    overview: &str,
+    client: Option<&ClientInfo>,
+) -> Result<Published, AppError> {
+    let (title, body) = (new.title.trim(), new.body.trim());
+    if title.is_empty() || title.chars().count() > 120 || title.chars().any(char::is_control) {
+        return Err(AppError::Validation("title: 1 to 120 characters on one line".into()));
+    }
+    if body.is_empty() || body.chars().count() > 5000 {
+        return Err(AppError::Validation("body: 1 to 5000 characters".into()));
+    }
+    let today = Utc::now().date_naive();
+    let effective_on = new.effective_on.unwrap_or(today + Duration::days(NOTICE_LEAD_DAYS));
+    if effective_on < today {
+        return Err(AppError::Validation(format!("effective: {effective_on} is in the past")));
+    }
+    let mut tx = store.instance().await?;
+    let notice = tx.publish_notice(title, body, effective_on, operator.id).await?;
+    let orgs = tx.list_org_ids().await?;
+    let mut emails = 0;
+    for org in &orgs {
+        let mut t = tx.into_tenant(OrgScope::trusted(*org)).await?;
+        let details = json!({ "title": title, "effective_on": effective_on });
+        t.audit(NewAuditEntry {
+            actor: operator_actor(operator),
+            action: "notice_published",
+            target_type: Some("notice"),
+            target_id: Some(notice.id.to_string()),
+            details,
+            ip: client.map(|c| c.ip.clone()),
+            user_agent: client.and_then(|c| c.user_agent.clone()),
+        })
+        .await?;
+        for admin in t.members(vault).await?.into_iter().filter(|m| m.role.is_admin()) {
+            let mail = OutboxMessage {
+                to: admin.email.as_str().to_owned(),
+                subject: format!("[burnrate] Notice: {title} (effective {effective_on})"),
+                body: format!(
+                    "{body}\n\nThis takes effect on {effective_on}.\n\nYou receive this notice from the operators of \
+                     this burnrate instance as an admin of your organization. It is also shown on the overview: \
+                     {overview}\n"
+                ),
+                org: Some(org.as_uuid()),
+            };
+            t.enqueue_mail(vault, &mail).await?;
+            emails += 1;
+        }
+        tx = t.into_instance();
+    }
+    tx.commit().await?;
+    Ok(Published { notice, organizations: orgs.len(), emails })
+}
+
+/// A notice as the API shows it.
+#[derive(Serialize, ToSchema)]
+pub struct NoticeView {
+    id: Uuid,
+    title: String,
+    body: String,
+    effective_on: chrono::NaiveDate,
+    published_at: DateTime<Utc>,
+}
+
+impl From<&burnrate_store::Notice> for NoticeView {
+    fn from(n: &burnrate_store::Notice) -> Self {
+        NoticeView {
+            id: n.id,
+            title: n.title.clone(),
+            body: n.body.clone(),
+            effective_on: n.effective_on,
+            published_at: n.published_at,
+        }
+    }
+}
+
+/// How long a notice stays on the overview after it was published.
+pub const NOTICE_SHOWN_DAYS: i64 = 180;
+
 /// A grant as the API and the command line show it.
 #[derive(Serialize, ToSchema)]
 pub struct SupportGrantView {

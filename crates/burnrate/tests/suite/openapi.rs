@@ -53,6 +53,7 @@ async fn the_openapi_document_describes_every_endpoint_and_schemathesis_finds_no
         "/invitations/{id}",
         "/sql",
         "/spend",
+        "/notices",
         "/sql-credentials",
         "/sql-credentials/{id}",
         "/audit",

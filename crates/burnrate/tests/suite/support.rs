@@ -253,3 +253,58 @@ async fn operators_work_grants_from_the_command_line_and_organizations_through_t
         entries.iter().rev().filter(|e| e.action.starts_with("support")).map(|e| e.action.as_str()).collect();
     assert_eq!(support_actions, ["support_requested", "support_approved", "support_consented", "support_revoked"]);
 }
+
+/// S20: an operator's notice reaches every organization's admins by email, with its effective
+/// date, and every member on the overview and through the API.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_operators_notice_reaches_every_organizations_admins_and_overview() {
+    let app = TestApp::spawn().await;
+    let (acme, _) = app.create_org("Acme", "owner@acme.test").await;
+    app.add_member(acme, "member@acme.test", burnrate_core::Role::Member).await;
+    let (globex, _) = app.create_org("Globex", "owner@globex.test").await;
+    app.add_member(globex, "admin@globex.test", burnrate_core::Role::Admin).await;
+    let alice = app.add_operator("alice@ops.test", "Alice").await;
+    let ops = app.operator_login(&alice).await;
+
+    let past = [("title", "Old"), ("body", "Too late."), ("effective", "2020-01-01")];
+    let refused = ops.post_form("/operator/notices", &past).await;
+    assert_eq!(refused.status, 422);
+    assert!(refused.text.contains("2020-01-01 is in the past"), "{}", refused.text);
+
+    let title = "New sub-processor: Example Mail Ltd";
+    let body = "From next month we send email through Example Mail Ltd (EU).";
+    let r = ops.post_form("/operator/notices", &[("title", title), ("body", body), ("effective", "")]).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let effective = (chrono::Utc::now().date_naive() + chrono::Duration::days(30)).to_string();
+    assert!(
+        r.text.contains(&format!("Published: effective {effective}, emailed to 3 admins of 2 organizations.")),
+        "{}",
+        r.text
+    );
+    let subject = format!("[burnrate] Notice: {title} (effective {effective})");
+    for admin in ["owner@acme.test", "owner@globex.test", "admin@globex.test"] {
+        let mail = app.smtp.wait_for(admin, &subject).await;
+        assert!(mail.body().contains(body) && mail.body().contains(&format!("takes effect on {effective}")));
+    }
+    assert!(
+        app.smtp.all().iter().all(|m| !m.header("To").unwrap_or_default().contains("member@acme.test")),
+        "members are not emailed"
+    );
+
+    let member = app.login("member@acme.test").await;
+    let home = member.get("/").await;
+    assert!(home.text.contains(&format!("Notice: {title}")) && home.text.contains(&effective), "{}", home.text);
+    let owner = app.login("owner@acme.test").await;
+    let key = crate::create_key(&owner, "reader", "read").await;
+    let listed = owner.api(reqwest::Method::GET, "/api/v1/notices", &key, None).await.json();
+    assert_eq!(listed["notices"][0]["title"], title);
+    assert_eq!(listed["notices"][0]["effective_on"], effective.as_str());
+    for scope in [acme, globex] {
+        let mut tx = app.store.tenant(scope).await.unwrap();
+        let entries = tx.audit_entries(100).await.unwrap();
+        tx.commit().await.unwrap();
+        let published: Vec<_> = entries.iter().filter(|e| e.action == "notice_published").collect();
+        assert_eq!(published.len(), 1);
+        assert_eq!(published[0].actor_label, "operator Alice");
+    }
+}

@@ -124,6 +124,7 @@ pub fn router(state: AppState) -> Router {
         .route("/operator/grants", post(operator::request))
         .route("/operator/grants/{id}/approve", post(operator::approve))
         .route("/operator/grants/{id}/revoke", post(operator::revoke))
+        .route("/operator/notices", post(operator::publish))
         .merge(
             // Read-only by construction: only GET routes, each behind the grant check.
             Router::new()
@@ -156,6 +157,7 @@ pub fn router(state: AppState) -> Router {
         .routes(routes!(audit::api_audit))
         .routes(routes!(console::api_query))
         .routes(routes!(org::api_spend))
+        .routes(routes!(org::api_notices))
         .routes(routes!(budgets::api_list, budgets::api_create))
         .routes(routes!(budgets::api_delete, budgets::api_update))
         .routes(routes!(webhooks::api_list, webhooks::api_create))

@@ -26,8 +26,8 @@ use crate::pages::{
 };
 use crate::security::{ClientInfo, CsrfForm, CsrfToken, OPERATOR_COOKIE, clear_cookie, cookie, set_cookie};
 use crate::support::{
-    AccessRequest, DEFAULT_GRANT_HOURS, MAX_GRANT_HOURS, approve_access, authenticate_operator, operator_actor,
-    request_access, revoke_as_operator,
+    AccessRequest, DEFAULT_GRANT_HOURS, MAX_GRANT_HOURS, NOTICE_LEAD_DAYS, NOTICE_SHOWN_DAYS, NewNotice,
+    approve_access, authenticate_operator, operator_actor, publish_notice, request_access, revoke_as_operator,
 };
 
 pub async fn login_page(CsrfToken(csrf): CsrfToken) -> Response {
@@ -114,6 +114,7 @@ async fn dashboard(
     for org in orgs {
         org_names.insert(org, tx.org(org).await?.map(|o| o.name).unwrap_or_else(|| org.to_string()));
     }
+    let notices = tx.notices_since(now_minus_shown()).await?;
     tx.commit().await?;
     let now = Utc::now();
     let viewer = Viewer::Operator(op.operator.id);
@@ -124,6 +125,8 @@ async fn dashboard(
         csrf: op.csrf.clone(),
         operator: op.operator.name.clone(),
         grants: rows,
+        notices: notices.iter().map(super::org::notice_row).collect(),
+        default_effective: (now.date_naive() + Duration::days(NOTICE_LEAD_DAYS)).to_string(),
         default_hours: DEFAULT_GRANT_HOURS,
         max_hours: MAX_GRANT_HOURS,
         notice,
@@ -149,6 +152,50 @@ async fn outcome(
         Err(AppError::Validation(m)) => dashboard(state, op, None, Some((StatusCode::UNPROCESSABLE_ENTITY, m))).await,
         Err(e) => Err(e),
     }
+}
+
+fn now_minus_shown() -> chrono::DateTime<Utc> {
+    Utc::now() - Duration::days(NOTICE_SHOWN_DAYS)
+}
+
+#[derive(Deserialize)]
+pub struct NoticeForm {
+    title: String,
+    body: String,
+    /// `2027-01-01`; 30 days ahead when empty.
+    #[serde(default)]
+    effective: String,
+}
+
+/// Publishes a notice to every organization (S20).
+pub async fn publish(
+    State(state): State<AppState>,
+    op: OperatorAuthed,
+    CsrfForm(form): CsrfForm<NoticeForm>,
+) -> Result<Response, AppError> {
+    let effective = match form.effective.trim() {
+        "" => Ok(None),
+        d => d
+            .parse::<chrono::NaiveDate>()
+            .map(Some)
+            .map_err(|_| AppError::Validation(format!("effective: {d:?} is not a date such as 2027-01-31"))),
+    };
+    let result = match effective {
+        Ok(effective_on) => {
+            let new = NewNotice { title: &form.title, body: &form.body, effective_on };
+            publish_notice(&state.store, &state.vault, &op.operator, &new, &state.config.link("/"), Some(&op.client))
+                .await
+        }
+        Err(e) => Err(e),
+    };
+    let result = result.map(|p| {
+        state.mailer.wake();
+        format!(
+            "Published: effective {}, emailed to {} admins of {} organizations.",
+            p.notice.effective_on, p.emails, p.organizations
+        )
+    });
+    outcome(&state, &op, result).await
 }
 
 #[derive(Deserialize)]

@@ -39,6 +39,7 @@ pub async fn overview(State(state): State<AppState>, who: Authed) -> Result<Resp
         summary.month_to_date.iter().map(|m| format!("{} {}", m.amount.round_dp(2), m.currency)).collect();
     Ok(render(&OverviewPage {
         nav: Some(Nav::new(&who, "overview")),
+        notices: recent_notices(&state).await?.iter().map(notice_row).collect(),
         spend,
         month_to_date,
         org_name: who.org_name.clone(),
@@ -46,6 +47,43 @@ pub async fn overview(State(state): State<AppState>, who: Authed) -> Result<Resp
         is_admin: who.role.is_admin(),
         sole_admin: who.role.is_admin() && admins == 1,
     }))
+}
+
+/// Notices of the instance's operators published in the last half year, newest first.
+async fn recent_notices(state: &AppState) -> Result<Vec<burnrate_store::Notice>, AppError> {
+    let since = chrono::Utc::now() - chrono::Duration::days(crate::support::NOTICE_SHOWN_DAYS);
+    let mut tx = state.store.instance().await?;
+    let notices = tx.notices_since(since).await?;
+    tx.commit().await?;
+    Ok(notices)
+}
+
+pub(crate) fn notice_row(n: &burnrate_store::Notice) -> crate::pages::NoticeRow {
+    crate::pages::NoticeRow {
+        id: n.id.to_string(),
+        title: n.title.clone(),
+        body: n.body.clone(),
+        effective_on: n.effective_on.to_string(),
+        published: when(n.published_at),
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct NoticesView {
+    notices: Vec<crate::support::NoticeView>,
+}
+
+/// Notices from the instance's operators (such as a change of sub-processors), published in the
+/// last half year, newest first.
+#[utoipa::path(get, path = "/notices", tag = "organization",
+    responses((status = 200, body = NoticesView), super::openapi::Refusals))]
+pub async fn api_notices(
+    State(state): State<AppState>,
+    caller: crate::auth::ApiCaller,
+) -> Result<Response, crate::error::ApiError> {
+    caller.require(ApiScope::Read)?;
+    let notices = recent_notices(&state).await?.iter().map(crate::support::NoticeView::from).collect();
+    Ok(axum::Json(NoticesView { notices }).into_response())
 }
 
 /// Spend of one provider on one UTC day, in one currency.
