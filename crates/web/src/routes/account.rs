@@ -217,14 +217,8 @@ pub async fn login_code(
     let mut tx = state.store.instance().await?;
     let Some(user) = tx.login_challenge(&hash).await? else { return expired() };
     rate_limit(&state, format!("login-code:{user}"), state.config.login_per_account).await?;
-    let accepted = match tx.user_totp(&state.vault, user, false).await? {
-        Some(secret) => match secret.verify(&form.code, Utc::now().timestamp()) {
-            Some(step) => tx.use_user_totp_step(user, step).await?,
-            None => false,
-        },
-        // Turned off since the password step: the password was enough.
-        None => true,
-    };
+    // Turned off since the password step: the password was enough.
+    let accepted = code_accepted(&mut tx, &state, user, &form.code).await?.unwrap_or(true);
     if !accepted {
         state.metrics.logins_failed.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let actor = Actor { kind: ActorType::Anonymous, id: None, label: "unknown".into() };
@@ -235,6 +229,28 @@ pub async fn login_code(
     }
     tx.delete_login_challenge(&hash).await?;
     start_session(&state, tx, &headers, &client, user).await
+}
+
+/// Whether `code` is a fresh code of the user's second factor (recording its step, so it works
+/// once); `None` when the user has none.
+async fn code_accepted(
+    tx: &mut InstanceTx,
+    state: &AppState,
+    user: UserId,
+    code: &str,
+) -> Result<Option<bool>, AppError> {
+    let Some(secret) = tx.user_totp(&state.vault, user, false).await? else { return Ok(None) };
+    Ok(Some(match secret.verify(code, Utc::now().timestamp()) {
+        Some(step) => tx.use_user_totp_step(user, step).await?,
+        None => false,
+    }))
+}
+
+/// Records a change of the person's two-step login in each of their organizations, and commits.
+async fn second_factor_changed(tx: InstanceTx, who: &Authed, action: &'static str) -> Result<(), AppError> {
+    let e = entry(user_actor(who.user_id), action, Some(("user", who.user_id.to_string())), &who.client, json!({}));
+    audit_user_orgs(tx, who.user_id, e).await?.commit().await?;
+    Ok(())
 }
 
 /// Starts setting up two-step login: a new secret, shown on the sessions page until a code
@@ -274,14 +290,7 @@ pub async fn second_factor_confirm(
             .await;
     };
     tx.enable_totp(&state.vault, who.user_id, &secret, step).await?;
-    let e = entry(
-        user_actor(who.user_id),
-        "second_factor_enabled",
-        Some(("user", who.user_id.to_string())),
-        &who.client,
-        json!({}),
-    );
-    audit_user_orgs(tx, who.user_id, e).await?.commit().await?;
+    second_factor_changed(tx, &who, "second_factor_enabled").await?;
     super::org::sessions_page(&state, &who, Some("Two-step login is on.".into()), None).await
 }
 
@@ -293,13 +302,9 @@ pub async fn second_factor_disable(
 ) -> Result<Response, AppError> {
     rate_limit(&state, format!("login-code:{}", who.user_id), state.config.login_per_account).await?;
     let mut tx = state.store.instance().await?;
-    let Some(secret) = tx.user_totp(&state.vault, who.user_id, false).await? else {
+    let Some(accepted) = code_accepted(&mut tx, &state, who.user_id, &form.code).await? else {
         tx.commit().await?;
         return super::org::sessions_page(&state, &who, Some("Two-step login is off already.".into()), None).await;
-    };
-    let accepted = match secret.verify(&form.code, Utc::now().timestamp()) {
-        Some(step) => tx.use_user_totp_step(who.user_id, step).await?,
-        None => false,
     };
     if !accepted {
         tx.commit().await?;
@@ -308,14 +313,7 @@ pub async fn second_factor_disable(
             .await;
     }
     tx.disable_totp(who.user_id).await?;
-    let e = entry(
-        user_actor(who.user_id),
-        "second_factor_disabled",
-        Some(("user", who.user_id.to_string())),
-        &who.client,
-        json!({}),
-    );
-    audit_user_orgs(tx, who.user_id, e).await?.commit().await?;
+    second_factor_changed(tx, &who, "second_factor_disabled").await?;
     super::org::sessions_page(&state, &who, Some("Two-step login is off.".into()), None).await
 }
 
