@@ -9,6 +9,7 @@
 //! the key, and never a provider message that might echo it unredacted.
 
 mod anthropic;
+pub mod aws;
 mod database;
 mod error;
 mod openai;
