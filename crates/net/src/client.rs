@@ -211,10 +211,29 @@ impl HttpClient {
 
     /// GETs `url` with `headers`, retrying throttling, server errors and broken connections.
     pub async fn get(&self, url: &url::Url, headers: &[(&str, &str)]) -> Result<Reply, FetchError> {
+        self.read(reqwest::Method::GET, url, headers, None).await
+    }
+
+    /// POSTs `body` to an API whose reads are POSTs (AWS Cost Explorer, BigQuery), retrying as
+    /// [`HttpClient::get`] does: the request changes nothing, so sending it again is safe.
+    pub async fn post_read(&self, url: &url::Url, headers: &[(&str, &str)], body: Bytes) -> Result<Reply, FetchError> {
+        self.read(reqwest::Method::POST, url, headers, Some(body)).await
+    }
+
+    async fn read(
+        &self,
+        method: reqwest::Method,
+        url: &url::Url,
+        headers: &[(&str, &str)],
+        body: Option<Bytes>,
+    ) -> Result<Reply, FetchError> {
         self.guard.check_url(url.as_str())?;
         let mut last = String::new();
         for attempt in 0..self.opts.max_attempts {
-            let mut req = self.inner.get(url.clone());
+            let mut req = self.inner.request(method.clone(), url.clone());
+            if let Some(body) = &body {
+                req = req.body(body.clone());
+            }
             for (k, v) in headers {
                 req = req.header(*k, *v);
             }

@@ -7,6 +7,7 @@
 //! amounts reach the connector digit for digit.
 
 mod anthropic;
+pub mod aws;
 pub mod demo;
 pub mod fixture;
 mod openai;
@@ -149,6 +150,13 @@ impl SimProvider {
     pub async fn openai(api_key: &str) -> SimProvider {
         let state = Arc::new(Mutex::new(State::default()));
         Self::start(openai::router(Arc::clone(&state), api_key.to_owned()), state, api_key).await
+    }
+
+    /// AWS Cost Explorer (`POST /`, `GetDimensionValues` and `GetCostAndUsage`) for the access
+    /// key id `access_key_id` (the secret is not checked: the signature's shape is).
+    pub async fn aws(access_key_id: &str) -> SimProvider {
+        let state = Arc::new(Mutex::new(State::default()));
+        Self::start(aws::router(Arc::clone(&state), access_key_id.to_owned()), state, access_key_id).await
     }
 
     /// The Anthropic cost report (`GET /v1/organizations/cost_report`).

@@ -1,13 +1,50 @@
-//! AWS Signature Version 4 (providers.md §3): how a Cost Explorer or STS request is signed with
-//! an access key, its secret and, for temporary credentials, a session token. The signing itself
-//! is AWS's own `aws-sigv4`; this module fixes what burnrate signs (every header it sends, the body
-//! hashed, no payload-hash header) and keeps the secret inside.
+//! AWS Cost Explorer (providers.md §3): Bedrock spend from `GetCostAndUsage`, daily, grouped by
+//! service and usage type, filtered to the services `GetDimensionValues` finds for "Bedrock" —
+//! Amazon's own models bill as "Amazon Bedrock", marketplace models each as their own service
+//! ("Claude 3.5 Sonnet (Amazon Bedrock Edition)"), so a fixed filter would miss most spend.
+//!
+//! Requests are JSON 1.1 POSTs signed with SigV4: AWS's own `aws-sigv4` signs every header
+//! burnrate sends and the body; the secret stays inside [`sign_request`]. AWS answers throttling
+//! with `400` and a `LimitExceededException` body, which the connector waits out itself. Each page
+//! is billed by AWS, so a sync asks for as few as it can.
 
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
 use aws_sigv4::sign::v4;
+use burnrate_core::{ChargeCategory, CostRecord, SyncWindow};
+use burnrate_net::HttpClient;
+use chrono::NaiveDate;
 use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use serde_json::json;
+
+use crate::{
+    Call, Progress, ProgressSink, PullStats, Pulled, RecordSender, SourceError, SourceErrorKind, collect, money,
+};
+
+pub const PROVIDER: &str = "Amazon Web Services";
+const COST_ENDPOINT: &str = "POST / GetCostAndUsage";
+const SERVICES_ENDPOINT: &str = "POST / GetDimensionValues";
+const TARGET_PREFIX: &str = "AWSInsightsIndexService.";
+/// Cost Explorer is a global service, signed for us-east-1.
+pub const SIGNING_REGION: &str = "us-east-1";
+/// What names the services that carry AI spend.
+const SERVICE_SEARCH: &str = "Bedrock";
+/// Throttled requests are tried this many times in all, waiting longer each time.
+const THROTTLE_ATTEMPTS: u32 = 5;
+const THROTTLE_FIRST_WAIT: Duration = Duration::from_millis(250);
+/// Error codes that mean the credentials, not the request, are wrong.
+const CREDENTIAL_CODES: [&str; 6] = [
+    "UnrecognizedClientException",
+    "InvalidSignatureException",
+    "AccessDeniedException",
+    "ExpiredTokenException",
+    "InvalidClientTokenId",
+    "SignatureDoesNotMatch",
+];
+const THROTTLE_CODES: [&str; 3] = ["LimitExceededException", "ThrottlingException", "TooManyRequestsException"];
 
 /// Credentials for AWS: an access key id (`AKIA…`, or `ASIA…` with a session token).
 pub struct AwsCredentials {
@@ -62,6 +99,273 @@ pub fn sign_request(
     .map_err(|e| format!("request to sign: {e}"))?;
     let (instructions, _signature) = sign(signable, &params).map_err(|e| format!("signing: {e}"))?.into_parts();
     Ok(instructions.headers().map(|(k, v)| (k.to_owned(), v.to_owned())).collect())
+}
+
+/// One AWS account (or organization, from its management account) through Cost Explorer.
+pub struct CostExplorer {
+    /// `https://ce.us-east-1.amazonaws.com` unless a proxy or a test server stands in.
+    pub base_url: url::Url,
+    pub credentials: AwsCredentials,
+}
+
+/// An AWS JSON error: `{"__type": "...", "Message": "..."}` (or `message`).
+#[derive(Deserialize)]
+struct ErrorBody {
+    #[serde(rename = "__type")]
+    kind: Option<String>,
+    #[serde(alias = "message", rename = "Message")]
+    message: Option<String>,
+}
+
+/// The bare error code: without a `namespace#` prefix or a `:url` suffix (providers.md §3).
+pub fn error_code(raw: &str) -> &str {
+    let code = raw.rsplit_once('#').map_or(raw, |(_, c)| c);
+    code.split_once(':').map_or(code, |(c, _)| c)
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct DimensionValues {
+    dimension_values: Vec<DimensionValue>,
+    next_page_token: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct DimensionValue {
+    value: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct CostPage {
+    results_by_time: Vec<ResultByTime>,
+    next_page_token: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct ResultByTime {
+    time_period: TimePeriod,
+    #[serde(default)]
+    groups: Vec<Group>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct TimePeriod {
+    start: NaiveDate,
+    end: NaiveDate,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct Group {
+    keys: Vec<String>,
+    metrics: std::collections::HashMap<String, Metric>,
+}
+
+/// Amounts are strings, so they reach the lake digit for digit.
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct Metric {
+    amount: String,
+    unit: String,
+}
+
+impl CostExplorer {
+    /// One Cost Explorer operation: signed, sent, throttling waited out, errors named.
+    async fn call<T: DeserializeOwned>(
+        &self,
+        http: &HttpClient,
+        call: &Call,
+        operation: &str,
+        body: &serde_json::Value,
+    ) -> Result<T, SourceError> {
+        let body = serde_json::to_vec(body).map_err(|e| call.error(SourceErrorKind::Malformed(e.to_string())))?;
+        let host = match (self.base_url.host_str(), self.base_url.port()) {
+            (Some(h), Some(p)) => format!("{h}:{p}"),
+            (Some(h), None) => h.to_owned(),
+            (None, _) => return Err(call.error(SourceErrorKind::Egress("the base URL has no host".into()))),
+        };
+        let target = format!("{TARGET_PREFIX}{operation}");
+        let headers = [
+            ("host", host.as_str()),
+            ("content-type", "application/x-amz-json-1.1"),
+            ("x-amz-target", target.as_str()),
+        ];
+        let mut wait = THROTTLE_FIRST_WAIT;
+        for attempt in 1..=THROTTLE_ATTEMPTS {
+            let request = AwsRequest {
+                method: "POST",
+                url: self.base_url.as_str(),
+                headers: &headers,
+                body: &body,
+                region: SIGNING_REGION,
+                service: "ce",
+            };
+            let signed = sign_request(&self.credentials, &request, SystemTime::now())
+                .map_err(|e| call.error(SourceErrorKind::Rejected { status: 0, detail: e }))?;
+            let mut all: Vec<(&str, &str)> = headers.to_vec();
+            all.extend(signed.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+            let reply = http
+                .post_read(&self.base_url, &all, bytes::Bytes::from(body.clone()))
+                .await
+                .map_err(|e| call.error(crate::error::fetch_error(e)))?;
+            if (200..300).contains(&reply.status) {
+                return serde_json::from_slice(&reply.body)
+                    .map_err(|e| call.error(SourceErrorKind::Malformed(e.to_string())));
+            }
+            let parsed: Option<ErrorBody> = serde_json::from_slice(&reply.body).ok();
+            let code = parsed.as_ref().and_then(|b| b.kind.as_deref()).map(error_code).unwrap_or("").to_owned();
+            if THROTTLE_CODES.contains(&code.as_str()) || reply.status == 429 {
+                if attempt < THROTTLE_ATTEMPTS {
+                    tokio::time::sleep(wait).await;
+                    wait *= 2;
+                    continue;
+                }
+                return Err(call.error(SourceErrorKind::Throttled { attempts: attempt }));
+            }
+            let message = parsed.and_then(|b| b.message).unwrap_or_else(|| "no error message".into());
+            let detail = crate::error::sanitize(&if code.is_empty() { message } else { format!("{code}: {message}") });
+            return Err(call.error(if CREDENTIAL_CODES.contains(&code.as_str()) {
+                SourceErrorKind::Credential { status: reply.status, detail }
+            } else {
+                crate::error::classify(reply.status, reply.attempts, detail)
+            }));
+        }
+        Err(call.error(SourceErrorKind::Throttled { attempts: THROTTLE_ATTEMPTS }))
+    }
+
+    fn period(window: SyncWindow) -> serde_json::Value {
+        json!({ "Start": window.start().to_string(), "End": window.end().to_string() })
+    }
+
+    /// The services whose name says Bedrock and that had cost in `window`.
+    pub async fn ai_services(&self, http: &HttpClient, window: SyncWindow) -> Result<Vec<String>, SourceError> {
+        let call = Call { provider: PROVIDER, endpoint: SERVICES_ENDPOINT, window };
+        let (mut services, mut token, mut seen, mut pages) = (Vec::new(), None::<String>, Vec::new(), 0);
+        loop {
+            let mut body = json!({ "TimePeriod": Self::period(window), "Dimension": "SERVICE",
+                                   "SearchString": SERVICE_SEARCH, "Context": "COST_AND_USAGE" });
+            if let Some(t) = &token {
+                body["NextPageToken"] = json!(t);
+            }
+            let page: DimensionValues = self.call(http, &call, "GetDimensionValues", &body).await?;
+            pages += 1;
+            services.extend(page.dimension_values.into_iter().map(|v| v.value));
+            token = call.next_cursor(&mut seen, page.next_page_token, pages)?;
+            if token.is_none() {
+                break;
+            }
+        }
+        services.sort();
+        services.dedup();
+        Ok(services)
+    }
+
+    /// Pulls every cost line of `window` into memory.
+    pub async fn pull_costs(&self, http: &HttpClient, window: SyncWindow) -> Result<Pulled<CostRecord>, SourceError> {
+        collect(|tx| async move { self.stream_costs(http, window, &|_| {}, &tx).await }).await
+    }
+
+    /// Sends the AI cost lines of `window` to `out` page by page, reporting progress after each.
+    pub async fn stream_costs(
+        &self,
+        http: &HttpClient,
+        window: SyncWindow,
+        progress: ProgressSink<'_>,
+        out: &RecordSender<CostRecord>,
+    ) -> Result<PullStats, SourceError> {
+        let services = self.ai_services(http, window).await?;
+        let mut stats = PullStats { pages: 1, ..Default::default() };
+        if services.is_empty() {
+            return Ok(stats);
+        }
+        let call = Call { provider: PROVIDER, endpoint: COST_ENDPOINT, window };
+        let (mut token, mut seen) = (None::<String>, Vec::new());
+        loop {
+            // The same request each page, plus the token (a changed request is refused).
+            let mut body = json!({
+                "TimePeriod": Self::period(window),
+                "Granularity": "DAILY",
+                "Metrics": ["UnblendedCost", "AmortizedCost", "UsageQuantity"],
+                "GroupBy": [{ "Type": "DIMENSION", "Key": "SERVICE" }, { "Type": "DIMENSION", "Key": "USAGE_TYPE" }],
+                "Filter": { "Dimensions": { "Key": "SERVICE", "Values": services, "MatchOptions": ["EQUALS"] } },
+            });
+            if let Some(t) = &token {
+                body["NextPageToken"] = json!(t);
+            }
+            let page: CostPage = self.call(http, &call, "GetCostAndUsage", &body).await?;
+            stats.pages += 1;
+            let reached = page.results_by_time.last().map(|r| r.time_period.end - chrono::Duration::days(1));
+            let records = self.records(&call, page.results_by_time, &mut stats)?;
+            stats.rows += records.len();
+            progress(Progress { report: "costs", pages: stats.pages, window, reached });
+            out.send(records).await.map_err(|_| {
+                call.error(SourceErrorKind::Network("the lake writer stopped before the pull ended".into()))
+            })?;
+            token = call.next_cursor(&mut seen, page.next_page_token, stats.pages)?;
+            if token.is_none() {
+                return Ok(stats);
+            }
+        }
+    }
+
+    fn records(
+        &self,
+        call: &Call,
+        results: Vec<ResultByTime>,
+        stats: &mut PullStats,
+    ) -> Result<Vec<CostRecord>, SourceError> {
+        let malformed = |what: String| call.error(SourceErrorKind::Malformed(what));
+        let mut records = Vec::new();
+        for day in results {
+            let start = day.time_period.start.and_hms_opt(0, 0, 0).expect("midnight").and_utc();
+            let end = day.time_period.end.and_hms_opt(0, 0, 0).expect("midnight").and_utc();
+            for group in day.groups {
+                let [service, usage_type] = <[String; 2]>::try_from(group.keys)
+                    .map_err(|k| malformed(format!("a group has {} keys, not SERVICE and USAGE_TYPE", k.len())))?;
+                let metric = |name: &str| {
+                    group.metrics.get(name).ok_or_else(|| malformed(format!("{service}/{usage_type}: no {name}")))
+                };
+                let unblended = metric("UnblendedCost")?;
+                let amortized = metric("AmortizedCost")?;
+                let billed = money(call, &unblended.amount, &unblended.unit, &mut stats.rounded_values)?;
+                let effective = money(call, &amortized.amount, &amortized.unit, &mut stats.rounded_values)?;
+                let quantity = group.metrics.get("UsageQuantity");
+                records.push(CostRecord {
+                    charge_period_start: start,
+                    charge_period_end: end,
+                    billed_cost: billed,
+                    effective_cost: effective,
+                    list_cost: billed,
+                    list_cost_estimated: true,
+                    provider_name: PROVIDER.into(),
+                    model: model_of_service(&service),
+                    service_name: service,
+                    sub_account_id: None,
+                    sku_id: Some(usage_type.clone()),
+                    charge_category: ChargeCategory::Usage,
+                    charge_description: Some(usage_type),
+                    consumed_quantity: quantity
+                        .map(|q| burnrate_core::parse_decimal(&q.amount).map(|(d, _)| d))
+                        .transpose()
+                        .map_err(|e| malformed(format!("UsageQuantity: {e}")))?,
+                    consumed_unit: quantity.map(|q| q.unit.clone()),
+                    api_key_id: None,
+                    tags: Default::default(),
+                });
+            }
+        }
+        Ok(records)
+    }
+}
+
+/// A marketplace model's service is named after it: "Claude 3.5 Sonnet (Amazon Bedrock
+/// Edition)" is the model "Claude 3.5 Sonnet". Amazon's own models share "Amazon Bedrock".
+fn model_of_service(service: &str) -> Option<String> {
+    service.strip_suffix(" (Amazon Bedrock Edition)").map(|m| m.trim().to_owned())
 }
 
 #[cfg(test)]
@@ -127,6 +431,21 @@ mod tests {
             );
             assert!(headers.iter().any(|(k, v)| k == "x-amz-date" && v == "20150830T123600Z"), "{name}: {headers:?}");
         }
+    }
+
+    #[test]
+    fn error_codes_lose_their_namespace_and_url() {
+        assert_eq!(error_code("com.amazonaws.ce#LimitExceededException"), "LimitExceededException");
+        assert_eq!(
+            error_code("LimitExceededException:http://internal.amazon.com/coral/com.amazonaws.ce/"),
+            "LimitExceededException"
+        );
+        assert_eq!(error_code("DataUnavailableException"), "DataUnavailableException");
+        assert_eq!(
+            model_of_service("Claude 3.5 Sonnet (Amazon Bedrock Edition)").as_deref(),
+            Some("Claude 3.5 Sonnet")
+        );
+        assert_eq!(model_of_service("Amazon Bedrock"), None);
     }
 
     #[test]

@@ -23,7 +23,7 @@ pub enum SourceErrorKind {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{provider} {endpoint} for {window}: {}", describe(kind))]
+#[error("{provider} {endpoint} for {window}: {}", describe(provider, kind))]
 pub struct SourceError {
     pub provider: &'static str,
     pub endpoint: &'static str,
@@ -31,8 +31,14 @@ pub struct SourceError {
     pub kind: SourceErrorKind,
 }
 
-fn describe(kind: &SourceErrorKind) -> String {
+fn describe(provider: &str, kind: &SourceErrorKind) -> String {
     match kind {
+        SourceErrorKind::Credential { status, detail } if provider == crate::aws::PROVIDER => {
+            format!(
+                "the credential was refused ({status}: {detail}); check the access key id and secret, and that the \
+                 IAM user may call ce:GetCostAndUsage and ce:GetDimensionValues"
+            )
+        }
         SourceErrorKind::Credential { status, detail } => {
             format!(
                 "the credential was refused ({status}: {detail}); check that it is a valid admin key with access to usage and costs"

@@ -18,7 +18,7 @@ use burnrate_core::SyncWindow;
 
 pub use database::{DATABASE_KINDS, DatabaseConfig, DatabaseTls, schema_name};
 pub use error::{SourceError, SourceErrorKind};
-pub use {anthropic::Anthropic, openai::OpenAi};
+pub use {anthropic::Anthropic, aws::CostExplorer, openai::OpenAi};
 
 /// Where a connector sends each page's records as soon as the page is read, so a pull of any
 /// size holds about a page in memory. The receiver (the lake writer) applies back-pressure.

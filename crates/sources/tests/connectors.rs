@@ -482,3 +482,91 @@ async fn every_openai_usage_endpoint_is_pulled_with_its_own_unit() {
     }
     assert!(pull.records.iter().all(|r| r.usage_type != "completions"), "no completions fixture, no completions rows");
 }
+
+const AWS_KEY_ID: &str = "AKIAIOSFODNN7EXAMPLE";
+const AWS_SECRET: &str = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY";
+
+fn cost_explorer(sim: &SimProvider, key_id: &str) -> burnrate_sources::CostExplorer {
+    burnrate_sources::CostExplorer {
+        base_url: sim.base_url().parse().unwrap(),
+        credentials: burnrate_sources::aws::AwsCredentials {
+            access_key_id: key_id.into(),
+            secret_access_key: AWS_SECRET.to_owned().into(),
+            session_token: None,
+        },
+    }
+}
+
+/// Bedrock spend in both of its shapes — Amazon's own models under "Amazon Bedrock", a
+/// marketplace model under its own service — beside an EC2 line that is no AI spend.
+fn aws_fixture(days: i64) -> Vec<CostLine> {
+    let mut lines = fixture(
+        days,
+        [Some("Amazon Bedrock"), Some("Claude 3.5 Sonnet (Amazon Bedrock Edition)")],
+        [("USE1-MP:USE1_InputTokenCount-Units", "-"), ("USE1-MP:USE1_OutputTokenCount-Units", "-")],
+    );
+    for l in &mut lines {
+        l.model = None;
+    }
+    lines.extend((0..days).map(|d| CostLine {
+        day: day0() + Days::days(d),
+        group: Some("Amazon Elastic Compute Cloud - Compute".into()),
+        item: "USE1-BoxUsage:m5.large".into(),
+        model: None,
+        amount: Decimal::new(9_216, 3),
+    }));
+    lines
+}
+
+#[tokio::test]
+async fn aws_bedrock_costs_over_several_pages_equal_the_fixture_exactly_and_nothing_else() {
+    let sim = SimProvider::aws(AWS_KEY_ID).await;
+    let lines = aws_fixture(10);
+    sim.set_lines(lines.clone());
+    let window = SyncWindow::new(day0(), day0() + Days::days(10)).unwrap();
+    let pull = cost_explorer(&sim, AWS_KEY_ID).pull_costs(&client(true), window).await.unwrap();
+    // 10 days × 4 groups at 5 groups a page, after one service listing.
+    assert_eq!(pull.pages, 1 + 8);
+    assert_eq!(pull.records.len(), 40);
+    let mut want: BTreeMap<(NaiveDate, String, String), Decimal> = BTreeMap::new();
+    for l in lines.iter().filter(|l| l.group.as_deref().is_some_and(|g| g.contains("Bedrock"))) {
+        *want.entry((l.day, l.group.clone().unwrap(), l.item.clone())).or_default() += l.amount;
+    }
+    let mut got: BTreeMap<(NaiveDate, String, String), Decimal> = BTreeMap::new();
+    for r in &pull.records {
+        let key = (r.charge_period_start.date_naive(), r.service_name.clone(), r.sku_id.clone().unwrap());
+        *got.entry(key).or_default() += r.billed_cost.amount();
+        assert_eq!(r.billed_cost, r.effective_cost, "unblended and amortized come from their own metrics");
+        assert_eq!(r.provider_name, "Amazon Web Services");
+    }
+    assert_eq!(got, want, "every Bedrock line exactly, and no EC2");
+    let claude = pull.records.iter().find(|r| r.service_name.contains("Edition")).unwrap();
+    assert_eq!(claude.model.as_deref(), Some("Claude 3.5 Sonnet"));
+    let first = &sim.requests()[0].path_and_query;
+    assert!(first.contains("GetDimensionValues") && first.contains("\"SearchString\":\"Bedrock\""), "{first}");
+    let cost = &sim.requests()[1].path_and_query;
+    assert!(
+        cost.contains("\"Amazon Bedrock\"") && !cost.contains("Elastic Compute"),
+        "filtered to the found services: {cost}"
+    );
+}
+
+#[tokio::test]
+async fn aws_throttling_is_waited_out_and_a_wrong_key_says_so_without_the_secret() {
+    let sim = SimProvider::aws(AWS_KEY_ID).await;
+    sim.set_lines(aws_fixture(2));
+    sim.push_fault(Fault::Pass);
+    sim.push_fault(Fault::RateLimited { retry_after_secs: 0 });
+    let window = SyncWindow::new(day0(), day0() + Days::days(2)).unwrap();
+    let pull = cost_explorer(&sim, AWS_KEY_ID).pull_costs(&client(true), window).await.unwrap();
+    assert_eq!(pull.records.len(), 8, "the throttled page was asked again");
+    let requests = sim.requests();
+    assert_eq!(requests[1].path_and_query, requests[2].path_and_query, "the same request again");
+    assert!(requests[2].at - requests[1].at >= Duration::from_millis(200), "after a wait");
+
+    let err = cost_explorer(&sim, "AKIAWRONGKEY00000000").pull_costs(&client(true), window).await.unwrap_err();
+    assert!(matches!(err.kind, SourceErrorKind::Credential { status: 400, .. }), "{err}");
+    let text = format!("{err} {err:?}");
+    assert!(text.contains("UnrecognizedClientException") && text.contains("ce:GetCostAndUsage"), "{text}");
+    assert!(!text.contains(AWS_SECRET) && !text.contains("AKIAWRONGKEY"), "{text}");
+}

@@ -11,7 +11,8 @@ use std::sync::Arc;
 use burnrate_core::{CostRecord, SyncWindow, UsageRecord};
 use burnrate_lake::{Lake, LakeRow, TableWriter};
 use burnrate_net::HttpClient;
-use burnrate_sources::{Anthropic, OpenAi, ProgressSink, PullStats, RecordSender, SourceError};
+use burnrate_sources::aws::AwsCredentials;
+use burnrate_sources::{Anthropic, CostExplorer, OpenAi, ProgressSink, PullStats, RecordSender, SourceError};
 use burnrate_store::{LakeTable, OrgScope, SourceRecord, Store, StoreError, Vault};
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
@@ -23,15 +24,18 @@ use uuid::Uuid;
 pub enum SourceKind {
     OpenAi,
     Anthropic,
+    /// Amazon Bedrock, through AWS Cost Explorer.
+    Aws,
 }
 
 impl SourceKind {
-    pub const ALL: [SourceKind; 2] = [SourceKind::OpenAi, SourceKind::Anthropic];
+    pub const ALL: [SourceKind; 3] = [SourceKind::OpenAi, SourceKind::Anthropic, SourceKind::Aws];
 
     pub fn parse(s: &str) -> Option<Self> {
         match s {
             "openai" => Some(SourceKind::OpenAi),
             "anthropic" => Some(SourceKind::Anthropic),
+            "aws" => Some(SourceKind::Aws),
             _ => None,
         }
     }
@@ -40,6 +44,7 @@ impl SourceKind {
         match self {
             SourceKind::OpenAi => "openai",
             SourceKind::Anthropic => "anthropic",
+            SourceKind::Aws => "aws",
         }
     }
 
@@ -47,6 +52,7 @@ impl SourceKind {
         match self {
             SourceKind::OpenAi => "OpenAI",
             SourceKind::Anthropic => "Anthropic",
+            SourceKind::Aws => "AWS Bedrock",
         }
     }
 
@@ -54,6 +60,7 @@ impl SourceKind {
         match self {
             SourceKind::OpenAi => "https://api.openai.com",
             SourceKind::Anthropic => "https://api.anthropic.com",
+            SourceKind::Aws => "https://ce.us-east-1.amazonaws.com",
         }
     }
 }
@@ -64,6 +71,9 @@ pub struct SourceConfig {
     /// A proxy or test server instead of the provider's own API.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub base_url: Option<String>,
+    /// AWS: the access key id that goes with the sealed secret access key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub access_key_id: Option<String>,
     /// How far back the first sync reaches (OpenAI and Anthropic: 90 days).
     pub backfill_days: u32,
     /// How many trailing days each sync re-pulls to catch restatements (3).
@@ -73,7 +83,18 @@ pub struct SourceConfig {
 
 impl Default for SourceConfig {
     fn default() -> Self {
-        Self { base_url: None, backfill_days: 90, repull_days: 3, interval_minutes: 60 }
+        Self { base_url: None, access_key_id: None, backfill_days: 90, repull_days: 3, interval_minutes: 60 }
+    }
+}
+
+impl SourceConfig {
+    /// What a new source of `kind` starts with. AWS bills every Cost Explorer request and keeps
+    /// adding costs for days, so it syncs every 6 hours and re-pulls 14 days.
+    pub fn for_kind(kind: SourceKind) -> Self {
+        match kind {
+            SourceKind::Aws => Self { repull_days: 14, interval_minutes: 360, ..Self::default() },
+            SourceKind::OpenAi | SourceKind::Anthropic => Self::default(),
+        }
     }
 }
 
@@ -113,6 +134,7 @@ pub struct Syncer {
 enum Connector {
     OpenAi(OpenAi),
     Anthropic(Anthropic),
+    Aws(CostExplorer),
 }
 
 impl Connector {
@@ -126,6 +148,7 @@ impl Connector {
         match self {
             Connector::OpenAi(api) => api.stream_costs(http, window, progress, &out).await,
             Connector::Anthropic(api) => api.stream_costs(http, window, progress, &out).await,
+            Connector::Aws(api) => api.stream_costs(http, window, progress, &out).await,
         }
     }
 
@@ -139,6 +162,8 @@ impl Connector {
         match self {
             Connector::OpenAi(api) => api.stream_usage(http, window, progress, &out).await,
             Connector::Anthropic(api) => api.stream_usage(http, window, progress, &out).await,
+            // Cost Explorer reports usage quantities on the cost lines, not tokens by model.
+            Connector::Aws(_) => Ok(PullStats::default()),
         }
     }
 }
@@ -187,6 +212,13 @@ impl Syncer {
         Ok(match kind {
             SourceKind::OpenAi => Connector::OpenAi(OpenAi { base_url, admin_key }),
             SourceKind::Anthropic => Connector::Anthropic(Anthropic { base_url, admin_key }),
+            SourceKind::Aws => {
+                let access_key_id = config
+                    .access_key_id
+                    .ok_or_else(|| SyncError::Config("an AWS source needs its access key id".into()))?;
+                let credentials = AwsCredentials { access_key_id, secret_access_key: admin_key, session_token: None };
+                Connector::Aws(CostExplorer { base_url, credentials })
+            }
         })
     }
 

@@ -357,3 +357,71 @@ async fn a_long_backfill_shows_its_progress_while_it_runs() {
     assert_eq!(source.last_error, None);
     assert_eq!(source.progress, None, "cleared when the sync ends");
 }
+
+/// AWS Bedrock through Cost Explorer: connected by API with an IAM access key, synced into the
+/// lake exactly — Amazon's own models and a marketplace model, never the EC2 line beside them —
+/// with the secret sealed and nowhere in pages, answers or logs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_aws_source_syncs_bedrock_spend_exactly_and_keeps_its_secret() {
+    const KEY_ID: &str = "AKIAIOSFODNN7EXAMPLE";
+    const SECRET: &str = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYSECRETKEY";
+    let app = TestApp::spawn().await;
+    let (scope, _) = app.create_org("Org", "o@example.com").await;
+    let sim = SimProvider::aws(KEY_ID).await;
+    let today = Utc::now().date_naive();
+    let mut lines = Vec::new();
+    for back in 1..=12i64 {
+        for (service, usage, cents) in [
+            ("Amazon Bedrock", "USE1-Nova-Lite-input-tokens", 3_517),
+            ("Claude 3.5 Sonnet (Amazon Bedrock Edition)", "USE1-MP:USE1_InputTokenCount-Units", 43_920),
+            ("Amazon Elastic Compute Cloud - Compute", "USE1-BoxUsage:m5.large", 921_600),
+        ] {
+            lines.push(CostLine {
+                day: today - chrono::Duration::days(back),
+                group: Some(service.into()),
+                item: usage.into(),
+                model: None,
+                amount: Decimal::new(cents * back + 7, 7),
+            });
+        }
+    }
+    sim.set_lines(lines.clone());
+    let c = app.login("o@example.com").await;
+    let key = create_key(&c, "k", "admin").await;
+    let body = serde_json::json!({ "kind": "aws", "name": "AWS payer", "access_key_id": KEY_ID, "secret": SECRET, "base_url": sim.base_url() });
+    let r = c.api(Method::POST, "/api/v1/sources", &key, Some(body.clone())).await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let source = wait_for_sync(&app, scope).await;
+    assert_eq!(source.last_error, None);
+    let mut bad = body.clone();
+    bad["access_key_id"] = serde_json::json!("not-a-key");
+    bad["name"] = serde_json::json!("other");
+    let refused = c.api(Method::POST, "/api/v1/sources", &key, Some(bad)).await;
+    assert_eq!(refused.status, 422);
+    assert!(refused.text.contains("Access key ID"), "{}", refused.text);
+
+    let sql = "SELECT charge_day, service_name, sku_id, model, sum(billed_cost) AS cost FROM costs \
+               GROUP BY charge_day, service_name, sku_id, model ORDER BY charge_day, service_name";
+    let result = c.api(Method::POST, "/api/v1/sql", &key, Some(serde_json::json!({ "sql": sql }))).await.json();
+    let rows = result["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), 24, "two Bedrock services a day for 12 days, no EC2: {result}");
+    for row in rows {
+        let day: chrono::NaiveDate = row[0].as_str().unwrap().parse().unwrap();
+        let service = row[1].as_str().unwrap();
+        let want: Decimal =
+            lines.iter().filter(|l| l.day == day && l.group.as_deref() == Some(service)).map(|l| l.amount).sum();
+        assert_eq!(row[4].as_str().unwrap().parse::<Decimal>().unwrap(), want, "{row:?}");
+        assert_eq!(
+            row[3].as_str(),
+            if service.contains("Edition") { Some("Claude 3.5 Sonnet") } else { None },
+            "{row:?}"
+        );
+    }
+    let listed = c.api(Method::GET, "/api/v1/sources", &key, None).await;
+    assert_eq!(listed.json()["sources"][0]["config"]["access_key_id"], KEY_ID);
+    assert_eq!(listed.json()["sources"][0]["config"]["interval_minutes"], 360);
+    let page = c.get("/sources").await;
+    for text in [&page.text, &listed.text] {
+        assert!(!text.contains(&SECRET[..20]), "the secret never comes back out");
+    }
+}

@@ -148,16 +148,33 @@ fn parse_secret<'a>(raw: &'a str, field: &str) -> Result<&'a str, AppError> {
     Ok(secret)
 }
 
+/// An AWS access key id: `AKIA` (a user's long-term key) and 16 more capitals or digits.
+fn parse_access_key_id(raw: Option<&str>) -> Result<String, AppError> {
+    let id = raw.unwrap_or("").trim();
+    if id.len() == 20 && id.starts_with("AKIA") && id.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit()) {
+        Ok(id.to_owned())
+    } else {
+        Err(AppError::Validation(
+            "Access key ID: the 20 characters starting with AKIA of an IAM user's access key (temporary ASIA keys expire              before the next sync)."
+                .into(),
+        ))
+    }
+}
+
 /// A new source, from the form or the API body. A database source (`kind` `postgres` or
 /// `mysql`) has a host, port, database, user and (PostgreSQL) schema, and its password as
 /// `secret`.
 #[derive(Deserialize, ToSchema)]
 pub struct NewSourceInput {
-    /// openai, anthropic, postgres or mysql.
+    /// openai, anthropic, aws, postgres or mysql.
     kind: String,
     name: String,
-    /// The provider's admin key, or the database password.
+    /// The provider's admin key, AWS's secret access key, or the database password.
     secret: String,
+    /// AWS: the access key id (`AKIA…`) of an IAM user allowed `ce:GetCostAndUsage` and
+    /// `ce:GetDimensionValues`.
+    #[serde(default)]
+    access_key_id: Option<String>,
     base_url: Option<String>,
     host: Option<String>,
     port: Option<u16>,
@@ -176,10 +193,14 @@ async fn connect(state: &AppState, caller: &impl Caller, input: NewSourceInput) 
         return connect_database(state, caller, input).await;
     }
     let kind = SourceKind::parse(&input.kind)
-        .ok_or_else(|| AppError::Validation("Kind: expected openai, anthropic, postgres or mysql.".into()))?;
+        .ok_or_else(|| AppError::Validation("Kind: expected openai, anthropic, aws, postgres or mysql.".into()))?;
     let name = super::actions::parse_key_name(&input.name)?;
-    let secret = parse_secret(&input.secret, "Admin key")?;
-    let config = checked_settings(state, &SourceConfig::default(), input.base_url, None, None)?;
+    let secret = parse_secret(&input.secret, if kind == SourceKind::Aws { "Secret access key" } else { "Admin key" })?;
+    let mut defaults = SourceConfig::for_kind(kind);
+    if kind == SourceKind::Aws {
+        defaults.access_key_id = Some(parse_access_key_id(input.access_key_id.as_deref())?);
+    }
+    let config = checked_settings(state, &defaults, input.base_url, None, None)?;
     let config = serde_json::to_string(&config).map_err(|e| AppError::Internal(e.to_string()))?;
     let details = json!({ "kind": kind.as_str(), "name": name });
     let change = Change::SourceCreate { kind: kind.as_str().into(), name, config, secret: secret.to_owned(), details };
@@ -263,6 +284,7 @@ pub async fn create_database(
         kind: f.kind,
         name: f.name,
         secret: f.secret,
+        access_key_id: None,
         base_url: None,
         host: Some(f.host),
         port,
@@ -285,6 +307,8 @@ pub struct NewSourceForm {
     name: String,
     secret: String,
     #[serde(default)]
+    access_key_id: String,
+    #[serde(default)]
     base_url: String,
 }
 
@@ -297,6 +321,7 @@ pub async fn create(
         kind: f.kind,
         name: f.name,
         secret: f.secret,
+        access_key_id: Some(f.access_key_id).filter(|a| !a.trim().is_empty()),
         base_url: Some(f.base_url),
         host: None,
         port: None,

@@ -1,0 +1,233 @@
+//! AWS Cost Explorer as providers.md §3 describes it: JSON 1.1 `POST /` routed on `X-Amz-Target`,
+//! `Content-Type: application/x-amz-json-1.1` required, the `Authorization` header's SigV4 shape
+//! checked (credential scope `<key id>/<date>/us-east-1/ce/aws4_request`, the target header under
+//! the signature), string amounts, `Total` empty when grouped, the last days `Estimated`, groups
+//! spread over pages with `NextPageToken`, and `__type` errors — throttling in the namespaced
+//! spelling, so connectors must strip it.
+//!
+//! Fixture lines map as: `group` is the SERVICE, `item` the USAGE_TYPE; `amount` is both the
+//! unblended and the amortized cost.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::State as AxState;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use chrono::{Duration, NaiveDate, Utc};
+use rust_decimal::Decimal;
+use serde_json::{Value, json};
+
+use crate::{Fault, State, record};
+
+/// A (SERVICE, USAGE_TYPE) group and its amount.
+type Grouped = ((String, String), Decimal);
+
+/// Groups on one page of `GetCostAndUsage` (AWS does not let callers choose).
+pub const GROUPS_PER_PAGE: usize = 5;
+
+fn error(status: StatusCode, kind: &str, message: &str) -> Response {
+    let body = json!({ "__type": kind, "Message": message });
+    (
+        status,
+        [
+            (header::CONTENT_TYPE, "application/x-amz-json-1.1"),
+            (header::HeaderName::from_static("x-amzn-requestid"), "7f2c1a9e-0b6d-4c1e-9a51-3e2f1d0c9b8a"),
+        ],
+        body.to_string(),
+    )
+        .into_response()
+}
+
+fn invalid(message: &str) -> Response {
+    error(StatusCode::BAD_REQUEST, "ValidationException", message)
+}
+
+pub(crate) fn router(state: Arc<Mutex<State>>, access_key_id: String) -> Router {
+    Router::new().route("/", post(handle)).with_state((state, access_key_id))
+}
+
+async fn handle(
+    AxState((state, access_key_id)): AxState<(Arc<Mutex<State>>, String)>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let h = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
+    let target = h("x-amz-target");
+    let fault = record(&state, format!("POST / {target} {}", String::from_utf8_lossy(&body)));
+    let auth = h("authorization");
+    let scope_ok = auth.starts_with(&format!("AWS4-HMAC-SHA256 Credential={access_key_id}/"))
+        && auth.contains("/us-east-1/ce/aws4_request, SignedHeaders=")
+        && auth.contains("x-amz-target")
+        && auth.contains("Signature=")
+        && !h("x-amz-date").is_empty();
+    if !scope_ok {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "UnrecognizedClientException",
+            "The security token included in the request is invalid.",
+        );
+    }
+    if h("content-type") != "application/x-amz-json-1.1" {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "SerializationException",
+            "Start of structure or map found where not expected.",
+        );
+    }
+    match fault {
+        Some(Fault::RateLimited { .. }) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                "com.amazonaws.ce#LimitExceededException:http://internal.amazon.com/coral/com.amazonaws.ce/",
+                "Rate exceeded",
+            );
+        }
+        Some(Fault::ServerError(code)) => {
+            let status = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            return error(status, "InternalServerError", "An internal error occurred.");
+        }
+        Some(Fault::MalformedJson) => {
+            return (StatusCode::OK, [(header::CONTENT_TYPE, "application/x-amz-json-1.1")], "{\"ResultsByTime\": [{")
+                .into_response();
+        }
+        Some(Fault::Pass) | None => {}
+    }
+    let Ok(request) = serde_json::from_slice::<Value>(&body) else {
+        return error(StatusCode::BAD_REQUEST, "SerializationException", "The request body is not JSON.");
+    };
+    let period = match time_period(&request) {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    match target.as_str() {
+        "AWSInsightsIndexService.GetDimensionValues" => dimension_values(&state, &request, period),
+        "AWSInsightsIndexService.GetCostAndUsage" => cost_and_usage(&state, &request, period),
+        other => error(StatusCode::BAD_REQUEST, "UnknownOperationException", &format!("unknown operation {other:?}")),
+    }
+}
+
+#[allow(clippy::result_large_err)]
+fn time_period(request: &Value) -> Result<(NaiveDate, NaiveDate), Response> {
+    let day = |k: &str| request["TimePeriod"][k].as_str().and_then(|s| s.parse::<NaiveDate>().ok());
+    match (day("Start"), day("End")) {
+        (Some(start), Some(end)) if start < end => Ok((start, end)),
+        (Some(_), Some(_)) => Err(invalid("Start date must be before end date")),
+        _ => Err(invalid("TimePeriod: Start and End are required, as YYYY-MM-DD")),
+    }
+}
+
+fn answer(body: Value) -> Response {
+    (StatusCode::OK, [(header::CONTENT_TYPE, "application/x-amz-json-1.1")], body.to_string()).into_response()
+}
+
+fn dimension_values(state: &Mutex<State>, request: &Value, (start, end): (NaiveDate, NaiveDate)) -> Response {
+    if request["Dimension"] != "SERVICE" {
+        return invalid("the simulator serves the SERVICE dimension only");
+    }
+    let search = request["SearchString"].as_str().unwrap_or("").to_lowercase();
+    let s = state.lock().expect("sim state");
+    let mut services: Vec<String> = s
+        .lines
+        .iter()
+        .filter(|l| l.day >= start && l.day < end)
+        .filter_map(|l| l.group.clone())
+        .filter(|g| g.to_lowercase().contains(&search))
+        .collect();
+    services.sort();
+    services.dedup();
+    let n = services.len();
+    answer(json!({
+        "DimensionValues": services.into_iter().map(|v| json!({ "Value": v, "Attributes": {} })).collect::<Vec<_>>(),
+        "ReturnSize": n, "TotalSize": n,
+    }))
+}
+
+fn cost_and_usage(state: &Mutex<State>, request: &Value, (start, end): (NaiveDate, NaiveDate)) -> Response {
+    if request["Granularity"] != "DAILY" {
+        return invalid("the simulator serves DAILY granularity only");
+    }
+    let metrics: Vec<&str> =
+        request["Metrics"].as_array().map(|m| m.iter().filter_map(Value::as_str).collect()).unwrap_or_default();
+    if metrics.is_empty() {
+        return invalid("Metrics: at least one is required");
+    }
+    let group_by: Vec<&str> =
+        request["GroupBy"].as_array().map(|g| g.iter().filter_map(|d| d["Key"].as_str()).collect()).unwrap_or_default();
+    if group_by != ["SERVICE", "USAGE_TYPE"] {
+        return invalid("the simulator groups by SERVICE and USAGE_TYPE only");
+    }
+    let filter = &request["Filter"];
+    let roots = filter.as_object().map(|o| o.len()).unwrap_or(0);
+    if roots > 1 {
+        return invalid("Expression has more than one roots. Only one root operator is allowed for each expression");
+    }
+    let wanted: Option<Vec<&str>> = (filter["Dimensions"]["Key"] == "SERVICE")
+        .then(|| filter["Dimensions"]["Values"].as_array().map(|v| v.iter().filter_map(Value::as_str).collect()))
+        .flatten();
+    // Every (day, service, usage type) with its amount; a day without cost keeps an empty entry.
+    let s = state.lock().expect("sim state");
+    let mut days: BTreeMap<NaiveDate, BTreeMap<(String, String), Decimal>> = BTreeMap::new();
+    let mut day = start;
+    while day < end {
+        days.insert(day, BTreeMap::new());
+        day += Duration::days(1);
+    }
+    for l in s.lines.iter().filter(|l| l.day >= start && l.day < end) {
+        let service = l.group.clone().unwrap_or_default();
+        if wanted.as_ref().is_some_and(|w| !w.contains(&service.as_str())) {
+            continue;
+        }
+        *days.entry(l.day).or_default().entry((service, l.item.clone())).or_default() += l.amount;
+    }
+    drop(s);
+    let flat: Vec<(NaiveDate, Option<Grouped>)> =
+        days.into_iter()
+            .flat_map(|(d, groups)| {
+                if groups.is_empty() { vec![(d, None)] } else { groups.into_iter().map(|g| (d, Some(g))).collect() }
+            })
+            .collect();
+    let offset = match request["NextPageToken"].as_str() {
+        None => 0,
+        Some(t) => match t.strip_prefix("sim-page-").and_then(|n| n.parse::<usize>().ok()) {
+            Some(n) if n < flat.len() => n,
+            _ => return error(StatusCode::BAD_REQUEST, "InvalidNextTokenException", "The NextPageToken is invalid."),
+        },
+    };
+    let page = &flat[offset..(offset + GROUPS_PER_PAGE).min(flat.len())];
+    let estimated_from = Utc::now().date_naive() - Duration::days(1);
+    let mut results: Vec<Value> = Vec::new();
+    for (d, group) in page {
+        if results.last().is_none_or(|r| r["TimePeriod"]["Start"] != d.to_string()) {
+            results.push(json!({
+                "TimePeriod": { "Start": d.to_string(), "End": (*d + Duration::days(1)).to_string() },
+                "Total": {}, "Groups": [], "Estimated": *d >= estimated_from,
+            }));
+        }
+        if let Some(((service, usage_type), amount)) = group {
+            let mut m = serde_json::Map::new();
+            for metric in &metrics {
+                let value = match *metric {
+                    "UsageQuantity" => {
+                        json!({ "Amount": (amount * Decimal::from(1000)).normalize().to_string(), "Unit": "N/A" })
+                    }
+                    _ => json!({ "Amount": amount.normalize().to_string(), "Unit": "USD" }),
+                };
+                m.insert((*metric).to_owned(), value);
+            }
+            let last = results.last_mut().expect("pushed");
+            last["Groups"].as_array_mut().expect("array").push(json!({ "Keys": [service, usage_type], "Metrics": m }));
+        }
+    }
+    let mut body = json!({
+        "GroupDefinitions": [{ "Type": "DIMENSION", "Key": "SERVICE" }, { "Type": "DIMENSION", "Key": "USAGE_TYPE" }],
+        "ResultsByTime": results, "DimensionValueAttributes": [],
+    });
+    if offset + GROUPS_PER_PAGE < flat.len() {
+        body["NextPageToken"] = json!(format!("sim-page-{}", offset + GROUPS_PER_PAGE));
+    }
+    answer(body)
+}
