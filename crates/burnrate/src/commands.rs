@@ -576,13 +576,16 @@ const DEMO_ORG: &str = "Demo Org";
 /// The simulated providers' keys: not secrets, but stored sealed like real ones.
 const DEMO_OPENAI_KEY: &str = "sk-admin-demo-simulated-openai-0001";
 const DEMO_ANTHROPIC_KEY: &str = "sk-ant-admin01-demo-simulated-0001";
+const DEMO_AWS_KEY_ID: &str = "AKIADEMOSIMULATED001";
+const DEMO_AWS_SECRET: &str = "demo/simulated/aws/secret/access/key/0001";
 
 struct Sims {
     openai: burnrate_sim::SimProvider,
     anthropic: burnrate_sim::SimProvider,
+    aws: burnrate_sim::SimProvider,
 }
 
-/// OpenAI and Anthropic billing APIs on loopback, seeded with 90 days up to today.
+/// OpenAI, Anthropic and AWS Cost Explorer on loopback, seeded with 90 days up to today.
 async fn start_simulated_providers() -> Sims {
     let today = chrono::Utc::now().date_naive();
     let openai = burnrate_sim::SimProvider::openai(DEMO_OPENAI_KEY).await;
@@ -591,7 +594,9 @@ async fn start_simulated_providers() -> Sims {
     let anthropic = burnrate_sim::SimProvider::anthropic(DEMO_ANTHROPIC_KEY).await;
     anthropic.set_lines(burnrate_sim::demo::anthropic_lines(today, 90));
     anthropic.set_usage(burnrate_sim::demo::anthropic_usage(today, 90));
-    Sims { openai, anthropic }
+    let aws = burnrate_sim::SimProvider::aws(DEMO_AWS_KEY_ID).await;
+    aws.set_lines(burnrate_sim::demo::aws_lines(today, 90));
+    Sims { openai, anthropic, aws }
 }
 
 /// Connects the demo organization to the simulated providers (once), points the sources at this
@@ -610,9 +615,14 @@ async fn connect_and_sync_demo_sources(
     for (kind, name, key, sim) in [
         (SourceKind::OpenAi, "OpenAI (simulated)", DEMO_OPENAI_KEY, &sims.openai),
         (SourceKind::Anthropic, "Anthropic (simulated)", DEMO_ANTHROPIC_KEY, &sims.anthropic),
+        (SourceKind::Aws, "AWS Bedrock (simulated)", DEMO_AWS_SECRET, &sims.aws),
     ] {
-        let config = serde_json::to_string(&SourceConfig { base_url: Some(sim.base_url()), ..Default::default() })
-            .map_err(|e| anyhow!("{e}"))?;
+        let config = SourceConfig {
+            base_url: Some(sim.base_url()),
+            access_key_id: (kind == SourceKind::Aws).then(|| DEMO_AWS_KEY_ID.to_owned()),
+            ..SourceConfig::for_kind(kind)
+        };
+        let config = serde_json::to_string(&config).map_err(|e| anyhow!("{e}"))?;
         let mut t = store.tenant(scope).await.context("opening a transaction")?;
         let id = match t.sources().await.context("listing sources")?.into_iter().find(|s| s.name == name) {
             Some(existing) => {
@@ -637,7 +647,7 @@ async fn connect_and_sync_demo_sources(
     }
     let budgets = ensure_demo_budgets(store, syncer, scope).await?;
     Ok(format!(
-        "{rows} cost lines and {usage_rows} usage lines synced from simulated OpenAI and Anthropic (about 90 days); {budgets}"
+        "{rows} cost lines and {usage_rows} usage lines synced from simulated OpenAI, Anthropic and AWS Bedrock (about 90 days); {budgets}"
     ))
 }
 

@@ -27,6 +27,15 @@ const ANTHROPIC: &[Line] = &[
     (Some("wrkspc_analytics"), "Web Search Usage", "claude-sonnet-4-20250514", 300),
 ];
 
+/// Bedrock through AWS: Amazon's own model under "Amazon Bedrock", a marketplace model under its
+/// own service; the item is the usage type (the simulator ignores the model column).
+const AWS: &[Line] = &[
+    (Some("Amazon Bedrock"), "USE1-Nova-Pro-input-tokens", "-", 1_100),
+    (Some("Amazon Bedrock"), "USE1-Nova-Pro-output-tokens", "-", 2_400),
+    (Some("Claude 3.5 Sonnet (Amazon Bedrock Edition)"), "USE1-MP:USE1_InputTokenCount-Units", "-", 2_800),
+    (Some("Claude 3.5 Sonnet (Amazon Bedrock Edition)"), "USE1-MP:USE1_OutputTokenCount-Units", "-", 4_300),
+];
+
 /// A deterministic jitter in [0.85, 1.15) from the day and line, so runs are reproducible.
 fn jitter(day: NaiveDate, line: usize) -> Decimal {
     let mut x = (day.num_days_from_ce() as u64)
@@ -75,6 +84,11 @@ pub fn openai_lines(today: NaiveDate, days: i64) -> Vec<CostLine> {
 /// Anthropic spend for the `days` days up to and including `today`.
 pub fn anthropic_lines(today: NaiveDate, days: i64) -> Vec<CostLine> {
     lines(ANTHROPIC, today, days, "wrkspc_analytics")
+}
+
+/// AWS Bedrock spend (Cost Explorer) for the `days` days up to and including `today`.
+pub fn aws_lines(today: NaiveDate, days: i64) -> Vec<CostLine> {
+    lines(AWS, today, days, "Amazon Bedrock")
 }
 
 /// Token usage consistent with the seeded spend: about a token per 0.0001 dollars of each line's

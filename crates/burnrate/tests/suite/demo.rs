@@ -75,7 +75,7 @@ async fn the_demo_serves_the_login_page_and_its_printed_credentials_work() {
         .output()
         .await
         .expect("psql is installed");
-    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "2", "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "3", "{}", String::from_utf8_lossy(&out.stderr));
     let c = TestClient::new(&demo.url);
     let page = c.get("/login").await;
     assert_eq!(page.status, 200);
@@ -94,12 +94,13 @@ async fn the_demo_serves_the_login_page_and_its_printed_credentials_work() {
     let orgs = std::fs::read_dir(dir.path().join("lake")).expect("the lake is in the data dir").count();
     assert_eq!(orgs, 1, "one organization's lake");
 
-    // Spend from both simulated providers is there before the UI is announced.
+    // Spend from every simulated provider is there before the UI is announced.
     let home = c.get("/").await;
     assert!(home.text.contains("id=\"month-to-date\""), "month-to-date spend is shown");
     assert!(home.text.contains("OpenAI") && home.text.contains("Anthropic"), "both providers' spend by day");
     let sources = c.get("/sources").await;
-    assert_eq!(sources.text.matches(">ok<").count(), 2, "both simulated sources synced");
+    assert_eq!(sources.text.matches(">ok<").count(), 3, "OpenAI, Anthropic and AWS Bedrock synced");
+    assert!(sources.text.contains("AWS Bedrock (simulated)"), "a cloud provider beside the two APIs");
     // Budgets are set, and the one sized below its spend has alerted by the time it is looked at.
     let budgets = c.api(Method::GET, "/api/v1/budgets", key, None).await.json();
     let names: Vec<&str> = budgets["budgets"].as_array().unwrap().iter().map(|b| b["name"].as_str().unwrap()).collect();
