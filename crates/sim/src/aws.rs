@@ -23,6 +23,10 @@ use serde_json::{Value, json};
 
 use crate::{Fault, State, record};
 
+/// The temporary credentials STS hands out for the configured role.
+pub const TEMPORARY_KEY_ID: &str = "ASIASIMULATEDTEMP001";
+pub const SESSION_TOKEN: &str = "IQoJb3JpZ2luX2VjSIMULATEDSESSIONTOKEN";
+
 /// A (SERVICE, USAGE_TYPE) group and its amount.
 type Grouped = ((String, String), Decimal);
 
@@ -56,10 +60,17 @@ async fn handle(
     body: Bytes,
 ) -> Response {
     let h = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
+    if h("content-type").starts_with("application/x-www-form-urlencoded") {
+        return assume_role(&state, &access_key_id, &h("authorization"), &body);
+    }
     let target = h("x-amz-target");
     let fault = record(&state, format!("POST / {target} {}", String::from_utf8_lossy(&body)));
     let auth = h("authorization");
-    let scope_ok = auth.starts_with(&format!("AWS4-HMAC-SHA256 Credential={access_key_id}/"))
+    let signed_by = |key: &str| auth.starts_with(&format!("AWS4-HMAC-SHA256 Credential={key}/"));
+    let temporary = signed_by(TEMPORARY_KEY_ID)
+        && h("x-amz-security-token") == SESSION_TOKEN
+        && auth.contains("x-amz-security-token");
+    let scope_ok = (signed_by(&access_key_id) || temporary)
         && auth.contains("/us-east-1/ce/aws4_request, SignedHeaders=")
         && auth.contains("x-amz-target")
         && auth.contains("Signature=")
@@ -69,6 +80,13 @@ async fn handle(
             StatusCode::BAD_REQUEST,
             "UnrecognizedClientException",
             "The security token included in the request is invalid.",
+        );
+    }
+    if state.lock().expect("sim state").aws_role.is_some() && !temporary {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "AccessDeniedException",
+            "User: arn:aws:iam::123456789012:user/burnrate is not authorized to perform: ce:GetCostAndUsage",
         );
     }
     if h("content-type") != "application/x-amz-json-1.1" {
@@ -108,6 +126,55 @@ async fn handle(
         "AWSInsightsIndexService.GetCostAndUsage" => cost_and_usage(&state, &request, period),
         other => error(StatusCode::BAD_REQUEST, "UnknownOperationException", &format!("unknown operation {other:?}")),
     }
+}
+
+/// STS `AssumeRole` (query protocol, XML answers): temporary credentials for the configured role
+/// when the role ARN and external id match.
+fn assume_role(state: &Mutex<State>, access_key_id: &str, auth: &str, body: &[u8]) -> Response {
+    let form = String::from_utf8_lossy(body).into_owned();
+    record(state, format!("POST / sts {form}"));
+    let pairs = crate::query_pairs(Some(&form));
+    let one = |k: &str| pairs.iter().find(|(p, _)| p == k).map(|(_, v)| v.as_str()).unwrap_or("");
+    let xml_error = |status: StatusCode, code: &str, message: &str| {
+        let body = format!(
+            "<ErrorResponse xmlns=\"https://sts.amazonaws.com/doc/2011-06-15/\"><Error><Type>Sender</Type><Code>{code}</Code>\
+             <Message>{message}</Message></Error><RequestId>c6104cbe-af31-11e0-8154-cbc7ccf896c7</RequestId></ErrorResponse>"
+        );
+        (status, [(header::CONTENT_TYPE, "text/xml")], body).into_response()
+    };
+    if !auth.starts_with(&format!("AWS4-HMAC-SHA256 Credential={access_key_id}/"))
+        || !auth.contains("/us-east-1/sts/aws4_request")
+    {
+        return xml_error(
+            StatusCode::FORBIDDEN,
+            "InvalidClientTokenId",
+            "The security token included in the request is invalid.",
+        );
+    }
+    if one("Action") != "AssumeRole" || one("Version") != "2011-06-15" {
+        return xml_error(StatusCode::BAD_REQUEST, "InvalidAction", "Could not find operation for this request.");
+    }
+    let role = state.lock().expect("sim state").aws_role.clone();
+    let Some((arn, external_id)) = role else {
+        return xml_error(StatusCode::FORBIDDEN, "AccessDenied", "No role may be assumed here.");
+    };
+    if one("RoleArn") != arn || one("ExternalId") != external_id || one("RoleSessionName").len() < 2 {
+        let message = format!(
+            "User: arn:aws:iam::123456789012:user/burnrate is not authorized to perform: sts:AssumeRole on resource: {}",
+            one("RoleArn")
+        );
+        return xml_error(StatusCode::FORBIDDEN, "AccessDenied", &message);
+    }
+    let expires = (Utc::now() + Duration::hours(1)).format("%Y-%m-%dT%H:%M:%SZ");
+    let body = format!(
+        "<AssumeRoleResponse xmlns=\"https://sts.amazonaws.com/doc/2011-06-15/\"><AssumeRoleResult><AssumedRoleUser>\
+         <AssumedRoleId>AROA3XFRBF23EXAMPLE:{session}</AssumedRoleId><Arn>{arn}</Arn></AssumedRoleUser><Credentials>\
+         <AccessKeyId>{TEMPORARY_KEY_ID}</AccessKeyId><SecretAccessKey>simulated/temporary/secret/key</SecretAccessKey>\
+         <SessionToken>{SESSION_TOKEN}</SessionToken><Expiration>{expires}</Expiration></Credentials></AssumeRoleResult>\
+         <ResponseMetadata><RequestId>c6104cbe-af31-11e0-8154-cbc7ccf896c7</RequestId></ResponseMetadata></AssumeRoleResponse>",
+        session = one("RoleSessionName"),
+    );
+    (StatusCode::OK, [(header::CONTENT_TYPE, "text/xml")], body).into_response()
 }
 
 #[allow(clippy::result_large_err)]

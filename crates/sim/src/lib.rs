@@ -54,6 +54,8 @@ pub struct RecordedRequest {
 #[derive(Default)]
 pub(crate) struct State {
     pub(crate) lines: Vec<CostLine>,
+    /// AWS: the role (ARN, external id) that must be assumed to read Cost Explorer, if any.
+    pub(crate) aws_role: Option<(String, String)>,
     pub(crate) usage: Vec<UsageLine>,
     /// Answer usage without the split fields, as responses did before 2026.
     pub(crate) legacy_usage: bool,
@@ -157,6 +159,12 @@ impl SimProvider {
     pub async fn aws(access_key_id: &str) -> SimProvider {
         let state = Arc::new(Mutex::new(State::default()));
         Self::start(aws::router(Arc::clone(&state), access_key_id.to_owned()), state, access_key_id).await
+    }
+
+    /// AWS: Cost Explorer answers only credentials from STS `AssumeRole` of `role_arn` with
+    /// `external_id` (the access key itself is refused, as a user without Cost Explorer rights).
+    pub fn set_aws_role(&self, role_arn: &str, external_id: &str) {
+        self.state.lock().expect("sim state").aws_role = Some((role_arn.to_owned(), external_id.to_owned()));
     }
 
     /// The Anthropic cost report (`GET /v1/organizations/cost_report`).

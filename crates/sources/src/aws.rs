@@ -106,6 +106,44 @@ pub struct CostExplorer {
     /// `https://ce.us-east-1.amazonaws.com` unless a proxy or a test server stands in.
     pub base_url: url::Url,
     pub credentials: AwsCredentials,
+    /// A role to assume first, when the access key's user may not read Cost Explorer itself.
+    pub role: Option<AssumeRole>,
+}
+
+/// STS `AssumeRole` before reading Cost Explorer: the way another account grants access — its
+/// role trusts this user, and the external id guards against a confused deputy.
+pub struct AssumeRole {
+    pub role_arn: String,
+    pub external_id: Option<String>,
+    /// `https://sts.amazonaws.com/` unless a proxy or a test server stands in.
+    pub sts_url: url::Url,
+}
+
+/// The global STS endpoint, signed for us-east-1.
+pub const STS_URL: &str = "https://sts.amazonaws.com/";
+const STS_ENDPOINT: &str = "POST / AssumeRole";
+
+/// The text of the first `<tag>…</tag>` in an STS answer, XML entities decoded. STS answers are
+/// flat where it matters (credentials, error code and message), so no XML parser is needed.
+fn xml_text(doc: &str, tag: &str) -> Option<String> {
+    let start = doc.find(&format!("<{tag}>"))? + tag.len() + 2;
+    let end = start + doc[start..].find(&format!("</{tag}>"))?;
+    Some(
+        doc[start..end]
+            .replace("&lt;", "<")
+            .replace("&gt;", ">")
+            .replace("&quot;", "\"")
+            .replace("&apos;", "'")
+            .replace("&amp;", "&"),
+    )
+}
+
+fn host_of(url: &url::Url) -> Option<String> {
+    match (url.host_str(), url.port()) {
+        (Some(h), Some(p)) => Some(format!("{h}:{p}")),
+        (Some(h), None) => Some(h.to_owned()),
+        (None, _) => None,
+    }
 }
 
 /// An AWS JSON error: `{"__type": "...", "Message": "..."}` (or `message`).
@@ -179,15 +217,13 @@ impl CostExplorer {
         &self,
         http: &HttpClient,
         call: &Call,
+        credentials: &AwsCredentials,
         operation: &str,
         body: &serde_json::Value,
     ) -> Result<T, SourceError> {
         let body = serde_json::to_vec(body).map_err(|e| call.error(SourceErrorKind::Malformed(e.to_string())))?;
-        let host = match (self.base_url.host_str(), self.base_url.port()) {
-            (Some(h), Some(p)) => format!("{h}:{p}"),
-            (Some(h), None) => h.to_owned(),
-            (None, _) => return Err(call.error(SourceErrorKind::Egress("the base URL has no host".into()))),
-        };
+        let host = host_of(&self.base_url)
+            .ok_or_else(|| call.error(SourceErrorKind::Egress("the base URL has no host".into())))?;
         let target = format!("{TARGET_PREFIX}{operation}");
         let headers = [
             ("host", host.as_str()),
@@ -204,7 +240,7 @@ impl CostExplorer {
                 region: SIGNING_REGION,
                 service: "ce",
             };
-            let signed = sign_request(&self.credentials, &request, SystemTime::now())
+            let signed = sign_request(credentials, &request, SystemTime::now())
                 .map_err(|e| call.error(SourceErrorKind::Rejected { status: 0, detail: e }))?;
             let mut all: Vec<(&str, &str)> = headers.to_vec();
             all.extend(signed.iter().map(|(k, v)| (k.as_str(), v.as_str())));
@@ -241,8 +277,77 @@ impl CostExplorer {
         json!({ "Start": window.start().to_string(), "End": window.end().to_string() })
     }
 
+    /// Temporary credentials of the role, from STS.
+    async fn assume(
+        &self,
+        http: &HttpClient,
+        window: SyncWindow,
+        role: &AssumeRole,
+    ) -> Result<AwsCredentials, SourceError> {
+        let call = Call { provider: PROVIDER, endpoint: STS_ENDPOINT, window };
+        // Built in a block: the serializer is not `Sync` and must not live across an await.
+        let body = {
+            let mut form = url::form_urlencoded::Serializer::new(String::new());
+            form.append_pair("Action", "AssumeRole")
+                .append_pair("Version", "2011-06-15")
+                .append_pair("RoleArn", &role.role_arn)
+                .append_pair("RoleSessionName", "burnrate-cost-sync")
+                .append_pair("DurationSeconds", "3600");
+            if let Some(id) = &role.external_id {
+                form.append_pair("ExternalId", id);
+            }
+            form.finish()
+        };
+        let host = host_of(&role.sts_url)
+            .ok_or_else(|| call.error(SourceErrorKind::Egress("the STS URL has no host".into())))?;
+        let headers = [("host", host.as_str()), ("content-type", "application/x-www-form-urlencoded; charset=utf-8")];
+        let request = AwsRequest {
+            method: "POST",
+            url: role.sts_url.as_str(),
+            headers: &headers,
+            body: body.as_bytes(),
+            region: SIGNING_REGION,
+            service: "sts",
+        };
+        let signed = sign_request(&self.credentials, &request, SystemTime::now())
+            .map_err(|e| call.error(SourceErrorKind::Rejected { status: 0, detail: e }))?;
+        let mut all: Vec<(&str, &str)> = headers.to_vec();
+        all.extend(signed.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        let reply = http
+            .post_read(&role.sts_url, &all, bytes::Bytes::from(body))
+            .await
+            .map_err(|e| call.error(crate::error::fetch_error(e)))?;
+        let text = String::from_utf8_lossy(&reply.body);
+        if !(200..300).contains(&reply.status) {
+            let code = xml_text(&text, "Code").unwrap_or_default();
+            let message = xml_text(&text, "Message").unwrap_or_else(|| "no error message".into());
+            let detail = crate::error::sanitize(&format!(
+                "{code}: {message} — the role's trust policy must allow this access key's user, with this external id"
+            ));
+            return Err(call.error(if reply.status == 403 || code == "AccessDenied" {
+                SourceErrorKind::Credential { status: reply.status, detail }
+            } else {
+                crate::error::classify(reply.status, reply.attempts, detail)
+            }));
+        }
+        let field = |tag: &str| {
+            xml_text(&text, tag)
+                .ok_or_else(|| call.error(SourceErrorKind::Malformed(format!("no {tag} in the answer"))))
+        };
+        Ok(AwsCredentials {
+            access_key_id: field("AccessKeyId")?,
+            secret_access_key: SecretString::from(field("SecretAccessKey")?),
+            session_token: Some(SecretString::from(field("SessionToken")?)),
+        })
+    }
+
     /// The services whose name says Bedrock and that had cost in `window`.
-    pub async fn ai_services(&self, http: &HttpClient, window: SyncWindow) -> Result<Vec<String>, SourceError> {
+    async fn ai_services(
+        &self,
+        http: &HttpClient,
+        credentials: &AwsCredentials,
+        window: SyncWindow,
+    ) -> Result<Vec<String>, SourceError> {
         let call = Call { provider: PROVIDER, endpoint: SERVICES_ENDPOINT, window };
         let (mut services, mut token, mut seen, mut pages) = (Vec::new(), None::<String>, Vec::new(), 0);
         loop {
@@ -251,7 +356,7 @@ impl CostExplorer {
             if let Some(t) = &token {
                 body["NextPageToken"] = json!(t);
             }
-            let page: DimensionValues = self.call(http, &call, "GetDimensionValues", &body).await?;
+            let page: DimensionValues = self.call(http, &call, credentials, "GetDimensionValues", &body).await?;
             pages += 1;
             services.extend(page.dimension_values.into_iter().map(|v| v.value));
             token = call.next_cursor(&mut seen, page.next_page_token, pages)?;
@@ -277,7 +382,13 @@ impl CostExplorer {
         progress: ProgressSink<'_>,
         out: &RecordSender<CostRecord>,
     ) -> Result<PullStats, SourceError> {
-        let services = self.ai_services(http, window).await?;
+        let assumed = match &self.role {
+            Some(role) => Some(self.assume(http, window, role).await?),
+            None => None,
+        };
+        let credentials = assumed.as_ref().unwrap_or(&self.credentials);
+        let services = self.ai_services(http, credentials, window).await?;
+        // The service listing counts as a page (AWS bills it as one).
         let mut stats = PullStats { pages: 1, ..Default::default() };
         if services.is_empty() {
             return Ok(stats);
@@ -296,7 +407,7 @@ impl CostExplorer {
             if let Some(t) = &token {
                 body["NextPageToken"] = json!(t);
             }
-            let page: CostPage = self.call(http, &call, "GetCostAndUsage", &body).await?;
+            let page: CostPage = self.call(http, &call, credentials, "GetCostAndUsage", &body).await?;
             stats.pages += 1;
             let reached = page.results_by_time.last().map(|r| r.time_period.end - chrono::Duration::days(1));
             let records = self.records(&call, page.results_by_time, &mut stats)?;
@@ -441,6 +552,10 @@ mod tests {
             "LimitExceededException"
         );
         assert_eq!(error_code("DataUnavailableException"), "DataUnavailableException");
+        let sts = "<Credentials><AccessKeyId>ASIAX</AccessKeyId><SessionToken>a&amp;b</SessionToken></Credentials>";
+        assert_eq!(xml_text(sts, "AccessKeyId").as_deref(), Some("ASIAX"));
+        assert_eq!(xml_text(sts, "SessionToken").as_deref(), Some("a&b"));
+        assert_eq!(xml_text(sts, "Expiration"), None);
         assert_eq!(
             model_of_service("Claude 3.5 Sonnet (Amazon Bedrock Edition)").as_deref(),
             Some("Claude 3.5 Sonnet")

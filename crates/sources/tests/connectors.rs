@@ -494,6 +494,7 @@ fn cost_explorer(sim: &SimProvider, key_id: &str) -> burnrate_sources::CostExplo
             secret_access_key: AWS_SECRET.to_owned().into(),
             session_token: None,
         },
+        role: None,
     }
 }
 
@@ -569,4 +570,35 @@ async fn aws_throttling_is_waited_out_and_a_wrong_key_says_so_without_the_secret
     let text = format!("{err} {err:?}");
     assert!(text.contains("UnrecognizedClientException") && text.contains("ce:GetCostAndUsage"), "{text}");
     assert!(!text.contains(AWS_SECRET) && !text.contains("AKIAWRONGKEY"), "{text}");
+}
+
+#[tokio::test]
+async fn aws_reads_through_an_assumed_role_and_a_wrong_external_id_says_what_to_fix() {
+    let sim = SimProvider::aws(AWS_KEY_ID).await;
+    sim.set_lines(aws_fixture(3));
+    let role = "arn:aws:iam::210987654321:role/BurnrateCostReader";
+    sim.set_aws_role(role, "burnrate-org-42");
+    let window = SyncWindow::new(day0(), day0() + Days::days(3)).unwrap();
+    let direct = cost_explorer(&sim, AWS_KEY_ID).pull_costs(&client(true), window).await.unwrap_err();
+    assert!(direct.to_string().contains("AccessDeniedException"), "the user itself may not read costs: {direct}");
+
+    let with_role = |external_id: &str| {
+        let mut ce = cost_explorer(&sim, AWS_KEY_ID);
+        ce.role = Some(burnrate_sources::aws::AssumeRole {
+            role_arn: role.into(),
+            external_id: Some(external_id.into()),
+            sts_url: sim.base_url().parse().unwrap(),
+        });
+        ce
+    };
+    let pull = with_role("burnrate-org-42").pull_costs(&client(true), window).await.unwrap();
+    assert_eq!(pull.records.len(), 12, "3 days × 4 Bedrock groups, read with the role's credentials");
+    let assumed = &sim.requests().iter().find(|r| r.path_and_query.contains("sts")).unwrap().path_and_query.clone();
+    assert!(assumed.contains("Action=AssumeRole") && assumed.contains("ExternalId=burnrate-org-42"), "{assumed}");
+
+    let err = with_role("someone-else").pull_costs(&client(true), window).await.unwrap_err();
+    assert!(matches!(err.kind, SourceErrorKind::Credential { status: 403, .. }), "{err}");
+    let text = err.to_string();
+    assert!(text.contains("AccessDenied") && text.contains("trust policy"), "{text}");
+    assert!(!text.contains(AWS_SECRET), "{text}");
 }

@@ -399,6 +399,12 @@ async fn an_aws_source_syncs_bedrock_spend_exactly_and_keeps_its_secret() {
     let refused = c.api(Method::POST, "/api/v1/sources", &key, Some(bad)).await;
     assert_eq!(refused.status, 422);
     assert!(refused.text.contains("Access key ID"), "{}", refused.text);
+    let mut bad_role = body.clone();
+    bad_role["name"] = serde_json::json!("other");
+    bad_role["role_arn"] = serde_json::json!("arn:aws:iam::42:role/x");
+    let refused = c.api(Method::POST, "/api/v1/sources", &key, Some(bad_role)).await;
+    assert_eq!(refused.status, 422);
+    assert!(refused.text.contains("Role ARN"), "{}", refused.text);
 
     let sql = "SELECT charge_day, service_name, sku_id, model, sum(billed_cost) AS cost FROM costs \
                GROUP BY charge_day, service_name, sku_id, model ORDER BY charge_day, service_name";
@@ -417,11 +423,41 @@ async fn an_aws_source_syncs_bedrock_spend_exactly_and_keeps_its_secret() {
             "{row:?}"
         );
     }
+    // AWS revises past days: a re-pull brings the new value and replaces the old.
+    let restated = today - chrono::Duration::days(3);
+    sim.restate(restated, Decimal::from(2));
+    let before = source.last_attempt_at;
+    let r = c.api(Method::POST, &format!("/api/v1/sources/{}/sync", source.id), &key, None).await;
+    assert_eq!(r.status, 202, "{}", r.text);
+    for _ in 0..100 {
+        let mut tx = app.store.tenant(scope).await.unwrap();
+        let now = tx.source(source.id).await.unwrap().unwrap().last_attempt_at;
+        tx.commit().await.unwrap();
+        if now != before {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let day_sql = format!("SELECT sum(billed_cost) FROM costs WHERE charge_day = DATE '{restated}'");
+    let day = c.api(Method::POST, "/api/v1/sql", &key, Some(serde_json::json!({ "sql": day_sql }))).await.json();
+    let want: Decimal = lines
+        .iter()
+        .filter(|l| l.day == restated && l.group.as_deref().is_some_and(|g| g.contains("Bedrock")))
+        .map(|l| l.amount * Decimal::from(2))
+        .sum();
+    assert_eq!(day["rows"][0][0].as_str().unwrap().parse::<Decimal>().unwrap(), want, "{day}");
+
     let listed = c.api(Method::GET, "/api/v1/sources", &key, None).await;
     assert_eq!(listed.json()["sources"][0]["config"]["access_key_id"], KEY_ID);
     assert_eq!(listed.json()["sources"][0]["config"]["interval_minutes"], 360);
     let page = c.get("/sources").await;
     for text in [&page.text, &listed.text] {
         assert!(!text.contains(&SECRET[..20]), "the secret never comes back out");
+    }
+    if app.db.kind == BackendKind::Sqlite {
+        let mut conn = <sqlx::SqliteConnection as sqlx::Connection>::connect(&app.db.app_url).await.unwrap();
+        sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)").execute(&mut conn).await.unwrap();
+        let bytes = std::fs::read(app.db.sqlite_path.as_ref().unwrap()).unwrap();
+        assert!(!String::from_utf8_lossy(&bytes).contains("SECRETKEY"), "the secret is sealed at rest");
     }
 }

@@ -161,6 +161,32 @@ fn parse_access_key_id(raw: Option<&str>) -> Result<String, AppError> {
     }
 }
 
+/// An IAM role ARN: `arn:aws:iam::<12-digit account>:role/<path and name>`.
+fn parse_role_arn(arn: &str) -> Result<String, AppError> {
+    let ok = ["arn:aws:iam::", "arn:aws-cn:iam::", "arn:aws-us-gov:iam::"].iter().any(|prefix| {
+        arn.strip_prefix(prefix).and_then(|rest| rest.split_once(":role/")).is_some_and(|(account, name)| {
+            account.len() == 12
+                && account.bytes().all(|b| b.is_ascii_digit())
+                && (1..=512).contains(&name.len())
+                && name.chars().all(|c| c.is_ascii_alphanumeric() || "+=,.@_/-".contains(c))
+        })
+    });
+    if ok {
+        Ok(arn.to_owned())
+    } else {
+        Err(AppError::Validation("Role ARN: arn:aws:iam::<12-digit account>:role/<name>.".into()))
+    }
+}
+
+/// An STS external id: 2 to 1224 characters of letters, digits and `+=,.@:/-_`.
+fn parse_external_id(id: &str) -> Result<String, AppError> {
+    if (2..=1224).contains(&id.len()) && id.chars().all(|c| c.is_ascii_alphanumeric() || "+=,.@:/-_".contains(c)) {
+        Ok(id.to_owned())
+    } else {
+        Err(AppError::Validation("External ID: 2 to 1224 letters, digits or +=,.@:/-_".into()))
+    }
+}
+
 /// A new source, from the form or the API body. A database source (`kind` `postgres` or
 /// `mysql`) has a host, port, database, user and (PostgreSQL) schema, and its password as
 /// `secret`.
@@ -172,9 +198,15 @@ pub struct NewSourceInput {
     /// The provider's admin key, AWS's secret access key, or the database password.
     secret: String,
     /// AWS: the access key id (`AKIA…`) of an IAM user allowed `ce:GetCostAndUsage` and
-    /// `ce:GetDimensionValues`.
+    /// `ce:GetDimensionValues` — itself, or through `role_arn`.
     #[serde(default)]
     access_key_id: Option<String>,
+    /// AWS: a role (`arn:aws:iam::<account>:role/<name>`) to assume before reading costs.
+    #[serde(default)]
+    role_arn: Option<String>,
+    /// AWS: the external id the role's trust policy asks for.
+    #[serde(default)]
+    external_id: Option<String>,
     base_url: Option<String>,
     host: Option<String>,
     port: Option<u16>,
@@ -199,6 +231,9 @@ async fn connect(state: &AppState, caller: &impl Caller, input: NewSourceInput) 
     let mut defaults = SourceConfig::for_kind(kind);
     if kind == SourceKind::Aws {
         defaults.access_key_id = Some(parse_access_key_id(input.access_key_id.as_deref())?);
+        let given = |v: Option<String>| v.map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
+        defaults.role_arn = given(input.role_arn).map(|arn| parse_role_arn(&arn)).transpose()?;
+        defaults.external_id = given(input.external_id).map(|id| parse_external_id(&id)).transpose()?;
     }
     let config = checked_settings(state, &defaults, input.base_url, None, None)?;
     let config = serde_json::to_string(&config).map_err(|e| AppError::Internal(e.to_string()))?;
@@ -285,6 +320,8 @@ pub async fn create_database(
         name: f.name,
         secret: f.secret,
         access_key_id: None,
+        role_arn: None,
+        external_id: None,
         base_url: None,
         host: Some(f.host),
         port,
@@ -309,6 +346,10 @@ pub struct NewSourceForm {
     #[serde(default)]
     access_key_id: String,
     #[serde(default)]
+    role_arn: String,
+    #[serde(default)]
+    external_id: String,
+    #[serde(default)]
     base_url: String,
 }
 
@@ -322,6 +363,8 @@ pub async fn create(
         name: f.name,
         secret: f.secret,
         access_key_id: Some(f.access_key_id).filter(|a| !a.trim().is_empty()),
+        role_arn: Some(f.role_arn),
+        external_id: Some(f.external_id),
         base_url: Some(f.base_url),
         host: None,
         port: None,
