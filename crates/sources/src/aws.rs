@@ -138,6 +138,27 @@ fn xml_text(doc: &str, tag: &str) -> Option<String> {
     )
 }
 
+/// Signs a POST of `body` to `url` for `service` with `credentials`, and sends it (network
+/// failures and 5xx retried by the client; answers of any status returned).
+async fn signed_post(
+    http: &HttpClient,
+    call: &Call,
+    credentials: &AwsCredentials,
+    url: &url::Url,
+    headers: &[(&str, &str)],
+    body: &[u8],
+    service: &str,
+) -> Result<burnrate_net::Reply, SourceError> {
+    let request = AwsRequest { method: "POST", url: url.as_str(), headers, body, region: SIGNING_REGION, service };
+    let signed = sign_request(credentials, &request, SystemTime::now())
+        .map_err(|e| call.error(SourceErrorKind::Rejected { status: 0, detail: e }))?;
+    let mut all: Vec<(&str, &str)> = headers.to_vec();
+    all.extend(signed.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+    http.post_read(url, &all, bytes::Bytes::copy_from_slice(body))
+        .await
+        .map_err(|e| call.error(crate::error::fetch_error(e)))
+}
+
 fn host_of(url: &url::Url) -> Option<String> {
     match (url.host_str(), url.port()) {
         (Some(h), Some(p)) => Some(format!("{h}:{p}")),
@@ -232,22 +253,7 @@ impl CostExplorer {
         ];
         let mut wait = THROTTLE_FIRST_WAIT;
         for attempt in 1..=THROTTLE_ATTEMPTS {
-            let request = AwsRequest {
-                method: "POST",
-                url: self.base_url.as_str(),
-                headers: &headers,
-                body: &body,
-                region: SIGNING_REGION,
-                service: "ce",
-            };
-            let signed = sign_request(credentials, &request, SystemTime::now())
-                .map_err(|e| call.error(SourceErrorKind::Rejected { status: 0, detail: e }))?;
-            let mut all: Vec<(&str, &str)> = headers.to_vec();
-            all.extend(signed.iter().map(|(k, v)| (k.as_str(), v.as_str())));
-            let reply = http
-                .post_read(&self.base_url, &all, bytes::Bytes::from(body.clone()))
-                .await
-                .map_err(|e| call.error(crate::error::fetch_error(e)))?;
+            let reply = signed_post(http, call, credentials, &self.base_url, &headers, &body, "ce").await?;
             if (200..300).contains(&reply.status) {
                 return serde_json::from_slice(&reply.body)
                     .map_err(|e| call.error(SourceErrorKind::Malformed(e.to_string())));
@@ -301,22 +307,8 @@ impl CostExplorer {
         let host = host_of(&role.sts_url)
             .ok_or_else(|| call.error(SourceErrorKind::Egress("the STS URL has no host".into())))?;
         let headers = [("host", host.as_str()), ("content-type", "application/x-www-form-urlencoded; charset=utf-8")];
-        let request = AwsRequest {
-            method: "POST",
-            url: role.sts_url.as_str(),
-            headers: &headers,
-            body: body.as_bytes(),
-            region: SIGNING_REGION,
-            service: "sts",
-        };
-        let signed = sign_request(&self.credentials, &request, SystemTime::now())
-            .map_err(|e| call.error(SourceErrorKind::Rejected { status: 0, detail: e }))?;
-        let mut all: Vec<(&str, &str)> = headers.to_vec();
-        all.extend(signed.iter().map(|(k, v)| (k.as_str(), v.as_str())));
-        let reply = http
-            .post_read(&role.sts_url, &all, bytes::Bytes::from(body))
-            .await
-            .map_err(|e| call.error(crate::error::fetch_error(e)))?;
+        let reply =
+            signed_post(http, &call, &self.credentials, &role.sts_url, &headers, body.as_bytes(), "sts").await?;
         let text = String::from_utf8_lossy(&reply.body);
         if !(200..300).contains(&reply.status) {
             let code = xml_text(&text, "Code").unwrap_or_default();
