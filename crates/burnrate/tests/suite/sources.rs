@@ -447,6 +447,14 @@ async fn an_aws_source_syncs_bedrock_spend_exactly_and_keeps_its_secret() {
         .sum();
     assert_eq!(day["rows"][0][0].as_str().unwrap().parse::<Decimal>().unwrap(), want, "{day}");
 
+    // An AWS key is replaced as a pair: a secret alone is refused, the pair is kept.
+    let rotate = format!("/api/v1/sources/{}/rotate", source.id);
+    let alone = c.api(Method::POST, &rotate, &key, Some(serde_json::json!({ "secret": "another/secret/key" }))).await;
+    assert_eq!(alone.status, 422, "{}", alone.text);
+    assert!(alone.text.contains("Access key ID"), "{}", alone.text);
+    let pair = serde_json::json!({ "secret": SECRET, "access_key_id": KEY_ID });
+    assert_eq!(c.api(Method::POST, &rotate, &key, Some(pair)).await.status, 204);
+
     let listed = c.api(Method::GET, "/api/v1/sources", &key, None).await;
     assert_eq!(listed.json()["sources"][0]["config"]["access_key_id"], KEY_ID);
     assert_eq!(listed.json()["sources"][0]["config"]["interval_minutes"], 360);

@@ -66,8 +66,14 @@ pub(crate) enum Change {
         /// What the audit entry says of it (no secret).
         details: serde_json::Value,
     },
-    /// A source's credential replaced.
-    SourceRotate { source: Uuid, name: String, secret: String },
+    /// A source's credential replaced (for AWS with its new access key id, in `config`).
+    SourceRotate {
+        source: Uuid,
+        name: String,
+        secret: String,
+        #[serde(default)]
+        config: Option<String>,
+    },
     /// Fewer changes sent for approval: itself always approved by another admin, or four eyes
     /// could be switched off by one.
     ApprovalPolicy { actions: Vec<String> },
@@ -155,9 +161,12 @@ impl Change {
                 tx.set_approval_actions(actions).await?;
                 Ok(tx.scope().org_id().as_uuid())
             }
-            Change::SourceRotate { source, secret, .. } => {
+            Change::SourceRotate { source, secret, config, .. } => {
                 if !tx.rotate_source_secret(&state.vault, *source, secret).await? {
                     return Err(AppError::Conflict("the source was removed since".into()));
+                }
+                if let Some(config) = config {
+                    tx.set_source_config(*source, config).await?;
                 }
                 Ok(*source)
             }

@@ -421,21 +421,40 @@ pub async fn resume(
     Ok(see_other("/sources?done=resumed"))
 }
 
-/// A new credential for a source.
+/// A new credential for a source (for AWS, a new access key: its id and secret).
 #[derive(Deserialize, ToSchema)]
 pub struct SecretForm {
     secret: String,
+    /// AWS: the new key's id (an AWS key is replaced as a pair).
+    #[serde(default)]
+    access_key_id: Option<String>,
 }
 
 /// Replaces a source's credential — at once, or where the organization asks for approval of new
-/// credentials, once another admin approves.
-async fn rotate_secret(state: &AppState, caller: &impl Caller, id: Uuid, secret: &str) -> Result<Submitted, AppError> {
+/// credentials, once another admin approves. An AWS key comes with its own id, kept in the
+/// settings.
+async fn rotate_secret(
+    state: &AppState,
+    caller: &impl Caller,
+    id: Uuid,
+    new: &SecretForm,
+) -> Result<Submitted, AppError> {
     caller.require_admin()?;
-    let secret = parse_secret(secret, "New key")?.to_owned();
     let mut tx = state.store.tenant(caller.scope()).await?;
-    let name = tx.source(id).await?.ok_or(AppError::NotFound)?.name;
+    let source = tx.source(id).await?.ok_or(AppError::NotFound)?;
     tx.commit().await?;
-    submit(state, caller, Change::SourceRotate { source: id, name, secret }, None).await
+    let aws = source.kind == SourceKind::Aws.as_str();
+    let secret = parse_secret(&new.secret, if aws { "Secret access key" } else { "New key" })?.to_owned();
+    let config = if aws {
+        let mut config: SourceConfig =
+            serde_json::from_str(&source.config).map_err(|e| AppError::Internal(format!("source {id}: {e}")))?;
+        config.access_key_id =
+            Some(parse_access_key_id(new.access_key_id.as_deref().filter(|a| !a.trim().is_empty()))?);
+        Some(serde_json::to_string(&config).map_err(|e| AppError::Internal(e.to_string()))?)
+    } else {
+        None
+    };
+    submit(state, caller, Change::SourceRotate { source: id, name: source.name, secret, config }, None).await
 }
 
 pub async fn rotate(
@@ -444,7 +463,7 @@ pub async fn rotate(
     Path(id): Path<String>,
     CsrfForm(f): CsrfForm<SecretForm>,
 ) -> Result<Response, AppError> {
-    match rotate_secret(&state, &who, parse_id(&id)?, &f.secret).await {
+    match rotate_secret(&state, &who, parse_id(&id)?, &f).await {
         Ok(Submitted::Applied(_)) => Ok(see_other("/sources?done=rotated")),
         Ok(Submitted::Queued(_)) => Ok(see_other("/sources?done=queued")),
         Err(AppError::Validation(m)) => page(&state, &who, None, Some(m)).await,
@@ -805,7 +824,7 @@ pub async fn api_rotate(
     ApiJson(body): ApiJson<SecretForm>,
 ) -> Result<Response, ApiError> {
     caller.require(ApiScope::Admin)?;
-    Ok(match rotate_secret(&state, &caller, parse_id(&id)?, &body.secret).await? {
+    Ok(match rotate_secret(&state, &caller, parse_id(&id)?, &body).await? {
         Submitted::Applied(_) => StatusCode::NO_CONTENT.into_response(),
         Submitted::Queued(request) => queued(&state, request, Nothing {}),
     })
