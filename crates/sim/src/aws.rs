@@ -5,8 +5,8 @@
 //! spread over pages with `NextPageToken`, and `__type` errors — throttling in the namespaced
 //! spelling, so connectors must strip it.
 //!
-//! Fixture lines map as: `group` is the SERVICE, `item` the USAGE_TYPE; `amount` is both the
-//! unblended and the amortized cost.
+//! Fixture lines map as: `group` is the SERVICE, `item` the USAGE_TYPE, `account` the
+//! LINKED_ACCOUNT; `amount` is both the unblended and the amortized cost.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -22,6 +22,9 @@ use rust_decimal::Decimal;
 use serde_json::{Value, json};
 
 use crate::{Fault, State, record};
+
+/// The account of lines that name none.
+pub const PAYER_ACCOUNT: &str = "111122223333";
 
 /// The temporary credentials STS hands out for the configured role.
 pub const TEMPORARY_KEY_ID: &str = "ASIASIMULATEDTEMP001";
@@ -192,25 +195,75 @@ fn answer(body: Value) -> Response {
 }
 
 fn dimension_values(state: &Mutex<State>, request: &Value, (start, end): (NaiveDate, NaiveDate)) -> Response {
-    if request["Dimension"] != "SERVICE" {
-        return invalid("the simulator serves the SERVICE dimension only");
+    let dimension = request["Dimension"].as_str().unwrap_or("");
+    if !["SERVICE", "LINKED_ACCOUNT"].contains(&dimension) {
+        return invalid("the simulator serves the SERVICE and LINKED_ACCOUNT dimensions only");
     }
+    let filter = match Filter::parse(&request["Filter"]) {
+        Ok(f) => f,
+        Err(r) => return r,
+    };
     let search = request["SearchString"].as_str().unwrap_or("").to_lowercase();
     let s = state.lock().expect("sim state");
-    let mut services: Vec<String> = s
+    let mut values: Vec<String> = s
         .lines
         .iter()
-        .filter(|l| l.day >= start && l.day < end)
-        .filter_map(|l| l.group.clone())
-        .filter(|g| g.to_lowercase().contains(&search))
+        .filter(|l| l.day >= start && l.day < end && filter.admits(l))
+        .map(|l| if dimension == "SERVICE" { l.group.clone().unwrap_or_default() } else { account_of(l) })
+        .filter(|v| v.to_lowercase().contains(&search))
         .collect();
-    services.sort();
-    services.dedup();
-    let n = services.len();
+    values.sort();
+    values.dedup();
+    let n = values.len();
     answer(json!({
-        "DimensionValues": services.into_iter().map(|v| json!({ "Value": v, "Attributes": {} })).collect::<Vec<_>>(),
+        "DimensionValues": values.into_iter().map(|v| json!({ "Value": v, "Attributes": {} })).collect::<Vec<_>>(),
         "ReturnSize": n, "TotalSize": n,
     }))
+}
+
+fn account_of(l: &crate::CostLine) -> String {
+    l.account.clone().unwrap_or_else(|| PAYER_ACCOUNT.to_owned())
+}
+
+/// A request's `Filter`: one root — `Dimensions` of SERVICE or LINKED_ACCOUNT, or `And` of them.
+#[derive(Default)]
+struct Filter {
+    services: Option<Vec<String>>,
+    accounts: Option<Vec<String>>,
+}
+
+impl Filter {
+    #[allow(clippy::result_large_err)]
+    fn parse(filter: &Value) -> Result<Self, Response> {
+        let Some(root) = filter.as_object() else { return Ok(Self::default()) };
+        if root.len() > 1 {
+            return Err(invalid(
+                "Expression has more than one roots. Only one root operator is allowed for each expression",
+            ));
+        }
+        let parts: Vec<&Value> = match filter.get("And").and_then(Value::as_array) {
+            Some(list) => list.iter().collect(),
+            None => vec![filter],
+        };
+        let mut out = Self::default();
+        for part in parts {
+            let d = &part["Dimensions"];
+            let values =
+                d["Values"].as_array().map(|v| v.iter().filter_map(Value::as_str).map(str::to_owned).collect());
+            match d["Key"].as_str() {
+                Some("SERVICE") => out.services = values,
+                Some("LINKED_ACCOUNT") => out.accounts = values,
+                _ => return Err(invalid("the simulator filters on SERVICE and LINKED_ACCOUNT dimensions only")),
+            }
+        }
+        Ok(out)
+    }
+
+    fn admits(&self, l: &crate::CostLine) -> bool {
+        let service = l.group.clone().unwrap_or_default();
+        self.services.as_ref().is_none_or(|s| s.contains(&service))
+            && self.accounts.as_ref().is_none_or(|a| a.contains(&account_of(l)))
+    }
 }
 
 fn cost_and_usage(state: &Mutex<State>, request: &Value, (start, end): (NaiveDate, NaiveDate)) -> Response {
@@ -227,14 +280,10 @@ fn cost_and_usage(state: &Mutex<State>, request: &Value, (start, end): (NaiveDat
     if group_by != ["SERVICE", "USAGE_TYPE"] {
         return invalid("the simulator groups by SERVICE and USAGE_TYPE only");
     }
-    let filter = &request["Filter"];
-    let roots = filter.as_object().map(|o| o.len()).unwrap_or(0);
-    if roots > 1 {
-        return invalid("Expression has more than one roots. Only one root operator is allowed for each expression");
-    }
-    let wanted: Option<Vec<&str>> = (filter["Dimensions"]["Key"] == "SERVICE")
-        .then(|| filter["Dimensions"]["Values"].as_array().map(|v| v.iter().filter_map(Value::as_str).collect()))
-        .flatten();
+    let filter = match Filter::parse(&request["Filter"]) {
+        Ok(f) => f,
+        Err(r) => return r,
+    };
     // Every (day, service, usage type) with its amount; a day without cost keeps an empty entry.
     let s = state.lock().expect("sim state");
     let mut days: BTreeMap<NaiveDate, BTreeMap<(String, String), Decimal>> = BTreeMap::new();
@@ -243,11 +292,8 @@ fn cost_and_usage(state: &Mutex<State>, request: &Value, (start, end): (NaiveDat
         days.insert(day, BTreeMap::new());
         day += Duration::days(1);
     }
-    for l in s.lines.iter().filter(|l| l.day >= start && l.day < end) {
+    for l in s.lines.iter().filter(|l| l.day >= start && l.day < end && filter.admits(l)) {
         let service = l.group.clone().unwrap_or_default();
-        if wanted.as_ref().is_some_and(|w| !w.contains(&service.as_str())) {
-            continue;
-        }
         *days.entry(l.day).or_default().entry((service, l.item.clone())).or_default() += l.amount;
     }
     drop(s);

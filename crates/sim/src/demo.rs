@@ -70,6 +70,7 @@ fn lines(table: &[Line], today: NaiveDate, days: i64, spike_group: &str) -> Vec<
                 item: (*item).into(),
                 model: Some((*model).into()),
                 amount: amount.round_dp(6),
+                account: None,
             });
         }
     }

@@ -31,6 +31,8 @@ pub struct CostLine {
     pub model: Option<String>,
     /// In currency units (dollars), exact.
     pub amount: Decimal,
+    /// AWS: the linked account (`None`: the management account itself, [`aws::PAYER_ACCOUNT`]).
+    pub account: Option<String>,
 }
 
 /// What the next response should be instead of a normal answer.

@@ -1,7 +1,8 @@
 //! AWS Cost Explorer (providers.md §3): Bedrock spend from `GetCostAndUsage`, daily, grouped by
 //! service and usage type, filtered to the services `GetDimensionValues` finds for "Bedrock" —
 //! Amazon's own models bill as "Amazon Bedrock", marketplace models each as their own service
-//! ("Claude 3.5 Sonnet (Amazon Bedrock Edition)"), so a fixed filter would miss most spend.
+//! ("Claude 3.5 Sonnet (Amazon Bedrock Edition)"), so a fixed filter would miss most spend — and
+//! pulled once per linked account that had such spend (the account is the FOCUS sub-account).
 //!
 //! Requests are JSON 1.1 POSTs signed with SigV4: AWS's own `aws-sigv4` signs every header
 //! burnrate sends and the body; the secret stays inside [`sign_request`]. AWS answers throttling
@@ -333,32 +334,41 @@ impl CostExplorer {
         })
     }
 
-    /// The services whose name says Bedrock and that had cost in `window`.
-    async fn ai_services(
+    /// The values of `dimension` that had cost in `window` (matching `search`, within `filter`).
+    async fn dimension_values(
         &self,
         http: &HttpClient,
         credentials: &AwsCredentials,
         window: SyncWindow,
-    ) -> Result<Vec<String>, SourceError> {
+        dimension: &str,
+        search: Option<&str>,
+        filter: Option<&serde_json::Value>,
+    ) -> Result<(Vec<String>, u32), SourceError> {
         let call = Call { provider: PROVIDER, endpoint: SERVICES_ENDPOINT, window };
-        let (mut services, mut token, mut seen, mut pages) = (Vec::new(), None::<String>, Vec::new(), 0);
+        let (mut values, mut token, mut seen, mut pages) = (Vec::new(), None::<String>, Vec::new(), 0);
         loop {
-            let mut body = json!({ "TimePeriod": Self::period(window), "Dimension": "SERVICE",
-                                   "SearchString": SERVICE_SEARCH, "Context": "COST_AND_USAGE" });
+            let mut body =
+                json!({ "TimePeriod": Self::period(window), "Dimension": dimension, "Context": "COST_AND_USAGE" });
+            if let Some(search) = search {
+                body["SearchString"] = json!(search);
+            }
+            if let Some(filter) = filter {
+                body["Filter"] = filter.clone();
+            }
             if let Some(t) = &token {
                 body["NextPageToken"] = json!(t);
             }
             let page: DimensionValues = self.call(http, &call, credentials, "GetDimensionValues", &body).await?;
             pages += 1;
-            services.extend(page.dimension_values.into_iter().map(|v| v.value));
+            values.extend(page.dimension_values.into_iter().map(|v| v.value));
             token = call.next_cursor(&mut seen, page.next_page_token, pages)?;
             if token.is_none() {
                 break;
             }
         }
-        services.sort();
-        services.dedup();
-        Ok(services)
+        values.sort();
+        values.dedup();
+        Ok((values, pages))
     }
 
     /// Pulls every cost line of `window` into memory.
@@ -379,45 +389,60 @@ impl CostExplorer {
             None => None,
         };
         let credentials = assumed.as_ref().unwrap_or(&self.credentials);
-        let services = self.ai_services(http, credentials, window).await?;
-        // The service listing counts as a page (AWS bills it as one).
-        let mut stats = PullStats { pages: 1, ..Default::default() };
+        let (services, listed) =
+            self.dimension_values(http, credentials, window, "SERVICE", Some(SERVICE_SEARCH), None).await?;
+        // The listings count as pages: AWS bills them as requests.
+        let mut stats = PullStats { pages: listed, ..Default::default() };
         if services.is_empty() {
             return Ok(stats);
         }
+        let only_ai = json!({ "Dimensions": { "Key": "SERVICE", "Values": services, "MatchOptions": ["EQUALS"] } });
+        // One pull per account: GroupBy takes two keys and both are spent on service and usage
+        // type, so the account comes from the filter.
+        let (accounts, listed) =
+            self.dimension_values(http, credentials, window, "LINKED_ACCOUNT", None, Some(&only_ai)).await?;
+        stats.pages += listed;
         let call = Call { provider: PROVIDER, endpoint: COST_ENDPOINT, window };
-        let (mut token, mut seen) = (None::<String>, Vec::new());
-        loop {
-            // The same request each page, plus the token (a changed request is refused).
-            let mut body = json!({
-                "TimePeriod": Self::period(window),
-                "Granularity": "DAILY",
-                "Metrics": ["UnblendedCost", "AmortizedCost", "UsageQuantity"],
-                "GroupBy": [{ "Type": "DIMENSION", "Key": "SERVICE" }, { "Type": "DIMENSION", "Key": "USAGE_TYPE" }],
-                "Filter": { "Dimensions": { "Key": "SERVICE", "Values": services, "MatchOptions": ["EQUALS"] } },
-            });
-            if let Some(t) = &token {
-                body["NextPageToken"] = json!(t);
-            }
-            let page: CostPage = self.call(http, &call, credentials, "GetCostAndUsage", &body).await?;
-            stats.pages += 1;
-            let reached = page.results_by_time.last().map(|r| r.time_period.end - chrono::Duration::days(1));
-            let records = self.records(&call, page.results_by_time, &mut stats)?;
-            stats.rows += records.len();
-            progress(Progress { report: "costs", pages: stats.pages, window, reached });
-            out.send(records).await.map_err(|_| {
-                call.error(SourceErrorKind::Network("the lake writer stopped before the pull ended".into()))
-            })?;
-            token = call.next_cursor(&mut seen, page.next_page_token, stats.pages)?;
-            if token.is_none() {
-                return Ok(stats);
+        for account in accounts {
+            let filter = json!({ "And": [
+                only_ai,
+                { "Dimensions": { "Key": "LINKED_ACCOUNT", "Values": [account], "MatchOptions": ["EQUALS"] } },
+            ] });
+            let (mut token, mut seen) = (None::<String>, Vec::new());
+            loop {
+                // The same request each page, plus the token (a changed request is refused).
+                let mut body = json!({
+                    "TimePeriod": Self::period(window),
+                    "Granularity": "DAILY",
+                    "Metrics": ["UnblendedCost", "AmortizedCost", "UsageQuantity"],
+                    "GroupBy": [{ "Type": "DIMENSION", "Key": "SERVICE" }, { "Type": "DIMENSION", "Key": "USAGE_TYPE" }],
+                    "Filter": filter,
+                });
+                if let Some(t) = &token {
+                    body["NextPageToken"] = json!(t);
+                }
+                let page: CostPage = self.call(http, &call, credentials, "GetCostAndUsage", &body).await?;
+                stats.pages += 1;
+                let reached = page.results_by_time.last().map(|r| r.time_period.end - chrono::Duration::days(1));
+                let records = self.records(&call, &account, page.results_by_time, &mut stats)?;
+                stats.rows += records.len();
+                progress(Progress { report: "costs", pages: stats.pages, window, reached });
+                out.send(records).await.map_err(|_| {
+                    call.error(SourceErrorKind::Network("the lake writer stopped before the pull ended".into()))
+                })?;
+                token = call.next_cursor(&mut seen, page.next_page_token, stats.pages)?;
+                if token.is_none() {
+                    break;
+                }
             }
         }
+        Ok(stats)
     }
 
     fn records(
         &self,
         call: &Call,
+        account: &str,
         results: Vec<ResultByTime>,
         stats: &mut PullStats,
     ) -> Result<Vec<CostRecord>, SourceError> {
@@ -447,7 +472,7 @@ impl CostExplorer {
                     provider_name: PROVIDER.into(),
                     model: model_of_service(&service),
                     service_name: service,
-                    sub_account_id: None,
+                    sub_account_id: Some(account.to_owned()),
                     sku_id: Some(usage_type.clone()),
                     charge_category: ChargeCategory::Usage,
                     charge_description: Some(usage_type),

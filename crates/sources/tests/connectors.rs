@@ -39,6 +39,7 @@ fn fixture(days: i64, groups: [Option<&str>; 2], items: [(&str, &str); 2]) -> Ve
                     item: (*item).into(),
                     model: Some((*model).into()),
                     amount,
+                    account: None,
                 });
             }
         }
@@ -506,8 +507,12 @@ fn aws_fixture(days: i64) -> Vec<CostLine> {
         [Some("Amazon Bedrock"), Some("Claude 3.5 Sonnet (Amazon Bedrock Edition)")],
         [("USE1-MP:USE1_InputTokenCount-Units", "-"), ("USE1-MP:USE1_OutputTokenCount-Units", "-")],
     );
+    // Amazon's own models in a member account, the marketplace model in the management account.
     for l in &mut lines {
         l.model = None;
+        if l.group.as_deref() == Some("Amazon Bedrock") {
+            l.account = Some("444455556666".into());
+        }
     }
     lines.extend((0..days).map(|d| CostLine {
         day: day0() + Days::days(d),
@@ -515,6 +520,7 @@ fn aws_fixture(days: i64) -> Vec<CostLine> {
         item: "USE1-BoxUsage:m5.large".into(),
         model: None,
         amount: Decimal::new(9_216, 3),
+        account: None,
     }));
     lines
 }
@@ -526,29 +532,35 @@ async fn aws_bedrock_costs_over_several_pages_equal_the_fixture_exactly_and_noth
     sim.set_lines(lines.clone());
     let window = SyncWindow::new(day0(), day0() + Days::days(10)).unwrap();
     let pull = cost_explorer(&sim, AWS_KEY_ID).pull_costs(&client(true), window).await.unwrap();
-    // 10 days × 4 groups at 5 groups a page, after one service listing.
-    assert_eq!(pull.pages, 1 + 8);
+    // Per account, 10 days × 2 groups at 5 groups a page, after the service and account listings.
+    assert_eq!(pull.pages, 2 + 4 + 4);
     assert_eq!(pull.records.len(), 40);
-    let mut want: BTreeMap<(NaiveDate, String, String), Decimal> = BTreeMap::new();
+    let payer = burnrate_sim::aws::PAYER_ACCOUNT.to_owned();
+    let mut want: BTreeMap<(NaiveDate, String, String, String), Decimal> = BTreeMap::new();
     for l in lines.iter().filter(|l| l.group.as_deref().is_some_and(|g| g.contains("Bedrock"))) {
-        *want.entry((l.day, l.group.clone().unwrap(), l.item.clone())).or_default() += l.amount;
+        let account = l.account.clone().unwrap_or(payer.clone());
+        *want.entry((l.day, l.group.clone().unwrap(), l.item.clone(), account)).or_default() += l.amount;
     }
-    let mut got: BTreeMap<(NaiveDate, String, String), Decimal> = BTreeMap::new();
+    let mut got: BTreeMap<(NaiveDate, String, String, String), Decimal> = BTreeMap::new();
     for r in &pull.records {
-        let key = (r.charge_period_start.date_naive(), r.service_name.clone(), r.sku_id.clone().unwrap());
+        let account = r.sub_account_id.clone().expect("every line names its account");
+        let key = (r.charge_period_start.date_naive(), r.service_name.clone(), r.sku_id.clone().unwrap(), account);
         *got.entry(key).or_default() += r.billed_cost.amount();
         assert_eq!(r.billed_cost, r.effective_cost, "unblended and amortized come from their own metrics");
         assert_eq!(r.provider_name, "Amazon Web Services");
     }
-    assert_eq!(got, want, "every Bedrock line exactly, and no EC2");
+    assert_eq!(got, want, "every Bedrock line exactly, by day × service × usage type × account, and no EC2");
     let claude = pull.records.iter().find(|r| r.service_name.contains("Edition")).unwrap();
     assert_eq!(claude.model.as_deref(), Some("Claude 3.5 Sonnet"));
     let first = &sim.requests()[0].path_and_query;
     assert!(first.contains("GetDimensionValues") && first.contains("\"SearchString\":\"Bedrock\""), "{first}");
-    let cost = &sim.requests()[1].path_and_query;
+    let requests = sim.requests();
+    let accounts = &requests[1].path_and_query;
+    assert!(accounts.contains("\"Dimension\":\"LINKED_ACCOUNT\""), "then the accounts with such spend: {accounts}");
+    let cost = &requests.iter().find(|r| r.path_and_query.contains("GetCostAndUsage")).unwrap().path_and_query;
     assert!(
-        cost.contains("\"Amazon Bedrock\"") && !cost.contains("Elastic Compute"),
-        "filtered to the found services: {cost}"
+        cost.contains("\"Amazon Bedrock\"") && !cost.contains("Elastic Compute") && cost.contains("LINKED_ACCOUNT"),
+        "filtered to the found services, one account at a time: {cost}"
     );
 }
 
@@ -560,7 +572,7 @@ async fn aws_throttling_is_waited_out_and_a_wrong_key_says_so_without_the_secret
     sim.push_fault(Fault::RateLimited { retry_after_secs: 0 });
     let window = SyncWindow::new(day0(), day0() + Days::days(2)).unwrap();
     let pull = cost_explorer(&sim, AWS_KEY_ID).pull_costs(&client(true), window).await.unwrap();
-    assert_eq!(pull.records.len(), 8, "the throttled page was asked again");
+    assert_eq!(pull.records.len(), 8, "the throttled request was asked again");
     let requests = sim.requests();
     assert_eq!(requests[1].path_and_query, requests[2].path_and_query, "the same request again");
     assert!(requests[2].at - requests[1].at >= Duration::from_millis(200), "after a wait");

@@ -25,6 +25,7 @@ fn recent_lines() -> Vec<CostLine> {
                 item: "gpt-4o, input".into(),
                 model: Some("gpt-4o".into()),
                 amount: Decimal::from_str(&format!("{back}.125000001")).unwrap(),
+                account: None,
             })
         })
         .collect()
@@ -382,6 +383,7 @@ async fn an_aws_source_syncs_bedrock_spend_exactly_and_keeps_its_secret() {
                 item: usage.into(),
                 model: None,
                 amount: Decimal::new(cents * back + 7, 7),
+                account: None,
             });
         }
     }

@@ -44,6 +44,7 @@ fn fixture() -> Vec<CostLine> {
                     item: (*item).into(),
                     model: Some((*model).into()),
                     amount,
+                    account: None,
                 });
             }
         }
