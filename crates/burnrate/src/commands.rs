@@ -75,6 +75,13 @@ pub async fn run(sources: Sources, command: Command) -> Result<(), Failure> {
         Command::Operator { command: OperatorCommand::Add { email, name, password_stdin: _ } } => {
             operator_add(&Settings::from_sources(&sources, "./burnrate-data")?, &email, name.as_deref()).await
         }
+        Command::Operator { command: OperatorCommand::Remove { email } } => {
+            operator_change(&Settings::from_sources(&sources, "./burnrate-data")?, &email, OperatorChange::Remove).await
+        }
+        Command::Operator { command: OperatorCommand::ResetTotp { email } } => {
+            operator_change(&Settings::from_sources(&sources, "./burnrate-data")?, &email, OperatorChange::ResetTotp)
+                .await
+        }
         Command::Support { command } => support(&Settings::from_sources(&sources, "./burnrate-data")?, command).await,
     }
 }
@@ -284,6 +291,43 @@ async fn operator_add(settings: &Settings, email: &str, name: Option<&str>) -> R
         "The operator logs in at {}/operator with email, password and the app's current code.",
         settings.public_url.as_str().trim_end_matches('/')
     );
+    Ok(())
+}
+
+enum OperatorChange {
+    Remove,
+    ResetTotp,
+}
+
+async fn operator_change(settings: &Settings, email: &str, change: OperatorChange) -> Result<(), Failure> {
+    let ring = master_keys(settings)?;
+    let email = EmailAddress::parse(email).map_err(|e| config_error("--email", e.to_string()))?;
+    let store = open_store(settings).await?;
+    let vault = Vault::new(ring);
+    let mut tx = store.instance().await.context("opening a transaction")?;
+    let operator = tx
+        .find_operator_by_email(&vault, &email)
+        .await
+        .context("finding the operator")?
+        .ok_or_else(|| config_error("--email", format!("no active operator with the email {email}")))?;
+    match change {
+        OperatorChange::Remove => {
+            tx.disable_operator(operator.id, chrono::Utc::now()).await.context("disabling the operator")?;
+            tx.commit().await.context("committing")?;
+            println!("disabled operator {} ({}): no login from now on, sessions ended", operator.id, operator.name);
+        }
+        OperatorChange::ResetTotp => {
+            let totp = burnrate_crypto::TotpSecret::generate();
+            tx.reset_operator_totp(&vault, operator.id, &totp).await.context("storing the new key")?;
+            tx.commit().await.context("committing")?;
+            println!(
+                "new authenticator key for operator {} ({}); the old one no longer works:",
+                operator.id, operator.name
+            );
+            println!("  secret: {}", totp.base32().as_str());
+            println!("  uri:    {}", totp.provisioning_uri("burnrate", email.as_str()).as_str());
+        }
+    }
     Ok(())
 }
 

@@ -78,6 +78,17 @@ enum OperatorCommand {
         #[arg(long, required = true)]
         password_stdin: bool,
     },
+    /// Disable an operator who leaves: no login from now on, their sessions end (the record of
+    /// their grants stays).
+    Remove {
+        #[arg(long)]
+        email: String,
+    },
+    /// Give an operator a new authenticator key (a lost phone); prints it, once.
+    ResetTotp {
+        #[arg(long)]
+        email: String,
+    },
 }
 
 /// Who runs a `support` command: an operator, with password and authenticator code.

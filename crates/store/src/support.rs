@@ -207,15 +207,42 @@ impl InstanceTx {
         email: &EmailAddress,
     ) -> Result<Option<OperatorRecord>> {
         let index = vault.email_index(&mut self.tx, email).await?;
-        let row: Option<OperatorRow> = on!(&mut self.tx, c => sqlx::query_as("SELECT id, name, password_hash FROM operators WHERE email_index = $1")
+        let row: Option<OperatorRow> = on!(&mut self.tx, c => sqlx::query_as("SELECT id, name, password_hash FROM operators WHERE email_index = $1 AND disabled_at IS NULL")
             .bind(index).fetch_optional(c).await)?;
         Ok(row.map(Into::into))
     }
 
+    /// An operator who may still act (a disabled one is `None`, so their sessions end).
     pub async fn operator(&mut self, id: OperatorId) -> Result<Option<OperatorRecord>> {
-        let row: Option<OperatorRow> = on!(&mut self.tx, c => sqlx::query_as("SELECT id, name, password_hash FROM operators WHERE id = $1")
+        let row: Option<OperatorRow> = on!(&mut self.tx, c => sqlx::query_as("SELECT id, name, password_hash FROM operators WHERE id = $1 AND disabled_at IS NULL")
             .bind(id.as_uuid()).fetch_optional(c).await)?;
         Ok(row.map(Into::into))
+    }
+
+    /// An operator's name for the record, disabled or not (grants name who asked and approved).
+    pub async fn operator_name(&mut self, id: OperatorId) -> Result<Option<String>> {
+        Ok(on!(&mut self.tx, c => sqlx::query_scalar("SELECT name FROM operators WHERE id = $1")
+            .bind(id.as_uuid()).fetch_optional(c).await)?)
+    }
+
+    /// Disables an operator: no login from now on and their sessions ended, so a grant they hold
+    /// can no longer be used. False when no active operator has this id.
+    pub async fn disable_operator(&mut self, id: OperatorId, at: DateTime<Utc>) -> Result<bool> {
+        let n = on!(&mut self.tx, c => sqlx::query("UPDATE operators SET disabled_at = $1 WHERE id = $2 AND disabled_at IS NULL")
+            .bind(at).bind(id.as_uuid()).execute(c).await.map(|r| r.rows_affected()))?;
+        on!(&mut self.tx, c => sqlx::query("DELETE FROM operator_sessions WHERE operator_id = $1")
+            .bind(id.as_uuid()).execute(c).await.map(|_| ()))?;
+        Ok(n == 1)
+    }
+
+    /// Gives an operator a new TOTP secret (a lost phone); codes of the old one stop working.
+    pub async fn reset_operator_totp(&mut self, vault: &Vault, id: OperatorId, totp: &TotpSecret) -> Result<()> {
+        let sealed = vault.seal_instance(self, "operators", "totp", &id.to_string(), totp.expose_bytes()).await?;
+        on!(&mut self.tx, c => sqlx::query("UPDATE operators SET totp_sealed = $1, totp_last_step = NULL WHERE id = $2")
+            .bind(sealed).bind(id.as_uuid()).execute(c).await.map(|_| ()))?;
+        on!(&mut self.tx, c => sqlx::query("DELETE FROM operator_sessions WHERE operator_id = $1")
+            .bind(id.as_uuid()).execute(c).await.map(|_| ()))?;
+        Ok(())
     }
 
     pub async fn operator_totp(&mut self, vault: &Vault, id: OperatorId) -> Result<TotpSecret> {

@@ -239,6 +239,28 @@ async fn operators_work_grants_from_the_command_line_and_organizations_through_t
     assert_eq!((line["id"].as_str(), line["status"].as_str()), (Some(grant.as_str()), Some("active")));
     let out = support("erin@ops.test", erin.code().await, args(&["revoke", &grant])).await;
     assert!(out.status.success(), "{}", text(&out));
+    // An operator who leaves is disabled: their session ends and they cannot log in again.
+    let frank = app.add_operator("frank@ops.test", "Frank").await;
+    let web = app.operator_login(&frank).await;
+    assert_eq!(web.get("/operator").await.status, 200);
+    let out = burnrate(&app, &["operator", "remove", "--email", "frank@ops.test"], &[], None).await;
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(web.get("/operator").await.status, 303, "the session ended");
+    let code = frank.code().await;
+    let login = [("email", "frank@ops.test"), ("password", GOOD_PASSWORD), ("code", code.as_str())];
+    assert_eq!(app.client().post_form("/operator/login", &login).await.status, 401, "a fresh code is refused");
+    let again = burnrate(&app, &["operator", "remove", "--email", "frank@ops.test"], &[], None).await;
+    assert_eq!(again.status.code(), Some(2), "{}", text(&again));
+    // A lost phone: a new key; the old key's codes stop working.
+    let grace = app.add_operator("grace@ops.test", "Grace").await;
+    let out = burnrate(&app, &["operator", "reset-totp", "--email", "grace@ops.test"], &[], None).await;
+    assert!(out.status.success(), "{}", text(&out));
+    let new_phone = printed_secret(&String::from_utf8_lossy(&out.stdout));
+    let old = support("grace@ops.test", grace.code().await, args(&["list"])).await;
+    assert_eq!(old.status.code(), Some(1), "the old key's code is refused: {}", text(&old));
+    let new = support("grace@ops.test", new_phone.code().await, args(&["list"])).await;
+    assert!(new.status.success(), "{}", text(&new));
+
     let revoked = owner.api(Method::GET, "/api/v1/support-grants", &admin_key, None).await.json();
     assert_eq!(revoked["support_grants"][0]["status"], "revoked");
     assert_eq!(revoked["support_grants"][0]["revoked_by"], "operator Erin");

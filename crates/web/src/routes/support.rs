@@ -43,7 +43,7 @@ pub(crate) async fn operator_names(
     ids.dedup();
     let mut names = HashMap::new();
     for id in ids {
-        let name = tx.operator(id).await?.map(|o| format!("operator {}", o.name));
+        let name = tx.operator_name(id).await?.map(|n| format!("operator {n}"));
         names.insert(id, name.unwrap_or_else(|| format!("operator {}", &id.to_string()[..8])));
     }
     Ok(names)
