@@ -314,7 +314,13 @@ async fn operator_change(settings: &Settings, email: &str, change: OperatorChang
         OperatorChange::Remove => {
             tx.disable_operator(operator.id, chrono::Utc::now()).await.context("disabling the operator")?;
             tx.commit().await.context("committing")?;
-            println!("disabled operator {} ({}): no login from now on, sessions ended", operator.id, operator.name);
+            let ended = burnrate_web::support::revoke_all_of(&store, &operator, "burnrate operator remove")
+                .await
+                .map_err(support_failure)?;
+            println!(
+                "disabled operator {} ({}): no login from now on, sessions ended, {ended} open grant(s) revoked",
+                operator.id, operator.name
+            );
         }
         OperatorChange::ResetTotp => {
             let totp = burnrate_crypto::TotpSecret::generate();

@@ -233,6 +233,34 @@ pub async fn revoke_as_operator(
     revoke(store, None, operator_entry(operator, "support_revoked", id, client, json!({})), id).await
 }
 
+/// Ends the waiting and active grants of an operator who is being removed, each recorded in its
+/// organization's log as done by `by` (the command that removes them). Returns how many.
+pub async fn revoke_all_of(store: &Store, operator: &OperatorRecord, by: &str) -> Result<usize, AppError> {
+    let now = Utc::now();
+    let mut tx = store.instance().await?;
+    let grants = tx.all_support_grants(10_000).await?;
+    tx.commit().await?;
+    let mut ended = 0;
+    for grant in grants.iter().filter(|g| g.requested_by == operator.id) {
+        let status = grant.status(now);
+        if !(status.is_waiting() || status == GrantStatus::Active) {
+            continue;
+        }
+        let audit = NewAuditEntry {
+            actor: Actor::system(by),
+            action: "support_revoked",
+            target_type: Some("support_grant"),
+            target_id: Some(grant.id.to_string()),
+            details: json!({ "reason": "operator removed", "operator": operator_actor(operator).label }),
+            ip: None,
+            user_agent: None,
+        };
+        revoke(store, None, audit, grant.id).await?;
+        ended += 1;
+    }
+    Ok(ended)
+}
+
 async fn revoke(
     store: &Store,
     org: Option<OrgScope>,

@@ -242,9 +242,15 @@ async fn operators_work_grants_from_the_command_line_and_organizations_through_t
     // An operator who leaves is disabled: their session ends and they cannot log in again.
     let frank = app.add_operator("frank@ops.test", "Frank").await;
     let web = app.operator_login(&frank).await;
-    assert_eq!(web.get("/operator").await.status, 200);
+    let asked = web.post_form("/operator/grants", &[("org", "Acme"), ("issue", "Ticket 100: slow page")]).await;
+    assert_eq!(asked.status, 200, "{}", asked.text);
     let out = burnrate(&app, &["operator", "remove", "--email", "frank@ops.test"], &[], None).await;
     assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("1 open grant(s) revoked"), "{}", text(&out));
+    let grants = owner.api(Method::GET, "/api/v1/support-grants", &admin_key, None).await.json();
+    let franks = &grants["support_grants"][0];
+    assert_eq!((franks["issue"].as_str(), franks["status"].as_str()), (Some("Ticket 100: slow page"), Some("revoked")));
+    assert_eq!(franks["revoked_by"], "burnrate operator remove");
     assert_eq!(web.get("/operator").await.status, 303, "the session ended");
     let code = frank.code().await;
     let login = [("email", "frank@ops.test"), ("password", GOOD_PASSWORD), ("code", code.as_str())];
@@ -262,8 +268,9 @@ async fn operators_work_grants_from_the_command_line_and_organizations_through_t
     assert!(new.status.success(), "{}", text(&new));
 
     let revoked = owner.api(Method::GET, "/api/v1/support-grants", &admin_key, None).await.json();
-    assert_eq!(revoked["support_grants"][0]["status"], "revoked");
-    assert_eq!(revoked["support_grants"][0]["revoked_by"], "operator Erin");
+    let carols = revoked["support_grants"].as_array().unwrap().iter().find(|g| g["id"] == grant.as_str()).unwrap();
+    assert_eq!(carols["status"], "revoked");
+    assert_eq!(carols["revoked_by"], "operator Erin");
     let missing = owner
         .api(Method::POST, &format!("/api/v1/support-grants/{}/revoke", uuid::Uuid::now_v7()), &admin_key, None)
         .await;
@@ -273,7 +280,17 @@ async fn operators_work_grants_from_the_command_line_and_organizations_through_t
     tx.commit().await.unwrap();
     let support_actions: Vec<_> =
         entries.iter().rev().filter(|e| e.action.starts_with("support")).map(|e| e.action.as_str()).collect();
-    assert_eq!(support_actions, ["support_requested", "support_approved", "support_consented", "support_revoked"]);
+    assert_eq!(
+        support_actions,
+        [
+            "support_requested",
+            "support_approved",
+            "support_consented",
+            "support_revoked",
+            "support_requested",
+            "support_revoked"
+        ]
+    );
 }
 
 /// S20: an operator's notice reaches every organization's admins by email, with its effective
