@@ -185,27 +185,39 @@ impl HttpClient {
         body: Vec<u8>,
     ) -> Result<Reply, FetchError> {
         self.guard.check_url(url.as_str())?;
-        let mut req = self.inner.post(url.clone()).body(body);
+        match self.attempt(reqwest::Method::POST, url, headers, Some(&Bytes::from(body))).await? {
+            Ok((status, headers, body)) => Ok(Reply { status, headers, body, attempts: 1 }),
+            Err(last) => Err(FetchError::Unreachable { attempts: 1, last }),
+        }
+    }
+
+    /// One request and its whole response, within the size cap. `Ok(Err(why))` is a failure
+    /// worth trying again (no answer, or an answer cut off); `Err` is final.
+    async fn attempt(
+        &self,
+        method: reqwest::Method,
+        url: &url::Url,
+        headers: &[(&str, &str)],
+        body: Option<&Bytes>,
+    ) -> Result<Result<(u16, reqwest::header::HeaderMap, Bytes), String>, FetchError> {
+        let mut req = self.inner.request(method, url.clone());
+        if let Some(body) = body {
+            req = req.body(body.clone());
+        }
         for (k, v) in headers {
             req = req.header(*k, *v);
         }
-        match req.send().await {
-            Ok(resp) => {
-                let status = resp.status().as_u16();
-                let headers = resp.headers().clone();
-                let body = match self.read_capped(resp).await {
-                    Ok(b) => b,
-                    Err(e) if e == "too large" => return Err(FetchError::TooLarge(self.opts.max_body_bytes)),
-                    Err(e) => {
-                        return Err(FetchError::Unreachable {
-                            attempts: 1,
-                            last: format!("reading the response: {e}"),
-                        });
-                    }
-                };
-                Ok(Reply { status, headers, body, attempts: 1 })
-            }
-            Err(e) => Err(FetchError::Unreachable { attempts: 1, last: send_failure(&e)?.into() }),
+        let resp = match req.send().await {
+            Ok(resp) => resp,
+            // The guard refusing a resolved address is final, not worth retrying.
+            Err(e) => return Ok(Err(send_failure(&e)?.into())),
+        };
+        let status = resp.status().as_u16();
+        let headers = resp.headers().clone();
+        match self.read_capped(resp).await {
+            Ok(body) => Ok(Ok((status, headers, body))),
+            Err(e) if e == "too large" => Err(FetchError::TooLarge(self.opts.max_body_bytes)),
+            Err(e) => Ok(Err(format!("reading the response: {e}"))),
         }
     }
 
@@ -230,26 +242,8 @@ impl HttpClient {
         self.guard.check_url(url.as_str())?;
         let mut last = String::new();
         for attempt in 0..self.opts.max_attempts {
-            let mut req = self.inner.request(method.clone(), url.clone());
-            if let Some(body) = &body {
-                req = req.body(body.clone());
-            }
-            for (k, v) in headers {
-                req = req.header(*k, *v);
-            }
-            match req.send().await {
-                Ok(resp) => {
-                    let status = resp.status().as_u16();
-                    let resp_headers = resp.headers().clone();
-                    let body = match self.read_capped(resp).await {
-                        Ok(b) => b,
-                        Err(e) if e == "too large" => return Err(FetchError::TooLarge(self.opts.max_body_bytes)),
-                        Err(e) => {
-                            last = format!("reading the response: {e}");
-                            tokio::time::sleep(self.backoff(attempt, None)).await;
-                            continue;
-                        }
-                    };
+            match self.attempt(method.clone(), url, headers, body.as_ref()).await? {
+                Ok((status, resp_headers, body)) => {
                     if retryable(status) && attempt + 1 < self.opts.max_attempts {
                         let wait = self.backoff(attempt, asked_wait(&resp_headers));
                         tracing::info!(%status, attempt = attempt + 1, wait_ms = wait.as_millis() as u64, host = url.host_str().unwrap_or(""), "retrying");
@@ -258,9 +252,8 @@ impl HttpClient {
                     }
                     return Ok(Reply { status, headers: resp_headers, body, attempts: attempt + 1 });
                 }
-                Err(e) => {
-                    // The guard refusing a resolved address is final, not worth retrying.
-                    last = send_failure(&e)?.into();
+                Err(why) => {
+                    last = why;
                     if attempt + 1 < self.opts.max_attempts {
                         tokio::time::sleep(self.backoff(attempt, None)).await;
                     }

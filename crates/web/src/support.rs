@@ -163,7 +163,7 @@ pub async fn approve_access(
     if !tx.approve_support_grant(id, operator.id, now).await? {
         return Err(AppError::Conflict(not_waiting(&grant, now, "approved")));
     }
-    let started = start_if_complete(&mut tx, id, now).await?;
+    let started = start_if_complete(&mut tx, &grant, now).await?;
     let grant = tx.support_grant(id).await?.ok_or(AppError::NotFound)?;
     let mut tx = tx.into_tenant(OrgScope::trusted(grant.org_id)).await?;
     let details = json!({ "active_until": started });
@@ -185,7 +185,7 @@ pub(crate) async fn consent_to_access(
     if !tx.consent_support_grant(id, caller.member(), now).await? {
         return Err(AppError::Conflict(not_waiting(&grant, now, "consented to")));
     }
-    let started = start_if_complete(&mut tx, id, now).await?;
+    let started = start_if_complete(&mut tx, &grant, now).await?;
     let details = json!({ "active_until": started });
     tx.audit(caller.entry("support_consented", "support_grant", id.to_string(), details)).await?;
     let grant = tx.org_support_grant(id).await?.ok_or(AppError::NotFound)?;
@@ -283,15 +283,15 @@ async fn revoke(
     Ok(grant)
 }
 
-/// Starts the time box when the second of consent and approval has just been given; returns
-/// when it ends.
+/// Starts the time box when the second of consent and approval has just been given (the UPDATE
+/// checks both); returns when it ends. `grant` is the grant as read before: only its fixed
+/// duration is used.
 async fn start_if_complete(
     tx: &mut burnrate_store::InstanceTx,
-    id: SupportGrantId,
+    grant: &SupportGrant,
     now: DateTime<Utc>,
 ) -> Result<Option<DateTime<Utc>>, AppError> {
-    let grant = tx.support_grant(id).await?.ok_or(AppError::NotFound)?;
-    if tx.activate_support_grant(&grant, now).await? { Ok(Some(now + grant.duration)) } else { Ok(None) }
+    if tx.activate_support_grant(grant, now).await? { Ok(Some(now + grant.duration)) } else { Ok(None) }
 }
 
 fn not_waiting(grant: &SupportGrant, now: DateTime<Utc>, verb: &str) -> String {
