@@ -93,6 +93,31 @@ pub enum ChargeCategory {
     Adjustment,
 }
 
+impl ChargeCategory {
+    pub const ALL: [ChargeCategory; 5] = [
+        ChargeCategory::Usage,
+        ChargeCategory::Purchase,
+        ChargeCategory::Tax,
+        ChargeCategory::Credit,
+        ChargeCategory::Adjustment,
+    ];
+
+    /// The FOCUS spelling, as stored in the lake.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ChargeCategory::Usage => "Usage",
+            ChargeCategory::Purchase => "Purchase",
+            ChargeCategory::Tax => "Tax",
+            ChargeCategory::Credit => "Credit",
+            ChargeCategory::Adjustment => "Adjustment",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|c| c.as_str() == s)
+    }
+}
+
 /// One FOCUS-shaped cost row as a connector produces it (column names follow FOCUS 1.2 in
 /// snake case; `model` and `api_key_id` are burnrate's own).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

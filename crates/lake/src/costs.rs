@@ -3,10 +3,10 @@
 use std::sync::Arc;
 
 use arrow_array::{
-    ArrayRef, BooleanArray, Date32Array, Decimal128Array, RecordBatch, StringArray, TimestampMicrosecondArray,
+    Array, ArrayRef, BooleanArray, Date32Array, Decimal128Array, RecordBatch, StringArray, TimestampMicrosecondArray,
 };
 use arrow_schema::{DataType, Field, Schema, TimeUnit};
-use burnrate_core::{CostRecord, MONEY_SCALE};
+use burnrate_core::{ChargeCategory, CostRecord, Currency, MONEY_SCALE, Money};
 use bytes::Bytes;
 use chrono::{DateTime, NaiveDate, Utc};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
@@ -60,8 +60,6 @@ fn money_array(values: impl Iterator<Item = Result<Option<i128>, LakeError>>) ->
 pub(crate) fn batch(rows: &[&CostRecord], source: &str) -> Result<RecordBatch, LakeError> {
     let epoch = NaiveDate::from_ymd_opt(1970, 1, 1).expect("epoch");
     let micros = |t: &DateTime<Utc>| t.timestamp_micros();
-    let category = |r: &CostRecord| format!("{:?}", r.charge_category);
-    let categories: Vec<String> = rows.iter().map(|r| category(r)).collect();
     let currencies: Vec<String> = rows.iter().map(|r| r.billed_cost.currency().to_string()).collect();
     let columns: Vec<ArrayRef> = vec![
         Arc::new(
@@ -85,7 +83,7 @@ pub(crate) fn batch(rows: &[&CostRecord], source: &str) -> Result<RecordBatch, L
         strings(rows.iter().map(|r| r.sub_account_id.as_deref())),
         strings(rows.iter().map(|r| r.sku_id.as_deref())),
         strings(rows.iter().map(|r| r.model.as_deref())),
-        strings(categories.iter().map(|c| Some(c.as_str()))),
+        strings(rows.iter().map(|r| Some(r.charge_category.as_str()))),
         strings(rows.iter().map(|r| r.charge_description.as_deref())),
         money_array(rows.iter().map(|r| r.consumed_quantity.map(scaled).transpose()))?,
         strings(rows.iter().map(|r| r.consumed_unit.as_deref())),
@@ -125,6 +123,76 @@ pub(crate) fn decode(bytes: Bytes) -> Result<Vec<CostRow>, LakeError> {
                 provider_name: provider.value(i).to_owned(),
                 sub_account_id: opt(sub, i),
                 model: opt(model, i),
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// Every row of a file as the record it was written from (tags are not stored, so they come back
+/// empty): what a sync carries into the new version of a month for days the provider no longer
+/// reports. Only rows whose day is in `days` are kept.
+pub(crate) fn decode_records(bytes: Bytes, days: std::ops::Range<NaiveDate>) -> Result<Vec<CostRecord>, LakeError> {
+    let epoch = NaiveDate::from_ymd_opt(1970, 1, 1).expect("epoch");
+    let mut out = Vec::new();
+    for batch in ParquetRecordBatchReaderBuilder::try_new(bytes)?.build()? {
+        let batch = batch?;
+        let [start, end] =
+            ["charge_period_start", "charge_period_end"].map(|n| column::<TimestampMicrosecondArray>(&batch, n));
+        let (start, end) = (start?, end?);
+        let day = column::<Date32Array>(&batch, "charge_day")?;
+        let [billed, effective, list, quantity] = ["billed_cost", "effective_cost", "list_cost", "consumed_quantity"]
+            .map(|n| column::<Decimal128Array>(&batch, n));
+        let (billed, effective, list, quantity) = (billed?, effective?, list?, quantity?);
+        let estimated = column::<BooleanArray>(&batch, "x_list_cost_estimated")?;
+        let [currency, provider, service, sub, sku, model, category, description, unit, api_key] = [
+            "billing_currency",
+            "provider_name",
+            "service_name",
+            "sub_account_id",
+            "sku_id",
+            "model",
+            "charge_category",
+            "charge_description",
+            "consumed_unit",
+            "api_key_id",
+        ]
+        .map(|n| column::<StringArray>(&batch, n));
+        let (currency, provider, service, sub, sku, model, category, description, unit, api_key) =
+            (currency?, provider?, service?, sub?, sku?, model?, category?, description?, unit?, api_key?);
+        let time = |a: &TimestampMicrosecondArray, i: usize| {
+            DateTime::from_timestamp_micros(a.value(i))
+                .ok_or_else(|| LakeError::Format(format!("timestamp {} is out of range", a.value(i))))
+        };
+        let decimal = |a: &Decimal128Array, i: usize| Decimal::from_i128_with_scale(a.value(i), MONEY_SCALE);
+        for i in 0..batch.num_rows() {
+            let charge_day = epoch + chrono::Duration::days(i64::from(day.value(i)));
+            if !days.contains(&charge_day) {
+                continue;
+            }
+            let currency = Currency::parse(currency.value(i)).map_err(|e| LakeError::Format(e.to_string()))?;
+            let money =
+                |a: &Decimal128Array| Money::new(decimal(a, i), currency).map_err(|e| LakeError::Format(e.to_string()));
+            out.push(CostRecord {
+                charge_period_start: time(start, i)?,
+                charge_period_end: time(end, i)?,
+                billed_cost: money(billed)?,
+                effective_cost: money(effective)?,
+                list_cost: money(list)?,
+                list_cost_estimated: estimated.value(i),
+                provider_name: provider.value(i).to_owned(),
+                service_name: service.value(i).to_owned(),
+                sub_account_id: opt(sub, i),
+                sku_id: opt(sku, i),
+                model: opt(model, i),
+                charge_category: ChargeCategory::parse(category.value(i)).ok_or_else(|| {
+                    LakeError::Format(format!("charge category {:?} is not a FOCUS category", category.value(i)))
+                })?,
+                charge_description: opt(description, i),
+                consumed_quantity: (!quantity.is_null(i)).then(|| decimal(quantity, i)),
+                consumed_unit: opt(unit, i),
+                api_key_id: opt(api_key, i),
+                tags: Default::default(),
             });
         }
     }

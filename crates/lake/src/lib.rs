@@ -69,6 +69,10 @@ pub trait LakeRow: Send + Sync + 'static {
     fn starts_at(&self) -> chrono::DateTime<chrono::Utc>;
     fn schema() -> Arc<arrow_schema::Schema>;
     fn batch(rows: &[&Self], source: &str) -> Result<arrow_array::RecordBatch, LakeError>;
+    /// The rows of a file of this table whose day is in `days`, as they were written.
+    fn decode(bytes: bytes::Bytes, days: std::ops::Range<chrono::NaiveDate>) -> Result<Vec<Self>, LakeError>
+    where
+        Self: Sized;
 }
 
 impl LakeRow for CostRecord {
@@ -82,6 +86,9 @@ impl LakeRow for CostRecord {
     fn batch(rows: &[&Self], source: &str) -> Result<arrow_array::RecordBatch, LakeError> {
         costs::batch(rows, source)
     }
+    fn decode(bytes: bytes::Bytes, days: std::ops::Range<chrono::NaiveDate>) -> Result<Vec<Self>, LakeError> {
+        costs::decode_records(bytes, days)
+    }
 }
 
 impl LakeRow for UsageRecord {
@@ -94,6 +101,9 @@ impl LakeRow for UsageRecord {
     }
     fn batch(rows: &[&Self], source: &str) -> Result<arrow_array::RecordBatch, LakeError> {
         usage::batch(rows, source)
+    }
+    fn decode(bytes: bytes::Bytes, days: std::ops::Range<chrono::NaiveDate>) -> Result<Vec<Self>, LakeError> {
+        usage::decode_records(bytes, days)
     }
 }
 

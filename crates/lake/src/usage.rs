@@ -118,3 +118,53 @@ pub(crate) fn decode(bytes: Bytes) -> Result<Vec<UsageRow>, LakeError> {
     }
     Ok(out)
 }
+
+/// Every row of a file whose day is in `days`, as the record it was written from (see
+/// `costs::decode_records`).
+pub(crate) fn decode_records(bytes: Bytes, days: std::ops::Range<NaiveDate>) -> Result<Vec<UsageRecord>, LakeError> {
+    let epoch = NaiveDate::from_ymd_opt(1970, 1, 1).expect("epoch");
+    let mut out = Vec::new();
+    for batch in ParquetRecordBatchReaderBuilder::try_new(bytes)?.build()? {
+        let batch = batch?;
+        let [start, end] = ["bucket_start", "bucket_end"].map(|n| column::<TimestampMicrosecondArray>(&batch, n));
+        let (start, end) = (start?, end?);
+        let day = column::<Date32Array>(&batch, "charge_day")?;
+        let [provider, usage_type, model, project, api_key, tier, extra] =
+            ["provider_name", "usage_type", "model", "project_id", "api_key_id", "service_tier", "x_extra"]
+                .map(|n| column::<StringArray>(&batch, n));
+        let (provider, usage_type, model, project, api_key, tier, extra) =
+            (provider?, usage_type?, model?, project?, api_key?, tier?, extra?);
+        let [uncached, cached, write, output, requests] =
+            ["input_uncached_tokens", "input_cached_tokens", "input_cache_write_tokens", "output_tokens", "requests"]
+                .map(|n| column::<Int64Array>(&batch, n));
+        let (uncached, cached, write, output, requests) = (uncached?, cached?, write?, output?, requests?);
+        let time = |a: &TimestampMicrosecondArray, i: usize| {
+            chrono::DateTime::from_timestamp_micros(a.value(i))
+                .ok_or_else(|| LakeError::Format(format!("timestamp {} is out of range", a.value(i))))
+        };
+        for i in 0..batch.num_rows() {
+            let charge_day = epoch + chrono::Duration::days(i64::from(day.value(i)));
+            if !days.contains(&charge_day) {
+                continue;
+            }
+            out.push(UsageRecord {
+                bucket_start: time(start, i)?,
+                bucket_end: time(end, i)?,
+                provider_name: provider.value(i).to_owned(),
+                usage_type: usage_type.value(i).to_owned(),
+                model: opt(model, i),
+                project_id: opt(project, i),
+                api_key_id: opt(api_key, i),
+                service_tier: opt(tier, i),
+                input_uncached_tokens: uncached.value(i),
+                input_cached_tokens: cached.value(i),
+                input_cache_write_tokens: write.value(i),
+                output_tokens: output.value(i),
+                requests: (!requests.is_null(i)).then(|| requests.value(i)),
+                extra: serde_json::from_str(extra.value(i))
+                    .map_err(|e| LakeError::Format(format!("x_extra is not a JSON object of counts: {e}")))?,
+            });
+        }
+    }
+    Ok(out)
+}

@@ -12,6 +12,7 @@ use std::collections::BTreeMap;
 use burnrate_core::SyncWindow;
 use burnrate_store::{LakeFile, OrgScope, Store};
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
+use object_store::ObjectStoreExt;
 use object_store::buffered::BufWriter;
 use object_store::path::Path;
 use parquet::arrow::AsyncArrowWriter;
@@ -114,6 +115,32 @@ impl<T: LakeRow> TableWriter<T> {
             self.write_month(month).await?;
         }
         Ok(())
+    }
+
+    /// Keeps the live rows of this source from the start of the window up to (not including)
+    /// `before`: for a provider that reports only recent days (OpenRouter's 30), the older days of
+    /// a month being replaced are carried into the new version instead of being dropped with it.
+    /// Returns how many rows were carried. Call it before pushing the pulled rows.
+    pub async fn carry_over(&mut self, before: NaiveDate) -> Result<usize, LakeError> {
+        let days = self.window.start()..before.min(self.window.end());
+        if days.is_empty() {
+            return Ok(0);
+        }
+        let mut tx = self.db.tenant(self.scope).await?;
+        let files = tx.live_lake_files(T::TABLE).await?;
+        tx.commit().await?;
+        let mut carried = 0;
+        let source = self.source;
+        for file in files.iter().filter(|f| f.source_id == source) {
+            if file.window_end <= days.start || file.window_start >= days.end {
+                continue;
+            }
+            let bytes = self.lake.objects.get(&Path::from(file.path.as_str())).await?.bytes().await?;
+            let rows = T::decode(bytes, days.clone())?;
+            carried += rows.len();
+            self.push(rows).await?;
+        }
+        Ok(carried)
     }
 
     /// Writes what is buffered for `month`, sorted, to the month's open file when the order
@@ -304,5 +331,73 @@ mod tests {
         let mut tx = db.tenant(scope).await.unwrap();
         assert!(tx.live_lake_files(LakeTable::Usage).await.unwrap().is_empty(), "pending until committed");
         tx.commit().await.unwrap();
+    }
+
+    fn cost(day: NaiveDate, cents: i64, model: &str) -> burnrate_core::CostRecord {
+        use burnrate_core::{ChargeCategory, Currency, Money};
+        let start = day.and_hms_opt(0, 0, 0).unwrap().and_utc();
+        let money = Money::new(rust_decimal::Decimal::new(cents, 9), Currency::USD).unwrap();
+        burnrate_core::CostRecord {
+            charge_period_start: start,
+            charge_period_end: start + Duration::days(1),
+            billed_cost: money,
+            effective_cost: money,
+            list_cost: money,
+            list_cost_estimated: true,
+            provider_name: "OpenRouter".into(),
+            service_name: "OpenRouter".into(),
+            sub_account_id: None,
+            sku_id: Some(format!("{model}-2025")),
+            model: Some(model.into()),
+            charge_category: ChargeCategory::Usage,
+            charge_description: Some(format!("{model} via Anthropic")),
+            consumed_quantity: Some(rust_decimal::Decimal::from(cents % 1000)),
+            consumed_unit: Some("Tokens".into()),
+            api_key_id: None,
+            tags: Default::default(),
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn carrying_over_keeps_the_older_days_of_a_replaced_month_exactly_and_only_this_sources() {
+        use burnrate_core::CostRecord;
+        let dir = tempfile::tempdir().unwrap();
+        let db = Store::connect(&format!("sqlite://{}/db.sqlite?mode=rwc", dir.path().display())).await.unwrap();
+        burnrate_store::migrate_sqlite(&db).await.unwrap();
+        let mut tx = db.instance().await.unwrap();
+        let scope = tx.create_org(&OrgName::parse("Org").unwrap()).await.unwrap();
+        tx.commit().await.unwrap();
+        let lake = Lake::from_url(&dir.path().join("lake").display().to_string()).unwrap();
+        let day = |d: u32| NaiveDate::from_ymd_opt(2026, 1, d).unwrap();
+        let window = SyncWindow::new(day(1), NaiveDate::from_ymd_opt(2026, 2, 1).unwrap()).unwrap();
+        let (source, other) = (Uuid::now_v7(), Uuid::now_v7());
+        let first: Vec<CostRecord> = (1..=31).map(|d| cost(day(d), 1_000_000_007 * i64::from(d), "m")).collect();
+        lake.replace(&db, scope, source, window, &first).await.unwrap();
+        lake.replace(&db, scope, other, window, &[cost(day(2), 5, "other")]).await.unwrap();
+
+        // The provider now reports 20 January onwards only, with new values.
+        let mut writer = lake.writer::<CostRecord>(&db, scope, source, window).unwrap();
+        assert_eq!(writer.carry_over(day(20)).await.unwrap(), 19, "1 to 19 January, this source only");
+        let second: Vec<CostRecord> = (20..=31).map(|d| cost(day(d), 3, "m")).collect();
+        writer.push(second.clone()).await.unwrap();
+        let files = writer.finish().await.unwrap();
+        lake.commit(&db, scope, LakeTable::Costs, source, window, &files).await.unwrap();
+
+        let mut tx = db.tenant(scope).await.unwrap();
+        let live = tx.live_lake_files(LakeTable::Costs).await.unwrap();
+        tx.commit().await.unwrap();
+        let mut mine = Vec::new();
+        for f in live.iter().filter(|f| f.source_id == source) {
+            let bytes = std::fs::read(dir.path().join("lake").join(&f.path)).unwrap();
+            mine.extend(CostRecord::decode(bytes::Bytes::from(bytes), window.start()..window.end()).unwrap());
+        }
+        mine.sort_by_key(|r| r.charge_period_start);
+        let want: Vec<CostRecord> = first[..19].iter().cloned().chain(second).collect();
+        assert_eq!(mine, want, "older days as they were, field for field; newer days replaced");
+        assert_eq!(live.iter().filter(|f| f.source_id == other).count(), 1, "the other source is untouched");
+
+        // Nothing to carry when the provider reaches back to the window's start.
+        let mut writer = lake.writer::<CostRecord>(&db, scope, source, window).unwrap();
+        assert_eq!(writer.carry_over(day(1)).await.unwrap(), 0);
     }
 }

@@ -11,6 +11,7 @@ pub mod aws;
 pub mod demo;
 pub mod fixture;
 mod openai;
+pub mod openrouter;
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
@@ -58,6 +59,8 @@ pub(crate) struct State {
     pub(crate) lines: Vec<CostLine>,
     /// AWS: the role (ARN, external id) that must be assumed to read Cost Explorer, if any.
     pub(crate) aws_role: Option<(String, String)>,
+    /// OpenRouter: credits bought ([`openrouter::DEFAULT_CREDITS`] unless set).
+    pub(crate) openrouter_credits: Option<Decimal>,
     pub(crate) usage: Vec<UsageLine>,
     /// Answer usage without the split fields, as responses did before 2026.
     pub(crate) legacy_usage: bool,
@@ -167,6 +170,18 @@ impl SimProvider {
     /// `external_id` (the access key itself is refused, as a user without Cost Explorer rights).
     pub fn set_aws_role(&self, role_arn: &str, external_id: &str) {
         self.state.lock().expect("sim state").aws_role = Some((role_arn.to_owned(), external_id.to_owned()));
+    }
+
+    /// OpenRouter's `/api/v1/activity` and `/api/v1/credits`, answering the management key
+    /// `api_key` (and refusing [`openrouter::INFERENCE_KEY`] with 403).
+    pub async fn openrouter(api_key: &str) -> SimProvider {
+        let state = Arc::new(Mutex::new(State::default()));
+        Self::start(openrouter::router(Arc::clone(&state), api_key.to_owned()), state, api_key).await
+    }
+
+    /// OpenRouter: the credits bought; `/credits` answers this and the fixture's total spend.
+    pub fn set_openrouter_credits(&self, total: Decimal) {
+        self.state.lock().expect("sim state").openrouter_credits = Some(total);
     }
 
     /// The Anthropic cost report (`GET /v1/organizations/cost_report`).

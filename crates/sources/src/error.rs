@@ -39,6 +39,12 @@ fn describe(provider: &str, kind: &SourceErrorKind) -> String {
                  IAM user may call ce:GetCostAndUsage and ce:GetDimensionValues"
             )
         }
+        SourceErrorKind::Credential { status, detail } if provider == crate::openrouter::PROVIDER => {
+            format!(
+                "the key was refused ({status}: {detail}); check that it is a management key (Settings → \
+                 Management keys): an inference key cannot read activity or credits"
+            )
+        }
         SourceErrorKind::Credential { status, detail } => {
             format!(
                 "the credential was refused ({status}: {detail}); check that it is a valid admin key with access to usage and costs"

@@ -13,12 +13,13 @@ pub mod aws;
 mod database;
 mod error;
 mod openai;
+pub mod openrouter;
 
 use burnrate_core::SyncWindow;
 
 pub use database::{DATABASE_KINDS, DatabaseConfig, DatabaseTls, schema_name};
 pub use error::{SourceError, SourceErrorKind};
-pub use {anthropic::Anthropic, aws::CostExplorer, openai::OpenAi};
+pub use {anthropic::Anthropic, aws::CostExplorer, openai::OpenAi, openrouter::OpenRouter};
 
 /// Where a connector sends each page's records as soon as the page is read, so a pull of any
 /// size holds about a page in memory. The receiver (the lake writer) applies back-pressure.
@@ -119,7 +120,7 @@ impl Call {
     }
 }
 
-/// The provider's own message from an error body: both OpenAI and Anthropic answer
+/// The provider's own message from an error body: OpenAI, Anthropic and OpenRouter answer
 /// `{"error": {"message": …, …}, …}`.
 pub(crate) fn error_message(body: &[u8]) -> Option<String> {
     #[derive(serde::Deserialize)]

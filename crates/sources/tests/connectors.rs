@@ -614,3 +614,107 @@ async fn aws_reads_through_an_assumed_role_and_a_wrong_external_id_says_what_to_
     assert!(text.contains("AccessDenied") && text.contains("trust policy"), "{text}");
     assert!(!text.contains(AWS_SECRET), "{text}");
 }
+
+const OPENROUTER_KEY: &str = "sk-or-v1-TESTMANAGEMENTKEY0123456789abcdef";
+
+/// Spend on two models through two providers in two workspaces, for each of the last `days`
+/// days (yesterday first) — and 5 older days the activity no longer covers.
+fn openrouter_fixture(days: i64) -> Vec<CostLine> {
+    let today = chrono::Utc::now().date_naive();
+    let mut lines = Vec::new();
+    for back in 1..=days + 5 {
+        for (workspace, model, provider, base) in [
+            (None, "anthropic/claude-sonnet-4", "Anthropic", 12_842_130_001i64),
+            (Some("ws-research"), "anthropic/claude-sonnet-4", "Amazon Bedrock", 3_000_000_007),
+            (Some("ws-research"), "openai/gpt-4.1-mini", "OpenAI", 907_620_003),
+        ] {
+            lines.push(CostLine {
+                day: today - Days::days(back),
+                group: workspace.map(str::to_owned),
+                item: provider.into(),
+                model: Some(model.into()),
+                amount: Decimal::new(base + back * 1_000_003, 9),
+                account: None,
+            });
+        }
+    }
+    lines
+}
+
+fn openrouter(sim: &SimProvider, key: &str) -> burnrate_sources::OpenRouter {
+    burnrate_sources::OpenRouter::new(sim.base_url().parse().unwrap(), key.to_owned().into())
+}
+
+#[tokio::test]
+async fn openrouter_activity_by_day_model_and_workspace_equals_the_fixture_and_usage_reuses_the_days() {
+    use burnrate_sim::openrouter::{DEFAULT_CREDITS, tokens_of};
+    let sim = SimProvider::openrouter(OPENROUTER_KEY).await;
+    let lines = openrouter_fixture(30);
+    sim.set_lines(lines.clone());
+    let today = chrono::Utc::now().date_naive();
+    let first = burnrate_sources::OpenRouter::reaches_back(today);
+    // Through tomorrow: today is not complete and is not asked for.
+    let window = SyncWindow::new(first, today + Days::days(1)).unwrap();
+    let api = openrouter(&sim, OPENROUTER_KEY);
+    let http = client(true);
+    let costs = api.pull_costs(&http, window).await.unwrap();
+    assert_eq!(costs.pages, 30, "one request per completed day");
+    type DayKey = (NaiveDate, Option<String>, Option<String>);
+    let mut got: BTreeMap<DayKey, Decimal> = BTreeMap::new();
+    for r in &costs.records {
+        assert_eq!((r.provider_name.as_str(), r.service_name.as_str()), ("OpenRouter", "OpenRouter"));
+        *got.entry((r.charge_period_start.date_naive(), r.model.clone(), r.sub_account_id.clone())).or_default() +=
+            r.billed_cost.amount();
+    }
+    let default_workspace = Some("00000000-0000-4000-8000-000000000000".to_owned());
+    let mut want: BTreeMap<DayKey, Decimal> = BTreeMap::new();
+    for l in lines.iter().filter(|l| l.day >= first) {
+        let workspace = l.group.clone().or(default_workspace.clone());
+        *want.entry((l.day, l.model.clone(), workspace)).or_default() += l.amount;
+    }
+    assert_eq!(got, want, "every day × model × workspace exactly, nothing older than 30 days");
+    let bedrock = costs.records.iter().find(|r| r.charge_description.as_deref().unwrap().contains("Bedrock")).unwrap();
+    assert_eq!(bedrock.sku_id.as_deref(), Some("anthropic/claude-sonnet-4-20250514"));
+
+    // The usage pull of the same sync reads the days already fetched.
+    let usage = api.pull_usage(&http, window).await.unwrap().records;
+    assert_eq!(sim.requests().len(), 30, "no second request for a day");
+    let prompt: i64 = usage.iter().map(|u| u.input_uncached_tokens).sum();
+    let want: i64 = lines.iter().filter(|l| l.day >= first).map(|l| tokens_of(l).0).sum();
+    assert_eq!(prompt, want);
+
+    let credits = api.credits(&http, window).await.unwrap();
+    let spent: Decimal = lines.iter().map(|l| l.amount).sum();
+    assert_eq!(credits.remaining(), DEFAULT_CREDITS - spent);
+}
+
+#[tokio::test]
+async fn openrouter_throttling_is_waited_out_and_an_inference_key_is_told_to_use_a_management_key() {
+    let sim = SimProvider::openrouter(OPENROUTER_KEY).await;
+    sim.set_lines(openrouter_fixture(3));
+    let today = chrono::Utc::now().date_naive();
+    let window = SyncWindow::new(today - Days::days(3), today).unwrap();
+    sim.push_fault(Fault::Pass);
+    sim.push_fault(Fault::RateLimited { retry_after_secs: 1 });
+    let pull = openrouter(&sim, OPENROUTER_KEY).pull_costs(&client(true), window).await.unwrap();
+    assert_eq!(pull.records.len(), 9, "3 days × 3 lines, the throttled day asked again");
+    let requests = sim.requests();
+    assert_eq!(requests.len(), 4);
+    assert_eq!(requests[1].path_and_query, requests[2].path_and_query, "the same day again");
+    assert!(requests[2].at - requests[1].at >= Duration::from_millis(900), "after Retry-After");
+
+    let err = openrouter(&sim, burnrate_sim::openrouter::INFERENCE_KEY).pull_costs(&client(true), window).await;
+    let err = err.unwrap_err();
+    assert!(matches!(err.kind, SourceErrorKind::Credential { status: 403, .. }), "{err}");
+    let text = format!("{err} {err:?}");
+    assert!(text.contains("management key") && text.contains("Only management keys"), "{text}");
+    assert!(!text.contains(burnrate_sim::openrouter::INFERENCE_KEY), "{text}");
+    let wrong =
+        openrouter(&sim, "sk-or-v1-wrongwrongwrongwrongwrongwrongwrong").pull_costs(&client(true), window).await;
+    assert!(matches!(wrong.unwrap_err().kind, SourceErrorKind::Credential { status: 401, .. }));
+
+    // A day the activity no longer covers is refused by OpenRouter, and said so.
+    let old = SyncWindow::new(today - Days::days(40), today - Days::days(39)).unwrap();
+    let err = openrouter(&sim, OPENROUTER_KEY).pull_costs(&client(true), old).await.unwrap_err();
+    assert!(matches!(err.kind, SourceErrorKind::Rejected { status: 400, .. }), "{err}");
+}

@@ -26,6 +26,9 @@ pub struct SourceRecord {
     pub last_error: Option<String>,
     /// A running sync's progress, in words.
     pub progress: Option<String>,
+    /// A prepaid account's credits left (USD, decimal text) at the last sync, and when it was read.
+    pub credits_remaining: Option<String>,
+    pub credits_checked_at: Option<DateTime<Utc>>,
 }
 
 pub struct NewSource<'a> {
@@ -55,7 +58,7 @@ impl TenantTx {
     }
 
     pub async fn sources(&mut self) -> Result<Vec<SourceRecord>> {
-        let sql = "SELECT id, kind, name, config, secret_hint, secret_set_at, paused, created_at, last_attempt_at, last_success_at, last_error, progress FROM sources WHERE org_id = $1 ORDER BY name";
+        let sql = "SELECT id, kind, name, config, secret_hint, secret_set_at, paused, created_at, last_attempt_at, last_success_at, last_error, progress, credits_remaining, credits_checked_at FROM sources WHERE org_id = $1 ORDER BY name";
         let rows: Vec<SourceRecord> =
             on!(&mut self.inner.tx, c => sqlx::query_as(sql).bind(self.scope.org_id().as_uuid()).fetch_all(c).await)?;
         Ok(rows)
@@ -63,7 +66,7 @@ impl TenantTx {
 
     pub async fn source(&mut self, id: Uuid) -> Result<Option<SourceRecord>> {
         let row: Option<SourceRecord> = on!(&mut self.inner.tx, c => sqlx::query_as(
-            "SELECT id, kind, name, config, secret_hint, secret_set_at, paused, created_at, last_attempt_at, last_success_at, last_error, progress FROM sources WHERE org_id = $1 AND id = $2")
+            "SELECT id, kind, name, config, secret_hint, secret_set_at, paused, created_at, last_attempt_at, last_success_at, last_error, progress, credits_remaining, credits_checked_at FROM sources WHERE org_id = $1 AND id = $2")
             .bind(self.scope.org_id().as_uuid()).bind(id).fetch_optional(c).await)?;
         Ok(row)
     }
@@ -96,6 +99,13 @@ impl TenantTx {
     pub async fn set_source_progress(&mut self, id: Uuid, progress: Option<&str>) -> Result<()> {
         on!(&mut self.inner.tx, c => sqlx::query("UPDATE sources SET progress = $1 WHERE org_id = $2 AND id = $3")
             .bind(progress).bind(self.scope.org_id().as_uuid()).bind(id).execute(c).await.map(|_| ()))?;
+        Ok(())
+    }
+
+    /// Records the credits left on a prepaid account, read by the sync just now.
+    pub async fn set_source_credits(&mut self, id: Uuid, remaining: &str) -> Result<()> {
+        on!(&mut self.inner.tx, c => sqlx::query("UPDATE sources SET credits_remaining = $1, credits_checked_at = $2 WHERE org_id = $3 AND id = $4")
+            .bind(remaining).bind(now()).bind(self.scope.org_id().as_uuid()).bind(id).execute(c).await.map(|_| ()))?;
         Ok(())
     }
 

@@ -12,7 +12,9 @@ use burnrate_core::{CostRecord, SyncWindow, UsageRecord};
 use burnrate_lake::{Lake, LakeRow, TableWriter};
 use burnrate_net::HttpClient;
 use burnrate_sources::aws::{AssumeRole, AwsCredentials};
-use burnrate_sources::{Anthropic, CostExplorer, OpenAi, ProgressSink, PullStats, RecordSender, SourceError};
+use burnrate_sources::{
+    Anthropic, CostExplorer, OpenAi, OpenRouter, ProgressSink, PullStats, RecordSender, SourceError,
+};
 use burnrate_store::{LakeTable, OrgScope, SourceRecord, Store, StoreError, Vault};
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
@@ -26,16 +28,19 @@ pub enum SourceKind {
     Anthropic,
     /// Amazon Bedrock, through AWS Cost Explorer.
     Aws,
+    OpenRouter,
 }
 
 impl SourceKind {
-    pub const ALL: [SourceKind; 3] = [SourceKind::OpenAi, SourceKind::Anthropic, SourceKind::Aws];
+    pub const ALL: [SourceKind; 4] =
+        [SourceKind::OpenAi, SourceKind::Anthropic, SourceKind::Aws, SourceKind::OpenRouter];
 
     pub fn parse(s: &str) -> Option<Self> {
         match s {
             "openai" => Some(SourceKind::OpenAi),
             "anthropic" => Some(SourceKind::Anthropic),
             "aws" => Some(SourceKind::Aws),
+            "openrouter" => Some(SourceKind::OpenRouter),
             _ => None,
         }
     }
@@ -45,6 +50,7 @@ impl SourceKind {
             SourceKind::OpenAi => "openai",
             SourceKind::Anthropic => "anthropic",
             SourceKind::Aws => "aws",
+            SourceKind::OpenRouter => "openrouter",
         }
     }
 
@@ -53,6 +59,7 @@ impl SourceKind {
             SourceKind::OpenAi => "OpenAI",
             SourceKind::Anthropic => "Anthropic",
             SourceKind::Aws => "AWS Bedrock",
+            SourceKind::OpenRouter => "OpenRouter",
         }
     }
 
@@ -61,6 +68,7 @@ impl SourceKind {
             SourceKind::OpenAi => "https://api.openai.com",
             SourceKind::Anthropic => "https://api.anthropic.com",
             SourceKind::Aws => "https://ce.us-east-1.amazonaws.com",
+            SourceKind::OpenRouter => "https://openrouter.ai",
         }
     }
 }
@@ -103,10 +111,18 @@ impl Default for SourceConfig {
 
 impl SourceConfig {
     /// What a new source of `kind` starts with. AWS bills every Cost Explorer request and keeps
-    /// adding costs for days, so it syncs every 6 hours and re-pulls 14 days.
+    /// adding costs for days, so it syncs every 6 hours and re-pulls 14 days. OpenRouter reports
+    /// completed days only, as far back as 30 days: each sync takes the whole of them, 4 times a
+    /// day (the credits balance is read with each).
     pub fn for_kind(kind: SourceKind) -> Self {
         match kind {
             SourceKind::Aws => Self { repull_days: 14, interval_minutes: 360, ..Self::default() },
+            SourceKind::OpenRouter => Self {
+                backfill_days: burnrate_sources::openrouter::ACTIVITY_DAYS as u32,
+                repull_days: burnrate_sources::openrouter::ACTIVITY_DAYS as u32,
+                interval_minutes: 360,
+                ..Self::default()
+            },
             SourceKind::OpenAi | SourceKind::Anthropic => Self::default(),
         }
     }
@@ -149,9 +165,19 @@ enum Connector {
     OpenAi(OpenAi),
     Anthropic(Anthropic),
     Aws(CostExplorer),
+    OpenRouter(OpenRouter),
 }
 
 impl Connector {
+    /// The first day the provider still reports when today (UTC) is `today`; `None` when it
+    /// reaches back as far as asked.
+    fn reaches_back(&self, today: NaiveDate) -> Option<NaiveDate> {
+        match self {
+            Connector::OpenRouter(_) => Some(OpenRouter::reaches_back(today)),
+            Connector::OpenAi(_) | Connector::Anthropic(_) | Connector::Aws(_) => None,
+        }
+    }
+
     async fn stream_costs(
         &self,
         http: &HttpClient,
@@ -163,6 +189,7 @@ impl Connector {
             Connector::OpenAi(api) => api.stream_costs(http, window, progress, &out).await,
             Connector::Anthropic(api) => api.stream_costs(http, window, progress, &out).await,
             Connector::Aws(api) => api.stream_costs(http, window, progress, &out).await,
+            Connector::OpenRouter(api) => api.stream_costs(http, window, progress, &out).await,
         }
     }
 
@@ -178,6 +205,7 @@ impl Connector {
             Connector::Anthropic(api) => api.stream_usage(http, window, progress, &out).await,
             // Cost Explorer reports usage quantities on the cost lines, not tokens by model.
             Connector::Aws(_) => Ok(PullStats::default()),
+            Connector::OpenRouter(api) => api.stream_usage(http, window, progress, &out).await,
         }
     }
 }
@@ -242,6 +270,7 @@ impl Syncer {
                 };
                 Connector::Aws(CostExplorer { base_url, credentials, role })
             }
+            SourceKind::OpenRouter => Connector::OpenRouter(OpenRouter::new(base_url, admin_key)),
         })
     }
 
@@ -256,15 +285,39 @@ impl Syncer {
     ) -> Result<SyncOutcome, SyncError> {
         // One opening of the key for both reports; it is dropped when both are written.
         let api = self.connector(scope, source).await?;
-        let writer = self.lake.writer::<CostRecord>(&self.store, scope, source.id, window)?;
-        let (writer, costs) = stream_into(writer, |out| api.stream_costs(&self.http, window, progress, out)).await?;
+        // A provider that no longer reports the start of the window: its older days are carried
+        // over from the lake, and only what it still reports is asked for.
+        let first = api.reaches_back(chrono::Utc::now().date_naive()).filter(|first| *first > window.start());
+        let pulled = match first {
+            Some(first) => SyncWindow::new(first, window.end()).ok(),
+            None => Some(window),
+        };
+        let mut writer = self.lake.writer::<CostRecord>(&self.store, scope, source.id, window)?;
+        let mut usage_writer = self.lake.writer::<UsageRecord>(&self.store, scope, source.id, window)?;
+        if let Some(first) = first {
+            writer.carry_over(first).await?;
+            usage_writer.carry_over(first).await?;
+        }
+        let (mut costs, mut usage) = (PullStats::default(), PullStats::default());
+        if let Some(pulled) = pulled {
+            (writer, costs) = stream_into(writer, |out| api.stream_costs(&self.http, pulled, progress, out)).await?;
+            (usage_writer, usage) =
+                stream_into(usage_writer, |out| api.stream_usage(&self.http, pulled, progress, out)).await?;
+        }
         let cost_files = writer.finish().await?;
-        let writer = self.lake.writer::<UsageRecord>(&self.store, scope, source.id, window)?;
-        let (writer, usage) = stream_into(writer, |out| api.stream_usage(&self.http, window, progress, out)).await?;
-        let usage_files = writer.finish().await?;
+        let usage_files = usage_writer.finish().await?;
+        let credits = match &api {
+            Connector::OpenRouter(api) => Some(api.credits(&self.http, window).await?),
+            _ => None,
+        };
         drop(api);
         self.lake.commit(&self.store, scope, LakeTable::Costs, source.id, window, &cost_files).await?;
         self.lake.commit(&self.store, scope, LakeTable::Usage, source.id, window, &usage_files).await?;
+        if let Some(credits) = credits {
+            let mut tx = self.store.tenant(scope).await?;
+            tx.set_source_credits(source.id, &credits.remaining().normalize().to_string()).await?;
+            tx.commit().await?;
+        }
         Ok(SyncOutcome {
             window,
             pages: costs.pages + usage.pages,

@@ -298,6 +298,8 @@ pub struct SourceRow {
     pub progress: Option<String>,
     /// The last day of data per table.
     pub fresh: String,
+    /// A prepaid account's credits left, in words: "USD 62.5688 credits left (read 2026-12-01 15:00 UTC)".
+    pub credits: Option<String>,
 }
 
 /// A connected database, read at query time.

@@ -471,3 +471,114 @@ async fn an_aws_source_syncs_bedrock_spend_exactly_and_keeps_its_secret() {
         assert!(!String::from_utf8_lossy(&bytes).contains("SECRETKEY"), "the secret is sealed at rest");
     }
 }
+
+/// OpenRouter reports the last 30 completed days only. A sync of whole months keeps the older
+/// days it stored earlier, takes the recent ones anew (a restatement included), reads the
+/// credits left, and tells an admin who pasted an inference key what to paste instead.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_openrouter_source_keeps_days_older_than_its_30_day_window_and_shows_the_credits_left() {
+    use burnrate_sim::openrouter::{DEFAULT_CREDITS, INFERENCE_KEY};
+    const MANAGEMENT_KEY: &str = "sk-or-v1-MANAGEMENTKEY00000000000000000000000000000000000000000000";
+    let app = TestApp::spawn().await;
+    let (scope, _) = app.create_org("Org", "o@example.com").await;
+    let sim = SimProvider::openrouter(MANAGEMENT_KEY).await;
+    let today = Utc::now().date_naive();
+    let mut lines = Vec::new();
+    for back in 1..=70i64 {
+        for (workspace, model, provider, nanos) in [
+            (Some("ws-a"), "anthropic/claude-sonnet-4", "Anthropic", 12_842_130_001i64),
+            (None, "openai/gpt-4.1-mini", "OpenAI", 907_620_003),
+        ] {
+            lines.push(CostLine {
+                day: today - chrono::Duration::days(back),
+                group: workspace.map(str::to_owned),
+                item: provider.into(),
+                model: Some(model.into()),
+                amount: Decimal::new(nanos + back * 1_000_003, 9),
+                account: None,
+            });
+        }
+    }
+    sim.set_lines(lines.clone());
+    let c = app.login("o@example.com").await;
+    let key = create_key(&c, "k", "admin").await;
+
+    // An inference key connects, and its sync says which key OpenRouter wants.
+    let body = serde_json::json!({ "kind": "openrouter", "name": "OpenRouter", "secret": INFERENCE_KEY, "base_url": sim.base_url() });
+    let r = c.api(Method::POST, "/api/v1/sources", &key, Some(body)).await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let source = wait_for_sync(&app, scope).await;
+    let error = source.last_error.clone().unwrap();
+    assert!(error.contains("management key") && !error.contains(&INFERENCE_KEY[10..]), "{error}");
+    let rotate = format!("/api/v1/sources/{}/rotate", source.id);
+    let r = c.api(Method::POST, &rotate, &key, Some(serde_json::json!({ "secret": MANAGEMENT_KEY }))).await;
+    assert_eq!(r.status, 204, "{}", r.text);
+
+    // An earlier sync stored a day now beyond the 30 (and a recent day OpenRouter now reports
+    // differently); both months around the window's start are synced whole.
+    let window = burnrate_core::SyncWindow::new(today - chrono::Duration::days(60), today + chrono::Duration::days(1))
+        .unwrap()
+        .whole_months();
+    let kept_day = window.start() + chrono::Duration::days(3);
+    let recent_day = today - chrono::Duration::days(2);
+    let at = |d: chrono::NaiveDate| d.and_hms_opt(0, 0, 0).unwrap().and_utc();
+    let earlier = [
+        burnrate_sim::fixture::usd_cost(at(kept_day), 24, Decimal::new(7_123_456_789, 9), "OpenRouter", "old/model"),
+        burnrate_sim::fixture::usd_cost(at(recent_day), 24, Decimal::new(999, 0), "OpenRouter", "stale/model"),
+    ];
+    app.lake.replace(&app.store, scope, source.id, window, &earlier).await.unwrap();
+    let syncer = burnrate_sync::Syncer {
+        store: app.store.clone(),
+        vault: std::sync::Arc::clone(&app.vault),
+        lake: app.lake.clone(),
+        http: crate::sync::http(),
+    };
+    let first = burnrate_sources::OpenRouter::reaches_back(today);
+    let totals = || async {
+        let sql = "SELECT charge_day, model, sub_account_id, sum(billed_cost) FROM costs \
+                   GROUP BY charge_day, model, sub_account_id ORDER BY charge_day, model";
+        let result = c.api(Method::POST, "/api/v1/sql", &key, Some(serde_json::json!({ "sql": sql }))).await.json();
+        let mut got = std::collections::BTreeMap::new();
+        for row in result["rows"].as_array().unwrap() {
+            let day: chrono::NaiveDate = row[0].as_str().unwrap().parse().unwrap();
+            let cost: Decimal = row[3].as_str().unwrap().parse().unwrap();
+            got.insert((day, row[1].as_str().unwrap().to_owned(), row[2].as_str().map(str::to_owned)), cost);
+        }
+        got
+    };
+    for restate in [false, true] {
+        if restate {
+            sim.restate(recent_day, Decimal::TWO);
+            for l in lines.iter_mut().filter(|l| l.day == recent_day) {
+                l.amount *= Decimal::TWO;
+            }
+        }
+        syncer.sync(scope, source.id, window).await.unwrap();
+        // The window starts 57 days or more before the 30 OpenRouter reports.
+        let mut want = std::collections::BTreeMap::new();
+        want.insert((kept_day, "old/model".to_owned(), Some("proj".to_owned())), Decimal::new(7_123_456_789, 9));
+        for l in lines.iter().filter(|l| l.day >= first && window.contains(at(l.day))) {
+            let workspace = l.group.clone().unwrap_or_else(|| "00000000-0000-4000-8000-000000000000".into());
+            *want.entry((l.day, l.model.clone().unwrap(), Some(workspace))).or_default() += l.amount;
+        }
+        assert_eq!(totals().await, want, "older days kept, the last 30 as OpenRouter reports them now");
+    }
+
+    // The credits left, on the API and the page; the key nowhere.
+    let listed = c.api(Method::GET, "/api/v1/sources", &key, None).await;
+    let spent: Decimal = lines.iter().map(|l| l.amount).sum();
+    let remaining: Decimal = listed.json()["sources"][0]["credits_remaining"].as_str().unwrap().parse().unwrap();
+    assert_eq!(remaining, DEFAULT_CREDITS - spent, "{}", listed.text);
+    assert_eq!(listed.json()["sources"][0]["last_error"], serde_json::Value::Null);
+    let page = c.get("/sources").await;
+    assert!(page.text.contains("credits left"), "{}", page.text);
+    for text in [&page.text, &listed.text] {
+        assert!(!text.contains(&MANAGEMENT_KEY[10..30]), "the key never comes back out");
+    }
+    if app.db.kind == BackendKind::Sqlite {
+        let mut conn = <sqlx::SqliteConnection as sqlx::Connection>::connect(&app.db.app_url).await.unwrap();
+        sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)").execute(&mut conn).await.unwrap();
+        let bytes = std::fs::read(app.db.sqlite_path.as_ref().unwrap()).unwrap();
+        assert!(!String::from_utf8_lossy(&bytes).contains("MANAGEMENTKEY"), "the key is sealed at rest");
+    }
+}

@@ -72,6 +72,10 @@ async fn page(
                 config: serde_json::from_str(&s.config).unwrap_or_default(),
                 progress: s.progress,
                 fresh: freshness_text(fresh.get(&s.id).copied().unwrap_or_default()),
+                credits: s.credits_remaining.map(|c| {
+                    let read = s.credits_checked_at.map(|t| format!(" (read {})", when(t))).unwrap_or_default();
+                    format!("USD {c} credits left{read}")
+                }),
             })
             .collect(),
         can_manage: who.role.is_admin(),
@@ -140,6 +144,15 @@ fn spawn_sync(syncer: &Syncer, scope: burnrate_store::OrgScope, id: Uuid) {
 }
 
 /// A provider key as pasted: trimmed, not empty, no control characters, not absurdly long.
+/// What the provider calls the credential burnrate asks for.
+fn secret_label(kind: SourceKind) -> &'static str {
+    match kind {
+        SourceKind::Aws => "Secret access key",
+        SourceKind::OpenRouter => "Management key",
+        SourceKind::OpenAi | SourceKind::Anthropic => "Admin key",
+    }
+}
+
 fn parse_secret<'a>(raw: &'a str, field: &str) -> Result<&'a str, AppError> {
     let secret = raw.trim();
     if secret.is_empty() || secret.len() > 1000 || secret.chars().any(char::is_control) {
@@ -192,7 +205,7 @@ fn parse_external_id(id: &str) -> Result<String, AppError> {
 /// `secret`.
 #[derive(Deserialize, ToSchema)]
 pub struct NewSourceInput {
-    /// openai, anthropic, aws, postgres or mysql.
+    /// openai, anthropic, aws, openrouter, postgres or mysql.
     kind: String,
     name: String,
     /// The provider's admin key, AWS's secret access key, or the database password.
@@ -224,10 +237,11 @@ async fn connect(state: &AppState, caller: &impl Caller, input: NewSourceInput) 
     if DATABASE_KINDS.contains(&input.kind.as_str()) {
         return connect_database(state, caller, input).await;
     }
-    let kind = SourceKind::parse(&input.kind)
-        .ok_or_else(|| AppError::Validation("Kind: expected openai, anthropic, aws, postgres or mysql.".into()))?;
+    let kind = SourceKind::parse(&input.kind).ok_or_else(|| {
+        AppError::Validation("Kind: expected openai, anthropic, aws, openrouter, postgres or mysql.".into())
+    })?;
     let name = super::actions::parse_key_name(&input.name)?;
-    let secret = parse_secret(&input.secret, if kind == SourceKind::Aws { "Secret access key" } else { "Admin key" })?;
+    let secret = parse_secret(&input.secret, secret_label(kind))?;
     let mut defaults = SourceConfig::for_kind(kind);
     if kind == SourceKind::Aws {
         defaults.access_key_id = Some(parse_access_key_id(input.access_key_id.as_deref())?);
@@ -641,7 +655,7 @@ pub async fn test(
 #[derive(Serialize, ToSchema)]
 pub struct SourceView {
     id: Uuid,
-    /// openai, anthropic, postgres or mysql.
+    /// openai, anthropic, aws, openrouter, postgres or mysql.
     kind: String,
     name: String,
     /// Settings without secrets: base URL, backfill depth, interval; host and database of a
@@ -660,6 +674,9 @@ pub struct SourceView {
     /// The last day with complete costs in the lake.
     costs_through: Option<NaiveDate>,
     usage_through: Option<NaiveDate>,
+    /// OpenRouter: the prepaid credits left (USD, exact decimal) at the last sync.
+    credits_remaining: Option<String>,
+    credits_checked_at: Option<DateTime<Utc>>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -692,6 +709,8 @@ pub async fn api_list(State(state): State<AppState>, caller: ApiCaller) -> Resul
                 last_success_at: s.last_success_at,
                 last_error: s.last_error,
                 progress: s.progress,
+                credits_remaining: s.credits_remaining,
+                credits_checked_at: s.credits_checked_at,
             }
         })
         .collect();
