@@ -109,13 +109,23 @@ fn retryable(status: u16) -> bool {
     matches!(status, 408 | 429 | 500 | 502 | 503 | 504 | 529)
 }
 
-/// How long the server asked us to wait: `retry-after-ms`, or `Retry-After` in seconds.
+/// How long the server asked us to wait: the longest of `retry-after-ms`, `Retry-After` and
+/// any `…-retry-after` header in seconds (Azure sends several of its own, e.g.
+/// `x-ms-ratelimit-microsoft.costmanagement-qpu-retry-after`, beside a standard one that may say
+/// less).
 fn asked_wait(headers: &HeaderMap) -> Option<Duration> {
-    let get = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::trim);
-    if let Some(ms) = get("retry-after-ms").and_then(|v| v.parse::<f64>().ok()).filter(|v| v.is_finite() && *v >= 0.0) {
-        return Some(Duration::from_millis(ms as u64));
-    }
-    get("retry-after").and_then(|v| v.parse::<u64>().ok()).map(Duration::from_secs)
+    let ms = headers
+        .get("retry-after-ms")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .filter(|v| v.is_finite() && *v >= 0.0)
+        .map(|ms| Duration::from_millis(ms as u64));
+    let secs = headers
+        .iter()
+        .filter(|(name, _)| name.as_str() == "retry-after" || name.as_str().ends_with("-retry-after"))
+        .filter_map(|(_, v)| v.to_str().ok()?.trim().parse::<u64>().ok())
+        .map(Duration::from_secs);
+    ms.into_iter().chain(secs).max()
 }
 
 impl HttpClient {

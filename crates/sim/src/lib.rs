@@ -8,6 +8,7 @@
 
 mod anthropic;
 pub mod aws;
+pub mod azure;
 pub mod demo;
 pub mod fixture;
 mod openai;
@@ -59,6 +60,8 @@ pub(crate) struct State {
     pub(crate) lines: Vec<CostLine>,
     /// AWS: the role (ARN, external id) that must be assumed to read Cost Explorer, if any.
     pub(crate) aws_role: Option<(String, String)>,
+    /// Azure: the application the token endpoint knows, and the tokens it issued.
+    pub(crate) azure: Option<azure::Azure>,
     /// OpenRouter: credits bought ([`openrouter::DEFAULT_CREDITS`] unless set).
     pub(crate) openrouter_credits: Option<Decimal>,
     pub(crate) usage: Vec<UsageLine>,
@@ -170,6 +173,27 @@ impl SimProvider {
     /// `external_id` (the access key itself is refused, as a user without Cost Explorer rights).
     pub fn set_aws_role(&self, role_arn: &str, external_id: &str) {
         self.state.lock().expect("sim state").aws_role = Some((role_arn.to_owned(), external_id.to_owned()));
+    }
+
+    /// Azure's token endpoint and Cost Management Query API, for the application `client_id` with
+    /// `client_secret` in `tenant`, allowed to read `scope` (`subscriptions/<id>`, …).
+    pub async fn azure(tenant: &str, client_id: &str, client_secret: &str, scope: &str) -> SimProvider {
+        let azure = azure::Azure {
+            tenant: tenant.into(),
+            client_id: client_id.into(),
+            client_secret: client_secret.into(),
+            scope: scope.trim_matches('/').into(),
+            tokens: Vec::new(),
+        };
+        let state = Arc::new(Mutex::new(State { azure: Some(azure), ..State::default() }));
+        Self::start(azure::router(Arc::clone(&state)), state, client_secret).await
+    }
+
+    /// Azure: every token issued so far is answered as expired from now on.
+    pub fn expire_azure_tokens(&self) {
+        if let Some(azure) = self.state.lock().expect("sim state").azure.as_mut() {
+            azure.tokens.iter_mut().for_each(|t| t.1 = false);
+        }
     }
 
     /// OpenRouter's `/api/v1/activity` and `/api/v1/credits`, answering the management key

@@ -39,6 +39,13 @@ fn describe(provider: &str, kind: &SourceErrorKind) -> String {
                  IAM user may call ce:GetCostAndUsage and ce:GetDimensionValues"
             )
         }
+        SourceErrorKind::Credential { status, detail } if provider == crate::azure::PROVIDER => {
+            format!(
+                "the credential was refused ({status}: {detail}); check the tenant id, the application (client) id \
+                 and its client secret (the secret's value, not its id), and that the application has the Cost \
+                 Management Reader role on the scope"
+            )
+        }
         SourceErrorKind::Credential { status, detail } if provider == crate::openrouter::PROVIDER => {
             format!(
                 "the key was refused ({status}: {detail}); check that it is a management key (Settings → \

@@ -10,6 +10,7 @@
 
 mod anthropic;
 pub mod aws;
+pub mod azure;
 mod database;
 mod error;
 mod openai;
@@ -19,7 +20,7 @@ use burnrate_core::SyncWindow;
 
 pub use database::{DATABASE_KINDS, DatabaseConfig, DatabaseTls, schema_name};
 pub use error::{SourceError, SourceErrorKind};
-pub use {anthropic::Anthropic, aws::CostExplorer, openai::OpenAi, openrouter::OpenRouter};
+pub use {anthropic::Anthropic, aws::CostExplorer, azure::CostManagement, openai::OpenAi, openrouter::OpenRouter};
 
 /// Where a connector sends each page's records as soon as the page is read, so a pull of any
 /// size holds about a page in memory. The receiver (the lake writer) applies back-pressure.

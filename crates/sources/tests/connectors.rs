@@ -718,3 +718,129 @@ async fn openrouter_throttling_is_waited_out_and_an_inference_key_is_told_to_use
     let err = openrouter(&sim, OPENROUTER_KEY).pull_costs(&client(true), old).await.unwrap_err();
     assert!(matches!(err.kind, SourceErrorKind::Rejected { status: 400, .. }), "{err}");
 }
+
+const AZURE_TENANT: &str = "72f988bf-86f1-41af-91ab-2d7cd011db47";
+const AZURE_CLIENT: &str = "0e1f2a3b-4c5d-4e6f-8a9b-0c1d2e3f4a5b";
+const AZURE_SECRET: &str = "Qx8Q~AZURESECRETvalue0123456789abcdefgh";
+const AZURE_SCOPE: &str = "subscriptions/00000000-0000-0000-0000-000000000001";
+
+/// Two Azure OpenAI accounts in two subscriptions and a virtual machine, over `days` days from
+/// `day0` (spanning a month end when `days` > 31).
+fn azure_fixture(days: i64) -> Vec<CostLine> {
+    let aoai = |sub: u32, name: &str| {
+        format!(
+            "/subscriptions/00000000-0000-0000-0000-00000000000{sub}/resourceGroups/rg-ai/providers/Microsoft.CognitiveServices/accounts/{name}"
+        )
+    };
+    let vm = "/subscriptions/00000000-0000-0000-0000-000000000001/resourceGroups/rg-app/providers/Microsoft.Compute/virtualMachines/web1";
+    let mut lines = Vec::new();
+    for d in 0..days {
+        for (resource, meter, nanos) in [
+            (aoai(1, "contoso-aoai"), "gpt-4o-0806-Inp-glbl 1K Tokens", 12_482_310_000i64),
+            (aoai(1, "contoso-aoai"), "gpt-4o-0806-Outp-glbl 1K Tokens", 19_800_000_001),
+            (aoai(2, "research-aoai"), "gpt-4o-mini-0718-Inp-regnl 1K Tokens", 910_492_007),
+            (vm.to_owned(), "D2s v5", 2_304_000_000),
+        ] {
+            lines.push(CostLine {
+                day: day0() + Days::days(d),
+                group: Some(resource),
+                item: meter.into(),
+                model: None,
+                amount: Decimal::new(nanos + d * 1_000_003, 9),
+                account: None,
+            });
+        }
+    }
+    lines
+}
+
+fn cost_management(sim: &SimProvider, secret: &str) -> burnrate_sources::CostManagement {
+    let base: url::Url = sim.base_url().parse().unwrap();
+    burnrate_sources::CostManagement::new(
+        base.clone(),
+        base,
+        AZURE_TENANT.into(),
+        AZURE_CLIENT.into(),
+        secret.to_owned().into(),
+        AZURE_SCOPE.into(),
+    )
+}
+
+#[tokio::test]
+async fn azure_costs_over_pages_and_a_month_end_equal_the_fixture_exactly_with_one_token() {
+    let sim = SimProvider::azure(AZURE_TENANT, AZURE_CLIENT, AZURE_SECRET, AZURE_SCOPE).await;
+    let lines = azure_fixture(40);
+    sim.set_lines(lines.clone());
+    let window = SyncWindow::new(day0(), day0() + Days::days(40)).unwrap();
+    let api = cost_management(&sim, AZURE_SECRET);
+    let pull = api.pull_costs(&client(true), window).await.unwrap();
+
+    type LineKey = (NaiveDate, Option<String>, Option<String>);
+    let mut got: BTreeMap<LineKey, (Decimal, Decimal)> = BTreeMap::new();
+    for r in &pull.records {
+        assert_eq!((r.provider_name.as_str(), r.service_name.as_str()), ("Microsoft", "Azure AI Services"));
+        let e =
+            got.entry((r.charge_period_start.date_naive(), r.sku_id.clone(), r.sub_account_id.clone())).or_default();
+        e.0 += r.billed_cost.amount();
+        e.1 += r.effective_cost.amount();
+    }
+    let mut want: BTreeMap<LineKey, (Decimal, Decimal)> = BTreeMap::new();
+    for l in lines.iter().filter(|l| l.group.as_deref().unwrap().contains("CognitiveServices")) {
+        let sub = l.group.as_deref().unwrap().split('/').nth(2).map(str::to_owned);
+        let e = want.entry((l.day, Some(l.item.clone()), sub)).or_default();
+        e.0 += l.amount;
+        e.1 += l.amount;
+    }
+    assert_eq!(got, want, "every day × meter × subscription exactly, billed and effective, no virtual machine");
+    assert!(pull.rounded_values > 0, "float noise past 9 decimals was rounded away");
+    let gpt = pull.records.iter().find(|r| r.sku_id.as_deref() == Some("gpt-4o-0806-Inp-glbl 1K Tokens")).unwrap();
+    assert_eq!((gpt.model.as_deref(), gpt.consumed_unit.as_deref()), (Some("gpt-4o-0806"), Some("1K Tokens")));
+
+    let requests = sim.requests();
+    let tokens = requests.iter().filter(|r| r.path_and_query.contains("/oauth2/v2.0/token")).count();
+    assert_eq!(tokens, 1, "one token for the whole pull");
+    let pages = requests.iter().filter(|r| r.path_and_query.contains("$skiptoken")).count();
+    assert!(pages >= 4, "nextLink followed: {pages}");
+    assert!(
+        requests
+            .iter()
+            .all(|r| r.path_and_query.contains("api-version=2025-03-01") || r.path_and_query.contains("oauth2"))
+    );
+
+    // Tokens Azure expires before their time are renewed once, and the pull goes on.
+    sim.expire_azure_tokens();
+    let again = api.pull_costs(&client(true), window).await.unwrap();
+    assert_eq!(again.records.len(), pull.records.len());
+    let tokens = sim.requests().iter().filter(|r| r.path_and_query.contains("/oauth2/v2.0/token")).count();
+    assert_eq!(tokens, 2);
+}
+
+#[tokio::test]
+async fn azure_throttling_waits_for_its_own_retry_header_and_bad_credentials_say_what_to_fix() {
+    let sim = SimProvider::azure(AZURE_TENANT, AZURE_CLIENT, AZURE_SECRET, AZURE_SCOPE).await;
+    sim.set_lines(azure_fixture(2));
+    let window = SyncWindow::new(day0(), day0() + Days::days(2)).unwrap();
+    // The token request, then a 429 whose Retry-After says 0 and Azure's own header 1 s.
+    sim.push_fault(Fault::Pass);
+    sim.push_fault(Fault::RateLimited { retry_after_secs: 1 });
+    let started = std::time::Instant::now();
+    let pull = cost_management(&sim, AZURE_SECRET).pull_costs(&client(true), window).await.unwrap();
+    assert_eq!(pull.records.len(), 6, "2 days × 3 AI meters");
+    assert!(started.elapsed() >= Duration::from_millis(950), "waited as Azure's header asked");
+
+    let err = cost_management(&sim, "wrong-secret").pull_costs(&client(true), window).await.unwrap_err();
+    assert!(matches!(err.kind, SourceErrorKind::Credential { status: 401, .. }), "{err}");
+    let text = format!("{err} {err:?}");
+    assert!(text.contains("AADSTS7000215") && text.contains("Cost Management Reader"), "{text}");
+    assert!(!text.contains("wrong-secret") && !text.contains(AZURE_SECRET), "{text}");
+
+    let mut elsewhere = cost_management(&sim, AZURE_SECRET);
+    elsewhere.scope = "subscriptions/00000000-0000-0000-0000-000000000009".into();
+    let err = elsewhere.pull_costs(&client(true), window).await.unwrap_err();
+    assert!(matches!(err.kind, SourceErrorKind::Credential { status: 403, .. }), "{err}");
+    assert!(err.to_string().contains("AuthorizationFailed"), "{err}");
+
+    // Nothing in the window: Azure answers 204, which is no rows.
+    let empty = SyncWindow::new(day0() + Days::days(100), day0() + Days::days(101)).unwrap();
+    assert!(cost_management(&sim, AZURE_SECRET).pull_costs(&client(true), empty).await.unwrap().records.is_empty());
+}

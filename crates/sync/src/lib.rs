@@ -13,7 +13,7 @@ use burnrate_lake::{Lake, LakeRow, TableWriter};
 use burnrate_net::HttpClient;
 use burnrate_sources::aws::{AssumeRole, AwsCredentials};
 use burnrate_sources::{
-    Anthropic, CostExplorer, OpenAi, OpenRouter, ProgressSink, PullStats, RecordSender, SourceError,
+    Anthropic, CostExplorer, CostManagement, OpenAi, OpenRouter, ProgressSink, PullStats, RecordSender, SourceError,
 };
 use burnrate_store::{LakeTable, OrgScope, SourceRecord, Store, StoreError, Vault};
 use chrono::NaiveDate;
@@ -28,18 +28,21 @@ pub enum SourceKind {
     Anthropic,
     /// Amazon Bedrock, through AWS Cost Explorer.
     Aws,
+    /// Azure OpenAI and AI Foundry, through Azure Cost Management.
+    Azure,
     OpenRouter,
 }
 
 impl SourceKind {
-    pub const ALL: [SourceKind; 4] =
-        [SourceKind::OpenAi, SourceKind::Anthropic, SourceKind::Aws, SourceKind::OpenRouter];
+    pub const ALL: [SourceKind; 5] =
+        [SourceKind::OpenAi, SourceKind::Anthropic, SourceKind::Aws, SourceKind::Azure, SourceKind::OpenRouter];
 
     pub fn parse(s: &str) -> Option<Self> {
         match s {
             "openai" => Some(SourceKind::OpenAi),
             "anthropic" => Some(SourceKind::Anthropic),
             "aws" => Some(SourceKind::Aws),
+            "azure" => Some(SourceKind::Azure),
             "openrouter" => Some(SourceKind::OpenRouter),
             _ => None,
         }
@@ -50,6 +53,7 @@ impl SourceKind {
             SourceKind::OpenAi => "openai",
             SourceKind::Anthropic => "anthropic",
             SourceKind::Aws => "aws",
+            SourceKind::Azure => "azure",
             SourceKind::OpenRouter => "openrouter",
         }
     }
@@ -59,6 +63,7 @@ impl SourceKind {
             SourceKind::OpenAi => "OpenAI",
             SourceKind::Anthropic => "Anthropic",
             SourceKind::Aws => "AWS Bedrock",
+            SourceKind::Azure => "Azure AI",
             SourceKind::OpenRouter => "OpenRouter",
         }
     }
@@ -68,6 +73,7 @@ impl SourceKind {
             SourceKind::OpenAi => "https://api.openai.com",
             SourceKind::Anthropic => "https://api.anthropic.com",
             SourceKind::Aws => "https://ce.us-east-1.amazonaws.com",
+            SourceKind::Azure => "https://management.azure.com",
             SourceKind::OpenRouter => "https://openrouter.ai",
         }
     }
@@ -88,6 +94,15 @@ pub struct SourceConfig {
     pub role_arn: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub external_id: Option<String>,
+    /// Azure: the Entra ID tenant, the application (client) id that goes with the sealed client
+    /// secret, and the scope read (`subscriptions/<id>`, a resource group, management group or
+    /// billing account).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tenant_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
     /// How far back the first sync reaches (OpenAI and Anthropic: 90 days).
     pub backfill_days: u32,
     /// How many trailing days each sync re-pulls to catch restatements (3).
@@ -102,6 +117,9 @@ impl Default for SourceConfig {
             access_key_id: None,
             role_arn: None,
             external_id: None,
+            tenant_id: None,
+            client_id: None,
+            scope: None,
             backfill_days: 90,
             repull_days: 3,
             interval_minutes: 60,
@@ -113,10 +131,12 @@ impl SourceConfig {
     /// What a new source of `kind` starts with. AWS bills every Cost Explorer request and keeps
     /// adding costs for days, so it syncs every 6 hours and re-pulls 14 days. OpenRouter reports
     /// completed days only, as far back as 30 days: each sync takes the whole of them, 4 times a
-    /// day (the credits balance is read with each).
+    /// day (the credits balance is read with each). Azure finalises a month up to 72 hours after
+    /// it ends and throttles hard: 35 days re-pulled every 6 hours.
     pub fn for_kind(kind: SourceKind) -> Self {
         match kind {
             SourceKind::Aws => Self { repull_days: 14, interval_minutes: 360, ..Self::default() },
+            SourceKind::Azure => Self { repull_days: 35, interval_minutes: 360, ..Self::default() },
             SourceKind::OpenRouter => Self {
                 backfill_days: burnrate_sources::openrouter::ACTIVITY_DAYS as u32,
                 repull_days: burnrate_sources::openrouter::ACTIVITY_DAYS as u32,
@@ -165,6 +185,7 @@ enum Connector {
     OpenAi(OpenAi),
     Anthropic(Anthropic),
     Aws(CostExplorer),
+    Azure(CostManagement),
     OpenRouter(OpenRouter),
 }
 
@@ -174,7 +195,7 @@ impl Connector {
     fn reaches_back(&self, today: NaiveDate) -> Option<NaiveDate> {
         match self {
             Connector::OpenRouter(_) => Some(OpenRouter::reaches_back(today)),
-            Connector::OpenAi(_) | Connector::Anthropic(_) | Connector::Aws(_) => None,
+            Connector::OpenAi(_) | Connector::Anthropic(_) | Connector::Aws(_) | Connector::Azure(_) => None,
         }
     }
 
@@ -189,6 +210,7 @@ impl Connector {
             Connector::OpenAi(api) => api.stream_costs(http, window, progress, &out).await,
             Connector::Anthropic(api) => api.stream_costs(http, window, progress, &out).await,
             Connector::Aws(api) => api.stream_costs(http, window, progress, &out).await,
+            Connector::Azure(api) => api.stream_costs(http, window, progress, &out).await,
             Connector::OpenRouter(api) => api.stream_costs(http, window, progress, &out).await,
         }
     }
@@ -204,7 +226,8 @@ impl Connector {
             Connector::OpenAi(api) => api.stream_usage(http, window, progress, &out).await,
             Connector::Anthropic(api) => api.stream_usage(http, window, progress, &out).await,
             // Cost Explorer reports usage quantities on the cost lines, not tokens by model.
-            Connector::Aws(_) => Ok(PullStats::default()),
+            // Cost Explorer and Cost Management report usage quantities on the cost lines.
+            Connector::Aws(_) | Connector::Azure(_) => Ok(PullStats::default()),
             Connector::OpenRouter(api) => api.stream_usage(http, window, progress, &out).await,
         }
     }
@@ -269,6 +292,20 @@ impl Syncer {
                     None => None,
                 };
                 Connector::Aws(CostExplorer { base_url, credentials, role })
+            }
+            SourceKind::Azure => {
+                let missing = |what: &str| SyncError::Config(format!("an Azure source needs its {what}"));
+                // A proxy or test server standing in for Cost Management stands in for Entra ID too.
+                let login = config.base_url.as_deref().unwrap_or(burnrate_sources::azure::LOGIN_URL);
+                let login_url = url::Url::parse(login).map_err(|e| SyncError::Config(format!("login URL: {e}")))?;
+                Connector::Azure(CostManagement::new(
+                    base_url,
+                    login_url,
+                    config.tenant_id.ok_or_else(|| missing("tenant id"))?,
+                    config.client_id.ok_or_else(|| missing("client id"))?,
+                    admin_key,
+                    config.scope.ok_or_else(|| missing("scope"))?,
+                ))
             }
             SourceKind::OpenRouter => Connector::OpenRouter(OpenRouter::new(base_url, admin_key)),
         })

@@ -62,6 +62,8 @@ pub struct TestApp {
     pub master_keys: String,
     pub hasher: PasswordHasher,
     pub lake: burnrate_lake::Lake,
+    /// Syncs sources as the server does (its client allowed to reach the loopback simulators).
+    pub syncer: burnrate_sync::Syncer,
     _lake_dir: tempfile::TempDir,
     _server: RunningServer,
     /// The Postgres wire endpoint (TLS with a self-signed certificate; plain also accepted, as
@@ -161,6 +163,7 @@ impl TestApp {
                 .expect("app state")
                 .with_engine(engine.clone());
         let mail = state.mailer().spawn_worker();
+        let syncer = state.syncer().clone();
         let notifier = state.notifier().expect("the engine is set").clone();
         let server = burnrate_web::serve(state, Listeners { http, https }).await.expect("serve");
         let pg_cert = rcgen::generate_simple_self_signed(vec!["127.0.0.1".into(), "localhost".into()])
@@ -189,6 +192,7 @@ impl TestApp {
             master_keys,
             hasher,
             lake,
+            syncer,
             _lake_dir: lake_dir,
             _server: server,
             pg,

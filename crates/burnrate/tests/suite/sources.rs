@@ -527,12 +527,6 @@ async fn an_openrouter_source_keeps_days_older_than_its_30_day_window_and_shows_
         burnrate_sim::fixture::usd_cost(at(recent_day), 24, Decimal::new(999, 0), "OpenRouter", "stale/model"),
     ];
     app.lake.replace(&app.store, scope, source.id, window, &earlier).await.unwrap();
-    let syncer = burnrate_sync::Syncer {
-        store: app.store.clone(),
-        vault: std::sync::Arc::clone(&app.vault),
-        lake: app.lake.clone(),
-        http: crate::sync::http(),
-    };
     let first = burnrate_sources::OpenRouter::reaches_back(today);
     let totals = || async {
         let sql = "SELECT charge_day, model, sub_account_id, sum(billed_cost) FROM costs \
@@ -553,7 +547,7 @@ async fn an_openrouter_source_keeps_days_older_than_its_30_day_window_and_shows_
                 l.amount *= Decimal::TWO;
             }
         }
-        syncer.sync(scope, source.id, window).await.unwrap();
+        app.syncer.sync(scope, source.id, window).await.unwrap();
         // The window starts 57 days or more before the 30 OpenRouter reports.
         let mut want = std::collections::BTreeMap::new();
         want.insert((kept_day, "old/model".to_owned(), Some("proj".to_owned())), Decimal::new(7_123_456_789, 9));
@@ -580,5 +574,132 @@ async fn an_openrouter_source_keeps_days_older_than_its_30_day_window_and_shows_
         sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)").execute(&mut conn).await.unwrap();
         let bytes = std::fs::read(app.db.sqlite_path.as_ref().unwrap()).unwrap();
         assert!(!String::from_utf8_lossy(&bytes).contains("MANAGEMENTKEY"), "the key is sealed at rest");
+    }
+}
+
+/// Azure AI Services costs through Cost Management: an app registration's secret is sealed, the
+/// costs by day × meter × subscription equal the fixture exactly over many pages, a restated day
+/// is replaced, and a hostile scope or a wrong secret is refused with what to fix.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_azure_source_syncs_ai_services_costs_exactly_and_keeps_its_client_secret() {
+    const TENANT: &str = "72f988bf-86f1-41af-91ab-2d7cd011db47";
+    const CLIENT: &str = "0e1f2a3b-4c5d-4e6f-8a9b-0c1d2e3f4a5b";
+    const SECRET: &str = "Qx8Q~AZURECLIENTSECRETvalue0123456789abc";
+    const SCOPE: &str = "subscriptions/00000000-0000-0000-0000-000000000001";
+    let app = TestApp::spawn().await;
+    let (scope, _) = app.create_org("Org", "o@example.com").await;
+    let sim = SimProvider::azure(TENANT, CLIENT, SECRET, SCOPE).await;
+    let today = Utc::now().date_naive();
+    let aoai = "/subscriptions/00000000-0000-0000-0000-000000000001/resourceGroups/rg-ai/providers/Microsoft.CognitiveServices/accounts/contoso-aoai";
+    let vm = "/subscriptions/00000000-0000-0000-0000-000000000001/resourceGroups/rg-app/providers/Microsoft.Compute/virtualMachines/web1";
+    let mut lines = Vec::new();
+    for back in 1..=12i64 {
+        for (resource, meter, nanos) in [
+            (aoai, "gpt-4o-0806-Inp-glbl 1K Tokens", 12_482_310_000i64),
+            (aoai, "gpt-4o-0806-Outp-glbl 1K Tokens", 19_800_000_001),
+            (vm, "D2s v5", 2_304_000_000),
+        ] {
+            lines.push(CostLine {
+                day: today - chrono::Duration::days(back),
+                group: Some(resource.into()),
+                item: meter.into(),
+                model: None,
+                amount: Decimal::new(nanos + back * 1_000_003, 9),
+                account: None,
+            });
+        }
+    }
+    sim.set_lines(lines.clone());
+    let c = app.login("o@example.com").await;
+    let key = create_key(&c, "k", "admin").await;
+    let body = serde_json::json!({ "kind": "azure", "name": "Azure AI", "tenant_id": TENANT, "client_id": CLIENT, "scope": SCOPE, "secret": SECRET, "base_url": sim.base_url() });
+    for (field, bad, says) in [
+        ("scope", "subscriptions/00000000-0000-0000-0000-000000000001/../../x", "Scope"),
+        ("scope", "subscriptions/x?api-version=1#", "Scope"),
+        ("tenant_id", "not a tenant", "Tenant ID"),
+        ("client_id", "1234", "Client ID"),
+    ] {
+        let mut wrong = body.clone();
+        wrong[field] = serde_json::json!(bad);
+        let refused = c.api(Method::POST, "/api/v1/sources", &key, Some(wrong)).await;
+        assert_eq!(refused.status, 422, "{field}={bad}: {}", refused.text);
+        assert!(refused.text.contains(says), "{}", refused.text);
+    }
+    let r = c.api(Method::POST, "/api/v1/sources", &key, Some(body.clone())).await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let source = wait_for_sync(&app, scope).await;
+    assert_eq!(source.last_error, None);
+    let pages = sim.requests().iter().filter(|r| r.path_and_query.contains("$skiptoken")).count();
+    assert!(pages >= 2, "nextLink followed: {pages}");
+
+    let totals = || async {
+        let sql = "SELECT charge_day, sku_id, sub_account_id, sum(billed_cost), sum(effective_cost) FROM costs \
+                   GROUP BY charge_day, sku_id, sub_account_id ORDER BY charge_day, sku_id";
+        let result = c.api(Method::POST, "/api/v1/sql", &key, Some(serde_json::json!({ "sql": sql }))).await.json();
+        let mut got = std::collections::BTreeMap::new();
+        for row in result["rows"].as_array().unwrap() {
+            let day: chrono::NaiveDate = row[0].as_str().unwrap().parse().unwrap();
+            let billed: Decimal = row[3].as_str().unwrap().parse().unwrap();
+            assert_eq!(row[4], row[3], "amortized equals actual here");
+            got.insert((day, row[1].as_str().unwrap().to_owned(), row[2].as_str().unwrap().to_owned()), billed);
+        }
+        got
+    };
+    let want = |lines: &[CostLine]| {
+        let mut want = std::collections::BTreeMap::new();
+        for l in lines.iter().filter(|l| l.group.as_deref() == Some(aoai)) {
+            let sub = "00000000-0000-0000-0000-000000000001".to_owned();
+            *want.entry((l.day, l.item.clone(), sub)).or_default() += l.amount;
+        }
+        want
+    };
+    assert_eq!(totals().await, want(&lines), "every AI meter's day exactly, no virtual machine");
+
+    // Azure revises a recent day: the re-pull replaces it.
+    let restated = today - chrono::Duration::days(4);
+    sim.restate(restated, Decimal::from(3));
+    for l in lines.iter_mut().filter(|l| l.day == restated) {
+        l.amount *= Decimal::from(3);
+    }
+    let before = source.last_attempt_at;
+    let r = c.api(Method::POST, &format!("/api/v1/sources/{}/sync", source.id), &key, None).await;
+    assert_eq!(r.status, 202, "{}", r.text);
+    for _ in 0..100 {
+        let mut tx = app.store.tenant(scope).await.unwrap();
+        let now = tx.source(source.id).await.unwrap().unwrap().last_attempt_at;
+        tx.commit().await.unwrap();
+        if now != before {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(totals().await, want(&lines), "the restated day has its new value, once");
+
+    // A secret rotated to a wrong one: the next sync fails saying what to check.
+    let rotate = format!("/api/v1/sources/{}/rotate", source.id);
+    let wrong = serde_json::json!({ "secret": "Qx8Q~WRONGWRONGWRONGWRONGWRONG00000000000" });
+    assert_eq!(c.api(Method::POST, &rotate, &key, Some(wrong)).await.status, 204);
+    let mut tx = app.store.tenant(scope).await.unwrap();
+    let rotated = tx.source(source.id).await.unwrap().unwrap();
+    tx.commit().await.unwrap();
+    let window = burnrate_core::SyncWindow::trailing_days(today, 1).unwrap().whole_months();
+    let err = app.syncer.sync(scope, rotated.id, window).await;
+    let text = err.unwrap_err().to_string();
+    assert!(text.contains("AADSTS7000215") && text.contains("Cost Management Reader"), "{text}");
+    assert!(!text.contains("WRONGWRONG"), "{text}");
+
+    let listed = c.api(Method::GET, "/api/v1/sources", &key, None).await;
+    assert_eq!(listed.json()["sources"][0]["config"]["scope"], SCOPE);
+    assert_eq!(listed.json()["sources"][0]["config"]["repull_days"], 35);
+    let page = c.get("/sources").await;
+    for text in [&page.text, &listed.text] {
+        assert!(!text.contains("AZURECLIENTSECRET") && !text.contains("WRONGWRONG"), "the secret never comes back out");
+    }
+    if app.db.kind == BackendKind::Sqlite {
+        let mut conn = <sqlx::SqliteConnection as sqlx::Connection>::connect(&app.db.app_url).await.unwrap();
+        sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)").execute(&mut conn).await.unwrap();
+        let bytes = std::fs::read(app.db.sqlite_path.as_ref().unwrap()).unwrap();
+        let text = String::from_utf8_lossy(&bytes);
+        assert!(!text.contains("AZURECLIENTSECRET") && !text.contains("WRONGWRONG"), "the secret is sealed at rest");
     }
 }

@@ -143,16 +143,17 @@ fn spawn_sync(syncer: &Syncer, scope: burnrate_store::OrgScope, id: Uuid) {
     });
 }
 
-/// A provider key as pasted: trimmed, not empty, no control characters, not absurdly long.
 /// What the provider calls the credential burnrate asks for.
 fn secret_label(kind: SourceKind) -> &'static str {
     match kind {
         SourceKind::Aws => "Secret access key",
+        SourceKind::Azure => "Client secret",
         SourceKind::OpenRouter => "Management key",
         SourceKind::OpenAi | SourceKind::Anthropic => "Admin key",
     }
 }
 
+/// A provider key as pasted: trimmed, not empty, no control characters, not absurdly long.
 fn parse_secret<'a>(raw: &'a str, field: &str) -> Result<&'a str, AppError> {
     let secret = raw.trim();
     if secret.is_empty() || secret.len() > 1000 || secret.chars().any(char::is_control) {
@@ -168,7 +169,79 @@ fn parse_access_key_id(raw: Option<&str>) -> Result<String, AppError> {
         Ok(id.to_owned())
     } else {
         Err(AppError::Validation(
-            "Access key ID: the 20 characters starting with AKIA of an IAM user's access key (temporary ASIA keys expire              before the next sync)."
+            "Access key ID: the 20 characters starting with AKIA of an IAM user's access key (temporary ASIA keys expire before the next sync)."
+                .into(),
+        ))
+    }
+}
+
+/// A GUID as Azure writes it: 8-4-4-4-12 hexadecimal digits.
+fn is_guid(s: &str) -> bool {
+    let groups: Vec<&str> = s.split('-').collect();
+    groups.iter().map(|g| g.len()).eq([8, 4, 4, 4, 12])
+        && groups.iter().all(|g| g.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
+/// An Entra ID tenant: its GUID, or a verified domain (`contoso.onmicrosoft.com`).
+fn parse_tenant_id(raw: Option<&str>) -> Result<String, AppError> {
+    let id = raw.unwrap_or("").trim();
+    let domain = id.contains('.')
+        && id.len() <= 253
+        && id.split('.').all(|l| !l.is_empty() && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'));
+    if is_guid(id) || domain {
+        Ok(id.to_ascii_lowercase())
+    } else {
+        Err(AppError::Validation(
+            "Tenant ID: the directory (tenant) id, a GUID, or its domain such as contoso.onmicrosoft.com.".into(),
+        ))
+    }
+}
+
+/// An Entra ID application (client) id: a GUID.
+fn parse_client_id(raw: Option<&str>) -> Result<String, AppError> {
+    let id = raw.unwrap_or("").trim();
+    if is_guid(id) {
+        Ok(id.to_ascii_lowercase())
+    } else {
+        Err(AppError::Validation("Client ID: the application (client) id of the app registration, a GUID.".into()))
+    }
+}
+
+/// The Cost Management scope read: a subscription, one of its resource groups, a management
+/// group or a billing account (with its profile, section, department or enrollment account). It
+/// becomes part of the request path, so only these shapes and plain id characters pass.
+fn parse_scope(raw: Option<&str>) -> Result<String, AppError> {
+    let scope = raw.unwrap_or("").trim().trim_matches('/');
+    let parts: Vec<&str> = scope.split('/').collect();
+    let id = |s: &str| {
+        (1..=128).contains(&s.len())
+            && s.chars().all(|c| c.is_ascii_alphanumeric() || "-_.:()".contains(c))
+            && s != "."
+            && s != ".."
+    };
+    let lower: Vec<String> = parts.iter().map(|p| p.to_ascii_lowercase()).collect();
+    let lower: Vec<&str> = lower.iter().map(String::as_str).collect();
+    let ok = match lower.as_slice() {
+        ["subscriptions", sub] => is_guid(sub),
+        ["subscriptions", sub, "resourcegroups", _] => is_guid(sub) && id(parts[3]),
+        ["providers", "microsoft.management", "managementgroups", _] => id(parts[3]),
+        ["providers", "microsoft.billing", "billingaccounts", _] => id(parts[3]),
+        [
+            "providers",
+            "microsoft.billing",
+            "billingaccounts",
+            _,
+            "billingprofiles" | "departments" | "enrollmentaccounts" | "invoicesections",
+            _,
+        ] => id(parts[3]) && id(parts[5]),
+        _ => false,
+    };
+    if ok {
+        Ok(scope.to_owned())
+    } else {
+        Err(AppError::Validation(
+            "Scope: subscriptions/<subscription id>, subscriptions/<id>/resourceGroups/<name>, \
+             providers/Microsoft.Management/managementGroups/<id> or providers/Microsoft.Billing/billingAccounts/<id>."
                 .into(),
         ))
     }
@@ -205,7 +278,7 @@ fn parse_external_id(id: &str) -> Result<String, AppError> {
 /// `secret`.
 #[derive(Deserialize, ToSchema)]
 pub struct NewSourceInput {
-    /// openai, anthropic, aws, openrouter, postgres or mysql.
+    /// openai, anthropic, aws, azure, openrouter, postgres or mysql.
     kind: String,
     name: String,
     /// The provider's admin key, AWS's secret access key, or the database password.
@@ -220,6 +293,18 @@ pub struct NewSourceInput {
     /// AWS: the external id the role's trust policy asks for.
     #[serde(default)]
     external_id: Option<String>,
+    /// Azure: the Entra ID tenant (directory) id or domain.
+    #[serde(default)]
+    tenant_id: Option<String>,
+    /// Azure: the application (client) id whose client secret is `secret`; it needs the Cost
+    /// Management Reader role on `scope`.
+    #[serde(default)]
+    client_id: Option<String>,
+    /// Azure: `subscriptions/<id>`, `subscriptions/<id>/resourceGroups/<name>`,
+    /// `providers/Microsoft.Management/managementGroups/<id>` or
+    /// `providers/Microsoft.Billing/billingAccounts/<id>`.
+    #[serde(default)]
+    scope: Option<String>,
     base_url: Option<String>,
     host: Option<String>,
     port: Option<u16>,
@@ -238,7 +323,7 @@ async fn connect(state: &AppState, caller: &impl Caller, input: NewSourceInput) 
         return connect_database(state, caller, input).await;
     }
     let kind = SourceKind::parse(&input.kind).ok_or_else(|| {
-        AppError::Validation("Kind: expected openai, anthropic, aws, openrouter, postgres or mysql.".into())
+        AppError::Validation("Kind: expected openai, anthropic, aws, azure, openrouter, postgres or mysql.".into())
     })?;
     let name = super::actions::parse_key_name(&input.name)?;
     let secret = parse_secret(&input.secret, secret_label(kind))?;
@@ -248,6 +333,11 @@ async fn connect(state: &AppState, caller: &impl Caller, input: NewSourceInput) 
         let given = |v: Option<String>| v.map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
         defaults.role_arn = given(input.role_arn).map(|arn| parse_role_arn(&arn)).transpose()?;
         defaults.external_id = given(input.external_id).map(|id| parse_external_id(&id)).transpose()?;
+    }
+    if kind == SourceKind::Azure {
+        defaults.tenant_id = Some(parse_tenant_id(input.tenant_id.as_deref())?);
+        defaults.client_id = Some(parse_client_id(input.client_id.as_deref())?);
+        defaults.scope = Some(parse_scope(input.scope.as_deref())?);
     }
     let config = checked_settings(state, &defaults, input.base_url, None, None)?;
     let config = serde_json::to_string(&config).map_err(|e| AppError::Internal(e.to_string()))?;
@@ -336,6 +426,9 @@ pub async fn create_database(
         access_key_id: None,
         role_arn: None,
         external_id: None,
+        tenant_id: None,
+        client_id: None,
+        scope: None,
         base_url: None,
         host: Some(f.host),
         port,
@@ -364,6 +457,12 @@ pub struct NewSourceForm {
     #[serde(default)]
     external_id: String,
     #[serde(default)]
+    tenant_id: String,
+    #[serde(default)]
+    client_id: String,
+    #[serde(default)]
+    scope: String,
+    #[serde(default)]
     base_url: String,
 }
 
@@ -379,6 +478,9 @@ pub async fn create(
         access_key_id: Some(f.access_key_id).filter(|a| !a.trim().is_empty()),
         role_arn: Some(f.role_arn),
         external_id: Some(f.external_id),
+        tenant_id: Some(f.tenant_id),
+        client_id: Some(f.client_id),
+        scope: Some(f.scope),
         base_url: Some(f.base_url),
         host: None,
         port: None,
