@@ -84,7 +84,7 @@ impl fmt::Display for SyncWindow {
 }
 
 /// FOCUS `ChargeCategory`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum ChargeCategory {
     Usage,
     Purchase,

@@ -126,21 +126,6 @@ async fn token(AxState(state): Shared, Path(tenant): Path<String>, req: Request)
     (StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], body.to_string()).into_response()
 }
 
-/// A cost as Azure writes it: a double, some with float noise past the 9th decimal.
-fn noisy(amount: Decimal, noise: bool) -> String {
-    let mut text = amount.round_dp(9).to_string();
-    if !noise {
-        return text;
-    }
-    if !text.contains('.') {
-        text.push('.');
-    }
-    let decimals = text.len() - text.find('.').expect("a point") - 1;
-    text.push_str(&"0".repeat(15 - decimals.min(14)));
-    text.push('1');
-    text
-}
-
 async fn query(AxState(state): Shared, req: Request) -> Response {
     let key = req.uri().path_and_query().map(|p| p.to_string()).unwrap_or_default();
     let fault = record(&state, key);
@@ -295,7 +280,7 @@ async fn query(AxState(state): Shared, req: Request) -> Response {
         .map(|(i, ((day, resource, meter), amount))| {
             format!(
                 "[{},{},{},{},{},\"USD\"]",
-                noisy(*amount, (offset + i) % 2 == 1),
+                crate::float_text(*amount, (offset + i) % 2 == 1),
                 (amount * Decimal::from(400)).round_dp(3),
                 day.format("%Y%m%d"),
                 serde_json::to_string(resource).expect("a string"),

@@ -11,6 +11,7 @@ pub mod aws;
 pub mod azure;
 pub mod demo;
 pub mod fixture;
+pub mod gcp;
 mod openai;
 pub mod openrouter;
 
@@ -62,6 +63,8 @@ pub(crate) struct State {
     pub(crate) aws_role: Option<(String, String)>,
     /// Azure: the application the token endpoint knows, and the tokens it issued.
     pub(crate) azure: Option<azure::Azure>,
+    /// Google Cloud: the service account, its jobs and tokens.
+    pub(crate) gcp: Option<gcp::Gcp>,
     /// OpenRouter: credits bought ([`openrouter::DEFAULT_CREDITS`] unless set).
     pub(crate) openrouter_credits: Option<Decimal>,
     pub(crate) usage: Vec<UsageLine>,
@@ -189,6 +192,38 @@ impl SimProvider {
         Self::start(azure::router(Arc::clone(&state)), state, client_secret).await
     }
 
+    /// BigQuery over the billing export `table`, queried from `project` (`jobs.query` there is
+    /// refused for any other project), with a token endpoint that knows one service account's
+    /// key: [`SimProvider::gcp_key`].
+    pub async fn gcp(project: &str, table: &str) -> SimProvider {
+        let (private_pem, public_key) = gcp::generate_key();
+        let gcp = gcp::Gcp {
+            public_key,
+            private_pem,
+            project: project.into(),
+            table: table.into(),
+            tokens: Vec::new(),
+            jobs: Vec::new(),
+            slow_polls: 0,
+        };
+        let state = Arc::new(Mutex::new(State { gcp: Some(gcp), ..State::default() }));
+        Self::start(gcp::router(Arc::clone(&state)), state, project).await
+    }
+
+    /// Google Cloud: the service account's JSON key file, its `token_uri` on this simulator.
+    pub fn gcp_key(&self) -> String {
+        let s = self.state.lock().expect("sim state");
+        let gcp = s.gcp.as_ref().expect("a Google Cloud simulator");
+        gcp::key_json(&gcp.project, &gcp.private_pem, &format!("{}/token", self.base_url()))
+    }
+
+    /// Google Cloud: each new job answers `jobComplete: false` this many times first.
+    pub fn set_gcp_slow_polls(&self, polls: u32) {
+        if let Some(gcp) = self.state.lock().expect("sim state").gcp.as_mut() {
+            gcp.slow_polls = polls;
+        }
+    }
+
     /// Azure: every token issued so far is answered as expired from now on.
     pub fn expire_azure_tokens(&self) {
         if let Some(azure) = self.state.lock().expect("sim state").azure.as_mut() {
@@ -254,6 +289,22 @@ fn percent_decode(s: &str) -> String {
         i += 1;
     }
     String::from_utf8_lossy(&out).into_owned()
+}
+
+/// An amount as Azure and BigQuery write a double: with float noise past the 9th decimal when
+/// `noise` (as sums of doubles come out), which rounding to 9 decimals takes away again.
+pub(crate) fn float_text(amount: Decimal, noise: bool) -> String {
+    let mut text = amount.round_dp(9).to_string();
+    if !noise {
+        return text;
+    }
+    if !text.contains('.') {
+        text.push('.');
+    }
+    let decimals = text.len() - text.find('.').expect("a point") - 1;
+    text.push_str(&"0".repeat(15 - decimals.min(14)));
+    text.push('1');
+    text
 }
 
 /// Takes the next queued fault, recording the request either way.

@@ -9,7 +9,7 @@
 //! with `400` and a `LimitExceededException` body, which the connector waits out itself. Each page
 //! is billed by AWS, so a sync asks for as few as it can.
 
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
 use aws_sigv4::sign::v4;
@@ -22,7 +22,8 @@ use serde::de::DeserializeOwned;
 use serde_json::json;
 
 use crate::{
-    Call, Progress, ProgressSink, PullStats, Pulled, RecordSender, SourceError, SourceErrorKind, collect, money,
+    Call, Progress, ProgressSink, PullStats, Pulled, RecordSender, SourceError, SourceErrorKind, Try, collect, money,
+    until_not_throttled,
 };
 
 pub const PROVIDER: &str = "Amazon Web Services";
@@ -33,9 +34,6 @@ const TARGET_PREFIX: &str = "AWSInsightsIndexService.";
 pub const SIGNING_REGION: &str = "us-east-1";
 /// What names the services that carry AI spend.
 const SERVICE_SEARCH: &str = "Bedrock";
-/// Throttled requests are tried this many times in all, waiting longer each time.
-const THROTTLE_ATTEMPTS: u32 = 5;
-const THROTTLE_FIRST_WAIT: Duration = Duration::from_millis(250);
 /// Error codes that mean the credentials, not the request, are wrong.
 const CREDENTIAL_CODES: [&str; 6] = [
     "UnrecognizedClientException",
@@ -252,32 +250,28 @@ impl CostExplorer {
             ("content-type", "application/x-amz-json-1.1"),
             ("x-amz-target", target.as_str()),
         ];
-        let mut wait = THROTTLE_FIRST_WAIT;
-        for attempt in 1..=THROTTLE_ATTEMPTS {
-            let reply = signed_post(http, call, credentials, &self.base_url, &headers, &body, "ce").await?;
+        let body = &body;
+        until_not_throttled(call, || async move {
+            let reply = signed_post(http, call, credentials, &self.base_url, &headers, body, "ce").await?;
             if (200..300).contains(&reply.status) {
                 return serde_json::from_slice(&reply.body)
+                    .map(Try::Done)
                     .map_err(|e| call.error(SourceErrorKind::Malformed(e.to_string())));
             }
             let parsed: Option<ErrorBody> = serde_json::from_slice(&reply.body).ok();
             let code = parsed.as_ref().and_then(|b| b.kind.as_deref()).map(error_code).unwrap_or("").to_owned();
             if THROTTLE_CODES.contains(&code.as_str()) || reply.status == 429 {
-                if attempt < THROTTLE_ATTEMPTS {
-                    tokio::time::sleep(wait).await;
-                    wait *= 2;
-                    continue;
-                }
-                return Err(call.error(SourceErrorKind::Throttled { attempts: attempt }));
+                return Ok(Try::Throttled);
             }
             let message = parsed.and_then(|b| b.message).unwrap_or_else(|| "no error message".into());
             let detail = crate::error::sanitize(&if code.is_empty() { message } else { format!("{code}: {message}") });
-            return Err(call.error(if CREDENTIAL_CODES.contains(&code.as_str()) {
+            Err(call.error(if CREDENTIAL_CODES.contains(&code.as_str()) {
                 SourceErrorKind::Credential { status: reply.status, detail }
             } else {
                 crate::error::classify(reply.status, reply.attempts, detail)
-            }));
-        }
-        Err(call.error(SourceErrorKind::Throttled { attempts: THROTTLE_ATTEMPTS }))
+            }))
+        })
+        .await
     }
 
     fn period(window: SyncWindow) -> serde_json::Value {

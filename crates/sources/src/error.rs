@@ -46,6 +46,13 @@ fn describe(provider: &str, kind: &SourceErrorKind) -> String {
                  Management Reader role on the scope"
             )
         }
+        SourceErrorKind::Credential { status, detail } if provider == crate::gcp::PROVIDER => {
+            format!(
+                "the credential was refused ({status}: {detail}); check that the service account key is current (not \
+                 deleted or replaced) and that the account has roles/bigquery.jobUser on the query project and \
+                 roles/bigquery.dataViewer on the billing export dataset"
+            )
+        }
         SourceErrorKind::Credential { status, detail } if provider == crate::openrouter::PROVIDER => {
             format!(
                 "the key was refused ({status}: {detail}); check that it is a management key (Settings → \

@@ -13,6 +13,7 @@ pub mod aws;
 pub mod azure;
 mod database;
 mod error;
+pub mod gcp;
 mod openai;
 pub mod openrouter;
 
@@ -20,7 +21,10 @@ use burnrate_core::SyncWindow;
 
 pub use database::{DATABASE_KINDS, DatabaseConfig, DatabaseTls, schema_name};
 pub use error::{SourceError, SourceErrorKind};
-pub use {anthropic::Anthropic, aws::CostExplorer, azure::CostManagement, openai::OpenAi, openrouter::OpenRouter};
+pub use {
+    anthropic::Anthropic, aws::CostExplorer, azure::CostManagement, gcp::BigQueryBilling, openai::OpenAi,
+    openrouter::OpenRouter,
+};
 
 /// Where a connector sends each page's records as soon as the page is read, so a pull of any
 /// size holds about a page in memory. The receiver (the lake writer) applies back-pressure.
@@ -321,6 +325,39 @@ impl<'a, U: Fn(&Ask<'_>) -> url::Url> Pager<'a, U> {
         stats.pages = self.pages;
         Ok(stats)
     }
+}
+
+/// Throttled requests are tried this many times in all, waiting longer each time.
+const THROTTLE_ATTEMPTS: u32 = 5;
+const THROTTLE_FIRST_WAIT: std::time::Duration = std::time::Duration::from_millis(250);
+
+/// What one try of a request came to, for a provider that throttles in its own words (AWS's
+/// `LimitExceededException` in a 400, BigQuery's `rateLimitExceeded` in a 403) rather than with a
+/// 429 the HTTP client already waits out.
+pub(crate) enum Try<T> {
+    Done(T),
+    Throttled,
+}
+
+/// Sends a request until the provider stops throttling it, waiting longer each time.
+// A closure returning a future rather than an async closure: the futures of async closures are not
+// yet known to be `Send`, and syncs run on spawned tasks.
+pub(crate) async fn until_not_throttled<T, F>(call: &Call, mut send: impl FnMut() -> F) -> Result<T, SourceError>
+where
+    F: std::future::Future<Output = Result<Try<T>, SourceError>>,
+{
+    let mut wait = THROTTLE_FIRST_WAIT;
+    for attempt in 1..=THROTTLE_ATTEMPTS {
+        match send().await? {
+            Try::Done(answer) => return Ok(answer),
+            Try::Throttled if attempt < THROTTLE_ATTEMPTS => {
+                tokio::time::sleep(wait).await;
+                wait *= 2;
+            }
+            Try::Throttled => {}
+        }
+    }
+    Err(call.error(SourceErrorKind::Throttled { attempts: THROTTLE_ATTEMPTS }))
 }
 
 /// A token count that must not be negative.

@@ -844,3 +844,115 @@ async fn azure_throttling_waits_for_its_own_retry_header_and_bad_credentials_say
     let empty = SyncWindow::new(day0() + Days::days(100), day0() + Days::days(101)).unwrap();
     assert!(cost_management(&sim, AZURE_SECRET).pull_costs(&client(true), empty).await.unwrap().records.is_empty());
 }
+
+const GCP_PROJECT: &str = "acme-billing";
+const GCP_TABLE: &str = "acme-billing.billing_export.gcp_billing_export_v1_01ABCD_23EF45_6789AB";
+
+/// Vertex AI and Gemini API spend in two projects, and Compute Engine beside them, over `days`
+/// days from `day0` (spanning a month end when `days` > 31).
+fn gcp_fixture(days: i64) -> Vec<CostLine> {
+    let mut lines = Vec::new();
+    for d in 0..days {
+        for (project, service, sku, nanos) in [
+            ("acme-prod", "Vertex AI", "Gemini 2.5 Flash Input Text Tokens", 18_421_600_000i64),
+            ("acme-prod", "Vertex AI", "Gemini 2.5 Flash Output Text Tokens", 7_300_000_009),
+            ("acme-research", "Gemini API", "Gemini 2.5 Pro Input Tokens", 2_500_000_011),
+            ("acme-prod", "Compute Engine", "N2 Instance Core running in Americas", 9_100_000_000),
+        ] {
+            lines.push(CostLine {
+                day: day0() + Days::days(d),
+                group: Some(project.into()),
+                item: sku.into(),
+                model: Some(service.into()),
+                amount: Decimal::new(nanos + d * 1_000_003, 9),
+                account: None,
+            });
+        }
+    }
+    lines
+}
+
+fn bigquery(sim: &SimProvider, key_json: &str, table: &str) -> burnrate_sources::BigQueryBilling {
+    burnrate_sources::BigQueryBilling::new(
+        sim.base_url().parse().unwrap(),
+        key_json.to_owned().into(),
+        None,
+        table.into(),
+        Some("US".into()),
+    )
+}
+
+#[tokio::test]
+async fn gcp_billing_export_costs_and_credits_equal_the_fixture_over_polls_pages_and_a_month_end() {
+    use burnrate_core::ChargeCategory;
+    use burnrate_sim::gcp::{credits_of, list_cost_of, sku_id_of};
+    let sim = SimProvider::gcp(GCP_PROJECT, GCP_TABLE).await;
+    let lines = gcp_fixture(40);
+    sim.set_lines(lines.clone());
+    sim.set_gcp_slow_polls(2);
+    let window = SyncWindow::new(day0(), day0() + Days::days(40)).unwrap();
+    let pull = bigquery(&sim, &sim.gcp_key(), GCP_TABLE).pull_costs(&client(true), window).await.unwrap();
+
+    type LineKey = (NaiveDate, Option<String>, Option<String>, ChargeCategory);
+    let mut got: BTreeMap<LineKey, (Decimal, Decimal)> = BTreeMap::new();
+    for r in &pull.records {
+        assert_eq!(r.provider_name, "Google Cloud");
+        let key = (r.charge_period_start.date_naive(), r.sku_id.clone(), r.sub_account_id.clone(), r.charge_category);
+        let e = got.entry(key).or_default();
+        e.0 += r.billed_cost.amount();
+        e.1 += r.list_cost.amount();
+    }
+    let mut want: BTreeMap<LineKey, (Decimal, Decimal)> = BTreeMap::new();
+    for l in lines.iter().filter(|l| l.model.as_deref() != Some("Compute Engine")) {
+        let key = |c| (l.day, Some(sku_id_of(&l.item)), l.group.clone(), c);
+        let e = want.entry(key(ChargeCategory::Usage)).or_default();
+        e.0 += l.amount;
+        e.1 += list_cost_of(l);
+        if !credits_of(l).is_zero() {
+            want.entry(key(ChargeCategory::Credit)).or_default().0 += credits_of(l);
+        }
+    }
+    assert_eq!(got, want, "day × SKU × project exactly, credits as lines of their own, no Compute Engine");
+    let flash =
+        pull.records.iter().find(|r| r.charge_description.as_deref() == Some("Gemini 2.5 Flash Input Text Tokens"));
+    assert_eq!(flash.unwrap().model.as_deref(), Some("Gemini 2.5 Flash"));
+
+    let requests = sim.requests();
+    let count = |needle: &str| requests.iter().filter(|r| r.path_and_query.contains(needle)).count();
+    assert_eq!(count("/token"), 1, "one token for the whole pull");
+    assert!(count("pageToken=") >= 4, "pages followed");
+    assert_eq!(requests.iter().filter(|r| r.path_and_query.ends_with("/queries")).count(), 2, "one query a month");
+    assert!(requests.iter().filter(|r| r.path_and_query.contains("/queries/job_sim")).count() >= 4, "polled");
+}
+
+#[tokio::test]
+async fn gcp_throttling_is_waited_out_and_a_foreign_key_a_missing_table_or_permission_say_what_to_fix() {
+    let sim = SimProvider::gcp(GCP_PROJECT, GCP_TABLE).await;
+    sim.set_lines(gcp_fixture(2));
+    let window = SyncWindow::new(day0(), day0() + Days::days(2)).unwrap();
+    // The token, then BigQuery's 403 rateLimitExceeded.
+    sim.push_fault(Fault::Pass);
+    sim.push_fault(Fault::RateLimited { retry_after_secs: 0 });
+    let pull = bigquery(&sim, &sim.gcp_key(), GCP_TABLE).pull_costs(&client(true), window).await.unwrap();
+    assert_eq!(pull.records.len(), 10, "2 days × 3 AI SKUs and 2 credit lines, after the wait");
+
+    // A key Google does not know (deleted, or another account's): the signature is refused.
+    let (pem, _) = burnrate_sim::gcp::generate_key();
+    let foreign = burnrate_sim::gcp::key_json(GCP_PROJECT, &pem, &format!("{}/token", sim.base_url()));
+    let err = bigquery(&sim, &foreign, GCP_TABLE).pull_costs(&client(true), window).await.unwrap_err();
+    assert!(matches!(err.kind, SourceErrorKind::Credential { status: 400, .. }), "{err}");
+    let text = format!("{err} {err:?}");
+    assert!(text.contains("Invalid JWT Signature") && text.contains("service account key"), "{text}");
+    assert!(!text.contains("PRIVATE KEY") && !text.contains(&pem[40..80]), "{text}");
+
+    let missing = GCP_TABLE.replace("6789AB", "000000");
+    let err = bigquery(&sim, &sim.gcp_key(), &missing).pull_costs(&client(true), window).await.unwrap_err();
+    assert!(matches!(err.kind, SourceErrorKind::Rejected { status: 404, .. }), "{err}");
+    assert!(err.to_string().contains("notFound"), "{err}");
+
+    let mut elsewhere = bigquery(&sim, &sim.gcp_key(), GCP_TABLE);
+    elsewhere.project_id = Some("acme-other".into());
+    let err = elsewhere.pull_costs(&client(true), window).await.unwrap_err();
+    assert!(matches!(err.kind, SourceErrorKind::Credential { status: 403, .. }), "{err}");
+    assert!(err.to_string().contains("roles/bigquery.jobUser"), "{err}");
+}

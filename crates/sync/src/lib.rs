@@ -13,7 +13,8 @@ use burnrate_lake::{Lake, LakeRow, TableWriter};
 use burnrate_net::HttpClient;
 use burnrate_sources::aws::{AssumeRole, AwsCredentials};
 use burnrate_sources::{
-    Anthropic, CostExplorer, CostManagement, OpenAi, OpenRouter, ProgressSink, PullStats, RecordSender, SourceError,
+    Anthropic, BigQueryBilling, CostExplorer, CostManagement, OpenAi, OpenRouter, ProgressSink, PullStats,
+    RecordSender, SourceError,
 };
 use burnrate_store::{LakeTable, OrgScope, SourceRecord, Store, StoreError, Vault};
 use chrono::NaiveDate;
@@ -30,12 +31,20 @@ pub enum SourceKind {
     Aws,
     /// Azure OpenAI and AI Foundry, through Azure Cost Management.
     Azure,
+    /// Vertex AI and the Gemini API, through the Cloud Billing export in BigQuery.
+    Gcp,
     OpenRouter,
 }
 
 impl SourceKind {
-    pub const ALL: [SourceKind; 5] =
-        [SourceKind::OpenAi, SourceKind::Anthropic, SourceKind::Aws, SourceKind::Azure, SourceKind::OpenRouter];
+    pub const ALL: [SourceKind; 6] = [
+        SourceKind::OpenAi,
+        SourceKind::Anthropic,
+        SourceKind::Aws,
+        SourceKind::Azure,
+        SourceKind::Gcp,
+        SourceKind::OpenRouter,
+    ];
 
     pub fn parse(s: &str) -> Option<Self> {
         match s {
@@ -43,6 +52,7 @@ impl SourceKind {
             "anthropic" => Some(SourceKind::Anthropic),
             "aws" => Some(SourceKind::Aws),
             "azure" => Some(SourceKind::Azure),
+            "gcp" => Some(SourceKind::Gcp),
             "openrouter" => Some(SourceKind::OpenRouter),
             _ => None,
         }
@@ -54,6 +64,7 @@ impl SourceKind {
             SourceKind::Anthropic => "anthropic",
             SourceKind::Aws => "aws",
             SourceKind::Azure => "azure",
+            SourceKind::Gcp => "gcp",
             SourceKind::OpenRouter => "openrouter",
         }
     }
@@ -64,6 +75,7 @@ impl SourceKind {
             SourceKind::Anthropic => "Anthropic",
             SourceKind::Aws => "AWS Bedrock",
             SourceKind::Azure => "Azure AI",
+            SourceKind::Gcp => "Google Cloud AI",
             SourceKind::OpenRouter => "OpenRouter",
         }
     }
@@ -74,6 +86,7 @@ impl SourceKind {
             SourceKind::Anthropic => "https://api.anthropic.com",
             SourceKind::Aws => "https://ce.us-east-1.amazonaws.com",
             SourceKind::Azure => "https://management.azure.com",
+            SourceKind::Gcp => burnrate_sources::gcp::BIGQUERY_URL,
             SourceKind::OpenRouter => "https://openrouter.ai",
         }
     }
@@ -103,6 +116,17 @@ pub struct SourceConfig {
     pub client_id: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scope: Option<String>,
+    /// Google Cloud: the billing export table (`project.dataset.gcp_billing_export_v1_…`), the
+    /// project that runs the queries (the key's own when unset), the dataset's location, and the
+    /// service account's email (read from the sealed key, for people to see which it is).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub billing_table: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub project_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub location: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_account: Option<String>,
     /// How far back the first sync reaches (OpenAI and Anthropic: 90 days).
     pub backfill_days: u32,
     /// How many trailing days each sync re-pulls to catch restatements (3).
@@ -120,6 +144,10 @@ impl Default for SourceConfig {
             tenant_id: None,
             client_id: None,
             scope: None,
+            billing_table: None,
+            project_id: None,
+            location: None,
+            service_account: None,
             backfill_days: 90,
             repull_days: 3,
             interval_minutes: 60,
@@ -132,11 +160,14 @@ impl SourceConfig {
     /// adding costs for days, so it syncs every 6 hours and re-pulls 14 days. OpenRouter reports
     /// completed days only, as far back as 30 days: each sync takes the whole of them, 4 times a
     /// day (the credits balance is read with each). Azure finalises a month up to 72 hours after
-    /// it ends and throttles hard: 35 days re-pulled every 6 hours.
+    /// it ends and throttles hard: 35 days re-pulled every 6 hours. Google's export adds and
+    /// updates rows for days after the usage, and each query is billed by the bytes it scans: 7
+    /// days re-pulled every 6 hours.
     pub fn for_kind(kind: SourceKind) -> Self {
         match kind {
             SourceKind::Aws => Self { repull_days: 14, interval_minutes: 360, ..Self::default() },
             SourceKind::Azure => Self { repull_days: 35, interval_minutes: 360, ..Self::default() },
+            SourceKind::Gcp => Self { repull_days: 7, interval_minutes: 360, ..Self::default() },
             SourceKind::OpenRouter => Self {
                 backfill_days: burnrate_sources::openrouter::ACTIVITY_DAYS as u32,
                 repull_days: burnrate_sources::openrouter::ACTIVITY_DAYS as u32,
@@ -186,6 +217,7 @@ enum Connector {
     Anthropic(Anthropic),
     Aws(CostExplorer),
     Azure(CostManagement),
+    Gcp(BigQueryBilling),
     OpenRouter(OpenRouter),
 }
 
@@ -195,7 +227,11 @@ impl Connector {
     fn reaches_back(&self, today: NaiveDate) -> Option<NaiveDate> {
         match self {
             Connector::OpenRouter(_) => Some(OpenRouter::reaches_back(today)),
-            Connector::OpenAi(_) | Connector::Anthropic(_) | Connector::Aws(_) | Connector::Azure(_) => None,
+            Connector::OpenAi(_)
+            | Connector::Anthropic(_)
+            | Connector::Aws(_)
+            | Connector::Azure(_)
+            | Connector::Gcp(_) => None,
         }
     }
 
@@ -211,6 +247,7 @@ impl Connector {
             Connector::Anthropic(api) => api.stream_costs(http, window, progress, &out).await,
             Connector::Aws(api) => api.stream_costs(http, window, progress, &out).await,
             Connector::Azure(api) => api.stream_costs(http, window, progress, &out).await,
+            Connector::Gcp(api) => api.stream_costs(http, window, progress, &out).await,
             Connector::OpenRouter(api) => api.stream_costs(http, window, progress, &out).await,
         }
     }
@@ -226,8 +263,8 @@ impl Connector {
             Connector::OpenAi(api) => api.stream_usage(http, window, progress, &out).await,
             Connector::Anthropic(api) => api.stream_usage(http, window, progress, &out).await,
             // Cost Explorer reports usage quantities on the cost lines, not tokens by model.
-            // Cost Explorer and Cost Management report usage quantities on the cost lines.
-            Connector::Aws(_) | Connector::Azure(_) => Ok(PullStats::default()),
+            // The clouds' billing data carries usage quantities on the cost lines.
+            Connector::Aws(_) | Connector::Azure(_) | Connector::Gcp(_) => Ok(PullStats::default()),
             Connector::OpenRouter(api) => api.stream_usage(http, window, progress, &out).await,
         }
     }
@@ -307,6 +344,15 @@ impl Syncer {
                     config.scope.ok_or_else(|| missing("scope"))?,
                 ))
             }
+            SourceKind::Gcp => Connector::Gcp(BigQueryBilling::new(
+                base_url,
+                admin_key,
+                config.project_id,
+                config
+                    .billing_table
+                    .ok_or_else(|| SyncError::Config("a Google Cloud source needs its billing table".into()))?,
+                config.location,
+            )),
             SourceKind::OpenRouter => Connector::OpenRouter(OpenRouter::new(base_url, admin_key)),
         })
     }

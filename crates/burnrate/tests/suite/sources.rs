@@ -703,3 +703,117 @@ async fn an_azure_source_syncs_ai_services_costs_exactly_and_keeps_its_client_se
         assert!(!text.contains("AZURECLIENTSECRET") && !text.contains("WRONGWRONG"), "the secret is sealed at rest");
     }
 }
+
+/// Vertex AI and Gemini API spend from the Cloud Billing export in BigQuery: a service account's
+/// JSON key is sealed, costs and credits by day × SKU × project equal the fixture exactly over
+/// polled jobs and pages, a restated day is replaced, and a missing BigQuery permission says which
+/// roles to grant.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_google_cloud_source_syncs_vertex_ai_costs_and_credits_exactly_and_keeps_its_key() {
+    use burnrate_sim::gcp::{credits_of, sku_id_of};
+    const TABLE: &str = "acme-billing.billing_export.gcp_billing_export_v1_01ABCD_23EF45_6789AB";
+    let app = TestApp::spawn().await;
+    let (scope, _) = app.create_org("Org", "o@example.com").await;
+    let sim = SimProvider::gcp("acme-billing", TABLE).await;
+    sim.set_gcp_slow_polls(1);
+    let today = Utc::now().date_naive();
+    let mut lines = Vec::new();
+    for back in 1..=10i64 {
+        for (project, service, sku, nanos) in [
+            ("acme-prod", "Vertex AI", "Gemini 2.5 Flash Input Text Tokens", 18_421_600_000i64),
+            ("acme-research", "Gemini API", "Gemini 2.5 Pro Input Tokens", 2_500_000_011),
+            ("acme-prod", "Compute Engine", "N2 Instance Core running in Americas", 9_100_000_000),
+        ] {
+            lines.push(CostLine {
+                day: today - chrono::Duration::days(back),
+                group: Some(project.into()),
+                item: sku.into(),
+                model: Some(service.into()),
+                amount: Decimal::new(nanos + back * 1_000_003, 9),
+                account: None,
+            });
+        }
+    }
+    sim.set_lines(lines.clone());
+    let key_json = sim.gcp_key();
+    let private_key: serde_json::Value = serde_json::from_str(&key_json).unwrap();
+    let key_material = private_key["private_key"].as_str().unwrap()[40..100].to_owned();
+    let c = app.login("o@example.com").await;
+    let key = create_key(&c, "k", "admin").await;
+    let body = serde_json::json!({ "kind": "gcp", "name": "Google AI", "secret": key_json, "billing_table": TABLE, "location": "US", "base_url": sim.base_url() });
+    for (field, bad, says) in [
+        ("billing_table", "acme-billing.billing_export.t` WHERE 1=1 --", "Billing table"),
+        ("secret", "{\"type\": \"authorized_user\"}", "Service account key"),
+        ("project_id", "Not A Project", "Project ID"),
+    ] {
+        let mut wrong = body.clone();
+        wrong[field] = serde_json::json!(bad);
+        let refused = c.api(Method::POST, "/api/v1/sources", &key, Some(wrong)).await;
+        assert_eq!(refused.status, 422, "{field}={bad}: {}", refused.text);
+        assert!(refused.text.contains(says), "{}", refused.text);
+    }
+    let r = c.api(Method::POST, "/api/v1/sources", &key, Some(body.clone())).await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let source = wait_for_sync(&app, scope).await;
+    assert_eq!(source.last_error, None);
+
+    let totals = || async {
+        let sql = "SELECT charge_day, sku_id, sub_account_id, charge_category, sum(billed_cost) FROM costs \
+                   GROUP BY charge_day, sku_id, sub_account_id, charge_category ORDER BY charge_day, sku_id";
+        let result = c.api(Method::POST, "/api/v1/sql", &key, Some(serde_json::json!({ "sql": sql }))).await.json();
+        let mut got = std::collections::BTreeMap::new();
+        for row in result["rows"].as_array().unwrap() {
+            let day: chrono::NaiveDate = row[0].as_str().unwrap().parse().unwrap();
+            let cost: Decimal = row[4].as_str().unwrap().parse().unwrap();
+            let key = (day, row[1].as_str().unwrap().to_owned(), row[2].as_str().unwrap().to_owned());
+            got.insert((key, row[3].as_str().unwrap().to_owned()), cost);
+        }
+        got
+    };
+    let want = |lines: &[CostLine]| {
+        let mut want = std::collections::BTreeMap::new();
+        for l in lines.iter().filter(|l| l.model.as_deref() != Some("Compute Engine")) {
+            let key = (l.day, sku_id_of(&l.item), l.group.clone().unwrap());
+            *want.entry((key.clone(), "Usage".to_owned())).or_default() += l.amount;
+            if !credits_of(l).is_zero() {
+                *want.entry((key, "Credit".to_owned())).or_default() += credits_of(l);
+            }
+        }
+        want
+    };
+    assert_eq!(totals().await, want(&lines), "costs and credits of the AI services exactly, no Compute Engine");
+
+    // Google's export updates a recent day: the re-pull replaces it.
+    let restated = today - chrono::Duration::days(2);
+    sim.restate(restated, Decimal::from(2));
+    for l in lines.iter_mut().filter(|l| l.day == restated) {
+        l.amount *= Decimal::from(2);
+    }
+    let window = burnrate_core::SyncWindow::trailing_days(today + chrono::Duration::days(1), 8).unwrap().whole_months();
+    app.syncer.sync(scope, source.id, window).await.unwrap();
+    assert_eq!(totals().await, want(&lines), "the restated day has its new value, once");
+
+    // Queries run in a project the account may not use: the status names the roles to grant.
+    let mut config: serde_json::Value = serde_json::from_str(&source.config).unwrap();
+    config["project_id"] = serde_json::json!("acme-other");
+    let mut tx = app.store.tenant(scope).await.unwrap();
+    tx.set_source_config(source.id, &config.to_string()).await.unwrap();
+    tx.commit().await.unwrap();
+    let err = app.syncer.sync(scope, source.id, window).await.unwrap_err().to_string();
+    assert!(err.contains("accessDenied") && err.contains("roles/bigquery.jobUser"), "{err}");
+    let listed = c.api(Method::GET, "/api/v1/sources", &key, None).await;
+    assert!(listed.text.contains("roles/bigquery.jobUser"), "the source's status says so: {}", listed.text);
+    assert_eq!(listed.json()["sources"][0]["config"]["service_account"], burnrate_sim::gcp::CLIENT_EMAIL);
+
+    let page = c.get("/sources").await;
+    for text in [&page.text, &listed.text] {
+        assert!(!text.contains(&key_material) && !text.contains("PRIVATE KEY"), "the key never comes back out");
+    }
+    if app.db.kind == BackendKind::Sqlite {
+        let mut conn = <sqlx::SqliteConnection as sqlx::Connection>::connect(&app.db.app_url).await.unwrap();
+        sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)").execute(&mut conn).await.unwrap();
+        let bytes = std::fs::read(app.db.sqlite_path.as_ref().unwrap()).unwrap();
+        let text = String::from_utf8_lossy(&bytes);
+        assert!(!text.contains(&key_material) && !text.contains("PRIVATE KEY"), "the key is sealed at rest");
+    }
+}

@@ -148,6 +148,7 @@ fn secret_label(kind: SourceKind) -> &'static str {
     match kind {
         SourceKind::Aws => "Secret access key",
         SourceKind::Azure => "Client secret",
+        SourceKind::Gcp => "Service account key",
         SourceKind::OpenRouter => "Management key",
         SourceKind::OpenAi | SourceKind::Anthropic => "Admin key",
     }
@@ -173,6 +174,18 @@ fn parse_access_key_id(raw: Option<&str>) -> Result<String, AppError> {
                 .into(),
         ))
     }
+}
+
+/// A Google service account's JSON key as pasted (a browser's one-line field drops its line
+/// breaks, which JSON does not need): checked to be a key that can sign, and the account's email.
+fn parse_service_account_key(raw: &str) -> Result<(String, String), AppError> {
+    let raw = raw.trim();
+    if raw.len() > 16 * 1024 {
+        return Err(AppError::Validation("Service account key: longer than a key file is.".into()));
+    }
+    let key = burnrate_sources::gcp::ServiceAccountKey::parse(raw)
+        .map_err(|e| AppError::Validation(format!("Service account key: {e}.")))?;
+    Ok((raw.to_owned(), key.client_email))
 }
 
 /// A GUID as Azure writes it: 8-4-4-4-12 hexadecimal digits.
@@ -278,7 +291,7 @@ fn parse_external_id(id: &str) -> Result<String, AppError> {
 /// `secret`.
 #[derive(Deserialize, ToSchema)]
 pub struct NewSourceInput {
-    /// openai, anthropic, aws, azure, openrouter, postgres or mysql.
+    /// openai, anthropic, aws, azure, gcp, openrouter, postgres or mysql.
     kind: String,
     name: String,
     /// The provider's admin key, AWS's secret access key, or the database password.
@@ -305,6 +318,16 @@ pub struct NewSourceInput {
     /// `providers/Microsoft.Billing/billingAccounts/<id>`.
     #[serde(default)]
     scope: Option<String>,
+    /// Google Cloud: the billing export table, `project.dataset.gcp_billing_export_v1_<account>`
+    /// (`secret` is then the service account's JSON key).
+    #[serde(default)]
+    billing_table: Option<String>,
+    /// Google Cloud: the project that runs the queries; the key's own project when absent.
+    #[serde(default)]
+    project_id: Option<String>,
+    /// Google Cloud: the export dataset's location (`US`, `EU`, `europe-west1`, …).
+    #[serde(default)]
+    location: Option<String>,
     base_url: Option<String>,
     host: Option<String>,
     port: Option<u16>,
@@ -323,11 +346,47 @@ async fn connect(state: &AppState, caller: &impl Caller, input: NewSourceInput) 
         return connect_database(state, caller, input).await;
     }
     let kind = SourceKind::parse(&input.kind).ok_or_else(|| {
-        AppError::Validation("Kind: expected openai, anthropic, aws, azure, openrouter, postgres or mysql.".into())
+        AppError::Validation("Kind: expected openai, anthropic, aws, azure, gcp, openrouter, postgres or mysql.".into())
     })?;
     let name = super::actions::parse_key_name(&input.name)?;
-    let secret = parse_secret(&input.secret, secret_label(kind))?;
     let mut defaults = SourceConfig::for_kind(kind);
+    let secret = if kind == SourceKind::Gcp {
+        let (key, email) = parse_service_account_key(&input.secret)?;
+        defaults.service_account = Some(email);
+        let table = input.billing_table.as_deref().unwrap_or("").trim();
+        if !burnrate_sources::gcp::valid_table(table) {
+            return Err(AppError::Validation(
+                "Billing table: the export table as project.dataset.table, e.g. \
+                 acme-billing.billing_export.gcp_billing_export_v1_01ABCD_23EF45_6789AB."
+                    .into(),
+            ));
+        }
+        defaults.billing_table = Some(table.to_owned());
+        let given = |v: Option<String>| v.map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
+        defaults.project_id = given(input.project_id)
+            .map(|p| {
+                if burnrate_sources::gcp::valid_project(&p) {
+                    Ok(p)
+                } else {
+                    Err(AppError::Validation("Project ID: 6 to 30 lowercase letters, digits or hyphens.".into()))
+                }
+            })
+            .transpose()?;
+        defaults.location = given(input.location)
+            .map(|l| {
+                if (1..=40).contains(&l.len()) && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
+                    Ok(l)
+                } else {
+                    Err(AppError::Validation(
+                        "Location: the dataset's location, such as US, EU or europe-west1.".into(),
+                    ))
+                }
+            })
+            .transpose()?;
+        key
+    } else {
+        parse_secret(&input.secret, secret_label(kind))?.to_owned()
+    };
     if kind == SourceKind::Aws {
         defaults.access_key_id = Some(parse_access_key_id(input.access_key_id.as_deref())?);
         let given = |v: Option<String>| v.map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
@@ -342,7 +401,7 @@ async fn connect(state: &AppState, caller: &impl Caller, input: NewSourceInput) 
     let config = checked_settings(state, &defaults, input.base_url, None, None)?;
     let config = serde_json::to_string(&config).map_err(|e| AppError::Internal(e.to_string()))?;
     let details = json!({ "kind": kind.as_str(), "name": name });
-    let change = Change::SourceCreate { kind: kind.as_str().into(), name, config, secret: secret.to_owned(), details };
+    let change = Change::SourceCreate { kind: kind.as_str().into(), name, config, secret, details };
     let submitted = submit(state, caller, change, None).await?;
     if let Submitted::Applied(id) = submitted {
         spawn_sync(&state.syncer, caller.scope(), id);
@@ -429,6 +488,9 @@ pub async fn create_database(
         tenant_id: None,
         client_id: None,
         scope: None,
+        billing_table: None,
+        project_id: None,
+        location: None,
         base_url: None,
         host: Some(f.host),
         port,
@@ -463,6 +525,12 @@ pub struct NewSourceForm {
     #[serde(default)]
     scope: String,
     #[serde(default)]
+    billing_table: String,
+    #[serde(default)]
+    project_id: String,
+    #[serde(default)]
+    location: String,
+    #[serde(default)]
     base_url: String,
 }
 
@@ -481,6 +549,9 @@ pub async fn create(
         tenant_id: Some(f.tenant_id),
         client_id: Some(f.client_id),
         scope: Some(f.scope),
+        billing_table: Some(f.billing_table),
+        project_id: Some(f.project_id),
+        location: Some(f.location),
         base_url: Some(f.base_url),
         host: None,
         port: None,
@@ -559,17 +630,28 @@ async fn rotate_secret(
     let mut tx = state.store.tenant(caller.scope()).await?;
     let source = tx.source(id).await?.ok_or(AppError::NotFound)?;
     tx.commit().await?;
-    let aws = source.kind == SourceKind::Aws.as_str();
-    let secret = parse_secret(&new.secret, if aws { "Secret access key" } else { "New key" })?.to_owned();
-    let config = if aws {
-        let mut config: SourceConfig =
-            serde_json::from_str(&source.config).map_err(|e| AppError::Internal(format!("source {id}: {e}")))?;
-        config.access_key_id =
-            Some(parse_access_key_id(new.access_key_id.as_deref().filter(|a| !a.trim().is_empty()))?);
-        Some(serde_json::to_string(&config).map_err(|e| AppError::Internal(e.to_string()))?)
-    } else {
-        None
+    let kind = SourceKind::parse(&source.kind);
+    let settings = || -> Result<SourceConfig, AppError> {
+        serde_json::from_str(&source.config).map_err(|e| AppError::Internal(format!("source {id}: {e}")))
     };
+    let (secret, config) = match kind {
+        Some(SourceKind::Aws) => {
+            let mut config = settings()?;
+            config.access_key_id =
+                Some(parse_access_key_id(new.access_key_id.as_deref().filter(|a| !a.trim().is_empty()))?);
+            (parse_secret(&new.secret, "Secret access key")?.to_owned(), Some(config))
+        }
+        // A new key may belong to another service account: the settings show which.
+        Some(SourceKind::Gcp) => {
+            let (secret, email) = parse_service_account_key(&new.secret)?;
+            let mut config = settings()?;
+            config.service_account = Some(email);
+            (secret, Some(config))
+        }
+        _ => (parse_secret(&new.secret, "New key")?.to_owned(), None),
+    };
+    let config =
+        config.map(|c| serde_json::to_string(&c).map_err(|e| AppError::Internal(e.to_string()))).transpose()?;
     submit(state, caller, Change::SourceRotate { source: id, name: source.name, secret, config }, None).await
 }
 
