@@ -644,7 +644,7 @@ async fn start_simulated_providers() -> Sims {
     let anthropic = burnrate_sim::SimProvider::anthropic(DEMO_ANTHROPIC_KEY).await;
     anthropic.set_lines(burnrate_sim::demo::anthropic_lines(today, 90));
     anthropic.set_usage(burnrate_sim::demo::anthropic_usage(today, 90));
-    let aws = burnrate_sim::SimProvider::aws(DEMO_AWS_KEY_ID).await;
+    let aws = burnrate_sim::SimProvider::aws(DEMO_AWS_KEY_ID, DEMO_AWS_SECRET).await;
     aws.set_lines(burnrate_sim::demo::aws_lines(today, 90));
     Sims { openai, anthropic, aws }
 }

@@ -1,7 +1,7 @@
 //! AWS Cost Explorer as providers.md §3 describes it: JSON 1.1 `POST /` routed on `X-Amz-Target`,
-//! `Content-Type: application/x-amz-json-1.1` required, the `Authorization` header's SigV4 shape
-//! checked (credential scope `<key id>/<date>/us-east-1/ce/aws4_request`, the target header under
-//! the signature), string amounts, `Total` empty when grouped, the last days `Estimated`, groups
+//! `Content-Type: application/x-amz-json-1.1` required, the SigV4 signature verified (credential
+//! scope `<key id>/<date>/us-east-1/ce/aws4_request`, the target header under the signature, the
+//! signature itself recomputed with the secret, the time within 15 minutes), string amounts, `Total` empty when grouped, the last days `Estimated`, groups
 //! spread over pages with `NextPageToken`, and `__type` errors — throttling in the namespaced
 //! spelling, so connectors must strip it.
 //!
@@ -29,6 +29,9 @@ pub const PAYER_ACCOUNT: &str = "111122223333";
 /// The temporary credentials STS hands out for the configured role.
 pub const TEMPORARY_KEY_ID: &str = "ASIASIMULATEDTEMP001";
 pub const SESSION_TOKEN: &str = "IQoJb3JpZ2luX2VjSIMULATEDSESSIONTOKEN";
+const TEMPORARY_SECRET: &str = "simulated/temporary/secret/key";
+const BAD_SIGNATURE: &str = "The request signature we calculated does not match the signature you provided. Check your \
+                             AWS Secret Access Key and signing method.";
 
 /// A (SERVICE, USAGE_TYPE) group and its amount.
 type Grouped = ((String, String), Decimal);
@@ -53,17 +56,21 @@ fn invalid(message: &str) -> Response {
     error(StatusCode::BAD_REQUEST, "ValidationException", message)
 }
 
-pub(crate) fn router(state: Arc<Mutex<State>>, access_key_id: String) -> Router {
-    Router::new().route("/", post(handle)).with_state((state, access_key_id))
+pub(crate) fn router(state: Arc<Mutex<State>>, access_key_id: String, secret: String) -> Router {
+    Router::new().route("/", post(handle)).with_state((state, access_key_id, secret))
 }
 
 async fn handle(
-    AxState((state, access_key_id)): AxState<(Arc<Mutex<State>>, String)>,
+    AxState((state, access_key_id, secret)): AxState<(Arc<Mutex<State>>, String, String)>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
     let h = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
     if h("content-type").starts_with("application/x-www-form-urlencoded") {
+        if let Err(why) = signature_valid(&headers, &body, "sts", &access_key_id, &secret, None) {
+            record(&state, "POST / sts".into());
+            return sts_error(StatusCode::FORBIDDEN, "SignatureDoesNotMatch", &format!("{BAD_SIGNATURE} ({why})"));
+        }
         return assume_role(&state, &access_key_id, &h("authorization"), &body);
     }
     let target = h("x-amz-target");
@@ -84,6 +91,14 @@ async fn handle(
             "UnrecognizedClientException",
             "The security token included in the request is invalid.",
         );
+    }
+    let (key, secret, token) = if temporary {
+        (TEMPORARY_KEY_ID, TEMPORARY_SECRET, Some(SESSION_TOKEN))
+    } else {
+        (&*access_key_id, &*secret, None)
+    };
+    if let Err(why) = signature_valid(&headers, &body, "ce", key, secret, token) {
+        return error(StatusCode::FORBIDDEN, "InvalidSignatureException", &format!("{BAD_SIGNATURE} ({why})"));
     }
     if state.lock().expect("sim state").aws_role.is_some() && !temporary {
         return error(
@@ -131,6 +146,68 @@ async fn handle(
     }
 }
 
+/// An STS error, in its XML.
+fn sts_error(status: StatusCode, code: &str, message: &str) -> Response {
+    let body = format!(
+        "<ErrorResponse xmlns=\"https://sts.amazonaws.com/doc/2011-06-15/\"><Error><Type>Sender</Type><Code>{code}</Code>\
+         <Message>{message}</Message></Error><RequestId>c6104cbe-af31-11e0-8154-cbc7ccf896c7</RequestId></ErrorResponse>"
+    );
+    (status, [(header::CONTENT_TYPE, "text/xml")], body).into_response()
+}
+
+/// Whether the request's `Authorization` is the SigV4 signature by `key_id` with `secret` (and
+/// `token`) of this very request, within AWS's 15 minutes of clock skew: the simulator signs the
+/// headers the request says it signed with AWS's own signer, and compares.
+fn signature_valid(
+    headers: &HeaderMap,
+    body: &[u8],
+    service: &str,
+    key_id: &str,
+    secret: &str,
+    token: Option<&str>,
+) -> Result<(), &'static str> {
+    use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
+    use aws_sigv4::sign::v4;
+    let h = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    let auth = h("authorization").ok_or("no Authorization header")?;
+    let at = h("x-amz-date")
+        .and_then(|d| chrono::NaiveDateTime::parse_from_str(d, "%Y%m%dT%H%M%SZ").ok())
+        .ok_or("no X-Amz-Date")?
+        .and_utc();
+    if (Utc::now() - at).num_minutes().abs() > 15 {
+        return Err("Signature expired: the request time is more than 15 minutes from the server's");
+    }
+    let signed: Vec<&str> = auth
+        .split("SignedHeaders=")
+        .nth(1)
+        .and_then(|s| s.split(',').next())
+        .map(|s| s.split(';').collect())
+        .unwrap_or_default();
+    // The signer adds these two itself, from the time and the identity.
+    let to_sign: Vec<(&str, &str)> = signed
+        .iter()
+        .filter(|n| !matches!(**n, "x-amz-date" | "x-amz-security-token"))
+        .map(|n| h(n).map(|v| (*n, v)).ok_or("a signed header is missing"))
+        .collect::<Result<_, _>>()?;
+    let identity =
+        aws_credential_types::Credentials::new(key_id, secret, token.map(str::to_owned), None, "simulator").into();
+    let params = v4::SigningParams::builder()
+        .identity(&identity)
+        .region("us-east-1")
+        .name(service)
+        .time(at.into())
+        .settings(SigningSettings::default())
+        .build()
+        .map_err(|_| "signing parameters")?
+        .into();
+    let url = format!("http://{}/", h("host").ok_or("no Host header")?);
+    let signable = SignableRequest::new("POST", &url, to_sign.into_iter(), SignableBody::Bytes(body))
+        .map_err(|_| "the request cannot be signed")?;
+    let (instructions, _) = sign(signable, &params).map_err(|_| "signing")?.into_parts();
+    let expected = instructions.headers().find(|(k, _)| *k == "authorization").map(|(_, v)| v.to_owned());
+    if expected.as_deref() == Some(auth) { Ok(()) } else { Err("signature mismatch") }
+}
+
 /// STS `AssumeRole` (query protocol, XML answers): temporary credentials for the configured role
 /// when the role ARN and external id match.
 fn assume_role(state: &Mutex<State>, access_key_id: &str, auth: &str, body: &[u8]) -> Response {
@@ -138,41 +215,34 @@ fn assume_role(state: &Mutex<State>, access_key_id: &str, auth: &str, body: &[u8
     record(state, format!("POST / sts {form}"));
     let pairs = crate::query_pairs(Some(&form));
     let one = |k: &str| pairs.iter().find(|(p, _)| p == k).map(|(_, v)| v.as_str()).unwrap_or("");
-    let xml_error = |status: StatusCode, code: &str, message: &str| {
-        let body = format!(
-            "<ErrorResponse xmlns=\"https://sts.amazonaws.com/doc/2011-06-15/\"><Error><Type>Sender</Type><Code>{code}</Code>\
-             <Message>{message}</Message></Error><RequestId>c6104cbe-af31-11e0-8154-cbc7ccf896c7</RequestId></ErrorResponse>"
-        );
-        (status, [(header::CONTENT_TYPE, "text/xml")], body).into_response()
-    };
     if !auth.starts_with(&format!("AWS4-HMAC-SHA256 Credential={access_key_id}/"))
         || !auth.contains("/us-east-1/sts/aws4_request")
     {
-        return xml_error(
+        return sts_error(
             StatusCode::FORBIDDEN,
             "InvalidClientTokenId",
             "The security token included in the request is invalid.",
         );
     }
     if one("Action") != "AssumeRole" || one("Version") != "2011-06-15" {
-        return xml_error(StatusCode::BAD_REQUEST, "InvalidAction", "Could not find operation for this request.");
+        return sts_error(StatusCode::BAD_REQUEST, "InvalidAction", "Could not find operation for this request.");
     }
     let role = state.lock().expect("sim state").aws_role.clone();
     let Some((arn, external_id)) = role else {
-        return xml_error(StatusCode::FORBIDDEN, "AccessDenied", "No role may be assumed here.");
+        return sts_error(StatusCode::FORBIDDEN, "AccessDenied", "No role may be assumed here.");
     };
     if one("RoleArn") != arn || one("ExternalId") != external_id || one("RoleSessionName").len() < 2 {
         let message = format!(
             "User: arn:aws:iam::123456789012:user/burnrate is not authorized to perform: sts:AssumeRole on resource: {}",
             one("RoleArn")
         );
-        return xml_error(StatusCode::FORBIDDEN, "AccessDenied", &message);
+        return sts_error(StatusCode::FORBIDDEN, "AccessDenied", &message);
     }
     let expires = (Utc::now() + Duration::hours(1)).format("%Y-%m-%dT%H:%M:%SZ");
     let body = format!(
         "<AssumeRoleResponse xmlns=\"https://sts.amazonaws.com/doc/2011-06-15/\"><AssumeRoleResult><AssumedRoleUser>\
          <AssumedRoleId>AROA3XFRBF23EXAMPLE:{session}</AssumedRoleId><Arn>{arn}</Arn></AssumedRoleUser><Credentials>\
-         <AccessKeyId>{TEMPORARY_KEY_ID}</AccessKeyId><SecretAccessKey>simulated/temporary/secret/key</SecretAccessKey>\
+         <AccessKeyId>{TEMPORARY_KEY_ID}</AccessKeyId><SecretAccessKey>{TEMPORARY_SECRET}</SecretAccessKey>\
          <SessionToken>{SESSION_TOKEN}</SessionToken><Expiration>{expires}</Expiration></Credentials></AssumeRoleResult>\
          <ResponseMetadata><RequestId>c6104cbe-af31-11e0-8154-cbc7ccf896c7</RequestId></ResponseMetadata></AssumeRoleResponse>",
         session = one("RoleSessionName"),

@@ -165,11 +165,12 @@ impl SimProvider {
         Self::start(openai::router(Arc::clone(&state), api_key.to_owned()), state, api_key).await
     }
 
-    /// AWS Cost Explorer (`POST /`, `GetDimensionValues` and `GetCostAndUsage`) for the access
-    /// key id `access_key_id` (the secret is not checked: the signature's shape is).
-    pub async fn aws(access_key_id: &str) -> SimProvider {
+    /// AWS Cost Explorer (`POST /`, `GetDimensionValues` and `GetCostAndUsage`) and STS for the
+    /// access key `access_key_id` with `secret`: every request's SigV4 signature is verified.
+    pub async fn aws(access_key_id: &str, secret: &str) -> SimProvider {
         let state = Arc::new(Mutex::new(State::default()));
-        Self::start(aws::router(Arc::clone(&state), access_key_id.to_owned()), state, access_key_id).await
+        let router = aws::router(Arc::clone(&state), access_key_id.to_owned(), secret.to_owned());
+        Self::start(router, state, access_key_id).await
     }
 
     /// AWS: Cost Explorer answers only credentials from STS `AssumeRole` of `role_arn` with

@@ -527,7 +527,7 @@ fn aws_fixture(days: i64) -> Vec<CostLine> {
 
 #[tokio::test]
 async fn aws_bedrock_costs_over_several_pages_equal_the_fixture_exactly_and_nothing_else() {
-    let sim = SimProvider::aws(AWS_KEY_ID).await;
+    let sim = SimProvider::aws(AWS_KEY_ID, AWS_SECRET).await;
     let lines = aws_fixture(10);
     sim.set_lines(lines.clone());
     let window = SyncWindow::new(day0(), day0() + Days::days(10)).unwrap();
@@ -566,7 +566,7 @@ async fn aws_bedrock_costs_over_several_pages_equal_the_fixture_exactly_and_noth
 
 #[tokio::test]
 async fn aws_throttling_is_waited_out_and_a_wrong_key_says_so_without_the_secret() {
-    let sim = SimProvider::aws(AWS_KEY_ID).await;
+    let sim = SimProvider::aws(AWS_KEY_ID, AWS_SECRET).await;
     sim.set_lines(aws_fixture(2));
     sim.push_fault(Fault::Pass);
     sim.push_fault(Fault::RateLimited { retry_after_secs: 0 });
@@ -582,11 +582,20 @@ async fn aws_throttling_is_waited_out_and_a_wrong_key_says_so_without_the_secret
     let text = format!("{err} {err:?}");
     assert!(text.contains("UnrecognizedClientException") && text.contains("ce:GetCostAndUsage"), "{text}");
     assert!(!text.contains(AWS_SECRET) && !text.contains("AKIAWRONGKEY"), "{text}");
+
+    // The right key id with a wrong secret: AWS recomputes the signature and refuses it.
+    let mut wrong_secret = cost_explorer(&sim, AWS_KEY_ID);
+    wrong_secret.credentials.secret_access_key = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYWRONGSECRET".to_owned().into();
+    let err = wrong_secret.pull_costs(&client(true), window).await.unwrap_err();
+    assert!(matches!(err.kind, SourceErrorKind::Credential { status: 403, .. }), "{err}");
+    let text = format!("{err} {err:?}");
+    assert!(text.contains("InvalidSignatureException") && text.contains("secret"), "{text}");
+    assert!(!text.contains("WRONGSECRET"), "{text}");
 }
 
 #[tokio::test]
 async fn aws_reads_through_an_assumed_role_and_a_wrong_external_id_says_what_to_fix() {
-    let sim = SimProvider::aws(AWS_KEY_ID).await;
+    let sim = SimProvider::aws(AWS_KEY_ID, AWS_SECRET).await;
     sim.set_lines(aws_fixture(3));
     let role = "arn:aws:iam::210987654321:role/BurnrateCostReader";
     sim.set_aws_role(role, "burnrate-org-42");

@@ -368,7 +368,7 @@ async fn an_aws_source_syncs_bedrock_spend_exactly_and_keeps_its_secret() {
     const SECRET: &str = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYSECRETKEY";
     let app = TestApp::spawn().await;
     let (scope, _) = app.create_org("Org", "o@example.com").await;
-    let sim = SimProvider::aws(KEY_ID).await;
+    let sim = SimProvider::aws(KEY_ID, SECRET).await;
     let today = Utc::now().date_naive();
     let mut lines = Vec::new();
     for back in 1..=12i64 {
