@@ -628,14 +628,23 @@ const DEMO_OPENAI_KEY: &str = "sk-admin-demo-simulated-openai-0001";
 const DEMO_ANTHROPIC_KEY: &str = "sk-ant-admin01-demo-simulated-0001";
 const DEMO_AWS_KEY_ID: &str = "AKIADEMOSIMULATED001";
 const DEMO_AWS_SECRET: &str = "demo/simulated/aws/secret/access/key/0001";
+const DEMO_AZURE_TENANT: &str = "2b8e1c4d-5f6a-4b7c-8d9e-0f1a2b3c4d5e";
+const DEMO_AZURE_CLIENT: &str = "7c6d5e4f-3a2b-4c1d-9e8f-7a6b5c4d3e2f";
+const DEMO_AZURE_SECRET: &str = "Demo8Q~simulated.azure.client.secret.0001";
+const DEMO_GCP_PROJECT: &str = "demo-billing";
+const DEMO_GCP_TABLE: &str = "demo-billing.billing_export.gcp_billing_export_v1_0D3M0A_51MULA_7ED001";
+const DEMO_OPENROUTER_KEY: &str = "sk-or-v1-demo-simulated-management-key-0001";
 
 struct Sims {
     openai: burnrate_sim::SimProvider,
     anthropic: burnrate_sim::SimProvider,
     aws: burnrate_sim::SimProvider,
+    azure: burnrate_sim::SimProvider,
+    gcp: burnrate_sim::SimProvider,
+    openrouter: burnrate_sim::SimProvider,
 }
 
-/// OpenAI, Anthropic and AWS Cost Explorer on loopback, seeded with 90 days up to today.
+/// Every provider's billing API on loopback, seeded with 90 days up to today.
 async fn start_simulated_providers() -> Sims {
     let today = chrono::Utc::now().date_naive();
     let openai = burnrate_sim::SimProvider::openai(DEMO_OPENAI_KEY).await;
@@ -646,7 +655,19 @@ async fn start_simulated_providers() -> Sims {
     anthropic.set_usage(burnrate_sim::demo::anthropic_usage(today, 90));
     let aws = burnrate_sim::SimProvider::aws(DEMO_AWS_KEY_ID, DEMO_AWS_SECRET).await;
     aws.set_lines(burnrate_sim::demo::aws_lines(today, 90));
-    Sims { openai, anthropic, aws }
+    let azure = burnrate_sim::SimProvider::azure(
+        DEMO_AZURE_TENANT,
+        DEMO_AZURE_CLIENT,
+        DEMO_AZURE_SECRET,
+        burnrate_sim::demo::DEMO_AZURE_SUBSCRIPTION,
+    )
+    .await;
+    azure.set_lines(burnrate_sim::demo::azure_lines(today, 90));
+    let gcp = burnrate_sim::SimProvider::gcp(DEMO_GCP_PROJECT, DEMO_GCP_TABLE).await;
+    gcp.set_lines(burnrate_sim::demo::gcp_lines(today, 90));
+    let openrouter = burnrate_sim::SimProvider::openrouter(DEMO_OPENROUTER_KEY).await;
+    openrouter.set_lines(burnrate_sim::demo::openrouter_lines(today, 90));
+    Sims { openai, anthropic, aws, azure, gcp, openrouter }
 }
 
 /// Connects the demo organization to the simulated providers (once), points the sources at this
@@ -662,14 +683,26 @@ async fn connect_and_sync_demo_sources(
     let scope = demo_org(&mut tx).await?;
     tx.commit().await.context("committing")?;
     let (mut rows, mut usage_rows) = (0, 0);
+    // Each run's simulated Google service account has a new key: it replaces the sealed one.
+    let gcp_key = sims.gcp.gcp_key();
     for (kind, name, key, sim) in [
         (SourceKind::OpenAi, "OpenAI (simulated)", DEMO_OPENAI_KEY, &sims.openai),
         (SourceKind::Anthropic, "Anthropic (simulated)", DEMO_ANTHROPIC_KEY, &sims.anthropic),
         (SourceKind::Aws, "AWS Bedrock (simulated)", DEMO_AWS_SECRET, &sims.aws),
+        (SourceKind::Azure, "Azure OpenAI (simulated)", DEMO_AZURE_SECRET, &sims.azure),
+        (SourceKind::Gcp, "Google Vertex AI (simulated)", gcp_key.as_str(), &sims.gcp),
+        (SourceKind::OpenRouter, "OpenRouter (simulated)", DEMO_OPENROUTER_KEY, &sims.openrouter),
     ] {
+        let azure = kind == SourceKind::Azure;
+        let gcp = kind == SourceKind::Gcp;
         let config = SourceConfig {
             base_url: Some(sim.base_url()),
             access_key_id: (kind == SourceKind::Aws).then(|| DEMO_AWS_KEY_ID.to_owned()),
+            tenant_id: azure.then(|| DEMO_AZURE_TENANT.to_owned()),
+            client_id: azure.then(|| DEMO_AZURE_CLIENT.to_owned()),
+            scope: azure.then(|| burnrate_sim::demo::DEMO_AZURE_SUBSCRIPTION.to_owned()),
+            billing_table: gcp.then(|| DEMO_GCP_TABLE.to_owned()),
+            service_account: gcp.then(|| burnrate_sim::gcp::CLIENT_EMAIL.to_owned()),
             ..SourceConfig::for_kind(kind)
         };
         let config = serde_json::to_string(&config).map_err(|e| anyhow!("{e}"))?;
@@ -677,6 +710,9 @@ async fn connect_and_sync_demo_sources(
         let id = match t.sources().await.context("listing sources")?.into_iter().find(|s| s.name == name) {
             Some(existing) => {
                 t.set_source_config(existing.id, &config).await.context("updating the demo source")?;
+                if gcp {
+                    t.rotate_source_secret(vault, existing.id, key).await.context("replacing the demo key")?;
+                }
                 existing.id
             }
             None => t
@@ -697,7 +733,7 @@ async fn connect_and_sync_demo_sources(
     }
     let budgets = ensure_demo_budgets(store, syncer, scope).await?;
     Ok(format!(
-        "{rows} cost lines and {usage_rows} usage lines synced from simulated OpenAI, Anthropic and AWS Bedrock (about 90 days); {budgets}"
+        "{rows} cost lines and {usage_rows} usage lines synced from simulated OpenAI, Anthropic, AWS Bedrock, Azure OpenAI, Google Vertex AI and OpenRouter (about 90 days; OpenRouter reports 30); {budgets}"
     ))
 }
 

@@ -36,6 +36,32 @@ const AWS: &[Line] = &[
     (Some("Claude 3.5 Sonnet (Amazon Bedrock Edition)"), "USE1-MP:USE1_OutputTokenCount-Units", "-", 4_300),
 ];
 
+/// Azure OpenAI: two accounts' meters; the item is the meter, the group the resource.
+const AZURE: &[Line] = &[
+    (Some(DEMO_AZURE_RESOURCE), "gpt-4o-0806-Inp-glbl 1K Tokens", "-", 1_900),
+    (Some(DEMO_AZURE_RESOURCE), "gpt-4o-0806-Outp-glbl 1K Tokens", "-", 3_100),
+    (Some(DEMO_AZURE_MINI), "gpt-4o-mini-0718-Inp-regnl 1K Tokens", "-", 420),
+];
+
+/// The demo's Azure OpenAI accounts (ARM ids) and subscription.
+pub const DEMO_AZURE_SUBSCRIPTION: &str = "subscriptions/5f1c2b7a-6d0e-4a58-9b1f-2c3d4e5f6a7b";
+const DEMO_AZURE_RESOURCE: &str = "/subscriptions/5f1c2b7a-6d0e-4a58-9b1f-2c3d4e5f6a7b/resourceGroups/rg-ai/providers/Microsoft.CognitiveServices/accounts/demo-aoai";
+const DEMO_AZURE_MINI: &str = "/subscriptions/5f1c2b7a-6d0e-4a58-9b1f-2c3d4e5f6a7b/resourceGroups/rg-ai/providers/Microsoft.CognitiveServices/accounts/demo-aoai-mini";
+
+/// Google Cloud: Gemini on Vertex AI and the Gemini API; the model column is the service.
+const GCP: &[Line] = &[
+    (Some("demo-prod"), "Gemini 2.5 Flash Input Text Tokens", "Vertex AI", 1_300),
+    (Some("demo-prod"), "Gemini 2.5 Flash Output Text Tokens", "Vertex AI", 2_200),
+    (Some("demo-research"), "Gemini 2.5 Pro Input Tokens", "Gemini API", 900),
+];
+
+/// OpenRouter: models routed to their providers; the item is the provider endpoint.
+const OPENROUTER: &[Line] = &[
+    (Some("ws-prototypes"), "Anthropic", "anthropic/claude-sonnet-4", 1_600),
+    (Some("ws-prototypes"), "DeepInfra", "meta-llama/llama-3.3-70b-instruct", 240),
+    (None, "OpenAI", "openai/gpt-4.1-mini", 380),
+];
+
 /// A deterministic jitter in [0.85, 1.15) from the day and line, so runs are reproducible.
 fn jitter(day: NaiveDate, line: usize) -> Decimal {
     let mut x = (day.num_days_from_ce() as u64)
@@ -90,6 +116,21 @@ pub fn anthropic_lines(today: NaiveDate, days: i64) -> Vec<CostLine> {
 /// AWS Bedrock spend (Cost Explorer) for the `days` days up to and including `today`.
 pub fn aws_lines(today: NaiveDate, days: i64) -> Vec<CostLine> {
     lines(AWS, today, days, "Amazon Bedrock")
+}
+
+/// Azure OpenAI spend (Cost Management) for the `days` days up to and including `today`.
+pub fn azure_lines(today: NaiveDate, days: i64) -> Vec<CostLine> {
+    lines(AZURE, today, days, DEMO_AZURE_RESOURCE)
+}
+
+/// Google Cloud AI spend (the billing export) for the `days` days up to and including `today`.
+pub fn gcp_lines(today: NaiveDate, days: i64) -> Vec<CostLine> {
+    lines(GCP, today, days, "demo-prod")
+}
+
+/// OpenRouter spend (its activity) for the `days` days up to and including `today`.
+pub fn openrouter_lines(today: NaiveDate, days: i64) -> Vec<CostLine> {
+    lines(OPENROUTER, today, days, "ws-prototypes")
 }
 
 /// Token usage consistent with the seeded spend: about a token per 0.0001 dollars of each line's

@@ -75,7 +75,7 @@ async fn the_demo_serves_the_login_page_and_its_printed_credentials_work() {
         .output()
         .await
         .expect("psql is installed");
-    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "3", "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "6", "{}", String::from_utf8_lossy(&out.stderr));
     let c = TestClient::new(&demo.url);
     let page = c.get("/login").await;
     assert_eq!(page.status, 200);
@@ -99,8 +99,11 @@ async fn the_demo_serves_the_login_page_and_its_printed_credentials_work() {
     assert!(home.text.contains("id=\"month-to-date\""), "month-to-date spend is shown");
     assert!(home.text.contains("OpenAI") && home.text.contains("Anthropic"), "both providers' spend by day");
     let sources = c.get("/sources").await;
-    assert_eq!(sources.text.matches(">ok<").count(), 3, "OpenAI, Anthropic and AWS Bedrock synced");
-    assert!(sources.text.contains("AWS Bedrock (simulated)"), "a cloud provider beside the two APIs");
+    assert_eq!(sources.text.matches(">ok<").count(), 6, "every simulated provider synced: {}", sources.text);
+    for cloud in ["AWS Bedrock (simulated)", "Azure OpenAI (simulated)", "Google Vertex AI (simulated)"] {
+        assert!(sources.text.contains(cloud), "the clouds beside the APIs: {cloud}");
+    }
+    assert!(sources.text.contains("credits left"), "OpenRouter's balance is shown");
     // Budgets are set, and the one sized below its spend has alerted by the time it is looked at.
     let budgets = c.api(Method::GET, "/api/v1/budgets", key, None).await.json();
     let names: Vec<&str> = budgets["budgets"].as_array().unwrap().iter().map(|b| b["name"].as_str().unwrap()).collect();
