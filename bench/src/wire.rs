@@ -97,7 +97,7 @@ const POSTGRES_TABLE: &str = "CREATE TABLE costs (
     x_list_cost_estimated boolean NOT NULL, billing_currency text NOT NULL, provider_name text NOT NULL,
     service_name text NOT NULL, sub_account_id text, sku_id text, model text, charge_category text NOT NULL,
     charge_description text, consumed_quantity numeric(38,9), consumed_unit text, api_key_id text,
-    source_id text NOT NULL)";
+    source_id text NOT NULL, tags text)";
 
 /// A throw-away PostgreSQL cluster; stopped when dropped.
 struct Postgres {

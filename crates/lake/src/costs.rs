@@ -37,6 +37,9 @@ pub(crate) fn schema() -> Arc<Schema> {
         Field::new("consumed_quantity", MONEY, true),
         Field::new("consumed_unit", DataType::Utf8, true),
         Field::new("api_key_id", DataType::Utf8, true),
+        // The provider's tags or labels as a JSON object (`{"team":"search"}`); null when none.
+        // Files written before the column existed read it as null.
+        Field::new("tags", DataType::Utf8, true),
         Field::new("source_id", DataType::Utf8, false),
     ]))
 }
@@ -59,6 +62,10 @@ fn money_array(values: impl Iterator<Item = Result<Option<i128>, LakeError>>) ->
 /// `rows` as one record batch of the `costs` schema.
 pub(crate) fn batch(rows: &[&CostRecord], source: &str) -> Result<RecordBatch, LakeError> {
     let epoch = NaiveDate::from_ymd_opt(1970, 1, 1).expect("epoch");
+    let tags: Vec<Option<String>> = rows
+        .iter()
+        .map(|r| (!r.tags.is_empty()).then(|| serde_json::to_string(&r.tags).expect("a map of strings")))
+        .collect();
     let micros = |t: &DateTime<Utc>| t.timestamp_micros();
     let currencies: Vec<String> = rows.iter().map(|r| r.billed_cost.currency().to_string()).collect();
     let columns: Vec<ArrayRef> = vec![
@@ -88,6 +95,7 @@ pub(crate) fn batch(rows: &[&CostRecord], source: &str) -> Result<RecordBatch, L
         money_array(rows.iter().map(|r| r.consumed_quantity.map(scaled).transpose()))?,
         strings(rows.iter().map(|r| r.consumed_unit.as_deref())),
         strings(rows.iter().map(|r| r.api_key_id.as_deref())),
+        strings(tags.iter().map(|t| t.as_deref())),
         strings(rows.iter().map(|_| Some(source))),
     ];
     Ok(RecordBatch::try_new(schema(), columns)?)
@@ -129,8 +137,7 @@ pub(crate) fn decode(bytes: Bytes) -> Result<Vec<CostRow>, LakeError> {
     Ok(out)
 }
 
-/// Every row of a file as the record it was written from (tags are not stored, so they come back
-/// empty): what a sync carries into the new version of a month for days the provider no longer
+/// Every row of a file as the record it was written from: what a sync carries into the new version of a month for days the provider no longer
 /// reports. Only rows whose day is in `days` are kept.
 pub(crate) fn decode_records(bytes: Bytes, days: std::ops::Range<NaiveDate>) -> Result<Vec<CostRecord>, LakeError> {
     let epoch = NaiveDate::from_ymd_opt(1970, 1, 1).expect("epoch");
@@ -160,6 +167,8 @@ pub(crate) fn decode_records(bytes: Bytes, days: std::ops::Range<NaiveDate>) -> 
         .map(|n| column::<StringArray>(&batch, n));
         let (currency, provider, service, sub, sku, model, category, description, unit, api_key) =
             (currency?, provider?, service?, sub?, sku?, model?, category?, description?, unit?, api_key?);
+        // Absent from files written before tags were kept.
+        let tags = batch.column_by_name("tags").and_then(|c| c.as_any().downcast_ref::<StringArray>());
         let time = |a: &TimestampMicrosecondArray, i: usize| {
             DateTime::from_timestamp_micros(a.value(i))
                 .ok_or_else(|| LakeError::Format(format!("timestamp {} is out of range", a.value(i))))
@@ -192,7 +201,11 @@ pub(crate) fn decode_records(bytes: Bytes, days: std::ops::Range<NaiveDate>) -> 
                 consumed_quantity: (!quantity.is_null(i)).then(|| decimal(quantity, i)),
                 consumed_unit: opt(unit, i),
                 api_key_id: opt(api_key, i),
-                tags: Default::default(),
+                tags: match tags.and_then(|t| opt(t, i)) {
+                    Some(json) => serde_json::from_str(&json)
+                        .map_err(|e| LakeError::Format(format!("tags is not a JSON object of strings: {e}")))?,
+                    None => Default::default(),
+                },
             });
         }
     }

@@ -354,7 +354,7 @@ mod tests {
             consumed_quantity: Some(rust_decimal::Decimal::from(cents % 1000)),
             consumed_unit: Some("Tokens".into()),
             api_key_id: None,
-            tags: Default::default(),
+            tags: [("team".to_owned(), format!("t{}", cents % 3))].into(),
         }
     }
 

@@ -33,7 +33,18 @@ const TEMPORARY_SECRET: &str = "simulated/temporary/secret/key";
 const BAD_SIGNATURE: &str = "The request signature we calculated does not match the signature you provided. Check your \
                              AWS Secret Access Key and signing method.";
 
-/// A (SERVICE, USAGE_TYPE) group and its amount.
+/// The value of cost-allocation tag `key` on a fixture line: `team` is `search` on input tokens
+/// and `research` on output tokens; anything else is untagged.
+pub fn tag_of(line: &crate::CostLine, key: &str) -> Option<&'static str> {
+    let usage = line.item.to_ascii_lowercase();
+    match key {
+        "team" if usage.contains("input") => Some("search"),
+        "team" if usage.contains("output") => Some("research"),
+        _ => None,
+    }
+}
+
+/// A group's two keys — (SERVICE, USAGE_TYPE) or (USAGE_TYPE, `key$value`) — and its amount.
 type Grouped = ((String, String), Decimal);
 
 /// Groups on one page of `GetCostAndUsage` (AWS does not let callers choose).
@@ -345,11 +356,17 @@ fn cost_and_usage(state: &Mutex<State>, request: &Value, (start, end): (NaiveDat
     if metrics.is_empty() {
         return invalid("Metrics: at least one is required");
     }
-    let group_by: Vec<&str> =
-        request["GroupBy"].as_array().map(|g| g.iter().filter_map(|d| d["Key"].as_str()).collect()).unwrap_or_default();
-    if group_by != ["SERVICE", "USAGE_TYPE"] {
-        return invalid("the simulator groups by SERVICE and USAGE_TYPE only");
-    }
+    let group_by: Vec<(&str, &str)> = request["GroupBy"]
+        .as_array()
+        .map(|g| g.iter().filter_map(|d| Some((d["Type"].as_str()?, d["Key"].as_str()?))).collect())
+        .unwrap_or_default();
+    // None: [SERVICE, USAGE_TYPE]; Some(key): [USAGE_TYPE, TAG:key].
+    let tag = match group_by.as_slice() {
+        [("DIMENSION", "SERVICE"), ("DIMENSION", "USAGE_TYPE")] => None,
+        [("DIMENSION", "USAGE_TYPE"), ("TAG", key)] => Some((*key).to_owned()),
+        _ if group_by.len() > 2 => return invalid("GroupBy: at most two groups"),
+        _ => return invalid("the simulator groups by [SERVICE, USAGE_TYPE] or [USAGE_TYPE, TAG]"),
+    };
     let filter = match Filter::parse(&request["Filter"]) {
         Ok(f) => f,
         Err(r) => return r,
@@ -363,8 +380,11 @@ fn cost_and_usage(state: &Mutex<State>, request: &Value, (start, end): (NaiveDat
         day += Duration::days(1);
     }
     for l in s.lines.iter().filter(|l| l.day >= start && l.day < end && filter.admits(l)) {
-        let service = l.group.clone().unwrap_or_default();
-        *days.entry(l.day).or_default().entry((service, l.item.clone())).or_default() += l.amount;
+        let keys = match &tag {
+            None => (l.group.clone().unwrap_or_default(), l.item.clone()),
+            Some(key) => (l.item.clone(), format!("{key}${}", tag_of(l, key).unwrap_or(""))),
+        };
+        *days.entry(l.day).or_default().entry(keys).or_default() += l.amount;
     }
     drop(s);
     let flat: Vec<(NaiveDate, Option<Grouped>)> =
@@ -390,7 +410,7 @@ fn cost_and_usage(state: &Mutex<State>, request: &Value, (start, end): (NaiveDat
                 "Total": {}, "Groups": [], "Estimated": *d >= estimated_from,
             }));
         }
-        if let Some(((service, usage_type), amount)) = group {
+        if let Some(((first, second), amount)) = group {
             let mut m = serde_json::Map::new();
             for metric in &metrics {
                 let value = match *metric {
@@ -402,11 +422,11 @@ fn cost_and_usage(state: &Mutex<State>, request: &Value, (start, end): (NaiveDat
                 m.insert((*metric).to_owned(), value);
             }
             let last = results.last_mut().expect("pushed");
-            last["Groups"].as_array_mut().expect("array").push(json!({ "Keys": [service, usage_type], "Metrics": m }));
+            last["Groups"].as_array_mut().expect("array").push(json!({ "Keys": [first, second], "Metrics": m }));
         }
     }
     let mut body = json!({
-        "GroupDefinitions": [{ "Type": "DIMENSION", "Key": "SERVICE" }, { "Type": "DIMENSION", "Key": "USAGE_TYPE" }],
+        "GroupDefinitions": request["GroupBy"],
         "ResultsByTime": results, "DimensionValueAttributes": [],
     });
     if offset + GROUPS_PER_PAGE < flat.len() {

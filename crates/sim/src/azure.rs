@@ -36,6 +36,8 @@ pub(crate) struct Azure {
     pub(crate) scope: String,
     /// Issued tokens; `false` once expired.
     pub(crate) tokens: Vec<(String, bool)>,
+    /// A host `nextLink` points to instead of this simulator's (a hostile or broken answer).
+    pub(crate) next_link_host: Option<String>,
 }
 
 fn arm_error(status: StatusCode, code: &str, message: &str) -> Response {
@@ -216,7 +218,9 @@ async fn query(AxState(state): Shared, req: Request) -> Response {
             "The content media type is not supported.",
         );
     }
-    let host = req.headers().get(header::HOST).and_then(|v| v.to_str().ok()).unwrap_or("127.0.0.1").to_owned();
+    let own_host = req.headers().get(header::HOST).and_then(|v| v.to_str().ok()).unwrap_or("127.0.0.1").to_owned();
+    let host =
+        state.lock().expect("sim state").azure.as_ref().and_then(|a| a.next_link_host.clone()).unwrap_or(own_host);
     let Ok(body) = axum::body::to_bytes(req.into_body(), 1 << 20).await else { return bad("body too large") };
     let Ok(q) = serde_json::from_slice::<serde_json::Value>(&body) else {
         return bad("The query definition is not valid JSON.");

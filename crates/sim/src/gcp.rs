@@ -43,6 +43,15 @@ pub fn list_cost_of(line: &CostLine) -> Decimal {
     (line.amount * Decimal::new(125, 2)).round_dp(9)
 }
 
+/// Resource labels of a fixture line: `team` by model family, and none on the Gemini API.
+pub fn labels_of(line: &CostLine) -> Vec<(&'static str, &'static str)> {
+    match (line.model.as_deref(), line.item.contains("Flash")) {
+        (Some("Gemini API"), _) => vec![],
+        (_, true) => vec![("team", "search"), ("env", "prod")],
+        (_, false) => vec![("team", "research")],
+    }
+}
+
 /// The SKU id of a fixture line: stable, from its description.
 pub fn sku_id_of(description: &str) -> String {
     let sum: u32 = description.bytes().map(u32::from).sum();
@@ -211,7 +220,7 @@ fn preamble(state: &Mutex<State>, req: &Request, project: &str) -> Result<(), Re
     }
 }
 
-const FIELDS: [(&str, &str); 12] = [
+const FIELDS: [(&str, &str); 13] = [
     ("usage_date", "DATE"),
     ("service", "STRING"),
     ("sku_id", "STRING"),
@@ -224,6 +233,7 @@ const FIELDS: [(&str, &str); 12] = [
     ("cost_at_list", "FLOAT"),
     ("pricing_qty", "FLOAT"),
     ("pricing_unit", "STRING"),
+    ("labels", "STRING"),
 ];
 
 /// A page of job `job`'s rows from `offset`, or its state while it still runs.
@@ -303,7 +313,10 @@ async fn query(AxState(state): Shared, Path(project): Path<String>, req: Request
             "Not found: Table in the query was not found in location US",
         );
     }
-    if !sql.contains("usage_start_time >= @start") || !sql.contains("IN UNNEST(@services)") {
+    if !sql.contains("usage_start_time >= @start")
+        || !sql.contains("IN UNNEST(@services)")
+        || !sql.contains("TO_JSON_STRING(labels) AS labels")
+    {
         return google_error(
             StatusCode::BAD_REQUEST,
             "invalidQuery",
@@ -312,13 +325,17 @@ async fn query(AxState(state): Shared, Path(project): Path<String>, req: Request
     }
     // day, service, sku, project → (cost, credits, list, quantity)
     type Sums = (Decimal, Decimal, Decimal, Decimal);
-    let mut grouped: BTreeMap<(NaiveDate, String, String, String), Sums> = BTreeMap::new();
+    let mut grouped: BTreeMap<(NaiveDate, String, String, String, String), Sums> = BTreeMap::new();
     for l in lines.iter().filter(|l| l.day >= start && l.day < end) {
         let service = l.model.clone().unwrap_or_default();
         if !services.contains(&service) {
             continue;
         }
-        let e = grouped.entry((l.day, service, l.item.clone(), l.group.clone().unwrap_or_default())).or_default();
+        let labels: Vec<serde_json::Value> =
+            labels_of(l).into_iter().map(|(k, v)| serde_json::json!({ "key": k, "value": v })).collect();
+        let labels = serde_json::Value::Array(labels).to_string();
+        let e =
+            grouped.entry((l.day, service, l.item.clone(), l.group.clone().unwrap_or_default(), labels)).or_default();
         e.0 += l.amount;
         e.1 += credits_of(l);
         e.2 += list_cost_of(l);
@@ -327,7 +344,7 @@ async fn query(AxState(state): Shared, Path(project): Path<String>, req: Request
     let rows: Vec<Vec<Option<String>>> = grouped
         .into_iter()
         .enumerate()
-        .map(|(i, ((day, service, sku, project), (cost, credits, list, qty)))| {
+        .map(|(i, ((day, service, sku, project, labels), (cost, credits, list, qty)))| {
             vec![
                 Some(day.to_string()),
                 Some(service),
@@ -341,6 +358,7 @@ async fn query(AxState(state): Shared, Path(project): Path<String>, req: Request
                 Some(crate::float_text(list, false)),
                 Some(qty.normalize().to_string()),
                 Some("count".into()),
+                Some(labels),
             ]
         })
         .collect();

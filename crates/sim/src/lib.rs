@@ -188,6 +188,7 @@ impl SimProvider {
             client_secret: client_secret.into(),
             scope: scope.trim_matches('/').into(),
             tokens: Vec::new(),
+            next_link_host: None,
         };
         let state = Arc::new(Mutex::new(State { azure: Some(azure), ..State::default() }));
         Self::start(azure::router(Arc::clone(&state)), state, client_secret).await
@@ -222,6 +223,13 @@ impl SimProvider {
     pub fn set_gcp_slow_polls(&self, polls: u32) {
         if let Some(gcp) = self.state.lock().expect("sim state").gcp.as_mut() {
             gcp.slow_polls = polls;
+        }
+    }
+
+    /// Azure: `nextLink` points to `host` instead of this simulator.
+    pub fn set_azure_next_link_host(&self, host: &str) {
+        if let Some(azure) = self.state.lock().expect("sim state").azure.as_mut() {
+            azure.next_link_host = Some(host.to_owned());
         }
     }
 

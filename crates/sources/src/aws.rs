@@ -107,6 +107,46 @@ pub struct CostExplorer {
     pub credentials: AwsCredentials,
     /// A role to assume first, when the access key's user may not read Cost Explorer itself.
     pub role: Option<AssumeRole>,
+    /// A cost-allocation tag key (`team`) whose values become the lines' tags. GetCostAndUsage
+    /// groups by two keys at most, so with a tag each AI service is pulled on its own, grouped by
+    /// usage type and the tag: more requests (each billed), nothing lost.
+    pub cost_allocation_tag: Option<String>,
+}
+
+/// What a GetCostAndUsage request groups by, and so what its groups' two keys are.
+enum Grouping<'a> {
+    /// `[SERVICE, USAGE_TYPE]`, over every AI service.
+    ServiceAndUsageType,
+    /// `[USAGE_TYPE, TAG:<key>]`, for one service.
+    UsageTypeAndTag { service: &'a str, key: &'a str },
+}
+
+impl Grouping<'_> {
+    fn group_by(&self) -> serde_json::Value {
+        match self {
+            Grouping::ServiceAndUsageType => {
+                json!([{ "Type": "DIMENSION", "Key": "SERVICE" }, { "Type": "DIMENSION", "Key": "USAGE_TYPE" }])
+            }
+            Grouping::UsageTypeAndTag { key, .. } => {
+                json!([{ "Type": "DIMENSION", "Key": "USAGE_TYPE" }, { "Type": "TAG", "Key": key }])
+            }
+        }
+    }
+
+    /// (service, usage type, tags) of a group's keys.
+    fn read(&self, keys: [String; 2]) -> (String, String, std::collections::BTreeMap<String, String>) {
+        let [first, second] = keys;
+        match self {
+            Grouping::ServiceAndUsageType => (first, second, Default::default()),
+            Grouping::UsageTypeAndTag { service, key } => {
+                // "team$search"; "team$" where the cost carries no such tag.
+                let value = second.split_once('$').map(|(_, v)| v).unwrap_or("");
+                let tags =
+                    if value.is_empty() { Default::default() } else { [((*key).to_owned(), value.to_owned())].into() };
+                ((*service).to_owned(), first, tags)
+            }
+        }
+    }
 }
 
 /// STS `AssumeRole` before reading Cost Explorer: the way another account grants access — its
@@ -397,9 +437,25 @@ impl CostExplorer {
             self.dimension_values(http, credentials, window, "LINKED_ACCOUNT", None, Some(&only_ai)).await?;
         stats.pages += listed;
         let call = Call { provider: PROVIDER, endpoint: COST_ENDPOINT, window };
-        for account in accounts {
+        let pulls: Vec<(String, Grouping<'_>)> = accounts
+            .iter()
+            .flat_map(|account| match &self.cost_allocation_tag {
+                None => vec![(account.clone(), Grouping::ServiceAndUsageType)],
+                Some(key) => services
+                    .iter()
+                    .map(|service| (account.clone(), Grouping::UsageTypeAndTag { service, key }))
+                    .collect(),
+            })
+            .collect();
+        for (account, grouping) in pulls {
+            let services = match &grouping {
+                Grouping::ServiceAndUsageType => only_ai.clone(),
+                Grouping::UsageTypeAndTag { service, .. } => {
+                    json!({ "Dimensions": { "Key": "SERVICE", "Values": [service], "MatchOptions": ["EQUALS"] } })
+                }
+            };
             let filter = json!({ "And": [
-                only_ai,
+                services,
                 { "Dimensions": { "Key": "LINKED_ACCOUNT", "Values": [account], "MatchOptions": ["EQUALS"] } },
             ] });
             let (mut token, mut seen) = (None::<String>, Vec::new());
@@ -409,7 +465,7 @@ impl CostExplorer {
                     "TimePeriod": Self::period(window),
                     "Granularity": "DAILY",
                     "Metrics": ["UnblendedCost", "AmortizedCost", "UsageQuantity"],
-                    "GroupBy": [{ "Type": "DIMENSION", "Key": "SERVICE" }, { "Type": "DIMENSION", "Key": "USAGE_TYPE" }],
+                    "GroupBy": grouping.group_by(),
                     "Filter": filter,
                 });
                 if let Some(t) = &token {
@@ -418,7 +474,7 @@ impl CostExplorer {
                 let page: CostPage = self.call(http, &call, credentials, "GetCostAndUsage", &body).await?;
                 stats.pages += 1;
                 let reached = page.results_by_time.last().map(|r| r.time_period.end - chrono::Duration::days(1));
-                let records = self.records(&call, &account, page.results_by_time, &mut stats)?;
+                let records = self.records(&call, &account, &grouping, page.results_by_time, &mut stats)?;
                 stats.rows += records.len();
                 progress(Progress { report: "costs", pages: stats.pages, window, reached });
                 out.send(records).await.map_err(|_| {
@@ -437,6 +493,7 @@ impl CostExplorer {
         &self,
         call: &Call,
         account: &str,
+        grouping: &Grouping<'_>,
         results: Vec<ResultByTime>,
         stats: &mut PullStats,
     ) -> Result<Vec<CostRecord>, SourceError> {
@@ -446,8 +503,9 @@ impl CostExplorer {
             let start = day.time_period.start.and_hms_opt(0, 0, 0).expect("midnight").and_utc();
             let end = day.time_period.end.and_hms_opt(0, 0, 0).expect("midnight").and_utc();
             for group in day.groups {
-                let [service, usage_type] = <[String; 2]>::try_from(group.keys)
-                    .map_err(|k| malformed(format!("a group has {} keys, not SERVICE and USAGE_TYPE", k.len())))?;
+                let keys = <[String; 2]>::try_from(group.keys)
+                    .map_err(|k| malformed(format!("a group has {} keys, not the two asked for", k.len())))?;
+                let (service, usage_type, tags) = grouping.read(keys);
                 let metric = |name: &str| {
                     group.metrics.get(name).ok_or_else(|| malformed(format!("{service}/{usage_type}: no {name}")))
                 };
@@ -476,7 +534,7 @@ impl CostExplorer {
                         .map_err(|e| malformed(format!("UsageQuantity: {e}")))?,
                     consumed_unit: quantity.map(|q| q.unit.clone()),
                     api_key_id: None,
-                    tags: Default::default(),
+                    tags,
                 });
             }
         }

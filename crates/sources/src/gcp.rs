@@ -6,7 +6,7 @@
 //!
 //! Credits (free tier, committed-use and other discounts) are their own cost lines with charge
 //! category `Credit`, so the billed cost of a day is the cost plus its (negative) credits, as on
-//! the invoice. Cells are strings and read by column name.
+//! the invoice. Resource labels become the lines' tags. Cells are strings and read by column name.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -196,10 +196,10 @@ fn query_sql(table: &str) -> String {
          sku.description AS sku, project.id AS project_id, currency, cost_type, SUM(cost) AS cost, \
          SUM(IFNULL((SELECT SUM(c.amount) FROM UNNEST(credits) c), 0)) AS credits, \
          SUM(cost_at_list) AS cost_at_list, SUM(usage.amount_in_pricing_units) AS pricing_qty, \
-         ANY_VALUE(usage.pricing_unit) AS pricing_unit \
+         ANY_VALUE(usage.pricing_unit) AS pricing_unit, TO_JSON_STRING(labels) AS labels \
          FROM `{table}` \
          WHERE usage_start_time >= @start AND usage_start_time < @end AND service.description IN UNNEST(@services) \
-         GROUP BY 1, 2, 3, 4, 5, 6, 7"
+         GROUP BY 1, 2, 3, 4, 5, 6, 7, TO_JSON_STRING(labels)"
     )
 }
 
@@ -509,6 +509,20 @@ fn record(
     };
     let start = day.and_hms_opt(0, 0, 0).expect("midnight").and_utc();
     let sku = text("sku")?;
+    // `[{"key": "team", "value": "search"}, …]`, as TO_JSON_STRING writes a repeated record.
+    #[derive(Deserialize)]
+    struct Label {
+        key: String,
+        value: Option<String>,
+    }
+    let tags = match cell("labels")? {
+        Some(json) => serde_json::from_str::<Vec<Label>>(json)
+            .map_err(|e| malformed(format!("labels: {e}")))?
+            .into_iter()
+            .map(|l| (l.key, l.value.unwrap_or_default()))
+            .collect(),
+        None => Default::default(),
+    };
     let line = CostRecord {
         charge_period_start: start,
         charge_period_end: start + Duration::days(1),
@@ -526,7 +540,7 @@ fn record(
         consumed_quantity: decimal("pricing_qty")?,
         consumed_unit: text("pricing_unit")?,
         api_key_id: None,
-        tags: Default::default(),
+        tags,
     };
     let mut lines = Vec::with_capacity(2);
     if !credits.amount().is_zero() {

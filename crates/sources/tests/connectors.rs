@@ -496,6 +496,7 @@ fn cost_explorer(sim: &SimProvider, key_id: &str) -> burnrate_sources::CostExplo
             session_token: None,
         },
         role: None,
+        cost_allocation_tag: None,
     }
 }
 
@@ -562,6 +563,41 @@ async fn aws_bedrock_costs_over_several_pages_equal_the_fixture_exactly_and_noth
         cost.contains("\"Amazon Bedrock\"") && !cost.contains("Elastic Compute") && cost.contains("LINKED_ACCOUNT"),
         "filtered to the found services, one account at a time: {cost}"
     );
+}
+
+#[tokio::test]
+async fn aws_with_a_cost_allocation_tag_keeps_every_line_and_tags_it() {
+    let sim = SimProvider::aws(AWS_KEY_ID, AWS_SECRET).await;
+    let lines = aws_fixture(3);
+    sim.set_lines(lines.clone());
+    let window = SyncWindow::new(day0(), day0() + Days::days(3)).unwrap();
+    let mut api = cost_explorer(&sim, AWS_KEY_ID);
+    api.cost_allocation_tag = Some("team".into());
+    let pull = api.pull_costs(&client(true), window).await.unwrap();
+    type Key = (NaiveDate, String, String, String, Option<String>);
+    let payer = burnrate_sim::aws::PAYER_ACCOUNT.to_owned();
+    let mut want: BTreeMap<Key, Decimal> = BTreeMap::new();
+    for l in lines.iter().filter(|l| l.group.as_deref().is_some_and(|g| g.contains("Bedrock"))) {
+        let account = l.account.clone().unwrap_or(payer.clone());
+        let team = burnrate_sim::aws::tag_of(l, "team").map(str::to_owned);
+        *want.entry((l.day, l.group.clone().unwrap(), l.item.clone(), account, team)).or_default() += l.amount;
+    }
+    let mut got: BTreeMap<Key, Decimal> = BTreeMap::new();
+    for r in &pull.records {
+        let key = (
+            r.charge_period_start.date_naive(),
+            r.service_name.clone(),
+            r.sku_id.clone().unwrap(),
+            r.sub_account_id.clone().unwrap(),
+            r.tags.get("team").cloned(),
+        );
+        *got.entry(key).or_default() += r.billed_cost.amount();
+    }
+    assert_eq!(got, want, "day × service × usage type × account exactly, each with its team");
+    let costs: Vec<_> = sim.requests().into_iter().filter(|r| r.path_and_query.contains("GetCostAndUsage")).collect();
+    // One pull per account and service (2 × 2): the two with spend hold 6 groups, two pages of 5.
+    assert_eq!(costs.len(), 2 * 2 + 2);
+    assert!(costs.iter().all(|r| r.path_and_query.contains("{\"Key\":\"team\",\"Type\":\"TAG\"}")), "{:?}", costs[0]);
 }
 
 #[tokio::test]
@@ -849,6 +885,14 @@ async fn azure_throttling_waits_for_its_own_retry_header_and_bad_credentials_say
     assert!(matches!(err.kind, SourceErrorKind::Credential { status: 403, .. }), "{err}");
     assert!(err.to_string().contains("AuthorizationFailed"), "{err}");
 
+    // A nextLink to another host is not followed: the bearer token would go with it.
+    let decoy = SimProvider::azure(AZURE_TENANT, AZURE_CLIENT, AZURE_SECRET, AZURE_SCOPE).await;
+    sim.set_azure_next_link_host(&decoy.addr.to_string());
+    let wide = SyncWindow::new(day0(), day0() + Days::days(2)).unwrap();
+    let err = cost_management(&sim, AZURE_SECRET).pull_costs(&client(true), wide).await.unwrap_err();
+    assert!(err.to_string().contains("nextLink points to another host"), "{err}");
+    assert!(decoy.requests().is_empty(), "nothing was sent to the other host");
+
     // Nothing in the window: Azure answers 204, which is no rows.
     let empty = SyncWindow::new(day0() + Days::days(100), day0() + Days::days(101)).unwrap();
     assert!(cost_management(&sim, AZURE_SECRET).pull_costs(&client(true), empty).await.unwrap().records.is_empty());
@@ -925,6 +969,12 @@ async fn gcp_billing_export_costs_and_credits_equal_the_fixture_over_polls_pages
     let flash =
         pull.records.iter().find(|r| r.charge_description.as_deref() == Some("Gemini 2.5 Flash Input Text Tokens"));
     assert_eq!(flash.unwrap().model.as_deref(), Some("Gemini 2.5 Flash"));
+    for r in &pull.records {
+        let line = lines.iter().find(|l| Some(sku_id_of(&l.item)) == r.sku_id).unwrap();
+        let labels: BTreeMap<String, String> =
+            burnrate_sim::gcp::labels_of(line).into_iter().map(|(k, v)| (k.into(), v.into())).collect();
+        assert_eq!(r.tags, labels, "labels become tags: {:?}", r.sku_id);
+    }
 
     let requests = sim.requests();
     let count = |needle: &str| requests.iter().filter(|r| r.path_and_query.contains(needle)).count();

@@ -107,6 +107,9 @@ pub struct SourceConfig {
     pub role_arn: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub external_id: Option<String>,
+    /// AWS: a cost-allocation tag key whose values become the cost lines' tags.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cost_allocation_tag: Option<String>,
     /// Azure: the Entra ID tenant, the application (client) id that goes with the sealed client
     /// secret, and the scope read (`subscriptions/<id>`, a resource group, management group or
     /// billing account).
@@ -141,6 +144,7 @@ impl Default for SourceConfig {
             access_key_id: None,
             role_arn: None,
             external_id: None,
+            cost_allocation_tag: None,
             tenant_id: None,
             client_id: None,
             scope: None,
@@ -328,7 +332,8 @@ impl Syncer {
                     }
                     None => None,
                 };
-                Connector::Aws(CostExplorer { base_url, credentials, role })
+                let cost_allocation_tag = config.cost_allocation_tag;
+                Connector::Aws(CostExplorer { base_url, credentials, role, cost_allocation_tag })
             }
             SourceKind::Azure => {
                 let missing = |what: &str| SyncError::Config(format!("an Azure source needs its {what}"));

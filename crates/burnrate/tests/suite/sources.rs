@@ -782,6 +782,22 @@ async fn a_google_cloud_source_syncs_vertex_ai_costs_and_credits_exactly_and_kee
         want
     };
     assert_eq!(totals().await, want(&lines), "costs and credits of the AI services exactly, no Compute Engine");
+    // Resource labels are the lines' tags, a JSON object in SQL.
+    let sql = "SELECT tags, sum(billed_cost) FROM costs WHERE charge_category = 'Usage' GROUP BY tags ORDER BY tags";
+    let by_tags = c.api(Method::POST, "/api/v1/sql", &key, Some(serde_json::json!({ "sql": sql }))).await.json();
+    let mut want_tags: std::collections::BTreeMap<Option<String>, Decimal> = Default::default();
+    for l in lines.iter().filter(|l| l.model.as_deref() != Some("Compute Engine")) {
+        let labels: std::collections::BTreeMap<&str, &str> = burnrate_sim::gcp::labels_of(l).into_iter().collect();
+        let tags = (!labels.is_empty()).then(|| serde_json::to_string(&labels).unwrap());
+        *want_tags.entry(tags).or_default() += l.amount;
+    }
+    let got_tags: std::collections::BTreeMap<Option<String>, Decimal> = by_tags["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| (r[0].as_str().map(str::to_owned), r[1].as_str().unwrap().parse().unwrap()))
+        .collect();
+    assert_eq!(got_tags, want_tags, "{by_tags}");
 
     // Google's export updates a recent day: the re-pull replaces it.
     let restated = today - chrono::Duration::days(2);

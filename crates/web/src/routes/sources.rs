@@ -306,6 +306,10 @@ pub struct NewSourceInput {
     /// AWS: the external id the role's trust policy asks for.
     #[serde(default)]
     external_id: Option<String>,
+    /// AWS: a cost-allocation tag key (activated in the billing console) whose values become the
+    /// cost lines' tags; each AI service is then pulled on its own (more requests, each billed).
+    #[serde(default)]
+    cost_allocation_tag: Option<String>,
     /// Azure: the Entra ID tenant (directory) id or domain.
     #[serde(default)]
     tenant_id: Option<String>,
@@ -392,6 +396,20 @@ async fn connect(state: &AppState, caller: &impl Caller, input: NewSourceInput) 
         let given = |v: Option<String>| v.map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
         defaults.role_arn = given(input.role_arn).map(|arn| parse_role_arn(&arn)).transpose()?;
         defaults.external_id = given(input.external_id).map(|id| parse_external_id(&id)).transpose()?;
+        defaults.cost_allocation_tag = given(input.cost_allocation_tag)
+            .map(|key| {
+                let ok = key.chars().count() <= 128
+                    && key.chars().all(|c| c.is_alphanumeric() || " _.:/=+-@".contains(c))
+                    && !key.starts_with("aws:");
+                if ok {
+                    Ok(key)
+                } else {
+                    Err(AppError::Validation(
+                        "Cost allocation tag: a tag key of up to 128 letters, digits, spaces or _.:/=+-@.".into(),
+                    ))
+                }
+            })
+            .transpose()?;
     }
     if kind == SourceKind::Azure {
         defaults.tenant_id = Some(parse_tenant_id(input.tenant_id.as_deref())?);
@@ -485,6 +503,7 @@ pub async fn create_database(
         access_key_id: None,
         role_arn: None,
         external_id: None,
+        cost_allocation_tag: None,
         tenant_id: None,
         client_id: None,
         scope: None,
@@ -519,6 +538,8 @@ pub struct NewSourceForm {
     #[serde(default)]
     external_id: String,
     #[serde(default)]
+    cost_allocation_tag: String,
+    #[serde(default)]
     tenant_id: String,
     #[serde(default)]
     client_id: String,
@@ -546,6 +567,7 @@ pub async fn create(
         access_key_id: Some(f.access_key_id).filter(|a| !a.trim().is_empty()),
         role_arn: Some(f.role_arn),
         external_id: Some(f.external_id),
+        cost_allocation_tag: Some(f.cost_allocation_tag),
         tenant_id: Some(f.tenant_id),
         client_id: Some(f.client_id),
         scope: Some(f.scope),
