@@ -48,6 +48,21 @@ impl SyncWindow {
         SyncWindow { start: first(self.start), end }
     }
 
+    /// The window cut at month boundaries, in order: for providers that are queried (and bill
+    /// their queries) a month at a time.
+    pub fn months(&self) -> impl Iterator<Item = SyncWindow> {
+        let (mut start, end) = (self.start, self.end);
+        std::iter::from_fn(move || {
+            (start < end).then(|| {
+                let next = NaiveDate::from_ymd_opt(start.year(), start.month(), 1).expect("first of a month")
+                    + chrono::Months::new(1);
+                let part = SyncWindow { start, end: next.min(end) };
+                start = part.end;
+                part
+            })
+        })
+    }
+
     pub fn is_whole_months(&self) -> bool {
         *self == self.whole_months()
     }
@@ -160,6 +175,10 @@ mod tests {
         let months = SyncWindow::new(d("2026-01-30"), d("2026-02-02")).unwrap().whole_months();
         assert_eq!((months.start(), months.end()), (d("2026-01-01"), d("2026-03-01")));
         assert!(months.is_whole_months() && !w.is_whole_months());
+        let parts: Vec<String> =
+            SyncWindow::new(d("2026-01-30"), d("2026-03-02")).unwrap().months().map(|m| m.to_string()).collect();
+        assert_eq!(parts, ["2026-01-30..2026-02-01", "2026-02-01..2026-03-01", "2026-03-01..2026-03-02"]);
+        assert_eq!(w.months().count(), 2);
         let december = SyncWindow::new(d("2026-12-05"), d("2027-01-01")).unwrap().whole_months();
         assert_eq!((december.start(), december.end()), (d("2026-12-01"), d("2027-01-01")));
     }

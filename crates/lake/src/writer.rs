@@ -272,13 +272,8 @@ mod tests {
         }
     }
 
-    /// `per_day` rows a day over `days`, in pages of one day, in time order.
-    fn stream(first: NaiveDate, days: i64, per_day: i64) -> Vec<Vec<UsageRecord>> {
-        (0..days).map(|d| (0..per_day).map(|n| record(first + Duration::days(d), n)).collect()).collect()
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn streamed_pages_become_sorted_files_that_never_span_a_month() {
+    /// A SQLite manifest with one organization and a lake, in a temporary directory.
+    async fn lake_of_one_org() -> (tempfile::TempDir, Store, OrgScope, Lake) {
         let dir = tempfile::tempdir().unwrap();
         let db = Store::connect(&format!("sqlite://{}/db.sqlite?mode=rwc", dir.path().display())).await.unwrap();
         burnrate_store::migrate_sqlite(&db).await.unwrap();
@@ -286,6 +281,17 @@ mod tests {
         let scope = tx.create_org(&OrgName::parse("Org").unwrap()).await.unwrap();
         tx.commit().await.unwrap();
         let lake = Lake::from_url(&dir.path().join("lake").display().to_string()).unwrap();
+        (dir, db, scope, lake)
+    }
+
+    /// `per_day` rows a day over `days`, in pages of one day, in time order.
+    fn stream(first: NaiveDate, days: i64, per_day: i64) -> Vec<Vec<UsageRecord>> {
+        (0..days).map(|d| (0..per_day).map(|n| record(first + Duration::days(d), n)).collect()).collect()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn streamed_pages_become_sorted_files_that_never_span_a_month() {
+        let (dir, db, scope, lake) = lake_of_one_org().await;
         let jan = NaiveDate::from_ymd_opt(2026, 1, 1).unwrap();
         let window = SyncWindow::new(jan, NaiveDate::from_ymd_opt(2026, 3, 1).unwrap()).unwrap();
         let mut writer = lake.writer::<UsageRecord>(&db, scope, Uuid::now_v7(), window).unwrap();
@@ -361,13 +367,7 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn carrying_over_keeps_the_older_days_of_a_replaced_month_exactly_and_only_this_sources() {
         use burnrate_core::CostRecord;
-        let dir = tempfile::tempdir().unwrap();
-        let db = Store::connect(&format!("sqlite://{}/db.sqlite?mode=rwc", dir.path().display())).await.unwrap();
-        burnrate_store::migrate_sqlite(&db).await.unwrap();
-        let mut tx = db.instance().await.unwrap();
-        let scope = tx.create_org(&OrgName::parse("Org").unwrap()).await.unwrap();
-        tx.commit().await.unwrap();
-        let lake = Lake::from_url(&dir.path().join("lake").display().to_string()).unwrap();
+        let (dir, db, scope, lake) = lake_of_one_org().await;
         let day = |d: u32| NaiveDate::from_ymd_opt(2026, 1, d).unwrap();
         let window = SyncWindow::new(day(1), NaiveDate::from_ymd_opt(2026, 2, 1).unwrap()).unwrap();
         let (source, other) = (Uuid::now_v7(), Uuid::now_v7());

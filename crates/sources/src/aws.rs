@@ -477,9 +477,7 @@ impl CostExplorer {
                 let records = self.records(&call, &account, &grouping, page.results_by_time, &mut stats)?;
                 stats.rows += records.len();
                 progress(Progress { report: "costs", pages: stats.pages, window, reached });
-                out.send(records).await.map_err(|_| {
-                    call.error(SourceErrorKind::Network("the lake writer stopped before the pull ended".into()))
-                })?;
+                crate::hand_over(&call, out, records).await?;
                 token = call.next_cursor(&mut seen, page.next_page_token, stats.pages)?;
                 if token.is_none() {
                     break;

@@ -17,7 +17,7 @@ use std::time::{Duration as StdDuration, Instant};
 
 use burnrate_core::{ChargeCategory, CostRecord, Money, SyncWindow};
 use burnrate_net::HttpClient;
-use chrono::{Datelike, Duration, NaiveDate};
+use chrono::{Duration, NaiveDate};
 use rust_decimal::Decimal;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
@@ -372,21 +372,14 @@ impl CostManagement {
     ) -> Result<PullStats, SourceError> {
         let call = Call { provider: PROVIDER, endpoint: QUERY_ENDPOINT, window };
         let mut stats = PullStats::default();
-        let mut start = window.start();
-        while start < window.end() {
-            let next_month = NaiveDate::from_ymd_opt(start.year(), start.month(), 1).expect("first of a month")
-                + chrono::Months::new(1);
-            let days = SyncWindow::new(start, next_month.min(window.end())).expect("a non-empty month");
+        for days in window.months() {
             let actual = self.query(http, &call, "ActualCost", days, &mut stats).await?;
             let amortized = self.query(http, &call, "AmortizedCost", days, &mut stats).await?;
             let records = join(&call, actual, amortized)?;
             stats.rows += records.len();
-            out.send(records).await.map_err(|_| {
-                call.error(SourceErrorKind::Network("the lake writer stopped before the pull ended".into()))
-            })?;
+            crate::hand_over(&call, out, records).await?;
             let reached = Some(days.end() - Duration::days(1));
             progress(Progress { report: "costs", pages: stats.pages, window, reached });
-            start = days.end();
         }
         Ok(stats)
     }

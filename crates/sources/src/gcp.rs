@@ -19,7 +19,7 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use burnrate_core::{ChargeCategory, CostRecord, Money, SyncWindow};
 use burnrate_net::HttpClient;
-use chrono::{Datelike, Duration, NaiveDate};
+use chrono::{Duration, NaiveDate};
 use rust_decimal::Decimal;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
@@ -453,23 +453,16 @@ impl BigQueryBilling {
     ) -> Result<PullStats, SourceError> {
         let call = Call { provider: PROVIDER, endpoint: QUERY_ENDPOINT, window };
         let mut stats = PullStats::default();
-        let mut start = window.start();
-        while start < window.end() {
-            let next_month = NaiveDate::from_ymd_opt(start.year(), start.month(), 1).expect("first of a month")
-                + chrono::Months::new(1);
-            let days = SyncWindow::new(start, next_month.min(window.end())).expect("a non-empty month");
+        for days in window.months() {
             let records = self.query(http, &call, days, &mut stats).await?;
             stats.rows += records.len();
-            out.send(records).await.map_err(|_| {
-                call.error(SourceErrorKind::Network("the lake writer stopped before the pull ended".into()))
-            })?;
+            crate::hand_over(&call, out, records).await?;
             progress(Progress {
                 report: "costs",
                 pages: stats.pages,
                 window,
                 reached: Some(days.end() - Duration::days(1)),
             });
-            start = days.end();
         }
         Ok(stats)
     }

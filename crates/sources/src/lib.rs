@@ -318,9 +318,7 @@ impl<'a, U: Fn(&Ask<'_>) -> url::Url> Pager<'a, U> {
         while let Some(page) = self.next::<P>().await? {
             let records = convert(page, &mut stats)?;
             stats.rows += records.len();
-            out.send(records).await.map_err(|_| {
-                self.call.error(SourceErrorKind::Network("the lake writer stopped before the pull ended".into()))
-            })?;
+            hand_over(&self.call, out, records).await?;
         }
         stats.pages = self.pages;
         Ok(stats)
@@ -358,6 +356,13 @@ where
         }
     }
     Err(call.error(SourceErrorKind::Throttled { attempts: THROTTLE_ATTEMPTS }))
+}
+
+/// Hands a page's records to the lake writer, which applies back-pressure.
+pub(crate) async fn hand_over<T>(call: &Call, out: &RecordSender<T>, records: Vec<T>) -> Result<(), SourceError> {
+    out.send(records)
+        .await
+        .map_err(|_| call.error(SourceErrorKind::Network("the lake writer stopped before the pull ended".into())))
 }
 
 /// A token count that must not be negative.

@@ -146,9 +146,7 @@ impl OpenRouter {
             }
             stats.pages += 1;
             stats.rows += records.len();
-            out.send(records).await.map_err(|_| {
-                call.error(SourceErrorKind::Network("the lake writer stopped before the pull ended".into()))
-            })?;
+            crate::hand_over(&call, out, records).await?;
             progress(Progress { report, pages: stats.pages, window: call.window, reached: Some(day) });
             day += Duration::days(1);
         }

@@ -44,6 +44,42 @@ async fn wait_for_sync(app: &TestApp, scope: burnrate_store::OrgScope) -> burnra
     panic!("the first sync did not finish within 10 s");
 }
 
+/// On SQLite, the database file (its log folded in) holds none of `secrets`: they are sealed.
+async fn assert_sealed_at_rest(app: &TestApp, secrets: &[&str]) {
+    if app.db.kind != BackendKind::Sqlite {
+        return;
+    }
+    let mut conn = <sqlx::SqliteConnection as sqlx::Connection>::connect(&app.db.app_url).await.unwrap();
+    sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)").execute(&mut conn).await.unwrap();
+    let bytes = std::fs::read(app.db.sqlite_path.as_ref().unwrap()).unwrap();
+    let text = String::from_utf8_lossy(&bytes);
+    for secret in secrets {
+        assert!(!text.contains(secret), "{secret:?} is sealed at rest");
+    }
+}
+
+/// Asks for a sync of `source` through the API, as an admin would, and waits until it ran.
+async fn sync_now(
+    app: &TestApp,
+    c: &burnrate_testkit::TestClient,
+    key: &str,
+    scope: burnrate_store::OrgScope,
+    source: &burnrate_store::SourceRecord,
+) {
+    let r = c.api(Method::POST, &format!("/api/v1/sources/{}/sync", source.id), key, None).await;
+    assert_eq!(r.status, 202, "{}", r.text);
+    for _ in 0..100 {
+        let mut tx = app.store.tenant(scope).await.unwrap();
+        let now = tx.source(source.id).await.unwrap().unwrap().last_attempt_at;
+        tx.commit().await.unwrap();
+        if now != source.last_attempt_at {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("the sync did not run within 10 s");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn connecting_a_source_seals_its_key_syncs_and_shows_spend() {
     let app = TestApp::spawn().await;
@@ -118,12 +154,7 @@ async fn connecting_a_source_seals_its_key_syncs_and_shows_spend() {
     t.commit().await.unwrap();
     let created = audit.iter().find(|e| e.action == "source_created").expect("audited");
     assert!(!created.details.contains("SOURCEKEY"));
-    if app.db.kind == BackendKind::Sqlite {
-        let mut conn = <sqlx::SqliteConnection as sqlx::Connection>::connect(&app.db.app_url).await.unwrap();
-        sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)").execute(&mut conn).await.unwrap();
-        let bytes = std::fs::read(app.db.sqlite_path.as_ref().unwrap()).unwrap();
-        assert!(!String::from_utf8_lossy(&bytes).contains("SOURCEKEY"), "the key is sealed at rest");
-    }
+    assert_sealed_at_rest(&app, &["SOURCEKEY"]).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -428,18 +459,7 @@ async fn an_aws_source_syncs_bedrock_spend_exactly_and_keeps_its_secret() {
     // AWS revises past days: a re-pull brings the new value and replaces the old.
     let restated = today - chrono::Duration::days(3);
     sim.restate(restated, Decimal::from(2));
-    let before = source.last_attempt_at;
-    let r = c.api(Method::POST, &format!("/api/v1/sources/{}/sync", source.id), &key, None).await;
-    assert_eq!(r.status, 202, "{}", r.text);
-    for _ in 0..100 {
-        let mut tx = app.store.tenant(scope).await.unwrap();
-        let now = tx.source(source.id).await.unwrap().unwrap().last_attempt_at;
-        tx.commit().await.unwrap();
-        if now != before {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    sync_now(&app, &c, &key, scope, &source).await;
     let day_sql = format!("SELECT sum(billed_cost) FROM costs WHERE charge_day = DATE '{restated}'");
     let day = c.api(Method::POST, "/api/v1/sql", &key, Some(serde_json::json!({ "sql": day_sql }))).await.json();
     let want: Decimal = lines
@@ -464,12 +484,7 @@ async fn an_aws_source_syncs_bedrock_spend_exactly_and_keeps_its_secret() {
     for text in [&page.text, &listed.text] {
         assert!(!text.contains(&SECRET[..20]), "the secret never comes back out");
     }
-    if app.db.kind == BackendKind::Sqlite {
-        let mut conn = <sqlx::SqliteConnection as sqlx::Connection>::connect(&app.db.app_url).await.unwrap();
-        sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)").execute(&mut conn).await.unwrap();
-        let bytes = std::fs::read(app.db.sqlite_path.as_ref().unwrap()).unwrap();
-        assert!(!String::from_utf8_lossy(&bytes).contains("SECRETKEY"), "the secret is sealed at rest");
-    }
+    assert_sealed_at_rest(&app, &["SECRETKEY"]).await;
 }
 
 /// OpenRouter reports the last 30 completed days only. A sync of whole months keeps the older
@@ -569,12 +584,7 @@ async fn an_openrouter_source_keeps_days_older_than_its_30_day_window_and_shows_
     for text in [&page.text, &listed.text] {
         assert!(!text.contains(&MANAGEMENT_KEY[10..30]), "the key never comes back out");
     }
-    if app.db.kind == BackendKind::Sqlite {
-        let mut conn = <sqlx::SqliteConnection as sqlx::Connection>::connect(&app.db.app_url).await.unwrap();
-        sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)").execute(&mut conn).await.unwrap();
-        let bytes = std::fs::read(app.db.sqlite_path.as_ref().unwrap()).unwrap();
-        assert!(!String::from_utf8_lossy(&bytes).contains("MANAGEMENTKEY"), "the key is sealed at rest");
-    }
+    assert_sealed_at_rest(&app, &["MANAGEMENTKEY"]).await;
 }
 
 /// Azure AI Services costs through Cost Management: an app registration's secret is sealed, the
@@ -661,18 +671,7 @@ async fn an_azure_source_syncs_ai_services_costs_exactly_and_keeps_its_client_se
     for l in lines.iter_mut().filter(|l| l.day == restated) {
         l.amount *= Decimal::from(3);
     }
-    let before = source.last_attempt_at;
-    let r = c.api(Method::POST, &format!("/api/v1/sources/{}/sync", source.id), &key, None).await;
-    assert_eq!(r.status, 202, "{}", r.text);
-    for _ in 0..100 {
-        let mut tx = app.store.tenant(scope).await.unwrap();
-        let now = tx.source(source.id).await.unwrap().unwrap().last_attempt_at;
-        tx.commit().await.unwrap();
-        if now != before {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    sync_now(&app, &c, &key, scope, &source).await;
     assert_eq!(totals().await, want(&lines), "the restated day has its new value, once");
 
     // A secret rotated to a wrong one: the next sync fails saying what to check.
@@ -695,13 +694,7 @@ async fn an_azure_source_syncs_ai_services_costs_exactly_and_keeps_its_client_se
     for text in [&page.text, &listed.text] {
         assert!(!text.contains("AZURECLIENTSECRET") && !text.contains("WRONGWRONG"), "the secret never comes back out");
     }
-    if app.db.kind == BackendKind::Sqlite {
-        let mut conn = <sqlx::SqliteConnection as sqlx::Connection>::connect(&app.db.app_url).await.unwrap();
-        sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)").execute(&mut conn).await.unwrap();
-        let bytes = std::fs::read(app.db.sqlite_path.as_ref().unwrap()).unwrap();
-        let text = String::from_utf8_lossy(&bytes);
-        assert!(!text.contains("AZURECLIENTSECRET") && !text.contains("WRONGWRONG"), "the secret is sealed at rest");
-    }
+    assert_sealed_at_rest(&app, &["AZURECLIENTSECRET", "WRONGWRONG"]).await;
 }
 
 /// Vertex AI and Gemini API spend from the Cloud Billing export in BigQuery: a service account's
@@ -825,11 +818,5 @@ async fn a_google_cloud_source_syncs_vertex_ai_costs_and_credits_exactly_and_kee
     for text in [&page.text, &listed.text] {
         assert!(!text.contains(&key_material) && !text.contains("PRIVATE KEY"), "the key never comes back out");
     }
-    if app.db.kind == BackendKind::Sqlite {
-        let mut conn = <sqlx::SqliteConnection as sqlx::Connection>::connect(&app.db.app_url).await.unwrap();
-        sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)").execute(&mut conn).await.unwrap();
-        let bytes = std::fs::read(app.db.sqlite_path.as_ref().unwrap()).unwrap();
-        let text = String::from_utf8_lossy(&bytes);
-        assert!(!text.contains(&key_material) && !text.contains("PRIVATE KEY"), "the key is sealed at rest");
-    }
+    assert_sealed_at_rest(&app, &[&key_material, "PRIVATE KEY"]).await;
 }
