@@ -820,3 +820,80 @@ async fn a_google_cloud_source_syncs_vertex_ai_costs_and_credits_exactly_and_kee
     }
     assert_sealed_at_rest(&app, &[&key_material, "PRIVATE KEY"]).await;
 }
+
+/// The four cloud and router connectors log their retries and outcomes, and never a secret: not
+/// the AWS secret key, the Azure client secret or its tokens, the Google private key or its
+/// tokens, nor an OpenRouter key — through throttling, a wrong secret and a wrong kind of key.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_cloud_credential_or_token_reaches_the_logs() {
+    const AWS_ID: &str = "AKIAIOSFODNN7EXAMPLE";
+    const AWS_SECRET: &str = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYSECRETKEY";
+    const TENANT: &str = "72f988bf-86f1-41af-91ab-2d7cd011db47";
+    const CLIENT: &str = "0e1f2a3b-4c5d-4e6f-8a9b-0c1d2e3f4a5b";
+    const AZURE_SECRET: &str = "Qx8Q~AZURECLIENTSECRETvalue0123456789abc";
+    const SCOPE: &str = "subscriptions/00000000-0000-0000-0000-000000000001";
+    const TABLE: &str = "acme-billing.billing_export.gcp_billing_export_v1_01ABCD_23EF45_6789AB";
+    let logs = captured_logs();
+    let app = TestApp::spawn().await;
+    let (scope, _) = app.create_org("Org", "o@example.com").await;
+    let today = Utc::now().date_naive();
+    let line = |group: &str, item: &str, model: Option<&str>| CostLine {
+        day: today - chrono::Duration::days(1),
+        group: Some(group.into()),
+        item: item.into(),
+        model: model.map(str::to_owned),
+        amount: Decimal::new(1_234_567, 6),
+        account: None,
+    };
+    let aws = SimProvider::aws(AWS_ID, "a/different/secret/than/the/one/given").await;
+    let azure = SimProvider::azure(TENANT, CLIENT, AZURE_SECRET, SCOPE).await;
+    azure.set_lines(vec![line(
+        "/subscriptions/00000000-0000-0000-0000-000000000001/resourceGroups/rg/providers/Microsoft.CognitiveServices/accounts/a",
+        "gpt-4o-0806-Inp-glbl 1K Tokens",
+        None,
+    )]);
+    azure.push_fault(burnrate_sim::Fault::Pass);
+    azure.push_fault(burnrate_sim::Fault::RateLimited { retry_after_secs: 1 });
+    let gcp = SimProvider::gcp("acme-billing", TABLE).await;
+    gcp.set_lines(vec![line("acme-prod", "Gemini 2.5 Flash Input Text Tokens", Some("Vertex AI"))]);
+    let openrouter = SimProvider::openrouter("sk-or-v1-MANAGEMENTKEY000000000000000000000000000000").await;
+    let gcp_key = gcp.gcp_key();
+    let private_key: serde_json::Value = serde_json::from_str(&gcp_key).unwrap();
+    let key_material = private_key["private_key"].as_str().unwrap()[40..100].to_owned();
+    let c = app.login("o@example.com").await;
+    let key = create_key(&c, "k", "admin").await;
+    for body in [
+        serde_json::json!({ "kind": "aws", "name": "aws", "access_key_id": AWS_ID, "secret": AWS_SECRET, "base_url": aws.base_url() }),
+        serde_json::json!({ "kind": "azure", "name": "azure", "tenant_id": TENANT, "client_id": CLIENT, "scope": SCOPE, "secret": AZURE_SECRET, "base_url": azure.base_url() }),
+        serde_json::json!({ "kind": "gcp", "name": "gcp", "secret": gcp_key, "billing_table": TABLE, "base_url": gcp.base_url() }),
+        serde_json::json!({ "kind": "openrouter", "name": "openrouter", "secret": burnrate_sim::openrouter::INFERENCE_KEY, "base_url": openrouter.base_url() }),
+    ] {
+        let r = c.api(Method::POST, "/api/v1/sources", &key, Some(body)).await;
+        assert_eq!(r.status, 201, "{}", r.text);
+    }
+    let mut sources = Vec::new();
+    for _ in 0..100 {
+        let mut t = app.store.tenant(scope).await.unwrap();
+        sources = t.sources().await.unwrap();
+        t.commit().await.unwrap();
+        if sources.iter().all(|s| s.last_attempt_at.is_some()) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let failed: Vec<&str> = sources.iter().filter(|s| s.last_error.is_some()).map(|s| s.name.as_str()).collect();
+    assert_eq!(failed, ["aws", "openrouter"], "a wrong AWS secret and an inference key fail; the others sync");
+    let text = String::from_utf8_lossy(&logs.lock().unwrap()).into_owned();
+    assert!(text.contains("sync done") && text.contains("sync failed") && text.contains("retrying"), "{text}");
+    for secret in [
+        &AWS_SECRET[20..],
+        &AZURE_SECRET[5..],
+        "eyJ0eXAiOiJKV1QiLCJhbGciOiJSUzI1NiJ9",
+        &key_material,
+        "ya29.",
+        &burnrate_sim::openrouter::INFERENCE_KEY[10..],
+        "MANAGEMENTKEY",
+    ] {
+        assert!(!text.contains(secret), "{secret:?} reached the logs");
+    }
+}
