@@ -29,6 +29,8 @@ pub struct SourceRecord {
     /// A prepaid account's credits left (USD, decimal text) at the last sync, and when it was read.
     pub credits_remaining: Option<String>,
     pub credits_checked_at: Option<DateTime<Utc>>,
+    /// What the last successful sync did, in words.
+    pub last_sync_summary: Option<String>,
 }
 
 pub struct NewSource<'a> {
@@ -58,7 +60,7 @@ impl TenantTx {
     }
 
     pub async fn sources(&mut self) -> Result<Vec<SourceRecord>> {
-        let sql = "SELECT id, kind, name, config, secret_hint, secret_set_at, paused, created_at, last_attempt_at, last_success_at, last_error, progress, credits_remaining, credits_checked_at FROM sources WHERE org_id = $1 ORDER BY name";
+        let sql = "SELECT id, kind, name, config, secret_hint, secret_set_at, paused, created_at, last_attempt_at, last_success_at, last_error, progress, credits_remaining, credits_checked_at, last_sync_summary FROM sources WHERE org_id = $1 ORDER BY name";
         let rows: Vec<SourceRecord> =
             on!(&mut self.inner.tx, c => sqlx::query_as(sql).bind(self.scope.org_id().as_uuid()).fetch_all(c).await)?;
         Ok(rows)
@@ -66,7 +68,7 @@ impl TenantTx {
 
     pub async fn source(&mut self, id: Uuid) -> Result<Option<SourceRecord>> {
         let row: Option<SourceRecord> = on!(&mut self.inner.tx, c => sqlx::query_as(
-            "SELECT id, kind, name, config, secret_hint, secret_set_at, paused, created_at, last_attempt_at, last_success_at, last_error, progress, credits_remaining, credits_checked_at FROM sources WHERE org_id = $1 AND id = $2")
+            "SELECT id, kind, name, config, secret_hint, secret_set_at, paused, created_at, last_attempt_at, last_success_at, last_error, progress, credits_remaining, credits_checked_at, last_sync_summary FROM sources WHERE org_id = $1 AND id = $2")
             .bind(self.scope.org_id().as_uuid()).bind(id).fetch_optional(c).await)?;
         Ok(row)
     }
@@ -115,15 +117,16 @@ impl TenantTx {
         Ok(n > 0)
     }
 
-    /// Records the outcome of a sync or connection test. `error` must already be free of secrets.
-    pub async fn record_source_attempt(&mut self, id: Uuid, error: Option<&str>) -> Result<()> {
+    /// Records the outcome of a sync: what it did, or why it failed. Both must already be free of
+    /// secrets.
+    pub async fn record_source_attempt(&mut self, id: Uuid, outcome: std::result::Result<&str, &str>) -> Result<()> {
         let at = now();
-        match error {
-            None => {
-                on!(&mut self.inner.tx, c => sqlx::query("UPDATE sources SET last_attempt_at = $1, last_success_at = $1, last_error = NULL, progress = NULL WHERE org_id = $2 AND id = $3")
-                .bind(at).bind(self.scope.org_id().as_uuid()).bind(id).execute(c).await.map(|_| ()))?
+        match outcome {
+            Ok(summary) => {
+                on!(&mut self.inner.tx, c => sqlx::query("UPDATE sources SET last_attempt_at = $1, last_success_at = $1, last_error = NULL, progress = NULL, last_sync_summary = $2 WHERE org_id = $3 AND id = $4")
+                .bind(at).bind(summary).bind(self.scope.org_id().as_uuid()).bind(id).execute(c).await.map(|_| ()))?
             }
-            Some(e) => {
+            Err(e) => {
                 on!(&mut self.inner.tx, c => sqlx::query("UPDATE sources SET last_attempt_at = $1, last_error = $2, progress = NULL WHERE org_id = $3 AND id = $4")
                 .bind(at).bind(e).bind(self.scope.org_id().as_uuid()).bind(id).execute(c).await.map(|_| ()))?
             }

@@ -207,6 +207,29 @@ pub struct SyncOutcome {
     pub rounded_values: u32,
 }
 
+/// What AWS charges for one Cost Explorer API request, in dollars.
+const COST_EXPLORER_REQUEST: rust_decimal::Decimal = rust_decimal::Decimal::from_parts(1, 0, 0, false, 2);
+
+impl SyncOutcome {
+    /// For people: "40 cost lines and 12 usage lines for 2026-11-01..2026-12-02, from 6
+    /// requests" — and what the requests cost where the provider bills them.
+    pub fn describe(&self, kind: Option<SourceKind>) -> String {
+        let usage = if self.usage_rows > 0 { format!(" and {} usage lines", self.usage_rows) } else { String::new() };
+        let requests = if self.pages == 1 { "1 request".to_owned() } else { format!("{} requests", self.pages) };
+        let billed = match kind {
+            Some(SourceKind::Aws) => {
+                format!(
+                    ", which AWS bills at $0.01 each: ${}",
+                    COST_EXPLORER_REQUEST * rust_decimal::Decimal::from(self.pages)
+                )
+            }
+            Some(SourceKind::Gcp) => ", billed by BigQuery by the bytes they scan".to_owned(),
+            _ => String::new(),
+        };
+        format!("{} cost lines{usage} for {}, from {requests}{billed}", self.rows, self.window)
+    }
+}
+
 #[derive(Clone)]
 pub struct Syncer {
     pub store: Store,
@@ -459,7 +482,11 @@ impl Syncer {
         let result = self.pull_into_lake(scope, &source, window, &sink).await;
         writer.abort();
         let mut tx = self.store.tenant(scope).await?;
-        tx.record_source_attempt(source.id, result.as_ref().err().map(|e| e.to_string()).as_deref()).await?;
+        let outcome = match &result {
+            Ok(o) => Ok(o.describe(SourceKind::parse(&source.kind))),
+            Err(e) => Err(e.to_string()),
+        };
+        tx.record_source_attempt(source.id, outcome.as_deref().map_err(String::as_str)).await?;
         tx.commit().await?;
         match &result {
             Ok(o) => {

@@ -300,6 +300,8 @@ pub struct SourceRow {
     pub fresh: String,
     /// A prepaid account's credits left, in words: "USD 62.5688 credits left (read 2026-12-01 15:00 UTC)".
     pub credits: Option<String>,
+    /// What the last successful sync did.
+    pub summary: Option<String>,
 }
 
 /// A connected database, read at query time.

@@ -480,6 +480,11 @@ async fn an_aws_source_syncs_bedrock_spend_exactly_and_keeps_its_secret() {
     let listed = c.api(Method::GET, "/api/v1/sources", &key, None).await;
     assert_eq!(listed.json()["sources"][0]["config"]["access_key_id"], KEY_ID);
     assert_eq!(listed.json()["sources"][0]["config"]["interval_minutes"], 360);
+    // The last sync's lines and requests, and what AWS charges for them ($0.01 a request).
+    let summary = listed.json()["sources"][0]["last_sync_summary"].as_str().unwrap().to_owned();
+    let requests: u32 = summary.split("from ").nth(1).and_then(|r| r.split(' ').next()?.parse().ok()).unwrap();
+    assert!(summary.starts_with("24 cost lines for ") && requests >= 7, "{summary}");
+    assert!(summary.ends_with(&format!("${}", Decimal::new(i64::from(requests), 2))), "{summary}");
     let page = c.get("/sources").await;
     for text in [&page.text, &listed.text] {
         assert!(!text.contains(&SECRET[..20]), "the secret never comes back out");

@@ -72,6 +72,7 @@ async fn page(
                 config: serde_json::from_str(&s.config).unwrap_or_default(),
                 progress: s.progress,
                 fresh: freshness_text(fresh.get(&s.id).copied().unwrap_or_default()),
+                summary: s.last_sync_summary,
                 credits: s.credits_remaining.map(|c| {
                     let read = s.credits_checked_at.map(|t| format!(" (read {})", when(t))).unwrap_or_default();
                     format!("USD {c} credits left{read}")
@@ -883,6 +884,9 @@ pub struct SourceView {
     /// OpenRouter: the prepaid credits left (USD, exact decimal) at the last sync.
     credits_remaining: Option<String>,
     credits_checked_at: Option<DateTime<Utc>>,
+    /// What the last successful sync did: lines written, requests made (and their price where
+    /// the provider bills them).
+    last_sync_summary: Option<String>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -917,6 +921,7 @@ pub async fn api_list(State(state): State<AppState>, caller: ApiCaller) -> Resul
                 progress: s.progress,
                 credits_remaining: s.credits_remaining,
                 credits_checked_at: s.credits_checked_at,
+                last_sync_summary: s.last_sync_summary,
             }
         })
         .collect();
