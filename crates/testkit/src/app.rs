@@ -18,6 +18,7 @@ pub struct AppOptions {
     pub api_per_ip: Option<Quota>,
     pub login_per_account: Option<Quota>,
     pub api_per_key: Option<Quota>,
+    pub exports_per_org: Option<Quota>,
     /// The SQL engine's per-query memory pool (64 MiB unless set).
     pub query_memory_limit: Option<usize>,
     /// The operator's egress allow-list (`BURNRATE_EGRESS_ALLOW`); loopback unless set, for the
@@ -40,6 +41,7 @@ impl Default for AppOptions {
             api_per_ip: None,
             login_per_account: None,
             api_per_key: None,
+            exports_per_org: None,
             query_memory_limit: None,
             egress_allow: None,
             lookup: None,
@@ -124,6 +126,9 @@ impl TestApp {
         }
         if let Some(q) = opts.login_per_account {
             config.login_per_account = q;
+        }
+        if let Some(q) = opts.exports_per_org {
+            config.exports_per_org = q;
         }
         if let Some(q) = opts.api_per_key {
             config.api_per_key = q;

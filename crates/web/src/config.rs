@@ -32,6 +32,8 @@ pub struct WebConfig {
     pub login_per_account: Quota,
     pub api_per_key: Quota,
     pub api_per_ip: Quota,
+    /// Cost exports an organization may start (each reads all of the period asked for).
+    pub exports_per_org: Quota,
     /// Where SQL clients reach the Postgres wire endpoint, for connection strings.
     pub pg_endpoint: Option<PgEndpoint>,
     /// How webhook deliveries are retried and paced.
@@ -64,6 +66,7 @@ impl WebConfig {
             login_per_account: Quota::per_minute(10, 10),
             api_per_key: Quota::per_minute(600, 100),
             api_per_ip: Quota::per_minute(1200, 200),
+            exports_per_org: Quota::per_minute(1, 10),
             delivery: burnrate_notify::DeliveryPolicy::default(),
         }
     }

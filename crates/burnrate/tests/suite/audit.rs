@@ -247,6 +247,8 @@ async fn every_audited_action_leaves_exactly_one_well_formed_entry_and_no_secret
     assert_eq!(c.api(Method::POST, &format!("/api/v1/support-grants/{grant}/revoke"), &key, None).await.status, 200);
     let export = c.api(Method::GET, "/api/v1/audit?format=csv", &key, None).await;
     assert_eq!(export.status, 200);
+    let costs = c.api(Method::GET, "/api/v1/exports?dataset=focus&format=csv&from=2026-01-01", &key, None).await;
+    assert_eq!(costs.status, 200, "{}", costs.text);
     assert_eq!(c.api(Method::DELETE, &format!("/api/v1/sources/{source}"), &key, None).await.status, 204);
 
     let mut tx = app.store.tenant(scope).await.unwrap();
@@ -275,6 +277,7 @@ async fn every_audited_action_leaves_exactly_one_well_formed_entry_and_no_secret
         ("password_reset_requested", 1),
         ("password_reset_completed", 1),
         ("audit_exported", 1),
+        ("costs_exported", 1),
         ("support_requested", 1),
         ("support_consented", 1),
         ("support_approved", 1),

@@ -23,6 +23,7 @@ async fn the_openapi_document_describes_every_endpoint_and_schemathesis_finds_no
     let app = TestApp::spawn_with(AppOptions {
         api_per_key: Some(unlimited),
         api_per_ip: Some(unlimited),
+        exports_per_org: Some(unlimited),
         lookup: Some(std::sync::Arc::new(NoNames)),
         ..Default::default()
     })

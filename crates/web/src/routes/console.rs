@@ -37,7 +37,7 @@ fn session(state: &AppState, who: &Authed) -> Result<SqlSession, AppError> {
 }
 
 /// A SQL session for `caller`, named `label` where the engine names its sessions.
-fn session_as(state: &AppState, caller: &impl Caller, label: &str) -> Result<SqlSession, AppError> {
+pub(crate) fn session_as(state: &AppState, caller: &impl Caller, label: &str) -> Result<SqlSession, AppError> {
     let engine = state.engine.as_ref().ok_or(AppError::NotFound)?;
     let reader = if caller.role().is_admin() { Reader::Admin } else { Reader::Member };
     engine.connect(caller.scope(), reader, label).map_err(|e| AppError::Internal(e.to_string()))
@@ -228,9 +228,22 @@ pub async fn csv(
     let details = serde_json::json!({ "format": "csv", "statement": statement });
     tx.audit(who.entry("query_exported", "organization", who.scope.org_id().to_string(), details)).await?;
     tx.commit().await?;
+    let body = csv_body(session, q);
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
+            (header::CONTENT_DISPOSITION, "attachment; filename=\"burnrate-query.csv\""),
+        ],
+        body,
+    )
+        .into_response())
+}
+
+/// A query's result as CSV — its column names, then its rows as they come. The session lives as
+/// long as the stream, and the stream as long as the download.
+pub(crate) fn csv_body(session: SqlSession, q: burnrate_engine::QueryStream) -> Body {
     let first = burnrate_core::csv::record(q.schema.fields().iter().map(|f| Some(f.name().as_str())));
-    // The session lives as long as the stream, and the stream as long as the download.
-    let body = async_body(
+    async_body(
         session,
         first,
         move |batch| {
@@ -242,15 +255,7 @@ pub async fn csv(
             Ok(out)
         },
         q.stream,
-    );
-    Ok((
-        [
-            (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
-            (header::CONTENT_DISPOSITION, "attachment; filename=\"burnrate-query.csv\""),
-        ],
-        body,
     )
-        .into_response())
 }
 
 /// A response body of `first`, then each batch of `stream` rendered by `render`; an error

@@ -8,6 +8,7 @@ pub(crate) mod approvals;
 pub(crate) mod audit;
 pub(crate) mod budgets;
 mod console;
+mod exports;
 mod openapi;
 mod operator;
 mod ops;
@@ -114,6 +115,7 @@ pub fn router(state: AppState) -> Router {
         .route("/approvals/{id}/reject", post(approvals::reject_form))
         .route("/audit", get(audit::audit_page))
         .route("/audit.csv", get(audit::audit_csv))
+        .route("/exports/focus", get(exports::download))
         .route("/support", get(support::support_page))
         .route("/support/{id}/consent", post(support::consent_form))
         .route("/support/{id}/decline", post(support::decline_form))
@@ -156,6 +158,7 @@ pub fn router(state: AppState) -> Router {
         .routes(routes!(sql::api_revoke))
         .routes(routes!(audit::api_audit))
         .routes(routes!(console::api_query))
+        .routes(routes!(exports::api_export))
         .routes(routes!(org::api_spend))
         .routes(routes!(org::api_notices))
         .routes(routes!(budgets::api_list, budgets::api_create))
