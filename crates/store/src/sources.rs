@@ -111,6 +111,15 @@ impl TenantTx {
         Ok(())
     }
 
+    /// The names of the sources whose last sync failed (paused ones aside): what the banner on
+    /// every page names, since their numbers may be incomplete.
+    pub async fn failing_source_names(&mut self) -> Result<Vec<String>> {
+        let names: Vec<String> = on!(&mut self.inner.tx, c => sqlx::query_scalar(
+            "SELECT name FROM sources WHERE org_id = $1 AND last_error IS NOT NULL AND paused = $2 ORDER BY name")
+            .bind(self.scope.org_id().as_uuid()).bind(false).fetch_all(c).await)?;
+        Ok(names)
+    }
+
     pub async fn set_source_paused(&mut self, id: Uuid, paused: bool) -> Result<bool> {
         let n = on!(&mut self.inner.tx, c => sqlx::query("UPDATE sources SET paused = $1 WHERE org_id = $2 AND id = $3")
             .bind(paused).bind(self.scope.org_id().as_uuid()).bind(id).execute(c).await.map(|r| r.rows_affected()))?;

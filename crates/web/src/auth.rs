@@ -30,6 +30,8 @@ pub struct Authed {
     pub session_handle: Uuid,
     pub csrf: String,
     pub client: ClientInfo,
+    /// Sources whose last sync failed: every page says so.
+    pub failing_sources: Vec<String>,
 }
 
 pub fn user_actor(user: UserId) -> Actor {
@@ -100,7 +102,11 @@ impl FromRequestParts<AppState> for Authed {
             tx.touch_session(&hash, now).await.map_err(AppError::from)?;
         }
         tx.commit().await.map_err(AppError::from)?;
+        let mut tx = state.store.tenant(scope).await.map_err(AppError::from)?;
+        let failing_sources = tx.failing_source_names().await.map_err(AppError::from)?;
+        tx.commit().await.map_err(AppError::from)?;
         Ok(Authed {
+            failing_sources,
             user_id: session.user_id,
             scope,
             role,

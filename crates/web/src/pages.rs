@@ -15,6 +15,8 @@ pub struct Nav {
     pub csrf: String,
     pub is_admin: bool,
     pub active: &'static str,
+    /// Sources whose last sync failed, for the banner: "OpenAI prod and AWS".
+    pub failing: Option<String>,
 }
 
 impl Nav {
@@ -26,6 +28,11 @@ impl Nav {
             csrf: who.csrf.clone(),
             is_admin: who.role.is_admin(),
             active,
+            failing: match who.failing_sources.as_slice() {
+                [] => None,
+                [one] => Some(one.clone()),
+                [rest @ .., last] => Some(format!("{} and {last}", rest.join(", "))),
+            },
         }
     }
 }

@@ -104,6 +104,9 @@ async fn connecting_a_source_seals_its_key_syncs_and_shows_spend() {
     assert!(page.text.contains("••••abcd") && page.text.contains(">ok<"), "{}", page.text);
     let yesterday = (Utc::now().date_naive() - chrono::Duration::days(1)).to_string();
     assert!(page.text.contains(&format!("costs through {yesterday}")), "freshness per table is shown");
+    // The 3 days each sync re-pulls may still change: the days before them are final.
+    let last_final = (Utc::now().date_naive() - chrono::Duration::days(4)).to_string();
+    assert!(page.text.contains(&format!("final through {last_final}")), "days not yet final are marked");
     let home = c.get("/").await;
     let this_month: Decimal = lines
         .iter()
@@ -125,6 +128,7 @@ async fn connecting_a_source_seals_its_key_syncs_and_shows_spend() {
     let listed = c.api(Method::GET, "/api/v1/sources", &key, None).await;
     assert_eq!(listed.json()["sources"][0]["secret_last4"], "abcd");
     assert_eq!(listed.json()["sources"][0]["costs_through"], yesterday.as_str());
+    assert_eq!(listed.json()["sources"][0]["final_through"], last_final.as_str());
     assert!(listed.json()["sources"][0]["usage_through"].is_null(), "no usage fixture: nothing synced, and it says so");
     // The same spend through the API, exact to the last digit.
     let spend = c.api(Method::GET, "/api/v1/spend", &key, None).await.json();
@@ -177,6 +181,22 @@ async fn a_failing_source_says_what_to_fix_without_showing_the_key() {
     assert!(!page.text.contains("SOURCEKEY"));
     let tested = c.post_form(&format!("/sources/{}/test", source.id), &[]).await;
     assert!(tested.text.contains("Connection to Wrong key failed"), "{}", tested.text);
+    // Every page says the numbers may be incomplete, until a sync succeeds again.
+    for path in ["/", "/budgets", "/sql"] {
+        let page = c.get(path).await;
+        assert!(page.text.contains("Syncing Wrong key failed"), "{path}: {}", page.text);
+    }
+    let r = c.post_form(&format!("/sources/{}/rotate", source.id), &[("secret", "sk-admin-the-right-one")]).await;
+    assert_eq!(r.status, 303);
+    app.syncer
+        .sync(
+            scope,
+            source.id,
+            burnrate_core::SyncWindow::trailing_days(Utc::now().date_naive(), 1).unwrap().whole_months(),
+        )
+        .await
+        .unwrap();
+    assert!(!c.get("/").await.text.contains("failing-sources"), "the banner goes once the sync works");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

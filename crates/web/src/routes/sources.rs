@@ -60,23 +60,26 @@ async fn page(
             .collect(),
         sources: sources
             .into_iter()
-            .map(|s| SourceRow {
-                id: s.id.to_string(),
-                name: s.name,
-                kind: SourceKind::parse(&s.kind).map(|k| k.label().to_owned()).unwrap_or(s.kind),
-                hint: s.secret_hint,
-                paused: s.paused,
-                synced: s.last_success_at.is_some(),
-                error: s.last_error,
-                last_success: s.last_success_at.map(when).unwrap_or_else(|| "never".into()),
-                config: serde_json::from_str(&s.config).unwrap_or_default(),
-                progress: s.progress,
-                fresh: freshness_text(fresh.get(&s.id).copied().unwrap_or_default()),
-                summary: s.last_sync_summary,
-                credits: s.credits_remaining.map(|c| {
-                    let read = s.credits_checked_at.map(|t| format!(" (read {})", when(t))).unwrap_or_default();
-                    format!("USD {c} credits left{read}")
-                }),
+            .map(|s| {
+                let config: burnrate_sync::SourceConfig = serde_json::from_str(&s.config).unwrap_or_default();
+                SourceRow {
+                    id: s.id.to_string(),
+                    name: s.name,
+                    kind: SourceKind::parse(&s.kind).map(|k| k.label().to_owned()).unwrap_or(s.kind),
+                    hint: s.secret_hint,
+                    paused: s.paused,
+                    synced: s.last_success_at.is_some(),
+                    error: s.last_error,
+                    last_success: s.last_success_at.map(when).unwrap_or_else(|| "never".into()),
+                    fresh: freshness_text(fresh.get(&s.id).copied().unwrap_or_default(), config.repull_days),
+                    config,
+                    progress: s.progress,
+                    summary: s.last_sync_summary,
+                    credits: s.credits_remaining.map(|c| {
+                        let read = s.credits_checked_at.map(|t| format!(" (read {})", when(t))).unwrap_or_default();
+                        format!("USD {c} credits left{read}")
+                    }),
+                }
             })
             .collect(),
         can_manage: who.role.is_admin(),
@@ -86,13 +89,22 @@ async fn page(
     Ok((status, render(&page)).into_response())
 }
 
-/// "costs through 2026-11-21 · usage through 2026-11-21", or a dash before the first sync.
-fn freshness_text(fresh: Freshness) -> String {
-    let parts: Vec<String> = [("costs", fresh.costs), ("usage", fresh.usage)]
+/// "costs through 2026-11-21 · usage through 2026-11-21 · final through 2026-11-18", or a dash
+/// before the first sync. Days the next syncs re-pull are not final: providers still revise them.
+fn freshness_text(fresh: Freshness, repull_days: u32) -> String {
+    let mut parts: Vec<String> = [("costs", fresh.costs), ("usage", fresh.usage)]
         .into_iter()
         .filter_map(|(table, day)| day.map(|d| format!("{table} through {d}")))
         .collect();
+    if let Some(last) = fresh.costs {
+        parts.push(format!("final through {}", final_through(last, repull_days)));
+    }
     if parts.is_empty() { "—".into() } else { parts.join(" · ") }
+}
+
+/// The last day the provider is no longer expected to revise: before the days each sync re-pulls.
+fn final_through(last: NaiveDate, repull_days: u32) -> NaiveDate {
+    last - chrono::Duration::days(i64::from(repull_days.max(1)))
 }
 
 #[derive(Deserialize)]
@@ -881,6 +893,9 @@ pub struct SourceView {
     /// The last day with complete costs in the lake.
     costs_through: Option<NaiveDate>,
     usage_through: Option<NaiveDate>,
+    /// The last day the provider is no longer expected to revise: later days are re-pulled by
+    /// each sync and may still change.
+    final_through: Option<NaiveDate>,
     /// OpenRouter: the prepaid credits left (USD, exact decimal) at the last sync.
     credits_remaining: Option<String>,
     credits_checked_at: Option<DateTime<Utc>>,
@@ -905,7 +920,9 @@ pub async fn api_list(State(state): State<AppState>, caller: ApiCaller) -> Resul
         .into_iter()
         .map(|s| {
             let fresh = fresh.get(&s.id).copied().unwrap_or_default();
+            let config: burnrate_sync::SourceConfig = serde_json::from_str(&s.config).unwrap_or_default();
             SourceView {
+                final_through: fresh.costs.map(|d| final_through(d, config.repull_days)),
                 costs_through: fresh.costs,
                 usage_through: fresh.usage,
                 id: s.id,
