@@ -128,10 +128,22 @@ pub struct OverviewPage {
     pub notices: Vec<NoticeRow>,
     pub spend: Vec<SpendRow>,
     pub month_to_date: Vec<String>,
+    /// The budgets, most used first.
+    pub budgets: Vec<BudgetGlance>,
     pub org_name: String,
     pub member_count: usize,
     pub is_admin: bool,
     pub sole_admin: bool,
+}
+
+/// A budget on the overview: how much is used and where the period is heading.
+pub struct BudgetGlance {
+    pub name: String,
+    /// "123.45 of 500 USD (24.7 %)".
+    pub used: String,
+    pub forecast: String,
+    /// Spend or forecast past the budget.
+    pub at_risk: bool,
 }
 
 pub struct NoticeRow {

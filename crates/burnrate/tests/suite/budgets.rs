@@ -96,6 +96,7 @@ async fn the_budgets_page_adds_lists_and_removes_budgets_and_names_a_mistake() {
     let (a, _, _) = org_with_costs(&app, "Acme", 2).await;
     let page = a.get("/budgets").await.text;
     assert!(page.contains("No budgets yet."), "an empty state says what to do");
+    assert!(a.get("/").await.text.contains("No budgets yet. <a href=\"/budgets\">Set one</a>"), "and the overview");
     let form = |amount: &'static str, thresholds: &'static str| {
         [
             ("name", "Research"),
@@ -115,6 +116,9 @@ async fn the_budgets_page_adds_lists_and_removes_budgets_and_names_a_mistake() {
     assert!(r.text.contains("50 %, 80 %, 100 %"), "{}", r.text);
 
     assert!(r.text.contains("No alerts yet.") && r.text.contains("<th>Used</th>"), "{}", r.text);
+    let home = a.get("/").await.text;
+    let glance = &home[home.find("budgets-at-a-glance").unwrap()..];
+    assert!(glance.contains(">Research</a>") && glance.contains("of 1500.50 USD ("), "the overview shows it: {glance}");
 
     let r = a.post_form("/budgets", &form("lots", "50")).await;
     assert_eq!(r.status, 422);

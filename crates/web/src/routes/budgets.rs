@@ -139,7 +139,7 @@ fn shown_with_status(s: &BudgetStatus) -> BudgetView {
 }
 
 /// Where every budget of the organization stands now.
-async fn statuses(state: &AppState, scope: burnrate_store::OrgScope) -> Result<Vec<BudgetStatus>, AppError> {
+pub(crate) async fn statuses(state: &AppState, scope: burnrate_store::OrgScope) -> Result<Vec<BudgetStatus>, AppError> {
     let notifier = state.notifier().ok_or_else(|| AppError::Internal("this instance runs no SQL engine".into()))?;
     notifier.statuses(scope, chrono::Utc::now()).await.map_err(|e| AppError::Internal(e.to_string()))
 }

@@ -37,11 +37,30 @@ pub async fn overview(State(state): State<AppState>, who: Authed) -> Result<Resp
         .collect();
     let month_to_date =
         summary.month_to_date.iter().map(|m| format!("{} {}", m.amount.round_dp(2), m.currency)).collect();
+    // An instance without the SQL engine has no budget standing to show.
+    let mut budgets = match state.notifier() {
+        Some(_) => super::budgets::statuses(&state, who.scope).await?,
+        None => Vec::new(),
+    };
+    budgets.sort_by_key(|b| std::cmp::Reverse(b.percent_used()));
+    let budgets = budgets
+        .iter()
+        .map(|s| {
+            let (amount, currency) = (s.budget.amount.amount(), s.budget.amount.currency());
+            crate::pages::BudgetGlance {
+                name: s.budget.name.clone(),
+                used: format!("{} of {amount} {currency} ({} %)", s.spend.round_dp(2), s.percent_used().round_dp(1)),
+                forecast: format!("{} {currency}", s.forecast.round_dp(2)),
+                at_risk: s.spend >= amount || s.forecast > amount,
+            }
+        })
+        .collect();
     Ok(render(&OverviewPage {
         nav: Some(Nav::new(&who, "overview")),
         notices: recent_notices(&state).await?.iter().map(notice_row).collect(),
         spend,
         month_to_date,
+        budgets,
         org_name: who.org_name.clone(),
         member_count: members.len(),
         is_admin: who.role.is_admin(),
