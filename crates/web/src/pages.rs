@@ -128,6 +128,10 @@ pub struct OverviewPage {
     pub notices: Vec<NoticeRow>,
     pub spend: Vec<SpendRow>,
     pub month_to_date: Vec<String>,
+    /// "1100.00 USD by the same day last month (+12.2 %)", per currency.
+    pub compared: Vec<String>,
+    /// This month's largest models and their spend.
+    pub top_models: Vec<(String, String)>,
     /// The budgets, most used first.
     pub budgets: Vec<BudgetGlance>,
     pub org_name: String,

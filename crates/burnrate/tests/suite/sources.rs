@@ -123,6 +123,13 @@ async fn connecting_a_source_seals_its_key_syncs_and_shows_spend() {
         assert!(home.text.contains("No spend yet"), "an empty month says so");
     }
     assert!(home.text.contains(&yesterday) && home.text.contains("OpenAI"), "spend by day and provider");
+    if this_month > Decimal::ZERO {
+        let top = &home.text[home.text.find("id=\"top-models\"").expect("top models are listed")..];
+        assert!(
+            top.contains(&format!("<td>gpt-4o</td><td class=\"num\">{} USD</td>", this_month.round_dp(2))),
+            "{top}"
+        );
+    }
 
     let key = create_key(&c, "k", "read").await;
     let listed = c.api(Method::GET, "/api/v1/sources", &key, None).await;
@@ -150,6 +157,20 @@ async fn connecting_a_source_seals_its_key_syncs_and_shows_spend() {
         .sum();
     assert_eq!(by_day, last_30, "30 days by day and provider: {spend}");
     assert_eq!(spend["days"][0]["day"], yesterday.as_str(), "newest first");
+    // The same days of the previous month, for comparison (the fixture reaches back ten days).
+    let today = Utc::now().date_naive();
+    let month_start = today.with_day(1).unwrap();
+    let previous_start = month_start - chrono::Months::new(1);
+    let previous_until = (previous_start + (today - month_start) + chrono::Duration::days(1)).min(month_start);
+    let before: Decimal =
+        lines.iter().filter(|l| l.day >= previous_start && l.day < previous_until).map(|l| l.amount).sum();
+    let previous: Decimal = spend["previous_month_to_date"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["amount"].as_str().unwrap().parse::<Decimal>().unwrap())
+        .sum();
+    assert_eq!(previous, before, "{spend}");
     for text in [&page.text, &home.text, &listed.text] {
         assert!(!text.contains(&KEY[..20]), "the key never comes back out");
     }

@@ -173,7 +173,7 @@ async fn read_page(session: &SqlSession, sql: &str, skip: usize) -> Result<Page,
 }
 
 /// Rows `from..from + n` of `batch` as text (NULL as `None`), each value cut to `cut` characters.
-fn texts(
+pub(crate) fn texts(
     batch: &RecordBatch,
     from: usize,
     n: usize,

@@ -37,6 +37,29 @@ pub async fn overview(State(state): State<AppState>, who: Authed) -> Result<Resp
         .collect();
     let month_to_date =
         summary.month_to_date.iter().map(|m| format!("{} {}", m.amount.round_dp(2), m.currency)).collect();
+    let compared = summary
+        .month_to_date
+        .iter()
+        .filter_map(|m| {
+            let before = summary.previous_month_to_date.iter().find(|p| p.currency == m.currency)?;
+            let change = (!before.amount.is_zero()).then(|| {
+                let percent =
+                    ((m.amount - before.amount) / before.amount * rust_decimal::Decimal::ONE_HUNDRED).round_dp(1);
+                format!(" ({}{percent} %)", if percent.is_sign_positive() { "+" } else { "" })
+            });
+            Some(format!(
+                "{} {} by the same day last month{}",
+                before.amount.round_dp(2),
+                before.currency,
+                change.unwrap_or_default()
+            ))
+        })
+        .collect();
+    let top_models = summary
+        .top_models
+        .iter()
+        .map(|t| (t.model.clone(), format!("{} {}", t.amount.round_dp(2), t.currency)))
+        .collect();
     // An instance without the SQL engine has no budget standing to show.
     let mut budgets = match state.notifier() {
         Some(_) => super::budgets::statuses(&state, who.scope).await?,
@@ -60,6 +83,8 @@ pub async fn overview(State(state): State<AppState>, who: Authed) -> Result<Resp
         notices: recent_notices(&state).await?.iter().map(notice_row).collect(),
         spend,
         month_to_date,
+        compared,
+        top_models,
         budgets,
         org_name: who.org_name.clone(),
         member_count: members.len(),
@@ -127,16 +152,30 @@ pub struct CurrencyAmount {
     amount: rust_decimal::Decimal,
 }
 
-/// What the overview shows: the last 30 days by day and provider, newest first, and the month to
-/// date per currency.
+/// What the overview shows: the last 30 days by day and provider, newest first; the month to date
+/// per currency, and the same days of the previous month; this month's five largest models.
 #[derive(Serialize, ToSchema)]
 pub struct SpendSummary {
     days: Vec<DaySpend>,
     month_to_date: Vec<CurrencyAmount>,
+    /// The previous month from its first day up to the same day of the month as today (or its
+    /// end), per currency: what the month to date compares with.
+    previous_month_to_date: Vec<CurrencyAmount>,
+    top_models: Vec<ModelSpend>,
 }
 
-/// The overview's spend: the last 30 UTC days by day and provider, and the month to date per
-/// currency, exact.
+/// This month's spend on one model (the service where a line names no model).
+#[derive(Serialize, ToSchema)]
+pub struct ModelSpend {
+    model: String,
+    currency: String,
+    #[schema(value_type = String, example = "812.25")]
+    #[serde(with = "rust_decimal::serde::str")]
+    amount: rust_decimal::Decimal,
+}
+
+/// The overview's spend: the last 30 UTC days by day and provider, the month to date per currency
+/// beside the same days of the month before, and this month's top models — exact.
 #[utoipa::path(get, path = "/spend", tag = "spend",
     responses((status = 200, body = SpendSummary), super::openapi::Refusals))]
 pub async fn api_spend(
@@ -147,35 +186,69 @@ pub async fn api_spend(
     Ok(axum::Json(spend_summary(&state, caller.scope()).await?).into_response())
 }
 
-/// Spend by UTC day and provider for the last 30 days, and month to date per currency — read
-/// from the lake's live files.
+/// The overview's numbers, read through the SQL engine (the same path as SQL and exports) in UTC
+/// days.
 async fn spend_summary(state: &AppState, scope: burnrate_store::OrgScope) -> Result<SpendSummary, AppError> {
-    use std::collections::BTreeMap;
-    let rows = state.syncer.lake.read_costs(&state.store, scope).await.map_err(|e| {
-        tracing::error!(error = %e, "reading the lake");
-        AppError::Internal("lake".into())
-    })?;
+    let engine = state.engine.as_ref().ok_or_else(|| AppError::Internal("this instance runs no SQL engine".into()))?;
     let today = chrono::Utc::now().date_naive();
     let month_start = today.with_day(1).unwrap_or(today);
-    let mut by_day: BTreeMap<(chrono::NaiveDate, String, String), rust_decimal::Decimal> = BTreeMap::new();
-    let mut mtd: BTreeMap<String, rust_decimal::Decimal> = BTreeMap::new();
-    for r in rows {
-        if r.charge_day > today - chrono::Duration::days(30) {
-            *by_day.entry((r.charge_day, r.provider_name.clone(), r.billing_currency.clone())).or_default() +=
-                r.billed_cost;
+    let previous_start = month_start - chrono::Months::new(1);
+    // The same number of days into the previous month, never past its end.
+    let previous_until = (previous_start + (today - month_start) + chrono::Duration::days(1)).min(month_start);
+    let since = today - chrono::Duration::days(30);
+    // Dates are computed values, written into the SQL as literals.
+    let rows = |sql: String| async move {
+        let (_, batches) = engine.collect(scope, &sql).await.map_err(|e| AppError::Internal(e.to_string()))?;
+        let mut rows = Vec::new();
+        for batch in &batches {
+            rows.extend(
+                super::console::texts(batch, 0, batch.num_rows(), None)
+                    .map_err(|e| AppError::Internal(e.to_string()))?,
+            );
         }
-        if r.charge_day >= month_start {
-            *mtd.entry(r.billing_currency.clone()).or_default() += r.billed_cost;
-        }
-    }
-    Ok(SpendSummary {
-        days: by_day
-            .into_iter()
-            .rev()
-            .map(|((day, provider, currency), amount)| DaySpend { day, provider, currency, amount })
-            .collect(),
-        month_to_date: mtd.into_iter().map(|(currency, amount)| CurrencyAmount { currency, amount }).collect(),
+        Ok::<_, AppError>(rows)
+    };
+    let decimal =
+        |v: &Option<String>| v.as_deref().and_then(|t| t.parse::<rust_decimal::Decimal>().ok()).unwrap_or_default();
+    let text = |v: &Option<String>| v.clone().unwrap_or_default();
+    let days = rows(format!(
+        "SELECT charge_day, provider_name, billing_currency, sum(billed_cost) FROM costs \
+         WHERE charge_day > DATE '{since}' GROUP BY charge_day, provider_name, billing_currency \
+         ORDER BY charge_day DESC, provider_name, billing_currency"
+    ))
+    .await?
+    .iter()
+    .map(|r| DaySpend {
+        day: r[0].as_deref().and_then(|d| d.parse().ok()).unwrap_or(today),
+        provider: text(&r[1]),
+        currency: text(&r[2]),
+        amount: decimal(&r[3]),
     })
+    .collect();
+    let months = rows(format!(
+        "SELECT billing_currency, \
+         sum(CASE WHEN charge_day >= DATE '{month_start}' THEN billed_cost END), \
+         sum(CASE WHEN charge_day < DATE '{previous_until}' THEN billed_cost END) \
+         FROM costs WHERE charge_day >= DATE '{previous_start}' GROUP BY billing_currency ORDER BY billing_currency"
+    ))
+    .await?;
+    let amounts = |column: usize| -> Vec<CurrencyAmount> {
+        months
+            .iter()
+            .filter(|r| r[column].is_some())
+            .map(|r| CurrencyAmount { currency: text(&r[0]), amount: decimal(&r[column]) })
+            .collect()
+    };
+    let top_models = rows(format!(
+        "SELECT coalesce(model, service_name) AS what, billing_currency, sum(billed_cost) AS spent FROM costs \
+         WHERE charge_day >= DATE '{month_start}' GROUP BY coalesce(model, service_name), billing_currency \
+         ORDER BY spent DESC, what LIMIT 5"
+    ))
+    .await?
+    .iter()
+    .map(|r| ModelSpend { model: text(&r[0]), currency: text(&r[1]), amount: decimal(&r[2]) })
+    .collect();
+    Ok(SpendSummary { days, month_to_date: amounts(1), previous_month_to_date: amounts(2), top_models })
 }
 
 #[derive(Deserialize)]
