@@ -58,6 +58,23 @@ async fn assert_sealed_at_rest(app: &TestApp, secrets: &[&str]) {
     }
 }
 
+/// Each `(field, value, message)`: the new source with that field set to that value is refused
+/// with 422 and a message naming the field.
+async fn assert_refused(
+    c: &burnrate_testkit::TestClient,
+    key: &str,
+    body: &serde_json::Value,
+    cases: &[(&str, &str, &str)],
+) {
+    for (field, bad, says) in cases {
+        let mut wrong = body.clone();
+        wrong[*field] = serde_json::json!(bad);
+        let refused = c.api(Method::POST, "/api/v1/sources", key, Some(wrong)).await;
+        assert_eq!(refused.status, 422, "{field}={bad}: {}", refused.text);
+        assert!(refused.text.contains(says), "{}", refused.text);
+    }
+}
+
 /// Asks for a sync of `source` through the API, as an admin would, and waits until it ran.
 async fn sync_now(
     app: &TestApp,
@@ -669,18 +686,18 @@ async fn an_azure_source_syncs_ai_services_costs_exactly_and_keeps_its_client_se
     let c = app.login("o@example.com").await;
     let key = create_key(&c, "k", "admin").await;
     let body = serde_json::json!({ "kind": "azure", "name": "Azure AI", "tenant_id": TENANT, "client_id": CLIENT, "scope": SCOPE, "secret": SECRET, "base_url": sim.base_url() });
-    for (field, bad, says) in [
-        ("scope", "subscriptions/00000000-0000-0000-0000-000000000001/../../x", "Scope"),
-        ("scope", "subscriptions/x?api-version=1#", "Scope"),
-        ("tenant_id", "not a tenant", "Tenant ID"),
-        ("client_id", "1234", "Client ID"),
-    ] {
-        let mut wrong = body.clone();
-        wrong[field] = serde_json::json!(bad);
-        let refused = c.api(Method::POST, "/api/v1/sources", &key, Some(wrong)).await;
-        assert_eq!(refused.status, 422, "{field}={bad}: {}", refused.text);
-        assert!(refused.text.contains(says), "{}", refused.text);
-    }
+    assert_refused(
+        &c,
+        &key,
+        &body,
+        &[
+            ("scope", "subscriptions/00000000-0000-0000-0000-000000000001/../../x", "Scope"),
+            ("scope", "subscriptions/x?api-version=1#", "Scope"),
+            ("tenant_id", "not a tenant", "Tenant ID"),
+            ("client_id", "1234", "Client ID"),
+        ],
+    )
+    .await;
     let r = c.api(Method::POST, "/api/v1/sources", &key, Some(body.clone())).await;
     assert_eq!(r.status, 201, "{}", r.text);
     let source = wait_for_sync(&app, scope).await;
@@ -780,17 +797,17 @@ async fn a_google_cloud_source_syncs_vertex_ai_costs_and_credits_exactly_and_kee
     let c = app.login("o@example.com").await;
     let key = create_key(&c, "k", "admin").await;
     let body = serde_json::json!({ "kind": "gcp", "name": "Google AI", "secret": key_json, "billing_table": TABLE, "location": "US", "base_url": sim.base_url() });
-    for (field, bad, says) in [
-        ("billing_table", "acme-billing.billing_export.t` WHERE 1=1 --", "Billing table"),
-        ("secret", "{\"type\": \"authorized_user\"}", "Service account key"),
-        ("project_id", "Not A Project", "Project ID"),
-    ] {
-        let mut wrong = body.clone();
-        wrong[field] = serde_json::json!(bad);
-        let refused = c.api(Method::POST, "/api/v1/sources", &key, Some(wrong)).await;
-        assert_eq!(refused.status, 422, "{field}={bad}: {}", refused.text);
-        assert!(refused.text.contains(says), "{}", refused.text);
-    }
+    assert_refused(
+        &c,
+        &key,
+        &body,
+        &[
+            ("billing_table", "acme-billing.billing_export.t` WHERE 1=1 --", "Billing table"),
+            ("secret", "{\"type\": \"authorized_user\"}", "Service account key"),
+            ("project_id", "Not A Project", "Project ID"),
+        ],
+    )
+    .await;
     let r = c.api(Method::POST, "/api/v1/sources", &key, Some(body.clone())).await;
     assert_eq!(r.status, 201, "{}", r.text);
     let source = wait_for_sync(&app, scope).await;
