@@ -502,8 +502,16 @@ async fn build_state(settings: &Settings, store: Store, vault: Arc<Vault>) -> Re
         .map_err(|e| config_error("BURNRATE_SMTP_URL", e))
 }
 
-/// Opens the listeners and starts the background workers.
-async fn start(settings: &Settings, state: AppState) -> Result<Running, Failure> {
+/// The listening sockets, bound before anything else takes a port.
+struct Bound {
+    http: tokio::net::TcpListener,
+    https: Option<(tokio::net::TcpListener, TlsFiles)>,
+    pg: tokio::net::TcpListener,
+}
+
+/// Binds the configured addresses: first, so that nothing started later (the demo's simulated
+/// providers take ephemeral ports) can hold one of them.
+async fn bind(settings: &Settings) -> Result<Bound, Failure> {
     let http = tokio::net::TcpListener::bind(settings.http_addr)
         .await
         .map_err(|e| config_error("BURNRATE_HTTP_ADDR", format!("cannot listen on {}: {e}", settings.http_addr)))?;
@@ -516,8 +524,17 @@ async fn start(settings: &Settings, state: AppState) -> Result<Running, Failure>
         }
         _ => None,
     };
+    let pg = tokio::net::TcpListener::bind(settings.pg_addr)
+        .await
+        .map_err(|e| config_error("BURNRATE_PG_ADDR", format!("cannot listen on {}: {e}", settings.pg_addr)))?;
+    Ok(Bound { http, https, pg })
+}
+
+/// Serves on the bound listeners and starts the background workers.
+async fn start(settings: &Settings, state: AppState, bound: Bound) -> Result<Running, Failure> {
+    let Bound { http, https, pg } = bound;
     let engine = build_engine(settings, state.syncer())?;
-    let pg = start_pg(settings, engine.clone(), state.syncer()).await?;
+    let pg = start_pg(settings, pg, engine.clone(), state.syncer())?;
     let state = state.with_engine(engine);
     let mail = state.mailer().spawn_worker();
     let syncer = state.syncer().clone();
@@ -544,8 +561,9 @@ fn build_engine(settings: &Settings, syncer: &burnrate_sync::Syncer) -> Result<b
 }
 
 /// The Postgres wire endpoint over `engine`.
-async fn start_pg(
+fn start_pg(
     settings: &Settings,
+    listener: tokio::net::TcpListener,
     engine: burnrate_engine::Engine,
     syncer: &burnrate_sync::Syncer,
 ) -> Result<burnrate_pgwire::PgServer, Failure> {
@@ -558,9 +576,6 @@ async fn start_pg(
         ),
         _ => None,
     };
-    let listener = tokio::net::TcpListener::bind(settings.pg_addr)
-        .await
-        .map_err(|e| config_error("BURNRATE_PG_ADDR", format!("cannot listen on {}: {e}", settings.pg_addr)))?;
     burnrate_pgwire::PgServer::start(listener, engine, syncer.store.clone(), tls)
         .map_err(|e| config_error("BURNRATE_PG_ADDR", e.to_string()))
 }
@@ -587,7 +602,7 @@ async fn serve(settings: Settings) -> Result<(), Failure> {
     settings.check_plain_http()?;
     let store = open_store(&settings).await?;
     let state = build_state(&settings, store.clone(), Arc::new(Vault::new(ring))).await?;
-    let running = start(&settings, state).await?;
+    let running = start(&settings, state, bind(&settings).await?).await?;
     match settings.https_addr {
         Some(addr) => {
             tracing::info!(https = %addr, http_redirect = %running.http, "burnrate is serving")
@@ -826,6 +841,7 @@ async fn demo(mut settings: Settings) -> Result<(), Failure> {
     settings.egress_allow.push("127.0.0.1/32".into());
     let store = open_store(&settings).await?;
     let vault = Arc::new(Vault::new(ring));
+    let bound = bind(&settings).await?;
     let sims = start_simulated_providers().await;
     let demo_path = settings.data_dir.join("demo.json");
     let mut creds = match std::fs::read_to_string(&demo_path) {
@@ -839,7 +855,7 @@ async fn demo(mut settings: Settings) -> Result<(), Failure> {
     let state = build_state(&settings, store.clone(), Arc::clone(&vault)).await?;
     // Synced before the listeners open: the first page a person sees already has the spend.
     let synced = connect_and_sync_demo_sources(&store, &vault, state.syncer(), &sims).await?;
-    let running = start(&settings, state).await?;
+    let running = start(&settings, state, bound).await?;
     creds.postgres_url = match creds.postgres_url.as_deref().map(url::Url::parse) {
         // The same credential; the endpoint may listen elsewhere this run.
         Some(Ok(mut u)) => {

@@ -6,6 +6,7 @@
 //! tenant data through an `OrgScope` obtained from a membership check or an API key.
 
 mod auth;
+mod chart;
 mod config;
 mod error;
 mod metrics;

@@ -132,6 +132,8 @@ pub struct OverviewPage {
     pub compared: Vec<String>,
     /// This month's largest models and their spend.
     pub top_models: Vec<(String, String)>,
+    /// Spend by day stacked by provider, as SVG, in the currency with the most spend.
+    pub chart: Option<String>,
     /// The budgets, most used first.
     pub budgets: Vec<BudgetGlance>,
     pub org_name: String,

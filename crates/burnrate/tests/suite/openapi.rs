@@ -86,7 +86,10 @@ async fn the_openapi_document_describes_every_endpoint_and_schemathesis_finds_no
     assert_eq!(doc["servers"][0]["url"], "/api/v1");
     assert_eq!(doc["components"]["securitySchemes"]["api_key"]["scheme"], "bearer");
 
+    // schemathesis keeps a cache of what it found in its working directory: not in the checkout.
+    let workdir = tempfile::tempdir().unwrap();
     let out = tokio::process::Command::new(&python)
+        .current_dir(workdir.path())
         .args(["-m", "schemathesis.cli", "run", &c.url("/api/v1/openapi.json")])
         .args(["--header", &format!("Authorization: Bearer {key}")])
         .args(["--checks", "not_a_server_error,response_schema_conformance,content_type_conformance"])

@@ -140,6 +140,15 @@ async fn connecting_a_source_seals_its_key_syncs_and_shows_spend() {
         assert!(home.text.contains("No spend yet"), "an empty month says so");
     }
     assert!(home.text.contains(&yesterday) && home.text.contains("OpenAI"), "spend by day and provider");
+    // The chart: one segment per day and provider, each naming its amount.
+    let chart = &home.text[home.text.find("<svg id=\"spend-chart\"").expect("a chart")..];
+    let chart = &chart[..chart.find("</svg>").unwrap()];
+    for back in 1..=10 {
+        let day = Utc::now().date_naive() - chrono::Duration::days(back);
+        let want: Decimal = lines.iter().filter(|l| l.day == day).map(|l| l.amount).sum();
+        assert!(chart.contains(&format!("<title>{day} · OpenAI: {} USD</title>", want.round_dp(2))), "{day}: {chart}");
+    }
+    assert_eq!(chart.matches("<rect").count(), 10, "no bar for days without spend");
     if this_month > Decimal::ZERO {
         let top = &home.text[home.text.find("id=\"top-models\"").expect("top models are listed")..];
         assert!(

@@ -26,6 +26,7 @@ pub async fn overview(State(state): State<AppState>, who: Authed) -> Result<Resp
     let admins = tx.count_admins().await?;
     tx.commit().await?;
     let summary = spend_summary(&state, who.scope).await?;
+    let chart = spend_chart(&summary);
     let spend = summary
         .days
         .iter()
@@ -83,6 +84,7 @@ pub async fn overview(State(state): State<AppState>, who: Authed) -> Result<Resp
         notices: recent_notices(&state).await?.iter().map(notice_row).collect(),
         spend,
         month_to_date,
+        chart,
         compared,
         top_models,
         budgets,
@@ -91,6 +93,29 @@ pub async fn overview(State(state): State<AppState>, who: Authed) -> Result<Resp
         is_admin: who.role.is_admin(),
         sole_admin: who.role.is_admin() && admins == 1,
     }))
+}
+
+/// The last 30 days' spend, stacked by provider, in the currency with the most of it (a note says
+/// so where there are others).
+fn spend_chart(summary: &SpendSummary) -> Option<String> {
+    let mut by_currency: std::collections::BTreeMap<&str, rust_decimal::Decimal> = Default::default();
+    for d in &summary.days {
+        *by_currency.entry(d.currency.as_str()).or_default() += d.amount;
+    }
+    let currency = by_currency.iter().max_by(|a, b| a.1.cmp(b.1)).map(|(c, _)| *c)?;
+    let today = chrono::Utc::now().date_naive();
+    let days: Vec<chrono::NaiveDate> = (0..30).rev().map(|back| today - chrono::Duration::days(back)).collect();
+    let amounts = summary
+        .days
+        .iter()
+        .filter(|d| d.currency == currency)
+        .map(|d| ((d.day, d.provider.clone()), d.amount))
+        .collect();
+    let title = match by_currency.len() {
+        1 => format!("Spend by day and provider, last 30 days ({currency})"),
+        n => format!("Spend by day and provider, last 30 days ({currency}; {} other currencies in the table)", n - 1),
+    };
+    crate::chart::stacked_days("spend-chart", &title, &days, &amounts, currency)
 }
 
 /// Notices of the instance's operators published in the last half year, newest first.
