@@ -152,6 +152,37 @@ pub struct BudgetGlance {
     pub at_risk: bool,
 }
 
+#[derive(Template)]
+#[template(path = "explore.html")]
+pub struct ExplorePage {
+    pub nav: Option<Nav>,
+    pub dimensions: Vec<ExploreDimension>,
+    pub from: String,
+    pub to: String,
+    pub granularity: String,
+    pub chart: Option<String>,
+    pub rows: Vec<ExploreRow>,
+    /// The total per currency.
+    pub totals: Vec<String>,
+    /// The CSV of this view; `None` before a view was shown.
+    pub csv: Option<String>,
+    pub error: Option<String>,
+}
+
+/// A dimension in the explorer's form: grouped by, and the value it is filtered to.
+pub struct ExploreDimension {
+    pub name: &'static str,
+    pub label: &'static str,
+    pub grouped: bool,
+    pub filter: String,
+}
+
+pub struct ExploreRow {
+    pub period: String,
+    pub group: String,
+    pub amount: String,
+}
+
 pub struct NoticeRow {
     pub id: String,
     pub title: String,

@@ -12,6 +12,7 @@ mod budgets;
 mod cli;
 mod clients;
 mod demo;
+mod explore;
 mod exports;
 mod federated;
 mod notify;

@@ -8,6 +8,7 @@ pub(crate) mod approvals;
 pub(crate) mod audit;
 pub(crate) mod budgets;
 mod console;
+mod explore;
 mod exports;
 mod openapi;
 mod operator;
@@ -116,6 +117,7 @@ pub fn router(state: AppState) -> Router {
         .route("/audit", get(audit::audit_page))
         .route("/audit.csv", get(audit::audit_csv))
         .route("/exports/focus", get(exports::download))
+        .route("/explore", get(explore::explore))
         .route("/support", get(support::support_page))
         .route("/support/{id}/consent", post(support::consent_form))
         .route("/support/{id}/decline", post(support::decline_form))

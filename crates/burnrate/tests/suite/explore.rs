@@ -1,0 +1,115 @@
+//! The explorer: spend grouped and filtered as a person asks, the same as SQL gives, shareable.
+
+use std::collections::BTreeMap;
+use std::str::FromStr;
+
+use burnrate_core::CostRecord;
+use burnrate_sim::fixture::usd_cost;
+use burnrate_testkit::TestApp;
+use chrono::{NaiveDate, TimeZone, Utc};
+use reqwest::Method;
+use rust_decimal::Decimal;
+
+use crate::create_key;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_explorer_grouped_by_model_equals_sql_for_the_range_and_its_csv_sums_to_the_same() {
+    let app = TestApp::spawn().await;
+    let (scope, _) = app.create_org("Org", "o@example.com").await;
+    let mut tx = app.store.tenant(scope).await.unwrap();
+    let config = "{\"backfill_days\":90,\"repull_days\":3,\"interval_minutes\":60}";
+    let new = burnrate_store::NewSource { kind: "anthropic", name: "Claude team", config, secret: "sk-ant-x" };
+    let source = tx.create_source(&app.vault, &new).await.unwrap();
+    tx.commit().await.unwrap();
+    // Three weeks of hourly spend on three models around a month end, some in a second project.
+    let start = Utc.with_ymd_and_hms(2026, 1, 20, 0, 0, 0).unwrap();
+    let mut records: Vec<CostRecord> = Vec::new();
+    for hour in 0..(21 * 24) {
+        let model = ["claude-sonnet-4", "claude-haiku-4-5", "claude-opus-4"][(hour % 3) as usize];
+        let amount = Decimal::from_str(&format!("0.{:09}", (hour * 104_729 + 7) % 1_000_000_000)).unwrap();
+        let mut r = usd_cost(start + chrono::Duration::hours(hour), 1, amount, "Anthropic", model);
+        if hour % 5 == 0 {
+            r.sub_account_id = Some("wrkspc_research".into());
+        }
+        records.push(r);
+    }
+    let window = burnrate_core::SyncWindow::new(
+        NaiveDate::from_ymd_opt(2026, 1, 1).unwrap(),
+        NaiveDate::from_ymd_opt(2026, 3, 1).unwrap(),
+    )
+    .unwrap();
+    app.lake.replace(&app.store, scope, source, window, &records).await.unwrap();
+    let c = app.login("o@example.com").await;
+    let key = create_key(&c, "k", "read").await;
+
+    // 25 January to 4 February (exclusive), by model, by day.
+    let view = "/explore?group=model&from=2026-01-25&to=2026-02-04&granularity=day";
+    let page = c.get(view).await;
+    assert_eq!(page.status, 200, "{}", page.text);
+    let table = &page.text[page.text.find("id=\"explore-table\"").expect("a table")..];
+    let mut shown: BTreeMap<(String, String), Decimal> = BTreeMap::new();
+    for row in table.split("<tr><td>").skip(1) {
+        let cells: Vec<&str> =
+            row.split("</td>").map(|c| c.trim_start_matches("<td>").trim_start_matches("<td class=\"num\">")).collect();
+        let amount = cells[2].trim_end_matches(" USD");
+        shown.insert((cells[0].to_owned(), cells[1].to_owned()), Decimal::from_str(amount).unwrap());
+    }
+    let sql = "SELECT charge_day, model, sum(billed_cost) FROM costs \
+               WHERE charge_day >= DATE '2026-01-25' AND charge_day < DATE '2026-02-04' GROUP BY charge_day, model";
+    let result = c.api(Method::POST, "/api/v1/sql", &key, Some(serde_json::json!({ "sql": sql }))).await.json();
+    let mut want: BTreeMap<(String, String), Decimal> = BTreeMap::new();
+    for r in result["rows"].as_array().unwrap() {
+        let key = (r[0].as_str().unwrap().to_owned(), r[1].as_str().unwrap().to_owned());
+        want.insert(key, Decimal::from_str(r[2].as_str().unwrap()).unwrap());
+    }
+    assert_eq!(want.len(), 10 * 3, "ten days, three models");
+    assert_eq!(shown, want, "the explorer's table is the SQL answer");
+    let total: Decimal = want.values().copied().sum();
+    assert!(page.text.contains(&format!("id=\"explore-total\">{} USD", total)), "the total, exact");
+    assert!(page.text.contains("<svg id=\"explore-chart\""), "with its chart");
+    assert!(page.text.contains("2026-02-01 · claude-opus-4: "), "a segment per day and model");
+
+    // The CSV of exactly what is shown.
+    let csv_link = page.text.split("href=\"").find(|s| s.starts_with("/explore?") && s.contains("format=csv")).unwrap();
+    let csv_link = csv_link[..csv_link.find('"').unwrap()].replace("&#38;", "&").replace("&amp;", "&");
+    let csv = c.get(&csv_link).await;
+    assert_eq!(
+        csv.header("content-type").as_deref(),
+        Some("text/csv; charset=utf-8"),
+        "{csv_link} {}: {}",
+        csv.status,
+        &csv.text[..csv.text.len().min(600)]
+    );
+    let lines: Vec<&str> = csv.text.lines().collect();
+    assert_eq!(lines[0], "period,grp,currency,billed");
+    let sum: Decimal = lines[1..].iter().map(|l| Decimal::from_str(l.rsplit(',').next().unwrap()).unwrap()).sum();
+    assert_eq!((lines.len() - 1, sum), (want.len(), total));
+
+    // Filters and other groupings: the research workspace by week.
+    let week =
+        c.get("/explore?group=project&granularity=week&from=2026-01-19&to=2026-02-09&project=wrkspc_research").await;
+    assert_eq!(week.status, 200);
+    let research: Decimal = records
+        .iter()
+        .filter(|r| r.sub_account_id.as_deref() == Some("wrkspc_research"))
+        .filter(|r| r.charge_period_start < Utc.with_ymd_and_hms(2026, 2, 9, 0, 0, 0).unwrap())
+        .map(|r| r.billed_cost.amount())
+        .sum();
+    assert!(week.text.contains(&format!("id=\"explore-total\">{research} USD")), "{}", week.text);
+    assert!(week.text.contains("<td>2026-01-19</td><td>wrkspc_research</td>"), "weeks start on Monday");
+
+    // A mistake in the address is named, and nothing else happens.
+    for (query, says) in [
+        ("group=colour", "group: \"colour\" is not one of"),
+        ("from=2026-02-01&to=2026-01-01", "to: must be after from"),
+        ("granularity=hour", "granularity: \"hour\""),
+        ("model=x'%20OR%201=1", "model: \"x' OR 1=1\" has a character"),
+        ("planet=mars", "planet: not a dimension"),
+    ] {
+        let r = c.get(&format!("/explore?{query}")).await;
+        assert_eq!(r.status, 422, "{query}");
+        assert!(r.text.contains(&says.replace('"', "&#34;").replace('\'', "&#39;")), "{query}: {}", r.text);
+    }
+    let empty = c.get("/explore?from=2025-01-01&to=2025-02-01").await;
+    assert!(empty.text.contains("No spend matches this view."));
+}

@@ -1,0 +1,256 @@
+//! The explorer: the organization's costs grouped by one dimension, filtered by any, over a range
+//! of UTC days, by day, week or month — a table, a chart and the same rows as CSV. Every choice is
+//! in the URL, so a view can be shared. It reads through the SQL engine, as SQL and exports do.
+
+use std::collections::BTreeMap;
+
+use axum::extract::{Query, State};
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use chrono::{Datelike, NaiveDate};
+use rust_decimal::Decimal;
+use serde::Deserialize;
+
+use crate::AppState;
+use crate::auth::Authed;
+use crate::auth::Caller;
+use crate::error::AppError;
+use crate::pages::{ExplorePage, ExploreRow, Nav, render};
+
+/// The dimensions the explorer groups and filters by: (URL name, label, SQL expression).
+pub const DIMENSIONS: [(&str, &str, &str); 9] = [
+    ("provider", "Provider", "c.provider_name"),
+    ("source", "Source", "s.name"),
+    ("service", "Service", "c.service_name"),
+    ("project", "Project / workspace / account", "c.sub_account_id"),
+    ("model", "Model", "c.model"),
+    ("api_key", "API key", "c.api_key_id"),
+    ("sku", "SKU", "c.sku_id"),
+    ("category", "Charge category", "c.charge_category"),
+    ("tags", "Tags", "c.tags"),
+];
+
+/// What the URL asks for. Filters are one value per dimension.
+#[derive(Deserialize, Default)]
+pub struct ExploreQuery {
+    #[serde(default)]
+    group: String,
+    #[serde(default)]
+    from: String,
+    #[serde(default)]
+    to: String,
+    #[serde(default)]
+    granularity: String,
+    #[serde(default)]
+    format: String,
+    #[serde(flatten)]
+    filters: BTreeMap<String, String>,
+}
+
+/// A checked view.
+struct View {
+    group: (&'static str, &'static str, &'static str),
+    from: NaiveDate,
+    to: NaiveDate,
+    granularity: &'static str,
+    filters: Vec<((&'static str, &'static str, &'static str), String)>,
+}
+
+fn invalid(message: String) -> AppError {
+    AppError::Validation(message)
+}
+
+impl ExploreQuery {
+    fn check(&self, today: NaiveDate) -> Result<View, AppError> {
+        let dimension = |name: &str| DIMENSIONS.into_iter().find(|d| d.0 == name);
+        let group = match self.group.as_str() {
+            "" => DIMENSIONS[0],
+            name => dimension(name).ok_or_else(|| {
+                invalid(format!(
+                    "group: {name:?} is not one of {}",
+                    DIMENSIONS.iter().map(|d| d.0).collect::<Vec<_>>().join(", ")
+                ))
+            })?,
+        };
+        let day = |name: &str, v: &str, default: NaiveDate| {
+            if v.is_empty() {
+                return Ok(default);
+            }
+            v.parse::<NaiveDate>().map_err(|_| invalid(format!("{name}: {v:?} is not YYYY-MM-DD")))
+        };
+        let month_start = today.with_day(1).unwrap_or(today);
+        let from = day("from", &self.from, month_start)?;
+        let to = day("to", &self.to, today + chrono::Duration::days(1))?;
+        if from >= to {
+            return Err(invalid("to: must be after from (it is the day after the last one)".into()));
+        }
+        if (to - from).num_days() > 3 * 366 {
+            return Err(invalid("to: at most three years at a time".into()));
+        }
+        let granularity = match self.granularity.as_str() {
+            "" | "day" => "day",
+            "week" => "week",
+            "month" => "month",
+            other => return Err(invalid(format!("granularity: {other:?} is not day, week or month"))),
+        };
+        let mut filters = Vec::new();
+        for (name, value) in &self.filters {
+            let Some(d) = dimension(name) else {
+                return Err(invalid(format!("{name}: not a dimension to filter by")));
+            };
+            if value.is_empty() {
+                continue;
+            }
+            // Values become SQL literals: only what names and ids are made of passes.
+            if value.chars().count() > 200 || value.chars().any(|c| c == '\'' || c == '\\' || c.is_control()) {
+                return Err(invalid(format!("{name}: {value:?} has a character filters do not take")));
+            }
+            filters.push((d, value.clone()));
+        }
+        Ok(View { group, from, to, granularity, filters })
+    }
+}
+
+impl View {
+    fn sql(&self) -> String {
+        let mut conditions =
+            vec![format!("c.charge_day >= DATE '{}'", self.from), format!("c.charge_day < DATE '{}'", self.to)];
+        for ((_, _, expr), value) in &self.filters {
+            conditions.push(format!("{expr} = '{value}'"));
+        }
+        format!(
+            "SELECT CAST(date_trunc('{g}', c.charge_period_start) AS DATE) AS period, {dim} AS grp, \
+             c.billing_currency AS currency, sum(c.billed_cost) AS billed \
+             FROM costs c LEFT JOIN sources s ON s.id = c.source_id WHERE {} \
+             GROUP BY CAST(date_trunc('{g}', c.charge_period_start) AS DATE), {dim}, c.billing_currency \
+             ORDER BY period, billed DESC",
+            conditions.join(" AND "),
+            g = self.granularity,
+            dim = self.group.2,
+        )
+    }
+
+    /// The URL of this view (with `format` when given): what a person shares.
+    fn url(&self, format: &str) -> String {
+        let mut q = url::form_urlencoded::Serializer::new(String::new());
+        q.append_pair("group", self.group.0)
+            .append_pair("from", &self.from.to_string())
+            .append_pair("to", &self.to.to_string())
+            .append_pair("granularity", self.granularity);
+        for ((name, _, _), value) in &self.filters {
+            q.append_pair(name, value);
+        }
+        if !format.is_empty() {
+            q.append_pair("format", format);
+        }
+        format!("/explore?{}", q.finish())
+    }
+}
+
+/// `GET /explore`.
+pub async fn explore(
+    State(state): State<AppState>,
+    who: Authed,
+    Query(q): Query<ExploreQuery>,
+) -> Result<Response, AppError> {
+    let today = chrono::Utc::now().date_naive();
+    let view = match q.check(today) {
+        Ok(v) => v,
+        Err(AppError::Validation(m)) => {
+            let page = form(&who, &q, today);
+            let page = ExplorePage { error: Some(m), ..page };
+            return Ok((axum::http::StatusCode::UNPROCESSABLE_ENTITY, render(&page)).into_response());
+        }
+        Err(e) => return Err(e),
+    };
+    let session = super::console::session_as(&state, &who, who.email.as_str())?;
+    if q.format == "csv" {
+        let stream = session.query(&view.sql()).await.map_err(|e| AppError::Internal(e.to_string()))?;
+        // Exports are audited (S16).
+        let mut tx = state.store.tenant(who.scope).await?;
+        let details = serde_json::json!({ "format": "csv", "view": view.url("csv") });
+        let entry = who.entry("explorer_exported", "organization", who.scope.org_id().to_string(), details);
+        tx.audit(entry).await?;
+        tx.commit().await?;
+        let body = super::console::csv_body(session, stream);
+        let headers = [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
+            (header::CONTENT_DISPOSITION, "attachment; filename=\"burnrate-explorer.csv\""),
+        ];
+        return Ok((headers, body).into_response());
+    }
+    let (_, batches) = session.collect(&view.sql()).await.map_err(|e| AppError::Internal(e.to_string()))?;
+    let mut rows = Vec::new();
+    for batch in &batches {
+        rows.extend(
+            super::console::texts(batch, 0, batch.num_rows(), None).map_err(|e| AppError::Internal(e.to_string()))?,
+        );
+    }
+    let decimal = |v: &Option<String>| v.as_deref().and_then(|t| t.parse::<Decimal>().ok()).unwrap_or_default();
+    let label = |v: &Option<String>| v.clone().unwrap_or_else(|| "(none)".into());
+    let mut by_currency: BTreeMap<String, Decimal> = BTreeMap::new();
+    for r in &rows {
+        *by_currency.entry(label(&r[2])).or_default() += decimal(&r[3]);
+    }
+    // The chart, in the currency with the most spend.
+    let chart = by_currency.iter().max_by(|a, b| a.1.cmp(b.1)).and_then(|(currency, _)| {
+        let mut amounts = BTreeMap::new();
+        let mut periods: Vec<NaiveDate> = Vec::new();
+        for r in rows.iter().filter(|r| label(&r[2]) == *currency) {
+            let Some(period) = r[0].as_deref().and_then(|p| p.parse::<NaiveDate>().ok()) else { continue };
+            if !periods.contains(&period) {
+                periods.push(period);
+            }
+            *amounts.entry((period, label(&r[1]))).or_insert(Decimal::ZERO) += decimal(&r[3]);
+        }
+        let title = format!(
+            "Spend by {} and {}, {} to {} ({currency})",
+            view.granularity,
+            view.group.1.to_lowercase(),
+            view.from,
+            view.to - chrono::Duration::days(1)
+        );
+        crate::chart::stacked_days("explore-chart", &title, &periods, &amounts, currency)
+    });
+    let page = ExplorePage {
+        chart,
+        rows: rows
+            .iter()
+            .map(|r| ExploreRow {
+                period: label(&r[0]),
+                group: label(&r[1]),
+                amount: format!("{} {}", decimal(&r[3]), label(&r[2])),
+            })
+            .collect(),
+        totals: by_currency.iter().map(|(c, a)| format!("{a} {c}")).collect(),
+        csv: Some(view.url("csv")),
+        ..form(&who, &q, today)
+    };
+    Ok(render(&page).into_response())
+}
+
+/// The page with its form filled from the URL, and no results.
+fn form(who: &Authed, q: &ExploreQuery, today: NaiveDate) -> ExplorePage {
+    let month_start = today.with_day(1).unwrap_or(today);
+    let or = |v: &str, default: String| if v.is_empty() { default } else { v.to_owned() };
+    ExplorePage {
+        nav: Some(Nav::new(who, "explore")),
+        dimensions: DIMENSIONS
+            .iter()
+            .map(|(name, label, _)| crate::pages::ExploreDimension {
+                name,
+                label,
+                grouped: q.group == *name || (q.group.is_empty() && *name == "provider"),
+                filter: q.filters.get(*name).cloned().unwrap_or_default(),
+            })
+            .collect(),
+        from: or(&q.from, month_start.to_string()),
+        to: or(&q.to, (today + chrono::Duration::days(1)).to_string()),
+        granularity: or(&q.granularity, "day".into()),
+        chart: None,
+        rows: Vec::new(),
+        totals: Vec::new(),
+        csv: None,
+        error: None,
+    }
+}
