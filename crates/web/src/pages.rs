@@ -136,10 +136,22 @@ pub struct OverviewPage {
     pub chart: Option<String>,
     /// The budgets, most used first.
     pub budgets: Vec<BudgetGlance>,
+    /// The explorer views behind the numbers.
+    pub explore: ExploreLinks,
     pub org_name: String,
     pub member_count: usize,
     pub is_admin: bool,
     pub sole_admin: bool,
+}
+
+/// Explorer views behind the overview's numbers.
+pub struct ExploreLinks {
+    /// This month by provider: the month to date.
+    pub month: String,
+    /// This month by model: the top models.
+    pub models: String,
+    /// The last 30 days by provider: the table and chart.
+    pub days: String,
 }
 
 /// A budget on the overview: how much is used and where the period is heading.

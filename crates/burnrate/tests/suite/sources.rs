@@ -149,7 +149,14 @@ async fn connecting_a_source_seals_its_key_syncs_and_shows_spend() {
         assert!(chart.contains(&format!("<title>{day} · OpenAI: {} USD</title>", want.round_dp(2))), "{day}: {chart}");
     }
     assert_eq!(chart.matches("<rect").count(), 10, "no bar for days without spend");
+    // Each number leads to the explorer view that produced it.
+    let days_view = home.text.split("href=\"").find(|s| s.contains("Explore these days")).unwrap();
+    let days_view = days_view[..days_view.find('"').unwrap()].replace("&#38;", "&");
+    let explored = c.get(&days_view).await;
+    assert!(explored.text.contains(&format!("<td>{yesterday}</td><td>OpenAI</td>")), "{}", explored.text);
     if this_month > Decimal::ZERO {
+        let month_view = format!("/explore?group=provider&#38;from={}", Utc::now().date_naive().with_day(1).unwrap());
+        assert!(home.text.contains(&month_view), "the month to date leads to its view: {}", home.text);
         let top = &home.text[home.text.find("id=\"top-models\"").expect("top models are listed")..];
         assert!(
             top.contains(&format!("<td>gpt-4o</td><td class=\"num\">{} USD</td>", this_month.round_dp(2))),

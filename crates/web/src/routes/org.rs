@@ -88,11 +88,27 @@ pub async fn overview(State(state): State<AppState>, who: Authed) -> Result<Resp
         compared,
         top_models,
         budgets,
+        explore: explore_links(),
         org_name: who.org_name.clone(),
         member_count: members.len(),
         is_admin: who.role.is_admin(),
         sole_admin: who.role.is_admin() && admins == 1,
     }))
+}
+
+/// The explorer views that produce the overview's numbers (UTC days, as the overview counts).
+fn explore_links() -> crate::pages::ExploreLinks {
+    let today = chrono::Utc::now().date_naive();
+    let month_start = today.with_day(1).unwrap_or(today);
+    let tomorrow = today + chrono::Duration::days(1);
+    let view = |group: &str, from: chrono::NaiveDate| {
+        format!("/explore?group={group}&from={from}&to={tomorrow}&granularity=day")
+    };
+    crate::pages::ExploreLinks {
+        month: view("provider", month_start),
+        models: view("model", month_start),
+        days: view("provider", today - chrono::Duration::days(29)),
+    }
 }
 
 /// The last 30 days' spend, stacked by provider, in the currency with the most of it (a note says
