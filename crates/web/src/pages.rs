@@ -172,6 +172,8 @@ pub struct ExplorePage {
     pub from: String,
     pub to: String,
     pub granularity: String,
+    /// The organization's reporting time zone: whose days these are.
+    pub zone: String,
     pub chart: Option<String>,
     pub rows: Vec<ExploreRow>,
     /// The total per currency.

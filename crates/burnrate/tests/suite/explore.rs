@@ -65,7 +65,7 @@ async fn the_explorer_grouped_by_model_equals_sql_for_the_range_and_its_csv_sums
     assert_eq!(want.len(), 10 * 3, "ten days, three models");
     assert_eq!(shown, want, "the explorer's table is the SQL answer");
     let total: Decimal = want.values().copied().sum();
-    assert!(page.text.contains(&format!("id=\"explore-total\">{} USD", total)), "the total, exact");
+    assert!(page.text.contains(&format!("id=\"explore-total\">{} USD", total.normalize())), "the total, exact");
     assert!(page.text.contains("<svg id=\"explore-chart\""), "with its chart");
     assert!(page.text.contains("2026-02-01 · claude-opus-4: "), "a segment per day and model");
 
@@ -95,7 +95,7 @@ async fn the_explorer_grouped_by_model_equals_sql_for_the_range_and_its_csv_sums
         .filter(|r| r.charge_period_start < Utc.with_ymd_and_hms(2026, 2, 9, 0, 0, 0).unwrap())
         .map(|r| r.billed_cost.amount())
         .sum();
-    assert!(week.text.contains(&format!("id=\"explore-total\">{research} USD")), "{}", week.text);
+    assert!(week.text.contains(&format!("id=\"explore-total\">{} USD", research.normalize())), "{}", week.text);
     assert!(week.text.contains("<td>2026-01-19</td><td>wrkspc_research</td>"), "weeks start on Monday");
 
     // A mistake in the address is named, and nothing else happens.
@@ -112,4 +112,69 @@ async fn the_explorer_grouped_by_model_equals_sql_for_the_range_and_its_csv_sums
     }
     let empty = c.get("/explore?from=2025-01-01&to=2025-02-01").await;
     assert!(empty.text.contains("No spend matches this view."));
+}
+
+/// An organization in Los Angeles: hourly spend around a month end falls on its local month, and a
+/// line a provider reports as a whole UTC day stays on that day.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_explorer_puts_hourly_spend_on_the_organizations_local_month() {
+    let app = TestApp::spawn().await;
+    let (scope, _) = app.create_org("Org", "o@example.com").await;
+    let mut tx = app.store.tenant(scope).await.unwrap();
+    tx.set_reporting_tz("America/Los_Angeles").await.unwrap();
+    let config = "{\"backfill_days\":90,\"repull_days\":3,\"interval_minutes\":60}";
+    let new = burnrate_store::NewSource { kind: "anthropic", name: "Claude", config, secret: "sk-ant-x" };
+    let source = tx.create_source(&app.vault, &new).await.unwrap();
+    tx.commit().await.unwrap();
+    let start = Utc.with_ymd_and_hms(2026, 1, 31, 0, 0, 0).unwrap();
+    let mut records: Vec<CostRecord> = (0..48)
+        .map(|h| {
+            usd_cost(start + chrono::Duration::hours(h), 1, Decimal::new(1_000 + h, 3), "Anthropic", "claude-sonnet-4")
+        })
+        .collect();
+    let whole_day = Utc.with_ymd_and_hms(2026, 2, 1, 0, 0, 0).unwrap();
+    records.push(usd_cost(whole_day, 24, Decimal::new(7, 0), "Anthropic", "claude-sonnet-4"));
+    let window = burnrate_core::SyncWindow::new(
+        NaiveDate::from_ymd_opt(2026, 1, 1).unwrap(),
+        NaiveDate::from_ymd_opt(2026, 3, 1).unwrap(),
+    )
+    .unwrap();
+    app.lake.replace(&app.store, scope, source, window, &records).await.unwrap();
+    // February begins in Los Angeles at 08:00 UTC on the 1st.
+    let february = Utc.with_ymd_and_hms(2026, 2, 1, 8, 0, 0).unwrap();
+    let hourly = |r: &&CostRecord| r.charge_period_end - r.charge_period_start < chrono::Duration::days(1);
+    let january: Decimal = records
+        .iter()
+        .filter(hourly)
+        .filter(|r| r.charge_period_start < february)
+        .map(|r| r.billed_cost.amount())
+        .sum();
+    let rest: Decimal = records.iter().map(|r| r.billed_cost.amount()).sum::<Decimal>() - january;
+
+    let c = app.login("o@example.com").await;
+    let page = c.get("/explore?group=provider&granularity=month&from=2026-01-01&to=2026-03-01").await;
+    assert_eq!(page.status, 200, "{}", page.text);
+    assert!(page.text.contains("Days in <strong>America/Los_Angeles</strong>"), "the zone is said");
+    assert!(
+        page.text.contains(&format!("<tr><td>2026-01-01</td><td>Anthropic</td><td class=\"num\">{january} USD</td>")),
+        "{}",
+        page.text
+    );
+    assert!(
+        page.text.contains(&format!("<tr><td>2026-02-01</td><td>Anthropic</td><td class=\"num\">{rest} USD</td>")),
+        "{}",
+        page.text
+    );
+    // By day: 31 January in Los Angeles runs from 08:00 UTC on the 31st to 08:00 UTC on 1 February.
+    let days = c.get("/explore?group=provider&granularity=day&from=2026-01-31&to=2026-02-01").await;
+    let local_31st: Decimal = records
+        .iter()
+        .filter(hourly)
+        .filter(|r| {
+            r.charge_period_start >= Utc.with_ymd_and_hms(2026, 1, 31, 8, 0, 0).unwrap()
+                && r.charge_period_start < february
+        })
+        .map(|r| r.billed_cost.amount())
+        .sum();
+    assert!(days.text.contains(&format!("id=\"explore-total\">{local_31st} USD")), "{}", days.text);
 }

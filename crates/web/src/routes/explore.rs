@@ -1,5 +1,5 @@
 //! The explorer: the organization's costs grouped by one dimension, filtered by any, over a range
-//! of UTC days, by day, week or month — a table, a chart and the same rows as CSV. Every choice is
+//! of days in the organization's reporting time zone, by day, week or month — a table, a chart and the same rows as CSV. Every choice is
 //! in the URL, so a view can be shared. It reads through the SQL engine, as SQL and exports do.
 
 use std::collections::BTreeMap;
@@ -49,6 +49,9 @@ pub struct ExploreQuery {
 
 /// A checked view.
 struct View {
+    /// Days and their boundaries are this zone's; lines a provider reports as whole UTC days stay
+    /// on their UTC day (they cannot be split).
+    zone: burnrate_core::ReportingZone,
     group: (&'static str, &'static str, &'static str),
     from: NaiveDate,
     to: NaiveDate,
@@ -61,7 +64,7 @@ fn invalid(message: String) -> AppError {
 }
 
 impl ExploreQuery {
-    fn check(&self, today: NaiveDate) -> Result<View, AppError> {
+    fn check(&self, today: NaiveDate, zone: burnrate_core::ReportingZone) -> Result<View, AppError> {
         let dimension = |name: &str| DIMENSIONS.into_iter().find(|d| d.0 == name);
         let group = match self.group.as_str() {
             "" => DIMENSIONS[0],
@@ -107,25 +110,43 @@ impl ExploreQuery {
             }
             filters.push((d, value.clone()));
         }
-        Ok(View { group, from, to, granularity, filters })
+        Ok(View { zone, group, from, to, granularity, filters })
     }
 }
 
 impl View {
     fn sql(&self) -> String {
-        let mut conditions =
-            vec![format!("c.charge_day >= DATE '{}'", self.from), format!("c.charge_day < DATE '{}'", self.to)];
+        let (tz, g) = (self.zone.name(), self.granularity);
+        let (start, end) = (self.zone.start_of(self.from), self.zone.start_of(self.to));
+        let instant = |t: chrono::DateTime<chrono::Utc>| t.format("%Y-%m-%dT%H:%M:%SZ").to_string();
+        // Lines shorter than a day fall on their local day; whole UTC days stay where they are.
+        // In seconds: an interval of 24 hours does not compare as one day.
+        let short = "date_part('epoch', c.charge_period_end) - date_part('epoch', c.charge_period_start) < 86400";
+        let mut conditions = vec![
+            // Whole days around the range first: the lake's files are pruned by them.
+            format!("c.charge_day >= DATE '{}'", self.from - chrono::Duration::days(1)),
+            format!("c.charge_day < DATE '{}'", self.to + chrono::Duration::days(1)),
+            format!(
+                "(({short} AND c.charge_period_start >= TIMESTAMP '{}' AND c.charge_period_start < TIMESTAMP '{}') \
+                 OR (NOT ({short}) AND c.charge_day >= DATE '{}' AND c.charge_day < DATE '{}'))",
+                instant(start),
+                instant(end),
+                self.from,
+                self.to
+            ),
+        ];
         for ((_, _, expr), value) in &self.filters {
             conditions.push(format!("{expr} = '{value}'"));
         }
+        let period = format!(
+            "CASE WHEN {short} THEN CAST(date_trunc('{g}', c.charge_period_start AT TIME ZONE '{tz}') AS DATE) \
+             ELSE CAST(date_trunc('{g}', c.charge_period_start) AS DATE) END"
+        );
         format!(
-            "SELECT CAST(date_trunc('{g}', c.charge_period_start) AS DATE) AS period, {dim} AS grp, \
-             c.billing_currency AS currency, sum(c.billed_cost) AS billed \
+            "SELECT {period} AS period, {dim} AS grp, c.billing_currency AS currency, sum(c.billed_cost) AS billed \
              FROM costs c LEFT JOIN sources s ON s.id = c.source_id WHERE {} \
-             GROUP BY CAST(date_trunc('{g}', c.charge_period_start) AS DATE), {dim}, c.billing_currency \
-             ORDER BY period, billed DESC",
+             GROUP BY {period}, {dim}, c.billing_currency ORDER BY period, billed DESC",
             conditions.join(" AND "),
-            g = self.granularity,
             dim = self.group.2,
         )
     }
@@ -153,11 +174,16 @@ pub async fn explore(
     who: Authed,
     Query(q): Query<ExploreQuery>,
 ) -> Result<Response, AppError> {
-    let today = chrono::Utc::now().date_naive();
-    let view = match q.check(today) {
+    let mut tx = state.store.tenant(who.scope).await?;
+    let zone_name = tx.reporting_tz().await?;
+    tx.commit().await?;
+    let zone = burnrate_core::ReportingZone::parse(&zone_name)
+        .map_err(|e| AppError::Internal(format!("the organization's time zone: {}", e.0)))?;
+    let today = zone.date_of(chrono::Utc::now());
+    let view = match q.check(today, zone) {
         Ok(v) => v,
         Err(AppError::Validation(m)) => {
-            let page = form(&who, &q, today);
+            let page = form(&who, &q, today, zone);
             let page = ExplorePage { error: Some(m), ..page };
             return Ok((axum::http::StatusCode::UNPROCESSABLE_ENTITY, render(&page)).into_response());
         }
@@ -219,18 +245,18 @@ pub async fn explore(
             .map(|r| ExploreRow {
                 period: label(&r[0]),
                 group: label(&r[1]),
-                amount: format!("{} {}", decimal(&r[3]), label(&r[2])),
+                amount: format!("{} {}", decimal(&r[3]).normalize(), label(&r[2])),
             })
             .collect(),
-        totals: by_currency.iter().map(|(c, a)| format!("{a} {c}")).collect(),
+        totals: by_currency.iter().map(|(c, a)| format!("{} {c}", a.normalize())).collect(),
         csv: Some(view.url("csv")),
-        ..form(&who, &q, today)
+        ..form(&who, &q, today, zone)
     };
     Ok(render(&page).into_response())
 }
 
 /// The page with its form filled from the URL, and no results.
-fn form(who: &Authed, q: &ExploreQuery, today: NaiveDate) -> ExplorePage {
+fn form(who: &Authed, q: &ExploreQuery, today: NaiveDate, zone: burnrate_core::ReportingZone) -> ExplorePage {
     let month_start = today.with_day(1).unwrap_or(today);
     let or = |v: &str, default: String| if v.is_empty() { default } else { v.to_owned() };
     ExplorePage {
@@ -247,6 +273,7 @@ fn form(who: &Authed, q: &ExploreQuery, today: NaiveDate) -> ExplorePage {
         from: or(&q.from, month_start.to_string()),
         to: or(&q.to, (today + chrono::Duration::days(1)).to_string()),
         granularity: or(&q.granularity, "day".into()),
+        zone: zone.name().to_owned(),
         chart: None,
         rows: Vec::new(),
         totals: Vec::new(),
