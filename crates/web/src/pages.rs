@@ -138,6 +138,8 @@ pub struct OverviewPage {
     pub budgets: Vec<BudgetGlance>,
     /// The explorer views behind the numbers.
     pub explore: ExploreLinks,
+    /// The organization's reporting time zone, whose days and months these are.
+    pub zone: String,
     pub org_name: String,
     pub member_count: usize,
     pub is_admin: bool,

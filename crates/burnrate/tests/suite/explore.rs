@@ -178,3 +178,36 @@ async fn the_explorer_puts_hourly_spend_on_the_organizations_local_month() {
         .sum();
     assert!(days.text.contains(&format!("id=\"explore-total\">{local_31st} USD")), "{}", days.text);
 }
+
+/// The overview's month to date starts at midnight of the organization's first of the month.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_overview_counts_the_month_from_the_organizations_midnight() {
+    use chrono::Datelike;
+    let app = TestApp::spawn().await;
+    let (scope, _) = app.create_org("Org", "o@example.com").await;
+    let zone = burnrate_core::ReportingZone::parse("America/Los_Angeles").unwrap();
+    let mut tx = app.store.tenant(scope).await.unwrap();
+    tx.set_reporting_tz(zone.name()).await.unwrap();
+    let config = "{\"backfill_days\":90,\"repull_days\":3,\"interval_minutes\":60}";
+    let new = burnrate_store::NewSource { kind: "openai", name: "OpenAI", config, secret: "sk-admin-x" };
+    let source = tx.create_source(&app.vault, &new).await.unwrap();
+    tx.commit().await.unwrap();
+    // One dollar an hour for the 10 hours either side of this month's start in Los Angeles.
+    let today = zone.date_of(Utc::now());
+    let month_start = zone.start_of(today.with_day(1).unwrap());
+    let records: Vec<CostRecord> = (-10..10)
+        .map(|h| usd_cost(month_start + chrono::Duration::hours(h), 1, Decimal::ONE, "OpenAI", "gpt-4o"))
+        .collect();
+    let window = burnrate_core::SyncWindow::new(
+        (month_start - chrono::Duration::days(1)).date_naive(),
+        (month_start + chrono::Duration::days(1)).date_naive(),
+    )
+    .unwrap()
+    .whole_months();
+    app.lake.replace(&app.store, scope, source, window, &records).await.unwrap();
+    let c = app.login("o@example.com").await;
+    let home = c.get("/").await.text;
+    let mtd = &home[home.find("id=\"month-to-date\"").expect("month to date")..];
+    assert!(mtd.contains(">10.00 USD</a>"), "ten hours since the local midnight, not the UTC one: {mtd}");
+    assert!(home.contains("Month to date in America/Los_Angeles"), "the zone is said");
+}

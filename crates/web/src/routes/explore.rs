@@ -114,34 +114,41 @@ impl ExploreQuery {
     }
 }
 
+/// Lines shorter than a day fall on their local day; lines a provider reports as whole UTC days
+/// stay on their UTC day. In seconds: an interval of 24 hours does not compare as one day.
+const SHORT_LINE: &str = "date_part('epoch', c.charge_period_end) - date_part('epoch', c.charge_period_start) < 86400";
+
+/// SQL for the `granularity` (day, week, month) period a cost line `c` falls in, in `zone`.
+pub(crate) fn period(zone: burnrate_core::ReportingZone, granularity: &str) -> String {
+    format!(
+        "CASE WHEN {SHORT_LINE} THEN CAST(date_trunc('{granularity}', c.charge_period_start AT TIME ZONE '{}') AS DATE) \
+         ELSE CAST(date_trunc('{granularity}', c.charge_period_start) AS DATE) END",
+        zone.name()
+    )
+}
+
+/// SQL that holds for the cost lines `c` of the days `from` (inclusive) to `to` (exclusive) in
+/// `zone`. Whole days around the range come first: the lake's files are pruned by them.
+pub(crate) fn in_days(zone: burnrate_core::ReportingZone, from: NaiveDate, to: NaiveDate) -> String {
+    let instant = |d: NaiveDate| zone.start_of(d).format("%Y-%m-%dT%H:%M:%SZ").to_string();
+    format!(
+        "c.charge_day >= DATE '{}' AND c.charge_day < DATE '{}' AND \
+         (({SHORT_LINE} AND c.charge_period_start >= TIMESTAMP '{}' AND c.charge_period_start < TIMESTAMP '{}') \
+         OR (NOT ({SHORT_LINE}) AND c.charge_day >= DATE '{from}' AND c.charge_day < DATE '{to}'))",
+        from - chrono::Duration::days(1),
+        to + chrono::Duration::days(1),
+        instant(from),
+        instant(to),
+    )
+}
+
 impl View {
     fn sql(&self) -> String {
-        let (tz, g) = (self.zone.name(), self.granularity);
-        let (start, end) = (self.zone.start_of(self.from), self.zone.start_of(self.to));
-        let instant = |t: chrono::DateTime<chrono::Utc>| t.format("%Y-%m-%dT%H:%M:%SZ").to_string();
-        // Lines shorter than a day fall on their local day; whole UTC days stay where they are.
-        // In seconds: an interval of 24 hours does not compare as one day.
-        let short = "date_part('epoch', c.charge_period_end) - date_part('epoch', c.charge_period_start) < 86400";
-        let mut conditions = vec![
-            // Whole days around the range first: the lake's files are pruned by them.
-            format!("c.charge_day >= DATE '{}'", self.from - chrono::Duration::days(1)),
-            format!("c.charge_day < DATE '{}'", self.to + chrono::Duration::days(1)),
-            format!(
-                "(({short} AND c.charge_period_start >= TIMESTAMP '{}' AND c.charge_period_start < TIMESTAMP '{}') \
-                 OR (NOT ({short}) AND c.charge_day >= DATE '{}' AND c.charge_day < DATE '{}'))",
-                instant(start),
-                instant(end),
-                self.from,
-                self.to
-            ),
-        ];
+        let mut conditions = vec![in_days(self.zone, self.from, self.to)];
         for ((_, _, expr), value) in &self.filters {
             conditions.push(format!("{expr} = '{value}'"));
         }
-        let period = format!(
-            "CASE WHEN {short} THEN CAST(date_trunc('{g}', c.charge_period_start AT TIME ZONE '{tz}') AS DATE) \
-             ELSE CAST(date_trunc('{g}', c.charge_period_start) AS DATE) END"
-        );
+        let period = period(self.zone, self.granularity);
         format!(
             "SELECT {period} AS period, {dim} AS grp, c.billing_currency AS currency, sum(c.billed_cost) AS billed \
              FROM costs c LEFT JOIN sources s ON s.id = c.source_id WHERE {} \

@@ -26,7 +26,11 @@ pub async fn overview(State(state): State<AppState>, who: Authed) -> Result<Resp
     let admins = tx.count_admins().await?;
     tx.commit().await?;
     let summary = spend_summary(&state, who.scope).await?;
-    let chart = spend_chart(&summary);
+    // The organization's today: its days are the ones the numbers count.
+    let today = burnrate_core::ReportingZone::parse(&summary.zone)
+        .map(|z| z.date_of(chrono::Utc::now()))
+        .unwrap_or_else(|_| chrono::Utc::now().date_naive());
+    let chart = spend_chart(&summary, today);
     let spend = summary
         .days
         .iter()
@@ -88,7 +92,8 @@ pub async fn overview(State(state): State<AppState>, who: Authed) -> Result<Resp
         compared,
         top_models,
         budgets,
-        explore: explore_links(),
+        explore: explore_links(today),
+        zone: summary.zone.clone(),
         org_name: who.org_name.clone(),
         member_count: members.len(),
         is_admin: who.role.is_admin(),
@@ -96,9 +101,8 @@ pub async fn overview(State(state): State<AppState>, who: Authed) -> Result<Resp
     }))
 }
 
-/// The explorer views that produce the overview's numbers (UTC days, as the overview counts).
-fn explore_links() -> crate::pages::ExploreLinks {
-    let today = chrono::Utc::now().date_naive();
+/// The explorer views that produce the overview's numbers (the organization's days, as both count).
+fn explore_links(today: chrono::NaiveDate) -> crate::pages::ExploreLinks {
     let month_start = today.with_day(1).unwrap_or(today);
     let tomorrow = today + chrono::Duration::days(1);
     let view = |group: &str, from: chrono::NaiveDate| {
@@ -113,13 +117,12 @@ fn explore_links() -> crate::pages::ExploreLinks {
 
 /// The last 30 days' spend, stacked by provider, in the currency with the most of it (a note says
 /// so where there are others).
-fn spend_chart(summary: &SpendSummary) -> Option<String> {
+fn spend_chart(summary: &SpendSummary, today: chrono::NaiveDate) -> Option<String> {
     let mut by_currency: std::collections::BTreeMap<&str, rust_decimal::Decimal> = Default::default();
     for d in &summary.days {
         *by_currency.entry(d.currency.as_str()).or_default() += d.amount;
     }
     let currency = by_currency.iter().max_by(|a, b| a.1.cmp(b.1)).map(|(c, _)| *c)?;
-    let today = chrono::Utc::now().date_naive();
     let days: Vec<chrono::NaiveDate> = (0..30).rev().map(|back| today - chrono::Duration::days(back)).collect();
     let amounts = summary
         .days
@@ -203,6 +206,8 @@ pub struct SpendSummary {
     /// end), per currency: what the month to date compares with.
     previous_month_to_date: Vec<CurrencyAmount>,
     top_models: Vec<ModelSpend>,
+    /// The organization's reporting time zone: whose days and months these are.
+    zone: String,
 }
 
 /// This month's spend on one model (the service where a line names no model).
@@ -227,17 +232,24 @@ pub async fn api_spend(
     Ok(axum::Json(spend_summary(&state, caller.scope()).await?).into_response())
 }
 
-/// The overview's numbers, read through the SQL engine (the same path as SQL and exports) in UTC
-/// days.
+/// The overview's numbers, read through the SQL engine (the same path as SQL, exports and the
+/// explorer), in the organization's reporting time zone as the explorer counts days.
 async fn spend_summary(state: &AppState, scope: burnrate_store::OrgScope) -> Result<SpendSummary, AppError> {
+    use super::explore::{in_days, period};
     let engine = state.engine.as_ref().ok_or_else(|| AppError::Internal("this instance runs no SQL engine".into()))?;
-    let today = chrono::Utc::now().date_naive();
+    let mut tx = state.store.tenant(scope).await?;
+    let zone_name = tx.reporting_tz().await?;
+    tx.commit().await?;
+    let zone = burnrate_core::ReportingZone::parse(&zone_name)
+        .map_err(|e| AppError::Internal(format!("the organization's time zone: {}", e.0)))?;
+    let today = zone.date_of(chrono::Utc::now());
+    let tomorrow = today + chrono::Duration::days(1);
     let month_start = today.with_day(1).unwrap_or(today);
     let previous_start = month_start - chrono::Months::new(1);
     // The same number of days into the previous month, never past its end.
     let previous_until = (previous_start + (today - month_start) + chrono::Duration::days(1)).min(month_start);
-    let since = today - chrono::Duration::days(30);
-    // Dates are computed values, written into the SQL as literals.
+    let since = today - chrono::Duration::days(29);
+    let day = period(zone, "day");
     let rows = |sql: String| async move {
         let (_, batches) = engine.collect(scope, &sql).await.map_err(|e| AppError::Internal(e.to_string()))?;
         let mut rows = Vec::new();
@@ -253,9 +265,10 @@ async fn spend_summary(state: &AppState, scope: burnrate_store::OrgScope) -> Res
         |v: &Option<String>| v.as_deref().and_then(|t| t.parse::<rust_decimal::Decimal>().ok()).unwrap_or_default();
     let text = |v: &Option<String>| v.clone().unwrap_or_default();
     let days = rows(format!(
-        "SELECT charge_day, provider_name, billing_currency, sum(billed_cost) FROM costs \
-         WHERE charge_day > DATE '{since}' GROUP BY charge_day, provider_name, billing_currency \
-         ORDER BY charge_day DESC, provider_name, billing_currency"
+        "SELECT {day} AS d, c.provider_name, c.billing_currency, sum(c.billed_cost) FROM costs c \
+         WHERE {} GROUP BY {day}, c.provider_name, c.billing_currency \
+         ORDER BY d DESC, c.provider_name, c.billing_currency",
+        in_days(zone, since, tomorrow)
     ))
     .await?
     .iter()
@@ -267,10 +280,11 @@ async fn spend_summary(state: &AppState, scope: burnrate_store::OrgScope) -> Res
     })
     .collect();
     let months = rows(format!(
-        "SELECT billing_currency, \
-         sum(CASE WHEN charge_day >= DATE '{month_start}' THEN billed_cost END), \
-         sum(CASE WHEN charge_day < DATE '{previous_until}' THEN billed_cost END) \
-         FROM costs WHERE charge_day >= DATE '{previous_start}' GROUP BY billing_currency ORDER BY billing_currency"
+        "SELECT c.billing_currency, \
+         sum(CASE WHEN {day} >= DATE '{month_start}' THEN c.billed_cost END), \
+         sum(CASE WHEN {day} < DATE '{previous_until}' THEN c.billed_cost END) \
+         FROM costs c WHERE {} GROUP BY c.billing_currency ORDER BY c.billing_currency",
+        in_days(zone, previous_start, tomorrow)
     ))
     .await?;
     let amounts = |column: usize| -> Vec<CurrencyAmount> {
@@ -281,15 +295,22 @@ async fn spend_summary(state: &AppState, scope: burnrate_store::OrgScope) -> Res
             .collect()
     };
     let top_models = rows(format!(
-        "SELECT coalesce(model, service_name) AS what, billing_currency, sum(billed_cost) AS spent FROM costs \
-         WHERE charge_day >= DATE '{month_start}' GROUP BY coalesce(model, service_name), billing_currency \
-         ORDER BY spent DESC, what LIMIT 5"
+        "SELECT coalesce(c.model, c.service_name) AS what, c.billing_currency, sum(c.billed_cost) AS spent \
+         FROM costs c WHERE {} GROUP BY coalesce(c.model, c.service_name), c.billing_currency \
+         ORDER BY spent DESC, what LIMIT 5",
+        in_days(zone, month_start, tomorrow)
     ))
     .await?
     .iter()
     .map(|r| ModelSpend { model: text(&r[0]), currency: text(&r[1]), amount: decimal(&r[2]) })
     .collect();
-    Ok(SpendSummary { days, month_to_date: amounts(1), previous_month_to_date: amounts(2), top_models })
+    Ok(SpendSummary {
+        days,
+        month_to_date: amounts(1),
+        previous_month_to_date: amounts(2),
+        top_models,
+        zone: zone.name().to_owned(),
+    })
 }
 
 #[derive(Deserialize)]
