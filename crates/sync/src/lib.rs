@@ -289,7 +289,6 @@ impl Connector {
         match self {
             Connector::OpenAi(api) => api.stream_usage(http, window, progress, &out).await,
             Connector::Anthropic(api) => api.stream_usage(http, window, progress, &out).await,
-            // Cost Explorer reports usage quantities on the cost lines, not tokens by model.
             // The clouds' billing data carries usage quantities on the cost lines.
             Connector::Aws(_) | Connector::Azure(_) | Connector::Gcp(_) => Ok(PullStats::default()),
             Connector::OpenRouter(api) => api.stream_usage(http, window, progress, &out).await,

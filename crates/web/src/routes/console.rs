@@ -172,6 +172,29 @@ async fn read_page(session: &SqlSession, sql: &str, skip: usize) -> Result<Page,
     Ok((columns, rows, more))
 }
 
+/// Every row of a finished query as text (NULL as `None`), for pages that compute from a result.
+pub(crate) fn text_rows(batches: &[RecordBatch]) -> Result<Vec<Vec<Option<String>>>, AppError> {
+    let mut rows = Vec::new();
+    for batch in batches {
+        rows.extend(texts(batch, 0, batch.num_rows(), None).map_err(|e| AppError::Internal(e.to_string()))?);
+    }
+    Ok(rows)
+}
+
+/// A decimal cell of [`text_rows`]; NULL (an empty sum) is zero.
+pub(crate) fn decimal_cell(cell: &Option<String>) -> rust_decimal::Decimal {
+    cell.as_deref().and_then(|t| t.parse().ok()).unwrap_or_default()
+}
+
+/// The organization's reporting time zone, as the budgets use it.
+pub(crate) async fn reporting_zone(
+    state: &AppState,
+    scope: burnrate_store::OrgScope,
+) -> Result<burnrate_core::ReportingZone, AppError> {
+    let notifier = state.notifier().ok_or_else(|| AppError::Internal("this instance runs no SQL engine".into()))?;
+    notifier.zone(scope).await.map_err(|e| AppError::Internal(e.to_string()))
+}
+
 /// Rows `from..from + n` of `batch` as text (NULL as `None`), each value cut to `cut` characters.
 pub(crate) fn texts(
     batch: &RecordBatch,

@@ -181,11 +181,7 @@ pub async fn explore(
     who: Authed,
     Query(q): Query<ExploreQuery>,
 ) -> Result<Response, AppError> {
-    let mut tx = state.store.tenant(who.scope).await?;
-    let zone_name = tx.reporting_tz().await?;
-    tx.commit().await?;
-    let zone = burnrate_core::ReportingZone::parse(&zone_name)
-        .map_err(|e| AppError::Internal(format!("the organization's time zone: {}", e.0)))?;
+    let zone = super::console::reporting_zone(&state, who.scope).await?;
     let today = zone.date_of(chrono::Utc::now());
     let view = match q.check(today, zone) {
         Ok(v) => v,
@@ -213,13 +209,8 @@ pub async fn explore(
         return Ok((headers, body).into_response());
     }
     let (_, batches) = session.collect(&view.sql()).await.map_err(|e| AppError::Internal(e.to_string()))?;
-    let mut rows = Vec::new();
-    for batch in &batches {
-        rows.extend(
-            super::console::texts(batch, 0, batch.num_rows(), None).map_err(|e| AppError::Internal(e.to_string()))?,
-        );
-    }
-    let decimal = |v: &Option<String>| v.as_deref().and_then(|t| t.parse::<Decimal>().ok()).unwrap_or_default();
+    let rows = super::console::text_rows(&batches)?;
+    let decimal = super::console::decimal_cell;
     let label = |v: &Option<String>| v.clone().unwrap_or_else(|| "(none)".into());
     let mut by_currency: BTreeMap<String, Decimal> = BTreeMap::new();
     for r in &rows {

@@ -25,11 +25,10 @@ pub async fn overview(State(state): State<AppState>, who: Authed) -> Result<Resp
     let members = tx.members(&state.vault).await?;
     let admins = tx.count_admins().await?;
     tx.commit().await?;
-    let summary = spend_summary(&state, who.scope).await?;
+    let zone = super::console::reporting_zone(&state, who.scope).await?;
+    let summary = spend_summary(&state, who.scope, zone).await?;
     // The organization's today: its days are the ones the numbers count.
-    let today = burnrate_core::ReportingZone::parse(&summary.zone)
-        .map(|z| z.date_of(chrono::Utc::now()))
-        .unwrap_or_else(|_| chrono::Utc::now().date_naive());
+    let today = zone.date_of(chrono::Utc::now());
     let chart = spend_chart(&summary, today);
     let spend = summary
         .days
@@ -65,11 +64,7 @@ pub async fn overview(State(state): State<AppState>, who: Authed) -> Result<Resp
         .iter()
         .map(|t| (t.model.clone(), format!("{} {}", t.amount.round_dp(2), t.currency)))
         .collect();
-    // An instance without the SQL engine has no budget standing to show.
-    let mut budgets = match state.notifier() {
-        Some(_) => super::budgets::statuses(&state, who.scope).await?,
-        None => Vec::new(),
-    };
+    let mut budgets = super::budgets::statuses(&state, who.scope).await?;
     budgets.sort_by_key(|b| std::cmp::Reverse(b.percent_used()));
     let budgets = budgets
         .iter()
@@ -229,19 +224,19 @@ pub async fn api_spend(
     caller: crate::auth::ApiCaller,
 ) -> Result<Response, crate::error::ApiError> {
     caller.require(ApiScope::Read)?;
-    Ok(axum::Json(spend_summary(&state, caller.scope()).await?).into_response())
+    let zone = super::console::reporting_zone(&state, caller.scope()).await?;
+    Ok(axum::Json(spend_summary(&state, caller.scope(), zone).await?).into_response())
 }
 
 /// The overview's numbers, read through the SQL engine (the same path as SQL, exports and the
 /// explorer), in the organization's reporting time zone as the explorer counts days.
-async fn spend_summary(state: &AppState, scope: burnrate_store::OrgScope) -> Result<SpendSummary, AppError> {
+async fn spend_summary(
+    state: &AppState,
+    scope: burnrate_store::OrgScope,
+    zone: burnrate_core::ReportingZone,
+) -> Result<SpendSummary, AppError> {
     use super::explore::{in_days, period};
     let engine = state.engine.as_ref().ok_or_else(|| AppError::Internal("this instance runs no SQL engine".into()))?;
-    let mut tx = state.store.tenant(scope).await?;
-    let zone_name = tx.reporting_tz().await?;
-    tx.commit().await?;
-    let zone = burnrate_core::ReportingZone::parse(&zone_name)
-        .map_err(|e| AppError::Internal(format!("the organization's time zone: {}", e.0)))?;
     let today = zone.date_of(chrono::Utc::now());
     let tomorrow = today + chrono::Duration::days(1);
     let month_start = today.with_day(1).unwrap_or(today);
@@ -252,17 +247,9 @@ async fn spend_summary(state: &AppState, scope: burnrate_store::OrgScope) -> Res
     let day = period(zone, "day");
     let rows = |sql: String| async move {
         let (_, batches) = engine.collect(scope, &sql).await.map_err(|e| AppError::Internal(e.to_string()))?;
-        let mut rows = Vec::new();
-        for batch in &batches {
-            rows.extend(
-                super::console::texts(batch, 0, batch.num_rows(), None)
-                    .map_err(|e| AppError::Internal(e.to_string()))?,
-            );
-        }
-        Ok::<_, AppError>(rows)
+        super::console::text_rows(&batches)
     };
-    let decimal =
-        |v: &Option<String>| v.as_deref().and_then(|t| t.parse::<rust_decimal::Decimal>().ok()).unwrap_or_default();
+    let decimal = super::console::decimal_cell;
     let text = |v: &Option<String>| v.clone().unwrap_or_default();
     let days = rows(format!(
         "SELECT {day} AS d, c.provider_name, c.billing_currency, sum(c.billed_cost) FROM costs c \
