@@ -12,8 +12,6 @@
 //! its query budget per month of data, and a month's rows are held to join the two cost types.
 
 use std::collections::BTreeMap;
-use std::sync::Mutex;
-use std::time::{Duration as StdDuration, Instant};
 
 use burnrate_core::{ChargeCategory, CostRecord, Money, SyncWindow};
 use burnrate_net::HttpClient;
@@ -33,8 +31,6 @@ pub const API_VERSION: &str = "2025-03-01";
 pub const LOGIN_URL: &str = "https://login.microsoftonline.com";
 /// The resource type of Azure OpenAI and AI Foundry accounts.
 pub const AI_RESOURCE_TYPE: &str = "microsoft.cognitiveservices/accounts";
-/// A token is renewed this long before Entra ID says it expires.
-const TOKEN_MARGIN: StdDuration = StdDuration::from_secs(120);
 /// Stops a provider that keeps saying "more" from looping forever.
 const MAX_PAGES: u32 = 10_000;
 
@@ -51,19 +47,7 @@ pub struct CostManagement {
     /// `providers/Microsoft.Management/managementGroups/<id>` or
     /// `providers/Microsoft.Billing/billingAccounts/<id>`.
     pub scope: String,
-    token: Mutex<Option<(SecretString, Instant)>>,
-}
-
-#[derive(Deserialize)]
-struct TokenReply {
-    access_token: String,
-    expires_in: u64,
-}
-
-#[derive(Deserialize)]
-struct TokenError {
-    error: String,
-    error_description: Option<String>,
+    token: crate::oauth::TokenCache,
 }
 
 #[derive(Deserialize)]
@@ -203,15 +187,13 @@ impl CostManagement {
         client_secret: SecretString,
         scope: String,
     ) -> Self {
-        Self { base_url, login_url, tenant_id, client_id, client_secret, scope, token: Mutex::new(None) }
+        Self { base_url, login_url, tenant_id, client_id, client_secret, scope, token: Default::default() }
     }
 
     /// A bearer token: the one held while it has more than two minutes left, else a new one.
     async fn token(&self, http: &HttpClient, window: SyncWindow) -> Result<SecretString, SourceError> {
-        if let Some((token, until)) = self.token.lock().expect("token cache").as_ref()
-            && Instant::now() + TOKEN_MARGIN < *until
-        {
-            return Ok(token.clone());
+        if let Some(token) = self.token.get() {
+            return Ok(token);
         }
         let call = Call { provider: PROVIDER, endpoint: TOKEN_ENDPOINT, window };
         let mut url = self.login_url.clone();
@@ -223,33 +205,7 @@ impl CostManagement {
             .append_pair("client_secret", self.client_secret.expose_secret())
             .append_pair("scope", "https://management.azure.com/.default")
             .finish();
-        let reply = http
-            .post_read(&url, &[("content-type", "application/x-www-form-urlencoded")], form.into())
-            .await
-            .map_err(|e| call.error(fetch_error(e)))?;
-        if !(200..300).contains(&reply.status) {
-            let detail = serde_json::from_slice::<TokenError>(&reply.body)
-                .map(|e| {
-                    // "AADSTS7000215: Invalid client secret provided. Ensure … Trace ID: …": the
-                    // first sentence says it; the rest carries ids.
-                    let text = e.error_description.unwrap_or_default();
-                    let first = text.split(". ").next().unwrap_or("").to_owned();
-                    sanitize(&format!("{}: {first}", e.error))
-                })
-                .unwrap_or_else(|_| "no error message".into());
-            // Entra ID answers a wrong client, secret or tenant with 400 or 401.
-            let kind = match reply.status {
-                400 | 401 => SourceErrorKind::Credential { status: reply.status, detail },
-                status => classify(status, reply.attempts, detail),
-            };
-            return Err(call.error(kind));
-        }
-        let token: TokenReply = serde_json::from_slice(&reply.body)
-            .map_err(|e| call.error(SourceErrorKind::Malformed(format!("token answer: {e}"))))?;
-        let secret = SecretString::from(token.access_token);
-        let until = Instant::now() + StdDuration::from_secs(token.expires_in);
-        *self.token.lock().expect("token cache") = Some((secret.clone(), until));
-        Ok(secret)
+        crate::oauth::fetch_token(http, &call, &url, form, &self.token).await
     }
 
     fn query_url(&self) -> url::Url {
@@ -318,7 +274,7 @@ impl CostManagement {
                     && arm_error(&reply.body).is_some_and(|e| e.starts_with("ExpiredAuthenticationToken")) =>
                 {
                     // The token ran out mid-sync (a long backfill): renew it once and ask again.
-                    *self.token.lock().expect("token cache") = None;
+                    self.token.clear();
                     renewed = true;
                     continue;
                 }

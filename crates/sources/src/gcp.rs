@@ -9,8 +9,6 @@
 //! the invoice. Resource labels become the lines' tags. Cells are strings and read by column name.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
-use std::time::{Duration as StdDuration, Instant};
 
 use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::rsa::KeyPair;
@@ -40,8 +38,6 @@ const SCOPE: &str = "https://www.googleapis.com/auth/bigquery";
 pub const AI_SERVICES: [&str; 3] = ["Vertex AI", "Gemini API", "Generative Language API"];
 /// Rows per page asked of BigQuery.
 const PAGE_ROWS: u32 = 5_000;
-/// A token is renewed this long before it expires.
-const TOKEN_MARGIN: StdDuration = StdDuration::from_secs(120);
 /// Polls of an unfinished job, each waiting up to `timeoutMs` on BigQuery's side.
 const MAX_POLLS: u32 = 120;
 const MAX_PAGES: u32 = 10_000;
@@ -115,20 +111,7 @@ pub struct BigQueryBilling {
     pub table: String,
     /// The dataset's location (`US`, `EU`, …), where BigQuery needs it.
     pub location: Option<String>,
-    token: Mutex<Option<(SecretString, Instant)>>,
-}
-
-#[derive(Deserialize)]
-struct TokenReply {
-    access_token: String,
-    /// A number, or a number in a string.
-    expires_in: serde_json::Value,
-}
-
-#[derive(Deserialize)]
-struct TokenError {
-    error: String,
-    error_description: Option<String>,
+    token: crate::oauth::TokenCache,
 }
 
 #[derive(Deserialize)]
@@ -228,7 +211,7 @@ impl BigQueryBilling {
         table: String,
         location: Option<String>,
     ) -> Self {
-        Self { base_url, key, project_id, table, location, token: Mutex::new(None) }
+        Self { base_url, key, project_id, table, location, token: Default::default() }
     }
 
     fn key(&self, call: &Call) -> Result<ServiceAccountKey, SourceError> {
@@ -239,10 +222,8 @@ impl BigQueryBilling {
 
     /// A bearer token: the one held while it has more than two minutes left, else a new one.
     async fn token(&self, http: &HttpClient, window: SyncWindow) -> Result<SecretString, SourceError> {
-        if let Some((token, until)) = self.token.lock().expect("token cache").as_ref()
-            && Instant::now() + TOKEN_MARGIN < *until
-        {
-            return Ok(token.clone());
+        if let Some(token) = self.token.get() {
+            return Ok(token);
         }
         let call = Call { provider: PROVIDER, endpoint: TOKEN_ENDPOINT, window };
         let key = self.key(&call)?;
@@ -255,32 +236,7 @@ impl BigQueryBilling {
             .append_pair("grant_type", "urn:ietf:params:oauth:grant-type:jwt-bearer")
             .append_pair("assertion", &assertion)
             .finish();
-        let reply = http
-            .post_read(&url, &[("content-type", "application/x-www-form-urlencoded")], form.into())
-            .await
-            .map_err(|e| call.error(fetch_error(e)))?;
-        if !(200..300).contains(&reply.status) {
-            let detail = serde_json::from_slice::<TokenError>(&reply.body)
-                .map(|e| sanitize(&format!("{}: {}", e.error, e.error_description.unwrap_or_default())))
-                .unwrap_or_else(|_| "no error message".into());
-            let kind = match reply.status {
-                400 | 401 => SourceErrorKind::Credential { status: reply.status, detail },
-                status => classify(status, reply.attempts, detail),
-            };
-            return Err(call.error(kind));
-        }
-        let token: TokenReply = serde_json::from_slice(&reply.body)
-            .map_err(|e| call.error(SourceErrorKind::Malformed(format!("token answer: {e}"))))?;
-        let seconds = match &token.expires_in {
-            serde_json::Value::Number(n) => n.as_u64(),
-            serde_json::Value::String(s) => s.parse().ok(),
-            _ => None,
-        }
-        .ok_or_else(|| call.error(SourceErrorKind::Malformed("token answer: expires_in is not a number".into())))?;
-        let secret = SecretString::from(token.access_token);
-        *self.token.lock().expect("token cache") =
-            Some((secret.clone(), Instant::now() + StdDuration::from_secs(seconds)));
-        Ok(secret)
+        crate::oauth::fetch_token(http, &call, &url, form, &self.token).await
     }
 
     fn project(&self, call: &Call) -> Result<String, SourceError> {

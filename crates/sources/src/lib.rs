@@ -14,6 +14,7 @@ pub mod azure;
 mod database;
 mod error;
 pub mod gcp;
+mod oauth;
 mod openai;
 pub mod openrouter;
 
