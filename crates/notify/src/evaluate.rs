@@ -201,25 +201,45 @@ async fn daily_spend(
     Ok(out)
 }
 
-/// Where `budget` stands at `now`.
-pub async fn budget_status(
+/// A scope's spend in the current period of a kind, in one currency, and where it is heading.
+#[derive(Clone, Debug)]
+pub struct PeriodSpend {
+    /// The current period, in the organization's local dates.
+    pub period: Period,
+    /// Spend this period in the currency.
+    pub spend: Decimal,
+    /// Spend this period billed in other currencies.
+    pub other_currencies: BTreeMap<String, Decimal>,
+    /// Period-end spend, forecast from the complete days before today (never below `spend`).
+    pub forecast: Decimal,
+    /// Local day by local day, in the currency, from [`HISTORY_DAYS`] before the period.
+    pub history: Vec<DaySpend>,
+    /// The last complete local day.
+    pub yesterday: NaiveDate,
+}
+
+/// The spend of `scope` (of the whole organization when empty) in the `kind` period holding
+/// `now`, in `currency`, with its forecast: what a budget of that scope counts, and the overview's
+/// month-end forecast.
+pub async fn period_spend(
     engine: &Engine,
     org: OrgScope,
     zone: ReportingZone,
-    budget: &BudgetRecord,
+    scope: &BudgetScope,
+    kind: burnrate_core::BudgetPeriod,
+    currency: &str,
     now: DateTime<Utc>,
-) -> Result<BudgetStatus, NotifyError> {
+) -> Result<PeriodSpend, NotifyError> {
     let today = zone.date_of(now);
     let yesterday = today.pred_opt().expect("a day before");
-    let period = Period::containing(budget.period, today);
+    let period = Period::containing(kind, today);
     let from = period.start.min(yesterday) - chrono::Duration::days(HISTORY_DAYS);
-    let spend_by_day = daily_spend(engine, org, zone, &budget.scope, from, period.end).await?;
-    let currency = budget.amount.currency().as_str().to_owned();
+    let spend_by_day = daily_spend(engine, org, zone, scope, from, period.end).await?;
     let mut spend = Decimal::ZERO;
     let mut other_currencies: BTreeMap<String, Decimal> = BTreeMap::new();
     let mut history: BTreeMap<NaiveDate, Decimal> = BTreeMap::new();
     for ((c, day), amount) in &spend_by_day {
-        let counted = *c == currency;
+        let counted = c == currency;
         if period.contains(*day) {
             if counted {
                 spend += amount;
@@ -243,16 +263,29 @@ pub async fn budget_status(
     // The forecast rests on complete days: today's partial spend would read as a slowdown.
     let complete: Vec<DaySpend> = history.iter().copied().filter(|d| d.day <= yesterday).collect();
     let forecast = forecast_period_end(&complete, period.start, period.end, yesterday);
+    Ok(PeriodSpend { period, spend, other_currencies, forecast: forecast.max(spend), history, yesterday })
+}
+
+/// Where `budget` stands at `now`.
+pub async fn budget_status(
+    engine: &Engine,
+    org: OrgScope,
+    zone: ReportingZone,
+    budget: &BudgetRecord,
+    now: DateTime<Utc>,
+) -> Result<BudgetStatus, NotifyError> {
+    let currency = budget.amount.currency();
+    let p = period_spend(engine, org, zone, &budget.scope, budget.period, currency.as_str(), now).await?;
     Ok(BudgetStatus {
         budget: budget.clone(),
         zone,
-        period,
-        resets_at: zone.start_of(period.end),
-        spend,
-        other_currencies,
-        forecast: forecast.max(spend),
-        history,
-        yesterday,
+        period: p.period,
+        resets_at: zone.start_of(p.period.end),
+        spend: p.spend,
+        other_currencies: p.other_currencies,
+        forecast: p.forecast,
+        history: p.history,
+        yesterday: p.yesterday,
     })
 }
 

@@ -29,7 +29,7 @@ use uuid::Uuid;
 
 pub use delivery::DeliveryPolicy;
 pub use digest::Digest;
-pub use evaluate::{Alert, BudgetStatus, budget_status};
+pub use evaluate::{Alert, BudgetStatus, PeriodSpend, budget_status, period_spend};
 pub use forecast::{Anomaly, DaySpend, anomaly, forecast_period_end};
 pub use mail::Mailer;
 pub use webhook::{SignedWebhook, WebhookSecret, WebhookSecretError};

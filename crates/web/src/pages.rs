@@ -127,11 +127,18 @@ pub struct OverviewPage {
     /// Recent notices from the instance's operators (S20).
     pub notices: Vec<NoticeRow>,
     pub spend: Vec<SpendRow>,
-    pub month_to_date: Vec<String>,
+    /// (shown to the cent, exact) per currency.
+    pub month_to_date: Vec<(String, String)>,
     /// "1100.00 USD by the same day last month (+12.2 %)", per currency.
     pub compared: Vec<String>,
-    /// This month's largest models and their spend.
-    pub top_models: Vec<(String, String)>,
+    /// The month-end forecast, per currency.
+    pub forecast: Vec<String>,
+    /// This month's largest models, projects and API keys.
+    pub tops: Vec<TopList>,
+    /// The models whose spend moved most this week.
+    pub movers: Vec<MoverRow>,
+    /// The latest alerts.
+    pub alerts: Vec<AlertRow>,
     /// Spend by day stacked by provider, as SVG, in the currency with the most spend.
     pub chart: Option<String>,
     /// The budgets, most used first.
@@ -146,12 +153,38 @@ pub struct OverviewPage {
     pub sole_admin: bool,
 }
 
+/// The overview's largest of one kind this month.
+pub struct TopList {
+    /// "models", "projects", "API keys".
+    pub what: &'static str,
+    pub id: &'static str,
+    pub rows: Vec<TopRow>,
+    /// The explorer's month by this dimension.
+    pub all: String,
+}
+
+/// One of the overview's largest: its name, spend and the explorer view of it.
+pub struct TopRow {
+    pub name: String,
+    pub amount: String,
+    pub link: String,
+}
+
+/// A model whose spend moved: the last seven complete days, the seven before, the change.
+pub struct MoverRow {
+    pub name: String,
+    pub last: String,
+    pub previous: String,
+    /// "+35.2 %", "−12.0 %", or "new".
+    pub change: String,
+    pub rising: bool,
+    pub link: String,
+}
+
 /// Explorer views behind the overview's numbers.
 pub struct ExploreLinks {
     /// This month by provider: the month to date.
     pub month: String,
-    /// This month by model: the top models.
-    pub models: String,
     /// The last 30 days by provider: the table and chart.
     pub days: String,
 }

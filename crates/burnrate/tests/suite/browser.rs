@@ -68,9 +68,14 @@ async fn a_person_signs_up_logs_in_sees_the_shell_and_logs_out() {
 }
 
 /// Saves what the page looks like for a person to review, when asked to (`scripts/test` does).
+/// The window is stretched to the page's height first, so the whole page is in the picture.
 pub async fn screenshot(b: &fantoccini::Client, name: &str) {
     if let Ok(dir) = std::env::var("BURNRATE_TEST_SCREENSHOTS") {
+        let height = b.execute("return document.documentElement.scrollHeight", vec![]).await.unwrap();
+        let height = height.as_u64().unwrap_or(900).clamp(900, 6000) as u32;
+        b.set_window_size(1280, height).await.unwrap();
         let png = b.screenshot().await.unwrap();
+        b.set_window_size(1280, 900).await.unwrap();
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::write(format!("{dir}/{name}.png"), png).unwrap();
     }

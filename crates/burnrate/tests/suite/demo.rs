@@ -117,28 +117,6 @@ async fn the_demo_serves_the_login_page_and_its_printed_credentials_work() {
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
     assert!(alerted, "the demo's over-spent budget alerts");
-    if let Some(browser) = burnrate_testkit::Browser::start().await {
-        let b = &browser.client;
-        b.goto(&format!("{}/login", demo.url)).await.unwrap();
-        b.find(fantoccini::Locator::Css("input[name=email]"))
-            .await
-            .unwrap()
-            .send_keys(creds["email"].as_str().unwrap())
-            .await
-            .unwrap();
-        b.find(fantoccini::Locator::Css("input[name=password]"))
-            .await
-            .unwrap()
-            .send_keys(creds["password"].as_str().unwrap())
-            .await
-            .unwrap();
-        b.find(fantoccini::Locator::Css("button[type=submit]")).await.unwrap().click().await.unwrap();
-        b.wait().at_most(Duration::from_secs(10)).for_element(fantoccini::Locator::Id("month-to-date")).await.unwrap();
-        crate::browser::screenshot(b, "demo-overview").await;
-        b.goto(&format!("{}/sources", demo.url)).await.unwrap();
-        crate::browser::screenshot(b, "demo-sources").await;
-        browser.close().await;
-    }
     // Gone for good before the second run opens the same data directory.
     let mut demo = demo;
     demo.child.kill().await.unwrap();
@@ -175,4 +153,174 @@ async fn health_readiness_and_metrics_answer() {
     assert!(m.text.contains("burnrate_login_failures_total 1"), "{}", m.text);
     assert!(m.text.contains("burnrate_http_responses_total{class=\"2xx\"}"));
     assert_eq!(c.get("/no/such/page").await.status, 404);
+}
+
+/// What a finance lead reads on the demo's overview and explorer, in Chromium, checked against the
+/// lake read on its own (its Parquet files through the lake's reader, summed here) and against SQL
+/// over the wire (psql with the demo's printed credential). Screenshots for a person to look at.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_chromium_the_demo_overview_and_explorer_equal_the_lake_and_sql_over_the_wire() {
+    use std::collections::BTreeMap;
+    use std::str::FromStr;
+
+    use chrono::Datelike;
+    use fantoccini::Locator::{Css, Id};
+    use rust_decimal::Decimal;
+
+    let dir = tempfile::tempdir().unwrap();
+    let (demo, creds) = start_demo(dir.path()).await;
+    let Some(browser) = burnrate_testkit::Browser::start().await else { return };
+    let b = &browser.client;
+    b.goto(&format!("{}/login", demo.url)).await.unwrap();
+    b.find(Css("input[name=email]")).await.unwrap().send_keys(creds["email"].as_str().unwrap()).await.unwrap();
+    b.find(Css("input[name=password]")).await.unwrap().send_keys(creds["password"].as_str().unwrap()).await.unwrap();
+    b.find(Css("button[type=submit]")).await.unwrap().click().await.unwrap();
+    b.wait().at_most(Duration::from_secs(10)).for_element(Id("month-to-date")).await.unwrap();
+    crate::browser::screenshot(b, "demo-overview").await;
+
+    // The lake, read without the SQL engine: every live cost line of the demo organization.
+    let store = burnrate_store::Store::connect(&format!("sqlite://{}", dir.path().join("burnrate.db").display()))
+        .await
+        .unwrap();
+    let mut tx = store.instance().await.unwrap();
+    let org = tx.find_org("Demo Org").await.unwrap().unwrap();
+    tx.commit().await.unwrap();
+    let lake = burnrate_lake::Lake::from_url(&dir.path().join("lake").display().to_string()).unwrap();
+    let lines = lake.read_costs(&store, burnrate_store::OrgScope::trusted(org.id)).await.unwrap();
+    assert!(lines.len() > 1000 && lines.iter().all(|l| l.billing_currency == "USD"), "{} lines", lines.len());
+    // The demo organization reports in UTC, where a line's day is its charge day.
+    let today = chrono::Utc::now().date_naive();
+    let month_start = today.with_day(1).unwrap();
+    let sum = |from: chrono::NaiveDate, to: chrono::NaiveDate| -> Decimal {
+        lines.iter().filter(|l| l.charge_day >= from && l.charge_day < to).map(|l| l.billed_cost).sum()
+    };
+    let tomorrow = today + chrono::Duration::days(1);
+    let month_to_date = sum(month_start, tomorrow);
+    let shown = b.find(Css("#month-to-date a")).await.unwrap();
+    assert_eq!(shown.text().await.unwrap(), format!("{} USD", month_to_date.round_dp(2)));
+    assert_eq!(shown.attr("title").await.unwrap().unwrap(), format!("{} USD exactly", month_to_date.normalize()));
+    let previous_start = month_start - chrono::Months::new(1);
+    let previous_until = (previous_start + (today - month_start) + chrono::Duration::days(1)).min(month_start);
+    let compared = b.find(Id("compared")).await.unwrap().text().await.unwrap();
+    let previous = sum(previous_start, previous_until).round_dp(2);
+    assert!(compared.starts_with(&format!("{previous} USD by the same day last month")), "{compared}");
+
+    let forecast = b.find(Id("forecast")).await.unwrap().text().await.unwrap();
+    let forecast = Decimal::from_str(forecast.split(' ').next().unwrap()).unwrap();
+    assert!(forecast >= month_to_date.round_dp(2), "the month ends at or above its spend so far: {forecast}");
+
+    // This month's largest projects, and the week's movers by model, from the lake.
+    let mut projects: BTreeMap<String, Decimal> = BTreeMap::new();
+    for l in lines.iter().filter(|l| l.charge_day >= month_start) {
+        if let Some(p) = &l.sub_account_id {
+            *projects.entry(p.clone()).or_default() += l.billed_cost;
+        }
+    }
+    let mut largest: Vec<(String, Decimal)> = projects.into_iter().collect();
+    largest.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    let largest: Vec<String> = largest.iter().take(5).map(|(p, d)| format!("{p}|{} USD", d.round_dp(2))).collect();
+    let mut shown_projects = Vec::new();
+    for row in b.find_all(Css("#top-projects tbody tr")).await.unwrap() {
+        shown_projects.push(cells(&row).await.join("|"));
+    }
+    assert_eq!(shown_projects, largest, "the top projects are the lake's");
+    let week = today - chrono::Duration::days(7);
+    let mut moved: BTreeMap<String, (Decimal, Decimal)> = BTreeMap::new();
+    for l in lines.iter().filter(|l| l.charge_day >= week - chrono::Duration::days(7) && l.charge_day < today) {
+        let Some(model) = &l.model else { continue };
+        let entry = moved.entry(model.clone()).or_default();
+        if l.charge_day >= week { entry.0 += l.billed_cost } else { entry.1 += l.billed_cost }
+    }
+    let movers = b.find_all(Css("#movers tbody tr")).await.unwrap();
+    assert!(!movers.is_empty(), "spend that grows moves");
+    for row in movers {
+        let cells = cells(&row).await;
+        if let Some((last, previous)) = moved.get(&cells[0]) {
+            assert_eq!(cells[1..3], [format!("{} USD", last.round_dp(2)), format!("{} USD", previous.round_dp(2))]);
+        }
+    }
+
+    // Each day and provider of the last 30 days, to the cent.
+    let mut by_day: BTreeMap<(String, String), Decimal> = BTreeMap::new();
+    for l in lines.iter().filter(|l| l.charge_day > today - chrono::Duration::days(30) && l.charge_day <= today) {
+        *by_day.entry((l.charge_day.to_string(), l.provider_name.clone())).or_default() += l.billed_cost;
+    }
+    let mut table = BTreeMap::new();
+    for row in b.find_all(Css("#spend-by-day tbody tr")).await.unwrap() {
+        let cells = cells(&row).await;
+        table.insert((cells[0].clone(), cells[1].clone()), cells[2].clone());
+    }
+    let expected: BTreeMap<_, _> = by_day.iter().map(|(k, v)| (k.clone(), format!("{} USD", v.round_dp(2)))).collect();
+    assert_eq!(table, expected, "the overview's days are the lake's");
+    assert_eq!(table.keys().map(|k| &k.1).collect::<std::collections::BTreeSet<_>>().len(), 6, "six providers");
+    // An SVG title is not drawn, so WebDriver's visible text of it is empty; its content is what
+    // screen readers and hovering show.
+    let chart = b.find(Css("svg#spend-chart title")).await.unwrap().prop("textContent").await.unwrap().unwrap();
+    assert!(chart.starts_with("Spend by day and provider, last 30 days (USD"), "{chart}");
+
+    // The month's number leads to the explorer view that produced it.
+    shown.click().await.unwrap();
+    let total = b.wait().at_most(Duration::from_secs(10)).for_element(Id("explore-total")).await.unwrap();
+    assert_eq!(total.text().await.unwrap(), format!("{} USD", month_to_date.normalize()));
+
+    // Two weeks by model and day, as a shared address opens it, against SQL over the wire.
+    let from = today - chrono::Duration::days(13);
+    let view = format!("{}/explore?group=model&from={from}&to={tomorrow}&granularity=day", demo.url);
+    b.goto(&view).await.unwrap();
+    b.wait().at_most(Duration::from_secs(10)).for_element(Id("explore-table")).await.unwrap();
+    let mut explorer: BTreeMap<(String, String), Decimal> = BTreeMap::new();
+    for row in b.find_all(Css("#explore-table tbody tr")).await.unwrap() {
+        let cells = cells(&row).await;
+        let amount = Decimal::from_str(cells[2].strip_suffix(" USD").expect("USD")).unwrap();
+        explorer.insert((cells[0].clone(), cells[1].clone()), amount);
+    }
+    let sql = format!(
+        "SELECT charge_day, coalesce(model, '(none)'), sum(billed_cost) FROM costs \
+         WHERE charge_day >= DATE '{from}' AND charge_day < DATE '{tomorrow}' GROUP BY 1, 2"
+    );
+    let out = tokio::process::Command::new("psql")
+        .args([creds["postgres_url"].as_str().unwrap(), "-X", "-A", "-t", "-F", "|", "-v", "ON_ERROR_STOP=1"])
+        .args(["-c", &sql])
+        .output()
+        .await
+        .expect("psql is installed");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let mut wire: BTreeMap<(String, String), Decimal> = BTreeMap::new();
+    for line in String::from_utf8(out.stdout).unwrap().lines().filter(|l| !l.is_empty()) {
+        let cells: Vec<&str> = line.split('|').collect();
+        wire.insert((cells[0].to_owned(), cells[1].to_owned()), Decimal::from_str(cells[2]).unwrap());
+    }
+    assert!(wire.len() >= 14 * 10, "two weeks of many models: {}", wire.len());
+    assert_eq!(explorer, wire, "the explorer by model is SQL's answer over the wire");
+    let total: Decimal = wire.values().copied().sum();
+    assert_eq!(b.find(Id("explore-total")).await.unwrap().text().await.unwrap(), format!("{} USD", total.normalize()));
+    crate::browser::screenshot(b, "demo-explorer").await;
+
+    // The CSV download, fetched by the page's own link in the logged-in browser.
+    let csv = b
+        .execute_async(
+            "const done = arguments[arguments.length - 1];
+             fetch(document.getElementById('explore-csv').href).then(r => r.text()).then(done, e => done(String(e)));",
+            vec![],
+        )
+        .await
+        .unwrap();
+    let csv = csv.as_str().unwrap();
+    let rows: Vec<&str> = csv.lines().collect();
+    assert_eq!(rows[0], "period,grp,currency,billed", "{csv}");
+    let csv_total: Decimal = rows[1..].iter().map(|r| Decimal::from_str(r.rsplit(',').next().unwrap()).unwrap()).sum();
+    assert_eq!((rows.len() - 1, csv_total), (wire.len(), total), "the CSV holds exactly what is shown");
+
+    b.goto(&format!("{}/sources", demo.url)).await.unwrap();
+    crate::browser::screenshot(b, "demo-sources").await;
+    browser.close().await;
+}
+
+/// The texts of a table row's cells.
+async fn cells(row: &fantoccini::elements::Element) -> Vec<String> {
+    let mut out = Vec::new();
+    for cell in row.find_all(fantoccini::Locator::Css("td")).await.unwrap() {
+        out.push(cell.text().await.unwrap());
+    }
+    out
 }

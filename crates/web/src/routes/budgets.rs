@@ -307,6 +307,34 @@ async fn remove(state: &AppState, caller: &impl Caller, id: uuid::Uuid) -> Resul
     change(state, caller, ("budget", id), "budget_deleted", async |tx| Ok(tx.delete_budget(id).await?)).await
 }
 
+/// The latest `limit` alerts, newest first, as the budgets page and the overview list them.
+pub(crate) async fn alert_rows(
+    tx: &mut burnrate_store::TenantTx,
+    budgets: &[BudgetStatus],
+    limit: i64,
+) -> Result<Vec<AlertRow>, AppError> {
+    let names: std::collections::HashMap<uuid::Uuid, String> =
+        budgets.iter().map(|s| (s.budget.id, s.budget.name.clone())).collect();
+    let amount = |text: &str| text.parse::<rust_decimal::Decimal>().unwrap_or_default().round_dp(2);
+    Ok(tx
+        .alert_events(limit)
+        .await?
+        .into_iter()
+        .map(|e| AlertRow {
+            when: when(e.fired_at),
+            budget: names.get(&e.budget_id).cloned().unwrap_or_default(),
+            what: match e.kind {
+                AlertKind::Threshold => format!("reached {} %", e.threshold),
+                AlertKind::Forecast => {
+                    format!("forecast to reach {} {}", amount(e.forecast.as_deref().unwrap_or("0")), e.currency)
+                }
+                AlertKind::Anomaly => format!("unusual spend on {}", e.period_start),
+            },
+            spend: format!("{} {}", amount(&e.spend), e.currency),
+        })
+        .collect())
+}
+
 /// The budgets page: the organization's budgets with where each stands, the latest alerts and,
 /// for admins, a form to add one (refilled with what was typed when it is refused) and the
 /// reporting time zone.
@@ -320,35 +348,7 @@ async fn page(
     let list = statuses(state, who.scope).await?;
     let mut tx = state.store.tenant(who.scope).await?;
     let zone = tx.reporting_tz().await?;
-    let names: std::collections::HashMap<uuid::Uuid, String> =
-        list.iter().map(|s| (s.budget.id, s.budget.name.clone())).collect();
-    let alerts = tx
-        .alert_events(RECENT_ALERTS)
-        .await?
-        .into_iter()
-        .map(|e| AlertRow {
-            when: when(e.fired_at),
-            budget: names.get(&e.budget_id).cloned().unwrap_or_default(),
-            what: match e.kind {
-                AlertKind::Threshold => format!("reached {} %", e.threshold),
-                AlertKind::Forecast => format!(
-                    "forecast to reach {} {}",
-                    e.forecast
-                        .as_deref()
-                        .and_then(|f| f.parse::<rust_decimal::Decimal>().ok())
-                        .unwrap_or_default()
-                        .round_dp(2),
-                    e.currency
-                ),
-                AlertKind::Anomaly => format!("unusual spend on {}", e.period_start),
-            },
-            spend: format!(
-                "{} {}",
-                e.spend.parse::<rust_decimal::Decimal>().unwrap_or_default().round_dp(2),
-                e.currency
-            ),
-        })
-        .collect();
+    let alerts = alert_rows(&mut tx, &list, RECENT_ALERTS).await?;
     tx.commit().await?;
     let status = if error.is_some() { StatusCode::UNPROCESSABLE_ENTITY } else { StatusCode::OK };
     let page = BudgetsPage {

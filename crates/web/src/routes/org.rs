@@ -15,8 +15,8 @@ use crate::AppState;
 use crate::auth::{Authed, Caller};
 use crate::error::AppError;
 use crate::pages::{
-    ApiKeyRow, ApiKeysPage, InvitationRow, MemberRow, MembersPage, Nav, OverviewPage, SessionRow, SessionsPage,
-    SpendRow, render, when,
+    ApiKeyRow, ApiKeysPage, InvitationRow, MemberRow, MembersPage, MoverRow, Nav, OverviewPage, SessionRow,
+    SessionsPage, SpendRow, TopList, TopRow, render, when,
 };
 use crate::security::{CsrfForm, SESSION_COOKIE, clear_cookie};
 
@@ -39,8 +39,13 @@ pub async fn overview(State(state): State<AppState>, who: Authed) -> Result<Resp
             amount: format!("{} {}", d.amount.round_dp(2), d.currency),
         })
         .collect();
-    let month_to_date =
-        summary.month_to_date.iter().map(|m| format!("{} {}", m.amount.round_dp(2), m.currency)).collect();
+    let month_to_date = summary
+        .month_to_date
+        .iter()
+        .map(|m| {
+            (format!("{} {}", m.amount.round_dp(2), m.currency), format!("{} {}", m.amount.normalize(), m.currency))
+        })
+        .collect();
     let compared = summary
         .month_to_date
         .iter()
@@ -59,14 +64,58 @@ pub async fn overview(State(state): State<AppState>, who: Authed) -> Result<Resp
             ))
         })
         .collect();
-    let top_models = summary
-        .top_models
+    let forecast = summary
+        .month_forecast
         .iter()
-        .map(|t| (t.model.clone(), format!("{} {}", t.amount.round_dp(2), t.currency)))
+        .map(|f| format!("{} {} forecast for the whole month", f.amount.round_dp(2), f.currency))
         .collect();
-    let mut budgets = super::budgets::statuses(&state, who.scope).await?;
-    budgets.sort_by_key(|b| std::cmp::Reverse(b.percent_used()));
-    let budgets = budgets
+    let month_start = today.with_day(1).unwrap_or(today);
+    let tomorrow = today + chrono::Duration::days(1);
+    let top = |what, id, dimension: &str, list: &[TopSpend]| TopList {
+        what,
+        id,
+        rows: list
+            .iter()
+            .map(|t| TopRow {
+                name: t.name.clone(),
+                amount: format!("{} {}", t.amount.round_dp(2), t.currency),
+                link: explore_one(t.dimension, &t.name, month_start, tomorrow),
+            })
+            .collect(),
+        all: format!("/explore?group={dimension}&from={month_start}&to={tomorrow}&granularity=day"),
+    };
+    let tops = vec![
+        top("models", "top-models", "model", &summary.top_models),
+        top("projects", "top-projects", "project", &summary.top_projects),
+        top("API keys", "top-api-keys", "api_key", &summary.top_api_keys),
+    ];
+    let week = today - chrono::Duration::days(7);
+    let movers = summary
+        .movers
+        .iter()
+        .map(|m| {
+            let change = m.last_7_days - m.previous_7_days;
+            MoverRow {
+                name: m.name.clone(),
+                last: format!("{} {}", m.last_7_days.round_dp(2), m.currency),
+                previous: format!("{} {}", m.previous_7_days.round_dp(2), m.currency),
+                change: if m.previous_7_days.is_zero() {
+                    "new".into()
+                } else {
+                    let percent = (change / m.previous_7_days * rust_decimal::Decimal::ONE_HUNDRED).round_dp(1);
+                    if percent.is_sign_positive() { format!("+{percent} %") } else { format!("−{} %", percent.abs()) }
+                },
+                rising: change.is_sign_positive(),
+                link: explore_one(m.dimension, &m.name, week - chrono::Duration::days(7), today),
+            }
+        })
+        .collect();
+    let mut statuses = super::budgets::statuses(&state, who.scope).await?;
+    let mut tx = state.store.tenant(who.scope).await?;
+    let alerts = super::budgets::alert_rows(&mut tx, &statuses, 5).await?;
+    tx.commit().await?;
+    statuses.sort_by_key(|b| std::cmp::Reverse(b.percent_used()));
+    let budgets = statuses
         .iter()
         .map(|s| {
             let (amount, currency) = (s.budget.amount.amount(), s.budget.amount.currency());
@@ -85,7 +134,10 @@ pub async fn overview(State(state): State<AppState>, who: Authed) -> Result<Resp
         month_to_date,
         chart,
         compared,
-        top_models,
+        forecast,
+        tops,
+        movers,
+        alerts,
         budgets,
         explore: explore_links(today),
         zone: summary.zone.clone(),
@@ -105,9 +157,20 @@ fn explore_links(today: chrono::NaiveDate) -> crate::pages::ExploreLinks {
     };
     crate::pages::ExploreLinks {
         month: view("provider", month_start),
-        models: view("model", month_start),
         days: view("provider", today - chrono::Duration::days(29)),
     }
+}
+
+/// The explorer's days `from` to `to` (exclusive) of one value of a dimension, by that dimension.
+fn explore_one(dimension: &str, value: &str, from: chrono::NaiveDate, to: chrono::NaiveDate) -> String {
+    let query = url::form_urlencoded::Serializer::new(String::new())
+        .append_pair("group", dimension)
+        .append_pair("from", &from.to_string())
+        .append_pair("to", &to.to_string())
+        .append_pair("granularity", "day")
+        .append_pair(dimension, value)
+        .finish();
+    format!("/explore?{query}")
 }
 
 /// The last 30 days' spend, stacked by provider, in the currency with the most of it (a note says
@@ -192,7 +255,8 @@ pub struct CurrencyAmount {
 }
 
 /// What the overview shows: the last 30 days by day and provider, newest first; the month to date
-/// per currency, and the same days of the previous month; this month's five largest models.
+/// per currency, the same days of the previous month and the month-end forecast; this month's five
+/// largest models, projects and API keys; the models whose spend moved most this week.
 #[derive(Serialize, ToSchema)]
 pub struct SpendSummary {
     days: Vec<DaySpend>,
@@ -200,19 +264,47 @@ pub struct SpendSummary {
     /// The previous month from its first day up to the same day of the month as today (or its
     /// end), per currency: what the month to date compares with.
     previous_month_to_date: Vec<CurrencyAmount>,
-    top_models: Vec<ModelSpend>,
+    /// The month's spend at its end, per currency: the month to date plus, for each day left, the
+    /// last seven complete days' level shaped by weekday (as budgets forecast).
+    month_forecast: Vec<CurrencyAmount>,
+    /// The model, or the service where a line names no model.
+    top_models: Vec<TopSpend>,
+    /// Projects, workspaces or accounts (lines that name one).
+    top_projects: Vec<TopSpend>,
+    /// API keys (lines that name one).
+    top_api_keys: Vec<TopSpend>,
+    /// Up to five models (or services) whose spend changed most between the last seven complete
+    /// days and the seven before, largest change first.
+    movers: Vec<Mover>,
     /// The organization's reporting time zone: whose days and months these are.
     zone: String,
 }
 
-/// This month's spend on one model (the service where a line names no model).
+/// This month's spend on one model, project or API key.
 #[derive(Serialize, ToSchema)]
-pub struct ModelSpend {
-    model: String,
+pub struct TopSpend {
+    name: String,
+    /// The explorer dimension `name` is a value of: `model`, `service`, `project` or `api_key`.
+    dimension: &'static str,
     currency: String,
     #[schema(value_type = String, example = "812.25")]
     #[serde(with = "rust_decimal::serde::str")]
     amount: rust_decimal::Decimal,
+}
+
+/// A model's (or service's) spend over the last seven complete days beside the seven before.
+#[derive(Serialize, ToSchema)]
+pub struct Mover {
+    name: String,
+    /// `model` or `service`, as in [`TopSpend`].
+    dimension: &'static str,
+    currency: String,
+    #[schema(value_type = String, example = "410.5")]
+    #[serde(with = "rust_decimal::serde::str")]
+    last_7_days: rust_decimal::Decimal,
+    #[schema(value_type = String, example = "300")]
+    #[serde(with = "rust_decimal::serde::str")]
+    previous_7_days: rust_decimal::Decimal,
 }
 
 /// The overview's spend: the last 30 UTC days by day and provider, the month to date per currency
@@ -281,23 +373,96 @@ async fn spend_summary(
             .map(|r| CurrencyAmount { currency: text(&r[0]), amount: decimal(&r[column]) })
             .collect()
     };
+    let month = in_days(zone, month_start, tomorrow);
+    let top = |dimension: &'static str, expr: &'static str| {
+        let month = month.clone();
+        async move {
+            let sql = format!(
+                "SELECT {expr} AS what, c.billing_currency, sum(c.billed_cost) AS spent FROM costs c \
+                 WHERE {month} AND {expr} IS NOT NULL GROUP BY {expr}, c.billing_currency \
+                 ORDER BY spent DESC, what LIMIT 5"
+            );
+            Ok::<_, AppError>(
+                rows(sql)
+                    .await?
+                    .iter()
+                    .map(|r| TopSpend { name: text(&r[0]), dimension, currency: text(&r[1]), amount: decimal(&r[2]) })
+                    .collect::<Vec<_>>(),
+            )
+        }
+    };
+    // A line without a model counts under its service, and links to the explorer by service.
     let top_models = rows(format!(
-        "SELECT coalesce(c.model, c.service_name) AS what, c.billing_currency, sum(c.billed_cost) AS spent \
-         FROM costs c WHERE {} GROUP BY coalesce(c.model, c.service_name), c.billing_currency \
-         ORDER BY spent DESC, what LIMIT 5",
-        in_days(zone, month_start, tomorrow)
+        "SELECT c.model, CASE WHEN c.model IS NULL THEN c.service_name END AS service, c.billing_currency, \
+         sum(c.billed_cost) AS spent FROM costs c WHERE {month} \
+         GROUP BY c.model, CASE WHEN c.model IS NULL THEN c.service_name END, c.billing_currency \
+         ORDER BY spent DESC, c.model, service LIMIT 5"
     ))
     .await?
     .iter()
-    .map(|r| ModelSpend { model: text(&r[0]), currency: text(&r[1]), amount: decimal(&r[2]) })
+    .map(|r| {
+        let (name, dimension) = model_or_service(&r[0], &r[1]);
+        TopSpend { name, dimension, currency: text(&r[2]), amount: decimal(&r[3]) }
+    })
     .collect();
+    let week = today - chrono::Duration::days(7);
+    let mut movers: Vec<Mover> = rows(format!(
+        "SELECT c.model, CASE WHEN c.model IS NULL THEN c.service_name END AS service, c.billing_currency, \
+         sum(CASE WHEN {day} >= DATE '{week}' THEN c.billed_cost END), \
+         sum(CASE WHEN {day} < DATE '{week}' THEN c.billed_cost END) \
+         FROM costs c WHERE {} \
+         GROUP BY c.model, CASE WHEN c.model IS NULL THEN c.service_name END, c.billing_currency",
+        in_days(zone, week - chrono::Duration::days(7), today)
+    ))
+    .await?
+    .iter()
+    .map(|r| {
+        let (name, dimension) = model_or_service(&r[0], &r[1]);
+        Mover { name, dimension, currency: text(&r[2]), last_7_days: decimal(&r[3]), previous_7_days: decimal(&r[4]) }
+    })
+    .filter(|m| m.last_7_days != m.previous_7_days)
+    .collect();
+    movers.sort_by(|a, b| {
+        let change = |m: &Mover| (m.last_7_days - m.previous_7_days).abs();
+        change(b).cmp(&change(a)).then_with(|| a.name.cmp(&b.name))
+    });
+    movers.truncate(5);
+    let month_to_date = amounts(1);
+    let mut month_forecast = Vec::new();
+    for m in &month_to_date {
+        let whole = burnrate_core::BudgetScope::default();
+        let p = burnrate_notify::period_spend(
+            engine,
+            scope,
+            zone,
+            &whole,
+            burnrate_core::BudgetPeriod::Month,
+            &m.currency,
+            chrono::Utc::now(),
+        )
+        .await
+        .map_err(|e| AppError::Internal(e.to_string()))?;
+        month_forecast.push(CurrencyAmount { currency: m.currency.clone(), amount: p.forecast });
+    }
     Ok(SpendSummary {
         days,
-        month_to_date: amounts(1),
+        month_to_date,
         previous_month_to_date: amounts(2),
+        month_forecast,
         top_models,
+        top_projects: top("project", "c.sub_account_id").await?,
+        top_api_keys: top("api_key", "c.api_key_id").await?,
+        movers,
         zone: zone.name().to_owned(),
     })
+}
+
+/// The name a grouped line goes by: its model, else its service (and which of the two it is).
+fn model_or_service(model: &Option<String>, service: &Option<String>) -> (String, &'static str) {
+    match model {
+        Some(m) => (m.clone(), "model"),
+        None => (service.clone().unwrap_or_default(), "service"),
+    }
 }
 
 #[derive(Deserialize)]
