@@ -26,7 +26,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use burnrate_core::{CostRecord, UsageRecord};
-use burnrate_lake::{Lake, LakeRow};
+use burnrate_lake::{COST_ROLLUP, Lake, LakeRow};
 use burnrate_sources::{DATABASE_KINDS, schema_name};
 use burnrate_store::{LakeTable, OrgScope, Store};
 use datafusion::arrow::datatypes::SchemaRef;
@@ -172,6 +172,9 @@ impl Engine {
         let state =
             SessionStateBuilder::new().with_config(config).with_runtime_env(runtime).with_default_features().build();
         let ctx = SessionContext::new_with_state(state);
+        ctx.catalog("burnrate")
+            .ok_or_else(|| EngineError::Setup("the session has no burnrate catalog".into()))?
+            .register_schema("public", Arc::new(PublicSchema::default()))?;
         pg_catalog::install(&ctx, pg_settings)?;
         ctx.catalog("burnrate")
             .ok_or_else(|| EngineError::Setup("the session has no burnrate catalog".into()))?
@@ -181,9 +184,11 @@ impl Engine {
             )?;
         // Empty until a query registers the live files: statements can be described (planned
         // for their schema) before the first query runs.
-        for (name, schema) in
-            [("costs", <CostRecord as LakeRow>::schema()), ("usage", <UsageRecord as LakeRow>::schema())]
-        {
+        for (name, schema) in [
+            ("costs", <CostRecord as LakeRow>::schema()),
+            (COST_ROLLUP.name, (COST_ROLLUP.schema)()),
+            ("usage", <UsageRecord as LakeRow>::schema()),
+        ] {
             ctx.register_table(name, Arc::new(EmptyTable::new(schema)))?;
         }
         Ok(ctx)
@@ -206,9 +211,13 @@ impl Engine {
         };
         tx.commit().await?;
         self.register_database_sources(base, scope, &sources)?;
+        // A costs file from before roll-ups stands in for its own: the roll-up's columns are
+        // costs columns, and its sums are the lines' sums.
+        let rollups = costs.iter().map(|f| f.rollup_path.as_deref().unwrap_or(&f.path));
         for (name, table) in [
-            ("costs", lake_table(<CostRecord as LakeRow>::schema(), &costs)?),
-            ("usage", lake_table(<UsageRecord as LakeRow>::schema(), &usage)?),
+            ("costs", lake_table(<CostRecord as LakeRow>::schema(), costs.iter().map(|f| f.path.as_str()))?),
+            (COST_ROLLUP.name, lake_table((COST_ROLLUP.schema)(), rollups)?),
+            ("usage", lake_table(<UsageRecord as LakeRow>::schema(), usage.iter().map(|f| f.path.as_str()))?),
         ] {
             base.deregister_table(name)?;
             base.register_table(name, table)?;
@@ -355,13 +364,56 @@ pub(crate) async fn plan_locked(ctx: &SessionContext, statement: &Statement) -> 
     Ok(plan)
 }
 
-/// A lake table over exactly `files` (the live set taken at query start).
-fn lake_table(schema: SchemaRef, files: &[burnrate_store::LakeFile]) -> Result<Arc<dyn TableProvider>, EngineError> {
-    if files.is_empty() {
+/// The `public` schema, listing every table but the roll-up: that one is the dashboards' way to
+/// the costs' sums, queried by name. Listed, it would sit in every client's table tree beside
+/// `costs` with the same columns and far fewer rows, and invite counting them.
+#[derive(Debug, Default)]
+struct PublicSchema(datafusion::catalog::MemorySchemaProvider);
+
+#[async_trait::async_trait]
+impl datafusion::catalog::SchemaProvider for PublicSchema {
+    fn table_names(&self) -> Vec<String> {
+        self.0.table_names().into_iter().filter(|n| n != COST_ROLLUP.name).collect()
+    }
+
+    async fn table(&self, name: &str) -> datafusion::error::Result<Option<Arc<dyn TableProvider>>> {
+        self.0.table(name).await
+    }
+
+    fn register_table(
+        &self,
+        name: String,
+        table: Arc<dyn TableProvider>,
+    ) -> datafusion::error::Result<Option<Arc<dyn TableProvider>>> {
+        self.0.register_table(name, table)
+    }
+
+    fn deregister_table(&self, name: &str) -> datafusion::error::Result<Option<Arc<dyn TableProvider>>> {
+        self.0.deregister_table(name)
+    }
+
+    fn table_exist(&self, name: &str) -> bool {
+        self.0.table_exist(name)
+    }
+}
+
+/// The table a query over the organization's costs reads when it needs only `columns` of them:
+/// `cost_rollup` when it has every one (the same sums from far fewer rows), else `costs`. Only
+/// sums agree between the two: the roll-up has fewer rows, so counts of rows do not.
+pub fn cost_table_reading(columns: &[&str]) -> &'static str {
+    let rollup = (COST_ROLLUP.schema)();
+    if columns.iter().all(|c| rollup.field_with_name(c).is_ok()) { COST_ROLLUP.name } else { "costs" }
+}
+
+/// A lake table over exactly the files at `paths` (the live set taken at query start).
+fn lake_table<'a>(
+    schema: SchemaRef,
+    paths: impl Iterator<Item = &'a str>,
+) -> Result<Arc<dyn TableProvider>, EngineError> {
+    let urls = paths.map(|p| ListingTableUrl::parse(format!("{LAKE_URL}{p}"))).collect::<Result<Vec<_>, _>>()?;
+    if urls.is_empty() {
         return Ok(Arc::new(EmptyTable::new(schema)));
     }
-    let urls =
-        files.iter().map(|f| ListingTableUrl::parse(format!("{LAKE_URL}{}", f.path))).collect::<Result<Vec<_>, _>>()?;
     let options = ListingOptions::new(Arc::new(ParquetFormat::default())).with_file_extension(".parquet");
     let config = ListingTableConfig::new_with_multi_paths(urls).with_listing_options(options).with_schema(schema);
     Ok(Arc::new(ListingTable::try_new(config)?))

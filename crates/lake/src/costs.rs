@@ -44,6 +44,82 @@ pub(crate) fn schema() -> Arc<Schema> {
     ]))
 }
 
+/// The columns of the `cost_rollup` table: what the overview, budgets and the explorer's views
+/// that do not look at SKUs, API keys or tags read. Everything else of a line is summed away.
+const ROLLUP_COLUMNS: [&str; 13] = [
+    "charge_period_start",
+    "charge_period_end",
+    "charge_day",
+    "billed_cost",
+    "effective_cost",
+    "list_cost",
+    "billing_currency",
+    "provider_name",
+    "service_name",
+    "sub_account_id",
+    "model",
+    "charge_category",
+    "source_id",
+];
+
+fn rollup_indices() -> Vec<usize> {
+    let full = schema();
+    ROLLUP_COLUMNS.iter().map(|c| full.index_of(c).expect("a costs column")).collect()
+}
+
+/// The `cost_rollup` schema: a projection of the `costs` schema, so a costs file reads as one.
+pub fn rollup_schema() -> Arc<Schema> {
+    Arc::new(schema().project(&rollup_indices()).expect("columns of the costs schema"))
+}
+
+/// `rows` summed by period and the roll-up's columns, in time order: one batch of the
+/// `cost_rollup` schema. The sums are exact (decimals), so any total over the roll-up equals the
+/// same total over the lines.
+pub(crate) fn rollup(rows: &[&CostRecord], source: &str) -> Result<RecordBatch, LakeError> {
+    type Key<'a> =
+        (DateTime<Utc>, DateTime<Utc>, Currency, &'a str, &'a str, Option<&'a str>, Option<&'a str>, ChargeCategory);
+    let mut sums: std::collections::BTreeMap<Key<'_>, (&CostRecord, Decimal, Decimal, Decimal)> = Default::default();
+    for r in rows {
+        let key = (
+            r.charge_period_start,
+            r.charge_period_end,
+            r.billed_cost.currency(),
+            r.provider_name.as_str(),
+            r.service_name.as_str(),
+            r.sub_account_id.as_deref(),
+            r.model.as_deref(),
+            r.charge_category,
+        );
+        let sum = sums.entry(key).or_insert((r, Decimal::ZERO, Decimal::ZERO, Decimal::ZERO));
+        sum.1 += r.billed_cost.amount();
+        sum.2 += r.effective_cost.amount();
+        sum.3 += r.list_cost.amount();
+    }
+    let money = |amount: Decimal, of: &Money| {
+        Money::new(amount, of.currency()).map_err(|e| LakeError::Format(format!("a roll-up sum: {e}")))
+    };
+    let summed = sums
+        .into_values()
+        .map(|(first, billed, effective, list)| {
+            Ok(CostRecord {
+                billed_cost: money(billed, &first.billed_cost)?,
+                effective_cost: money(effective, &first.effective_cost)?,
+                list_cost: money(list, &first.list_cost)?,
+                list_cost_estimated: false,
+                sku_id: None,
+                charge_description: None,
+                consumed_quantity: None,
+                consumed_unit: None,
+                api_key_id: None,
+                tags: Default::default(),
+                ..first.clone()
+            })
+        })
+        .collect::<Result<Vec<_>, LakeError>>()?;
+    let refs: Vec<&CostRecord> = summed.iter().collect();
+    Ok(batch(&refs, source)?.project(&rollup_indices())?)
+}
+
 /// An amount as the 128-bit integer of its value × 10^9.
 fn scaled(d: Decimal) -> Result<i128, LakeError> {
     let mut v = d;

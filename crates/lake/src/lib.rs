@@ -73,6 +73,21 @@ pub trait LakeRow: Send + Sync + 'static {
     fn decode(bytes: bytes::Bytes, days: std::ops::Range<chrono::NaiveDate>) -> Result<Vec<Self>, LakeError>
     where
         Self: Sized;
+    /// The table's roll-up, when it has one: written beside each of its files, batch by batch.
+    const ROLLUP: Option<Rollup> = None;
+    /// `rows` (one batch of a file) summed for the roll-up; only called when `ROLLUP` is set.
+    fn rollup(rows: &[&Self], source: &str) -> Result<arrow_array::RecordBatch, LakeError> {
+        let _ = (rows, source);
+        Err(LakeError::Format(format!("the {} table has no roll-up", Self::TABLE.as_str())))
+    }
+}
+
+/// Where a table's roll-up files go and what they hold.
+#[derive(Clone, Copy, Debug)]
+pub struct Rollup {
+    /// The directory beside the table's (`org=…/<name>/source=…/`).
+    pub name: &'static str,
+    pub schema: fn() -> Arc<arrow_schema::Schema>,
 }
 
 impl LakeRow for CostRecord {
@@ -89,7 +104,15 @@ impl LakeRow for CostRecord {
     fn decode(bytes: bytes::Bytes, days: std::ops::Range<chrono::NaiveDate>) -> Result<Vec<Self>, LakeError> {
         costs::decode_records(bytes, days)
     }
+    const ROLLUP: Option<Rollup> = Some(COST_ROLLUP);
+    fn rollup(rows: &[&Self], source: &str) -> Result<arrow_array::RecordBatch, LakeError> {
+        costs::rollup(rows, source)
+    }
 }
+
+/// `cost_rollup`: the costs summed by period, provider, service, project, model, charge category
+/// and source — the same totals as `costs` for those dimensions, from far fewer rows.
+pub const COST_ROLLUP: Rollup = Rollup { name: "cost_rollup", schema: costs::rollup_schema };
 
 impl LakeRow for UsageRecord {
     const TABLE: LakeTable = LakeTable::Usage;
@@ -243,10 +266,12 @@ impl Lake {
         let mut tx = db.tenant(scope).await?;
         let files = tx.collectable_lake_files(now - grace, now - stale).await?;
         tx.commit().await?;
-        for (id, path) in &files {
-            match self.objects.delete(&Path::from(path.as_str())).await {
-                Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
-                Err(e) => return Err(e.into()),
+        for (id, paths) in &files {
+            for path in paths {
+                match self.objects.delete(&Path::from(path.as_str())).await {
+                    Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
+                    Err(e) => return Err(e.into()),
+                }
             }
             let mut tx = db.tenant(scope).await?;
             tx.forget_lake_file(*id).await?;

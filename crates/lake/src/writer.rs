@@ -35,6 +35,8 @@ struct OpenFile {
     file: LakeFile,
     month: NaiveDate,
     writer: AsyncArrowWriter<BufWriter>,
+    /// The roll-up written beside it, for a table that has one.
+    rollup: Option<AsyncArrowWriter<BufWriter>>,
     /// The start time of the last row written: later rows may only be as late or later.
     last: DateTime<Utc>,
 }
@@ -171,6 +173,11 @@ impl<T: LakeRow> TableWriter<T> {
         let mut file = self.open.remove(at);
         let refs: Vec<&T> = rows.iter().collect();
         file.writer.write(&T::batch(&refs, &self.source_text)?).await?;
+        if let Some(rollup) = &mut file.rollup {
+            // Summed batch by batch: a roll-up file may hold a key more than once (its readers
+            // sum anyway), and the writer's memory stays that of one batch.
+            rollup.write(&T::rollup(&refs, &self.source_text)?).await?;
+        }
         file.last = rows.last().expect("rows").starts_at();
         let last_day = file.last.date_naive();
         file.file.rows += rows.len() as i64;
@@ -190,6 +197,9 @@ impl<T: LakeRow> TableWriter<T> {
             T::TABLE.as_str(),
             self.source
         );
+        let rollup_path = T::ROLLUP.map(|r| {
+            format!("org={}/{}/source={}/{month}_{month_end}_{id}.parquet", self.scope.org_id(), r.name, self.source)
+        });
         let file = LakeFile {
             id,
             source_id: self.source,
@@ -200,6 +210,7 @@ impl<T: LakeRow> TableWriter<T> {
             bytes: 0,
             created_at: Utc::now(),
             max_day: None,
+            rollup_path: rollup_path.clone(),
         };
         let mut tx = self.db.tenant(self.scope).await?;
         tx.add_pending_lake_file(T::TABLE, &file).await?;
@@ -208,15 +219,23 @@ impl<T: LakeRow> TableWriter<T> {
             .set_compression(parquet::basic::Compression::SNAPPY)
             .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
             .build();
-        let upload =
-            BufWriter::with_capacity(std::sync::Arc::clone(&self.lake.objects), Path::from(path), UPLOAD_BUFFER);
-        let writer = AsyncArrowWriter::try_new(upload, T::schema(), Some(props))?;
-        Ok(OpenFile { file, month, writer, last: DateTime::<Utc>::MIN_UTC })
+        let upload = |path: String| {
+            BufWriter::with_capacity(std::sync::Arc::clone(&self.lake.objects), Path::from(path), UPLOAD_BUFFER)
+        };
+        let writer = AsyncArrowWriter::try_new(upload(path), T::schema(), Some(props.clone()))?;
+        let rollup = match (T::ROLLUP, rollup_path) {
+            (Some(r), Some(path)) => Some(AsyncArrowWriter::try_new(upload(path), (r.schema)(), Some(props))?),
+            _ => None,
+        };
+        Ok(OpenFile { file, month, writer, rollup, last: DateTime::<Utc>::MIN_UTC })
     }
 
     /// Finishes the file and records its size on its (still pending) manifest row.
     async fn close(&mut self, mut open: OpenFile) -> Result<(), LakeError> {
         open.writer.finish().await?;
+        if let Some(mut rollup) = open.rollup.take() {
+            rollup.finish().await?;
+        }
         open.file.bytes = open.writer.bytes_written() as i64;
         let mut tx = self.db.tenant(self.scope).await?;
         tx.seal_pending_lake_file(open.file.id, open.file.rows, open.file.bytes, open.file.max_day).await?;

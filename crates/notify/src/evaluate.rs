@@ -173,9 +173,15 @@ async fn daily_spend(
 ) -> Result<BTreeMap<(String, NaiveDate), Decimal>, NotifyError> {
     let mut conditions = vec![local_days(zone, from, to)];
     conditions.extend(scope_conditions(scope));
+    let mut columns = vec!["provider_name", "source_id", "sub_account_id", "model"];
+    if scope.api_key_id.is_some() {
+        columns.push("api_key_id");
+    }
     // Grouped by the bucket's start, not its day: the local day is the zone's, worked out below.
     let sql = format!(
-        "SELECT charge_period_start, billing_currency, SUM(billed_cost) FROM costs WHERE {} GROUP BY charge_period_start, billing_currency",
+        "SELECT charge_period_start, billing_currency, SUM(billed_cost) FROM {} WHERE {} \
+         GROUP BY charge_period_start, billing_currency",
+        burnrate_engine::cost_table_reading(&columns),
         conditions.join(" AND ")
     );
     let (_, batches) = engine.collect(org, &sql).await?;

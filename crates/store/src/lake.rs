@@ -37,14 +37,17 @@ pub struct LakeFile {
     pub created_at: DateTime<Utc>,
     /// The last day with data in the file.
     pub max_day: Option<NaiveDate>,
+    /// Its roll-up (costs files written since roll-ups exist): the same lines summed by period and
+    /// the dimensions dashboards group by.
+    pub rollup_path: Option<String>,
 }
 
 impl TenantTx {
     /// Records a file about to be written; it is not part of the data until committed.
     pub async fn add_pending_lake_file(&mut self, table: LakeTable, file: &LakeFile) -> Result<()> {
-        on!(&mut self.inner.tx, c => sqlx::query("INSERT INTO lake_files (id, org_id, table_name, source_id, window_start, window_end, path, rows, bytes, state, created_at, max_day) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'pending', $10, $11)")
+        on!(&mut self.inner.tx, c => sqlx::query("INSERT INTO lake_files (id, org_id, table_name, source_id, window_start, window_end, path, rows, bytes, state, created_at, max_day, rollup_path) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'pending', $10, $11, $12)")
             .bind(file.id).bind(self.scope.org_id().as_uuid()).bind(table.as_str()).bind(file.source_id).bind(file.window_start).bind(file.window_end)
-            .bind(&file.path).bind(file.rows).bind(file.bytes).bind(now()).bind(file.max_day).execute(c).await.map(|_| ()))?;
+            .bind(&file.path).bind(file.rows).bind(file.bytes).bind(now()).bind(file.max_day).bind(&file.rollup_path).execute(c).await.map(|_| ()))?;
         Ok(())
     }
 
@@ -92,7 +95,7 @@ impl TenantTx {
     /// The live files of a table: what a query started now reads.
     pub async fn live_lake_files(&mut self, table: LakeTable) -> Result<Vec<LakeFile>> {
         let rows: Vec<LakeFile> = on!(&mut self.inner.tx, c => sqlx::query_as(
-            "SELECT id, source_id, window_start, window_end, path, rows, bytes, created_at, max_day FROM lake_files WHERE org_id = $1 AND table_name = $2 AND state = 'live' ORDER BY window_start, path")
+            "SELECT id, source_id, window_start, window_end, path, rows, bytes, created_at, max_day, rollup_path FROM lake_files WHERE org_id = $1 AND table_name = $2 AND state = 'live' ORDER BY window_start, path")
             .bind(self.scope.org_id().as_uuid()).bind(table.as_str()).fetch_all(c).await)?;
         Ok(rows)
     }
@@ -102,21 +105,22 @@ impl TenantTx {
 struct CollectableRow {
     id: Uuid,
     path: String,
+    rollup_path: Option<String>,
     state: String,
     created_at: DateTime<Utc>,
     superseded_at: Option<DateTime<Utc>>,
 }
 
 impl TenantTx {
-    /// Files no query will read again: superseded before `superseded_before`, or still pending
+    /// Files no query will read again, with their objects (the file and its roll-up): superseded before `superseded_before`, or still pending
     /// since before `pending_before` (their sync died). Times are compared here, not in SQL.
     pub async fn collectable_lake_files(
         &mut self,
         superseded_before: DateTime<Utc>,
         pending_before: DateTime<Utc>,
-    ) -> Result<Vec<(Uuid, String)>> {
+    ) -> Result<Vec<(Uuid, Vec<String>)>> {
         let rows: Vec<CollectableRow> = on!(&mut self.inner.tx, c => sqlx::query_as(
-            "SELECT id, path, state, created_at, superseded_at FROM lake_files WHERE org_id = $1 AND state IN ('superseded', 'pending')")
+            "SELECT id, path, rollup_path, state, created_at, superseded_at FROM lake_files WHERE org_id = $1 AND state IN ('superseded', 'pending')")
             .bind(self.scope.org_id().as_uuid()).fetch_all(c).await)?;
         Ok(rows
             .into_iter()
@@ -124,7 +128,7 @@ impl TenantTx {
                 "superseded" => r.superseded_at.is_some_and(|t| t < superseded_before),
                 _ => r.created_at < pending_before,
             })
-            .map(|r| (r.id, r.path))
+            .map(|r| (r.id, std::iter::once(r.path).chain(r.rollup_path).collect()))
             .collect())
     }
 

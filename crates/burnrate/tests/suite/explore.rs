@@ -211,3 +211,89 @@ async fn the_overview_counts_the_month_from_the_organizations_midnight() {
     assert!(mtd.contains(">10.00 USD</a>"), "ten hours since the local midnight, not the UTC one: {mtd}");
     assert!(home.contains("Month to date in America/Los_Angeles"), "the zone is said");
 }
+
+/// The roll-up the sync writes beside each costs file sums to exactly what the lines do, for
+/// files written before roll-ups existed too (they stand in for their own); the explorer reads it
+/// where it can and the lines where it must (API keys, SKUs, tags), with the same totals.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cost_rollup_sums_as_the_lines_do_including_files_from_before_it() {
+    let app = TestApp::spawn().await;
+    let (scope, _) = app.create_org("Org", "o@example.com").await;
+    let start = Utc.with_ymd_and_hms(2026, 1, 30, 0, 0, 0).unwrap();
+    // Three days × four models × three SKUs × five API keys, some tagged: 180 lines a source,
+    // which the roll-up sums to twelve a source.
+    let lines = |provider: &str| -> Vec<CostRecord> {
+        let mut out = Vec::new();
+        for n in 0..180i64 {
+            let model = format!("model-{}", n % 4);
+            let amount = Decimal::new(1_000_000_007 * (n + 1) % 999_999_937, 9);
+            let mut r = usd_cost(start + chrono::Duration::days(n % 3), 24, amount, provider, &model);
+            r.sku_id = Some(format!("{model}, {}", ["input", "output", "cached"][(n / 4 % 3) as usize]));
+            r.api_key_id = Some(format!("key_{}", n / 12 % 5));
+            if n % 2 == 0 {
+                r.tags.insert("team".into(), "search".into());
+            }
+            out.push(r);
+        }
+        out
+    };
+    let (new, old) = (lines("OpenAI"), lines("Anthropic"));
+    let window = burnrate_core::SyncWindow::new(
+        NaiveDate::from_ymd_opt(2026, 1, 1).unwrap(),
+        NaiveDate::from_ymd_opt(2026, 3, 1).unwrap(),
+    )
+    .unwrap();
+    app.lake.replace(&app.store, scope, uuid::Uuid::now_v7(), window, &new).await.unwrap();
+    // Anthropic's files as a version without roll-ups wrote them: the same Parquet, no roll-up.
+    let source = uuid::Uuid::now_v7();
+    let written = app.lake.write_costs(&app.store, scope, source, window, &old).await.unwrap();
+    let mut before = Vec::new();
+    for f in &written {
+        assert!(f.rollup_path.is_some(), "costs files get a roll-up");
+        let to = f.path.replace(".parquet", "-old.parquet");
+        std::fs::copy(app.lake_path().join(&f.path), app.lake_path().join(&to)).unwrap();
+        let file = burnrate_store::LakeFile { id: uuid::Uuid::now_v7(), path: to, rollup_path: None, ..f.clone() };
+        let mut tx = app.store.tenant(scope).await.unwrap();
+        tx.add_pending_lake_file(burnrate_store::LakeTable::Costs, &file).await.unwrap();
+        tx.commit().await.unwrap();
+        before.push(file);
+    }
+    app.lake.commit(&app.store, scope, burnrate_store::LakeTable::Costs, source, window, &before).await.unwrap();
+
+    let c = app.login("o@example.com").await;
+    let key = create_key(&c, "k", "read").await;
+    let sql = |q: String| {
+        let c = &c;
+        let key = &key;
+        async move {
+            let r = c.api(Method::POST, "/api/v1/sql", key, Some(serde_json::json!({ "sql": q }))).await;
+            assert_eq!(r.status, 200, "{q}: {}", r.text);
+            r.json()["rows"].clone()
+        }
+    };
+    let by = "provider_name, model, charge_day";
+    let sums = "sum(billed_cost), sum(effective_cost), sum(list_cost), count(*)";
+    let lines_answer = sql(format!("SELECT {by}, {sums} FROM costs GROUP BY {by} ORDER BY {by}")).await;
+    let rollup_answer = sql(format!("SELECT {by}, {sums} FROM cost_rollup GROUP BY {by} ORDER BY {by}")).await;
+    let (lines_rows, rollup_rows) = (lines_answer.as_array().unwrap(), rollup_answer.as_array().unwrap());
+    assert_eq!(lines_rows.len(), 2 * 4 * 3, "two providers × four models × three days");
+    for (l, r) in lines_rows.iter().zip(rollup_rows) {
+        assert_eq!(l.as_array().unwrap()[..6], r.as_array().unwrap()[..6], "the same sums to the last decimal");
+        let (l_count, r_count) = (l[6].as_str().unwrap(), r[6].as_str().unwrap());
+        assert_eq!(l_count, "15", "{l}");
+        // The roll-up sums a batch's lines into one; the old files stand in with their lines.
+        let expected = if l[0] == "OpenAI" { "1" } else { "15" };
+        assert_eq!(r_count, expected, "{r}");
+    }
+
+    // The explorer by model reads the roll-up; by API key, the lines: the same total either way.
+    let total: Decimal = new.iter().chain(&old).map(|r| r.billed_cost.amount()).sum();
+    for group in ["model", "api_key", "tags", "sku"] {
+        let page = c.get(&format!("/explore?group={group}&from=2026-01-30&to=2026-02-02")).await;
+        assert!(page.text.contains(&format!("id=\"explore-total\">{} USD", total.normalize())), "{group}");
+    }
+    let filtered = c.get("/explore?group=model&from=2026-01-30&to=2026-02-02&api_key=key_3&provider=OpenAI").await;
+    let key_3: Decimal =
+        new.iter().filter(|r| r.api_key_id.as_deref() == Some("key_3")).map(|r| r.billed_cost.amount()).sum();
+    assert!(filtered.text.contains(&format!("id=\"explore-total\">{} USD", key_3.normalize())), "{}", filtered.text);
+}

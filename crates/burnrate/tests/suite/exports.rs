@@ -14,7 +14,7 @@ use rust_decimal::Decimal;
 use crate::create_key;
 
 /// The columns an export has, in order: FOCUS 1.2 names, then burnrate's own with `x_`.
-const COLUMNS: [&str; 30] = [
+const COLUMNS: [&str; 45] = [
     "ChargePeriodStart",
     "ChargePeriodEnd",
     "BillingPeriodStart",
@@ -29,13 +29,28 @@ const COLUMNS: [&str; 30] = [
     "ProviderName",
     "PublisherName",
     "InvoiceIssuerName",
+    "InvoiceId",
     "ServiceName",
     "ServiceCategory",
+    "ServiceSubcategory",
     "SubAccountId",
+    "SubAccountName",
+    "RegionId",
+    "RegionName",
+    "ResourceId",
+    "ResourceName",
+    "ResourceType",
     "SkuId",
     "ChargeCategory",
+    "ChargeClass",
     "ChargeFrequency",
     "ChargeDescription",
+    "PricingCategory",
+    "CommitmentDiscountId",
+    "CommitmentDiscountName",
+    "CommitmentDiscountCategory",
+    "CommitmentDiscountType",
+    "CommitmentDiscountStatus",
     "ConsumedQuantity",
     "ConsumedUnit",
     "PricingQuantity",

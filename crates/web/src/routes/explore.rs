@@ -149,9 +149,15 @@ impl View {
             conditions.push(format!("{expr} = '{value}'"));
         }
         let period = period(self.zone, self.granularity);
+        // The roll-up serves every view that does not look at SKUs, API keys or tags.
+        let columns: Vec<&str> = std::iter::once(self.group.2)
+            .chain(self.filters.iter().map(|((_, _, expr), _)| *expr))
+            .filter_map(|expr| expr.strip_prefix("c."))
+            .collect();
+        let table = burnrate_engine::cost_table_reading(&columns);
         format!(
             "SELECT {period} AS period, {dim} AS grp, c.billing_currency AS currency, sum(c.billed_cost) AS billed \
-             FROM costs c LEFT JOIN sources s ON s.id = c.source_id WHERE {} \
+             FROM {table} c LEFT JOIN sources s ON s.id = c.source_id WHERE {} \
              GROUP BY {period}, {dim}, c.billing_currency ORDER BY period, billed DESC",
             conditions.join(" AND "),
             dim = self.group.2,

@@ -42,13 +42,29 @@ pub const FOCUS_COLUMNS: &str = "\
     c.provider_name AS \"ProviderName\", \
     c.provider_name AS \"PublisherName\", \
     c.provider_name AS \"InvoiceIssuerName\", \
+    CAST(NULL AS VARCHAR) AS \"InvoiceId\", \
     c.service_name AS \"ServiceName\", \
     'AI and Machine Learning' AS \"ServiceCategory\", \
+    CASE WHEN c.provider_name IN ('Google Cloud', 'Microsoft') THEN 'AI Platforms' ELSE 'Generative AI' END \
+        AS \"ServiceSubcategory\", \
     c.sub_account_id AS \"SubAccountId\", \
+    CAST(NULL AS VARCHAR) AS \"SubAccountName\", \
+    CAST(NULL AS VARCHAR) AS \"RegionId\", \
+    CAST(NULL AS VARCHAR) AS \"RegionName\", \
+    CAST(NULL AS VARCHAR) AS \"ResourceId\", \
+    CAST(NULL AS VARCHAR) AS \"ResourceName\", \
+    CAST(NULL AS VARCHAR) AS \"ResourceType\", \
     c.sku_id AS \"SkuId\", \
     c.charge_category AS \"ChargeCategory\", \
+    CAST(NULL AS VARCHAR) AS \"ChargeClass\", \
     CASE WHEN c.charge_category = 'Purchase' THEN 'One-Time' ELSE 'Usage-Based' END AS \"ChargeFrequency\", \
     c.charge_description AS \"ChargeDescription\", \
+    CASE WHEN c.charge_category IN ('Usage', 'Purchase') THEN 'Standard' END AS \"PricingCategory\", \
+    CAST(NULL AS VARCHAR) AS \"CommitmentDiscountId\", \
+    CAST(NULL AS VARCHAR) AS \"CommitmentDiscountName\", \
+    CAST(NULL AS VARCHAR) AS \"CommitmentDiscountCategory\", \
+    CAST(NULL AS VARCHAR) AS \"CommitmentDiscountType\", \
+    CAST(NULL AS VARCHAR) AS \"CommitmentDiscountStatus\", \
     c.consumed_quantity AS \"ConsumedQuantity\", \
     c.consumed_unit AS \"ConsumedUnit\", \
     c.consumed_quantity AS \"PricingQuantity\", \

@@ -337,6 +337,8 @@ async fn spend_summary(
     let previous_until = (previous_start + (today - month_start) + chrono::Duration::days(1)).min(month_start);
     let since = today - chrono::Duration::days(29);
     let day = period(zone, "day");
+    // Provider, service and model: the roll-up has them (and the days, currencies and sums).
+    let costs = burnrate_engine::cost_table_reading(&["provider_name", "service_name", "model"]);
     let rows = |sql: String| async move {
         let (_, batches) = engine.collect(scope, &sql).await.map_err(|e| AppError::Internal(e.to_string()))?;
         super::console::text_rows(&batches)
@@ -344,7 +346,7 @@ async fn spend_summary(
     let decimal = super::console::decimal_cell;
     let text = |v: &Option<String>| v.clone().unwrap_or_default();
     let days = rows(format!(
-        "SELECT {day} AS d, c.provider_name, c.billing_currency, sum(c.billed_cost) FROM costs c \
+        "SELECT {day} AS d, c.provider_name, c.billing_currency, sum(c.billed_cost) FROM {costs} c \
          WHERE {} GROUP BY {day}, c.provider_name, c.billing_currency \
          ORDER BY d DESC, c.provider_name, c.billing_currency",
         in_days(zone, since, tomorrow)
@@ -362,7 +364,7 @@ async fn spend_summary(
         "SELECT c.billing_currency, \
          sum(CASE WHEN {day} >= DATE '{month_start}' THEN c.billed_cost END), \
          sum(CASE WHEN {day} < DATE '{previous_until}' THEN c.billed_cost END) \
-         FROM costs c WHERE {} GROUP BY c.billing_currency ORDER BY c.billing_currency",
+         FROM {costs} c WHERE {} GROUP BY c.billing_currency ORDER BY c.billing_currency",
         in_days(zone, previous_start, tomorrow)
     ))
     .await?;
@@ -374,12 +376,13 @@ async fn spend_summary(
             .collect()
     };
     let month = in_days(zone, month_start, tomorrow);
-    let top = |dimension: &'static str, expr: &'static str| {
+    let top = |dimension: &'static str, column: &'static str| {
         let month = month.clone();
         async move {
+            let table = burnrate_engine::cost_table_reading(&[column]);
             let sql = format!(
-                "SELECT {expr} AS what, c.billing_currency, sum(c.billed_cost) AS spent FROM costs c \
-                 WHERE {month} AND {expr} IS NOT NULL GROUP BY {expr}, c.billing_currency \
+                "SELECT c.{column} AS what, c.billing_currency, sum(c.billed_cost) AS spent FROM {table} c \
+                 WHERE {month} AND c.{column} IS NOT NULL GROUP BY c.{column}, c.billing_currency \
                  ORDER BY spent DESC, what LIMIT 5"
             );
             Ok::<_, AppError>(
@@ -394,7 +397,7 @@ async fn spend_summary(
     // A line without a model counts under its service, and links to the explorer by service.
     let top_models = rows(format!(
         "SELECT c.model, CASE WHEN c.model IS NULL THEN c.service_name END AS service, c.billing_currency, \
-         sum(c.billed_cost) AS spent FROM costs c WHERE {month} \
+         sum(c.billed_cost) AS spent FROM {costs} c WHERE {month} \
          GROUP BY c.model, CASE WHEN c.model IS NULL THEN c.service_name END, c.billing_currency \
          ORDER BY spent DESC, c.model, service LIMIT 5"
     ))
@@ -410,7 +413,7 @@ async fn spend_summary(
         "SELECT c.model, CASE WHEN c.model IS NULL THEN c.service_name END AS service, c.billing_currency, \
          sum(CASE WHEN {day} >= DATE '{week}' THEN c.billed_cost END), \
          sum(CASE WHEN {day} < DATE '{week}' THEN c.billed_cost END) \
-         FROM costs c WHERE {} \
+         FROM {costs} c WHERE {} \
          GROUP BY c.model, CASE WHEN c.model IS NULL THEN c.service_name END, c.billing_currency",
         in_days(zone, week - chrono::Duration::days(7), today)
     ))
@@ -450,8 +453,8 @@ async fn spend_summary(
         previous_month_to_date: amounts(2),
         month_forecast,
         top_models,
-        top_projects: top("project", "c.sub_account_id").await?,
-        top_api_keys: top("api_key", "c.api_key_id").await?,
+        top_projects: top("project", "sub_account_id").await?,
+        top_api_keys: top("api_key", "api_key_id").await?,
         movers,
         zone: zone.name().to_owned(),
     })
