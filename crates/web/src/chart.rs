@@ -34,16 +34,54 @@ fn nice_ceiling(max: f64) -> f64 {
     [1.0, 2.0, 5.0, 10.0].into_iter().map(|m| m * magnitude).find(|v| *v >= max).unwrap_or(10.0 * magnitude)
 }
 
-/// One bar per day, stacked by series, for `days` in order (days without spend get no bar but keep
-/// their place). `amounts` maps (day, series) to an amount in `currency`. `None` when there is
-/// nothing to draw.
-pub fn stacked_days(
+/// What a bar stands for: a day, or a period named by text (an hour, a week by its Monday).
+pub trait Bar: Ord + Clone + std::fmt::Display {
+    /// The short label under the bar.
+    fn axis(&self) -> String;
+}
+
+impl Bar for NaiveDate {
+    fn axis(&self) -> String {
+        self.format("%b %-d").to_string()
+    }
+}
+
+/// A period as the explorer names it: `2026-11-05` (a day, or the first day of a week or month),
+/// `2026-11-05 14:00` (an hour) or `2026-11-05 (whole day)` (a line without hours in an hourly
+/// view). Ordered as text, which is time order.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct PeriodLabel(pub String);
+
+impl std::fmt::Display for PeriodLabel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl Bar for PeriodLabel {
+    fn axis(&self) -> String {
+        let (day, rest) = self.0.split_at(self.0.len().min(10));
+        match (day.parse::<NaiveDate>(), rest.trim()) {
+            (Ok(d), "") => d.axis(),
+            (Ok(d), hour) if hour.ends_with(":00") => format!("{} {hour}", d.format("%-d")),
+            (Ok(d), _) => format!("{} (day)", d.axis()),
+            (Err(_), _) => self.0.clone(),
+        }
+    }
+}
+
+/// One bar per period, stacked by series, for `bars` in order (periods without spend get no bar
+/// but keep their place). `amounts` maps (period, series) to an amount in `currency`; `unit`
+/// names a period in the description ("day", "hour", …). `None` when there is nothing to draw.
+pub fn stacked<B: Bar>(
     id: &str,
     title: &str,
-    days: &[NaiveDate],
-    amounts: &BTreeMap<(NaiveDate, String), Decimal>,
+    bars: &[B],
+    amounts: &BTreeMap<(B, String), Decimal>,
     currency: &str,
+    unit: &str,
 ) -> Option<String> {
+    let days = bars;
     if days.is_empty() || amounts.is_empty() {
         return None;
     }
@@ -58,7 +96,7 @@ pub fn stacked_days(
         names.into_iter().map(|(n, _)| n).collect()
     };
     let day_total =
-        |d: &NaiveDate| -> Decimal { series.iter().filter_map(|s| amounts.get(&(*d, (*s).clone()))).copied().sum() };
+        |d: &B| -> Decimal { series.iter().filter_map(|s| amounts.get(&(d.clone(), (*s).clone()))).copied().sum() };
     let max = days.iter().map(day_total).max().unwrap_or_default();
     let top = nice_ceiling(max.to_f64().unwrap_or(0.0));
     let plot_h = HEIGHT - TOP - BOTTOM;
@@ -73,14 +111,14 @@ pub fn stacked_days(
         "<svg id=\"{id}\" class=\"chart\" role=\"img\" aria-labelledby=\"{id}-title {id}-desc\" \
          viewBox=\"0 0 {WIDTH} {HEIGHT}\" xmlns=\"http://www.w3.org/2000/svg\">\
          <title id=\"{id}-title\">{}</title>\
-         <desc id=\"{id}-desc\">{} {} over {} day{}, from {} to {}; the highest day {} {}.</desc>",
+         <desc id=\"{id}-desc\">{} {} over {} {unit}{}, from {} to {}; the highest {unit} {} {}.</desc>",
         escape(title),
         total.round_dp(2),
         escape(currency),
         days.len(),
         if days.len() == 1 { "" } else { "s" },
-        days[0],
-        days[days.len() - 1],
+        escape(&days[0].to_string()),
+        escape(&days[days.len() - 1].to_string()),
         max.round_dp(2),
         escape(currency),
     );
@@ -102,15 +140,16 @@ pub fn stacked_days(
         let x = LEFT + slot * i as f64 + (slot - bar_w) / 2.0;
         let mut base = 0.0;
         for (k, s) in series.iter().enumerate() {
-            let Some(amount) = amounts.get(&(*day, (*s).clone())) else { continue };
+            let Some(amount) = amounts.get(&(day.clone(), (*s).clone())) else { continue };
             let v = amount.to_f64().unwrap_or(0.0).max(0.0);
             let (y_top, h) = (y(base + v), v / top * plot_h);
             base += v;
             let _ = write!(
                 svg,
                 "<rect class=\"series-{}\" x=\"{x:.1}\" y=\"{y_top:.1}\" width=\"{bar_w:.1}\" height=\"{h:.1}\">\
-                 <title>{day} · {}: {} {}</title></rect>",
+                 <title>{} · {}: {} {}</title></rect>",
                 k % SERIES_CLASSES,
+                escape(&day.to_string()),
                 escape(s),
                 amount.round_dp(2),
                 escape(currency)
@@ -122,7 +161,7 @@ pub fn stacked_days(
                 "<text class=\"axis\" x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\">{}</text>",
                 x + bar_w / 2.0,
                 HEIGHT - 8.0,
-                day.format("%b %-d")
+                escape(&day.axis())
             );
         }
     }
@@ -149,7 +188,7 @@ mod tests {
         amounts.insert((day(1), "OpenAI".to_owned()), Decimal::new(1234, 2));
         amounts.insert((day(1), "A&B <Labs>".to_owned()), Decimal::new(500, 2));
         amounts.insert((day(3), "OpenAI".to_owned()), Decimal::new(2000, 2));
-        let svg = stacked_days("c", "Spend", &[day(1), day(2), day(3)], &amounts, "USD").unwrap();
+        let svg = stacked("c", "Spend", &[day(1), day(2), day(3)], &amounts, "USD", "day").unwrap();
         assert!(svg.contains("<title>2026-11-01 · OpenAI: 12.34 USD</title>"), "{svg}");
         assert!(svg.contains("2026-11-01 · A&amp;B &lt;Labs&gt;: 5.00 USD"), "names are escaped: {svg}");
         assert_eq!(svg.matches("<rect").count(), 3, "no bar for a day without spend");
@@ -168,9 +207,24 @@ mod tests {
     fn one_day_draws_one_bar_and_nothing_draws_nothing() {
         let mut amounts = BTreeMap::new();
         amounts.insert((day(5), "Anthropic".to_owned()), Decimal::new(3, 0));
-        let svg = stacked_days("c", "Spend", &[day(5)], &amounts, "USD").unwrap();
+        let svg = stacked("c", "Spend", &[day(5)], &amounts, "USD", "day").unwrap();
         assert_eq!(svg.matches("<rect").count(), 1);
         assert!(svg.contains("over 1 day, from 2026-11-05 to 2026-11-05"), "{svg}");
-        assert!(stacked_days("c", "Spend", &[day(5)], &BTreeMap::new(), "USD").is_none());
+        assert!(stacked("c", "Spend", &[day(5)], &BTreeMap::new(), "USD", "day").is_none());
+    }
+
+    #[test]
+    fn hours_and_whole_days_are_labelled_in_time_order() {
+        let label = |s: &str| PeriodLabel(s.to_owned());
+        let mut bars = vec![label("2026-11-05 14:00"), label("2026-11-05 (whole day)"), label("2026-11-05 09:00")];
+        bars.sort();
+        assert_eq!(bars[0], label("2026-11-05 (whole day)"), "a whole day comes before the day's hours");
+        assert_eq!(bars.iter().map(Bar::axis).collect::<Vec<_>>(), ["Nov 5 (day)", "5 09:00", "5 14:00"]);
+        assert_eq!(label("2026-11-02").axis(), "Nov 2");
+        let mut amounts = BTreeMap::new();
+        amounts.insert((label("2026-11-05 09:00"), "OpenAI".to_owned()), Decimal::new(70, 2));
+        let svg = stacked("c", "Spend", &bars, &amounts, "USD", "hour").unwrap();
+        assert!(svg.contains("0.70 USD over 3 hours, from 2026-11-05 (whole day) to 2026-11-05 14:00"), "{svg}");
+        assert!(svg.contains("<title>2026-11-05 09:00 · OpenAI: 0.70 USD</title>"), "{svg}");
     }
 }

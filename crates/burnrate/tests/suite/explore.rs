@@ -102,7 +102,7 @@ async fn the_explorer_grouped_by_model_equals_sql_for_the_range_and_its_csv_sums
     for (query, says) in [
         ("group=colour", "group: \"colour\" is not one of"),
         ("from=2026-02-01&to=2026-01-01", "to: must be after from"),
-        ("granularity=hour", "granularity: \"hour\""),
+        ("granularity=minute", "granularity: \"minute\" is not hour, day, week or month"),
         ("model=x'%20OR%201=1", "model: \"x' OR 1=1\" has a character"),
         ("planet=mars", "planet: not a dimension"),
     ] {
@@ -177,6 +177,30 @@ async fn the_explorer_puts_hourly_spend_on_the_organizations_local_month() {
         .map(|r| r.billed_cost.amount())
         .sum();
     assert!(days.text.contains(&format!("id=\"explore-total\">{local_31st} USD")), "{}", days.text);
+
+    // By hour: each hour on its local clock; the whole-day line as its day, before the day's hours.
+    let hours = c.get("/explore?group=provider&granularity=hour&from=2026-01-31&to=2026-02-02").await;
+    assert_eq!(hours.status, 200, "{}", hours.text);
+    let cell = |period: &str, amount: Decimal| {
+        format!("<tr><td>{period}</td><td>Anthropic</td><td class=\"num\">{} USD</td>", amount.normalize())
+    };
+    // 00:00 UTC on 31 January is 16:00 on the 30th in Los Angeles: outside the range.
+    let first = Decimal::new(1_008, 3);
+    assert!(hours.text.contains(&cell("2026-01-31 00:00", first)), "08:00 UTC is midnight: {}", hours.text);
+    assert!(hours.text.contains(&cell("2026-01-31 16:00", Decimal::new(1_024, 3))), "00:00 UTC on 1 February");
+    assert!(hours.text.contains(&cell("2026-02-01 (whole day)", Decimal::new(7, 0))), "{}", hours.text);
+    assert!(hours.text.contains("<svg id=\"explore-chart\""), "with its chart");
+    let in_range: Decimal = records
+        .iter()
+        .filter(|r| !hourly(r) || r.charge_period_start >= Utc.with_ymd_and_hms(2026, 1, 31, 8, 0, 0).unwrap())
+        .map(|r| r.billed_cost.amount())
+        .sum();
+    assert!(hours.text.contains(&format!("id=\"explore-total\">{} USD", in_range.normalize())), "{}", hours.text);
+    let first_row = hours.text.find("<tr><td>2026-01-31 00:00").unwrap();
+    assert!(hours.text.find("<tr><td>2026-02-01 (whole day)").unwrap() > first_row, "in time order");
+    let month = c.get("/explore?granularity=hour&from=2026-01-01&to=2026-03-01").await;
+    assert_eq!(month.status, 422, "two months of hours is too many");
+    assert!(month.text.contains("at most 31 days at a time by hour"), "{}", month.text);
 }
 
 /// The overview's month to date starts at midnight of the organization's first of the month.

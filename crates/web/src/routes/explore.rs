@@ -14,6 +14,7 @@ use serde::Deserialize;
 use crate::AppState;
 use crate::auth::Authed;
 use crate::auth::Caller;
+use crate::chart::PeriodLabel;
 use crate::error::AppError;
 use crate::pages::{ExplorePage, ExploreRow, Nav, render};
 
@@ -91,11 +92,15 @@ impl ExploreQuery {
             return Err(invalid("to: at most three years at a time".into()));
         }
         let granularity = match self.granularity.as_str() {
+            "hour" => "hour",
             "" | "day" => "day",
             "week" => "week",
             "month" => "month",
-            other => return Err(invalid(format!("granularity: {other:?} is not day, week or month"))),
+            other => return Err(invalid(format!("granularity: {other:?} is not hour, day, week or month"))),
         };
+        if granularity == "hour" && (to - from).num_days() > HOURLY_DAYS {
+            return Err(invalid(format!("to: at most {HOURLY_DAYS} days at a time by hour")));
+        }
         let mut filters = Vec::new();
         for (name, value) in &self.filters {
             let Some(d) = dimension(name) else {
@@ -117,6 +122,21 @@ impl ExploreQuery {
 /// Lines shorter than a day fall on their local day; lines a provider reports as whole UTC days
 /// stay on their UTC day. In seconds: an interval of 24 hours does not compare as one day.
 const SHORT_LINE: &str = "date_part('epoch', c.charge_period_end) - date_part('epoch', c.charge_period_start) < 86400";
+
+/// The longest range the explorer shows by hour: a month of hours is already 744 periods.
+const HOURLY_DAYS: i64 = 31;
+
+/// SQL for the hour a cost line `c` falls in, in `zone`, as text (`2026-01-31 16:00`). A line a
+/// provider reports as a whole UTC day has no hours: it shows as its day (`2026-01-31 (whole
+/// day)`), which sorts before that day's hours.
+fn hour(zone: burnrate_core::ReportingZone) -> String {
+    format!(
+        "CASE WHEN {SHORT_LINE} \
+         THEN to_char(date_trunc('hour', c.charge_period_start AT TIME ZONE '{}'), '%Y-%m-%d %H:00') \
+         ELSE concat(to_char(c.charge_day, '%Y-%m-%d'), ' (whole day)') END",
+        zone.name()
+    )
+}
 
 /// SQL for the `granularity` (day, week, month) period a cost line `c` falls in, in `zone`.
 pub(crate) fn period(zone: burnrate_core::ReportingZone, granularity: &str) -> String {
@@ -148,7 +168,10 @@ impl View {
         for ((_, _, expr), value) in &self.filters {
             conditions.push(format!("{expr} = '{value}'"));
         }
-        let period = period(self.zone, self.granularity);
+        let period = match self.granularity {
+            "hour" => hour(self.zone),
+            granularity => period(self.zone, granularity),
+        };
         // The roll-up serves every view that does not look at SKUs, API keys or tags.
         let columns: Vec<&str> = std::iter::once(self.group.2)
             .chain(self.filters.iter().map(|((_, _, expr), _)| *expr))
@@ -225,11 +248,11 @@ pub async fn explore(
     // The chart, in the currency with the most spend.
     let chart = by_currency.iter().max_by(|a, b| a.1.cmp(b.1)).and_then(|(currency, _)| {
         let mut amounts = BTreeMap::new();
-        let mut periods: Vec<NaiveDate> = Vec::new();
+        let mut periods: Vec<PeriodLabel> = Vec::new();
         for r in rows.iter().filter(|r| label(&r[2]) == *currency) {
-            let Some(period) = r[0].as_deref().and_then(|p| p.parse::<NaiveDate>().ok()) else { continue };
-            if !periods.contains(&period) {
-                periods.push(period);
+            let period = PeriodLabel(label(&r[0]));
+            if periods.last() != Some(&period) {
+                periods.push(period.clone());
             }
             *amounts.entry((period, label(&r[1]))).or_insert(Decimal::ZERO) += decimal(&r[3]);
         }
@@ -240,7 +263,7 @@ pub async fn explore(
             view.from,
             view.to - chrono::Duration::days(1)
         );
-        crate::chart::stacked_days("explore-chart", &title, &periods, &amounts, currency)
+        crate::chart::stacked("explore-chart", &title, &periods, &amounts, currency, view.granularity)
     });
     let page = ExplorePage {
         chart,

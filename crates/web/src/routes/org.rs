@@ -192,7 +192,7 @@ fn spend_chart(summary: &SpendSummary, today: chrono::NaiveDate) -> Option<Strin
         1 => format!("Spend by day and provider, last 30 days ({currency})"),
         n => format!("Spend by day and provider, last 30 days ({currency}; {} other currencies in the table)", n - 1),
     };
-    crate::chart::stacked_days("spend-chart", &title, &days, &amounts, currency)
+    crate::chart::stacked("spend-chart", &title, &days, &amounts, currency, "day")
 }
 
 /// Notices of the instance's operators published in the last half year, newest first.
