@@ -15,6 +15,7 @@
 mod error;
 mod federated;
 mod information_schema;
+pub mod local;
 mod org_tables;
 mod pg_catalog;
 mod pg_types;

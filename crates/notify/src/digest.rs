@@ -13,7 +13,7 @@ use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::DataType;
 use rust_decimal::Decimal;
 
-use crate::evaluate::{local_days, spend_total};
+use crate::evaluate::spend_total;
 use crate::{Notifier, NotifyError};
 
 /// The job kind of one organization's weekly digest.
@@ -51,8 +51,10 @@ impl Notifier {
         to: NaiveDate,
     ) -> Result<Totals, NotifyError> {
         let sql = format!(
-            "SELECT coalesce({group}, '(none)'), billing_currency, SUM(billed_cost) FROM costs WHERE {} GROUP BY 1, 2",
-            local_days(zone, from, to)
+            "SELECT coalesce(c.{group}, '(none)'), c.billing_currency, SUM(c.billed_cost) FROM {} c WHERE {} \
+             GROUP BY 1, 2",
+            burnrate_engine::cost_table_reading(&[group]),
+            burnrate_engine::local::in_days(zone, from, to)
         );
         let (_, batches) = self.inner.engine.collect(org, &sql).await?;
         let mut out = Totals::new();

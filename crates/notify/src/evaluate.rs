@@ -4,12 +4,12 @@
 use std::collections::BTreeMap;
 
 use burnrate_core::{BudgetScope, Period, ReportingZone};
-use burnrate_engine::Engine;
+use burnrate_engine::{Engine, local};
 use burnrate_store::{AlertKind, BudgetRecord, OrgScope};
 use chrono::{DateTime, NaiveDate, Utc};
 use datafusion::arrow::array::{Array, AsArray};
 use datafusion::arrow::compute::cast;
-use datafusion::arrow::datatypes::{DataType, TimestampMicrosecondType};
+use datafusion::arrow::datatypes::DataType;
 use rust_decimal::Decimal;
 
 use crate::NotifyError;
@@ -151,12 +151,6 @@ pub fn scope_conditions(scope: &BudgetScope) -> Vec<String> {
     conditions
 }
 
-/// The SQL condition on `costs` for the local days `[from, to)` of `zone`.
-pub(crate) fn local_days(zone: ReportingZone, from: NaiveDate, to: NaiveDate) -> String {
-    let at = |d: NaiveDate| format!("CAST('{}' AS TIMESTAMP)", zone.start_of(d).format("%Y-%m-%dT%H:%M:%S"));
-    format!("charge_period_start >= {} AND charge_period_start < {}", at(from), at(to))
-}
-
 /// A `SUM(billed_cost)` as the engine returns it (cast to text: exact), as a decimal.
 pub(crate) fn spend_total(text: &str) -> Result<Decimal, NotifyError> {
     text.parse().map_err(|e| NotifyError::Data(format!("a spend total {text:?}: {e}")))
@@ -171,37 +165,32 @@ async fn daily_spend(
     from: NaiveDate,
     to: NaiveDate,
 ) -> Result<BTreeMap<(String, NaiveDate), Decimal>, NotifyError> {
-    let mut conditions = vec![local_days(zone, from, to)];
+    let mut conditions = vec![local::in_days(zone, from, to)];
     conditions.extend(scope_conditions(scope));
     let mut columns = vec!["provider_name", "source_id", "sub_account_id", "model"];
     if scope.api_key_id.is_some() {
         columns.push("api_key_id");
     }
-    // Grouped by the bucket's start, not its day: the local day is the zone's, worked out below.
+    // Days as the overview and the explorer place lines on them, so a budget counts what they show.
+    let day = local::period(zone, "day");
     let sql = format!(
-        "SELECT charge_period_start, billing_currency, SUM(billed_cost) FROM {} WHERE {} \
-         GROUP BY charge_period_start, billing_currency",
+        "SELECT CAST({day} AS VARCHAR), billing_currency, SUM(billed_cost) FROM {} c WHERE {} GROUP BY 1, 2",
         burnrate_engine::cost_table_reading(&columns),
         conditions.join(" AND ")
     );
     let (_, batches) = engine.collect(org, &sql).await?;
     let mut out = BTreeMap::new();
     for batch in batches {
-        let starts =
-            cast(batch.column(0), &DataType::Timestamp(datafusion::arrow::datatypes::TimeUnit::Microsecond, None))?;
-        let starts = starts.as_primitive::<TimestampMicrosecondType>();
-        let currencies = cast(batch.column(1), &DataType::Utf8)?;
-        let currencies = currencies.as_string::<i32>();
-        let sums = cast(batch.column(2), &DataType::Utf8)?;
-        let sums = sums.as_string::<i32>();
+        let columns: Vec<_> = (0..3).map(|i| cast(batch.column(i), &DataType::Utf8)).collect::<Result<_, _>>()?;
+        let (days, currencies, sums) =
+            (columns[0].as_string::<i32>(), columns[1].as_string::<i32>(), columns[2].as_string::<i32>());
         for i in 0..batch.num_rows() {
-            if starts.is_null(i) || sums.is_null(i) {
+            if days.is_null(i) || sums.is_null(i) {
                 continue;
             }
-            let start = DateTime::from_timestamp_micros(starts.value(i))
-                .ok_or_else(|| NotifyError::Data(format!("a charge period start out of range: {}", starts.value(i))))?;
-            *out.entry((currencies.value(i).to_owned(), zone.date_of(start))).or_default() +=
-                spend_total(sums.value(i))?;
+            let day: NaiveDate =
+                days.value(i).parse().map_err(|e| NotifyError::Data(format!("a day {:?}: {e}", days.value(i))))?;
+            *out.entry((currencies.value(i).to_owned(), day)).or_default() += spend_total(sums.value(i))?;
         }
     }
     Ok(out)

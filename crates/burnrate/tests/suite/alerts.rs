@@ -271,6 +271,21 @@ async fn budget_periods_follow_the_organizations_time_zone_around_a_month_end() 
     let ny = status(at("2026-12-01T03:00:00Z")).await;
     assert_eq!((ny.period.start, ny.spend), (d("2026-11-01"), Decimal::from(67)));
     assert_eq!(ny.resets_at, at("2026-12-01T05:00:00Z"));
+
+    // A line a provider reports as the whole UTC day of 1 December has no hours to place: it is
+    // December's, as the overview and the explorer show it, though it starts on New York's 30th.
+    let whole_day = vec![cost(at("2026-12-01T00:00:00Z"), 24, Decimal::from(5), "gpt-4o")];
+    sync_lines(&app, scope, uuid::Uuid::now_v7(), d("2026-12-01"), d("2026-12-02"), &whole_day).await;
+    assert_eq!(status(at("2026-12-01T03:00:00Z")).await.spend, Decimal::from(67), "not November's");
+    let december = status(at("2026-12-02T12:00:00Z")).await;
+    assert_eq!((december.period.start, december.spend), (d("2026-12-01"), Decimal::from(5)));
+    let c = app.login("owner@example.com").await;
+    let explorer = c.get("/explore?granularity=month&from=2026-11-01&to=2026-12-31").await;
+    assert!(
+        explorer.text.contains("<tr><td>2026-12-01</td><td>OpenAI</td><td class=\"num\">5 USD</td>"),
+        "{}",
+        explorer.text
+    );
 }
 
 /// A simulated OpenAI that accepts `sk-admin-ALERTS…` and, connected to it, a source whose stored

@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use axum::extract::{Query, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
+use burnrate_engine::local;
 use chrono::{Datelike, NaiveDate};
 use rust_decimal::Decimal;
 use serde::Deserialize;
@@ -119,58 +120,18 @@ impl ExploreQuery {
     }
 }
 
-/// Lines shorter than a day fall on their local day; lines a provider reports as whole UTC days
-/// stay on their UTC day. In seconds: an interval of 24 hours does not compare as one day.
-const SHORT_LINE: &str = "date_part('epoch', c.charge_period_end) - date_part('epoch', c.charge_period_start) < 86400";
-
 /// The longest range the explorer shows by hour: a month of hours is already 744 periods.
 const HOURLY_DAYS: i64 = 31;
 
-/// SQL for the hour a cost line `c` falls in, in `zone`, as text (`2026-01-31 16:00`). A line a
-/// provider reports as a whole UTC day has no hours: it shows as its day (`2026-01-31 (whole
-/// day)`), which sorts before that day's hours.
-fn hour(zone: burnrate_core::ReportingZone) -> String {
-    format!(
-        "CASE WHEN {SHORT_LINE} \
-         THEN to_char(date_trunc('hour', c.charge_period_start AT TIME ZONE '{}'), '%Y-%m-%d %H:00') \
-         ELSE concat(to_char(c.charge_day, '%Y-%m-%d'), ' (whole day)') END",
-        zone.name()
-    )
-}
-
-/// SQL for the `granularity` (day, week, month) period a cost line `c` falls in, in `zone`.
-pub(crate) fn period(zone: burnrate_core::ReportingZone, granularity: &str) -> String {
-    format!(
-        "CASE WHEN {SHORT_LINE} THEN CAST(date_trunc('{granularity}', c.charge_period_start AT TIME ZONE '{}') AS DATE) \
-         ELSE CAST(date_trunc('{granularity}', c.charge_period_start) AS DATE) END",
-        zone.name()
-    )
-}
-
-/// SQL that holds for the cost lines `c` of the days `from` (inclusive) to `to` (exclusive) in
-/// `zone`. Whole days around the range come first: the lake's files are pruned by them.
-pub(crate) fn in_days(zone: burnrate_core::ReportingZone, from: NaiveDate, to: NaiveDate) -> String {
-    let instant = |d: NaiveDate| zone.start_of(d).format("%Y-%m-%dT%H:%M:%SZ").to_string();
-    format!(
-        "c.charge_day >= DATE '{}' AND c.charge_day < DATE '{}' AND \
-         (({SHORT_LINE} AND c.charge_period_start >= TIMESTAMP '{}' AND c.charge_period_start < TIMESTAMP '{}') \
-         OR (NOT ({SHORT_LINE}) AND c.charge_day >= DATE '{from}' AND c.charge_day < DATE '{to}'))",
-        from - chrono::Duration::days(1),
-        to + chrono::Duration::days(1),
-        instant(from),
-        instant(to),
-    )
-}
-
 impl View {
     fn sql(&self) -> String {
-        let mut conditions = vec![in_days(self.zone, self.from, self.to)];
+        let mut conditions = vec![local::in_days(self.zone, self.from, self.to)];
         for ((_, _, expr), value) in &self.filters {
             conditions.push(format!("{expr} = '{value}'"));
         }
         let period = match self.granularity {
-            "hour" => hour(self.zone),
-            granularity => period(self.zone, granularity),
+            "hour" => local::hour(self.zone),
+            granularity => local::period(self.zone, granularity),
         };
         // The roll-up serves every view that does not look at SKUs, API keys or tags.
         let columns: Vec<&str> = std::iter::once(self.group.2)

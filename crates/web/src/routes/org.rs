@@ -327,7 +327,7 @@ async fn spend_summary(
     scope: burnrate_store::OrgScope,
     zone: burnrate_core::ReportingZone,
 ) -> Result<SpendSummary, AppError> {
-    use super::explore::{in_days, period};
+    use burnrate_engine::local::{in_days, period};
     let engine = state.engine.as_ref().ok_or_else(|| AppError::Internal("this instance runs no SQL engine".into()))?;
     let today = zone.date_of(chrono::Utc::now());
     let tomorrow = today + chrono::Duration::days(1);
