@@ -3,7 +3,8 @@
 //!
 //! - the real `burnrate serve` (its own process, SQLite store, lake on disk) holds a year of cost
 //!   lines up to today, written through the lake writer: six providers, 40 models, 20 projects,
-//!   500 API keys, daily buckets, and two budgets — what a busy organization's overview reads;
+//!   500 API keys (25 a project), three SKUs a model, daily buckets, and two budgets — what a
+//!   busy organization's overview reads;
 //! - the overview (`GET /`) is fetched one request after another by a logged-in person, after a
 //!   warm-up; p50 and p99 are reported with the data size;
 //! - each explorer view (`GET /explore?…`, the HTML page a person gets, so HTTP, session and
@@ -67,6 +68,10 @@ fn record(i: u64, rows: u64, today: NaiveDate, models: &[(&'static str, &'static
     let back = 364 - (i * 365 / rows) as i64;
     let start = (today - chrono::Duration::days(back)).and_hms_opt(0, 0, 0).expect("midnight").and_utc();
     let (provider, model) = models[(i % models.len() as u64) as usize];
+    // Every project uses every model; each API key belongs to one project (25 keys a project), as
+    // OpenAI's and Anthropic's keys do. A day's lines are nearly all distinct lines of the bill.
+    let project = (i / 40) % 20;
+    let key = project * 25 + (i / 800) % 25;
     // Tokens of a line, priced between $0.000001 and $0.000015 each: cents to tens of dollars.
     let tokens = (i * 7_919) % 2_000_000;
     let amount = Decimal::new((tokens * (1 + i % 15)) as i64, 6);
@@ -80,14 +85,14 @@ fn record(i: u64, rows: u64, today: NaiveDate, models: &[(&'static str, &'static
         list_cost_estimated: false,
         provider_name: provider.into(),
         service_name: format!("{provider} AI"),
-        sub_account_id: Some(format!("proj-{:02}", i % 20)),
+        sub_account_id: Some(format!("proj-{project:02}")),
         sku_id: Some(format!("{model}, {}", ["input", "output", "cached input"][(i % 3) as usize])),
         model: Some(model.into()),
         charge_category: ChargeCategory::Usage,
         charge_description: None,
         consumed_quantity: Some(Decimal::from(tokens)),
         consumed_unit: Some("tokens".into()),
-        api_key_id: Some(format!("key_{:03}", i % 500)),
+        api_key_id: Some(format!("key_{key:03}")),
         tags: Default::default(),
     }
 }
@@ -327,9 +332,19 @@ pub async fn dashboards(binary: &str, rows: u64) -> anyhow::Result<()> {
     eprintln!("writing {rows} cost rows (a year up to {today}) through the lake writer…");
     let t = Instant::now();
     fill(dir.path(), &keys, rows, today).await?;
-    let lake_bytes: u64 =
-        walk(&dir.path().join("lake"))?.iter().map(|f| f.metadata().map(|m| m.len()).unwrap_or(0)).sum();
-    eprintln!("  {:.1} s, {:.0} MiB of Parquet", t.elapsed().as_secs_f64(), lake_bytes as f64 / 1048576.0);
+    // The lines' files and, beside them, their roll-ups (`cost_rollup/`).
+    let (mut lake_bytes, mut rollup_bytes) = (0u64, 0u64);
+    for f in walk(&dir.path().join("lake"))? {
+        let size = f.metadata().map(|m| m.len()).unwrap_or(0);
+        if f.path().to_string_lossy().contains("/cost_rollup/") { rollup_bytes += size } else { lake_bytes += size }
+    }
+    let mib = |b: u64| b as f64 / 1048576.0;
+    eprintln!(
+        "  {:.1} s, {:.0} MiB of Parquet, roll-up {:.1} MiB",
+        t.elapsed().as_secs_f64(),
+        mib(lake_bytes),
+        mib(rollup_bytes)
+    );
 
     let mut cmd = tokio::process::Command::new(binary);
     cmd.arg("serve");
@@ -389,8 +404,10 @@ pub async fn dashboards(binary: &str, rows: u64) -> anyhow::Result<()> {
 
     let lines = rows;
     println!(
-        "dashboards: {lines} cost rows over 365 days ({:.0} MiB of Parquet), {} cores; sequential requests",
-        lake_bytes as f64 / 1048576.0,
+        "dashboards: {lines} cost rows over 365 days ({:.0} MiB of Parquet; their roll-up {:.1} MiB), {} cores; \
+         sequential requests",
+        mib(lake_bytes),
+        mib(rollup_bytes),
         std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0)
     );
     println!("| page | p50 ms | p99 ms | target |");
