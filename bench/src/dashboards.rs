@@ -242,7 +242,7 @@ impl Person {
 }
 
 /// Writes the rows and budgets into the data directory `burnrate user create` made.
-async fn fill(dir: &std::path::Path, keys: &str, rows: u64, today: NaiveDate) -> anyhow::Result<()> {
+async fn fill(dir: &std::path::Path, keys: &str, rows: u64, today: NaiveDate, zone: &str) -> anyhow::Result<()> {
     use burnrate_core::{BudgetPeriod, BudgetScope, Thresholds};
     let store = burnrate_store::Store::connect(&format!("sqlite://{}", dir.join("burnrate.db").display())).await?;
     let vault = burnrate_store::Vault::new(burnrate_crypto::MasterKeyRing::parse(keys)?);
@@ -251,6 +251,8 @@ async fn fill(dir: &std::path::Path, keys: &str, rows: u64, today: NaiveDate) ->
     let scope = burnrate_store::OrgScope::trusted(org.id);
     let mut t = tx.into_tenant(scope).await?;
     let owner = t.members(&vault).await?.first().context("the owner")?.user_id;
+    burnrate_core::ReportingZone::parse(zone).map_err(|e| anyhow::anyhow!("{zone:?} is not a time zone: {e:?}"))?;
+    t.set_reporting_tz(zone).await?;
     let usd = Currency::USD;
     for (name, amount, scope_of) in [
         ("All AI spend", 4_000_000, BudgetScope::default()),
@@ -301,7 +303,9 @@ async fn explorer_answer(person: &Person, url: &str) -> anyhow::Result<(usize, D
     Ok((rows, total))
 }
 
-pub async fn dashboards(binary: &str, rows: u64) -> anyhow::Result<()> {
+/// `zone`: the organization's reporting time zone (`UTC`, or e.g. `America/Los_Angeles`, where
+/// each line's local day is worked out from its start and length).
+pub async fn dashboards(binary: &str, rows: u64, zone: &str) -> anyhow::Result<()> {
     let python = std::env::var("BURNRATE_BENCH_PYTHON").unwrap_or_else(|_| "python3".into());
     let dir = tempfile::tempdir()?;
     let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
@@ -331,7 +335,7 @@ pub async fn dashboards(binary: &str, rows: u64) -> anyhow::Result<()> {
     let today = chrono::Utc::now().date_naive();
     eprintln!("writing {rows} cost rows (a year up to {today}) through the lake writer…");
     let t = Instant::now();
-    fill(dir.path(), &keys, rows, today).await?;
+    fill(dir.path(), &keys, rows, today, zone).await?;
     // The lines' files and, beside them, their roll-ups (`cost_rollup/`).
     let (mut lake_bytes, mut rollup_bytes) = (0u64, 0u64);
     for f in walk(&dir.path().join("lake"))? {
@@ -404,8 +408,8 @@ pub async fn dashboards(binary: &str, rows: u64) -> anyhow::Result<()> {
 
     let lines = rows;
     println!(
-        "dashboards: {lines} cost rows over 365 days ({:.0} MiB of Parquet; their roll-up {:.1} MiB), {} cores; \
-         sequential requests",
+        "dashboards: {lines} cost rows over 365 days ({:.0} MiB of Parquet; their roll-up {:.1} MiB), reporting \
+         zone {zone}, {} cores; sequential requests",
         mib(lake_bytes),
         mib(rollup_bytes),
         std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0)

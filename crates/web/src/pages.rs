@@ -129,8 +129,8 @@ pub struct OverviewPage {
     pub spend: Vec<SpendRow>,
     /// (shown to the cent, exact) per currency.
     pub month_to_date: Vec<(String, String)>,
-    /// "1100.00 USD by the same day last month (+12.2 %)", per currency.
-    pub compared: Vec<String>,
+    /// Per currency: what the same days of the previous month spent.
+    pub compared: Vec<Compared>,
     /// The month-end forecast, per currency.
     pub forecast: Vec<String>,
     /// This month's largest models, projects and API keys.
@@ -438,6 +438,15 @@ pub struct SpendRow {
     pub day: String,
     pub provider: String,
     pub amount: String,
+    /// The explorer: that day's models of that provider.
+    pub link: String,
+}
+
+/// The same days of the previous month: "1100.00 USD", " (+12.2 %)", and its explorer view.
+pub struct Compared {
+    pub amount: String,
+    pub change: String,
+    pub link: String,
 }
 
 pub struct ConsoleColumn {

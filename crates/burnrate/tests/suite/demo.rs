@@ -262,6 +262,16 @@ async fn in_chromium_the_demo_overview_and_explorer_equal_the_lake_and_sql_over_
     shown.click().await.unwrap();
     let total = b.wait().at_most(Duration::from_secs(10)).for_element(Id("explore-total")).await.unwrap();
     assert_eq!(total.text().await.unwrap(), format!("{} USD", month_to_date.normalize()));
+    // So does a day's amount: that day's models of that provider, exactly.
+    b.goto(&format!("{}/", demo.url)).await.unwrap();
+    let first = b.find(Css("#spend-by-day tbody tr")).await.unwrap();
+    let (day, provider) = {
+        let cells = cells(&first).await;
+        (cells[0].clone(), cells[1].clone())
+    };
+    first.find(Css("a")).await.unwrap().click().await.unwrap();
+    let total = b.wait().at_most(Duration::from_secs(10)).for_element(Id("explore-total")).await.unwrap();
+    assert_eq!(total.text().await.unwrap(), format!("{} USD", by_day[&(day, provider)].normalize()));
 
     // Two weeks by model and day, as a shared address opens it, against SQL over the wire.
     let from = today - chrono::Duration::days(13);

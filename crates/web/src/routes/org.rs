@@ -37,6 +37,7 @@ pub async fn overview(State(state): State<AppState>, who: Authed) -> Result<Resp
             day: d.day.to_string(),
             provider: d.provider.clone(),
             amount: format!("{} {}", d.amount.round_dp(2), d.currency),
+            link: explore_view("model", Some(("provider", &d.provider)), d.day, d.day + chrono::Duration::days(1)),
         })
         .collect();
     let month_to_date = summary
@@ -46,6 +47,8 @@ pub async fn overview(State(state): State<AppState>, who: Authed) -> Result<Resp
             (format!("{} {}", m.amount.round_dp(2), m.currency), format!("{} {}", m.amount.normalize(), m.currency))
         })
         .collect();
+    let month_start = today.with_day(1).unwrap_or(today);
+    let (previous_start, previous_until) = previous_month_to_date(today);
     let compared = summary
         .month_to_date
         .iter()
@@ -56,12 +59,11 @@ pub async fn overview(State(state): State<AppState>, who: Authed) -> Result<Resp
                     ((m.amount - before.amount) / before.amount * rust_decimal::Decimal::ONE_HUNDRED).round_dp(1);
                 format!(" ({}{percent} %)", if percent.is_sign_positive() { "+" } else { "" })
             });
-            Some(format!(
-                "{} {} by the same day last month{}",
-                before.amount.round_dp(2),
-                before.currency,
-                change.unwrap_or_default()
-            ))
+            Some(crate::pages::Compared {
+                amount: format!("{} {}", before.amount.round_dp(2), before.currency),
+                change: change.unwrap_or_default(),
+                link: explore_view("provider", None, previous_start, previous_until),
+            })
         })
         .collect();
     let forecast = summary
@@ -69,7 +71,6 @@ pub async fn overview(State(state): State<AppState>, who: Authed) -> Result<Resp
         .iter()
         .map(|f| format!("{} {} forecast for the whole month", f.amount.round_dp(2), f.currency))
         .collect();
-    let month_start = today.with_day(1).unwrap_or(today);
     let tomorrow = today + chrono::Duration::days(1);
     let top = |what, id, dimension: &str, list: &[TopSpend]| TopList {
         what,
@@ -161,16 +162,31 @@ fn explore_links(today: chrono::NaiveDate) -> crate::pages::ExploreLinks {
     }
 }
 
+/// What the month to date of `today` compares with: the previous month from its first day, as
+/// many days into it (never past its end); the end is exclusive.
+fn previous_month_to_date(today: chrono::NaiveDate) -> (chrono::NaiveDate, chrono::NaiveDate) {
+    let month_start = today.with_day(1).unwrap_or(today);
+    let start = month_start - chrono::Months::new(1);
+    (start, (start + (today - month_start) + chrono::Duration::days(1)).min(month_start))
+}
+
 /// The explorer's days `from` to `to` (exclusive) of one value of a dimension, by that dimension.
 fn explore_one(dimension: &str, value: &str, from: chrono::NaiveDate, to: chrono::NaiveDate) -> String {
-    let query = url::form_urlencoded::Serializer::new(String::new())
-        .append_pair("group", dimension)
+    explore_view(dimension, Some((dimension, value)), from, to)
+}
+
+/// The explorer's days `from` to `to` (exclusive) by `group`, with one filter (dimension, value).
+fn explore_view(group: &str, filter: Option<(&str, &str)>, from: chrono::NaiveDate, to: chrono::NaiveDate) -> String {
+    let mut query = url::form_urlencoded::Serializer::new(String::new());
+    query
+        .append_pair("group", group)
         .append_pair("from", &from.to_string())
         .append_pair("to", &to.to_string())
-        .append_pair("granularity", "day")
-        .append_pair(dimension, value)
-        .finish();
-    format!("/explore?{query}")
+        .append_pair("granularity", "day");
+    if let Some((dimension, value)) = filter {
+        query.append_pair(dimension, value);
+    }
+    format!("/explore?{}", query.finish())
 }
 
 /// The last 30 days' spend, stacked by provider, in the currency with the most of it (a note says
@@ -332,9 +348,7 @@ async fn spend_summary(
     let today = zone.date_of(chrono::Utc::now());
     let tomorrow = today + chrono::Duration::days(1);
     let month_start = today.with_day(1).unwrap_or(today);
-    let previous_start = month_start - chrono::Months::new(1);
-    // The same number of days into the previous month, never past its end.
-    let previous_until = (previous_start + (today - month_start) + chrono::Duration::days(1)).min(month_start);
+    let (previous_start, previous_until) = previous_month_to_date(today);
     let since = today - chrono::Duration::days(29);
     let day = period(zone, "day");
     // Provider, service and model: the roll-up has them (and the days, currencies and sums).
