@@ -17,7 +17,7 @@ use std::str::FromStr;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use burnrate_core::{ChargeCategory, CostRecord, Currency, Money, SyncWindow};
+use burnrate_core::{CostRecord, Currency, Money, SyncWindow};
 use chrono::{Datelike, NaiveDate};
 use rust_decimal::Decimal;
 
@@ -75,26 +75,14 @@ fn record(i: u64, rows: u64, today: NaiveDate, models: &[(&'static str, &'static
     // Tokens of a line, priced between $0.000001 and $0.000015 each: cents to tens of dollars.
     let tokens = (i * 7_919) % 2_000_000;
     let amount = Decimal::new((tokens * (1 + i % 15)) as i64, 6);
-    let money = Money::new(amount, Currency::USD).expect("USD");
-    CostRecord {
-        charge_period_start: start,
-        charge_period_end: start + chrono::Duration::days(1),
-        billed_cost: money,
-        effective_cost: money,
-        list_cost: money,
-        list_cost_estimated: false,
-        provider_name: provider.into(),
-        service_name: format!("{provider} AI"),
-        sub_account_id: Some(format!("proj-{project:02}")),
-        sku_id: Some(format!("{model}, {}", ["input", "output", "cached input"][(i % 3) as usize])),
-        model: Some(model.into()),
-        charge_category: ChargeCategory::Usage,
-        charge_description: None,
-        consumed_quantity: Some(Decimal::from(tokens)),
-        consumed_unit: Some("tokens".into()),
-        api_key_id: Some(format!("key_{key:03}")),
-        tags: Default::default(),
-    }
+    let mut line = burnrate_sim::fixture::usd_cost(start, 24, amount, provider, model);
+    line.list_cost_estimated = false;
+    line.sub_account_id = Some(format!("proj-{project:02}"));
+    line.sku_id = Some(format!("{model}, {}", ["input", "output", "cached input"][(i % 3) as usize]));
+    line.consumed_quantity = Some(Decimal::from(tokens));
+    line.consumed_unit = Some("tokens".into());
+    line.api_key_id = Some(format!("key_{key:03}"));
+    line
 }
 
 /// An explorer view and DuckDB's SQL for the same answer (`{files}` is the Parquet glob).
