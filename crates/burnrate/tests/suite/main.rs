@@ -15,6 +15,7 @@ mod demo;
 mod explore;
 mod exports;
 mod federated;
+mod multi;
 mod notify;
 mod openapi;
 mod replays;

@@ -1,0 +1,161 @@
+//! Two `burnrate serve` processes over one database, one Redis and one lake directory, as the
+//! multi-instance deployment runs them behind a load balancer: what one instance does, the other
+//! sees; limits are counted once for both; a sync runs on one of them, once.
+
+use std::process::Stdio;
+use std::str::FromStr;
+use std::time::Duration;
+
+use burnrate_sim::{CostLine, SimProvider};
+use burnrate_sources::OpenAi;
+use burnrate_testkit::{GOOD_PASSWORD, TestApp, TestClient};
+use chrono::Utc;
+use rust_decimal::Decimal;
+
+const KEY: &str = "sk-admin-MULTIINSTANCE000000000000abcd";
+/// Failed or not, this many logins a minute from one address, across the instances.
+const LOGINS_PER_MINUTE: usize = 6;
+
+struct Instance {
+    child: tokio::process::Child,
+    url: String,
+    _data: tempfile::TempDir,
+}
+
+impl Drop for Instance {
+    fn drop(&mut self) {
+        let _ = self.child.start_kill();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// `burnrate serve` on the test's database, with its own data directory and ports, the shared
+/// lake and Redis. Returns once it answers `/readyz`.
+async fn serve(app: &TestApp, lake: &std::path::Path, redis: &str) -> Instance {
+    let (port, pg_port) = (free_port(), free_port());
+    let data = tempfile::tempdir().unwrap();
+    let url = format!("http://127.0.0.1:{port}");
+    let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_burnrate"))
+        .arg("serve")
+        .env_clear()
+        .envs(app.cli_env())
+        .env("BURNRATE_DATA_DIR", data.path())
+        .env("BURNRATE_LAKE_URL", format!("file://{}", lake.display()))
+        .env("BURNRATE_REDIS_URL", redis)
+        .env("BURNRATE_HTTP_ADDR", format!("127.0.0.1:{port}"))
+        .env("BURNRATE_PG_ADDR", format!("127.0.0.1:{pg_port}"))
+        .env("BURNRATE_PUBLIC_URL", &url)
+        .env("BURNRATE_EGRESS_ALLOW", "127.0.0.1/32")
+        .env("BURNRATE_LOGIN_RATE_PER_IP", LOGINS_PER_MINUTE.to_string())
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("start burnrate serve");
+    let probe = reqwest::Client::builder().no_proxy().build().unwrap();
+    for _ in 0..300 {
+        if probe.get(format!("{url}/readyz")).send().await.is_ok_and(|r| r.status().is_success()) {
+            return Instance { child, url, _data: data };
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("burnrate serve at {url} was not ready within 30 s");
+}
+
+fn lines() -> Vec<CostLine> {
+    let today = Utc::now().date_naive();
+    (1..=20)
+        .map(|back| CostLine {
+            day: today - chrono::Duration::days(back),
+            group: Some("proj_shared".into()),
+            item: "gpt-4o, input".into(),
+            model: Some("gpt-4o".into()),
+            amount: Decimal::from_str(&format!("{back}.000000007")).unwrap(),
+            account: None,
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_serve_processes_share_sessions_limits_the_lake_and_run_each_sync_once() {
+    let app = TestApp::spawn().await;
+    let (scope, _) = app.create_org("Shared Co", "owner@shared.example").await;
+    // A Redis database of this test's own, so other tests' counts are not in it.
+    let server = std::env::var("BURNRATE_TEST_REDIS_URL")
+        .expect("BURNRATE_TEST_REDIS_URL: a Redis server for shared limits (scripts/test starts one)");
+    let redis = format!("{}/7", server.trim_end_matches('/'));
+    let mut conn = redis::Client::open(redis.as_str()).unwrap().get_multiplexed_async_connection().await.unwrap();
+    let _: () = redis::cmd("FLUSHDB").query_async(&mut conn).await.unwrap();
+    let lake = tempfile::tempdir().unwrap();
+    let (a, b) = (serve(&app, lake.path(), &redis).await, serve(&app, lake.path(), &redis).await);
+
+    // A session made on one instance is a session on the other.
+    let on_a = TestClient::new(&a.url);
+    let r = on_a.post_form("/login", &[("email", "owner@shared.example"), ("password", GOOD_PASSWORD)]).await;
+    assert_eq!(r.status, 303, "{}", r.text);
+    let on_b = TestClient::new(&b.url);
+    on_b.set_cookie("__Host-burnrate_session", &on_a.cookie("__Host-burnrate_session").unwrap());
+    let home = on_b.get("/").await;
+    assert_eq!(home.status, 200);
+    assert!(home.text.contains("Shared Co"), "B knows A's session");
+
+    // Login attempts from one address count once across both: alternating between them, the
+    // limit is reached as if there were one instance (per instance, twice as many would pass).
+    let mut passed = 1; // the owner's login above
+    let mut last = (0, 0);
+    for n in 0..(2 * LOGINS_PER_MINUTE) {
+        let c = TestClient::new(if n % 2 == 0 { &a.url } else { &b.url });
+        let status =
+            c.post_form("/login", &[("email", "nobody@shared.example"), ("password", "wrong wrong")]).await.status;
+        if status != 429 {
+            passed += 1;
+        }
+        if n % 2 == 0 { last.0 = status } else { last.1 = status }
+    }
+    assert_eq!(passed, LOGINS_PER_MINUTE, "the limit, counted in Redis for both instances");
+    assert_eq!(last, (429, 429), "both instances refuse once it is reached");
+
+    // A source connected on A is synced once, by one of them, into the shared lake; B shows it.
+    let sim = SimProvider::openai(KEY).await;
+    sim.set_lines(lines());
+    let r = on_a
+        .post_form(
+            "/sources",
+            &[("kind", "openai"), ("name", "OpenAI"), ("secret", KEY), ("base_url", &sim.base_url())],
+        )
+        .await;
+    assert_eq!(r.status, 303, "{}", r.text);
+    let mut synced = false;
+    for _ in 0..200 {
+        if on_b.get("/sources").await.text.contains(">ok<") {
+            synced = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(synced, "the first sync finished: {}", on_b.get("/sources").await.text);
+    let costs_pulls = |sim: &SimProvider| {
+        sim.requests().iter().filter(|r| r.path_and_query.starts_with("/v1/organization/costs")).count()
+    };
+    let pulled = costs_pulls(&sim);
+    // One pull of the same window from the same data, in this process, takes this many pages:
+    // had both instances run the sync, the simulator would have served twice as many.
+    let mut tx = app.store.tenant(scope).await.unwrap();
+    let source = tx.sources().await.unwrap().pop().expect("the source");
+    tx.commit().await.unwrap();
+    let window = burnrate_sync::Syncer::next_window(&source, Utc::now().date_naive());
+    let reference = SimProvider::openai(KEY).await;
+    reference.set_lines(lines());
+    let openai = OpenAi { base_url: reference.base_url().parse().unwrap(), admin_key: KEY.to_owned().into() };
+    openai.pull_costs(&crate::sync::http(), window).await.unwrap();
+    assert!(pulled > 0);
+    assert_eq!(pulled, costs_pulls(&reference), "one sync's pages, not two");
+    // The shared lake holds the spend once.
+    let lake = burnrate_lake::Lake::from_url(&lake.path().display().to_string()).unwrap();
+    let stored: Decimal = lake.read_costs(&app.store, scope).await.unwrap().iter().map(|r| r.billed_cost).sum();
+    assert_eq!(stored, lines().iter().map(|l| l.amount).sum::<Decimal>());
+}
