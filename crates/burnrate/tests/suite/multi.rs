@@ -1,6 +1,7 @@
 //! Two `burnrate serve` processes over one database, one Redis and one lake directory, as the
 //! multi-instance deployment runs them behind a load balancer: what one instance does, the other
-//! sees; limits are counted once for both; a sync runs on one of them, once.
+//! sees; limits are counted once for both; a sync runs on one of them, once; so does each
+//! webhook delivery.
 
 use std::process::Stdio;
 use std::str::FromStr;
@@ -10,7 +11,9 @@ use burnrate_sim::{CostLine, SimProvider};
 use burnrate_sources::OpenAi;
 use burnrate_testkit::{GOOD_PASSWORD, TestApp, TestClient};
 use chrono::Utc;
+use reqwest::Method;
 use rust_decimal::Decimal;
+use serde_json::json;
 
 const KEY: &str = "sk-admin-MULTIINSTANCE000000000000abcd";
 /// Failed or not, this many logins a minute from one address, across the instances.
@@ -81,7 +84,7 @@ fn lines() -> Vec<CostLine> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn two_serve_processes_share_sessions_limits_the_lake_and_run_each_sync_once() {
+async fn two_serve_processes_share_sessions_limits_and_the_lake_and_sync_and_deliver_once() {
     let app = TestApp::spawn().await;
     let (scope, _) = app.create_org("Shared Co", "owner@shared.example").await;
     // A Redis database of this test's own, so other tests' counts are not in it.
@@ -118,6 +121,17 @@ async fn two_serve_processes_share_sessions_limits_the_lake_and_run_each_sync_on
     }
     assert_eq!(passed, LOGINS_PER_MINUTE, "the limit, counted in Redis for both instances");
     assert_eq!(last, (429, 429), "both instances refuse once it is reached");
+
+    // A webhook and a yearly budget the sync will pass twice (50 % and 100 %): each alert is
+    // delivered by one instance, once, though both run delivery workers.
+    let key = crate::create_key(&on_a, "multi", "admin").await;
+    let (hook, mut received) = crate::notify::receiver().await;
+    let r = on_a.api(Method::POST, "/api/v1/webhooks", &key, Some(json!({ "url": hook }))).await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let budget = json!({ "name": "Year", "amount": "100", "currency": "USD", "period": "year",
+                         "thresholds": [50, 100], "forecast_alert": false });
+    let r = on_b.api(Method::POST, "/api/v1/budgets", &key, Some(budget)).await;
+    assert_eq!(r.status, 201, "{}", r.text);
 
     // A source connected on A is synced once, by one of them, into the shared lake; B shows it.
     let sim = SimProvider::openai(KEY).await;
@@ -158,4 +172,17 @@ async fn two_serve_processes_share_sessions_limits_the_lake_and_run_each_sync_on
     let lake = burnrate_lake::Lake::from_url(&lake.path().display().to_string()).unwrap();
     let stored: Decimal = lake.read_costs(&app.store, scope).await.unwrap().iter().map(|r| r.billed_cost).sum();
     assert_eq!(stored, lines().iter().map(|l| l.amount).sum::<Decimal>());
+
+    let mut ids = Vec::new();
+    while ids.len() < 2 {
+        let got = tokio::time::timeout(Duration::from_secs(20), received.recv()).await.expect("two alerts").unwrap();
+        ids.push(got.headers["webhook-id"].clone());
+    }
+    // Anything sent twice would arrive within the same moments.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    while let Ok(got) = received.try_recv() {
+        ids.push(got.headers["webhook-id"].clone());
+    }
+    let distinct: std::collections::BTreeSet<&String> = ids.iter().collect();
+    assert_eq!((ids.len(), distinct.len()), (2, 2), "one delivery per alert across both instances: {ids:?}");
 }
