@@ -355,6 +355,9 @@ pub async fn dashboards(binary: &str, rows: u64, zone: &str) -> anyhow::Result<(
         bail!("the overview shows no month-to-date spend: {}", &page[..page.len().min(2000)]);
     }
 
+    let pid = server.id().context("the server's process id")?.to_string();
+    let mib_of = |kib: u64| kib as f64 / 1024.0;
+    let idle_rss = crate::status_kib(&pid, "VmRSS");
     eprintln!("overview: {OVERVIEW_SAMPLES} requests one after another…");
     let overview = person.time("/", OVERVIEW_SAMPLES).await?;
     let healthz = person.time("/healthz", OVERVIEW_SAMPLES).await?;
@@ -432,6 +435,13 @@ pub async fn dashboards(binary: &str, rows: u64, zone: &str) -> anyhow::Result<(
     }
     ratios.sort_by(|a, b| a.total_cmp(b));
     println!("median ratio burnrate/DuckDB: {:.2}×", ratios[ratios.len() / 2]);
+    println!(
+        "burnrate serve resident memory: {:.0} MiB idle (started, one login, before the first page); {:.0} MiB after \
+         the run, {:.0} MiB at its peak",
+        mib_of(idle_rss),
+        mib_of(crate::status_kib(&pid, "VmRSS")),
+        mib_of(crate::status_kib(&pid, "VmHWM"))
+    );
     server.kill().await.ok();
     Ok(())
 }

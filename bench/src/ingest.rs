@@ -62,15 +62,6 @@ pub async fn mock_openai(rows: u64, per_day: u64) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn peak_rss_kib() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
-        })
-        .unwrap_or(0)
-}
-
 /// One sync of the whole window into a fresh database and lake; prints one JSON line.
 pub async fn ingest_once(base_url: &str, rows: u64, per_day: u64) -> anyhow::Result<()> {
     use burnrate_store::{NewSource, Store, Vault};
@@ -107,7 +98,7 @@ pub async fn ingest_once(base_url: &str, rows: u64, per_day: u64) -> anyhow::Res
     }
     println!(
         "{}",
-        serde_json::json!({ "rows": outcome.usage_rows, "pages": outcome.pages, "secs": secs, "peak_rss_kib": peak_rss_kib() })
+        serde_json::json!({ "rows": outcome.usage_rows, "pages": outcome.pages, "secs": secs, "peak_rss_kib": crate::status_kib("self", "VmHWM") })
     );
     Ok(())
 }

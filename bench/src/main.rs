@@ -29,6 +29,18 @@ const ACCOUNTS: usize = 50;
 const PASSWORD: &str = "bench mark lantern orchard 77";
 const SAMPLE_SECONDS: u64 = 15;
 
+/// A memory figure of process `pid` (`self` for this one) from `/proc/<pid>/status`, in KiB:
+/// `VmRSS` (resident now) or `VmHWM` (the peak). 0 where it cannot be read.
+fn status_kib(pid: &str, field: &str) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            let line = s.lines().find(|l| l.strip_prefix(field).is_some_and(|rest| rest.starts_with(':')))?;
+            line.split_whitespace().nth(1)?.parse().ok()
+        })
+        .unwrap_or(0)
+}
+
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     let idx = ((sorted.len() as f64 - 1.0) * p).round() as usize;
     sorted[idx.min(sorted.len() - 1)]
