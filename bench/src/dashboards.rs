@@ -349,15 +349,16 @@ pub async fn dashboards(binary: &str, rows: u64, zone: &str) -> anyhow::Result<(
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    // Idle: started and ready, nothing asked of it yet.
+    let pid = server.id().context("the server's process id")?.to_string();
+    let mib_of = |kib: u64| kib as f64 / 1024.0;
+    let idle_rss = crate::status_kib(&pid, "VmRSS");
     let person = Person::log_in(&base).await?;
     let page = person.get("/").await?;
     if !page.contains("id=\"month-to-date\"") {
         bail!("the overview shows no month-to-date spend: {}", &page[..page.len().min(2000)]);
     }
 
-    let pid = server.id().context("the server's process id")?.to_string();
-    let mib_of = |kib: u64| kib as f64 / 1024.0;
-    let idle_rss = crate::status_kib(&pid, "VmRSS");
     eprintln!("overview: {OVERVIEW_SAMPLES} requests one after another…");
     let overview = person.time("/", OVERVIEW_SAMPLES).await?;
     let healthz = person.time("/healthz", OVERVIEW_SAMPLES).await?;
@@ -436,8 +437,8 @@ pub async fn dashboards(binary: &str, rows: u64, zone: &str) -> anyhow::Result<(
     ratios.sort_by(|a, b| a.total_cmp(b));
     println!("median ratio burnrate/DuckDB: {:.2}×", ratios[ratios.len() / 2]);
     println!(
-        "burnrate serve resident memory: {:.0} MiB idle (started, one login, before the first page); {:.0} MiB after \
-         the run, {:.0} MiB at its peak",
+        "burnrate serve resident memory: {:.0} MiB idle (started and ready, no request yet); {:.0} MiB after the \
+         run, {:.0} MiB at its peak",
         mib_of(idle_rss),
         mib_of(crate::status_kib(&pid, "VmRSS")),
         mib_of(crate::status_kib(&pid, "VmHWM"))
