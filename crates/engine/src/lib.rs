@@ -187,7 +187,7 @@ impl Engine {
         // for their schema) before the first query runs.
         for (name, schema) in [
             ("costs", <CostRecord as LakeRow>::schema()),
-            (COST_ROLLUP.name, (COST_ROLLUP.schema)()),
+            (COST_ROLLUP.name, COST_ROLLUP.schema()),
             ("usage", <UsageRecord as LakeRow>::schema()),
         ] {
             ctx.register_table(name, Arc::new(EmptyTable::new(schema)))?;
@@ -217,7 +217,7 @@ impl Engine {
         let rollups = costs.iter().map(|f| f.rollup_path.as_deref().unwrap_or(&f.path));
         for (name, table) in [
             ("costs", lake_table(<CostRecord as LakeRow>::schema(), costs.iter().map(|f| f.path.as_str()))?),
-            (COST_ROLLUP.name, lake_table((COST_ROLLUP.schema)(), rollups)?),
+            (COST_ROLLUP.name, lake_table(COST_ROLLUP.schema(), rollups)?),
             ("usage", lake_table(<UsageRecord as LakeRow>::schema(), usage.iter().map(|f| f.path.as_str()))?),
         ] {
             base.deregister_table(name)?;
@@ -402,8 +402,7 @@ impl datafusion::catalog::SchemaProvider for PublicSchema {
 /// `cost_rollup` when it has every one (the same sums from far fewer rows), else `costs`. Only
 /// sums agree between the two: the roll-up has fewer rows, so counts of rows do not.
 pub fn cost_table_reading(columns: &[&str]) -> &'static str {
-    let rollup = (COST_ROLLUP.schema)();
-    if columns.iter().all(|c| rollup.field_with_name(c).is_ok()) { COST_ROLLUP.name } else { "costs" }
+    if columns.iter().all(|c| COST_ROLLUP.columns.contains(c)) { COST_ROLLUP.name } else { "costs" }
 }
 
 /// A lake table over exactly the files at `paths` (the live set taken at query start).

@@ -46,7 +46,7 @@ pub(crate) fn schema() -> Arc<Schema> {
 
 /// The columns of the `cost_rollup` table: what the overview, budgets and the explorer's views
 /// that do not look at SKUs, API keys or tags read. Everything else of a line is summed away.
-const ROLLUP_COLUMNS: [&str; 13] = [
+pub(crate) const ROLLUP_COLUMNS: [&str; 13] = [
     "charge_period_start",
     "charge_period_end",
     "charge_day",
@@ -61,16 +61,6 @@ const ROLLUP_COLUMNS: [&str; 13] = [
     "charge_category",
     "source_id",
 ];
-
-fn rollup_indices() -> Vec<usize> {
-    let full = schema();
-    ROLLUP_COLUMNS.iter().map(|c| full.index_of(c).expect("a costs column")).collect()
-}
-
-/// The `cost_rollup` schema: a projection of the `costs` schema, so a costs file reads as one.
-pub fn rollup_schema() -> Arc<Schema> {
-    Arc::new(schema().project(&rollup_indices()).expect("columns of the costs schema"))
-}
 
 /// `rows` summed by period and the roll-up's columns, in time order: one batch of the
 /// `cost_rollup` schema. The sums are exact (decimals), so any total over the roll-up equals the
@@ -117,7 +107,7 @@ pub(crate) fn rollup(rows: &[&CostRecord], source: &str) -> Result<RecordBatch, 
         })
         .collect::<Result<Vec<_>, LakeError>>()?;
     let refs: Vec<&CostRecord> = summed.iter().collect();
-    Ok(batch(&refs, source)?.project(&rollup_indices())?)
+    Ok(batch(&refs, source)?.project(&crate::COST_ROLLUP.indices())?)
 }
 
 /// An amount as the 128-bit integer of its value × 10^9.

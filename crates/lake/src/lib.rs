@@ -74,20 +74,30 @@ pub trait LakeRow: Send + Sync + 'static {
     where
         Self: Sized;
     /// The table's roll-up, when it has one: written beside each of its files, batch by batch.
-    const ROLLUP: Option<Rollup> = None;
-    /// `rows` (one batch of a file) summed for the roll-up; only called when `ROLLUP` is set.
-    fn rollup(rows: &[&Self], source: &str) -> Result<arrow_array::RecordBatch, LakeError> {
-        let _ = (rows, source);
-        Err(LakeError::Format(format!("the {} table has no roll-up", Self::TABLE.as_str())))
-    }
+    const ROLLUP: Option<Rollup<Self>> = None;
 }
 
-/// Where a table's roll-up files go and what they hold.
-#[derive(Clone, Copy, Debug)]
-pub struct Rollup {
-    /// The directory beside the table's (`org=…/<name>/source=…/`).
+/// A table's roll-up: where its files go, which of the table's columns it keeps, and how a batch
+/// of the table's rows is summed into a batch of it.
+pub struct Rollup<T: ?Sized> {
+    /// The directory beside the table's (`org=…/<name>/source=…/`), and the name queries use.
     pub name: &'static str,
-    pub schema: fn() -> Arc<arrow_schema::Schema>,
+    /// Columns of the table; its rows are the table's summed over everything else.
+    pub columns: &'static [&'static str],
+    pub sum: fn(&[&T], &str) -> Result<arrow_array::RecordBatch, LakeError>,
+}
+
+impl<T: LakeRow + ?Sized> Rollup<T> {
+    /// Where its columns are in the table's schema.
+    pub(crate) fn indices(&self) -> Vec<usize> {
+        let table = T::schema();
+        self.columns.iter().map(|c| table.index_of(c).expect("a roll-up column is a column of its table")).collect()
+    }
+
+    /// Its schema: the table's, projected to its columns, so a file of the table reads as one.
+    pub fn schema(&self) -> Arc<arrow_schema::Schema> {
+        Arc::new(T::schema().project(&self.indices()).expect("roll-up columns are columns of its table"))
+    }
 }
 
 impl LakeRow for CostRecord {
@@ -104,15 +114,13 @@ impl LakeRow for CostRecord {
     fn decode(bytes: bytes::Bytes, days: std::ops::Range<chrono::NaiveDate>) -> Result<Vec<Self>, LakeError> {
         costs::decode_records(bytes, days)
     }
-    const ROLLUP: Option<Rollup> = Some(COST_ROLLUP);
-    fn rollup(rows: &[&Self], source: &str) -> Result<arrow_array::RecordBatch, LakeError> {
-        costs::rollup(rows, source)
-    }
+    const ROLLUP: Option<Rollup<Self>> = Some(COST_ROLLUP);
 }
 
 /// `cost_rollup`: the costs summed by period, provider, service, project, model, charge category
 /// and source — the same totals as `costs` for those dimensions, from far fewer rows.
-pub const COST_ROLLUP: Rollup = Rollup { name: "cost_rollup", schema: costs::rollup_schema };
+pub const COST_ROLLUP: Rollup<CostRecord> =
+    Rollup { name: "cost_rollup", columns: &costs::ROLLUP_COLUMNS, sum: costs::rollup };
 
 impl LakeRow for UsageRecord {
     const TABLE: LakeTable = LakeTable::Usage;

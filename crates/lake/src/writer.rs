@@ -173,10 +173,10 @@ impl<T: LakeRow> TableWriter<T> {
         let mut file = self.open.remove(at);
         let refs: Vec<&T> = rows.iter().collect();
         file.writer.write(&T::batch(&refs, &self.source_text)?).await?;
-        if let Some(rollup) = &mut file.rollup {
+        if let (Some(writer), Some(rollup)) = (&mut file.rollup, T::ROLLUP) {
             // Summed batch by batch: a roll-up file may hold a key more than once (its readers
             // sum anyway), and the writer's memory stays that of one batch.
-            rollup.write(&T::rollup(&refs, &self.source_text)?).await?;
+            writer.write(&(rollup.sum)(&refs, &self.source_text)?).await?;
         }
         file.last = rows.last().expect("rows").starts_at();
         let last_day = file.last.date_naive();
@@ -191,15 +191,11 @@ impl<T: LakeRow> TableWriter<T> {
     async fn create(&mut self, month: NaiveDate) -> Result<OpenFile, LakeError> {
         let id = Uuid::now_v7();
         let month_end = next_month(month);
-        let path = format!(
-            "org={}/{}/source={}/{month}_{month_end}_{id}.parquet",
-            self.scope.org_id(),
-            T::TABLE.as_str(),
-            self.source
-        );
-        let rollup_path = T::ROLLUP.map(|r| {
-            format!("org={}/{}/source={}/{month}_{month_end}_{id}.parquet", self.scope.org_id(), r.name, self.source)
-        });
+        let path_in = |dir: &str| {
+            format!("org={}/{dir}/source={}/{month}_{month_end}_{id}.parquet", self.scope.org_id(), self.source)
+        };
+        let path = path_in(T::TABLE.as_str());
+        let rollup_path = T::ROLLUP.map(|r| path_in(r.name));
         let file = LakeFile {
             id,
             source_id: self.source,
@@ -224,7 +220,7 @@ impl<T: LakeRow> TableWriter<T> {
         };
         let writer = AsyncArrowWriter::try_new(upload(path), T::schema(), Some(props.clone()))?;
         let rollup = match (T::ROLLUP, rollup_path) {
-            (Some(r), Some(path)) => Some(AsyncArrowWriter::try_new(upload(path), (r.schema)(), Some(props))?),
+            (Some(r), Some(path)) => Some(AsyncArrowWriter::try_new(upload(path), r.schema(), Some(props))?),
             _ => None,
         };
         Ok(OpenFile { file, month, writer, rollup, last: DateTime::<Utc>::MIN_UTC })

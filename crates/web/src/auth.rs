@@ -101,8 +101,8 @@ impl FromRequestParts<AppState> for Authed {
         if now - session.last_seen_at > chrono::Duration::seconds(60) {
             tx.touch_session(&hash, now).await.map_err(AppError::from)?;
         }
-        tx.commit().await.map_err(AppError::from)?;
-        let mut tx = state.store.tenant(scope).await.map_err(AppError::from)?;
+        // The same transaction, now in the organization's scope: one round of the database per request.
+        let mut tx = tx.into_tenant(scope).await.map_err(AppError::from)?;
         let failing_sources = tx.failing_source_names().await.map_err(AppError::from)?;
         tx.commit().await.map_err(AppError::from)?;
         Ok(Authed {

@@ -362,16 +362,19 @@ async fn no_credential_reaches_the_logs_during_syncs_and_failures() {
         &[("kind", "anthropic"), ("name", "refused"), ("secret", KEY), ("base_url", &refusing.base_url())],
     )
     .await;
+    // A sync records its attempt before it logs how it ended: wait for both, not just the first.
+    let logged = || String::from_utf8_lossy(&logs.lock().unwrap()).into_owned();
     for _ in 0..100 {
         let mut t = app.store.tenant(scope).await.unwrap();
         let done = t.sources().await.unwrap().iter().filter(|s| s.last_attempt_at.is_some()).count();
         t.commit().await.unwrap();
-        if done == 2 {
+        let text = logged();
+        if done == 2 && text.contains("sync done") && text.contains("sync failed") {
             break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let text = String::from_utf8_lossy(&logs.lock().unwrap()).into_owned();
+    let text = logged();
     assert!(text.contains("sync done") && text.contains("sync failed"), "the capture saw both syncs");
     assert!(text.contains("retrying"), "and the throttled retry");
     assert!(!text.contains("SOURCEKEY") && !text.contains(&KEY[..16]), "no credential in the logs");

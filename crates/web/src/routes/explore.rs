@@ -1,6 +1,7 @@
 //! The explorer: the organization's costs grouped by one dimension, filtered by any, over a range
-//! of days in the organization's reporting time zone, by day, week or month — a table, a chart and the same rows as CSV. Every choice is
-//! in the URL, so a view can be shared. It reads through the SQL engine, as SQL and exports do.
+//! of days in the organization's reporting time zone, by hour, day, week or month — a table, a
+//! chart and the same rows as CSV. Every choice is in the URL, so a view can be shared. It reads
+//! through the SQL engine, as SQL and exports do.
 
 use std::collections::BTreeMap;
 
@@ -77,15 +78,9 @@ impl ExploreQuery {
                 ))
             })?,
         };
-        let day = |name: &str, v: &str, default: NaiveDate| {
-            if v.is_empty() {
-                return Ok(default);
-            }
-            v.parse::<NaiveDate>().map_err(|_| invalid(format!("{name}: {v:?} is not YYYY-MM-DD")))
-        };
-        let month_start = today.with_day(1).unwrap_or(today);
-        let from = day("from", &self.from, month_start)?;
-        let to = day("to", &self.to, today + chrono::Duration::days(1))?;
+        let (from, to) = super::day_range(&self.from, &self.to)?;
+        let from = from.unwrap_or(today.with_day(1).unwrap_or(today));
+        let to = to.unwrap_or(today + chrono::Duration::days(1));
         if from >= to {
             return Err(invalid("to: must be after from (it is the day after the last one)".into()));
         }
@@ -150,19 +145,24 @@ impl View {
 
     /// The URL of this view (with `format` when given): what a person shares.
     fn url(&self, format: &str) -> String {
-        let mut q = url::form_urlencoded::Serializer::new(String::new());
-        q.append_pair("group", self.group.0)
-            .append_pair("from", &self.from.to_string())
-            .append_pair("to", &self.to.to_string())
-            .append_pair("granularity", self.granularity);
-        for ((name, _, _), value) in &self.filters {
-            q.append_pair(name, value);
-        }
-        if !format.is_empty() {
-            q.append_pair("format", format);
-        }
-        format!("/explore?{}", q.finish())
+        let filters: Vec<(&str, &str)> = self.filters.iter().map(|((name, _, _), v)| (*name, v.as_str())).collect();
+        let view = link(self.group.0, self.from, self.to, self.granularity, &filters);
+        if format.is_empty() { view } else { format!("{view}&format={format}") }
     }
+}
+
+/// The address of an explorer view: by `group`, the days `from` to `to` (exclusive) by
+/// `granularity`, filtered to each (dimension, value) of `filters`.
+pub(crate) fn link(group: &str, from: NaiveDate, to: NaiveDate, granularity: &str, filters: &[(&str, &str)]) -> String {
+    let mut q = url::form_urlencoded::Serializer::new(String::new());
+    q.append_pair("group", group)
+        .append_pair("from", &from.to_string())
+        .append_pair("to", &to.to_string())
+        .append_pair("granularity", granularity);
+    for (name, value) in filters {
+        q.append_pair(name, value);
+    }
+    format!("/explore?{}", q.finish())
 }
 
 /// `GET /explore`.

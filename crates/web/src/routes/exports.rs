@@ -23,57 +23,63 @@ use crate::error::{ApiError, AppError};
 /// Rows per Parquet row group: what an export holds in memory at most.
 const ROW_GROUP_ROWS: usize = 64 * 1024;
 
-/// The FOCUS 1.2 columns of an export, from the `costs` table (and the source's name). Columns
-/// FOCUS requires that the providers do not report are derived where FOCUS says how (billing
-/// period from the charge period, pricing as consumed) and left null otherwise; burnrate's own
+/// A FOCUS column no provider reports to burnrate yet: null in every export.
+const NULL_TEXT: &str = "CAST(NULL AS VARCHAR)";
+
+/// The FOCUS 1.2 columns of an export, in order: (name, SQL over the cost line `c` and its source
+/// `s`). Columns FOCUS requires that the providers do not report are derived where FOCUS says how
+/// (billing period from the charge period, pricing as consumed) and null otherwise; burnrate's own
 /// columns carry the `x_` prefix.
-pub const FOCUS_COLUMNS: &str = "\
-    c.charge_period_start AS \"ChargePeriodStart\", \
-    c.charge_period_end AS \"ChargePeriodEnd\", \
-    date_trunc('month', c.charge_period_start) AS \"BillingPeriodStart\", \
-    date_trunc('month', c.charge_period_start) + INTERVAL '1 month' AS \"BillingPeriodEnd\", \
-    c.billed_cost AS \"BilledCost\", \
-    c.effective_cost AS \"EffectiveCost\", \
-    c.list_cost AS \"ListCost\", \
-    c.billed_cost AS \"ContractedCost\", \
-    c.billing_currency AS \"BillingCurrency\", \
-    c.source_id AS \"BillingAccountId\", \
-    s.name AS \"BillingAccountName\", \
-    c.provider_name AS \"ProviderName\", \
-    c.provider_name AS \"PublisherName\", \
-    c.provider_name AS \"InvoiceIssuerName\", \
-    CAST(NULL AS VARCHAR) AS \"InvoiceId\", \
-    c.service_name AS \"ServiceName\", \
-    'AI and Machine Learning' AS \"ServiceCategory\", \
-    CASE WHEN c.provider_name IN ('Google Cloud', 'Microsoft') THEN 'AI Platforms' ELSE 'Generative AI' END \
-        AS \"ServiceSubcategory\", \
-    c.sub_account_id AS \"SubAccountId\", \
-    CAST(NULL AS VARCHAR) AS \"SubAccountName\", \
-    CAST(NULL AS VARCHAR) AS \"RegionId\", \
-    CAST(NULL AS VARCHAR) AS \"RegionName\", \
-    CAST(NULL AS VARCHAR) AS \"ResourceId\", \
-    CAST(NULL AS VARCHAR) AS \"ResourceName\", \
-    CAST(NULL AS VARCHAR) AS \"ResourceType\", \
-    c.sku_id AS \"SkuId\", \
-    c.charge_category AS \"ChargeCategory\", \
-    CAST(NULL AS VARCHAR) AS \"ChargeClass\", \
-    CASE WHEN c.charge_category = 'Purchase' THEN 'One-Time' ELSE 'Usage-Based' END AS \"ChargeFrequency\", \
-    c.charge_description AS \"ChargeDescription\", \
-    CASE WHEN c.charge_category IN ('Usage', 'Purchase') THEN 'Standard' END AS \"PricingCategory\", \
-    CAST(NULL AS VARCHAR) AS \"CommitmentDiscountId\", \
-    CAST(NULL AS VARCHAR) AS \"CommitmentDiscountName\", \
-    CAST(NULL AS VARCHAR) AS \"CommitmentDiscountCategory\", \
-    CAST(NULL AS VARCHAR) AS \"CommitmentDiscountType\", \
-    CAST(NULL AS VARCHAR) AS \"CommitmentDiscountStatus\", \
-    c.consumed_quantity AS \"ConsumedQuantity\", \
-    c.consumed_unit AS \"ConsumedUnit\", \
-    c.consumed_quantity AS \"PricingQuantity\", \
-    c.consumed_unit AS \"PricingUnit\", \
-    c.tags AS \"Tags\", \
-    c.model AS \"x_Model\", \
-    c.api_key_id AS \"x_ApiKeyId\", \
-    c.source_id AS \"x_SourceId\", \
-    c.x_list_cost_estimated AS \"x_ListCostEstimated\"";
+const FOCUS_COLUMNS: [(&str, &str); 45] = [
+    ("ChargePeriodStart", "c.charge_period_start"),
+    ("ChargePeriodEnd", "c.charge_period_end"),
+    ("BillingPeriodStart", "date_trunc('month', c.charge_period_start)"),
+    ("BillingPeriodEnd", "date_trunc('month', c.charge_period_start) + INTERVAL '1 month'"),
+    ("BilledCost", "c.billed_cost"),
+    ("EffectiveCost", "c.effective_cost"),
+    ("ListCost", "c.list_cost"),
+    ("ContractedCost", "c.billed_cost"),
+    ("BillingCurrency", "c.billing_currency"),
+    ("BillingAccountId", "c.source_id"),
+    ("BillingAccountName", "s.name"),
+    ("ProviderName", "c.provider_name"),
+    ("PublisherName", "c.provider_name"),
+    ("InvoiceIssuerName", "c.provider_name"),
+    ("InvoiceId", NULL_TEXT),
+    ("ServiceName", "c.service_name"),
+    ("ServiceCategory", "'AI and Machine Learning'"),
+    (
+        "ServiceSubcategory",
+        "CASE WHEN c.provider_name IN ('Google Cloud', 'Microsoft') THEN 'AI Platforms' ELSE 'Generative AI' END",
+    ),
+    ("SubAccountId", "c.sub_account_id"),
+    ("SubAccountName", NULL_TEXT),
+    ("RegionId", NULL_TEXT),
+    ("RegionName", NULL_TEXT),
+    ("ResourceId", NULL_TEXT),
+    ("ResourceName", NULL_TEXT),
+    ("ResourceType", NULL_TEXT),
+    ("SkuId", "c.sku_id"),
+    ("ChargeCategory", "c.charge_category"),
+    ("ChargeClass", NULL_TEXT),
+    ("ChargeFrequency", "CASE WHEN c.charge_category = 'Purchase' THEN 'One-Time' ELSE 'Usage-Based' END"),
+    ("ChargeDescription", "c.charge_description"),
+    ("PricingCategory", "CASE WHEN c.charge_category IN ('Usage', 'Purchase') THEN 'Standard' END"),
+    ("CommitmentDiscountId", NULL_TEXT),
+    ("CommitmentDiscountName", NULL_TEXT),
+    ("CommitmentDiscountCategory", NULL_TEXT),
+    ("CommitmentDiscountType", NULL_TEXT),
+    ("CommitmentDiscountStatus", NULL_TEXT),
+    ("ConsumedQuantity", "c.consumed_quantity"),
+    ("ConsumedUnit", "c.consumed_unit"),
+    ("PricingQuantity", "c.consumed_quantity"),
+    ("PricingUnit", "c.consumed_unit"),
+    ("Tags", "c.tags"),
+    ("x_Model", "c.model"),
+    ("x_ApiKeyId", "c.api_key_id"),
+    ("x_SourceId", "c.source_id"),
+    ("x_ListCostEstimated", "c.x_list_cost_estimated"),
+];
 
 /// What to export: `dataset=focus`, `format=parquet|csv`, and the days `from` (inclusive) to
 /// `to` (exclusive), UTC; without them, everything.
@@ -114,20 +120,7 @@ impl ExportQuery {
             "csv" => Format::Csv,
             other => return Err(AppError::Validation(format!("format: {other:?} is not parquet or csv"))),
         };
-        let day = |name: &str, v: &Option<String>| {
-            v.as_deref()
-                .filter(|v| !v.is_empty())
-                .map(|v| {
-                    v.parse::<NaiveDate>().map_err(|_| AppError::Validation(format!("{name}: {v:?} is not YYYY-MM-DD")))
-                })
-                .transpose()
-        };
-        let (from, to) = (day("from", &self.from)?, day("to", &self.to)?);
-        if let (Some(f), Some(t)) = (from, to)
-            && f >= t
-        {
-            return Err(AppError::Validation("to: must be after from (it is the day after the last one)".into()));
-        }
+        let (from, to) = super::day_range(self.from.as_deref().unwrap_or(""), self.to.as_deref().unwrap_or(""))?;
         Ok(Export { format, from, to })
     }
 }
@@ -143,9 +136,10 @@ impl Export {
             conditions.push(format!("c.charge_day < DATE '{to}'"));
         }
         let filter = if conditions.is_empty() { String::new() } else { format!(" WHERE {}", conditions.join(" AND ")) };
+        let columns: Vec<String> = FOCUS_COLUMNS.iter().map(|(name, sql)| format!("{sql} AS \"{name}\"")).collect();
         format!(
-            "SELECT {FOCUS_COLUMNS} FROM costs c LEFT JOIN sources s ON s.id = c.source_id{filter} \
-             ORDER BY c.charge_period_start"
+            "SELECT {} FROM costs c LEFT JOIN sources s ON s.id = c.source_id{filter} ORDER BY c.charge_period_start",
+            columns.join(", ")
         )
     }
 

@@ -63,6 +63,30 @@ pub(crate) fn parse_id<T: std::str::FromStr>(raw: &str) -> Result<T, crate::erro
     raw.parse().map_err(|_| crate::error::AppError::NotFound)
 }
 
+/// The days `from` (inclusive) to `to` (exclusive) of a query, each `YYYY-MM-DD` or empty (`None`);
+/// when both are given, `to` must come after `from`.
+pub(crate) fn day_range(
+    from: &str,
+    to: &str,
+) -> Result<(Option<chrono::NaiveDate>, Option<chrono::NaiveDate>), crate::error::AppError> {
+    let day = |name: &str, v: &str| {
+        (!v.is_empty())
+            .then(|| {
+                v.parse().map_err(|_| crate::error::AppError::Validation(format!("{name}: {v:?} is not YYYY-MM-DD")))
+            })
+            .transpose()
+    };
+    let (from, to) = (day("from", from)?, day("to", to)?);
+    if let (Some(f), Some(t)) = (from, to)
+        && f >= t
+    {
+        return Err(crate::error::AppError::Validation(
+            "to: must be after from (it is the day after the last one)".into(),
+        ));
+    }
+    Ok((from, to))
+}
+
 /// Forms and API bodies are small; anything larger is refused before it is read.
 pub const BODY_LIMIT: usize = 64 * 1024;
 

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::account::NoFields;
+use super::explore::link;
 use super::{actions, parse_id, see_other};
 use crate::AppState;
 use crate::auth::{Authed, Caller};
@@ -37,7 +38,7 @@ pub async fn overview(State(state): State<AppState>, who: Authed) -> Result<Resp
             day: d.day.to_string(),
             provider: d.provider.clone(),
             amount: format!("{} {}", d.amount.round_dp(2), d.currency),
-            link: explore_view("model", Some(("provider", &d.provider)), d.day, d.day + chrono::Duration::days(1)),
+            link: link("model", d.day, d.day + chrono::Duration::days(1), "day", &[("provider", &d.provider)]),
         })
         .collect();
     let month_to_date = summary
@@ -62,7 +63,7 @@ pub async fn overview(State(state): State<AppState>, who: Authed) -> Result<Resp
             Some(crate::pages::Compared {
                 amount: format!("{} {}", before.amount.round_dp(2), before.currency),
                 change: change.unwrap_or_default(),
-                link: explore_view("provider", None, previous_start, previous_until),
+                link: link("provider", previous_start, previous_until, "day", &[]),
             })
         })
         .collect();
@@ -80,10 +81,10 @@ pub async fn overview(State(state): State<AppState>, who: Authed) -> Result<Resp
             .map(|t| TopRow {
                 name: t.name.clone(),
                 amount: format!("{} {}", t.amount.round_dp(2), t.currency),
-                link: explore_one(t.dimension, &t.name, month_start, tomorrow),
+                link: link(t.dimension, month_start, tomorrow, "day", &[(t.dimension, &t.name)]),
             })
             .collect(),
-        all: format!("/explore?group={dimension}&from={month_start}&to={tomorrow}&granularity=day"),
+        all: link(dimension, month_start, tomorrow, "day", &[]),
     };
     let tops = vec![
         top("models", "top-models", "model", &summary.top_models),
@@ -107,7 +108,7 @@ pub async fn overview(State(state): State<AppState>, who: Authed) -> Result<Resp
                     if percent.is_sign_positive() { format!("+{percent} %") } else { format!("−{} %", percent.abs()) }
                 },
                 rising: change.is_sign_positive(),
-                link: explore_one(m.dimension, &m.name, week - chrono::Duration::days(7), today),
+                link: link(m.dimension, week - chrono::Duration::days(7), today, "day", &[(m.dimension, &m.name)]),
             }
         })
         .collect();
@@ -153,12 +154,9 @@ pub async fn overview(State(state): State<AppState>, who: Authed) -> Result<Resp
 fn explore_links(today: chrono::NaiveDate) -> crate::pages::ExploreLinks {
     let month_start = today.with_day(1).unwrap_or(today);
     let tomorrow = today + chrono::Duration::days(1);
-    let view = |group: &str, from: chrono::NaiveDate| {
-        format!("/explore?group={group}&from={from}&to={tomorrow}&granularity=day")
-    };
     crate::pages::ExploreLinks {
-        month: view("provider", month_start),
-        days: view("provider", today - chrono::Duration::days(29)),
+        month: link("provider", month_start, tomorrow, "day", &[]),
+        days: link("provider", today - chrono::Duration::days(29), tomorrow, "day", &[]),
     }
 }
 
@@ -168,25 +166,6 @@ fn previous_month_to_date(today: chrono::NaiveDate) -> (chrono::NaiveDate, chron
     let month_start = today.with_day(1).unwrap_or(today);
     let start = month_start - chrono::Months::new(1);
     (start, (start + (today - month_start) + chrono::Duration::days(1)).min(month_start))
-}
-
-/// The explorer's days `from` to `to` (exclusive) of one value of a dimension, by that dimension.
-fn explore_one(dimension: &str, value: &str, from: chrono::NaiveDate, to: chrono::NaiveDate) -> String {
-    explore_view(dimension, Some((dimension, value)), from, to)
-}
-
-/// The explorer's days `from` to `to` (exclusive) by `group`, with one filter (dimension, value).
-fn explore_view(group: &str, filter: Option<(&str, &str)>, from: chrono::NaiveDate, to: chrono::NaiveDate) -> String {
-    let mut query = url::form_urlencoded::Serializer::new(String::new());
-    query
-        .append_pair("group", group)
-        .append_pair("from", &from.to_string())
-        .append_pair("to", &to.to_string())
-        .append_pair("granularity", "day");
-    if let Some((dimension, value)) = filter {
-        query.append_pair(dimension, value);
-    }
-    format!("/explore?{}", query.finish())
 }
 
 /// The last 30 days' spend, stacked by provider, in the currency with the most of it (a note says
@@ -323,8 +302,9 @@ pub struct Mover {
     previous_7_days: rust_decimal::Decimal,
 }
 
-/// The overview's spend: the last 30 UTC days by day and provider, the month to date per currency
-/// beside the same days of the month before, and this month's top models — exact.
+/// The overview's numbers, exact, in the organization's reporting time zone: the last 30 days by
+/// day and provider, the month to date per currency beside the same days of the month before and
+/// the month-end forecast, this month's top models, projects and API keys, and the week's movers.
 #[utoipa::path(get, path = "/spend", tag = "spend",
     responses((status = 200, body = SpendSummary), super::openapi::Refusals))]
 pub async fn api_spend(
