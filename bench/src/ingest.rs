@@ -86,7 +86,7 @@ pub async fn ingest_once(base_url: &str, rows: u64, per_day: u64) -> anyhow::Res
         burnrate_net::EgressGuard::new(&["127.0.0.1/32"])?,
         burnrate_net::ClientOptions::default(),
     );
-    let syncer = burnrate_sync::Syncer { store, vault, lake, http };
+    let syncer = burnrate_sync::Syncer::new(store, vault, lake, http);
     let start = first_day();
     let window =
         burnrate_core::SyncWindow::new(start, start + chrono::Duration::days(days(rows, per_day)))?.whole_months();

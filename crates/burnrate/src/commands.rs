@@ -460,6 +460,7 @@ fn web_config(settings: &Settings) -> WebConfig {
     cfg.smtp_url = settings.smtp_url.as_ref().map(|s| s.expose_secret().to_owned());
     cfg.mail_from = settings.mail_from.clone();
     cfg.login_per_ip = Quota::per_minute(settings.login_rate_per_ip, settings.login_rate_per_ip);
+    cfg.sync_lease = settings.sync_lease;
     // Bound to every interface: clients reach it by the public host name.
     let address = if settings.pg_addr.ip().is_unspecified() {
         format!("{}:{}", settings.public_url.host_str().unwrap_or("localhost"), settings.pg_addr.port())
@@ -487,6 +488,14 @@ async fn build_state(settings: &Settings, store: Store, vault: Arc<Vault>) -> Re
     let hasher = password_hasher(settings);
     let lake = burnrate_lake::Lake::from_url(&settings.lake_url())
         .map_err(|e| config_error("BURNRATE_LAKE_URL", e.to_string().trim_start_matches("BURNRATE_LAKE_URL: ")))?;
+    // Object storage retries for minutes; a lake that does not answer at start is a setting to fix.
+    match tokio::time::timeout(std::time::Duration::from_secs(30), lake.probe()).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => return Err(config_error("BURNRATE_LAKE_URL", format!("{}: {e}", settings.lake_url()))),
+        Err(_) => {
+            return Err(config_error("BURNRATE_LAKE_URL", format!("{}: no answer within 30 s", settings.lake_url())));
+        }
+    }
     let guard = burnrate_net::EgressGuard::new(&settings.egress_allow).map_err(|e| {
         config_error("BURNRATE_EGRESS_ALLOW", e.to_string().trim_start_matches("BURNRATE_EGRESS_ALLOW: "))
     })?;

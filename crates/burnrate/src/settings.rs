@@ -46,6 +46,7 @@ const PLAIN: &[&str] = &[
     "EGRESS_ALLOW",
     "LOGIN_RATE_PER_IP",
     "BCRYPT_COST",
+    "SYNC_LEASE",
 ];
 
 /// Where raw values come from: the environment first, then the file.
@@ -216,6 +217,8 @@ pub struct Settings {
     pub egress_allow: Vec<String>,
     pub login_rate_per_ip: u32,
     pub bcrypt_cost: u32,
+    /// `BURNRATE_SYNC_LEASE`: a stopped instance's sync is taken over after this.
+    pub sync_lease: Duration,
 }
 
 impl Settings {
@@ -296,6 +299,7 @@ impl Settings {
                 "STATEMENT_TIMEOUT",
                 &src.plain("STATEMENT_TIMEOUT").unwrap_or_else(|| "60s".into()),
             )?,
+            sync_lease: parse_duration("SYNC_LEASE", &src.plain("SYNC_LEASE").unwrap_or_else(|| "2m".into()))?,
             pg_addr: parse_addr("PG_ADDR", &src.plain("PG_ADDR").unwrap_or_else(|| "127.0.0.1:5433".into()))?,
             egress_allow: src
                 .plain("EGRESS_ALLOW")

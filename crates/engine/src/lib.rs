@@ -215,10 +215,11 @@ impl Engine {
         // A costs file from before roll-ups stands in for its own: the roll-up's columns are
         // costs columns, and its sums are the lines' sums.
         let rollups = costs.iter().map(|f| f.rollup_path.as_deref().unwrap_or(&f.path));
+        let root = self.lake.store().1;
         for (name, table) in [
-            ("costs", lake_table(<CostRecord as LakeRow>::schema(), costs.iter().map(|f| f.path.as_str()))?),
-            (COST_ROLLUP.name, lake_table(COST_ROLLUP.schema(), rollups)?),
-            ("usage", lake_table(<UsageRecord as LakeRow>::schema(), usage.iter().map(|f| f.path.as_str()))?),
+            ("costs", lake_table(<CostRecord as LakeRow>::schema(), root, costs.iter().map(|f| f.path.as_str()))?),
+            (COST_ROLLUP.name, lake_table(COST_ROLLUP.schema(), root, rollups)?),
+            ("usage", lake_table(<UsageRecord as LakeRow>::schema(), root, usage.iter().map(|f| f.path.as_str()))?),
         ] {
             base.deregister_table(name)?;
             base.register_table(name, table)?;
@@ -233,7 +234,7 @@ impl Engine {
         );
         let runtime =
             RuntimeEnvBuilder::new().with_memory_pool(Arc::new(pool)).with_disk_manager_builder(disk).build_arc()?;
-        runtime.register_object_store(&url::Url::parse(LAKE_URL).expect("lake URL"), Arc::clone(self.lake.objects()));
+        runtime.register_object_store(&url::Url::parse(LAKE_URL).expect("lake URL"), Arc::clone(self.lake.store().0));
         let state = base.state();
         // The catalog already exists: building must not replace it with an empty default one.
         let mut config = state.config().clone().with_create_default_catalog_and_schema(false);
@@ -405,12 +406,14 @@ pub fn cost_table_reading(columns: &[&str]) -> &'static str {
     if columns.iter().all(|c| COST_ROLLUP.columns.contains(c)) { COST_ROLLUP.name } else { "costs" }
 }
 
-/// A lake table over exactly the files at `paths` (the live set taken at query start).
+/// A lake table over exactly the files at `paths` (the live set taken at query start), which
+/// are objects `{root}{path}` of the lake's store.
 fn lake_table<'a>(
     schema: SchemaRef,
+    root: &str,
     paths: impl Iterator<Item = &'a str>,
 ) -> Result<Arc<dyn TableProvider>, EngineError> {
-    let urls = paths.map(|p| ListingTableUrl::parse(format!("{LAKE_URL}{p}"))).collect::<Result<Vec<_>, _>>()?;
+    let urls = paths.map(|p| ListingTableUrl::parse(format!("{LAKE_URL}{root}{p}"))).collect::<Result<Vec<_>, _>>()?;
     if urls.is_empty() {
         return Ok(Arc::new(EmptyTable::new(schema)));
     }

@@ -159,7 +159,14 @@ pub(crate) fn opt(a: &arrow_array::StringArray, i: usize) -> Option<String> {
 
 #[derive(Clone)]
 pub struct Lake {
+    /// The lake's objects, addressed by their paths in the manifest.
     objects: Arc<dyn ObjectStore>,
+    /// The store under `objects` and where the lake begins in it (`""`, or `prefix/` of an
+    /// `s3://bucket/prefix` lake). Readers that address objects by URL (the SQL engine) use these:
+    /// object_store's prefixed view does not strip its prefix from what `head` returns, and
+    /// DataFusion compares that with the path it asked for.
+    store: Arc<dyn ObjectStore>,
+    root: String,
 }
 
 /// What a replace wrote and what it made live.
@@ -171,22 +178,62 @@ pub struct Replaced {
 }
 
 impl Lake {
-    /// `file:///…` (or a plain path). Object-store URLs (`s3://`, `gs://`, `az://`) are accepted in
-    /// the design and arrive with the multi-instance deployment.
+    /// `file:///…` (or a plain path), or `s3://bucket[/prefix]` for S3 and S3-compatible stores.
+    /// An S3 lake takes its credentials, region and endpoint from the standard `AWS_*`
+    /// environment variables (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_REGION`;
+    /// `AWS_ENDPOINT_URL` for an S3-compatible store, `AWS_ALLOW_HTTP=true` for one reached
+    /// without TLS), as every S3 tool does, so no secret sits in the URL or the TOML file.
     pub fn from_url(url: &str) -> Result<Self, LakeError> {
+        if url.starts_with("s3://") {
+            return Self::s3(url);
+        }
         let dir = match url.strip_prefix("file://") {
             Some(path) => path.to_owned(),
             None if !url.contains("://") => url.to_owned(),
-            None => return Err(LakeError::Url(format!("{url:?}: only file:// lakes are supported so far"))),
+            None => return Err(LakeError::Url(format!("{url:?}: a lake is a file:// or s3:// URL"))),
         };
         std::fs::create_dir_all(&dir).map_err(|e| LakeError::Url(format!("cannot create {dir}: {e}")))?;
-        let fs = object_store::local::LocalFileSystem::new_with_prefix(&dir)
-            .map_err(|e| LakeError::Url(format!("{dir}: {e}")))?;
-        Ok(Self { objects: Arc::new(fs) })
+        let fs: Arc<dyn ObjectStore> = Arc::new(
+            object_store::local::LocalFileSystem::new_with_prefix(&dir)
+                .map_err(|e| LakeError::Url(format!("{dir}: {e}")))?,
+        );
+        Ok(Self { objects: Arc::clone(&fs), store: fs, root: String::new() })
     }
 
-    pub fn objects(&self) -> &Arc<dyn ObjectStore> {
-        &self.objects
+    fn s3(url: &str) -> Result<Self, LakeError> {
+        let rest = url.strip_prefix("s3://").unwrap_or(url);
+        let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+        if bucket.is_empty() || url.contains(['?', '#', '@']) {
+            return Err(LakeError::Url(format!("{url:?} is not s3://bucket or s3://bucket/prefix")));
+        }
+        let bucket = object_store::aws::AmazonS3Builder::from_env()
+            .with_bucket_name(bucket)
+            .build()
+            .map_err(|e| LakeError::Url(format!("{url}: {e}")))?;
+        let store: Arc<dyn ObjectStore> = Arc::new(bucket);
+        let prefix = prefix.trim_matches('/');
+        if prefix.is_empty() {
+            return Ok(Self { objects: Arc::clone(&store), store, root: String::new() });
+        }
+        let objects = Arc::new(object_store::prefix::PrefixStore::new(Arc::clone(&store), prefix));
+        Ok(Self { objects, store, root: format!("{prefix}/") })
+    }
+
+    /// Reaches the store once (a listing of at most one object), so a wrong bucket, endpoint or
+    /// credential is reported at start rather than by the first sync.
+    pub async fn probe(&self) -> Result<(), LakeError> {
+        use futures::StreamExt;
+        let mut listing = self.objects.list(None);
+        match listing.next().await {
+            None | Some(Ok(_)) => Ok(()),
+            Some(Err(e)) => Err(e.into()),
+        }
+    }
+
+    /// The object store holding the lake, and where the lake begins in it: a manifest path `p`
+    /// is the store's object `{root}{p}`.
+    pub fn store(&self) -> (&Arc<dyn ObjectStore>, &str) {
+        (&self.store, &self.root)
     }
 
     /// A writer of `T` rows for `window` of `source`: rows stream in page by page, files are

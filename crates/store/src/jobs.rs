@@ -86,6 +86,14 @@ impl InstanceTx {
         Ok(job)
     }
 
+    /// Extends `worker`'s lease of a running job to `until_ms`; false when the job is no longer
+    /// that worker's (another took it over after the lease ran out, or it ended).
+    pub async fn renew_job(&mut self, id: Uuid, worker: &str, until_ms: i64) -> Result<bool> {
+        let n = on!(&mut self.tx, c => sqlx::query("UPDATE jobs SET locked_until_ms = $1 WHERE id = $2 AND locked_by = $3 AND state = 'pending'")
+            .bind(until_ms).bind(id).bind(worker).execute(c).await.map(|r| r.rows_affected()))?;
+        Ok(n == 1)
+    }
+
     pub async fn complete_job(&mut self, id: Uuid) -> Result<()> {
         on!(&mut self.tx, c => sqlx::query("UPDATE jobs SET state = 'done', locked_by = NULL, locked_until_ms = NULL, last_error = NULL WHERE id = $1")
             .bind(id).execute(c).await.map(|_| ()))?;

@@ -7,6 +7,7 @@
 //! provider, endpoint and window, never a secret.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use burnrate_core::{CostRecord, SyncWindow, UsageRecord};
 use burnrate_lake::{Lake, LakeRow, TableWriter};
@@ -236,6 +237,10 @@ pub struct Syncer {
     pub vault: Arc<Vault>,
     pub lake: Lake,
     pub http: HttpClient,
+    /// How long a claimed sync is held without being renewed: the running instance renews it a
+    /// few times a lease, so when an instance stops (killed, crashed, cut off), another takes its
+    /// sync over once this has passed.
+    pub lease: Duration,
 }
 
 /// A connected provider, its key opened for the length of one sync.
@@ -325,6 +330,13 @@ where
 }
 
 impl Syncer {
+    /// The lease of a sync when none is configured (`BURNRATE_SYNC_LEASE`).
+    pub const DEFAULT_LEASE: Duration = Duration::from_secs(120);
+
+    pub fn new(store: Store, vault: Arc<Vault>, lake: Lake, http: HttpClient) -> Self {
+        Self { store, vault, lake, http, lease: Self::DEFAULT_LEASE }
+    }
+
     /// The source's connector, with its key opened from the vault.
     async fn connector(&self, scope: OrgScope, source: &SourceRecord) -> Result<Connector, SyncError> {
         let kind = SourceKind::parse(&source.kind).ok_or_else(|| SyncError::UnknownKind(source.kind.clone()))?;
@@ -514,8 +526,11 @@ impl Syncer {
 
 /// The job kind of a sync.
 pub const SYNC_JOB: &str = "sync";
-const LEASE_MS: i64 = 15 * 60 * 1000;
 const MAX_ATTEMPTS: i32 = 5;
+/// Pending files (written by a sync not yet committed) are left this long before they count as
+/// a dead sync's. Not the lease: a live backfill can run for longer than any lease, renewing it,
+/// and its files must outlive that.
+const PENDING_KEPT: chrono::Duration = chrono::Duration::hours(24);
 
 #[derive(Serialize, Deserialize)]
 struct SyncJob {
@@ -578,11 +593,12 @@ pub async fn work(syncer: &Syncer, worker: &str) -> Result<usize, SyncError> {
     loop {
         let now_ms = chrono::Utc::now().timestamp_millis();
         let mut tx = syncer.store.instance().await?;
-        let job = tx.claim_job(SYNC_JOB, worker, now_ms, LEASE_MS).await?;
+        let lease_ms = syncer.lease.as_millis() as i64;
+        let job = tx.claim_job(SYNC_JOB, worker, now_ms, lease_ms).await?;
         tx.commit().await?;
         let Some(job) = job else { return Ok(ran) };
         ran += 1;
-        let result = run_job(syncer, &job).await;
+        let result = run_renewing(syncer, &job, worker).await;
         // Read before the transaction below: SQLite allows one writer, and that one holds it.
         let news = match &result {
             Err(e) if job.attempts >= MAX_ATTEMPTS => sync_failed_news(syncer, &job, e).await?,
@@ -628,6 +644,37 @@ async fn sync_failed_news(
     Ok(Some((org, failed, last_success.map(|t| t.timestamp_millis()))))
 }
 
+/// Runs a claimed job, renewing its lease three times a lease while it runs.
+async fn run_renewing(syncer: &Syncer, job: &burnrate_store::Job, worker: &str) -> Result<(), SyncError> {
+    let run = run_job(syncer, job);
+    tokio::pin!(run);
+    let mut renew = tokio::time::interval(syncer.lease / 3);
+    renew.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    renew.tick().await; // the first tick is now: the claim has just set the lease
+    loop {
+        tokio::select! {
+            result = &mut run => return result,
+            _ = renew.tick() => {
+                let until = chrono::Utc::now().timestamp_millis() + syncer.lease.as_millis() as i64;
+                match renew_lease(syncer, job.id, worker, until).await {
+                    Ok(true) => {}
+                    // Another instance took it over (this one was cut off for longer than a
+                    // lease): both finish the same window, and the lake keeps one of the two.
+                    Ok(false) => tracing::warn!(job = %job.id, "a running sync's lease was taken over"),
+                    Err(e) => tracing::warn!(job = %job.id, error = %e, "could not renew a running sync's lease"),
+                }
+            }
+        }
+    }
+}
+
+async fn renew_lease(syncer: &Syncer, job: Uuid, worker: &str, until_ms: i64) -> Result<bool, SyncError> {
+    let mut tx = syncer.store.instance().await?;
+    let renewed = tx.renew_job(job, worker, until_ms).await?;
+    tx.commit().await?;
+    Ok(renewed)
+}
+
 async fn run_job(syncer: &Syncer, job: &burnrate_store::Job) -> Result<(), SyncError> {
     let org = job.org_id.ok_or_else(|| SyncError::Config("a sync job without an organization".into()))?;
     let spec: SyncJob = serde_json::from_str(&job.payload).map_err(|e| SyncError::Config(e.to_string()))?;
@@ -644,7 +691,7 @@ pub async fn run_pass(syncer: &Syncer, worker: &str, now: chrono::DateTime<chron
 }
 
 /// Superseded files stay an hour for queries already reading them (statements time out long
-/// before); pending files of a sync that died go after twice the job lease.
+/// before); pending files of a sync that died go after [`PENDING_KEPT`].
 pub async fn collect_garbage(syncer: &Syncer) -> Result<usize, SyncError> {
     let mut tx = syncer.store.instance().await?;
     let orgs = tx.list_org_ids().await?;
@@ -652,8 +699,7 @@ pub async fn collect_garbage(syncer: &Syncer) -> Result<usize, SyncError> {
     let mut collected = 0;
     for org in orgs {
         let grace = chrono::Duration::hours(1);
-        let stale = chrono::Duration::milliseconds(2 * LEASE_MS);
-        collected += syncer.lake.collect_garbage(&syncer.store, OrgScope::trusted(org), grace, stale).await?;
+        collected += syncer.lake.collect_garbage(&syncer.store, OrgScope::trusted(org), grace, PENDING_KEPT).await?;
     }
     // Finished jobs keep their unique key for a day, well past any tick they could collide with.
     let mut tx = syncer.store.instance().await?;
@@ -662,14 +708,23 @@ pub async fn collect_garbage(syncer: &Syncer) -> Result<usize, SyncError> {
     Ok(collected)
 }
 
-/// The scheduler of one instance: a pass every `every`.
-pub fn spawn_scheduler(syncer: Syncer, every: std::time::Duration) -> tokio::task::JoinHandle<()> {
+/// The scheduler of one instance: a pass every `every`; between passes it looks for due syncs
+/// twice a lease, so a sync whose instance stopped is taken over soon after its lease ends.
+pub fn spawn_scheduler(syncer: Syncer, every: Duration) -> tokio::task::JoinHandle<()> {
     let worker = format!("{}-{}", std::process::id(), Uuid::new_v4().simple());
+    let look = every.min(syncer.lease / 2);
     tokio::spawn(async move {
+        // Waits first: whoever starts the process decides about an immediate sync.
+        let mut next_pass = tokio::time::Instant::now() + every;
         loop {
-            // Waits first: whoever starts the process decides about an immediate sync.
-            tokio::time::sleep(every).await;
-            if let Err(e) = run_pass(&syncer, &worker, chrono::Utc::now()).await {
+            tokio::time::sleep(look.min(next_pass.saturating_duration_since(tokio::time::Instant::now()))).await;
+            let result = if tokio::time::Instant::now() >= next_pass {
+                next_pass = tokio::time::Instant::now() + every;
+                run_pass(&syncer, &worker, chrono::Utc::now()).await
+            } else {
+                work(&syncer, &worker).await
+            };
+            if let Err(e) = result {
                 tracing::warn!(error = %e, "scheduler pass failed");
             }
         }

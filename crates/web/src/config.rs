@@ -38,6 +38,8 @@ pub struct WebConfig {
     pub pg_endpoint: Option<PgEndpoint>,
     /// How webhook deliveries are retried and paced.
     pub delivery: burnrate_notify::DeliveryPolicy,
+    /// `BURNRATE_SYNC_LEASE`: how long a sync stays claimed by an instance that stopped renewing it.
+    pub sync_lease: Duration,
 }
 
 /// The Postgres wire endpoint as clients reach it.
@@ -68,6 +70,7 @@ impl WebConfig {
             api_per_ip: Quota::per_minute(1200, 200),
             exports_per_org: Quota::per_minute(1, 10),
             delivery: burnrate_notify::DeliveryPolicy::default(),
+            sync_lease: burnrate_sync::Syncer::DEFAULT_LEASE,
         }
     }
 

@@ -61,15 +61,19 @@ impl AppState {
             config.smtp_url.as_deref(),
             &config.mail_from,
         )?;
+        let syncer = burnrate_sync::Syncer {
+            lease: config.sync_lease,
+            ..burnrate_sync::Syncer::new(store.clone(), Arc::clone(&vault), lake, http)
+        };
         Ok(Self {
-            store: store.clone(),
-            vault: Arc::clone(&vault),
+            store,
+            vault,
             hasher,
             config: Arc::new(config),
             limiter,
             mailer,
             metrics: Arc::new(metrics::Metrics::default()),
-            syncer: burnrate_sync::Syncer { store, vault, lake, http },
+            syncer,
             engine: None,
             notifier: None,
         })

@@ -302,12 +302,7 @@ async fn openai_source(app: &TestApp, scope: OrgScope, key: &str) -> (burnrate_s
 }
 
 fn syncer(app: &TestApp) -> burnrate_sync::Syncer {
-    burnrate_sync::Syncer {
-        store: app.store.clone(),
-        vault: app.vault.clone(),
-        lake: app.lake.clone(),
-        http: crate::sync::http(),
-    }
+    burnrate_sync::Syncer::new(app.store.clone(), app.vault.clone(), app.lake.clone(), crate::sync::http())
 }
 
 /// An owner's browser session and admin API key, with a webhook to `url` (its secret).

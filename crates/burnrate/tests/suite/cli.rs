@@ -9,12 +9,13 @@ fn stderr(out: &std::process::Output) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_configuration_exits_2_and_names_the_setting() {
     let app = TestApp::spawn().await;
-    let cases: [(&[(&str, &str)], &str); 5] = [
+    let cases: [(&[(&str, &str)], &str); 6] = [
         (&[("BURNRATE_HTTP_ADDR", "not-an-address")], "BURNRATE_HTTP_ADDR"),
         (&[("BURNRATE_SIGNUP", "sometimes")], "BURNRATE_SIGNUP"),
         (&[("BURNRATE_QUERY_MEMORY_LIMIT", "12 parsecs")], "BURNRATE_QUERY_MEMORY_LIMIT"),
         (&[("BURNRATE_MASTER_KEYS", "k1:c2hvcnQ=")], "BURNRATE_MASTER_KEYS"),
         (&[("BURNRATE_HTTP_ADDR", "0.0.0.0:0")], "plain HTTP is served only on loopback"),
+        (&[("BURNRATE_LAKE_URL", "ftp://files.example/lake")], "BURNRATE_LAKE_URL: \"ftp://files.example/lake\""),
     ];
     for (env, expected) in cases {
         let out = burnrate(&app, &["serve"], env, None).await;
@@ -24,6 +25,18 @@ async fn bad_configuration_exits_2_and_names_the_setting() {
     let out = burnrate(&app, &["serve"], &[("BURNRATE_MASTER_KEYS", "")], None).await;
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("BURNRATE_MASTER_KEYS: not set"), "{}", stderr(&out));
+    // A bucket the S3-compatible store (scripts/test's, named by AWS_*) does not have: refused at
+    // start, not at the first sync.
+    let aws: Vec<(String, String)> = std::env::vars().filter(|(k, _)| k.starts_with("AWS_")).collect();
+    assert!(
+        aws.iter().any(|(k, _)| k == "AWS_ENDPOINT_URL"),
+        "AWS_ENDPOINT_URL: an S3-compatible store (scripts/test)"
+    );
+    let mut env: Vec<(&str, &str)> = aws.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    env.push(("BURNRATE_LAKE_URL", "s3://no-such-bucket/lake"));
+    let out = burnrate(&app, &["serve"], &env, None).await;
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("BURNRATE_LAKE_URL: s3://no-such-bucket/lake: "), "{}", stderr(&out));
 
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("burnrate.toml");

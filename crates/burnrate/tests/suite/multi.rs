@@ -1,7 +1,7 @@
-//! Two `burnrate serve` processes over one database, one Redis and one lake directory, as the
+//! Two `burnrate serve` processes over one database, one Redis and one lake, as the
 //! multi-instance deployment runs them behind a load balancer: what one instance does, the other
 //! sees; limits are counted once for both; a sync runs on one of them, once; so does each
-//! webhook delivery.
+//! webhook delivery; and a sync whose instance is killed is finished by the other.
 
 use std::process::Stdio;
 use std::str::FromStr;
@@ -35,9 +35,18 @@ fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
+/// A fresh lake in the S3-compatible store `scripts/test` starts (moto's server mode), which the
+/// `AWS_*` variables it exports name, as they would name S3 itself.
+fn s3_lake() -> String {
+    let bucket = std::env::var("BURNRATE_TEST_S3_BUCKET")
+        .expect("BURNRATE_TEST_S3_BUCKET: a bucket in an S3-compatible store and AWS_* to reach it (scripts/test)");
+    format!("s3://{bucket}/lake-{}", uuid::Uuid::new_v4().simple())
+}
+
 /// `burnrate serve` on the test's database, with its own data directory and ports, the shared
-/// lake and Redis. Returns once it answers `/readyz`.
-async fn serve(app: &TestApp, lake: &std::path::Path, redis: &str) -> Instance {
+/// lake (`file://…` or `s3://…`) and `settings` (Redis, a sync lease). Returns once it answers
+/// `/readyz`.
+async fn serve(app: &TestApp, lake: &str, settings: &[(&str, &str)]) -> Instance {
     let (port, pg_port) = (free_port(), free_port());
     let data = tempfile::tempdir().unwrap();
     let url = format!("http://127.0.0.1:{port}");
@@ -46,8 +55,9 @@ async fn serve(app: &TestApp, lake: &std::path::Path, redis: &str) -> Instance {
         .env_clear()
         .envs(app.cli_env())
         .env("BURNRATE_DATA_DIR", data.path())
-        .env("BURNRATE_LAKE_URL", format!("file://{}", lake.display()))
-        .env("BURNRATE_REDIS_URL", redis)
+        .env("BURNRATE_LAKE_URL", lake)
+        .envs(std::env::vars().filter(|(k, _)| k.starts_with("AWS_")))
+        .envs(settings.iter().copied())
         .env("BURNRATE_HTTP_ADDR", format!("127.0.0.1:{port}"))
         .env("BURNRATE_PG_ADDR", format!("127.0.0.1:{pg_port}"))
         .env("BURNRATE_PUBLIC_URL", &url)
@@ -93,8 +103,9 @@ async fn two_serve_processes_share_sessions_limits_and_the_lake_and_sync_and_del
     let redis = format!("{}/7", server.trim_end_matches('/'));
     let mut conn = redis::Client::open(redis.as_str()).unwrap().get_multiplexed_async_connection().await.unwrap();
     let _: () = redis::cmd("FLUSHDB").query_async(&mut conn).await.unwrap();
-    let lake = tempfile::tempdir().unwrap();
-    let (a, b) = (serve(&app, lake.path(), &redis).await, serve(&app, lake.path(), &redis).await);
+    let lake = s3_lake();
+    let shared = [("BURNRATE_REDIS_URL", redis.as_str())];
+    let (a, b) = (serve(&app, &lake, &shared).await, serve(&app, &lake, &shared).await);
 
     // A session made on one instance is a session on the other.
     let on_a = TestClient::new(&a.url);
@@ -169,7 +180,7 @@ async fn two_serve_processes_share_sessions_limits_and_the_lake_and_sync_and_del
     assert!(pulled > 0);
     assert_eq!(pulled, costs_pulls(&reference), "one sync's pages, not two");
     // The shared lake holds the spend once.
-    let lake = burnrate_lake::Lake::from_url(&lake.path().display().to_string()).unwrap();
+    let lake = burnrate_lake::Lake::from_url(&lake).unwrap();
     let stored: Decimal = lake.read_costs(&app.store, scope).await.unwrap().iter().map(|r| r.billed_cost).sum();
     assert_eq!(stored, lines().iter().map(|l| l.amount).sum::<Decimal>());
 
@@ -185,4 +196,68 @@ async fn two_serve_processes_share_sessions_limits_and_the_lake_and_sync_and_del
     }
     let distinct: std::collections::BTreeSet<&String> = ids.iter().collect();
     assert_eq!((ids.len(), distinct.len()), (2, 2), "one delivery per alert across both instances: {ids:?}");
+}
+
+/// The instance running a sync is killed (SIGKILL) while it waits out a provider's rate limit;
+/// the other instance takes the sync over once its lease has run out and finishes it, and the
+/// lake holds the spend once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_instances_sync_is_finished_by_the_other_after_its_lease() {
+    let app = TestApp::spawn().await;
+    let (scope, _) = app.create_org("Relay Co", "owner@relay.example").await;
+    // A directory both see, as on a shared file system.
+    let lake = tempfile::tempdir().unwrap();
+    let lake_url = format!("file://{}", lake.path().display());
+    let lease = [("BURNRATE_SYNC_LEASE", "3s")];
+    let (mut a, b) = (serve(&app, &lake_url, &lease).await, serve(&app, &lake_url, &lease).await);
+    let on_a = TestClient::new(&a.url);
+    let r = on_a.post_form("/login", &[("email", "owner@relay.example"), ("password", GOOD_PASSWORD)]).await;
+    assert_eq!(r.status, 303, "{}", r.text);
+    let on_b = TestClient::new(&b.url);
+    let r = on_b.post_form("/login", &[("email", "owner@relay.example"), ("password", GOOD_PASSWORD)]).await;
+    assert_eq!(r.status, 303, "{}", r.text);
+
+    // The first page comes at once; the second is refused with a minute's Retry-After, which A
+    // waits out inside the sync, renewing its lease.
+    let sim = SimProvider::openai(KEY).await;
+    sim.set_lines(lines());
+    sim.push_fault(burnrate_sim::Fault::Pass);
+    sim.push_fault(burnrate_sim::Fault::RateLimited { retry_after_secs: 60 });
+    let r = on_a
+        .post_form(
+            "/sources",
+            &[("kind", "openai"), ("name", "OpenAI"), ("secret", KEY), ("base_url", &sim.base_url())],
+        )
+        .await;
+    assert_eq!(r.status, 303, "{}", r.text);
+    let mut waiting = false;
+    for _ in 0..200 {
+        if sim.requests().len() >= 2 && on_b.get("/sources").await.text.contains("syncing — ") {
+            waiting = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(waiting, "A is mid-sync: {} requests", sim.requests().len());
+    // Two leases on, A still holds it: a running sync is renewed, not taken over.
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    assert_eq!(sim.requests().len(), 2, "nobody else pulled while A was alive");
+
+    a.child.kill().await.unwrap();
+    let killed = std::time::Instant::now();
+    let mut finished = false;
+    for _ in 0..300 {
+        if on_b.get("/sources").await.text.contains(">ok<") {
+            finished = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(finished, "B finished the sync: {}", on_b.get("/sources").await.text);
+    let took = killed.elapsed();
+    assert!(took >= Duration::from_secs(1), "taken over only after the lease ran out ({took:?})");
+    assert!(sim.requests().len() > 2, "B pulled the window itself");
+    let lake = burnrate_lake::Lake::from_url(&lake_url).unwrap();
+    let stored: Decimal = lake.read_costs(&app.store, scope).await.unwrap().iter().map(|r| r.billed_cost).sum();
+    assert_eq!(stored, lines().iter().map(|l| l.amount).sum::<Decimal>(), "the spend once");
 }

@@ -228,14 +228,14 @@ async fn two_instances_sync_each_source_exactly_once_per_schedule_tick() {
 
     // Two instances: their own pools and workers, one database and one lake.
     let instance = || async {
-        Syncer {
-            store: burnrate_store::Store::connect(&app.db.app_url).await.unwrap(),
-            vault: std::sync::Arc::new(burnrate_store::Vault::new(
+        Syncer::new(
+            burnrate_store::Store::connect(&app.db.app_url).await.unwrap(),
+            std::sync::Arc::new(burnrate_store::Vault::new(
                 burnrate_crypto::MasterKeyRing::parse(&app.master_keys).unwrap(),
             )),
-            lake: app.lake.clone(),
-            http: http(),
-        }
+            app.lake.clone(),
+            http(),
+        )
     };
     let (a, b) = (instance().await, instance().await);
     let anthropic_pages = |w: SyncWindow| (w.days() + 30) / 31;
@@ -344,12 +344,7 @@ async fn malformed_json_on_a_later_page_fails_the_sync_and_changes_nothing() {
         .await
         .unwrap();
     t.commit().await.unwrap();
-    let syncer = Syncer {
-        store: app.store.clone(),
-        vault: std::sync::Arc::clone(&app.vault),
-        lake: app.lake.clone(),
-        http: http(),
-    };
+    let syncer = Syncer::new(app.store.clone(), std::sync::Arc::clone(&app.vault), app.lake.clone(), http());
     let window =
         SyncWindow::new(today - chrono::Duration::days(89), today + chrono::Duration::days(1)).unwrap().whole_months();
     syncer.sync(scope, id, window).await.unwrap();

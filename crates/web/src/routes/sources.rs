@@ -145,7 +145,8 @@ fn spawn_sync(syncer: &Syncer, scope: burnrate_store::OrgScope, id: Uuid) {
                 let now = chrono::Utc::now();
                 let window = Syncer::next_window(&source, now.date_naive());
                 burnrate_sync::enqueue_sync(&syncer.store, scope, id, window, None, now.timestamp_millis()).await?;
-                burnrate_sync::work(&syncer, "web").await?;
+                // A worker name of its own: renewing the lease checks who holds it.
+                burnrate_sync::work(&syncer, &format!("web-{}", Uuid::new_v4().simple())).await?;
             }
             Ok::<_, burnrate_sync::SyncError>(())
         }
