@@ -149,7 +149,18 @@ async fn raw_parse(base_url: &str, rows: u64, per_day: u64) -> anyhow::Result<(f
     Ok((parse_secs, bytes))
 }
 
-pub async fn ingest(rows: u64, per_day: u64) -> anyhow::Result<()> {
+/// What [`measure`] found.
+pub struct Ingest {
+    pub rows: u64,
+    pub per_day: u64,
+    pub json_bytes: u64,
+    /// The sync's median rate and the anchor's, rows a second.
+    pub rate: f64,
+    pub parse_rate: f64,
+    pub peak_rss_kib: u64,
+}
+
+pub async fn measure(rows: u64, per_day: u64) -> anyhow::Result<Ingest> {
     let exe = std::env::current_exe()?;
     let (r, p) = (rows.to_string(), per_day.to_string());
     let mut mock = Command::new(&exe)
@@ -177,24 +188,29 @@ pub async fn ingest(rows: u64, per_day: u64) -> anyhow::Result<()> {
         );
         runs.push(run);
     }
-    let (parse_secs, bytes) = raw_parse(&base_url, rows, per_day).await?;
+    let (parse_secs, json_bytes) = raw_parse(&base_url, rows, per_day).await?;
     drop(mock.stdin.take());
     let _ = mock.wait();
 
-    runs.sort_by(|a, b| a.secs.total_cmp(&b.secs));
-    let median = &runs[runs.len() / 2];
-    let ingest_rate = rows as f64 / median.secs;
-    let parse_rate = rows as f64 / parse_secs;
-    println!("rows                 {rows} ({per_day} a day, {} MiB of JSON)", bytes >> 20);
-    println!("serde_json → Value   {parse_rate:>12.0} rows/s   (anchor; parse only, one day a page)");
+    Ok(Ingest {
+        rows,
+        per_day,
+        json_bytes,
+        rate: rows as f64 / crate::median(runs.iter().map(|r| r.secs).collect()),
+        parse_rate: rows as f64 / parse_secs,
+        peak_rss_kib: runs.iter().map(|r| r.peak_rss_kib).max().unwrap_or(0),
+    })
+}
+
+pub async fn ingest(rows: u64, per_day: u64) -> anyhow::Result<()> {
+    let m = measure(rows, per_day).await?;
+    println!("rows                 {rows} ({per_day} a day, {} MiB of JSON)", m.json_bytes >> 20);
+    println!("serde_json → Value   {:>12.0} rows/s   (anchor; parse only, one day a page)", m.parse_rate);
     println!(
-        "sync → lake (median) {ingest_rate:>12.0} rows/s   ({:.2}× the anchor; fetch, parse, normalize, Parquet, manifest)",
-        ingest_rate / parse_rate
+        "sync → lake (median) {:>12.0} rows/s   ({:.2}× the anchor; fetch, parse, normalize, Parquet, manifest)",
+        m.rate,
+        m.rate / m.parse_rate
     );
-    println!(
-        "peak RSS of the sync {:>12} MiB      (max of {} runs)",
-        runs.iter().map(|r| r.peak_rss_kib).max().unwrap_or(0) / 1024,
-        runs.len()
-    );
+    println!("peak RSS of the sync {:>12} MiB      (max of 3 runs)", m.peak_rss_kib / 1024);
     Ok(())
 }

@@ -1,9 +1,6 @@
-//! burnrate benchmarks. Run on purpose, never in CI, against a release build:
-//!
-//! ```sh
-//! cargo build --release -p burnrate -p burnrate-bench
-//! target/release/burnrate-bench login-vs-healthz
-//! ```
+//! burnrate benchmarks. Run on purpose, never in CI, against a release build: `bench/run` builds
+//! it, installs what the anchors need and runs `all` (every benchmark, one table appended to
+//! `bench/RESULTS.md`); `bench/run NAME …` runs one.
 //!
 //! `login-vs-healthz`: does a burst of logins starve the server? It starts the real
 //! `burnrate serve` (SQLite, loopback) as its own process, creates 50 accounts with
@@ -21,9 +18,12 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 
 mod alerts;
+mod api;
 mod dashboards;
 mod ingest;
+mod report;
 mod wire;
+mod year;
 
 const ACCOUNTS: usize = 50;
 const PASSWORD: &str = "bench mark lantern orchard 77";
@@ -50,11 +50,24 @@ fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
 
-struct Summary {
-    n: usize,
-    p50: Duration,
-    p99: Duration,
-    max: Duration,
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.total_cmp(b));
+    v[v.len() / 2]
+}
+
+fn cores() -> usize {
+    std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0)
+}
+
+fn free_port() -> anyhow::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+pub struct Summary {
+    pub n: usize,
+    pub p50: Duration,
+    pub p99: Duration,
+    pub max: Duration,
 }
 
 fn summarize(mut v: Vec<Duration>) -> Summary {
@@ -203,10 +216,7 @@ async fn login_vs_healthz(binary: &str) -> anyhow::Result<()> {
     }
     server.kill().await.ok();
 
-    println!(
-        "login-vs-healthz: {ACCOUNTS} concurrent login loops, {} cores",
-        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0)
-    );
+    println!("login-vs-healthz: {ACCOUNTS} concurrent login loops, {} cores", cores());
     println!("{:<28} {:>8} {:>10} {:>10} {:>10}", "/healthz latency", "samples", "p50 ms", "p99 ms", "max ms");
     println!(
         "{:<28} {:>8} {:>10.2} {:>10.2} {:>10.2}",
@@ -245,18 +255,21 @@ async fn main() -> anyhow::Result<()> {
             .unwrap_or(Ok(default))
     };
     match which {
+        "all" => report::all(&binary, number(2, 10_000_000)?).await,
         "login-vs-healthz" => login_vs_healthz(&binary).await,
         "ingest" => ingest::ingest(number(2, 1_000_000)?, number(3, 1_000)?).await,
         "alerts" => alerts::alerts(number(2, 10_000)?).await,
         "dashboards" => {
             dashboards::dashboards(&binary, number(2, 10_000_000)?, args.get(3).map_or("UTC", String::as_str)).await
         }
-        "wire" => wire::wire(number(2, 10_000_000)?, args.get(3).map(|s| s.parse()).transpose()?).await,
+        "wire" => wire::wire(&binary, number(2, 10_000_000)?, args.get(3).map(|s| s.parse()).transpose()?).await,
+        // The anchor of the API benchmark, in its own process.
+        "hello" => api::hello().await,
         // The two halves of `ingest`, each in its own process.
         "mock-openai" => ingest::mock_openai(number(2, 0)?, number(3, 1)?).await,
         "ingest-once" => ingest::ingest_once(&args[2], number(3, 0)?, number(4, 1)?).await,
         _ => bail!(
-            "usage: burnrate-bench login-vs-healthz   (BURNRATE_BIN: the burnrate binary, default target/release/burnrate)\n       burnrate-bench ingest [ROWS [ROWS_PER_DAY]]   (default 1_000_000 and 1_000)\n       burnrate-bench wire [ROWS [SECONDS]]\n       burnrate-bench dashboards [ROWS [ZONE]]   (default 10_000_000 and UTC; BURNRATE_BENCH_PYTHON: a Python with duckdb)\n       burnrate-bench alerts [EVENTS]   (default 10_000)"
+            "usage: burnrate-bench all [ROWS]   (default 10_000_000; BURNRATE_BENCH_RESULTS: a file to append the table to)\n       burnrate-bench login-vs-healthz   (BURNRATE_BIN: the burnrate binary, default target/release/burnrate)\n       burnrate-bench ingest [ROWS [ROWS_PER_DAY]]   (default 1_000_000 and 1_000)\n       burnrate-bench wire [ROWS [SECONDS]]\n       burnrate-bench dashboards [ROWS [ZONE]]   (default 10_000_000 and UTC; BURNRATE_BENCH_PYTHON: a Python with duckdb)\n       burnrate-bench alerts [EVENTS]   (default 10_000)"
         ),
     }
 }

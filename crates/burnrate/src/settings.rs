@@ -47,6 +47,7 @@ const PLAIN: &[&str] = &[
     "LOGIN_RATE_PER_IP",
     "BCRYPT_COST",
     "SYNC_LEASE",
+    "API_RATE_PER_KEY",
 ];
 
 /// Where raw values come from: the environment first, then the file.
@@ -219,6 +220,8 @@ pub struct Settings {
     pub bcrypt_cost: u32,
     /// `BURNRATE_SYNC_LEASE`: a stopped instance's sync is taken over after this.
     pub sync_lease: Duration,
+    /// `BURNRATE_API_RATE_PER_KEY`: API requests a minute per key (per client address, twice this).
+    pub api_rate_per_key: u32,
 }
 
 impl Settings {
@@ -270,6 +273,12 @@ impl Settings {
             })?,
             None => 30,
         };
+        let api_rate_per_key = match src.plain("API_RATE_PER_KEY") {
+            Some(v) => v.trim().parse().ok().filter(|n| (1..=u32::MAX / 2).contains(n)).ok_or_else(|| {
+                err("API_RATE_PER_KEY", format!("{v:?} is not a positive number of requests per minute"))
+            })?,
+            None => 600,
+        };
         let bcrypt_cost = match src.plain("BCRYPT_COST") {
             // Only the safer direction: 10 is the floor (S4).
             Some(v) => v
@@ -320,6 +329,7 @@ impl Settings {
             behind_tls_proxy,
             signup,
             login_rate_per_ip,
+            api_rate_per_key,
             bcrypt_cost,
         })
     }

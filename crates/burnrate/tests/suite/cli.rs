@@ -9,12 +9,14 @@ fn stderr(out: &std::process::Output) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_configuration_exits_2_and_names_the_setting() {
     let app = TestApp::spawn().await;
-    let cases: [(&[(&str, &str)], &str); 6] = [
+    let cases: [(&[(&str, &str)], &str); 8] = [
         (&[("BURNRATE_HTTP_ADDR", "not-an-address")], "BURNRATE_HTTP_ADDR"),
         (&[("BURNRATE_SIGNUP", "sometimes")], "BURNRATE_SIGNUP"),
         (&[("BURNRATE_QUERY_MEMORY_LIMIT", "12 parsecs")], "BURNRATE_QUERY_MEMORY_LIMIT"),
         (&[("BURNRATE_MASTER_KEYS", "k1:c2hvcnQ=")], "BURNRATE_MASTER_KEYS"),
         (&[("BURNRATE_HTTP_ADDR", "0.0.0.0:0")], "plain HTTP is served only on loopback"),
+        (&[("BURNRATE_SYNC_LEASE", "0s")], "BURNRATE_SYNC_LEASE: must be greater than zero"),
+        (&[("BURNRATE_API_RATE_PER_KEY", "lots")], "BURNRATE_API_RATE_PER_KEY: \"lots\" is not a positive number"),
         (&[("BURNRATE_LAKE_URL", "ftp://files.example/lake")], "BURNRATE_LAKE_URL: \"ftp://files.example/lake\""),
     ];
     for (env, expected) in cases {
