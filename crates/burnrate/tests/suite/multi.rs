@@ -79,6 +79,13 @@ async fn serve(app: &TestApp, lake: &str, settings: &[(&str, &str)]) -> Instance
     panic!("burnrate serve at {url} was not ready within 30 s");
 }
 
+/// Connects the simulated OpenAI through `client`'s source form (which starts its first sync).
+async fn connect(client: &TestClient, sim: &SimProvider) {
+    let form = [("kind", "openai"), ("name", "OpenAI"), ("secret", KEY), ("base_url", &sim.base_url())];
+    let r = client.post_form("/sources", &form).await;
+    assert_eq!(r.status, 303, "{}", r.text);
+}
+
 fn lines() -> Vec<CostLine> {
     let today = Utc::now().date_naive();
     (1..=20)
@@ -147,13 +154,7 @@ async fn two_serve_processes_share_sessions_limits_and_the_lake_and_sync_and_del
     // A source connected on A is synced once, by one of them, into the shared lake; B shows it.
     let sim = SimProvider::openai(KEY).await;
     sim.set_lines(lines());
-    let r = on_a
-        .post_form(
-            "/sources",
-            &[("kind", "openai"), ("name", "OpenAI"), ("secret", KEY), ("base_url", &sim.base_url())],
-        )
-        .await;
-    assert_eq!(r.status, 303, "{}", r.text);
+    connect(&on_a, &sim).await;
     let mut synced = false;
     for _ in 0..200 {
         if on_b.get("/sources").await.text.contains(">ok<") {
@@ -223,13 +224,7 @@ async fn a_killed_instances_sync_is_finished_by_the_other_after_its_lease() {
     sim.set_lines(lines());
     sim.push_fault(burnrate_sim::Fault::Pass);
     sim.push_fault(burnrate_sim::Fault::RateLimited { retry_after_secs: 60 });
-    let r = on_a
-        .post_form(
-            "/sources",
-            &[("kind", "openai"), ("name", "OpenAI"), ("secret", KEY), ("base_url", &sim.base_url())],
-        )
-        .await;
-    assert_eq!(r.status, 303, "{}", r.text);
+    connect(&on_a, &sim).await;
     let mut waiting = false;
     for _ in 0..200 {
         if sim.requests().len() >= 2 && on_b.get("/sources").await.text.contains("syncing — ") {
