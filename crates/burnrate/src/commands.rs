@@ -461,10 +461,8 @@ fn web_config(settings: &Settings) -> WebConfig {
     cfg.mail_from = settings.mail_from.clone();
     cfg.login_per_ip = Quota::per_minute(settings.login_rate_per_ip, settings.login_rate_per_ip);
     cfg.sync_lease = settings.sync_lease;
-    // A burst of a sixth of a minute's allowance; an address may use two keys' worth.
-    let per_key = settings.api_rate_per_key;
-    cfg.api_per_key = Quota::per_minute(per_key, (per_key / 6).max(1));
-    cfg.api_per_ip = Quota::per_minute(2 * per_key, (per_key / 3).max(1));
+    cfg.api_per_key = WebConfig::api_per_key(settings.api_rate_per_key);
+    cfg.api_per_ip = WebConfig::api_per_ip(settings.api_rate_per_key);
     // Bound to every interface: clients reach it by the public host name.
     let address = if settings.pg_addr.ip().is_unspecified() {
         format!("{}:{}", settings.public_url.host_str().unwrap_or("localhost"), settings.pg_addr.port())

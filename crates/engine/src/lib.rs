@@ -215,7 +215,7 @@ impl Engine {
         // A costs file from before roll-ups stands in for its own: the roll-up's columns are
         // costs columns, and its sums are the lines' sums.
         let rollups = costs.iter().map(|f| f.rollup_path.as_deref().unwrap_or(&f.path));
-        let root = self.lake.store().1;
+        let root = self.lake.root();
         for (name, table) in [
             ("costs", lake_table(<CostRecord as LakeRow>::schema(), root, costs.iter().map(|f| f.path.as_str()))?),
             (COST_ROLLUP.name, lake_table(COST_ROLLUP.schema(), root, rollups)?),
@@ -234,7 +234,7 @@ impl Engine {
         );
         let runtime =
             RuntimeEnvBuilder::new().with_memory_pool(Arc::new(pool)).with_disk_manager_builder(disk).build_arc()?;
-        runtime.register_object_store(&url::Url::parse(LAKE_URL).expect("lake URL"), Arc::clone(self.lake.store().0));
+        runtime.register_object_store(&url::Url::parse(LAKE_URL).expect("lake URL"), Arc::clone(self.lake.objects()));
         let state = base.state();
         // The catalog already exists: building must not replace it with an empty default one.
         let mut config = state.config().clone().with_create_default_catalog_and_schema(false);

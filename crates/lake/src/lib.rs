@@ -159,13 +159,11 @@ pub(crate) fn opt(a: &arrow_array::StringArray, i: usize) -> Option<String> {
 
 #[derive(Clone)]
 pub struct Lake {
-    /// The lake's objects, addressed by their paths in the manifest.
+    /// The directory or bucket holding the lake.
     objects: Arc<dyn ObjectStore>,
-    /// The store under `objects` and where the lake begins in it (`""`, or `prefix/` of an
-    /// `s3://bucket/prefix` lake). Readers that address objects by URL (the SQL engine) use these:
-    /// object_store's prefixed view does not strip its prefix from what `head` returns, and
-    /// DataFusion compares that with the path it asked for.
-    store: Arc<dyn ObjectStore>,
+    /// Where the lake begins in it: `""`, or `prefix/` of an `s3://bucket/prefix` lake. A
+    /// manifest path `p` is the object `{root}{p}`. (Not object_store's `PrefixStore`: what its
+    /// `head` returns keeps the prefix, and DataFusion compares that with the path it asked for.)
     root: String,
 }
 
@@ -193,11 +191,9 @@ impl Lake {
             None => return Err(LakeError::Url(format!("{url:?}: a lake is a file:// or s3:// URL"))),
         };
         std::fs::create_dir_all(&dir).map_err(|e| LakeError::Url(format!("cannot create {dir}: {e}")))?;
-        let fs: Arc<dyn ObjectStore> = Arc::new(
-            object_store::local::LocalFileSystem::new_with_prefix(&dir)
-                .map_err(|e| LakeError::Url(format!("{dir}: {e}")))?,
-        );
-        Ok(Self { objects: Arc::clone(&fs), store: fs, root: String::new() })
+        let fs = object_store::local::LocalFileSystem::new_with_prefix(&dir)
+            .map_err(|e| LakeError::Url(format!("{dir}: {e}")))?;
+        Ok(Self { objects: Arc::new(fs), root: String::new() })
     }
 
     fn s3(url: &str) -> Result<Self, LakeError> {
@@ -210,30 +206,37 @@ impl Lake {
             .with_bucket_name(bucket)
             .build()
             .map_err(|e| LakeError::Url(format!("{url}: {e}")))?;
-        let store: Arc<dyn ObjectStore> = Arc::new(bucket);
         let prefix = prefix.trim_matches('/');
-        if prefix.is_empty() {
-            return Ok(Self { objects: Arc::clone(&store), store, root: String::new() });
-        }
-        let objects = Arc::new(object_store::prefix::PrefixStore::new(Arc::clone(&store), prefix));
-        Ok(Self { objects, store, root: format!("{prefix}/") })
+        let root = if prefix.is_empty() { String::new() } else { format!("{prefix}/") };
+        Ok(Self { objects: Arc::new(bucket), root })
     }
 
     /// Reaches the store once (a listing of at most one object), so a wrong bucket, endpoint or
     /// credential is reported at start rather than by the first sync.
     pub async fn probe(&self) -> Result<(), LakeError> {
         use futures::StreamExt;
-        let mut listing = self.objects.list(None);
+        let root = (!self.root.is_empty()).then(|| Path::from(self.root.as_str()));
+        let mut listing = self.objects.list(root.as_ref());
         match listing.next().await {
             None | Some(Ok(_)) => Ok(()),
             Some(Err(e)) => Err(e.into()),
         }
     }
 
-    /// The object store holding the lake, and where the lake begins in it: a manifest path `p`
-    /// is the store's object `{root}{p}`.
-    pub fn store(&self) -> (&Arc<dyn ObjectStore>, &str) {
-        (&self.store, &self.root)
+    /// The directory or bucket holding the lake, for readers that address its objects by URL
+    /// (the SQL engine), with [`Lake::root`].
+    pub fn objects(&self) -> &Arc<dyn ObjectStore> {
+        &self.objects
+    }
+
+    /// Where the lake begins in [`Lake::objects`]: a manifest path `p` is the object `{root}{p}`.
+    pub fn root(&self) -> &str {
+        &self.root
+    }
+
+    /// The object of manifest path `path`.
+    pub(crate) fn object(&self, path: &str) -> Path {
+        Path::from(format!("{}{path}", self.root))
     }
 
     /// A writer of `T` rows for `window` of `source`: rows stream in page by page, files are
@@ -301,7 +304,7 @@ impl Lake {
         tx.commit().await?;
         let mut out = Vec::with_capacity(files.len());
         for f in files {
-            out.push(self.objects.get(&Path::from(f.path.as_str())).await?.bytes().await?);
+            out.push(self.objects.get(&self.object(&f.path)).await?.bytes().await?);
         }
         Ok(out)
     }
@@ -323,7 +326,7 @@ impl Lake {
         tx.commit().await?;
         for (id, paths) in &files {
             for path in paths {
-                match self.objects.delete(&Path::from(path.as_str())).await {
+                match self.objects.delete(&self.object(path)).await {
                     Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
                     Err(e) => return Err(e.into()),
                 }

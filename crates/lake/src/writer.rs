@@ -14,7 +14,6 @@ use burnrate_store::{LakeFile, OrgScope, Store};
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use object_store::ObjectStoreExt;
 use object_store::buffered::BufWriter;
-use object_store::path::Path;
 use parquet::arrow::AsyncArrowWriter;
 use uuid::Uuid;
 
@@ -137,7 +136,7 @@ impl<T: LakeRow> TableWriter<T> {
             if file.window_end <= days.start || file.window_start >= days.end {
                 continue;
             }
-            let bytes = self.lake.objects.get(&Path::from(file.path.as_str())).await?.bytes().await?;
+            let bytes = self.lake.objects.get(&self.lake.object(&file.path)).await?.bytes().await?;
             let rows = T::decode(bytes, days.clone())?;
             carried += rows.len();
             self.push(rows).await?;
@@ -215,12 +214,12 @@ impl<T: LakeRow> TableWriter<T> {
             .set_compression(parquet::basic::Compression::SNAPPY)
             .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
             .build();
-        let upload = |path: String| {
-            BufWriter::with_capacity(std::sync::Arc::clone(&self.lake.objects), Path::from(path), UPLOAD_BUFFER)
+        let upload = |path: &str| {
+            BufWriter::with_capacity(std::sync::Arc::clone(&self.lake.objects), self.lake.object(path), UPLOAD_BUFFER)
         };
-        let writer = AsyncArrowWriter::try_new(upload(path), T::schema(), Some(props.clone()))?;
+        let writer = AsyncArrowWriter::try_new(upload(&path), T::schema(), Some(props.clone()))?;
         let rollup = match (T::ROLLUP, rollup_path) {
-            (Some(r), Some(path)) => Some(AsyncArrowWriter::try_new(upload(path), r.schema(), Some(props))?),
+            (Some(r), Some(path)) => Some(AsyncArrowWriter::try_new(upload(&path), r.schema(), Some(props))?),
             _ => None,
         };
         Ok(OpenFile { file, month, writer, rollup, last: DateTime::<Utc>::MIN_UTC })

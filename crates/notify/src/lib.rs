@@ -112,7 +112,7 @@ impl Notifier {
         config: NotifierConfig,
     ) -> Self {
         let NotifierConfig { public_url, policy, limiter } = config;
-        let worker = format!("{}-{}", std::process::id(), Uuid::new_v4().simple());
+        let worker = burnrate_store::worker_name("notify");
         Self { inner: Arc::new(Inner { store, vault, engine, http, public_url, policy, limiter, mailer, worker }) }
     }
 

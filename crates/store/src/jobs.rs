@@ -36,6 +36,12 @@ pub struct SyncFailedJob {
     pub error: String,
 }
 
+/// A name for a job worker of this process, unique across instances: a lease records who holds
+/// a job, and renewing it checks that name.
+pub fn worker_name(role: &str) -> String {
+    format!("{role}-{}-{}", std::process::id(), Uuid::new_v4().simple())
+}
+
 impl InstanceTx {
     /// Queues the news that `source` of `org` stopped syncing: once per failure streak, the key
     /// naming the source's last success.

@@ -711,7 +711,7 @@ pub async fn collect_garbage(syncer: &Syncer) -> Result<usize, SyncError> {
 /// The scheduler of one instance: a pass every `every`; between passes it looks for due syncs
 /// twice a lease, so a sync whose instance stopped is taken over soon after its lease ends.
 pub fn spawn_scheduler(syncer: Syncer, every: Duration) -> tokio::task::JoinHandle<()> {
-    let worker = format!("{}-{}", std::process::id(), Uuid::new_v4().simple());
+    let worker = burnrate_store::worker_name("scheduler");
     let look = every.min(syncer.lease / 2);
     tokio::spawn(async move {
         // Waits first: whoever starts the process decides about an immediate sync.

@@ -66,12 +66,22 @@ impl WebConfig {
             pg_endpoint: None,
             login_per_ip: Quota::per_minute(30, 30),
             login_per_account: Quota::per_minute(10, 10),
-            api_per_key: Quota::per_minute(600, 100),
-            api_per_ip: Quota::per_minute(1200, 200),
+            api_per_key: Self::api_per_key(600),
+            api_per_ip: Self::api_per_ip(600),
             exports_per_org: Quota::per_minute(1, 10),
             delivery: burnrate_notify::DeliveryPolicy::default(),
             sync_lease: burnrate_sync::Syncer::DEFAULT_LEASE,
         }
+    }
+
+    /// `per_key` API requests a minute per key, in bursts of a sixth of that.
+    pub fn api_per_key(per_key: u32) -> Quota {
+        Quota::per_minute(per_key, (per_key / 6).max(1))
+    }
+
+    /// Per client address, twice a key's allowance (one address may run several keys' clients).
+    pub fn api_per_ip(per_key: u32) -> Quota {
+        Quota::per_minute(per_key.saturating_mul(2), (per_key / 3).max(1))
     }
 
     /// `scheme://host[:port]` of the public URL, as browsers send it in `Origin`.

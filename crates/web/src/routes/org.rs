@@ -55,14 +55,9 @@ pub async fn overview(State(state): State<AppState>, who: Authed) -> Result<Resp
         .iter()
         .filter_map(|m| {
             let before = summary.previous_month_to_date.iter().find(|p| p.currency == m.currency)?;
-            let change = (!before.amount.is_zero()).then(|| {
-                let percent =
-                    ((m.amount - before.amount) / before.amount * rust_decimal::Decimal::ONE_HUNDRED).round_dp(1);
-                format!(" ({}{percent} %)", if percent.is_sign_positive() { "+" } else { "" })
-            });
             Some(crate::pages::Compared {
                 amount: format!("{} {}", before.amount.round_dp(2), before.currency),
-                change: change.unwrap_or_default(),
+                change: percent_change(m.amount, before.amount).map(|p| format!(" ({p})")).unwrap_or_default(),
                 link: link("provider", previous_start, previous_until, "day", &[]),
             })
         })
@@ -101,12 +96,7 @@ pub async fn overview(State(state): State<AppState>, who: Authed) -> Result<Resp
                 name: m.name.clone(),
                 last: format!("{} {}", m.last_7_days.round_dp(2), m.currency),
                 previous: format!("{} {}", m.previous_7_days.round_dp(2), m.currency),
-                change: if m.previous_7_days.is_zero() {
-                    "new".into()
-                } else {
-                    let percent = (change / m.previous_7_days * rust_decimal::Decimal::ONE_HUNDRED).round_dp(1);
-                    if percent.is_sign_positive() { format!("+{percent} %") } else { format!("−{} %", percent.abs()) }
-                },
+                change: percent_change(m.last_7_days, m.previous_7_days).unwrap_or_else(|| "new".into()),
                 rising: change.is_sign_positive(),
                 link: link(m.dimension, week - chrono::Duration::days(7), today, "day", &[(m.dimension, &m.name)]),
             }
@@ -162,6 +152,15 @@ fn explore_links(today: chrono::NaiveDate) -> crate::pages::ExploreLinks {
 
 /// What the month to date of `today` compares with: the previous month from its first day, as
 /// many days into it (never past its end); the end is exclusive.
+/// `now` against `before` as a signed percentage ("+12.5 %", "−3.1 %"); `None` when there was
+/// nothing before to compare with.
+fn percent_change(now: rust_decimal::Decimal, before: rust_decimal::Decimal) -> Option<String> {
+    (!before.is_zero()).then(|| {
+        let percent = ((now - before) / before * rust_decimal::Decimal::ONE_HUNDRED).round_dp(1);
+        if percent.is_sign_negative() { format!("−{} %", percent.abs()) } else { format!("+{percent} %") }
+    })
+}
+
 fn previous_month_to_date(today: chrono::NaiveDate) -> (chrono::NaiveDate, chrono::NaiveDate) {
     let month_start = today.with_day(1).unwrap_or(today);
     let start = month_start - chrono::Months::new(1);

@@ -145,8 +145,7 @@ fn spawn_sync(syncer: &Syncer, scope: burnrate_store::OrgScope, id: Uuid) {
                 let now = chrono::Utc::now();
                 let window = Syncer::next_window(&source, now.date_naive());
                 burnrate_sync::enqueue_sync(&syncer.store, scope, id, window, None, now.timestamp_millis()).await?;
-                // A worker name of its own: renewing the lease checks who holds it.
-                burnrate_sync::work(&syncer, &format!("web-{}", Uuid::new_v4().simple())).await?;
+                burnrate_sync::work(&syncer, &burnrate_store::worker_name("sync-now")).await?;
             }
             Ok::<_, burnrate_sync::SyncError>(())
         }
