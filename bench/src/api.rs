@@ -124,3 +124,26 @@ pub async fn measure(year: &Year, seconds: u32, rounds: usize) -> anyhow::Result
 }
 
 pub const CONCURRENCY: &str = "wrk -t2 -c32";
+
+/// `api [ROWS]`: the API benchmark alone, over a year of ROWS cost lines (the data matters only
+/// to the start-up evaluation; the targets read the organization, not the lake).
+pub async fn api(binary: &str, rows: u64) -> anyhow::Result<()> {
+    let year = Year::serve(binary, rows, "UTC").await?;
+    let [hello, healthz, org] = measure(&year, crate::report::API_SECONDS, crate::report::API_ROUNDS).await?;
+    for (name, load) in [("bare axum", hello), ("GET /healthz", healthz), ("GET /api/v1/org", org)] {
+        println!(
+            "{name:<16} {:>9.0} req/s  p50 {:>6.2} ms  p99 {:>7.2} ms  {:>3.0} % of bare axum",
+            load.rps,
+            load.p50_ms,
+            load.p99_ms,
+            load.rps / hello.rps * 100.0
+        );
+    }
+    println!(
+        "burnrate serve resident: {} MiB idle ({} MiB its own, the rest the binary's pages), {} MiB now",
+        year.idle_rss_kib >> 10,
+        year.idle_anon_kib >> 10,
+        year.server_kib("VmRSS") >> 10
+    );
+    Ok(())
+}

@@ -292,7 +292,7 @@ pub async fn dashboards(binary: &str, rows: u64, zone: &str) -> anyhow::Result<(
     }
     println!("median ratio burnrate/DuckDB: {:.2}×", d.median_ratio_to_duckdb());
     println!(
-        "burnrate serve resident memory: {} MiB idle (started and ready, no request yet); {} MiB after the run, {} \
+        "burnrate serve resident memory: {} MiB idle (5 s after ready, no request yet); {} MiB after the run, {} \
          MiB at its peak",
         year.idle_rss_kib >> 10,
         year.server_kib("VmRSS") >> 10,

@@ -30,7 +30,7 @@ const PASSWORD: &str = "bench mark lantern orchard 77";
 const SAMPLE_SECONDS: u64 = 15;
 
 /// A memory figure of process `pid` (`self` for this one) from `/proc/<pid>/status`, in KiB:
-/// `VmRSS` (resident now) or `VmHWM` (the peak). 0 where it cannot be read.
+/// `VmRSS` (resident now), `VmHWM` (the peak) or `RssAnon` (resident, not from a file). 0 where it cannot be read.
 fn status_kib(pid: &str, field: &str) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
@@ -256,6 +256,7 @@ async fn main() -> anyhow::Result<()> {
     };
     match which {
         "all" => report::all(&binary, number(2, 10_000_000)?).await,
+        "api" => api::api(&binary, number(2, 100_000)?).await,
         "login-vs-healthz" => login_vs_healthz(&binary).await,
         "ingest" => ingest::ingest(number(2, 1_000_000)?, number(3, 1_000)?).await,
         "alerts" => alerts::alerts(number(2, 10_000)?).await,
@@ -269,7 +270,7 @@ async fn main() -> anyhow::Result<()> {
         "mock-openai" => ingest::mock_openai(number(2, 0)?, number(3, 1)?).await,
         "ingest-once" => ingest::ingest_once(&args[2], number(3, 0)?, number(4, 1)?).await,
         _ => bail!(
-            "usage: burnrate-bench all [ROWS]   (default 10_000_000; BURNRATE_BENCH_RESULTS: a file to append the table to)\n       burnrate-bench login-vs-healthz   (BURNRATE_BIN: the burnrate binary, default target/release/burnrate)\n       burnrate-bench ingest [ROWS [ROWS_PER_DAY]]   (default 1_000_000 and 1_000)\n       burnrate-bench wire [ROWS [SECONDS]]\n       burnrate-bench dashboards [ROWS [ZONE]]   (default 10_000_000 and UTC; BURNRATE_BENCH_PYTHON: a Python with duckdb)\n       burnrate-bench alerts [EVENTS]   (default 10_000)"
+            "usage: burnrate-bench all [ROWS]   (default 10_000_000; BURNRATE_BENCH_RESULTS: a file to append the table to)\n       burnrate-bench api [ROWS]   (default 100_000)\n       burnrate-bench login-vs-healthz   (BURNRATE_BIN: the burnrate binary, default target/release/burnrate)\n       burnrate-bench ingest [ROWS [ROWS_PER_DAY]]   (default 1_000_000 and 1_000)\n       burnrate-bench wire [ROWS [SECONDS]]\n       burnrate-bench dashboards [ROWS [ZONE]]   (default 10_000_000 and UTC; BURNRATE_BENCH_PYTHON: a Python with duckdb)\n       burnrate-bench alerts [EVENTS]   (default 10_000)"
         ),
     }
 }

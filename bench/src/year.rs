@@ -209,6 +209,9 @@ pub struct Year {
     pub fill_secs: f64,
     /// `burnrate serve`'s resident memory when it was ready, before any request (KiB).
     pub idle_rss_kib: u64,
+    /// Of that, its own memory (`RssAnon`: heap, stacks); the rest is the binary's code and
+    /// data read from its file (`RssFile`), shared and given back by the kernel under pressure.
+    pub idle_anon_kib: u64,
     pid: String,
     _server: tokio::process::Child,
     dir: tempfile::TempDir,
@@ -278,9 +281,12 @@ impl Year {
         if !ready {
             bail!("burnrate serve did not become ready within 30 s");
         }
-        // Idle: started and ready, nothing asked of it yet.
+        // Idle: started, ready, its start-up work done (the budgets evaluated over the lake) and
+        // nothing asked of it since.
+        tokio::time::sleep(Duration::from_secs(5)).await;
         let pid = server.id().context("the server's process id")?.to_string();
         let idle_rss_kib = crate::status_kib(&pid, "VmRSS");
+        let idle_anon_kib = crate::status_kib(&pid, "RssAnon");
         let person = Person::log_in(&base).await?;
         let page = person.post_form("/api-keys", &[("name", "bench"), ("scope", "admin")]).await?;
         let marker = r#"id="new-api-key" class="secret">"#;
@@ -310,6 +316,7 @@ impl Year {
             rollup_bytes,
             fill_secs,
             idle_rss_kib,
+            idle_anon_kib,
             pid,
             _server: server,
             dir,

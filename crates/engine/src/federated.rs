@@ -172,7 +172,7 @@ impl RemoteSource {
     /// A connection of its own, to the address the egress guard approved.
     async fn connect(&self) -> Result<Remote> {
         let addr = self.guard.resolve(&self.config.host, self.config.port).await.map_err(|e| self.error(e))?;
-        let mut tx = self.store.tenant(self.scope).await.map_err(|e| self.error(e))?;
+        let mut tx = self.store.read_tenant(self.scope).await.map_err(|e| self.error(e))?;
         let password = tx.open_source_secret(&self.vault, self.id).await.map_err(|e| self.error(e))?;
         tx.commit().await.map_err(|e| self.error(e))?;
         let (host, port, user, database) =

@@ -203,7 +203,7 @@ impl Engine {
         scope: OrgScope,
         plan: Plan,
     ) -> Result<SessionContext, EngineError> {
-        let mut tx = self.store.tenant(scope).await?;
+        let mut tx = self.store.read_tenant(scope).await?;
         let costs = tx.live_lake_files(LakeTable::Costs).await?;
         let usage = tx.live_lake_files(LakeTable::Usage).await?;
         let sources = match self.databases {

@@ -90,7 +90,7 @@ impl StoreTable {
     }
 
     async fn read(&self) -> std::result::Result<Vec<ArrayRef>, burnrate_store::StoreError> {
-        let mut tx = self.store.tenant(self.scope).await?;
+        let mut tx = self.store.read_tenant(self.scope).await?;
         let columns = match self.records {
             Records::Sources => {
                 let rows = tx.sources().await?;

@@ -122,7 +122,7 @@ impl Notifier {
 
     /// The organization's reporting time zone (UTC if the stored name is no longer known).
     pub async fn zone(&self, org: OrgScope) -> Result<ReportingZone, NotifyError> {
-        let mut tx = self.inner.store.tenant(org).await?;
+        let mut tx = self.inner.store.read_tenant(org).await?;
         let name = tx.reporting_tz().await?;
         tx.commit().await?;
         Ok(ReportingZone::parse(&name).unwrap_or_default())
@@ -130,7 +130,7 @@ impl Notifier {
 
     /// Where each of the organization's budgets stands at `now`.
     pub async fn statuses(&self, org: OrgScope, now: DateTime<Utc>) -> Result<Vec<BudgetStatus>, NotifyError> {
-        let mut tx = self.inner.store.tenant(org).await?;
+        let mut tx = self.inner.store.read_tenant(org).await?;
         let zone = ReportingZone::parse(&tx.reporting_tz().await?).unwrap_or_default();
         let budgets = tx.budgets().await?;
         tx.commit().await?;
@@ -326,7 +326,7 @@ impl Notifier {
 
     /// How long until the next job of `kind` is due, at most [`POLL`].
     async fn until_next(&self, kind: &str) -> Result<Duration, NotifyError> {
-        let mut tx = self.inner.store.instance().await?;
+        let mut tx = self.inner.store.read_instance().await?;
         let next = tx.next_job_due(kind).await?;
         tx.commit().await?;
         let now = Utc::now().timestamp_millis();

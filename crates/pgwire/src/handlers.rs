@@ -149,7 +149,7 @@ impl AuthSource<Verified> for Credentials {
             Some(Ok(id)) => {
                 let store = &self.store;
                 let lookup = async {
-                    let mut tx = store.instance().await?;
+                    let mut tx = store.read_instance().await?;
                     let l = tx.sql_login(id).await?;
                     tx.commit().await?;
                     Ok::<_, burnrate_store::StoreError>(l)

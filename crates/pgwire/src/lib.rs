@@ -175,7 +175,7 @@ async fn watch_revocations(shared: Arc<Shared>) {
         }
         for (scope, conns) in by_org {
             let revoked = async {
-                let mut tx = shared.store.tenant(scope).await?;
+                let mut tx = shared.store.read_tenant(scope).await?;
                 let ids = tx.revoked_sql_credentials().await?;
                 tx.commit().await?;
                 Ok::<_, burnrate_store::StoreError>(ids)

@@ -1,10 +1,10 @@
 //! Public API keys (S12): random, shown once, stored as SHA-256, scoped, revocable, last use kept.
 
-use burnrate_core::{ApiKeyId, ApiScope, UserId};
+use burnrate_core::{ApiKeyId, ApiScope, Role, UserId};
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use crate::accounts::now;
+use crate::accounts::{now, parse_role};
 use crate::{Result, StoreError, TenantTx, on};
 
 #[derive(Clone, Debug)]
@@ -30,6 +30,21 @@ struct ApiKeyRow {
     created_at: DateTime<Utc>,
     last_used_at: Option<DateTime<Utc>>,
     revoked_at: Option<DateTime<Utc>>,
+}
+
+/// A key found by its hash, with the current role of the member who made it (`None` once they
+/// have left the organization): all that authenticating a call reads, in one query.
+#[derive(Clone, Debug)]
+pub struct ApiKeyHolder {
+    pub key: ApiKeyRecord,
+    pub creator_role: Option<Role>,
+}
+
+#[derive(sqlx::FromRow)]
+struct ApiKeyHolderRow {
+    #[sqlx(flatten)]
+    key: ApiKeyRow,
+    creator_role: Option<String>,
 }
 
 impl TryFrom<ApiKeyRow> for ApiKeyRecord {
@@ -71,12 +86,20 @@ impl TenantTx {
         rows.into_iter().map(TryInto::try_into).collect()
     }
 
-    /// The key with this hash in this organization, revoked or not.
-    pub async fn api_key_by_hash(&mut self, key_hash: &[u8]) -> Result<Option<ApiKeyRecord>> {
-        let row: Option<ApiKeyRow> = on!(&mut self.inner.tx, c => sqlx::query_as(
-            "SELECT id, name, prefix, scope, created_by, created_at, last_used_at, revoked_at FROM api_keys WHERE org_id = $1 AND key_hash = $2")
+    /// The key with this hash in this organization, revoked or not, and its creator's role.
+    pub async fn api_key_by_hash(&mut self, key_hash: &[u8]) -> Result<Option<ApiKeyHolder>> {
+        let row: Option<ApiKeyHolderRow> = on!(&mut self.inner.tx, c => sqlx::query_as(
+            "SELECT k.id, k.name, k.prefix, k.scope, k.created_by, k.created_at, k.last_used_at, k.revoked_at, m.role AS creator_role \
+             FROM api_keys k LEFT JOIN memberships m ON m.org_id = k.org_id AND m.user_id = k.created_by \
+             WHERE k.org_id = $1 AND k.key_hash = $2")
             .bind(self.scope.org_id().as_uuid()).bind(key_hash).fetch_optional(c).await)?;
-        row.map(TryInto::try_into).transpose()
+        row.map(|r| {
+            Ok(ApiKeyHolder {
+                key: r.key.try_into()?,
+                creator_role: r.creator_role.as_deref().map(parse_role).transpose()?,
+            })
+        })
+        .transpose()
     }
 
     pub async fn api_key(&mut self, id: ApiKeyId) -> Result<Option<ApiKeyRecord>> {

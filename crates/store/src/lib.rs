@@ -43,7 +43,7 @@ mod webhooks;
 
 pub use accounts::{Member, Organization, SessionRecord, TokenPurpose, UserRecord};
 pub use alerts::{AlertEvent, AlertKind, Delivery, DeliveryAttempt, DeliveryState};
-pub use api_keys::ApiKeyRecord;
+pub use api_keys::{ApiKeyHolder, ApiKeyRecord};
 pub use approvals::{ApprovalRequest, ApprovalState};
 pub use audit::{
     AUDIT_CSV_COLUMNS, Actor, ActorType, AuditBreak, AuditEntry, AuditFilter, AuditPage, AuditRecord, NewAuditEntry,
@@ -155,6 +155,13 @@ impl Tx {
         }
         Ok(())
     }
+}
+
+/// What a transaction will do; see [`Store::read_instance`].
+#[derive(Clone, Copy)]
+enum Access {
+    Read,
+    Write,
 }
 
 /// Proof that the holder may act inside one organization: obtained from a membership check, from
@@ -273,20 +280,37 @@ impl Store {
         }
     }
 
-    async fn begin(&self) -> Result<Tx> {
-        Ok(match &self.pool {
+    async fn begin(&self, access: Access) -> Result<Tx> {
+        Ok(match (&self.pool, access) {
             // IMMEDIATE takes the write lock up front, so two writers never deadlock upgrading.
-            Pool::Sqlite(p) => Tx::Sqlite(p.begin_with("BEGIN IMMEDIATE").await?),
-            Pool::Postgres(p) => Tx::Postgres(p.begin().await?),
+            (Pool::Sqlite(p), Access::Write) => Tx::Sqlite(p.begin_with("BEGIN IMMEDIATE").await?),
+            // A deferred transaction that only reads takes no lock: in WAL mode it reads its
+            // snapshot beside the writer instead of queueing behind it.
+            (Pool::Sqlite(p), Access::Read) => Tx::Sqlite(p.begin_with("BEGIN DEFERRED").await?),
+            (Pool::Postgres(p), Access::Write) => Tx::Postgres(p.begin().await?),
+            // READ ONLY makes PostgreSQL refuse a write, so one slipped into a read shows up in
+            // the suite instead of as a rare SQLITE_BUSY under load.
+            (Pool::Postgres(p), Access::Read) => Tx::Postgres(p.begin_with("BEGIN READ ONLY").await?),
         })
     }
 
     pub async fn instance(&self) -> Result<InstanceTx> {
-        Ok(InstanceTx { tx: self.begin().await? })
+        Ok(InstanceTx { tx: self.begin(Access::Write).await? })
     }
 
     pub async fn tenant(&self, scope: OrgScope) -> Result<TenantTx> {
         self.instance().await?.into_tenant(scope).await
+    }
+
+    /// A transaction that only reads (requests that look things up: authentication, pages, API
+    /// reads). On SQLite it does not wait for writers nor make them wait; a write in it fails.
+    pub async fn read_instance(&self) -> Result<InstanceTx> {
+        Ok(InstanceTx { tx: self.begin(Access::Read).await? })
+    }
+
+    /// [`Store::read_instance`] in `scope`'s organization.
+    pub async fn read_tenant(&self, scope: OrgScope) -> Result<TenantTx> {
+        self.read_instance().await?.into_tenant(scope).await
     }
 
     /// Tells this instance's workers that jobs were queued (call after the commit).

@@ -79,32 +79,35 @@ impl FromRequestParts<AppState> for Authed {
         let csrf = CsrfToken::from_request_parts(parts, state).await.map(|t| t.0).unwrap_or_default();
         let token = cookie(&parts.headers, SESSION_COOKIE).ok_or(LoginRedirectOr::Login)?;
         let hash = token_hash(&token);
-        let mut tx = state.store.instance().await.map_err(AppError::from)?;
+        // Every page reads; only an ended session or, once a minute, its last-seen time writes,
+        // each in a transaction of its own after this one.
+        let mut tx = state.store.read_instance().await.map_err(AppError::from)?;
         let Some(session) = tx.session(&hash).await.map_err(AppError::from)? else {
             return Err(LoginRedirectOr::Login);
         };
         let now = Utc::now();
         let idle = chrono::Duration::from_std(state.config.session_idle).unwrap_or(chrono::Duration::hours(2));
-        if now >= session.expires_at || now - session.last_seen_at > idle {
-            tx.delete_session(&hash).await.map_err(AppError::from)?;
-            tx.commit().await.map_err(AppError::from)?;
-            return Err(LoginRedirectOr::Login);
-        }
         // The role is read on every request, so a demotion or removal takes effect at once.
-        let Some((scope, role)) = tx.membership(session.user_id, session.org_id).await.map_err(AppError::from)? else {
+        let membership = tx.membership(session.user_id, session.org_id).await.map_err(AppError::from)?;
+        let Some((scope, role)) = membership.filter(|_| now < session.expires_at && now - session.last_seen_at <= idle)
+        else {
+            drop(tx);
+            let mut tx = state.store.instance().await.map_err(AppError::from)?;
             tx.delete_session(&hash).await.map_err(AppError::from)?;
             tx.commit().await.map_err(AppError::from)?;
             return Err(LoginRedirectOr::Login);
         };
         let org_name = tx.org(session.org_id).await.map_err(AppError::from)?.map(|o| o.name).unwrap_or_default();
         let email = tx.user_email(&state.vault, session.user_id).await.map_err(AppError::from)?;
-        if now - session.last_seen_at > chrono::Duration::seconds(60) {
-            tx.touch_session(&hash, now).await.map_err(AppError::from)?;
-        }
         // The same transaction, now in the organization's scope: one round of the database per request.
         let mut tx = tx.into_tenant(scope).await.map_err(AppError::from)?;
         let failing_sources = tx.failing_source_names().await.map_err(AppError::from)?;
         tx.commit().await.map_err(AppError::from)?;
+        if now - session.last_seen_at > chrono::Duration::seconds(60) {
+            let mut tx = state.store.instance().await.map_err(AppError::from)?;
+            tx.touch_session(&hash, now).await.map_err(AppError::from)?;
+            tx.commit().await.map_err(AppError::from)?;
+        }
         Ok(Authed {
             failing_sources,
             user_id: session.user_id,
@@ -165,12 +168,13 @@ impl FromRequestParts<AppState> for ApiCaller {
             .map(str::trim)
             .ok_or(AppError::Unauthorized)?;
         let org = ScopedToken::org(API_KEY_PREFIX, token).ok_or(AppError::Unauthorized)?;
-        let mut tx = state.store.tenant(OrgScope::trusted(org)).await?;
-        let key = tx.api_key_by_hash(&token_hash(token)).await?.ok_or(AppError::Unauthorized)?;
+        let mut tx = state.store.read_tenant(OrgScope::trusted(org)).await?;
+        let holder = tx.api_key_by_hash(&token_hash(token)).await?.ok_or(AppError::Unauthorized)?;
+        let key = holder.key;
         if key.revoked_at.is_some() {
             return Err(AppError::Unauthorized.into());
         }
-        let Some(creator_role) = tx.member_role(key.created_by).await? else {
+        let Some(creator_role) = holder.creator_role else {
             // The member who made the key has left: the key dies with the membership.
             return Err(AppError::Unauthorized.into());
         };
@@ -180,11 +184,14 @@ impl FromRequestParts<AppState> for ApiCaller {
         })?;
         let ceiling = ApiScope::ceiling_for(creator_role).unwrap_or(ApiScope::Read);
         let allowed = if key.scope.allows(ceiling) { ceiling } else { key.scope };
-        if key.last_used_at.is_none_or(|t| Utc::now() - t > chrono::Duration::seconds(60)) {
-            tx.touch_api_key(key.id).await?;
-        }
         let scope = tx.scope();
         tx.commit().await?;
+        // Last use is kept to the minute, so that a busy key writes once a minute, not per request.
+        if key.last_used_at.is_none_or(|t| Utc::now() - t > chrono::Duration::seconds(60)) {
+            let mut tx = state.store.tenant(scope).await?;
+            tx.touch_api_key(key.id).await?;
+            tx.commit().await?;
+        }
         Ok(ApiCaller { scope, key_id: key.id, key_name: key.name, allowed, created_by: key.created_by, client })
     }
 }

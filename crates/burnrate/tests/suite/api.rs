@@ -226,3 +226,29 @@ async fn a_read_key_is_refused_on_every_endpoint_that_writes_and_changes_nothing
     assert_eq!(tx.reporting_tz().await.unwrap(), "UTC");
     tx.commit().await.unwrap();
 }
+
+/// Reads do not queue behind a write in progress: on SQLite a write holds the database's one
+/// write lock until it commits, and a read that asked for that lock too would wait for it (and
+/// after the busy timeout fail) instead of reading the last committed state beside it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn api_reads_and_pages_are_answered_while_a_write_is_in_progress() {
+    let app = TestApp::spawn().await;
+    let (scope, _) = app.create_org("Org", "owner@example.com").await;
+    let owner = app.login("owner@example.com").await;
+    let key = create_key(&owner, "reporting", "read").await;
+    // The key's first use records it (a write of its own); from then on a call only reads.
+    assert_eq!(owner.api(Method::GET, "/api/v1/org", &key, None).await.status, 200);
+
+    let mut write = app.store.tenant(scope).await.unwrap();
+    write.set_reporting_tz("Europe/Berlin").await.unwrap();
+    let r = owner.api(Method::GET, "/api/v1/org", &key, None).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.json()["reporting_time_zone"], "UTC", "the committed state, not the write in progress");
+    let page = owner.get("/").await;
+    assert_eq!(page.status, 200, "{}", page.text);
+    assert_eq!(owner.get("/budgets").await.status, 200);
+    write.commit().await.unwrap();
+
+    let r = owner.api(Method::GET, "/api/v1/org", &key, None).await;
+    assert_eq!(r.json()["reporting_time_zone"], "Europe/Berlin");
+}

@@ -159,7 +159,7 @@ async fn connecting_a_source_seals_its_key_syncs_and_shows_spend() {
         assert!(home.text.contains(&month_view), "the month to date leads to its view: {}", home.text);
         let top = &home.text[home.text.find("id=\"top-models\"").expect("top models are listed")..];
         assert!(
-            top.contains(&format!("<td>gpt-4o</td><td class=\"num\">{} USD</td>", this_month.round_dp(2))),
+            top.contains(&format!(">gpt-4o</a></td><td class=\"num amount\">{} USD</td>", this_month.round_dp(2))),
             "{top}"
         );
     }

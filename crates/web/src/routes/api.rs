@@ -68,7 +68,7 @@ pub struct OrgView {
 #[utoipa::path(get, path = "/org", tag = "organization", responses((status = 200, body = OrgView), Refusals))]
 pub async fn org(State(state): State<AppState>, caller: ApiCaller) -> Result<Response, ApiError> {
     caller.require(ApiScope::Read)?;
-    let mut tx = state.store.instance().await?;
+    let mut tx = state.store.read_instance().await?;
     let org = tx.org(caller.scope.org_id()).await?.ok_or(AppError::NotFound)?;
     let mut tx = tx.into_tenant(caller.scope).await?;
     let reporting_time_zone = tx.reporting_tz().await?;
@@ -184,7 +184,7 @@ pub struct MembersView {
 #[utoipa::path(get, path = "/members", tag = "members", responses((status = 200, body = MembersView), Refusals))]
 pub async fn members(State(state): State<AppState>, caller: ApiCaller) -> Result<Response, ApiError> {
     caller.require(ApiScope::Read)?;
-    let mut tx = state.store.tenant(caller.scope).await?;
+    let mut tx = state.store.read_tenant(caller.scope).await?;
     let members = tx.members(&state.vault).await?;
     tx.commit().await?;
     let members = members
@@ -290,7 +290,7 @@ pub struct ApiKeysView {
 #[utoipa::path(get, path = "/api-keys", tag = "api keys", responses((status = 200, body = ApiKeysView), Refusals))]
 pub async fn api_keys(State(state): State<AppState>, caller: ApiCaller) -> Result<Response, ApiError> {
     caller.require(ApiScope::Read)?;
-    let mut tx = state.store.tenant(caller.scope).await?;
+    let mut tx = state.store.read_tenant(caller.scope).await?;
     let keys = tx.api_keys().await?;
     tx.commit().await?;
     let api_keys = keys
@@ -372,7 +372,7 @@ pub struct InvitationsView {
 #[utoipa::path(get, path = "/invitations", tag = "members", responses((status = 200, body = InvitationsView), Refusals))]
 pub async fn invitations(State(state): State<AppState>, caller: ApiCaller) -> Result<Response, ApiError> {
     caller.require(ApiScope::Admin)?;
-    let mut tx = state.store.tenant(caller.scope).await?;
+    let mut tx = state.store.read_tenant(caller.scope).await?;
     let open = tx.open_invitations(&state.vault).await?;
     tx.commit().await?;
     let invitations = open

@@ -346,7 +346,7 @@ async fn page(
     typed: Option<NewBudgetForm>,
 ) -> Result<Response, AppError> {
     let list = statuses(state, who.scope).await?;
-    let mut tx = state.store.tenant(who.scope).await?;
+    let mut tx = state.store.read_tenant(who.scope).await?;
     let zone = tx.reporting_tz().await?;
     let alerts = alert_rows(&mut tx, &list, RECENT_ALERTS).await?;
     tx.commit().await?;

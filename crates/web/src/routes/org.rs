@@ -22,7 +22,7 @@ use crate::pages::{
 use crate::security::{CsrfForm, SESSION_COOKIE, clear_cookie};
 
 pub async fn overview(State(state): State<AppState>, who: Authed) -> Result<Response, AppError> {
-    let mut tx = state.store.tenant(who.scope).await?;
+    let mut tx = state.store.read_tenant(who.scope).await?;
     let members = tx.members(&state.vault).await?;
     let admins = tx.count_admins().await?;
     tx.commit().await?;
@@ -103,7 +103,7 @@ pub async fn overview(State(state): State<AppState>, who: Authed) -> Result<Resp
         })
         .collect();
     let mut statuses = super::budgets::statuses(&state, who.scope).await?;
-    let mut tx = state.store.tenant(who.scope).await?;
+    let mut tx = state.store.read_tenant(who.scope).await?;
     let alerts = super::budgets::alert_rows(&mut tx, &statuses, 5).await?;
     tx.commit().await?;
     statuses.sort_by_key(|b| std::cmp::Reverse(b.percent_used()));
@@ -192,7 +192,7 @@ fn spend_chart(summary: &SpendSummary, today: chrono::NaiveDate) -> Option<Strin
 /// Notices of the instance's operators published in the last half year, newest first.
 async fn recent_notices(state: &AppState) -> Result<Vec<burnrate_store::Notice>, AppError> {
     let since = chrono::Utc::now() - chrono::Duration::days(crate::support::NOTICE_SHOWN_DAYS);
-    let mut tx = state.store.instance().await?;
+    let mut tx = state.store.read_instance().await?;
     let notices = tx.notices_since(since).await?;
     tx.commit().await?;
     Ok(notices)
@@ -485,7 +485,7 @@ async fn members_page(
     notice: Option<String>,
     error: Option<String>,
 ) -> Result<Response, AppError> {
-    let mut tx = state.store.tenant(who.scope).await?;
+    let mut tx = state.store.read_tenant(who.scope).await?;
     let members = tx.members(&state.vault).await?;
     let invitations = if who.role.is_admin() { tx.open_invitations(&state.vault).await? } else { vec![] };
     tx.commit().await?;
@@ -602,7 +602,7 @@ pub(crate) async fn sessions_page(
     error: Option<(axum::http::StatusCode, String)>,
 ) -> Result<Response, AppError> {
     use burnrate_store::SecondFactor;
-    let mut tx = state.store.instance().await?;
+    let mut tx = state.store.read_instance().await?;
     let sessions = tx.user_sessions(who.user_id).await?;
     let factor = tx.second_factor(who.user_id).await?;
     let setup = match factor {
@@ -681,7 +681,7 @@ async fn api_keys_page(
     new_key: Option<String>,
     error: Option<String>,
 ) -> Result<Response, AppError> {
-    let mut tx = state.store.tenant(who.scope).await?;
+    let mut tx = state.store.read_tenant(who.scope).await?;
     let keys = tx.api_keys().await?;
     tx.commit().await?;
     let status =

@@ -32,7 +32,7 @@ async fn page(
     notice: Option<String>,
     error: Option<String>,
 ) -> Result<Response, AppError> {
-    let mut tx = state.store.tenant(who.scope).await?;
+    let mut tx = state.store.read_tenant(who.scope).await?;
     let sources = tx.sources().await?;
     let fresh = tx.lake_freshness().await?;
     tx.commit().await?;
