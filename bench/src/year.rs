@@ -207,7 +207,7 @@ pub struct Year {
     pub lake_bytes: u64,
     pub rollup_bytes: u64,
     pub fill_secs: f64,
-    /// `burnrate serve`'s resident memory when it was ready, before any request (KiB).
+    /// `burnrate serve`'s resident memory when idle: 5 s after it was ready, before any request (KiB).
     pub idle_rss_kib: u64,
     /// Of that, its own memory (`RssAnon`: heap, stacks); the rest is the binary's code and
     /// data read from its file (`RssFile`), shared and given back by the kernel under pressure.

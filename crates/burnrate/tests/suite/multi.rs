@@ -79,6 +79,14 @@ async fn serve(app: &TestApp, lake: &str, settings: &[(&str, &str)]) -> Instance
     panic!("burnrate serve at {url} was not ready within 30 s");
 }
 
+/// A browser logged in on `instance` as `email`.
+async fn log_in(instance: &Instance, email: &str) -> TestClient {
+    let client = TestClient::new(&instance.url);
+    let r = client.post_form("/login", &[("email", email), ("password", GOOD_PASSWORD)]).await;
+    assert_eq!(r.status, 303, "{}", r.text);
+    client
+}
+
 /// Connects the simulated OpenAI through `client`'s source form (which starts its first sync).
 async fn connect(client: &TestClient, sim: &SimProvider) {
     let form = [("kind", "openai"), ("name", "OpenAI"), ("secret", KEY), ("base_url", &sim.base_url())];
@@ -126,9 +134,7 @@ async fn two_serve_processes_share_sessions_limits_and_the_lake_and_sync_and_del
     let (a, b) = (serve(&app, &lake, &shared).await, serve(&app, &lake, &shared).await);
 
     // A session made on one instance is a session on the other.
-    let on_a = TestClient::new(&a.url);
-    let r = on_a.post_form("/login", &[("email", "owner@shared.example"), ("password", GOOD_PASSWORD)]).await;
-    assert_eq!(r.status, 303, "{}", r.text);
+    let on_a = log_in(&a, "owner@shared.example").await;
     let on_b = TestClient::new(&b.url);
     on_b.set_cookie("__Host-burnrate_session", &on_a.cookie("__Host-burnrate_session").unwrap());
     let home = on_b.get("/").await;
@@ -214,12 +220,7 @@ async fn a_killed_instances_sync_is_finished_by_the_other_after_its_lease() {
     let lake_url = format!("file://{}", lake.path().display());
     let lease = [("BURNRATE_SYNC_LEASE", "3s")];
     let (mut a, b) = (serve(&app, &lake_url, &lease).await, serve(&app, &lake_url, &lease).await);
-    let on_a = TestClient::new(&a.url);
-    let r = on_a.post_form("/login", &[("email", "owner@relay.example"), ("password", GOOD_PASSWORD)]).await;
-    assert_eq!(r.status, 303, "{}", r.text);
-    let on_b = TestClient::new(&b.url);
-    let r = on_b.post_form("/login", &[("email", "owner@relay.example"), ("password", GOOD_PASSWORD)]).await;
-    assert_eq!(r.status, 303, "{}", r.text);
+    let (on_a, on_b) = (log_in(&a, "owner@relay.example").await, log_in(&b, "owner@relay.example").await);
 
     // The first page comes at once; the second is refused with a minute's Retry-After, which A
     // waits out inside the sync, renewing its lease.

@@ -150,8 +150,6 @@ fn explore_links(today: chrono::NaiveDate) -> crate::pages::ExploreLinks {
     }
 }
 
-/// What the month to date of `today` compares with: the previous month from its first day, as
-/// many days into it (never past its end); the end is exclusive.
 /// `now` against `before` as a signed percentage ("+12.5 %", "−3.1 %"); `None` when there was
 /// nothing before to compare with.
 fn percent_change(now: rust_decimal::Decimal, before: rust_decimal::Decimal) -> Option<String> {
@@ -161,6 +159,8 @@ fn percent_change(now: rust_decimal::Decimal, before: rust_decimal::Decimal) -> 
     })
 }
 
+/// What the month to date of `today` compares with: the previous month from its first day, as
+/// many days into it (never past its end); the end is exclusive.
 fn previous_month_to_date(today: chrono::NaiveDate) -> (chrono::NaiveDate, chrono::NaiveDate) {
     let month_start = today.with_day(1).unwrap_or(today);
     let start = month_start - chrono::Months::new(1);
