@@ -7,9 +7,7 @@ use std::sync::Arc;
 
 use anyhow::{Context, anyhow};
 use burnrate_core::{ApiScope, EmailAddress, NewPassword, OrgName, Role};
-use burnrate_crypto::{
-    MasterKey, MasterKeyRing, PasswordHasher, PasswordHasherConfig, ScopedToken, random_token, token_hash,
-};
+use burnrate_crypto::{MasterKey, MasterKeyRing, PasswordHasher, PasswordHasherConfig, random_token};
 use burnrate_store::{Actor, NewAuditEntry, OrgScope, Store, Vault};
 use burnrate_web::{AppState, Listeners, Quota, TlsFiles, WebConfig};
 use secrecy::ExposeSecret;
@@ -545,7 +543,7 @@ async fn bind(settings: &Settings) -> Result<Bound, Failure> {
 async fn start(settings: &Settings, state: AppState, bound: Bound) -> Result<Running, Failure> {
     let Bound { http, https, pg } = bound;
     let engine = build_engine(settings, state.syncer())?;
-    let pg = start_pg(settings, pg, engine.clone(), state.syncer())?;
+    let pg = start_pg(settings, pg, engine.clone(), state.app().clone())?;
     let state = state.with_engine(engine);
     let mail = state.mailer().spawn_worker();
     let syncer = state.syncer().clone();
@@ -576,7 +574,7 @@ fn start_pg(
     settings: &Settings,
     listener: tokio::net::TcpListener,
     engine: burnrate_engine::Engine,
-    syncer: &burnrate_sync::Syncer,
+    app: burnrate_app::App,
 ) -> Result<burnrate_pgwire::PgServer, Failure> {
     settings.check_pg_tls()?;
     let tls = match (&settings.pg_tls_cert, &settings.pg_tls_key) {
@@ -587,7 +585,7 @@ fn start_pg(
         ),
         _ => None,
     };
-    burnrate_pgwire::PgServer::start(listener, engine, syncer.store.clone(), tls)
+    burnrate_pgwire::PgServer::start(listener, engine, app, tls)
         .map_err(|e| config_error("BURNRATE_PG_ADDR", e.to_string()))
 }
 
@@ -699,15 +697,15 @@ async fn start_simulated_providers() -> Sims {
 /// Connects the demo organization to the simulated providers (once), points the sources at this
 /// run's simulator ports, and syncs them before the UI is announced.
 async fn connect_and_sync_demo_sources(
-    store: &Store,
-    vault: &Vault,
+    app: &burnrate_app::App,
     syncer: &burnrate_sync::Syncer,
     sims: &Sims,
 ) -> Result<String, Failure> {
-    use burnrate_sync::{SourceConfig, SourceKind, Syncer};
-    let mut tx = store.instance().await.context("opening a transaction")?;
-    let scope = demo_org(&mut tx).await?;
-    tx.commit().await.context("committing")?;
+    use burnrate_app::sources::{NewCredential, NewSourceInput, SettingsChange};
+    use burnrate_sync::{SourceKind, Syncer};
+    let store = app.store();
+    let owner = demo_owner(app).await?;
+    let scope = owner.scope;
     let (mut rows, mut usage_rows) = (0, 0);
     // Each run's simulated Google service account has a new key: it replaces the sealed one.
     let gcp_key = sims.gcp.gcp_key();
@@ -721,34 +719,47 @@ async fn connect_and_sync_demo_sources(
     ] {
         let azure = kind == SourceKind::Azure;
         let gcp = kind == SourceKind::Gcp;
-        let config = SourceConfig {
-            base_url: Some(sim.base_url()),
-            access_key_id: (kind == SourceKind::Aws).then(|| DEMO_AWS_KEY_ID.to_owned()),
-            tenant_id: azure.then(|| DEMO_AZURE_TENANT.to_owned()),
-            client_id: azure.then(|| DEMO_AZURE_CLIENT.to_owned()),
-            scope: azure.then(|| burnrate_sim::demo::DEMO_AZURE_SUBSCRIPTION.to_owned()),
-            billing_table: gcp.then(|| DEMO_GCP_TABLE.to_owned()),
-            service_account: gcp.then(|| burnrate_sim::gcp::CLIENT_EMAIL.to_owned()),
-            ..SourceConfig::for_kind(kind)
-        };
-        let config = serde_json::to_string(&config).map_err(|e| anyhow!("{e}"))?;
+        let access_key_id = (kind == SourceKind::Aws).then(|| DEMO_AWS_KEY_ID.to_owned());
         let mut t = store.tenant(scope).await.context("opening a transaction")?;
-        let id = match t.sources().await.context("listing sources")?.into_iter().find(|s| s.name == name) {
+        let existing = t.sources().await.context("listing sources")?.into_iter().find(|s| s.name == name);
+        t.commit().await.context("committing")?;
+        // As the organization's owner would, through the same rules: validated and audited.
+        let submitted = match existing {
+            // This run's simulator listens elsewhere (and Google's key is new): the key goes with
+            // its new address, as it must (S23).
             Some(existing) => {
-                t.set_source_config(existing.id, &config).await.context("updating the demo source")?;
-                if gcp {
-                    t.rotate_source_secret(vault, existing.id, key).await.context("replacing the demo key")?;
-                }
-                existing.id
+                let change = SettingsChange {
+                    base_url: Some(sim.base_url()),
+                    credential: Some(NewCredential { secret: key.to_owned(), access_key_id }),
+                    ..Default::default()
+                };
+                app.change_source_settings(&owner, existing.id, change).await
             }
-            None => t
-                .create_source(
-                    vault,
-                    &burnrate_store::NewSource { kind: kind.as_str(), name, config: &config, secret: key },
-                )
-                .await
-                .context("creating the demo source")?,
+            None => {
+                let input = NewSourceInput {
+                    kind: kind.as_str().to_owned(),
+                    name: name.to_owned(),
+                    secret: key.to_owned(),
+                    access_key_id,
+                    tenant_id: azure.then(|| DEMO_AZURE_TENANT.to_owned()),
+                    client_id: azure.then(|| DEMO_AZURE_CLIENT.to_owned()),
+                    scope: azure.then(|| burnrate_sim::demo::DEMO_AZURE_SUBSCRIPTION.to_owned()),
+                    billing_table: gcp.then(|| DEMO_GCP_TABLE.to_owned()),
+                    base_url: Some(sim.base_url()),
+                    ..Default::default()
+                };
+                app.connect_source(&owner, input).await
+            }
         };
+        let id = match submitted.map_err(|e| anyhow!("connecting {name}: {e}"))? {
+            burnrate_app::Submitted::Applied(id) => id,
+            burnrate_app::Submitted::Queued(_) => {
+                return Err(
+                    anyhow!("connecting {name} waits for approval: the demo organization has a second admin").into()
+                );
+            }
+        };
+        let mut t = store.tenant(scope).await.context("opening a transaction")?;
         let source =
             t.source(id).await.context("reading the demo source")?.ok_or_else(|| anyhow!("demo source vanished"))?;
         t.commit().await.context("committing")?;
@@ -854,18 +865,19 @@ async fn demo(mut settings: Settings) -> Result<(), Failure> {
     let vault = Arc::new(Vault::new(ring));
     let bound = bind(&settings).await?;
     let sims = start_simulated_providers().await;
+    let state = build_state(&settings, store.clone(), Arc::clone(&vault)).await?;
     let demo_path = settings.data_dir.join("demo.json");
     let mut creds = match std::fs::read_to_string(&demo_path) {
         Ok(text) => serde_json::from_str::<DemoFile>(&text)
             .with_context(|| format!("{} is not a demo file", demo_path.display()))?,
-        Err(_) => create_demo_org(&store, &vault, &settings).await?,
+        Err(_) => create_demo_org(state.app(), &settings).await?,
     };
     creds.url = settings.public_url.origin().ascii_serialization();
     // Kept at once: a new organization's password is not lost if the first sync fails.
     creds.write(&demo_path)?;
-    let state = build_state(&settings, store.clone(), Arc::clone(&vault)).await?;
     // Synced before the listeners open: the first page a person sees already has the spend.
-    let synced = connect_and_sync_demo_sources(&store, &vault, state.syncer(), &sims).await?;
+    let synced = connect_and_sync_demo_sources(state.app(), state.syncer(), &sims).await?;
+    let app = state.app().clone();
     let running = start(&settings, state, bound).await?;
     creds.postgres_url = match creds.postgres_url.as_deref().map(url::Url::parse) {
         // The same credential; the endpoint may listen elsewhere this run.
@@ -874,7 +886,7 @@ async fn demo(mut settings: Settings) -> Result<(), Failure> {
             let _ = u.set_port(Some(running.pg.addr.port()));
             Some(u.to_string())
         }
-        _ => Some(create_demo_sql_credential(&store, &vault, running.pg.addr).await?),
+        _ => Some(create_demo_sql_credential(&app, running.pg.addr).await?),
     };
     creds.write(&demo_path)?;
     println!("burnrate demo is running at {}  (listening on {})", creds.url, running.http);
@@ -896,87 +908,73 @@ async fn demo(mut settings: Settings) -> Result<(), Failure> {
     Ok(())
 }
 
-/// The demo organization of this data directory.
-async fn demo_org(tx: &mut burnrate_store::InstanceTx) -> Result<OrgScope, Failure> {
+/// The demo organization's owner, acting as a person would (the audit log says through which
+/// command).
+async fn demo_owner(app: &burnrate_app::App) -> Result<burnrate_app::Actor, Failure> {
+    let mut tx = app.store().read_instance().await.context("opening a transaction")?;
     let org = tx
         .find_org(DEMO_ORG)
         .await
         .context("finding the demo organization")?
         .ok_or_else(|| anyhow!("the demo organization is missing from the data dir"))?;
-    Ok(OrgScope::trusted(org.id))
-}
-
-/// A SQL credential of the demo organization, as a connection string for `addr`.
-async fn create_demo_sql_credential(
-    store: &Store,
-    vault: &Vault,
-    addr: std::net::SocketAddr,
-) -> Result<String, Failure> {
-    let mut tx = store.instance().await.context("opening a transaction")?;
-    let scope = demo_org(&mut tx).await?;
-    let mut t = tx.into_tenant(scope).await.context("entering the organization")?;
+    let mut t = tx.into_tenant(OrgScope::trusted(org.id)).await.context("entering the organization")?;
     let owner = t
-        .members(vault)
+        .members(app.vault())
         .await
         .context("listing members")?
         .into_iter()
-        .next()
-        .ok_or_else(|| anyhow!("the demo organization has no members"))?;
-    let password = burnrate_crypto::random_sql_password();
-    let verifier = burnrate_crypto::ScramVerifier::new(&password).encode();
-    let id = t
-        .create_sql_credential(burnrate_core::SqlCredentialId::generate(), "demo", &verifier, owner.user_id)
+        .find(|m| m.role == Role::Owner)
+        .ok_or_else(|| anyhow!("the demo organization has no owner"))?;
+    t.commit().await.context("committing")?;
+    Ok(burnrate_app::Actor {
+        scope: OrgScope::trusted(org.id),
+        role: Role::Owner,
+        member: owner.user_id,
+        via: burnrate_app::Via::Command("burnrate demo"),
+        ip: None,
+        user_agent: None,
+    })
+}
+
+/// A SQL credential of the demo organization, as a connection string for `addr`.
+async fn create_demo_sql_credential(app: &burnrate_app::App, addr: std::net::SocketAddr) -> Result<String, Failure> {
+    let owner = demo_owner(app).await?;
+    let new =
+        app.create_sql_credential(&owner, "demo").await.map_err(|e| anyhow!("creating the SQL credential: {e}"))?;
+    Ok(format!("postgresql://{}:{}@{addr}/burnrate", new.id, new.password))
+}
+
+/// The demo organization and its owner (what signing up makes), then its API key as the owner
+/// makes one.
+async fn create_demo_org(app: &burnrate_app::App, settings: &Settings) -> Result<DemoFile, Failure> {
+    let password = random_token()[..24].to_owned();
+    let hasher = password_hasher(settings);
+    let hash = hasher.hash(&password).await.context("hashing the demo password")?;
+    let email = EmailAddress::parse(DEMO_EMAIL).map_err(|e| anyhow!("{e}"))?;
+    let mut tx = app.store().instance().await.context("opening a transaction")?;
+    let scope = tx
+        .create_org(&OrgName::parse(DEMO_ORG).map_err(|e| anyhow!("{e}"))?)
         .await
-        .context("creating the SQL credential")?;
+        .context("creating the demo organization")?;
+    let user = tx.create_user(app.vault(), &email, &hash, true).await.context("creating the demo user")?;
+    let mut t = tx.into_tenant(scope).await.context("entering the organization")?;
+    t.add_member(user, Role::Owner).await.context("adding the demo user")?;
     t.audit(NewAuditEntry {
         actor: Actor::system("burnrate demo"),
-        action: "sql_credential_created",
-        target_type: Some("sql_credential"),
-        target_id: Some(id.to_string()),
-        details: json!({ "name": "demo", "via": "demo" }),
+        action: "member_joined",
+        target_type: Some("user"),
+        target_id: Some(user.to_string()),
+        details: json!({ "via": "demo" }),
         ip: None,
         user_agent: None,
     })
     .await
     .context("writing the audit log")?;
-    t.commit().await.context("committing the SQL credential")?;
-    Ok(format!("postgresql://{id}:{password}@{addr}/burnrate"))
-}
-
-async fn create_demo_org(store: &Store, vault: &Vault, settings: &Settings) -> Result<DemoFile, Failure> {
-    let password = random_token()[..24].to_owned();
-    let hasher = password_hasher(settings);
-    let hash = hasher.hash(&password).await.context("hashing the demo password")?;
-    let email = EmailAddress::parse(DEMO_EMAIL).map_err(|e| anyhow!("{e}"))?;
-    let mut tx = store.instance().await.context("opening a transaction")?;
-    let scope = tx
-        .create_org(&OrgName::parse(DEMO_ORG).map_err(|e| anyhow!("{e}"))?)
-        .await
-        .context("creating the demo organization")?;
-    let user = tx.create_user(vault, &email, &hash, true).await.context("creating the demo user")?;
-    let mut t = tx.into_tenant(scope).await.context("entering the organization")?;
-    t.add_member(user, Role::Owner).await.context("adding the demo user")?;
-    let api_key = ScopedToken::generate("brk_", scope.org_id());
-    let prefix = ScopedToken::display_prefix("brk_", &api_key);
-    let key_id = t
-        .create_api_key("demo", &prefix, &token_hash(&api_key), ApiScope::Admin, user)
-        .await
-        .context("creating the demo API key")?;
-    for (action, target_type, target) in
-        [("member_joined", "user", user.to_string()), ("api_key_created", "api_key", key_id.to_string())]
-    {
-        t.audit(NewAuditEntry {
-            actor: Actor::system("burnrate demo"),
-            action,
-            target_type: Some(target_type),
-            target_id: Some(target),
-            details: json!({ "via": "demo" }),
-            ip: None,
-            user_agent: None,
-        })
-        .await
-        .context("writing the audit log")?;
-    }
     t.commit().await.context("committing the demo organization")?;
-    Ok(DemoFile { url: String::new(), email: DEMO_EMAIL.into(), password, api_key, postgres_url: None })
+    let owner = demo_owner(app).await?;
+    let key = app
+        .create_api_key(&owner, "demo", ApiScope::Admin)
+        .await
+        .map_err(|e| anyhow!("creating the demo API key: {e}"))?;
+    Ok(DemoFile { url: String::new(), email: DEMO_EMAIL.into(), password, api_key: key.key, postgres_url: None })
 }

@@ -8,7 +8,6 @@ use async_trait::async_trait;
 use burnrate_core::SqlCredentialId;
 use burnrate_crypto::ScramVerifier;
 use burnrate_engine::{EngineError, Outcome, SqlStatement};
-use burnrate_store::Store;
 use datafusion::arrow::datatypes::{DataType, SchemaRef};
 use datafusion::common::ScalarValue;
 use futures::{Sink, StreamExt};
@@ -48,8 +47,8 @@ pub(crate) struct Authenticator {
 }
 
 impl Authenticator {
-    pub(crate) fn new(store: Store, tls: Option<&PgTls>) -> Self {
-        let mut scram = ScramAuth::new(Arc::new(Credentials { store }));
+    pub(crate) fn new(app: burnrate_app::App, tls: Option<&PgTls>) -> Self {
+        let mut scram = ScramAuth::new(Arc::new(Credentials { app }));
         scram.set_iterations(ScramVerifier::ITERATIONS as usize);
         if let Some(tls) = tls
             && let Err(e) = scram.configure_certificate(&tls.cert_pem)
@@ -129,13 +128,19 @@ fn engine_error(e: EngineError) -> PgWireError {
 /// Looks credentials up for SCRAM. An unknown, malformed or revoked user name gets a random
 /// verifier, so the handshake runs to the end and fails like a wrong password: nobody learns
 /// which user names exist.
-#[derive(Debug)]
 struct Credentials {
-    store: Store,
+    app: burnrate_app::App,
+}
+
+// pgwire asks its credential source for `Debug`; there is nothing in it worth printing.
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Credentials")
+    }
 }
 
 /// Who a successful SCRAM exchange proved the client to be.
-struct Verified(burnrate_store::SqlLogin);
+struct Verified(burnrate_app::sql_access::SqlAccess);
 
 #[async_trait]
 impl AuthSource<Verified> for Credentials {
@@ -147,21 +152,15 @@ impl AuthSource<Verified> for Credentials {
     async fn get_scram_secret(&self, login: &LoginInfo) -> PgWireResult<(ScramSecret, Option<Verified>)> {
         let found = match login.user().map(str::parse::<SqlCredentialId>) {
             Some(Ok(id)) => {
-                let store = &self.store;
-                let lookup = async {
-                    let mut tx = store.read_instance().await?;
-                    let l = tx.sql_login(id).await?;
-                    tx.commit().await?;
-                    Ok::<_, burnrate_store::StoreError>(l)
-                };
-                lookup.await.map_err(|e| {
+                // Unknown, revoked, or its creator left: all alike to the client.
+                self.app.sql_login(id).await.map_err(|e| {
                     tracing::error!(error = %e, "Postgres wire: credential lookup failed");
                     fatal("58000", "burnrate cannot check credentials right now; try again")
                 })?
             }
             _ => None,
         };
-        let usable = found.filter(|l| !l.revoked).and_then(|l| ScramVerifier::parse(&l.verifier).ok().map(|v| (v, l)));
+        let usable = found.and_then(|l| ScramVerifier::parse(&l.verifier).ok().map(|v| (v, l)));
         let (verifier, identity) = match usable {
             Some((v, l)) => (v, Some(Verified(l))),
             None => (ScramVerifier::new(&burnrate_crypto::random_sql_password()), None),
@@ -233,14 +232,14 @@ impl StartupHandler for Startup {
                         let Some(Verified(login)) = identity else {
                             return Err(fatal("28P01", format!("password authentication failed for user \"{user}\"")));
                         };
-                        // Only organization admins create SQL credentials (S11).
+                        // It reads as far as its creator's role reaches now (S22).
                         let session = self
                             .conn
                             .shared
                             .engine
-                            .connect(login.scope, burnrate_engine::Reader::Admin, &login.id.to_string())
+                            .connect(login.scope, login.reader, &login.id.to_string())
                             .map_err(engine_error)?;
-                        let _ = self.conn.login.set(Login { credential: login.id, session });
+                        let _ = self.conn.login.set(Login { credential: login.id, reader: login.reader, session });
                         touch(&self.conn, login.scope, login.id);
                         tracing::info!(credential = %login.id, org = %login.scope.org_id(), "SQL client logged in");
                         auth.driver.complete_authentication(client, final_message).await?;
@@ -258,7 +257,7 @@ impl StartupHandler for Startup {
 
 /// Records the credential's last use, off the login's path.
 fn touch(conn: &Arc<Connection>, scope: burnrate_store::OrgScope, id: SqlCredentialId) {
-    let store = conn.shared.store.clone();
+    let store = conn.shared.app.store().clone();
     tokio::spawn(async move {
         let r = async {
             let mut tx = store.tenant(scope).await?;

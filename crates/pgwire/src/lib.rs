@@ -6,9 +6,11 @@
 //!          ──simple / extended protocol──▶ engine ──Arrow batches──▶ rows in text or binary
 //! ```
 //!
-//! Each connection gets handlers of its own, holding its login once authenticated. A watcher
-//! closes the connections of a credential within a fraction of a second of its revocation,
-//! whichever instance revoked it (it reads the store, not a local signal).
+//! Each connection gets handlers of its own, holding its login once authenticated. A credential
+//! reaches as far as the member who made it, now (`burnrate_app::sql_access`): a watcher closes
+//! its connections within a fraction of a second of its revocation, its creator leaving or its
+//! creator's role changing what it reads (the client reconnects under the new reach), whichever
+//! instance made the change (it reads the store, not a local signal).
 
 mod encode;
 mod handlers;
@@ -20,8 +22,8 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use burnrate_core::SqlCredentialId;
-use burnrate_engine::{Engine, SqlSession};
-use burnrate_store::{OrgScope, Store};
+use burnrate_engine::{Engine, Reader, SqlSession};
+use burnrate_store::OrgScope;
 use tokio::net::TcpListener;
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
@@ -45,7 +47,7 @@ impl From<burnrate_net::ServerTls> for PgTls {
 /// What every connection shares.
 struct Shared {
     engine: Engine,
-    store: Store,
+    app: burnrate_app::App,
     tls: Option<PgTls>,
     auth: handlers::Authenticator,
     connections: Mutex<HashMap<u64, Arc<Connection>>>,
@@ -56,7 +58,7 @@ struct Shared {
 struct Connection {
     shared: Arc<Shared>,
     login: OnceLock<Login>,
-    /// Notified to close the connection (its credential was revoked).
+    /// Notified to close the connection (its credential no longer reaches what it was opened with).
     close: Notify,
     /// The key (pid, secret) the client was given at login, which its cancel requests name.
     cancel_key: OnceLock<(i32, Vec<u8>)>,
@@ -86,6 +88,8 @@ impl Connection {
 /// An authenticated connection's identity and session.
 struct Login {
     credential: SqlCredentialId,
+    /// What it was opened to read.
+    reader: Reader,
     session: SqlSession,
 }
 
@@ -105,12 +109,17 @@ impl Drop for PgServer {
 
 impl PgServer {
     /// Serves on `listener`. Without `tls`, only loopback clients can log in.
-    pub fn start(listener: TcpListener, engine: Engine, store: Store, tls: Option<PgTls>) -> std::io::Result<Self> {
+    pub fn start(
+        listener: TcpListener,
+        engine: Engine,
+        app: burnrate_app::App,
+        tls: Option<PgTls>,
+    ) -> std::io::Result<Self> {
         let addr = listener.local_addr()?;
-        let auth = handlers::Authenticator::new(store.clone(), tls.as_ref());
+        let auth = handlers::Authenticator::new(app.clone(), tls.as_ref());
         let shared = Arc::new(Shared {
             engine,
-            store,
+            app,
             tls,
             auth,
             connections: Mutex::new(HashMap::new()),
@@ -150,7 +159,7 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, acceptor: Optio
                     }
                 }
                 () = conn.close.notified() => {
-                    tracing::info!(%peer, credential = ?conn.login.get().map(|l| l.credential.to_string()), "closed a connection whose SQL credential was revoked");
+                    tracing::info!(%peer, credential = ?conn.login.get().map(|l| l.credential.to_string()), "closed a connection whose SQL credential no longer reaches what it was opened with");
                 }
             }
             shared.connections.lock().expect("connections lock").remove(&id);
@@ -158,8 +167,8 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, acceptor: Optio
     }
 }
 
-/// Closes the connections of revoked credentials: per organization with live connections, one
-/// query for its revoked credentials.
+/// Closes the connections of credentials revoked, or whose creator left or now reads otherwise:
+/// per organization with live connections, one query for what its credentials reach now.
 async fn watch_revocations(shared: Arc<Shared>) {
     let mut tick = tokio::time::interval(REVOCATION_POLL);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -174,21 +183,15 @@ async fn watch_revocations(shared: Arc<Shared>) {
             }
         }
         for (scope, conns) in by_org {
-            let revoked = async {
-                let mut tx = shared.store.read_tenant(scope).await?;
-                let ids = tx.revoked_sql_credentials().await?;
-                tx.commit().await?;
-                Ok::<_, burnrate_store::StoreError>(ids)
-            };
-            match revoked.await {
-                Ok(ids) => {
+            match shared.app.sql_readers(scope).await {
+                Ok(readers) => {
                     for c in conns {
-                        if c.login.get().is_some_and(|l| ids.contains(&l.credential)) {
+                        if c.login.get().is_some_and(|l| readers.get(&l.credential) != Some(&l.reader)) {
                             c.close.notify_one();
                         }
                     }
                 }
-                Err(e) => tracing::warn!(error = %e, "Postgres wire: cannot check for revoked credentials"),
+                Err(e) => tracing::warn!(error = %e, "Postgres wire: cannot check what credentials reach"),
             }
         }
     }

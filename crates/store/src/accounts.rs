@@ -127,8 +127,10 @@ impl InstanceTx {
     /// Creates an organization and returns the scope to fill it.
     pub async fn create_org(&mut self, name: &OrgName) -> Result<OrgScope> {
         let id = OrgId::generate();
-        on!(&mut self.tx, c => sqlx::query("INSERT INTO organizations (id, name, created_at) VALUES ($1, $2, $3)")
-            .bind(id.as_uuid()).bind(name.as_str()).bind(now()).execute(c).await.map(|_| ()))?;
+        // The policy is written out, not left to the column's default, which SQLite cannot change.
+        let policy = serde_json::to_string(&crate::approvals::DEFAULT_APPROVAL_ACTIONS)?;
+        on!(&mut self.tx, c => sqlx::query("INSERT INTO organizations (id, name, created_at, approval_actions) VALUES ($1, $2, $3, $4)")
+            .bind(id.as_uuid()).bind(name.as_str()).bind(now()).bind(policy).execute(c).await.map(|_| ()))?;
         Ok(OrgScope::trusted(id))
     }
 

@@ -116,6 +116,13 @@ impl TenantTx {
         Ok(n > 0)
     }
 
+    /// Revokes every live key `user` made in this organization; returns how many.
+    pub async fn revoke_api_keys_of(&mut self, user: UserId) -> Result<u64> {
+        let n = on!(&mut self.inner.tx, c => sqlx::query("UPDATE api_keys SET revoked_at = $1 WHERE org_id = $2 AND created_by = $3 AND revoked_at IS NULL")
+            .bind(now()).bind(self.scope.org_id().as_uuid()).bind(user.as_uuid()).execute(c).await.map(|r| r.rows_affected()))?;
+        Ok(n)
+    }
+
     pub async fn touch_api_key(&mut self, id: ApiKeyId) -> Result<()> {
         on!(&mut self.inner.tx, c => sqlx::query("UPDATE api_keys SET last_used_at = $1 WHERE org_id = $2 AND id = $3")
             .bind(now()).bind(self.scope.org_id().as_uuid()).bind(id.as_uuid()).execute(c).await.map(|_| ()))?;

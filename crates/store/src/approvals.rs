@@ -11,6 +11,10 @@ use zeroize::Zeroizing;
 use crate::accounts::now;
 use crate::{Result, StoreError, TenantTx, Vault, on};
 
+/// The changes every new organization sends for approval (its policy may list fewer later).
+pub const DEFAULT_APPROVAL_ACTIONS: [&str; 5] =
+    ["budget_raise", "source_credentials", "webhook_create", "sql_credential_create", "member_promote"];
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ApprovalState {
     Pending,
@@ -18,6 +22,8 @@ pub enum ApprovalState {
     Rejected,
     /// Approved, but the change could no longer be applied (the world changed since).
     Failed,
+    /// Its requester left or is no longer an admin: it can never be approved.
+    Withdrawn,
 }
 
 impl ApprovalState {
@@ -27,6 +33,7 @@ impl ApprovalState {
             ApprovalState::Approved => "approved",
             ApprovalState::Rejected => "rejected",
             ApprovalState::Failed => "failed",
+            ApprovalState::Withdrawn => "withdrawn",
         }
     }
 
@@ -36,6 +43,7 @@ impl ApprovalState {
             "approved" => Some(ApprovalState::Approved),
             "rejected" => Some(ApprovalState::Rejected),
             "failed" => Some(ApprovalState::Failed),
+            "withdrawn" => Some(ApprovalState::Withdrawn),
             _ => None,
         }
     }
@@ -117,6 +125,30 @@ impl TenantTx {
         on!(&mut self.inner.tx, c => sqlx::query("UPDATE organizations SET approval_actions = $1 WHERE id = $2")
             .bind(raw).bind(self.scope.org_id().as_uuid()).execute(c).await.map(|_| ()))?;
         Ok(())
+    }
+
+    /// Until when the single-admin shortcut is closed (an admin was demoted or removed then).
+    pub async fn four_eyes_until(&mut self) -> Result<Option<DateTime<Utc>>> {
+        let until: Option<DateTime<Utc>> = on!(&mut self.inner.tx, c => sqlx::query_scalar("SELECT four_eyes_until FROM organizations WHERE id = $1")
+            .bind(self.scope.org_id().as_uuid()).fetch_one(c).await)?;
+        Ok(until)
+    }
+
+    /// Closes the single-admin shortcut until `until` (never shortens an earlier hold).
+    pub async fn hold_four_eyes(&mut self, until: DateTime<Utc>) -> Result<()> {
+        let held = self.four_eyes_until().await?;
+        if held.is_none_or(|h| h < until) {
+            on!(&mut self.inner.tx, c => sqlx::query("UPDATE organizations SET four_eyes_until = $1 WHERE id = $2")
+                .bind(until).bind(self.scope.org_id().as_uuid()).execute(c).await.map(|_| ()))?;
+        }
+        Ok(())
+    }
+
+    /// Withdraws the pending requests `user` made, saying why; returns their ids.
+    pub async fn withdraw_approval_requests_of(&mut self, user: UserId, why: &str) -> Result<Vec<Uuid>> {
+        let ids: Vec<Uuid> = on!(&mut self.inner.tx, c => sqlx::query_scalar("UPDATE approval_requests SET state = 'withdrawn', outcome = $1 WHERE org_id = $2 AND requested_by = $3 AND state = 'pending' RETURNING id")
+            .bind(why).bind(self.scope.org_id().as_uuid()).bind(user.as_uuid()).fetch_all(c).await)?;
+        Ok(ids)
     }
 
     /// Queues a request for `change` (sealed) until `expires_at`.

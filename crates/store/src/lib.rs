@@ -44,7 +44,7 @@ mod webhooks;
 pub use accounts::{Member, Organization, SessionRecord, TokenPurpose, UserRecord};
 pub use alerts::{AlertEvent, AlertKind, Delivery, DeliveryAttempt, DeliveryState};
 pub use api_keys::{ApiKeyHolder, ApiKeyRecord};
-pub use approvals::{ApprovalRequest, ApprovalState};
+pub use approvals::{ApprovalRequest, ApprovalState, DEFAULT_APPROVAL_ACTIONS};
 pub use audit::{
     AUDIT_CSV_COLUMNS, Actor, ActorType, AuditBreak, AuditEntry, AuditFilter, AuditPage, AuditRecord, NewAuditEntry,
 };

@@ -2,11 +2,11 @@
 //! kept. A login looks its credential up before the organization is known, through the row the
 //! user name names (on PostgreSQL a row-level-security policy of its own admits exactly it).
 
-use burnrate_core::{OrgId, SqlCredentialId, UserId};
+use burnrate_core::{OrgId, Role, SqlCredentialId, UserId};
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use crate::accounts::now;
+use crate::accounts::{now, parse_role};
 use crate::{InstanceTx, OrgScope, Result, TenantTx, on};
 
 #[derive(Clone, Debug)]
@@ -27,6 +27,8 @@ pub struct SqlLogin {
     /// PostgreSQL's text form of the SCRAM-SHA-256 verifier.
     pub verifier: String,
     pub revoked: bool,
+    /// The current role of the member who made it; `None` once they left the organization.
+    pub creator_role: Option<Role>,
 }
 
 #[derive(sqlx::FromRow)]
@@ -98,11 +100,23 @@ impl TenantTx {
         Ok(())
     }
 
-    /// Which of this organization's credentials are revoked, for closing their connections.
-    pub async fn revoked_sql_credentials(&mut self) -> Result<Vec<SqlCredentialId>> {
-        let ids: Vec<Uuid> = on!(&mut self.inner.tx, c => sqlx::query_scalar("SELECT id FROM sql_credentials WHERE org_id = $1 AND revoked_at IS NOT NULL")
+    /// Revokes every live credential `user` made in this organization; returns how many.
+    pub async fn revoke_sql_credentials_of(&mut self, user: UserId) -> Result<u64> {
+        let n = on!(&mut self.inner.tx, c => sqlx::query("UPDATE sql_credentials SET revoked_at = $1 WHERE org_id = $2 AND created_by = $3 AND revoked_at IS NULL")
+            .bind(now()).bind(self.scope.org_id().as_uuid()).bind(user.as_uuid()).execute(c).await.map(|r| r.rows_affected()))?;
+        Ok(n)
+    }
+
+    /// This organization's credentials that are not revoked, each with the current role of the
+    /// member who made it (`None` once they left): what live connections are checked against.
+    pub async fn sql_credential_standing(&mut self) -> Result<Vec<(SqlCredentialId, Option<Role>)>> {
+        let rows: Vec<(Uuid, Option<String>)> = on!(&mut self.inner.tx, c => sqlx::query_as(
+            "SELECT c.id, m.role FROM sql_credentials c LEFT JOIN memberships m ON m.org_id = c.org_id AND m.user_id = c.created_by \
+             WHERE c.org_id = $1 AND c.revoked_at IS NULL")
             .bind(self.scope.org_id().as_uuid()).fetch_all(c).await)?;
-        Ok(ids.into_iter().map(SqlCredentialId::from_uuid).collect())
+        rows.into_iter()
+            .map(|(id, role)| Ok((SqlCredentialId::from_uuid(id), role.as_deref().map(parse_role).transpose()?)))
+            .collect()
     }
 }
 
@@ -110,14 +124,12 @@ impl InstanceTx {
     /// The credential a client names as its user, whichever organization it belongs to.
     pub async fn sql_login(&mut self, id: SqlCredentialId) -> Result<Option<SqlLogin>> {
         self.tx.set_local("app.sql_login", &id.as_uuid().to_string()).await?;
-        let row: Option<(Uuid, String, Option<DateTime<Utc>>)> = on!(&mut self.tx, c => sqlx::query_as(
-            "SELECT org_id, verifier, revoked_at FROM sql_credentials WHERE id = $1")
+        let row: Option<(Uuid, String, Option<DateTime<Utc>>, Uuid)> = on!(&mut self.tx, c => sqlx::query_as(
+            "SELECT org_id, verifier, revoked_at, created_by FROM sql_credentials WHERE id = $1")
             .bind(id.as_uuid()).fetch_optional(c).await)?;
-        Ok(row.map(|(org, verifier, revoked_at)| SqlLogin {
-            id,
-            scope: OrgScope::trusted(OrgId::from_uuid(org)),
-            verifier,
-            revoked: revoked_at.is_some(),
-        }))
+        let Some((org, verifier, revoked_at, created_by)) = row else { return Ok(None) };
+        let org = OrgId::from_uuid(org);
+        let creator_role = self.membership(UserId::from_uuid(created_by), org).await?.map(|(_, role)| role);
+        Ok(Some(SqlLogin { id, scope: OrgScope::trusted(org), verifier, revoked: revoked_at.is_some(), creator_role }))
     }
 }

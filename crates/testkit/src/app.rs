@@ -170,6 +170,7 @@ impl TestApp {
         let mail = state.mailer().spawn_worker();
         let syncer = state.syncer().clone();
         let notifier = state.notifier().expect("the engine is set").clone();
+        let application = state.app().clone();
         let server = burnrate_web::serve(state, Listeners { http, https }).await.expect("serve");
         let pg_cert = rcgen::generate_simple_self_signed(vec!["127.0.0.1".into(), "localhost".into()])
             .expect("self-signed certificate");
@@ -183,7 +184,7 @@ impl TestApp {
         let pg = burnrate_pgwire::PgServer::start(
             pg_listener,
             engine.clone(),
-            store.clone(),
+            application,
             Some(burnrate_pgwire::PgTls { cert_pem: pg_cert.cert.pem().into_bytes(), config: Arc::new(pg_tls) }),
         )
         .expect("Postgres wire endpoint");

@@ -6,6 +6,7 @@ use axum::extract::FromRequestParts;
 use axum::http::header;
 use axum::http::request::Parts;
 use axum::response::{IntoResponse, Redirect, Response};
+use burnrate_app::Via;
 use burnrate_core::{ApiKeyId, ApiScope, EmailAddress, Role, UserId};
 use burnrate_crypto::{ScopedToken, token_hash};
 use burnrate_store::{Actor, ActorType, NewAuditEntry, OperatorRecord, OrgScope};
@@ -17,7 +18,7 @@ use crate::AppState;
 use crate::error::{ApiError, AppError};
 use crate::security::{ClientInfo, CsrfToken, OPERATOR_COOKIE, SESSION_COOKIE, clear_cookie, cookie};
 
-pub const API_KEY_PREFIX: &str = "brk_";
+pub use burnrate_app::api_keys::API_KEY_PREFIX;
 
 /// A logged-in member acting in one organization.
 #[derive(Clone, Debug)]
@@ -196,23 +197,31 @@ impl FromRequestParts<AppState> for ApiCaller {
     }
 }
 
-/// Someone acting in an organization: a logged-in member or an API key. The rules of what they may
-/// do (`routes::actions`) and how their actions are audited are written once, against this.
+/// Someone acting in an organization: a logged-in member or an API key, handed to the
+/// application layer as a [`burnrate_app::Actor`], which decides what they may do and audits it.
 pub trait Caller {
     fn scope(&self) -> OrgScope;
     /// The role this caller acts with (an API key acts with the role its scope corresponds to).
     fn role(&self) -> Role;
     /// The member behind the call (for an API key, the member who created it).
     fn member(&self) -> UserId;
-    fn actor(&self) -> Actor;
+    fn via(&self) -> Via;
     fn client(&self) -> &ClientInfo;
 
-    fn require_admin(&self) -> Result<(), AppError> {
-        if self.role().is_admin() {
-            Ok(())
-        } else {
-            Err(AppError::Forbidden(format!("This needs the admin or owner role; you act as {}.", self.role())))
+    /// The caller as the application layer takes it.
+    fn actor(&self) -> burnrate_app::Actor {
+        burnrate_app::Actor {
+            scope: self.scope(),
+            role: self.role(),
+            member: self.member(),
+            via: self.via(),
+            ip: Some(self.client().ip.clone()),
+            user_agent: self.client().user_agent.clone(),
         }
+    }
+
+    fn require_admin(&self) -> Result<(), AppError> {
+        Ok(self.actor().require_admin()?)
     }
 
     /// An audit entry for an action of this caller on a target.
@@ -223,15 +232,7 @@ pub trait Caller {
         target_id: String,
         details: Value,
     ) -> NewAuditEntry {
-        NewAuditEntry {
-            actor: self.actor(),
-            action,
-            target_type: Some(target_type),
-            target_id: Some(target_id),
-            details,
-            ip: Some(self.client().ip.clone()),
-            user_agent: self.client().user_agent.clone(),
-        }
+        self.actor().entry(action, target_type, target_id, details)
     }
 }
 
@@ -245,8 +246,8 @@ impl Caller for Authed {
     fn member(&self) -> UserId {
         self.user_id
     }
-    fn actor(&self) -> Actor {
-        user_actor(self.user_id)
+    fn via(&self) -> Via {
+        Via::Session
     }
     fn client(&self) -> &ClientInfo {
         &self.client
@@ -267,12 +268,8 @@ impl Caller for ApiCaller {
     fn member(&self) -> UserId {
         self.created_by
     }
-    fn actor(&self) -> Actor {
-        Actor {
-            kind: ActorType::ApiKey,
-            id: Some(self.key_id.to_string()),
-            label: format!("API key {}", self.key_name),
-        }
+    fn via(&self) -> Via {
+        Via::ApiKey { id: self.key_id, name: self.key_name.clone() }
     }
     fn client(&self) -> &ClientInfo {
         &self.client

@@ -89,6 +89,19 @@ impl From<StoreError> for AppError {
     }
 }
 
+impl From<burnrate_app::Error> for AppError {
+    fn from(e: burnrate_app::Error) -> Self {
+        match e {
+            burnrate_app::Error::NotFound => AppError::NotFound,
+            burnrate_app::Error::Forbidden(m) => AppError::Forbidden(m),
+            burnrate_app::Error::Invalid { message, .. } => AppError::Validation(message),
+            burnrate_app::Error::Conflict(m) => AppError::Conflict(m),
+            // Logged with its cause where it happened.
+            burnrate_app::Error::Internal(reference) => AppError::Internal(reference),
+        }
+    }
+}
+
 impl From<burnrate_crypto::CryptoError> for AppError {
     fn from(e: burnrate_crypto::CryptoError) -> Self {
         StoreError::Crypto(e).into()

@@ -30,6 +30,8 @@ pub use server::{Listeners, RunningServer, TlsFiles, serve};
 /// Everything a request handler needs; cheap to clone.
 #[derive(Clone)]
 pub struct AppState {
+    /// The application layer: the rules. Handlers call it rather than deciding themselves.
+    pub(crate) app: burnrate_app::App,
     pub(crate) store: Store,
     pub(crate) vault: Arc<Vault>,
     pub(crate) hasher: PasswordHasher,
@@ -65,7 +67,9 @@ impl AppState {
             lease: config.sync_lease,
             ..burnrate_sync::Syncer::new(store.clone(), Arc::clone(&vault), lake, http)
         };
+        let app = burnrate_app::App::new(syncer.clone(), mailer.clone(), config.public_url.clone());
         Ok(Self {
+            app,
             store,
             vault,
             hasher,
@@ -104,6 +108,10 @@ impl AppState {
 
     pub fn mailer(&self) -> &Mailer {
         &self.mailer
+    }
+
+    pub fn app(&self) -> &burnrate_app::App {
+        &self.app
     }
 
     pub fn syncer(&self) -> &burnrate_sync::Syncer {

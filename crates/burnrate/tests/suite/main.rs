@@ -2,6 +2,7 @@
 //! (`BURNRATE_TEST_BACKEND=postgres`, as `scripts/test` does): each test starts the real
 //! application on random ports over its own throw-away database, with a real SMTP sink.
 
+mod access;
 mod accounts;
 mod alerts;
 mod api;

@@ -12,12 +12,12 @@ use chrono::{Duration, Utc};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::actions::INVITATION_PREFIX;
 use crate::auth::{Authed, user_actor};
 use crate::error::AppError;
 use crate::pages::{LoginPage, MessagePage, SecondFactorPage, SignupPage, TokenFormPage, render};
 use crate::security::{ClientInfo, CsrfForm, CsrfToken, SESSION_COOKIE, clear_cookie, cookie, set_cookie};
 use crate::{AppState, SignupMode};
+use burnrate_app::members::INVITATION_PREFIX;
 
 const RESET_MINUTES: i64 = 30;
 const VERIFY_HOURS: i64 = 24;

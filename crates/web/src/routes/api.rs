@@ -15,7 +15,7 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::openapi::{BodyRefusals, Conflicting, Missing, Refusals};
-use super::{actions, parse_id};
+use super::parse_id;
 use crate::AppState;
 use crate::auth::{ApiCaller, Caller as _};
 use crate::error::{ApiError, AppError};
@@ -118,11 +118,11 @@ pub async fn update_org(
         .transpose()
         .map_err(|e| AppError::Validation(format!("reporting_{e}")))?;
     if let Some(actions) = &body.approval_actions
-        && let Some(unknown) = actions.iter().find(|a| !super::approvals::APPROVABLE.contains(&a.as_str()))
+        && let Some(unknown) = actions.iter().find(|a| !burnrate_app::policy::APPROVABLE.contains(&a.as_str()))
     {
         return Err(AppError::Validation(format!(
             "approval_actions: {unknown:?} is not one of {}",
-            super::approvals::APPROVABLE.join(", ")
+            burnrate_app::policy::APPROVABLE.join(", ")
         ))
         .into());
     }
@@ -150,10 +150,10 @@ pub async fn update_org(
     }
     tx.commit().await?;
     if let Some((actions, before)) = relaxed {
-        let change = super::approvals::Change::ApprovalPolicy { actions };
+        let change = burnrate_app::Change::ApprovalPolicy { actions };
         let before = json!({ "approval_actions": before });
-        if let super::approvals::Submitted::Queued(request) =
-            super::approvals::submit(&state, &caller, change, Some(before)).await?
+        if let burnrate_app::Submitted::Queued(request) =
+            state.app.submit(&caller.actor(), change, Some(before)).await?
         {
             return Ok(super::approvals::queued(&state, request, super::approvals::Nothing {}));
         }
@@ -222,7 +222,7 @@ pub async fn invite(
     ApiJson(body): ApiJson<InviteBody>,
 ) -> Result<Response, ApiError> {
     caller.require(ApiScope::Admin)?;
-    let (id, expires) = actions::invite(&state, &caller, &body.email, body.role).await?;
+    let (id, expires) = state.app.invite(&caller.actor(), &body.email, body.role).await?;
     let view = InvitationView { invitation_id: id.as_uuid(), role: body.role.to_string(), expires_at: expires };
     Ok((StatusCode::CREATED, Json(view)).into_response())
 }
@@ -241,7 +241,8 @@ pub struct RoleView {
 
 #[utoipa::path(patch, path = "/members/{user_id}", tag = "members", request_body = RoleBody,
     params(("user_id" = Uuid, Path, description = "The member's user id")),
-    responses((status = 200, body = RoleView), Refusals, BodyRefusals, Missing, Conflicting))]
+    responses((status = 200, body = RoleView), (status = 202, description = "A promotion to admin or owner waits for another admin", body = super::approvals::QueuedView),
+        Refusals, BodyRefusals, Missing, Conflicting))]
 pub async fn change_role(
     State(state): State<AppState>,
     caller: ApiCaller,
@@ -250,13 +251,20 @@ pub async fn change_role(
 ) -> Result<Response, ApiError> {
     caller.require(ApiScope::Admin)?;
     let user: UserId = parse_id(&user)?;
-    actions::change_role(&state, &caller, user, body.role).await?;
-    Ok(Json(RoleView { user_id: user.as_uuid(), role: body.role.to_string() }).into_response())
+    match state.app.change_role(&caller.actor(), user, body.role).await? {
+        burnrate_app::Submitted::Applied(_) => {
+            Ok(Json(RoleView { user_id: user.as_uuid(), role: body.role.to_string() }).into_response())
+        }
+        // A promotion waits for another admin.
+        burnrate_app::Submitted::Queued(request) => {
+            Ok(super::approvals::queued(&state, request, super::approvals::Nothing {}))
+        }
+    }
 }
 
 #[utoipa::path(delete, path = "/members/{user_id}", tag = "members",
     params(("user_id" = Uuid, Path, description = "The member's user id")),
-    responses((status = 204, description = "Removed; their sessions and API keys end"), Refusals, Missing, Conflicting))]
+    responses((status = 204, description = "Removed: their sessions end, their API keys and SQL credentials are revoked, their pending requests withdrawn"), Refusals, Missing, Conflicting))]
 pub async fn remove_member(
     State(state): State<AppState>,
     caller: ApiCaller,
@@ -264,7 +272,7 @@ pub async fn remove_member(
 ) -> Result<Response, ApiError> {
     caller.require(ApiScope::Admin)?;
     let user: UserId = parse_id(&user)?;
-    actions::remove_member(&state, &caller, user).await?;
+    state.app.remove_member(&caller.actor(), user).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
@@ -333,8 +341,8 @@ pub async fn create_api_key(
     ApiJson(body): ApiJson<NewKeyBody>,
 ) -> Result<Response, ApiError> {
     caller.require(ApiScope::Admin)?;
-    let (id, key, prefix) = actions::create_api_key(&state, &caller, &body.name, body.scope).await?;
-    let view = NewKeyView { id: id.as_uuid(), key, prefix, scope: body.scope.to_string() };
+    let new = state.app.create_api_key(&caller.actor(), &body.name, body.scope).await?;
+    let view = NewKeyView { id: new.id.as_uuid(), key: new.key, prefix: new.prefix, scope: body.scope.to_string() };
     Ok((StatusCode::CREATED, Json(view)).into_response())
 }
 
@@ -348,7 +356,7 @@ pub async fn revoke_api_key(
 ) -> Result<Response, ApiError> {
     caller.require(ApiScope::Admin)?;
     let id: ApiKeyId = parse_id(&id)?;
-    actions::revoke_api_key(&state, &caller, id).await?;
+    state.app.revoke_api_key(&caller.actor(), id).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
@@ -399,6 +407,6 @@ pub async fn revoke_invitation(
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     caller.require(ApiScope::Admin)?;
-    actions::revoke_invitation(&state, &caller, parse_id(&id)?).await?;
+    state.app.revoke_invitation(&caller.actor(), parse_id(&id)?).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }

@@ -14,7 +14,7 @@ use utoipa::ToSchema;
 
 use super::account::NoFields;
 use super::api::ApiJson;
-use super::approvals::{Change, QueuedView, Submitted, queued, submit};
+use super::approvals::{QueuedView, queued};
 use super::openapi::{BodyRefusals, Missing, Refusals};
 use super::{change, parse_id, see_other};
 use crate::AppState;
@@ -22,6 +22,7 @@ use crate::auth::{ApiCaller, Authed, Caller};
 use crate::error::{ApiError, AppError};
 use crate::pages::{AlertRow, BudgetRow, BudgetsPage, Nav, render, when};
 use crate::security::CsrfForm;
+use burnrate_app::{Change, Submitted};
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -151,7 +152,7 @@ fn invalid(message: impl Into<String>) -> AppError {
 /// Validates and stores a budget, audited; returns it as stored.
 async fn create(state: &AppState, caller: &impl Caller, body: NewBudgetBody) -> Result<BudgetRecord, AppError> {
     caller.require_admin()?;
-    let name = super::actions::parse_key_name(&body.name)?;
+    let name = burnrate_app::api_keys::label(&body.name)?;
     let currency = Currency::parse(&body.currency).map_err(|_| invalid("currency: a three-letter code such as USD"))?;
     let amount = match Money::parse(&body.amount, currency) {
         Ok((m, Rounding::Exact)) if m.amount() > rust_decimal::Decimal::ZERO => m,
@@ -271,7 +272,7 @@ pub async fn api_update(
             thresholds: thresholds.percents().to_vec(),
             forecast_alert,
         };
-        if let Submitted::Queued(request) = submit(&state, &caller, change, Some(before)).await? {
+        if let Submitted::Queued(request) = state.app.submit(&caller.actor(), change, Some(before)).await? {
             return Ok(queued(&state, request, super::approvals::Nothing {}));
         }
     } else {

@@ -329,7 +329,7 @@ pub async fn api_query(
     super::api::ApiJson(body): super::api::ApiJson<QueryBody>,
 ) -> Result<Response, crate::error::ApiError> {
     caller.require(burnrate_core::ApiScope::Read)?;
-    let label = caller.actor().label;
+    let label = caller.actor().audit_actor().label;
     let session = session_as(&state, &caller, &label)?;
     let started = Instant::now();
     match run_page(&state, &session, &body.sql, body.page).await? {

@@ -231,7 +231,7 @@ pub async fn api_export(
     ApiQuery(q): ApiQuery<ExportQuery>,
 ) -> Result<Response, ApiError> {
     caller.require(ApiScope::Read)?;
-    let label = caller.actor().label;
+    let label = caller.actor().audit_actor().label;
     Ok(export(&state, &caller, &label, &q).await?)
 }
 

@@ -2,7 +2,6 @@
 //! only), and the operational endpoints. Security headers and the body limit cover everything.
 
 mod account;
-mod actions;
 mod api;
 pub(crate) mod approvals;
 pub(crate) mod audit;

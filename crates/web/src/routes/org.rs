@@ -11,7 +11,7 @@ use utoipa::ToSchema;
 
 use super::account::NoFields;
 use super::explore::link;
-use super::{actions, parse_id, see_other};
+use super::{parse_id, see_other};
 use crate::AppState;
 use crate::auth::{Authed, Caller};
 use crate::error::AppError;
@@ -471,6 +471,7 @@ fn notice_for(done: Option<&str>) -> Option<String> {
         match done? {
             "invited" => "Invitation sent.",
             "role" => "Role changed.",
+            "queued" => "The promotion waits for another admin's approval (Approvals).",
             "removed" => "Member removed.",
             "revoked" => "Invitation revoked.",
             _ => return None,
@@ -538,7 +539,7 @@ pub async fn invite(
     CsrfForm(form): CsrfForm<InviteForm>,
 ) -> Result<Response, AppError> {
     let role: Role = form.role.parse().map_err(|e| AppError::Validation(format!("Role: {e}.")))?;
-    match actions::invite(&state, &who, &form.email, role).await {
+    match state.app.invite(&who.actor(), &form.email, role).await.map_err(AppError::from) {
         Ok(_) => Ok(see_other("/members?done=invited")),
         Err(AppError::Validation(m)) | Err(AppError::Conflict(m)) => members_page(&state, &who, None, Some(m)).await,
         Err(e) => Err(e),
@@ -558,8 +559,9 @@ pub async fn change_role(
 ) -> Result<Response, AppError> {
     let target: UserId = parse_id(&user)?;
     let role: Role = form.role.parse().map_err(|e| AppError::Validation(format!("Role: {e}.")))?;
-    match actions::change_role(&state, &who, target, role).await {
-        Ok(()) => Ok(see_other("/members?done=role")),
+    match state.app.change_role(&who.actor(), target, role).await.map_err(AppError::from) {
+        Ok(burnrate_app::Submitted::Applied(_)) => Ok(see_other("/members?done=role")),
+        Ok(burnrate_app::Submitted::Queued(_)) => Ok(see_other("/members?done=queued")),
         Err(AppError::Conflict(m)) => members_page(&state, &who, None, Some(m)).await,
         Err(e) => Err(e),
     }
@@ -572,7 +574,7 @@ pub async fn remove_member(
     CsrfForm(_): CsrfForm<NoFields>,
 ) -> Result<Response, AppError> {
     let target: UserId = parse_id(&user)?;
-    match actions::remove_member(&state, &who, target).await {
+    match state.app.remove_member(&who.actor(), target).await.map_err(AppError::from) {
         Ok(()) => Ok(see_other("/members?done=removed")),
         Err(AppError::Conflict(m)) => members_page(&state, &who, None, Some(m)).await,
         Err(e) => Err(e),
@@ -586,7 +588,7 @@ pub async fn revoke_invitation(
     CsrfForm(_): CsrfForm<NoFields>,
 ) -> Result<Response, AppError> {
     let id: InvitationId = parse_id(&id)?;
-    actions::revoke_invitation(&state, &who, id).await?;
+    state.app.revoke_invitation(&who.actor(), id).await?;
     Ok(see_other("/members?done=revoked"))
 }
 
@@ -726,8 +728,8 @@ pub async fn create_api_key(
     who.require_admin()?;
     let scope: ApiScope =
         form.scope.parse().map_err(|_| AppError::Validation("Scope: expected read, write or admin.".into()))?;
-    match actions::create_api_key(&state, &who, &form.name, scope).await {
-        Ok((_, token, _)) => api_keys_page(&state, &who, Some(token), None).await,
+    match state.app.create_api_key(&who.actor(), &form.name, scope).await.map_err(AppError::from) {
+        Ok(new) => api_keys_page(&state, &who, Some(new.key), None).await,
         Err(AppError::Validation(m)) => api_keys_page(&state, &who, None, Some(m)).await,
         Err(e) => Err(e),
     }
@@ -740,6 +742,6 @@ pub async fn revoke_api_key(
     CsrfForm(_): CsrfForm<NoFields>,
 ) -> Result<Response, AppError> {
     let id: ApiKeyId = parse_id(&id)?;
-    actions::revoke_api_key(&state, &who, id).await?;
+    state.app.revoke_api_key(&who.actor(), id).await?;
     Ok(see_other("/api-keys"))
 }

@@ -6,9 +6,9 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use burnrate_core::ApiScope;
-use burnrate_sources::{DATABASE_KINDS, DatabaseConfig, DatabaseTls, schema_name};
+use burnrate_sources::{DATABASE_KINDS, DatabaseConfig, schema_name};
 use burnrate_store::Freshness;
-use burnrate_sync::{SourceConfig, SourceKind, Syncer};
+use burnrate_sync::SourceKind;
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -17,7 +17,7 @@ use uuid::Uuid;
 
 use super::account::NoFields;
 use super::api::{ApiJson, ApiQuery};
-use super::approvals::{Change, Nothing, QueuedView, Submitted, queued, submit};
+use super::approvals::{Nothing, QueuedView, queued};
 use super::openapi::{BodyRefusals, Conflicting, Missing, Refusals};
 use super::{change, parse_id, see_other};
 use crate::AppState;
@@ -25,6 +25,8 @@ use crate::auth::{ApiCaller, Authed, Caller};
 use crate::error::{ApiError, AppError};
 use crate::pages::{DatabaseRow, Nav, SourceRow, SourcesPage, render, when};
 use crate::security::CsrfForm;
+use burnrate_app::Submitted;
+use burnrate_app::sources::{NewCredential, NewSourceInput, SettingsChange};
 
 async fn page(
     state: &AppState,
@@ -133,354 +135,17 @@ pub async fn list(State(state): State<AppState>, who: Authed, Query(q): Query<Do
     page(&state, &who, notice, None).await
 }
 
-/// Queues a sync of the source's next window and works the queue in the background.
-fn spawn_sync(syncer: &Syncer, scope: burnrate_store::OrgScope, id: Uuid) {
-    let syncer = syncer.clone();
-    tokio::spawn(async move {
-        let result = async {
-            let mut tx = syncer.store.tenant(scope).await?;
-            let source = tx.source(id).await?;
-            tx.commit().await?;
-            if let Some(source) = source {
-                let now = chrono::Utc::now();
-                let window = Syncer::next_window(&source, now.date_naive());
-                burnrate_sync::enqueue_sync(&syncer.store, scope, id, window, None, now.timestamp_millis()).await?;
-                burnrate_sync::work(&syncer, &burnrate_store::worker_name("sync-now")).await?;
-            }
-            Ok::<_, burnrate_sync::SyncError>(())
-        }
-        .await;
-        if let Err(e) = result {
-            tracing::warn!(error = %e, "requested sync did not run");
-        }
-    });
-}
-
-/// What the provider calls the credential burnrate asks for.
-fn secret_label(kind: SourceKind) -> &'static str {
-    match kind {
-        SourceKind::Aws => "Secret access key",
-        SourceKind::Azure => "Client secret",
-        SourceKind::Gcp => "Service account key",
-        SourceKind::OpenRouter => "Management key",
-        SourceKind::OpenAi | SourceKind::Anthropic => "Admin key",
-    }
-}
-
-/// A provider key as pasted: trimmed, not empty, no control characters, not absurdly long.
-fn parse_secret<'a>(raw: &'a str, field: &str) -> Result<&'a str, AppError> {
-    let secret = raw.trim();
-    if secret.is_empty() || secret.len() > 1000 || secret.chars().any(char::is_control) {
-        return Err(AppError::Validation(format!("{field}: paste the key as the provider shows it.")));
-    }
-    Ok(secret)
-}
-
-/// An AWS access key id: `AKIA` (a user's long-term key) and 16 more capitals or digits.
-fn parse_access_key_id(raw: Option<&str>) -> Result<String, AppError> {
-    let id = raw.unwrap_or("").trim();
-    if id.len() == 20 && id.starts_with("AKIA") && id.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit()) {
-        Ok(id.to_owned())
-    } else {
-        Err(AppError::Validation(
-            "Access key ID: the 20 characters starting with AKIA of an IAM user's access key (temporary ASIA keys expire before the next sync)."
-                .into(),
-        ))
-    }
-}
-
-/// A Google service account's JSON key as pasted (a browser's one-line field drops its line
-/// breaks, which JSON does not need): checked to be a key that can sign, and the account's email.
-fn parse_service_account_key(raw: &str) -> Result<(String, String), AppError> {
-    let raw = raw.trim();
-    if raw.len() > 16 * 1024 {
-        return Err(AppError::Validation("Service account key: longer than a key file is.".into()));
-    }
-    let key = burnrate_sources::gcp::ServiceAccountKey::parse(raw)
-        .map_err(|e| AppError::Validation(format!("Service account key: {e}.")))?;
-    Ok((raw.to_owned(), key.client_email))
-}
-
-/// A GUID as Azure writes it: 8-4-4-4-12 hexadecimal digits.
-fn is_guid(s: &str) -> bool {
-    let groups: Vec<&str> = s.split('-').collect();
-    groups.iter().map(|g| g.len()).eq([8, 4, 4, 4, 12])
-        && groups.iter().all(|g| g.bytes().all(|b| b.is_ascii_hexdigit()))
-}
-
-/// An Entra ID tenant: its GUID, or a verified domain (`contoso.onmicrosoft.com`).
-fn parse_tenant_id(raw: Option<&str>) -> Result<String, AppError> {
-    let id = raw.unwrap_or("").trim();
-    let domain = id.contains('.')
-        && id.len() <= 253
-        && id.split('.').all(|l| !l.is_empty() && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'));
-    if is_guid(id) || domain {
-        Ok(id.to_ascii_lowercase())
-    } else {
-        Err(AppError::Validation(
-            "Tenant ID: the directory (tenant) id, a GUID, or its domain such as contoso.onmicrosoft.com.".into(),
-        ))
-    }
-}
-
-/// An Entra ID application (client) id: a GUID.
-fn parse_client_id(raw: Option<&str>) -> Result<String, AppError> {
-    let id = raw.unwrap_or("").trim();
-    if is_guid(id) {
-        Ok(id.to_ascii_lowercase())
-    } else {
-        Err(AppError::Validation("Client ID: the application (client) id of the app registration, a GUID.".into()))
-    }
-}
-
-/// The Cost Management scope read: a subscription, one of its resource groups, a management
-/// group or a billing account (with its profile, section, department or enrollment account). It
-/// becomes part of the request path, so only these shapes and plain id characters pass.
-fn parse_scope(raw: Option<&str>) -> Result<String, AppError> {
-    let scope = raw.unwrap_or("").trim().trim_matches('/');
-    let parts: Vec<&str> = scope.split('/').collect();
-    let id = |s: &str| {
-        (1..=128).contains(&s.len())
-            && s.chars().all(|c| c.is_ascii_alphanumeric() || "-_.:()".contains(c))
-            && s != "."
-            && s != ".."
-    };
-    let lower: Vec<String> = parts.iter().map(|p| p.to_ascii_lowercase()).collect();
-    let lower: Vec<&str> = lower.iter().map(String::as_str).collect();
-    let ok = match lower.as_slice() {
-        ["subscriptions", sub] => is_guid(sub),
-        ["subscriptions", sub, "resourcegroups", _] => is_guid(sub) && id(parts[3]),
-        ["providers", "microsoft.management", "managementgroups", _] => id(parts[3]),
-        ["providers", "microsoft.billing", "billingaccounts", _] => id(parts[3]),
-        [
-            "providers",
-            "microsoft.billing",
-            "billingaccounts",
-            _,
-            "billingprofiles" | "departments" | "enrollmentaccounts" | "invoicesections",
-            _,
-        ] => id(parts[3]) && id(parts[5]),
-        _ => false,
-    };
-    if ok {
-        Ok(scope.to_owned())
-    } else {
-        Err(AppError::Validation(
-            "Scope: subscriptions/<subscription id>, subscriptions/<id>/resourceGroups/<name>, \
-             providers/Microsoft.Management/managementGroups/<id> or providers/Microsoft.Billing/billingAccounts/<id>."
-                .into(),
-        ))
-    }
-}
-
-/// An IAM role ARN: `arn:aws:iam::<12-digit account>:role/<path and name>`.
-fn parse_role_arn(arn: &str) -> Result<String, AppError> {
-    let ok = ["arn:aws:iam::", "arn:aws-cn:iam::", "arn:aws-us-gov:iam::"].iter().any(|prefix| {
-        arn.strip_prefix(prefix).and_then(|rest| rest.split_once(":role/")).is_some_and(|(account, name)| {
-            account.len() == 12
-                && account.bytes().all(|b| b.is_ascii_digit())
-                && (1..=512).contains(&name.len())
-                && name.chars().all(|c| c.is_ascii_alphanumeric() || "+=,.@_/-".contains(c))
-        })
-    });
-    if ok {
-        Ok(arn.to_owned())
-    } else {
-        Err(AppError::Validation("Role ARN: arn:aws:iam::<12-digit account>:role/<name>.".into()))
-    }
-}
-
-/// An STS external id: 2 to 1224 characters of letters, digits and `+=,.@:/-_`.
-fn parse_external_id(id: &str) -> Result<String, AppError> {
-    if (2..=1224).contains(&id.len()) && id.chars().all(|c| c.is_ascii_alphanumeric() || "+=,.@:/-_".contains(c)) {
-        Ok(id.to_owned())
-    } else {
-        Err(AppError::Validation("External ID: 2 to 1224 letters, digits or +=,.@:/-_".into()))
-    }
-}
-
-/// A new source, from the form or the API body. A database source (`kind` `postgres` or
-/// `mysql`) has a host, port, database, user and (PostgreSQL) schema, and its password as
-/// `secret`.
-#[derive(Deserialize, ToSchema)]
-pub struct NewSourceInput {
-    /// openai, anthropic, aws, azure, gcp, openrouter, postgres or mysql.
-    kind: String,
-    name: String,
-    /// The provider's admin key, AWS's secret access key, or the database password.
-    secret: String,
-    /// AWS: the access key id (`AKIA…`) of an IAM user allowed `ce:GetCostAndUsage` and
-    /// `ce:GetDimensionValues` — itself, or through `role_arn`.
-    #[serde(default)]
-    access_key_id: Option<String>,
-    /// AWS: a role (`arn:aws:iam::<account>:role/<name>`) to assume before reading costs.
-    #[serde(default)]
-    role_arn: Option<String>,
-    /// AWS: the external id the role's trust policy asks for.
-    #[serde(default)]
-    external_id: Option<String>,
-    /// AWS: a cost-allocation tag key (activated in the billing console) whose values become the
-    /// cost lines' tags; each AI service is then pulled on its own (more requests, each billed).
-    #[serde(default)]
-    cost_allocation_tag: Option<String>,
-    /// Azure: the Entra ID tenant (directory) id or domain.
-    #[serde(default)]
-    tenant_id: Option<String>,
-    /// Azure: the application (client) id whose client secret is `secret`; it needs the Cost
-    /// Management Reader role on `scope`.
-    #[serde(default)]
-    client_id: Option<String>,
-    /// Azure: `subscriptions/<id>`, `subscriptions/<id>/resourceGroups/<name>`,
-    /// `providers/Microsoft.Management/managementGroups/<id>` or
-    /// `providers/Microsoft.Billing/billingAccounts/<id>`.
-    #[serde(default)]
-    scope: Option<String>,
-    /// Google Cloud: the billing export table, `project.dataset.gcp_billing_export_v1_<account>`
-    /// (`secret` is then the service account's JSON key).
-    #[serde(default)]
-    billing_table: Option<String>,
-    /// Google Cloud: the project that runs the queries; the key's own project when absent.
-    #[serde(default)]
-    project_id: Option<String>,
-    /// Google Cloud: the export dataset's location (`US`, `EU`, `europe-west1`, …).
-    #[serde(default)]
-    location: Option<String>,
-    base_url: Option<String>,
-    host: Option<String>,
-    port: Option<u16>,
-    database: Option<String>,
-    user: Option<String>,
-    schema: Option<String>,
-    /// `prefer` (the default) or `require`.
-    tls: Option<String>,
-}
-
-/// Validates a new source and stores it (sealed, audited, its backfill started) — or, where the
-/// organization asks for approval of new credentials, queues it for another admin.
+/// Connects a source (the application decides) and starts its first sync when it was applied.
 async fn connect(state: &AppState, caller: &impl Caller, input: NewSourceInput) -> Result<Submitted, AppError> {
-    caller.require_admin()?;
-    if DATABASE_KINDS.contains(&input.kind.as_str()) {
-        return connect_database(state, caller, input).await;
+    // A database is read when a query names it: nothing to sync.
+    let provider = !DATABASE_KINDS.contains(&input.kind.as_str());
+    let submitted = state.app.connect_source(&caller.actor(), input).await?;
+    if let Submitted::Applied(id) = submitted
+        && provider
+    {
+        state.app.sync_soon(caller.scope(), id);
     }
-    let kind = SourceKind::parse(&input.kind).ok_or_else(|| {
-        AppError::Validation("Kind: expected openai, anthropic, aws, azure, gcp, openrouter, postgres or mysql.".into())
-    })?;
-    let name = super::actions::parse_key_name(&input.name)?;
-    let mut defaults = SourceConfig::for_kind(kind);
-    let secret = if kind == SourceKind::Gcp {
-        let (key, email) = parse_service_account_key(&input.secret)?;
-        defaults.service_account = Some(email);
-        let table = input.billing_table.as_deref().unwrap_or("").trim();
-        if !burnrate_sources::gcp::valid_table(table) {
-            return Err(AppError::Validation(
-                "Billing table: the export table as project.dataset.table, e.g. \
-                 acme-billing.billing_export.gcp_billing_export_v1_01ABCD_23EF45_6789AB."
-                    .into(),
-            ));
-        }
-        defaults.billing_table = Some(table.to_owned());
-        let given = |v: Option<String>| v.map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
-        defaults.project_id = given(input.project_id)
-            .map(|p| {
-                if burnrate_sources::gcp::valid_project(&p) {
-                    Ok(p)
-                } else {
-                    Err(AppError::Validation("Project ID: 6 to 30 lowercase letters, digits or hyphens.".into()))
-                }
-            })
-            .transpose()?;
-        defaults.location = given(input.location)
-            .map(|l| {
-                if (1..=40).contains(&l.len()) && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
-                    Ok(l)
-                } else {
-                    Err(AppError::Validation(
-                        "Location: the dataset's location, such as US, EU or europe-west1.".into(),
-                    ))
-                }
-            })
-            .transpose()?;
-        key
-    } else {
-        parse_secret(&input.secret, secret_label(kind))?.to_owned()
-    };
-    if kind == SourceKind::Aws {
-        defaults.access_key_id = Some(parse_access_key_id(input.access_key_id.as_deref())?);
-        let given = |v: Option<String>| v.map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
-        defaults.role_arn = given(input.role_arn).map(|arn| parse_role_arn(&arn)).transpose()?;
-        defaults.external_id = given(input.external_id).map(|id| parse_external_id(&id)).transpose()?;
-        defaults.cost_allocation_tag = given(input.cost_allocation_tag)
-            .map(|key| {
-                let ok = key.chars().count() <= 128
-                    && key.chars().all(|c| c.is_alphanumeric() || " _.:/=+-@".contains(c))
-                    && !key.starts_with("aws:");
-                if ok {
-                    Ok(key)
-                } else {
-                    Err(AppError::Validation(
-                        "Cost allocation tag: a tag key of up to 128 letters, digits, spaces or _.:/=+-@.".into(),
-                    ))
-                }
-            })
-            .transpose()?;
-    }
-    if kind == SourceKind::Azure {
-        defaults.tenant_id = Some(parse_tenant_id(input.tenant_id.as_deref())?);
-        defaults.client_id = Some(parse_client_id(input.client_id.as_deref())?);
-        defaults.scope = Some(parse_scope(input.scope.as_deref())?);
-    }
-    let config = checked_settings(state, &defaults, input.base_url, None, None)?;
-    let config = serde_json::to_string(&config).map_err(|e| AppError::Internal(e.to_string()))?;
-    let details = json!({ "kind": kind.as_str(), "name": name });
-    let change = Change::SourceCreate { kind: kind.as_str().into(), name, config, secret, details };
-    let submitted = submit(state, caller, change, None).await?;
-    if let Submitted::Applied(id) = submitted {
-        spawn_sync(&state.syncer, caller.scope(), id);
-    }
-    // An approved source is synced by the next scheduler pass.
     Ok(submitted)
-}
-
-/// Validates and stores a database source. Its host must pass the egress guard now (and again
-/// at each connection); its password is sealed like any provider key and appears nowhere else.
-async fn connect_database(
-    state: &AppState,
-    caller: &impl Caller,
-    input: NewSourceInput,
-) -> Result<Submitted, AppError> {
-    let name = super::actions::parse_key_name(&input.name)?;
-    let text = |v: Option<String>| v.map(|v| v.trim().to_owned()).unwrap_or_default();
-    let config = DatabaseConfig {
-        host: text(input.host),
-        port: input.port.unwrap_or(if input.kind == "mysql" { 3306 } else { 5432 }),
-        database: text(input.database),
-        user: text(input.user),
-        schema: Some(text(input.schema)).filter(|s| !s.is_empty()).unwrap_or_else(|| "public".into()),
-        tls: DatabaseTls::parse(&text(input.tls))
-            .ok_or_else(|| AppError::Validation("TLS: expected prefer or require.".into()))?,
-    };
-    config.validate().map_err(AppError::Validation)?;
-    state
-        .syncer
-        .http
-        .guard()
-        .resolve(&config.host, config.port)
-        .await
-        .map_err(|e| AppError::Validation(format!("Host: {e}.")))?;
-    let password = input.secret.as_str();
-    if password.is_empty() || password.len() > 1000 || password.chars().any(char::is_control) {
-        return Err(AppError::Validation("Password: expected the database user's password.".into()));
-    }
-    let schema = schema_name(&name);
-    let mut tx = state.store.tenant(caller.scope()).await?;
-    if tx.sources().await?.iter().any(|s| DATABASE_KINDS.contains(&s.kind.as_str()) && schema_name(&s.name) == schema) {
-        return Err(AppError::Conflict(format!("Name: another database source already appears as {schema}.")));
-    }
-    tx.commit().await?;
-    let stored = serde_json::to_string(&config).map_err(|e| AppError::Internal(e.to_string()))?;
-    let details = json!({ "kind": input.kind, "name": name, "schema": schema, "host": config.host, "database": config.database, "user": config.user });
-    let change = Change::SourceCreate { kind: input.kind, name, config: stored, secret: password.to_owned(), details };
-    submit(state, caller, change, None).await
 }
 
 #[derive(Deserialize)]
@@ -613,7 +278,7 @@ async fn remove(state: &AppState, caller: &impl Caller, id: Uuid, keep_data: boo
 async fn request_sync(state: &AppState, caller: &impl Caller, id: Uuid) -> Result<(), AppError> {
     change(state, caller, ("source", id), "source_sync_requested", async |tx| Ok(tx.source(id).await?.is_some()))
         .await?;
-    spawn_sync(&state.syncer, caller.scope(), id);
+    state.app.sync_soon(caller.scope(), id);
     Ok(())
 }
 
@@ -652,42 +317,15 @@ pub struct SecretForm {
     access_key_id: Option<String>,
 }
 
-/// Replaces a source's credential — at once, or where the organization asks for approval of new
-/// credentials, once another admin approves. An AWS key comes with its own id, kept in the
-/// settings.
+/// Replaces a source's credential (the application applies or queues it).
 async fn rotate_secret(
     state: &AppState,
     caller: &impl Caller,
     id: Uuid,
     new: &SecretForm,
 ) -> Result<Submitted, AppError> {
-    caller.require_admin()?;
-    let mut tx = state.store.tenant(caller.scope()).await?;
-    let source = tx.source(id).await?.ok_or(AppError::NotFound)?;
-    tx.commit().await?;
-    let kind = SourceKind::parse(&source.kind);
-    let settings = || -> Result<SourceConfig, AppError> {
-        serde_json::from_str(&source.config).map_err(|e| AppError::Internal(format!("source {id}: {e}")))
-    };
-    let (secret, config) = match kind {
-        Some(SourceKind::Aws) => {
-            let mut config = settings()?;
-            config.access_key_id =
-                Some(parse_access_key_id(new.access_key_id.as_deref().filter(|a| !a.trim().is_empty()))?);
-            (parse_secret(&new.secret, "Secret access key")?.to_owned(), Some(config))
-        }
-        // A new key may belong to another service account: the settings show which.
-        Some(SourceKind::Gcp) => {
-            let (secret, email) = parse_service_account_key(&new.secret)?;
-            let mut config = settings()?;
-            config.service_account = Some(email);
-            (secret, Some(config))
-        }
-        _ => (parse_secret(&new.secret, "New key")?.to_owned(), None),
-    };
-    let config =
-        config.map(|c| serde_json::to_string(&c).map_err(|e| AppError::Internal(e.to_string()))).transpose()?;
-    submit(state, caller, Change::SourceRotate { source: id, name: source.name, secret, config }, None).await
+    let new = NewCredential { secret: new.secret.clone(), access_key_id: new.access_key_id.clone() };
+    Ok(state.app.rotate_source(&caller.actor(), id, new).await?)
 }
 
 pub async fn rotate(
@@ -704,70 +342,21 @@ pub async fn rotate(
     }
 }
 
-/// New settings, validated: the base URL through the egress guard, depth and interval bounded.
-fn checked_settings(
-    state: &AppState,
-    current: &SourceConfig,
-    base_url: Option<String>,
-    backfill_days: Option<u32>,
-    interval_minutes: Option<u32>,
-) -> Result<SourceConfig, AppError> {
-    let mut next = current.clone();
-    if let Some(u) = base_url {
-        let u = u.trim().to_owned();
-        if u.is_empty() {
-            next.base_url = None;
-        } else {
-            state.syncer.http.guard().check_url(&u).map_err(|e| AppError::Validation(format!("Base URL: {e}.")))?;
-            next.base_url = Some(u);
-        }
-    }
-    if let Some(d) = backfill_days {
-        if !(1..=730).contains(&d) {
-            return Err(AppError::Validation("Backfill: between 1 and 730 days.".into()));
-        }
-        next.backfill_days = d;
-    }
-    if let Some(m) = interval_minutes {
-        if !(15..=1440).contains(&m) {
-            return Err(AppError::Validation("Sync interval: between 15 and 1440 minutes.".into()));
-        }
-        next.interval_minutes = m;
-    }
-    Ok(next)
-}
-
-async fn change_settings(
-    state: &AppState,
-    caller: &impl Caller,
-    id: Uuid,
-    base_url: Option<String>,
-    backfill_days: Option<u32>,
-    interval_minutes: Option<u32>,
-) -> Result<(), AppError> {
-    caller.require_admin()?;
-    let mut tx = state.store.tenant(caller.scope()).await?;
-    let source = tx.source(id).await?.ok_or(AppError::NotFound)?;
-    let current: SourceConfig = serde_json::from_str(&source.config).unwrap_or_default();
-    let next = checked_settings(state, &current, base_url, backfill_days, interval_minutes)?;
-    let config = serde_json::to_string(&next).map_err(|e| AppError::Internal(e.to_string()))?;
-    tx.set_source_config(id, &config).await?;
-    tx.audit(caller.entry(
-        "source_settings_changed",
-        "source",
-        id.to_string(),
-        json!({ "before": current, "after": next }),
-    ))
-    .await?;
-    tx.commit().await?;
-    Ok(())
-}
-
 #[derive(Deserialize)]
 pub struct SettingsForm {
     base_url: String,
     backfill_days: String,
     interval_minutes: String,
+    /// The credential again: needed only with a new base URL (S23).
+    #[serde(default)]
+    secret: String,
+    #[serde(default)]
+    access_key_id: Option<String>,
+}
+
+/// The credential entered again, when one was.
+fn credential(secret: Option<String>, access_key_id: Option<String>) -> Option<NewCredential> {
+    secret.filter(|s| !s.trim().is_empty()).map(|secret| NewCredential { secret, access_key_id })
 }
 
 pub async fn settings(
@@ -783,11 +372,18 @@ pub async fn settings(
     let result = async {
         let days = number(&f.backfill_days, "Backfill")?;
         let minutes = number(&f.interval_minutes, "Sync interval")?;
-        change_settings(&state, &who, id, Some(f.base_url.clone()), Some(days), Some(minutes)).await
+        let change = SettingsChange {
+            base_url: Some(f.base_url.clone()),
+            backfill_days: Some(days),
+            interval_minutes: Some(minutes),
+            credential: credential(Some(f.secret.clone()), f.access_key_id.clone()),
+        };
+        Ok(state.app.change_source_settings(&who.actor(), id, change).await?)
     }
     .await;
     match result {
-        Ok(()) => Ok(see_other("/sources?done=settings")),
+        Ok(Submitted::Applied(_)) => Ok(see_other("/sources?done=settings")),
+        Ok(Submitted::Queued(_)) => Ok(see_other("/sources?done=queued")),
         Err(AppError::Validation(m)) => page(&state, &who, None, Some(m)).await,
         Err(e) => Err(e),
     }
@@ -795,15 +391,23 @@ pub async fn settings(
 
 #[derive(Deserialize, ToSchema)]
 pub struct SettingsBody {
+    /// Where the provider's API is reached instead of its own (a proxy); empty for the provider's.
+    /// Changing it needs `secret`, and follows the approval policy of new credentials.
     base_url: Option<String>,
     backfill_days: Option<u32>,
     interval_minutes: Option<u32>,
+    /// The source's credential, entered again: required with a new `base_url`.
+    secret: Option<String>,
+    /// AWS: the access key id that goes with `secret`.
+    access_key_id: Option<String>,
 }
 
-/// Changes how a source syncs (admins).
+/// Changes how a source syncs (admins). A new base URL comes with the credential and may wait
+/// for another admin (202).
 #[utoipa::path(patch, path = "/sources/{id}", tag = "sources", request_body = SettingsBody,
     params(("id" = Uuid, Path, description = "The source's id")),
-    responses((status = 204, description = "Changed"), Refusals, BodyRefusals, Missing))]
+    responses((status = 204, description = "Changed"), (status = 202, description = "Waits for another admin", body = QueuedView),
+        Refusals, BodyRefusals, Missing))]
 pub async fn api_settings(
     State(state): State<AppState>,
     caller: ApiCaller,
@@ -812,8 +416,16 @@ pub async fn api_settings(
 ) -> Result<Response, ApiError> {
     caller.require(ApiScope::Admin)?;
     let id = parse_id(&id)?;
-    change_settings(&state, &caller, id, b.base_url, b.backfill_days, b.interval_minutes).await?;
-    Ok(StatusCode::NO_CONTENT.into_response())
+    let change = SettingsChange {
+        base_url: b.base_url,
+        backfill_days: b.backfill_days,
+        interval_minutes: b.interval_minutes,
+        credential: credential(b.secret, b.access_key_id),
+    };
+    Ok(match state.app.change_source_settings(&caller.actor(), id, change).await? {
+        Submitted::Applied(_) => StatusCode::NO_CONTENT.into_response(),
+        Submitted::Queued(request) => queued(&state, request, Nothing {}),
+    })
 }
 
 #[derive(Deserialize)]

@@ -6,17 +6,14 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use burnrate_core::{ApiScope, SqlCredentialId};
-use burnrate_crypto::{ScramVerifier, random_sql_password};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::account::NoFields;
-use super::actions::parse_key_name;
 use super::api::ApiJson;
-use super::approvals::{Change, Queued, Submitted, queued, submit};
+use super::approvals::{Queued, queued};
 use super::openapi::{BodyRefusals, Missing, Refusals};
 use super::{parse_id, see_other};
 use crate::AppState;
@@ -43,16 +40,8 @@ fn endpoint(state: &AppState) -> Option<&crate::config::PgEndpoint> {
 }
 
 pub async fn create(state: &AppState, caller: &impl Caller, name: &str) -> Result<NewCredential, AppError> {
-    caller.require_admin()?;
-    let name = parse_key_name(name)?;
-    let password = random_sql_password();
-    let verifier = ScramVerifier::new(&password).encode();
-    let id = SqlCredentialId::generate();
-    let change = Change::SqlCredentialCreate { id, name, verifier };
-    let approval = match submit(state, caller, change, None).await? {
-        Submitted::Applied(_) => None,
-        Submitted::Queued(request) => Some(request),
-    };
+    let burnrate_app::sql_access::NewSqlCredential { id, password, approval } =
+        state.app.create_sql_credential(&caller.actor(), name).await?;
     let (url, psql) = match endpoint(state) {
         Some(e) => {
             let url = format!(
@@ -69,14 +58,7 @@ pub async fn create(state: &AppState, caller: &impl Caller, name: &str) -> Resul
 }
 
 pub async fn revoke(state: &AppState, caller: &impl Caller, id: SqlCredentialId) -> Result<(), AppError> {
-    caller.require_admin()?;
-    let mut tx = state.store.tenant(caller.scope()).await?;
-    if !tx.revoke_sql_credential(id).await? {
-        return Err(AppError::NotFound);
-    }
-    tx.audit(caller.entry("sql_credential_revoked", "sql_credential", id.to_string(), json!({}))).await?;
-    tx.commit().await?;
-    Ok(())
+    Ok(state.app.revoke_sql_credential(&caller.actor(), id).await?)
 }
 
 async fn page(

@@ -18,7 +18,7 @@ use uuid::Uuid;
 
 use super::account::NoFields;
 use super::api::{ApiJson, ApiQuery};
-use super::approvals::{Change, Queued, Submitted, queued, submit};
+use super::approvals::{Queued, queued};
 use super::openapi::{BodyRefusals, Conflicting, Missing, Refusals};
 use super::{change, parse_id, see_other};
 use crate::AppState;
@@ -26,6 +26,7 @@ use crate::auth::{ApiCaller, Authed, Caller};
 use crate::error::{ApiError, AppError};
 use crate::pages::{DeliveryRow, Nav, WebhookRow, WebhooksPage, render, when};
 use crate::security::CsrfForm;
+use burnrate_app::{Change, Submitted};
 
 #[derive(Deserialize, ToSchema)]
 pub struct NewWebhookBody {
@@ -77,7 +78,7 @@ async fn create(
         events,
         secret: shown.clone(),
     };
-    match submit(state, caller, change, None).await? {
+    match state.app.submit(&caller.actor(), change, None).await? {
         Submitted::Applied(id) => {
             let mut tx = state.store.tenant(caller.scope()).await?;
             let saved = tx.webhook(id).await?.ok_or(AppError::NotFound)?;
@@ -400,6 +401,14 @@ pub async fn redeliver_form(
     }
 }
 
+/// A destination as people who are not admins see it: its host.
+fn destination_host(url: &str) -> String {
+    url::Url::parse(url)
+        .ok()
+        .and_then(|u| u.host_str().map(|h| format!("{h} (full address: admins only)")))
+        .unwrap_or_default()
+}
+
 /// The webhooks page: destinations, with a form to add one (its secret shown once) and a test
 /// button for each.
 async fn page(
@@ -409,6 +418,7 @@ async fn page(
     notice: Option<String>,
     error: Option<String>,
 ) -> Result<Response, AppError> {
+    let admin = who.role().is_admin();
     let mut tx = state.store.tenant(who.scope).await?;
     let list = tx.webhooks().await?;
     let mut rows = Vec::with_capacity(list.len());
@@ -429,7 +439,9 @@ async fn page(
             if let Some(a) = tx.delivery_attempts(d.id).await?.pop() {
                 row.last = match (a.status, a.error) {
                     (Some(s), None) => format!("{s} in {} ms", a.latency_ms),
-                    (_, Some(e)) => format!("{e} ({} ms)", a.latency_ms),
+                    // A transport error may quote the destination, which only admins see (S29).
+                    (_, Some(e)) if admin => format!("{e} ({} ms)", a.latency_ms),
+                    (_, Some(_)) => format!("failed ({} ms)", a.latency_ms),
                     (None, None) => String::new(),
                 };
             }
@@ -437,7 +449,8 @@ async fn page(
         }
         rows.push(WebhookRow {
             id: w.id.to_string(),
-            url: w.url,
+            // A destination's URL is a secret of sorts (it may carry a token): admins only (S29).
+            url: if admin { w.url } else { destination_host(&w.url) },
             description: w.description,
             slack: w.slack,
             events: if w.events.is_empty() { "all events".into() } else { w.events.join(", ") },
@@ -451,7 +464,7 @@ async fn page(
     let page = WebhooksPage {
         nav: Some(Nav::new(who, "webhooks")),
         csrf: who.csrf.clone(),
-        can_manage: who.role().is_admin(),
+        can_manage: admin,
         webhooks: rows,
         new_secret,
         notice,

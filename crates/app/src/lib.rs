@@ -1,0 +1,74 @@
+//! burnrate's application layer: the rules, in one place.
+//!
+//! ```text
+//!   web (pages, /api/v1) ─┐
+//!   pgwire (SQL logins) ──┼──▶ app: one service per area, one policy ──▶ store, engine, sync, notify, lake
+//!   command line, demo ───┘        every change audited here, once
+//! ```
+//!
+//! Front ends extract a typed [`Actor`] and typed input, call one service and map [`Error`]; they
+//! never decide who may do what, what waits for a second admin, or what is audited. Services take
+//! the actor's [`burnrate_store::OrgScope`] as the only way to an organization's data, and write
+//! the change and its audit entry in one transaction.
+//!
+//! What lives here so far: members and invitations, API keys, SQL credentials and how their
+//! logins follow membership, the approval queue and its policy, and a source's settings. The
+//! other areas still decide in the web crate and move here one by one.
+
+mod actor;
+pub mod api_keys;
+pub mod approvals;
+mod error;
+pub mod members;
+pub mod policy;
+pub mod sources;
+pub mod sql_access;
+
+use std::sync::Arc;
+
+use burnrate_notify::Mailer;
+use burnrate_store::{Store, Vault};
+
+pub use actor::{Actor, Via};
+pub use approvals::{Change, Submitted};
+pub use error::{Error, Result};
+
+/// The application: what every service needs, shared by every front end; cheap to clone.
+#[derive(Clone)]
+pub struct App {
+    store: Store,
+    vault: Arc<Vault>,
+    mailer: Mailer,
+    /// Outbound calls, and the egress guard that checks where they may go (S14).
+    http: burnrate_net::HttpClient,
+    /// Syncs sources (with the store, key ring and client above).
+    syncer: burnrate_sync::Syncer,
+    /// The origin people reach, for links in mail and events.
+    public_url: url::Url,
+}
+
+impl App {
+    pub fn new(syncer: burnrate_sync::Syncer, mailer: Mailer, public_url: url::Url) -> Self {
+        Self {
+            store: syncer.store.clone(),
+            vault: Arc::clone(&syncer.vault),
+            http: syncer.http.clone(),
+            syncer,
+            mailer,
+            public_url,
+        }
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    pub fn vault(&self) -> &Arc<Vault> {
+        &self.vault
+    }
+
+    /// An absolute link to `path` on this instance.
+    pub fn link(&self, path: &str) -> String {
+        format!("{}{path}", self.public_url.origin().ascii_serialization())
+    }
+}

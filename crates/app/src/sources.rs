@@ -1,0 +1,479 @@
+//! A source's credential and settings. Where a secret goes is part of the secret (S23): a base
+//! URL decides where the provider's key (for Azure, the client secret's login) is sent, so it
+//! changes only with the credential entered again, and that follows the approval policy of new
+//! credentials. A database source's configuration is its own and never replaced by sync settings.
+
+use burnrate_sources::{DATABASE_KINDS, DatabaseConfig, DatabaseTls, schema_name};
+use burnrate_sync::{SourceConfig, SourceKind};
+use serde::Deserialize;
+use serde_json::json;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use crate::{Actor, App, Change, Error, Result, Submitted};
+
+/// A pasted credential: trimmed, at most 1000 characters, no control characters.
+pub fn parse_secret<'a>(raw: &'a str, field: &'static str, label: &str) -> Result<&'a str> {
+    let secret = raw.trim();
+    if secret.is_empty() || secret.len() > 1000 || secret.chars().any(char::is_control) {
+        return Err(Error::invalid(field, format!("{label}: paste the key as the provider shows it.")));
+    }
+    Ok(secret)
+}
+
+/// An AWS access key id: `AKIA` (a user's long-term key) and 16 more capitals or digits.
+pub fn parse_access_key_id(raw: Option<&str>) -> Result<String> {
+    let id = raw.unwrap_or("").trim();
+    if id.len() == 20 && id.starts_with("AKIA") && id.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit()) {
+        Ok(id.to_owned())
+    } else {
+        Err(Error::invalid(
+            "access_key_id",
+            "Access key ID: the 20 characters starting with AKIA of an IAM user's access key (temporary ASIA keys expire before the next sync).",
+        ))
+    }
+}
+
+/// A Google service account's JSON key as pasted (a browser's one-line field drops its line
+/// breaks, which JSON does not need): checked to be a key that can sign, and the account's email.
+pub fn parse_service_account_key(raw: &str) -> Result<(String, String)> {
+    let raw = raw.trim();
+    if raw.len() > 16 * 1024 {
+        return Err(Error::invalid("secret", "Service account key: longer than a key file is."));
+    }
+    let key = burnrate_sources::gcp::ServiceAccountKey::parse(raw)
+        .map_err(|e| Error::invalid("secret", format!("Service account key: {e}.")))?;
+    Ok((raw.to_owned(), key.client_email))
+}
+
+/// A new source, from the form or the API body. A database source (`kind` `postgres` or
+/// `mysql`) has a host, port, database, user and (PostgreSQL) schema, and its password as
+/// `secret`.
+#[derive(Default, Deserialize, ToSchema)]
+pub struct NewSourceInput {
+    /// openai, anthropic, aws, azure, gcp, openrouter, postgres or mysql.
+    pub kind: String,
+    pub name: String,
+    /// The provider's admin key, AWS's secret access key, or the database password.
+    pub secret: String,
+    /// AWS: the access key id (`AKIA…`) of an IAM user allowed `ce:GetCostAndUsage` and
+    /// `ce:GetDimensionValues` — itself, or through `role_arn`.
+    #[serde(default)]
+    pub access_key_id: Option<String>,
+    /// AWS: a role (`arn:aws:iam::<account>:role/<name>`) to assume before reading costs.
+    #[serde(default)]
+    pub role_arn: Option<String>,
+    /// AWS: the external id the role's trust policy asks for.
+    #[serde(default)]
+    pub external_id: Option<String>,
+    /// AWS: a cost-allocation tag key (activated in the billing console) whose values become the
+    /// cost lines' tags; each AI service is then pulled on its own (more requests, each billed).
+    #[serde(default)]
+    pub cost_allocation_tag: Option<String>,
+    /// Azure: the Entra ID tenant (directory) id or domain.
+    #[serde(default)]
+    pub tenant_id: Option<String>,
+    /// Azure: the application (client) id whose client secret is `secret`; it needs the Cost
+    /// Management Reader role on `scope`.
+    #[serde(default)]
+    pub client_id: Option<String>,
+    /// Azure: `subscriptions/<id>`, `subscriptions/<id>/resourceGroups/<name>`,
+    /// `providers/Microsoft.Management/managementGroups/<id>` or
+    /// `providers/Microsoft.Billing/billingAccounts/<id>`.
+    #[serde(default)]
+    pub scope: Option<String>,
+    /// Google Cloud: the billing export table, `project.dataset.gcp_billing_export_v1_<account>`
+    /// (`secret` is then the service account's JSON key).
+    #[serde(default)]
+    pub billing_table: Option<String>,
+    /// Google Cloud: the project that runs the queries; the key's own project when absent.
+    #[serde(default)]
+    pub project_id: Option<String>,
+    /// Google Cloud: the export dataset's location (`US`, `EU`, `europe-west1`, …).
+    #[serde(default)]
+    pub location: Option<String>,
+    pub base_url: Option<String>,
+    pub host: Option<String>,
+    pub port: Option<u16>,
+    pub database: Option<String>,
+    pub user: Option<String>,
+    pub schema: Option<String>,
+    /// `prefer` (the default) or `require`.
+    pub tls: Option<String>,
+}
+
+/// What the provider calls the credential burnrate asks for.
+pub fn secret_label(kind: SourceKind) -> &'static str {
+    match kind {
+        SourceKind::Aws => "Secret access key",
+        SourceKind::Azure => "Client secret",
+        SourceKind::Gcp => "Service account key",
+        SourceKind::OpenRouter => "Management key",
+        SourceKind::OpenAi | SourceKind::Anthropic => "Admin key",
+    }
+}
+
+/// A GUID as Azure writes it: 8-4-4-4-12 hexadecimal digits.
+fn is_guid(s: &str) -> bool {
+    let groups: Vec<&str> = s.split('-').collect();
+    groups.iter().map(|g| g.len()).eq([8, 4, 4, 4, 12])
+        && groups.iter().all(|g| g.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
+/// An Entra ID tenant: its GUID, or a verified domain (`contoso.onmicrosoft.com`).
+pub fn parse_tenant_id(raw: Option<&str>) -> Result<String> {
+    let id = raw.unwrap_or("").trim();
+    let domain = id.contains('.')
+        && id.len() <= 253
+        && id.split('.').all(|l| !l.is_empty() && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'));
+    if is_guid(id) || domain {
+        Ok(id.to_ascii_lowercase())
+    } else {
+        Err(Error::invalid(
+            "tenant_id",
+            "Tenant ID: the directory (tenant) id, a GUID, or its domain such as contoso.onmicrosoft.com.",
+        ))
+    }
+}
+
+/// An Entra ID application (client) id: a GUID.
+pub fn parse_client_id(raw: Option<&str>) -> Result<String> {
+    let id = raw.unwrap_or("").trim();
+    if is_guid(id) {
+        Ok(id.to_ascii_lowercase())
+    } else {
+        Err(Error::invalid("client_id", "Client ID: the application (client) id of the app registration, a GUID."))
+    }
+}
+
+/// The Cost Management scope read: a subscription, one of its resource groups, a management
+/// group or a billing account (with its profile, section, department or enrollment account). It
+/// becomes part of the request path, so only these shapes and plain id characters pass.
+pub fn parse_scope(raw: Option<&str>) -> Result<String> {
+    let scope = raw.unwrap_or("").trim().trim_matches('/');
+    let parts: Vec<&str> = scope.split('/').collect();
+    let id = |s: &str| {
+        (1..=128).contains(&s.len())
+            && s.chars().all(|c| c.is_ascii_alphanumeric() || "-_.:()".contains(c))
+            && s != "."
+            && s != ".."
+    };
+    let lower: Vec<String> = parts.iter().map(|p| p.to_ascii_lowercase()).collect();
+    let lower: Vec<&str> = lower.iter().map(String::as_str).collect();
+    let ok = match lower.as_slice() {
+        ["subscriptions", sub] => is_guid(sub),
+        ["subscriptions", sub, "resourcegroups", _] => is_guid(sub) && id(parts[3]),
+        ["providers", "microsoft.management", "managementgroups", _] => id(parts[3]),
+        ["providers", "microsoft.billing", "billingaccounts", _] => id(parts[3]),
+        [
+            "providers",
+            "microsoft.billing",
+            "billingaccounts",
+            _,
+            "billingprofiles" | "departments" | "enrollmentaccounts" | "invoicesections",
+            _,
+        ] => id(parts[3]) && id(parts[5]),
+        _ => false,
+    };
+    if ok {
+        Ok(scope.to_owned())
+    } else {
+        Err(Error::invalid(
+            "scope",
+            "Scope: subscriptions/<subscription id>, subscriptions/<id>/resourceGroups/<name>, \
+             providers/Microsoft.Management/managementGroups/<id> or providers/Microsoft.Billing/billingAccounts/<id>.",
+        ))
+    }
+}
+
+/// An IAM role ARN: `arn:aws:iam::<12-digit account>:role/<path and name>`.
+pub fn parse_role_arn(arn: &str) -> Result<String> {
+    let ok = ["arn:aws:iam::", "arn:aws-cn:iam::", "arn:aws-us-gov:iam::"].iter().any(|prefix| {
+        arn.strip_prefix(prefix).and_then(|rest| rest.split_once(":role/")).is_some_and(|(account, name)| {
+            account.len() == 12
+                && account.bytes().all(|b| b.is_ascii_digit())
+                && (1..=512).contains(&name.len())
+                && name.chars().all(|c| c.is_ascii_alphanumeric() || "+=,.@_/-".contains(c))
+        })
+    });
+    if ok {
+        Ok(arn.to_owned())
+    } else {
+        Err(Error::invalid("role_arn", "Role ARN: arn:aws:iam::<12-digit account>:role/<name>."))
+    }
+}
+
+/// An STS external id: 2 to 1224 characters of letters, digits and `+=,.@:/-_`.
+pub fn parse_external_id(id: &str) -> Result<String> {
+    if (2..=1224).contains(&id.len()) && id.chars().all(|c| c.is_ascii_alphanumeric() || "+=,.@:/-_".contains(c)) {
+        Ok(id.to_owned())
+    } else {
+        Err(Error::invalid("external_id", "External ID: 2 to 1224 letters, digits or +=,.@:/-_"))
+    }
+}
+
+/// A credential entered again: the secret, and for AWS the id that goes with it.
+pub struct NewCredential {
+    pub secret: String,
+    /// AWS: the key's id (an AWS key is replaced as a pair).
+    pub access_key_id: Option<String>,
+}
+
+/// New sync settings; what is `None` stays as it is. A new `base_url` needs `credential`.
+#[derive(Default)]
+pub struct SettingsChange {
+    pub base_url: Option<String>,
+    pub backfill_days: Option<u32>,
+    pub interval_minutes: Option<u32>,
+    pub credential: Option<NewCredential>,
+}
+
+impl App {
+    /// Replaces a source's credential — at once, or where the organization asks for approval of
+    /// new credentials, once another admin approves.
+    pub async fn rotate_source(&self, actor: &Actor, id: Uuid, new: NewCredential) -> Result<Submitted> {
+        self.change_source_settings(actor, id, SettingsChange { credential: Some(new), ..Default::default() }).await
+    }
+
+    /// Changes how a source syncs. Depth and interval apply at once; a new credential, or a new
+    /// place to send it, goes through the approval policy of new credentials as one change.
+    pub async fn change_source_settings(&self, actor: &Actor, id: Uuid, change: SettingsChange) -> Result<Submitted> {
+        actor.require_admin()?;
+        let mut tx = self.store.tenant(actor.scope).await?;
+        let source = tx.source(id).await?.ok_or(Error::NotFound)?;
+        let Some(kind) = SourceKind::parse(&source.kind) else {
+            return Err(Error::invalid(
+                "settings",
+                "A database source has no sync settings: it is read when a query names it.",
+            ));
+        };
+        // A stored configuration that does not read is an error, never a fresh default.
+        let current: SourceConfig =
+            serde_json::from_str(&source.config).map_err(|e| Error::internal(format!("source {id}: {e}")))?;
+        let mut next = self.checked_settings(&current, &change)?;
+        let destination =
+            (next.base_url != current.base_url).then(|| (current.base_url.clone(), next.base_url.clone()));
+        let Some(credential) = &change.credential else {
+            if destination.is_some() {
+                return Err(Error::invalid(
+                    "secret",
+                    "Secret: changing where a source's credential is sent needs the credential entered again.",
+                ));
+            }
+            if next != current {
+                let config = serde_json::to_string(&next).map_err(Error::internal)?;
+                tx.set_source_config(id, &config).await?;
+                tx.audit(actor.entry(
+                    "source_settings_changed",
+                    "source",
+                    id.to_string(),
+                    json!({ "before": current, "after": next }),
+                ))
+                .await?;
+            }
+            tx.commit().await?;
+            return Ok(Submitted::Applied(id));
+        };
+        drop(tx);
+        let secret = match kind {
+            SourceKind::Aws => {
+                next.access_key_id =
+                    Some(parse_access_key_id(credential.access_key_id.as_deref().filter(|a| !a.trim().is_empty()))?);
+                parse_secret(&credential.secret, "secret", "Secret access key")?.to_owned()
+            }
+            // A new key may belong to another service account: the settings show which.
+            SourceKind::Gcp => {
+                let (secret, email) = parse_service_account_key(&credential.secret)?;
+                next.service_account = Some(email);
+                secret
+            }
+            _ => parse_secret(&credential.secret, "secret", "New key")?.to_owned(),
+        };
+        let config = (next != current).then(|| serde_json::to_string(&next)).transpose().map_err(Error::internal)?;
+        self.submit(actor, Change::SourceRotate { source: id, name: source.name, secret, config, destination }, None)
+            .await
+    }
+
+    /// New settings, validated: the base URL through the egress guard, depth and interval bounded.
+    pub fn checked_settings(&self, current: &SourceConfig, change: &SettingsChange) -> Result<SourceConfig> {
+        let mut next = current.clone();
+        if let Some(u) = &change.base_url {
+            let u = u.trim();
+            if u.is_empty() {
+                next.base_url = None;
+            } else {
+                self.http.guard().check_url(u).map_err(|e| Error::invalid("base_url", format!("Base URL: {e}.")))?;
+                next.base_url = Some(u.to_owned());
+            }
+        }
+        if let Some(d) = change.backfill_days {
+            if !(1..=730).contains(&d) {
+                return Err(Error::invalid("backfill_days", "Backfill: between 1 and 730 days."));
+            }
+            next.backfill_days = d;
+        }
+        if let Some(m) = change.interval_minutes {
+            if !(15..=1440).contains(&m) {
+                return Err(Error::invalid("interval_minutes", "Sync interval: between 15 and 1440 minutes."));
+            }
+            next.interval_minutes = m;
+        }
+        Ok(next)
+    }
+}
+
+impl App {
+    /// Validates a new source and stores it (sealed, audited) — or, where the organization asks for
+    /// approval of new credentials, queues it for another admin. The one way a source is made: the
+    /// pages, the API, an approved request and the demo all come here. Its first sync is the
+    /// caller's to start ([`App::sync_soon`]); an approved source is synced by the scheduler.
+    pub async fn connect_source(&self, actor: &Actor, input: NewSourceInput) -> Result<Submitted> {
+        actor.require_admin()?;
+        if DATABASE_KINDS.contains(&input.kind.as_str()) {
+            return self.connect_database(actor, input).await;
+        }
+        let kind = SourceKind::parse(&input.kind).ok_or_else(|| {
+            Error::invalid("kind", "Kind: expected openai, anthropic, aws, azure, gcp, openrouter, postgres or mysql.")
+        })?;
+        let name = crate::api_keys::label(&input.name)?;
+        let mut defaults = SourceConfig::for_kind(kind);
+        let secret = if kind == SourceKind::Gcp {
+            let (key, email) = parse_service_account_key(&input.secret)?;
+            defaults.service_account = Some(email);
+            let table = input.billing_table.as_deref().unwrap_or("").trim();
+            if !burnrate_sources::gcp::valid_table(table) {
+                return Err(Error::invalid(
+                    "billing_table",
+                    "Billing table: the export table as project.dataset.table, e.g. \
+                 acme-billing.billing_export.gcp_billing_export_v1_01ABCD_23EF45_6789AB.",
+                ));
+            }
+            defaults.billing_table = Some(table.to_owned());
+            let given = |v: Option<String>| v.map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
+            defaults.project_id = given(input.project_id)
+                .map(|p| {
+                    if burnrate_sources::gcp::valid_project(&p) {
+                        Ok(p)
+                    } else {
+                        Err(Error::invalid("project_id", "Project ID: 6 to 30 lowercase letters, digits or hyphens."))
+                    }
+                })
+                .transpose()?;
+            defaults.location = given(input.location)
+                .map(|l| {
+                    if (1..=40).contains(&l.len()) && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
+                        Ok(l)
+                    } else {
+                        Err(Error::invalid(
+                            "location",
+                            "Location: the dataset's location, such as US, EU or europe-west1.",
+                        ))
+                    }
+                })
+                .transpose()?;
+            key
+        } else {
+            parse_secret(&input.secret, "secret", secret_label(kind))?.to_owned()
+        };
+        if kind == SourceKind::Aws {
+            defaults.access_key_id = Some(parse_access_key_id(input.access_key_id.as_deref())?);
+            let given = |v: Option<String>| v.map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
+            defaults.role_arn = given(input.role_arn).map(|arn| parse_role_arn(&arn)).transpose()?;
+            defaults.external_id = given(input.external_id).map(|id| parse_external_id(&id)).transpose()?;
+            defaults.cost_allocation_tag = given(input.cost_allocation_tag)
+                .map(|key| {
+                    let ok = key.chars().count() <= 128
+                        && key.chars().all(|c| c.is_alphanumeric() || " _.:/=+-@".contains(c))
+                        && !key.starts_with("aws:");
+                    if ok {
+                        Ok(key)
+                    } else {
+                        Err(Error::invalid(
+                            "cost_allocation_tag",
+                            "Cost allocation tag: a tag key of up to 128 letters, digits, spaces or _.:/=+-@.",
+                        ))
+                    }
+                })
+                .transpose()?;
+        }
+        if kind == SourceKind::Azure {
+            defaults.tenant_id = Some(parse_tenant_id(input.tenant_id.as_deref())?);
+            defaults.client_id = Some(parse_client_id(input.client_id.as_deref())?);
+            defaults.scope = Some(parse_scope(input.scope.as_deref())?);
+        }
+        let config =
+            self.checked_settings(&defaults, &SettingsChange { base_url: input.base_url, ..Default::default() })?;
+        let config = serde_json::to_string(&config).map_err(Error::internal)?;
+        let details = json!({ "kind": kind.as_str(), "name": name });
+        let change = Change::SourceCreate { kind: kind.as_str().into(), name, config, secret, details };
+        self.submit(actor, change, None).await
+    }
+
+    /// Validates and stores a database source. Its host must pass the egress guard now (and again
+    /// at each connection); its password is sealed like any provider key and appears nowhere else.
+    async fn connect_database(&self, actor: &Actor, input: NewSourceInput) -> Result<Submitted> {
+        let name = crate::api_keys::label(&input.name)?;
+        let text = |v: Option<String>| v.map(|v| v.trim().to_owned()).unwrap_or_default();
+        let config = DatabaseConfig {
+            host: text(input.host),
+            port: input.port.unwrap_or(if input.kind == "mysql" { 3306 } else { 5432 }),
+            database: text(input.database),
+            user: text(input.user),
+            schema: Some(text(input.schema)).filter(|s| !s.is_empty()).unwrap_or_else(|| "public".into()),
+            tls: DatabaseTls::parse(&text(input.tls))
+                .ok_or_else(|| Error::invalid("tls", "TLS: expected prefer or require."))?,
+        };
+        config.validate().map_err(|m| Error::invalid("database", m))?;
+        self.http
+            .guard()
+            .resolve(&config.host, config.port)
+            .await
+            .map_err(|e| Error::invalid("host", format!("Host: {e}.")))?;
+        let password = input.secret.as_str();
+        if password.is_empty() || password.len() > 1000 || password.chars().any(char::is_control) {
+            return Err(Error::invalid("secret", "Password: expected the database user's password."));
+        }
+        let schema = schema_name(&name);
+        let mut tx = self.store.tenant(actor.scope).await?;
+        if tx
+            .sources()
+            .await?
+            .iter()
+            .any(|s| DATABASE_KINDS.contains(&s.kind.as_str()) && schema_name(&s.name) == schema)
+        {
+            return Err(Error::Conflict(format!("Name: another database source already appears as {schema}.")));
+        }
+        tx.commit().await?;
+        let stored = serde_json::to_string(&config).map_err(Error::internal)?;
+        let details = json!({ "kind": input.kind, "name": name, "schema": schema, "host": config.host, "database": config.database, "user": config.user });
+        let change =
+            Change::SourceCreate { kind: input.kind, name, config: stored, secret: password.to_owned(), details };
+        self.submit(actor, change, None).await
+    }
+}
+
+impl App {
+    /// Queues a sync of the source's next window and works the queue in the background: a
+    /// source's first sync, or one somebody asked for.
+    pub fn sync_soon(&self, scope: burnrate_store::OrgScope, id: Uuid) {
+        let syncer = self.syncer.clone();
+        tokio::spawn(async move {
+            let result = async {
+                let mut tx = syncer.store.tenant(scope).await?;
+                let source = tx.source(id).await?;
+                tx.commit().await?;
+                if let Some(source) = source {
+                    let now = chrono::Utc::now();
+                    let window = burnrate_sync::Syncer::next_window(&source, now.date_naive());
+                    burnrate_sync::enqueue_sync(&syncer.store, scope, id, window, None, now.timestamp_millis()).await?;
+                    burnrate_sync::work(&syncer, &burnrate_store::worker_name("sync-now")).await?;
+                }
+                Ok::<_, burnrate_sync::SyncError>(())
+            }
+            .await;
+            if let Err(e) = result {
+                tracing::warn!(error = %e, "requested sync did not run");
+            }
+        });
+    }
+}
