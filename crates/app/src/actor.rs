@@ -3,7 +3,7 @@
 //! is written from it.
 
 use burnrate_core::{ApiKeyId, Role, UserId};
-use burnrate_store::{ActorType, NewAuditEntry, OrgScope};
+use burnrate_store::{ActorType, AuditAction, NewAuditEntry, OrgScope};
 use serde_json::Value;
 
 use crate::error::{Error, Result};
@@ -58,7 +58,7 @@ impl Actor {
     /// An audit entry for an action of this actor on a target.
     pub fn entry(
         &self,
-        action: &'static str,
+        action: AuditAction,
         target_type: &'static str,
         target_id: String,
         details: Value,

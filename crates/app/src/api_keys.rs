@@ -4,6 +4,7 @@
 
 use burnrate_core::{ApiKeyId, ApiScope};
 use burnrate_crypto::{ScopedToken, token_hash};
+use burnrate_store::AuditAction;
 use serde_json::json;
 
 use crate::{Actor, App, Error, Result};
@@ -41,8 +42,13 @@ impl App {
         let prefix = ScopedToken::display_prefix(API_KEY_PREFIX, &key);
         let mut tx = self.store.tenant(org).await?;
         let id = tx.create_api_key(&name, &prefix, &token_hash(&key), scope, actor.member).await?;
-        tx.audit(actor.entry("api_key_created", "api_key", id.to_string(), json!({ "name": name, "scope": scope })))
-            .await?;
+        tx.audit(actor.entry(
+            AuditAction::ApiKeyCreated,
+            "api_key",
+            id.to_string(),
+            json!({ "name": name, "scope": scope }),
+        ))
+        .await?;
         tx.commit().await?;
         Ok(NewApiKey { id, key, prefix })
     }
@@ -53,7 +59,7 @@ impl App {
         if !tx.revoke_api_key(id).await? {
             return Err(Error::NotFound);
         }
-        tx.audit(actor.entry("api_key_revoked", "api_key", id.to_string(), json!({}))).await?;
+        tx.audit(actor.entry(AuditAction::ApiKeyRevoked, "api_key", id.to_string(), json!({}))).await?;
         tx.commit().await?;
         Ok(())
     }

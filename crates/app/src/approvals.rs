@@ -11,7 +11,7 @@
 //! withdrawn, never applied.
 
 use burnrate_core::{Currency, Money, Role, SqlCredentialId, Thresholds, UserId};
-use burnrate_store::{ApprovalRequest, ApprovalState, NewWebhook, OutboxMessage, TenantTx};
+use burnrate_store::{ApprovalRequest, ApprovalState, AuditAction, NewWebhook, OutboxMessage, TenantTx};
 use chrono::Utc;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -86,15 +86,15 @@ impl Change {
     }
 
     /// The audit entry's action when the change is applied.
-    fn audit_action(&self) -> &'static str {
+    fn audit_action(&self) -> AuditAction {
         match self {
-            Change::WebhookCreate { .. } => "webhook_created",
-            Change::BudgetRaise { .. } => "budget_updated",
-            Change::SqlCredentialCreate { .. } => "sql_credential_created",
-            Change::SourceCreate { .. } => "source_created",
-            Change::SourceRotate { .. } => "source_credential_rotated",
-            Change::ApprovalPolicy { .. } => "org_settings_changed",
-            Change::MemberPromote { .. } => "member_role_changed",
+            Change::WebhookCreate { .. } => AuditAction::WebhookCreated,
+            Change::BudgetRaise { .. } => AuditAction::BudgetUpdated,
+            Change::SqlCredentialCreate { .. } => AuditAction::SqlCredentialCreated,
+            Change::SourceCreate { .. } => AuditAction::SourceCreated,
+            Change::SourceRotate { .. } => AuditAction::SourceCredentialRotated,
+            Change::ApprovalPolicy { .. } => AuditAction::OrgSettingsChanged,
+            Change::MemberPromote { .. } => AuditAction::MemberRoleChanged,
         }
     }
 
@@ -260,8 +260,13 @@ impl App {
                 Utc::now() + policy::APPROVAL_WINDOW,
             )
             .await?;
-        tx.audit(actor.entry("approval_requested", "approval_request", id.to_string(), json!({ "change": summary })))
-            .await?;
+        tx.audit(actor.entry(
+            AuditAction::ApprovalRequested,
+            "approval_request",
+            id.to_string(),
+            json!({ "change": summary }),
+        ))
+        .await?;
         // Every other admin hears of it.
         let link = self.link("/approvals");
         for admin in
@@ -367,7 +372,8 @@ impl App {
                     let summary: serde_json::Value = serde_json::from_str(&request.summary).unwrap_or_default();
                     let details =
                         json!({ "change": summary, "requested_by": request.requested_by, "comment": comment });
-                    tx.audit(actor.entry("approval_approved", "approval_request", target.clone(), details)).await?;
+                    tx.audit(actor.entry(AuditAction::ApprovalApproved, "approval_request", target.clone(), details))
+                        .await?;
                     tx.audit(actor.entry(
                         change.audit_action(),
                         change.target_type(),
@@ -380,7 +386,7 @@ impl App {
                     let why = "the change could no longer be applied: what it changes was removed or changed since";
                     tx.finish_approval(id, ApprovalState::Failed, why).await?;
                     tx.audit(actor.entry(
-                        "approval_failed",
+                        AuditAction::ApprovalFailed,
                         "approval_request",
                         target.clone(),
                         json!({ "reason": why }),
@@ -391,7 +397,7 @@ impl App {
             },
             None => {
                 tx.audit(actor.entry(
-                    "approval_rejected",
+                    AuditAction::ApprovalRejected,
                     "approval_request",
                     target.clone(),
                     json!({ "comment": comment }),
@@ -417,8 +423,13 @@ impl App {
 pub(crate) async fn withdraw_requests(tx: &mut TenantTx, actor: &Actor, user: UserId, why: &str) -> Result<Vec<Uuid>> {
     let ids = tx.withdraw_approval_requests_of(user, why).await?;
     for id in &ids {
-        tx.audit(actor.entry("approval_withdrawn", "approval_request", id.to_string(), json!({ "reason": why })))
-            .await?;
+        tx.audit(actor.entry(
+            AuditAction::ApprovalWithdrawn,
+            "approval_request",
+            id.to_string(),
+            json!({ "reason": why }),
+        ))
+        .await?;
     }
     Ok(ids)
 }

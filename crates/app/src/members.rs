@@ -7,6 +7,7 @@
 
 use burnrate_core::{EmailAddress, InvitationId, Role, UserId};
 use burnrate_crypto::{ScopedToken, token_hash};
+use burnrate_store::AuditAction;
 use chrono::{DateTime, Duration, Utc};
 use serde_json::json;
 
@@ -41,7 +42,8 @@ impl App {
              The link works once and expires in {INVITATION_DAYS} days. If you were not expecting this, ignore this message."
         );
         self.mailer.enqueue(&mut tx, &email, &format!("Invitation to {org_name} on burnrate"), body).await?;
-        tx.audit(actor.entry("invitation_created", "invitation", id.to_string(), json!({ "role": role }))).await?;
+        tx.audit(actor.entry(AuditAction::InvitationCreated, "invitation", id.to_string(), json!({ "role": role })))
+            .await?;
         tx.commit().await?;
         self.mailer.wake();
         Ok((id, expires))
@@ -53,7 +55,7 @@ impl App {
         if !tx.revoke_invitation(id).await? {
             return Err(Error::NotFound);
         }
-        tx.audit(actor.entry("invitation_revoked", "invitation", id.to_string(), json!({}))).await?;
+        tx.audit(actor.entry(AuditAction::InvitationRevoked, "invitation", id.to_string(), json!({}))).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -87,7 +89,7 @@ impl App {
             let withdrawn = withdraw_requests(&mut tx, actor, target, "its requester is no longer an admin").await?;
             details["requests_withdrawn"] = json!(withdrawn);
         }
-        tx.audit(actor.entry("member_role_changed", "user", target.to_string(), details)).await?;
+        tx.audit(actor.entry(AuditAction::MemberRoleChanged, "user", target.to_string(), details)).await?;
         tx.commit().await?;
         Ok(Submitted::Applied(target.as_uuid()))
     }
@@ -117,7 +119,7 @@ impl App {
             "sql_credentials_revoked": sql_credentials,
             "requests_withdrawn": withdrawn,
         });
-        tx.audit(actor.entry("member_removed", "user", target.to_string(), details)).await?;
+        tx.audit(actor.entry(AuditAction::MemberRemoved, "user", target.to_string(), details)).await?;
         tx.commit().await?;
         Ok(())
     }

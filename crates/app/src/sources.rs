@@ -4,6 +4,7 @@
 //! credentials. A database source's configuration is its own and never replaced by sync settings.
 
 use burnrate_sources::{DATABASE_KINDS, DatabaseConfig, DatabaseTls, schema_name};
+use burnrate_store::AuditAction;
 use burnrate_sync::{SourceConfig, SourceKind};
 use serde::Deserialize;
 use serde_json::json;
@@ -264,7 +265,7 @@ impl App {
                 let config = serde_json::to_string(&next).map_err(Error::internal)?;
                 tx.set_source_config(id, &config).await?;
                 tx.audit(actor.entry(
-                    "source_settings_changed",
+                    AuditAction::SourceSettingsChanged,
                     "source",
                     id.to_string(),
                     json!({ "before": current, "after": next }),

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 
 use burnrate_core::{Role, SqlCredentialId};
 use burnrate_engine::Reader;
-use burnrate_store::OrgScope;
+use burnrate_store::{AuditAction, OrgScope};
 
 use serde_json::json;
 
@@ -81,7 +81,7 @@ impl App {
         if !tx.revoke_sql_credential(id).await? {
             return Err(Error::NotFound);
         }
-        tx.audit(actor.entry("sql_credential_revoked", "sql_credential", id.to_string(), json!({}))).await?;
+        tx.audit(actor.entry(AuditAction::SqlCredentialRevoked, "sql_credential", id.to_string(), json!({}))).await?;
         tx.commit().await?;
         Ok(())
     }

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use anyhow::{Context, anyhow};
 use burnrate_core::{ApiScope, EmailAddress, NewPassword, OrgName, Role};
 use burnrate_crypto::{MasterKey, MasterKeyRing, PasswordHasher, PasswordHasherConfig, random_token};
-use burnrate_store::{Actor, NewAuditEntry, OrgScope, Store, Vault};
+use burnrate_store::{Actor, AuditAction, NewAuditEntry, OrgScope, Store, Vault};
 use burnrate_web::{AppState, Listeners, Quota, TlsFiles, WebConfig};
 use secrecy::ExposeSecret;
 use serde_json::json;
@@ -204,7 +204,7 @@ async fn audit_export(settings: &Settings, org: &str, from: Option<&str>, to: Op
     let mut t = store.tenant(OrgScope::trusted(org)).await.context("recording the export")?;
     let entry = burnrate_store::NewAuditEntry {
         actor: burnrate_store::Actor::system("burnrate audit export"),
-        action: "audit_exported",
+        action: AuditAction::AuditExported,
         target_type: Some("organization"),
         target_id: Some(org.to_string()),
         details: serde_json::json!({ "format": "csv", "from": from, "to": to }),
@@ -436,7 +436,7 @@ async fn user_create(settings: &Settings, org: &str, email: &str, role: &str) ->
     t.add_member(user, role).await.context("adding the membership")?;
     t.audit(NewAuditEntry {
         actor: Actor::system("burnrate user create"),
-        action: "member_joined",
+        action: AuditAction::MemberJoined,
         target_type: Some("user"),
         target_id: Some(user.to_string()),
         details: json!({ "role": role, "via": "cli" }),
@@ -961,7 +961,7 @@ async fn create_demo_org(app: &burnrate_app::App, settings: &Settings) -> Result
     t.add_member(user, Role::Owner).await.context("adding the demo user")?;
     t.audit(NewAuditEntry {
         actor: Actor::system("burnrate demo"),
-        action: "member_joined",
+        action: AuditAction::MemberJoined,
         target_type: Some("user"),
         target_id: Some(user.to_string()),
         details: json!({ "via": "demo" }),

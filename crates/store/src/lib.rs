@@ -46,7 +46,8 @@ pub use alerts::{AlertEvent, AlertKind, Delivery, DeliveryAttempt, DeliveryState
 pub use api_keys::{ApiKeyHolder, ApiKeyRecord};
 pub use approvals::{ApprovalRequest, ApprovalState, DEFAULT_APPROVAL_ACTIONS};
 pub use audit::{
-    AUDIT_CSV_COLUMNS, Actor, ActorType, AuditBreak, AuditEntry, AuditFilter, AuditPage, AuditRecord, NewAuditEntry,
+    AUDIT_CSV_COLUMNS, Actor, ActorType, AuditAction, AuditBreak, AuditEntry, AuditFilter, AuditPage, AuditRecord,
+    NewAuditEntry,
 };
 pub use budgets::{BudgetRecord, NewBudget};
 pub use invitations::InvitationRecord;

@@ -227,7 +227,7 @@ pub trait Caller {
     /// An audit entry for an action of this caller on a target.
     fn entry(
         &self,
-        action: &'static str,
+        action: burnrate_store::AuditAction,
         target_type: &'static str,
         target_id: String,
         details: Value,

@@ -8,7 +8,8 @@
 use burnrate_core::{EmailAddress, SupportGrantId};
 use burnrate_crypto::PasswordHasher;
 use burnrate_store::{
-    Actor, ActorType, GrantStatus, NewAuditEntry, OperatorRecord, OrgScope, OutboxMessage, Store, SupportGrant, Vault,
+    Actor, ActorType, AuditAction, GrantStatus, NewAuditEntry, OperatorRecord, OrgScope, OutboxMessage, Store,
+    SupportGrant, Vault,
 };
 use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
@@ -68,7 +69,7 @@ pub async fn authenticate_operator(
 /// An operator's entry in an organization's audit log, about one grant.
 fn operator_entry(
     operator: &OperatorRecord,
-    action: &'static str,
+    action: AuditAction,
     grant: SupportGrantId,
     client: Option<&ClientInfo>,
     details: Value,
@@ -125,7 +126,7 @@ pub async fn request_access(
     let grant = tx.support_grant(id).await?.ok_or(AppError::NotFound)?;
     let mut tx = tx.into_tenant(OrgScope::trusted(org.id)).await?;
     let details = json!({ "issue": issue, "hours": hours });
-    tx.audit(operator_entry(operator, "support_requested", id, client, details)).await?;
+    tx.audit(operator_entry(operator, AuditAction::SupportRequested, id, client, details)).await?;
     for admin in tx.members(vault).await?.into_iter().filter(|m| m.role.is_admin()) {
         let body = format!(
             "{} of this burnrate instance asks to see {} read-only for {hours} hours, about:\n\n  {issue}\n\n\
@@ -167,7 +168,7 @@ pub async fn approve_access(
     let grant = tx.support_grant(id).await?.ok_or(AppError::NotFound)?;
     let mut tx = tx.into_tenant(OrgScope::trusted(grant.org_id)).await?;
     let details = json!({ "active_until": started });
-    tx.audit(operator_entry(operator, "support_approved", id, client, details)).await?;
+    tx.audit(operator_entry(operator, AuditAction::SupportApproved, id, client, details)).await?;
     tx.commit().await?;
     Ok(grant)
 }
@@ -187,7 +188,7 @@ pub(crate) async fn consent_to_access(
     }
     let started = start_if_complete(&mut tx, &grant, now).await?;
     let details = json!({ "active_until": started });
-    tx.audit(caller.entry("support_consented", "support_grant", id.to_string(), details)).await?;
+    tx.audit(caller.entry(AuditAction::SupportConsented, "support_grant", id.to_string(), details)).await?;
     let grant = tx.org_support_grant(id).await?.ok_or(AppError::NotFound)?;
     tx.commit().await?;
     Ok(grant)
@@ -206,7 +207,7 @@ pub(crate) async fn decline_access(
     if !tx.decline_support_grant(id, caller.member(), now).await? {
         return Err(AppError::Conflict(not_waiting(&grant, now, "declined")));
     }
-    tx.audit(caller.entry("support_declined", "support_grant", id.to_string(), json!({}))).await?;
+    tx.audit(caller.entry(AuditAction::SupportDeclined, "support_grant", id.to_string(), json!({}))).await?;
     let grant = tx.org_support_grant(id).await?.ok_or(AppError::NotFound)?;
     tx.commit().await?;
     Ok(grant)
@@ -219,7 +220,7 @@ pub(crate) async fn revoke_for_org(
     id: SupportGrantId,
 ) -> Result<SupportGrant, AppError> {
     caller.require_admin()?;
-    let audit = caller.entry("support_revoked", "support_grant", id.to_string(), json!({}));
+    let audit = caller.entry(AuditAction::SupportRevoked, "support_grant", id.to_string(), json!({}));
     revoke(store, Some(caller.scope()), audit, id).await
 }
 
@@ -230,7 +231,7 @@ pub async fn revoke_as_operator(
     id: SupportGrantId,
     client: Option<&ClientInfo>,
 ) -> Result<SupportGrant, AppError> {
-    revoke(store, None, operator_entry(operator, "support_revoked", id, client, json!({})), id).await
+    revoke(store, None, operator_entry(operator, AuditAction::SupportRevoked, id, client, json!({})), id).await
 }
 
 /// Ends the waiting and active grants of an operator who is being removed, each recorded in its
@@ -248,7 +249,7 @@ pub async fn revoke_all_of(store: &Store, operator: &OperatorRecord, by: &str) -
         }
         let audit = NewAuditEntry {
             actor: Actor::system(by),
-            action: "support_revoked",
+            action: AuditAction::SupportRevoked,
             target_type: Some("support_grant"),
             target_id: Some(grant.id.to_string()),
             details: json!({ "reason": "operator removed", "operator": operator_actor(operator).label }),
@@ -354,7 +355,7 @@ pub async fn publish_notice(
         let details = json!({ "title": title, "effective_on": effective_on });
         t.audit(NewAuditEntry {
             actor: operator_actor(operator),
-            action: "notice_published",
+            action: AuditAction::NoticePublished,
             target_type: Some("notice"),
             target_id: Some(notice.id.to_string()),
             details,

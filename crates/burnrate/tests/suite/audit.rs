@@ -2,7 +2,7 @@
 //! that a standard CSV reader parses into the documented columns, hostile values defused and
 //! otherwise intact.
 
-use burnrate_store::{Actor, ActorType, NewAuditEntry};
+use burnrate_store::{Actor, ActorType, AuditAction, NewAuditEntry};
 use burnrate_testkit::TestApp;
 use reqwest::Method;
 use serde_json::json;
@@ -60,7 +60,7 @@ async fn the_csv_export_parses_into_the_documented_columns_with_hostile_values_d
     let mut tx = app.store.tenant(scope).await.unwrap();
     tx.audit(NewAuditEntry {
         actor: Actor { kind: ActorType::System, id: Some("-2+3".into()), label: "+cmd|' /C calc'!A0".into() },
-        action: "test_entry",
+        action: AuditAction::NoticePublished,
         target_type: Some("note"),
         target_id: Some("@SUM(A1:A9)".into()),
         details: json!({ "text": "say \"hi\",\nthen leave — déjà vu ✓" }),
@@ -87,7 +87,7 @@ async fn the_csv_export_parses_into_the_documented_columns_with_hostile_values_d
     let created = rows.iter().find(|r| r[5] == "budget_created").expect("the budget's entry");
     assert_eq!(created[10], format!("'{hostile_agent}"), "a formula is defused, the rest kept");
     assert!(created[1].ends_with('Z') && created[1].contains('T'), "UTC RFC 3339: {}", created[1]);
-    let planted = rows.iter().find(|r| r[5] == "test_entry").unwrap();
+    let planted = rows.iter().find(|r| r[5] == "notice_published").unwrap();
     assert_eq!(planted[3], "'-2+3", "a leading minus that is no number");
     assert_eq!(planted[4], "'+cmd|' /C calc'!A0");
     assert_eq!(planted[7], "'@SUM(A1:A9)");
@@ -165,7 +165,7 @@ fn urlencode(s: &str) -> String {
 /// Every S16 action of an organization, done once each through the UI or the API; exactly one
 /// entry for each, well formed, and no secret anywhere in the log.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn every_audited_action_leaves_exactly_one_well_formed_entry_and_no_secret() {
+async fn every_audit_action_is_caused_counted_well_formed_and_free_of_secrets() {
     let app = TestApp::spawn().await;
     let (scope, _) = app.create_org("Acme", "owner@acme.test").await;
     let bystander = app.client();
@@ -249,48 +249,172 @@ async fn every_audited_action_leaves_exactly_one_well_formed_entry_and_no_secret
     assert_eq!(export.status, 200);
     let costs = c.api(Method::GET, "/api/v1/exports?dataset=focus&format=csv&from=2026-01-01", &key, None).await;
     assert_eq!(costs.status, 200, "{}", costs.text);
+    for step in ["pause", "resume", "sync"] {
+        let r = c.api(Method::POST, &format!("/api/v1/sources/{source}/{step}"), &key, None).await;
+        assert!(r.status < 300, "{step}: {}", r.text);
+    }
     assert_eq!(c.api(Method::DELETE, &format!("/api/v1/sources/{source}"), &key, None).await.status, 204);
 
+    // Invitations: one revoked, the earlier one accepted (the new member joins).
+    let r = c
+        .api(Method::POST, "/api/v1/members", &key, Some(json!({ "email": "gone@acme.test", "role": "viewer" })))
+        .await;
+    let invitation = r.json()["invitation_id"].as_str().unwrap().to_owned();
+    assert_eq!(c.api(Method::DELETE, &format!("/api/v1/invitations/{invitation}"), &key, None).await.status, 204);
+    let invited = app.smtp.wait_for("new@acme.test", "Invitation to Acme").await.link("/invitations/").unwrap();
+    let r = app.client().post_form(&invited, &[("password", burnrate_testkit::GOOD_PASSWORD)]).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    // Downloads: a query's rows and an explorer view.
+    assert_eq!(again.post_form("/sql/console.csv", &[("sql", "SELECT 1 AS one")]).await.status, 200);
+    let view = again.get("/explore?group=model&from=2026-01-01&to=2026-01-08&granularity=day&format=csv").await;
+    assert_eq!(view.status, 200, "{}", view.text);
+    // Support: a second grant, declined.
+    let asked = ops_a.post_form("/operator/grants", &[("org", "Acme"), ("issue", "Ticket 2")]).await;
+    assert_eq!(asked.status, 200, "{}", asked.text);
+    let grants = c.api(Method::GET, "/api/v1/support-grants", &key, None).await.json();
+    let second = grants["support_grants"].as_array().unwrap().iter().find(|g| g["id"] != grant.as_str()).unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(c.api(Method::POST, &format!("/api/v1/support-grants/{second}/decline"), &key, None).await.status, 200);
+    let notice = [("title", "New sub-processor"), ("body", "We add one."), ("effective", "")];
+    assert_eq!(ops_a.post_form("/operator/notices", &notice).await.status, 200);
+
+    // The approval queue, with a second admin: approved, rejected, failed, withdrawn, and a
+    // dead delivery of the request's event sent again.
+    let (hook_url, _hook_received) = crate::notify::receiver().await;
+    let hook = c.api(Method::POST, "/api/v1/webhooks", &key, Some(json!({ "url": hook_url }))).await.json();
+    let hook = hook["id"].as_str().unwrap().to_owned();
+    let b = app.add_member(scope, "b@acme.test", burnrate_core::Role::Admin).await;
+    let bc = app.login("b@acme.test").await;
+    let b_key = crate::create_key(&bc, "b", "admin").await;
+    let ops = json!({ "name": "Ops", "amount": "100", "currency": "USD", "period": "month" });
+    let ops = c.api(Method::POST, "/api/v1/budgets", &key, Some(ops)).await.json()["id"].as_str().unwrap().to_owned();
+    let raise = |amount: &'static str| {
+        let (c, key, ops) = (&c, &key, &ops);
+        async move {
+            let r =
+                c.api(Method::PATCH, &format!("/api/v1/budgets/{ops}"), key, Some(json!({ "amount": amount }))).await;
+            assert_eq!(r.status, 202, "{}", r.text);
+            r.json()["approval_id"].as_str().unwrap().to_owned()
+        }
+    };
+    let decide = |request: String, verdict: &'static str| {
+        let (bc, b_key) = (&bc, &b_key);
+        async move { bc.api(Method::POST, &format!("/api/v1/approvals/{request}/{verdict}"), b_key, None).await }
+    };
+    assert_eq!(decide(raise("200").await, "approve").await.status, 200);
+    assert_eq!(decide(raise("300").await, "reject").await.status, 200);
+    let overtaken = raise("400").await;
+    assert_eq!(c.api(Method::DELETE, &format!("/api/v1/budgets/{ops}"), &key, None).await.status, 204);
+    assert_eq!(decide(overtaken, "approve").await.json()["state"], "failed");
+    let deliveries = c.api(Method::GET, &format!("/api/v1/webhooks/{hook}/deliveries"), &key, None).await.json();
+    let delivery = deliveries["deliveries"][0]["id"].as_str().unwrap().to_owned();
+    crate::execute_sql(&app, "UPDATE deliveries SET state = 'dead'").await;
+    let r = c.api(Method::POST, &format!("/api/v1/webhooks/{hook}/deliveries/{delivery}/redeliver"), &key, None).await;
+    assert!(r.status < 300, "{}", r.text);
+    let b_budget = json!({ "name": "B's", "amount": "10", "currency": "USD", "period": "month" });
+    let b_budget =
+        bc.api(Method::POST, "/api/v1/budgets", &b_key, Some(b_budget)).await.json()["id"].as_str().unwrap().to_owned();
+    let r =
+        bc.api(Method::PATCH, &format!("/api/v1/budgets/{b_budget}"), &b_key, Some(json!({ "amount": "20" }))).await;
+    assert_eq!(r.status, 202, "{}", r.text);
+    let r = c.api(Method::PATCH, &format!("/api/v1/members/{b}"), &key, Some(json!({ "role": "member" }))).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    // Two-step login, turned on and off again.
+    let setup = again.post_form("/account/second-factor/setup", &[]).await;
+    let totp = setup.text.split(r#"id="totp-secret">"#).nth(1).unwrap().split('<').next().unwrap();
+    let phone = burnrate_testkit::Authenticator::from_base32(totp);
+    let on = again.post_form("/account/second-factor/confirm", &[("code", &phone.code().await)]).await;
+    assert!(on.text.contains("Two-step login is on."), "{}", on.text);
+    let off = again.post_form("/account/second-factor/disable", &[("code", &phone.code().await)]).await;
+    assert!(off.text.contains("Two-step login is off."), "{}", off.text);
+    assert_eq!(again.post_form("/logout", &[]).await.status, 303);
+
+    // A new organization, signed up and verified.
+    let newcomer = app.client();
+    let signup =
+        [("org_name", "Newco"), ("email", "founder@newco.test"), ("password", burnrate_testkit::GOOD_PASSWORD)];
+    assert!(newcomer.post_form("/signup", &signup).await.status < 400);
+    let verify = app.smtp.wait_for("founder@newco.test", "").await.link("/verify-email/").unwrap();
+    assert!(newcomer.post_form(&verify, &[]).await.status < 400);
+
     let mut tx = app.store.tenant(scope).await.unwrap();
-    let entries = tx.audit_entries(1000).await.unwrap();
+    let mut entries = tx.audit_entries(1000).await.unwrap();
     tx.commit().await.unwrap();
-    let count = |action: &str| entries.iter().filter(|e| e.action == action).count();
-    for (action, times) in [
-        ("login_failed", 1),
-        ("login", 2),
-        ("api_key_created", 2),
-        ("api_key_revoked", 1),
-        ("source_created", 1),
-        ("source_settings_changed", 1),
-        ("source_credential_rotated", 1),
-        ("budget_created", 1),
-        ("budget_updated", 1),
-        ("budget_deleted", 1),
-        ("webhook_created", 1),
-        ("webhook_deleted", 1),
-        ("sql_credential_created", 1),
-        ("sql_credential_revoked", 1),
-        ("member_role_changed", 1),
-        ("member_removed", 1),
-        ("invitation_created", 1),
-        ("org_settings_changed", 1),
-        ("password_reset_requested", 1),
-        ("password_reset_completed", 1),
-        ("audit_exported", 1),
-        ("costs_exported", 1),
-        ("support_requested", 1),
-        ("support_consented", 1),
-        ("support_approved", 1),
-        ("support_access", 1),
-        ("support_revoked", 1),
-    ] {
-        assert_eq!(count(action), times, "{action}: {:?}", entries.iter().map(|e| &e.action).collect::<Vec<_>>());
+    let mut tx = app.store.instance().await.unwrap();
+    let newco = tx.find_org("Newco").await.unwrap().expect("signed up");
+    let mut tx = tx.into_tenant(burnrate_store::OrgScope::trusted(newco.id)).await.unwrap();
+    entries.extend(tx.audit_entries(1000).await.unwrap());
+    tx.commit().await.unwrap();
+    let count = |action: AuditAction| entries.iter().filter(|e| e.action == action.as_str()).count();
+    // Every action the log knows, with how often the steps above cause it (in Acme and Newco).
+    // A new action fails here until it has its row, and its row until a step causes it.
+    use AuditAction::*;
+    let expected = [
+        (Login, 3),
+        (LoginFailed, 1),
+        (Logout, 1),
+        (EmailVerified, 1),
+        (PasswordResetRequested, 1),
+        (PasswordResetCompleted, 1),
+        (SecondFactorEnabled, 1),
+        (SecondFactorDisabled, 1),
+        (OrganizationCreated, 1),
+        (OrgSettingsChanged, 1),
+        (MemberJoined, 1),
+        (MemberRoleChanged, 2),
+        (MemberRemoved, 1),
+        (InvitationCreated, 2),
+        (InvitationRevoked, 1),
+        (InvitationAccepted, 1),
+        (ApiKeyCreated, 3),
+        (ApiKeyRevoked, 1),
+        (SqlCredentialCreated, 1),
+        (SqlCredentialRevoked, 1),
+        (SourceCreated, 1),
+        (SourceSettingsChanged, 1),
+        (SourceCredentialRotated, 1),
+        (SourcePaused, 1),
+        (SourceResumed, 1),
+        (SourceSyncRequested, 1),
+        (SourceDeletedDataKept, 1),
+        (SourceDeletedDataRemoved, 0),
+        (BudgetCreated, 3),
+        (BudgetUpdated, 2),
+        (BudgetDeleted, 2),
+        (WebhookCreated, 2),
+        (WebhookDeleted, 1),
+        (WebhookRedelivered, 1),
+        (ApprovalRequested, 4),
+        (ApprovalApproved, 1),
+        (ApprovalRejected, 1),
+        (ApprovalFailed, 1),
+        (ApprovalWithdrawn, 1),
+        (AuditExported, 1),
+        (CostsExported, 1),
+        (QueryExported, 1),
+        (ExplorerExported, 1),
+        (SupportRequested, 2),
+        (SupportConsented, 1),
+        (SupportDeclined, 1),
+        (SupportApproved, 1),
+        (SupportAccess, 1),
+        (SupportRevoked, 1),
+        (NoticePublished, 1),
+    ];
+    for action in AuditAction::ALL {
+        let Some((_, times)) = expected.iter().find(|(a, _)| a == action) else {
+            panic!("{action} has no row in this table: add one, and a step above that causes it");
+        };
+        assert_eq!(count(*action), *times, "{action}: {:?}", entries.iter().map(|e| &e.action).collect::<Vec<_>>());
     }
-    assert_eq!(count("source_deleted_data_kept") + count("source_deleted_data_removed"), 1);
 
     let secrets = [
         key.as_str(),
         spare.as_str(),
+        b_key.as_str(),
+        totp,
         "sk-admin-AUDITKEY0000000000000000000",
         "sk-admin-ROTATEDKEY00000000000000000",
         &hook_secret[6..],

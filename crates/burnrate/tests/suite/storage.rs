@@ -198,7 +198,7 @@ async fn keys_rotate_rewraps_data_keys_and_the_old_key_opens_until_then() {
     let mut t = app.store.tenant(scope).await.unwrap();
     t.audit(NewAuditEntry {
         actor: Actor::system("test"),
-        action: "test",
+        action: burnrate_store::AuditAction::NoticePublished,
         target_type: None,
         target_id: None,
         details: serde_json::json!({}),

@@ -7,7 +7,7 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use burnrate_core::{EmailAddress, NewPassword, OrgName, Role, UserId};
 use burnrate_crypto::{ScopedToken, TotpSecret, random_token, token_hash};
-use burnrate_store::{Actor, ActorType, InstanceTx, NewAuditEntry, OrgScope, StoreError, TokenPurpose};
+use burnrate_store::{Actor, ActorType, AuditAction, InstanceTx, NewAuditEntry, OrgScope, StoreError, TokenPurpose};
 use chrono::{Duration, Utc};
 use serde::Deserialize;
 use serde_json::json;
@@ -26,7 +26,7 @@ const RESET_SENT: &str = "If an account exists for that address, we have sent it
 
 fn entry(
     actor: Actor,
-    action: &'static str,
+    action: AuditAction,
     target: Option<(&'static str, String)>,
     client: &ClientInfo,
     details: serde_json::Value,
@@ -109,7 +109,7 @@ pub async fn login(
             let tx = state.store.instance().await?;
             let e = entry(
                 Actor { kind: ActorType::Anonymous, id: None, label: "unknown".into() },
-                "login_failed",
+                AuditAction::LoginFailed,
                 Some(("user", user.to_string())),
                 &client,
                 json!({}),
@@ -178,7 +178,7 @@ async fn start_session(
     )
     .await?;
     let mut t = tx.into_tenant(OrgScope::trusted(org.id)).await?;
-    t.audit(entry(user_actor(user), "login", Some(("user", user.to_string())), client, json!({}))).await?;
+    t.audit(entry(user_actor(user), AuditAction::Login, Some(("user", user.to_string())), client, json!({}))).await?;
     t.commit().await?;
     state.metrics.logins_ok.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let mut resp = Redirect::to("/").into_response();
@@ -222,7 +222,13 @@ pub async fn login_code(
     if !accepted {
         state.metrics.logins_failed.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let actor = Actor { kind: ActorType::Anonymous, id: None, label: "unknown".into() };
-        let e = entry(actor, "login_failed", Some(("user", user.to_string())), &client, json!({ "step": "code" }));
+        let e = entry(
+            actor,
+            AuditAction::LoginFailed,
+            Some(("user", user.to_string())),
+            &client,
+            json!({ "step": "code" }),
+        );
         audit_user_orgs(tx, user, e).await?.commit().await?;
         let error = Some("That code is not right, or was used already. Enter the code the app shows now.".into());
         return Ok((StatusCode::UNAUTHORIZED, render(&SecondFactorPage { nav: None, csrf, error })).into_response());
@@ -247,7 +253,7 @@ async fn code_accepted(
 }
 
 /// Records a change of the person's two-step login in each of their organizations, and commits.
-async fn second_factor_changed(tx: InstanceTx, who: &Authed, action: &'static str) -> Result<(), AppError> {
+async fn second_factor_changed(tx: InstanceTx, who: &Authed, action: AuditAction) -> Result<(), AppError> {
     let e = entry(user_actor(who.user_id), action, Some(("user", who.user_id.to_string())), &who.client, json!({}));
     audit_user_orgs(tx, who.user_id, e).await?.commit().await?;
     Ok(())
@@ -290,7 +296,7 @@ pub async fn second_factor_confirm(
             .await;
     };
     tx.enable_totp(&state.vault, who.user_id, &secret, step).await?;
-    second_factor_changed(tx, &who, "second_factor_enabled").await?;
+    second_factor_changed(tx, &who, AuditAction::SecondFactorEnabled).await?;
     super::org::sessions_page(&state, &who, Some("Two-step login is on.".into()), None).await
 }
 
@@ -313,7 +319,7 @@ pub async fn second_factor_disable(
             .await;
     }
     tx.disable_totp(who.user_id).await?;
-    second_factor_changed(tx, &who, "second_factor_disabled").await?;
+    second_factor_changed(tx, &who, AuditAction::SecondFactorDisabled).await?;
     super::org::sessions_page(&state, &who, Some("Two-step login is off.".into()), None).await
 }
 
@@ -334,7 +340,7 @@ pub async fn logout(
             let mut t = tx.into_tenant(OrgScope::trusted(session.org_id)).await?;
             t.audit(entry(
                 user_actor(session.user_id),
-                "logout",
+                AuditAction::Logout,
                 Some(("user", session.user_id.to_string())),
                 &client,
                 json!({}),
@@ -438,7 +444,7 @@ pub async fn signup(
     t.add_member(user, Role::Owner).await?;
     t.audit(entry(
         user_actor(user),
-        "organization_created",
+        AuditAction::OrganizationCreated,
         Some(("organization", scope.org_id().to_string())),
         &client,
         json!({}),
@@ -446,7 +452,7 @@ pub async fn signup(
     .await?;
     t.audit(entry(
         user_actor(user),
-        "member_joined",
+        AuditAction::MemberJoined,
         Some(("user", user.to_string())),
         &client,
         json!({ "role": Role::Owner, "via": "signup" }),
@@ -556,7 +562,7 @@ pub async fn verify(
     let tx = audit_user_orgs(
         tx,
         user,
-        entry(user_actor(user), "email_verified", Some(("user", user.to_string())), &client, json!({})),
+        entry(user_actor(user), AuditAction::EmailVerified, Some(("user", user.to_string())), &client, json!({})),
     )
     .await?;
     tx.commit().await?;
@@ -616,7 +622,7 @@ pub async fn reset_request(
     let tx = audit_user_orgs(
         tx,
         user.id,
-        entry(anon, "password_reset_requested", Some(("user", user.id.to_string())), &client, json!({})),
+        entry(anon, AuditAction::PasswordResetRequested, Some(("user", user.id.to_string())), &client, json!({})),
     )
     .await?;
     tx.commit().await?;
@@ -686,7 +692,7 @@ pub async fn reset(
         user,
         entry(
             user_actor(user),
-            "password_reset_completed",
+            AuditAction::PasswordResetCompleted,
             Some(("user", user.to_string())),
             &client,
             json!({ "sessions_ended": ended }),
@@ -822,7 +828,7 @@ pub async fn accept_invitation(
     tx.add_member(user, inv.role).await?;
     tx.audit(entry(
         user_actor(user),
-        "invitation_accepted",
+        AuditAction::InvitationAccepted,
         Some(("invitation", inv.id.to_string())),
         &client,
         json!({ "role": inv.role, "user": user }),

@@ -7,6 +7,7 @@ use axum::extract::{FromRequest, Path, Request, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use burnrate_core::{ApiKeyId, ApiScope, Role, UserId};
+use burnrate_store::AuditAction;
 use chrono::{DateTime, Utc};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -146,7 +147,7 @@ pub async fn update_org(
     }
     if !details.is_empty() {
         let target = caller.scope.org_id().to_string();
-        tx.audit(caller.entry("org_settings_changed", "organization", target, details.into())).await?;
+        tx.audit(caller.entry(AuditAction::OrgSettingsChanged, "organization", target, details.into())).await?;
     }
     tx.commit().await?;
     if let Some((actions, before)) = relaxed {

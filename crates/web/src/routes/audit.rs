@@ -8,7 +8,7 @@ use axum::extract::{Query, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use burnrate_core::ApiScope;
-use burnrate_store::{AUDIT_CSV_COLUMNS, AuditFilter, AuditRecord, OrgScope, Store};
+use burnrate_store::{AUDIT_CSV_COLUMNS, AuditAction, AuditFilter, AuditRecord, OrgScope, Store};
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -178,7 +178,8 @@ pub async fn audit_csv(
 async fn exported(state: &AppState, caller: &impl Caller, q: &AuditQuery) -> Result<(), AppError> {
     let mut tx = state.store.tenant(caller.scope()).await?;
     let details = json!({ "format": "csv", "filters": q.filters_query() });
-    tx.audit(caller.entry("audit_exported", "organization", caller.scope().org_id().to_string(), details)).await?;
+    tx.audit(caller.entry(AuditAction::AuditExported, "organization", caller.scope().org_id().to_string(), details))
+        .await?;
     tx.commit().await?;
     Ok(())
 }

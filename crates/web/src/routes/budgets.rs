@@ -7,7 +7,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use burnrate_core::{ApiScope, BudgetPeriod, BudgetScope, Currency, Money, Rounding, Thresholds};
 use burnrate_notify::BudgetStatus;
-use burnrate_store::{AlertKind, BudgetRecord, NewBudget};
+use burnrate_store::{AlertKind, AuditAction, BudgetRecord, NewBudget};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use utoipa::ToSchema;
@@ -186,7 +186,7 @@ async fn create(state: &AppState, caller: &impl Caller, body: NewBudgetBody) -> 
     };
     let id = tx.create_budget(&new).await?;
     let details = json!({ "name": name, "amount": amount.amount().to_string(), "currency": currency.to_string(), "period": period.as_str() });
-    tx.audit(caller.entry("budget_created", "budget", id.to_string(), details)).await?;
+    tx.audit(caller.entry(AuditAction::BudgetCreated, "budget", id.to_string(), details)).await?;
     let created = tx.budget(id).await?.ok_or(AppError::NotFound)?;
     tx.commit().await?;
     Ok(created)
@@ -282,7 +282,7 @@ pub async fn api_update(
         }
         let after = json!({ "amount": amount.amount().to_string(), "thresholds": thresholds, "forecast_alert": forecast_alert });
         let details = json!({ "change": { "before": before, "after": after } });
-        tx.audit(caller.entry("budget_updated", "budget", id.to_string(), details)).await?;
+        tx.audit(caller.entry(AuditAction::BudgetUpdated, "budget", id.to_string(), details)).await?;
         tx.commit().await?;
     }
     let mut tx = state.store.tenant(caller.scope()).await?;
@@ -305,7 +305,7 @@ pub async fn api_delete(
 }
 
 async fn remove(state: &AppState, caller: &impl Caller, id: uuid::Uuid) -> Result<(), AppError> {
-    change(state, caller, ("budget", id), "budget_deleted", async |tx| Ok(tx.delete_budget(id).await?)).await
+    change(state, caller, ("budget", id), AuditAction::BudgetDeleted, async |tx| Ok(tx.delete_budget(id).await?)).await
 }
 
 /// The latest `limit` alerts, newest first, as the budgets page and the overview list them.
@@ -514,7 +514,8 @@ pub async fn zone_form(
     let before = tx.reporting_tz().await?;
     tx.set_reporting_tz(zone.name()).await?;
     let details = json!({ "reporting_time_zone": { "from": before, "to": zone.name() } });
-    tx.audit(who.entry("org_settings_changed", "organization", who.scope.org_id().to_string(), details)).await?;
+    tx.audit(who.entry(AuditAction::OrgSettingsChanged, "organization", who.scope.org_id().to_string(), details))
+        .await?;
     tx.commit().await?;
     page(&state, &who, Some(format!("Budget periods now follow {}.", zone.name())), None, None).await
 }

@@ -2,6 +2,7 @@
 //! and the organization's tables to browse. Server-rendered (no script): each page runs the
 //! query again and reads past the earlier rows, so pages are stable when the query orders them.
 
+use burnrate_store::AuditAction;
 use std::time::Instant;
 
 use axum::body::Body;
@@ -249,7 +250,7 @@ pub async fn csv(
     let mut tx = state.store.tenant(who.scope).await?;
     let statement: String = form.sql.chars().take(1000).collect();
     let details = serde_json::json!({ "format": "csv", "statement": statement });
-    tx.audit(who.entry("query_exported", "organization", who.scope.org_id().to_string(), details)).await?;
+    tx.audit(who.entry(AuditAction::QueryExported, "organization", who.scope.org_id().to_string(), details)).await?;
     tx.commit().await?;
     let body = csv_body(session, q);
     Ok((

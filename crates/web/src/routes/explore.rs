@@ -3,6 +3,7 @@
 //! chart and the same rows as CSV. Every choice is in the URL, so a view can be shared. It reads
 //! through the SQL engine, as SQL and exports do.
 
+use burnrate_store::AuditAction;
 use std::collections::BTreeMap;
 
 use axum::extract::{Query, State};
@@ -188,7 +189,7 @@ pub async fn explore(
         // Exports are audited (S16).
         let mut tx = state.store.tenant(who.scope).await?;
         let details = serde_json::json!({ "format": "csv", "view": view.url("csv") });
-        let entry = who.entry("explorer_exported", "organization", who.scope.org_id().to_string(), details);
+        let entry = who.entry(AuditAction::ExplorerExported, "organization", who.scope.org_id().to_string(), details);
         tx.audit(entry).await?;
         tx.commit().await?;
         let body = super::console::csv_body(session, stream);

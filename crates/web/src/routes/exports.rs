@@ -10,6 +10,7 @@ use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use burnrate_core::ApiScope;
 use burnrate_engine::{QueryStream, SqlSession};
+use burnrate_store::AuditAction;
 use chrono::NaiveDate;
 use futures::StreamExt;
 use serde::Deserialize;
@@ -170,7 +171,8 @@ async fn export(state: &AppState, caller: &impl Caller, label: &str, q: &ExportQ
     let stream = session.query(&export.sql()).await.map_err(|e| AppError::Internal(e.to_string()))?;
     let mut tx = state.store.tenant(caller.scope()).await?;
     let details = json!({ "dataset": "focus", "format": q.format.as_str(), "from": export.from, "to": export.to });
-    tx.audit(caller.entry("costs_exported", "organization", caller.scope().org_id().to_string(), details)).await?;
+    tx.audit(caller.entry(AuditAction::CostsExported, "organization", caller.scope().org_id().to_string(), details))
+        .await?;
     tx.commit().await?;
     let (content_type, body) = match export.format {
         Format::Csv => ("text/csv; charset=utf-8", super::console::csv_body(session, stream)),

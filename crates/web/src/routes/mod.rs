@@ -45,7 +45,7 @@ pub(crate) async fn change(
     state: &crate::AppState,
     caller: &impl crate::auth::Caller,
     target: (&'static str, uuid::Uuid),
-    action: &'static str,
+    action: burnrate_store::AuditAction,
     f: impl AsyncFnOnce(&mut burnrate_store::TenantTx) -> Result<bool, crate::error::AppError>,
 ) -> Result<(), crate::error::AppError> {
     caller.require_admin()?;

@@ -10,7 +10,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use burnrate_core::OrgId;
 use burnrate_crypto::{random_token, token_hash};
-use burnrate_store::{OrgScope, SupportGrant};
+use burnrate_store::{AuditAction, OrgScope, SupportGrant};
 use chrono::{Duration, Utc};
 use serde::Deserialize;
 use serde_json::json;
@@ -289,7 +289,7 @@ pub async fn under_grant(
     let mut tx = tx.into_tenant(scope).await?;
     tx.audit(burnrate_store::NewAuditEntry {
         actor: operator_actor(&op.operator),
-        action: "support_access",
+        action: AuditAction::SupportAccess,
         target_type: Some("support_grant"),
         target_id: Some(grant.id.to_string()),
         details: json!({ "method": req.method().as_str(), "path": req.uri().path() }),

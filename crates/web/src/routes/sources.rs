@@ -7,7 +7,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use burnrate_core::ApiScope;
 use burnrate_sources::{DATABASE_KINDS, DatabaseConfig, schema_name};
-use burnrate_store::Freshness;
+use burnrate_store::{AuditAction, Freshness};
 use burnrate_sync::SourceKind;
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
@@ -270,21 +270,23 @@ pub async fn create(
 
 /// Deletes a source, keeping its synced data or not (the audit entry says which).
 async fn remove(state: &AppState, caller: &impl Caller, id: Uuid, keep_data: bool) -> Result<(), AppError> {
-    let action = if keep_data { "source_deleted_data_kept" } else { "source_deleted_data_removed" };
+    let action = if keep_data { AuditAction::SourceDeletedDataKept } else { AuditAction::SourceDeletedDataRemoved };
     change(state, caller, ("source", id), action, async |tx| Ok(tx.delete_source(id, keep_data).await?)).await
 }
 
 /// Audits a sync someone asked for and starts it.
 async fn request_sync(state: &AppState, caller: &impl Caller, id: Uuid) -> Result<(), AppError> {
-    change(state, caller, ("source", id), "source_sync_requested", async |tx| Ok(tx.source(id).await?.is_some()))
-        .await?;
+    change(state, caller, ("source", id), AuditAction::SourceSyncRequested, async |tx| {
+        Ok(tx.source(id).await?.is_some())
+    })
+    .await?;
     state.app.sync_soon(caller.scope(), id);
     Ok(())
 }
 
 /// Pauses or resumes a source's scheduled syncs, audited.
 async fn set_paused(state: &AppState, caller: &impl Caller, id: Uuid, paused: bool) -> Result<(), AppError> {
-    let action = if paused { "source_paused" } else { "source_resumed" };
+    let action = if paused { AuditAction::SourcePaused } else { AuditAction::SourceResumed };
     change(state, caller, ("source", id), action, async |tx| Ok(tx.set_source_paused(id, paused).await?)).await
 }
 

@@ -9,7 +9,7 @@ use axum::response::{IntoResponse, Response};
 use burnrate_core::ApiScope;
 use burnrate_notify::WebhookSecret;
 use burnrate_notify::delivery::EVENT_TYPES;
-use burnrate_store::{DeliveryState, WebhookRecord};
+use burnrate_store::{AuditAction, DeliveryState, WebhookRecord};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -180,7 +180,8 @@ pub async fn api_delete(
 }
 
 async fn remove(state: &AppState, caller: &impl Caller, id: uuid::Uuid) -> Result<(), AppError> {
-    change(state, caller, ("webhook", id), "webhook_deleted", async |tx| Ok(tx.delete_webhook(id).await?)).await
+    change(state, caller, ("webhook", id), AuditAction::WebhookDeleted, async |tx| Ok(tx.delete_webhook(id).await?))
+        .await
 }
 
 /// How a test event went.
@@ -359,8 +360,13 @@ async fn redeliver(
             found.state.as_str()
         )));
     }
-    tx.audit(caller.entry("webhook_redelivered", "webhook", webhook.to_string(), json!({ "delivery": delivery })))
-        .await?;
+    tx.audit(caller.entry(
+        AuditAction::WebhookRedelivered,
+        "webhook",
+        webhook.to_string(),
+        json!({ "delivery": delivery }),
+    ))
+    .await?;
     tx.commit().await?;
     if !notifier.redeliver(caller.scope(), delivery).await.map_err(|e| AppError::Internal(e.to_string()))? {
         return Err(AppError::Conflict("the delivery is no longer dead".into()));
