@@ -12,12 +12,15 @@
 //! the change and its audit entry in one transaction.
 //!
 //! What lives here so far: members and invitations, API keys, SQL credentials and how their
-//! logins follow membership, the approval queue and its policy, and a source's settings. The
-//! other areas still decide in the web crate and move here one by one.
+//! logins follow membership, the approval queue and its policy, sources (made, their credentials
+//! and settings, synced on request) and budgets. Still deciding in the web crate, to move here one
+//! by one: webhooks and deliveries, sign-in and sessions, organization settings, exports and the
+//! console, the audit log's reading, support access and notices.
 
 mod actor;
 pub mod api_keys;
 pub mod approvals;
+pub mod budgets;
 mod error;
 pub mod members;
 pub mod policy;

@@ -768,48 +768,36 @@ async fn connect_and_sync_demo_sources(
         rows += outcome.rows;
         usage_rows += outcome.usage_rows;
     }
-    let budgets = ensure_demo_budgets(store, syncer, scope).await?;
+    let budgets = ensure_demo_budgets(app, syncer, &owner).await?;
     Ok(format!(
         "{rows} cost lines and {usage_rows} usage lines synced from simulated OpenAI, Anthropic, AWS Bedrock, Azure OpenAI, Google Vertex AI and OpenRouter (about 90 days; OpenRouter reports 30); {budgets}"
     ))
 }
 
 /// Two budgets for the demo organization, sized from its last 30 days so that one is on track and
-/// the other already past its first alerts (which the running instance then sends).
+/// the other already past its first alerts (which the running instance then sends). Set by its
+/// owner, as a person would.
 async fn ensure_demo_budgets(
-    store: &Store,
+    app: &burnrate_app::App,
     syncer: &burnrate_sync::Syncer,
-    scope: OrgScope,
+    owner: &burnrate_app::Actor,
 ) -> Result<String, Failure> {
-    use burnrate_core::{BudgetPeriod, BudgetScope, Currency, Money, Thresholds};
-    let mut t = store.tenant(scope).await.context("opening a transaction")?;
+    use burnrate_app::budgets::NewBudgetInput;
+    use burnrate_core::BudgetScope;
+    let store = app.store();
+    let mut t = store.read_tenant(owner.scope).await.context("opening a transaction")?;
     let existing = t.budgets().await.context("listing budgets")?;
+    t.commit().await.context("committing")?;
     if !existing.is_empty() {
-        t.commit().await.context("committing")?;
         return Ok(format!("{} budgets", existing.len()));
     }
-    let owner = t
-        .members(&syncer.vault)
-        .await
-        .context("listing members")?
-        .into_iter()
-        .find(|m| m.role == burnrate_core::Role::Owner)
-        .ok_or_else(|| anyhow!("the demo organization has no owner"))?
-        .user_id;
-    // Committed before the lake is read: on SQLite an open write transaction locks out its reads.
-    t.commit().await.context("committing")?;
     let since = chrono::Utc::now().date_naive() - chrono::Duration::days(30);
-    let rows = syncer.lake.read_costs(store, scope).await.map_err(|e| anyhow!("reading the demo spend: {e}"))?;
+    let rows = syncer.lake.read_costs(store, owner.scope).await.map_err(|e| anyhow!("reading the demo spend: {e}"))?;
     let recent = rows.iter().filter(|r| r.charge_day >= since && r.billing_currency == "USD");
     let all: rust_decimal::Decimal = recent.clone().map(|r| r.billed_cost).sum();
     let gpt4o: rust_decimal::Decimal =
         recent.filter(|r| r.model.as_deref().is_some_and(|m| m.starts_with("gpt-4o"))).map(|r| r.billed_cost).sum();
-    let usd = Currency::parse("USD").map_err(|e| anyhow!("{e}"))?;
-    let amount = |d: rust_decimal::Decimal| {
-        Money::new(d.round_dp(0).max(rust_decimal::Decimal::ONE), usd).map_err(|e| anyhow!("{e}"))
-    };
-    let mut t = store.tenant(scope).await.context("opening a transaction")?;
-    for (name, total, scope_of, factor) in [
+    for (name, total, scope, factor) in [
         ("All AI spend", all, BudgetScope::default(), rust_decimal::Decimal::new(12, 1)),
         (
             "GPT-4o family",
@@ -818,20 +806,18 @@ async fn ensure_demo_budgets(
             rust_decimal::Decimal::new(6, 1),
         ),
     ] {
-        t.create_budget(&burnrate_store::NewBudget {
-            name,
-            amount: amount(total * factor)?,
-            period: BudgetPeriod::Month,
-            scope: &scope_of,
-            thresholds: &Thresholds::default(),
+        let input = NewBudgetInput {
+            name: name.to_owned(),
+            amount: (total * factor).round_dp(0).max(rust_decimal::Decimal::ONE).to_string(),
+            currency: "USD".into(),
+            period: "month".into(),
+            scope,
+            thresholds: None,
             forecast_alert: true,
-            email_members: &[owner],
-            created_by: owner,
-        })
-        .await
-        .context("creating a demo budget")?;
+            email_members: vec![owner.member.to_string()],
+        };
+        app.create_budget(owner, input).await.map_err(|e| anyhow!("creating the demo budget {name}: {e}"))?;
     }
-    t.commit().await.context("committing")?;
     Ok("2 budgets set".into())
 }
 

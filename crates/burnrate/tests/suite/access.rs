@@ -63,16 +63,7 @@ async fn a_removed_admin_loses_psql_api_keys_and_pending_requests_at_once() {
     let psql = connect(&app.pg.addr.to_string(), &cred).await;
     psql.query_one("SELECT count(*) FROM audit_log", &[]).await.expect("an admin's credential reads the audit log");
     // B asks for a raise, which waits for A.
-    let r =
-        x.b.api(
-            Method::POST,
-            "/api/v1/budgets",
-            &x.b_key,
-            Some(json!({ "name": "R", "amount": "10", "currency": "USD", "period": "month" })),
-        )
-        .await;
-    assert_eq!(r.status, 201, "{}", r.text);
-    let budget = r.json()["id"].as_str().unwrap().to_owned();
+    let budget = crate::approvals::budget(&x.b, &x.b_key, "10").await;
     let r =
         x.b.api(Method::PATCH, &format!("/api/v1/budgets/{budget}"), &x.b_key, Some(json!({ "amount": "99" }))).await;
     assert_eq!(r.status, 202, "{}", r.text);
@@ -243,15 +234,7 @@ async fn a_database_sources_settings_keep_its_database_configuration() {
 async fn demoting_the_other_admins_does_not_open_the_sole_admin_shortcut() {
     let app = TestApp::spawn().await;
     let x = two_admins(&app, &["budget_raise", "member_promote"]).await;
-    let r =
-        x.a.api(
-            Method::POST,
-            "/api/v1/budgets",
-            &x.a_key,
-            Some(json!({ "name": "R", "amount": "10", "currency": "USD", "period": "month" })),
-        )
-        .await;
-    let budget = r.json()["id"].as_str().unwrap().to_owned();
+    let budget = crate::approvals::budget(&x.a, &x.a_key, "10").await;
 
     // A demotes B, now the only admin, and raises the budget: it still waits.
     let member = |role: &str| Some(json!({ "role": role }));
@@ -298,15 +281,7 @@ async fn promotions_wait_for_a_second_admin_and_a_demoted_requesters_requests_ar
     assert_eq!(role_of(&members, &c.to_string()), "admin");
 
     // B asks for something, then is demoted: the request can never be approved.
-    let r =
-        x.b.api(
-            Method::POST,
-            "/api/v1/budgets",
-            &x.b_key,
-            Some(json!({ "name": "R", "amount": "10", "currency": "USD", "period": "month" })),
-        )
-        .await;
-    let budget = r.json()["id"].as_str().unwrap().to_owned();
+    let budget = crate::approvals::budget(&x.b, &x.b_key, "10").await;
     let r =
         x.b.api(Method::PATCH, &format!("/api/v1/budgets/{budget}"), &x.b_key, Some(json!({ "amount": "99" }))).await;
     assert_eq!(r.status, 202, "{}", r.text);

@@ -111,7 +111,7 @@ async fn the_api_is_rate_limited_per_key_with_retry_after() {
 /// Every endpoint that changes something, with real ids of the organization's own things.
 /// Every endpoint that changes something, as the OpenAPI document names it, with a body it
 /// would accept from a key allowed to write.
-fn writes() -> Vec<(Method, &'static str, Option<serde_json::Value>)> {
+pub(crate) fn writes() -> Vec<(Method, &'static str, Option<serde_json::Value>)> {
     use serde_json::json;
     vec![
         (Method::PATCH, "/org", Some(json!({ "reporting_time_zone": "Asia/Tokyo" }))),

@@ -29,7 +29,8 @@ async fn three_admins(app: &TestApp) -> Admins {
     Admins { a, a_key, b_key, c_key, c, scope }
 }
 
-async fn budget(c: &TestClient, key: &str, amount: &str) -> String {
+/// A monthly USD budget `Research` of `amount`, set through the API; its id.
+pub(crate) async fn budget(c: &TestClient, key: &str, amount: &str) -> String {
     let body = json!({ "name": "Research", "amount": amount, "currency": "USD", "period": "month" });
     let r = c.api(Method::POST, "/api/v1/budgets", key, Some(body)).await;
     assert_eq!(r.status, 201, "{}", r.text);

@@ -22,6 +22,7 @@ mod openapi;
 mod replays;
 mod reports;
 mod roles;
+mod routes;
 mod security;
 mod sources;
 mod sql;

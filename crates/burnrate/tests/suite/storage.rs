@@ -6,8 +6,9 @@ use sqlx::Connection;
 
 use crate::{burnrate, create_key};
 
-/// Everything a person would fear to find in a stolen database file or dump.
-async fn populate(app: &TestApp) -> (Vec<String>, OrgScope) {
+/// Everything a person would fear to find in a stolen database file or dump, and the simulated
+/// provider its source syncs from (kept running while the test runs).
+async fn populate(app: &TestApp) -> (Vec<String>, OrgScope, burnrate_sim::SimProvider) {
     let (scope, _) = app.create_org("Org", "first.person@example.com").await;
     app.add_member(scope, "second.person@example.com", Role::Member).await;
     let owner = app.login("first.person@example.com").await;
@@ -17,8 +18,26 @@ async fn populate(app: &TestApp) -> (Vec<String>, OrgScope) {
     let reset = app.smtp.wait_for("first.person@example.com", "Reset").await.link("/password-reset/").unwrap();
     let reset_token = reset.rsplit('/').next().unwrap().to_owned();
     let session = owner.cookie("__Host-burnrate_session").unwrap();
+    // A provider's admin key, a webhook's signing secret and a SQL credential's password.
+    let admin = create_key(&owner, "a", "admin").await;
+    let provider_key = "sk-admin-ATREST0000000000000000000000";
+    let sim = burnrate_sim::SimProvider::openai(provider_key).await;
+    let body =
+        serde_json::json!({ "kind": "openai", "name": "prod", "secret": provider_key, "base_url": sim.base_url() });
+    let r = owner.api(reqwest::Method::POST, "/api/v1/sources", &admin, Some(body)).await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let (url, _received) = crate::notify::receiver().await;
+    let hook =
+        owner.api(reqwest::Method::POST, "/api/v1/webhooks", &admin, Some(serde_json::json!({ "url": url }))).await;
+    let hook_secret = hook.json()["secret"].as_str().expect("the signing secret, shown once").to_owned();
+    let sql =
+        owner.api(reqwest::Method::POST, "/api/v1/sql-credentials", &admin, Some(serde_json::json!({ "name": "bi" })));
+    let sql_password = sql.await.json()["password"].as_str().unwrap().to_owned();
     (
         vec![
+            provider_key.into(),
+            hook_secret["whsec_".len()..].to_owned(),
+            sql_password,
             "first.person@example.com".into(),
             "second.person@example.com".into(),
             "invited.person@example.com".into(),
@@ -27,13 +46,14 @@ async fn populate(app: &TestApp) -> (Vec<String>, OrgScope) {
             session,
         ],
         scope,
+        sim,
     )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn neither_the_database_file_nor_a_dump_holds_an_email_or_a_secret() {
     let app = TestApp::spawn().await;
-    let (secrets, _) = populate(&app).await;
+    let (secrets, _, _sim) = populate(&app).await;
     let bytes: Vec<u8> = match app.db.kind {
         BackendKind::Sqlite => {
             let mut conn = sqlx::SqliteConnection::connect(&app.db.app_url).await.unwrap();
@@ -59,7 +79,26 @@ async fn neither_the_database_file_nor_a_dump_holds_an_email_or_a_secret() {
                 .await
                 .expect("run pg_dump");
             assert!(out.status.success(), "pg_dump: {}", String::from_utf8_lossy(&out.stderr));
-            out.stdout
+            // A dump shows bytea as hex, which would hide plaintext: every bytea column is read
+            // back decoded too.
+            let mut all = out.stdout;
+            let mut conn = sqlx::PgConnection::connect(url.as_str()).await.unwrap();
+            let columns: Vec<(String, String)> = sqlx::query_as(
+                "SELECT table_name::text, column_name::text FROM information_schema.columns \
+                 WHERE table_schema = 'public' AND data_type = 'bytea'",
+            )
+            .fetch_all(&mut conn)
+            .await
+            .unwrap();
+            assert!(columns.iter().any(|(t, _)| t == "sources"), "sealed source secrets are bytea: {columns:?}");
+            for (table, column) in columns {
+                let sql = format!("SELECT \"{column}\" FROM \"{table}\"");
+                let values: Vec<Option<Vec<u8>>> =
+                    sqlx::query_scalar(sqlx::AssertSqlSafe(sql)).fetch_all(&mut conn).await.unwrap();
+                all.extend(values.into_iter().flatten().flatten());
+            }
+            conn.close().await.unwrap();
+            all
         }
     };
     assert!(bytes.len() > 10_000, "read the real database");
@@ -73,7 +112,7 @@ async fn neither_the_database_file_nor_a_dump_holds_an_email_or_a_secret() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_audit_log_refuses_update_and_delete() {
     let app = TestApp::spawn().await;
-    let (_, scope) = populate(&app).await;
+    let (_, scope, _sim) = populate(&app).await;
     let org = scope.org_id().as_uuid();
     match app.db.kind {
         BackendKind::Sqlite => {
@@ -129,7 +168,7 @@ async fn postgres_application_role_sees_no_tenant_row_without_its_org() {
         eprintln!("PostgreSQL-only: row-level security");
         return;
     }
-    let (_, scope) = populate(&app).await;
+    let (_, scope, _sim) = populate(&app).await;
     let (other, _) = app.create_org("Other", "other.owner@example.com").await;
     let mut conn = sqlx::PgConnection::connect(&app.db.app_url).await.unwrap();
     for table in ["memberships", "invitations", "api_keys", "audit_log", "org_keys"] {
@@ -155,7 +194,7 @@ async fn postgres_application_role_sees_no_tenant_row_without_its_org() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn editing_one_audit_row_makes_audit_verify_fail_naming_it() {
     let app = TestApp::spawn().await;
-    let (_, scope) = populate(&app).await;
+    let (_, scope, _sim) = populate(&app).await;
     let ok = burnrate(&app, &["audit", "verify"], &[], None).await;
     assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stderr));
     assert!(String::from_utf8_lossy(&ok.stdout).contains(&format!("ok: organization {}", scope.org_id())));

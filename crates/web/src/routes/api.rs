@@ -298,7 +298,8 @@ pub struct ApiKeysView {
 
 #[utoipa::path(get, path = "/api-keys", tag = "api keys", responses((status = 200, body = ApiKeysView), Refusals))]
 pub async fn api_keys(State(state): State<AppState>, caller: ApiCaller) -> Result<Response, ApiError> {
-    caller.require(ApiScope::Read)?;
+    // Credentials' metadata is for admins, as on the API keys page.
+    caller.require(ApiScope::Admin)?;
     let mut tx = state.store.read_tenant(caller.scope).await?;
     let keys = tx.api_keys().await?;
     tx.commit().await?;

@@ -5,9 +5,9 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use burnrate_core::{ApiScope, BudgetPeriod, BudgetScope, Currency, Money, Rounding, Thresholds};
+use burnrate_core::{ApiScope, BudgetScope};
 use burnrate_notify::BudgetStatus;
-use burnrate_store::{AlertKind, AuditAction, BudgetRecord, NewBudget};
+use burnrate_store::{AlertKind, AuditAction, BudgetRecord};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use utoipa::ToSchema;
@@ -16,40 +16,14 @@ use super::account::NoFields;
 use super::api::ApiJson;
 use super::approvals::{QueuedView, queued};
 use super::openapi::{BodyRefusals, Missing, Refusals};
-use super::{change, parse_id, see_other};
+use super::{parse_id, see_other};
 use crate::AppState;
 use crate::auth::{ApiCaller, Authed, Caller};
 use crate::error::{ApiError, AppError};
 use crate::pages::{AlertRow, BudgetRow, BudgetsPage, Nav, render, when};
 use crate::security::CsrfForm;
-use burnrate_app::{Change, Submitted};
-
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct NewBudgetBody {
-    name: String,
-    /// Decimal text, `"1500.00"`: money never travels as a float.
-    amount: String,
-    /// A three-letter code such as `USD`.
-    currency: String,
-    /// month, quarter or year.
-    period: String,
-    /// What spend counts (all of it by default): any of `provider`, `source_id`, `project`,
-    /// `model` (a family with `*`, such as `gpt-4o*`).
-    #[serde(default)]
-    #[schema(value_type = Object)]
-    scope: BudgetScope,
-    thresholds: Option<Vec<u32>>,
-    #[serde(default = "yes")]
-    forecast_alert: bool,
-    /// Members (user ids) who get this budget's alerts by email.
-    #[serde(default)]
-    email_members: Vec<String>,
-}
-
-fn yes() -> bool {
-    true
-}
+use burnrate_app::Submitted;
+use burnrate_app::budgets::{BudgetChange, NewBudgetInput};
 
 /// A budget, and (in lists) where it stands now.
 #[derive(Serialize, ToSchema)]
@@ -145,63 +119,16 @@ pub(crate) async fn statuses(state: &AppState, scope: burnrate_store::OrgScope) 
     notifier.statuses(scope, chrono::Utc::now()).await.map_err(|e| AppError::Internal(e.to_string()))
 }
 
-fn invalid(message: impl Into<String>) -> AppError {
-    AppError::Validation(message.into())
-}
-
-/// Validates and stores a budget, audited; returns it as stored.
-async fn create(state: &AppState, caller: &impl Caller, body: NewBudgetBody) -> Result<BudgetRecord, AppError> {
-    caller.require_admin()?;
-    let name = burnrate_app::api_keys::label(&body.name)?;
-    let currency = Currency::parse(&body.currency).map_err(|_| invalid("currency: a three-letter code such as USD"))?;
-    let amount = match Money::parse(&body.amount, currency) {
-        Ok((m, Rounding::Exact)) if m.amount() > rust_decimal::Decimal::ZERO => m,
-        _ => return Err(invalid("amount: a positive decimal such as \"1500.00\", at most 9 decimals")),
-    };
-    let period = BudgetPeriod::parse(&body.period).ok_or_else(|| invalid("period: month, quarter or year"))?;
-    body.scope.validate().map_err(invalid)?;
-    let thresholds = match body.thresholds {
-        Some(t) => Thresholds::new(t).map_err(|e| invalid(e.to_string()))?,
-        None => Thresholds::default(),
-    };
-    let mut tx = state.store.tenant(caller.scope()).await?;
-    let members = tx.members(&state.vault).await?;
-    let mut email_members = Vec::with_capacity(body.email_members.len());
-    for raw in &body.email_members {
-        let member = members
-            .iter()
-            .find(|m| m.user_id.to_string() == raw.trim())
-            .ok_or_else(|| invalid(format!("email_members: {raw:?} is not a member of this organization")))?;
-        email_members.push(member.user_id);
-    }
-    let new = NewBudget {
-        name: &name,
-        amount,
-        period,
-        scope: &body.scope,
-        thresholds: &thresholds,
-        forecast_alert: body.forecast_alert,
-        email_members: &email_members,
-        created_by: caller.member(),
-    };
-    let id = tx.create_budget(&new).await?;
-    let details = json!({ "name": name, "amount": amount.amount().to_string(), "currency": currency.to_string(), "period": period.as_str() });
-    tx.audit(caller.entry(AuditAction::BudgetCreated, "budget", id.to_string(), details)).await?;
-    let created = tx.budget(id).await?.ok_or(AppError::NotFound)?;
-    tx.commit().await?;
-    Ok(created)
-}
-
 /// Sets a budget (admins).
-#[utoipa::path(post, path = "/budgets", tag = "budgets", request_body = NewBudgetBody,
+#[utoipa::path(post, path = "/budgets", tag = "budgets", request_body = NewBudgetInput,
     responses((status = 201, body = BudgetView), Refusals, BodyRefusals))]
 pub async fn api_create(
     State(state): State<AppState>,
     caller: ApiCaller,
-    ApiJson(body): ApiJson<NewBudgetBody>,
+    ApiJson(body): ApiJson<NewBudgetInput>,
 ) -> Result<Response, ApiError> {
     caller.require(ApiScope::Admin)?;
-    let created = create(&state, &caller, body).await?;
+    let created = state.app.create_budget(&caller.actor(), body).await?;
     Ok((StatusCode::CREATED, Json(shown(&created))).into_response())
 }
 
@@ -213,81 +140,24 @@ pub async fn api_list(State(state): State<AppState>, caller: ApiCaller) -> Resul
     Ok(Json(BudgetsView { budgets: list.iter().map(shown_with_status).collect() }).into_response())
 }
 
-/// A change to a budget: any of its amount (same currency), percentages and forecast alert.
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct BudgetChangeBody {
-    amount: Option<String>,
-    thresholds: Option<Vec<u32>>,
-    forecast_alert: Option<bool>,
-}
-
-/// Whether `new` alerts later than `old` anywhere: some old percentage has no new one at or
-/// below it.
-fn alerts_later(old: &Thresholds, new: &Thresholds) -> bool {
-    old.percents().iter().any(|p| !new.percents().iter().any(|q| q <= p))
-}
-
 /// `PATCH /api/v1/budgets/{id}`. Lowering applies at once; raising the amount or the alert
 /// percentages is sent for approval where the organization asks for it (`202`).
-#[utoipa::path(patch, path = "/budgets/{id}", tag = "budgets", request_body = BudgetChangeBody,
+#[utoipa::path(patch, path = "/budgets/{id}", tag = "budgets", request_body = BudgetChange,
     params(("id" = uuid::Uuid, Path, description = "The budget's id")),
     responses((status = 200, body = BudgetView), (status = 202, body = QueuedView), Refusals, BodyRefusals, Missing))]
 pub async fn api_update(
     State(state): State<AppState>,
     caller: ApiCaller,
     Path(id): Path<String>,
-    ApiJson(body): ApiJson<BudgetChangeBody>,
+    ApiJson(body): ApiJson<BudgetChange>,
 ) -> Result<Response, ApiError> {
     caller.require(ApiScope::Admin)?;
-    caller.require_admin()?;
     let id: uuid::Uuid = parse_id(&id)?;
-    let mut tx = state.store.tenant(caller.scope()).await?;
-    let budget = tx.budget(id).await?.ok_or(AppError::NotFound)?;
-    tx.commit().await?;
-    let currency = budget.amount.currency();
-    let amount = match &body.amount {
-        None => budget.amount,
-        Some(raw) => match Money::parse(raw, currency) {
-            Ok((m, Rounding::Exact)) if m.amount() > rust_decimal::Decimal::ZERO => m,
-            _ => return Err(invalid("amount: a positive decimal such as \"1500.00\", at most 9 decimals").into()),
-        },
-    };
-    let thresholds = match body.thresholds {
-        Some(t) => Thresholds::new(t).map_err(|e| invalid(e.to_string()))?,
-        None => budget.thresholds.clone(),
-    };
-    let forecast_alert = body.forecast_alert.unwrap_or(budget.forecast_alert);
-    let before = json!({ "amount": budget.amount.amount().to_string(), "currency": currency.as_str(),
-                         "thresholds": budget.thresholds, "forecast_alert": budget.forecast_alert });
-    let raise = amount.amount() > budget.amount.amount()
-        || alerts_later(&budget.thresholds, &thresholds)
-        || (budget.forecast_alert && !forecast_alert);
-    if raise {
-        let change = Change::BudgetRaise {
-            budget: id,
-            name: budget.name.clone(),
-            amount: amount.amount().to_string(),
-            currency: currency.as_str().to_owned(),
-            thresholds: thresholds.percents().to_vec(),
-            forecast_alert,
-        };
-        if let Submitted::Queued(request) = state.app.submit(&caller.actor(), change, Some(before)).await? {
-            return Ok(queued(&state, request, super::approvals::Nothing {}));
-        }
-    } else {
-        let mut tx = state.store.tenant(caller.scope()).await?;
-        if !tx.update_budget(id, amount, &thresholds, forecast_alert).await? {
-            return Err(AppError::NotFound.into());
-        }
-        let after = json!({ "amount": amount.amount().to_string(), "thresholds": thresholds, "forecast_alert": forecast_alert });
-        let details = json!({ "change": { "before": before, "after": after } });
-        tx.audit(caller.entry(AuditAction::BudgetUpdated, "budget", id.to_string(), details)).await?;
-        tx.commit().await?;
+    let actor = caller.actor();
+    if let Submitted::Queued(request) = state.app.change_budget(&actor, id, body).await? {
+        return Ok(queued(&state, request, super::approvals::Nothing {}));
     }
-    let mut tx = state.store.tenant(caller.scope()).await?;
-    let updated = tx.budget(id).await?.ok_or(AppError::NotFound)?;
-    tx.commit().await?;
+    let updated = state.app.budget(&actor, id).await?;
     Ok(Json(shown(&updated)).into_response())
 }
 
@@ -305,7 +175,7 @@ pub async fn api_delete(
 }
 
 async fn remove(state: &AppState, caller: &impl Caller, id: uuid::Uuid) -> Result<(), AppError> {
-    change(state, caller, ("budget", id), AuditAction::BudgetDeleted, async |tx| Ok(tx.delete_budget(id).await?)).await
+    Ok(state.app.delete_budget(&caller.actor(), id).await?)
 }
 
 /// The latest `limit` alerts, newest first, as the budgets page and the overview list them.
@@ -471,11 +341,13 @@ pub async fn create_form(
             text.split(',')
                 .map(|p| p.trim().trim_end_matches('%').trim().parse::<u32>())
                 .collect::<Result<Vec<_>, _>>()
-                .map_err(|_| invalid("thresholds: percentages separated by commas, such as 50, 80, 100")),
+                .map_err(|_| {
+                    AppError::Validation("thresholds: percentages separated by commas, such as 50, 80, 100".into())
+                }),
         ),
     };
     let typed = f.clone();
-    let body = thresholds.transpose().map(|thresholds| NewBudgetBody {
+    let body = thresholds.transpose().map(|thresholds| NewBudgetInput {
         name: f.name,
         amount: f.amount,
         currency: f.currency,
@@ -485,7 +357,7 @@ pub async fn create_form(
         forecast_alert: f.forecast_alert.is_some(),
         email_members: f.email_me.map(|_| who.member().to_string()).into_iter().collect(),
     });
-    match async { create(&state, &who, body?).await }.await {
+    match async { Ok(state.app.create_budget(&who.actor(), body?).await?) }.await {
         Ok(b) => page(&state, &who, Some(format!("Budget {} added.", b.name)), None, None).await,
         Err(AppError::Validation(m)) | Err(AppError::Conflict(m)) => {
             page(&state, &who, None, Some(m), Some(typed)).await
