@@ -310,7 +310,17 @@ async fn every_audit_action_is_caused_counted_well_formed_and_free_of_secrets() 
     assert_eq!(decide(overtaken, "approve").await.json()["state"], "failed");
     let deliveries = c.api(Method::GET, &format!("/api/v1/webhooks/{hook}/deliveries"), &key, None).await.json();
     let delivery = deliveries["deliveries"][0]["id"].as_str().unwrap().to_owned();
-    crate::execute_sql(&app, "UPDATE deliveries SET state = 'dead'").await;
+    // The receiver's last attempt failed for good (what four failures in a row would do).
+    let mut tx = app.store.tenant(scope).await.unwrap();
+    let failed = burnrate_store::DeliveryAttempt {
+        at: chrono::Utc::now(),
+        status: Some(503),
+        latency_ms: 1,
+        error: Some("the receiver answered 503".into()),
+    };
+    let dead = burnrate_store::DeliveryState::Dead;
+    tx.record_delivery_attempt(delivery.parse().unwrap(), &failed, dead).await.unwrap();
+    tx.commit().await.unwrap();
     let r = c.api(Method::POST, &format!("/api/v1/webhooks/{hook}/deliveries/{delivery}/redeliver"), &key, None).await;
     assert!(r.status < 300, "{}", r.text);
     let b_budget = json!({ "name": "B's", "amount": "10", "currency": "USD", "period": "month" });
