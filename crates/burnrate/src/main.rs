@@ -3,6 +3,7 @@
 //! 1 on other failures.
 
 mod commands;
+mod server;
 mod settings;
 
 use std::path::PathBuf;
