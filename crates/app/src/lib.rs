@@ -13,8 +13,8 @@
 //!
 //! What lives here so far: members and invitations, API keys, SQL credentials and how their
 //! logins follow membership, the approval queue and its policy, sources (made, their credentials
-//! and settings, synced on request) and budgets. Still deciding in the web crate, to move here one
-//! by one: webhooks and deliveries, sign-in and sessions, organization settings, exports and the
+//! and settings, synced on request), budgets, webhooks and their deliveries. Still deciding in the
+//! web crate, to move here one by one: sign-in and sessions, organization settings, exports and the
 //! console, the audit log's reading, support access and notices.
 
 mod actor;
@@ -26,6 +26,7 @@ pub mod members;
 pub mod policy;
 pub mod sources;
 pub mod sql_access;
+pub mod webhooks;
 
 use std::sync::Arc;
 
@@ -46,6 +47,8 @@ pub struct App {
     http: burnrate_net::HttpClient,
     /// Syncs sources (with the store, key ring and client above).
     syncer: burnrate_sync::Syncer,
+    /// Budgets, alerts and webhook deliveries; absent in an instance without the SQL engine.
+    notifier: Option<burnrate_notify::Notifier>,
     /// The origin people reach, for links in mail and events.
     public_url: url::Url,
 }
@@ -57,9 +60,16 @@ impl App {
             vault: Arc::clone(&syncer.vault),
             http: syncer.http.clone(),
             syncer,
+            notifier: None,
             mailer,
             public_url,
         }
+    }
+
+    /// The same application, telling people through `notifier` (webhook tests and redelivery).
+    pub fn with_notifier(mut self, notifier: burnrate_notify::Notifier) -> Self {
+        self.notifier = Some(notifier);
+        self
     }
 
     pub fn store(&self) -> &Store {

@@ -32,6 +32,12 @@ pub fn require_may_grant(actor: &Actor, role: Role) -> Result<()> {
     }
 }
 
+/// Whether a member of `role` sees webhook destinations' URLs (which may carry a receiver's
+/// token), or only their hosts (S29).
+pub fn sees_webhook_urls(role: Role) -> bool {
+    role.is_admin()
+}
+
 /// Whether moving from `from` to `to` is a promotion that waits for a second admin: into the
 /// admins, or to owner.
 pub fn is_promotion(from: Role, to: Role) -> bool {

@@ -98,6 +98,9 @@ impl AppState {
             },
         ));
         self.engine = Some(engine);
+        if let Some(notifier) = &self.notifier {
+            self.app = self.app.clone().with_notifier(notifier.clone());
+        }
         self
     }
 

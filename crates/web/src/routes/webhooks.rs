@@ -7,9 +7,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use burnrate_core::ApiScope;
-use burnrate_notify::WebhookSecret;
-use burnrate_notify::delivery::EVENT_TYPES;
-use burnrate_store::{AuditAction, DeliveryState, WebhookRecord};
+use burnrate_store::{DeliveryState, WebhookRecord};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -20,74 +18,13 @@ use super::account::NoFields;
 use super::api::{ApiJson, ApiQuery};
 use super::approvals::{Queued, queued};
 use super::openapi::{BodyRefusals, Conflicting, Missing, Refusals};
-use super::{change, parse_id, see_other};
+use super::{parse_id, see_other};
 use crate::AppState;
 use crate::auth::{ApiCaller, Authed, Caller};
 use crate::error::{ApiError, AppError};
 use crate::pages::{DeliveryRow, Nav, WebhookRow, WebhooksPage, render, when};
 use crate::security::CsrfForm;
-use burnrate_app::{Change, Submitted};
-
-#[derive(Deserialize, ToSchema)]
-pub struct NewWebhookBody {
-    url: String,
-    #[serde(default)]
-    description: String,
-    /// Deliver a Slack-compatible message instead of the event's JSON.
-    #[serde(default)]
-    slack: bool,
-    /// The event types to take (`budget.threshold_crossed`, …); every type when absent or empty.
-    #[serde(default)]
-    events: Vec<String>,
-}
-
-/// A new destination, checked, with its secret (to show once). Stored now, or — where the
-/// organization asks for approval of new destinations — when another admin approves.
-enum Created {
-    Now(WebhookRecord, String),
-    Queued(uuid::Uuid, String),
-}
-
-async fn create(
-    state: &AppState,
-    caller: &impl Caller,
-    url: &str,
-    description: &str,
-    slack: bool,
-    events: Vec<String>,
-) -> Result<Created, AppError> {
-    caller.require_admin()?;
-    if let Some(unknown) = events.iter().find(|e| !EVENT_TYPES.contains(&e.as_str())) {
-        return Err(AppError::Validation(format!("Events: {unknown:?} is not one of {}.", EVENT_TYPES.join(", "))));
-    }
-    let checked = state
-        .syncer
-        .http
-        .check_destination(url.trim())
-        .await
-        .map_err(|e| AppError::Validation(format!("URL: {e}.")))?;
-    let description = description.trim();
-    if description.chars().count() > 200 || description.chars().any(char::is_control) {
-        return Err(AppError::Validation("Description: at most 200 characters, no control characters.".into()));
-    }
-    let shown = WebhookSecret::generate().expose();
-    let change = Change::WebhookCreate {
-        url: checked.to_string(),
-        description: description.to_owned(),
-        slack,
-        events,
-        secret: shown.clone(),
-    };
-    match state.app.submit(&caller.actor(), change, None).await? {
-        Submitted::Applied(id) => {
-            let mut tx = state.store.tenant(caller.scope()).await?;
-            let saved = tx.webhook(id).await?.ok_or(AppError::NotFound)?;
-            tx.commit().await?;
-            Ok(Created::Now(saved, shown))
-        }
-        Submitted::Queued(request) => Ok(Created::Queued(request, shown)),
-    }
-}
+use burnrate_app::webhooks::{NewWebhook, NewWebhookInput};
 
 /// A webhook destination.
 #[derive(Serialize, ToSchema)]
@@ -134,21 +71,21 @@ pub struct NewWebhookView {
 
 /// Adds a destination (admins). Where the organization asks for approval of new destinations,
 /// it waits for another admin (`202`, with the secret already, to set up the receiver).
-#[utoipa::path(post, path = "/webhooks", tag = "webhooks", request_body = NewWebhookBody,
+#[utoipa::path(post, path = "/webhooks", tag = "webhooks", request_body = NewWebhookInput,
     responses((status = 201, body = NewWebhookView), (status = 202, body = Queued<SigningSecret>), Refusals, BodyRefusals))]
 pub async fn api_create(
     State(state): State<AppState>,
     caller: ApiCaller,
-    ApiJson(body): ApiJson<NewWebhookBody>,
+    ApiJson(body): ApiJson<NewWebhookInput>,
 ) -> Result<Response, ApiError> {
     caller.require(ApiScope::Admin)?;
-    match create(&state, &caller, &body.url, &body.description, body.slack, body.events).await? {
-        Created::Now(saved, secret) => {
+    match state.app.create_webhook(&caller.actor(), body).await? {
+        NewWebhook::Saved(saved, secret) => {
             let answer = NewWebhookView { webhook: saved.into(), secret: SigningSecret { secret } };
             Ok((StatusCode::CREATED, Json(answer)).into_response())
         }
         // The secret is shown now, once: the receiver can be set up while the request waits.
-        Created::Queued(request, secret) => Ok(queued(&state, request, SigningSecret { secret })),
+        NewWebhook::Queued(request, secret) => Ok(queued(&state, request, SigningSecret { secret })),
     }
 }
 
@@ -180,44 +117,7 @@ pub async fn api_delete(
 }
 
 async fn remove(state: &AppState, caller: &impl Caller, id: uuid::Uuid) -> Result<(), AppError> {
-    change(state, caller, ("webhook", id), AuditAction::WebhookDeleted, async |tx| Ok(tx.delete_webhook(id).await?))
-        .await
-}
-
-/// How a test event went.
-pub(crate) struct TestOutcome {
-    pub delivered: bool,
-    pub status: Option<u16>,
-    pub error: Option<String>,
-    pub latency_ms: u64,
-    pub message_id: String,
-}
-
-/// Sends a signed `test` event to the webhook now, once.
-async fn send_test(state: &AppState, caller: &impl Caller, id: uuid::Uuid) -> Result<TestOutcome, AppError> {
-    caller.require_admin()?;
-    let mut tx = state.store.tenant(caller.scope()).await?;
-    let webhook = tx.webhook(id).await?.ok_or(AppError::NotFound)?;
-    let secret = tx.open_webhook_secret(&state.vault, id).await?;
-    tx.commit().await?;
-    let secret = WebhookSecret::parse(&secret).map_err(|e| AppError::Internal(format!("webhook {id}: {e}")))?;
-    let notifier = state.notifier().ok_or_else(|| AppError::Internal("this instance sends no alerts".into()))?;
-    let event = burnrate_notify::delivery::Event {
-        event_type: "test",
-        timestamp: chrono::Utc::now(),
-        data: json!({ "webhook": id, "message": "A test event from burnrate: this destination receives signed events." }),
-        text: "A test event from burnrate: this destination receives burnrate's alerts.".into(),
-    };
-    let message_id = format!("msg_{}", uuid::Uuid::now_v7().simple());
-    let sent = notifier.send_signed(&webhook.url, &secret, &message_id, event.body(&webhook).as_bytes()).await;
-    Ok(TestOutcome {
-        delivered: sent.error.is_none(),
-        status: sent.status.and_then(|s| u16::try_from(s).ok()),
-        // An answer, even a refusal, is shown as its status code; no answer as why.
-        error: if sent.status.is_some() { None } else { sent.error },
-        latency_ms: u64::try_from(sent.latency_ms).unwrap_or_default(),
-        message_id,
-    })
+    Ok(state.app.delete_webhook(&caller.actor(), id).await?)
 }
 
 /// How a test event went.
@@ -243,7 +143,7 @@ pub async fn api_test(
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     caller.require(ApiScope::Admin)?;
-    let t = send_test(&state, &caller, parse_id(&id)?).await?;
+    let t = state.app.test_webhook(&caller.actor(), parse_id(&id)?).await?;
     let answer = TestView {
         delivered: t.delivered,
         status: t.status,
@@ -292,9 +192,6 @@ pub struct DeliveriesView {
     deliveries: Vec<DeliveryView>,
 }
 
-/// How many deliveries a listing shows, newest first.
-const DELIVERIES_SHOWN: i64 = 100;
-
 /// A webhook's deliveries with their attempt log (status, latency, answer code — never the
 /// secret), newest first.
 #[utoipa::path(get, path = "/webhooks/{id}/deliveries", tag = "webhooks",
@@ -317,14 +214,10 @@ pub async fn api_deliveries(
             return Err(AppError::Validation(format!("state: {other:?} is not pending, delivered or dead")).into());
         }
     };
-    let mut tx = state.store.tenant(caller.scope()).await?;
-    tx.webhook(webhook).await?.ok_or(AppError::NotFound)?;
-    let list = tx.deliveries(webhook, wanted, DELIVERIES_SHOWN).await?;
+    let list = state.app.deliveries(&caller.actor(), webhook, wanted).await?;
     let mut deliveries = Vec::with_capacity(list.len());
-    for d in list {
-        let log = tx
-            .delivery_attempts(d.id)
-            .await?
+    for (d, attempts) in list {
+        let log = attempts
             .into_iter()
             .map(|a| AttemptView { at: a.at, status: a.status, latency_ms: a.latency_ms, error: a.error })
             .collect();
@@ -339,39 +232,7 @@ pub async fn api_deliveries(
             log,
         });
     }
-    tx.commit().await?;
     Ok(Json(DeliveriesView { deliveries }).into_response())
-}
-
-/// Puts a dead delivery back in the queue (a new round of attempts), audited.
-async fn redeliver(
-    state: &AppState,
-    caller: &impl Caller,
-    webhook: uuid::Uuid,
-    delivery: uuid::Uuid,
-) -> Result<(), AppError> {
-    caller.require_admin()?;
-    let notifier = state.notifier().ok_or_else(|| AppError::Internal("this instance sends no alerts".into()))?;
-    let mut tx = state.store.tenant(caller.scope()).await?;
-    let found = tx.delivery(delivery).await?.filter(|d| d.webhook_id == webhook).ok_or(AppError::NotFound)?;
-    if found.state != DeliveryState::Dead {
-        return Err(AppError::Conflict(format!(
-            "only a dead delivery can be redelivered; this one is {}",
-            found.state.as_str()
-        )));
-    }
-    tx.audit(caller.entry(
-        AuditAction::WebhookRedelivered,
-        "webhook",
-        webhook.to_string(),
-        json!({ "delivery": delivery }),
-    ))
-    .await?;
-    tx.commit().await?;
-    if !notifier.redeliver(caller.scope(), delivery).await.map_err(|e| AppError::Internal(e.to_string()))? {
-        return Err(AppError::Conflict("the delivery is no longer dead".into()));
-    }
-    Ok(())
 }
 
 #[derive(Serialize, ToSchema)]
@@ -390,7 +251,7 @@ pub async fn api_redeliver(
     Path((id, delivery)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
     caller.require(ApiScope::Admin)?;
-    redeliver(&state, &caller, parse_id(&id)?, parse_id(&delivery)?).await?;
+    state.app.redeliver(&caller.actor(), parse_id(&id)?, parse_id(&delivery)?).await?;
     Ok((StatusCode::ACCEPTED, Json(RedeliveryView { state: "pending" })).into_response())
 }
 
@@ -400,7 +261,7 @@ pub async fn redeliver_form(
     Path((id, delivery)): Path<(String, String)>,
     CsrfForm(_): CsrfForm<NoFields>,
 ) -> Result<Response, AppError> {
-    match redeliver(&state, &who, parse_id(&id)?, parse_id(&delivery)?).await {
+    match state.app.redeliver(&who.actor(), parse_id(&id)?, parse_id(&delivery)?).await.map_err(AppError::from) {
         Ok(()) => page(&state, &who, None, Some("Delivery queued again.".into()), None).await,
         Err(AppError::Conflict(m)) => page(&state, &who, None, None, Some(m)).await,
         Err(e) => Err(e),
@@ -424,13 +285,13 @@ async fn page(
     notice: Option<String>,
     error: Option<String>,
 ) -> Result<Response, AppError> {
-    let admin = who.role().is_admin();
+    let admin = burnrate_app::policy::sees_webhook_urls(who.role());
     let mut tx = state.store.tenant(who.scope).await?;
     let list = tx.webhooks().await?;
     let mut rows = Vec::with_capacity(list.len());
     for w in list {
         let recent = tx.deliveries(w.id, None, 10).await?;
-        let dead = tx.deliveries(w.id, Some(DeliveryState::Dead), DELIVERIES_SHOWN).await?;
+        let dead = tx.deliveries(w.id, Some(DeliveryState::Dead), burnrate_app::webhooks::DELIVERIES_SHOWN).await?;
         let mut shown = |d: &burnrate_store::Delivery| DeliveryRow {
             id: d.id.to_string(),
             event_type: d.event_type.clone(),
@@ -501,9 +362,10 @@ pub async fn create_form(
     CsrfForm(f): CsrfForm<NewWebhookForm>,
 ) -> Result<Response, AppError> {
     let events = f.events.split(',').map(str::trim).filter(|e| !e.is_empty()).map(str::to_owned).collect();
-    match create(&state, &who, &f.url, &f.description, f.slack.is_some(), events).await {
-        Ok(Created::Now(_, secret)) => page(&state, &who, Some(secret), None, None).await,
-        Ok(Created::Queued(_, secret)) => {
+    let input = NewWebhookInput { url: f.url, description: f.description, slack: f.slack.is_some(), events };
+    match state.app.create_webhook(&who.actor(), input).await.map_err(AppError::from) {
+        Ok(NewWebhook::Saved(_, secret)) => page(&state, &who, Some(secret), None, None).await,
+        Ok(NewWebhook::Queued(_, secret)) => {
             let notice =
                 "Sent for approval: the destination receives alerts once another admin approves it (see Approvals).";
             page(&state, &who, Some(secret), Some(notice.into()), None).await
@@ -519,7 +381,7 @@ pub async fn test_form(
     Path(id): Path<String>,
     CsrfForm(_): CsrfForm<NoFields>,
 ) -> Result<Response, AppError> {
-    let t = send_test(&state, &who, parse_id(&id)?).await?;
+    let t = state.app.test_webhook(&who.actor(), parse_id(&id)?).await?;
     if t.delivered {
         let status = t.status.map(|s| s.to_string()).unwrap_or_default();
         let notice = format!("Test event delivered: the receiver answered {status} in {} ms.", t.latency_ms);
