@@ -14,7 +14,7 @@
 //! What lives here so far: members and invitations, API keys, SQL credentials and how their
 //! logins follow membership, the approval queue and its policy, sources (made, their credentials
 //! and settings, synced on request), budgets, webhooks and their deliveries. Still deciding in the
-//! web crate, to move here one by one: sign-in and sessions, organization settings, exports and the
+//! web crate, to move here one by one: sign-in and sessions, exports and the
 //! console, the audit log's reading, support access and notices.
 
 mod actor;
@@ -23,6 +23,7 @@ pub mod approvals;
 pub mod budgets;
 mod error;
 pub mod members;
+pub mod organization;
 pub mod policy;
 pub mod sources;
 pub mod sql_access;

@@ -7,11 +7,9 @@ use axum::extract::{FromRequest, Path, Request, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use burnrate_core::{ApiKeyId, ApiScope, Role, UserId};
-use burnrate_store::AuditAction;
 use chrono::{DateTime, Utc};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
@@ -20,6 +18,7 @@ use super::parse_id;
 use crate::AppState;
 use crate::auth::{ApiCaller, Caller as _};
 use crate::error::{ApiError, AppError};
+use burnrate_app::organization::OrgSettingsChange;
 
 /// A JSON body whose errors answer in the API's error format.
 pub struct ApiJson<T>(pub T);
@@ -69,30 +68,15 @@ pub struct OrgView {
 #[utoipa::path(get, path = "/org", tag = "organization", responses((status = 200, body = OrgView), Refusals))]
 pub async fn org(State(state): State<AppState>, caller: ApiCaller) -> Result<Response, ApiError> {
     caller.require(ApiScope::Read)?;
-    let mut tx = state.store.read_instance().await?;
-    let org = tx.org(caller.scope.org_id()).await?.ok_or(AppError::NotFound)?;
-    let mut tx = tx.into_tenant(caller.scope).await?;
-    let reporting_time_zone = tx.reporting_tz().await?;
-    let approval_actions = tx.approval_actions().await?;
-    tx.commit().await?;
+    let settings = state.app.org_settings(&caller.actor()).await?;
     let view = OrgView {
-        id: org.id.as_uuid(),
-        name: org.name,
-        created_at: org.created_at,
-        reporting_time_zone,
-        approval_actions,
+        id: settings.organization.id.as_uuid(),
+        name: settings.organization.name,
+        created_at: settings.organization.created_at,
+        reporting_time_zone: settings.reporting_time_zone,
+        approval_actions: settings.approval_actions,
     };
     Ok(Json(view).into_response())
-}
-
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct OrgSettingsBody {
-    /// An IANA time zone name: budget periods and days follow it.
-    reporting_time_zone: Option<String>,
-    /// The changes that wait for a second admin (S17): any of `budget_raise`,
-    /// `source_credentials`, `webhook_create`, `sql_credential_create`.
-    approval_actions: Option<Vec<String>>,
 }
 
 /// The organization's settings after a change.
@@ -104,67 +88,23 @@ pub struct OrgSettingsView {
 
 /// Changes the organization's settings (admins), audited with what each was before. Sending
 /// fewer kinds of change for approval waits for another admin (`202`).
-#[utoipa::path(patch, path = "/org", tag = "organization", request_body = OrgSettingsBody,
+#[utoipa::path(patch, path = "/org", tag = "organization", request_body = OrgSettingsChange,
     responses((status = 200, body = OrgSettingsView), (status = 202, body = super::approvals::QueuedView), Refusals, BodyRefusals))]
 pub async fn update_org(
     State(state): State<AppState>,
     caller: ApiCaller,
-    ApiJson(body): ApiJson<OrgSettingsBody>,
+    ApiJson(body): ApiJson<OrgSettingsChange>,
 ) -> Result<Response, ApiError> {
     caller.require(ApiScope::Admin)?;
-    let zone = body
-        .reporting_time_zone
-        .as_deref()
-        .map(burnrate_core::ReportingZone::parse)
-        .transpose()
-        .map_err(|e| AppError::Validation(format!("reporting_{e}")))?;
-    if let Some(actions) = &body.approval_actions
-        && let Some(unknown) = actions.iter().find(|a| !burnrate_app::policy::APPROVABLE.contains(&a.as_str()))
-    {
-        return Err(AppError::Validation(format!(
-            "approval_actions: {unknown:?} is not one of {}",
-            burnrate_app::policy::APPROVABLE.join(", ")
-        ))
-        .into());
+    let actor = caller.actor();
+    if let burnrate_app::Submitted::Queued(request) = state.app.change_org_settings(&actor, body).await? {
+        return Ok(super::approvals::queued(&state, request, super::approvals::Nothing {}));
     }
-    let mut tx = state.store.tenant(caller.scope).await?;
-    let mut details = serde_json::Map::new();
-    if let Some(zone) = zone {
-        let before = tx.reporting_tz().await?;
-        tx.set_reporting_tz(zone.name()).await?;
-        details.insert("reporting_time_zone".into(), json!({ "from": before, "to": zone.name() }));
-    }
-    // Sending fewer changes for approval needs another admin's approval itself.
-    let mut relaxed = None;
-    if let Some(actions) = &body.approval_actions {
-        let before = tx.approval_actions().await?;
-        if before.iter().any(|a| !actions.contains(a)) {
-            relaxed = Some((actions.clone(), before));
-        } else {
-            tx.set_approval_actions(actions).await?;
-            details.insert("approval_actions".into(), json!({ "from": before, "to": actions }));
-        }
-    }
-    if !details.is_empty() {
-        let target = caller.scope.org_id().to_string();
-        tx.audit(caller.entry(AuditAction::OrgSettingsChanged, "organization", target, details.into())).await?;
-    }
-    tx.commit().await?;
-    if let Some((actions, before)) = relaxed {
-        let change = burnrate_app::Change::ApprovalPolicy { actions };
-        let before = json!({ "approval_actions": before });
-        if let burnrate_app::Submitted::Queued(request) =
-            state.app.submit(&caller.actor(), change, Some(before)).await?
-        {
-            return Ok(super::approvals::queued(&state, request, super::approvals::Nothing {}));
-        }
-    }
-    let mut tx = state.store.tenant(caller.scope).await?;
+    let settings = state.app.org_settings(&actor).await?;
     let answer = OrgSettingsView {
-        reporting_time_zone: tx.reporting_tz().await?,
-        approval_actions: tx.approval_actions().await?,
+        reporting_time_zone: settings.reporting_time_zone,
+        approval_actions: settings.approval_actions,
     };
-    tx.commit().await?;
     Ok(Json(answer).into_response())
 }
 

@@ -7,9 +7,8 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use burnrate_core::{ApiScope, BudgetScope};
 use burnrate_notify::BudgetStatus;
-use burnrate_store::{AlertKind, AuditAction, BudgetRecord};
+use burnrate_store::{AlertKind, BudgetRecord};
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 use utoipa::ToSchema;
 
 use super::account::NoFields;
@@ -24,6 +23,7 @@ use crate::pages::{AlertRow, BudgetRow, BudgetsPage, Nav, render, when};
 use crate::security::CsrfForm;
 use burnrate_app::Submitted;
 use burnrate_app::budgets::{BudgetChange, NewBudgetInput};
+use burnrate_app::organization::OrgSettingsChange;
 
 /// A budget, and (in lists) where it stands now.
 #[derive(Serialize, ToSchema)]
@@ -377,19 +377,14 @@ pub async fn zone_form(
     who: Authed,
     CsrfForm(f): CsrfForm<ZoneForm>,
 ) -> Result<Response, AppError> {
-    who.require_admin()?;
-    let zone = match burnrate_core::ReportingZone::parse(&f.time_zone) {
-        Ok(z) => z,
-        Err(e) => return page(&state, &who, None, Some(format!("Reporting {e}.")), None).await,
-    };
-    let mut tx = state.store.tenant(who.scope).await?;
-    let before = tx.reporting_tz().await?;
-    tx.set_reporting_tz(zone.name()).await?;
-    let details = json!({ "reporting_time_zone": { "from": before, "to": zone.name() } });
-    tx.audit(who.entry(AuditAction::OrgSettingsChanged, "organization", who.scope.org_id().to_string(), details))
-        .await?;
-    tx.commit().await?;
-    page(&state, &who, Some(format!("Budget periods now follow {}.", zone.name())), None, None).await
+    let change = OrgSettingsChange { reporting_time_zone: Some(f.time_zone.clone()), ..Default::default() };
+    if let Err(e) = state.app.change_org_settings(&who.actor(), change).await {
+        return match AppError::from(e) {
+            AppError::Validation(m) => page(&state, &who, None, Some(m), None).await,
+            other => Err(other),
+        };
+    }
+    page(&state, &who, Some(format!("Budget periods now follow {}.", f.time_zone.trim())), None, None).await
 }
 
 pub async fn delete_form(

@@ -1,0 +1,92 @@
+//! An organization's settings: its reporting time zone (budget periods and days follow it) and
+//! its approval policy. Sending more changes for approval applies at once; sending fewer is itself
+//! a change another admin approves, or one admin could switch four eyes off alone (S17).
+
+use burnrate_core::ReportingZone;
+use burnrate_store::{AuditAction, Organization};
+use serde::Deserialize;
+use serde_json::json;
+use utoipa::ToSchema;
+
+use crate::policy::APPROVABLE;
+use crate::{Actor, App, Change, Error, Result, Submitted};
+
+/// A change of settings, as the API takes it; what is absent stays.
+#[derive(Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OrgSettingsChange {
+    /// An IANA time zone name: budget periods and days follow it.
+    pub reporting_time_zone: Option<String>,
+    /// The changes that wait for a second admin (S17): any of `budget_raise`,
+    /// `source_credentials`, `webhook_create`, `sql_credential_create`, `member_promote`.
+    pub approval_actions: Option<Vec<String>>,
+}
+
+/// The organization and its settings.
+pub struct OrgSettings {
+    pub organization: Organization,
+    pub reporting_time_zone: String,
+    pub approval_actions: Vec<String>,
+}
+
+impl App {
+    pub async fn org_settings(&self, actor: &Actor) -> Result<OrgSettings> {
+        let mut tx = self.store.read_instance().await?;
+        let organization = tx.org(actor.scope.org_id()).await?.ok_or(Error::NotFound)?;
+        let mut tx = tx.into_tenant(actor.scope).await?;
+        let reporting_time_zone = tx.reporting_tz().await?;
+        let approval_actions = tx.approval_actions().await?;
+        tx.commit().await?;
+        Ok(OrgSettings { organization, reporting_time_zone, approval_actions })
+    }
+
+    /// Changes the settings, audited; fewer changes sent for approval go through the queue
+    /// (`Queued`), everything else applies at once.
+    pub async fn change_org_settings(&self, actor: &Actor, change: OrgSettingsChange) -> Result<Submitted> {
+        actor.require_admin()?;
+        let zone = change
+            .reporting_time_zone
+            .as_deref()
+            .map(ReportingZone::parse)
+            .transpose()
+            .map_err(|e| Error::invalid("reporting_time_zone", format!("Reporting {e}.")))?;
+        if let Some(actions) = &change.approval_actions
+            && let Some(unknown) = actions.iter().find(|a| !APPROVABLE.contains(&a.as_str()))
+        {
+            return Err(Error::invalid(
+                "approval_actions",
+                format!("approval_actions: {unknown:?} is not one of {}", APPROVABLE.join(", ")),
+            ));
+        }
+        let org = actor.scope.org_id();
+        let mut tx = self.store.tenant(actor.scope).await?;
+        let mut details = serde_json::Map::new();
+        if let Some(zone) = zone {
+            let before = tx.reporting_tz().await?;
+            tx.set_reporting_tz(zone.name()).await?;
+            details.insert("reporting_time_zone".into(), json!({ "from": before, "to": zone.name() }));
+        }
+        let mut relaxed = None;
+        if let Some(actions) = change.approval_actions {
+            let before = tx.approval_actions().await?;
+            if before.iter().any(|a| !actions.contains(a)) {
+                relaxed = Some((actions, before));
+            } else {
+                tx.set_approval_actions(&actions).await?;
+                details.insert("approval_actions".into(), json!({ "from": before, "to": actions }));
+            }
+        }
+        if !details.is_empty() {
+            tx.audit(actor.entry(AuditAction::OrgSettingsChanged, "organization", org.to_string(), details.into()))
+                .await?;
+        }
+        tx.commit().await?;
+        match relaxed {
+            Some((actions, before)) => {
+                let before = json!({ "approval_actions": before });
+                self.submit(actor, Change::ApprovalPolicy { actions }, Some(before)).await
+            }
+            None => Ok(Submitted::Applied(org.as_uuid())),
+        }
+    }
+}
