@@ -54,13 +54,9 @@ impl App {
     }
 
     pub async fn revoke_api_key(&self, actor: &Actor, id: ApiKeyId) -> Result<()> {
-        actor.require_admin()?;
-        let mut tx = self.store.tenant(actor.scope).await?;
-        if !tx.revoke_api_key(id).await? {
-            return Err(Error::NotFound);
-        }
-        tx.audit(actor.entry(AuditAction::ApiKeyRevoked, "api_key", id.to_string(), json!({}))).await?;
-        tx.commit().await?;
-        Ok(())
+        self.admin_change(actor, ("api_key", id.to_string()), AuditAction::ApiKeyRevoked, async |tx| {
+            Ok(tx.revoke_api_key(id).await?)
+        })
+        .await
     }
 }

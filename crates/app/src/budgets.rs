@@ -152,13 +152,9 @@ impl App {
     }
 
     pub async fn delete_budget(&self, actor: &Actor, id: Uuid) -> Result<()> {
-        actor.require_admin()?;
-        let mut tx = self.store.tenant(actor.scope).await?;
-        if !tx.delete_budget(id).await? {
-            return Err(Error::NotFound);
-        }
-        tx.audit(actor.entry(AuditAction::BudgetDeleted, "budget", id.to_string(), json!({}))).await?;
-        tx.commit().await?;
-        Ok(())
+        self.admin_change(actor, ("budget", id.to_string()), AuditAction::BudgetDeleted, async |tx| {
+            Ok(tx.delete_budget(id).await?)
+        })
+        .await
     }
 }

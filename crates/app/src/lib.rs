@@ -81,6 +81,25 @@ impl App {
         &self.vault
     }
 
+    /// An admin's change to one of the organization's things (`target`: its type and id), made by
+    /// `f` (false: there is no such thing) and audited as `action`, in one transaction.
+    async fn admin_change(
+        &self,
+        actor: &Actor,
+        target: (&'static str, String),
+        action: burnrate_store::AuditAction,
+        f: impl AsyncFnOnce(&mut burnrate_store::TenantTx) -> Result<bool>,
+    ) -> Result<()> {
+        actor.require_admin()?;
+        let mut tx = self.store.tenant(actor.scope).await?;
+        if !f(&mut tx).await? {
+            return Err(Error::NotFound);
+        }
+        tx.audit(actor.entry(action, target.0, target.1, serde_json::json!({}))).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
     /// An absolute link to `path` on this instance.
     pub fn link(&self, path: &str) -> String {
         format!("{}{path}", self.public_url.origin().ascii_serialization())

@@ -50,14 +50,10 @@ impl App {
     }
 
     pub async fn revoke_invitation(&self, actor: &Actor, id: InvitationId) -> Result<()> {
-        actor.require_admin()?;
-        let mut tx = self.store.tenant(actor.scope).await?;
-        if !tx.revoke_invitation(id).await? {
-            return Err(Error::NotFound);
-        }
-        tx.audit(actor.entry(AuditAction::InvitationRevoked, "invitation", id.to_string(), json!({}))).await?;
-        tx.commit().await?;
-        Ok(())
+        self.admin_change(actor, ("invitation", id.to_string()), AuditAction::InvitationRevoked, async |tx| {
+            Ok(tx.revoke_invitation(id).await?)
+        })
+        .await
     }
 
     /// Gives `target` the role `role`: a promotion goes through the approval policy, anything

@@ -478,3 +478,33 @@ impl App {
         });
     }
 }
+
+impl App {
+    /// Pauses or resumes a source's scheduled syncs, audited.
+    pub async fn set_source_paused(&self, actor: &Actor, id: Uuid, paused: bool) -> Result<()> {
+        let action = if paused { AuditAction::SourcePaused } else { AuditAction::SourceResumed };
+        self.admin_change(actor, ("source", id.to_string()), action, async |tx| {
+            Ok(tx.set_source_paused(id, paused).await?)
+        })
+        .await
+    }
+
+    /// Removes a source, keeping its synced data or not (the audit entry says which).
+    pub async fn delete_source(&self, actor: &Actor, id: Uuid, keep_data: bool) -> Result<()> {
+        let action = if keep_data { AuditAction::SourceDeletedDataKept } else { AuditAction::SourceDeletedDataRemoved };
+        self.admin_change(actor, ("source", id.to_string()), action, async |tx| {
+            Ok(tx.delete_source(id, keep_data).await?)
+        })
+        .await
+    }
+
+    /// A sync somebody asked for: audited, then started.
+    pub async fn request_sync(&self, actor: &Actor, id: Uuid) -> Result<()> {
+        self.admin_change(actor, ("source", id.to_string()), AuditAction::SourceSyncRequested, async |tx| {
+            Ok(tx.source(id).await?.is_some())
+        })
+        .await?;
+        self.sync_soon(actor.scope, id);
+        Ok(())
+    }
+}

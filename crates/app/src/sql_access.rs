@@ -9,9 +9,7 @@ use burnrate_core::{Role, SqlCredentialId};
 use burnrate_engine::Reader;
 use burnrate_store::{AuditAction, OrgScope};
 
-use serde_json::json;
-
-use crate::{Actor, App, Change, Error, Result, Submitted};
+use crate::{Actor, App, Change, Result, Submitted};
 
 /// A credential that may log in now.
 pub struct SqlAccess {
@@ -76,13 +74,9 @@ impl App {
 
     /// Revokes a credential; its open connections close within a second.
     pub async fn revoke_sql_credential(&self, actor: &Actor, id: SqlCredentialId) -> Result<()> {
-        actor.require_admin()?;
-        let mut tx = self.store.tenant(actor.scope).await?;
-        if !tx.revoke_sql_credential(id).await? {
-            return Err(Error::NotFound);
-        }
-        tx.audit(actor.entry(AuditAction::SqlCredentialRevoked, "sql_credential", id.to_string(), json!({}))).await?;
-        tx.commit().await?;
-        Ok(())
+        self.admin_change(actor, ("sql_credential", id.to_string()), AuditAction::SqlCredentialRevoked, async |tx| {
+            Ok(tx.revoke_sql_credential(id).await?)
+        })
+        .await
     }
 }

@@ -87,14 +87,10 @@ impl App {
     }
 
     pub async fn delete_webhook(&self, actor: &Actor, id: Uuid) -> Result<()> {
-        actor.require_admin()?;
-        let mut tx = self.store.tenant(actor.scope).await?;
-        if !tx.delete_webhook(id).await? {
-            return Err(Error::NotFound);
-        }
-        tx.audit(actor.entry(AuditAction::WebhookDeleted, "webhook", id.to_string(), json!({}))).await?;
-        tx.commit().await?;
-        Ok(())
+        self.admin_change(actor, ("webhook", id.to_string()), AuditAction::WebhookDeleted, async |tx| {
+            Ok(tx.delete_webhook(id).await?)
+        })
+        .await
     }
 
     /// Sends a signed `test` event to the destination now, once.

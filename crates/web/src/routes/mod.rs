@@ -39,25 +39,6 @@ pub(crate) fn see_other(to: &str) -> axum::response::Response {
 }
 
 /// Ids in paths: anything that is not a well-formed id cannot name a row, so it is a 404.
-/// An admin's change to one of the organization's things (`target`: its type and id), made by
-/// `f` (false: no such thing) and audited as `action`, in one transaction.
-pub(crate) async fn change(
-    state: &crate::AppState,
-    caller: &impl crate::auth::Caller,
-    target: (&'static str, uuid::Uuid),
-    action: burnrate_store::AuditAction,
-    f: impl AsyncFnOnce(&mut burnrate_store::TenantTx) -> Result<bool, crate::error::AppError>,
-) -> Result<(), crate::error::AppError> {
-    caller.require_admin()?;
-    let mut tx = state.store.tenant(caller.scope()).await?;
-    if !f(&mut tx).await? {
-        return Err(crate::error::AppError::NotFound);
-    }
-    tx.audit(caller.entry(action, target.0, target.1.to_string(), serde_json::json!({}))).await?;
-    tx.commit().await?;
-    Ok(())
-}
-
 pub(crate) fn parse_id<T: std::str::FromStr>(raw: &str) -> Result<T, crate::error::AppError> {
     raw.parse().map_err(|_| crate::error::AppError::NotFound)
 }

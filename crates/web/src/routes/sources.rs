@@ -7,7 +7,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use burnrate_core::ApiScope;
 use burnrate_sources::{DATABASE_KINDS, DatabaseConfig, schema_name};
-use burnrate_store::{AuditAction, Freshness};
+use burnrate_store::Freshness;
 use burnrate_sync::SourceKind;
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
@@ -19,7 +19,7 @@ use super::account::NoFields;
 use super::api::{ApiJson, ApiQuery};
 use super::approvals::{Nothing, QueuedView, queued};
 use super::openapi::{BodyRefusals, Conflicting, Missing, Refusals};
-use super::{change, parse_id, see_other};
+use super::{parse_id, see_other};
 use crate::AppState;
 use crate::auth::{ApiCaller, Authed, Caller};
 use crate::error::{ApiError, AppError};
@@ -268,26 +268,16 @@ pub async fn create(
     }
 }
 
-/// Deletes a source, keeping its synced data or not (the audit entry says which).
 async fn remove(state: &AppState, caller: &impl Caller, id: Uuid, keep_data: bool) -> Result<(), AppError> {
-    let action = if keep_data { AuditAction::SourceDeletedDataKept } else { AuditAction::SourceDeletedDataRemoved };
-    change(state, caller, ("source", id), action, async |tx| Ok(tx.delete_source(id, keep_data).await?)).await
+    Ok(state.app.delete_source(&caller.actor(), id, keep_data).await?)
 }
 
-/// Audits a sync someone asked for and starts it.
 async fn request_sync(state: &AppState, caller: &impl Caller, id: Uuid) -> Result<(), AppError> {
-    change(state, caller, ("source", id), AuditAction::SourceSyncRequested, async |tx| {
-        Ok(tx.source(id).await?.is_some())
-    })
-    .await?;
-    state.app.sync_soon(caller.scope(), id);
-    Ok(())
+    Ok(state.app.request_sync(&caller.actor(), id).await?)
 }
 
-/// Pauses or resumes a source's scheduled syncs, audited.
 async fn set_paused(state: &AppState, caller: &impl Caller, id: Uuid, paused: bool) -> Result<(), AppError> {
-    let action = if paused { AuditAction::SourcePaused } else { AuditAction::SourceResumed };
-    change(state, caller, ("source", id), action, async |tx| Ok(tx.set_source_paused(id, paused).await?)).await
+    Ok(state.app.set_source_paused(&caller.actor(), id, paused).await?)
 }
 
 pub async fn pause(
