@@ -63,6 +63,12 @@ impl AppError {
         resp
     }
 
+    /// An internal failure: its cause is logged with a fresh reference, and the reference is all
+    /// the answer shows (never the cause's text).
+    pub fn internal(cause: impl std::fmt::Display) -> Self {
+        burnrate_app::Error::internal(cause).into()
+    }
+
     pub fn rate_limited(wait: std::time::Duration) -> Self {
         AppError::RateLimited { retry_after_secs: wait.as_secs().max(1) }
     }
@@ -80,11 +86,7 @@ impl From<StoreError> for AppError {
         match e {
             StoreError::NotFound(_) => AppError::NotFound,
             StoreError::Conflict(what) => AppError::Conflict(format!("{what} already exists.")),
-            other => {
-                let reference = uuid::Uuid::new_v4().simple().to_string()[..12].to_owned();
-                tracing::error!(reference, error = %other, "store error");
-                AppError::Internal(reference)
-            }
+            other => AppError::internal(other),
         }
     }
 }
@@ -132,5 +134,20 @@ impl IntoResponse for ApiError {
         let body = serde_json::json!({ "error": { "code": code, "message": message } });
         let resp = (status, axum::Json(body)).into_response();
         self.0.with_retry_after(resp)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_internal_error_shows_a_reference_and_never_its_cause() {
+        let e = AppError::internal("connection to 10.0.0.7:5432 refused for user app_secret");
+        let shown = e.to_string();
+        assert!(shown.contains("logged with reference"), "{shown}");
+        assert!(!shown.contains("10.0.0.7") && !shown.contains("app_secret"), "{shown}");
+        let AppError::Internal(reference) = e else { panic!("an internal error") };
+        assert_eq!(reference.len(), 12, "a short reference to find the log line by");
     }
 }

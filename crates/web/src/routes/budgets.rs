@@ -115,8 +115,8 @@ fn shown_with_status(s: &BudgetStatus) -> BudgetView {
 
 /// Where every budget of the organization stands now.
 pub(crate) async fn statuses(state: &AppState, scope: burnrate_store::OrgScope) -> Result<Vec<BudgetStatus>, AppError> {
-    let notifier = state.notifier().ok_or_else(|| AppError::Internal("this instance runs no SQL engine".into()))?;
-    notifier.statuses(scope, chrono::Utc::now()).await.map_err(|e| AppError::Internal(e.to_string()))
+    let notifier = state.notifier().ok_or_else(|| AppError::internal("this instance runs no SQL engine"))?;
+    notifier.statuses(scope, chrono::Utc::now()).await.map_err(AppError::internal)
 }
 
 /// Sets a budget (admins).

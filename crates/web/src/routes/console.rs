@@ -41,13 +41,13 @@ fn session(state: &AppState, who: &Authed) -> Result<SqlSession, AppError> {
 pub(crate) fn session_as(state: &AppState, caller: &impl Caller, label: &str) -> Result<SqlSession, AppError> {
     let engine = state.engine.as_ref().ok_or(AppError::NotFound)?;
     let reader = if caller.role().is_admin() { Reader::Admin } else { Reader::Member };
-    engine.connect(caller.scope(), reader, label).map_err(|e| AppError::Internal(e.to_string()))
+    engine.connect(caller.scope(), reader, label).map_err(AppError::internal)
 }
 
 /// An engine error as the console shows it: the user's mistake in full, an internal one not.
 fn shown(e: EngineError) -> Result<String, AppError> {
     match e {
-        EngineError::Store(_) | EngineError::Setup(_) => Err(AppError::Internal(e.to_string())),
+        EngineError::Store(_) | EngineError::Setup(_) => Err(AppError::internal(e)),
         other => Ok(other.to_string()),
     }
 }
@@ -58,7 +58,7 @@ async fn tables(session: &SqlSession) -> Result<Vec<ConsoleTable>, AppError> {
     let sql = "SELECT table_schema, table_name, column_name, data_type FROM information_schema.columns \
                WHERE table_schema NOT IN ('pg_catalog', 'information_schema') \
                ORDER BY table_schema, table_name, ordinal_position";
-    let (_, batches) = session.collect(sql).await.map_err(|e| AppError::Internal(e.to_string()))?;
+    let (_, batches) = session.collect(sql).await.map_err(AppError::internal)?;
     let mut out: Vec<ConsoleTable> = Vec::new();
     for batch in &batches {
         let text = |i: usize| batch.column(i).as_any().downcast_ref::<datafusion::arrow::array::StringArray>().cloned();
@@ -177,7 +177,7 @@ async fn read_page(session: &SqlSession, sql: &str, skip: usize) -> Result<Page,
 pub(crate) fn text_rows(batches: &[RecordBatch]) -> Result<Vec<Vec<Option<String>>>, AppError> {
     let mut rows = Vec::new();
     for batch in batches {
-        rows.extend(texts(batch, 0, batch.num_rows(), None).map_err(|e| AppError::Internal(e.to_string()))?);
+        rows.extend(texts(batch, 0, batch.num_rows(), None).map_err(AppError::internal)?);
     }
     Ok(rows)
 }
@@ -192,8 +192,8 @@ pub(crate) async fn reporting_zone(
     state: &AppState,
     scope: burnrate_store::OrgScope,
 ) -> Result<burnrate_core::ReportingZone, AppError> {
-    let notifier = state.notifier().ok_or_else(|| AppError::Internal("this instance runs no SQL engine".into()))?;
-    notifier.zone(scope).await.map_err(|e| AppError::Internal(e.to_string()))
+    let notifier = state.notifier().ok_or_else(|| AppError::internal("this instance runs no SQL engine"))?;
+    notifier.zone(scope).await.map_err(AppError::internal)
 }
 
 /// Rows `from..from + n` of `batch` as text (NULL as `None`), each value cut to `cut` characters.

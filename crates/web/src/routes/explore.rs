@@ -185,7 +185,7 @@ pub async fn explore(
     };
     let session = super::console::session_as(&state, &who, who.email.as_str())?;
     if q.format == "csv" {
-        let stream = session.query(&view.sql()).await.map_err(|e| AppError::Internal(e.to_string()))?;
+        let stream = session.query(&view.sql()).await.map_err(AppError::internal)?;
         // Exports are audited (S16).
         let mut tx = state.store.tenant(who.scope).await?;
         let details = serde_json::json!({ "format": "csv", "view": view.url("csv") });
@@ -199,7 +199,7 @@ pub async fn explore(
         ];
         return Ok((headers, body).into_response());
     }
-    let (_, batches) = session.collect(&view.sql()).await.map_err(|e| AppError::Internal(e.to_string()))?;
+    let (_, batches) = session.collect(&view.sql()).await.map_err(AppError::internal)?;
     let rows = super::console::text_rows(&batches)?;
     let decimal = super::console::decimal_cell;
     let label = |v: &Option<String>| v.clone().unwrap_or_else(|| "(none)".into());

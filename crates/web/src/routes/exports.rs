@@ -168,7 +168,7 @@ async fn export(state: &AppState, caller: &impl Caller, label: &str, q: &ExportQ
         .await
         .map_err(|wait| AppError::RateLimited { retry_after_secs: wait.as_secs().max(1) })?;
     let session = super::console::session_as(state, caller, label)?;
-    let stream = session.query(&export.sql()).await.map_err(|e| AppError::Internal(e.to_string()))?;
+    let stream = session.query(&export.sql()).await.map_err(AppError::internal)?;
     let mut tx = state.store.tenant(caller.scope()).await?;
     let details = json!({ "dataset": "focus", "format": q.format.as_str(), "from": export.from, "to": export.to });
     tx.audit(caller.entry(AuditAction::CostsExported, "organization", caller.scope().org_id().to_string(), details))
@@ -194,8 +194,7 @@ fn parquet_body(session: SqlSession, q: QueryStream) -> Result<Body, AppError> {
         .set_compression(Compression::SNAPPY)
         .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
         .build();
-    let writer =
-        ArrowWriter::try_new(Vec::new(), q.schema, Some(props)).map_err(|e| AppError::Internal(e.to_string()))?;
+    let writer = ArrowWriter::try_new(Vec::new(), q.schema, Some(props)).map_err(AppError::internal)?;
     let broken = |e: String| std::io::Error::other(e);
     let chunks = futures::stream::unfold(Some((session, q.stream, writer)), move |state| async move {
         let (session, mut stream, mut writer) = state?;

@@ -323,7 +323,7 @@ async fn spend_summary(
     zone: burnrate_core::ReportingZone,
 ) -> Result<SpendSummary, AppError> {
     use burnrate_engine::local::{in_days, period};
-    let engine = state.engine.as_ref().ok_or_else(|| AppError::Internal("this instance runs no SQL engine".into()))?;
+    let engine = state.engine.as_ref().ok_or_else(|| AppError::internal("this instance runs no SQL engine"))?;
     let today = zone.date_of(chrono::Utc::now());
     let tomorrow = today + chrono::Duration::days(1);
     let month_start = today.with_day(1).unwrap_or(today);
@@ -333,7 +333,7 @@ async fn spend_summary(
     // Provider, service and model: the roll-up has them (and the days, currencies and sums).
     let costs = burnrate_engine::cost_table_reading(&["provider_name", "service_name", "model"]);
     let rows = |sql: String| async move {
-        let (_, batches) = engine.collect(scope, &sql).await.map_err(|e| AppError::Internal(e.to_string()))?;
+        let (_, batches) = engine.collect(scope, &sql).await.map_err(AppError::internal)?;
         super::console::text_rows(&batches)
     };
     let decimal = super::console::decimal_cell;
@@ -437,7 +437,7 @@ async fn spend_summary(
             chrono::Utc::now(),
         )
         .await
-        .map_err(|e| AppError::Internal(e.to_string()))?;
+        .map_err(AppError::internal)?;
         month_forecast.push(CurrencyAmount { currency: m.currency.clone(), amount: p.forecast });
     }
     Ok(SpendSummary {
