@@ -81,13 +81,10 @@ impl std::fmt::Display for AppError {
     }
 }
 
+/// A store error means what the application says it means (one rule for both layers).
 impl From<StoreError> for AppError {
     fn from(e: StoreError) -> Self {
-        match e {
-            StoreError::NotFound(_) => AppError::NotFound,
-            StoreError::Conflict(what) => AppError::Conflict(format!("{what} already exists.")),
-            other => AppError::internal(other),
-        }
+        burnrate_app::Error::from(e).into()
     }
 }
 
