@@ -340,3 +340,24 @@ async fn a_viewer_sees_no_webhook_url_anywhere() {
     assert!(event.body.contains("approval.requested"), "{}", event.body);
     assert!(event.body.contains("127.0.0.1") && !event.body.contains("second-token-77"), "{}", event.body);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stored_configuration_that_does_not_read_is_an_error_never_defaults() {
+    let app = TestApp::spawn().await;
+    let (scope, _) = app.create_org("Acme", "a@acme.test").await;
+    let mut tx = app.store.tenant(scope).await.unwrap();
+    let new = burnrate_store::NewSource { kind: "openai", name: "prod", config: "{not json", secret: "sk-admin-X" };
+    let source = tx.create_source(&app.vault, &new).await.unwrap();
+    tx.commit().await.unwrap();
+    let a = app.login("a@acme.test").await;
+    let page = a.get("/sources").await;
+    assert_eq!(page.status, 500, "not a page of made-up settings");
+    assert!(page.text.contains("logged with reference") && !page.text.contains("not json"), "{}", page.text);
+    let key = crate::create_key(&a, "a", "admin").await;
+    let r =
+        a.api(Method::PATCH, &format!("/api/v1/sources/{source}"), &key, Some(json!({ "interval_minutes": 30 }))).await;
+    assert_eq!(r.status, 500, "the settings service refuses it too: {}", r.text);
+    let mut tx = app.store.tenant(scope).await.unwrap();
+    assert_eq!(tx.source(source).await.unwrap().unwrap().config, "{not json", "and changes nothing");
+    tx.commit().await.unwrap();
+}

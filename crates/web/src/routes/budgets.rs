@@ -186,24 +186,31 @@ pub(crate) async fn alert_rows(
 ) -> Result<Vec<AlertRow>, AppError> {
     let names: std::collections::HashMap<uuid::Uuid, String> =
         budgets.iter().map(|s| (s.budget.id, s.budget.name.clone())).collect();
-    let amount = |text: &str| text.parse::<rust_decimal::Decimal>().unwrap_or_default().round_dp(2);
-    Ok(tx
-        .alert_events(limit)
+    // A stored amount that does not read is an error, never shown as 0.
+    let amount = |text: &str| {
+        text.parse::<rust_decimal::Decimal>()
+            .map(|d| d.round_dp(2))
+            .map_err(|e| AppError::internal(format!("alert amount {text:?}: {e}")))
+    };
+    tx.alert_events(limit)
         .await?
         .into_iter()
-        .map(|e| AlertRow {
-            when: when(e.fired_at),
-            budget: names.get(&e.budget_id).cloned().unwrap_or_default(),
-            what: match e.kind {
-                AlertKind::Threshold => format!("reached {} %", e.threshold),
-                AlertKind::Forecast => {
-                    format!("forecast to reach {} {}", amount(e.forecast.as_deref().unwrap_or("0")), e.currency)
-                }
-                AlertKind::Anomaly => format!("unusual spend on {}", e.period_start),
-            },
-            spend: format!("{} {}", amount(&e.spend), e.currency),
+        .map(|e| {
+            Ok(AlertRow {
+                when: when(e.fired_at),
+                budget: names.get(&e.budget_id).cloned().unwrap_or_default(),
+                what: match e.kind {
+                    AlertKind::Threshold => format!("reached {} %", e.threshold),
+                    AlertKind::Forecast => match e.forecast.as_deref() {
+                        Some(forecast) => format!("forecast to reach {} {}", amount(forecast)?, e.currency),
+                        None => "forecast to pass it".to_owned(),
+                    },
+                    AlertKind::Anomaly => format!("unusual spend on {}", e.period_start),
+                },
+                spend: format!("{} {}", amount(&e.spend)?, e.currency),
+            })
         })
-        .collect())
+        .collect()
 }
 
 /// The budgets page: the organization's budgets with where each stands, the latest alerts and,

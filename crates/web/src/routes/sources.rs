@@ -63,8 +63,10 @@ async fn page(
         sources: sources
             .into_iter()
             .map(|s| {
-                let config: burnrate_sync::SourceConfig = serde_json::from_str(&s.config).unwrap_or_default();
-                SourceRow {
+                // A stored configuration that does not read is an error, never shown as defaults.
+                let config: burnrate_sync::SourceConfig =
+                    serde_json::from_str(&s.config).map_err(|e| AppError::internal(format!("source {}: {e}", s.id)))?;
+                Ok(SourceRow {
                     id: s.id.to_string(),
                     name: s.name,
                     kind: SourceKind::parse(&s.kind).map(|k| k.label().to_owned()).unwrap_or(s.kind),
@@ -81,9 +83,9 @@ async fn page(
                         let read = s.credits_checked_at.map(|t| format!(" (read {})", when(t))).unwrap_or_default();
                         format!("USD {c} credits left{read}")
                     }),
-                }
+                })
             })
-            .collect(),
+            .collect::<Result<_, AppError>>()?,
         can_manage: who.role.is_admin(),
         notice,
         error,
