@@ -169,7 +169,8 @@ async fn a_read_key_is_refused_on_every_endpoint_that_writes_and_changes_nothing
     let new = burnrate_store::NewSource {
         kind: "openai",
         name: "prod",
-        config: "{}",
+        config: &serde_json::to_string(&burnrate_sync::SourceConfig::for_kind(burnrate_sync::SourceKind::OpenAi))
+            .unwrap(),
         secret: "sk-admin-READONLY0000000000000000",
     };
     let source = t.create_source(&app.vault, &new).await.unwrap().to_string();

@@ -233,8 +233,14 @@ async fn org_a(app: &TestApp) -> OrgA {
             .unwrap()
             .to_owned();
     let mut tx = app.store.tenant(scope).await.unwrap();
-    let new =
-        burnrate_store::NewSource { kind: "openai", name: "prod", config: "{}", secret: "sk-admin-ROUTES000000000000" };
+    let config =
+        serde_json::to_string(&burnrate_sync::SourceConfig::for_kind(burnrate_sync::SourceKind::OpenAi)).unwrap();
+    let new = burnrate_store::NewSource {
+        kind: "openai",
+        name: "prod",
+        config: &config,
+        secret: "sk-admin-ROUTES000000000000",
+    };
     let source = tx.create_source(&app.vault, &new).await.unwrap().to_string();
     let key_id = tx.api_keys().await.unwrap()[0].id.to_string();
     let session = tx.user_sessions(owner).await.unwrap()[0].handle.to_string();
