@@ -1,15 +1,41 @@
 //! The one composition root: what a running burnrate server is made of (listeners, the SQL
 //! engine, the wire endpoint, the scheduler, mail and alert workers, the limiter, the egress
-//! guard), built from settings. `serve` and `demo` both start it through here.
+//! guard), built from settings. `serve`, `demo` and the test harness all start it through here:
+//!
+//! ```text
+//!   bind(settings) ──▶ Server::build(settings, tuning) ──▶ .start(bound) ──▶ Running
+//!   (sockets first)    (store, keys, lake, engine, app)     (listeners, workers)
+//! ```
+//!
+//! [`launch`] is the three in a row; the demo seeds its organization between the last two.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use burnrate_store::{Store, Vault};
 use burnrate_web::{AppState, Listeners, Quota, TlsFiles, WebConfig};
 use secrecy::ExposeSecret;
 
-use crate::commands::{Failure, config_error, password_hasher};
+use crate::commands::{Failure, config_error, master_keys, open_store, password_hasher};
 use crate::settings::Settings;
+
+/// What a deployment does not configure but a test harness sets: how names resolve, how fast
+/// provider calls and webhook deliveries are retried, and tighter rate limits.
+/// `Tuning::default()` is production.
+#[derive(Clone, Default)]
+pub struct Tuning {
+    /// How the outbound client resolves host names (the system's resolver unless set).
+    pub lookup: Option<Arc<dyn burnrate_net::Lookup>>,
+    /// The first wait before an outbound call is tried again.
+    pub retry_backoff: Option<Duration>,
+    pub delivery: Option<burnrate_notify::DeliveryPolicy>,
+    pub login_per_ip: Option<Quota>,
+    pub login_per_account: Option<Quota>,
+    pub api_per_ip: Option<Quota>,
+    pub api_per_key: Option<Quota>,
+    pub exports_per_org: Option<Quota>,
+}
 
 pub(crate) fn web_config(settings: &Settings) -> WebConfig {
     let mut cfg = WebConfig::new(settings.public_url.clone());
@@ -32,56 +58,57 @@ pub(crate) fn web_config(settings: &Settings) -> WebConfig {
     cfg
 }
 
-pub(crate) struct Running {
-    _server: burnrate_web::RunningServer,
-    pub(crate) pg: burnrate_pgwire::PgServer,
-    _mail: tokio::task::JoinHandle<()>,
-    _scheduler: tokio::task::JoinHandle<()>,
-    _alerts: Option<tokio::task::JoinHandle<()>>,
-    pub(crate) http: std::net::SocketAddr,
+impl Tuning {
+    fn apply(&self, cfg: &mut WebConfig) {
+        let quotas = [
+            (&mut cfg.login_per_ip, self.login_per_ip),
+            (&mut cfg.login_per_account, self.login_per_account),
+            (&mut cfg.api_per_ip, self.api_per_ip),
+            (&mut cfg.api_per_key, self.api_per_key),
+            (&mut cfg.exports_per_org, self.exports_per_org),
+        ];
+        for (quota, tuned) in quotas {
+            if let Some(q) = tuned {
+                *quota = q;
+            }
+        }
+        if let Some(delivery) = self.delivery {
+            cfg.delivery = delivery;
+        }
+    }
 }
 
 /// Webhook deliveries in flight at once per instance.
 const DELIVERERS: usize = 8;
 
-/// Everything the server runs, built but not yet listening.
-pub(crate) async fn build_state(settings: &Settings, store: Store, vault: Arc<Vault>) -> Result<AppState, Failure> {
-    let hasher = password_hasher(settings);
-    let lake = burnrate_lake::Lake::from_url(&settings.lake_url())
-        .map_err(|e| config_error("BURNRATE_LAKE_URL", e.to_string().trim_start_matches("BURNRATE_LAKE_URL: ")))?;
-    // Object storage retries for minutes; a lake that does not answer at start is a setting to fix.
-    match tokio::time::timeout(std::time::Duration::from_secs(30), lake.probe()).await {
-        Ok(Ok(())) => {}
-        Ok(Err(e)) => return Err(config_error("BURNRATE_LAKE_URL", format!("{}: {e}", settings.lake_url()))),
-        Err(_) => {
-            return Err(config_error("BURNRATE_LAKE_URL", format!("{}: no answer within 30 s", settings.lake_url())));
-        }
-    }
-    let guard = burnrate_net::EgressGuard::new(&settings.egress_allow).map_err(|e| {
-        config_error("BURNRATE_EGRESS_ALLOW", e.to_string().trim_start_matches("BURNRATE_EGRESS_ALLOW: "))
-    })?;
-    let client = burnrate_net::HttpClient::new(guard, burnrate_net::ClientOptions::default());
-    // One limiter for every route and dispatch; shared by all instances when Redis is configured.
-    let limiter = match &settings.redis_url {
-        Some(url) => burnrate_web::RateLimiter::redis(url.expose_secret())
-            .await
-            .map_err(|e| config_error("BURNRATE_REDIS_URL", e.trim_start_matches("BURNRATE_REDIS_URL: ")))?,
-        None => burnrate_web::RateLimiter::new(),
-    };
-    AppState::new(web_config(settings), store, vault, hasher, lake, client, limiter)
-        .map_err(|e| config_error("BURNRATE_SMTP_URL", e))
-}
+/// How often the scheduler looks for sources due a sync.
+const SCHEDULER_TICK: Duration = Duration::from_secs(60);
 
 /// The listening sockets, bound before anything else takes a port.
-pub(crate) struct Bound {
+pub struct Bound {
     http: tokio::net::TcpListener,
     https: Option<(tokio::net::TcpListener, TlsFiles)>,
     pg: tokio::net::TcpListener,
 }
 
+impl Bound {
+    /// Where the HTTP listener is bound (the port the system chose for port 0).
+    pub fn http_addr(&self) -> std::io::Result<SocketAddr> {
+        self.http.local_addr()
+    }
+
+    pub fn https_addr(&self) -> std::io::Result<Option<SocketAddr>> {
+        self.https.as_ref().map(|(l, _)| l.local_addr()).transpose()
+    }
+
+    pub fn pg_addr(&self) -> std::io::Result<SocketAddr> {
+        self.pg.local_addr()
+    }
+}
+
 /// Binds the configured addresses: first, so that nothing started later (the demo's simulated
 /// providers take ephemeral ports) can hold one of them.
-pub(crate) async fn bind(settings: &Settings) -> Result<Bound, Failure> {
+pub async fn bind(settings: &Settings) -> Result<Bound, Failure> {
     let http = tokio::net::TcpListener::bind(settings.http_addr)
         .await
         .map_err(|e| config_error("BURNRATE_HTTP_ADDR", format!("cannot listen on {}: {e}", settings.http_addr)))?;
@@ -100,26 +127,163 @@ pub(crate) async fn bind(settings: &Settings) -> Result<Bound, Failure> {
     Ok(Bound { http, https, pg })
 }
 
-/// Serves on the bound listeners and starts the background workers.
-pub(crate) async fn start(settings: &Settings, state: AppState, bound: Bound) -> Result<Running, Failure> {
-    let Bound { http, https, pg } = bound;
-    let engine = build_engine(settings, state.syncer())?;
-    let pg = start_pg(settings, pg, engine.clone(), state.app().clone())?;
-    let state = state.with_engine(engine);
-    let mail = state.mailer().spawn_worker();
-    let syncer = state.syncer().clone();
-    let scheduler = burnrate_sync::spawn_scheduler(syncer.clone(), std::time::Duration::from_secs(60));
-    let alerts = state.notifier().map(|n| n.spawn(DELIVERERS));
-    let server = burnrate_web::serve(state, Listeners { http, https }).await.map_err(|e| config_error("TLS", e))?;
-    let http = server.http_addr;
-    Ok(Running { _server: server, pg, _mail: mail, _scheduler: scheduler, _alerts: alerts, http })
+/// Builds the server from `settings` and starts it on `bound`: what `burnrate serve` runs.
+pub async fn launch(settings: &Settings, tuning: Tuning, bound: Bound) -> Result<Running, Failure> {
+    Server::build(settings, tuning).await?.start(bound).await
+}
+
+/// Everything a server runs, built and checked but not yet listening.
+pub struct Server {
+    state: AppState,
+    engine: burnrate_engine::Engine,
+    pg_tls: Option<burnrate_pgwire::PgTls>,
+    store: Store,
+}
+
+impl Server {
+    /// Opens the store (migrating it where that is this process's job), the key ring, the lake
+    /// and the engine; every setting that is wrong fails here, naming itself.
+    pub async fn build(settings: &Settings, tuning: Tuning) -> Result<Self, Failure> {
+        let ring = master_keys(settings)?;
+        settings.check_pg_tls()?;
+        let pg_tls = match (&settings.pg_tls_cert, &settings.pg_tls_key) {
+            (Some(cert), Some(key)) => Some(
+                burnrate_net::ServerTls::load(cert, key, "BURNRATE_PG_TLS_CERT", "BURNRATE_PG_TLS_KEY")
+                    .map_err(|e| config_error("BURNRATE_PG_TLS_CERT", e))?
+                    .into(),
+            ),
+            _ => None,
+        };
+        let lake = burnrate_lake::Lake::from_url(&settings.lake_url())
+            .map_err(|e| config_error("BURNRATE_LAKE_URL", e.to_string().trim_start_matches("BURNRATE_LAKE_URL: ")))?;
+        // Object storage retries for minutes; a lake that does not answer at start is a setting to fix.
+        match tokio::time::timeout(Duration::from_secs(30), lake.probe()).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => return Err(config_error("BURNRATE_LAKE_URL", format!("{}: {e}", settings.lake_url()))),
+            Err(_) => {
+                return Err(config_error(
+                    "BURNRATE_LAKE_URL",
+                    format!("{}: no answer within 30 s", settings.lake_url()),
+                ));
+            }
+        }
+        let guard = burnrate_net::EgressGuard::new(&settings.egress_allow).map_err(|e| {
+            config_error("BURNRATE_EGRESS_ALLOW", e.to_string().trim_start_matches("BURNRATE_EGRESS_ALLOW: "))
+        })?;
+        let mut options = burnrate_net::ClientOptions::default();
+        if let Some(backoff) = tuning.retry_backoff {
+            options.base_backoff = backoff;
+        }
+        let client = match &tuning.lookup {
+            Some(lookup) => burnrate_net::HttpClient::with_lookup(guard, options, Arc::clone(lookup)),
+            None => burnrate_net::HttpClient::new(guard, options),
+        };
+        // One limiter for every route and dispatch; shared by all instances when Redis is configured.
+        let limiter = match &settings.redis_url {
+            Some(url) => burnrate_web::RateLimiter::redis(url.expose_secret())
+                .await
+                .map_err(|e| config_error("BURNRATE_REDIS_URL", e.trim_start_matches("BURNRATE_REDIS_URL: ")))?,
+            None => burnrate_web::RateLimiter::new(),
+        };
+        let store = open_store(settings).await?;
+        let mut config = web_config(settings);
+        tuning.apply(&mut config);
+        let state = AppState::new(
+            config,
+            store.clone(),
+            Arc::new(Vault::new(ring)),
+            password_hasher(settings),
+            lake,
+            client,
+            limiter,
+        )
+        .map_err(|e| config_error("BURNRATE_SMTP_URL", e))?;
+        let engine = build_engine(settings, state.syncer())?;
+        let state = state.with_engine(engine.clone());
+        Ok(Self { state, engine, pg_tls, store })
+    }
+
+    /// The application, for what runs before the listeners open (the demo's seeding).
+    pub fn app(&self) -> &burnrate_app::App {
+        self.state.app()
+    }
+
+    pub fn syncer(&self) -> &burnrate_sync::Syncer {
+        self.state.syncer()
+    }
+
+    /// Serves on the bound listeners and starts the background workers: the mail worker, the
+    /// sync scheduler, budget evaluation and webhook delivery.
+    pub async fn start(self, bound: Bound) -> Result<Running, Failure> {
+        let Bound { http, https, pg } = bound;
+        let Server { state, engine, pg_tls, store } = self;
+        let pg = burnrate_pgwire::PgServer::start(pg, engine.clone(), state.app().clone(), pg_tls)
+            .map_err(|e| config_error("BURNRATE_PG_ADDR", e.to_string()))?;
+        let notifier = state.notifier().expect("the engine is set").clone();
+        let app = state.app().clone();
+        let syncer = state.syncer().clone();
+        let workers = Workers(vec![
+            state.mailer().spawn_worker(),
+            burnrate_sync::spawn_scheduler(syncer.clone(), SCHEDULER_TICK),
+            notifier.spawn(DELIVERERS),
+        ]);
+        let web = burnrate_web::serve(state, Listeners { http, https }).await.map_err(|e| config_error("TLS", e))?;
+        Ok(Running {
+            http: web.http_addr,
+            https: web.https_addr,
+            pg,
+            app,
+            syncer,
+            notifier,
+            engine,
+            store,
+            _web: web,
+            workers,
+        })
+    }
+}
+
+/// A serving instance; dropping it stops the listeners and the workers.
+pub struct Running {
+    pub http: SocketAddr,
+    pub https: Option<SocketAddr>,
+    pub pg: burnrate_pgwire::PgServer,
+    pub app: burnrate_app::App,
+    pub syncer: burnrate_sync::Syncer,
+    pub notifier: burnrate_notify::Notifier,
+    pub engine: burnrate_engine::Engine,
+    pub store: Store,
+    _web: burnrate_web::RunningServer,
+    workers: Workers,
+}
+
+impl Running {
+    /// Stops the background workers (mail, scheduler, evaluation, delivery) while the listeners
+    /// go on: an instance whose workers died, for tests of what another instance takes over.
+    pub fn stop_workers(&mut self) {
+        self.workers.stop();
+    }
+}
+
+/// Background tasks that end with their server.
+struct Workers(Vec<tokio::task::JoinHandle<()>>);
+
+impl Workers {
+    fn stop(&mut self) {
+        for task in self.0.drain(..) {
+            task.abort();
+        }
+    }
+}
+
+impl Drop for Workers {
+    fn drop(&mut self) {
+        self.stop();
+    }
 }
 
 /// The SQL engine, under the wire endpoint and the console.
-pub(crate) fn build_engine(
-    settings: &Settings,
-    syncer: &burnrate_sync::Syncer,
-) -> Result<burnrate_engine::Engine, Failure> {
+fn build_engine(settings: &Settings, syncer: &burnrate_sync::Syncer) -> Result<burnrate_engine::Engine, Failure> {
     let config = burnrate_engine::EngineConfig {
         memory_limit: usize::try_from(settings.query_memory_limit)
             .map_err(|_| config_error("BURNRATE_QUERY_MEMORY_LIMIT", "too large for this machine"))?,
@@ -131,26 +295,6 @@ pub(crate) fn build_engine(
         .map_err(|e| config_error("BURNRATE_SPILL_DIR", e.to_string()))?
         .with_database_sources(Arc::clone(&syncer.vault), syncer.http.guard().clone());
     Ok(engine)
-}
-
-/// The Postgres wire endpoint over `engine`.
-pub(crate) fn start_pg(
-    settings: &Settings,
-    listener: tokio::net::TcpListener,
-    engine: burnrate_engine::Engine,
-    app: burnrate_app::App,
-) -> Result<burnrate_pgwire::PgServer, Failure> {
-    settings.check_pg_tls()?;
-    let tls = match (&settings.pg_tls_cert, &settings.pg_tls_key) {
-        (Some(cert), Some(key)) => Some(
-            burnrate_net::ServerTls::load(cert, key, "BURNRATE_PG_TLS_CERT", "BURNRATE_PG_TLS_KEY")
-                .map_err(|e| config_error("BURNRATE_PG_TLS_CERT", e))?
-                .into(),
-        ),
-        _ => None,
-    };
-    burnrate_pgwire::PgServer::start(listener, engine, app, tls)
-        .map_err(|e| config_error("BURNRATE_PG_ADDR", e.to_string()))
 }
 
 pub(crate) async fn wait_for_shutdown() {

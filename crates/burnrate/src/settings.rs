@@ -105,6 +105,13 @@ impl Sources {
         Ok(Self { env, file })
     }
 
+    /// Values given as `BURNRATE_*` variables, without reading the process's environment (a test
+    /// harness configuring an instance as an operator would).
+    pub fn from_vars(vars: impl IntoIterator<Item = (String, String)>) -> Self {
+        let env = vars.into_iter().filter(|(k, _)| k.starts_with("BURNRATE_")).collect();
+        Self { env, file: BTreeMap::new() }
+    }
+
     fn plain(&self, name: &str) -> Option<String> {
         self.env
             .get(&format!("BURNRATE_{name}"))
@@ -395,8 +402,8 @@ mod tests {
     }
 
     fn settings(pairs: &[(&str, &str)]) -> Result<Settings, ConfigError> {
-        let env = pairs.iter().map(|(k, v)| (format!("BURNRATE_{k}"), (*v).to_owned())).collect();
-        Settings::from_sources(&Sources { env, file: BTreeMap::new() }, "./burnrate-data")
+        let vars = pairs.iter().map(|(k, v)| (format!("BURNRATE_{k}"), (*v).to_owned()));
+        Settings::from_sources(&Sources::from_vars(vars), "./burnrate-data")
     }
 
     #[test]

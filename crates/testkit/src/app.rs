@@ -2,10 +2,12 @@
 
 use std::sync::Arc;
 
+use burnrate::server::Tuning;
+use burnrate::settings::{Settings, Sources};
 use burnrate_core::{EmailAddress, OrgName, Role, UserId};
-use burnrate_crypto::{MasterKey, MasterKeyRing, PasswordHasher, PasswordHasherConfig};
+use burnrate_crypto::{MasterKey, PasswordHasher, PasswordHasherConfig};
 use burnrate_store::{OrgScope, Store, Vault};
-use burnrate_web::{AppState, Listeners, Quota, RunningServer, SignupMode, TlsFiles, WebConfig};
+use burnrate_web::{Quota, SignupMode};
 
 use crate::{GOOD_PASSWORD, SmtpSink, TestClient, TestDb};
 
@@ -60,6 +62,8 @@ pub struct TestApp {
     pub store: Store,
     pub vault: Arc<Vault>,
     pub smtp: SmtpSink,
+    /// Where the Postgres wire endpoint listens.
+    pub pg_addr: std::net::SocketAddr,
     /// `BURNRATE_MASTER_KEYS` of this instance.
     pub master_keys: String,
     pub hasher: PasswordHasher,
@@ -67,18 +71,17 @@ pub struct TestApp {
     /// Syncs sources as the server does (its client allowed to reach the loopback simulators).
     pub syncer: burnrate_sync::Syncer,
     _lake_dir: tempfile::TempDir,
-    _server: RunningServer,
-    /// The Postgres wire endpoint (TLS with a self-signed certificate; plain also accepted, as
-    /// on any loopback listener).
-    pub pg: burnrate_pgwire::PgServer,
     pub engine: burnrate_engine::Engine,
-    /// Budgets and alerts. Its workers are not running: tests evaluate and deliver when they
-    /// choose (or start them with `notifier.spawn`).
+    /// Budgets and alerts. Its workers run, as in `burnrate serve`: a test that calls it
+    /// directly races them, and waits for outcomes rather than counting the jobs it ran.
     pub notifier: burnrate_notify::Notifier,
     /// The root under which queries spill.
     pub spill_dir: tempfile::TempDir,
-    _mail: tokio::task::JoinHandle<()>,
-    _tls: Option<tempfile::TempDir>,
+    _tls: tempfile::TempDir,
+    /// The server, as `burnrate serve` starts it: listeners (the Postgres wire endpoint with TLS
+    /// from a self-signed certificate; plain also accepted, as on any loopback listener), the
+    /// scheduler and the workers.
+    pub running: burnrate::server::Running,
 }
 
 impl TestApp {
@@ -89,124 +92,104 @@ impl TestApp {
     pub async fn spawn_with(opts: AppOptions) -> Self {
         burnrate_web::install_crypto_provider();
         let db = TestDb::new().await;
-        let store = Store::connect(&db.app_url).await.expect("connect to the test database");
-        if db.admin_url.is_none() {
-            burnrate_store::migrate_sqlite(&store).await.expect("migrate SQLite");
-        }
         let master_keys = MasterKey::generate("test").export().to_string();
-        let vault = Arc::new(Vault::new(MasterKeyRing::parse(&master_keys).expect("key ring")));
         let smtp = SmtpSink::start().await;
-
-        let http = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind HTTP");
-        let http_port = http.local_addr().expect("addr").port();
-        let (https, url, tls_dir) = if opts.https {
-            let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind HTTPS");
-            let port = l.local_addr().expect("addr").port();
-            let dir = tempfile::tempdir().expect("tls dir");
-            let cert = rcgen::generate_simple_self_signed(vec!["127.0.0.1".into(), "localhost".into()])
-                .expect("self-signed certificate");
-            let (cert_path, key_path) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
-            std::fs::write(&cert_path, cert.cert.pem()).expect("write cert");
-            std::fs::write(&key_path, cert.key_pair.serialize_pem()).expect("write key");
-            (Some((l, TlsFiles { cert: cert_path, key: key_path })), format!("https://127.0.0.1:{port}"), Some(dir))
-        } else {
-            (None, format!("http://127.0.0.1:{http_port}"), None)
-        };
-
-        let mut config = WebConfig::new(url::Url::parse(&url).expect("url"));
-        config.signup = opts.signup;
-        config.hsts = opts.https;
-        config.smtp_url = Some(smtp.url());
-        config.mail_from = "burnrate <noreply@burnrate.test>".into();
-        if let Some(q) = opts.login_per_ip {
-            config.login_per_ip = q;
-        }
-        if let Some(q) = opts.api_per_ip {
-            config.api_per_ip = q;
-        }
-        if let Some(q) = opts.login_per_account {
-            config.login_per_account = q;
-        }
-        if let Some(q) = opts.exports_per_org {
-            config.exports_per_org = q;
-        }
-        if let Some(q) = opts.api_per_key {
-            config.api_per_key = q;
-        }
-        config.delivery = opts.delivery.unwrap_or(burnrate_notify::DeliveryPolicy {
-            first_retry: std::time::Duration::from_millis(100),
-            max_delay: std::time::Duration::from_secs(2),
-            ..Default::default()
-        });
-        let pg_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind Postgres wire");
-        let pg_addr = pg_listener.local_addr().expect("addr");
-        config.pg_endpoint = Some(burnrate_web::PgEndpoint { address: pg_addr.to_string(), tls: true });
-        let hasher = PasswordHasher::new(PasswordHasherConfig { cost: 10, threads: 2 });
         let lake_dir = tempfile::tempdir().expect("lake dir");
-        let lake = burnrate_lake::Lake::from_url(&format!("file://{}", lake_dir.path().display())).expect("lake");
-        // The simulated providers listen on loopback: the operator's allow-list opens it.
-        let allow = opts.egress_allow.clone().unwrap_or_else(|| vec!["127.0.0.1/32".to_owned()]);
-        let guard = burnrate_net::EgressGuard::new(&allow).expect("allow-list");
-        let client_options =
-            burnrate_net::ClientOptions { base_backoff: std::time::Duration::from_millis(10), ..Default::default() };
-        let client = match opts.lookup.clone() {
-            Some(lookup) => burnrate_net::HttpClient::with_lookup(guard, client_options, lookup),
-            None => burnrate_net::HttpClient::new(guard, client_options),
-        };
         let spill_dir = tempfile::tempdir().expect("spill dir");
-        let mut engine_config = burnrate_engine::EngineConfig::new(spill_dir.path().to_path_buf());
-        engine_config.memory_limit = opts.query_memory_limit.unwrap_or(64 << 20);
-        let engine = burnrate_engine::Engine::new(engine_config, store.clone(), lake.clone())
-            .expect("engine")
-            .with_database_sources(Arc::clone(&vault), burnrate_net::EgressGuard::new(&allow).expect("allow-list"));
-        let limiter = match &opts.redis_url {
-            Some(url) => burnrate_store::RateLimiter::redis(url).await.expect("Redis"),
-            None => burnrate_store::RateLimiter::new(),
-        };
-        let state =
-            AppState::new(config, store.clone(), Arc::clone(&vault), hasher.clone(), lake.clone(), client, limiter)
-                .expect("app state")
-                .with_engine(engine.clone());
-        let mail = state.mailer().spawn_worker();
-        let syncer = state.syncer().clone();
-        let notifier = state.notifier().expect("the engine is set").clone();
-        let application = state.app().clone();
-        let server = burnrate_web::serve(state, Listeners { http, https }).await.expect("serve");
-        let pg_cert = rcgen::generate_simple_self_signed(vec!["127.0.0.1".into(), "localhost".into()])
+        // One self-signed certificate for HTTPS (when on) and the Postgres wire endpoint.
+        let tls_dir = tempfile::tempdir().expect("tls dir");
+        let cert = rcgen::generate_simple_self_signed(vec!["127.0.0.1".into(), "localhost".into()])
             .expect("self-signed certificate");
-        let pg_tls = rustls::ServerConfig::builder()
-            .with_no_client_auth()
-            .with_single_cert(
-                vec![pg_cert.cert.der().clone()],
-                rustls::pki_types::PrivateKeyDer::Pkcs8(pg_cert.key_pair.serialize_der().into()),
-            )
-            .expect("TLS config");
-        let pg = burnrate_pgwire::PgServer::start(
-            pg_listener,
-            engine.clone(),
-            application,
-            Some(burnrate_pgwire::PgTls { cert_pem: pg_cert.cert.pem().into_bytes(), config: Arc::new(pg_tls) }),
-        )
-        .expect("Postgres wire endpoint");
+        let (cert_path, key_path) = (tls_dir.path().join("cert.pem"), tls_dir.path().join("key.pem"));
+        std::fs::write(&cert_path, cert.cert.pem()).expect("write cert");
+        std::fs::write(&key_path, cert.key_pair.serialize_pem()).expect("write key");
+
+        // Configured as an operator configures `burnrate serve`, on ports the system picks.
+        let path = |p: &std::path::Path| p.display().to_string();
+        let mut vars = vec![
+            ("DATABASE_URL", db.app_url.clone()),
+            ("MASTER_KEYS", master_keys.clone()),
+            ("DATA_DIR", path(tls_dir.path())),
+            ("LAKE_URL", format!("file://{}", lake_dir.path().display())),
+            ("SPILL_DIR", path(spill_dir.path())),
+            ("HTTP_ADDR", "127.0.0.1:0".into()),
+            ("PG_ADDR", "127.0.0.1:0".into()),
+            ("PG_TLS_CERT", path(&cert_path)),
+            ("PG_TLS_KEY", path(&key_path)),
+            ("SMTP_URL", smtp.url()),
+            ("MAIL_FROM", "burnrate <noreply@burnrate.test>".into()),
+            ("BCRYPT_COST", "10".into()),
+            ("QUERY_MEMORY_LIMIT", opts.query_memory_limit.unwrap_or(64 << 20).to_string()),
+            // The simulated providers listen on loopback: the operator's allow-list opens it.
+            ("EGRESS_ALLOW", opts.egress_allow.clone().unwrap_or_else(|| vec!["127.0.0.1/32".to_owned()]).join(",")),
+            (
+                "SIGNUP",
+                match opts.signup {
+                    SignupMode::Open => "open",
+                    SignupMode::Invite => "invite",
+                    SignupMode::Closed => "closed",
+                }
+                .into(),
+            ),
+        ];
+        if let Some(admin) = &db.admin_url {
+            vars.push(("DATABASE_ADMIN_URL", admin.clone()));
+        }
+        if let Some(redis) = &opts.redis_url {
+            vars.push(("REDIS_URL", redis.clone()));
+        }
+        if opts.https {
+            vars.extend([
+                ("HTTPS_ADDR", "127.0.0.1:0".into()),
+                ("TLS_CERT", path(&cert_path)),
+                ("TLS_KEY", path(&key_path)),
+            ]);
+        }
+        let sources = Sources::from_vars(vars.into_iter().map(|(k, v)| (format!("BURNRATE_{k}"), v)));
+        let mut settings = Settings::from_sources(&sources, "unused").expect("test settings");
+        let bound = burnrate::server::bind(&settings).await.expect("bind");
+        settings.http_addr = bound.http_addr().expect("addr");
+        settings.pg_addr = bound.pg_addr().expect("addr");
+        settings.https_addr = bound.https_addr().expect("addr");
+        let url = match settings.https_addr {
+            Some(addr) => format!("https://{addr}"),
+            None => format!("http://{}", settings.http_addr),
+        };
+        settings.public_url = url::Url::parse(&url).expect("url");
+        let tuning = Tuning {
+            lookup: opts.lookup.clone(),
+            retry_backoff: Some(std::time::Duration::from_millis(10)),
+            delivery: Some(opts.delivery.unwrap_or(burnrate_notify::DeliveryPolicy {
+                first_retry: std::time::Duration::from_millis(100),
+                max_delay: std::time::Duration::from_secs(2),
+                ..Default::default()
+            })),
+            login_per_ip: opts.login_per_ip,
+            login_per_account: opts.login_per_account,
+            api_per_ip: opts.api_per_ip,
+            api_per_key: opts.api_per_key,
+            exports_per_org: opts.exports_per_org,
+        };
+        let running = burnrate::server::launch(&settings, tuning, bound).await.expect("start the server");
+        let app = running.app.clone();
         TestApp {
             url,
-            http_url: format!("http://127.0.0.1:{http_port}"),
+            http_url: format!("http://{}", running.http),
             db,
-            store,
-            vault,
+            store: running.store.clone(),
+            vault: Arc::clone(app.vault()),
             smtp,
+            pg_addr: running.pg.addr,
             master_keys,
-            hasher,
-            lake,
-            syncer,
+            hasher: PasswordHasher::new(PasswordHasherConfig { cost: 10, threads: 2 }),
+            lake: running.syncer.lake.clone(),
+            syncer: running.syncer.clone(),
+            notifier: running.notifier.clone(),
+            engine: running.engine.clone(),
             _lake_dir: lake_dir,
-            _server: server,
-            pg,
-            engine,
-            notifier,
             spill_dir,
-            _mail: mail,
             _tls: tls_dir,
+            running,
         }
     }
 

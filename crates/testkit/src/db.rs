@@ -21,7 +21,8 @@ impl BackendKind {
     }
 }
 
-/// A database for one test: the application's URL and, on PostgreSQL, the owner's.
+/// A database for one test: the application's URL and, on PostgreSQL, the owner's. Empty: the
+/// server migrates it at start, as `burnrate serve` does.
 pub struct TestDb {
     pub kind: BackendKind,
     pub app_url: String,
@@ -67,7 +68,6 @@ impl TestDb {
                 let url_for = |user: &str| format!("postgres://{user}@{}:{}/{db}", base.get_host(), base.get_port());
                 let admin_url = url_for(&owner);
                 let app_url = url_for(&app);
-                burnrate_store::migrate_postgres(&admin_url, Some(&app_url)).await.expect("migrate the test database");
                 TestDb {
                     kind: BackendKind::Postgres,
                     app_url,

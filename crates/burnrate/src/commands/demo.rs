@@ -2,16 +2,15 @@
 //! services a person uses.
 
 use std::path::Path;
-use std::sync::Arc;
 
 use anyhow::{Context, anyhow};
 use burnrate_core::{ApiScope, EmailAddress, OrgName, Role};
 use burnrate_crypto::{MasterKey, MasterKeyRing, random_token};
-use burnrate_store::{Actor, AuditAction, NewAuditEntry, OrgScope, Vault};
+use burnrate_store::{Actor, AuditAction, NewAuditEntry, OrgScope};
 use serde_json::json;
 
-use super::{Failure, open_store, password_hasher};
-use crate::server::{bind, build_state, start, wait_for_shutdown};
+use super::{Failure, password_hasher};
+use crate::server::{Server, Tuning, bind, wait_for_shutdown};
 use crate::settings::Settings;
 
 #[derive(serde::Serialize, serde::Deserialize)]
@@ -210,8 +209,9 @@ async fn ensure_demo_budgets(
     Ok("2 budgets set".into())
 }
 
-/// The demo's throw-away master key, kept in its data dir (S1: never do this in production).
-fn demo_master_key(dir: &Path) -> anyhow::Result<MasterKeyRing> {
+/// The demo's throw-away master key, kept in its data dir (S1: never do this in production), as
+/// `BURNRATE_MASTER_KEYS` would hold it.
+fn demo_master_keys(dir: &Path) -> anyhow::Result<secrecy::SecretString> {
     let path = dir.join("master.key");
     if !path.exists() {
         let key = MasterKey::generate("demo");
@@ -222,13 +222,15 @@ fn demo_master_key(dir: &Path) -> anyhow::Result<MasterKeyRing> {
             std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
         }
     }
-    let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
-    Ok(MasterKeyRing::parse(text.trim())?)
+    let text =
+        zeroize::Zeroizing::new(std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?);
+    MasterKeyRing::parse(text.trim()).with_context(|| format!("{} holds no master key", path.display()))?;
+    Ok(text.trim().into())
 }
 
 pub(super) async fn demo(mut settings: Settings) -> Result<(), Failure> {
     std::fs::create_dir_all(&settings.data_dir).with_context(|| format!("creating {}", settings.data_dir.display()))?;
-    let ring = demo_master_key(&settings.data_dir)?;
+    settings.master_keys = Some(demo_master_keys(&settings.data_dir)?);
     let url = format!("http://{}", settings.http_addr);
     if settings.public_url.as_str() == "http://127.0.0.1:8080/" {
         settings.public_url = url::Url::parse(&url).map_err(|e| anyhow!("{e}"))?;
@@ -236,24 +238,21 @@ pub(super) async fn demo(mut settings: Settings) -> Result<(), Failure> {
     settings.check_plain_http()?;
     // The simulated providers listen on loopback: the demo, and only the demo, allows it.
     settings.egress_allow.push("127.0.0.1/32".into());
-    let store = open_store(&settings).await?;
-    let vault = Arc::new(Vault::new(ring));
     let bound = bind(&settings).await?;
     let sims = start_simulated_providers().await;
-    let state = build_state(&settings, store.clone(), Arc::clone(&vault)).await?;
+    let server = Server::build(&settings, Tuning::default()).await?;
     let demo_path = settings.data_dir.join("demo.json");
     let mut creds = match std::fs::read_to_string(&demo_path) {
         Ok(text) => serde_json::from_str::<DemoFile>(&text)
             .with_context(|| format!("{} is not a demo file", demo_path.display()))?,
-        Err(_) => create_demo_org(state.app(), &settings).await?,
+        Err(_) => create_demo_org(server.app(), &settings).await?,
     };
     creds.url = settings.public_url.origin().ascii_serialization();
     // Kept at once: a new organization's password is not lost if the first sync fails.
     creds.write(&demo_path)?;
     // Synced before the listeners open: the first page a person sees already has the spend.
-    let synced = connect_and_sync_demo_sources(state.app(), state.syncer(), &sims).await?;
-    let app = state.app().clone();
-    let running = start(&settings, state, bound).await?;
+    let synced = connect_and_sync_demo_sources(server.app(), server.syncer(), &sims).await?;
+    let running = server.start(bound).await?;
     creds.postgres_url = match creds.postgres_url.as_deref().map(url::Url::parse) {
         // The same credential; the endpoint may listen elsewhere this run.
         Some(Ok(mut u)) => {
@@ -261,7 +260,7 @@ pub(super) async fn demo(mut settings: Settings) -> Result<(), Failure> {
             let _ = u.set_port(Some(running.pg.addr.port()));
             Some(u.to_string())
         }
-        _ => Some(create_demo_sql_credential(&app, running.pg.addr).await?),
+        _ => Some(create_demo_sql_credential(&running.app, running.pg.addr).await?),
     };
     creds.write(&demo_path)?;
     println!("burnrate demo is running at {}  (listening on {})", creds.url, running.http);
@@ -279,6 +278,8 @@ pub(super) async fn demo(mut settings: Settings) -> Result<(), Failure> {
     );
     println!("Press Ctrl-C to stop.");
     wait_for_shutdown().await;
+    let store = running.store.clone();
+    drop(running);
     store.close().await;
     Ok(())
 }

@@ -17,11 +17,15 @@ use burnrate_crypto::{MasterKey, MasterKeyRing, PasswordHasher, PasswordHasherCo
 use burnrate_store::Store;
 use secrecy::ExposeSecret;
 
+use crate::cli::{AuditCommand, Command, KeysCommand, OperatorCommand, UserCommand};
 use crate::settings::{ConfigError, Settings, Sources};
-use crate::{AuditCommand, Command, KeysCommand, OperatorCommand, UserCommand};
 
+/// Why a command failed: a setting to fix (exit 2) or anything else (exit 1).
+#[derive(Debug, thiserror::Error)]
 pub enum Failure {
+    #[error(transparent)]
     Config(ConfigError),
+    #[error("{0:#}")]
     Other(anyhow::Error),
 }
 

@@ -4,9 +4,9 @@ use anyhow::{Context, anyhow};
 use burnrate_store::Vault;
 
 use super::{Failure, config_error, master_keys, open_store, password_from_stdin, password_hasher};
+use crate::cli::{OperatorLogin, SupportCommand};
 use crate::server::web_config;
 use crate::settings::Settings;
-use crate::{OperatorLogin, SupportCommand};
 
 /// A refusal of the support rules, as the command line reports it: bad input exits 2 naming the
 /// option, anything else 1.

@@ -60,7 +60,7 @@ async fn a_removed_admin_loses_psql_api_keys_and_pending_requests_at_once() {
     let app = TestApp::spawn().await;
     let x = two_admins(&app, &["budget_raise"]).await;
     let cred = create_credential(&x.b, &x.b_key, "b's psql").await;
-    let psql = connect(&app.pg.addr.to_string(), &cred).await;
+    let psql = connect(&app.pg_addr.to_string(), &cred).await;
     psql.query_one("SELECT count(*) FROM audit_log", &[]).await.expect("an admin's credential reads the audit log");
     // B asks for a raise, which waits for A.
     let budget = crate::approvals::budget(&x.b, &x.b_key, "10").await;
@@ -79,7 +79,7 @@ async fn a_removed_admin_loses_psql_api_keys_and_pending_requests_at_once() {
     let refused = tokio_postgres::connect(
         &format!(
             "host=127.0.0.1 port={} user={} password={} dbname=burnrate",
-            app.pg.addr.port(),
+            app.pg_addr.port(),
             cred.user,
             cred.password
         ),
@@ -115,7 +115,7 @@ async fn a_demoted_admins_psql_session_closes_and_reconnects_without_the_audit_l
     let app = TestApp::spawn().await;
     let x = two_admins(&app, &[]).await;
     let cred = create_credential(&x.b, &x.b_key, "b's psql").await;
-    let before = connect(&app.pg.addr.to_string(), &cred).await;
+    let before = connect(&app.pg_addr.to_string(), &cred).await;
     before.query_one("SELECT count(*) FROM audit_log", &[]).await.expect("an admin reads the audit log");
 
     let r =
@@ -125,7 +125,7 @@ async fn a_demoted_admins_psql_session_closes_and_reconnects_without_the_audit_l
     let took = closed_within(&before).await;
     assert!(took < Duration::from_secs(1), "closed only after {took:?}");
 
-    let after = connect(&app.pg.addr.to_string(), &cred).await;
+    let after = connect(&app.pg_addr.to_string(), &cred).await;
     after.query_one("SELECT count(*) FROM costs", &[]).await.expect("a member still reads spend");
     let error = after.query_one("SELECT count(*) FROM audit_log", &[]).await.unwrap_err();
     assert!(
@@ -335,7 +335,6 @@ async fn a_viewer_sees_no_webhook_url_anywhere() {
     let r =
         a.api(Method::POST, "/api/v1/webhooks", &a_key, Some(json!({ "url": format!("{url}/second-token-77") }))).await;
     assert_eq!(r.status, 202, "{}", r.text);
-    app.notifier.deliver_due().await.unwrap();
     let event = tokio::time::timeout(Duration::from_secs(10), events.recv()).await.unwrap().unwrap();
     assert!(event.body.contains("approval.requested"), "{}", event.body);
     assert!(event.body.contains("127.0.0.1") && !event.body.contains("second-token-77"), "{}", event.body);

@@ -364,7 +364,8 @@ async fn an_alert_from_a_sync_reaches_its_webhook_signed_with_the_event_data() {
     let (sim, source) = openai_source(&app, scope, "sk-admin-ALERTS0000000000000000000").await;
     sim.set_lines(burnrate_sim::demo::openai_lines(today, 3));
 
-    // The sync job, then the evaluation it queued, then the delivery that queued.
+    // The sync job; the instance's workers then run the evaluation it queued and the deliveries
+    // that queued.
     let syncer = syncer(&app);
     let window = SyncWindow::new(today - chrono::Duration::days(2), today.succ_opt().unwrap()).unwrap().whole_months();
     let now_ms = Utc::now().timestamp_millis();
@@ -373,10 +374,7 @@ async fn an_alert_from_a_sync_reaches_its_webhook_signed_with_the_event_data() {
     let mut t = app.store.tenant(scope).await.unwrap();
     assert_eq!(t.source(source).await.unwrap().unwrap().last_error, None, "the sync succeeded");
     t.commit().await.unwrap();
-    assert_eq!(app.notifier.evaluate_due().await.unwrap(), 1, "the sync queued one evaluation");
-    assert_eq!(app.notifier.deliver_due().await.unwrap(), 2, "one delivery per destination");
 
-    assert!(quiet.try_recv().is_err(), "a destination gets only the types it takes");
     let to_slack = next(&mut slack).await;
     let text: serde_json::Value = serde_json::from_str(&to_slack.body).unwrap();
     let text = text["text"].as_str().unwrap();
@@ -412,6 +410,7 @@ async fn an_alert_from_a_sync_reaches_its_webhook_signed_with_the_event_data() {
     let id = deliveries[0]["id"].as_str().unwrap().replace('-', "");
     assert_eq!(got.headers["webhook-id"], format!("msg_{id}"), "the message id is the delivery's");
     assert!(!log.text.contains(&secret[6..]), "the delivery log holds no secret");
+    assert!(quiet.try_recv().is_err(), "a destination gets only the types it takes");
 }
 
 /// Waits until `count` of the webhook's deliveries are in `state`; returns them.
@@ -448,8 +447,7 @@ async fn a_receiver_down_for_a_while_gets_growing_retries_and_one_down_for_good_
     let source = uuid::Uuid::now_v7();
     spend_today(&app, scope, source, 60).await;
     assert_eq!(app.notifier.evaluate(scope, Utc::now(), Utc::now().timestamp_millis()).await.unwrap().len(), 1);
-    // The workers evaluate hourly too; started after the first evaluation, they find nothing new.
-    let workers = app.notifier.spawn(2);
+    // The instance's workers deliver it (and evaluate hourly too, finding nothing new).
 
     // Down for three attempts, then up: each wait longer than the one before, then delivered.
     let mut tries = Vec::new();
@@ -501,13 +499,15 @@ async fn a_receiver_down_for_a_while_gets_growing_retries_and_one_down_for_good_
     );
     let again = c.api(Method::POST, &format!("/api/v1/webhooks/{webhook}/deliveries/{id}/redeliver"), &key, None).await;
     assert_eq!(again.status, 409, "only a dead delivery is redelivered: {}", again.text);
-    workers.abort();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_delivery_waiting_for_its_retry_survives_a_restart() {
     let policy = burnrate_notify::DeliveryPolicy { first_retry: Duration::from_millis(300), ..Default::default() };
-    let app = TestApp::spawn_with(burnrate_testkit::AppOptions { delivery: Some(policy), ..Default::default() }).await;
+    let mut app =
+        TestApp::spawn_with(burnrate_testkit::AppOptions { delivery: Some(policy), ..Default::default() }).await;
+    // This instance's workers are gone (its web server still answers): it delivers once, by hand.
+    app.running.stop_workers();
     let (url, mut received, answer) = crate::notify::receiver_answering(503).await;
     let (scope, c, key, webhook, _) = org_with_webhook(&app, &url).await;
     api_budget(&c, &key, "100", &[50]).await;
@@ -568,7 +568,9 @@ async fn the_weekly_digest_reaches_admins_and_reads_well_without_data_too() {
     assert_eq!(app.notifier.queue_digests(early).await.unwrap(), 0, "not before 08:00");
     assert_eq!(app.notifier.queue_digests(monday).await.unwrap(), 2);
     assert_eq!(app.notifier.queue_digests(monday + chrono::Duration::hours(3)).await.unwrap(), 0, "once a week");
-    assert_eq!(app.notifier.digests_due().await.unwrap(), 2);
+    // The instance's workers send the two queued digests: each owner's second.
+    app.smtp.wait_for_nth("quiet@example.com", "Weekly spend digest", 2).await;
+    app.smtp.wait_for_nth("busy@example.com", "Weekly spend digest", 2).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -582,11 +584,9 @@ async fn deliveries_to_one_destination_are_paced_not_dropped() {
     let (scope, c, key, webhook, _) = org_with_webhook(&app, &url).await;
     api_budget(&c, &key, "100", &[10, 20, 30, 40, 50]).await;
     spend_today(&app, scope, uuid::Uuid::now_v7(), 60).await;
-    assert_eq!(app.notifier.evaluate(scope, Utc::now(), 0).await.unwrap().len(), 5);
-
     // Two at once (the burst), then one per interval; none is dropped or counted as a failure.
     let started = std::time::Instant::now();
-    let workers = app.notifier.spawn(2);
+    assert_eq!(app.notifier.evaluate(scope, Utc::now(), 0).await.unwrap().len(), 5);
     let mut arrived = Vec::new();
     for _ in 0..5 {
         arrived.push(next(&mut received).await.at - started);
@@ -596,7 +596,6 @@ async fn deliveries_to_one_destination_are_paced_not_dropped() {
     let delivered = wait_for_state(&c, &key, &webhook, "delivered", 5).await;
     assert_eq!(delivered.len(), 5);
     assert!(delivered.iter().all(|d| d["attempts"] == 1), "a paced delivery spends no attempt: {delivered:?}");
-    workers.abort();
 }
 
 /// Makes every queued sync look as if it had failed four times already (the fifth is the last).
@@ -622,9 +621,8 @@ async fn a_source_that_stops_syncing_is_announced_once_per_failure_streak() {
             .unwrap();
         on_last_attempt(&app).await;
         assert_eq!(burnrate_sync::work(&syncer, "sync-worker").await.unwrap(), 1);
-        app.notifier.evaluate_due().await.unwrap();
     }
-    assert_eq!(app.notifier.deliver_due().await.unwrap(), 1, "announced once");
+    // The instance's workers announce it.
     let got = next(&mut received).await;
     let event: serde_json::Value = serde_json::from_str(&got.body).unwrap();
     assert_eq!(event["type"], "source.sync_failed");
@@ -633,4 +631,7 @@ async fn a_source_that_stops_syncing_is_announced_once_per_failure_streak() {
     assert!(error.contains("OpenAI") && !error.contains("REVOKED"), "the reason, without the key: {error}");
     let mail = app.smtp.wait_for("owner@example.com", "prod: sync failed").await;
     assert!(mail.body().contains("stopped syncing") && mail.body().contains("/sources"), "{}", mail.body());
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert!(received.try_recv().is_err(), "announced once");
+    assert_eq!(app.smtp.all().iter().filter(|m| m.subject().contains("sync failed")).count(), 1, "mailed once");
 }

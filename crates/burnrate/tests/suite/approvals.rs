@@ -128,7 +128,6 @@ async fn a_new_webhook_waits_and_rejected_or_expired_requests_change_nothing() {
 
     let r = x.a.api(Method::POST, "/api/v1/webhooks", &x.a_key, Some(json!({ "url": url }))).await;
     assert_eq!(r.status, 202, "{}", r.text);
-    app.notifier.deliver_due().await.unwrap();
     let heard = tokio::time::timeout(std::time::Duration::from_secs(10), existing.recv()).await.unwrap().unwrap();
     let event: serde_json::Value = serde_json::from_str(&heard.body).unwrap();
     assert_eq!(event["type"], "approval.requested");
@@ -214,7 +213,7 @@ async fn a_new_sql_credential_logs_in_only_once_another_admin_approves_it() {
         url: String::new(),
     };
     let request = r.json()["approval_id"].as_str().unwrap().to_owned();
-    let (host, port) = (app.pg.addr.ip().to_string(), app.pg.addr.port());
+    let (host, port) = (app.pg_addr.ip().to_string(), app.pg_addr.port());
     let config = format!("host={host} port={port} user={} password={} dbname=burnrate", cred.user, cred.password);
     assert!(tokio_postgres::connect(&config, tokio_postgres::NoTls).await.is_err(), "no login before approval");
     let page = x.c.get("/approvals").await.text;
@@ -223,7 +222,7 @@ async fn a_new_sql_credential_logs_in_only_once_another_admin_approves_it() {
     );
     let r = x.c.api(Method::POST, &format!("/api/v1/approvals/{request}/approve"), &x.c_key, None).await;
     assert_eq!(r.status, 200, "{}", r.text);
-    let client = crate::wire::connect(&app.pg.addr.to_string(), &cred).await;
+    let client = crate::wire::connect(&app.pg_addr.to_string(), &cred).await;
     let one: i64 = client.query_one("SELECT 1", &[]).await.unwrap().get(0);
     assert_eq!(one, 1);
 }

@@ -56,7 +56,7 @@ async fn budgets_are_created_exactly_refused_precisely_and_kept_per_organization
 
     // In SQL, exact, beside the spend they budget.
     let cred = crate::wire::create_credential(&a, &key, "budgets").await;
-    let client = crate::wire::connect(&app.pg.addr.to_string(), &cred).await;
+    let client = crate::wire::connect(&app.pg_addr.to_string(), &cred).await;
     let rows =
         client.query("SELECT name, amount, currency, period, scope FROM budgets ORDER BY name", &[]).await.unwrap();
     let got: Vec<(String, rust_decimal::Decimal, String, String, String)> =
@@ -80,7 +80,7 @@ async fn budgets_are_created_exactly_refused_precisely_and_kept_per_organization
     let theirs = b.api(Method::GET, "/api/v1/budgets", &b_key, None).await.json();
     assert_eq!(theirs["budgets"], json!([]));
     let b_cred = crate::wire::create_credential(&b, &b_key, "budgets").await;
-    let b_client = crate::wire::connect(&app.pg.addr.to_string(), &b_cred).await;
+    let b_client = crate::wire::connect(&app.pg_addr.to_string(), &b_cred).await;
     let n: i64 = b_client.query_one("SELECT count(*) FROM budgets", &[]).await.unwrap().get(0);
     assert_eq!(n, 0, "another organization's SQL sees none of them");
     let id = created["id"].as_str().unwrap();

@@ -77,7 +77,7 @@ async fn pgjdbc_answers_dbeaver_and_metabase_metadata_and_switches_to_binary_exa
     let app = burnrate_testkit::TestApp::spawn().await;
     let (a, key, rows) = org_with_costs(&app, "Acme", 40).await;
     let cred = create_credential(&a, &key, "jdbc").await;
-    let url = format!("jdbc:postgresql://{}/burnrate?sslmode=require", app.pg.addr);
+    let url = format!("jdbc:postgresql://{}/burnrate?sslmode=require", app.pg_addr);
     let program = client_program("PgJdbcClient.java");
     let out = run(
         "java",

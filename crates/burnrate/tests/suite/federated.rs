@@ -88,7 +88,7 @@ async fn costs_join_a_table_of_the_organizations_own_postgres_and_its_password_s
 
     // Over the wire: the join sums each team's costs exactly (numeric in, numeric out).
     let cred = create_credential(&a, &a_key, "federated").await;
-    let client = connect(&app.pg.addr.to_string(), &cred).await;
+    let client = connect(&app.pg_addr.to_string(), &cred).await;
     assert_eq!(spend_of_teams(&client, "ext_shop_db").await, sum_by_provider(&records));
     let teams = client
         .simple_query("SELECT team, headcount, budget, since FROM ext_shop_db.teams ORDER BY team")
@@ -122,7 +122,7 @@ async fn costs_join_a_table_of_the_organizations_own_postgres_and_its_password_s
     // Another organization has no such schema, and sees neither the source nor the entry.
     let (b, b_key, _) = org_with_costs(&app, "Globex", 4).await;
     let b_cred = create_credential(&b, &b_key, "other").await;
-    let other = connect(&app.pg.addr.to_string(), &b_cred).await;
+    let other = connect(&app.pg_addr.to_string(), &b_cred).await;
     let err = other.simple_query("SELECT * FROM ext_shop_db.teams").await.unwrap_err();
     let message = err.as_db_error().map(|d| d.message().to_owned()).unwrap_or_default();
     assert!(message.contains("ext_shop_db"), "{message}");
@@ -233,7 +233,7 @@ async fn costs_join_a_table_of_the_organizations_own_mariadb() {
     let r = a.api(Method::POST, "/api/v1/sources", &a_key, Some(source("Shop Maria", &password))).await;
     assert_eq!(r.status, 201, "{}", r.text);
     let cred = create_credential(&a, &a_key, "federated").await;
-    let client = connect(&app.pg.addr.to_string(), &cred).await;
+    let client = connect(&app.pg_addr.to_string(), &cred).await;
 
     assert_eq!(spend_of_teams(&client, "ext_shop_maria").await, sum_by_provider(&records));
     let teams = client

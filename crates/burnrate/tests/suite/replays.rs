@@ -71,7 +71,7 @@ async fn connect_time_queries_of_grafana_metabase_and_npgsql_replay_as_recorded(
     for file in files {
         let name = file.file_name().unwrap().to_string_lossy().into_owned();
         // A fresh connection per file, as each client would open.
-        let client = connect(&app.pg.addr.to_string(), &cred).await;
+        let client = connect(&app.pg_addr.to_string(), &cred).await;
         for record in parse(&std::fs::read_to_string(&file).unwrap()) {
             let at = format!("{name}:{}", record.line);
             let messages = client.simple_query(&record.sql).await.unwrap_or_else(|e| {

@@ -159,7 +159,7 @@ async fn revoking_a_credential_closes_its_live_session_within_a_second() {
     let app = TestApp::spawn().await;
     let (a, key, _) = org_with_costs(&app, "Acme", 10).await;
     let cred = create_credential(&a, &key, "live").await;
-    let client = connect(&app.pg.addr.to_string(), &cred).await;
+    let client = connect(&app.pg_addr.to_string(), &cred).await;
     let row = client.query_one("SELECT count(*) FROM costs", &[]).await.unwrap();
     assert_eq!(row.get::<_, i64>(0), 15);
 
@@ -180,7 +180,7 @@ async fn tokio_postgres_runs_prepared_statements_with_parameters_and_sees_escape
     let app = TestApp::spawn().await;
     let (a, key, rows) = org_with_costs(&app, "Acme", 40).await;
     let cred = create_credential(&a, &key, "driver").await;
-    let client = connect(&app.pg.addr.to_string(), &cred).await;
+    let client = connect(&app.pg_addr.to_string(), &cred).await;
 
     // Result columns are named as PostgreSQL names them.
     let named = client
@@ -273,7 +273,7 @@ async fn a_sort_spilling_over_the_wire_cleans_up_when_the_client_disconnects() {
     let sql = "SELECT * FROM costs ORDER BY billed_cost DESC, sku_id";
 
     // Read to the end: every row, in order, and the directory goes when the query ends.
-    let client = connect(&app.pg.addr.to_string(), &cred).await;
+    let client = connect(&app.pg_addr.to_string(), &cred).await;
     let rows = client.query(sql, &[]).await.unwrap();
     assert_eq!(rows.len(), records.len());
     let top = records.iter().map(|r| r.billed_cost.amount()).max().unwrap();
@@ -291,8 +291,8 @@ async fn a_sort_spilling_over_the_wire_cleans_up_when_the_client_disconnects() {
     let (mut client, connection) = tokio_postgres::connect(
         &format!(
             "host={} port={} user={} password={} dbname=burnrate",
-            app.pg.addr.ip(),
-            app.pg.addr.port(),
+            app.pg_addr.ip(),
+            app.pg_addr.port(),
             cred.user,
             cred.password
         ),
@@ -324,7 +324,7 @@ async fn a_cancel_request_stops_the_running_statement_and_the_session_goes_on() 
     let app = TestApp::spawn().await;
     let (a, key, _) = org_with_costs(&app, "Acme", 10).await;
     let cred = create_credential(&a, &key, "cancel").await;
-    let client = connect(&app.pg.addr.to_string(), &cred).await;
+    let client = connect(&app.pg_addr.to_string(), &cred).await;
     let token = client.cancel_token();
     // Minutes of work, were it not cancelled.
     let long = "SELECT count(*) FROM generate_series(1, 50000000000) AS t(x) WHERE x % 7 = 3";
