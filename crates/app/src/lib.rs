@@ -27,6 +27,7 @@ pub mod organization;
 pub mod policy;
 pub mod sources;
 pub mod sql_access;
+pub mod support;
 pub mod webhooks;
 
 use std::sync::Arc;
@@ -52,11 +53,18 @@ pub struct App {
     notifier: Option<burnrate_notify::Notifier>,
     /// The origin people reach, for links in mail and events.
     public_url: url::Url,
+    hasher: burnrate_crypto::PasswordHasher,
 }
 
 impl App {
-    pub fn new(syncer: burnrate_sync::Syncer, mailer: Mailer, public_url: url::Url) -> Self {
+    pub fn new(
+        syncer: burnrate_sync::Syncer,
+        mailer: Mailer,
+        hasher: burnrate_crypto::PasswordHasher,
+        public_url: url::Url,
+    ) -> Self {
         Self {
+            hasher,
             store: syncer.store.clone(),
             vault: Arc::clone(&syncer.vault),
             http: syncer.http.clone(),
@@ -98,6 +106,16 @@ impl App {
         tx.audit(actor.entry(action, target.0, target.1, serde_json::json!({}))).await?;
         tx.commit().await?;
         Ok(())
+    }
+
+    /// Support access and operators' notices.
+    pub fn support(&self) -> support::Support {
+        support::Support::new(self.store.clone(), Arc::clone(&self.vault), self.hasher.clone(), self.public_url.clone())
+    }
+
+    /// Tells the mail worker that mail was queued.
+    pub fn wake_mailer(&self) {
+        self.mailer.wake();
     }
 
     /// An absolute link to `path` on this instance.

@@ -7,9 +7,10 @@ use axum::http::header;
 use axum::http::request::Parts;
 use axum::response::{IntoResponse, Redirect, Response};
 use burnrate_app::Via;
+use burnrate_app::support::Operator;
 use burnrate_core::{ApiKeyId, ApiScope, EmailAddress, Role, UserId};
 use burnrate_crypto::{ScopedToken, token_hash};
-use burnrate_store::{Actor, ActorType, NewAuditEntry, OperatorRecord, OrgScope};
+use burnrate_store::{Actor, ActorType, NewAuditEntry, OrgScope};
 use chrono::Utc;
 use serde_json::Value;
 use uuid::Uuid;
@@ -280,13 +281,9 @@ impl Caller for ApiCaller {
 /// they may see of one comes only through a support grant (`routes::operator`).
 #[derive(Clone, Debug)]
 pub struct OperatorAuthed {
-    pub operator: OperatorRecord,
+    pub operator: Operator,
     pub csrf: String,
-    pub client: ClientInfo,
 }
-
-/// An operator's session lasts a working day at most, and ends sooner when left idle.
-pub const OPERATOR_SESSION_HOURS: i64 = 8;
 
 /// Not logged in as an operator: to the operator login.
 pub struct OperatorLogin;
@@ -306,24 +303,10 @@ impl FromRequestParts<AppState> for OperatorAuthed {
         let client = ClientInfo::from_request_parts(parts, state).await.unwrap_or_else(|e| match e {});
         let csrf = CsrfToken::from_request_parts(parts, state).await.map(|t| t.0).unwrap_or_default();
         let token = cookie(&parts.headers, OPERATOR_COOKIE).ok_or_else(|| OperatorLogin.into_response())?;
-        let hash = token_hash(&token);
-        let fail = |e: burnrate_store::StoreError| AppError::from(e).into_response();
-        let mut tx = state.store.instance().await.map_err(fail)?;
-        let Some(session) = tx.operator_session(&hash).await.map_err(fail)? else {
-            return Err(OperatorLogin.into_response());
-        };
-        let now = Utc::now();
         let idle = chrono::Duration::from_std(state.config.session_idle).unwrap_or(chrono::Duration::hours(2));
-        let operator = tx.operator(session.operator_id).await.map_err(fail)?;
-        let Some(operator) = operator.filter(|_| now < session.expires_at && now - session.last_seen_at <= idle) else {
-            tx.delete_operator_session(&hash).await.map_err(fail)?;
-            tx.commit().await.map_err(fail)?;
-            return Err(OperatorLogin.into_response());
-        };
-        if now - session.last_seen_at > chrono::Duration::seconds(60) {
-            tx.touch_operator_session(&hash, now).await.map_err(fail)?;
-        }
-        tx.commit().await.map_err(fail)?;
-        Ok(OperatorAuthed { operator, csrf, client })
+        let record = state.app.support().session(&token, idle).await.map_err(|e| AppError::from(e).into_response())?;
+        let record = record.ok_or_else(|| OperatorLogin.into_response())?;
+        let operator = Operator { record, ip: Some(client.ip), user_agent: client.user_agent };
+        Ok(OperatorAuthed { operator, csrf })
     }
 }

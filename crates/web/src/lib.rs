@@ -14,7 +14,6 @@ mod pages;
 mod routes;
 mod security;
 mod server;
-pub mod support;
 
 use std::sync::Arc;
 
@@ -67,7 +66,7 @@ impl AppState {
             lease: config.sync_lease,
             ..burnrate_sync::Syncer::new(store.clone(), Arc::clone(&vault), lake, http)
         };
-        let app = burnrate_app::App::new(syncer.clone(), mailer.clone(), config.public_url.clone());
+        let app = burnrate_app::App::new(syncer.clone(), mailer.clone(), hasher.clone(), config.public_url.clone());
         Ok(Self {
             app,
             store,

@@ -58,7 +58,9 @@ pub(super) async fn operator_change(settings: &Settings, email: &str, change: Op
         OperatorChange::Remove => {
             tx.disable_operator(operator.id, chrono::Utc::now()).await.context("disabling the operator")?;
             tx.commit().await.context("committing")?;
-            let ended = burnrate_web::support::revoke_all_of(&store, &operator, "burnrate operator remove")
+            let ended = super::support::support_service(settings)
+                .await?
+                .revoke_all_of(&operator, "burnrate operator remove")
                 .await
                 .map_err(support_failure)?;
             println!(

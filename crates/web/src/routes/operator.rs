@@ -8,27 +8,24 @@ use axum::extract::{Path, Request, State};
 use axum::http::{StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use burnrate_app::support::{
+    AccessRequest, DEFAULT_GRANT_HOURS, Dashboard, MAX_GRANT_HOURS, NOTICE_LEAD_DAYS, NewNotice,
+    OPERATOR_SESSION_HOURS, UnderGrant,
+};
 use burnrate_core::OrgId;
-use burnrate_crypto::{random_token, token_hash};
-use burnrate_store::{AuditAction, OrgScope, SupportGrant};
 use chrono::{Duration, Utc};
 use serde::Deserialize;
-use serde_json::json;
 
-use super::support::{Viewer, grant_row, operator_names};
+use super::support::{Viewer, grant_row};
 use super::{parse_id, see_other};
 use crate::AppState;
-use crate::auth::{OPERATOR_SESSION_HOURS, OperatorAuthed};
+use crate::auth::OperatorAuthed;
 use crate::error::AppError;
 use crate::pages::{
     AuditRow, OperatorAuditPage, OperatorLoginPage, OperatorOrgPage, OperatorPage, OrgBudgetRow, OrgSourceRow, render,
     when,
 };
 use crate::security::{ClientInfo, CsrfForm, CsrfToken, OPERATOR_COOKIE, clear_cookie, cookie, set_cookie};
-use crate::support::{
-    AccessRequest, DEFAULT_GRANT_HOURS, MAX_GRANT_HOURS, NOTICE_LEAD_DAYS, NOTICE_SHOWN_DAYS, NewNotice,
-    approve_access, authenticate_operator, operator_actor, publish_notice, request_access, revoke_as_operator,
-};
 
 pub async fn login_page(CsrfToken(csrf): CsrfToken) -> Response {
     render(&OperatorLoginPage { nav: None, csrf, email: String::new(), error: None })
@@ -56,27 +53,18 @@ pub async fn login(
     let typed = form.email.trim().to_lowercase();
     let account = format!("operator-login:{typed}");
     state.limiter.check(&account, state.config.login_per_account).await.map_err(limited)?;
-    let operator =
-        match authenticate_operator(&state.store, &state.vault, &state.hasher, &form.email, &form.password, &form.code)
-            .await
-        {
-            Ok(op) => op,
-            Err(AppError::Forbidden(message)) => {
-                tracing::warn!(ip = %client.ip, "operator login refused");
-                let page = OperatorLoginPage { nav: None, csrf, email: form.email, error: Some(message) };
-                return Ok((StatusCode::UNAUTHORIZED, render(&page)).into_response());
-            }
-            Err(e) => return Err(e),
-        };
-    let mut tx = state.store.instance().await?;
-    if let Some(old) = cookie(&headers, OPERATOR_COOKIE) {
-        tx.delete_operator_session(&token_hash(&old)).await?;
-    }
-    let token = random_token();
+    let support = state.app.support();
+    let operator = match support.authenticate_operator(&form.email, &form.password, &form.code).await {
+        Ok(op) => op,
+        Err(burnrate_app::Error::Forbidden(message)) => {
+            tracing::warn!(ip = %client.ip, "operator login refused");
+            let page = OperatorLoginPage { nav: None, csrf, email: form.email, error: Some(message) };
+            return Ok((StatusCode::UNAUTHORIZED, render(&page)).into_response());
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let token = support.sign_in(&operator, cookie(&headers, OPERATOR_COOKIE).as_deref()).await?;
     let lifetime = Duration::hours(OPERATOR_SESSION_HOURS);
-    tx.create_operator_session(&token_hash(&token), operator.id, Utc::now() + lifetime).await?;
-    tx.commit().await?;
-    tracing::info!(operator = %operator.id, ip = %client.ip, "operator logged in");
     let mut resp = see_other("/operator");
     resp.headers_mut()
         .append(header::SET_COOKIE, set_cookie(OPERATOR_COOKIE, &token, Some(lifetime.num_seconds().unsigned_abs())));
@@ -89,9 +77,7 @@ pub async fn logout(
     CsrfForm(_): CsrfForm<super::account::NoFields>,
 ) -> Result<Response, AppError> {
     if let Some(token) = cookie(&headers, OPERATOR_COOKIE) {
-        let mut tx = state.store.instance().await?;
-        tx.delete_operator_session(&token_hash(&token)).await?;
-        tx.commit().await?;
+        state.app.support().sign_out(&token).await?;
     }
     let mut resp = see_other("/operator/login");
     resp.headers_mut().append(header::SET_COOKIE, clear_cookie(OPERATOR_COOKIE));
@@ -104,26 +90,19 @@ async fn dashboard(
     notice: Option<String>,
     error: Option<(StatusCode, String)>,
 ) -> Result<Response, AppError> {
-    let mut tx = state.store.instance().await?;
-    let grants = tx.all_support_grants(200).await?;
-    let names = operator_names(&mut tx, &grants).await?;
-    let mut orgs: Vec<OrgId> = grants.iter().map(|g| g.org_id).collect();
-    orgs.sort();
-    orgs.dedup();
-    let mut org_names = std::collections::HashMap::new();
-    for org in orgs {
-        org_names.insert(org, tx.org(org).await?.map(|o| o.name).unwrap_or_else(|| org.to_string()));
-    }
-    let notices = tx.notices_since(now_minus_shown()).await?;
-    tx.commit().await?;
+    let Dashboard { grants, org_names, notices } = state.app.support().dashboard().await?;
     let now = Utc::now();
-    let viewer = Viewer::Operator(op.operator.id);
-    let rows = grants.iter().map(|g| grant_row(g, now, &names, org_names[&g.org_id].clone(), &viewer)).collect();
+    let viewer = Viewer::Operator(op.operator.record.id);
+    let rows = grants
+        .grants
+        .iter()
+        .map(|g| grant_row(g, now, &grants.operators, org_names[&g.org_id].clone(), &viewer))
+        .collect();
     let status = error.as_ref().map_or(StatusCode::OK, |(s, _)| *s);
     let page = OperatorPage {
         nav: None,
         csrf: op.csrf.clone(),
-        operator: op.operator.name.clone(),
+        operator: op.operator.record.name.clone(),
         grants: rows,
         notices: notices.iter().map(super::org::notice_row).collect(),
         default_effective: (now.date_naive() + Duration::days(NOTICE_LEAD_DAYS)).to_string(),
@@ -154,10 +133,6 @@ async fn outcome(
     }
 }
 
-fn now_minus_shown() -> chrono::DateTime<Utc> {
-    Utc::now() - Duration::days(NOTICE_SHOWN_DAYS)
-}
-
 #[derive(Deserialize)]
 pub struct NoticeForm {
     title: String,
@@ -183,8 +158,7 @@ pub async fn publish(
     let result = match effective {
         Ok(effective_on) => {
             let new = NewNotice { title: &form.title, body: &form.body, effective_on };
-            publish_notice(&state.store, &state.vault, &op.operator, &new, &state.config.link("/"), Some(&op.client))
-                .await
+            state.app.support().publish_notice(&op.operator, &new).await.map_err(AppError::from)
         }
         Err(e) => Err(e),
     };
@@ -218,15 +192,13 @@ pub async fn request(
     let result = match hours {
         Ok(hours) => {
             let ask = AccessRequest { org: form.org.trim(), issue: &form.issue, hours };
-            request_access(&state.store, &state.vault, &op.operator, &ask, &state.config.link("/support"), Some(&op.client))
-                .await
-                .map(|g| {
-                    state.mailer.wake();
-                    format!(
-                        "Asked for {} hours of access. The organization's admins were emailed; a second operator must approve too.",
-                        g.duration.num_hours()
-                    )
-                })
+            state.app.support().request_access(&op.operator, &ask).await.map_err(AppError::from).map(|g| {
+                state.mailer.wake();
+                format!(
+                    "Asked for {} hours of access. The organization's admins were emailed; a second operator must approve too.",
+                    g.duration.num_hours()
+                )
+            })
         }
         Err(e) => Err(e),
     };
@@ -239,12 +211,13 @@ pub async fn approve(
     Path(id): Path<String>,
     CsrfForm(_): CsrfForm<super::account::NoFields>,
 ) -> Result<Response, AppError> {
-    let result = approve_access(&state.store, &op.operator, parse_id(&id)?, Some(&op.client)).await.map(|g| {
-        match g.expires_at {
+    let result =
+        state.app.support().approve_access(&op.operator, parse_id(&id)?).await.map_err(AppError::from).map(|g| match g
+            .expires_at
+        {
             Some(until) => format!("Approved: access is open until {}.", when(until)),
             None => "Approved. Access opens once the organization consents.".to_owned(),
-        }
-    });
+        });
     outcome(&state, &op, result).await
 }
 
@@ -254,18 +227,14 @@ pub async fn revoke(
     Path(id): Path<String>,
     CsrfForm(_): CsrfForm<super::account::NoFields>,
 ) -> Result<Response, AppError> {
-    let result = revoke_as_operator(&state.store, &op.operator, parse_id(&id)?, Some(&op.client))
+    let result = state
+        .app
+        .support()
+        .revoke_as_operator(&op.operator, parse_id(&id)?)
         .await
+        .map_err(AppError::from)
         .map(|_| "Ended: nobody sees the organization through this grant any more.".to_owned());
     outcome(&state, &op, result).await
-}
-
-/// An operator inside one organization through an active grant of theirs.
-#[derive(Clone)]
-pub struct UnderGrant {
-    grant: SupportGrant,
-    scope: OrgScope,
-    org_name: String,
 }
 
 /// Lets a request into `/operator/orgs/{org}/…` only under an active grant of this operator's
@@ -280,25 +249,8 @@ pub async fn under_grant(
 ) -> Result<Response, AppError> {
     let org = params.iter().find(|(k, _)| k == "org").map(|(_, v)| v.as_str()).ok_or(AppError::NotFound)?;
     let org: OrgId = parse_id(org)?;
-    let mut tx = state.store.instance().await?;
-    let Some(grant) = tx.active_support_grant(op.operator.id, org, Utc::now()).await? else {
-        return Err(AppError::NotFound);
-    };
-    let org_name = tx.org(org).await?.map(|o| o.name).ok_or(AppError::NotFound)?;
-    let scope = OrgScope::trusted(org);
-    let mut tx = tx.into_tenant(scope).await?;
-    tx.audit(burnrate_store::NewAuditEntry {
-        actor: operator_actor(&op.operator),
-        action: AuditAction::SupportAccess,
-        target_type: Some("support_grant"),
-        target_id: Some(grant.id.to_string()),
-        details: json!({ "method": req.method().as_str(), "path": req.uri().path() }),
-        ip: Some(op.client.ip.clone()),
-        user_agent: op.client.user_agent.clone(),
-    })
-    .await?;
-    tx.commit().await?;
-    req.extensions_mut().insert(UnderGrant { grant, scope, org_name });
+    let under = state.app.support().enter(&op.operator, org, req.method().as_str(), req.uri().path()).await?;
+    req.extensions_mut().insert(under);
     Ok(next.run(req).await)
 }
 
@@ -310,11 +262,8 @@ pub async fn org_overview(
     State(state): State<AppState>,
     Extension(g): Extension<UnderGrant>,
 ) -> Result<Response, AppError> {
-    let mut tx = state.store.tenant(g.scope).await?;
-    let sources = tx.sources().await?;
-    let budgets = tx.budgets().await?;
-    let members = tx.members(&state.vault).await?;
-    tx.commit().await?;
+    let burnrate_app::support::OrganizationSeen { sources, budgets, members } =
+        state.app.support().organization(&g).await?;
     let mut by_role: Vec<(String, usize)> = Vec::new();
     for m in &members {
         let role = m.role.to_string();
@@ -325,7 +274,7 @@ pub async fn org_overview(
     }
     let page = OperatorOrgPage {
         nav: None,
-        org_id: g.scope.org_id().to_string(),
+        org_id: g.org_id().to_string(),
         org_name: g.org_name.clone(),
         issue: g.grant.issue.clone(),
         until: until(&g),
@@ -352,12 +301,10 @@ pub async fn org_audit(
     State(state): State<AppState>,
     Extension(g): Extension<UnderGrant>,
 ) -> Result<Response, AppError> {
-    let mut tx = state.store.tenant(g.scope).await?;
-    let entries = tx.audit_entries(200).await?;
-    tx.commit().await?;
+    let entries = state.app.support().audit_log(&g).await?;
     let page = OperatorAuditPage {
         nav: None,
-        org_id: g.scope.org_id().to_string(),
+        org_id: g.org_id().to_string(),
         org_name: g.org_name.clone(),
         until: until(&g),
         entries: entries.into_iter().map(AuditRow::from).collect(),

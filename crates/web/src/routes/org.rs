@@ -121,7 +121,7 @@ pub async fn overview(State(state): State<AppState>, who: Authed) -> Result<Resp
         .collect();
     Ok(render(&OverviewPage {
         nav: Some(Nav::new(&who, "overview")),
-        notices: recent_notices(&state).await?.iter().map(notice_row).collect(),
+        notices: state.app.support().recent_notices().await?.iter().map(notice_row).collect(),
         spend,
         month_to_date,
         chart,
@@ -189,16 +189,7 @@ fn spend_chart(summary: &SpendSummary, today: chrono::NaiveDate) -> Option<Strin
     crate::chart::stacked("spend-chart", &title, &days, &amounts, currency, "day")
 }
 
-/// Notices of the instance's operators published in the last half year, newest first.
-async fn recent_notices(state: &AppState) -> Result<Vec<burnrate_store::Notice>, AppError> {
-    let since = chrono::Utc::now() - chrono::Duration::days(crate::support::NOTICE_SHOWN_DAYS);
-    let mut tx = state.store.read_instance().await?;
-    let notices = tx.notices_since(since).await?;
-    tx.commit().await?;
-    Ok(notices)
-}
-
-pub(crate) fn notice_row(n: &burnrate_store::Notice) -> crate::pages::NoticeRow {
+pub(crate) fn notice_row(n: &burnrate_app::support::Notice) -> crate::pages::NoticeRow {
     crate::pages::NoticeRow {
         id: n.id.to_string(),
         title: n.title.clone(),
@@ -210,7 +201,7 @@ pub(crate) fn notice_row(n: &burnrate_store::Notice) -> crate::pages::NoticeRow 
 
 #[derive(Serialize, ToSchema)]
 pub struct NoticesView {
-    notices: Vec<crate::support::NoticeView>,
+    notices: Vec<burnrate_app::support::NoticeView>,
 }
 
 /// Notices from the instance's operators (such as a change of sub-processors), published in the
@@ -222,7 +213,8 @@ pub async fn api_notices(
     caller: crate::auth::ApiCaller,
 ) -> Result<Response, crate::error::ApiError> {
     caller.require(ApiScope::Read)?;
-    let notices = recent_notices(&state).await?.iter().map(crate::support::NoticeView::from).collect();
+    let notices =
+        state.app.support().recent_notices().await?.iter().map(burnrate_app::support::NoticeView::from).collect();
     Ok(axum::Json(NoticesView { notices }).into_response())
 }
 

@@ -7,8 +7,8 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use burnrate_app::support::{GrantStatus, Grants, SupportGrant, SupportGrantView};
 use burnrate_core::{ApiScope, OperatorId, SupportGrantId};
-use burnrate_store::{GrantStatus, InstanceTx, SupportGrant};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -21,32 +21,11 @@ use crate::auth::{ApiCaller, Authed, Caller};
 use crate::error::{ApiError, AppError};
 use crate::pages::{GrantRow, Nav, SupportPage, render, when};
 use crate::security::CsrfForm;
-use crate::support::{SupportGrantView, consent_to_access, decline_access, revoke_for_org};
 
 /// Who looks at a grant, for which actions a row offers.
 pub(crate) enum Viewer {
     Org,
     Operator(OperatorId),
-}
-
-/// The names of the operators the grants mention (operators are few; the rows are many).
-pub(crate) async fn operator_names(
-    tx: &mut InstanceTx,
-    grants: &[SupportGrant],
-) -> Result<HashMap<OperatorId, String>, AppError> {
-    let mut ids: Vec<OperatorId> = Vec::new();
-    for g in grants {
-        ids.push(g.requested_by);
-        ids.extend(g.approved_by);
-    }
-    ids.sort();
-    ids.dedup();
-    let mut names = HashMap::new();
-    for id in ids {
-        let name = tx.operator_name(id).await?.map(|n| format!("operator {n}"));
-        names.insert(id, name.unwrap_or_else(|| format!("operator {}", &id.to_string()[..8])));
-    }
-    Ok(names)
 }
 
 pub(crate) fn grant_row(
@@ -95,12 +74,9 @@ async fn page(
     notice: Option<String>,
     error: Option<String>,
 ) -> Result<Response, AppError> {
-    let mut tx = state.store.tenant(who.scope).await?;
-    let grants = tx.support_grants(200).await?;
-    let names = operator_names(&mut tx, &grants).await?;
-    tx.commit().await?;
+    let Grants { grants, operators } = state.app.support().org_grants(&who.actor()).await?;
     let now = Utc::now();
-    let rows = grants.iter().map(|g| grant_row(g, now, &names, who.org_name.clone(), &Viewer::Org)).collect();
+    let rows = grants.iter().map(|g| grant_row(g, now, &operators, who.org_name.clone(), &Viewer::Org)).collect();
     let status = if error.is_some() { StatusCode::CONFLICT } else { StatusCode::OK };
     let page = SupportPage {
         nav: Some(Nav::new(who, "support")),
@@ -131,11 +107,12 @@ async fn decide(
     id: SupportGrantId,
     decision: Decision,
 ) -> Result<SupportGrant, AppError> {
-    match decision {
-        Decision::Consent => consent_to_access(&state.store, caller, id).await,
-        Decision::Decline => decline_access(&state.store, caller, id).await,
-        Decision::Revoke => revoke_for_org(&state.store, caller, id).await,
-    }
+    let (support, actor) = (state.app.support(), caller.actor());
+    Ok(match decision {
+        Decision::Consent => support.consent_to_access(&actor, id).await?,
+        Decision::Decline => support.decline_access(&actor, id).await?,
+        Decision::Revoke => support.revoke_for_org(&actor, id).await?,
+    })
 }
 
 async fn decide_form(state: AppState, who: Authed, id: String, decision: Decision) -> Result<Response, AppError> {
@@ -197,9 +174,7 @@ pub struct SupportGrantsView {
     responses((status = 200, body = SupportGrantsView), Refusals))]
 pub async fn api_list(State(state): State<AppState>, caller: ApiCaller) -> Result<Response, ApiError> {
     caller.require(ApiScope::Read)?;
-    let mut tx = state.store.tenant(caller.scope()).await?;
-    let grants = tx.support_grants(200).await?;
-    tx.commit().await?;
+    let grants = state.app.support().org_grants(&caller.actor()).await?.grants;
     let now = Utc::now();
     let support_grants = grants.iter().map(|g| SupportGrantView::new(g, now)).collect();
     Ok(Json(SupportGrantsView { support_grants }).into_response())
