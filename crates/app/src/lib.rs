@@ -17,6 +17,7 @@
 //! web crate, to move here one by one: sign-in and sessions, exports and the
 //! console, the audit log's reading, support access and notices.
 
+pub mod accounts;
 mod actor;
 pub mod api_keys;
 pub mod approvals;
@@ -25,6 +26,7 @@ mod error;
 pub mod members;
 pub mod organization;
 pub mod policy;
+pub mod sessions;
 pub mod sources;
 pub mod sql_access;
 pub mod support;

@@ -9,17 +9,13 @@ use axum::response::{IntoResponse, Redirect, Response};
 use burnrate_app::Via;
 use burnrate_app::support::Operator;
 use burnrate_core::{ApiKeyId, ApiScope, EmailAddress, Role, UserId};
-use burnrate_crypto::{ScopedToken, token_hash};
-use burnrate_store::{Actor, ActorType, NewAuditEntry, OrgScope};
-use chrono::Utc;
+use burnrate_store::{NewAuditEntry, OrgScope};
 use serde_json::Value;
 use uuid::Uuid;
 
 use crate::AppState;
 use crate::error::{ApiError, AppError};
 use crate::security::{ClientInfo, CsrfToken, OPERATOR_COOKIE, SESSION_COOKIE, clear_cookie, cookie};
-
-pub use burnrate_app::api_keys::API_KEY_PREFIX;
 
 /// A logged-in member acting in one organization.
 #[derive(Clone, Debug)]
@@ -35,12 +31,6 @@ pub struct Authed {
     /// Sources whose last sync failed: every page says so.
     pub failing_sources: Vec<String>,
 }
-
-pub fn user_actor(user: UserId) -> Actor {
-    Actor { kind: ActorType::User, id: Some(user.to_string()), label: format!("user {}", &user.to_string()[..8]) }
-}
-
-impl Authed {}
 
 /// Not logged in (or the session ended): back to the login page.
 pub struct LoginRedirect;
@@ -80,44 +70,17 @@ impl FromRequestParts<AppState> for Authed {
         let client = ClientInfo::from_request_parts(parts, state).await.unwrap_or_else(|e| match e {});
         let csrf = CsrfToken::from_request_parts(parts, state).await.map(|t| t.0).unwrap_or_default();
         let token = cookie(&parts.headers, SESSION_COOKIE).ok_or(LoginRedirectOr::Login)?;
-        let hash = token_hash(&token);
-        // Every page reads; only an ended session or, once a minute, its last-seen time writes,
-        // each in a transaction of its own after this one.
-        let mut tx = state.store.read_instance().await.map_err(AppError::from)?;
-        let Some(session) = tx.session(&hash).await.map_err(AppError::from)? else {
-            return Err(LoginRedirectOr::Login);
-        };
-        let now = Utc::now();
         let idle = chrono::Duration::from_std(state.config.session_idle).unwrap_or(chrono::Duration::hours(2));
-        // The role is read on every request, so a demotion or removal takes effect at once.
-        let membership = tx.membership(session.user_id, session.org_id).await.map_err(AppError::from)?;
-        let Some((scope, role)) = membership.filter(|_| now < session.expires_at && now - session.last_seen_at <= idle)
-        else {
-            drop(tx);
-            let mut tx = state.store.instance().await.map_err(AppError::from)?;
-            tx.delete_session(&hash).await.map_err(AppError::from)?;
-            tx.commit().await.map_err(AppError::from)?;
-            return Err(LoginRedirectOr::Login);
-        };
-        let org_name = tx.org(session.org_id).await.map_err(AppError::from)?.map(|o| o.name).unwrap_or_default();
-        let email = tx.user_email(&state.vault, session.user_id).await.map_err(AppError::from)?;
-        // The same transaction, now in the organization's scope: one round of the database per request.
-        let mut tx = tx.into_tenant(scope).await.map_err(AppError::from)?;
-        let failing_sources = tx.failing_source_names().await.map_err(AppError::from)?;
-        tx.commit().await.map_err(AppError::from)?;
-        if now - session.last_seen_at > chrono::Duration::seconds(60) {
-            let mut tx = state.store.instance().await.map_err(AppError::from)?;
-            tx.touch_session(&hash, now).await.map_err(AppError::from)?;
-            tx.commit().await.map_err(AppError::from)?;
-        }
+        let signed_in = state.app.signed_in(&token, idle).await.map_err(AppError::from)?;
+        let s = signed_in.ok_or(LoginRedirectOr::Login)?;
         Ok(Authed {
-            failing_sources,
-            user_id: session.user_id,
-            scope,
-            role,
-            org_name,
-            email,
-            session_handle: session.handle,
+            failing_sources: s.failing_sources,
+            user_id: s.user_id,
+            scope: s.scope,
+            role: s.role,
+            org_name: s.org_name,
+            email: s.email,
+            session_handle: s.handle,
             csrf,
             client,
         })
@@ -169,32 +132,19 @@ impl FromRequestParts<AppState> for ApiCaller {
             .and_then(|v| v.strip_prefix("Bearer "))
             .map(str::trim)
             .ok_or(AppError::Unauthorized)?;
-        let org = ScopedToken::org(API_KEY_PREFIX, token).ok_or(AppError::Unauthorized)?;
-        let mut tx = state.store.read_tenant(OrgScope::trusted(org)).await?;
-        let holder = tx.api_key_by_hash(&token_hash(token)).await?.ok_or(AppError::Unauthorized)?;
-        let key = holder.key;
-        if key.revoked_at.is_some() {
-            return Err(AppError::Unauthorized.into());
-        }
-        let Some(creator_role) = holder.creator_role else {
-            // The member who made the key has left: the key dies with the membership.
-            return Err(AppError::Unauthorized.into());
-        };
-        state.limiter.check(&format!("api-key:{}", key.id), state.config.api_per_key).await.map_err(|w| {
+        let holder = state.app.api_key_holder(token).await?.ok_or(AppError::Unauthorized)?;
+        state.limiter.check(&format!("api-key:{}", holder.key_id), state.config.api_per_key).await.map_err(|w| {
             state.metrics.rate_limited.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             AppError::rate_limited(w)
         })?;
-        let ceiling = ApiScope::ceiling_for(creator_role).unwrap_or(ApiScope::Read);
-        let allowed = if key.scope.allows(ceiling) { ceiling } else { key.scope };
-        let scope = tx.scope();
-        tx.commit().await?;
-        // Last use is kept to the minute, so that a busy key writes once a minute, not per request.
-        if key.last_used_at.is_none_or(|t| Utc::now() - t > chrono::Duration::seconds(60)) {
-            let mut tx = state.store.tenant(scope).await?;
-            tx.touch_api_key(key.id).await?;
-            tx.commit().await?;
-        }
-        Ok(ApiCaller { scope, key_id: key.id, key_name: key.name, allowed, created_by: key.created_by, client })
+        Ok(ApiCaller {
+            scope: holder.scope,
+            key_id: holder.key_id,
+            key_name: holder.key_name,
+            allowed: holder.allowed,
+            created_by: holder.created_by,
+            client,
+        })
     }
 }
 

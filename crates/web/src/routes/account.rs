@@ -5,51 +5,24 @@
 use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
-use burnrate_core::{EmailAddress, NewPassword, OrgName, Role, UserId};
-use burnrate_crypto::{ScopedToken, TotpSecret, random_token, token_hash};
-use burnrate_store::{Actor, ActorType, AuditAction, InstanceTx, NewAuditEntry, OrgScope, StoreError, TokenPurpose};
-use chrono::{Duration, Utc};
+use burnrate_app::accounts::{
+    Accept, CHALLENGE_MINUTES, Client, Link, Login, OpenInvitation, Reset, SecondFactorChange, SignUp,
+};
+use burnrate_core::EmailAddress;
+use chrono::Duration;
 use serde::Deserialize;
-use serde_json::json;
 
-use crate::auth::{Authed, user_actor};
+use crate::auth::Authed;
 use crate::error::AppError;
 use crate::pages::{LoginPage, MessagePage, SecondFactorPage, SignupPage, TokenFormPage, render};
 use crate::security::{ClientInfo, CsrfForm, CsrfToken, SESSION_COOKIE, clear_cookie, cookie, set_cookie};
 use crate::{AppState, SignupMode};
-use burnrate_app::members::INVITATION_PREFIX;
 
-const RESET_MINUTES: i64 = 30;
-const VERIFY_HOURS: i64 = 24;
 const LOGIN_FAILED: &str = "Email or password is incorrect.";
 const RESET_SENT: &str = "If an account exists for that address, we have sent it a link to choose a new password. The link expires in 30 minutes.";
 
-fn entry(
-    actor: Actor,
-    action: AuditAction,
-    target: Option<(&'static str, String)>,
-    client: &ClientInfo,
-    details: serde_json::Value,
-) -> NewAuditEntry {
-    NewAuditEntry {
-        actor,
-        action,
-        target_type: target.as_ref().map(|t| t.0),
-        target_id: target.map(|t| t.1),
-        details,
-        ip: Some(client.ip.clone()),
-        user_agent: client.user_agent.clone(),
-    }
-}
-
-/// Records a user-level event (failed login, reset) in every organization the user belongs to.
-async fn audit_user_orgs(mut tx: InstanceTx, user: UserId, e: NewAuditEntry) -> Result<InstanceTx, StoreError> {
-    for (org, _) in tx.user_orgs(user).await? {
-        let mut t = tx.into_tenant(OrgScope::trusted(org.id)).await?;
-        t.audit(e.clone()).await?;
-        tx = t.into_instance();
-    }
-    Ok(tx)
+fn client_of(c: &ClientInfo) -> Client {
+    Client { ip: c.ip.clone(), user_agent: c.user_agent.clone() }
 }
 
 async fn rate_limit(state: &AppState, key: String, quota: crate::Quota) -> Result<(), AppError> {
@@ -89,106 +62,79 @@ pub async fn login(
     rate_limit(&state, format!("login-ip:{}", client.ip), state.config.login_per_ip).await?;
     let typed = form.email.trim().to_lowercase();
     rate_limit(&state, format!("login-account:{typed}"), state.config.login_per_account).await?;
-    let failed = |state: &AppState| {
-        state.metrics.logins_failed.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let page = login_form(state, csrf.clone(), form.email.clone(), Some(LOGIN_FAILED.into()), None);
-        Ok((StatusCode::UNAUTHORIZED, render(&page)).into_response())
-    };
-    let Ok(email) = EmailAddress::parse(&form.email) else {
-        // Same cost as a real check, so the answer time says nothing either.
-        state.hasher.verify(&form.password, None).await;
-        return failed(&state);
-    };
-    let mut tx = state.store.instance().await?;
-    let user = tx.find_user_by_email(&state.vault, &email).await?;
-    tx.commit().await?;
-    let ok = state.hasher.verify(&form.password, user.as_ref().map(|u| u.password_hash.as_str())).await;
-    let known = user.as_ref().map(|u| u.id);
-    let Some(user) = user.filter(|_| ok) else {
-        if let Some(user) = known {
-            let tx = state.store.instance().await?;
-            let e = entry(
-                Actor { kind: ActorType::Anonymous, id: None, label: "unknown".into() },
-                AuditAction::LoginFailed,
-                Some(("user", user.to_string())),
-                &client,
-                json!({}),
-            );
-            audit_user_orgs(tx, user, e).await?.commit().await?;
-        }
-        return failed(&state);
-    };
-    if !user.email_verified {
-        send_verification(&state, user.id, &email).await?;
-        let page = MessagePage::new(
-            "Confirm your email first",
-            "Your email address is not confirmed yet. We have sent a new confirmation link to it; open it, then log in.",
-        );
-        return Ok((StatusCode::FORBIDDEN, render(&page)).into_response());
-    }
-    let mut tx = state.store.instance().await?;
-    if tx.second_factor(user.id).await? == burnrate_store::SecondFactor::On {
-        // The password was right; the session waits for the authenticator code.
-        let token = random_token();
-        let expires = Utc::now() + Duration::minutes(CHALLENGE_MINUTES);
-        tx.create_login_challenge(&token_hash(&token), user.id, expires).await?;
-        tx.commit().await?;
-        let mut resp = render(&SecondFactorPage { nav: None, csrf, error: None });
-        let age = u64::try_from(CHALLENGE_MINUTES * 60).unwrap_or(300);
-        resp.headers_mut().append(header::SET_COOKIE, set_cookie(CHALLENGE_COOKIE, &token, Some(age)));
-        return Ok(resp);
-    }
-    start_session(&state, tx, &headers, &client, user.id).await
+    let login = state
+        .app
+        .log_in(
+            &form.email,
+            &form.password,
+            &client_of(&client),
+            cookie(&headers, SESSION_COOKIE).as_deref(),
+            lifetime(&state),
+        )
+        .await?;
+    login_outcome(&state, login, &headers, csrf, form.email)
 }
 
-/// How long the code step of a login may take.
-const CHALLENGE_MINUTES: i64 = 5;
+/// How long a session lasts at most.
+fn lifetime(state: &AppState) -> Duration {
+    Duration::from_std(state.config.session_absolute).unwrap_or(Duration::hours(12))
+}
+
 /// Names the login waiting for its authenticator code.
 const CHALLENGE_COOKIE: &str = "__Host-burnrate_login";
 
-/// Logs `user` in to their first organization: a fresh session token (no fixation; the browser's
-/// old session ends), audited.
-async fn start_session(
+/// The page or redirect a login step comes to.
+fn login_outcome(
     state: &AppState,
-    mut tx: InstanceTx,
+    login: Login,
     headers: &axum::http::HeaderMap,
-    client: &ClientInfo,
-    user: UserId,
+    csrf: String,
+    email: String,
 ) -> Result<Response, AppError> {
-    let orgs = tx.user_orgs(user).await?;
-    let Some((org, _)) = orgs.into_iter().next() else {
-        let page = MessagePage::new(
-            "No organization",
-            "Your account is not a member of any organization any more. Ask an admin to invite you again.",
-        );
-        return Ok((StatusCode::FORBIDDEN, render(&page)).into_response());
-    };
-    if let Some(old) = cookie(headers, SESSION_COOKIE) {
-        tx.delete_session(&token_hash(&old)).await?;
-    }
-    let token = random_token();
-    let absolute = Duration::from_std(state.config.session_absolute).unwrap_or(Duration::hours(12));
-    tx.create_session(
-        &token_hash(&token),
-        user,
-        org.id,
-        Utc::now() + absolute,
-        Some(&client.ip),
-        client.user_agent.as_deref(),
-    )
-    .await?;
-    let mut t = tx.into_tenant(OrgScope::trusted(org.id)).await?;
-    t.audit(entry(user_actor(user), AuditAction::Login, Some(("user", user.to_string())), client, json!({}))).await?;
-    t.commit().await?;
-    state.metrics.logins_ok.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let mut resp = Redirect::to("/").into_response();
-    *resp.status_mut() = StatusCode::SEE_OTHER;
-    resp.headers_mut()
-        .append(header::SET_COOKIE, set_cookie(SESSION_COOKIE, &token, Some(absolute.num_seconds() as u64)));
-    if cookie(headers, CHALLENGE_COOKIE).is_some() {
-        resp.headers_mut().append(header::SET_COOKIE, clear_cookie(CHALLENGE_COOKIE));
-    }
-    Ok(resp)
+    let count = |c: &std::sync::atomic::AtomicU64| c.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    Ok(match login {
+        Login::Failed => {
+            count(&state.metrics.logins_failed);
+            let page = login_form(state, csrf, email, Some(LOGIN_FAILED.into()), None);
+            (StatusCode::UNAUTHORIZED, render(&page)).into_response()
+        }
+        Login::Unverified => {
+            let page = MessagePage::new(
+                "Confirm your email first",
+                "Your email address is not confirmed yet. We have sent a new confirmation link to it; open it, then log in.",
+            );
+            (StatusCode::FORBIDDEN, render(&page)).into_response()
+        }
+        Login::SecondFactor { challenge } => {
+            let mut resp = render(&SecondFactorPage { nav: None, csrf, error: None });
+            let age = u64::try_from(CHALLENGE_MINUTES * 60).unwrap_or(300);
+            resp.headers_mut().append(header::SET_COOKIE, set_cookie(CHALLENGE_COOKIE, &challenge, Some(age)));
+            resp
+        }
+        Login::Expired => {
+            let page = MessagePage::new("Log in again", "This login took too long or was already used. Log in again.")
+                .link("/login", "Log in");
+            (StatusCode::UNAUTHORIZED, render(&page)).into_response()
+        }
+        Login::NoOrganization => {
+            let page = MessagePage::new(
+                "No organization",
+                "Your account is not a member of any organization any more. Ask an admin to invite you again.",
+            );
+            (StatusCode::FORBIDDEN, render(&page)).into_response()
+        }
+        Login::Session { token } => {
+            count(&state.metrics.logins_ok);
+            let mut resp = Redirect::to("/").into_response();
+            *resp.status_mut() = StatusCode::SEE_OTHER;
+            let age = lifetime(state).num_seconds().unsigned_abs();
+            resp.headers_mut().append(header::SET_COOKIE, set_cookie(SESSION_COOKIE, &token, Some(age)));
+            if cookie(headers, CHALLENGE_COOKIE).is_some() {
+                resp.headers_mut().append(header::SET_COOKIE, clear_cookie(CHALLENGE_COOKIE));
+            }
+            resp
+        }
+    })
 }
 
 #[derive(Deserialize)]
@@ -207,56 +153,26 @@ pub async fn login_code(
     CsrfForm(form): CsrfForm<CodeForm>,
 ) -> Result<Response, AppError> {
     rate_limit(&state, format!("login-ip:{}", client.ip), state.config.login_per_ip).await?;
-    let expired = || {
-        let page = MessagePage::new("Log in again", "This login took too long or was already used. Log in again.")
-            .link("/login", "Log in");
-        Ok((StatusCode::UNAUTHORIZED, render(&page)).into_response())
+    let challenge = cookie(&headers, CHALLENGE_COOKIE);
+    let user = match &challenge {
+        Some(c) => state.app.challenge_user(c).await?,
+        None => None,
     };
-    let Some(token) = cookie(&headers, CHALLENGE_COOKIE) else { return expired() };
-    let hash = token_hash(&token);
-    let mut tx = state.store.instance().await?;
-    let Some(user) = tx.login_challenge(&hash).await? else { return expired() };
+    let (Some(challenge), Some(user)) = (challenge, user) else {
+        return login_outcome(&state, Login::Expired, &headers, csrf, String::new());
+    };
     rate_limit(&state, format!("login-code:{user}"), state.config.login_per_account).await?;
-    // Turned off since the password step: the password was enough.
-    let accepted = code_accepted(&mut tx, &state, user, &form.code).await?.unwrap_or(true);
-    if !accepted {
+    let replacing = cookie(&headers, SESSION_COOKIE);
+    let login = state
+        .app
+        .log_in_with_code(&challenge, &form.code, &client_of(&client), replacing.as_deref(), lifetime(&state))
+        .await?;
+    if let Login::Failed = login {
         state.metrics.logins_failed.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let actor = Actor { kind: ActorType::Anonymous, id: None, label: "unknown".into() };
-        let e = entry(
-            actor,
-            AuditAction::LoginFailed,
-            Some(("user", user.to_string())),
-            &client,
-            json!({ "step": "code" }),
-        );
-        audit_user_orgs(tx, user, e).await?.commit().await?;
         let error = Some("That code is not right, or was used already. Enter the code the app shows now.".into());
         return Ok((StatusCode::UNAUTHORIZED, render(&SecondFactorPage { nav: None, csrf, error })).into_response());
     }
-    tx.delete_login_challenge(&hash).await?;
-    start_session(&state, tx, &headers, &client, user).await
-}
-
-/// Whether `code` is a fresh code of the user's second factor (recording its step, so it works
-/// once); `None` when the user has none.
-async fn code_accepted(
-    tx: &mut InstanceTx,
-    state: &AppState,
-    user: UserId,
-    code: &str,
-) -> Result<Option<bool>, AppError> {
-    let Some(secret) = tx.user_totp(&state.vault, user, false).await? else { return Ok(None) };
-    Ok(Some(match secret.verify(code, Utc::now().timestamp()) {
-        Some(step) => tx.use_user_totp_step(user, step).await?,
-        None => false,
-    }))
-}
-
-/// Records a change of the person's two-step login in each of their organizations, and commits.
-async fn second_factor_changed(tx: InstanceTx, who: &Authed, action: AuditAction) -> Result<(), AppError> {
-    let e = entry(user_actor(who.user_id), action, Some(("user", who.user_id.to_string())), &who.client, json!({}));
-    audit_user_orgs(tx, who.user_id, e).await?.commit().await?;
-    Ok(())
+    login_outcome(&state, login, &headers, csrf, String::new())
 }
 
 /// Starts setting up two-step login: a new secret, shown on the sessions page until a code
@@ -266,14 +182,11 @@ pub async fn second_factor_setup(
     who: Authed,
     CsrfForm(_): CsrfForm<NoFields>,
 ) -> Result<Response, AppError> {
-    let mut tx = state.store.instance().await?;
-    if tx.second_factor(who.user_id).await? == burnrate_store::SecondFactor::On {
-        tx.commit().await?;
-        return super::org::sessions_page(&state, &who, Some("Two-step login is on already.".into()), None).await;
-    }
-    tx.set_pending_totp(&state.vault, who.user_id, &TotpSecret::generate()).await?;
-    tx.commit().await?;
-    super::org::sessions_page(&state, &who, None, None).await
+    let notice = match state.app.set_up_second_factor(who.user_id).await? {
+        SecondFactorChange::Unchanged => Some("Two-step login is on already.".into()),
+        _ => None,
+    };
+    super::org::sessions_page(&state, &who, notice, None).await
 }
 
 /// Turns two-step login on with the first code of the secret being set up.
@@ -283,21 +196,16 @@ pub async fn second_factor_confirm(
     CsrfForm(form): CsrfForm<CodeForm>,
 ) -> Result<Response, AppError> {
     rate_limit(&state, format!("login-code:{}", who.user_id), state.config.login_per_account).await?;
-    let mut tx = state.store.instance().await?;
-    let Some(secret) = tx.user_totp(&state.vault, who.user_id, true).await? else {
-        tx.commit().await?;
-        return super::org::sessions_page(&state, &who, Some("Nothing to confirm: set it up first.".into()), None)
-            .await;
+    let change = state.app.confirm_second_factor(who.user_id, &form.code, &client_of(&who.client)).await?;
+    let (notice, error) = match change {
+        SecondFactorChange::Done => (Some("Two-step login is on."), None),
+        SecondFactorChange::Unchanged => (Some("Nothing to confirm: set it up first."), None),
+        SecondFactorChange::WrongCode => {
+            (None, Some("That code is not the one the app shows for this key. Check the key and the phone's clock."))
+        }
     };
-    let Some(step) = secret.verify(&form.code, Utc::now().timestamp()) else {
-        tx.commit().await?;
-        let why = "That code is not the one the app shows for this key. Check the key and the phone's clock.";
-        return super::org::sessions_page(&state, &who, None, Some((StatusCode::UNPROCESSABLE_ENTITY, why.into())))
-            .await;
-    };
-    tx.enable_totp(&state.vault, who.user_id, &secret, step).await?;
-    second_factor_changed(tx, &who, AuditAction::SecondFactorEnabled).await?;
-    super::org::sessions_page(&state, &who, Some("Two-step login is on.".into()), None).await
+    let error = error.map(|e| (StatusCode::UNPROCESSABLE_ENTITY, e.to_owned()));
+    super::org::sessions_page(&state, &who, notice.map(str::to_owned), error).await
 }
 
 /// Turns two-step login off; it takes a current code, so a borrowed session alone cannot.
@@ -307,20 +215,14 @@ pub async fn second_factor_disable(
     CsrfForm(form): CsrfForm<CodeForm>,
 ) -> Result<Response, AppError> {
     rate_limit(&state, format!("login-code:{}", who.user_id), state.config.login_per_account).await?;
-    let mut tx = state.store.instance().await?;
-    let Some(accepted) = code_accepted(&mut tx, &state, who.user_id, &form.code).await? else {
-        tx.commit().await?;
-        return super::org::sessions_page(&state, &who, Some("Two-step login is off already.".into()), None).await;
+    let change = state.app.disable_second_factor(who.user_id, &form.code, &client_of(&who.client)).await?;
+    let (notice, error) = match change {
+        SecondFactorChange::Done => (Some("Two-step login is off."), None),
+        SecondFactorChange::Unchanged => (Some("Two-step login is off already."), None),
+        SecondFactorChange::WrongCode => (None, Some("That code is not right, or was used already.")),
     };
-    if !accepted {
-        tx.commit().await?;
-        let why = "That code is not right, or was used already.";
-        return super::org::sessions_page(&state, &who, None, Some((StatusCode::UNPROCESSABLE_ENTITY, why.into())))
-            .await;
-    }
-    tx.disable_totp(who.user_id).await?;
-    second_factor_changed(tx, &who, AuditAction::SecondFactorDisabled).await?;
-    super::org::sessions_page(&state, &who, Some("Two-step login is off.".into()), None).await
+    let error = error.map(|e| (StatusCode::UNPROCESSABLE_ENTITY, e.to_owned()));
+    super::org::sessions_page(&state, &who, notice.map(str::to_owned), error).await
 }
 
 #[derive(Deserialize)]
@@ -333,21 +235,7 @@ pub async fn logout(
     CsrfForm(_): CsrfForm<NoFields>,
 ) -> Result<Response, AppError> {
     if let Some(token) = cookie(&headers, SESSION_COOKIE) {
-        let hash = token_hash(&token);
-        let mut tx = state.store.instance().await?;
-        if let Some(session) = tx.session(&hash).await? {
-            tx.delete_session(&hash).await?;
-            let mut t = tx.into_tenant(OrgScope::trusted(session.org_id)).await?;
-            t.audit(entry(
-                user_actor(session.user_id),
-                AuditAction::Logout,
-                Some(("user", session.user_id.to_string())),
-                &client,
-                json!({}),
-            ))
-            .await?;
-            t.commit().await?;
-        }
+        state.app.log_out(&token, &client_of(&client)).await?;
     }
     let mut resp = Redirect::to("/login").into_response();
     *resp.status_mut() = StatusCode::SEE_OTHER;
@@ -393,21 +281,8 @@ pub async fn signup(
         return Err(AppError::Forbidden(message));
     }
     rate_limit(&state, format!("signup-ip:{}", client.ip), state.config.login_per_ip).await?;
-    let org_name = OrgName::parse(&form.org_name);
-    let email = EmailAddress::parse(&form.email);
-    let context: Vec<&str> = [form.email.as_str(), form.org_name.as_str(), "burnrate"].into();
-    let password = NewPassword::parse(&form.password, &context);
-    let (org_name, email, password) = match (org_name, email, password) {
-        (Ok(o), Ok(e), Ok(p)) => (o, e, p),
-        (o, e, p) => {
-            let errors = [
-                o.err().map(|e| format!("Organization name: {e}.")),
-                e.err().map(|e| format!("Email: {e}.")),
-                p.err().map(|e| format!("Password: {e}.")),
-            ]
-            .into_iter()
-            .flatten()
-            .collect();
+    match state.app.sign_up(&form.org_name, &form.email, &form.password, &client_of(&client)).await? {
+        SignUp::Invalid(errors) => {
             let page = SignupPage {
                 nav: None,
                 csrf,
@@ -416,98 +291,13 @@ pub async fn signup(
                 errors,
                 closed_message: None,
             };
-            return Ok((StatusCode::UNPROCESSABLE_ENTITY, render(&page)).into_response());
+            Ok((StatusCode::UNPROCESSABLE_ENTITY, render(&page)).into_response())
         }
-    };
-    let hash = state.hasher.hash(password.expose()).await?;
-    let check_inbox = MessagePage::new(
-        "Check your inbox",
-        "We have sent a link to your email address. Open it to confirm the address, then log in. The link expires in 24 hours.",
-    );
-    let mut tx = state.store.instance().await?;
-    if tx.find_user_by_email(&state.vault, &email).await?.is_some() {
-        // Same page as a new sign-up: the form must not reveal which addresses have accounts.
-        let body = format!(
-            "Someone — perhaps you — tried to sign up for burnrate with this address, which already has an account.\n\n\
-             Log in: {}\nForgot your password? {}\n\nIf it was not you, you can ignore this message.",
-            state.config.link("/login"),
-            state.config.link("/password-reset")
-        );
-        state.mailer.enqueue(&mut tx, &email, "You already have a burnrate account", body).await?;
-        tx.commit().await?;
-        state.mailer.wake();
-        return Ok(render(&check_inbox));
+        SignUp::CheckInbox => Ok(render(&MessagePage::new(
+            "Check your inbox",
+            "We have sent a link to your email address. Open it to confirm the address, then log in. The link expires in 24 hours.",
+        ))),
     }
-    let scope = tx.create_org(&org_name).await?;
-    let user = tx.create_user(&state.vault, &email, &hash, false).await?;
-    let mut t = tx.into_tenant(scope).await?;
-    t.add_member(user, Role::Owner).await?;
-    t.audit(entry(
-        user_actor(user),
-        AuditAction::OrganizationCreated,
-        Some(("organization", scope.org_id().to_string())),
-        &client,
-        json!({}),
-    ))
-    .await?;
-    t.audit(entry(
-        user_actor(user),
-        AuditAction::MemberJoined,
-        Some(("user", user.to_string())),
-        &client,
-        json!({ "role": Role::Owner, "via": "signup" }),
-    ))
-    .await?;
-    let mut tx = t.into_instance();
-    queue_verification(&state, &mut tx, user, &email).await?;
-    tx.commit().await?;
-    state.mailer.wake();
-    Ok(render(&check_inbox))
-}
-
-async fn queue_verification(
-    state: &AppState,
-    tx: &mut InstanceTx,
-    user: UserId,
-    email: &EmailAddress,
-) -> Result<(), StoreError> {
-    let token = random_token();
-    tx.create_one_time_token(
-        TokenPurpose::EmailVerification,
-        &token_hash(&token),
-        user,
-        Utc::now() + Duration::hours(VERIFY_HOURS),
-    )
-    .await?;
-    let body = format!(
-        "Confirm your email address for burnrate by opening this link:\n{}\n\n\
-         The link works once and expires in {VERIFY_HOURS} hours. If you did not sign up, ignore this message.",
-        state.config.link(&format!("/verify-email/{token}"))
-    );
-    state.mailer.enqueue(tx, email, "Confirm your email for burnrate", body).await
-}
-
-async fn send_verification(state: &AppState, user: UserId, email: &EmailAddress) -> Result<(), AppError> {
-    let mut tx = state.store.instance().await?;
-    queue_verification(state, &mut tx, user, email).await?;
-    tx.commit().await?;
-    state.mailer.wake();
-    Ok(())
-}
-
-fn token_shape_ok(token: &str) -> bool {
-    token.len() <= 200 && token.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-}
-
-/// Whether a one-time link would still be accepted, without using it up.
-async fn link_valid(state: &AppState, purpose: TokenPurpose, token: &str) -> Result<bool, AppError> {
-    if !token_shape_ok(token) {
-        return Ok(false);
-    }
-    let mut tx = state.store.instance().await?;
-    let valid = tx.one_time_token_valid(purpose, &token_hash(token)).await?;
-    tx.commit().await?;
-    Ok(valid)
 }
 
 fn link_expired(what: &str) -> Response {
@@ -538,7 +328,7 @@ pub async fn verify_page(
     CsrfToken(csrf): CsrfToken,
     Path(token): Path<String>,
 ) -> Result<Response, AppError> {
-    if !link_valid(&state, TokenPurpose::EmailVerification, &token).await? {
+    if !state.app.link_valid(Link::EmailVerification, &token).await? {
         return Ok(link_expired("confirmation"));
     }
     // A button rather than confirming on GET: mail scanners follow links, people press buttons.
@@ -554,18 +344,9 @@ pub async fn verify(
     Path(token): Path<String>,
     CsrfForm(_): CsrfForm<NoFields>,
 ) -> Result<Response, AppError> {
-    let mut tx = state.store.instance().await?;
-    let Some(user) = tx.use_one_time_token(TokenPurpose::EmailVerification, &token_hash(&token)).await? else {
+    if !state.app.verify_email(&token, &client_of(&client)).await? {
         return Ok(link_expired("confirmation"));
-    };
-    tx.mark_email_verified(user).await?;
-    let tx = audit_user_orgs(
-        tx,
-        user,
-        entry(user_actor(user), AuditAction::EmailVerified, Some(("user", user.to_string())), &client, json!({})),
-    )
-    .await?;
-    tx.commit().await?;
+    }
     Ok(render(
         &MessagePage::new("Email confirmed", "Your email address is confirmed. You can log in now.")
             .tone("ok")
@@ -598,35 +379,7 @@ pub async fn reset_request(
         return Err(AppError::Validation("Enter a valid email address.".into()));
     };
     rate_limit(&state, format!("reset-account:{email}"), state.config.login_per_account).await?;
-    let mut tx = state.store.instance().await?;
-    let Some(user) = tx.find_user_by_email(&state.vault, &email).await? else {
-        tx.commit().await?;
-        return sent();
-    };
-    let token = random_token();
-    tx.create_one_time_token(
-        TokenPurpose::PasswordReset,
-        &token_hash(&token),
-        user.id,
-        Utc::now() + Duration::minutes(RESET_MINUTES),
-    )
-    .await?;
-    let body = format!(
-        "Someone asked to reset the password of your burnrate account. Choose a new password here:\n{}\n\n\
-         The link works once and expires in {RESET_MINUTES} minutes. Resetting ends all your sessions.\n\
-         If you did not ask for this, ignore this message: your password stays as it is.",
-        state.config.link(&format!("/password-reset/{token}"))
-    );
-    state.mailer.enqueue(&mut tx, &email, "Reset your burnrate password", body).await?;
-    let anon = Actor { kind: ActorType::Anonymous, id: None, label: "unknown".into() };
-    let tx = audit_user_orgs(
-        tx,
-        user.id,
-        entry(anon, AuditAction::PasswordResetRequested, Some(("user", user.id.to_string())), &client, json!({})),
-    )
-    .await?;
-    tx.commit().await?;
-    state.mailer.wake();
+    state.app.request_password_reset(&email, &client_of(&client)).await?;
     sent()
 }
 
@@ -644,7 +397,7 @@ pub async fn reset_page(
     CsrfToken(csrf): CsrfToken,
     Path(token): Path<String>,
 ) -> Result<Response, AppError> {
-    if !link_valid(&state, TokenPurpose::PasswordReset, &token).await? {
+    if !state.app.link_valid(Link::PasswordReset, &token).await? {
         return Ok(link_expired("password reset"));
     }
     Ok(render(&reset_form(&token, csrf, None)))
@@ -662,44 +415,14 @@ pub async fn reset(
     Path(token): Path<String>,
     CsrfForm(form): CsrfForm<PasswordForm>,
 ) -> Result<Response, AppError> {
-    if !link_valid(&state, TokenPurpose::PasswordReset, &token).await? {
-        return Ok(link_expired("password reset"));
-    }
-    let hash = token_hash(&token);
-    // The policy is checked before the token is used, so a refused password does not burn it.
-    let password = match NewPassword::parse(&form.password, &["burnrate"]) {
-        Ok(p) => p,
-        Err(e) => {
-            return Ok((
-                StatusCode::UNPROCESSABLE_ENTITY,
-                render(&reset_form(&token, csrf, Some(format!("Password: {e}.")))),
-            )
-                .into_response());
+    match state.app.reset_password(&token, &form.password, &client_of(&client)).await? {
+        Reset::Expired => return Ok(link_expired("password reset")),
+        Reset::Refused(why) => {
+            let page = reset_form(&token, csrf, Some(why));
+            return Ok((StatusCode::UNPROCESSABLE_ENTITY, render(&page)).into_response());
         }
-    };
-    let new_hash = state.hasher.hash(password.expose()).await?;
-    let mut tx = state.store.instance().await?;
-    let Some(user) = tx.use_one_time_token(TokenPurpose::PasswordReset, &hash).await? else {
-        return Ok(link_expired("password reset"));
-    };
-    tx.set_password_hash(user, &new_hash).await?;
-    // Whoever had a session must log in again with the new password.
-    let ended = tx.end_all_user_sessions(user).await?;
-    // The link reached the mailbox, so the address is proven too.
-    tx.mark_email_verified(user).await?;
-    let tx = audit_user_orgs(
-        tx,
-        user,
-        entry(
-            user_actor(user),
-            AuditAction::PasswordResetCompleted,
-            Some(("user", user.to_string())),
-            &client,
-            json!({ "sessions_ended": ended }),
-        ),
-    )
-    .await?;
-    tx.commit().await?;
+        Reset::Done => {}
+    }
     let mut resp = render(
         &MessagePage::new(
             "Password changed",
@@ -712,37 +435,9 @@ pub async fn reset(
     Ok(resp)
 }
 
-/// The invitation behind a link, if it is still open.
-async fn open_invitation(
-    state: &AppState,
-    token: &str,
-) -> Result<Option<(OrgScope, burnrate_store::InvitationRecord, String, bool)>, AppError> {
-    let Some(org) = ScopedToken::org(INVITATION_PREFIX, token) else {
-        return Ok(None);
-    };
-    let mut tx = state.store.tenant(OrgScope::trusted(org)).await?;
-    let Some(inv) = tx.invitation_by_token(&state.vault, &token_hash(token)).await? else {
-        return Ok(None);
-    };
-    if !inv.is_open(Utc::now()) {
-        return Ok(None);
-    }
-    let org_name = tx.org(org).await?.map(|o| o.name).unwrap_or_default();
-    let existing = tx.find_user_by_email(&state.vault, &inv.email).await?.is_some();
-    let scope = tx.scope();
-    tx.commit().await?;
-    Ok(Some((scope, inv, org_name, existing)))
-}
-
-fn invitation_form(
-    token: &str,
-    csrf: String,
-    org_name: &str,
-    inv: &burnrate_store::InvitationRecord,
-    existing: bool,
-    error: Option<String>,
-) -> TokenFormPage {
-    let mut page = token_form(&format!("Join {org_name}"), format!("/invitations/{token}"), csrf);
+fn invitation_form(token: &str, csrf: String, open: &OpenInvitation, error: Option<String>) -> TokenFormPage {
+    let (inv, existing) = (&open.invitation, open.existing);
+    let mut page = token_form(&format!("Join {}", open.org_name), format!("/invitations/{token}"), csrf);
     page.ask_password = true;
     page.error = error;
     if existing {
@@ -767,15 +462,15 @@ pub async fn invitation_page(
     CsrfToken(csrf): CsrfToken,
     Path(token): Path<String>,
 ) -> Result<Response, AppError> {
-    let Some((_, inv, org_name, existing)) = open_invitation(&state, &token).await? else {
+    let Some(open) = state.app.open_invitation(&token).await? else {
         return Ok(link_expired("invitation"));
     };
-    if !existing && state.config.signup == SignupMode::Closed {
+    if !open.existing && state.config.signup == SignupMode::Closed {
         return Err(AppError::Forbidden(
             "Accounts on this instance are created by its operator; ask them to create yours.".into(),
         ));
     }
-    Ok(render(&invitation_form(&token, csrf, &org_name, &inv, existing, None)))
+    Ok(render(&invitation_form(&token, csrf, &open, None)))
 }
 
 pub async fn accept_invitation(
@@ -786,55 +481,19 @@ pub async fn accept_invitation(
     CsrfForm(form): CsrfForm<PasswordForm>,
 ) -> Result<Response, AppError> {
     rate_limit(&state, format!("login-ip:{}", client.ip), state.config.login_per_ip).await?;
-    let Some((scope, inv, org_name, existing)) = open_invitation(&state, &token).await? else {
+    let Some(open) = state.app.open_invitation(&token).await? else {
         return Ok(link_expired("invitation"));
     };
-    let refuse = |msg: String| {
-        let page = invitation_form(&token, csrf.clone(), &org_name, &inv, existing, Some(msg));
-        Ok((StatusCode::UNPROCESSABLE_ENTITY, render(&page)).into_response())
-    };
-    /// Who accepts: an account that exists, or a new one with its password's hash.
-    enum Joiner {
-        Existing(UserId),
-        New(String),
-    }
-    let joiner = if existing {
-        let mut tx = state.store.instance().await?;
-        let user = tx.find_user_by_email(&state.vault, &inv.email).await?.ok_or(AppError::NotFound)?;
-        tx.commit().await?;
-        if !state.hasher.verify(&form.password, Some(&user.password_hash)).await {
-            return refuse("That password is not correct for this account.".into());
+    let form_again = invitation_form(&token, csrf, &open, None);
+    let new_accounts = state.config.signup != SignupMode::Closed;
+    let org_name = match state.app.accept_invitation(open, &form.password, new_accounts, &client_of(&client)).await? {
+        Accept::Expired => return Ok(link_expired("invitation")),
+        Accept::Refused(why) => {
+            let page = TokenFormPage { error: Some(why), ..form_again };
+            return Ok((StatusCode::UNPROCESSABLE_ENTITY, render(&page)).into_response());
         }
-        Joiner::Existing(user.id)
-    } else {
-        if state.config.signup == SignupMode::Closed {
-            return Err(AppError::Forbidden("Accounts on this instance are created by its operator.".into()));
-        }
-        let password = match NewPassword::parse(&form.password, &[inv.email.as_str(), &org_name]) {
-            Ok(p) => p,
-            Err(e) => return refuse(format!("Password: {e}.")),
-        };
-        Joiner::New(state.hasher.hash(password.expose()).await?)
+        Accept::Joined { org_name } => org_name,
     };
-    let mut tx = state.store.tenant(scope).await?;
-    let user = match joiner {
-        Joiner::Existing(user) => user,
-        // Following the emailed link proves the address.
-        Joiner::New(hash) => tx.create_user(&state.vault, &inv.email, &hash, true).await?,
-    };
-    if !tx.accept_invitation(inv.id).await? {
-        return Ok(link_expired("invitation"));
-    }
-    tx.add_member(user, inv.role).await?;
-    tx.audit(entry(
-        user_actor(user),
-        AuditAction::InvitationAccepted,
-        Some(("invitation", inv.id.to_string())),
-        &client,
-        json!({ "role": inv.role, "user": user }),
-    ))
-    .await?;
-    tx.commit().await?;
     let page = MessagePage::new("Welcome", &format!("You are now a member of {org_name}. Log in to continue."))
         .tone("ok")
         .link("/login", "Log in");
