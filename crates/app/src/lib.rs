@@ -21,6 +21,7 @@ pub mod accounts;
 mod actor;
 pub mod api_keys;
 pub mod approvals;
+pub mod audit;
 pub mod budgets;
 mod error;
 pub mod members;

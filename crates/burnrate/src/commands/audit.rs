@@ -3,25 +3,8 @@
 use anyhow::{Context, anyhow};
 use burnrate_store::{AuditAction, OrgScope};
 
-use super::{Failure, open_admin_store};
+use super::{Failure, config_error, open_admin_store};
 use crate::settings::Settings;
-
-/// A bound of `audit export`'s period: a day (its start, or for `to` the next day's) or a time.
-fn export_bound(
-    flag: &str,
-    raw: Option<&str>,
-    day_end: bool,
-) -> Result<Option<chrono::DateTime<chrono::Utc>>, Failure> {
-    let Some(raw) = raw else { return Ok(None) };
-    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(raw) {
-        return Ok(Some(t.with_timezone(&chrono::Utc)));
-    }
-    let day: chrono::NaiveDate = raw
-        .parse()
-        .map_err(|_| anyhow!("--{flag}: {raw:?} is neither a day such as 2026-11-30 nor an RFC 3339 time"))?;
-    let day = if day_end { day.succ_opt().unwrap_or(day) } else { day };
-    Ok(Some(day.and_hms_opt(0, 0, 0).expect("midnight").and_utc()))
-}
 
 pub(super) async fn audit_export(
     settings: &Settings,
@@ -30,9 +13,15 @@ pub(super) async fn audit_export(
     to: Option<&str>,
 ) -> Result<(), Failure> {
     use std::io::Write as _;
-    let filter = burnrate_store::AuditFilter {
-        from: export_bound("from", from, false)?,
-        to: export_bound("to", to, true)?,
+    // The flag names the option in the error, as every command's do.
+    let period = |flag: &'static str, raw: Option<&str>, day_end| {
+        burnrate_app::audit::bound(flag, raw.unwrap_or(""), day_end).map_err(|e| {
+            config_error(&format!("--{flag}"), e.to_string().trim_start_matches(&format!("{flag}: ")).to_owned())
+        })
+    };
+    let filter = burnrate_app::audit::AuditFilter {
+        from: period("from", from, false)?,
+        to: period("to", to, true)?,
         ..Default::default()
     };
     let store = open_admin_store(settings).await?;
@@ -41,21 +30,12 @@ pub(super) async fn audit_export(
     tx.commit().await.context("reading organizations")?;
     let org = found.ok_or_else(|| anyhow!("no organization named or with id {org:?}"))?.id;
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-    out.write_all(burnrate_core::csv::record(burnrate_store::AUDIT_CSV_COLUMNS.iter().map(|c| Some(*c))).as_bytes())
-        .context("writing")?;
-    let mut after = 0;
-    loop {
-        let mut t = store.tenant(OrgScope::trusted(org)).await.context("reading the audit log")?;
-        let page = t
-            .audit_search(&filter, burnrate_store::AuditPage::Oldest { after }, 1000)
-            .await
-            .context("reading the audit log")?;
-        t.commit().await.context("reading the audit log")?;
-        let Some(last) = page.last() else { break };
-        after = last.seq;
-        for entry in &page {
-            out.write_all(entry.csv_record().as_bytes()).context("writing")?;
+    let mut chunks = std::pin::pin!(burnrate_app::audit::csv(store.clone(), OrgScope::trusted(org), filter));
+    while let Some(chunk) = futures::StreamExt::next(&mut chunks).await {
+        if let Some(why) = chunk.strip_prefix("error: ") {
+            return Err(anyhow!("reading the audit log: {}", why.trim_end()).into());
         }
+        out.write_all(chunk.as_bytes()).context("writing")?;
     }
     out.flush().context("writing")?;
     // Exports are audited (S16), this one too: by the operator's command line.

@@ -7,9 +7,9 @@ use axum::body::Body;
 use axum::extract::{Query, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
+use burnrate_app::audit::{AuditFilter, AuditRecord, SHOWN};
 use burnrate_core::ApiScope;
-use burnrate_store::{AUDIT_CSV_COLUMNS, AuditAction, AuditFilter, AuditRecord, OrgScope, Store};
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use utoipa::{IntoParams, ToSchema};
@@ -20,11 +20,6 @@ use crate::AppState;
 use crate::auth::{ApiCaller, Authed, Caller};
 use crate::error::{ApiError, AppError};
 use crate::pages::{AuditPage, AuditRow, Nav, render};
-
-/// Entries a page or a JSON answer shows at most.
-const SHOWN: i64 = 200;
-/// Entries read per round trip while exporting.
-const EXPORT_PAGE: i64 = 1000;
 
 /// The filters, as a query string carries them.
 #[derive(Clone, Debug, Default, Deserialize, IntoParams)]
@@ -52,32 +47,9 @@ pub struct AuditQuery {
     pub(crate) before: Option<i64>,
 }
 
-/// A bound of the time filter: a date means its first instant (`from`) or the next day's (`to`).
-fn instant(what: &str, raw: &str, day_end: bool) -> Result<Option<DateTime<Utc>>, AppError> {
-    let raw = raw.trim();
-    if raw.is_empty() {
-        return Ok(None);
-    }
-    if let Ok(t) = DateTime::parse_from_rfc3339(raw) {
-        return Ok(Some(t.with_timezone(&Utc)));
-    }
-    let day = raw.parse::<NaiveDate>().map_err(|_| {
-        AppError::Validation(format!("{what}: a date such as 2026-11-30 or a time such as 2026-11-30T12:00:00Z"))
-    })?;
-    let day = if day_end { day.succ_opt().unwrap_or(day) } else { day };
-    Ok(Some(day.and_hms_opt(0, 0, 0).expect("midnight").and_utc()))
-}
-
 impl AuditQuery {
     fn filter(&self) -> Result<AuditFilter, AppError> {
-        let given = |v: &str| Some(v.trim().to_owned()).filter(|v| !v.is_empty());
-        Ok(AuditFilter {
-            actor: given(&self.actor),
-            action: given(&self.action),
-            target: given(&self.target),
-            from: instant("from", &self.from, false)?,
-            to: instant("to", &self.to, true)?,
-        })
+        Ok(burnrate_app::audit::filter(&self.actor, &self.action, &self.target, &self.from, &self.to)?)
     }
 
     /// Some filter is set.
@@ -98,41 +70,24 @@ impl AuditQuery {
     }
 }
 
-/// Every entry matching `filter`, oldest first, as a CSV download read a page at a time.
-fn csv_download(store: Store, scope: OrgScope, filter: AuditFilter) -> Response {
-    let header = burnrate_core::csv::record(AUDIT_CSV_COLUMNS.iter().map(|c| Some(*c)));
-    let pages = futures::stream::unfold(Some(0i64), move |after| {
-        let (store, filter) = (store.clone(), filter.clone());
-        async move {
-            let after = after?;
-            let page = async {
-                let mut tx = store.tenant(scope).await?;
-                let rows = tx.audit_search(&filter, burnrate_store::AuditPage::Oldest { after }, EXPORT_PAGE).await?;
-                tx.commit().await?;
-                Ok::<_, burnrate_store::StoreError>(rows)
-            }
-            .await;
-            match page {
-                Ok(rows) if rows.is_empty() => None,
-                Ok(rows) => {
-                    let next = (rows.len() as i64 == EXPORT_PAGE).then(|| rows.last().map(|r| r.seq)).flatten();
-                    let text: String = rows.iter().map(AuditRecord::csv_record).collect();
-                    Some((Ok::<_, std::io::Error>(bytes::Bytes::from(text)), next))
-                }
-                // Ends the download with a line saying why, rather than a silently short file.
-                Err(e) => Some((Ok(bytes::Bytes::from(format!("error: {e}\r\n"))), None)),
-            }
-        }
-    });
-    let head = futures::stream::once(async move { Ok::<_, std::io::Error>(bytes::Bytes::from(header)) });
-    (
+/// The export as a download.
+async fn csv_download(
+    state: &AppState,
+    caller: &impl Caller,
+    q: &AuditQuery,
+    filter: AuditFilter,
+) -> Result<Response, AppError> {
+    let details = json!({ "format": "csv", "filters": q.filters_query() });
+    let chunks = state.app.export_audit(&caller.actor(), filter, details).await?;
+    let body = futures::StreamExt::map(chunks, |c| Ok::<_, std::io::Error>(bytes::Bytes::from(c)));
+    Ok((
         [
             (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
             (header::CONTENT_DISPOSITION, "attachment; filename=\"burnrate-audit.csv\""),
         ],
-        Body::from_stream(futures::StreamExt::chain(head, pages)),
+        Body::from_stream(body),
     )
-        .into_response()
+        .into_response())
 }
 
 pub async fn audit_page(
@@ -142,13 +97,7 @@ pub async fn audit_page(
 ) -> Result<Response, AppError> {
     who.require_admin()?;
     let (entries, error) = match q.filter() {
-        Ok(filter) => {
-            let mut tx = state.store.tenant(who.scope).await?;
-            let entries =
-                tx.audit_search(&filter, burnrate_store::AuditPage::Newest { before: q.before }, SHOWN).await?;
-            tx.commit().await?;
-            (entries, None)
-        }
+        Ok(filter) => (state.app.audit_entries(&who.actor(), &filter, q.before).await?, None),
         Err(AppError::Validation(m)) => (Vec::new(), Some(m)),
         Err(e) => return Err(e),
     };
@@ -168,20 +117,8 @@ pub async fn audit_csv(
     who: Authed,
     Query(q): Query<AuditQuery>,
 ) -> Result<Response, AppError> {
-    who.require_admin()?;
     let filter = q.filter()?;
-    exported(&state, &who, &q).await?;
-    Ok(csv_download(state.store.clone(), who.scope, filter))
-}
-
-/// Records an export of the log (S16: exports are audited), with the filters it used.
-async fn exported(state: &AppState, caller: &impl Caller, q: &AuditQuery) -> Result<(), AppError> {
-    let mut tx = state.store.tenant(caller.scope()).await?;
-    let details = json!({ "format": "csv", "filters": q.filters_query() });
-    tx.audit(caller.entry(AuditAction::AuditExported, "organization", caller.scope().org_id().to_string(), details))
-        .await?;
-    tx.commit().await?;
-    Ok(())
+    csv_download(&state, &who, &q, filter).await
 }
 
 /// One entry of the audit log.
@@ -248,16 +185,11 @@ pub async fn api_audit(
     caller.require(ApiScope::Admin)?;
     let filter = q.filter()?;
     match q.format.as_str() {
-        "csv" => {
-            exported(&state, &caller, &q).await?;
-            return Ok(csv_download(state.store.clone(), caller.scope(), filter));
-        }
+        "csv" => return Ok(csv_download(&state, &caller, &q, filter).await?),
         "" | "json" => {}
         other => return Err(AppError::Validation(format!("format: {other:?} is not csv or json")).into()),
     }
-    let mut tx = state.store.tenant(caller.scope()).await?;
-    let entries = tx.audit_search(&filter, burnrate_store::AuditPage::Newest { before: q.before }, SHOWN).await?;
-    tx.commit().await?;
+    let entries = state.app.audit_entries(&caller.actor(), &filter, q.before).await?;
     let next_before = (entries.len() as i64 == SHOWN).then(|| entries.last().map(|e| e.seq)).flatten();
     Ok(Json(AuditPageView { entries: entries.iter().map(AuditEntryView::from).collect(), next_before }).into_response())
 }
