@@ -4,6 +4,7 @@
 
 use burnrate_core::{ApiKeyId, ApiScope};
 use burnrate_crypto::{ScopedToken, token_hash};
+pub use burnrate_store::ApiKeyRecord;
 use burnrate_store::AuditAction;
 use serde_json::json;
 
@@ -58,5 +59,16 @@ impl App {
             Ok(tx.revoke_api_key(id).await?)
         })
         .await
+    }
+}
+
+impl App {
+    /// The organization's API keys, revoked ones too (admins).
+    pub async fn api_keys(&self, actor: &Actor) -> Result<Vec<ApiKeyRecord>> {
+        actor.require_admin()?;
+        let mut tx = self.store.read_tenant(actor.scope).await?;
+        let keys = tx.api_keys().await?;
+        tx.commit().await?;
+        Ok(keys)
     }
 }

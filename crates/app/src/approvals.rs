@@ -11,7 +11,8 @@
 //! withdrawn, never applied.
 
 use burnrate_core::{Currency, Money, Role, SqlCredentialId, Thresholds, UserId};
-use burnrate_store::{ApprovalRequest, ApprovalState, AuditAction, NewWebhook, OutboxMessage, TenantTx};
+pub use burnrate_store::{ApprovalRequest, ApprovalState};
+use burnrate_store::{AuditAction, NewWebhook, OutboxMessage, TenantTx};
 use chrono::Utc;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -440,5 +441,25 @@ fn closed_reason(r: &ApprovalRequest) -> String {
             format!("This request expired on {}; ask for the change again.", r.expires_at.format("%Y-%m-%d %H:%M UTC"))
         }
         other => format!("This request was {} already.", other.as_str()),
+    }
+}
+
+/// Requests a listing shows at most, newest first.
+const REQUESTS_SHOWN: i64 = 200;
+
+impl App {
+    /// The organization's approval requests, newest first.
+    pub async fn approval_requests(&self, actor: &Actor) -> Result<Vec<ApprovalRequest>> {
+        let mut tx = self.store.read_tenant(actor.scope).await?;
+        let list = tx.approval_requests(REQUESTS_SHOWN).await?;
+        tx.commit().await?;
+        Ok(list)
+    }
+
+    pub async fn approval_request(&self, actor: &Actor, id: Uuid) -> Result<ApprovalRequest> {
+        let mut tx = self.store.read_tenant(actor.scope).await?;
+        let request = tx.approval_request(id).await?.ok_or(Error::NotFound)?;
+        tx.commit().await?;
+        Ok(request)
     }
 }

@@ -3,7 +3,8 @@
 //! `budget_raise` under the approval policy (S17).
 
 use burnrate_core::{BudgetPeriod, BudgetScope, Currency, Money, Rounding, Thresholds, UserId};
-use burnrate_store::{AuditAction, BudgetRecord, NewBudget};
+pub use burnrate_store::{AlertEvent, AlertKind, BudgetRecord};
+use burnrate_store::{AuditAction, NewBudget};
 use serde::Deserialize;
 use serde_json::json;
 use utoipa::ToSchema;
@@ -156,5 +157,23 @@ impl App {
             Ok(tx.delete_budget(id).await?)
         })
         .await
+    }
+}
+
+impl App {
+    /// The organization's latest `limit` alerts, newest first.
+    pub async fn alerts(&self, actor: &Actor, limit: i64) -> Result<Vec<AlertEvent>> {
+        let mut tx = self.store.read_tenant(actor.scope).await?;
+        let alerts = tx.alert_events(limit).await?;
+        tx.commit().await?;
+        Ok(alerts)
+    }
+
+    /// The organization's reporting time zone, as stored (an IANA name).
+    pub async fn reporting_time_zone(&self, actor: &Actor) -> Result<String> {
+        let mut tx = self.store.read_tenant(actor.scope).await?;
+        let zone = tx.reporting_tz().await?;
+        tx.commit().await?;
+        Ok(zone)
     }
 }

@@ -8,6 +8,7 @@
 use burnrate_core::{EmailAddress, InvitationId, Role, UserId};
 use burnrate_crypto::{ScopedToken, token_hash};
 use burnrate_store::AuditAction;
+pub use burnrate_store::{InvitationRecord, Member, SessionRecord};
 use chrono::{DateTime, Duration, Utc};
 use serde_json::json;
 
@@ -116,6 +117,56 @@ impl App {
             "requests_withdrawn": withdrawn,
         });
         tx.audit(actor.entry(AuditAction::MemberRemoved, "user", target.to_string(), details)).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+}
+
+impl App {
+    /// The organization's members, and how many of them are admins or owners.
+    pub async fn members(&self, actor: &Actor) -> Result<(Vec<Member>, i64)> {
+        let mut tx = self.store.read_tenant(actor.scope).await?;
+        let members = tx.members(&self.vault).await?;
+        let admins = tx.count_admins().await?;
+        tx.commit().await?;
+        Ok((members, admins))
+    }
+
+    /// The invitations not yet accepted, revoked or expired (admins; nobody else sees them).
+    pub async fn open_invitations(&self, actor: &Actor) -> Result<Vec<InvitationRecord>> {
+        actor.require_admin()?;
+        let mut tx = self.store.read_tenant(actor.scope).await?;
+        let open = tx.open_invitations(&self.vault).await?;
+        tx.commit().await?;
+        Ok(open)
+    }
+
+    /// A person's own sessions, in every organization.
+    pub async fn own_sessions(&self, user: UserId) -> Result<Vec<SessionRecord>> {
+        let mut tx = self.store.read_instance().await?;
+        let sessions = tx.user_sessions(user).await?;
+        tx.commit().await?;
+        Ok(sessions)
+    }
+
+    /// Ends one of a person's own sessions; not found when it is not theirs (or ended already).
+    pub async fn end_own_session(&self, user: UserId, handle: uuid::Uuid) -> Result<()> {
+        let mut tx = self.store.instance().await?;
+        if !tx.end_user_session(user, handle).await? {
+            return Err(Error::NotFound);
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Ends every session of a person's but `keep` (this browser's).
+    pub async fn end_other_sessions(&self, user: UserId, keep: uuid::Uuid) -> Result<()> {
+        let mut tx = self.store.instance().await?;
+        for s in tx.user_sessions(user).await? {
+            if s.handle != keep {
+                tx.end_user_session(user, s.handle).await?;
+            }
+        }
         tx.commit().await?;
         Ok(())
     }

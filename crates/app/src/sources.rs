@@ -5,7 +5,8 @@
 
 use burnrate_sources::{DATABASE_KINDS, DatabaseConfig, DatabaseTls, schema_name};
 use burnrate_store::AuditAction;
-use burnrate_sync::{SourceConfig, SourceKind};
+pub use burnrate_store::{Freshness, SourceRecord};
+pub use burnrate_sync::{SourceConfig, SourceKind};
 use serde::Deserialize;
 use serde_json::json;
 use utoipa::ToSchema;
@@ -506,5 +507,42 @@ impl App {
         .await?;
         self.sync_soon(actor.scope, id);
         Ok(())
+    }
+}
+
+/// A source as the sources page and API list it: its record and how far its data reaches.
+pub struct Listed {
+    pub source: SourceRecord,
+    pub fresh: Freshness,
+}
+
+/// A provider source's stored settings. One that does not read is an error, never shown or
+/// used as defaults.
+pub fn provider_config(source: &SourceRecord) -> Result<SourceConfig> {
+    serde_json::from_str(&source.config).map_err(|e| Error::internal(format!("source {}: {e}", source.id)))
+}
+
+impl App {
+    /// The organization's sources (providers and databases), in the order they were connected.
+    pub async fn sources(&self, actor: &Actor) -> Result<Vec<Listed>> {
+        let mut tx = self.store.read_tenant(actor.scope).await?;
+        let sources = tx.sources().await?;
+        let fresh = tx.lake_freshness().await?;
+        tx.commit().await?;
+        Ok(sources
+            .into_iter()
+            .map(|source| Listed { fresh: fresh.get(&source.id).copied().unwrap_or_default(), source })
+            .collect())
+    }
+
+    /// Calls the provider once with the source's credential (yesterday's costs), for an admin:
+    /// the source's name, and how many cost lines came back or why it failed.
+    pub async fn test_source(&self, actor: &Actor, id: Uuid) -> Result<(String, Result<usize, String>)> {
+        actor.require_admin()?;
+        let mut tx = self.store.read_tenant(actor.scope).await?;
+        let source = tx.source(id).await?.ok_or(Error::NotFound)?;
+        tx.commit().await?;
+        let outcome = self.syncer.test_connection(actor.scope, &source, chrono::Utc::now().date_naive()).await;
+        Ok((source.name, outcome.map_err(|e| e.to_string())))
     }
 }

@@ -7,6 +7,7 @@ use std::collections::HashMap;
 
 use burnrate_core::{Role, SqlCredentialId};
 use burnrate_engine::Reader;
+pub use burnrate_store::SqlCredentialRecord;
 use burnrate_store::{AuditAction, OrgScope};
 
 use crate::{Actor, App, Change, Result, Submitted};
@@ -78,5 +79,15 @@ impl App {
             Ok(tx.revoke_sql_credential(id).await?)
         })
         .await
+    }
+}
+
+impl App {
+    /// The organization's SQL credentials, revoked ones too.
+    pub async fn sql_credentials(&self, actor: &Actor) -> Result<Vec<SqlCredentialRecord>> {
+        let mut tx = self.store.read_tenant(actor.scope).await?;
+        let list = tx.sql_credentials().await?;
+        tx.commit().await?;
+        Ok(list)
     }
 }

@@ -5,7 +5,8 @@
 
 use burnrate_notify::WebhookSecret;
 use burnrate_notify::delivery::EVENT_TYPES;
-use burnrate_store::{AuditAction, Delivery, DeliveryAttempt, DeliveryState, WebhookRecord};
+use burnrate_store::AuditAction;
+pub use burnrate_store::{Delivery, DeliveryAttempt, DeliveryState, WebhookRecord};
 use serde::Deserialize;
 use serde_json::json;
 use utoipa::ToSchema;
@@ -169,4 +170,66 @@ impl App {
     fn notifier(&self) -> Result<&burnrate_notify::Notifier> {
         self.notifier.as_ref().ok_or_else(|| Error::internal("this instance sends no alerts (no SQL engine)"))
     }
+}
+
+/// A destination as the webhooks page shows it to `actor`: its URL host-only for non-admins
+/// (S29), its latest deliveries each with its last attempt in words, and its dead letters.
+pub struct WebhookOverview {
+    pub webhook: WebhookRecord,
+    pub recent: Vec<(Delivery, String)>,
+    pub dead: Vec<Delivery>,
+}
+
+/// Deliveries of each destination the webhooks page shows.
+const RECENT_SHOWN: i64 = 10;
+
+impl App {
+    /// The organization's webhooks, URLs host-only for those who may not see them (S29).
+    pub async fn webhooks(&self, actor: &Actor) -> Result<Vec<WebhookRecord>> {
+        let mut tx = self.store.read_tenant(actor.scope).await?;
+        let mut list = tx.webhooks().await?;
+        tx.commit().await?;
+        if !crate::policy::sees_webhook_urls(actor.role) {
+            for w in &mut list {
+                w.url = destination_host(&w.url);
+            }
+        }
+        Ok(list)
+    }
+
+    /// Every destination with its recent deliveries and dead letters, as `actor` may see them.
+    pub async fn webhooks_overview(&self, actor: &Actor) -> Result<Vec<WebhookOverview>> {
+        let admin = crate::policy::sees_webhook_urls(actor.role);
+        let webhooks = self.webhooks(actor).await?;
+        let mut tx = self.store.read_tenant(actor.scope).await?;
+        let mut out = Vec::with_capacity(webhooks.len());
+        for webhook in webhooks {
+            let mut recent = Vec::new();
+            for d in tx.deliveries(webhook.id, None, RECENT_SHOWN).await? {
+                let last = match tx.delivery_attempts(d.id).await?.pop() {
+                    Some(a) => match (a.status, a.error) {
+                        (Some(s), None) => format!("{s} in {} ms", a.latency_ms),
+                        // A transport error may quote the destination, which only admins see (S29).
+                        (_, Some(e)) if admin => format!("{e} ({} ms)", a.latency_ms),
+                        (_, Some(_)) => format!("failed ({} ms)", a.latency_ms),
+                        (None, None) => String::new(),
+                    },
+                    None => String::new(),
+                };
+                recent.push((d, last));
+            }
+            let dead = tx.deliveries(webhook.id, Some(DeliveryState::Dead), DELIVERIES_SHOWN).await?;
+            out.push(WebhookOverview { webhook, recent, dead });
+        }
+        tx.commit().await?;
+        Ok(out)
+    }
+}
+
+/// A destination as people who may not see its URL see it: its host.
+fn destination_host(url: &str) -> String {
+    url::Url::parse(url)
+        .ok()
+        .and_then(|u| u.host_str().map(|h| format!("{h} (full address: admins only)")))
+        .unwrap_or_default()
 }

@@ -125,9 +125,7 @@ pub struct MembersView {
 #[utoipa::path(get, path = "/members", tag = "members", responses((status = 200, body = MembersView), Refusals))]
 pub async fn members(State(state): State<AppState>, caller: ApiCaller) -> Result<Response, ApiError> {
     caller.require(ApiScope::Read)?;
-    let mut tx = state.store.read_tenant(caller.scope).await?;
-    let members = tx.members(&state.vault).await?;
-    tx.commit().await?;
+    let (members, _) = state.app.members(&caller.actor()).await?;
     let members = members
         .into_iter()
         .map(|m| MemberView {
@@ -240,9 +238,7 @@ pub struct ApiKeysView {
 pub async fn api_keys(State(state): State<AppState>, caller: ApiCaller) -> Result<Response, ApiError> {
     // Credentials' metadata is for admins, as on the API keys page.
     caller.require(ApiScope::Admin)?;
-    let mut tx = state.store.read_tenant(caller.scope).await?;
-    let keys = tx.api_keys().await?;
-    tx.commit().await?;
+    let keys = state.app.api_keys(&caller.actor()).await?;
     let api_keys = keys
         .into_iter()
         .map(|k| ApiKeyView {
@@ -322,9 +318,7 @@ pub struct InvitationsView {
 #[utoipa::path(get, path = "/invitations", tag = "members", responses((status = 200, body = InvitationsView), Refusals))]
 pub async fn invitations(State(state): State<AppState>, caller: ApiCaller) -> Result<Response, ApiError> {
     caller.require(ApiScope::Admin)?;
-    let mut tx = state.store.read_tenant(caller.scope).await?;
-    let open = tx.open_invitations(&state.vault).await?;
-    tx.commit().await?;
+    let open = state.app.open_invitations(&caller.actor()).await?;
     let invitations = open
         .into_iter()
         .map(|i| OpenInvitationView {

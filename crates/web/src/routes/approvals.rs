@@ -5,8 +5,8 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use burnrate_app::approvals::{ApprovalRequest, ApprovalState};
 use burnrate_core::ApiScope;
-use burnrate_store::{ApprovalRequest, ApprovalState};
 use chrono::Utc;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -111,9 +111,7 @@ pub struct ApprovalsView {
 #[utoipa::path(get, path = "/approvals", tag = "approvals", responses((status = 200, body = ApprovalsView), Refusals))]
 pub async fn api_list(State(state): State<AppState>, caller: ApiCaller) -> Result<Response, ApiError> {
     caller.require(ApiScope::Admin)?;
-    let mut tx = state.store.tenant(caller.scope()).await?;
-    let list = tx.approval_requests(200).await?;
-    tx.commit().await?;
+    let list = state.app.approval_requests(&caller.actor()).await?;
     Ok(Json(ApprovalsView { approvals: list.iter().map(ApprovalView::from).collect() }).into_response())
 }
 
@@ -126,9 +124,7 @@ pub async fn api_get(
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     caller.require(ApiScope::Admin)?;
-    let mut tx = state.store.tenant(caller.scope()).await?;
-    let request = tx.approval_request(parse_id(&id)?).await?.ok_or(AppError::NotFound)?;
-    tx.commit().await?;
+    let request = state.app.approval_request(&caller.actor(), parse_id(&id)?).await?;
     Ok(Json(ApprovalView::from(&request)).into_response())
 }
 

@@ -5,9 +5,9 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use burnrate_app::budgets::{AlertKind, BudgetRecord};
 use burnrate_core::{ApiScope, BudgetScope};
 use burnrate_notify::BudgetStatus;
-use burnrate_store::{AlertKind, BudgetRecord};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -180,7 +180,8 @@ async fn remove(state: &AppState, caller: &impl Caller, id: uuid::Uuid) -> Resul
 
 /// The latest `limit` alerts, newest first, as the budgets page and the overview list them.
 pub(crate) async fn alert_rows(
-    tx: &mut burnrate_store::TenantTx,
+    state: &AppState,
+    actor: &burnrate_app::Actor,
     budgets: &[BudgetStatus],
     limit: i64,
 ) -> Result<Vec<AlertRow>, AppError> {
@@ -192,7 +193,9 @@ pub(crate) async fn alert_rows(
             .map(|d| d.round_dp(2))
             .map_err(|e| AppError::internal(format!("alert amount {text:?}: {e}")))
     };
-    tx.alert_events(limit)
+    state
+        .app
+        .alerts(actor, limit)
         .await?
         .into_iter()
         .map(|e| {
@@ -224,10 +227,8 @@ async fn page(
     typed: Option<NewBudgetForm>,
 ) -> Result<Response, AppError> {
     let list = statuses(state, who.scope).await?;
-    let mut tx = state.store.read_tenant(who.scope).await?;
-    let zone = tx.reporting_tz().await?;
-    let alerts = alert_rows(&mut tx, &list, RECENT_ALERTS).await?;
-    tx.commit().await?;
+    let zone = state.app.reporting_time_zone(&who.actor()).await?;
+    let alerts = alert_rows(state, &who.actor(), &list, RECENT_ALERTS).await?;
     let status = if error.is_some() { StatusCode::UNPROCESSABLE_ENTITY } else { StatusCode::OK };
     let page = BudgetsPage {
         nav: Some(Nav::new(who, "budgets")),

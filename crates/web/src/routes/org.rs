@@ -22,10 +22,7 @@ use crate::pages::{
 use crate::security::{CsrfForm, SESSION_COOKIE, clear_cookie};
 
 pub async fn overview(State(state): State<AppState>, who: Authed) -> Result<Response, AppError> {
-    let mut tx = state.store.read_tenant(who.scope).await?;
-    let members = tx.members(&state.vault).await?;
-    let admins = tx.count_admins().await?;
-    tx.commit().await?;
+    let (members, admins) = state.app.members(&who.actor()).await?;
     let zone = super::console::reporting_zone(&state, who.scope).await?;
     let summary = spend_summary(&state, who.scope, zone).await?;
     // The organization's today: its days are the ones the numbers count.
@@ -103,9 +100,7 @@ pub async fn overview(State(state): State<AppState>, who: Authed) -> Result<Resp
         })
         .collect();
     let mut statuses = super::budgets::statuses(&state, who.scope).await?;
-    let mut tx = state.store.read_tenant(who.scope).await?;
-    let alerts = super::budgets::alert_rows(&mut tx, &statuses, 5).await?;
-    tx.commit().await?;
+    let alerts = super::budgets::alert_rows(&state, &who.actor(), &statuses, 5).await?;
     statuses.sort_by_key(|b| std::cmp::Reverse(b.percent_used()));
     let budgets = statuses
         .iter()
@@ -478,10 +473,8 @@ async fn members_page(
     notice: Option<String>,
     error: Option<String>,
 ) -> Result<Response, AppError> {
-    let mut tx = state.store.read_tenant(who.scope).await?;
-    let members = tx.members(&state.vault).await?;
-    let invitations = if who.role.is_admin() { tx.open_invitations(&state.vault).await? } else { vec![] };
-    tx.commit().await?;
+    let (members, _) = state.app.members(&who.actor()).await?;
+    let invitations = if who.role.is_admin() { state.app.open_invitations(&who.actor()).await? } else { vec![] };
     let grantable = Role::ALL.iter().filter(|r| who.role.may_grant(**r)).map(|r| r.to_string()).collect();
     let page = MembersPage {
         nav: Some(Nav::new(who, "members")),
@@ -595,18 +588,16 @@ pub(crate) async fn sessions_page(
     notice: Option<String>,
     error: Option<(axum::http::StatusCode, String)>,
 ) -> Result<Response, AppError> {
-    use burnrate_store::SecondFactor;
-    let mut tx = state.store.read_instance().await?;
-    let sessions = tx.user_sessions(who.user_id).await?;
-    let factor = tx.second_factor(who.user_id).await?;
+    use burnrate_app::accounts::SecondFactor;
+    let sessions = state.app.own_sessions(who.user_id).await?;
+    let factor = state.app.second_factor(who.user_id).await?;
     let setup = match factor {
-        SecondFactor::Pending => tx.user_totp(&state.vault, who.user_id, true).await?.map(|secret| {
+        SecondFactor::Pending => state.app.pending_second_factor(who.user_id).await?.map(|secret| {
             let uri = secret.provisioning_uri("burnrate", who.email.as_str());
             (secret.base32().to_string(), uri.to_string())
         }),
         SecondFactor::On | SecondFactor::Off => None,
     };
-    tx.commit().await?;
     let status = error.as_ref().map_or(axum::http::StatusCode::OK, |(s, _)| *s);
     let page = SessionsPage {
         nav: Some(Nav::new(who, "sessions")),
@@ -641,11 +632,7 @@ pub async fn end_session(
     CsrfForm(_): CsrfForm<NoFields>,
 ) -> Result<Response, AppError> {
     let handle: uuid::Uuid = parse_id(&handle)?;
-    let mut tx = state.store.instance().await?;
-    if !tx.end_user_session(who.user_id, handle).await? {
-        return Err(AppError::NotFound);
-    }
-    tx.commit().await?;
+    state.app.end_own_session(who.user_id, handle).await?;
     if handle == who.session_handle {
         let mut r = see_other("/login");
         r.headers_mut().append(header::SET_COOKIE, clear_cookie(SESSION_COOKIE));
@@ -659,13 +646,7 @@ pub async fn end_other_sessions(
     who: Authed,
     CsrfForm(_): CsrfForm<NoFields>,
 ) -> Result<Response, AppError> {
-    let mut tx = state.store.instance().await?;
-    for s in tx.user_sessions(who.user_id).await? {
-        if s.handle != who.session_handle {
-            tx.end_user_session(who.user_id, s.handle).await?;
-        }
-    }
-    tx.commit().await?;
+    state.app.end_other_sessions(who.user_id, who.session_handle).await?;
     Ok(see_other("/sessions"))
 }
 
@@ -675,9 +656,7 @@ async fn api_keys_page(
     new_key: Option<String>,
     error: Option<String>,
 ) -> Result<Response, AppError> {
-    let mut tx = state.store.read_tenant(who.scope).await?;
-    let keys = tx.api_keys().await?;
-    tx.commit().await?;
+    let keys = state.app.api_keys(&who.actor()).await?;
     let status =
         if error.is_some() { axum::http::StatusCode::UNPROCESSABLE_ENTITY } else { axum::http::StatusCode::OK };
     let page = ApiKeysPage {

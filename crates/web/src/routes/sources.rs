@@ -7,8 +7,6 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use burnrate_core::ApiScope;
 use burnrate_sources::{DATABASE_KINDS, DatabaseConfig, schema_name};
-use burnrate_store::Freshness;
-use burnrate_sync::SourceKind;
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -26,7 +24,9 @@ use crate::error::{ApiError, AppError};
 use crate::pages::{DatabaseRow, Nav, SourceRow, SourcesPage, render, when};
 use crate::security::CsrfForm;
 use burnrate_app::Submitted;
-use burnrate_app::sources::{NewCredential, NewSourceInput, SettingsChange};
+use burnrate_app::sources::{
+    Freshness, Listed, NewCredential, NewSourceInput, SettingsChange, SourceKind, provider_config,
+};
 
 async fn page(
     state: &AppState,
@@ -34,19 +34,16 @@ async fn page(
     notice: Option<String>,
     error: Option<String>,
 ) -> Result<Response, AppError> {
-    let mut tx = state.store.read_tenant(who.scope).await?;
-    let sources = tx.sources().await?;
-    let fresh = tx.lake_freshness().await?;
-    tx.commit().await?;
+    let listed = state.app.sources(&who.actor()).await?;
     let status = if error.is_some() { StatusCode::UNPROCESSABLE_ENTITY } else { StatusCode::OK };
     let (databases, sources): (Vec<_>, Vec<_>) =
-        sources.into_iter().partition(|s| DATABASE_KINDS.contains(&s.kind.as_str()));
+        listed.into_iter().partition(|l| DATABASE_KINDS.contains(&l.source.kind.as_str()));
     let page = SourcesPage {
         nav: Some(Nav::new(who, "sources")),
         csrf: who.csrf.clone(),
         databases: databases
             .into_iter()
-            .map(|s| {
+            .map(|Listed { source: s, .. }| {
                 let config: Option<DatabaseConfig> = serde_json::from_str(&s.config).ok();
                 DatabaseRow {
                     id: s.id.to_string(),
@@ -62,10 +59,8 @@ async fn page(
             .collect(),
         sources: sources
             .into_iter()
-            .map(|s| {
-                // A stored configuration that does not read is an error, never shown as defaults.
-                let config: burnrate_sync::SourceConfig =
-                    serde_json::from_str(&s.config).map_err(|e| AppError::internal(format!("source {}: {e}", s.id)))?;
+            .map(|Listed { source: s, fresh }| {
+                let config = provider_config(&s)?;
                 Ok(SourceRow {
                     id: s.id.to_string(),
                     name: s.name,
@@ -75,7 +70,7 @@ async fn page(
                     synced: s.last_success_at.is_some(),
                     error: s.last_error,
                     last_success: s.last_success_at.map(when).unwrap_or_else(|| "never".into()),
-                    fresh: freshness_text(fresh.get(&s.id).copied().unwrap_or_default(), config.repull_days),
+                    fresh: freshness_text(fresh, config.repull_days),
                     config,
                     progress: s.progress,
                     summary: s.last_sync_summary,
@@ -450,15 +445,10 @@ pub async fn sync_now(
 /// Calls the provider once with the source's credential (yesterday's costs): whether it works,
 /// in words.
 async fn test_connection(state: &AppState, caller: &impl Caller, id: Uuid) -> Result<(bool, String), AppError> {
-    caller.require_admin()?;
-    let mut tx = state.store.tenant(caller.scope()).await?;
-    let source = tx.source(id).await?.ok_or(AppError::NotFound)?;
-    tx.commit().await?;
-    Ok(match state.syncer.test_connection(caller.scope(), &source, chrono::Utc::now().date_naive()).await {
-        Ok(n) => {
-            (true, format!("Connection to {} works: the key was accepted ({n} cost lines for yesterday).", source.name))
-        }
-        Err(e) => (false, format!("Connection to {} failed: {e}", source.name)),
+    let (name, outcome) = state.app.test_source(&caller.actor(), id).await?;
+    Ok(match outcome {
+        Ok(n) => (true, format!("Connection to {name} works: the key was accepted ({n} cost lines for yesterday).")),
+        Err(e) => (false, format!("Connection to {name} failed: {e}")),
     })
 }
 
@@ -518,17 +508,19 @@ pub struct SourcesView {
 #[utoipa::path(get, path = "/sources", tag = "sources", responses((status = 200, body = SourcesView), Refusals))]
 pub async fn api_list(State(state): State<AppState>, caller: ApiCaller) -> Result<Response, ApiError> {
     caller.require(ApiScope::Read)?;
-    let mut tx = state.store.tenant(caller.scope()).await?;
-    let sources = tx.sources().await?;
-    let fresh = tx.lake_freshness().await?;
-    tx.commit().await?;
-    let sources = sources
+    let sources = state
+        .app
+        .sources(&caller.actor())
+        .await?
         .into_iter()
-        .map(|s| {
-            let fresh = fresh.get(&s.id).copied().unwrap_or_default();
-            let config: burnrate_sync::SourceConfig = serde_json::from_str(&s.config).unwrap_or_default();
-            SourceView {
-                final_through: fresh.costs.map(|d| final_through(d, config.repull_days)),
+        .map(|Listed { source: s, fresh }| {
+            // A database source has no re-pulled days: what it holds is final.
+            let repull_days = match DATABASE_KINDS.contains(&s.kind.as_str()) {
+                true => 0,
+                false => provider_config(&s)?.repull_days,
+            };
+            Ok(SourceView {
+                final_through: fresh.costs.map(|d| final_through(d, repull_days)),
                 costs_through: fresh.costs,
                 usage_through: fresh.usage,
                 id: s.id,
@@ -545,9 +537,9 @@ pub async fn api_list(State(state): State<AppState>, caller: ApiCaller) -> Resul
                 credits_remaining: s.credits_remaining,
                 credits_checked_at: s.credits_checked_at,
                 last_sync_summary: s.last_sync_summary,
-            }
+            })
         })
-        .collect();
+        .collect::<Result<_, AppError>>()?;
     Ok(Json(SourcesView { sources }).into_response())
 }
 

@@ -67,14 +67,7 @@ async fn page(
     new: Option<NewCredential>,
     error: Option<String>,
 ) -> Result<Response, AppError> {
-    let credentials = if who.role().is_admin() {
-        let mut tx = state.store.tenant(who.scope).await?;
-        let list = tx.sql_credentials().await?;
-        tx.commit().await?;
-        list
-    } else {
-        Vec::new()
-    };
+    let credentials = if who.role().is_admin() { state.app.sql_credentials(&who.actor()).await? } else { Vec::new() };
     let status = if error.is_some() { StatusCode::UNPROCESSABLE_ENTITY } else { StatusCode::OK };
     let page = SqlPage {
         nav: Some(Nav::new(who, "sql")),
@@ -152,9 +145,7 @@ pub struct SqlCredentialsView {
 #[utoipa::path(get, path = "/sql-credentials", tag = "sql", responses((status = 200, body = SqlCredentialsView), Refusals))]
 pub async fn api_list(State(state): State<AppState>, caller: ApiCaller) -> Result<Response, ApiError> {
     caller.require(ApiScope::Admin)?;
-    let mut tx = state.store.tenant(caller.scope).await?;
-    let list = tx.sql_credentials().await?;
-    tx.commit().await?;
+    let list = state.app.sql_credentials(&caller.actor()).await?;
     let sql_credentials = list
         .into_iter()
         .map(|c| SqlCredentialView {

@@ -6,8 +6,8 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use burnrate_app::webhooks::{Delivery, DeliveryState, WebhookOverview, WebhookRecord};
 use burnrate_core::ApiScope;
-use burnrate_store::{DeliveryState, WebhookRecord};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -97,9 +97,7 @@ pub struct WebhooksView {
 #[utoipa::path(get, path = "/webhooks", tag = "webhooks", responses((status = 200, body = WebhooksView), Refusals))]
 pub async fn api_list(State(state): State<AppState>, caller: ApiCaller) -> Result<Response, ApiError> {
     caller.require(ApiScope::Admin)?;
-    let mut tx = state.store.tenant(caller.scope()).await?;
-    let list = tx.webhooks().await?;
-    tx.commit().await?;
+    let list = state.app.webhooks(&caller.actor()).await?;
     Ok(Json(WebhooksView { webhooks: list.into_iter().map(WebhookView::from).collect() }).into_response())
 }
 
@@ -268,14 +266,6 @@ pub async fn redeliver_form(
     }
 }
 
-/// A destination as people who are not admins see it: its host.
-fn destination_host(url: &str) -> String {
-    url::Url::parse(url)
-        .ok()
-        .and_then(|u| u.host_str().map(|h| format!("{h} (full address: admins only)")))
-        .unwrap_or_default()
-}
-
 /// The webhooks page: destinations, with a form to add one (its secret shown once) and a test
 /// button for each.
 async fn page(
@@ -285,53 +275,35 @@ async fn page(
     notice: Option<String>,
     error: Option<String>,
 ) -> Result<Response, AppError> {
-    let admin = burnrate_app::policy::sees_webhook_urls(who.role());
-    let mut tx = state.store.tenant(who.scope).await?;
-    let list = tx.webhooks().await?;
-    let mut rows = Vec::with_capacity(list.len());
-    for w in list {
-        let recent = tx.deliveries(w.id, None, 10).await?;
-        let dead = tx.deliveries(w.id, Some(DeliveryState::Dead), burnrate_app::webhooks::DELIVERIES_SHOWN).await?;
-        let mut shown = |d: &burnrate_store::Delivery| DeliveryRow {
-            id: d.id.to_string(),
-            event_type: d.event_type.clone(),
-            state: d.state.as_str().to_owned(),
-            attempts: d.attempts,
-            created: when(d.created_at),
-            last: String::new(),
-        };
-        let mut recent_rows = Vec::with_capacity(recent.len());
-        for d in &recent {
-            let mut row = shown(d);
-            if let Some(a) = tx.delivery_attempts(d.id).await?.pop() {
-                row.last = match (a.status, a.error) {
-                    (Some(s), None) => format!("{s} in {} ms", a.latency_ms),
-                    // A transport error may quote the destination, which only admins see (S29).
-                    (_, Some(e)) if admin => format!("{e} ({} ms)", a.latency_ms),
-                    (_, Some(_)) => format!("failed ({} ms)", a.latency_ms),
-                    (None, None) => String::new(),
-                };
-            }
-            recent_rows.push(row);
-        }
-        rows.push(WebhookRow {
+    let shown = |d: &Delivery, last: String| DeliveryRow {
+        id: d.id.to_string(),
+        event_type: d.event_type.clone(),
+        state: d.state.as_str().to_owned(),
+        attempts: d.attempts,
+        created: when(d.created_at),
+        last,
+    };
+    let rows = state
+        .app
+        .webhooks_overview(&who.actor())
+        .await?
+        .into_iter()
+        .map(|WebhookOverview { webhook: w, recent, dead }| WebhookRow {
             id: w.id.to_string(),
-            // A destination's URL is a secret of sorts (it may carry a token): admins only (S29).
-            url: if admin { w.url } else { destination_host(&w.url) },
+            url: w.url,
             description: w.description,
             slack: w.slack,
             events: if w.events.is_empty() { "all events".into() } else { w.events.join(", ") },
             created: when(w.created_at),
-            recent: recent_rows,
-            dead: dead.iter().map(&mut shown).collect(),
-        });
-    }
-    tx.commit().await?;
+            recent: recent.iter().map(|(d, last)| shown(d, last.clone())).collect(),
+            dead: dead.iter().map(|d| shown(d, String::new())).collect(),
+        })
+        .collect();
     let status = if error.is_some() { StatusCode::UNPROCESSABLE_ENTITY } else { StatusCode::OK };
     let page = WebhooksPage {
         nav: Some(Nav::new(who, "webhooks")),
         csrf: who.csrf.clone(),
-        can_manage: admin,
+        can_manage: who.role().is_admin(),
         webhooks: rows,
         new_secret,
         notice,
