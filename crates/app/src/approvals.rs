@@ -456,6 +456,17 @@ impl App {
         Ok(list)
     }
 
+    /// The queue as an admin sees it: the requests, newest first, and whether the organization's
+    /// changes apply at once for want of a second admin.
+    pub async fn approval_queue(&self, actor: &Actor) -> Result<(Vec<ApprovalRequest>, bool)> {
+        actor.require_admin()?;
+        let mut tx = self.store.tenant(actor.scope).await?;
+        let list = tx.approval_requests(REQUESTS_SHOWN).await?;
+        let sole_admin = policy::sole_admin_shortcut(&mut tx, Utc::now()).await?;
+        tx.commit().await?;
+        Ok((list, sole_admin))
+    }
+
     pub async fn approval_request(&self, actor: &Actor, id: Uuid) -> Result<ApprovalRequest> {
         let mut tx = self.store.read_tenant(actor.scope).await?;
         let request = tx.approval_request(id).await?.ok_or(Error::NotFound)?;

@@ -24,6 +24,7 @@ pub mod approvals;
 pub mod audit;
 pub mod budgets;
 mod error;
+pub mod exports;
 pub mod members;
 pub mod organization;
 pub mod policy;
@@ -40,6 +41,7 @@ use burnrate_store::{Store, Vault};
 
 pub use actor::{Actor, Via};
 pub use approvals::{Change, Submitted};
+pub use burnrate_store::{OrgScope, Quota, RateLimiter};
 pub use error::{Error, Result};
 
 /// The application: what every service needs, shared by every front end; cheap to clone.
@@ -82,6 +84,11 @@ impl App {
     pub fn with_notifier(mut self, notifier: burnrate_notify::Notifier) -> Self {
         self.notifier = Some(notifier);
         self
+    }
+
+    /// Syncs sources, for the composition root's scheduler and the demo's first sync.
+    pub fn syncer(&self) -> &burnrate_sync::Syncer {
+        &self.syncer
     }
 
     pub fn store(&self) -> &Store {

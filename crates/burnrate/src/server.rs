@@ -42,10 +42,7 @@ pub(crate) fn web_config(settings: &Settings) -> WebConfig {
     cfg.signup = settings.signup;
     cfg.hsts = settings.https_addr.is_some() || settings.behind_tls_proxy;
     cfg.trust_forwarded_for = settings.behind_tls_proxy;
-    cfg.smtp_url = settings.smtp_url.as_ref().map(|s| s.expose_secret().to_owned());
-    cfg.mail_from = settings.mail_from.clone();
     cfg.login_per_ip = Quota::per_minute(settings.login_rate_per_ip, settings.login_rate_per_ip);
-    cfg.sync_lease = settings.sync_lease;
     cfg.api_per_key = WebConfig::api_per_key(settings.api_rate_per_key);
     cfg.api_per_ip = WebConfig::api_per_ip(settings.api_rate_per_key);
     // Bound to every interface: clients reach it by the public host name.
@@ -71,9 +68,6 @@ impl Tuning {
             if let Some(q) = tuned {
                 *quota = q;
             }
-        }
-        if let Some(delivery) = self.delivery {
-            cfg.delivery = delivery;
         }
     }
 }
@@ -136,6 +130,8 @@ pub async fn launch(settings: &Settings, tuning: Tuning, bound: Bound) -> Result
 pub struct Server {
     state: AppState,
     engine: burnrate_engine::Engine,
+    notifier: burnrate_notify::Notifier,
+    mailer: burnrate_notify::Mailer,
     pg_tls: Option<burnrate_pgwire::PgTls>,
     store: Store,
 }
@@ -186,21 +182,39 @@ impl Server {
             None => burnrate_web::RateLimiter::new(),
         };
         let store = open_store(settings).await?;
-        let mut config = web_config(settings);
-        tuning.apply(&mut config);
-        let state = AppState::new(
-            config,
+        let vault = Arc::new(Vault::new(ring));
+        let mailer = burnrate_notify::Mailer::new(
             store.clone(),
-            Arc::new(Vault::new(ring)),
-            password_hasher(settings),
-            lake,
-            client,
-            limiter,
+            Arc::clone(&vault),
+            limiter.clone(),
+            settings.smtp_url.as_ref().map(|s| s.expose_secret()),
+            &settings.mail_from,
         )
         .map_err(|e| config_error("BURNRATE_SMTP_URL", e))?;
-        let engine = build_engine(settings, state.syncer())?;
-        let state = state.with_engine(engine.clone());
-        Ok(Self { state, engine, pg_tls, store })
+        let syncer = burnrate_sync::Syncer {
+            lease: settings.sync_lease,
+            ..burnrate_sync::Syncer::new(store.clone(), Arc::clone(&vault), lake, client)
+        };
+        let engine = build_engine(settings, &syncer)?;
+        let notifier = burnrate_notify::Notifier::new(
+            store.clone(),
+            Arc::clone(&vault),
+            engine.clone(),
+            syncer.http.clone(),
+            mailer.clone(),
+            burnrate_notify::NotifierConfig {
+                public_url: settings.public_url.clone(),
+                policy: tuning.delivery.unwrap_or_default(),
+                limiter: limiter.clone(),
+            },
+        );
+        let app =
+            burnrate_app::App::new(syncer, mailer.clone(), password_hasher(settings), settings.public_url.clone())
+                .with_notifier(notifier.clone());
+        let mut config = web_config(settings);
+        tuning.apply(&mut config);
+        let state = AppState::new(config, app, limiter).with_engine(engine.clone(), notifier.clone());
+        Ok(Self { state, engine, notifier, mailer, pg_tls, store })
     }
 
     /// The application, for what runs before the listeners open (the demo's seeding).
@@ -209,21 +223,20 @@ impl Server {
     }
 
     pub fn syncer(&self) -> &burnrate_sync::Syncer {
-        self.state.syncer()
+        self.state.app().syncer()
     }
 
     /// Serves on the bound listeners and starts the background workers: the mail worker, the
     /// sync scheduler, budget evaluation and webhook delivery.
     pub async fn start(self, bound: Bound) -> Result<Running, Failure> {
         let Bound { http, https, pg } = bound;
-        let Server { state, engine, pg_tls, store } = self;
+        let Server { state, engine, notifier, mailer, pg_tls, store } = self;
         let pg = burnrate_pgwire::PgServer::start(pg, engine.clone(), state.app().clone(), pg_tls)
             .map_err(|e| config_error("BURNRATE_PG_ADDR", e.to_string()))?;
-        let notifier = state.notifier().expect("the engine is set").clone();
         let app = state.app().clone();
-        let syncer = state.syncer().clone();
+        let syncer = app.syncer().clone();
         let workers = Workers(vec![
-            state.mailer().spawn_worker(),
+            mailer.spawn_worker(),
             burnrate_sync::spawn_scheduler(syncer.clone(), SCHEDULER_TICK),
             notifier.spawn(DELIVERERS),
         ]);

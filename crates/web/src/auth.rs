@@ -6,11 +6,10 @@ use axum::extract::FromRequestParts;
 use axum::http::header;
 use axum::http::request::Parts;
 use axum::response::{IntoResponse, Redirect, Response};
+use burnrate_app::OrgScope;
 use burnrate_app::Via;
 use burnrate_app::support::Operator;
 use burnrate_core::{ApiKeyId, ApiScope, EmailAddress, Role, UserId};
-use burnrate_store::{NewAuditEntry, OrgScope};
-use serde_json::Value;
 use uuid::Uuid;
 
 use crate::AppState;
@@ -173,17 +172,6 @@ pub trait Caller {
 
     fn require_admin(&self) -> Result<(), AppError> {
         Ok(self.actor().require_admin()?)
-    }
-
-    /// An audit entry for an action of this caller on a target.
-    fn entry(
-        &self,
-        action: burnrate_store::AuditAction,
-        target_type: &'static str,
-        target_id: String,
-        details: Value,
-    ) -> NewAuditEntry {
-        self.actor().entry(action, target_type, target_id, details)
     }
 }
 

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use burnrate_store::Quota;
+use burnrate_app::Quota;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SignupMode {
@@ -24,8 +24,6 @@ pub struct WebConfig {
     pub hsts: bool,
     /// Trust the last `X-Forwarded-For` hop for the client address (behind a TLS proxy).
     pub trust_forwarded_for: bool,
-    pub smtp_url: Option<String>,
-    pub mail_from: String,
     pub session_idle: Duration,
     pub session_absolute: Duration,
     pub login_per_ip: Quota,
@@ -36,10 +34,6 @@ pub struct WebConfig {
     pub exports_per_org: Quota,
     /// Where SQL clients reach the Postgres wire endpoint, for connection strings.
     pub pg_endpoint: Option<PgEndpoint>,
-    /// How webhook deliveries are retried and paced.
-    pub delivery: burnrate_notify::DeliveryPolicy,
-    /// `BURNRATE_SYNC_LEASE`: how long a sync stays claimed by an instance that stopped renewing it.
-    pub sync_lease: Duration,
 }
 
 /// The Postgres wire endpoint as clients reach it.
@@ -59,8 +53,6 @@ impl WebConfig {
             signup: SignupMode::Open,
             hsts: false,
             trust_forwarded_for: false,
-            smtp_url: None,
-            mail_from: "burnrate <burnrate@localhost>".into(),
             session_idle: Duration::from_secs(2 * 3600),
             session_absolute: Duration::from_secs(12 * 3600),
             pg_endpoint: None,
@@ -69,8 +61,6 @@ impl WebConfig {
             api_per_key: Self::api_per_key(600),
             api_per_ip: Self::api_per_ip(600),
             exports_per_org: Quota::per_minute(1, 10),
-            delivery: burnrate_notify::DeliveryPolicy::default(),
-            sync_lease: burnrate_sync::Syncer::DEFAULT_LEASE,
         }
     }
 

@@ -4,7 +4,6 @@
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use burnrate_store::StoreError;
 
 use crate::pages;
 
@@ -81,13 +80,6 @@ impl std::fmt::Display for AppError {
     }
 }
 
-/// A store error means what the application says it means (one rule for both layers).
-impl From<StoreError> for AppError {
-    fn from(e: StoreError) -> Self {
-        burnrate_app::Error::from(e).into()
-    }
-}
-
 impl From<burnrate_app::Error> for AppError {
     fn from(e: burnrate_app::Error) -> Self {
         match e {
@@ -98,12 +90,6 @@ impl From<burnrate_app::Error> for AppError {
             // Logged with its cause where it happened.
             burnrate_app::Error::Internal(reference) => AppError::Internal(reference),
         }
-    }
-}
-
-impl From<burnrate_crypto::CryptoError> for AppError {
-    fn from(e: burnrate_crypto::CryptoError) -> Self {
-        StoreError::Crypto(e).into()
     }
 }
 

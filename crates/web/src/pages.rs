@@ -354,8 +354,8 @@ pub struct AuditRow {
     pub ip: String,
 }
 
-impl From<burnrate_store::AuditRecord> for AuditRow {
-    fn from(e: burnrate_store::AuditRecord) -> Self {
+impl From<burnrate_app::audit::AuditRecord> for AuditRow {
+    fn from(e: burnrate_app::audit::AuditRecord) -> Self {
         AuditRow {
             seq: e.seq,
             at: e.at.format("%Y-%m-%d %H:%M:%S").to_string(),
@@ -399,7 +399,7 @@ pub struct SourceRow {
     pub synced: bool,
     pub error: Option<String>,
     pub last_success: String,
-    pub config: burnrate_sync::SourceConfig,
+    pub config: burnrate_app::sources::SourceConfig,
     pub progress: Option<String>,
     /// The last day of data per table.
     pub fresh: String,

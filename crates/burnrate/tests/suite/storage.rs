@@ -306,7 +306,7 @@ async fn queued_mail_goes_out_exactly_once_with_several_instances_delivering() {
     let mailer = || async {
         let store = burnrate_store::Store::connect(&app.db.app_url).await.unwrap();
         let vault = std::sync::Arc::new(Vault::new(MasterKeyRing::parse(&app.master_keys).unwrap()));
-        burnrate_web::Mailer::new(
+        burnrate_notify::Mailer::new(
             store,
             vault,
             burnrate_web::RateLimiter::new(),

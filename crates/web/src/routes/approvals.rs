@@ -188,11 +188,7 @@ async fn page(
     notice: Option<String>,
     error: Option<String>,
 ) -> Result<Response, AppError> {
-    who.require_admin()?;
-    let mut tx = state.store.tenant(who.scope).await?;
-    let list = tx.approval_requests(200).await?;
-    let sole_admin = burnrate_app::policy::sole_admin_shortcut(&mut tx, Utc::now()).await?;
-    tx.commit().await?;
+    let (list, sole_admin) = state.app.approval_queue(&who.actor()).await?;
     let me = who.member();
     let rows = list
         .iter()

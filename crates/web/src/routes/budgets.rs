@@ -114,7 +114,7 @@ fn shown_with_status(s: &BudgetStatus) -> BudgetView {
 }
 
 /// Where every budget of the organization stands now.
-pub(crate) async fn statuses(state: &AppState, scope: burnrate_store::OrgScope) -> Result<Vec<BudgetStatus>, AppError> {
+pub(crate) async fn statuses(state: &AppState, scope: burnrate_app::OrgScope) -> Result<Vec<BudgetStatus>, AppError> {
     let notifier = state.notifier().ok_or_else(|| AppError::internal("this instance runs no SQL engine"))?;
     notifier.statuses(scope, chrono::Utc::now()).await.map_err(AppError::internal)
 }

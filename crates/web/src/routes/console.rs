@@ -2,7 +2,7 @@
 //! and the organization's tables to browse. Server-rendered (no script): each page runs the
 //! query again and reads past the earlier rows, so pages are stable when the query orders them.
 
-use burnrate_store::AuditAction;
+use burnrate_app::exports::Export;
 use std::time::Instant;
 
 use axum::body::Body;
@@ -190,7 +190,7 @@ pub(crate) fn decimal_cell(cell: &Option<String>) -> rust_decimal::Decimal {
 /// The organization's reporting time zone, as the budgets use it.
 pub(crate) async fn reporting_zone(
     state: &AppState,
-    scope: burnrate_store::OrgScope,
+    scope: burnrate_app::OrgScope,
 ) -> Result<burnrate_core::ReportingZone, AppError> {
     let notifier = state.notifier().ok_or_else(|| AppError::internal("this instance runs no SQL engine"))?;
     notifier.zone(scope).await.map_err(AppError::internal)
@@ -247,11 +247,9 @@ pub async fn csv(
         }
     };
     // Exports are audited (S16): who took which query's result away.
-    let mut tx = state.store.tenant(who.scope).await?;
     let statement: String = form.sql.chars().take(1000).collect();
     let details = serde_json::json!({ "format": "csv", "statement": statement });
-    tx.audit(who.entry(AuditAction::QueryExported, "organization", who.scope.org_id().to_string(), details)).await?;
-    tx.commit().await?;
+    state.app.record_export(&who.actor(), Export::Query, details).await?;
     let body = csv_body(session, q);
     Ok((
         [

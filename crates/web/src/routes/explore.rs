@@ -3,7 +3,7 @@
 //! chart and the same rows as CSV. Every choice is in the URL, so a view can be shared. It reads
 //! through the SQL engine, as SQL and exports do.
 
-use burnrate_store::AuditAction;
+use burnrate_app::exports::Export;
 use std::collections::BTreeMap;
 
 use axum::extract::{Query, State};
@@ -187,11 +187,8 @@ pub async fn explore(
     if q.format == "csv" {
         let stream = session.query(&view.sql()).await.map_err(AppError::internal)?;
         // Exports are audited (S16).
-        let mut tx = state.store.tenant(who.scope).await?;
         let details = serde_json::json!({ "format": "csv", "view": view.url("csv") });
-        let entry = who.entry(AuditAction::ExplorerExported, "organization", who.scope.org_id().to_string(), details);
-        tx.audit(entry).await?;
-        tx.commit().await?;
+        state.app.record_export(&who.actor(), Export::Explorer, details).await?;
         let body = super::console::csv_body(session, stream);
         let headers = [
             (header::CONTENT_TYPE, "text/csv; charset=utf-8"),

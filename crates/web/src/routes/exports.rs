@@ -8,9 +8,9 @@ use axum::body::Body;
 use axum::extract::{Query, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
+use burnrate_app::exports::Export as Exported;
 use burnrate_core::ApiScope;
 use burnrate_engine::{QueryStream, SqlSession};
-use burnrate_store::AuditAction;
 use chrono::NaiveDate;
 use futures::StreamExt;
 use serde::Deserialize;
@@ -169,11 +169,8 @@ async fn export(state: &AppState, caller: &impl Caller, label: &str, q: &ExportQ
         .map_err(|wait| AppError::RateLimited { retry_after_secs: wait.as_secs().max(1) })?;
     let session = super::console::session_as(state, caller, label)?;
     let stream = session.query(&export.sql()).await.map_err(AppError::internal)?;
-    let mut tx = state.store.tenant(caller.scope()).await?;
     let details = json!({ "dataset": "focus", "format": q.format.as_str(), "from": export.from, "to": export.to });
-    tx.audit(caller.entry(AuditAction::CostsExported, "organization", caller.scope().org_id().to_string(), details))
-        .await?;
-    tx.commit().await?;
+    state.app.record_export(&caller.actor(), Exported::Costs, details).await?;
     let (content_type, body) = match export.format {
         Format::Csv => ("text/csv; charset=utf-8", super::console::csv_body(session, stream)),
         Format::Parquet => ("application/vnd.apache.parquet", parquet_body(session, stream)?),

@@ -163,7 +163,7 @@ pub async fn publish(
         Err(e) => Err(e),
     };
     let result = result.map(|p| {
-        state.mailer.wake();
+        state.app.wake_mailer();
         format!(
             "Published: effective {}, emailed to {} admins of {} organizations.",
             p.notice.effective_on, p.emails, p.organizations
@@ -193,7 +193,7 @@ pub async fn request(
         Ok(hours) => {
             let ask = AccessRequest { org: form.org.trim(), issue: &form.issue, hours };
             state.app.support().request_access(&op.operator, &ask).await.map_err(AppError::from).map(|g| {
-                state.mailer.wake();
+                state.app.wake_mailer();
                 format!(
                     "Asked for {} hours of access. The organization's admins were emailed; a second operator must approve too.",
                     g.duration.num_hours()

@@ -306,7 +306,7 @@ pub async fn api_spend(
 /// explorer), in the organization's reporting time zone as the explorer counts days.
 async fn spend_summary(
     state: &AppState,
-    scope: burnrate_store::OrgScope,
+    scope: burnrate_app::OrgScope,
     zone: burnrate_core::ReportingZone,
 ) -> Result<SpendSummary, AppError> {
     use burnrate_engine::local::{in_days, period};

@@ -1,0 +1,38 @@
+//! Exports: whatever leaves the instance as a file is recorded first (S16), with what was asked.
+
+use burnrate_store::AuditAction;
+use serde_json::Value;
+
+use crate::{Actor, App, Result};
+
+/// What is exported.
+#[derive(Clone, Copy, Debug)]
+pub enum Export {
+    /// A SQL console query's result.
+    Query,
+    /// The explorer's view.
+    Explorer,
+    /// The FOCUS cost lines of a period.
+    Costs,
+}
+
+impl App {
+    /// Records that `actor` takes `what` away; `details` says which (a statement, a view, a
+    /// period and format). Call before the first byte leaves.
+    pub async fn record_export(&self, actor: &Actor, what: Export, details: Value) -> Result<()> {
+        let action = match what {
+            Export::Query => AuditAction::QueryExported,
+            Export::Explorer => AuditAction::ExplorerExported,
+            Export::Costs => AuditAction::CostsExported,
+        };
+        let mut tx = self.store.tenant(actor.scope).await?;
+        tx.audit(actor.entry(action, "organization", actor.scope.org_id().to_string(), details)).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Whether the database answers (readiness); the error says why not.
+    pub async fn ready(&self) -> std::result::Result<(), String> {
+        self.store.ping().await.map_err(|e| e.to_string())
+    }
+}
