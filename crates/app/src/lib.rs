@@ -23,6 +23,7 @@ pub mod api_keys;
 pub mod approvals;
 pub mod audit;
 pub mod budgets;
+pub mod console;
 mod error;
 pub mod exports;
 pub mod members;

@@ -52,34 +52,6 @@ fn shown(e: EngineError) -> Result<String, AppError> {
     }
 }
 
-/// The tables and columns the organization's session sees (database sources' tables once a
-/// query has named them).
-async fn tables(session: &SqlSession) -> Result<Vec<ConsoleTable>, AppError> {
-    let sql = "SELECT table_schema, table_name, column_name, data_type FROM information_schema.columns \
-               WHERE table_schema NOT IN ('pg_catalog', 'information_schema') \
-               ORDER BY table_schema, table_name, ordinal_position";
-    let (_, batches) = session.collect(sql).await.map_err(AppError::internal)?;
-    let mut out: Vec<ConsoleTable> = Vec::new();
-    for batch in &batches {
-        let text = |i: usize| batch.column(i).as_any().downcast_ref::<datafusion::arrow::array::StringArray>().cloned();
-        let (Some(schema), Some(table), Some(column), Some(kind)) = (text(0), text(1), text(2), text(3)) else {
-            continue;
-        };
-        for row in 0..batch.num_rows() {
-            let name = match schema.value(row) {
-                "public" => table.value(row).to_owned(),
-                s => format!("{s}.{}", table.value(row)),
-            };
-            if out.last().is_none_or(|t| t.name != name) {
-                out.push(ConsoleTable { name, columns: Vec::new() });
-            }
-            let column = ConsoleColumn { name: column.value(row).to_owned(), kind: kind.value(row).to_owned() };
-            out.last_mut().expect("pushed").columns.push(column);
-        }
-    }
-    Ok(out)
-}
-
 async fn page(
     session: &SqlSession,
     who: &Authed,
@@ -91,7 +63,14 @@ async fn page(
     let page = ConsolePage {
         nav: Some(Nav::new(who, "sql")),
         csrf: who.csrf.clone(),
-        tables: tables(session).await?,
+        tables: burnrate_app::console::tables(session)
+            .await?
+            .into_iter()
+            .map(|t| ConsoleTable {
+                name: t.name,
+                columns: t.columns.into_iter().map(|(name, kind)| ConsoleColumn { name, kind }).collect(),
+            })
+            .collect(),
         sql,
         result,
         error,
@@ -100,9 +79,8 @@ async fn page(
 }
 
 pub async fn console_page(State(state): State<AppState>, who: Authed) -> Result<Response, AppError> {
-    let sql =
-        "SELECT provider_name, sum(billed_cost) AS spend\nFROM costs\nGROUP BY provider_name\nORDER BY spend DESC";
-    page(&session(&state, &who)?, &who, sql.into(), None, None).await
+    // An empty query: the page shows its example.
+    page(&session(&state, &who)?, &who, String::new(), None, None).await
 }
 
 /// Page `page` of the query's rows within the statement timeout, or what was wrong with it.
