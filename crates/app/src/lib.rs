@@ -11,11 +11,14 @@
 //! the actor's [`burnrate_store::OrgScope`] as the only way to an organization's data, and write
 //! the change and its audit entry in one transaction.
 //!
-//! What lives here so far: members and invitations, API keys, SQL credentials and how their
-//! logins follow membership, the approval queue and its policy, sources (made, their credentials
-//! and settings, synced on request), budgets, webhooks and their deliveries. Still deciding in the
-//! web crate, to move here one by one: sign-in and sessions, exports and the
-//! console, the audit log's reading, support access and notices.
+//! What lives here: accounts (sign-up, verification, login with its second step, reset,
+//! invitations accepted) and sessions, members and invitations, API keys, SQL credentials and how
+//! their logins follow membership, the approval queue and its policy, sources (made, their
+//! credentials and settings, listed, tested, synced on request), budgets and alerts, webhooks and
+//! their deliveries, support access and notices ([`support::Support`], which the command line
+//! builds on its own), the audit log's reading and export, exports' audit records, the console's
+//! schema. Still in the web crate: the SQL text of the overview, the explorer and the cost export
+//! (run through the engine there), which the spend read model takes over.
 
 pub mod accounts;
 mod actor;
