@@ -56,23 +56,15 @@ impl BudgetStatus {
         let mut out = Vec::new();
         for &percent in self.budget.thresholds.percents() {
             if self.spend >= amount * Decimal::from(percent) / Decimal::ONE_HUNDRED {
-                out.push(Alert {
-                    kind: AlertKind::Threshold,
-                    threshold: percent,
-                    period: self.period,
-                    amount: self.spend,
-                    reference: None,
-                });
+                out.push(Alert { call: Call::Threshold { percent }, period: self.period, amount: self.spend });
             }
         }
         // A forecast says something only while the budget is not spent yet.
         if self.budget.forecast_alert && self.spend < amount && self.forecast >= amount {
             out.push(Alert {
-                kind: AlertKind::Forecast,
-                threshold: 100,
+                call: Call::Forecast { forecast: self.forecast },
                 period: self.period,
                 amount: self.spend,
-                reference: Some(self.forecast),
             });
         }
         // Cents on a quiet scope are not news: an anomaly must also exceed a tenth of the
@@ -80,13 +72,7 @@ impl BudgetStatus {
         let floor = amount / Decimal::from(self.period.days().max(1)) / Decimal::TEN;
         if let Some(a) = anomaly(&self.history, self.yesterday, floor) {
             let day = Period { start: a.day, end: a.day.succ_opt().expect("a next day") };
-            out.push(Alert {
-                kind: AlertKind::Anomaly,
-                threshold: 0,
-                period: day,
-                amount: a.amount,
-                reference: Some(a.usual),
-            });
+            out.push(Alert { call: Call::Anomaly { usual: a.usual }, period: day, amount: a.amount });
         }
         out
     }
@@ -95,14 +81,52 @@ impl BudgetStatus {
 /// An alert a budget's standing calls for.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Alert {
-    pub kind: AlertKind,
-    pub threshold: u32,
+    pub call: Call,
     /// The budget period, or the anomalous day.
     pub period: Period,
     /// Spend so far (threshold, forecast), or the day's spend (anomaly).
     pub amount: Decimal,
-    /// The forecast (forecast), or the day's usual spend (anomaly).
-    pub reference: Option<Decimal>,
+}
+
+/// Why an alert fires, with what each kind carries.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Call {
+    /// Spend reached this percent of the budget.
+    Threshold { percent: u32 },
+    /// Spend is forecast to reach this by the period's end.
+    Forecast { forecast: Decimal },
+    /// The day's spend is far from this, what that weekday usually sees.
+    Anomaly { usual: Decimal },
+}
+
+impl Call {
+    pub fn kind(self) -> AlertKind {
+        match self {
+            Call::Threshold { .. } => AlertKind::Threshold,
+            Call::Forecast { .. } => AlertKind::Forecast,
+            Call::Anomaly { .. } => AlertKind::Anomaly,
+        }
+    }
+
+    /// The amount an alert is measured against, as its stored event keeps it: the forecast, or
+    /// the weekday's usual spend; none for a threshold.
+    pub fn reference(self) -> Option<Decimal> {
+        match self {
+            Call::Threshold { .. } => None,
+            Call::Forecast { forecast } => Some(forecast),
+            Call::Anomaly { usual } => Some(usual),
+        }
+    }
+
+    /// The threshold an alert is recorded under, once per period: a percent, 100 for the
+    /// forecast, 0 for an anomaly.
+    pub fn threshold(self) -> u32 {
+        match self {
+            Call::Threshold { percent } => percent,
+            Call::Forecast { .. } => 100,
+            Call::Anomaly { .. } => 0,
+        }
+    }
 }
 
 /// A SQL string literal.

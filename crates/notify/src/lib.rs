@@ -29,7 +29,7 @@ use uuid::Uuid;
 
 pub use delivery::DeliveryPolicy;
 pub use digest::Digest;
-pub use evaluate::{Alert, BudgetStatus, PeriodSpend, budget_status, period_spend};
+pub use evaluate::{Alert, BudgetStatus, Call, PeriodSpend, budget_status, period_spend};
 pub use forecast::{Anomaly, DaySpend, anomaly, forecast_period_end};
 pub use mail::Mailer;
 pub use webhook::{SignedWebhook, WebhookSecret, WebhookSecretError};
@@ -160,12 +160,12 @@ impl Notifier {
                 let event = AlertEvent {
                     id: Uuid::now_v7(),
                     budget_id: status.budget.id,
-                    kind: alert.kind,
-                    threshold: alert.threshold,
+                    kind: alert.call.kind(),
+                    threshold: alert.call.threshold(),
                     period_start: alert.period.start,
                     period_end: alert.period.end,
                     spend: alert.amount.to_string(),
-                    forecast: alert.reference.map(|f| f.round_dp(9).to_string()),
+                    forecast: alert.call.reference().map(|f| f.round_dp(9).to_string()),
                     currency: status.budget.amount.currency().as_str().to_owned(),
                     fired_at: now,
                 };
@@ -422,28 +422,28 @@ impl AlertMessage {
         let budget = &status.budget;
         let link = public_url.join("/budgets").map(|u| u.to_string()).unwrap_or_default();
         let amount = &budget.amount;
-        let headline = match alert.kind {
-            AlertKind::Threshold => format!(
+        let headline = match alert.call {
+            Call::Threshold { percent } => format!(
                 "Budget \"{}\" reached {} %: {} of {} this {}.",
                 budget.name,
-                alert.threshold,
+                percent,
                 money(alert.amount, amount),
                 money(amount.amount(), amount),
                 budget.period.as_str()
             ),
-            AlertKind::Forecast => format!(
+            Call::Forecast { forecast } => format!(
                 "Budget \"{}\" is forecast to reach {} by {} (spent {} so far).",
                 budget.name,
-                money(alert.reference.unwrap_or_default(), amount),
+                money(forecast, amount),
                 status.period.end.pred_opt().unwrap_or(status.period.end),
                 money(alert.amount, amount)
             ),
-            AlertKind::Anomaly => format!(
+            Call::Anomaly { usual } => format!(
                 "Unusual spend in budget \"{}\": {} on {}, where that weekday usually sees {}.",
                 budget.name,
                 money(alert.amount, amount),
                 alert.period.start,
-                money(alert.reference.unwrap_or_default(), amount)
+                money(usual, amount)
             ),
         };
         let data = json!({
@@ -464,15 +464,18 @@ impl AlertMessage {
                 "resets_at": status.resets_at,
             },
             "spend": alert.amount.to_string(),
-            "threshold_percent": (alert.kind != AlertKind::Anomaly).then_some(alert.threshold),
+            "threshold_percent": (!matches!(alert.call, Call::Anomaly { .. })).then_some(alert.call.threshold()),
             "forecast": status.forecast.round_dp(9).to_string(),
-            "usual": (alert.kind == AlertKind::Anomaly).then(|| alert.reference.unwrap_or_default().to_string()),
+            "usual": match alert.call {
+                Call::Anomaly { usual } => Some(usual.to_string()),
+                _ => None,
+            },
             "summary": headline,
             "links": { "budgets": link },
         });
         Self {
-            kind: alert.kind,
-            threshold: alert.threshold,
+            kind: alert.call.kind(),
+            threshold: alert.call.threshold(),
             data,
             budget: budget.clone(),
             headline,
