@@ -34,6 +34,7 @@ pub mod organization;
 pub mod policy;
 pub mod sessions;
 pub mod sources;
+pub mod spend;
 pub mod sql_access;
 pub mod support;
 pub mod webhooks;
@@ -60,6 +61,8 @@ pub struct App {
     syncer: burnrate_sync::Syncer,
     /// Budgets, alerts and webhook deliveries; absent in an instance without the SQL engine.
     notifier: Option<burnrate_notify::Notifier>,
+    /// SQL over the organization's data; absent in an instance that serves no SQL.
+    engine: Option<burnrate_engine::Engine>,
     /// The origin people reach, for links in mail and events.
     public_url: url::Url,
     hasher: burnrate_crypto::PasswordHasher,
@@ -79,9 +82,16 @@ impl App {
             http: syncer.http.clone(),
             syncer,
             notifier: None,
+            engine: None,
             mailer,
             public_url,
         }
+    }
+
+    /// The same application, reading spend through `engine` (console, explorer, exports).
+    pub fn with_engine(mut self, engine: burnrate_engine::Engine) -> Self {
+        self.engine = Some(engine);
+        self
     }
 
     /// The same application, telling people through `notifier` (webhook tests and redelivery).

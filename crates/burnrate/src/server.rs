@@ -210,7 +210,8 @@ impl Server {
         );
         let app =
             burnrate_app::App::new(syncer, mailer.clone(), password_hasher(settings), settings.public_url.clone())
-                .with_notifier(notifier.clone());
+                .with_notifier(notifier.clone())
+                .with_engine(engine.clone());
         let mut config = web_config(settings);
         tuning.apply(&mut config);
         let state = AppState::new(config, app, limiter).with_engine(engine.clone(), notifier.clone());

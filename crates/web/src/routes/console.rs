@@ -9,7 +9,7 @@ use axum::body::Body;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use burnrate_engine::{EngineError, Reader, SqlSession};
+use burnrate_engine::{EngineError, SqlSession};
 use datafusion::arrow::array::{Array, RecordBatch};
 use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
 use futures::StreamExt;
@@ -34,14 +34,7 @@ pub struct ConsoleForm {
 }
 
 fn session(state: &AppState, who: &Authed) -> Result<SqlSession, AppError> {
-    session_as(state, who, who.email.as_str())
-}
-
-/// A SQL session for `caller`, named `label` where the engine names its sessions.
-pub(crate) fn session_as(state: &AppState, caller: &impl Caller, label: &str) -> Result<SqlSession, AppError> {
-    let engine = state.engine.as_ref().ok_or(AppError::NotFound)?;
-    let reader = if caller.role().is_admin() { Reader::Admin } else { Reader::Member };
-    engine.connect(caller.scope(), reader, label).map_err(AppError::internal)
+    Ok(state.app.sql_session(&who.actor(), who.email.as_str())?)
 }
 
 /// An engine error as the console shows it: the user's mistake in full, an internal one not.
@@ -307,7 +300,7 @@ pub async fn api_query(
 ) -> Result<Response, crate::error::ApiError> {
     caller.require(burnrate_core::ApiScope::Read)?;
     let label = caller.actor().audit_actor().label;
-    let session = session_as(&state, &caller, &label)?;
+    let session = state.app.sql_session(&caller.actor(), &label)?;
     let started = Instant::now();
     match run_page(&state, &session, &body.sql, body.page).await? {
         Ok((columns, rows, more)) => {

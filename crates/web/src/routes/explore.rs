@@ -4,12 +4,12 @@
 //! through the SQL engine, as SQL and exports do.
 
 use burnrate_app::exports::Export;
+use burnrate_app::spend::{DIMENSIONS, Dimension, ExplorerView, Granularity};
 use std::collections::BTreeMap;
 
 use axum::extract::{Query, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
-use burnrate_engine::local;
 use chrono::{Datelike, NaiveDate};
 use rust_decimal::Decimal;
 use serde::Deserialize;
@@ -20,19 +20,6 @@ use crate::auth::Caller;
 use crate::chart::PeriodLabel;
 use crate::error::AppError;
 use crate::pages::{ExplorePage, ExploreRow, Nav, render};
-
-/// The dimensions the explorer groups and filters by: (URL name, label, SQL expression).
-pub const DIMENSIONS: [(&str, &str, &str); 9] = [
-    ("provider", "Provider", "c.provider_name"),
-    ("source", "Source", "s.name"),
-    ("service", "Service", "c.service_name"),
-    ("project", "Project / workspace / account", "c.sub_account_id"),
-    ("model", "Model", "c.model"),
-    ("api_key", "API key", "c.api_key_id"),
-    ("sku", "SKU", "c.sku_id"),
-    ("category", "Charge category", "c.charge_category"),
-    ("tags", "Tags", "c.tags"),
-];
 
 /// What the URL asks for. Filters are one value per dimension.
 #[derive(Deserialize, Default)]
@@ -56,11 +43,11 @@ struct View {
     /// Days and their boundaries are this zone's; lines a provider reports as whole UTC days stay
     /// on their UTC day (they cannot be split).
     zone: burnrate_core::ReportingZone,
-    group: (&'static str, &'static str, &'static str),
+    group: Dimension,
     from: NaiveDate,
     to: NaiveDate,
-    granularity: &'static str,
-    filters: Vec<((&'static str, &'static str, &'static str), String)>,
+    granularity: Granularity,
+    filters: Vec<(Dimension, String)>,
 }
 
 fn invalid(message: String) -> AppError {
@@ -89,13 +76,13 @@ impl ExploreQuery {
             return Err(invalid("to: at most three years at a time".into()));
         }
         let granularity = match self.granularity.as_str() {
-            "hour" => "hour",
-            "" | "day" => "day",
-            "week" => "week",
-            "month" => "month",
+            "hour" => Granularity::Hour,
+            "" | "day" => Granularity::Day,
+            "week" => Granularity::Week,
+            "month" => Granularity::Month,
             other => return Err(invalid(format!("granularity: {other:?} is not hour, day, week or month"))),
         };
-        if granularity == "hour" && (to - from).num_days() > HOURLY_DAYS {
+        if granularity == Granularity::Hour && (to - from).num_days() > HOURLY_DAYS {
             return Err(invalid(format!("to: at most {HOURLY_DAYS} days at a time by hour")));
         }
         let mut filters = Vec::new();
@@ -121,33 +108,14 @@ const HOURLY_DAYS: i64 = 31;
 
 impl View {
     fn sql(&self) -> String {
-        let mut conditions = vec![local::in_days(self.zone, self.from, self.to)];
-        for ((_, _, expr), value) in &self.filters {
-            conditions.push(format!("{expr} = '{value}'"));
-        }
-        let period = match self.granularity {
-            "hour" => local::hour(self.zone),
-            granularity => local::period(self.zone, granularity),
-        };
-        // The roll-up serves every view that does not look at SKUs, API keys or tags.
-        let columns: Vec<&str> = std::iter::once(self.group.2)
-            .chain(self.filters.iter().map(|((_, _, expr), _)| *expr))
-            .filter_map(|expr| expr.strip_prefix("c."))
-            .collect();
-        let table = burnrate_engine::cost_table_reading(&columns);
-        format!(
-            "SELECT {period} AS period, {dim} AS grp, c.billing_currency AS currency, sum(c.billed_cost) AS billed \
-             FROM {table} c LEFT JOIN sources s ON s.id = c.source_id WHERE {} \
-             GROUP BY {period}, {dim}, c.billing_currency ORDER BY period, billed DESC",
-            conditions.join(" AND "),
-            dim = self.group.2,
-        )
+        let (zone, group, from, to, granularity) = (self.zone, self.group, self.from, self.to, self.granularity);
+        ExplorerView { zone, group, from, to, granularity, filters: &self.filters }.statement()
     }
 
     /// The URL of this view (with `format` when given): what a person shares.
     fn url(&self, format: &str) -> String {
         let filters: Vec<(&str, &str)> = self.filters.iter().map(|((name, _, _), v)| (*name, v.as_str())).collect();
-        let view = link(self.group.0, self.from, self.to, self.granularity, &filters);
+        let view = link(self.group.0, self.from, self.to, self.granularity.as_str(), &filters);
         if format.is_empty() { view } else { format!("{view}&format={format}") }
     }
 }
@@ -183,7 +151,7 @@ pub async fn explore(
         }
         Err(e) => return Err(e),
     };
-    let session = super::console::session_as(&state, &who, who.email.as_str())?;
+    let session = state.app.sql_session(&who.actor(), who.email.as_str())?;
     if q.format == "csv" {
         let stream = session.query(&view.sql()).await.map_err(AppError::internal)?;
         // Exports are audited (S16).
@@ -217,12 +185,12 @@ pub async fn explore(
         }
         let title = format!(
             "Spend by {} and {}, {} to {} ({currency})",
-            view.granularity,
+            view.granularity.as_str(),
             view.group.1.to_lowercase(),
             view.from,
             view.to - chrono::Duration::days(1)
         );
-        crate::chart::stacked("explore-chart", &title, &periods, &amounts, currency, view.granularity)
+        crate::chart::stacked("explore-chart", &title, &periods, &amounts, currency, view.granularity.as_str())
     });
     let page = ExplorePage {
         chart,

@@ -8,13 +8,11 @@ use axum::body::Body;
 use axum::extract::{Query, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
-use burnrate_app::exports::Export as Exported;
 use burnrate_core::ApiScope;
 use burnrate_engine::{QueryStream, SqlSession};
 use chrono::NaiveDate;
 use futures::StreamExt;
 use serde::Deserialize;
-use serde_json::json;
 
 use super::api::ApiQuery;
 use crate::AppState;
@@ -23,64 +21,6 @@ use crate::error::{ApiError, AppError};
 
 /// Rows per Parquet row group: what an export holds in memory at most.
 const ROW_GROUP_ROWS: usize = 64 * 1024;
-
-/// A FOCUS column no provider reports to burnrate yet: null in every export.
-const NULL_TEXT: &str = "CAST(NULL AS VARCHAR)";
-
-/// The FOCUS 1.2 columns of an export, in order: (name, SQL over the cost line `c` and its source
-/// `s`). Columns FOCUS requires that the providers do not report are derived where FOCUS says how
-/// (billing period from the charge period, pricing as consumed) and null otherwise; burnrate's own
-/// columns carry the `x_` prefix.
-const FOCUS_COLUMNS: [(&str, &str); 45] = [
-    ("ChargePeriodStart", "c.charge_period_start"),
-    ("ChargePeriodEnd", "c.charge_period_end"),
-    ("BillingPeriodStart", "date_trunc('month', c.charge_period_start)"),
-    ("BillingPeriodEnd", "date_trunc('month', c.charge_period_start) + INTERVAL '1 month'"),
-    ("BilledCost", "c.billed_cost"),
-    ("EffectiveCost", "c.effective_cost"),
-    ("ListCost", "c.list_cost"),
-    ("ContractedCost", "c.billed_cost"),
-    ("BillingCurrency", "c.billing_currency"),
-    ("BillingAccountId", "c.source_id"),
-    ("BillingAccountName", "s.name"),
-    ("ProviderName", "c.provider_name"),
-    ("PublisherName", "c.provider_name"),
-    ("InvoiceIssuerName", "c.provider_name"),
-    ("InvoiceId", NULL_TEXT),
-    ("ServiceName", "c.service_name"),
-    ("ServiceCategory", "'AI and Machine Learning'"),
-    (
-        "ServiceSubcategory",
-        "CASE WHEN c.provider_name IN ('Google Cloud', 'Microsoft') THEN 'AI Platforms' ELSE 'Generative AI' END",
-    ),
-    ("SubAccountId", "c.sub_account_id"),
-    ("SubAccountName", NULL_TEXT),
-    ("RegionId", NULL_TEXT),
-    ("RegionName", NULL_TEXT),
-    ("ResourceId", NULL_TEXT),
-    ("ResourceName", NULL_TEXT),
-    ("ResourceType", NULL_TEXT),
-    ("SkuId", "c.sku_id"),
-    ("ChargeCategory", "c.charge_category"),
-    ("ChargeClass", NULL_TEXT),
-    ("ChargeFrequency", "CASE WHEN c.charge_category = 'Purchase' THEN 'One-Time' ELSE 'Usage-Based' END"),
-    ("ChargeDescription", "c.charge_description"),
-    ("PricingCategory", "CASE WHEN c.charge_category IN ('Usage', 'Purchase') THEN 'Standard' END"),
-    ("CommitmentDiscountId", NULL_TEXT),
-    ("CommitmentDiscountName", NULL_TEXT),
-    ("CommitmentDiscountCategory", NULL_TEXT),
-    ("CommitmentDiscountType", NULL_TEXT),
-    ("CommitmentDiscountStatus", NULL_TEXT),
-    ("ConsumedQuantity", "c.consumed_quantity"),
-    ("ConsumedUnit", "c.consumed_unit"),
-    ("PricingQuantity", "c.consumed_quantity"),
-    ("PricingUnit", "c.consumed_unit"),
-    ("Tags", "c.tags"),
-    ("x_Model", "c.model"),
-    ("x_ApiKeyId", "c.api_key_id"),
-    ("x_SourceId", "c.source_id"),
-    ("x_ListCostEstimated", "c.x_list_cost_estimated"),
-];
 
 /// What to export: `dataset=focus`, `format=parquet|csv`, and the days `from` (inclusive) to
 /// `to` (exclusive), UTC; without them, everything.
@@ -127,23 +67,6 @@ impl ExportQuery {
 }
 
 impl Export {
-    /// The query: dates are checked values, so they are written into the SQL as literals.
-    fn sql(&self) -> String {
-        let mut conditions = Vec::new();
-        if let Some(from) = self.from {
-            conditions.push(format!("c.charge_day >= DATE '{from}'"));
-        }
-        if let Some(to) = self.to {
-            conditions.push(format!("c.charge_day < DATE '{to}'"));
-        }
-        let filter = if conditions.is_empty() { String::new() } else { format!(" WHERE {}", conditions.join(" AND ")) };
-        let columns: Vec<String> = FOCUS_COLUMNS.iter().map(|(name, sql)| format!("{sql} AS \"{name}\"")).collect();
-        format!(
-            "SELECT {} FROM costs c LEFT JOIN sources s ON s.id = c.source_id{filter} ORDER BY c.charge_period_start",
-            columns.join(", ")
-        )
-    }
-
     fn file_name(&self) -> String {
         let span = match (self.from, self.to) {
             (None, None) => "all".to_owned(),
@@ -167,10 +90,8 @@ async fn export(state: &AppState, caller: &impl Caller, label: &str, q: &ExportQ
         .check(&key, state.config.exports_per_org)
         .await
         .map_err(|wait| AppError::RateLimited { retry_after_secs: wait.as_secs().max(1) })?;
-    let session = super::console::session_as(state, caller, label)?;
-    let stream = session.query(&export.sql()).await.map_err(AppError::internal)?;
-    let details = json!({ "dataset": "focus", "format": q.format.as_str(), "from": export.from, "to": export.to });
-    state.app.record_export(&caller.actor(), Exported::Costs, details).await?;
+    let (session, stream) =
+        state.app.export_focus(&caller.actor(), label, export.from, export.to, q.format.as_str()).await?;
     let (content_type, body) = match export.format {
         Format::Csv => ("text/csv; charset=utf-8", super::console::csv_body(session, stream)),
         Format::Parquet => ("application/vnd.apache.parquet", parquet_body(session, stream)?),
