@@ -17,8 +17,8 @@
 //! credentials and settings, listed, tested, synced on request), budgets and alerts, webhooks and
 //! their deliveries, support access and notices ([`support::Support`], which the command line
 //! builds on its own), the audit log's reading and export, exports' audit records, the console's
-//! schema. Still in the web crate: the SQL text of the overview, the explorer and the cost export
-//! (run through the engine there), which the spend read model takes over.
+//! schema, and spend ([`spend`]: the overview's summary and the explorer's and FOCUS export's
+//! statements). The web crate holds no SQL text.
 
 pub mod accounts;
 mod actor;

@@ -1,10 +1,15 @@
-//! The statements over an organization's cost lines that the explorer and the FOCUS export run,
-//! through the SQL engine (the same path as SQL clients), each as the actor may read.
+//! Spend as people read it: the overview's summary, and the statements over an organization's
+//! cost lines that the explorer and the FOCUS export run, all through the SQL engine (the same path
+//! as SQL clients), each as the actor may read.
 
 use burnrate_core::ReportingZone;
-use burnrate_engine::{QueryStream, SqlSession, local};
-use chrono::NaiveDate;
+use burnrate_engine::{EngineError, QueryStream, SqlSession, local};
+use chrono::{Datelike, NaiveDate};
+use datafusion::arrow::array::{Array, RecordBatch};
+use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
+use serde::Serialize;
 use serde_json::json;
+use utoipa::ToSchema;
 
 use crate::exports::Export;
 use crate::sql_access::reader_for;
@@ -186,4 +191,293 @@ impl App {
         self.record_export(actor, Export::Costs, details).await?;
         Ok((session, stream))
     }
+}
+
+/// Spend of one provider on one UTC day, in one currency.
+#[derive(Serialize, ToSchema)]
+pub struct DaySpend {
+    pub day: chrono::NaiveDate,
+    /// The FOCUS provider name (`OpenAI`, `Anthropic`, …).
+    pub provider: String,
+    pub currency: String,
+    /// Exact decimal text.
+    #[schema(value_type = String, example = "12.345678900")]
+    #[serde(with = "rust_decimal::serde::str")]
+    pub amount: rust_decimal::Decimal,
+}
+
+/// An amount in one currency.
+#[derive(Serialize, ToSchema)]
+pub struct CurrencyAmount {
+    pub currency: String,
+    #[schema(value_type = String, example = "1234.5")]
+    #[serde(with = "rust_decimal::serde::str")]
+    pub amount: rust_decimal::Decimal,
+}
+
+/// What the overview shows: the last 30 days by day and provider, newest first; the month to date
+/// per currency, the same days of the previous month and the month-end forecast; this month's five
+/// largest models, projects and API keys; the models whose spend moved most this week.
+#[derive(Serialize, ToSchema)]
+pub struct SpendSummary {
+    pub days: Vec<DaySpend>,
+    pub month_to_date: Vec<CurrencyAmount>,
+    /// The previous month from its first day up to the same day of the month as today (or its
+    /// end), per currency: what the month to date compares with.
+    pub previous_month_to_date: Vec<CurrencyAmount>,
+    /// The month's spend at its end, per currency: the month to date plus, for each day left, the
+    /// last seven complete days' level shaped by weekday (as budgets forecast).
+    pub month_forecast: Vec<CurrencyAmount>,
+    /// The model, or the service where a line names no model.
+    pub top_models: Vec<TopSpend>,
+    /// Projects, workspaces or accounts (lines that name one).
+    pub top_projects: Vec<TopSpend>,
+    /// API keys (lines that name one).
+    pub top_api_keys: Vec<TopSpend>,
+    /// Up to five models (or services) whose spend changed most between the last seven complete
+    /// days and the seven before, largest change first.
+    pub movers: Vec<Mover>,
+    /// The organization's reporting time zone: whose days and months these are.
+    pub zone: String,
+}
+
+/// This month's spend on one model, project or API key.
+#[derive(Serialize, ToSchema)]
+pub struct TopSpend {
+    pub name: String,
+    /// The explorer dimension `name` is a value of: `model`, `service`, `project` or `api_key`.
+    pub dimension: &'static str,
+    pub currency: String,
+    #[schema(value_type = String, example = "812.25")]
+    #[serde(with = "rust_decimal::serde::str")]
+    pub amount: rust_decimal::Decimal,
+}
+
+/// A model's (or service's) spend over the last seven complete days beside the seven before.
+#[derive(Serialize, ToSchema)]
+pub struct Mover {
+    pub name: String,
+    /// `model` or `service`, as in [`TopSpend`].
+    pub dimension: &'static str,
+    pub currency: String,
+    #[schema(value_type = String, example = "410.5")]
+    #[serde(with = "rust_decimal::serde::str")]
+    pub last_7_days: rust_decimal::Decimal,
+    #[schema(value_type = String, example = "300")]
+    #[serde(with = "rust_decimal::serde::str")]
+    pub previous_7_days: rust_decimal::Decimal,
+}
+
+impl App {
+    /// The overview's numbers, read through the SQL engine (the same path as SQL, exports and the
+    /// explorer), in the organization's reporting time zone as the explorer counts days.
+    pub async fn spend_summary(&self, actor: &Actor, zone: ReportingZone) -> Result<SpendSummary> {
+        let scope = actor.scope;
+        use burnrate_engine::local::{in_days, period};
+        let engine = self.engine.as_ref().ok_or_else(|| Error::internal("this instance runs no SQL engine"))?;
+        let today = zone.date_of(chrono::Utc::now());
+        let tomorrow = today + chrono::Duration::days(1);
+        let month_start = today.with_day(1).unwrap_or(today);
+        let (previous_start, previous_until) = previous_month_to_date(today);
+        let since = today - chrono::Duration::days(29);
+        let day = period(zone, "day");
+        // Provider, service and model: the roll-up has them (and the days, currencies and sums).
+        let costs = burnrate_engine::cost_table_reading(&["provider_name", "service_name", "model"]);
+        let rows = |sql: String| async move {
+            let (_, batches) = engine.collect(scope, &sql).await.map_err(Error::internal)?;
+            text_rows(&batches)
+        };
+        let decimal = decimal_cell;
+        let text = |v: &Option<String>| v.clone().unwrap_or_default();
+        let days = rows(format!(
+            "SELECT {day} AS d, c.provider_name, c.billing_currency, sum(c.billed_cost) FROM {costs} c \
+             WHERE {} GROUP BY {day}, c.provider_name, c.billing_currency \
+             ORDER BY d DESC, c.provider_name, c.billing_currency",
+            in_days(zone, since, tomorrow)
+        ))
+        .await?
+        .iter()
+        .map(|r| DaySpend {
+            day: r[0].as_deref().and_then(|d| d.parse().ok()).unwrap_or(today),
+            provider: text(&r[1]),
+            currency: text(&r[2]),
+            amount: decimal(&r[3]),
+        })
+        .collect();
+        let months = rows(format!(
+            "SELECT c.billing_currency, \
+             sum(CASE WHEN {day} >= DATE '{month_start}' THEN c.billed_cost END), \
+             sum(CASE WHEN {day} < DATE '{previous_until}' THEN c.billed_cost END) \
+             FROM {costs} c WHERE {} GROUP BY c.billing_currency ORDER BY c.billing_currency",
+            in_days(zone, previous_start, tomorrow)
+        ))
+        .await?;
+        let amounts = |column: usize| -> Vec<CurrencyAmount> {
+            months
+                .iter()
+                .filter(|r| r[column].is_some())
+                .map(|r| CurrencyAmount { currency: text(&r[0]), amount: decimal(&r[column]) })
+                .collect()
+        };
+        let month = in_days(zone, month_start, tomorrow);
+        let top = |dimension: &'static str, column: &'static str| {
+            let month = month.clone();
+            async move {
+                let table = burnrate_engine::cost_table_reading(&[column]);
+                let sql = format!(
+                    "SELECT c.{column} AS what, c.billing_currency, sum(c.billed_cost) AS spent FROM {table} c \
+                     WHERE {month} AND c.{column} IS NOT NULL GROUP BY c.{column}, c.billing_currency \
+                     ORDER BY spent DESC, what LIMIT 5"
+                );
+                Ok::<_, Error>(
+                    rows(sql)
+                        .await?
+                        .iter()
+                        .map(|r| TopSpend {
+                            name: text(&r[0]),
+                            dimension,
+                            currency: text(&r[1]),
+                            amount: decimal(&r[2]),
+                        })
+                        .collect::<Vec<_>>(),
+                )
+            }
+        };
+        // A line without a model counts under its service, and links to the explorer by service.
+        let top_models = rows(format!(
+            "SELECT c.model, CASE WHEN c.model IS NULL THEN c.service_name END AS service, c.billing_currency, \
+             sum(c.billed_cost) AS spent FROM {costs} c WHERE {month} \
+             GROUP BY c.model, CASE WHEN c.model IS NULL THEN c.service_name END, c.billing_currency \
+             ORDER BY spent DESC, c.model, service LIMIT 5"
+        ))
+        .await?
+        .iter()
+        .map(|r| {
+            let (name, dimension) = model_or_service(&r[0], &r[1]);
+            TopSpend { name, dimension, currency: text(&r[2]), amount: decimal(&r[3]) }
+        })
+        .collect();
+        let week = today - chrono::Duration::days(7);
+        let mut movers: Vec<Mover> = rows(format!(
+            "SELECT c.model, CASE WHEN c.model IS NULL THEN c.service_name END AS service, c.billing_currency, \
+             sum(CASE WHEN {day} >= DATE '{week}' THEN c.billed_cost END), \
+             sum(CASE WHEN {day} < DATE '{week}' THEN c.billed_cost END) \
+             FROM {costs} c WHERE {} \
+             GROUP BY c.model, CASE WHEN c.model IS NULL THEN c.service_name END, c.billing_currency",
+            in_days(zone, week - chrono::Duration::days(7), today)
+        ))
+        .await?
+        .iter()
+        .map(|r| {
+            let (name, dimension) = model_or_service(&r[0], &r[1]);
+            Mover {
+                name,
+                dimension,
+                currency: text(&r[2]),
+                last_7_days: decimal(&r[3]),
+                previous_7_days: decimal(&r[4]),
+            }
+        })
+        .filter(|m| m.last_7_days != m.previous_7_days)
+        .collect();
+        movers.sort_by(|a, b| {
+            let change = |m: &Mover| (m.last_7_days - m.previous_7_days).abs();
+            change(b).cmp(&change(a)).then_with(|| a.name.cmp(&b.name))
+        });
+        movers.truncate(5);
+        let month_to_date = amounts(1);
+        let mut month_forecast = Vec::new();
+        for m in &month_to_date {
+            let whole = burnrate_core::BudgetScope::default();
+            let p = burnrate_notify::period_spend(
+                engine,
+                scope,
+                zone,
+                &whole,
+                burnrate_core::BudgetPeriod::Month,
+                &m.currency,
+                chrono::Utc::now(),
+            )
+            .await
+            .map_err(Error::internal)?;
+            month_forecast.push(CurrencyAmount { currency: m.currency.clone(), amount: p.forecast });
+        }
+        Ok(SpendSummary {
+            days,
+            month_to_date,
+            previous_month_to_date: amounts(2),
+            month_forecast,
+            top_models,
+            top_projects: top("project", "sub_account_id").await?,
+            top_api_keys: top("api_key", "api_key_id").await?,
+            movers,
+            zone: zone.name().to_owned(),
+        })
+    }
+}
+
+/// The name a grouped line goes by: its model, else its service (and which of the two it is).
+fn model_or_service(model: &Option<String>, service: &Option<String>) -> (String, &'static str) {
+    match model {
+        Some(m) => (m.clone(), "model"),
+        None => (service.clone().unwrap_or_default(), "service"),
+    }
+}
+
+/// What the month to date of `today` compares with: the previous month from its first day, as
+/// many days into it (never past its end); the end is exclusive.
+pub fn previous_month_to_date(today: chrono::NaiveDate) -> (chrono::NaiveDate, chrono::NaiveDate) {
+    let month_start = today.with_day(1).unwrap_or(today);
+    let start = month_start - chrono::Months::new(1);
+    (start, (start + (today - month_start) + chrono::Duration::days(1)).min(month_start))
+}
+
+/// Every row of a finished query as text (NULL as `None`), for pages that compute from a result.
+pub fn text_rows(batches: &[RecordBatch]) -> Result<Vec<Vec<Option<String>>>> {
+    let mut rows = Vec::new();
+    for batch in batches {
+        rows.extend(texts(batch, 0, batch.num_rows(), None).map_err(Error::internal)?);
+    }
+    Ok(rows)
+}
+
+/// A decimal cell of [`text_rows`]; NULL (an empty sum) is zero.
+pub fn decimal_cell(cell: &Option<String>) -> rust_decimal::Decimal {
+    cell.as_deref().and_then(|t| t.parse().ok()).unwrap_or_default()
+}
+
+/// Rows `from..from + n` of `batch` as text (NULL as `None`), each value cut to `cut` characters.
+pub fn texts(
+    batch: &RecordBatch,
+    from: usize,
+    n: usize,
+    cut: Option<usize>,
+) -> Result<Vec<Vec<Option<String>>>, EngineError> {
+    let options = FormatOptions::default();
+    let formatters = batch
+        .columns()
+        .iter()
+        .map(|c| ArrayFormatter::try_new(c.as_ref(), &options))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| EngineError::Plan(e.to_string()))?;
+    Ok((from..from + n)
+        .map(|row| {
+            batch
+                .columns()
+                .iter()
+                .zip(&formatters)
+                .map(|(column, f)| {
+                    (!column.is_null(row)).then(|| {
+                        let text = f.value(row).to_string();
+                        match cut {
+                            Some(max) if text.chars().count() > max => {
+                                format!("{}…", text.chars().take(max).collect::<String>())
+                            }
+                            _ => text,
+                        }
+                    })
+                })
+                .collect()
+        })
+        .collect())
 }

@@ -9,9 +9,9 @@ use axum::body::Body;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use burnrate_app::spend::texts;
 use burnrate_engine::{EngineError, SqlSession};
-use datafusion::arrow::array::{Array, RecordBatch};
-use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
+use datafusion::arrow::array::RecordBatch;
 use futures::StreamExt;
 use serde::Deserialize;
 
@@ -144,20 +144,6 @@ async fn read_page(session: &SqlSession, sql: &str, skip: usize) -> Result<Page,
     Ok((columns, rows, more))
 }
 
-/// Every row of a finished query as text (NULL as `None`), for pages that compute from a result.
-pub(crate) fn text_rows(batches: &[RecordBatch]) -> Result<Vec<Vec<Option<String>>>, AppError> {
-    let mut rows = Vec::new();
-    for batch in batches {
-        rows.extend(texts(batch, 0, batch.num_rows(), None).map_err(AppError::internal)?);
-    }
-    Ok(rows)
-}
-
-/// A decimal cell of [`text_rows`]; NULL (an empty sum) is zero.
-pub(crate) fn decimal_cell(cell: &Option<String>) -> rust_decimal::Decimal {
-    cell.as_deref().and_then(|t| t.parse().ok()).unwrap_or_default()
-}
-
 /// The organization's reporting time zone, as the budgets use it.
 pub(crate) async fn reporting_zone(
     state: &AppState,
@@ -165,42 +151,6 @@ pub(crate) async fn reporting_zone(
 ) -> Result<burnrate_core::ReportingZone, AppError> {
     let notifier = state.notifier().ok_or_else(|| AppError::internal("this instance runs no SQL engine"))?;
     notifier.zone(scope).await.map_err(AppError::internal)
-}
-
-/// Rows `from..from + n` of `batch` as text (NULL as `None`), each value cut to `cut` characters.
-pub(crate) fn texts(
-    batch: &RecordBatch,
-    from: usize,
-    n: usize,
-    cut: Option<usize>,
-) -> Result<Vec<Vec<Option<String>>>, EngineError> {
-    let options = FormatOptions::default();
-    let formatters = batch
-        .columns()
-        .iter()
-        .map(|c| ArrayFormatter::try_new(c.as_ref(), &options))
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| EngineError::Plan(e.to_string()))?;
-    Ok((from..from + n)
-        .map(|row| {
-            batch
-                .columns()
-                .iter()
-                .zip(&formatters)
-                .map(|(column, f)| {
-                    (!column.is_null(row)).then(|| {
-                        let text = f.value(row).to_string();
-                        match cut {
-                            Some(max) if text.chars().count() > max => {
-                                format!("{}…", text.chars().take(max).collect::<String>())
-                            }
-                            _ => text,
-                        }
-                    })
-                })
-                .collect()
-        })
-        .collect())
 }
 
 /// The whole result as CSV, streamed as the query produces it.

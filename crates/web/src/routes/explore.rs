@@ -165,8 +165,8 @@ pub async fn explore(
         return Ok((headers, body).into_response());
     }
     let (_, batches) = session.collect(&view.sql()).await.map_err(AppError::internal)?;
-    let rows = super::console::text_rows(&batches)?;
-    let decimal = super::console::decimal_cell;
+    let rows = burnrate_app::spend::text_rows(&batches)?;
+    let decimal = burnrate_app::spend::decimal_cell;
     let label = |v: &Option<String>| v.clone().unwrap_or_else(|| "(none)".into());
     let mut by_currency: BTreeMap<String, Decimal> = BTreeMap::new();
     for r in &rows {

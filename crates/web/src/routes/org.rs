@@ -9,6 +9,8 @@ use chrono::Datelike;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use burnrate_app::spend::{SpendSummary, TopSpend, previous_month_to_date};
+
 use super::account::NoFields;
 use super::explore::link;
 use super::{parse_id, see_other};
@@ -24,7 +26,7 @@ use crate::security::{CsrfForm, SESSION_COOKIE, clear_cookie};
 pub async fn overview(State(state): State<AppState>, who: Authed) -> Result<Response, AppError> {
     let (members, admins) = state.app.members(&who.actor()).await?;
     let zone = super::console::reporting_zone(&state, who.scope).await?;
-    let summary = spend_summary(&state, who.scope, zone).await?;
+    let summary = state.app.spend_summary(&who.actor(), zone).await?;
     // The organization's today: its days are the ones the numbers count.
     let today = zone.date_of(chrono::Utc::now());
     let chart = spend_chart(&summary, today);
@@ -154,14 +156,6 @@ fn percent_change(now: rust_decimal::Decimal, before: rust_decimal::Decimal) -> 
     })
 }
 
-/// What the month to date of `today` compares with: the previous month from its first day, as
-/// many days into it (never past its end); the end is exclusive.
-fn previous_month_to_date(today: chrono::NaiveDate) -> (chrono::NaiveDate, chrono::NaiveDate) {
-    let month_start = today.with_day(1).unwrap_or(today);
-    let start = month_start - chrono::Months::new(1);
-    (start, (start + (today - month_start) + chrono::Duration::days(1)).min(month_start))
-}
-
 /// The last 30 days' spend, stacked by provider, in the currency with the most of it (a note says
 /// so where there are others).
 fn spend_chart(summary: &SpendSummary, today: chrono::NaiveDate) -> Option<String> {
@@ -213,81 +207,6 @@ pub async fn api_notices(
     Ok(axum::Json(NoticesView { notices }).into_response())
 }
 
-/// Spend of one provider on one UTC day, in one currency.
-#[derive(Serialize, ToSchema)]
-pub struct DaySpend {
-    day: chrono::NaiveDate,
-    /// The FOCUS provider name (`OpenAI`, `Anthropic`, …).
-    provider: String,
-    currency: String,
-    /// Exact decimal text.
-    #[schema(value_type = String, example = "12.345678900")]
-    #[serde(with = "rust_decimal::serde::str")]
-    amount: rust_decimal::Decimal,
-}
-
-/// An amount in one currency.
-#[derive(Serialize, ToSchema)]
-pub struct CurrencyAmount {
-    currency: String,
-    #[schema(value_type = String, example = "1234.5")]
-    #[serde(with = "rust_decimal::serde::str")]
-    amount: rust_decimal::Decimal,
-}
-
-/// What the overview shows: the last 30 days by day and provider, newest first; the month to date
-/// per currency, the same days of the previous month and the month-end forecast; this month's five
-/// largest models, projects and API keys; the models whose spend moved most this week.
-#[derive(Serialize, ToSchema)]
-pub struct SpendSummary {
-    days: Vec<DaySpend>,
-    month_to_date: Vec<CurrencyAmount>,
-    /// The previous month from its first day up to the same day of the month as today (or its
-    /// end), per currency: what the month to date compares with.
-    previous_month_to_date: Vec<CurrencyAmount>,
-    /// The month's spend at its end, per currency: the month to date plus, for each day left, the
-    /// last seven complete days' level shaped by weekday (as budgets forecast).
-    month_forecast: Vec<CurrencyAmount>,
-    /// The model, or the service where a line names no model.
-    top_models: Vec<TopSpend>,
-    /// Projects, workspaces or accounts (lines that name one).
-    top_projects: Vec<TopSpend>,
-    /// API keys (lines that name one).
-    top_api_keys: Vec<TopSpend>,
-    /// Up to five models (or services) whose spend changed most between the last seven complete
-    /// days and the seven before, largest change first.
-    movers: Vec<Mover>,
-    /// The organization's reporting time zone: whose days and months these are.
-    zone: String,
-}
-
-/// This month's spend on one model, project or API key.
-#[derive(Serialize, ToSchema)]
-pub struct TopSpend {
-    name: String,
-    /// The explorer dimension `name` is a value of: `model`, `service`, `project` or `api_key`.
-    dimension: &'static str,
-    currency: String,
-    #[schema(value_type = String, example = "812.25")]
-    #[serde(with = "rust_decimal::serde::str")]
-    amount: rust_decimal::Decimal,
-}
-
-/// A model's (or service's) spend over the last seven complete days beside the seven before.
-#[derive(Serialize, ToSchema)]
-pub struct Mover {
-    name: String,
-    /// `model` or `service`, as in [`TopSpend`].
-    dimension: &'static str,
-    currency: String,
-    #[schema(value_type = String, example = "410.5")]
-    #[serde(with = "rust_decimal::serde::str")]
-    last_7_days: rust_decimal::Decimal,
-    #[schema(value_type = String, example = "300")]
-    #[serde(with = "rust_decimal::serde::str")]
-    previous_7_days: rust_decimal::Decimal,
-}
-
 /// The overview's numbers, exact, in the organization's reporting time zone: the last 30 days by
 /// day and provider, the month to date per currency beside the same days of the month before and
 /// the month-end forecast, this month's top models, projects and API keys, and the week's movers.
@@ -299,153 +218,7 @@ pub async fn api_spend(
 ) -> Result<Response, crate::error::ApiError> {
     caller.require(ApiScope::Read)?;
     let zone = super::console::reporting_zone(&state, caller.scope()).await?;
-    Ok(axum::Json(spend_summary(&state, caller.scope(), zone).await?).into_response())
-}
-
-/// The overview's numbers, read through the SQL engine (the same path as SQL, exports and the
-/// explorer), in the organization's reporting time zone as the explorer counts days.
-async fn spend_summary(
-    state: &AppState,
-    scope: burnrate_app::OrgScope,
-    zone: burnrate_core::ReportingZone,
-) -> Result<SpendSummary, AppError> {
-    use burnrate_engine::local::{in_days, period};
-    let engine = state.engine.as_ref().ok_or_else(|| AppError::internal("this instance runs no SQL engine"))?;
-    let today = zone.date_of(chrono::Utc::now());
-    let tomorrow = today + chrono::Duration::days(1);
-    let month_start = today.with_day(1).unwrap_or(today);
-    let (previous_start, previous_until) = previous_month_to_date(today);
-    let since = today - chrono::Duration::days(29);
-    let day = period(zone, "day");
-    // Provider, service and model: the roll-up has them (and the days, currencies and sums).
-    let costs = burnrate_engine::cost_table_reading(&["provider_name", "service_name", "model"]);
-    let rows = |sql: String| async move {
-        let (_, batches) = engine.collect(scope, &sql).await.map_err(AppError::internal)?;
-        super::console::text_rows(&batches)
-    };
-    let decimal = super::console::decimal_cell;
-    let text = |v: &Option<String>| v.clone().unwrap_or_default();
-    let days = rows(format!(
-        "SELECT {day} AS d, c.provider_name, c.billing_currency, sum(c.billed_cost) FROM {costs} c \
-         WHERE {} GROUP BY {day}, c.provider_name, c.billing_currency \
-         ORDER BY d DESC, c.provider_name, c.billing_currency",
-        in_days(zone, since, tomorrow)
-    ))
-    .await?
-    .iter()
-    .map(|r| DaySpend {
-        day: r[0].as_deref().and_then(|d| d.parse().ok()).unwrap_or(today),
-        provider: text(&r[1]),
-        currency: text(&r[2]),
-        amount: decimal(&r[3]),
-    })
-    .collect();
-    let months = rows(format!(
-        "SELECT c.billing_currency, \
-         sum(CASE WHEN {day} >= DATE '{month_start}' THEN c.billed_cost END), \
-         sum(CASE WHEN {day} < DATE '{previous_until}' THEN c.billed_cost END) \
-         FROM {costs} c WHERE {} GROUP BY c.billing_currency ORDER BY c.billing_currency",
-        in_days(zone, previous_start, tomorrow)
-    ))
-    .await?;
-    let amounts = |column: usize| -> Vec<CurrencyAmount> {
-        months
-            .iter()
-            .filter(|r| r[column].is_some())
-            .map(|r| CurrencyAmount { currency: text(&r[0]), amount: decimal(&r[column]) })
-            .collect()
-    };
-    let month = in_days(zone, month_start, tomorrow);
-    let top = |dimension: &'static str, column: &'static str| {
-        let month = month.clone();
-        async move {
-            let table = burnrate_engine::cost_table_reading(&[column]);
-            let sql = format!(
-                "SELECT c.{column} AS what, c.billing_currency, sum(c.billed_cost) AS spent FROM {table} c \
-                 WHERE {month} AND c.{column} IS NOT NULL GROUP BY c.{column}, c.billing_currency \
-                 ORDER BY spent DESC, what LIMIT 5"
-            );
-            Ok::<_, AppError>(
-                rows(sql)
-                    .await?
-                    .iter()
-                    .map(|r| TopSpend { name: text(&r[0]), dimension, currency: text(&r[1]), amount: decimal(&r[2]) })
-                    .collect::<Vec<_>>(),
-            )
-        }
-    };
-    // A line without a model counts under its service, and links to the explorer by service.
-    let top_models = rows(format!(
-        "SELECT c.model, CASE WHEN c.model IS NULL THEN c.service_name END AS service, c.billing_currency, \
-         sum(c.billed_cost) AS spent FROM {costs} c WHERE {month} \
-         GROUP BY c.model, CASE WHEN c.model IS NULL THEN c.service_name END, c.billing_currency \
-         ORDER BY spent DESC, c.model, service LIMIT 5"
-    ))
-    .await?
-    .iter()
-    .map(|r| {
-        let (name, dimension) = model_or_service(&r[0], &r[1]);
-        TopSpend { name, dimension, currency: text(&r[2]), amount: decimal(&r[3]) }
-    })
-    .collect();
-    let week = today - chrono::Duration::days(7);
-    let mut movers: Vec<Mover> = rows(format!(
-        "SELECT c.model, CASE WHEN c.model IS NULL THEN c.service_name END AS service, c.billing_currency, \
-         sum(CASE WHEN {day} >= DATE '{week}' THEN c.billed_cost END), \
-         sum(CASE WHEN {day} < DATE '{week}' THEN c.billed_cost END) \
-         FROM {costs} c WHERE {} \
-         GROUP BY c.model, CASE WHEN c.model IS NULL THEN c.service_name END, c.billing_currency",
-        in_days(zone, week - chrono::Duration::days(7), today)
-    ))
-    .await?
-    .iter()
-    .map(|r| {
-        let (name, dimension) = model_or_service(&r[0], &r[1]);
-        Mover { name, dimension, currency: text(&r[2]), last_7_days: decimal(&r[3]), previous_7_days: decimal(&r[4]) }
-    })
-    .filter(|m| m.last_7_days != m.previous_7_days)
-    .collect();
-    movers.sort_by(|a, b| {
-        let change = |m: &Mover| (m.last_7_days - m.previous_7_days).abs();
-        change(b).cmp(&change(a)).then_with(|| a.name.cmp(&b.name))
-    });
-    movers.truncate(5);
-    let month_to_date = amounts(1);
-    let mut month_forecast = Vec::new();
-    for m in &month_to_date {
-        let whole = burnrate_core::BudgetScope::default();
-        let p = burnrate_notify::period_spend(
-            engine,
-            scope,
-            zone,
-            &whole,
-            burnrate_core::BudgetPeriod::Month,
-            &m.currency,
-            chrono::Utc::now(),
-        )
-        .await
-        .map_err(AppError::internal)?;
-        month_forecast.push(CurrencyAmount { currency: m.currency.clone(), amount: p.forecast });
-    }
-    Ok(SpendSummary {
-        days,
-        month_to_date,
-        previous_month_to_date: amounts(2),
-        month_forecast,
-        top_models,
-        top_projects: top("project", "sub_account_id").await?,
-        top_api_keys: top("api_key", "api_key_id").await?,
-        movers,
-        zone: zone.name().to_owned(),
-    })
-}
-
-/// The name a grouped line goes by: its model, else its service (and which of the two it is).
-fn model_or_service(model: &Option<String>, service: &Option<String>) -> (String, &'static str) {
-    match model {
-        Some(m) => (m.clone(), "model"),
-        None => (service.clone().unwrap_or_default(), "service"),
-    }
+    Ok(axum::Json(state.app.spend_summary(&caller.actor(), zone).await?).into_response())
 }
 
 #[derive(Deserialize)]
