@@ -585,11 +585,13 @@ async fn deliveries_to_one_destination_are_paced_not_dropped() {
     api_budget(&c, &key, "100", &[10, 20, 30, 40, 50]).await;
     spend_today(&app, scope, uuid::Uuid::now_v7(), 60).await;
     // Two at once (the burst), then one per interval; none is dropped or counted as a failure.
-    let started = std::time::Instant::now();
+    // Measured from the first arrival: the instance's deliverers start as soon as the evaluation
+    // queues them, however long the evaluation itself takes.
     assert_eq!(app.notifier.evaluate(scope, Utc::now(), 0).await.unwrap().len(), 5);
-    let mut arrived = Vec::new();
-    for _ in 0..5 {
-        arrived.push(next(&mut received).await.at - started);
+    let first = next(&mut received).await.at;
+    let mut arrived = vec![Duration::ZERO];
+    for _ in 1..5 {
+        arrived.push(next(&mut received).await.at - first);
     }
     assert!(arrived[1] < Duration::from_millis(400), "the burst goes at once: {arrived:?}");
     assert!(arrived[4] >= Duration::from_millis(1400), "the rest wait their turn: {arrived:?}");
