@@ -2,7 +2,8 @@
 //! apply at once; raising the amount, alerting later or dropping the forecast alert is a
 //! `budget_raise` under the approval policy (S17).
 
-use burnrate_core::{BudgetPeriod, BudgetScope, Currency, Money, Rounding, Thresholds, UserId};
+use burnrate_core::{BudgetPeriod, BudgetScope, Currency, Money, ReportingZone, Rounding, Thresholds, UserId};
+pub use burnrate_notify::BudgetStatus;
 pub use burnrate_store::{AlertEvent, AlertKind, BudgetRecord};
 use burnrate_store::{AuditAction, NewBudget};
 use serde::Deserialize;
@@ -175,5 +176,17 @@ impl App {
         let zone = tx.reporting_tz().await?;
         tx.commit().await?;
         Ok(zone)
+    }
+
+    /// The organization's reporting time zone, for computing periods and days.
+    pub async fn reporting_zone(&self, actor: &Actor) -> Result<ReportingZone> {
+        let name = self.reporting_time_zone(actor).await?;
+        // Stored only after it parsed; one that no longer does is the store's fault, not the reader's.
+        ReportingZone::parse(&name).map_err(|e| Error::internal(format!("stored reporting time zone: {e}")))
+    }
+
+    /// Where each of the organization's budgets stands now: spent, forecast and the thresholds passed.
+    pub async fn budget_statuses(&self, actor: &Actor) -> Result<Vec<BudgetStatus>> {
+        self.notifier()?.statuses(actor.scope, chrono::Utc::now()).await.map_err(Error::internal)
     }
 }

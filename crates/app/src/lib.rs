@@ -105,6 +105,11 @@ impl App {
         &self.syncer
     }
 
+    /// Budgets, alerts and webhook deliveries, which read spend through the SQL engine.
+    fn notifier(&self) -> Result<&burnrate_notify::Notifier> {
+        self.notifier.as_ref().ok_or_else(|| Error::internal("this instance runs no SQL engine"))
+    }
+
     pub fn store(&self) -> &Store {
         &self.store
     }

@@ -166,10 +166,6 @@ impl App {
         }
         Ok(())
     }
-
-    fn notifier(&self) -> Result<&burnrate_notify::Notifier> {
-        self.notifier.as_ref().ok_or_else(|| Error::internal("this instance sends no alerts (no SQL engine)"))
-    }
 }
 
 /// A destination as the webhooks page shows it to `actor`: its URL host-only for non-admins

@@ -214,7 +214,7 @@ impl Server {
                 .with_engine(engine.clone());
         let mut config = web_config(settings);
         tuning.apply(&mut config);
-        let state = AppState::new(config, app, limiter).with_engine(engine.clone(), notifier.clone());
+        let state = AppState::new(config, app, limiter);
         Ok(Self { state, engine, notifier, mailer, pg_tls, store })
     }
 

@@ -268,6 +268,11 @@ impl Drop for SqlSession {
 }
 
 impl SqlSession {
+    /// How long one statement of this session may run (the engine's setting).
+    pub fn statement_timeout(&self) -> std::time::Duration {
+        self.engine.statement_timeout()
+    }
+
     pub fn scope(&self) -> OrgScope {
         self.scope
     }

@@ -6,9 +6,11 @@
 //! decides who may do what and audits it; tenant data through an `OrgScope` obtained from a
 //! session or an API key.
 
+mod api;
 mod auth;
 mod chart;
 mod config;
+mod download;
 mod error;
 mod metrics;
 mod pages;
@@ -31,36 +33,12 @@ pub struct AppState {
     pub(crate) config: Arc<WebConfig>,
     pub(crate) limiter: RateLimiter,
     pub(crate) metrics: Arc<metrics::Metrics>,
-    /// The SQL engine under the console; `None` in an instance that serves no SQL.
-    pub(crate) engine: Option<burnrate_engine::Engine>,
-    /// Budgets and alerts, which read spend through the engine (set with it).
-    pub(crate) notifier: Option<burnrate_notify::Notifier>,
 }
 
 impl AppState {
     /// The web front end of `app`, rate-limited by `limiter`.
     pub fn new(config: WebConfig, app: burnrate_app::App, limiter: RateLimiter) -> Self {
-        Self {
-            app,
-            config: Arc::new(config),
-            limiter,
-            metrics: Arc::new(metrics::Metrics::default()),
-            engine: None,
-            notifier: None,
-        }
-    }
-
-    /// Serves the SQL console over `engine`, and budgets through `notifier` (which reads spend
-    /// through it).
-    pub fn with_engine(mut self, engine: burnrate_engine::Engine, notifier: burnrate_notify::Notifier) -> Self {
-        self.engine = Some(engine);
-        self.notifier = Some(notifier);
-        self
-    }
-
-    /// Budgets and alerts; `None` in an instance without the SQL engine.
-    pub fn notifier(&self) -> Option<&burnrate_notify::Notifier> {
-        self.notifier.as_ref()
+        Self { app, config: Arc::new(config), limiter, metrics: Arc::new(metrics::Metrics::default()) }
     }
 
     pub fn app(&self) -> &burnrate_app::App {

@@ -207,3 +207,7 @@ impl<T: DeserializeOwned> FromRequest<AppState> for CsrfForm<T> {
         Ok(CsrfForm(form))
     }
 }
+
+/// A form with nothing in it but the CSRF token: a button.
+#[derive(serde::Deserialize)]
+pub struct NoFields {}

@@ -181,15 +181,38 @@ const API: &[(&str, &str, Role)] = &[
     ("post", "/webhooks/{id}/deliveries/{delivery}/redeliver", Role::Admin),
 ];
 
-/// The routes the router declares, read from its source: `(METHOD, path)`.
+/// The routes the router declares, read from its source — the table in `routes/mod.rs` and every
+/// resource's fragment (`routes/<resource>/mod.rs`): `(METHOD, path)`. A resource added later is
+/// read without a change here.
 fn declared_routes() -> BTreeSet<(String, String)> {
-    let source = include_str!("../../../web/src/routes/mod.rs");
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../web/src/routes");
+    let mut source = std::fs::read_to_string(dir.join("mod.rs")).unwrap();
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let fragment = entry.unwrap().path().join("mod.rs");
+        if fragment.exists() {
+            source += &std::fs::read_to_string(&fragment).unwrap();
+        }
+    }
     let mut routes = BTreeSet::new();
-    for line in source.lines().map(str::trim).filter(|l| l.starts_with(".route(\"")) {
-        let path = line[".route(\"".len()..].split('"').next().unwrap().to_owned();
-        for (call, method) in [("get(", "GET"), ("post(", "POST"), ("patch(", "PATCH"), ("delete(", "DELETE")] {
-            if line.contains(&format!(" {call}")) || line.contains(&format!(".{call}")) {
-                routes.insert((method.to_owned(), path.clone()));
+    // Each `.route("path", handlers)`, its arguments up to the parenthesis that closes it.
+    for call in source.split(".route(").skip(1) {
+        let mut depth = 1;
+        let end = call
+            .char_indices()
+            .find(|&(_, c)| {
+                depth += match c {
+                    '(' => 1,
+                    ')' => -1,
+                    _ => 0,
+                };
+                depth == 0
+            })
+            .map_or(call.len(), |(i, _)| i);
+        let arguments = &call[..end];
+        let Some(path) = arguments.trim_start().strip_prefix('"').and_then(|a| a.split('"').next()) else { continue };
+        for (handler, method) in [("get(", "GET"), ("post(", "POST"), ("patch(", "PATCH"), ("delete(", "DELETE")] {
+            if arguments.contains(&format!(" {handler}")) || arguments.contains(&format!(".{handler}")) {
+                routes.insert((method.to_owned(), path.to_owned()));
             }
         }
     }

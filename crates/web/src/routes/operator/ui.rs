@@ -1,8 +1,6 @@
-//! The operators' side of support access (S18), under `/operator`: their own login with a TOTP
-//! second factor, asking for and approving grants, and a read-only view of an organization while
-//! a grant of theirs is active. Without one, every organization route answers 404, and every
-//! request made under one is written to that organization's audit log before it is served.
+//! The operators' pages: login, grants, notices, and an organization's read-only view under a grant.
 
+use askama::Template;
 use axum::Extension;
 use axum::extract::{Path, Request, State};
 use axum::http::{StatusCode, header};
@@ -16,15 +14,11 @@ use burnrate_core::OrgId;
 use chrono::{Duration, Utc};
 use serde::Deserialize;
 
-use super::support::{Viewer, grant_row};
-use super::{parse_id, see_other};
 use crate::AppState;
 use crate::auth::OperatorAuthed;
 use crate::error::AppError;
-use crate::pages::{
-    AuditRow, OperatorAuditPage, OperatorLoginPage, OperatorOrgPage, OperatorPage, OrgBudgetRow, OrgSourceRow, render,
-    when,
-};
+use crate::pages::{AuditRow, GrantRow, Nav, NoticeRow, Viewer, grant_row, notice_row, render, when};
+use crate::routes::{parse_id, see_other};
 use crate::security::{ClientInfo, CsrfForm, CsrfToken, OPERATOR_COOKIE, clear_cookie, cookie, set_cookie};
 
 pub async fn login_page(CsrfToken(csrf): CsrfToken) -> Response {
@@ -74,7 +68,7 @@ pub async fn login(
 pub async fn logout(
     State(state): State<AppState>,
     headers: axum::http::HeaderMap,
-    CsrfForm(_): CsrfForm<super::account::NoFields>,
+    CsrfForm(_): CsrfForm<crate::security::NoFields>,
 ) -> Result<Response, AppError> {
     if let Some(token) = cookie(&headers, OPERATOR_COOKIE) {
         state.app.support().sign_out(&token).await?;
@@ -104,7 +98,7 @@ async fn dashboard(
         csrf: op.csrf.clone(),
         operator: op.operator.record.name.clone(),
         grants: rows,
-        notices: notices.iter().map(super::org::notice_row).collect(),
+        notices: notices.iter().map(notice_row).collect(),
         default_effective: (now.date_naive() + Duration::days(NOTICE_LEAD_DAYS)).to_string(),
         default_hours: DEFAULT_GRANT_HOURS,
         max_hours: MAX_GRANT_HOURS,
@@ -209,7 +203,7 @@ pub async fn approve(
     State(state): State<AppState>,
     op: OperatorAuthed,
     Path(id): Path<String>,
-    CsrfForm(_): CsrfForm<super::account::NoFields>,
+    CsrfForm(_): CsrfForm<crate::security::NoFields>,
 ) -> Result<Response, AppError> {
     let result =
         state.app.support().approve_access(&op.operator, parse_id(&id)?).await.map_err(AppError::from).map(|g| match g
@@ -225,7 +219,7 @@ pub async fn revoke(
     State(state): State<AppState>,
     op: OperatorAuthed,
     Path(id): Path<String>,
-    CsrfForm(_): CsrfForm<super::account::NoFields>,
+    CsrfForm(_): CsrfForm<crate::security::NoFields>,
 ) -> Result<Response, AppError> {
     let result = state
         .app
@@ -310,4 +304,67 @@ pub async fn org_audit(
         entries: entries.into_iter().map(AuditRow::from).collect(),
     };
     Ok(render(&page))
+}
+
+#[derive(Template)]
+#[template(path = "operator_login.html")]
+pub struct OperatorLoginPage {
+    pub nav: Option<Nav>,
+    pub csrf: String,
+    pub email: String,
+    pub error: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "operator.html")]
+pub struct OperatorPage {
+    pub nav: Option<Nav>,
+    pub csrf: String,
+    pub operator: String,
+    pub grants: Vec<GrantRow>,
+    pub notices: Vec<NoticeRow>,
+    /// The date a new notice takes effect unless changed.
+    pub default_effective: String,
+    pub default_hours: i64,
+    pub max_hours: i64,
+    pub notice: Option<String>,
+    pub error: Option<String>,
+}
+
+pub struct OrgSourceRow {
+    pub name: String,
+    pub kind: String,
+    pub state: String,
+    pub last_success: String,
+    pub last_error: String,
+}
+
+pub struct OrgBudgetRow {
+    pub name: String,
+    pub amount: String,
+    pub period: String,
+}
+
+/// What an operator sees of an organization under a grant: read-only.
+#[derive(Template)]
+#[template(path = "operator_org.html")]
+pub struct OperatorOrgPage {
+    pub nav: Option<Nav>,
+    pub org_id: String,
+    pub org_name: String,
+    pub issue: String,
+    pub until: String,
+    pub members: Vec<(String, usize)>,
+    pub sources: Vec<OrgSourceRow>,
+    pub budgets: Vec<OrgBudgetRow>,
+}
+
+#[derive(Template)]
+#[template(path = "operator_audit.html")]
+pub struct OperatorAuditPage {
+    pub nav: Option<Nav>,
+    pub org_id: String,
+    pub org_name: String,
+    pub until: String,
+    pub entries: Vec<AuditRow>,
 }

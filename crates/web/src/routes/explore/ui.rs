@@ -1,25 +1,22 @@
-//! The explorer: the organization's costs grouped by one dimension, filtered by any, over a range
-//! of days in the organization's reporting time zone, by hour, day, week or month — a table, a
-//! chart and the same rows as CSV. Every choice is in the URL, so a view can be shared. It reads
-//! through the SQL engine, as SQL and exports do.
+//! The explorer page and its CSV.
 
-use burnrate_app::exports::Export;
-use burnrate_app::spend::{DIMENSIONS, Dimension, ExplorerView, Granularity};
 use std::collections::BTreeMap;
 
+use askama::Template;
 use axum::extract::{Query, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
+use burnrate_app::exports::Export;
+use burnrate_app::spend::{DIMENSIONS, Dimension, ExplorerView, Granularity};
 use chrono::{Datelike, NaiveDate};
 use rust_decimal::Decimal;
 use serde::Deserialize;
 
 use crate::AppState;
-use crate::auth::Authed;
-use crate::auth::Caller;
+use crate::auth::{Authed, Caller};
 use crate::chart::PeriodLabel;
 use crate::error::AppError;
-use crate::pages::{ExplorePage, ExploreRow, Nav, render};
+use crate::pages::{Nav, render};
 
 /// What the URL asks for. Filters are one value per dimension.
 #[derive(Deserialize, Default)]
@@ -66,7 +63,7 @@ impl ExploreQuery {
                 ))
             })?,
         };
-        let (from, to) = super::day_range(&self.from, &self.to)?;
+        let (from, to) = crate::routes::day_range(&self.from, &self.to)?;
         let from = from.unwrap_or(today.with_day(1).unwrap_or(today));
         let to = to.unwrap_or(today + chrono::Duration::days(1));
         if from >= to {
@@ -115,23 +112,9 @@ impl View {
     /// The URL of this view (with `format` when given): what a person shares.
     fn url(&self, format: &str) -> String {
         let filters: Vec<(&str, &str)> = self.filters.iter().map(|((name, _, _), v)| (*name, v.as_str())).collect();
-        let view = link(self.group.0, self.from, self.to, self.granularity.as_str(), &filters);
+        let view = crate::pages::explore_link(self.group.0, self.from, self.to, self.granularity.as_str(), &filters);
         if format.is_empty() { view } else { format!("{view}&format={format}") }
     }
-}
-
-/// The address of an explorer view: by `group`, the days `from` to `to` (exclusive) by
-/// `granularity`, filtered to each (dimension, value) of `filters`.
-pub(crate) fn link(group: &str, from: NaiveDate, to: NaiveDate, granularity: &str, filters: &[(&str, &str)]) -> String {
-    let mut q = url::form_urlencoded::Serializer::new(String::new());
-    q.append_pair("group", group)
-        .append_pair("from", &from.to_string())
-        .append_pair("to", &to.to_string())
-        .append_pair("granularity", granularity);
-    for (name, value) in filters {
-        q.append_pair(name, value);
-    }
-    format!("/explore?{}", q.finish())
 }
 
 /// `GET /explore`.
@@ -140,7 +123,7 @@ pub async fn explore(
     who: Authed,
     Query(q): Query<ExploreQuery>,
 ) -> Result<Response, AppError> {
-    let zone = super::console::reporting_zone(&state, who.scope).await?;
+    let zone = state.app.reporting_zone(&who.actor()).await?;
     let today = zone.date_of(chrono::Utc::now());
     let view = match q.check(today, zone) {
         Ok(v) => v,
@@ -157,7 +140,7 @@ pub async fn explore(
         // Exports are audited (S16).
         let details = serde_json::json!({ "format": "csv", "view": view.url("csv") });
         state.app.record_export(&who.actor(), Export::Explorer, details).await?;
-        let body = super::console::csv_body(session, stream);
+        let body = crate::download::csv_body(session, stream);
         let headers = [
             (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
             (header::CONTENT_DISPOSITION, "attachment; filename=\"burnrate-explorer.csv\""),
@@ -217,7 +200,7 @@ fn form(who: &Authed, q: &ExploreQuery, today: NaiveDate, zone: burnrate_core::R
         nav: Some(Nav::new(who, "explore")),
         dimensions: DIMENSIONS
             .iter()
-            .map(|(name, label, _)| crate::pages::ExploreDimension {
+            .map(|(name, label, _)| ExploreDimension {
                 name,
                 label,
                 grouped: q.group == *name || (q.group.is_empty() && *name == "provider"),
@@ -234,4 +217,37 @@ fn form(who: &Authed, q: &ExploreQuery, today: NaiveDate, zone: burnrate_core::R
         csv: None,
         error: None,
     }
+}
+
+#[derive(Template)]
+#[template(path = "explore.html")]
+pub struct ExplorePage {
+    pub nav: Option<Nav>,
+    pub dimensions: Vec<ExploreDimension>,
+    pub from: String,
+    pub to: String,
+    pub granularity: String,
+    /// The organization's reporting time zone: whose days these are.
+    pub zone: String,
+    pub chart: Option<String>,
+    pub rows: Vec<ExploreRow>,
+    /// The total per currency.
+    pub totals: Vec<String>,
+    /// The CSV of this view; `None` before a view was shown.
+    pub csv: Option<String>,
+    pub error: Option<String>,
+}
+
+/// A dimension in the explorer's form: grouped by, and the value it is filtered to.
+pub struct ExploreDimension {
+    pub name: &'static str,
+    pub label: &'static str,
+    pub grouped: bool,
+    pub filter: String,
+}
+
+pub struct ExploreRow {
+    pub period: String,
+    pub group: String,
+    pub amount: String,
 }

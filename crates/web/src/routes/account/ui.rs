@@ -1,7 +1,7 @@
-//! Accounts (S3, S4, S9): sign-up, email verification, login, logout, password reset, invitation
-//! acceptance. Login and reset answer the same for known and unknown addresses, and cost the same
-//! (one bcrypt either way).
+//! The account pages: sign-up, email verification, login with its second factor, password reset,
+//! accepting an invitation, and one's own sessions.
 
+use askama::Template;
 use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -14,11 +14,13 @@ use serde::Deserialize;
 
 use crate::auth::Authed;
 use crate::error::AppError;
-use crate::pages::{LoginPage, MessagePage, SecondFactorPage, SignupPage, TokenFormPage, render};
-use crate::security::{ClientInfo, CsrfForm, CsrfToken, SESSION_COOKIE, clear_cookie, cookie, set_cookie};
+use crate::pages::{MessagePage, Nav, render, when};
+use crate::routes::{parse_id, see_other};
+use crate::security::{ClientInfo, CsrfForm, CsrfToken, NoFields, SESSION_COOKIE, clear_cookie, cookie, set_cookie};
 use crate::{AppState, SignupMode};
 
 const LOGIN_FAILED: &str = "Email or password is incorrect.";
+
 const RESET_SENT: &str = "If an account exists for that address, we have sent it a link to choose a new password. The link expires in 30 minutes.";
 
 fn client_of(c: &ClientInfo) -> Client {
@@ -186,7 +188,7 @@ pub async fn second_factor_setup(
         SecondFactorChange::Unchanged => Some("Two-step login is on already.".into()),
         _ => None,
     };
-    super::org::sessions_page(&state, &who, notice, None).await
+    sessions_page(&state, &who, notice, None).await
 }
 
 /// Turns two-step login on with the first code of the secret being set up.
@@ -205,7 +207,7 @@ pub async fn second_factor_confirm(
         }
     };
     let error = error.map(|e| (StatusCode::UNPROCESSABLE_ENTITY, e.to_owned()));
-    super::org::sessions_page(&state, &who, notice.map(str::to_owned), error).await
+    sessions_page(&state, &who, notice.map(str::to_owned), error).await
 }
 
 /// Turns two-step login off; it takes a current code, so a borrowed session alone cannot.
@@ -222,11 +224,8 @@ pub async fn second_factor_disable(
         SecondFactorChange::WrongCode => (None, Some("That code is not right, or was used already.")),
     };
     let error = error.map(|e| (StatusCode::UNPROCESSABLE_ENTITY, e.to_owned()));
-    super::org::sessions_page(&state, &who, notice.map(str::to_owned), error).await
+    sessions_page(&state, &who, notice.map(str::to_owned), error).await
 }
-
-#[derive(Deserialize)]
-pub struct NoFields {}
 
 pub async fn logout(
     State(state): State<AppState>,
@@ -498,4 +497,148 @@ pub async fn accept_invitation(
         .tone("ok")
         .link("/login", "Log in");
     Ok(render(&page))
+}
+
+pub async fn sessions(State(state): State<AppState>, who: Authed) -> Result<Response, AppError> {
+    sessions_page(&state, &who, None, None).await
+}
+
+/// The person's sessions and two-step login; `notice` and `error` say how an action on it went.
+pub(crate) async fn sessions_page(
+    state: &AppState,
+    who: &Authed,
+    notice: Option<String>,
+    error: Option<(axum::http::StatusCode, String)>,
+) -> Result<Response, AppError> {
+    use burnrate_app::accounts::SecondFactor;
+    let sessions = state.app.own_sessions(who.user_id).await?;
+    let factor = state.app.second_factor(who.user_id).await?;
+    let setup = match factor {
+        SecondFactor::Pending => state.app.pending_second_factor(who.user_id).await?.map(|secret| {
+            let uri = secret.provisioning_uri("burnrate", who.email.as_str());
+            (secret.base32().to_string(), uri.to_string())
+        }),
+        SecondFactor::On | SecondFactor::Off => None,
+    };
+    let status = error.as_ref().map_or(axum::http::StatusCode::OK, |(s, _)| *s);
+    let page = SessionsPage {
+        nav: Some(Nav::new(who, "sessions")),
+        csrf: who.csrf.clone(),
+        sessions: sessions
+            .into_iter()
+            .map(|s| SessionRow {
+                handle: s.handle.to_string(),
+                created: when(s.created_at),
+                last_seen: when(s.last_seen_at),
+                ip: s.ip.unwrap_or_default(),
+                user_agent: s.user_agent.unwrap_or_default(),
+                current: s.handle == who.session_handle,
+            })
+            .collect(),
+        second_factor: match factor {
+            SecondFactor::Off => "off",
+            SecondFactor::Pending => "pending",
+            SecondFactor::On => "on",
+        },
+        setup,
+        notice,
+        error: error.map(|(_, m)| m),
+    };
+    Ok((status, render(&page)).into_response())
+}
+
+pub async fn end_session(
+    State(state): State<AppState>,
+    who: Authed,
+    Path(handle): Path<String>,
+    CsrfForm(_): CsrfForm<NoFields>,
+) -> Result<Response, AppError> {
+    let handle: uuid::Uuid = parse_id(&handle)?;
+    state.app.end_own_session(who.user_id, handle).await?;
+    if handle == who.session_handle {
+        let mut r = see_other("/login");
+        r.headers_mut().append(header::SET_COOKIE, clear_cookie(SESSION_COOKIE));
+        return Ok(r);
+    }
+    Ok(see_other("/sessions"))
+}
+
+pub async fn end_other_sessions(
+    State(state): State<AppState>,
+    who: Authed,
+    CsrfForm(_): CsrfForm<NoFields>,
+) -> Result<Response, AppError> {
+    state.app.end_other_sessions(who.user_id, who.session_handle).await?;
+    Ok(see_other("/sessions"))
+}
+
+#[derive(Template)]
+#[template(path = "login.html")]
+pub struct LoginPage {
+    pub nav: Option<Nav>,
+    pub csrf: String,
+    pub email: String,
+    pub error: Option<String>,
+    pub notice: Option<String>,
+    pub signup_open: bool,
+}
+
+#[derive(Template)]
+#[template(path = "signup.html")]
+pub struct SignupPage {
+    pub nav: Option<Nav>,
+    pub csrf: String,
+    pub org_name: String,
+    pub email: String,
+    pub errors: Vec<String>,
+    pub closed_message: Option<String>,
+}
+
+/// A small form reached through a one-time link or asking for one.
+#[derive(Template)]
+#[template(path = "token_form.html")]
+pub struct TokenFormPage {
+    pub nav: Option<Nav>,
+    pub title: String,
+    pub intro: Option<String>,
+    pub error: Option<String>,
+    pub action: String,
+    pub csrf: String,
+    pub ask_email: bool,
+    pub ask_password: bool,
+    pub password_label: &'static str,
+    pub password_autocomplete: &'static str,
+    pub button: &'static str,
+}
+
+pub struct SessionRow {
+    pub handle: String,
+    pub created: String,
+    pub last_seen: String,
+    pub ip: String,
+    pub user_agent: String,
+    pub current: bool,
+}
+
+#[derive(Template)]
+#[template(path = "sessions.html")]
+pub struct SessionsPage {
+    pub nav: Option<Nav>,
+    pub csrf: String,
+    pub sessions: Vec<SessionRow>,
+    /// `off`, `pending` or `on`.
+    pub second_factor: &'static str,
+    /// While setting up: the secret to type into the app, and its `otpauth://` URI.
+    pub setup: Option<(String, String)>,
+    pub notice: Option<String>,
+    pub error: Option<String>,
+}
+
+/// The second step of a login: the authenticator code.
+#[derive(Template)]
+#[template(path = "second_factor.html")]
+pub struct SecondFactorPage {
+    pub nav: Option<Nav>,
+    pub csrf: String,
+    pub error: Option<String>,
 }

@@ -1,12 +1,10 @@
-//! Webhook destinations: `/api/v1/webhooks`. A URL is saved only if the egress guard lets it
-//! through (S14: https, public addresses, or the operator's allow-list); the signing secret is
-//! generated here, shown once in the answer to its creation, and sealed.
+//! The webhooks through the JSON API: `/api/v1/webhooks`.
 
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use burnrate_app::webhooks::{Delivery, DeliveryState, WebhookOverview, WebhookRecord};
+use burnrate_app::webhooks::{DeliveryState, NewWebhook, NewWebhookInput, WebhookRecord};
 use burnrate_core::ApiScope;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -14,17 +12,12 @@ use serde_json::json;
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
-use super::account::NoFields;
-use super::api::{ApiJson, ApiQuery};
-use super::approvals::{Queued, queued};
-use super::openapi::{BodyRefusals, Conflicting, Missing, Refusals};
-use super::{parse_id, see_other};
+use super::remove;
 use crate::AppState;
-use crate::auth::{ApiCaller, Authed, Caller};
+use crate::api::{ApiJson, ApiQuery, BodyRefusals, Conflicting, Missing, Queued, Refusals, queued};
+use crate::auth::{ApiCaller, Caller};
 use crate::error::{ApiError, AppError};
-use crate::pages::{DeliveryRow, Nav, WebhookRow, WebhooksPage, render, when};
-use crate::security::CsrfForm;
-use burnrate_app::webhooks::{NewWebhook, NewWebhookInput};
+use crate::routes::parse_id;
 
 /// A webhook destination.
 #[derive(Serialize, ToSchema)]
@@ -38,20 +31,6 @@ pub struct WebhookView {
     events: Vec<String>,
     created_by: Uuid,
     created_at: DateTime<Utc>,
-}
-
-impl From<WebhookRecord> for WebhookView {
-    fn from(w: WebhookRecord) -> Self {
-        WebhookView {
-            id: w.id,
-            url: w.url,
-            description: w.description,
-            slack: w.slack,
-            events: w.events,
-            created_by: w.created_by.as_uuid(),
-            created_at: w.created_at,
-        }
-    }
 }
 
 /// The signing secret of a new destination (`whsec_…`): shown this once, then kept sealed.
@@ -114,10 +93,6 @@ pub async fn api_delete(
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-async fn remove(state: &AppState, caller: &impl Caller, id: uuid::Uuid) -> Result<(), AppError> {
-    Ok(state.app.delete_webhook(&caller.actor(), id).await?)
-}
-
 /// How a test event went.
 #[derive(Serialize, ToSchema)]
 pub struct TestView {
@@ -150,13 +125,6 @@ pub async fn api_test(
         webhook_id: t.message_id,
     };
     Ok(Json(answer).into_response())
-}
-
-#[derive(Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct DeliveriesQuery {
-    /// `pending`, `delivered` or `dead` (the dead-letter list); all when absent.
-    state: Option<String>,
 }
 
 /// One attempt to deliver.
@@ -253,123 +221,23 @@ pub async fn api_redeliver(
     Ok((StatusCode::ACCEPTED, Json(RedeliveryView { state: "pending" })).into_response())
 }
 
-pub async fn redeliver_form(
-    State(state): State<AppState>,
-    who: Authed,
-    Path((id, delivery)): Path<(String, String)>,
-    CsrfForm(_): CsrfForm<NoFields>,
-) -> Result<Response, AppError> {
-    match state.app.redeliver(&who.actor(), parse_id(&id)?, parse_id(&delivery)?).await.map_err(AppError::from) {
-        Ok(()) => page(&state, &who, None, Some("Delivery queued again.".into()), None).await,
-        Err(AppError::Conflict(m)) => page(&state, &who, None, None, Some(m)).await,
-        Err(e) => Err(e),
-    }
-}
-
-/// The webhooks page: destinations, with a form to add one (its secret shown once) and a test
-/// button for each.
-async fn page(
-    state: &AppState,
-    who: &Authed,
-    new_secret: Option<String>,
-    notice: Option<String>,
-    error: Option<String>,
-) -> Result<Response, AppError> {
-    let shown = |d: &Delivery, last: String| DeliveryRow {
-        id: d.id.to_string(),
-        event_type: d.event_type.clone(),
-        state: d.state.as_str().to_owned(),
-        attempts: d.attempts,
-        created: when(d.created_at),
-        last,
-    };
-    let rows = state
-        .app
-        .webhooks_overview(&who.actor())
-        .await?
-        .into_iter()
-        .map(|WebhookOverview { webhook: w, recent, dead }| WebhookRow {
-            id: w.id.to_string(),
+impl From<WebhookRecord> for WebhookView {
+    fn from(w: WebhookRecord) -> Self {
+        WebhookView {
+            id: w.id,
             url: w.url,
             description: w.description,
             slack: w.slack,
-            events: if w.events.is_empty() { "all events".into() } else { w.events.join(", ") },
-            created: when(w.created_at),
-            recent: recent.iter().map(|(d, last)| shown(d, last.clone())).collect(),
-            dead: dead.iter().map(|d| shown(d, String::new())).collect(),
-        })
-        .collect();
-    let status = if error.is_some() { StatusCode::UNPROCESSABLE_ENTITY } else { StatusCode::OK };
-    let page = WebhooksPage {
-        nav: Some(Nav::new(who, "webhooks")),
-        csrf: who.csrf.clone(),
-        can_manage: who.role().is_admin(),
-        webhooks: rows,
-        new_secret,
-        notice,
-        error,
-    };
-    Ok((status, render(&page)).into_response())
-}
-
-pub async fn webhooks_page(State(state): State<AppState>, who: Authed) -> Result<Response, AppError> {
-    page(&state, &who, None, None, None).await
-}
-
-#[derive(Deserialize)]
-pub struct NewWebhookForm {
-    url: String,
-    #[serde(default)]
-    description: String,
-    #[serde(default)]
-    slack: Option<String>,
-    /// Event types separated by commas; every type when empty.
-    #[serde(default)]
-    events: String,
-}
-
-pub async fn create_form(
-    State(state): State<AppState>,
-    who: Authed,
-    CsrfForm(f): CsrfForm<NewWebhookForm>,
-) -> Result<Response, AppError> {
-    let events = f.events.split(',').map(str::trim).filter(|e| !e.is_empty()).map(str::to_owned).collect();
-    let input = NewWebhookInput { url: f.url, description: f.description, slack: f.slack.is_some(), events };
-    match state.app.create_webhook(&who.actor(), input).await.map_err(AppError::from) {
-        Ok(NewWebhook::Saved(_, secret)) => page(&state, &who, Some(secret), None, None).await,
-        Ok(NewWebhook::Queued(_, secret)) => {
-            let notice =
-                "Sent for approval: the destination receives alerts once another admin approves it (see Approvals).";
-            page(&state, &who, Some(secret), Some(notice.into()), None).await
+            events: w.events,
+            created_by: w.created_by.as_uuid(),
+            created_at: w.created_at,
         }
-        Err(AppError::Validation(m)) => page(&state, &who, None, None, Some(m)).await,
-        Err(e) => Err(e),
     }
 }
 
-pub async fn test_form(
-    State(state): State<AppState>,
-    who: Authed,
-    Path(id): Path<String>,
-    CsrfForm(_): CsrfForm<NoFields>,
-) -> Result<Response, AppError> {
-    let t = state.app.test_webhook(&who.actor(), parse_id(&id)?).await?;
-    if t.delivered {
-        let status = t.status.map(|s| s.to_string()).unwrap_or_default();
-        let notice = format!("Test event delivered: the receiver answered {status} in {} ms.", t.latency_ms);
-        page(&state, &who, None, Some(notice), None).await
-    } else {
-        let why = t.error.unwrap_or_else(|| format!("the receiver answered {}", t.status.unwrap_or_default()));
-        page(&state, &who, None, None, Some(format!("Test event not delivered: {why}."))).await
-    }
-}
-
-pub async fn delete_form(
-    State(state): State<AppState>,
-    who: Authed,
-    Path(id): Path<String>,
-    CsrfForm(_): CsrfForm<NoFields>,
-) -> Result<Response, AppError> {
-    remove(&state, &who, parse_id(&id)?).await?;
-    Ok(see_other("/webhooks"))
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct DeliveriesQuery {
+    /// `pending`, `delivered` or `dead` (the dead-letter list); all when absent.
+    state: Option<String>,
 }

@@ -1,12 +1,24 @@
-//! The OpenAPI document of `/api/v1` (S12), served at `/api/v1/openapi.json`.
+//! What every JSON endpoint shares: the OpenAPI document of `/api/v1` (S12), served at
+//! `/api/v1/openapi.json`; the body and query extractors that answer in the API's error shape; the
+//! refusals each operation documents; and the answer for a change that waits for approval.
 //!
 //! Every API route is registered through `utoipa_axum::routes!` from a handler annotated with
 //! `#[utoipa::path]`, so a route cannot exist without its entry in the document, and the bodies
 //! it names are the very types the handler reads and writes.
 
+use axum::Json;
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{FromRequest, Request};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 use serde::Serialize;
+use serde::de::DeserializeOwned;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{IntoResponses, Modify, OpenApi, ToSchema};
+use uuid::Uuid;
+
+use crate::AppState;
+use crate::error::{ApiError, AppError};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -21,7 +33,7 @@ use utoipa::{IntoResponses, Modify, OpenApi, ToSchema};
     servers((url = "/api/v1")),
     modifiers(&ApiKeyAuth),
     security(("api_key" = [])),
-    components(schemas(ErrorBody, ErrorDetail, super::approvals::Nothing, super::webhooks::SigningSecret))
+    components(schemas(ErrorBody, ErrorDetail, Nothing, crate::routes::SigningSecret))
 )]
 pub(crate) struct ApiDoc;
 
@@ -91,4 +103,63 @@ pub(crate) enum Missing {
 pub(crate) enum Conflicting {
     #[response(status = 409)]
     Conflict(ErrorBody),
+}
+
+/// A JSON body whose errors answer in the API's error format.
+pub struct ApiJson<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
+    type Rejection = ApiError;
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        Json::<T>::from_request(req, state).await.map(|Json(v)| ApiJson(v)).map_err(|r: JsonRejection| {
+            if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError(AppError::PayloadTooLarge)
+            } else {
+                ApiError(AppError::Validation(r.body_text()))
+            }
+        })
+    }
+}
+
+/// A query string whose errors answer in the API's error format.
+pub struct ApiQuery<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> axum::extract::FromRequestParts<S> for ApiQuery<T> {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut axum::http::request::Parts, state: &S) -> Result<Self, Self::Rejection> {
+        axum::extract::Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|axum::extract::Query(v)| ApiQuery(v))
+            .map_err(|r| ApiError(AppError::Validation(r.body_text())))
+    }
+}
+
+pub async fn not_found() -> ApiError {
+    ApiError(AppError::NotFound)
+}
+
+/// A change that went to the queue, with what was made for it at once (a secret shown now, the
+/// one time it is shown; nothing for most changes).
+#[derive(Serialize, ToSchema)]
+pub struct Queued<T> {
+    /// The approval request to follow.
+    approval_id: Uuid,
+    /// `pending`.
+    state: &'static str,
+    url: String,
+    #[serde(flatten)]
+    made: T,
+}
+
+/// Nothing more to show for a queued change.
+#[derive(Serialize, ToSchema)]
+pub struct Nothing {}
+
+/// The answer `202` to a change that went to the queue.
+pub type QueuedView = Queued<Nothing>;
+
+/// The answer to a change that went to the queue: `202` with where to follow it.
+pub(crate) fn queued<T: Serialize>(state: &AppState, id: Uuid, made: T) -> Response {
+    let url = state.config.link(&format!("/api/v1/approvals/{id}"));
+    (StatusCode::ACCEPTED, Json(Queued { approval_id: id, state: "pending", url, made })).into_response()
 }

@@ -4,20 +4,24 @@
 //! about a row group in memory. Each export is audited and counted against the organization's
 //! export quota.
 
+mod api;
+mod ui;
+
+use axum::Router;
 use axum::body::Body;
-use axum::extract::{Query, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
-use burnrate_core::ApiScope;
+use axum::routing::get;
 use burnrate_engine::{QueryStream, SqlSession};
 use chrono::NaiveDate;
 use futures::StreamExt;
 use serde::Deserialize;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-use super::api::ApiQuery;
 use crate::AppState;
-use crate::auth::{ApiCaller, Authed, Caller};
-use crate::error::{ApiError, AppError};
+use crate::auth::Caller;
+use crate::error::AppError;
 
 /// Rows per Parquet row group: what an export holds in memory at most.
 const ROW_GROUP_ROWS: usize = 64 * 1024;
@@ -61,7 +65,8 @@ impl ExportQuery {
             "csv" => Format::Csv,
             other => return Err(AppError::Validation(format!("format: {other:?} is not parquet or csv"))),
         };
-        let (from, to) = super::day_range(self.from.as_deref().unwrap_or(""), self.to.as_deref().unwrap_or(""))?;
+        let (from, to) =
+            crate::routes::day_range(self.from.as_deref().unwrap_or(""), self.to.as_deref().unwrap_or(""))?;
         Ok(Export { format, from, to })
     }
 }
@@ -93,7 +98,7 @@ async fn export(state: &AppState, caller: &impl Caller, label: &str, q: &ExportQ
     let (session, stream) =
         state.app.export_focus(&caller.actor(), label, export.from, export.to, q.format.as_str()).await?;
     let (content_type, body) = match export.format {
-        Format::Csv => ("text/csv; charset=utf-8", super::console::csv_body(session, stream)),
+        Format::Csv => ("text/csv; charset=utf-8", crate::download::csv_body(session, stream)),
         Format::Parquet => ("application/vnd.apache.parquet", parquet_body(session, stream)?),
     };
     let disposition = format!("attachment; filename=\"{}\"", export.file_name());
@@ -138,28 +143,12 @@ fn parquet_body(session: SqlSession, q: QueryStream) -> Result<Body, AppError> {
     Ok(Body::from_stream(chunks))
 }
 
-/// `GET /api/v1/exports`: the organization's costs as FOCUS 1.2, Parquet or CSV, streamed.
-#[utoipa::path(get, path = "/exports", tag = "exports", params(ExportQuery),
-    responses(
-        (status = 200, description = "The FOCUS 1.2 file, streamed",
-         content((Vec<u8> = "application/vnd.apache.parquet"), (String = "text/csv"))),
-        super::openapi::Refusals, super::openapi::BodyRefusals))]
-pub async fn api_export(
-    State(state): State<AppState>,
-    caller: ApiCaller,
-    ApiQuery(q): ApiQuery<ExportQuery>,
-) -> Result<Response, ApiError> {
-    caller.require(ApiScope::Read)?;
-    let label = caller.actor().audit_actor().label;
-    Ok(export(&state, &caller, &label, &q).await?)
+/// The pages.
+pub(super) fn pages() -> Router<AppState> {
+    Router::new().route("/exports/focus", get(ui::download))
 }
 
-/// The overview's export form.
-pub async fn download(
-    State(state): State<AppState>,
-    who: Authed,
-    Query(q): Query<ExportQuery>,
-) -> Result<Response, AppError> {
-    let label = who.email.as_str().to_owned();
-    export(&state, &who, &label, &q).await
+/// The JSON endpoints under `/api/v1`, each with its entry in the OpenAPI document.
+pub(super) fn api() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(api::api_export))
 }
