@@ -3,7 +3,7 @@
 //! changes only with the credential entered again, and that follows the approval policy of new
 //! credentials. A database source's configuration is its own and never replaced by sync settings.
 
-use burnrate_sources::{DATABASE_KINDS, DatabaseConfig, DatabaseTls, schema_name};
+use burnrate_core::{DATABASE_KINDS, DatabaseConfig, DatabaseTls, schema_name};
 use burnrate_store::AuditAction;
 pub use burnrate_store::{Freshness, SourceRecord};
 pub use burnrate_sync::{SourceConfig, SourceKind};
@@ -465,9 +465,7 @@ impl App {
                 let source = tx.source(id).await?;
                 tx.commit().await?;
                 if let Some(source) = source {
-                    let now = chrono::Utc::now();
-                    let window = burnrate_sync::Syncer::next_window(&source, now.date_naive());
-                    burnrate_sync::enqueue_sync(&syncer.store, scope, id, window, None, now.timestamp_millis()).await?;
+                    burnrate_sync::enqueue_next(&syncer, scope, &source, chrono::Utc::now()).await?;
                     burnrate_sync::work(&syncer, &burnrate_store::worker_name("sync-now")).await?;
                 }
                 Ok::<_, burnrate_sync::SyncError>(())

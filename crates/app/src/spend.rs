@@ -297,13 +297,15 @@ impl App {
         ))
         .await?
         .iter()
-        .map(|r| DaySpend {
-            day: r[0].as_deref().and_then(|d| d.parse().ok()).unwrap_or(today),
-            provider: text(&r[1]),
-            currency: text(&r[2]),
-            amount: decimal(&r[3]),
+        .map(|r| {
+            Ok(DaySpend {
+                day: r[0].as_deref().and_then(|d| d.parse().ok()).unwrap_or(today),
+                provider: text(&r[1]),
+                currency: text(&r[2]),
+                amount: decimal(&r[3])?,
+            })
         })
-        .collect();
+        .collect::<Result<_>>()?;
         let months = rows(format!(
             "SELECT c.billing_currency, \
              sum(CASE WHEN {day} >= DATE '{month_start}' THEN c.billed_cost END), \
@@ -312,11 +314,11 @@ impl App {
             in_days(zone, previous_start, tomorrow)
         ))
         .await?;
-        let amounts = |column: usize| -> Vec<CurrencyAmount> {
+        let amounts = |column: usize| -> Result<Vec<CurrencyAmount>> {
             months
                 .iter()
                 .filter(|r| r[column].is_some())
-                .map(|r| CurrencyAmount { currency: text(&r[0]), amount: decimal(&r[column]) })
+                .map(|r| Ok(CurrencyAmount { currency: text(&r[0]), amount: decimal(&r[column])? }))
                 .collect()
         };
         let month = in_days(zone, month_start, tomorrow);
@@ -329,18 +331,13 @@ impl App {
                      WHERE {month} AND c.{column} IS NOT NULL GROUP BY c.{column}, c.billing_currency \
                      ORDER BY spent DESC, what LIMIT 5"
                 );
-                Ok::<_, Error>(
-                    rows(sql)
-                        .await?
-                        .iter()
-                        .map(|r| TopSpend {
-                            name: text(&r[0]),
-                            dimension,
-                            currency: text(&r[1]),
-                            amount: decimal(&r[2]),
-                        })
-                        .collect::<Vec<_>>(),
-                )
+                rows(sql)
+                    .await?
+                    .iter()
+                    .map(|r| {
+                        Ok(TopSpend { name: text(&r[0]), dimension, currency: text(&r[1]), amount: decimal(&r[2])? })
+                    })
+                    .collect::<Result<Vec<_>>>()
             }
         };
         // A line without a model counts under its service, and links to the explorer by service.
@@ -354,9 +351,9 @@ impl App {
         .iter()
         .map(|r| {
             let (name, dimension) = model_or_service(&r[0], &r[1]);
-            TopSpend { name, dimension, currency: text(&r[2]), amount: decimal(&r[3]) }
+            Ok(TopSpend { name, dimension, currency: text(&r[2]), amount: decimal(&r[3])? })
         })
-        .collect();
+        .collect::<Result<_>>()?;
         let week = today - chrono::Duration::days(7);
         let mut movers: Vec<Mover> = rows(format!(
             "SELECT c.model, CASE WHEN c.model IS NULL THEN c.service_name END AS service, c.billing_currency, \
@@ -370,14 +367,16 @@ impl App {
         .iter()
         .map(|r| {
             let (name, dimension) = model_or_service(&r[0], &r[1]);
-            Mover {
+            Ok(Mover {
                 name,
                 dimension,
                 currency: text(&r[2]),
-                last_7_days: decimal(&r[3]),
-                previous_7_days: decimal(&r[4]),
-            }
+                last_7_days: decimal(&r[3])?,
+                previous_7_days: decimal(&r[4])?,
+            })
         })
+        .collect::<Result<Vec<_>>>()?
+        .into_iter()
         .filter(|m| m.last_7_days != m.previous_7_days)
         .collect();
         movers.sort_by(|a, b| {
@@ -385,7 +384,7 @@ impl App {
             change(b).cmp(&change(a)).then_with(|| a.name.cmp(&b.name))
         });
         movers.truncate(5);
-        let month_to_date = amounts(1);
+        let month_to_date = amounts(1)?;
         let mut month_forecast = Vec::new();
         for m in &month_to_date {
             let whole = burnrate_core::BudgetScope::default();
@@ -405,7 +404,7 @@ impl App {
         Ok(SpendSummary {
             days,
             month_to_date,
-            previous_month_to_date: amounts(2),
+            previous_month_to_date: amounts(2)?,
             month_forecast,
             top_models,
             top_projects: top("project", "sub_account_id").await?,
@@ -441,9 +440,15 @@ pub fn text_rows(batches: &[RecordBatch]) -> Result<Vec<Vec<Option<String>>>> {
     Ok(rows)
 }
 
-/// A decimal cell of [`text_rows`]; NULL (an empty sum) is zero.
-pub fn decimal_cell(cell: &Option<String>) -> rust_decimal::Decimal {
-    cell.as_deref().and_then(|t| t.parse().ok()).unwrap_or_default()
+/// A decimal cell of [`text_rows`]; NULL (an empty sum) is zero. A cell that does not read as a
+/// decimal is an error: a figure is never shown as 0 because it could not be read.
+pub fn decimal_cell(cell: &Option<String>) -> Result<rust_decimal::Decimal> {
+    match cell.as_deref() {
+        None => Ok(rust_decimal::Decimal::ZERO),
+        Some(t) => {
+            t.parse().map_err(|e| Error::internal(format!("a spend amount {t:?} does not read as a decimal: {e}")))
+        }
+    }
 }
 
 /// Rows `from..from + n` of `batch` as text (NULL as `None`), each value cut to `cut` characters.

@@ -7,6 +7,7 @@
 mod budget;
 mod cost;
 pub mod csv;
+mod database;
 mod email;
 mod ids;
 mod money;
@@ -17,6 +18,7 @@ mod zone;
 
 pub use budget::{BudgetPeriod, BudgetScope, Thresholds, ThresholdsError};
 pub use cost::{ChargeCategory, CostRecord, SyncWindow, UsageRecord, WindowError};
+pub use database::{DATABASE_KINDS, DatabaseConfig, DatabaseTls, schema_name};
 pub use email::{EmailAddress, EmailError};
 pub use ids::{
     ApiKeyId, InvitationId, OperatorId, OrgId, SqlCredentialId, SqlCredentialIdError, SupportGrantId, UserId,

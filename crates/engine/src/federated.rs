@@ -18,8 +18,8 @@
 use std::fmt;
 use std::sync::Arc;
 
+use burnrate_core::{DatabaseConfig, DatabaseTls};
 use burnrate_net::EgressGuard;
-use burnrate_sources::{DatabaseConfig, DatabaseTls};
 use burnrate_store::{OrgScope, SourceRecord, Store, Vault};
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 use datafusion::arrow::array::{

@@ -21,14 +21,14 @@ mod pg_catalog;
 mod pg_types;
 mod rewrite;
 mod session;
+pub mod spend;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use burnrate_core::{CostRecord, UsageRecord};
+use burnrate_core::{CostRecord, DATABASE_KINDS, UsageRecord, schema_name};
 use burnrate_lake::{COST_ROLLUP, Lake, LakeRow};
-use burnrate_sources::{DATABASE_KINDS, schema_name};
 use burnrate_store::{LakeTable, OrgScope, Store};
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::record_batch::RecordBatch;

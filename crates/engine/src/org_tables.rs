@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use burnrate_core::MONEY_SCALE;
-use burnrate_sources::{DATABASE_KINDS, schema_name};
+use burnrate_core::{DATABASE_KINDS, schema_name};
 use burnrate_store::{OrgScope, Store};
 use chrono::{DateTime, Utc};
 use datafusion::arrow::array::{

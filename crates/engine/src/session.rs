@@ -335,6 +335,22 @@ impl SqlSession {
         tokio::time::timeout(timeout, run).await.map_err(|_| EngineError::Timeout(timeout))?
     }
 
+    /// Runs the plan `build` makes on a context holding this session's tables as they are now, to
+    /// the end and within the statement timeout; retried the frugal way if it runs out of memory.
+    pub(crate) async fn collect_built<F, Fut>(&self, build: F) -> Result<Vec<RecordBatch>, EngineError>
+    where
+        F: Fn(datafusion::prelude::SessionContext) -> Fut,
+        Fut: std::future::Future<Output = Result<datafusion::dataframe::DataFrame, EngineError>>,
+    {
+        let build = &build;
+        let run = crate::fast_then_frugal(move |plan| async move {
+            let ctx = self.engine.query_context(&self.base, self.scope, plan).await?;
+            Ok(build(ctx).await?.collect().await?)
+        });
+        let timeout = self.engine.statement_timeout();
+        tokio::time::timeout(timeout, run).await.map_err(|_| EngineError::Timeout(timeout))?
+    }
+
     fn single(&self, sql: &str) -> Result<SqlStatement, EngineError> {
         let mut statements = self.parse(sql)?;
         match statements.len() {

@@ -6,14 +6,11 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use burnrate_core::ReportingZone;
+use burnrate_engine::spend::{Dimension, SpendQuery};
 use burnrate_store::{OrgScope, OutboxMessage};
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
-use datafusion::arrow::array::AsArray;
-use datafusion::arrow::compute::cast;
-use datafusion::arrow::datatypes::DataType;
 use rust_decimal::Decimal;
 
-use crate::evaluate::spend_total;
 use crate::{Notifier, NotifyError};
 
 /// The job kind of one organization's weekly digest.
@@ -41,31 +38,20 @@ fn change(now: Decimal, before: Decimal) -> String {
 }
 
 impl Notifier {
-    /// Spend by `group` (a column of `costs`) and currency over local days `[from, to)`.
+    /// Spend by `group` and currency over local days `[from, to)`; lines without one under `(none)`.
     async fn totals_by(
         &self,
         org: OrgScope,
         zone: ReportingZone,
-        group: &str,
+        group: Dimension,
         from: NaiveDate,
         to: NaiveDate,
     ) -> Result<Totals, NotifyError> {
-        let sql = format!(
-            "SELECT coalesce(c.{group}, '(none)'), c.billing_currency, SUM(c.billed_cost) FROM {} c WHERE {} \
-             GROUP BY 1, 2",
-            burnrate_engine::cost_table_reading(&[group]),
-            burnrate_engine::local::in_days(zone, from, to)
-        );
-        let (_, batches) = self.inner.engine.collect(org, &sql).await?;
+        let query = SpendQuery::new(zone, from, to).grouped_by(group);
         let mut out = Totals::new();
-        for batch in batches {
-            let columns: Vec<_> = (0..3).map(|i| cast(batch.column(i), &DataType::Utf8)).collect::<Result<_, _>>()?;
-            let (groups, currencies, sums) =
-                (columns[0].as_string::<i32>(), columns[1].as_string::<i32>(), columns[2].as_string::<i32>());
-            for i in 0..batch.num_rows() {
-                *out.entry((groups.value(i).to_owned(), currencies.value(i).to_owned())).or_default() +=
-                    spend_total(sums.value(i))?;
-            }
+        for row in self.inner.engine.spend(org, &query).await? {
+            let name = row.group.unwrap_or_else(|| "(none)".to_owned());
+            *out.entry((name, row.currency)).or_default() += row.amount;
         }
         Ok(out)
     }
@@ -79,10 +65,10 @@ impl Notifier {
         let end = zone.date_of(now);
         let start = end - chrono::Duration::days(7);
         let before = start - chrono::Duration::days(7);
-        let week = self.totals_by(org, zone, "provider_name", start, end).await?;
-        let last_week = self.totals_by(org, zone, "provider_name", before, start).await?;
-        let models = self.totals_by(org, zone, "model", start, end).await?;
-        let last_models = self.totals_by(org, zone, "model", before, start).await?;
+        let week = self.totals_by(org, zone, Dimension::Provider, start, end).await?;
+        let last_week = self.totals_by(org, zone, Dimension::Provider, before, start).await?;
+        let models = self.totals_by(org, zone, Dimension::Model, start, end).await?;
+        let last_models = self.totals_by(org, zone, Dimension::Model, before, start).await?;
         let statuses = self.statuses(org, now).await?;
 
         let mut body = String::new();

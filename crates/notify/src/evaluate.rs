@@ -4,12 +4,10 @@
 use std::collections::BTreeMap;
 
 use burnrate_core::{BudgetScope, Period, ReportingZone};
-use burnrate_engine::{Engine, local};
+use burnrate_engine::Engine;
+use burnrate_engine::spend::{Granularity, SpendQuery};
 use burnrate_store::{AlertKind, BudgetRecord, OrgScope};
 use chrono::{DateTime, NaiveDate, Utc};
-use datafusion::arrow::array::{Array, AsArray};
-use datafusion::arrow::compute::cast;
-use datafusion::arrow::datatypes::DataType;
 use rust_decimal::Decimal;
 
 use crate::NotifyError;
@@ -129,58 +127,8 @@ impl Call {
     }
 }
 
-/// A SQL string literal.
-fn quoted(s: &str) -> String {
-    format!("'{}'", s.replace('\'', "''"))
-}
-
-/// A model pattern (`*` for any run of characters) as a LIKE pattern; `\` escapes.
-fn like_pattern(pattern: &str) -> String {
-    let mut out = String::with_capacity(pattern.len() + 2);
-    for c in pattern.chars() {
-        match c {
-            '*' => out.push('%'),
-            '%' | '_' | '\\' => {
-                out.push('\\');
-                out.push(c);
-            }
-            c => out.push(c),
-        }
-    }
-    out
-}
-
-/// The scope as SQL conditions on `costs`, joined by AND (none: all spend).
-pub fn scope_conditions(scope: &BudgetScope) -> Vec<String> {
-    let mut conditions = Vec::new();
-    if let Some(p) = &scope.provider {
-        conditions.push(format!("lower(provider_name) = lower({})", quoted(p)));
-    }
-    if let Some(s) = &scope.source_id {
-        conditions.push(format!("source_id = {}", quoted(s)));
-    }
-    if let Some(p) = &scope.project {
-        conditions.push(format!("sub_account_id = {}", quoted(p)));
-    }
-    if let Some(m) = &scope.model {
-        if m.contains('*') {
-            conditions.push(format!("model LIKE {}", quoted(&like_pattern(m))));
-        } else {
-            conditions.push(format!("model = {}", quoted(m)));
-        }
-    }
-    if let Some(k) = &scope.api_key_id {
-        conditions.push(format!("api_key_id = {}", quoted(k)));
-    }
-    conditions
-}
-
-/// A `SUM(billed_cost)` as the engine returns it (cast to text: exact), as a decimal.
-pub(crate) fn spend_total(text: &str) -> Result<Decimal, NotifyError> {
-    text.parse().map_err(|e| NotifyError::Data(format!("a spend total {text:?}: {e}")))
-}
-
-/// Spend by local day and currency over `[from, to)` local dates, in `scope`.
+/// Spend by local day and currency over `[from, to)` local dates, in `scope`: days as the
+/// overview and the explorer place lines on them, so a budget counts what they show.
 async fn daily_spend(
     engine: &Engine,
     org: OrgScope,
@@ -189,33 +137,11 @@ async fn daily_spend(
     from: NaiveDate,
     to: NaiveDate,
 ) -> Result<BTreeMap<(String, NaiveDate), Decimal>, NotifyError> {
-    let mut conditions = vec![local::in_days(zone, from, to)];
-    conditions.extend(scope_conditions(scope));
-    let mut columns = vec!["provider_name", "source_id", "sub_account_id", "model"];
-    if scope.api_key_id.is_some() {
-        columns.push("api_key_id");
-    }
-    // Days as the overview and the explorer place lines on them, so a budget counts what they show.
-    let day = local::period(zone, "day");
-    let sql = format!(
-        "SELECT CAST({day} AS VARCHAR), billing_currency, SUM(billed_cost) FROM {} c WHERE {} GROUP BY 1, 2",
-        burnrate_engine::cost_table_reading(&columns),
-        conditions.join(" AND ")
-    );
-    let (_, batches) = engine.collect(org, &sql).await?;
+    let query = SpendQuery::new(zone, from, to).by(Granularity::Day).within(scope);
     let mut out = BTreeMap::new();
-    for batch in batches {
-        let columns: Vec<_> = (0..3).map(|i| cast(batch.column(i), &DataType::Utf8)).collect::<Result<_, _>>()?;
-        let (days, currencies, sums) =
-            (columns[0].as_string::<i32>(), columns[1].as_string::<i32>(), columns[2].as_string::<i32>());
-        for i in 0..batch.num_rows() {
-            if days.is_null(i) || sums.is_null(i) {
-                continue;
-            }
-            let day: NaiveDate =
-                days.value(i).parse().map_err(|e| NotifyError::Data(format!("a day {:?}: {e}", days.value(i))))?;
-            *out.entry((currencies.value(i).to_owned(), day)).or_default() += spend_total(sums.value(i))?;
-        }
+    for row in engine.spend(org, &query).await? {
+        let day = row.period.ok_or_else(|| NotifyError::Data("a day's spend without its day".into()))?;
+        *out.entry((row.currency, day)).or_default() += row.amount;
     }
     Ok(out)
 }
@@ -306,19 +232,4 @@ pub async fn budget_status(
         history: p.history,
         yesterday: p.yesterday,
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn scope_values_cannot_escape_their_literals() {
-        let scope =
-            BudgetScope { provider: Some("Open'AI".into()), model: Some("gpt-4o*_x%".into()), ..Default::default() };
-        assert_eq!(
-            scope_conditions(&scope),
-            vec!["lower(provider_name) = lower('Open''AI')".to_owned(), r"model LIKE 'gpt-4o%\_x\%'".to_owned()]
-        );
-    }
 }

@@ -11,7 +11,6 @@
 mod anthropic;
 pub mod aws;
 pub mod azure;
-mod database;
 mod error;
 pub mod gcp;
 mod oauth;
@@ -20,7 +19,6 @@ pub mod openrouter;
 
 use burnrate_core::SyncWindow;
 
-pub use database::{DATABASE_KINDS, DatabaseConfig, DatabaseTls, schema_name};
 pub use error::{SourceError, SourceErrorKind};
 pub use {
     anthropic::Anthropic, aws::CostExplorer, azure::CostManagement, gcp::BigQueryBilling, openai::OpenAi,

@@ -38,6 +38,8 @@ mod second_factor;
 mod sources;
 mod sql_credentials;
 mod support;
+#[cfg(feature = "testing")]
+pub mod testing;
 mod vault;
 mod webhooks;
 

@@ -161,6 +161,24 @@ impl Default for SourceConfig {
 }
 
 impl SourceConfig {
+    /// The stored settings of `source`, or an error naming it: a row that no longer reads is
+    /// never taken for the defaults (which would start a backfill nobody asked for).
+    pub fn of(source: &SourceRecord) -> Result<Self, SyncError> {
+        serde_json::from_str(&source.config)
+            .map_err(|e| SyncError::Settings { name: source.name.clone(), reason: e.to_string() })
+    }
+
+    /// The window the next sync of `source` (whose settings these are) covers: the whole backfill
+    /// the first time, the trailing re-pull after — widened to whole months, the lake's unit of
+    /// replacement.
+    pub fn next_window(&self, source: &SourceRecord, today: NaiveDate) -> SyncWindow {
+        let days = if source.last_success_at.is_some() { self.repull_days.max(1) } else { self.backfill_days.max(1) };
+        // `today` is included: spend so far today is shown, and replaced by the next sync.
+        SyncWindow::trailing_days(today + chrono::Duration::days(1), days + 1)
+            .expect("a positive number of days")
+            .whole_months()
+    }
+
     /// What a new source of `kind` starts with. AWS bills every Cost Explorer request and keeps
     /// adding costs for days, so it syncs every 6 hours and re-pulls 14 days. OpenRouter reports
     /// completed days only, as far back as 30 days: each sync takes the whole of them, 4 times a
@@ -194,8 +212,10 @@ pub enum SyncError {
     Store(#[from] StoreError),
     #[error("source {0} is not of a kind this version can sync")]
     UnknownKind(String),
-    #[error("the source's settings are unreadable: {0}")]
+    #[error("{0}")]
     Config(String),
+    #[error("source {name:?}: its stored settings are unreadable ({reason}); nothing was synced")]
+    Settings { name: String, reason: String },
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -340,8 +360,7 @@ impl Syncer {
     /// The source's connector, with its key opened from the vault.
     async fn connector(&self, scope: OrgScope, source: &SourceRecord) -> Result<Connector, SyncError> {
         let kind = SourceKind::parse(&source.kind).ok_or_else(|| SyncError::UnknownKind(source.kind.clone()))?;
-        let config: SourceConfig =
-            serde_json::from_str(&source.config).map_err(|e| SyncError::Config(e.to_string()))?;
+        let config = SourceConfig::of(source)?;
         let base = config.base_url.as_deref().unwrap_or(kind.default_base_url());
         let base_url = url::Url::parse(base).map_err(|e| SyncError::Config(format!("base URL: {e}")))?;
         let mut tx = self.store.tenant(scope).await?;
@@ -449,18 +468,6 @@ impl Syncer {
         })
     }
 
-    /// The window the next sync of `source` covers: the whole backfill the first time, the
-    /// trailing re-pull after — widened to whole months, the lake's unit of replacement.
-    pub fn next_window(source: &SourceRecord, today: NaiveDate) -> SyncWindow {
-        let config: SourceConfig = serde_json::from_str(&source.config).unwrap_or_default();
-        let days =
-            if source.last_success_at.is_some() { config.repull_days.max(1) } else { config.backfill_days.max(1) };
-        // `today` is included: spend so far today is shown, and replaced by the next sync.
-        SyncWindow::trailing_days(today + chrono::Duration::days(1), days + 1)
-            .expect("a positive number of days")
-            .whole_months()
-    }
-
     /// Syncs `window` of the source into the lake and records the outcome on the source.
     pub async fn sync(&self, scope: OrgScope, source_id: Uuid, window: SyncWindow) -> Result<SyncOutcome, SyncError> {
         let mut tx = self.store.tenant(scope).await?;
@@ -559,6 +566,42 @@ pub async fn enqueue_sync(
     Ok(added)
 }
 
+/// Queues a sync of the source's next window now, outside the schedule: its first sync, or one
+/// somebody asked for. A source whose stored settings no longer read is not synced; the failure
+/// is recorded on it, as a failed sync would be.
+pub async fn enqueue_next(
+    syncer: &Syncer,
+    scope: OrgScope,
+    source: &SourceRecord,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<(), SyncError> {
+    match SourceConfig::of(source) {
+        Ok(config) => {
+            let window = config.next_window(source, now.date_naive());
+            enqueue_sync(&syncer.store, scope, source.id, window, None, now.timestamp_millis()).await?;
+            Ok(())
+        }
+        Err(e) => {
+            record_unreadable(syncer, scope, source, &e).await?;
+            Err(e)
+        }
+    }
+}
+
+/// Records on the source that its settings no longer read, as its last sync's outcome.
+async fn record_unreadable(
+    syncer: &Syncer,
+    scope: OrgScope,
+    source: &SourceRecord,
+    error: &SyncError,
+) -> Result<(), SyncError> {
+    tracing::warn!(source = %source.id, error = %error, "source not synced");
+    let mut tx = syncer.store.tenant(scope).await?;
+    tx.record_source_attempt(source.id, Err(&error.to_string())).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
 /// Queues this tick's sync of every active source. Any number of instances may call it: a
 /// source's sync for a tick is one job, whoever queued it first.
 pub async fn enqueue_due(syncer: &Syncer, now: chrono::DateTime<chrono::Utc>) -> Result<usize, SyncError> {
@@ -573,10 +616,16 @@ pub async fn enqueue_due(syncer: &Syncer, now: chrono::DateTime<chrono::Utc>) ->
         tx.commit().await?;
         // Database sources are read at query time, not synced.
         for source in sources.into_iter().filter(|s| !s.paused && SourceKind::parse(&s.kind).is_some()) {
-            let config: SourceConfig = serde_json::from_str(&source.config).unwrap_or_default();
+            let config = match SourceConfig::of(&source) {
+                Ok(config) => config,
+                Err(e) => {
+                    record_unreadable(syncer, scope, &source, &e).await?;
+                    continue;
+                }
+            };
             let interval_ms = i64::from(config.interval_minutes.max(1)) * 60_000;
             let tick = now.timestamp_millis() / interval_ms;
-            let window = Syncer::next_window(&source, now.date_naive());
+            let window = config.next_window(&source, now.date_naive());
             // Due now: the tick names the schedule slot, the job runs at once.
             let run_at = chrono::Utc::now().timestamp_millis();
             if enqueue_sync(&syncer.store, scope, source.id, window, Some(tick), run_at).await? {

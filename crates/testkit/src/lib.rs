@@ -11,13 +11,12 @@
 mod app;
 mod browser;
 mod client;
-mod db;
 mod smtp;
 
 pub use app::{AppOptions, Authenticator, TestApp, TestOperator};
 pub use browser::Browser;
+pub use burnrate_store::testing::{BackendKind, TestDb};
 pub use client::{Response, TestClient};
-pub use db::{BackendKind, TestDb};
 pub use smtp::{ReceivedMail, SmtpSink};
 
 /// A password that passes the policy, for tests that need one.

@@ -90,7 +90,7 @@ async fn connect_and_sync_demo_sources(
     sims: &Sims,
 ) -> Result<String, Failure> {
     use burnrate_app::sources::{NewCredential, NewSourceInput, SettingsChange};
-    use burnrate_sync::{SourceKind, Syncer};
+    use burnrate_sync::{SourceConfig, SourceKind};
     let store = app.store();
     let owner = demo_owner(app).await?;
     let scope = owner.scope;
@@ -151,7 +151,9 @@ async fn connect_and_sync_demo_sources(
         let source =
             t.source(id).await.context("reading the demo source")?.ok_or_else(|| anyhow!("demo source vanished"))?;
         t.commit().await.context("committing")?;
-        let window = Syncer::next_window(&source, chrono::Utc::now().date_naive());
+        let window = SourceConfig::of(&source)
+            .map_err(|e| anyhow!("{e}"))?
+            .next_window(&source, chrono::Utc::now().date_naive());
         let outcome = syncer.sync(scope, id, window).await.map_err(|e| anyhow!("syncing {name}: {e}"))?;
         rows += outcome.rows;
         usage_rows += outcome.usage_rows;

@@ -255,7 +255,9 @@ async fn two_instances_sync_each_source_exactly_once_per_schedule_tick() {
             s
         }
     };
-    let first_window = Syncer::next_window(&source(ids[1]).await, today);
+    let next_window =
+        |source: &burnrate_store::SourceRecord, today| SourceConfig::of(source).unwrap().next_window(source, today);
+    let first_window = next_window(&source(ids[1]).await, today);
 
     let now = chrono::Utc::now();
     for _ in 0..3 {
@@ -269,7 +271,7 @@ async fn two_instances_sync_each_source_exactly_once_per_schedule_tick() {
     assert_eq!(calls(&anthropic, anthropic_usage), anthropic_pages(first_window));
 
     // The next tick syncs each source once more: the trailing re-pull.
-    let second_window = Syncer::next_window(&source(ids[1]).await, today);
+    let second_window = next_window(&source(ids[1]).await, today);
     assert!(
         second_window.days() < first_window.days() || first_window.days() <= 62,
         "after the backfill only the trailing days are re-pulled"
@@ -371,4 +373,57 @@ async fn malformed_json_on_a_later_page_fails_the_sync_and_changes_nothing() {
     let source = t.source(id).await.unwrap().unwrap();
     t.commit().await.unwrap();
     assert_eq!(source.last_error.as_deref(), Some(err.as_str()), "the source says why");
+}
+
+/// A source's settings row as someone with the database in hand could leave it: not JSON.
+async fn corrupt_settings(app: &TestApp, id: uuid::Uuid) {
+    let sql = "UPDATE sources SET config = '{\"backfill_days\": 90, \"base_url\"' WHERE id = $1";
+    match app.db.kind {
+        burnrate_testkit::BackendKind::Sqlite => {
+            let mut conn = <sqlx::SqliteConnection as sqlx::Connection>::connect(&app.db.app_url).await.unwrap();
+            sqlx::query(sql).bind(id).execute(&mut conn).await.unwrap();
+        }
+        burnrate_testkit::BackendKind::Postgres => {
+            let mut su = app.db.superuser().await;
+            sqlx::query(sql).bind(id).execute(&mut su).await.unwrap();
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_source_whose_settings_no_longer_read_fails_naming_it_and_nothing_is_pulled() {
+    use burnrate_sync::SourceConfig;
+    let app = TestApp::spawn().await;
+    let (scope, _) = app.create_org("Org", "o@example.com").await;
+    let sim = SimProvider::openai(KEY).await;
+    sim.set_lines(fixture());
+    let config = serde_json::to_string(&SourceConfig { base_url: Some(sim.base_url()), ..Default::default() }).unwrap();
+    let mut t = app.store.tenant(scope).await.unwrap();
+    let id = t
+        .create_source(
+            &app.vault,
+            &burnrate_store::NewSource { kind: "openai", name: "prod", config: &config, secret: KEY },
+        )
+        .await
+        .unwrap();
+    t.commit().await.unwrap();
+    corrupt_settings(&app, id).await;
+
+    // The schedule's pass and a person's "sync now" both refuse it.
+    burnrate_sync::run_pass(&app.syncer, "test", chrono::Utc::now()).await.unwrap();
+    let mut t = app.store.tenant(scope).await.unwrap();
+    let source = t.source(id).await.unwrap().unwrap();
+    t.commit().await.unwrap();
+    let error = burnrate_sync::enqueue_next(&app.syncer, scope, &source, chrono::Utc::now()).await.unwrap_err();
+    let said = error.to_string();
+    assert!(said.starts_with("source \"prod\": its stored settings are unreadable ("), "{said}");
+
+    let mut t = app.store.tenant(scope).await.unwrap();
+    let source = t.source(id).await.unwrap().unwrap();
+    let files = t.live_lake_files(burnrate_store::LakeTable::Costs).await.unwrap();
+    t.commit().await.unwrap();
+    assert_eq!(source.last_error.as_deref(), Some(said.as_str()), "the source says why, naming itself");
+    assert!(source.last_success_at.is_none());
+    assert!(files.is_empty(), "no backfill was written: {files:?}");
+    assert_eq!(sim.requests().len(), 0, "the provider was never called");
 }

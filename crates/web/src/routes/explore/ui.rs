@@ -152,19 +152,21 @@ pub async fn explore(
     let decimal = burnrate_app::spend::decimal_cell;
     let label = |v: &Option<String>| v.clone().unwrap_or_else(|| "(none)".into());
     let mut by_currency: BTreeMap<String, Decimal> = BTreeMap::new();
-    for r in &rows {
-        *by_currency.entry(label(&r[2])).or_default() += decimal(&r[3]);
+    // Each amount read once; one that does not read fails the page rather than showing as 0.
+    let billed: Vec<Decimal> = rows.iter().map(|r| decimal(&r[3])).collect::<Result<_, _>>()?;
+    for (r, amount) in rows.iter().zip(&billed) {
+        *by_currency.entry(label(&r[2])).or_default() += amount;
     }
     // The chart, in the currency with the most spend.
     let chart = by_currency.iter().max_by(|a, b| a.1.cmp(b.1)).and_then(|(currency, _)| {
         let mut amounts = BTreeMap::new();
         let mut periods: Vec<PeriodLabel> = Vec::new();
-        for r in rows.iter().filter(|r| label(&r[2]) == *currency) {
+        for (r, amount) in rows.iter().zip(&billed).filter(|(r, _)| label(&r[2]) == *currency) {
             let period = PeriodLabel(label(&r[0]));
             if periods.last() != Some(&period) {
                 periods.push(period.clone());
             }
-            *amounts.entry((period, label(&r[1]))).or_insert(Decimal::ZERO) += decimal(&r[3]);
+            *amounts.entry((period, label(&r[1]))).or_insert(Decimal::ZERO) += amount;
         }
         let title = format!(
             "Spend by {} and {}, {} to {} ({currency})",
@@ -179,10 +181,11 @@ pub async fn explore(
         chart,
         rows: rows
             .iter()
-            .map(|r| ExploreRow {
+            .zip(&billed)
+            .map(|(r, amount)| ExploreRow {
                 period: label(&r[0]),
                 group: label(&r[1]),
-                amount: format!("{} {}", decimal(&r[3]).normalize(), label(&r[2])),
+                amount: format!("{} {}", amount.normalize(), label(&r[2])),
             })
             .collect(),
         totals: by_currency.iter().map(|(c, a)| format!("{} {c}", a.normalize())).collect(),

@@ -7,7 +7,7 @@ use axum::response::{IntoResponse, Response};
 use burnrate_app::Submitted;
 use burnrate_app::sources::{Listed, NewSourceInput, SettingsChange, provider_config};
 use burnrate_core::ApiScope;
-use burnrate_sources::DATABASE_KINDS;
+use burnrate_core::DATABASE_KINDS;
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::json;

@@ -8,7 +8,7 @@ use axum::Router;
 use axum::routing::{get, post};
 use burnrate_app::Submitted;
 use burnrate_app::sources::{Freshness, NewCredential, NewSourceInput};
-use burnrate_sources::DATABASE_KINDS;
+use burnrate_core::DATABASE_KINDS;
 use chrono::NaiveDate;
 use serde::Deserialize;
 use utoipa::ToSchema;

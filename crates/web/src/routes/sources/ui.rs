@@ -6,7 +6,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use burnrate_app::Submitted;
 use burnrate_app::sources::{Listed, NewSourceInput, SettingsChange, SourceKind, provider_config};
-use burnrate_sources::{DATABASE_KINDS, DatabaseConfig, schema_name};
+use burnrate_core::{DATABASE_KINDS, DatabaseConfig, schema_name};
 use serde::Deserialize;
 
 use super::{

@@ -1,4 +1,5 @@
-//! Throw-away databases.
+//! Throw-away databases for tests, on the backend `BURNRATE_TEST_BACKEND` names (`sqlite`, the
+//! default, or `postgres` with `BURNRATE_TEST_PG_URL`, a superuser URL of a throw-away cluster).
 
 use std::str::FromStr;
 
@@ -76,6 +77,24 @@ impl TestDb {
                     database: Some(db),
                     _dir: dir,
                 }
+            }
+        }
+    }
+
+    /// The store on this database, migrated as `burnrate serve` migrates it.
+    pub async fn open(&self) -> crate::Store {
+        match self.kind {
+            BackendKind::Sqlite => {
+                let store = crate::Store::connect(&self.app_url).await.expect("open the SQLite test database");
+                crate::migrate_sqlite(&store).await.expect("migrate the SQLite test database");
+                store
+            }
+            BackendKind::Postgres => {
+                let admin = self.admin_url.as_deref().expect("postgres backend");
+                crate::migrate_postgres(admin, Some(&self.app_url))
+                    .await
+                    .expect("migrate the PostgreSQL test database");
+                crate::Store::connect(&self.app_url).await.expect("connect to the PostgreSQL test database")
             }
         }
     }
