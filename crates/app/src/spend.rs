@@ -1,12 +1,16 @@
-//! Spend as people read it: the overview's summary, and the statements over an organization's
-//! cost lines that the explorer and the FOCUS export run, all through the SQL engine (the same path
-//! as SQL clients), each as the actor may read.
+//! Spend as people read it: the overview's summary and the explorer's views, asked as typed spend
+//! queries ([`burnrate_engine::spend`]), and the FOCUS export's statement — all through the SQL
+//! engine (the same path as SQL clients), each as the actor may read.
+
+use std::collections::BTreeMap;
 
 use burnrate_core::ReportingZone;
-use burnrate_engine::{EngineError, QueryStream, SqlSession, local};
+use burnrate_engine::spend::{Dimension, Granularity, SpendQuery, SpendRow};
+use burnrate_engine::{EngineError, QueryStream, SqlSession};
 use chrono::{Datelike, NaiveDate};
 use datafusion::arrow::array::{Array, RecordBatch};
 use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
+use rust_decimal::Decimal;
 use serde::Serialize;
 use serde_json::json;
 use utoipa::ToSchema;
@@ -14,82 +18,6 @@ use utoipa::ToSchema;
 use crate::exports::Export;
 use crate::sql_access::reader_for;
 use crate::{Actor, App, Error, Result};
-
-/// The dimensions the explorer groups and filters by: (URL name, label, SQL expression).
-pub const DIMENSIONS: [(&str, &str, &str); 9] = [
-    ("provider", "Provider", "c.provider_name"),
-    ("source", "Source", "s.name"),
-    ("service", "Service", "c.service_name"),
-    ("project", "Project / workspace / account", "c.sub_account_id"),
-    ("model", "Model", "c.model"),
-    ("api_key", "API key", "c.api_key_id"),
-    ("sku", "SKU", "c.sku_id"),
-    ("category", "Charge category", "c.charge_category"),
-    ("tags", "Tags", "c.tags"),
-];
-
-/// A dimension: its URL name, its label, and the expression over the cost line `c` and its
-/// source `s` that reads it.
-pub type Dimension = (&'static str, &'static str, &'static str);
-
-/// How finely the explorer cuts its range.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Granularity {
-    Hour,
-    Day,
-    Week,
-    Month,
-}
-
-impl Granularity {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Granularity::Hour => "hour",
-            Granularity::Day => "day",
-            Granularity::Week => "week",
-            Granularity::Month => "month",
-        }
-    }
-}
-
-/// An explorer view: spend by `group` over the days `from` to `to` (exclusive) of `zone`, cut by
-/// `granularity`, where each filter's dimension equals its value (checked: no quote, backslash
-/// or control character, at most 200 characters).
-pub struct ExplorerView<'a> {
-    pub zone: ReportingZone,
-    pub group: Dimension,
-    pub from: NaiveDate,
-    pub to: NaiveDate,
-    pub granularity: Granularity,
-    pub filters: &'a [(Dimension, String)],
-}
-
-impl ExplorerView<'_> {
-    /// Rows of (period, group, currency, billed), by period then billed, largest first.
-    pub fn statement(&self) -> String {
-        let mut conditions = vec![local::in_days(self.zone, self.from, self.to)];
-        for ((_, _, expr), value) in self.filters {
-            conditions.push(format!("{expr} = '{value}'"));
-        }
-        let period = match self.granularity {
-            Granularity::Hour => local::hour(self.zone),
-            other => local::period(self.zone, other.as_str()),
-        };
-        // The roll-up serves every view that does not look at SKUs, API keys or tags.
-        let columns: Vec<&str> = std::iter::once(self.group.2)
-            .chain(self.filters.iter().map(|((_, _, expr), _)| *expr))
-            .filter_map(|expr| expr.strip_prefix("c."))
-            .collect();
-        let table = burnrate_engine::cost_table_reading(&columns);
-        format!(
-            "SELECT {period} AS period, {dim} AS grp, c.billing_currency AS currency, sum(c.billed_cost) AS billed \
-             FROM {table} c LEFT JOIN sources s ON s.id = c.source_id WHERE {} \
-             GROUP BY {period}, {dim}, c.billing_currency ORDER BY period, billed DESC",
-            conditions.join(" AND "),
-            dim = self.group.2,
-        )
-    }
-}
 
 /// A FOCUS column no provider reports to burnrate yet: null in every export.
 const NULL_TEXT: &str = "CAST(NULL AS VARCHAR)";
@@ -269,128 +197,110 @@ pub struct Mover {
 }
 
 impl App {
-    /// The overview's numbers, read through the SQL engine (the same path as SQL, exports and the
-    /// explorer), in the organization's reporting time zone as the explorer counts days.
+    /// The organization's spend as `query` asks, read as the actor's role may (through the same
+    /// engine as SQL clients), in no particular order.
+    pub async fn spend(&self, actor: &Actor, query: &SpendQuery) -> Result<Vec<SpendRow>> {
+        self.sql_session(actor, "spend")?.spend(query).await.map_err(Error::internal)
+    }
+
+    /// The overview's numbers, read through the spend queries (the same as the explorer, budgets and
+    /// the digest ask), in the organization's reporting time zone.
     pub async fn spend_summary(&self, actor: &Actor, zone: ReportingZone) -> Result<SpendSummary> {
-        let scope = actor.scope;
-        use burnrate_engine::local::{in_days, period};
         let engine = self.engine.as_ref().ok_or_else(|| Error::internal("this instance runs no SQL engine"))?;
         let today = zone.date_of(chrono::Utc::now());
         let tomorrow = today + chrono::Duration::days(1);
         let month_start = today.with_day(1).unwrap_or(today);
         let (previous_start, previous_until) = previous_month_to_date(today);
         let since = today - chrono::Duration::days(29);
-        let day = period(zone, "day");
-        // Provider, service and model: the roll-up has them (and the days, currencies and sums).
-        let costs = burnrate_engine::cost_table_reading(&["provider_name", "service_name", "model"]);
-        let rows = |sql: String| async move {
-            let (_, batches) = engine.collect(scope, &sql).await.map_err(Error::internal)?;
-            text_rows(&batches)
+        let ask = |query: SpendQuery| async move { self.spend(actor, &query).await };
+        let days_of = |from, to| SpendQuery::new(zone, from, to);
+
+        let mut days: Vec<DaySpend> =
+            ask(days_of(since, tomorrow).by(Granularity::Day).grouped_by(Dimension::Provider))
+                .await?
+                .into_iter()
+                .map(|r| DaySpend {
+                    day: r.slot.map_or(today, |s| s.day()),
+                    provider: r.groups[0].clone().unwrap_or_default(),
+                    currency: r.currency,
+                    amount: r.amount,
+                })
+                .collect();
+        days.sort_by(|a, b| {
+            b.day.cmp(&a.day).then_with(|| (&a.provider, &a.currency).cmp(&(&b.provider, &b.currency)))
+        });
+
+        let per_currency = |rows: Vec<SpendRow>| {
+            let mut amounts: Vec<CurrencyAmount> =
+                rows.into_iter().map(|r| CurrencyAmount { currency: r.currency, amount: r.amount }).collect();
+            amounts.sort_by(|a, b| a.currency.cmp(&b.currency));
+            amounts
         };
-        let decimal = decimal_cell;
-        let text = |v: &Option<String>| v.clone().unwrap_or_default();
-        let days = rows(format!(
-            "SELECT {day} AS d, c.provider_name, c.billing_currency, sum(c.billed_cost) FROM {costs} c \
-             WHERE {} GROUP BY {day}, c.provider_name, c.billing_currency \
-             ORDER BY d DESC, c.provider_name, c.billing_currency",
-            in_days(zone, since, tomorrow)
-        ))
-        .await?
-        .iter()
-        .map(|r| {
-            Ok(DaySpend {
-                day: r[0].as_deref().and_then(|d| d.parse().ok()).unwrap_or(today),
-                provider: text(&r[1]),
-                currency: text(&r[2]),
-                amount: decimal(&r[3])?,
-            })
-        })
-        .collect::<Result<_>>()?;
-        let months = rows(format!(
-            "SELECT c.billing_currency, \
-             sum(CASE WHEN {day} >= DATE '{month_start}' THEN c.billed_cost END), \
-             sum(CASE WHEN {day} < DATE '{previous_until}' THEN c.billed_cost END) \
-             FROM {costs} c WHERE {} GROUP BY c.billing_currency ORDER BY c.billing_currency",
-            in_days(zone, previous_start, tomorrow)
-        ))
-        .await?;
-        let amounts = |column: usize| -> Result<Vec<CurrencyAmount>> {
-            months
-                .iter()
-                .filter(|r| r[column].is_some())
-                .map(|r| Ok(CurrencyAmount { currency: text(&r[0]), amount: decimal(&r[column])? }))
-                .collect()
-        };
-        let month = in_days(zone, month_start, tomorrow);
-        let top = |dimension: &'static str, column: &'static str| {
-            let month = month.clone();
-            async move {
-                let table = burnrate_engine::cost_table_reading(&[column]);
-                let sql = format!(
-                    "SELECT c.{column} AS what, c.billing_currency, sum(c.billed_cost) AS spent FROM {table} c \
-                     WHERE {month} AND c.{column} IS NOT NULL GROUP BY c.{column}, c.billing_currency \
-                     ORDER BY spent DESC, what LIMIT 5"
-                );
-                rows(sql)
-                    .await?
-                    .iter()
-                    .map(|r| {
-                        Ok(TopSpend { name: text(&r[0]), dimension, currency: text(&r[1]), amount: decimal(&r[2])? })
-                    })
-                    .collect::<Result<Vec<_>>>()
-            }
+        let month_to_date = per_currency(ask(days_of(month_start, tomorrow)).await?);
+        let previous = per_currency(ask(days_of(previous_start, previous_until)).await?);
+
+        let top = |dimension: Dimension| async move {
+            let rows = ask(days_of(month_start, tomorrow).grouped_by(dimension)).await?;
+            let mut top: Vec<TopSpend> = rows
+                .into_iter()
+                .filter_map(|r| {
+                    let name = r.groups[0].clone()?;
+                    Some(TopSpend { name, dimension: dimension.name(), currency: r.currency, amount: r.amount })
+                })
+                .collect();
+            top.sort_by(|a, b| b.amount.cmp(&a.amount).then_with(|| a.name.cmp(&b.name)));
+            top.truncate(5);
+            Ok::<_, Error>(top)
         };
         // A line without a model counts under its service, and links to the explorer by service.
-        let top_models = rows(format!(
-            "SELECT c.model, CASE WHEN c.model IS NULL THEN c.service_name END AS service, c.billing_currency, \
-             sum(c.billed_cost) AS spent FROM {costs} c WHERE {month} \
-             GROUP BY c.model, CASE WHEN c.model IS NULL THEN c.service_name END, c.billing_currency \
-             ORDER BY spent DESC, c.model, service LIMIT 5"
-        ))
-        .await?
-        .iter()
-        .map(|r| {
-            let (name, dimension) = model_or_service(&r[0], &r[1]);
-            Ok(TopSpend { name, dimension, currency: text(&r[2]), amount: decimal(&r[3])? })
-        })
-        .collect::<Result<_>>()?;
+        let by_model = |from, to| async move {
+            let rows = ask(days_of(from, to).grouped_by(Dimension::Model).grouped_by(Dimension::Service)).await?;
+            let mut out: BTreeMap<(String, &'static str, String), Decimal> = BTreeMap::new();
+            for r in rows {
+                let (name, dimension) = model_or_service(&r.groups[0], &r.groups[1]);
+                *out.entry((name, dimension, r.currency)).or_default() += r.amount;
+            }
+            Ok::<_, Error>(out)
+        };
+        let mut top_models: Vec<TopSpend> = by_model(month_start, tomorrow)
+            .await?
+            .into_iter()
+            .map(|((name, dimension, currency), amount)| TopSpend { name, dimension, currency, amount })
+            .collect();
+        top_models.sort_by(|a, b| {
+            b.amount
+                .cmp(&a.amount)
+                .then_with(|| (a.dimension == "service", &a.name).cmp(&(b.dimension == "service", &b.name)))
+        });
+        top_models.truncate(5);
+
         let week = today - chrono::Duration::days(7);
-        let mut movers: Vec<Mover> = rows(format!(
-            "SELECT c.model, CASE WHEN c.model IS NULL THEN c.service_name END AS service, c.billing_currency, \
-             sum(CASE WHEN {day} >= DATE '{week}' THEN c.billed_cost END), \
-             sum(CASE WHEN {day} < DATE '{week}' THEN c.billed_cost END) \
-             FROM {costs} c WHERE {} \
-             GROUP BY c.model, CASE WHEN c.model IS NULL THEN c.service_name END, c.billing_currency",
-            in_days(zone, week - chrono::Duration::days(7), today)
-        ))
-        .await?
-        .iter()
-        .map(|r| {
-            let (name, dimension) = model_or_service(&r[0], &r[1]);
-            Ok(Mover {
-                name,
-                dimension,
-                currency: text(&r[2]),
-                last_7_days: decimal(&r[3])?,
-                previous_7_days: decimal(&r[4])?,
+        let last = by_model(week, today).await?;
+        let before = by_model(week - chrono::Duration::days(7), week).await?;
+        let mut movers: Vec<Mover> = last
+            .keys()
+            .chain(before.keys())
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .map(|key| {
+                let (name, dimension, currency) = key.clone();
+                let amount = |side: &BTreeMap<_, Decimal>| side.get(key).copied().unwrap_or_default();
+                Mover { name, dimension, currency, last_7_days: amount(&last), previous_7_days: amount(&before) }
             })
-        })
-        .collect::<Result<Vec<_>>>()?
-        .into_iter()
-        .filter(|m| m.last_7_days != m.previous_7_days)
-        .collect();
+            .filter(|m| m.last_7_days != m.previous_7_days)
+            .collect();
         movers.sort_by(|a, b| {
             let change = |m: &Mover| (m.last_7_days - m.previous_7_days).abs();
             change(b).cmp(&change(a)).then_with(|| a.name.cmp(&b.name))
         });
         movers.truncate(5);
-        let month_to_date = amounts(1)?;
+
         let mut month_forecast = Vec::new();
         for m in &month_to_date {
             let whole = burnrate_core::BudgetScope::default();
             let p = burnrate_notify::period_spend(
                 engine,
-                scope,
+                actor.scope,
                 zone,
                 &whole,
                 burnrate_core::BudgetPeriod::Month,
@@ -404,11 +314,11 @@ impl App {
         Ok(SpendSummary {
             days,
             month_to_date,
-            previous_month_to_date: amounts(2)?,
+            previous_month_to_date: previous,
             month_forecast,
             top_models,
-            top_projects: top("project", "sub_account_id").await?,
-            top_api_keys: top("api_key", "api_key_id").await?,
+            top_projects: top(Dimension::Project).await?,
+            top_api_keys: top(Dimension::ApiKey).await?,
             movers,
             zone: zone.name().to_owned(),
         })
@@ -429,26 +339,6 @@ pub fn previous_month_to_date(today: chrono::NaiveDate) -> (chrono::NaiveDate, c
     let month_start = today.with_day(1).unwrap_or(today);
     let start = month_start - chrono::Months::new(1);
     (start, (start + (today - month_start) + chrono::Duration::days(1)).min(month_start))
-}
-
-/// Every row of a finished query as text (NULL as `None`), for pages that compute from a result.
-pub fn text_rows(batches: &[RecordBatch]) -> Result<Vec<Vec<Option<String>>>> {
-    let mut rows = Vec::new();
-    for batch in batches {
-        rows.extend(texts(batch, 0, batch.num_rows(), None).map_err(Error::internal)?);
-    }
-    Ok(rows)
-}
-
-/// A decimal cell of [`text_rows`]; NULL (an empty sum) is zero. A cell that does not read as a
-/// decimal is an error: a figure is never shown as 0 because it could not be read.
-pub fn decimal_cell(cell: &Option<String>) -> Result<rust_decimal::Decimal> {
-    match cell.as_deref() {
-        None => Ok(rust_decimal::Decimal::ZERO),
-        Some(t) => {
-            t.parse().map_err(|e| Error::internal(format!("a spend amount {t:?} does not read as a decimal: {e}")))
-        }
-    }
 }
 
 /// Rows `from..from + n` of `batch` as text (NULL as `None`), each value cut to `cut` characters.

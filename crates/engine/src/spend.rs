@@ -1,5 +1,5 @@
-//! Spend questions, typed: which local days of the organization, cut by day, week or month,
-//! grouped by one dimension, within a budget's scope — built as DataFusion expressions over
+//! Spend questions, typed: which local days of the organization, cut by hour, day, week or month,
+//! grouped and filtered by dimensions, within a budget's scope — built as DataFusion expressions over
 //! `cost_rollup` (or `costs` when the roll-up lacks a column), never as SQL text, and answered in
 //! rows whose amounts are decoded once, by [`amounts`].
 //!
@@ -7,10 +7,11 @@
 //! start falls in; a line a provider reports as a whole UTC day stays on that day.
 
 use burnrate_core::{BudgetScope, ReportingZone};
-use chrono::NaiveDate;
+use chrono::{NaiveDate, NaiveDateTime};
 use datafusion::arrow::array::{Array, ArrayRef, AsArray, RecordBatch};
-use datafusion::arrow::datatypes::{DataType, Decimal128Type, TimeUnit};
-use datafusion::functions::expr_fn::{date_part, date_trunc, lower};
+use datafusion::arrow::datatypes::{DataType, Date32Type, Decimal128Type, TimeUnit};
+use datafusion::common::JoinType;
+use datafusion::functions::expr_fn::{date_part, date_trunc, lower, to_char};
 use datafusion::functions_aggregate::expr_fn::sum;
 use datafusion::logical_expr::{Expr, cast, col, lit, when};
 use datafusion::scalar::ScalarValue;
@@ -23,79 +24,216 @@ use crate::{EngineError, cost_table_reading};
 /// How finely a range of days is cut.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Granularity {
+    Hour,
     Day,
+    /// From Monday.
     Week,
     Month,
 }
 
 impl Granularity {
-    fn unit(self) -> &'static str {
+    pub fn as_str(self) -> &'static str {
         match self {
+            Granularity::Hour => "hour",
             Granularity::Day => "day",
             Granularity::Week => "week",
             Granularity::Month => "month",
         }
     }
+
+    pub fn parse(name: &str) -> Option<Self> {
+        [Granularity::Hour, Granularity::Day, Granularity::Week, Granularity::Month]
+            .into_iter()
+            .find(|g| g.as_str() == name)
+    }
 }
 
-/// A column of the cost lines that spend is grouped by.
+/// What spend is grouped and filtered by: a column of the cost lines, or their source's name.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Dimension {
     Provider,
+    /// The connected source's name.
+    Source,
     Service,
     /// The project, workspace or account (`sub_account_id`).
     Project,
     Model,
     ApiKey,
+    Sku,
+    Category,
+    Tags,
 }
 
 impl Dimension {
+    pub const ALL: [Dimension; 9] = [
+        Dimension::Provider,
+        Dimension::Source,
+        Dimension::Service,
+        Dimension::Project,
+        Dimension::Model,
+        Dimension::ApiKey,
+        Dimension::Sku,
+        Dimension::Category,
+        Dimension::Tags,
+    ];
+
+    /// Its name in URLs and forms.
+    pub fn name(self) -> &'static str {
+        match self {
+            Dimension::Provider => "provider",
+            Dimension::Source => "source",
+            Dimension::Service => "service",
+            Dimension::Project => "project",
+            Dimension::Model => "model",
+            Dimension::ApiKey => "api_key",
+            Dimension::Sku => "sku",
+            Dimension::Category => "category",
+            Dimension::Tags => "tags",
+        }
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Dimension::Provider => "Provider",
+            Dimension::Source => "Source",
+            Dimension::Service => "Service",
+            Dimension::Project => "Project / workspace / account",
+            Dimension::Model => "Model",
+            Dimension::ApiKey => "API key",
+            Dimension::Sku => "SKU",
+            Dimension::Category => "Charge category",
+            Dimension::Tags => "Tags",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|d| d.name() == name)
+    }
+
+    /// The cost column it reads (the source's id, for its name).
     fn column(self) -> &'static str {
         match self {
             Dimension::Provider => "provider_name",
+            Dimension::Source => "source_id",
             Dimension::Service => "service_name",
             Dimension::Project => "sub_account_id",
             Dimension::Model => "model",
             Dimension::ApiKey => "api_key_id",
+            Dimension::Sku => "sku_id",
+            Dimension::Category => "charge_category",
+            Dimension::Tags => "tags",
+        }
+    }
+
+    fn expr(self) -> Expr {
+        match self {
+            Dimension::Source => col(SOURCE_NAME),
+            other => col(other.column()),
+        }
+    }
+}
+
+/// The source's name beside each line, joined in when a question asks for it.
+const SOURCE_NAME: &str = "x_source_name";
+
+/// Where a row of an answer falls: a local day (the first of its week or month), an hour, or — by
+/// hour — a whole UTC day that a provider reports without hours. A whole day comes before that
+/// day's hours.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Slot {
+    Day(NaiveDate),
+    Hour(NaiveDateTime),
+    WholeDay(NaiveDate),
+}
+
+impl Slot {
+    fn key(&self) -> (NaiveDate, Option<chrono::NaiveTime>) {
+        match *self {
+            Slot::Day(d) | Slot::WholeDay(d) => (d, None),
+            Slot::Hour(t) => (t.date(), Some(t.time())),
+        }
+    }
+
+    /// The day it falls on.
+    pub fn day(&self) -> NaiveDate {
+        self.key().0
+    }
+}
+
+impl Ord for Slot {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.key().cmp(&other.key())
+    }
+}
+
+impl PartialOrd for Slot {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl std::fmt::Display for Slot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Slot::Day(d) => write!(f, "{d}"),
+            Slot::Hour(t) => write!(f, "{}", t.format("%Y-%m-%d %H:00")),
+            Slot::WholeDay(d) => write!(f, "{d} (whole day)"),
         }
     }
 }
 
 /// Spend over the organization's local days `from` (inclusive) to `to` (exclusive), by currency,
-/// and by what [`SpendQuery::by`], [`SpendQuery::grouped_by`] and [`SpendQuery::within`] add.
+/// and by what [`SpendQuery::by`], [`SpendQuery::grouped_by`], [`SpendQuery::where_is`] and
+/// [`SpendQuery::within`] add.
 #[derive(Clone, Debug)]
 pub struct SpendQuery {
     zone: ReportingZone,
     from: NaiveDate,
     to: NaiveDate,
     granularity: Option<Granularity>,
-    group: Option<Dimension>,
+    groups: Vec<Dimension>,
+    filters: Vec<(Dimension, String)>,
     scope: BudgetScope,
 }
 
-/// One row of an answer: the period's first local day (when cut), the group's value (when
-/// grouped; `None` for lines without one), the currency and the amount billed in it.
+/// One row of an answer: where it falls (when cut), the groups' values in the order asked (`None`
+/// for lines without one), the currency and the amount billed in it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SpendRow {
-    pub period: Option<NaiveDate>,
-    pub group: Option<String>,
+    pub slot: Option<Slot>,
+    pub groups: Vec<Option<String>>,
     pub currency: String,
     pub amount: Decimal,
 }
 
 impl SpendQuery {
     pub fn new(zone: ReportingZone, from: NaiveDate, to: NaiveDate) -> Self {
-        Self { zone, from, to, granularity: None, group: None, scope: BudgetScope::default() }
+        Self {
+            zone,
+            from,
+            to,
+            granularity: None,
+            groups: Vec::new(),
+            filters: Vec::new(),
+            scope: BudgetScope::default(),
+        }
     }
 
-    /// Cut by local day, week (from Monday) or month.
+    /// Cut by hour, local day, week (from Monday) or month.
     pub fn by(mut self, granularity: Granularity) -> Self {
         self.granularity = Some(granularity);
         self
     }
 
+    /// Grouped by `dimension` too (after those already asked).
     pub fn grouped_by(mut self, dimension: Dimension) -> Self {
-        self.group = Some(dimension);
+        self.groups.push(dimension);
+        self
+    }
+
+    /// Only the lines whose `dimension` is `value`.
+    pub fn where_is(mut self, dimension: Dimension, value: &str) -> Self {
+        self.filters.push((dimension, value.to_owned()));
         self
     }
 
@@ -109,7 +247,8 @@ impl SpendQuery {
     /// answers it when it has them all.
     fn columns(&self) -> Vec<&'static str> {
         let s = &self.scope;
-        let mut columns: Vec<&'static str> = self.group.map(Dimension::column).into_iter().collect();
+        let mut columns: Vec<&'static str> =
+            self.groups.iter().chain(self.filters.iter().map(|(d, _)| d)).map(|d| d.column()).collect();
         for (set, column) in [
             (s.provider.is_some(), "provider_name"),
             (s.source_id.is_some(), "source_id"),
@@ -124,11 +263,46 @@ impl SpendQuery {
         columns
     }
 
-    /// The lines the question counts: the days, then the scope.
+    fn reads_source_names(&self) -> bool {
+        self.groups.iter().chain(self.filters.iter().map(|(d, _)| d)).any(|d| *d == Dimension::Source)
+    }
+
+    /// The lines the question counts: the days, then the filters and the scope.
     fn condition(&self) -> Expr {
-        scope_condition(&self.scope).into_iter().fold(in_days(self.zone, self.from, self.to), Expr::and)
+        let filters = self.filters.iter().map(|(d, value)| d.expr().eq(lit(value.as_str())));
+        filters.chain(scope_condition(&self.scope)).fold(in_days(self.zone, self.from, self.to), Expr::and)
+    }
+
+    /// The grouping: the slot's columns (`period`, and `hour` by hour), the groups (`g0`, `g1`, …)
+    /// and the currency.
+    fn grouping(&self) -> Vec<Expr> {
+        let mut group = Vec::new();
+        match self.granularity {
+            Some(Granularity::Hour) => {
+                // A whole-day line keeps its UTC day and has no hour; a shorter one has its local hour.
+                let day = when(short_line(), lit(ScalarValue::Date32(None)))
+                    .otherwise(col("charge_day"))
+                    .expect("a CASE with one branch and an ELSE");
+                let hour =
+                    when(short_line(), to_char(date_trunc(lit("hour"), local_start(self.zone)), lit(HOUR_FORMAT)))
+                        .end()
+                        .expect("a CASE with one branch");
+                group.push(day.alias("period"));
+                group.push(hour.alias("hour"));
+            }
+            Some(g) => group.push(period(self.zone, g).alias("period")),
+            None => {}
+        }
+        for (i, d) in self.groups.iter().enumerate() {
+            group.push(d.expr().alias(format!("g{i}")));
+        }
+        group.push(col("billing_currency").alias("currency"));
+        group
     }
 }
+
+/// An hour as the engine writes it, and as [`Slot::Hour`] reads it back.
+const HOUR_FORMAT: &str = "%Y-%m-%d %H:%M";
 
 /// Lines shorter than a day. In seconds: an interval of 24 hours does not compare as one day.
 fn short_line() -> Expr {
@@ -145,9 +319,9 @@ fn date(d: NaiveDate) -> Expr {
     lit(ScalarValue::Date32(Some((d - NaiveDate::default()).num_days() as i32)))
 }
 
-/// The first local day of the `granularity` period a line falls in.
+/// The first local day of the `granularity` (day, week or month) period a line falls in.
 fn period(zone: ReportingZone, granularity: Granularity) -> Expr {
-    let unit = granularity.unit();
+    let unit = granularity.as_str();
     if zone == ReportingZone::UTC {
         return match granularity {
             Granularity::Day => col("charge_day"),
@@ -244,10 +418,11 @@ fn cast_column(column: &ArrayRef, to: &DataType) -> Result<ArrayRef, EngineError
     datafusion::arrow::compute::cast(column, to).map_err(|e| EngineError::Plan(format!("a spend answer's column: {e}")))
 }
 
-/// The rows of a spend answer: (period, group, currency, billed) columns as the plan names them.
+/// The rows of a spend answer, its columns as [`SpendQuery::grouping`] names them and `billed`.
 fn rows(batches: &[RecordBatch], query: &SpendQuery) -> Result<Vec<SpendRow>, EngineError> {
     let mut out = Vec::new();
     for batch in batches {
+        let n = batch.num_rows();
         let column = |name: &str| {
             batch.column_by_name(name).ok_or_else(|| EngineError::Plan(format!("a spend answer without {name}")))
         };
@@ -255,30 +430,38 @@ fn rows(batches: &[RecordBatch], query: &SpendQuery) -> Result<Vec<SpendRow>, En
             let c = cast_column(column(name)?, &DataType::Utf8)?;
             Ok(c.as_string::<i32>().iter().map(|v| v.map(str::to_owned)).collect())
         };
-        let periods: Vec<Option<NaiveDate>> = match query.granularity {
-            Some(_) => {
-                let days = cast_column(column("period")?, &DataType::Date32)?;
-                let days = days.as_primitive::<datafusion::arrow::datatypes::Date32Type>();
-                (0..days.len())
-                    .map(|i| {
-                        (!days.is_null(i)).then(|| NaiveDate::default() + chrono::Duration::days(days.value(i).into()))
-                    })
-                    .collect()
-            }
-            None => vec![None; batch.num_rows()],
+        let days = |name: &str| -> Result<Vec<Option<NaiveDate>>, EngineError> {
+            let c = cast_column(column(name)?, &DataType::Date32)?;
+            let c = c.as_primitive::<Date32Type>();
+            let epoch = NaiveDate::default();
+            Ok((0..c.len())
+                .map(|i| (!c.is_null(i)).then(|| epoch + chrono::Duration::days(c.value(i).into())))
+                .collect())
         };
-        let groups = match query.group {
-            Some(_) => texts("grp")?,
-            None => vec![None; batch.num_rows()],
+        let slots: Vec<Option<Slot>> = match query.granularity {
+            None => vec![None; n],
+            Some(Granularity::Hour) => days("period")?
+                .into_iter()
+                .zip(texts("hour")?)
+                .map(|(day, hour)| match (day, hour) {
+                    (_, Some(h)) => NaiveDateTime::parse_from_str(&h, HOUR_FORMAT)
+                        .map(|t| Some(Slot::Hour(t)))
+                        .map_err(|e| EngineError::Plan(format!("an hour {h:?}: {e}"))),
+                    (Some(d), None) => Ok(Some(Slot::WholeDay(d))),
+                    (None, None) => Err(EngineError::Plan("a spend row with neither day nor hour".into())),
+                })
+                .collect::<Result<_, _>>()?,
+            Some(_) => days("period")?.into_iter().map(|d| d.map(Slot::Day)).collect(),
         };
+        let groups = (0..query.groups.len()).map(|i| texts(&format!("g{i}"))).collect::<Result<Vec<_>, _>>()?;
         let currencies = texts("currency")?;
         let billed = amounts(column("billed")?)?;
-        for i in 0..batch.num_rows() {
+        for i in 0..n {
             // A group with no lines in it sums to NULL: nothing was billed.
             let Some(amount) = billed[i] else { continue };
             out.push(SpendRow {
-                period: periods[i],
-                group: groups[i].clone(),
+                slot: slots[i],
+                groups: groups.iter().map(|g| g[i].clone()).collect(),
                 currency: currencies[i].clone().unwrap_or_default(),
                 amount,
             });
@@ -287,29 +470,30 @@ fn rows(batches: &[RecordBatch], query: &SpendQuery) -> Result<Vec<SpendRow>, En
     Ok(out)
 }
 
-impl crate::Engine {
+impl crate::SqlSession {
     /// The organization's spend as `query` asks, in no particular order.
-    pub async fn spend(&self, org: OrgScope, query: &SpendQuery) -> Result<Vec<SpendRow>, EngineError> {
-        let session = self.connect(org, crate::Reader::Member, "spend")?;
+    pub async fn spend(&self, query: &SpendQuery) -> Result<Vec<SpendRow>, EngineError> {
         let table = cost_table_reading(&query.columns());
-        let batches = session
+        let batches = self
             .collect_built(|ctx| async move {
-                let mut group = Vec::new();
-                if let Some(g) = query.granularity {
-                    group.push(period(query.zone, g).alias("period"));
+                let mut frame = ctx.table(table).await?;
+                if query.reads_source_names() {
+                    let names = ctx.table("sources").await?.select(vec![col("id"), col("name").alias(SOURCE_NAME)])?;
+                    frame = frame.join(names, JoinType::Left, &["source_id"], &["id"], None)?;
                 }
-                if let Some(d) = query.group {
-                    group.push(col(d.column()).alias("grp"));
-                }
-                group.push(col("billing_currency").alias("currency"));
-                Ok(ctx
-                    .table(table)
-                    .await?
+                Ok(frame
                     .filter(query.condition())?
-                    .aggregate(group, vec![sum(col("billed_cost")).alias("billed")])?)
+                    .aggregate(query.grouping(), vec![sum(col("billed_cost")).alias("billed")])?)
             })
             .await?;
         rows(&batches, query)
+    }
+}
+
+impl crate::Engine {
+    /// The organization's spend as `query` asks, read as a member reads it.
+    pub async fn spend(&self, org: OrgScope, query: &SpendQuery) -> Result<Vec<SpendRow>, EngineError> {
+        self.connect(org, crate::Reader::Member, "spend")?.spend(query).await
     }
 }
 

@@ -50,7 +50,7 @@ impl Notifier {
         let query = SpendQuery::new(zone, from, to).grouped_by(group);
         let mut out = Totals::new();
         for row in self.inner.engine.spend(org, &query).await? {
-            let name = row.group.unwrap_or_else(|| "(none)".to_owned());
+            let name = row.groups.into_iter().next().flatten().unwrap_or_else(|| "(none)".to_owned());
             *out.entry((name, row.currency)).or_default() += row.amount;
         }
         Ok(out)

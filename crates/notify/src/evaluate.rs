@@ -140,7 +140,7 @@ async fn daily_spend(
     let query = SpendQuery::new(zone, from, to).by(Granularity::Day).within(scope);
     let mut out = BTreeMap::new();
     for row in engine.spend(org, &query).await? {
-        let day = row.period.ok_or_else(|| NotifyError::Data("a day's spend without its day".into()))?;
+        let day = row.slot.ok_or_else(|| NotifyError::Data("a day's spend without its day".into()))?.day();
         *out.entry((row.currency, day)).or_default() += row.amount;
     }
     Ok(out)

@@ -7,7 +7,7 @@ use axum::extract::{Query, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use burnrate_app::exports::Export;
-use burnrate_app::spend::{DIMENSIONS, Dimension, ExplorerView, Granularity};
+use burnrate_engine::spend::{Dimension, Granularity, SpendQuery, SpendRow};
 use chrono::{Datelike, NaiveDate};
 use rust_decimal::Decimal;
 use serde::Deserialize;
@@ -53,14 +53,10 @@ fn invalid(message: String) -> AppError {
 
 impl ExploreQuery {
     fn check(&self, today: NaiveDate, zone: burnrate_core::ReportingZone) -> Result<View, AppError> {
-        let dimension = |name: &str| DIMENSIONS.into_iter().find(|d| d.0 == name);
         let group = match self.group.as_str() {
-            "" => DIMENSIONS[0],
-            name => dimension(name).ok_or_else(|| {
-                invalid(format!(
-                    "group: {name:?} is not one of {}",
-                    DIMENSIONS.iter().map(|d| d.0).collect::<Vec<_>>().join(", ")
-                ))
+            "" => Dimension::Provider,
+            name => Dimension::parse(name).ok_or_else(|| {
+                invalid(format!("group: {name:?} is not one of {}", Dimension::ALL.map(Dimension::name).join(", ")))
             })?,
         };
         let (from, to) = crate::routes::day_range(&self.from, &self.to)?;
@@ -73,24 +69,23 @@ impl ExploreQuery {
             return Err(invalid("to: at most three years at a time".into()));
         }
         let granularity = match self.granularity.as_str() {
-            "hour" => Granularity::Hour,
-            "" | "day" => Granularity::Day,
-            "week" => Granularity::Week,
-            "month" => Granularity::Month,
-            other => return Err(invalid(format!("granularity: {other:?} is not hour, day, week or month"))),
+            "" => Granularity::Day,
+            other => Granularity::parse(other)
+                .ok_or_else(|| invalid(format!("granularity: {other:?} is not hour, day, week or month")))?,
         };
         if granularity == Granularity::Hour && (to - from).num_days() > HOURLY_DAYS {
             return Err(invalid(format!("to: at most {HOURLY_DAYS} days at a time by hour")));
         }
         let mut filters = Vec::new();
         for (name, value) in &self.filters {
-            let Some(d) = dimension(name) else {
+            let Some(d) = Dimension::parse(name) else {
                 return Err(invalid(format!("{name}: not a dimension to filter by")));
             };
             if value.is_empty() {
                 continue;
             }
-            // Values become SQL literals: only what names and ids are made of passes.
+            // Values are literals of the plan, never text of a statement; still, only what names and
+            // ids are made of passes, so a mistake is told rather than matching nothing.
             if value.chars().count() > 200 || value.chars().any(|c| c == '\'' || c == '\\' || c.is_control()) {
                 return Err(invalid(format!("{name}: {value:?} has a character filters do not take")));
             }
@@ -104,15 +99,16 @@ impl ExploreQuery {
 const HOURLY_DAYS: i64 = 31;
 
 impl View {
-    fn sql(&self) -> String {
-        let (zone, group, from, to, granularity) = (self.zone, self.group, self.from, self.to, self.granularity);
-        ExplorerView { zone, group, from, to, granularity, filters: &self.filters }.statement()
+    fn query(&self) -> SpendQuery {
+        let query = SpendQuery::new(self.zone, self.from, self.to).by(self.granularity).grouped_by(self.group);
+        self.filters.iter().fold(query, |q, (d, value)| q.where_is(*d, value))
     }
 
     /// The URL of this view (with `format` when given): what a person shares.
     fn url(&self, format: &str) -> String {
-        let filters: Vec<(&str, &str)> = self.filters.iter().map(|((name, _, _), v)| (*name, v.as_str())).collect();
-        let view = crate::pages::explore_link(self.group.0, self.from, self.to, self.granularity.as_str(), &filters);
+        let filters: Vec<(&str, &str)> = self.filters.iter().map(|(d, v)| (d.name(), v.as_str())).collect();
+        let view =
+            crate::pages::explore_link(self.group.name(), self.from, self.to, self.granularity.as_str(), &filters);
         if format.is_empty() { view } else { format!("{view}&format={format}") }
     }
 }
@@ -134,44 +130,47 @@ pub async fn explore(
         }
         Err(e) => return Err(e),
     };
-    let session = state.app.sql_session(&who.actor(), who.email.as_str())?;
+    let mut rows: Vec<SpendRow> = state.app.spend(&who.actor(), &view.query()).await?;
+    // By period, the largest first within one.
+    rows.sort_by(|a, b| a.slot.cmp(&b.slot).then_with(|| b.amount.cmp(&a.amount)));
+    let period = |r: &SpendRow| r.slot.map(|s| s.to_string()).unwrap_or_default();
+    let label = |v: &Option<String>| v.clone().unwrap_or_else(|| "(none)".into());
     if q.format == "csv" {
-        let stream = session.query(&view.sql()).await.map_err(AppError::internal)?;
         // Exports are audited (S16).
         let details = serde_json::json!({ "format": "csv", "view": view.url("csv") });
         state.app.record_export(&who.actor(), Export::Explorer, details).await?;
-        let body = crate::download::csv_body(session, stream);
+        let mut body = burnrate_core::csv::record(["period", "grp", "currency", "billed"].map(Some));
+        for r in &rows {
+            let (period, amount) = (period(r), r.amount.to_string());
+            let cells =
+                [Some(period.as_str()), r.groups[0].as_deref(), Some(r.currency.as_str()), Some(amount.as_str())];
+            body.push_str(&burnrate_core::csv::record(cells));
+        }
         let headers = [
             (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
             (header::CONTENT_DISPOSITION, "attachment; filename=\"burnrate-explorer.csv\""),
         ];
         return Ok((headers, body).into_response());
     }
-    let (_, batches) = session.collect(&view.sql()).await.map_err(AppError::internal)?;
-    let rows = burnrate_app::spend::text_rows(&batches)?;
-    let decimal = burnrate_app::spend::decimal_cell;
-    let label = |v: &Option<String>| v.clone().unwrap_or_else(|| "(none)".into());
     let mut by_currency: BTreeMap<String, Decimal> = BTreeMap::new();
-    // Each amount read once; one that does not read fails the page rather than showing as 0.
-    let billed: Vec<Decimal> = rows.iter().map(|r| decimal(&r[3])).collect::<Result<_, _>>()?;
-    for (r, amount) in rows.iter().zip(&billed) {
-        *by_currency.entry(label(&r[2])).or_default() += amount;
+    for r in &rows {
+        *by_currency.entry(r.currency.clone()).or_default() += r.amount;
     }
     // The chart, in the currency with the most spend.
     let chart = by_currency.iter().max_by(|a, b| a.1.cmp(b.1)).and_then(|(currency, _)| {
         let mut amounts = BTreeMap::new();
         let mut periods: Vec<PeriodLabel> = Vec::new();
-        for (r, amount) in rows.iter().zip(&billed).filter(|(r, _)| label(&r[2]) == *currency) {
-            let period = PeriodLabel(label(&r[0]));
+        for r in rows.iter().filter(|r| r.currency == *currency) {
+            let period = PeriodLabel(period(r));
             if periods.last() != Some(&period) {
                 periods.push(period.clone());
             }
-            *amounts.entry((period, label(&r[1]))).or_insert(Decimal::ZERO) += amount;
+            *amounts.entry((period, label(&r.groups[0]))).or_insert(Decimal::ZERO) += r.amount;
         }
         let title = format!(
             "Spend by {} and {}, {} to {} ({currency})",
             view.granularity.as_str(),
-            view.group.1.to_lowercase(),
+            view.group.label().to_lowercase(),
             view.from,
             view.to - chrono::Duration::days(1)
         );
@@ -181,11 +180,10 @@ pub async fn explore(
         chart,
         rows: rows
             .iter()
-            .zip(&billed)
-            .map(|(r, amount)| ExploreRow {
-                period: label(&r[0]),
-                group: label(&r[1]),
-                amount: format!("{} {}", amount.normalize(), label(&r[2])),
+            .map(|r| ExploreRow {
+                period: period(r),
+                group: label(&r.groups[0]),
+                amount: format!("{} {}", r.amount.normalize(), r.currency),
             })
             .collect(),
         totals: by_currency.iter().map(|(c, a)| format!("{} {c}", a.normalize())).collect(),
@@ -201,13 +199,13 @@ fn form(who: &Authed, q: &ExploreQuery, today: NaiveDate, zone: burnrate_core::R
     let or = |v: &str, default: String| if v.is_empty() { default } else { v.to_owned() };
     ExplorePage {
         nav: Some(Nav::new(who, "explore")),
-        dimensions: DIMENSIONS
+        dimensions: Dimension::ALL
             .iter()
-            .map(|(name, label, _)| ExploreDimension {
-                name,
-                label,
-                grouped: q.group == *name || (q.group.is_empty() && *name == "provider"),
-                filter: q.filters.get(*name).cloned().unwrap_or_default(),
+            .map(|d| ExploreDimension {
+                name: d.name(),
+                label: d.label(),
+                grouped: q.group == d.name() || (q.group.is_empty() && *d == Dimension::Provider),
+                filter: q.filters.get(d.name()).cloned().unwrap_or_default(),
             })
             .collect(),
         from: or(&q.from, month_start.to_string()),
