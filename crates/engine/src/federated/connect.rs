@@ -1,0 +1,131 @@
+//! A database source as the engine reaches it: its settings, its password opened from the vault at
+//! the moment of connecting (S2), the address the egress guard approved (S14), and errors that name
+//! the source, never the options.
+
+use std::fmt;
+use std::sync::Arc;
+
+use burnrate_core::{DatabaseConfig, DatabaseTls};
+use burnrate_net::EgressGuard;
+use burnrate_store::{OrgScope, SourceRecord, Store, Vault};
+use datafusion::common::{DataFusionError, Result};
+use sqlx::Connection;
+use sqlx::mysql::{MySqlConnectOptions, MySqlSslMode};
+use sqlx::postgres::{PgConnectOptions, PgSslMode};
+
+use super::dialect::Driver;
+
+/// A connection to a source, of its driver.
+pub(super) enum Remote {
+    Postgres(sqlx::PgConnection),
+    MySql(sqlx::MySqlConnection),
+}
+
+/// What a session needs to reach one database source.
+pub(crate) struct RemoteSource {
+    pub(crate) name: String,
+    pub(super) driver: Driver,
+    pub(super) id: uuid::Uuid,
+    pub(super) config: DatabaseConfig,
+    pub(super) scope: OrgScope,
+    pub(super) store: Store,
+    pub(super) vault: Arc<Vault>,
+    pub(super) guard: EgressGuard,
+}
+
+impl fmt::Debug for RemoteSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RemoteSource").field("name", &self.name).field("config", &self.config).finish()
+    }
+}
+
+impl RemoteSource {
+    pub(crate) fn new(
+        source: &SourceRecord,
+        scope: OrgScope,
+        store: Store,
+        vault: Arc<Vault>,
+        guard: EgressGuard,
+    ) -> std::result::Result<Self, String> {
+        let config: DatabaseConfig = serde_json::from_str(&source.config)
+            .map_err(|e| format!("database source {:?}: its settings do not read: {e}", source.name))?;
+        let driver =
+            Driver::of(&source.kind).ok_or_else(|| format!("database source {:?}: unknown kind", source.name))?;
+        Ok(Self { name: source.name.clone(), driver, id: source.id, config, scope, store, vault, guard })
+    }
+
+    pub(super) fn error(&self, what: impl fmt::Display) -> DataFusionError {
+        DataFusionError::Execution(format!("database source {:?}: {what}", self.name))
+    }
+
+    /// A connection of its own, to the address the egress guard approved.
+    pub(super) async fn connect(&self) -> Result<Remote> {
+        let addr = self.guard.resolve(&self.config.host, self.config.port).await.map_err(|e| self.error(e))?;
+        let mut tx = self.store.read_tenant(self.scope).await.map_err(|e| self.error(e))?;
+        let password = tx.open_source_secret(&self.vault, self.id).await.map_err(|e| self.error(e))?;
+        tx.commit().await.map_err(|e| self.error(e))?;
+        let (host, port, user, database) =
+            (addr.ip().to_string(), addr.port(), &self.config.user, &self.config.database);
+        let connecting = async {
+            match self.driver {
+                Driver::Postgres => {
+                    let options = PgConnectOptions::new_without_pgpass()
+                        .host(&host)
+                        .port(port)
+                        .username(user)
+                        .password(&password)
+                        .database(database)
+                        .ssl_mode(match self.config.tls {
+                            DatabaseTls::Prefer => PgSslMode::Prefer,
+                            DatabaseTls::Require => PgSslMode::Require,
+                        })
+                        .application_name("burnrate");
+                    sqlx::PgConnection::connect_with(&options).await.map(Remote::Postgres)
+                }
+                Driver::MySql => {
+                    // sqlx sets the session's time zone to UTC, so TIMESTAMP columns read as UTC.
+                    let options = MySqlConnectOptions::new()
+                        .host(&host)
+                        .port(port)
+                        .username(user)
+                        .password(&password)
+                        .database(database)
+                        .ssl_mode(match self.config.tls {
+                            DatabaseTls::Prefer => MySqlSslMode::Preferred,
+                            DatabaseTls::Require => MySqlSslMode::Required,
+                        });
+                    sqlx::MySqlConnection::connect_with(&options).await.map(Remote::MySql)
+                }
+            }
+        };
+        let connected = tokio::time::timeout(std::time::Duration::from_secs(10), connecting).await;
+        drop(password);
+        match connected {
+            Ok(Ok(conn)) => Ok(conn),
+            Ok(Err(e)) => Err(self.error(format!("cannot connect: {}", describe(&e)))),
+            Err(_) => Err(self.error(format!("{}:{} did not answer within 10 s", self.config.host, self.config.port))),
+        }
+    }
+
+    /// The schema the source's tables are read from: the configured one in PostgreSQL; in
+    /// MySQL a schema is the database.
+    pub(super) fn remote_schema(&self) -> &str {
+        match self.driver {
+            Driver::Postgres => &self.config.schema,
+            Driver::MySql => &self.config.database,
+        }
+    }
+}
+
+/// A driver error in words that hold no connection option: the server's own message for what
+/// it refused, the kind of failure otherwise.
+pub(super) fn describe(e: &sqlx::Error) -> String {
+    match e {
+        sqlx::Error::Database(db) => db.message().to_owned(),
+        sqlx::Error::Io(io) => io.to_string(),
+        sqlx::Error::Tls(tls) => format!("TLS: {tls}"),
+        sqlx::Error::Protocol(p) => format!("protocol error: {p}"),
+        sqlx::Error::ColumnDecode { index, .. } => format!("column {index} does not decode"),
+        _ => "the connection failed".to_owned(),
+    }
+}
