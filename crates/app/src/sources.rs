@@ -104,17 +104,6 @@ pub struct NewSourceInput {
     pub tls: Option<String>,
 }
 
-/// What the provider calls the credential burnrate asks for.
-pub fn secret_label(kind: SourceKind) -> &'static str {
-    match kind {
-        SourceKind::Aws => "Secret access key",
-        SourceKind::Azure => "Client secret",
-        SourceKind::Gcp => "Service account key",
-        SourceKind::OpenRouter => "Management key",
-        SourceKind::OpenAi | SourceKind::Anthropic => "Admin key",
-    }
-}
-
 /// A GUID as Azure writes it: 8-4-4-4-12 hexadecimal digits.
 fn is_guid(s: &str) -> bool {
     let groups: Vec<&str> = s.split('-').collect();
@@ -375,7 +364,7 @@ impl App {
                 .transpose()?;
             key
         } else {
-            parse_secret(&input.secret, "secret", secret_label(kind))?.to_owned()
+            parse_secret(&input.secret, "secret", kind.secret_label())?.to_owned()
         };
         if kind == SourceKind::Aws {
             defaults.access_key_id = Some(parse_access_key_id(input.access_key_id.as_deref())?);

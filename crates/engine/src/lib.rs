@@ -15,7 +15,6 @@
 mod error;
 mod federated;
 mod information_schema;
-pub mod local;
 mod org_tables;
 mod pg_catalog;
 mod pg_types;
@@ -402,7 +401,7 @@ impl datafusion::catalog::SchemaProvider for PublicSchema {
 /// The table a query over the organization's costs reads when it needs only `columns` of them:
 /// `cost_rollup` when it has every one (the same sums from far fewer rows), else `costs`. Only
 /// sums agree between the two: the roll-up has fewer rows, so counts of rows do not.
-pub fn cost_table_reading(columns: &[&str]) -> &'static str {
+pub(crate) fn cost_table_reading(columns: &[&str]) -> &'static str {
     if columns.iter().all(|c| COST_ROLLUP.columns.contains(c)) { COST_ROLLUP.name } else { "costs" }
 }
 

@@ -3,8 +3,11 @@
 //! `cost_rollup` (or `costs` when the roll-up lacks a column), never as SQL text, and answered in
 //! rows whose amounts are decoded once, by [`amounts`].
 //!
-//! Days follow the rule of [`crate::local`]: a line shorter than a day falls on the local day its
-//! start falls in; a line a provider reports as a whole UTC day stays on that day.
+//! Where a line falls in the organization's days is one rule for the overview, the explorer,
+//! budgets and digests, so their numbers agree: a line shorter than a day falls on the local day
+//! (hour, week, month) its start falls in; a line a provider reports as a whole UTC day has no
+//! hours to place and stays on its UTC day. In UTC, both rules are the line's `charge_day`, which
+//! is then read alone.
 
 use burnrate_core::{BudgetScope, ReportingZone};
 use chrono::{NaiveDate, NaiveDateTime};

@@ -225,3 +225,36 @@ impl Anthropic {
         Ok(stats)
     }
 }
+
+/// What this module registers: Anthropic syncs 90 days back, re-pulls 3, hourly.
+pub(crate) static REGISTRATION: crate::Provider = crate::Provider {
+    name: "anthropic",
+    label: "Anthropic",
+    base_url: "https://api.anthropic.com",
+    secret_label: "Admin key",
+    schedule: crate::Schedule::DEFAULT,
+    connect: |_, base_url, admin_key| Ok(Box::new(Anthropic { base_url, admin_key })),
+};
+
+#[async_trait::async_trait]
+impl crate::Connector for Anthropic {
+    async fn stream_costs(
+        &self,
+        http: &HttpClient,
+        window: SyncWindow,
+        progress: ProgressSink<'_>,
+        out: RecordSender<CostRecord>,
+    ) -> Result<PullStats, SourceError> {
+        Anthropic::stream_costs(self, http, window, progress, &out).await
+    }
+
+    async fn stream_usage(
+        &self,
+        http: &HttpClient,
+        window: SyncWindow,
+        progress: ProgressSink<'_>,
+        out: RecordSender<burnrate_core::UsageRecord>,
+    ) -> Result<PullStats, SourceError> {
+        Anthropic::stream_usage(self, http, window, progress, &out).await
+    }
+}

@@ -546,6 +546,52 @@ fn model_of_service(service: &str) -> Option<String> {
     service.strip_suffix(" (Amazon Bedrock Edition)").map(|m| m.trim().to_owned())
 }
 
+/// What this module registers. AWS bills every Cost Explorer request and keeps adding costs for
+/// days, so a source syncs every 6 hours and re-pulls 14 days.
+pub(crate) static REGISTRATION: crate::Provider = crate::Provider {
+    name: "aws",
+    label: "AWS Bedrock",
+    base_url: "https://ce.us-east-1.amazonaws.com",
+    secret_label: "Secret access key",
+    schedule: crate::Schedule { repull_days: 14, interval_minutes: 360, ..crate::Schedule::DEFAULT },
+    connect,
+};
+
+/// A Cost Explorer connector from a source's settings: its access key id beside the sealed secret,
+/// and the role to assume, when it names one.
+fn connect(
+    config: &crate::SourceConfig,
+    base_url: url::Url,
+    secret_access_key: SecretString,
+) -> Result<Box<dyn crate::Connector>, String> {
+    let access_key_id = config.access_key_id.clone().ok_or("an AWS source needs its access key id")?;
+    let credentials = AwsCredentials { access_key_id, secret_access_key, session_token: None };
+    let role = match &config.role_arn {
+        Some(role_arn) => {
+            // A proxy or test server standing in for Cost Explorer stands in for STS too.
+            let sts = config.base_url.as_deref().unwrap_or(STS_URL);
+            let sts_url = url::Url::parse(sts).map_err(|e| format!("STS URL: {e}"))?;
+            Some(AssumeRole { role_arn: role_arn.clone(), external_id: config.external_id.clone(), sts_url })
+        }
+        None => None,
+    };
+    let cost_allocation_tag = config.cost_allocation_tag.clone();
+    Ok(Box::new(CostExplorer { base_url, credentials, role, cost_allocation_tag }))
+}
+
+#[async_trait::async_trait]
+impl crate::Connector for CostExplorer {
+    async fn stream_costs(
+        &self,
+        http: &HttpClient,
+        window: SyncWindow,
+        progress: ProgressSink<'_>,
+        out: RecordSender<CostRecord>,
+    ) -> Result<PullStats, SourceError> {
+        CostExplorer::stream_costs(self, http, window, progress, &out).await
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::time::{Duration, UNIX_EPOCH};

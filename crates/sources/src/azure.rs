@@ -393,6 +393,50 @@ fn join(call: &Call, actual: Vec<Row>, amortized: Vec<Row>) -> Result<Vec<CostRe
         .collect())
 }
 
+/// What this module registers. Azure finalises a month up to 72 hours after it ends and throttles
+/// hard: 35 days re-pulled every 6 hours.
+pub(crate) static REGISTRATION: crate::Provider = crate::Provider {
+    name: "azure",
+    label: "Azure AI",
+    base_url: "https://management.azure.com",
+    secret_label: "Client secret",
+    schedule: crate::Schedule { repull_days: 35, interval_minutes: 360, ..crate::Schedule::DEFAULT },
+    connect,
+};
+
+/// A Cost Management connector from a source's settings: its tenant, client and scope.
+fn connect(
+    config: &crate::SourceConfig,
+    base_url: url::Url,
+    client_secret: SecretString,
+) -> Result<Box<dyn crate::Connector>, String> {
+    let setting = |value: &Option<String>, what: &str| value.clone().ok_or(format!("an Azure source needs its {what}"));
+    // A proxy or test server standing in for Cost Management stands in for Entra ID too.
+    let login = config.base_url.as_deref().unwrap_or(LOGIN_URL);
+    let login_url = url::Url::parse(login).map_err(|e| format!("login URL: {e}"))?;
+    Ok(Box::new(CostManagement::new(
+        base_url,
+        login_url,
+        setting(&config.tenant_id, "tenant id")?,
+        setting(&config.client_id, "client id")?,
+        client_secret,
+        setting(&config.scope, "scope")?,
+    )))
+}
+
+#[async_trait::async_trait]
+impl crate::Connector for CostManagement {
+    async fn stream_costs(
+        &self,
+        http: &HttpClient,
+        window: SyncWindow,
+        progress: ProgressSink<'_>,
+        out: RecordSender<CostRecord>,
+    ) -> Result<PullStats, SourceError> {
+        CostManagement::stream_costs(self, http, window, progress, &out).await
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

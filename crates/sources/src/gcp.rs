@@ -517,6 +517,41 @@ pub fn model_of_sku(sku: &str) -> Option<String> {
     (at > 0).then(|| words[..at].join(" "))
 }
 
+/// What this module registers. Google's export adds and updates rows for days after the usage,
+/// and each query is billed by the bytes it scans: 7 days re-pulled every 6 hours.
+pub(crate) static REGISTRATION: crate::Provider = crate::Provider {
+    name: "gcp",
+    label: "Google Cloud AI",
+    base_url: BIGQUERY_URL,
+    secret_label: "Service account key",
+    schedule: crate::Schedule { repull_days: 7, interval_minutes: 360, ..crate::Schedule::DEFAULT },
+    connect,
+};
+
+/// A BigQuery billing-export connector from a source's settings: its table, and the project and
+/// location the queries run in.
+fn connect(
+    config: &crate::SourceConfig,
+    base_url: url::Url,
+    key: SecretString,
+) -> Result<Box<dyn crate::Connector>, String> {
+    let table = config.billing_table.clone().ok_or("a Google Cloud source needs its billing table")?;
+    Ok(Box::new(BigQueryBilling::new(base_url, key, config.project_id.clone(), table, config.location.clone())))
+}
+
+#[async_trait::async_trait]
+impl crate::Connector for BigQueryBilling {
+    async fn stream_costs(
+        &self,
+        http: &HttpClient,
+        window: SyncWindow,
+        progress: ProgressSink<'_>,
+        out: RecordSender<CostRecord>,
+    ) -> Result<PullStats, SourceError> {
+        BigQueryBilling::stream_costs(self, http, window, progress, &out).await
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

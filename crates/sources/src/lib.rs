@@ -16,10 +16,14 @@ pub mod gcp;
 mod oauth;
 mod openai;
 pub mod openrouter;
+mod provider;
+mod settings;
 
 use burnrate_core::SyncWindow;
 
 pub use error::{SourceError, SourceErrorKind};
+pub use provider::{Connector, Provider, Schedule, SourceKind};
+pub use settings::{SettingsError, SourceConfig};
 pub use {
     anthropic::Anthropic, aws::CostExplorer, azure::CostManagement, gcp::BigQueryBilling, openai::OpenAi,
     openrouter::OpenRouter,

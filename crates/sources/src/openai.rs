@@ -370,3 +370,36 @@ const OTHER_USAGE: &[OtherUsage] = &[
         unit: "num_sessions",
     },
 ];
+
+/// What this module registers: OpenAI syncs 90 days back, re-pulls 3, hourly.
+pub(crate) static REGISTRATION: crate::Provider = crate::Provider {
+    name: "openai",
+    label: "OpenAI",
+    base_url: "https://api.openai.com",
+    secret_label: "Admin key",
+    schedule: crate::Schedule::DEFAULT,
+    connect: |_, base_url, admin_key| Ok(Box::new(OpenAi { base_url, admin_key })),
+};
+
+#[async_trait::async_trait]
+impl crate::Connector for OpenAi {
+    async fn stream_costs(
+        &self,
+        http: &HttpClient,
+        window: SyncWindow,
+        progress: ProgressSink<'_>,
+        out: RecordSender<CostRecord>,
+    ) -> Result<PullStats, SourceError> {
+        OpenAi::stream_costs(self, http, window, progress, &out).await
+    }
+
+    async fn stream_usage(
+        &self,
+        http: &HttpClient,
+        window: SyncWindow,
+        progress: ProgressSink<'_>,
+        out: RecordSender<burnrate_core::UsageRecord>,
+    ) -> Result<PullStats, SourceError> {
+        OpenAi::stream_usage(self, http, window, progress, &out).await
+    }
+}

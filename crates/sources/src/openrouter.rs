@@ -250,3 +250,49 @@ impl OpenRouter {
         })
     }
 }
+
+/// What this module registers. OpenRouter reports completed days only, as far back as 30 days:
+/// each sync takes the whole of them, 4 times a day (the credits balance is read with each).
+pub(crate) static REGISTRATION: crate::Provider = crate::Provider {
+    name: "openrouter",
+    label: "OpenRouter",
+    base_url: "https://openrouter.ai",
+    secret_label: "Management key",
+    schedule: crate::Schedule {
+        backfill_days: ACTIVITY_DAYS as u32,
+        repull_days: ACTIVITY_DAYS as u32,
+        interval_minutes: 360,
+    },
+    connect: |_, base_url, key| Ok(Box::new(OpenRouter::new(base_url, key))),
+};
+
+#[async_trait::async_trait]
+impl crate::Connector for OpenRouter {
+    fn reaches_back(&self, today: chrono::NaiveDate) -> Option<chrono::NaiveDate> {
+        Some(OpenRouter::reaches_back(today))
+    }
+
+    async fn credits(&self, http: &HttpClient, window: SyncWindow) -> Result<Option<Credits>, SourceError> {
+        OpenRouter::credits(self, http, window).await.map(Some)
+    }
+
+    async fn stream_costs(
+        &self,
+        http: &HttpClient,
+        window: SyncWindow,
+        progress: ProgressSink<'_>,
+        out: RecordSender<CostRecord>,
+    ) -> Result<PullStats, SourceError> {
+        OpenRouter::stream_costs(self, http, window, progress, &out).await
+    }
+
+    async fn stream_usage(
+        &self,
+        http: &HttpClient,
+        window: SyncWindow,
+        progress: ProgressSink<'_>,
+        out: RecordSender<burnrate_core::UsageRecord>,
+    ) -> Result<PullStats, SourceError> {
+        OpenRouter::stream_usage(self, http, window, progress, &out).await
+    }
+}

@@ -27,7 +27,7 @@ pub async fn enqueue_due(syncer: &Syncer, now: chrono::DateTime<chrono::Utc>) ->
         tx.commit().await?;
         // Database sources are read at query time, not synced.
         for source in sources.into_iter().filter(|s| !s.paused && SourceKind::parse(&s.kind).is_some()) {
-            let config = match SourceConfig::of(&source) {
+            let config = match SourceConfig::parse(&source.name, &source.config).map_err(SyncError::from) {
                 Ok(config) => config,
                 Err(e) => {
                     record_unreadable(syncer, scope, &source, &e).await?;
@@ -36,7 +36,7 @@ pub async fn enqueue_due(syncer: &Syncer, now: chrono::DateTime<chrono::Utc>) ->
             };
             let interval_ms = i64::from(config.interval_minutes.max(1)) * 60_000;
             let tick = now.timestamp_millis() / interval_ms;
-            let window = config.next_window(&source, now.date_naive());
+            let window = config.next_window(source.last_success_at.is_some(), now.date_naive());
             // Due now: the tick names the schedule slot, the job runs at once.
             let run_at = chrono::Utc::now().timestamp_millis();
             if enqueue_sync(&syncer.store, scope, source.id, window, Some(tick), run_at).await? {

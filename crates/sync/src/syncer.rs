@@ -12,7 +12,6 @@ use burnrate_store::{LakeTable, OrgScope, SourceRecord, Store, StoreError, Vault
 use chrono::NaiveDate;
 use uuid::Uuid;
 
-use crate::driver::Connector;
 use crate::pipeline::{PAGES_IN_FLIGHT, stream_into};
 use crate::{SourceKind, SyncError};
 
@@ -101,10 +100,7 @@ impl Syncer {
         }
         let cost_files = writer.finish().await?;
         let usage_files = usage_writer.finish().await?;
-        let credits = match &api {
-            Connector::OpenRouter(api) => Some(api.credits(&self.http, window).await?),
-            _ => None,
-        };
+        let credits = api.credits(&self.http, window).await?;
         drop(api);
         self.lake.commit(&self.store, scope, LakeTable::Costs, source.id, window, &cost_files).await?;
         self.lake.commit(&self.store, scope, LakeTable::Usage, source.id, window, &usage_files).await?;

@@ -151,9 +151,9 @@ async fn connect_and_sync_demo_sources(
         let source =
             t.source(id).await.context("reading the demo source")?.ok_or_else(|| anyhow!("demo source vanished"))?;
         t.commit().await.context("committing")?;
-        let window = SourceConfig::of(&source)
+        let window = SourceConfig::parse(&source.name, &source.config)
             .map_err(|e| anyhow!("{e}"))?
-            .next_window(&source, chrono::Utc::now().date_naive());
+            .next_window(source.last_success_at.is_some(), chrono::Utc::now().date_naive());
         let outcome = syncer.sync(scope, id, window).await.map_err(|e| anyhow!("syncing {name}: {e}"))?;
         rows += outcome.rows;
         usage_rows += outcome.usage_rows;

@@ -182,7 +182,9 @@ async fn two_serve_processes_share_sessions_limits_and_the_lake_and_sync_and_del
     let mut tx = app.store.tenant(scope).await.unwrap();
     let source = tx.sources().await.unwrap().pop().expect("the source");
     tx.commit().await.unwrap();
-    let window = burnrate_sync::SourceConfig::of(&source).unwrap().next_window(&source, Utc::now().date_naive());
+    let window = burnrate_sync::SourceConfig::parse(&source.name, &source.config)
+        .unwrap()
+        .next_window(source.last_success_at.is_some(), Utc::now().date_naive());
     let reference = SimProvider::openai(KEY).await;
     reference.set_lines(lines());
     let openai = OpenAi { base_url: reference.base_url().parse().unwrap(), admin_key: KEY.to_owned().into() };

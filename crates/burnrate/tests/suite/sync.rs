@@ -255,8 +255,9 @@ async fn two_instances_sync_each_source_exactly_once_per_schedule_tick() {
             s
         }
     };
-    let next_window =
-        |source: &burnrate_store::SourceRecord, today| SourceConfig::of(source).unwrap().next_window(source, today);
+    let next_window = |source: &burnrate_store::SourceRecord, today| {
+        SourceConfig::parse(&source.name, &source.config).unwrap().next_window(source.last_success_at.is_some(), today)
+    };
     let first_window = next_window(&source(ids[1]).await, today);
 
     let now = chrono::Utc::now();
