@@ -187,6 +187,6 @@ impl App {
 
     /// Where each of the organization's budgets stands now: spent, forecast and the thresholds passed.
     pub async fn budget_statuses(&self, actor: &Actor) -> Result<Vec<BudgetStatus>> {
-        self.notifier()?.statuses(actor.scope, chrono::Utc::now()).await.map_err(Error::internal)
+        self.notifier()?.statuses(actor.scope, self.clock.now()).await.map_err(Error::internal)
     }
 }

@@ -66,6 +66,25 @@ pub struct App {
     /// The origin people reach, for links in mail and events.
     public_url: url::Url,
     hasher: burnrate_crypto::PasswordHasher,
+    clock: Clock,
+}
+
+/// What "now" is for the application's answers: the system's time, or a fixed moment (a test or a
+/// replay pins it, so the same data gives the same figures on any day).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Clock {
+    #[default]
+    System,
+    Fixed(chrono::DateTime<chrono::Utc>),
+}
+
+impl Clock {
+    pub fn now(self) -> chrono::DateTime<chrono::Utc> {
+        match self {
+            Clock::System => chrono::Utc::now(),
+            Clock::Fixed(at) => at,
+        }
+    }
 }
 
 impl App {
@@ -85,7 +104,14 @@ impl App {
             engine: None,
             mailer,
             public_url,
+            clock: Clock::System,
         }
+    }
+
+    /// The same application, its answers as of `clock`'s now.
+    pub fn with_clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
+        self
     }
 
     /// The same application, reading spend through `engine` (console, explorer, exports).

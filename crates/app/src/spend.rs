@@ -207,7 +207,8 @@ impl App {
     /// the digest ask), in the organization's reporting time zone.
     pub async fn spend_summary(&self, actor: &Actor, zone: ReportingZone) -> Result<SpendSummary> {
         let engine = self.engine.as_ref().ok_or_else(|| Error::internal("this instance runs no SQL engine"))?;
-        let today = zone.date_of(chrono::Utc::now());
+        let now = self.clock.now();
+        let today = zone.date_of(now);
         let tomorrow = today + chrono::Duration::days(1);
         let month_start = today.with_day(1).unwrap_or(today);
         let (previous_start, previous_until) = previous_month_to_date(today);
@@ -305,7 +306,7 @@ impl App {
                 &whole,
                 burnrate_core::BudgetPeriod::Month,
                 &m.currency,
-                chrono::Utc::now(),
+                now,
             )
             .await
             .map_err(Error::internal)?;

@@ -35,6 +35,8 @@ pub struct Tuning {
     pub api_per_ip: Option<Quota>,
     pub api_per_key: Option<Quota>,
     pub exports_per_org: Option<Quota>,
+    /// What "now" is for the application's answers (the system's time unless set).
+    pub clock: burnrate_app::Clock,
 }
 
 pub(crate) fn web_config(settings: &Settings) -> WebConfig {
@@ -211,7 +213,8 @@ impl Server {
         let app =
             burnrate_app::App::new(syncer, mailer.clone(), password_hasher(settings), settings.public_url.clone())
                 .with_notifier(notifier.clone())
-                .with_engine(engine.clone());
+                .with_engine(engine.clone())
+                .with_clock(tuning.clock);
         let mut config = web_config(settings);
         tuning.apply(&mut config);
         let state = AppState::new(config, app, limiter);

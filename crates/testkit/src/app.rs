@@ -32,6 +32,8 @@ pub struct AppOptions {
     pub redis_url: Option<String>,
     /// How webhook deliveries are retried (fast retries unless set).
     pub delivery: Option<burnrate_notify::DeliveryPolicy>,
+    /// What "now" is for the application's answers (the system's time unless set).
+    pub clock: burnrate_app::Clock,
 }
 
 impl Default for AppOptions {
@@ -49,6 +51,7 @@ impl Default for AppOptions {
             lookup: None,
             delivery: None,
             redis_url: None,
+            clock: burnrate_app::Clock::System,
         }
     }
 }
@@ -169,6 +172,7 @@ impl TestApp {
             api_per_ip: opts.api_per_ip,
             api_per_key: opts.api_per_key,
             exports_per_org: opts.exports_per_org,
+            clock: opts.clock,
         };
         let running = burnrate::server::launch(&settings, tuning, bound).await.expect("start the server");
         let app = running.app.clone();

@@ -16,6 +16,7 @@ mod demo;
 mod explore;
 mod exports;
 mod federated;
+mod figures;
 mod multi;
 mod notify;
 mod openapi;
