@@ -4,9 +4,12 @@
 //! credentials. A database source's configuration is its own and never replaced by sync settings.
 
 use burnrate_core::{DATABASE_KINDS, DatabaseConfig, DatabaseTls, schema_name};
+use burnrate_sources::aws::{AccessKeyId, CostAllocationTag, ExternalId, RoleArn};
+use burnrate_sources::azure::{ClientId, Scope, TenantId};
+use burnrate_sources::gcp::{BillingTable, Location, ProjectId};
+pub use burnrate_sources::{SourceConfig, SourceKind};
 use burnrate_store::AuditAction;
 pub use burnrate_store::{Freshness, SourceRecord};
-pub use burnrate_sync::{SourceConfig, SourceKind};
 use serde::Deserialize;
 use serde_json::json;
 use utoipa::ToSchema;
@@ -23,17 +26,9 @@ pub fn parse_secret<'a>(raw: &'a str, field: &'static str, label: &str) -> Resul
     Ok(secret)
 }
 
-/// An AWS access key id: `AKIA` (a user's long-term key) and 16 more capitals or digits.
-pub fn parse_access_key_id(raw: Option<&str>) -> Result<String> {
-    let id = raw.unwrap_or("").trim();
-    if id.len() == 20 && id.starts_with("AKIA") && id.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit()) {
-        Ok(id.to_owned())
-    } else {
-        Err(Error::invalid(
-            "access_key_id",
-            "Access key ID: the 20 characters starting with AKIA of an IAM user's access key (temporary ASIA keys expire before the next sync).",
-        ))
-    }
+/// A provider setting as entered: its type's check, a refusal naming `field`.
+fn setting<T>(parse: fn(&str) -> std::result::Result<T, &'static str>, field: &'static str, raw: &str) -> Result<T> {
+    parse(raw).map_err(|message| Error::invalid(field, message))
 }
 
 /// A Google service account's JSON key as pasted (a browser's one-line field drops its line
@@ -104,105 +99,6 @@ pub struct NewSourceInput {
     pub tls: Option<String>,
 }
 
-/// A GUID as Azure writes it: 8-4-4-4-12 hexadecimal digits.
-fn is_guid(s: &str) -> bool {
-    let groups: Vec<&str> = s.split('-').collect();
-    groups.iter().map(|g| g.len()).eq([8, 4, 4, 4, 12])
-        && groups.iter().all(|g| g.bytes().all(|b| b.is_ascii_hexdigit()))
-}
-
-/// An Entra ID tenant: its GUID, or a verified domain (`contoso.onmicrosoft.com`).
-pub fn parse_tenant_id(raw: Option<&str>) -> Result<String> {
-    let id = raw.unwrap_or("").trim();
-    let domain = id.contains('.')
-        && id.len() <= 253
-        && id.split('.').all(|l| !l.is_empty() && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'));
-    if is_guid(id) || domain {
-        Ok(id.to_ascii_lowercase())
-    } else {
-        Err(Error::invalid(
-            "tenant_id",
-            "Tenant ID: the directory (tenant) id, a GUID, or its domain such as contoso.onmicrosoft.com.",
-        ))
-    }
-}
-
-/// An Entra ID application (client) id: a GUID.
-pub fn parse_client_id(raw: Option<&str>) -> Result<String> {
-    let id = raw.unwrap_or("").trim();
-    if is_guid(id) {
-        Ok(id.to_ascii_lowercase())
-    } else {
-        Err(Error::invalid("client_id", "Client ID: the application (client) id of the app registration, a GUID."))
-    }
-}
-
-/// The Cost Management scope read: a subscription, one of its resource groups, a management
-/// group or a billing account (with its profile, section, department or enrollment account). It
-/// becomes part of the request path, so only these shapes and plain id characters pass.
-pub fn parse_scope(raw: Option<&str>) -> Result<String> {
-    let scope = raw.unwrap_or("").trim().trim_matches('/');
-    let parts: Vec<&str> = scope.split('/').collect();
-    let id = |s: &str| {
-        (1..=128).contains(&s.len())
-            && s.chars().all(|c| c.is_ascii_alphanumeric() || "-_.:()".contains(c))
-            && s != "."
-            && s != ".."
-    };
-    let lower: Vec<String> = parts.iter().map(|p| p.to_ascii_lowercase()).collect();
-    let lower: Vec<&str> = lower.iter().map(String::as_str).collect();
-    let ok = match lower.as_slice() {
-        ["subscriptions", sub] => is_guid(sub),
-        ["subscriptions", sub, "resourcegroups", _] => is_guid(sub) && id(parts[3]),
-        ["providers", "microsoft.management", "managementgroups", _] => id(parts[3]),
-        ["providers", "microsoft.billing", "billingaccounts", _] => id(parts[3]),
-        [
-            "providers",
-            "microsoft.billing",
-            "billingaccounts",
-            _,
-            "billingprofiles" | "departments" | "enrollmentaccounts" | "invoicesections",
-            _,
-        ] => id(parts[3]) && id(parts[5]),
-        _ => false,
-    };
-    if ok {
-        Ok(scope.to_owned())
-    } else {
-        Err(Error::invalid(
-            "scope",
-            "Scope: subscriptions/<subscription id>, subscriptions/<id>/resourceGroups/<name>, \
-             providers/Microsoft.Management/managementGroups/<id> or providers/Microsoft.Billing/billingAccounts/<id>.",
-        ))
-    }
-}
-
-/// An IAM role ARN: `arn:aws:iam::<12-digit account>:role/<path and name>`.
-pub fn parse_role_arn(arn: &str) -> Result<String> {
-    let ok = ["arn:aws:iam::", "arn:aws-cn:iam::", "arn:aws-us-gov:iam::"].iter().any(|prefix| {
-        arn.strip_prefix(prefix).and_then(|rest| rest.split_once(":role/")).is_some_and(|(account, name)| {
-            account.len() == 12
-                && account.bytes().all(|b| b.is_ascii_digit())
-                && (1..=512).contains(&name.len())
-                && name.chars().all(|c| c.is_ascii_alphanumeric() || "+=,.@_/-".contains(c))
-        })
-    });
-    if ok {
-        Ok(arn.to_owned())
-    } else {
-        Err(Error::invalid("role_arn", "Role ARN: arn:aws:iam::<12-digit account>:role/<name>."))
-    }
-}
-
-/// An STS external id: 2 to 1224 characters of letters, digits and `+=,.@:/-_`.
-pub fn parse_external_id(id: &str) -> Result<String> {
-    if (2..=1224).contains(&id.len()) && id.chars().all(|c| c.is_ascii_alphanumeric() || "+=,.@:/-_".contains(c)) {
-        Ok(id.to_owned())
-    } else {
-        Err(Error::invalid("external_id", "External ID: 2 to 1224 letters, digits or +=,.@:/-_"))
-    }
-}
-
 /// A credential entered again: the secret, and for AWS the id that goes with it.
 pub struct NewCredential {
     pub secret: String,
@@ -239,8 +135,7 @@ impl App {
             ));
         };
         // A stored configuration that does not read is an error, never a fresh default.
-        let current: SourceConfig =
-            serde_json::from_str(&source.config).map_err(|e| Error::internal(format!("source {id}: {e}")))?;
+        let current = SourceConfig::parse(&source.name, &source.config).map_err(Error::internal)?;
         let mut next = self.checked_settings(&current, &change)?;
         let destination =
             (next.base_url != current.base_url).then(|| (current.base_url.clone(), next.base_url.clone()));
@@ -268,8 +163,11 @@ impl App {
         drop(tx);
         let secret = match kind {
             SourceKind::Aws => {
-                next.access_key_id =
-                    Some(parse_access_key_id(credential.access_key_id.as_deref().filter(|a| !a.trim().is_empty()))?);
+                next.access_key_id = Some(setting(
+                    AccessKeyId::parse,
+                    "access_key_id",
+                    credential.access_key_id.as_deref().unwrap_or(""),
+                )?);
                 parse_secret(&credential.secret, "secret", "Secret access key")?.to_owned()
             }
             // A new key may belong to another service account: the settings show which.
@@ -331,66 +229,33 @@ impl App {
         let secret = if kind == SourceKind::Gcp {
             let (key, email) = parse_service_account_key(&input.secret)?;
             defaults.service_account = Some(email);
-            let table = input.billing_table.as_deref().unwrap_or("").trim();
-            if !burnrate_sources::gcp::valid_table(table) {
-                return Err(Error::invalid(
-                    "billing_table",
-                    "Billing table: the export table as project.dataset.table, e.g. \
-                 acme-billing.billing_export.gcp_billing_export_v1_01ABCD_23EF45_6789AB.",
-                ));
-            }
-            defaults.billing_table = Some(table.to_owned());
+            defaults.billing_table =
+                Some(setting(BillingTable::parse, "billing_table", input.billing_table.as_deref().unwrap_or(""))?);
             let given = |v: Option<String>| v.map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
-            defaults.project_id = given(input.project_id)
-                .map(|p| {
-                    if burnrate_sources::gcp::valid_project(&p) {
-                        Ok(p)
-                    } else {
-                        Err(Error::invalid("project_id", "Project ID: 6 to 30 lowercase letters, digits or hyphens."))
-                    }
-                })
-                .transpose()?;
-            defaults.location = given(input.location)
-                .map(|l| {
-                    if (1..=40).contains(&l.len()) && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
-                        Ok(l)
-                    } else {
-                        Err(Error::invalid(
-                            "location",
-                            "Location: the dataset's location, such as US, EU or europe-west1.",
-                        ))
-                    }
-                })
-                .transpose()?;
+            defaults.project_id =
+                given(input.project_id).map(|p| setting(ProjectId::parse, "project_id", &p)).transpose()?;
+            defaults.location = given(input.location).map(|l| setting(Location::parse, "location", &l)).transpose()?;
             key
         } else {
             parse_secret(&input.secret, "secret", kind.secret_label())?.to_owned()
         };
         if kind == SourceKind::Aws {
-            defaults.access_key_id = Some(parse_access_key_id(input.access_key_id.as_deref())?);
+            defaults.access_key_id =
+                Some(setting(AccessKeyId::parse, "access_key_id", input.access_key_id.as_deref().unwrap_or(""))?);
             let given = |v: Option<String>| v.map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
-            defaults.role_arn = given(input.role_arn).map(|arn| parse_role_arn(&arn)).transpose()?;
-            defaults.external_id = given(input.external_id).map(|id| parse_external_id(&id)).transpose()?;
+            defaults.role_arn =
+                given(input.role_arn).map(|arn| setting(RoleArn::parse, "role_arn", &arn)).transpose()?;
+            defaults.external_id =
+                given(input.external_id).map(|id| setting(ExternalId::parse, "external_id", &id)).transpose()?;
             defaults.cost_allocation_tag = given(input.cost_allocation_tag)
-                .map(|key| {
-                    let ok = key.chars().count() <= 128
-                        && key.chars().all(|c| c.is_alphanumeric() || " _.:/=+-@".contains(c))
-                        && !key.starts_with("aws:");
-                    if ok {
-                        Ok(key)
-                    } else {
-                        Err(Error::invalid(
-                            "cost_allocation_tag",
-                            "Cost allocation tag: a tag key of up to 128 letters, digits, spaces or _.:/=+-@.",
-                        ))
-                    }
-                })
+                .map(|key| setting(CostAllocationTag::parse, "cost_allocation_tag", &key))
                 .transpose()?;
         }
         if kind == SourceKind::Azure {
-            defaults.tenant_id = Some(parse_tenant_id(input.tenant_id.as_deref())?);
-            defaults.client_id = Some(parse_client_id(input.client_id.as_deref())?);
-            defaults.scope = Some(parse_scope(input.scope.as_deref())?);
+            let raw = |v: &Option<String>| v.clone().unwrap_or_default();
+            defaults.tenant_id = Some(setting(TenantId::parse, "tenant_id", &raw(&input.tenant_id))?);
+            defaults.client_id = Some(setting(ClientId::parse, "client_id", &raw(&input.client_id))?);
+            defaults.scope = Some(setting(Scope::parse, "scope", &raw(&input.scope))?);
         }
         let config =
             self.checked_settings(&defaults, &SettingsChange { base_url: input.base_url, ..Default::default() })?;
@@ -506,7 +371,7 @@ pub struct Listed {
 /// A provider source's stored settings. One that does not read is an error, never shown or
 /// used as defaults.
 pub fn provider_config(source: &SourceRecord) -> Result<SourceConfig> {
-    serde_json::from_str(&source.config).map_err(|e| Error::internal(format!("source {}: {e}", source.id)))
+    SourceConfig::parse(&source.name, &source.config).map_err(Error::internal)
 }
 
 impl App {

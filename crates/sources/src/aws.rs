@@ -564,18 +564,22 @@ fn connect(
     base_url: url::Url,
     secret_access_key: SecretString,
 ) -> Result<Box<dyn crate::Connector>, String> {
-    let access_key_id = config.access_key_id.clone().ok_or("an AWS source needs its access key id")?;
+    let access_key_id = config.access_key_id.clone().ok_or("an AWS source needs its access key id")?.into();
     let credentials = AwsCredentials { access_key_id, secret_access_key, session_token: None };
     let role = match &config.role_arn {
         Some(role_arn) => {
             // A proxy or test server standing in for Cost Explorer stands in for STS too.
             let sts = config.base_url.as_deref().unwrap_or(STS_URL);
             let sts_url = url::Url::parse(sts).map_err(|e| format!("STS URL: {e}"))?;
-            Some(AssumeRole { role_arn: role_arn.clone(), external_id: config.external_id.clone(), sts_url })
+            Some(AssumeRole {
+                role_arn: role_arn.to_string(),
+                external_id: config.external_id.as_ref().map(ToString::to_string),
+                sts_url,
+            })
         }
         None => None,
     };
-    let cost_allocation_tag = config.cost_allocation_tag.clone();
+    let cost_allocation_tag = config.cost_allocation_tag.as_ref().map(ToString::to_string);
     Ok(Box::new(CostExplorer { base_url, credentials, role, cost_allocation_tag }))
 }
 
@@ -591,6 +595,63 @@ impl crate::Connector for CostExplorer {
         CostExplorer::stream_costs(self, http, window, progress, &out).await
     }
 }
+
+crate::setting::setting!(
+    /// An IAM user's access key id: `AKIA` (a long-term key) and 16 more capitals or digits.
+    AccessKeyId,
+    |raw| {
+        let id = raw.trim();
+        match id.len() == 20 && id.starts_with("AKIA") && id.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit()) {
+            true => Ok(id.to_owned()),
+            false => Err("Access key ID: the 20 characters starting with AKIA of an IAM user's access key (temporary ASIA keys expire before the next sync)."),
+        }
+    }
+);
+
+crate::setting::setting!(
+    /// An IAM role ARN: `arn:aws:iam::<12-digit account>:role/<path and name>`.
+    RoleArn,
+    |raw| {
+        let arn = raw.trim();
+        let ok = ["arn:aws:iam::", "arn:aws-cn:iam::", "arn:aws-us-gov:iam::"].iter().any(|prefix| {
+            arn.strip_prefix(prefix).and_then(|rest| rest.split_once(":role/")).is_some_and(|(account, name)| {
+                account.len() == 12
+                    && account.bytes().all(|b| b.is_ascii_digit())
+                    && (1..=512).contains(&name.len())
+                    && name.chars().all(|c| c.is_ascii_alphanumeric() || "+=,.@_/-".contains(c))
+            })
+        });
+        if ok { Ok(arn.to_owned()) } else { Err("Role ARN: arn:aws:iam::<12-digit account>:role/<name>.") }
+    }
+);
+
+crate::setting::setting!(
+    /// An STS external id: 2 to 1224 characters of letters, digits and `+=,.@:/-_`.
+    ExternalId,
+    |raw| {
+        let id = raw.trim();
+        match (2..=1224).contains(&id.len()) && id.chars().all(|c| c.is_ascii_alphanumeric() || "+=,.@:/-_".contains(c)) {
+            true => Ok(id.to_owned()),
+            false => Err("External ID: 2 to 1224 letters, digits or +=,.@:/-_"),
+        }
+    }
+);
+
+crate::setting::setting!(
+    /// A cost-allocation tag key (not one of AWS's own `aws:` tags).
+    CostAllocationTag,
+    |raw| {
+        let key = raw.trim();
+        let ok = !key.is_empty()
+            && key.chars().count() <= 128
+            && key.chars().all(|c| c.is_alphanumeric() || " _.:/=+-@".contains(c))
+            && !key.starts_with("aws:");
+        match ok {
+            true => Ok(key.to_owned()),
+            false => Err("Cost allocation tag: a tag key of up to 128 letters, digits, spaces or _.:/=+-@."),
+        }
+    }
+);
 
 #[cfg(test)]
 mod tests {

@@ -410,17 +410,17 @@ fn connect(
     base_url: url::Url,
     client_secret: SecretString,
 ) -> Result<Box<dyn crate::Connector>, String> {
-    let setting = |value: &Option<String>, what: &str| value.clone().ok_or(format!("an Azure source needs its {what}"));
+    let setting = |value: Option<String>, what: &str| value.ok_or(format!("an Azure source needs its {what}"));
     // A proxy or test server standing in for Cost Management stands in for Entra ID too.
     let login = config.base_url.as_deref().unwrap_or(LOGIN_URL);
     let login_url = url::Url::parse(login).map_err(|e| format!("login URL: {e}"))?;
     Ok(Box::new(CostManagement::new(
         base_url,
         login_url,
-        setting(&config.tenant_id, "tenant id")?,
-        setting(&config.client_id, "client id")?,
+        setting(config.tenant_id.as_ref().map(ToString::to_string), "tenant id")?,
+        setting(config.client_id.as_ref().map(ToString::to_string), "client id")?,
         client_secret,
-        setting(&config.scope, "scope")?,
+        setting(config.scope.as_ref().map(ToString::to_string), "scope")?,
     )))
 }
 
@@ -436,6 +436,76 @@ impl crate::Connector for CostManagement {
         CostManagement::stream_costs(self, http, window, progress, &out).await
     }
 }
+
+/// A GUID as Azure writes it: 8-4-4-4-12 hexadecimal digits.
+fn is_guid(s: &str) -> bool {
+    let groups: Vec<&str> = s.split('-').collect();
+    groups.iter().map(|g| g.len()).eq([8, 4, 4, 4, 12])
+        && groups.iter().all(|g| g.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
+crate::setting::setting!(
+    /// An Entra ID tenant: its GUID, or a verified domain (`contoso.onmicrosoft.com`), lower-cased.
+    TenantId,
+    |raw| {
+        let id = raw.trim();
+        let domain = id.contains('.')
+            && id.len() <= 253
+            && id.split('.').all(|l| !l.is_empty() && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'));
+        match is_guid(id) || domain {
+            true => Ok(id.to_ascii_lowercase()),
+            false => Err("Tenant ID: the directory (tenant) id, a GUID, or its domain such as contoso.onmicrosoft.com."),
+        }
+    }
+);
+
+crate::setting::setting!(
+    /// An Entra ID application (client) id: a GUID, lower-cased.
+    ClientId,
+    |raw| match is_guid(raw.trim()) {
+        true => Ok(raw.trim().to_ascii_lowercase()),
+        false => Err("Client ID: the application (client) id of the app registration, a GUID."),
+    }
+);
+
+crate::setting::setting!(
+    /// The Cost Management scope read: a subscription, one of its resource groups, a management
+    /// group or a billing account (with its profile, section, department or enrollment account). It
+    /// becomes part of the request path, so only these shapes and plain id characters pass.
+    Scope,
+    |raw| {
+        let scope = raw.trim().trim_matches('/');
+        let parts: Vec<&str> = scope.split('/').collect();
+        let id = |s: &str| {
+            (1..=128).contains(&s.len())
+                && s.chars().all(|c| c.is_ascii_alphanumeric() || "-_.:()".contains(c))
+                && s != "."
+                && s != ".."
+        };
+        let lower: Vec<String> = parts.iter().map(|p| p.to_ascii_lowercase()).collect();
+        let lower: Vec<&str> = lower.iter().map(String::as_str).collect();
+        let ok = match lower.as_slice() {
+            ["subscriptions", sub] => is_guid(sub),
+            ["subscriptions", sub, "resourcegroups", _] => is_guid(sub) && id(parts[3]),
+            ["providers", "microsoft.management", "managementgroups", _] => id(parts[3]),
+            ["providers", "microsoft.billing", "billingaccounts", _] => id(parts[3]),
+            [
+                "providers",
+                "microsoft.billing",
+                "billingaccounts",
+                _,
+                "billingprofiles" | "departments" | "enrollmentaccounts" | "invoicesections",
+                _,
+            ] => id(parts[3]) && id(parts[5]),
+            _ => false,
+        };
+        match ok {
+            true => Ok(scope.to_owned()),
+            false => Err("Scope: subscriptions/<subscription id>, subscriptions/<id>/resourceGroups/<name>, \
+                          providers/Microsoft.Management/managementGroups/<id> or providers/Microsoft.Billing/billingAccounts/<id>."),
+        }
+    }
+);
 
 #[cfg(test)]
 mod tests {

@@ -535,8 +535,10 @@ fn connect(
     base_url: url::Url,
     key: SecretString,
 ) -> Result<Box<dyn crate::Connector>, String> {
-    let table = config.billing_table.clone().ok_or("a Google Cloud source needs its billing table")?;
-    Ok(Box::new(BigQueryBilling::new(base_url, key, config.project_id.clone(), table, config.location.clone())))
+    let table = config.billing_table.clone().ok_or("a Google Cloud source needs its billing table")?.into();
+    let (project, location) = (config.project_id.as_ref(), config.location.as_ref());
+    let (project, location) = (project.map(ToString::to_string), location.map(ToString::to_string));
+    Ok(Box::new(BigQueryBilling::new(base_url, key, project, table, location)))
 }
 
 #[async_trait::async_trait]
@@ -551,6 +553,37 @@ impl crate::Connector for BigQueryBilling {
         BigQueryBilling::stream_costs(self, http, window, progress, &out).await
     }
 }
+
+crate::setting::setting!(
+    /// The billing export table, `project.dataset.table`.
+    BillingTable,
+    |raw| match valid_table(raw.trim()) {
+        true => Ok(raw.trim().to_owned()),
+        false => Err("Billing table: the export table as project.dataset.table, e.g. \
+                      acme-billing.billing_export.gcp_billing_export_v1_01ABCD_23EF45_6789AB."),
+    }
+);
+
+crate::setting::setting!(
+    /// The project that runs the queries.
+    ProjectId,
+    |raw| match valid_project(raw.trim()) {
+        true => Ok(raw.trim().to_owned()),
+        false => Err("Project ID: 6 to 30 lowercase letters, digits or hyphens."),
+    }
+);
+
+crate::setting::setting!(
+    /// The dataset's location: `US`, `EU`, `europe-west1`, …
+    Location,
+    |raw| {
+        let l = raw.trim();
+        match (1..=40).contains(&l.len()) && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
+            true => Ok(l.to_owned()),
+            false => Err("Location: the dataset's location, such as US, EU or europe-west1."),
+        }
+    }
+);
 
 #[cfg(test)]
 mod tests {

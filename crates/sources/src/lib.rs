@@ -17,6 +17,7 @@ mod oauth;
 mod openai;
 pub mod openrouter;
 mod provider;
+mod setting;
 mod settings;
 
 use burnrate_core::SyncWindow;
