@@ -35,7 +35,7 @@ pub enum Change {
         secret: String,
     },
     BudgetRaise {
-        budget: Uuid,
+        budget: burnrate_core::BudgetId,
         name: String,
         amount: String,
         currency: String,
@@ -185,7 +185,7 @@ impl Change {
                 if !tx.update_budget(*budget, amount, &thresholds, *forecast_alert).await? {
                     return Err(Error::Conflict("the budget was removed or changed currency since".into()));
                 }
-                Ok(*budget)
+                Ok(budget.as_uuid())
             }
             Change::SourceCreate { kind, name, config, secret, .. } => {
                 let new = burnrate_store::NewSource { kind, name, config, secret };

@@ -2,14 +2,15 @@
 //! apply at once; raising the amount, alerting later or dropping the forecast alert is a
 //! `budget_raise` under the approval policy (S17).
 
-use burnrate_core::{BudgetPeriod, BudgetScope, Currency, Money, ReportingZone, Rounding, Thresholds, UserId};
+use burnrate_core::{
+    BudgetId, BudgetPeriod, BudgetScope, Currency, Money, ReportingZone, Rounding, Thresholds, UserId,
+};
 pub use burnrate_notify::BudgetStatus;
 pub use burnrate_store::{AlertEvent, AlertKind, BudgetRecord};
 use burnrate_store::{AuditAction, NewBudget};
 use serde::Deserialize;
 use serde_json::json;
 use utoipa::ToSchema;
-use uuid::Uuid;
 
 use crate::{Actor, App, Change, Error, Result, Submitted};
 
@@ -107,7 +108,7 @@ impl App {
     }
 
     /// Changes a budget. Lowering applies at once; raising goes through the approval policy.
-    pub async fn change_budget(&self, actor: &Actor, id: Uuid, change: BudgetChange) -> Result<Submitted> {
+    pub async fn change_budget(&self, actor: &Actor, id: BudgetId, change: BudgetChange) -> Result<Submitted> {
         actor.require_admin()?;
         let mut tx = self.store.tenant(actor.scope).await?;
         let budget = tx.budget(id).await?.ok_or(Error::NotFound)?;
@@ -142,18 +143,18 @@ impl App {
         let details = json!({ "change": { "before": before, "after": after } });
         tx.audit(actor.entry(AuditAction::BudgetUpdated, "budget", id.to_string(), details)).await?;
         tx.commit().await?;
-        Ok(Submitted::Applied(id))
+        Ok(Submitted::Applied(id.as_uuid()))
     }
 
     /// One budget of the actor's organization.
-    pub async fn budget(&self, actor: &Actor, id: Uuid) -> Result<BudgetRecord> {
+    pub async fn budget(&self, actor: &Actor, id: BudgetId) -> Result<BudgetRecord> {
         let mut tx = self.store.read_tenant(actor.scope).await?;
         let budget = tx.budget(id).await?.ok_or(Error::NotFound)?;
         tx.commit().await?;
         Ok(budget)
     }
 
-    pub async fn delete_budget(&self, actor: &Actor, id: Uuid) -> Result<()> {
+    pub async fn delete_budget(&self, actor: &Actor, id: BudgetId) -> Result<()> {
         self.admin_change(actor, ("budget", id.to_string()), AuditAction::BudgetDeleted, async |tx| {
             Ok(tx.delete_budget(id).await?)
         })

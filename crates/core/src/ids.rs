@@ -45,6 +45,10 @@ macro_rules! id_type {
 }
 
 id_type!(
+    /// A budget of one organization.
+    BudgetId
+);
+id_type!(
     /// An organization: the tenant. Every tenant-scoped row carries one.
     OrgId
 );

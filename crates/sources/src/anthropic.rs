@@ -232,6 +232,8 @@ pub(crate) static REGISTRATION: crate::Provider = crate::Provider {
     label: "Anthropic",
     base_url: "https://api.anthropic.com",
     secret_label: "Admin key",
+    reports_as: PROVIDER,
+    credential_hint: "check that it is a valid admin key with access to usage and costs",
     schedule: crate::Schedule::DEFAULT,
     connect: |_, base_url, admin_key| Ok(Box::new(Anthropic { base_url, admin_key })),
 };

@@ -553,6 +553,8 @@ pub(crate) static REGISTRATION: crate::Provider = crate::Provider {
     label: "AWS Bedrock",
     base_url: "https://ce.us-east-1.amazonaws.com",
     secret_label: "Secret access key",
+    reports_as: PROVIDER,
+    credential_hint: "check the access key id and secret, and that the IAM user may call ce:GetCostAndUsage and ce:GetDimensionValues",
     schedule: crate::Schedule { repull_days: 14, interval_minutes: 360, ..crate::Schedule::DEFAULT },
     connect,
 };

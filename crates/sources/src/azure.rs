@@ -400,6 +400,8 @@ pub(crate) static REGISTRATION: crate::Provider = crate::Provider {
     label: "Azure AI",
     base_url: "https://management.azure.com",
     secret_label: "Client secret",
+    reports_as: PROVIDER,
+    credential_hint: "check the tenant id, the application (client) id and its client secret (the secret's value, not its id), and that the application has the Cost Management Reader role on the scope",
     schedule: crate::Schedule { repull_days: 35, interval_minutes: 360, ..crate::Schedule::DEFAULT },
     connect,
 };

@@ -33,36 +33,14 @@ pub struct SourceError {
 
 fn describe(provider: &str, kind: &SourceErrorKind) -> String {
     match kind {
-        SourceErrorKind::Credential { status, detail } if provider == crate::aws::PROVIDER => {
-            format!(
-                "the credential was refused ({status}: {detail}); check the access key id and secret, and that the \
-                 IAM user may call ce:GetCostAndUsage and ce:GetDimensionValues"
-            )
-        }
-        SourceErrorKind::Credential { status, detail } if provider == crate::azure::PROVIDER => {
-            format!(
-                "the credential was refused ({status}: {detail}); check the tenant id, the application (client) id \
-                 and its client secret (the secret's value, not its id), and that the application has the Cost \
-                 Management Reader role on the scope"
-            )
-        }
-        SourceErrorKind::Credential { status, detail } if provider == crate::gcp::PROVIDER => {
-            format!(
-                "the credential was refused ({status}: {detail}); check that the service account key is current (not \
-                 deleted or replaced) and that the account has roles/bigquery.jobUser on the query project and \
-                 roles/bigquery.dataViewer on the billing export dataset"
-            )
-        }
-        SourceErrorKind::Credential { status, detail } if provider == crate::openrouter::PROVIDER => {
-            format!(
-                "the key was refused ({status}: {detail}); check that it is a management key (Settings → \
-                 Management keys): an inference key cannot read activity or credits"
-            )
-        }
         SourceErrorKind::Credential { status, detail } => {
-            format!(
-                "the credential was refused ({status}: {detail}); check that it is a valid admin key with access to usage and costs"
-            )
+            // What to check is the provider's own advice, registered beside its connector.
+            let hint = crate::SourceKind::ALL
+                .iter()
+                .map(|k| k.provider())
+                .find(|p| p.reports_as == provider)
+                .map_or("check that it is a valid admin key with access to usage and costs", |p| p.credential_hint);
+            format!("the credential was refused ({status}: {detail}); {hint}")
         }
         SourceErrorKind::Throttled { attempts } => {
             format!("still rate-limited after {attempts} attempts; the next sync will try again")

@@ -524,6 +524,8 @@ pub(crate) static REGISTRATION: crate::Provider = crate::Provider {
     label: "Google Cloud AI",
     base_url: BIGQUERY_URL,
     secret_label: "Service account key",
+    reports_as: PROVIDER,
+    credential_hint: "check that the service account key is current (not deleted or replaced) and that the account has roles/bigquery.jobUser on the query project and roles/bigquery.dataViewer on the billing export dataset",
     schedule: crate::Schedule { repull_days: 7, interval_minutes: 360, ..crate::Schedule::DEFAULT },
     connect,
 };

@@ -377,6 +377,8 @@ pub(crate) static REGISTRATION: crate::Provider = crate::Provider {
     label: "OpenAI",
     base_url: "https://api.openai.com",
     secret_label: "Admin key",
+    reports_as: PROVIDER,
+    credential_hint: "check that it is a valid admin key with access to usage and costs",
     schedule: crate::Schedule::DEFAULT,
     connect: |_, base_url, admin_key| Ok(Box::new(OpenAi { base_url, admin_key })),
 };

@@ -258,6 +258,8 @@ pub(crate) static REGISTRATION: crate::Provider = crate::Provider {
     label: "OpenRouter",
     base_url: "https://openrouter.ai",
     secret_label: "Management key",
+    reports_as: PROVIDER,
+    credential_hint: "check that it is a management key (Settings → Management keys): an inference key cannot read activity or credits",
     schedule: crate::Schedule {
         backfill_days: ACTIVITY_DAYS as u32,
         repull_days: ACTIVITY_DAYS as u32,

@@ -96,6 +96,10 @@ pub struct Provider {
     /// The provider's own API; a source may name a proxy or a test server instead.
     pub base_url: &'static str,
     pub secret_label: &'static str,
+    /// The provider name its cost lines and errors carry (FOCUS `ProviderName`).
+    pub reports_as: &'static str,
+    /// What to check when the provider refuses the credential.
+    pub credential_hint: &'static str,
     /// How a new source of it syncs.
     pub schedule: Schedule,
     pub connect: Connect,

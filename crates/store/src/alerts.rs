@@ -4,6 +4,7 @@
 //! already does nothing, which is how an alert fires once per period however often the budgets
 //! are evaluated, and why a restatement that lowers spend never makes it fire twice.
 
+use burnrate_core::BudgetId;
 use chrono::{DateTime, NaiveDate, Utc};
 use uuid::Uuid;
 
@@ -43,7 +44,7 @@ impl AlertKind {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AlertEvent {
     pub id: Uuid,
-    pub budget_id: Uuid,
+    pub budget_id: BudgetId,
     pub kind: AlertKind,
     /// The percentage crossed (threshold), 100 (forecast) or 0 (anomaly).
     pub threshold: u32,
@@ -79,7 +80,7 @@ impl TryFrom<EventRow> for AlertEvent {
             kind: AlertKind::parse(&r.kind)
                 .ok_or_else(|| StoreError::Corrupt(format!("alert event {}: kind", r.id)))?,
             id: r.id,
-            budget_id: r.budget_id,
+            budget_id: BudgetId::from_uuid(r.budget_id),
             threshold: u32::try_from(r.threshold).unwrap_or_default(),
             period_start: r.period_start,
             period_end: r.period_end,
@@ -198,7 +199,7 @@ impl TenantTx {
     /// whether it is new.
     pub async fn record_alert(&mut self, event: &AlertEvent) -> Result<bool> {
         let n = on!(&mut self.inner.tx, c => sqlx::query("INSERT INTO alert_events (id, org_id, budget_id, kind, threshold, period_start, period_end, spend, forecast, currency, fired_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT (org_id, budget_id, kind, threshold, period_start) DO NOTHING")
-            .bind(event.id).bind(self.scope.org_id().as_uuid()).bind(event.budget_id).bind(event.kind.as_str())
+            .bind(event.id).bind(self.scope.org_id().as_uuid()).bind(event.budget_id.as_uuid()).bind(event.kind.as_str())
             .bind(i32::try_from(event.threshold).unwrap_or(i32::MAX)).bind(event.period_start).bind(event.period_end)
             .bind(&event.spend).bind(&event.forecast).bind(&event.currency).bind(event.fired_at)
             .execute(c).await.map(|r| r.rows_affected()))?;

@@ -1,6 +1,6 @@
 //! Budgets of an organization. Amounts are kept as exact decimal text.
 
-use burnrate_core::{BudgetPeriod, BudgetScope, Currency, Money, Thresholds, UserId};
+use burnrate_core::{BudgetId, BudgetPeriod, BudgetScope, Currency, Money, Thresholds, UserId};
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
@@ -9,7 +9,7 @@ use crate::{Result, StoreError, TenantTx, on};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct BudgetRecord {
-    pub id: Uuid,
+    pub id: BudgetId,
     pub name: String,
     pub amount: Money,
     pub period: BudgetPeriod,
@@ -55,7 +55,7 @@ impl TryFrom<Row> for BudgetRecord {
         let currency = Currency::parse(&r.currency).map_err(|_| corrupt("currency"))?;
         let (amount, _) = Money::parse(&r.amount, currency).map_err(|_| corrupt("amount"))?;
         Ok(Self {
-            id: r.id,
+            id: BudgetId::from_uuid(r.id),
             period: BudgetPeriod::parse(&r.period).ok_or_else(|| corrupt("period"))?,
             scope: serde_json::from_str(&r.scope).map_err(|_| corrupt("scope"))?,
             thresholds: serde_json::from_str(&r.thresholds).map_err(|_| corrupt("thresholds"))?,
@@ -77,14 +77,14 @@ const COLUMNS: &str =
     "id, name, amount, currency, period, scope, thresholds, forecast_alert, email_members, created_by, created_at";
 
 impl TenantTx {
-    pub async fn create_budget(&mut self, new: &NewBudget<'_>) -> Result<Uuid> {
-        let id = Uuid::now_v7();
+    pub async fn create_budget(&mut self, new: &NewBudget<'_>) -> Result<BudgetId> {
+        let id = BudgetId::generate();
         let scope = serde_json::to_string(new.scope).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         let thresholds = serde_json::to_string(new.thresholds).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         let members: Vec<Uuid> = new.email_members.iter().map(|m| m.as_uuid()).collect();
         let members = serde_json::to_string(&members).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         let res = on!(&mut self.inner.tx, c => sqlx::query("INSERT INTO budgets (id, org_id, name, amount, currency, period, scope, thresholds, forecast_alert, email_members, created_by, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)")
-            .bind(id).bind(self.scope.org_id().as_uuid()).bind(new.name).bind(new.amount.amount().to_string())
+            .bind(id.as_uuid()).bind(self.scope.org_id().as_uuid()).bind(new.name).bind(new.amount.amount().to_string())
             .bind(new.amount.currency().to_string()).bind(new.period.as_str()).bind(&scope).bind(&thresholds)
             .bind(new.forecast_alert).bind(&members).bind(new.created_by.as_uuid()).bind(now()).execute(c).await.map(|_| ()));
         match res {
@@ -101,10 +101,10 @@ impl TenantTx {
         rows.into_iter().map(TryInto::try_into).collect()
     }
 
-    pub async fn budget(&mut self, id: Uuid) -> Result<Option<BudgetRecord>> {
+    pub async fn budget(&mut self, id: BudgetId) -> Result<Option<BudgetRecord>> {
         let sql = format!("SELECT {COLUMNS} FROM budgets WHERE org_id = $1 AND id = $2");
         let row: Option<Row> = on!(&mut self.inner.tx, c => sqlx::query_as(sqlx::AssertSqlSafe(sql))
-            .bind(self.scope.org_id().as_uuid()).bind(id).fetch_optional(c).await)?;
+            .bind(self.scope.org_id().as_uuid()).bind(id.as_uuid()).fetch_optional(c).await)?;
         row.map(TryInto::try_into).transpose()
     }
 
@@ -112,7 +112,7 @@ impl TenantTx {
     /// no longer exists.
     pub async fn update_budget(
         &mut self,
-        id: Uuid,
+        id: BudgetId,
         amount: Money,
         thresholds: &Thresholds,
         forecast_alert: bool,
@@ -120,13 +120,13 @@ impl TenantTx {
         let thresholds = serde_json::to_string(thresholds).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         let n = on!(&mut self.inner.tx, c => sqlx::query("UPDATE budgets SET amount = $1, thresholds = $2, forecast_alert = $3 WHERE org_id = $4 AND id = $5 AND currency = $6")
             .bind(amount.amount().to_string()).bind(&thresholds).bind(forecast_alert).bind(self.scope.org_id().as_uuid())
-            .bind(id).bind(amount.currency().to_string()).execute(c).await.map(|r| r.rows_affected()))?;
+            .bind(id.as_uuid()).bind(amount.currency().to_string()).execute(c).await.map(|r| r.rows_affected()))?;
         Ok(n == 1)
     }
 
-    pub async fn delete_budget(&mut self, id: Uuid) -> Result<bool> {
+    pub async fn delete_budget(&mut self, id: BudgetId) -> Result<bool> {
         let n = on!(&mut self.inner.tx, c => sqlx::query("DELETE FROM budgets WHERE org_id = $1 AND id = $2")
-            .bind(self.scope.org_id().as_uuid()).bind(id).execute(c).await.map(|r| r.rows_affected()))?;
+            .bind(self.scope.org_id().as_uuid()).bind(id.as_uuid()).execute(c).await.map(|r| r.rows_affected()))?;
         Ok(n > 0)
     }
 }

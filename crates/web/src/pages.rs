@@ -143,7 +143,7 @@ pub(crate) async fn alert_rows(
     budgets: &[BudgetStatus],
     limit: i64,
 ) -> Result<Vec<AlertRow>, AppError> {
-    let names: std::collections::HashMap<uuid::Uuid, String> =
+    let names: std::collections::HashMap<burnrate_core::BudgetId, String> =
         budgets.iter().map(|s| (s.budget.id, s.budget.name.clone())).collect();
     // A stored amount that does not read is an error, never shown as 0.
     let amount = |text: &str| {

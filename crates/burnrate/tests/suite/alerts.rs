@@ -57,7 +57,7 @@ async fn add_budget(
     owner: burnrate_core::UserId,
     amount: &str,
     forecast: bool,
-) -> uuid::Uuid {
+) -> burnrate_core::BudgetId {
     let mut tx = app.store.tenant(scope).await.unwrap();
     let id = tx
         .create_budget(&NewBudget {

@@ -101,7 +101,7 @@ pub async fn api_update(
     ApiJson(body): ApiJson<BudgetChange>,
 ) -> Result<Response, ApiError> {
     caller.require(ApiScope::Admin)?;
-    let id: uuid::Uuid = parse_id(&id)?;
+    let id: burnrate_core::BudgetId = parse_id(&id)?;
     let actor = caller.actor();
     if let Submitted::Queued(request) = state.app.change_budget(&actor, id, body).await? {
         return Ok(queued(&state, request, crate::api::Nothing {}));
@@ -125,7 +125,7 @@ pub async fn api_delete(
 
 fn shown(b: &BudgetRecord) -> BudgetView {
     BudgetView {
-        id: b.id,
+        id: b.id.as_uuid(),
         name: b.name.clone(),
         amount: b.amount.amount().to_string(),
         currency: b.amount.currency().to_string(),

@@ -13,7 +13,7 @@ use crate::AppState;
 use crate::auth::Caller;
 use crate::error::AppError;
 
-async fn remove(state: &AppState, caller: &impl Caller, id: uuid::Uuid) -> Result<(), AppError> {
+async fn remove(state: &AppState, caller: &impl Caller, id: burnrate_core::BudgetId) -> Result<(), AppError> {
     Ok(state.app.delete_budget(&caller.actor(), id).await?)
 }
 
