@@ -279,7 +279,7 @@ async fn delays(store: &Store, scopes: &[OrgScope], arrivals: &Arrivals) -> anyh
         let mut tx = store.tenant(*scope).await?;
         for webhook in tx.webhooks().await? {
             for d in tx.deliveries(webhook.id, None, 100).await? {
-                let id = format!("msg_{}", d.id.simple());
+                let id = format!("msg_{}", d.id.as_uuid().simple());
                 let arrived = arrivals.get(&id).with_context(|| format!("delivery {id} never arrived"))?;
                 out.push(arrived - d.committed_at_ms);
             }

@@ -176,7 +176,7 @@ impl Change {
         match self {
             Change::WebhookCreate { url, description, slack, events, secret } => {
                 let new = NewWebhook { url, description, slack: *slack, events, secret, created_by: requested_by };
-                Ok(tx.create_webhook(&app.vault, &new).await?)
+                Ok(tx.create_webhook(&app.vault, &new).await?.as_uuid())
             }
             Change::BudgetRaise { budget, amount, currency, thresholds, forecast_alert, .. } => {
                 let currency = Currency::parse(currency).map_err(Error::internal)?;

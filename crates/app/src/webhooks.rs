@@ -3,6 +3,7 @@
 //! here, shown once and sealed; a new destination follows the approval policy. A destination's
 //! URL may carry a token of the receiver's: only admins see it ([`crate::policy::sees_webhook_urls`]).
 
+use burnrate_core::{DeliveryId, WebhookId};
 use burnrate_notify::WebhookSecret;
 use burnrate_notify::delivery::EVENT_TYPES;
 use burnrate_store::AuditAction;
@@ -79,7 +80,7 @@ impl App {
         match self.submit(actor, change, None).await? {
             Submitted::Applied(id) => {
                 let mut tx = self.store.read_tenant(actor.scope).await?;
-                let saved = tx.webhook(id).await?.ok_or(Error::NotFound)?;
+                let saved = tx.webhook(WebhookId::from_uuid(id)).await?.ok_or(Error::NotFound)?;
                 tx.commit().await?;
                 Ok(NewWebhook::Saved(saved, shown))
             }
@@ -87,7 +88,7 @@ impl App {
         }
     }
 
-    pub async fn delete_webhook(&self, actor: &Actor, id: Uuid) -> Result<()> {
+    pub async fn delete_webhook(&self, actor: &Actor, id: WebhookId) -> Result<()> {
         self.admin_change(actor, ("webhook", id.to_string()), AuditAction::WebhookDeleted, async |tx| {
             Ok(tx.delete_webhook(id).await?)
         })
@@ -95,7 +96,7 @@ impl App {
     }
 
     /// Sends a signed `test` event to the destination now, once.
-    pub async fn test_webhook(&self, actor: &Actor, id: Uuid) -> Result<TestOutcome> {
+    pub async fn test_webhook(&self, actor: &Actor, id: WebhookId) -> Result<TestOutcome> {
         actor.require_admin()?;
         let notifier = self.notifier()?;
         let mut tx = self.store.tenant(actor.scope).await?;
@@ -125,7 +126,7 @@ impl App {
     pub async fn deliveries(
         &self,
         actor: &Actor,
-        webhook: Uuid,
+        webhook: WebhookId,
         state: Option<DeliveryState>,
     ) -> Result<Vec<(Delivery, Vec<DeliveryAttempt>)>> {
         actor.require_admin()?;
@@ -142,7 +143,7 @@ impl App {
     }
 
     /// Puts a dead delivery back in the queue (a new round of attempts), audited.
-    pub async fn redeliver(&self, actor: &Actor, webhook: Uuid, delivery: Uuid) -> Result<()> {
+    pub async fn redeliver(&self, actor: &Actor, webhook: WebhookId, delivery: DeliveryId) -> Result<()> {
         actor.require_admin()?;
         let notifier = self.notifier()?;
         let mut tx = self.store.tenant(actor.scope).await?;

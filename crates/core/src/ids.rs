@@ -45,6 +45,14 @@ macro_rules! id_type {
 }
 
 id_type!(
+    /// A webhook destination of one organization.
+    WebhookId
+);
+id_type!(
+    /// One event's delivery to one webhook destination, with its attempts.
+    DeliveryId
+);
+id_type!(
     /// A budget of one organization.
     BudgetId
 );

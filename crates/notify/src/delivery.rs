@@ -4,13 +4,13 @@
 
 use std::time::{Duration, Instant};
 
+use burnrate_core::DeliveryId;
 use burnrate_store::{
     DeliveryAttempt, DeliveryState, InstanceTx, Job, OrgScope, Quota, StoreError, TenantTx, WebhookRecord,
 };
 use chrono::Utc;
 use rand::Rng;
 use serde::{Deserialize, Serialize};
-use uuid::Uuid;
 
 use crate::webhook::WebhookSecret;
 use crate::{DELIVER_JOB, Notifier, NotifyError};
@@ -57,11 +57,11 @@ const LEASE: Duration = Duration::from_secs(120);
 
 #[derive(Serialize, Deserialize)]
 struct DeliverJob {
-    delivery: Uuid,
+    delivery: DeliveryId,
 }
 
 /// Queues an attempt at `delivery` now; call [`burnrate_store::Store::jobs_queued`] after commit.
-pub async fn queue(tx: &mut TenantTx, org: OrgScope, delivery: Uuid, now_ms: i64) -> Result<(), StoreError> {
+pub async fn queue(tx: &mut TenantTx, org: OrgScope, delivery: DeliveryId, now_ms: i64) -> Result<(), StoreError> {
     let payload = serde_json::to_string(&DeliverJob { delivery })?;
     tx.enqueue_job(DELIVER_JOB, Some(org.org_id().as_uuid()), &payload, None, now_ms, now_ms).await?;
     Ok(())
@@ -181,7 +181,7 @@ impl Notifier {
             return Ok(tx.commit().await?);
         }
 
-        let message_id = format!("msg_{}", delivery.id.simple());
+        let message_id = format!("msg_{}", delivery.id.as_uuid().simple());
         let attempt = self.send_signed(&webhook.url, &secret, &message_id, delivery.payload.as_bytes()).await;
         drop(secret);
         let attempts = u32::try_from(job.attempts).unwrap_or(u32::MAX);
@@ -255,7 +255,7 @@ impl Notifier {
 
     /// Puts a dead delivery back in the queue for a new round of attempts; false when it is not
     /// dead (delivered, pending, or not this organization's).
-    pub async fn redeliver(&self, org: OrgScope, delivery: Uuid) -> Result<bool, NotifyError> {
+    pub async fn redeliver(&self, org: OrgScope, delivery: DeliveryId) -> Result<bool, NotifyError> {
         let mut tx = self.inner.store.tenant(org).await?;
         if !tx.revive_delivery(delivery).await? {
             tx.commit().await?;

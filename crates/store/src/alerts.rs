@@ -4,7 +4,7 @@
 //! already does nothing, which is how an alert fires once per period however often the budgets
 //! are evaluated, and why a restatement that lowers spend never makes it fire twice.
 
-use burnrate_core::BudgetId;
+use burnrate_core::{BudgetId, DeliveryId, WebhookId};
 use chrono::{DateTime, NaiveDate, Utc};
 use uuid::Uuid;
 
@@ -122,8 +122,8 @@ impl DeliveryState {
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Delivery {
-    pub id: Uuid,
-    pub webhook_id: Uuid,
+    pub id: DeliveryId,
+    pub webhook_id: WebhookId,
     pub event_type: String,
     /// The event's JSON, exactly as signed and sent.
     pub payload: String,
@@ -154,8 +154,8 @@ impl TryFrom<DeliveryRow> for Delivery {
         Ok(Self {
             state: DeliveryState::parse(&r.state)
                 .ok_or_else(|| StoreError::Corrupt(format!("delivery {}: state", r.id)))?,
-            id: r.id,
-            webhook_id: r.webhook_id,
+            id: DeliveryId::from_uuid(r.id),
+            webhook_id: WebhookId::from_uuid(r.webhook_id),
             event_type: r.event_type,
             payload: r.payload,
             attempts: u32::try_from(r.attempts).unwrap_or_default(),
@@ -219,29 +219,29 @@ impl TenantTx {
     /// Adds a pending delivery of `payload` to `webhook`.
     pub async fn create_delivery(
         &mut self,
-        webhook: Uuid,
+        webhook: WebhookId,
         event_type: &str,
         payload: &str,
         committed_at_ms: i64,
-    ) -> Result<Uuid> {
-        let id = Uuid::now_v7();
+    ) -> Result<DeliveryId> {
+        let id = DeliveryId::generate();
         on!(&mut self.inner.tx, c => sqlx::query("INSERT INTO deliveries (id, org_id, webhook_id, event_type, payload, state, attempts, created_at, committed_at_ms) VALUES ($1, $2, $3, $4, $5, 'pending', 0, $6, $7)")
-            .bind(id).bind(self.scope.org_id().as_uuid()).bind(webhook).bind(event_type).bind(payload)
+            .bind(id.as_uuid()).bind(self.scope.org_id().as_uuid()).bind(webhook.as_uuid()).bind(event_type).bind(payload)
             .bind(now()).bind(committed_at_ms).execute(c).await.map(|_| ()))?;
         Ok(id)
     }
 
-    pub async fn delivery(&mut self, id: Uuid) -> Result<Option<Delivery>> {
+    pub async fn delivery(&mut self, id: DeliveryId) -> Result<Option<Delivery>> {
         let sql = format!("SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE org_id = $1 AND id = $2");
         let row: Option<DeliveryRow> = on!(&mut self.inner.tx, c => sqlx::query_as(sqlx::AssertSqlSafe(sql))
-            .bind(self.scope.org_id().as_uuid()).bind(id).fetch_optional(c).await)?;
+            .bind(self.scope.org_id().as_uuid()).bind(id.as_uuid()).fetch_optional(c).await)?;
         row.map(TryInto::try_into).transpose()
     }
 
     /// A webhook's deliveries, newest first; `state` picks one kind (the dead-letter list).
     pub async fn deliveries(
         &mut self,
-        webhook: Uuid,
+        webhook: WebhookId,
         state: Option<DeliveryState>,
         limit: i64,
     ) -> Result<Vec<Delivery>> {
@@ -249,26 +249,26 @@ impl TenantTx {
             "SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE org_id = $1 AND webhook_id = $2 AND ($3 IS NULL OR state = $3) ORDER BY created_at DESC, id DESC LIMIT $4"
         );
         let rows: Vec<DeliveryRow> = on!(&mut self.inner.tx, c => sqlx::query_as(sqlx::AssertSqlSafe(sql))
-            .bind(self.scope.org_id().as_uuid()).bind(webhook).bind(state.map(DeliveryState::as_str)).bind(limit)
+            .bind(self.scope.org_id().as_uuid()).bind(webhook.as_uuid()).bind(state.map(DeliveryState::as_str)).bind(limit)
             .fetch_all(c).await)?;
         rows.into_iter().map(TryInto::try_into).collect()
     }
 
     /// How many of the organization's deliveries are dead, by webhook.
-    pub async fn dead_letter_counts(&mut self) -> Result<Vec<(Uuid, i64)>> {
+    pub async fn dead_letter_counts(&mut self) -> Result<Vec<(WebhookId, i64)>> {
         let rows: Vec<(Uuid, i64)> = on!(&mut self.inner.tx, c => sqlx::query_as("SELECT webhook_id, COUNT(*) FROM deliveries WHERE org_id = $1 AND state = 'dead' GROUP BY webhook_id")
             .bind(self.scope.org_id().as_uuid()).fetch_all(c).await)?;
-        Ok(rows)
+        Ok(rows.into_iter().map(|(webhook, n)| (WebhookId::from_uuid(webhook), n)).collect())
     }
 
     /// Logs one attempt and moves the delivery to `state` (`Pending` while retries remain).
     pub async fn record_delivery_attempt(
         &mut self,
-        delivery: Uuid,
+        delivery: DeliveryId,
         attempt: &DeliveryAttempt,
         state: DeliveryState,
     ) -> Result<()> {
-        let org = self.scope.org_id().as_uuid();
+        let (org, delivery) = (self.scope.org_id().as_uuid(), delivery.as_uuid());
         on!(&mut self.inner.tx, c => sqlx::query("INSERT INTO delivery_attempts (id, org_id, delivery_id, at, status, latency_ms, error) VALUES ($1, $2, $3, $4, $5, $6, $7)")
             .bind(Uuid::now_v7()).bind(org).bind(delivery).bind(attempt.at).bind(attempt.status)
             .bind(attempt.latency_ms).bind(&attempt.error).execute(c).await.map(|_| ()))?;
@@ -279,16 +279,16 @@ impl TenantTx {
     }
 
     /// Puts a dead delivery back in the queue; false when it is not dead.
-    pub async fn revive_delivery(&mut self, delivery: Uuid) -> Result<bool> {
+    pub async fn revive_delivery(&mut self, delivery: DeliveryId) -> Result<bool> {
         let n = on!(&mut self.inner.tx, c => sqlx::query("UPDATE deliveries SET state = 'pending', finished_at = NULL WHERE org_id = $1 AND id = $2 AND state = 'dead'")
-            .bind(self.scope.org_id().as_uuid()).bind(delivery).execute(c).await.map(|r| r.rows_affected()))?;
+            .bind(self.scope.org_id().as_uuid()).bind(delivery.as_uuid()).execute(c).await.map(|r| r.rows_affected()))?;
         Ok(n == 1)
     }
 
     /// A delivery's attempts, oldest first.
-    pub async fn delivery_attempts(&mut self, delivery: Uuid) -> Result<Vec<DeliveryAttempt>> {
+    pub async fn delivery_attempts(&mut self, delivery: DeliveryId) -> Result<Vec<DeliveryAttempt>> {
         let rows: Vec<DeliveryAttempt> = on!(&mut self.inner.tx, c => sqlx::query_as("SELECT at, status, latency_ms, error FROM delivery_attempts WHERE org_id = $1 AND delivery_id = $2 ORDER BY at, id")
-            .bind(self.scope.org_id().as_uuid()).bind(delivery).fetch_all(c).await)?;
+            .bind(self.scope.org_id().as_uuid()).bind(delivery.as_uuid()).fetch_all(c).await)?;
         Ok(rows)
     }
 }

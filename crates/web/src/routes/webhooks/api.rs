@@ -170,7 +170,7 @@ pub async fn api_deliveries(
     ApiQuery(q): ApiQuery<DeliveriesQuery>,
 ) -> Result<Response, ApiError> {
     caller.require(ApiScope::Admin)?;
-    let webhook: uuid::Uuid = parse_id(&id)?;
+    let webhook: burnrate_core::WebhookId = parse_id(&id)?;
     let wanted = match q.state.as_deref() {
         None => None,
         Some("pending") => Some(DeliveryState::Pending),
@@ -188,7 +188,7 @@ pub async fn api_deliveries(
             .map(|a| AttemptView { at: a.at, status: a.status, latency_ms: a.latency_ms, error: a.error })
             .collect();
         deliveries.push(DeliveryView {
-            id: d.id,
+            id: d.id.as_uuid(),
             event_type: d.event_type,
             state: d.state.as_str(),
             attempts: d.attempts,
@@ -224,7 +224,7 @@ pub async fn api_redeliver(
 impl From<WebhookRecord> for WebhookView {
     fn from(w: WebhookRecord) -> Self {
         WebhookView {
-            id: w.id,
+            id: w.id.as_uuid(),
             url: w.url,
             description: w.description,
             slack: w.slack,

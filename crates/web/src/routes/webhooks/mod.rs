@@ -15,7 +15,7 @@ use crate::AppState;
 use crate::auth::Caller;
 use crate::error::AppError;
 
-async fn remove(state: &AppState, caller: &impl Caller, id: uuid::Uuid) -> Result<(), AppError> {
+async fn remove(state: &AppState, caller: &impl Caller, id: burnrate_core::WebhookId) -> Result<(), AppError> {
     Ok(state.app.delete_webhook(&caller.actor(), id).await?)
 }
 
