@@ -285,7 +285,8 @@ impl App {
             .into_iter()
             .map(|key| {
                 let (name, dimension, currency) = key.clone();
-                let amount = |side: &BTreeMap<_, Decimal>| side.get(key).copied().unwrap_or_default();
+                // A model with no lines in one of the weeks spent nothing in it.
+                let amount = |side: &BTreeMap<_, Decimal>| side.get(key).map_or(Decimal::ZERO, |d| *d);
                 Mover { name, dimension, currency, last_7_days: amount(&last), previous_7_days: amount(&before) }
             })
             .filter(|m| m.last_7_days != m.previous_7_days)

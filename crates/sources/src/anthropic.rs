@@ -238,25 +238,4 @@ pub(crate) static REGISTRATION: crate::Provider = crate::Provider {
     connect: |_, base_url, admin_key| Ok(Box::new(Anthropic { base_url, admin_key })),
 };
 
-#[async_trait::async_trait]
-impl crate::Connector for Anthropic {
-    async fn stream_costs(
-        &self,
-        http: &HttpClient,
-        window: SyncWindow,
-        progress: ProgressSink<'_>,
-        out: RecordSender<CostRecord>,
-    ) -> Result<PullStats, SourceError> {
-        Anthropic::stream_costs(self, http, window, progress, &out).await
-    }
-
-    async fn stream_usage(
-        &self,
-        http: &HttpClient,
-        window: SyncWindow,
-        progress: ProgressSink<'_>,
-        out: RecordSender<burnrate_core::UsageRecord>,
-    ) -> Result<PullStats, SourceError> {
-        Anthropic::stream_usage(self, http, window, progress, &out).await
-    }
-}
+crate::provider::connector!(costs_and_usage Anthropic {});

@@ -585,18 +585,7 @@ fn connect(
     Ok(Box::new(CostExplorer { base_url, credentials, role, cost_allocation_tag }))
 }
 
-#[async_trait::async_trait]
-impl crate::Connector for CostExplorer {
-    async fn stream_costs(
-        &self,
-        http: &HttpClient,
-        window: SyncWindow,
-        progress: ProgressSink<'_>,
-        out: RecordSender<CostRecord>,
-    ) -> Result<PullStats, SourceError> {
-        CostExplorer::stream_costs(self, http, window, progress, &out).await
-    }
-}
+crate::provider::connector!(costs CostExplorer {});
 
 crate::setting::setting!(
     /// An IAM user's access key id: `AKIA` (a long-term key) and 16 more capitals or digits.

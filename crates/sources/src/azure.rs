@@ -426,18 +426,7 @@ fn connect(
     )))
 }
 
-#[async_trait::async_trait]
-impl crate::Connector for CostManagement {
-    async fn stream_costs(
-        &self,
-        http: &HttpClient,
-        window: SyncWindow,
-        progress: ProgressSink<'_>,
-        out: RecordSender<CostRecord>,
-    ) -> Result<PullStats, SourceError> {
-        CostManagement::stream_costs(self, http, window, progress, &out).await
-    }
-}
+crate::provider::connector!(costs CostManagement {});
 
 /// A GUID as Azure writes it: 8-4-4-4-12 hexadecimal digits.
 fn is_guid(s: &str) -> bool {

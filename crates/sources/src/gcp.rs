@@ -543,18 +543,7 @@ fn connect(
     Ok(Box::new(BigQueryBilling::new(base_url, key, project, table, location)))
 }
 
-#[async_trait::async_trait]
-impl crate::Connector for BigQueryBilling {
-    async fn stream_costs(
-        &self,
-        http: &HttpClient,
-        window: SyncWindow,
-        progress: ProgressSink<'_>,
-        out: RecordSender<CostRecord>,
-    ) -> Result<PullStats, SourceError> {
-        BigQueryBilling::stream_costs(self, http, window, progress, &out).await
-    }
-}
+crate::provider::connector!(costs BigQueryBilling {});
 
 crate::setting::setting!(
     /// The billing export table, `project.dataset.table`.

@@ -268,8 +268,7 @@ pub(crate) static REGISTRATION: crate::Provider = crate::Provider {
     connect: |_, base_url, key| Ok(Box::new(OpenRouter::new(base_url, key))),
 };
 
-#[async_trait::async_trait]
-impl crate::Connector for OpenRouter {
+crate::provider::connector!(costs_and_usage OpenRouter {
     fn reaches_back(&self, today: chrono::NaiveDate) -> Option<chrono::NaiveDate> {
         Some(OpenRouter::reaches_back(today))
     }
@@ -277,24 +276,4 @@ impl crate::Connector for OpenRouter {
     async fn credits(&self, http: &HttpClient, window: SyncWindow) -> Result<Option<Credits>, SourceError> {
         OpenRouter::credits(self, http, window).await.map(Some)
     }
-
-    async fn stream_costs(
-        &self,
-        http: &HttpClient,
-        window: SyncWindow,
-        progress: ProgressSink<'_>,
-        out: RecordSender<CostRecord>,
-    ) -> Result<PullStats, SourceError> {
-        OpenRouter::stream_costs(self, http, window, progress, &out).await
-    }
-
-    async fn stream_usage(
-        &self,
-        http: &HttpClient,
-        window: SyncWindow,
-        progress: ProgressSink<'_>,
-        out: RecordSender<burnrate_core::UsageRecord>,
-    ) -> Result<PullStats, SourceError> {
-        OpenRouter::stream_usage(self, http, window, progress, &out).await
-    }
-}
+});

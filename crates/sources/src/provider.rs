@@ -144,3 +144,52 @@ pub trait Connector: Send + Sync {
         Ok(None)
     }
 }
+
+/// Makes a provider's own pulls its [`Connector`]: its cost report, its usage report where it has
+/// one (`costs_and_usage`), and whatever else it answers, written out in the braces.
+macro_rules! connector {
+    (costs $provider:ident { $($extra:tt)* }) => {
+        #[async_trait::async_trait]
+        impl $crate::Connector for $provider {
+            $($extra)*
+
+            async fn stream_costs(
+                &self,
+                http: &burnrate_net::HttpClient,
+                window: burnrate_core::SyncWindow,
+                progress: $crate::ProgressSink<'_>,
+                out: $crate::RecordSender<burnrate_core::CostRecord>,
+            ) -> Result<$crate::PullStats, $crate::SourceError> {
+                $provider::stream_costs(self, http, window, progress, &out).await
+            }
+        }
+    };
+    (costs_and_usage $provider:ident { $($extra:tt)* }) => {
+        #[async_trait::async_trait]
+        impl $crate::Connector for $provider {
+            $($extra)*
+
+            async fn stream_costs(
+                &self,
+                http: &burnrate_net::HttpClient,
+                window: burnrate_core::SyncWindow,
+                progress: $crate::ProgressSink<'_>,
+                out: $crate::RecordSender<burnrate_core::CostRecord>,
+            ) -> Result<$crate::PullStats, $crate::SourceError> {
+                $provider::stream_costs(self, http, window, progress, &out).await
+            }
+
+            async fn stream_usage(
+                &self,
+                http: &burnrate_net::HttpClient,
+                window: burnrate_core::SyncWindow,
+                progress: $crate::ProgressSink<'_>,
+                out: $crate::RecordSender<burnrate_core::UsageRecord>,
+            ) -> Result<$crate::PullStats, $crate::SourceError> {
+                $provider::stream_usage(self, http, window, progress, &out).await
+            }
+        }
+    };
+}
+
+pub(crate) use connector;
