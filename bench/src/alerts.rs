@@ -214,7 +214,7 @@ pub async fn alerts(events: u64) -> anyhow::Result<()> {
         async move {
             let midnight = today.and_hms_opt(0, 0, 0).context("midnight")?.and_utc();
             let line = burnrate_sim::fixture::usd_cost(midnight, 24, Decimal::from(150), "OpenAI", "gpt-4o");
-            lake.replace(&store, scope, uuid::Uuid::now_v7(), window, &[line]).await?;
+            lake.replace(&store, scope, burnrate_core::SourceId::generate(), window, &[line]).await?;
             let mut tx = store.instance().await?;
             tx.queue_evaluation(scope.org_id().as_uuid(), None, Utc::now().timestamp_millis()).await?;
             tx.commit().await?;

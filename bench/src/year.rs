@@ -377,7 +377,7 @@ async fn fill(dir: &std::path::Path, keys: &str, rows: u64, today: NaiveDate, zo
     t.commit().await?;
 
     let lake = burnrate_lake::Lake::from_url(&dir.join("lake").display().to_string())?;
-    let source = uuid::Uuid::from_str(SOURCE)?;
+    let source = burnrate_core::SourceId::from_str(SOURCE)?;
     let first = (today - chrono::Duration::days(364)).with_day(1).expect("first of the month");
     let end = (today.with_day(1).expect("first of the month")) + chrono::Months::new(1);
     let window = SyncWindow::new(first, end)?;

@@ -55,7 +55,7 @@ pub enum Change {
     /// A source's credential replaced (for AWS with its new access key id, in `config`), or sent
     /// somewhere else (a new base URL in `config`, with the credential entered again: S23).
     SourceRotate {
-        source: Uuid,
+        source: burnrate_core::SourceId,
         name: String,
         secret: String,
         #[serde(default)]
@@ -189,7 +189,7 @@ impl Change {
             }
             Change::SourceCreate { kind, name, config, secret, .. } => {
                 let new = burnrate_store::NewSource { kind, name, config, secret };
-                Ok(tx.create_source(&app.vault, &new).await?)
+                Ok(tx.create_source(&app.vault, &new).await?.as_uuid())
             }
             Change::ApprovalPolicy { actions } => {
                 tx.set_approval_actions(actions).await?;
@@ -202,7 +202,7 @@ impl Change {
                 if let Some(config) = config {
                     tx.set_source_config(*source, config).await?;
                 }
-                Ok(*source)
+                Ok(source.as_uuid())
             }
             Change::SqlCredentialCreate { id, name, verifier } => {
                 Ok(tx.create_sql_credential(*id, name, verifier, requested_by).await?.as_uuid())

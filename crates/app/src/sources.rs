@@ -3,6 +3,7 @@
 //! changes only with the credential entered again, and that follows the approval policy of new
 //! credentials. A database source's configuration is its own and never replaced by sync settings.
 
+use burnrate_core::SourceId;
 use burnrate_core::{DATABASE_KINDS, DatabaseConfig, DatabaseTls, schema_name};
 use burnrate_sources::aws::{AccessKeyId, CostAllocationTag, ExternalId, RoleArn};
 use burnrate_sources::azure::{ClientId, Scope, TenantId};
@@ -13,7 +14,6 @@ pub use burnrate_store::{Freshness, SourceRecord};
 use serde::Deserialize;
 use serde_json::json;
 use utoipa::ToSchema;
-use uuid::Uuid;
 
 use crate::{Actor, App, Change, Error, Result, Submitted};
 
@@ -118,13 +118,18 @@ pub struct SettingsChange {
 impl App {
     /// Replaces a source's credential — at once, or where the organization asks for approval of
     /// new credentials, once another admin approves.
-    pub async fn rotate_source(&self, actor: &Actor, id: Uuid, new: NewCredential) -> Result<Submitted> {
+    pub async fn rotate_source(&self, actor: &Actor, id: SourceId, new: NewCredential) -> Result<Submitted> {
         self.change_source_settings(actor, id, SettingsChange { credential: Some(new), ..Default::default() }).await
     }
 
     /// Changes how a source syncs. Depth and interval apply at once; a new credential, or a new
     /// place to send it, goes through the approval policy of new credentials as one change.
-    pub async fn change_source_settings(&self, actor: &Actor, id: Uuid, change: SettingsChange) -> Result<Submitted> {
+    pub async fn change_source_settings(
+        &self,
+        actor: &Actor,
+        id: SourceId,
+        change: SettingsChange,
+    ) -> Result<Submitted> {
         actor.require_admin()?;
         let mut tx = self.store.tenant(actor.scope).await?;
         let source = tx.source(id).await?.ok_or(Error::NotFound)?;
@@ -158,7 +163,7 @@ impl App {
                 .await?;
             }
             tx.commit().await?;
-            return Ok(Submitted::Applied(id));
+            return Ok(Submitted::Applied(id.as_uuid()));
         };
         drop(tx);
         let secret = match kind {
@@ -311,7 +316,7 @@ impl App {
 impl App {
     /// Queues a sync of the source's next window and works the queue in the background: a
     /// source's first sync, or one somebody asked for.
-    pub fn sync_soon(&self, scope: burnrate_store::OrgScope, id: Uuid) {
+    pub fn sync_soon(&self, scope: burnrate_store::OrgScope, id: SourceId) {
         let syncer = self.syncer.clone();
         tokio::spawn(async move {
             let result = async {
@@ -334,7 +339,7 @@ impl App {
 
 impl App {
     /// Pauses or resumes a source's scheduled syncs, audited.
-    pub async fn set_source_paused(&self, actor: &Actor, id: Uuid, paused: bool) -> Result<()> {
+    pub async fn set_source_paused(&self, actor: &Actor, id: SourceId, paused: bool) -> Result<()> {
         let action = if paused { AuditAction::SourcePaused } else { AuditAction::SourceResumed };
         self.admin_change(actor, ("source", id.to_string()), action, async |tx| {
             Ok(tx.set_source_paused(id, paused).await?)
@@ -343,7 +348,7 @@ impl App {
     }
 
     /// Removes a source, keeping its synced data or not (the audit entry says which).
-    pub async fn delete_source(&self, actor: &Actor, id: Uuid, keep_data: bool) -> Result<()> {
+    pub async fn delete_source(&self, actor: &Actor, id: SourceId, keep_data: bool) -> Result<()> {
         let action = if keep_data { AuditAction::SourceDeletedDataKept } else { AuditAction::SourceDeletedDataRemoved };
         self.admin_change(actor, ("source", id.to_string()), action, async |tx| {
             Ok(tx.delete_source(id, keep_data).await?)
@@ -352,7 +357,7 @@ impl App {
     }
 
     /// A sync somebody asked for: audited, then started.
-    pub async fn request_sync(&self, actor: &Actor, id: Uuid) -> Result<()> {
+    pub async fn request_sync(&self, actor: &Actor, id: SourceId) -> Result<()> {
         self.admin_change(actor, ("source", id.to_string()), AuditAction::SourceSyncRequested, async |tx| {
             Ok(tx.source(id).await?.is_some())
         })
@@ -389,7 +394,7 @@ impl App {
 
     /// Calls the provider once with the source's credential (yesterday's costs), for an admin:
     /// the source's name, and how many cost lines came back or why it failed.
-    pub async fn test_source(&self, actor: &Actor, id: Uuid) -> Result<(String, Result<usize, String>)> {
+    pub async fn test_source(&self, actor: &Actor, id: SourceId) -> Result<(String, Result<usize, String>)> {
         actor.require_admin()?;
         let mut tx = self.store.read_tenant(actor.scope).await?;
         let source = tx.source(id).await?.ok_or(Error::NotFound)?;

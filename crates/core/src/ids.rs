@@ -29,6 +29,12 @@ macro_rules! id_type {
             }
         }
 
+        impl From<Uuid> for $name {
+            fn from(id: Uuid) -> Self {
+                Self(id)
+            }
+        }
+
         impl fmt::Display for $name {
             fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 self.0.fmt(f)
@@ -44,6 +50,10 @@ macro_rules! id_type {
     };
 }
 
+id_type!(
+    /// A connected source: a provider's billing API or one of the organization's databases.
+    SourceId
+);
 id_type!(
     /// A webhook destination of one organization.
     WebhookId

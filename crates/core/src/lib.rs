@@ -21,7 +21,7 @@ pub use cost::{ChargeCategory, CostRecord, SyncWindow, UsageRecord, WindowError}
 pub use database::{DATABASE_KINDS, DatabaseConfig, DatabaseTls, schema_name};
 pub use email::{EmailAddress, EmailError};
 pub use ids::{
-    ApiKeyId, BudgetId, DeliveryId, InvitationId, OperatorId, OrgId, SqlCredentialId, SqlCredentialIdError,
+    ApiKeyId, BudgetId, DeliveryId, InvitationId, OperatorId, OrgId, SourceId, SqlCredentialId, SqlCredentialIdError,
     SupportGrantId, UserId, WebhookId,
 };
 pub use money::{Currency, MONEY_SCALE, Money, MoneyError, Rounding, parse_decimal};

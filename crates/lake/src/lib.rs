@@ -21,7 +21,7 @@ mod writer;
 
 use std::sync::Arc;
 
-use burnrate_core::{CostRecord, SyncWindow, UsageRecord};
+use burnrate_core::{CostRecord, SourceId, SyncWindow, UsageRecord};
 use burnrate_store::{LakeFile, LakeTable, OrgScope, Store, StoreError};
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt};
@@ -245,7 +245,7 @@ impl Lake {
         &self,
         db: &Store,
         scope: OrgScope,
-        source: Uuid,
+        source: SourceId,
         window: SyncWindow,
     ) -> Result<TableWriter<T>, LakeError> {
         TableWriter::new(self.clone(), db.clone(), scope, source, window)
@@ -256,7 +256,7 @@ impl Lake {
         &self,
         db: &Store,
         scope: OrgScope,
-        source: Uuid,
+        source: SourceId,
         window: SyncWindow,
         records: &[CostRecord],
     ) -> Result<Vec<LakeFile>, LakeError> {
@@ -271,7 +271,7 @@ impl Lake {
         db: &Store,
         scope: OrgScope,
         table: LakeTable,
-        source: Uuid,
+        source: SourceId,
         window: SyncWindow,
         files: &[LakeFile],
     ) -> Result<u64, LakeError> {
@@ -287,7 +287,7 @@ impl Lake {
         &self,
         db: &Store,
         scope: OrgScope,
-        source: Uuid,
+        source: SourceId,
         window: SyncWindow,
         records: &[T],
     ) -> Result<Replaced, LakeError> {

@@ -9,7 +9,7 @@
 
 use std::collections::BTreeMap;
 
-use burnrate_core::SyncWindow;
+use burnrate_core::{SourceId, SyncWindow};
 use burnrate_store::{LakeFile, OrgScope, Store};
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use object_store::ObjectStoreExt;
@@ -45,7 +45,7 @@ pub struct TableWriter<T: LakeRow> {
     lake: Lake,
     db: Store,
     scope: OrgScope,
-    source: Uuid,
+    source: SourceId,
     source_text: String,
     window: SyncWindow,
     buffers: BTreeMap<NaiveDate, Vec<T>>,
@@ -66,7 +66,7 @@ impl<T: LakeRow> TableWriter<T> {
         lake: Lake,
         db: Store,
         scope: OrgScope,
-        source: Uuid,
+        source: SourceId,
         window: SyncWindow,
     ) -> Result<Self, LakeError> {
         if !window.is_whole_months() {
@@ -308,7 +308,7 @@ mod tests {
         let (dir, db, scope, lake) = lake_of_one_org().await;
         let jan = NaiveDate::from_ymd_opt(2026, 1, 1).unwrap();
         let window = SyncWindow::new(jan, NaiveDate::from_ymd_opt(2026, 3, 1).unwrap()).unwrap();
-        let mut writer = lake.writer::<UsageRecord>(&db, scope, Uuid::now_v7(), window).unwrap();
+        let mut writer = lake.writer::<UsageRecord>(&db, scope, SourceId::generate(), window).unwrap();
 
         // A big report over both months, then a small one starting again on 1 January: more rows
         // than the writer buffers, and a second report that breaks the time order.
@@ -384,7 +384,7 @@ mod tests {
         let (dir, db, scope, lake) = lake_of_one_org().await;
         let day = |d: u32| NaiveDate::from_ymd_opt(2026, 1, d).unwrap();
         let window = SyncWindow::new(day(1), NaiveDate::from_ymd_opt(2026, 2, 1).unwrap()).unwrap();
-        let (source, other) = (Uuid::now_v7(), Uuid::now_v7());
+        let (source, other) = (SourceId::generate(), SourceId::generate());
         let first: Vec<CostRecord> = (1..=31).map(|d| cost(day(d), 1_000_000_007 * i64::from(d), "m")).collect();
         lake.replace(&db, scope, source, window, &first).await.unwrap();
         lake.replace(&db, scope, other, window, &[cost(day(2), 5, "other")]).await.unwrap();

@@ -31,7 +31,7 @@ pub const SYNC_FAILED_JOB: &str = "sync_failed";
 /// What a sync-failed job carries.
 #[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct SyncFailedJob {
-    pub source: Uuid,
+    pub source: burnrate_core::SourceId,
     /// The last attempt's error, as recorded on the source (names no secret).
     pub error: String,
 }

@@ -4,6 +4,7 @@
 //! [`TenantTx::commit_lake_files`], atomically. Files written by a sync that died before its commit
 //! stay `pending` and are never read; garbage collection removes them with superseded files.
 
+use burnrate_core::SourceId;
 use chrono::{DateTime, NaiveDate, Utc};
 use uuid::Uuid;
 
@@ -28,7 +29,8 @@ impl LakeTable {
 #[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
 pub struct LakeFile {
     pub id: Uuid,
-    pub source_id: Uuid,
+    #[sqlx(try_from = "Uuid")]
+    pub source_id: SourceId,
     pub window_start: NaiveDate,
     pub window_end: NaiveDate,
     pub path: String,
@@ -46,7 +48,7 @@ impl TenantTx {
     /// Records a file about to be written; it is not part of the data until committed.
     pub async fn add_pending_lake_file(&mut self, table: LakeTable, file: &LakeFile) -> Result<()> {
         on!(&mut self.inner.tx, c => sqlx::query("INSERT INTO lake_files (id, org_id, table_name, source_id, window_start, window_end, path, rows, bytes, state, created_at, max_day, rollup_path) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'pending', $10, $11, $12)")
-            .bind(file.id).bind(self.scope.org_id().as_uuid()).bind(table.as_str()).bind(file.source_id).bind(file.window_start).bind(file.window_end)
+            .bind(file.id).bind(self.scope.org_id().as_uuid()).bind(table.as_str()).bind(file.source_id.as_uuid()).bind(file.window_start).bind(file.window_end)
             .bind(&file.path).bind(file.rows).bind(file.bytes).bind(now()).bind(file.max_day).bind(&file.rollup_path).execute(c).await.map(|_| ()))?;
         Ok(())
     }
@@ -73,7 +75,7 @@ impl TenantTx {
     pub async fn commit_lake_files(
         &mut self,
         table: LakeTable,
-        source: Uuid,
+        source: SourceId,
         window_start: NaiveDate,
         window_end: NaiveDate,
         files: &[Uuid],
@@ -81,7 +83,7 @@ impl TenantTx {
         let org = self.scope.org_id().as_uuid();
         let at = now();
         let superseded = on!(&mut self.inner.tx, c => sqlx::query("UPDATE lake_files SET state = 'superseded', superseded_at = $1 WHERE org_id = $2 AND table_name = $3 AND source_id = $4 AND state = 'live' AND window_start < $5 AND window_end > $6")
-            .bind(at).bind(org).bind(table.as_str()).bind(source).bind(window_end).bind(window_start).execute(c).await.map(|r| r.rows_affected()))?;
+            .bind(at).bind(org).bind(table.as_str()).bind(source.as_uuid()).bind(window_end).bind(window_start).execute(c).await.map(|r| r.rows_affected()))?;
         for id in files {
             let n = on!(&mut self.inner.tx, c => sqlx::query("UPDATE lake_files SET state = 'live' WHERE org_id = $1 AND id = $2 AND state = 'pending'")
                 .bind(org).bind(*id).execute(c).await.map(|r| r.rows_affected()))?;
@@ -149,13 +151,13 @@ pub struct Freshness {
 
 impl TenantTx {
     /// The [`Freshness`] of every source of the organization that has live data, in one query.
-    pub async fn lake_freshness(&mut self) -> Result<std::collections::HashMap<Uuid, Freshness>> {
+    pub async fn lake_freshness(&mut self) -> Result<std::collections::HashMap<SourceId, Freshness>> {
         let rows: Vec<(Uuid, String, Option<NaiveDate>)> = on!(&mut self.inner.tx, c => sqlx::query_as(
             "SELECT source_id, table_name, max_day FROM lake_files WHERE org_id = $1 AND state = 'live'")
             .bind(self.scope.org_id().as_uuid()).fetch_all(c).await)?;
-        let mut out: std::collections::HashMap<Uuid, Freshness> = Default::default();
+        let mut out: std::collections::HashMap<SourceId, Freshness> = Default::default();
         for (source, table, day) in rows {
-            let f = out.entry(source).or_default();
+            let f = out.entry(SourceId::from_uuid(source)).or_default();
             let slot = if table == LakeTable::Costs.as_str() { &mut f.costs } else { &mut f.usage };
             *slot = (*slot).max(day);
         }

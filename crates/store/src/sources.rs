@@ -2,6 +2,7 @@
 //! bound to this table, column and row (S1); it is opened only by [`TenantTx::open_source_secret`],
 //! which the sync job and "test connection" call at the moment of use (S2).
 
+use burnrate_core::SourceId;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 use zeroize::Zeroizing;
@@ -11,7 +12,8 @@ use crate::{Result, StoreError, TenantTx, Vault, on};
 
 #[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
 pub struct SourceRecord {
-    pub id: Uuid,
+    #[sqlx(try_from = "Uuid")]
+    pub id: SourceId,
     pub kind: String,
     pub name: String,
     /// Non-secret settings as JSON (base URL, backfill depth, interval).
@@ -46,8 +48,9 @@ fn hint(secret: &str) -> String {
 }
 
 impl TenantTx {
-    pub async fn create_source(&mut self, vault: &Vault, new: &NewSource<'_>) -> Result<Uuid> {
-        let id = Uuid::now_v7();
+    pub async fn create_source(&mut self, vault: &Vault, new: &NewSource<'_>) -> Result<SourceId> {
+        let source = SourceId::generate();
+        let id = source.as_uuid();
         let sealed = vault.seal_org(self, "sources", "secret", &id.to_string(), new.secret.as_bytes()).await?;
         let at = now();
         let res = on!(&mut self.inner.tx, c => sqlx::query("INSERT INTO sources (id, org_id, kind, name, config, secret_sealed, secret_hint, secret_set_at, paused, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $8)")
@@ -55,7 +58,7 @@ impl TenantTx {
             .execute(c).await.map(|_| ()));
         match res {
             Err(e) if StoreError::is_unique_violation(&e) => Err(StoreError::Conflict("a source with this name")),
-            other => Ok(other.map(|_| id)?),
+            other => Ok(other.map(|_| source)?),
         }
     }
 
@@ -66,7 +69,8 @@ impl TenantTx {
         Ok(rows)
     }
 
-    pub async fn source(&mut self, id: Uuid) -> Result<Option<SourceRecord>> {
+    pub async fn source(&mut self, id: SourceId) -> Result<Option<SourceRecord>> {
+        let id = id.as_uuid();
         let row: Option<SourceRecord> = on!(&mut self.inner.tx, c => sqlx::query_as(
             "SELECT id, kind, name, config, secret_hint, secret_set_at, paused, created_at, last_attempt_at, last_success_at, last_error, progress, credits_remaining, credits_checked_at, last_sync_summary FROM sources WHERE org_id = $1 AND id = $2")
             .bind(self.scope.org_id().as_uuid()).bind(id).fetch_optional(c).await)?;
@@ -74,7 +78,8 @@ impl TenantTx {
     }
 
     /// Opens the credential for the call about to use it; the caller drops it right after.
-    pub async fn open_source_secret(&mut self, vault: &Vault, id: Uuid) -> Result<Zeroizing<String>> {
+    pub async fn open_source_secret(&mut self, vault: &Vault, id: SourceId) -> Result<Zeroizing<String>> {
+        let id = id.as_uuid();
         let sealed: Option<Vec<u8>> = on!(&mut self.inner.tx, c => sqlx::query_scalar("SELECT secret_sealed FROM sources WHERE org_id = $1 AND id = $2")
             .bind(self.scope.org_id().as_uuid()).bind(id).fetch_optional(c).await)?;
         let plain = vault
@@ -85,27 +90,31 @@ impl TenantTx {
             .map_err(|_| StoreError::Corrupt("source secret is not UTF-8".into()))
     }
 
-    pub async fn rotate_source_secret(&mut self, vault: &Vault, id: Uuid, secret: &str) -> Result<bool> {
+    pub async fn rotate_source_secret(&mut self, vault: &Vault, id: SourceId, secret: &str) -> Result<bool> {
+        let id = id.as_uuid();
         let sealed = vault.seal_org(self, "sources", "secret", &id.to_string(), secret.as_bytes()).await?;
         let n = on!(&mut self.inner.tx, c => sqlx::query("UPDATE sources SET secret_sealed = $1, secret_hint = $2, secret_set_at = $3, last_error = NULL WHERE org_id = $4 AND id = $5")
             .bind(sealed).bind(hint(secret)).bind(now()).bind(self.scope.org_id().as_uuid()).bind(id).execute(c).await.map(|r| r.rows_affected()))?;
         Ok(n > 0)
     }
 
-    pub async fn set_source_config(&mut self, id: Uuid, config: &str) -> Result<bool> {
+    pub async fn set_source_config(&mut self, id: SourceId, config: &str) -> Result<bool> {
+        let id = id.as_uuid();
         let n = on!(&mut self.inner.tx, c => sqlx::query("UPDATE sources SET config = $1 WHERE org_id = $2 AND id = $3")
             .bind(config).bind(self.scope.org_id().as_uuid()).bind(id).execute(c).await.map(|r| r.rows_affected()))?;
         Ok(n > 0)
     }
 
-    pub async fn set_source_progress(&mut self, id: Uuid, progress: Option<&str>) -> Result<()> {
+    pub async fn set_source_progress(&mut self, id: SourceId, progress: Option<&str>) -> Result<()> {
+        let id = id.as_uuid();
         on!(&mut self.inner.tx, c => sqlx::query("UPDATE sources SET progress = $1 WHERE org_id = $2 AND id = $3")
             .bind(progress).bind(self.scope.org_id().as_uuid()).bind(id).execute(c).await.map(|_| ()))?;
         Ok(())
     }
 
     /// Records the credits left on a prepaid account, read by the sync just now.
-    pub async fn set_source_credits(&mut self, id: Uuid, remaining: &str) -> Result<()> {
+    pub async fn set_source_credits(&mut self, id: SourceId, remaining: &str) -> Result<()> {
+        let id = id.as_uuid();
         on!(&mut self.inner.tx, c => sqlx::query("UPDATE sources SET credits_remaining = $1, credits_checked_at = $2 WHERE org_id = $3 AND id = $4")
             .bind(remaining).bind(now()).bind(self.scope.org_id().as_uuid()).bind(id).execute(c).await.map(|_| ()))?;
         Ok(())
@@ -120,7 +129,8 @@ impl TenantTx {
         Ok(names)
     }
 
-    pub async fn set_source_paused(&mut self, id: Uuid, paused: bool) -> Result<bool> {
+    pub async fn set_source_paused(&mut self, id: SourceId, paused: bool) -> Result<bool> {
+        let id = id.as_uuid();
         let n = on!(&mut self.inner.tx, c => sqlx::query("UPDATE sources SET paused = $1 WHERE org_id = $2 AND id = $3")
             .bind(paused).bind(self.scope.org_id().as_uuid()).bind(id).execute(c).await.map(|r| r.rows_affected()))?;
         Ok(n > 0)
@@ -128,7 +138,12 @@ impl TenantTx {
 
     /// Records the outcome of a sync: what it did, or why it failed. Both must already be free of
     /// secrets.
-    pub async fn record_source_attempt(&mut self, id: Uuid, outcome: std::result::Result<&str, &str>) -> Result<()> {
+    pub async fn record_source_attempt(
+        &mut self,
+        id: SourceId,
+        outcome: std::result::Result<&str, &str>,
+    ) -> Result<()> {
+        let id = id.as_uuid();
         let at = now();
         match outcome {
             Ok(summary) => {
@@ -144,7 +159,8 @@ impl TenantTx {
     }
 
     /// Deletes a source; with `keep_data` false its lake files leave the live set too.
-    pub async fn delete_source(&mut self, id: Uuid, keep_data: bool) -> Result<bool> {
+    pub async fn delete_source(&mut self, id: SourceId, keep_data: bool) -> Result<bool> {
+        let id = id.as_uuid();
         let org = self.scope.org_id().as_uuid();
         let n = on!(&mut self.inner.tx, c => sqlx::query("DELETE FROM sources WHERE org_id = $1 AND id = $2")
             .bind(org).bind(id).execute(c).await.map(|r| r.rows_affected()))?;

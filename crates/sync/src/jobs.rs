@@ -1,6 +1,7 @@
 //! The sync job queue: syncs asked for (a schedule tick, a person, a first connection) are jobs any
 //! instance may claim; a claim is leased and renewed while it runs, and given up after five tries.
 
+use burnrate_core::SourceId;
 use burnrate_core::SyncWindow;
 use burnrate_store::{OrgScope, SourceRecord, Store};
 use chrono::NaiveDate;
@@ -16,7 +17,7 @@ pub(crate) const MAX_ATTEMPTS: i32 = 5;
 
 #[derive(Serialize, Deserialize)]
 pub(crate) struct SyncJob {
-    pub(crate) source: Uuid,
+    pub(crate) source: SourceId,
     pub(crate) start: NaiveDate,
     pub(crate) end: NaiveDate,
 }
@@ -26,7 +27,7 @@ pub(crate) struct SyncJob {
 pub async fn enqueue_sync(
     store: &Store,
     scope: OrgScope,
-    source: Uuid,
+    source: SourceId,
     window: SyncWindow,
     tick: Option<i64>,
     now_ms: i64,

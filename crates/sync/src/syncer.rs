@@ -1,6 +1,7 @@
 //! One sync of one source: pull costs and usage of a window into the lake, make both live at once,
 //! and record the outcome on the source.
 
+use burnrate_core::SourceId;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -10,7 +11,6 @@ use burnrate_net::HttpClient;
 use burnrate_sources::{ProgressSink, PullStats};
 use burnrate_store::{LakeTable, OrgScope, SourceRecord, Store, StoreError, Vault};
 use chrono::NaiveDate;
-use uuid::Uuid;
 
 use crate::pipeline::{PAGES_IN_FLIGHT, stream_into};
 use crate::{SourceKind, SyncError};
@@ -119,7 +119,12 @@ impl Syncer {
     }
 
     /// Syncs `window` of the source into the lake and records the outcome on the source.
-    pub async fn sync(&self, scope: OrgScope, source_id: Uuid, window: SyncWindow) -> Result<SyncOutcome, SyncError> {
+    pub async fn sync(
+        &self,
+        scope: OrgScope,
+        source_id: SourceId,
+        window: SyncWindow,
+    ) -> Result<SyncOutcome, SyncError> {
         let mut tx = self.store.tenant(scope).await?;
         let source = tx.source(source_id).await?.ok_or(StoreError::NotFound("source"))?;
         tx.commit().await?;

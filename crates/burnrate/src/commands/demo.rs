@@ -140,7 +140,7 @@ async fn connect_and_sync_demo_sources(
             }
         };
         let id = match submitted.map_err(|e| anyhow!("connecting {name}: {e}"))? {
-            burnrate_app::Submitted::Applied(id) => id,
+            burnrate_app::Submitted::Applied(id) => burnrate_core::SourceId::from_uuid(id),
             burnrate_app::Submitted::Queued(_) => {
                 return Err(
                     anyhow!("connecting {name} waits for approval: the demo organization has a second admin").into()

@@ -36,7 +36,7 @@ fn day_cost(day: NaiveDate, amount: Decimal) -> CostRecord {
 async fn sync_lines(
     app: &TestApp,
     scope: OrgScope,
-    source: uuid::Uuid,
+    source: burnrate_core::SourceId,
     from: NaiveDate,
     to: NaiveDate,
     lines: &[CostRecord],
@@ -46,7 +46,7 @@ async fn sync_lines(
 }
 
 /// Today's spend of the organization is `amount` USD, as a sync of `source` would leave it.
-async fn spend_today(app: &TestApp, scope: OrgScope, source: uuid::Uuid, amount: i64) {
+async fn spend_today(app: &TestApp, scope: OrgScope, source: burnrate_core::SourceId, amount: i64) {
     let today = Utc::now().date_naive();
     sync_lines(app, scope, source, today, today.succ_opt().unwrap(), &[day_cost(today, Decimal::from(amount))]).await;
 }
@@ -94,7 +94,7 @@ async fn each_threshold_fires_once_per_period_at_the_first_sync_that_crosses_it(
     let app = TestApp::spawn().await;
     let (scope, owner) = app.create_org("Org", "owner@example.com").await;
     add_budget(&app, scope, owner, "1000", false).await;
-    let source = uuid::Uuid::now_v7();
+    let source = burnrate_core::SourceId::generate();
     // 40 USD a day through November: 50 % on the 13th (520), 80 % on the 20th (800), 100 % on the 25th.
     let mut fired_on = Vec::new();
     for day in 1..=30u32 {
@@ -161,7 +161,7 @@ async fn the_forecast_alert_fires_before_a_steadily_rising_spend_crosses_the_bud
     // The budget is 90 % of what November will spend: the actual crossing comes late in the month.
     let amount = (november * Decimal::new(9, 1)).round_dp(2);
     add_budget(&app, scope, owner, &amount.to_string(), true).await;
-    let source = uuid::Uuid::now_v7();
+    let source = burnrate_core::SourceId::generate();
     let (mut forecast_day, mut crossing_day) = (None, None);
     for offset in 0..61 {
         let today = d("2026-10-01") + chrono::Duration::days(offset);
@@ -201,7 +201,7 @@ async fn an_anomaly_fires_on_a_spike_and_never_on_a_strong_weekly_pattern() {
     let app = TestApp::spawn().await;
     let (scope, owner) = app.create_org("Org", "owner@example.com").await;
     add_budget(&app, scope, owner, "30000", false).await;
-    let source = uuid::Uuid::now_v7();
+    let source = burnrate_core::SourceId::generate();
     let start = d("2026-09-01");
     let spike = d("2026-11-18"); // a Wednesday
     let mut anomalies = Vec::new();
@@ -232,7 +232,7 @@ async fn budget_periods_follow_the_organizations_time_zone_around_a_month_end() 
     let app = TestApp::spawn().await;
     let (scope, owner) = app.create_org("Org", "owner@example.com").await;
     let budget = add_budget(&app, scope, owner, "100", false).await;
-    let source = uuid::Uuid::now_v7();
+    let source = burnrate_core::SourceId::generate();
     let at = |s: &str| s.parse::<DateTime<Utc>>().unwrap();
     // 23:00 on 30 November in Tokyo, and 01:00 on 1 December there; both are 30 November in UTC.
     let lines = vec![
@@ -275,7 +275,7 @@ async fn budget_periods_follow_the_organizations_time_zone_around_a_month_end() 
     // A line a provider reports as the whole UTC day of 1 December has no hours to place: it is
     // December's, as the overview and the explorer show it, though it starts on New York's 30th.
     let whole_day = vec![cost(at("2026-12-01T00:00:00Z"), 24, Decimal::from(5), "gpt-4o")];
-    sync_lines(&app, scope, uuid::Uuid::now_v7(), d("2026-12-01"), d("2026-12-02"), &whole_day).await;
+    sync_lines(&app, scope, burnrate_core::SourceId::generate(), d("2026-12-01"), d("2026-12-02"), &whole_day).await;
     assert_eq!(status(at("2026-12-01T03:00:00Z")).await.spend, Decimal::from(67), "not November's");
     let december = status(at("2026-12-02T12:00:00Z")).await;
     assert_eq!((december.period.start, december.spend), (d("2026-12-01"), Decimal::from(5)));
@@ -290,7 +290,11 @@ async fn budget_periods_follow_the_organizations_time_zone_around_a_month_end() 
 
 /// A simulated OpenAI that accepts `sk-admin-ALERTS…` and, connected to it, a source whose stored
 /// key is `key`.
-async fn openai_source(app: &TestApp, scope: OrgScope, key: &str) -> (burnrate_sim::SimProvider, uuid::Uuid) {
+async fn openai_source(
+    app: &TestApp,
+    scope: OrgScope,
+    key: &str,
+) -> (burnrate_sim::SimProvider, burnrate_core::SourceId) {
     use burnrate_sync::SourceConfig;
     let sim = burnrate_sim::SimProvider::openai("sk-admin-ALERTS0000000000000000000").await;
     let config = serde_json::to_string(&SourceConfig { base_url: Some(sim.base_url()), ..Default::default() }).unwrap();
@@ -444,7 +448,7 @@ async fn a_receiver_down_for_a_while_gets_growing_retries_and_one_down_for_good_
     let (url, mut received, answer) = crate::notify::receiver_answering(503).await;
     let (scope, c, key, webhook, secret) = org_with_webhook(&app, &url).await;
     api_budget(&c, &key, "100", &[50, 80]).await;
-    let source = uuid::Uuid::now_v7();
+    let source = burnrate_core::SourceId::generate();
     spend_today(&app, scope, source, 60).await;
     assert_eq!(app.notifier.evaluate(scope, Utc::now(), Utc::now().timestamp_millis()).await.unwrap().len(), 1);
     // The instance's workers deliver it (and evaluate hourly too, finding nothing new).
@@ -511,7 +515,7 @@ async fn a_delivery_waiting_for_its_retry_survives_a_restart() {
     let (url, mut received, answer) = crate::notify::receiver_answering(503).await;
     let (scope, c, key, webhook, _) = org_with_webhook(&app, &url).await;
     api_budget(&c, &key, "100", &[50]).await;
-    spend_today(&app, scope, uuid::Uuid::now_v7(), 60).await;
+    spend_today(&app, scope, burnrate_core::SourceId::generate(), 60).await;
     app.notifier.evaluate(scope, Utc::now(), 0).await.unwrap();
     assert_eq!(app.notifier.deliver_due().await.unwrap(), 1);
     let first = next(&mut received).await;
@@ -552,7 +556,7 @@ async fn the_weekly_digest_reaches_admins_and_reads_well_without_data_too() {
             lines.push(cost(day.and_hms_opt(0, 0, 0).unwrap().and_utc(), 24, Decimal::from(5), "o3"));
         }
     }
-    sync_lines(&app, busy, uuid::Uuid::now_v7(), d("2026-11-16"), d("2026-11-30"), &lines).await;
+    sync_lines(&app, busy, burnrate_core::SourceId::generate(), d("2026-11-16"), d("2026-11-30"), &lines).await;
     add_budget(&app, busy, owner, "260", false).await;
     app.notifier.send_digest(busy, monday).await.unwrap();
     let body = app.smtp.wait_for("busy@example.com", "Weekly spend digest").await.body().replace("\r\n", "\n");
@@ -583,7 +587,7 @@ async fn deliveries_to_one_destination_are_paced_not_dropped() {
     let (url, mut received) = crate::notify::receiver().await;
     let (scope, c, key, webhook, _) = org_with_webhook(&app, &url).await;
     api_budget(&c, &key, "100", &[10, 20, 30, 40, 50]).await;
-    spend_today(&app, scope, uuid::Uuid::now_v7(), 60).await;
+    spend_today(&app, scope, burnrate_core::SourceId::generate(), 60).await;
     // Two at once (the burst), then one per interval; none is dropped or counted as a failure.
     // Measured from the first arrival: the instance's deliverers start as soon as the evaluation
     // queues them, however long the evaluation itself takes.

@@ -267,9 +267,9 @@ async fn the_cost_rollup_sums_as_the_lines_do_including_files_from_before_it() {
         NaiveDate::from_ymd_opt(2026, 3, 1).unwrap(),
     )
     .unwrap();
-    app.lake.replace(&app.store, scope, uuid::Uuid::now_v7(), window, &new).await.unwrap();
+    app.lake.replace(&app.store, scope, burnrate_core::SourceId::generate(), window, &new).await.unwrap();
     // Anthropic's files as a version without roll-ups wrote them: the same Parquet, no roll-up.
-    let source = uuid::Uuid::now_v7();
+    let source = burnrate_core::SourceId::generate();
     let written = app.lake.write_costs(&app.store, scope, source, window, &old).await.unwrap();
     let mut before = Vec::new();
     for f in &written {

@@ -34,7 +34,7 @@ pub(crate) fn costs(provider: &str, n: usize) -> Vec<CostRecord> {
 
 pub(crate) async fn load(app: &TestApp, scope: OrgScope, records: &[CostRecord]) {
     let window = SyncWindow::new(jan(1), NaiveDate::from_ymd_opt(2026, 2, 1).unwrap()).unwrap();
-    app.lake.replace(&app.store, scope, uuid::Uuid::now_v7(), window, records).await.unwrap();
+    app.lake.replace(&app.store, scope, burnrate_core::SourceId::generate(), window, records).await.unwrap();
 }
 
 fn engine(app: &TestApp, spill: &Path, memory_limit: usize) -> Engine {

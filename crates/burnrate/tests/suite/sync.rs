@@ -56,12 +56,12 @@ type Key = (NaiveDate, String, Option<String>, Option<String>);
 
 /// An organization and an OpenAI connection to a simulator serving [`fixture`], with the id the
 /// lake files of that source are written under.
-async fn openai_org(app: &TestApp) -> (burnrate_store::OrgScope, SimProvider, OpenAi, uuid::Uuid) {
+async fn openai_org(app: &TestApp) -> (burnrate_store::OrgScope, SimProvider, OpenAi, burnrate_core::SourceId) {
     let (scope, _) = app.create_org("Org", "o@example.com").await;
     let sim = SimProvider::openai(KEY).await;
     sim.set_lines(fixture());
     let source = OpenAi { base_url: sim.base_url().parse().unwrap(), admin_key: KEY.to_owned().into() };
-    (scope, sim, source, uuid::Uuid::now_v7())
+    (scope, sim, source, burnrate_core::SourceId::generate())
 }
 
 fn lake_totals(rows: &[CostRow]) -> BTreeMap<Key, Decimal> {
@@ -95,7 +95,7 @@ async fn lake_totals_by_day_provider_project_and_model_equal_both_fixtures_exact
         .pull_costs(&http(), window)
         .await
         .unwrap();
-    let openai_source = uuid::Uuid::now_v7();
+    let openai_source = burnrate_core::SourceId::generate();
     let done = lake.replace(&app.store, scope, openai_source, window, &pull.records).await.unwrap();
     assert_eq!((done.files, done.rows), (2, 45 * 4), "one file per month");
 
@@ -105,7 +105,7 @@ async fn lake_totals_by_day_provider_project_and_model_equal_both_fixtures_exact
         .pull_costs(&http(), window)
         .await
         .unwrap();
-    lake.replace(&app.store, scope, uuid::Uuid::now_v7(), window, &pull.records).await.unwrap();
+    lake.replace(&app.store, scope, burnrate_core::SourceId::generate(), window, &pull.records).await.unwrap();
 
     let rows = lake.read_costs(&app.store, scope).await.unwrap();
     let mut expected = fixture_totals("OpenAI", &lines);
@@ -377,16 +377,16 @@ async fn malformed_json_on_a_later_page_fails_the_sync_and_changes_nothing() {
 }
 
 /// A source's settings row as someone with the database in hand could leave it: not JSON.
-async fn corrupt_settings(app: &TestApp, id: uuid::Uuid) {
+async fn corrupt_settings(app: &TestApp, id: burnrate_core::SourceId) {
     let sql = "UPDATE sources SET config = '{\"backfill_days\": 90, \"base_url\"' WHERE id = $1";
     match app.db.kind {
         burnrate_testkit::BackendKind::Sqlite => {
             let mut conn = <sqlx::SqliteConnection as sqlx::Connection>::connect(&app.db.app_url).await.unwrap();
-            sqlx::query(sql).bind(id).execute(&mut conn).await.unwrap();
+            sqlx::query(sql).bind(id.as_uuid()).execute(&mut conn).await.unwrap();
         }
         burnrate_testkit::BackendKind::Postgres => {
             let mut su = app.db.superuser().await;
-            sqlx::query(sql).bind(id).execute(&mut su).await.unwrap();
+            sqlx::query(sql).bind(id.as_uuid()).execute(&mut su).await.unwrap();
         }
     }
 }

@@ -25,7 +25,7 @@ pub(super) enum Remote {
 pub(crate) struct RemoteSource {
     pub(crate) name: String,
     pub(super) driver: Driver,
-    pub(super) id: uuid::Uuid,
+    pub(super) id: burnrate_core::SourceId,
     pub(super) config: DatabaseConfig,
     pub(super) scope: OrgScope,
     pub(super) store: Store,

@@ -121,7 +121,7 @@ pub async fn api_list(State(state): State<AppState>, caller: ApiCaller) -> Resul
                 final_through: fresh.costs.map(|d| final_through(d, repull_days)),
                 costs_through: fresh.costs,
                 usage_through: fresh.usage,
-                id: s.id,
+                id: s.id.as_uuid(),
                 kind: s.kind,
                 name: s.name,
                 config: serde_json::from_str(&s.config).unwrap_or_else(|_| json!({})),
@@ -196,7 +196,7 @@ pub async fn api_sync(
     caller.require(ApiScope::Admin)?;
     let id = parse_id(&id)?;
     request_sync(&state, &caller, id).await?;
-    Ok((StatusCode::ACCEPTED, Json(SyncStarted { id, status: "sync started" })).into_response())
+    Ok((StatusCode::ACCEPTED, Json(SyncStarted { id: id.as_uuid(), status: "sync started" })).into_response())
 }
 
 /// How a connection test went.

@@ -9,12 +9,12 @@ use axum::routing::{get, post};
 use burnrate_app::Submitted;
 use burnrate_app::sources::{Freshness, NewCredential, NewSourceInput};
 use burnrate_core::DATABASE_KINDS;
+use burnrate_core::SourceId;
 use chrono::NaiveDate;
 use serde::Deserialize;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
-use uuid::Uuid;
 
 use crate::AppState;
 use crate::auth::Caller;
@@ -46,20 +46,20 @@ async fn connect(state: &AppState, caller: &impl Caller, input: NewSourceInput) 
     if let Submitted::Applied(id) = submitted
         && provider
     {
-        state.app.sync_soon(caller.scope(), id);
+        state.app.sync_soon(caller.scope(), SourceId::from_uuid(id));
     }
     Ok(submitted)
 }
 
-async fn remove(state: &AppState, caller: &impl Caller, id: Uuid, keep_data: bool) -> Result<(), AppError> {
+async fn remove(state: &AppState, caller: &impl Caller, id: SourceId, keep_data: bool) -> Result<(), AppError> {
     Ok(state.app.delete_source(&caller.actor(), id, keep_data).await?)
 }
 
-async fn request_sync(state: &AppState, caller: &impl Caller, id: Uuid) -> Result<(), AppError> {
+async fn request_sync(state: &AppState, caller: &impl Caller, id: SourceId) -> Result<(), AppError> {
     Ok(state.app.request_sync(&caller.actor(), id).await?)
 }
 
-async fn set_paused(state: &AppState, caller: &impl Caller, id: Uuid, paused: bool) -> Result<(), AppError> {
+async fn set_paused(state: &AppState, caller: &impl Caller, id: SourceId, paused: bool) -> Result<(), AppError> {
     Ok(state.app.set_source_paused(&caller.actor(), id, paused).await?)
 }
 
@@ -76,7 +76,7 @@ pub struct SecretForm {
 async fn rotate_secret(
     state: &AppState,
     caller: &impl Caller,
-    id: Uuid,
+    id: SourceId,
     new: &SecretForm,
 ) -> Result<Submitted, AppError> {
     let new = NewCredential { secret: new.secret.clone(), access_key_id: new.access_key_id.clone() };
@@ -90,7 +90,7 @@ fn credential(secret: Option<String>, access_key_id: Option<String>) -> Option<N
 
 /// Calls the provider once with the source's credential (yesterday's costs): whether it works,
 /// in words.
-async fn test_connection(state: &AppState, caller: &impl Caller, id: Uuid) -> Result<(bool, String), AppError> {
+async fn test_connection(state: &AppState, caller: &impl Caller, id: SourceId) -> Result<(bool, String), AppError> {
     let (name, outcome) = state.app.test_source(&caller.actor(), id).await?;
     Ok(match outcome {
         Ok(n) => (true, format!("Connection to {name} works: the key was accepted ({n} cost lines for yesterday).")),
