@@ -193,3 +193,18 @@ macro_rules! connector {
 }
 
 pub(crate) use connector;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_kind_is_registered_under_the_name_it_is_stored_by() {
+        let mut reports_as = std::collections::BTreeSet::new();
+        for kind in SourceKind::ALL {
+            assert_eq!(SourceKind::parse(kind.as_str()), Some(kind), "{kind:?}");
+            assert_eq!(serde_json::to_string(&kind).unwrap(), format!("\"{}\"", kind.as_str()), "{kind:?}");
+            assert!(reports_as.insert(kind.provider().reports_as), "{kind:?}: its credential advice would mix");
+        }
+    }
+}

@@ -158,7 +158,7 @@ async fn connect_and_sync_demo_sources(
         rows += outcome.rows;
         usage_rows += outcome.usage_rows;
     }
-    let budgets = ensure_demo_budgets(app, syncer, &owner).await?;
+    let budgets = ensure_demo_budgets(app, &owner).await?;
     Ok(format!(
         "{rows} cost lines and {usage_rows} usage lines synced from simulated OpenAI, Anthropic, AWS Bedrock, Azure OpenAI, Google Vertex AI and OpenRouter (about 90 days; OpenRouter reports 30); {budgets}"
     ))
@@ -167,13 +167,10 @@ async fn connect_and_sync_demo_sources(
 /// Two budgets for the demo organization, sized from its last 30 days so that one is on track and
 /// the other already past its first alerts (which the running instance then sends). Set by its
 /// owner, as a person would.
-async fn ensure_demo_budgets(
-    app: &burnrate_app::App,
-    syncer: &burnrate_sync::Syncer,
-    owner: &burnrate_app::Actor,
-) -> Result<String, Failure> {
+async fn ensure_demo_budgets(app: &burnrate_app::App, owner: &burnrate_app::Actor) -> Result<String, Failure> {
     use burnrate_app::budgets::NewBudgetInput;
     use burnrate_core::BudgetScope;
+    use burnrate_engine::spend::SpendQuery;
     let store = app.store();
     let mut t = store.read_tenant(owner.scope).await.context("opening a transaction")?;
     let existing = t.budgets().await.context("listing budgets")?;
@@ -181,20 +178,19 @@ async fn ensure_demo_budgets(
     if !existing.is_empty() {
         return Ok(format!("{} budgets", existing.len()));
     }
-    let since = chrono::Utc::now().date_naive() - chrono::Duration::days(30);
-    let rows = syncer.lake.read_costs(store, owner.scope).await.map_err(|e| anyhow!("reading the demo spend: {e}"))?;
-    let recent = rows.iter().filter(|r| r.charge_day >= since && r.billing_currency == "USD");
-    let all: rust_decimal::Decimal = recent.clone().map(|r| r.billed_cost).sum();
-    let gpt4o: rust_decimal::Decimal =
-        recent.filter(|r| r.model.as_deref().is_some_and(|m| m.starts_with("gpt-4o"))).map(|r| r.billed_cost).sum();
+    // Sized from the last 30 days as the budgets themselves will count them: the spend query.
+    let zone = app.reporting_zone(owner).await.map_err(|e| anyhow!("reading the reporting time zone: {e}"))?;
+    let today = zone.date_of(chrono::Utc::now());
+    let spent = async |scope: &BudgetScope| -> Result<rust_decimal::Decimal, Failure> {
+        let query = SpendQuery::new(zone, today - chrono::Duration::days(30), today + chrono::Duration::days(1));
+        let rows = app.spend(owner, &query.within(scope)).await.map_err(|e| anyhow!("reading the demo spend: {e}"))?;
+        Ok(rows.iter().filter(|r| r.currency == "USD").map(|r| r.amount).sum())
+    };
+    let gpt4o = BudgetScope { model: Some("gpt-4o*".into()), ..Default::default() };
+    let (all, family) = (spent(&BudgetScope::default()).await?, spent(&gpt4o).await?);
     for (name, total, scope, factor) in [
         ("All AI spend", all, BudgetScope::default(), rust_decimal::Decimal::new(12, 1)),
-        (
-            "GPT-4o family",
-            gpt4o,
-            BudgetScope { model: Some("gpt-4o*".into()), ..Default::default() },
-            rust_decimal::Decimal::new(6, 1),
-        ),
+        ("GPT-4o family", family, gpt4o, rust_decimal::Decimal::new(6, 1)),
     ] {
         let input = NewBudgetInput {
             name: name.to_owned(),
