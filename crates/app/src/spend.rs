@@ -220,13 +220,17 @@ impl App {
             ask(days_of(since, tomorrow).by(Granularity::Day).grouped_by(Dimension::Provider))
                 .await?
                 .into_iter()
-                .map(|r| DaySpend {
-                    day: r.slot.map_or(today, |s| s.day()),
-                    provider: r.groups[0].clone().unwrap_or_default(),
-                    currency: r.currency,
-                    amount: r.amount,
+                .map(|r| {
+                    // Asked by day and provider: a row without either is a broken answer.
+                    let broken = || Error::internal("a day's spend without its day or provider");
+                    Ok(DaySpend {
+                        day: r.slot.ok_or_else(broken)?.day(),
+                        provider: r.groups[0].clone().ok_or_else(broken)?,
+                        currency: r.currency,
+                        amount: r.amount,
+                    })
                 })
-                .collect();
+                .collect::<Result<_>>()?;
         days.sort_by(|a, b| {
             b.day.cmp(&a.day).then_with(|| (&a.provider, &a.currency).cmp(&(&b.provider, &b.currency)))
         });

@@ -462,10 +462,13 @@ fn rows(batches: &[RecordBatch], query: &SpendQuery) -> Result<Vec<SpendRow>, En
         for i in 0..n {
             // A group with no lines in it sums to NULL: nothing was billed.
             let Some(amount) = billed[i] else { continue };
+            // Every cost line names its currency: a row without one is a broken answer, not "".
+            let currency =
+                currencies[i].clone().ok_or_else(|| EngineError::Plan("a spend row without its currency".into()))?;
             out.push(SpendRow {
                 slot: slots[i],
                 groups: groups.iter().map(|g| g[i].clone()).collect(),
-                currency: currencies[i].clone().unwrap_or_default(),
+                currency,
                 amount,
             });
         }

@@ -164,20 +164,10 @@ macro_rules! connector {
             }
         }
     };
+    // Usage is one more method beside the rest: written once, here.
     (costs_and_usage $provider:ident { $($extra:tt)* }) => {
-        #[async_trait::async_trait]
-        impl $crate::Connector for $provider {
+        $crate::provider::connector!(costs $provider {
             $($extra)*
-
-            async fn stream_costs(
-                &self,
-                http: &burnrate_net::HttpClient,
-                window: burnrate_core::SyncWindow,
-                progress: $crate::ProgressSink<'_>,
-                out: $crate::RecordSender<burnrate_core::CostRecord>,
-            ) -> Result<$crate::PullStats, $crate::SourceError> {
-                $provider::stream_costs(self, http, window, progress, &out).await
-            }
 
             async fn stream_usage(
                 &self,
@@ -188,7 +178,7 @@ macro_rules! connector {
             ) -> Result<$crate::PullStats, $crate::SourceError> {
                 $provider::stream_usage(self, http, window, progress, &out).await
             }
-        }
+        });
     };
 }
 
