@@ -75,10 +75,9 @@ pub async fn ingest_once(base_url: &str, rows: u64, per_day: u64) -> anyhow::Res
     let mut tx = store.instance().await?;
     let scope = tx.create_org(&burnrate_core::OrgName::parse("Bench")?).await?;
     let mut t = tx.into_tenant(scope).await?;
-    let config = serde_json::to_string(&burnrate_sync::SourceConfig {
-        base_url: Some(base_url.to_owned()),
-        ..Default::default()
-    })?;
+    let openai =
+        burnrate_sync::SourceConfig::plain(burnrate_sync::SourceKind::OpenAi).expect("OpenAI needs only its key");
+    let config = burnrate_sync::SourceConfig { base_url: Some(base_url.to_owned()), ..openai }.to_json();
     let id =
         t.create_source(&vault, &NewSource { kind: "openai", name: "bench", config: &config, secret: KEY }).await?;
     t.commit().await?;

@@ -5,10 +5,10 @@
 
 use burnrate_core::SourceId;
 use burnrate_core::{DATABASE_KINDS, DatabaseConfig, DatabaseTls, schema_name};
-use burnrate_sources::aws::{AccessKeyId, CostAllocationTag, ExternalId, RoleArn};
-use burnrate_sources::azure::{ClientId, Scope, TenantId};
-use burnrate_sources::gcp::{BillingTable, Location, ProjectId};
-pub use burnrate_sources::{SourceConfig, SourceKind};
+use burnrate_sources::aws::{self, AccessKeyId, CostAllocationTag, ExternalId, RoleArn};
+use burnrate_sources::azure::{self, ClientId, Scope, TenantId};
+use burnrate_sources::gcp::{self, BillingTable, Location, ProjectId};
+pub use burnrate_sources::{ProviderSettings, SettingsError, SourceConfig, SourceKind, SourceSpec};
 use burnrate_store::AuditAction;
 pub use burnrate_store::{Freshness, SourceRecord};
 use serde::Deserialize;
@@ -133,14 +133,15 @@ impl App {
         actor.require_admin()?;
         let mut tx = self.store.tenant(actor.scope).await?;
         let source = tx.source(id).await?.ok_or(Error::NotFound)?;
-        let Some(kind) = SourceKind::parse(&source.kind) else {
+        // A stored configuration that does not read is an error, never a fresh default.
+        let SourceSpec::Provider(current) =
+            SourceSpec::read(&source.name, &source.kind, &source.config).map_err(Error::internal)?
+        else {
             return Err(Error::invalid(
                 "settings",
                 "A database source has no sync settings: it is read when a query names it.",
             ));
         };
-        // A stored configuration that does not read is an error, never a fresh default.
-        let current = SourceConfig::parse(&source.name, &source.config).map_err(Error::internal)?;
         let mut next = self.checked_settings(&current, &change)?;
         let destination =
             (next.base_url != current.base_url).then(|| (current.base_url.clone(), next.base_url.clone()));
@@ -152,8 +153,7 @@ impl App {
                 ));
             }
             if next != current {
-                let config = serde_json::to_string(&next).map_err(Error::internal)?;
-                tx.set_source_config(id, &config).await?;
+                tx.set_source_config(id, &next.to_json()).await?;
                 tx.audit(actor.entry(
                     AuditAction::SourceSettingsChanged,
                     "source",
@@ -166,24 +166,21 @@ impl App {
             return Ok(Submitted::Applied(id.as_uuid()));
         };
         drop(tx);
-        let secret = match kind {
-            SourceKind::Aws => {
-                next.access_key_id = Some(setting(
-                    AccessKeyId::parse,
-                    "access_key_id",
-                    credential.access_key_id.as_deref().unwrap_or(""),
-                )?);
+        let secret = match &mut next.provider {
+            ProviderSettings::Aws(settings) => {
+                settings.access_key_id =
+                    setting(AccessKeyId::parse, "access_key_id", credential.access_key_id.as_deref().unwrap_or(""))?;
                 parse_secret(&credential.secret, "secret", "Secret access key")?.to_owned()
             }
             // A new key may belong to another service account: the settings show which.
-            SourceKind::Gcp => {
+            ProviderSettings::Gcp(settings) => {
                 let (secret, email) = parse_service_account_key(&credential.secret)?;
-                next.service_account = Some(email);
+                settings.service_account = Some(email);
                 secret
             }
             _ => parse_secret(&credential.secret, "secret", "New key")?.to_owned(),
         };
-        let config = (next != current).then(|| serde_json::to_string(&next)).transpose().map_err(Error::internal)?;
+        let config = (next != current).then(|| next.to_json());
         self.submit(actor, Change::SourceRotate { source: id, name: source.name, secret, config, destination }, None)
             .await
     }
@@ -230,41 +227,65 @@ impl App {
             Error::invalid("kind", "Kind: expected openai, anthropic, aws, azure, gcp, openrouter, postgres or mysql.")
         })?;
         let name = crate::api_keys::label(&input.name)?;
-        let mut defaults = SourceConfig::for_kind(kind);
-        let secret = if kind == SourceKind::Gcp {
-            let (key, email) = parse_service_account_key(&input.secret)?;
-            defaults.service_account = Some(email);
-            defaults.billing_table =
-                Some(setting(BillingTable::parse, "billing_table", input.billing_table.as_deref().unwrap_or(""))?);
-            let given = |v: Option<String>| v.map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
-            defaults.project_id =
-                given(input.project_id).map(|p| setting(ProjectId::parse, "project_id", &p)).transpose()?;
-            defaults.location = given(input.location).map(|l| setting(Location::parse, "location", &l)).transpose()?;
-            key
-        } else {
-            parse_secret(&input.secret, "secret", kind.secret_label())?.to_owned()
+        let given = |v: Option<String>| v.map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
+        let (provider, secret) = match kind {
+            SourceKind::Gcp => {
+                let (key, email) = parse_service_account_key(&input.secret)?;
+                let settings = gcp::Settings {
+                    billing_table: setting(
+                        BillingTable::parse,
+                        "billing_table",
+                        input.billing_table.as_deref().unwrap_or(""),
+                    )?,
+                    project_id: given(input.project_id)
+                        .map(|p| setting(ProjectId::parse, "project_id", &p))
+                        .transpose()?,
+                    location: given(input.location).map(|l| setting(Location::parse, "location", &l)).transpose()?,
+                    service_account: Some(email),
+                };
+                (ProviderSettings::Gcp(settings), key)
+            }
+            SourceKind::Aws => {
+                let settings = aws::Settings {
+                    access_key_id: setting(
+                        AccessKeyId::parse,
+                        "access_key_id",
+                        input.access_key_id.as_deref().unwrap_or(""),
+                    )?,
+                    role_arn: given(input.role_arn).map(|arn| setting(RoleArn::parse, "role_arn", &arn)).transpose()?,
+                    external_id: given(input.external_id)
+                        .map(|id| setting(ExternalId::parse, "external_id", &id))
+                        .transpose()?,
+                    cost_allocation_tag: given(input.cost_allocation_tag)
+                        .map(|key| setting(CostAllocationTag::parse, "cost_allocation_tag", &key))
+                        .transpose()?,
+                };
+                (
+                    ProviderSettings::Aws(settings),
+                    parse_secret(&input.secret, "secret", kind.secret_label())?.to_owned(),
+                )
+            }
+            SourceKind::Azure => {
+                let raw = |v: &Option<String>| v.clone().unwrap_or_default();
+                let settings = azure::Settings {
+                    tenant_id: setting(TenantId::parse, "tenant_id", &raw(&input.tenant_id))?,
+                    client_id: setting(ClientId::parse, "client_id", &raw(&input.client_id))?,
+                    scope: setting(Scope::parse, "scope", &raw(&input.scope))?,
+                };
+                (
+                    ProviderSettings::Azure(settings),
+                    parse_secret(&input.secret, "secret", kind.secret_label())?.to_owned(),
+                )
+            }
+            SourceKind::OpenAi | SourceKind::Anthropic | SourceKind::OpenRouter => {
+                let plain = SourceConfig::plain(kind).expect("a provider that needs only its key").provider;
+                (plain, parse_secret(&input.secret, "secret", kind.secret_label())?.to_owned())
+            }
         };
-        if kind == SourceKind::Aws {
-            defaults.access_key_id =
-                Some(setting(AccessKeyId::parse, "access_key_id", input.access_key_id.as_deref().unwrap_or(""))?);
-            let given = |v: Option<String>| v.map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
-            defaults.role_arn =
-                given(input.role_arn).map(|arn| setting(RoleArn::parse, "role_arn", &arn)).transpose()?;
-            defaults.external_id =
-                given(input.external_id).map(|id| setting(ExternalId::parse, "external_id", &id)).transpose()?;
-            defaults.cost_allocation_tag = given(input.cost_allocation_tag)
-                .map(|key| setting(CostAllocationTag::parse, "cost_allocation_tag", &key))
-                .transpose()?;
-        }
-        if kind == SourceKind::Azure {
-            let raw = |v: &Option<String>| v.clone().unwrap_or_default();
-            defaults.tenant_id = Some(setting(TenantId::parse, "tenant_id", &raw(&input.tenant_id))?);
-            defaults.client_id = Some(setting(ClientId::parse, "client_id", &raw(&input.client_id))?);
-            defaults.scope = Some(setting(Scope::parse, "scope", &raw(&input.scope))?);
-        }
+        let defaults = SourceConfig::new(provider);
         let config =
             self.checked_settings(&defaults, &SettingsChange { base_url: input.base_url, ..Default::default() })?;
-        let config = serde_json::to_string(&config).map_err(Error::internal)?;
+        let config = config.to_json();
         let details = json!({ "kind": kind.as_str(), "name": name });
         let change = Change::SourceCreate { kind: kind.as_str().into(), name, config, secret, details };
         self.submit(actor, change, None).await
@@ -367,16 +388,14 @@ impl App {
     }
 }
 
-/// A source as the sources page and API list it: its record and how far its data reaches.
+/// A source as the sources page and API list it: its record, its kind and settings read once,
+/// and how far its data reaches.
 pub struct Listed {
     pub source: SourceRecord,
+    /// Settings that no longer read are shown as such, naming the source — never as defaults,
+    /// and without hiding the organization's other sources.
+    pub spec: std::result::Result<SourceSpec, SettingsError>,
     pub fresh: Freshness,
-}
-
-/// A provider source's stored settings. One that does not read is an error, never shown or
-/// used as defaults.
-pub fn provider_config(source: &SourceRecord) -> Result<SourceConfig> {
-    SourceConfig::parse(&source.name, &source.config).map_err(Error::internal)
 }
 
 impl App {
@@ -388,7 +407,11 @@ impl App {
         tx.commit().await?;
         Ok(sources
             .into_iter()
-            .map(|source| Listed { fresh: fresh.get(&source.id).copied().unwrap_or_default(), source })
+            .map(|source| Listed {
+                fresh: fresh.get(&source.id).copied().unwrap_or_default(),
+                spec: SourceSpec::read(&source.name, &source.kind, &source.config),
+                source,
+            })
             .collect())
     }
 

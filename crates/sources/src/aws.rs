@@ -559,6 +559,22 @@ pub(crate) static REGISTRATION: crate::Provider = crate::Provider {
     connect,
 };
 
+/// What an AWS source needs beside its sealed secret access key.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Settings {
+    /// The access key id that goes with the sealed secret.
+    pub access_key_id: AccessKeyId,
+    /// A role to assume before reading Cost Explorer, and the external id its trust policy asks
+    /// for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role_arn: Option<RoleArn>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub external_id: Option<ExternalId>,
+    /// A cost-allocation tag key whose values become the cost lines' tags.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cost_allocation_tag: Option<CostAllocationTag>,
+}
+
 /// A Cost Explorer connector from a source's settings: its access key id beside the sealed secret,
 /// and the role to assume, when it names one.
 fn connect(
@@ -566,22 +582,23 @@ fn connect(
     base_url: url::Url,
     secret_access_key: SecretString,
 ) -> Result<Box<dyn crate::Connector>, String> {
-    let access_key_id = config.access_key_id.clone().ok_or("an AWS source needs its access key id")?.into();
+    let crate::ProviderSettings::Aws(settings) = &config.provider else { return Err("not an AWS source".into()) };
+    let access_key_id = settings.access_key_id.to_string();
     let credentials = AwsCredentials { access_key_id, secret_access_key, session_token: None };
-    let role = match &config.role_arn {
+    let role = match &settings.role_arn {
         Some(role_arn) => {
             // A proxy or test server standing in for Cost Explorer stands in for STS too.
             let sts = config.base_url.as_deref().unwrap_or(STS_URL);
             let sts_url = url::Url::parse(sts).map_err(|e| format!("STS URL: {e}"))?;
             Some(AssumeRole {
                 role_arn: role_arn.to_string(),
-                external_id: config.external_id.as_ref().map(ToString::to_string),
+                external_id: settings.external_id.as_ref().map(ToString::to_string),
                 sts_url,
             })
         }
         None => None,
     };
-    let cost_allocation_tag = config.cost_allocation_tag.as_ref().map(ToString::to_string);
+    let cost_allocation_tag = settings.cost_allocation_tag.as_ref().map(ToString::to_string);
     Ok(Box::new(CostExplorer { base_url, credentials, role, cost_allocation_tag }))
 }
 

@@ -406,23 +406,33 @@ pub(crate) static REGISTRATION: crate::Provider = crate::Provider {
     connect,
 };
 
+/// What an Azure source needs beside its sealed client secret: the Entra ID tenant, the
+/// application (client) id the secret belongs to, and the scope read (`subscriptions/<id>`, a
+/// resource group, management group or billing account).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Settings {
+    pub tenant_id: TenantId,
+    pub client_id: ClientId,
+    pub scope: Scope,
+}
+
 /// A Cost Management connector from a source's settings: its tenant, client and scope.
 fn connect(
     config: &crate::SourceConfig,
     base_url: url::Url,
     client_secret: SecretString,
 ) -> Result<Box<dyn crate::Connector>, String> {
-    let setting = |value: Option<String>, what: &str| value.ok_or(format!("an Azure source needs its {what}"));
+    let crate::ProviderSettings::Azure(settings) = &config.provider else { return Err("not an Azure source".into()) };
     // A proxy or test server standing in for Cost Management stands in for Entra ID too.
     let login = config.base_url.as_deref().unwrap_or(LOGIN_URL);
     let login_url = url::Url::parse(login).map_err(|e| format!("login URL: {e}"))?;
     Ok(Box::new(CostManagement::new(
         base_url,
         login_url,
-        setting(config.tenant_id.as_ref().map(ToString::to_string), "tenant id")?,
-        setting(config.client_id.as_ref().map(ToString::to_string), "client id")?,
+        settings.tenant_id.to_string(),
+        settings.client_id.to_string(),
         client_secret,
-        setting(config.scope.as_ref().map(ToString::to_string), "scope")?,
+        settings.scope.to_string(),
     )))
 }
 

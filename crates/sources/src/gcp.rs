@@ -530,6 +530,21 @@ pub(crate) static REGISTRATION: crate::Provider = crate::Provider {
     connect,
 };
 
+/// What a Google Cloud source needs beside its sealed service account key: the billing export
+/// table (`project.dataset.gcp_billing_export_v1_…`), the project that runs the queries (the
+/// key's own when unset), the dataset's location, and the service account's email (read from the
+/// key, for people to see which it is).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Settings {
+    pub billing_table: BillingTable,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub project_id: Option<ProjectId>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub location: Option<Location>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_account: Option<String>,
+}
+
 /// A BigQuery billing-export connector from a source's settings: its table, and the project and
 /// location the queries run in.
 fn connect(
@@ -537,8 +552,11 @@ fn connect(
     base_url: url::Url,
     key: SecretString,
 ) -> Result<Box<dyn crate::Connector>, String> {
-    let table = config.billing_table.clone().ok_or("a Google Cloud source needs its billing table")?.into();
-    let (project, location) = (config.project_id.as_ref(), config.location.as_ref());
+    let crate::ProviderSettings::Gcp(settings) = &config.provider else {
+        return Err("not a Google Cloud source".into());
+    };
+    let table = settings.billing_table.to_string();
+    let (project, location) = (settings.project_id.as_ref(), settings.location.as_ref());
     let (project, location) = (project.map(ToString::to_string), location.map(ToString::to_string));
     Ok(Box::new(BigQueryBilling::new(base_url, key, project, table, location)))
 }

@@ -24,7 +24,7 @@ use burnrate_core::SyncWindow;
 
 pub use error::{SourceError, SourceErrorKind};
 pub use provider::{Connector, Provider, Schedule, SourceKind};
-pub use settings::{SettingsError, SourceConfig};
+pub use settings::{ProviderSettings, SettingsError, SourceConfig, SourceSpec};
 pub use {
     anthropic::Anthropic, aws::CostExplorer, azure::CostManagement, gcp::BigQueryBilling, openai::OpenAi,
     openrouter::OpenRouter,

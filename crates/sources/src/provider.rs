@@ -2,8 +2,9 @@
 //! label, API address, what its credential is called, how often it syncs) and how to make its
 //! [`Connector`] from a source's settings. Sync drives every provider through that one trait.
 //!
-//! Adding a provider: its module here with its connector and `REGISTRATION`, its simulator in
-//! `burnrate-sim`, a variant of [`SourceKind`] and one line in [`SourceKind::provider`].
+//! Adding a provider: its module here with its connector, its settings (when it needs more than
+//! its credential) and `REGISTRATION`, its simulator in `burnrate-sim`, a variant of
+//! [`SourceKind`] and of [`crate::ProviderSettings`], and one line in [`SourceKind::provider`].
 
 use burnrate_core::{CostRecord, SyncWindow, UsageRecord};
 use burnrate_net::HttpClient;

@@ -1,49 +1,22 @@
-//! A provider source's non-secret settings, as stored (JSON) and read back.
+//! A provider source's non-secret settings, as stored (JSON) and read back: what every source
+//! has (where its API is, how it syncs) and what its provider needs, one variant a provider,
+//! each holding its own module's parsed values.
 
-use burnrate_core::SyncWindow;
+use burnrate_core::{DATABASE_KINDS, DatabaseConfig, SyncWindow};
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
 use crate::{Schedule, SourceKind};
 
-/// A source's non-secret settings, stored as JSON.
+/// A provider source's non-secret settings, stored as JSON beside its kind.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SourceConfig {
+    /// What the provider needs, tagged with its kind (`"kind": "aws"`, …).
+    #[serde(flatten)]
+    pub provider: ProviderSettings,
     /// A proxy or test server instead of the provider's own API.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub base_url: Option<String>,
-    /// AWS: the access key id that goes with the sealed secret access key.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub access_key_id: Option<crate::aws::AccessKeyId>,
-    /// AWS: a role to assume before reading Cost Explorer, and the external id its trust policy
-    /// asks for.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub role_arn: Option<crate::aws::RoleArn>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub external_id: Option<crate::aws::ExternalId>,
-    /// AWS: a cost-allocation tag key whose values become the cost lines' tags.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub cost_allocation_tag: Option<crate::aws::CostAllocationTag>,
-    /// Azure: the Entra ID tenant, the application (client) id that goes with the sealed client
-    /// secret, and the scope read (`subscriptions/<id>`, a resource group, management group or
-    /// billing account).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub tenant_id: Option<crate::azure::TenantId>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub client_id: Option<crate::azure::ClientId>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub scope: Option<crate::azure::Scope>,
-    /// Google Cloud: the billing export table (`project.dataset.gcp_billing_export_v1_…`), the
-    /// project that runs the queries (the key's own when unset), the dataset's location, and the
-    /// service account's email (read from the sealed key, for people to see which it is).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub billing_table: Option<crate::gcp::BillingTable>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub project_id: Option<crate::gcp::ProjectId>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub location: Option<crate::gcp::Location>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub service_account: Option<String>,
     /// How far back the first sync reaches (OpenAI and Anthropic: 90 days).
     pub backfill_days: u32,
     /// How many trailing days each sync re-pulls to catch restatements (3).
@@ -51,34 +24,74 @@ pub struct SourceConfig {
     pub interval_minutes: u32,
 }
 
-impl Default for SourceConfig {
-    fn default() -> Self {
-        let Schedule { backfill_days, repull_days, interval_minutes } = Schedule::DEFAULT;
-        Self {
-            base_url: None,
-            access_key_id: None,
-            role_arn: None,
-            external_id: None,
-            cost_allocation_tag: None,
-            tenant_id: None,
-            client_id: None,
-            scope: None,
-            billing_table: None,
-            project_id: None,
-            location: None,
-            service_account: None,
-            backfill_days,
-            repull_days,
-            interval_minutes,
+/// What a provider needs beyond its credential, as its module parses it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum ProviderSettings {
+    OpenAi,
+    Anthropic,
+    Aws(crate::aws::Settings),
+    Azure(crate::azure::Settings),
+    Gcp(crate::gcp::Settings),
+    OpenRouter,
+}
+
+impl ProviderSettings {
+    pub fn kind(&self) -> SourceKind {
+        match self {
+            ProviderSettings::OpenAi => SourceKind::OpenAi,
+            ProviderSettings::Anthropic => SourceKind::Anthropic,
+            ProviderSettings::Aws(_) => SourceKind::Aws,
+            ProviderSettings::Azure(_) => SourceKind::Azure,
+            ProviderSettings::Gcp(_) => SourceKind::Gcp,
+            ProviderSettings::OpenRouter => SourceKind::OpenRouter,
         }
     }
 }
 
 impl SourceConfig {
-    /// The stored settings of the source `name`, or an error naming it: a row that no longer
-    /// reads is never taken for the defaults (which would start a backfill nobody asked for).
-    pub fn parse(name: &str, stored: &str) -> Result<Self, SettingsError> {
-        serde_json::from_str(stored).map_err(|e| SettingsError { source_name: name.to_owned(), reason: e.to_string() })
+    /// A new source's settings: its provider's, on its provider's schedule.
+    pub fn new(provider: ProviderSettings) -> Self {
+        let Schedule { backfill_days, repull_days, interval_minutes } = provider.kind().provider().schedule;
+        Self { provider, base_url: None, backfill_days, repull_days, interval_minutes }
+    }
+
+    /// A provider that needs nothing but its credential (OpenAI, Anthropic, OpenRouter).
+    pub fn plain(kind: SourceKind) -> Option<Self> {
+        let provider = match kind {
+            SourceKind::OpenAi => ProviderSettings::OpenAi,
+            SourceKind::Anthropic => ProviderSettings::Anthropic,
+            SourceKind::OpenRouter => ProviderSettings::OpenRouter,
+            SourceKind::Aws | SourceKind::Azure | SourceKind::Gcp => return None,
+        };
+        Some(Self::new(provider))
+    }
+
+    pub fn kind(&self) -> SourceKind {
+        self.provider.kind()
+    }
+
+    /// The stored settings of the source `name` of `kind`, or an error naming it: a row that no
+    /// longer reads is never taken for the defaults (which would start a backfill nobody asked
+    /// for), and settings of another provider than the row's kind are refused.
+    pub fn read(name: &str, kind: &str, stored: &str) -> Result<Self, SettingsError> {
+        let refuse = |reason: String| SettingsError { source_name: name.to_owned(), reason };
+        let mut value: serde_json::Value = serde_json::from_str(stored).map_err(|e| refuse(e.to_string()))?;
+        let object = value.as_object_mut().ok_or_else(|| refuse("not a JSON object".into()))?;
+        match object.get("kind") {
+            // Settings stored before they carried their kind have it only beside them.
+            None => {
+                object.insert("kind".into(), kind.into());
+            }
+            Some(tagged) if tagged == kind => {}
+            Some(tagged) => return Err(refuse(format!("settings of kind {tagged} on a source of kind {kind:?}"))),
+        }
+        serde_json::from_value(value).map_err(|e| refuse(e.to_string()))
+    }
+
+    /// As stored.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).expect("settings are plain JSON values")
     }
 
     /// The window the next sync covers: the whole backfill the first time (`synced_before` false),
@@ -90,11 +103,34 @@ impl SourceConfig {
             .expect("a positive number of days")
             .whole_months()
     }
+}
 
-    /// What a new source of `kind` starts with: its provider's schedule.
-    pub fn for_kind(kind: SourceKind) -> Self {
-        let Schedule { backfill_days, repull_days, interval_minutes } = kind.provider().schedule;
-        Self { backfill_days, repull_days, interval_minutes, ..Self::default() }
+/// What a source is, read once from its stored kind and settings: a provider's billing API with
+/// its settings, or one of the organization's own databases, read when a query names it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SourceSpec {
+    Provider(SourceConfig),
+    Database { kind: &'static str, config: DatabaseConfig },
+}
+
+impl SourceSpec {
+    /// The source `name`'s stored `kind` and settings, or an error naming it.
+    pub fn read(name: &str, kind: &str, stored: &str) -> Result<Self, SettingsError> {
+        match DATABASE_KINDS.iter().find(|k| **k == kind) {
+            Some(kind) => serde_json::from_str(stored)
+                .map(|config| SourceSpec::Database { kind, config })
+                .map_err(|e| SettingsError { source_name: name.to_owned(), reason: e.to_string() }),
+            None => SourceConfig::read(name, kind, stored).map(SourceSpec::Provider),
+        }
+    }
+
+    /// How people know its kind: the provider's label, or the database's.
+    pub fn label(&self) -> &'static str {
+        match self {
+            SourceSpec::Provider(config) => config.kind().label(),
+            SourceSpec::Database { kind: "mysql", .. } => "MySQL / MariaDB",
+            SourceSpec::Database { .. } => "PostgreSQL",
+        }
     }
 }
 
@@ -111,27 +147,65 @@ mod tests {
     use super::*;
 
     const SCHEDULE: &str = r#""backfill_days":90,"repull_days":3,"interval_minutes":60"#;
+    const AZURE: &str = r#""tenant_id":"contoso.onmicrosoft.com","client_id":"0f0e1d2c-3b4a-5968-7766-554433221100""#;
 
     #[test]
     fn stored_settings_read_back_as_typed_values_or_are_refused_naming_the_source_and_the_value() {
-        let good = format!(
-            r#"{{{SCHEDULE},"access_key_id":"AKIAIOSFODNN7EXAMPLE","scope":"/subscriptions/0f0e1d2c-3b4a-5968-7766-554433221100/"}}"#
-        );
-        let config = SourceConfig::parse("prod", &good).unwrap();
-        assert_eq!(config.access_key_id.unwrap().as_str(), "AKIAIOSFODNN7EXAMPLE");
-        assert_eq!(config.scope.unwrap().as_str(), "subscriptions/0f0e1d2c-3b4a-5968-7766-554433221100", "normalized");
+        let aws = format!(r#"{{{SCHEDULE},"access_key_id":"AKIAIOSFODNN7EXAMPLE"}}"#);
+        let ProviderSettings::Aws(settings) = SourceConfig::read("prod", "aws", &aws).unwrap().provider else {
+            panic!("an AWS source reads as AWS settings")
+        };
+        assert_eq!(settings.access_key_id.as_str(), "AKIAIOSFODNN7EXAMPLE");
+        let azure = format!(r#"{{{SCHEDULE},{AZURE},"scope":"/subscriptions/0f0e1d2c-3b4a-5968-7766-554433221100/"}}"#);
+        let ProviderSettings::Azure(settings) = SourceConfig::read("prod", "azure", &azure).unwrap().provider else {
+            panic!("an Azure source reads as Azure settings")
+        };
+        assert_eq!(settings.scope.as_str(), "subscriptions/0f0e1d2c-3b4a-5968-7766-554433221100", "normalized");
 
         // What a person could never have entered is not sent anywhere when read back either.
-        for (field, value, says) in [
-            ("scope", "subscriptions/../../providers/x", "Scope: "),
-            ("role_arn", "arn:aws:iam::123:role/x y", "Role ARN: "),
-            ("access_key_id", "ASIATEMPORARYKEY0001", "Access key ID: "),
-            ("billing_table", "a.b", "Billing table: "),
+        for (kind, stored, says) in [
+            ("azure", format!(r#"{{{SCHEDULE},{AZURE},"scope":"subscriptions/../../providers/x"}}"#), "Scope: "),
+            (
+                "aws",
+                format!(
+                    r#"{{{SCHEDULE},"access_key_id":"AKIAIOSFODNN7EXAMPLE","role_arn":"arn:aws:iam::123:role/x y"}}"#
+                ),
+                "Role ARN: ",
+            ),
+            ("aws", format!(r#"{{{SCHEDULE},"access_key_id":"ASIATEMPORARYKEY0001"}}"#), "Access key ID: "),
+            ("gcp", format!(r#"{{{SCHEDULE},"billing_table":"a.b"}}"#), "Billing table: "),
+            // A provider's required setting is never made up.
+            ("aws", format!("{{{SCHEDULE}}}"), "missing field `access_key_id`"),
+            ("azure", format!(r#"{{{SCHEDULE},{AZURE}}}"#), "missing field `scope`"),
+            // Settings of one provider on a source of another are not taken for either.
+            (
+                "openai",
+                format!(r#"{{{SCHEDULE},"kind":"aws","access_key_id":"AKIAIOSFODNN7EXAMPLE"}}"#),
+                "kind \"aws\"",
+            ),
+            ("openai", "[]".to_owned(), "not a JSON object"),
+            ("openai", "{".to_owned(), "EOF"),
         ] {
-            let stored = format!(r#"{{{SCHEDULE},"{field}":"{value}"}}"#);
-            let error = SourceConfig::parse("prod", &stored).unwrap_err().to_string();
+            let error = SourceConfig::read("prod", kind, &stored).unwrap_err().to_string();
             assert!(error.starts_with("source \"prod\": its stored settings are unreadable ("), "{error}");
-            assert!(error.contains(says), "{field}: {error}");
+            assert!(error.contains(says), "{kind} {stored}: {error}");
         }
+    }
+
+    #[test]
+    fn settings_are_stored_with_their_kind_and_read_back_equal() {
+        for kind in SourceKind::ALL {
+            let Some(config) = SourceConfig::plain(kind) else { continue };
+            let stored = config.to_json();
+            assert!(stored.contains(&format!(r#""kind":"{}""#, kind.as_str())), "{stored}");
+            assert_eq!(SourceConfig::read("prod", kind.as_str(), &stored).unwrap(), config);
+            assert_eq!(config.backfill_days, kind.provider().schedule.backfill_days);
+        }
+        // A row written before settings carried their kind reads by the row's kind.
+        let old = format!("{{{SCHEDULE}}}");
+        assert_eq!(SourceConfig::read("prod", "anthropic", &old).unwrap().kind(), SourceKind::Anthropic);
+        let database =
+            r#"{"host":"db.example.com","port":5432,"database":"app","user":"ro","schema":"public","tls":"require"}"#;
+        assert_eq!(SourceSpec::read("warehouse", "postgres", database).unwrap().label(), "PostgreSQL");
     }
 }

@@ -14,8 +14,9 @@ impl Syncer {
         source: &SourceRecord,
     ) -> Result<Box<dyn Connector>, SyncError> {
         let kind = SourceKind::parse(&source.kind).ok_or_else(|| SyncError::UnknownKind(source.kind.clone()))?;
-        let config = SourceConfig::parse(&source.name, &source.config)?;
+        let config = SourceConfig::read(&source.name, &source.kind, &source.config)?;
         let provider = kind.provider();
+        debug_assert_eq!(config.kind(), kind, "read by its kind");
         let base = config.base_url.as_deref().unwrap_or(provider.base_url);
         let base_url = url::Url::parse(base).map_err(|e| SyncError::Config(format!("base URL: {e}")))?;
         let mut tx = self.store.tenant(scope).await?;

@@ -51,7 +51,7 @@ pub async fn enqueue_next(
     source: &SourceRecord,
     now: chrono::DateTime<chrono::Utc>,
 ) -> Result<(), SyncError> {
-    match SourceConfig::parse(&source.name, &source.config).map_err(SyncError::from) {
+    match SourceConfig::read(&source.name, &source.kind, &source.config).map_err(SyncError::from) {
         Ok(config) => {
             let window = config.next_window(source.last_success_at.is_some(), now.date_naive());
             enqueue_sync(&syncer.store, scope, source.id, window, None, now.timestamp_millis()).await?;

@@ -27,7 +27,7 @@ pub async fn enqueue_due(syncer: &Syncer, now: chrono::DateTime<chrono::Utc>) ->
         tx.commit().await?;
         // Database sources are read at query time, not synced.
         for source in sources.into_iter().filter(|s| !s.paused && SourceKind::parse(&s.kind).is_some()) {
-            let config = match SourceConfig::parse(&source.name, &source.config).map_err(SyncError::from) {
+            let config = match SourceConfig::read(&source.name, &source.kind, &source.config).map_err(SyncError::from) {
                 Ok(config) => config,
                 Err(e) => {
                     record_unreadable(syncer, scope, &source, &e).await?;

@@ -151,7 +151,7 @@ async fn connect_and_sync_demo_sources(
         let source =
             t.source(id).await.context("reading the demo source")?.ok_or_else(|| anyhow!("demo source vanished"))?;
         t.commit().await.context("committing")?;
-        let window = SourceConfig::parse(&source.name, &source.config)
+        let window = SourceConfig::read(&source.name, &source.kind, &source.config)
             .map_err(|e| anyhow!("{e}"))?
             .next_window(source.last_success_at.is_some(), chrono::Utc::now().date_naive());
         let outcome = syncer.sync(scope, id, window).await.map_err(|e| anyhow!("syncing {name}: {e}"))?;

@@ -297,7 +297,11 @@ async fn openai_source(
 ) -> (burnrate_sim::SimProvider, burnrate_core::SourceId) {
     use burnrate_sync::SourceConfig;
     let sim = burnrate_sim::SimProvider::openai("sk-admin-ALERTS0000000000000000000").await;
-    let config = serde_json::to_string(&SourceConfig { base_url: Some(sim.base_url()), ..Default::default() }).unwrap();
+    let config = serde_json::to_string(&SourceConfig {
+        base_url: Some(sim.base_url()),
+        ..SourceConfig::plain(burnrate_sync::SourceKind::OpenAi).unwrap()
+    })
+    .unwrap();
     let mut t = app.store.tenant(scope).await.unwrap();
     let new = burnrate_store::NewSource { kind: "openai", name: "prod", config: &config, secret: key };
     let source = t.create_source(&app.vault, &new).await.unwrap();

@@ -169,7 +169,7 @@ async fn a_read_key_is_refused_on_every_endpoint_that_writes_and_changes_nothing
     let new = burnrate_store::NewSource {
         kind: "openai",
         name: "prod",
-        config: &serde_json::to_string(&burnrate_sync::SourceConfig::for_kind(burnrate_sync::SourceKind::OpenAi))
+        config: &serde_json::to_string(&burnrate_sync::SourceConfig::plain(burnrate_sync::SourceKind::OpenAi).unwrap())
             .unwrap(),
         secret: "sk-admin-READONLY0000000000000000",
     };

@@ -182,7 +182,7 @@ async fn two_serve_processes_share_sessions_limits_and_the_lake_and_sync_and_del
     let mut tx = app.store.tenant(scope).await.unwrap();
     let source = tx.sources().await.unwrap().pop().expect("the source");
     tx.commit().await.unwrap();
-    let window = burnrate_sync::SourceConfig::parse(&source.name, &source.config)
+    let window = burnrate_sync::SourceConfig::read(&source.name, &source.kind, &source.config)
         .unwrap()
         .next_window(source.last_success_at.is_some(), Utc::now().date_naive());
     let reference = SimProvider::openai(KEY).await;

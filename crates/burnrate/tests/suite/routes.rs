@@ -257,7 +257,7 @@ async fn org_a(app: &TestApp) -> OrgA {
             .to_owned();
     let mut tx = app.store.tenant(scope).await.unwrap();
     let config =
-        serde_json::to_string(&burnrate_sync::SourceConfig::for_kind(burnrate_sync::SourceKind::OpenAi)).unwrap();
+        serde_json::to_string(&burnrate_sync::SourceConfig::plain(burnrate_sync::SourceKind::OpenAi).unwrap()).unwrap();
     let new = burnrate_store::NewSource {
         kind: "openai",
         name: "prod",

@@ -219,8 +219,8 @@ async fn two_instances_sync_each_source_exactly_once_per_schedule_tick() {
     let mut t = app.store.tenant(scope).await.unwrap();
     let mut ids = Vec::new();
     for (kind, sim) in [("openai", &openai), ("anthropic", &anthropic)] {
-        let config =
-            serde_json::to_string(&SourceConfig { base_url: Some(sim.base_url()), ..Default::default() }).unwrap();
+        let plain = burnrate_sync::SourceKind::parse(kind).and_then(SourceConfig::plain).unwrap();
+        let config = SourceConfig { base_url: Some(sim.base_url()), ..plain }.to_json();
         let new = burnrate_store::NewSource { kind, name: kind, config: &config, secret: KEY };
         ids.push(t.create_source(&app.vault, &new).await.unwrap());
     }
@@ -256,7 +256,9 @@ async fn two_instances_sync_each_source_exactly_once_per_schedule_tick() {
         }
     };
     let next_window = |source: &burnrate_store::SourceRecord, today| {
-        SourceConfig::parse(&source.name, &source.config).unwrap().next_window(source.last_success_at.is_some(), today)
+        SourceConfig::read(&source.name, &source.kind, &source.config)
+            .unwrap()
+            .next_window(source.last_success_at.is_some(), today)
     };
     let first_window = next_window(&source(ids[1]).await, today);
 
@@ -337,7 +339,11 @@ async fn malformed_json_on_a_later_page_fails_the_sync_and_changes_nothing() {
     let today = chrono::Utc::now().date_naive();
     let sim = SimProvider::anthropic(KEY).await;
     sim.set_lines(burnrate_sim::demo::anthropic_lines(today, 90));
-    let config = serde_json::to_string(&SourceConfig { base_url: Some(sim.base_url()), ..Default::default() }).unwrap();
+    let config = serde_json::to_string(&SourceConfig {
+        base_url: Some(sim.base_url()),
+        ..SourceConfig::plain(burnrate_sync::SourceKind::Anthropic).unwrap()
+    })
+    .unwrap();
     let mut t = app.store.tenant(scope).await.unwrap();
     let id = t
         .create_source(
@@ -398,7 +404,11 @@ async fn a_source_whose_settings_no_longer_read_fails_naming_it_and_nothing_is_p
     let (scope, _) = app.create_org("Org", "o@example.com").await;
     let sim = SimProvider::openai(KEY).await;
     sim.set_lines(fixture());
-    let config = serde_json::to_string(&SourceConfig { base_url: Some(sim.base_url()), ..Default::default() }).unwrap();
+    let config = serde_json::to_string(&SourceConfig {
+        base_url: Some(sim.base_url()),
+        ..SourceConfig::plain(burnrate_sync::SourceKind::OpenAi).unwrap()
+    })
+    .unwrap();
     let mut t = app.store.tenant(scope).await.unwrap();
     let id = t
         .create_source(
@@ -427,4 +437,24 @@ async fn a_source_whose_settings_no_longer_read_fails_naming_it_and_nothing_is_p
     assert!(source.last_success_at.is_none());
     assert!(files.is_empty(), "no backfill was written: {files:?}");
     assert_eq!(sim.requests().len(), 0, "the provider was never called");
+
+    // People see it as unreadable, never as defaults, beside the organization's other sources
+    // — and it can still be removed.
+    let c = app.login("o@example.com").await;
+    let key = crate::create_key(&c, "k", "read").await;
+    let listed = c.api(reqwest::Method::GET, "/api/v1/sources", &key, None).await;
+    assert_eq!(listed.status, 200, "{}", listed.text);
+    let row = &listed.json()["sources"][0];
+    assert!(row["config"].is_null(), "no settings made up: {row}");
+    assert!(row["last_error"].as_str().unwrap().contains("its stored settings are unreadable"), "{row}");
+    let page = c.get("/sources").await;
+    assert_eq!(page.status, 200);
+    assert!(page.text.contains("Its stored settings no longer read"), "{}", page.text);
+    assert!(!page.text.contains("name=\"backfill_days\""), "no settings form on made-up values");
+    let form = [("keep_data", "no")];
+    let removed = c.post_form(&format!("/sources/{id}/delete"), &form).await;
+    assert!(removed.status == 303 || removed.status == 200, "{}", removed.text);
+    let mut t = app.store.tenant(scope).await.unwrap();
+    assert!(t.source(id).await.unwrap().is_none(), "removed");
+    t.commit().await.unwrap();
 }

@@ -5,12 +5,10 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use burnrate_app::Submitted;
-use burnrate_app::sources::{Listed, NewSourceInput, SettingsChange, provider_config};
+use burnrate_app::sources::{Listed, NewSourceInput, SettingsChange, SourceSpec};
 use burnrate_core::ApiScope;
-use burnrate_core::DATABASE_KINDS;
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
@@ -20,7 +18,7 @@ use super::{
 use crate::AppState;
 use crate::api::{ApiJson, ApiQuery, BodyRefusals, Conflicting, Missing, Nothing, QueuedView, Refusals, queued};
 use crate::auth::{ApiCaller, Caller};
-use crate::error::{ApiError, AppError};
+use crate::error::ApiError;
 use crate::routes::parse_id;
 
 #[derive(Deserialize, ToSchema)]
@@ -71,10 +69,11 @@ pub struct SourceView {
     /// openai, anthropic, aws, openrouter, postgres or mysql.
     kind: String,
     name: String,
-    /// Settings without secrets: base URL, backfill depth, interval; host and database of a
-    /// database source.
-    #[schema(value_type = Object)]
-    config: serde_json::Value,
+    /// Settings without secrets: the provider's kind and settings, base URL, backfill depth,
+    /// interval; host and database of a database source. `null` when the stored settings no
+    /// longer read (`last_error` then says so).
+    #[schema(value_type = Option<Object>)]
+    config: Option<serde_json::Value>,
     /// The last four characters of the credential.
     secret_last4: String,
     secret_set_at: DateTime<Utc>,
@@ -111,33 +110,35 @@ pub async fn api_list(State(state): State<AppState>, caller: ApiCaller) -> Resul
         .sources(&caller.actor())
         .await?
         .into_iter()
-        .map(|Listed { source: s, fresh }| {
-            // A database source has no re-pulled days: what it holds is final.
-            let repull_days = match DATABASE_KINDS.contains(&s.kind.as_str()) {
-                true => 0,
-                false => provider_config(&s)?.repull_days,
+        .map(|Listed { source: s, spec, fresh }| {
+            // A database source has no re-pulled days: what it holds is final. Settings that no
+            // longer read are shown as none, and the source's error says why.
+            let (config, repull_days, error) = match spec {
+                Ok(SourceSpec::Provider(c)) => (serde_json::to_value(&c).ok(), Some(c.repull_days), s.last_error),
+                Ok(SourceSpec::Database { config, .. }) => (serde_json::to_value(&config).ok(), Some(0), s.last_error),
+                Err(e) => (None, None, Some(e.to_string())),
             };
-            Ok(SourceView {
-                final_through: fresh.costs.map(|d| final_through(d, repull_days)),
+            SourceView {
+                final_through: fresh.costs.zip(repull_days).map(|(d, days)| final_through(d, days)),
                 costs_through: fresh.costs,
                 usage_through: fresh.usage,
                 id: s.id.as_uuid(),
                 kind: s.kind,
                 name: s.name,
-                config: serde_json::from_str(&s.config).unwrap_or_else(|_| json!({})),
+                config,
                 secret_last4: s.secret_hint,
                 secret_set_at: s.secret_set_at,
                 paused: s.paused,
                 last_attempt_at: s.last_attempt_at,
                 last_success_at: s.last_success_at,
-                last_error: s.last_error,
+                last_error: error,
                 progress: s.progress,
                 credits_remaining: s.credits_remaining,
                 credits_checked_at: s.credits_checked_at,
                 last_sync_summary: s.last_sync_summary,
-            })
+            }
         })
-        .collect::<Result<_, AppError>>()?;
+        .collect();
     Ok(Json(SourcesView { sources }).into_response())
 }
 

@@ -5,8 +5,8 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use burnrate_app::Submitted;
-use burnrate_app::sources::{Listed, NewSourceInput, SettingsChange, SourceKind, provider_config};
-use burnrate_core::{DATABASE_KINDS, DatabaseConfig, schema_name};
+use burnrate_app::sources::{Listed, NewSourceInput, ProviderSettings, SettingsChange, SourceKind, SourceSpec};
+use burnrate_core::schema_name;
 use serde::Deserialize;
 
 use super::{
@@ -28,50 +28,61 @@ async fn page(
     let listed = state.app.sources(&who.actor()).await?;
     let status = if error.is_some() { StatusCode::UNPROCESSABLE_ENTITY } else { StatusCode::OK };
     let (databases, sources): (Vec<_>, Vec<_>) =
-        listed.into_iter().partition(|l| DATABASE_KINDS.contains(&l.source.kind.as_str()));
+        listed.into_iter().partition(|l| matches!(l.spec, Ok(SourceSpec::Database { .. })));
     let page = SourcesPage {
         nav: Some(Nav::new(who, "sources")),
         csrf: who.csrf.clone(),
         databases: databases
             .into_iter()
-            .map(|Listed { source: s, .. }| {
-                let config: Option<DatabaseConfig> = serde_json::from_str(&s.config).ok();
-                DatabaseRow {
+            .filter_map(|Listed { source: s, spec, .. }| {
+                let spec = spec.ok()?;
+                let SourceSpec::Database { config: c, .. } = &spec else { return None };
+                Some(DatabaseRow {
                     id: s.id.to_string(),
                     schema: schema_name(&s.name),
-                    kind: if s.kind == "mysql" { "MySQL / MariaDB" } else { "PostgreSQL" }.into(),
-                    address: config
-                        .map(|c| format!("{}:{}/{} as {}", c.host, c.port, c.database, c.user))
-                        .unwrap_or_default(),
+                    kind: spec.label().into(),
+                    address: format!("{}:{}/{} as {}", c.host, c.port, c.database, c.user),
                     hint: s.secret_hint,
                     name: s.name,
-                }
+                })
             })
             .collect(),
         sources: sources
             .into_iter()
-            .map(|Listed { source: s, fresh }| {
-                let config = provider_config(&s)?;
-                Ok(SourceRow {
+            .map(|Listed { source: s, spec, fresh }| {
+                // Settings that no longer read show as such, and the source can still be removed.
+                let (settings, error) = match spec {
+                    Ok(SourceSpec::Provider(config)) => (Some(config), s.last_error),
+                    Ok(SourceSpec::Database { .. }) => unreachable!("partitioned above"),
+                    Err(e) => (None, Some(e.to_string())),
+                };
+                let kind = settings.as_ref().map_or(s.kind.clone(), |c| c.kind().label().to_owned());
+                let account = settings.as_ref().and_then(|c| match &c.provider {
+                    ProviderSettings::Gcp(gcp) => gcp.service_account.clone(),
+                    _ => None,
+                });
+                SourceRow {
                     id: s.id.to_string(),
                     name: s.name,
-                    kind: SourceKind::parse(&s.kind).map(|k| k.label().to_owned()).unwrap_or(s.kind),
+                    kind,
                     hint: s.secret_hint,
+                    account,
                     paused: s.paused,
                     synced: s.last_success_at.is_some(),
-                    error: s.last_error,
+                    error,
                     last_success: s.last_success_at.map(when).unwrap_or_else(|| "never".into()),
-                    fresh: freshness_text(fresh, config.repull_days),
-                    config,
+                    fresh: freshness_text(fresh, settings.as_ref().map_or(0, |c| c.repull_days)),
+                    aws: settings.as_ref().is_some_and(|c| c.kind() == SourceKind::Aws),
+                    settings,
                     progress: s.progress,
                     summary: s.last_sync_summary,
                     credits: s.credits_remaining.map(|c| {
                         let read = s.credits_checked_at.map(|t| format!(" (read {})", when(t))).unwrap_or_default();
                         format!("USD {c} credits left{read}")
                     }),
-                })
+                }
             })
-            .collect::<Result<_, AppError>>()?,
+            .collect(),
         can_manage: who.role.is_admin(),
         notice,
         error,
@@ -347,7 +358,12 @@ pub struct SourceRow {
     pub synced: bool,
     pub error: Option<String>,
     pub last_success: String,
-    pub config: burnrate_app::sources::SourceConfig,
+    /// Its settings, or `None` when they no longer read (`error` then says so).
+    pub settings: Option<burnrate_app::sources::SourceConfig>,
+    /// A Google source's service account, shown instead of the key's last characters.
+    pub account: Option<String>,
+    /// An AWS source: its key is replaced with its access key id.
+    pub aws: bool,
     pub progress: Option<String>,
     /// The last day of data per table.
     pub fresh: String,
