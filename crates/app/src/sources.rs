@@ -142,7 +142,7 @@ impl App {
                 "A database source has no sync settings: it is read when a query names it.",
             ));
         };
-        let mut next = self.checked_settings(&current, &change)?;
+        let mut next = self.checked_settings(&current, &change).await?;
         let destination =
             (next.base_url != current.base_url).then(|| (current.base_url.clone(), next.base_url.clone()));
         let Some(credential) = &change.credential else {
@@ -185,15 +185,19 @@ impl App {
             .await
     }
 
-    /// New settings, validated: the base URL through the egress guard, depth and interval bounded.
-    pub fn checked_settings(&self, current: &SourceConfig, change: &SettingsChange) -> Result<SourceConfig> {
+    /// New settings, validated: the base URL through the egress guard (a name by what it resolves
+    /// to now, on the URL's port; the dial checks again), depth and interval bounded.
+    pub async fn checked_settings(&self, current: &SourceConfig, change: &SettingsChange) -> Result<SourceConfig> {
         let mut next = current.clone();
         if let Some(u) = &change.base_url {
             let u = u.trim();
             if u.is_empty() {
                 next.base_url = None;
             } else {
-                self.http.guard().check_url(u).map_err(|e| Error::invalid("base_url", format!("Base URL: {e}.")))?;
+                self.http
+                    .check_destination(u)
+                    .await
+                    .map_err(|e| Error::invalid("base_url", format!("Base URL: {e}.")))?;
                 next.base_url = Some(u.to_owned());
             }
         }
@@ -283,8 +287,9 @@ impl App {
             }
         };
         let defaults = SourceConfig::new(provider);
-        let config =
-            self.checked_settings(&defaults, &SettingsChange { base_url: input.base_url, ..Default::default() })?;
+        let config = self
+            .checked_settings(&defaults, &SettingsChange { base_url: input.base_url, ..Default::default() })
+            .await?;
         let config = config.to_json();
         let details = json!({ "kind": kind.as_str(), "name": name });
         let change = Change::SourceCreate { kind: kind.as_str().into(), name, config, secret, details };

@@ -307,6 +307,11 @@ fn build_engine(settings: &Settings, syncer: &burnrate_sync::Syncer) -> Result<b
         spill_dir: settings.spill_dir.clone(),
         max_spill_bytes: settings.spill_max,
         statement_timeout: settings.statement_timeout,
+        concurrency: burnrate_engine::Concurrency {
+            instance: settings.query_concurrency,
+            per_org: settings.query_concurrency_per_org,
+            ..Default::default()
+        },
     };
     let engine = burnrate_engine::Engine::new(config, syncer.store.clone(), syncer.lake.clone())
         .map_err(|e| config_error("BURNRATE_SPILL_DIR", e.to_string()))?

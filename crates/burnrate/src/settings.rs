@@ -48,6 +48,8 @@ const PLAIN: &[&str] = &[
     "BCRYPT_COST",
     "SYNC_LEASE",
     "API_RATE_PER_KEY",
+    "QUERY_CONCURRENCY",
+    "QUERY_CONCURRENCY_PER_ORG",
 ];
 
 /// Where raw values come from: the environment first, then the file.
@@ -229,6 +231,10 @@ pub struct Settings {
     pub sync_lease: Duration,
     /// `BURNRATE_API_RATE_PER_KEY`: API requests a minute per key (per client address, twice this).
     pub api_rate_per_key: u32,
+    /// `BURNRATE_QUERY_CONCURRENCY` and `BURNRATE_QUERY_CONCURRENCY_PER_ORG`: client queries
+    /// running at once on the instance and for one organization.
+    pub query_concurrency: usize,
+    pub query_concurrency_per_org: usize,
 }
 
 impl Settings {
@@ -286,6 +292,24 @@ impl Settings {
             })?,
             None => 600,
         };
+        let defaults = burnrate_engine::Concurrency::default();
+        let concurrency = |name: &str, default: usize| match src.plain(name) {
+            Some(v) => v
+                .trim()
+                .parse()
+                .ok()
+                .filter(|n| (1..=10_000).contains(n))
+                .ok_or_else(|| err(name, format!("{v:?} is not a number of queries at once from 1 to 10000"))),
+            None => Ok(default),
+        };
+        let query_concurrency = concurrency("QUERY_CONCURRENCY", defaults.instance)?;
+        let query_concurrency_per_org = concurrency("QUERY_CONCURRENCY_PER_ORG", defaults.per_org)?;
+        if query_concurrency_per_org > query_concurrency {
+            return Err(err(
+                "QUERY_CONCURRENCY_PER_ORG",
+                format!("{query_concurrency_per_org} is more than BURNRATE_QUERY_CONCURRENCY ({query_concurrency})"),
+            ));
+        }
         let bcrypt_cost = match src.plain("BCRYPT_COST") {
             // Only the safer direction: 10 is the floor (S4).
             Some(v) => v
@@ -337,6 +361,8 @@ impl Settings {
             signup,
             login_rate_per_ip,
             api_rate_per_key,
+            query_concurrency,
+            query_concurrency_per_org,
             bcrypt_cost,
         })
     }

@@ -19,6 +19,9 @@ pub enum EngineError {
     OutOfMemory(String),
     #[error("the query ran longer than the statement timeout ({}s) and was cancelled", .0.as_secs())]
     Timeout(Duration),
+    /// Over a concurrency limit after waiting for a slot (SQLSTATE 53300, HTTP 429).
+    #[error("busy: {0}; waited {waited} s; retry shortly", waited = .1.as_secs_f64())]
+    Busy(crate::Busy, Duration),
     #[error("query failed: {0}")]
     Execution(String),
     #[error("engine setup: {0}")]

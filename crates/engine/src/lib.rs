@@ -12,6 +12,7 @@
 //! off, and client SQL is planned with DDL, DML (`COPY` included) and statements (`SET`, …)
 //! refused, so a client cannot point the engine at a path or change where it spills.
 
+mod admission;
 mod error;
 mod federated;
 mod information_schema;
@@ -45,6 +46,7 @@ use datafusion::logical_expr::LogicalPlan;
 use datafusion::prelude::{SQLOptions, SessionConfig, SessionContext};
 use datafusion::sql::sqlparser::ast::Statement;
 
+pub use admission::{Busy, Concurrency};
 pub use error::EngineError;
 pub use pg_types::{MAX_NUMERIC_SCALE, PgType, postgres_type};
 pub use session::{Description, Outcome, Reader, SERVER_VERSION, SqlSession, SqlStatement};
@@ -65,6 +67,8 @@ pub struct EngineConfig {
     pub max_spill_bytes: u64,
     /// A statement running longer is cancelled.
     pub statement_timeout: Duration,
+    /// How many client queries run at once.
+    pub concurrency: Concurrency,
 }
 
 impl EngineConfig {
@@ -74,6 +78,7 @@ impl EngineConfig {
             spill_dir,
             max_spill_bytes: 20 << 30,
             statement_timeout: Duration::from_secs(300),
+            concurrency: Concurrency::default(),
         }
     }
 }
@@ -82,6 +87,7 @@ impl EngineConfig {
 #[derive(Clone)]
 pub struct Engine {
     config: Arc<EngineConfig>,
+    admission: Arc<admission::Admission>,
     store: Store,
     lake: Lake,
     databases: Option<Databases>,
@@ -122,7 +128,8 @@ impl Engine {
         if swept > 0 {
             tracing::info!(swept, dir = %config.spill_dir.display(), "removed spill directories of earlier processes");
         }
-        Ok(Self { config: Arc::new(config), store, lake, databases: None })
+        let admission = admission::Admission::new(config.concurrency);
+        Ok(Self { config: Arc::new(config), admission, store, lake, databases: None })
     }
 
     /// Serves each organization's database sources as `ext_<name>` schemas (without this, only
@@ -292,6 +299,8 @@ impl Engine {
         parameters: Vec<ScalarValue>,
         plan: Plan,
     ) -> Result<QueryStream, EngineError> {
+        // Every client statement takes a slot, a table's or not: `SELECT repeat(…)` reads none.
+        let slot = self.admission.admit(scope.org_id()).await?;
         let ctx = if reads_tables(statement) { self.query_context(base, scope, plan).await? } else { base.clone() };
         let mut logical = plan_locked(&ctx, statement).await?;
         if !parameters.is_empty() {
@@ -299,8 +308,8 @@ impl Engine {
         }
         let frame = ctx.execute_logical_plan(logical).await?;
         let schema = Arc::new(frame.schema().as_arrow().clone());
-        let stream = frame.execute_stream().await?;
-        Ok(QueryStream { schema, stream })
+        let inner = frame.execute_stream().await?;
+        Ok(QueryStream { schema, stream: Box::pin(admission::AdmittedStream { inner, _slot: slot }) })
     }
 
     /// [`Engine::start_statement`], tried once more the frugal way if it runs out of memory while

@@ -1,5 +1,6 @@
 //! The one outbound HTTP client.
 
+use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
@@ -58,11 +59,18 @@ pub enum FetchError {
 
 #[derive(Clone)]
 pub struct HttpClient {
-    inner: reqwest::Client,
+    /// One connection pool a destination port: a resolver sees only the name it resolves, and an
+    /// allow-list entry may open one port of a private address, so each pool's resolver checks
+    /// the addresses it returns for its own port.
+    pools: Arc<std::sync::Mutex<HashMap<u16, reqwest::Client>>>,
     guard: Arc<EgressGuard>,
     opts: ClientOptions,
     lookup: Arc<dyn Lookup>,
 }
+
+/// More distinct ports than any instance calls (each pool holds its idle connections): past
+/// this, the pools are dropped and made again as needed.
+const MAX_POOLS: usize = 32;
 
 /// How names become addresses. The system's resolver in production; tests put in one that
 /// changes its answer between two lookups (DNS rebinding).
@@ -81,26 +89,35 @@ impl Lookup for SystemLookup {
     }
 }
 
-/// `host`'s addresses, each allowed by `guard`, or why not.
-async fn resolve_allowed(lookup: &dyn Lookup, guard: &EgressGuard, host: &str) -> Result<Vec<IpAddr>, EgressError> {
+/// `host`'s addresses, each allowed by `guard` on `port`, or why not.
+async fn resolve_allowed(
+    lookup: &dyn Lookup,
+    guard: &EgressGuard,
+    host: &str,
+    port: u16,
+) -> Result<Vec<IpAddr>, EgressError> {
     // A name that does not resolve is said so, not reported as a failed connection.
     let addrs = lookup.lookup(host).await.map_err(|_| EgressError::Unresolvable(host.to_owned()))?;
-    guard.check_answer(host, &addrs, None)?;
+    guard.check_answer(host, &addrs, port)?;
     Ok(addrs)
 }
 
-/// Resolves names and refuses the whole answer if any address is not allowed: the addresses
-/// checked are the addresses dialled.
-struct GuardedResolver(Arc<EgressGuard>, Arc<dyn Lookup>);
+/// Resolves names for the pool of one destination port and refuses the whole answer if any
+/// address is not allowed on it: the addresses checked are the addresses dialled.
+struct GuardedResolver {
+    guard: Arc<EgressGuard>,
+    lookup: Arc<dyn Lookup>,
+    port: u16,
+}
 
 impl reqwest::dns::Resolve for GuardedResolver {
     fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
-        let (guard, lookup) = (Arc::clone(&self.0), Arc::clone(&self.1));
+        let (guard, lookup, port) = (Arc::clone(&self.guard), Arc::clone(&self.lookup), self.port);
         Box::pin(async move {
-            let addrs = resolve_allowed(lookup.as_ref(), &guard, name.as_str())
+            let addrs = resolve_allowed(lookup.as_ref(), &guard, name.as_str(), port)
                 .await
                 .map_err(|e| Box::new(e) as Box<dyn std::error::Error + Send + Sync>)?;
-            Ok(Box::new(addrs.into_iter().map(|ip| SocketAddr::new(ip, 0))) as reqwest::dns::Addrs)
+            Ok(Box::new(addrs.into_iter().map(move |ip| SocketAddr::new(ip, port))) as reqwest::dns::Addrs)
         })
     }
 }
@@ -135,25 +152,42 @@ impl HttpClient {
 
     /// A client resolving names through `lookup` (tests).
     pub fn with_lookup(guard: EgressGuard, opts: ClientOptions, lookup: Arc<dyn Lookup>) -> Self {
-        let guard = Arc::new(guard);
-        let inner = reqwest::Client::builder()
-            .no_proxy()
-            .redirect(reqwest::redirect::Policy::none())
-            .connect_timeout(opts.connect_timeout)
-            .timeout(opts.timeout)
-            .user_agent(concat!("burnrate/", env!("CARGO_PKG_VERSION")))
-            .dns_resolver(Arc::new(GuardedResolver(Arc::clone(&guard), Arc::clone(&lookup))))
-            .build()
-            .expect("a client with these settings always builds");
-        Self { inner, guard, opts, lookup }
+        Self { pools: Arc::default(), guard: Arc::new(guard), opts, lookup }
+    }
+
+    /// The pool that dials `url`'s port, its resolver checking every address for that port.
+    fn pool(&self, url: &url::Url) -> reqwest::Client {
+        let port = url.port_or_known_default().unwrap_or(443);
+        let mut pools = self.pools.lock().expect("no panic holds the pools");
+        if !pools.contains_key(&port) && pools.len() >= MAX_POOLS {
+            pools.clear();
+        }
+        pools
+            .entry(port)
+            .or_insert_with(|| {
+                let resolver =
+                    GuardedResolver { guard: Arc::clone(&self.guard), lookup: Arc::clone(&self.lookup), port };
+                reqwest::Client::builder()
+                    .no_proxy()
+                    .redirect(reqwest::redirect::Policy::none())
+                    .connect_timeout(self.opts.connect_timeout)
+                    .timeout(self.opts.timeout)
+                    .user_agent(concat!("burnrate/", env!("CARGO_PKG_VERSION")))
+                    .dns_resolver(Arc::new(resolver))
+                    .build()
+                    .expect("a client with these settings always builds")
+            })
+            .clone()
     }
 
     /// The check when a destination is saved: the URL's form ([`EgressGuard::check_url`]) and,
-    /// for a name, every address it resolves to now. The dial checks again what it resolves then.
+    /// for a name, every address it resolves to now, on the URL's port. The dial checks again what
+    /// it resolves then.
     pub async fn check_destination(&self, raw: &str) -> Result<url::Url, EgressError> {
         let url = self.guard.check_url(raw)?;
         if let Some(url::Host::Domain(name)) = url.host() {
-            resolve_allowed(self.lookup.as_ref(), &self.guard, name).await?;
+            let port = url.port_or_known_default().unwrap_or(443);
+            resolve_allowed(self.lookup.as_ref(), &self.guard, name, port).await?;
         }
         Ok(url)
     }
@@ -210,7 +244,7 @@ impl HttpClient {
         headers: &[(&str, &str)],
         body: Option<&Bytes>,
     ) -> Result<Result<(u16, reqwest::header::HeaderMap, Bytes), String>, FetchError> {
-        let mut req = self.inner.request(method, url.clone());
+        let mut req = self.pool(url).request(method, url.clone());
         if let Some(body) = body {
             req = req.body(body.clone());
         }

@@ -19,6 +19,8 @@ pub enum EgressError {
         "{0} is not a public address (private, loopback, link-local or reserved); an operator can allow a private network with BURNRATE_EGRESS_ALLOW"
     )]
     NotPublic(IpAddr),
+    #[error("{0} may be reached only on the ports BURNRATE_EGRESS_ALLOW names for it, not on port {1}")]
+    PortNotAllowed(IpAddr, u16),
     #[error("{0:?} did not resolve to any address")]
     Unresolvable(String),
     #[error("BURNRATE_EGRESS_ALLOW: {0:?} is not a network such as 10.0.0.0/8 or 127.0.0.1/32:8080")]
@@ -128,13 +130,19 @@ impl EgressGuard {
         Ok(Self { allow })
     }
 
-    fn allowed(&self, ip: IpAddr, port: Option<u16>) -> bool {
-        self.allow.iter().any(|a| a.net.contains(&ip) && (a.port.is_none() || port.is_none() || a.port == port))
+    /// Whether the allow-list lets `ip` through on `port`: an entry with a port opens that port
+    /// only, whether the address was written in a URL or a name resolved to it.
+    fn allowed(&self, ip: IpAddr, port: u16) -> bool {
+        self.allow.iter().any(|a| a.net.contains(&ip) && a.port.is_none_or(|p| p == port))
     }
 
-    /// The check on an address about to be dialled.
-    pub fn check_ip(&self, ip: IpAddr, port: Option<u16>) -> Result<(), EgressError> {
-        if is_public(ip) || self.allowed(ip, port) { Ok(()) } else { Err(EgressError::NotPublic(ip)) }
+    /// The check on an address about to be dialled on `port`.
+    pub fn check_ip(&self, ip: IpAddr, port: u16) -> Result<(), EgressError> {
+        match is_public(ip) || self.allowed(ip, port) {
+            true => Ok(()),
+            false if self.allow.iter().any(|a| a.net.contains(&ip)) => Err(EgressError::PortNotAllowed(ip, port)),
+            false => Err(EgressError::NotPublic(ip)),
+        }
     }
 
     /// Resolves a tenant-supplied `host` (a name or an IP literal) for a direct connection (a
@@ -150,13 +158,13 @@ impl EgressGuard {
                 .map(|a| a.ip())
                 .collect(),
         };
-        self.check_answer(host, &addrs, Some(port))?;
+        self.check_answer(host, &addrs, port)?;
         Ok(std::net::SocketAddr::new(addrs[0], port))
     }
 
     /// The check of what `host` resolved to: something, and every address allowed — the one the
     /// connection then takes among them is not ours to choose.
-    pub fn check_answer(&self, host: &str, addrs: &[IpAddr], port: Option<u16>) -> Result<(), EgressError> {
+    pub fn check_answer(&self, host: &str, addrs: &[IpAddr], port: u16) -> Result<(), EgressError> {
         if addrs.is_empty() {
             return Err(EgressError::Unresolvable(host.to_owned()));
         }
@@ -171,7 +179,8 @@ impl EgressGuard {
         if !url.username().is_empty() || url.password().is_some() {
             return Err(EgressError::Userinfo);
         }
-        let port = url.port_or_known_default();
+        // Only http and https pass below, and both have a known default port.
+        let port = url.port_or_known_default().unwrap_or(0);
         let literal = match url.host() {
             None => return Err(EgressError::NoHost),
             Some(url::Host::Ipv4(ip)) => Some(IpAddr::V4(ip)),
@@ -182,6 +191,8 @@ impl EgressGuard {
             ("https", Some(ip)) => self.check_ip(ip, port)?,
             ("https", None) => {}
             ("http", Some(ip)) if self.allowed(ip, port) => {}
+            // A private address the allow-list opens on other ports: say which is wrong.
+            ("http", Some(ip)) if !is_public(ip) => self.check_ip(ip, port)?,
             (scheme, _) => return Err(EgressError::Scheme(scheme.to_owned())),
         }
         Ok(url)
@@ -218,10 +229,10 @@ mod tests {
             "2001:db8::1",
         ] {
             let ip: IpAddr = bad.parse().unwrap();
-            assert!(g.check_ip(ip, None).is_err(), "{bad} must be refused");
+            assert!(g.check_ip(ip, 443).is_err(), "{bad} must be refused");
         }
         for good in ["1.1.1.1", "8.8.8.8", "2606:4700:4700::1111", "::ffff:8.8.8.8"] {
-            assert!(g.check_ip(good.parse().unwrap(), None).is_ok(), "{good} is public");
+            assert!(g.check_ip(good.parse().unwrap(), 443).is_ok(), "{good} is public");
         }
     }
 
@@ -246,9 +257,18 @@ mod tests {
     fn the_operator_allow_list_opens_exactly_what_it_names() {
         let g = EgressGuard::new(&["127.0.0.1/32:8080", "10.0.0.0/8"]).unwrap();
         assert!(g.check_url("http://127.0.0.1:8080/x").is_ok());
-        assert!(g.check_url("http://127.0.0.1:9090/x").is_err(), "other port");
-        assert!(g.check_ip("10.9.8.7".parse().unwrap(), Some(443)).is_ok());
-        assert!(g.check_ip("192.168.0.1".parse().unwrap(), None).is_err());
+        let other = g.check_url("http://127.0.0.1:9090/x").unwrap_err();
+        assert_eq!(other, EgressError::PortNotAllowed("127.0.0.1".parse().unwrap(), 9090), "other port");
+        assert!(matches!(g.check_url("http://192.168.0.1/"), Err(EgressError::NotPublic(_))));
+        assert!(matches!(g.check_url("http://8.8.8.8/"), Err(EgressError::Scheme(_))), "public needs https");
+        assert!(g.check_ip("10.9.8.7".parse().unwrap(), 443).is_ok());
+        assert!(g.check_ip("192.168.0.1".parse().unwrap(), 443).is_err());
+        // A name's answer is held to the same ports as a literal address.
+        let loopback: IpAddr = "127.0.0.1".parse().unwrap();
+        assert!(g.check_answer("receiver.internal", &[loopback], 8080).is_ok());
+        let refused = g.check_answer("receiver.internal", &[loopback], 22).unwrap_err();
+        assert_eq!(refused, EgressError::PortNotAllowed(loopback, 22));
+        assert!(refused.to_string().contains("not on port 22"), "{refused}");
         assert!(EgressGuard::new(&["not-a-network"]).is_err());
     }
 }

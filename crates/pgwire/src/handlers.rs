@@ -116,6 +116,8 @@ fn engine_error_info(e: EngineError) -> Box<ErrorInfo> {
         EngineError::Plan(_) => "42P01",
         EngineError::OutOfMemory(_) => "53200",
         EngineError::Timeout(_) => "57014",
+        // too_many_connections: PostgreSQL's class for "try again when others are done".
+        EngineError::Busy(..) => "53300",
         EngineError::Execution(_) | EngineError::Setup(_) | EngineError::Store(_) => "XX000",
     };
     error_info(code, e.to_string())

@@ -23,6 +23,8 @@ pub struct AppOptions {
     pub exports_per_org: Option<Quota>,
     /// The SQL engine's per-query memory pool (64 MiB unless set).
     pub query_memory_limit: Option<usize>,
+    /// Client queries at once: the instance's and one organization's (the defaults unless set).
+    pub query_concurrency: Option<(usize, usize)>,
     /// The operator's egress allow-list (`BURNRATE_EGRESS_ALLOW`); loopback unless set, for the
     /// simulated providers and local receivers.
     pub egress_allow: Option<Vec<String>>,
@@ -47,6 +49,7 @@ impl Default for AppOptions {
             api_per_key: None,
             exports_per_org: None,
             query_memory_limit: None,
+            query_concurrency: None,
             egress_allow: None,
             lookup: None,
             delivery: None,
@@ -137,6 +140,12 @@ impl TestApp {
         ];
         if let Some(admin) = &db.admin_url {
             vars.push(("DATABASE_ADMIN_URL", admin.clone()));
+        }
+        if let Some((instance, per_org)) = opts.query_concurrency {
+            vars.extend([
+                ("QUERY_CONCURRENCY", instance.to_string()),
+                ("QUERY_CONCURRENCY_PER_ORG", per_org.to_string()),
+            ]);
         }
         if let Some(redis) = &opts.redis_url {
             vars.push(("REDIS_URL", redis.clone()));

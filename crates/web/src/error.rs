@@ -15,7 +15,11 @@ pub enum AppError {
     BadRequest(String),
     Validation(String),
     Conflict(String),
-    RateLimited { retry_after_secs: u64 },
+    RateLimited {
+        retry_after_secs: u64,
+    },
+    /// The instance or the organization runs as many queries as it may; try again shortly.
+    Busy(String),
     PayloadTooLarge,
     Csrf,
     Internal(String),
@@ -37,6 +41,7 @@ impl AppError {
                 "rate_limited",
                 format!("Too many requests; try again in {retry_after_secs} seconds."),
             ),
+            AppError::Busy(m) => (StatusCode::TOO_MANY_REQUESTS, "busy", m.clone()),
             AppError::PayloadTooLarge => {
                 (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", "The request body is larger than 64 KiB.".into())
             }
@@ -54,9 +59,13 @@ impl AppError {
     }
 
     fn with_retry_after(&self, mut resp: Response) -> Response {
-        if let AppError::RateLimited { retry_after_secs } = self
-            && let Ok(v) = HeaderValue::from_str(&retry_after_secs.to_string())
-        {
+        let wait = match self {
+            AppError::RateLimited { retry_after_secs } => *retry_after_secs,
+            // A slot frees when any running query ends: soon, or the wait would not have ended.
+            AppError::Busy(_) => 1,
+            _ => return resp,
+        };
+        if let Ok(v) = HeaderValue::from_str(&wait.to_string()) {
             resp.headers_mut().insert(header::RETRY_AFTER, v);
         }
         resp

@@ -56,6 +56,15 @@ struct Sims {
     openrouter: burnrate_sim::SimProvider,
 }
 
+impl Sims {
+    /// The loopback ports they listen on.
+    fn ports(&self) -> impl Iterator<Item = u16> {
+        [&self.openai, &self.anthropic, &self.aws, &self.azure, &self.gcp, &self.openrouter]
+            .map(|sim| sim.addr.port())
+            .into_iter()
+    }
+}
+
 /// Every provider's billing API on loopback, seeded with 90 days up to today.
 async fn start_simulated_providers() -> Sims {
     let today = chrono::Utc::now().date_naive();
@@ -234,10 +243,11 @@ pub(super) async fn demo(mut settings: Settings) -> Result<(), Failure> {
         settings.public_url = url::Url::parse(&url).map_err(|e| anyhow!("{e}"))?;
     }
     settings.check_plain_http()?;
-    // The simulated providers listen on loopback: the demo, and only the demo, allows it.
-    settings.egress_allow.push("127.0.0.1/32".into());
     let bound = bind(&settings).await?;
     let sims = start_simulated_providers().await;
+    // The simulated providers listen on loopback: the demo, and only the demo, allows their ports
+    // and no other.
+    settings.egress_allow.extend(sims.ports().map(|port| format!("127.0.0.1/32:{port}")));
     let server = Server::build(&settings, Tuning::default()).await?;
     let demo_path = settings.data_dir.join("demo.json");
     let mut creds = match std::fs::read_to_string(&demo_path) {

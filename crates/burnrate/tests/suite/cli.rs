@@ -9,7 +9,7 @@ fn stderr(out: &std::process::Output) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_configuration_exits_2_and_names_the_setting() {
     let app = TestApp::spawn().await;
-    let cases: [(&[(&str, &str)], &str); 8] = [
+    let cases: [(&[(&str, &str)], &str); 10] = [
         (&[("BURNRATE_HTTP_ADDR", "not-an-address")], "BURNRATE_HTTP_ADDR"),
         (&[("BURNRATE_SIGNUP", "sometimes")], "BURNRATE_SIGNUP"),
         (&[("BURNRATE_QUERY_MEMORY_LIMIT", "12 parsecs")], "BURNRATE_QUERY_MEMORY_LIMIT"),
@@ -17,6 +17,14 @@ async fn bad_configuration_exits_2_and_names_the_setting() {
         (&[("BURNRATE_HTTP_ADDR", "0.0.0.0:0")], "plain HTTP is served only on loopback"),
         (&[("BURNRATE_SYNC_LEASE", "0s")], "BURNRATE_SYNC_LEASE: must be greater than zero"),
         (&[("BURNRATE_API_RATE_PER_KEY", "lots")], "BURNRATE_API_RATE_PER_KEY: \"lots\" is not a positive number"),
+        (
+            &[("BURNRATE_QUERY_CONCURRENCY", "0")],
+            "BURNRATE_QUERY_CONCURRENCY: \"0\" is not a number of queries at once",
+        ),
+        (
+            &[("BURNRATE_QUERY_CONCURRENCY", "2"), ("BURNRATE_QUERY_CONCURRENCY_PER_ORG", "3")],
+            "BURNRATE_QUERY_CONCURRENCY_PER_ORG: 3 is more than BURNRATE_QUERY_CONCURRENCY (2)",
+        ),
         (&[("BURNRATE_LAKE_URL", "ftp://files.example/lake")], "BURNRATE_LAKE_URL: \"ftp://files.example/lake\""),
     ];
     for (env, expected) in cases {

@@ -117,6 +117,12 @@ async fn the_demo_serves_the_login_page_and_its_printed_credentials_work() {
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
     assert!(alerted, "the demo's over-spent budget alerts");
+    // Loopback is open to the simulators' ports and no other: not the demo's own, not ssh.
+    for url in ["https://127.0.0.1:22/".to_owned(), format!("{}/hook", demo.url)] {
+        let r = c.api(Method::POST, "/api/v1/webhooks", key, Some(serde_json::json!({ "url": url }))).await;
+        assert_eq!(r.status, 422, "{url}: {}", r.text);
+        assert!(r.text.contains("may be reached only on the ports"), "{url}: {}", r.text);
+    }
     // Gone for good before the second run opens the same data directory.
     let mut demo = demo;
     demo.child.kill().await.unwrap();

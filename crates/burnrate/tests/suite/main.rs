@@ -17,6 +17,7 @@ mod explore;
 mod exports;
 mod federated;
 mod figures;
+mod governance;
 mod multi;
 mod notify;
 mod openapi;

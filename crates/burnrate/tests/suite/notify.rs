@@ -165,7 +165,8 @@ async fn a_webhook_is_saved_only_for_a_url_the_guard_allows_and_its_test_event_a
 
     // URLs the guard refuses are not saved, and the answer says why.
     for (bad, why) in [
-        ("http://10.0.0.1/hook", "scheme"),
+        ("http://10.0.0.1/hook", "not a public address"),
+        ("http://93.184.215.14/hook", "scheme"),
         ("https://169.254.169.254/latest/meta-data/", "not a public address"),
         ("https://[::ffff:127.0.0.1]/hook", "not a public address"),
         ("https://user:pw@example.com/hook", "user name or password"),
@@ -273,6 +274,86 @@ async fn a_name_rebinding_to_loopback_after_the_save_is_refused_when_dialled() {
     let t = c.api(Method::POST, &format!("/api/v1/webhooks/{id}/test"), &key, None).await.json();
     assert_eq!(t["delivered"], false, "{t}");
     assert!(t["error"].as_str().unwrap_or_default().contains("127.0.0.1 is not a public address"), "{t}");
+}
+
+/// Names of the port test: `receiver.test` is loopback; `rebind.test` is public when saved and
+/// loopback when dialled.
+#[derive(Debug, Default)]
+struct LoopbackNames(std::sync::atomic::AtomicUsize);
+
+impl burnrate_net::Lookup for LoopbackNames {
+    fn lookup(&self, host: &str) -> futures::future::BoxFuture<'static, std::io::Result<Vec<std::net::IpAddr>>> {
+        let answer = match host {
+            "receiver.test" => Ok(vec!["127.0.0.1".parse().unwrap()]),
+            "rebind.test" => match self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst) {
+                0 => Ok(vec!["93.184.215.14".parse().unwrap()]),
+                _ => Ok(vec!["127.0.0.1".parse().unwrap()]),
+            },
+            _ => Err(std::io::Error::other("unknown name")),
+        };
+        Box::pin(async move { answer })
+    }
+}
+
+/// An allow-list entry with a port opens that port only — for an address written in the URL and
+/// for every address a name resolves to, when saved and when dialled; a source's base URL alike.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_allowed_port_opens_that_port_of_a_name_or_an_address_and_no_other() {
+    use reqwest::Method;
+    let (url, _received) = receiver().await;
+    let port: u16 = url::Url::parse(&url).unwrap().port().unwrap();
+    let other = if port == 65535 { port - 1 } else { port + 1 };
+    let opts = burnrate_testkit::AppOptions {
+        egress_allow: Some(vec![format!("127.0.0.1/32:{port}")]),
+        lookup: Some(std::sync::Arc::new(LoopbackNames::default())),
+        ..Default::default()
+    };
+    let app = burnrate_testkit::TestApp::spawn_with(opts).await;
+    let (c, key, _) = crate::wire::org_with_costs(&app, "Acme", 2).await;
+    let save = |url: String| {
+        let c = &c;
+        let key = &key;
+        async move { c.api(Method::POST, "/api/v1/webhooks", key, Some(serde_json::json!({ "url": url }))).await }
+    };
+    let refusal =
+        format!("127.0.0.1 may be reached only on the ports BURNRATE_EGRESS_ALLOW names for it, not on port {other}");
+
+    // The allowed port of the address: saved and delivered.
+    let r = save(url.clone()).await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let id = r.json()["id"].as_str().unwrap().to_owned();
+    let t = c.api(Method::POST, &format!("/api/v1/webhooks/{id}/test"), &key, None).await.json();
+    assert_eq!(t["delivered"], true, "{t}");
+
+    // Another port of it, written as the address or as a name resolving to it: refused on save.
+    for refused in [format!("http://127.0.0.1:{other}/hook"), format!("https://receiver.test:{other}/hook")] {
+        let r = save(refused.clone()).await;
+        assert_eq!(r.status, 422, "{refused}: {}", r.text);
+        let message = r.json()["error"]["message"].as_str().unwrap_or_default().to_owned();
+        assert!(message.contains(&refusal), "{refused}: {message}");
+    }
+
+    // The name on the allowed port is saved (the receiver speaks no TLS, so it is not dialled).
+    let r = save(format!("https://receiver.test:{port}/hook")).await;
+    assert_eq!(r.status, 201, "{}", r.text);
+
+    // A name that resolves elsewhere when saved is held to the port when it is dialled.
+    let r = save(format!("https://rebind.test:{other}/hook")).await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let id = r.json()["id"].as_str().unwrap().to_owned();
+    let t = c.api(Method::POST, &format!("/api/v1/webhooks/{id}/test"), &key, None).await.json();
+    assert_eq!(t["delivered"], false, "{t}");
+    assert!(t["error"].as_str().unwrap_or_default().contains(&refusal), "{t}");
+
+    // A provider's base URL is the same kind of destination.
+    let body = serde_json::json!({
+        "kind": "openai", "name": "proxy", "secret": "sk-admin-abcdefgh",
+        "base_url": format!("https://receiver.test:{other}/"),
+    });
+    let r = c.api(Method::POST, "/api/v1/sources", &key, Some(body)).await;
+    assert_eq!(r.status, 422, "{}", r.text);
+    let message = r.json()["error"]["message"].as_str().unwrap_or_default().to_owned();
+    assert!(message.starts_with("Base URL: ") && message.contains(&refusal), "{message}");
 }
 
 mod fixtures {

@@ -6,7 +6,9 @@ use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
-use super::run_page;
+use burnrate_engine::EngineError;
+
+use super::{run_page, shown};
 use crate::AppState;
 use crate::auth::Caller;
 use crate::error::AppError;
@@ -33,7 +35,8 @@ pub struct QueryResultView {
 }
 
 /// Runs a read-only SQL query (the console's): a page of up to 100 rows. A query the engine
-/// refuses answers `422` with the reason.
+/// refuses answers `422` with the reason; one over the organization's or the instance's
+/// concurrency limit, after a short wait for a slot, `429` with `Retry-After`.
 #[utoipa::path(post, path = "/sql", tag = "sql", request_body = QueryBody,
     responses((status = 200, body = QueryResultView), crate::api::Refusals, crate::api::BodyRefusals))]
 pub async fn api_query(
@@ -45,11 +48,12 @@ pub async fn api_query(
     let label = caller.actor().audit_actor().label;
     let session = state.app.sql_session(&caller.actor(), &label)?;
     let started = Instant::now();
-    match run_page(&session, &body.sql, body.page).await? {
+    match run_page(&session, &body.sql, body.page).await {
         Ok((columns, rows, more)) => {
             let view = QueryResultView { columns, rows, page: body.page, more, millis: started.elapsed().as_millis() };
             Ok(axum::Json(view).into_response())
         }
-        Err(message) => Err(AppError::Validation(message).into()),
+        Err(busy @ EngineError::Busy(..)) => Err(AppError::Busy(busy.to_string()).into()),
+        Err(e) => Err(AppError::Validation(shown(e)?).into()),
     }
 }

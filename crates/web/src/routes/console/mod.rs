@@ -36,14 +36,10 @@ fn shown(e: EngineError) -> Result<String, AppError> {
 }
 
 /// Page `page` of the query's rows within the statement timeout, or what was wrong with it.
-async fn run_page(session: &SqlSession, sql: &str, page: usize) -> Result<Result<Page, String>, AppError> {
+async fn run_page(session: &SqlSession, sql: &str, page: usize) -> Result<Page, EngineError> {
     let timeout = session.statement_timeout();
     let skip = page.saturating_mul(PAGE_ROWS);
-    Ok(match tokio::time::timeout(timeout, read_page(session, sql, skip)).await {
-        Ok(Ok(result)) => Ok(result),
-        Ok(Err(e)) => Err(shown(e)?),
-        Err(_) => Err(EngineError::Timeout(timeout).to_string()),
-    })
+    tokio::time::timeout(timeout, read_page(session, sql, skip)).await.unwrap_or(Err(EngineError::Timeout(timeout)))
 }
 
 type Page = (Vec<String>, Vec<Vec<Option<String>>>, bool);

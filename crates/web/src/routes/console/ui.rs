@@ -64,7 +64,7 @@ pub async fn run(
     let session = session(&state, &who)?;
     let started = Instant::now();
     let skip = form.page.saturating_mul(PAGE_ROWS);
-    match run_page(&session, &form.sql, form.page).await? {
+    match run_page(&session, &form.sql, form.page).await.map_err(shown) {
         Ok((columns, rows, more)) => {
             let result = ConsoleResult {
                 first: skip + 1,
@@ -77,7 +77,7 @@ pub async fn run(
             };
             page(&session, &who, form.sql, Some(result), None).await
         }
-        Err(message) => page(&session, &who, form.sql, None, Some(message)).await,
+        Err(message) => page(&session, &who, form.sql, None, Some(message?)).await,
     }
 }
 
