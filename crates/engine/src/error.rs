@@ -9,6 +9,9 @@ pub enum EngineError {
     /// The statement is not allowed for clients (DDL, DML, COPY, SET of engine settings, …).
     #[error("not allowed: {0}; burnrate SQL is read-only")]
     Refused(String),
+    /// The statement is larger, or nests deeper, than a client statement may (SQLSTATE 54000).
+    #[error("not allowed: {0}")]
+    TooLarge(String),
     /// The statement does not parse.
     #[error("syntax error: {0}")]
     Syntax(String),

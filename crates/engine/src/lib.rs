@@ -13,6 +13,8 @@
 //! refused, so a client cannot point the engine at a path or change where it spills.
 
 mod admission;
+mod bounded;
+mod depth;
 mod error;
 mod federated;
 mod information_schema;
@@ -39,7 +41,7 @@ use datafusion::datasource::file_format::parquet::ParquetFormat;
 use datafusion::datasource::listing::{ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl};
 use datafusion::execution::SendableRecordBatchStream;
 use datafusion::execution::disk_manager::{DiskManagerBuilder, DiskManagerMode};
-use datafusion::execution::memory_pool::{GreedyMemoryPool, TrackConsumersPool};
+use datafusion::execution::memory_pool::{GreedyMemoryPool, MemoryPool, TrackConsumersPool};
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::execution::session_state::SessionStateBuilder;
 use datafusion::logical_expr::LogicalPlan;
@@ -47,6 +49,7 @@ use datafusion::prelude::{SQLOptions, SessionConfig, SessionContext};
 use datafusion::sql::sqlparser::ast::Statement;
 
 pub use admission::{Busy, Concurrency};
+pub use depth::MAX_EXPRESSION_DEPTH;
 pub use error::EngineError;
 pub use pg_types::{MAX_NUMERIC_SCALE, PgType, postgres_type};
 pub use session::{Description, Outcome, Reader, SERVER_VERSION, SqlSession, SqlStatement};
@@ -172,13 +175,17 @@ impl Engine {
         // Queries that read no table (`SELECT 1`, `SELECT version()`: pools' validation queries,
         // drivers' start-up) run on this context as it is, without a runtime of their own: a
         // pool of the query limit, and no disk, so nothing of theirs can spill.
+        let pool: Arc<dyn MemoryPool> = Arc::new(GreedyMemoryPool::new(self.config.memory_limit));
         let runtime = RuntimeEnvBuilder::new()
-            .with_memory_pool(Arc::new(GreedyMemoryPool::new(self.config.memory_limit)))
+            .with_memory_pool(Arc::clone(&pool))
             .with_disk_manager_builder(DiskManagerBuilder::default().with_mode(DiskManagerMode::Disabled))
             .build_arc()?;
-        let state =
+        let mut state =
             SessionStateBuilder::new().with_config(config).with_runtime_env(runtime).with_default_features().build();
+        let bound = bounded::BoundFunctions::new(pool);
+        state.add_analyzer_rule(Arc::clone(&bound) as _);
         let ctx = SessionContext::new_with_state(state);
+        ctx.add_optimizer_rule(bound);
         ctx.catalog("burnrate")
             .ok_or_else(|| EngineError::Setup("the session has no burnrate catalog".into()))?
             .register_schema("public", Arc::new(PublicSchema::default()))?;
@@ -234,12 +241,12 @@ impl Engine {
         let disk = DiskManagerBuilder::default()
             .with_mode(DiskManagerMode::Directories(vec![self.config.spill_dir.clone()]))
             .with_max_temp_directory_size(self.config.max_spill_bytes);
-        let pool = TrackConsumersPool::new(
+        let pool: Arc<dyn MemoryPool> = Arc::new(TrackConsumersPool::new(
             GreedyMemoryPool::new(self.config.memory_limit),
             std::num::NonZeroUsize::new(5).expect("five"),
-        );
+        ));
         let runtime =
-            RuntimeEnvBuilder::new().with_memory_pool(Arc::new(pool)).with_disk_manager_builder(disk).build_arc()?;
+            RuntimeEnvBuilder::new().with_memory_pool(Arc::clone(&pool)).with_disk_manager_builder(disk).build_arc()?;
         runtime.register_object_store(&url::Url::parse(LAKE_URL).expect("lake URL"), Arc::clone(self.lake.objects()));
         let state = base.state();
         // The catalog already exists: building must not replace it with an empty default one.
@@ -248,8 +255,18 @@ impl Engine {
             config = config.with_target_partitions(1);
         }
         config.options_mut().optimizer.prefer_hash_join = plan == Plan::Fast;
-        let state = SessionStateBuilder::new_from_existing(state).with_config(config).with_runtime_env(runtime).build();
-        Ok(SessionContext::new_with_state(state))
+        let mut builder = SessionStateBuilder::new_from_existing(state).with_config(config).with_runtime_env(runtime);
+        // The functions' values count against this query's pool, not the connection's.
+        let bound = bounded::BoundFunctions::new(pool);
+        if let Some(analyzer) = builder.analyzer() {
+            analyzer.rules.retain(|r| r.name() != bounded::BoundFunctions::NAME);
+            analyzer.rules.push(Arc::clone(&bound) as _);
+        }
+        if let Some(optimizer) = builder.optimizer() {
+            optimizer.rules.retain(|r| r.name() != bounded::BoundFunctions::NAME);
+            optimizer.rules.push(bound);
+        }
+        Ok(SessionContext::new_with_state(builder.build()))
     }
 
     /// Replaces the `ext_` schemas of `base` with the organization's database sources as they are.

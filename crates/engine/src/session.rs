@@ -267,6 +267,9 @@ impl Drop for SqlSession {
     }
 }
 
+/// The longest statement a client may send (1 MiB).
+pub const MAX_STATEMENT_BYTES: usize = 1 << 20;
+
 impl SqlSession {
     /// How long one statement of this session may run (the engine's setting).
     pub fn statement_timeout(&self) -> std::time::Duration {
@@ -284,9 +287,18 @@ impl SqlSession {
 
     /// Splits `sql` into statements, refusing at once what is never allowed.
     pub fn parse(&self, sql: &str) -> Result<Vec<SqlStatement>, EngineError> {
+        // Planning copies a statement's text and constants around: a huge one costs memory
+        // before any limit of the query's own applies.
+        if sql.len() > MAX_STATEMENT_BYTES {
+            return Err(EngineError::TooLarge(format!(
+                "a statement of {} bytes; at most {MAX_STATEMENT_BYTES} bytes",
+                sql.len()
+            )));
+        }
         if let Some(statements) = self.parsed.get(sql) {
             return Ok(statements);
         }
+        crate::depth::check(sql)?;
         let statements = self.parse_anew(sql)?;
         self.parsed.keep(sql.to_owned(), statements.clone());
         Ok(statements)

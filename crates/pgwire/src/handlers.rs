@@ -113,6 +113,8 @@ fn engine_error_info(e: EngineError) -> Box<ErrorInfo> {
     let code = match &e {
         EngineError::Refused(_) => "42501",
         EngineError::Syntax(_) => "42601",
+        // program_limit_exceeded: "statement too complex" and the like.
+        EngineError::TooLarge(_) => "54000",
         EngineError::Plan(_) => "42P01",
         EngineError::OutOfMemory(_) => "53200",
         EngineError::Timeout(_) => "57014",

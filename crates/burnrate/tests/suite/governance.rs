@@ -52,3 +52,126 @@ async fn an_organization_at_its_query_limit_is_told_busy_on_every_path_while_ano
     let r = a.api(Method::POST, "/api/v1/sql", &a_key, sql("SELECT 3 AS three")).await;
     assert_eq!(r.status, 200, "{}", r.text);
 }
+
+/// This process's resident memory and its peak so far, in bytes (`/proc/self/status`).
+fn resident() -> (u64, u64) {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let field = |name: &str| {
+        let line = status.lines().find(|l| l.starts_with(name)).unwrap();
+        line.split_whitespace().nth(1).unwrap().parse::<u64>().unwrap() * 1024
+    };
+    (field("VmRSS:"), field("VmHWM:"))
+}
+
+/// Queries a viewer could send to take the instance down, each answered within the query's
+/// memory limit — or refused, saying why — while the instance keeps answering everyone else.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_queries_complete_within_the_limit_or_are_refused_and_the_instance_keeps_answering() {
+    const LIMIT: usize = 256 << 20;
+    let opts = AppOptions { query_memory_limit: Some(LIMIT), ..Default::default() };
+    let app = TestApp::spawn_with(opts).await;
+    let (scope, _) = app.create_org("Acme", "owner@acme.test").await;
+    crate::sql::load(&app, scope, &crate::sql::costs("OpenAI", 3000)).await;
+    let c = app.login("owner@acme.test").await;
+    let key = crate::create_key(&c, "sql", "read").await;
+    // Warm: the first query's plan and the lake's files are what any query costs.
+    let r = c
+        .api(Method::POST, "/api/v1/sql", &key, Some(serde_json::json!({ "sql": "SELECT count(*) FROM costs" })))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let (baseline, _) = resident();
+
+    // Everyone else's view of the instance, the whole time.
+    let health = tokio::spawn({
+        let url = format!("{}/healthz", app.url);
+        async move {
+            let http = reqwest::Client::new();
+            let mut slowest = std::time::Duration::ZERO;
+            loop {
+                let started = std::time::Instant::now();
+                let answer = tokio::time::timeout(std::time::Duration::from_secs(5), http.get(&url).send()).await;
+                assert!(answer.is_ok_and(|r| r.is_ok_and(|r| r.status() == 200)), "/healthz stopped answering");
+                slowest = slowest.max(started.elapsed());
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                if slowest > std::time::Duration::from_secs(5) {
+                    return slowest;
+                }
+            }
+        }
+    });
+
+    let doubling = {
+        // Each step doubles the last: 1 MB → 4 GB in twelve steps.
+        let mut sql = String::from("WITH s0 AS (SELECT repeat('x', 1000000) AS v)");
+        for i in 1..=12 {
+            sql.push_str(&format!(", s{i} AS (SELECT v || v AS v FROM s{})", i - 1));
+        }
+        sql + " SELECT length(v) FROM s12"
+    };
+    let plus_chain = format!("SELECT {}", vec!["1"; 5000].join(" + "));
+    let nested = format!("SELECT {}1{}", "(".repeat(2000), ")".repeat(2000));
+    let hostile = [
+        "SELECT cardinality(range(0, 200000000))".to_owned(),
+        "SELECT cardinality(generate_series(1, 200000000))".to_owned(),
+        "SELECT cardinality(range(TIMESTAMP '1970-01-01 00:00:00', TIMESTAMP '2200-01-01 00:00:00', INTERVAL '1 second'))".to_owned(),
+        "SELECT length(repeat('x', 1000000000))".to_owned(),
+        "SELECT length(lpad('', 1000000000, 'x'))".to_owned(),
+        "SELECT length(rpad('x', 1000000000))".to_owned(),
+        "SELECT cardinality(array_repeat(1, 200000000))".to_owned(),
+        "SELECT length(replace(repeat('x', 10000), 'x', repeat('y', 100000)))".to_owned(),
+        "SELECT length(regexp_replace(repeat('x', 10000), '', repeat('y', 100000), 'g'))".to_owned(),
+        "SELECT length(concat(repeat('x', 100000000), repeat('x', 100000000), repeat('x', 100000000)))".to_owned(),
+        "SELECT count(*) FROM unnest(range(0, 200000000))".to_owned(),
+        "SELECT sum(length(repeat(service_name, 100000))) FROM costs".to_owned(),
+        "SELECT length(string_agg(repeat('x', 100000), '')) FROM generate_series(1, 100000)".to_owned(),
+        "SELECT cardinality(array_agg(x)) FROM generate_series(1, 100000000) AS t(x)".to_owned(),
+        "SELECT count(*) FROM costs a CROSS JOIN costs b".to_owned(),
+        doubling,
+        plus_chain,
+        nested,
+    ];
+    // What a refusal may say: the limit it met, in words.
+    let clear = [
+        "needs more memory than its limit allows",
+        "not allowed",
+        "ran longer than the statement timeout",
+        "syntax error",
+    ];
+    let mut refused = 0;
+    for sql in &hostile {
+        let r = c.api(Method::POST, "/api/v1/sql", &key, Some(serde_json::json!({ "sql": sql }))).await;
+        let shown: String = sql.chars().take(80).collect();
+        match r.status {
+            200 => {}
+            422 => {
+                let message = r.json()["error"]["message"].as_str().unwrap_or_default().to_owned();
+                assert!(clear.iter().any(|c| message.contains(c)), "{shown}: refused without saying why: {message}");
+                refused += 1;
+            }
+            other => panic!("{shown}: answered {other}: {}", r.text),
+        }
+        let (_, peak) = resident();
+        assert!(
+            peak <= baseline + 2 * LIMIT as u64,
+            "{shown}: the process peaked at {} MiB, over the idle {} MiB and twice the 256 MiB limit",
+            peak >> 20,
+            baseline >> 20
+        );
+    }
+    assert!(refused >= 10, "the gigabyte builders are refused ({refused})");
+    assert!(!health.is_finished(), "/healthz answered within 5 s the whole time");
+    health.abort();
+
+    // And the instance answers its ordinary questions afterwards, long ones up to the limit
+    // of chained operators included.
+    let at_limit = burnrate_engine::MAX_EXPRESSION_DEPTH;
+    let alternatives = (0..at_limit / 2).map(|i| format!("service_name = 's{i}'")).collect::<Vec<_>>();
+    for sql in [
+        "SELECT count(*) FROM costs".to_owned(),
+        format!("SELECT {}", vec!["1"; at_limit].join(" + ")),
+        format!("SELECT count(*) FROM costs WHERE {}", alternatives.join(" OR ")),
+    ] {
+        let r = c.api(Method::POST, "/api/v1/sql", &key, Some(serde_json::json!({ "sql": sql }))).await;
+        assert_eq!(r.status, 200, "{}", r.text);
+    }
+}
