@@ -167,6 +167,20 @@ impl App {
         }
         Ok(())
     }
+
+    /// Sends to a paused destination again, audited. What was dead-lettered while it was paused
+    /// stays in its list, to redeliver.
+    pub async fn resume_webhook(&self, actor: &Actor, id: WebhookId) -> Result<()> {
+        actor.require_admin()?;
+        let mut tx = self.store.tenant(actor.scope).await?;
+        tx.webhook(id).await?.ok_or(Error::NotFound)?;
+        if !tx.resume_webhook(id).await? {
+            return Err(Error::Conflict("the destination is not paused".into()));
+        }
+        tx.audit(actor.entry(AuditAction::WebhookResumed, "webhook", id.to_string(), json!({}))).await?;
+        tx.commit().await?;
+        Ok(())
+    }
 }
 
 /// A destination as the webhooks page shows it to `actor`: its URL host-only for non-admins

@@ -135,6 +135,7 @@ pub struct Server {
     notifier: burnrate_notify::Notifier,
     mailer: burnrate_notify::Mailer,
     pg_tls: Option<burnrate_pgwire::PgTls>,
+    wire_connections: burnrate_pgwire::ConnectionLimits,
     store: Store,
 }
 
@@ -218,7 +219,7 @@ impl Server {
         let mut config = web_config(settings);
         tuning.apply(&mut config);
         let state = AppState::new(config, app, limiter);
-        Ok(Self { state, engine, notifier, mailer, pg_tls, store })
+        Ok(Self { state, engine, notifier, mailer, pg_tls, wire_connections: settings.wire_connections, store })
     }
 
     /// The application, for what runs before the listeners open (the demo's seeding).
@@ -234,8 +235,8 @@ impl Server {
     /// sync scheduler, budget evaluation and webhook delivery.
     pub async fn start(self, bound: Bound) -> Result<Running, Failure> {
         let Bound { http, https, pg } = bound;
-        let Server { state, engine, notifier, mailer, pg_tls, store } = self;
-        let pg = burnrate_pgwire::PgServer::start(pg, engine.clone(), state.app().clone(), pg_tls)
+        let Server { state, engine, notifier, mailer, pg_tls, wire_connections, store } = self;
+        let pg = burnrate_pgwire::PgServer::start(pg, engine.clone(), state.app().clone(), pg_tls, wire_connections)
             .map_err(|e| config_error("BURNRATE_PG_ADDR", e.to_string()))?;
         let app = state.app().clone();
         let syncer = app.syncer().clone();
@@ -306,6 +307,7 @@ fn build_engine(settings: &Settings, syncer: &burnrate_sync::Syncer) -> Result<b
             .map_err(|_| config_error("BURNRATE_QUERY_MEMORY_LIMIT", "too large for this machine"))?,
         spill_dir: settings.spill_dir.clone(),
         max_spill_bytes: settings.spill_max,
+        max_spill_bytes_per_org: settings.spill_max_per_org,
         statement_timeout: settings.statement_timeout,
         concurrency: burnrate_engine::Concurrency {
             instance: settings.query_concurrency,

@@ -43,6 +43,7 @@ const PLAIN: &[&str] = &[
     "SIGNUP",
     "STATEMENT_TIMEOUT",
     "SPILL_MAX",
+    "SPILL_MAX_PER_ORG",
     "EGRESS_ALLOW",
     "LOGIN_RATE_PER_IP",
     "BCRYPT_COST",
@@ -50,6 +51,8 @@ const PLAIN: &[&str] = &[
     "API_RATE_PER_KEY",
     "QUERY_CONCURRENCY",
     "QUERY_CONCURRENCY_PER_ORG",
+    "WIRE_MAX_CONNECTIONS",
+    "WIRE_MAX_CONNECTIONS_PER_ORG",
 ];
 
 /// Where raw values come from: the environment first, then the file.
@@ -222,6 +225,9 @@ pub struct Settings {
     pub query_memory_limit: u64,
     pub spill_dir: PathBuf,
     pub spill_max: u64,
+    /// `BURNRATE_SPILL_MAX_PER_ORG`: what one organization's running queries may have spilled
+    /// together (`BURNRATE_SPILL_MAX` unless set).
+    pub spill_max_per_org: u64,
     pub statement_timeout: Duration,
     pub signup: SignupMode,
     pub egress_allow: Vec<String>,
@@ -235,6 +241,9 @@ pub struct Settings {
     /// running at once on the instance and for one organization.
     pub query_concurrency: usize,
     pub query_concurrency_per_org: usize,
+    /// `BURNRATE_WIRE_MAX_CONNECTIONS` and `BURNRATE_WIRE_MAX_CONNECTIONS_PER_ORG`: Postgres wire
+    /// connections open at once on the instance and for one organization.
+    pub wire_connections: burnrate_pgwire::ConnectionLimits,
 }
 
 impl Settings {
@@ -310,6 +319,30 @@ impl Settings {
                 format!("{query_concurrency_per_org} is more than BURNRATE_QUERY_CONCURRENCY ({query_concurrency})"),
             ));
         }
+        let wire_defaults = burnrate_pgwire::ConnectionLimits::default();
+        let connections = |name: &str, default: usize| match src.plain(name) {
+            Some(v) => v
+                .trim()
+                .parse()
+                .ok()
+                .filter(|n| (1..=100_000).contains(n))
+                .ok_or_else(|| err(name, format!("{v:?} is not a number of connections from 1 to 100000"))),
+            None => Ok(default),
+        };
+        let wire_connections = burnrate_pgwire::ConnectionLimits {
+            instance: connections("WIRE_MAX_CONNECTIONS", wire_defaults.instance)?,
+            per_org: connections("WIRE_MAX_CONNECTIONS_PER_ORG", wire_defaults.per_org)?,
+        };
+        if wire_connections.per_org > wire_connections.instance {
+            return Err(err(
+                "WIRE_MAX_CONNECTIONS_PER_ORG",
+                format!(
+                    "{} is more than BURNRATE_WIRE_MAX_CONNECTIONS ({})",
+                    wire_connections.per_org, wire_connections.instance
+                ),
+            ));
+        }
+        let spill_max = parse_bytes("SPILL_MAX", &src.plain("SPILL_MAX").unwrap_or_else(|| "10GiB".into()))?;
         let bcrypt_cost = match src.plain("BCRYPT_COST") {
             // Only the safer direction: 10 is the floor (S4).
             Some(v) => v
@@ -334,7 +367,11 @@ impl Settings {
                 "QUERY_MEMORY_LIMIT",
                 &src.plain("QUERY_MEMORY_LIMIT").unwrap_or_else(|| "512MiB".into()),
             )?,
-            spill_max: parse_bytes("SPILL_MAX", &src.plain("SPILL_MAX").unwrap_or_else(|| "10GiB".into()))?,
+            spill_max,
+            spill_max_per_org: match src.plain("SPILL_MAX_PER_ORG") {
+                Some(v) => parse_bytes("SPILL_MAX_PER_ORG", &v)?,
+                None => spill_max,
+            },
             statement_timeout: parse_duration(
                 "STATEMENT_TIMEOUT",
                 &src.plain("STATEMENT_TIMEOUT").unwrap_or_else(|| "60s".into()),
@@ -363,6 +400,7 @@ impl Settings {
             api_rate_per_key,
             query_concurrency,
             query_concurrency_per_org,
+            wire_connections,
             bcrypt_cost,
         })
     }

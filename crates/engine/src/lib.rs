@@ -24,6 +24,7 @@ mod pg_types;
 mod rewrite;
 mod session;
 pub mod spend;
+mod spill;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -66,8 +67,11 @@ pub struct EngineConfig {
     pub memory_limit: usize,
     /// `BURNRATE_SPILL_DIR`: the root under which each query spills into a directory of its own.
     pub spill_dir: PathBuf,
-    /// The most one query may spill, in bytes.
+    /// `BURNRATE_SPILL_MAX`: the most one query may spill, in bytes.
     pub max_spill_bytes: u64,
+    /// `BURNRATE_SPILL_MAX_PER_ORG`: the most one organization's running queries may have
+    /// spilled together, in bytes.
+    pub max_spill_bytes_per_org: u64,
     /// A statement running longer is cancelled.
     pub statement_timeout: Duration,
     /// How many client queries run at once.
@@ -80,6 +84,7 @@ impl EngineConfig {
             memory_limit: 512 << 20,
             spill_dir,
             max_spill_bytes: 20 << 30,
+            max_spill_bytes_per_org: 20 << 30,
             statement_timeout: Duration::from_secs(300),
             concurrency: Concurrency::default(),
         }
@@ -91,6 +96,7 @@ impl EngineConfig {
 pub struct Engine {
     config: Arc<EngineConfig>,
     admission: Arc<admission::Admission>,
+    spills: Arc<spill::Spills>,
     store: Store,
     lake: Lake,
     databases: Option<Databases>,
@@ -132,7 +138,8 @@ impl Engine {
             tracing::info!(swept, dir = %config.spill_dir.display(), "removed spill directories of earlier processes");
         }
         let admission = admission::Admission::new(config.concurrency);
-        Ok(Self { config: Arc::new(config), admission, store, lake, databases: None })
+        let spills = Arc::new(spill::Spills::new(config.max_spill_bytes_per_org));
+        Ok(Self { config: Arc::new(config), admission, spills, store, lake, databases: None })
     }
 
     /// Serves each organization's database sources as `ext_<name>` schemas (without this, only
@@ -238,8 +245,14 @@ impl Engine {
             base.register_table(name, table)?;
         }
 
-        let disk = DiskManagerBuilder::default()
+        // The query's own directory and cap, its files counted against its organization's too.
+        let query_disk = DiskManagerBuilder::default()
             .with_mode(DiskManagerMode::Directories(vec![self.config.spill_dir.clone()]))
+            .with_max_temp_directory_size(self.config.max_spill_bytes)
+            .build()?;
+        let files = spill::CountedFiles::new(Arc::new(query_disk), self.spills.of(scope.org_id()));
+        let disk = DiskManagerBuilder::default()
+            .with_temp_file_factory(Arc::new(files))
             .with_max_temp_directory_size(self.config.max_spill_bytes);
         let pool: Arc<dyn MemoryPool> = Arc::new(TrackConsumersPool::new(
             GreedyMemoryPool::new(self.config.memory_limit),

@@ -6,7 +6,8 @@ use std::time::{Duration, Instant};
 
 use burnrate_core::DeliveryId;
 use burnrate_store::{
-    DeliveryAttempt, DeliveryState, InstanceTx, Job, OrgScope, Quota, StoreError, TenantTx, WebhookRecord,
+    Actor, AuditAction, DeliveryAttempt, DeliveryState, InstanceTx, Job, NewAuditEntry, OrgScope, OutboxMessage, Quota,
+    StoreError, TenantTx, WebhookRecord,
 };
 use chrono::Utc;
 use rand::Rng;
@@ -28,6 +29,15 @@ pub struct DeliveryPolicy {
     pub per_destination: Quota,
     /// Deliveries per organization, over all its destinations (S15).
     pub per_org: Quota,
+    /// How long one attempt may wait for a receiver's answer: a receiver that never answers
+    /// costs a worker this long, then the attempt counts as failed and is retried later.
+    pub attempt_timeout: Duration,
+    /// Deliveries of one organization in flight at once, over every instance: its dead
+    /// receivers hold at most this many workers while other organizations' alerts go out.
+    pub per_org_in_flight: u32,
+    /// Failed attempts in a row after which a destination is paused (its admins told by mail):
+    /// nothing more is sent to it until an admin resumes it.
+    pub pause_after: u32,
 }
 
 impl Default for DeliveryPolicy {
@@ -39,6 +49,10 @@ impl Default for DeliveryPolicy {
             max_attempts: 8,
             per_destination: Quota::per_minute(600, 100),
             per_org: Quota::per_minute(1200, 200),
+            attempt_timeout: Duration::from_secs(10),
+            per_org_in_flight: 2,
+            // A day of a delivery's retries, or ten events in a row unanswered.
+            pause_after: 10,
         }
     }
 }
@@ -52,8 +66,8 @@ impl DeliveryPolicy {
     }
 }
 
-/// A delivery job's lease: longer than an attempt can take (the HTTP client's time cap).
-const LEASE: Duration = Duration::from_secs(120);
+/// A delivery job's lease beyond its attempt's timeout: time for the database work around it.
+const LEASE_BEYOND_ATTEMPT: Duration = Duration::from_secs(60);
 
 #[derive(Serialize, Deserialize)]
 struct DeliverJob {
@@ -126,7 +140,9 @@ impl Notifier {
         loop {
             let now_ms = Utc::now().timestamp_millis();
             let mut tx = self.inner.store.instance().await?;
-            let job = tx.claim_job(DELIVER_JOB, &self.inner.worker, now_ms, LEASE.as_millis() as i64).await?;
+            let lease = (self.inner.policy.attempt_timeout + LEASE_BEYOND_ATTEMPT).as_millis() as i64;
+            let share = self.inner.policy.per_org_in_flight;
+            let job = tx.claim_job_fairly(DELIVER_JOB, &self.inner.worker, now_ms, lease, share).await?;
             let Some(job) = job else {
                 tx.commit().await?;
                 return Ok(attempted);
@@ -166,6 +182,23 @@ impl Notifier {
             tx.complete_job(job.id).await?;
             return Ok(tx.commit().await?);
         };
+        if let Some(since) = webhook.paused_at {
+            // Kept, not sent: an admin resumes the destination, then redelivers.
+            let not_sent = DeliveryAttempt {
+                at: Utc::now(),
+                status: None,
+                latency_ms: 0,
+                error: Some(format!(
+                    "not sent: the destination has been paused since {} after {} failed attempts in a row; \
+                     resume it, then redeliver",
+                    since.format("%Y-%m-%d %H:%M UTC"),
+                    webhook.failures_in_a_row
+                )),
+            };
+            tx.record_delivery_attempt(delivery.id, &not_sent, DeliveryState::Dead).await?;
+            tx.fail_job(job.id, "the destination is paused", 0, true).await?;
+            return Ok(tx.commit().await?);
+        }
         let secret = tx.open_webhook_secret(&inner.vault, webhook.id).await?;
         tx.commit().await?;
         let secret =
@@ -194,6 +227,10 @@ impl Notifier {
         };
         let mut tx = inner.store.tenant(org).await?;
         tx.record_delivery_attempt(delivery.id, &attempt, state).await?;
+        let paused = tx.record_webhook_outcome(webhook.id, delivered, inner.policy.pause_after, attempt.at).await?;
+        if paused {
+            self.tell_paused(&mut tx, &webhook, &attempt).await?;
+        }
         if delivered {
             tx.complete_job(job.id).await?;
         } else {
@@ -202,6 +239,9 @@ impl Notifier {
             tx.fail_job(job.id, attempt.error.as_deref().unwrap_or_default(), retry_at, give_up).await?;
         }
         tx.commit().await?;
+        if paused {
+            inner.mailer.wake();
+        }
         match state {
             DeliveryState::Delivered => {
                 tracing::debug!(delivery = %delivery.id, latency_ms = attempt.latency_ms, "webhook delivered")
@@ -213,6 +253,50 @@ impl Notifier {
             DeliveryState::Pending => {
                 tracing::info!(delivery = %delivery.id, attempts, error = ?attempt.error, "webhook delivery will be retried")
             }
+        }
+        Ok(())
+    }
+
+    /// Records in the organization's log that `webhook` was paused after `last`, and tells its
+    /// owners and admins by mail, in `tx`.
+    async fn tell_paused(
+        &self,
+        tx: &mut TenantTx,
+        webhook: &WebhookRecord,
+        last: &DeliveryAttempt,
+    ) -> Result<(), NotifyError> {
+        let inner = &self.inner;
+        let why = last.error.clone().unwrap_or_default();
+        let failures = inner.policy.pause_after;
+        tx.audit(NewAuditEntry {
+            actor: Actor::system("webhook delivery"),
+            action: AuditAction::WebhookPaused,
+            target_type: Some("webhook"),
+            target_id: Some(webhook.id.to_string()),
+            details: serde_json::json!({ "failures_in_a_row": failures, "last_error": why }),
+            ip: None,
+            user_agent: None,
+        })
+        .await?;
+        tracing::warn!(webhook = %webhook.id, failures, "paused a webhook destination that keeps failing");
+        let host = url::Url::parse(&webhook.url).ok().and_then(|u| u.host_str().map(str::to_owned)).unwrap_or_default();
+        let link = inner.public_url.join("/webhooks").map(|u| u.to_string()).unwrap_or_default();
+        let body = format!(
+            "burnrate stopped sending events to the webhook destination at {host} ({}): its last {failures} \
+             attempts failed, the last with: {why}.\n\n\
+             Events for it are kept in its dead-letter list. Once the receiver answers again, resume the \
+             destination and redeliver what it missed:\n\n{link}\n",
+            if webhook.description.is_empty() { "no description" } else { &webhook.description },
+        );
+        let admins = tx.members(&inner.vault).await?.into_iter().filter(|m| m.role.is_admin());
+        for member in admins {
+            let mail = OutboxMessage {
+                to: member.email.as_str().to_owned(),
+                subject: format!("burnrate: webhook to {host} paused after {failures} failed attempts"),
+                body: body.clone(),
+                org: Some(tx.scope().org_id().as_uuid()),
+            };
+            tx.enqueue_mail(&inner.vault, &mail).await?;
         }
         Ok(())
     }
@@ -234,8 +318,14 @@ impl Notifier {
         headers.push(("content-type", "application/json".into()));
         headers.push(("user-agent", "burnrate-webhooks".into()));
         let headers: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let timeout = self.inner.policy.attempt_timeout;
         let result = match url::Url::parse(url) {
-            Ok(url) => self.inner.http.post_once(&url, &headers, body.to_vec()).await.map_err(|e| e.to_string()),
+            Ok(url) => {
+                match tokio::time::timeout(timeout, self.inner.http.post_once(&url, &headers, body.to_vec())).await {
+                    Ok(answer) => answer.map_err(|e| e.to_string()),
+                    Err(_) => Err(format!("the receiver did not answer within {} s", timeout.as_secs_f32())),
+                }
+            }
             Err(e) => Err(format!("the URL is unreadable: {e}")),
         };
         let latency_ms = started.elapsed().as_millis() as i64;

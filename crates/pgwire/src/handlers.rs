@@ -215,6 +215,7 @@ impl StartupHandler for Startup {
                         ));
                     }
                 }
+                self.conn.shared.admit(&self.conn).map_err(|e| fatal("53300", e.to_string()))?;
                 let auth = &self.conn.shared.auth;
                 auth.driver.begin_authentication(client, auth.scram.create()).await?;
                 Ok(())
@@ -243,7 +244,10 @@ impl StartupHandler for Startup {
                             .engine
                             .connect(login.scope, login.reader, &login.id.to_string())
                             .map_err(engine_error)?;
-                        let _ = self.conn.login.set(Login { credential: login.id, reader: login.reader, session });
+                        self.conn
+                            .shared
+                            .log_in(&self.conn, Login { credential: login.id, reader: login.reader, session })
+                            .map_err(|e| fatal("53300", e.to_string()))?;
                         touch(&self.conn, login.scope, login.id);
                         tracing::info!(credential = %login.id, org = %login.scope.org_id(), "SQL client logged in");
                         auth.driver.complete_authentication(client, final_message).await?;

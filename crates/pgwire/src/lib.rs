@@ -17,7 +17,7 @@ mod handlers;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
@@ -44,19 +44,83 @@ impl From<burnrate_net::ServerTls> for PgTls {
     }
 }
 
+/// How many client connections may be open at once (`BURNRATE_WIRE_MAX_CONNECTIONS` and
+/// `BURNRATE_WIRE_MAX_CONNECTIONS_PER_ORG`). A connection counts from its startup message on; a
+/// cancel request, which arrives on a connection of its own, never counts, so Ctrl-C works at
+/// the limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConnectionLimits {
+    pub instance: usize,
+    pub per_org: usize,
+}
+
+impl Default for ConnectionLimits {
+    /// PostgreSQL's own default for the instance; a quarter of it for one organization, so a
+    /// BI tool's pool fits and no tenant holds the instance's.
+    fn default() -> Self {
+        Self { instance: 100, per_org: 25 }
+    }
+}
+
 /// What every connection shares.
 struct Shared {
     engine: Engine,
     app: burnrate_app::App,
     tls: Option<PgTls>,
     auth: handlers::Authenticator,
+    limits: ConnectionLimits,
     connections: Mutex<HashMap<u64, Arc<Connection>>>,
     next_id: AtomicU64,
+}
+
+impl Shared {
+    /// Counts `conn` among the instance's connections, unless the instance has all it may.
+    fn admit(&self, conn: &Connection) -> Result<(), ConnectionLimitReached> {
+        let connections = self.connections.lock().expect("connections lock");
+        let open = connections.values().filter(|c| c.admitted.load(Ordering::Relaxed)).count();
+        if open >= self.limits.instance {
+            return Err(ConnectionLimitReached::Instance(self.limits.instance));
+        }
+        conn.admitted.store(true, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Logs `conn` in as `login`, unless its organization has all the connections it may.
+    fn log_in(&self, conn: &Connection, login: Login) -> Result<(), ConnectionLimitReached> {
+        let connections = self.connections.lock().expect("connections lock");
+        let scope = login.session.scope();
+        let open = connections.values().filter(|c| c.login.get().is_some_and(|l| l.session.scope() == scope)).count();
+        if open >= self.limits.per_org {
+            // Closing now: its place on the instance is free at once.
+            conn.admitted.store(false, Ordering::Relaxed);
+            return Err(ConnectionLimitReached::Organization(self.limits.per_org));
+        }
+        let _ = conn.login.set(login);
+        Ok(())
+    }
+}
+
+/// A connection refused for the connections already open.
+#[derive(Debug, thiserror::Error)]
+enum ConnectionLimitReached {
+    #[error(
+        "sorry, too many clients already: this burnrate instance has its {0} connections open \
+         (BURNRATE_WIRE_MAX_CONNECTIONS); try again when one closes"
+    )]
+    Instance(usize),
+    #[error(
+        "too many connections for this organization: it has its {0} open \
+         (BURNRATE_WIRE_MAX_CONNECTIONS_PER_ORG); close one, or pool them, and try again"
+    )]
+    Organization(usize),
 }
 
 /// One client connection.
 struct Connection {
     shared: Arc<Shared>,
+    /// Whether it counts against the instance's limit: from its startup message on, unless
+    /// its login is refused.
+    admitted: AtomicBool,
     login: OnceLock<Login>,
     /// Notified to close the connection (its credential no longer reaches what it was opened with).
     close: Notify,
@@ -70,6 +134,7 @@ impl Connection {
     fn new(shared: Arc<Shared>) -> Self {
         Self {
             shared,
+            admitted: AtomicBool::new(false),
             login: OnceLock::new(),
             close: Notify::new(),
             cancel_key: OnceLock::new(),
@@ -114,6 +179,7 @@ impl PgServer {
         engine: Engine,
         app: burnrate_app::App,
         tls: Option<PgTls>,
+        limits: ConnectionLimits,
     ) -> std::io::Result<Self> {
         let addr = listener.local_addr()?;
         let auth = handlers::Authenticator::new(app.clone(), tls.as_ref());
@@ -122,6 +188,7 @@ impl PgServer {
             app,
             tls,
             auth,
+            limits,
             connections: Mutex::new(HashMap::new()),
             next_id: AtomicU64::new(1),
         });
@@ -147,7 +214,17 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, acceptor: Optio
         let _ = socket.set_nodelay(true);
         let id = shared.next_id.fetch_add(1, Ordering::Relaxed);
         let conn = Arc::new(Connection::new(Arc::clone(&shared)));
-        shared.connections.lock().expect("connections lock").insert(id, Arc::clone(&conn));
+        {
+            let mut connections = shared.connections.lock().expect("connections lock");
+            // Sockets still in their handshake, or idle before it, do not count against the
+            // limit yet (pgwire drops them after its startup timeout); this many more than the
+            // limit are not read at all, so an idle flood cannot run the process out of files.
+            if connections.len() >= shared.limits.instance * 2 + 16 {
+                tracing::warn!(%peer, open = connections.len(), "Postgres wire: too many sockets open; closed a new one");
+                continue;
+            }
+            connections.insert(id, Arc::clone(&conn));
+        }
         let acceptor = acceptor.clone();
         let shared = Arc::clone(&shared);
         tokio::spawn(async move {

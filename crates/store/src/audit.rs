@@ -127,6 +127,10 @@ pub enum AuditAction {
     WebhookDeleted,
     /// A dead delivery was sent again.
     WebhookRedelivered,
+    /// A destination that kept failing was paused.
+    WebhookPaused,
+    /// A paused destination was resumed.
+    WebhookResumed,
     /// A change was sent for approval.
     ApprovalRequested,
     /// A request was approved.
@@ -197,6 +201,8 @@ impl AuditAction {
         AuditAction::WebhookCreated,
         AuditAction::WebhookDeleted,
         AuditAction::WebhookRedelivered,
+        AuditAction::WebhookPaused,
+        AuditAction::WebhookResumed,
         AuditAction::ApprovalRequested,
         AuditAction::ApprovalApproved,
         AuditAction::ApprovalRejected,
@@ -252,6 +258,8 @@ impl AuditAction {
             AuditAction::WebhookCreated => "webhook_created",
             AuditAction::WebhookDeleted => "webhook_deleted",
             AuditAction::WebhookRedelivered => "webhook_redelivered",
+            AuditAction::WebhookPaused => "webhook_paused",
+            AuditAction::WebhookResumed => "webhook_resumed",
             AuditAction::ApprovalRequested => "approval_requested",
             AuditAction::ApprovalApproved => "approval_approved",
             AuditAction::ApprovalRejected => "approval_rejected",

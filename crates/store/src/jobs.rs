@@ -84,11 +84,44 @@ impl InstanceTx {
     /// Claims the next due job of `kind` for `worker` until `now_ms + lease_ms`. On PostgreSQL rows
     /// locked by another claimer are skipped, so two instances never claim the same job.
     pub async fn claim_job(&mut self, kind: &str, worker: &str, now_ms: i64, lease_ms: i64) -> Result<Option<Job>> {
-        const PG: &str = "UPDATE jobs SET locked_by = $1, locked_until_ms = $2, attempts = attempts + 1 WHERE id = (SELECT id FROM jobs WHERE kind = $4 AND state = 'pending' AND run_at_ms <= $3 AND (locked_until_ms IS NULL OR locked_until_ms < $3) ORDER BY run_at_ms LIMIT 1 FOR UPDATE SKIP LOCKED) RETURNING id, kind, org_id, payload, attempts";
+        self.claim(kind, worker, now_ms, lease_ms, None).await
+    }
+
+    /// Claims the longest-due job of `kind` whose organization is not already running
+    /// `per_org` of them (on any instance): one tenant's backlog, or its receivers that never
+    /// answer, hold at most that many workers while the others' jobs go on.
+    pub async fn claim_job_fairly(
+        &mut self,
+        kind: &str,
+        worker: &str,
+        now_ms: i64,
+        lease_ms: i64,
+        per_org: u32,
+    ) -> Result<Option<Job>> {
+        self.claim(kind, worker, now_ms, lease_ms, Some(per_org)).await
+    }
+
+    async fn claim(
+        &mut self,
+        kind: &str,
+        worker: &str,
+        now_ms: i64,
+        lease_ms: i64,
+        per_org: Option<u32>,
+    ) -> Result<Option<Job>> {
+        // Organizations with their share running: jobs claimed and still within their lease.
+        const BUSY_ORGS: &str = "AND (org_id IS NULL OR org_id NOT IN (SELECT org_id FROM jobs WHERE kind = $4 AND state = 'pending' AND org_id IS NOT NULL AND locked_until_ms >= $3 GROUP BY org_id HAVING count(*) >= $5))";
+        let fair = if per_org.is_some() { BUSY_ORGS } else { "" };
         // SQLite: the transaction holds the write lock (BEGIN IMMEDIATE), which serializes claims.
-        const SQLITE: &str = "UPDATE jobs SET locked_by = $1, locked_until_ms = $2, attempts = attempts + 1 WHERE id = (SELECT id FROM jobs WHERE kind = $4 AND state = 'pending' AND run_at_ms <= $3 AND (locked_until_ms IS NULL OR locked_until_ms < $3) ORDER BY run_at_ms LIMIT 1) RETURNING id, kind, org_id, payload, attempts";
-        let sql = if self.tx.backend() == Backend::Postgres { PG } else { SQLITE };
-        let job: Option<Job> = on!(&mut self.tx, c => sqlx::query_as(sql).bind(worker).bind(now_ms + lease_ms).bind(now_ms).bind(kind).fetch_optional(c).await)?;
+        let lock = if self.tx.backend() == Backend::Postgres { "FOR UPDATE SKIP LOCKED" } else { "" };
+        let sql = format!(
+            "UPDATE jobs SET locked_by = $1, locked_until_ms = $2, attempts = attempts + 1 WHERE id = (SELECT id FROM jobs WHERE kind = $4 AND state = 'pending' AND run_at_ms <= $3 AND (locked_until_ms IS NULL OR locked_until_ms < $3) {fair} ORDER BY run_at_ms LIMIT 1 {lock}) RETURNING id, kind, org_id, payload, attempts"
+        );
+        let share = i64::from(per_org.unwrap_or(0));
+        let job: Option<Job> = on!(&mut self.tx, c => {
+            let q = sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(worker).bind(now_ms + lease_ms).bind(now_ms).bind(kind);
+            if per_org.is_some() { q.bind(share).fetch_optional(c).await } else { q.fetch_optional(c).await }
+        })?;
         Ok(job)
     }
 

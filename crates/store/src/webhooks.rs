@@ -20,6 +20,10 @@ pub struct WebhookRecord {
     pub events: Vec<String>,
     pub created_by: UserId,
     pub created_at: DateTime<Utc>,
+    /// Attempts that failed since the last one delivered.
+    pub failures_in_a_row: u32,
+    /// Since when nothing is sent to it: it kept failing, and waits for an admin to resume it.
+    pub paused_at: Option<DateTime<Utc>>,
 }
 
 #[derive(sqlx::FromRow)]
@@ -31,6 +35,8 @@ struct Row {
     events: String,
     created_by: Uuid,
     created_at: DateTime<Utc>,
+    failures_in_a_row: i32,
+    paused_at: Option<DateTime<Utc>>,
 }
 
 impl From<Row> for WebhookRecord {
@@ -44,6 +50,8 @@ impl From<Row> for WebhookRecord {
             events: serde_json::from_str(&r.events).unwrap_or_default(),
             created_by: UserId::from_uuid(r.created_by),
             created_at: r.created_at,
+            failures_in_a_row: u32::try_from(r.failures_in_a_row).unwrap_or_default(),
+            paused_at: r.paused_at,
         }
     }
 }
@@ -59,7 +67,7 @@ pub struct NewWebhook<'a> {
     pub created_by: UserId,
 }
 
-const COLUMNS: &str = "id, url, description, slack, events, created_by, created_at";
+const COLUMNS: &str = "id, url, description, slack, events, created_by, created_at, failures_in_a_row, paused_at";
 
 impl TenantTx {
     pub async fn create_webhook(&mut self, vault: &Vault, new: &NewWebhook<'_>) -> Result<WebhookId> {
@@ -97,6 +105,35 @@ impl TenantTx {
         String::from_utf8(plain.to_vec())
             .map(Zeroizing::new)
             .map_err(|_| StoreError::Corrupt("webhook secret is not UTF-8".into()))
+    }
+
+    /// Counts an attempt's outcome against the destination: a delivery clears its failures, a
+    /// failure adds one, and the `pause_after`th in a row pauses it at `at`. True when this
+    /// failure paused it (once, however many workers fail at once).
+    pub async fn record_webhook_outcome(
+        &mut self,
+        id: WebhookId,
+        delivered: bool,
+        pause_after: u32,
+        at: DateTime<Utc>,
+    ) -> Result<bool> {
+        let (org, id) = (self.scope.org_id().as_uuid(), id.as_uuid());
+        if delivered {
+            on!(&mut self.inner.tx, c => sqlx::query("UPDATE webhooks SET failures_in_a_row = 0 WHERE org_id = $1 AND id = $2")
+                .bind(org).bind(id).execute(c).await.map(|_| ()))?;
+            return Ok(false);
+        }
+        let threshold = i32::try_from(pause_after).unwrap_or(i32::MAX);
+        let failures: Option<i32> = on!(&mut self.inner.tx, c => sqlx::query_scalar("UPDATE webhooks SET failures_in_a_row = failures_in_a_row + 1, paused_at = CASE WHEN paused_at IS NULL AND failures_in_a_row + 1 >= $1 THEN $2 ELSE paused_at END WHERE org_id = $3 AND id = $4 RETURNING failures_in_a_row")
+            .bind(threshold).bind(at).bind(org).bind(id).fetch_optional(c).await)?;
+        Ok(failures == Some(threshold))
+    }
+
+    /// Sends to a paused destination again; false when it was not paused.
+    pub async fn resume_webhook(&mut self, id: WebhookId) -> Result<bool> {
+        let n = on!(&mut self.inner.tx, c => sqlx::query("UPDATE webhooks SET paused_at = NULL, failures_in_a_row = 0 WHERE org_id = $1 AND id = $2 AND paused_at IS NOT NULL")
+            .bind(self.scope.org_id().as_uuid()).bind(id.as_uuid()).execute(c).await.map(|r| r.rows_affected()))?;
+        Ok(n == 1)
     }
 
     pub async fn delete_webhook(&mut self, id: WebhookId) -> Result<bool> {

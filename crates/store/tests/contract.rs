@@ -125,4 +125,40 @@ mod jobs {
         tx.commit().await.unwrap();
         assert!(claim("a", now + 10_000).await.is_none(), "a done job is not claimed again");
     }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_fair_claim_passes_over_an_organization_running_its_share() {
+        let (_db, store, _) = store().await;
+        let (a, b) = (organization(&store, "A").await, organization(&store, "B").await);
+        let now = 1_000_000;
+        let mut tx = store.instance().await.unwrap();
+        // A's backlog is older than B's one job.
+        for i in 0..3 {
+            tx.enqueue_job("deliver", Some(a.org_id().as_uuid()), "{}", None, now + i, now).await.unwrap();
+        }
+        tx.enqueue_job("deliver", Some(b.org_id().as_uuid()), "{}", None, now + 10, now).await.unwrap();
+        tx.commit().await.unwrap();
+
+        let claim = async |worker: &str, at: i64| {
+            let mut tx = store.instance().await.unwrap();
+            let job = tx.claim_job_fairly("deliver", worker, at, 1_000, 2).await.unwrap();
+            tx.commit().await.unwrap();
+            job.map(|j| (j.id, j.org_id))
+        };
+        let at = now + 100;
+        let (first, org) = claim("w1", at).await.unwrap();
+        assert_eq!(org, Some(a.org_id().as_uuid()), "the longest due first");
+        assert_eq!(claim("w2", at).await.unwrap().1, Some(a.org_id().as_uuid()), "A's second");
+        assert_eq!(claim("w3", at).await.unwrap().1, Some(b.org_id().as_uuid()), "A runs its two: B's, though later");
+        assert_eq!(claim("w4", at).await, None, "A's third waits while A runs two");
+
+        // One of A's ends: its third goes.
+        let mut tx = store.instance().await.unwrap();
+        tx.complete_job(first).await.unwrap();
+        tx.commit().await.unwrap();
+        assert_eq!(claim("w4", at).await.unwrap().1, Some(a.org_id().as_uuid()));
+        // A lease run out does not count as running: the job is claimable again, by anyone.
+        let later = at + 5_000;
+        assert!(claim("w5", later).await.is_some(), "an abandoned claim is taken over");
+    }
 }

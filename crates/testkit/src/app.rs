@@ -25,6 +25,10 @@ pub struct AppOptions {
     pub query_memory_limit: Option<usize>,
     /// Client queries at once: the instance's and one organization's (the defaults unless set).
     pub query_concurrency: Option<(usize, usize)>,
+    /// What one organization's queries may spill together (`BURNRATE_SPILL_MAX_PER_ORG`).
+    pub spill_max_per_org: Option<u64>,
+    /// Postgres wire connections at once: the instance's and one organization's.
+    pub wire_connections: Option<(usize, usize)>,
     /// The operator's egress allow-list (`BURNRATE_EGRESS_ALLOW`); loopback unless set, for the
     /// simulated providers and local receivers.
     pub egress_allow: Option<Vec<String>>,
@@ -50,6 +54,8 @@ impl Default for AppOptions {
             exports_per_org: None,
             query_memory_limit: None,
             query_concurrency: None,
+            wire_connections: None,
+            spill_max_per_org: None,
             egress_allow: None,
             lookup: None,
             delivery: None,
@@ -145,6 +151,15 @@ impl TestApp {
             vars.extend([
                 ("QUERY_CONCURRENCY", instance.to_string()),
                 ("QUERY_CONCURRENCY_PER_ORG", per_org.to_string()),
+            ]);
+        }
+        if let Some(bytes) = opts.spill_max_per_org {
+            vars.push(("SPILL_MAX_PER_ORG", bytes.to_string()));
+        }
+        if let Some((instance, per_org)) = opts.wire_connections {
+            vars.extend([
+                ("WIRE_MAX_CONNECTIONS", instance.to_string()),
+                ("WIRE_MAX_CONNECTIONS_PER_ORG", per_org.to_string()),
             ]);
         }
         if let Some(redis) = &opts.redis_url {

@@ -645,3 +645,112 @@ async fn a_source_that_stops_syncing_is_announced_once_per_failure_streak() {
     assert!(received.try_recv().is_err(), "announced once");
     assert_eq!(app.smtp.all().iter().filter(|m| m.subject().contains("sync failed")).count(), 1, "mailed once");
 }
+
+/// Queues a `test` event to every webhook of `scope`, as an alert is queued.
+async fn queue_event_to_all(app: &TestApp, scope: OrgScope) {
+    let event = burnrate_notify::delivery::Event {
+        event_type: "test",
+        timestamp: Utc::now(),
+        data: json!({ "message": "a test event" }),
+        text: "A test event.".into(),
+    };
+    let mut tx = app.store.tenant(scope).await.unwrap();
+    let webhooks = tx.webhooks().await.unwrap();
+    burnrate_notify::delivery::queue_to_all(&mut tx, scope, &webhooks, &event, Utc::now().timestamp_millis())
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    app.store.jobs_queued();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn receivers_that_never_answer_hold_only_their_organizations_share_of_the_deliverers() {
+    let policy = burnrate_notify::DeliveryPolicy { attempt_timeout: Duration::from_secs(5), ..Default::default() };
+    let app = TestApp::spawn_with(burnrate_testkit::AppOptions { delivery: Some(policy), ..Default::default() }).await;
+    // Accepts every connection, reads nothing, never answers.
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let silent_url = format!("http://{}/hooks", silent.local_addr().unwrap());
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = silent.accept().await {
+            held.push(socket);
+        }
+    });
+    let (stalled, _) = app.create_org("Stalled", "owner@stalled.test").await;
+    let s = app.login("owner@stalled.test").await;
+    let s_key = crate::create_key(&s, "hooks", "admin").await;
+    for n in 0..20 {
+        let body = json!({ "url": format!("{silent_url}/{n}") });
+        let r = s.api(Method::POST, "/api/v1/webhooks", &s_key, Some(body)).await;
+        assert_eq!(r.status, 201, "{}", r.text);
+    }
+    let (url, mut received) = crate::notify::receiver().await;
+    let (prompt, _, _, _, _) = org_with_webhook(&app, &url).await;
+
+    // Twenty of the stalled organization's deliveries are due first, then the other's one.
+    queue_event_to_all(&app, stalled).await;
+    queue_event_to_all(&app, prompt).await;
+    let got = next(&mut received).await;
+    assert_eq!(got.status, 204);
+    // It went out while the silent receivers still held their attempts: not one has ended, so
+    // it did not wait behind them.
+    let mut tx = app.store.tenant(stalled).await.unwrap();
+    let mut ended = 0;
+    for webhook in tx.webhooks().await.unwrap() {
+        for delivery in tx.deliveries(webhook.id, None, 10).await.unwrap() {
+            ended += tx.delivery_attempts(delivery.id).await.unwrap().len();
+        }
+    }
+    tx.commit().await.unwrap();
+    assert_eq!(ended, 0, "another organization's alert waited for the silent receivers' timeouts");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_destination_that_keeps_failing_is_paused_its_admins_are_told_and_an_admin_resumes_it() {
+    let policy = burnrate_notify::DeliveryPolicy {
+        first_retry: Duration::from_millis(50),
+        max_delay: Duration::from_millis(200),
+        pause_after: 3,
+        ..Default::default()
+    };
+    let app = TestApp::spawn_with(burnrate_testkit::AppOptions { delivery: Some(policy), ..Default::default() }).await;
+    let (url, mut received, answer) = crate::notify::receiver_answering(503).await;
+    let (scope, c, key, webhook, _) = org_with_webhook(&app, &url).await;
+
+    queue_event_to_all(&app, scope).await;
+    for _ in 0..3 {
+        assert_eq!(next(&mut received).await.status, 503);
+    }
+    // Paused after the third: its admins are told, with what went wrong and where to resume.
+    let mail = app.smtp.wait_for("owner@example.com", "paused after 3 failed attempts").await;
+    let body = mail.body();
+    assert!(body.contains("the receiver answered 503") && body.contains("/webhooks"), "{body}");
+    let dead = wait_for_state(&c, &key, &webhook, "dead", 1).await;
+    let last = dead[0]["log"].as_array().unwrap().last().unwrap()["error"].as_str().unwrap().to_owned();
+    assert!(last.starts_with("not sent: the destination has been paused since"), "{last}");
+    let listed = c.api(Method::GET, "/api/v1/webhooks", &key, None).await.json();
+    assert_eq!(listed["webhooks"][0]["failures_in_a_row"], 3, "{listed}");
+    assert!(listed["webhooks"][0]["paused_at"].is_string(), "{listed}");
+    // Another event while paused is kept, not sent.
+    queue_event_to_all(&app, scope).await;
+    wait_for_state(&c, &key, &webhook, "dead", 2).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(received.try_recv().is_err(), "nothing is sent to a paused destination");
+    let page = c.get("/webhooks").await.text;
+    assert!(page.contains("Paused since") && page.contains(&format!("/webhooks/{webhook}/resume")), "{page}");
+    assert!(c.get("/audit").await.text.contains("webhook_paused"), "the pause is in the organization's log");
+
+    // An admin resumes it; what it missed is redelivered once it answers again.
+    answer.store(204, Ordering::SeqCst);
+    let r = c.api(Method::POST, &format!("/api/v1/webhooks/{webhook}/resume"), &key, None).await;
+    assert_eq!(r.status, 204, "{}", r.text);
+    let again = c.api(Method::POST, &format!("/api/v1/webhooks/{webhook}/resume"), &key, None).await;
+    assert_eq!(again.status, 409, "{}", again.text);
+    let missed = dead[0]["id"].as_str().unwrap();
+    let r = c.api(Method::POST, &format!("/api/v1/webhooks/{webhook}/deliveries/{missed}/redeliver"), &key, None).await;
+    assert_eq!(r.status, 202, "{}", r.text);
+    assert_eq!(next(&mut received).await.status, 204);
+    let listed = c.api(Method::GET, "/api/v1/webhooks", &key, None).await.json();
+    assert!(listed["webhooks"][0]["paused_at"].is_null(), "{listed}");
+    assert!(c.get("/audit").await.text.contains("webhook_resumed"));
+}

@@ -130,6 +130,7 @@ pub(crate) fn writes() -> Vec<(Method, &'static str, Option<serde_json::Value>)>
         (Method::DELETE, "/webhooks/{id}", None),
         (Method::POST, "/webhooks/{id}/test", None),
         (Method::POST, "/webhooks/{id}/deliveries/{delivery}/redeliver", None),
+        (Method::POST, "/webhooks/{id}/resume", None),
         (Method::POST, "/approvals/{id}/approve", None),
         (Method::POST, "/approvals/{id}/reject", None),
         (Method::POST, "/sources", Some(json!({ "kind": "openai", "name": "x", "secret": "sk-admin-x" }))),

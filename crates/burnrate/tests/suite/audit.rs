@@ -285,6 +285,10 @@ async fn every_audit_action_is_caused_counted_well_formed_and_free_of_secrets() 
     let (hook_url, _hook_received) = crate::notify::receiver().await;
     let hook = c.api(Method::POST, "/api/v1/webhooks", &key, Some(json!({ "url": hook_url }))).await.json();
     let hook = hook["id"].as_str().unwrap().to_owned();
+    // A destination that keeps failing: paused by the deliverers, resumed by an admin (below).
+    let (failing_url, _failing_received, _) = crate::notify::receiver_answering(503).await;
+    let failing = c.api(Method::POST, "/api/v1/webhooks", &key, Some(json!({ "url": failing_url }))).await.json();
+    let failing = failing["id"].as_str().unwrap().to_owned();
     let b = app.add_member(scope, "b@acme.test", burnrate_core::Role::Admin).await;
     let bc = app.login("b@acme.test").await;
     let b_key = crate::create_key(&bc, "b", "admin").await;
@@ -332,6 +336,26 @@ async fn every_audit_action_is_caused_counted_well_formed_and_free_of_secrets() 
     tx.commit().await.unwrap();
     let r = c.api(Method::POST, &format!("/api/v1/webhooks/{hook}/deliveries/{delivery}/redeliver"), &key, None).await;
     assert!(r.status < 300, "{}", r.text);
+    // The failing destination paused after ten failures in a row, and nothing of it left to try:
+    // resumed.
+    for _ in 0..300 {
+        let listed = c.api(Method::GET, "/api/v1/webhooks", &key, None).await.json();
+        let paused = listed["webhooks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|w| w["id"] == failing.as_str() && w["paused_at"].is_string());
+        let pending = c
+            .api(Method::GET, &format!("/api/v1/webhooks/{failing}/deliveries?state=pending"), &key, None)
+            .await
+            .json();
+        if paused && pending["deliveries"].as_array().unwrap().is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let r = c.api(Method::POST, &format!("/api/v1/webhooks/{failing}/resume"), &key, None).await;
+    assert_eq!(r.status, 204, "{}", r.text);
     let b_budget = json!({ "name": "B's", "amount": "10", "currency": "USD", "period": "month" });
     let b_budget =
         bc.api(Method::POST, "/api/v1/budgets", &b_key, Some(b_budget)).await.json()["id"].as_str().unwrap().to_owned();
@@ -402,9 +426,11 @@ async fn every_audit_action_is_caused_counted_well_formed_and_free_of_secrets() 
         (BudgetCreated, 3),
         (BudgetUpdated, 2),
         (BudgetDeleted, 2),
-        (WebhookCreated, 2),
+        (WebhookCreated, 3),
         (WebhookDeleted, 1),
         (WebhookRedelivered, 1),
+        (WebhookPaused, 1),
+        (WebhookResumed, 1),
         (ApprovalRequested, 4),
         (ApprovalApproved, 1),
         (ApprovalRejected, 1),

@@ -9,7 +9,7 @@ fn stderr(out: &std::process::Output) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_configuration_exits_2_and_names_the_setting() {
     let app = TestApp::spawn().await;
-    let cases: [(&[(&str, &str)], &str); 10] = [
+    let cases: [(&[(&str, &str)], &str); 12] = [
         (&[("BURNRATE_HTTP_ADDR", "not-an-address")], "BURNRATE_HTTP_ADDR"),
         (&[("BURNRATE_SIGNUP", "sometimes")], "BURNRATE_SIGNUP"),
         (&[("BURNRATE_QUERY_MEMORY_LIMIT", "12 parsecs")], "BURNRATE_QUERY_MEMORY_LIMIT"),
@@ -24,6 +24,14 @@ async fn bad_configuration_exits_2_and_names_the_setting() {
         (
             &[("BURNRATE_QUERY_CONCURRENCY", "2"), ("BURNRATE_QUERY_CONCURRENCY_PER_ORG", "3")],
             "BURNRATE_QUERY_CONCURRENCY_PER_ORG: 3 is more than BURNRATE_QUERY_CONCURRENCY (2)",
+        ),
+        (
+            &[("BURNRATE_WIRE_MAX_CONNECTIONS", "-1")],
+            "BURNRATE_WIRE_MAX_CONNECTIONS: \"-1\" is not a number of connections from 1 to 100000",
+        ),
+        (
+            &[("BURNRATE_WIRE_MAX_CONNECTIONS", "10"), ("BURNRATE_WIRE_MAX_CONNECTIONS_PER_ORG", "11")],
+            "BURNRATE_WIRE_MAX_CONNECTIONS_PER_ORG: 11 is more than BURNRATE_WIRE_MAX_CONNECTIONS (10)",
         ),
         (&[("BURNRATE_LAKE_URL", "ftp://files.example/lake")], "BURNRATE_LAKE_URL: \"ftp://files.example/lake\""),
     ];

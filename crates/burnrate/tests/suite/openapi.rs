@@ -69,6 +69,7 @@ async fn the_openapi_document_describes_every_endpoint_and_schemathesis_finds_no
         "/webhooks/{id}/test",
         "/webhooks/{id}/deliveries",
         "/webhooks/{id}/deliveries/{delivery}/redeliver",
+        "/webhooks/{id}/resume",
         "/sources",
         "/sources/{id}",
         "/sources/{id}/sync",

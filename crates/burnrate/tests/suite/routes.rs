@@ -111,6 +111,7 @@ const UI: &[(&str, &str, Who, Fields)] = &[
     ("POST", "/webhooks/{id}/test", Who::Admin, &[]),
     ("POST", "/webhooks/{id}/delete", Who::Admin, &[]),
     ("POST", "/webhooks/{id}/deliveries/{delivery}/redeliver", Who::Admin, &[]),
+    ("POST", "/webhooks/{id}/resume", Who::Admin, &[]),
     ("POST", "/sql/credentials", Who::Admin, &[("name", "bi")]),
     ("POST", "/sql/credentials/{id}/revoke", Who::Admin, &[]),
     ("POST", "/members/invite", Who::Admin, &[("email", "x@example.com"), ("role", "viewer")]),
@@ -179,6 +180,7 @@ const API: &[(&str, &str, Role)] = &[
     ("post", "/webhooks/{id}/test", Role::Admin),
     ("get", "/webhooks/{id}/deliveries", Role::Admin),
     ("post", "/webhooks/{id}/deliveries/{delivery}/redeliver", Role::Admin),
+    ("post", "/webhooks/{id}/resume", Role::Admin),
 ];
 
 /// The routes the router declares, read from its source — the table in `routes/mod.rs` and every

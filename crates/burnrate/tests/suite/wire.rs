@@ -344,3 +344,105 @@ async fn a_cancel_request_stops_the_running_statement_and_the_session_goes_on() 
     let n: i64 = client.query_one("SELECT count(*) FROM costs", &[]).await.unwrap().get(0);
     assert_eq!(n, 15, "the session goes on after a cancel");
 }
+
+/// Logs in with `cred`; the server's refusal, if any.
+async fn try_connect(app: &TestApp, cred: &Credential) -> Result<tokio_postgres::Client, tokio_postgres::Error> {
+    let config = format!(
+        "host=127.0.0.1 port={} user={} password={} dbname=burnrate",
+        app.pg_addr.port(),
+        cred.user,
+        cred.password
+    );
+    let (client, connection) = tokio_postgres::connect(&config, tokio_postgres::NoTls).await?;
+    tokio::spawn(connection);
+    Ok(client)
+}
+
+fn too_many(refused: Result<tokio_postgres::Client, tokio_postgres::Error>, saying: &str) {
+    let error = refused.expect_err("a connection over the limit is refused");
+    let db = error.as_db_error().unwrap_or_else(|| panic!("refused by the server: {error:?}"));
+    assert_eq!(db.code().code(), "53300", "{db:?}");
+    assert!(db.message().contains(saying), "{}", db.message());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_over_the_organizations_or_the_instances_limit_are_refused_as_too_many() {
+    let opts = burnrate_testkit::AppOptions { wire_connections: Some((3, 2)), ..Default::default() };
+    let app = TestApp::spawn_with(opts).await;
+    let (a, a_key, _) = org_with_costs(&app, "Acme", 10).await;
+    let (b, b_key, _) = org_with_costs(&app, "Globex", 10).await;
+    let a_cred = create_credential(&a, &a_key, "pool").await;
+    let b_cred = create_credential(&b, &b_key, "pool").await;
+
+    // The organization's two, then no more for it.
+    let a1 = try_connect(&app, &a_cred).await.expect("first of Acme's");
+    let a2 = try_connect(&app, &a_cred).await.expect("second of Acme's");
+    too_many(try_connect(&app, &a_cred).await, "too many connections for this organization: it has its 2 open");
+    // Another organization's fits under the instance's three; then the instance is full.
+    let b1 = try_connect(&app, &b_cred).await.expect("Globex's first");
+    too_many(try_connect(&app, &b_cred).await, "sorry, too many clients already");
+
+    // At the limit, a cancel request (a connection of its own) still stops a statement.
+    let token = a1.cancel_token();
+    let long = "SELECT count(*) FROM generate_series(1, 50000000000) AS t(x) WHERE x % 7 = 3";
+    let running = tokio::spawn(async move {
+        let result = a1.simple_query(long).await.map(|_| ());
+        (a1, result)
+    });
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    token.cancel_query(tokio_postgres::NoTls).await.unwrap();
+    let (a1, result) = running.await.unwrap();
+    let cancelled = result.unwrap_err();
+    assert_eq!(cancelled.as_db_error().map(|e| e.code().code()), Some("57014"), "{cancelled:?}");
+
+    // Each open connection still answers; when one closes, its place is taken.
+    for client in [&a1, &a2, &b1] {
+        let n: i64 = client.query_one("SELECT count(*) FROM costs", &[]).await.unwrap().get(0);
+        assert_eq!(n, 15);
+    }
+    drop(a2);
+    let started = Instant::now();
+    let again = loop {
+        match try_connect(&app, &a_cred).await {
+            Ok(c) => break c,
+            Err(e) if started.elapsed() < Duration::from_secs(5) => {
+                assert_eq!(e.as_db_error().map(|e| e.code().code()), Some("53300"), "{e:?}");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            Err(e) => panic!("a closed connection's place is not taken within 5 s: {e:?}"),
+        }
+    };
+    let n: i64 = again.query_one("SELECT count(*) FROM costs", &[]).await.unwrap().get(0);
+    assert_eq!(n, 15);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_query_spilling_past_its_organizations_share_fails_saying_so_and_leaves_nothing_behind() {
+    let opts = burnrate_testkit::AppOptions {
+        query_memory_limit: Some(4 << 20),
+        spill_max_per_org: Some(1 << 20),
+        ..Default::default()
+    };
+    let app = TestApp::spawn_with(opts).await;
+    let (a, key, _) = org_with_costs(&app, "Acme", 60_000).await;
+    let cred = create_credential(&a, &key, "spill").await;
+    let client = connect(&app.pg_addr.to_string(), &cred).await;
+
+    // Tens of megabytes to sort in a 4 MiB pool: more than the organization's 1 MiB of disk.
+    let refused = client.query("SELECT * FROM costs ORDER BY billed_cost DESC, sku_id", &[]).await.unwrap_err();
+    let message = refused.as_db_error().map(|e| e.message().to_owned()).unwrap_or_else(|| refused.to_string());
+    assert!(
+        message.contains(
+            "the organization's queries running now have spilled their 1 MiB to disk (BURNRATE_SPILL_MAX_PER_ORG)"
+        ),
+        "{message}"
+    );
+    let started = Instant::now();
+    while !spill_dirs(app.spill_dir.path()).is_empty() && started.elapsed() < Duration::from_secs(10) {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(spill_dirs(app.spill_dir.path()), Vec::<String>::new(), "the failed query's files are gone");
+    // What fits in memory still answers, on the same connection.
+    let n: i64 = client.query_one("SELECT count(*) FROM costs", &[]).await.unwrap().get(0);
+    assert_eq!(n, 90_000);
+}

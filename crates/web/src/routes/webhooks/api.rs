@@ -31,6 +31,10 @@ pub struct WebhookView {
     events: Vec<String>,
     created_by: Uuid,
     created_at: DateTime<Utc>,
+    /// Attempts that failed since the last one delivered.
+    failures_in_a_row: u32,
+    /// Since when nothing is sent to it (it kept failing); `POST …/resume` sends again.
+    paused_at: Option<DateTime<Utc>>,
 }
 
 /// The signing secret of a new destination (`whsec_…`): shown this once, then kept sealed.
@@ -221,6 +225,21 @@ pub async fn api_redeliver(
     Ok((StatusCode::ACCEPTED, Json(RedeliveryView { state: "pending" })).into_response())
 }
 
+/// Sends to a destination paused for failing again (admins); what it missed stays in its
+/// dead-letter list, to redeliver.
+#[utoipa::path(post, path = "/webhooks/{id}/resume", tag = "webhooks",
+    params(("id" = Uuid, Path, description = "The destination's id")),
+    responses((status = 204, description = "Resumed"), Refusals, Missing, Conflicting))]
+pub async fn api_resume(
+    State(state): State<AppState>,
+    caller: ApiCaller,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    caller.require(ApiScope::Admin)?;
+    state.app.resume_webhook(&caller.actor(), parse_id(&id)?).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
 impl From<WebhookRecord> for WebhookView {
     fn from(w: WebhookRecord) -> Self {
         WebhookView {
@@ -231,6 +250,8 @@ impl From<WebhookRecord> for WebhookView {
             events: w.events,
             created_by: w.created_by.as_uuid(),
             created_at: w.created_at,
+            failures_in_a_row: w.failures_in_a_row,
+            paused_at: w.paused_at,
         }
     }
 }

@@ -25,6 +25,7 @@ pub(super) fn pages() -> Router<AppState> {
         .route("/webhooks", get(ui::webhooks_page).post(ui::create_form))
         .route("/webhooks/{id}/test", post(ui::test_form))
         .route("/webhooks/{id}/delete", post(ui::delete_form))
+        .route("/webhooks/{id}/resume", post(ui::resume_form))
         .route("/webhooks/{id}/deliveries/{delivery}/redeliver", post(ui::redeliver_form))
 }
 
@@ -36,4 +37,5 @@ pub(super) fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(api::api_test))
         .routes(routes!(api::api_deliveries))
         .routes(routes!(api::api_redeliver))
+        .routes(routes!(api::api_resume))
 }

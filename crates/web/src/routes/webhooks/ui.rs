@@ -28,6 +28,23 @@ pub async fn redeliver_form(
     }
 }
 
+pub async fn resume_form(
+    State(state): State<AppState>,
+    who: Authed,
+    Path(id): Path<String>,
+    CsrfForm(_): CsrfForm<NoFields>,
+) -> Result<Response, AppError> {
+    match state.app.resume_webhook(&who.actor(), parse_id(&id)?).await.map_err(AppError::from) {
+        Ok(()) => {
+            let notice =
+                "Resumed: events go to the destination again. Redeliver its dead letters to send what it missed.";
+            page(&state, &who, None, Some(notice.into()), None).await
+        }
+        Err(AppError::Conflict(m)) => page(&state, &who, None, None, Some(m)).await,
+        Err(e) => Err(e),
+    }
+}
+
 /// The webhooks page: destinations, with a form to add one (its secret shown once) and a test
 /// button for each.
 async fn page(
@@ -57,6 +74,8 @@ async fn page(
             slack: w.slack,
             events: if w.events.is_empty() { "all events".into() } else { w.events.join(", ") },
             created: when(w.created_at),
+            paused_since: w.paused_at.map(when),
+            failures_in_a_row: w.failures_in_a_row,
             recent: recent.iter().map(|(d, last)| shown(d, last.clone())).collect(),
             dead: dead.iter().map(|d| shown(d, String::new())).collect(),
         })
@@ -144,6 +163,9 @@ pub struct WebhookRow {
     /// The event types it takes, in words.
     pub events: String,
     pub created: String,
+    /// When it was paused for failing, if it is.
+    pub paused_since: Option<String>,
+    pub failures_in_a_row: u32,
     /// The latest deliveries, newest first.
     pub recent: Vec<DeliveryRow>,
     /// Deliveries whose every attempt failed: the dead-letter list.
