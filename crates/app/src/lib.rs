@@ -131,6 +131,20 @@ impl App {
         &self.syncer
     }
 
+    /// The outbound client of `scope`: public addresses, what every organization reaches, and
+    /// the private networks granted to it (S30).
+    pub(crate) async fn http_of(&self, scope: OrgScope) -> Result<burnrate_net::HttpClient> {
+        let mut tx = self.store.read_tenant(scope).await?;
+        let grants = tx.egress_grants().await?;
+        tx.commit().await?;
+        self.reach(&grants)
+    }
+
+    /// The outbound client of an organization granted `grants`.
+    pub(crate) fn reach(&self, grants: &[String]) -> Result<burnrate_net::HttpClient> {
+        self.http.granted(grants).map_err(|e| Error::internal(format!("egress grants: {e}")))
+    }
+
     /// Budgets, alerts and webhook deliveries, which read spend through the SQL engine.
     fn notifier(&self) -> Result<&burnrate_notify::Notifier> {
         self.notifier.as_ref().ok_or_else(|| Error::internal("this instance runs no SQL engine"))

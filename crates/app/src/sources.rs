@@ -142,7 +142,8 @@ impl App {
                 "A database source has no sync settings: it is read when a query names it.",
             ));
         };
-        let mut next = self.checked_settings(&current, &change).await?;
+        let http = self.reach(&tx.egress_grants().await?)?;
+        let mut next = self.checked_settings(&http, &current, &change).await?;
         let destination =
             (next.base_url != current.base_url).then(|| (current.base_url.clone(), next.base_url.clone()));
         let Some(credential) = &change.credential else {
@@ -187,17 +188,19 @@ impl App {
 
     /// New settings, validated: the base URL through the egress guard (a name by what it resolves
     /// to now, on the URL's port; the dial checks again), depth and interval bounded.
-    pub async fn checked_settings(&self, current: &SourceConfig, change: &SettingsChange) -> Result<SourceConfig> {
+    pub async fn checked_settings(
+        &self,
+        http: &burnrate_net::HttpClient,
+        current: &SourceConfig,
+        change: &SettingsChange,
+    ) -> Result<SourceConfig> {
         let mut next = current.clone();
         if let Some(u) = &change.base_url {
             let u = u.trim();
             if u.is_empty() {
                 next.base_url = None;
             } else {
-                self.http
-                    .check_destination(u)
-                    .await
-                    .map_err(|e| Error::invalid("base_url", format!("Base URL: {e}.")))?;
+                http.check_destination(u).await.map_err(|e| Error::invalid("base_url", format!("Base URL: {e}.")))?;
                 next.base_url = Some(u.to_owned());
             }
         }
@@ -287,8 +290,9 @@ impl App {
             }
         };
         let defaults = SourceConfig::new(provider);
+        let http = self.http_of(actor.scope).await?;
         let config = self
-            .checked_settings(&defaults, &SettingsChange { base_url: input.base_url, ..Default::default() })
+            .checked_settings(&http, &defaults, &SettingsChange { base_url: input.base_url, ..Default::default() })
             .await?;
         let config = config.to_json();
         let details = json!({ "kind": kind.as_str(), "name": name });
@@ -311,7 +315,8 @@ impl App {
                 .ok_or_else(|| Error::invalid("tls", "TLS: expected prefer or require."))?,
         };
         config.validate().map_err(|m| Error::invalid("database", m))?;
-        self.http
+        self.http_of(actor.scope)
+            .await?
             .guard()
             .resolve(&config.host, config.port)
             .await

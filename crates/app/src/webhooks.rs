@@ -61,7 +61,8 @@ impl App {
             ));
         }
         let checked = self
-            .http
+            .http_of(actor.scope)
+            .await?
             .check_destination(input.url.trim())
             .await
             .map_err(|e| Error::invalid("url", format!("URL: {e}.")))?;
@@ -102,6 +103,7 @@ impl App {
         let mut tx = self.store.tenant(actor.scope).await?;
         let webhook = tx.webhook(id).await?.ok_or(Error::NotFound)?;
         let secret = tx.open_webhook_secret(&self.vault, id).await?;
+        let http = self.reach(&tx.egress_grants().await?)?;
         tx.commit().await?;
         let secret = WebhookSecret::parse(&secret).map_err(|e| Error::internal(format!("webhook {id}: {e}")))?;
         let event = burnrate_notify::delivery::Event {
@@ -111,7 +113,8 @@ impl App {
             text: "A test event from burnrate: this destination receives burnrate's alerts.".into(),
         };
         let message_id = format!("msg_{}", Uuid::now_v7().simple());
-        let sent = notifier.send_signed(&webhook.url, &secret, &message_id, event.body(&webhook).as_bytes()).await;
+        let sent =
+            notifier.send_signed(&http, &webhook.url, &secret, &message_id, event.body(&webhook).as_bytes()).await;
         Ok(TestOutcome {
             delivered: sent.error.is_none(),
             status: sent.status.and_then(|s| u16::try_from(s).ok()),

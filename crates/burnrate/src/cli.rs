@@ -56,6 +56,36 @@ pub enum Command {
         #[command(subcommand)]
         command: SupportCommand,
     },
+    /// Private networks an organization's webhooks, provider base URLs and database sources may
+    /// reach: granted by the operator, inside BURNRATE_EGRESS_ALLOW.
+    Egress {
+        #[command(subcommand)]
+        command: EgressCommand,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum EgressCommand {
+    /// Let one organization reach a private network (`10.20.0.0/16`, `10.20.3.4/32:5432`).
+    Grant {
+        /// Organization name or id.
+        #[arg(long)]
+        org: String,
+        network: String,
+    },
+    /// Take a granted network back.
+    Revoke {
+        /// Organization name or id.
+        #[arg(long)]
+        org: String,
+        network: String,
+    },
+    /// The networks granted, to one organization or to each.
+    List {
+        /// Organization name or id.
+        #[arg(long)]
+        org: Option<String>,
+    },
 }
 
 #[derive(Subcommand)]

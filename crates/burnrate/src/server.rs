@@ -166,9 +166,7 @@ impl Server {
                 ));
             }
         }
-        let guard = burnrate_net::EgressGuard::new(&settings.egress_allow).map_err(|e| {
-            config_error("BURNRATE_EGRESS_ALLOW", e.to_string().trim_start_matches("BURNRATE_EGRESS_ALLOW: "))
-        })?;
+        let guard = settings.egress_guard()?;
         let mut options = burnrate_net::ClientOptions::default();
         if let Some(backoff) = tuning.retry_backoff {
             options.base_backoff = backoff;

@@ -45,6 +45,7 @@ const PLAIN: &[&str] = &[
     "SPILL_MAX",
     "SPILL_MAX_PER_ORG",
     "EGRESS_ALLOW",
+    "EGRESS_SHARED",
     "LOGIN_RATE_PER_IP",
     "BCRYPT_COST",
     "SYNC_LEASE",
@@ -230,7 +231,10 @@ pub struct Settings {
     pub spill_max_per_org: u64,
     pub statement_timeout: Duration,
     pub signup: SignupMode,
+    /// `BURNRATE_EGRESS_ALLOW`: the private networks any organization may be granted.
     pub egress_allow: Vec<String>,
+    /// `BURNRATE_EGRESS_SHARED`: the part of it every organization reaches without a grant.
+    pub egress_shared: Vec<String>,
     pub login_rate_per_ip: u32,
     pub bcrypt_cost: u32,
     /// `BURNRATE_SYNC_LEASE`: a stopped instance's sync is taken over after this.
@@ -247,6 +251,14 @@ pub struct Settings {
 }
 
 impl Settings {
+    /// The instance's egress guard: `BURNRATE_EGRESS_ALLOW` the ceiling, `BURNRATE_EGRESS_SHARED`
+    /// what every organization reaches of it; the rest only organizations granted it reach.
+    pub fn egress_guard(&self) -> Result<burnrate_net::EgressGuard, ConfigError> {
+        let ceiling = burnrate_net::EgressGuard::new(&self.egress_allow)
+            .map_err(|e| err("EGRESS_ALLOW", e.to_string().trim_start_matches("BURNRATE_EGRESS_ALLOW: ")))?;
+        ceiling.sharing(&self.egress_shared).map_err(|e| err("EGRESS_SHARED", e.to_string()))
+    }
+
     pub fn from_sources(src: &Sources, default_data_dir: &str) -> Result<Self, ConfigError> {
         let data_dir = PathBuf::from(src.plain("DATA_DIR").unwrap_or_else(|| default_data_dir.to_owned()));
         let public_url = src.plain("PUBLIC_URL").unwrap_or_else(|| "http://127.0.0.1:8080".into());
@@ -342,6 +354,11 @@ impl Settings {
                 ),
             ));
         }
+        let list = |name: &str| -> Vec<String> {
+            src.plain(name)
+                .map(|v| v.split(',').map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()).collect())
+                .unwrap_or_default()
+        };
         let spill_max = parse_bytes("SPILL_MAX", &src.plain("SPILL_MAX").unwrap_or_else(|| "10GiB".into()))?;
         let bcrypt_cost = match src.plain("BCRYPT_COST") {
             // Only the safer direction: 10 is the floor (S4).
@@ -378,10 +395,8 @@ impl Settings {
             )?,
             sync_lease: parse_duration("SYNC_LEASE", &src.plain("SYNC_LEASE").unwrap_or_else(|| "2m".into()))?,
             pg_addr: parse_addr("PG_ADDR", &src.plain("PG_ADDR").unwrap_or_else(|| "127.0.0.1:5433".into()))?,
-            egress_allow: src
-                .plain("EGRESS_ALLOW")
-                .map(|v| v.split(',').map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()).collect())
-                .unwrap_or_default(),
+            egress_allow: list("EGRESS_ALLOW"),
+            egress_shared: list("EGRESS_SHARED"),
             mail_from: src.plain("MAIL_FROM").unwrap_or_else(|| "burnrate <burnrate@localhost>".into()),
             database_admin_url: src.secret("DATABASE_ADMIN_URL")?,
             master_keys: src.secret("MASTER_KEYS")?,

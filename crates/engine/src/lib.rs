@@ -226,12 +226,12 @@ impl Engine {
         let mut tx = self.store.read_tenant(scope).await?;
         let costs = tx.live_lake_files(LakeTable::Costs).await?;
         let usage = tx.live_lake_files(LakeTable::Usage).await?;
-        let sources = match self.databases {
-            Some(_) => tx.sources().await?,
-            None => Vec::new(),
+        let (sources, grants) = match self.databases {
+            Some(_) => (tx.sources().await?, tx.egress_grants().await?),
+            None => (Vec::new(), Vec::new()),
         };
         tx.commit().await?;
-        self.register_database_sources(base, scope, &sources)?;
+        self.register_database_sources(base, scope, &sources, &grants)?;
         // A costs file from before roll-ups stands in for its own: the roll-up's columns are
         // costs columns, and its sums are the lines' sums.
         let rollups = costs.iter().map(|f| f.rollup_path.as_deref().unwrap_or(&f.path));
@@ -288,6 +288,7 @@ impl Engine {
         base: &SessionContext,
         scope: OrgScope,
         sources: &[burnrate_store::SourceRecord],
+        grants: &[String],
     ) -> Result<(), EngineError> {
         let catalog =
             base.catalog("burnrate").ok_or_else(|| EngineError::Setup("the session has no burnrate catalog".into()))?;
@@ -295,13 +296,15 @@ impl Engine {
             catalog.deregister_schema(&name, true)?;
         }
         let Some(databases) = &self.databases else { return Ok(()) };
+        // The organization's hosts are reached within what was granted to it (S30).
+        let guard = databases.guard.granted(grants).map_err(|e| EngineError::Setup(format!("egress grants: {e}")))?;
         for source in sources.iter().filter(|s| DATABASE_KINDS.contains(&s.kind.as_str())) {
             let remote = federated::RemoteSource::new(
                 source,
                 scope,
                 self.store.clone(),
                 Arc::clone(&databases.vault),
-                databases.guard.clone(),
+                guard.clone(),
             )
             .map_err(EngineError::Setup)?;
             catalog.register_schema(&schema_name(&source.name), Arc::new(federated::RemoteSchema::new(remote)))?;

@@ -57,20 +57,26 @@ pub enum FetchError {
     Unreachable { attempts: u32, last: String },
 }
 
+/// A connection pool by the reach it serves and the port it dials.
+type Pools = HashMap<(Arc<str>, u16), reqwest::Client>;
+
 #[derive(Clone)]
 pub struct HttpClient {
     /// One connection pool a destination port: a resolver sees only the name it resolves, and an
     /// allow-list entry may open one port of a private address, so each pool's resolver checks
     /// the addresses it returns for its own port.
-    pools: Arc<std::sync::Mutex<HashMap<u16, reqwest::Client>>>,
+    pools: Arc<std::sync::Mutex<Pools>>,
     guard: Arc<EgressGuard>,
+    /// What the guard reaches beyond what every organization does, in words: clients of the
+    /// same reach share their pools, and no pool serves two reaches.
+    reach: Arc<str>,
     opts: ClientOptions,
     lookup: Arc<dyn Lookup>,
 }
 
-/// More distinct ports than any instance calls (each pool holds its idle connections): past
-/// this, the pools are dropped and made again as needed.
-const MAX_POOLS: usize = 32;
+/// More distinct ports and reaches than an instance calls at once (each pool holds its idle
+/// connections): past this, the pools are dropped and made again as needed.
+const MAX_POOLS: usize = 256;
 
 /// How names become addresses. The system's resolver in production; tests put in one that
 /// changes its answer between two lookups (DNS rebinding).
@@ -152,18 +158,31 @@ impl HttpClient {
 
     /// A client resolving names through `lookup` (tests).
     pub fn with_lookup(guard: EgressGuard, opts: ClientOptions, lookup: Arc<dyn Lookup>) -> Self {
-        Self { pools: Arc::default(), guard: Arc::new(guard), opts, lookup }
+        Self { pools: Arc::default(), guard: Arc::new(guard), reach: Arc::from(""), opts, lookup }
+    }
+
+    /// The client of an organization granted `grants` (as stored), sharing this one's pools
+    /// with every client of the same reach.
+    pub fn granted<S: AsRef<str>>(&self, grants: &[S]) -> Result<Self, EgressError> {
+        if grants.is_empty() {
+            return Ok(self.clone());
+        }
+        let guard = self.guard.granted(grants)?;
+        let mut key: Vec<&str> = grants.iter().map(AsRef::as_ref).collect();
+        key.sort_unstable();
+        Ok(Self { guard: Arc::new(guard), reach: Arc::from(key.join(",")), ..self.clone() })
     }
 
     /// The pool that dials `url`'s port, its resolver checking every address for that port.
     fn pool(&self, url: &url::Url) -> reqwest::Client {
         let port = url.port_or_known_default().unwrap_or(443);
         let mut pools = self.pools.lock().expect("no panic holds the pools");
-        if !pools.contains_key(&port) && pools.len() >= MAX_POOLS {
+        let key = (Arc::clone(&self.reach), port);
+        if !pools.contains_key(&key) && pools.len() >= MAX_POOLS {
             pools.clear();
         }
         pools
-            .entry(port)
+            .entry(key)
             .or_insert_with(|| {
                 let resolver =
                     GuardedResolver { guard: Arc::clone(&self.guard), lookup: Arc::clone(&self.lookup), port };

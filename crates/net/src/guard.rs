@@ -21,22 +21,85 @@ pub enum EgressError {
     NotPublic(IpAddr),
     #[error("{0} may be reached only on the ports BURNRATE_EGRESS_ALLOW names for it, not on port {1}")]
     PortNotAllowed(IpAddr, u16),
+    #[error(
+        "{0} on port {1} is in a private network the operator has not granted to this organization (burnrate egress grant)"
+    )]
+    NotGranted(IpAddr, u16),
     #[error("{0:?} did not resolve to any address")]
     Unresolvable(String),
     #[error("BURNRATE_EGRESS_ALLOW: {0:?} is not a network such as 10.0.0.0/8 or 127.0.0.1/32:8080")]
     AllowList(String),
+    #[error("{0:?} is not a network such as 10.0.0.0/8 or 127.0.0.1/32:8080")]
+    Network(String),
+    #[error("{0} is outside BURNRATE_EGRESS_ALLOW, the most any organization may reach: {1}")]
+    OutsideCeiling(Network, String),
+    #[error("{0} holds public addresses, which every organization reaches already")]
+    Public(Network),
 }
 
-/// A network the operator lets through although it is not public, optionally one port only.
-#[derive(Clone, Debug, PartialEq, Eq)]
-struct Allowed {
+/// A network outside the public internet that may be reached, optionally on one port only: an
+/// entry of the operator's allow-list, or a grant of part of it to an organization.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Network {
     net: IpNet,
     port: Option<u16>,
 }
 
+impl Network {
+    /// Whether a connection to `ip` on `port` is inside it.
+    fn admits(&self, ip: IpAddr, port: u16) -> bool {
+        self.net.contains(&ip) && self.port.is_none_or(|p| p == port)
+    }
+
+    /// Whether every connection it admits, `wider` admits too.
+    fn within(&self, wider: &Network) -> bool {
+        wider.net.contains(&self.net) && (wider.port.is_none() || wider.port == self.port)
+    }
+}
+
+/// `10.0.0.0/8`, `127.0.0.1/32:8080`, `[::1]:5432`, or a single address.
+impl FromStr for Network {
+    type Err = EgressError;
+
+    fn from_str(raw: &str) -> Result<Self, EgressError> {
+        let e = raw.trim();
+        let bad = || EgressError::Network(e.to_owned());
+        let (net_part, port) = if let Some(rest) = e.strip_prefix('[') {
+            let (inner, after) = rest.split_once(']').ok_or_else(bad)?;
+            let port = after.strip_prefix(':').map(|p| p.parse::<u16>().map_err(|_| bad())).transpose()?;
+            (inner.to_owned(), port)
+        } else if e.matches(':').count() == 1 {
+            let (n, p) = e.split_once(':').ok_or_else(bad)?;
+            (n.to_owned(), Some(p.parse::<u16>().map_err(|_| bad())?))
+        } else {
+            (e.to_owned(), None)
+        };
+        let net =
+            IpNet::from_str(&net_part).or_else(|_| IpAddr::from_str(&net_part).map(IpNet::from)).map_err(|_| bad())?;
+        // One form for one network, so that equal grants compare equal.
+        Ok(Self { net: net.trunc(), port })
+    }
+}
+
+impl std::fmt::Display for Network {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match (self.port, self.net) {
+            (None, net) => write!(f, "{net}"),
+            (Some(port), IpNet::V4(net)) => write!(f, "{net}:{port}"),
+            (Some(port), IpNet::V6(net)) => write!(f, "[{net}]:{port}"),
+        }
+    }
+}
+
+/// What outbound connections may reach besides public addresses: the operator's ceiling, and
+/// the part of it open to whoever the guard is for.
 #[derive(Clone, Debug, Default)]
 pub struct EgressGuard {
-    allow: Vec<Allowed>,
+    /// `BURNRATE_EGRESS_ALLOW`: the most any organization may reach.
+    ceiling: Vec<Network>,
+    /// What of the ceiling this guard's caller reaches: what every organization reaches
+    /// (`BURNRATE_EGRESS_SHARED`) and, for an organization, what it was granted.
+    reach: Vec<Network>,
 }
 
 /// The IPv4 address an IPv6 address carries inside it (mapped, compatible, NAT64, 6to4, Teredo),
@@ -106,41 +169,65 @@ pub fn is_public(ip: IpAddr) -> bool {
 
 impl EgressGuard {
     /// `entries` from `BURNRATE_EGRESS_ALLOW`: CIDRs or single addresses, optionally `:port`
-    /// (`10.0.0.0/8`, `127.0.0.1/32:8080`, `[::1]:5432`).
+    /// (`10.0.0.0/8`, `127.0.0.1/32:8080`, `[::1]:5432`), every one reached by whoever uses the
+    /// guard; [`EgressGuard::sharing`] narrows what is reached without a grant.
     pub fn new<S: AsRef<str>>(entries: &[S]) -> Result<Self, EgressError> {
-        let mut allow = Vec::new();
-        for raw in entries {
-            let e = raw.as_ref().trim();
-            let bad = || EgressError::AllowList(e.to_owned());
-            let (net_part, port) = if let Some(rest) = e.strip_prefix('[') {
-                let (inner, after) = rest.split_once(']').ok_or_else(bad)?;
-                let port = after.strip_prefix(':').map(|p| p.parse::<u16>().map_err(|_| bad())).transpose()?;
-                (inner.to_owned(), port)
-            } else if e.matches(':').count() == 1 {
-                let (n, p) = e.split_once(':').ok_or_else(bad)?;
-                (n.to_owned(), Some(p.parse::<u16>().map_err(|_| bad())?))
-            } else {
-                (e.to_owned(), None)
-            };
-            let net = IpNet::from_str(&net_part)
-                .or_else(|_| IpAddr::from_str(&net_part).map(IpNet::from))
-                .map_err(|_| bad())?;
-            allow.push(Allowed { net, port });
-        }
-        Ok(Self { allow })
+        let ceiling = entries
+            .iter()
+            .map(|e| e.as_ref().parse::<Network>().map_err(|_| EgressError::AllowList(e.as_ref().trim().to_owned())))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Self { reach: ceiling.clone(), ceiling })
     }
 
-    /// Whether the allow-list lets `ip` through on `port`: an entry with a port opens that port
-    /// only, whether the address was written in a URL or a name resolved to it.
+    /// The guard of the instance: of the ceiling, only `shared` (`BURNRATE_EGRESS_SHARED`) is
+    /// reached by every organization; the rest only by the organizations granted it.
+    pub fn sharing<S: AsRef<str>>(mut self, shared: &[S]) -> Result<Self, EgressError> {
+        self.reach = shared.iter().map(|e| self.grantable(e.as_ref())).collect::<Result<_, _>>()?;
+        Ok(self)
+    }
+
+    /// The guard of an organization granted `grants` (as stored: each once checked by
+    /// [`EgressGuard::grantable`]): what every organization reaches, and those.
+    pub fn granted<S: AsRef<str>>(&self, grants: &[S]) -> Result<Self, EgressError> {
+        let mut reach = self.reach.clone();
+        for g in grants {
+            reach.push(g.as_ref().parse()?);
+        }
+        Ok(Self { ceiling: self.ceiling.clone(), reach })
+    }
+
+    /// `raw` as a network the operator may grant: private, and inside the ceiling.
+    pub fn grantable(&self, raw: &str) -> Result<Network, EgressError> {
+        let network: Network = raw.parse()?;
+        let private = |ip: IpAddr| !is_public(ip);
+        if !(private(network.net.network()) && private(network.net.broadcast())) {
+            return Err(EgressError::Public(network));
+        }
+        if !self.ceiling.iter().any(|c| network.within(c)) {
+            let ceiling = self.ceiling.iter().map(ToString::to_string).collect::<Vec<_>>();
+            let ceiling = if ceiling.is_empty() { "nothing".to_owned() } else { ceiling.join(", ") };
+            return Err(EgressError::OutsideCeiling(network, ceiling));
+        }
+        Ok(network)
+    }
+
+    /// Whether `ip` may be reached on `port`: inside the ceiling, and reached by this guard's
+    /// caller — an entry with a port opens that port only, whether the address was written in a
+    /// URL or a name resolved to it.
     fn allowed(&self, ip: IpAddr, port: u16) -> bool {
-        self.allow.iter().any(|a| a.net.contains(&ip) && a.port.is_none_or(|p| p == port))
+        self.ceiling.iter().any(|n| n.admits(ip, port)) && self.reach.iter().any(|n| n.admits(ip, port))
     }
 
     /// The check on an address about to be dialled on `port`.
     pub fn check_ip(&self, ip: IpAddr, port: u16) -> Result<(), EgressError> {
-        match is_public(ip) || self.allowed(ip, port) {
-            true => Ok(()),
-            false if self.allow.iter().any(|a| a.net.contains(&ip)) => Err(EgressError::PortNotAllowed(ip, port)),
+        if is_public(ip) || self.allowed(ip, port) {
+            return Ok(());
+        }
+        if self.ceiling.iter().any(|n| n.admits(ip, port)) {
+            return Err(EgressError::NotGranted(ip, port));
+        }
+        match self.ceiling.iter().any(|n| n.net.contains(&ip)) {
+            true => Err(EgressError::PortNotAllowed(ip, port)),
             false => Err(EgressError::NotPublic(ip)),
         }
     }
@@ -270,5 +357,38 @@ mod tests {
         assert_eq!(refused, EgressError::PortNotAllowed(loopback, 22));
         assert!(refused.to_string().contains("not on port 22"), "{refused}");
         assert!(EgressGuard::new(&["not-a-network"]).is_err());
+    }
+
+    #[test]
+    fn a_private_network_is_reached_only_by_the_organizations_granted_it() {
+        let instance =
+            EgressGuard::new(&["10.0.0.0/8", "127.0.0.1/32:8080"]).unwrap().sharing(&["10.9.0.0/16"]).unwrap();
+        let acme = instance.granted(&["10.1.0.0/16"]).unwrap();
+        let (granted, other): (IpAddr, IpAddr) = ("10.1.2.3".parse().unwrap(), "10.2.0.1".parse().unwrap());
+        assert!(acme.check_ip(granted, 5432).is_ok());
+        assert_eq!(instance.check_ip(granted, 5432).unwrap_err(), EgressError::NotGranted(granted, 5432));
+        assert_eq!(acme.check_ip(other, 5432).unwrap_err(), EgressError::NotGranted(other, 5432));
+        assert!(instance.check_ip("10.9.1.1".parse().unwrap(), 443).is_ok(), "shared with everyone");
+        let refused = acme.check_url("http://10.2.0.1:8000/hook").unwrap_err().to_string();
+        assert!(refused.contains("has not granted to this organization"), "{refused}");
+        // Grants stay inside the ceiling, its ports included, and are private.
+        assert_eq!(instance.grantable("10.1.0.7/16").unwrap().to_string(), "10.1.0.0/16");
+        assert_eq!(instance.grantable("127.0.0.1:8080").unwrap().to_string(), "127.0.0.1/32:8080");
+        for (raw, says) in [
+            (
+                "192.168.0.0/16",
+                "is outside BURNRATE_EGRESS_ALLOW, the most any organization may reach: 10.0.0.0/8, 127.0.0.1/32:8080",
+            ),
+            ("127.0.0.1/32:22", "is outside BURNRATE_EGRESS_ALLOW"),
+            ("8.8.8.0/24", "holds public addresses"),
+            ("10.0.0.0/abc", "is not a network"),
+        ] {
+            let e = instance.grantable(raw).unwrap_err().to_string();
+            assert!(e.contains(says), "{raw}: {e}");
+        }
+        assert!(
+            EgressGuard::new(&["10.0.0.0/8"]).unwrap().sharing(&["192.168.0.0/16"]).is_err(),
+            "shared is inside too"
+        );
     }
 }

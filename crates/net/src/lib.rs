@@ -14,5 +14,5 @@ mod guard;
 mod tls;
 
 pub use client::{ClientOptions, FetchError, HttpClient, Lookup, Reply};
-pub use guard::{EgressError, EgressGuard};
+pub use guard::{EgressError, EgressGuard, Network};
 pub use tls::ServerTls;

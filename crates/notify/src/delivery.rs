@@ -200,7 +200,9 @@ impl Notifier {
             return Ok(tx.commit().await?);
         }
         let secret = tx.open_webhook_secret(&inner.vault, webhook.id).await?;
+        let grants = tx.egress_grants().await?;
         tx.commit().await?;
+        let http = inner.http.granted(&grants).map_err(|e| NotifyError::Data(format!("egress grants: {e}")))?;
         let secret =
             WebhookSecret::parse(&secret).map_err(|e| NotifyError::Data(format!("webhook {}: {e}", webhook.id)))?;
 
@@ -215,7 +217,7 @@ impl Notifier {
         }
 
         let message_id = format!("msg_{}", delivery.id.as_uuid().simple());
-        let attempt = self.send_signed(&webhook.url, &secret, &message_id, delivery.payload.as_bytes()).await;
+        let attempt = self.send_signed(&http, &webhook.url, &secret, &message_id, delivery.payload.as_bytes()).await;
         drop(secret);
         let attempts = u32::try_from(job.attempts).unwrap_or(u32::MAX);
         let delivered = attempt.error.is_none();
@@ -301,11 +303,12 @@ impl Notifier {
         Ok(())
     }
 
-    /// Signs and POSTs `body` once, through the egress-guarded client. A delivery's message id is
-    /// the same at every attempt, so a receiver can tell a retry from a new event; the timestamp
-    /// is the attempt's.
+    /// Signs and POSTs `body` once, through `http` (the egress-guarded client of the
+    /// organization's reach). A delivery's message id is the same at every attempt, so a receiver
+    /// can tell a retry from a new event; the timestamp is the attempt's.
     pub async fn send_signed(
         &self,
+        http: &burnrate_net::HttpClient,
         url: &str,
         secret: &WebhookSecret,
         message_id: &str,
@@ -320,12 +323,10 @@ impl Notifier {
         let headers: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
         let timeout = self.inner.policy.attempt_timeout;
         let result = match url::Url::parse(url) {
-            Ok(url) => {
-                match tokio::time::timeout(timeout, self.inner.http.post_once(&url, &headers, body.to_vec())).await {
-                    Ok(answer) => answer.map_err(|e| e.to_string()),
-                    Err(_) => Err(format!("the receiver did not answer within {} s", timeout.as_secs_f32())),
-                }
-            }
+            Ok(url) => match tokio::time::timeout(timeout, http.post_once(&url, &headers, body.to_vec())).await {
+                Ok(answer) => answer.map_err(|e| e.to_string()),
+                Err(_) => Err(format!("the receiver did not answer within {} s", timeout.as_secs_f32())),
+            },
             Err(e) => Err(format!("the URL is unreadable: {e}")),
         };
         let latency_ms = started.elapsed().as_millis() as i64;

@@ -163,6 +163,10 @@ pub enum AuditAction {
     SupportRevoked,
     /// An operator published a notice.
     NoticePublished,
+    /// The operator granted the organization a private network.
+    EgressGranted,
+    /// The operator took a granted network back.
+    EgressRevoked,
 }
 
 impl AuditAction {
@@ -219,6 +223,8 @@ impl AuditAction {
         AuditAction::SupportAccess,
         AuditAction::SupportRevoked,
         AuditAction::NoticePublished,
+        AuditAction::EgressGranted,
+        AuditAction::EgressRevoked,
     ];
 
     /// The action's name in the log, its CSV and its filters.
@@ -276,6 +282,8 @@ impl AuditAction {
             AuditAction::SupportAccess => "support_access",
             AuditAction::SupportRevoked => "support_revoked",
             AuditAction::NoticePublished => "notice_published",
+            AuditAction::EgressGranted => "egress_granted",
+            AuditAction::EgressRevoked => "egress_revoked",
         }
     }
 }

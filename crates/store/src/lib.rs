@@ -28,6 +28,7 @@ mod api_keys;
 mod approvals;
 mod audit;
 mod budgets;
+mod egress;
 mod invitations;
 mod jobs;
 mod lake;

@@ -36,6 +36,7 @@ const APP_TABLES: &[&str] = &[
     "operators",
     "operator_sessions",
     "login_challenges",
+    "egress_grants",
 ];
 
 /// Applies the SQLite migrations to `store` (which must be a SQLite store).

@@ -12,7 +12,7 @@ impl Syncer {
         &self,
         scope: OrgScope,
         source: &SourceRecord,
-    ) -> Result<Box<dyn Connector>, SyncError> {
+    ) -> Result<(Box<dyn Connector>, burnrate_net::HttpClient), SyncError> {
         let kind = SourceKind::parse(&source.kind).ok_or_else(|| SyncError::UnknownKind(source.kind.clone()))?;
         let config = SourceConfig::read(&source.name, &source.kind, &source.config)?;
         let provider = kind.provider();
@@ -21,9 +21,12 @@ impl Syncer {
         let base_url = url::Url::parse(base).map_err(|e| SyncError::Config(format!("base URL: {e}")))?;
         let mut tx = self.store.tenant(scope).await?;
         let secret = tx.open_source_secret(&self.vault, source.id).await?;
+        // The organization's outbound calls reach the private networks granted to it (S30).
+        let grants = tx.egress_grants().await?;
         tx.commit().await?;
+        let http = self.http.granted(&grants).map_err(|e| SyncError::Config(format!("egress grants: {e}")))?;
         let key = secrecy::SecretString::from(secret.as_str().to_owned());
         drop(secret);
-        (provider.connect)(&config, base_url, key).map_err(SyncError::Config)
+        Ok(((provider.connect)(&config, base_url, key).map_err(SyncError::Config)?, http))
     }
 }

@@ -78,7 +78,7 @@ impl Syncer {
         progress: ProgressSink<'_>,
     ) -> Result<SyncOutcome, SyncError> {
         // One opening of the key for both reports; it is dropped when both are written.
-        let api = self.connector(scope, source).await?;
+        let (api, http) = self.connector(scope, source).await?;
         // A provider that no longer reports the start of the window: its older days are carried
         // over from the lake, and only what it still reports is asked for.
         let first = api.reaches_back(chrono::Utc::now().date_naive()).filter(|first| *first > window.start());
@@ -94,13 +94,13 @@ impl Syncer {
         }
         let (mut costs, mut usage) = (PullStats::default(), PullStats::default());
         if let Some(pulled) = pulled {
-            (writer, costs) = stream_into(writer, |out| api.stream_costs(&self.http, pulled, progress, out)).await?;
+            (writer, costs) = stream_into(writer, |out| api.stream_costs(&http, pulled, progress, out)).await?;
             (usage_writer, usage) =
-                stream_into(usage_writer, |out| api.stream_usage(&self.http, pulled, progress, out)).await?;
+                stream_into(usage_writer, |out| api.stream_usage(&http, pulled, progress, out)).await?;
         }
         let cost_files = writer.finish().await?;
         let usage_files = usage_writer.finish().await?;
-        let credits = api.credits(&self.http, window).await?;
+        let credits = api.credits(&http, window).await?;
         drop(api);
         self.lake.commit(&self.store, scope, LakeTable::Costs, source.id, window, &cost_files).await?;
         self.lake.commit(&self.store, scope, LakeTable::Usage, source.id, window, &usage_files).await?;
@@ -178,10 +178,10 @@ impl Syncer {
         today: NaiveDate,
     ) -> Result<usize, SyncError> {
         let window = SyncWindow::trailing_days(today, 1).expect("one day");
-        let api = self.connector(scope, source).await?;
+        let (api, http) = self.connector(scope, source).await?;
         let (tx, mut rx) = tokio::sync::mpsc::channel(PAGES_IN_FLIGHT);
         let drain = async move { while rx.recv().await.is_some() {} };
-        let (stats, ()) = tokio::join!(api.stream_costs(&self.http, window, &|_| {}, tx), drain);
+        let (stats, ()) = tokio::join!(api.stream_costs(&http, window, &|_| {}, tx), drain);
         Ok(stats?.rows)
     }
 }

@@ -25,6 +25,8 @@ pub struct AppOptions {
     pub query_memory_limit: Option<usize>,
     /// Client queries at once: the instance's and one organization's (the defaults unless set).
     pub query_concurrency: Option<(usize, usize)>,
+    /// How long a statement may run (`BURNRATE_STATEMENT_TIMEOUT`; the default unless set).
+    pub statement_timeout: Option<std::time::Duration>,
     /// What one organization's queries may spill together (`BURNRATE_SPILL_MAX_PER_ORG`).
     pub spill_max_per_org: Option<u64>,
     /// Postgres wire connections at once: the instance's and one organization's.
@@ -32,6 +34,9 @@ pub struct AppOptions {
     /// The operator's egress allow-list (`BURNRATE_EGRESS_ALLOW`); loopback unless set, for the
     /// simulated providers and local receivers.
     pub egress_allow: Option<Vec<String>>,
+    /// What of it every organization reaches without a grant (`BURNRATE_EGRESS_SHARED`); all
+    /// of the allow-list unless set.
+    pub egress_shared: Option<Vec<String>>,
     /// How the app's HTTP client resolves names (the system's unless set).
     pub lookup: Option<Arc<dyn burnrate_net::Lookup>>,
     /// Share rate limits through the Redis server at this URL (in process unless set).
@@ -56,7 +61,9 @@ impl Default for AppOptions {
             query_concurrency: None,
             wire_connections: None,
             spill_max_per_org: None,
+            statement_timeout: None,
             egress_allow: None,
+            egress_shared: None,
             lookup: None,
             delivery: None,
             redis_url: None,
@@ -116,6 +123,7 @@ impl TestApp {
         std::fs::write(&cert_path, cert.cert.pem()).expect("write cert");
         std::fs::write(&key_path, cert.key_pair.serialize_pem()).expect("write key");
 
+        let egress_allow = opts.egress_allow.clone().unwrap_or_else(|| vec!["127.0.0.1/32".to_owned()]);
         // Configured as an operator configures `burnrate serve`, on ports the system picks.
         let path = |p: &std::path::Path| p.display().to_string();
         let mut vars = vec![
@@ -133,7 +141,8 @@ impl TestApp {
             ("BCRYPT_COST", "10".into()),
             ("QUERY_MEMORY_LIMIT", opts.query_memory_limit.unwrap_or(64 << 20).to_string()),
             // The simulated providers listen on loopback: the operator's allow-list opens it.
-            ("EGRESS_ALLOW", opts.egress_allow.clone().unwrap_or_else(|| vec!["127.0.0.1/32".to_owned()]).join(",")),
+            ("EGRESS_ALLOW", egress_allow.join(",")),
+            ("EGRESS_SHARED", opts.egress_shared.clone().unwrap_or(egress_allow).join(",")),
             (
                 "SIGNUP",
                 match opts.signup {
@@ -152,6 +161,9 @@ impl TestApp {
                 ("QUERY_CONCURRENCY", instance.to_string()),
                 ("QUERY_CONCURRENCY_PER_ORG", per_org.to_string()),
             ]);
+        }
+        if let Some(timeout) = opts.statement_timeout {
+            vars.push(("STATEMENT_TIMEOUT", format!("{}ms", timeout.as_millis())));
         }
         if let Some(bytes) = opts.spill_max_per_org {
             vars.push(("SPILL_MAX_PER_ORG", bytes.to_string()));

@@ -246,8 +246,11 @@ pub(super) async fn demo(mut settings: Settings) -> Result<(), Failure> {
     let bound = bind(&settings).await?;
     let sims = start_simulated_providers().await;
     // The simulated providers listen on loopback: the demo, and only the demo, allows their ports
-    // and no other.
-    settings.egress_allow.extend(sims.ports().map(|port| format!("127.0.0.1/32:{port}")));
+    // and no other, to its one organization as to any.
+    let granted = settings.egress_allow.clone();
+    let simulators: Vec<String> = sims.ports().map(|port| format!("127.0.0.1/32:{port}")).collect();
+    settings.egress_allow.extend(simulators.iter().cloned());
+    settings.egress_shared.extend(simulators);
     let server = Server::build(&settings, Tuning::default()).await?;
     let demo_path = settings.data_dir.join("demo.json");
     let mut creds = match std::fs::read_to_string(&demo_path) {
@@ -256,6 +259,7 @@ pub(super) async fn demo(mut settings: Settings) -> Result<(), Failure> {
         Err(_) => create_demo_org(server.app(), &settings).await?,
     };
     creds.url = settings.public_url.origin().ascii_serialization();
+    grant_allow_list(server.app(), &settings, &granted).await?;
     // Kept at once: a new organization's password is not lost if the first sync fails.
     creds.write(&demo_path)?;
     // Synced before the listeners open: the first page a person sees already has the spend.
@@ -294,6 +298,32 @@ pub(super) async fn demo(mut settings: Settings) -> Result<(), Failure> {
 
 /// The demo organization's owner, acting as a person would (the audit log says through which
 /// command).
+/// Grants the demo's organization what the operator's `BURNRATE_EGRESS_ALLOW` opens (its own
+/// databases on a private network, say): on this machine it is the only organization.
+async fn grant_allow_list(app: &burnrate_app::App, settings: &Settings, networks: &[String]) -> Result<(), Failure> {
+    let guard = settings.egress_guard()?;
+    let owner = demo_owner(app).await?;
+    let mut t = app.store().tenant(owner.scope).await.context("entering the organization")?;
+    for raw in networks {
+        let network = guard.grantable(raw).map_err(|e| super::config_error("BURNRATE_EGRESS_ALLOW", e.to_string()))?;
+        if t.grant_egress(&network.to_string()).await.context("granting the allow-list")? {
+            t.audit(NewAuditEntry {
+                actor: Actor::system("burnrate demo"),
+                action: AuditAction::EgressGranted,
+                target_type: Some("egress"),
+                target_id: Some(network.to_string()),
+                details: json!({ "network": network.to_string(), "via": "demo" }),
+                ip: None,
+                user_agent: None,
+            })
+            .await
+            .context("writing the audit log")?;
+        }
+    }
+    t.commit().await.context("granting the allow-list")?;
+    Ok(())
+}
+
 async fn demo_owner(app: &burnrate_app::App) -> Result<burnrate_app::Actor, Failure> {
     let mut tx = app.store().read_instance().await.context("opening a transaction")?;
     let org = tx

@@ -3,6 +3,7 @@
 
 mod audit;
 mod demo;
+mod egress;
 mod keys;
 mod migrate;
 mod operator;
@@ -99,6 +100,9 @@ pub async fn run(sources: Sources, command: Command) -> Result<(), Failure> {
         }
         Command::Support { command } => {
             support::support(&Settings::from_sources(&sources, "./burnrate-data")?, command).await
+        }
+        Command::Egress { command } => {
+            egress::egress(&Settings::from_sources(&sources, "./burnrate-data")?, command).await
         }
     }
 }

@@ -356,6 +356,14 @@ async fn every_audit_action_is_caused_counted_well_formed_and_free_of_secrets() 
     }
     let r = c.api(Method::POST, &format!("/api/v1/webhooks/{failing}/resume"), &key, None).await;
     assert_eq!(r.status, 204, "{}", r.text);
+    // The operator grants a private network, and takes it back.
+    let ceiling = [("BURNRATE_EGRESS_ALLOW", "10.0.0.0/8")];
+    for args in
+        [["egress", "grant", "--org", "Acme", "10.1.0.0/16"], ["egress", "revoke", "--org", "Acme", "10.1.0.0/16"]]
+    {
+        let out = crate::burnrate(&app, &args, &ceiling, None).await;
+        assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    }
     let b_budget = json!({ "name": "B's", "amount": "10", "currency": "USD", "period": "month" });
     let b_budget =
         bc.api(Method::POST, "/api/v1/budgets", &b_key, Some(b_budget)).await.json()["id"].as_str().unwrap().to_owned();
@@ -447,6 +455,8 @@ async fn every_audit_action_is_caused_counted_well_formed_and_free_of_secrets() 
         (SupportAccess, 1),
         (SupportRevoked, 1),
         (NoticePublished, 1),
+        (EgressGranted, 1),
+        (EgressRevoked, 1),
     ];
     for action in AuditAction::ALL {
         let Some((_, times)) = expected.iter().find(|(a, _)| a == action) else {

@@ -1,5 +1,5 @@
 //! Database sources: a table in the organization's own PostgreSQL (a real server; scripts/test
-//! starts it, and its pg_hba makes this test's role log in with a password) joined with the
+//! starts it, and its pg_hba makes each test's role log in with a password) joined with the
 //! organization's costs over the wire, read with pushdown, and its password kept out of sight.
 
 use burnrate_testkit::TestApp;
@@ -8,22 +8,24 @@ use tokio_postgres::{NoTls, SimpleQueryMessage};
 
 use crate::wire::{connect, create_credential, org_with_costs, sum_by_provider};
 
-/// The role the source logs in as; scripts/test's pg_hba asks it for a password (SCRAM).
-const READER: &str = "ext_reader";
+/// The group of the roles sources log in as; scripts/test's pg_hba asks its members for a
+/// password (SCRAM).
+const READERS: &str = "ext_readers";
 
-/// A fresh database holding `teams`, readable by [`READER`] with `password`; returns its name
-/// and the server's port.
-async fn customer_database(password: &str) -> (String, u16) {
+/// A fresh database holding `teams`, readable by a role of its own (a member of [`READERS`])
+/// with `password`; returns the database's name, the server's port and the role.
+async fn customer_database(password: &str) -> (String, u16, String) {
     let su = std::env::var("BURNRATE_TEST_PG_URL")
         .expect("BURNRATE_TEST_PG_URL: a PostgreSQL superuser URL (scripts/test starts a server and sets it)");
     let port = url::Url::parse(&su).unwrap().port().unwrap_or(5432);
     let admin = superuser(&su).await;
-    let db = format!("shop_{}", uuid::Uuid::new_v4().simple());
+    let suffix = uuid::Uuid::new_v4().simple().to_string();
+    let (db, reader) = (format!("shop_{suffix}"), format!("ext_reader_{suffix}"));
     admin.batch_execute(&format!("CREATE DATABASE {db}")).await.unwrap();
     admin
         .batch_execute(&format!(
-            "DO $$ BEGIN CREATE ROLE {READER} LOGIN; EXCEPTION WHEN duplicate_object THEN NULL; END $$;
-             ALTER ROLE {READER} PASSWORD '{password}'"
+            "DO $$ BEGIN CREATE ROLE {READERS} NOLOGIN; EXCEPTION WHEN duplicate_object THEN NULL; END $$;
+             CREATE ROLE {reader} LOGIN PASSWORD '{password}' IN ROLE {READERS}"
         ))
         .await
         .unwrap();
@@ -35,11 +37,11 @@ async fn customer_database(password: &str) -> (String, u16) {
          INSERT INTO teams VALUES ('OpenAI', 'Research', 12, 1500.25, '2025-03-01'),
                                   ('Anthropic', 'Support', 4, 99.99, '2025-07-15'),
                                   ('Mistral', 'Unused', NULL, NULL, NULL);
-         GRANT SELECT ON teams TO {READER};"
+         GRANT SELECT ON teams TO {reader};"
     ))
     .await
     .unwrap();
-    (db, port)
+    (db, port, reader)
 }
 
 async fn superuser(url: &str) -> tokio_postgres::Client {
@@ -75,13 +77,13 @@ async fn costs_join_a_table_of_the_organizations_own_postgres_and_its_password_s
     let app = TestApp::spawn().await;
     let (a, a_key, records) = org_with_costs(&app, "Acme", 40).await;
     let password = format!("Pw-{}", uuid::Uuid::new_v4().simple());
-    let (db, port) = customer_database(&password).await;
+    let (db, port, reader) = customer_database(&password).await;
     // From here on, only burnrate handles the password (the set-up above logs its own SQL).
     let logged_before = logs.lock().unwrap().len();
 
     let source = |name: &str, host: &str, secret: &str| {
         serde_json::json!({ "kind": "postgres", "name": name, "host": host, "port": port,
-                            "database": db, "user": READER, "secret": secret })
+                            "database": db, "user": reader, "secret": secret })
     };
     let r = a.api(Method::POST, "/api/v1/sources", &a_key, Some(source("Shop DB", "127.0.0.1", &password))).await;
     assert_eq!(r.status, 201, "{}", r.text);
@@ -170,7 +172,7 @@ async fn costs_join_a_table_of_the_organizations_own_postgres_and_its_password_s
             ("host", host),
             ("port", port_text.as_str()),
             ("database", db.as_str()),
-            ("user", READER),
+            ("user", reader.as_str()),
             ("secret", password.as_str()),
         ]
     };
@@ -178,7 +180,7 @@ async fn costs_join_a_table_of_the_organizations_own_postgres_and_its_password_s
     assert_eq!((r.status, r.location().as_deref()), (303, Some("/sources?done=database")), "{}", r.text);
     let page = a.get("/sources").await.text;
     assert!(page.contains("<code>ext_shop_form</code>"), "{page}");
-    assert!(page.contains(&format!("127.0.0.1:{port}/{db} as {READER}")), "{page}");
+    assert!(page.contains(&format!("127.0.0.1:{port}/{db} as {reader}")), "{page}");
     assert!(!page.contains(&password), "the sources page shows the password");
     let r = a.post_form("/sources/databases", &form("Elsewhere", "192.168.1.20")).await;
     assert_eq!(r.status, 422);
@@ -268,4 +270,120 @@ async fn costs_join_a_table_of_the_organizations_own_mariadb() {
     assert!(logged.contains("SQL client logged in"), "the logs were captured");
     let leaked: Vec<&str> = logged.lines().filter(|l| l.contains(&password) || l.contains(&wrong)).collect();
     assert!(leaked.is_empty(), "a password reached the logs: {leaked:#?}");
+}
+
+/// How many of this process's file descriptors are sockets.
+fn open_sockets() -> usize {
+    std::fs::read_dir("/proc/self/fd")
+        .unwrap()
+        .filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
+        .filter(|target| target.to_string_lossy().starts_with("socket:"))
+        .count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn federated_queries_cancelled_or_timed_out_leave_no_socket_behind() {
+    let opts = burnrate_testkit::AppOptions {
+        statement_timeout: Some(std::time::Duration::from_millis(500)),
+        ..Default::default()
+    };
+    let app = TestApp::spawn_with(opts).await;
+    let (a, a_key, _) = org_with_costs(&app, "Acme", 4).await;
+    let password = format!("Pw-{}", uuid::Uuid::new_v4().simple());
+    let (db, port, reader) = customer_database(&password).await;
+    // A view that keeps the database silent for a minute before its first row.
+    let mut url = url::Url::parse(&std::env::var("BURNRATE_TEST_PG_URL").unwrap()).unwrap();
+    url.set_path(&db);
+    superuser(url.as_str())
+        .await
+        .batch_execute(&format!(
+            "CREATE VIEW slow AS SELECT team, pg_sleep(60)::text AS slept FROM teams; GRANT SELECT ON slow TO {reader}"
+        ))
+        .await
+        .unwrap();
+    let source = serde_json::json!({ "kind": "postgres", "name": "Shop", "host": "127.0.0.1", "port": port,
+                                     "database": db, "user": reader, "secret": password });
+    let r = a.api(Method::POST, "/api/v1/sources", &a_key, Some(source)).await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let cred = create_credential(&a, &a_key, "federated").await;
+    let client = connect(&app.pg_addr.to_string(), &cred).await;
+    assert_eq!(rows(&client.simple_query("SELECT count(*) FROM ext_shop.teams").await.unwrap()), ["3"]);
+    let before = open_sockets();
+
+    // Fifty cancelled by the client (psql's Ctrl-C), fifty stopped by the statement timeout.
+    for n in 0..100 {
+        let token = client.cancel_token();
+        let cancel = async {
+            if n < 50 {
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                token.cancel_query(NoTls).await.unwrap();
+            }
+        };
+        let (result, ()) = tokio::join!(client.simple_query("SELECT * FROM ext_shop.slow"), cancel);
+        let error = result.expect_err("stopped before the database answers");
+        let code = error.as_db_error().map(|e| e.code().code().to_owned());
+        assert_eq!(code.as_deref(), Some("57014"), "{error:?}");
+    }
+    // Their connections to the database went with them: no socket is left open.
+    let mut now = open_sockets();
+    for _ in 0..50 {
+        if now <= before + 2 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        now = open_sockets();
+    }
+    assert!(now <= before + 2, "{before} sockets open before the hundred queries, {now} after");
+    // The session goes on.
+    assert_eq!(rows(&client.simple_query("SELECT count(*) FROM ext_shop.teams").await.unwrap()), ["3"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_million_federated_rows_on_a_joins_build_side_stay_within_the_query_limit() {
+    const LIMIT: usize = 256 << 20;
+    let opts = burnrate_testkit::AppOptions { query_memory_limit: Some(LIMIT), ..Default::default() };
+    let app = TestApp::spawn_with(opts).await;
+    let (a, a_key, _) = org_with_costs(&app, "Acme", 40).await;
+    let password = format!("Pw-{}", uuid::Uuid::new_v4().simple());
+    let (db, port, reader) = customer_database(&password).await;
+    // A million rows of about 300 bytes: 300 MB read, more than the query may hold.
+    let mut url = url::Url::parse(&std::env::var("BURNRATE_TEST_PG_URL").unwrap()).unwrap();
+    url.set_path(&db);
+    superuser(url.as_str())
+        .await
+        .batch_execute(&format!(
+            "CREATE TABLE big AS SELECT n, CASE WHEN n % 2 = 0 THEN 'OpenAI' ELSE 'Other' END AS provider_name, \
+                    repeat(md5(n::text), 9) AS note FROM generate_series(1, 1000000) AS n;
+             GRANT SELECT ON big TO {reader}"
+        ))
+        .await
+        .unwrap();
+    let source = serde_json::json!({ "kind": "postgres", "name": "Shop", "host": "127.0.0.1", "port": port,
+                                     "database": db, "user": reader, "secret": password });
+    let r = a.api(Method::POST, "/api/v1/sources", &a_key, Some(source)).await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let cred = create_credential(&a, &a_key, "federated").await;
+    let client = connect(&app.pg_addr.to_string(), &cred).await;
+    assert_eq!(rows(&client.simple_query("SELECT count(*) FROM ext_shop.teams").await.unwrap()), ["3"]);
+    let (baseline, _) = crate::governance::resident();
+    crate::governance::reset_peak();
+
+    // The remote rows build the hash table; the lake's few probe it.
+    let sql =
+        "SELECT count(*), max(length(b.note)) FROM ext_shop.big b JOIN costs c ON b.provider_name = c.provider_name";
+    match client.simple_query(sql).await {
+        Ok(answer) => assert_eq!(rows(&answer), ["20000000|288"], "half of the million rows meet each OpenAI line"),
+        Err(e) => {
+            let message = e.as_db_error().map(|d| d.message().to_owned()).unwrap_or_else(|| e.to_string());
+            assert!(message.contains("needs more memory than its limit allows"), "{message}");
+        }
+    }
+    let (_, peak) = crate::governance::resident();
+    assert!(
+        peak <= baseline + 2 * LIMIT as u64,
+        "the process peaked at {} MiB, over the idle {} MiB and twice the 256 MiB limit",
+        peak >> 20,
+        baseline >> 20
+    );
+    assert_eq!(rows(&client.simple_query("SELECT count(*) FROM ext_shop.teams").await.unwrap()), ["3"]);
 }

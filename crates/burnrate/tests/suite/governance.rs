@@ -54,13 +54,19 @@ async fn an_organization_at_its_query_limit_is_told_busy_on_every_path_while_ano
 }
 
 /// This process's resident memory and its peak so far, in bytes (`/proc/self/status`).
-fn resident() -> (u64, u64) {
+pub(crate) fn resident() -> (u64, u64) {
     let status = std::fs::read_to_string("/proc/self/status").unwrap();
     let field = |name: &str| {
         let line = status.lines().find(|l| l.starts_with(name)).unwrap();
         line.split_whitespace().nth(1).unwrap().parse::<u64>().unwrap() * 1024
     };
     (field("VmRSS:"), field("VmHWM:"))
+}
+
+/// Starts this process's peak resident memory afresh from what it holds now (Linux's
+/// `clear_refs`), so that each query's peak is its own.
+pub(crate) fn reset_peak() {
+    std::fs::write("/proc/self/clear_refs", "5").unwrap();
 }
 
 /// Queries a viewer could send to take the instance down, each answered within the query's
@@ -139,6 +145,7 @@ async fn hostile_queries_complete_within_the_limit_or_are_refused_and_the_instan
     ];
     let mut refused = 0;
     for sql in &hostile {
+        reset_peak();
         let r = c.api(Method::POST, "/api/v1/sql", &key, Some(serde_json::json!({ "sql": sql }))).await;
         let shown: String = sql.chars().take(80).collect();
         match r.status {
@@ -159,6 +166,25 @@ async fn hostile_queries_complete_within_the_limit_or_are_refused_and_the_instan
         );
     }
     assert!(refused >= 10, "the gigabyte builders are refused ({refused})");
+
+    // A 100 MB literal: the API takes no body of even 100 kB; the wire endpoint reads it and
+    // refuses it.
+    // psql sends it (from a file), so that what this process holds is the server's alone.
+    let over_the_body_limit = format!("SELECT length('{}')", "x".repeat(100_000));
+    let r = c.api(Method::POST, "/api/v1/sql", &key, Some(serde_json::json!({ "sql": over_the_body_limit }))).await;
+    assert_eq!(r.status, 413, "{}", r.text.chars().take(300).collect::<String>());
+    let literal = format!("SELECT length('{}')", "x".repeat(100 << 20));
+    let script = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(script.path(), &literal).unwrap();
+    drop(literal);
+    let admin = crate::create_key(&c, "wire", "admin").await;
+    let cred = crate::wire::create_credential(&c, &admin, "hostile").await;
+    reset_peak();
+    let (ok, _, stderr) = crate::wire::psql(&cred.url, &["-f", &script.path().display().to_string()]).await;
+    assert!(!ok, "a 100 MB statement is refused");
+    assert!(stderr.contains("not allowed: a statement of 104857617 bytes; at most 1048576 bytes"), "{stderr}");
+    let (_, peak) = resident();
+    assert!(peak <= baseline + 2 * LIMIT as u64, "the 100 MB literal took the process to {} MiB", peak >> 20);
     assert!(!health.is_finished(), "/healthz answered within 5 s the whole time");
     health.abort();
 

@@ -62,6 +62,7 @@ async fn serve(app: &TestApp, lake: &str, settings: &[(&str, &str)]) -> Instance
         .env("BURNRATE_PG_ADDR", format!("127.0.0.1:{pg_port}"))
         .env("BURNRATE_PUBLIC_URL", &url)
         .env("BURNRATE_EGRESS_ALLOW", "127.0.0.1/32")
+        .env("BURNRATE_EGRESS_SHARED", "127.0.0.1/32")
         .env("BURNRATE_LOGIN_RATE_PER_IP", LOGINS_PER_MINUTE.to_string())
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null())

@@ -444,3 +444,85 @@ mod fixtures {
         assert!(anomaly(&quiet, quiet[34].day, Decimal::new(1, 2)).is_some(), "above a cent's floor it is one");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_private_network_granted_to_one_organization_is_refused_to_anothers_webhooks_and_databases() {
+    use reqwest::Method;
+    // Loopback is inside the instance's ceiling, and no part of it is shared.
+    let opts = burnrate_testkit::AppOptions {
+        egress_allow: Some(vec!["127.0.0.0/8".into()]),
+        egress_shared: Some(vec![]),
+        ..Default::default()
+    };
+    let app = burnrate_testkit::TestApp::spawn_with(opts).await;
+    let (url, mut received) = receiver().await;
+    app.create_org("Acme", "owner@acme.test").await;
+    app.create_org("Globex", "owner@globex.test").await;
+    let (a, g) = (app.login("owner@acme.test").await, app.login("owner@globex.test").await);
+    let (a_key, g_key) = (crate::create_key(&a, "a", "admin").await, crate::create_key(&g, "g", "admin").await);
+    let ceiling = [("BURNRATE_EGRESS_ALLOW", "127.0.0.0/8")];
+    let cli = |args: &'static [&'static str]| {
+        let app = &app;
+        async move {
+            let out = crate::burnrate(app, args, &ceiling, None).await;
+            (
+                out.status.code(),
+                String::from_utf8_lossy(&out.stdout).into_owned(),
+                String::from_utf8_lossy(&out.stderr).into_owned(),
+            )
+        }
+    };
+    let refused_here =
+        |text: &str| text.contains("is in a private network the operator has not granted to this organization");
+
+    // Before any grant, neither organization reaches it.
+    let r = a.api(Method::POST, "/api/v1/webhooks", &a_key, Some(serde_json::json!({ "url": url }))).await;
+    assert_eq!(r.status, 422, "{}", r.text);
+    assert!(refused_here(&r.text), "{}", r.text);
+
+    // The operator grants Acme loopback; Acme's destination is saved and its test event arrives.
+    let (code, out, err) = cli(&["egress", "grant", "--org", "Acme", "127.0.0.1"]).await;
+    assert_eq!(code, Some(0), "{err}");
+    assert!(out.contains("granted 127.0.0.1/32 to organization Acme"), "{out}");
+    let r = a.api(Method::POST, "/api/v1/webhooks", &a_key, Some(serde_json::json!({ "url": url }))).await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let hook = r.json()["id"].as_str().unwrap().to_owned();
+    let t = a.api(Method::POST, &format!("/api/v1/webhooks/{hook}/test"), &a_key, None).await.json();
+    assert_eq!(t["delivered"], true, "{t}");
+    assert!(received.recv().await.is_some());
+
+    // Globex's destination and database source on the same network are refused, saying why.
+    let r = g.api(Method::POST, "/api/v1/webhooks", &g_key, Some(serde_json::json!({ "url": url }))).await;
+    assert_eq!(r.status, 422, "{}", r.text);
+    assert!(refused_here(&r.text), "{}", r.text);
+    let database = serde_json::json!({ "kind": "postgres", "name": "Shop", "host": "127.0.0.1", "port": 5432,
+                                       "database": "shop", "user": "reader", "secret": "pw-of-the-reader" });
+    let r = g.api(Method::POST, "/api/v1/sources", &g_key, Some(database.clone())).await;
+    assert_eq!(r.status, 422, "{}", r.text);
+    assert!(refused_here(&r.text), "{}", r.text);
+    let r = a.api(Method::POST, "/api/v1/sources", &a_key, Some(database)).await;
+    assert_eq!(r.status, 201, "Acme's own database on its granted network: {}", r.text);
+
+    // The command refuses what the ceiling does not hold, and what is public.
+    let (code, _, err) = cli(&["egress", "grant", "--org", "Globex", "10.0.0.0/8"]).await;
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.contains("10.0.0.0/8 is outside BURNRATE_EGRESS_ALLOW, the most any organization may reach: 127.0.0.0/8"),
+        "{err}"
+    );
+    let (code, _, err) = cli(&["egress", "grant", "--org", "Globex", "8.8.8.8"]).await;
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("holds public addresses"), "{err}");
+    let (_, listed, _) = cli(&["egress", "list"]).await;
+    assert!(listed.contains("Acme\t") && listed.contains("\t127.0.0.1/32") && !listed.contains("Globex"), "{listed}");
+
+    // Revoked: Acme's next delivery is refused when dialled; both changes are in Acme's log.
+    let (code, out, err) = cli(&["egress", "revoke", "--org", "Acme", "127.0.0.1/32"]).await;
+    assert_eq!(code, Some(0), "{err}");
+    assert!(out.contains("revoked 127.0.0.1/32 from organization Acme"), "{out}");
+    let t = a.api(Method::POST, &format!("/api/v1/webhooks/{hook}/test"), &a_key, None).await.json();
+    assert_eq!(t["delivered"], false, "{t}");
+    assert!(refused_here(t["error"].as_str().unwrap_or_default()), "{t}");
+    let audit = a.get("/audit").await.text;
+    assert!(audit.contains("egress_granted") && audit.contains("egress_revoked"), "the grant's life is in Acme's log");
+}

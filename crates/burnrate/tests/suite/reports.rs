@@ -73,6 +73,7 @@ async fn a_failing_syncs_error_report_and_logs_carry_no_key_cookie_or_email() {
         .env("BURNRATE_PUBLIC_URL", format!("http://127.0.0.1:{port}"))
         .env("BURNRATE_DATA_DIR", data.path())
         .env("BURNRATE_EGRESS_ALLOW", "127.0.0.1/32")
+        .env("BURNRATE_EGRESS_SHARED", "127.0.0.1/32")
         .env("BURNRATE_SENTRY_DSN", format!("http://0123456789abcdef@{sentry_host}/42"))
         .stdout(Stdio::null())
         .stderr(Stdio::piped())

@@ -26,7 +26,7 @@ pub async fn create_credential(c: &TestClient, key: &str, name: &str) -> Credent
 }
 
 /// psql with `args`; returns (succeeded, stdout, stderr).
-async fn psql(url: &str, args: &[&str]) -> (bool, String, String) {
+pub(crate) async fn psql(url: &str, args: &[&str]) -> (bool, String, String) {
     let out = tokio::process::Command::new("psql")
         .arg(url)
         .args(["-X", "-A", "-t", "-v", "ON_ERROR_STOP=1"])

@@ -11,8 +11,9 @@ use datafusion::arrow::array::{
 };
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::record_batch::{RecordBatch, RecordBatchOptions};
-use datafusion::common::Result;
 use datafusion::common::tree_node::TreeNodeRecursion;
+use datafusion::common::{DataFusionError, Result};
+use datafusion::execution::memory_pool::{MemoryConsumer, MemoryReservation};
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
 use datafusion::physical_expr::{EquivalenceProperties, PhysicalExpr};
 use datafusion::physical_plan::execution_plan::{
@@ -98,7 +99,11 @@ impl ExecutionPlan for RemoteScan {
 
     fn execute(&self, _partition: usize, context: Arc<TaskContext>) -> Result<SendableRecordBatchStream> {
         let batch_size = context.session_config().batch_size();
-        let (tx, rx) = tokio::sync::mpsc::channel::<Result<RecordBatch>>(2);
+        // Rows read count against the query's pool from the moment they are read until the
+        // batch holding them is taken from the channel (what keeps them after that counts its own).
+        let reservation =
+            MemoryConsumer::new(format!("RemoteScan[{}]", self.source.name)).register(context.memory_pool());
+        let (tx, rx) = tokio::sync::mpsc::channel::<Read>(2);
         let (source, sql, bound, kinds, schema) = (
             Arc::clone(&self.source),
             self.sql.clone(),
@@ -106,18 +111,31 @@ impl ExecutionPlan for RemoteScan {
             self.kinds.clone(),
             Arc::clone(&self.schema),
         );
-        // The reading task ends when the query does: its sends fail once the stream is dropped,
-        // and the connection (with every row it held) goes with it.
+        // The reading task ends when the query does — finished, failed, cancelled or timed
+        // out: once the stream is dropped the read stops, even while the database is silent,
+        // and the connection goes with it.
         tokio::spawn(async move {
-            if let Err(e) = read(&source, &sql, bound, &kinds, &schema, batch_size, &tx).await {
+            let reading = read(&source, &sql, bound, &kinds, &schema, batch_size, reservation, &tx);
+            let failed = tokio::select! {
+                r = reading => r.err(),
+                () = tx.closed() => None,
+            };
+            if let Some(e) = failed {
                 let _ = tx.send(Err(e)).await;
             }
         });
-        let stream = futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|batch| (batch, rx)) });
+        let stream = futures::stream::unfold(rx, |mut rx| async move {
+            // The batch's reservation ends here, as it is handed on.
+            rx.recv().await.map(|read| (read.map(|(batch, _held)| batch), rx))
+        });
         Ok(Box::pin(RecordBatchStreamAdapter::new(Arc::clone(&self.schema), stream)))
     }
 }
 
+/// A batch read, with the reservation of its memory; or why reading stopped.
+type Read = Result<(RecordBatch, MemoryReservation)>;
+
+#[expect(clippy::too_many_arguments, reason = "one read's parts, each used once")]
 pub(super) async fn read(
     source: &RemoteSource,
     sql: &str,
@@ -125,44 +143,68 @@ pub(super) async fn read(
     kinds: &[Kind],
     schema: &SchemaRef,
     batch_size: usize,
-    tx: &tokio::sync::mpsc::Sender<Result<RecordBatch>>,
+    reservation: MemoryReservation,
+    tx: &tokio::sync::mpsc::Sender<Read>,
 ) -> Result<()> {
     let mut conn = source.connect().await?;
     let mut batch = Batch::new(kinds, batch_size);
+    let mut reading = Reading { source, batch: &mut batch, reservation, schema, tx };
     // Identifiers quoted, values bound: nothing of the text comes from the client unquoted.
     let sql = sqlx::AssertSqlSafe(sql.to_owned());
     match &mut conn {
         Remote::Postgres(c) => {
             let query = bind_all!(sqlx::query::<sqlx::Postgres>(sql), bound);
-            pump(query.fetch(c), source, &mut batch, schema, tx).await
+            reading.pump(query.fetch(c)).await
         }
         Remote::MySql(c) => {
             let query = bind_all!(sqlx::query::<sqlx::MySql>(sql), bound);
-            pump(query.fetch(c), source, &mut batch, schema, tx).await
+            reading.pump(query.fetch(c)).await
         }
     }
 }
 
-/// Moves rows from `rows` into batches and the batches into `tx`, until the rows end or the
-/// query stops listening.
-pub(super) async fn pump<R: Cells>(
-    mut rows: impl futures::Stream<Item = std::result::Result<R, sqlx::Error>> + Unpin,
-    source: &RemoteSource,
-    batch: &mut Batch,
-    schema: &SchemaRef,
-    tx: &tokio::sync::mpsc::Sender<Result<RecordBatch>>,
-) -> Result<()> {
-    while let Some(row) = rows.next().await {
-        let row = row.map_err(|e| source.error(format!("query failed: {}", describe(&e))))?;
-        batch.push(&row).map_err(|e| source.error(e))?;
-        if batch.rows == batch.capacity && tx.send(batch.finish(schema)).await.is_err() {
-            return Ok(());
+/// One remote read in progress: rows gathered into a batch, their memory reserved.
+pub(super) struct Reading<'a> {
+    pub(super) source: &'a RemoteSource,
+    pub(super) batch: &'a mut Batch,
+    /// What the rows of the batch being built take.
+    pub(super) reservation: MemoryReservation,
+    pub(super) schema: &'a SchemaRef,
+    pub(super) tx: &'a tokio::sync::mpsc::Sender<Read>,
+}
+
+impl Reading<'_> {
+    /// Moves rows into batches and the batches into the channel, until the rows end or the
+    /// query stops listening.
+    pub(super) async fn pump<R: Cells>(
+        &mut self,
+        mut rows: impl futures::Stream<Item = std::result::Result<R, sqlx::Error>> + Unpin,
+    ) -> Result<()> {
+        while let Some(row) = rows.next().await {
+            let row = row.map_err(|e| self.source.error(format!("query failed: {}", describe(&e))))?;
+            let bytes = self.batch.push(&row).map_err(|e| self.source.error(e))?;
+            self.reservation.try_grow(bytes).map_err(|_| {
+                DataFusionError::ResourcesExhausted(format!(
+                    "database source {:?}: its rows need more memory than the query has left",
+                    self.source.name
+                ))
+            })?;
+            if self.batch.rows == self.batch.capacity && !self.send().await? {
+                return Ok(());
+            }
         }
+        if self.batch.rows > 0 {
+            self.send().await?;
+        }
+        Ok(())
     }
-    if batch.rows > 0 {
-        let _ = tx.send(batch.finish(schema)).await;
+
+    /// Hands the batch on with its reservation; false when nobody listens any more.
+    async fn send(&mut self) -> Result<bool> {
+        let batch = self.batch.finish(self.schema)?;
+        let held = self.reservation.take();
+        Ok(self.tx.send(Ok((batch, held))).await.is_ok())
     }
-    Ok(())
 }
 
 /// A row's values by kind, whichever driver read it.
@@ -244,8 +286,11 @@ impl Batch {
             .collect()
     }
 
-    pub(super) fn push(&mut self, row: &dyn Cells) -> std::result::Result<(), String> {
+    /// Appends `row`; returns about how many bytes its values take in the batch.
+    pub(super) fn push(&mut self, row: &dyn Cells) -> std::result::Result<usize, String> {
         let column = |i: usize, e: sqlx::Error| format!("column {i} does not decode: {}", describe(&e));
+        // Fixed-width values take their width; text its bytes and an offset.
+        let mut bytes = 0;
         for (i, (kind, builder)) in self.kinds.iter().zip(self.builders.iter_mut()).enumerate() {
             let any = builder.as_any_mut();
             match kind {
@@ -287,12 +332,19 @@ impl Batch {
                 }
                 Kind::Text => {
                     let v = row.text(i).map_err(|e| column(i, e))?;
+                    bytes += v.as_ref().map_or(0, String::len);
                     any.downcast_mut::<StringBuilder>().expect("text builder").append_option(v);
                 }
             }
+            bytes += match kind {
+                Kind::Decimal(_) => 16,
+                Kind::Bool => 1,
+                Kind::Date => 4,
+                _ => 8,
+            };
         }
         self.rows += 1;
-        Ok(())
+        Ok(bytes)
     }
 
     pub(super) fn finish(&mut self, schema: &SchemaRef) -> Result<RecordBatch> {
