@@ -20,6 +20,7 @@ use anyhow::{Context, bail};
 mod alerts;
 mod api;
 mod dashboards;
+mod fairness;
 mod ingest;
 mod report;
 mod wire;
@@ -260,6 +261,8 @@ async fn main() -> anyhow::Result<()> {
         "login-vs-healthz" => login_vs_healthz(&binary).await,
         "ingest" => ingest::ingest(number(2, 1_000_000)?, number(3, 1_000)?).await,
         "alerts" => alerts::alerts(number(2, 10_000)?).await,
+        "fairness" => fairness::fairness(&binary, number(2, 2_000_000)?).await,
+        "delivery-fairness" => fairness::delivery_fairness(number(2, 20)?).await,
         "dashboards" => {
             dashboards::dashboards(&binary, number(2, 10_000_000)?, args.get(3).map_or("UTC", String::as_str)).await
         }
@@ -270,7 +273,7 @@ async fn main() -> anyhow::Result<()> {
         "mock-openai" => ingest::mock_openai(number(2, 0)?, number(3, 1)?).await,
         "ingest-once" => ingest::ingest_once(&args[2], number(3, 0)?, number(4, 1)?).await,
         _ => bail!(
-            "usage: burnrate-bench all [ROWS]   (default 10_000_000; BURNRATE_BENCH_RESULTS: a file to append the table to)\n       burnrate-bench api [ROWS]   (default 100_000)\n       burnrate-bench login-vs-healthz   (BURNRATE_BIN: the burnrate binary, default target/release/burnrate)\n       burnrate-bench ingest [ROWS [ROWS_PER_DAY]]   (default 1_000_000 and 1_000)\n       burnrate-bench wire [ROWS [SECONDS]]\n       burnrate-bench dashboards [ROWS [ZONE]]   (default 10_000_000 and UTC; BURNRATE_BENCH_PYTHON: a Python with duckdb)\n       burnrate-bench alerts [EVENTS]   (default 10_000)"
+            "usage: burnrate-bench all [ROWS]   (default 10_000_000; BURNRATE_BENCH_RESULTS: a file to append the table to)\n       burnrate-bench api [ROWS]   (default 100_000)\n       burnrate-bench login-vs-healthz   (BURNRATE_BIN: the burnrate binary, default target/release/burnrate)\n       burnrate-bench ingest [ROWS [ROWS_PER_DAY]]   (default 1_000_000 and 1_000)\n       burnrate-bench wire [ROWS [SECONDS]]\n       burnrate-bench dashboards [ROWS [ZONE]]   (default 10_000_000 and UTC; BURNRATE_BENCH_PYTHON: a Python with duckdb)\n       burnrate-bench alerts [EVENTS]   (default 10_000)\n       burnrate-bench fairness [ROWS]   (default 2_000_000)\n       burnrate-bench delivery-fairness [EVENTS]   (default 20)"
         ),
     }
 }

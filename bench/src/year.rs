@@ -125,6 +125,11 @@ pub struct Person {
 
 impl Person {
     pub async fn log_in(base: &str) -> anyhow::Result<Self> {
+        Self::log_in_as(base, EMAIL).await
+    }
+
+    /// Logs in as `email`, a user made with [`PASSWORD`].
+    pub async fn log_in_as(base: &str, email: &str) -> anyhow::Result<Self> {
         let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).no_proxy().build()?;
         let page = client.get(format!("{base}/login")).send().await?;
         let csrf = crate::csrf_cookie(&page).context("the login page sets a CSRF cookie")?;
@@ -132,7 +137,7 @@ impl Person {
             .post(format!("{base}/login"))
             .header("cookie", format!("__Host-burnrate_csrf={csrf}"))
             .header("origin", base)
-            .form(&[("email", EMAIL), ("password", PASSWORD), ("csrf", csrf.as_str())])
+            .form(&[("email", email), ("password", PASSWORD), ("csrf", csrf.as_str())])
             .send()
             .await?;
         if r.status().as_u16() != 303 {
@@ -177,6 +182,14 @@ impl Person {
         Ok(text)
     }
 
+    /// A new admin API key of the person's organization.
+    pub async fn api_key(&self) -> anyhow::Result<String> {
+        let page = self.post_form("/api-keys", &[("name", "bench"), ("scope", "admin")]).await?;
+        let marker = r#"id="new-api-key" class="secret">"#;
+        let at = page.find(marker).context("the API key page shows the new key")? + marker.len();
+        Ok(page[at..].split('<').next().unwrap_or_default().to_owned())
+    }
+
     /// The p50 and p99 of `samples` requests one after another, after two to warm up.
     pub async fn time(&self, path: &str, samples: usize) -> anyhow::Result<crate::Summary> {
         for _ in 0..2 {
@@ -212,6 +225,7 @@ pub struct Year {
     /// Of that, its own memory (`RssAnon`: heap, stacks); the rest is the binary's code and
     /// data read from its file (`RssFile`), shared and given back by the kernel under pressure.
     pub idle_anon_kib: u64,
+    keys: String,
     pid: String,
     _server: tokio::process::Child,
     dir: tempfile::TempDir,
@@ -288,10 +302,7 @@ impl Year {
         let idle_rss_kib = crate::status_kib(&pid, "VmRSS");
         let idle_anon_kib = crate::status_kib(&pid, "RssAnon");
         let person = Person::log_in(&base).await?;
-        let page = person.post_form("/api-keys", &[("name", "bench"), ("scope", "admin")]).await?;
-        let marker = r#"id="new-api-key" class="secret">"#;
-        let at = page.find(marker).context("the API key page shows the new key")? + marker.len();
-        let api_key = page[at..].split('<').next().unwrap_or_default().to_owned();
+        let api_key = person.api_key().await?;
         let r = probe
             .post(format!("{base}/api/v1/sql-credentials"))
             .bearer_auth(&api_key)
@@ -317,10 +328,30 @@ impl Year {
             fill_secs,
             idle_rss_kib,
             idle_anon_kib,
+            keys,
             pid,
             _server: server,
             dir,
         })
+    }
+
+    /// Another organization on the same instance, with no spend of its own: its owner `email`
+    /// made by `burnrate user create` as the first one was; returns an admin API key of it.
+    pub async fn another_org(&self, binary: &str, org: &str, email: &str) -> anyhow::Result<String> {
+        let mut cmd = tokio::process::Command::new(binary);
+        cmd.args(["user", "create", "--org", org, "--email", email, "--role", "owner", "--password-stdin"])
+            .env("BURNRATE_DATA_DIR", self.dir.path())
+            .env("BURNRATE_MASTER_KEYS", &self.keys)
+            .env("RUST_LOG", "warn");
+        let mut child = cmd.stdin(Stdio::piped()).stdout(Stdio::null()).spawn()?;
+        {
+            use tokio::io::AsyncWriteExt;
+            child.stdin.take().context("stdin")?.write_all(PASSWORD.as_bytes()).await?;
+        }
+        if !child.wait().await?.success() {
+            bail!("burnrate user create --org {org} failed");
+        }
+        Person::log_in_as(&self.base, email).await?.api_key().await
     }
 
     /// The Parquet files of the lines (not their roll-ups), as a glob.

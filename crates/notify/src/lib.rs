@@ -301,7 +301,10 @@ impl Notifier {
         loop {
             let now_ms = Utc::now().timestamp_millis();
             let mut tx = self.inner.store.instance().await?;
-            let job = tx.claim_job(kind, &self.inner.worker, now_ms, JOB_LEASE.as_millis() as i64).await?;
+            // One at a time an organization: a tenant whose syncs queue many evaluations holds
+            // one evaluator, and the others' go on beside it.
+            let lease = JOB_LEASE.as_millis() as i64;
+            let job = tx.claim_job_fairly(kind, &self.inner.worker, now_ms, lease, 1).await?;
             tx.commit().await?;
             let Some(job) = job else { return Ok(ran) };
             ran += 1;
