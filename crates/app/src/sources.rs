@@ -95,8 +95,13 @@ pub struct NewSourceInput {
     pub database: Option<String>,
     pub user: Option<String>,
     pub schema: Option<String>,
-    /// `prefer` (the default) or `require`.
+    /// `verify-full` (PostgreSQL's default), `require` (TLS, the certificate not checked) or
+    /// `prefer` (MySQL/MariaDB's default: TLS when offered).
     pub tls: Option<String>,
+    /// The private certificate authority (PEM) the server's certificate is checked against in
+    /// `verify-full`; the public web's authorities when absent.
+    #[serde(default)]
+    pub ca_pem: Option<String>,
 }
 
 /// A credential entered again: the secret, and for AWS the id that goes with it.
@@ -311,8 +316,8 @@ impl App {
             database: text(input.database),
             user: text(input.user),
             schema: Some(text(input.schema)).filter(|s| !s.is_empty()).unwrap_or_else(|| "public".into()),
-            tls: DatabaseTls::parse(&text(input.tls))
-                .ok_or_else(|| Error::invalid("tls", "TLS: expected prefer or require."))?,
+            tls: database_tls(&input.kind, &text(input.tls))?,
+            ca_pem: certificates(input.ca_pem)?,
         };
         config.validate().map_err(|m| Error::invalid("database", m))?;
         self.http_of(actor.scope)
@@ -435,4 +440,29 @@ impl App {
         let outcome = self.syncer.test_connection(actor.scope, &source, chrono::Utc::now().date_naive()).await;
         Ok((source.name, outcome.map_err(|e| e.to_string())))
     }
+}
+
+/// The TLS mode asked for a new database source of `kind`, or its default.
+fn database_tls(kind: &str, asked: &str) -> Result<DatabaseTls> {
+    let tls = match (kind, asked) {
+        ("postgres", "") => DatabaseTls::VerifyFull,
+        (_, "") => DatabaseTls::Prefer,
+        (_, asked) => DatabaseTls::parse(asked)
+            .ok_or_else(|| Error::invalid("tls", "TLS: expected verify-full, require or prefer."))?,
+    };
+    if kind == "mysql" && tls == DatabaseTls::VerifyFull {
+        return Err(Error::invalid(
+            "tls",
+            "TLS: verify-full is not available for MySQL/MariaDB sources yet; choose require or prefer.",
+        ));
+    }
+    Ok(tls)
+}
+
+/// A private certificate authority as pasted: one or more PEM certificates, or nothing.
+fn certificates(pem: Option<String>) -> Result<Option<String>> {
+    let Some(pem) = pem.map(|p| p.trim().to_owned()).filter(|p| !p.is_empty()) else { return Ok(None) };
+    burnrate_engine::check_certificate_authority(&pem)
+        .map_err(|why| Error::invalid("ca_pem", format!("CA certificate: {why}.")))?;
+    Ok(Some(pem))
 }

@@ -19,28 +19,58 @@ pub struct DatabaseConfig {
     /// The remote schema whose tables appear under `ext_<name>`.
     #[serde(default = "public")]
     pub schema: String,
+    /// Sources saved before the TLS mode was asked for read as [`DatabaseTls::Prefer`], as they
+    /// were connected then.
     #[serde(default)]
     pub tls: DatabaseTls,
+    /// Certificates (PEM) of the private certificate authority the server's certificate is
+    /// checked against; the public web's authorities when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_pem: Option<String>,
 }
 
-/// Whether the connection to a database source must be encrypted.
+/// How the connection to a database source is encrypted and its server checked. Whatever the
+/// mode, the password never leaves as it is typed: PostgreSQL sources log in by SCRAM only.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[serde(rename_all = "kebab-case")]
 pub enum DatabaseTls {
-    /// TLS when the server offers it, plain otherwise (the drivers' default).
+    /// TLS required and the server's certificate checked against the configured host name —
+    /// the connection still goes to the address the egress guard approved, never to a name
+    /// looked up again. New PostgreSQL sources are made so.
+    VerifyFull,
+    /// TLS required, the certificate not checked: an explicit choice, labelled as such.
+    Require,
+    /// TLS when the server offers it, unchecked, plain otherwise: how sources saved before the
+    /// mode was asked for keep connecting (MySQL/MariaDB sources' default, for now).
     #[default]
     Prefer,
-    /// TLS or no connection. The server's certificate is not checked against a name: the
-    /// connection goes to the address the egress guard approved, not to a name looked up again.
-    Require,
 }
 
 impl DatabaseTls {
+    /// `verify-full`, `require` or `prefer`, as forms and the API write it.
     pub fn parse(s: &str) -> Option<Self> {
         match s {
-            "" | "prefer" => Some(DatabaseTls::Prefer),
+            "verify-full" => Some(DatabaseTls::VerifyFull),
             "require" => Some(DatabaseTls::Require),
+            "prefer" => Some(DatabaseTls::Prefer),
             _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DatabaseTls::VerifyFull => "verify-full",
+            DatabaseTls::Require => "require",
+            DatabaseTls::Prefer => "prefer",
+        }
+    }
+
+    /// The mode in words, for the sources page.
+    pub fn label(self) -> &'static str {
+        match self {
+            DatabaseTls::VerifyFull => "TLS, certificate verified",
+            DatabaseTls::Require => "TLS, certificate NOT verified",
+            DatabaseTls::Prefer => "TLS only if offered, NOT verified (plain text possible)",
         }
     }
 }

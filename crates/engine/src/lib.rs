@@ -52,6 +52,7 @@ use datafusion::sql::sqlparser::ast::Statement;
 pub use admission::{Busy, Concurrency};
 pub use depth::MAX_EXPRESSION_DEPTH;
 pub use error::EngineError;
+pub use federated::check_certificate_authority;
 pub use pg_types::{MAX_NUMERIC_SCALE, PgType, postgres_type};
 pub use session::{Description, Outcome, Reader, SERVER_VERSION, SqlSession, SqlStatement};
 

@@ -246,7 +246,10 @@ impl EgressGuard {
                 .collect(),
         };
         self.check_answer(host, &addrs, port)?;
-        Ok(std::net::SocketAddr::new(addrs[0], port))
+        // Every address passed; an IPv4 one is taken where there is one (`localhost` may also
+        // name ::1, where a server listening on 127.0.0.1 is not).
+        let ip = addrs.iter().find(|ip| ip.is_ipv4()).unwrap_or(&addrs[0]);
+        Ok(std::net::SocketAddr::new(*ip, port))
     }
 
     /// The check of what `host` resolved to: something, and every address allowed — the one the

@@ -24,7 +24,7 @@ async fn customer_database(password: &str) -> (String, u16, String) {
     admin.batch_execute(&format!("CREATE DATABASE {db}")).await.unwrap();
     admin
         .batch_execute(&format!(
-            "DO $$ BEGIN CREATE ROLE {READERS} NOLOGIN; EXCEPTION WHEN duplicate_object THEN NULL; END $$;
+            "DO $$ BEGIN CREATE ROLE {READERS} NOLOGIN; EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; END $$;
              CREATE ROLE {reader} LOGIN PASSWORD '{password}' IN ROLE {READERS}"
         ))
         .await
@@ -83,7 +83,7 @@ async fn costs_join_a_table_of_the_organizations_own_postgres_and_its_password_s
 
     let source = |name: &str, host: &str, secret: &str| {
         serde_json::json!({ "kind": "postgres", "name": name, "host": host, "port": port,
-                            "database": db, "user": reader, "secret": secret })
+                            "database": db, "user": reader, "secret": secret, "tls": "require" })
     };
     let r = a.api(Method::POST, "/api/v1/sources", &a_key, Some(source("Shop DB", "127.0.0.1", &password))).await;
     assert_eq!(r.status, 201, "{}", r.text);
@@ -104,7 +104,7 @@ async fn costs_join_a_table_of_the_organizations_own_postgres_and_its_password_s
     let plan = rows(&client.simple_query(&format!("EXPLAIN {filtered}")).await.unwrap()).join("\n");
     assert!(
         plan.contains(
-            r#"sql=SELECT "team"::text, "headcount"::int8 FROM "public"."teams" WHERE "headcount" > $1 AND "team" <> $2"#
+            r#"sql=SELECT "team"::text, "headcount"::int8 FROM "public"."teams" WHERE "headcount" > $1::int8 AND "team" <> $2::text"#
         ),
         "{plan}"
     );
@@ -147,14 +147,6 @@ async fn costs_join_a_table_of_the_organizations_own_postgres_and_its_password_s
     assert!(logged.contains("SQL client logged in"), "the logs were captured");
     let leaked: Vec<&str> = logged.lines().filter(|l| l.contains(&password) || l.contains(&wrong)).collect();
     assert!(leaked.is_empty(), "a password reached the logs: {leaked:#?}");
-    // TLS required of a server that offers none (the test server): no connection, and why.
-    let mut strict = source("Shop Strict", "127.0.0.1", &password);
-    strict["tls"] = "require".into();
-    let r = a.api(Method::POST, "/api/v1/sources", &a_key, Some(strict)).await;
-    assert_eq!(r.status, 201, "{}", r.text);
-    let err = client.simple_query("SELECT * FROM ext_shop_strict.teams").await.unwrap_err();
-    let message = err.as_db_error().map(|d| d.message().to_owned()).unwrap_or_default();
-    assert!(message.contains("\"Shop Strict\": cannot connect: TLS"), "{message}");
 
     let listing = a.api(Method::GET, "/api/v1/sources", &a_key, None).await;
     assert_eq!(listing.status, 200, "{}", listing.text);
@@ -174,6 +166,7 @@ async fn costs_join_a_table_of_the_organizations_own_postgres_and_its_password_s
             ("database", db.as_str()),
             ("user", reader.as_str()),
             ("secret", password.as_str()),
+            ("tls", "require"),
         ]
     };
     let r = a.post_form("/sources/databases", &form("Shop Form", "127.0.0.1")).await;
@@ -302,7 +295,7 @@ async fn federated_queries_cancelled_or_timed_out_leave_no_socket_behind() {
         .await
         .unwrap();
     let source = serde_json::json!({ "kind": "postgres", "name": "Shop", "host": "127.0.0.1", "port": port,
-                                     "database": db, "user": reader, "secret": password });
+                                     "database": db, "user": reader, "secret": password, "tls": "require" });
     let r = a.api(Method::POST, "/api/v1/sources", &a_key, Some(source)).await;
     assert_eq!(r.status, 201, "{}", r.text);
     let cred = create_credential(&a, &a_key, "federated").await;
@@ -359,7 +352,7 @@ async fn a_million_federated_rows_on_a_joins_build_side_stay_within_the_query_li
         .await
         .unwrap();
     let source = serde_json::json!({ "kind": "postgres", "name": "Shop", "host": "127.0.0.1", "port": port,
-                                     "database": db, "user": reader, "secret": password });
+                                     "database": db, "user": reader, "secret": password, "tls": "require" });
     let r = a.api(Method::POST, "/api/v1/sources", &a_key, Some(source)).await;
     assert_eq!(r.status, 201, "{}", r.text);
     let cred = create_credential(&a, &a_key, "federated").await;
@@ -386,4 +379,181 @@ async fn a_million_federated_rows_on_a_joins_build_side_stay_within_the_query_li
         baseline >> 20
     );
     assert_eq!(rows(&client.simple_query("SELECT count(*) FROM ext_shop.teams").await.unwrap()), ["3"]);
+}
+
+/// A scripted PostgreSQL server on loopback for one connection: it refuses TLS, then asks for
+/// the password as `auth` says (3: in clear text, 5: MD5), and reports every message type it
+/// got after the startup message.
+async fn scripted_server(auth: u32) -> (u16, tokio::sync::oneshot::Receiver<Vec<u8>>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    tokio::spawn(async move {
+        let (mut socket, _) = listener.accept().await.unwrap();
+        let mut length = [0u8; 4];
+        // SSLRequest (refused), then the startup message — unless the client hangs up first.
+        loop {
+            let mut body = Vec::new();
+            let read = async {
+                socket.read_exact(&mut length).await?;
+                body.resize(u32::from_be_bytes(length) as usize - 4, 0);
+                socket.read_exact(&mut body).await
+            };
+            if read.await.is_err() {
+                let _ = tx.send(Vec::new());
+                return;
+            }
+            if body[..4] == 80_877_103u32.to_be_bytes() {
+                socket.write_all(b"N").await.unwrap();
+                continue;
+            }
+            break;
+        }
+        let mut request = vec![b'R'];
+        request.extend_from_slice(&(if auth == 5 { 12u32 } else { 8u32 }).to_be_bytes());
+        request.extend_from_slice(&auth.to_be_bytes());
+        if auth == 5 {
+            request.extend_from_slice(b"salt");
+        }
+        socket.write_all(&request).await.unwrap();
+        // What the client sends next, until it hangs up.
+        let mut seen = Vec::new();
+        let mut byte = [0u8; 1];
+        while let Ok(1) = socket.read(&mut byte).await {
+            seen.push(byte[0]);
+        }
+        let _ = tx.send(seen);
+    });
+    (port, rx)
+}
+
+/// A server that answers TLS with a certificate of its own making for `localhost`.
+async fn self_signed_server() -> u16 {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let cert = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
+    let key = rustls::pki_types::PrivateKeyDer::try_from(cert.key_pair.serialize_der()).unwrap();
+    let config =
+        rustls::ServerConfig::builder_with_provider(std::sync::Arc::new(rustls::crypto::aws_lc_rs::default_provider()))
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(vec![cert.cert.der().clone()], key)
+            .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(config));
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            let mut request = [0u8; 8];
+            if socket.read_exact(&mut request).await.is_err() {
+                continue;
+            }
+            let _ = socket.write_all(b"S").await;
+            let _ = acceptor.accept(socket).await;
+        }
+    });
+    port
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_postgres_source_verifies_the_certificate_for_its_host_name_and_never_sends_the_password_in_clear() {
+    // `localhost` is what the test server's certificate names (scripts/test makes it from its CA).
+    let ca = std::fs::read_to_string(std::env::var("BURNRATE_TEST_DB_CA").expect(
+        "BURNRATE_TEST_DB_CA: the test certificate authority of the PostgreSQL server (scripts/test makes it)",
+    ))
+    .unwrap();
+    let opts = burnrate_testkit::AppOptions {
+        egress_allow: Some(vec!["127.0.0.1/32".into(), "::1/128".into()]),
+        ..Default::default()
+    };
+    let app = TestApp::spawn_with(opts).await;
+    let (a, a_key, _) = org_with_costs(&app, "Acme", 4).await;
+    let password = format!("Pw-{}", uuid::Uuid::new_v4().simple());
+    let (db, port, reader) = customer_database(&password).await;
+    let cred = create_credential(&a, &a_key, "federated").await;
+    let client = connect(&app.pg_addr.to_string(), &cred).await;
+    let source = |name: &str, host: &str, port: u16, tls: Option<&str>, ca: Option<&str>| {
+        let mut s = serde_json::json!({ "kind": "postgres", "name": name, "host": host, "port": port,
+                                        "database": db, "user": reader, "secret": password });
+        if let Some(tls) = tls {
+            s["tls"] = tls.into();
+        }
+        if let Some(ca) = ca {
+            s["ca_pem"] = ca.into();
+        }
+        s
+    };
+    let add = async |body: serde_json::Value| {
+        let r = a.api(Method::POST, "/api/v1/sources", &a_key, Some(body)).await;
+        assert_eq!(r.status, 201, "{}", r.text);
+    };
+    let refusal = async |schema: &str| {
+        let err = client.simple_query(&format!("SELECT * FROM {schema}.teams")).await.unwrap_err();
+        err.as_db_error().map(|d| d.message().to_owned()).unwrap_or_else(|| err.to_string())
+    };
+
+    // verify-full is a new PostgreSQL source's mode: the certificate checked for the name.
+    add(source("Verified", "localhost", port, None, Some(&ca))).await;
+    assert_eq!(rows(&client.simple_query("SELECT count(*) FROM ext_verified.teams").await.unwrap()), ["3"]);
+    let listed = a.api(Method::GET, "/api/v1/sources", &a_key, None).await.json();
+    let verified = listed["sources"].as_array().unwrap().iter().find(|s| s["name"] == "Verified").unwrap().clone();
+    assert_eq!(verified["config"]["tls"], "verify-full", "{verified}");
+    assert!(a.get("/sources").await.text.contains("TLS, certificate verified"));
+
+    // The same server by its address: the certificate names localhost, not 127.0.0.1.
+    add(source("By Address", "127.0.0.1", port, Some("verify-full"), Some(&ca))).await;
+    let said = refusal("ext_by_address").await;
+    assert!(
+        said.contains("\"By Address\": cannot connect")
+            && said.contains("certificate not valid for name \"127.0.0.1\""),
+        "{said}"
+    );
+    // Without the private authority: not trusted.
+    add(source("Unknown CA", "localhost", port, None, None)).await;
+    let said = refusal("ext_unknown_ca").await;
+    assert!(said.contains("\"Unknown CA\": cannot connect") && said.contains("UnknownIssuer"), "{said}");
+    // A certificate the server made itself.
+    let own = self_signed_server().await;
+    add(source("Self Signed", "localhost", own, None, Some(&ca))).await;
+    let said = refusal("ext_self_signed").await;
+    assert!(said.contains("\"Self Signed\": cannot connect") && said.contains("invalid peer certificate"), "{said}");
+    // A server without TLS: no connection, and no password sent.
+    let (plain, seen) = scripted_server(3).await;
+    add(source("Plain", "localhost", plain, None, Some(&ca))).await;
+    let said = refusal("ext_plain").await;
+    assert!(said.contains("\"Plain\": cannot connect") && said.contains("TLS"), "{said}");
+    assert!(!seen.await.unwrap().contains(&b'p'), "no password message");
+
+    // Even a source that takes plain text never answers a request for the password in clear
+    // text or as MD5.
+    for (auth, words) in [(3, "in clear text"), (5, "as an MD5 hash")] {
+        let (scripted, seen) = scripted_server(auth).await;
+        let name = format!("Asks {auth}");
+        add(source(&name, "127.0.0.1", scripted, Some("prefer"), None)).await;
+        let said = refusal(&format!("ext_asks_{auth}")).await;
+        assert!(
+            said.contains(&format!("the server asked for the password {words}; burnrate logs in by SCRAM only")),
+            "{said}"
+        );
+        let seen = seen.await.unwrap();
+        assert!(!seen.contains(&b'p') && !String::from_utf8_lossy(&seen).contains(&password), "{seen:?}");
+    }
+
+    // A MySQL source cannot ask for verify-full yet, and a CA must be PEM.
+    let mysql = serde_json::json!({ "kind": "mysql", "name": "Shop My", "host": "127.0.0.1", "port": 3306,
+                                    "database": "shop", "user": "r", "secret": "pw", "tls": "verify-full" });
+    let r = a.api(Method::POST, "/api/v1/sources", &a_key, Some(mysql)).await;
+    assert_eq!(r.status, 422, "{}", r.text);
+    assert!(r.text.contains("verify-full is not available for MySQL/MariaDB sources yet"), "{}", r.text);
+    let r = a
+        .api(
+            Method::POST,
+            "/api/v1/sources",
+            &a_key,
+            Some(source("Bad CA", "localhost", port, None, Some("not a cert"))),
+        )
+        .await;
+    assert_eq!(r.status, 422, "{}", r.text);
+    assert!(r.text.contains("CA certificate: expected one or more PEM certificates"), "{}", r.text);
 }

@@ -11,13 +11,12 @@ use burnrate_store::{OrgScope, SourceRecord, Store, Vault};
 use datafusion::common::{DataFusionError, Result};
 use sqlx::Connection;
 use sqlx::mysql::{MySqlConnectOptions, MySqlSslMode};
-use sqlx::postgres::{PgConnectOptions, PgSslMode};
 
 use super::dialect::Driver;
 
 /// A connection to a source, of its driver.
 pub(super) enum Remote {
-    Postgres(sqlx::PgConnection),
+    Postgres(super::postgres::Connected),
     MySql(sqlx::MySqlConnection),
 }
 
@@ -68,20 +67,7 @@ impl RemoteSource {
             (addr.ip().to_string(), addr.port(), &self.config.user, &self.config.database);
         let connecting = async {
             match self.driver {
-                Driver::Postgres => {
-                    let options = PgConnectOptions::new_without_pgpass()
-                        .host(&host)
-                        .port(port)
-                        .username(user)
-                        .password(&password)
-                        .database(database)
-                        .ssl_mode(match self.config.tls {
-                            DatabaseTls::Prefer => PgSslMode::Prefer,
-                            DatabaseTls::Require => PgSslMode::Require,
-                        })
-                        .application_name("burnrate");
-                    sqlx::PgConnection::connect_with(&options).await.map(Remote::Postgres)
-                }
+                Driver::Postgres => super::postgres::connect(addr, &self.config, &password).await.map(Remote::Postgres),
                 Driver::MySql => {
                     // sqlx sets the session's time zone to UTC, so TIMESTAMP columns read as UTC.
                     let options = MySqlConnectOptions::new()
@@ -91,10 +77,12 @@ impl RemoteSource {
                         .password(&password)
                         .database(database)
                         .ssl_mode(match self.config.tls {
+                            // Refused when the source is saved; a row written otherwise is
+                            // held to TLS at least.
+                            DatabaseTls::Require | DatabaseTls::VerifyFull => MySqlSslMode::Required,
                             DatabaseTls::Prefer => MySqlSslMode::Preferred,
-                            DatabaseTls::Require => MySqlSslMode::Required,
                         });
-                    sqlx::MySqlConnection::connect_with(&options).await.map(Remote::MySql)
+                    sqlx::MySqlConnection::connect_with(&options).await.map(Remote::MySql).map_err(|e| describe(&e))
                 }
             }
         };
@@ -102,7 +90,7 @@ impl RemoteSource {
         drop(password);
         match connected {
             Ok(Ok(conn)) => Ok(conn),
-            Ok(Err(e)) => Err(self.error(format!("cannot connect: {}", describe(&e)))),
+            Ok(Err(e)) => Err(self.error(format!("cannot connect: {e}"))),
             Err(_) => Err(self.error(format!("{}:{} did not answer within 10 s", self.config.host, self.config.port))),
         }
     }

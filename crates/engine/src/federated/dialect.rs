@@ -3,6 +3,8 @@
 
 use datafusion::arrow::datatypes::{DataType, TimeUnit};
 
+use super::table::Bound;
+
 /// The largest decimal scale a remote numeric column keeps (Arrow's Decimal128 holds 38 digits).
 pub(super) const MAX_SCALE: i64 = 28;
 
@@ -30,10 +32,21 @@ impl Driver {
         }
     }
 
-    /// The placeholder of the `n`th bound value (from 1).
-    pub(super) fn placeholder(self, n: usize) -> String {
+    /// The placeholder of the `n`th bound value (from 1), `value`. PostgreSQL's is cast to the
+    /// value's type: the server would otherwise take the column's, which the value may not be
+    /// (an `int4` column compared with a 64-bit integer).
+    pub(super) fn placeholder(self, n: usize, value: &Bound) -> String {
         match self {
-            Driver::Postgres => format!("${n}"),
+            Driver::Postgres => {
+                let cast = match value {
+                    Bound::Int(_) => "int8",
+                    Bound::Float(_) => "float8",
+                    Bound::Bool(_) => "bool",
+                    Bound::Text(_) => "text",
+                    Bound::Date(_) => "date",
+                };
+                format!("${n}::{cast}")
+            }
             Driver::MySql => "?".to_owned(),
         }
     }
@@ -43,7 +56,7 @@ impl Driver {
         match self {
             Driver::Postgres => {
                 "SELECT column_name::text, data_type::text, numeric_precision::int8, numeric_scale::int8, is_nullable::text \
-                 FROM information_schema.columns WHERE table_schema = $1 AND table_name = $2 ORDER BY ordinal_position"
+                 FROM information_schema.columns WHERE table_schema = $1::text AND table_name = $2::text ORDER BY ordinal_position"
             }
             Driver::MySql => {
                 "SELECT CAST(column_name AS CHAR), CAST(data_type AS CHAR), CAST(numeric_precision AS SIGNED), \

@@ -15,7 +15,8 @@
 //! the connection: errors name the source, never the options. The host is resolved and checked
 //! by the egress guard (S14), and the address it approved is what is dialled.
 //!
-//! One stage a file: `dialect` (what differs between the two), `connect` (reaching a source),
+//! One stage a file: `dialect` (what differs between the two), `connect` (reaching a source;
+//! `postgres`: a PostgreSQL source's TLS and login),
 //! `table` (the schema, its tables and what is pushed down), `scan` (the query and its rows as
 //! Arrow batches).
 
@@ -39,8 +40,32 @@ macro_rules! bind_all {
 
 mod connect;
 mod dialect;
+mod postgres;
 mod scan;
 mod table;
 
 pub(crate) use connect::RemoteSource;
 pub(crate) use table::RemoteSchema;
+
+/// Values bound to a PostgreSQL query, in order (each placeholder is cast to its value's type,
+/// so the server takes the type of the value, not of the column).
+fn postgres_values(bound: &[table::Bound]) -> Vec<Box<dyn tokio_postgres::types::ToSql + Sync + Send>> {
+    bound
+        .iter()
+        .map(|value| -> Box<dyn tokio_postgres::types::ToSql + Sync + Send> {
+            match value.clone() {
+                table::Bound::Int(v) => Box::new(v),
+                table::Bound::Float(v) => Box::new(v),
+                table::Bound::Bool(v) => Box::new(v),
+                table::Bound::Text(v) => Box::new(v),
+                table::Bound::Date(v) => Box::new(v),
+            }
+        })
+        .collect()
+}
+
+/// Whether `pem` holds certificates of a certificate authority a database source can be
+/// checked against; why not, in words.
+pub fn check_certificate_authority(pem: &str) -> Result<(), String> {
+    postgres::certificate_authority(pem).map(|_| ())
+}

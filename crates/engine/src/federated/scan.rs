@@ -24,7 +24,6 @@ use datafusion::physical_plan::{DisplayAs, DisplayFormatType, ExecutionPlan, Par
 use futures::StreamExt;
 use sqlx::Row;
 use sqlx::mysql::MySqlRow;
-use sqlx::postgres::PgRow;
 
 use super::connect::{Remote, RemoteSource, describe};
 use super::dialect::Kind;
@@ -150,14 +149,18 @@ pub(super) async fn read(
     let mut batch = Batch::new(kinds, batch_size);
     let mut reading = Reading { source, batch: &mut batch, reservation, schema, tx };
     // Identifiers quoted, values bound: nothing of the text comes from the client unquoted.
-    let sql = sqlx::AssertSqlSafe(sql.to_owned());
     match &mut conn {
-        Remote::Postgres(c) => {
-            let query = bind_all!(sqlx::query::<sqlx::Postgres>(sql), bound);
-            reading.pump(query.fetch(c)).await
+        Remote::Postgres(pg) => {
+            let values = super::postgres_values(&bound);
+            let rows = pg
+                .client
+                .query_raw(sql, values.iter().map(|v| v.as_ref() as &(dyn tokio_postgres::types::ToSql + Sync)))
+                .await
+                .map_err(|e| source.error(format!("query failed: {}", super::postgres::describe(&e))))?;
+            reading.pump(Box::pin(rows)).await
         }
         Remote::MySql(c) => {
-            let query = bind_all!(sqlx::query::<sqlx::MySql>(sql), bound);
+            let query = bind_all!(sqlx::query::<sqlx::MySql>(sqlx::AssertSqlSafe(sql.to_owned())), bound);
             reading.pump(query.fetch(c)).await
         }
     }
@@ -176,12 +179,12 @@ pub(super) struct Reading<'a> {
 impl Reading<'_> {
     /// Moves rows into batches and the batches into the channel, until the rows end or the
     /// query stops listening.
-    pub(super) async fn pump<R: Cells>(
+    pub(super) async fn pump<R: Cells, E: Failure>(
         &mut self,
-        mut rows: impl futures::Stream<Item = std::result::Result<R, sqlx::Error>> + Unpin,
+        mut rows: impl futures::Stream<Item = std::result::Result<R, E>> + Unpin,
     ) -> Result<()> {
         while let Some(row) = rows.next().await {
-            let row = row.map_err(|e| self.source.error(format!("query failed: {}", describe(&e))))?;
+            let row = row.map_err(|e| self.source.error(format!("query failed: {}", e.words())))?;
             let bytes = self.batch.push(&row).map_err(|e| self.source.error(e))?;
             self.reservation.try_grow(bytes).map_err(|_| {
                 DataFusionError::ResourcesExhausted(format!(
@@ -207,48 +210,65 @@ impl Reading<'_> {
     }
 }
 
-/// A row's values by kind, whichever driver read it.
+/// A driver's error in words that hold no connection option.
+pub(super) trait Failure {
+    fn words(&self) -> String;
+}
+
+impl Failure for sqlx::Error {
+    fn words(&self) -> String {
+        describe(self)
+    }
+}
+
+impl Failure for tokio_postgres::Error {
+    fn words(&self) -> String {
+        super::postgres::describe(self)
+    }
+}
+
+/// A row's values by kind, whichever driver read it; a value that does not decode, in words.
 pub(super) trait Cells: Send {
-    fn int(&self, i: usize) -> std::result::Result<Option<i64>, sqlx::Error>;
-    fn float(&self, i: usize) -> std::result::Result<Option<f64>, sqlx::Error>;
-    fn boolean(&self, i: usize) -> std::result::Result<Option<bool>, sqlx::Error>;
-    fn date(&self, i: usize) -> std::result::Result<Option<NaiveDate>, sqlx::Error>;
-    fn naive(&self, i: usize) -> std::result::Result<Option<NaiveDateTime>, sqlx::Error>;
-    fn utc(&self, i: usize) -> std::result::Result<Option<DateTime<Utc>>, sqlx::Error>;
-    fn text(&self, i: usize) -> std::result::Result<Option<String>, sqlx::Error>;
+    fn int(&self, i: usize) -> std::result::Result<Option<i64>, String>;
+    fn float(&self, i: usize) -> std::result::Result<Option<f64>, String>;
+    fn boolean(&self, i: usize) -> std::result::Result<Option<bool>, String>;
+    fn date(&self, i: usize) -> std::result::Result<Option<NaiveDate>, String>;
+    fn naive(&self, i: usize) -> std::result::Result<Option<NaiveDateTime>, String>;
+    fn utc(&self, i: usize) -> std::result::Result<Option<DateTime<Utc>>, String>;
+    fn text(&self, i: usize) -> std::result::Result<Option<String>, String>;
 }
 
 macro_rules! cells {
-    ($row:ty) => {
+    ($row:ty, $words:expr) => {
         impl Cells for $row {
-            fn int(&self, i: usize) -> std::result::Result<Option<i64>, sqlx::Error> {
-                self.try_get(i)
+            fn int(&self, i: usize) -> std::result::Result<Option<i64>, String> {
+                self.try_get(i).map_err($words)
             }
-            fn float(&self, i: usize) -> std::result::Result<Option<f64>, sqlx::Error> {
-                self.try_get(i)
+            fn float(&self, i: usize) -> std::result::Result<Option<f64>, String> {
+                self.try_get(i).map_err($words)
             }
-            fn boolean(&self, i: usize) -> std::result::Result<Option<bool>, sqlx::Error> {
-                self.try_get(i)
+            fn boolean(&self, i: usize) -> std::result::Result<Option<bool>, String> {
+                self.try_get(i).map_err($words)
             }
-            fn date(&self, i: usize) -> std::result::Result<Option<NaiveDate>, sqlx::Error> {
-                self.try_get(i)
+            fn date(&self, i: usize) -> std::result::Result<Option<NaiveDate>, String> {
+                self.try_get(i).map_err($words)
             }
-            fn naive(&self, i: usize) -> std::result::Result<Option<NaiveDateTime>, sqlx::Error> {
-                self.try_get(i)
+            fn naive(&self, i: usize) -> std::result::Result<Option<NaiveDateTime>, String> {
+                self.try_get(i).map_err($words)
             }
-            fn utc(&self, i: usize) -> std::result::Result<Option<DateTime<Utc>>, sqlx::Error> {
-                self.try_get(i)
+            fn utc(&self, i: usize) -> std::result::Result<Option<DateTime<Utc>>, String> {
+                self.try_get(i).map_err($words)
             }
-            fn text(&self, i: usize) -> std::result::Result<Option<String>, sqlx::Error> {
-                self.try_get(i)
+            fn text(&self, i: usize) -> std::result::Result<Option<String>, String> {
+                self.try_get(i).map_err($words)
             }
         }
     };
 }
 
-cells!(PgRow);
+cells!(tokio_postgres::Row, |e: tokio_postgres::Error| e.to_string());
 
-cells!(MySqlRow);
+cells!(MySqlRow, |e: sqlx::Error| describe(&e));
 
 /// Rows being gathered into one batch, a builder per column.
 pub(super) struct Batch {
@@ -288,7 +308,7 @@ impl Batch {
 
     /// Appends `row`; returns about how many bytes its values take in the batch.
     pub(super) fn push(&mut self, row: &dyn Cells) -> std::result::Result<usize, String> {
-        let column = |i: usize, e: sqlx::Error| format!("column {i} does not decode: {}", describe(&e));
+        let column = |i: usize, e: String| format!("column {i} does not decode: {e}");
         // Fixed-width values take their width; text its bytes and an offset.
         let mut bytes = 0;
         for (i, (kind, builder)) in self.kinds.iter().zip(self.builders.iter_mut()).enumerate() {

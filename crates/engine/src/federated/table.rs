@@ -11,9 +11,9 @@ use datafusion::datasource::TableType;
 use datafusion::logical_expr::{BinaryExpr, Expr, Operator, TableProviderFilterPushDown};
 use datafusion::physical_plan::ExecutionPlan;
 
-use super::connect::{Remote, RemoteSource, describe};
+use super::connect::{Remote, RemoteSource};
 use super::dialect::Kind;
-use super::scan::{Cells, RemoteScan};
+use super::scan::{Cells, Failure, RemoteScan};
 
 /// `ext_<name>`: the remote schema's tables, each looked up when a query names it. A listing
 /// (`\dt`, information_schema) would mean connecting for every catalog query, so the schema lists
@@ -59,15 +59,19 @@ impl RemoteTable {
     pub(super) async fn look_up(source: &Arc<RemoteSource>, table: &str) -> Result<Option<Self>> {
         let mut conn = source.connect().await?;
         let names = vec![Bound::Text(source.remote_schema().to_owned()), Bound::Text(table.to_owned())];
-        let failed = |e: sqlx::Error| source.error(format!("cannot read the columns of {table:?}: {}", describe(&e)));
+        let failed = |e: &dyn Failure| source.error(format!("cannot read the columns of {table:?}: {}", e.words()));
         let rows: Vec<Box<dyn Cells>> = match &mut conn {
-            Remote::Postgres(c) => {
-                let query = bind_all!(sqlx::query::<sqlx::Postgres>(source.driver.columns_query()), names);
-                query.fetch_all(c).await.map_err(failed)?.into_iter().map(|r| Box::new(r) as Box<dyn Cells>).collect()
+            Remote::Postgres(pg) => {
+                let values = super::postgres_values(&names);
+                let params: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> =
+                    values.iter().map(|v| v.as_ref() as &(dyn tokio_postgres::types::ToSql + Sync)).collect();
+                let rows = pg.client.query(source.driver.columns_query(), &params).await.map_err(|e| failed(&e))?;
+                rows.into_iter().map(|r| Box::new(r) as Box<dyn Cells>).collect()
             }
             Remote::MySql(c) => {
                 let query = bind_all!(sqlx::query::<sqlx::MySql>(source.driver.columns_query()), names);
-                query.fetch_all(c).await.map_err(failed)?.into_iter().map(|r| Box::new(r) as Box<dyn Cells>).collect()
+                let rows = query.fetch_all(c).await.map_err(|e| failed(&e))?;
+                rows.into_iter().map(|r| Box::new(r) as Box<dyn Cells>).collect()
             }
         };
         if rows.is_empty() {
@@ -75,7 +79,7 @@ impl RemoteTable {
         }
         let mut columns = Vec::new();
         let mut fields = Vec::new();
-        let decode = |e: sqlx::Error| source.error(describe(&e));
+        let decode = |e: String| source.error(e);
         for row in rows {
             let name = row.text(0).map_err(decode)?.unwrap_or_default();
             let data_type = row.text(1).map_err(decode)?.unwrap_or_default();
@@ -201,8 +205,9 @@ impl TableProvider for RemoteTable {
             .filter_map(|f| self.pushable(f))
             .map(|(condition, value)| match value {
                 Some(v) => {
+                    let placeholder = self.source.driver.placeholder(bound.len() + 1, &v);
                     bound.push(v);
-                    format!("{condition}{}", self.source.driver.placeholder(bound.len()))
+                    format!("{condition}{placeholder}")
                 }
                 None => condition,
             })

@@ -42,6 +42,8 @@ async fn page(
                     schema: schema_name(&s.name),
                     kind: spec.label().into(),
                     address: format!("{}:{}/{} as {}", c.host, c.port, c.database, c.user),
+                    tls: c.tls.as_str(),
+                    tls_label: c.tls.label(),
                     hint: s.secret_hint,
                     name: s.name,
                 })
@@ -128,6 +130,8 @@ pub struct NewDatabaseForm {
     schema: String,
     #[serde(default)]
     tls: String,
+    #[serde(default)]
+    ca_pem: String,
     secret: String,
 }
 
@@ -163,6 +167,7 @@ pub async fn create_database(
         user: Some(f.user),
         schema: Some(f.schema),
         tls: Some(f.tls),
+        ca_pem: Some(f.ca_pem),
     });
     match async { connect(&state, &who, input?).await }.await {
         Ok(Submitted::Applied(_)) => Ok(see_other("/sources?done=database")),
@@ -227,6 +232,7 @@ pub async fn create(
         user: None,
         schema: None,
         tls: None,
+        ca_pem: None,
     };
     match connect(&state, &who, input).await {
         Ok(Submitted::Applied(_)) => Ok(see_other("/sources?done=connected")),
@@ -383,6 +389,9 @@ pub struct DatabaseRow {
     pub schema: String,
     /// `host:port/database as user`.
     pub address: String,
+    /// `verify-full`, `require` or `prefer`, and what it means.
+    pub tls: &'static str,
+    pub tls_label: &'static str,
     pub hint: String,
 }
 
