@@ -30,6 +30,32 @@ const DELIVERERS: usize = 8;
 /// In the steady half, one organization's sync commits every this often.
 const PACE: Duration = Duration::from_millis(50);
 
+/// What the notifier runs on in this process: a SQLite store, a key ring, a lake and the engine,
+/// all under one directory.
+pub(crate) struct InProcess {
+    pub store: Store,
+    pub vault: Arc<Vault>,
+    pub lake: burnrate_lake::Lake,
+    pub engine: burnrate_engine::Engine,
+}
+
+impl InProcess {
+    pub async fn new(dir: &std::path::Path) -> anyhow::Result<Self> {
+        let store = Store::connect(&format!("sqlite://{}/burnrate.sqlite?mode=rwc", dir.display())).await?;
+        burnrate_store::migrate_sqlite(&store).await?;
+        let vault = Arc::new(Vault::new(burnrate_crypto::MasterKeyRing::parse(
+            burnrate_crypto::MasterKey::generate("bench").export().as_ref(),
+        )?));
+        let lake = burnrate_lake::Lake::from_url(&dir.join("lake").display().to_string())?;
+        let engine = burnrate_engine::Engine::new(
+            burnrate_engine::EngineConfig::new(dir.join("spill")),
+            store.clone(),
+            lake.clone(),
+        )?;
+        Ok(Self { store, vault, lake, engine })
+    }
+}
+
 /// Arrival times by `webhook-id`, in ms since the epoch.
 type Arrivals = Arc<Mutex<HashMap<String, i64>>>;
 
@@ -93,17 +119,7 @@ fn percentile(sorted: &[i64], p: f64) -> i64 {
 pub async fn alerts(events: u64) -> anyhow::Result<()> {
     let orgs = (events / 10).max(1) as usize;
     let dir = tempfile::tempdir()?;
-    let store = Store::connect(&format!("sqlite://{}/burnrate.sqlite?mode=rwc", dir.path().display())).await?;
-    burnrate_store::migrate_sqlite(&store).await?;
-    let vault = Arc::new(Vault::new(burnrate_crypto::MasterKeyRing::parse(
-        burnrate_crypto::MasterKey::generate("bench").export().as_ref(),
-    )?));
-    let lake = burnrate_lake::Lake::from_url(&dir.path().join("lake").display().to_string())?;
-    let engine = burnrate_engine::Engine::new(
-        burnrate_engine::EngineConfig::new(dir.path().join("spill")),
-        store.clone(),
-        lake.clone(),
-    )?;
+    let InProcess { store, vault, lake, engine } = InProcess::new(dir.path()).await?;
     // The receiver is on loopback: the operator's allow-list lets it through, every dial checked.
     let http = || {
         burnrate_net::HttpClient::new(

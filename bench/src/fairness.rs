@@ -242,17 +242,7 @@ async fn prompt_delays(
 pub async fn delivery_fairness(events: u64) -> anyhow::Result<()> {
     let events = events.max(5) as usize;
     let dir = tempfile::tempdir()?;
-    let store = Store::connect(&format!("sqlite://{}/burnrate.sqlite?mode=rwc", dir.path().display())).await?;
-    burnrate_store::migrate_sqlite(&store).await?;
-    let vault = Arc::new(Vault::new(burnrate_crypto::MasterKeyRing::parse(
-        burnrate_crypto::MasterKey::generate("bench").export().as_ref(),
-    )?));
-    let lake = burnrate_lake::Lake::from_url(&dir.path().join("lake").display().to_string())?;
-    let engine = burnrate_engine::Engine::new(
-        burnrate_engine::EngineConfig::new(dir.path().join("spill")),
-        store.clone(),
-        lake,
-    )?;
+    let crate::alerts::InProcess { store, vault, engine, .. } = crate::alerts::InProcess::new(dir.path()).await?;
     let (answering, arrivals) = receiver(false).await?;
     let (silent, _) = receiver(true).await?;
     let prompt = organization(&store, &vault, "Prompt", &[answering]).await?;

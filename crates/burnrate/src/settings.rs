@@ -157,6 +157,32 @@ fn parse_bool(name: &str, v: &str) -> Result<bool, ConfigError> {
 }
 
 /// `512MiB`, `10GiB`, `1000000` (bytes).
+/// `BURNRATE_<name>` and `BURNRATE_<name>_PER_ORG`: a limit of the instance and the share of one
+/// organization in it, each from 1 to `max` `what`, the share no more than the whole.
+fn limits(
+    src: &Sources,
+    name: &str,
+    defaults: (usize, usize),
+    max: usize,
+    what: &str,
+) -> Result<(usize, usize), ConfigError> {
+    let one = |name: &str, default: usize| match src.plain(name) {
+        Some(v) => v
+            .trim()
+            .parse()
+            .ok()
+            .filter(|n| (1..=max).contains(n))
+            .ok_or_else(|| err(name, format!("{v:?} is not a number of {what} from 1 to {max}"))),
+        None => Ok(default),
+    };
+    let per_org_name = format!("{name}_PER_ORG");
+    let (instance, per_org) = (one(name, defaults.0)?, one(&per_org_name, defaults.1)?);
+    if per_org > instance {
+        return Err(err(&per_org_name, format!("{per_org} is more than BURNRATE_{name} ({instance})")));
+    }
+    Ok((instance, per_org))
+}
+
 pub fn parse_bytes(name: &str, v: &str) -> Result<u64, ConfigError> {
     let s = v.trim();
     let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
@@ -314,46 +340,17 @@ impl Settings {
             None => 600,
         };
         let defaults = burnrate_engine::Concurrency::default();
-        let concurrency = |name: &str, default: usize| match src.plain(name) {
-            Some(v) => v
-                .trim()
-                .parse()
-                .ok()
-                .filter(|n| (1..=10_000).contains(n))
-                .ok_or_else(|| err(name, format!("{v:?} is not a number of queries at once from 1 to 10000"))),
-            None => Ok(default),
-        };
-        let query_concurrency = concurrency("QUERY_CONCURRENCY", defaults.instance)?;
-        let query_concurrency_per_org = concurrency("QUERY_CONCURRENCY_PER_ORG", defaults.per_org)?;
-        if query_concurrency_per_org > query_concurrency {
-            return Err(err(
-                "QUERY_CONCURRENCY_PER_ORG",
-                format!("{query_concurrency_per_org} is more than BURNRATE_QUERY_CONCURRENCY ({query_concurrency})"),
-            ));
-        }
+        let (query_concurrency, query_concurrency_per_org) =
+            limits(src, "QUERY_CONCURRENCY", (defaults.instance, defaults.per_org), 10_000, "queries at once")?;
         let wire_defaults = burnrate_pgwire::ConnectionLimits::default();
-        let connections = |name: &str, default: usize| match src.plain(name) {
-            Some(v) => v
-                .trim()
-                .parse()
-                .ok()
-                .filter(|n| (1..=100_000).contains(n))
-                .ok_or_else(|| err(name, format!("{v:?} is not a number of connections from 1 to 100000"))),
-            None => Ok(default),
-        };
-        let wire_connections = burnrate_pgwire::ConnectionLimits {
-            instance: connections("WIRE_MAX_CONNECTIONS", wire_defaults.instance)?,
-            per_org: connections("WIRE_MAX_CONNECTIONS_PER_ORG", wire_defaults.per_org)?,
-        };
-        if wire_connections.per_org > wire_connections.instance {
-            return Err(err(
-                "WIRE_MAX_CONNECTIONS_PER_ORG",
-                format!(
-                    "{} is more than BURNRATE_WIRE_MAX_CONNECTIONS ({})",
-                    wire_connections.per_org, wire_connections.instance
-                ),
-            ));
-        }
+        let (instance, per_org) = limits(
+            src,
+            "WIRE_MAX_CONNECTIONS",
+            (wire_defaults.instance, wire_defaults.per_org),
+            100_000,
+            "connections",
+        )?;
+        let wire_connections = burnrate_pgwire::ConnectionLimits { instance, per_org };
         let list = |name: &str| -> Vec<String> {
             src.plain(name)
                 .map(|v| v.split(',').map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()).collect())

@@ -265,6 +265,22 @@ async fn costs_join_a_table_of_the_organizations_own_mariadb() {
     assert!(leaked.is_empty(), "a password reached the logs: {leaked:#?}");
 }
 
+/// Connects a fresh customer database as the source "Shop" (`ext_shop`, TLS unverified), after
+/// `setup` runs in it as the superuser; what `setup` makes, the source's role may read.
+async fn shop(a: &burnrate_testkit::TestClient, key: &str, setup: &str) {
+    let password = format!("Pw-{}", uuid::Uuid::new_v4().simple());
+    let (db, port, reader) = customer_database(&password).await;
+    let mut url = url::Url::parse(&std::env::var("BURNRATE_TEST_PG_URL").unwrap()).unwrap();
+    url.set_path(&db);
+    let admin = superuser(url.as_str()).await;
+    admin.batch_execute(setup).await.unwrap();
+    admin.batch_execute(&format!("GRANT SELECT ON ALL TABLES IN SCHEMA public TO {reader}")).await.unwrap();
+    let source = serde_json::json!({ "kind": "postgres", "name": "Shop", "host": "127.0.0.1", "port": port,
+                                     "database": db, "user": reader, "secret": password, "tls": "require" });
+    let r = a.api(Method::POST, "/api/v1/sources", key, Some(source)).await;
+    assert_eq!(r.status, 201, "{}", r.text);
+}
+
 /// How many of this process's file descriptors are sockets.
 fn open_sockets() -> usize {
     std::fs::read_dir("/proc/self/fd")
@@ -282,22 +298,8 @@ async fn federated_queries_cancelled_or_timed_out_leave_no_socket_behind() {
     };
     let app = TestApp::spawn_with(opts).await;
     let (a, a_key, _) = org_with_costs(&app, "Acme", 4).await;
-    let password = format!("Pw-{}", uuid::Uuid::new_v4().simple());
-    let (db, port, reader) = customer_database(&password).await;
     // A view that keeps the database silent for a minute before its first row.
-    let mut url = url::Url::parse(&std::env::var("BURNRATE_TEST_PG_URL").unwrap()).unwrap();
-    url.set_path(&db);
-    superuser(url.as_str())
-        .await
-        .batch_execute(&format!(
-            "CREATE VIEW slow AS SELECT team, pg_sleep(60)::text AS slept FROM teams; GRANT SELECT ON slow TO {reader}"
-        ))
-        .await
-        .unwrap();
-    let source = serde_json::json!({ "kind": "postgres", "name": "Shop", "host": "127.0.0.1", "port": port,
-                                     "database": db, "user": reader, "secret": password, "tls": "require" });
-    let r = a.api(Method::POST, "/api/v1/sources", &a_key, Some(source)).await;
-    assert_eq!(r.status, 201, "{}", r.text);
+    shop(&a, &a_key, "CREATE VIEW slow AS SELECT team, pg_sleep(60)::text AS slept FROM teams").await;
     let cred = create_credential(&a, &a_key, "federated").await;
     let client = connect(&app.pg_addr.to_string(), &cred).await;
     assert_eq!(rows(&client.simple_query("SELECT count(*) FROM ext_shop.teams").await.unwrap()), ["3"]);
@@ -337,24 +339,14 @@ async fn a_million_federated_rows_on_a_joins_build_side_stay_within_the_query_li
     let opts = burnrate_testkit::AppOptions { query_memory_limit: Some(LIMIT), ..Default::default() };
     let app = TestApp::spawn_with(opts).await;
     let (a, a_key, _) = org_with_costs(&app, "Acme", 40).await;
-    let password = format!("Pw-{}", uuid::Uuid::new_v4().simple());
-    let (db, port, reader) = customer_database(&password).await;
     // A million rows of about 300 bytes: 300 MB read, more than the query may hold.
-    let mut url = url::Url::parse(&std::env::var("BURNRATE_TEST_PG_URL").unwrap()).unwrap();
-    url.set_path(&db);
-    superuser(url.as_str())
-        .await
-        .batch_execute(&format!(
-            "CREATE TABLE big AS SELECT n, CASE WHEN n % 2 = 0 THEN 'OpenAI' ELSE 'Other' END AS provider_name, \
-                    repeat(md5(n::text), 9) AS note FROM generate_series(1, 1000000) AS n;
-             GRANT SELECT ON big TO {reader}"
-        ))
-        .await
-        .unwrap();
-    let source = serde_json::json!({ "kind": "postgres", "name": "Shop", "host": "127.0.0.1", "port": port,
-                                     "database": db, "user": reader, "secret": password, "tls": "require" });
-    let r = a.api(Method::POST, "/api/v1/sources", &a_key, Some(source)).await;
-    assert_eq!(r.status, 201, "{}", r.text);
+    shop(
+        &a,
+        &a_key,
+        "CREATE TABLE big AS SELECT n, CASE WHEN n % 2 = 0 THEN 'OpenAI' ELSE 'Other' END AS provider_name, \
+                repeat(md5(n::text), 9) AS note FROM generate_series(1, 1000000) AS n",
+    )
+    .await;
     let cred = create_credential(&a, &a_key, "federated").await;
     let client = connect(&app.pg_addr.to_string(), &cred).await;
     assert_eq!(rows(&client.simple_query("SELECT count(*) FROM ext_shop.teams").await.unwrap()), ["3"]);
