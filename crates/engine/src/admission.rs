@@ -25,11 +25,15 @@ pub struct Concurrency {
 }
 
 impl Default for Concurrency {
-    /// For a small machine: eight queries in all (eight pools of the default 512 MiB are 4 GiB at
-    /// the most), four of them one organization's (a dashboard tool runs a query a panel, at
-    /// once), a query waiting up to three seconds for a slot.
+    /// Eight queries in all (eight pools of the default 512 MiB are 4 GiB at the most); for one
+    /// organization, one a pair of cores — a query already runs on two partitions, so more at
+    /// once only share the same cores, and every other tenant's query waits behind them (on two
+    /// cores, another organization's answer took 27× its time alone beside four of one tenant's,
+    /// 1.8× beside one, while that tenant's own throughput stayed the same: bench/RESULTS.md);
+    /// a query waiting up to three seconds for a slot.
     fn default() -> Self {
-        Self { instance: 8, per_org: 4, wait: Duration::from_secs(3) }
+        let cores = std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get);
+        Self { instance: 8, per_org: (cores / 2).clamp(1, 8), wait: Duration::from_secs(3) }
     }
 }
 
