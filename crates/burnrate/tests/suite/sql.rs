@@ -40,6 +40,8 @@ pub(crate) async fn load(app: &TestApp, scope: OrgScope, records: &[CostRecord])
 fn engine(app: &TestApp, spill: &Path, memory_limit: usize) -> Engine {
     let mut config = EngineConfig::new(spill.to_owned());
     config.memory_limit = memory_limit;
+    // These tests run two of one organization's queries at once (each spilling on its own).
+    config.concurrency.per_org = 2;
     Engine::new(config, app.store.clone(), app.lake.clone()).unwrap()
 }
 
