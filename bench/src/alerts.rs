@@ -54,6 +54,39 @@ impl InProcess {
         )?;
         Ok(Self { store, vault, lake, engine })
     }
+
+    /// The notifier as `serve` builds it, with `policy`, its calls reaching loopback (where the
+    /// receivers are) and its mail kept unsent.
+    pub fn notifier(&self, policy: burnrate_notify::DeliveryPolicy) -> anyhow::Result<burnrate_notify::Notifier> {
+        let mailer = burnrate_notify::Mailer::new(
+            self.store.clone(),
+            Arc::clone(&self.vault),
+            burnrate_store::RateLimiter::new(),
+            None,
+            "bench <bench@example.com>",
+        )
+        .map_err(anyhow::Error::msg)?;
+        Ok(burnrate_notify::Notifier::new(
+            self.store.clone(),
+            Arc::clone(&self.vault),
+            self.engine.clone(),
+            loopback_client(),
+            mailer,
+            burnrate_notify::NotifierConfig {
+                public_url: url::Url::parse("http://127.0.0.1:8080")?,
+                policy,
+                limiter: burnrate_store::RateLimiter::new(),
+            },
+        ))
+    }
+}
+
+/// An HTTP client whose calls may reach loopback, every dial checked.
+fn loopback_client() -> burnrate_net::HttpClient {
+    burnrate_net::HttpClient::new(
+        burnrate_net::EgressGuard::new(&["127.0.0.1/32"]).expect("allow-list"),
+        burnrate_net::ClientOptions::default(),
+    )
 }
 
 /// Arrival times by `webhook-id`, in ms since the epoch.
@@ -119,14 +152,9 @@ fn percentile(sorted: &[i64], p: f64) -> i64 {
 pub async fn alerts(events: u64) -> anyhow::Result<()> {
     let orgs = (events / 10).max(1) as usize;
     let dir = tempfile::tempdir()?;
-    let InProcess { store, vault, lake, engine } = InProcess::new(dir.path()).await?;
+    let parts = InProcess::new(dir.path()).await?;
+    let (store, vault, lake) = (parts.store.clone(), Arc::clone(&parts.vault), parts.lake.clone());
     // The receiver is on loopback: the operator's allow-list lets it through, every dial checked.
-    let http = || {
-        burnrate_net::HttpClient::new(
-            burnrate_net::EgressGuard::new(&["127.0.0.1/32"]).expect("allow-list"),
-            burnrate_net::ClientOptions::default(),
-        )
-    };
     let (url, arrivals) = receiver().await?;
 
     eprintln!("setting up {orgs} organizations (a webhook, a budget with ten thresholds)…");
@@ -175,7 +203,7 @@ pub async fn alerts(events: u64) -> anyhow::Result<()> {
     let body = serde_json::json!({ "type": "budget.threshold_crossed", "data": { "budget": "Bench", "spend": "150" } })
         .to_string()
         .into_bytes();
-    let plain = http();
+    let plain = loopback_client();
     let target = url::Url::parse(&url)?;
     let started = Instant::now();
     let next = Arc::new(std::sync::atomic::AtomicU64::new(0));
@@ -196,31 +224,12 @@ pub async fn alerts(events: u64) -> anyhow::Result<()> {
     let anchor = (orgs * 10) as f64 / started.elapsed().as_secs_f64();
 
     // The run: syncs commit at a steady pace; the notifier's workers do the rest.
-    let mailer = burnrate_notify::Mailer::new(
-        store.clone(),
-        Arc::clone(&vault),
-        burnrate_store::RateLimiter::new(),
-        None,
-        "bench <bench@example.com>",
-    )
-    .map_err(anyhow::Error::msg)?;
     let unlimited = Quota { interval: Duration::from_micros(1), burst: 1_000_000 };
-    let notifier = burnrate_notify::Notifier::new(
-        store.clone(),
-        Arc::clone(&vault),
-        engine,
-        http(),
-        mailer,
-        burnrate_notify::NotifierConfig {
-            public_url: url::Url::parse("http://127.0.0.1:8080")?,
-            policy: burnrate_notify::DeliveryPolicy {
-                per_destination: unlimited,
-                per_org: unlimited,
-                ..Default::default()
-            },
-            limiter: burnrate_store::RateLimiter::new(),
-        },
-    );
+    let notifier = parts.notifier(burnrate_notify::DeliveryPolicy {
+        per_destination: unlimited,
+        per_org: unlimited,
+        ..Default::default()
+    })?;
     let workers = notifier.spawn(DELIVERERS);
     // The hourly pass runs first and finds no spend: nothing fires until the syncs commit.
     tokio::time::sleep(Duration::from_secs(2)).await;

@@ -242,37 +242,15 @@ async fn prompt_delays(
 pub async fn delivery_fairness(events: u64) -> anyhow::Result<()> {
     let events = events.max(5) as usize;
     let dir = tempfile::tempdir()?;
-    let crate::alerts::InProcess { store, vault, engine, .. } = crate::alerts::InProcess::new(dir.path()).await?;
+    let parts = crate::alerts::InProcess::new(dir.path()).await?;
+    let (store, vault) = (parts.store.clone(), Arc::clone(&parts.vault));
     let (answering, arrivals) = receiver(false).await?;
     let (silent, _) = receiver(true).await?;
     let prompt = organization(&store, &vault, "Prompt", &[answering]).await?;
     let stalled_hooks: Vec<String> = (0..50).map(|n| format!("{silent}/{n}")).collect();
     let stalled = organization(&store, &vault, "Stalled", &stalled_hooks).await?;
 
-    let http = burnrate_net::HttpClient::new(
-        burnrate_net::EgressGuard::new(&["127.0.0.1/32"]).expect("allow-list"),
-        burnrate_net::ClientOptions::default(),
-    );
-    let mailer = burnrate_notify::Mailer::new(
-        store.clone(),
-        Arc::clone(&vault),
-        burnrate_store::RateLimiter::new(),
-        None,
-        "bench <bench@example.com>",
-    )
-    .map_err(anyhow::Error::msg)?;
-    let notifier = burnrate_notify::Notifier::new(
-        store.clone(),
-        Arc::clone(&vault),
-        engine,
-        http,
-        mailer,
-        burnrate_notify::NotifierConfig {
-            public_url: url::Url::parse("http://127.0.0.1:8080")?,
-            policy: burnrate_notify::DeliveryPolicy::default(),
-            limiter: burnrate_store::RateLimiter::new(),
-        },
-    );
+    let notifier = parts.notifier(burnrate_notify::DeliveryPolicy::default())?;
     // As `serve` runs them: eight deliverers.
     let _workers = notifier.spawn(8);
 

@@ -112,6 +112,13 @@ impl InstanceTx {
         // Organizations with their share running: jobs claimed and still within their lease.
         const BUSY_ORGS: &str = "AND (org_id IS NULL OR org_id NOT IN (SELECT org_id FROM jobs WHERE kind = $4 AND state = 'pending' AND org_id IS NOT NULL AND locked_until_ms >= $3 GROUP BY org_id HAVING count(*) >= $5))";
         let fair = if per_org.is_some() { BUSY_ORGS } else { "" };
+        // On PostgreSQL claims run side by side, and one does not see what another has claimed
+        // but not committed: fair claims of a kind take turns, or every worker would count the
+        // same organization idle at once. (SQLite's write lock already makes them take turns.)
+        if per_org.is_some() && self.tx.backend() == Backend::Postgres {
+            on!(&mut self.tx, c => sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1::text, 17))")
+                .bind(format!("claim:{kind}")).execute(c).await.map(|_| ()))?;
+        }
         // SQLite: the transaction holds the write lock (BEGIN IMMEDIATE), which serializes claims.
         let lock = if self.tx.backend() == Backend::Postgres { "FOR UPDATE SKIP LOCKED" } else { "" };
         let sql = format!(

@@ -161,4 +161,37 @@ mod jobs {
         let later = at + 5_000;
         assert!(claim("w5", later).await.is_some(), "an abandoned claim is taken over");
     }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn fair_claims_made_at_once_still_leave_an_organization_its_share_only() {
+        let (_db, store, _) = store().await;
+        let (a, b) = (organization(&store, "A").await, organization(&store, "B").await);
+        let now = 1_000_000;
+        let mut tx = store.instance().await.unwrap();
+        for i in 0..8 {
+            tx.enqueue_job("deliver", Some(a.org_id().as_uuid()), "{}", None, now + i, now).await.unwrap();
+        }
+        tx.enqueue_job("deliver", Some(b.org_id().as_uuid()), "{}", None, now + 10, now).await.unwrap();
+        tx.commit().await.unwrap();
+
+        // Eight workers claim at once, each holding its transaction a moment (a deliverer reads
+        // what it claimed before it commits).
+        let mut workers = tokio::task::JoinSet::new();
+        for n in 0..8 {
+            let store = store.clone();
+            workers.spawn(async move {
+                let mut tx = store.instance().await.unwrap();
+                let job = tx.claim_job_fairly("deliver", &format!("w{n}"), now + 100, 60_000, 2).await.unwrap();
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                tx.commit().await.unwrap();
+                job.and_then(|j| j.org_id)
+            });
+        }
+        let mut claimed = Vec::new();
+        while let Some(org) = workers.join_next().await {
+            claimed.push(org.unwrap());
+        }
+        let of = |scope: OrgScope| claimed.iter().filter(|o| **o == Some(scope.org_id().as_uuid())).count();
+        assert_eq!((of(a), of(b)), (2, 1), "A's share and B's one: {claimed:?}");
+    }
 }
