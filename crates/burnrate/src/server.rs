@@ -310,7 +310,7 @@ fn build_engine(settings: &Settings, syncer: &burnrate_sync::Syncer) -> Result<b
         concurrency: burnrate_engine::Concurrency {
             instance: settings.query_concurrency,
             per_org: settings.query_concurrency_per_org,
-            ..Default::default()
+            wait: settings.query_wait,
         },
     };
     let engine = burnrate_engine::Engine::new(config, syncer.store.clone(), syncer.lake.clone())

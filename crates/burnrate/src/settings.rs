@@ -52,6 +52,7 @@ const PLAIN: &[&str] = &[
     "API_RATE_PER_KEY",
     "QUERY_CONCURRENCY",
     "QUERY_CONCURRENCY_PER_ORG",
+    "QUERY_WAIT",
     "WIRE_MAX_CONNECTIONS",
     "WIRE_MAX_CONNECTIONS_PER_ORG",
 ];
@@ -271,6 +272,8 @@ pub struct Settings {
     /// running at once on the instance and for one organization.
     pub query_concurrency: usize,
     pub query_concurrency_per_org: usize,
+    /// `BURNRATE_QUERY_WAIT`: how long a query over either limit waits for a slot.
+    pub query_wait: Duration,
     /// `BURNRATE_WIRE_MAX_CONNECTIONS` and `BURNRATE_WIRE_MAX_CONNECTIONS_PER_ORG`: Postgres wire
     /// connections open at once on the instance and for one organization.
     pub wire_connections: burnrate_pgwire::ConnectionLimits,
@@ -412,6 +415,10 @@ impl Settings {
             api_rate_per_key,
             query_concurrency,
             query_concurrency_per_org,
+            query_wait: match src.plain("QUERY_WAIT") {
+                Some(v) => parse_duration("QUERY_WAIT", &v)?,
+                None => defaults.wait,
+            },
             wire_connections,
             bcrypt_cost,
         })

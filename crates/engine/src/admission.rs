@@ -30,10 +30,11 @@ impl Default for Concurrency {
     /// once only share the same cores, and every other tenant's query waits behind them (on two
     /// cores, another organization's answer took 27× its time alone beside four of one tenant's,
     /// 1.8× beside one, while that tenant's own throughput stayed the same: bench/RESULTS.md);
-    /// a query waiting up to three seconds for a slot.
+    /// a query waiting up to ten seconds for a slot, so that a dashboard's panels, asked at once,
+    /// take their turns rather than fail.
     fn default() -> Self {
         let cores = std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get);
-        Self { instance: 8, per_org: (cores / 2).clamp(1, 8), wait: Duration::from_secs(3) }
+        Self { instance: 8, per_org: (cores / 2).clamp(1, 8), wait: Duration::from_secs(10) }
     }
 }
 

@@ -25,6 +25,8 @@ pub struct AppOptions {
     pub query_memory_limit: Option<usize>,
     /// Client queries at once: the instance's and one organization's (the defaults unless set).
     pub query_concurrency: Option<(usize, usize)>,
+    /// How long a query over a limit waits for a slot (`BURNRATE_QUERY_WAIT`).
+    pub query_wait: Option<std::time::Duration>,
     /// How long a statement may run (`BURNRATE_STATEMENT_TIMEOUT`; the default unless set).
     pub statement_timeout: Option<std::time::Duration>,
     /// What one organization's queries may spill together (`BURNRATE_SPILL_MAX_PER_ORG`).
@@ -59,6 +61,7 @@ impl Default for AppOptions {
             exports_per_org: None,
             query_memory_limit: None,
             query_concurrency: None,
+            query_wait: None,
             wire_connections: None,
             spill_max_per_org: None,
             statement_timeout: None,
@@ -161,6 +164,9 @@ impl TestApp {
                 ("QUERY_CONCURRENCY", instance.to_string()),
                 ("QUERY_CONCURRENCY_PER_ORG", per_org.to_string()),
             ]);
+        }
+        if let Some(wait) = opts.query_wait {
+            vars.push(("QUERY_WAIT", format!("{}ms", wait.as_millis())));
         }
         if let Some(timeout) = opts.statement_timeout {
             vars.push(("STATEMENT_TIMEOUT", format!("{}ms", timeout.as_millis())));
