@@ -227,9 +227,14 @@ impl Engine {
         let mut tx = self.store.read_tenant(scope).await?;
         let costs = tx.live_lake_files(LakeTable::Costs).await?;
         let usage = tx.live_lake_files(LakeTable::Usage).await?;
-        let (sources, grants) = match self.databases {
-            Some(_) => (tx.sources().await?, tx.egress_grants().await?),
-            None => (Vec::new(), Vec::new()),
+        let sources = match self.databases {
+            Some(_) => tx.sources().await?,
+            None => Vec::new(),
+        };
+        // Read on every query: only when the organization has a database to reach.
+        let grants = match sources.iter().any(|s| DATABASE_KINDS.contains(&s.kind.as_str())) {
+            true => tx.egress_grants().await?,
+            false => Vec::new(),
         };
         tx.commit().await?;
         self.register_database_sources(base, scope, &sources, &grants)?;
