@@ -95,8 +95,9 @@ pub struct NewSourceInput {
     pub database: Option<String>,
     pub user: Option<String>,
     pub schema: Option<String>,
-    /// `verify-full` (PostgreSQL's default), `require` (TLS, the certificate not checked) or
-    /// `prefer` (MySQL/MariaDB's default: TLS when offered).
+    /// `verify-full` (the default: TLS, the certificate checked for the host name), `require`
+    /// (TLS, the certificate not checked) or `prefer` (TLS when offered: how sources saved
+    /// before the modes existed connect).
     pub tls: Option<String>,
     /// The private certificate authority (PEM) the server's certificate is checked against in
     /// `verify-full`; the public web's authorities when absent.
@@ -316,7 +317,7 @@ impl App {
             database: text(input.database),
             user: text(input.user),
             schema: Some(text(input.schema)).filter(|s| !s.is_empty()).unwrap_or_else(|| "public".into()),
-            tls: database_tls(&input.kind, &text(input.tls))?,
+            tls: database_tls(&text(input.tls))?,
             ca_pem: certificates(input.ca_pem)?,
         };
         config.validate().map_err(|m| Error::invalid("database", m))?;
@@ -442,21 +443,13 @@ impl App {
     }
 }
 
-/// The TLS mode asked for a new database source of `kind`, or its default.
-fn database_tls(kind: &str, asked: &str) -> Result<DatabaseTls> {
-    let tls = match (kind, asked) {
-        ("postgres", "") => DatabaseTls::VerifyFull,
-        (_, "") => DatabaseTls::Prefer,
-        (_, asked) => DatabaseTls::parse(asked)
-            .ok_or_else(|| Error::invalid("tls", "TLS: expected verify-full, require or prefer."))?,
-    };
-    if kind == "mysql" && tls == DatabaseTls::VerifyFull {
-        return Err(Error::invalid(
-            "tls",
-            "TLS: verify-full is not available for MySQL/MariaDB sources yet; choose require or prefer.",
-        ));
+/// The TLS mode asked for a new database source, or the default: verified.
+fn database_tls(asked: &str) -> Result<DatabaseTls> {
+    match asked {
+        "" => Ok(DatabaseTls::VerifyFull),
+        asked => DatabaseTls::parse(asked)
+            .ok_or_else(|| Error::invalid("tls", "TLS: expected verify-full, require or prefer.")),
     }
-    Ok(tls)
 }
 
 /// A private certificate authority as pasted: one or more PEM certificates, or nothing.

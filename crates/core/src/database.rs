@@ -30,13 +30,14 @@ pub struct DatabaseConfig {
 }
 
 /// How the connection to a database source is encrypted and its server checked. Whatever the
-/// mode, the password never leaves as it is typed: PostgreSQL sources log in by SCRAM only.
+/// mode, the password never leaves as it is typed: PostgreSQL sources log in by SCRAM only,
+/// MySQL/MariaDB sources by scrambles (the password itself only over verified TLS).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum DatabaseTls {
     /// TLS required and the server's certificate checked against the configured host name —
     /// the connection still goes to the address the egress guard approved, never to a name
-    /// looked up again. New PostgreSQL sources are made so.
+    /// looked up again. New sources are made so.
     VerifyFull,
     /// TLS required, the certificate not checked: an explicit choice, labelled as such.
     Require,

@@ -190,17 +190,15 @@ async fn costs_join_a_table_of_the_organizations_own_postgres_and_its_password_s
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn costs_join_a_table_of_the_organizations_own_mariadb() {
+/// A fresh MariaDB database holding `teams`, readable by a user of its own with `password`;
+/// returns the database's name, the server's port and the user.
+async fn customer_mariadb(password: &str) -> (String, u16, String) {
     use sqlx::Connection;
-    let logs = crate::sources::captured_logs();
-    let app = TestApp::spawn().await;
-    let (a, a_key, records) = org_with_costs(&app, "Acme", 30).await;
     let admin_url = std::env::var("BURNRATE_TEST_MYSQL_URL")
         .expect("BURNRATE_TEST_MYSQL_URL: a MariaDB root URL (scripts/test starts a server and sets it)");
     let port = url::Url::parse(&admin_url).unwrap().port().unwrap_or(3306);
     let id = uuid::Uuid::new_v4().simple().to_string();
-    let (db, user, password) = (format!("shop_{}", &id[..12]), format!("reader_{}", &id[..8]), format!("Pw-{id}"));
+    let (db, user) = (format!("shop_{}", &id[..12]), format!("reader_{}", &id[..8]));
     let mut admin = sqlx::MySqlConnection::connect(&admin_url).await.expect("the test MariaDB");
     for sql in [
         format!("CREATE DATABASE {db}"),
@@ -218,12 +216,43 @@ async fn costs_join_a_table_of_the_organizations_own_mariadb() {
     ] {
         sqlx::query(sqlx::AssertSqlSafe(sql)).execute(&mut admin).await.unwrap();
     }
+    (db, port, user)
+}
+
+/// The test certificate authority of the suite's PostgreSQL and MariaDB servers.
+fn test_ca() -> String {
+    std::fs::read_to_string(
+        std::env::var("BURNRATE_TEST_DB_CA").expect(
+            "BURNRATE_TEST_DB_CA: the test certificate authority of the database servers (scripts/test makes it)",
+        ),
+    )
+    .unwrap()
+}
+
+/// Loopback by name: `localhost` may resolve to either address.
+fn loopback_app() -> burnrate_testkit::AppOptions {
+    burnrate_testkit::AppOptions {
+        egress_allow: Some(vec!["127.0.0.1/32".into(), "::1/128".into()]),
+        ..Default::default()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn costs_join_a_table_of_the_organizations_own_mariadb() {
+    let logs = crate::sources::captured_logs();
+    let app = TestApp::spawn_with(loopback_app()).await;
+    let (a, a_key, records) = org_with_costs(&app, "Acme", 30).await;
+    let id = uuid::Uuid::new_v4().simple().to_string();
+    let password = format!("Pw-{id}");
+    let (db, port, user) = customer_mariadb(&password).await;
+    let ca = test_ca();
     // From here on, only burnrate handles the password (the set-up above logs its own SQL).
     let logged_before = logs.lock().unwrap().len();
 
+    // TLS verified for the name the server's certificate holds (verify-full, the default).
     let source = |name: &str, secret: &str| {
-        serde_json::json!({ "kind": "mysql", "name": name, "host": "127.0.0.1", "port": port,
-                            "database": db, "user": user, "secret": secret })
+        serde_json::json!({ "kind": "mysql", "name": name, "host": "localhost", "port": port,
+                            "database": db, "user": user, "secret": secret, "ca_pem": ca })
     };
     let r = a.api(Method::POST, "/api/v1/sources", &a_key, Some(source("Shop Maria", &password))).await;
     assert_eq!(r.status, 201, "{}", r.text);
@@ -420,11 +449,8 @@ async fn scripted_server(auth: u32) -> (u16, tokio::sync::oneshot::Receiver<Vec<
     (port, rx)
 }
 
-/// A server that answers TLS with a certificate of its own making for `localhost`.
-async fn self_signed_server() -> u16 {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
+/// TLS with a certificate of its own making for `localhost`.
+fn self_signed_acceptor() -> tokio_rustls::TlsAcceptor {
     let cert = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
     let key = rustls::pki_types::PrivateKeyDer::try_from(cert.key_pair.serialize_der()).unwrap();
     let config =
@@ -434,7 +460,15 @@ async fn self_signed_server() -> u16 {
             .with_no_client_auth()
             .with_single_cert(vec![cert.cert.der().clone()], key)
             .unwrap();
-    let acceptor = tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(config));
+    tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(config))
+}
+
+/// A PostgreSQL server that answers TLS with a certificate of its own making for `localhost`.
+async fn self_signed_server() -> u16 {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let acceptor = self_signed_acceptor();
     tokio::spawn(async move {
         while let Ok((mut socket, _)) = listener.accept().await {
             let mut request = [0u8; 8];
@@ -451,15 +485,8 @@ async fn self_signed_server() -> u16 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_postgres_source_verifies_the_certificate_for_its_host_name_and_never_sends_the_password_in_clear() {
     // `localhost` is what the test server's certificate names (scripts/test makes it from its CA).
-    let ca = std::fs::read_to_string(std::env::var("BURNRATE_TEST_DB_CA").expect(
-        "BURNRATE_TEST_DB_CA: the test certificate authority of the PostgreSQL server (scripts/test makes it)",
-    ))
-    .unwrap();
-    let opts = burnrate_testkit::AppOptions {
-        egress_allow: Some(vec!["127.0.0.1/32".into(), "::1/128".into()]),
-        ..Default::default()
-    };
-    let app = TestApp::spawn_with(opts).await;
+    let ca = test_ca();
+    let app = TestApp::spawn_with(loopback_app()).await;
     let (a, a_key, _) = org_with_costs(&app, "Acme", 4).await;
     let password = format!("Pw-{}", uuid::Uuid::new_v4().simple());
     let (db, port, reader) = customer_database(&password).await;
@@ -532,12 +559,7 @@ async fn a_postgres_source_verifies_the_certificate_for_its_host_name_and_never_
         assert!(!seen.contains(&b'p') && !String::from_utf8_lossy(&seen).contains(&password), "{seen:?}");
     }
 
-    // A MySQL source cannot ask for verify-full yet, and a CA must be PEM.
-    let mysql = serde_json::json!({ "kind": "mysql", "name": "Shop My", "host": "127.0.0.1", "port": 3306,
-                                    "database": "shop", "user": "r", "secret": "pw", "tls": "verify-full" });
-    let r = a.api(Method::POST, "/api/v1/sources", &a_key, Some(mysql)).await;
-    assert_eq!(r.status, 422, "{}", r.text);
-    assert!(r.text.contains("verify-full is not available for MySQL/MariaDB sources yet"), "{}", r.text);
+    // A CA must be PEM.
     let r = a
         .api(
             Method::POST,
@@ -548,4 +570,160 @@ async fn a_postgres_source_verifies_the_certificate_for_its_host_name_and_never_
         .await;
     assert_eq!(r.status, 422, "{}", r.text);
     assert!(r.text.contains("CA certificate: expected one or more PEM certificates"), "{}", r.text);
+}
+
+/// What a scripted MySQL server does after its greeting.
+#[derive(Clone, Copy)]
+enum MySqlScript {
+    /// Offers TLS and shows a certificate of its own making.
+    SelfSigned,
+    /// Offers no TLS and reads whatever comes.
+    Plain,
+    /// Offers no TLS, takes the login and asks it to switch to `mysql_clear_password`.
+    ClearPassword,
+}
+
+/// A scripted MySQL server on loopback for one connection; reports every byte the client sent
+/// it (outside TLS) until it hung up.
+async fn scripted_mysql(script: MySqlScript) -> (u16, tokio::sync::oneshot::Receiver<Vec<u8>>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let packet = |seq: u8, body: &[u8]| {
+        let mut p = (body.len() as u32).to_le_bytes()[..3].to_vec();
+        p.push(seq);
+        p.extend_from_slice(body);
+        p
+    };
+    tokio::spawn(async move {
+        let (mut socket, _) = listener.accept().await.unwrap();
+        // MariaDB 10.11's greeting: protocol 10, mysql_native_password, TLS offered or not.
+        let ssl = if matches!(script, MySqlScript::SelfSigned) { 0x0800 } else { 0 };
+        let caps: u32 = 0x0008 | 0x0200 | 0x8000 | 0x8_0000 | ssl;
+        let mut greeting = vec![10];
+        greeting.extend_from_slice(b"5.5.5-10.11.19-MariaDB\0");
+        greeting.extend_from_slice(&7u32.to_le_bytes());
+        greeting.extend_from_slice(b"abcdefgh\0");
+        greeting.extend_from_slice(&(caps as u16).to_le_bytes());
+        greeting.extend_from_slice(&[45, 2, 0]);
+        greeting.extend_from_slice(&((caps >> 16) as u16).to_le_bytes());
+        greeting.push(21);
+        greeting.extend_from_slice(&[0; 10]);
+        greeting.extend_from_slice(b"ijklmnopqrst\0mysql_native_password\0");
+        socket.write_all(&packet(0, &greeting)).await.unwrap();
+        let mut seen = Vec::new();
+        match script {
+            MySqlScript::SelfSigned => {
+                // The SSLRequest, then TLS.
+                let mut request = [0u8; 36];
+                if socket.read_exact(&mut request).await.is_ok() {
+                    seen.extend_from_slice(&request);
+                    let _ = self_signed_acceptor().accept(socket).await;
+                }
+                let _ = tx.send(seen);
+                return;
+            }
+            MySqlScript::ClearPassword => {
+                let mut header = [0u8; 4];
+                if socket.read_exact(&mut header).await.is_ok() {
+                    let mut login = vec![0u8; u32::from_le_bytes([header[0], header[1], header[2], 0]) as usize];
+                    socket.read_exact(&mut login).await.unwrap();
+                    seen.extend_from_slice(&header);
+                    seen.extend_from_slice(&login);
+                    socket.write_all(&packet(header[3] + 1, b"\xFEmysql_clear_password\0")).await.unwrap();
+                }
+            }
+            MySqlScript::Plain => {}
+        }
+        let mut byte = [0u8; 1];
+        while let Ok(1) = socket.read(&mut byte).await {
+            seen.push(byte[0]);
+        }
+        let _ = tx.send(seen);
+    });
+    (port, rx)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mariadb_source_verifies_the_certificate_for_its_host_name_and_never_sends_the_password_in_clear() {
+    let ca = test_ca();
+    let app = TestApp::spawn_with(loopback_app()).await;
+    let (a, a_key, _) = org_with_costs(&app, "Acme", 4).await;
+    let password = format!("Pw-{}", uuid::Uuid::new_v4().simple());
+    let (db, port, user) = customer_mariadb(&password).await;
+    let cred = create_credential(&a, &a_key, "federated").await;
+    let client = connect(&app.pg_addr.to_string(), &cred).await;
+    let source = |name: &str, host: &str, port: u16, tls: Option<&str>, ca: Option<&str>| {
+        let mut s = serde_json::json!({ "kind": "mysql", "name": name, "host": host, "port": port,
+                                        "database": db, "user": user, "secret": password });
+        if let Some(tls) = tls {
+            s["tls"] = tls.into();
+        }
+        if let Some(ca) = ca {
+            s["ca_pem"] = ca.into();
+        }
+        s
+    };
+    let add = async |body: serde_json::Value| {
+        let r = a.api(Method::POST, "/api/v1/sources", &a_key, Some(body)).await;
+        assert_eq!(r.status, 201, "{}", r.text);
+    };
+    let refusal = async |schema: &str| {
+        let err = client.simple_query(&format!("SELECT * FROM {schema}.teams")).await.unwrap_err();
+        err.as_db_error().map(|d| d.message().to_owned()).unwrap_or_else(|| err.to_string())
+    };
+    let never_sent = |seen: &[u8]| {
+        assert!(!String::from_utf8_lossy(seen).contains(&password), "the password was sent: {seen:?}");
+    };
+
+    // verify-full is the default: the certificate checked for the name it holds.
+    add(source("Verified", "localhost", port, None, Some(&ca))).await;
+    assert_eq!(rows(&client.simple_query("SELECT count(*) FROM ext_verified.teams").await.unwrap()), ["3"]);
+    let listed = a.api(Method::GET, "/api/v1/sources", &a_key, None).await.json();
+    let verified = listed["sources"].as_array().unwrap().iter().find(|s| s["name"] == "Verified").unwrap().clone();
+    assert_eq!(verified["config"]["tls"], "verify-full", "{verified}");
+
+    // The same server by its address: the certificate names localhost, not 127.0.0.1.
+    add(source("By Address", "127.0.0.1", port, Some("verify-full"), Some(&ca))).await;
+    let said = refusal("ext_by_address").await;
+    assert!(
+        said.contains("\"By Address\": cannot connect")
+            && said.contains("certificate not valid for name \"127.0.0.1\""),
+        "{said}"
+    );
+    // Without the private authority: not trusted.
+    add(source("Unknown CA", "localhost", port, None, None)).await;
+    let said = refusal("ext_unknown_ca").await;
+    assert!(said.contains("\"Unknown CA\": cannot connect") && said.contains("UnknownIssuer"), "{said}");
+    // Unverified TLS is an explicit choice, and still TLS.
+    add(source("Unverified", "127.0.0.1", port, Some("require"), None)).await;
+    assert_eq!(rows(&client.simple_query("SELECT count(*) FROM ext_unverified.teams").await.unwrap()), ["3"]);
+
+    // A certificate the server made itself: refused after the SSLRequest, nothing else sent.
+    let (own, seen) = scripted_mysql(MySqlScript::SelfSigned).await;
+    add(source("Self Signed", "localhost", own, None, Some(&ca))).await;
+    let said = refusal("ext_self_signed").await;
+    assert!(said.contains("\"Self Signed\": cannot connect") && said.contains("invalid peer certificate"), "{said}");
+    assert_eq!(seen.await.unwrap().len(), 36, "the SSLRequest only");
+    // A server without TLS: no login at all.
+    let (plain, seen) = scripted_mysql(MySqlScript::Plain).await;
+    add(source("Plain", "localhost", plain, None, Some(&ca))).await;
+    let said = refusal("ext_plain").await;
+    assert!(said.contains("\"Plain\": cannot connect") && said.contains("does not offer TLS"), "{said}");
+    assert!(seen.await.unwrap().is_empty(), "nothing sent");
+
+    // Even a source that takes plain text never answers a request for the password in clear.
+    let (asks, seen) = scripted_mysql(MySqlScript::ClearPassword).await;
+    add(source("Asks Clear", "127.0.0.1", asks, Some("prefer"), None)).await;
+    let said = refusal("ext_asks_clear").await;
+    assert!(
+        said.contains(
+            "the server asked for the password in clear text (mysql_clear_password); burnrate never sends it"
+        ),
+        "{said}"
+    );
+    let seen = seen.await.unwrap();
+    assert!(!seen.is_empty(), "the login (its scramble) was read");
+    never_sent(&seen);
 }

@@ -5,19 +5,17 @@
 use std::fmt;
 use std::sync::Arc;
 
-use burnrate_core::{DatabaseConfig, DatabaseTls};
+use super::dialect::Driver;
+use super::scan::Failure;
+use burnrate_core::DatabaseConfig;
 use burnrate_net::EgressGuard;
 use burnrate_store::{OrgScope, SourceRecord, Store, Vault};
 use datafusion::common::{DataFusionError, Result};
-use sqlx::Connection;
-use sqlx::mysql::{MySqlConnectOptions, MySqlSslMode};
-
-use super::dialect::Driver;
 
 /// A connection to a source, of its driver.
 pub(super) enum Remote {
     Postgres(super::postgres::Connected),
-    MySql(sqlx::MySqlConnection),
+    MySql(super::mysql::Connected),
 }
 
 /// What a session needs to reach one database source.
@@ -63,26 +61,11 @@ impl RemoteSource {
         let mut tx = self.store.read_tenant(self.scope).await.map_err(|e| self.error(e))?;
         let password = tx.open_source_secret(&self.vault, self.id).await.map_err(|e| self.error(e))?;
         tx.commit().await.map_err(|e| self.error(e))?;
-        let (host, port, user, database) =
-            (addr.ip().to_string(), addr.port(), &self.config.user, &self.config.database);
         let connecting = async {
             match self.driver {
                 Driver::Postgres => super::postgres::connect(addr, &self.config, &password).await.map(Remote::Postgres),
                 Driver::MySql => {
-                    // sqlx sets the session's time zone to UTC, so TIMESTAMP columns read as UTC.
-                    let options = MySqlConnectOptions::new()
-                        .host(&host)
-                        .port(port)
-                        .username(user)
-                        .password(&password)
-                        .database(database)
-                        .ssl_mode(match self.config.tls {
-                            // Refused when the source is saved; a row written otherwise is
-                            // held to TLS at least.
-                            DatabaseTls::Require | DatabaseTls::VerifyFull => MySqlSslMode::Required,
-                            DatabaseTls::Prefer => MySqlSslMode::Preferred,
-                        });
-                    sqlx::MySqlConnection::connect_with(&options).await.map(Remote::MySql).map_err(|e| describe(&e))
+                    super::mysql::connect(addr, &self.config, &password).await.map(Remote::MySql).map_err(|e| e.words())
                 }
             }
         };
@@ -102,18 +85,5 @@ impl RemoteSource {
             Driver::Postgres => &self.config.schema,
             Driver::MySql => &self.config.database,
         }
-    }
-}
-
-/// A driver error in words that hold no connection option: the server's own message for what
-/// it refused, the kind of failure otherwise.
-pub(super) fn describe(e: &sqlx::Error) -> String {
-    match e {
-        sqlx::Error::Database(db) => db.message().to_owned(),
-        sqlx::Error::Io(io) => io.to_string(),
-        sqlx::Error::Tls(tls) => format!("TLS: {tls}"),
-        sqlx::Error::Protocol(p) => format!("protocol error: {p}"),
-        sqlx::Error::ColumnDecode { index, .. } => format!("column {index} does not decode"),
-        _ => "the connection failed".to_owned(),
     }
 }

@@ -16,33 +16,17 @@
 //! by the egress guard (S14), and the address it approved is what is dialled.
 //!
 //! One stage a file: `dialect` (what differs between the two), `connect` (reaching a source;
-//! `postgres`: a PostgreSQL source's TLS and login),
+//! `tls`: its TLS; `postgres` and `mysql`: each driver's login and reads),
 //! `table` (the schema, its tables and what is pushed down), `scan` (the query and its rows as
 //! Arrow batches).
 
-// Defined before the modules that use it (macros are scoped by text).
-/// Binds `bound` to a query of either driver, in order.
-macro_rules! bind_all {
-    ($query:expr, $bound:expr) => {{
-        let mut query = $query;
-        for value in $bound {
-            query = match value {
-                Bound::Int(v) => query.bind(v),
-                Bound::Float(v) => query.bind(v),
-                Bound::Bool(v) => query.bind(v),
-                Bound::Text(v) => query.bind(v),
-                Bound::Date(v) => query.bind(v),
-            };
-        }
-        query
-    }};
-}
-
 mod connect;
 mod dialect;
+mod mysql;
 mod postgres;
 mod scan;
 mod table;
+mod tls;
 
 pub(crate) use connect::RemoteSource;
 pub(crate) use table::RemoteSchema;
@@ -67,5 +51,5 @@ fn postgres_values(bound: &[table::Bound]) -> Vec<Box<dyn tokio_postgres::types:
 /// Whether `pem` holds certificates of a certificate authority a database source can be
 /// checked against; why not, in words.
 pub fn check_certificate_authority(pem: &str) -> Result<(), String> {
-    postgres::certificate_authority(pem).map(|_| ())
+    tls::certificate_authority(pem).map(|_| ())
 }

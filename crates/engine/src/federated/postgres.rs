@@ -15,17 +15,15 @@
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use burnrate_core::{DatabaseConfig, DatabaseTls};
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
-use rustls::{DigitallySignedStruct, SignatureScheme};
 use sha2::Digest;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio_postgres::config::{ChannelBinding, SslMode};
+
+use super::tls::SourceTls;
 
 /// The PostgreSQL protocol's SSLRequest code.
 const SSL_REQUEST: [u8; 4] = 80_877_103u32.to_be_bytes();
@@ -34,29 +32,10 @@ const AUTH_CLEARTEXT: u32 = 3;
 const AUTH_MD5: u32 = 5;
 const AUTH_OK: u32 = 0;
 
-/// The certificates of a private certificate authority, from PEM.
-pub(super) fn certificate_authority(pem: &str) -> Result<Vec<CertificateDer<'static>>, String> {
-    if pem.len() > 64 * 1024 {
-        return Err("more than 64 kB of PEM".into());
-    }
-    let certs = rustls_pemfile::certs(&mut pem.as_bytes())
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| format!("the PEM does not read: {e}"))?;
-    if certs.is_empty() {
-        return Err("expected one or more PEM certificates (-----BEGIN CERTIFICATE-----)".into());
-    }
-    let mut roots = rustls::RootCertStore::empty();
-    let (_, refused) = roots.add_parsable_certificates(certs.iter().cloned());
-    if refused > 0 || roots.is_empty() {
-        return Err("a certificate in it is not a usable X.509 certificate".into());
-    }
-    Ok(certs)
-}
-
 /// Logs in to `config`'s database at `addr` (what its host resolved to and the guard approved)
 /// as `config.user` with `password`.
 pub(super) async fn connect(addr: SocketAddr, config: &DatabaseConfig, password: &str) -> Result<Connected, String> {
-    let tls = Tls::new(config)?;
+    let tls = SourceTls::new(config)?;
     let tcp = TcpStream::connect(addr).await.map_err(|e| e.to_string())?;
     let _ = tcp.set_nodelay(true);
     let mut options = tokio_postgres::Config::new();
@@ -113,44 +92,7 @@ pub(super) fn describe(e: &tokio_postgres::Error) -> String {
     words
 }
 
-/// The TLS side of a source's connection.
-#[derive(Clone)]
-struct Tls {
-    config: Arc<rustls::ClientConfig>,
-    name: ServerName<'static>,
-}
-
-impl Tls {
-    fn new(source: &DatabaseConfig) -> Result<Self, String> {
-        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-        let builder = rustls::ClientConfig::builder_with_provider(Arc::clone(&provider))
-            .with_safe_default_protocol_versions()
-            .map_err(|e| e.to_string())?;
-        let config = match source.tls {
-            DatabaseTls::VerifyFull => {
-                let mut roots = rustls::RootCertStore::empty();
-                match &source.ca_pem {
-                    Some(pem) => {
-                        roots.add_parsable_certificates(certificate_authority(pem)?);
-                    }
-                    None => roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned()),
-                }
-                builder.with_root_certificates(roots).with_no_client_auth()
-            }
-            DatabaseTls::Require | DatabaseTls::Prefer => builder
-                .dangerous()
-                .with_custom_certificate_verifier(Arc::new(AnyCertificate(provider)))
-                .with_no_client_auth(),
-        };
-        // The configured name, not the address dialled: that is what the certificate names.
-        let host = source.host.trim_start_matches('[').trim_end_matches(']').to_owned();
-        let name =
-            ServerName::try_from(host).map_err(|e| format!("{:?} is not a TLS server name: {e}", source.host))?;
-        Ok(Self { config: Arc::new(config), name })
-    }
-}
-
-impl<S> tokio_postgres::tls::TlsConnect<S> for Tls
+impl<S> tokio_postgres::tls::TlsConnect<S> for SourceTls
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
@@ -160,7 +102,7 @@ where
 
     fn connect(self, stream: S) -> Self::Future {
         Box::pin(async move {
-            let tls = tokio_rustls::TlsConnector::from(self.config).connect(self.name, stream).await?;
+            let tls = self.connect(stream).await?;
             // tls-server-end-point (RFC 5929): the hash of the certificate the server showed.
             let binding = tls
                 .get_ref()
@@ -208,46 +150,6 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncWrite for TlsStream<S> {
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         Pin::new(&mut self.inner).poll_shutdown(cx)
-    }
-}
-
-/// `require` and `prefer`: any certificate is taken (the signatures of the handshake are still
-/// checked, so the server holds the key of the certificate it shows).
-#[derive(Debug)]
-struct AnyCertificate(Arc<rustls::crypto::CryptoProvider>);
-
-impl ServerCertVerifier for AnyCertificate {
-    fn verify_server_cert(
-        &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.0.signature_verification_algorithms)
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.0.signature_verification_algorithms)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.signature_verification_algorithms.supported_schemes()
     }
 }
 

@@ -4,6 +4,9 @@
 use std::fmt;
 use std::sync::Arc;
 
+use super::connect::{Remote, RemoteSource};
+use super::dialect::Kind;
+use super::table::Bound;
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 use datafusion::arrow::array::{
     ArrayBuilder, ArrayRef, BooleanBuilder, Date32Builder, Decimal128Builder, Float64Builder, Int64Builder,
@@ -22,12 +25,6 @@ use datafusion::physical_plan::execution_plan::{
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::{DisplayAs, DisplayFormatType, ExecutionPlan, Partitioning, PlanProperties};
 use futures::StreamExt;
-use sqlx::Row;
-use sqlx::mysql::MySqlRow;
-
-use super::connect::{Remote, RemoteSource, describe};
-use super::dialect::Kind;
-use super::table::Bound;
 
 /// Reads one remote query's rows as batches.
 #[derive(Debug)]
@@ -159,10 +156,7 @@ pub(super) async fn read(
                 .map_err(|e| source.error(format!("query failed: {}", super::postgres::describe(&e))))?;
             reading.pump(Box::pin(rows)).await
         }
-        Remote::MySql(c) => {
-            let query = bind_all!(sqlx::query::<sqlx::MySql>(sqlx::AssertSqlSafe(sql.to_owned())), bound);
-            reading.pump(query.fetch(c)).await
-        }
+        Remote::MySql(c) => reading.pump(Box::pin(c.rows(sql, &bound))).await,
     }
 }
 
@@ -215,12 +209,6 @@ pub(super) trait Failure {
     fn words(&self) -> String;
 }
 
-impl Failure for sqlx::Error {
-    fn words(&self) -> String {
-        describe(self)
-    }
-}
-
 impl Failure for tokio_postgres::Error {
     fn words(&self) -> String {
         super::postgres::describe(self)
@@ -238,37 +226,29 @@ pub(super) trait Cells: Send {
     fn text(&self, i: usize) -> std::result::Result<Option<String>, String>;
 }
 
-macro_rules! cells {
-    ($row:ty, $words:expr) => {
-        impl Cells for $row {
-            fn int(&self, i: usize) -> std::result::Result<Option<i64>, String> {
-                self.try_get(i).map_err($words)
-            }
-            fn float(&self, i: usize) -> std::result::Result<Option<f64>, String> {
-                self.try_get(i).map_err($words)
-            }
-            fn boolean(&self, i: usize) -> std::result::Result<Option<bool>, String> {
-                self.try_get(i).map_err($words)
-            }
-            fn date(&self, i: usize) -> std::result::Result<Option<NaiveDate>, String> {
-                self.try_get(i).map_err($words)
-            }
-            fn naive(&self, i: usize) -> std::result::Result<Option<NaiveDateTime>, String> {
-                self.try_get(i).map_err($words)
-            }
-            fn utc(&self, i: usize) -> std::result::Result<Option<DateTime<Utc>>, String> {
-                self.try_get(i).map_err($words)
-            }
-            fn text(&self, i: usize) -> std::result::Result<Option<String>, String> {
-                self.try_get(i).map_err($words)
-            }
-        }
-    };
+impl Cells for tokio_postgres::Row {
+    fn int(&self, i: usize) -> std::result::Result<Option<i64>, String> {
+        self.try_get(i).map_err(|e| e.to_string())
+    }
+    fn float(&self, i: usize) -> std::result::Result<Option<f64>, String> {
+        self.try_get(i).map_err(|e| e.to_string())
+    }
+    fn boolean(&self, i: usize) -> std::result::Result<Option<bool>, String> {
+        self.try_get(i).map_err(|e| e.to_string())
+    }
+    fn date(&self, i: usize) -> std::result::Result<Option<NaiveDate>, String> {
+        self.try_get(i).map_err(|e| e.to_string())
+    }
+    fn naive(&self, i: usize) -> std::result::Result<Option<NaiveDateTime>, String> {
+        self.try_get(i).map_err(|e| e.to_string())
+    }
+    fn utc(&self, i: usize) -> std::result::Result<Option<DateTime<Utc>>, String> {
+        self.try_get(i).map_err(|e| e.to_string())
+    }
+    fn text(&self, i: usize) -> std::result::Result<Option<String>, String> {
+        self.try_get(i).map_err(|e| e.to_string())
+    }
 }
-
-cells!(tokio_postgres::Row, |e: tokio_postgres::Error| e.to_string());
-
-cells!(MySqlRow, |e: sqlx::Error| describe(&e));
 
 /// Rows being gathered into one batch, a builder per column.
 pub(super) struct Batch {

@@ -10,6 +10,7 @@ use datafusion::common::{Result, ScalarValue};
 use datafusion::datasource::TableType;
 use datafusion::logical_expr::{BinaryExpr, Expr, Operator, TableProviderFilterPushDown};
 use datafusion::physical_plan::ExecutionPlan;
+use futures::TryStreamExt;
 
 use super::connect::{Remote, RemoteSource};
 use super::dialect::Kind;
@@ -69,8 +70,8 @@ impl RemoteTable {
                 rows.into_iter().map(|r| Box::new(r) as Box<dyn Cells>).collect()
             }
             Remote::MySql(c) => {
-                let query = bind_all!(sqlx::query::<sqlx::MySql>(source.driver.columns_query()), names);
-                let rows = query.fetch_all(c).await.map_err(|e| failed(&e))?;
+                let rows: Vec<_> =
+                    c.rows(source.driver.columns_query(), &names).try_collect().await.map_err(|e| failed(&e))?;
                 rows.into_iter().map(|r| Box::new(r) as Box<dyn Cells>).collect()
             }
         };
