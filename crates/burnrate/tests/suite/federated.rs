@@ -190,9 +190,10 @@ async fn costs_join_a_table_of_the_organizations_own_postgres_and_its_password_s
     }
 }
 
-/// A fresh MariaDB database holding `teams`, readable by a user of its own with `password`;
+/// A fresh MariaDB database holding `teams`, readable by a user of its own with `password`
+/// (checked by MariaDB's ed25519 plugin if `ed25519`, else as `mysql_native_password`);
 /// returns the database's name, the server's port and the user.
-async fn customer_mariadb(password: &str) -> (String, u16, String) {
+async fn customer_mariadb(password: &str, ed25519: bool) -> (String, u16, String) {
     use sqlx::Connection;
     let admin_url = std::env::var("BURNRATE_TEST_MYSQL_URL")
         .expect("BURNRATE_TEST_MYSQL_URL: a MariaDB root URL (scripts/test starts a server and sets it)");
@@ -203,7 +204,11 @@ async fn customer_mariadb(password: &str) -> (String, u16, String) {
     for sql in [
         format!("CREATE DATABASE {db}"),
         // As a connection from loopback is matched: by `localhost` (before any anonymous user).
-        format!("CREATE USER '{user}'@'localhost' IDENTIFIED BY '{password}'"),
+        if ed25519 {
+            format!("CREATE USER '{user}'@'localhost' IDENTIFIED VIA ed25519 USING PASSWORD('{password}')")
+        } else {
+            format!("CREATE USER '{user}'@'localhost' IDENTIFIED BY '{password}'")
+        },
         format!("GRANT SELECT ON {db}.* TO '{user}'@'localhost'"),
         format!(
             "CREATE TABLE {db}.teams (provider_name VARCHAR(40) PRIMARY KEY, team VARCHAR(40) NOT NULL, \
@@ -244,7 +249,7 @@ async fn costs_join_a_table_of_the_organizations_own_mariadb() {
     let (a, a_key, records) = org_with_costs(&app, "Acme", 30).await;
     let id = uuid::Uuid::new_v4().simple().to_string();
     let password = format!("Pw-{id}");
-    let (db, port, user) = customer_mariadb(&password).await;
+    let (db, port, user) = customer_mariadb(&password, false).await;
     let ca = test_ca();
     // From here on, only burnrate handles the password (the set-up above logs its own SQL).
     let logged_before = logs.lock().unwrap().len();
@@ -651,7 +656,7 @@ async fn a_mariadb_source_verifies_the_certificate_for_its_host_name_and_never_s
     let app = TestApp::spawn_with(loopback_app()).await;
     let (a, a_key, _) = org_with_costs(&app, "Acme", 4).await;
     let password = format!("Pw-{}", uuid::Uuid::new_v4().simple());
-    let (db, port, user) = customer_mariadb(&password).await;
+    let (db, port, user) = customer_mariadb(&password, false).await;
     let cred = create_credential(&a, &a_key, "federated").await;
     let client = connect(&app.pg_addr.to_string(), &cred).await;
     let source = |name: &str, host: &str, port: u16, tls: Option<&str>, ca: Option<&str>| {
@@ -699,6 +704,13 @@ async fn a_mariadb_source_verifies_the_certificate_for_its_host_name_and_never_s
     // Unverified TLS is an explicit choice, and still TLS.
     add(source("Unverified", "127.0.0.1", port, Some("require"), None)).await;
     assert_eq!(rows(&client.simple_query("SELECT count(*) FROM ext_unverified.teams").await.unwrap()), ["3"]);
+    // An account of MariaDB's ed25519 plugin: the login signs the server's challenge.
+    let (ed_db, _, ed_user) = customer_mariadb(&password, true).await;
+    let mut ed = source("Signed", "localhost", port, None, Some(&ca));
+    ed["database"] = ed_db.into();
+    ed["user"] = ed_user.into();
+    add(ed).await;
+    assert_eq!(rows(&client.simple_query("SELECT count(*) FROM ext_signed.teams").await.unwrap()), ["3"]);
 
     // A certificate the server made itself: refused after the SSLRequest, nothing else sent.
     let (own, seen) = scripted_mysql(MySqlScript::SelfSigned).await;

@@ -4,9 +4,9 @@
 //! ```text
 //!   TcpStream to the approved IP ──▶ the server's greeting: does it offer TLS?
 //!   ──▶ SSLRequest, then TLS (verify-full: the certificate checked for the host name)
-//!   ──▶ login: a mysql_native_password or caching_sha2_password scramble; the password itself
-//!       only when caching_sha2_password asks for it over verified TLS; mysql_clear_password and
-//!       every other plugin refused, nothing sent
+//!   ──▶ login: a mysql_native_password or caching_sha2_password scramble, or MariaDB's ed25519
+//!       signature; the password itself only when caching_sha2_password asks for it over
+//!       verified TLS; mysql_clear_password and every other plugin refused, nothing sent
 //!   ──▶ SET time_zone = UTC; one prepared statement, its rows read one by one as they arrive
 //! ```
 //!
@@ -61,6 +61,7 @@ const MAX_MESSAGE: usize = 64 << 20;
 
 const NATIVE: &str = "mysql_native_password";
 const CACHING_SHA2: &str = "caching_sha2_password";
+const ED25519: &str = "client_ed25519";
 
 /// A failure in words that hold no connection option: the server's own message for what it
 /// refused, what went wrong otherwise.
@@ -291,19 +292,35 @@ fn caching_sha2_scramble(password: &[u8], scramble: &[u8]) -> Vec<u8> {
     once.iter().zip(salted).map(|(a, b)| a ^ b).collect()
 }
 
-/// What a login answers a plugin's request with; a refusal of any plugin that would take the
-/// password itself or that burnrate does not speak.
-fn scramble_for(plugin: &str, password: &str, scramble: &[u8]) -> Result<Vec<u8>> {
+/// MariaDB's `client_ed25519`: the server's 32-byte challenge signed (Ed25519) with the key whose
+/// expanded form is SHA512(password); the server keeps only the public half.
+fn ed25519_signature(password: &[u8], challenge: &[u8]) -> Vec<u8> {
+    use ed25519_dalek::hazmat::{ExpandedSecretKey, raw_sign};
+    let expanded: [u8; 64] = sha2::Sha512::digest(password).into();
+    let key = ExpandedSecretKey::from_bytes(&expanded);
+    let public = ed25519_dalek::VerifyingKey::from(&key);
+    raw_sign::<sha2::Sha512>(&key, challenge, &public).to_bytes().to_vec()
+}
+
+/// What a login answers a plugin's request (with its data) with; a refusal of any plugin that
+/// would take the password itself or that burnrate does not speak.
+fn scramble_for(plugin: &str, password: &str, data: &[u8]) -> Result<Vec<u8>> {
+    // The SHA plugins' scramble is 20 bytes (the server may add a NUL); ed25519's challenge 32.
+    let scramble = &data[..data.len().min(20)];
     match plugin {
         NATIVE => Ok(native_scramble(password.as_bytes(), scramble)),
         CACHING_SHA2 => Ok(caching_sha2_scramble(password.as_bytes(), scramble)),
+        ED25519 => match data.get(..32) {
+            Some(challenge) => Ok(ed25519_signature(password.as_bytes(), challenge)),
+            None => Err("the server's ed25519 challenge is shorter than 32 bytes; no password was sent".into()),
+        },
         "mysql_clear_password" => Err(
             "the server asked for the password in clear text (mysql_clear_password); burnrate never sends it and sent no password"
                 .into(),
         ),
         other => Err(format!(
             "the server asked to log in by {other:?}, which burnrate does not use (it logs in by \
-             {NATIVE} or {CACHING_SHA2}); no password was sent"
+             {NATIVE}, {CACHING_SHA2} or {ED25519}); no password was sent"
         )
         .into()),
     }
@@ -390,8 +407,7 @@ impl Connected {
                     if plugin.is_empty() {
                         plugin = "mysql_old_password".to_owned();
                     }
-                    let data = r.rest();
-                    let token = scramble_for(&plugin, password, data.strip_suffix(&[0]).unwrap_or(data))?;
+                    let token = scramble_for(&plugin, password, r.rest())?;
                     self.packets.write(&token).await?;
                 }
                 // caching_sha2_password: 3, the scramble sufficed (OK follows); 4, the server
@@ -806,6 +822,29 @@ mod tests {
             "f490e76f66d9d86665ce54d98c78d0acfe2fb0b08b423da807144873d30b312c"
         );
         assert!(native_scramble(b"", &nonce).is_empty());
+    }
+
+    #[test]
+    fn an_ed25519_login_signs_the_challenge_with_the_key_mariadb_derives_from_the_password() {
+        use ed25519_dalek::{Signature, Verifier, VerifyingKey};
+        // The public keys MariaDB 10.11 stored for `IDENTIFIED VIA ed25519 USING PASSWORD(…)`
+        // (mysql.user.authentication_string, base64 here as hex).
+        for (password, stored) in [
+            ("secret", "648814444520e4f56043a2ec9215e63be7992d2d270bc6dee873e36164786096"),
+            ("Pw-burnrate", "cbae4a3d90c9866f0458687f811ecf93ddba42a9027076633f75803ee39e96de"),
+        ] {
+            let public: [u8; 32] = (0..32)
+                .map(|i| u8::from_str_radix(&stored[2 * i..2 * i + 2], 16).unwrap())
+                .collect::<Vec<_>>()
+                .try_into()
+                .unwrap();
+            let public = VerifyingKey::from_bytes(&public).unwrap();
+            let challenge = [7u8; 32];
+            let signature = Signature::from_slice(&scramble_for(ED25519, password, &challenge).unwrap()).unwrap();
+            assert!(public.verify(&challenge, &signature).is_ok(), "{password}: the server's key checks it");
+            assert!(public.verify(&[8u8; 32], &signature).is_err(), "bound to the challenge");
+        }
+        assert!(scramble_for(ED25519, "secret", &[1; 20]).unwrap_err().0.contains("shorter than 32 bytes"));
     }
 
     /// A greeting as MariaDB 10.11 sends it, offering TLS or not.
