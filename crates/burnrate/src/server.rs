@@ -192,6 +192,9 @@ impl Server {
             &settings.mail_from,
         )
         .map_err(|e| config_error("BURNRATE_SMTP_URL", e))?;
+        // The shipped price catalogue is checked once, here: usage is priced with it.
+        burnrate_prices::Catalogue::shipped()
+            .map_err(|e| Failure::Other(anyhow::anyhow!("{e}; reinstall burnrate")))?;
         let syncer = burnrate_sync::Syncer {
             lease: settings.sync_lease,
             ..burnrate_sync::Syncer::new(store.clone(), Arc::clone(&vault), lake, client)

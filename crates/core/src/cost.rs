@@ -202,9 +202,18 @@ pub struct UsageRecord {
     pub input_uncached_tokens: i64,
     pub input_cached_tokens: i64,
     pub input_cache_write_tokens: i64,
+    /// The part of `input_cache_write_tokens` cached for an hour, which costs more than the
+    /// five-minute rest (Anthropic); 0 where the provider reports no such split.
+    pub input_cache_write_1h_tokens: i64,
     pub output_tokens: i64,
     /// `None` where the provider does not report it (Anthropic's messages report).
     pub requests: Option<i64>,
     /// Provider-specific counters (web search requests, …), kept rather than dropped.
     pub extra: BTreeMap<String, i64>,
+    /// What the usage costs at the price book's rates in force at `bucket_start`, in US
+    /// dollars; `None` when no rate prices its model (unpriced — never zero).
+    pub computed_cost: Option<Decimal>,
+    /// The rates that priced it: the catalogue and its version, provider and model
+    /// (`genai-prices 0.2.3 anthropic/claude-sonnet-4-5`).
+    pub price_ref: Option<String>,
 }

@@ -3,12 +3,15 @@
 
 use std::sync::Arc;
 
-use arrow_array::{Array, ArrayRef, Date32Array, Int64Array, RecordBatch, StringArray, TimestampMicrosecondArray};
+use arrow_array::{
+    Array, ArrayRef, Date32Array, Decimal128Array, Int64Array, RecordBatch, StringArray, TimestampMicrosecondArray,
+};
 use arrow_schema::{DataType, Field, Schema, TimeUnit};
 use burnrate_core::UsageRecord;
 use bytes::Bytes;
 use chrono::NaiveDate;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use rust_decimal::Decimal;
 
 use crate::{LakeError, column, opt, strings};
 
@@ -31,7 +34,26 @@ pub(crate) fn schema() -> Arc<Schema> {
         Field::new("output_tokens", DataType::Int64, false),
         Field::new("requests", DataType::Int64, true),
         Field::new("x_extra", DataType::Utf8, false),
+        // Added after the first files: absent from older files, read there as NULL.
+        Field::new("input_cache_write_1h_tokens", DataType::Int64, true),
+        Field::new("computed_cost", COMPUTED, true),
+        Field::new("price_ref", DataType::Utf8, true),
     ]))
+}
+
+/// A computed cost: rates per million tokens with a few decimals, divided by a million, keep
+/// up to 18 decimals exactly.
+const COMPUTED_SCALE: u32 = 18;
+const COMPUTED: DataType = DataType::Decimal128(38, COMPUTED_SCALE as i8);
+
+/// `d` at the computed costs' scale, if it fits without rounding.
+fn computed(d: Decimal) -> Result<i128, LakeError> {
+    let mut v = d;
+    v.rescale(COMPUTED_SCALE);
+    if v != d {
+        return Err(LakeError::Format(format!("computed cost {d} has more than {COMPUTED_SCALE} decimals")));
+    }
+    Ok(v.mantissa())
 }
 
 fn ints(v: impl Iterator<Item = Option<i64>>) -> ArrayRef {
@@ -68,6 +90,14 @@ pub(crate) fn batch(rows: &[&UsageRecord], source: &str) -> Result<RecordBatch, 
         ints(rows.iter().map(|r| Some(r.output_tokens))),
         ints(rows.iter().map(|r| r.requests)),
         strings(extra.iter().map(|e| Some(e.as_str()))),
+        ints(rows.iter().map(|r| Some(r.input_cache_write_1h_tokens))),
+        Arc::new(
+            rows.iter()
+                .map(|r| r.computed_cost.map(computed).transpose())
+                .collect::<Result<Decimal128Array, LakeError>>()?
+                .with_precision_and_scale(38, COMPUTED_SCALE as i8)?,
+        ),
+        strings(rows.iter().map(|r| r.price_ref.as_deref())),
     ];
     Ok(RecordBatch::try_new(schema(), columns)?)
 }
@@ -138,6 +168,11 @@ pub(crate) fn decode_records(bytes: Bytes, days: std::ops::Range<NaiveDate>) -> 
             ["input_uncached_tokens", "input_cached_tokens", "input_cache_write_tokens", "output_tokens", "requests"]
                 .map(|n| column::<Int64Array>(&batch, n));
         let (uncached, cached, write, output, requests) = (uncached?, cached?, write?, output?, requests?);
+        // Columns older files lack.
+        let write_1h =
+            batch.column_by_name("input_cache_write_1h_tokens").and_then(|c| c.as_any().downcast_ref::<Int64Array>());
+        let cost = batch.column_by_name("computed_cost").and_then(|c| c.as_any().downcast_ref::<Decimal128Array>());
+        let price_ref = batch.column_by_name("price_ref").and_then(|c| c.as_any().downcast_ref::<StringArray>());
         let time = |a: &TimestampMicrosecondArray, i: usize| {
             chrono::DateTime::from_timestamp_micros(a.value(i))
                 .ok_or_else(|| LakeError::Format(format!("timestamp {} is out of range", a.value(i))))
@@ -159,10 +194,17 @@ pub(crate) fn decode_records(bytes: Bytes, days: std::ops::Range<NaiveDate>) -> 
                 input_uncached_tokens: uncached.value(i),
                 input_cached_tokens: cached.value(i),
                 input_cache_write_tokens: write.value(i),
+                input_cache_write_1h_tokens: write_1h.filter(|a| !a.is_null(i)).map_or(0, |a| a.value(i)),
                 output_tokens: output.value(i),
                 requests: (!requests.is_null(i)).then(|| requests.value(i)),
                 extra: serde_json::from_str(extra.value(i))
                     .map_err(|e| LakeError::Format(format!("x_extra is not a JSON object of counts: {e}")))?,
+                computed_cost: cost
+                    .filter(|a| !a.is_null(i))
+                    .map(|a| Decimal::try_from_i128_with_scale(a.value(i), COMPUTED_SCALE))
+                    .transpose()
+                    .map_err(|e| LakeError::Format(format!("computed_cost does not read: {e}")))?,
+                price_ref: price_ref.and_then(|a| opt(a, i)),
             });
         }
     }

@@ -280,9 +280,12 @@ mod tests {
             input_uncached_tokens: n,
             input_cached_tokens: 0,
             input_cache_write_tokens: 0,
+            input_cache_write_1h_tokens: 0,
             output_tokens: 1,
             requests: Some(1),
             extra: Default::default(),
+            computed_cost: None,
+            price_ref: None,
         }
     }
 

@@ -2,7 +2,7 @@
 //! JSON (the shipped snapshot or an operator's import) and checked whole before it is used.
 
 use std::collections::BTreeMap;
-use std::sync::LazyLock;
+use std::sync::{Arc, LazyLock};
 
 use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
 use serde::Deserialize;
@@ -140,16 +140,16 @@ impl Found<'_> {
 
 impl Catalogue {
     /// The snapshot burnrate ships, checked against its `SNAPSHOT` line.
-    pub fn shipped() -> Result<&'static Catalogue, &'static CatalogueError> {
-        static SHIPPED_CATALOGUE: LazyLock<Result<Catalogue, CatalogueError>> = LazyLock::new(|| {
+    pub fn shipped() -> Result<Arc<Catalogue>, &'static CatalogueError> {
+        static SHIPPED_CATALOGUE: LazyLock<Result<Arc<Catalogue>, CatalogueError>> = LazyLock::new(|| {
             let expected = SHIPPED_SNAPSHOT.split_whitespace().nth(3).unwrap_or_default().to_owned();
             let catalogue = Catalogue::parse(SHIPPED)?;
             if catalogue.checksum != expected {
                 return Err(CatalogueError::Checksum { expected, actual: catalogue.checksum });
             }
-            Ok(catalogue)
+            Ok(Arc::new(catalogue))
         });
-        SHIPPED_CATALOGUE.as_ref()
+        SHIPPED_CATALOGUE.as_ref().map(Arc::clone)
     }
 
     /// A catalogue from its JSON, every rate, pattern and reference checked.

@@ -21,6 +21,7 @@
 //!
 //! Amounts are exact decimals in US dollars; nothing here rounds.
 
+mod book;
 mod catalogue;
 mod clause;
 mod rates;
@@ -28,5 +29,6 @@ mod rates;
 #[cfg(test)]
 mod oracle;
 
+pub use book::PriceBook;
 pub use catalogue::{Catalogue, CatalogueError, Found, Model, Provider};
 pub use rates::{Context, Priced, Rate, Rates, Tiering, Usage, UsageError};

@@ -183,15 +183,16 @@ impl Anthropic {
                 let mut records = Vec::new();
                 for bucket in page.data {
                     for u in bucket.results {
-                        let write = tokens(
-                            &call,
-                            "cache_creation.ephemeral_5m_input_tokens",
-                            u.cache_creation.ephemeral_5m_input_tokens,
-                        )? + tokens(
+                        let write_1h = tokens(
                             &call,
                             "cache_creation.ephemeral_1h_input_tokens",
                             u.cache_creation.ephemeral_1h_input_tokens,
                         )?;
+                        let write = tokens(
+                            &call,
+                            "cache_creation.ephemeral_5m_input_tokens",
+                            u.cache_creation.ephemeral_5m_input_tokens,
+                        )? + write_1h;
                         let mut extra = std::collections::BTreeMap::new();
                         if let Some(tools) = u.server_tool_use {
                             extra.insert(
@@ -199,7 +200,6 @@ impl Anthropic {
                                 tokens(&call, "web_search_requests", tools.web_search_requests)?,
                             );
                         }
-                        extra.insert("cache_write_1h_tokens".to_owned(), u.cache_creation.ephemeral_1h_input_tokens);
                         records.push(UsageRecord {
                             bucket_start: bucket.starting_at,
                             bucket_end: bucket.ending_at,
@@ -212,10 +212,13 @@ impl Anthropic {
                             input_uncached_tokens: tokens(&call, "uncached_input_tokens", u.uncached_input_tokens)?,
                             input_cached_tokens: tokens(&call, "cache_read_input_tokens", u.cache_read_input_tokens)?,
                             input_cache_write_tokens: write,
+                            input_cache_write_1h_tokens: write_1h,
                             output_tokens: tokens(&call, "output_tokens", u.output_tokens)?,
                             // The messages report has no request count: unknown, not zero.
                             requests: None,
                             extra,
+                            computed_cost: None,
+                            price_ref: None,
                         });
                     }
                 }

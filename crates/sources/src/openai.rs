@@ -267,9 +267,12 @@ fn completions_record(
         input_uncached_tokens: uncached,
         input_cached_tokens: cached,
         input_cache_write_tokens: write,
+        input_cache_write_1h_tokens: 0,
         output_tokens: tokens(call, "output_tokens", r.output_tokens)?,
         requests: Some(tokens(call, "num_model_requests", r.num_model_requests)?),
         extra,
+        computed_cost: None,
+        price_ref: None,
     })
 }
 
@@ -312,9 +315,12 @@ fn other_record(
         input_uncached_tokens: input,
         input_cached_tokens: 0,
         input_cache_write_tokens: 0,
+        input_cache_write_1h_tokens: 0,
         output_tokens: 0,
         requests: int("num_model_requests")?,
         extra,
+        computed_cost: None,
+        price_ref: None,
     })
 }
 

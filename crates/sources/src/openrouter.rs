@@ -227,9 +227,12 @@ impl OpenRouter {
                 input_uncached_tokens: tokens(call, "prompt_tokens", a.prompt_tokens)?,
                 input_cached_tokens: 0,
                 input_cache_write_tokens: 0,
+                input_cache_write_1h_tokens: 0,
                 output_tokens: tokens(call, "completion_tokens", a.completion_tokens)?,
                 requests: Some(tokens(call, "requests", a.requests)?),
                 extra,
+                computed_cost: None,
+                price_ref: None,
             })
         })
         .await

@@ -14,6 +14,7 @@ pub(crate) const PAGES_IN_FLIGHT: usize = 2;
 /// and encoding the last one use both cores.
 pub(crate) async fn stream_into<T: LakeRow, F>(
     writer: TableWriter<T>,
+    prepare: impl Fn(&mut T) + Send + 'static,
     pull: impl FnOnce(RecordSender<T>) -> F,
 ) -> Result<(TableWriter<T>, PullStats), SyncError>
 where
@@ -22,7 +23,8 @@ where
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<T>>(PAGES_IN_FLIGHT);
     let write = tokio::spawn(async move {
         let mut writer = writer;
-        while let Some(page) = rx.recv().await {
+        while let Some(mut page) = rx.recv().await {
+            page.iter_mut().for_each(&prepare);
             writer.push(page).await?;
         }
         Ok::<_, burnrate_lake::LakeError>(writer)

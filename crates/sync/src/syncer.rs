@@ -8,6 +8,7 @@ use std::time::Duration;
 use burnrate_core::{CostRecord, SyncWindow, UsageRecord};
 use burnrate_lake::Lake;
 use burnrate_net::HttpClient;
+use burnrate_prices::PriceBook;
 use burnrate_sources::{ProgressSink, PullStats};
 use burnrate_store::{LakeTable, OrgScope, SourceRecord, Store, StoreError, Vault};
 use chrono::NaiveDate;
@@ -58,6 +59,8 @@ pub struct Syncer {
     /// few times a lease, so when an instance stops (killed, crashed, cut off), another takes its
     /// sync over once this has passed.
     pub lease: Duration,
+    /// What usage is priced at as it is written (`usage.computed_cost`).
+    pub prices: PriceBook,
 }
 
 impl Syncer {
@@ -65,7 +68,7 @@ impl Syncer {
     pub const DEFAULT_LEASE: Duration = Duration::from_secs(120);
 
     pub fn new(store: Store, vault: Arc<Vault>, lake: Lake, http: HttpClient) -> Self {
-        Self { store, vault, lake, http, lease: Self::DEFAULT_LEASE }
+        Self { store, vault, lake, http, lease: Self::DEFAULT_LEASE, prices: PriceBook::shipped() }
     }
 
     /// Pulls costs and usage of `window` into the lake and makes both live. Nothing becomes
@@ -94,9 +97,11 @@ impl Syncer {
         }
         let (mut costs, mut usage) = (PullStats::default(), PullStats::default());
         if let Some(pulled) = pulled {
-            (writer, costs) = stream_into(writer, |out| api.stream_costs(&http, pulled, progress, out)).await?;
+            (writer, costs) = stream_into(writer, |_| {}, |out| api.stream_costs(&http, pulled, progress, out)).await?;
+            let (prices, kind) = (self.prices.clone(), source.kind.clone());
+            let price = move |record: &mut UsageRecord| prices.price(&kind, record);
             (usage_writer, usage) =
-                stream_into(usage_writer, |out| api.stream_usage(&http, pulled, progress, out)).await?;
+                stream_into(usage_writer, price, |out| api.stream_usage(&http, pulled, progress, out)).await?;
         }
         let cost_files = writer.finish().await?;
         let usage_files = usage_writer.finish().await?;

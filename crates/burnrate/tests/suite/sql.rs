@@ -37,7 +37,7 @@ pub(crate) async fn load(app: &TestApp, scope: OrgScope, records: &[CostRecord])
     app.lake.replace(&app.store, scope, burnrate_core::SourceId::generate(), window, records).await.unwrap();
 }
 
-fn engine(app: &TestApp, spill: &Path, memory_limit: usize) -> Engine {
+pub(crate) fn engine(app: &TestApp, spill: &Path, memory_limit: usize) -> Engine {
     let mut config = EngineConfig::new(spill.to_owned());
     config.memory_limit = memory_limit;
     // These tests run two of one organization's queries at once (each spilling on its own).

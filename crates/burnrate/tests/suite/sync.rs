@@ -458,3 +458,92 @@ async fn a_source_whose_settings_no_longer_read_fails_naming_it_and_nothing_is_p
     assert!(t.source(id).await.unwrap().is_none(), "removed");
     t.commit().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn synced_usage_is_priced_as_genai_prices_prices_it_and_an_unknown_model_stays_unpriced() {
+    let app = TestApp::spawn().await;
+    let (scope, _) = app.create_org("Org", "o@example.com").await;
+    let today = chrono::Utc::now().date_naive();
+    let anthropic = SimProvider::anthropic(KEY).await;
+    let mut lines = usage_lines(today);
+    for (i, line) in lines.iter_mut().enumerate() {
+        line.model = ["claude-sonnet-4-5", "claude-haiku-4-5", "claude-from-the-future"][i % 3].into();
+        line.cache_write = 40_000 + i as i64;
+    }
+    anthropic.set_usage(lines);
+    let mut t = app.store.tenant(scope).await.unwrap();
+    let plain = burnrate_sync::SourceKind::parse("anthropic").and_then(burnrate_sync::SourceConfig::plain).unwrap();
+    let config = burnrate_sync::SourceConfig { base_url: Some(anthropic.base_url()), ..plain }.to_json();
+    let new = burnrate_store::NewSource { kind: "anthropic", name: "Anthropic", config: &config, secret: KEY };
+    let id = t.create_source(&app.vault, &new).await.unwrap();
+    t.commit().await.unwrap();
+    let syncer = burnrate_sync::Syncer::new(app.store.clone(), app.vault.clone(), app.lake.clone(), http());
+    let window = SyncWindow::trailing_days(today + chrono::Duration::days(1), 25).unwrap().whole_months();
+    syncer.sync(scope, id, window).await.unwrap();
+
+    let spill = tempfile::tempdir().unwrap();
+    let engine = crate::sql::engine(&app, spill.path(), 64 << 20);
+    let sql = "SELECT model, CAST(bucket_start AS VARCHAR), CAST(input_uncached_tokens + input_cached_tokens + input_cache_write_tokens AS VARCHAR), \
+               CAST(input_cached_tokens AS VARCHAR), CAST(input_cache_write_tokens AS VARCHAR), CAST(input_cache_write_1h_tokens AS VARCHAR), \
+               CAST(output_tokens AS VARCHAR), x_extra, CAST(computed_cost AS VARCHAR), price_ref FROM usage ORDER BY bucket_start, model";
+    let (_, out) = engine.collect(scope, sql).await.unwrap();
+    // Each column's values as text, NULL as "NULL".
+    let column = |i: usize| -> Vec<String> {
+        out.iter()
+            .flat_map(|b| {
+                let a = b.column(i);
+                (0..a.len())
+                    .map(|r| {
+                        if a.is_null(r) {
+                            "NULL".to_owned()
+                        } else {
+                            datafusion::arrow::util::display::array_value_to_string(a, r).unwrap()
+                        }
+                    })
+                    .collect::<Vec<_>>()
+            })
+            .collect()
+    };
+    let (models, starts, costs, refs) = (column(0), column(1), column(8), column(9));
+    assert_eq!(models.len(), 20, "every synced bucket");
+
+    // The oracle: genai-prices' calc_price of each class alone, times its tokens.
+    let cases: Vec<serde_json::Value> = (0..models.len())
+        .map(|i| {
+            let n = |c: usize| column(c)[i].parse::<u64>().unwrap();
+            let extra: serde_json::Value = serde_json::from_str(&column(7)[i]).unwrap();
+            serde_json::json!({
+                "provider": "anthropic", "model": models[i], "context": {}, "mode": "row",
+                "at": starts[i].replace(' ', "T").trim_end_matches('Z').to_owned() + "+00:00",
+                "usage": { "input_tokens": n(2), "cache_read_tokens": n(3), "cache_write_tokens": n(4),
+                           "cache_write_1h_tokens": n(5), "output_tokens": n(6),
+                           "web_searches": extra["web_search_requests"].as_u64().unwrap_or(0) },
+            })
+        })
+        .collect();
+    let python = std::env::var("BURNRATE_TEST_PYTHON").expect("BURNRATE_TEST_PYTHON (scripts/test sets it)");
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../prices/oracle/calc_price.py");
+    let mut child = std::process::Command::new(python)
+        .arg(script)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child.stdin.take().unwrap().write_all(&serde_json::to_vec(&cases).unwrap()).unwrap();
+    let answers: Vec<serde_json::Value> = serde_json::from_slice(&child.wait_with_output().unwrap().stdout).unwrap();
+    use datafusion::arrow::array::Array;
+    let mut priced = 0;
+    for (i, answer) in answers.iter().enumerate() {
+        if models[i] == "claude-from-the-future" {
+            assert!(answer["error"].as_str().unwrap().contains("Unable to find model"), "{answer}");
+            assert_eq!((costs[i].as_str(), refs[i].as_str()), ("NULL", "NULL"), "unpriced, never zero");
+            continue;
+        }
+        let theirs = Decimal::from_str(answer["cost"].as_str().unwrap()).unwrap();
+        assert_eq!(Decimal::from_str(&costs[i]).unwrap(), theirs, "{}: {}", models[i], cases[i]);
+        assert!(refs[i].starts_with("genai-prices 0.2.3 anthropic/claude-"), "{}", refs[i]);
+        priced += 1;
+    }
+    assert!(priced >= 13, "{priced} priced rows");
+}
