@@ -32,6 +32,7 @@ pub mod exports;
 pub mod members;
 pub mod organization;
 pub mod policy;
+pub mod prices;
 pub mod sessions;
 pub mod sources;
 pub mod spend;
@@ -175,6 +176,11 @@ impl App {
         tx.audit(actor.entry(action, target.0, target.1, serde_json::json!({}))).await?;
         tx.commit().await?;
         Ok(())
+    }
+
+    /// The instance's price catalogue and its imports.
+    pub fn prices(&self) -> prices::PriceCatalogues {
+        prices::PriceCatalogues::new(self.store.clone())
     }
 
     /// Support access and operators' notices.

@@ -62,6 +62,25 @@ pub enum Command {
         #[command(subcommand)]
         command: EgressCommand,
     },
+    /// The instance's price catalogue, which synced usage is priced with.
+    Prices {
+        #[command(subcommand)]
+        command: PricesCommand,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum PricesCommand {
+    /// Compare a catalogue (JSON, as `scripts/prices-snapshot FILE` writes it) with the current
+    /// one and print what it adds, removes and reprices; with --apply, make it the instance's
+    /// (recorded in every organization's audit log). Usage synced from then on is priced with it.
+    Import {
+        file: std::path::PathBuf,
+        #[arg(long)]
+        apply: bool,
+    },
+    /// Which catalogue prices usage now.
+    Show,
 }
 
 #[derive(Subcommand)]

@@ -115,6 +115,22 @@ pub struct UsageRow {
     pub input_cache_write_tokens: i64,
     pub output_tokens: i64,
     pub requests: Option<i64>,
+    /// `None`: unpriced (or written before usage was priced).
+    pub computed_cost: Option<Decimal>,
+    pub price_ref: Option<String>,
+}
+
+/// The optional columns of a file that later files have: absent from older files.
+fn optional<'a, T: 'static>(batch: &'a RecordBatch, name: &str) -> Option<&'a T> {
+    batch.column_by_name(name).and_then(|c| c.as_any().downcast_ref::<T>())
+}
+
+/// A computed cost cell.
+fn computed_at(a: Option<&Decimal128Array>, i: usize) -> Result<Option<Decimal>, LakeError> {
+    a.filter(|a| !a.is_null(i))
+        .map(|a| Decimal::try_from_i128_with_scale(a.value(i), COMPUTED_SCALE))
+        .transpose()
+        .map_err(|e| LakeError::Format(format!("computed_cost does not read: {e}")))
 }
 
 pub(crate) fn decode(bytes: Bytes) -> Result<Vec<UsageRow>, LakeError> {
@@ -131,6 +147,8 @@ pub(crate) fn decode(bytes: Bytes) -> Result<Vec<UsageRow>, LakeError> {
             ["input_uncached_tokens", "input_cached_tokens", "input_cache_write_tokens", "output_tokens", "requests"]
                 .map(|n| column::<Int64Array>(&batch, n));
         let (uncached, cached, write, output, requests) = (uncached?, cached?, write?, output?, requests?);
+        let cost = optional::<Decimal128Array>(&batch, "computed_cost");
+        let price_ref = optional::<StringArray>(&batch, "price_ref");
         for i in 0..batch.num_rows() {
             out.push(UsageRow {
                 charge_day: epoch + chrono::Duration::days(i64::from(day.value(i))),
@@ -143,6 +161,8 @@ pub(crate) fn decode(bytes: Bytes) -> Result<Vec<UsageRow>, LakeError> {
                 input_cache_write_tokens: write.value(i),
                 output_tokens: output.value(i),
                 requests: (!requests.is_null(i)).then(|| requests.value(i)),
+                computed_cost: computed_at(cost, i)?,
+                price_ref: price_ref.and_then(|a| opt(a, i)),
             });
         }
     }
@@ -169,10 +189,9 @@ pub(crate) fn decode_records(bytes: Bytes, days: std::ops::Range<NaiveDate>) -> 
                 .map(|n| column::<Int64Array>(&batch, n));
         let (uncached, cached, write, output, requests) = (uncached?, cached?, write?, output?, requests?);
         // Columns older files lack.
-        let write_1h =
-            batch.column_by_name("input_cache_write_1h_tokens").and_then(|c| c.as_any().downcast_ref::<Int64Array>());
-        let cost = batch.column_by_name("computed_cost").and_then(|c| c.as_any().downcast_ref::<Decimal128Array>());
-        let price_ref = batch.column_by_name("price_ref").and_then(|c| c.as_any().downcast_ref::<StringArray>());
+        let write_1h = optional::<Int64Array>(&batch, "input_cache_write_1h_tokens");
+        let cost = optional::<Decimal128Array>(&batch, "computed_cost");
+        let price_ref = optional::<StringArray>(&batch, "price_ref");
         let time = |a: &TimestampMicrosecondArray, i: usize| {
             chrono::DateTime::from_timestamp_micros(a.value(i))
                 .ok_or_else(|| LakeError::Format(format!("timestamp {} is out of range", a.value(i))))
@@ -199,11 +218,7 @@ pub(crate) fn decode_records(bytes: Bytes, days: std::ops::Range<NaiveDate>) -> 
                 requests: (!requests.is_null(i)).then(|| requests.value(i)),
                 extra: serde_json::from_str(extra.value(i))
                     .map_err(|e| LakeError::Format(format!("x_extra is not a JSON object of counts: {e}")))?,
-                computed_cost: cost
-                    .filter(|a| !a.is_null(i))
-                    .map(|a| Decimal::try_from_i128_with_scale(a.value(i), COMPUTED_SCALE))
-                    .transpose()
-                    .map_err(|e| LakeError::Format(format!("computed_cost does not read: {e}")))?,
+                computed_cost: computed_at(cost, i)?,
                 price_ref: price_ref.and_then(|a| opt(a, i)),
             });
         }

@@ -61,14 +61,14 @@ pub struct Model {
 }
 
 /// Rates and when they are in force.
-#[derive(Debug)]
+#[derive(Debug, PartialEq)]
 struct Entry {
     window: Window,
     rates: Rates,
 }
 
 /// Rates that replace some of a model's for requests of a context.
-#[derive(Debug)]
+#[derive(Debug, PartialEq)]
 struct Variant {
     when: Context,
     window: Window,
@@ -77,7 +77,7 @@ struct Variant {
 
 /// When rates are in force: always, from a day (UTC), or daily between two times (UTC; the end
 /// before the start spans midnight).
-#[derive(Debug)]
+#[derive(Debug, PartialEq)]
 enum Window {
     Always,
     From(NaiveDate),
@@ -284,6 +284,47 @@ impl Catalogue {
     }
 }
 
+/// How a newer catalogue differs from an older one, model by model (`provider/model`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Change {
+    Added(String),
+    Removed(String),
+    /// Its rates, their dates or its variants differ.
+    Repriced(String),
+}
+
+impl std::fmt::Display for Change {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Change::Added(m) => write!(f, "+ {m} (new)"),
+            Change::Removed(m) => write!(f, "- {m} (no longer listed)"),
+            Change::Repriced(m) => write!(f, "~ {m} (rates changed)"),
+        }
+    }
+}
+
+impl Catalogue {
+    /// What `newer` adds, removes and reprices, by provider and model.
+    pub fn changes_to(&self, newer: &Catalogue) -> Vec<Change> {
+        fn models(c: &Catalogue) -> BTreeMap<String, &Model> {
+            c.providers.iter().flat_map(|p| p.models.iter().map(move |m| (format!("{}/{}", p.id, m.id), m))).collect()
+        }
+        let (old, new) = (models(self), models(newer));
+        let mut changes = Vec::new();
+        for (key, after) in &new {
+            match old.get(key) {
+                None => changes.push(Change::Added(key.clone())),
+                Some(before) if before.entries != after.entries || before.variants != after.variants => {
+                    changes.push(Change::Repriced(key.clone()))
+                }
+                Some(_) => {}
+            }
+        }
+        changes.extend(old.keys().filter(|k| !new.contains_key(*k)).map(|k| Change::Removed(k.clone())));
+        changes
+    }
+}
+
 impl Model {
     /// Whether any of the model's rates has size tiers.
     pub fn has_tiers(&self) -> bool {
@@ -437,6 +478,23 @@ mod tests {
         assert_eq!(e.to_string(), "cache_read_tokens (11) is more than input_tokens (10), which includes it");
         let odd = Usage::new().with("seats", 1);
         assert!(c.price(&found, at(15), &Context::new(), &odd, Tiering::Aggregate).is_err());
+    }
+
+    #[test]
+    fn changes_list_added_removed_and_repriced_models_only() {
+        let old = one(r#"{"prices":{"input_mtok":"1"}}"#, "").unwrap();
+        assert!(old.changes_to(&old).is_empty());
+        let repriced = one(r#"{"prices":{"input_mtok":"1.5"}}"#, "").unwrap();
+        assert_eq!(old.changes_to(&repriced), [Change::Repriced("p/m".into())]);
+        let dated =
+            one(r#"{"prices":{"input_mtok":"1"}},{"from":"2027-01-01","prices":{"input_mtok":"2"}}"#, "").unwrap();
+        assert_eq!(old.changes_to(&dated), [Change::Repriced("p/m".into())], "a new dated entry is a change");
+        let renamed = serde_json::json!({"source": "t", "version": "2",
+            "units": {"input_tokens": {"price_key": "input_mtok", "per": 1000000, "dimensions": {"family": "tokens", "direction": "input"}}},
+            "providers": [{"id": "p", "name": "P", "models": [{"id": "n", "match": {"equals": "n"}, "prices": [{"prices": {"input_mtok": "1"}}]}]}]});
+        let renamed = Catalogue::parse(&serde_json::to_vec(&renamed).unwrap()).unwrap();
+        let changes: Vec<String> = old.changes_to(&renamed).iter().map(ToString::to_string).collect();
+        assert_eq!(changes, ["+ p/n (new)", "- p/m (no longer listed)"]);
     }
 
     #[test]

@@ -30,5 +30,5 @@ mod rates;
 mod oracle;
 
 pub use book::PriceBook;
-pub use catalogue::{Catalogue, CatalogueError, Found, Model, Provider};
+pub use catalogue::{Catalogue, CatalogueError, Change, Found, Model, Provider};
 pub use rates::{Context, Priced, Rate, Rates, Tiering, Usage, UsageError};

@@ -167,6 +167,8 @@ pub enum AuditAction {
     EgressGranted,
     /// The operator took a granted network back.
     EgressRevoked,
+    /// The operator imported a price catalogue: the instance's rates changed.
+    PriceCatalogueImported,
 }
 
 impl AuditAction {
@@ -225,6 +227,7 @@ impl AuditAction {
         AuditAction::NoticePublished,
         AuditAction::EgressGranted,
         AuditAction::EgressRevoked,
+        AuditAction::PriceCatalogueImported,
     ];
 
     /// The action's name in the log, its CSV and its filters.
@@ -284,6 +287,7 @@ impl AuditAction {
             AuditAction::NoticePublished => "notice_published",
             AuditAction::EgressGranted => "egress_granted",
             AuditAction::EgressRevoked => "egress_revoked",
+            AuditAction::PriceCatalogueImported => "price_catalogue_imported",
         }
     }
 }

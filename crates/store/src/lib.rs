@@ -61,7 +61,9 @@ pub use outbox::{OutboxMessage, QueuedMail};
 pub use second_factor::SecondFactor;
 pub use sources::{NewSource, SourceRecord};
 pub use sql_credentials::{SqlCredentialRecord, SqlLogin};
-pub use support::{GrantStatus, Notice, OperatorRecord, OperatorSession, SUPPORT_REQUEST_LAPSES_AFTER, SupportGrant};
+pub use support::{
+    GrantStatus, Notice, OperatorRecord, OperatorSession, SUPPORT_REQUEST_LAPSES_AFTER, StoredCatalogue, SupportGrant,
+};
 pub use vault::Vault;
 pub use webhooks::{NewWebhook, WebhookRecord};
 

@@ -83,6 +83,10 @@ pub async fn migrate_postgres(admin_url: &str, app_url: Option<&str>) -> Result<
             .await?;
         // Notices are published, never edited or withdrawn.
         sqlx::query(AssertSqlSafe(format!("GRANT SELECT, INSERT ON notices TO {role}"))).execute(&mut *tx).await?;
+        // Imported price catalogues are a record of what priced what: added, never changed.
+        sqlx::query(AssertSqlSafe(format!("GRANT SELECT, INSERT ON price_catalogues TO {role}")))
+            .execute(&mut *tx)
+            .await?;
         // Append-only (S16): no UPDATE, DELETE or TRUNCATE for the application.
         sqlx::query(AssertSqlSafe(format!("REVOKE ALL ON audit_log FROM {role}"))).execute(&mut *tx).await?;
         sqlx::query(AssertSqlSafe(format!("GRANT SELECT, INSERT ON audit_log TO {role}"))).execute(&mut *tx).await?;

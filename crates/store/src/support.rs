@@ -439,3 +439,56 @@ impl InstanceTx {
         )
     }
 }
+
+/// A price catalogue an operator imported.
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct StoredCatalogue {
+    pub id: Uuid,
+    pub source: String,
+    pub version: String,
+    /// SHA-256 of `body`, hex.
+    pub checksum: String,
+    /// The catalogue's JSON as imported.
+    pub body: String,
+    pub imported_at: DateTime<Utc>,
+}
+
+impl InstanceTx {
+    /// Records an imported catalogue; from now on it is the newest.
+    pub async fn record_price_catalogue(
+        &mut self,
+        source: &str,
+        version: &str,
+        checksum: &str,
+        body: &str,
+    ) -> Result<StoredCatalogue> {
+        let stored = StoredCatalogue {
+            id: Uuid::now_v7(),
+            source: source.into(),
+            version: version.into(),
+            checksum: checksum.into(),
+            body: body.into(),
+            imported_at: now(),
+        };
+        on!(&mut self.tx, c => sqlx::query("INSERT INTO price_catalogues (id, source, version, checksum, body, imported_at) VALUES ($1, $2, $3, $4, $5, $6)")
+            .bind(stored.id).bind(source).bind(version).bind(checksum).bind(body).bind(stored.imported_at)
+            .execute(c).await.map(|_| ()))?;
+        Ok(stored)
+    }
+
+    /// The checksum of the newest imported catalogue: a cheap check of whether it changed.
+    pub async fn newest_price_catalogue_checksum(&mut self) -> Result<Option<String>> {
+        Ok(
+            on!(&mut self.tx, c => sqlx::query_scalar("SELECT checksum FROM price_catalogues ORDER BY imported_at DESC, id DESC LIMIT 1")
+            .fetch_optional(c).await)?,
+        )
+    }
+
+    /// The newest imported catalogue, if any was.
+    pub async fn newest_price_catalogue(&mut self) -> Result<Option<StoredCatalogue>> {
+        Ok(
+            on!(&mut self.tx, c => sqlx::query_as("SELECT id, source, version, checksum, body, imported_at FROM price_catalogues ORDER BY imported_at DESC, id DESC LIMIT 1")
+            .fetch_optional(c).await)?,
+        )
+    }
+}

@@ -195,3 +195,25 @@ mod jobs {
         assert_eq!((of(a), of(b)), (2, 1), "A's share and B's one: {claimed:?}");
     }
 }
+
+mod price_catalogues {
+    use super::*;
+
+    #[tokio::test]
+    async fn the_newest_import_is_the_instances_and_every_one_is_kept() {
+        let (_db, store, _) = store().await;
+        let mut tx = store.read_instance().await.unwrap();
+        assert!(tx.newest_price_catalogue_checksum().await.unwrap().is_none(), "none imported: the shipped one");
+        tx.commit().await.unwrap();
+        let mut tx = store.instance().await.unwrap();
+        let first = tx.record_price_catalogue("genai-prices", "1", "aaa", "{\"v\":1}").await.unwrap();
+        let second = tx.record_price_catalogue("genai-prices", "2", "bbb", "{\"v\":2}").await.unwrap();
+        tx.commit().await.unwrap();
+        assert!(second.imported_at >= first.imported_at);
+        let mut tx = store.read_instance().await.unwrap();
+        assert_eq!(tx.newest_price_catalogue_checksum().await.unwrap().as_deref(), Some("bbb"));
+        let newest = tx.newest_price_catalogue().await.unwrap().unwrap();
+        assert_eq!((newest.version.as_str(), newest.body.as_str()), ("2", "{\"v\":2}"));
+        tx.commit().await.unwrap();
+    }
+}

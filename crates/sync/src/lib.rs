@@ -13,11 +13,13 @@
 mod driver;
 mod jobs;
 mod pipeline;
+mod prices;
 mod scheduler;
 mod syncer;
 
 pub use burnrate_sources::{SourceConfig, SourceKind};
 pub use jobs::{SYNC_JOB, enqueue_next, enqueue_sync, work};
+pub use prices::Prices;
 pub use scheduler::{collect_garbage, enqueue_due, run_pass, spawn_scheduler};
 pub use syncer::{SyncOutcome, Syncer};
 

@@ -8,13 +8,12 @@ use std::time::Duration;
 use burnrate_core::{CostRecord, SyncWindow, UsageRecord};
 use burnrate_lake::Lake;
 use burnrate_net::HttpClient;
-use burnrate_prices::PriceBook;
 use burnrate_sources::{ProgressSink, PullStats};
 use burnrate_store::{LakeTable, OrgScope, SourceRecord, Store, StoreError, Vault};
 use chrono::NaiveDate;
 
 use crate::pipeline::{PAGES_IN_FLIGHT, stream_into};
-use crate::{SourceKind, SyncError};
+use crate::{Prices, SourceKind, SyncError};
 
 #[derive(Debug, PartialEq, Eq)]
 pub struct SyncOutcome {
@@ -60,7 +59,7 @@ pub struct Syncer {
     /// sync over once this has passed.
     pub lease: Duration,
     /// What usage is priced at as it is written (`usage.computed_cost`).
-    pub prices: PriceBook,
+    pub prices: Prices,
 }
 
 impl Syncer {
@@ -68,7 +67,7 @@ impl Syncer {
     pub const DEFAULT_LEASE: Duration = Duration::from_secs(120);
 
     pub fn new(store: Store, vault: Arc<Vault>, lake: Lake, http: HttpClient) -> Self {
-        Self { store, vault, lake, http, lease: Self::DEFAULT_LEASE, prices: PriceBook::shipped() }
+        Self { store, vault, lake, http, lease: Self::DEFAULT_LEASE, prices: Prices::default() }
     }
 
     /// Pulls costs and usage of `window` into the lake and makes both live. Nothing becomes
@@ -98,7 +97,7 @@ impl Syncer {
         let (mut costs, mut usage) = (PullStats::default(), PullStats::default());
         if let Some(pulled) = pulled {
             (writer, costs) = stream_into(writer, |_| {}, |out| api.stream_costs(&http, pulled, progress, out)).await?;
-            let (prices, kind) = (self.prices.clone(), source.kind.clone());
+            let (prices, kind) = (self.prices.book(&self.store).await?, source.kind.clone());
             let price = move |record: &mut UsageRecord| prices.price(&kind, record);
             (usage_writer, usage) =
                 stream_into(usage_writer, price, |out| api.stream_usage(&http, pulled, progress, out)).await?;

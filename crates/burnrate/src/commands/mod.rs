@@ -7,6 +7,7 @@ mod egress;
 mod keys;
 mod migrate;
 mod operator;
+mod prices;
 mod serve;
 mod support;
 mod user;
@@ -103,6 +104,9 @@ pub async fn run(sources: Sources, command: Command) -> Result<(), Failure> {
         }
         Command::Egress { command } => {
             egress::egress(&Settings::from_sources(&sources, "./burnrate-data")?, command).await
+        }
+        Command::Prices { command } => {
+            prices::prices(&Settings::from_sources(&sources, "./burnrate-data")?, command).await
         }
     }
 }

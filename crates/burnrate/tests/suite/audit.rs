@@ -364,6 +364,14 @@ async fn every_audit_action_is_caused_counted_well_formed_and_free_of_secrets() 
         let out = crate::burnrate(&app, &args, &ceiling, None).await;
         assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
     }
+    // The operator imports a price catalogue (the shipped one under another version).
+    let shipped = include_str!("../../../prices/catalogue/genai-prices.json");
+    let catalogue = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(catalogue.path(), shipped.replacen("\"version\":\"0.2.3\"", "\"version\":\"0.2.3-audit\"", 1))
+        .unwrap();
+    let out =
+        crate::burnrate(&app, &["prices", "import", catalogue.path().to_str().unwrap(), "--apply"], &[], None).await;
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let b_budget = json!({ "name": "B's", "amount": "10", "currency": "USD", "period": "month" });
     let b_budget =
         bc.api(Method::POST, "/api/v1/budgets", &b_key, Some(b_budget)).await.json()["id"].as_str().unwrap().to_owned();
@@ -457,6 +465,7 @@ async fn every_audit_action_is_caused_counted_well_formed_and_free_of_secrets() 
         (NoticePublished, 1),
         (EgressGranted, 1),
         (EgressRevoked, 1),
+        (PriceCatalogueImported, 1),
     ];
     for action in AuditAction::ALL {
         let Some((_, times)) = expected.iter().find(|(a, _)| a == action) else {

@@ -547,3 +547,112 @@ async fn synced_usage_is_priced_as_genai_prices_prices_it_and_an_unknown_model_s
     }
     assert!(priced >= 13, "{priced} priced rows");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_imported_catalogue_shows_its_difference_then_prices_the_next_sync_and_is_in_every_audit_log() {
+    let app = TestApp::spawn().await;
+    let (scope, _) = app.create_org("Acme", "o@acme.test").await;
+    app.create_org("Globex", "o@globex.test").await;
+    let dir = tempfile::tempdir().unwrap();
+    // The shipped catalogue with a negotiated input rate for one model, and a model of its own.
+    let shipped =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../prices/catalogue/genai-prices.json")).unwrap();
+    let mut catalogue: serde_json::Value = serde_json::from_str(&shipped).unwrap();
+    catalogue["version"] = "0.2.3-negotiated".into();
+    for provider in catalogue["providers"].as_array_mut().unwrap() {
+        let id = provider["id"].as_str().unwrap().to_owned();
+        let models = provider["models"].as_array_mut().unwrap();
+        if id == "anthropic" {
+            let sonnet = models.iter_mut().find(|m| m["id"] == "claude-sonnet-4-5").unwrap();
+            for entry in sonnet["prices"].as_array_mut().unwrap() {
+                entry["prices"]["input_mtok"] = "2.5".into();
+            }
+        }
+        if id == "openai" {
+            models.push(serde_json::json!({ "id": "gpt-burnrate-test", "match": { "equals": "gpt-burnrate-test" },
+                                            "prices": [{ "prices": { "input_mtok": "1", "output_mtok": "2" } }] }));
+        }
+    }
+    let file = dir.path().join("catalogue.json");
+    std::fs::write(&file, serde_json::to_vec(&catalogue).unwrap()).unwrap();
+    let path = file.to_str().unwrap();
+    let run = async |args: &[&str]| {
+        let out = crate::burnrate(&app, args, &[], None).await;
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let audit_of = async |email: &str| app.login(email).await.get("/audit").await.text;
+
+    // A dry run first: the difference, and nothing changes.
+    let (code, out, err) = run(&["prices", "import", path]).await;
+    assert_eq!(code, Some(0), "{err}");
+    assert!(
+        out.contains("genai-prices 0.2.3-negotiated")
+            && out.contains("against the current genai-prices 0.2.3: 2 models changed"),
+        "{out}"
+    );
+    assert!(
+        out.contains("+ openai/gpt-burnrate-test (new)")
+            && out.contains("~ anthropic/claude-sonnet-4-5 (rates changed)"),
+        "{out}"
+    );
+    assert!(out.contains("dry run: nothing changed"), "{out}");
+    assert!(!audit_of("o@acme.test").await.contains("price_catalogue_imported"));
+    let (_, shown, _) = run(&["prices", "show"]).await;
+    assert!(shown.starts_with("genai-prices 0.2.3 (shipped with burnrate)"), "{shown}");
+
+    // A catalogue that does not check out is refused, naming why, and nothing changes.
+    let bad = dir.path().join("bad.json");
+    std::fs::write(&bad, shipped.replacen("\"input_mtok\":\"3\"", "\"input_mtok\":\"-3\"", 1)).unwrap();
+    let (code, _, err) = run(&["prices", "import", bad.to_str().unwrap(), "--apply"]).await;
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("bad.json") && err.contains("\"-3\" is not a non-negative decimal"), "{err}");
+
+    // Applied: in both organizations' logs, and the next sync prices with it.
+    let (code, out, err) = run(&["prices", "import", path, "--apply"]).await;
+    assert_eq!(code, Some(0), "{err}");
+    assert!(out.contains("applied") && out.contains("recorded in the audit log of 2 organizations"), "{out}");
+    for email in ["o@acme.test", "o@globex.test"] {
+        let audit = audit_of(email).await;
+        assert!(audit.contains("price_catalogue_imported") && audit.contains("burnrate prices import"), "{email}");
+    }
+    let (_, shown, _) = run(&["prices", "show"]).await;
+    assert!(shown.starts_with("genai-prices 0.2.3-negotiated (imported "), "{shown}");
+    let (_, again, _) = run(&["prices", "import", path, "--apply"]).await;
+    assert!(again.contains("0 models changed") && again.contains("nothing to apply"), "{again}");
+
+    let today = chrono::Utc::now().date_naive();
+    let anthropic = SimProvider::anthropic(KEY).await;
+    anthropic.set_usage(vec![burnrate_sim::UsageLine {
+        model: "claude-sonnet-4-5".into(),
+        uncached: 1_000_000,
+        cached: 0,
+        cache_write: 0,
+        output: 0,
+        web_searches: 0,
+        ..usage_lines(today).remove(1)
+    }]);
+    let mut t = app.store.tenant(scope).await.unwrap();
+    let plain = burnrate_sync::SourceKind::parse("anthropic").and_then(burnrate_sync::SourceConfig::plain).unwrap();
+    let config = burnrate_sync::SourceConfig { base_url: Some(anthropic.base_url()), ..plain }.to_json();
+    let new = burnrate_store::NewSource { kind: "anthropic", name: "Anthropic", config: &config, secret: KEY };
+    let id = t.create_source(&app.vault, &new).await.unwrap();
+    t.commit().await.unwrap();
+    let syncer = burnrate_sync::Syncer::new(app.store.clone(), app.vault.clone(), app.lake.clone(), http());
+    let window = SyncWindow::trailing_days(today + chrono::Duration::days(1), 3).unwrap().whole_months();
+    syncer.sync(scope, id, window).await.unwrap();
+    let usage = app.lake.read_usage(&app.store, scope).await.unwrap();
+    assert_eq!(usage.len(), 1);
+    assert_eq!(
+        usage[0].computed_cost.map(|d| d.normalize().to_string()).as_deref(),
+        Some("2.5"),
+        "1 MTok at the negotiated $2.50"
+    );
+    assert_eq!(
+        usage[0].price_ref.as_deref(),
+        Some("genai-prices 0.2.3-negotiated anthropic/claude-sonnet-4-5, base tier")
+    );
+}
