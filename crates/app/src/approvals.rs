@@ -71,6 +71,17 @@ pub enum Change {
     SqlCredentialCreate { id: SqlCredentialId, name: String, verifier: String },
     /// A member made admin or owner.
     MemberPromote { user: Uuid, from: Role, to: Role },
+    /// Prices of the organization's own for a provider's model, checked when asked.
+    PriceOverride {
+        provider: String,
+        model: String,
+        effective_from: chrono::NaiveDate,
+        effective_to: Option<chrono::NaiveDate>,
+        discount_percent: Option<String>,
+        /// `{"input_mtok": "2.5", …}`.
+        rates: Option<String>,
+        note: String,
+    },
 }
 
 impl Change {
@@ -83,6 +94,7 @@ impl Change {
             Change::SourceCreate { .. } | Change::SourceRotate { .. } => "source_credentials",
             Change::ApprovalPolicy { .. } => policy::APPROVAL_POLICY,
             Change::MemberPromote { .. } => "member_promote",
+            Change::PriceOverride { .. } => "price_override",
         }
     }
 
@@ -96,6 +108,7 @@ impl Change {
             Change::SourceRotate { .. } => AuditAction::SourceCredentialRotated,
             Change::ApprovalPolicy { .. } => AuditAction::OrgSettingsChanged,
             Change::MemberPromote { .. } => AuditAction::MemberRoleChanged,
+            Change::PriceOverride { .. } => AuditAction::PriceOverrideCreated,
         }
     }
 
@@ -107,6 +120,7 @@ impl Change {
             Change::SourceCreate { .. } | Change::SourceRotate { .. } => "source",
             Change::ApprovalPolicy { .. } => "organization",
             Change::MemberPromote { .. } => "user",
+            Change::PriceOverride { .. } => "price_override",
         }
     }
 
@@ -152,6 +166,23 @@ impl Change {
                 "before": { "user": user, "role": from },
                 "after": { "user": user, "role": to },
             }),
+            Change::PriceOverride { provider, model, effective_from, effective_to, discount_percent, rates, note } => {
+                let what = match (discount_percent, rates) {
+                    (Some(p), _) => format!("{p}% off the catalogue's price"),
+                    (_, Some(r)) => format!("its own rates {r}"),
+                    _ => String::new(),
+                };
+                let days = match effective_to {
+                    Some(to) => format!("from {effective_from} through {to}"),
+                    None => format!("from {effective_from}"),
+                };
+                json!({
+                    "text": format!("Price {provider}/{model} {days} at {what}"),
+                    "after": { "provider": provider, "model": model, "effective_from": effective_from,
+                               "effective_to": effective_to, "discount_percent": discount_percent,
+                               "rates": rates, "note": note },
+                })
+            }
         }
     }
 
@@ -206,6 +237,19 @@ impl Change {
             }
             Change::SqlCredentialCreate { id, name, verifier } => {
                 Ok(tx.create_sql_credential(*id, name, verifier, requested_by).await?.as_uuid())
+            }
+            Change::PriceOverride { provider, model, effective_from, effective_to, discount_percent, rates, note } => {
+                let new = burnrate_store::NewPriceOverride {
+                    provider,
+                    model,
+                    effective_from: *effective_from,
+                    effective_to: *effective_to,
+                    discount_percent: discount_percent.as_deref(),
+                    rates: rates.as_deref(),
+                    note,
+                    created_by: requested_by.as_uuid(),
+                };
+                Ok(tx.create_price_override(&new).await?)
             }
             Change::MemberPromote { user, from, to } => {
                 let user = UserId::from_uuid(*user);

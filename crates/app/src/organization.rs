@@ -18,7 +18,8 @@ pub struct OrgSettingsChange {
     /// An IANA time zone name: budget periods and days follow it.
     pub reporting_time_zone: Option<String>,
     /// The changes that wait for a second admin (S17): any of `budget_raise`,
-    /// `source_credentials`, `webhook_create`, `sql_credential_create`, `member_promote`.
+    /// `source_credentials`, `webhook_create`, `sql_credential_create`, `member_promote`,
+    /// `price_override`.
     pub approval_actions: Option<Vec<String>>,
 }
 

@@ -13,7 +13,7 @@ use crate::actor::Actor;
 use crate::error::{Error, Result};
 
 /// The changes an organization may send for approval; all of them by default.
-pub const APPROVABLE: [&str; 5] = burnrate_store::DEFAULT_APPROVAL_ACTIONS;
+pub const APPROVABLE: [&str; 6] = burnrate_store::DEFAULT_APPROVAL_ACTIONS;
 
 /// Changing the policy itself: always approved by another admin, or one could switch four eyes
 /// off alone.

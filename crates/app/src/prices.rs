@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use burnrate_core::OrgId;
 use burnrate_prices::{Catalogue, Change};
+pub use burnrate_store::PriceOverrideRecord;
 use burnrate_store::{Actor, AuditAction, NewAuditEntry, OrgScope, Store};
 use serde_json::json;
 
@@ -112,4 +113,127 @@ impl PriceCatalogues {
         import.applied_to = Some(orgs.len());
         Ok(import)
     }
+}
+
+/// An organization's own price, as the API takes it: a discount or rates, for one model.
+#[derive(Clone, Debug, Default, serde::Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewOverride {
+    /// The catalogue's provider id (`openai`, `anthropic`, `aws`, `azure`, `google`, `openrouter`).
+    pub provider: String,
+    /// The model as its usage names it.
+    pub model: String,
+    /// `YYYY-MM-DD`, the first day it holds.
+    pub effective_from: String,
+    /// The last day it holds; open-ended when absent.
+    #[serde(default)]
+    pub effective_to: Option<String>,
+    /// Percent off the catalogue's price: more than 0, at most 100 (decimal text).
+    #[serde(default)]
+    pub discount_percent: Option<String>,
+    /// Rates by price key (`input_mtok`: dollars per million input tokens, …), decimal text.
+    #[serde(default)]
+    pub rates: Option<std::collections::BTreeMap<String, String>>,
+    #[serde(default)]
+    pub note: Option<String>,
+}
+
+impl crate::App {
+    /// The organization's own prices, oldest first: every member may read them.
+    pub async fn price_overrides(&self, actor: &crate::Actor) -> Result<Vec<PriceOverrideRecord>> {
+        let mut tx = self.store.read_tenant(actor.scope).await?;
+        let overrides = tx.price_overrides().await?;
+        tx.commit().await?;
+        Ok(overrides)
+    }
+
+    /// Sets prices of the organization's own for a model, after another admin's approval where
+    /// the policy asks for it (`price_override`). Usage synced in its days is priced with it.
+    pub async fn add_price_override(
+        &self,
+        actor: &crate::Actor,
+        new: &NewOverride,
+    ) -> Result<crate::approvals::Submitted> {
+        actor.require_admin()?;
+        let catalogue = PriceCatalogues::new(self.store.clone()).current().await?.catalogue;
+        let change = check_override(&catalogue, new)?;
+        self.submit(actor, change, None).await
+    }
+
+    /// Removes one of the organization's own prices: usage synced from then on is priced by the
+    /// catalogue again.
+    pub async fn remove_price_override(&self, actor: &crate::Actor, id: uuid::Uuid) -> Result<()> {
+        self.admin_change(actor, ("price_override", id.to_string()), AuditAction::PriceOverrideRemoved, async |tx| {
+            Ok(tx.delete_price_override(id).await?)
+        })
+        .await
+    }
+}
+
+/// The change `new` asks for, every value checked.
+fn check_override(catalogue: &Catalogue, new: &NewOverride) -> Result<crate::approvals::Change> {
+    let provider = new.provider.trim();
+    if catalogue.provider(provider).is_none_or(|p| p.id != provider) {
+        let known: Vec<&str> = catalogue.providers().iter().map(|p| p.id.as_str()).collect();
+        return Err(Error::invalid(
+            "provider",
+            format!("provider: {provider:?} is not a provider of the catalogue ({})", known.join(", ")),
+        ));
+    }
+    let model = new.model.trim();
+    if model.is_empty() || model.chars().count() > 200 || model.chars().any(char::is_control) {
+        return Err(Error::invalid("model", "model: 1 to 200 characters on one line, as its usage names it"));
+    }
+    let day = |field: &'static str, text: &str| {
+        chrono::NaiveDate::parse_from_str(text.trim(), "%Y-%m-%d")
+            .map_err(|_| Error::invalid(field, format!("{field}: {text:?} is not a day (YYYY-MM-DD)")))
+    };
+    let effective_from = day("effective_from", &new.effective_from)?;
+    let effective_to =
+        new.effective_to.as_deref().filter(|t| !t.trim().is_empty()).map(|t| day("effective_to", t)).transpose()?;
+    if effective_to.is_some_and(|to| to < effective_from) {
+        return Err(Error::invalid("effective_to", "effective_to: before effective_from"));
+    }
+    let amount = |field: &'static str, text: &str| -> Result<rust_decimal::Decimal> {
+        match rust_decimal::Decimal::from_str_exact(text.trim()) {
+            Ok(d) if !d.is_sign_negative() => Ok(d.normalize()),
+            _ => Err(Error::invalid(field, format!("{field}: {text:?} is not a non-negative decimal"))),
+        }
+    };
+    let (discount_percent, rates) = match (&new.discount_percent, &new.rates) {
+        (Some(p), None) => {
+            let p = amount("discount_percent", p)?;
+            if p.is_zero() || p > rust_decimal::Decimal::ONE_HUNDRED {
+                return Err(Error::invalid("discount_percent", "discount_percent: more than 0, at most 100"));
+            }
+            (Some(p.to_string()), None)
+        }
+        (None, Some(rates)) if !rates.is_empty() => {
+            let mut checked = std::collections::BTreeMap::new();
+            for (key, value) in rates {
+                if !catalogue.prices_class(key) {
+                    return Err(Error::invalid(
+                        "rates",
+                        format!("rates: {key:?} is not a price key (input_mtok, cache_read_mtok, output_mtok, …)"),
+                    ));
+                }
+                checked.insert(key.clone(), amount("rates", value)?.to_string());
+            }
+            (None, Some(serde_json::to_string(&checked).map_err(Error::internal)?))
+        }
+        _ => return Err(Error::invalid("discount_percent", "give either discount_percent or rates (not both)")),
+    };
+    let note = new.note.as_deref().unwrap_or_default().trim().to_owned();
+    if note.chars().count() > 500 {
+        return Err(Error::invalid("note", "note: at most 500 characters"));
+    }
+    Ok(crate::approvals::Change::PriceOverride {
+        provider: provider.to_owned(),
+        model: model.to_owned(),
+        effective_from,
+        effective_to,
+        discount_percent,
+        rates,
+        note,
+    })
 }

@@ -1,9 +1,12 @@
 //! The price book a sync prices usage with: the instance's catalogue, and how a usage record of
 //! a source reads as catalogue usage (its classes, its context, its provider).
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use burnrate_core::UsageRecord;
+use chrono::NaiveDate;
+use rust_decimal::Decimal;
 
 use crate::{Catalogue, Context, Tiering, Usage};
 
@@ -11,21 +14,63 @@ use crate::{Catalogue, Context, Tiering, Usage};
 /// (images, seconds, characters) leaves the record unpriced rather than priced without it.
 const PRICED_EXTRAS: &[&str] = &["batch", "web_search_requests", "reasoning_tokens"];
 
+/// An organization's own price for one provider's model over some days, winning over the
+/// catalogue's.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Override {
+    pub id: String,
+    /// The catalogue's provider id (`anthropic`, `openai`, `google`, …).
+    pub provider: String,
+    /// The model as usage names it, compared without regard to case.
+    pub model: String,
+    pub from: NaiveDate,
+    /// The last day it holds; open-ended when `None`.
+    pub through: Option<NaiveDate>,
+    pub adjustment: Adjustment,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Adjustment {
+    /// Percent off the catalogue's price (0 < p ≤ 100).
+    Discount(Decimal),
+    /// Rates by price key (`input_mtok`, …) in place of the catalogue's; a model the catalogue
+    /// lacks is priced by these alone.
+    Rates(BTreeMap<String, Decimal>),
+}
+
+impl Override {
+    fn holds(&self, provider: &str, model: &str, day: NaiveDate) -> bool {
+        self.provider == provider
+            && self.model.eq_ignore_ascii_case(model)
+            && self.from <= day
+            && self.through.is_none_or(|t| day <= t)
+    }
+}
+
 /// Prices usage records.
 #[derive(Clone, Debug)]
 pub struct PriceBook {
     catalogue: Option<Arc<Catalogue>>,
+    /// The organization's, oldest first: the newest that holds wins.
+    overrides: Vec<Override>,
 }
 
 impl PriceBook {
     pub fn new(catalogue: Arc<Catalogue>) -> Self {
-        Self { catalogue: Some(catalogue) }
+        Self { catalogue: Some(catalogue), overrides: Vec::new() }
     }
 
     /// The shipped catalogue's book; one that prices nothing if the snapshot does not load
     /// (the server refuses to start then, see `Catalogue::shipped`).
     pub fn shipped() -> Self {
-        Self { catalogue: Catalogue::shipped().ok() }
+        Self { catalogue: Catalogue::shipped().ok(), overrides: Vec::new() }
+    }
+
+    /// The same book with an organization's own prices.
+    #[must_use]
+    pub fn with_overrides(mut self, overrides: Vec<Override>) -> Self {
+        self.overrides = overrides;
+        self
     }
 
     pub fn catalogue(&self) -> Option<&Catalogue> {
@@ -41,23 +86,47 @@ impl PriceBook {
         };
     }
 
-    fn priced(&self, source_kind: &str, record: &UsageRecord) -> Option<(rust_decimal::Decimal, String)> {
+    fn priced(&self, source_kind: &str, record: &UsageRecord) -> Option<(Decimal, String)> {
         let catalogue = self.catalogue.as_deref()?;
         let model = record.model.as_deref()?;
         if record.extra.keys().any(|k| !PRICED_EXTRAS.contains(&k.as_str())) {
             return None;
         }
         let provider = catalogue.provider(catalogue_provider(source_kind)?)?;
-        let found = catalogue.find(provider, model)?;
+        let found = catalogue.find(provider, model);
         let usage = usage_of(record)?;
-        let priced = catalogue
-            .price(&found, record.bucket_start, &context_of(source_kind, record), &usage, Tiering::Aggregate)
-            .ok()?;
-        let tier = if priced.at_base_tier { ", base tier" } else { "" };
-        let reference =
-            format!("{} {} {}/{}{tier}", catalogue.source, catalogue.version, found.provider.id, found.model.id);
+        let context = context_of(source_kind, record);
+        let day = record.bucket_start.date_naive();
+        let own = self.overrides.iter().rev().find(|o| o.holds(&provider.id, model, day));
+        let catalogue_rates = found.map(|f| f.rates(record.bucket_start, &context));
+        let rates = match (own.map(|o| &o.adjustment), catalogue_rates) {
+            (Some(Adjustment::Rates(replacing)), rates) => rates.unwrap_or_default().with(replacing),
+            (_, Some(rates)) => rates,
+            (_, None) => return None,
+        };
+        // A class no rate prices would count as free: the record stays unpriced instead.
+        if rates.unpriced_class(catalogue.units(), &usage).is_some() {
+            return None;
+        }
+        let priced = catalogue.cost(&rates, &usage, Tiering::Aggregate).ok()?;
+        let mut cost = priced.cost;
+        let mut reference = match found {
+            Some(f) => format!("{} {} {}/{}", catalogue.source, catalogue.version, f.provider.id, f.model.id),
+            None => format!("{}/{model}", provider.id),
+        };
+        match own {
+            Some(Override { id, adjustment: Adjustment::Discount(percent), .. }) => {
+                cost = cost * (Decimal::ONE_HUNDRED - percent) / Decimal::ONE_HUNDRED;
+                reference.push_str(&format!(", override {id}: {percent}% off"));
+            }
+            Some(Override { id, .. }) => reference.push_str(&format!(", override {id}: own rates")),
+            None => {}
+        }
+        if priced.at_base_tier {
+            reference.push_str(", base tier");
+        }
         // Token rates divided by a million keep far fewer decimals than this; the lake holds 18.
-        Some((priced.cost.round_dp(18).normalize(), reference))
+        Some((cost.round_dp(18).normalize(), reference))
     }
 }
 
@@ -133,6 +202,48 @@ mod tests {
             output_tokens: 50_000,
             ..Default::default()
         }
+    }
+
+    #[test]
+    fn an_organizations_own_prices_win_in_their_days_and_price_what_the_catalogue_lacks() {
+        let day = |d: u32| NaiveDate::from_ymd_opt(2026, 11, d).unwrap();
+        let own = |id: &str, model: &str, from, through, adjustment| Override {
+            id: id.into(),
+            provider: "anthropic".into(),
+            model: model.into(),
+            from,
+            through,
+            adjustment,
+        };
+        let rates = |pairs: &[(&str, &str)]| {
+            Adjustment::Rates(pairs.iter().map(|(k, v)| (k.to_string(), v.parse().unwrap())).collect())
+        };
+        let book = PriceBook::shipped().with_overrides(vec![
+            own("a", "Claude-Sonnet-4-5", day(3), Some(day(3)), Adjustment::Discount(Decimal::from(20))),
+            own("b", "claude-sonnet-4-5", day(4), None, rates(&[("input_mtok", "2")])),
+            own("c", "claude-from-the-future", day(1), None, rates(&[("input_mtok", "1"), ("output_mtok", "5")])),
+            own("d", "claude-half-priced", day(1), None, rates(&[("output_mtok", "5")])),
+        ]);
+        let priced = |model: &str, d: u32| {
+            let mut r = record(model, None);
+            r.bucket_start = day(d).and_hms_opt(0, 0, 0).unwrap().and_utc();
+            book.price("anthropic", &mut r);
+            (r.computed_cost.map(|c| c.to_string()), r.price_ref)
+        };
+        // Before any override: the catalogue ($5.70, as above); on the 3rd 20% off it.
+        assert_eq!(priced("claude-sonnet-4-5", 2).0.as_deref(), Some("5.7"));
+        let (cost, reference) = priced("claude-sonnet-4-5", 3);
+        assert_eq!(cost.as_deref(), Some("4.56"));
+        assert!(reference.unwrap().ends_with(", override a: 20% off, base tier"));
+        // From the 4th, its own input rate ($2 instead of $3 a million): $1 less.
+        assert_eq!(priced("claude-sonnet-4-5", 4).0.as_deref(), Some("4.7"));
+        // A model the catalogue lacks, priced by its own rates: cache reads and writes at the
+        // input rate, which prices them as part of input.
+        let (cost, reference) = priced("claude-from-the-future", 9);
+        assert_eq!(cost.as_deref(), Some("3.55"));
+        assert_eq!(reference.as_deref(), Some("anthropic/claude-from-the-future, override c: own rates"));
+        // Rates that leave input unpriced would count it free: unpriced instead.
+        assert_eq!(priced("claude-half-priced", 9), (None, None));
     }
 
     #[test]

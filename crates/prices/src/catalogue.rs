@@ -278,6 +278,20 @@ impl Catalogue {
         found.rates(at, context).cost(&self.units, usage, tiering)
     }
 
+    /// What `usage` costs at `rates` (a model's, or an organization's own).
+    pub(crate) fn cost(&self, rates: &Rates, usage: &Usage, tiering: Tiering) -> Result<Priced, UsageError> {
+        rates.cost(&self.units, usage, tiering)
+    }
+
+    /// Whether `price_key` prices a usage class of this catalogue.
+    pub fn prices_class(&self, price_key: &str) -> bool {
+        self.units.has_price_key(price_key)
+    }
+
+    pub(crate) fn units(&self) -> &Units {
+        &self.units
+    }
+
     /// The usage classes, by usage key, and the price key of each.
     pub fn classes(&self) -> impl Iterator<Item = (&str, &str)> {
         self.units.0.iter().map(|(k, u)| (k.as_str(), u.price_key.as_str()))

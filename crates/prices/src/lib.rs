@@ -29,6 +29,6 @@ mod rates;
 #[cfg(test)]
 mod oracle;
 
-pub use book::PriceBook;
+pub use book::{Adjustment, Override, PriceBook};
 pub use catalogue::{Catalogue, CatalogueError, Change, Found, Model, Provider};
 pub use rates::{Context, Priced, Rate, Rates, Tiering, Usage, UsageError};

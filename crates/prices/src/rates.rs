@@ -176,6 +176,24 @@ pub enum UsageError {
 }
 
 impl Rates {
+    /// The first class of `usage` with a quantity that no rate prices, neither its own nor a
+    /// class it is part of: pricing without it would count it as free.
+    pub(crate) fn unpriced_class<'u>(&self, units: &Units, usage: &'u Usage) -> Option<&'u str> {
+        let priced: Vec<&Unit> = self.0.keys().filter_map(|k| units.of_price_key(k).map(|(_, u)| u)).collect();
+        usage.iter().find_map(|(class, n)| {
+            let unit = units.0.get(class)?;
+            (n > 0 && !priced.iter().any(|p| unit.within(p))).then_some(class)
+        })
+    }
+
+    /// These rates with `replacing` in place of the same price keys.
+    pub(crate) fn with(mut self, replacing: &BTreeMap<String, Decimal>) -> Self {
+        for (key, rate) in replacing {
+            self.0.insert(key.clone(), Rate::Flat(*rate));
+        }
+        self
+    }
+
     /// What `usage` costs at these rates: each priced class pays for what is left of it after
     /// its priced sub-classes.
     pub(crate) fn cost(&self, units: &Units, usage: &Usage, tiering: Tiering) -> Result<Priced, UsageError> {

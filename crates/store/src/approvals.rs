@@ -12,8 +12,14 @@ use crate::accounts::now;
 use crate::{Result, StoreError, TenantTx, Vault, on};
 
 /// The changes every new organization sends for approval (its policy may list fewer later).
-pub const DEFAULT_APPROVAL_ACTIONS: [&str; 5] =
-    ["budget_raise", "source_credentials", "webhook_create", "sql_credential_create", "member_promote"];
+pub const DEFAULT_APPROVAL_ACTIONS: [&str; 6] = [
+    "budget_raise",
+    "source_credentials",
+    "webhook_create",
+    "sql_credential_create",
+    "member_promote",
+    "price_override",
+];
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ApprovalState {

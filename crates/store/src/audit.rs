@@ -169,6 +169,10 @@ pub enum AuditAction {
     EgressRevoked,
     /// The operator imported a price catalogue: the instance's rates changed.
     PriceCatalogueImported,
+    /// The organization set prices of its own for a model.
+    PriceOverrideCreated,
+    /// The organization removed prices of its own.
+    PriceOverrideRemoved,
 }
 
 impl AuditAction {
@@ -228,6 +232,8 @@ impl AuditAction {
         AuditAction::EgressGranted,
         AuditAction::EgressRevoked,
         AuditAction::PriceCatalogueImported,
+        AuditAction::PriceOverrideCreated,
+        AuditAction::PriceOverrideRemoved,
     ];
 
     /// The action's name in the log, its CSV and its filters.
@@ -288,6 +294,8 @@ impl AuditAction {
             AuditAction::EgressGranted => "egress_granted",
             AuditAction::EgressRevoked => "egress_revoked",
             AuditAction::PriceCatalogueImported => "price_catalogue_imported",
+            AuditAction::PriceOverrideCreated => "price_override_created",
+            AuditAction::PriceOverrideRemoved => "price_override_removed",
         }
     }
 }

@@ -35,6 +35,7 @@ mod lake;
 mod limits;
 mod migrate;
 mod outbox;
+mod prices;
 mod second_factor;
 mod sources;
 mod sql_credentials;
@@ -58,6 +59,7 @@ pub use jobs::{EVALUATE_JOB, EvaluateJob, Job, SYNC_FAILED_JOB, SyncFailedJob, w
 pub use lake::{Freshness, LakeFile, LakeTable};
 pub use limits::{Quota, RateLimiter};
 pub use outbox::{OutboxMessage, QueuedMail};
+pub use prices::{NewPriceOverride, PriceOverrideRecord};
 pub use second_factor::SecondFactor;
 pub use sources::{NewSource, SourceRecord};
 pub use sql_credentials::{SqlCredentialRecord, SqlLogin};

@@ -37,6 +37,7 @@ const APP_TABLES: &[&str] = &[
     "operator_sessions",
     "login_challenges",
     "egress_grants",
+    "price_overrides",
 ];
 
 /// Applies the SQLite migrations to `store` (which must be a SQLite store).

@@ -97,7 +97,7 @@ impl Syncer {
         let (mut costs, mut usage) = (PullStats::default(), PullStats::default());
         if let Some(pulled) = pulled {
             (writer, costs) = stream_into(writer, |_| {}, |out| api.stream_costs(&http, pulled, progress, out)).await?;
-            let (prices, kind) = (self.prices.book(&self.store).await?, source.kind.clone());
+            let (prices, kind) = (self.prices.book_of(&self.store, scope).await?, source.kind.clone());
             let price = move |record: &mut UsageRecord| prices.price(&kind, record);
             (usage_writer, usage) =
                 stream_into(usage_writer, price, |out| api.stream_usage(&http, pulled, progress, out)).await?;

@@ -99,7 +99,7 @@ async fn a_raised_budget_waits_for_another_admin_and_is_applied_exactly_once() {
     assert_eq!(r.status, 202, "{}", r.text);
     let policy = r.json()["approval_id"].as_str().unwrap().to_owned();
     let org = x.a.api(Method::GET, "/api/v1/org", &x.a_key, None).await.json();
-    assert_eq!(org["approval_actions"].as_array().unwrap().len(), 5, "unchanged until approved");
+    assert_eq!(org["approval_actions"].as_array().unwrap().len(), 6, "unchanged until approved");
     assert_eq!(x.c.api(Method::POST, &format!("/api/v1/approvals/{policy}/approve"), &x.c_key, None).await.status, 200);
     let org = x.a.api(Method::GET, "/api/v1/org", &x.a_key, None).await.json();
     assert_eq!(org["approval_actions"], json!([]));

@@ -289,6 +289,12 @@ async fn every_audit_action_is_caused_counted_well_formed_and_free_of_secrets() 
     let (failing_url, _failing_received, _) = crate::notify::receiver_answering(503).await;
     let failing = c.api(Method::POST, "/api/v1/webhooks", &key, Some(json!({ "url": failing_url }))).await.json();
     let failing = failing["id"].as_str().unwrap().to_owned();
+    // A price of the organization's own, set by its sole admin and removed.
+    let own = json!({ "provider": "anthropic", "model": "claude-sonnet-4-5", "effective_from": "2026-01-01", "discount_percent": "10" });
+    let own = c.api(Method::POST, "/api/v1/prices/overrides", &key, Some(own)).await;
+    assert_eq!(own.status, 201, "{}", own.text);
+    let own = own.json()["id"].as_str().unwrap().to_owned();
+    assert_eq!(c.api(Method::DELETE, &format!("/api/v1/prices/overrides/{own}"), &key, None).await.status, 204);
     let b = app.add_member(scope, "b@acme.test", burnrate_core::Role::Admin).await;
     let bc = app.login("b@acme.test").await;
     let b_key = crate::create_key(&bc, "b", "admin").await;
@@ -466,6 +472,8 @@ async fn every_audit_action_is_caused_counted_well_formed_and_free_of_secrets() 
         (EgressGranted, 1),
         (EgressRevoked, 1),
         (PriceCatalogueImported, 1),
+        (PriceOverrideCreated, 1),
+        (PriceOverrideRemoved, 1),
     ];
     for action in AuditAction::ALL {
         let Some((_, times)) = expected.iter().find(|(a, _)| a == action) else {

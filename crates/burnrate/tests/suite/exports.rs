@@ -155,12 +155,16 @@ async fn a_focus_export_of_a_month_reads_back_in_parquet_csv_and_pandas_with_the
     let path = dir.path().join("january.parquet");
     std::fs::write(&path, &file).unwrap();
     let read = python(
-        "import sys, pandas\n\
+        "import os, sys, pandas\n\
          df = pandas.read_parquet(sys.argv[1], engine='pyarrow')\n\
          print(','.join(df.columns))\n\
          print(len(df))\n\
          print(sum(df['BilledCost']))\n\
-         print(df['ChargePeriodStart'].min().isoformat(), df['ChargePeriodStart'].max().isoformat())",
+         print(df['ChargePeriodStart'].min().isoformat(), df['ChargePeriodStart'].max().isoformat())\n\
+         # pyarrow's threads can abort the interpreter's shutdown (`terminate called without an\n\
+         # active exception`, now and then): the answer is written, so leave without it.\n\
+         sys.stdout.flush()\n\
+         os._exit(0)",
         &path,
     );
     let lines: Vec<&str> = read.lines().collect();

@@ -656,3 +656,102 @@ async fn an_imported_catalogue_shows_its_difference_then_prices_the_next_sync_an
         Some("genai-prices 0.2.3-negotiated anthropic/claude-sonnet-4-5, base tier")
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_organizations_own_price_from_a_day_prices_that_day_on_and_the_day_before_at_the_catalogue() {
+    use reqwest::Method;
+    let app = TestApp::spawn().await;
+    let (scope, _) = app.create_org("Acme", "o@acme.test").await;
+    let (other, _) = app.create_org("Globex", "o@globex.test").await;
+    let c = app.login("o@acme.test").await;
+    let key = crate::create_key(&c, "k", "admin").await;
+    let today = chrono::Utc::now().date_naive();
+    let (before, from) = (today - chrono::Duration::days(6), today - chrono::Duration::days(5));
+
+    // Refused, each naming what is wrong.
+    for (body, says) in [
+        (
+            serde_json::json!({ "provider": "anthropics", "model": "m", "effective_from": from, "discount_percent": "10" }),
+            "is not a provider of the catalogue",
+        ),
+        (
+            serde_json::json!({ "provider": "anthropic", "model": "m", "effective_from": from }),
+            "give either discount_percent or rates",
+        ),
+        (
+            serde_json::json!({ "provider": "anthropic", "model": "m", "effective_from": from, "discount_percent": "0" }),
+            "more than 0, at most 100",
+        ),
+        (
+            serde_json::json!({ "provider": "anthropic", "model": "m", "effective_from": from, "rates": { "seats": "1" } }),
+            "is not a price key (input_mtok",
+        ),
+        (
+            serde_json::json!({ "provider": "anthropic", "model": "m", "effective_from": from, "rates": { "input_mtok": "-1" } }),
+            "is not a non-negative decimal",
+        ),
+        (
+            serde_json::json!({ "provider": "anthropic", "model": "m", "effective_from": from, "effective_to": before, "discount_percent": "5" }),
+            "before effective_from",
+        ),
+        (
+            serde_json::json!({ "provider": "anthropic", "model": "m", "effective_from": "the 15th", "discount_percent": "5" }),
+            "is not a day (YYYY-MM-DD)",
+        ),
+    ] {
+        let r = c.api(Method::POST, "/api/v1/prices/overrides", &key, Some(body.clone())).await;
+        assert_eq!(r.status, 422, "{body}: {}", r.text);
+        assert!(r.text.contains(says), "{body}: {}", r.text);
+    }
+    // A negotiated input rate ($2 instead of the catalogue's $3 a million) from `from` on.
+    let own = serde_json::json!({ "provider": "anthropic", "model": "claude-sonnet-4-5", "effective_from": from,
+                                  "rates": { "input_mtok": "2.00" }, "note": "contract 2026-11" });
+    let r = c.api(Method::POST, "/api/v1/prices/overrides", &key, Some(own)).await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    assert_eq!(r.json()["rates"], serde_json::json!({ "input_mtok": "2" }), "{}", r.text);
+    let listed = c.api(Method::GET, "/api/v1/prices/overrides", &key, None).await.json();
+    assert_eq!(listed["overrides"].as_array().unwrap().len(), 1);
+
+    // One million uncached input tokens on each of the two days, in both organizations.
+    let line = |day| burnrate_sim::UsageLine {
+        day,
+        model: "claude-sonnet-4-5".into(),
+        uncached: 1_000_000,
+        cached: 0,
+        cache_write: 0,
+        output: 0,
+        web_searches: 0,
+        ..usage_lines(today).remove(0)
+    };
+    let mut priced = Vec::new();
+    for org in [scope, other] {
+        let anthropic = SimProvider::anthropic(KEY).await;
+        anthropic.set_usage(vec![line(before), line(from)]);
+        let mut t = app.store.tenant(org).await.unwrap();
+        let plain = burnrate_sync::SourceKind::parse("anthropic").and_then(burnrate_sync::SourceConfig::plain).unwrap();
+        let config = burnrate_sync::SourceConfig { base_url: Some(anthropic.base_url()), ..plain }.to_json();
+        let new = burnrate_store::NewSource { kind: "anthropic", name: "Anthropic", config: &config, secret: KEY };
+        let id = t.create_source(&app.vault, &new).await.unwrap();
+        t.commit().await.unwrap();
+        let syncer = burnrate_sync::Syncer::new(app.store.clone(), app.vault.clone(), app.lake.clone(), http());
+        let window = SyncWindow::new(before, today + chrono::Duration::days(1)).unwrap().whole_months();
+        syncer.sync(org, id, window).await.unwrap();
+        let mut usage = app.lake.read_usage(&app.store, org).await.unwrap();
+        usage.sort_by_key(|u| u.charge_day);
+        priced.push(
+            usage.iter().map(|u| (u.charge_day, u.computed_cost.unwrap().normalize().to_string())).collect::<Vec<_>>(),
+        );
+    }
+    assert_eq!(
+        priced[0],
+        [(before, "3".to_owned()), (from, "2".to_owned())],
+        "the day before at the catalogue, then the override"
+    );
+    assert_eq!(
+        priced[1],
+        [(before, "3".to_owned()), (from, "3".to_owned())],
+        "another organization's prices are its own"
+    );
+    let audit = c.get("/audit").await.text;
+    assert!(audit.contains("price_override_created"), "in the audit log");
+}

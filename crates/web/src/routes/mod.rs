@@ -13,6 +13,7 @@ mod members;
 mod operator;
 mod ops;
 mod org;
+mod prices;
 mod sources;
 mod sql;
 mod support;
@@ -103,6 +104,7 @@ pub fn router(state: AppState) -> Router {
         .merge(api_keys::api())
         .merge(sources::api())
         .merge(budgets::api())
+        .merge(prices::api())
         .merge(webhooks::api())
         .merge(sql::api())
         .merge(console::api())

@@ -22,7 +22,7 @@ use crate::routes::parse_id;
 pub struct ApprovalView {
     id: Uuid,
     /// `budget_raise`, `webhook_create`, `source_credentials`, `sql_credential_create`,
-    /// `member_promote` or `approval_policy`.
+    /// `member_promote`, `price_override` or `approval_policy`.
     action: String,
     /// pending, approved, rejected, failed, withdrawn or expired.
     state: &'static str,
