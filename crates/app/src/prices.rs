@@ -237,3 +237,150 @@ fn check_override(catalogue: &Catalogue, new: &NewOverride) -> Result<crate::app
         note,
     })
 }
+
+/// Which days of synced usage to price again, and whether to write the new prices.
+#[derive(Clone, Debug, serde::Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RepriceInput {
+    /// `YYYY-MM-DD`: the first day; its whole month is priced again.
+    pub from: String,
+    /// `YYYY-MM-DD`: the last day; its whole month is priced again.
+    pub to: String,
+    /// Show the difference only (the default); `false` writes the new prices.
+    #[serde(default)]
+    pub dry_run: Option<bool>,
+}
+
+/// What pricing synced usage again changes, by provider and model.
+#[derive(Clone, Debug, Default)]
+pub struct Repriced {
+    /// The whole months priced again.
+    pub from: chrono::NaiveDate,
+    pub until: chrono::NaiveDate,
+    pub rows: usize,
+    /// Rows whose computed cost (or whether they are priced at all) changes.
+    pub changed: usize,
+    /// Computed cost before and after, of the rows priced both times.
+    pub before: rust_decimal::Decimal,
+    pub after: rust_decimal::Decimal,
+    /// Rows unpriced before and priced now, and the other way round.
+    pub newly_priced: usize,
+    pub newly_unpriced: usize,
+    /// `(provider, model, before, after)` where they differ.
+    pub models: Vec<(String, String, rust_decimal::Decimal, rust_decimal::Decimal)>,
+    pub applied: bool,
+}
+
+impl crate::App {
+    /// Prices the organization's synced usage of the months from `from` to `to` again at the
+    /// current rates (the catalogue and its own prices) and shows the difference; with
+    /// `dry_run: false` writes it, audited. Never done silently: a changed price or override
+    /// reprices history only when asked.
+    pub async fn reprice(&self, actor: &crate::Actor, input: &RepriceInput) -> Result<Repriced> {
+        use burnrate_core::{SyncWindow, UsageRecord};
+        use std::collections::BTreeMap;
+        actor.require_admin()?;
+        let day = |field: &'static str, text: &str| {
+            chrono::NaiveDate::parse_from_str(text.trim(), "%Y-%m-%d")
+                .map_err(|_| Error::invalid(field, format!("{field}: {text:?} is not a day (YYYY-MM-DD)")))
+        };
+        let (from, to) = (day("from", &input.from)?, day("to", &input.to)?);
+        let window = SyncWindow::new(from, to + chrono::Duration::days(1))
+            .map_err(|_| Error::invalid("to", "to: before from"))?
+            .whole_months();
+        if window.days() > 732 {
+            return Err(Error::invalid("to", "to: at most two years at a time"));
+        }
+        let apply = input.dry_run == Some(false);
+        let syncer = &self.syncer;
+        let book = syncer.prices.book_of(&self.store, actor.scope).await.map_err(Error::internal)?;
+        let mut tx = self.store.read_tenant(actor.scope).await?;
+        let sources = tx.sources().await?;
+        tx.commit().await?;
+        let mut out = Repriced { from: window.start(), until: window.end(), applied: apply, ..Default::default() };
+        let mut models: BTreeMap<(String, String), (rust_decimal::Decimal, rust_decimal::Decimal)> = BTreeMap::new();
+        let mut applied_sources = Vec::new();
+        // A source changed by a sync meanwhile stops the run; what was written before is audited.
+        let mut stopped = None;
+        for source in sources.iter().filter(|s| !burnrate_core::DATABASE_KINDS.contains(&s.kind.as_str())) {
+            let (records, read) = syncer
+                .lake
+                .source_records::<UsageRecord>(&self.store, actor.scope, source.id, window.start()..window.end())
+                .await
+                .map_err(Error::internal)?;
+            let mut repriced = records.clone();
+            let mut changed = 0;
+            for (old, new) in records.iter().zip(repriced.iter_mut()) {
+                book.price(&source.kind, new);
+                out.rows += 1;
+                if old.computed_cost != new.computed_cost || old.price_ref != new.price_ref {
+                    changed += 1;
+                }
+                match (old.computed_cost, new.computed_cost) {
+                    (Some(b), Some(a)) => {
+                        out.before += b;
+                        out.after += a;
+                        let m = models
+                            .entry((old.provider_name.clone(), old.model.clone().unwrap_or_default()))
+                            .or_default();
+                        m.0 += b;
+                        m.1 += a;
+                    }
+                    (None, Some(_)) => out.newly_priced += 1,
+                    (Some(_), None) => out.newly_unpriced += 1,
+                    (None, None) => {}
+                }
+            }
+            out.changed += changed;
+            if apply && changed > 0 {
+                let mut writer = syncer
+                    .lake
+                    .writer::<UsageRecord>(&self.store, actor.scope, source.id, window)
+                    .map_err(Error::internal)?;
+                writer.push(repriced).await.map_err(Error::internal)?;
+                let files = writer.finish().await.map_err(Error::internal)?;
+                let committed = syncer
+                    .lake
+                    .commit_unchanged(
+                        &self.store,
+                        actor.scope,
+                        burnrate_store::LakeTable::Usage,
+                        source.id,
+                        window,
+                        &files,
+                        &read,
+                    )
+                    .await;
+                match committed {
+                    Ok(_) => applied_sources.push(json!({ "source": source.name, "rows_changed": changed })),
+                    Err(burnrate_lake::LakeError::Changed(why)) => {
+                        stopped = Some(Error::Conflict(why));
+                        break;
+                    }
+                    Err(other) => {
+                        stopped = Some(Error::internal(other));
+                        break;
+                    }
+                }
+            }
+        }
+        out.models = models.into_iter().filter(|(_, (b, a))| b != a).map(|((p, m), (b, a))| (p, m, b, a)).collect();
+        if apply {
+            let mut tx = self.store.tenant(actor.scope).await?;
+            tx.audit(actor.entry(
+                AuditAction::UsageRepriced,
+                "usage",
+                format!("{}..{}", window.start(), window.end()),
+                json!({ "from": window.start(), "until": window.end(), "rows_changed": out.changed,
+                        "before": out.before.normalize().to_string(), "after": out.after.normalize().to_string(),
+                        "sources": applied_sources }),
+            ))
+            .await?;
+            tx.commit().await?;
+        }
+        match stopped {
+            Some(e) => Err(e),
+            None => Ok(out),
+        }
+    }
+}

@@ -41,6 +41,9 @@ pub enum LakeError {
     Format(String),
     #[error("lake manifest: {0}")]
     Manifest(#[from] StoreError),
+    /// What was read changed before it was written back (a sync committed meanwhile).
+    #[error("{0}")]
+    Changed(String),
 }
 
 impl From<parquet::errors::ParquetError> for LakeError {
@@ -277,6 +280,65 @@ impl Lake {
     ) -> Result<u64, LakeError> {
         let ids: Vec<Uuid> = files.iter().map(|f| f.id).collect();
         let mut tx = db.tenant(scope).await?;
+        let superseded = tx.commit_lake_files(table, source, window.start(), window.end(), &ids).await?;
+        tx.commit().await?;
+        Ok(superseded)
+    }
+
+    /// The live records of `source` on `days`, and the ids of the files they came from.
+    pub async fn source_records<T: LakeRow>(
+        &self,
+        db: &Store,
+        scope: OrgScope,
+        source: SourceId,
+        days: std::ops::Range<chrono::NaiveDate>,
+    ) -> Result<(Vec<T>, Vec<Uuid>), LakeError> {
+        let mut tx = db.tenant(scope).await?;
+        let files = tx.live_lake_files(T::TABLE).await?;
+        tx.commit().await?;
+        let (mut records, mut ids) = (Vec::new(), Vec::new());
+        for file in
+            files.iter().filter(|f| f.source_id == source && f.window_start < days.end && days.start < f.window_end)
+        {
+            let bytes = self.objects.get(&self.object(&file.path)).await?.bytes().await?;
+            records.extend(T::decode(bytes, days.clone())?);
+            ids.push(file.id);
+        }
+        Ok((records, ids))
+    }
+
+    /// Commits as [`Lake::commit`] does, provided the live files of `source` in `window` are
+    /// still `read` — the files its rows were read from; [`LakeError::Changed`] when a sync
+    /// committed meanwhile, and nothing is committed.
+    #[expect(clippy::too_many_arguments, reason = "a commit's parts and what it was read from")]
+    pub async fn commit_unchanged(
+        &self,
+        db: &Store,
+        scope: OrgScope,
+        table: LakeTable,
+        source: SourceId,
+        window: SyncWindow,
+        files: &[LakeFile],
+        read: &[Uuid],
+    ) -> Result<u64, LakeError> {
+        let ids: Vec<Uuid> = files.iter().map(|f| f.id).collect();
+        let mut tx = db.tenant(scope).await?;
+        let mut live: Vec<Uuid> = tx
+            .live_lake_files(table)
+            .await?
+            .into_iter()
+            .filter(|f| f.source_id == source && f.window_start < window.end() && window.start() < f.window_end)
+            .map(|f| f.id)
+            .collect();
+        let mut was = read.to_vec();
+        live.sort();
+        was.sort();
+        if live != was {
+            return Err(LakeError::Changed(format!(
+                "source {source}'s {} changed while it was read (a sync ran); nothing was written, try again",
+                table.as_str()
+            )));
+        }
         let superseded = tx.commit_lake_files(table, source, window.start(), window.end(), &ids).await?;
         tx.commit().await?;
         Ok(superseded)

@@ -173,6 +173,8 @@ pub enum AuditAction {
     PriceOverrideCreated,
     /// The organization removed prices of its own.
     PriceOverrideRemoved,
+    /// Usage already synced was priced again at the current rates, as an admin asked.
+    UsageRepriced,
 }
 
 impl AuditAction {
@@ -234,6 +236,7 @@ impl AuditAction {
         AuditAction::PriceCatalogueImported,
         AuditAction::PriceOverrideCreated,
         AuditAction::PriceOverrideRemoved,
+        AuditAction::UsageRepriced,
     ];
 
     /// The action's name in the log, its CSV and its filters.
@@ -296,6 +299,7 @@ impl AuditAction {
             AuditAction::PriceCatalogueImported => "price_catalogue_imported",
             AuditAction::PriceOverrideCreated => "price_override_created",
             AuditAction::PriceOverrideRemoved => "price_override_removed",
+            AuditAction::UsageRepriced => "usage_repriced",
         }
     }
 }

@@ -126,6 +126,15 @@ pub(crate) fn writes() -> Vec<(Method, &'static str, Option<serde_json::Value>)>
         (Method::POST, "/budgets", Some(json!({ "name": "B", "amount": "1", "currency": "USD", "period": "month" }))),
         (Method::PATCH, "/budgets/{id}", Some(json!({ "amount": "1" }))),
         (Method::DELETE, "/budgets/{id}", None),
+        (
+            Method::POST,
+            "/prices/overrides",
+            Some(
+                json!({ "provider": "openai", "model": "gpt-4o", "effective_from": "2026-01-01", "discount_percent": "5" }),
+            ),
+        ),
+        (Method::DELETE, "/prices/overrides/{id}", None),
+        (Method::POST, "/prices/reprice", Some(json!({ "from": "2026-01-01", "to": "2026-01-31", "dry_run": false }))),
         (Method::POST, "/webhooks", Some(json!({ "url": "https://hooks.example.com/x" }))),
         (Method::DELETE, "/webhooks/{id}", None),
         (Method::POST, "/webhooks/{id}/test", None),

@@ -295,6 +295,8 @@ async fn every_audit_action_is_caused_counted_well_formed_and_free_of_secrets() 
     assert_eq!(own.status, 201, "{}", own.text);
     let own = own.json()["id"].as_str().unwrap().to_owned();
     assert_eq!(c.api(Method::DELETE, &format!("/api/v1/prices/overrides/{own}"), &key, None).await.status, 204);
+    let reprice = json!({ "from": "2026-01-01", "to": "2026-01-31", "dry_run": false });
+    assert_eq!(c.api(Method::POST, "/api/v1/prices/reprice", &key, Some(reprice)).await.status, 200);
     let b = app.add_member(scope, "b@acme.test", burnrate_core::Role::Admin).await;
     let bc = app.login("b@acme.test").await;
     let b_key = crate::create_key(&bc, "b", "admin").await;
@@ -474,6 +476,7 @@ async fn every_audit_action_is_caused_counted_well_formed_and_free_of_secrets() 
         (PriceCatalogueImported, 1),
         (PriceOverrideCreated, 1),
         (PriceOverrideRemoved, 1),
+        (UsageRepriced, 1),
     ];
     for action in AuditAction::ALL {
         let Some((_, times)) = expected.iter().find(|(a, _)| a == action) else {

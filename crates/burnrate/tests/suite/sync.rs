@@ -658,7 +658,7 @@ async fn an_imported_catalogue_shows_its_difference_then_prices_the_next_sync_an
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_organizations_own_price_from_a_day_prices_that_day_on_and_the_day_before_at_the_catalogue() {
+async fn an_organizations_own_price_prices_its_days_and_a_reprice_shows_the_difference_before_applying_it() {
     use reqwest::Method;
     let app = TestApp::spawn().await;
     let (scope, _) = app.create_org("Acme", "o@acme.test").await;
@@ -754,4 +754,49 @@ async fn an_organizations_own_price_from_a_day_prices_that_day_on_and_the_day_be
     );
     let audit = c.get("/audit").await.text;
     assert!(audit.contains("price_override_created"), "in the audit log");
+
+    // The contract changes: $1.50 from the same day. Synced usage keeps its prices until
+    // repriced; a dry run shows the difference first and changes nothing.
+    let id = listed["overrides"][0]["id"].as_str().unwrap().to_owned();
+    assert_eq!(c.api(Method::DELETE, &format!("/api/v1/prices/overrides/{id}"), &key, None).await.status, 204);
+    let own = serde_json::json!({ "provider": "anthropic", "model": "claude-sonnet-4-5", "effective_from": from,
+                                  "rates": { "input_mtok": "1.50" } });
+    assert_eq!(c.api(Method::POST, "/api/v1/prices/overrides", &key, Some(own)).await.status, 201);
+    let costs = async || {
+        let mut usage = app.lake.read_usage(&app.store, scope).await.unwrap();
+        usage.sort_by_key(|u| u.charge_day);
+        usage.iter().map(|u| u.computed_cost.unwrap().normalize().to_string()).collect::<Vec<_>>()
+    };
+    assert_eq!(costs().await, ["3", "2"], "not repriced silently");
+    let ask = |dry_run: bool| serde_json::json!({ "from": before, "to": today, "dry_run": dry_run });
+    let dry = c.api(Method::POST, "/api/v1/prices/reprice", &key, Some(ask(true))).await;
+    assert_eq!(dry.status, 200, "{}", dry.text);
+    let dry = dry.json();
+    assert_eq!(
+        (dry["rows"].as_u64(), dry["changed"].as_u64(), dry["applied"].as_bool()),
+        (Some(2), Some(1), Some(false)),
+        "{dry}"
+    );
+    assert_eq!(
+        (dry["before"].as_str(), dry["after"].as_str(), dry["difference"].as_str()),
+        (Some("5"), Some("4.5"), Some("-0.5")),
+        "{dry}"
+    );
+    assert_eq!(
+        dry["models"],
+        serde_json::json!([{ "provider": "Anthropic", "model": "claude-sonnet-4-5", "before": "5", "after": "4.5", "difference": "-0.5" }])
+    );
+    assert_eq!(costs().await, ["3", "2"], "a dry run writes nothing");
+    assert!(!c.get("/audit").await.text.contains("usage_repriced"));
+    // Applied: the new prices, audited; asked again, nothing is left to change.
+    let done = c.api(Method::POST, "/api/v1/prices/reprice", &key, Some(ask(false))).await.json();
+    assert_eq!((done["changed"].as_u64(), done["applied"].as_bool()), (Some(1), Some(true)), "{done}");
+    assert_eq!(costs().await, ["3", "1.5"]);
+    assert!(c.get("/audit").await.text.contains("usage_repriced"));
+    let again = c.api(Method::POST, "/api/v1/prices/reprice", &key, Some(ask(true))).await.json();
+    assert_eq!(again["changed"], 0, "{again}");
+    let backwards = serde_json::json!({ "from": today, "to": before });
+    let r = c.api(Method::POST, "/api/v1/prices/reprice", &key, Some(backwards)).await;
+    assert_eq!(r.status, 422, "{}", r.text);
+    assert!(r.text.contains("to: before from"), "{}", r.text);
 }

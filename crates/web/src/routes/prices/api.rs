@@ -5,7 +5,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use burnrate_app::Submitted;
-use burnrate_app::prices::{NewOverride, PriceOverrideRecord};
+use burnrate_app::prices::{NewOverride, PriceOverrideRecord, RepriceInput};
 use burnrate_core::ApiScope;
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -82,6 +82,73 @@ pub async fn api_delete(
     let id: uuid::Uuid = id.parse().map_err(|_| ApiError::from(burnrate_app::Error::NotFound))?;
     state.app.remove_price_override(&caller.actor(), id).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// What pricing synced usage again changes (or changed).
+#[derive(Serialize, ToSchema)]
+pub struct RepricedView {
+    /// The whole months priced again: `from` up to (not including) `until`.
+    from: chrono::NaiveDate,
+    until: chrono::NaiveDate,
+    rows: usize,
+    changed: usize,
+    /// Computed cost in USD before and after, of the rows priced both times, decimal text.
+    before: String,
+    after: String,
+    difference: String,
+    newly_priced: usize,
+    newly_unpriced: usize,
+    models: Vec<ModelDifference>,
+    /// False for a dry run: nothing was written.
+    applied: bool,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ModelDifference {
+    provider: String,
+    model: String,
+    before: String,
+    after: String,
+    difference: String,
+}
+
+/// Prices the organization's synced usage of the months from `from` to `to` again at the
+/// current rates — the catalogue and its own prices — and shows the difference (admins). A dry
+/// run by default; `"dry_run": false` writes the new prices, audited.
+#[utoipa::path(post, path = "/prices/reprice", tag = "prices", request_body = RepriceInput,
+    responses((status = 200, body = RepricedView), Refusals, BodyRefusals))]
+pub async fn api_reprice(
+    State(state): State<AppState>,
+    caller: ApiCaller,
+    ApiJson(body): ApiJson<RepriceInput>,
+) -> Result<Response, ApiError> {
+    caller.require(ApiScope::Admin)?;
+    let r = state.app.reprice(&caller.actor(), &body).await?;
+    let text = |d: rust_decimal::Decimal| d.normalize().to_string();
+    Ok(Json(RepricedView {
+        from: r.from,
+        until: r.until,
+        rows: r.rows,
+        changed: r.changed,
+        before: text(r.before),
+        after: text(r.after),
+        difference: text(r.after - r.before),
+        newly_priced: r.newly_priced,
+        newly_unpriced: r.newly_unpriced,
+        models: r
+            .models
+            .into_iter()
+            .map(|(provider, model, before, after)| ModelDifference {
+                provider,
+                model,
+                before: text(before),
+                after: text(after),
+                difference: text(after - before),
+            })
+            .collect(),
+        applied: r.applied,
+    })
+    .into_response())
 }
 
 fn shown(o: &PriceOverrideRecord) -> OverrideView {

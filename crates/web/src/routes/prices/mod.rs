@@ -10,5 +10,8 @@ use crate::AppState;
 
 /// The JSON endpoints under `/api/v1`, each with its entry in the OpenAPI document.
 pub(super) fn api() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(api::api_list, api::api_create)).routes(routes!(api::api_delete))
+    OpenApiRouter::new()
+        .routes(routes!(api::api_list, api::api_create))
+        .routes(routes!(api::api_delete))
+        .routes(routes!(api::api_reprice))
 }
