@@ -278,11 +278,7 @@ impl Lake {
         window: SyncWindow,
         files: &[LakeFile],
     ) -> Result<u64, LakeError> {
-        let ids: Vec<Uuid> = files.iter().map(|f| f.id).collect();
-        let mut tx = db.tenant(scope).await?;
-        let superseded = tx.commit_lake_files(table, source, window.start(), window.end(), &ids).await?;
-        tx.commit().await?;
-        Ok(superseded)
+        self.commit_checked(db, scope, (table, source, window), files, None).await
     }
 
     /// The live records of `source` on `days`, and the ids of the files they came from.
@@ -321,23 +317,38 @@ impl Lake {
         files: &[LakeFile],
         read: &[Uuid],
     ) -> Result<u64, LakeError> {
+        self.commit_checked(db, scope, (table, source, window), files, Some(read)).await
+    }
+
+    /// Makes `files` the data of the table, source and window, superseding what was; with
+    /// `read`, only if the live files there are still those.
+    async fn commit_checked(
+        &self,
+        db: &Store,
+        scope: OrgScope,
+        (table, source, window): (LakeTable, SourceId, SyncWindow),
+        files: &[LakeFile],
+        read: Option<&[Uuid]>,
+    ) -> Result<u64, LakeError> {
         let ids: Vec<Uuid> = files.iter().map(|f| f.id).collect();
         let mut tx = db.tenant(scope).await?;
-        let mut live: Vec<Uuid> = tx
-            .live_lake_files(table)
-            .await?
-            .into_iter()
-            .filter(|f| f.source_id == source && f.window_start < window.end() && window.start() < f.window_end)
-            .map(|f| f.id)
-            .collect();
-        let mut was = read.to_vec();
-        live.sort();
-        was.sort();
-        if live != was {
-            return Err(LakeError::Changed(format!(
-                "source {source}'s {} changed while it was read (a sync ran); nothing was written, try again",
-                table.as_str()
-            )));
+        if let Some(read) = read {
+            let mut live: Vec<Uuid> = tx
+                .live_lake_files(table)
+                .await?
+                .into_iter()
+                .filter(|f| f.source_id == source && f.window_start < window.end() && window.start() < f.window_end)
+                .map(|f| f.id)
+                .collect();
+            let mut was = read.to_vec();
+            live.sort();
+            was.sort();
+            if live != was {
+                return Err(LakeError::Changed(format!(
+                    "source {source}'s {} changed while it was read (a sync ran); nothing was written, try again",
+                    table.as_str()
+                )));
+            }
         }
         let superseded = tx.commit_lake_files(table, source, window.start(), window.end(), &ids).await?;
         tx.commit().await?;

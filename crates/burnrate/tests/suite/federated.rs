@@ -498,24 +498,11 @@ async fn a_postgres_source_verifies_the_certificate_for_its_host_name_and_never_
     let cred = create_credential(&a, &a_key, "federated").await;
     let client = connect(&app.pg_addr.to_string(), &cred).await;
     let source = |name: &str, host: &str, port: u16, tls: Option<&str>, ca: Option<&str>| {
-        let mut s = serde_json::json!({ "kind": "postgres", "name": name, "host": host, "port": port,
-                                        "database": db, "user": reader, "secret": password });
-        if let Some(tls) = tls {
-            s["tls"] = tls.into();
-        }
-        if let Some(ca) = ca {
-            s["ca_pem"] = ca.into();
-        }
-        s
+        let login = DatabaseLogin { kind: "postgres", database: &db, user: &reader, password: &password };
+        login.source(name, host, port, tls, ca)
     };
-    let add = async |body: serde_json::Value| {
-        let r = a.api(Method::POST, "/api/v1/sources", &a_key, Some(body)).await;
-        assert_eq!(r.status, 201, "{}", r.text);
-    };
-    let refusal = async |schema: &str| {
-        let err = client.simple_query(&format!("SELECT * FROM {schema}.teams")).await.unwrap_err();
-        err.as_db_error().map(|d| d.message().to_owned()).unwrap_or_else(|| err.to_string())
-    };
+    let add = async |body: serde_json::Value| add_source(&a, &a_key, body).await;
+    let refusal = async |schema: &str| refusal_of(&client, schema).await;
 
     // verify-full is a new PostgreSQL source's mode: the certificate checked for the name.
     add(source("Verified", "localhost", port, None, Some(&ca))).await;
@@ -660,24 +647,11 @@ async fn a_mariadb_source_verifies_the_certificate_for_its_host_name_and_never_s
     let cred = create_credential(&a, &a_key, "federated").await;
     let client = connect(&app.pg_addr.to_string(), &cred).await;
     let source = |name: &str, host: &str, port: u16, tls: Option<&str>, ca: Option<&str>| {
-        let mut s = serde_json::json!({ "kind": "mysql", "name": name, "host": host, "port": port,
-                                        "database": db, "user": user, "secret": password });
-        if let Some(tls) = tls {
-            s["tls"] = tls.into();
-        }
-        if let Some(ca) = ca {
-            s["ca_pem"] = ca.into();
-        }
-        s
+        let login = DatabaseLogin { kind: "mysql", database: &db, user: &user, password: &password };
+        login.source(name, host, port, tls, ca)
     };
-    let add = async |body: serde_json::Value| {
-        let r = a.api(Method::POST, "/api/v1/sources", &a_key, Some(body)).await;
-        assert_eq!(r.status, 201, "{}", r.text);
-    };
-    let refusal = async |schema: &str| {
-        let err = client.simple_query(&format!("SELECT * FROM {schema}.teams")).await.unwrap_err();
-        err.as_db_error().map(|d| d.message().to_owned()).unwrap_or_else(|| err.to_string())
-    };
+    let add = async |body: serde_json::Value| add_source(&a, &a_key, body).await;
+    let refusal = async |schema: &str| refusal_of(&client, schema).await;
     let never_sent = |seen: &[u8]| {
         assert!(!String::from_utf8_lossy(seen).contains(&password), "the password was sent: {seen:?}");
     };
@@ -738,4 +712,40 @@ async fn a_mariadb_source_verifies_the_certificate_for_its_host_name_and_never_s
     let seen = seen.await.unwrap();
     assert!(!seen.is_empty(), "the login (its scramble) was read");
     never_sent(&seen);
+}
+
+/// Where and as whom a database source logs in.
+struct DatabaseLogin<'a> {
+    kind: &'a str,
+    database: &'a str,
+    user: &'a str,
+    password: &'a str,
+}
+
+impl DatabaseLogin<'_> {
+    /// The API's body of a new source `name` at `host:port`, in TLS mode `tls` (the default when
+    /// `None`) with the certificate authority `ca`.
+    fn source(&self, name: &str, host: &str, port: u16, tls: Option<&str>, ca: Option<&str>) -> serde_json::Value {
+        let mut s = serde_json::json!({ "kind": self.kind, "name": name, "host": host, "port": port,
+                                        "database": self.database, "user": self.user, "secret": self.password });
+        if let Some(tls) = tls {
+            s["tls"] = tls.into();
+        }
+        if let Some(ca) = ca {
+            s["ca_pem"] = ca.into();
+        }
+        s
+    }
+}
+
+/// Adds the source `body` as the organization's admin.
+async fn add_source(a: &burnrate_testkit::TestClient, key: &str, body: serde_json::Value) {
+    let r = a.api(Method::POST, "/api/v1/sources", key, Some(body)).await;
+    assert_eq!(r.status, 201, "{}", r.text);
+}
+
+/// Why reading `schema.teams` over the wire fails.
+async fn refusal_of(client: &tokio_postgres::Client, schema: &str) -> String {
+    let err = client.simple_query(&format!("SELECT * FROM {schema}.teams")).await.unwrap_err();
+    err.as_db_error().map(|d| d.message().to_owned()).unwrap_or_else(|| err.to_string())
 }

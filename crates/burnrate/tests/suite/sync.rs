@@ -464,22 +464,13 @@ async fn synced_usage_is_priced_as_genai_prices_prices_it_and_an_unknown_model_s
     let app = TestApp::spawn().await;
     let (scope, _) = app.create_org("Org", "o@example.com").await;
     let today = chrono::Utc::now().date_naive();
-    let anthropic = SimProvider::anthropic(KEY).await;
     let mut lines = usage_lines(today);
     for (i, line) in lines.iter_mut().enumerate() {
         line.model = ["claude-sonnet-4-5", "claude-haiku-4-5", "claude-from-the-future"][i % 3].into();
         line.cache_write = 40_000 + i as i64;
     }
-    anthropic.set_usage(lines);
-    let mut t = app.store.tenant(scope).await.unwrap();
-    let plain = burnrate_sync::SourceKind::parse("anthropic").and_then(burnrate_sync::SourceConfig::plain).unwrap();
-    let config = burnrate_sync::SourceConfig { base_url: Some(anthropic.base_url()), ..plain }.to_json();
-    let new = burnrate_store::NewSource { kind: "anthropic", name: "Anthropic", config: &config, secret: KEY };
-    let id = t.create_source(&app.vault, &new).await.unwrap();
-    t.commit().await.unwrap();
-    let syncer = burnrate_sync::Syncer::new(app.store.clone(), app.vault.clone(), app.lake.clone(), http());
-    let window = SyncWindow::trailing_days(today + chrono::Duration::days(1), 25).unwrap().whole_months();
-    syncer.sync(scope, id, window).await.unwrap();
+    sync_anthropic_usage(&app, scope, lines, today - chrono::Duration::days(24)..today + chrono::Duration::days(1))
+        .await;
 
     let spill = tempfile::tempdir().unwrap();
     let engine = crate::sql::engine(&app, spill.path(), 64 << 20);
@@ -625,8 +616,7 @@ async fn an_imported_catalogue_shows_its_difference_then_prices_the_next_sync_an
     assert!(again.contains("0 models changed") && again.contains("nothing to apply"), "{again}");
 
     let today = chrono::Utc::now().date_naive();
-    let anthropic = SimProvider::anthropic(KEY).await;
-    anthropic.set_usage(vec![burnrate_sim::UsageLine {
+    let usage = vec![burnrate_sim::UsageLine {
         model: "claude-sonnet-4-5".into(),
         uncached: 1_000_000,
         cached: 0,
@@ -634,16 +624,9 @@ async fn an_imported_catalogue_shows_its_difference_then_prices_the_next_sync_an
         output: 0,
         web_searches: 0,
         ..usage_lines(today).remove(1)
-    }]);
-    let mut t = app.store.tenant(scope).await.unwrap();
-    let plain = burnrate_sync::SourceKind::parse("anthropic").and_then(burnrate_sync::SourceConfig::plain).unwrap();
-    let config = burnrate_sync::SourceConfig { base_url: Some(anthropic.base_url()), ..plain }.to_json();
-    let new = burnrate_store::NewSource { kind: "anthropic", name: "Anthropic", config: &config, secret: KEY };
-    let id = t.create_source(&app.vault, &new).await.unwrap();
-    t.commit().await.unwrap();
-    let syncer = burnrate_sync::Syncer::new(app.store.clone(), app.vault.clone(), app.lake.clone(), http());
-    let window = SyncWindow::trailing_days(today + chrono::Duration::days(1), 3).unwrap().whole_months();
-    syncer.sync(scope, id, window).await.unwrap();
+    }];
+    sync_anthropic_usage(&app, scope, usage, today - chrono::Duration::days(2)..today + chrono::Duration::days(1))
+        .await;
     let usage = app.lake.read_usage(&app.store, scope).await.unwrap();
     assert_eq!(usage.len(), 1);
     assert_eq!(
@@ -725,17 +708,8 @@ async fn an_organizations_own_price_prices_its_days_and_a_reprice_shows_the_diff
     };
     let mut priced = Vec::new();
     for org in [scope, other] {
-        let anthropic = SimProvider::anthropic(KEY).await;
-        anthropic.set_usage(vec![line(before), line(from)]);
-        let mut t = app.store.tenant(org).await.unwrap();
-        let plain = burnrate_sync::SourceKind::parse("anthropic").and_then(burnrate_sync::SourceConfig::plain).unwrap();
-        let config = burnrate_sync::SourceConfig { base_url: Some(anthropic.base_url()), ..plain }.to_json();
-        let new = burnrate_store::NewSource { kind: "anthropic", name: "Anthropic", config: &config, secret: KEY };
-        let id = t.create_source(&app.vault, &new).await.unwrap();
-        t.commit().await.unwrap();
-        let syncer = burnrate_sync::Syncer::new(app.store.clone(), app.vault.clone(), app.lake.clone(), http());
-        let window = SyncWindow::new(before, today + chrono::Duration::days(1)).unwrap().whole_months();
-        syncer.sync(org, id, window).await.unwrap();
+        sync_anthropic_usage(&app, org, vec![line(before), line(from)], before..today + chrono::Duration::days(1))
+            .await;
         let mut usage = app.lake.read_usage(&app.store, org).await.unwrap();
         usage.sort_by_key(|u| u.charge_day);
         priced.push(
@@ -799,4 +773,25 @@ async fn an_organizations_own_price_prices_its_days_and_a_reprice_shows_the_diff
     let r = c.api(Method::POST, "/api/v1/prices/reprice", &key, Some(backwards)).await;
     assert_eq!(r.status, 422, "{}", r.text);
     assert!(r.text.contains("to: before from"), "{}", r.text);
+}
+
+/// Connects a simulated Anthropic organization answering `usage` as `scope`'s source and syncs
+/// the whole months around `days` through a syncer of its own.
+async fn sync_anthropic_usage(
+    app: &TestApp,
+    scope: burnrate_store::OrgScope,
+    usage: Vec<burnrate_sim::UsageLine>,
+    days: std::ops::Range<NaiveDate>,
+) {
+    let anthropic = SimProvider::anthropic(KEY).await;
+    anthropic.set_usage(usage);
+    let mut t = app.store.tenant(scope).await.unwrap();
+    let plain = burnrate_sync::SourceKind::parse("anthropic").and_then(burnrate_sync::SourceConfig::plain).unwrap();
+    let config = burnrate_sync::SourceConfig { base_url: Some(anthropic.base_url()), ..plain }.to_json();
+    let new = burnrate_store::NewSource { kind: "anthropic", name: "Anthropic", config: &config, secret: KEY };
+    let id = t.create_source(&app.vault, &new).await.unwrap();
+    t.commit().await.unwrap();
+    let syncer = burnrate_sync::Syncer::new(app.store.clone(), app.vault.clone(), app.lake.clone(), http());
+    let window = SyncWindow::new(days.start, days.end).unwrap().whole_months();
+    syncer.sync(scope, id, window).await.unwrap();
 }
