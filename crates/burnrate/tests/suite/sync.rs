@@ -769,6 +769,20 @@ async fn an_organizations_own_price_prices_its_days_and_a_reprice_shows_the_diff
     assert!(c.get("/audit").await.text.contains("usage_repriced"));
     let again = c.api(Method::POST, "/api/v1/prices/reprice", &key, Some(ask(true))).await.json();
     assert_eq!(again["changed"], 0, "{again}");
+    // The page: the catalogue in use and the organization's own prices; the form says what is wrong.
+    let page = c.get("/prices").await.text;
+    assert!(page.contains("genai-prices 0.2.3</strong>, shipped with burnrate"), "{page}");
+    assert!(page.contains("anthropic/claude-sonnet-4-5") && page.contains("input $1.5 / MTok"), "{page}");
+    let both = [
+        ("provider", "openai"),
+        ("model", "gpt-4o"),
+        ("effective_from", "2026-01-01"),
+        ("discount_percent", "5"),
+        ("input_mtok", "1"),
+    ];
+    let refused = c.post_form("/prices/overrides", &both).await;
+    assert_eq!(refused.status, 422, "{}", refused.text);
+    assert!(refused.text.contains("give either discount_percent or rates (not both)"), "{}", refused.text);
     let backwards = serde_json::json!({ "from": today, "to": before });
     let r = c.api(Method::POST, "/api/v1/prices/reprice", &key, Some(backwards)).await;
     assert_eq!(r.status, 422, "{}", r.text);

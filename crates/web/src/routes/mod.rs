@@ -81,6 +81,7 @@ pub fn router(state: AppState) -> Router {
         .merge(api_keys::pages())
         .merge(sources::pages())
         .merge(budgets::pages())
+        .merge(prices::pages())
         .merge(webhooks::pages())
         .merge(sql::pages())
         .merge(console::pages())
