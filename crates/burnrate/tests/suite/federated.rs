@@ -497,33 +497,16 @@ async fn a_postgres_source_verifies_the_certificate_for_its_host_name_and_never_
     let (db, port, reader) = customer_database(&password).await;
     let cred = create_credential(&a, &a_key, "federated").await;
     let client = connect(&app.pg_addr.to_string(), &cred).await;
+    let login = DatabaseLogin { kind: "postgres", database: &db, user: &reader, password: &password };
     let source = |name: &str, host: &str, port: u16, tls: Option<&str>, ca: Option<&str>| {
-        let login = DatabaseLogin { kind: "postgres", database: &db, user: &reader, password: &password };
         login.source(name, host, port, tls, ca)
     };
     let add = async |body: serde_json::Value| add_source(&a, &a_key, body).await;
     let refusal = async |schema: &str| refusal_of(&client, schema).await;
 
     // verify-full is a new PostgreSQL source's mode: the certificate checked for the name.
-    add(source("Verified", "localhost", port, None, Some(&ca))).await;
-    assert_eq!(rows(&client.simple_query("SELECT count(*) FROM ext_verified.teams").await.unwrap()), ["3"]);
-    let listed = a.api(Method::GET, "/api/v1/sources", &a_key, None).await.json();
-    let verified = listed["sources"].as_array().unwrap().iter().find(|s| s["name"] == "Verified").unwrap().clone();
-    assert_eq!(verified["config"]["tls"], "verify-full", "{verified}");
+    verify_full_holds_to_the_name(&a, &a_key, &client, &login, port, &ca).await;
     assert!(a.get("/sources").await.text.contains("TLS, certificate verified"));
-
-    // The same server by its address: the certificate names localhost, not 127.0.0.1.
-    add(source("By Address", "127.0.0.1", port, Some("verify-full"), Some(&ca))).await;
-    let said = refusal("ext_by_address").await;
-    assert!(
-        said.contains("\"By Address\": cannot connect")
-            && said.contains("certificate not valid for name \"127.0.0.1\""),
-        "{said}"
-    );
-    // Without the private authority: not trusted.
-    add(source("Unknown CA", "localhost", port, None, None)).await;
-    let said = refusal("ext_unknown_ca").await;
-    assert!(said.contains("\"Unknown CA\": cannot connect") && said.contains("UnknownIssuer"), "{said}");
     // A certificate the server made itself.
     let own = self_signed_server().await;
     add(source("Self Signed", "localhost", own, None, Some(&ca))).await;
@@ -646,8 +629,8 @@ async fn a_mariadb_source_verifies_the_certificate_for_its_host_name_and_never_s
     let (db, port, user) = customer_mariadb(&password, false).await;
     let cred = create_credential(&a, &a_key, "federated").await;
     let client = connect(&app.pg_addr.to_string(), &cred).await;
+    let login = DatabaseLogin { kind: "mysql", database: &db, user: &user, password: &password };
     let source = |name: &str, host: &str, port: u16, tls: Option<&str>, ca: Option<&str>| {
-        let login = DatabaseLogin { kind: "mysql", database: &db, user: &user, password: &password };
         login.source(name, host, port, tls, ca)
     };
     let add = async |body: serde_json::Value| add_source(&a, &a_key, body).await;
@@ -657,24 +640,7 @@ async fn a_mariadb_source_verifies_the_certificate_for_its_host_name_and_never_s
     };
 
     // verify-full is the default: the certificate checked for the name it holds.
-    add(source("Verified", "localhost", port, None, Some(&ca))).await;
-    assert_eq!(rows(&client.simple_query("SELECT count(*) FROM ext_verified.teams").await.unwrap()), ["3"]);
-    let listed = a.api(Method::GET, "/api/v1/sources", &a_key, None).await.json();
-    let verified = listed["sources"].as_array().unwrap().iter().find(|s| s["name"] == "Verified").unwrap().clone();
-    assert_eq!(verified["config"]["tls"], "verify-full", "{verified}");
-
-    // The same server by its address: the certificate names localhost, not 127.0.0.1.
-    add(source("By Address", "127.0.0.1", port, Some("verify-full"), Some(&ca))).await;
-    let said = refusal("ext_by_address").await;
-    assert!(
-        said.contains("\"By Address\": cannot connect")
-            && said.contains("certificate not valid for name \"127.0.0.1\""),
-        "{said}"
-    );
-    // Without the private authority: not trusted.
-    add(source("Unknown CA", "localhost", port, None, None)).await;
-    let said = refusal("ext_unknown_ca").await;
-    assert!(said.contains("\"Unknown CA\": cannot connect") && said.contains("UnknownIssuer"), "{said}");
+    verify_full_holds_to_the_name(&a, &a_key, &client, &login, port, &ca).await;
     // Unverified TLS is an explicit choice, and still TLS.
     add(source("Unverified", "127.0.0.1", port, Some("require"), None)).await;
     assert_eq!(rows(&client.simple_query("SELECT count(*) FROM ext_unverified.teams").await.unwrap()), ["3"]);
@@ -748,4 +714,34 @@ async fn add_source(a: &burnrate_testkit::TestClient, key: &str, body: serde_jso
 async fn refusal_of(client: &tokio_postgres::Client, schema: &str) -> String {
     let err = client.simple_query(&format!("SELECT * FROM {schema}.teams")).await.unwrap_err();
     err.as_db_error().map(|d| d.message().to_owned()).unwrap_or_else(|| err.to_string())
+}
+
+/// What verify-full holds a server at `localhost:port` (its certificate from `ca`, for the name
+/// localhost) to: a source by that name connects and says verify-full; by the address, or
+/// without the private authority, it is refused naming why.
+async fn verify_full_holds_to_the_name(
+    a: &burnrate_testkit::TestClient,
+    key: &str,
+    client: &tokio_postgres::Client,
+    login: &DatabaseLogin<'_>,
+    port: u16,
+    ca: &str,
+) {
+    add_source(a, key, login.source("Verified", "localhost", port, None, Some(ca))).await;
+    assert_eq!(rows(&client.simple_query("SELECT count(*) FROM ext_verified.teams").await.unwrap()), ["3"]);
+    let listed = a.api(Method::GET, "/api/v1/sources", key, None).await.json();
+    let verified = listed["sources"].as_array().unwrap().iter().find(|s| s["name"] == "Verified").unwrap().clone();
+    assert_eq!(verified["config"]["tls"], "verify-full", "{verified}");
+    // The same server by its address: the certificate names localhost, not 127.0.0.1.
+    add_source(a, key, login.source("By Address", "127.0.0.1", port, Some("verify-full"), Some(ca))).await;
+    let said = refusal_of(client, "ext_by_address").await;
+    assert!(
+        said.contains("\"By Address\": cannot connect")
+            && said.contains("certificate not valid for name \"127.0.0.1\""),
+        "{said}"
+    );
+    // Without the private authority: not trusted.
+    add_source(a, key, login.source("Unknown CA", "localhost", port, None, None)).await;
+    let said = refusal_of(client, "ext_unknown_ca").await;
+    assert!(said.contains("\"Unknown CA\": cannot connect") && said.contains("UnknownIssuer"), "{said}");
 }

@@ -616,15 +616,7 @@ async fn an_imported_catalogue_shows_its_difference_then_prices_the_next_sync_an
     assert!(again.contains("0 models changed") && again.contains("nothing to apply"), "{again}");
 
     let today = chrono::Utc::now().date_naive();
-    let usage = vec![burnrate_sim::UsageLine {
-        model: "claude-sonnet-4-5".into(),
-        uncached: 1_000_000,
-        cached: 0,
-        cache_write: 0,
-        output: 0,
-        web_searches: 0,
-        ..usage_lines(today).remove(1)
-    }];
+    let usage = vec![million_input_tokens(today - chrono::Duration::days(1))];
     sync_anthropic_usage(&app, scope, usage, today - chrono::Duration::days(2)..today + chrono::Duration::days(1))
         .await;
     let usage = app.lake.read_usage(&app.store, scope).await.unwrap();
@@ -696,16 +688,7 @@ async fn an_organizations_own_price_prices_its_days_and_a_reprice_shows_the_diff
     assert_eq!(listed["overrides"].as_array().unwrap().len(), 1);
 
     // One million uncached input tokens on each of the two days, in both organizations.
-    let line = |day| burnrate_sim::UsageLine {
-        day,
-        model: "claude-sonnet-4-5".into(),
-        uncached: 1_000_000,
-        cached: 0,
-        cache_write: 0,
-        output: 0,
-        web_searches: 0,
-        ..usage_lines(today).remove(0)
-    };
+    let line = million_input_tokens;
     let mut priced = Vec::new();
     for org in [scope, other] {
         sync_anthropic_usage(&app, org, vec![line(before), line(from)], before..today + chrono::Duration::days(1))
@@ -808,4 +791,18 @@ async fn sync_anthropic_usage(
     let syncer = burnrate_sync::Syncer::new(app.store.clone(), app.vault.clone(), app.lake.clone(), http());
     let window = SyncWindow::new(days.start, days.end).unwrap().whole_months();
     syncer.sync(scope, id, window).await.unwrap();
+}
+
+/// A day's usage of one million uncached input tokens of claude-sonnet-4-5, nothing else.
+fn million_input_tokens(day: NaiveDate) -> burnrate_sim::UsageLine {
+    burnrate_sim::UsageLine {
+        day,
+        model: "claude-sonnet-4-5".into(),
+        uncached: 1_000_000,
+        cached: 0,
+        cache_write: 0,
+        output: 0,
+        web_searches: 0,
+        ..usage_lines(day).remove(0)
+    }
 }
