@@ -33,6 +33,7 @@ pub mod members;
 pub mod organization;
 pub mod policy;
 pub mod prices;
+pub mod reconciliation;
 pub mod sessions;
 pub mod sources;
 pub mod spend;

@@ -21,6 +21,7 @@ mod information_schema;
 mod org_tables;
 mod pg_catalog;
 mod pg_types;
+pub mod reconciliation;
 mod rewrite;
 mod session;
 pub mod spend;

@@ -170,6 +170,7 @@ const API: &[(&str, &str, Role)] = &[
     ("post", "/prices/overrides", Role::Admin),
     ("delete", "/prices/overrides/{id}", Role::Admin),
     ("post", "/prices/reprice", Role::Admin),
+    ("get", "/reconciliation", Role::Viewer),
     ("get", "/sources", Role::Viewer),
     ("post", "/sources", Role::Admin),
     ("patch", "/sources/{id}", Role::Admin),

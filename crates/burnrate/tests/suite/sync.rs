@@ -772,16 +772,28 @@ async fn an_organizations_own_price_prices_its_days_and_a_reprice_shows_the_diff
     assert!(r.text.contains("to: before from"), "{}", r.text);
 }
 
-/// Connects a simulated Anthropic organization answering `usage` as `scope`'s source and syncs
-/// the whole months around `days` through a syncer of its own.
+/// Connects a simulated Anthropic organization answering `usage` (and no costs) as `scope`'s
+/// source and syncs the whole months around `days` through a syncer of its own.
 async fn sync_anthropic_usage(
     app: &TestApp,
     scope: burnrate_store::OrgScope,
     usage: Vec<burnrate_sim::UsageLine>,
     days: std::ops::Range<NaiveDate>,
 ) {
+    sync_anthropic(app, scope, usage, Vec::new(), days).await;
+}
+
+/// As [`sync_anthropic_usage`], the provider billing `costs` too.
+async fn sync_anthropic(
+    app: &TestApp,
+    scope: burnrate_store::OrgScope,
+    usage: Vec<burnrate_sim::UsageLine>,
+    costs: Vec<CostLine>,
+    days: std::ops::Range<NaiveDate>,
+) {
     let anthropic = SimProvider::anthropic(KEY).await;
     anthropic.set_usage(usage);
+    anthropic.set_lines(costs);
     let mut t = app.store.tenant(scope).await.unwrap();
     let plain = burnrate_sync::SourceKind::parse("anthropic").and_then(burnrate_sync::SourceConfig::plain).unwrap();
     let config = burnrate_sync::SourceConfig { base_url: Some(anthropic.base_url()), ..plain }.to_json();
@@ -805,4 +817,76 @@ fn million_input_tokens(day: NaiveDate) -> burnrate_sim::UsageLine {
         web_searches: 0,
         ..usage_lines(day).remove(0)
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reconciliation_sets_each_days_bill_against_its_priced_usage_and_lists_unpriced_models() {
+    use reqwest::Method;
+    let app = TestApp::spawn().await;
+    let (scope, _) = app.create_org("Acme", "o@acme.test").await;
+    let c = app.login("o@acme.test").await;
+    let key = crate::create_key(&c, "k", "read").await;
+    let today = chrono::Utc::now().date_naive();
+    let day = |back: i64| today - chrono::Duration::days(back);
+    let bill = |back: i64, model: &str, amount: &str| CostLine {
+        day: day(back),
+        group: None,
+        item: format!("{model} usage"),
+        model: Some(model.into()),
+        amount: amount.parse().unwrap(),
+        account: None,
+    };
+    // A million input tokens of claude-sonnet-4-5 cost $3 at the catalogue's rate.
+    let usage = vec![
+        million_input_tokens(day(4)),
+        million_input_tokens(day(3)),
+        burnrate_sim::UsageLine { model: "claude-from-the-future".into(), ..million_input_tokens(day(2)) },
+    ];
+    let costs = vec![
+        bill(4, "claude-sonnet-4-5", "3.00"),
+        // Billed at another rate than the catalogue's.
+        bill(3, "claude-sonnet-4-5", "3.60"),
+        bill(2, "claude-from-the-future", "5"),
+        // Billed, with no usage reported.
+        bill(1, "claude-sonnet-4-5", "1.25"),
+    ];
+    sync_anthropic(&app, scope, usage, costs, day(5)..today + chrono::Duration::days(1)).await;
+
+    let r = c.api(Method::GET, "/api/v1/reconciliation", &key, None).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let body = r.json();
+    assert_eq!(body["to"], serde_json::json!(day(1)), "the last complete day by default");
+    let rows: Vec<(String, String, String, String)> = body["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            let text = |f: &str| r[f].as_str().unwrap_or("null").to_owned();
+            (text("model"), text("billed_cost"), text("computed_cost"), text("gap_kind"))
+        })
+        .collect();
+    let row = |m: &str, b: &str, c: &str, k: &str| (m.to_owned(), b.to_owned(), c.to_owned(), k.to_owned());
+    assert_eq!(
+        rows,
+        [
+            row("claude-sonnet-4-5", "3", "3", "none"),
+            row("claude-sonnet-4-5", "3.6", "3", "price"),
+            row("claude-from-the-future", "5", "null", "unpriced"),
+            row("claude-sonnet-4-5", "1.25", "null", "quantity"),
+        ],
+        "{body}"
+    );
+    assert_eq!(body["rows"][1]["difference"], "0.6");
+    assert_eq!(body["rows"][1]["coverage"], "0.8333");
+    assert_eq!(
+        body["unpriced_models"],
+        serde_json::json!([{ "provider": "Anthropic", "model": "claude-from-the-future" }])
+    );
+    // A window of its own, and one that is not.
+    let one =
+        c.api(Method::GET, &format!("/api/v1/reconciliation?from={}&to={}", day(3), day(3)), &key, None).await.json();
+    assert_eq!(one["rows"].as_array().unwrap().len(), 1, "{one}");
+    let r = c.api(Method::GET, "/api/v1/reconciliation?from=yesterday", &key, None).await;
+    assert_eq!(r.status, 422, "{}", r.text);
+    assert!(r.text.contains("from: \\\"yesterday\\\" is not a day"), "{}", r.text);
 }

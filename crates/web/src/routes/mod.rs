@@ -14,6 +14,7 @@ mod operator;
 mod ops;
 mod org;
 mod prices;
+mod reconciliation;
 mod sources;
 mod sql;
 mod support;
@@ -106,6 +107,7 @@ pub fn router(state: AppState) -> Router {
         .merge(sources::api())
         .merge(budgets::api())
         .merge(prices::api())
+        .merge(reconciliation::api())
         .merge(webhooks::api())
         .merge(sql::api())
         .merge(console::api())
