@@ -21,6 +21,10 @@ pub struct OrgSettingsChange {
     /// `source_credentials`, `webhook_create`, `sql_credential_create`, `member_promote`,
     /// `price_override`.
     pub approval_actions: Option<Vec<String>>,
+    /// How far (percent of the billed cost, 0 to 100) a day's bill may differ from its priced
+    /// usage before reconciliation calls it a gap: a number or decimal text.
+    #[schema(value_type = Option<String>)]
+    pub reconciliation_tolerance_percent: Option<serde_json::Value>,
 }
 
 /// The organization and its settings.
@@ -28,6 +32,24 @@ pub struct OrgSettings {
     pub organization: Organization,
     pub reporting_time_zone: String,
     pub approval_actions: Vec<String>,
+    /// Decimal text.
+    pub reconciliation_tolerance_percent: String,
+}
+
+/// A tolerance as given: a number or decimal text from 0 to 100.
+fn tolerance(value: &serde_json::Value) -> Result<rust_decimal::Decimal> {
+    let text = match value {
+        serde_json::Value::Number(n) => n.to_string(),
+        serde_json::Value::String(s) => s.trim().to_owned(),
+        _ => String::new(),
+    };
+    match rust_decimal::Decimal::from_str_exact(&text) {
+        Ok(p) if !p.is_sign_negative() && p <= rust_decimal::Decimal::ONE_HUNDRED => Ok(p.normalize()),
+        _ => Err(Error::invalid(
+            "reconciliation_tolerance_percent",
+            format!("reconciliation_tolerance_percent: {value} is not a percentage from 0 to 100"),
+        )),
+    }
 }
 
 impl App {
@@ -37,8 +59,9 @@ impl App {
         let mut tx = tx.into_tenant(actor.scope).await?;
         let reporting_time_zone = tx.reporting_tz().await?;
         let approval_actions = tx.approval_actions().await?;
+        let reconciliation_tolerance_percent = tx.reconciliation_tolerance().await?;
         tx.commit().await?;
-        Ok(OrgSettings { organization, reporting_time_zone, approval_actions })
+        Ok(OrgSettings { organization, reporting_time_zone, approval_actions, reconciliation_tolerance_percent })
     }
 
     /// Changes the settings, audited; fewer changes sent for approval go through the queue
@@ -59,9 +82,18 @@ impl App {
                 format!("approval_actions: {unknown:?} is not one of {}", APPROVABLE.join(", ")),
             ));
         }
+        let tolerance = change.reconciliation_tolerance_percent.as_ref().map(tolerance).transpose()?;
         let org = actor.scope.org_id();
         let mut tx = self.store.tenant(actor.scope).await?;
         let mut details = serde_json::Map::new();
+        if let Some(percent) = tolerance {
+            let before = tx.reconciliation_tolerance().await?;
+            tx.set_reconciliation_tolerance(&percent.to_string()).await?;
+            details.insert(
+                "reconciliation_tolerance_percent".into(),
+                json!({ "from": before, "to": percent.to_string() }),
+            );
+        }
         if let Some(zone) = zone {
             let before = tx.reporting_tz().await?;
             tx.set_reporting_tz(zone.name()).await?;

@@ -7,9 +7,6 @@ use rust_decimal::Decimal;
 
 use crate::{Actor, App, Error, Result};
 
-/// A difference within this share of the billed cost (and at least a cent) is no gap.
-pub const DEFAULT_TOLERANCE_PERCENT: u32 = 1;
-
 /// Why billed and computed differ.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum GapKind {
@@ -55,7 +52,7 @@ pub struct Reconciliation {
 }
 
 /// How `sides` differ, with a tolerance of `percent` of the billed cost (at least a cent).
-pub fn classify(sides: &Sides, percent: u32) -> (Option<Decimal>, GapKind, Option<Decimal>) {
+pub fn classify(sides: &Sides, percent: Decimal) -> (Option<Decimal>, GapKind, Option<Decimal>) {
     let billed = sides.billed.unwrap_or_default();
     let coverage = match (sides.billed, sides.computed) {
         (Some(b), Some(c)) if !b.is_zero() => Some((c / b).round_dp(4).normalize()),
@@ -66,7 +63,7 @@ pub fn classify(sides: &Sides, percent: u32) -> (Option<Decimal>, GapKind, Optio
     }
     let computed = sides.computed.unwrap_or_default();
     let difference = billed - computed;
-    let tolerance = (billed.abs() * Decimal::from(percent) / Decimal::ONE_HUNDRED).max(Decimal::new(1, 2));
+    let tolerance = (billed.abs() * percent / Decimal::ONE_HUNDRED).max(Decimal::new(1, 2));
     let kind = if difference.abs() <= tolerance {
         GapKind::None
     } else if sides.usage_rows == 0 || sides.billed.is_none() {
@@ -94,6 +91,12 @@ impl App {
         if (to - from).num_days() > 731 {
             return Err(Error::invalid("to", "to: at most two years at a time"));
         }
+        let mut tx = self.store.read_tenant(actor.scope).await?;
+        let stored = tx.reconciliation_tolerance().await?;
+        tx.commit().await?;
+        // An unreadable setting is an error, never a default.
+        let percent = Decimal::from_str_exact(&stored)
+            .map_err(|_| Error::internal(format!("the reconciliation tolerance {stored:?} does not read")))?;
         let engine = self.engine.as_ref().ok_or(Error::NotFound)?;
         let sides =
             engine.reconciliation_sides(actor.scope, from, to + Duration::days(1)).await.map_err(Error::internal)?;
@@ -104,7 +107,7 @@ impl App {
         let rows = sides
             .into_iter()
             .map(|sides| {
-                let (difference, gap_kind, coverage) = classify(&sides, DEFAULT_TOLERANCE_PERCENT);
+                let (difference, gap_kind, coverage) = classify(&sides, percent);
                 Row { sides, difference, gap_kind, coverage }
             })
             .collect();
@@ -130,15 +133,20 @@ mod tests {
 
     #[test]
     fn differences_are_classified_by_what_is_missing_and_how_far_apart_the_sides_are() {
-        let kind = |s: Sides| classify(&s, 1).1;
+        let kind = |s: Sides| classify(&s, Decimal::ONE).1;
         assert_eq!(kind(sides(Some("100"), Some("99.5"), 3, 0)), GapKind::None, "within 1 %");
         assert_eq!(kind(sides(Some("0.004"), Some("0"), 1, 0)), GapKind::None, "within a cent");
         assert_eq!(kind(sides(Some("100"), Some("90"), 3, 0)), GapKind::Price);
         assert_eq!(kind(sides(Some("100"), None, 0, 0)), GapKind::Quantity, "billed, no usage");
         assert_eq!(kind(sides(None, Some("12"), 2, 0)), GapKind::Quantity, "usage never billed");
         assert_eq!(kind(sides(Some("100"), Some("60"), 3, 1)), GapKind::Unpriced);
-        let (difference, _, coverage) = classify(&sides(Some("100"), Some("90"), 3, 0), 1);
+        let (difference, _, coverage) = classify(&sides(Some("100"), Some("90"), 3, 0), Decimal::ONE);
         assert_eq!((difference.unwrap().to_string(), coverage.unwrap().to_string()), ("10".into(), "0.9".into()));
-        assert_eq!(classify(&sides(Some("100"), Some("60"), 3, 1), 1).0, None, "no difference of an unknown");
+        assert_eq!(
+            classify(&sides(Some("100"), Some("60"), 3, 1), Decimal::ONE).0,
+            None,
+            "no difference of an unknown"
+        );
+        assert_eq!(classify(&sides(Some("100"), Some("90"), 3, 0), Decimal::TEN).1, GapKind::None, "its own tolerance");
     }
 }

@@ -61,3 +61,21 @@ impl TenantTx {
         Ok(n == 1)
     }
 }
+
+impl TenantTx {
+    /// How far a day's bill may differ from its priced usage before it is a gap, in percent
+    /// (decimal text).
+    pub async fn reconciliation_tolerance(&mut self) -> Result<String> {
+        Ok(
+            on!(&mut self.inner.tx, c => sqlx::query_scalar("SELECT reconciliation_tolerance_percent FROM organizations WHERE id = $1")
+            .bind(self.scope.org_id().as_uuid()).fetch_one(c).await)?,
+        )
+    }
+
+    /// Sets the tolerance; the caller has checked it is a percentage.
+    pub async fn set_reconciliation_tolerance(&mut self, percent: &str) -> Result<()> {
+        on!(&mut self.inner.tx, c => sqlx::query("UPDATE organizations SET reconciliation_tolerance_percent = $1 WHERE id = $2")
+            .bind(percent).bind(self.scope.org_id().as_uuid()).execute(c).await.map(|_| ()))?;
+        Ok(())
+    }
+}

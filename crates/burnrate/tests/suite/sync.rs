@@ -825,7 +825,7 @@ async fn reconciliation_sets_each_days_bill_against_its_priced_usage_and_lists_u
     let app = TestApp::spawn().await;
     let (scope, _) = app.create_org("Acme", "o@acme.test").await;
     let c = app.login("o@acme.test").await;
-    let key = crate::create_key(&c, "k", "read").await;
+    let key = crate::create_key(&c, "k", "admin").await;
     let today = chrono::Utc::now().date_naive();
     let day = |back: i64| today - chrono::Duration::days(back);
     let bill = |back: i64, model: &str, amount: &str| CostLine {
@@ -886,6 +886,18 @@ async fn reconciliation_sets_each_days_bill_against_its_priced_usage_and_lists_u
     let one =
         c.api(Method::GET, &format!("/api/v1/reconciliation?from={}&to={}", day(3), day(3)), &key, None).await.json();
     assert_eq!(one["rows"].as_array().unwrap().len(), 1, "{one}");
+    // The organization's own tolerance: within 20 %, the bill at another rate is no gap.
+    let tolerant = serde_json::json!({ "reconciliation_tolerance_percent": 20 });
+    let r = c.api(Method::PATCH, "/api/v1/org", &key, Some(tolerant)).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.json()["reconciliation_tolerance_percent"], "20");
+    let again = c.api(Method::GET, "/api/v1/reconciliation", &key, None).await.json();
+    assert_eq!(again["rows"][1]["gap_kind"], "none", "{again}");
+    let r = c
+        .api(Method::PATCH, "/api/v1/org", &key, Some(serde_json::json!({ "reconciliation_tolerance_percent": "150" })))
+        .await;
+    assert_eq!(r.status, 422, "{}", r.text);
+    assert!(r.text.contains("is not a percentage from 0 to 100"), "{}", r.text);
     let r = c.api(Method::GET, "/api/v1/reconciliation?from=yesterday", &key, None).await;
     assert_eq!(r.status, 422, "{}", r.text);
     assert!(r.text.contains("from: \\\"yesterday\\\" is not a day"), "{}", r.text);

@@ -26,6 +26,9 @@ pub struct OrgView {
     reporting_time_zone: String,
     /// The kinds of change that wait for a second admin's approval.
     approval_actions: Vec<String>,
+    /// How far (percent of the billed cost) a day's bill may differ from its priced usage before
+    /// reconciliation calls it a gap; decimal text.
+    reconciliation_tolerance_percent: String,
 }
 
 #[utoipa::path(get, path = "/org", tag = "organization", responses((status = 200, body = OrgView), Refusals))]
@@ -38,6 +41,7 @@ pub async fn org(State(state): State<AppState>, caller: ApiCaller) -> Result<Res
         created_at: settings.organization.created_at,
         reporting_time_zone: settings.reporting_time_zone,
         approval_actions: settings.approval_actions,
+        reconciliation_tolerance_percent: settings.reconciliation_tolerance_percent,
     };
     Ok(Json(view).into_response())
 }
@@ -47,6 +51,7 @@ pub async fn org(State(state): State<AppState>, caller: ApiCaller) -> Result<Res
 pub struct OrgSettingsView {
     reporting_time_zone: String,
     approval_actions: Vec<String>,
+    reconciliation_tolerance_percent: String,
 }
 
 /// Changes the organization's settings (admins), audited with what each was before. Sending
@@ -67,6 +72,7 @@ pub async fn update_org(
     let answer = OrgSettingsView {
         reporting_time_zone: settings.reporting_time_zone,
         approval_actions: settings.approval_actions,
+        reconciliation_tolerance_percent: settings.reconciliation_tolerance_percent,
     };
     Ok(Json(answer).into_response())
 }
