@@ -53,6 +53,7 @@ pub struct Reconciliation {
 
 /// How `sides` differ, with a tolerance of `percent` of the billed cost (at least a cent).
 pub fn classify(sides: &Sides, percent: Decimal) -> (Option<Decimal>, GapKind, Option<Decimal>) {
+    // No cost line naming the model that day: nothing was billed for it.
     let billed = sides.billed.unwrap_or_default();
     let coverage = match (sides.billed, sides.computed) {
         (Some(b), Some(c)) if !b.is_zero() => Some((c / b).round_dp(4).normalize()),
@@ -61,6 +62,7 @@ pub fn classify(sides: &Sides, percent: Decimal) -> (Option<Decimal>, GapKind, O
     if sides.unpriced_rows > 0 {
         return (None, GapKind::Unpriced, coverage);
     }
+    // Every usage row is priced here (unpriced ones returned above): no sum means no usage.
     let computed = sides.computed.unwrap_or_default();
     let difference = billed - computed;
     let tolerance = (billed.abs() * percent / Decimal::ONE_HUNDRED).max(Decimal::new(1, 2));
