@@ -199,3 +199,9 @@ impl App {
         format!("{}{path}", self.public_url.origin().ascii_serialization())
     }
 }
+
+/// A day as forms and the API write it (`YYYY-MM-DD`); refused naming `field`.
+pub(crate) fn parse_day(field: &'static str, text: &str) -> Result<chrono::NaiveDate> {
+    chrono::NaiveDate::parse_from_str(text.trim(), "%Y-%m-%d")
+        .map_err(|_| Error::invalid(field, format!("{field}: {text:?} is not a day (YYYY-MM-DD)")))
+}

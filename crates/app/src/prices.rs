@@ -155,8 +155,10 @@ impl crate::App {
         new: &NewOverride,
     ) -> Result<crate::approvals::Submitted> {
         actor.require_admin()?;
-        let catalogue = PriceCatalogues::new(self.store.clone()).current().await?.catalogue;
-        let change = check_override(&catalogue, new)?;
+        // The syncs' own copy of the instance's catalogue: read again only when an import changed it.
+        let book = self.syncer.prices.book(&self.store).await.map_err(Error::internal)?;
+        let catalogue = book.catalogue().ok_or_else(|| Error::internal("no price catalogue loads"))?;
+        let change = check_override(catalogue, new)?;
         self.submit(actor, change, None).await
     }
 
@@ -184,10 +186,7 @@ fn check_override(catalogue: &Catalogue, new: &NewOverride) -> Result<crate::app
     if model.is_empty() || model.chars().count() > 200 || model.chars().any(char::is_control) {
         return Err(Error::invalid("model", "model: 1 to 200 characters on one line, as its usage names it"));
     }
-    let day = |field: &'static str, text: &str| {
-        chrono::NaiveDate::parse_from_str(text.trim(), "%Y-%m-%d")
-            .map_err(|_| Error::invalid(field, format!("{field}: {text:?} is not a day (YYYY-MM-DD)")))
-    };
+    let day = crate::parse_day;
     let effective_from = day("effective_from", &new.effective_from)?;
     let effective_to =
         new.effective_to.as_deref().filter(|t| !t.trim().is_empty()).map(|t| day("effective_to", t)).transpose()?;
@@ -280,10 +279,7 @@ impl crate::App {
         use burnrate_core::{SyncWindow, UsageRecord};
         use std::collections::BTreeMap;
         actor.require_admin()?;
-        let day = |field: &'static str, text: &str| {
-            chrono::NaiveDate::parse_from_str(text.trim(), "%Y-%m-%d")
-                .map_err(|_| Error::invalid(field, format!("{field}: {text:?} is not a day (YYYY-MM-DD)")))
-        };
+        let day = crate::parse_day;
         let (from, to) = (day("from", &input.from)?, day("to", &input.to)?);
         let window = SyncWindow::new(from, to + chrono::Duration::days(1))
             .map_err(|_| Error::invalid("to", "to: before from"))?

@@ -80,10 +80,7 @@ impl App {
     /// Billed against computed cost for the days `from` through `to` (by default the last 30
     /// complete UTC days), every member may read it.
     pub async fn reconciliation(&self, actor: &Actor, from: Option<&str>, to: Option<&str>) -> Result<Reconciliation> {
-        let day = |field: &'static str, text: &str| {
-            NaiveDate::parse_from_str(text.trim(), "%Y-%m-%d")
-                .map_err(|_| Error::invalid(field, format!("{field}: {text:?} is not a day (YYYY-MM-DD)")))
-        };
+        let day = crate::parse_day;
         let yesterday = self.clock.now().date_naive() - Duration::days(1);
         let to = to.map(|t| day("to", t)).transpose()?.unwrap_or(yesterday);
         let from = from.map(|f| day("from", f)).transpose()?.unwrap_or(to - Duration::days(29));
