@@ -49,6 +49,7 @@ use datafusion::execution::session_state::SessionStateBuilder;
 use datafusion::logical_expr::LogicalPlan;
 use datafusion::prelude::{SQLOptions, SessionConfig, SessionContext};
 use datafusion::sql::sqlparser::ast::Statement;
+use rust_decimal::Decimal;
 
 pub use admission::{Busy, Concurrency};
 pub use depth::MAX_EXPRESSION_DEPTH;
@@ -207,12 +208,16 @@ impl Engine {
             )?;
         // Empty until a query registers the live files: statements can be described (planned
         // for their schema) before the first query runs.
-        for (name, schema) in [
-            ("costs", <CostRecord as LakeRow>::schema()),
-            (COST_ROLLUP.name, COST_ROLLUP.schema()),
-            ("usage", <UsageRecord as LakeRow>::schema()),
+        let empty = |schema| -> Arc<dyn TableProvider> { Arc::new(EmptyTable::new(schema)) };
+        let (costs, usage) = (empty(<CostRecord as LakeRow>::schema()), empty(<UsageRecord as LakeRow>::schema()));
+        let reconciliation = reconciliation::view(Arc::clone(&costs), Arc::clone(&usage), Decimal::ONE)?;
+        for (name, table) in [
+            ("costs", costs),
+            (COST_ROLLUP.name, empty(COST_ROLLUP.schema())),
+            ("usage", usage),
+            (reconciliation::TABLE, reconciliation),
         ] {
-            ctx.register_table(name, Arc::new(EmptyTable::new(schema)))?;
+            ctx.register_table(name, table)?;
         }
         Ok(ctx)
     }
@@ -228,6 +233,7 @@ impl Engine {
         let mut tx = self.store.read_tenant(scope).await?;
         let costs = tx.live_lake_files(LakeTable::Costs).await?;
         let usage = tx.live_lake_files(LakeTable::Usage).await?;
+        let tolerance = tx.reconciliation_tolerance().await?;
         let sources = match self.databases {
             Some(_) => tx.sources().await?,
             None => Vec::new(),
@@ -243,10 +249,17 @@ impl Engine {
         // costs columns, and its sums are the lines' sums.
         let rollups = costs.iter().map(|f| f.rollup_path.as_deref().unwrap_or(&f.path));
         let root = self.lake.root();
+        let cost_lines = lake_table(<CostRecord as LakeRow>::schema(), root, costs.iter().map(|f| f.path.as_str()))?;
+        let usage = lake_table(<UsageRecord as LakeRow>::schema(), root, usage.iter().map(|f| f.path.as_str()))?;
+        // Stored only after it parsed: one that no longer does is the store's fault.
+        let tolerance = Decimal::from_str_exact(&tolerance)
+            .map_err(|_| EngineError::Setup(format!("the reconciliation tolerance {tolerance:?} does not read")))?;
+        let reconciliation = reconciliation::view(Arc::clone(&cost_lines), Arc::clone(&usage), tolerance)?;
         for (name, table) in [
-            ("costs", lake_table(<CostRecord as LakeRow>::schema(), root, costs.iter().map(|f| f.path.as_str()))?),
+            ("costs", cost_lines),
             (COST_ROLLUP.name, lake_table(COST_ROLLUP.schema(), root, rollups)?),
-            ("usage", lake_table(<UsageRecord as LakeRow>::schema(), root, usage.iter().map(|f| f.path.as_str()))?),
+            ("usage", usage),
+            (reconciliation::TABLE, reconciliation),
         ] {
             base.deregister_table(name)?;
             base.register_table(name, table)?;

@@ -194,6 +194,11 @@ async fn cost_report(AxState((state, api_key)): AxState<(Arc<Mutex<State>>, Stri
     envelope(&state, q.key, buckets, q.next)
 }
 
+/// The part of `write` cache-write tokens the simulator reports as written for an hour.
+pub(crate) fn one_hour_part(write: i64) -> i64 {
+    write / 4
+}
+
 async fn usage_report(AxState((state, api_key)): AxState<(Arc<Mutex<State>>, String)>, req: Request) -> Response {
     let groups = [
         "api_key_id",
@@ -231,7 +236,7 @@ async fn usage_report(AxState((state, api_key)): AxState<(Arc<Mutex<State>>, Str
             .into_iter()
             .map(|((workspace, key, model), [uncached, read, write, output, searches])| {
                 // Cache writes split between the two cache lifetimes, as the real report does.
-                let one_hour = write / 4;
+                let one_hour = one_hour_part(write);
                 serde_json::json!({
                     "uncached_input_tokens": uncached,
                     "cache_creation": { "ephemeral_5m_input_tokens": write - one_hour, "ephemeral_1h_input_tokens": one_hour },

@@ -1,5 +1,7 @@
 //! Seeded spend for `burnrate demo`: about 90 days that look like a real team's — several
-//! projects and models, busier weekdays, steady growth, and one spike worth an alert.
+//! projects and models, busier weekdays, steady growth, and one spike worth an alert. OpenAI's and
+//! Anthropic's bills are their usage at the shipped price catalogue's rates, but for a few
+//! [`planted`] discrepancies that reconciliation finds.
 
 use chrono::{Datelike, Duration, NaiveDate, Weekday};
 use rust_decimal::Decimal;
@@ -9,23 +11,188 @@ use crate::CostLine;
 /// (group, item, model, dollars on an ordinary weekday at the start of the period)
 type Line = (Option<&'static str>, &'static str, &'static str, i64);
 
-const OPENAI: &[Line] = &[
-    (Some("proj_support_bot"), "gpt-4o-2024-08-06, input", "gpt-4o-2024-08-06", 4_200),
-    (Some("proj_support_bot"), "gpt-4o-2024-08-06, output", "gpt-4o-2024-08-06", 6_100),
-    (Some("proj_support_bot"), "gpt-4o-mini, input", "gpt-4o-mini", 650),
-    (Some("proj_search"), "text-embedding-3-large, input", "text-embedding-3-large", 1_150),
-    (Some("proj_search"), "gpt-4o-mini, output", "gpt-4o-mini", 480),
-    (Some("proj_internal_tools"), "o3-mini, input", "o3-mini", 900),
-    (Some("proj_internal_tools"), "o3-mini, output", "o3-mini", 2_300),
+/// A model used by a project (OpenAI) or workspace (Anthropic, `None`: the default one): its
+/// dollars on an ordinary weekday at the start of the period, and its tokens' shares in percent
+/// of uncached input, cache reads, cache writes and output.
+struct Use {
+    group: Option<&'static str>,
+    model: &'static str,
+    /// The name the provider's cost lines give the model.
+    billed_as: &'static str,
+    cents: i64,
+    shares: [i64; 4],
+}
+
+const OPENAI: &[Use] = &[
+    Use {
+        group: Some("proj_support_bot"),
+        model: "gpt-4o-2024-08-06",
+        billed_as: "gpt-4o-2024-08-06",
+        cents: 10_300,
+        shares: [55, 25, 0, 20],
+    },
+    Use {
+        group: Some("proj_support_bot"),
+        model: "gpt-4o-mini",
+        billed_as: "gpt-4o-mini",
+        cents: 650,
+        shares: [60, 20, 0, 20],
+    },
+    Use {
+        group: Some("proj_search"),
+        model: "gpt-4o-mini",
+        billed_as: "gpt-4o-mini",
+        cents: 1_630,
+        shares: [70, 10, 0, 20],
+    },
+    Use {
+        group: Some("proj_internal_tools"),
+        model: "o3-mini",
+        billed_as: "o3-mini",
+        cents: 3_200,
+        shares: [50, 10, 0, 40],
+    },
 ];
 
-const ANTHROPIC: &[Line] = &[
-    (Some("wrkspc_analytics"), "Claude Sonnet 4 Usage - Input Tokens", "claude-sonnet-4-20250514", 3_300),
-    (Some("wrkspc_analytics"), "Claude Sonnet 4 Usage - Output Tokens", "claude-sonnet-4-20250514", 5_800),
-    (None, "Claude Haiku 4.5 Usage - Input Tokens", "claude-haiku-4-5", 700),
-    (None, "Claude Haiku 4.5 Usage - Output Tokens", "claude-haiku-4-5", 1_250),
-    (Some("wrkspc_analytics"), "Web Search Usage", "claude-sonnet-4-20250514", 300),
+const ANTHROPIC: &[Use] = &[
+    Use {
+        group: Some("wrkspc_analytics"),
+        model: "claude-sonnet-4-20250514",
+        billed_as: "Claude Sonnet 4",
+        cents: 9_100,
+        shares: [40, 35, 5, 20],
+    },
+    Use {
+        group: None,
+        model: "claude-haiku-4-5",
+        billed_as: "Claude Haiku 4.5",
+        cents: 1_950,
+        shares: [55, 20, 5, 20],
+    },
 ];
+
+/// A model newer than the price catalogue: its usage is unpriced, whatever it is billed.
+pub const DEMO_UNPRICED_MODEL: &str = "claude-nova-preview-1";
+
+/// What the demo's providers bill wrongly, all inside the last 30 complete days, so the
+/// reconciliation view has something true to show.
+pub mod planted {
+    /// Days before today on which OpenAI's usage report misses an hour of the support bot's
+    /// GPT-4o requests that its cost report bills: a quantity gap.
+    pub const MISSING_HOUR_DAYS_AGO: i64 = 4;
+    pub const MISSING_HOUR_MODEL: &str = "gpt-4o-2024-08-06";
+    /// Days before today on which Anthropic bills the analytics workspace's Sonnet cache reads
+    /// at the uncached input rate: a price gap.
+    pub const WRONG_CACHE_RATE_DAYS_AGO: i64 = 7;
+    pub const WRONG_CACHE_RATE_MODEL: &str = "claude-sonnet-4-20250514";
+    /// The days [`super::DEMO_UNPRICED_MODEL`] was tried, counting back from yesterday.
+    pub const UNPRICED_MODEL_DAYS: i64 = 10;
+}
+
+/// Cost lines and usage lines that agree, day by day, at the shipped price catalogue's rates —
+/// but for the [`planted`] discrepancies.
+struct Billed {
+    lines: Vec<CostLine>,
+    usage: Vec<crate::UsageLine>,
+}
+
+/// The four token classes, in the order of [`Use::shares`].
+const CLASSES: [&str; 4] = ["input", "cache read", "cache write", "output"];
+
+/// What the catalogue charges for `tokens` of one class of `model` on `day`, to the micro-dollar;
+/// the classes' usage record as `source_kind`'s connector writes it.
+fn priced(source_kind: &str, model: &str, day: NaiveDate, class: usize, tokens: i64) -> Decimal {
+    let mut record = burnrate_core::UsageRecord {
+        bucket_start: day.and_hms_opt(0, 0, 0).expect("midnight").and_utc(),
+        bucket_end: (day + Duration::days(1)).and_hms_opt(0, 0, 0).expect("midnight").and_utc(),
+        model: Some(model.into()),
+        ..Default::default()
+    };
+    match class {
+        0 => record.input_uncached_tokens = tokens,
+        1 => record.input_cached_tokens = tokens,
+        2 => {
+            record.input_cache_write_tokens = tokens;
+            record.input_cache_write_1h_tokens = crate::anthropic::one_hour_part(tokens);
+        }
+        _ => record.output_tokens = tokens,
+    }
+    burnrate_prices::PriceBook::shipped().price(source_kind, &mut record);
+    record.computed_cost.expect("every demo model but the unpriced one is in the catalogue").round_dp(6)
+}
+
+/// Dollars per million tokens of `u`'s mix at the catalogue's rates on `day`.
+fn per_million(source_kind: &str, u: &Use, day: NaiveDate) -> Decimal {
+    (0..4).map(|c| priced(source_kind, u.model, day, c, u.shares[c] * 10_000)).sum()
+}
+
+fn billed(source_kind: &str, uses: &[Use], today: NaiveDate, days: i64, spike_group: &str) -> Billed {
+    use rust_decimal::prelude::ToPrimitive;
+    let mut out = Billed { lines: Vec::new(), usage: Vec::new() };
+    for back in 0..days {
+        let day = today - Duration::days(back);
+        for (i, u) in uses.iter().enumerate() {
+            let dollars = Decimal::new(u.cents, 2) * scale(day, back, days, i, u.group == Some(spike_group));
+            let total = (dollars / per_million(source_kind, u, day) * Decimal::from(1_000_000)).to_i64().unwrap_or(0);
+            let tokens = u.shares.map(|share| total * share / 100);
+            let mut used = tokens;
+            if source_kind == "openai"
+                && back == planted::MISSING_HOUR_DAYS_AGO
+                && u.model == planted::MISSING_HOUR_MODEL
+            {
+                used = tokens.map(|t| t * 23 / 24);
+            }
+            out.usage.push(crate::UsageLine {
+                day,
+                group: u.group.map(str::to_owned),
+                api_key: Some("key_demo_prod".into()),
+                model: u.model.into(),
+                uncached: used[0],
+                cached: used[1],
+                cache_write: used[2],
+                output: used[3],
+                requests: (total / 2_500).max(1),
+                ..Default::default()
+            });
+            for (class, name) in CLASSES.iter().enumerate().filter(|(c, _)| tokens[*c] > 0) {
+                let mut amount = priced(source_kind, u.model, day, class, tokens[class]);
+                if source_kind == "anthropic"
+                    && class == 1
+                    && back == planted::WRONG_CACHE_RATE_DAYS_AGO
+                    && u.model == planted::WRONG_CACHE_RATE_MODEL
+                {
+                    amount = priced(source_kind, u.model, day, 0, tokens[class]);
+                }
+                out.lines.push(CostLine {
+                    day,
+                    group: u.group.map(str::to_owned),
+                    item: item_name(source_kind, u.billed_as, name),
+                    model: Some(u.model.into()),
+                    amount,
+                    quantity: (source_kind == "openai").then_some(tokens[class]),
+                    ..Default::default()
+                });
+            }
+        }
+    }
+    out
+}
+
+/// The line item (OpenAI) or description (Anthropic) of one token class.
+fn item_name(source_kind: &str, billed_as: &str, class: &str) -> String {
+    match source_kind {
+        "openai" => format!("{billed_as}, {}", if class == "cache read" { "cached input" } else { class }),
+        _ => {
+            let class = match class {
+                "input" => "Input Tokens",
+                "cache read" => "Cache Read Tokens",
+                "cache write" => "Cache Write Tokens",
+                _ => "Output Tokens",
+            };
+            format!("{billed_as} Usage - {class}")
+        }
+    }
+}
 
 /// Bedrock through AWS: Amazon's own model under "Amazon Bedrock", a marketplace model under its
 /// own service; the item is the usage type (the simulator ignores the model column).
@@ -71,32 +238,37 @@ fn jitter(day: NaiveDate, line: usize) -> Decimal {
     Decimal::new(85 + (x % 30) as i64, 2)
 }
 
+/// How a line's dollars scale on `day`, `back` days before today in a period of `days`: growth,
+/// jitter, quiet weekends, the spike of `spiking` 18 days ago, and today so far.
+fn scale(day: NaiveDate, back: i64, days: i64, line: usize, spiking: bool) -> Decimal {
+    // About 0.6 % growth a day over the period.
+    let mut scale = (Decimal::ONE + Decimal::new(6 * (days - back), 3)) * jitter(day, line);
+    if matches!(day.weekday(), Weekday::Sat | Weekday::Sun) {
+        scale *= Decimal::new(35, 2);
+    }
+    if back == 18 && spiking {
+        scale *= Decimal::from(4);
+    }
+    // Today is not over: a part of the day so far.
+    if back == 0 {
+        scale *= Decimal::new(40, 2);
+    }
+    scale
+}
+
 fn lines(table: &[Line], today: NaiveDate, days: i64, spike_group: &str) -> Vec<CostLine> {
     let mut out = Vec::new();
     for back in 0..days {
         let day = today - Duration::days(back);
-        let weekend = matches!(day.weekday(), Weekday::Sat | Weekday::Sun);
-        // About 0.6 % growth a day over the period.
-        let growth = Decimal::ONE + Decimal::new(6 * (days - back), 3);
         for (i, (group, item, model, cents)) in table.iter().enumerate() {
-            let mut amount = Decimal::new(*cents, 2) * growth * jitter(day, i);
-            if weekend {
-                amount *= Decimal::new(35, 2);
-            }
-            if back == 18 && *group == Some(spike_group) {
-                amount *= Decimal::from(4);
-            }
-            // Today is not over: a part of the day so far.
-            if back == 0 {
-                amount *= Decimal::new(40, 2);
-            }
+            let amount = Decimal::new(*cents, 2) * scale(day, back, days, i, *group == Some(spike_group));
             out.push(CostLine {
                 day,
                 group: group.map(str::to_owned),
                 item: (*item).into(),
                 model: Some((*model).into()),
                 amount: amount.round_dp(6),
-                account: None,
+                ..Default::default()
             });
         }
     }
@@ -105,12 +277,40 @@ fn lines(table: &[Line], today: NaiveDate, days: i64, spike_group: &str) -> Vec<
 
 /// OpenAI spend for the `days` days up to and including `today`.
 pub fn openai_lines(today: NaiveDate, days: i64) -> Vec<CostLine> {
-    lines(OPENAI, today, days, "proj_support_bot")
+    billed("openai", OPENAI, today, days, "proj_support_bot").lines
 }
 
-/// Anthropic spend for the `days` days up to and including `today`.
+/// Anthropic spend for the `days` days up to and including `today`: its models' tokens, web
+/// search, and a model the price catalogue does not know.
 pub fn anthropic_lines(today: NaiveDate, days: i64) -> Vec<CostLine> {
-    lines(ANTHROPIC, today, days, "wrkspc_analytics")
+    let mut lines = billed("anthropic", ANTHROPIC, today, days, "wrkspc_analytics").lines;
+    for back in 0..days {
+        let day = today - Duration::days(back);
+        let amount = Decimal::new(300, 2) * scale(day, back, days, 9, false);
+        lines.push(CostLine {
+            day,
+            group: Some("wrkspc_analytics".into()),
+            item: "Web Search Usage".into(),
+            amount: amount.round_dp(6),
+            ..Default::default()
+        });
+    }
+    for usage in unpriced_usage(today, days) {
+        for (item, tokens, per_million) in [
+            ("Input Tokens", usage.uncached, UNPRICED_BILLED_AT.0),
+            ("Output Tokens", usage.output, UNPRICED_BILLED_AT.1),
+        ] {
+            lines.push(CostLine {
+                day: usage.day,
+                group: usage.group.clone(),
+                item: format!("Claude Nova Preview Usage - {item}"),
+                model: Some(DEMO_UNPRICED_MODEL.into()),
+                amount: Decimal::from(tokens) * Decimal::new(per_million, 2) / Decimal::from(1_000_000),
+                ..Default::default()
+            });
+        }
+    }
+    lines
 }
 
 /// AWS Bedrock spend (Cost Explorer) for the `days` days up to and including `today`.
@@ -128,47 +328,55 @@ pub fn gcp_lines(today: NaiveDate, days: i64) -> Vec<CostLine> {
     lines(GCP, today, days, "demo-prod")
 }
 
-/// OpenRouter spend (its activity) for the `days` days up to and including `today`.
+/// OpenRouter spend (its activity) for the `days` days up to and including `today`: each line's
+/// prompt tokens and a tenth as many completion tokens ([`crate::openrouter::tokens_of`]) at the
+/// catalogue's rates.
 pub fn openrouter_lines(today: NaiveDate, days: i64) -> Vec<CostLine> {
-    lines(OPENROUTER, today, days, "ws-prototypes")
-}
-
-/// Token usage consistent with the seeded spend: about a token per 0.0001 dollars of each line's
-/// model, split into the usual shares of cached input, cache writes and output.
-fn usage_from(costs: &[CostLine]) -> Vec<crate::UsageLine> {
     use rust_decimal::prelude::ToPrimitive;
-    let mut by_key: std::collections::BTreeMap<(NaiveDate, Option<String>, String), Decimal> = Default::default();
-    for c in costs {
-        *by_key.entry((c.day, c.group.clone(), c.model.clone().unwrap_or_default())).or_default() += c.amount;
+    let mut lines = lines(OPENROUTER, today, days, "ws-prototypes");
+    for l in &mut lines {
+        let model = l.model.clone().expect("every OpenRouter line names its model");
+        let price = |prompt: i64| {
+            priced("openrouter", &model, l.day, 0, prompt) + priced("openrouter", &model, l.day, 3, prompt / 10)
+        };
+        let prompt = (l.amount / price(1_000_000) * Decimal::from(1_000_000)).to_i64().unwrap_or(0);
+        l.amount = price(prompt);
+        l.quantity = Some(prompt);
     }
-    by_key
-        .into_iter()
-        .map(|((day, group, model), dollars)| {
-            let total = (dollars * Decimal::from(10_000)).to_i64().unwrap_or(0);
-            crate::UsageLine {
-                endpoint: String::new(),
-                units: 0,
-                day,
-                group,
-                api_key: Some("key_demo_prod".into()),
-                model,
-                uncached: total * 55 / 100,
-                cached: total * 20 / 100,
-                cache_write: total * 5 / 100,
-                output: total * 20 / 100,
-                requests: (total / 2_500).max(1),
-                web_searches: 0,
-            }
-        })
-        .collect()
+    lines
 }
 
-/// OpenAI usage matching [`openai_lines`].
+/// OpenAI usage matching [`openai_lines`] but for the missing hour.
 pub fn openai_usage(today: NaiveDate, days: i64) -> Vec<crate::UsageLine> {
-    usage_from(&openai_lines(today, days))
+    billed("openai", OPENAI, today, days, "proj_support_bot").usage
 }
 
 /// Anthropic usage matching [`anthropic_lines`].
 pub fn anthropic_usage(today: NaiveDate, days: i64) -> Vec<crate::UsageLine> {
-    usage_from(&anthropic_lines(today, days))
+    let mut usage = billed("anthropic", ANTHROPIC, today, days, "wrkspc_analytics").usage;
+    usage.extend(unpriced_usage(today, days));
+    usage
+}
+
+/// What Anthropic bills [`DEMO_UNPRICED_MODEL`] per million input and output tokens, in cents.
+const UNPRICED_BILLED_AT: (i64, i64) = (400, 2_000);
+
+/// [`DEMO_UNPRICED_MODEL`]'s tokens on the days it was tried.
+fn unpriced_usage(today: NaiveDate, days: i64) -> Vec<crate::UsageLine> {
+    (1..=planted::UNPRICED_MODEL_DAYS.min(days - 1))
+        .map(|back| {
+            let day = today - Duration::days(back);
+            let input = 2_000_000 + 150_000 * back;
+            crate::UsageLine {
+                day,
+                group: Some("wrkspc_analytics".into()),
+                api_key: Some("key_demo_prod".into()),
+                model: DEMO_UNPRICED_MODEL.into(),
+                uncached: input,
+                output: input / 4,
+                requests: input / 2_500,
+                ..Default::default()
+            }
+        })
+        .collect()
 }

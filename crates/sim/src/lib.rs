@@ -24,7 +24,7 @@ use chrono::NaiveDate;
 use rust_decimal::Decimal;
 
 /// One fixture cost line: a day's spend on one line item.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Default)]
 pub struct CostLine {
     pub day: NaiveDate,
     /// OpenAI `project_id` / Anthropic `workspace_id` (`None`: the default workspace).
@@ -36,6 +36,9 @@ pub struct CostLine {
     pub amount: Decimal,
     /// AWS: the linked account (`None`: the management account itself, [`aws::PAYER_ACCOUNT`]).
     pub account: Option<String>,
+    /// The tokens billed: OpenAI's `quantity` (in `tokens`, when grouped by line item);
+    /// OpenRouter's prompt tokens, see [`openrouter::tokens_of`].
+    pub quantity: Option<i64>,
 }
 
 /// What the next response should be instead of a normal answer.

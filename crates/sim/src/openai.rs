@@ -285,6 +285,9 @@ fn envelope(state: &Mutex<State>, key: String, buckets: Vec<String>, next: Optio
     crate::answer(state, key, body)
 }
 
+/// (project, line item): the dimensions costs are summed by.
+type CostKey = (Option<String>, Option<String>);
+
 async fn costs(AxState((state, api_key)): AxState<(Arc<Mutex<State>>, String)>, req: Request) -> Response {
     let q = match preamble(&state, &api_key, &req, &["project_id", "line_item", "api_key_id"], 180) {
         Ok(q) => q,
@@ -295,20 +298,28 @@ async fn costs(AxState((state, api_key)): AxState<(Arc<Mutex<State>>, String)>, 
     for (bs, be) in &q.page {
         let day = day_of(*bs);
         // A bucket carries the cost of the UTC day it starts in.
-        let mut grouped: BTreeMap<(Option<String>, Option<String>), Decimal> = BTreeMap::new();
+        let by_item = group_by.iter().any(|g| g == "line_item");
+        // (amount, tokens): a quantity is reported per line item, and only where every line has one.
+        let mut grouped: BTreeMap<CostKey, (Decimal, Option<i64>)> = BTreeMap::new();
         let lines = state.lock().expect("sim state").lines_of(day);
         for l in lines {
             let key = (
                 group_by.iter().any(|g| g == "project_id").then(|| l.group.clone()).flatten(),
-                group_by.iter().any(|g| g == "line_item").then(|| l.item.clone()),
+                by_item.then(|| l.item.clone()),
             );
-            *grouped.entry(key).or_default() += l.amount;
+            let (amount, tokens) = grouped.entry(key).or_insert((Decimal::ZERO, Some(0)));
+            *amount += l.amount;
+            *tokens = tokens.zip(l.quantity).map(|(a, b)| a + b);
         }
         let results: Vec<String> = grouped
             .into_iter()
-            .map(|((project, item), amount)| {
+            .map(|((project, item), (amount, tokens))| {
+                let (quantity, unit) = match tokens.filter(|_| by_item) {
+                    Some(t) => (t.to_string(), r#""tokens""#),
+                    None => ("null".to_owned(), "null"),
+                };
                 format!(
-                    r#"{{"object":"organization.costs.result","amount":{{"value":{},"currency":"usd"}},"line_item":{},"project_id":{},"api_key_id":null,"quantity":null,"quantity_unit":null}}"#,
+                    r#"{{"object":"organization.costs.result","amount":{{"value":{},"currency":"usd"}},"line_item":{},"project_id":{},"api_key_id":null,"quantity":{quantity},"quantity_unit":{unit}}}"#,
                     amount.normalize(),
                     serde_json::to_string(&item).expect("string"),
                     serde_json::to_string(&project).expect("string"),

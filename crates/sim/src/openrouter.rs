@@ -4,8 +4,8 @@
 //! answered, an inference key ([`INFERENCE_KEY`]) is refused with 403.
 //!
 //! A fixture line is one day's spend on one model: `item` is the provider endpoint
-//! (`provider_name`), `group` the workspace. Token counts follow from the amount
-//! ([`tokens_of`]), so tests can total them too.
+//! (`provider_name`), `group` the workspace. Token counts are its `quantity` or follow from the
+//! amount ([`tokens_of`]), so tests can total them too.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -25,9 +25,11 @@ pub const INFERENCE_KEY: &str = "sk-or-v1-0123456789abcdef0123456789abcdef012345
 /// Credits bought, unless a test sets others.
 pub const DEFAULT_CREDITS: Decimal = Decimal::from_parts(25_000, 0, 0, false, 2);
 
-/// (prompt tokens, completion tokens, requests) of a fixture line: derived from its amount.
+/// (prompt tokens, completion tokens, requests) of a fixture line: its `quantity` prompt tokens
+/// (derived from its amount when it has none) and a tenth as many completion tokens.
 pub fn tokens_of(line: &CostLine) -> (i64, i64, i64) {
-    let prompt = (line.amount * Decimal::from(100_000)).trunc().try_into().unwrap_or(0i64);
+    let prompt =
+        line.quantity.unwrap_or_else(|| (line.amount * Decimal::from(100_000)).trunc().try_into().unwrap_or(0i64));
     (prompt, prompt / 10, prompt / 5_000 + 1)
 }
 

@@ -40,6 +40,7 @@ fn fixture(days: i64, groups: [Option<&str>; 2], items: [(&str, &str); 2]) -> Ve
                     model: Some((*model).into()),
                     amount,
                     account: None,
+                    quantity: None,
                 });
             }
         }
@@ -522,6 +523,7 @@ fn aws_fixture(days: i64) -> Vec<CostLine> {
         model: None,
         amount: Decimal::new(9_216, 3),
         account: None,
+        quantity: None,
     }));
     lines
 }
@@ -680,6 +682,7 @@ fn openrouter_fixture(days: i64) -> Vec<CostLine> {
                 model: Some(model.into()),
                 amount: Decimal::new(base + back * 1_000_003, 9),
                 account: None,
+                quantity: None,
             });
         }
     }
@@ -793,6 +796,7 @@ fn azure_fixture(days: i64) -> Vec<CostLine> {
                 model: None,
                 amount: Decimal::new(nanos + d * 1_000_003, 9),
                 account: None,
+                quantity: None,
             });
         }
     }
@@ -919,6 +923,7 @@ fn gcp_fixture(days: i64) -> Vec<CostLine> {
                 model: Some(service.into()),
                 amount: Decimal::new(nanos + d * 1_000_003, 9),
                 account: None,
+                quantity: None,
             });
         }
     }

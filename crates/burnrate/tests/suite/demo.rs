@@ -338,6 +338,121 @@ async fn in_chromium_the_demo_overview_and_explorer_equal_the_lake_and_sql_over_
 }
 
 /// The texts of a table row's cells.
+/// The demo bills a few known discrepancies inside the default window; reconciliation finds each
+/// one, classifies it, and calls every other day, provider and model agreed — on the page in
+/// Chromium, through the API and over psql.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_demos_planted_discrepancies_are_each_found_and_classified_on_the_page_the_api_and_psql() {
+    use burnrate_sim::demo::{DEMO_UNPRICED_MODEL, planted};
+    use fantoccini::Locator::{Css, Id};
+
+    let dir = tempfile::tempdir().unwrap();
+    let (demo, creds) = start_demo(dir.path()).await;
+    let today = chrono::Utc::now().date_naive();
+    let day = |back: i64| (today - chrono::Duration::days(back)).to_string();
+    // (day, provider, model, project, gap kind) of every row that is not agreed.
+    type Gap = (String, String, String, String, String);
+    let gap = |day: String, provider: &str, model: &str, project: &str, kind: &str| -> Gap {
+        (day, provider.into(), model.into(), project.into(), kind.into())
+    };
+    let mut expected = vec![
+        gap(day(planted::MISSING_HOUR_DAYS_AGO), "OpenAI", planted::MISSING_HOUR_MODEL, "proj_support_bot", "quantity"),
+        gap(
+            day(planted::WRONG_CACHE_RATE_DAYS_AGO),
+            "Anthropic",
+            planted::WRONG_CACHE_RATE_MODEL,
+            "wrkspc_analytics",
+            "price",
+        ),
+    ];
+    expected.extend(
+        (1..=planted::UNPRICED_MODEL_DAYS)
+            .map(|back| gap(day(back), "Anthropic", DEMO_UNPRICED_MODEL, "wrkspc_analytics", "unpriced")),
+    );
+    expected.sort();
+
+    let c = TestClient::new(&demo.url);
+    let key = creds["api_key"].as_str().unwrap();
+    let r = c.api(Method::GET, "/api/v1/reconciliation", key, None).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let body = r.json();
+    assert_eq!((body["from"].as_str().unwrap(), body["to"].as_str().unwrap()), (day(30).as_str(), day(1).as_str()));
+    let rows = body["rows"].as_array().unwrap();
+    let text = |r: &serde_json::Value, f: &str| r[f].as_str().unwrap_or("").to_owned();
+    let mut api: Vec<Gap> = rows
+        .iter()
+        .filter(|r| r["gap_kind"] != "none")
+        .map(|r| (text(r, "day"), text(r, "provider"), text(r, "model"), text(r, "project_id"), text(r, "gap_kind")))
+        .collect();
+    api.sort();
+    assert_eq!(api, expected, "{body}");
+    let agreed = rows.iter().filter(|r| r["gap_kind"] == "none").count();
+    assert!(agreed >= 30 * 5, "every other day of both providers' models agrees: {agreed}");
+    assert_eq!(body["unpriced_models"], serde_json::json!([{ "provider": "Anthropic", "model": DEMO_UNPRICED_MODEL }]));
+    let missing = rows
+        .iter()
+        .find(|r| r["gap_kind"] == "quantity")
+        .map(|r| (r["billed_tokens"].as_i64().unwrap(), r["usage_tokens"].as_i64().unwrap()))
+        .unwrap();
+    assert!(missing.1 < missing.0, "an hour of tokens billed but not in the usage report: {missing:?}");
+    let unpriced = rows.iter().find(|r| r["gap_kind"] == "unpriced").unwrap();
+    assert_eq!(
+        (&unpriced["computed_cost"], &unpriced["difference"]),
+        (&serde_json::Value::Null, &serde_json::Value::Null)
+    );
+
+    // Over the wire, the same table.
+    let sql = format!(
+        "SELECT day, provider_name, model, coalesce(project_id, ''), gap_kind FROM reconciliation \
+         WHERE gap_kind <> 'none' AND day BETWEEN DATE '{}' AND DATE '{}'",
+        day(30),
+        day(1)
+    );
+    let out = tokio::process::Command::new("psql")
+        .args([creds["postgres_url"].as_str().unwrap(), "-X", "-A", "-t", "-F", "|", "-v", "ON_ERROR_STOP=1"])
+        .args(["-c", &sql])
+        .output()
+        .await
+        .expect("psql is installed");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let mut wire: Vec<Gap> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .filter(|l| !l.is_empty())
+        .map(|l| {
+            let c: Vec<&str> = l.split('|').collect();
+            gap(c[0].to_owned(), c[1], c[2], c[3], c[4])
+        })
+        .collect();
+    wire.sort();
+    assert_eq!(wire, expected);
+
+    // The page, in a browser: the gaps, each with its kind, and the unpriced model listed.
+    let Some(browser) = burnrate_testkit::Browser::start().await else { return };
+    let b = &browser.client;
+    b.goto(&format!("{}/login", demo.url)).await.unwrap();
+    b.find(Css("input[name=email]")).await.unwrap().send_keys(creds["email"].as_str().unwrap()).await.unwrap();
+    b.find(Css("input[name=password]")).await.unwrap().send_keys(creds["password"].as_str().unwrap()).await.unwrap();
+    b.find(Css("button[type=submit]")).await.unwrap().click().await.unwrap();
+    b.wait().at_most(Duration::from_secs(10)).for_element(Id("month-to-date")).await.unwrap();
+    b.find(Css("nav a[href='/reconciliation']")).await.unwrap().click().await.unwrap();
+    b.wait().at_most(Duration::from_secs(10)).for_element(Id("reconciliation")).await.unwrap();
+    let mut shown: Vec<Gap> = Vec::new();
+    for row in b.find_all(Css("#reconciliation tbody tr")).await.unwrap() {
+        let c = cells(&row).await;
+        shown.push(gap(c[0].clone(), &c[1], &c[2], &c[3], &c[9]));
+    }
+    shown.sort();
+    assert_eq!(shown, expected, "the page lists the gaps only, by default");
+    assert_eq!(b.find(Id("count-quantity")).await.unwrap().text().await.unwrap(), "1 quantity");
+    assert_eq!(b.find(Id("count-price")).await.unwrap().text().await.unwrap(), "1 price");
+    let listed = b.find(Css("#unpriced-models li")).await.unwrap().text().await.unwrap();
+    assert_eq!(listed, format!("Anthropic {DEMO_UNPRICED_MODEL}"));
+    let why = b.find(Css("#reconciliation tr.gap-quantity td:last-child")).await.unwrap().text().await.unwrap();
+    assert_eq!(why, format!("Billed for {} tokens, usage reports {}.", missing.0, missing.1));
+    crate::browser::screenshot(b, "demo-reconciliation").await;
+}
+
 async fn cells(row: &fantoccini::elements::Element) -> Vec<String> {
     let mut out = Vec::new();
     for cell in row.find_all(fantoccini::Locator::Css("td")).await.unwrap() {

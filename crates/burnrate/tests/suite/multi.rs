@@ -116,6 +116,7 @@ fn lines() -> Vec<CostLine> {
             model: Some("gpt-4o".into()),
             amount: Decimal::from_str(&format!("{back}.000000007")).unwrap(),
             account: None,
+            quantity: None,
         })
         .collect()
 }

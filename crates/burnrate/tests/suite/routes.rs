@@ -108,6 +108,7 @@ const UI: &[(&str, &str, Who, Fields)] = &[
     ("POST", "/budgets/{id}/delete", Who::Admin, &[]),
     ("POST", "/budgets/time-zone", Who::Admin, &[("time_zone", "Asia/Tokyo")]),
     ("GET", "/prices", Who::Viewer, &[]),
+    ("GET", "/reconciliation", Who::Viewer, &[]),
     (
         "POST",
         "/prices/overrides",

@@ -26,6 +26,7 @@ fn recent_lines() -> Vec<CostLine> {
                 model: Some("gpt-4o".into()),
                 amount: Decimal::from_str(&format!("{back}.125000001")).unwrap(),
                 account: None,
+                quantity: None,
             })
         })
         .collect()
@@ -492,6 +493,7 @@ async fn an_aws_source_syncs_bedrock_spend_exactly_and_keeps_its_secret() {
                 model: None,
                 amount: Decimal::new(cents * back + 7, 7),
                 account: None,
+                quantity: None,
             });
         }
     }
@@ -593,6 +595,7 @@ async fn an_openrouter_source_keeps_days_older_than_its_30_day_window_and_shows_
                 model: Some(model.into()),
                 amount: Decimal::new(nanos + back * 1_000_003, 9),
                 account: None,
+                quantity: None,
             });
         }
     }
@@ -698,6 +701,7 @@ async fn an_azure_source_syncs_ai_services_costs_exactly_and_keeps_its_client_se
                 model: None,
                 amount: Decimal::new(nanos + back * 1_000_003, 9),
                 account: None,
+                quantity: None,
             });
         }
     }
@@ -806,6 +810,7 @@ async fn a_google_cloud_source_syncs_vertex_ai_costs_and_credits_exactly_and_kee
                 model: Some(service.into()),
                 amount: Decimal::new(nanos + back * 1_000_003, 9),
                 account: None,
+                quantity: None,
             });
         }
     }
@@ -926,6 +931,7 @@ async fn no_cloud_credential_or_token_reaches_the_logs() {
         model: model.map(str::to_owned),
         amount: Decimal::new(1_234_567, 6),
         account: None,
+        quantity: None,
     };
     let aws = SimProvider::aws(AWS_ID, "a/different/secret/than/the/one/given").await;
     let azure = SimProvider::azure(TENANT, CLIENT, AZURE_SECRET, SCOPE).await;

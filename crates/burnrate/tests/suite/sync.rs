@@ -45,6 +45,7 @@ fn fixture() -> Vec<CostLine> {
                     model: Some((*model).into()),
                     amount,
                     account: None,
+                    quantity: None,
                 });
             }
         }
@@ -828,13 +829,15 @@ async fn reconciliation_sets_each_days_bill_against_its_priced_usage_and_lists_u
     let key = crate::create_key(&c, "k", "admin").await;
     let today = chrono::Utc::now().date_naive();
     let day = |back: i64| today - chrono::Duration::days(back);
+    // Billed in the workspace the usage is in (`million_input_tokens`).
     let bill = |back: i64, model: &str, amount: &str| CostLine {
         day: day(back),
-        group: None,
+        group: Some("proj_a".into()),
         item: format!("{model} usage"),
         model: Some(model.into()),
         amount: amount.parse().unwrap(),
         account: None,
+        quantity: None,
     };
     // A million input tokens of claude-sonnet-4-5 cost $3 at the catalogue's rate.
     let usage = vec![
@@ -893,6 +896,24 @@ async fn reconciliation_sets_each_days_bill_against_its_priced_usage_and_lists_u
     assert_eq!(r.json()["reconciliation_tolerance_percent"], "20");
     let again = c.api(Method::GET, "/api/v1/reconciliation", &key, None).await.json();
     assert_eq!(again["rows"][1]["gap_kind"], "none", "{again}");
+    // SQL's `reconciliation` is the same table, at the same tolerance.
+    let (_, out) =
+        app.engine.collect(scope, "SELECT model, gap_kind FROM reconciliation ORDER BY day, model").await.unwrap();
+    let sql: Vec<(String, String)> = out
+        .iter()
+        .flat_map(|b| {
+            use datafusion::arrow::array::AsArray;
+            let (m, k) = (b.column(0).as_string::<i32>(), b.column(1).as_string::<i32>());
+            (0..b.num_rows()).map(|i| (m.value(i).to_owned(), k.value(i).to_owned())).collect::<Vec<_>>()
+        })
+        .collect();
+    let api: Vec<(String, String)> = again["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| (r["model"].as_str().unwrap().to_owned(), r["gap_kind"].as_str().unwrap().to_owned()))
+        .collect();
+    assert_eq!(sql, api);
     let r = c
         .api(Method::PATCH, "/api/v1/org", &key, Some(serde_json::json!({ "reconciliation_tolerance_percent": "150" })))
         .await;

@@ -83,6 +83,7 @@ pub fn router(state: AppState) -> Router {
         .merge(sources::pages())
         .merge(budgets::pages())
         .merge(prices::pages())
+        .merge(reconciliation::pages())
         .merge(webhooks::pages())
         .merge(sql::pages())
         .merge(console::pages())
