@@ -82,12 +82,13 @@ pub async fn queue(tx: &mut TenantTx, org: OrgScope, delivery: DeliveryId, now_m
 }
 
 /// The event types webhooks carry (a destination may take a subset).
-pub const EVENT_TYPES: [&str; 6] = [
+pub const EVENT_TYPES: [&str; 7] = [
     "budget.threshold_crossed",
     "budget.forecast_exceeded",
     "spend.anomaly",
     "source.sync_failed",
     "approval.requested",
+    "reconciliation.gap",
     "test",
 ];
 

@@ -1,6 +1,7 @@
 //! Telling people about spend: where each budget stands ([`evaluate`]), the alerts that fire from
 //! it — once per budget × threshold × period — and their delivery by email ([`mail`]) and signed
-//! webhooks ([`delivery`], [`webhook`]); and the weekly digest to admins ([`digest`]).
+//! webhooks ([`delivery`], [`webhook`]); gaps between bills and priced usage, once per day and
+//! provider ([`reconciliation`]); and the weekly digest to admins ([`digest`]).
 //!
 //! Evaluation runs after every sync and hourly, as a job; an alert that fires is recorded, and its
 //! deliveries and mail are queued, in one transaction. Deliveries are jobs too, so a restart, a
@@ -12,6 +13,7 @@ pub mod digest;
 pub mod evaluate;
 pub mod forecast;
 pub mod mail;
+pub mod reconciliation;
 pub mod webhook;
 
 use std::sync::Arc;
@@ -282,7 +284,8 @@ impl Notifier {
             OrgJob::Evaluate => {
                 let spec: burnrate_store::EvaluateJob = serde_json::from_str(&job.payload)
                     .map_err(|e| NotifyError::Data(format!("evaluation job {}: {e}", job.id)))?;
-                self.evaluate(org, Utc::now(), spec.committed_at_ms).await.map(|_| ())
+                self.evaluate(org, Utc::now(), spec.committed_at_ms).await?;
+                self.raise_reconciliation_gaps(org, Utc::now()).await.map(|_| ())
             }
             OrgJob::Digest => self.send_digest(org, Utc::now()).await.map(|_| ()),
             OrgJob::SyncFailed => {

@@ -131,7 +131,10 @@ fn every_cost_equals_what_genai_prices_calc_price_gives() {
 
     let python = std::env::var("BURNRATE_TEST_PYTHON")
         .expect("BURNRATE_TEST_PYTHON: a Python with genai-prices 0.2.3 (scripts/test installs it)");
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/oracle/calc_price.py");
+    // Where the crate is now (cargo and nextest say so when they run a test): a binary built from
+    // another checkout of the same sources is not rebuilt and knows only where that one was.
+    let crate_dir = std::env::var("CARGO_MANIFEST_DIR").unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").to_owned());
+    let script = format!("{crate_dir}/oracle/calc_price.py");
     let mut child = std::process::Command::new(python)
         .arg(script)
         .stdin(std::process::Stdio::piped())

@@ -38,6 +38,7 @@ const APP_TABLES: &[&str] = &[
     "login_challenges",
     "egress_grants",
     "price_overrides",
+    "reconciliation_gaps",
 ];
 
 /// Applies the SQLite migrations to `store` (which must be a SQLite store).

@@ -79,3 +79,14 @@ impl TenantTx {
         Ok(())
     }
 }
+
+impl TenantTx {
+    /// Records that the reconciliation gap of `day` and `provider` was raised; false when it was
+    /// before (a gap is raised once).
+    pub async fn record_reconciliation_gap(&mut self, day: NaiveDate, provider: &str) -> Result<bool> {
+        let n = on!(&mut self.inner.tx, c => sqlx::query("INSERT INTO reconciliation_gaps (org_id, day, provider, raised_at) VALUES ($1, $2, $3, $4) ON CONFLICT (org_id, day, provider) DO NOTHING")
+            .bind(self.scope.org_id().as_uuid()).bind(day).bind(provider).bind(now())
+            .execute(c).await.map(|r| r.rows_affected()))?;
+        Ok(n == 1)
+    }
+}

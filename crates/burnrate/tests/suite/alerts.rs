@@ -754,3 +754,49 @@ async fn a_destination_that_keeps_failing_is_paused_its_admins_are_told_and_an_a
     assert!(listed["webhooks"][0]["paused_at"].is_null(), "{listed}");
     assert!(c.get("/audit").await.text.contains("webhook_resumed"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_days_bill_beyond_the_tolerance_of_its_priced_usage_is_raised_once_by_webhook_and_mail() {
+    let app = TestApp::spawn().await;
+    let (url, mut received) = crate::notify::receiver().await;
+    let (scope, _, _, _, _) = org_with_webhook(&app, &url).await;
+    let today = Utc::now().date_naive();
+    let day = |back: i64| today - chrono::Duration::days(back);
+    let bill = |back: i64, amount: &str| burnrate_sim::CostLine {
+        day: day(back),
+        group: Some("proj_a".into()),
+        item: "Claude Sonnet 4.5 Usage - Input Tokens".into(),
+        model: Some("claude-sonnet-4-5".into()),
+        amount: amount.parse().unwrap(),
+        ..Default::default()
+    };
+    // A million input tokens cost $3 at the catalogue's rate: the first day agrees, the second
+    // is billed 20 % more.
+    let usage = vec![crate::sync::million_input_tokens(day(3)), crate::sync::million_input_tokens(day(2))];
+    let costs = vec![bill(3, "3"), bill(2, "3.60")];
+    crate::sync::sync_anthropic(&app, scope, usage, costs, day(4)..today + chrono::Duration::days(1)).await;
+
+    let raised = app.notifier.raise_reconciliation_gaps(scope, Utc::now()).await.unwrap();
+    assert_eq!(raised, [(day(2), "Anthropic".to_owned())]);
+    let got = next(&mut received).await;
+    let event: serde_json::Value = serde_json::from_str(&got.body).unwrap();
+    assert_eq!(event["type"], "reconciliation.gap");
+    let data = &event["data"];
+    assert_eq!((&data["day"], &data["provider"]), (&json!(day(2)), &json!("Anthropic")));
+    assert_eq!(
+        (&data["billed_cost"], &data["computed_cost"], &data["difference"]),
+        (&json!("3.6"), &json!("3"), &json!("0.6"))
+    );
+    assert_eq!(data["rows"][0]["gap_kind"], "price");
+    let link = format!("/reconciliation?from={}&to={}", day(2), day(2));
+    assert!(data["links"]["reconciliation"].as_str().unwrap().ends_with(&link), "{data}");
+    let mail = app.smtp.wait_for("owner@example.com", &format!("Anthropic bill for {}", day(2))).await;
+    assert!(mail.subject().contains("0.60 USD unexplained"), "{}", mail.subject());
+    assert!(mail.body().contains(&link), "{}", mail.body());
+
+    // Raised once: the next evaluation finds the same gap and says nothing.
+    assert!(app.notifier.raise_reconciliation_gaps(scope, Utc::now()).await.unwrap().is_empty());
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert!(received.try_recv().is_err(), "announced once");
+    assert_eq!(app.smtp.all().iter().filter(|m| m.subject().contains("unexplained")).count(), 1, "mailed once");
+}

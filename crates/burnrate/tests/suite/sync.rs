@@ -785,7 +785,7 @@ async fn sync_anthropic_usage(
 }
 
 /// As [`sync_anthropic_usage`], the provider billing `costs` too.
-async fn sync_anthropic(
+pub(crate) async fn sync_anthropic(
     app: &TestApp,
     scope: burnrate_store::OrgScope,
     usage: Vec<burnrate_sim::UsageLine>,
@@ -807,7 +807,7 @@ async fn sync_anthropic(
 }
 
 /// A day's usage of one million uncached input tokens of claude-sonnet-4-5, nothing else.
-fn million_input_tokens(day: NaiveDate) -> burnrate_sim::UsageLine {
+pub(crate) fn million_input_tokens(day: NaiveDate) -> burnrate_sim::UsageLine {
     burnrate_sim::UsageLine {
         day,
         model: "claude-sonnet-4-5".into(),
