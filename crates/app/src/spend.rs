@@ -132,6 +132,10 @@ pub struct DaySpend {
     #[schema(value_type = String, example = "12.345678900")]
     #[serde(with = "rust_decimal::serde::str")]
     pub amount: rust_decimal::Decimal,
+    /// The amount is (in part) estimated from usage the provider has not billed yet: its
+    /// computed cost at the price book's rates. It switches to billed when the cost report
+    /// arrives.
+    pub estimated: bool,
 }
 
 /// An amount in one currency.
@@ -150,6 +154,9 @@ pub struct CurrencyAmount {
 pub struct SpendSummary {
     pub days: Vec<DaySpend>,
     pub month_to_date: Vec<CurrencyAmount>,
+    /// The part of the month to date estimated from usage not billed yet, per currency (none
+    /// when all of it was billed).
+    pub month_to_date_estimated: Vec<CurrencyAmount>,
     /// The previous month from its first day up to the same day of the month as today (or its
     /// end), per currency: what the month to date compares with.
     pub previous_month_to_date: Vec<CurrencyAmount>,
@@ -214,7 +221,9 @@ impl App {
         let (previous_start, previous_until) = previous_month_to_date(today);
         let since = today - chrono::Duration::days(29);
         let ask = |query: SpendQuery| async move { self.spend(actor, &query).await };
-        let days_of = |from, to| SpendQuery::new(zone, from, to);
+        // Today and yesterday (UTC, the providers' billing days) may be known from usage only.
+        let estimating_since = now.date_naive() - chrono::Duration::days(1);
+        let days_of = |from, to| SpendQuery::new(zone, from, to).estimating_since(estimating_since);
 
         let mut days: Vec<DaySpend> =
             ask(days_of(since, tomorrow).by(Granularity::Day).grouped_by(Dimension::Provider))
@@ -228,6 +237,7 @@ impl App {
                         provider: r.groups[0].clone().ok_or_else(broken)?,
                         currency: r.currency,
                         amount: r.amount,
+                        estimated: !r.estimated.is_zero(),
                     })
                 })
                 .collect::<Result<_>>()?;
@@ -241,7 +251,14 @@ impl App {
             amounts.sort_by(|a, b| a.currency.cmp(&b.currency));
             amounts
         };
-        let month_to_date = per_currency(ask(days_of(month_start, tomorrow)).await?);
+        let month = ask(days_of(month_start, tomorrow)).await?;
+        let mut month_to_date_estimated: Vec<CurrencyAmount> = month
+            .iter()
+            .filter(|r| !r.estimated.is_zero())
+            .map(|r| CurrencyAmount { currency: r.currency.clone(), amount: r.estimated })
+            .collect();
+        month_to_date_estimated.sort_by(|a, b| a.currency.cmp(&b.currency));
+        let month_to_date = per_currency(month);
         let previous = per_currency(ask(days_of(previous_start, previous_until)).await?);
 
         let top = |dimension: Dimension| async move {
@@ -320,6 +337,7 @@ impl App {
         Ok(SpendSummary {
             days,
             month_to_date,
+            month_to_date_estimated,
             previous_month_to_date: previous,
             month_forecast,
             top_models,

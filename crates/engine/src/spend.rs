@@ -197,6 +197,7 @@ pub struct SpendQuery {
     groups: Vec<Dimension>,
     filters: Vec<(Dimension, String)>,
     scope: BudgetScope,
+    estimating_since: Option<NaiveDate>,
 }
 
 /// One row of an answer: where it falls (when cut), the groups' values in the order asked (`None`
@@ -207,6 +208,9 @@ pub struct SpendRow {
     pub groups: Vec<Option<String>>,
     pub currency: String,
     pub amount: Decimal,
+    /// The part of `amount` estimated from usage not billed yet (see
+    /// [`SpendQuery::estimating_since`]); zero when all of it was billed.
+    pub estimated: Decimal,
 }
 
 impl SpendQuery {
@@ -219,7 +223,17 @@ impl SpendQuery {
             groups: Vec::new(),
             filters: Vec::new(),
             scope: BudgetScope::default(),
+            estimating_since: None,
         }
+    }
+
+    /// Counts, from the UTC day `since` on, each day a source has usage but no cost line yet at
+    /// its usage's computed cost (the price book's), as estimated spend. Cost reports lag usage
+    /// by hours to a day: today's and yesterday's spend is known from usage before it is billed.
+    /// Usage no rate prices is not counted.
+    pub fn estimating_since(mut self, since: NaiveDate) -> Self {
+        self.estimating_since = Some(since);
+        self
     }
 
     /// Cut by hour, local day, week (from Monday) or month.
@@ -459,6 +473,7 @@ fn rows(batches: &[RecordBatch], query: &SpendQuery) -> Result<Vec<SpendRow>, En
         let groups = (0..query.groups.len()).map(|i| texts(&format!("g{i}"))).collect::<Result<Vec<_>, _>>()?;
         let currencies = texts("currency")?;
         let billed = amounts(column("billed")?)?;
+        let estimated = amounts(column("estimated")?)?;
         for i in 0..n {
             // A group with no lines in it sums to NULL: nothing was billed.
             let Some(amount) = billed[i] else { continue };
@@ -469,7 +484,8 @@ fn rows(batches: &[RecordBatch], query: &SpendQuery) -> Result<Vec<SpendRow>, En
                 slot: slots[i],
                 groups: groups.iter().map(|g| g[i].clone()).collect(),
                 currency,
-                amount,
+                amount: at_money_scale(amount),
+                estimated: at_money_scale(estimated[i].unwrap_or_default()),
             });
         }
     }
@@ -482,19 +498,95 @@ impl crate::SqlSession {
         let table = cost_table_reading(&query.columns());
         let batches = self
             .collect_built(|ctx| async move {
-                let mut frame = ctx.table(table).await?;
+                let mut frame = ctx.table(table).await?.with_column(ESTIMATED, lit(false))?;
+                if let Some(since) =
+                    query.estimating_since.filter(|since| *since < query.to + chrono::Duration::days(1))
+                {
+                    frame = with_estimates(&ctx, frame, table, since).await?;
+                }
                 if query.reads_source_names() {
                     let names = ctx.table("sources").await?.select(vec![col("id"), col("name").alias(SOURCE_NAME)])?;
                     frame = frame.join(names, JoinType::Left, &["source_id"], &["id"], None)?;
                 }
-                Ok(frame
-                    .filter(query.condition())?
-                    .aggregate(query.grouping(), vec![sum(col("billed_cost")).alias("billed")])?)
+                Ok(frame.filter(query.condition())?.aggregate(
+                    query.grouping(),
+                    vec![
+                        sum(col("billed_cost")).alias("billed"),
+                        sum(when(col(ESTIMATED), col("billed_cost")).end()?).alias("estimated"),
+                    ],
+                )?)
             })
             .await?;
         rows(&batches, query)
     }
 }
+
+/// `amount` with the lake's nine decimals when it needs no more (an answer with estimates is
+/// summed at the computed costs' scale): the same billed sum reads the same either way.
+fn at_money_scale(amount: Decimal) -> Decimal {
+    let money_scale = 9;
+    let mut out = amount.normalize();
+    if out.scale() <= money_scale {
+        out.rescale(money_scale);
+        return out;
+    }
+    amount.normalize()
+}
+
+/// Marks the lines of an answer that are usage not billed yet.
+const ESTIMATED: &str = "x_estimated";
+
+/// `billed` (the lines of `table`) and, as lines of the same columns marked estimated, the priced
+/// usage of each source and UTC day from `since` on that has no line in `table`. Amounts are
+/// widened to the computed costs' scale so that no estimate is rounded.
+async fn with_estimates(
+    ctx: &datafusion::prelude::SessionContext,
+    billed: datafusion::dataframe::DataFrame,
+    table: &str,
+    since: NaiveDate,
+) -> Result<datafusion::dataframe::DataFrame, EngineError> {
+    let exact = DataType::Decimal128(38, 18);
+    let billed = billed.with_column("billed_cost", cast(col("billed_cost"), exact.clone()))?;
+    let recent = col("charge_day").gt_eq(date(since));
+    let billed_days = ctx
+        .table(table)
+        .await?
+        .filter(recent.clone())?
+        .aggregate(vec![col("source_id").alias("b_source"), col("charge_day").alias("b_day")], vec![])?;
+    let unbilled = ctx.table("usage").await?.filter(recent.and(col("computed_cost").is_not_null()))?.join(
+        billed_days,
+        JoinType::LeftAnti,
+        &["source_id", "charge_day"],
+        &["b_source", "b_day"],
+        None,
+    )?;
+    // The usage row in the lines' columns: a line of its model, project and API key, in US
+    // dollars (prices are), under a service that says where it comes from.
+    let columns = billed
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| {
+            let value = match f.name().as_str() {
+                "charge_period_start" => col("bucket_start"),
+                "charge_period_end" => col("bucket_end"),
+                "charge_day" | "provider_name" | "model" | "api_key_id" | "source_id" => col(f.name()),
+                "sub_account_id" => col("project_id"),
+                "billed_cost" | "effective_cost" | "list_cost" => col("computed_cost"),
+                "billing_currency" => lit("USD"),
+                "service_name" => lit(ESTIMATED_SERVICE),
+                "charge_category" => lit("Usage"),
+                ESTIMATED => lit(true),
+                _ => lit(ScalarValue::Null),
+            };
+            cast(value, f.data_type().clone()).alias(f.name())
+        })
+        .collect::<Vec<_>>();
+    Ok(billed.union(unbilled.select(columns)?)?)
+}
+
+/// The service of spend estimated from usage.
+pub const ESTIMATED_SERVICE: &str = "Estimated from usage";
 
 impl crate::Engine {
     /// The organization's spend as `query` asks, read as a member reads it.

@@ -27,6 +27,8 @@ pub struct BudgetStatus {
     pub resets_at: DateTime<Utc>,
     /// In-scope spend this period, in the budget's currency.
     pub spend: Decimal,
+    /// The part of `spend` estimated from usage not billed yet.
+    pub estimated: Decimal,
     /// In-scope spend this period billed in other currencies, which the budget does not count.
     pub other_currencies: BTreeMap<String, Decimal>,
     /// Period-end spend, forecast from the days before today.
@@ -127,21 +129,25 @@ impl Call {
     }
 }
 
-/// Spend by local day and currency over `[from, to)` local dates, in `scope`: days as the
-/// overview and the explorer place lines on them, so a budget counts what they show.
+/// Spend by local day and currency over `[from, to)` local dates, in `scope`, with the part of
+/// it estimated from usage not billed yet (from the UTC day before `now`'s): days as the overview
+/// and the explorer place lines on them, so a budget counts what they show.
 async fn daily_spend(
     engine: &Engine,
     org: OrgScope,
     zone: ReportingZone,
     scope: &BudgetScope,
-    from: NaiveDate,
-    to: NaiveDate,
-) -> Result<BTreeMap<(String, NaiveDate), Decimal>, NotifyError> {
-    let query = SpendQuery::new(zone, from, to).by(Granularity::Day).within(scope);
-    let mut out = BTreeMap::new();
+    (from, to): (NaiveDate, NaiveDate),
+    now: DateTime<Utc>,
+) -> Result<BTreeMap<(String, NaiveDate), (Decimal, Decimal)>, NotifyError> {
+    let since = now.date_naive() - chrono::Duration::days(1);
+    let query = SpendQuery::new(zone, from, to).by(Granularity::Day).within(scope).estimating_since(since);
+    let mut out: BTreeMap<(String, NaiveDate), (Decimal, Decimal)> = BTreeMap::new();
     for row in engine.spend(org, &query).await? {
         let day = row.slot.ok_or_else(|| NotifyError::Data("a day's spend without its day".into()))?.day();
-        *out.entry((row.currency, day)).or_default() += row.amount;
+        let (amount, estimated) = out.entry((row.currency, day)).or_default();
+        *amount += row.amount;
+        *estimated += row.estimated;
     }
     Ok(out)
 }
@@ -153,6 +159,8 @@ pub struct PeriodSpend {
     pub period: Period,
     /// Spend this period in the currency.
     pub spend: Decimal,
+    /// The part of `spend` estimated from usage not billed yet.
+    pub estimated: Decimal,
     /// Spend this period billed in other currencies.
     pub other_currencies: BTreeMap<String, Decimal>,
     /// Period-end spend, forecast from the complete days before today (never below `spend`).
@@ -179,15 +187,16 @@ pub async fn period_spend(
     let yesterday = today.pred_opt().expect("a day before");
     let period = Period::containing(kind, today);
     let from = period.start.min(yesterday) - chrono::Duration::days(HISTORY_DAYS);
-    let spend_by_day = daily_spend(engine, org, zone, scope, from, period.end).await?;
-    let mut spend = Decimal::ZERO;
+    let spend_by_day = daily_spend(engine, org, zone, scope, (from, period.end), now).await?;
+    let (mut spend, mut estimated) = (Decimal::ZERO, Decimal::ZERO);
     let mut other_currencies: BTreeMap<String, Decimal> = BTreeMap::new();
     let mut history: BTreeMap<NaiveDate, Decimal> = BTreeMap::new();
-    for ((c, day), amount) in &spend_by_day {
+    for ((c, day), (amount, estimate)) in &spend_by_day {
         let counted = c == currency;
         if period.contains(*day) {
             if counted {
                 spend += amount;
+                estimated += estimate;
             } else {
                 *other_currencies.entry(c.clone()).or_default() += amount;
             }
@@ -208,7 +217,7 @@ pub async fn period_spend(
     // The forecast rests on complete days: today's partial spend would read as a slowdown.
     let complete: Vec<DaySpend> = history.iter().copied().filter(|d| d.day <= yesterday).collect();
     let forecast = forecast_period_end(&complete, period.start, period.end, yesterday);
-    Ok(PeriodSpend { period, spend, other_currencies, forecast: forecast.max(spend), history, yesterday })
+    Ok(PeriodSpend { period, spend, estimated, other_currencies, forecast: forecast.max(spend), history, yesterday })
 }
 
 /// Where `budget` stands at `now`.
@@ -227,6 +236,7 @@ pub async fn budget_status(
         period: p.period,
         resets_at: zone.start_of(p.period.end),
         spend: p.spend,
+        estimated: p.estimated,
         other_currencies: p.other_currencies,
         forecast: p.forecast,
         history: p.history,

@@ -452,6 +452,18 @@ impl AlertMessage {
                 money(usual, amount)
             ),
         };
+        // Spend known from usage before the provider bills it: an alert on it says so.
+        let estimated = match alert.call {
+            Call::Anomaly { .. } => rust_decimal::Decimal::ZERO,
+            _ => status.estimated,
+        };
+        let headline = match estimated.is_zero() {
+            true => headline,
+            false => format!(
+                "{headline} Of this, {} is estimated from usage the provider has not billed yet.",
+                money(estimated, amount)
+            ),
+        };
         let data = json!({
             "organization_id": org.org_id().as_uuid(),
             "alert_id": event.id,
@@ -470,6 +482,7 @@ impl AlertMessage {
                 "resets_at": status.resets_at,
             },
             "spend": alert.amount.to_string(),
+            "estimated": estimated.to_string(),
             "threshold_percent": (!matches!(alert.call, Call::Anomaly { .. })).then_some(alert.call.threshold()),
             "forecast": status.forecast.round_dp(9).to_string(),
             "usual": match alert.call {

@@ -923,3 +923,87 @@ async fn reconciliation_sets_each_days_bill_against_its_priced_usage_and_lists_u
     assert_eq!(r.status, 422, "{}", r.text);
     assert!(r.text.contains("from: \\\"yesterday\\\" is not a day"), "{}", r.text);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn todays_spend_is_estimated_from_priced_usage_until_its_cost_report_arrives_then_billed() {
+    use reqwest::Method;
+    let app = TestApp::spawn().await;
+    let (scope, owner) = app.create_org("Acme", "o@acme.test").await;
+    let c = app.login("o@acme.test").await;
+    let key = crate::create_key(&c, "k", "admin").await;
+    let today = chrono::Utc::now().date_naive();
+    let day = |back: i64| today - chrono::Duration::days(back);
+    let bill = |back: i64, amount: &str| CostLine {
+        day: day(back),
+        group: Some("proj_a".into()),
+        item: "Claude Sonnet 4.5 Usage - Input Tokens".into(),
+        model: Some("claude-sonnet-4-5".into()),
+        amount: amount.parse().unwrap(),
+        ..Default::default()
+    };
+    let budget = serde_json::json!({ "name": "Claude", "amount": "0.01", "currency": "USD", "period": "month",
+        "thresholds": [100], "forecast_alert": false, "email_members": [owner.to_string()] });
+    let r = c.api(Method::POST, "/api/v1/budgets", &key, Some(budget)).await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    // A million input tokens a day, $3 at the catalogue's rate; the cost report has reached the
+    // day before yesterday only.
+    let anthropic = SimProvider::anthropic(KEY).await;
+    anthropic.set_usage((0..3).map(|back| million_input_tokens(day(back))).collect());
+    anthropic.set_lines(vec![bill(2, "3")]);
+    let mut t = app.store.tenant(scope).await.unwrap();
+    let plain = burnrate_sync::SourceKind::parse("anthropic").and_then(burnrate_sync::SourceConfig::plain).unwrap();
+    let config = burnrate_sync::SourceConfig { base_url: Some(anthropic.base_url()), ..plain }.to_json();
+    let new = burnrate_store::NewSource { kind: "anthropic", name: "Anthropic", config: &config, secret: KEY };
+    let id = t.create_source(&app.vault, &new).await.unwrap();
+    t.commit().await.unwrap();
+    let syncer = burnrate_sync::Syncer::new(app.store.clone(), app.vault.clone(), app.lake.clone(), http());
+    let window = SyncWindow::new(day(3), today + chrono::Duration::days(1)).unwrap().whole_months();
+    syncer.sync(scope, id, window).await.unwrap();
+
+    use chrono::Datelike;
+    // (day, amount, estimated) of the overview's days.
+    let days = |summary: &serde_json::Value| -> Vec<(String, Decimal, bool)> {
+        let mut rows: Vec<(String, Decimal, bool)> = summary["days"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| {
+                let amount = d["amount"].as_str().unwrap().parse().unwrap();
+                (d["day"].as_str().unwrap().to_owned(), amount, d["estimated"] == true)
+            })
+            .collect();
+        rows.sort();
+        rows
+    };
+    let shown = |d: i64, amount: &str, estimated: bool| (day(d).to_string(), amount.parse().unwrap(), estimated);
+    let summary = c.api(Method::GET, "/api/v1/spend", &key, None).await.json();
+    assert_eq!(
+        days(&summary),
+        [shown(2, "3", false), shown(1, "3", true), shown(0, "3", true)],
+        "yesterday and today from usage at its computed cost: {summary}"
+    );
+    let month_start = today.with_day(1).unwrap();
+    let estimated_this_month = (0..2).filter(|back| day(*back) >= month_start).count();
+    if estimated_this_month > 0 {
+        let expected = Decimal::from(3 * estimated_this_month as i64);
+        let part = &summary["month_to_date_estimated"][0]["amount"];
+        assert_eq!(part.as_str().unwrap().parse::<Decimal>().unwrap(), expected, "{summary}");
+    }
+    let page = c.get("/").await.text;
+    let row = format!("<tr class=\"estimated\"><td>{today}</td><td>Anthropic</td>");
+    assert!(page.contains(&row), "today's row is labelled estimated:\n{page}");
+    assert!(page.contains(">estimated</span>"), "{page}");
+    // A budget alert on spend known only from usage says so.
+    let fired = app.notifier.evaluate(scope, chrono::Utc::now(), 0).await.unwrap();
+    assert_eq!(fired.len(), 1);
+    let mail = app.smtp.wait_for("o@acme.test", "Claude: 100 % of budget reached").await;
+    assert!(mail.body().contains("is estimated from usage the provider has not billed yet"), "{}", mail.body());
+
+    // The cost report arrives for yesterday and today: billed, at what the provider bills.
+    anthropic.set_lines(vec![bill(2, "3"), bill(1, "3.10"), bill(0, "1.25")]);
+    syncer.sync(scope, id, window).await.unwrap();
+    let summary = c.api(Method::GET, "/api/v1/spend", &key, None).await.json();
+    assert_eq!(days(&summary), [shown(2, "3", false), shown(1, "3.1", false), shown(0, "1.25", false)], "{summary}");
+    assert_eq!(summary["month_to_date_estimated"], serde_json::json!([]));
+    assert!(!c.get("/").await.text.contains("<tr class=\"estimated\">"));
+}

@@ -52,6 +52,7 @@ async fn page(
                     thresholds: b.thresholds.percents().iter().map(|p| format!("{p} %")).collect::<Vec<_>>().join(", "),
                     forecast: b.forecast_alert,
                     spend: money(s.spend),
+                    estimated: if s.estimated.is_zero() { String::new() } else { money(s.estimated) },
                     forecast_spend: money(s.forecast),
                     percent_used: format!("{} %", s.percent_used().round_dp(1)),
                     over: s.spend >= b.amount.amount(),
@@ -217,6 +218,8 @@ pub struct BudgetRow {
     pub forecast: bool,
     /// Spend this period, `412.50 USD`.
     pub spend: String,
+    /// The part of `spend` estimated from usage not billed yet, or empty.
+    pub estimated: String,
     /// The period-end forecast.
     pub forecast_spend: String,
     pub percent_used: String,

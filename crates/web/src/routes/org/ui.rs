@@ -26,6 +26,7 @@ pub async fn overview(State(state): State<AppState>, who: Authed) -> Result<Resp
             day: d.day.to_string(),
             provider: d.provider.clone(),
             amount: format!("{} {}", d.amount.round_dp(2), d.currency),
+            estimated: d.estimated,
             link: explore_link("model", d.day, d.day + chrono::Duration::days(1), "day", &[("provider", &d.provider)]),
         })
         .collect();
@@ -36,6 +37,12 @@ pub async fn overview(State(state): State<AppState>, who: Authed) -> Result<Resp
             (format!("{} {}", m.amount.round_dp(2), m.currency), format!("{} {}", m.amount.normalize(), m.currency))
         })
         .collect();
+    let month_estimated = summary
+        .month_to_date_estimated
+        .iter()
+        .map(|m| format!("{} {}", m.amount.round_dp(2), m.currency))
+        .collect::<Vec<_>>()
+        .join(", ");
     let month_start = today.with_day(1).unwrap_or(today);
     let (previous_start, previous_until) = previous_month_to_date(today);
     let compared = summary
@@ -105,7 +112,17 @@ pub async fn overview(State(state): State<AppState>, who: Authed) -> Result<Resp
             let (amount, currency) = (s.budget.amount.amount(), s.budget.amount.currency());
             BudgetGlance {
                 name: s.budget.name.clone(),
-                used: format!("{} of {amount} {currency} ({} %)", s.spend.round_dp(2), s.percent_used().round_dp(1)),
+                used: match s.estimated.is_zero() {
+                    true => {
+                        format!("{} of {amount} {currency} ({} %)", s.spend.round_dp(2), s.percent_used().round_dp(1))
+                    }
+                    false => format!(
+                        "{} of {amount} {currency} ({} %, {} estimated)",
+                        s.spend.round_dp(2),
+                        s.percent_used().round_dp(1),
+                        s.estimated.round_dp(2)
+                    ),
+                },
                 forecast: format!("{} {currency}", s.forecast.round_dp(2)),
                 at_risk: s.spend >= amount || s.forecast > amount,
             }
@@ -116,6 +133,7 @@ pub async fn overview(State(state): State<AppState>, who: Authed) -> Result<Resp
         notices: state.app.support().recent_notices().await?.iter().map(notice_row).collect(),
         spend,
         month_to_date,
+        month_estimated,
         chart,
         compared,
         forecast,
@@ -182,6 +200,8 @@ pub struct OverviewPage {
     pub spend: Vec<SpendRow>,
     /// (shown to the cent, exact) per currency.
     pub month_to_date: Vec<(String, String)>,
+    /// The part of the month to date estimated from usage not billed yet ("" when none).
+    pub month_estimated: String,
     /// Per currency: what the same days of the previous month spent.
     pub compared: Vec<Compared>,
     /// The month-end forecast, per currency.
@@ -256,6 +276,8 @@ pub struct SpendRow {
     pub day: String,
     pub provider: String,
     pub amount: String,
+    /// Estimated from usage the provider has not billed yet.
+    pub estimated: bool,
     /// The explorer: that day's models of that provider.
     pub link: String,
 }
