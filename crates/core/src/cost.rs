@@ -67,6 +67,12 @@ impl SyncWindow {
         *self == self.whole_months()
     }
 
+    /// The part of the window before `day` and the part from `day` on (either may be empty).
+    pub fn split_at(&self, day: NaiveDate) -> (Option<SyncWindow>, Option<SyncWindow>) {
+        let day = day.clamp(self.start, self.end);
+        (SyncWindow::new(self.start, day).ok(), SyncWindow::new(day, self.end).ok())
+    }
+
     pub fn start(&self) -> NaiveDate {
         self.start
     }

@@ -10,7 +10,7 @@ use axum::extract::{Request, State as AxState};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use chrono::{DateTime, Duration, NaiveDate, SecondsFormat, Utc};
+use chrono::{DateTime, Duration, NaiveDate, Utc};
 use rust_decimal::Decimal;
 
 use crate::{Fault, State, query_pairs, record};
@@ -34,14 +34,18 @@ pub(crate) fn router(state: Arc<Mutex<State>>, api_key: String) -> Router {
         .with_state((state, api_key))
 }
 
-fn rfc3339(d: NaiveDate) -> String {
-    d.and_hms_opt(0, 0, 0).expect("midnight").and_utc().to_rfc3339_opts(SecondsFormat::Secs, true)
+/// The Unix time `day` starts at.
+fn day_start_of(day: NaiveDate) -> i64 {
+    day.and_hms_opt(0, 0, 0).expect("midnight").and_utc().timestamp()
 }
 
 struct Query {
     group_by: Vec<String>,
-    page: Vec<NaiveDate>,
+    /// This page's buckets: whole UTC days, or hours with `bucket_width=1h`.
+    page: Vec<(DateTime<Utc>, DateTime<Utc>)>,
     next: Option<usize>,
+    /// Hour buckets, each holding its share of its day's usage.
+    hourly: bool,
     /// The request's path and query: what a remembered answer is filed under.
     key: String,
 }
@@ -49,7 +53,13 @@ struct Query {
 /// Authentication, faults, parameters and paging, common to both reports.
 // The error is the HTTP answer itself, built and returned once per request.
 #[allow(clippy::result_large_err)]
-fn preamble(state: &Mutex<State>, api_key: &str, req: &Request, allowed_groups: &[&str]) -> Result<Query, Response> {
+fn preamble(
+    state: &Mutex<State>,
+    api_key: &str,
+    req: &Request,
+    allowed_groups: &[&str],
+    serves_hours: bool,
+) -> Result<Query, Response> {
     let key = req.uri().path_and_query().map(|p| p.to_string()).unwrap_or_default();
     let fault = record(state, key.clone());
     let h = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
@@ -101,15 +111,17 @@ fn preamble(state: &Mutex<State>, api_key: &str, req: &Request, allowed_groups: 
         Some(Ok(e)) if e > start => e.with_timezone(&Utc),
         Some(_) => return Err(bad("ending_at: must be a datetime after starting_at")),
     };
-    match one("bucket_width").as_deref() {
-        None | Some("1d") => {}
-        Some("1h") | Some("1m") => return Err(bad("bucket_width: the simulator serves 1d only")),
+    let hourly = match one("bucket_width").as_deref() {
+        None | Some("1d") => false,
+        Some("1h") if serves_hours => true,
+        Some("1h") | Some("1m") => return Err(bad("bucket_width: the simulator serves 1h for the usage report only")),
         Some(w) => return Err(bad(&format!("bucket_width: invalid value '{w}'"))),
-    }
+    };
+    let (default_limit, max_limit) = if hourly { (24, 168) } else { (7, 31) };
     let limit = match one("limit").map(|v| v.parse::<usize>()) {
-        None => 7,
-        Some(Ok(n)) if (1..=31).contains(&n) => n,
-        Some(_) => return Err(bad("limit: must be between 1 and 31")),
+        None => default_limit,
+        Some(Ok(n)) if (1..=max_limit).contains(&n) => n,
+        Some(_) => return Err(bad(&format!("limit: must be between 1 and {max_limit}"))),
     };
     let mut group_by = Vec::new();
     for (k, v) in &pairs {
@@ -120,22 +132,25 @@ fn preamble(state: &Mutex<State>, api_key: &str, req: &Request, allowed_groups: 
             group_by.push(v.clone());
         }
     }
-    let mut days = Vec::new();
-    let mut d = start.date_naive();
-    while d.and_hms_opt(0, 0, 0).expect("midnight").and_utc() < end {
-        days.push(d);
-        d += Duration::days(1);
+    // Buckets start at the day (or hour) `starting_at` falls in, as the real report snaps it.
+    let width = if hourly { Duration::hours(1) } else { Duration::days(1) };
+    let midnight = start.date_naive().and_hms_opt(0, 0, 0).expect("midnight").and_utc();
+    let mut b = if hourly { midnight + Duration::hours((start - midnight).num_hours()) } else { midnight };
+    let mut buckets = Vec::new();
+    while b < end {
+        buckets.push((b, b + width));
+        b += width;
     }
     let first = match one("page") {
         None => 0,
         Some(p) => match p.strip_prefix("page_").and_then(|n| n.parse::<usize>().ok()) {
-            Some(n) if n <= days.len() => n,
+            Some(n) if n <= buckets.len() => n,
             _ => return Err(bad("page: invalid page token")),
         },
     };
-    let page: Vec<NaiveDate> = days.iter().copied().skip(first).take(limit).collect();
+    let page: Vec<_> = buckets.iter().copied().skip(first).take(limit).collect();
     let next = first + page.len();
-    Ok(Query { group_by, page, next: (next < days.len()).then_some(next), key })
+    Ok(Query { group_by, page, next: (next < buckets.len()).then_some(next), hourly, key })
 }
 
 fn envelope(state: &Mutex<State>, key: String, buckets: Vec<String>, next: Option<usize>) -> Response {
@@ -147,26 +162,23 @@ fn envelope(state: &Mutex<State>, key: String, buckets: Vec<String>, next: Optio
     crate::answer(state, key, body)
 }
 
-fn bucket(day: NaiveDate, results: Vec<String>) -> String {
-    format!(
-        r#"{{"starting_at":"{}","ending_at":"{}","results":[{}]}}"#,
-        rfc3339(day),
-        rfc3339(day + Duration::days(1)),
-        results.join(",")
-    )
+fn bucket((start, end): (DateTime<Utc>, DateTime<Utc>), results: Vec<String>) -> String {
+    let text = |t: DateTime<Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    format!(r#"{{"starting_at":"{}","ending_at":"{}","results":[{}]}}"#, text(start), text(end), results.join(","))
 }
 
 async fn cost_report(AxState((state, api_key)): AxState<(Arc<Mutex<State>>, String)>, req: Request) -> Response {
-    let q = match preamble(&state, &api_key, &req, &["workspace_id", "description"]) {
+    let q = match preamble(&state, &api_key, &req, &["workspace_id", "description"], false) {
         Ok(q) => q,
         Err(r) => return r,
     };
     let by_workspace = q.group_by.iter().any(|g| g == "workspace_id");
     let by_description = q.group_by.iter().any(|g| g == "description");
     let mut buckets = Vec::new();
-    for day in &q.page {
+    for span in &q.page {
+        let day = span.0.date_naive();
         let mut grouped: BTreeMap<GroupKey, Decimal> = BTreeMap::new();
-        let lines = state.lock().expect("sim state").lines_of(*day);
+        let lines = state.lock().expect("sim state").lines_of(day);
         for l in lines {
             let key = (
                 by_workspace.then(|| l.group.clone()).flatten(),
@@ -189,7 +201,7 @@ async fn cost_report(AxState((state, api_key)): AxState<(Arc<Mutex<State>>, Stri
                 )
             })
             .collect();
-        buckets.push(bucket(*day, results));
+        buckets.push(bucket(*span, results));
     }
     envelope(&state, q.key, buckets, q.next)
 }
@@ -211,16 +223,17 @@ async fn usage_report(AxState((state, api_key)): AxState<(Arc<Mutex<State>>, Str
         "account_id",
         "service_account_id",
     ];
-    let q = match preamble(&state, &api_key, &req, &groups) {
+    let q = match preamble(&state, &api_key, &req, &groups, true) {
         Ok(q) => q,
         Err(r) => return r,
     };
     let by = |g: &str| q.group_by.iter().any(|x| x == g);
     let mut buckets = Vec::new();
-    for day in &q.page {
+    for span in &q.page {
+        let day = span.0.date_naive();
         // (workspace, api key, model) -> (uncached, cache read, cache write, output, web searches)
         let mut grouped: BTreeMap<GroupKey, [i64; 5]> = BTreeMap::new();
-        let usage = state.lock().expect("sim state").usage_of(*day);
+        let usage = state.lock().expect("sim state").usage_of(day);
         for u in usage {
             let key = (
                 by("workspace_id").then(|| u.group.clone()).flatten(),
@@ -228,8 +241,10 @@ async fn usage_report(AxState((state, api_key)): AxState<(Arc<Mutex<State>>, Str
                 by("model").then(|| u.model.clone()),
             );
             let t = grouped.entry(key).or_default();
+            let bounds = (span.0.timestamp(), span.1.timestamp());
+            let day_start = day_start_of(day);
             for (slot, v) in t.iter_mut().zip([u.uncached, u.cached, u.cache_write, u.output, u.web_searches]) {
-                *slot += v;
+                *slot += if q.hourly { crate::hour_share(v, bounds, day_start) } else { v };
             }
         }
         let results = grouped
@@ -249,7 +264,7 @@ async fn usage_report(AxState((state, api_key)): AxState<(Arc<Mutex<State>>, Str
                 .to_string()
             })
             .collect();
-        buckets.push(bucket(*day, results));
+        buckets.push(bucket(*span, results));
     }
     envelope(&state, q.key, buckets, q.next)
 }

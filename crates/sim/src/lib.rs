@@ -319,6 +319,15 @@ pub(crate) fn float_text(amount: Decimal, noise: bool) -> String {
     text
 }
 
+/// The part of a day's `total` that falls in the hour bucket `[start, end)` (Unix seconds) of the
+/// day starting at `day_start`: spread evenly over the day, so a day's hours add up to `total`.
+pub(crate) fn hour_share(total: i64, (start, end): (i64, i64), day_start: i64) -> i64 {
+    let upto = |t: i64| (i128::from(total) * i128::from((t - day_start).clamp(0, DAY_SECONDS)) / 86_400) as i64;
+    upto(end) - upto(start)
+}
+
+const DAY_SECONDS: i64 = 86_400;
+
 /// Takes the next queued fault, recording the request either way.
 pub(crate) fn record(state: &Mutex<State>, path_and_query: String) -> Option<Fault> {
     let mut s = state.lock().expect("sim state");

@@ -106,7 +106,7 @@ async fn other_usage(
     AxState((state, api_key)): AxState<(Arc<Mutex<State>>, String)>,
     req: Request,
 ) -> Response {
-    let q = match preamble(&state, &api_key, &req, endpoint.groups, 31) {
+    let q = match preamble(&state, &api_key, &req, endpoint.groups, 31, false) {
         Ok(q) => q,
         Err(r) => return r,
     };
@@ -156,6 +156,8 @@ struct Query {
     /// This page's buckets and the index of the next page, if any.
     page: Vec<(i64, i64)>,
     next: Option<usize>,
+    /// Hour buckets (`bucket_width=1h`), each holding its share of its day's usage.
+    hourly: bool,
     /// The request's path and query: what a remembered answer is filed under.
     key: String,
 }
@@ -168,6 +170,7 @@ fn preamble(
     req: &Request,
     allowed_groups: &[&str],
     max_limit: usize,
+    serves_hours: bool,
 ) -> Result<Query, Response> {
     let key = req.uri().path_and_query().map(|p| p.to_string()).unwrap_or_default();
     let fault = record(state, key.clone());
@@ -226,19 +229,23 @@ fn preamble(
         Some(Ok(e)) if e > start => e,
         Some(_) => return Err(bad("Invalid value for 'end_time'.", "end_time")),
     };
-    match one("bucket_width").as_deref() {
-        None | Some("1d") => {}
+    let hourly = match one("bucket_width").as_deref() {
+        None | Some("1d") => false,
+        Some("1h") if serves_hours => true,
         // Real values the simulator does not serve: said plainly rather than answered wrongly.
-        Some("1h") | Some("1m") => return Err(bad("The simulator serves bucket_width=1d only.", "bucket_width")),
+        Some("1h") | Some("1m") => {
+            return Err(bad("The simulator serves bucket_width=1h for completions usage only.", "bucket_width"));
+        }
         Some(w) => {
             return Err(bad(
                 &format!("Invalid value for 'bucket_width': '{w}'. Supported values are: '1m', '1h', '1d'."),
                 "bucket_width",
             ));
         }
-    }
+    };
+    let (default_limit, max_limit, width) = if hourly { (24, 168, 3600) } else { (7, max_limit, DAY) };
     let limit = match one("limit").map(|v| v.parse::<usize>()) {
-        None => 7,
+        None => default_limit,
         Some(Ok(n)) if (1..=max_limit).contains(&n) => n,
         Some(_) => return Err(bad(&format!("Invalid value for 'limit': must be between 1 and {max_limit}."), "limit")),
     };
@@ -251,11 +258,11 @@ fn preamble(
             group_by.push(v.clone());
         }
     }
-    // Buckets: the first starts at start_time, the rest at UTC midnights.
+    // Buckets: the first starts at start_time, the rest at UTC midnights (or hours).
     let mut bounds = Vec::new();
     let mut b = start;
     while b < end {
-        let next = ((b / DAY) + 1) * DAY;
+        let next = ((b / width) + 1) * width;
         bounds.push((b, next.min(end)));
         b = next;
     }
@@ -268,7 +275,7 @@ fn preamble(
     };
     let page: Vec<(i64, i64)> = bounds.iter().copied().skip(first).take(limit).collect();
     let next = first + page.len();
-    Ok(Query { group_by, page, next: (next < bounds.len()).then_some(next), key })
+    Ok(Query { group_by, page, next: (next < bounds.len()).then_some(next), hourly, key })
 }
 
 fn day_of(bucket_start: i64) -> NaiveDate {
@@ -289,7 +296,7 @@ fn envelope(state: &Mutex<State>, key: String, buckets: Vec<String>, next: Optio
 type CostKey = (Option<String>, Option<String>);
 
 async fn costs(AxState((state, api_key)): AxState<(Arc<Mutex<State>>, String)>, req: Request) -> Response {
-    let q = match preamble(&state, &api_key, &req, &["project_id", "line_item", "api_key_id"], 180) {
+    let q = match preamble(&state, &api_key, &req, &["project_id", "line_item", "api_key_id"], 180, false) {
         Ok(q) => q,
         Err(r) => return r,
     };
@@ -339,7 +346,7 @@ type UsageKey = (Option<String>, Option<String>, Option<String>);
 
 async fn completions(AxState((state, api_key)): AxState<(Arc<Mutex<State>>, String)>, req: Request) -> Response {
     let groups = ["project_id", "user_id", "api_key_id", "model", "batch", "service_tier"];
-    let q = match preamble(&state, &api_key, &req, &groups, 31) {
+    let q = match preamble(&state, &api_key, &req, &groups, 31, true) {
         Ok(q) => q,
         Err(r) => return r,
     };
@@ -358,8 +365,9 @@ async fn completions(AxState((state, api_key)): AxState<(Arc<Mutex<State>>, Stri
                 by("model").then(|| u.model.clone()),
             );
             let t = grouped.entry(key).or_default();
+            let day_start = *bs - bs.rem_euclid(DAY);
             for (slot, v) in t.iter_mut().zip([u.uncached, u.cached, u.cache_write, u.output, u.requests]) {
-                *slot += v;
+                *slot += if q.hourly { crate::hour_share(v, (*bs, *be), day_start) } else { v };
             }
         }
         let results: Vec<String> = grouped

@@ -20,6 +20,8 @@ const USAGE_ENDPOINT: &str = "GET /v1/organizations/usage_report/messages";
 const API_VERSION: &str = "2023-06-01";
 /// The most daily buckets one page may hold (both reports).
 const PAGE_BUCKETS: u32 = 31;
+/// The most hourly buckets one usage page may hold.
+const PAGE_HOURS: u32 = 168;
 
 /// One Anthropic organization, reached with an Admin API key.
 pub struct Anthropic {
@@ -92,7 +94,7 @@ impl Anthropic {
             ("starting_at", ask.window.start_time().to_rfc3339_opts(SecondsFormat::Secs, true)),
             ("ending_at", ask.window.end_time().to_rfc3339_opts(SecondsFormat::Secs, true)),
         ];
-        report_url(&self.base_url, path, times, ask.limit, group_by, ask.page)
+        report_url(&self.base_url, path, times, (ask.limit, ask.bucket), group_by, ask.page)
     }
 
     /// Pulls every cost line of `window` into memory.
@@ -173,11 +175,26 @@ impl Anthropic {
         progress: ProgressSink<'_>,
         out: &RecordSender<UsageRecord>,
     ) -> Result<PullStats, SourceError> {
-        let call = Call { provider: PROVIDER, endpoint: USAGE_ENDPOINT, window };
         let headers = [("x-api-key", self.admin_key.expose_secret()), ("anthropic-version", API_VERSION)];
         let groups = ["workspace_id", "api_key_id", "model", "service_tier"];
         let url = |ask: &Ask<'_>| self.url("/v1/organizations/usage_report/messages", &groups, ask);
-        let pager = Pager::new(call, http, &headers, error_message, url, "usage", progress, PAGE_BUCKETS);
+        let mut stats = PullStats::default();
+        for (part, bucket) in crate::by_bucket(window) {
+            let call = Call { provider: PROVIDER, endpoint: USAGE_ENDPOINT, window: part };
+            let pager = Pager::new(call, http, &headers, error_message, url, "usage", progress, PAGE_BUCKETS);
+            let pager = if bucket == crate::BucketWidth::Hour { pager.hourly(PAGE_HOURS) } else { pager };
+            stats.add(self.stream_usage_pages(call, pager, out).await?);
+        }
+        Ok(stats)
+    }
+
+    /// The records of one run of usage pages.
+    async fn stream_usage_pages<U: Fn(&Ask<'_>) -> url::Url>(
+        &self,
+        call: Call,
+        pager: Pager<'_, U>,
+        out: &RecordSender<UsageRecord>,
+    ) -> Result<PullStats, SourceError> {
         let stats = pager
             .stream(out, |page: Page<UsageItem>, _| {
                 let mut records = Vec::new();

@@ -150,7 +150,7 @@ pub(crate) fn report_url(
     base: &url::Url,
     path: &str,
     window: [(&str, String); 2],
-    limit: u32,
+    (limit, bucket): (u32, BucketWidth),
     group_by: &[&str],
     page: Option<&str>,
 ) -> url::Url {
@@ -163,7 +163,7 @@ pub(crate) fn report_url(
         for (k, v) in &window {
             q.append_pair(k, v);
         }
-        q.append_pair("bucket_width", "1d").append_pair("limit", &limit.to_string());
+        q.append_pair("bucket_width", bucket.width()).append_pair("limit", &limit.to_string());
         for g in group_by {
             q.append_pair("group_by[]", g);
         }
@@ -215,11 +215,56 @@ impl Progress {
 /// Where progress goes; `&|_| {}` when nobody is watching.
 pub type ProgressSink<'a> = &'a (dyn Fn(Progress) + Send + Sync);
 
-/// One report request: the part of the window still to fetch, buckets per page, and the cursor.
+/// One report request: the part of the window still to fetch, buckets per page and their width,
+/// and the cursor.
 pub(crate) struct Ask<'a> {
     pub window: SyncWindow,
     pub limit: u32,
+    pub bucket: BucketWidth,
     pub page: Option<&'a str>,
+}
+
+/// How long a report's buckets are.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum BucketWidth {
+    Day,
+    Hour,
+}
+
+impl BucketWidth {
+    /// `bucket_width` as OpenAI's and Anthropic's reports spell it.
+    pub fn width(self) -> &'static str {
+        match self {
+            BucketWidth::Day => "1d",
+            BucketWidth::Hour => "1h",
+        }
+    }
+
+    /// The fewest buckets a page may hold: a whole day, so that a page always ends at a midnight.
+    fn min_limit(self) -> u32 {
+        match self {
+            BucketWidth::Day => 1,
+            BucketWidth::Hour => 24,
+        }
+    }
+}
+
+/// `window` as its parts pulled by the day and by the hour (see [`hourly_from`]); the hours
+/// stop at tomorrow, later ones having no usage yet.
+pub(crate) fn by_bucket(window: SyncWindow) -> Vec<(SyncWindow, BucketWidth)> {
+    let from = hourly_from();
+    let (daily, hourly) = window.split_at(from);
+    let tomorrow = from + chrono::Duration::days(2);
+    let hourly = hourly.and_then(|h| SyncWindow::new(h.start(), h.end().min(tomorrow)).ok());
+    let mut parts: Vec<(SyncWindow, BucketWidth)> = daily.map(|d| (d, BucketWidth::Day)).into_iter().collect();
+    parts.extend(hourly.map(|h| (h, BucketWidth::Hour)));
+    parts
+}
+
+/// The day from which usage is pulled by the hour: yesterday (UTC), whose cost report may not
+/// have arrived yet, and today. Hours place recent usage in every organization's own days.
+pub(crate) fn hourly_from() -> chrono::NaiveDate {
+    chrono::Utc::now().date_naive() - chrono::Duration::days(1)
 }
 
 /// Walks the pages of one report over a window. Pages hold `limit` daily buckets; a page larger
@@ -234,6 +279,7 @@ pub(crate) struct Pager<'a, U> {
     report: &'static str,
     progress: ProgressSink<'a>,
     limit: u32,
+    bucket: BucketWidth,
     /// The window of the current run of pages (a cursor is only valid with the same parameters);
     /// `None` when the provider said there is no more.
     asked: Option<SyncWindow>,
@@ -266,6 +312,7 @@ impl<'a, U: Fn(&Ask<'_>) -> url::Url> Pager<'a, U> {
             report,
             progress,
             limit,
+            bucket: BucketWidth::Day,
             asked,
             resume,
             cursor: None,
@@ -274,16 +321,24 @@ impl<'a, U: Fn(&Ask<'_>) -> url::Url> Pager<'a, U> {
         }
     }
 
+    /// Hourly buckets, `limit` of them a page (at least a day's).
+    pub fn hourly(mut self, limit: u32) -> Self {
+        self.bucket = BucketWidth::Hour;
+        self.limit = limit.max(BucketWidth::Hour.min_limit());
+        self
+    }
+
     /// The next page, or `None` after the last.
     async fn next<P: serde::de::DeserializeOwned + Paged>(&mut self) -> Result<Option<P>, SourceError> {
         let body = loop {
             let Some(asked) = self.asked else { return Ok(None) };
-            let ask = Ask { window: asked, limit: self.limit, page: self.cursor.as_deref() };
+            let ask = Ask { window: asked, limit: self.limit, bucket: self.bucket, page: self.cursor.as_deref() };
+            let least = self.bucket.min_limit();
             match self.call.get(self.http, &(self.url)(&ask), self.headers, self.detail).await {
-                Err(SourceError { kind: SourceErrorKind::TooLarge(_), .. }) if self.limit > 1 => {
+                Err(SourceError { kind: SourceErrorKind::TooLarge(_), .. }) if self.limit > least => {
                     // Ask again from the first day not handed over, without the cursor (it
                     // belonged to the larger page size).
-                    self.limit = (self.limit / 2).max(1);
+                    self.limit = (self.limit / 2).max(least);
                     self.cursor = None;
                     self.seen.clear();
                     self.asked = SyncWindow::new(self.resume, asked.end()).ok();

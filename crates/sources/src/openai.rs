@@ -9,8 +9,8 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 
 use crate::{
-    Ask, Call, Paged, Pager, ProgressSink, PullStats, Pulled, RecordSender, SourceError, SourceErrorKind, collect,
-    error_message, money, report_url, tokens,
+    Ask, BucketWidth, Call, Paged, Pager, ProgressSink, PullStats, Pulled, RecordSender, SourceError, SourceErrorKind,
+    by_bucket, collect, error_message, money, report_url, tokens,
 };
 
 pub const PROVIDER: &str = "OpenAI";
@@ -93,7 +93,7 @@ impl OpenAi {
             ("start_time", ask.window.start_time().timestamp().to_string()),
             ("end_time", ask.window.end_time().timestamp().to_string()),
         ];
-        report_url(&self.base_url, path, times, ask.limit, group_by, ask.page)
+        report_url(&self.base_url, path, times, (ask.limit, ask.bucket), group_by, ask.page)
     }
 
     fn auth(&self) -> String {
@@ -164,6 +164,8 @@ impl OpenAi {
 const USAGE_ENDPOINT: &str = "GET /v1/organization/usage/completions";
 /// The most daily buckets one usage page may hold.
 const USAGE_PAGE_BUCKETS: u32 = 31;
+/// The most hourly buckets one usage page may hold.
+const USAGE_PAGE_HOURS: u32 = 168;
 
 impl OpenAi {
     /// Pulls the usage of `window` from every usage endpoint into memory.
@@ -185,24 +187,29 @@ impl OpenAi {
         progress: ProgressSink<'_>,
         out: &RecordSender<burnrate_core::UsageRecord>,
     ) -> Result<PullStats, SourceError> {
-        let call = Call { provider: PROVIDER, endpoint: USAGE_ENDPOINT, window };
         let auth = self.auth();
         let headers = [("authorization", auth.as_str())];
         let groups = ["project_id", "api_key_id", "model", "service_tier", "batch"];
         let url = |ask: &Ask<'_>| self.url("/v1/organization/usage/completions", &groups, ask);
-        let pager = Pager::new(call, http, &headers, error_message, url, "usage", progress, USAGE_PAGE_BUCKETS);
-        let mut stats = pager
-            .stream(out, |page: Page<CompletionsResult>, _| {
-                let mut records = Vec::new();
-                for bucket in page.data {
-                    let (start, end) = (time(&call, bucket.start_time)?, time(&call, bucket.end_time)?);
-                    for r in bucket.results {
-                        records.push(completions_record(&call, start, end, r)?);
+        let mut stats = PullStats::default();
+        for (part, bucket) in by_bucket(window) {
+            let call = Call { provider: PROVIDER, endpoint: USAGE_ENDPOINT, window: part };
+            let pager = Pager::new(call, http, &headers, error_message, url, "usage", progress, USAGE_PAGE_BUCKETS);
+            let pager = if bucket == BucketWidth::Hour { pager.hourly(USAGE_PAGE_HOURS) } else { pager };
+            let part_stats = pager
+                .stream(out, |page: Page<CompletionsResult>, _| {
+                    let mut records = Vec::new();
+                    for bucket in page.data {
+                        let (start, end) = (time(&call, bucket.start_time)?, time(&call, bucket.end_time)?);
+                        for r in bucket.results {
+                            records.push(completions_record(&call, start, end, r)?);
+                        }
                     }
-                }
-                Ok(records)
-            })
-            .await?;
+                    Ok(records)
+                })
+                .await?;
+            stats.add(part_stats);
+        }
         for endpoint in OTHER_USAGE {
             stats.add(self.stream_other_usage(http, window, progress, endpoint, out).await?);
         }

@@ -240,6 +240,11 @@ async fn two_instances_sync_each_source_exactly_once_per_schedule_tick() {
     };
     let (a, b) = (instance().await, instance().await);
     let anthropic_pages = |w: SyncWindow| (w.days() + 30) / 31;
+    // Usage: pages of 31 days up to yesterday, then one page of hours for yesterday and today.
+    let usage_pages = |w: SyncWindow| {
+        let (daily, hourly) = w.split_at(today - chrono::Duration::days(1));
+        daily.map_or(0, anthropic_pages) + i64::from(hourly.is_some())
+    };
     // Requests to one report's endpoint (a sync calls both the cost and the usage report).
     let calls = |sim: &SimProvider, path: &str| {
         sim.requests().iter().filter(|r| r.path_and_query.starts_with(path)).count() as i64
@@ -270,9 +275,9 @@ async fn two_instances_sync_each_source_exactly_once_per_schedule_tick() {
         rb.unwrap();
     }
     assert_eq!(calls(&openai, openai_costs), 1, "one sync of one cost page");
-    assert_eq!(calls(&openai, openai_usage), anthropic_pages(first_window), "usage pages hold 31 days too");
+    assert_eq!(calls(&openai, openai_usage), usage_pages(first_window), "usage pages hold 31 days too");
     assert_eq!(calls(&anthropic, anthropic_costs), anthropic_pages(first_window), "one sync, every page once");
-    assert_eq!(calls(&anthropic, anthropic_usage), anthropic_pages(first_window));
+    assert_eq!(calls(&anthropic, anthropic_usage), usage_pages(first_window));
 
     // The next tick syncs each source once more: the trailing re-pull.
     let second_window = next_window(&source(ids[1]).await, today);
@@ -288,7 +293,7 @@ async fn two_instances_sync_each_source_exactly_once_per_schedule_tick() {
     }
     assert_eq!(calls(&openai, openai_costs), 2);
     assert_eq!(calls(&anthropic, anthropic_costs), anthropic_pages(first_window) + anthropic_pages(second_window));
-    assert_eq!(calls(&anthropic, anthropic_usage), anthropic_pages(first_window) + anthropic_pages(second_window));
+    assert_eq!(calls(&anthropic, anthropic_usage), usage_pages(first_window) + usage_pages(second_window));
 
     let rows = app.lake.read_costs(&app.store, scope).await.unwrap();
     let expected: Decimal = burnrate_sim::demo::openai_lines(today, 20)
@@ -470,6 +475,9 @@ async fn synced_usage_is_priced_as_genai_prices_prices_it_and_an_unknown_model_s
         line.model = ["claude-sonnet-4-5", "claude-haiku-4-5", "claude-from-the-future"][i % 3].into();
         line.cache_write = 40_000 + i as i64;
     }
+    // Yesterday and today come by the hour, a row each; earlier days a row a day.
+    let hourly_from = today - chrono::Duration::days(1);
+    let expected_rows: usize = lines.iter().map(|l| if l.day >= hourly_from { 24 } else { 1 }).sum();
     sync_anthropic_usage(&app, scope, lines, today - chrono::Duration::days(24)..today + chrono::Duration::days(1))
         .await;
 
@@ -497,7 +505,7 @@ async fn synced_usage_is_priced_as_genai_prices_prices_it_and_an_unknown_model_s
             .collect()
     };
     let (models, starts, costs, refs) = (column(0), column(1), column(8), column(9));
-    assert_eq!(models.len(), 20, "every synced bucket");
+    assert_eq!(models.len(), expected_rows, "every synced bucket");
 
     // The oracle: genai-prices' calc_price of each class alone, times its tokens.
     let cases: Vec<serde_json::Value> = (0..models.len())
@@ -617,8 +625,9 @@ async fn an_imported_catalogue_shows_its_difference_then_prices_the_next_sync_an
     assert!(again.contains("0 models changed") && again.contains("nothing to apply"), "{again}");
 
     let today = chrono::Utc::now().date_naive();
-    let usage = vec![million_input_tokens(today - chrono::Duration::days(1))];
-    sync_anthropic_usage(&app, scope, usage, today - chrono::Duration::days(2)..today + chrono::Duration::days(1))
+    // A day before yesterday: one daily bucket.
+    let usage = vec![million_input_tokens(today - chrono::Duration::days(2))];
+    sync_anthropic_usage(&app, scope, usage, today - chrono::Duration::days(3)..today + chrono::Duration::days(1))
         .await;
     let usage = app.lake.read_usage(&app.store, scope).await.unwrap();
     assert_eq!(usage.len(), 1);
@@ -961,6 +970,21 @@ async fn todays_spend_is_estimated_from_priced_usage_until_its_cost_report_arriv
     syncer.sync(scope, id, window).await.unwrap();
 
     use chrono::Datelike;
+    // Yesterday and today are pulled by the hour: today's million tokens in 24 hourly rows.
+    let asked: Vec<String> = anthropic.requests().into_iter().map(|r| r.path_and_query).collect();
+    let hourly = asked.iter().filter(|p| p.contains("usage_report") && p.contains("bucket_width=1h")).count();
+    assert_eq!(hourly, 1, "{asked:#?}");
+    let sql = format!(
+        "SELECT count(*), sum(input_uncached_tokens) FROM usage WHERE charge_day = DATE '{today}' \
+         AND date_part('epoch', bucket_end) - date_part('epoch', bucket_start) = 3600"
+    );
+    let (_, out) = app.engine.collect(scope, &sql).await.unwrap();
+    let ints = |c: usize| {
+        use datafusion::arrow::array::AsArray;
+        let column = datafusion::arrow::compute::cast(out[0].column(c), &datafusion::arrow::datatypes::DataType::Int64);
+        column.unwrap().as_primitive::<datafusion::arrow::datatypes::Int64Type>().value(0)
+    };
+    assert_eq!((ints(0), ints(1)), (24, 1_000_000));
     // (day, amount, estimated) of the overview's days.
     let days = |summary: &serde_json::Value| -> Vec<(String, Decimal, bool)> {
         let mut rows: Vec<(String, Decimal, bool)> = summary["days"]
