@@ -36,7 +36,18 @@ pub struct Catalogue {
     pub checksum: String,
     units: Units,
     providers: Vec<Provider>,
+    /// Where each name asked of a provider was found (provider and model index, and whether
+    /// through a fallback): matching a name runs every model's clauses, regular expressions among
+    /// them, and usage asks about the same few names again and again.
+    found: std::sync::Mutex<FoundNames>,
 }
+
+/// Provider id → name → where it was found.
+type FoundNames = std::collections::HashMap<String, std::collections::HashMap<String, Option<(usize, usize, bool)>>>;
+
+/// Names remembered before the memory is cleared: names come from providers' reports, a few
+/// dozen in practice.
+const FOUND_NAMES: usize = 10_000;
 
 #[derive(Debug)]
 pub struct Provider {
@@ -223,6 +234,7 @@ impl Catalogue {
             checksum: hex::encode(Sha256::digest(json)),
             units,
             providers,
+            found: Default::default(),
         })
     }
 
@@ -248,6 +260,30 @@ impl Catalogue {
     /// The model `name` of `provider`: the first of its models that matches, then of the
     /// providers it falls back to; a name with a compact date (`-20251211`) is tried dashed too.
     pub fn find<'a>(&'a self, provider: &'a Provider, name: &str) -> Option<Found<'a>> {
+        let at = |(p, m, via_fallback): (usize, usize, bool)| Found {
+            provider,
+            model: &self.providers[p].models[m],
+            via_fallback,
+        };
+        let mut found = self.found.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some(hit) = found.get(provider.id.as_str()).and_then(|names| names.get(name)) {
+            return hit.map(at);
+        }
+        let answer = self.find_by_matching(provider, name);
+        let index = answer.and_then(|f| {
+            self.providers.iter().enumerate().find_map(|(p, owner)| {
+                let m = owner.models.iter().position(|m| std::ptr::eq(m, f.model))?;
+                Some((p, m, f.via_fallback))
+            })
+        });
+        if found.values().map(|names| names.len()).sum::<usize>() >= FOUND_NAMES {
+            found.clear();
+        }
+        found.entry(provider.id.clone()).or_default().insert(name.to_owned(), index);
+        answer
+    }
+
+    fn find_by_matching<'a>(&'a self, provider: &'a Provider, name: &str) -> Option<Found<'a>> {
         let name = name.to_lowercase();
         self.find_exactly(provider, &name).or_else(|| {
             let dashed = dashed_dates(&name);

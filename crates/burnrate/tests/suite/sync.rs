@@ -931,6 +931,15 @@ async fn reconciliation_sets_each_days_bill_against_its_priced_usage_and_lists_u
     let r = c.api(Method::GET, "/api/v1/reconciliation?from=yesterday", &key, None).await;
     assert_eq!(r.status, 422, "{}", r.text);
     assert!(r.text.contains("from: \\\"yesterday\\\" is not a day"), "{}", r.text);
+    // The page says the same, and another organization's page has nothing to reconcile.
+    let page = c.get("/reconciliation?from=yesterday").await;
+    assert_eq!(page.status, 422, "{}", page.text);
+    assert!(page.text.contains("id=\"reconciliation-error\"") && page.text.contains("is not a day"), "{}", page.text);
+    app.create_org("Globex", "o@globex.test").await;
+    let other = app.login("o@globex.test").await.get("/reconciliation").await;
+    assert_eq!(other.status, 200);
+    assert!(other.text.contains("Nothing to reconcile in these days"), "{}", other.text);
+    assert!(!other.text.contains("claude-sonnet-4-5"), "only its own organization's rows");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
