@@ -10,7 +10,6 @@
 //!   the same question; before any timing, every answer's row count and total are compared to
 //!   the last decimal.
 
-use std::process::Stdio;
 use std::str::FromStr;
 use std::time::{Duration, Instant};
 
@@ -115,31 +114,15 @@ async fn explorer_answer(year: &Year, url: &str) -> anyhow::Result<(usize, Decim
 }
 
 async fn duckdb(year: &Year, views: &[View]) -> anyhow::Result<Vec<Answer>> {
-    let python = std::env::var("BURNRATE_BENCH_PYTHON").unwrap_or_else(|_| "python3".into());
     let table = format!("read_parquet('{}')", year.parquet_glob());
     let job = serde_json::json!({
         "samples": EXPLORER_SAMPLES,
         "queries": views.iter().map(|v| v.sql.replace("{table}", &table)).collect::<Vec<_>>(),
     });
-    let mut duck = tokio::process::Command::new(&python)
-        .args(["-c", DUCKDB_SCRIPT])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .with_context(|| format!("{python} (BURNRATE_BENCH_PYTHON: a Python with the duckdb package)"))?;
-    {
-        use tokio::io::AsyncWriteExt;
-        duck.stdin.take().context("stdin")?.write_all(job.to_string().as_bytes()).await?;
-    }
-    let out = duck.wait_with_output().await?;
-    if !out.status.success() {
-        bail!("DuckDB's run failed");
-    }
-    String::from_utf8(out.stdout)?
-        .lines()
-        .map(|line| {
-            let a: serde_json::Value = serde_json::from_str(line)?;
+    crate::duckdb_lines(DUCKDB_SCRIPT, &job)
+        .await?
+        .iter()
+        .map(|a| {
             Ok(Answer {
                 rows: a["rows"].as_u64().context("rows")? as usize,
                 total: Decimal::from_str(a["total"].as_str().context("total")?)?,

@@ -43,6 +43,28 @@ fn status_kib(pid: &str, field: &str) -> u64 {
         .unwrap_or(0)
 }
 
+/// Runs `script` (Python, reading `job` as JSON on its standard input) with the DuckDB package
+/// and returns the JSON object it prints on each line.
+async fn duckdb_lines(script: &str, job: &serde_json::Value) -> anyhow::Result<Vec<serde_json::Value>> {
+    let python = std::env::var("BURNRATE_BENCH_PYTHON").unwrap_or_else(|_| "python3".into());
+    let mut duck = tokio::process::Command::new(&python)
+        .args(["-c", script])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .with_context(|| format!("{python} (BURNRATE_BENCH_PYTHON: a Python with the duckdb package)"))?;
+    {
+        use tokio::io::AsyncWriteExt;
+        duck.stdin.take().context("stdin")?.write_all(job.to_string().as_bytes()).await?;
+    }
+    let out = duck.wait_with_output().await?;
+    if !out.status.success() {
+        bail!("DuckDB's run failed");
+    }
+    String::from_utf8(out.stdout)?.lines().map(|line| Ok(serde_json::from_str(line)?)).collect()
+}
+
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     let idx = ((sorted.len() as f64 - 1.0) * p).round() as usize;
     sorted[idx.min(sorted.len() - 1)]

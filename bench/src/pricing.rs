@@ -6,7 +6,6 @@
 //! Burnrate prices lines one by one as a sync writes them (one thread, as a sync does); the
 //! reconciliation is the engine's plan, read as the API reads it. DuckDB runs with two threads.
 
-use std::process::Stdio;
 use std::str::FromStr;
 use std::time::{Duration, Instant};
 
@@ -291,27 +290,11 @@ struct Answer {
 }
 
 async fn duckdb(queries: &[String]) -> anyhow::Result<Vec<Answer>> {
-    let python = std::env::var("BURNRATE_BENCH_PYTHON").unwrap_or_else(|_| "python3".into());
     let job = serde_json::json!({ "samples": SAMPLES, "queries": queries });
-    let mut duck = tokio::process::Command::new(&python)
-        .args(["-c", DUCKDB_SCRIPT])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .with_context(|| format!("{python} (BURNRATE_BENCH_PYTHON: a Python with the duckdb package)"))?;
-    {
-        use tokio::io::AsyncWriteExt;
-        duck.stdin.take().context("stdin")?.write_all(job.to_string().as_bytes()).await?;
-    }
-    let out = duck.wait_with_output().await?;
-    if !out.status.success() {
-        bail!("DuckDB's run failed");
-    }
-    String::from_utf8(out.stdout)?
-        .lines()
-        .map(|line| {
-            let a: serde_json::Value = serde_json::from_str(line)?;
+    crate::duckdb_lines(DUCKDB_SCRIPT, &job)
+        .await?
+        .iter()
+        .map(|a| {
             Ok(Answer {
                 rows: a["rows"].as_u64().context("rows")?,
                 total: Decimal::from_str(a["total"].as_str().context("total")?)?,

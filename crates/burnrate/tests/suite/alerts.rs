@@ -764,14 +764,7 @@ async fn a_days_bill_beyond_the_tolerance_of_its_priced_usage_is_raised_once_by_
     let (scope, _, _, _, _) = org_with_webhook(&app, &url).await;
     let today = Utc::now().date_naive();
     let day = |back: i64| today - chrono::Duration::days(back);
-    let bill = |back: i64, amount: &str| burnrate_sim::CostLine {
-        day: day(back),
-        group: Some("proj_a".into()),
-        item: "Claude Sonnet 4.5 Usage - Input Tokens".into(),
-        model: Some("claude-sonnet-4-5".into()),
-        amount: amount.parse().unwrap(),
-        ..Default::default()
-    };
+    let bill = |back: i64, amount: &str| crate::sync::bill(day(back), "claude-sonnet-4-5", amount);
     // A million input tokens cost $3 at the catalogue's rate: the first day agrees, the second
     // is billed 20 % more.
     let usage = vec![crate::sync::million_input_tokens(day(3)), crate::sync::million_input_tokens(day(2))];

@@ -177,11 +177,7 @@ async fn in_chromium_the_demo_overview_and_explorer_equal_the_lake_and_sql_over_
     let (demo, creds) = start_demo(dir.path()).await;
     let Some(browser) = burnrate_testkit::Browser::start().await else { return };
     let b = &browser.client;
-    b.goto(&format!("{}/login", demo.url)).await.unwrap();
-    b.find(Css("input[name=email]")).await.unwrap().send_keys(creds["email"].as_str().unwrap()).await.unwrap();
-    b.find(Css("input[name=password]")).await.unwrap().send_keys(creds["password"].as_str().unwrap()).await.unwrap();
-    b.find(Css("button[type=submit]")).await.unwrap().click().await.unwrap();
-    b.wait().at_most(Duration::from_secs(10)).for_element(Id("month-to-date")).await.unwrap();
+    log_in(b, &demo, &creds).await;
     crate::browser::screenshot(b, "demo-overview").await;
 
     // The lake, read without the SQL engine: every live cost line of the demo organization.
@@ -299,15 +295,9 @@ async fn in_chromium_the_demo_overview_and_explorer_equal_the_lake_and_sql_over_
         "SELECT charge_day, coalesce(model, '(none)'), sum(billed_cost) FROM costs \
          WHERE charge_day >= DATE '{from}' AND charge_day < DATE '{tomorrow}' GROUP BY 1, 2"
     );
-    let out = tokio::process::Command::new("psql")
-        .args([creds["postgres_url"].as_str().unwrap(), "-X", "-A", "-t", "-F", "|", "-v", "ON_ERROR_STOP=1"])
-        .args(["-c", &sql])
-        .output()
-        .await
-        .expect("psql is installed");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = psql_rows(&creds, &sql).await;
     let mut wire: BTreeMap<(String, String), Decimal> = BTreeMap::new();
-    for line in String::from_utf8(out.stdout).unwrap().lines().filter(|l| !l.is_empty()) {
+    for line in out.lines().filter(|l| !l.is_empty()) {
         let cells: Vec<&str> = line.split('|').collect();
         wire.insert((cells[0].to_owned(), cells[1].to_owned()), Decimal::from_str(cells[2]).unwrap());
     }
@@ -408,15 +398,8 @@ async fn the_demos_planted_discrepancies_are_each_found_and_classified_on_the_pa
         day(30),
         day(1)
     );
-    let out = tokio::process::Command::new("psql")
-        .args([creds["postgres_url"].as_str().unwrap(), "-X", "-A", "-t", "-F", "|", "-v", "ON_ERROR_STOP=1"])
-        .args(["-c", &sql])
-        .output()
-        .await
-        .expect("psql is installed");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let mut wire: Vec<Gap> = String::from_utf8(out.stdout)
-        .unwrap()
+    let out = psql_rows(&creds, &sql).await;
+    let mut wire: Vec<Gap> = out
         .lines()
         .filter(|l| !l.is_empty())
         .map(|l| {
@@ -430,11 +413,7 @@ async fn the_demos_planted_discrepancies_are_each_found_and_classified_on_the_pa
     // The page, in a browser: the gaps, each with its kind, and the unpriced model listed.
     let Some(browser) = burnrate_testkit::Browser::start().await else { return };
     let b = &browser.client;
-    b.goto(&format!("{}/login", demo.url)).await.unwrap();
-    b.find(Css("input[name=email]")).await.unwrap().send_keys(creds["email"].as_str().unwrap()).await.unwrap();
-    b.find(Css("input[name=password]")).await.unwrap().send_keys(creds["password"].as_str().unwrap()).await.unwrap();
-    b.find(Css("button[type=submit]")).await.unwrap().click().await.unwrap();
-    b.wait().at_most(Duration::from_secs(10)).for_element(Id("month-to-date")).await.unwrap();
+    log_in(b, &demo, &creds).await;
     b.find(Css("nav a[href='/reconciliation']")).await.unwrap().click().await.unwrap();
     b.wait().at_most(Duration::from_secs(10)).for_element(Id("reconciliation")).await.unwrap();
     let mut shown: Vec<Gap> = Vec::new();
@@ -451,6 +430,28 @@ async fn the_demos_planted_discrepancies_are_each_found_and_classified_on_the_pa
     let why = b.find(Css("#reconciliation tr.gap-quantity td:last-child")).await.unwrap().text().await.unwrap();
     assert_eq!(why, format!("Billed for {} tokens, usage reports {}.", missing.0, missing.1));
     crate::browser::screenshot(b, "demo-reconciliation").await;
+}
+
+/// Logs the browser in with the demo's printed credentials and waits for the overview.
+async fn log_in(b: &fantoccini::Client, demo: &Demo, creds: &serde_json::Value) {
+    use fantoccini::Locator::{Css, Id};
+    b.goto(&format!("{}/login", demo.url)).await.unwrap();
+    b.find(Css("input[name=email]")).await.unwrap().send_keys(creds["email"].as_str().unwrap()).await.unwrap();
+    b.find(Css("input[name=password]")).await.unwrap().send_keys(creds["password"].as_str().unwrap()).await.unwrap();
+    b.find(Css("button[type=submit]")).await.unwrap().click().await.unwrap();
+    b.wait().at_most(Duration::from_secs(10)).for_element(Id("month-to-date")).await.unwrap();
+}
+
+/// `sql`'s rows over the wire with the demo's SQL credential, psql's unaligned `|`-separated text.
+async fn psql_rows(creds: &serde_json::Value, sql: &str) -> String {
+    let out = tokio::process::Command::new("psql")
+        .args([creds["postgres_url"].as_str().unwrap(), "-X", "-A", "-t", "-F", "|", "-v", "ON_ERROR_STOP=1"])
+        .args(["-c", sql])
+        .output()
+        .await
+        .expect("psql is installed");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap()
 }
 
 async fn cells(row: &fantoccini::elements::Element) -> Vec<String> {

@@ -829,6 +829,18 @@ pub(crate) fn million_input_tokens(day: NaiveDate) -> burnrate_sim::UsageLine {
     }
 }
 
+/// A day's bill of `model` in the workspace [`million_input_tokens`] uses, `amount` dollars.
+pub(crate) fn bill(day: NaiveDate, model: &str, amount: &str) -> CostLine {
+    CostLine {
+        day,
+        group: Some("proj_a".into()),
+        item: format!("{model} usage - Input Tokens"),
+        model: Some(model.into()),
+        amount: amount.parse().unwrap(),
+        ..Default::default()
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reconciliation_sets_each_days_bill_against_its_priced_usage_and_lists_unpriced_models() {
     use reqwest::Method;
@@ -838,16 +850,7 @@ async fn reconciliation_sets_each_days_bill_against_its_priced_usage_and_lists_u
     let key = crate::create_key(&c, "k", "admin").await;
     let today = chrono::Utc::now().date_naive();
     let day = |back: i64| today - chrono::Duration::days(back);
-    // Billed in the workspace the usage is in (`million_input_tokens`).
-    let bill = |back: i64, model: &str, amount: &str| CostLine {
-        day: day(back),
-        group: Some("proj_a".into()),
-        item: format!("{model} usage"),
-        model: Some(model.into()),
-        amount: amount.parse().unwrap(),
-        account: None,
-        quantity: None,
-    };
+    let bill = |back: i64, model: &str, amount: &str| bill(day(back), model, amount);
     // A million input tokens of claude-sonnet-4-5 cost $3 at the catalogue's rate.
     let usage = vec![
         million_input_tokens(day(4)),
@@ -951,14 +954,7 @@ async fn todays_spend_is_estimated_from_priced_usage_until_its_cost_report_arriv
     let key = crate::create_key(&c, "k", "admin").await;
     let today = chrono::Utc::now().date_naive();
     let day = |back: i64| today - chrono::Duration::days(back);
-    let bill = |back: i64, amount: &str| CostLine {
-        day: day(back),
-        group: Some("proj_a".into()),
-        item: "Claude Sonnet 4.5 Usage - Input Tokens".into(),
-        model: Some("claude-sonnet-4-5".into()),
-        amount: amount.parse().unwrap(),
-        ..Default::default()
-    };
+    let bill = |back: i64, amount: &str| bill(day(back), "claude-sonnet-4-5", amount);
     let budget = serde_json::json!({ "name": "Claude", "amount": "0.01", "currency": "USD", "period": "month",
         "thresholds": [100], "forecast_alert": false, "email_members": [owner.to_string()] });
     let r = c.api(Method::POST, "/api/v1/budgets", &key, Some(budget)).await;
