@@ -82,6 +82,12 @@ pub enum Change {
         rates: Option<String>,
         note: String,
     },
+    /// One of the organization's own prices removed: usage is priced by the catalogue again.
+    PriceOverrideRemove {
+        id: Uuid,
+        /// `anthropic/claude-sonnet-4-5 from 2026-11-15`, for approvers.
+        what: String,
+    },
 }
 
 impl Change {
@@ -94,7 +100,7 @@ impl Change {
             Change::SourceCreate { .. } | Change::SourceRotate { .. } => "source_credentials",
             Change::ApprovalPolicy { .. } => policy::APPROVAL_POLICY,
             Change::MemberPromote { .. } => "member_promote",
-            Change::PriceOverride { .. } => "price_override",
+            Change::PriceOverride { .. } | Change::PriceOverrideRemove { .. } => "price_override",
         }
     }
 
@@ -109,6 +115,7 @@ impl Change {
             Change::ApprovalPolicy { .. } => AuditAction::OrgSettingsChanged,
             Change::MemberPromote { .. } => AuditAction::MemberRoleChanged,
             Change::PriceOverride { .. } => AuditAction::PriceOverrideCreated,
+            Change::PriceOverrideRemove { .. } => AuditAction::PriceOverrideRemoved,
         }
     }
 
@@ -120,7 +127,7 @@ impl Change {
             Change::SourceCreate { .. } | Change::SourceRotate { .. } => "source",
             Change::ApprovalPolicy { .. } => "organization",
             Change::MemberPromote { .. } => "user",
-            Change::PriceOverride { .. } => "price_override",
+            Change::PriceOverride { .. } | Change::PriceOverrideRemove { .. } => "price_override",
         }
     }
 
@@ -165,6 +172,11 @@ impl Change {
                 "text": format!("Make member {} {to} (now {from})", &user.to_string()[..8]),
                 "before": { "user": user, "role": from },
                 "after": { "user": user, "role": to },
+            }),
+            Change::PriceOverrideRemove { id, what } => json!({
+                "text": format!("Remove the organization's own price of {what}: the catalogue prices it again"),
+                "before": before,
+                "after": { "removed": id },
             }),
             Change::PriceOverride { provider, model, effective_from, effective_to, discount_percent, rates, note } => {
                 let what = match (discount_percent, rates) {
@@ -251,6 +263,10 @@ impl Change {
                 };
                 Ok(tx.create_price_override(&new).await?)
             }
+            Change::PriceOverrideRemove { id, .. } => match tx.delete_price_override(*id).await? {
+                true => Ok(*id),
+                false => Err(Error::Conflict("the price was removed since".into())),
+            },
             Change::MemberPromote { user, from, to } => {
                 let user = UserId::from_uuid(*user);
                 if tx.member_role(user).await? != Some(*from) {

@@ -162,13 +162,23 @@ impl crate::App {
         self.submit(actor, change, None).await
     }
 
-    /// Removes one of the organization's own prices: usage synced from then on is priced by the
-    /// catalogue again.
-    pub async fn remove_price_override(&self, actor: &crate::Actor, id: uuid::Uuid) -> Result<()> {
-        self.admin_change(actor, ("price_override", id.to_string()), AuditAction::PriceOverrideRemoved, async |tx| {
-            Ok(tx.delete_price_override(id).await?)
-        })
-        .await
+    /// Removes one of the organization's own prices — under the approval policy, as setting one
+    /// is: usage synced from then on is priced by the catalogue again.
+    pub async fn remove_price_override(
+        &self,
+        actor: &crate::Actor,
+        id: uuid::Uuid,
+    ) -> Result<crate::approvals::Submitted> {
+        actor.require_admin()?;
+        let own = self.price_overrides(actor).await?;
+        let found = own.iter().find(|o| o.id == id).ok_or(Error::NotFound)?;
+        let what = format!("{}/{} from {}", found.provider, found.model, found.effective_from);
+        let before = serde_json::json!({
+            "provider": found.provider, "model": found.model, "effective_from": found.effective_from,
+            "effective_to": found.effective_to, "discount_percent": found.discount_percent,
+            "rates": found.rates, "note": found.note,
+        });
+        self.submit(actor, crate::approvals::Change::PriceOverrideRemove { id, what }, Some(before)).await
     }
 }
 

@@ -278,3 +278,45 @@ async fn new_and_replaced_source_credentials_wait_for_another_admin() {
     );
     assert_eq!(entries.iter().filter(|e| e.action == "source_credential_rotated").count(), 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_price_of_the_organizations_own_is_set_and_removed_only_with_another_admin() {
+    let app = TestApp::spawn().await;
+    let x = three_admins(&app).await;
+    let approve = async |request: &str| {
+        let path = format!("/api/v1/approvals/{request}/approve");
+        assert_eq!(x.c.api(Method::POST, &path, &x.c_key, None).await.status, 200);
+    };
+    let listed =
+        async || x.a.api(Method::GET, "/api/v1/prices/overrides", &x.a_key, None).await.json()["overrides"].clone();
+    let own = json!({ "provider": "anthropic", "model": "claude-sonnet-4-5", "effective_from": "2026-11-15",
+                      "discount_percent": "20" });
+    let r = x.a.api(Method::POST, "/api/v1/prices/overrides", &x.a_key, Some(own)).await;
+    assert_eq!(r.status, 202, "{}", r.text);
+    assert_eq!(listed().await, json!([]), "nothing priced otherwise before approval");
+    approve(r.json()["approval_id"].as_str().unwrap()).await;
+    let id = listed().await[0]["id"].as_str().unwrap().to_owned();
+
+    // Removing a negotiated price changes what usage costs as much as setting one: it waits too.
+    let r = x.a.api(Method::DELETE, &format!("/api/v1/prices/overrides/{id}"), &x.a_key, None).await;
+    assert_eq!(r.status, 202, "{}", r.text);
+    let request = r.json()["approval_id"].as_str().unwrap().to_owned();
+    assert_eq!(listed().await.as_array().unwrap().len(), 1, "still in force until approved");
+    let shown = x.c.api(Method::GET, &format!("/api/v1/approvals/{request}"), &x.c_key, None).await.json();
+    let text = shown.to_string();
+    assert!(
+        text.contains("Remove the organization's own price of anthropic/claude-sonnet-4-5 from 2026-11-15"),
+        "{text}"
+    );
+    let own_approval = x.a.api(Method::POST, &format!("/api/v1/approvals/{request}/approve"), &x.a_key, None).await;
+    assert_eq!(own_approval.status, 403, "nobody approves their own");
+    approve(&request).await;
+    assert_eq!(listed().await, json!([]));
+    let mut tx = app.store.tenant(x.scope).await.unwrap();
+    let entries = tx.audit_entries(100).await.unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(entries.iter().filter(|e| e.action == "price_override_removed").count(), 1);
+    // Gone: another removal of it is not found.
+    let again = x.a.api(Method::DELETE, &format!("/api/v1/prices/overrides/{id}"), &x.a_key, None).await;
+    assert_eq!(again.status, 404, "{}", again.text);
+}

@@ -69,10 +69,11 @@ pub async fn api_create(
     }
 }
 
-/// Removes one of the organization's own prices (admins).
+/// Removes one of the organization's own prices (admins); sent for approval where the
+/// organization asks for it (`202`), as setting one is.
 #[utoipa::path(delete, path = "/prices/overrides/{id}", tag = "prices",
     params(("id" = uuid::Uuid, Path, description = "The override's id")),
-    responses((status = 204, description = "Removed"), Refusals, Missing))]
+    responses((status = 204, description = "Removed"), (status = 202, body = QueuedView), Refusals, Missing))]
 pub async fn api_delete(
     State(state): State<AppState>,
     caller: ApiCaller,
@@ -80,8 +81,10 @@ pub async fn api_delete(
 ) -> Result<Response, ApiError> {
     caller.require(ApiScope::Admin)?;
     let id: uuid::Uuid = id.parse().map_err(|_| ApiError::from(burnrate_app::Error::NotFound))?;
-    state.app.remove_price_override(&caller.actor(), id).await?;
-    Ok(StatusCode::NO_CONTENT.into_response())
+    match state.app.remove_price_override(&caller.actor(), id).await? {
+        Submitted::Queued(request) => Ok(queued(&state, request, crate::api::Nothing {})),
+        Submitted::Applied(_) => Ok(StatusCode::NO_CONTENT.into_response()),
+    }
 }
 
 /// What pricing synced usage again changes (or changed).

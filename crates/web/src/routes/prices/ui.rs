@@ -150,8 +150,12 @@ pub async fn delete_form(
     CsrfForm(_): CsrfForm<NoFields>,
 ) -> Result<Response, AppError> {
     let id: uuid::Uuid = id.parse().map_err(|_| AppError::from(burnrate_app::Error::NotFound))?;
-    state.app.remove_price_override(&who.actor(), id).await?;
-    Ok(see_other("/prices"))
+    match state.app.remove_price_override(&who.actor(), id).await? {
+        Submitted::Queued(_) => {
+            page(&state, &who, Some("Its removal was sent to another admin for approval.".to_owned()), None, None).await
+        }
+        Submitted::Applied(_) => Ok(see_other("/prices")),
+    }
 }
 
 pub struct OverrideRow {
