@@ -485,7 +485,8 @@ fn rows(batches: &[RecordBatch], query: &SpendQuery) -> Result<Vec<SpendRow>, En
                 groups: groups.iter().map(|g| g[i].clone()).collect(),
                 currency,
                 amount: at_money_scale(amount),
-                estimated: at_money_scale(estimated[i].unwrap_or_default()),
+                // NULL: no line of the row is estimated (a sum over no values), which is zero.
+                estimated: at_money_scale(estimated[i].unwrap_or(Decimal::ZERO)),
             });
         }
     }

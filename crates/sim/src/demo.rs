@@ -133,7 +133,9 @@ fn billed(source_kind: &str, uses: &[Use], today: NaiveDate, days: i64, spike_gr
         let day = today - Duration::days(back);
         for (i, u) in uses.iter().enumerate() {
             let dollars = Decimal::new(u.cents, 2) * scale(day, back, days, i, u.group == Some(spike_group));
-            let total = (dollars / per_million(source_kind, u, day) * Decimal::from(1_000_000)).to_i64().unwrap_or(0);
+            let total = (dollars / per_million(source_kind, u, day) * Decimal::from(1_000_000))
+                .to_i64()
+                .expect("a day's demo tokens fit in an i64");
             let tokens = u.shares.map(|share| total * share / 100);
             let mut used = tokens;
             if source_kind == "openai"
@@ -339,7 +341,9 @@ pub fn openrouter_lines(today: NaiveDate, days: i64) -> Vec<CostLine> {
         let price = |prompt: i64| {
             priced("openrouter", &model, l.day, 0, prompt) + priced("openrouter", &model, l.day, 3, prompt / 10)
         };
-        let prompt = (l.amount / price(1_000_000) * Decimal::from(1_000_000)).to_i64().unwrap_or(0);
+        let prompt = (l.amount / price(1_000_000) * Decimal::from(1_000_000))
+            .to_i64()
+            .expect("a day's demo tokens fit in an i64");
         l.amount = price(prompt);
         l.quantity = Some(prompt);
     }
