@@ -485,8 +485,9 @@ fn rows(batches: &[RecordBatch], query: &SpendQuery) -> Result<Vec<SpendRow>, En
                 groups: groups.iter().map(|g| g[i].clone()).collect(),
                 currency,
                 amount: at_money_scale(amount),
-                // NULL: no line of the row is estimated (a sum over no values), which is zero.
-                estimated: at_money_scale(estimated[i].unwrap_or(Decimal::ZERO)),
+                estimated: at_money_scale(
+                    estimated[i].ok_or_else(|| EngineError::Plan("a spend row without its estimated part".into()))?,
+                ),
             });
         }
     }
@@ -509,12 +510,13 @@ impl crate::SqlSession {
                     let names = ctx.table("sources").await?.select(vec![col("id"), col("name").alias(SOURCE_NAME)])?;
                     frame = frame.join(names, JoinType::Left, &["source_id"], &["id"], None)?;
                 }
+                // A row none of whose lines is estimated has no estimated values to sum: that
+                // part is zero, said here so that the answer never holds a NULL to read as one.
+                let estimated =
+                    when(col(ESTIMATED), col("billed_cost")).otherwise(lit(ScalarValue::Decimal128(Some(0), 38, 0)))?;
                 Ok(frame.filter(query.condition())?.aggregate(
                     query.grouping(),
-                    vec![
-                        sum(col("billed_cost")).alias("billed"),
-                        sum(when(col(ESTIMATED), col("billed_cost")).end()?).alias("estimated"),
-                    ],
+                    vec![sum(col("billed_cost")).alias("billed"), sum(estimated).alias("estimated")],
                 )?)
             })
             .await?;
