@@ -3,7 +3,7 @@
 //! same work in the same run: the lines joined with the same rates, and the same bill and usage
 //! summed by day, provider, model and project, over the same Parquet files.
 //!
-//! Burnrate prices lines one by one as a sync writes them (one thread, as a sync does); the
+//! Burnrate prices lines a page of one source at a time as a sync does (one thread); the
 //! reconciliation is the engine's plan, read as the API reads it. DuckDB runs with two threads.
 
 use std::str::FromStr;
@@ -112,12 +112,20 @@ pub async fn pricing(rows: u64) -> anyhow::Result<()> {
     let mut i = 0;
     while i < rows {
         let end = (i + CHUNK).min(rows);
-        let mut chunk: Vec<(usize, UsageRecord)> = (i..end).map(|i| line(i, rows, today)).collect();
+        // A sync prices a page of one source at a time: here, each provider's lines of the chunk.
+        let mut pages: [(&str, Vec<usize>, Vec<UsageRecord>); 2] =
+            [("openai", Vec::new(), Vec::new()), ("anthropic", Vec::new(), Vec::new())];
+        for (m, record) in (i..end).map(|i| line(i, rows, today)) {
+            let page = &mut pages[usize::from(MODELS[m].0 == "anthropic")];
+            page.1.push(m);
+            page.2.push(record);
+        }
         let t = Instant::now();
-        for (m, record) in &mut chunk {
-            book.price(MODELS[*m].0, record);
+        for (kind, _, records) in &mut pages {
+            book.price_all(kind, records);
         }
         priced_for += t.elapsed();
+        let chunk: Vec<(usize, UsageRecord)> = pages.into_iter().flat_map(|(_, m, r)| m.into_iter().zip(r)).collect();
         for (m, r) in &chunk {
             let Some(cost) = r.computed_cost else {
                 unpriced += 1;

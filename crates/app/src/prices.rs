@@ -315,9 +315,9 @@ impl crate::App {
                 .await
                 .map_err(Error::internal)?;
             let mut repriced = records.clone();
+            book.price_all(&source.kind, &mut repriced);
             let mut changed = 0;
-            for (old, new) in records.iter().zip(repriced.iter_mut()) {
-                book.price(&source.kind, new);
+            for (old, new) in records.iter().zip(&repriced) {
                 out.rows += 1;
                 if old.computed_cost != new.computed_cost || old.price_ref != new.price_ref {
                     changed += 1;

@@ -220,6 +220,6 @@ pub struct UsageRecord {
     /// dollars; `None` when no rate prices its model (unpriced — never zero).
     pub computed_cost: Option<Decimal>,
     /// The rates that priced it: the catalogue and its version, provider and model
-    /// (`genai-prices 0.2.3 anthropic/claude-sonnet-4-5`).
-    pub price_ref: Option<String>,
+    /// (`genai-prices 0.2.3 anthropic/claude-sonnet-4-5`), shared by the records priced alike.
+    pub price_ref: Option<std::sync::Arc<str>>,
 }

@@ -219,7 +219,7 @@ pub(crate) fn decode_records(bytes: Bytes, days: std::ops::Range<NaiveDate>) -> 
                 extra: serde_json::from_str(extra.value(i))
                     .map_err(|e| LakeError::Format(format!("x_extra is not a JSON object of counts: {e}")))?,
                 computed_cost: computed_at(cost, i)?,
-                price_ref: price_ref.and_then(|a| opt(a, i)),
+                price_ref: price_ref.and_then(|a| opt(a, i)).map(Arc::from),
             });
         }
     }

@@ -6,12 +6,13 @@ use std::sync::Arc;
 
 use burnrate_core::UsageRecord;
 use chrono::NaiveDate;
+use hashbrown::HashMap;
 use rust_decimal::Decimal;
+use rustc_hash::FxBuildHasher;
 
-use crate::{Catalogue, Context, Tiering, Usage};
+use crate::{Catalogue, Context, Rates, Tiering, Usage};
 
-/// Counters a usage record may carry that pricing reads or that cost nothing apart; any other
-/// (images, seconds, characters) leaves the record unpriced rather than priced without it.
+/// Counters a usage record may carry that pricing reads or that cost nothing apart.
 const PRICED_EXTRAS: &[&str] = &["batch", "web_search_requests", "reasoning_tokens"];
 
 /// An organization's own price for one provider's model over some days, winning over the
@@ -80,54 +81,280 @@ impl PriceBook {
     /// Sets `record`'s computed cost and the rates it came from, at the rates in force at its
     /// bucket's start; leaves both `None` (unpriced) when no rate prices it.
     pub fn price(&self, source_kind: &str, record: &mut UsageRecord) {
-        (record.computed_cost, record.price_ref) = match self.priced(source_kind, record) {
-            Some((cost, reference)) => (Some(cost), Some(reference)),
-            None => (None, None),
-        };
+        self.price_all(source_kind, std::slice::from_mut(record));
     }
 
-    fn priced(&self, source_kind: &str, record: &UsageRecord) -> Option<(Decimal, String)> {
+    /// [`price`](Self::price) for each of `records` of one source: the terms of each distinct
+    /// model, moment and context are resolved once, and each record then costs its classes'
+    /// quantities times the terms' per-unit costs. A large batch is split across the cores.
+    pub fn price_all(&self, source_kind: &str, records: &mut [UsageRecord]) {
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let share = records.len().div_ceil(threads).max(PARALLEL_FROM);
+        if share >= records.len() {
+            return self.price_run(source_kind, records);
+        }
+        std::thread::scope(|scope| {
+            for part in records.chunks_mut(share) {
+                scope.spawn(move || self.price_run(source_kind, part));
+            }
+        });
+    }
+
+    /// Prices `records` on this thread, with terms of its own.
+    fn price_run(&self, source_kind: &str, records: &mut [UsageRecord]) {
+        let mut terms: HashMap<OwnedTermsKey, Option<Terms>, FxBuildHasher> = HashMap::default();
+        for record in records {
+            let priced = TermsKey::of(record).and_then(|key| {
+                let found = match terms.get(&key) {
+                    Some(found) => found,
+                    None => terms.entry(key.to_owned()).or_insert(self.terms(source_kind, record)),
+                };
+                match found.as_ref()? {
+                    Terms::Linear(linear) => {
+                        linear.price(record).unwrap_or_else(|TooLarge| self.priced(source_kind, record))
+                    }
+                    Terms::Each => self.priced(source_kind, record),
+                }
+            });
+            (record.computed_cost, record.price_ref) = match priced {
+                Some((cost, reference)) => (Some(cost), Some(reference)),
+                None => (None, None),
+            };
+        }
+    }
+
+    /// How the records sharing `record`'s model, moment and context are priced; `None` when
+    /// none of them is.
+    fn terms(&self, source_kind: &str, record: &UsageRecord) -> Option<Terms> {
+        let (catalogue, rates, own, mut reference) = self.rates_of(source_kind, record)?;
+        if matches!(own, Some(Override { adjustment: Adjustment::Discount(_), .. })) {
+            return Some(Terms::Each);
+        }
+        let units = catalogue.units();
+        let mut per_unit = [Decimal::ZERO; CLASSES];
+        let mut unpriced = [false; CLASSES];
+        let mut at_base_tier = false;
+        for (class, basis) in BASES.iter().enumerate() {
+            let usage = Class::usage(basis);
+            unpriced[class] = rates.unpriced_class(units, &usage).is_some();
+            let Ok(priced) = catalogue.cost(&rates, &usage, Tiering::Aggregate) else { return Some(Terms::Each) };
+            at_base_tier = priced.at_base_tier;
+            per_unit[class] = priced.cost;
+        }
+        // The hour-long cache write is measured with the five-minute one it is part of.
+        per_unit[Class::CacheWrite1h as usize] -= per_unit[Class::CacheWrite as usize];
+        let scale = per_unit.iter().map(Decimal::scale).max().unwrap_or(0);
+        if scale > COMPUTED_SCALE {
+            return Some(Terms::Each);
+        }
+        let per_unit = per_unit.map(|d| {
+            let mut d = d;
+            d.rescale(scale);
+            d.mantissa()
+        });
+        if at_base_tier {
+            reference.push_str(", base tier");
+        }
+        Some(Terms::Linear(Linear { per_unit, scale, unpriced, reference: reference.into() }))
+    }
+
+    /// The rates pricing `record` (its model's at its bucket's start in its context, or the
+    /// organization's own), the override that holds, and the reference naming them.
+    fn rates_of(
+        &self,
+        source_kind: &str,
+        record: &UsageRecord,
+    ) -> Option<(&Catalogue, Rates, Option<&Override>, String)> {
         let catalogue = self.catalogue.as_deref()?;
         let model = record.model.as_deref()?;
-        if record.extra.keys().any(|k| !PRICED_EXTRAS.contains(&k.as_str())) {
-            return None;
-        }
         let provider = catalogue.provider(catalogue_provider(source_kind)?)?;
         let found = catalogue.find(provider, model);
-        let usage = usage_of(record)?;
         let context = context_of(source_kind, record);
         let day = record.bucket_start.date_naive();
         let own = self.overrides.iter().rev().find(|o| o.holds(&provider.id, model, day));
-        let catalogue_rates = found.map(|f| f.rates(record.bucket_start, &context));
+        let catalogue_rates = found.as_ref().map(|f| f.rates(record.bucket_start, &context));
         let rates = match (own.map(|o| &o.adjustment), catalogue_rates) {
             (Some(Adjustment::Rates(replacing)), rates) => rates.unwrap_or_default().with(replacing),
             (_, Some(rates)) => rates,
             (_, None) => return None,
         };
-        // A class no rate prices would count as free: the record stays unpriced instead.
-        if rates.unpriced_class(catalogue.units(), &usage).is_some() {
-            return None;
-        }
-        let priced = catalogue.cost(&rates, &usage, Tiering::Aggregate).ok()?;
-        let mut cost = priced.cost;
         let mut reference = match found {
             Some(f) => format!("{} {} {}/{}", catalogue.source, catalogue.version, f.provider.id, f.model.id),
             None => format!("{}/{model}", provider.id),
         };
         match own {
             Some(Override { id, adjustment: Adjustment::Discount(percent), .. }) => {
-                cost = cost * (Decimal::ONE_HUNDRED - percent) / Decimal::ONE_HUNDRED;
                 reference.push_str(&format!(", override {id}: {percent}% off"));
             }
             Some(Override { id, .. }) => reference.push_str(&format!(", override {id}: own rates")),
             None => {}
         }
+        Some((catalogue, rates, own, reference))
+    }
+
+    /// One record priced by the rules as written, class by class.
+    fn priced(&self, source_kind: &str, record: &UsageRecord) -> Option<(Decimal, Arc<str>)> {
+        if !only_priced_extras(record) {
+            return None;
+        }
+        let (catalogue, rates, own, mut reference) = self.rates_of(source_kind, record)?;
+        let usage = usage_of(record)?;
+        // A class no rate prices would count as free: the record stays unpriced instead.
+        if rates.unpriced_class(catalogue.units(), &usage).is_some() {
+            return None;
+        }
+        let priced = catalogue.cost(&rates, &usage, Tiering::Aggregate).ok()?;
+        let mut cost = priced.cost;
+        if let Some(Override { adjustment: Adjustment::Discount(percent), .. }) = own {
+            cost = cost * (Decimal::ONE_HUNDRED - percent) / Decimal::ONE_HUNDRED;
+        }
         if priced.at_base_tier {
             reference.push_str(", base tier");
         }
         // Token rates divided by a million keep far fewer decimals than this; the lake holds 18.
-        Some((cost.round_dp(18).normalize(), reference))
+        Some((cost.round_dp(COMPUTED_SCALE).normalize(), reference.into()))
     }
+}
+
+/// The decimals a computed cost keeps (the lake's column holds 18).
+const COMPUTED_SCALE: u32 = 18;
+
+/// A batch smaller than this is priced on one thread: starting threads costs more than it saves.
+const PARALLEL_FROM: usize = 20_000;
+
+/// What decides a record's terms besides its source: model, moment, batch or not, service tier.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+struct TermsKey<'r> {
+    model: &'r str,
+    at: i64,
+    batch: bool,
+    tier: Option<&'r str>,
+}
+
+/// A [`TermsKey`] kept beyond its record; hashes as the borrowed one does.
+#[derive(PartialEq, Eq, Hash)]
+struct OwnedTermsKey {
+    model: String,
+    at: i64,
+    batch: bool,
+    tier: Option<String>,
+}
+
+impl<'r> TermsKey<'r> {
+    /// `None`: a record that names no model is not priced.
+    fn of(r: &'r UsageRecord) -> Option<Self> {
+        Some(Self {
+            model: r.model.as_deref()?,
+            at: r.bucket_start.timestamp_micros(),
+            batch: r.extra.get("batch") == Some(&1),
+            tier: r.service_tier.as_deref(),
+        })
+    }
+
+    fn to_owned(self) -> OwnedTermsKey {
+        OwnedTermsKey {
+            model: self.model.to_owned(),
+            at: self.at,
+            batch: self.batch,
+            tier: self.tier.map(str::to_owned),
+        }
+    }
+}
+
+impl hashbrown::Equivalent<OwnedTermsKey> for TermsKey<'_> {
+    fn equivalent(&self, key: &OwnedTermsKey) -> bool {
+        self.model == key.model && self.at == key.at && self.batch == key.batch && self.tier == key.tier.as_deref()
+    }
+}
+
+/// How a group of records is priced.
+enum Terms {
+    /// As a sum of per-unit costs (every rate of the group is linear in the quantities).
+    Linear(Linear),
+    /// Record by record, as the rules read (a percentage off, rates with more decimals than a
+    /// computed cost keeps).
+    Each,
+}
+
+/// A record's quantities, each class apart: the input classes disjoint, the hour-long cache
+/// writes a part of the cache writes.
+#[derive(Clone, Copy)]
+enum Class {
+    Uncached,
+    CacheRead,
+    CacheWrite,
+    CacheWrite1h,
+    Output,
+    WebSearches,
+}
+const CLASSES: usize = 6;
+
+/// One unit of each class as the catalogue counts it, with the classes it is part of (an
+/// hour-long write is also a cache write, every input class also input).
+const BASES: [&[(&str, u64)]; CLASSES] = [
+    &[("input_tokens", 1)],
+    &[("input_tokens", 1), ("cache_read_tokens", 1)],
+    &[("input_tokens", 1), ("cache_write_tokens", 1)],
+    &[("input_tokens", 1), ("cache_write_tokens", 1), ("cache_write_1h_tokens", 1)],
+    &[("output_tokens", 1)],
+    &[("web_searches", 1)],
+];
+
+impl Class {
+    fn usage(basis: &[(&str, u64)]) -> Usage {
+        basis.iter().fold(Usage::new(), |u, (class, n)| u.with(class, *n))
+    }
+
+    /// `r`'s quantity of each class; `None` for a negative count (not usage the rules price).
+    fn quantities(r: &UsageRecord) -> Option<[u64; CLASSES]> {
+        let n = |v: i64| u64::try_from(v).ok();
+        let write = n(r.input_cache_write_tokens)?;
+        let mut q = [0; CLASSES];
+        q[Class::Uncached as usize] = n(r.input_uncached_tokens)?;
+        q[Class::CacheRead as usize] = n(r.input_cached_tokens)?;
+        q[Class::CacheWrite as usize] = write;
+        q[Class::CacheWrite1h as usize] = n(r.input_cache_write_1h_tokens)?.min(write);
+        q[Class::Output as usize] = n(r.output_tokens)?;
+        q[Class::WebSearches as usize] = n(r.extra.get("web_search_requests").copied().unwrap_or(0))?;
+        Some(q)
+    }
+}
+
+/// Per-unit costs of each class at one scale, exact: a record costs the sum of its quantities
+/// times them, which is what pricing it class by class gives, every rate being linear.
+struct Linear {
+    per_unit: [i128; CLASSES],
+    scale: u32,
+    /// Classes no rate prices: a record with any of them is unpriced, not free.
+    unpriced: [bool; CLASSES],
+    reference: Arc<str>,
+}
+
+/// A cost beyond what the per-unit sum holds exactly: priced class by class instead.
+struct TooLarge;
+
+impl Linear {
+    fn price(&self, record: &UsageRecord) -> Result<Option<(Decimal, Arc<str>)>, TooLarge> {
+        let Some(quantities) = Class::quantities(record).filter(|_| only_priced_extras(record)) else {
+            return Ok(None);
+        };
+        let mut cost: i128 = 0;
+        for ((quantity, per_unit), unpriced) in quantities.iter().zip(&self.per_unit).zip(&self.unpriced) {
+            if *quantity > 0 && *unpriced {
+                return Ok(None);
+            }
+            let amount = per_unit.checked_mul(i128::from(*quantity)).ok_or(TooLarge)?;
+            cost = cost.checked_add(amount).ok_or(TooLarge)?;
+        }
+        let cost = Decimal::try_from_i128_with_scale(cost, self.scale).map_err(|_| TooLarge)?;
+        Ok(Some((cost.normalize(), Arc::clone(&self.reference))))
+    }
+}
+
+/// Whether every counter of `r` is one pricing reads or that costs nothing apart; any other
+/// (images, seconds, characters) leaves it unpriced rather than priced without it.
+fn only_priced_extras(r: &UsageRecord) -> bool {
+    r.extra.keys().all(|k| PRICED_EXTRAS.contains(&k.as_str()))
 }
 
 /// The catalogue's provider of a source kind.
@@ -244,6 +471,79 @@ mod tests {
         assert_eq!(reference.as_deref(), Some("anthropic/claude-from-the-future, override c: own rates"));
         // Rates that leave input unpriced would count it free: unpriced instead.
         assert_eq!(priced("claude-half-priced", 9), (None, None));
+    }
+
+    /// Pricing many records at once (per-unit costs resolved once per model, moment and
+    /// context) gives each the cost and reference pricing it alone class by class gives: every
+    /// model of every provider, in and out of batch and service tiers, with the organization's
+    /// rates and a discount, and the records no rate prices.
+    #[test]
+    fn pricing_records_together_prices_each_as_the_rules_price_it_alone() {
+        let day = |d: u32| NaiveDate::from_ymd_opt(2026, 11, d).unwrap();
+        let book = PriceBook::shipped().with_overrides(vec![
+            Override {
+                id: "own".into(),
+                provider: "openai".into(),
+                model: "gpt-4o".into(),
+                from: day(2),
+                through: None,
+                adjustment: Adjustment::Rates([("input_mtok".to_owned(), Decimal::new(21, 1))].into()),
+            },
+            Override {
+                id: "off".into(),
+                provider: "anthropic".into(),
+                model: "claude-sonnet-4-5".into(),
+                from: day(2),
+                through: None,
+                adjustment: Adjustment::Discount(Decimal::new(125, 1)),
+            },
+        ]);
+        let catalogue = book.catalogue().expect("the shipped catalogue");
+        let kinds = [
+            ("openai", "openai"),
+            ("anthropic", "anthropic"),
+            ("aws", "aws"),
+            ("azure", "azure"),
+            ("gcp", "google"),
+            ("openrouter", "openrouter"),
+        ];
+        let (mut compared, mut priced_fast) = (0, 0);
+        for (kind, provider) in kinds {
+            let models = &catalogue.providers().iter().find(|p| p.id == provider).expect(provider).models;
+            let mut records = Vec::new();
+            for (m, model) in models.iter().enumerate() {
+                for (i, tier) in [None, Some("batch"), Some("priority"), Some("flex")].into_iter().enumerate() {
+                    let salt = (m * 7 + i) as i64;
+                    let mut r = record(&model.id, tier);
+                    r.bucket_start = day(1 + (salt % 3) as u32).and_hms_opt(0, 0, 0).unwrap().and_utc();
+                    r.input_uncached_tokens = 1_234_567 * (salt % 5);
+                    r.input_cached_tokens = 98_765 * (salt % 3);
+                    r.input_cache_write_tokens = 4_321 * (salt % 4);
+                    r.input_cache_write_1h_tokens = 1_000 * (salt % 6);
+                    r.output_tokens = 55_555 * (salt % 7);
+                    match salt % 11 {
+                        0 => _ = r.extra.insert("web_search_requests".into(), 12),
+                        1 => _ = r.extra.insert("batch".into(), 1),
+                        2 => _ = r.extra.insert("images".into(), 3),
+                        3 => r.output_tokens = -1,
+                        4 => r.output_tokens = i64::MAX,
+                        _ => {}
+                    }
+                    records.push(r);
+                }
+            }
+            let alone: Vec<_> = records.iter().map(|r| book.priced(kind, r)).collect();
+            book.price_all(kind, &mut records);
+            for (r, alone) in records.iter().zip(alone) {
+                let together = r.computed_cost.map(|c| (c, r.price_ref.clone().unwrap()));
+                assert_eq!(together, alone, "{kind} {:?} {:?}", r.model, r.service_tier);
+                // Equal as decimals and as written: 1.5, not 1.500.
+                assert_eq!(together.map(|t| t.0.to_string()), alone.map(|a| a.0.to_string()));
+                compared += 1;
+                priced_fast += usize::from(r.computed_cost.is_some());
+            }
+        }
+        assert!(compared > 1_000 && priced_fast > compared / 2, "{priced_fast} of {compared} records priced");
     }
 
     #[test]

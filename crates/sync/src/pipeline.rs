@@ -14,7 +14,7 @@ pub(crate) const PAGES_IN_FLIGHT: usize = 2;
 /// and encoding the last one use both cores.
 pub(crate) async fn stream_into<T: LakeRow, F>(
     writer: TableWriter<T>,
-    prepare: impl Fn(&mut T) + Send + 'static,
+    prepare: impl Fn(&mut [T]) + Send + 'static,
     pull: impl FnOnce(RecordSender<T>) -> F,
 ) -> Result<(TableWriter<T>, PullStats), SyncError>
 where
@@ -24,7 +24,7 @@ where
     let write = tokio::spawn(async move {
         let mut writer = writer;
         while let Some(mut page) = rx.recv().await {
-            page.iter_mut().for_each(&prepare);
+            prepare(&mut page);
             writer.push(page).await?;
         }
         Ok::<_, burnrate_lake::LakeError>(writer)

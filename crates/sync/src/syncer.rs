@@ -98,7 +98,7 @@ impl Syncer {
         if let Some(pulled) = pulled {
             (writer, costs) = stream_into(writer, |_| {}, |out| api.stream_costs(&http, pulled, progress, out)).await?;
             let (prices, kind) = (self.prices.book_of(&self.store, scope).await?, source.kind.clone());
-            let price = move |record: &mut UsageRecord| prices.price(&kind, record);
+            let price = move |page: &mut [UsageRecord]| prices.price_all(&kind, page);
             (usage_writer, usage) =
                 stream_into(usage_writer, price, |out| api.stream_usage(&http, pulled, progress, out)).await?;
         }
