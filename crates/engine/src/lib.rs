@@ -32,7 +32,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use burnrate_core::{CostRecord, DATABASE_KINDS, UsageRecord, schema_name};
-use burnrate_lake::{COST_ROLLUP, Lake, LakeRow};
+use burnrate_lake::{COST_ROLLUP, Lake, LakeRow, USAGE_ROLLUP};
 use burnrate_store::{LakeTable, OrgScope, Store};
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::record_batch::RecordBatch;
@@ -209,12 +209,13 @@ impl Engine {
         // Empty until a query registers the live files: statements can be described (planned
         // for their schema) before the first query runs.
         let empty = |schema| -> Arc<dyn TableProvider> { Arc::new(EmptyTable::new(schema)) };
-        let (costs, usage) = (empty(<CostRecord as LakeRow>::schema()), empty(<UsageRecord as LakeRow>::schema()));
-        let reconciliation = reconciliation::view(Arc::clone(&costs), Arc::clone(&usage), Decimal::ONE)?;
+        let (costs, usage_rollup) = (empty(<CostRecord as LakeRow>::schema()), empty(USAGE_ROLLUP.schema()));
+        let reconciliation = reconciliation::view(Arc::clone(&costs), Arc::clone(&usage_rollup), Decimal::ONE)?;
         for (name, table) in [
             ("costs", costs),
             (COST_ROLLUP.name, empty(COST_ROLLUP.schema())),
-            ("usage", usage),
+            ("usage", empty(<UsageRecord as LakeRow>::schema())),
+            (USAGE_ROLLUP.name, usage_rollup),
             (reconciliation::TABLE, reconciliation),
         ] {
             ctx.register_table(name, table)?;
@@ -245,20 +246,25 @@ impl Engine {
         };
         tx.commit().await?;
         self.register_database_sources(base, scope, &sources, &grants)?;
-        // A costs file from before roll-ups stands in for its own: the roll-up's columns are
-        // costs columns, and its sums are the lines' sums.
-        let rollups = costs.iter().map(|f| f.rollup_path.as_deref().unwrap_or(&f.path));
+        // A file from before roll-ups stands in for its own: the roll-up's columns are the
+        // table's, its sums the rows' sums, and its counts read as null — one row each.
+        let rollups = |files: &[burnrate_store::LakeFile]| {
+            files.iter().map(|f| f.rollup_path.clone().unwrap_or_else(|| f.path.clone())).collect::<Vec<_>>()
+        };
+        let (cost_rollups, usage_rollups) = (rollups(&costs), rollups(&usage));
         let root = self.lake.root();
         let cost_lines = lake_table(<CostRecord as LakeRow>::schema(), root, costs.iter().map(|f| f.path.as_str()))?;
+        let usage_rollup = lake_table(USAGE_ROLLUP.schema(), root, usage_rollups.iter().map(String::as_str))?;
         let usage = lake_table(<UsageRecord as LakeRow>::schema(), root, usage.iter().map(|f| f.path.as_str()))?;
         // Stored only after it parsed: one that no longer does is the store's fault.
         let tolerance = Decimal::from_str_exact(&tolerance)
             .map_err(|_| EngineError::Setup(format!("the reconciliation tolerance {tolerance:?} does not read")))?;
-        let reconciliation = reconciliation::view(Arc::clone(&cost_lines), Arc::clone(&usage), tolerance)?;
+        let reconciliation = reconciliation::view(Arc::clone(&cost_lines), Arc::clone(&usage_rollup), tolerance)?;
         for (name, table) in [
             ("costs", cost_lines),
-            (COST_ROLLUP.name, lake_table(COST_ROLLUP.schema(), root, rollups)?),
+            (COST_ROLLUP.name, lake_table(COST_ROLLUP.schema(), root, cost_rollups.iter().map(String::as_str))?),
             ("usage", usage),
+            (USAGE_ROLLUP.name, usage_rollup),
             (reconciliation::TABLE, reconciliation),
         ] {
             base.deregister_table(name)?;
@@ -427,16 +433,16 @@ pub(crate) async fn plan_locked(ctx: &SessionContext, statement: &Statement) -> 
     Ok(plan)
 }
 
-/// The `public` schema, listing every table but the roll-up: that one is the dashboards' way to
-/// the costs' sums, queried by name. Listed, it would sit in every client's table tree beside
-/// `costs` with the same columns and far fewer rows, and invite counting them.
+/// The `public` schema, listing every table but the roll-ups: those are the dashboards' and
+/// reconciliation's way to the sums, queried by name. Listed, one would sit in every client's
+/// table tree beside its table with the same columns and far fewer rows, and invite counting them.
 #[derive(Debug, Default)]
 struct PublicSchema(datafusion::catalog::MemorySchemaProvider);
 
 #[async_trait::async_trait]
 impl datafusion::catalog::SchemaProvider for PublicSchema {
     fn table_names(&self) -> Vec<String> {
-        self.0.table_names().into_iter().filter(|n| n != COST_ROLLUP.name).collect()
+        self.0.table_names().into_iter().filter(|n| n != COST_ROLLUP.name && n != USAGE_ROLLUP.name).collect()
     }
 
     async fn table(&self, name: &str) -> datafusion::error::Result<Option<Arc<dyn TableProvider>>> {

@@ -1,7 +1,8 @@
 //! `reconciliation`: per UTC day, provider, model and project, what the provider billed (cost
 //! lines in US dollars that name a model) against what the organization's usage costs at the
-//! price book's rates (`usage.computed_cost`), the difference classified. One plan serves the SQL
-//! table every session reads and the API, which filters its days at the scans.
+//! price book's rates (`usage.computed_cost`, read summed from `usage_rollup`), the difference
+//! classified. One plan serves the SQL table every session reads and the API, which filters its
+//! days at the scans.
 //!
 //! A provider burnrate has read no usage of is not reconciled: its every bill would be a gap.
 
@@ -81,8 +82,8 @@ pub struct Row {
     pub unpriced_rows: i64,
 }
 
-/// The `reconciliation` table over `costs` and `usage`, a difference within `tolerance_percent`
-/// of the bill (or a cent) being none.
+/// The `reconciliation` table over `costs` and `usage_rollup`, a difference within
+/// `tolerance_percent` of the bill (or a cent) being none.
 pub(crate) fn view(
     costs: Arc<dyn TableProvider>,
     usage: Arc<dyn TableProvider>,
@@ -140,7 +141,11 @@ fn plan(
             lit(0i64).alias("priced_rows"),
             lit(ScalarValue::Int64(None)).alias("usage_tokens"),
         ])?;
-    let usage_scan = || LogicalPlanBuilder::scan("usage", provider_as_source(Arc::clone(&usage)), None);
+    let usage_scan = || LogicalPlanBuilder::scan("usage_rollup", provider_as_source(Arc::clone(&usage)), None);
+    // A usage file from before roll-ups stands in for its own, its counts null: one row each.
+    let rows = coalesce(vec![col("x_rows"), lit(1i64)]);
+    let priced_rows =
+        coalesce(vec![col("x_priced_rows"), when(col("computed_cost").is_not_null(), lit(1i64)).otherwise(lit(0i64))?]);
     let used = usage_scan()?.filter(within(col("model").is_not_null()))?.project(vec![
         col("charge_day").alias("day"),
         col("provider_name"),
@@ -149,8 +154,8 @@ fn plan(
         cast(lit(ScalarValue::Null), money).alias("billed"),
         lit(ScalarValue::Int64(None)).alias("billed_tokens"),
         col("computed_cost").alias("computed"),
-        lit(1i64).alias("usage_rows"),
-        when(col("computed_cost").is_not_null(), lit(1i64)).otherwise(lit(0i64))?.alias("priced_rows"),
+        rows.alias("usage_rows"),
+        priced_rows.alias("priced_rows"),
         (col("input_uncached_tokens")
             + col("input_cached_tokens")
             + col("input_cache_write_tokens")
@@ -244,7 +249,7 @@ impl crate::SqlSession {
         let batches = self
             .collect_built(|ctx| async move {
                 let costs = ctx.table_provider("costs").await?;
-                let usage = ctx.table_provider("usage").await?;
+                let usage = ctx.table_provider(burnrate_lake::USAGE_ROLLUP.name).await?;
                 let plan = plan(costs, usage, tolerance_percent, Some((from, to)))?;
                 Ok(datafusion::dataframe::DataFrame::new(ctx.state(), plan))
             })
@@ -383,7 +388,7 @@ mod tests {
             Arc::new(MemTable::try_new(batch.schema(), vec![vec![batch]]).unwrap())
         };
         let costs = table(CostRecord::batch(&costs.iter().collect::<Vec<_>>(), "src").unwrap());
-        let usage = table(UsageRecord::batch(&usage.iter().collect::<Vec<_>>(), "src").unwrap());
+        let usage = table((burnrate_lake::USAGE_ROLLUP.sum)(&usage.iter().collect::<Vec<_>>(), "src").unwrap());
         let ctx = SessionContext::new();
         ctx.register_table(TABLE, view(costs, usage, Decimal::from(percent)).unwrap()).unwrap();
         let batches = ctx.sql("SELECT * FROM reconciliation").await.unwrap().collect().await.unwrap();

@@ -87,6 +87,9 @@ pub struct Rollup<T: ?Sized> {
     pub name: &'static str,
     /// Columns of the table; its rows are the table's summed over everything else.
     pub columns: &'static [&'static str],
+    /// Columns of its own after those: how many of the table's rows a row sums (Int64, null
+    /// where a file of the table stands in for its roll-up: one row each).
+    pub counts: &'static [&'static str],
     pub sum: fn(&[&T], &str) -> Result<arrow_array::RecordBatch, LakeError>,
 }
 
@@ -97,9 +100,14 @@ impl<T: LakeRow + ?Sized> Rollup<T> {
         self.columns.iter().map(|c| table.index_of(c).expect("a roll-up column is a column of its table")).collect()
     }
 
-    /// Its schema: the table's, projected to its columns, so a file of the table reads as one.
+    /// Its schema: the table's, projected to its columns, then its counts — so a file of the
+    /// table reads as one.
     pub fn schema(&self) -> Arc<arrow_schema::Schema> {
-        Arc::new(T::schema().project(&self.indices()).expect("roll-up columns are columns of its table"))
+        let table = T::schema().project(&self.indices()).expect("roll-up columns are columns of its table");
+        let counts = self.counts.iter().map(|c| arrow_schema::Field::new(*c, arrow_schema::DataType::Int64, true));
+        Arc::new(arrow_schema::Schema::new(
+            table.fields().iter().map(|f| f.as_ref().clone()).chain(counts).collect::<Vec<_>>(),
+        ))
     }
 }
 
@@ -123,7 +131,7 @@ impl LakeRow for CostRecord {
 /// `cost_rollup`: the costs summed by period, provider, service, project, model, charge category
 /// and source — the same totals as `costs` for those dimensions, from far fewer rows.
 pub const COST_ROLLUP: Rollup<CostRecord> =
-    Rollup { name: "cost_rollup", columns: &costs::ROLLUP_COLUMNS, sum: costs::rollup };
+    Rollup { name: "cost_rollup", columns: &costs::ROLLUP_COLUMNS, counts: &[], sum: costs::rollup };
 
 impl LakeRow for UsageRecord {
     const TABLE: LakeTable = LakeTable::Usage;
@@ -139,7 +147,18 @@ impl LakeRow for UsageRecord {
     fn decode(bytes: bytes::Bytes, days: std::ops::Range<chrono::NaiveDate>) -> Result<Vec<Self>, LakeError> {
         usage::decode_records(bytes, days)
     }
+    const ROLLUP: Option<Rollup<Self>> = Some(USAGE_ROLLUP);
 }
+
+/// `usage_rollup`: the usage summed by bucket, provider, report, model, project and service
+/// tier — token counts, requests and computed cost — with how many rows each sums
+/// (`x_rows`) and how many of those were priced (`x_priced_rows`): reconciliation reads it.
+pub const USAGE_ROLLUP: Rollup<UsageRecord> = Rollup {
+    name: "usage_rollup",
+    columns: &usage::ROLLUP_COLUMNS,
+    counts: &["x_rows", "x_priced_rows"],
+    sum: usage::rollup,
+};
 
 /// A string column.
 pub(crate) fn strings<'a>(v: impl Iterator<Item = Option<&'a str>>) -> arrow_array::ArrayRef {

@@ -1,6 +1,7 @@
 //! The `usage` table's Parquet encoding: token counts per bucket, the three input classes
 //! disjoint, provider-specific counters kept as JSON.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use arrow_array::{
@@ -9,7 +10,7 @@ use arrow_array::{
 use arrow_schema::{DataType, Field, Schema, TimeUnit};
 use burnrate_core::UsageRecord;
 use bytes::Bytes;
-use chrono::NaiveDate;
+use chrono::{DateTime, NaiveDate, Utc};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use rust_decimal::Decimal;
 
@@ -100,6 +101,86 @@ pub(crate) fn batch(rows: &[&UsageRecord], source: &str) -> Result<RecordBatch, 
         strings(rows.iter().map(|r| r.price_ref.as_deref())),
     ];
     Ok(RecordBatch::try_new(schema(), columns)?)
+}
+
+/// The columns of the `usage_rollup` table; API keys, provider counters and price references
+/// are summed away.
+pub(crate) const ROLLUP_COLUMNS: [&str; 16] = [
+    "bucket_start",
+    "bucket_end",
+    "charge_day",
+    "source_id",
+    "provider_name",
+    "usage_type",
+    "model",
+    "project_id",
+    "service_tier",
+    "input_uncached_tokens",
+    "input_cached_tokens",
+    "input_cache_write_tokens",
+    "output_tokens",
+    "requests",
+    "input_cache_write_1h_tokens",
+    "computed_cost",
+];
+
+/// `rows` summed by bucket and the roll-up's columns, in time order, with the rows each sums
+/// and how many of them are priced: one batch of the `usage_rollup` schema. A sum's computed
+/// cost is its priced rows' (null when none is); the counts say whether every row was.
+pub(crate) fn rollup(rows: &[&UsageRecord], source: &str) -> Result<RecordBatch, LakeError> {
+    type Key<'a> = (DateTime<Utc>, DateTime<Utc>, &'a str, &'a str, Option<&'a str>, Option<&'a str>, Option<&'a str>);
+    let mut sums: BTreeMap<Key<'_>, (UsageRecord, i64, i64)> = BTreeMap::new();
+    let too_many = || LakeError::Format("a usage roll-up sum is beyond a 64-bit count".into());
+    for r in rows {
+        let key = (
+            r.bucket_start,
+            r.bucket_end,
+            r.provider_name.as_str(),
+            r.usage_type.as_str(),
+            r.model.as_deref(),
+            r.project_id.as_deref(),
+            r.service_tier.as_deref(),
+        );
+        let (sum, count, priced) = sums.entry(key).or_insert_with(|| {
+            let first = UsageRecord {
+                input_uncached_tokens: 0,
+                input_cached_tokens: 0,
+                input_cache_write_tokens: 0,
+                input_cache_write_1h_tokens: 0,
+                output_tokens: 0,
+                requests: None,
+                computed_cost: None,
+                api_key_id: None,
+                extra: Default::default(),
+                price_ref: None,
+                ..(*r).clone()
+            };
+            (first, 0, 0)
+        });
+        let add = |a: i64, b: i64| a.checked_add(b).ok_or_else(too_many);
+        sum.input_uncached_tokens = add(sum.input_uncached_tokens, r.input_uncached_tokens)?;
+        sum.input_cached_tokens = add(sum.input_cached_tokens, r.input_cached_tokens)?;
+        sum.input_cache_write_tokens = add(sum.input_cache_write_tokens, r.input_cache_write_tokens)?;
+        sum.input_cache_write_1h_tokens = add(sum.input_cache_write_1h_tokens, r.input_cache_write_1h_tokens)?;
+        sum.output_tokens = add(sum.output_tokens, r.output_tokens)?;
+        sum.requests = match (sum.requests, r.requests) {
+            (Some(a), Some(b)) => Some(add(a, b)?),
+            (a, b) => a.or(b),
+        };
+        if let Some(cost) = r.computed_cost {
+            let total = sum.computed_cost.unwrap_or_default().checked_add(cost);
+            sum.computed_cost = Some(total.ok_or_else(|| LakeError::Format("a usage roll-up cost overflows".into()))?);
+            *priced += 1;
+        }
+        *count += 1;
+    }
+    let (summed, counts): (Vec<UsageRecord>, Vec<(i64, i64)>) =
+        sums.into_values().map(|(sum, count, priced)| (sum, (count, priced))).unzip();
+    let refs: Vec<&UsageRecord> = summed.iter().collect();
+    let mut columns = batch(&refs, source)?.project(&crate::USAGE_ROLLUP.indices())?.columns().to_vec();
+    columns.push(ints(counts.iter().map(|c| Some(c.0))));
+    columns.push(ints(counts.iter().map(|c| Some(c.1))));
+    Ok(RecordBatch::try_new(crate::USAGE_ROLLUP.schema(), columns)?)
 }
 
 /// The usage columns readers need today.

@@ -321,3 +321,106 @@ async fn the_cost_rollup_sums_as_the_lines_do_including_files_from_before_it() {
         new.iter().filter(|r| r.api_key_id.as_deref() == Some("key_3")).map(|r| r.billed_cost.amount()).sum();
     assert!(filtered.text.contains(&format!("id=\"explore-total\">{} USD", key_3.normalize())), "{}", filtered.text);
 }
+
+/// The usage roll-up the sync writes beside each usage file sums the tokens and computed cost
+/// exactly as the rows do and counts the rows it sums and the priced ones, for files from before
+/// it too; reconciliation reads it, so its row counts are the usage table's. Neither roll-up is
+/// listed among the tables.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_usage_rollup_sums_and_counts_as_the_rows_do_including_files_from_before_it() {
+    use burnrate_core::UsageRecord;
+    let app = TestApp::spawn().await;
+    let (scope, _) = app.create_org("Org", "o@example.com").await;
+    let start = Utc.with_ymd_and_hms(2026, 1, 30, 0, 0, 0).unwrap();
+    // Three days × four models × five API keys × three projects; model-3 is unpriced, and every
+    // seventh row of the others too.
+    let rows = |provider: &str| -> Vec<UsageRecord> {
+        (0..180i64)
+            .map(|n| {
+                let bucket_start = start + chrono::Duration::days(n % 3);
+                let model = format!("model-{}", n % 4);
+                let priced = n % 4 != 3 && n % 7 != 0;
+                UsageRecord {
+                    bucket_start,
+                    bucket_end: bucket_start + chrono::Duration::days(1),
+                    provider_name: provider.into(),
+                    usage_type: "completions".into(),
+                    model: Some(model),
+                    project_id: (n / 12 % 3 != 0).then(|| format!("proj_{}", n / 12 % 3)),
+                    api_key_id: Some(format!("key_{}", n / 12 % 5)),
+                    input_uncached_tokens: 1_000 + n * 37,
+                    input_cached_tokens: n * 11,
+                    input_cache_write_tokens: n % 5,
+                    output_tokens: 100 + n,
+                    requests: Some(1 + n % 9),
+                    computed_cost: priced.then(|| Decimal::new(123_456_789_012_345 * (n + 1), 18)),
+                    price_ref: priced.then(|| "test".into()),
+                    ..Default::default()
+                }
+            })
+            .collect()
+    };
+    let window = burnrate_core::SyncWindow::new(
+        NaiveDate::from_ymd_opt(2026, 1, 1).unwrap(),
+        NaiveDate::from_ymd_opt(2026, 3, 1).unwrap(),
+    )
+    .unwrap();
+    let new = burnrate_core::SourceId::generate();
+    app.lake.replace(&app.store, scope, new, window, &rows("OpenAI")).await.unwrap();
+    // Anthropic's files as a version without usage roll-ups wrote them: the same Parquet alone.
+    let source = burnrate_core::SourceId::generate();
+    let mut writer = app.lake.writer::<UsageRecord>(&app.store, scope, source, window).unwrap();
+    writer.push(rows("Anthropic")).await.unwrap();
+    let mut before = Vec::new();
+    for f in writer.finish().await.unwrap() {
+        assert!(f.rollup_path.as_deref().is_some_and(|p| p.contains("/usage_rollup/")), "usage files get a roll-up");
+        let to = f.path.replace(".parquet", "-old.parquet");
+        std::fs::copy(app.lake_path().join(&f.path), app.lake_path().join(&to)).unwrap();
+        let file = burnrate_store::LakeFile { id: uuid::Uuid::now_v7(), path: to, rollup_path: None, ..f.clone() };
+        let mut tx = app.store.tenant(scope).await.unwrap();
+        tx.add_pending_lake_file(burnrate_store::LakeTable::Usage, &file).await.unwrap();
+        tx.commit().await.unwrap();
+        before.push(file);
+    }
+    app.lake.commit(&app.store, scope, burnrate_store::LakeTable::Usage, source, window, &before).await.unwrap();
+
+    // Each answer as rows of cells, the header left out.
+    let sql = |q: &str| {
+        let q = q.to_owned();
+        let app = &app;
+        async move {
+            let (_, batches) = app.engine.collect(scope, &q).await.unwrap_or_else(|e| panic!("{q}: {e}"));
+            let text = datafusion::arrow::util::pretty::pretty_format_batches(&batches).unwrap().to_string();
+            let cells = |l: &str| l.trim_matches('|').split('|').map(|c| c.trim().to_owned()).collect::<Vec<_>>();
+            text.lines().filter(|l| l.starts_with('|')).skip(1).map(cells).collect::<Vec<_>>()
+        }
+    };
+    let by = "provider_name, model, coalesce(project_id, ''), charge_day";
+    let sums = "sum(input_uncached_tokens), sum(input_cached_tokens), sum(input_cache_write_tokens), \
+                sum(output_tokens), sum(requests), CAST(sum(computed_cost) AS VARCHAR)";
+    let of_rows =
+        sql(&format!("SELECT {by}, {sums}, count(*), count(computed_cost) FROM usage GROUP BY {by} ORDER BY {by}"))
+            .await;
+    let of_rollup = sql(&format!(
+        "SELECT {by}, {sums}, sum(coalesce(x_rows, 1)), \
+                sum(coalesce(x_priced_rows, CASE WHEN computed_cost IS NULL THEN 0 ELSE 1 END)) \
+         FROM usage_rollup GROUP BY {by} ORDER BY {by}"
+    ))
+    .await;
+    assert_eq!(of_rows.len(), 2 * 4 * 3 * 3, "two providers × four models × three projects × three days");
+    assert_eq!(of_rows, of_rollup, "the same sums and counts, to the last decimal");
+    assert!(of_rows.iter().any(|r| r[10] != r[11] && r[11] != "0"), "some groups are priced in part");
+    let rolled = sql("SELECT count(*) FROM usage_rollup WHERE provider_name = 'OpenAI'").await;
+    assert_eq!(rolled, [["36"]], "one roll-up row per model, project and day");
+
+    // Reconciliation counts what the rows count.
+    let reconciled =
+        sql("SELECT provider_name, model, coalesce(project_id, ''), day, usage_rows, usage_rows - unpriced_rows \
+         FROM reconciliation ORDER BY 1, 2, 3, 4")
+        .await;
+    let counted =
+        sql(&format!("SELECT {by}, count(*), count(computed_cost) FROM usage GROUP BY {by} ORDER BY {by}")).await;
+    assert_eq!(reconciled, counted);
+    let listed = sql("SELECT count(*) FROM information_schema.tables WHERE table_name LIKE '%rollup%'").await;
+    assert_eq!(listed, [["0"]], "roll-ups are not listed");
+}
