@@ -2,7 +2,7 @@
 //! a source reads as catalogue usage (its classes, its context, its provider).
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use burnrate_core::UsageRecord;
 use chrono::NaiveDate;
@@ -54,23 +54,34 @@ pub struct PriceBook {
     catalogue: Option<Arc<Catalogue>>,
     /// The organization's, oldest first: the newest that holds wins.
     overrides: Vec<Override>,
+    /// Terms resolved so far, by [`TermsKey`]: a sync prices page after page of
+    /// the same few models and hours, and resolving them costs far more than pricing a record.
+    resolved: Arc<Mutex<Resolved>>,
 }
+
+/// Terms key → the terms (`None`: unpriced).
+type Resolved = HashMap<OwnedTermsKey, Option<Arc<Terms>>, FxBuildHasher>;
+
+/// Terms remembered before the memory is cleared: a year of hours of a few dozen models.
+const RESOLVED_TERMS: usize = 500_000;
 
 impl PriceBook {
     pub fn new(catalogue: Arc<Catalogue>) -> Self {
-        Self { catalogue: Some(catalogue), overrides: Vec::new() }
+        Self { catalogue: Some(catalogue), overrides: Vec::new(), resolved: Arc::default() }
     }
 
     /// The shipped catalogue's book; one that prices nothing if the snapshot does not load
     /// (the server refuses to start then, see `Catalogue::shipped`).
     pub fn shipped() -> Self {
-        Self { catalogue: Catalogue::shipped().ok(), overrides: Vec::new() }
+        Self { catalogue: Catalogue::shipped().ok(), overrides: Vec::new(), resolved: Arc::default() }
     }
 
     /// The same book with an organization's own prices.
     #[must_use]
     pub fn with_overrides(mut self, overrides: Vec<Override>) -> Self {
         self.overrides = overrides;
+        // Terms resolved without them no longer hold.
+        self.resolved = Arc::default();
         self
     }
 
@@ -102,14 +113,18 @@ impl PriceBook {
 
     /// Prices `records` on this thread, with terms of its own.
     fn price_run(&self, source_kind: &str, records: &mut [UsageRecord]) {
-        let mut terms: HashMap<OwnedTermsKey, Option<Terms>, FxBuildHasher> = HashMap::default();
+        // This run's own copy of the terms it meets: no lock per record.
+        let mut terms: HashMap<OwnedTermsKey, Option<Arc<Terms>>, FxBuildHasher> = HashMap::default();
         for record in records {
-            let priced = TermsKey::of(record).and_then(|key| {
+            let priced = TermsKey::of(source_kind, record).and_then(|key| {
                 let found = match terms.get(&key) {
                     Some(found) => found,
-                    None => terms.entry(key.to_owned()).or_insert(self.terms(source_kind, record)),
+                    None => {
+                        let resolved = self.resolved_terms(key, record);
+                        terms.entry(key.to_owned()).or_insert(resolved)
+                    }
                 };
-                match found.as_ref()? {
+                match found.as_deref()? {
                     Terms::Linear(linear) => {
                         linear.price(record).unwrap_or_else(|TooLarge| self.priced(source_kind, record))
                     }
@@ -121,6 +136,20 @@ impl PriceBook {
                 None => (None, None),
             };
         }
+    }
+
+    /// The terms of `key` (`record`'s), resolved once for the book.
+    fn resolved_terms(&self, key: TermsKey<'_>, record: &UsageRecord) -> Option<Arc<Terms>> {
+        let mut resolved = self.resolved.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some(terms) = resolved.get(&key) {
+            return terms.clone();
+        }
+        if resolved.len() >= RESOLVED_TERMS {
+            resolved.clear();
+        }
+        let terms = self.terms(key.kind, record).map(Arc::new);
+        resolved.insert(key.to_owned(), terms.clone());
+        terms
     }
 
     /// How the records sharing `record`'s model, moment and context are priced; `None` when
@@ -222,9 +251,10 @@ const COMPUTED_SCALE: u32 = 18;
 /// A batch smaller than this is priced on one thread: starting threads costs more than it saves.
 const PARALLEL_FROM: usize = 20_000;
 
-/// What decides a record's terms besides its source: model, moment, batch or not, service tier.
+/// What decides a record's terms: its source's kind, model, moment, batch or not, service tier.
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 struct TermsKey<'r> {
+    kind: &'r str,
     model: &'r str,
     at: i64,
     batch: bool,
@@ -232,8 +262,9 @@ struct TermsKey<'r> {
 }
 
 /// A [`TermsKey`] kept beyond its record; hashes as the borrowed one does.
-#[derive(PartialEq, Eq, Hash)]
+#[derive(Debug, PartialEq, Eq, Hash)]
 struct OwnedTermsKey {
+    kind: String,
     model: String,
     at: i64,
     batch: bool,
@@ -242,8 +273,9 @@ struct OwnedTermsKey {
 
 impl<'r> TermsKey<'r> {
     /// `None`: a record that names no model is not priced.
-    fn of(r: &'r UsageRecord) -> Option<Self> {
+    fn of(kind: &'r str, r: &'r UsageRecord) -> Option<Self> {
         Some(Self {
+            kind,
             model: r.model.as_deref()?,
             at: r.bucket_start.timestamp_micros(),
             batch: r.extra.get("batch") == Some(&1),
@@ -253,6 +285,7 @@ impl<'r> TermsKey<'r> {
 
     fn to_owned(self) -> OwnedTermsKey {
         OwnedTermsKey {
+            kind: self.kind.to_owned(),
             model: self.model.to_owned(),
             at: self.at,
             batch: self.batch,
@@ -263,11 +296,16 @@ impl<'r> TermsKey<'r> {
 
 impl hashbrown::Equivalent<OwnedTermsKey> for TermsKey<'_> {
     fn equivalent(&self, key: &OwnedTermsKey) -> bool {
-        self.model == key.model && self.at == key.at && self.batch == key.batch && self.tier == key.tier.as_deref()
+        self.kind == key.kind
+            && self.model == key.model
+            && self.at == key.at
+            && self.batch == key.batch
+            && self.tier == key.tier.as_deref()
     }
 }
 
 /// How a group of records is priced.
+#[derive(Debug)]
 enum Terms {
     /// As a sum of per-unit costs (every rate of the group is linear in the quantities).
     Linear(Linear),
@@ -322,6 +360,7 @@ impl Class {
 
 /// Per-unit costs of each class at one scale, exact: a record costs the sum of its quantities
 /// times them, which is what pricing it class by class gives, every rate being linear.
+#[derive(Debug)]
 struct Linear {
     per_unit: [i128; CLASSES],
     scale: u32,
