@@ -35,4 +35,12 @@ impl App {
     pub async fn ready(&self) -> std::result::Result<(), String> {
         self.store.ping().await.map_err(|e| e.to_string())
     }
+
+    /// The background jobs due now, by kind, for the operator's metrics.
+    pub async fn job_queue(&self) -> Result<Vec<burnrate_store::QueuedJobs>> {
+        let mut tx = self.store.read_instance().await?;
+        let queue = tx.job_queue(chrono::Utc::now().timestamp_millis()).await?;
+        tx.commit().await?;
+        Ok(queue)
+    }
 }

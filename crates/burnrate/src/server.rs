@@ -77,6 +77,15 @@ impl Tuning {
 /// Webhook deliveries in flight at once per instance.
 const DELIVERERS: usize = 8;
 
+/// The background jobs this server's workers run: the metrics show each one's queue.
+const JOB_KINDS: [&str; 5] = [
+    burnrate_sync::SYNC_JOB,
+    burnrate_store::EVALUATE_JOB,
+    burnrate_store::SYNC_FAILED_JOB,
+    burnrate_notify::DELIVER_JOB,
+    burnrate_notify::digest::DIGEST_JOB,
+];
+
 /// How often the scheduler looks for sources due a sync.
 const SCHEDULER_TICK: Duration = Duration::from_secs(60);
 
@@ -85,6 +94,7 @@ pub struct Bound {
     http: tokio::net::TcpListener,
     https: Option<(tokio::net::TcpListener, TlsFiles)>,
     pg: tokio::net::TcpListener,
+    metrics: tokio::net::TcpListener,
 }
 
 impl Bound {
@@ -99,6 +109,10 @@ impl Bound {
 
     pub fn pg_addr(&self) -> std::io::Result<SocketAddr> {
         self.pg.local_addr()
+    }
+
+    pub fn metrics_addr(&self) -> std::io::Result<SocketAddr> {
+        self.metrics.local_addr()
     }
 }
 
@@ -120,7 +134,10 @@ pub async fn bind(settings: &Settings) -> Result<Bound, Failure> {
     let pg = tokio::net::TcpListener::bind(settings.pg_addr)
         .await
         .map_err(|e| config_error("BURNRATE_PG_ADDR", format!("cannot listen on {}: {e}", settings.pg_addr)))?;
-    Ok(Bound { http, https, pg })
+    let metrics = tokio::net::TcpListener::bind(settings.metrics_addr).await.map_err(|e| {
+        config_error("BURNRATE_METRICS_ADDR", format!("cannot listen on {}: {e}", settings.metrics_addr))
+    })?;
+    Ok(Bound { http, https, pg, metrics })
 }
 
 /// Builds the server from `settings` and starts it on `bound`: what `burnrate serve` runs.
@@ -143,14 +160,17 @@ impl Server {
     /// Opens the store (migrating it where that is this process's job), the key ring, the lake
     /// and the engine; every setting that is wrong fails here, naming itself.
     pub async fn build(settings: &Settings, tuning: Tuning) -> Result<Self, Failure> {
+        // Before anything records: what is recorded before the recorder exists is lost.
+        burnrate_web::recorder();
         let ring = master_keys(settings)?;
         settings.check_pg_tls()?;
         let pg_tls = match (&settings.pg_tls_cert, &settings.pg_tls_key) {
-            (Some(cert), Some(key)) => Some(
-                burnrate_net::ServerTls::load(cert, key, "BURNRATE_PG_TLS_CERT", "BURNRATE_PG_TLS_KEY")
-                    .map_err(|e| config_error("BURNRATE_PG_TLS_CERT", e))?
-                    .into(),
-            ),
+            (Some(cert), Some(key)) => {
+                let tls = burnrate_net::ServerTls::load(cert, key, "BURNRATE_PG_TLS_CERT", "BURNRATE_PG_TLS_KEY")
+                    .map_err(|e| config_error("BURNRATE_PG_TLS_CERT", e))?;
+                burnrate_web::certificate_expires("pg", tls.expires_at);
+                Some(tls.into())
+            }
             _ => None,
         };
         let lake = burnrate_lake::Lake::from_url(&settings.lake_url())
@@ -235,7 +255,7 @@ impl Server {
     /// Serves on the bound listeners and starts the background workers: the mail worker, the
     /// sync scheduler, budget evaluation and webhook delivery.
     pub async fn start(self, bound: Bound) -> Result<Running, Failure> {
-        let Bound { http, https, pg } = bound;
+        let Bound { http, https, pg, metrics } = bound;
         let Server { state, engine, notifier, mailer, pg_tls, wire_connections, store } = self;
         let pg = burnrate_pgwire::PgServer::start(pg, engine.clone(), state.app().clone(), pg_tls, wire_connections)
             .map_err(|e| config_error("BURNRATE_PG_ADDR", e.to_string()))?;
@@ -246,6 +266,8 @@ impl Server {
             burnrate_sync::spawn_scheduler(syncer.clone(), SCHEDULER_TICK),
             notifier.spawn(DELIVERERS),
         ]);
+        let metrics = burnrate_web::serve_metrics(metrics, app.clone(), &JOB_KINDS)
+            .map_err(|e| config_error("BURNRATE_METRICS_ADDR", e.to_string()))?;
         let web = burnrate_web::serve(state, Listeners { http, https }).await.map_err(|e| config_error("TLS", e))?;
         Ok(Running {
             http: web.http_addr,
@@ -256,6 +278,7 @@ impl Server {
             notifier,
             engine,
             store,
+            metrics,
             _web: web,
             workers,
         })
@@ -272,6 +295,8 @@ pub struct Running {
     pub notifier: burnrate_notify::Notifier,
     pub engine: burnrate_engine::Engine,
     pub store: Store,
+    /// The `/metrics` listener.
+    pub metrics: burnrate_web::MetricsServer,
     _web: burnrate_web::RunningServer,
     workers: Workers,
 }

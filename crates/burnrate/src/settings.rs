@@ -35,6 +35,7 @@ const PLAIN: &[&str] = &[
     "HTTP_ADDR",
     "BEHIND_TLS_PROXY",
     "PG_ADDR",
+    "METRICS_ADDR",
     "PG_TLS_CERT",
     "PG_TLS_KEY",
     "MAIL_FROM",
@@ -244,6 +245,9 @@ pub struct Settings {
     pub http_addr: SocketAddr,
     pub behind_tls_proxy: bool,
     pub pg_addr: SocketAddr,
+    /// Where `/metrics` is served: its own listener, loopback unless the operator says otherwise
+    /// (the public port serves no metrics, S29).
+    pub metrics_addr: SocketAddr,
     /// `BURNRATE_PG_TLS_CERT` / `_KEY`, else the HTTPS certificate and key.
     pub pg_tls_cert: Option<PathBuf>,
     pub pg_tls_key: Option<PathBuf>,
@@ -395,6 +399,10 @@ impl Settings {
             )?,
             sync_lease: parse_duration("SYNC_LEASE", &src.plain("SYNC_LEASE").unwrap_or_else(|| "2m".into()))?,
             pg_addr: parse_addr("PG_ADDR", &src.plain("PG_ADDR").unwrap_or_else(|| "127.0.0.1:5433".into()))?,
+            metrics_addr: parse_addr(
+                "METRICS_ADDR",
+                &src.plain("METRICS_ADDR").unwrap_or_else(|| "127.0.0.1:9464".into()),
+            )?,
             egress_allow: list("EGRESS_ALLOW"),
             egress_shared: list("EGRESS_SHARED"),
             mail_from: src.plain("MAIL_FROM").unwrap_or_else(|| "burnrate <burnrate@localhost>".into()),

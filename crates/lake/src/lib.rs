@@ -371,6 +371,10 @@ impl Lake {
         }
         let superseded = tx.commit_lake_files(table, source, window.start(), window.end(), &ids).await?;
         tx.commit().await?;
+        let name = table.as_str();
+        metrics::counter!("burnrate_lake_files_written_total", "table" => name).increment(files.len() as u64);
+        let bytes: i64 = files.iter().map(|f| f.bytes).sum();
+        metrics::counter!("burnrate_lake_bytes_written_total", "table" => name).increment(bytes.unsigned_abs());
         Ok(superseded)
     }
 

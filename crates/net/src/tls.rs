@@ -9,6 +9,9 @@ pub struct ServerTls {
     /// The certificate file as read: SCRAM channel binding hashes the server's certificate.
     pub cert_pem: Vec<u8>,
     pub config: rustls::ServerConfig,
+    /// When the served (first) certificate stops being valid, in seconds since the epoch: what
+    /// an operator's certificate-expiry alert watches.
+    pub expires_at: i64,
 }
 
 impl ServerTls {
@@ -21,9 +24,16 @@ impl ServerTls {
         let certs = rustls_pemfile::certs(&mut cert_pem.as_slice())
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| format!("{cert_setting}: not a PEM certificate chain: {e}"))?;
-        if certs.is_empty() {
+        let Some(leaf) = certs.first() else {
             return Err(format!("{cert_setting}: {} holds no certificate", cert.display()));
-        }
+        };
+        let expires_at = {
+            use x509_cert::der::Decode;
+            let parsed = x509_cert::Certificate::from_der(leaf.as_ref())
+                .map_err(|e| format!("{cert_setting}: {} is not an X.509 certificate: {e}", cert.display()))?;
+            let not_after = parsed.tbs_certificate.validity.not_after.to_unix_duration();
+            i64::try_from(not_after.as_secs()).unwrap_or(i64::MAX)
+        };
         let key = rustls_pemfile::private_key(&mut key_pem.as_slice())
             .map_err(|e| format!("{key_setting}: not a PEM private key: {e}"))?
             .ok_or_else(|| format!("{key_setting}: {} holds no private key", key.display()))?;
@@ -34,6 +44,6 @@ impl ServerTls {
                 .with_no_client_auth()
                 .with_single_cert(certs, key)
                 .map_err(|e| format!("{key_setting}: does not match the certificate: {e}"))?;
-        Ok(Self { cert_pem, config })
+        Ok(Self { cert_pem, config, expires_at })
     }
 }

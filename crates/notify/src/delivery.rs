@@ -196,6 +196,7 @@ impl Notifier {
                     webhook.failures_in_a_row
                 )),
             };
+            metrics::counter!("burnrate_webhook_dead_letters_total").increment(1);
             tx.record_delivery_attempt(delivery.id, &not_sent, DeliveryState::Dead).await?;
             tx.fail_job(job.id, "the destination is paused", 0, true).await?;
             return Ok(tx.commit().await?);
@@ -228,6 +229,9 @@ impl Notifier {
             (false, true) => DeliveryState::Dead,
             (false, false) => DeliveryState::Pending,
         };
+        if state == DeliveryState::Dead {
+            metrics::counter!("burnrate_webhook_dead_letters_total").increment(1);
+        }
         let mut tx = inner.store.tenant(org).await?;
         tx.record_delivery_attempt(delivery.id, &attempt, state).await?;
         let paused = tx.record_webhook_outcome(webhook.id, delivered, inner.policy.pause_after, attempt.at).await?;
@@ -331,6 +335,12 @@ impl Notifier {
             Err(e) => Err(format!("the URL is unreadable: {e}")),
         };
         let latency_ms = started.elapsed().as_millis() as i64;
+        let outcome = match &result {
+            Ok(reply) if (200..300).contains(&reply.status) => "delivered",
+            Ok(_) => "refused",
+            Err(_) => "unanswered",
+        };
+        metrics::counter!("burnrate_webhook_deliveries_total", "outcome" => outcome).increment(1);
         match result {
             Ok(reply) if (200..300).contains(&reply.status) => {
                 DeliveryAttempt { at, status: Some(i32::from(reply.status)), latency_ms, error: None }

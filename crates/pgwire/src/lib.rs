@@ -132,6 +132,7 @@ struct Connection {
 
 impl Connection {
     fn new(shared: Arc<Shared>) -> Self {
+        metrics::gauge!("burnrate_wire_connections").increment(1.0);
         Self {
             shared,
             admitted: AtomicBool::new(false),
@@ -147,6 +148,12 @@ impl Connection {
         let mut rx = self.cancel.subscribe();
         rx.borrow_and_update();
         rx
+    }
+}
+
+impl Drop for Connection {
+    fn drop(&mut self) {
+        metrics::gauge!("burnrate_wire_connections").decrement(1.0);
     }
 }
 

@@ -36,6 +36,15 @@ pub struct SyncFailedJob {
     pub error: String,
 }
 
+/// Jobs of one kind waiting to run.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct QueuedJobs {
+    pub kind: String,
+    /// Due and not yet done (running ones included: their lease may have lapsed).
+    pub due: i64,
+    pub oldest_wait_ms: i64,
+}
+
 /// A name for a job worker of this process, unique across instances: a lease records who holds
 /// a job, and renewing it checks that name.
 pub fn worker_name(role: &str) -> String {
@@ -160,6 +169,21 @@ impl InstanceTx {
         let at: Option<i64> = on!(&mut self.tx, c => sqlx::query_scalar("SELECT MIN(CASE WHEN locked_until_ms IS NOT NULL AND locked_until_ms > run_at_ms THEN locked_until_ms ELSE run_at_ms END) FROM jobs WHERE kind = $1 AND state = 'pending'")
             .bind(kind).fetch_one(c).await)?;
         Ok(at)
+    }
+
+    /// The jobs of each kind due by `now_ms` and not yet done, and how long the one waiting
+    /// longest has waited, in ms (what an operator watches for a queue backing up).
+    pub async fn job_queue(&mut self, now_ms: i64) -> Result<Vec<QueuedJobs>> {
+        let rows: Vec<(String, i64, Option<i64>)> = on!(&mut self.tx, c => sqlx::query_as("SELECT kind, COUNT(*), MIN(run_at_ms) FROM jobs WHERE state = 'pending' AND run_at_ms <= $1 GROUP BY kind ORDER BY kind")
+            .bind(now_ms).fetch_all(c).await)?;
+        Ok(rows
+            .into_iter()
+            .map(|(kind, due, oldest)| QueuedJobs {
+                kind,
+                due,
+                oldest_wait_ms: oldest.map_or(0, |at| (now_ms - at).max(0)),
+            })
+            .collect())
     }
 
     /// Puts a claimed job back until `run_at_ms` without counting the claim as an attempt (the

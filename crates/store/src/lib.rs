@@ -55,7 +55,7 @@ pub use audit::{
 };
 pub use budgets::{BudgetRecord, NewBudget};
 pub use invitations::InvitationRecord;
-pub use jobs::{EVALUATE_JOB, EvaluateJob, Job, SYNC_FAILED_JOB, SyncFailedJob, worker_name};
+pub use jobs::{EVALUATE_JOB, EvaluateJob, Job, QueuedJobs, SYNC_FAILED_JOB, SyncFailedJob, worker_name};
 pub use lake::{Freshness, LakeFile, LakeTable};
 pub use limits::{Quota, RateLimiter};
 pub use outbox::{OutboxMessage, QueuedMail};

@@ -91,6 +91,16 @@ impl RateLimiter {
     /// Counts one request against `key`; `Err(retry_after)` when over the quota. When Redis does
     /// not answer, this instance's own count decides (limits hold per instance, never vanish).
     pub async fn check(&self, key: &str, quota: Quota) -> Result<(), Duration> {
+        let checked = self.check_anywhere(key, quota).await;
+        if checked.is_err() {
+            // Named by the key's kind (`login-ip`, `api-key`, …), never by whom it counts.
+            let limit = key.split_once(':').map_or("other", |(kind, _)| kind).to_owned();
+            metrics::counter!("burnrate_rate_limit_refusals_total", "limit" => limit).increment(1);
+        }
+        checked
+    }
+
+    async fn check_anywhere(&self, key: &str, quota: Quota) -> Result<(), Duration> {
         if let Some(shared) = &self.shared {
             let mut connection = shared.connection.clone();
             let answer: redis::RedisResult<i64> = shared

@@ -156,8 +156,10 @@ impl Syncer {
                 }
             })
         };
+        let started = std::time::Instant::now();
         let result = self.pull_into_lake(scope, &source, window, &sink).await;
         writer.abort();
+        count_sync(&source.kind, &result, started.elapsed());
         let mut tx = self.store.tenant(scope).await?;
         let outcome = match &result {
             Ok(o) => Ok(o.describe(SourceKind::parse(&source.kind))),
@@ -187,5 +189,21 @@ impl Syncer {
         let drain = async move { while rx.recv().await.is_some() {} };
         let (stats, ()) = tokio::join!(api.stream_costs(&http, window, &|_| {}, tx), drain);
         Ok(stats?.rows)
+    }
+}
+
+/// A sync of a `kind` source in the operator's metrics: its outcome, how long it took and the
+/// rows it wrote.
+fn count_sync(kind: &str, result: &Result<SyncOutcome, SyncError>, took: std::time::Duration) {
+    let outcome = if result.is_ok() { "ok" } else { "failed" };
+    let provider = kind.to_owned();
+    metrics::counter!("burnrate_syncs_total", "provider" => provider.clone(), "outcome" => outcome).increment(1);
+    metrics::histogram!("burnrate_sync_duration_seconds", "provider" => provider.clone(), "outcome" => outcome)
+        .record(took.as_secs_f64());
+    if let Ok(o) = result {
+        for (table, rows) in [("costs", o.rows), ("usage", o.usage_rows)] {
+            metrics::counter!("burnrate_sync_rows_total", "provider" => provider.clone(), "table" => table)
+                .increment(rows as u64);
+        }
     }
 }

@@ -84,6 +84,8 @@ pub struct TestApp {
     pub store: Store,
     pub vault: Arc<Vault>,
     pub smtp: SmtpSink,
+    /// `http://…/metrics` of this instance's metrics listener.
+    pub metrics_url: String,
     /// Where the Postgres wire endpoint listens.
     pub pg_addr: std::net::SocketAddr,
     /// `BURNRATE_MASTER_KEYS` of this instance.
@@ -137,6 +139,7 @@ impl TestApp {
             ("SPILL_DIR", path(spill_dir.path())),
             ("HTTP_ADDR", "127.0.0.1:0".into()),
             ("PG_ADDR", "127.0.0.1:0".into()),
+            ("METRICS_ADDR", "127.0.0.1:0".into()),
             ("PG_TLS_CERT", path(&cert_path)),
             ("PG_TLS_KEY", path(&key_path)),
             ("SMTP_URL", smtp.url()),
@@ -195,6 +198,7 @@ impl TestApp {
         let bound = burnrate::server::bind(&settings).await.expect("bind");
         settings.http_addr = bound.http_addr().expect("addr");
         settings.pg_addr = bound.pg_addr().expect("addr");
+        settings.metrics_addr = bound.metrics_addr().expect("addr");
         settings.https_addr = bound.https_addr().expect("addr");
         let url = match settings.https_addr {
             Some(addr) => format!("https://{addr}"),
@@ -226,6 +230,7 @@ impl TestApp {
             vault: Arc::clone(app.vault()),
             smtp,
             pg_addr: running.pg.addr,
+            metrics_url: format!("http://{}/metrics", running.metrics.addr),
             master_keys,
             hasher: PasswordHasher::new(PasswordHasherConfig { cost: 10, threads: 2 }),
             lake: running.syncer.lake.clone(),

@@ -120,10 +120,11 @@ impl FromRequestParts<AppState> for ApiCaller {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
         let client = ClientInfo::from_request_parts(parts, state).await.unwrap_or_else(|e| match e {});
-        state.limiter.check(&format!("api-ip:{}", client.ip), state.config.api_per_ip).await.map_err(|w| {
-            state.metrics.rate_limited.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            AppError::rate_limited(w)
-        })?;
+        state
+            .limiter
+            .check(&format!("api-ip:{}", client.ip), state.config.api_per_ip)
+            .await
+            .map_err(AppError::rate_limited)?;
         let token = parts
             .headers
             .get(header::AUTHORIZATION)
@@ -132,10 +133,11 @@ impl FromRequestParts<AppState> for ApiCaller {
             .map(str::trim)
             .ok_or(AppError::Unauthorized)?;
         let holder = state.app.api_key_holder(token).await?.ok_or(AppError::Unauthorized)?;
-        state.limiter.check(&format!("api-key:{}", holder.key_id), state.config.api_per_key).await.map_err(|w| {
-            state.metrics.rate_limited.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            AppError::rate_limited(w)
-        })?;
+        state
+            .limiter
+            .check(&format!("api-key:{}", holder.key_id), state.config.api_per_key)
+            .await
+            .map_err(AppError::rate_limited)?;
         Ok(ApiCaller {
             scope: holder.scope,
             key_id: holder.key_id,

@@ -23,6 +23,7 @@ use std::sync::Arc;
 pub use burnrate_app::{Quota, RateLimiter};
 pub use config::{PgEndpoint, SignupMode, WebConfig};
 pub use error::AppError;
+pub use metrics::{MetricsServer, certificate_expires, recorder, serve_metrics};
 pub use server::{Listeners, RunningServer, TlsFiles, serve};
 
 /// Everything a request handler needs; cheap to clone.
@@ -32,13 +33,12 @@ pub struct AppState {
     pub(crate) app: burnrate_app::App,
     pub(crate) config: Arc<WebConfig>,
     pub(crate) limiter: RateLimiter,
-    pub(crate) metrics: Arc<metrics::Metrics>,
 }
 
 impl AppState {
     /// The web front end of `app`, rate-limited by `limiter`.
     pub fn new(config: WebConfig, app: burnrate_app::App, limiter: RateLimiter) -> Self {
-        Self { app, config: Arc::new(config), limiter, metrics: Arc::new(metrics::Metrics::default()) }
+        Self { app, config: Arc::new(config), limiter }
     }
 
     pub fn app(&self) -> &burnrate_app::App {

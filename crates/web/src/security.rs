@@ -5,7 +5,7 @@
 use std::net::SocketAddr;
 
 use axum::body::{Body, Bytes};
-use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request, State};
+use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, MatchedPath, Request, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, Method, header};
 use axum::middleware::Next;
@@ -87,11 +87,31 @@ impl FromRequestParts<AppState> for ClientInfo {
     }
 }
 
-/// Sets the security headers on every response, and counts responses by status.
+/// Sets the security headers on every response, and times it by route template, method and
+/// status (a path no route matched is `unmatched`: paths themselves would be a series each).
 pub async fn security_headers(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let is_static = req.uri().path().starts_with("/static/");
+    let route = req.extensions().get::<MatchedPath>().map_or("unmatched", MatchedPath::as_str).to_owned();
+    // Any token is a method to HTTP: the ones served are named, the rest counted together.
+    let method = match *req.method() {
+        Method::GET => "GET",
+        Method::HEAD => "HEAD",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::PATCH => "PATCH",
+        Method::DELETE => "DELETE",
+        Method::OPTIONS => "OPTIONS",
+        _ => "other",
+    };
+    let started = std::time::Instant::now();
     let mut resp = next.run(req).await;
-    state.metrics.count_status(resp.status().as_u16());
+    metrics::histogram!(
+        "burnrate_http_request_duration_seconds",
+        "route" => route,
+        "method" => method,
+        "status" => resp.status().as_str().to_owned()
+    )
+    .record(started.elapsed().as_secs_f64());
     let h = resp.headers_mut();
     h.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CSP));
     h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));

@@ -60,6 +60,7 @@ impl Drop for RunningServer {
 
 fn tls_acceptor(files: &TlsFiles) -> Result<TlsAcceptor, String> {
     let mut tls = burnrate_net::ServerTls::load(&files.cert, &files.key, "BURNRATE_TLS_CERT", "BURNRATE_TLS_KEY")?;
+    crate::metrics::certificate_expires("https", tls.expires_at);
     tls.config.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(TlsAcceptor::from(Arc::new(tls.config)))
 }

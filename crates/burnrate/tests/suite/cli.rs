@@ -9,7 +9,7 @@ fn stderr(out: &std::process::Output) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_configuration_exits_2_and_names_the_setting() {
     let app = TestApp::spawn().await;
-    let cases: [(&[(&str, &str)], &str); 13] = [
+    let cases: [(&[(&str, &str)], &str); 14] = [
         (&[("BURNRATE_HTTP_ADDR", "not-an-address")], "BURNRATE_HTTP_ADDR"),
         (&[("BURNRATE_SIGNUP", "sometimes")], "BURNRATE_SIGNUP"),
         (&[("BURNRATE_QUERY_MEMORY_LIMIT", "12 parsecs")], "BURNRATE_QUERY_MEMORY_LIMIT"),
@@ -34,6 +34,7 @@ async fn bad_configuration_exits_2_and_names_the_setting() {
             "BURNRATE_WIRE_MAX_CONNECTIONS_PER_ORG: 11 is more than BURNRATE_WIRE_MAX_CONNECTIONS (10)",
         ),
         (&[("BURNRATE_QUERY_WAIT", "soon")], "BURNRATE_QUERY_WAIT: \"soon\" is not a duration such as 60s"),
+        (&[("BURNRATE_METRICS_ADDR", "everywhere")], "BURNRATE_METRICS_ADDR: \"everywhere\" is not an address"),
         (&[("BURNRATE_LAKE_URL", "ftp://files.example/lake")], "BURNRATE_LAKE_URL: \"ftp://files.example/lake\""),
     ];
     for (env, expected) in cases {

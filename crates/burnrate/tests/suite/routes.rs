@@ -43,7 +43,6 @@ const UI: &[(&str, &str, Who, Fields)] = &[
     ("POST", "/invitations/{token}", Who::Anyone, &[]),
     ("GET", "/healthz", Who::Anyone, &[]),
     ("GET", "/readyz", Who::Anyone, &[]),
-    ("GET", "/metrics", Who::Anyone, &[]),
     ("GET", "/static/app.css", Who::Anyone, &[]),
     ("GET", "/openapi.json", Who::Anyone, &[]),
     ("GET", "/operator", Who::Operator, &[]),

@@ -1,4 +1,4 @@
-//! Health, readiness, metrics and the stylesheet.
+//! Health, readiness and the stylesheet (metrics have a listener of their own: `crate::metrics`).
 
 use axum::extract::State;
 use axum::http::{StatusCode, header};
@@ -19,10 +19,6 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
             (StatusCode::SERVICE_UNAVAILABLE, "database unreachable").into_response()
         }
     }
-}
-
-pub async fn metrics(State(state): State<AppState>) -> Response {
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], state.metrics.render()).into_response()
 }
 
 pub async fn stylesheet() -> Response {

@@ -27,11 +27,13 @@ fn client_of(c: &ClientInfo) -> Client {
     Client { ip: c.ip.clone(), user_agent: c.user_agent.clone() }
 }
 
+/// One more login of `outcome` (`ok`, `failed`) in the operator's metrics.
+fn count_login(outcome: &'static str) {
+    metrics::counter!("burnrate_logins_total", "outcome" => outcome).increment(1);
+}
+
 async fn rate_limit(state: &AppState, key: String, quota: crate::Quota) -> Result<(), AppError> {
-    state.limiter.check(&key, quota).await.map_err(|wait| {
-        state.metrics.rate_limited.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        AppError::rate_limited(wait)
-    })
+    state.limiter.check(&key, quota).await.map_err(AppError::rate_limited)
 }
 
 fn login_form(
@@ -93,10 +95,9 @@ fn login_outcome(
     csrf: String,
     email: String,
 ) -> Result<Response, AppError> {
-    let count = |c: &std::sync::atomic::AtomicU64| c.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     Ok(match login {
         Login::Failed => {
-            count(&state.metrics.logins_failed);
+            count_login("failed");
             let page = login_form(state, csrf, email, Some(LOGIN_FAILED.into()), None);
             (StatusCode::UNAUTHORIZED, render(&page)).into_response()
         }
@@ -126,7 +127,7 @@ fn login_outcome(
             (StatusCode::FORBIDDEN, render(&page)).into_response()
         }
         Login::Session { token } => {
-            count(&state.metrics.logins_ok);
+            count_login("ok");
             let mut resp = Redirect::to("/").into_response();
             *resp.status_mut() = StatusCode::SEE_OTHER;
             let age = lifetime(state).num_seconds().unsigned_abs();
@@ -170,7 +171,7 @@ pub async fn login_code(
         .log_in_with_code(&challenge, &form.code, &client_of(&client), replacing.as_deref(), lifetime(&state))
         .await?;
     if let Login::Failed = login {
-        state.metrics.logins_failed.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        count_login("failed");
         let error = Some("That code is not right, or was used already. Enter the code the app shows now.".into());
         return Ok((StatusCode::UNAUTHORIZED, render(&SecondFactorPage { nav: None, csrf, error })).into_response());
     }

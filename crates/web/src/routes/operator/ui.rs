@@ -39,10 +39,7 @@ pub async fn login(
     CsrfToken(csrf): CsrfToken,
     CsrfForm(form): CsrfForm<LoginForm>,
 ) -> Result<Response, AppError> {
-    let limited = |w| {
-        state.metrics.rate_limited.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        AppError::rate_limited(w)
-    };
+    let limited = AppError::rate_limited;
     state.limiter.check(&format!("login-ip:{}", client.ip), state.config.login_per_ip).await.map_err(limited)?;
     let typed = form.email.trim().to_lowercase();
     let account = format!("operator-login:{typed}");
