@@ -100,7 +100,8 @@ impl App {
     /// where the engine names its sessions); not found in an instance that serves no SQL.
     pub fn sql_session(&self, actor: &Actor, label: &str) -> Result<SqlSession> {
         let engine = self.engine.as_ref().ok_or(Error::NotFound)?;
-        engine.connect(actor.scope, reader_for(actor.role), label).map_err(Error::internal)
+        let session = engine.connect(actor.scope, reader_for(actor.role), label).map_err(Error::internal)?;
+        Ok(session.from_front_end("sql"))
     }
 
     /// Starts the FOCUS export of the days `from` to `to` (exclusive) in `format`, recorded first

@@ -18,6 +18,7 @@ mod depth;
 mod error;
 mod federated;
 mod information_schema;
+mod metered;
 mod org_tables;
 mod pg_catalog;
 mod pg_types;
@@ -55,6 +56,7 @@ pub use admission::{Busy, Concurrency};
 pub use depth::MAX_EXPRESSION_DEPTH;
 pub use error::EngineError;
 pub use federated::check_certificate_authority;
+pub use metered::FrontEnd;
 pub use pg_types::{MAX_NUMERIC_SCALE, PgType, postgres_type};
 pub use session::{Description, Outcome, Reader, SERVER_VERSION, SqlSession, SqlStatement};
 
@@ -230,6 +232,7 @@ impl Engine {
         base: &SessionContext,
         scope: OrgScope,
         plan: Plan,
+        front_end: FrontEnd,
     ) -> Result<SessionContext, EngineError> {
         let mut tx = self.store.read_tenant(scope).await?;
         let costs = tx.live_lake_files(LakeTable::Costs).await?;
@@ -280,9 +283,12 @@ impl Engine {
         let disk = DiskManagerBuilder::default()
             .with_temp_file_factory(Arc::new(files))
             .with_max_temp_directory_size(self.config.max_spill_bytes);
-        let pool: Arc<dyn MemoryPool> = Arc::new(TrackConsumersPool::new(
-            GreedyMemoryPool::new(self.config.memory_limit),
-            std::num::NonZeroUsize::new(5).expect("five"),
+        let pool: Arc<dyn MemoryPool> = Arc::new(metered::MeteredPool::new(
+            TrackConsumersPool::new(
+                GreedyMemoryPool::new(self.config.memory_limit),
+                std::num::NonZeroUsize::new(5).expect("five"),
+            ),
+            front_end,
         ));
         let runtime =
             RuntimeEnvBuilder::new().with_memory_pool(Arc::clone(&pool)).with_disk_manager_builder(disk).build_arc()?;
@@ -356,11 +362,15 @@ impl Engine {
         scope: OrgScope,
         statement: &Statement,
         parameters: Vec<ScalarValue>,
-        plan: Plan,
+        (plan, front_end): (Plan, FrontEnd),
     ) -> Result<QueryStream, EngineError> {
         // Every client statement takes a slot, a table's or not: `SELECT repeat(…)` reads none.
         let slot = self.admission.admit(scope.org_id()).await?;
-        let ctx = if reads_tables(statement) { self.query_context(base, scope, plan).await? } else { base.clone() };
+        let ctx = if reads_tables(statement) {
+            self.query_context(base, scope, plan, front_end).await?
+        } else {
+            base.clone()
+        };
         let mut logical = plan_locked(&ctx, statement).await?;
         if !parameters.is_empty() {
             logical = logical.with_param_values(parameters)?;
@@ -379,8 +389,10 @@ impl Engine {
         scope: OrgScope,
         statement: &Statement,
         parameters: Vec<ScalarValue>,
+        front_end: FrontEnd,
     ) -> Result<QueryStream, EngineError> {
-        fast_then_frugal(|plan| self.start_statement(base, scope, statement, parameters.clone(), plan)).await
+        fast_then_frugal(|plan| self.start_statement(base, scope, statement, parameters.clone(), (plan, front_end)))
+            .await
     }
 
     /// Runs a parsed query to the end, planned `plan`'s way.
@@ -389,10 +401,10 @@ impl Engine {
         base: &SessionContext,
         scope: OrgScope,
         statement: &Statement,
-        plan: Plan,
+        (plan, front_end): (Plan, FrontEnd),
     ) -> Result<(SchemaRef, Vec<RecordBatch>), EngineError> {
         use futures::TryStreamExt;
-        let q = self.start_statement(base, scope, statement, Vec::new(), plan).await?;
+        let q = self.start_statement(base, scope, statement, Vec::new(), (plan, front_end)).await?;
         let batches: Vec<RecordBatch> = q.stream.try_collect().await?;
         Ok((q.schema, batches))
     }

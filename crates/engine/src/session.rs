@@ -45,6 +45,8 @@ pub struct SqlSession {
     parsed: Remembered<Vec<SqlStatement>>,
     /// The answers of constant statements ([`is_constant`]), by statement.
     constants: Remembered<(SchemaRef, Vec<RecordBatch>)>,
+    /// Where its queries come from, for the operator's metrics.
+    front_end: crate::FrontEnd,
 }
 
 /// The settings a connection has set, by name; the rest have their defaults.
@@ -237,6 +239,7 @@ impl Engine {
             settings,
             parsed: Remembered::default(),
             constants: Remembered::default(),
+            front_end: "app",
         })
     }
 }
@@ -271,6 +274,13 @@ impl Drop for SqlSession {
 pub const MAX_STATEMENT_BYTES: usize = 1 << 20;
 
 impl SqlSession {
+    /// The same session, its queries counted as coming from `front_end` (`wire`, `sql`).
+    #[must_use]
+    pub fn from_front_end(mut self, front_end: crate::FrontEnd) -> Self {
+        self.front_end = front_end;
+        self
+    }
+
     /// How long one statement of this session may run (the engine's setting).
     pub fn statement_timeout(&self) -> std::time::Duration {
         self.engine.statement_timeout()
@@ -342,7 +352,9 @@ impl SqlSession {
         let Kind::Query(s) = &statement.kind else {
             return Err(EngineError::Plan(format!("not a query: {sql}")));
         };
-        let run = crate::fast_then_frugal(|plan| self.engine.collect_statement(&self.base, self.scope, s, plan));
+        let run = crate::fast_then_frugal(|plan| {
+            self.engine.collect_statement(&self.base, self.scope, s, (plan, self.front_end))
+        });
         let timeout = self.engine.statement_timeout();
         tokio::time::timeout(timeout, run).await.map_err(|_| EngineError::Timeout(timeout))?
     }
@@ -356,7 +368,7 @@ impl SqlSession {
     {
         let build = &build;
         let run = crate::fast_then_frugal(move |plan| async move {
-            let ctx = self.engine.query_context(&self.base, self.scope, plan).await?;
+            let ctx = self.engine.query_context(&self.base, self.scope, plan, self.front_end).await?;
             Ok(build(ctx).await?.collect().await?)
         });
         let timeout = self.engine.statement_timeout();
@@ -408,8 +420,8 @@ impl SqlSession {
                 let (schema, batches) = match self.constants.get(&key) {
                     Some(result) => result,
                     None => {
-                        let result =
-                            self.engine.collect_statement(&self.base, self.scope, s, crate::Plan::Fast).await?;
+                        let plan = (crate::Plan::Fast, self.front_end);
+                        let result = self.engine.collect_statement(&self.base, self.scope, s, plan).await?;
                         self.constants.keep(key, result.clone());
                         result
                     }
@@ -417,9 +429,9 @@ impl SqlSession {
                 let stream = MemoryStream::try_new(batches, Arc::clone(&schema), None)?;
                 Ok(Outcome::Rows(QueryStream { schema, stream: Box::pin(stream) }))
             }
-            Kind::Query(s) => {
-                Ok(Outcome::Rows(self.engine.query_statement(&self.base, self.scope, s, parameters).await?))
-            }
+            Kind::Query(s) => Ok(Outcome::Rows(
+                self.engine.query_statement(&self.base, self.scope, s, parameters, self.front_end).await?,
+            )),
             Kind::Set { name, value } => {
                 self.settings.lock().expect("settings lock").insert(name, value.clone());
                 Ok(Outcome::Command("SET"))

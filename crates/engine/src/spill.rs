@@ -56,12 +56,14 @@ impl OrgSpill {
         let now = self.used.fetch_add(len, Ordering::Relaxed) + len;
         if now > self.max {
             self.used.fetch_sub(len, Ordering::Relaxed);
+            metrics::counter!("burnrate_query_spill_refusals_total").increment(1);
             return Err(std::io::Error::other(format!(
                 "the organization's queries running now have spilled their {} to disk \
                  (BURNRATE_SPILL_MAX_PER_ORG); try again when they are done, or ask for less",
                 human_bytes(self.max)
             )));
         }
+        metrics::counter!("burnrate_query_spilled_bytes_total").increment(len);
         Ok(())
     }
 

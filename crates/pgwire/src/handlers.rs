@@ -243,7 +243,8 @@ impl StartupHandler for Startup {
                             .shared
                             .engine
                             .connect(login.scope, login.reader, &login.id.to_string())
-                            .map_err(engine_error)?;
+                            .map_err(engine_error)?
+                            .from_front_end("wire");
                         self.conn
                             .shared
                             .log_in(&self.conn, Login { credential: login.id, reader: login.reader, session })

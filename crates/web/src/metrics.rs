@@ -20,6 +20,19 @@ use tokio::net::TcpListener;
 /// Histogram buckets of durations, in seconds: from a fast API call to a long backfill.
 const SECONDS: &[f64] = &[0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 1800.0];
 
+/// Histogram buckets of memory, in bytes: 64 KiB to 4 GiB, each four times the last.
+const BYTES: &[f64] = &[
+    65_536.0,
+    262_144.0,
+    1_048_576.0,
+    4_194_304.0,
+    16_777_216.0,
+    67_108_864.0,
+    268_435_456.0,
+    1_073_741_824.0,
+    4_294_967_296.0,
+];
+
 static RECORDER: OnceLock<PrometheusHandle> = OnceLock::new();
 
 /// The process's recorder, installed on first use; every server of the process renders it.
@@ -29,6 +42,8 @@ pub fn recorder() -> PrometheusHandle {
             let recorder = PrometheusBuilder::new()
                 .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), SECONDS)
                 .expect("the duration buckets are not empty")
+                .set_buckets_for_metric(Matcher::Suffix("_bytes".into()), BYTES)
+                .expect("the memory buckets are not empty")
                 .build_recorder();
             let handle = recorder.handle();
             // Only fails when another recorder was installed first: its metrics are then the
@@ -40,6 +55,8 @@ pub fn recorder() -> PrometheusHandle {
             metrics::gauge!("burnrate_build_info", "version" => env!("CARGO_PKG_VERSION")).set(1.0);
             // Served from the start, so that a rate over them reads zero rather than nothing.
             metrics::counter!("burnrate_webhook_dead_letters_total").absolute(0);
+            metrics::counter!("burnrate_query_spilled_bytes_total").absolute(0);
+            metrics::counter!("burnrate_query_spill_refusals_total").absolute(0);
             metrics::gauge!("burnrate_wire_connections").increment(0.0);
             handle
         })
@@ -79,6 +96,22 @@ fn describe() {
         "burnrate_tls_certificate_expiry_timestamp_seconds",
         Unit::Seconds,
         "When the certificate each TLS listener (https, pg) serves expires, in seconds since the epoch."
+    );
+    describe_counter!("burnrate_queries_total", "SQL queries that read tables, by front end (wire, sql, app).");
+    describe_histogram!(
+        "burnrate_query_duration_seconds",
+        Unit::Seconds,
+        "SQL queries by front end, from planning until their last row was read or they were dropped."
+    );
+    describe_histogram!(
+        "burnrate_query_memory_high_water_bytes",
+        Unit::Bytes,
+        "The most memory a SQL query held at once, by front end."
+    );
+    describe_counter!("burnrate_query_spilled_bytes_total", Unit::Bytes, "Bytes queries spilled to disk.");
+    describe_counter!(
+        "burnrate_query_spill_refusals_total",
+        "Spills refused because the organization's running queries had spilled their share."
     );
     describe_counter!("burnrate_lake_files_written_total", "Parquet files committed to the lake, by table.");
     describe_counter!("burnrate_lake_bytes_written_total", Unit::Bytes, "Bytes committed to the lake, by table.");

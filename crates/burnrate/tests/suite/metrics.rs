@@ -92,6 +92,10 @@ async fn metrics_move_with_the_work_only_their_own_listener_serves_them_and_prom
         refused |= r.status == 429;
     }
     assert!(refused, "a login beyond three a minute is over the limit");
+    // A query of the organization's costs through the SQL API.
+    let sql = serde_json::json!({ "sql": "SELECT count(*) FROM costs" });
+    let r = owner.api(Method::POST, "/api/v1/sql", &key, Some(sql)).await;
+    assert_eq!(r.status, 200, "{}", r.text);
     // A wire connection, open while scraped.
     let wire = tokio::net::TcpStream::connect(app.pg_addr).await.unwrap();
     tokio::time::sleep(Duration::from_millis(200)).await;
@@ -110,6 +114,8 @@ async fn metrics_move_with_the_work_only_their_own_listener_serves_them_and_prom
     let login_route = [("route", "/login"), ("method", "POST"), ("status", "429")];
     assert!(moved("burnrate_http_request_duration_seconds_count", &login_route) >= 1.0, "{after}");
     assert!(value(&after, "burnrate_wire_connections", &[]) >= 1.0, "{after}");
+    assert!(moved("burnrate_queries_total", &[("front_end", "sql")]) >= 1.0, "{after}");
+    assert!(moved("burnrate_query_memory_high_water_bytes_count", &[("front_end", "sql")]) >= 1.0, "{after}");
     assert!(after.contains("burnrate_jobs_due{kind="), "the job queue is read at scrape time: {after}");
     // Paths no route serves are one series, not one each.
     c.get("/no/such/page/4242").await;
