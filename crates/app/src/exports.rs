@@ -36,6 +36,25 @@ impl App {
         self.store.ping().await.map_err(|e| e.to_string())
     }
 
+    /// The lake's live files and their bytes, by table, over every organization, for the
+    /// operator's metrics: one short read per organization.
+    pub async fn lake_totals(&self) -> Result<std::collections::BTreeMap<String, (i64, i64)>> {
+        let mut tx = self.store.read_instance().await?;
+        let orgs = tx.list_org_ids().await?;
+        tx.commit().await?;
+        let mut totals: std::collections::BTreeMap<String, (i64, i64)> = std::collections::BTreeMap::new();
+        for org in orgs {
+            let mut tx = self.store.read_tenant(burnrate_store::OrgScope::trusted(org)).await?;
+            for (table, files, bytes) in tx.live_lake_totals().await? {
+                let total = totals.entry(table).or_default();
+                total.0 += files;
+                total.1 += bytes;
+            }
+            tx.commit().await?;
+        }
+        Ok(totals)
+    }
+
     /// The background jobs due now, by kind, for the operator's metrics.
     pub async fn job_queue(&self) -> Result<Vec<burnrate_store::QueuedJobs>> {
         let mut tx = self.store.read_instance().await?;

@@ -101,6 +101,14 @@ impl TenantTx {
             .bind(self.scope.org_id().as_uuid()).bind(table.as_str()).fetch_all(c).await)?;
         Ok(rows)
     }
+
+    /// The live files of each table, counted and summed: `(table, files, bytes)`.
+    pub async fn live_lake_totals(&mut self) -> Result<Vec<(String, i64, i64)>> {
+        let rows: Vec<(String, i64, i64)> = on!(&mut self.inner.tx, c => sqlx::query_as(
+            "SELECT table_name, COUNT(*), CAST(COALESCE(SUM(bytes), 0) AS BIGINT) FROM lake_files WHERE org_id = $1 AND state = 'live' GROUP BY table_name ORDER BY table_name")
+            .bind(self.scope.org_id().as_uuid()).fetch_all(c).await)?;
+        Ok(rows)
+    }
 }
 
 #[derive(sqlx::FromRow)]

@@ -113,6 +113,8 @@ fn describe() {
         "burnrate_query_spill_refusals_total",
         "Spills refused because the organization's running queries had spilled their share."
     );
+    describe_gauge!("burnrate_lake_files", "Live Parquet files in the lake, by table, over every organization.");
+    describe_gauge!("burnrate_lake_bytes", Unit::Bytes, "Bytes of the live Parquet files in the lake, by table.");
     describe_counter!("burnrate_lake_files_written_total", "Parquet files committed to the lake, by table.");
     describe_counter!("burnrate_lake_bytes_written_total", Unit::Bytes, "Bytes committed to the lake, by table.");
 }
@@ -178,6 +180,18 @@ async fn render(State(scrape): State<Scrape>) -> Response {
         }
         Ok(Err(e)) => tracing::warn!(error = %e, "metrics: the job queue could not be read"),
         Err(_) => tracing::warn!("metrics: the job queue did not answer within 5 s"),
+    }
+    // Every table is shown, an empty one as zero.
+    match tokio::time::timeout(Duration::from_secs(5), scrape.app.lake_totals()).await {
+        Ok(Ok(totals)) => {
+            for table in ["costs", "usage"] {
+                let (files, bytes) = totals.get(table).copied().unwrap_or_default();
+                metrics::gauge!("burnrate_lake_files", "table" => table).set(files as f64);
+                metrics::gauge!("burnrate_lake_bytes", "table" => table).set(bytes as f64);
+            }
+        }
+        Ok(Err(e)) => tracing::warn!(error = %e, "metrics: the lake's files could not be counted"),
+        Err(_) => tracing::warn!("metrics: counting the lake's files took more than 5 s"),
     }
     scrape.handle.run_upkeep();
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], scrape.handle.render()).into_response()

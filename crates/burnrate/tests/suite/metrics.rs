@@ -108,6 +108,17 @@ async fn metrics_move_with_the_work_only_their_own_listener_serves_them_and_prom
     assert!(moved("burnrate_sync_duration_seconds_count", &[("provider", "openai")]) >= 2.0, "{after}");
     assert!(moved("burnrate_sync_rows_total", &[("provider", "openai"), ("table", "costs")]) >= 1.0, "{after}");
     assert!(moved("burnrate_lake_files_written_total", &[("table", "costs")]) >= 1.0, "{after}");
+    // The lake as it is: this instance's database holds this test's organization alone.
+    let live: Vec<burnrate_store::LakeFile> = {
+        let mut tx = app.store.read_tenant(scope).await.unwrap();
+        let files = tx.live_lake_files(burnrate_store::LakeTable::Costs).await.unwrap();
+        tx.commit().await.unwrap();
+        files
+    };
+    assert!(!live.is_empty());
+    assert_eq!(value(&after, "burnrate_lake_files", &[("table", "costs")]), live.len() as f64, "{after}");
+    let bytes: i64 = live.iter().map(|f| f.bytes).sum();
+    assert_eq!(value(&after, "burnrate_lake_bytes", &[("table", "costs")]), bytes as f64, "{after}");
     assert!(moved("burnrate_webhook_deliveries_total", &[("outcome", "delivered")]) >= 1.0, "{after}");
     assert!(moved("burnrate_logins_total", &[("outcome", "failed")]) >= 2.0, "{after}");
     assert!(moved("burnrate_rate_limit_refusals_total", &[("limit", "login-ip")]) >= 1.0, "{after}");
