@@ -166,6 +166,9 @@ async fn login_vs_healthz(binary: &str) -> anyhow::Result<()> {
         cmd.env("BURNRATE_DATA_DIR", dir.path())
             .env("BURNRATE_MASTER_KEYS", &keys)
             .env("BURNRATE_HTTP_ADDR", format!("127.0.0.1:{port}"))
+            // Beside whatever else runs here (a demo on the defaults): ports the system picks.
+            .env("BURNRATE_PG_ADDR", "127.0.0.1:0")
+            .env("BURNRATE_METRICS_ADDR", "127.0.0.1:0")
             .env("BURNRATE_PUBLIC_URL", &base)
             .env("BURNRATE_LOGIN_RATE_PER_IP", "1000000")
             .env("RUST_LOG", "warn");
