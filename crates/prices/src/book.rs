@@ -54,16 +54,17 @@ pub struct PriceBook {
     catalogue: Option<Arc<Catalogue>>,
     /// The organization's, oldest first: the newest that holds wins.
     overrides: Vec<Override>,
-    /// Terms resolved so far, by [`TermsKey`]: a sync prices page after page of
-    /// the same few models and hours, and resolving them costs far more than pricing a record.
+    /// Terms resolved so far, by [`TermsKey`]: a sync prices page after page of the same few
+    /// models and hours, and resolving them costs far more than pricing a record.
     resolved: Arc<Mutex<Resolved>>,
 }
 
 /// Terms key → the terms (`None`: unpriced).
 type Resolved = HashMap<OwnedTermsKey, Option<Arc<Terms>>, FxBuildHasher>;
 
-/// Terms remembered before the memory is cleared: a year of hours of a few dozen models.
-const RESOLVED_TERMS: usize = 500_000;
+/// Terms remembered before the memory is cleared (a few hundred bytes each): a backfill's
+/// hours of a few dozen models.
+const RESOLVED_TERMS: usize = 100_000;
 
 impl PriceBook {
     pub fn new(catalogue: Arc<Catalogue>) -> Self {
