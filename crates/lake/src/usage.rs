@@ -168,8 +168,13 @@ pub(crate) fn rollup(rows: &[&UsageRecord], source: &str) -> Result<RecordBatch,
             (a, b) => a.or(b),
         };
         if let Some(cost) = r.computed_cost {
-            let total = sum.computed_cost.unwrap_or_default().checked_add(cost);
-            sum.computed_cost = Some(total.ok_or_else(|| LakeError::Format("a usage roll-up cost overflows".into()))?);
+            // The first priced row starts the sum; the unpriced ones are counted, not summed.
+            sum.computed_cost = Some(match sum.computed_cost {
+                None => cost,
+                Some(total) => {
+                    total.checked_add(cost).ok_or_else(|| LakeError::Format("a usage roll-up cost overflows".into()))?
+                }
+            });
             *priced += 1;
         }
         *count += 1;

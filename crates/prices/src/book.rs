@@ -173,7 +173,8 @@ impl PriceBook {
         }
         // The hour-long cache write is measured with the five-minute one it is part of.
         per_unit[Class::CacheWrite1h as usize] -= per_unit[Class::CacheWrite as usize];
-        let scale = per_unit.iter().map(Decimal::scale).max().unwrap_or(0);
+        // The finest of the six per-unit costs: every one is written at it.
+        let scale = per_unit.iter().map(Decimal::scale).fold(0, u32::max);
         if scale > COMPUTED_SCALE {
             return Some(Terms::Each);
         }
