@@ -79,6 +79,10 @@ id_type!(
     ApiKeyId
 );
 id_type!(
+    /// An OpenTelemetry ingest key of one organization: it writes requests and reads nothing (S26).
+    IngestKeyId
+);
+id_type!(
     /// An invitation of an email address into an organization.
     InvitationId
 );

@@ -13,6 +13,7 @@ mod ids;
 mod money;
 mod names;
 mod password;
+mod request;
 mod role;
 mod zone;
 
@@ -21,11 +22,12 @@ pub use cost::{ChargeCategory, CostRecord, SyncWindow, UsageRecord, WindowError}
 pub use database::{DATABASE_KINDS, DatabaseConfig, DatabaseTls, schema_name};
 pub use email::{EmailAddress, EmailError};
 pub use ids::{
-    ApiKeyId, BudgetId, DeliveryId, InvitationId, OperatorId, OrgId, SourceId, SqlCredentialId, SqlCredentialIdError,
-    SupportGrantId, UserId, WebhookId,
+    ApiKeyId, BudgetId, DeliveryId, IngestKeyId, InvitationId, OperatorId, OrgId, SourceId, SqlCredentialId,
+    SqlCredentialIdError, SupportGrantId, UserId, WebhookId,
 };
 pub use money::{Currency, MONEY_SCALE, Money, MoneyError, Rounding, parse_decimal};
 pub use names::{NameError, OrgName};
 pub use password::{NewPassword, PASSWORD_MAX_CHARS, PASSWORD_MIN_CHARS, PasswordError};
+pub use request::{RequestRecord, SpanKey};
 pub use role::{ApiScope, ParseRoleError, Role};
 pub use zone::{Period, ReportingZone, ZoneError};
