@@ -169,6 +169,7 @@ async fn login_vs_healthz(binary: &str) -> anyhow::Result<()> {
             // Beside whatever else runs here (a demo on the defaults): ports the system picks.
             .env("BURNRATE_PG_ADDR", "127.0.0.1:0")
             .env("BURNRATE_METRICS_ADDR", "127.0.0.1:0")
+            .env("BURNRATE_OTLP_ADDR", "127.0.0.1:0")
             .env("BURNRATE_PUBLIC_URL", &base)
             .env("BURNRATE_LOGIN_RATE_PER_IP", "1000000")
             .env("RUST_LOG", "warn");

@@ -246,6 +246,7 @@ impl Year {
                 .env("BURNRATE_HTTP_ADDR", format!("127.0.0.1:{port}"))
                 .env("BURNRATE_PG_ADDR", format!("127.0.0.1:{wire_port}"))
                 .env("BURNRATE_METRICS_ADDR", "127.0.0.1:0")
+                .env("BURNRATE_OTLP_ADDR", "127.0.0.1:0")
                 .env("BURNRATE_PUBLIC_URL", &base)
                 // The API benchmark measures serving, not refusing: limits are checked, never reached.
                 .env("BURNRATE_API_RATE_PER_KEY", "100000000")

@@ -29,6 +29,7 @@ pub mod budgets;
 pub mod console;
 mod error;
 pub mod exports;
+pub mod ingest;
 pub mod members;
 pub mod organization;
 pub mod policy;
@@ -69,6 +70,8 @@ pub struct App {
     public_url: url::Url,
     hasher: burnrate_crypto::PasswordHasher,
     clock: Clock,
+    /// Stores ingested requests in groups; started on first use.
+    committer: ingest::CommitterCell,
 }
 
 /// What "now" is for the application's answers: the system's time, or a fixed moment (a test or a
@@ -107,6 +110,7 @@ impl App {
             mailer,
             public_url,
             clock: Clock::System,
+            committer: ingest::CommitterCell::default(),
         }
     }
 

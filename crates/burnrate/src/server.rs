@@ -54,7 +54,19 @@ pub(crate) fn web_config(settings: &Settings) -> WebConfig {
         settings.pg_addr.to_string()
     };
     cfg.pg_endpoint = Some(burnrate_web::PgEndpoint { address, tls: settings.pg_tls_cert.is_some() });
+    cfg.otlp_url = Some(reachable_origin(settings, settings.otlp_addr, settings.https_addr.is_some()));
     cfg
+}
+
+/// `scheme://host:port` of a listener as clients reach it: by the public host name when it is
+/// bound to every interface.
+fn reachable_origin(settings: &Settings, addr: SocketAddr, tls: bool) -> String {
+    let scheme = if tls { "https" } else { "http" };
+    if addr.ip().is_unspecified() {
+        format!("{scheme}://{}:{}", settings.public_url.host_str().unwrap_or("localhost"), addr.port())
+    } else {
+        format!("{scheme}://{addr}")
+    }
 }
 
 impl Tuning {
@@ -95,6 +107,7 @@ pub struct Bound {
     https: Option<(tokio::net::TcpListener, TlsFiles)>,
     pg: tokio::net::TcpListener,
     metrics: tokio::net::TcpListener,
+    otlp: tokio::net::TcpListener,
 }
 
 impl Bound {
@@ -113,6 +126,10 @@ impl Bound {
 
     pub fn metrics_addr(&self) -> std::io::Result<SocketAddr> {
         self.metrics.local_addr()
+    }
+
+    pub fn otlp_addr(&self) -> std::io::Result<SocketAddr> {
+        self.otlp.local_addr()
     }
 }
 
@@ -137,7 +154,10 @@ pub async fn bind(settings: &Settings) -> Result<Bound, Failure> {
     let metrics = tokio::net::TcpListener::bind(settings.metrics_addr).await.map_err(|e| {
         config_error("BURNRATE_METRICS_ADDR", format!("cannot listen on {}: {e}", settings.metrics_addr))
     })?;
-    Ok(Bound { http, https, pg, metrics })
+    let otlp = tokio::net::TcpListener::bind(settings.otlp_addr)
+        .await
+        .map_err(|e| config_error("BURNRATE_OTLP_ADDR", format!("cannot listen on {}: {e}", settings.otlp_addr)))?;
+    Ok(Bound { http, https, pg, metrics, otlp })
 }
 
 /// Builds the server from `settings` and starts it on `bound`: what `burnrate serve` runs.
@@ -255,7 +275,7 @@ impl Server {
     /// Serves on the bound listeners and starts the background workers: the mail worker, the
     /// sync scheduler, budget evaluation and webhook delivery.
     pub async fn start(self, bound: Bound) -> Result<Running, Failure> {
-        let Bound { http, https, pg, metrics } = bound;
+        let Bound { http, https, pg, metrics, otlp } = bound;
         let Server { state, engine, notifier, mailer, pg_tls, wire_connections, store } = self;
         let pg = burnrate_pgwire::PgServer::start(pg, engine.clone(), state.app().clone(), pg_tls, wire_connections)
             .map_err(|e| config_error("BURNRATE_PG_ADDR", e.to_string()))?;
@@ -268,10 +288,13 @@ impl Server {
         ]);
         let metrics = burnrate_web::serve_metrics(metrics, app.clone(), &JOB_KINDS)
             .map_err(|e| config_error("BURNRATE_METRICS_ADDR", e.to_string()))?;
-        let web = burnrate_web::serve(state, Listeners { http, https }).await.map_err(|e| config_error("TLS", e))?;
+        let web = burnrate_web::serve(state, Listeners { http, https, otlp: Some(otlp) })
+            .await
+            .map_err(|e| config_error("TLS", e))?;
         Ok(Running {
             http: web.http_addr,
             https: web.https_addr,
+            otlp: web.otlp_addr.expect("the receiver listens"),
             pg,
             app,
             syncer,
@@ -289,6 +312,8 @@ impl Server {
 pub struct Running {
     pub http: SocketAddr,
     pub https: Option<SocketAddr>,
+    /// The OTLP traces receiver.
+    pub otlp: SocketAddr,
     pub pg: burnrate_pgwire::PgServer,
     pub app: burnrate_app::App,
     pub syncer: burnrate_sync::Syncer,

@@ -36,6 +36,7 @@ const PLAIN: &[&str] = &[
     "BEHIND_TLS_PROXY",
     "PG_ADDR",
     "METRICS_ADDR",
+    "OTLP_ADDR",
     "PG_TLS_CERT",
     "PG_TLS_KEY",
     "MAIL_FROM",
@@ -248,6 +249,8 @@ pub struct Settings {
     /// Where `/metrics` is served: its own listener, loopback unless the operator says otherwise
     /// (the public port serves no metrics, S29).
     pub metrics_addr: SocketAddr,
+    /// The OTLP traces receiver's listener (`POST /v1/traces`).
+    pub otlp_addr: SocketAddr,
     /// `BURNRATE_PG_TLS_CERT` / `_KEY`, else the HTTPS certificate and key.
     pub pg_tls_cert: Option<PathBuf>,
     pub pg_tls_key: Option<PathBuf>,
@@ -403,6 +406,7 @@ impl Settings {
                 "METRICS_ADDR",
                 &src.plain("METRICS_ADDR").unwrap_or_else(|| "127.0.0.1:9464".into()),
             )?,
+            otlp_addr: parse_addr("OTLP_ADDR", &src.plain("OTLP_ADDR").unwrap_or_else(|| "127.0.0.1:4318".into()))?,
             egress_allow: list("EGRESS_ALLOW"),
             egress_shared: list("EGRESS_SHARED"),
             mail_from: src.plain("MAIL_FROM").unwrap_or_else(|| "burnrate <burnrate@localhost>".into()),

@@ -32,7 +32,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use burnrate_core::{CostRecord, DATABASE_KINDS, UsageRecord, schema_name};
+use burnrate_core::{CostRecord, DATABASE_KINDS, RequestRecord, UsageRecord, schema_name};
 use burnrate_lake::{COST_ROLLUP, Lake, LakeRow, USAGE_ROLLUP};
 use burnrate_store::{LakeTable, OrgScope, Store};
 use datafusion::arrow::datatypes::SchemaRef;
@@ -219,6 +219,7 @@ impl Engine {
             ("usage", empty(<UsageRecord as LakeRow>::schema())),
             (USAGE_ROLLUP.name, usage_rollup),
             (reconciliation::TABLE, reconciliation),
+            ("requests", empty(<RequestRecord as LakeRow>::schema())),
         ] {
             ctx.register_table(name, table)?;
         }
@@ -237,6 +238,7 @@ impl Engine {
         let mut tx = self.store.read_tenant(scope).await?;
         let costs = tx.live_lake_files(LakeTable::Costs).await?;
         let usage = tx.live_lake_files(LakeTable::Usage).await?;
+        let requests = tx.live_lake_files(LakeTable::Requests).await?;
         let tolerance = tx.reconciliation_tolerance().await?;
         let sources = match self.databases {
             Some(_) => tx.sources().await?,
@@ -269,6 +271,10 @@ impl Engine {
             ("usage", usage),
             (USAGE_ROLLUP.name, usage_rollup),
             (reconciliation::TABLE, reconciliation),
+            (
+                "requests",
+                lake_table(<RequestRecord as LakeRow>::schema(), root, requests.iter().map(|f| f.path.as_str()))?,
+            ),
         ] {
             base.deregister_table(name)?;
             base.register_table(name, table)?;

@@ -16,12 +16,13 @@
 //! at all, so a sync that dies half-way leaves the previous version in place.
 
 mod costs;
+mod requests;
 mod usage;
 mod writer;
 
 use std::sync::Arc;
 
-use burnrate_core::{CostRecord, SourceId, SyncWindow, UsageRecord};
+use burnrate_core::{CostRecord, RequestRecord, SourceId, SyncWindow, UsageRecord};
 use burnrate_store::{LakeFile, LakeTable, OrgScope, Store, StoreError};
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt};
@@ -149,6 +150,40 @@ impl LakeRow for UsageRecord {
     }
     const ROLLUP: Option<Rollup<Self>> = Some(USAGE_ROLLUP);
 }
+
+impl LakeRow for RequestRecord {
+    const TABLE: LakeTable = LakeTable::Requests;
+    fn starts_at(&self) -> chrono::DateTime<chrono::Utc> {
+        self.started_at
+    }
+    fn schema() -> Arc<arrow_schema::Schema> {
+        requests::schema()
+    }
+    fn batch(rows: &[&Self], _source: &str) -> Result<arrow_array::RecordBatch, LakeError> {
+        requests::batch(rows)
+    }
+    fn decode(bytes: bytes::Bytes, days: std::ops::Range<chrono::NaiveDate>) -> Result<Vec<Self>, LakeError> {
+        requests::decode_records(bytes, days)
+    }
+}
+
+/// The manifest's source of request files: requests come from applications, not from a source.
+pub fn requests_source() -> SourceId {
+    SourceId::from_uuid(Uuid::nil())
+}
+
+/// What storing a batch of requests did.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Appended {
+    /// Requests stored now.
+    pub stored: usize,
+    /// Requests already stored (an exporter's retry), not stored again.
+    pub repeated: usize,
+    pub files: usize,
+}
+
+/// Attempts at storing a batch when another instance stores some of the same spans meanwhile.
+const APPEND_ATTEMPTS: usize = 3;
 
 /// `usage_rollup`: the usage summed by bucket, provider, report, model, project and service
 /// tier — token counts, requests and computed cost — with how many rows each sums
@@ -432,6 +467,107 @@ impl Lake {
             tx.commit().await?;
         }
         Ok(files.len())
+    }
+
+    /// Stores `records` (each span once: those stored before are left out) as one file per day,
+    /// made live with the claim of their spans in one transaction, so a retried export neither
+    /// loses nor doubles a span. Files are encoded before the transaction, which only records.
+    pub async fn append_requests(
+        &self,
+        db: &Store,
+        scope: OrgScope,
+        mut records: Vec<RequestRecord>,
+    ) -> Result<Appended, LakeError> {
+        let sent = records.len();
+        // A span sent twice in one batch (two exports stored together) is one request.
+        records.sort_by_key(|r| r.key);
+        records.dedup_by_key(|r| r.key);
+        for _ in 0..APPEND_ATTEMPTS {
+            if records.is_empty() {
+                return Ok(Appended { stored: 0, repeated: sent, files: 0 });
+            }
+            records.sort_by_key(|r| r.started_at);
+            let mut days: std::collections::BTreeMap<chrono::NaiveDate, Vec<&RequestRecord>> = Default::default();
+            for r in &records {
+                days.entry(r.started_at.date_naive()).or_default().push(r);
+            }
+            let mut files = Vec::with_capacity(days.len());
+            for (day, rows) in &days {
+                files.push(self.write_day_of_requests(db, scope, *day, rows).await?);
+            }
+            let claims: Vec<(burnrate_core::SpanKey, chrono::NaiveDate)> =
+                records.iter().map(|r| (r.key, r.started_at.date_naive())).collect();
+            let mut tx = db.tenant(scope).await?;
+            let fresh = tx.claim_spans(&claims).await?;
+            if fresh.len() == records.len() {
+                tx.commit_appended_lake_files(&files.iter().map(|f| f.id).collect::<Vec<_>>()).await?;
+                tx.commit().await?;
+                let name = LakeTable::Requests.as_str();
+                metrics::counter!("burnrate_lake_files_written_total", "table" => name).increment(files.len() as u64);
+                let bytes: i64 = files.iter().map(|f| f.bytes).sum();
+                metrics::counter!("burnrate_lake_bytes_written_total", "table" => name).increment(bytes.unsigned_abs());
+                return Ok(Appended { stored: records.len(), repeated: sent - records.len(), files: files.len() });
+            }
+            // Some were stored before: nothing of this attempt is kept, and the files are
+            // written again without them.
+            drop(tx);
+            for file in &files {
+                self.forget_pending(db, scope, file).await?;
+            }
+            let fresh: std::collections::HashSet<_> = fresh.into_iter().collect();
+            records.retain(|r| fresh.contains(&r.key));
+        }
+        Err(LakeError::Changed(
+            "the same spans kept arriving while they were stored; nothing was stored, try again".into(),
+        ))
+    }
+
+    /// One day's requests as a pending file: recorded, then written.
+    async fn write_day_of_requests(
+        &self,
+        db: &Store,
+        scope: OrgScope,
+        day: chrono::NaiveDate,
+        rows: &[&RequestRecord],
+    ) -> Result<LakeFile, LakeError> {
+        let batch = requests::batch(rows)?;
+        let props = parquet::file::properties::WriterProperties::builder()
+            .set_compression(parquet::basic::Compression::SNAPPY)
+            .build();
+        let mut writer = parquet::arrow::ArrowWriter::try_new(Vec::new(), batch.schema(), Some(props))?;
+        writer.write(&batch)?;
+        let encoded = writer.into_inner()?;
+        let id = Uuid::now_v7();
+        let file = LakeFile {
+            id,
+            source_id: requests_source(),
+            window_start: day,
+            window_end: day.succ_opt().unwrap_or(day),
+            path: format!("org={}/{}/day={day}/{id}.parquet", scope.org_id(), LakeTable::Requests.as_str()),
+            rows: rows.len() as i64,
+            bytes: encoded.len() as i64,
+            created_at: chrono::Utc::now(),
+            max_day: Some(day),
+            rollup_path: None,
+        };
+        // Recorded before it exists, so a crash leaves a row that collection cleans up.
+        let mut tx = db.tenant(scope).await?;
+        tx.add_pending_lake_file(LakeTable::Requests, &file).await?;
+        tx.commit().await?;
+        self.objects.put(&self.object(&file.path), encoded.into()).await?;
+        Ok(file)
+    }
+
+    /// Removes a pending file that will not be committed: its object, then its row.
+    async fn forget_pending(&self, db: &Store, scope: OrgScope, file: &LakeFile) -> Result<(), LakeError> {
+        match self.objects.delete(&self.object(&file.path)).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
+            Err(e) => return Err(e.into()),
+        }
+        let mut tx = db.tenant(scope).await?;
+        tx.forget_lake_file(file.id).await?;
+        tx.commit().await?;
+        Ok(())
     }
 
     /// Every live usage row of the organization.

@@ -44,11 +44,11 @@ pub(crate) fn schema() -> Arc<Schema> {
 
 /// A computed cost: rates per million tokens with a few decimals, divided by a million, keep
 /// up to 18 decimals exactly.
-const COMPUTED_SCALE: u32 = 18;
-const COMPUTED: DataType = DataType::Decimal128(38, COMPUTED_SCALE as i8);
+pub(crate) const COMPUTED_SCALE: u32 = 18;
+pub(crate) const COMPUTED: DataType = DataType::Decimal128(38, COMPUTED_SCALE as i8);
 
 /// `d` at the computed costs' scale, if it fits without rounding.
-fn computed(d: Decimal) -> Result<i128, LakeError> {
+pub(crate) fn computed(d: Decimal) -> Result<i128, LakeError> {
     let mut v = d;
     v.rescale(COMPUTED_SCALE);
     if v != d {
@@ -57,7 +57,7 @@ fn computed(d: Decimal) -> Result<i128, LakeError> {
     Ok(v.mantissa())
 }
 
-fn ints(v: impl Iterator<Item = Option<i64>>) -> ArrayRef {
+pub(crate) fn ints(v: impl Iterator<Item = Option<i64>>) -> ArrayRef {
     Arc::new(v.collect::<Int64Array>())
 }
 
@@ -207,12 +207,12 @@ pub struct UsageRow {
 }
 
 /// The optional columns of a file that later files have: absent from older files.
-fn optional<'a, T: 'static>(batch: &'a RecordBatch, name: &str) -> Option<&'a T> {
+pub(crate) fn optional<'a, T: 'static>(batch: &'a RecordBatch, name: &str) -> Option<&'a T> {
     batch.column_by_name(name).and_then(|c| c.as_any().downcast_ref::<T>())
 }
 
 /// A computed cost cell.
-fn computed_at(a: Option<&Decimal128Array>, i: usize) -> Result<Option<Decimal>, LakeError> {
+pub(crate) fn computed_at(a: Option<&Decimal128Array>, i: usize) -> Result<Option<Decimal>, LakeError> {
     a.filter(|a| !a.is_null(i))
         .map(|a| Decimal::try_from_i128_with_scale(a.value(i), COMPUTED_SCALE))
         .transpose()

@@ -95,6 +95,10 @@ pub enum AuditAction {
     ApiKeyCreated,
     /// An api key was revoked.
     ApiKeyRevoked,
+    /// An OpenTelemetry ingest key was made.
+    IngestKeyCreated,
+    /// An OpenTelemetry ingest key was revoked.
+    IngestKeyRevoked,
     /// A sql credential was made.
     SqlCredentialCreated,
     /// A sql credential was revoked.
@@ -197,6 +201,8 @@ impl AuditAction {
         AuditAction::InvitationAccepted,
         AuditAction::ApiKeyCreated,
         AuditAction::ApiKeyRevoked,
+        AuditAction::IngestKeyCreated,
+        AuditAction::IngestKeyRevoked,
         AuditAction::SqlCredentialCreated,
         AuditAction::SqlCredentialRevoked,
         AuditAction::SourceCreated,
@@ -260,6 +266,8 @@ impl AuditAction {
             AuditAction::InvitationAccepted => "invitation_accepted",
             AuditAction::ApiKeyCreated => "api_key_created",
             AuditAction::ApiKeyRevoked => "api_key_revoked",
+            AuditAction::IngestKeyCreated => "ingest_key_created",
+            AuditAction::IngestKeyRevoked => "ingest_key_revoked",
             AuditAction::SqlCredentialCreated => "sql_credential_created",
             AuditAction::SqlCredentialRevoked => "sql_credential_revoked",
             AuditAction::SourceCreated => "source_created",

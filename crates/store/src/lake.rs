@@ -15,6 +15,8 @@ use crate::{Result, StoreError, TenantTx, on};
 pub enum LakeTable {
     Costs,
     Usage,
+    /// Requests applications reported over OTLP: files per day, appended (not per source).
+    Requests,
 }
 
 impl LakeTable {
@@ -22,6 +24,7 @@ impl LakeTable {
         match self {
             LakeTable::Costs => "costs",
             LakeTable::Usage => "usage",
+            LakeTable::Requests => "requests",
         }
     }
 }
@@ -161,7 +164,7 @@ impl TenantTx {
     /// The [`Freshness`] of every source of the organization that has live data, in one query.
     pub async fn lake_freshness(&mut self) -> Result<std::collections::HashMap<SourceId, Freshness>> {
         let rows: Vec<(Uuid, String, Option<NaiveDate>)> = on!(&mut self.inner.tx, c => sqlx::query_as(
-            "SELECT source_id, table_name, max_day FROM lake_files WHERE org_id = $1 AND state = 'live'")
+            "SELECT source_id, table_name, max_day FROM lake_files WHERE org_id = $1 AND state = 'live' AND table_name IN ('costs', 'usage')")
             .bind(self.scope.org_id().as_uuid()).fetch_all(c).await)?;
         let mut out: std::collections::HashMap<SourceId, Freshness> = Default::default();
         for (source, table, day) in rows {

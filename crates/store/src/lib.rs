@@ -29,6 +29,7 @@ mod approvals;
 mod audit;
 mod budgets;
 mod egress;
+mod ingest;
 mod invitations;
 mod jobs;
 mod lake;
@@ -54,6 +55,7 @@ pub use audit::{
     NewAuditEntry,
 };
 pub use budgets::{BudgetRecord, NewBudget};
+pub use ingest::IngestKeyRecord;
 pub use invitations::InvitationRecord;
 pub use jobs::{EVALUATE_JOB, EvaluateJob, Job, QueuedJobs, SYNC_FAILED_JOB, SyncFailedJob, worker_name};
 pub use lake::{Freshness, LakeFile, LakeTable};

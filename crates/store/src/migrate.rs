@@ -39,6 +39,8 @@ const APP_TABLES: &[&str] = &[
     "egress_grants",
     "price_overrides",
     "reconciliation_gaps",
+    "ingest_keys",
+    "ingested_spans",
 ];
 
 /// Applies the SQLite migrations to `store` (which must be a SQLite store).

@@ -140,6 +140,7 @@ impl TestApp {
             ("HTTP_ADDR", "127.0.0.1:0".into()),
             ("PG_ADDR", "127.0.0.1:0".into()),
             ("METRICS_ADDR", "127.0.0.1:0".into()),
+            ("OTLP_ADDR", "127.0.0.1:0".into()),
             ("PG_TLS_CERT", path(&cert_path)),
             ("PG_TLS_KEY", path(&key_path)),
             ("SMTP_URL", smtp.url()),
@@ -199,6 +200,7 @@ impl TestApp {
         settings.http_addr = bound.http_addr().expect("addr");
         settings.pg_addr = bound.pg_addr().expect("addr");
         settings.metrics_addr = bound.metrics_addr().expect("addr");
+        settings.otlp_addr = bound.otlp_addr().expect("addr");
         settings.https_addr = bound.https_addr().expect("addr");
         let url = match settings.https_addr {
             Some(addr) => format!("https://{addr}"),
@@ -274,6 +276,11 @@ impl TestApp {
     /// Where the lake keeps its files, for tests that look at the disk.
     pub fn lake_path(&self) -> &std::path::Path {
         self._lake_dir.path()
+    }
+
+    /// `http://…/v1/traces` of this instance's OTLP receiver.
+    pub fn otlp_traces_url(&self) -> String {
+        format!("http://{}/v1/traces", self.running.otlp)
     }
 
     pub fn client(&self) -> TestClient {

@@ -34,6 +34,10 @@ pub struct WebConfig {
     pub exports_per_org: Quota,
     /// Where SQL clients reach the Postgres wire endpoint, for connection strings.
     pub pg_endpoint: Option<PgEndpoint>,
+    /// The traces receiver's origin as exporters reach it, for the exporter settings shown.
+    pub otlp_url: Option<String>,
+    /// OTLP exports an ingest key may send.
+    pub otlp_per_key: Quota,
 }
 
 /// The Postgres wire endpoint as clients reach it.
@@ -56,6 +60,9 @@ impl WebConfig {
             session_idle: Duration::from_secs(2 * 3600),
             session_absolute: Duration::from_secs(12 * 3600),
             pg_endpoint: None,
+            otlp_url: None,
+            // An SDK's batch processor exports every few seconds; a collector more often.
+            otlp_per_key: Quota::per_minute(1200, 200),
             login_per_ip: Quota::per_minute(30, 30),
             login_per_account: Quota::per_minute(10, 10),
             api_per_key: Self::api_per_key(600),

@@ -36,11 +36,14 @@ pub struct TlsFiles {
 pub struct Listeners {
     pub http: TcpListener,
     pub https: Option<(TcpListener, TlsFiles)>,
+    /// The OTLP traces receiver's, served with the HTTPS certificate when there is one.
+    pub otlp: Option<TcpListener>,
 }
 
 pub struct RunningServer {
     pub http_addr: SocketAddr,
     pub https_addr: Option<SocketAddr>,
+    pub otlp_addr: Option<SocketAddr>,
     tasks: Vec<JoinHandle<()>>,
 }
 
@@ -71,9 +74,11 @@ pub async fn serve(state: AppState, listeners: Listeners) -> Result<RunningServe
     let http_addr = listeners.http.local_addr().map_err(|e| e.to_string())?;
     let mut tasks = Vec::new();
     let mut https_addr = None;
+    let mut otlp_acceptor = None;
     match listeners.https {
         Some((listener, files)) => {
             let acceptor = tls_acceptor(&files)?;
+            otlp_acceptor = Some(acceptor.clone());
             let addr = listener.local_addr().map_err(|e| e.to_string())?;
             https_addr = Some(addr);
             tasks.push(tokio::spawn(accept_loop(listener, app, Some(acceptor))));
@@ -87,7 +92,15 @@ pub async fn serve(state: AppState, listeners: Listeners) -> Result<RunningServe
         }
         None => tasks.push(tokio::spawn(accept_loop(listeners.http, app, None))),
     }
-    Ok(RunningServer { http_addr, https_addr, tasks })
+    let otlp_addr = match listeners.otlp {
+        Some(listener) => {
+            let addr = listener.local_addr().map_err(|e| e.to_string())?;
+            tasks.push(tokio::spawn(accept_loop(listener, crate::routes::otlp_receiver(state), otlp_acceptor)));
+            Some(addr)
+        }
+        None => None,
+    };
+    Ok(RunningServer { http_addr, https_addr, otlp_addr, tasks })
 }
 
 fn redirect_router(target_origin: String) -> Router {

@@ -20,6 +20,11 @@ struct DemoFile {
     password: String,
     api_key: String,
     postgres_url: Option<String>,
+    /// The OTLP traces receiver's origin (exporters post to `{otlp_url}/v1/traces`).
+    #[serde(default)]
+    otlp_url: Option<String>,
+    #[serde(default)]
+    ingest_key: Option<String>,
 }
 
 impl DemoFile {
@@ -274,6 +279,16 @@ pub(super) async fn demo(mut settings: Settings) -> Result<(), Failure> {
         }
         _ => Some(create_demo_sql_credential(&running.app, running.pg.addr).await?),
     };
+    creds.otlp_url = Some(format!("http://{}", running.otlp));
+    if creds.ingest_key.is_none() {
+        let owner = demo_owner(&running.app).await?;
+        let key = running
+            .app
+            .create_ingest_key(&owner, "demo")
+            .await
+            .map_err(|e| anyhow!("creating the demo ingest key: {e}"))?;
+        creds.ingest_key = Some(key.key);
+    }
     creds.write(&demo_path)?;
     println!("burnrate demo is running at {}  (listening on {})", creds.url, running.http);
     println!("  spend       {synced}");
@@ -281,6 +296,9 @@ pub(super) async fn demo(mut settings: Settings) -> Result<(), Failure> {
     println!("  password    {}", creds.password);
     println!("  API key     {}", creds.api_key);
     println!("  try         curl -H 'Authorization: Bearer {}' {}/api/v1/org", creds.api_key, creds.url);
+    if let Some(otlp) = &creds.otlp_url {
+        println!("  OTLP traces {otlp}/v1/traces  (Authorization: Bearer <ingest_key in demo.json>)");
+    }
     if let Some(pg) = &creds.postgres_url {
         println!("  psql        psql '{pg}' -c 'SELECT provider_name, sum(billed_cost) FROM costs GROUP BY 1'");
     }
@@ -390,5 +408,13 @@ async fn create_demo_org(app: &burnrate_app::App, settings: &Settings) -> Result
         .create_api_key(&owner, "demo", ApiScope::Admin)
         .await
         .map_err(|e| anyhow!("creating the demo API key: {e}"))?;
-    Ok(DemoFile { url: String::new(), email: DEMO_EMAIL.into(), password, api_key: key.key, postgres_url: None })
+    Ok(DemoFile {
+        url: String::new(),
+        email: DEMO_EMAIL.into(),
+        password,
+        api_key: key.key,
+        postgres_url: None,
+        otlp_url: None,
+        ingest_key: None,
+    })
 }

@@ -121,6 +121,8 @@ pub(crate) fn writes() -> Vec<(Method, &'static str, Option<serde_json::Value>)>
         (Method::DELETE, "/invitations/{id}", None),
         (Method::POST, "/api-keys", Some(json!({ "name": "more", "scope": "admin" }))),
         (Method::DELETE, "/api-keys/{id}", None),
+        (Method::POST, "/ingest-keys", Some(json!({ "name": "more" }))),
+        (Method::DELETE, "/ingest-keys/{id}", None),
         (Method::POST, "/sql-credentials", Some(json!({ "name": "bi" }))),
         (Method::DELETE, "/sql-credentials/{id}", None),
         (Method::POST, "/budgets", Some(json!({ "name": "B", "amount": "1", "currency": "USD", "period": "month" }))),

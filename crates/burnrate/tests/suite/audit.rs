@@ -181,6 +181,9 @@ async fn every_audit_action_is_caused_counted_well_formed_and_free_of_secrets() 
         .unwrap()
         .to_owned();
     assert_eq!(c.api(Method::DELETE, &format!("/api/v1/api-keys/{spare_id}"), &key, None).await.status, 204);
+    let ingest = c.api(Method::POST, "/api/v1/ingest-keys", &key, Some(json!({ "name": "checkout" }))).await.json();
+    let ingest_id = ingest["id"].as_str().unwrap();
+    assert_eq!(c.api(Method::DELETE, &format!("/api/v1/ingest-keys/{ingest_id}"), &key, None).await.status, 204);
 
     let sim = burnrate_sim::SimProvider::openai("sk-admin-AUDITKEY0000000000000000000").await;
     let body = json!({ "kind": "openai", "name": "prod", "secret": "sk-admin-AUDITKEY0000000000000000000", "base_url": sim.base_url() });
@@ -437,6 +440,8 @@ async fn every_audit_action_is_caused_counted_well_formed_and_free_of_secrets() 
         (InvitationAccepted, 1),
         (ApiKeyCreated, 3),
         (ApiKeyRevoked, 1),
+        (IngestKeyCreated, 1),
+        (IngestKeyRevoked, 1),
         (SqlCredentialCreated, 1),
         (SqlCredentialRevoked, 1),
         (SourceCreated, 1),

@@ -28,6 +28,7 @@ async fn start_demo(dir: &std::path::Path) -> (Demo, serde_json::Value) {
         .env("BURNRATE_HTTP_ADDR", format!("127.0.0.1:{port}"))
         .env("BURNRATE_PG_ADDR", format!("127.0.0.1:{pg_port}"))
         .env("BURNRATE_METRICS_ADDR", "127.0.0.1:0")
+        .env("BURNRATE_OTLP_ADDR", "127.0.0.1:0")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .kill_on_drop(true)

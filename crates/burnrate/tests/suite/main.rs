@@ -18,6 +18,7 @@ mod exports;
 mod federated;
 mod figures;
 mod governance;
+mod ingest;
 mod metrics;
 mod multi;
 mod notify;

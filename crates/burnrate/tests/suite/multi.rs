@@ -61,6 +61,7 @@ async fn serve(app: &TestApp, lake: &str, settings: &[(&str, &str)]) -> Instance
         .env("BURNRATE_HTTP_ADDR", format!("127.0.0.1:{port}"))
         .env("BURNRATE_PG_ADDR", format!("127.0.0.1:{pg_port}"))
         .env("BURNRATE_METRICS_ADDR", "127.0.0.1:0")
+        .env("BURNRATE_OTLP_ADDR", "127.0.0.1:0")
         .env("BURNRATE_PUBLIC_URL", &url)
         .env("BURNRATE_EGRESS_ALLOW", "127.0.0.1/32")
         .env("BURNRATE_EGRESS_SHARED", "127.0.0.1/32")

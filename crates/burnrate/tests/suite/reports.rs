@@ -71,6 +71,7 @@ async fn a_failing_syncs_error_report_and_logs_carry_no_key_cookie_or_email() {
         .env("BURNRATE_HTTP_ADDR", format!("127.0.0.1:{port}"))
         .env("BURNRATE_PG_ADDR", format!("127.0.0.1:{pg_port}"))
         .env("BURNRATE_METRICS_ADDR", "127.0.0.1:0")
+        .env("BURNRATE_OTLP_ADDR", "127.0.0.1:0")
         .env("BURNRATE_PUBLIC_URL", format!("http://127.0.0.1:{port}"))
         .env("BURNRATE_DATA_DIR", data.path())
         .env("BURNRATE_EGRESS_ALLOW", "127.0.0.1/32")

@@ -129,6 +129,9 @@ const UI: &[(&str, &str, Who, Fields)] = &[
     ("GET", "/api-keys", Who::Admin, &[]),
     ("POST", "/api-keys", Who::Admin, &[("name", "k"), ("scope", "read")]),
     ("POST", "/api-keys/{id}/revoke", Who::Admin, &[]),
+    ("GET", "/ingest-keys", Who::Admin, &[]),
+    ("POST", "/ingest-keys", Who::Admin, &[("name", "k")]),
+    ("POST", "/ingest-keys/{id}/revoke", Who::Admin, &[]),
     ("GET", "/approvals", Who::Admin, &[]),
     ("POST", "/approvals/{id}/approve", Who::Admin, &[]),
     ("POST", "/approvals/{id}/reject", Who::Admin, &[]),
@@ -157,6 +160,9 @@ const API: &[(&str, &str, Role)] = &[
     ("get", "/api-keys", Role::Admin),
     ("post", "/api-keys", Role::Admin),
     ("delete", "/api-keys/{id}", Role::Admin),
+    ("get", "/ingest-keys", Role::Admin),
+    ("post", "/ingest-keys", Role::Admin),
+    ("delete", "/ingest-keys/{id}", Role::Admin),
     ("get", "/approvals", Role::Admin),
     ("get", "/approvals/{id}", Role::Admin),
     ("post", "/approvals/{id}/approve", Role::Admin),
@@ -281,6 +287,7 @@ async fn org_a(app: &TestApp) -> OrgA {
     };
     let source = tx.create_source(&app.vault, &new).await.unwrap().to_string();
     let key_id = tx.api_keys().await.unwrap()[0].id.to_string();
+    let ingest_key = tx.create_ingest_key("routes", "bri_routes", b"routes-hash", owner).await.unwrap().to_string();
     let session = tx.user_sessions(owner).await.unwrap()[0].handle.to_string();
     tx.set_approval_actions(&["budget_raise".to_owned()]).await.unwrap();
     tx.commit().await.unwrap();
@@ -301,6 +308,7 @@ async fn org_a(app: &TestApp) -> OrgA {
         ("invitations", invitation),
         ("sources", source),
         ("api-keys", key_id),
+        ("ingest-keys", ingest_key),
         ("approvals", approval),
         ("sessions", session),
         ("user", member.to_string()),

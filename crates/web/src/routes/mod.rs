@@ -9,6 +9,7 @@ mod budgets;
 mod console;
 mod explore;
 mod exports;
+mod ingest;
 mod members;
 mod operator;
 mod ops;
@@ -20,6 +21,7 @@ mod sql;
 mod support;
 mod webhooks;
 
+pub use ingest::receiver as otlp_receiver;
 pub(crate) use webhooks::SigningSecret;
 
 use axum::Router;
@@ -80,6 +82,7 @@ pub fn router(state: AppState) -> Router {
         .merge(org::pages())
         .merge(members::pages())
         .merge(api_keys::pages())
+        .merge(ingest::pages())
         .merge(sources::pages())
         .merge(budgets::pages())
         .merge(prices::pages())
@@ -105,6 +108,7 @@ pub fn router(state: AppState) -> Router {
         .merge(org::api())
         .merge(members::api())
         .merge(api_keys::api())
+        .merge(ingest::api())
         .merge(sources::api())
         .merge(budgets::api())
         .merge(prices::api())

@@ -1,0 +1,194 @@
+//! Requests applications report over OTLP: ingest keys, the receiver, the `requests` table.
+
+use burnrate_testkit::TestApp;
+use reqwest::Method;
+
+use crate::create_key;
+
+/// The prompt and completion the fixtures carry, which must never be stored.
+const SECRETS: [&str; 2] = ["burnrate-secret-prompt", "burnrate-secret-completion"];
+
+fn fixture(name: &str) -> Vec<u8> {
+    let path = format!("{}/../otlp/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
+    std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+/// Posts an export as an exporter does; returns the status and the body.
+async fn export(app: &TestApp, key: &str, name: &str) -> (u16, Vec<u8>) {
+    let content_type = if name.contains(".pb") { "application/x-protobuf" } else { "application/json" };
+    let mut req = reqwest::Client::new()
+        .post(app.otlp_traces_url())
+        .bearer_auth(key)
+        .header("content-type", content_type)
+        .body(fixture(name));
+    if name.ends_with(".gz") {
+        req = req.header("content-encoding", "gzip");
+    }
+    let r = req.send().await.expect("export");
+    (r.status().as_u16(), r.bytes().await.unwrap().to_vec())
+}
+
+/// `(span_id, customer, model, uncached, cached, priced)` of every stored request, in time order.
+async fn requests(
+    app: &TestApp,
+    scope: burnrate_store::OrgScope,
+) -> Vec<(String, Option<String>, String, i64, i64, bool)> {
+    use datafusion::arrow::array::{Array, AsArray};
+    use datafusion::arrow::datatypes::Int64Type;
+    let sql = "SELECT span_id, customer, model, input_uncached_tokens, input_cached_tokens, computed_cost IS NOT NULL \
+               FROM requests ORDER BY started_at, span_id";
+    let (_, batches) = app.engine.collect(scope, sql).await.unwrap();
+    let mut out = Vec::new();
+    for b in &batches {
+        let (span, customer, model) =
+            (b.column(0).as_string::<i32>(), b.column(1).as_string::<i32>(), b.column(2).as_string::<i32>());
+        let (uncached, cached) = (b.column(3).as_primitive::<Int64Type>(), b.column(4).as_primitive::<Int64Type>());
+        let priced = b.column(5).as_boolean();
+        for i in 0..b.num_rows() {
+            out.push((
+                span.value(i).to_owned(),
+                (!customer.is_null(i)).then(|| customer.value(i).to_owned()),
+                model.value(i).to_owned(),
+                uncached.value(i),
+                cached.value(i),
+                priced.value(i),
+            ));
+        }
+    }
+    out
+}
+
+/// Every file under `dir`, read whole, that holds `needle`.
+fn files_holding(dir: &std::path::Path, needle: &str) -> Vec<std::path::PathBuf> {
+    let mut found = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if std::fs::read(&path).is_ok_and(|b| b.windows(needle.len()).any(|w| w == needle.as_bytes())) {
+                found.push(path);
+            }
+        }
+    }
+    found
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exports_store_each_call_once_priced_without_content_and_only_for_the_keys_organization() {
+    let app = TestApp::spawn().await;
+    let (acme, _) = app.create_org("Acme", "owner@acme.test").await;
+    let (globex, _) = app.create_org("Globex", "owner@globex.test").await;
+    let (acme_owner, globex_owner) = (app.login("owner@acme.test").await, app.login("owner@globex.test").await);
+    let acme_api = create_key(&acme_owner, "admin", "admin").await;
+    let globex_api = create_key(&globex_owner, "admin", "admin").await;
+    let made = acme_owner
+        .api(Method::POST, "/api/v1/ingest-keys", &acme_api, Some(serde_json::json!({"name": "checkout"})))
+        .await;
+    assert_eq!(made.status, 201, "{}", made.text);
+    let acme_key = made.json()["key"].as_str().unwrap().to_owned();
+    let globex_key = globex_owner
+        .api(Method::POST, "/api/v1/ingest-keys", &globex_api, Some(serde_json::json!({"name": "app"})))
+        .await
+        .json()["key"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    // Protobuf: stored, and the answer says content was dropped (in protobuf, as asked).
+    let (status, body) = export(&app, &acme_key, "current.pb").await;
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+    let answer = <burnrate_app::ingest::ExportTraceServiceResponse as prost::Message>::decode(body.as_slice()).unwrap();
+    let warning = answer.partial_success.expect("a warning");
+    assert_eq!(warning.rejected_spans, 0);
+    assert!(
+        warning.error_message.contains("content") && warning.error_message.contains("not model calls"),
+        "{warning:?}"
+    );
+
+    let stored = requests(&app, acme).await;
+    let want = vec![
+        ("eee19b7ec3c1b174".to_owned(), Some("acme".to_owned()), "gpt-4o-2024-08-06".to_owned(), 200, 1000, true),
+        ("00f067aa0ba902b7".to_owned(), Some("globex".to_owned()), "claude-sonnet-4-5".to_owned(), 500, 3000, true),
+        ("b7ad6b7169203331".to_owned(), None, "text-embedding-3-small".to_owned(), 42, 0, true),
+    ];
+    assert_eq!(stored, want, "each call, disjoint classes, priced; the unattributed one kept");
+
+    // The same spans again — a retry, in JSON and gzip this time — and a retry whose first
+    // attempt was cut off before its answer: each span stays once.
+    let (status, body) = export(&app, &acme_key, "openlit.json.gz").await;
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+    let json: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert!(json["partialSuccess"]["errorMessage"].as_str().unwrap().contains("content"), "{json}");
+    cut_off_export(&app, &acme_key, "traceloop.json").await;
+    assert_eq!(export(&app, &acme_key, "traceloop.json").await.0, 200);
+    assert_eq!(requests(&app, acme).await, want, "a retry stores nothing twice");
+
+    // Globex's key writes Globex's requests only; nobody's key reads or calls the API.
+    assert_eq!(export(&app, &globex_key, "traceloop.pb").await.0, 200);
+    assert_eq!(requests(&app, globex).await.len(), 3);
+    assert_eq!(requests(&app, acme).await, want, "Acme's table is untouched");
+    for (path, key) in [("/api/v1/org", &acme_key), ("/api/v1/ingest-keys", &globex_key)] {
+        assert_eq!(
+            acme_owner.api(Method::GET, path, key, None).await.status,
+            401,
+            "{path}: an ingest key reads nothing"
+        );
+    }
+    assert_eq!(export(&app, &acme_api, "current.json").await.0, 401, "an API key does not write requests");
+    assert_eq!(export(&app, "bri_nonsense", "current.json").await.0, 401);
+
+    // A malformed body: 400, naming where, quoting nothing, changing nothing.
+    let r = reqwest::Client::new()
+        .post(app.otlp_traces_url())
+        .bearer_auth(&acme_key)
+        .header("content-type", "application/json")
+        .body(r#"{"resourceSpans": [{"scopeSpans": [{"spans": [{"traceId": "burnrate-secret-prompt"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let text = r.text().await.unwrap();
+    assert!(text.contains("line 1") && !text.contains(SECRETS[0]), "{text}");
+    assert_eq!(requests(&app, acme).await, want);
+
+    // No prompt or completion anywhere: not in the lake, not in the database.
+    for secret in SECRETS {
+        assert_eq!(files_holding(app.lake_path(), secret), Vec::<std::path::PathBuf>::new(), "{secret} in the lake");
+        if let Some(db) = app.db.app_url.strip_prefix("sqlite://") {
+            let dir = std::path::Path::new(db.split('?').next().unwrap()).parent().unwrap();
+            assert_eq!(files_holding(dir, secret), Vec::<std::path::PathBuf>::new(), "{secret} in the database");
+        }
+    }
+
+    // Revoked, the key is refused at once; the revocation is audited.
+    let keys = acme_owner.api(Method::GET, "/api/v1/ingest-keys", &acme_api, None).await.json();
+    let id = keys["ingest_keys"][0]["id"].as_str().unwrap().to_owned();
+    assert!(keys["ingest_keys"][0]["last_used_at"].is_string(), "{keys}");
+    let r = acme_owner.api(Method::DELETE, &format!("/api/v1/ingest-keys/{id}"), &acme_api, None).await;
+    assert_eq!(r.status, 204, "{}", r.text);
+    assert_eq!(export(&app, &acme_key, "current.json").await.0, 401);
+    let other = globex_owner.api(Method::DELETE, &format!("/api/v1/ingest-keys/{id}"), &globex_api, None).await;
+    assert_eq!(other.status, 404, "another organization's key is not found");
+    let audit = acme_owner.api(Method::GET, "/api/v1/audit", &acme_api, None).await.json().to_string();
+    assert!(audit.contains("ingest_key_created") && audit.contains("ingest_key_revoked"), "{audit}");
+}
+
+/// Sends an export and closes the connection before the answer, as an exporter whose timeout
+/// fired would.
+async fn cut_off_export(app: &TestApp, key: &str, name: &str) {
+    use tokio::io::AsyncWriteExt;
+    let body = fixture(name);
+    let addr = app.otlp_traces_url().trim_start_matches("http://").trim_end_matches("/v1/traces").to_owned();
+    let mut stream = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let head = format!(
+        "POST /v1/traces HTTP/1.1\r\nhost: {addr}\r\nauthorization: Bearer {key}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
+        body.len()
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    stream.write_all(&body).await.unwrap();
+    drop(stream);
+    // Whatever the receiver did with it is done or undone by now.
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+}
