@@ -94,7 +94,7 @@ async fn psql_over_tls_lists_describes_and_sums_only_its_own_organizations_costs
     let (ok, out, err) = psql(&cred.url, &["-c", "\\dt"]).await;
     assert!(ok, "{err}");
     let tables: Vec<&str> = out.lines().map(|l| l.split('|').nth(1).unwrap_or("")).collect();
-    assert_eq!(tables, ["audit_log", "budgets", "costs", "sources", "usage"], "{out}");
+    assert_eq!(tables, ["audit_log", "budgets", "costs", "requests", "sources", "usage"], "{out}");
     let (ok, out, err) = psql(&cred.url, &["-c", "\\d costs"]).await;
     assert!(ok, "{err}");
     assert!(out.lines().any(|l| l.starts_with("billed_cost|numeric|")), "{out}");
