@@ -235,10 +235,6 @@ pub(crate) fn decode_records(bytes: Bytes, days: std::ops::Range<NaiveDate>) -> 
             (currency?, provider?, service?, sub?, sku?, model?, category?, description?, unit?, api_key?);
         // Absent from files written before tags were kept.
         let tags = batch.column_by_name("tags").and_then(|c| c.as_any().downcast_ref::<StringArray>());
-        let time = |a: &TimestampMicrosecondArray, i: usize| {
-            DateTime::from_timestamp_micros(a.value(i))
-                .ok_or_else(|| LakeError::Format(format!("timestamp {} is out of range", a.value(i))))
-        };
         let decimal = |a: &Decimal128Array, i: usize| Decimal::from_i128_with_scale(a.value(i), MONEY_SCALE);
         for i in 0..batch.num_rows() {
             let charge_day = epoch + chrono::Duration::days(i64::from(day.value(i)));
@@ -249,8 +245,8 @@ pub(crate) fn decode_records(bytes: Bytes, days: std::ops::Range<NaiveDate>) -> 
             let money =
                 |a: &Decimal128Array| Money::new(decimal(a, i), currency).map_err(|e| LakeError::Format(e.to_string()));
             out.push(CostRecord {
-                charge_period_start: time(start, i)?,
-                charge_period_end: time(end, i)?,
+                charge_period_start: crate::time_at(start, i)?,
+                charge_period_end: crate::time_at(end, i)?,
                 billed_cost: money(billed)?,
                 effective_cost: money(effective)?,
                 list_cost: money(list)?,

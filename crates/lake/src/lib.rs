@@ -208,6 +208,15 @@ pub(crate) fn column<'a, T: 'static>(batch: &'a arrow_array::RecordBatch, name: 
         .ok_or_else(|| LakeError::Format(format!("column {name} is missing or of another type")))
 }
 
+/// A timestamp cell.
+pub(crate) fn time_at(
+    a: &arrow_array::TimestampMicrosecondArray,
+    i: usize,
+) -> Result<chrono::DateTime<chrono::Utc>, LakeError> {
+    chrono::DateTime::from_timestamp_micros(a.value(i))
+        .ok_or_else(|| LakeError::Format(format!("timestamp {} is out of range", a.value(i))))
+}
+
 /// A nullable string cell.
 pub(crate) fn opt(a: &arrow_array::StringArray, i: usize) -> Option<String> {
     use arrow_array::Array;

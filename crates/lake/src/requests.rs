@@ -139,10 +139,6 @@ pub(crate) fn decode_records(bytes: Bytes, days: std::ops::Range<NaiveDate>) -> 
         let tokens = TOKENS.map(|n| column::<Int64Array>(&batch, n));
         let who = WHO.map(|n| column::<StringArray>(&batch, n));
         let cost = column::<Decimal128Array>(&batch, "computed_cost")?;
-        let time = |a: &TimestampMicrosecondArray, i: usize| {
-            chrono::DateTime::from_timestamp_micros(a.value(i))
-                .ok_or_else(|| LakeError::Format(format!("timestamp {} is out of range", a.value(i))))
-        };
         for i in 0..batch.num_rows() {
             let charge_day = epoch + chrono::Duration::days(i64::from(day.value(i)));
             if !days.contains(&charge_day) {
@@ -152,8 +148,8 @@ pub(crate) fn decode_records(bytes: Bytes, days: std::ops::Range<NaiveDate>) -> 
             let said = |k: usize| who[k].as_ref().map(|a| opt(a, i)).map_err(|e| LakeError::Format(e.to_string()));
             out.push(RequestRecord {
                 key: SpanKey { trace_id: unhex(trace.value(i))?, span_id: unhex(span.value(i))? },
-                started_at: time(start, i)?,
-                ended_at: time(end, i)?,
+                started_at: crate::time_at(start, i)?,
+                ended_at: crate::time_at(end, i)?,
                 operation: opt(operation, i),
                 gen_ai_provider: opt(gen_ai_provider, i),
                 provider: opt(provider, i),

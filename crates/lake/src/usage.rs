@@ -278,18 +278,14 @@ pub(crate) fn decode_records(bytes: Bytes, days: std::ops::Range<NaiveDate>) -> 
         let write_1h = optional::<Int64Array>(&batch, "input_cache_write_1h_tokens");
         let cost = optional::<Decimal128Array>(&batch, "computed_cost");
         let price_ref = optional::<StringArray>(&batch, "price_ref");
-        let time = |a: &TimestampMicrosecondArray, i: usize| {
-            chrono::DateTime::from_timestamp_micros(a.value(i))
-                .ok_or_else(|| LakeError::Format(format!("timestamp {} is out of range", a.value(i))))
-        };
         for i in 0..batch.num_rows() {
             let charge_day = epoch + chrono::Duration::days(i64::from(day.value(i)));
             if !days.contains(&charge_day) {
                 continue;
             }
             out.push(UsageRecord {
-                bucket_start: time(start, i)?,
-                bucket_end: time(end, i)?,
+                bucket_start: crate::time_at(start, i)?,
+                bucket_end: crate::time_at(end, i)?,
                 provider_name: provider.value(i).to_owned(),
                 usage_type: usage_type.value(i).to_owned(),
                 model: opt(model, i),

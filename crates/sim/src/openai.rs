@@ -7,7 +7,7 @@ use axum::Router;
 use axum::extract::{Request, State as AxState};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use chrono::{DateTime, NaiveDate, TimeZone, Utc};
 use rust_decimal::Decimal;
 
@@ -27,12 +27,54 @@ fn bad(message: &str, param: &str) -> Response {
 pub(crate) fn router(state: Arc<Mutex<State>>, api_key: String) -> Router {
     let mut router = Router::new()
         .route("/v1/organization/costs", get(costs))
-        .route("/v1/organization/usage/completions", get(completions));
+        .route("/v1/organization/usage/completions", get(completions))
+        .route("/v1/chat/completions", post(chat_completion));
     for endpoint in OTHER_USAGE {
         router = router
             .route(&format!("/v1/organization/usage/{}", endpoint.path), get(move |s, r| other_usage(endpoint, s, r)));
     }
     router.with_state((state, api_key))
+}
+
+/// `POST /v1/chat/completions`, for applications' instrumentation to call: an answer of the
+/// API's shape whose `usage` is known in advance — a prompt costs one token per character of
+/// its messages' text, an answer five — so a test knows what the spans should say.
+async fn chat_completion(AxState((_, api_key)): AxState<(Arc<Mutex<State>>, String)>, req: Request) -> Response {
+    let auth = req.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).unwrap_or("");
+    if auth != format!("Bearer {api_key}") {
+        return error(
+            StatusCode::UNAUTHORIZED,
+            "Incorrect API key provided.",
+            "invalid_request_error",
+            None,
+            Some("invalid_api_key"),
+        );
+    }
+    let Ok(body) = axum::body::to_bytes(req.into_body(), 1 << 20).await else {
+        return bad("The body could not be read.", "body");
+    };
+    let Ok(body) = serde_json::from_slice::<serde_json::Value>(&body) else {
+        return bad("We could not parse the JSON body of your request.", "body");
+    };
+    let Some(model) = body["model"].as_str() else { return bad("you must provide a model parameter", "model") };
+    let prompt_tokens: usize = body["messages"]
+        .as_array()
+        .map(|m| m.iter().filter_map(|m| m["content"].as_str()).map(|c| c.chars().count()).sum())
+        .unwrap_or(0);
+    let answer = serde_json::json!({
+        "id": format!("chatcmpl-sim{prompt_tokens}"),
+        "object": "chat.completion",
+        "created": 1_796_119_200,
+        "model": model,
+        "choices": [{ "index": 0, "message": { "role": "assistant", "content": "Paris.", "refusal": null },
+                      "logprobs": null, "finish_reason": "stop" }],
+        "usage": { "prompt_tokens": prompt_tokens, "completion_tokens": 5, "total_tokens": prompt_tokens + 5,
+                   "prompt_tokens_details": { "cached_tokens": 0, "audio_tokens": 0 },
+                   "completion_tokens_details": { "reasoning_tokens": 0, "audio_tokens": 0 } },
+        "service_tier": "default",
+        "system_fingerprint": "fp_sim",
+    });
+    (StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], answer.to_string()).into_response()
 }
 
 /// The usage endpoints other than completions (providers.md §1): the result's `object`, the

@@ -192,3 +192,94 @@ async fn cut_off_export(app: &TestApp, key: &str, name: &str) {
     // Whatever the receiver did with it is done or undone by now.
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_openai_client_instrumented_by_opentelemetry_reports_each_call_once_with_its_customer_and_no_content() {
+    use datafusion::arrow::array::{Array, AsArray};
+    use datafusion::arrow::datatypes::Int64Type;
+    let python = std::env::var("BURNRATE_TEST_PYTHON")
+        .expect("BURNRATE_TEST_PYTHON: a Python with openai and the OpenTelemetry packages (scripts/test makes one)");
+    let app = TestApp::spawn().await;
+    let (scope, _) = app.create_org("Acme", "owner@acme.test").await;
+    let owner = app.login("owner@acme.test").await;
+    let api = create_key(&owner, "admin", "admin").await;
+    let made = owner.api(Method::POST, "/api/v1/ingest-keys", &api, Some(serde_json::json!({"name": "app"}))).await;
+    let key = made.json()["key"].as_str().unwrap().to_owned();
+    let sim = burnrate_sim::SimProvider::openai("sk-proj-CLIENT0000000000000000").await;
+    let prompt = format!("Which capital? {}", SECRETS[0]);
+    let customers = ["acme", "globex", "acme", "initech"];
+
+    let script = format!("{}/tests/clients/otlp_openai.py", env!("CARGO_MANIFEST_DIR"));
+    let out = tokio::process::Command::new(python)
+        .arg(&script)
+        .arg(&prompt)
+        .args(customers)
+        .env("OPENAI_BASE_URL", format!("{}/v1", sim.base_url()))
+        .env("OPENAI_API_KEY", "sk-proj-CLIENT0000000000000000")
+        .env("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", app.otlp_traces_url())
+        .env("OTEL_EXPORTER_OTLP_TRACES_HEADERS", format!("Authorization=Bearer%20{key}"))
+        // Content capture on: off by default, which would make the check below empty.
+        .env("OTEL_SEMCONV_STABILITY_OPT_IN", "gen_ai_latest_experimental")
+        .env("OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT", "span_only")
+        .output()
+        .await
+        .expect("python runs");
+    let log = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success() && log.contains("exported 4"), "{log}");
+
+    let sql = "SELECT customer, model, input_uncached_tokens, input_cached_tokens, output_tokens, \
+               computed_cost IS NOT NULL, service, provider_name FROM requests ORDER BY started_at";
+    let (_, batches) = app.engine.collect(scope, sql).await.unwrap();
+    let mut stored = Vec::new();
+    for b in &batches {
+        let text = |c: usize| b.column(c).as_string::<i32>().clone();
+        let (customer, model, service, provider) = (text(0), text(1), text(6), text(7));
+        let int = |c: usize| b.column(c).as_primitive::<Int64Type>().clone();
+        let (uncached, cached, output) = (int(2), int(3), int(4));
+        for i in 0..b.num_rows() {
+            stored.push((
+                (!customer.is_null(i)).then(|| customer.value(i).to_owned()),
+                model.value(i).to_owned(),
+                uncached.value(i),
+                cached.value(i),
+                output.value(i),
+                b.column(5).as_boolean().value(i),
+                service.value(i).to_owned(),
+                provider.value(i).to_owned(),
+            ));
+        }
+    }
+    // The simulated API counts a prompt's characters as its tokens; this instrumentation reports
+    // input and output only, so all input is uncached.
+    let tokens = prompt.chars().count() as i64;
+    let want: Vec<_> = customers
+        .iter()
+        .map(|c| {
+            (
+                Some((*c).to_owned()),
+                "gpt-4o-mini".to_owned(),
+                tokens,
+                0,
+                5,
+                true,
+                "checkout".to_owned(),
+                "OpenAI".to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(stored, want, "every call once, with its customer from baggage, priced");
+
+    // The receiver saw the captured content and dropped it; none of it is anywhere.
+    let metrics = reqwest::get(&app.metrics_url).await.unwrap().text().await.unwrap();
+    let dropped: f64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("burnrate_otlp_content_dropped_total "))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no content-dropped count in\n{metrics}"));
+    assert!(dropped >= customers.len() as f64, "content attributes dropped: {dropped}");
+    assert_eq!(files_holding(app.lake_path(), SECRETS[0]), Vec::<std::path::PathBuf>::new(), "the prompt in the lake");
+    if let Some(db) = app.db.app_url.strip_prefix("sqlite://") {
+        let dir = std::path::Path::new(db.split('?').next().unwrap()).parent().unwrap();
+        assert_eq!(files_holding(dir, SECRETS[0]), Vec::<std::path::PathBuf>::new(), "the prompt in the database");
+    }
+}
