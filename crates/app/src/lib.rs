@@ -24,6 +24,7 @@ pub mod accounts;
 mod actor;
 pub mod api_keys;
 pub mod approvals;
+pub mod attribution;
 pub mod audit;
 pub mod budgets;
 pub mod console;

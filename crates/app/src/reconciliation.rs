@@ -21,17 +21,7 @@ impl App {
     /// Billed against computed cost for the UTC days `from` through `to` (by default the last 30
     /// days complete in the organization's reporting zone); every member may read it.
     pub async fn reconciliation(&self, actor: &Actor, from: Option<&str>, to: Option<&str>) -> Result<Reconciliation> {
-        let day = crate::parse_day;
-        let zone = self.reporting_zone(actor).await?;
-        let yesterday = zone.date_of(self.clock.now()) - Duration::days(1);
-        let to = to.map(|t| day("to", t)).transpose()?.unwrap_or(yesterday);
-        let from = from.map(|f| day("from", f)).transpose()?.unwrap_or(to - Duration::days(29));
-        if to < from {
-            return Err(Error::invalid("to", "to: before from"));
-        }
-        if (to - from).num_days() > 731 {
-            return Err(Error::invalid("to", "to: at most two years at a time"));
-        }
+        let (from, to) = self.report_days(actor, from, to).await?;
         let mut tx = self.store.read_tenant(actor.scope).await?;
         let stored = tx.reconciliation_tolerance().await?;
         tx.commit().await?;
@@ -46,5 +36,27 @@ impl App {
         unpriced_models.sort();
         unpriced_models.dedup();
         Ok(Reconciliation { from, to, rows, unpriced_models })
+    }
+
+    /// The UTC days `from` through `to` of a report asked for as text: by default the last 30
+    /// days complete in the organization's reporting zone, at most two years.
+    pub(crate) async fn report_days(
+        &self,
+        actor: &Actor,
+        from: Option<&str>,
+        to: Option<&str>,
+    ) -> Result<(NaiveDate, NaiveDate)> {
+        let day = crate::parse_day;
+        let zone = self.reporting_zone(actor).await?;
+        let yesterday = zone.date_of(self.clock.now()) - Duration::days(1);
+        let to = to.map(|t| day("to", t)).transpose()?.unwrap_or(yesterday);
+        let from = from.map(|f| day("from", f)).transpose()?.unwrap_or(to - Duration::days(29));
+        if to < from {
+            return Err(Error::invalid("to", "to: before from"));
+        }
+        if (to - from).num_days() > 731 {
+            return Err(Error::invalid("to", "to: at most two years at a time"));
+        }
+        Ok((from, to))
     }
 }

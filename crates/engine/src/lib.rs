@@ -13,6 +13,7 @@
 //! refused, so a client cannot point the engine at a path or change where it spills.
 
 mod admission;
+pub mod attribution;
 mod bounded;
 mod depth;
 mod error;
@@ -220,6 +221,7 @@ impl Engine {
             (USAGE_ROLLUP.name, usage_rollup),
             (reconciliation::TABLE, reconciliation),
             ("requests", empty(<RequestRecord as LakeRow>::schema())),
+            (attribution::TABLE, Arc::new(attribution::AttributedCosts::new()) as Arc<dyn TableProvider>),
         ] {
             ctx.register_table(name, table)?;
         }

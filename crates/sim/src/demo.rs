@@ -384,3 +384,57 @@ fn unpriced_usage(today: NaiveDate, days: i64) -> Vec<crate::UsageLine> {
         })
         .collect()
 }
+
+/// Who the demo's applications call models for: (customer, feature, calls on a weekday).
+const DEMO_CALLERS: &[(&str, &str, u64)] =
+    &[("acme", "search", 12), ("acme", "chat", 5), ("globex", "chat", 8), ("initech", "summarize", 3)];
+
+/// What the demo's applications report over OTLP for the `days` days up to and including
+/// `today`: one export (OTLP/JSON) a day of chat calls to OpenAI's `gpt-4o-mini` and
+/// Anthropic's `claude-haiku-4-5`, each naming its customer and feature. They explain part of
+/// those models' bills, as an organization part-way through instrumenting its services would.
+/// Ids are fixed per day and call, so sending them again stores nothing twice.
+pub fn requests(today: NaiveDate, days: i64) -> Vec<serde_json::Value> {
+    let mut exports = Vec::new();
+    for back in (0..days).rev() {
+        let day = today - Duration::days(back);
+        let weekday = !matches!(day.weekday(), Weekday::Sat | Weekday::Sun);
+        let noon = day.and_hms_opt(12, 0, 0).expect("noon").and_utc().timestamp_nanos_opt().expect("in range");
+        let mut spans = Vec::new();
+        for (c, (customer, feature, calls)) in DEMO_CALLERS.iter().enumerate() {
+            let calls = if weekday { *calls } else { calls.div_ceil(3) };
+            for call in 0..calls {
+                let (provider, model) =
+                    if call % 3 == 2 { ("anthropic", "claude-haiku-4-5") } else { ("openai", "gpt-4o-mini") };
+                let start = noon + i64::try_from(call * 60 + c as u64).unwrap_or(0) * 1_000_000_000;
+                let text = |k: &str, v: &str| serde_json::json!({ "key": k, "value": { "stringValue": v } });
+                let int = |k: &str, v: u64| serde_json::json!({ "key": k, "value": { "intValue": v.to_string() } });
+                spans.push(serde_json::json!({
+                    "traceId": format!("{:016x}{:016x}", day.num_days_from_ce(), c),
+                    "spanId": format!("{:016x}", call + 1),
+                    "name": format!("chat {model}"),
+                    "kind": 3,
+                    "startTimeUnixNano": start.to_string(),
+                    "endTimeUnixNano": (start + 900_000_000).to_string(),
+                    "attributes": [
+                        text("gen_ai.operation.name", "chat"),
+                        text("gen_ai.provider.name", provider),
+                        text("gen_ai.request.model", model),
+                        int("gen_ai.usage.input_tokens", 40_000 + 1_000 * call),
+                        int("gen_ai.usage.cache_read.input_tokens", 10_000),
+                        int("gen_ai.usage.output_tokens", 2_000 + 100 * call),
+                        text("burnrate.customer", customer),
+                        text("burnrate.feature", feature),
+                    ],
+                }));
+            }
+        }
+        exports.push(serde_json::json!({
+            "resourceSpans": [{
+                "resource": { "attributes": [{ "key": "service.name", "value": { "stringValue": "assistant" } }] },
+                "scopeSpans": [{ "scope": { "name": "burnrate-demo" }, "spans": spans }],
+            }],
+        }));
+    }
+    exports
+}

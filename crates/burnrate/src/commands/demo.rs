@@ -290,8 +290,13 @@ pub(super) async fn demo(mut settings: Settings) -> Result<(), Failure> {
         creds.ingest_key = Some(key.key);
     }
     creds.write(&demo_path)?;
+    let requests = match &creds.ingest_key {
+        Some(key) => send_demo_requests(running.otlp, key).await?,
+        None => 0,
+    };
     println!("burnrate demo is running at {}  (listening on {})", creds.url, running.http);
     println!("  spend       {synced}");
+    println!("  requests    {requests} model calls of 3 customers sent through the OTLP receiver");
     println!("  log in as   {}", creds.email);
     println!("  password    {}", creds.password);
     println!("  API key     {}", creds.api_key);
@@ -312,6 +317,33 @@ pub(super) async fn demo(mut settings: Settings) -> Result<(), Failure> {
     drop(running);
     store.close().await;
     Ok(())
+}
+
+/// Sends the demo's applications' model calls through the OTLP receiver, as their exporters
+/// would; returns how many. Sent again on every start: the receiver stores each span once.
+async fn send_demo_requests(otlp: std::net::SocketAddr, key: &str) -> Result<usize, Failure> {
+    let client = reqwest::Client::new();
+    let today = chrono::Utc::now().date_naive();
+    let mut sent = 0;
+    for export in burnrate_sim::demo::requests(today, 90) {
+        sent += export["resourceSpans"][0]["scopeSpans"][0]["spans"].as_array().map_or(0, Vec::len);
+        let r = client
+            .post(format!("http://{otlp}/v1/traces"))
+            .bearer_auth(key)
+            .json(&export)
+            .send()
+            .await
+            .context("sending the demo's requests to the OTLP receiver")?;
+        if !r.status().is_success() {
+            let status = r.status();
+            return Err(anyhow!(
+                "the OTLP receiver refused the demo's requests: {status} {}",
+                r.text().await.unwrap_or_default()
+            )
+            .into());
+        }
+    }
+    Ok(sent)
 }
 
 /// The demo organization's owner, acting as a person would (the audit log says through which

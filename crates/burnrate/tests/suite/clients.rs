@@ -101,7 +101,7 @@ async fn pgjdbc_answers_dbeaver_and_metabase_metadata_and_switches_to_binary_exa
     assert!(get("schemas").split(';').any(|s| s == "public"), "{}", get("schemas"));
     assert_eq!(
         get("tables"),
-        "public,audit_log,TABLE;public,budgets,TABLE;public,costs,TABLE;public,requests,TABLE;public,sources,TABLE;public,usage,TABLE;public,reconciliation,VIEW"
+        "public,audit_log,TABLE;public,budgets,TABLE;public,costs,TABLE;public,requests,TABLE;public,sources,TABLE;public,usage,TABLE;public,attributed_costs,VIEW;public,reconciliation,VIEW"
     );
     let columns: Vec<&str> = get("columns").split(';').collect();
     assert!(columns.contains(&"billed_cost,numeric"), "{columns:?}");

@@ -119,6 +119,21 @@ async fn the_demo_serves_the_login_page_and_its_printed_credentials_work() {
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
     assert!(alerted, "the demo's over-spent budget alerts");
+    // The demo's applications reported their calls: their customers share the bill, and with
+    // what no request explains they sum to it exactly.
+    assert!(creds["otlp_url"].as_str().is_some_and(|u| u.starts_with("http://127.0.0.1:")), "{creds}");
+    assert!(creds["ingest_key"].as_str().is_some_and(|k| k.starts_with("bri_")), "{creds}");
+    let attributed = c.api(Method::GET, "/api/v1/spend/attributed?group_by=customer", key, None).await.json();
+    let amount = |v: &serde_json::Value| v.as_str().unwrap().parse::<rust_decimal::Decimal>().unwrap();
+    let rows = attributed["rows"].as_array().unwrap();
+    let customers: Vec<&str> = rows.iter().filter_map(|r| r["key"].as_str()).collect();
+    assert_eq!(customers.len(), 3, "{attributed}");
+    for customer in ["acme", "globex", "initech"] {
+        assert!(customers.contains(&customer), "{customer}: {attributed}");
+    }
+    let shared: rust_decimal::Decimal = rows.iter().map(|r| amount(&r["attributed_cost"])).sum();
+    assert!(shared > rust_decimal::Decimal::ZERO && amount(&attributed["unattributed"]) > shared, "{attributed}");
+    assert_eq!(shared + amount(&attributed["unattributed"]), amount(&attributed["billed_total"]), "{attributed}");
     // Loopback is open to the simulators' ports and no other: not the demo's own, not ssh.
     for url in ["https://127.0.0.1:22/".to_owned(), format!("{}/hook", demo.url)] {
         let r = c.api(Method::POST, "/api/v1/webhooks", key, Some(serde_json::json!({ "url": url }))).await;

@@ -283,3 +283,125 @@ async fn the_openai_client_instrumented_by_opentelemetry_reports_each_call_once_
         assert_eq!(files_holding(dir, SECRETS[0]), Vec::<std::path::PathBuf>::new(), "the prompt in the database");
     }
 }
+
+/// The first row's cell of column `i`, as text.
+fn text_cell(batch: &datafusion::arrow::array::RecordBatch, i: usize) -> String {
+    use datafusion::arrow::array::AsArray;
+    let cast =
+        datafusion::arrow::compute::cast(batch.column(i), &datafusion::arrow::datatypes::DataType::Utf8).unwrap();
+    cast.as_string::<i32>().value(0).to_owned()
+}
+
+/// A US-dollar cost line of 1 December 2026 for `model`.
+fn bill(provider: &str, model: &str, usd: &str) -> burnrate_core::CostRecord {
+    use burnrate_core::{ChargeCategory, Currency, Money};
+    let start = chrono::NaiveDate::from_ymd_opt(2026, 12, 1).unwrap().and_hms_opt(0, 0, 0).unwrap().and_utc();
+    let money = Money::new(usd.parse().unwrap(), Currency::USD).unwrap();
+    burnrate_core::CostRecord {
+        charge_period_start: start,
+        charge_period_end: start + chrono::Duration::days(1),
+        billed_cost: money,
+        effective_cost: money,
+        list_cost: money,
+        list_cost_estimated: false,
+        provider_name: provider.into(),
+        service_name: provider.into(),
+        sub_account_id: None,
+        sku_id: None,
+        model: Some(model.into()),
+        charge_category: ChargeCategory::Usage,
+        charge_description: None,
+        consumed_quantity: None,
+        consumed_unit: None,
+        api_key_id: None,
+        tags: Default::default(),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn attributed_cost_per_customer_and_unattributed_sum_to_exactly_the_bill() {
+    use rust_decimal::Decimal;
+    let app = TestApp::spawn().await;
+    let (scope, _) = app.create_org("Acme", "owner@acme.test").await;
+    let owner = app.login("owner@acme.test").await;
+    let api = create_key(&owner, "reader", "read").await;
+    let admin = create_key(&owner, "admin", "admin").await;
+    let key = owner
+        .api(Method::POST, "/api/v1/ingest-keys", &admin, Some(serde_json::json!({"name": "app"})))
+        .await
+        .json()["key"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // The fixtures' three calls of 1 December: acme's gpt-4o, globex's Claude, an unattributed
+    // embedding.
+    assert_eq!(export(&app, &key, "current.json").await.0, 200);
+    let d = |s: &str| s.parse::<Decimal>().unwrap();
+    let bills = [
+        // Far more than acme's call explains: the rest is unattributed.
+        bill("OpenAI", "gpt-4o-2024-08-06", "10.000000001"),
+        // Less than globex's call costs at list price: all of it is globex's.
+        bill("Anthropic", "claude-sonnet-4-5", "0.01"),
+        // A model no request used.
+        bill("OpenAI", "gpt-4.1", "3"),
+    ];
+    let window = burnrate_core::SyncWindow::new(
+        chrono::NaiveDate::from_ymd_opt(2026, 12, 1).unwrap(),
+        chrono::NaiveDate::from_ymd_opt(2027, 1, 1).unwrap(),
+    )
+    .unwrap();
+    app.lake.replace(&app.store, scope, burnrate_core::SourceId::generate(), window, &bills).await.unwrap();
+
+    let (_, batches) = app
+        .engine
+        .collect(scope, "SELECT CAST(computed_cost AS VARCHAR) FROM requests WHERE customer = 'acme'")
+        .await
+        .unwrap();
+    let acme_computed = d(&text_cell(&batches[0], 0));
+
+    let r = owner
+        .api(Method::GET, "/api/v1/spend/attributed?group_by=customer&from=2026-12-01&to=2026-12-01", &api, None)
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let body = r.json();
+    let amount = |v: &serde_json::Value| d(v.as_str().unwrap());
+    let rows: Vec<(Option<String>, Decimal)> = body["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| (r["key"].as_str().map(str::to_owned), amount(&r["attributed_cost"])))
+        .collect();
+    let billed = d("13.010000001");
+    assert_eq!(amount(&body["billed_total"]), billed, "{body}");
+    let acme = acme_computed.round_dp(9);
+    assert_eq!(
+        rows,
+        vec![(Some("globex".to_owned()), d("0.01")), (Some("acme".to_owned()), acme), (None, d("0"))],
+        "{body}"
+    );
+    assert_eq!(amount(&body["unattributed"]), billed - d("0.01") - acme, "{body}");
+    let sum: Decimal = rows.iter().map(|r| r.1).sum::<Decimal>() + amount(&body["unattributed"]);
+    assert_eq!(sum, billed, "to the nano-dollar");
+
+    // SQL's attributed_costs is the same attribution, its rows summing to the bill.
+    let (_, batches) = app
+        .engine
+        .collect(
+            scope,
+            "SELECT CAST(sum(attributed_cost) AS VARCHAR), CAST(sum(CASE WHEN unattributed THEN attributed_cost END) AS VARCHAR) \
+             FROM attributed_costs WHERE charge_day = DATE '2026-12-01'",
+        )
+        .await
+        .unwrap();
+    let (total, unattributed) = (text_cell(&batches[0], 0), text_cell(&batches[0], 1));
+    assert_eq!((d(&total), d(&unattributed)), (billed, amount(&body["unattributed"])));
+
+    // By service: all three calls came from the checkout service.
+    let by_service = owner
+        .api(Method::GET, "/api/v1/spend/attributed?group_by=service&from=2026-12-01&to=2026-12-01", &api, None)
+        .await;
+    assert_eq!(by_service.json()["rows"][0]["key"], "checkout");
+    let bad = owner.api(Method::GET, "/api/v1/spend/attributed?group_by=planet", &api, None).await;
+    assert_eq!(bad.status, 422, "{}", bad.text);
+    assert!(bad.text.contains("group_by"), "{}", bad.text);
+}

@@ -148,6 +148,7 @@ const API: &[(&str, &str, Role)] = &[
     ("get", "/org", Role::Viewer),
     ("patch", "/org", Role::Admin),
     ("get", "/spend", Role::Viewer),
+    ("get", "/spend/attributed", Role::Viewer),
     ("get", "/notices", Role::Viewer),
     ("post", "/sql", Role::Viewer),
     ("get", "/exports", Role::Viewer),
@@ -420,6 +421,9 @@ async fn every_api_operation_has_a_row_and_each_scope_and_organization_gets_exac
         let mut path = format!("/api/v1{}", a.path(template));
         if *template == "/exports" {
             path.push_str("?dataset=focus&format=csv");
+        }
+        if *template == "/spend/attributed" {
+            path.push_str("?group_by=customer");
         }
         let method = Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
         // A body the endpoint would accept, so that what answers is the refusal, not the parser.

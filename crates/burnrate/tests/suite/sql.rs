@@ -111,7 +111,10 @@ async fn each_organization_sees_only_its_own_rows_and_money_stays_exact() {
         .collect(b, "SELECT table_catalog, table_schema, table_name FROM information_schema.tables WHERE table_schema = 'public' ORDER BY table_name")
         .await
         .unwrap();
-    assert_eq!(strings(&out, 2), ["budgets", "costs", "reconciliation", "requests", "sources", "usage"]);
+    assert_eq!(
+        strings(&out, 2),
+        ["attributed_costs", "budgets", "costs", "reconciliation", "requests", "sources", "usage"]
+    );
     assert!(strings(&out, 0).iter().all(|c| c == "burnrate"));
 }
 

@@ -4,6 +4,7 @@
 mod account;
 mod api_keys;
 mod approvals;
+mod attribution;
 mod audit;
 mod budgets;
 mod console;
@@ -113,6 +114,7 @@ pub fn router(state: AppState) -> Router {
         .merge(budgets::api())
         .merge(prices::api())
         .merge(reconciliation::api())
+        .merge(attribution::api())
         .merge(webhooks::api())
         .merge(sql::api())
         .merge(console::api())
