@@ -22,6 +22,7 @@ mod api;
 mod dashboards;
 mod fairness;
 mod ingest;
+mod otlp;
 mod pricing;
 mod report;
 mod wire;
@@ -294,6 +295,7 @@ async fn main() -> anyhow::Result<()> {
             dashboards::dashboards(&binary, number(2, 10_000_000)?, args.get(3).map_or("UTC", String::as_str)).await
         }
         "pricing" => pricing::pricing(number(2, 10_000_000)?).await,
+        "otlp" => otlp::otlp(&binary, number(2, 1_000_000)?).await,
         "wire" => wire::wire(&binary, number(2, 10_000_000)?, args.get(3).map(|s| s.parse()).transpose()?).await,
         // The anchor of the API benchmark, in its own process.
         "hello" => api::hello().await,
@@ -301,7 +303,7 @@ async fn main() -> anyhow::Result<()> {
         "mock-openai" => ingest::mock_openai(number(2, 0)?, number(3, 1)?).await,
         "ingest-once" => ingest::ingest_once(&args[2], number(3, 0)?, number(4, 1)?).await,
         _ => bail!(
-            "usage: burnrate-bench all [ROWS]   (default 10_000_000; BURNRATE_BENCH_RESULTS: a file to append the table to)\n       burnrate-bench api [ROWS]   (default 100_000)\n       burnrate-bench login-vs-healthz   (BURNRATE_BIN: the burnrate binary, default target/release/burnrate)\n       burnrate-bench ingest [ROWS [ROWS_PER_DAY]]   (default 1_000_000 and 1_000)\n       burnrate-bench wire [ROWS [SECONDS]]\n       burnrate-bench dashboards [ROWS [ZONE]]   (default 10_000_000 and UTC; BURNRATE_BENCH_PYTHON: a Python with duckdb)\n       burnrate-bench pricing [ROWS]   (default 10_000_000; BURNRATE_BENCH_PYTHON: a Python with duckdb)\n       burnrate-bench alerts [EVENTS]   (default 10_000)\n       burnrate-bench fairness [ROWS]   (default 2_000_000)\n       burnrate-bench delivery-fairness [EVENTS]   (default 20)"
+            "usage: burnrate-bench all [ROWS]   (default 10_000_000; BURNRATE_BENCH_RESULTS: a file to append the table to)\n       burnrate-bench api [ROWS]   (default 100_000)\n       burnrate-bench login-vs-healthz   (BURNRATE_BIN: the burnrate binary, default target/release/burnrate)\n       burnrate-bench ingest [ROWS [ROWS_PER_DAY]]   (default 1_000_000 and 1_000)\n       burnrate-bench wire [ROWS [SECONDS]]\n       burnrate-bench dashboards [ROWS [ZONE]]   (default 10_000_000 and UTC; BURNRATE_BENCH_PYTHON: a Python with duckdb)\n       burnrate-bench pricing [ROWS]   (default 10_000_000; BURNRATE_BENCH_PYTHON: a Python with duckdb)\n       burnrate-bench otlp [SPANS]   (default 1_000_000)\n       burnrate-bench alerts [EVENTS]   (default 10_000)\n       burnrate-bench fairness [ROWS]   (default 2_000_000)\n       burnrate-bench delivery-fairness [EVENTS]   (default 20)"
         ),
     }
 }

@@ -215,6 +215,8 @@ pub struct Year {
     pub api_key: String,
     /// The Postgres wire endpoint's port and a SQL credential (user, password).
     pub wire_port: u16,
+    /// The OTLP traces receiver's port.
+    pub otlp_port: u16,
     pub sql_user: String,
     pub sql_password: String,
     pub lake_bytes: u64,
@@ -236,7 +238,7 @@ impl Year {
     /// `burnrate serve` over them. `zone`: the organization's reporting time zone.
     pub async fn serve(binary: &str, rows: u64, zone: &str) -> anyhow::Result<Self> {
         let dir = tempfile::tempdir()?;
-        let (port, wire_port) = (crate::free_port()?, crate::free_port()?);
+        let (port, wire_port, otlp_port) = (crate::free_port()?, crate::free_port()?, crate::free_port()?);
         let base = format!("http://127.0.0.1:{port}");
         let keys = std::process::Command::new(binary).args(["keys", "generate"]).output().context("burnrate keys")?;
         let keys = String::from_utf8(keys.stdout)?.trim().to_owned();
@@ -246,7 +248,7 @@ impl Year {
                 .env("BURNRATE_HTTP_ADDR", format!("127.0.0.1:{port}"))
                 .env("BURNRATE_PG_ADDR", format!("127.0.0.1:{wire_port}"))
                 .env("BURNRATE_METRICS_ADDR", "127.0.0.1:0")
-                .env("BURNRATE_OTLP_ADDR", "127.0.0.1:0")
+                .env("BURNRATE_OTLP_ADDR", format!("127.0.0.1:{otlp_port}"))
                 .env("BURNRATE_PUBLIC_URL", &base)
                 // The API benchmark measures serving, not refusing: limits are checked, never reached.
                 .env("BURNRATE_API_RATE_PER_KEY", "100000000")
@@ -323,6 +325,7 @@ impl Year {
             person,
             api_key,
             wire_port,
+            otlp_port,
             sql_user: field("user")?,
             sql_password: field("password")?,
             lake_bytes,

@@ -249,10 +249,17 @@ async fn store_group(lake: &burnrate_lake::Lake, store: &burnrate_store::Store, 
         let started = std::time::Instant::now();
         let outcome = lake.append_requests(store, scope, records).await;
         metrics::histogram!("burnrate_otlp_commit_seconds").record(started.elapsed().as_secs_f64());
+        let compact = outcome.as_ref().map(|a| a.days.clone()).unwrap_or_default();
         let outcome = outcome.map(|_| ()).map_err(|e| format!("storing requests: {e}"));
         for export in exports {
             // An exporter that went away no longer waits for its answer.
             let _ = export.stored.send(outcome.clone());
+        }
+        // After the answers: merging a day's small files is no exporter's wait.
+        for day in compact {
+            if let Err(e) = lake.compact_requests(store, scope, day).await {
+                tracing::warn!(error = %e, %day, "compacting a day's request files failed; they stay as they are");
+            }
         }
     }
 }

@@ -180,7 +180,12 @@ pub struct Appended {
     /// Requests already stored (an exporter's retry), not stored again.
     pub repeated: usize,
     pub files: usize,
+    /// The days a file was written for.
+    pub days: Vec<chrono::NaiveDate>,
 }
+
+/// A day's request files merged into one once there are this many.
+pub const COMPACT_FROM: usize = 16;
 
 /// Attempts at storing a batch when another instance stores some of the same spans meanwhile.
 const APPEND_ATTEMPTS: usize = 3;
@@ -493,7 +498,7 @@ impl Lake {
         records.dedup_by_key(|r| r.key);
         for _ in 0..APPEND_ATTEMPTS {
             if records.is_empty() {
-                return Ok(Appended { stored: 0, repeated: sent, files: 0 });
+                return Ok(Appended { stored: 0, repeated: sent, files: 0, days: Vec::new() });
             }
             records.sort_by_key(|r| r.started_at);
             let mut days: std::collections::BTreeMap<chrono::NaiveDate, Vec<&RequestRecord>> = Default::default();
@@ -515,7 +520,12 @@ impl Lake {
                 metrics::counter!("burnrate_lake_files_written_total", "table" => name).increment(files.len() as u64);
                 let bytes: i64 = files.iter().map(|f| f.bytes).sum();
                 metrics::counter!("burnrate_lake_bytes_written_total", "table" => name).increment(bytes.unsigned_abs());
-                return Ok(Appended { stored: records.len(), repeated: sent - records.len(), files: files.len() });
+                return Ok(Appended {
+                    stored: records.len(),
+                    repeated: sent - records.len(),
+                    files: files.len(),
+                    days: days.keys().copied().collect(),
+                });
             }
             // Some were stored before: nothing of this attempt is kept, and the files are
             // written again without them.
@@ -529,6 +539,44 @@ impl Lake {
         Err(LakeError::Changed(
             "the same spans kept arriving while they were stored; nothing was stored, try again".into(),
         ))
+    }
+
+    /// Merges `day`'s request files into one once there are [`COMPACT_FROM`] or more (a busy
+    /// receiver writes one per group commit): read, written as one pending file sorted by time,
+    /// then made live in place of exactly those files — or not at all, when another compaction
+    /// got there first. Returns how many files were merged (0: nothing to do).
+    pub async fn compact_requests(
+        &self,
+        db: &Store,
+        scope: OrgScope,
+        day: chrono::NaiveDate,
+    ) -> Result<usize, LakeError> {
+        let mut tx = db.tenant(scope).await?;
+        let files = tx.live_lake_files_of_day(LakeTable::Requests, day).await?;
+        tx.commit().await?;
+        if files.len() < COMPACT_FROM {
+            return Ok(0);
+        }
+        let mut rows = Vec::new();
+        for file in &files {
+            let bytes = self.objects.get(&self.object(&file.path)).await?.bytes().await?;
+            rows.extend(requests::decode_records(bytes, day..day.succ_opt().unwrap_or(day))?);
+        }
+        rows.sort_by_key(|r| (r.started_at, r.key));
+        let merged = self.write_day_of_requests(db, scope, day, &rows.iter().collect::<Vec<_>>()).await?;
+        let mut tx = db.tenant(scope).await?;
+        match tx.replace_lake_files(&files.iter().map(|f| f.id).collect::<Vec<_>>(), merged.id).await {
+            Ok(()) => {
+                tx.commit().await?;
+                Ok(files.len())
+            }
+            Err(burnrate_store::StoreError::Conflict(_)) => {
+                drop(tx);
+                self.forget_pending(db, scope, &merged).await?;
+                Ok(0)
+            }
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// One day's requests as a pending file: recorded, then written.

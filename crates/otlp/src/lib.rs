@@ -17,6 +17,8 @@ mod decode;
 
 pub use attributes::{AttributeName, TagAttributes, content_attribute};
 pub use decode::{Body, DecodeError, Encoding, MAX_BODY_BYTES, decode, encode_response};
+/// OTLP's generated messages, for those who build exports (tests, benchmarks, the demo).
+pub use opentelemetry_proto::tonic as proto;
 pub use opentelemetry_proto::tonic::collector::trace::v1::{
     ExportTracePartialSuccess, ExportTraceServiceRequest, ExportTraceServiceResponse,
 };

@@ -6,6 +6,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use uuid::Uuid;
 
 use crate::accounts::now;
+use crate::lake::{LakeFile, LakeTable};
 use crate::{Result, StoreError, TenantTx, on};
 
 #[derive(Clone, Debug, sqlx::FromRow)]
@@ -114,5 +115,27 @@ impl TenantTx {
             }
         }
         Ok(())
+    }
+
+    /// The live files of `table` for `day` (a table written a file per day and append).
+    pub async fn live_lake_files_of_day(&mut self, table: LakeTable, day: NaiveDate) -> Result<Vec<LakeFile>> {
+        let rows: Vec<LakeFile> = on!(&mut self.inner.tx, c => sqlx::query_as(
+            "SELECT id, source_id, window_start, window_end, path, rows, bytes, created_at, max_day, rollup_path FROM lake_files WHERE org_id = $1 AND table_name = $2 AND state = 'live' AND window_start = $3 ORDER BY path")
+            .bind(self.scope.org_id().as_uuid()).bind(table.as_str()).bind(day).fetch_all(c).await)?;
+        Ok(rows)
+    }
+
+    /// Makes pending `merged` live in place of exactly `files`, which must all still be live;
+    /// [`StoreError::Conflict`] otherwise, and nothing changes.
+    pub async fn replace_lake_files(&mut self, files: &[Uuid], merged: Uuid) -> Result<()> {
+        let org = self.scope.org_id().as_uuid();
+        for id in files {
+            let n = on!(&mut self.inner.tx, c => sqlx::query("UPDATE lake_files SET state = 'superseded', superseded_at = $1 WHERE org_id = $2 AND id = $3 AND state = 'live'")
+                .bind(now()).bind(org).bind(*id).execute(c).await.map(|r| r.rows_affected()))?;
+            if n != 1 {
+                return Err(StoreError::Conflict("a newer version of these lake files"));
+            }
+        }
+        self.commit_appended_lake_files(&[merged]).await
     }
 }

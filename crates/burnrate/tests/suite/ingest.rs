@@ -405,3 +405,50 @@ async fn attributed_cost_per_customer_and_unattributed_sum_to_exactly_the_bill()
     assert_eq!(bad.status, 422, "{}", bad.text);
     assert!(bad.text.contains("group_by"), "{}", bad.text);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_days_small_request_files_are_merged_without_losing_or_doubling_a_request() {
+    let app = TestApp::spawn().await;
+    let (scope, _) = app.create_org("Acme", "owner@acme.test").await;
+    let owner = app.login("owner@acme.test").await;
+    let admin = create_key(&owner, "admin", "admin").await;
+    let key = owner
+        .api(Method::POST, "/api/v1/ingest-keys", &admin, Some(serde_json::json!({"name": "app"})))
+        .await
+        .json()["key"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let exports = 20u64;
+    for e in 0..exports {
+        // One export answered before the next is sent: a file each, until they are merged.
+        let spans: Vec<serde_json::Value> = (0..5u64)
+            .map(|s| {
+                serde_json::json!({
+                    "traceId": format!("{:032x}", e + 1),
+                    "spanId": format!("{:016x}", s + 1),
+                    "startTimeUnixNano": (1_796_119_200_000_000_000u64 + (e * 5 + s) * 1_000_000_000).to_string(),
+                    "attributes": [
+                        { "key": "gen_ai.request.model", "value": { "stringValue": "gpt-4o-mini" } },
+                        { "key": "gen_ai.provider.name", "value": { "stringValue": "openai" } },
+                        { "key": "gen_ai.usage.input_tokens", "value": { "intValue": "100" } },
+                    ],
+                })
+            })
+            .collect();
+        let body = serde_json::json!({ "resourceSpans": [{ "scopeSpans": [{ "spans": spans }] }] });
+        let r = reqwest::Client::new().post(app.otlp_traces_url()).bearer_auth(&key).json(&body).send().await.unwrap();
+        assert_eq!(r.status(), 200);
+    }
+    let day = chrono::NaiveDate::from_ymd_opt(2026, 12, 1).unwrap();
+    let mut tx = app.store.tenant(scope).await.unwrap();
+    let files = tx.live_lake_files_of_day(burnrate_store::LakeTable::Requests, day).await.unwrap();
+    tx.commit().await.unwrap();
+    assert!(files.len() < burnrate_lake::COMPACT_FROM, "merged: {} files", files.len());
+    let total: i64 = files.iter().map(|f| f.rows).sum();
+    assert_eq!(total, (exports * 5) as i64, "the manifest counts every request once");
+    let (_, batches) =
+        app.engine.collect(scope, "SELECT count(*), count(DISTINCT trace_id || span_id) FROM requests").await.unwrap();
+    let (all, distinct) = (text_cell(&batches[0], 0), text_cell(&batches[0], 1));
+    assert_eq!((all.as_str(), distinct.as_str()), ("100", "100"));
+}
