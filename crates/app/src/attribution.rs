@@ -65,9 +65,42 @@ pub struct AttributedSpend {
     pub billed_total: Decimal,
 }
 
+impl AttributedSpend {
+    /// `attribution`'s shares summed by `key`, largest first.
+    pub fn of(attribution: &Attribution, key: AttributionKey, (from, to): (NaiveDate, NaiveDate)) -> Self {
+        let mut sums: std::collections::BTreeMap<Option<String>, Decimal> = Default::default();
+        for row in &attribution.attributed {
+            *sums.entry(key.of(row).map(str::to_owned)).or_default() += row.attributed_cost;
+        }
+        let mut rows: Vec<(Option<String>, Decimal)> = sums.into_iter().collect();
+        rows.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        Self {
+            from,
+            to,
+            rows,
+            unattributed: attribution.billed.iter().map(|b| b.unattributed).sum(),
+            billed_total: attribution.billed.iter().map(|b| b.billed_cost).sum(),
+        }
+    }
+}
+
 impl App {
-    /// The UTC days `from` through `to` (by default the last 30 complete days) of billed cost,
-    /// shared by `group_by`; every member may read it.
+    /// The attribution of the UTC days `from` through `to` (by default the last 30 complete
+    /// days); every member may read it.
+    pub async fn attribution(
+        &self,
+        actor: &Actor,
+        from: Option<&str>,
+        to: Option<&str>,
+    ) -> Result<((NaiveDate, NaiveDate), Attribution)> {
+        let (from, to) = self.report_days(actor, from, to).await?;
+        let engine = self.engine.as_ref().ok_or(Error::NotFound)?;
+        let attribution =
+            engine.attribution(actor.scope, from, to + Duration::days(1)).await.map_err(Error::internal)?;
+        Ok(((from, to), attribution))
+    }
+
+    /// [`App::attribution`] summed by `group_by`.
     pub async fn attributed_spend(
         &self,
         actor: &Actor,
@@ -75,22 +108,7 @@ impl App {
         from: Option<&str>,
         to: Option<&str>,
     ) -> Result<AttributedSpend> {
-        let (from, to) = self.report_days(actor, from, to).await?;
-        let engine = self.engine.as_ref().ok_or(Error::NotFound)?;
-        let attribution =
-            engine.attribution(actor.scope, from, to + Duration::days(1)).await.map_err(Error::internal)?;
-        let mut sums: std::collections::BTreeMap<Option<String>, Decimal> = Default::default();
-        for row in &attribution.attributed {
-            *sums.entry(group_by.of(row).map(str::to_owned)).or_default() += row.attributed_cost;
-        }
-        let mut rows: Vec<(Option<String>, Decimal)> = sums.into_iter().collect();
-        rows.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
-        Ok(AttributedSpend {
-            from,
-            to,
-            rows,
-            unattributed: attribution.billed.iter().map(|b| b.unattributed).sum(),
-            billed_total: attribution.billed.iter().map(|b| b.billed_cost).sum(),
-        })
+        let (days, attribution) = self.attribution(actor, from, to).await?;
+        Ok(AttributedSpend::of(&attribution, group_by, days))
     }
 }

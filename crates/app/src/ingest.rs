@@ -127,7 +127,7 @@ impl App {
     /// answers once they are durable.
     pub async fn ingest(&self, ingester: Ingester, body: Body<'_>) -> std::result::Result<Ingested, IngestError> {
         let request = burnrate_otlp::decode(body)?;
-        let reading = burnrate_otlp::read(&request, &TagAttributes::default());
+        let reading = burnrate_otlp::read(&request, &self.tag_attributes(ingester.scope).await?);
         drop(request);
         let partial_success = reading.partial_success();
         let mut records = reading.records;
@@ -142,6 +142,19 @@ impl App {
         }
         metrics::counter!("burnrate_otlp_spans_total", "outcome" => "accepted").increment(requests as u64);
         Ok(Ingested { requests, partial_success })
+    }
+
+    /// The attributes `scope` promotes to tags of its requests.
+    async fn tag_attributes(&self, scope: OrgScope) -> Result<TagAttributes> {
+        let mut tx = self.store.read_tenant(scope).await?;
+        let names = tx.request_tag_attributes().await?;
+        tx.commit().await?;
+        // Checked when they were set; one that no longer reads is the store's fault.
+        let names = names
+            .iter()
+            .map(|n| burnrate_otlp::AttributeName::parse(n).map_err(Error::internal))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(TagAttributes::new(names))
     }
 
     /// Names each request's provider as cost lines do and prices it with the organization's book

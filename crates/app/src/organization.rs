@@ -25,6 +25,10 @@ pub struct OrgSettingsChange {
     /// usage before reconciliation calls it a gap: a number or decimal text.
     #[schema(value_type = Option<String>)]
     pub reconciliation_tolerance_percent: Option<serde_json::Value>,
+    /// Span attributes (up to 20) promoted to tags of the requests applications report, beside
+    /// customer, feature, team, user and service; attributes that carry prompt or completion
+    /// content are refused.
+    pub request_tag_attributes: Option<Vec<String>>,
 }
 
 /// The organization and its settings.
@@ -34,6 +38,30 @@ pub struct OrgSettings {
     pub approval_actions: Vec<String>,
     /// Decimal text.
     pub reconciliation_tolerance_percent: String,
+    pub request_tag_attributes: Vec<String>,
+}
+
+/// Attributes promoted to tags, at most this many.
+const TAG_ATTRIBUTES: usize = 20;
+
+/// Names of attributes to promote, checked: each a well-formed name carrying no content, no
+/// more than [`TAG_ATTRIBUTES`], without repeats.
+fn tag_attributes(names: &[String]) -> Result<Vec<String>> {
+    if names.len() > TAG_ATTRIBUTES {
+        return Err(Error::invalid(
+            "request_tag_attributes",
+            format!("request_tag_attributes: at most {TAG_ATTRIBUTES} attributes"),
+        ));
+    }
+    let mut out = Vec::new();
+    for name in names {
+        let name = burnrate_otlp::AttributeName::parse(name)
+            .map_err(|e| Error::invalid("request_tag_attributes", format!("request_tag_attributes: {e}")))?;
+        if !out.contains(&name.as_str().to_owned()) {
+            out.push(name.as_str().to_owned());
+        }
+    }
+    Ok(out)
 }
 
 /// A tolerance as given: a number or decimal text from 0 to 100.
@@ -60,8 +88,15 @@ impl App {
         let reporting_time_zone = tx.reporting_tz().await?;
         let approval_actions = tx.approval_actions().await?;
         let reconciliation_tolerance_percent = tx.reconciliation_tolerance().await?;
+        let request_tag_attributes = tx.request_tag_attributes().await?;
         tx.commit().await?;
-        Ok(OrgSettings { organization, reporting_time_zone, approval_actions, reconciliation_tolerance_percent })
+        Ok(OrgSettings {
+            organization,
+            reporting_time_zone,
+            approval_actions,
+            reconciliation_tolerance_percent,
+            request_tag_attributes,
+        })
     }
 
     /// Changes the settings, audited; fewer changes sent for approval go through the queue
@@ -83,6 +118,7 @@ impl App {
             ));
         }
         let tolerance = change.reconciliation_tolerance_percent.as_ref().map(tolerance).transpose()?;
+        let tags = change.request_tag_attributes.as_deref().map(tag_attributes).transpose()?;
         let org = actor.scope.org_id();
         let mut tx = self.store.tenant(actor.scope).await?;
         let mut details = serde_json::Map::new();
@@ -93,6 +129,11 @@ impl App {
                 "reconciliation_tolerance_percent".into(),
                 json!({ "from": before, "to": percent.to_string() }),
             );
+        }
+        if let Some(names) = tags {
+            let before = tx.request_tag_attributes().await?;
+            tx.set_request_tag_attributes(&names).await?;
+            details.insert("request_tag_attributes".into(), json!({ "from": before, "to": names }));
         }
         if let Some(zone) = zone {
             let before = tx.reporting_tz().await?;

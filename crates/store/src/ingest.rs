@@ -138,4 +138,19 @@ impl TenantTx {
         }
         self.commit_appended_lake_files(&[merged]).await
     }
+
+    /// The span attributes the organization promotes to tags of its requests.
+    pub async fn request_tag_attributes(&mut self) -> Result<Vec<String>> {
+        let text: String = on!(&mut self.inner.tx, c => sqlx::query_scalar("SELECT request_tag_attributes FROM organizations WHERE id = $1")
+            .bind(self.scope.org_id().as_uuid()).fetch_one(c).await)?;
+        serde_json::from_str(&text).map_err(|e| StoreError::Corrupt(format!("request_tag_attributes: {e}")))
+    }
+
+    /// Sets them; the caller has checked each is an attribute name that carries no content.
+    pub async fn set_request_tag_attributes(&mut self, names: &[String]) -> Result<()> {
+        let text = serde_json::to_string(names).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        on!(&mut self.inner.tx, c => sqlx::query("UPDATE organizations SET request_tag_attributes = $1 WHERE id = $2")
+            .bind(text).bind(self.scope.org_id().as_uuid()).execute(c).await.map(|_| ()))?;
+        Ok(())
+    }
 }

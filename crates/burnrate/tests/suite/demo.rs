@@ -134,6 +134,11 @@ async fn the_demo_serves_the_login_page_and_its_printed_credentials_work() {
     let shared: rust_decimal::Decimal = rows.iter().map(|r| amount(&r["attributed_cost"])).sum();
     assert!(shared > rust_decimal::Decimal::ZERO && amount(&attributed["unattributed"]) > shared, "{attributed}");
     assert_eq!(shared + amount(&attributed["unattributed"]), amount(&attributed["billed_total"]), "{attributed}");
+    // The overview says who caused the most, and how much no request explains.
+    let home = c.get("/").await.text;
+    for shown in ["id=\"top-customers\"", "id=\"top-features\"", ">acme<", ">search<", "Unattributed"] {
+        assert!(home.contains(shown), "{shown} on the overview");
+    }
     // Loopback is open to the simulators' ports and no other: not the demo's own, not ssh.
     for url in ["https://127.0.0.1:22/".to_owned(), format!("{}/hook", demo.url)] {
         let r = c.api(Method::POST, "/api/v1/webhooks", key, Some(serde_json::json!({ "url": url }))).await;

@@ -452,3 +452,44 @@ async fn a_days_small_request_files_are_merged_without_losing_or_doubling_a_requ
     let (all, distinct) = (text_cell(&batches[0], 0), text_cell(&batches[0], 1));
     assert_eq!((all.as_str(), distinct.as_str()), ("100", "100"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn attributes_an_admin_promotes_become_tags_and_content_attributes_cannot_be_promoted() {
+    let app = TestApp::spawn().await;
+    let (scope, _) = app.create_org("Acme", "owner@acme.test").await;
+    let owner = app.login("owner@acme.test").await;
+    let admin = create_key(&owner, "admin", "admin").await;
+    let key = owner
+        .api(Method::POST, "/api/v1/ingest-keys", &admin, Some(serde_json::json!({"name": "app"})))
+        .await
+        .json()["key"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    for content in ["gen_ai.input.messages", "gen_ai.prompt.0.content", "not an attribute"] {
+        let r = owner
+            .api(Method::PATCH, "/api/v1/org", &admin, Some(serde_json::json!({ "request_tag_attributes": [content] })))
+            .await;
+        assert_eq!(r.status, 422, "{content}: {}", r.text);
+        assert!(r.text.contains("request_tag_attributes"), "{}", r.text);
+    }
+    let r = owner
+        .api(
+            Method::PATCH,
+            "/api/v1/org",
+            &admin,
+            Some(serde_json::json!({ "request_tag_attributes": ["app.unknown.thing"] })),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.json()["request_tag_attributes"], serde_json::json!(["app.unknown.thing"]));
+    assert_eq!(export(&app, &key, "current.json").await.0, 200);
+    let (_, batches) = app
+        .engine
+        .collect(scope, "SELECT tags FROM requests WHERE span_id = 'b7ad6b7169203331' OR span_id = 'eee19b7ec3c1b174' ORDER BY span_id")
+        .await
+        .unwrap();
+    assert_eq!(text_cell(&batches[0], 0), r#"{"app.unknown.thing":"whatever"}"#, "the span that carries it");
+    let audit = owner.api(Method::GET, "/api/v1/audit", &admin, None).await.text;
+    assert!(audit.contains("request_tag_attributes"), "the change is audited");
+}

@@ -29,6 +29,8 @@ pub struct OrgView {
     /// How far (percent of the billed cost) a day's bill may differ from its priced usage before
     /// reconciliation calls it a gap; decimal text.
     reconciliation_tolerance_percent: String,
+    /// Span attributes promoted to tags of reported requests.
+    request_tag_attributes: Vec<String>,
 }
 
 #[utoipa::path(get, path = "/org", tag = "organization", responses((status = 200, body = OrgView), Refusals))]
@@ -42,6 +44,7 @@ pub async fn org(State(state): State<AppState>, caller: ApiCaller) -> Result<Res
         reporting_time_zone: settings.reporting_time_zone,
         approval_actions: settings.approval_actions,
         reconciliation_tolerance_percent: settings.reconciliation_tolerance_percent,
+        request_tag_attributes: settings.request_tag_attributes,
     };
     Ok(Json(view).into_response())
 }
@@ -52,6 +55,7 @@ pub struct OrgSettingsView {
     reporting_time_zone: String,
     approval_actions: Vec<String>,
     reconciliation_tolerance_percent: String,
+    request_tag_attributes: Vec<String>,
 }
 
 /// Changes the organization's settings (admins), audited with what each was before. Sending
@@ -73,6 +77,7 @@ pub async fn update_org(
         reporting_time_zone: settings.reporting_time_zone,
         approval_actions: settings.approval_actions,
         reconciliation_tolerance_percent: settings.reconciliation_tolerance_percent,
+        request_tag_attributes: settings.request_tag_attributes,
     };
     Ok(Json(answer).into_response())
 }

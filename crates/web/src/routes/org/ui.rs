@@ -4,6 +4,7 @@
 use askama::Template;
 use axum::extract::State;
 use axum::response::Response;
+use burnrate_app::attribution::{AttributedSpend, AttributionKey};
 use burnrate_app::spend::{SpendSummary, TopSpend, previous_month_to_date};
 use chrono::Datelike;
 
@@ -81,6 +82,32 @@ pub async fn overview(State(state): State<AppState>, who: Authed) -> Result<Resp
         top("projects", "top-projects", "project", &summary.top_projects),
         top("API keys", "top-api-keys", "api_key", &summary.top_api_keys),
     ];
+    let (attributed_days, attribution) = state.app.attribution(&who.actor(), None, None).await?;
+    let callers = [
+        (AttributionKey::Customer, "customers", "top-customers"),
+        (AttributionKey::Feature, "features", "top-features"),
+    ]
+    .map(|(key, what, id)| {
+        let spend = AttributedSpend::of(&attribution, key, attributed_days);
+        let unattributed = format!("{} USD", spend.unattributed.round_dp(2));
+        CallerList {
+            what,
+            id,
+            rows: spend
+                .rows
+                .into_iter()
+                .take(5)
+                .map(|(name, amount)| CallerRow {
+                    name: name.unwrap_or_else(|| "(not said)".into()),
+                    amount: format!("{} USD", amount.round_dp(2)),
+                })
+                .collect(),
+            unattributed,
+        }
+    })
+    .into_iter()
+    .filter(|list| !list.rows.is_empty())
+    .collect();
     let week = today - chrono::Duration::days(7);
     let movers = summary
         .movers
@@ -138,6 +165,7 @@ pub async fn overview(State(state): State<AppState>, who: Authed) -> Result<Resp
         compared,
         forecast,
         tops,
+        callers,
         movers,
         alerts,
         budgets,
@@ -208,6 +236,9 @@ pub struct OverviewPage {
     pub forecast: Vec<String>,
     /// This month's largest models, projects and API keys.
     pub tops: Vec<TopList>,
+    /// The customers and features that caused the most of the last 30 days' bill (only with
+    /// requests reported over OTLP).
+    pub callers: Vec<CallerList>,
     /// The models whose spend moved most this week.
     pub movers: Vec<MoverRow>,
     /// The latest alerts.
@@ -224,6 +255,21 @@ pub struct OverviewPage {
     pub member_count: usize,
     pub is_admin: bool,
     pub sole_admin: bool,
+}
+
+/// Who caused the most of the bill: the largest customers or features by attributed cost.
+pub struct CallerList {
+    /// "customers", "features".
+    pub what: &'static str,
+    pub id: &'static str,
+    pub rows: Vec<CallerRow>,
+    /// What no request explains, over the same days.
+    pub unattributed: String,
+}
+
+pub struct CallerRow {
+    pub name: String,
+    pub amount: String,
 }
 
 /// The overview's largest of one kind this month.

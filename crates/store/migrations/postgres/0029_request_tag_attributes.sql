@@ -1,0 +1,2 @@
+-- See the SQLite migration of the same name.
+ALTER TABLE organizations ADD COLUMN request_tag_attributes text NOT NULL DEFAULT '[]';
