@@ -220,6 +220,7 @@ impl Committer {
     fn spawn(lake: burnrate_lake::Lake, store: burnrate_store::Store) -> Self {
         let (queue, mut arrivals) = mpsc::channel::<Pending>(QUEUED_EXPORTS);
         tokio::spawn(async move {
+            let mut claims_forgotten = HashMap::new();
             while let Some(first) = arrivals.recv().await {
                 let mut group = vec![first];
                 let mut size = group[0].records.len();
@@ -233,7 +234,7 @@ impl Committer {
                         Ok(None) | Err(_) => break,
                     }
                 }
-                store_group(&lake, &store, group).await;
+                store_group(&lake, &store, group, &mut claims_forgotten).await;
             }
         });
         Self { queue }
@@ -252,7 +253,12 @@ impl Committer {
 
 /// Stores a group, one append per organization, and answers each export with its
 /// organization's outcome.
-async fn store_group(lake: &burnrate_lake::Lake, store: &burnrate_store::Store, group: Vec<Pending>) {
+async fn store_group(
+    lake: &burnrate_lake::Lake,
+    store: &burnrate_store::Store,
+    group: Vec<Pending>,
+    claims_forgotten: &mut HashMap<OrgScope, chrono::NaiveDate>,
+) {
     let mut by_org: HashMap<OrgScope, Vec<Pending>> = HashMap::new();
     for pending in group {
         by_org.entry(pending.scope).or_default().push(pending);
@@ -262,7 +268,7 @@ async fn store_group(lake: &burnrate_lake::Lake, store: &burnrate_store::Store, 
         let started = std::time::Instant::now();
         let outcome = lake.append_requests(store, scope, records).await;
         metrics::histogram!("burnrate_otlp_commit_seconds").record(started.elapsed().as_secs_f64());
-        let compact = outcome.as_ref().map(|a| a.days.clone()).unwrap_or_default();
+        let (compact, late) = outcome.as_ref().map(|a| (a.days.clone(), a.late_days.clone())).unwrap_or_default();
         let outcome = outcome.map(|_| ()).map_err(|e| format!("storing requests: {e}"));
         for export in exports {
             // An exporter that went away no longer waits for its answer.
@@ -270,8 +276,19 @@ async fn store_group(lake: &burnrate_lake::Lake, store: &burnrate_store::Store, 
         }
         // After the answers: merging a day's small files is no exporter's wait.
         for day in compact {
-            if let Err(e) = lake.compact_requests(store, scope, day).await {
+            let from_files = if late.contains(&day) { 2 } else { burnrate_lake::COMPACT_FROM };
+            if let Err(e) = lake.compact_requests(store, scope, day, from_files).await {
                 tracing::warn!(error = %e, %day, "compacting a day's request files failed; they stay as they are");
+            }
+        }
+        // Once a day per organization: the claims of days no longer claimed go.
+        let today = Utc::now().date_naive();
+        if claims_forgotten.get(&scope) != Some(&today) {
+            match lake.forget_old_claims(store, scope).await {
+                Ok(_) => {
+                    claims_forgotten.insert(scope, today);
+                }
+                Err(e) => tracing::warn!(error = %e, "forgetting old span claims failed; tried again later"),
             }
         }
     }

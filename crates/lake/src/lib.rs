@@ -182,7 +182,15 @@ pub struct Appended {
     pub files: usize,
     /// The days a file was written for.
     pub days: Vec<chrono::NaiveDate>,
+    /// Of those, the days whose spans are no longer claimed: their files are merged at once.
+    pub late_days: Vec<chrono::NaiveDate>,
 }
+
+/// How many days after its day a span stays claimed (one row each in the database): an exporter
+/// retries within minutes, so a week covers every retry; a span of an older day is stored
+/// unclaimed and its day's files merged at once, which keeps one of each span, so the claims
+/// stay a week's worth however long requests are kept.
+pub const CLAIMED_DAYS: i64 = 7;
 
 /// A day's request files merged into one once there are this many.
 pub const COMPACT_FROM: usize = 16;
@@ -496,9 +504,10 @@ impl Lake {
         // A span sent twice in one batch (two exports stored together) is one request.
         records.sort_by_key(|r| r.key);
         records.dedup_by_key(|r| r.key);
+        let claimed_from = chrono::Utc::now().date_naive() - chrono::Duration::days(CLAIMED_DAYS);
         for _ in 0..APPEND_ATTEMPTS {
             if records.is_empty() {
-                return Ok(Appended { stored: 0, repeated: sent, files: 0, days: Vec::new() });
+                return Ok(Appended { stored: 0, repeated: sent, files: 0, days: Vec::new(), late_days: Vec::new() });
             }
             records.sort_by_key(|r| r.started_at);
             let mut days: std::collections::BTreeMap<chrono::NaiveDate, Vec<&RequestRecord>> = Default::default();
@@ -509,11 +518,16 @@ impl Lake {
             for (day, rows) in &days {
                 files.push(self.write_day_of_requests(db, scope, *day, rows).await?);
             }
-            let claims: Vec<(burnrate_core::SpanKey, chrono::NaiveDate)> =
-                records.iter().map(|r| (r.key, r.started_at.date_naive())).collect();
+            // Spans of recent days are claimed; an older day's are kept apart by merging its
+            // files at once (see `CLAIMED_DAYS`).
+            let claims: Vec<(burnrate_core::SpanKey, chrono::NaiveDate)> = records
+                .iter()
+                .map(|r| (r.key, r.started_at.date_naive()))
+                .filter(|(_, day)| *day >= claimed_from)
+                .collect();
             let mut tx = db.tenant(scope).await?;
             let fresh = tx.claim_spans(&claims).await?;
-            if fresh.len() == records.len() {
+            if fresh.len() == claims.len() {
                 tx.commit_appended_lake_files(&files.iter().map(|f| f.id).collect::<Vec<_>>()).await?;
                 tx.commit().await?;
                 let name = LakeTable::Requests.as_str();
@@ -525,6 +539,7 @@ impl Lake {
                     repeated: sent - records.len(),
                     files: files.len(),
                     days: days.keys().copied().collect(),
+                    late_days: days.keys().copied().filter(|d| *d < claimed_from).collect(),
                 });
             }
             // Some were stored before: nothing of this attempt is kept, and the files are
@@ -534,15 +549,25 @@ impl Lake {
                 self.forget_pending(db, scope, file).await?;
             }
             let fresh: std::collections::HashSet<_> = fresh.into_iter().collect();
-            records.retain(|r| fresh.contains(&r.key));
+            records.retain(|r| r.started_at.date_naive() < claimed_from || fresh.contains(&r.key));
         }
         Err(LakeError::Changed(
             "the same spans kept arriving while they were stored; nothing was stored, try again".into(),
         ))
     }
 
-    /// Merges `day`'s request files into one once there are [`COMPACT_FROM`] or more (a busy
-    /// receiver writes one per group commit): read, written as one pending file sorted by time,
+    /// Forgets the claims of spans of days before the claimed ones (see [`CLAIMED_DAYS`]).
+    pub async fn forget_old_claims(&self, db: &Store, scope: OrgScope) -> Result<u64, LakeError> {
+        let claimed_from = chrono::Utc::now().date_naive() - chrono::Duration::days(CLAIMED_DAYS);
+        let mut tx = db.tenant(scope).await?;
+        let forgotten = tx.forget_claims_before(claimed_from).await?;
+        tx.commit().await?;
+        Ok(forgotten)
+    }
+
+    /// Merges `day`'s request files into one once there are `from_files` or more
+    /// ([`COMPACT_FROM`] after a busy receiver's group commits, 2 for a day no longer claimed),
+    /// each span once: read, written as one pending file sorted by time,
     /// then made live in place of exactly those files — or not at all, when another compaction
     /// got there first. Returns how many files were merged (0: nothing to do).
     pub async fn compact_requests(
@@ -550,11 +575,12 @@ impl Lake {
         db: &Store,
         scope: OrgScope,
         day: chrono::NaiveDate,
+        from_files: usize,
     ) -> Result<usize, LakeError> {
         let mut tx = db.tenant(scope).await?;
         let files = tx.live_lake_files_of_day(LakeTable::Requests, day).await?;
         tx.commit().await?;
-        if files.len() < COMPACT_FROM {
+        if files.len() < from_files.max(2) {
             return Ok(0);
         }
         let mut rows = Vec::new();
@@ -562,6 +588,9 @@ impl Lake {
             let bytes = self.objects.get(&self.object(&file.path)).await?.bytes().await?;
             rows.extend(requests::decode_records(bytes, day..day.succ_opt().unwrap_or(day))?);
         }
+        // A span of a day no longer claimed may have been sent twice: merged, it is one request.
+        rows.sort_by_key(|r| r.key);
+        rows.dedup_by_key(|r| r.key);
         rows.sort_by_key(|r| (r.started_at, r.key));
         let merged = self.write_day_of_requests(db, scope, day, &rows.iter().collect::<Vec<_>>()).await?;
         let mut tx = db.tenant(scope).await?;

@@ -153,4 +153,11 @@ impl TenantTx {
             .bind(text).bind(self.scope.org_id().as_uuid()).execute(c).await.map(|_| ()))?;
         Ok(())
     }
+
+    /// Forgets the claims of spans of days before `day`; returns how many.
+    pub async fn forget_claims_before(&mut self, day: NaiveDate) -> Result<u64> {
+        let n = on!(&mut self.inner.tx, c => sqlx::query("DELETE FROM ingested_spans WHERE org_id = $1 AND day < $2")
+            .bind(self.scope.org_id().as_uuid()).bind(day).execute(c).await.map(|r| r.rows_affected()))?;
+        Ok(n)
+    }
 }

@@ -493,3 +493,67 @@ async fn attributes_an_admin_promotes_become_tags_and_content_attributes_cannot_
     let audit = owner.api(Method::GET, "/api/v1/audit", &admin, None).await.text;
     assert!(audit.contains("request_tag_attributes"), "the change is audited");
 }
+
+/// Spans `first..first + n` of one trace, started `days_ago` days before now.
+fn spans_of(days_ago: i64, first: u64, n: u64) -> serde_json::Value {
+    let start = (chrono::Utc::now() - chrono::Duration::days(days_ago)).timestamp_nanos_opt().unwrap() as u64;
+    let spans: Vec<serde_json::Value> = (first..first + n)
+        .map(|s| {
+            serde_json::json!({
+                "traceId": format!("{:032x}", days_ago + 1),
+                "spanId": format!("{:016x}", s + 1),
+                "startTimeUnixNano": (start + s * 1_000_000).to_string(),
+                "attributes": [
+                    { "key": "gen_ai.request.model", "value": { "stringValue": "gpt-4o-mini" } },
+                    { "key": "gen_ai.usage.input_tokens", "value": { "intValue": "10" } },
+                ],
+            })
+        })
+        .collect();
+    serde_json::json!({ "resourceSpans": [{ "scopeSpans": [{ "spans": spans }] }] })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn spans_of_a_day_past_the_claimed_week_are_stored_once_and_leave_no_claims() {
+    let app = TestApp::spawn().await;
+    let (scope, _) = app.create_org("Acme", "owner@acme.test").await;
+    let owner = app.login("owner@acme.test").await;
+    let admin = create_key(&owner, "admin", "admin").await;
+    let key = owner
+        .api(Method::POST, "/api/v1/ingest-keys", &admin, Some(serde_json::json!({"name": "app"})))
+        .await
+        .json()["key"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let send = async |body: serde_json::Value| {
+        let r = reqwest::Client::new().post(app.otlp_traces_url()).bearer_auth(&key).json(&body).send().await.unwrap();
+        assert_eq!(r.status(), 200);
+    };
+    // A month-old day, sent, sent again (a retry), and overlapping: 15 distinct spans. And
+    // yesterday's, twice: claimed.
+    send(spans_of(30, 0, 10)).await;
+    send(spans_of(30, 0, 10)).await;
+    send(spans_of(30, 5, 10)).await;
+    send(spans_of(1, 0, 4)).await;
+    send(spans_of(1, 0, 4)).await;
+    let (_, batches) =
+        app.engine.collect(scope, "SELECT count(*), count(DISTINCT trace_id || span_id) FROM requests").await.unwrap();
+    assert_eq!((text_cell(&batches[0], 0), text_cell(&batches[0], 1)), ("19".to_owned(), "19".to_owned()));
+    // Only the recent day's spans hold claims.
+    let count = "SELECT count(*) FROM ingested_spans";
+    let claims: i64 = if app.db.app_url.starts_with("sqlite:") {
+        let pool = sqlx::SqlitePool::connect(&app.db.app_url).await.unwrap();
+        sqlx::query_scalar(count).fetch_one(&pool).await.unwrap()
+    } else {
+        let pool = sqlx::PgPool::connect(&app.db.app_url).await.unwrap();
+        let mut tx = pool.begin().await.unwrap();
+        sqlx::query("SELECT set_config('app.org_id', $1, true)")
+            .bind(scope.org_id().to_string())
+            .execute(&mut *tx)
+            .await
+            .unwrap();
+        sqlx::query_scalar(count).fetch_one(&mut *tx).await.unwrap()
+    };
+    assert_eq!(claims, 4);
+}
