@@ -18,6 +18,7 @@ use std::time::Duration;
 
 use burnrate_core::{IngestKeyId, RequestRecord, UsageRecord};
 use burnrate_crypto::{ScopedToken, token_hash};
+use burnrate_lake::Merge;
 /// What front ends need of OTLP's encodings.
 pub use burnrate_otlp::{Body, Encoding, ExportTraceServiceResponse, MAX_BODY_BYTES, encode_response};
 use burnrate_otlp::{ExportTracePartialSuccess, TagAttributes};
@@ -202,6 +203,9 @@ fn usage_of(r: &RequestRecord) -> UsageRecord {
     }
 }
 
+/// Held by the merge of request files running in this process.
+static MERGING: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 /// One export waiting to be stored.
 struct Pending {
     scope: OrgScope,
@@ -274,12 +278,24 @@ async fn store_group(
             // An exporter that went away no longer waits for its answer.
             let _ = export.stored.send(outcome.clone());
         }
-        // After the answers: merging a day's small files is no exporter's wait.
+        // After the answers, and beside the next group: merging a day's files is no exporter's
+        // wait. One merge at a time in this process bounds the memory merges take.
         for day in compact {
-            let from_files = if late.contains(&day) { 2 } else { burnrate_lake::COMPACT_FROM };
-            if let Err(e) = lake.compact_requests(store, scope, day, from_files).await {
-                tracing::warn!(error = %e, %day, "compacting a day's request files failed; they stay as they are");
-            }
+            let merge = if late.contains(&day) { Merge::All } else { Merge::Small };
+            let (lake, store) = (lake.clone(), store.clone());
+            tokio::spawn(async move {
+                // Small files left now are merged after a later group; a late day's repeats wait.
+                let _one = match merge {
+                    Merge::Small => match MERGING.try_lock() {
+                        Ok(one) => one,
+                        Err(_) => return,
+                    },
+                    Merge::All => MERGING.lock().await,
+                };
+                if let Err(e) = lake.compact_requests(&store, scope, day, merge).await {
+                    tracing::warn!(error = %e, %day, "merging a day's request files failed; they stay as they are");
+                }
+            });
         }
         // Once a day per organization: the claims of days no longer claimed go.
         let today = Utc::now().date_naive();

@@ -192,8 +192,18 @@ pub struct Appended {
 /// stay a week's worth however long requests are kept.
 pub const CLAIMED_DAYS: i64 = 7;
 
-/// A day's request files merged into one once there are this many.
+/// A day's small request files are merged once there are this many.
 pub const COMPACT_FROM: usize = 16;
+
+/// The most rows one merge of small files writes: larger files are left as they are.
+pub const MERGED_ROWS: i64 = 1 << 20;
+
+/// Which of a day's request files a merge takes; see [`Lake::compact_requests`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Merge {
+    Small,
+    All,
+}
 
 /// Attempts at storing a batch when another instance stores some of the same spans meanwhile.
 const APPEND_ATTEMPTS: usize = 3;
@@ -565,23 +575,38 @@ impl Lake {
         Ok(forgotten)
     }
 
-    /// Merges `day`'s request files into one once there are `from_files` or more
-    /// ([`COMPACT_FROM`] after a busy receiver's group commits, 2 for a day no longer claimed),
-    /// each span once: read, written as one pending file sorted by time,
-    /// then made live in place of exactly those files — or not at all, when another compaction
-    /// got there first. Returns how many files were merged (0: nothing to do).
+    /// Merges `day`'s request files, each span once: read, written as one pending file sorted by
+    /// time, then made live in place of exactly those files — or not at all, when another merge
+    /// got there first. [`Merge::Small`]: the day's small files, once there are [`COMPACT_FROM`]
+    /// of them (a busy receiver writes one per group commit), up to [`MERGED_ROWS`] rows — files
+    /// grow in tiers, so no row is rewritten more than a few times; [`Merge::All`]: every file
+    /// of the day, when there are two or more (a day no longer claimed, whose repeats the merge
+    /// drops). Returns how many files were merged (0: nothing to do).
     pub async fn compact_requests(
         &self,
         db: &Store,
         scope: OrgScope,
         day: chrono::NaiveDate,
-        from_files: usize,
+        merge: Merge,
     ) -> Result<usize, LakeError> {
         let mut tx = db.tenant(scope).await?;
-        let files = tx.live_lake_files_of_day(LakeTable::Requests, day).await?;
+        let mut files = tx.live_lake_files_of_day(LakeTable::Requests, day).await?;
         tx.commit().await?;
-        if files.len() < from_files.max(2) {
-            return Ok(0);
+        match merge {
+            Merge::All if files.len() < 2 => return Ok(0),
+            Merge::All => {}
+            Merge::Small => {
+                files.retain(|f| f.rows < MERGED_ROWS);
+                files.sort_by_key(|f| f.rows);
+                let mut rows = 0;
+                files.retain(|f| {
+                    rows += f.rows;
+                    rows <= MERGED_ROWS
+                });
+                if files.len() < COMPACT_FROM {
+                    return Ok(0);
+                }
+            }
         }
         let mut rows = Vec::new();
         for file in &files {
