@@ -195,8 +195,9 @@ pub const CLAIMED_DAYS: i64 = 7;
 /// A day's small request files are merged once there are this many.
 pub const COMPACT_FROM: usize = 16;
 
-/// The most rows one merge of small files writes: larger files are left as they are.
-pub const MERGED_ROWS: i64 = 1 << 20;
+/// The most rows one merge of small files writes (a merge holds them in memory, a few hundred
+/// bytes each): larger files are left as they are.
+pub const MERGED_ROWS: i64 = 1 << 18;
 
 /// Which of a day's request files a merge takes; see [`Lake::compact_requests`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
