@@ -252,6 +252,7 @@ impl Year {
                 .env("BURNRATE_PUBLIC_URL", &base)
                 // The API benchmark measures serving, not refusing: limits are checked, never reached.
                 .env("BURNRATE_API_RATE_PER_KEY", "100000000")
+                .env("BURNRATE_OTLP_RATE_PER_KEY", "100000000")
                 .env("RUST_LOG", "warn");
         };
         let mut cmd = tokio::process::Command::new(binary);

@@ -47,6 +47,8 @@ pub(crate) fn web_config(settings: &Settings) -> WebConfig {
     cfg.login_per_ip = Quota::per_minute(settings.login_rate_per_ip, settings.login_rate_per_ip);
     cfg.api_per_key = WebConfig::api_per_key(settings.api_rate_per_key);
     cfg.api_per_ip = WebConfig::api_per_ip(settings.api_rate_per_key);
+    cfg.otlp_per_key = WebConfig::api_per_key(settings.otlp_rate_per_key);
+    cfg.otlp_per_ip = WebConfig::api_per_ip(settings.otlp_rate_per_key);
     // Bound to every interface: clients reach it by the public host name.
     let address = if settings.pg_addr.ip().is_unspecified() {
         format!("{}:{}", settings.public_url.host_str().unwrap_or("localhost"), settings.pg_addr.port())

@@ -52,6 +52,7 @@ const PLAIN: &[&str] = &[
     "BCRYPT_COST",
     "SYNC_LEASE",
     "API_RATE_PER_KEY",
+    "OTLP_RATE_PER_KEY",
     "QUERY_CONCURRENCY",
     "QUERY_CONCURRENCY_PER_ORG",
     "QUERY_WAIT",
@@ -275,6 +276,9 @@ pub struct Settings {
     pub sync_lease: Duration,
     /// `BURNRATE_API_RATE_PER_KEY`: API requests a minute per key (per client address, twice this).
     pub api_rate_per_key: u32,
+    /// `BURNRATE_OTLP_RATE_PER_KEY`: OTLP exports a minute per ingest key (per client address,
+    /// twice this).
+    pub otlp_rate_per_key: u32,
     /// `BURNRATE_QUERY_CONCURRENCY` and `BURNRATE_QUERY_CONCURRENCY_PER_ORG`: client queries
     /// running at once on the instance and for one organization.
     pub query_concurrency: usize,
@@ -348,6 +352,12 @@ impl Settings {
                 err("API_RATE_PER_KEY", format!("{v:?} is not a positive number of requests per minute"))
             })?,
             None => 600,
+        };
+        let otlp_rate_per_key = match src.plain("OTLP_RATE_PER_KEY") {
+            Some(v) => v.trim().parse().ok().filter(|n| (1..=u32::MAX / 2).contains(n)).ok_or_else(|| {
+                err("OTLP_RATE_PER_KEY", format!("{v:?} is not a positive number of exports per minute"))
+            })?,
+            None => 1200,
         };
         let defaults = burnrate_engine::Concurrency::default();
         let (query_concurrency, query_concurrency_per_org) =
@@ -425,6 +435,7 @@ impl Settings {
             signup,
             login_rate_per_ip,
             api_rate_per_key,
+            otlp_rate_per_key,
             query_concurrency,
             query_concurrency_per_org,
             query_wait: match src.plain("QUERY_WAIT") {

@@ -36,8 +36,9 @@ pub struct WebConfig {
     pub pg_endpoint: Option<PgEndpoint>,
     /// The traces receiver's origin as exporters reach it, for the exporter settings shown.
     pub otlp_url: Option<String>,
-    /// OTLP exports an ingest key may send.
+    /// OTLP exports an ingest key may send, and one client address (before its key is looked up).
     pub otlp_per_key: Quota,
+    pub otlp_per_ip: Quota,
 }
 
 /// The Postgres wire endpoint as clients reach it.
@@ -62,7 +63,8 @@ impl WebConfig {
             pg_endpoint: None,
             otlp_url: None,
             // An SDK's batch processor exports every few seconds; a collector more often.
-            otlp_per_key: Quota::per_minute(1200, 200),
+            otlp_per_key: Self::api_per_key(1200),
+            otlp_per_ip: Self::api_per_ip(1200),
             login_per_ip: Quota::per_minute(30, 30),
             login_per_account: Quota::per_minute(10, 10),
             api_per_key: Self::api_per_key(600),

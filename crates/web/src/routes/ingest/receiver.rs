@@ -54,7 +54,7 @@ async fn export(
         Some(_) => return refuse(StatusCode::UNSUPPORTED_MEDIA_TYPE, "Content-Encoding must be gzip or none"),
     };
     // Before the key is looked up: guessing keys costs the guesser, not the database.
-    if let Err(wait) = state.limiter.check(&format!("otlp-ip:{}", peer.ip()), state.config.otlp_per_key).await {
+    if let Err(wait) = state.limiter.check(&format!("otlp-ip:{}", peer.ip()), state.config.otlp_per_ip).await {
         return retry_later(StatusCode::TOO_MANY_REQUESTS, wait.as_secs().max(1), "too many exports; slow down");
     }
     let Some(token) = text(header::AUTHORIZATION).and_then(|v| v.strip_prefix("Bearer ")).map(str::trim) else {
