@@ -28,6 +28,24 @@ async fn export(app: &TestApp, key: &str, name: &str) -> (u16, Vec<u8>) {
     (r.status().as_u16(), r.bytes().await.unwrap().to_vec())
 }
 
+/// An organization with its owner logged in, an admin API key and an ingest key.
+struct Acme {
+    scope: burnrate_store::OrgScope,
+    owner: burnrate_testkit::TestClient,
+    admin: String,
+    ingest: String,
+}
+
+async fn acme(app: &TestApp) -> Acme {
+    let (scope, _) = app.create_org("Acme", "owner@acme.test").await;
+    let owner = app.login("owner@acme.test").await;
+    let admin = create_key(&owner, "admin", "admin").await;
+    let made = owner.api(Method::POST, "/api/v1/ingest-keys", &admin, Some(serde_json::json!({"name": "app"}))).await;
+    assert_eq!(made.status, 201, "{}", made.text);
+    let ingest = made.json()["key"].as_str().unwrap().to_owned();
+    Acme { scope, owner, admin, ingest }
+}
+
 /// `(span_id, customer, model, uncached, cached, priced)` of a stored request.
 type Stored = (String, Option<String>, String, i64, i64, bool);
 
@@ -215,11 +233,7 @@ async fn the_openai_client_instrumented_by_opentelemetry_reports_each_call_once_
     let python = std::env::var("BURNRATE_TEST_PYTHON")
         .expect("BURNRATE_TEST_PYTHON: a Python with openai and the OpenTelemetry packages (scripts/test makes one)");
     let app = TestApp::spawn().await;
-    let (scope, _) = app.create_org("Acme", "owner@acme.test").await;
-    let owner = app.login("owner@acme.test").await;
-    let api = create_key(&owner, "admin", "admin").await;
-    let made = owner.api(Method::POST, "/api/v1/ingest-keys", &api, Some(serde_json::json!({"name": "app"}))).await;
-    let key = made.json()["key"].as_str().unwrap().to_owned();
+    let Acme { scope, ingest: key, .. } = acme(&app).await;
     let sim = burnrate_sim::SimProvider::openai("sk-proj-CLIENT0000000000000000").await;
     let prompt = format!("Which capital? {}", SECRETS[0]);
     let customers = ["acme", "globex", "acme", "initech"];
@@ -309,45 +323,16 @@ fn text_cell(batch: &datafusion::arrow::array::RecordBatch, i: usize) -> String 
 
 /// A US-dollar cost line of 1 December 2026 for `model`.
 fn bill(provider: &str, model: &str, usd: &str) -> burnrate_core::CostRecord {
-    use burnrate_core::{ChargeCategory, Currency, Money};
     let start = chrono::NaiveDate::from_ymd_opt(2026, 12, 1).unwrap().and_hms_opt(0, 0, 0).unwrap().and_utc();
-    let money = Money::new(usd.parse().unwrap(), Currency::USD).unwrap();
-    burnrate_core::CostRecord {
-        charge_period_start: start,
-        charge_period_end: start + chrono::Duration::days(1),
-        billed_cost: money,
-        effective_cost: money,
-        list_cost: money,
-        list_cost_estimated: false,
-        provider_name: provider.into(),
-        service_name: provider.into(),
-        sub_account_id: None,
-        sku_id: None,
-        model: Some(model.into()),
-        charge_category: ChargeCategory::Usage,
-        charge_description: None,
-        consumed_quantity: None,
-        consumed_unit: None,
-        api_key_id: None,
-        tags: Default::default(),
-    }
+    burnrate_sim::fixture::usd_cost(start, 24, usd.parse().unwrap(), provider, model)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn attributed_cost_per_customer_and_unattributed_sum_to_exactly_the_bill() {
     use rust_decimal::Decimal;
     let app = TestApp::spawn().await;
-    let (scope, _) = app.create_org("Acme", "owner@acme.test").await;
-    let owner = app.login("owner@acme.test").await;
+    let Acme { scope, owner, ingest: key, .. } = acme(&app).await;
     let api = create_key(&owner, "reader", "read").await;
-    let admin = create_key(&owner, "admin", "admin").await;
-    let key = owner
-        .api(Method::POST, "/api/v1/ingest-keys", &admin, Some(serde_json::json!({"name": "app"})))
-        .await
-        .json()["key"]
-        .as_str()
-        .unwrap()
-        .to_owned();
     // The fixtures' three calls of 1 December: acme's gpt-4o, globex's Claude, an unattributed
     // embedding.
     assert_eq!(export(&app, &key, "current.json").await.0, 200);
@@ -424,16 +409,7 @@ async fn attributed_cost_per_customer_and_unattributed_sum_to_exactly_the_bill()
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_days_small_request_files_are_merged_without_losing_or_doubling_a_request() {
     let app = TestApp::spawn().await;
-    let (scope, _) = app.create_org("Acme", "owner@acme.test").await;
-    let owner = app.login("owner@acme.test").await;
-    let admin = create_key(&owner, "admin", "admin").await;
-    let key = owner
-        .api(Method::POST, "/api/v1/ingest-keys", &admin, Some(serde_json::json!({"name": "app"})))
-        .await
-        .json()["key"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let Acme { scope, ingest: key, .. } = acme(&app).await;
     let exports = 20u64;
     for e in 0..exports {
         // One export answered before the next is sent: a file each, until they are merged.
@@ -479,16 +455,7 @@ async fn a_days_small_request_files_are_merged_without_losing_or_doubling_a_requ
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn attributes_an_admin_promotes_become_tags_and_content_attributes_cannot_be_promoted() {
     let app = TestApp::spawn().await;
-    let (scope, _) = app.create_org("Acme", "owner@acme.test").await;
-    let owner = app.login("owner@acme.test").await;
-    let admin = create_key(&owner, "admin", "admin").await;
-    let key = owner
-        .api(Method::POST, "/api/v1/ingest-keys", &admin, Some(serde_json::json!({"name": "app"})))
-        .await
-        .json()["key"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let Acme { scope, owner, admin, ingest: key } = acme(&app).await;
     for content in ["gen_ai.input.messages", "gen_ai.prompt.0.content", "not an attribute"] {
         let r = owner
             .api(Method::PATCH, "/api/v1/org", &admin, Some(serde_json::json!({ "request_tag_attributes": [content] })))
@@ -539,16 +506,7 @@ fn spans_of(days_ago: i64, first: u64, n: u64) -> serde_json::Value {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn spans_of_a_day_past_the_claimed_week_are_stored_once_and_leave_no_claims() {
     let app = TestApp::spawn().await;
-    let (scope, _) = app.create_org("Acme", "owner@acme.test").await;
-    let owner = app.login("owner@acme.test").await;
-    let admin = create_key(&owner, "admin", "admin").await;
-    let key = owner
-        .api(Method::POST, "/api/v1/ingest-keys", &admin, Some(serde_json::json!({"name": "app"})))
-        .await
-        .json()["key"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let Acme { scope, ingest: key, .. } = acme(&app).await;
     let send = async |body: serde_json::Value| {
         let r = reqwest::Client::new().post(app.otlp_traces_url()).bearer_auth(&key).json(&body).send().await.unwrap();
         assert_eq!(r.status(), 200);
