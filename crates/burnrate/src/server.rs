@@ -49,25 +49,20 @@ pub(crate) fn web_config(settings: &Settings) -> WebConfig {
     cfg.api_per_ip = WebConfig::api_per_ip(settings.api_rate_per_key);
     cfg.otlp_per_key = WebConfig::api_per_key(settings.otlp_rate_per_key);
     cfg.otlp_per_ip = WebConfig::api_per_ip(settings.otlp_rate_per_key);
-    // Bound to every interface: clients reach it by the public host name.
-    let address = if settings.pg_addr.ip().is_unspecified() {
-        format!("{}:{}", settings.public_url.host_str().unwrap_or("localhost"), settings.pg_addr.port())
-    } else {
-        settings.pg_addr.to_string()
-    };
+    let address = reachable(settings, settings.pg_addr);
     cfg.pg_endpoint = Some(burnrate_web::PgEndpoint { address, tls: settings.pg_tls_cert.is_some() });
-    cfg.otlp_url = Some(reachable_origin(settings, settings.otlp_addr, settings.https_addr.is_some()));
+    let scheme = if settings.https_addr.is_some() { "https" } else { "http" };
+    cfg.otlp_url = Some(format!("{scheme}://{}", reachable(settings, settings.otlp_addr)));
     cfg
 }
 
-/// `scheme://host:port` of a listener as clients reach it: by the public host name when it is
-/// bound to every interface.
-fn reachable_origin(settings: &Settings, addr: SocketAddr, tls: bool) -> String {
-    let scheme = if tls { "https" } else { "http" };
+/// `host:port` of a listener as clients reach it: by the public host name when it is bound to
+/// every interface.
+fn reachable(settings: &Settings, addr: SocketAddr) -> String {
     if addr.ip().is_unspecified() {
-        format!("{scheme}://{}:{}", settings.public_url.host_str().unwrap_or("localhost"), addr.port())
+        format!("{}:{}", settings.public_url.host_str().unwrap_or("localhost"), addr.port())
     } else {
-        format!("{scheme}://{addr}")
+        addr.to_string()
     }
 }
 

@@ -231,7 +231,9 @@ fn decode(bills: &[RecordBatch], requests: &[RecordBatch]) -> Result<Attribution
         let (day, provider, model) = (days(batch)?, texts(batch, "provider_name")?, texts(batch, "model")?);
         let amount = amounts(batch.column_by_name("billed").ok_or_else(|| EngineError::Plan("no billed".into()))?)?;
         for (i, amount) in amount.into_iter().enumerate() {
-            *billed.entry(charge(&day, &provider, &model, i)).or_insert(Decimal::ZERO) += amount.unwrap_or_default();
+            // Lines always carry an amount: a sum without one is a fault to report, never zero.
+            let amount = amount.ok_or_else(|| EngineError::Plan("a day's bill summed to no amount".into()))?;
+            *billed.entry(charge(&day, &provider, &model, i)).or_insert(Decimal::ZERO) += amount;
         }
     }
     let mut asked = Vec::new();
